@@ -1,0 +1,66 @@
+"""Every storage key CityLedger writes, in one place.
+
+Keys are ``<version byte><table byte>`` followed by the table's own key; the
+version byte lets a later schema live beside this one. Heights are 8-byte
+big-endian so that byte order is numeric order. Nothing else in the code
+builds a storage key by hand.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = b"\x01"
+
+
+def _table(tag: bytes) -> bytes:
+    return SCHEMA_VERSION + tag
+
+
+# Chain
+META = _table(b"m")  # META + name -> value (head height, genesis hash, schema)
+BLOCK = _table(b"b")  # BLOCK + height -> encoded Block
+BLOCK_HASH = _table(b"h")  # BLOCK_HASH + block hash -> height
+CERT = _table(b"c")  # CERT + height -> encoded CommitCertificate
+TX_INDEX = _table(b"t")  # TX_INDEX + tx hash -> (height, index)
+RECEIPT = _table(b"r")  # RECEIPT + height + index -> encoded Receipt
+
+# Merkle log over every transaction hash since genesis
+LOG = _table(b"l")  # LOG + level + index -> node hash (see ledger.log)
+
+# Authenticated state (sparse Merkle tree nodes and leaves)
+STATE_NODE = _table(b"s")  # STATE_NODE + node hash -> encoded node
+STATE_LEAF = _table(b"v")  # STATE_LEAF + sha256(state key) -> (state key, value)
+
+# Consensus: the signer's last signed (height, round, step), evidence
+SIGNER = _table(b"g")
+EVIDENCE = _table(b"e")
+
+# Contracts' secondary indexes live under INDEX + index name + ...
+INDEX = _table(b"i")
+
+HEAD = META + b"head"
+GENESIS_HASH = META + b"genesis"
+
+
+def height_bytes(height: int) -> bytes:
+    """8-byte big-endian height, so byte order is numeric order."""
+    return height.to_bytes(8, "big")
+
+
+def block_key(height: int) -> bytes:
+    return BLOCK + height_bytes(height)
+
+
+def cert_key(height: int) -> bytes:
+    return CERT + height_bytes(height)
+
+
+def block_hash_key(block_hash: bytes) -> bytes:
+    return BLOCK_HASH + block_hash
+
+
+def tx_index_key(tx_hash: bytes) -> bytes:
+    return TX_INDEX + tx_hash
+
+
+def receipt_key(height: int, index: int) -> bytes:
+    return RECEIPT + height_bytes(height) + index.to_bytes(4, "big")

@@ -1,0 +1,88 @@
+"""The key-value protocol every store implements.
+
+Kept deliberately small (get, ordered prefix iteration, atomic batch) so that a
+memory store, LevelDB, and an execution overlay can all stand behind it, in the
+spirit of py-evm's database API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class WriteBatch:
+    """An ordered set of puts and deletes applied atomically by :meth:`KVStore.write`.
+
+    Later operations on the same key win, exactly as LevelDB applies them.
+    """
+
+    __slots__ = ("_ops",)
+
+    def __init__(self) -> None:
+        self._ops: dict[bytes, bytes | None] = {}
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._ops[bytes(key)] = bytes(value)
+
+    def delete(self, key: bytes) -> None:
+        self._ops[bytes(key)] = None
+
+    def update(self, other: WriteBatch) -> None:
+        """Append every operation of ``other`` after ours."""
+        self._ops.update(other._ops)
+
+    def items(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """Operations in the order each key was first touched; ``None`` means delete."""
+        return iter(self._ops.items())
+
+    def get(self, key: bytes) -> tuple[bool, bytes | None]:
+        """(present, value) — whether this batch touches ``key`` and what it leaves there."""
+        if key in self._ops:
+            return True, self._ops[key]
+        return False, None
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+
+class KVReader(Protocol):
+    """Read side of a store."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value at ``key`` or ``None``."""
+        ...
+
+    def iterate(
+        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) pairs whose key starts with ``prefix``, in byte order.
+
+        ``start`` (a full key, >= prefix) begins the forward scan there
+        (inclusive); with ``reverse`` the scan runs from the end of the prefix
+        range downwards, and ``start`` is the inclusive upper bound.
+        """
+        ...
+
+
+class KVStore(KVReader, Protocol):
+    """A durable store: reads plus atomic, optionally synced, batch writes."""
+
+    def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
+        """Apply every operation of ``batch`` atomically; ``sync`` forces it to disk."""
+        ...
+
+    def close(self) -> None:
+        """Release the store (and its directory lock)."""
+        ...
+
+
+def prefix_upper_bound(prefix: bytes) -> bytes | None:
+    """Smallest key greater than every key with ``prefix`` (None: no bound)."""
+    p = bytearray(prefix)
+    while p:
+        if p[-1] != 0xFF:
+            p[-1] += 1
+            return bytes(p)
+        p.pop()
+    return None
