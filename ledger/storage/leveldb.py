@@ -54,8 +54,7 @@ class LevelDBStore:
             it = self._db.iterator(start=start if start is not None else prefix, stop=upper)
         try:
             with it:
-                for key, value in it:
-                    yield key, value
+                yield from it
         except plyvel.CorruptionError as exc:
             raise CorruptionError(f"corrupt record in {self.path}: {exc}") from None
 

@@ -39,8 +39,7 @@ class OverlayStore:
         pending = sorted(
             (k, v)
             for k, v in self.batch.items()
-            if k.startswith(prefix)
-            and (start is None or (k <= start if reverse else k >= start))
+            if k.startswith(prefix) and (start is None or (k <= start if reverse else k >= start))
         )
         if reverse:
             pending.reverse()
@@ -49,9 +48,7 @@ class OverlayStore:
         tagged_ours = ((k, 0, v) for k, v in pending)
         tagged_base = ((k, 1, v) for k, v in base)
         if reverse:
-            merged = heapq.merge(
-                tagged_ours, tagged_base, key=lambda t: (_Desc(t[0]), t[1])
-            )
+            merged = heapq.merge(tagged_ours, tagged_base, key=lambda t: (_Desc(t[0]), t[1]))
         else:
             merged = heapq.merge(tagged_ours, tagged_base, key=lambda t: (t[0], t[1]))
         last: bytes | None = None

@@ -1,0 +1,237 @@
+"""Block headers, blocks and receipts.
+
+The header commits to everything a light client or auditor needs: the link to
+the previous block, the transactions (``tx_root``), the append-only log of all
+transactions since genesis (``log_size``, ``log_root``), the state after this
+block (``state_root``), its receipts (``results_root``), the validator set and
+the previous block's commit certificate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ledger import merkle
+from ledger.crypto import PUBLIC_KEY_SIZE
+from ledger.encoding import (
+    Value,
+    decode,
+    encode,
+    expect_bytes,
+    expect_int,
+    expect_list,
+    expect_map,
+    expect_str,
+)
+from ledger.errors import DecodeError, ValidationError
+from ledger.ids import HASH_SIZE
+from ledger.tx import Transaction, check_chain_id
+
+ZERO_HASH = bytes(HASH_SIZE)
+MAX_BLOCK_TXS = 100_000
+MAX_EVENTS = 64
+
+_HEADER_FIELDS = (
+    "chain_id",
+    "height",
+    "time_ms",
+    "prev_hash",
+    "proposer",
+    "tx_count",
+    "tx_root",
+    "log_size",
+    "log_root",
+    "state_root",
+    "results_root",
+    "validators_hash",
+    "last_cert_hash",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    chain_id: str
+    height: int
+    time_ms: int
+    prev_hash: bytes  # the genesis hash for height 1
+    proposer: bytes
+    tx_count: int
+    tx_root: bytes
+    log_size: int
+    log_root: bytes
+    state_root: bytes
+    results_root: bytes
+    validators_hash: bytes
+    last_cert_hash: bytes  # ZERO_HASH for height 1
+    hash: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_chain_id(self.chain_id)
+        if not 1 <= self.height < 2**63:
+            raise ValidationError("header height must be >= 1")
+        if not 0 <= self.time_ms < 2**63:
+            raise ValidationError("header time must be a non-negative millisecond count")
+        if len(self.proposer) != PUBLIC_KEY_SIZE:
+            raise ValidationError("header proposer must be a 32-byte key")
+        for name in (
+            "prev_hash",
+            "tx_root",
+            "log_root",
+            "state_root",
+            "results_root",
+            "validators_hash",
+            "last_cert_hash",
+        ):
+            if len(getattr(self, name)) != HASH_SIZE:
+                raise ValidationError(f"header {name} must be 32 bytes")
+        if not 0 <= self.tx_count <= MAX_BLOCK_TXS or self.log_size < self.tx_count:
+            raise ValidationError("header tx_count / log_size out of range")
+        object.__setattr__(self, "hash", hashlib.sha256(encode(self.to_obj())).digest())
+
+    def to_obj(self) -> dict[str, Value]:
+        return {name: getattr(self, name) for name in _HEADER_FIELDS}
+
+    @classmethod
+    def from_obj(cls, obj: Value) -> BlockHeader:
+        m = expect_map(obj, "header", _HEADER_FIELDS)
+        for name in _HEADER_FIELDS:
+            if name == "chain_id":
+                expect_str(m[name], "header.chain_id", max_len=64)
+            elif name in ("height", "time_ms", "tx_count", "log_size"):
+                expect_int(m[name], f"header.{name}", hi=2**63 - 1)
+            else:
+                expect_bytes(m[name], f"header.{name}", size=32)
+        try:
+            return cls(**m)
+        except ValidationError as exc:
+            raise DecodeError(str(exc)) from None
+
+
+def compute_tx_root(txs: Sequence[Transaction]) -> bytes:
+    """RFC 6962 root over the transaction hashes (leaf data = the 32-byte hash)."""
+    return merkle.root_of([tx.hash for tx in txs])
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    header: BlockHeader
+    txs: tuple[Transaction, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.txs) != self.header.tx_count:
+            raise ValidationError(
+                f"block {self.header.height} holds {len(self.txs)} transactions, "
+                f"header says {self.header.tx_count}"
+            )
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def check_tx_root(self) -> None:
+        """Raise unless the header's tx_root is the root over these transactions."""
+        if compute_tx_root(self.txs) != self.header.tx_root:
+            raise ValidationError(f"block {self.height}: tx_root does not match its transactions")
+
+    def to_obj(self) -> dict[str, Value]:
+        return {"header": self.header.to_obj(), "txs": [tx.to_obj() for tx in self.txs]}
+
+    @classmethod
+    def from_obj(cls, obj: Value) -> Block:
+        m = expect_map(obj, "block", ("header", "txs"))
+        header = BlockHeader.from_obj(m["header"])
+        txs = tuple(
+            Transaction.from_obj(t)
+            for t in expect_list(m["txs"], "block.txs", max_len=MAX_BLOCK_TXS)
+        )
+        try:
+            return cls(header, txs)
+        except ValidationError as exc:
+            raise DecodeError(str(exc)) from None
+
+    def encode(self) -> bytes:
+        return encode(self.to_obj())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Block:
+        return cls.from_obj(decode(data))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something a transaction did, for subscribers and indexes: ``type`` + attributes."""
+
+    type: str
+    attrs: dict[str, Value]
+
+    def to_obj(self) -> dict[str, Value]:
+        return {"type": self.type, "attrs": self.attrs}
+
+    @classmethod
+    def from_obj(cls, obj: Value) -> Event:
+        m = expect_map(obj, "event", ("type", "attrs"))
+        if not isinstance(m["attrs"], dict):
+            raise DecodeError("event.attrs: expected a map")
+        return cls(expect_str(m["type"], "event.type", max_len=64), m["attrs"])
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The outcome of one transaction in one block. ``code`` is empty when it succeeded."""
+
+    tx_hash: bytes
+    height: int
+    index: int
+    code: str
+    message: str
+    events: tuple[Event, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.code == ""
+
+    def to_obj(self) -> dict[str, Value]:
+        return {
+            "tx_hash": self.tx_hash,
+            "height": self.height,
+            "index": self.index,
+            "code": self.code,
+            "message": self.message,
+            "events": [e.to_obj() for e in self.events],
+        }
+
+    @classmethod
+    def from_obj(cls, obj: Value) -> Receipt:
+        m = expect_map(obj, "receipt", ("tx_hash", "height", "index", "code", "message", "events"))
+        return cls(
+            tx_hash=expect_bytes(m["tx_hash"], "receipt.tx_hash", size=32),
+            height=expect_int(m["height"], "receipt.height", lo=1, hi=2**63 - 1),
+            index=expect_int(m["index"], "receipt.index", hi=MAX_BLOCK_TXS),
+            code=expect_str(m["code"], "receipt.code", max_len=64),
+            message=expect_str(m["message"], "receipt.message", max_len=1024),
+            events=tuple(
+                Event.from_obj(e)
+                for e in expect_list(m["events"], "receipt.events", max_len=MAX_EVENTS)
+            ),
+        )
+
+    def encode(self) -> bytes:
+        return encode(self.to_obj())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Receipt:
+        return cls.from_obj(decode(data))
+
+    @property
+    def hash(self) -> bytes:
+        return hashlib.sha256(self.encode()).digest()
+
+
+def compute_results_root(receipts: Sequence[Receipt]) -> bytes:
+    return merkle.root_of([r.hash for r in receipts])

@@ -1,0 +1,204 @@
+"""Canonical msgpack: the one encoding of every hashed, signed or stored value.
+
+Rules (normative text in docs/formats.md):
+
+* types: nil, bool, int (-2**63 .. 2**64-1), str (UTF-8), bytes (bin), list, map;
+  no floats, no ext types;
+* maps have str keys, sorted by their UTF-8 bytes, no duplicates;
+* every value uses msgpack's shortest form (what msgpack-python emits);
+* nesting is at most :data:`MAX_DEPTH` deep and a document at most
+  :data:`MAX_SIZE` bytes.
+
+Decoding is strict: a document is accepted only if it re-encodes to exactly
+the same bytes, so every value has one encoding and one hash. The cheap
+structural checks run first so the error says *what* is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgpack
+
+from ledger.errors import DecodeError
+
+MAX_DEPTH = 32
+MAX_SIZE = 16 * 1024 * 1024
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+
+# A canonical value: what encode() accepts and decode() returns.
+Value = Any
+
+
+def encode(value: Value) -> bytes:
+    """Canonical bytes of ``value`` (tuples encode as lists, maps get sorted keys)."""
+    try:
+        packed: bytes = msgpack.packb(_canonical(value, 0), use_bin_type=True)
+    except (OverflowError, ValueError) as exc:
+        raise DecodeError(f"cannot encode: {exc}") from None
+    if len(packed) > MAX_SIZE:
+        raise DecodeError(f"encoded value is {len(packed)} bytes, over the cap of {MAX_SIZE}")
+    return packed
+
+
+def decode(data: bytes, *, max_size: int = MAX_SIZE) -> Value:
+    """Decode canonical bytes; raise :class:`DecodeError` on anything non-canonical."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > max_size:
+        raise DecodeError(f"document is {len(data)} bytes, over the cap of {max_size}")
+    if not data:
+        raise DecodeError("empty document")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=False,
+            object_pairs_hook=_PairList,
+            ext_hook=_reject_ext,
+            max_str_len=max_size,
+            max_bin_len=max_size,
+            max_array_len=max_size,
+            max_map_len=max_size,
+        )
+    except msgpack.ExtraData:
+        raise DecodeError("trailing bytes after the document") from None
+    except UnicodeDecodeError:
+        raise DecodeError("a str is not valid UTF-8") from None
+    except DecodeError:
+        raise
+    except msgpack.StackError:
+        raise DecodeError(f"nesting deeper than {MAX_DEPTH}") from None
+    except (ValueError, msgpack.FormatError, TypeError, RecursionError) as exc:
+        raise DecodeError(f"not valid msgpack: {exc}") from None
+    result = _check(value, 0)
+    if msgpack.packb(result, use_bin_type=True) != data:
+        raise DecodeError(
+            "not canonical: an integer, str, bytes, list or map length is not in its shortest form"
+        )
+    return result
+
+
+def digest(value: Value) -> bytes:
+    """SHA-256 of the canonical encoding."""
+    return hashlib.sha256(encode(value)).digest()
+
+
+class _PairList(list[tuple[Any, Any]]):
+    """A decoded map kept as its (key, value) pairs so order and duplicates can be checked."""
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise DecodeError(f"ext type {code} is not allowed")
+
+
+def _check(value: Any, depth: int) -> Value:
+    """Validate a freshly decoded value and turn its maps into dicts."""
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
+    if value is None or isinstance(value, bool | str | bytes):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        raise DecodeError("floats are not allowed")
+    if isinstance(value, _PairList):
+        out: dict[str, Value] = {}
+        previous: bytes | None = None
+        for key, item in value:
+            if not isinstance(key, str):
+                raise DecodeError(f"map key {key!r} is not a str")
+            raw = key.encode()
+            if previous is not None:
+                if raw == previous:
+                    raise DecodeError(f"duplicate map key {key!r}")
+                if raw < previous:
+                    raise DecodeError(f"map keys not sorted: {key!r} after {previous.decode()!r}")
+            previous = raw
+            out[key] = _check(item, depth + 1)
+        return out
+    if isinstance(value, list):
+        return [_check(item, depth + 1) for item in value]
+    raise DecodeError(f"type {type(value).__name__} is not allowed")
+
+
+def _canonical(value: Any, depth: int) -> Any:
+    """Normalise a Python value into its canonical msgpack form, checking the rules."""
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
+    if value is None or isinstance(value, bool | str | bytes):
+        return value
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise DecodeError(f"integer {value} out of the 64-bit range")
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, float):
+        raise DecodeError("floats are not allowed")
+    if isinstance(value, Mapping):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise DecodeError(f"map key {key!r} is not a str")
+            items.append((key.encode(), key, item))
+        items.sort(key=lambda t: t[0])
+        return {key: _canonical(item, depth + 1) for _, key, item in items}
+    if isinstance(value, Sequence):
+        return [_canonical(item, depth + 1) for item in value]
+    raise DecodeError(f"type {type(value).__name__} cannot be encoded")
+
+
+# --- small typed readers used by from_obj() of every message type ----------------------------
+
+
+def expect_map(obj: Value, what: str, keys: Sequence[str]) -> dict[str, Value]:
+    """``obj`` must be a map with exactly ``keys``."""
+    if not isinstance(obj, dict):
+        raise DecodeError(f"{what}: expected a map, got {type(obj).__name__}")
+    if set(obj) != set(keys):
+        missing = sorted(set(keys) - set(obj))
+        extra = sorted(set(obj) - set(keys))
+        raise DecodeError(f"{what}: missing fields {missing}, unknown fields {extra}")
+    return obj
+
+
+def expect_int(obj: Value, what: str, *, lo: int = 0, hi: int = INT_MAX) -> int:
+    if not isinstance(obj, int) or isinstance(obj, bool):
+        raise DecodeError(f"{what}: expected an integer, got {type(obj).__name__}")
+    if not lo <= obj <= hi:
+        raise DecodeError(f"{what}: {obj} is outside [{lo}, {hi}]")
+    return obj
+
+
+def expect_bytes(
+    obj: Value, what: str, *, size: int | None = None, max_size: int = MAX_SIZE
+) -> bytes:
+    if not isinstance(obj, bytes):
+        raise DecodeError(f"{what}: expected bytes, got {type(obj).__name__}")
+    if size is not None and len(obj) != size:
+        raise DecodeError(f"{what}: expected {size} bytes, got {len(obj)}")
+    if len(obj) > max_size:
+        raise DecodeError(f"{what}: {len(obj)} bytes, over the cap of {max_size}")
+    return obj
+
+
+def expect_str(obj: Value, what: str, *, max_len: int = 256) -> str:
+    if not isinstance(obj, str):
+        raise DecodeError(f"{what}: expected a str, got {type(obj).__name__}")
+    if len(obj) > max_len:
+        raise DecodeError(f"{what}: longer than {max_len} characters")
+    return obj
+
+
+def expect_list(obj: Value, what: str, *, max_len: int = 1_000_000) -> list[Value]:
+    if not isinstance(obj, list):
+        raise DecodeError(f"{what}: expected a list, got {type(obj).__name__}")
+    if len(obj) > max_len:
+        raise DecodeError(f"{what}: {len(obj)} items, over the cap of {max_len}")
+    return obj

@@ -1,0 +1,219 @@
+"""The genesis document: chain id, validators, founding organisations, parameters.
+
+Stored as JSON for people (keys as hex); identified by the SHA-256 of its
+canonical msgpack form, which is also the ``prev_hash`` of block 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.encoding import Value, digest, encode
+from ledger.errors import DecodeError, ValidationError
+from ledger.tx import check_chain_id
+from ledger.validators import Validator, ValidatorSet
+
+ROLES = frozenset(
+    {
+        "admin",
+        "customs",
+        "port",
+        "carrier",
+        "trader",
+        "permit_office",
+        "inspector",
+        "energy_regulator",
+        "prosumer",
+        "meter",
+        "auditor",
+    }
+)
+ORG_KINDS = frozenset({"agency", "carrier", "trader", "customs_broker", "prosumer"})
+ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    public_key: bytes
+    roles: tuple[str, ...]
+    name: str
+
+    def __post_init__(self) -> None:
+        if len(self.public_key) != 32:
+            raise ValidationError(f"member {self.name!r}: public key must be 32 bytes")
+        unknown = set(self.roles) - ROLES
+        if unknown or not self.roles:
+            raise ValidationError(
+                f"member {self.name!r}: unknown or missing roles {sorted(unknown)}"
+            )
+
+    def to_obj(self) -> dict[str, Value]:
+        return {"public_key": self.public_key, "roles": sorted(self.roles), "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    id: str
+    name: str
+    kind: str
+    city: str
+    members: tuple[Member, ...]
+
+    def __post_init__(self) -> None:
+        if not ORG_ID_PATTERN.match(self.id):
+            raise ValidationError(
+                f"organisation id {self.id!r} must match {ORG_ID_PATTERN.pattern}"
+            )
+        if self.kind not in ORG_KINDS:
+            raise ValidationError(
+                f"organisation {self.id}: kind must be one of {sorted(ORG_KINDS)}"
+            )
+
+    def to_obj(self) -> dict[str, Value]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "city": self.city,
+            "members": [m.to_obj() for m in self.members],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusParams:
+    """Round timeouts grow linearly: timeout(r) = base + r * delta (paper, §3 liveness)."""
+
+    timeout_propose_ms: int = 1000
+    timeout_prevote_ms: int = 500
+    timeout_precommit_ms: int = 500
+    timeout_delta_ms: int = 250
+    max_block_txs: int = 5000
+    max_block_bytes: int = 4 * 1024 * 1024
+    min_block_interval_ms: int = 0
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValidationError(f"consensus.{name} must be a non-negative integer")
+
+    def to_obj(self) -> dict[str, Value]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain_id: str
+    genesis_time_ms: int
+    validators: ValidatorSet
+    organisations: tuple[Organisation, ...]
+    consensus: ConsensusParams = field(default_factory=ConsensusParams)
+    app: dict[str, Value] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_chain_id(self.chain_id)
+        ids = [o.id for o in self.organisations]
+        if len(set(ids)) != len(ids):
+            raise ValidationError("genesis lists an organisation id twice")
+        keys = [m.public_key for o in self.organisations for m in o.members]
+        if len(set(keys)) != len(keys):
+            raise ValidationError("genesis lists a member key in two places")
+        encode(self.app)  # must be canonical-encodable
+
+    def to_obj(self) -> dict[str, Value]:
+        return {
+            "chain_id": self.chain_id,
+            "genesis_time_ms": self.genesis_time_ms,
+            "validators": self.validators.to_obj(),
+            "organisations": [o.to_obj() for o in self.organisations],
+            "consensus": self.consensus.to_obj(),
+            "app": self.app,
+        }
+
+    @property
+    def hash(self) -> bytes:
+        return digest(self.to_obj())
+
+    # --- JSON file form ---------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        doc = {
+            "chain_id": self.chain_id,
+            "genesis_time_ms": self.genesis_time_ms,
+            "validators": [
+                {"name": v.name, "public_key": v.public_key.hex(), "power": v.power}
+                for v in self.validators.validators
+            ],
+            "organisations": [
+                {
+                    "id": o.id,
+                    "name": o.name,
+                    "kind": o.kind,
+                    "city": o.city,
+                    "members": [
+                        {"name": m.name, "public_key": m.public_key.hex(), "roles": list(m.roles)}
+                        for m in o.members
+                    ],
+                }
+                for o in self.organisations
+            ],
+            "consensus": self.consensus.to_obj(),
+            "app": self.app,
+        }
+        return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Genesis:
+        try:
+            doc = json.loads(text)
+            return cls(
+                chain_id=doc["chain_id"],
+                genesis_time_ms=int(doc["genesis_time_ms"]),
+                validators=ValidatorSet(
+                    tuple(
+                        Validator(v["name"], _hex32(v["public_key"]), int(v["power"]))
+                        for v in doc["validators"]
+                    )
+                ),
+                organisations=tuple(_org_from_json(o) for o in doc.get("organisations", [])),
+                consensus=ConsensusParams(**doc.get("consensus", {})),
+                app=doc.get("app", {}),
+            )
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            if isinstance(exc, ValidationError):
+                raise
+            raise DecodeError(f"not a valid genesis file: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str) -> Genesis:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return cls.from_json(f.read())
+        except OSError as exc:
+            raise DecodeError(f"cannot read genesis file {path}: {exc.strerror}") from None
+
+    def member_roles(self) -> dict[bytes, tuple[str, tuple[str, ...]]]:
+        """Founding member key -> (organisation id, roles)."""
+        return {m.public_key: (o.id, m.roles) for o in self.organisations for m in o.members}
+
+
+def _hex32(text: Any) -> bytes:
+    raw = bytes.fromhex(text)
+    if len(raw) != 32:
+        raise ValidationError(f"expected a 32-byte hex key, got {len(raw)} bytes")
+    return raw
+
+
+def _org_from_json(o: dict[str, Any]) -> Organisation:
+    return Organisation(
+        id=o["id"],
+        name=o["name"],
+        kind=o["kind"],
+        city=o.get("city", ""),
+        members=tuple(
+            Member(_hex32(m["public_key"]), tuple(m["roles"]), m.get("name", ""))
+            for m in o.get("members", [])
+        ),
+    )

@@ -1,0 +1,127 @@
+"""Signed transactions.
+
+A transaction's identity (:attr:`Transaction.hash`) is the SHA-256 of its
+*signed body* — kind, chain id, sender, nonce, payload — not of the signature,
+so a re-signed copy (Ed25519 signatures are deterministic, but a malleated one
+need not be) is still the same transaction for dedup and replay protection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from ledger.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, PrivateKey, Purpose, verify
+from ledger.encoding import (
+    Value,
+    decode,
+    encode,
+    expect_bytes,
+    expect_int,
+    expect_map,
+    expect_str,
+)
+from ledger.errors import DecodeError, ValidationError
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_TX_BYTES = MAX_PAYLOAD_BYTES + 1024
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+CHAIN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+_FIELDS = ("chain_id", "kind", "nonce", "payload", "sender", "signature")
+
+
+def check_chain_id(chain_id: str) -> str:
+    if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.match(chain_id):
+        raise ValidationError(f"chain id {chain_id!r} must match {CHAIN_ID_PATTERN.pattern}")
+    return chain_id
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    kind: str
+    chain_id: str
+    sender: bytes
+    nonce: int
+    payload: dict[str, Value]
+    signature: bytes
+    body: bytes = field(init=False, repr=False, compare=False)
+    hash: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not KIND_PATTERN.match(self.kind):
+            raise ValidationError(f"transaction kind {self.kind!r} is not like 'shipment.declare'")
+        if len(self.kind) > 64:
+            raise ValidationError("transaction kind is longer than 64 characters")
+        check_chain_id(self.chain_id)
+        if not isinstance(self.sender, bytes) or len(self.sender) != PUBLIC_KEY_SIZE:
+            raise ValidationError("sender must be a 32-byte public key")
+        if not isinstance(self.nonce, int) or not 0 <= self.nonce < 2**63:
+            raise ValidationError("nonce must be an integer in [0, 2**63)")
+        if not isinstance(self.payload, dict):
+            raise ValidationError("payload must be a map")
+        if not isinstance(self.signature, bytes) or len(self.signature) != SIGNATURE_SIZE:
+            raise ValidationError("signature must be 64 bytes")
+        body = encode(self.body_obj())
+        if len(body) > MAX_PAYLOAD_BYTES + 512:
+            raise ValidationError(f"transaction body is over {MAX_PAYLOAD_BYTES} bytes")
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "hash", hashlib.sha256(body).digest())
+
+    def body_obj(self) -> dict[str, Value]:
+        """The signed part."""
+        return {
+            "chain_id": self.chain_id,
+            "kind": self.kind,
+            "nonce": self.nonce,
+            "payload": self.payload,
+            "sender": self.sender,
+        }
+
+    @classmethod
+    def create(
+        cls, key: PrivateKey, chain_id: str, kind: str, nonce: int, payload: dict[str, Value]
+    ) -> Transaction:
+        """Build and sign a transaction with ``key``."""
+        body = {
+            "chain_id": chain_id,
+            "kind": kind,
+            "nonce": nonce,
+            "payload": payload,
+            "sender": key.public_key,
+        }
+        signature = key.sign(Purpose.TRANSACTION, chain_id, encode(body))
+        return cls(kind, chain_id, key.public_key, nonce, payload, signature)
+
+    def verify_signature(self) -> None:
+        """Raise :class:`~ledger.errors.SignatureError` unless the sender signed this body."""
+        verify(self.sender, Purpose.TRANSACTION, self.chain_id, self.body, self.signature)
+
+    def to_obj(self) -> dict[str, Value]:
+        return self.body_obj() | {"signature": self.signature}
+
+    @classmethod
+    def from_obj(cls, obj: Value) -> Transaction:
+        m = expect_map(obj, "transaction", _FIELDS)
+        payload = m["payload"]
+        if not isinstance(payload, dict):
+            raise DecodeError("transaction.payload: expected a map")
+        try:
+            return cls(
+                kind=expect_str(m["kind"], "transaction.kind", max_len=64),
+                chain_id=expect_str(m["chain_id"], "transaction.chain_id", max_len=64),
+                sender=expect_bytes(m["sender"], "transaction.sender", size=PUBLIC_KEY_SIZE),
+                nonce=expect_int(m["nonce"], "transaction.nonce", hi=2**63 - 1),
+                payload=payload,
+                signature=expect_bytes(m["signature"], "transaction.signature", size=64),
+            )
+        except ValidationError as exc:
+            raise DecodeError(str(exc)) from None
+
+    def encode(self) -> bytes:
+        return encode(self.to_obj())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Transaction:
+        return cls.from_obj(decode(data, max_size=MAX_TX_BYTES))
