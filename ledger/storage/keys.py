@@ -24,7 +24,7 @@ TX_INDEX = _table(b"t")  # TX_INDEX + tx hash -> (height, index)
 RECEIPT = _table(b"r")  # RECEIPT + height + index -> encoded Receipt
 
 # Merkle log over every transaction hash since genesis
-LOG = _table(b"l")  # LOG + level + index -> node hash (see ledger.log)
+LOG = _table(b"l")  # LOG + last_leaf(8) + level(1) -> node hash; LOG + b"size" (ledger.log)
 
 # Authenticated state (sparse Merkle tree nodes and leaves)
 STATE_NODE = _table(b"s")  # STATE_NODE + node hash -> encoded node
