@@ -28,6 +28,7 @@ from ledger.encoding import (
 from ledger.errors import DecodeError, ValidationError
 from ledger.ids import HASH_SIZE
 from ledger.tx import Transaction, check_chain_id
+from ledger.votes import CommitCertificate
 
 ZERO_HASH = bytes(HASH_SIZE)
 MAX_BLOCK_TXS = 100_000
@@ -116,8 +117,16 @@ def compute_tx_root(txs: Sequence[Transaction]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Block:
+    """A header, its transactions, and the certificate that committed the previous block.
+
+    Carrying ``last_cert`` (as Tendermint's LastCommit) makes the certificate of
+    height h-1 part of the chain at height h, so every node stores the same one
+    and ``header.last_cert_hash`` can be checked by anyone.
+    """
+
     header: BlockHeader
     txs: tuple[Transaction, ...]
+    last_cert: CommitCertificate | None
 
     def __post_init__(self) -> None:
         if len(self.txs) != self.header.tx_count:
@@ -125,6 +134,17 @@ class Block:
                 f"block {self.header.height} holds {len(self.txs)} transactions, "
                 f"header says {self.header.tx_count}"
             )
+        if self.header.height == 1:
+            if self.last_cert is not None or self.header.last_cert_hash != ZERO_HASH:
+                raise ValidationError("block 1 carries no previous certificate")
+        elif self.last_cert is None or self.last_cert.hash != self.header.last_cert_hash:
+            raise ValidationError(
+                f"block {self.header.height}: last_cert does not match header.last_cert_hash"
+            )
+        elif self.last_cert.height != self.header.height - 1:
+            raise ValidationError(f"block {self.header.height}: last_cert is for another height")
+        elif self.last_cert.block_hash != self.header.prev_hash:
+            raise ValidationError(f"block {self.header.height}: last_cert is for another block")
 
     @property
     def hash(self) -> bytes:
@@ -140,18 +160,21 @@ class Block:
             raise ValidationError(f"block {self.height}: tx_root does not match its transactions")
 
     def to_obj(self) -> dict[str, Value]:
-        return {"header": self.header.to_obj(), "txs": [tx.to_obj() for tx in self.txs]}
+        return {
+            "header": self.header.to_obj(),
+            "txs": [tx.to_obj() for tx in self.txs],
+            "last_cert": None if self.last_cert is None else self.last_cert.to_obj(),
+        }
 
     @classmethod
     def from_obj(cls, obj: Value) -> Block:
-        m = expect_map(obj, "block", ("header", "txs"))
+        m = expect_map(obj, "block", ("header", "txs", "last_cert"))
         header = BlockHeader.from_obj(m["header"])
-        txs = tuple(
-            Transaction.from_obj(t)
-            for t in expect_list(m["txs"], "block.txs", max_len=MAX_BLOCK_TXS)
-        )
+        raw_txs = expect_list(m["txs"], "block.txs", max_len=MAX_BLOCK_TXS)
+        txs = tuple(Transaction.from_obj(t) for t in raw_txs)
+        cert = None if m["last_cert"] is None else CommitCertificate.from_obj(m["last_cert"])
         try:
-            return cls(header, txs)
+            return cls(header, txs, cert)
         except ValidationError as exc:
             raise DecodeError(str(exc)) from None
 

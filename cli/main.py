@@ -1,0 +1,52 @@
+"""The ``cityledger`` command.
+
+Built on click (nested command groups, typed options, generated help) and rich
+(tables, timelines, progress bars). Every command exits non-zero with a one-line
+reason on failure; ``--json`` gives machine-readable output where it applies.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cli.output import fail
+from ledger.errors import LedgerError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cityledger")
+def cli() -> None:
+    """CityLedger: a permissioned BFT ledger for municipal records and trade."""
+
+
+def _register() -> None:
+    from cli import devnet_cmd, node_cmd
+
+    cli.add_command(node_cmd.node)
+    cli.add_command(devnet_cmd.devnet)
+    try:
+        from cli import commands
+    except ImportError:  # the officer/auditor commands live in their own modules
+        return
+    commands.register(cli)
+
+
+def main() -> None:
+    _register()
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted")
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except LedgerError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""``cityledger node init|start``: run one node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+
+import click
+
+from cli.output import console, fail
+from ledger.genesis import Genesis
+from ledger.keyfile import is_encrypted, read_key_file
+from node.config import APIConfig, Home, NodeConfig, P2PConfig
+
+
+@click.group()
+def node() -> None:
+    """Initialise and run a validator node."""
+
+
+@node.command()
+@click.option("--home", required=True, type=click.Path(file_okay=False), help="Node directory.")
+@click.option(
+    "--genesis",
+    "genesis_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The chain's genesis.json.",
+)
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="This node's key file (from `cityledger keys new`).",
+)
+@click.option("--name", default=None, help="Display name (default: the validator's name).")
+@click.option("--p2p", default="127.0.0.1:26656", show_default=True, help="Peer listen address.")
+@click.option("--api", default="127.0.0.1:8080", show_default=True, help="API listen address.")
+@click.option("--peer", "peers", multiple=True, help="host:port of another validator (repeat).")
+def init(
+    home: str,
+    genesis_path: str,
+    key_path: str,
+    name: str | None,
+    p2p: str,
+    api: str,
+    peers: tuple[str, ...],
+) -> None:
+    """Create a node home: config.toml, genesis.json, node_key.json."""
+    h = Home(home)
+    if os.path.exists(h.config):
+        fail(f"{h.config} already exists; this home is initialised")
+    genesis = Genesis.load(genesis_path)
+    passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
+    if is_encrypted(key_path) and not passphrase:
+        passphrase = click.prompt("Key passphrase", hide_input=True)
+    key = read_key_file(key_path, passphrase)
+    validator = genesis.validators.get(key.public_key)
+    if validator is None:
+        console.print(
+            "[yellow]note:[/] this key is not a validator in genesis; the node will "
+            "follow the chain as an observer"
+        )
+    os.makedirs(h.path, exist_ok=True)
+    shutil.copyfile(genesis_path, h.genesis)
+    shutil.copyfile(key_path, h.key)
+    os.chmod(h.key, 0o600)
+    config = NodeConfig(
+        name=name or (validator.name if validator else "observer"),
+        p2p=P2PConfig(listen=p2p, peers=list(peers)),
+        api=APIConfig(listen=api),
+    )
+    with open(h.config, "w", encoding="utf-8") as f:
+        f.write(config.to_toml())
+    console.print(
+        f"initialised {h.path} for chain [bold]{genesis.chain_id}[/]; "
+        f"start it with: cityledger node start --home {h.path}"
+    )
+
+
+@node.command()
+@click.option("--home", required=True, type=click.Path(file_okay=False, exists=True))
+def start(home: str) -> None:
+    """Run the node in the foreground until Ctrl-C / SIGTERM."""
+    from node.runtime import serve
+
+    h = Home(home)
+    config = h.load_config()
+    logging.basicConfig(
+        level=getattr(logging, config.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
+    if passphrase is None and is_encrypted(h.key):
+        passphrase = click.prompt("Key passphrase", hide_input=True)
+    try:
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(serve(home, passphrase=passphrase))

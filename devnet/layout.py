@@ -1,0 +1,154 @@
+"""Where a local network lives on disk, and its generation.
+
+``<home>/network.json`` lists the nodes (name, home, p2p and API addresses) and,
+while it runs, their process ids. ``<home>/<node>/`` is an ordinary node home
+(see :mod:`node.config`), so every node can also be run by hand with
+``cityledger node start --home <home>/<node>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from ledger.crypto import PrivateKey
+from ledger.errors import LedgerError
+from ledger.genesis import ConsensusParams, Genesis, Member, Organisation
+from ledger.keyfile import write_key_file
+from ledger.validators import Validator, ValidatorSet
+from node.config import APIConfig, Home, NodeConfig, P2PConfig
+
+CITIES = ("busan", "sejong", "incheon", "daejeon", "gwangju", "ulsan", "suwon")
+
+
+class DevnetError(LedgerError):
+    code = "devnet"
+
+
+@dataclass
+class NodeEntry:
+    name: str
+    home: str
+    p2p: str
+    api: str
+    pid: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.api}"
+
+
+@dataclass
+class Network:
+    home: str
+    chain_id: str
+    nodes: list[NodeEntry] = field(default_factory=list)
+
+    @property
+    def file(self) -> str:
+        return os.path.join(self.home, "network.json")
+
+    def save(self) -> None:
+        tmp = self.file + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(
+                {"chain_id": self.chain_id, "nodes": [asdict(n) for n in self.nodes]}, f, indent=2
+            )
+        os.replace(tmp, self.file)
+
+    @classmethod
+    def load(cls, home: str) -> Network:
+        path = os.path.join(home, "network.json")
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            return cls(home, doc["chain_id"], [NodeEntry(**n) for n in doc["nodes"]])
+        except FileNotFoundError:
+            raise DevnetError(f"no devnet at {home} (run `cityledger devnet up` first)") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DevnetError(f"{path} is corrupt: {exc}") from None
+
+    def node(self, name: str) -> NodeEntry:
+        for n in self.nodes:
+            if n.name == name or n.name.endswith(name):
+                return n
+        raise DevnetError(f"no node {name!r}; nodes are {', '.join(n.name for n in self.nodes)}")
+
+
+def founding_organisations(validator_count: int) -> list[Organisation]:
+    """The demo's organisations when available, else one agency per validator city."""
+    try:
+        from devnet.demo import genesis_organisations
+    except ImportError:
+        genesis_organisations = None
+    if genesis_organisations is not None:
+        return list(genesis_organisations())
+    orgs = []
+    for city in CITIES[: max(2, validator_count)]:
+        admin = PrivateKey.from_label(f"devnet/{city}-admin")
+        orgs.append(
+            Organisation(
+                id=f"{city}-city",
+                name=f"{city.title()} City Hall",
+                kind="agency",
+                city=city.title(),
+                members=(Member(admin.public_key, ("admin", "auditor"), f"{city} admin"),),
+            )
+        )
+    return orgs
+
+
+def generate(
+    home: str,
+    validators: int,
+    *,
+    chain_id: str = "cityledger-devnet",
+    base_port: int = 26600,
+    genesis_time_ms: int,
+    block_interval_ms: int = 0,
+) -> Network:
+    """Create keys, genesis and configs for ``validators`` nodes on loopback."""
+    if os.path.exists(os.path.join(home, "network.json")):
+        raise DevnetError(f"{home} already holds a devnet")
+    if not 1 <= validators <= len(CITIES) * 3:
+        raise DevnetError(f"--validators must be 1..{len(CITIES) * 3}")
+    os.makedirs(home, exist_ok=True)
+    names = [f"{CITIES[i % len(CITIES)]}-{i}" for i in range(validators)]
+    keys = [PrivateKey.generate() for _ in names]
+    genesis = Genesis(
+        chain_id=chain_id,
+        genesis_time_ms=genesis_time_ms,
+        validators=ValidatorSet(
+            tuple(Validator(name, key.public_key, 1) for name, key in zip(names, keys, strict=True))
+        ),
+        organisations=tuple(founding_organisations(validators)),
+        consensus=ConsensusParams(min_block_interval_ms=block_interval_ms),
+        app=_app_params(),
+    )
+    network = Network(home, chain_id)
+    for i, (name, key) in enumerate(zip(names, keys, strict=True)):
+        node_home = Home(os.path.join(home, name))
+        os.makedirs(node_home.path, exist_ok=True)
+        write_key_file(node_home.key, key)
+        with open(node_home.genesis, "w", encoding="utf-8") as f:
+            f.write(genesis.to_json())
+        p2p = f"127.0.0.1:{base_port + i}"
+        api = f"127.0.0.1:{base_port + 100 + i}"
+        peers = [f"127.0.0.1:{base_port + j}" for j in range(validators) if j != i]
+        config = NodeConfig(
+            name=name, p2p=P2PConfig(listen=p2p, peers=peers), api=APIConfig(listen=api)
+        )
+        with open(node_home.config, "w", encoding="utf-8") as f:
+            f.write(config.to_toml())
+        network.nodes.append(NodeEntry(name, node_home.path, p2p, api))
+    network.save()
+    return network
+
+
+def _app_params() -> dict[str, object]:
+    try:
+        from devnet.demo import app_params
+    except ImportError:
+        return {}
+    return dict(app_params())

@@ -1,0 +1,108 @@
+"""Start, watch and stop a devnet's node processes — always by their own pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from devnet.layout import Network, NodeEntry
+
+
+def start_node(entry: NodeEntry, *, extra_env: dict[str, str] | None = None) -> int:
+    """Start one node in the background; its output goes to ``<home>/node.log``."""
+    log = open(os.path.join(entry.home, "node.log"), "ab")  # noqa: SIM115 - handed to the child
+    env = os.environ | (extra_env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "node", "start", "--home", entry.home],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # Ctrl-C in the terminal reaches `devnet up`, which stops us
+    )
+    log.close()
+    entry.pid = proc.pid
+    return proc.pid
+
+
+def is_running(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def stop_node(entry: NodeEntry, *, timeout_s: float = 15.0) -> None:
+    """SIGTERM, wait for a clean shutdown, SIGKILL if it does not come."""
+    pid = entry.pid
+    if not is_running(pid):
+        entry.pid = None
+        return
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not is_running(pid):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        while is_running(pid):
+            time.sleep(0.05)
+    entry.pid = None
+
+
+def stop_all(network: Network) -> None:
+    for entry in network.nodes:
+        stop_node(entry)
+    network.save()
+
+
+def get_json(url: str, timeout_s: float = 2.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        return json.loads(resp.read())
+
+
+def node_status(entry: NodeEntry) -> dict[str, Any] | None:
+    try:
+        status = get_json(entry.url + "/v1/status")
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+    return status if isinstance(status, dict) else None
+
+
+def wait_for_height(network: Network, height: int, timeout_s: float) -> bool:
+    """Wait until every running node has committed ``height``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        heights = [(node_status(n) or {}).get("height", -1) for n in network.nodes]
+        if all(isinstance(h, int) and h >= height for h in heights):
+            return True
+        time.sleep(0.25)
+    return False

@@ -1,0 +1,179 @@
+"""The chain as stored: blocks, certificates, receipts, the tx index, and the head.
+
+Reads go straight to the KV store; the only write is :meth:`ChainStore.commit`,
+which puts one executed block (block, its certificate, receipts, tx index,
+state and log nodes, contract indexes, head pointer) in one synced batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.block import Block, BlockHeader, Receipt
+from ledger.encoding import decode, encode
+from ledger.errors import CorruptionError, DecodeError, StorageError
+from ledger.genesis import Genesis
+from ledger.merkle import EMPTY_ROOT as EMPTY_LOG_ROOT
+from ledger.state import EMPTY_ROOT, StateTree
+from ledger.storage import KVStore, WriteBatch, keys
+from ledger.votes import CommitCertificate
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The latest committed block's facts the next block builds on."""
+
+    height: int
+    block_hash: bytes  # genesis hash at height 0
+    time_ms: int
+    state_root: bytes
+    log_size: int
+    log_root: bytes
+
+
+class ChainStore:
+    """Typed reads and the one atomic commit over a :class:`KVStore`."""
+
+    def __init__(self, store: KVStore, genesis: Genesis) -> None:
+        self.store = store
+        self.genesis = genesis
+        stored = store.get(keys.GENESIS_HASH)
+        if stored is not None and stored != genesis.hash:
+            raise StorageError(
+                "this data directory belongs to another chain: its genesis hash is "
+                f"{stored.hex()[:16]}…, the genesis file's is {genesis.hash.hex()[:16]}…"
+            )
+        self.initialised = stored is not None
+
+    # --- head ---------------------------------------------------------------------------
+
+    def head(self) -> Head:
+        raw = self.store.get(keys.HEAD)
+        if raw is None:
+            return Head(
+                0,
+                self.genesis.hash,
+                self.genesis.genesis_time_ms,
+                self.genesis_state_root(),
+                0,
+                EMPTY_LOG_ROOT,
+            )
+        try:
+            m = decode(raw)
+            return Head(
+                m["height"],
+                m["block_hash"],
+                m["time_ms"],
+                m["state_root"],
+                m["log_size"],
+                m["log_root"],
+            )
+        except (DecodeError, KeyError, TypeError) as exc:
+            raise CorruptionError(f"the head record is corrupt: {exc}") from None
+
+    def genesis_state_root(self) -> bytes:
+        raw = self.store.get(keys.META + b"genesis_state_root")
+        return raw if raw is not None else EMPTY_ROOT
+
+    def put_head(self, batch: WriteBatch, header: BlockHeader) -> None:
+        batch.put(
+            keys.HEAD,
+            encode(
+                {
+                    "height": header.height,
+                    "block_hash": header.hash,
+                    "time_ms": header.time_ms,
+                    "state_root": header.state_root,
+                    "log_size": header.log_size,
+                    "log_root": header.log_root,
+                }
+            ),
+        )
+
+    def initialise(self, genesis_state: dict[bytes, bytes]) -> None:
+        """Write the genesis state once (idempotent: a second call changes nothing)."""
+        if self.initialised:
+            return
+        batch = WriteBatch()
+        root = StateTree(self.store).apply(dict(genesis_state), batch)
+        batch.put(keys.META + b"genesis_state_root", root)
+        batch.put(keys.GENESIS_HASH, self.genesis.hash)
+        self.store.write(batch, sync=True)
+        self.initialised = True
+
+    # --- blocks -------------------------------------------------------------------------
+
+    def block(self, height: int) -> Block | None:
+        raw = self.store.get(keys.block_key(height))
+        if raw is None:
+            return None
+        try:
+            return Block.decode(raw)
+        except DecodeError as exc:
+            raise CorruptionError(f"stored block {height} is corrupt: {exc}") from None
+
+    def block_bytes(self, height: int) -> bytes | None:
+        return self.store.get(keys.block_key(height))
+
+    def certificate(self, height: int) -> CommitCertificate | None:
+        raw = self.store.get(keys.cert_key(height))
+        if raw is None:
+            return None
+        try:
+            return CommitCertificate.decode(raw)
+        except DecodeError as exc:
+            raise CorruptionError(f"stored certificate {height} is corrupt: {exc}") from None
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        raw = self.store.get(keys.block_hash_key(block_hash))
+        return None if raw is None else int.from_bytes(raw, "big")
+
+    def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        raw = self.store.get(keys.tx_index_key(tx_hash))
+        if raw is None:
+            return None
+        return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:12], "big")
+
+    def receipt(self, height: int, index: int) -> Receipt | None:
+        raw = self.store.get(keys.receipt_key(height, index))
+        if raw is None:
+            return None
+        try:
+            return Receipt.decode(raw)
+        except DecodeError as exc:
+            raise CorruptionError(f"stored receipt {height}/{index} is corrupt: {exc}") from None
+
+    def receipts(self, height: int) -> list[Receipt]:
+        prefix = keys.RECEIPT + keys.height_bytes(height)
+        out = []
+        for _, raw in self.store.iterate(prefix):
+            try:
+                out.append(Receipt.decode(raw))
+            except DecodeError as exc:
+                raise CorruptionError(f"stored receipt at {height} is corrupt: {exc}") from None
+        return out
+
+    # --- the one write ------------------------------------------------------------------
+
+    def commit(self, batch: WriteBatch, block: Block, cert: CommitCertificate) -> None:
+        """Add the certificate and head to ``batch`` and write it, synced, atomically."""
+        if self.head().height + 1 != block.height:
+            raise StorageError(
+                f"cannot commit block {block.height} on top of height {self.head().height}"
+            )
+        batch.put(keys.cert_key(block.height), cert.encode())
+        if block.last_cert is not None:
+            # The previous height's certificate becomes the one the chain carries.
+            batch.put(keys.cert_key(block.height - 1), block.last_cert.encode())
+        self.put_head(batch, block.header)
+        self.store.write(batch, sync=True)
+
+
+def put_block_records(batch: WriteBatch, block: Block, receipts: list[Receipt]) -> None:
+    """The per-block rows: the block, its hash index, receipts and the tx index."""
+    height = block.height
+    batch.put(keys.block_key(height), block.encode())
+    batch.put(keys.block_hash_key(block.hash), height.to_bytes(8, "big"))
+    for index, (tx, receipt) in enumerate(zip(block.txs, receipts, strict=True)):
+        batch.put(keys.receipt_key(height, index), receipt.encode())
+        batch.put(keys.tx_index_key(tx.hash), height.to_bytes(8, "big") + index.to_bytes(4, "big"))

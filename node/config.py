@@ -1,0 +1,167 @@
+"""A node's home directory and its TOML configuration.
+
+Layout of ``--home DIR``::
+
+    config.toml      listen addresses, peers, limits (this module)
+    genesis.json     the chain's genesis document
+    node_key.json    the node's Ed25519 key (mode 0600)
+    data/            the LevelDB store (locked while the node runs)
+    node.pid         pid of the running node (informational; the lock is LevelDB's)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ledger.errors import LedgerError
+
+
+class ConfigError(LedgerError):
+    code = "config"
+
+
+@dataclass(slots=True)
+class P2PConfig:
+    listen: str = "127.0.0.1:26656"
+    peers: list[str] = field(default_factory=list)  # "host:port" of other validators
+    observers: list[str] = field(default_factory=list)  # hex keys allowed besides validators
+    max_frame_bytes: int = 16 * 1024 * 1024
+    send_queue: int = 4096
+    reconnect_min_ms: int = 200
+    reconnect_max_ms: int = 5000
+
+
+@dataclass(slots=True)
+class APIConfig:
+    listen: str = "127.0.0.1:8080"
+    max_body_bytes: int = 8 * 1024 * 1024
+    rate_limit_per_s: float = 2000.0  # per client address, token bucket
+    rate_limit_burst: int = 4000
+    request_max_age_ms: int = 30_000  # signed reads expire after this
+
+
+@dataclass(slots=True)
+class MempoolConfig:
+    max_txs: int = 50_000
+    gossip_interval_ms: int = 20
+
+
+@dataclass(slots=True)
+class SyncConfig:
+    batch_blocks: int = 200
+
+
+@dataclass(slots=True)
+class NodeConfig:
+    name: str = "node"
+    p2p: P2PConfig = field(default_factory=P2PConfig)
+    api: APIConfig = field(default_factory=APIConfig)
+    mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    log_level: str = "info"
+
+    # --- file form ----------------------------------------------------------------------
+
+    def to_toml(self) -> str:
+        lines = [
+            "# CityLedger node configuration",
+            f"name = {_toml(self.name)}",
+            f"log_level = {_toml(self.log_level)}",
+            "",
+        ]
+        for section in ("p2p", "api", "mempool", "sync"):
+            lines.append(f"[{section}]")
+            obj = getattr(self, section)
+            for f in fields(obj):
+                lines.append(f"{f.name} = {_toml(getattr(obj, f.name))}")
+            lines.append("")
+        return "\n".join(lines)
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "config.toml") -> NodeConfig:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        cfg = cls()
+        for key, value in doc.items():
+            if key in ("name", "log_level"):
+                if not isinstance(value, str):
+                    raise ConfigError(f"{source}: {key} must be a string")
+                setattr(cfg, key, value)
+            elif key in ("p2p", "api", "mempool", "sync") and isinstance(value, dict):
+                _fill(getattr(cfg, key), value, f"{source} [{key}]")
+            else:
+                raise ConfigError(f"{source}: unknown setting {key!r}")
+        return cfg
+
+
+def _fill(obj: Any, values: dict[str, Any], where: str) -> None:
+    known = {f.name: f for f in fields(obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        current = getattr(obj, key)
+        ok = (
+            isinstance(value, type(current))
+            or (isinstance(current, float) and isinstance(value, int))
+        ) and not (isinstance(value, bool) and not isinstance(current, bool))
+        if not ok:
+            raise ConfigError(f"{where}: {key} must be {type(current).__name__}")
+        setattr(obj, key, value)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"address {address!r} is not host:port")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    path: str
+
+    @property
+    def config(self) -> str:
+        return os.path.join(self.path, "config.toml")
+
+    @property
+    def genesis(self) -> str:
+        return os.path.join(self.path, "genesis.json")
+
+    @property
+    def key(self) -> str:
+        return os.path.join(self.path, "node_key.json")
+
+    @property
+    def data(self) -> str:
+        return os.path.join(self.path, "data")
+
+    @property
+    def pid(self) -> str:
+        return os.path.join(self.path, "node.pid")
+
+    def load_config(self) -> NodeConfig:
+        try:
+            with open(self.config, encoding="utf-8") as f:
+                return NodeConfig.from_toml(f.read(), self.config)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"no config at {self.config}; run `cityledger node init --home {self.path}` first"
+            ) from None

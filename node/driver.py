@@ -1,0 +1,215 @@
+"""The consensus driver: runs the sans-IO core inside the node.
+
+It feeds the core events (messages from peers, timers, the executor's answers)
+and carries out the effects it returns: broadcast through the peer manager,
+timers on the event loop, block building and validation through the executor,
+and commit. Nothing here decides anything about consensus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from ledger.block import Block
+from ledger.errors import LedgerError
+from ledger.votes import Proposal, Vote
+from node.consensus import effects as fx
+from node.consensus import events as ev
+from node.consensus.core import ConsensusCore
+from node.executor import Executor, InvalidBlock
+from node.mempool import Mempool
+from node.wire import ProposalMsg, VoteMsg
+
+log = logging.getLogger("cityledger.consensus")
+
+
+class ConsensusDriver:
+    """Glue between :class:`ConsensusCore` and the node's executor, mempool and peers."""
+
+    def __init__(
+        self,
+        core: ConsensusCore,
+        executor: Executor,
+        mempool: Mempool,
+        broadcast: Callable[[ProposalMsg | VoteMsg], None],
+        on_commit: Callable[[Block, float], None],
+        on_sync_needed: Callable[[int], None],
+        *,
+        clock: Callable[[], float] = time.time,
+        empty_block_wait_s: float = 0.5,
+    ) -> None:
+        self.core = core
+        self.executor = executor
+        self.mempool = mempool
+        self.broadcast = broadcast
+        self.on_commit = on_commit
+        self.on_sync_needed = on_sync_needed
+        self.clock = clock
+        self.empty_block_wait_s = empty_block_wait_s
+        self.blocks: OrderedDict[bytes, Block] = OrderedDict()  # proposed blocks by hash
+        self.own_messages: list[ProposalMsg | VoteMsg] = []  # re-sent until the height ends
+        self.tx_arrived = asyncio.Event()
+        self.rounds_at_commit: int = 0
+        self._height_started = self.clock()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._pending: set[asyncio.Task[None]] = set()
+
+    # --- feeding the core ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._run(self.core.start())
+
+    def on_proposal(self, msg: ProposalMsg) -> list[fx.Effect]:
+        if msg.block.hash != msg.proposal.block_hash:
+            return []
+        self.blocks[msg.block.hash] = msg.block
+        while len(self.blocks) > 64:
+            self.blocks.popitem(last=False)
+        return self._run(self.core.handle(ev.MessageReceived(msg.proposal)))
+
+    def on_vote(self, vote: Vote) -> list[fx.Effect]:
+        return self._run(self.core.handle(ev.MessageReceived(vote)))
+
+    def on_synced(self, height: int) -> None:
+        """A block was committed by catch-up: move the core past it."""
+        self._cancel_timers()
+        self.own_messages.clear()
+        self._run(self.core.handle(ev.BlockCommitted(height)))
+
+    def resend_own(self) -> None:
+        """Re-send this height's own signed messages (identical bytes: safe and idempotent)."""
+        for msg in self.own_messages:
+            self.broadcast(msg)
+
+    # --- carrying out effects -----------------------------------------------------------
+
+    def _run(self, effects: list[fx.Effect]) -> list[fx.Effect]:
+        queue = list(effects)
+        done: list[fx.Effect] = []
+        while queue:
+            effect = queue.pop(0)
+            done.append(effect)
+            queue.extend(self._apply(effect))
+        return done
+
+    def _apply(self, effect: fx.Effect) -> list[fx.Effect]:
+        if isinstance(effect, fx.Broadcast):
+            self._broadcast(effect.message)
+        elif isinstance(effect, fx.ScheduleTimeout):
+            self._schedule(effect)
+        elif isinstance(effect, fx.RequestValue):
+            self._spawn(self._build_value(effect.height, effect.round))
+        elif isinstance(effect, fx.RequestValidation):
+            return self._validate(effect)
+        elif isinstance(effect, fx.Commit):
+            return self._commit(effect)
+        elif isinstance(effect, fx.EvidenceFound):
+            log.warning("equivocation evidence: %s", effect.evidence)
+        elif isinstance(effect, fx.SignRefused):
+            log.error("signer refused to sign: %s", effect.error)
+        elif isinstance(effect, fx.SyncNeeded):
+            self.on_sync_needed(effect.height)
+        elif isinstance(effect, fx.Rejected):
+            log.debug("rejected %s: %s", type(effect.message).__name__, effect.error)
+        return []
+
+    def _broadcast(self, message: Proposal | Vote) -> None:
+        if isinstance(message, Proposal):
+            block = self.blocks.get(message.block_hash)
+            if block is None:
+                log.error("no block for our own proposal %s", message.block_hash.hex()[:16])
+                return
+            msg: ProposalMsg | VoteMsg = ProposalMsg(message, block)
+        else:
+            msg = VoteMsg(message)
+        self.own_messages.append(msg)
+        self.broadcast(msg)
+
+    def _schedule(self, t: fx.ScheduleTimeout) -> None:
+        loop = asyncio.get_running_loop()
+        event = ev.TimeoutFired(t.height, t.round, t.step)
+        handle = loop.call_later(t.duration_ms / 1000, self._fire, event)
+        self._timers.add(handle)
+
+    def _fire(self, event: ev.TimeoutFired) -> None:
+        self._run(self.core.handle(event))
+
+    def _cancel_timers(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+
+    async def _build_value(self, height: int, round_: int) -> None:
+        """getValue(): wait briefly for transactions, then build a block on our head."""
+        if len(self.mempool) == 0 and self.empty_block_wait_s > 0:
+            self.tx_arrived.clear()
+            try:
+                async with asyncio.timeout(self.empty_block_wait_s):
+                    await self.tx_arrived.wait()
+            except TimeoutError:
+                pass
+        if self.executor.chain.head().height + 1 != height:
+            return  # the height moved on while we waited
+        params = self.executor.genesis.consensus
+        txs = self.mempool.reap(params.max_block_txs, params.max_block_bytes)
+        last_cert = self.executor.chain.certificate(height - 1) if height > 1 else None
+        executed = self.executor.build_block(
+            txs, int(self.clock() * 1000), self.core_key(), last_cert
+        )
+        self.blocks[executed.block.hash] = executed.block
+        self._run(self.core.handle(ev.ValueReady(height, round_, executed.block.hash)))
+
+    def core_key(self) -> bytes:
+        return self.core.public_key
+
+    def _validate(self, req: fx.RequestValidation) -> list[fx.Effect]:
+        block = self.blocks.get(req.block_hash)
+        valid = block is not None
+        if block is not None:
+            try:
+                self.executor.validate_block(block, int(self.clock() * 1000))
+            except InvalidBlock as exc:
+                log.warning("proposal at %d/%d is invalid: %s", req.height, req.round, exc)
+                valid = False
+            except LedgerError as exc:
+                log.warning("proposal at %d/%d failed: %s", req.height, req.round, exc)
+                valid = False
+        return self.core.handle(ev.ValidationResult(req.height, req.block_hash, valid))
+
+    def _commit(self, c: fx.Commit) -> list[fx.Effect]:
+        if self.executor.chain.head().height >= c.height:
+            return self.core.handle(ev.BlockCommitted(c.height))  # catch-up got there first
+        executed = self.executor.executed(c.block_hash)
+        if executed is None:
+            block = self.blocks.get(c.block_hash)
+            if block is None:
+                # We saw the certificate but never the block: fetch it by sync.
+                self.on_sync_needed(c.height)
+                return []
+            executed = self.executor.validate_block(block, None)
+        self.executor.commit(executed, c.certificate)
+        self._cancel_timers()
+        self.own_messages.clear()
+        self.mempool.update(executed.block.txs)
+        now = self.clock()
+        block_time = now - self._height_started
+        self._height_started = now
+        self.rounds_at_commit = c.round + 1
+        self.on_commit(executed.block, block_time)
+        self.blocks.clear()
+        return self.core.handle(ev.BlockCommitted(c.height))
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("consensus task failed", exc_info=task.exception())

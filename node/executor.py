@@ -1,0 +1,218 @@
+"""Block building, validation by re-execution, and commit.
+
+The proposer executes its candidate transactions on an overlay of the store and
+puts the resulting state, log and results roots in the header. Every validator
+re-executes a proposed block the same way and accepts it only if it gets the
+identical header; the executed overlay is kept (by block hash) so that commit
+writes it without executing a third time. Pure with respect to time: the
+caller passes ``now_ms``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from contracts.engine import execute_block
+from ledger.block import (
+    ZERO_HASH,
+    Block,
+    BlockHeader,
+    Receipt,
+    compute_results_root,
+    compute_tx_root,
+)
+from ledger.errors import LedgerError, SignatureError
+from ledger.genesis import Genesis
+from ledger.log import MerkleLog
+from ledger.state import StateTree
+from ledger.storage import OverlayStore, WriteBatch, keys
+from ledger.tx import Transaction
+from ledger.votes import CommitCertificate
+from node.chain import ChainStore, Head, put_block_records
+from node.sigcache import SignatureCache
+
+MAX_CLOCK_DRIFT_MS = 10_000
+
+
+class InvalidBlock(LedgerError):
+    """A proposed block this node will not vote for, and why."""
+
+    code = "invalid_block"
+
+
+@dataclass(slots=True)
+class ExecutedBlock:
+    block: Block
+    receipts: list[Receipt]
+    batch: WriteBatch  # everything commit must write except the certificate and head
+
+
+class Executor:
+    """Builds and checks blocks on top of the chain's head."""
+
+    def __init__(self, chain: ChainStore, sigs: SignatureCache) -> None:
+        self.chain = chain
+        self.genesis: Genesis = chain.genesis
+        self.sigs = sigs
+        self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
+
+    # --- proposer -----------------------------------------------------------------------
+
+    def build_block(
+        self,
+        txs: Sequence[Transaction],
+        now_ms: int,
+        proposer: bytes,
+        last_cert: CommitCertificate | None,
+    ) -> ExecutedBlock:
+        head = self.chain.head()
+        time_ms = max(now_ms, head.time_ms + 1)
+        executed = self._execute(head, tuple(txs), time_ms, proposer, last_cert)
+        self._remember(executed)
+        return executed
+
+    # --- validators ---------------------------------------------------------------------
+
+    def validate_block(
+        self, block: Block, now_ms: int | None, *, certified: bool = False
+    ) -> ExecutedBlock:
+        """Re-execute ``block``; raise :class:`InvalidBlock` on any difference.
+
+        ``now_ms`` bounds how far in the future the block time may be; ``None``
+        skips that check. ``certified`` is for catch-up: the caller has checked a
+        commit certificate for this block, so >2/3 of the validators already
+        verified its transaction signatures and we do not pay for them again;
+        everything else (links, roots, re-execution) is still checked.
+        """
+        cached = self._executed.get(block.hash)
+        if cached is not None:
+            return cached
+        head = self.chain.head()
+        h = block.header
+        self._check_header_links(h, head, now_ms)
+        self._check_last_cert(block)
+        try:
+            block.check_tx_root()
+        except LedgerError as exc:
+            raise InvalidBlock(str(exc)) from None
+        self._check_transactions(block, verify_signatures=not certified)
+        executed = self._execute(head, block.txs, h.time_ms, h.proposer, block.last_cert)
+        mine = executed.block.header
+        if mine.hash != h.hash:
+            raise InvalidBlock(f"block {h.height}: re-execution differs: {_header_diff(mine, h)}")
+        executed = ExecutedBlock(block, executed.receipts, executed.batch)
+        self._remember(executed)
+        return executed
+
+    def executed(self, block_hash: bytes) -> ExecutedBlock | None:
+        return self._executed.get(block_hash)
+
+    def commit(self, executed: ExecutedBlock, cert: CommitCertificate) -> None:
+        """Write the block and everything it changed in one synced batch."""
+        self.chain.commit(executed.batch, executed.block, cert)
+        self._executed.clear()
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _check_header_links(self, h: BlockHeader, head: Head, now_ms: int | None) -> None:
+        if h.chain_id != self.genesis.chain_id:
+            raise InvalidBlock(f"block is for chain {h.chain_id!r}")
+        if h.height != head.height + 1:
+            raise InvalidBlock(f"block height {h.height}, expected {head.height + 1}")
+        if h.prev_hash != head.block_hash:
+            raise InvalidBlock(f"block {h.height} does not extend our head")
+        # A block re-proposed in a later round (paper lines 28-33) keeps its first
+        # proposer, so the header's proposer need only be a validator.
+        if h.proposer not in self.genesis.validators:
+            raise InvalidBlock(f"block {h.height} names a proposer that is not a validator")
+        if h.time_ms <= head.time_ms:
+            raise InvalidBlock(f"block {h.height} time is not after the previous block's")
+        if now_ms is not None and h.time_ms > now_ms + MAX_CLOCK_DRIFT_MS:
+            raise InvalidBlock(f"block {h.height} time is {h.time_ms - now_ms} ms in the future")
+        if h.validators_hash != self.genesis.validators.hash:
+            raise InvalidBlock(f"block {h.height} names another validator set")
+
+    def _check_last_cert(self, block: Block) -> None:
+        if block.last_cert is None:
+            return
+        try:
+            block.last_cert.verify(
+                self.genesis.validators,
+                self.genesis.chain_id,
+                height=block.height - 1,
+                block_hash=block.header.prev_hash,
+            )
+        except LedgerError as exc:
+            raise InvalidBlock(f"block {block.height}: {exc}") from None
+
+    def _check_transactions(self, block: Block, *, verify_signatures: bool) -> None:
+        seen: set[bytes] = set()
+        max_txs = self.genesis.consensus.max_block_txs
+        if len(block.txs) > max_txs:
+            raise InvalidBlock(f"block {block.height} has over {max_txs} transactions")
+        for tx in block.txs:
+            if tx.hash in seen or self.chain.tx_location(tx.hash) is not None:
+                raise InvalidBlock(f"block {block.height} repeats transaction {tx.hash.hex()}")
+            seen.add(tx.hash)
+            if not verify_signatures:
+                continue
+            try:
+                self.sigs.verify(tx)
+            except SignatureError as exc:
+                raise InvalidBlock(f"block {block.height}: {exc}") from None
+
+    def _execute(
+        self,
+        head: Head,
+        txs: tuple[Transaction, ...],
+        time_ms: int,
+        proposer: bytes,
+        last_cert: CommitCertificate | None,
+    ) -> ExecutedBlock:
+        height = head.height + 1
+        overlay = OverlayStore(self.chain.store)
+        state = StateTree(overlay, head.state_root)
+        outcome = execute_block(state, overlay, self.genesis, height, time_ms, txs)
+        state_root = state.apply(outcome.state_changes, overlay.batch)
+        for key, value in outcome.index_changes.items():
+            assert key.startswith(keys.INDEX), "contracts may only write index rows"
+            if value is None:
+                overlay.delete(key)
+            else:
+                overlay.put(key, value)
+        log = MerkleLog(overlay)
+        log_root = log.append([tx.hash for tx in txs])
+        header = BlockHeader(
+            chain_id=self.genesis.chain_id,
+            height=height,
+            time_ms=time_ms,
+            prev_hash=head.block_hash,
+            proposer=proposer,
+            tx_count=len(txs),
+            tx_root=compute_tx_root(txs),
+            log_size=log.size(),
+            log_root=log_root,
+            state_root=state_root,
+            results_root=compute_results_root(outcome.receipts),
+            validators_hash=self.genesis.validators.hash,
+            last_cert_hash=ZERO_HASH if last_cert is None else last_cert.hash,
+        )
+        block = Block(header, txs, last_cert)
+        put_block_records(overlay.batch, block, outcome.receipts)
+        return ExecutedBlock(block, outcome.receipts, overlay.take())
+
+    def _remember(self, executed: ExecutedBlock) -> None:
+        self._executed[executed.block.hash] = executed
+        while len(self._executed) > 8:
+            self._executed.popitem(last=False)
+
+
+def _header_diff(mine: BlockHeader, theirs: BlockHeader) -> str:
+    names = [
+        n
+        for n in ("state_root", "log_root", "log_size", "results_root", "tx_root")
+        if getattr(mine, n) != getattr(theirs, n)
+    ]
+    return ", ".join(f"{n} differs" for n in names) or "header fields differ"

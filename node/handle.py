@@ -1,0 +1,37 @@
+"""The face a running node shows to its HTTP API (and to in-process tests).
+
+The API layer depends on this protocol only, so it can be tested with a chain
+built directly from executed blocks, without consensus or peers.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ledger.encoding import Value
+from ledger.genesis import Genesis
+from ledger.tx import Transaction
+from node.chain import ChainStore
+from node.events import EventHub
+from node.mempool import Mempool, MempoolError
+from node.service import Queries
+
+
+class NodeHandle(Protocol):
+    genesis: Genesis
+    chain: ChainStore
+    queries: Queries
+    mempool: Mempool
+    events: EventHub
+
+    def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
+        """Admit each transaction to the mempool (and gossip the admitted ones)."""
+        ...
+
+    def status(self) -> dict[str, Value]:
+        """Height, latest block hash and time, peers, mempool size, sync progress, rounds."""
+        ...
+
+    def evidence(self) -> list[dict[str, Value]]:
+        """Double-sign evidence seen by this node (canonical objects)."""
+        ...

@@ -1,0 +1,365 @@
+"""One node process: store, executor, mempool, consensus, peers, sync and API.
+
+Everything runs in one asyncio TaskGroup; SIGINT/SIGTERM stop accepting,
+close links and the API, and close the store (every commit is already a synced
+batch, so there is nothing else to flush).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from aiohttp import web
+
+from contracts.engine import genesis_state
+from ledger.block import Block
+from ledger.crypto import PrivateKey
+from ledger.encoding import Value
+from ledger.genesis import Genesis
+from ledger.keyfile import read_key_file
+from ledger.state import StateTree
+from ledger.storage import KVStore, open_leveldb
+from ledger.tx import Transaction
+from ledger.votes import CommitCertificate
+from node.api.app import make_app
+from node.api.metrics import Metrics
+from node.chain import ChainStore
+from node.config import Home, NodeConfig, split_host_port
+from node.consensus.core import ConsensusCore
+from node.consensus.evidence import EvidencePool
+from node.consensus.signer import Signer
+from node.consensus.timeouts import TimeoutConfig
+from node.driver import ConsensusDriver
+from node.events import BlockCommitted, EventHub
+from node.executor import Executor
+from node.mempool import Mempool, MempoolError
+from node.peers import Peer, PeerManager
+from node.service import Queries
+from node.sigcache import SignatureCache
+from node.sync import Syncer
+from node.wire import (
+    Message,
+    ProposalMsg,
+    StatusMsg,
+    SyncRequest,
+    SyncResponse,
+    TxBatch,
+    VoteMsg,
+    encode_message,
+)
+
+log = logging.getLogger("cityledger.node")
+STATUS_INTERVAL_S = 1.0
+RESEND_INTERVAL_S = 1.0
+
+
+class Node:
+    """A validator (or observer) node. Implements :class:`node.handle.NodeHandle`."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        genesis: Genesis,
+        key: PrivateKey,
+        store: KVStore,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.genesis = genesis
+        self.key = key
+        self.store = store
+        self.clock = clock
+        self.chain = ChainStore(store, genesis)
+        self.chain.initialise(genesis_state(genesis))
+        self.sigs = SignatureCache()
+        self.executor = Executor(self.chain, self.sigs)
+        self.mempool = Mempool(
+            genesis,
+            self.sigs,
+            self._latest_state,
+            self._is_committed,
+            max_txs=config.mempool.max_txs,
+        )
+        self.queries = Queries(self.chain)
+        self.events = EventHub()
+        self.metrics = Metrics()
+        names = {v.public_key: v.name for v in genesis.validators.validators}
+        for hex_key in config.p2p.observers:
+            names[bytes.fromhex(hex_key)] = f"observer-{hex_key[:8]}"
+        self.peers = PeerManager(
+            key, genesis.chain_id, names, config.p2p, self._on_message, self._on_connect
+        )
+        self.evidence_pool = EvidencePool(store)
+        self.is_validator = key.public_key in genesis.validators
+        self.core = ConsensusCore(
+            chain_id=genesis.chain_id,
+            validators=genesis.validators,
+            signer=Signer(key, genesis.chain_id, store) if self.is_validator else None,
+            timeouts=TimeoutConfig.from_params(genesis.consensus),
+            height=self.chain.head().height + 1,
+            evidence=self.evidence_pool,
+        )
+        self.driver = ConsensusDriver(
+            self.core,
+            self.executor,
+            self.mempool,
+            self._broadcast_consensus,
+            self._after_commit,
+            self._sync_needed,
+            clock=clock,
+        )
+        self.syncer = Syncer(
+            self.executor,
+            self._send,
+            lambda: list(self.peers.peers.values()),
+            self._after_sync_commit,
+            self.driver.on_synced,
+            batch_blocks=config.sync.batch_blocks,
+        )
+        self._outbox: list[Transaction] = []
+        self._seen: OrderedDict[int, None] = OrderedDict()  # relayed consensus messages
+        self.started_at = clock()
+
+    # --- NodeHandle ---------------------------------------------------------------------
+
+    def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
+        results: list[MempoolError | None] = []
+        for tx in txs:
+            try:
+                self.mempool.add(tx)
+            except MempoolError as exc:
+                results.append(exc)
+                continue
+            self._outbox.append(tx)
+            results.append(None)
+        if any(r is None for r in results):
+            self.driver.tx_arrived.set()
+        self.metrics.set_mempool(len(self.mempool))
+        return results
+
+    def status(self) -> dict[str, Value]:
+        head = self.chain.head()
+        p = self.syncer.progress
+        return {
+            "node": self.config.name,
+            "chain_id": self.genesis.chain_id,
+            "public_key": self.key.public_key,
+            "validator": self.is_validator,
+            "height": head.height,
+            "block_hash": head.block_hash,
+            "block_time_ms": head.time_ms,
+            "log_size": head.log_size,
+            "consensus": {
+                "height": self.core.height,
+                "round": self.core.round,
+                "step": self.core.step.name.lower(),
+            },
+            "peers": [
+                {"name": peer.name, "key": key, "height": peer.height}
+                for key, peer in self.peers.peers.items()
+            ],
+            "mempool": len(self.mempool),
+            "sync": {
+                "syncing": p.syncing,
+                "target_height": p.target_height,
+                "blocks_per_s": int(p.blocks_per_s),
+                "txs_per_s": int(p.txs_per_s),
+                "eta_s": None if p.eta_s is None else int(p.eta_s),
+            },
+            "evidence": len(self.evidence_pool),
+            "uptime_s": int(self.clock() - self.started_at),
+        }
+
+    def evidence(self) -> list[dict[str, Value]]:
+        return [e.to_obj() for e in self.evidence_pool.items()]
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def _latest_state(self) -> StateTree:
+        return StateTree(self.store, self.chain.head().state_root)
+
+    def _is_committed(self, tx_hash: bytes) -> bool:
+        return self.chain.tx_location(tx_hash) is not None
+
+    def _send(self, peer: Peer, msg: SyncRequest | SyncResponse) -> None:
+        self.peers.send(peer, msg)
+
+    def _broadcast_consensus(self, msg: ProposalMsg | VoteMsg) -> None:
+        self._mark_seen(encode_message(msg))
+        self.peers.broadcast(msg)
+
+    def _mark_seen(self, frame: bytes) -> bool:
+        """True the first time ``frame`` is seen (gossip dedup by content)."""
+        digest = hash(frame)
+        if digest in self._seen:
+            return False
+        self._seen[digest] = None
+        while len(self._seen) > 20_000:
+            self._seen.popitem(last=False)
+        return True
+
+    def _sync_needed(self, height: int) -> None:
+        self.syncer.behind(height)
+
+    def _after_commit(self, block: Block, block_time_s: float) -> None:
+        receipts = self.chain.receipts(block.height)
+        self.events.publish(BlockCommitted(block, tuple(receipts)))
+        self.metrics.observe_commit(
+            block.height, len(block.txs), block_time_s, self.driver.rounds_at_commit
+        )
+        self.metrics.set_mempool(len(self.mempool))
+        self.peers.broadcast(StatusMsg(block.height))
+        if len(self.mempool) < 5000:  # re-checking a huge backlog each block costs too much
+            self.mempool.recheck()
+
+    def _after_sync_commit(self, block: Block, cert: CommitCertificate) -> None:
+        self.mempool.update(block.txs)
+        receipts = self.chain.receipts(block.height)
+        self.events.publish(BlockCommitted(block, tuple(receipts)))
+        self.metrics.observe_commit(block.height, len(block.txs), 0.0, cert.round + 1)
+        p = self.syncer.progress
+        span = max(1, p.target_height - p.start_height)
+        self.metrics.set_sync(min(1.0, (p.current_height - p.start_height) / span))
+
+    async def _on_connect(self, peer: Peer) -> None:
+        self.peers.send(peer, StatusMsg(self.chain.head().height))
+        self.metrics.set_peers(len(self.peers.peers))
+        for msg in self.driver.own_messages:
+            self.peers.send(peer, msg)
+
+    async def _on_message(self, peer: Peer, msg: Message) -> None:
+        if isinstance(msg, TxBatch):
+            results = self.submit(list(msg.txs))
+            if any(r is not None and r.code == "bad_signature" for r in results):
+                self.peers.penalise(peer, "relayed a transaction with a bad signature")
+        elif isinstance(msg, ProposalMsg | VoteMsg):
+            frame = encode_message(msg)
+            if not self._mark_seen(frame):
+                return
+            effects = (
+                self.driver.on_proposal(msg)
+                if isinstance(msg, ProposalMsg)
+                else self.driver.on_vote(msg.vote)
+            )
+            if any(
+                getattr(e, "error", None) is not None and getattr(e.error, "misbehaviour", False)
+                for e in effects
+            ):
+                self.peers.penalise(peer, "sent an invalid consensus message")
+                return
+            for other_key, other in self.peers.peers.items():
+                if other_key != peer.key:
+                    other.send(frame)
+        elif isinstance(msg, StatusMsg):
+            peer.height = max(peer.height, msg.height)
+            if msg.height > self.chain.head().height:
+                self.syncer.behind(msg.height)
+        elif isinstance(msg, SyncRequest):
+            self.syncer.serve(peer, msg)
+        elif isinstance(msg, SyncResponse) and not self.syncer.apply(peer, msg):
+            self.peers.penalise(peer, "served a block that does not check out")
+
+    # --- background loops ---------------------------------------------------------------
+
+    async def _gossip_txs(self) -> None:
+        interval = self.config.mempool.gossip_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            if self._outbox:
+                batch, self._outbox = self._outbox, []
+                for i in range(0, len(batch), 2000):
+                    self.peers.broadcast(TxBatch(tuple(batch[i : i + 2000])))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_INTERVAL_S)
+            self.peers.broadcast(StatusMsg(self.chain.head().height))
+            self.driver.resend_own()
+            self.syncer.maybe_request()
+            self.metrics.set_peers(len(self.peers.peers))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set."""
+        api = await _start_site(
+            make_app(self, self.config.api, metrics=self.metrics), self.config.api.listen
+        )
+        p2p_app = web.Application(client_max_size=self.config.p2p.max_frame_bytes)
+        p2p_app.router.add_get("/p2p", self.peers.handle)
+        p2p = await _start_site(p2p_app, self.config.p2p.listen)
+        log.info(
+            "node %s: API on http://%s, p2p on %s, height %d",
+            self.config.name,
+            self.config.api.listen,
+            self.config.p2p.listen,
+            self.chain.head().height,
+        )
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for address in self.config.p2p.peers:
+                    tasks.create_task(self.peers.dial_forever(address))
+                tasks.create_task(self._gossip_txs())
+                tasks.create_task(self._heartbeat())
+                if self.is_validator:
+                    self.driver.start()
+                await stop.wait()
+                raise _Stop
+        except* _Stop:
+            pass
+        finally:
+            log.info("node %s stopping", self.config.name)
+            await self.peers.close()
+            await api.cleanup()
+            await p2p.cleanup()
+
+
+class _Stop(Exception):
+    """Raised inside the TaskGroup to cancel every task on shutdown."""
+
+
+async def _start_site(app: web.Application, listen: str) -> web.AppRunner:
+    host, port = split_host_port(listen)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    return runner
+
+
+def open_node(home_path: str, *, passphrase: str | None = None) -> Node:
+    """Load a node home (config, genesis, key, store) into a :class:`Node`."""
+    home = Home(home_path)
+    config = home.load_config()
+    genesis = Genesis.load(home.genesis)
+    key = read_key_file(home.key, passphrase)
+    store = open_leveldb(home.data)
+    try:
+        return Node(config, genesis, key, store)
+    except BaseException:
+        store.close()
+        raise
+
+
+async def serve(home_path: str, *, passphrase: str | None = None) -> None:
+    """Run the node at ``home_path`` until SIGINT or SIGTERM."""
+    node = open_node(home_path, passphrase=passphrase)
+    home = Home(home_path)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with open(home.pid, "w", encoding="ascii") as f:
+        f.write(f"{os.getpid()}\n")
+    try:
+        await node.run(stop)
+    finally:
+        node.store.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(home.pid)
+        log.info("node stopped cleanly")
