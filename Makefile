@@ -3,8 +3,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SEEDS ?= 1000
+VALIDATORS ?= 4
 
-.PHONY: install test lint typecheck unit bench-core sim clean
+.PHONY: install test lint typecheck unit devnet devnet-down sim bench-core clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,6 +18,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+## make test: lint, type-check and run the whole suite (< 10 minutes)
+test: lint typecheck unit
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -26,10 +31,22 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+## make devnet: a local 4-validator network with the demo scenario loaded
+devnet: $(STAMP)
+	$(BIN)/cityledger devnet up --validators $(VALIDATORS) --demo --detach
+	@echo
+	@echo "The network keeps running in the background. Stop it with: make devnet-down"
 
+devnet-down: $(STAMP)
+	$(BIN)/cityledger devnet down
+
+## make sim SEEDS=N: N more seeded consensus scenarios in the simulator
+sim: $(STAMP)
+	$(BIN)/python -m tests.sim.run --seeds $(SEEDS)
+
+## make bench-core: state tree, Merkle log and consensus core figures
 bench-core: $(STAMP)
-	$(BIN)/python -m ledger.bench_core
+	$(BIN)/python -m benchmarks.core
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

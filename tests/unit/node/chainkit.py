@@ -1,0 +1,84 @@
+"""A small real chain for node tests: genesis, executor, and certified commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from contracts.engine import genesis_state
+from ledger.block import Block
+from ledger.crypto import PrivateKey
+from ledger.genesis import Genesis, Member, Organisation
+from ledger.storage import KVStore, MemoryStore
+from ledger.tx import Transaction
+from ledger.validators import Validator, ValidatorSet
+from ledger.votes import CommitCertificate, Vote, VoteType
+from node.chain import ChainStore
+from node.executor import ExecutedBlock, Executor
+from node.sigcache import SignatureCache
+
+CHAIN = "test-chain"
+VALIDATOR_KEYS = [PrivateKey.from_label(f"node-test-validator-{i}") for i in range(4)]
+ADMIN = PrivateKey.from_label("node-test-busan-admin")
+GENESIS_MS = 1_700_000_000_000
+
+
+def make_genesis() -> Genesis:
+    return Genesis(
+        chain_id=CHAIN,
+        genesis_time_ms=GENESIS_MS,
+        validators=ValidatorSet(
+            tuple(Validator(f"v{i}", k.public_key, 1) for i, k in enumerate(VALIDATOR_KEYS))
+        ),
+        organisations=(
+            Organisation(
+                "busan-city",
+                "Busan City",
+                "agency",
+                "Busan",
+                (Member(ADMIN.public_key, ("admin",), "admin"),),
+            ),
+        ),
+    )
+
+
+def certify(block: Block, signers: range = range(3), round_: int = 0) -> CommitCertificate:
+    votes = [
+        Vote.create(VALIDATOR_KEYS[i], CHAIN, VoteType.PRECOMMIT, block.height, round_, block.hash)
+        for i in signers
+    ]
+    return CommitCertificate.from_votes(votes)
+
+
+@dataclass
+class Kit:
+    store: KVStore = field(default_factory=MemoryStore)
+    genesis: Genesis = field(default_factory=make_genesis)
+
+    def __post_init__(self) -> None:
+        self.chain = ChainStore(self.store, self.genesis)
+        self.chain.initialise(genesis_state(self.genesis))
+        self.sigs = SignatureCache()
+        self.executor = Executor(self.chain, self.sigs)
+
+    def build(self, txs: list[Transaction], proposer: int = 0) -> ExecutedBlock:
+        head = self.chain.head()
+        last = self.chain.certificate(head.height) if head.height else None
+        return self.executor.build_block(
+            txs, head.time_ms + 1000, VALIDATOR_KEYS[proposer].public_key, last
+        )
+
+    def commit(self, txs: list[Transaction]) -> ExecutedBlock:
+        executed = self.build(txs)
+        self.executor.commit(executed, certify(executed.block))
+        return executed
+
+
+def register_member_tx(nonce: int, label: str, roles: list[str]) -> Transaction:
+    key = PrivateKey.from_label(label)
+    return Transaction.create(
+        ADMIN,
+        CHAIN,
+        "identity.register_member",
+        nonce,
+        {"public_key": key.public_key, "name": label, "roles": roles},
+    )
