@@ -1,0 +1,103 @@
+"""Real node processes on loopback for integration tests; always stopped by pid."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from devnet import layout, processes
+from devnet.layout import Network, NodeEntry
+from ledger.tx import Transaction
+
+
+def free_base_port() -> int:
+    """A base port whose p2p (+0..9) and API (+100..109) ports look free."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base > 60000:
+            continue
+        ports = [base + i for i in range(10)] + [base + 100 + i for i in range(10)]
+        if all(_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextmanager
+def running_network(home: str, validators: int = 4) -> Iterator[Network]:
+    network = layout.generate(
+        home, validators, base_port=free_base_port(), genesis_time_ms=int(time.time() * 1000)
+    )
+    try:
+        for entry in network.nodes:
+            processes.start_node(entry)
+        network.save()
+        if not processes.wait_for_height(network, 1, 60):
+            raise AssertionError("network did not commit block 1 within 60 s:\n" + logs(network))
+        yield network
+    finally:
+        processes.stop_all(network)
+
+
+def logs(network: Network, lines: int = 30) -> str:
+    out = []
+    for entry in network.nodes:
+        try:
+            with open(f"{entry.home}/node.log", encoding="utf-8", errors="replace") as f:
+                out.append(f"--- {entry.name}\n" + "".join(f.readlines()[-lines:]))
+        except OSError:
+            pass
+    return "\n".join(out)
+
+
+def get(entry: NodeEntry, path: str) -> Any:
+    return processes.get_json(entry.url + path, timeout_s=5)
+
+
+def submit(entry: NodeEntry, txs: list[Transaction]) -> Any:
+    body = json.dumps({"txs": [tx.encode().hex() for tx in txs]}).encode()
+    req = urllib.request.Request(
+        entry.url + "/v1/txs",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+
+
+def height(entry: NodeEntry) -> int:
+    status = processes.node_status(entry)
+    return -1 if status is None else int(status["height"])
+
+
+def wait_until(predicate: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def block_hashes(entry: NodeEntry, upto: int) -> list[str]:
+    return [get(entry, f"/v1/blocks/{h}")["hash"] for h in range(1, upto + 1)]

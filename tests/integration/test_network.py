@@ -1,0 +1,141 @@
+"""A real 4-validator network on loopback: commits, identical blocks, crash, catch-up,
+and refusal of an unknown peer key."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from devnet import processes
+from devnet.layout import Network
+from ledger.crypto import PrivateKey
+from ledger.keyfile import read_key_file
+from ledger.tx import Transaction
+from node.config import Home, P2PConfig
+from node.peers import PeerManager
+from tests.integration.netkit import (
+    block_hashes,
+    get,
+    height,
+    logs,
+    running_network,
+    submit,
+    wait_until,
+)
+
+
+def admin_key(network: Network) -> tuple[PrivateKey, str]:
+    """A founding admin of the devnet genesis, by its deterministic label."""
+    from ledger.genesis import Genesis
+
+    genesis = Genesis.load(Home(network.nodes[0].home).genesis)
+    for label_org in genesis.organisations:
+        for member in label_org.members:
+            if "admin" in member.roles:
+                for label in _candidate_labels(label_org.id):
+                    key = PrivateKey.from_label(label)
+                    if key.public_key == member.public_key:
+                        return key, genesis.chain_id
+    raise AssertionError("no admin key with a known label in the devnet genesis")
+
+
+def _candidate_labels(org_id: str) -> list[str]:
+    from devnet import layout
+
+    labels = [f"devnet/{org_id.removesuffix('-city')}-admin"]
+    labels += getattr(layout, "admin_labels", lambda _org: [])(org_id)
+    return labels
+
+
+def member_txs(admin: PrivateKey, chain_id: str, start: int, count: int) -> list[Transaction]:
+    txs = []
+    for nonce in range(start, start + count):
+        new = PrivateKey.from_label(f"it-member-{nonce}")
+        payload = {"public_key": new.public_key, "name": f"m{nonce}", "roles": ["auditor"]}
+        txs.append(Transaction.create(admin, chain_id, "identity.register_member", nonce, payload))
+    return txs
+
+
+def test_network_commits_crashes_and_catches_up(tmp_path: Path) -> None:
+    with running_network(str(tmp_path / "net")) as network:
+        nodes = network.nodes
+        admin, chain_id = admin_key(network)
+        txs = member_txs(admin, chain_id, 0, 40)
+        # Submit to different nodes: each must reach every mempool and commit once.
+        for i, entry in enumerate(nodes):
+            answer = submit(entry, txs[i * 10 : (i + 1) * 10])
+            assert all(r["status"] == "pending" for r in answer["results"]), answer
+
+        wait_until(lambda: _committed(nodes[0], txs), 30, "40 transactions to commit")
+        for tx in txs:
+            receipt = get(nodes[0], f"/v1/txs/{tx.hash.hex()}")["receipt"]
+            assert receipt["code"] == "", receipt
+
+        top = min(height(n) for n in nodes)
+        reference = block_hashes(nodes[0], top)
+        for entry in nodes[1:]:
+            assert block_hashes(entry, top) == reference, f"{entry.name} forked"
+
+        # A killed validator does not stop the other three.
+        victim = nodes[3]
+        assert victim.pid is not None
+        os.kill(victim.pid, signal.SIGKILL)
+        processes.stop_node(victim)  # reaps it; already dead
+        before = height(nodes[0])
+        more = member_txs(admin, chain_id, 40, 20)
+        submit(nodes[1], more)
+        wait_until(lambda: height(nodes[0]) >= before + 3, 30, "progress with 3 of 4")
+        wait_until(lambda: _committed(nodes[0], more), 30, "txs to commit with 3 of 4")
+
+        # Restarted, it catches up from its store and its peers.
+        processes.start_node(victim)
+        network.save()
+        target = height(nodes[0])
+        wait_until(lambda: height(victim) >= target, 45, "the restarted node to catch up")
+        top = min(height(n) for n in nodes)
+        assert block_hashes(victim, top) == block_hashes(nodes[0], top), logs(network)
+
+
+def _committed(entry: object, txs: list[Transaction]) -> bool:
+    from tests.integration.netkit import get as get_json
+
+    try:
+        return all("receipt" in get_json(entry, f"/v1/txs/{tx.hash.hex()}") for tx in txs)  # type: ignore[arg-type]
+    except Exception:
+        return False
+
+
+def test_a_peer_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
+    with running_network(str(tmp_path / "net"), validators=4) as network:
+        target = network.nodes[0]
+        genesis_names = {read_key_file(Home(n.home).key).public_key: n.name for n in network.nodes}
+        outsider = PrivateKey.from_label("integration-outsider")
+        names = genesis_names | {outsider.public_key: "me"}
+        connected = asyncio.Event()
+
+        async def attempt() -> bool:
+            async def on_message(*_: object) -> None:
+                return None
+
+            async def on_connect(*_: object) -> None:
+                connected.set()
+
+            manager = PeerManager(
+                outsider, network.chain_id, names, P2PConfig(), on_message, on_connect
+            )
+            task = asyncio.create_task(manager.dial_forever(target.p2p))
+            try:
+                async with asyncio.timeout(3):
+                    await connected.wait()
+                return True
+            except TimeoutError:
+                return False
+            finally:
+                task.cancel()
+                await manager.close()
+
+        assert asyncio.run(attempt()) is False
+        status = get(target, "/v1/status")
+        assert all(p["name"] != "me" for p in status["peers"])
