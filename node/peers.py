@@ -106,7 +106,7 @@ class PeerManager:
             log.warning("refused peer from %s: %s", request.remote, exc)
             await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"refused")
             return ws
-        await self._serve(Peer(peer_key, self.names[peer_key], ws, dialed_by_us=False))
+        await self._serve(self._peer(peer_key, ws, dialed_by_us=False))
         return ws
 
     async def _accept_handshake(self, ws: web.WebSocketResponse) -> bytes:
@@ -154,7 +154,7 @@ class PeerManager:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
                 peer_key = await self._dial_handshake(ws)
             self._address_keys[address] = peer_key
-            await self._serve(Peer(peer_key, self.names[peer_key], ws, dialed_by_us=True))
+            await self._serve(self._peer(peer_key, ws, dialed_by_us=True))
 
     async def _dial_handshake(self, ws: aiohttp.ClientWebSocketResponse) -> bytes:
         m = expect_map(decode(await _receive(ws), max_size=4096), "hello", ("challenge", "key"))
@@ -188,6 +188,16 @@ class PeerManager:
             raise HandshakeError("bad handshake signature")
 
     # --- a live link --------------------------------------------------------------------
+
+    def _peer(
+        self,
+        key: bytes,
+        ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+        *,
+        dialed_by_us: bool,
+    ) -> Peer:
+        queue: asyncio.Queue[bytes] = asyncio.Queue(self.config.send_queue)
+        return Peer(key, self.names[key], ws, dialed_by_us, queue)
 
     async def _serve(self, peer: Peer) -> None:
         existing = self.peers.get(peer.key)
@@ -226,8 +236,9 @@ class PeerManager:
             try:
                 await self.on_message(peer, message)
             except Exception:  # our own bug: keep the node up, drop this link, say so loudly
-                log.exception("internal error handling a %s from %s", type(message).__name__,
-                              peer.name)
+                log.exception(
+                    "internal error handling a %s from %s", type(message).__name__, peer.name
+                )
                 return
 
     async def _write(self, peer: Peer) -> None:
