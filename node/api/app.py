@@ -1,0 +1,168 @@
+"""The node's HTTP API as one aiohttp application (docs/api.md).
+
+``make_app(node, config)`` wires the routes to a :class:`~node.handle.NodeHandle`
+and adds two middlewares: the outer one turns every outcome into the one
+error shape with the right status (and times the request for ``/metrics``),
+the inner one rate-limits each client address. Request bodies are capped by
+aiohttp's ``client_max_size`` (``max_body_bytes``), answered 413.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from aiohttp import WSCloseCode, web
+from aiohttp.typedefs import Handler
+
+from ledger.errors import LedgerError
+from node.api import (
+    routes_chain,
+    routes_energy,
+    routes_events,
+    routes_ops,
+    routes_orgs,
+    routes_permits,
+    routes_proofs,
+    routes_shipments,
+    routes_txs,
+)
+from node.api.context import API_STATE, APIState
+from node.api.metrics import Metrics
+from node.api.ratelimit import RateLimiter, retry_after_header
+from node.api.render import APIError, render_error
+from node.config import APIConfig
+from node.handle import NodeHandle
+from node.service import NotFound
+
+log = logging.getLogger("cityledger.api")
+
+_HTTP_CODES = {
+    400: "malformed",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def make_app(
+    node: NodeHandle,
+    config: APIConfig,
+    *,
+    clock: Callable[[], int] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    metrics: Metrics | None = None,
+) -> web.Application:
+    """The API application; ``clock`` gives wall-clock milliseconds (default: system time)."""
+    state = APIState(
+        node=node,
+        config=config,
+        clock=clock if clock is not None else _system_ms,
+        metrics=metrics if metrics is not None else Metrics(),
+        limiter=RateLimiter(config.rate_limit_per_s, config.rate_limit_burst, now=monotonic),
+    )
+    app = web.Application(
+        client_max_size=config.max_body_bytes,
+        middlewares=[error_middleware, rate_limit_middleware],
+    )
+    app[API_STATE] = state
+    for module in (
+        routes_txs,
+        routes_chain,
+        routes_proofs,
+        routes_shipments,
+        routes_permits,
+        routes_energy,
+        routes_orgs,
+        routes_events,
+        routes_ops,
+    ):
+        app.add_routes(module.routes)
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+def metrics_of(app: web.Application) -> Metrics:
+    """The app's metrics: the node runtime calls its hooks (``observe_commit`` ...)."""
+    return app[API_STATE].metrics
+
+
+def _system_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown (before aiohttp waits for handlers to finish), end every subscription."""
+    for ws in list(app[API_STATE].sockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer in the one shape; a 500 only for our own bugs (and logged)."""
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except APIError as exc:
+        response = render_error(request, exc.status, exc.code, exc.message, headers=exc.headers)
+    except NotFound as exc:
+        response = render_error(request, 404, "not_found", exc.message)
+    except web.HTTPException as exc:
+        response = _from_http_exception(request, exc)
+    except LedgerError as exc:
+        status = getattr(exc, "http_status", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            response = render_error(request, status, exc.code, exc.message)
+        else:
+            response = _internal(request, exc)
+    except Exception as exc:
+        response = _internal(request, exc)
+    _observe(request, response.status, time.perf_counter() - started)
+    return response
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A token per request under ``/v1`` for each client address."""
+    if request.path.startswith("/v1/"):
+        state = request.app[API_STATE]
+        wait = state.limiter.take(request.remote or "unknown")
+        if wait > 0:
+            state.metrics.rate_limited.inc()
+            raise APIError(
+                429,
+                "rate_limited",
+                f"too many requests from this address; retry in {wait:.2f} s",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+    return await handler(request)
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    status = exc.status
+    if status < 400:
+        return exc  # a redirect or the like: pass it on as it is
+    if status == 413:
+        max_size = request.app[API_STATE].config.max_body_bytes
+        return render_error(
+            request, 413, "too_large", f"request body is over the limit of {max_size} bytes"
+        )
+    code = _HTTP_CODES.get(status, "http_error" if status < 500 else "internal")
+    headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+    return render_error(request, status, code, exc.reason, headers=headers)
+
+
+def _internal(request: web.Request, exc: BaseException) -> web.Response:
+    log.error("API bug answering %s %s", request.method, request.path, exc_info=exc)
+    return render_error(request, 500, "internal", "internal error; the node logged it")
+
+
+def _observe(request: web.Request, status: int, seconds: float) -> None:
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    request.app[API_STATE].metrics.observe_request(request.method, name, status, seconds)

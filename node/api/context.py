@@ -1,0 +1,53 @@
+"""What every handler needs, kept in one aiohttp ``AppKey``.
+
+Time is injected: ``clock`` returns wall-clock milliseconds (signed reads,
+freshness), ``monotonic`` seconds (rate limiting), so tests drive both.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from ledger.encoding import Value
+from node.api.metrics import Metrics
+from node.api.ratelimit import RateLimiter
+from node.config import APIConfig
+from node.handle import NodeHandle
+from node.service import Certified
+
+
+@dataclass(eq=False)
+class APIState:
+    node: NodeHandle
+    config: APIConfig
+    clock: Callable[[], int]
+    metrics: Metrics
+    limiter: RateLimiter
+    sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
+
+    @property
+    def chain_id(self) -> str:
+        return self.node.genesis.chain_id
+
+    def now_ms(self) -> int:
+        return int(self.clock())
+
+
+API_STATE = web.AppKey("cityledger_api", APIState)
+
+
+def api_state(request: web.Request) -> APIState:
+    return request.app[API_STATE]
+
+
+def certified_obj(certified: Certified) -> dict[str, Value]:
+    """The header and certificate a client checks every answer against."""
+    return {
+        "height": certified.header.height,
+        "header": certified.header.to_obj(),
+        "certificate": certified.cert.to_obj(),
+    }

@@ -1,0 +1,108 @@
+"""Prometheus metrics of one node, in a registry of its own.
+
+A registry per app (not prometheus_client's global one) keeps several nodes
+in one process (tests, simulations) from mixing their numbers. The node
+runtime feeds it through the hooks below; the API itself records request
+latencies and samples the mempool size at scrape time.
+
+Hooks the runtime calls:
+
+* :meth:`Metrics.observe_commit` after each committed block;
+* :meth:`Metrics.set_peers` when a peer link opens or closes;
+* :meth:`Metrics.set_sync` while catching up (0.0 .. 1.0, 1.0 when in sync);
+* :meth:`Metrics.set_mempool` (optional: ``/metrics`` also samples it itself).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BLOCK_TIME_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
+_ROUND_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The node's metrics and the hooks that update them."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.height = Gauge("cityledger_height", "Height of the latest committed block", registry=r)
+        self.rounds = Histogram(
+            "cityledger_rounds_per_height",
+            "Consensus rounds needed to commit a height (1 = first round)",
+            buckets=_ROUND_BUCKETS,
+            registry=r,
+        )
+        self.last_rounds = Gauge(
+            "cityledger_last_height_rounds", "Rounds the latest committed height took", registry=r
+        )
+        self.block_time = Histogram(
+            "cityledger_block_time_seconds",
+            "Time between consecutive committed blocks",
+            buckets=_BLOCK_TIME_BUCKETS,
+            registry=r,
+        )
+        self.txs_committed = Counter(
+            "cityledger_txs_committed", "Transactions committed in blocks", registry=r
+        )
+        self.mempool_size = Gauge(
+            "cityledger_mempool_size", "Transactions waiting in the mempool", registry=r
+        )
+        self.peers = Gauge("cityledger_peers", "Connected validator peer links", registry=r)
+        self.sync_progress = Gauge(
+            "cityledger_sync_progress", "Block sync progress, 0..1 (1 = caught up)", registry=r
+        )
+        self.requests = Histogram(
+            "cityledger_http_request_duration_seconds",
+            "HTTP API request latency by route",
+            ["method", "route", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "cityledger_http_rate_limited", "HTTP requests refused by the rate limiter", registry=r
+        )
+        self.ws_subscribers = Gauge(
+            "cityledger_ws_subscribers", "Open /v1/events WebSocket subscriptions", registry=r
+        )
+        self.sync_progress.set(1.0)
+
+    # --- hooks for the node runtime -----------------------------------------------------
+
+    def observe_commit(self, height: int, txs: int, block_time_s: float, rounds: int) -> None:
+        """A block was committed: ``rounds`` is 1 when it was decided in round 0."""
+        self.height.set(height)
+        self.txs_committed.inc(max(0, txs))
+        if block_time_s >= 0:
+            self.block_time.observe(block_time_s)
+        self.rounds.observe(max(1, rounds))
+        self.last_rounds.set(max(1, rounds))
+
+    def set_peers(self, n: int) -> None:
+        self.peers.set(n)
+
+    def set_sync(self, progress: float) -> None:
+        """Catch-up progress from 0.0 to 1.0."""
+        self.sync_progress.set(min(1.0, max(0.0, progress)))
+
+    def set_mempool(self, n: int) -> None:
+        self.mempool_size.set(n)
+
+    # --- used by the API ----------------------------------------------------------------
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,143 @@
+"""Rendering of API answers: one canonical value, two wire forms.
+
+Every handler builds its answer once as a canonical value (what
+:func:`ledger.encoding.encode` accepts: None, bool, int, str, bytes, lists,
+maps with str keys). It goes out as JSON by default, with bytes as lowercase
+hex strings, or as the canonical msgpack bytes themselves when the client
+asks with ``Accept: application/msgpack``: a client that verifies proofs (the
+CLI) then sees exactly the bytes that were hashed and signed, with no
+hex/JSON round trip in between. Errors take the same route, so a msgpack
+client decodes ``{"error": {"code", "message"}}`` like any other answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+from aiohttp import web
+
+from ledger.encoding import Value, encode
+from ledger.errors import LedgerError
+
+JSON = "application/json"
+MSGPACK = "application/msgpack"
+_MSGPACK_ALIASES = frozenset({MSGPACK, "application/x-msgpack", "application/vnd.msgpack"})
+
+
+class Format(Enum):
+    JSON = JSON
+    MSGPACK = MSGPACK
+
+
+class APIError(LedgerError):
+    """An answer other than success, with its HTTP status and stable ``code``."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.headers = dict(headers or {})
+
+
+def negotiate(accept: str | None) -> Format:
+    """The wire form the ``Accept`` header prefers; JSON unless msgpack ranks higher.
+
+    Quality values are honoured (``application/msgpack;q=0.5, application/json``
+    gives JSON); on a tie the first listed wins; anything unparseable means JSON.
+    """
+    if not accept:
+        return Format.JSON
+    best: tuple[float, int, Format] | None = None
+    for position, item in enumerate(accept.split(",")[:32]):
+        mime, _, params = item.partition(";")
+        mime = mime.strip().lower()
+        if mime in _MSGPACK_ALIASES:
+            fmt = Format.MSGPACK
+        elif mime in (JSON, "application/*", "*/*"):
+            fmt = Format.JSON
+        else:
+            continue
+        q = _quality(params)
+        if q > 0 and (best is None or q > best[0]):
+            best = (q, position, fmt)
+    return Format.JSON if best is None else best[2]
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = float(value.strip())
+            except ValueError:
+                return 0.0
+            return q if 0.0 <= q <= 1.0 else 0.0
+    return 1.0
+
+
+def to_json_value(value: Value) -> Any:
+    """The JSON form of a canonical value: bytes become lowercase hex, tuples lists.
+
+    Raises :class:`TypeError` for anything that is not canonical (floats, non-str
+    keys, other types): that is our bug, answered as a 500 by the middleware.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"map key {key!r} is not a str")
+            out[key] = to_json_value(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [to_json_value(item) for item in value]
+    raise TypeError(f"{type(value).__name__} is not a canonical value")
+
+
+def render_body(value: Value, fmt: Format) -> bytes:
+    """The bytes of ``value`` in ``fmt`` (JSON keys sorted like the canonical form)."""
+    if fmt is Format.MSGPACK:
+        return encode(value)
+    text = json.dumps(to_json_value(value), separators=(",", ":"), sort_keys=True)
+    return text.encode()
+
+
+def render(
+    request: web.Request,
+    value: Value,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """Answer ``value`` in the form the request asked for."""
+    fmt = negotiate(request.headers.get("Accept"))
+    response = web.Response(
+        body=render_body(value, fmt), status=status, content_type=fmt.value, headers=headers
+    )
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def error_value(code: str, message: str) -> dict[str, Value]:
+    return {"error": {"code": code, "message": message}}
+
+
+def render_error(
+    request: web.Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """The one error shape: ``{"error": {"code": ..., "message": ...}}``."""
+    return render(request, error_value(code, message), status=status, headers=headers)

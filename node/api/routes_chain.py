@@ -1,0 +1,102 @@
+"""The chain itself: blocks, certificates, validators, status, evidence, checkpoint."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ledger.encoding import Value
+from node.api.context import api_state, certified_obj
+from node.api.params import path_height
+from node.api.render import APIError, render
+from node.handle import NodeHandle
+
+routes = web.RouteTableDef()
+
+
+def resolve_height(node: NodeHandle, height: int | None) -> int:
+    """``None`` (``latest``) is the head; a height with no block is a 404."""
+    head = node.chain.head().height
+    if height is None:
+        height = head
+    if not 1 <= height <= head:
+        raise APIError(404, "not_found", f"no block at height {height} (head is {head})")
+    return height
+
+
+@routes.get("/v1/blocks/{height}")
+async def block(request: web.Request) -> web.StreamResponse:
+    node = api_state(request).node
+    height = resolve_height(node, path_height(request))
+    blk = node.queries.block(height)
+    cert = node.chain.certificate(height)
+    return render(
+        request,
+        {
+            "height": height,
+            "hash": blk.hash,
+            "block": blk.to_obj(),
+            "certificate": None if cert is None else cert.to_obj(),
+        },
+    )
+
+
+@routes.get("/v1/blocks/{height}/certificate")
+async def certificate(request: web.Request) -> web.StreamResponse:
+    node = api_state(request).node
+    height = resolve_height(node, path_height(request))
+    certified = node.queries.certified(height)
+    return render(request, {"block_hash": certified.header.hash, **certified_obj(certified)})
+
+
+@routes.get("/v1/validators")
+async def validators(request: web.Request) -> web.StreamResponse:
+    vs = api_state(request).node.genesis.validators
+    return render(
+        request,
+        {
+            "validators": vs.to_obj(),
+            "hash": vs.hash,
+            "total_power": vs.total_power,
+            "quorum_power": vs.quorum_power,
+        },
+    )
+
+
+@routes.get("/v1/status")
+async def status(request: web.Request) -> web.StreamResponse:
+    node = api_state(request).node
+    head = node.chain.head()
+    value: dict[str, Value] = {
+        "chain_id": node.genesis.chain_id,
+        "genesis_hash": node.genesis.hash,
+        "height": head.height,
+        "block_hash": head.block_hash,
+        "time_ms": head.time_ms,
+        "mempool_size": len(node.mempool),
+    }
+    value.update(node.status())
+    return render(request, value)
+
+
+@routes.get("/v1/evidence")
+async def evidence(request: web.Request) -> web.StreamResponse:
+    return render(request, {"evidence": api_state(request).node.evidence()})
+
+
+@routes.get("/v1/checkpoint")
+async def checkpoint(request: web.Request) -> web.StreamResponse:
+    """The latest certified header with its log size and root: what auditors publish."""
+    node = api_state(request).node
+    certified = node.queries.latest()
+    header = certified.header
+    return render(
+        request,
+        {
+            "chain_id": node.genesis.chain_id,
+            "genesis_hash": node.genesis.hash,
+            "block_hash": header.hash,
+            "log_size": header.log_size,
+            "log_root": header.log_root,
+            **certified_obj(certified),
+        },
+    )

@@ -1,0 +1,187 @@
+"""``/v1/events``: a WebSocket that pushes what was just committed.
+
+The client sends a subscription (JSON text frame, or a canonical msgpack
+binary frame with the sender as bytes) and may replace it at any time::
+
+    {"blocks": true, "sender": "<hex public key>", "shipment": "<shipment id>"}
+
+Every field is optional. The server answers ``{"type": "subscribed", ...}``
+and then pushes, per committed block: ``{"type": "block", ...}`` (if
+``blocks``), ``{"type": "receipt", ...}`` for each transaction of ``sender``,
+and ``{"type": "event", ...}`` for each event whose ``shipment`` attribute is
+the subscribed id. A subscriber that falls behind loses the oldest blocks and
+is told so with ``{"type": "lagged", "dropped": n}``. Frames use the rendering
+the upgrade request's ``Accept`` header chose (text JSON or binary msgpack).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+
+from aiohttp import WSMsgType, web
+
+from ledger.encoding import Value, decode
+from ledger.errors import LedgerError
+from node.api.context import api_state
+from node.api.render import APIError, Format, negotiate, render_body
+from node.events import BlockCommitted, Subscription
+
+MAX_SUBSCRIBERS = 1024
+MAX_FRAME_BYTES = 16 * 1024
+HEARTBEAT_S = 30.0
+_FIELDS = frozenset({"blocks", "sender", "shipment"})
+
+log = logging.getLogger("cityledger.api.events")
+routes = web.RouteTableDef()
+
+
+@dataclass(slots=True)
+class Filter:
+    blocks: bool = False
+    sender: bytes | None = None
+    shipment: str | None = None
+
+    def to_obj(self) -> dict[str, Value]:
+        return {"blocks": self.blocks, "sender": self.sender, "shipment": self.shipment}
+
+
+@routes.get("/v1/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    state = api_state(request)
+    if len(state.sockets) >= MAX_SUBSCRIBERS:
+        raise APIError(429, "too_many_subscribers", "too many open event subscriptions")
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_FRAME_BYTES)
+    if not ws.can_prepare(request).ok:
+        raise APIError(400, "malformed", "/v1/events expects a WebSocket upgrade")
+    await ws.prepare(request)
+    fmt = negotiate(request.headers.get("Accept"))
+    current = [Filter()]  # replaced whole by each subscription message
+    sub = state.node.events.subscribe()
+    state.sockets.add(ws)
+    pusher = asyncio.create_task(_push(ws, sub, current, fmt))
+    try:
+        async for msg in ws:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                break
+            try:
+                current[0] = parse_subscription(msg.data)
+            except APIError as exc:
+                error = {"code": exc.code, "message": exc.message}
+                await _send(ws, fmt, {"type": "error", "error": error})
+                continue
+            await _send(ws, fmt, {"type": "subscribed", **current[0].to_obj()})
+    finally:
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pusher
+        state.node.events.unsubscribe(sub)
+        state.sockets.discard(ws)
+    return ws
+
+
+def parse_subscription(data: str | bytes) -> Filter:
+    """A subscription from a JSON text frame or a canonical msgpack binary frame."""
+    try:
+        doc = json.loads(data) if isinstance(data, str) else decode(data)
+    except (ValueError, RecursionError, LedgerError):
+        raise APIError(400, "malformed", "a subscription is a JSON or msgpack map") from None
+    if not isinstance(doc, dict) or not set(doc) <= _FIELDS:
+        raise APIError(400, "malformed", f"a subscription is a map with fields {sorted(_FIELDS)}")
+    blocks = doc.get("blocks", False)
+    if not isinstance(blocks, bool):
+        raise APIError(400, "malformed", '"blocks" must be true or false')
+    return Filter(blocks, _sender(doc.get("sender")), _shipment(doc.get("shipment")))
+
+
+def _sender(value: object) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes) and len(value) == 32:
+        return value
+    if isinstance(value, str) and len(value) == 64:
+        with contextlib.suppress(ValueError):
+            if value.isascii() and value.isalnum():
+                return bytes.fromhex(value)
+    raise APIError(400, "malformed", '"sender" must be a 32-byte public key (hex)')
+
+
+def _shipment(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and 1 <= len(value) <= 64 and value.isprintable():
+        return value
+    raise APIError(400, "malformed", '"shipment" must be a shipment id')
+
+
+def frames_for(event: BlockCommitted, f: Filter) -> list[dict[str, Value]]:
+    """What one committed block means for one subscription."""
+    block = event.block
+    out: list[dict[str, Value]] = []
+    if f.blocks:
+        out.append(
+            {
+                "type": "block",
+                "height": block.height,
+                "hash": block.hash,
+                "time_ms": block.header.time_ms,
+                "tx_count": block.header.tx_count,
+            }
+        )
+    if f.sender is None and f.shipment is None:
+        return out
+    for tx, receipt in zip(block.txs, event.receipts, strict=False):
+        if f.sender is not None and tx.sender == f.sender:
+            out.append(
+                {
+                    "type": "receipt",
+                    "status": "committed" if receipt.ok else "failed",
+                    "kind": tx.kind,
+                    "nonce": tx.nonce,
+                    "receipt": receipt.to_obj(),
+                }
+            )
+        if f.shipment is None:
+            continue
+        for e in receipt.events:
+            if e.attrs.get("shipment") == f.shipment:
+                out.append(
+                    {
+                        "type": "event",
+                        "shipment": f.shipment,
+                        "height": receipt.height,
+                        "tx_hash": receipt.tx_hash,
+                        "event": e.to_obj(),
+                    }
+                )
+    return out
+
+
+async def _push(
+    ws: web.WebSocketResponse, sub: Subscription, current: list[Filter], fmt: Format
+) -> None:
+    reported = 0
+    try:
+        while not ws.closed:
+            event = await sub.queue.get()
+            if sub.dropped > reported:
+                await _send(ws, fmt, {"type": "lagged", "dropped": sub.dropped - reported})
+                reported = sub.dropped
+            for frame in frames_for(event, current[0]):
+                await _send(ws, fmt, frame)
+    except (ConnectionError, RuntimeError) as exc:
+        log.debug("event subscriber went away: %s", exc)
+    except Exception:
+        log.exception("event push failed; closing the subscription")
+        await ws.close()
+
+
+async def _send(ws: web.WebSocketResponse, fmt: Format, value: dict[str, Value]) -> None:
+    body = render_body(value, fmt)
+    if fmt is Format.MSGPACK:
+        await ws.send_bytes(body)
+    else:
+        await ws.send_str(body.decode())

@@ -1,0 +1,42 @@
+"""Operations endpoints: ``/healthz`` for load balancers and ``/metrics`` for Prometheus."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiohttp import web
+
+from ledger.errors import LedgerError
+from node.api.context import api_state
+from node.api.metrics import CONTENT_TYPE
+from node.api.render import render, render_error
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.StreamResponse:
+    """200 when the store answers and the node has a committed head; 503 otherwise."""
+    chain = api_state(request).node.chain
+    try:
+        head = chain.head()
+        readable = head.height == 0 or chain.block_bytes(head.height) is not None
+    except LedgerError as exc:
+        return render_error(request, 503, "unavailable", f"store not readable: {exc}")
+    if not readable:
+        return render_error(request, 503, "unavailable", f"head block {head.height} is missing")
+    if head.height == 0:
+        return render_error(request, 503, "unavailable", "no block committed yet")
+    return render(request, {"status": "ok", "height": head.height, "block_hash": head.block_hash})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.StreamResponse:
+    state = api_state(request)
+    state.metrics.set_mempool(len(state.node.mempool))
+    state.metrics.ws_subscribers.set(len(state.sockets))
+    with contextlib.suppress(LedgerError):  # else keep the last height the runtime reported
+        state.metrics.height.set(state.node.chain.head().height)
+    response = web.Response(body=state.metrics.render())
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response

@@ -1,0 +1,35 @@
+"""Organisations and their member keys (public: who may sign what is no secret)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from contracts import queries
+from contracts import state_keys as sk
+from ledger.genesis import ORG_ID_PATTERN
+from node.api.params import malformed
+from node.api.proven import ProvenState
+from node.api.render import APIError, render
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/orgs/{id}")
+async def organisation(request: web.Request) -> web.StreamResponse:
+    """The organisation record and each of its members' records (roles, status), proven."""
+    org_id = request.match_info["id"]
+    if not ORG_ID_PATTERN.match(org_id):
+        raise malformed(f"{org_id[:80]!r} is not an organisation id")
+    state = ProvenState.of_request(request)
+    record = queries.get_organisation(state, org_id)
+    if record is None:
+        raise APIError(404, "not_found", f"organisation {org_id!r} does not exist")
+    members = [sk.member_key(bytes.fromhex(h)) for h in record["members"]]
+    return render(
+        request,
+        state.answer(
+            id=org_id,
+            organisation=state.item(sk.org_key(org_id)),
+            members=[state.item(k) for k in members],
+        ),
+    )

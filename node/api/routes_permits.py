@@ -1,0 +1,104 @@
+"""Permits: public records, their history, "valid at time T?", and searches."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from contracts import codes, queries
+from contracts import state_keys as sk
+from contracts.permits import BLDS_STATUS, effective_status
+from ledger.encoding import Value
+from ledger.genesis import ORG_ID_PATTERN
+from node.api.context import api_state
+from node.api.params import MAX_INT, malformed, query_text, query_uint
+from node.api.proven import ProvenState
+from node.api.render import APIError, render
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/permits/{id}")
+async def permit(request: web.Request) -> web.StreamResponse:
+    """The record and its history; the status as it reads at the answered block's time."""
+    permit_id = _permit_id(request.match_info["id"])
+    state = ProvenState.of_request(request)
+    record = _require(state, permit_id)
+    as_of = state.certified.header.time_ms
+    status = effective_status(record, as_of)
+    history = [sk.permit_history_key(permit_id, i) for i in range(record["history_len"])]
+    return render(
+        request,
+        state.answer(
+            id=permit_id,
+            as_of_ms=as_of,
+            effective_status=status,
+            blds_status=BLDS_STATUS[status],
+            permit=state.item(sk.permit_key(permit_id)),
+            history=[state.item(k) for k in history],
+        ),
+    )
+
+
+@routes.get("/v1/permits/{id}/validity")
+async def validity(request: web.Request) -> web.StreamResponse:
+    """Is the permit valid at ``at`` (ms; default: the answered block's time)?"""
+    permit_id = _permit_id(request.match_info["id"])
+    state = ProvenState.of_request(request)
+    _require(state, permit_id)
+    at = query_uint(request, "at", hi=MAX_INT)
+    at_ms = state.certified.header.time_ms if at is None else at
+    valid, reason = queries.permit_valid_at(state, permit_id, at_ms)
+    return render(
+        request,
+        state.answer(
+            id=permit_id,
+            at_ms=at_ms,
+            valid=valid,
+            reason=reason,
+            permit=state.item(sk.permit_key(permit_id)),
+        ),
+    )
+
+
+@routes.get("/v1/permits")
+async def search(request: web.Request) -> web.StreamResponse:
+    """Permits by holder organisation (paged with ``after``) or by address."""
+    holder = query_text(request, "holder", max_len=64, pattern=ORG_ID_PATTERN)
+    address = query_text(request, "address", max_len=200)
+    after = query_text(request, "after", max_len=64, pattern=codes.RECORD_ID_PATTERN)
+    limit = query_uint(request, "limit", lo=1, hi=MAX_LIMIT) or DEFAULT_LIMIT
+    if (holder is None) == (address is None):
+        raise malformed("give exactly one of holder, address")
+    state = ProvenState.of_request(request)
+    index = api_state(request).node.chain.store
+    if holder is not None:
+        ids = queries.permits_by_holder(index, holder, limit=limit, after=after)
+    else:
+        assert address is not None
+        ids = queries.permits_by_address(index, address, limit=limit)
+    results: list[Value] = []
+    for permit_id in ids:
+        if queries.get_permit(state, permit_id) is not None:  # else indexed after this height
+            results.append(state.item(sk.permit_key(permit_id)))
+    next_after = ids[-1] if holder is not None and len(ids) == limit else None
+    return render(request, state.answer(permits=results, next_after=next_after))
+
+
+def _permit_id(text: str) -> str:
+    if not codes.is_record_id(text):
+        raise malformed(f"{text[:80]!r} is not a permit id")
+    return text
+
+
+def _require(state: ProvenState, permit_id: str) -> dict[str, Value]:
+    record = queries.get_permit(state, permit_id)
+    if record is None:
+        raise APIError(
+            404,
+            "not_found",
+            f"permit {permit_id!r} does not exist (GET /v1/state/<key> proves its absence)",
+        )
+    return record

@@ -1,0 +1,105 @@
+"""Shipments: one consignment with its full proven provenance, and searches.
+
+Shipment data is commercial: only its parties, organisations that held it or
+were offered custody, and the customs, port and auditor roles may read it
+(:mod:`contracts.read_rules`), so every request here must be signed.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from contracts import codes, queries
+from contracts import state_keys as sk
+from contracts.read_rules import may_read
+from contracts.shipments import CUSTOMS_STATUSES, STAGES
+from ledger.encoding import Value
+from ledger.genesis import ORG_ID_PATTERN
+from node.api.access import deny, reader_of
+from node.api.context import api_state
+from node.api.params import malformed, query_text, query_uint
+from node.api.proven import ProvenState
+from node.api.render import APIError, render
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+_STATUSES = frozenset(STAGES) | frozenset(CUSTOMS_STATUSES)
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/shipments/{id}")
+async def shipment(request: web.Request) -> web.StreamResponse:
+    """The record, every provenance entry, and the proof that the history ends there."""
+    shipment_id = _shipment_id(request.match_info["id"])
+    state = ProvenState.of_request(request)
+    record = queries.get_shipment(state, shipment_id)
+    if record is None:
+        raise APIError(404, "not_found", f"shipment {shipment_id!r} does not exist")
+    reader, signed = await reader_of(request)
+    if not may_read("shipment", record, reader):
+        raise deny(f"shipment {shipment_id!r}", signed)
+    keys = queries.shipment_proof_keys(state, shipment_id)
+    end = sk.shipment_history_key(shipment_id, record["history_len"])
+    return render(
+        request,
+        state.answer(
+            id=shipment_id,
+            shipment=state.item(keys[0]),
+            history=[state.item(k) for k in keys[1:]],
+            history_end=state.item(end),
+        ),
+    )
+
+
+@routes.get("/v1/shipments")
+async def search(request: web.Request) -> web.StreamResponse:
+    """Shipments by container, party and/or stage/customs status the caller may read."""
+    container = query_text(request, "container", max_len=11, pattern=codes.CONTAINER_PATTERN)
+    party = query_text(request, "party", max_len=64, pattern=ORG_ID_PATTERN)
+    status = query_text(request, "status", max_len=32)
+    if status is not None and status not in _STATUSES:
+        raise malformed(f"status must be one of {sorted(_STATUSES)}")
+    after = query_text(request, "after", max_len=64, pattern=codes.RECORD_ID_PATTERN)
+    limit = query_uint(request, "limit", lo=1, hi=MAX_LIMIT) or DEFAULT_LIMIT
+    if container is None and party is None and status is None:
+        raise malformed("give at least one of container, party, status")
+    reader, signed = await reader_of(request)
+    if not signed:
+        raise deny("shipment data", signed)
+    state = ProvenState.of_request(request)
+    index = api_state(request).node.chain.store
+    if container is not None:
+        ids = queries.find_shipments_by_container(index, container, limit=limit, after=after)
+    elif party is not None:
+        ids = queries.find_shipments_by_party(index, party, limit=limit, after=after)
+    else:
+        assert status is not None
+        ids = queries.find_shipments_by_status(index, status, limit=limit, after=after)
+    results: list[Value] = []
+    for shipment_id in ids:
+        record = queries.get_shipment(state, shipment_id)
+        if record is None or not may_read("shipment", record, reader):
+            continue  # indexed after this height, or not the caller's to see
+        if _matches(record, container, party, status):
+            results.append(state.item(sk.shipment_key(shipment_id)))
+    next_after = ids[-1] if len(ids) == limit else None
+    return render(request, state.answer(shipments=results, next_after=next_after))
+
+
+def _shipment_id(text: str) -> str:
+    if not codes.is_record_id(text):
+        raise malformed(f"{text[:80]!r} is not a shipment id")
+    return text
+
+
+def _matches(
+    record: dict[str, Value], container: str | None, party: str | None, status: str | None
+) -> bool:
+    """Every given filter holds for the record as it stands at the answered height."""
+    if container is not None and container not in record["containers"]:
+        return False
+    parties = {record["consignor"], record["consignee"], record["declarant"], *record["holders"]}
+    if party is not None and party not in parties:
+        return False
+    return status is None or status in (record["stage"], record["customs_status"])

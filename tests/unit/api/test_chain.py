@@ -1,0 +1,104 @@
+"""Blocks, certificates, validators, status, evidence and the checkpoint."""
+
+from __future__ import annotations
+
+from ledger.block import Block
+from ledger.votes import CommitCertificate
+from tests.unit.api.conftest import CHAIN_ID, Client, Scenario, TestNode, check_certified, get_obj
+
+
+async def test_block_by_height_verifies(client: Client, node: TestNode) -> None:
+    status, answer = await get_obj(client, "/v1/blocks/3")
+    assert status == 200
+    block = Block.from_obj(answer["block"])
+    block.check_tx_root()
+    assert block.hash == answer["hash"] == node.header(3).hash
+    cert = CommitCertificate.from_obj(answer["certificate"])
+    cert.verify(node.genesis.validators, CHAIN_ID, height=3, block_hash=block.hash)
+    # block 3 carries the certificate of block 2, which links to block 2's hash
+    assert block.last_cert is not None and block.last_cert.block_hash == node.header(2).hash
+
+
+async def test_latest_block_is_the_head(client: Client, node: TestNode) -> None:
+    status, answer = await get_obj(client, "/v1/blocks/latest")
+    assert status == 200
+    assert answer["height"] == node.chain.head().height == 9
+
+
+async def test_block_json_renders_bytes_as_hex(client: Client, node: TestNode) -> None:
+    response = await client.get("/v1/blocks/1")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert body["hash"] == node.header(1).hash.hex()
+    assert body["block"]["header"]["height"] == 1
+    assert body["block"]["last_cert"] is None
+
+
+async def test_unknown_block_is_404(client: Client) -> None:
+    for path in ("/v1/blocks/10", "/v1/blocks/0", "/v1/blocks/9223372036854775807"):
+        response = await client.get(path)
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "not_found"
+
+
+async def test_bad_height_is_400(client: Client) -> None:
+    for path in (
+        "/v1/blocks/-1",
+        "/v1/blocks/1e3",
+        "/v1/blocks/abc",
+        "/v1/blocks/99999999999999999999",
+    ):
+        response = await client.get(path)
+        assert response.status == 400, path
+        assert (await response.json())["error"]["code"] == "malformed"
+
+
+async def test_latest_on_an_empty_chain_is_404(empty_client: Client) -> None:
+    for path in ("/v1/blocks/latest", "/v1/checkpoint", "/v1/blocks/latest/certificate"):
+        response = await empty_client.get(path)
+        assert response.status == 404, path
+
+
+async def test_certificate(client: Client, node: TestNode) -> None:
+    status, answer = await get_obj(client, "/v1/blocks/2/certificate")
+    assert status == 200
+    header = check_certified(answer, node.genesis)
+    assert header.height == 2 and answer["block_hash"] == header.hash
+    assert len(answer["certificate"]["signatures"]) == 3
+
+
+async def test_validators(client: Client, node: TestNode) -> None:
+    status, answer = await get_obj(client, "/v1/validators")
+    assert status == 200
+    assert answer["validators"] == node.genesis.validators.to_obj()
+    assert answer["hash"] == node.genesis.validators.hash
+    assert (answer["total_power"], answer["quorum_power"]) == (4, 3)
+
+
+async def test_status(client: Client, node: TestNode) -> None:
+    response = await client.get("/v1/status")
+    assert response.status == 200
+    body = await response.json()
+    assert body["chain_id"] == CHAIN_ID
+    assert body["height"] == 9
+    assert body["genesis_hash"] == node.genesis.hash.hex()
+    assert body["peers"] == 3
+    assert body["mempool_size"] == 0
+
+
+async def test_evidence(client: Client, node: TestNode) -> None:
+    assert (await (await client.get("/v1/evidence")).json()) == {"evidence": []}
+    node.evidence_items.append({"height": 4, "validator": b"\x01" * 32, "kind": "double_vote"})
+    status, answer = await get_obj(client, "/v1/evidence")
+    assert status == 200
+    assert answer["evidence"][0]["validator"] == b"\x01" * 32
+
+
+async def test_checkpoint(client: Client, node: TestNode, scenario: Scenario) -> None:
+    status, answer = await get_obj(client, "/v1/checkpoint")
+    assert status == 200
+    header = check_certified(answer, node.genesis)
+    assert header.height == 9
+    assert (answer["log_size"], answer["log_root"]) == (header.log_size, header.log_root)
+    assert answer["chain_id"] == CHAIN_ID and answer["genesis_hash"] == node.genesis.hash

@@ -1,0 +1,297 @@
+"""Domain queries: shipments with provenance, permits, energy, organisations; read rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import state_keys as sk
+from tests.unit.api.conftest import (
+    ADDRESS,
+    CONTAINER,
+    INTERVAL,
+    PERMIT,
+    PERMIT_FROM,
+    PERMIT_UNTIL,
+    SHIPMENT,
+    Client,
+    Clock,
+    Scenario,
+    TestNode,
+    check_certified,
+    check_item,
+    get_obj,
+    signed,
+)
+
+# --- shipments ----------------------------------------------------------------------------------
+
+
+async def test_shipment_with_full_provenance(client: Client, node: TestNode, clock: Clock) -> None:
+    path = f"/v1/shipments/{SHIPMENT}"
+    status, answer = await get_obj(client, path, signed("globex-trader", path, clock))
+    assert status == 200, answer
+    header = check_certified(answer, node.genesis)
+    record = check_item(answer["shipment"], header)
+    assert answer["shipment"]["key"] == sk.shipment_key(SHIPMENT)
+    assert record["holder"] == "oceanic" and record["customs_status"] == "cleared"
+    events = []
+    for seq, item in enumerate(answer["history"]):
+        assert item["key"] == sk.shipment_history_key(SHIPMENT, seq)
+        events.append(check_item(item, header)["event"])
+    assert events == [
+        "declared",
+        "custody_offered",
+        "document_attached",
+        "custody_transferred",
+        "milestone",
+        "customs_decision",
+    ]
+    assert len(events) == record["history_len"]
+    # the history provably ends here
+    assert answer["history_end"]["key"] == sk.shipment_history_key(SHIPMENT, len(events))
+    assert check_item(answer["history_end"], header) is None
+
+
+async def test_shipment_at_an_earlier_height(client: Client, node: TestNode, clock: Clock) -> None:
+    path = f"/v1/shipments/{SHIPMENT}?height=1"
+    status, answer = await get_obj(client, path, signed("customs-officer", path, clock))
+    assert status == 200
+    header = check_certified(answer, node.genesis)
+    assert header.height == 1
+    assert check_item(answer["shipment"], header)["holder"] == "acme"
+    assert len(answer["history"]) == 1
+
+
+async def test_shipment_read_rules(client: Client, clock: Clock) -> None:
+    path = f"/v1/shipments/{SHIPMENT}"
+    response = await client.get(path)
+    assert response.status == 401
+    assert (await response.json())["error"]["code"] == "signature_required"
+    response = await client.get(path, headers=signed("outsider-trader", path, clock))
+    assert response.status == 403
+    assert (await response.json())["error"]["code"] == "forbidden"
+    for label in ("acme-trader", "oceanic-carrier", "auditor", "customs-officer"):
+        assert (await client.get(path, headers=signed(label, path, clock))).status == 200
+
+
+async def test_unknown_and_bad_shipment_ids(client: Client, clock: Clock) -> None:
+    path = "/v1/shipments/NOPE-1"
+    assert (await client.get(path, headers=signed("customs-officer", path, clock))).status == 404
+    assert (await client.get("/v1/shipments/%20bad")).status == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        (f"container={CONTAINER}", [SHIPMENT]),
+        ("party=oceanic", [SHIPMENT]),
+        ("party=globex", [SHIPMENT]),
+        ("status=in_transit", [SHIPMENT]),
+        ("status=cleared", [SHIPMENT]),
+        ("status=pending", []),
+        (f"container={CONTAINER}&status=delivered", []),
+        (f"container={CONTAINER}&party=globex", [SHIPMENT]),
+    ],
+)
+async def test_shipment_search(
+    client: Client, node: TestNode, clock: Clock, query: str, found: list[str]
+) -> None:
+    path = f"/v1/shipments?{query}"
+    status, answer = await get_obj(client, path, signed("customs-officer", path, clock))
+    assert status == 200, answer
+    header = check_certified(answer, node.genesis)
+    assert [check_item(i, header)["id"] for i in answer["shipments"]] == found
+
+
+async def test_shipment_search_hides_what_the_caller_may_not_read(
+    client: Client, clock: Clock
+) -> None:
+    path = f"/v1/shipments?container={CONTAINER}"
+    assert (await client.get(path)).status == 401
+    status, answer = await get_obj(client, path, signed("outsider-trader", path, clock))
+    assert status == 200 and answer["shipments"] == []
+
+
+async def test_shipment_search_paging(client: Client, clock: Clock) -> None:
+    path = "/v1/shipments?party=acme&limit=1"
+    status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
+    assert status == 200 and answer["next_after"] == SHIPMENT
+    path = f"/v1/shipments?party=acme&after={SHIPMENT}"
+    status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
+    assert status == 200 and answer["shipments"] == [] and answer["next_after"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "container=MSCU1234567x",
+        "container=msc",
+        "party=Bad%20Org",
+        "status=lost",
+        "party=acme&limit=0",
+        "party=acme&limit=1001",
+        "party=acme&party=globex",
+    ],
+)
+async def test_shipment_search_errors(client: Client, clock: Clock, query: str) -> None:
+    path = f"/v1/shipments?{query}"
+    response = await client.get(path, headers=signed("customs-officer", path, clock))
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "malformed"
+
+
+# --- permits ------------------------------------------------------------------------------------
+
+
+async def test_permit_is_public_and_proven(client: Client, node: TestNode) -> None:
+    status, answer = await get_obj(client, f"/v1/permits/{PERMIT}")
+    assert status == 200
+    header = check_certified(answer, node.genesis)
+    record = check_item(answer["permit"], header)
+    assert record["status"] == "issued" and answer["effective_status"] == "issued"
+    assert answer["blds_status"] == "Permit Issued"
+    actions = [check_item(i, header)["action"] for i in answer["history"]]
+    assert actions == ["applied", "reviewed", "approved", "issued"]
+
+
+@pytest.mark.parametrize(
+    ("at", "valid"),
+    [
+        (PERMIT_FROM, True),
+        (PERMIT_UNTIL - 1, True),
+        (PERMIT_UNTIL, False),
+        (PERMIT_FROM - 1, False),
+    ],
+)
+async def test_permit_validity(client: Client, node: TestNode, at: int, valid: bool) -> None:
+    status, answer = await get_obj(client, f"/v1/permits/{PERMIT}/validity?at={at}")
+    assert status == 200
+    header = check_certified(answer, node.genesis)
+    check_item(answer["permit"], header)
+    assert (answer["valid"], answer["at_ms"]) == (valid, at)
+    assert answer["reason"]
+
+
+async def test_permit_validity_before_issue(client: Client) -> None:
+    response = await client.get(f"/v1/permits/{PERMIT}/validity?at={PERMIT_FROM}&height=3")
+    body = await response.json()
+    assert response.status == 200 and body["valid"] is False
+    assert "approved" in body["reason"]
+
+
+async def test_permit_errors(client: Client) -> None:
+    assert (await client.get("/v1/permits/P-404")).status == 404
+    assert (await client.get("/v1/permits/P-404/validity")).status == 404
+    assert (await client.get(f"/v1/permits/{PERMIT}/validity?at=-5")).status == 400
+    assert (await client.get("/v1/permits/%00")).status == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "holder=acme",
+        "address=" + ADDRESS.replace(" ", "%20"),
+        "address=1%20%20HARBOUR%20road,%20rotterdam",
+    ],
+)
+async def test_permit_search(client: Client, node: TestNode, query: str) -> None:
+    status, answer = await get_obj(client, f"/v1/permits?{query}")
+    assert status == 200
+    header = check_certified(answer, node.genesis)
+    assert [check_item(i, header)["id"] for i in answer["permits"]] == [PERMIT]
+
+
+async def test_permit_search_errors(client: Client) -> None:
+    for query in ("", "holder=acme&address=x", "holder=UPPER"):
+        assert (await client.get(f"/v1/permits?{query}")).status == 400
+
+
+# --- energy -------------------------------------------------------------------------------------
+
+
+async def test_energy_account_of_the_owner(client: Client, node: TestNode, clock: Clock) -> None:
+    path = "/v1/energy/accounts/solar-coop"
+    status, answer = await get_obj(client, path, signed("solar-prosumer", path, clock))
+    assert status == 200, answer
+    header = check_certified(answer, node.genesis)
+    record = check_item(answer["account"], header)
+    assert record == answer["balances"]
+    assert record["credits_wh"] + record["reserved_wh"] == 8_000 - 4_000
+    trades = [check_item(t, header) for t in answer["trades"]]
+    assert [(t["seller"], t["buyer"], t["quantity_wh"]) for t in trades] == [
+        ("solar-coop", "wind-coop", 4_000)
+    ]
+
+
+async def test_energy_account_never_used_is_proven_absent(
+    client: Client, node: TestNode, clock: Clock
+) -> None:
+    path = "/v1/energy/accounts/acme"
+    status, answer = await get_obj(client, path, signed("energy-regulator", path, clock))
+    assert status == 200
+    header = check_certified(answer, node.genesis)
+    assert check_item(answer["account"], header) is None
+    assert answer["balances"]["balance"] == 0 and answer["trades"] == []
+
+
+async def test_energy_account_read_rules(client: Client, clock: Clock) -> None:
+    path = "/v1/energy/accounts/solar-coop"
+    assert (await client.get(path)).status == 401
+    assert (await client.get(path, headers=signed("wind-prosumer", path, clock))).status == 403
+    assert (await client.get(path, headers=signed("energy-regulator", path, clock))).status == 200
+    unknown = "/v1/energy/accounts/nobody"
+    assert (await client.get(unknown, headers=signed("auditor", unknown, clock))).status == 404
+    assert (await client.get("/v1/energy/accounts/No%20Way")).status == 400
+
+
+async def test_energy_market(
+    client: Client, node: TestNode, clock: Clock, scenario: Scenario
+) -> None:
+    path = f"/v1/energy/market/{INTERVAL}"
+    status, answer = await get_obj(client, path, signed("energy-regulator", path, clock))
+    assert status == 200, answer
+    header = check_certified(answer, node.genesis)
+    book = check_item(answer["market"], header)
+    assert book["status"] == answer["status"] == "settled"
+    assert answer["clearing"]["volume_wh"] == 4_000
+    orders = [check_item(o, header) for o in answer["orders"]]
+    assert sorted(o["id"] for o in orders) == sorted(
+        [scenario.offer.hash.hex(), scenario.bid.hash.hex()]
+    )
+    assert len(answer["trades"]) == 1
+    check_item(answer["trades"][0], header)
+
+
+async def test_energy_market_shows_prosumers_their_own_orders(
+    client: Client, scenario: Scenario, clock: Clock
+) -> None:
+    path = f"/v1/energy/market/{INTERVAL}"
+    status, answer = await get_obj(client, path, signed("solar-prosumer", path, clock))
+    assert status == 200
+    assert [o["record"]["id"] for o in answer["orders"]] == [scenario.offer.hash.hex()]
+    assert len(answer["trades"]) == 1  # solar-coop is the seller
+    assert (await client.get(path)).status == 401
+    assert (await client.get(path, headers=signed("acme-trader", path, clock))).status == 403
+
+
+async def test_energy_market_of_a_quiet_interval(client: Client, clock: Clock) -> None:
+    path = f"/v1/energy/market/{INTERVAL + 900_000}"
+    status, answer = await get_obj(client, path, signed("wind-prosumer", path, clock))
+    assert status == 200
+    assert answer["status"] == "open" and answer["market"]["record"] is None
+    assert (await client.get("/v1/energy/market/soon")).status == 400
+
+
+# --- organisations ------------------------------------------------------------------------------
+
+
+async def test_organisation_with_members(client: Client, node: TestNode) -> None:
+    status, answer = await get_obj(client, "/v1/orgs/customs-rtm")
+    assert status == 200
+    header = check_certified(answer, node.genesis)
+    assert check_item(answer["organisation"], header)["kind"] == "agency"
+    roles = sorted(tuple(check_item(m, header)["roles"]) for m in answer["members"])
+    assert roles == [("admin",), ("customs",)]
+    assert (await client.get("/v1/orgs/nobody")).status == 404
+    assert (await client.get("/v1/orgs/NOBODY")).status == 400

@@ -1,0 +1,118 @@
+"""The /v1/events WebSocket: blocks, a sender's receipts and a shipment's events, pushed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import WSMsgType
+
+from ledger.encoding import decode, encode
+from ledger.tx import Transaction
+from node.api.routes_events import Filter, frames_for, parse_subscription
+from node.events import BlockCommitted
+from tests.unit.api.conftest import SHIPMENT, Client, Scenario, TestNode, key
+
+TIMEOUT = 5.0
+
+
+def arrival(node: TestNode) -> Transaction:
+    payload = {"shipment_id": SHIPMENT, "event": "arrived", "place": "NLRTM", "time_ms": 1}
+    return node.tx("oceanic-carrier", "shipment.milestone", payload)
+
+
+async def test_block_receipt_and_shipment_event_after_a_commit(
+    client: Client, node: TestNode
+) -> None:
+    carrier = key("oceanic-carrier").public_key
+    async with client.ws_connect("/v1/events") as ws:
+        await ws.send_json({"blocks": True, "sender": carrier.hex(), "shipment": SHIPMENT})
+        ack = await ws.receive_json(timeout=TIMEOUT)
+        assert ack == {
+            "type": "subscribed",
+            "blocks": True,
+            "sender": carrier.hex(),
+            "shipment": SHIPMENT,
+        }
+        tx = arrival(node)
+        block = node.commit([tx])
+        frames = [await ws.receive_json(timeout=TIMEOUT) for _ in range(3)]
+    assert [f["type"] for f in frames] == ["block", "receipt", "event"]
+    assert frames[0]["height"] == block.height == 10
+    assert frames[0]["hash"] == block.hash.hex() and frames[0]["tx_count"] == 1
+    assert frames[1]["receipt"]["tx_hash"] == tx.hash.hex()
+    assert frames[1]["status"] == "committed"
+    assert frames[2]["event"]["type"] == "shipment.milestone"
+    assert frames[2]["tx_hash"] == tx.hash.hex()
+
+
+async def test_msgpack_frames(client: Client, node: TestNode) -> None:
+    async with client.ws_connect("/v1/events", headers={"Accept": "application/msgpack"}) as ws:
+        await ws.send_bytes(encode({"blocks": True}))
+        ack = await ws.receive(timeout=TIMEOUT)
+        assert ack.type == WSMsgType.BINARY
+        assert decode(ack.data)["type"] == "subscribed"
+        block = node.commit([])
+        msg = await ws.receive(timeout=TIMEOUT)
+    frame = decode(msg.data)
+    assert frame["type"] == "block" and frame["hash"] == block.hash
+
+
+async def test_only_what_was_asked_for(client: Client, node: TestNode) -> None:
+    async with client.ws_connect("/v1/events") as ws:
+        await ws.send_json({"shipment": "OTHER-1"})
+        assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "subscribed"
+        node.commit([arrival(node)])
+        await ws.send_json({"blocks": True})  # replaces the subscription
+        assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "subscribed"
+        node.commit([])
+        frame = await ws.receive_json(timeout=TIMEOUT)
+    assert frame["type"] == "block" and frame["height"] == 11
+
+
+async def test_bad_subscription_gets_an_error_frame(client: Client) -> None:
+    async with client.ws_connect("/v1/events") as ws:
+        for bad in ('{"blocks": 1}', '{"sender": "xyz"}', "[]", "{", '{"unknown": true}'):
+            await ws.send_str(bad)
+            frame = await ws.receive_json(timeout=TIMEOUT)
+            assert frame["type"] == "error" and frame["error"]["code"] == "malformed"
+        await ws.send_bytes(b"\xc1")
+        assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "error"
+        await ws.send_json({"blocks": False})
+        assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "subscribed"
+
+
+async def test_unsubscribes_when_the_client_leaves(client: Client, node: TestNode) -> None:
+    async with client.ws_connect("/v1/events") as ws:
+        await ws.send_json({"blocks": True})
+        await ws.receive_json(timeout=TIMEOUT)
+        assert len(node.events) == 1
+    for _ in range(100):
+        if len(node.events) == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert len(node.events) == 0
+
+
+async def test_plain_get_is_400(client: Client) -> None:
+    response = await client.get("/v1/events")
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "malformed"
+
+
+def test_frames_for_filters(node: TestNode, scenario: Scenario) -> None:
+    block = node.chain.block(1)
+    assert block is not None
+    event = BlockCommitted(block, tuple(node.chain.receipts(1)))
+    assert frames_for(event, Filter()) == []
+    acme = key("acme-trader").public_key
+    receipts = frames_for(event, Filter(sender=acme))
+    assert [f["receipt"]["index"] for f in receipts] == [0, 2]  # declare, permit.apply
+    shipment = frames_for(event, Filter(shipment=SHIPMENT))
+    assert [f["event"]["type"] for f in shipment] == ["shipment.declared"]
+
+
+def test_parse_subscription_forms() -> None:
+    carrier = key("oceanic-carrier").public_key
+    assert parse_subscription(encode({"sender": carrier})).sender == carrier
+    assert parse_subscription('{"sender": "' + carrier.hex() + '"}').sender == carrier
+    assert parse_subscription("{}") == Filter()

@@ -1,0 +1,269 @@
+"""Submitting transactions (JSON and msgpack, single and batch) and proven receipts."""
+
+from __future__ import annotations
+
+import json
+
+import msgpack
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ledger.block import Receipt
+from ledger.encoding import Value, decode, encode
+from ledger.merkle import InclusionProof, leaf_hash
+from ledger.tx import Transaction
+from node.api.app import make_app
+from node.config import APIConfig
+from tests.unit.api.conftest import (
+    CHAIN_ID,
+    MSGPACK,
+    SHIPMENT,
+    Client,
+    Clock,
+    Scenario,
+    TestNode,
+    check_certified,
+    get_obj,
+    key,
+)
+
+
+def milestone(node: TestNode, place: str = "NLRTM") -> Transaction:
+    payload: dict[str, Value] = {
+        "shipment_id": SHIPMENT,
+        "event": "arrived",
+        "place": place,
+        "time_ms": 1_700_000_006_500,
+    }
+    return node.tx("oceanic-carrier", "shipment.milestone", payload)
+
+
+async def post_json(client: Client, body: object) -> tuple[int, Value]:
+    response = await client.post("/v1/txs", json=body)
+    return response.status, await response.json()
+
+
+# --- submit -------------------------------------------------------------------------------------
+
+
+async def test_submit_one_then_pending_then_committed(client: Client, node: TestNode) -> None:
+    tx = milestone(node)
+    status, body = await post_json(client, {"tx": tx.encode().hex()})
+    assert (status, body) == (202, {"hash": tx.hash.hex(), "status": "pending"})
+    assert tx.hash in node.mempool
+
+    response = await client.get(f"/v1/txs/{tx.hash.hex()}")
+    assert response.status == 202
+    assert (await response.json())["status"] == "pending"
+
+    node.commit(node.mempool.reap(100, 1 << 20))
+    status, answer = await get_obj(client, f"/v1/txs/{tx.hash.hex()}")
+    assert status == 200 and answer["status"] == "committed"
+    assert answer["receipt"]["height"] == 10
+
+
+async def test_submit_batch_json_reports_each_item(client: Client, node: TestNode) -> None:
+    first, second = milestone(node), milestone(node, "NLAMS")
+    stale = Transaction.create(key("acme-trader"), CHAIN_ID, "shipment.milestone", 0, {})
+    hexes = [
+        first.encode().hex(),
+        second.encode().hex(),
+        first.encode().hex(),
+        stale.encode().hex(),
+    ]
+    status, body = await post_json(client, {"txs": hexes})
+    assert status == 200
+    results = body["results"]
+    assert [r["status"] for r in results] == ["pending", "pending", "rejected", "rejected"]
+    assert results[0]["hash"] == first.hash.hex()
+    assert results[2]["error"]["code"] == "duplicate"
+    assert results[3]["error"]["code"] == "bad_nonce"
+    assert "error" not in results[0]
+
+
+async def test_submit_batch_msgpack(client: Client, node: TestNode) -> None:
+    txs = [milestone(node), milestone(node, "NLAMS")]
+    response = await client.post(
+        "/v1/txs",
+        data=encode({"txs": [tx.encode() for tx in txs]}),
+        headers={"Content-Type": "application/msgpack", **MSGPACK},
+    )
+    assert response.status == 200
+    answer = decode(await response.read())
+    assert [r["hash"] for r in answer["results"]] == [tx.hash for tx in txs]
+    assert all(r["status"] == "pending" for r in answer["results"])
+
+
+async def test_submit_single_msgpack(client: Client, node: TestNode) -> None:
+    tx = milestone(node)
+    response = await client.post(
+        "/v1/txs", data=encode({"tx": tx.encode()}), headers={"Content-Type": "application/msgpack"}
+    )
+    assert response.status == 202
+    assert (await response.json())["hash"] == tx.hash.hex()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"tx": "zz"},
+        {"tx": "0"},
+        {"tx": " 00"},
+        {"tx": ""},
+        {"tx": 5},
+        {"txs": []},
+        {"txs": "00"},
+        {"txs": [1]},
+        {"tx": "00", "txs": ["00"]},
+        {"other": 1},
+        [],
+        "text",
+    ],
+)
+async def test_submit_malformed_json_is_400(client: Client, body: object) -> None:
+    status, answer = await post_json(client, body)
+    assert status == 400
+    assert answer["error"]["code"] == "malformed"
+
+
+async def test_submit_not_json_is_400(client: Client) -> None:
+    for data in (b"{", b"\xff\xfe", b"[" * 100_000, b'{"tx": NaN}', b"null", b""):
+        response = await client.post(
+            "/v1/txs", data=data, headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 400
+        assert (await response.json())["error"]["code"] == "malformed"
+
+
+async def test_non_canonical_transaction_is_400(client: Client, node: TestNode) -> None:
+    tx = milestone(node)
+    obj = tx.to_obj()
+    # the same map with its keys in the wrong order is not canonical
+    unsorted = msgpack.packb(dict(reversed(list(obj.items()))), use_bin_type=True)
+    # a field of the wrong type
+    wrong_type = encode({**obj, "nonce": "0"})
+    # trailing bytes
+    trailing = tx.encode() + b"\x00"
+    for raw in (unsorted, wrong_type, trailing, b"\xc1"):
+        status, body = await post_json(client, {"tx": raw.hex()})
+        assert status == 400, raw
+        assert body["error"]["code"] == "malformed"
+
+
+async def test_batch_with_one_malformed_item_names_it(client: Client, node: TestNode) -> None:
+    status, body = await post_json(client, {"txs": [milestone(node).encode().hex(), "00"]})
+    assert status == 400
+    assert "transaction 1" in body["error"]["message"]
+
+
+async def test_non_canonical_msgpack_body_is_400(client: Client) -> None:
+    bad = msgpack.packb({"txs": [b"x"], "a": 1}, use_bin_type=True)
+    response = await client.post(
+        "/v1/txs", data=bad, headers={"Content-Type": "application/msgpack"}
+    )
+    assert response.status == 400
+
+
+async def test_bad_signature_is_401(client: Client, node: TestNode) -> None:
+    tx = milestone(node)
+    forged = Transaction(tx.kind, tx.chain_id, tx.sender, tx.nonce, tx.payload, bytes(64))
+    status, body = await post_json(client, {"tx": forged.encode().hex()})
+    assert status == 401
+    assert body["error"]["code"] == "bad_signature"
+
+
+async def test_unknown_sender_is_403(client: Client) -> None:
+    tx = Transaction.create(key("stranger"), CHAIN_ID, "shipment.milestone", 0, {})
+    status, body = await post_json(client, {"tx": tx.encode().hex()})
+    assert status == 403
+    assert body["error"]["code"] == "unknown_sender"
+
+
+async def test_used_nonce_and_duplicate_are_409(client: Client, node: TestNode) -> None:
+    stale = Transaction.create(key("acme-trader"), CHAIN_ID, "shipment.milestone", 0, {})
+    status, body = await post_json(client, {"tx": stale.encode().hex()})
+    assert (status, body["error"]["code"]) == (409, "bad_nonce")
+
+    tx = milestone(node)
+    assert (await post_json(client, {"tx": tx.encode().hex()}))[0] == 202
+    status, body = await post_json(client, {"tx": tx.encode().hex()})
+    assert (status, body["error"]["code"]) == (409, "duplicate")
+
+
+async def test_committed_transaction_resubmitted_is_409(client: Client, scenario: Scenario) -> None:
+    status, body = await post_json(client, {"tx": scenario.declare.encode().hex()})
+    assert status == 409
+    assert body["error"]["code"] in ("duplicate", "bad_nonce")
+
+
+async def test_wrong_chain_is_400(client: Client) -> None:
+    tx = Transaction.create(key("acme-trader"), "other-chain", "shipment.milestone", 9, {})
+    status, body = await post_json(client, {"tx": tx.encode().hex()})
+    assert (status, body["error"]["code"]) == (400, "wrong_chain")
+
+
+async def test_unsupported_content_type_is_415(client: Client) -> None:
+    response = await client.post("/v1/txs", data=b"{}", headers={"Content-Type": "text/plain"})
+    assert response.status == 415
+    assert (await response.json())["error"]["code"] == "unsupported_media_type"
+
+
+async def test_body_over_the_limit_is_413_json(node: TestNode, clock: Clock) -> None:
+    app = make_app(node, APIConfig(max_body_bytes=1024), clock=clock)
+    async with TestClient(TestServer(app)) as c:
+        response = await c.post("/v1/txs", data=json.dumps({"tx": "00" * 2000}))
+        assert response.status == 413
+        assert (await response.json())["error"]["code"] == "too_large"
+
+
+async def test_mempool_full_is_429(client: Client, node: TestNode) -> None:
+    node.mempool.max_txs = 0
+    tx = milestone(node)
+    status, body = await post_json(client, {"tx": tx.encode().hex()})
+    assert (status, body["error"]["code"]) == (429, "mempool_full")
+    response = await client.post("/v1/txs", json={"txs": [tx.encode().hex()]})
+    assert response.status == 429
+    assert response.headers["Retry-After"] == "1"
+    assert (await response.json())["error"]["code"] == "mempool_full"
+
+
+# --- receipts -----------------------------------------------------------------------------------
+
+
+async def test_receipt_with_proofs_verifies(
+    client: Client, node: TestNode, scenario: Scenario
+) -> None:
+    tx = scenario.custody_accept
+    status, answer = await get_obj(client, f"/v1/txs/{tx.hash.hex()}")
+    assert status == 200
+    header = check_certified(answer, node.genesis)
+    receipt = Receipt.from_obj(answer["receipt"])
+    assert receipt.tx_hash == tx.hash and receipt.ok and answer["status"] == "committed"
+    assert (receipt.height, receipt.index) == (3, 0)
+    assert receipt.events[0].type == "shipment.custody_transferred"
+    InclusionProof.from_obj(answer["block_proof"]).verify(leaf_hash(tx.hash), header.tx_root)
+    InclusionProof.from_obj(answer["log_proof"]).verify(leaf_hash(tx.hash), header.log_root)
+    InclusionProof.from_obj(answer["results_proof"]).verify(
+        leaf_hash(receipt.hash), header.results_root
+    )
+
+
+async def test_failed_receipt(client: Client, scenario: Scenario) -> None:
+    response = await client.get(f"/v1/txs/{scenario.failed.hash.hex()}")
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "failed"
+    assert body["receipt"]["code"] == "forbidden"
+    assert body["receipt"]["events"] == []
+
+
+async def test_unknown_receipt_is_404(client: Client) -> None:
+    response = await client.get("/v1/txs/" + "ab" * 32)
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"
+
+
+async def test_bad_receipt_hash_is_400(client: Client) -> None:
+    for text in ("ab", "zz" * 32, "ab" * 33):
+        response = await client.get(f"/v1/txs/{text}")
+        assert response.status == 400
