@@ -1,0 +1,151 @@
+"""Execution context: layered, buffered reads and writes for one block and one transaction.
+
+Reads go through three layers — this transaction's writes, then the block's
+pending writes, then committed state. A handler only ever writes into its own
+transaction buffer; the engine merges that buffer into the block only when the
+handler returns without error, so a refused transaction can never leave a
+half-write behind. Handlers never read the secondary index: everything they
+decide on is in authenticated state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from contracts.errors import ContractError
+from contracts.params import AppParams
+from ledger.block import Event
+from ledger.encoding import Value, decode, encode
+from ledger.genesis import Genesis
+from ledger.tx import Transaction
+
+
+class StateReader(Protocol):
+    """Committed authenticated state (raw canonical bytes)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+
+class BlockBuffer:
+    """The pending writes of the block being executed, over committed state."""
+
+    def __init__(self, base: StateReader) -> None:
+        self.base = base
+        self.state: dict[bytes, bytes | None] = {}
+        self.index: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.state:
+            return self.state[key]
+        return self.base.get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """The authenticated sender of a transaction: its key, organisation and roles."""
+
+    public_key: bytes
+    org: str
+    roles: frozenset[str]
+
+
+class TxContext:
+    """What a handler sees: the block environment, the sender, and buffered state access."""
+
+    def __init__(
+        self,
+        block: BlockBuffer,
+        genesis: Genesis,
+        params: AppParams,
+        height: int,
+        time_ms: int,
+        tx: Transaction,
+        sender: Sender,
+    ) -> None:
+        self.block = block
+        self.genesis = genesis
+        self.params = params
+        self.height = height
+        self.time_ms = time_ms
+        self.tx = tx
+        self.sender = sender
+        self.writes: dict[bytes, bytes | None] = {}
+        self.index_writes: dict[bytes, bytes | None] = {}
+        self.events: list[Event] = []
+
+    # --- state -------------------------------------------------------------------------------
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.block.get(key)
+
+    def load(self, key: bytes) -> dict[str, Value] | None:
+        """The record at ``key`` (a fresh copy), or ``None``."""
+        raw = self.get(key)
+        if raw is None:
+            return None
+        record = decode(raw)
+        assert isinstance(record, dict), f"state record at {key!r} is not a map"
+        return record
+
+    def require(self, key: bytes, what: str, ident: str) -> dict[str, Value]:
+        record = self.load(key)
+        if record is None:
+            raise ContractError("not_found", f"{what} {ident!r} does not exist")
+        return record
+
+    def store(self, key: bytes, record: dict[str, Value]) -> None:
+        self.writes[key] = encode(record)
+
+    def delete(self, key: bytes) -> None:
+        self.writes[key] = None
+
+    # --- indexes and events ------------------------------------------------------------------
+
+    def index_put(self, key: bytes, value: bytes) -> None:
+        self.index_writes[key] = value
+
+    def index_delete(self, key: bytes) -> None:
+        self.index_writes[key] = None
+
+    def emit(self, type_: str, attrs: dict[str, Value]) -> None:
+        self.events.append(Event(type_, attrs))
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    @property
+    def tx_hash(self) -> bytes:
+        return self.tx.hash
+
+    def has_role(self, *roles: str) -> bool:
+        return not self.sender.roles.isdisjoint(roles)
+
+    def commit(self) -> None:
+        """Merge this transaction's writes into the block (only after success)."""
+        self.block.state.update(self.writes)
+        self.block.index.update(self.index_writes)
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """One transaction kind: who may send it, how its payload parses, what it does."""
+
+    kind: str
+    roles: frozenset[str]
+    parse: Callable[[Value], Any]
+    apply: Callable[[TxContext, Any], None]
+    summary: str
+
+
+def handler(
+    kind: str, roles: set[str], parse: Callable[[Value], Any], summary: str
+) -> Callable[[Callable[[TxContext, Any], None]], Handler]:
+    """Decorator turning an ``apply(ctx, payload)`` function into a :class:`Handler`."""
+
+    def wrap(apply: Callable[[TxContext, Any], None]) -> Handler:
+        return Handler(kind, frozenset(roles), parse, apply, summary)
+
+    return wrap

@@ -1,0 +1,140 @@
+"""Who may read which record: the API applies these before answering a query or a proof.
+
+The ledger itself is replicated to every validator; these rules govern what a
+node's API discloses to a requester (identified by a signed API request, see
+:func:`reader_for`). Auditors may read everything.
+
+=================  =========================================================
+record type        readable by
+=================  =========================================================
+params, nonce      everyone
+organisation       everyone
+member             everyone
+permit (+history)  everyone (permits are public records)
+shipment           its consignor, consignee and declarant, every organisation
+(+history)         that has held it or been offered custody; roles customs,
+                   port, auditor (commercial data stays among those involved)
+energy_account     the owner organisation; roles energy_regulator, auditor
+meter, reading     the owner organisation; roles energy_regulator, auditor
+energy_order       the ordering organisation; roles energy_regulator, auditor
+market             roles prosumer, energy_regulator, auditor
+trade              seller and buyer; roles energy_regulator, auditor
+anything else      auditors only
+=================  =========================================================
+
+A key whose record does not exist may be proven absent to anyone: absence of
+an id discloses nothing the requester did not already name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts import state_keys as sk
+from contracts.context import StateReader
+from ledger.encoding import Value, decode
+
+PUBLIC = frozenset({"params", "nonce", "organisation", "member", "permit", "permit_history"})
+# record type -> roles that may read every record of that type
+ROLE_READERS: dict[str, frozenset[str]] = {
+    "shipment": frozenset({"customs", "port", "auditor"}),
+    "shipment_history": frozenset({"customs", "port", "auditor"}),
+    "energy_account": frozenset({"energy_regulator", "auditor"}),
+    "meter": frozenset({"energy_regulator", "auditor"}),
+    "meter_reading": frozenset({"energy_regulator", "auditor"}),
+    "energy_order": frozenset({"energy_regulator", "auditor"}),
+    "market": frozenset({"prosumer", "energy_regulator", "auditor"}),
+    "trade": frozenset({"energy_regulator", "auditor"}),
+    "unknown": frozenset({"auditor"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who is asking: an organisation and roles, or nobody in particular (public)."""
+
+    org: str | None
+    roles: frozenset[str]
+
+    @classmethod
+    def public(cls) -> Reader:
+        return cls(None, frozenset())
+
+
+def reader_for(state: StateReader, public_key: bytes | None) -> Reader:
+    """The reader behind a verified API request key (public if unknown or revoked)."""
+    if public_key is None:
+        return Reader.public()
+    raw = state.get(sk.member_key(public_key))
+    if raw is None:
+        return Reader.public()
+    member = decode(raw)
+    if member["status"] != "active":
+        return Reader.public()
+    return Reader(member["org"], frozenset(member["roles"]))
+
+
+def shipment_readers(shipment: dict[str, Value]) -> set[str]:
+    """Organisations entitled to a shipment's commercial data."""
+    orgs = {shipment["consignor"], shipment["consignee"], shipment["declarant"]}
+    orgs.update(shipment["holders"])
+    offer = shipment.get("custody_offer")
+    if offer:
+        orgs.add(offer["to"])
+    return orgs
+
+
+def owners_of(record_type: str, record: dict[str, Value]) -> set[str]:
+    """The organisations a record belongs to (beyond the role readers)."""
+    if record_type in ("shipment", "shipment_history"):
+        return shipment_readers(record)
+    if record_type == "energy_account":
+        return {record["org"]}
+    if record_type in ("meter", "meter_reading"):
+        return {record["owner"]}
+    if record_type == "energy_order":
+        return {record["account"]}
+    if record_type == "trade":
+        return {record["seller"], record["buyer"]}
+    return set()
+
+
+def may_read(record_type: str, record: dict[str, Value], reader: Reader) -> bool:
+    """Whether ``reader`` may see ``record`` of ``record_type``.
+
+    For ``shipment_history`` and ``meter_reading`` pass the *parent* record
+    (the shipment, the meter): entries are readable exactly when it is.
+    """
+    if record_type in PUBLIC:
+        return True
+    if not reader.roles.isdisjoint(ROLE_READERS.get(record_type, ROLE_READERS["unknown"])):
+        return True
+    return reader.org is not None and reader.org in owners_of(record_type, record)
+
+
+def may_read_key(state: StateReader, key: bytes, reader: Reader) -> bool:
+    """Read rule for a raw state key, as used for state proofs."""
+    record_type = sk.key_kind(key)
+    if record_type in PUBLIC:
+        return True
+    parent_key = _parent_key(record_type, key)
+    raw = state.get(parent_key if parent_key is not None else key)
+    if raw is None:
+        return True
+    record = decode(raw)
+    if not isinstance(record, dict):
+        return "auditor" in reader.roles
+    return may_read(record_type, record, reader)
+
+
+def _parent_key(record_type: str, key: bytes) -> bytes | None:
+    """The record whose rule governs ``key`` (history entries follow their shipment,
+    readings their meter); ``None`` when ``key`` governs itself."""
+    if record_type == "shipment_history":
+        return sk.shipment_key(key.decode("ascii").split("/")[1])
+    if record_type == "meter_reading":
+        try:
+            return sk.meter_key(bytes.fromhex(key.decode("ascii").split("/")[2]))
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,673 @@
+"""Import/export shipments: declaration, documents, custody, milestones, customs, delivery.
+
+Vocabulary: a *consignment* (UN/CEFACT) moves goods from a *consignor* to a
+*consignee*; the *declarant* (WCO) lodges the declaration. Goods lines carry HS
+codes, transport equipment is ISO 6346 containers, places are UN/LOCODEs. Each
+change appends one provenance entry in the shape of a GS1 EPCIS event — what
+(shipment, containers), when (event time and record time), where (UN/LOCODE),
+why (business step) and who (actor organisation and key) — under its own state
+key, so the whole history is provable against one state root.
+
+Every check runs before any write; handlers raise :class:`ContractError` and the
+engine drops their buffered writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts import codes
+from contracts import index_keys as ik
+from contracts import state_keys as sk
+from contracts.context import Handler, TxContext, handler
+from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
+from contracts.identity import require_org
+from contracts.payload import Fields
+from contracts.permits import permit_valid_at
+from ledger.encoding import Value
+
+DOCUMENT_TYPES = frozenset(
+    {
+        "bill_of_lading",
+        "commercial_invoice",
+        "packing_list",
+        "certificate_of_origin",
+        "import_licence",
+    }
+)
+MILESTONES = frozenset({"gate_in", "gate_out", "loaded", "departed", "arrived", "discharged"})
+STAGES = ("declared", "in_transit", "delivered")
+CUSTOMS_STATUSES = ("pending", "held", "inspection", "cleared", "released", "seized")
+
+# decision -> (customs statuses it may follow, status it leads to). "seize" is the
+# only decision still possible after delivery; nothing at all follows a seizure.
+CUSTOMS_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "hold": (frozenset({"pending", "inspection", "cleared", "released"}), "held"),
+    "inspect": (frozenset({"pending", "held"}), "inspection"),
+    "clear": (frozenset({"pending", "held", "inspection"}), "cleared"),
+    "release": (frozenset({"cleared"}), "released"),
+    "seize": (frozenset({"pending", "held", "inspection", "cleared", "released"}), "seized"),
+}
+
+# EPCIS Core Business Vocabulary business steps for the history entries.
+BIZ_STEPS: dict[str, str] = {
+    "gate_in": "arriving",
+    "gate_out": "departing",
+    "loaded": "loading",
+    "departed": "departing",
+    "arrived": "arriving",
+    "discharged": "unloading",
+    "hold": "holding",
+    "inspect": "inspecting",
+    "custody_transferred": "accepting",
+    "delivered": "receiving",
+}
+
+MAX_SKEW_MS = 5 * 60 * 1000  # an event time may run this far ahead of the block time
+MAX_GOODS = 100
+MAX_CONTAINERS = 50
+MAX_DOCUMENTS = 32
+MAX_HISTORY = 1000
+
+# --- payloads --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GoodsLine:
+    hs_code: str
+    description: str
+    quantity: int
+    unit: str
+    value: int
+    currency: str
+
+    def to_obj(self) -> dict[str, Value]:
+        return {
+            "hs_code": self.hs_code,
+            "description": self.description,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "value": self.value,
+            "currency": self.currency,
+        }
+
+
+def _parse_goods(f: Fields) -> GoodsLine:
+    line = GoodsLine(
+        hs_code=f.text("hs_code", max_len=10, pattern=codes.HS_CODE_PATTERN),
+        description=f.text("description", max_len=200),
+        quantity=f.integer("quantity", lo=1, hi=10**12),
+        unit=f.text("unit", max_len=3, pattern=codes.UNIT_PATTERN),
+        value=f.integer("value", lo=0, hi=10**15),
+        currency=f.text("currency", max_len=3),
+    )
+    f.done()
+    if not codes.is_hs_code(line.hs_code):
+        raise bad_payload(f"goods: {line.hs_code!r} is not an HS code (chapter 01..97)")
+    if not codes.is_currency(line.currency):
+        raise bad_payload(f"goods: {line.currency!r} is not an ISO 4217 currency code")
+    return line
+
+
+def _place(f: Fields, name: str) -> str:
+    place = f.text(name, max_len=5)
+    if not codes.is_unlocode(place):
+        raise bad_payload(f"{name}: {place!r} is not a UN/LOCODE (country + 3 of A-Z, 2-9)")
+    return place
+
+
+@dataclass(frozen=True, slots=True)
+class Declare:
+    id: str
+    consignor: str
+    consignee: str
+    declarant: str
+    origin: str
+    destination: str
+    goods: tuple[GoodsLine, ...]
+    containers: tuple[str, ...]
+    time_ms: int | None
+
+
+def parse_declare(payload: Value) -> Declare:
+    f = Fields(payload, "shipment.declare")
+    shipment_id = f.record_id("id")
+    parties = (f.org_id("consignor"), f.org_id("consignee"), f.org_id("declarant"))
+    origin, destination = _place(f, "origin"), _place(f, "destination")
+    goods = tuple(
+        _parse_goods(f.sub(g, i, "goods"))
+        for i, g in enumerate(f.items("goods", min_len=1, max_len=MAX_GOODS))
+    )
+    containers = f.strings("containers", max_len=MAX_CONTAINERS, pattern=codes.CONTAINER_PATTERN)
+    time_ms = f.opt_integer("time_ms")
+    f.done()
+    for number in containers:
+        if not codes.is_container_number(number):
+            raise bad_payload(f"container {number!r}: ISO 6346 check digit is wrong")
+    if origin == destination:
+        raise bad_payload("origin and destination must differ")
+    if parties[0] == parties[1]:
+        raise bad_payload("consignor and consignee must differ")
+    return Declare(shipment_id, *parties, origin, destination, goods, containers, time_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachDocument:
+    shipment_id: str
+    type: str
+    sha256: bytes
+    uri: str
+
+
+def parse_attach_document(payload: Value) -> AttachDocument:
+    f = Fields(payload, "shipment.attach_document")
+    out = AttachDocument(
+        f.record_id("shipment_id"),
+        f.choice("type", DOCUMENT_TYPES),
+        f.raw("sha256", size=32),
+        f.opt_text("uri", max_len=512),
+    )
+    f.done()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCustody:
+    shipment_id: str
+    to: str
+    time_ms: int | None
+
+
+def parse_offer_custody(payload: Value) -> OfferCustody:
+    f = Fields(payload, "shipment.offer_custody")
+    out = OfferCustody(f.record_id("shipment_id"), f.org_id("to"), f.opt_integer("time_ms"))
+    f.done()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRef:
+    shipment_id: str
+    time_ms: int | None
+
+
+def parse_accept_custody(payload: Value) -> ShipmentRef:
+    f = Fields(payload, "shipment.accept_custody")
+    out = ShipmentRef(f.record_id("shipment_id"), f.opt_integer("time_ms"))
+    f.done()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    shipment_id: str
+    event: str
+    place: str
+    time_ms: int
+
+
+def parse_milestone(payload: Value) -> Milestone:
+    f = Fields(payload, "shipment.milestone")
+    out = Milestone(
+        f.record_id("shipment_id"),
+        f.choice("event", MILESTONES),
+        _place(f, "place"),
+        f.integer("time_ms"),
+    )
+    f.done()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CustomsDecision:
+    shipment_id: str
+    decision: str
+    reason: str
+    licence_id: str | None
+    time_ms: int | None
+
+
+def parse_customs_decision(payload: Value) -> CustomsDecision:
+    f = Fields(payload, "shipment.customs_decision")
+    shipment_id = f.record_id("shipment_id")
+    decision = f.choice("decision", CUSTOMS_TRANSITIONS)
+    reason = f.text("reason")
+    licence_id = f.record_id("licence_id") if f.has("licence_id") else None
+    time_ms = f.opt_integer("time_ms")
+    f.done()
+    if licence_id is not None and decision != "clear":
+        raise bad_payload("licence_id is only given with a 'clear' decision")
+    return CustomsDecision(shipment_id, decision, reason, licence_id, time_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    shipment_id: str
+    place: str
+    time_ms: int | None
+
+
+def parse_deliver(payload: Value) -> Deliver:
+    f = Fields(payload, "shipment.deliver")
+    out = Deliver(f.record_id("shipment_id"), _place(f, "place"), f.opt_integer("time_ms"))
+    f.done()
+    return out
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def event_time(ctx: TxContext, time_ms: int | None) -> int:
+    """The business event time (EPCIS eventTime); the block time is its record time."""
+    if time_ms is None:
+        return ctx.time_ms
+    if time_ms > ctx.time_ms + MAX_SKEW_MS:
+        raise ContractError("bad_time", "an event time cannot be in the future of the block")
+    return time_ms
+
+
+def load_shipment(ctx: TxContext, shipment_id: str) -> dict[str, Value]:
+    return ctx.require(sk.shipment_key(shipment_id), "shipment", shipment_id)
+
+
+def require_open(shipment: dict[str, Value]) -> None:
+    """Nothing but a seizure may touch a delivered or seized shipment."""
+    if shipment["customs_status"] == "seized":
+        raise wrong_state(f"shipment {shipment['id']} has been seized by customs")
+    if shipment["stage"] == "delivered":
+        raise wrong_state(f"shipment {shipment['id']} is delivered and closed")
+
+
+def require_history_room(shipment: dict[str, Value]) -> None:
+    if shipment["history_len"] >= MAX_HISTORY:
+        raise ContractError("limit_exceeded", f"shipment history is capped at {MAX_HISTORY}")
+
+
+def parties_of(shipment: dict[str, Value]) -> set[str]:
+    return {shipment["consignor"], shipment["consignee"], shipment["declarant"]}
+
+
+def append_history(
+    ctx: TxContext,
+    shipment: dict[str, Value],
+    event: str,
+    *,
+    time_ms: int,
+    place: str | None,
+    details: dict[str, Value],
+    biz_step: str = "",
+) -> None:
+    seq = shipment["history_len"]
+    ctx.store(
+        sk.shipment_history_key(shipment["id"], seq),
+        {
+            "seq": seq,
+            "event": event,
+            "biz_step": biz_step or BIZ_STEPS.get(event, ""),
+            "actor_org": ctx.sender.org,
+            "actor": ctx.sender.public_key,
+            "time_ms": time_ms,
+            "recorded_ms": ctx.time_ms,
+            "height": ctx.height,
+            "tx_hash": ctx.tx_hash,
+            "place": place,
+            "details": details,
+        },
+    )
+    shipment["history_len"] = seq + 1
+    shipment["updated_height"] = ctx.height
+
+
+def set_status(
+    ctx: TxContext,
+    shipment: dict[str, Value],
+    *,
+    stage: str | None = None,
+    customs: str | None = None,
+) -> None:
+    """Change stage and/or customs status, moving the status index entries with them."""
+    sid = shipment["id"]
+    for field, new in (("stage", stage), ("customs_status", customs)):
+        if new is None or new == shipment[field]:
+            continue
+        ctx.index_delete(ik.shipment_status_key(shipment[field], sid))
+        ctx.index_put(ik.shipment_status_key(new, sid), sk.shipment_key(sid))
+        shipment[field] = new
+
+
+def add_party_index(ctx: TxContext, shipment: dict[str, Value], org_id: str) -> None:
+    ctx.index_put(ik.shipment_party_key(org_id, shipment["id"]), sk.shipment_key(shipment["id"]))
+
+
+def save(ctx: TxContext, shipment: dict[str, Value]) -> None:
+    ctx.store(sk.shipment_key(shipment["id"]), shipment)
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+@handler(
+    "shipment.declare",
+    {"trader"},
+    parse_declare,
+    "The declarant lodges a consignment: parties, route, goods lines, containers.",
+)
+def process_declare(ctx: TxContext, p: Declare) -> None:
+    if ctx.sender.org != p.declarant:
+        raise forbidden("only a member of the declarant organisation may declare")
+    if ctx.get(sk.shipment_key(p.id)) is not None:
+        raise ContractError("duplicate", f"shipment {p.id!r} already exists")
+    for org_id in (p.consignor, p.consignee, p.declarant):
+        require_org(ctx, org_id)
+    when = event_time(ctx, p.time_ms)
+    shipment: dict[str, Value] = {
+        "id": p.id,
+        "consignor": p.consignor,
+        "consignee": p.consignee,
+        "declarant": p.declarant,
+        "origin": p.origin,
+        "destination": p.destination,
+        "goods": [g.to_obj() for g in p.goods],
+        "containers": list(p.containers),
+        "documents": [],
+        "holder": p.consignor,
+        "holders": [p.consignor],
+        "custody_offer": None,
+        "stage": "declared",
+        "customs_status": "pending",
+        "licence_id": None,
+        "last_place": p.origin,
+        "declared_time_ms": when,
+        "delivered_time_ms": None,
+        "declared_height": ctx.height,
+        "updated_height": ctx.height,
+        "history_len": 0,
+    }
+    append_history(
+        ctx,
+        shipment,
+        "declared",
+        time_ms=when,
+        place=p.origin,
+        details={"destination": p.destination, "goods_lines": len(p.goods)},
+    )
+    key = sk.shipment_key(p.id)
+    for number in p.containers:
+        ctx.index_put(ik.shipment_container_key(number, p.id), key)
+    for org_id in sorted(parties_of(shipment)):
+        add_party_index(ctx, shipment, org_id)
+    ctx.index_put(ik.shipment_status_key("declared", p.id), key)
+    ctx.index_put(ik.shipment_status_key("pending", p.id), key)
+    save(ctx, shipment)
+    ctx.emit(
+        "shipment.declared",
+        {
+            "shipment": p.id,
+            "consignor": p.consignor,
+            "consignee": p.consignee,
+            "declarant": p.declarant,
+            "origin": p.origin,
+            "destination": p.destination,
+            "containers": list(p.containers),
+        },
+    )
+
+
+@handler(
+    "shipment.attach_document",
+    {"trader", "carrier", "customs"},
+    parse_attach_document,
+    "A party, the holder or customs attaches the SHA-256 of a trade document.",
+)
+def process_attach_document(ctx: TxContext, p: AttachDocument) -> None:
+    shipment = load_shipment(ctx, p.shipment_id)
+    allowed = parties_of(shipment) | {shipment["holder"]}
+    if ctx.sender.org not in allowed and not ctx.has_role("customs"):
+        raise forbidden("only a party, the current holder or customs may attach documents")
+    require_open(shipment)
+    require_history_room(shipment)
+    docs = shipment["documents"]
+    if any(d["type"] == p.type and d["sha256"] == p.sha256 for d in docs):
+        raise ContractError("duplicate", "this document is already attached")
+    if len(docs) >= MAX_DOCUMENTS:
+        raise ContractError("limit_exceeded", f"at most {MAX_DOCUMENTS} documents per shipment")
+    docs.append(
+        {
+            "type": p.type,
+            "sha256": p.sha256,
+            "uri": p.uri,
+            "attached_by": ctx.sender.org,
+            "height": ctx.height,
+        }
+    )
+    append_history(
+        ctx,
+        shipment,
+        "document_attached",
+        time_ms=ctx.time_ms,
+        place=None,
+        details={"type": p.type, "sha256": p.sha256},
+    )
+    save(ctx, shipment)
+    ctx.emit(
+        "shipment.document_attached",
+        {"shipment": p.shipment_id, "type": p.type, "sha256": p.sha256},
+    )
+
+
+def _check_custody_movable(shipment: dict[str, Value]) -> None:
+    require_open(shipment)
+    if shipment["customs_status"] == "held":
+        raise wrong_state("custody cannot change while customs holds the shipment")
+
+
+@handler(
+    "shipment.offer_custody",
+    {"trader", "carrier", "port"},
+    parse_offer_custody,
+    "The current holder offers custody to another organisation (replacing any open offer).",
+)
+def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
+    shipment = load_shipment(ctx, p.shipment_id)
+    if ctx.sender.org != shipment["holder"]:
+        raise forbidden("only the current holder may offer custody")
+    _check_custody_movable(shipment)
+    require_history_room(shipment)
+    if p.to == shipment["holder"]:
+        raise bad_payload("custody cannot be offered to its current holder")
+    require_org(ctx, p.to)
+    when = event_time(ctx, p.time_ms)
+    shipment["custody_offer"] = {"to": p.to, "by": ctx.sender.org, "height": ctx.height}
+    append_history(ctx, shipment, "custody_offered", time_ms=when, place=None, details={"to": p.to})
+    save(ctx, shipment)
+    ctx.emit(
+        "shipment.custody_offered",
+        {"shipment": p.shipment_id, "from": ctx.sender.org, "to": p.to},
+    )
+
+
+@handler(
+    "shipment.accept_custody",
+    {"trader", "carrier", "port"},
+    parse_accept_custody,
+    "The organisation custody was offered to accepts it; only then does the holder change.",
+)
+def process_accept_custody(ctx: TxContext, p: ShipmentRef) -> None:
+    shipment = load_shipment(ctx, p.shipment_id)
+    offer = shipment["custody_offer"]
+    if offer is None:
+        raise wrong_state("there is no open custody offer for this shipment")
+    if ctx.sender.org != offer["to"]:
+        raise forbidden("custody was not offered to your organisation")
+    _check_custody_movable(shipment)
+    require_history_room(shipment)
+    when = event_time(ctx, p.time_ms)
+    previous = shipment["holder"]
+    shipment["holder"] = ctx.sender.org
+    shipment["custody_offer"] = None
+    if ctx.sender.org not in shipment["holders"]:
+        shipment["holders"].append(ctx.sender.org)
+        add_party_index(ctx, shipment, ctx.sender.org)
+    if shipment["stage"] == "declared":
+        set_status(ctx, shipment, stage="in_transit")
+    append_history(
+        ctx,
+        shipment,
+        "custody_transferred",
+        time_ms=when,
+        place=None,
+        details={"from": previous, "to": ctx.sender.org},
+    )
+    save(ctx, shipment)
+    ctx.emit(
+        "shipment.custody_transferred",
+        {"shipment": p.shipment_id, "from": previous, "to": ctx.sender.org},
+    )
+
+
+@handler(
+    "shipment.milestone",
+    {"carrier", "trader", "port"},
+    parse_milestone,
+    "The holder or a port records a transport milestone at a UN/LOCODE place.",
+)
+def process_milestone(ctx: TxContext, p: Milestone) -> None:
+    shipment = load_shipment(ctx, p.shipment_id)
+    if ctx.sender.org != shipment["holder"] and not ctx.has_role("port"):
+        raise forbidden("only the current holder or a port may record milestones")
+    require_open(shipment)
+    require_history_room(shipment)
+    when = event_time(ctx, p.time_ms)
+    if shipment["stage"] == "declared":
+        set_status(ctx, shipment, stage="in_transit")
+    append_history(
+        ctx,
+        shipment,
+        "milestone",
+        time_ms=when,
+        place=p.place,
+        details={"milestone": p.event},
+        biz_step=BIZ_STEPS[p.event],
+    )
+    shipment["last_place"] = p.place
+    save(ctx, shipment)
+    ctx.emit(
+        "shipment.milestone",
+        {"shipment": p.shipment_id, "milestone": p.event, "place": p.place, "time_ms": when},
+    )
+
+
+def check_licence(ctx: TxContext, shipment: dict[str, Value], licence_id: str | None) -> None:
+    """Restricted goods clear only with an import licence of the consignee valid now."""
+    restricted = [
+        g["hs_code"]
+        for g in shipment["goods"]
+        if codes.is_restricted(g["hs_code"], list(ctx.params.restricted_hs_codes))
+    ]
+    if not restricted:
+        return
+    if licence_id is None:
+        raise ContractError(
+            "licence_required", f"HS codes {restricted} are restricted: cite an import licence"
+        )
+    permit = ctx.load(sk.permit_key(licence_id))
+    if permit is None or permit["type"] != "import_licence":
+        raise ContractError("licence_required", f"{licence_id!r} is not an import licence")
+    if permit["holder"] != shipment["consignee"]:
+        raise ContractError("licence_required", "the licence is not held by the consignee")
+    valid, reason = permit_valid_at(permit, ctx.time_ms)
+    if not valid:
+        raise ContractError("licence_required", f"the licence is not valid now: {reason}")
+    scope = permit["hs_codes"]
+    uncovered = [code for code in restricted if scope and not codes.is_restricted(code, scope)]
+    if uncovered:
+        raise ContractError("licence_required", f"the licence does not cover {uncovered}")
+
+
+@handler(
+    "shipment.customs_decision",
+    {"customs"},
+    parse_customs_decision,
+    "Customs holds, inspects, clears, releases or seizes a shipment, with a reason.",
+)
+def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
+    shipment = load_shipment(ctx, p.shipment_id)
+    allowed_from, target = CUSTOMS_TRANSITIONS[p.decision]
+    if p.decision != "seize":
+        require_open(shipment)
+    if shipment["customs_status"] not in allowed_from:
+        raise wrong_state(
+            f"cannot {p.decision} a shipment whose customs status is {shipment['customs_status']}"
+        )
+    require_history_room(shipment)
+    if p.decision == "clear":
+        check_licence(ctx, shipment, p.licence_id)
+        shipment["licence_id"] = p.licence_id
+    when = event_time(ctx, p.time_ms)
+    set_status(ctx, shipment, customs=target)
+    details: dict[str, Value] = {"decision": p.decision, "reason": p.reason}
+    if p.licence_id is not None:
+        details["licence_id"] = p.licence_id
+    append_history(
+        ctx,
+        shipment,
+        "customs_decision",
+        time_ms=when,
+        place=shipment["last_place"],
+        details=details,
+        biz_step=BIZ_STEPS.get(p.decision, ""),
+    )
+    save(ctx, shipment)
+    ctx.emit(
+        "shipment.customs_decision",
+        {"shipment": p.shipment_id, "decision": p.decision, "status": target},
+    )
+
+
+@handler(
+    "shipment.deliver",
+    {"carrier", "trader"},
+    parse_deliver,
+    "The holder or the consignee records delivery; customs must have released the goods.",
+)
+def process_deliver(ctx: TxContext, p: Deliver) -> None:
+    shipment = load_shipment(ctx, p.shipment_id)
+    if ctx.sender.org not in (shipment["holder"], shipment["consignee"]):
+        raise forbidden("only the holder or the consignee may record delivery")
+    require_open(shipment)
+    if shipment["customs_status"] != "released":
+        raise wrong_state("goods can only be delivered after customs release")
+    require_history_room(shipment)
+    when = event_time(ctx, p.time_ms)
+    previous = shipment["holder"]
+    shipment["holder"] = shipment["consignee"]
+    if shipment["consignee"] not in shipment["holders"]:
+        shipment["holders"].append(shipment["consignee"])
+    shipment["custody_offer"] = None
+    shipment["last_place"] = p.place
+    shipment["delivered_time_ms"] = when
+    set_status(ctx, shipment, stage="delivered")
+    append_history(
+        ctx,
+        shipment,
+        "delivered",
+        time_ms=when,
+        place=p.place,
+        details={"from": previous, "to": shipment["consignee"]},
+    )
+    save(ctx, shipment)
+    ctx.emit(
+        "shipment.delivered",
+        {"shipment": p.shipment_id, "consignee": shipment["consignee"], "place": p.place},
+    )
+
+
+HANDLERS: list[Handler] = [
+    process_declare,
+    process_attach_document,
+    process_offer_custody,
+    process_accept_custody,
+    process_milestone,
+    process_customs_decision,
+    process_deliver,
+]

@@ -1,0 +1,1 @@
+"""Contract tests: identity, shipments, permits, energy, queries, demo."""
