@@ -53,6 +53,37 @@ def decode(data: bytes, *, max_size: int = MAX_SIZE) -> Value:
         raise DecodeError(f"document is {len(data)} bytes, over the cap of {max_size}")
     if not data:
         raise DecodeError("empty document")
+    # Fast path: plain decode, one canonicalising walk, re-encode, compare bytes.
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            ext_hook=_reject_ext,
+            max_str_len=max_size,
+            max_bin_len=max_size,
+            max_array_len=max_size,
+            max_map_len=max_size,
+        )
+        result = _canonical(value, 0)
+        if msgpack.packb(result, use_bin_type=True) == data:
+            return result
+    except (
+        DecodeError,
+        ValueError,
+        TypeError,
+        RecursionError,
+        msgpack.StackError,
+        msgpack.FormatError,
+        UnicodeDecodeError,
+    ):
+        pass
+    _diagnose(data, max_size)
+    raise DecodeError("not canonical")  # _diagnose always raises; kept for the type checker
+
+
+def _diagnose(data: bytes, max_size: int) -> None:
+    """Slow path for rejected input: find and name what is wrong."""
     try:
         value = msgpack.unpackb(
             data,
@@ -81,7 +112,7 @@ def decode(data: bytes, *, max_size: int = MAX_SIZE) -> Value:
         raise DecodeError(
             "not canonical: an integer, str, bytes, list or map length is not in its shortest form"
         )
-    return result
+    raise DecodeError("not canonical")
 
 
 def digest(value: Value) -> bytes:
@@ -127,30 +158,51 @@ def _check(value: Any, depth: int) -> Value:
     raise DecodeError(f"type {type(value).__name__} is not allowed")
 
 
+_SCALARS = frozenset({str, bytes, int, bool, type(None)})
+
+
 def _canonical(value: Any, depth: int) -> Any:
-    """Normalise a Python value into its canonical msgpack form, checking the rules."""
-    if depth > MAX_DEPTH:
+    """Normalise a Python value into its canonical msgpack form, checking the rules.
+
+    Hot path of every hash and signature, so exact-type dispatch first. Python's
+    str ordering is code point order, which is exactly UTF-8 byte order, so keys
+    sort as str. Out-of-range integers are left to msgpack, which refuses them.
+    """
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if depth >= MAX_DEPTH:
         raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
-    if value is None or isinstance(value, bool | str | bytes):
+    if t is dict:
+        keys = list(value)
+        for key in keys:
+            if type(key) is not str:
+                raise DecodeError(f"map key {key!r} is not a str")
+        keys.sort()
+        out = {}
+        for key in keys:
+            item = value[key]
+            out[key] = item if type(item) in _SCALARS else _canonical(item, depth + 1)
+        return out
+    if t is list or t is tuple:
+        return [item if type(item) in _SCALARS else _canonical(item, depth + 1) for item in value]
+    return _canonical_slow(value, depth)
+
+
+def _canonical_slow(value: Any, depth: int) -> Any:
+    """Subclasses and other mappings/sequences; floats and unknown types are refused."""
+    if isinstance(value, bool | str | bytes):
         return value
     if isinstance(value, int):
-        if not INT_MIN <= value <= INT_MAX:
-            raise DecodeError(f"integer {value} out of the 64-bit range")
-        return value
+        return int(value)
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     if isinstance(value, float):
         raise DecodeError("floats are not allowed")
     if isinstance(value, Mapping):
-        items = []
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise DecodeError(f"map key {key!r} is not a str")
-            items.append((key.encode(), key, item))
-        items.sort(key=lambda t: t[0])
-        return {key: _canonical(item, depth + 1) for _, key, item in items}
+        return _canonical(dict(value), depth)
     if isinstance(value, Sequence):
-        return [_canonical(item, depth + 1) for item in value]
+        return _canonical(list(value), depth)
     raise DecodeError(f"type {type(value).__name__} cannot be encoded")
 
 

@@ -207,7 +207,8 @@ class Node:
         return True
 
     def _sync_needed(self, height: int) -> None:
-        self.syncer.behind(height)
+        # A validator signed a message at ``height``: the height below it is committed.
+        self.syncer.behind(height - 1)
 
     def _after_commit(self, block: Block, block_time_s: float) -> None:
         receipts = self.chain.receipts(block.height)
@@ -260,8 +261,7 @@ class Node:
                     other.send(frame)
         elif isinstance(msg, StatusMsg):
             peer.height = max(peer.height, msg.height)
-            if msg.height > self.chain.head().height:
-                self.syncer.behind(msg.height)
+            self.syncer.behind(msg.height)
         elif isinstance(msg, SyncRequest):
             self.syncer.serve(peer, msg)
         elif isinstance(msg, SyncResponse) and not self.syncer.apply(peer, msg):

@@ -77,10 +77,16 @@ class Syncer:
     # --- asking -------------------------------------------------------------------------
 
     def behind(self, height: int) -> None:
-        """Someone is at ``height`` (committed, or voting there): catch up if we are behind."""
+        """Some peer has committed ``height``: catch up if we are behind.
+
+        One block behind is usually a race we win by ourselves a moment later, so
+        only a bigger gap asks at once; the heartbeat's :meth:`maybe_request`
+        covers the rest.
+        """
         if height > self.progress.target_height:
             self.progress.target_height = height
-        self.maybe_request()
+        if height > self.height + 1:
+            self.maybe_request()
 
     def maybe_request(self) -> None:
         head = self.height
@@ -144,6 +150,7 @@ class Syncer:
             self._outstanding = None
         genesis = self.executor.genesis
         applied = 0
+        bad = False
         for i, block in enumerate(resp.blocks):
             if block.height <= self.height:
                 continue
@@ -158,6 +165,7 @@ class Syncer:
                 self.executor.commit(executed, cert)
             except LedgerError as exc:
                 self.rejected_batches += 1
+                bad = True
                 log.warning("sync from %s: block %d rejected: %s", peer.name, block.height, exc)
                 break
             applied += 1
@@ -166,7 +174,7 @@ class Syncer:
         if applied:
             self.on_batch_done(self.height)
         self.maybe_request()
-        return applied > 0 or not resp.blocks
+        return not bad
 
     def _note(self, block: Block) -> None:
         p = self.progress

@@ -1,0 +1,112 @@
+"""Load the demo scenario into a running devnet, phase by phase, with progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from devnet import processes
+from devnet.demo import demo_phases
+from devnet.layout import DevnetError, Network, NodeEntry
+from ledger.tx import Transaction
+
+BATCH = 200
+PHASE_TIMEOUT_S = 120.0
+
+
+def load_demo(network: Network, *, seed: int | None = None) -> int:
+    """Submit every demo phase and wait for each to commit; returns the transactions loaded.
+
+    Loading is recorded in ``<home>/demo.json``; a second call on the same network
+    does nothing (the demo's nonces are already used).
+    """
+    marker = os.path.join(network.home, "demo.json")
+    if os.path.exists(marker):
+        return 0
+    start_ms = int(time.time() * 1000)
+    phases = (
+        demo_phases(network.chain_id, start_time_ms=start_ms)
+        if seed is None
+        else demo_phases(network.chain_id, seed, start_ms)
+    )
+    total = sum(len(p) for p in phases)
+    failed: list[str] = []
+    with Progress(
+        TextColumn("loading the demo"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} tx/s"),
+        TimeRemainingColumn(),
+    ) as progress:
+        task = progress.add_task("demo", total=total, rate="-")
+        began = time.monotonic()
+        for number, phase in enumerate(phases, 1):
+            for i in range(0, len(phase), BATCH):
+                node = network.nodes[(i // BATCH) % len(network.nodes)]
+                _submit(node, phase[i : i + BATCH])
+            failed += _wait_committed(network.nodes[0], phase, number)
+            progress.advance(task, len(phase))
+            progress.update(
+                task, rate=f"{progress.tasks[0].completed / (time.monotonic() - began):.0f}"
+            )
+    if failed:
+        raise DevnetError(f"{len(failed)} demo transactions failed, e.g. {failed[0]}")
+    with open(marker, "w", encoding="utf-8") as f:
+        json.dump({"start_time_ms": start_ms, "transactions": total}, f)
+    return total
+
+
+def demo_start_time(network: Network) -> int | None:
+    try:
+        with open(os.path.join(network.home, "demo.json"), encoding="utf-8") as f:
+            return int(json.load(f)["start_time_ms"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _submit(node: NodeEntry, txs: list[Transaction]) -> None:
+    body = json.dumps({"txs": [tx.encode().hex() for tx in txs]}).encode()
+    req = urllib.request.Request(
+        node.url + "/v1/txs", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            answer = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise DevnetError(f"{node.name} refused the demo batch: {exc.read()[:300]!r}") from None
+    rejected = [r for r in answer.get("results", []) if r.get("status") != "pending"]
+    if rejected:
+        raise DevnetError(f"{node.name} rejected demo transactions: {rejected[0]}")
+
+
+def _wait_committed(node: NodeEntry, phase: list[Transaction], number: int) -> list[str]:
+    """Wait until every transaction of the phase has a receipt; return the failed ones."""
+    pending = {tx.hash.hex() for tx in phase}
+    failed: list[str] = []
+    deadline = time.monotonic() + PHASE_TIMEOUT_S
+    while pending:
+        if time.monotonic() > deadline:
+            raise DevnetError(
+                f"demo phase {number}: {len(pending)} transactions not committed "
+                f"after {PHASE_TIMEOUT_S:.0f} s"
+            )
+        for tx_hash in list(pending):
+            try:
+                answer = processes.get_json(f"{node.url}/v1/txs/{tx_hash}", timeout_s=5)
+            except (OSError, ValueError):
+                break  # still pending (202 raises) or node busy: poll again
+            receipt = answer.get("receipt")
+            if receipt is None:
+                break
+            pending.discard(tx_hash)
+            if receipt.get("code"):
+                failed.append(f"{tx_hash[:16]}…: {receipt['code']}: {receipt.get('message')}")
+        else:
+            continue
+        time.sleep(0.2)
+    return failed
