@@ -27,26 +27,12 @@ from tests.integration.netkit import (
 
 
 def admin_key(network: Network) -> tuple[PrivateKey, str]:
-    """A founding admin of the devnet genesis, by its deterministic label."""
-    from ledger.genesis import Genesis
+    """The Busan audit office's admin from the demo organisations in the devnet genesis."""
+    from devnet.demo import demo_organisations
 
-    genesis = Genesis.load(Home(network.nodes[0].home).genesis)
-    for label_org in genesis.organisations:
-        for member in label_org.members:
-            if "admin" in member.roles:
-                for label in _candidate_labels(label_org.id):
-                    key = PrivateKey.from_label(label)
-                    if key.public_key == member.public_key:
-                        return key, genesis.chain_id
-    raise AssertionError("no admin key with a known label in the devnet genesis")
-
-
-def _candidate_labels(org_id: str) -> list[str]:
-    from devnet import layout
-
-    labels = [f"devnet/{org_id.removesuffix('-city')}-admin"]
-    labels += getattr(layout, "admin_labels", lambda _org: [])(org_id)
-    return labels
+    org = next(o for o in demo_organisations() if o.id == "busan-audit")
+    admin = next(m for m in org.members if "admin" in m.roles)
+    return admin.key, network.chain_id
 
 
 def member_txs(admin: PrivateKey, chain_id: str, start: int, count: int) -> list[Transaction]:
