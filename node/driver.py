@@ -21,6 +21,7 @@ from node.consensus import effects as fx
 from node.consensus import events as ev
 from node.consensus.core import ConsensusCore
 from node.executor import Executor, InvalidBlock
+from node.faults import crash_point
 from node.mempool import Mempool
 from node.wire import ProposalMsg, VoteMsg
 
@@ -126,6 +127,7 @@ class ConsensusDriver:
             msg: ProposalMsg | VoteMsg = ProposalMsg(message, block)
         else:
             msg = VoteMsg(message)
+        crash_point("sign.before_send")
         self.own_messages.append(msg)
         self.broadcast(msg)
 

@@ -31,6 +31,7 @@ from ledger.storage import OverlayStore, WriteBatch, keys
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.chain import ChainStore, Head, put_block_records
+from node.faults import crash_point
 from node.sigcache import SignatureCache
 
 MAX_CLOCK_DRIFT_MS = 10_000
@@ -111,7 +112,9 @@ class Executor:
 
     def commit(self, executed: ExecutedBlock, cert: CommitCertificate) -> None:
         """Write the block and everything it changed in one synced batch."""
+        crash_point("commit.before_write")
         self.chain.commit(executed.batch, executed.block, cert)
+        crash_point("commit.after_write")
         self._executed.clear()
 
     # --- internals ----------------------------------------------------------------------
