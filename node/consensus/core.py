@@ -1,0 +1,446 @@
+"""The Tendermint consensus core as a sans-IO state machine: the public class.
+
+:class:`ConsensusCore` owns one validator's view of one height at a time. It is fed
+events (``node.consensus.events``) and returns effects (``node.consensus.effects``);
+it never reads a clock, draws a random number, touches a socket or a disk (the
+signer's durable state is the signer's business). Values are 32-byte block hashes;
+the execution layer owns blocks and answers getValue() and valid(v) with events.
+
+This module does the *admission* of messages — chain, height window, validator
+set, proposer, signature (through a cacheable :class:`Verifier`), duplicates and
+equivocation — and the next-height buffer; ``node.consensus.rules`` holds the
+paper's rules. Memory stays bounded (``Limits``): messages for rounds beyond
+round_p + future_rounds are not stored, only each sender's highest such round is,
+and the round skip (lines 55-56) also fires when validators with f+1 power have
+sent messages at rounds ≥ R > round_p — it then starts R, the highest such round.
+A restarted core resumes at the round its signer last signed in and re-locks on
+the value its signer last precommitted at this height (the lock is durable).
+"""
+
+from __future__ import annotations
+
+from ledger.ids import NIL_ROUND
+from ledger.validators import ValidatorSet
+from ledger.votes import Proposal, Vote, VoteType
+from node.consensus.effects import Effect, EvidenceFound, Rejected, SyncNeeded
+from node.consensus.errors import (
+    BufferFull,
+    HeightOutOfWindow,
+    MessageRejected,
+    NotProposer,
+    StaleMessage,
+    UnknownValidator,
+    WrongChain,
+)
+from node.consensus.events import (
+    BlockCommitted,
+    Event,
+    MessageReceived,
+    TimeoutFired,
+    ValidationResult,
+    ValueReady,
+)
+from node.consensus.evidence import (
+    ConflictingProposalEvidence,
+    DuplicateVoteEvidence,
+    Evidence,
+    EvidencePool,
+)
+from node.consensus.rules import RoundMachine
+from node.consensus.signer import Signer
+from node.consensus.tally import CROSSED_VALUE, RoundState, VoteTally
+from node.consensus.timeouts import TimeoutConfig
+from node.consensus.types import Limits, Message, Step
+from node.consensus.verifier import Verifier
+
+PREVOTE = VoteType.PREVOTE
+
+
+class ConsensusCore(RoundMachine):
+    """One validator's (or observer's, without a signer) Tendermint state machine.
+
+    Call :meth:`start` once, then feed events with :meth:`handle` or the ``on_*``
+    methods, one call at a time; each returns the effects to carry out, in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        chain_id: str,
+        validators: ValidatorSet,
+        height: int = 1,
+        signer: Signer | None = None,
+        verifier: Verifier | None = None,
+        timeouts: TimeoutConfig | None = None,
+        limits: Limits | None = None,
+        evidence: EvidencePool | None = None,
+    ) -> None:
+        if signer is not None and signer.chain_id != chain_id:
+            raise ValueError("the signer is for another chain")
+        if verifier is not None and verifier.chain_id != chain_id:
+            raise ValueError("the verifier is for another chain")
+        if height < 1:
+            raise ValueError("heights start at 1")
+        self.chain_id = chain_id
+        self.verifier = verifier if verifier is not None else Verifier(chain_id)
+        self.limits = limits or Limits()
+        self.evidence = evidence if evidence is not None else EvidencePool()
+        super().__init__(
+            validators=validators,
+            height=height,
+            signer=signer,
+            timeouts=timeouts or TimeoutConfig(),
+        )
+        self._buffer: dict[int, list[tuple[Message, bool]]] = {}
+        self._buffered: set[Message] = set()
+        self._behind_hint = height
+        self._started = False
+        self._busy = True  # until start(): calls before it are a caller bug
+
+    # --- public API -----------------------------------------------------------------------
+
+    def start(self) -> list[Effect]:
+        """Line 10: upon start do StartRound(0) — after a restart, the signer's round."""
+        if self._started:
+            raise RuntimeError("start() is called once")
+        self._started = True
+        out: list[Effect] = []
+        self._out = out
+        lock = self._signer.lock(self.height) if self._signer is not None else None
+        if lock is not None:  # a restart: the lock is durable (see node.consensus.signer)
+            self.locked_round = self.valid_round = lock.round
+            self.locked_value = self.valid_value = lock.block_hash
+        resume = self._signer.last_round(self.height) if self._signer is not None else None
+        self._start_round(resume or 0)
+        # Give gossip what we signed before the restart (it may never have left) and the
+        # polka behind our lock (others may need it to accept the locked value again).
+        restored: list[Message] = list(self._signer.recent(self.height)) if self._signer else []
+        restored.extend(lock.polka if lock is not None else ())
+        for message in restored:
+            try:
+                if isinstance(message, Vote):
+                    self._receive_vote(message, False)
+                else:
+                    self._receive_proposal(message, False)
+            except MessageRejected as err:
+                self._reject(message, err)
+        self._run()
+        self._busy = False
+        return out
+
+    def handle(self, event: Event) -> list[Effect]:
+        """Dispatch any event to its ``on_*`` method."""
+        if isinstance(event, MessageReceived):
+            return self.on_message(event.message, chain_id=event.chain_id, verified=event.verified)
+        if isinstance(event, TimeoutFired):
+            return self.on_timeout(event.height, event.round, event.step)
+        if isinstance(event, ValueReady):
+            return self.on_value_ready(event.height, event.round, event.block_hash)
+        if isinstance(event, ValidationResult):
+            return self.on_validation_result(event.height, event.block_hash, event.valid)
+        if isinstance(event, BlockCommitted):
+            return self.on_block_committed(event.height, event.next_validators)
+        raise TypeError(f"not a consensus event: {event!r}")
+
+    def on_message(
+        self, message: Message, *, chain_id: str | None = None, verified: bool = False
+    ) -> list[Effect]:
+        """A proposal or vote arrived; bad ones are counted and reported, never raised."""
+        out = self._enter()
+        try:
+            if chain_id is not None and chain_id != self.chain_id:
+                raise WrongChain(f"message for chain {chain_id!r}, this is {self.chain_id!r}")
+            if isinstance(message, Vote):
+                self._receive_vote(message, verified)
+            else:
+                self._receive_proposal(message, verified)
+        except MessageRejected as err:
+            self._reject(message, err)
+        finally:
+            self._busy = False
+        return out
+
+    def on_vote(self, vote: Vote, *, verified: bool = False) -> list[Effect]:
+        """The hot path: one prevote or precommit."""
+        out = self._enter()
+        try:
+            self._receive_vote(vote, verified)
+        except MessageRejected as err:
+            self._reject(vote, err)
+        finally:
+            self._busy = False
+        return out
+
+    def on_proposal(self, proposal: Proposal, *, verified: bool = False) -> list[Effect]:
+        return self.on_message(proposal, verified=verified)
+
+    def on_timeout(self, height: int, round_: int, step: Step) -> list[Effect]:
+        out = self._enter()
+        try:
+            if height != self.height or round_ != self.round:
+                self.counters["stale_timeout"] += 1
+            elif step == Step.PROPOSE:
+                self._on_timeout_propose()
+            elif step == Step.PREVOTE:
+                self._on_timeout_prevote()
+            elif step == Step.PRECOMMIT:
+                self._on_timeout_precommit()
+            self._run()
+        finally:
+            self._busy = False
+        return out
+
+    def on_value_ready(self, height: int, round_: int, block_hash: bytes) -> list[Effect]:
+        """The answer to ``RequestValue``: propose it (line 19) if still useful."""
+        out = self._enter()
+        try:
+            rs = self._rounds.get(self.round)
+            if (
+                (height, round_) != (self.height, self.round)
+                or self.step != Step.PROPOSE
+                or not self._is_proposer(round_)
+                or self.valid_value is not None
+                or rs is None
+                or rs.proposal is not None
+            ):
+                self.counters["late_value"] += 1
+            else:
+                self._validity[block_hash] = True  # our own block
+                self._propose(block_hash, NIL_ROUND)
+                self._run()
+        finally:
+            self._busy = False
+        return out
+
+    def on_validation_result(self, height: int, block_hash: bytes, valid: bool) -> list[Effect]:
+        """The answer to ``RequestValidation``: the paper's valid(v)."""
+        out = self._enter()
+        try:
+            if height != self.height or block_hash in self._validity:
+                self.counters["late_validation"] += 1
+            else:
+                self._validity[block_hash] = bool(valid)
+                self._run()
+        finally:
+            self._busy = False
+        return out
+
+    def on_block_committed(
+        self, height: int, next_validators: ValidatorSet | None = None
+    ) -> list[Effect]:
+        """The layer committed ``height`` (our decision or a synced block): lines 52-54."""
+        out = self._enter()
+        try:
+            if height < self.height:
+                self.counters["stale_commit"] += 1
+            else:
+                if next_validators is not None:
+                    self._set_validators(next_validators)
+                self._enter_height(height + 1)
+                self._run()
+        finally:
+            self._busy = False
+        return out
+
+    # --- accessors ------------------------------------------------------------------------
+
+    @property
+    def validators(self) -> ValidatorSet:
+        return self._validators
+
+    @property
+    def public_key(self) -> bytes | None:
+        return self._me
+
+    def known_messages(self) -> list[Message]:
+        """Every proposal and vote held for the current height (for gossip)."""
+        out: list[Message] = []
+        for rs in self._rounds.values():
+            out.extend(rs.messages())
+        return out
+
+    def round_state(self, round_: int) -> RoundState | None:
+        return self._rounds.get(round_)
+
+    def describe(self) -> str:
+        locked = self.locked_value.hex()[:8] if self.locked_value else "-"
+        valid = self.valid_value.hex()[:8] if self.valid_value else "-"
+        return (
+            f"h={self.height} r={self.round} {self.step.name.lower()} "
+            f"locked={locked}@{self.locked_round} valid={valid}@{self.valid_round}"
+        )
+
+    # --- receiving ------------------------------------------------------------------------
+
+    def _enter(self) -> list[Effect]:
+        if self._busy:
+            raise RuntimeError("the core was called re-entrantly or before start()")
+        self._busy = True
+        out: list[Effect] = []
+        self._out = out
+        return out
+
+    def _receive_vote(self, vote: Vote, verified: bool) -> None:
+        if vote.height != self.height:
+            self._other_height(vote, vote.validator, verified)
+            return
+        power = self._power.get(vote.validator)
+        if power is None:
+            raise UnknownValidator(f"vote from non-validator {vote.validator.hex()[:16]}…")
+        if not verified:
+            self.verifier.verify(vote)
+        r = vote.round
+        if r > self.round + self.limits.future_rounds:
+            self._far_round(vote.validator, r)
+            return
+        rs = self._rounds.get(r) or self._new_round_state(r)
+        tally = rs.prevotes if vote.type == PREVOTE else rs.precommits
+        known = tally.votes.get(vote.validator)
+        if known is None:
+            crossed = tally.add(vote, power)
+        elif known.block_hash == vote.block_hash or (
+            (vote.validator, vote.block_hash) in tally.conflicting
+        ):
+            self.counters["duplicate"] += 1
+            return
+        else:
+            self._equivocation(DuplicateVoteEvidence.of(known, vote))
+            if not self._keep_conflicting(rs, tally, vote):
+                return
+            crossed = tally.add_conflicting(vote, power)
+        if crossed & CROSSED_VALUE and tally is rs.precommits:
+            self._commit_candidates.append((r, vote.block_hash))
+        if r > self.round and self._note_sender(rs, vote.validator, power):
+            crossed = 1
+        if crossed:
+            self._run()
+
+    def _receive_proposal(self, p: Proposal, verified: bool) -> None:
+        if p.height != self.height:
+            self._other_height(p, p.proposer, verified)
+            return
+        power = self._power.get(p.proposer)
+        if power is None:
+            raise UnknownValidator(f"proposal from non-validator {p.proposer.hex()[:16]}…")
+        if p.proposer != self._validators.proposer(p.height, p.round):
+            raise NotProposer(f"{p.proposer.hex()[:16]}… is not proposer of round {p.round}")
+        if not verified:
+            self.verifier.verify(p)
+        self.counters["proposals"] += 1
+        r = p.round
+        if r > self.round + self.limits.future_rounds:
+            self._far_round(p.proposer, r)
+            return
+        rs = self._rounds.get(r) or self._new_round_state(r)
+        known = rs.proposals.get(p.block_hash)
+        if known is not None:
+            if known == p:
+                self.counters["duplicate"] += 1
+            else:
+                self._equivocation(ConflictingProposalEvidence.of(known, p))
+            return
+        if rs.proposal is None:
+            rs.proposal = p
+        else:
+            self._equivocation(ConflictingProposalEvidence.of(rs.proposal, p))
+            if len(rs.proposals) >= self.limits.max_proposals_per_round:
+                return
+        rs.proposals[p.block_hash] = p
+        self._validity_of(p)  # ask the layer now; the answer may take a while
+        if r > self.round:
+            self._note_sender(rs, p.proposer, power)
+        self._run()
+
+    def _keep_conflicting(self, rs: RoundState, tally: VoteTally, vote: Vote) -> bool:
+        """Whether to count an equivocator's further vote (see ``tally``): only for nil or a
+        value proposed in that round, and only a few per validator — memory stays bounded,
+        and gossip offers a dropped one again once its proposal is here."""
+        if vote.block_hash and vote.block_hash not in rs.proposals:
+            self.counters["conflicting_dropped"] += 1
+            return False
+        return tally.conflicting_count(vote.validator) < self.limits.max_proposals_per_round
+
+    def _other_height(self, message: Message, sender: bytes, verified: bool) -> None:
+        """Older heights are ignored; h+1 .. h+future_heights are buffered (bounded)."""
+        height = message.height
+        if height < self.height:
+            raise StaleMessage(f"message for height {height}; we are at {self.height}")
+        if sender not in self._power:
+            raise UnknownValidator(f"message from non-validator {sender.hex()[:16]}…")
+        if height > self.height + self.limits.future_heights:
+            self._hint_behind(message, verified)
+            raise HeightOutOfWindow(f"message for height {height}; we are at {self.height}")
+        if message in self._buffered:
+            self.counters["duplicate"] += 1
+            return
+        if len(self._buffered) >= self.limits.max_buffered:
+            raise BufferFull(f"{len(self._buffered)} next-height messages already buffered")
+        self._buffer.setdefault(height, []).append((message, verified))
+        self._buffered.add(message)
+        self.counters["buffered"] += 1
+        self._hint_behind(message, verified)
+
+    def _hint_behind(self, message: Message, verified: bool) -> None:
+        if message.height > self._behind_hint and (verified or self.verifier.is_valid(message)):
+            self._behind_hint = message.height
+            self._out.append(SyncNeeded(message.height))
+
+    def _note_sender(self, rs: RoundState, sender: bytes, power: int) -> bool:
+        """Lines 55-56 bookkeeping: power of distinct senders in a round ahead of ours."""
+        if sender in rs.senders:
+            return False
+        rs.senders.add(sender)
+        rs.sender_power += power
+        if rs.sender_power >= self._skip_power and rs.round > self._skip_round:
+            self._skip_round = rs.round
+            return True
+        return False
+
+    def _far_round(self, sender: bytes, round_: int) -> None:
+        """A message beyond the stored round window: remember only the sender's round."""
+        self.counters["far_round"] += 1
+        if round_ <= self._far.get(sender, -1):
+            return
+        self._far[sender] = round_
+        power = 0
+        for r, p in sorted(((r, self._power[v]) for v, r in self._far.items()), reverse=True):
+            power += p
+            if power >= self._skip_power:
+                if r > self._skip_round:
+                    self._skip_round = r
+                    self._run()
+                return
+
+    def _reject(self, message: Message, err: MessageRejected) -> None:
+        self.counters[err.code] += 1
+        self._out.append(Rejected(message, err))
+
+    def _equivocation(self, evidence: Evidence) -> None:
+        self.counters["equivocation"] += 1
+        if self.evidence.add(evidence):
+            self._out.append(EvidenceFound(evidence))
+
+    def _enter_height(self, height: int) -> None:
+        """Lines 52-54: h_p ← h_p + 1, reset locks and the message log, StartRound(0);
+        then replay what was buffered for the new height."""
+        self.height = height
+        self.decision = None
+        self.locked_value = None
+        self.locked_round = NIL_ROUND
+        self.valid_value = None
+        self.valid_round = NIL_ROUND
+        self._reset_height_log()
+        self._behind_hint = max(self._behind_hint, height)
+        for h in [h for h in self._buffer if h < height]:
+            for message, _ in self._buffer.pop(h):
+                self._buffered.discard(message)
+        self._start_round(0)
+        for message, verified in self._buffer.pop(height, []):
+            self._buffered.discard(message)
+            try:
+                if isinstance(message, Vote):
+                    self._receive_vote(message, verified)
+                else:
+                    self._receive_proposal(message, verified)
+            except MessageRejected as err:
+                self._reject(message, err)

@@ -1,0 +1,50 @@
+"""Small shared types of the consensus core: steps and resource limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from ledger.errors import ValidationError
+from ledger.votes import Proposal, Vote
+
+Message = Proposal | Vote
+
+
+class Step(IntEnum):
+    """The paper's step_p, plus COMMIT: decided at this height, waiting for the layer.
+
+    Ordered so that ``step >= Step.PREVOTE`` reads like the paper's ``step_p ≥ prevote``.
+    """
+
+    PROPOSE = 1
+    PREVOTE = 2
+    PRECOMMIT = 3
+    COMMIT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds that keep a byzantine peer from growing our memory without limit.
+
+    * ``future_heights``: messages for heights h+1 .. h+future_heights are buffered
+      (a peer that decided before us is already voting at h+1); higher ones are
+      rejected with ``HeightOutOfWindow`` and only hint that we are behind.
+    * ``future_rounds``: messages for rounds up to round_p + future_rounds are stored;
+      for rounds beyond that only each validator's highest round is remembered,
+      which is all the f+1 round skip (lines 55-56) needs.
+    * ``max_buffered``: total next-height messages held.
+    * ``max_proposals_per_round``: distinct proposals kept per round (an equivocating
+      proposer can sign many; the first is the one lines 22/28 act on).
+    """
+
+    future_heights: int = 1
+    future_rounds: int = 16
+    max_buffered: int = 10_000
+    max_proposals_per_round: int = 4
+
+    def __post_init__(self) -> None:
+        if self.future_heights < 0 or self.future_rounds < 1:
+            raise ValidationError("future_heights must be >= 0 and future_rounds >= 1")
+        if self.max_buffered < 0 or self.max_proposals_per_round < 1:
+            raise ValidationError("max_buffered must be >= 0, max_proposals_per_round >= 1")

@@ -1,0 +1,90 @@
+"""Signature checking as a separate, cacheable step.
+
+Ed25519 verification costs far more than everything else the core does with a
+vote, so it is kept out of the state machine: a :class:`Verifier` checks a
+message's signature once and remembers the answer under the message's hash (a
+hash of *every* field, signature included, so a cached "valid" can never be
+reused for a changed message). The node may run it on a worker thread before
+feeding the core (``MessageReceived(verified=True)``); the core itself calls the
+same verifier, where a pre-checked message is a cache hit. One verifier may be
+shared by many cores (the simulator does), as long as they share a chain id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+from ledger.crypto import Purpose, is_valid_signature
+from ledger.votes import Proposal, Vote
+from node.consensus.errors import InvalidMessageSignature
+from node.consensus.types import Message
+
+_VOTE = struct.Struct(">cBQIB")
+_PROPOSAL = struct.Struct(">cQIqB")
+
+
+def message_hash(message: Message) -> bytes:
+    """SHA-256 over a fixed layout of all of the message's fields."""
+    if isinstance(message, Vote):
+        head = _VOTE.pack(
+            b"V", message.type, message.height, message.round, len(message.block_hash)
+        )
+        body = message.block_hash + message.validator + message.signature
+    else:
+        head = _PROPOSAL.pack(
+            b"P", message.height, message.round, message.valid_round, len(message.block_hash)
+        )
+        body = message.block_hash + message.proposer + message.signature
+    return hashlib.sha256(head + body).digest()
+
+
+def signature_ok(message: Message, chain_id: str) -> bool:
+    """Uncached check of one message's signature."""
+    if isinstance(message, Vote):
+        data = Vote.sign_bytes(message.type, message.height, message.round, message.block_hash)
+        return is_valid_signature(
+            message.validator, Purpose.VOTE, chain_id, data, message.signature
+        )
+    data = Proposal.sign_bytes(
+        message.height, message.round, message.block_hash, message.valid_round
+    )
+    return is_valid_signature(message.proposer, Purpose.PROPOSAL, chain_id, data, message.signature)
+
+
+class Verifier:
+    """Checks signatures for one chain and caches the verdicts (bounded, oldest out)."""
+
+    def __init__(self, chain_id: str, *, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be >= 1")
+        self.chain_id = chain_id
+        self._max = max_entries
+        self._cache: dict[bytes, bool] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def is_valid(self, message: Message) -> bool:
+        key = message_hash(message)
+        verdict = self._cache.get(key)
+        if verdict is not None:
+            self.hits += 1
+            return verdict
+        self.misses += 1
+        verdict = signature_ok(message, self.chain_id)
+        if len(self._cache) >= self._max:
+            del self._cache[next(iter(self._cache))]
+        self._cache[key] = verdict
+        return verdict
+
+    def verify(self, message: Message) -> None:
+        """Raise :class:`InvalidMessageSignature` unless the signature is valid."""
+        if not self.is_valid(message):
+            signer = message.validator if isinstance(message, Vote) else message.proposer
+            raise InvalidMessageSignature(
+                f"bad {type(message).__name__.lower()} signature from {signer.hex()[:16]}… "
+                f"at height {message.height} round {message.round}"
+            )
+
+    def __len__(self) -> int:
+        return len(self._cache)

@@ -1,0 +1,588 @@
+"""The consensus core, one paper rule at a time, driven directly by events.
+
+Validators v0..v3 have power 1 (f = 1, 2f+1 = 3); the proposer of height 1 is v1
+in round 0, v2 in round 1, v3 in round 2, v0 in round 3. The core under test is
+v0 unless a test says otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TypeVar
+
+import pytest
+
+from ledger.crypto import PrivateKey
+from ledger.votes import NIL, Proposal, Vote, VoteType
+from node.consensus import (
+    Broadcast,
+    Commit,
+    ConsensusCore,
+    EvidenceFound,
+    Limits,
+    Rejected,
+    RequestValidation,
+    RequestValue,
+    ScheduleTimeout,
+    Signer,
+    Step,
+    SyncNeeded,
+    TimeoutConfig,
+    Verifier,
+)
+from node.consensus.effects import Effect
+from node.consensus.events import (
+    BlockCommitted,
+    MessageReceived,
+    TimeoutFired,
+    ValidationResult,
+    ValueReady,
+)
+from tests.sim.fixtures import CHAIN_ID, KEYS, OUTSIDER, index_of, validator_set
+
+PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
+A = hashlib.sha256(b"block A").digest()
+B = hashlib.sha256(b"block B").digest()
+TIMEOUTS = TimeoutConfig(1000, 100, 500, 50, 500, 50)
+E = TypeVar("E")
+
+
+def of(effects: list[Effect], kind: type[E]) -> list[E]:
+    return [e for e in effects if isinstance(e, kind)]
+
+
+def sent(effects: list[Effect]) -> list[Proposal | Vote]:
+    return [e.message for e in of(effects, Broadcast)]
+
+
+class Harness:
+    """One core plus signed messages from the other validators."""
+
+    def __init__(
+        self, n: int = 4, me: int = 0, powers: list[int] | None = None, **kwargs: object
+    ) -> None:
+        self.validators = validator_set(n, powers)
+        self.signer = kwargs.pop("signer", None) or Signer(KEYS[me], CHAIN_ID)
+        self.core = ConsensusCore(
+            chain_id=CHAIN_ID,
+            validators=self.validators,
+            signer=self.signer,  # type: ignore[arg-type]
+            timeouts=TIMEOUTS,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.start_effects = self.core.start()
+
+    def vote(self, i: int, kind: VoteType, round_: int, value: bytes, height: int = 1) -> Vote:
+        return Vote.create(KEYS[i], CHAIN_ID, kind, height, round_, value)
+
+    def proposal(self, round_: int, value: bytes, vr: int = -1, height: int = 1) -> Proposal:
+        i = index_of(self.validators, self.validators.proposer(height, round_))
+        return Proposal.create(KEYS[i], CHAIN_ID, height, round_, value, vr)
+
+    def votes(
+        self, who: list[int], kind: VoteType, round_: int, value: bytes, height: int = 1
+    ) -> list[Effect]:
+        out: list[Effect] = []
+        for i in who:
+            out += self.core.on_vote(self.vote(i, kind, round_, value, height))
+        return out
+
+    def propose_valid(self, round_: int, value: bytes, vr: int = -1) -> list[Effect]:
+        out = self.core.on_proposal(self.proposal(round_, value, vr))
+        if value not in self.core._validity:
+            out += self.core.on_validation_result(1, value, True)
+        return out
+
+    def lock_on(self, value: bytes, round_: int = 0) -> None:
+        """Drive the core to lock on ``value`` in ``round_`` (rule 36)."""
+        self.to_round(round_)
+        self.propose_valid(round_, value)
+        self.votes([1, 2], PREVOTE, round_, value)
+        assert self.core.locked_value == value and self.core.locked_round == round_
+
+    def to_round(self, round_: int) -> list[Effect]:
+        """Time out through the rounds up to ``round_``; the effects of entering it."""
+        out: list[Effect] = []
+        while self.core.round < round_:
+            r = self.core.round
+            self.core.on_timeout(1, r, Step.PROPOSE)
+            self.core.on_timeout(1, r, Step.PREVOTE)
+            out = self.core.on_timeout(1, r, Step.PRECOMMIT)
+        return out
+
+
+# --- the happy path and the commit certificate ---------------------------------------------
+
+
+def test_start_schedules_propose_timeout_and_non_proposer_waits() -> None:
+    h = Harness()
+    assert of(h.start_effects, ScheduleTimeout) == [ScheduleTimeout(1, 0, Step.PROPOSE, 1000)]
+    assert not of(h.start_effects, RequestValue)
+    assert (h.core.height, h.core.round, h.core.step) == (1, 0, Step.PROPOSE)
+
+
+def test_proposal_prevote_precommit_commit_with_certificate() -> None:
+    h = Harness()
+    out = h.core.on_proposal(h.proposal(0, A))
+    assert of(out, RequestValidation) == [RequestValidation(1, 0, A)]
+    assert not sent(out)  # waits for valid(v)
+    out = h.core.on_validation_result(1, A, True)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PREVOTE, A)]  # line 24
+    out = h.votes([1, 2], PREVOTE, 0, A)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PRECOMMIT, A)]  # line 40
+    assert (h.core.locked_value, h.core.locked_round) == (A, 0)
+    assert (h.core.valid_value, h.core.valid_round) == (A, 0)
+    out = h.votes([1, 2], PRECOMMIT, 0, A)
+    [commit] = of(out, Commit)
+    assert (commit.height, commit.round, commit.block_hash) == (1, 0, A)
+    commit.certificate.verify(h.validators, CHAIN_ID, height=1, block_hash=A)
+    assert len(commit.certificate.signatures) == 3
+    assert h.core.step == Step.COMMIT and h.core.decision == A
+    # nothing more happens until the layer says the block is committed (lines 52-54)
+    assert h.core.on_vote(h.vote(3, PRECOMMIT, 0, A)) == []
+    out = h.core.on_block_committed(1)
+    assert (h.core.height, h.core.round, h.core.step) == (2, 0, Step.PROPOSE)
+    assert h.core.locked_value is None and h.core.locked_round == -1
+    assert h.core.valid_value is None and h.core.valid_round == -1
+    assert of(out, ScheduleTimeout) == [ScheduleTimeout(2, 0, Step.PROPOSE, 1000)]
+
+
+def test_synchronous_and_pre_given_validation_answers() -> None:
+    h = Harness()
+    h.core.on_validation_result(1, A, True)  # the layer may know before it is asked
+    out = h.core.on_proposal(h.proposal(0, A))
+    assert not of(out, RequestValidation)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PREVOTE, A)]
+
+
+def test_handle_dispatches_every_event_type() -> None:
+    h = Harness(me=1)  # v1 proposes round 0
+    [request] = of(h.start_effects, RequestValue)
+    out = h.core.handle(ValueReady(request.height, request.round, A))
+    assert [type(m).__name__ for m in sent(out)] == ["Proposal", "Vote"]
+    h.core.handle(MessageReceived(h.vote(2, PREVOTE, 0, A), chain_id=CHAIN_ID))
+    out = h.core.handle(MessageReceived(h.vote(3, PREVOTE, 0, A), verified=True))
+    assert [m.type for m in sent(out)] == [PRECOMMIT]
+    h.core.handle(ValidationResult(1, B, False))
+    h.core.handle(TimeoutFired(1, 0, Step.PRECOMMIT))
+    assert h.core.round == 1
+    h.core.handle(BlockCommitted(1))
+    assert h.core.height == 2
+    with pytest.raises(TypeError):
+        h.core.handle("not an event")  # type: ignore[arg-type]
+
+
+# --- proposer, getValue, validValue --------------------------------------------------------
+
+
+def test_proposer_requests_value_and_proposes_it() -> None:
+    h = Harness(me=1)
+    assert of(h.start_effects, RequestValue) == [RequestValue(1, 0)]
+    out = h.core.on_value_ready(1, 0, A)
+    p, v = sent(out)
+    assert isinstance(p, Proposal) and (p.block_hash, p.valid_round) == (A, -1)
+    assert isinstance(v, Vote) and (v.type, v.block_hash) == (PREVOTE, A)  # own proposal is valid
+
+
+def test_late_value_is_ignored() -> None:
+    h = Harness(me=1)
+    h.core.on_timeout(1, 0, Step.PROPOSE)  # gave up waiting: prevote nil
+    assert h.core.on_value_ready(1, 0, A) == []
+    assert h.core.counters["late_value"] == 1
+
+
+def test_proposer_rotation_is_weighted_by_power() -> None:
+    h = Harness(powers=[3, 1, 1, 1])
+    proposers = [index_of(h.validators, h.validators.proposer(1, r)) for r in range(6)]
+    assert proposers.count(0) == 3  # v0 holds half the power: every other round
+    requested = [0] if of(h.start_effects, RequestValue) else []
+    for r in range(1, 6):
+        if of(h.to_round(r), RequestValue):
+            requested.append(r)
+    assert requested == [r for r in range(6) if proposers[r] == 0]
+
+
+def test_proposer_reproposes_valid_value_with_valid_round() -> None:
+    """Lines 15-16: a proposer with a validValue proposes it, with validRound."""
+    h = Harness()
+    h.lock_on(A, 0)
+    out = h.to_round(3)  # v0 proposes round 3
+    proposals = [m for m in sent(out) if isinstance(m, Proposal)]
+    assert [(p.round, p.block_hash, p.valid_round) for p in proposals] == [(3, A, 0)]
+
+
+# --- locking (36), lock respected (22), unlock/relock via valid round (28) ------------------
+
+
+def test_polka_in_the_current_round_relocks_a_locked_process() -> None:
+    """Line 36 while step = prevote: a locked process that prevoted nil still locks on a
+    polka it sees in its current round."""
+    h = Harness()
+    h.lock_on(A, 0)
+    h.to_round(1)
+    h.propose_valid(1, B)  # prevote nil: locked on A
+    out = h.votes([1, 2, 3], PREVOTE, 1, B)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PRECOMMIT, B)]
+    assert (h.core.locked_value, h.core.locked_round) == (B, 1)
+
+
+def test_locked_process_prevotes_nil_for_another_value() -> None:
+    h = Harness()
+    h.lock_on(A, 0)
+    h.to_round(1)
+    out = h.propose_valid(1, B)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PREVOTE, NIL)]  # line 26
+    # ... but prevotes its locked value when it is proposed again (line 23: lockedValue = v)
+    h.to_round(2)
+    out = h.propose_valid(2, A)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PREVOTE, A)]
+
+
+def test_unlock_and_relock_through_a_later_valid_round() -> None:
+    """Lines 28-33: lockedRound ≤ vr with a polka at vr lets a locked process prevote v'."""
+    h = Harness()
+    h.lock_on(A, 0)
+    h.to_round(1)
+    h.propose_valid(1, B)  # we prevote nil (locked) ...
+    h.core.on_timeout(1, 1, Step.PREVOTE)  # ... and precommit nil
+    h.votes([1, 2, 3], PREVOTE, 1, B)  # the others' polka for B in round 1 arrives late
+    assert (h.core.locked_value, h.core.locked_round) == (A, 0)  # still locked on A
+    assert (h.core.valid_value, h.core.valid_round) == (B, 1)  # lines 42-43
+    h.to_round(2)
+    out = h.propose_valid(2, B, vr=1)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PREVOTE, B)]  # line 30
+    out = h.votes([1, 2], PREVOTE, 2, B)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PRECOMMIT, B)]
+    assert (h.core.locked_value, h.core.locked_round) == (B, 2)  # relocked
+
+
+def test_valid_round_proposal_without_polka_waits_then_times_out() -> None:
+    h = Harness()
+    h.lock_on(A, 0)
+    h.to_round(1)
+    out = h.propose_valid(1, B, vr=0)  # claims a polka for B in round 0 that we never saw
+    assert not sent(out)
+    out = h.core.on_timeout(1, 1, Step.PROPOSE)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PREVOTE, NIL)]  # lines 57-60
+
+
+def test_valid_round_below_lock_keeps_the_lock() -> None:
+    """Line 29: lockedRound > vr and v ≠ lockedValue → prevote nil (line 32)."""
+    h = Harness()
+    h.votes([1, 2, 3], PREVOTE, 0, B)  # a polka for B in round 0
+    h.lock_on(A, 1)
+    h.to_round(2)
+    out = h.propose_valid(2, B, vr=0)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PREVOTE, NIL)]
+
+
+def test_polka_seen_after_precommitting_nil_only_updates_valid_value() -> None:
+    """Lines 36, 42-43 with step = precommit: validValue moves, the lock does not."""
+    h = Harness()
+    h.core.on_proposal(h.proposal(0, A))
+    h.core.on_timeout(1, 0, Step.PROPOSE)  # still validating: prevote nil
+    h.votes([1, 2, 3], PREVOTE, 0, NIL)  # precommit nil (line 44-46)
+    assert h.core.step == Step.PRECOMMIT
+    h.core.on_validation_result(1, A, True)
+    assert h.core.valid_value is None
+    h.core.on_vote(h.vote(1, PREVOTE, 0, A))  # v1 equivocated: counts for A too
+    h.core.on_vote(h.vote(2, PREVOTE, 0, A))
+    h.core.on_vote(h.vote(3, PREVOTE, 0, A))
+    assert (h.core.valid_value, h.core.valid_round) == (A, 0)
+    assert h.core.locked_value is None
+
+
+# --- invalid proposals and valid(v) --------------------------------------------------------
+
+
+def test_nil_prevote_on_invalid_proposal() -> None:
+    h = Harness()
+    h.core.on_proposal(h.proposal(0, A))
+    out = h.core.on_validation_result(1, A, False)
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PREVOTE, NIL)]
+
+
+def test_no_lock_and_no_commit_on_an_invalid_value() -> None:
+    h = Harness()
+    h.core.on_proposal(h.proposal(0, A))
+    h.core.on_validation_result(1, A, False)
+    h.votes([1, 2, 3], PREVOTE, 0, A)
+    assert h.core.locked_value is None
+    out = h.votes([1, 2, 3], PRECOMMIT, 0, A)
+    assert not of(out, Commit)
+
+
+# --- timeouts ------------------------------------------------------------------------------
+
+
+def test_timeouts_grow_with_the_round() -> None:
+    h = Harness()
+    durations = []
+    for r in range(4):
+        assert h.core.round == r
+        out = h.core.on_timeout(1, r, Step.PROPOSE)  # lines 57-60
+        assert [(m.type, m.block_hash) for m in sent(out)] == [(PREVOTE, NIL)]
+        out = h.votes([1, 2], PREVOTE, r, NIL)
+        # line 34 fires first (2f+1 any prevote), then 44 (2f+1 nil): precommit nil
+        assert [(m.type, m.block_hash) for m in sent(out)] == [(PRECOMMIT, NIL)]
+        out = h.votes([1, 2], PRECOMMIT, r, NIL)
+        [precommit_timeout] = of(out, ScheduleTimeout)  # line 47-48
+        out = h.core.on_timeout(1, r, Step.PRECOMMIT)  # lines 65-67
+        [propose_timeout] = of(out, ScheduleTimeout)
+        durations.append((precommit_timeout.duration_ms, propose_timeout.duration_ms))
+    assert durations == [(500, 1100), (550, 1200), (600, 1300), (650, 1400)]
+
+
+def test_prevote_timeout_scheduled_once_on_mixed_prevotes_then_precommit_nil() -> None:
+    h = Harness()
+    h.core.on_timeout(1, 0, Step.PROPOSE)
+    out = h.core.on_vote(h.vote(1, PREVOTE, 0, A))
+    out += h.core.on_vote(h.vote(2, PREVOTE, 0, B))
+    assert of(out, ScheduleTimeout) == [ScheduleTimeout(1, 0, Step.PREVOTE, 500)]  # line 34-35
+    assert of(h.core.on_vote(h.vote(3, PREVOTE, 0, A)), ScheduleTimeout) == []  # first time only
+    out = h.core.on_timeout(1, 0, Step.PREVOTE)  # lines 61-64
+    assert [(m.type, m.block_hash) for m in sent(out)] == [(PRECOMMIT, NIL)]
+    assert h.core.step == Step.PRECOMMIT
+
+
+def test_stale_timeouts_do_nothing() -> None:
+    h = Harness()
+    h.to_round(2)
+    assert h.core.on_timeout(1, 0, Step.PRECOMMIT) == []
+    assert h.core.on_timeout(1, 2, Step.PREVOTE) == []  # step is propose, not prevote
+    assert h.core.round == 2 and h.core.counters["stale_timeout"] >= 1
+
+
+# --- commit at another round (49) ----------------------------------------------------------
+
+
+def test_commit_from_an_earlier_round() -> None:
+    """Line 49 looks at any round r, not just round_p."""
+    h = Harness()
+    h.core.on_proposal(h.proposal(0, A))
+    h.core.on_validation_result(1, A, True)
+    h.to_round(2)
+    out = h.votes([1, 2, 3], PRECOMMIT, 0, A)
+    [commit] = of(out, Commit)
+    assert (commit.round, commit.block_hash) == (0, A)
+
+
+def test_commit_waits_for_the_proposal() -> None:
+    h = Harness()
+    assert not of(h.votes([1, 2, 3], PRECOMMIT, 0, A), Commit)
+    out = h.core.on_proposal(h.proposal(0, A))
+    assert not of(out, Commit)  # and for valid(v)
+    [commit] = of(h.core.on_validation_result(1, A, True), Commit)
+    assert commit.block_hash == A
+
+
+# --- f+1 round skip (55) -------------------------------------------------------------------
+
+
+def test_f_plus_one_messages_from_a_higher_round_skip_to_it() -> None:
+    h = Harness()
+    assert h.core.on_vote(h.vote(1, PREVOTE, 3, NIL)) == []  # f = 1 sender: not enough
+    assert h.core.round == 0
+    out = h.core.on_vote(h.vote(2, PRECOMMIT, 3, NIL))  # f+1 senders in round 3
+    assert h.core.round == 3 and h.core.step == Step.PROPOSE
+    assert ScheduleTimeout(1, 3, Step.PROPOSE, 1300) in out
+    assert of(out, RequestValue) == [RequestValue(1, 3)]  # v0 proposes round 3
+
+
+def test_same_sender_twice_does_not_skip() -> None:
+    h = Harness()
+    h.core.on_vote(h.vote(1, PREVOTE, 2, NIL))
+    h.core.on_vote(h.vote(1, PRECOMMIT, 2, NIL))
+    assert h.core.round == 0
+
+
+def test_skip_from_rounds_beyond_the_stored_window() -> None:
+    h = Harness(limits=Limits(future_rounds=4))
+    h.core.on_vote(h.vote(1, PREVOTE, 50, NIL))
+    h.core.on_vote(h.vote(2, PREVOTE, 40, NIL))
+    assert h.core.round == 40  # f+1 validators are at round >= 40
+    assert h.core.round_state(50) is None  # nothing that far ahead is stored
+    assert h.core.counters["far_round"] == 2
+
+
+# --- admission: rejected, counted, never raised -------------------------------------------
+
+
+def test_bad_messages_are_rejected_with_typed_errors_and_counted() -> None:
+    h = Harness()
+    stranger = Vote.create(OUTSIDER, CHAIN_ID, PREVOTE, 1, 0, A)
+    forged = Vote(PREVOTE, 1, 0, B, KEYS[1].public_key, h.vote(1, PREVOTE, 0, A).signature)
+    other_chain = Vote.create(KEYS[2], "other-chain", PREVOTE, 1, 0, A)
+    not_proposer = Proposal.create(KEYS[3], CHAIN_ID, 1, 0, A, -1)
+    too_high = h.vote(1, PREVOTE, 0, A, height=5)
+    cases = [
+        (h.core.on_message(stranger), "unknown_validator", True),
+        (h.core.on_message(forged), "bad_signature", True),
+        (h.core.on_message(other_chain), "bad_signature", True),
+        (h.core.on_message(h.vote(1, PREVOTE, 0, A), chain_id="x"), "wrong_chain", True),
+        (h.core.on_message(not_proposer), "not_proposer", True),
+        (h.core.on_message(too_high), "height_out_of_window", False),
+    ]
+    for effects, code, misbehaviour in cases:
+        [rejected] = of(effects, Rejected)
+        assert rejected.error.code == code
+        assert rejected.error.misbehaviour is misbehaviour
+        assert h.core.counters[code] >= 1
+    assert h.core.round_state(0) is not None
+    assert h.core.round_state(0).prevotes.total == 0  # type: ignore[union-attr]
+    h.core.on_block_committed(1)
+    [rejected] = of(h.core.on_message(h.vote(1, PREVOTE, 0, A, height=1)), Rejected)
+    assert rejected.error.code == "stale_height"
+
+
+def test_next_height_buffer_is_bounded_and_replayed() -> None:
+    h = Harness(limits=Limits(max_buffered=2))
+    out = h.core.on_vote(h.vote(1, PREVOTE, 0, A, height=2))
+    assert of(out, SyncNeeded) == [SyncNeeded(2)]
+    assert of(h.core.on_vote(h.vote(2, PREVOTE, 0, A, height=2)), SyncNeeded) == []  # once
+    [rejected] = of(h.core.on_vote(h.vote(3, PREVOTE, 0, A, height=2)), Rejected)
+    assert rejected.error.code == "buffer_full"
+    h.core.on_block_committed(1)
+    rs = h.core.round_state(0)
+    assert rs is not None and rs.prevotes.total == 2  # replayed at height 2
+
+
+def test_bad_signature_in_the_buffer_is_caught_on_replay() -> None:
+    h = Harness()
+    good = h.vote(1, PREVOTE, 0, A, height=2)
+    forged = Vote(PREVOTE, 2, 0, B, good.validator, good.signature)
+    h.core.on_vote(forged)
+    out = h.core.on_block_committed(1)
+    assert [r.error.code for r in of(out, Rejected)] == ["bad_signature"]
+
+
+def test_pre_verified_messages_skip_the_verifier() -> None:
+    verifier = Verifier(CHAIN_ID)
+    h = Harness(verifier=verifier)
+    vote = h.vote(1, PREVOTE, 0, A)
+    h.core.on_vote(vote, verified=True)
+    assert verifier.misses == 0 and verifier.hits == 0
+    vote2 = h.vote(2, PREVOTE, 0, A)
+    assert verifier.is_valid(vote2)  # checked off the hot path ...
+    h.core.on_vote(vote2)  # ... is a cache hit in the core
+    assert (verifier.misses, verifier.hits) == (1, 1)
+
+
+def test_duplicates_are_counted_not_recounted() -> None:
+    h = Harness()
+    vote = h.vote(1, PREVOTE, 0, A)
+    h.core.on_vote(vote)
+    h.core.on_vote(vote)
+    rs = h.core.round_state(0)
+    assert rs is not None and rs.prevotes.total == 1
+    assert h.core.counters["duplicate"] == 1
+
+
+# --- equivocation --------------------------------------------------------------------------
+
+
+def test_conflicting_votes_become_evidence_once() -> None:
+    h = Harness()
+    h.core.on_proposal(h.proposal(0, A))
+    h.core.on_vote(h.vote(2, PREVOTE, 0, NIL))
+    out = h.core.on_vote(h.vote(2, PREVOTE, 0, A))
+    [found] = of(out, EvidenceFound)
+    assert found.evidence.offender == KEYS[2].public_key
+    found.evidence.verify(CHAIN_ID, h.validators)
+    assert h.core.evidence.items() == [found.evidence]
+    assert not of(h.core.on_vote(h.vote(2, PREVOTE, 0, A)), EvidenceFound)
+
+
+def test_conflicting_proposals_become_evidence() -> None:
+    h = Harness()
+    h.core.on_proposal(h.proposal(0, A))
+    [found] = of(h.core.on_proposal(h.proposal(0, B)), EvidenceFound)
+    assert found.evidence.kind == "conflicting_proposal"
+    rs = h.core.round_state(0)
+    assert rs is not None and rs.proposal is not None and rs.proposal.block_hash == A
+    assert set(rs.proposals) == {A, B}
+
+
+def test_conflicting_vote_for_an_unproposed_value_is_not_counted() -> None:
+    h = Harness()
+    h.core.on_vote(h.vote(2, PREVOTE, 0, NIL))
+    h.core.on_vote(h.vote(2, PREVOTE, 0, B))  # no proposal for B in round 0
+    rs = h.core.round_state(0)
+    assert rs is not None and rs.prevotes.power.get(B, 0) == 0
+    assert h.core.counters["conflicting_dropped"] == 1
+
+
+# --- restart, observers, validator changes, misuse -----------------------------------------
+
+
+def test_restart_resumes_round_and_relocks_with_its_polka() -> None:
+    h = Harness()
+    h.lock_on(A, 0)
+    h.to_round(2)
+    h.core.on_timeout(1, 2, Step.PROPOSE)  # signs a nil prevote in round 2
+    restarted = ConsensusCore(
+        chain_id=CHAIN_ID, validators=h.validators, signer=h.signer, timeouts=TIMEOUTS
+    )
+    restarted.start()
+    assert restarted.round == 2  # where the signer last signed
+    assert (restarted.locked_value, restarted.locked_round) == (A, 0)
+    assert (restarted.valid_value, restarted.valid_round) == (A, 0)
+    rs = restarted.round_state(0)
+    assert rs is not None and rs.prevotes.has_quorum(A)  # the polka, ready for gossip
+    assert all(isinstance(m, Vote) for m in restarted.known_messages())
+
+
+def test_observer_without_signer_commits_but_never_sends() -> None:
+    vs = validator_set(4)
+    core = ConsensusCore(chain_id=CHAIN_ID, validators=vs, timeouts=TIMEOUTS)
+    core.start()
+    p = Proposal.create(KEYS[1], CHAIN_ID, 1, 0, A, -1)
+    out = core.on_proposal(p) + core.on_validation_result(1, A, True)
+    for i in (1, 2, 3):
+        out += core.on_vote(Vote.create(KEYS[i], CHAIN_ID, PREVOTE, 1, 0, A))
+    for i in (1, 2, 3):
+        out += core.on_vote(Vote.create(KEYS[i], CHAIN_ID, PRECOMMIT, 1, 0, A))
+    assert not sent(out) and len(of(out, Commit)) == 1
+
+
+def test_new_validator_set_from_the_next_height() -> None:
+    h = Harness()
+    bigger = validator_set(7)
+    h.core.on_block_committed(1, bigger)
+    assert h.core.validators is bigger and h.core.height == 2
+    v6 = Vote.create(KEYS[6], CHAIN_ID, PREVOTE, 2, 0, NIL)
+    assert not of(h.core.on_vote(v6), Rejected)
+
+
+def test_calls_before_start_or_reentrant_are_refused() -> None:
+    core = ConsensusCore(chain_id=CHAIN_ID, validators=validator_set(4))
+    with pytest.raises(RuntimeError):
+        core.on_timeout(1, 0, Step.PROPOSE)
+    core.start()
+    with pytest.raises(RuntimeError):
+        core.start()
+    with pytest.raises(ValueError):
+        ConsensusCore(
+            chain_id=CHAIN_ID,
+            validators=validator_set(4),
+            signer=Signer(PrivateKey.from_label("x"), "other-chain"),
+        )
+
+
+def test_restart_in_the_round_of_the_lock_as_its_proposer() -> None:
+    """validRound = round_p after such a restart: no invalid proposal, nothing re-signed."""
+    h = Harness()
+    h.to_round(3)  # v0 proposes round 3
+    h.core.on_value_ready(1, 3, A)
+    h.votes([1, 2], PREVOTE, 3, A)
+    assert (h.core.locked_value, h.core.locked_round) == (A, 3)
+    restarted = ConsensusCore(
+        chain_id=CHAIN_ID, validators=h.validators, signer=h.signer, timeouts=TIMEOUTS
+    )
+    out = restarted.start()
+    assert restarted.round == 3 and restarted.locked_round == 3
+    assert of(out, RequestValue) == [RequestValue(1, 3)]
+    rs = restarted.round_state(3)  # our proposal of A is back from the signer ...
+    assert rs is not None and rs.proposal is not None and rs.proposal.block_hash == A
+    assert of(restarted.on_value_ready(1, 3, B), Broadcast) == []  # ... so B is not proposed
+    assert restarted.counters["late_value"] == 1
