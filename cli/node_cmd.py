@@ -97,9 +97,8 @@ def start(home: str) -> None:
     if passphrase is None and is_encrypted(h.key):
         passphrase = click.prompt("Key passphrase", hide_input=True)
     try:
-        import uvloop  # type: ignore[import-not-found,unused-ignore]
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    runner(serve(home, passphrase=passphrase))
+        import uvloop
+    except ImportError:  # not on this platform: the standard loop works, just slower
+        asyncio.run(serve(home, passphrase=passphrase))
+    else:
+        uvloop.run(serve(home, passphrase=passphrase))

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from ledger.crypto import PrivateKey
 from ledger.errors import LedgerError
-from ledger.genesis import ConsensusParams, Genesis, Member, Organisation
+from ledger.genesis import ConsensusParams, Genesis, Organisation
 from ledger.keyfile import write_key_file
 from ledger.validators import Validator, ValidatorSet
 from node.config import APIConfig, Home, NodeConfig, P2PConfig
@@ -76,27 +76,11 @@ class Network:
         raise DevnetError(f"no node {name!r}; nodes are {', '.join(n.name for n in self.nodes)}")
 
 
-def founding_organisations(validator_count: int) -> list[Organisation]:
-    """The demo's organisations when available, else one agency per validator city."""
-    try:
-        from devnet.demo import genesis_organisations
-    except ImportError:
-        genesis_organisations = None
-    if genesis_organisations is not None:
-        return list(genesis_organisations())
-    orgs = []
-    for city in CITIES[: max(2, validator_count)]:
-        admin = PrivateKey.from_label(f"devnet/{city}-admin")
-        orgs.append(
-            Organisation(
-                id=f"{city}-city",
-                name=f"{city.title()} City Hall",
-                kind="agency",
-                city=city.title(),
-                members=(Member(admin.public_key, ("admin", "auditor"), f"{city} admin"),),
-            )
-        )
-    return orgs
+def founding_organisations() -> list[Organisation]:
+    """The founding organisations: the demo's agencies, carriers, traders and prosumers."""
+    from devnet.demo import genesis_organisations
+
+    return list(genesis_organisations())
 
 
 def generate(
@@ -122,7 +106,7 @@ def generate(
         validators=ValidatorSet(
             tuple(Validator(name, key.public_key, 1) for name, key in zip(names, keys, strict=True))
         ),
-        organisations=tuple(founding_organisations(validators)),
+        organisations=tuple(founding_organisations()),
         consensus=ConsensusParams(min_block_interval_ms=block_interval_ms),
         app=_app_params(),
     )
@@ -147,8 +131,6 @@ def generate(
 
 
 def _app_params() -> dict[str, object]:
-    try:
-        from devnet.demo import app_params
-    except ImportError:
-        return {}
+    from devnet.demo import app_params
+
     return dict(app_params())

@@ -166,7 +166,9 @@ class ConsensusDriver:
         self._run(self.core.handle(ev.ValueReady(height, round_, executed.block.hash)))
 
     def core_key(self) -> bytes:
-        return self.core.public_key
+        key = self.core.public_key
+        assert key is not None, "only a validator is asked for a value"
+        return key
 
     def _validate(self, req: fx.RequestValidation) -> list[fx.Effect]:
         block = self.blocks.get(req.block_hash)

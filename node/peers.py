@@ -90,7 +90,7 @@ class PeerManager:
         self.bad_frames = 0
         self._address_keys: dict[str, bytes] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._closing: set[asyncio.Future[None]] = set()
+        self._closing: set[asyncio.Future[bool]] = set()
 
     # --- accepting ----------------------------------------------------------------------
 

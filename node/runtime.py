@@ -34,6 +34,7 @@ from node.api.metrics import Metrics
 from node.chain import ChainStore
 from node.config import Home, NodeConfig, split_host_port
 from node.consensus.core import ConsensusCore
+from node.consensus.effects import Rejected
 from node.consensus.evidence import EvidencePool
 from node.consensus.signer import Signer
 from node.consensus.timeouts import TimeoutConfig
@@ -261,10 +262,7 @@ class Node:
                 if isinstance(msg, ProposalMsg)
                 else self.driver.on_vote(msg.vote)
             )
-            if any(
-                getattr(e, "error", None) is not None and getattr(e.error, "misbehaviour", False)
-                for e in effects
-            ):
+            if any(isinstance(e, Rejected) and e.error.misbehaviour for e in effects):
                 self.peers.penalise(peer, "sent an invalid consensus message")
                 return
             for other_key, other in self.peers.peers.items():

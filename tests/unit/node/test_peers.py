@@ -82,7 +82,7 @@ async def test_two_validators_connect_and_exchange_frames(
 
 
 async def test_unknown_key_is_refused(acceptor: tuple[PeerManager, Recorder, int]) -> None:
-    server, server_rec, port = acceptor
+    server, _server_rec, port = acceptor
     rec = Recorder()
     names = NAMES | {OUTSIDER.public_key: "outsider"}  # the outsider thinks it is welcome
     client = PeerManager(OUTSIDER, CHAIN, names, P2PConfig(), rec.on_message, rec.on_connect)
@@ -102,16 +102,18 @@ async def test_a_forged_handshake_signature_is_refused(
     acceptor: tuple[PeerManager, Recorder, int],
 ) -> None:
     server, _, port = acceptor
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"http://127.0.0.1:{port}/p2p") as ws:
-            hello = decode((await ws.receive()).data)
-            assert hello["key"] == A.public_key
-            # Claims to be B, but cannot sign as B.
-            await ws.send_bytes(
-                encode({"challenge": b"\x00" * 32, "key": B.public_key, "sig": b"\x01" * 64})
-            )
-            reply = await ws.receive()
-            assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://127.0.0.1:{port}/p2p") as ws,
+    ):
+        hello = decode((await ws.receive()).data)
+        assert hello["key"] == A.public_key
+        # Claims to be B, but cannot sign as B.
+        await ws.send_bytes(
+            encode({"challenge": b"\x00" * 32, "key": B.public_key, "sig": b"\x01" * 64})
+        )
+        reply = await ws.receive()
+        assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     assert server.refused == 1
     assert server.peers == {}
 
