@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from contracts.engine import StateReader, check_transaction, next_nonce
-
 from ledger.errors import LedgerError, SignatureError
 from ledger.genesis import Genesis
 from ledger.tx import MAX_TX_BYTES, Transaction

@@ -114,7 +114,9 @@ class ConsensusCore(RoundMachine):
         self._start_round(resume or 0)
         # Give gossip what we signed before the restart (it may never have left) and the
         # polka behind our lock (others may need it to accept the locked value again).
-        restored: list[Message] = list(self._signer.recent(self.height)) if self._signer else []
+        restored: list[Message] = []
+        if self._signer is not None:
+            restored.extend(self._signer.signed_messages(self.height))
         restored.extend(lock.polka if lock is not None else ())
         for message in restored:
             try:

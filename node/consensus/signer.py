@@ -20,11 +20,13 @@ where it was locked — forgetting the lock would let one crash plus f byzantine
 validators fork — and can show the polka behind its lock to the others, who may
 need it to accept the locked value again (line 28) and so to make progress.
 
-Finally it keeps the messages it signed in its last round (at most a proposal, a
-prevote and a precommit): a node that crashed after signing but before its message
-got anywhere gives them back to its restarted core, which offers them to gossip —
-without them, a round whose other messages are all present could wait forever for
-a vote that only its author ever held.
+Finally it keeps every message it signed at its current height, each under its own
+key, written in the same synced batch (a small write-ahead log of our own messages;
+entries of earlier heights are deleted as the next height begins). The restarted
+core puts them back into its log so gossip delivers them: the paper's liveness
+assumes every message of a correct process eventually arrives, and a message that
+only its crashed author ever held otherwise never does — a lagging round could then
+wait forever for 2f+1 votes with no timer running.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ from node.consensus.errors import DoubleSignRefused, SignerStateError
 from node.consensus.types import Step
 
 STATE_KEY = K.SIGNER + b"last"
+MESSAGE_PREFIX = K.SIGNER + b"msg"  # + height (8) + round (4) + step (1) -> message
+MAX_POLKA = 256
+MAX_MESSAGES = 3 * 256  # per height: the newest 256 rounds' worth
 M = TypeVar("M", Proposal, Vote)
 
 _FIELDS = (
@@ -56,9 +61,7 @@ _FIELDS = (
     "lock_round",
     "lock_hash",
     "lock_polka",
-    "recent",
 )
-MAX_POLKA = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +86,14 @@ class SignedState:
     lock_round: int = -1
     lock_hash: bytes = NIL
     lock_polka: tuple[Vote, ...] = ()
-    recent: tuple[Proposal | Vote, ...] = ()  # everything signed at (height, round)
 
     @property
     def hrs(self) -> tuple[int, int, int]:
         return (self.height, self.round, self.step)
+
+
+def message_key(height: int, round_: int, step: int) -> bytes:
+    return MESSAGE_PREFIX + K.height_bytes(height) + round_.to_bytes(4, "big") + bytes([step])
 
 
 class Signer:
@@ -102,7 +108,13 @@ class Signer:
         self.chain_id = chain_id
         self.public_key = key.public_key
         self._store = store
-        self._state: SignedState | None = self._load() if store is not None else None
+        self._state: SignedState | None = None
+        # our own signed messages of the current height, by storage key (oldest first)
+        self._messages: dict[bytes, Proposal | Vote] = {}
+        self._stale_keys: list[bytes] = []  # stored messages of earlier heights
+        if store is not None:
+            self._state = self._load()
+            self._load_messages()
 
     # --- what the core asks ---------------------------------------------------------------
 
@@ -153,10 +165,12 @@ class Signer:
             return None
         return Lock(state.lock_round, state.lock_hash, state.lock_polka)
 
-    def recent(self, height: int) -> tuple[Proposal | Vote, ...]:
-        """The messages signed in the last round signed in, if that was at ``height``."""
+    def signed_messages(self, height: int) -> tuple[Proposal | Vote, ...]:
+        """Everything signed at ``height`` (if it is the last height signed at)."""
         state = self._state
-        return state.recent if state is not None and state.height == height else ()
+        if state is None or state.height != height:
+            return ()
+        return tuple(self._messages.values())
 
     # --- the rule -------------------------------------------------------------------------
 
@@ -195,30 +209,36 @@ class Signer:
             polka = last.lock_polka
         else:
             lock_height, lock_round, lock_hash = 0, -1, NIL
-        signed = build(signature)
-        recent = _recent_after(last, height, round_, signed)
         state = SignedState(
-            height,
-            round_,
-            int(step),
-            message,
-            signature,
-            lock_height,
-            lock_round,
-            lock_hash,
-            polka,
-            recent,
+            height, round_, int(step), message, signature, lock_height, lock_round, lock_hash, polka
         )
-        self._persist(state)  # durable before the signature can leave this object
-        self._state = state
+        signed = build(signature)
+        new_height = last is None or last.height != height
+        self._persist(state, message_key(*hrs), signed, new_height)
+        self._state = state  # only now: the write above is durable
+        if new_height:
+            self._messages.clear()
+            self._stale_keys.clear()
+        self._messages[message_key(*hrs)] = signed
+        while len(self._messages) > MAX_MESSAGES:
+            del self._messages[next(iter(self._messages))]
         return signed
 
     # --- storage --------------------------------------------------------------------------
 
-    def _persist(self, state: SignedState) -> None:
+    def _persist(
+        self, state: SignedState, key: bytes, signed: Proposal | Vote, new_height: bool
+    ) -> None:
         if self._store is None:
             return
         batch = WriteBatch()
+        if new_height:  # the log of our own messages starts again
+            for old in (*self._stale_keys, *self._messages):
+                batch.delete(old)
+        elif len(self._messages) >= MAX_MESSAGES:
+            batch.delete(next(iter(self._messages)))
+        kind = "proposal" if isinstance(signed, Proposal) else "vote"
+        batch.put(key, encode({kind: signed.to_obj()}))
         batch.put(
             STATE_KEY,
             encode(
@@ -233,10 +253,6 @@ class Signer:
                     "lock_round": state.lock_round,
                     "lock_hash": state.lock_hash,
                     "lock_polka": [v.to_obj() for v in state.lock_polka],
-                    "recent": [
-                        {"proposal" if isinstance(m, Proposal) else "vote": m.to_obj()}
-                        for m in state.recent
-                    ],
                 }
             ),
         )
@@ -263,10 +279,6 @@ class Signer:
                     Vote.from_obj(v)
                     for v in expect_list(m["lock_polka"], "signer.lock_polka", max_len=MAX_POLKA)
                 ),
-                recent=tuple(
-                    _decode_signed(item)
-                    for item in expect_list(m["recent"], "signer.recent", max_len=3)
-                ),
             )
         except (DecodeError, ValidationError) as exc:
             raise SignerStateError(f"the stored signer state is corrupt: {exc}") from None
@@ -277,13 +289,18 @@ class Signer:
             )
         return state
 
-
-def _recent_after(
-    last: SignedState | None, height: int, round_: int, signed: Proposal | Vote
-) -> tuple[Proposal | Vote, ...]:
-    if last is not None and (last.height, last.round) == (height, round_):
-        return (*last.recent, signed)
-    return (signed,)
+    def _load_messages(self) -> None:
+        assert self._store is not None
+        height = self._state.height if self._state is not None else None
+        for key, raw in self._store.iterate(MESSAGE_PREFIX):
+            try:
+                message = _decode_signed(decode(raw))
+            except (DecodeError, ValidationError) as exc:
+                raise SignerStateError(f"a stored signed message is corrupt: {exc}") from None
+            if message.height == height:
+                self._messages[key] = message
+            else:
+                self._stale_keys.append(key)
 
 
 def _decode_signed(item: object) -> Proposal | Vote:
@@ -291,4 +308,4 @@ def _decode_signed(item: object) -> Proposal | Vote:
         return Proposal.from_obj(item["proposal"])
     if isinstance(item, dict) and set(item) == {"vote"}:
         return Vote.from_obj(item["vote"])
-    raise DecodeError("signer.recent: expected {'proposal': ...} or {'vote': ...}")
+    raise DecodeError("signed message: expected {'proposal': ...} or {'vote': ...}")

@@ -186,3 +186,21 @@ def test_the_core_does_not_send_what_the_signer_refuses() -> None:
     assert refused.error.code == "double_sign_refused"
     assert core.counters["double_sign_refused"] == 1
     assert core.step == Step.PREVOTE  # the state machine moves on; it just does not send
+
+
+def test_own_messages_of_the_height_are_kept_and_old_heights_dropped() -> None:
+    store = MemoryStore()
+    s = Signer(KEYS[0], CHAIN_ID, store)
+    sent = [
+        s.sign_proposal(5, 0, A, -1),
+        s.sign_vote(PREVOTE, 5, 0, A),
+        s.sign_vote(PRECOMMIT, 5, 0, NIL),
+        s.sign_vote(PREVOTE, 5, 1, NIL),
+    ]
+    s.sign_vote(PREVOTE, 5, 1, NIL)  # an identical re-sign adds nothing
+    restarted = Signer(KEYS[0], CHAIN_ID, store)
+    assert list(restarted.signed_messages(5)) == sent
+    assert restarted.signed_messages(4) == ()
+    nxt = restarted.sign_vote(PREVOTE, 6, 0, B)
+    assert list(Signer(KEYS[0], CHAIN_ID, store).signed_messages(6)) == [nxt]
+    assert len(list(store.iterate(K.SIGNER + b"msg"))) == 1  # height 5's are gone
