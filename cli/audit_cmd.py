@@ -1,0 +1,394 @@
+"""``cityledger audit verify|checkpoint|consistency``: the auditor's commands.
+
+``verify`` is a thin layer over :mod:`node.audit` (the engine): it picks the
+block source (a stopped node's home, or a node's API), shows a progress bar
+with rate and ETA, and prints the findings. ``checkpoint`` writes what a city
+publishes (docs/audit.md): a certified header with its log size and root,
+optionally signed with ``Purpose.CHECKPOINT``. ``consistency`` proves, with one
+RFC 6962 consistency proof, that a node's ledger today extends a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cli.client import NodeClient, genesis_option, node_option
+from cli.keys_cmd import key_option, load_key
+from cli.output import console, err_console, fail, print_json
+from cli.render import fmt_time, kv, verified_line
+from cli.verify import CertifiedHeader, VerificationError, check_certificate, verify_certified
+from ledger.block import BlockHeader
+from ledger.crypto import Purpose, verify
+from ledger.encoding import Value, decode, encode
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
+from ledger.merkle import ConsistencyProof
+from ledger.storage import keys, open_leveldb
+from ledger.votes import CommitCertificate
+from node.audit import AuditReport, ChainAuditor, StoreSource
+from node.config import Home
+
+CHECKPOINT_VERSION = 1
+PREFETCH = 32
+
+
+class RemoteSource:
+    """Blocks downloaded from a node's API, a few requests ahead of the audit."""
+
+    def __init__(self, client: NodeClient) -> None:
+        self.client = client
+        self._tip = int(client.get("/v1/status")["height"])
+        self._tip_cert: bytes | None = None
+
+    def tip(self) -> int:
+        return self._tip
+
+    def blocks(self) -> Iterator[tuple[int, bytes | None]]:
+        local = threading.local()
+
+        def fetch(height: int) -> dict[str, Value]:
+            if not hasattr(local, "client"):
+                local.client = NodeClient(self.client.url, timeout_s=self.client.timeout_s)
+            answer: dict[str, Value] = local.client.get(f"/v1/blocks/{height}")
+            return answer
+
+        with ThreadPoolExecutor(4) as pool:
+            window: dict[int, Future[dict[str, Value]]] = {}
+            for height in range(1, self._tip + 1):
+                for ahead in range(height, min(height + PREFETCH, self._tip + 1)):
+                    if ahead not in window:
+                        window[ahead] = pool.submit(fetch, ahead)
+                answer = window.pop(height).result()
+                if height == self._tip and answer.get("certificate") is not None:
+                    self._tip_cert = encode(answer["certificate"])
+                yield height, encode(answer["block"]) if "block" in answer else None
+
+    def tip_certificate(self) -> bytes | None:
+        return self._tip_cert
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]auditing[/] height"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("{task.fields[txs]:,} txs · {task.fields[rate]:,.0f} tx/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+@click.group()
+def audit() -> None:
+    """Re-check the chain from genesis; publish and check checkpoints."""
+
+
+@audit.command("verify")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="A stopped node's home (or a copy): audit its store offline.",
+)
+@click.option(
+    "--node",
+    default=None,
+    envvar="CITYLEDGER_NODE",
+    help="Audit online, downloading every block from this node's API.",
+)
+@genesis_option(required=False)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Signature-checking processes (default: cores - 1; 0 = none).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def verify_chain(
+    home: str | None, node: str | None, genesis_path: str | None, workers: int | None, as_json: bool
+) -> None:
+    """Every block from genesis: links, certificates, signatures, roots, re-execution."""
+    if (home is None) == (node is None):
+        fail("give exactly one of --home (offline) or --node URL (online)")
+    if genesis_path is None:
+        if home is None:
+            fail("--genesis is required with --node")
+        genesis_path = Home(home).genesis
+        if not as_json:
+            err_console.print(
+                f"[yellow]note:[/] using {genesis_path}; an auditor should pass "
+                "a genesis file obtained independently with --genesis"
+            )
+    genesis = Genesis.load(genesis_path)
+    store = None
+    if home is not None:
+        if not os.path.isdir(Home(home).data):
+            fail(f"{Home(home).data} does not exist: is {home} a node home?")
+        store = open_leveldb(Home(home).data)
+        stored = store.get(keys.GENESIS_HASH)
+        if stored is not None and stored != genesis.hash:
+            fail("this store belongs to another chain than the genesis file")
+    try:
+        source = StoreSource(store) if store is not None else RemoteSource(NodeClient(node or ""))
+        report = _run(genesis, source, store, workers, quiet=as_json)
+    finally:
+        if store is not None:
+            store.close()
+    _print_report(report, as_json)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _run(
+    genesis: Genesis, source: Any, store: Any, workers: int | None, quiet: bool
+) -> AuditReport:
+    progress = _progress_bar()
+    task = progress.add_task("audit", total=source.tip(), txs=0, rate=0.0)
+    started = time.perf_counter()
+
+    def tick(height: int, tip: int, txs: int) -> None:
+        if quiet:
+            return
+        if not progress.live.is_started:
+            progress.start()  # only now: the signature pool is already running
+        rate = txs / max(time.perf_counter() - started, 1e-9)
+        progress.update(task, completed=height, txs=txs, rate=rate)
+
+    auditor = ChainAuditor(genesis, workers=workers, progress=tick)
+    try:
+        return auditor.run(source, compare_with=store)
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+
+
+def _print_report(report: AuditReport, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "chain_id": report.chain_id,
+                "tip": report.tip,
+                "heights": report.heights,
+                "txs": report.txs,
+                "seconds": round(report.seconds, 3),
+                "tx_per_s": round(report.tx_rate),
+                "rows_compared": report.rows_compared,
+                "findings": [
+                    {"height": f.height, "record": f.record, "problem": f.problem}
+                    for f in report.findings
+                ],
+                "more_findings": report.more_findings,
+            }
+        )
+        return
+    console.print(
+        kv(
+            [
+                ("chain", report.chain_id),
+                ("blocks", f"{report.heights} of {report.tip}"),
+                (
+                    "transactions",
+                    f"{report.txs:,} in {report.seconds:.1f} s ({report.tx_rate:,.0f} tx/s)",
+                ),
+                (
+                    "stored rows",
+                    f"{report.rows_compared:,} compared byte for byte"
+                    if report.rows_compared
+                    else "not compared (online audit)",
+                ),
+            ]
+        )
+    )
+    if report.ok:
+        console.print(
+            f"[bold green]✔ the chain checks out[/] from genesis to height {report.tip}: "
+            "hash links, certificates, signatures, tx/log/state/results roots and "
+            "re-execution"
+        )
+        return
+    table = Table(title="[bold red]audit FAILED[/]", title_justify="left")
+    for name in ("height", "record", "what differs"):
+        table.add_column(name)
+    for f in sorted(report.findings, key=lambda f: (f.height is None, f.height or 0)):
+        table.add_row("-" if f.height is None else str(f.height), f.record, f.problem)
+    console.print(table)
+    if report.more_findings:
+        console.print(f"… and {report.more_findings} more")
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def checkpoint_message(cp: dict[str, Any]) -> bytes:
+    """The canonical bytes a checkpoint signature covers (docs/audit.md)."""
+    return encode(
+        {
+            "block_hash": bytes.fromhex(cp["block_hash"]),
+            "chain_id": cp["chain_id"],
+            "genesis_hash": bytes.fromhex(cp["genesis_hash"]),
+            "height": cp["height"],
+            "log_root": bytes.fromhex(cp["log_root"]),
+            "log_size": cp["log_size"],
+        }
+    )
+
+
+def read_checkpoint(cp: Any, genesis: Genesis) -> tuple[CertifiedHeader, dict[str, Any]]:
+    """Check a checkpoint document: format, signature (if any), certificate, fields."""
+    if not isinstance(cp, dict) or cp.get("cityledger_checkpoint") != CHECKPOINT_VERSION:
+        raise VerificationError(f"not a CityLedger checkpoint (version {CHECKPOINT_VERSION})")
+    try:
+        header = BlockHeader.from_obj(decode(bytes.fromhex(cp["header"])))
+        cert = CommitCertificate.from_obj(decode(bytes.fromhex(cp["certificate"])))
+        fields = {
+            "chain_id": header.chain_id,
+            "genesis_hash": genesis.hash.hex(),
+            "height": header.height,
+            "block_hash": header.hash.hex(),
+            "log_size": header.log_size,
+            "log_root": header.log_root.hex(),
+        }
+        if cp.get("signature") is not None:
+            verify(
+                bytes.fromhex(cp["signer"]),
+                Purpose.CHECKPOINT,
+                genesis.chain_id,
+                checkpoint_message(cp),
+                bytes.fromhex(cp["signature"]),
+            )
+    except (KeyError, ValueError, TypeError, LedgerError) as exc:
+        raise VerificationError(
+            f"the checkpoint is malformed or its signature is bad: {exc}"
+        ) from None
+    for name, value in fields.items():
+        if cp.get(name) != value:
+            raise VerificationError(f"the checkpoint's {name} does not match its header")
+    return check_certificate(header, cert, genesis), cp
+
+
+@audit.command()
+@node_option()
+@genesis_option(required=False)
+@key_option(help_text="Sign the checkpoint with this key (Purpose.CHECKPOINT).")
+def checkpoint(node: str, genesis_path: str | None, key_path: str | None) -> None:
+    """Print the latest certified checkpoint as JSON (publish it; check it later)."""
+    client = NodeClient(node)
+    answer = client.get("/v1/checkpoint")
+    header = BlockHeader.from_obj(answer["header"])
+    cert = CommitCertificate.from_obj(answer["certificate"])
+    genesis_hash = answer.get("genesis_hash")
+    if genesis_path is not None:
+        genesis = Genesis.load(genesis_path)
+        certified = verify_certified(answer, genesis)
+        genesis_hash = genesis.hash
+        err_console.print(verified_line(certified))
+    else:
+        err_console.print(
+            "[yellow]note:[/] not verified; give --genesis to check the "
+            "certificate before publishing"
+        )
+    if not isinstance(genesis_hash, bytes):
+        fail("the node did not name its genesis hash")
+    cp: dict[str, Any] = {
+        "cityledger_checkpoint": CHECKPOINT_VERSION,
+        "chain_id": header.chain_id,
+        "genesis_hash": genesis_hash.hex(),
+        "height": header.height,
+        "block_hash": header.hash.hex(),
+        "time_ms": header.time_ms,
+        "log_size": header.log_size,
+        "log_root": header.log_root.hex(),
+        "header": encode(header.to_obj()).hex(),
+        "certificate": cert.encode().hex(),
+    }
+    if key_path is not None:
+        key = load_key(key_path)
+        cp["signer"] = key.public_key.hex()
+        cp["signature"] = key.sign(
+            Purpose.CHECKPOINT, header.chain_id, checkpoint_message(cp)
+        ).hex()
+    print(json.dumps(cp, indent=2))
+
+
+@audit.command()
+@click.argument("checkpoint_file", metavar="CHECKPOINT", type=click.File("r"))
+@node_option()
+@genesis_option()
+@click.option("--signer", default=None, help="Require the checkpoint signed by this key (hex).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def consistency(
+    checkpoint_file: Any, node: str, genesis_path: str, signer: str | None, as_json: bool
+) -> None:
+    """Prove today's ledger extends CHECKPOINT (one consistency proof, no history download)."""
+    genesis = Genesis.load(genesis_path)
+    try:
+        old, cp = read_checkpoint(json.load(checkpoint_file), genesis)
+    except ValueError as exc:
+        fail(f"{checkpoint_file.name}: {exc}")
+    if signer is not None and cp.get("signer") != signer.lower():
+        fail("the checkpoint is not signed by --signer")
+    client = NodeClient(node, chain_id=genesis.chain_id)
+    answer = client.get("/v1/log/consistency", {"old": old.header.log_size})
+    try:
+        new = verify_certified(answer, genesis)
+        proof = ConsistencyProof.from_obj(answer.get("proof"))
+        if new.height < old.height:
+            raise VerificationError(f"the node is at height {new.height}, behind the checkpoint")
+        if (proof.old_size, proof.new_size) != (old.header.log_size, new.header.log_size):
+            raise VerificationError("the proof is not between the two certified log sizes")
+        proof.verify(old.header.log_root, new.header.log_root)
+    except LedgerError as exc:
+        fail(
+            f"REFUSED: today's ledger at {client.url} does not provably extend the "
+            f"checkpoint: {exc}"
+        )
+    if as_json:
+        print_json(
+            {
+                "consistent": True,
+                "checkpoint_height": old.height,
+                "checkpoint_log_size": old.header.log_size,
+                "height": new.height,
+                "log_size": new.header.log_size,
+                "proof_hashes": len(proof.path),
+                "signer": cp.get("signer"),
+            }
+        )
+        return
+    console.print(
+        f"checkpoint: height {old.height} ({fmt_time(old.header.time_ms)}), "
+        f"log size {old.header.log_size}"
+        + (f", signed by {cp['signer'][:16]}…" if cp.get("signer") else ", unsigned")
+    )
+    console.print("  " + old.describe())
+    console.print(
+        f"today:      height {new.height} ({fmt_time(new.header.time_ms)}), "
+        f"log size {new.header.log_size}"
+    )
+    console.print("  " + new.describe())
+    console.print(
+        f"[bold green]✔ today's ledger extends the checkpoint[/]: RFC 6962 "
+        f"consistency proof of {len(proof.path)} hashes verified; no transaction "
+        "of the checkpoint was removed, reordered or altered"
+    )

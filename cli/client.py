@@ -1,0 +1,247 @@
+"""The CLI's HTTP client: canonical msgpack answers, signed reads, clear errors.
+
+Every GET asks for ``Accept: application/msgpack`` and decodes the answer with
+the strict canonical decoder, so the proofs, headers and certificates the CLI
+checks are exactly the bytes that were hashed and signed (no hex/JSON round
+trip). One keep-alive connection per client; a connection that the node closed
+is reopened once. Anything that goes wrong becomes a :class:`NodeError` whose
+message says what to do: the node is not reachable, it refused the request
+(its error code and message), or its answer is not what a CityLedger node sends.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ledger.crypto import PrivateKey
+from ledger.encoding import Value, decode, encode
+from ledger.errors import DecodeError, LedgerError
+from ledger.tx import Transaction
+from node.api.auth import sign_request
+
+MSGPACK = "application/msgpack"
+DEFAULT_NODE = "http://127.0.0.1:8080"
+MAX_ANSWER = 64 * 1024 * 1024
+
+
+class NodeError(LedgerError):
+    """The node could not be reached, refused the request, or answered nonsense."""
+
+    code = "node"
+
+    def __init__(self, message: str, *, status: int | None = None, api_code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.api_code = api_code
+
+
+def _system_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class NodeClient:
+    """A client of one node's ``/v1`` API."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 15.0,
+        key: PrivateKey | None = None,
+        chain_id: str | None = None,
+        clock: Callable[[], int] = _system_ms,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise NodeError(f"--node must be an http(s) URL like {DEFAULT_NODE}, got {url!r}")
+        self.url = f"{parsed.scheme}://{parsed.netloc}"
+        self._scheme = parsed.scheme
+        self._host = parsed.hostname
+        self._port = parsed.port
+        self._base = parsed.path.rstrip("/")
+        self.timeout_s = timeout_s
+        self.key = key
+        self._chain_id = chain_id
+        self.clock = clock
+        self._conn: http.client.HTTPConnection | None = None
+
+    # --- high level --------------------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> str:
+        """The node's chain id (asked once; needed to sign reads and transactions)."""
+        if self._chain_id is None:
+            status, answer = self._get("/v1/status", None, sign=False)
+            if status >= 300:
+                raise _refusal(status, answer, "/v1/status")
+            chain_id = answer.get("chain_id")
+            if not isinstance(chain_id, str):
+                raise NodeError(f"{self.url} did not say which chain it serves")
+            self._chain_id = chain_id
+        return self._chain_id
+
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, signed: bool = False
+    ) -> dict[str, Value]:
+        """GET ``path`` (with ``params``); the decoded answer, or :class:`NodeError`."""
+        status, value = self.get_any(path, params, signed=signed)
+        if status >= 300:
+            raise _refusal(status, value, path)
+        return value
+
+    def get_any(
+        self, path: str, params: Mapping[str, Any] | None = None, *, signed: bool = False
+    ) -> tuple[int, dict[str, Value]]:
+        """GET returning (status, decoded answer) for any status the node answered.
+
+        With a key every request is signed (endpoints serving public data ignore it).
+        """
+        return self._get(path, params, sign=signed or self.key is not None)
+
+    def _get(
+        self, path: str, params: Mapping[str, Any] | None, *, sign: bool
+    ) -> tuple[int, dict[str, Value]]:
+        target = self._target(path, params)
+        headers = {"Accept": MSGPACK}
+        if sign:
+            headers |= self._signature("GET", target, b"")
+        status, content_type, body = self._request("GET", target, b"", headers)
+        return status, self._decode(status, content_type, body, path)
+
+    def submit(self, txs: list[Transaction]) -> list[dict[str, Value]]:
+        """POST a batch; one result per transaction (``status`` pending or rejected)."""
+        body = encode({"txs": [tx.encode() for tx in txs]})
+        headers = {"Accept": MSGPACK, "Content-Type": MSGPACK}
+        status, content_type, raw = self._request("POST", self._target("/v1/txs"), body, headers)
+        value = self._decode(status, content_type, raw, "/v1/txs")
+        if status >= 300:
+            raise _refusal(status, value, "/v1/txs")
+        results = value.get("results")
+        if not isinstance(results, list) or len(results) != len(txs):
+            raise NodeError(f"{self.url} answered a submission without one result per transaction")
+        return results
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _target(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        target = self._base + path
+        if query:
+            target += "?" + urllib.parse.urlencode(query)
+        return target
+
+    def _signature(self, method: str, target: str, body: bytes) -> dict[str, str]:
+        if self.key is None:
+            raise NodeError("this record is not public: give --key with a member key to sign")
+        return sign_request(self.key, self.chain_id, method, target, body, self.clock())
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = (
+                http.client.HTTPSConnection
+                if self._scheme == "https"
+                else http.client.HTTPConnection
+            )
+            self._conn = cls(self._host, self._port, timeout=self.timeout_s)
+        return self._conn
+
+    def _request(
+        self, method: str, target: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, str, bytes]:
+        for attempt in (0, 1):
+            conn = self._connection()
+            try:
+                conn.request(method, target, body=body or None, headers=headers)
+                response = conn.getresponse()
+                data = response.read(MAX_ANSWER + 1)
+                content_type = response.getheader("Content-Type", "").split(";")[0].strip()
+                if response.will_close:
+                    self.close()
+                return response.status, content_type, data
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt:
+                    raise NodeError(f"{self.url} closed the connection without answering") from None
+            except ConnectionRefusedError:
+                self.close()
+                raise NodeError(
+                    f"cannot reach a node at {self.url}: connection refused "
+                    "(is it running? check --node or CITYLEDGER_NODE)"
+                ) from None
+            except TimeoutError:
+                self.close()
+                raise NodeError(f"{self.url} did not answer within {self.timeout_s:g} s") from None
+            except OSError as exc:
+                self.close()
+                raise NodeError(
+                    f"cannot reach a node at {self.url}: {exc.strerror or exc}"
+                ) from None
+        raise AssertionError("unreachable")
+
+    def _decode(self, status: int, content_type: str, body: bytes, path: str) -> dict[str, Value]:
+        if len(body) > MAX_ANSWER:
+            raise NodeError(f"{self.url}{path}: the answer is over {MAX_ANSWER} bytes")
+        if content_type != MSGPACK:
+            snippet = body[:120].decode("utf-8", "replace").strip()
+            raise NodeError(
+                f"{self.url}{path} answered HTTP {status} with {content_type or 'no type'}, "
+                f"not a CityLedger answer: {snippet!r}"
+            )
+        try:
+            value = decode(body)
+        except DecodeError as exc:
+            raise NodeError(
+                f"{self.url}{path}: the answer is not canonical msgpack: {exc}"
+            ) from None
+        if not isinstance(value, dict):
+            raise NodeError(f"{self.url}{path}: the answer is not a map")
+        return value
+
+
+def _refusal(status: int, value: dict[str, Value], path: str) -> NodeError:
+    error = value.get("error")
+    if isinstance(error, dict):
+        code = str(error.get("code", "error"))
+        message = str(error.get("message", ""))
+        if code == "signature_required":
+            message = f"{path} is not public: give --key with a member key to sign the request"
+        return NodeError(f"{message} ({code}, HTTP {status})", status=status, api_code=code)
+    return NodeError(f"{path}: HTTP {status}", status=status)
+
+
+# --- the options every networked command shares --------------------------------------------
+
+
+def node_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    import click
+
+    return click.option(
+        "--node",
+        default=DEFAULT_NODE,
+        show_default=True,
+        envvar="CITYLEDGER_NODE",
+        help="API URL of the node to ask. Env: CITYLEDGER_NODE.",
+    )
+
+
+def genesis_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    import click
+
+    return click.option(
+        "--genesis",
+        "genesis_path",
+        required=required,
+        type=click.Path(exists=True, dir_okay=False),
+        envvar="CITYLEDGER_GENESIS",
+        help="The chain's genesis.json: answers are checked against its validators. "
+        "Env: CITYLEDGER_GENESIS.",
+    )

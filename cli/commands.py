@@ -1,0 +1,43 @@
+"""The officer and auditor commands, added to the ``cityledger`` group by ``cli.main``.
+
+=======================  ==================================================
+``keys``                 new, show, import (cli/keys_cmd.py)
+``tx``                   one subcommand per contract action, ``send``,
+                         ``show`` (cli/tx_cmd.py, cli/query_cmd.py)
+``status``, ``block``    what a node says; a block checked (cli/query_cmd.py)
+``shipment``             provenance, find (cli/shipment_cmd.py)
+``permit``               check, show (cli/permit_cmd.py)
+``audit``                verify, checkpoint, consistency (cli/audit_cmd.py)
+``proof``                export, verify (cli/proof_cmd.py)
+``bench``                when cli/bench_cmd.py is present
+=======================  ==================================================
+
+Every answer is checked by :mod:`cli.verify` against the genesis validator set;
+``docs/cli.md`` shows each command with its output.
+"""
+
+from __future__ import annotations
+
+import click
+
+from cli import audit_cmd, keys_cmd, permit_cmd, proof_cmd, query_cmd, shipment_cmd, tx_cmd
+
+
+def register(cli: click.Group) -> None:
+    tx_cmd.tx.add_command(query_cmd.tx_show)
+    for command in (
+        keys_cmd.keys,
+        tx_cmd.tx,
+        query_cmd.status,
+        query_cmd.block,
+        shipment_cmd.shipment,
+        permit_cmd.permit,
+        audit_cmd.audit,
+        proof_cmd.proof,
+    ):
+        cli.add_command(command)
+    try:  # ``cityledger bench`` lives in its own module (another issue); add it when present
+        from cli import bench_cmd
+    except ImportError:
+        return
+    bench_cmd.register(cli)

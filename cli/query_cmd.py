@@ -1,0 +1,215 @@
+"""``cityledger status``, ``cityledger block HEIGHT`` and ``cityledger tx show HASH``.
+
+``status`` is informational (what the node says about itself). ``block`` and
+``tx show`` check what they print when given the genesis file: the block's
+certificate, its transactions against the header's tx root; the receipt's
+certificate and its inclusion in the block's tx and results roots and in the
+ledger's append-only log.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from rich.table import Table
+
+from cli.client import NodeClient, NodeError, genesis_option, node_option
+from cli.keys_cmd import key_option, load_key
+from cli.output import console, err_console, fail, print_json
+from cli.render import fmt_time, kv, receipt_view, short, verified_line
+from cli.verify import VerificationError, check_certificate, verify_receipt
+from ledger.block import Block, BlockHeader, Receipt
+from ledger.encoding import Value
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
+from ledger.votes import CommitCertificate
+
+
+def _client(node: str, key_path: str | None = None) -> NodeClient:
+    return NodeClient(node, key=load_key(key_path) if key_path else None)
+
+
+@click.command()
+@node_option()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(node: str, as_json: bool) -> None:
+    """What the node says about itself: chain, height, peers, mempool (not verified)."""
+    answer = _client(node).get("/v1/status")
+    if as_json:
+        print_json(answer)
+        return
+    rows = []
+    for name, value in answer.items():
+        if name.endswith("time_ms") and isinstance(value, int):
+            rows.append((name, f"{fmt_time(value)} ({value})"))
+        else:
+            rows.append((name, _plain(value)))
+    console.print(kv(rows))
+
+
+def _plain(value: Value) -> str:
+    """A nested answer value on one line: bytes as short hex, maps as k=v."""
+    if isinstance(value, bytes):
+        return value.hex() if len(value) <= 32 else short(value, 16)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v if k != 'key' else v[:8])}" for k, v in value.items())
+    if isinstance(value, list):
+        return "; ".join(_plain(v) for v in value) or "-"
+    return "-" if value is None else str(value)
+
+
+@click.command()
+@click.argument("height")
+@node_option()
+@genesis_option(required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def block(height: str, node: str, genesis_path: str | None, as_json: bool) -> None:
+    """One block (HEIGHT or 'latest'): header, transactions, certificate."""
+    if height != "latest" and not height.isdigit():
+        fail("HEIGHT is a number or 'latest'")
+    answer = _client(node).get(f"/v1/blocks/{height}")
+    try:
+        blk = Block.from_obj(answer["block"])
+        cert = CommitCertificate.from_obj(answer["certificate"])
+    except (LedgerError, KeyError) as exc:
+        raise VerificationError(f"the node sent a malformed block: {exc}") from None
+    certified = None
+    if genesis_path is not None:
+        certified = check_certificate(blk.header, cert, Genesis.load(genesis_path))
+        try:
+            blk.check_tx_root()
+        except LedgerError as exc:
+            raise VerificationError(str(exc)) from None
+    if as_json:
+        print_json(
+            {
+                "height": blk.height,
+                "hash": blk.hash,
+                "block": blk.to_obj(),
+                "certificate": cert.to_obj(),
+                "verified": certified is not None,
+            }
+        )
+        return
+    h = blk.header
+    console.print(
+        kv(
+            [
+                ("block", f"[bold]{h.height}[/] {h.hash.hex()}"),
+                ("time", fmt_time(h.time_ms)),
+                ("previous", h.prev_hash.hex()),
+                ("proposer", h.proposer.hex()),
+                ("transactions", f"{h.tx_count} (log size {h.log_size})"),
+                ("tx root", h.tx_root.hex()),
+                ("log root", h.log_root.hex()),
+                ("state root", h.state_root.hex()),
+                ("results root", h.results_root.hex()),
+                ("certificate", f"round {cert.round}, {len(cert.signatures)} signatures"),
+            ]
+        )
+    )
+    if blk.txs:
+        table = Table()
+        for name in ("#", "hash", "kind", "sender", "nonce"):
+            table.add_column(name)
+        for i, t in enumerate(blk.txs):
+            table.add_row(str(i), short(t.hash), t.kind, short(t.sender), str(t.nonce))
+        console.print(table)
+    if certified is not None:
+        console.print(verified_line(certified))
+        console.print("  transactions match the header's tx root")
+    else:
+        console.print("[yellow]not verified[/]: give --genesis to check the certificate")
+
+
+@click.command("show")
+@click.argument("tx_hash", metavar="HASH")
+@node_option()
+@genesis_option(required=False)
+@key_option()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def tx_show(
+    tx_hash: str, node: str, genesis_path: str | None, key_path: str | None, as_json: bool
+) -> None:
+    """A transaction's receipt, with its verified inclusion in the ledger."""
+    try:
+        raw = bytes.fromhex(tx_hash)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        fail("HASH is the transaction's 32-byte hash in hex")
+    client = _client(node, key_path)
+    status_code, answer = client.get_any(f"/v1/txs/{raw.hex()}")
+    if status_code == 202:
+        if as_json:
+            print_json({"hash": raw, "status": "pending"})
+        else:
+            console.print(f"{raw.hex()} is pending in the node's mempool (not committed yet)")
+        return
+    if status_code != 200:
+        client.get(f"/v1/txs/{raw.hex()}")  # raises the node's error
+    genesis = Genesis.load(genesis_path) if genesis_path else None
+    out: dict[str, Any] = {"hash": raw}
+    report_receipt(answer, raw, genesis, as_json, out)
+
+
+def wait_for_receipt(client: NodeClient, tx_hash: bytes, timeout: float) -> dict[str, Value]:
+    deadline = time.monotonic() + timeout
+    delay, unknown = 0.05, 0
+    with err_console.status(f"waiting for {tx_hash.hex()[:16]}… to be committed"):
+        while time.monotonic() < deadline:
+            status, answer = client.get_any(f"/v1/txs/{tx_hash.hex()}")
+            if status == 200:
+                return answer
+            if status == 404:
+                unknown += 1
+                if unknown >= 20:
+                    fail(f"the node no longer knows transaction {tx_hash.hex()} (dropped?)")
+            elif status != 202:
+                raise NodeError(f"waiting for the receipt: HTTP {status}", status=status)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+    fail(f"transaction {tx_hash.hex()} not committed within {timeout:g} s (still pending)")
+
+
+def report_receipt(
+    answer: dict[str, Value],
+    tx_hash: bytes,
+    genesis: Genesis | None,
+    as_json: bool,
+    out: dict[str, Any],
+) -> None:
+    """Print a receipt (verified when the genesis is known); exit 1 if the tx failed."""
+    if genesis is not None:
+        verified = verify_receipt(answer, genesis, tx_hash)
+        receipt, header, certified = verified.receipt, verified.certified.header, verified.certified
+    else:
+        receipt, certified = Receipt.from_obj(answer["receipt"]), None
+        header = BlockHeader.from_obj(answer["header"])
+    out |= {
+        "status": "committed" if receipt.ok else "failed",
+        "height": receipt.height,
+        "receipt": receipt.to_obj(),
+        "verified": certified is not None,
+    }
+    if certified is not None:
+        out["verified_by"] = list(certified.signers)
+    if as_json:
+        print_json(out)
+    else:
+        console.print(receipt_view(receipt, header.time_ms))
+        if certified is not None:
+            console.print(verified_line(certified))
+            console.print("  in the block's tx root, results root and the ledger log")
+        else:
+            console.print(
+                "[yellow]not verified[/]: give --genesis to check the certificate "
+                "and the inclusion proofs"
+            )
+    if not receipt.ok:
+        err_console.print(
+            f"[bold red]error:[/] the transaction failed: {receipt.message} ({receipt.code})"
+        )
+        raise SystemExit(1)

@@ -1,0 +1,217 @@
+"""``cityledger shipment provenance|find``: a customs officer's questions, answered with proof.
+
+``provenance`` asks one node for a shipment and its whole history and accepts the
+answer only if (see :mod:`cli.verify`) the header's commit certificate carries
+more than 2/3 of the genesis validators' power, the record and every history
+entry are proven against that header's state root (and nothing follows the
+last entry), and every entry's transaction is proven committed, successfully,
+in a certified block at the height the entry names. Shipment data is not
+public: requests are signed with ``--key`` (a member of a party, or customs,
+port or auditor roles).
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from cli.client import NodeClient, genesis_option, node_option
+from cli.keys_cmd import key_option, load_key
+from cli.output import console, fail, print_json
+from cli.render import shipment_view, shipments_table, verified_line
+from cli.verify import ShipmentView, VerificationError, verify_provenance, verify_search
+from ledger.crypto import PrivateKey
+from ledger.encoding import Value
+from ledger.genesis import Genesis
+
+FETCH_THREADS = 4
+
+
+@dataclass
+class ShipmentEvidence:
+    """What a node sent about one shipment: the answer and, per history tx, its receipt."""
+
+    answer: dict[str, Value]
+    receipts: dict[bytes, dict[str, Value]]
+
+
+def gather_shipment(
+    client: NodeClient, shipment_id: str, height: int | None = None
+) -> ShipmentEvidence:
+    """Ask for the shipment; fetch each history transaction's receipt unless proofs came with it."""
+    path = f"/v1/shipments/{urllib.parse.quote(shipment_id, safe='')}"
+    answer = client.get(path, {"height": height}, signed=True)
+    if answer.get("history_tx_proofs") is not None:
+        return ShipmentEvidence(answer, {})
+    history = answer.get("history")
+    hashes: list[bytes] = []
+    if isinstance(history, list):
+        for item in history:
+            record = item.get("record") if isinstance(item, dict) else None
+            tx_hash = record.get("tx_hash") if isinstance(record, dict) else None
+            if isinstance(tx_hash, bytes) and tx_hash not in hashes:
+                hashes.append(tx_hash)
+    return ShipmentEvidence(answer, fetch_receipts(client, hashes))
+
+
+def fetch_receipts(client: NodeClient, hashes: list[bytes]) -> dict[bytes, dict[str, Value]]:
+    """Receipts by transaction hash, over a few keep-alive connections in parallel."""
+    if len(hashes) <= 2:
+        return {h: client.get(f"/v1/txs/{h.hex()}") for h in hashes}
+    local = threading.local()
+    clients: list[NodeClient] = []
+
+    def one(tx_hash: bytes) -> tuple[bytes, dict[str, Value]]:
+        mine = getattr(local, "client", None)
+        if mine is None:
+            mine = local.client = NodeClient(client.url, timeout_s=client.timeout_s)
+            clients.append(mine)
+        return tx_hash, mine.get(f"/v1/txs/{tx_hash.hex()}")
+
+    try:
+        with ThreadPoolExecutor(FETCH_THREADS) as pool:
+            return dict(pool.map(one, hashes))
+    finally:
+        for c in clients:
+            c.close()
+
+
+def provenance_of(
+    client: NodeClient, genesis: Genesis, shipment_id: str, height: int | None = None
+) -> tuple[ShipmentView, ShipmentEvidence]:
+    evidence = gather_shipment(client, shipment_id, height)
+    try:
+        view = verify_provenance(evidence.answer, evidence.receipts, genesis, shipment_id)
+    except VerificationError as exc:
+        fail(f"REFUSED: the answer from {client.url} does not check out: {exc}")
+    return view, evidence
+
+
+def connect(node: str, genesis_path: str, key_path: str | None) -> tuple[NodeClient, Genesis]:
+    genesis = Genesis.load(genesis_path)
+    key: PrivateKey | None = load_key(key_path) if key_path else None
+    return NodeClient(node, key=key, chain_id=genesis.chain_id), genesis
+
+
+def view_json(view: ShipmentView) -> dict[str, Any]:
+    c = view.certified
+    return {
+        "id": view.shipment["id"],
+        "verified": True,
+        "height": c.height,
+        "block_hash": c.header.hash,
+        "verified_by": list(c.signers),
+        "voting_power": c.power,
+        "total_power": c.total_power,
+        "shipment": view.shipment,
+        "history": list(view.history),
+    }
+
+
+@click.group()
+def shipment() -> None:
+    """Shipments: provenance and searches, checked against the genesis validators."""
+
+
+@shipment.command()
+@click.argument("shipment_id", metavar="ID")
+@node_option()
+@genesis_option()
+@key_option(help_text="Member key that signs the read (shipment data is not public).")
+@click.option("--height", type=int, default=None, help="Answer as of this height.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def provenance(
+    shipment_id: str,
+    node: str,
+    genesis_path: str,
+    key_path: str | None,
+    height: int | None,
+    as_json: bool,
+) -> None:
+    """Who held shipment ID, where it has been, what was declared, and customs' decisions."""
+    client, genesis = connect(node, genesis_path, key_path)
+    view, _ = provenance_of(client, genesis, shipment_id, height)
+    if as_json:
+        print_json(view_json(view))
+        return
+    console.print(shipment_view(view))
+    console.print(verified_line(view.certified))
+    n = len(view.history)
+    console.print(
+        f"  the shipment record and all {n} history entries are proven against the state root "
+        f"(nothing follows entry {n - 1}); each entry's transaction is proven committed in a "
+        "certified block"
+    )
+
+
+@shipment.command()
+@click.option("--container", default=None, help="ISO 6346 container number.")
+@click.option("--party", default=None, help="Organisation id (consignor, consignee, holder …).")
+@click.option(
+    "--status",
+    default=None,
+    help="declared, in_transit, delivered, pending, held, inspection, cleared, released, seized.",
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--after", default=None, help="Continue after this shipment id (paging).")
+@node_option()
+@genesis_option()
+@key_option(help_text="Member key that signs the read.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def find(
+    container: str | None,
+    party: str | None,
+    status: str | None,
+    limit: int,
+    after: str | None,
+    node: str,
+    genesis_path: str,
+    key_path: str | None,
+    as_json: bool,
+) -> None:
+    """Shipments by container, party and/or status; every listed record is proven."""
+    if container is None and party is None and status is None:
+        fail("give at least one of --container, --party, --status")
+    client, genesis = connect(node, genesis_path, key_path)
+    params = {
+        "container": container,
+        "party": party,
+        "status": status,
+        "limit": limit,
+        "after": after,
+    }
+    answer = client.get("/v1/shipments", params, signed=True)
+    try:
+        certified, records = verify_search(
+            answer, genesis, container=container, party=party, status=status
+        )
+    except VerificationError as exc:
+        fail(f"REFUSED: the answer from {client.url} does not check out: {exc}")
+    next_after = answer.get("next_after")
+    if as_json:
+        print_json(
+            {
+                "verified": True,
+                "height": certified.height,
+                "verified_by": list(certified.signers),
+                "shipments": records,
+                "next_after": next_after,
+            }
+        )
+        return
+    if records:
+        console.print(shipments_table(records))
+    else:
+        console.print("no shipment matches (that this key may read)")
+    console.print(verified_line(certified))
+    console.print(
+        "  each listed record is proven; the search index itself is not "
+        "authenticated, so a node could leave some out"
+    )
+    if next_after:
+        console.print(f"more: --after {next_after}")

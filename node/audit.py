@@ -1,0 +1,432 @@
+"""The auditor's check of a whole chain from genesis (pure: no click, no HTTP).
+
+:class:`ChainAuditor` reads blocks in height order from a :class:`BlockSource`
+(a stopped node's store, or blocks downloaded from a node) and, for every block,
+checks that
+
+* it decodes canonically and links to the previous block (height, ``prev_hash``,
+  increasing time, chain id, genesis validator set, proposer is a validator);
+* the certificate that committed it carries >2/3 of the genesis voting power:
+  block h's certificate is the ``last_cert`` that block h+1 carries; the tip's
+  comes from the source;
+* every transaction signature verifies (a process pool over chunks, while the
+  main process executes);
+* the tx root, and after re-execution with :class:`~node.executor.Executor` on a
+  fresh in-memory store initialised from the genesis, the log root, state root,
+  results root: the re-executed header must be byte-identical.
+
+Given the audited store (``compare_with``), it finally compares every row the
+chain writes (blocks, block-hash index, certificates, receipts, tx index, log
+nodes, state nodes and values, contract indexes, meta) byte for byte with the
+re-executed store, both ways. Node-local rows (signer state, evidence) are not
+part of the chain and are skipped. Findings name the height, the record and what
+differs (:func:`describe_key` reads a storage key the way an auditor would).
+"""
+
+from __future__ import annotations
+
+import bisect
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
+from typing import Protocol
+
+import nacl.bindings
+import nacl.exceptions
+
+from contracts.engine import genesis_state
+from ledger.block import Block
+from ledger.crypto import Purpose, signing_bytes
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
+from ledger.storage import WriteBatch, keys
+from ledger.storage.protocol import KVReader, prefix_upper_bound
+from ledger.votes import CommitCertificate
+from node.chain import ChainStore
+from node.executor import Executor
+from node.sigcache import SignatureCache
+
+SKIPPED_TABLES = (keys.SIGNER, keys.EVIDENCE)  # node-local, not part of the chain
+MAX_FINDINGS = 50
+Progress = Callable[[int, int, int], None]  # (height done, tip, transactions done)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing that does not check out."""
+
+    height: int | None
+    record: str
+    problem: str
+
+    def __str__(self) -> str:
+        where = "" if self.height is None else f"height {self.height}: "
+        if self.height == 0:
+            where = "genesis state: "
+        return f"{where}{self.record}: {self.problem}"
+
+
+@dataclass(slots=True)
+class AuditReport:
+    chain_id: str
+    tip: int
+    heights: int = 0
+    txs: int = 0
+    seconds: float = 0.0
+    rows_compared: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    more_findings: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def tx_rate(self) -> float:
+        return self.txs / self.seconds if self.seconds > 0 else 0.0
+
+
+class BlockSource(Protocol):
+    """Raw blocks in height order, and the certificate of the tip."""
+
+    def tip(self) -> int: ...
+
+    def blocks(self) -> Iterator[tuple[int, bytes | None]]:
+        """(height, canonical block bytes or None when missing) for 1 .. tip."""
+        ...
+
+    def tip_certificate(self) -> bytes | None: ...
+
+
+class StoreSource:
+    """The chain in a (stopped node's) store; the tip is its highest stored block."""
+
+    def __init__(self, store: KVReader) -> None:
+        self.store = store
+
+    def tip(self) -> int:
+        for key, _ in self.store.iterate(keys.BLOCK, reverse=True):
+            return int.from_bytes(key[len(keys.BLOCK) :], "big")
+        return 0
+
+    def blocks(self) -> Iterator[tuple[int, bytes | None]]:
+        for height in range(1, self.tip() + 1):
+            yield height, self.store.get(keys.block_key(height))
+
+    def tip_certificate(self) -> bytes | None:
+        return self.store.get(keys.cert_key(self.tip()))
+
+
+class AuditFailure(LedgerError):
+    code = "audit_failed"
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(str(finding))
+        self.finding = finding
+
+
+class ScratchStore:
+    """The re-executed chain: a dict, sorted only when iterated, remembering row heights."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.written_at: dict[bytes, int] = {}
+        self.height = 0
+        self._sorted: list[bytes] | None = None
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def iterate(
+        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if self._sorted is None:
+            self._sorted = sorted(self.data)
+        ordered = self._sorted
+        upper = prefix_upper_bound(prefix)
+        lo = bisect.bisect_left(ordered, prefix if start is None or reverse else start)
+        hi = len(ordered) if upper is None else bisect.bisect_left(ordered, upper)
+        if reverse and start is not None:
+            hi = min(hi, bisect.bisect_right(ordered, start))
+        picked = ordered[lo:hi]
+        for key in reversed(picked) if reverse else picked:
+            yield key, self.data[key]
+
+    def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
+        self._sorted = None
+        data, written, height = self.data, self.written_at, self.height
+        for key, value in batch.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+            written[key] = height
+
+    def close(self) -> None:
+        pass
+
+
+def _verify_signatures(job: tuple[str, list[tuple[int, int, bytes, bytes, bytes]]]) -> list[int]:
+    """Pool worker: positions in ``job`` whose transaction signature does not verify."""
+    chain_id, items = job
+    bad = []
+    for pos, (_height, _index, sender, body, signature) in enumerate(items):
+        try:
+            nacl.bindings.crypto_sign_open(
+                signature + signing_bytes(Purpose.TRANSACTION, chain_id, body), sender
+            )
+        except (nacl.exceptions.BadSignatureError, ValueError):
+            bad.append(pos)
+    return bad
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Fork where the platform has it (no re-import of ``__main__``), else spawn.
+
+    The pool is created before any thread of ours starts (progress display,
+    block prefetch), and its workers only verify signatures.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+class ChainAuditor:
+    """Re-check a chain from genesis; see the module docstring for what is checked."""
+
+    def __init__(
+        self,
+        genesis: Genesis,
+        *,
+        workers: int | None = None,
+        chunk_txs: int = 4000,
+        progress: Progress | None = None,
+    ) -> None:
+        self.genesis = genesis
+        self.workers = max(1, (os.cpu_count() or 2) - 1) if workers is None else workers
+        self.chunk_txs = chunk_txs
+        self.progress = progress
+        self.scratch = ScratchStore()
+        self.chain = ChainStore(self.scratch, genesis)
+        self.chain.initialise(genesis_state(genesis))
+        self.executor = Executor(self.chain, SignatureCache(capacity=1))
+        self.log_sizes: list[int] = []  # header.log_size by height - 1
+        self.tx_count = 0
+        self.tip = 0
+
+    # --- the replay -----------------------------------------------------------------------
+
+    def run(self, source: BlockSource, *, compare_with: KVReader | None = None) -> AuditReport:
+        started = time.perf_counter()
+        tip = self.tip = source.tip()
+        report = AuditReport(self.genesis.chain_id, tip)
+        pool = None
+        if self.workers > 0 and tip > 0:
+            pool = _context().Pool(self.workers)
+        try:
+            self._replay(source, tip, pool)
+        except AuditFailure as exc:
+            report.findings.append(exc.finding)
+        finally:
+            if pool is not None:
+                pool.terminate()
+        report.heights, report.txs = self.chain.head().height, self.tx_count
+        if compare_with is not None and report.ok:
+            compare_stores(self, compare_with, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _replay(self, source: BlockSource, tip: int, pool: Pool | None) -> None:
+        chunk: list[Block] = []
+        size = 0
+        pending: Block | None = None
+        failure: Finding | None = None
+        for height, raw in source.blocks():
+            try:
+                block = self._decode(height, raw)
+            except AuditFailure as exc:
+                failure = exc.finding
+                break
+            chunk.append(block)
+            size += len(block.txs) + 1
+            if size >= self.chunk_txs:
+                pending = self._chunk(chunk, pending, pool)
+                chunk, size = [], 0
+        pending = self._chunk(chunk, pending, pool)
+        if failure is not None:
+            raise AuditFailure(failure)
+        if pending is not None:
+            self._commit_tip(pending, source.tip_certificate())
+        if self.chain.head().height < tip:
+            raise AuditFailure(Finding(self.chain.head().height + 1, "block", "missing"))
+
+    def _chunk(self, blocks: list[Block], pending: Block | None, pool: Pool | None) -> Block | None:
+        """Verify a run of blocks' signatures in the pool while executing them here."""
+        items = [
+            (b.height, i, tx.sender, tx.body, tx.signature)
+            for b in blocks
+            for i, tx in enumerate(b.txs)
+        ]
+        job = (self.genesis.chain_id, items)
+        result = pool.apply_async(_verify_signatures, (job,)) if pool is not None else None
+        failure: Finding | None = None
+        try:
+            for block in blocks:
+                if pending is not None:
+                    assert block.last_cert is not None, "only block 1 carries no certificate"
+                    self._commit(pending, block.last_cert)
+                pending = self._validate(block)
+        except AuditFailure as exc:
+            failure = exc.finding
+        bad = result.get() if result is not None else _verify_signatures(job)
+        if bad:
+            height, index, _, _, _ = items[bad[0]]
+            block = next(b for b in blocks if b.height == height)
+            tx_hash = block.txs[index].hash.hex()
+            found = Finding(height, f"transaction {index} ({tx_hash})", "bad signature")
+            if failure is None or height < (failure.height or 0):
+                failure = found
+        if failure is not None:
+            raise AuditFailure(failure)
+        return pending
+
+    def _decode(self, height: int, raw: bytes | None) -> Block:
+        if raw is None:
+            raise AuditFailure(Finding(height, "block", "missing"))
+        try:
+            block = Block.decode(raw)
+        except LedgerError as exc:
+            finding = Finding(height, "block", f"stored bytes do not decode: {exc}")
+            raise AuditFailure(finding) from None
+        if block.height != height:
+            raise AuditFailure(Finding(height, "block", f"holds block {block.height}"))
+        return block
+
+    def _validate(self, block: Block) -> Block:
+        """Link, certificate-of-parent and root checks, then re-execution."""
+        h, head, genesis = block.header, self.chain.head(), self.genesis
+        problem = None
+        if h.prev_hash != head.block_hash:
+            problem = "prev_hash does not link to the previous block (hash chain broken)"
+        elif h.chain_id != genesis.chain_id or h.validators_hash != genesis.validators.hash:
+            problem = "chain id or validator set differs from the genesis"
+        elif h.proposer not in genesis.validators:
+            problem = "the proposer is not a genesis validator"
+        elif h.time_ms <= head.time_ms:
+            problem = "time is not after the previous block's"
+        if problem is None:
+            try:
+                block.check_tx_root()
+                self.executor.validate_block(block, None, certified=True)
+            except LedgerError as exc:
+                problem = str(exc).removeprefix(f"block {h.height}: ")
+        if problem is not None:
+            raise AuditFailure(Finding(h.height, "block header", problem))
+        return block
+
+    def _commit_tip(self, block: Block, raw: bytes | None) -> None:
+        record = f"certificate {block.height} (the tip's)"
+        if raw is None:
+            raise AuditFailure(Finding(block.height, record, "missing"))
+        try:
+            cert = CommitCertificate.decode(raw)
+            cert.verify(
+                self.genesis.validators,
+                self.genesis.chain_id,
+                height=block.height,
+                block_hash=block.hash,
+            )
+        except LedgerError as exc:
+            raise AuditFailure(Finding(block.height, record, str(exc))) from None
+        self._commit(block, cert)
+
+    def _commit(self, block: Block, cert: CommitCertificate) -> None:
+        """Commit a validated block to the scratch store with its (verified) certificate."""
+        executed = self.executor.executed(block.hash)
+        assert executed is not None, "validated blocks are remembered until committed"
+        self.scratch.height = block.height
+        self.executor.commit(executed, cert)
+        self.log_sizes.append(block.header.log_size)
+        self.tx_count += len(block.txs)
+        if self.progress is not None:
+            self.progress(block.height, self.tip, self.tx_count)
+
+
+# --- the byte-for-byte comparison -------------------------------------------------------------
+
+
+def compare_stores(auditor: ChainAuditor, audited: KVReader, report: AuditReport) -> None:
+    """Every chain row of ``audited`` equals the re-executed one, and nothing is extra."""
+    reference = auditor.scratch
+    expected = reference.iterate(b"")
+    stored = (kv for kv in audited.iterate(b"") if not kv[0].startswith(SKIPPED_TABLES))
+    exp, got = next(expected, None), next(stored, None)
+    while exp is not None or got is not None:
+        if got is None or (exp is not None and exp[0] < got[0]):
+            assert exp is not None
+            _note(auditor, report, exp[0], "missing from the store")
+            exp = next(expected, None)
+        elif exp is None or got[0] < exp[0]:
+            _note(auditor, report, got[0], "in the store, but the chain never wrote it")
+            got = next(stored, None)
+        else:
+            report.rows_compared += 1
+            if exp[1] != got[1]:
+                _note(auditor, report, got[0], _difference(got[1], exp[1]))
+            exp, got = next(expected, None), next(stored, None)
+
+
+def _note(auditor: ChainAuditor, report: AuditReport, key: bytes, problem: str) -> None:
+    if len(report.findings) >= MAX_FINDINGS:
+        report.more_findings += 1
+        return
+    height, record = describe_key(auditor, key)
+    report.findings.append(Finding(height, record, problem))
+
+
+def _difference(stored: bytes, expected: bytes) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(stored, expected, strict=False)) if a != b), None)
+    if at is None:
+        return f"stored value is {len(stored)} bytes, re-executed {len(expected)}"
+    return (
+        f"differs from the re-executed value at byte {at} "
+        f"(stored {stored[at]:#04x}, expected {expected[at]:#04x})"
+    )
+
+
+def describe_key(auditor: ChainAuditor, key: bytes) -> tuple[int | None, str]:
+    """(height, what record) for a storage key, as an auditor reads it."""
+    table, rest = key[:2], key[2:]
+    ref = auditor.scratch.get(key)
+    at = auditor.scratch.written_at.get(key)
+    if table == keys.BLOCK and len(rest) == 8:
+        return int.from_bytes(rest, "big"), "stored block"
+    if table == keys.CERT and len(rest) == 8:
+        return int.from_bytes(rest, "big"), "stored certificate"
+    if table == keys.RECEIPT and len(rest) == 12:
+        height = int.from_bytes(rest[:8], "big")
+        return height, f"receipt of transaction {int.from_bytes(rest[8:], 'big')}"
+    if table == keys.BLOCK_HASH:
+        return at, f"block-hash index entry {rest.hex()[:16]}…"
+    if table == keys.TX_INDEX:
+        return at, f"tx index entry of transaction {rest.hex()}"
+    if table == keys.LOG and len(rest) == 9:
+        last_leaf, level = int.from_bytes(rest[:8], "big"), rest[8]
+        height = bisect.bisect_right(auditor.log_sizes, last_leaf) + 1
+        index = last_leaf >> level
+        return height, f"log node (level {level}, index {index})"
+    if table == keys.LOG:
+        return at, "log size record"
+    if table == keys.STATE_NODE:
+        return at, f"state node {rest.hex()[:16]}…"
+    if table == keys.STATE_LEAF:
+        row = ref if ref is not None else b""
+        name = row[4 : 4 + int.from_bytes(row[:4], "big")].decode("utf-8", "replace")
+        return at, f"state value of {name!r}" if name else f"state value {rest.hex()[:16]}…"
+    if table == keys.INDEX:
+        return at, f"contract index entry {rest.decode('utf-8', 'replace')!r}"
+    if table == keys.META:
+        return None, f"meta record {rest.decode('utf-8', 'replace')!r}"
+    return at, f"record {key.hex()[:40]}"

@@ -1,0 +1,258 @@
+"""Benchmarks for the report (not tests): audit rate, and provenance latency.
+
+    python -m tests.unit.cli.bench_cli audit --txs 20000
+    python -m tests.unit.cli.bench_cli provenance --events 100 --runs 50
+
+``audit`` builds a chain of shipment transactions in-process (real executor and
+contracts, 3-of-4 certificates), writes it to a LevelDB store, and times
+``audit verify --home``'s engine on it (replay from genesis, signatures in a pool,
+byte-for-byte comparison), optionally under cProfile. ``provenance`` starts a real
+4-validator network, records one shipment with ``--events`` events (one per block),
+and times the provenance check (request + every proof) ``--runs`` times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import tempfile
+import time
+from typing import Any
+
+from contracts.codes import with_check_digit
+from ledger.genesis import Genesis, Member, Organisation
+from ledger.storage import WriteBatch, open_leveldb
+from ledger.tx import Transaction
+from node.audit import ChainAuditor, StoreSource
+from tests.unit.cli.kit import CHAIN_ID, CliNode, declare_payload, key, make_genesis, now_ms
+
+TRADERS = 8
+
+
+def bench_genesis() -> Genesis:
+    base = make_genesis(now_ms() - 86_400_000)
+    traders = tuple(
+        Organisation(f"trader{i}", f"Trader {i}", "trader", "Busan",
+                     (Member(key(f"trader{i}").public_key, ("admin", "trader"), "t"),))
+        for i in range(TRADERS)
+    )  # fmt: skip
+    return Genesis(base.chain_id, base.genesis_time_ms, base.validators,
+                   base.organisations + traders)  # fmt: skip
+
+
+def build_chain(txs: int, per_block: int) -> CliNode:
+    """Shipments declared and moved by eight traders: 1 declaration + 9 milestones each."""
+    node = CliNode(genesis=bench_genesis())
+    signers = [key(f"trader{i}") for i in range(TRADERS)]
+    nonces = [0] * TRADERS
+    pending: list[Transaction] = []
+    n = 0
+    while n < txs:
+        i = (n // 10) % TRADERS
+        sid = f"S{n // 10}"
+        if n % 10 == 0:
+            payload = declare_payload(sid, with_check_digit(f"MSCU{n // 10:06d}"))
+            payload |= {"consignor": f"trader{i}", "declarant": f"trader{i}"}
+            kind = "shipment.declare"
+        else:
+            payload = {"shipment_id": sid, "event": "departed", "place": "CNSHA",
+                       "time_ms": node.genesis.genesis_time_ms}  # fmt: skip
+            kind = "shipment.milestone"
+        pending.append(Transaction.create(signers[i], CHAIN_ID, kind, nonces[i], payload))
+        nonces[i] += 1
+        n += 1
+        if len(pending) == per_block:
+            node.commit(pending)
+            pending = []
+    if pending:
+        node.commit(pending)
+    return node
+
+
+def audit(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    node = build_chain(args.txs, args.per_block)
+    print(f"built {args.txs} txs in {node.chain.head().height} blocks "
+          f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_leveldb(os.path.join(tmp, "data"))
+        batch = WriteBatch()
+        for k, v in node.store.iterate(b""):
+            batch.put(k, v)
+        store.write(batch)
+        auditor = ChainAuditor(node.genesis, workers=args.workers)
+        profile = cProfile.Profile() if args.profile else None
+        if profile:
+            profile.enable()
+        cpu = time.process_time()
+        report = auditor.run(StoreSource(store), compare_with=store)
+        cpu = time.process_time() - cpu
+        if profile:
+            profile.disable()
+        store.close()
+    assert report.ok, report.findings
+    print(f"audit verify --home: {report.txs} txs, {report.heights} blocks, "
+          f"{report.rows_compared} rows compared in {report.seconds:.2f} s "
+          f"= {report.tx_rate:,.0f} tx/s (workers={auditor.workers}); main process CPU "
+          f"{cpu:.2f} s = {report.txs / cpu:,.0f} tx per CPU-second; "
+          f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    if profile:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
+
+
+def provenance(args: argparse.Namespace) -> None:
+    from cli.client import NodeClient
+    from cli.shipment_cmd import provenance_of
+    from devnet import layout
+    from node.config import Home
+    from tests.integration import netkit
+
+    layout.founding_organisations = lambda *_a, **_k: list(make_genesis(0).organisations)  # type: ignore[assignment]
+    with tempfile.TemporaryDirectory() as tmp, netkit.running_network(tmp + "/net") as net:
+        entry = net.nodes[0]
+        genesis = Genesis.load(Home(entry.home).genesis)
+        client = NodeClient(entry.url, key=key("officer"), chain_id=genesis.chain_id)
+        acme, oceanic = key("acme"), key("oceanic")
+        steps = [(acme, "shipment.declare", declare_payload("S-BENCH")),
+                 (acme, "shipment.offer_custody", {"shipment_id": "S-BENCH", "to": "oceanic"}),
+                 (oceanic, "shipment.accept_custody", {"shipment_id": "S-BENCH"})]  # fmt: skip
+        for _ in range(args.events - len(steps)):
+            steps.append((oceanic, "shipment.milestone", {"shipment_id": "S-BENCH",
+                          "event": "arrived", "place": "KRPUS", "time_ms": now_ms()}))  # fmt: skip
+        nonces: dict[bytes, int] = {}
+        for signer, kind, payload in steps:  # one event per block, as in real life
+            nonce = nonces.get(signer.public_key, 0)
+            nonces[signer.public_key] = nonce + 1
+            tx = Transaction.create(signer, genesis.chain_id, kind, nonce, payload)
+            assert client.submit([tx])[0]["status"] == "pending"
+            while client.get_any(f"/v1/txs/{tx.hash.hex()}")[0] != 200:
+                time.sleep(0.02)
+        times, cpu = [], []
+        for _ in range(args.runs):
+            t0, c0 = time.perf_counter(), time.process_time()
+            view, _ = provenance_of(client, genesis, "S-BENCH")
+            times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+        assert len(view.history) == args.events
+        heights = len({e["height"] for e in view.history})
+        times.sort()
+        p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+        print(f"provenance of {args.events} events in {heights} blocks, {args.runs} runs: "
+              f"p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms, "
+              f"max {times[-1]:.1f} ms; client CPU p50 {statistics.median(cpu):.1f} ms; "
+              f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        if args.profile:
+            profile = cProfile.Profile()
+            profile.enable()
+            provenance_of(client, genesis, "S-BENCH")
+            profile.disable()
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile)
+
+
+def _serve_with_log_proofs(events: int, port_out: Any) -> None:
+    """Child process: a chain with one shipment of ``events`` events (one per block), served
+    by the real API plus the proposed ``history_tx_proofs`` field (docs/audit.md)."""
+    from aiohttp import web
+
+    from ledger.encoding import decode, encode
+    from ledger.log import MerkleLog
+    from node.api.app import make_app
+    from node.config import APIConfig
+    from tests.unit.cli.kit import ServerThread
+
+    node = CliNode()
+    node.commit([node.tx("acme", "shipment.declare", declare_payload("S-BENCH"))])
+    node.commit(
+        [node.tx("acme", "shipment.offer_custody", {"shipment_id": "S-BENCH", "to": "oceanic"})]
+    )
+    node.commit([node.tx("oceanic", "shipment.accept_custody", {"shipment_id": "S-BENCH"})])
+    for _ in range(events - 3):
+        payload = {
+            "shipment_id": "S-BENCH",
+            "event": "arrived",
+            "place": "KRPUS",
+            "time_ms": now_ms(),
+        }
+        node.commit([node.tx("oceanic", "shipment.milestone", payload)])
+
+    @web.middleware
+    async def add_proofs(request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        if not request.path.startswith("/v1/shipments/") or response.status != 200:
+            return response
+        answer = decode(response.body)
+        size, log, proofs = answer["header"]["log_size"], MerkleLog(node.store), []
+        for item in answer["history"]:
+            height, index = node.chain.tx_location(item["record"]["tx_hash"]) or (0, 0)
+            block = node.chain.block(height)
+            assert block is not None
+            leaf = block.header.log_size - block.header.tx_count + index
+            proofs.append(log.prove_inclusion(leaf, size).to_obj())
+        answer["history_tx_proofs"] = proofs
+        return web.Response(body=encode(answer), content_type="application/msgpack")
+
+    app = make_app(node, APIConfig())
+    app.middlewares.insert(0, add_proofs)
+    server = ServerThread(app).start()
+    port_out.put((server.port, node.genesis.to_json()))
+    server.thread.join()
+
+
+def provenance_fast(args: argparse.Namespace) -> None:
+    import multiprocessing
+
+    from cli.client import NodeClient
+    from cli.shipment_cmd import provenance_of
+
+    queue: Any = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(
+        target=_serve_with_log_proofs, args=(args.events, queue), daemon=True
+    )
+    child.start()
+    try:
+        port, genesis_json = queue.get(timeout=120)
+        genesis = Genesis.from_json(genesis_json)
+        client = NodeClient(
+            f"http://127.0.0.1:{port}", key=key("officer"), chain_id=genesis.chain_id
+        )
+        times, cpu = [], []
+        for _ in range(args.runs):
+            t0, c0 = time.perf_counter(), time.process_time()
+            view, evidence = provenance_of(client, genesis, "S-BENCH")
+            times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+        assert view.tx_checked and not evidence.receipts and len(view.history) == args.events
+        times.sort()
+        p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+        print(f"provenance (one request, history_tx_proofs) of {args.events} events, "
+              f"{args.runs} runs: p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms, "
+              f"max {times[-1]:.1f} ms; client CPU p50 {statistics.median(cpu):.1f} ms; "
+              f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    finally:
+        child.terminate()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("audit")
+    a.add_argument("--txs", type=int, default=20_000)
+    a.add_argument("--per-block", type=int, default=500)
+    a.add_argument("--workers", type=int, default=None)
+    a.add_argument("--profile", type=int, default=0, help="print the top N cProfile entries")
+    p = sub.add_parser("provenance")
+    p.add_argument("--events", type=int, default=100)
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--profile", type=int, default=0)
+    f = sub.add_parser("provenance-fast")
+    f.add_argument("--events", type=int, default=100)
+    f.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    {"audit": audit, "provenance": provenance, "provenance-fast": provenance_fast}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,355 @@
+"""A real chain behind a real HTTP API for CLI tests, and a proxy that lies.
+
+:class:`CliNode` is a :class:`~node.handle.NodeHandle` over a chain built with the
+real executor and contracts; every block is committed with a 3-of-4 certificate.
+:class:`ServerThread` serves the node's API on a loopback port from its own
+thread and event loop (the CLI under test is synchronous), and produces a block
+whenever transactions are pending. :class:`LyingProxy` forwards to a server and
+rewrites chosen msgpack answers, to check that the CLI refuses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from aiohttp import ClientSession, web
+from click.testing import CliRunner, Result
+
+from contracts.codes import with_check_digit
+from contracts.engine import genesis_state
+from ledger.block import Block
+from ledger.crypto import PrivateKey
+from ledger.encoding import Value, decode, encode
+from ledger.genesis import Genesis, Member, Organisation
+from ledger.keyfile import write_key_file
+from ledger.storage import KVStore, MemoryStore
+from ledger.tx import Transaction
+from ledger.validators import Validator, ValidatorSet
+from ledger.votes import CommitCertificate, Vote, VoteType
+from node.api.app import make_app
+from node.chain import ChainStore
+from node.config import APIConfig
+from node.events import BlockCommitted, EventHub
+from node.executor import Executor
+from node.mempool import Mempool, MempoolError
+from node.service import Queries
+from node.sigcache import SignatureCache
+
+CHAIN_ID = "cli-test"
+VALIDATORS = [PrivateKey.from_label(f"cli-validator-{i}") for i in range(4)]
+NAMES = ["busan-0", "sejong-1", "incheon-2", "daejeon-3"]
+CONTAINER = with_check_digit("MSCU123456")
+SHIPMENT = "S-0001"
+
+# organisation id -> (kind, [(member label, roles)])
+ORGS: dict[str, tuple[str, list[tuple[str, tuple[str, ...]]]]] = {
+    "busan-customs": ("agency", [("customs-admin", ("admin",)), ("officer", ("customs",))]),
+    "busan-port": ("agency", [("port-ops", ("port",))]),
+    "busan-permits": ("agency", [("clerk", ("permit_office",)), ("inspector", ("inspector",))]),
+    "busan-audit": ("agency", [("auditor", ("auditor",))]),
+    "acme": ("trader", [("acme", ("admin", "trader"))]),
+    "globex": ("trader", [("globex", ("admin", "trader"))]),
+    "outsider": ("trader", [("outsider", ("admin", "trader"))]),
+    "oceanic": ("carrier", [("oceanic", ("admin", "carrier"))]),
+}
+
+
+def key(label: str) -> PrivateKey:
+    return PrivateKey.from_label(f"cli-test/{label}")
+
+
+def make_genesis(genesis_time_ms: int) -> Genesis:
+    validators = ValidatorSet(
+        tuple(Validator(n, k.public_key, 1) for n, k in zip(NAMES, VALIDATORS, strict=True))
+    )
+    orgs = tuple(
+        Organisation(
+            org_id,
+            org_id.title(),
+            kind,
+            "Busan",
+            tuple(Member(key(label).public_key, roles, label) for label, roles in members),
+        )
+        for org_id, (kind, members) in ORGS.items()
+    )
+    return Genesis(CHAIN_ID, genesis_time_ms, validators, orgs)
+
+
+def certify(block: Block, signers: list[int] | None = None) -> CommitCertificate:
+    votes = [
+        Vote.create(VALIDATORS[i], CHAIN_ID, VoteType.PRECOMMIT, block.height, 0, block.hash)
+        for i in (signers if signers is not None else [0, 1, 2])
+    ]
+    return CommitCertificate.from_votes(votes)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class CliNode:
+    """A minimal NodeHandle over a chain in ``store`` (memory by default)."""
+
+    def __init__(self, store: KVStore | None = None, genesis: Genesis | None = None) -> None:
+        self.genesis = genesis or make_genesis(now_ms() - 3_600_000)
+        self.store = store if store is not None else MemoryStore()
+        self.chain = ChainStore(self.store, self.genesis)
+        self.chain.initialise(genesis_state(self.genesis))
+        self.sigs = SignatureCache()
+        self.executor = Executor(self.chain, self.sigs)
+        self.queries = Queries(self.chain)
+        self.mempool = Mempool(self.genesis, self.sigs, self.latest, self.is_committed)
+        self.events = EventHub()
+        self.last_cert: CommitCertificate | None = None
+        self.nonces: dict[bytes, int] = {}
+
+    def latest(self) -> Any:
+        from ledger.state import StateTree
+
+        return StateTree(self.store, self.chain.head().state_root)
+
+    def is_committed(self, tx_hash: bytes) -> bool:
+        return self.chain.tx_location(tx_hash) is not None
+
+    def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
+        out: list[MempoolError | None] = []
+        for tx in txs:
+            try:
+                self.mempool.add(tx)
+                out.append(None)
+            except MempoolError as exc:
+                out.append(exc)
+        return out
+
+    def status(self) -> dict[str, Value]:
+        return {"peers": 3}
+
+    def evidence(self) -> list[dict[str, Value]]:
+        return []
+
+    def tx(self, label: str, kind: str, payload: dict[str, Value]) -> Transaction:
+        signer = key(label)
+        nonce = self.nonces.get(signer.public_key, 0)
+        self.nonces[signer.public_key] = nonce + 1
+        return Transaction.create(signer, CHAIN_ID, kind, nonce, payload)
+
+    def commit(self, txs: list[Transaction]) -> Block:
+        head = self.chain.head()
+        proposer = self.genesis.validators.proposer(head.height + 1, 0)
+        executed = self.executor.build_block(txs, now_ms(), proposer, self.last_cert)
+        cert = certify(executed.block)
+        self.executor.commit(executed, cert)
+        self.last_cert = cert
+        self.mempool.update(executed.block.txs)
+        self.events.publish(BlockCommitted(executed.block, tuple(executed.receipts)))
+        for tx in executed.block.txs:
+            self.nonces[tx.sender] = max(self.nonces.get(tx.sender, 0), tx.nonce + 1)
+        return executed.block
+
+    def produce(self) -> None:
+        """Commit whatever the mempool holds (the server thread calls this)."""
+        txs = self.mempool.reap(1000, 4 * 1024 * 1024)
+        if txs:
+            self.commit(txs)
+
+
+def declare_payload(shipment_id: str = SHIPMENT, container: str = CONTAINER) -> dict[str, Value]:
+    return {
+        "id": shipment_id,
+        "consignor": "acme",
+        "consignee": "globex",
+        "declarant": "acme",
+        "origin": "CNSHA",
+        "destination": "KRPUS",
+        "goods": [
+            {
+                "hs_code": "851712",
+                "description": "mobile phones",
+                "quantity": 500,
+                "unit": "PCE",
+                "value": 12_500_000,
+                "currency": "EUR",
+            }
+        ],
+        "containers": [container],
+    }
+
+
+def build_journey(node: CliNode, shipment_id: str = SHIPMENT, milestones: int = 2) -> None:
+    """A shipment's life over several blocks: declared, document, custody, milestones, cleared."""
+    t = node.tx
+    node.commit([t("acme", "shipment.declare", declare_payload(shipment_id))])
+    bill = hashlib.sha256(b"bill of lading " + shipment_id.encode()).digest()
+    node.commit(
+        [
+            t("acme", "shipment.offer_custody", {"shipment_id": shipment_id, "to": "oceanic"}),
+            t(
+                "acme",
+                "shipment.attach_document",
+                {"shipment_id": shipment_id, "type": "bill_of_lading", "sha256": bill},
+            ),
+        ]
+    )
+    node.commit([t("oceanic", "shipment.accept_custody", {"shipment_id": shipment_id})])
+    for i in range(milestones):
+        event = ("loaded", "departed", "arrived", "discharged")[i % 4]
+        payload = {
+            "shipment_id": shipment_id,
+            "event": event,
+            "place": "CNSHA",
+            "time_ms": now_ms(),
+        }
+        node.commit([t("oceanic", "shipment.milestone", payload)])
+    decision = {"shipment_id": shipment_id, "decision": "clear", "reason": "documents in order"}
+    node.commit([t("officer", "shipment.customs_decision", decision)])
+
+
+def build_permit(node: CliNode, permit_id: str = "P-0001", until_ms: int | None = None) -> None:
+    t = node.tx
+    node.commit(
+        [
+            t(
+                "acme",
+                "permit.apply",
+                {"id": permit_id, "type": "business", "address": "1 Pier Rd, Busan",
+                 "description": "warehouse"},
+            )
+        ]
+    )  # fmt: skip
+    node.commit([t("clerk", "permit.review", {"permit_id": permit_id})])
+    node.commit([t("clerk", "permit.approve", {"permit_id": permit_id})])
+    start = node.genesis.genesis_time_ms
+    until = until_ms if until_ms is not None else start + 365 * 86_400_000
+    issue = {"permit_id": permit_id, "valid_from": start, "valid_until": until}
+    node.commit([t("clerk", "permit.issue", issue)])
+
+
+class ServerThread:
+    """Serve ``app`` on 127.0.0.1 from a background thread; optionally produce blocks."""
+
+    def __init__(self, app: web.Application, node: CliNode | None = None) -> None:
+        self.app = app
+        self.node = node
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._producer: asyncio.Task[None] | None = None
+        self.producing = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        self.call_async(self._start())
+        return self
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        if self.node is not None:
+            self._producer = asyncio.ensure_future(self._produce())
+
+    async def _produce(self) -> None:
+        assert self.node is not None
+        while True:
+            await asyncio.sleep(0.02)
+            if self.producing:
+                self.node.produce()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the server's loop (so it never races a request) and return its result."""
+
+        async def run() -> Any:
+            return fn()
+
+        return self.call_async(run())
+
+    def call_async(self, coro: Any) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout=30)
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+
+        async def stop() -> None:
+            if self._producer is not None:
+                self._producer.cancel()
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        self.call_async(stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+def serve(node: CliNode, *, produce: bool = True) -> ServerThread:
+    return ServerThread(make_app(node, APIConfig()), node if produce else None).start()
+
+
+Rewrite = Callable[[str, dict[str, Value]], dict[str, Value]]
+
+
+def lying_proxy(upstream: str, rewrite: Rewrite) -> ServerThread:
+    """A server that forwards every request to ``upstream`` and rewrites msgpack answers."""
+
+    async def forward(request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        body = await request.read()
+        async with (
+            ClientSession() as session,
+            session.request(
+                request.method, upstream + request.raw_path, headers=headers, data=body or None
+            ) as resp,
+        ):
+            data = await resp.read()
+            content_type = resp.content_type
+            status = resp.status
+        if content_type == "application/msgpack" and status == 200:
+            data = encode(rewrite(request.path, decode(data)))
+        return web.Response(body=data, status=status, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    return ServerThread(app).start()
+
+
+def write_keys(directory: str, labels: list[str]) -> dict[str, str]:
+    """Unencrypted key files for ``labels``; label -> path."""
+    paths = {}
+    for label in labels:
+        path = f"{directory}/{label}.key"
+        write_key_file(path, key(label))
+        paths[label] = path
+    return paths
+
+
+def run(args: list[str], **kw: Any) -> Result:
+    """Invoke ``cityledger ARGS`` in-process, as the console script would."""
+    from cli.main import _register, cli
+    from cli.output import console, err_console
+
+    _register()
+    console.width = err_console.width = 200  # no wrapping inside the assertions' phrases
+    return CliRunner().invoke(cli, args, catch_exceptions=True, **kw)
+
+
+def message(result: Result) -> str:
+    """What the user sees on failure: the error printed, or the LedgerError main would print."""
+    text = result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        text += f"\nerror: {result.exception}"
+    return text
