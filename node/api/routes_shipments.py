@@ -15,6 +15,7 @@ from contracts.read_rules import may_read
 from contracts.shipments import CUSTOMS_STATUSES, STAGES
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
+from ledger.log import MerkleLog
 from node.api.access import deny, reader_of
 from node.api.context import api_state
 from node.api.params import malformed, query_text, query_uint
@@ -41,15 +42,42 @@ async def shipment(request: web.Request) -> web.StreamResponse:
         raise deny(f"shipment {shipment_id!r}", signed)
     keys = queries.shipment_proof_keys(state, shipment_id)
     end = sk.shipment_history_key(shipment_id, record["history_len"])
+    history = [state.item(k) for k in keys[1:]]
     return render(
         request,
         state.answer(
             id=shipment_id,
             shipment=state.item(keys[0]),
-            history=[state.item(k) for k in keys[1:]],
+            history=history,
             history_end=state.item(end),
+            history_tx_proofs=_history_tx_proofs(request, state, history),
         ),
     )
+
+
+def _history_tx_proofs(
+    request: web.Request, state: ProvenState, history: list[dict[str, Value]]
+) -> list[Value]:
+    """Per history entry, its transaction's inclusion proof in the answered header's log.
+
+    One certified log root then proves every entry's transaction was committed, so a
+    client checks one certificate instead of one per height (docs/audit.md).
+    """
+    chain = api_state(request).node.chain
+    size = state.certified.header.log_size
+    log = MerkleLog(chain.store)
+    proofs: list[Value] = []
+    for item in history:
+        location = chain.tx_location(item["record"]["tx_hash"])
+        if location is None:  # cannot happen for committed history; omit rather than lie
+            return []
+        height, index = location
+        block = chain.block(height)
+        if block is None:
+            return []
+        leaf = block.header.log_size - block.header.tx_count + index
+        proofs.append(log.prove_inclusion(leaf, size).to_obj())
+    return proofs
 
 
 @routes.get("/v1/shipments")
