@@ -18,6 +18,8 @@ Every answer is checked by :mod:`cli.verify` against the genesis validator set;
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from cli import audit_cmd, keys_cmd, permit_cmd, proof_cmd, query_cmd, shipment_cmd, tx_cmd
@@ -36,8 +38,8 @@ def register(cli: click.Group) -> None:
         proof_cmd.proof,
     ):
         cli.add_command(command)
-    try:  # ``cityledger bench`` lives in its own module (another issue); add it when present
-        from cli import bench_cmd
+    try:  # ``cityledger bench`` lives in its own module; add it when installed
+        bench_cmd = importlib.import_module("cli.bench_cmd")
     except ImportError:
         return
     bench_cmd.register(cli)

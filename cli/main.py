@@ -22,14 +22,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from cli import devnet_cmd, node_cmd
+    from cli import commands, devnet_cmd, node_cmd
 
     cli.add_command(node_cmd.node)
     cli.add_command(devnet_cmd.devnet)
-    try:
-        from cli import commands
-    except ImportError:  # the officer/auditor commands live in their own modules
-        return
     commands.register(cli)
 
 
