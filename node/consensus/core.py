@@ -13,8 +13,9 @@ paper's rules. Memory stays bounded (``Limits``): messages for rounds beyond
 round_p + future_rounds are not stored, only each sender's highest such round is,
 and the round skip (lines 55-56) also fires when validators with f+1 power have
 sent messages at rounds ≥ R > round_p — it then starts R, the highest such round.
-A restarted core resumes at the round its signer last signed in and re-locks on
-the value its signer last precommitted at this height (the lock is durable).
+A restarted core resumes at the round its signer last signed in, re-locks on the
+value its signer last precommitted at this height (the lock is durable), and takes
+back into its log everything its signer signed at this height, for gossip.
 """
 
 from __future__ import annotations

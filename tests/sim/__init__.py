@@ -1,0 +1,1 @@
+"""Deterministic simulated network for the consensus core (seeded; see docs/consensus.md)."""

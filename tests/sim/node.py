@@ -1,0 +1,338 @@
+"""A simulated node: the real consensus core behind a simulated execution layer.
+
+The node carries out the core's effects — broadcasts go through the simulated
+network, timeouts through the mock clock, getValue()/valid(v) are answered by the
+simulated block store either at once (synchronously) or after a delay, a commit is
+stored and answered with ``BlockCommitted`` — and adds what a real node adds
+around the core: anti-entropy gossip of the current height's messages (a node
+pulls from a random peer what the peer has and it lacks) and block sync (a node
+that hears of a higher height fetches committed blocks with their certificates
+from a peer, checks them, and jumps).
+
+Its durable state is its committed chain and its signer's store; a crash loses
+everything else. Byzantine behaviours are variations of :meth:`SimNode.broadcast`,
+:meth:`SimNode.build_value` and gossip serving.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ledger.storage import MemoryStore
+from ledger.votes import NIL, Proposal, Vote
+from node.consensus.core import ConsensusCore
+from node.consensus.effects import (
+    Broadcast,
+    Commit,
+    Effect,
+    EvidenceFound,
+    RequestValidation,
+    RequestValue,
+    ScheduleTimeout,
+    SignRefused,
+    SyncNeeded,
+)
+from node.consensus.evidence import EvidencePool
+from node.consensus.types import Message, Step
+from tests.sim.app import Chain
+from tests.sim.checker import RecordingSigner
+from tests.sim.fixtures import CHAIN_ID, KEYS
+
+if TYPE_CHECKING:
+    from tests.sim.world import World
+
+# Byzantine behaviours (twins and amnesia are set up by the world, not here).
+EQUIVOCATE = "equivocating-proposer"
+DOUBLE_VOTE = "double-voter"
+WITHHOLD = "withholder"
+INVALID = "invalid-proposer"
+AMNESIA = "amnesia"
+TWIN = "twin"
+
+GOSSIP_BATCH = 64
+SYNC_BATCH = 20
+
+
+class SimNode:
+    def __init__(self, world: World, node_id: int, index: int, name: str, behaviour: str | None):
+        self.world = world
+        self.id = node_id
+        self.index = index
+        self.name = name
+        self.key = KEYS[index]
+        self.behaviour = behaviour
+        self.store = MemoryStore()  # the signer's durable state
+        self.chain: Chain = []
+        self.core: ConsensusCore | None = None
+        self.up = False
+        self.incarnation = 0
+        self.peers: list[int] = []
+        self.sync_target = 0
+        self.sync_pending = False
+        self.crash_mid_event = False
+        rng = world.rng
+        self.validate_now = rng.random() < 0.5
+        self.value_now = rng.random() < 0.5
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def boot(self, wipe_signer: bool = False) -> None:
+        world = self.world
+        if wipe_signer:
+            self.store = MemoryStore()
+        self.up = True
+        self.incarnation += 1
+        self.sync_pending = False
+        signer = RecordingSigner(self.key, CHAIN_ID, self.store, world.recorder)
+        self.core = ConsensusCore(
+            chain_id=CHAIN_ID,
+            validators=world.validators,
+            height=len(self.chain) + 1,
+            signer=signer,
+            verifier=world.verifier,
+            timeouts=world.config.timeouts,
+            evidence=EvidencePool(max_items=64),
+        )
+        world.trace.add(world.sched.now, self.name, "boot" + (" (signer wiped)" * wipe_signer))
+        self.run(self.core.start())
+        self.world.sched.after(self.gossip_interval(), self.gossip_tick, self.incarnation)
+
+    def crash(self) -> None:
+        if self.up:
+            self.up = False
+            self.core = None
+            self.world.trace.add(self.world.sched.now, self.name, "crash")
+
+    def describe(self) -> str:
+        return self.core.describe() if self.core else "down"
+
+    # --- events in --------------------------------------------------------------------------
+
+    def deliver(self, message: Message) -> None:
+        if self.core is None:
+            return
+        self.world.trace.add(self.world.sched.now, self.name, "recv", message)
+        self.run(self.core.on_message(message))
+
+    def on_timer(self, incarnation: int, height: int, round_: int, step: Step) -> None:
+        if self.core is None or incarnation != self.incarnation:
+            return
+        if (height, round_) == (self.core.height, self.core.round):
+            self.world.trace.add(self.world.sched.now, self.name, f"timeout {step.name} r{round_}")
+        self.run(self.core.on_timeout(height, round_, step))
+
+    def answer_value(self, incarnation: int, height: int, round_: int) -> None:
+        if self.core is None or incarnation != self.incarnation:
+            return
+        self.run(self.core.on_value_ready(height, round_, self.build_value(height, round_)))
+
+    def answer_validation(self, incarnation: int, height: int, block_hash: bytes) -> None:
+        if self.core is None or incarnation != self.incarnation:
+            return
+        valid = self.world.blocks.check(block_hash, height, self.chain)
+        self.run(self.core.on_validation_result(height, block_hash, valid))
+
+    # --- effects out -----------------------------------------------------------------------
+
+    def run(self, effects: list[Effect]) -> None:
+        """Carry out effects in order; answers that come at once are queued behind them."""
+        if self.crash_mid_event:  # crash after the core acted (and signed), before sending
+            self.crash_mid_event = False
+            self.world.trace.add(self.world.sched.now, self.name, f"lost {len(effects)} effects")
+            self.crash()
+            return
+        world = self.world
+        queue = deque(effects)
+        while queue and self.core is not None:
+            effect = queue.popleft()
+            if isinstance(effect, Broadcast):
+                self.broadcast(effect.message)
+            elif isinstance(effect, ScheduleTimeout):
+                world.sched.after(
+                    effect.duration_ms,
+                    self.on_timer,
+                    self.incarnation,
+                    effect.height,
+                    effect.round,
+                    effect.step,
+                )
+            elif isinstance(effect, RequestValue):
+                if self.value_now:
+                    value = self.build_value(effect.height, effect.round)
+                    queue.extend(self.core.on_value_ready(effect.height, effect.round, value))
+                else:
+                    delay = world.rng.randint(1, 60)
+                    world.sched.after(
+                        delay, self.answer_value, self.incarnation, effect.height, effect.round
+                    )
+            elif isinstance(effect, RequestValidation):
+                if self.validate_now:
+                    valid = world.blocks.check(effect.block_hash, effect.height, self.chain)
+                    queue.extend(
+                        self.core.on_validation_result(effect.height, effect.block_hash, valid)
+                    )
+                else:
+                    delay = world.rng.randint(1, 60)
+                    world.sched.after(
+                        delay,
+                        self.answer_validation,
+                        self.incarnation,
+                        effect.height,
+                        effect.block_hash,
+                    )
+            elif isinstance(effect, Commit):
+                queue.extend(self.commit(effect))
+            elif isinstance(effect, EvidenceFound):
+                world.recorder.evidence.append((self.name, effect.evidence))
+                world.trace.add(world.sched.now, self.name, f"evidence {effect.evidence.kind}")
+            elif isinstance(effect, SyncNeeded):
+                self.want_sync(effect.height)
+            elif isinstance(effect, SignRefused):
+                world.trace.add(world.sched.now, self.name, f"signer refused: {effect.error}")
+
+    def commit(self, effect: Commit) -> list[Effect]:
+        assert self.core is not None
+        assert effect.height == len(self.chain) + 1, "the core decided a height out of order"
+        self.chain.append((effect.block_hash, effect.certificate))
+        self.world.on_commit(self, effect.height, effect.block_hash, synced=False)
+        return self.core.on_block_committed(effect.height)
+
+    def build_value(self, height: int, round_: int) -> bytes:
+        block = self.world.blocks.build(
+            height, round_, self.key.public_key, self.chain, valid=self.behaviour != INVALID
+        )
+        return block.hash
+
+    def broadcast(self, message: Message) -> None:
+        world = self.world
+        if isinstance(message, Proposal):
+            world.blocks.proposed.add((message.height, message.block_hash))
+        world.trace.add(world.sched.now, self.name, "send", message)
+        behaviour = self.behaviour
+        if behaviour == EQUIVOCATE and isinstance(message, Proposal):
+            self.send_split(message, self.alternative_proposal(message))
+        elif behaviour == DOUBLE_VOTE and isinstance(message, Vote):
+            alternative = self.alternative_vote(message)
+            if alternative is None:
+                self.send_all(message)
+            else:
+                self.send_split(message, alternative)
+        elif behaviour == WITHHOLD and isinstance(message, Vote):
+            for peer in self.peers:
+                if world.rng.random() < 0.3:
+                    world.send(self.id, peer, message)
+        else:
+            self.send_all(message)
+
+    def send_all(self, message: Message) -> None:
+        for peer in self.peers:
+            self.world.send(self.id, peer, message)
+
+    def send_split(self, first: Message, second: Message) -> None:
+        """Byzantine: one version to some peers, the other to the rest."""
+        rng = self.world.rng
+        for peer in self.peers:
+            self.world.send(self.id, peer, first if rng.random() < 0.5 else second)
+
+    def alternative_proposal(self, p: Proposal) -> Proposal:
+        block = self.world.blocks.build(
+            p.height, p.round, self.key.public_key, self.chain, variant=1 + p.round
+        )
+        self.world.blocks.proposed.add((p.height, block.hash))
+        self.world.trace.add(self.world.sched.now, self.name, "equivocates", block.hash)
+        return Proposal.create(self.key, CHAIN_ID, p.height, p.round, block.hash, p.valid_round)
+
+    def alternative_vote(self, vote: Vote) -> Vote | None:
+        if vote.block_hash != NIL:
+            other = NIL
+        else:
+            known = self.world.blocks.by_height.get(vote.height, [])
+            if not known:
+                return None
+            other = self.world.rng.choice(known)
+        self.world.trace.add(self.world.sched.now, self.name, "double-votes", other)
+        return Vote.create(self.key, CHAIN_ID, vote.type, vote.height, vote.round, other)
+
+    # --- gossip and sync -------------------------------------------------------------------
+
+    def gossip_interval(self) -> int:
+        return self.world.config.gossip_ms + self.world.rng.randint(0, 50)
+
+    def gossip_tick(self, incarnation: int) -> None:
+        """Pull what a random peer has for our height and we lack."""
+        if self.core is None or incarnation != self.incarnation:
+            return
+        world = self.world
+        peer = world.nodes[world.rng.choice(self.peers)]
+        world.net.send(self.id, peer.id, peer.serve_gossip, self.id)
+        world.sched.after(self.gossip_interval(), self.gossip_tick, incarnation)
+
+    def serve_gossip(self, requester_id: int) -> None:
+        requester = self.world.nodes[requester_id]
+        if self.core is None or requester.core is None or self.behaviour == WITHHOLD:
+            return
+        if self.core.height > requester.core.height:
+            self.world.net.send(self.id, requester_id, requester.want_sync, self.core.height)
+            return
+        if self.core.height != requester.core.height:
+            return
+        have = set(requester.core.known_messages())
+        missing = [m for m in self.core.known_messages() if m not in have]
+        for message in missing[:GOSSIP_BATCH]:
+            self.world.send(self.id, requester_id, message)
+
+    def want_sync(self, height: int) -> None:
+        if self.core is None:
+            return
+        self.sync_target = max(self.sync_target, height)
+        if not self.sync_pending and len(self.chain) < self.sync_target - 1:
+            self.sync_pending = True
+            self.world.sched.after(self.world.config.sync_ms, self.sync_tick, self.incarnation)
+
+    def sync_tick(self, incarnation: int) -> None:
+        """Still behind after the grace period: fetch blocks and certificates from a peer."""
+        if self.core is None or incarnation != self.incarnation:
+            return
+        self.sync_pending = False
+        if len(self.chain) >= self.sync_target - 1:
+            return
+        world = self.world
+        have = len(self.chain)
+        candidates = [
+            p
+            for p in self.peers
+            if world.nodes[p].up
+            and len(world.nodes[p].chain) > have
+            and world.net.linked(self.id, p)
+        ]
+        if not candidates:
+            self.want_sync(self.sync_target)
+            return
+        peer = world.nodes[world.rng.choice(candidates)]
+        entries = peer.chain[have : have + SYNC_BATCH]
+        delay = world.net.transmit(peer.id, self.id)
+        if delay is None:
+            self.want_sync(self.sync_target)
+            return
+        world.sched.after(delay, self.on_sync_reply, incarnation, have + 1, list(entries))
+
+    def on_sync_reply(self, incarnation: int, first: int, entries: Chain) -> None:
+        if self.core is None or incarnation != self.incarnation:
+            return
+        world = self.world
+        for height, (block_hash, cert) in enumerate(entries, start=first):
+            if height != len(self.chain) + 1:
+                continue
+            if not (
+                world.blocks.cert_ok(cert, height, block_hash)
+                and world.blocks.check(block_hash, height, self.chain)
+            ):
+                world.trace.add(world.sched.now, self.name, f"sync: bad block at h{height}")
+                break
+            self.chain.append((block_hash, cert))
+            world.on_commit(self, height, block_hash, synced=True)
+            self.run(self.core.on_block_committed(height))
+            if self.core is None:
+                return
+        self.want_sync(self.sync_target)
