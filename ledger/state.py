@@ -94,6 +94,7 @@ class NodeCache:
     moves the node back to ``young``. That keeps what was used in the last half
     capacity of insertions at the cost of dict operations only (an ``OrderedDict``
     LRU costs several times more per node, and a block inserts tens of thousands).
+    It holds at most ``capacity`` nodes, plus those of the last apply while it lasts.
 
     Only nodes above :attr:`depth_limit` are admitted: there are fewer of them than
     the capacity, every walk passes through them, and they are what random updates
@@ -248,7 +249,7 @@ class StateTree:
         if not changes:
             return self.root
         entries = sorted(_prepare(key, value) for key, value in changes.items())
-        update = _BatchUpdate(entries, self._node, self.cache)
+        update = _BatchUpdate(entries, self._node, self._load, self.cache)
         new_root = update.run(self.root)
         for kh, key, value, _leaf_hash in entries:
             if value is None:
@@ -298,17 +299,19 @@ class _BatchUpdate:
     subtree is built directly from the surviving entries.
     """
 
-    __slots__ = ("cache", "cache_limit", "hashes", "nodes", "paths", "read", "upper")
+    __slots__ = ("cache", "cache_limit", "hashes", "load", "nodes", "paths", "read", "upper")
 
     def __init__(
         self,
         entries: list[tuple[bytes, bytes, bytes | None, bytes | None]],
         read: Callable[[bytes, int], bytes],
+        load: Callable[[bytes, int], bytes],
         cache: NodeCache,
     ) -> None:
         self.paths = [int.from_bytes(kh, "big") for kh, _, _, _ in entries]
         self.hashes = [leaf_hash for _, _, _, leaf_hash in entries]
-        self.read = read
+        self.read = read  # any node
+        self.load = load  # a node known not to be in the cache
         self.cache = cache
         self.cache_limit = cache.depth_limit
         self.nodes: dict[bytes, bytes] = {}
@@ -352,22 +355,23 @@ class _BatchUpdate:
         subtree; a loop is much cheaper there than splitting a range at every level.
         """
         path = self.paths[i]
-        young, read = self.cache.young, self.read
-        siblings: list[bytes] = []
+        cache = self.cache
+        young, older, load = cache.young, cache.old, self.load
+        above: list[bytes] = []  # the internal nodes passed on the way down
         old, level = node_hash, depth
         while old != EMPTY_ROOT:
-            node = young.get(old)  # the common hit first, inlined
+            node = young.get(old)  # self.read(), inlined: the hottest lookup of an update
             if node is None:
-                node = read(old, level)
+                node = older.get(old)
+                if node is None:
+                    node = load(old, level)
+                else:
+                    cache.add(old, node)
             if node[0] == _LEAF_TAG:
                 new = self.build(level, i, i + 1, node, old)
                 break
-            if (path >> (255 - level)) & 1:
-                siblings.append(node[1:33])
-                old = node[33:]
-            else:
-                siblings.append(node[33:])
-                old = node[1:33]
+            above.append(node)
+            old = node[33:] if (path >> (255 - level)) & 1 else node[1:33]
             level += 1
         else:
             new = self.hashes[i] or EMPTY_ROOT
@@ -376,17 +380,18 @@ class _BatchUpdate:
         lone = new == EMPTY_ROOT or self.is_leaf(new, level)  # may still move up
         nodes, upper, limit = self.nodes, self.upper, self.cache_limit
         for up in range(level - 1, depth - 1, -1):
-            sibling = siblings.pop()
+            parent = above.pop()
+            right = (path >> (255 - up)) & 1
             if lone:
+                sibling = parent[1:33] if right else parent[33:]
                 if sibling == EMPTY_ROOT:
                     continue
                 if new == EMPTY_ROOT and self.is_leaf(sibling, up + 1):
                     new = sibling
                     continue
                 lone = False
-            # self.internal(), inlined: this is the hottest loop of an update.
-            right = (path >> (255 - up)) & 1
-            node = b"\x01" + sibling + new if right else b"\x01" + new + sibling
+            # self.internal(), inlined; parent[:33] is 0x01 || left.
+            node = parent[:33] + new if right else b"\x01" + new + parent[33:]
             new = sha256(node).digest()
             nodes[new] = node
             if up < limit:
