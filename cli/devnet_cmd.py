@@ -165,19 +165,23 @@ def _show(network: Network) -> None:
 
 def _print_next_steps(network: Network, demo: bool) -> None:
     url = network.nodes[0].url
+    rel = os.path.relpath(network.home)
+    genesis = os.path.join(rel, network.nodes[0].name, "genesis.json")
     console.print("\n[bold]try next[/]")
-    console.print(f"  curl {url}/v1/status")
     console.print(f"  cityledger status --node {url}")
-    genesis = os.path.join(network.nodes[0].home, "genesis.json")
     if demo:
-        try:
-            from devnet.demo import demo_summary
+        from devnet.demo import demo_summary
+        from devnet.loader import demo_key_path
 
-            summary = demo_summary()
-        except ImportError:
-            summary = {}
-        shipment = summary.get("long_history_shipment", "<shipment id>")
+        summary = demo_summary()
+        officer = os.path.relpath(demo_key_path(network, "customs-officer"))
+        common = f"--node {url} --genesis {genesis}"
         console.print(
-            f"  cityledger shipment provenance {shipment} --node {url} --genesis {genesis}"
+            f"  cityledger shipment provenance {summary['long_history_shipment']} "
+            f"{common} --key {officer}"
         )
-    console.print(f"  cityledger audit verify --node {url} --genesis {genesis}")
+        console.print(f"  cityledger shipment find --status held {common} --key {officer}")
+        console.print(f"  cityledger permit check {summary['permit']} {common}")
+        console.print(f"  cityledger audit verify {common}")
+    else:
+        console.print(f"  cityledger audit verify --node {url} --genesis {genesis}")

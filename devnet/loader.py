@@ -26,6 +26,7 @@ def load_demo(network: Network, *, seed: int | None = None) -> int:
     does nothing (the demo's nonces are already used).
     """
     marker = os.path.join(network.home, "demo.json")
+    write_demo_keys(network)
     if os.path.exists(marker):
         return 0
     start_ms = int(time.time() * 1000)
@@ -59,6 +60,27 @@ def load_demo(network: Network, *, seed: int | None = None) -> int:
     with open(marker, "w", encoding="utf-8") as f:
         json.dump({"start_time_ms": start_ms, "transactions": total}, f)
     return total
+
+
+DEMO_KEYS = {"customs-officer": "customs_officer_label", "auditor": "auditor_label"}
+
+
+def demo_key_path(network: Network, role: str) -> str:
+    return os.path.join(network.home, "keys", f"{role}.json")
+
+
+def write_demo_keys(network: Network) -> None:
+    """Key files (mode 0600) for a demo customs officer and auditor, for signed reads."""
+    from devnet.demo import demo_summary
+    from ledger.crypto import PrivateKey
+    from ledger.keyfile import write_key_file
+
+    summary = demo_summary()
+    os.makedirs(os.path.join(network.home, "keys"), exist_ok=True)
+    for role, field in DEMO_KEYS.items():
+        path = demo_key_path(network, role)
+        if not os.path.exists(path):
+            write_key_file(path, PrivateKey.from_label(str(summary[field])))
 
 
 def demo_start_time(network: Network) -> int | None:
