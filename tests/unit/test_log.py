@@ -285,7 +285,7 @@ def test_property_leveldb_matches_memory(batches: list[list[bytes]], data: st.Da
 
 
 def test_benchmark_runs_small() -> None:
-    from ledger.benchmarks import merkle_bench
+    from benchmarks import merkle_bench
 
     ticks = iter(range(1, 1000))
     figures = merkle_bench.run(n=6_001, proofs=30, clock=lambda: float(next(ticks)))

@@ -14,7 +14,7 @@ own. Rates are per CPU second of this process; ``machine_sha256_per_s`` (measure
 and last) is a yardstick of the machine. Every update block is timed:
 ``state_update_per_s`` is over all of them, ``state_update_best_block_per_s`` the best.
 
-Run: ``python -m ledger.benchmarks.state_bench [n]``.
+Run: ``python -m benchmarks.state_bench [n]``.
 """
 
 from __future__ import annotations

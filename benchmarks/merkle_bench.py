@@ -1,6 +1,6 @@
 """How fast the stored Merkle log appends, proves and verifies.
 
-``python -m ledger.benchmarks.merkle_bench [n]`` prints the figures of :func:`run`.
+``python -m benchmarks.merkle_bench [n]`` prints the figures of :func:`run`.
 The log lives in a :class:`~ledger.storage.memory.MemoryStore` and is appended to
 the way blocks do it: 5,000 transaction hashes per execution overlay, then one
 write. Proofs are then served from storage for a deterministic spread of indexes
