@@ -43,6 +43,7 @@ from ledger.storage import keys as K
 from ledger.votes import NIL, Proposal, Vote, VoteType
 from node.consensus.errors import DoubleSignRefused, SignerStateError
 from node.consensus.types import Step
+from node.faults import crash_point
 
 STATE_KEY = K.SIGNER + b"last"
 MESSAGE_PREFIX = K.SIGNER + b"msg"  # + height (8) + round (4) + step (1) -> message
@@ -215,6 +216,7 @@ class Signer:
         signed = build(signature)
         new_height = last is None or last.height != height
         self._persist(state, message_key(*hrs), signed, new_height)
+        crash_point("sign.after_persist")  # fault suite: signed and durable, never sent
         self._state = state  # only now: the write above is durable
         if new_height:
             self._messages.clear()
