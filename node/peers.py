@@ -145,12 +145,16 @@ class PeerManager:
     async def _dial(self, address: str) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        async with self._session.ws_connect(
-            f"http://{address}/p2p",
-            max_msg_size=self.config.max_frame_bytes,
-            heartbeat=10.0,
-            timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
-        ) as ws:
+        # Bounded like the handshake: a peer behind a partition must not hold this dial
+        # (and so the link) for the session's default 5 minutes once the network heals.
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+            ws = await self._session.ws_connect(
+                f"http://{address}/p2p",
+                max_msg_size=self.config.max_frame_bytes,
+                heartbeat=10.0,
+                timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+            )
+        async with ws:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
                 peer_key = await self._dial_handshake(ws)
             self._address_keys[address] = peer_key
@@ -215,7 +219,8 @@ class PeerManager:
             await self._read(peer)
         finally:
             writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # The writer ends with the link: cancelled, or failed writing to a closed socket.
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, aiohttp.ClientError):
                 await writer
             if self.peers.get(peer.key) is peer:
                 del self.peers[peer.key]

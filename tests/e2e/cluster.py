@@ -1,0 +1,409 @@
+"""A real validator network under test, with the knobs the fault suite turns.
+
+Built on :mod:`devnet.layout` (keys, genesis, configs) and :mod:`devnet.processes`
+(start and stop by pid). A :class:`Cluster` adds:
+
+* a transport: ``direct`` (loopback, as the devnet), ``relay`` (every peer link
+  through :class:`~tests.e2e.relay.RelayMesh`, no root needed) or ``netns`` (one
+  network namespace per node, :class:`~tests.e2e.netns.NetnsMesh`, root only);
+* a :class:`~tests.e2e.witness.Witness` observer that records signed messages;
+* process faults by pid: SIGKILL, SIGSTOP/SIGCONT, restart with an environment
+  (crash points, byzantine mode);
+* bookkeeping of which nodes are up, paused or meant to be faulty, so the load
+  and the invariants talk only to the nodes that can answer.
+
+Every process it starts, :meth:`Cluster.close` stops — by pid, SIGCONT first for a
+paused one — and the relay, namespaces and witness go with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from devnet import layout, processes
+from devnet.layout import Network, NodeEntry
+from ledger.encoding import decode
+from ledger.genesis import Genesis
+from ledger.keyfile import read_key_file
+from node.config import Home
+from tests.e2e import netns as netns_mod
+from tests.e2e.relay import RelayMesh
+from tests.e2e.witness import INTRUDER_KEY, WITNESS_KEY, Witness
+
+START_TIMEOUT_S = 60.0
+HTTP_TIMEOUT_S = 3.0
+
+
+def free_base_port(rng: random.Random) -> int:
+    """A base port whose p2p (+0..9) and API (+100..109) ports are free, chosen *below*
+    the kernel's ephemeral range: a node restarted by a test must get its port back,
+    and an outgoing connection (or a relay listener) may not have taken it meanwhile."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        base = rng.randrange(max(1024, low - 12000), low - 120)
+        ports = [base + i for i in range(10)] + [base + 100 + i for i in range(10)]
+        if all(_port_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port range below the ephemeral ports")
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Cluster:
+    """``validators`` nodes under ``home``; call :meth:`start`, always :meth:`close`."""
+
+    def __init__(
+        self,
+        home: str,
+        validators: int = 4,
+        *,
+        transport: str = "direct",
+        seed: int = 0,
+        witness: bool = True,
+        env: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        if transport not in ("direct", "relay", "netns"):
+            raise ValueError(f"unknown transport {transport!r}")
+        self.home = home
+        self.count = validators
+        self.transport = transport
+        self.seed = seed
+        self.first_env = env or {}
+        self.network: Network | None = None
+        self.genesis: Genesis | None = None
+        self.relay: RelayMesh | None = None
+        self.netns: netns_mod.NetnsMesh | None = None
+        self.witness: Witness | None = None
+        self.want_witness = witness
+        self.paused: set[str] = set()
+        self.faulty: set[str] = set()  # validators the scenario makes byzantine
+        self.keys: dict[str, bytes] = {}
+        self.env: dict[str, dict[str, str]] = {}
+        self.loads: list[Any] = []  # tests.e2e.load.Load objects to stop before the nodes
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Cluster:
+        self.network = layout.generate(
+            self.home,
+            self.count,
+            base_port=free_base_port(random.Random(self.seed ^ os.getpid() ^ time.time_ns())),
+            genesis_time_ms=int(time.time() * 1000),
+        )
+        self.genesis = Genesis.load(Home(self.nodes[0].home).genesis)
+        self.keys = {e.name: read_key_file(Home(e.home).key).public_key for e in self.nodes}
+        if self.transport == "netns":
+            self.netns = netns_mod.NetnsMesh(self.count, self.seed)
+        elif self.transport == "relay":
+            self.relay = RelayMesh(self.seed)
+        self._rewrite_configs()
+        if self.want_witness:
+            names = {key: name for name, key in self.keys.items()}
+            self.witness = Witness(self.chain_id, names, [e.p2p for e in self.nodes])
+        for entry in self.nodes:
+            self.start_node(entry.name, self.first_env.get(entry.name))
+        if not self.wait(lambda: self.min_height() >= 1, START_TIMEOUT_S):
+            raise AssertionError("the network did not commit block 1:\n" + self.logs())
+        return self
+
+    def _rewrite_configs(self) -> None:
+        observers = [WITNESS_KEY.public_key.hex(), INTRUDER_KEY.public_key.hex()]
+        entries = self.nodes
+        ports = [int(e.p2p.rsplit(":", 1)[1]) for e in entries]
+        api_ports = [int(e.api.rsplit(":", 1)[1]) for e in entries]
+        if self.netns is not None:
+            for i, e in enumerate(entries):
+                e.p2p = f"{self.netns.address(i)}:{ports[i]}"
+                e.api = f"{self.netns.address(i)}:{api_ports[i]}"
+        for i, e in enumerate(entries):
+            home = Home(e.home)
+            config = home.load_config()
+            config.p2p.listen = e.p2p
+            config.api.listen = e.api
+            config.p2p.observers = observers
+            if self.relay is not None:
+                config.p2p.peers = [
+                    f"127.0.0.1:{self.relay.add_link(e.name, o.name, '127.0.0.1', ports[j])}"
+                    for j, o in enumerate(entries)
+                    if j != i
+                ]
+            else:
+                config.p2p.peers = [o.p2p for o in entries if o is not e]
+            with open(home.config, "w", encoding="utf-8") as f:
+                f.write(config.to_toml())
+        self.net.save()
+
+    def close(self) -> None:
+        """Stop everything this cluster started (by pid), whatever state it is in."""
+        for load in self.loads:
+            load.close()
+        if self.network is not None:
+            for entry in self.nodes:
+                self.stop_node(entry.name)
+            self.network.save()
+        if self.witness is not None:
+            self.witness.close()
+        if self.relay is not None:
+            self.relay.close()
+        if self.netns is not None:
+            self.netns.close()
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- names --------------------------------------------------------------------------
+
+    @property
+    def net(self) -> Network:
+        assert self.network is not None, "cluster not started"
+        return self.network
+
+    @property
+    def nodes(self) -> list[NodeEntry]:
+        return self.net.nodes
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.nodes]
+
+    @property
+    def chain_id(self) -> str:
+        return self.net.chain_id
+
+    def entry(self, name: str) -> NodeEntry:
+        for e in self.nodes:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def proposer(self, height: int, round_: int = 0) -> str:
+        assert self.genesis is not None
+        key = self.genesis.validators.proposer(height, round_)
+        return next(n for n, k in self.keys.items() if k == key)
+
+    # --- processes ----------------------------------------------------------------------
+
+    def start_node(self, name: str, env: dict[str, str] | None = None) -> int:
+        entry = self.entry(name)
+        self.env[name] = dict(env or {})
+        if self.netns is None:
+            pid = processes.start_node(entry, extra_env=env)
+        else:
+            pid = self._start_in_namespace(entry, env)
+        self.paused.discard(name)
+        self.net.save()
+        return pid
+
+    def _start_in_namespace(self, entry: NodeEntry, env: dict[str, str] | None) -> int:
+        assert self.netns is not None
+        log = open(os.path.join(entry.home, "node.log"), "ab")  # noqa: SIM115 - child's
+        argv = [sys.executable, "-m", "cli.main", "node", "start", "--home", entry.home]
+        proc = subprocess.Popen(
+            self.netns.command(self.index(entry.name), argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=os.environ | (env or {}),
+            start_new_session=True,
+        )
+        log.close()
+        entry.pid = proc.pid
+        return proc.pid
+
+    def configure(self, name: str, section: str, key: str, value: Any) -> None:
+        """Change one setting in ``name``'s config.toml (takes effect at its next start)."""
+        home = Home(self.entry(name).home)
+        config = home.load_config()
+        setattr(getattr(config, section), key, value)
+        with open(home.config, "w", encoding="utf-8") as f:
+            f.write(config.to_toml())
+
+    def restart(self, name: str, env: dict[str, str] | None = None) -> int:
+        self.stop_node(name)
+        return self.start_node(name, env)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL (a power cut) and reap."""
+        entry = self.entry(name)
+        if processes.is_running(entry.pid):
+            assert entry.pid is not None
+            os.kill(entry.pid, signal.SIGKILL)
+            _reap(entry.pid)
+        entry.pid = None
+        self.paused.discard(name)
+        self.net.save()
+
+    def pause(self, name: str) -> None:
+        entry = self.entry(name)
+        assert entry.pid is not None and processes.is_running(entry.pid), f"{name} is not running"
+        os.kill(entry.pid, signal.SIGSTOP)
+        self.paused.add(name)
+
+    def resume(self, name: str) -> None:
+        entry = self.entry(name)
+        if entry.pid is not None and processes.is_running(entry.pid):
+            os.kill(entry.pid, signal.SIGCONT)
+        self.paused.discard(name)
+
+    def stop_node(self, name: str) -> None:
+        """Graceful stop (SIGTERM, SIGKILL after 15 s); a paused node is resumed first."""
+        entry = self.entry(name)
+        if name in self.paused:
+            self.resume(name)
+        processes.stop_node(entry)
+        self.net.save()
+
+    def stop_all(self) -> None:
+        for name in self.names:
+            self.stop_node(name)
+
+    def running(self, name: str) -> bool:
+        return processes.is_running(self.entry(name).pid)
+
+    def up(self) -> list[str]:
+        """Nodes running and not paused: the ones that can answer."""
+        return [n for n in self.names if n not in self.paused and self.running(n)]
+
+    def honest(self) -> list[str]:
+        return [n for n in self.names if n not in self.faulty]
+
+    # --- asking the nodes ---------------------------------------------------------------
+
+    def get(self, name: str, path: str, *, timeout: float = HTTP_TIMEOUT_S) -> Any:
+        return _get_json(self.entry(name).url + path, timeout)
+
+    def get_canonical(self, name: str, path: str, *, timeout: float = HTTP_TIMEOUT_S) -> Any:
+        """The msgpack rendering, strictly decoded: the exact bytes that were signed."""
+        req = urllib.request.Request(
+            self.entry(name).url + path, headers={"Accept": "application/msgpack"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return decode(resp.read())
+        except urllib.error.HTTPError as exc:
+            return decode(exc.read())
+
+    def status(self, name: str) -> dict[str, Any] | None:
+        if name in self.paused or not self.running(name):
+            return None
+        try:
+            answer = self.get(name, "/v1/status", timeout=2.0)
+        except (OSError, ValueError):
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    def height(self, name: str) -> int:
+        status = self.status(name)
+        return -1 if status is None else int(status["height"])
+
+    def heights(self, names: list[str] | None = None) -> dict[str, int]:
+        return {n: self.height(n) for n in (names if names is not None else self.up())}
+
+    def min_height(self, names: list[str] | None = None) -> int:
+        heights = self.heights(names)
+        return min(heights.values()) if heights else -1
+
+    def max_height(self, names: list[str] | None = None) -> int:
+        heights = self.heights(names)
+        return max(heights.values()) if heights else -1
+
+    def peer_count(self, name: str) -> int:
+        status = self.status(name)
+        if status is None:
+            return -1
+        validators = set(self.names)
+        return sum(1 for p in status.get("peers", []) if p.get("name") in validators)
+
+    # --- waiting ------------------------------------------------------------------------
+
+    @staticmethod
+    def wait(predicate: Any, timeout_s: float, interval: float = 0.2) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    def wait_progress(self, names: list[str], above: int, timeout_s: float) -> float | None:
+        """Seconds until every node in ``names`` has committed a height > ``above``."""
+        started = time.monotonic()
+        ok = self.wait(lambda: all(self.height(n) > above for n in names), timeout_s)
+        return time.monotonic() - started if ok else None
+
+    def wait_caught_up(self, name: str, timeout_s: float) -> float | None:
+        """Seconds until ``name`` reaches the height the others had when we started."""
+        others = [n for n in self.up() if n != name]
+        target = self.max_height(others)
+        started = time.monotonic()
+        ok = self.wait(lambda: self.height(name) >= target, timeout_s)
+        return time.monotonic() - started if ok else None
+
+    def logs(self, lines: int = 40) -> str:
+        out = []
+        for entry in self.nodes:
+            try:
+                with open(f"{entry.home}/node.log", encoding="utf-8", errors="replace") as f:
+                    out.append(f"--- {entry.name}\n" + "".join(f.readlines()[-lines:]))
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def log_text(self, name: str) -> str:
+        try:
+            with open(f"{self.entry(name).home}/node.log", encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+def _get_json(url: str, timeout: float) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        try:
+            return json.loads(body)
+        except ValueError:
+            return {
+                "error": {"code": str(exc.code), "message": body[:200].decode(errors="replace")}
+            }
+
+
+def _reap(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while processes.is_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -1,0 +1,88 @@
+"""Fault suite plumbing: the ``full`` marker, the seed, and clusters that always stop.
+
+``make test`` runs only the quick scenarios; the whole matrix runs with
+``CITYLEDGER_FULL_FAULTS=1`` (``make faults``). Every scenario takes its seed from
+``CITYLEDGER_E2E_SEED`` or draws one, and prints it, so a failure can be replayed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import Cluster
+
+FULL_ENV = "CITYLEDGER_FULL_FAULTS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"full: fault scenario of the full matrix (runs only with {FULL_ENV}=1)"
+    )
+    config.addinivalue_line("markers", "netns: needs root and Linux network namespaces")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(FULL_ENV) == "1":
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        (drop if item.get_closest_marker("full") is not None else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def seed() -> int:
+    value = int(os.environ.get("CITYLEDGER_E2E_SEED", "0")) or random.randrange(1, 2**31)
+    print(f"fault suite seed: {value} (replay with CITYLEDGER_E2E_SEED={value})")
+    return value
+
+
+ClusterFactory = Callable[..., Cluster]
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path, seed: int) -> Iterator[ClusterFactory]:
+    """Start clusters under ``tmp_path``; every one is closed (by pid) at teardown."""
+    started: list[Cluster] = []
+
+    def make(validators: int = 4, **kwargs: object) -> Cluster:
+        cluster = Cluster(
+            str(tmp_path / f"net{len(started)}"),
+            validators,
+            seed=seed,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        started.append(cluster)
+        return cluster.start()
+
+    try:
+        yield make
+    finally:
+        for cluster in started:
+            cluster.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On failure, attach the end of every node's log to the report."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    factory = getattr(item, "funcargs", {}).get("make_cluster")
+    if factory is None:
+        return
+    for cell in factory.__closure__ or ():
+        contents = cell.cell_contents
+        if isinstance(contents, list):
+            for cluster in contents:
+                if isinstance(cluster, Cluster) and cluster.network is not None:
+                    report.sections.append(("node logs", cluster.logs(60)))

@@ -1,0 +1,153 @@
+"""Real network partitions with Linux network namespaces (root only).
+
+Layout, for a suite process with pid P::
+
+    namespace clE2E-P-sw   one bridge "br0" (the switch)
+    namespace clE2E-P-<i>  node i, address 10.<net>.0.<i+1>/24 on its veth end
+    root namespace         one veth on the bridge, 10.<net>.0.200/24: the tests, the load
+                           and the witness reach every node's API and p2p from here
+
+Each node process runs inside its namespace (``ip netns exec``, which keeps the pid).
+A partition puts ``blackhole`` routes into the namespaces of the nodes it
+separates: packets to the other side vanish, TCP retransmits into the void and
+the nodes notice only by their own timeouts — a real partition, not a reset. The
+root-side address is never cut, so the suite can watch both sides.
+
+Nothing outside the namespaces is changed but one veth interface in the root
+namespace (no sysctl, no firewall); :meth:`NetnsMesh.close` removes everything, and
+a later run removes leftovers of runs whose process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+
+PREFIX = "clE2E-"
+
+
+def available() -> str | None:
+    """None when namespaces can be used here, else the reason they cannot."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    if shutil.which("ip") is None:
+        return "iproute2 (`ip`) is not installed"
+    probe = f"{PREFIX}{os.getpid()}-probe"
+    try:
+        _ip("netns", "add", probe)
+    except subprocess.CalledProcessError as exc:
+        return f"`ip netns add` failed: {exc.stderr.strip() if exc.stderr else exc}"
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
+    return None
+
+
+def _ip(*args: str, ns: str | None = None) -> str:
+    cmd = ["ip", *args] if ns is None else ["ip", "netns", "exec", ns, "ip", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+def remove_stale() -> None:
+    """Delete namespaces and links left by suite processes that no longer exist."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    for line in out.stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if not name.startswith(PREFIX):
+            continue
+        pid = name[len(PREFIX) :].split("-")[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False)
+    for line in links.stdout.splitlines():
+        parts = line.split(":")
+        if len(parts) < 2:
+            continue
+        ifname = parts[1].strip().split("@")[0]
+        if ifname.startswith("ce") and ifname.endswith("r"):
+            pid = ifname[2:-1]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                subprocess.run(["ip", "link", "del", ifname], capture_output=True, check=False)
+
+
+class NetnsMesh:
+    """One namespace per node behind one bridge; partitions by blackhole routes."""
+
+    def __init__(self, count: int, seed: int) -> None:
+        remove_stale()
+        self.count = count
+        self.tag = str(os.getpid())
+        self.net = random.Random(seed).randrange(16, 250)
+        self.switch = f"{PREFIX}{self.tag}-sw"
+        self.names = [f"{PREFIX}{self.tag}-{i}" for i in range(count)]
+        self.root_if = f"ce{int(self.tag) % 10_000_000}r"
+        self._blackholes: list[tuple[int, str]] = []
+        self._created: list[str] = []
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    def address(self, i: int) -> str:
+        return f"10.{self.net}.0.{i + 1}"
+
+    @property
+    def root_address(self) -> str:
+        return f"10.{self.net}.0.200"
+
+    def _setup(self) -> None:
+        _ip("netns", "add", self.switch)
+        self._created.append(self.switch)
+        _ip("link", "add", "br0", "type", "bridge", ns=self.switch)
+        _ip("link", "set", "br0", "up", ns=self.switch)
+        tag = int(self.tag) % 10_000_000
+        for i, ns in enumerate(self.names):
+            _ip("netns", "add", ns)
+            self._created.append(ns)
+            inner, outer = f"ce{tag}n{i}", f"ce{tag}s{i}"
+            _ip("link", "add", inner, "type", "veth", "peer", "name", outer)
+            _ip("link", "set", inner, "netns", ns)
+            _ip("link", "set", outer, "netns", self.switch)
+            _ip("link", "set", outer, "master", "br0", ns=self.switch)
+            _ip("link", "set", outer, "up", ns=self.switch)
+            _ip("link", "set", "lo", "up", ns=ns)
+            _ip("addr", "add", f"{self.address(i)}/24", "dev", inner, ns=ns)
+            _ip("link", "set", inner, "up", ns=ns)
+        outer = f"ce{tag}sr"
+        _ip("link", "add", self.root_if, "type", "veth", "peer", "name", outer)
+        _ip("link", "set", outer, "netns", self.switch)
+        _ip("link", "set", outer, "master", "br0", ns=self.switch)
+        _ip("link", "set", outer, "up", ns=self.switch)
+        _ip("addr", "add", f"{self.root_address}/24", "dev", self.root_if)
+        _ip("link", "set", self.root_if, "up")
+
+    def command(self, i: int, argv: list[str]) -> list[str]:
+        """``argv`` run inside node ``i``'s namespace (same pid: ip execs it)."""
+        return ["ip", "netns", "exec", self.names[i], *argv]
+
+    def partition(self, groups: list[set[int]]) -> None:
+        """Blackhole every route between nodes of different groups."""
+        where = {i: g for g, group in enumerate(groups) for i in group}
+        for i in range(self.count):
+            for j in range(self.count):
+                if i != j and i in where and j in where and where[i] != where[j]:
+                    target = f"{self.address(j)}/32"
+                    _ip("route", "add", "blackhole", target, ns=self.names[i])
+                    self._blackholes.append((i, target))
+
+    def heal(self) -> None:
+        for i, target in self._blackholes:
+            subprocess.run(
+                ["ip", "netns", "exec", self.names[i], "ip", "route", "del", "blackhole", target],
+                capture_output=True,
+                check=False,
+            )
+        self._blackholes.clear()
+
+    def close(self) -> None:
+        subprocess.run(["ip", "link", "del", self.root_if], capture_output=True, check=False)
+        for ns in reversed(self._created):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+        self._created.clear()

@@ -1,0 +1,107 @@
+"""A byzantine validator among four: it signs two conflicting versions of every
+proposal and vote and sends each to a different half of its peers
+(``CITYLEDGER_BYZANTINE=equivocate``, node/faults.py).
+
+With f = 1 this is within what the protocol tolerates: the honest three must never
+fork, must keep committing, and must record the equivocation as evidence, visible
+in ``/v1/evidence`` on every honest node; no evidence may name an honest one.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from devnet.layout import CITIES
+from tests.e2e.cluster import Cluster
+from tests.e2e.conftest import ClusterFactory
+from tests.e2e.invariants import assert_recovers
+from tests.e2e.scenario import finish, start_load
+
+EVIDENCE_BOUND_S = 30.0
+
+
+def _evidence_against(cluster: Cluster, name: str, offender: str) -> int:
+    key = cluster.keys[offender].hex()
+    answer = cluster.get(name, "/v1/evidence")
+    count = 0
+    for item in answer.get("evidence", []):
+        a = item.get("a", {})
+        if key in (a.get("validator"), a.get("proposer")):
+            count += 1
+    return count
+
+
+def _byzantine_network(make_cluster: ClusterFactory, seed: int, **kwargs: object) -> Cluster:
+    index = random.Random(seed).randrange(4)
+    byzantine = f"{CITIES[index]}-{index}"  # devnet.layout names nodes "<city>-<i>"
+    cluster = make_cluster(env={byzantine: {"CITYLEDGER_BYZANTINE": "equivocate"}}, **kwargs)
+    assert byzantine in cluster.names
+    cluster.faulty.add(byzantine)
+    return cluster
+
+
+def _run(cluster: Cluster, seed: int, seconds: float, scenario: str) -> None:
+    (byzantine,) = cluster.faulty
+    honest = cluster.honest()
+    load = start_load(cluster, seed, max_seconds=seconds)
+    progress = assert_recovers(cluster, honest)
+    started = time.monotonic()
+    seen = cluster.wait(
+        lambda: all(_evidence_against(cluster, n, byzantine) > 0 for n in honest),
+        EVIDENCE_BOUND_S,
+        interval=0.5,
+    )
+    evidence_s = time.monotonic() - started
+    assert seen, "evidence did not reach every honest node: " + str(
+        {n: _evidence_against(cluster, n, byzantine) for n in honest}
+    )
+    time.sleep(max(0.0, seconds - evidence_s - progress))
+    counts = {n: _evidence_against(cluster, n, byzantine) for n in honest}
+    summary = finish(
+        cluster,
+        load,
+        scenario,
+        byzantine=byzantine,
+        evidence_on_honest=counts,
+        evidence_within_s=round(evidence_s, 2),
+    )
+    assert summary.evidence_offenders == {byzantine}, summary.evidence_offenders
+    if cluster.witness is not None:
+        assert summary.equivocators == {byzantine}, summary.equivocators
+
+
+def test_equivocating_validator_cannot_fork_and_is_reported(
+    make_cluster: ClusterFactory, seed: int
+) -> None:
+    cluster = _byzantine_network(make_cluster, seed)
+    _run(cluster, seed, 10.0, "byzantine-equivocate")
+
+
+@pytest.mark.full
+def test_equivocating_validator_over_a_lossy_relay(make_cluster: ClusterFactory, seed: int) -> None:
+    """The attacker plus a network that drops, duplicates and reorders frames."""
+    from tests.e2e.relay import LinkPolicy
+
+    cluster = _byzantine_network(make_cluster, seed, transport="relay")
+    assert cluster.relay is not None
+    cluster.relay.set_policy(LinkPolicy(drop=0.03, duplicate=0.1, reorder=0.1, jitter_ms=30))
+    _run(cluster, seed, 30.0, "byzantine-equivocate-lossy")
+
+
+@pytest.mark.full
+def test_equivocating_validator_restarted_mid_run(make_cluster: ClusterFactory, seed: int) -> None:
+    """Killing and restarting the attacker (same key, same mode) changes nothing."""
+    cluster = _byzantine_network(make_cluster, seed)
+    (byzantine,) = cluster.faulty
+    load = start_load(cluster, seed, max_seconds=25)
+    time.sleep(5)
+    cluster.kill(byzantine)
+    time.sleep(3)
+    cluster.start_node(byzantine, {"CITYLEDGER_BYZANTINE": "equivocate"})
+    time.sleep(8)
+    recovery = assert_recovers(cluster, cluster.honest())
+    summary = finish(cluster, load, "byzantine-restarted", recovery_s=round(recovery, 2))
+    assert summary.evidence_offenders == {byzantine}
