@@ -1,6 +1,8 @@
-"""``cityledger bench``: throughput, finality latency, catch-up and resource use of a real network.
+"""Benchmarks: a real network's figures (``cityledger bench``) and the core's (``make bench-core``).
 
-The engine behind :mod:`cli.bench_cmd` (see ``docs/performance.md`` for the method):
+``make bench-core`` runs :mod:`benchmarks.core` over the pure data structures
+(:mod:`benchmarks.state_bench`, :mod:`benchmarks.merkle_bench`). The rest is the engine
+behind :mod:`cli.bench_cmd` (``docs/performance.md`` has the method and the figures):
 
 * :mod:`benchmarks.ceiling` — Ed25519 verifications per second on this machine, the ceiling;
 * :mod:`benchmarks.population` — bench organisations, member keys and the untimed setup phases;
@@ -11,5 +13,7 @@ The engine behind :mod:`cli.bench_cmd` (see ``docs/performance.md`` for the meth
 * :mod:`benchmarks.driver` — the open-loop submitter and the ``/v1/events`` block watchers;
 * :mod:`benchmarks.results` — figures, the rich table and the JSON document;
 * :mod:`benchmarks.run`, :mod:`benchmarks.catchup`, :mod:`benchmarks.query` — the scenarios;
+* :mod:`benchmarks.stages` — the CPU each step of a transaction costs inside the nodes,
+  in-process, without the network;
 * :mod:`benchmarks.profile` — py-spy sampling of every node during the timed phase.
 """

@@ -1,0 +1,164 @@
+"""``cityledger bench catchup``: how fast a restarted validator gets back to the tip.
+
+1. a network of ``validators`` (at least 4, so that the others keep a quorum) runs the
+   setup phases;
+2. the last validator is stopped (SIGTERM, by pid);
+3. the others commit ``txs`` transactions of the workload (at ``rate``, open loop);
+4. the stopped validator is started again on its old store; its ``/v1/status`` is
+   polled until its height reaches the others' tip, with no new load meanwhile.
+
+Figures: time to reach the tip (from the restart command), of which start-up (until
+its API answers) and catching up proper; catch-up rate in tx/s and blocks/s over the
+catching-up part; the node's own reported sync rates; its CPU seconds and peak RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from benchmarks.cluster import Cluster, sample_pid
+from benchmarks.driver import Driver, Step
+from benchmarks.run import BenchError, drain, load_setup, run_async, session, start_watches
+from benchmarks.workload import Workload, build_workload
+from devnet import processes
+
+POLL_S = 0.1
+
+
+@dataclass
+class CatchupOptions:
+    validators: int = 4
+    txs: int = 100_000
+    rate: float = 2000.0
+    workload: str = "mix"
+    seed: int = 7
+    timeout_s: float = 900.0
+    home: str = ""
+    keep: bool = False
+
+
+def run_catchup(opts: CatchupOptions, console: Console) -> dict[str, Any]:
+    if opts.validators < 4:
+        raise BenchError("catch-up needs at least 4 validators (3 keep the quorum)")
+    work = build_workload(
+        "cityledger-bench",
+        int(time.time() * 1000),
+        opts.validators - 1,
+        opts.txs,
+        name=opts.workload,
+        seed=opts.seed,
+    )
+    console.print(
+        f"[bold]workload[/] {opts.workload}: {len(work.items):,} transactions "
+        f"({work.valid_count():,} valid)"
+    )
+    cluster = Cluster(opts.validators, opts.home, keep=opts.keep)
+    try:
+        cluster.start()
+        if not cluster.wait_height(1, 90):
+            raise BenchError("the network did not commit block 1 in 90 s:\n" + cluster.log_tail())
+        doc = run_async(_catchup(opts, cluster, work, console))
+    finally:
+        cluster.close()
+    doc["options"] = {k: v for k, v in vars(opts).items() if k != "home"}
+    return doc
+
+
+async def _catchup(
+    opts: CatchupOptions, cluster: Cluster, work: Workload, console: Console
+) -> dict[str, Any]:
+    urls = [n.url for n in cluster.nodes]
+    lagger = len(urls) - 1
+    stop = asyncio.Event()
+    async with session() as http:
+        watches, tasks = await start_watches(http, urls[:lagger], stop)
+        try:
+            await load_setup(http, urls[:lagger], work, watches[0], console)
+            await asyncio.sleep(1.0)
+            if not cluster.wait_height(watches[0].height, 30, [lagger]):
+                raise BenchError("the last validator did not follow the setup")
+            stopped_at = Cluster.height(cluster.nodes[lagger])
+            cluster.stop(lagger)
+            console.print(
+                f"stopped {cluster.nodes[lagger].name} at height {stopped_at}; "
+                f"committing {len(work.items):,} transactions without it…"
+            )
+            base = max(w.height for w in watches)
+            driver = Driver(http, urls[:lagger], work.items)
+            log = await driver.run(
+                [Step(opts.rate)], lambda: max(w.txs_since(base) for w in watches)
+            )
+            await drain(watches, base, log.accepted(), 120.0)
+            await asyncio.sleep(1.0)
+            tip = max(w.height for w in watches)
+            txs = sum(n for h, n in watches[0].tx_count.items() if h > stopped_at)
+            committed = max(w.txs_since(base) for w in watches)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    console.print(
+        f"tip {tip} ({txs:,} transactions since height {stopped_at}; "
+        f"{committed:,} of {log.accepted():,} accepted committed); restarting…"
+    )
+    return await _restart_and_watch(opts, cluster, lagger, stopped_at, tip, txs) | {
+        "committed_while_down": committed,
+        "accepted_while_down": log.accepted(),
+    }
+
+
+async def _restart_and_watch(
+    opts: CatchupOptions, cluster: Cluster, lagger: int, stopped_at: int, tip: int, txs: int
+) -> dict[str, Any]:
+    entry = cluster.nodes[lagger]
+    began = time.monotonic()
+    cluster.start(lagger)
+    api_up: float | None = None
+    moving: float | None = None
+    reported_tps = reported_bps = 0
+    deadline = began + opts.timeout_s
+    height = stopped_at
+    while time.monotonic() < deadline:
+        status = processes.node_status(entry)
+        now = time.monotonic()
+        if status is not None:
+            api_up = api_up or now
+            height = int(status.get("height", height))
+            sync = status.get("sync") or {}
+            reported_tps = max(reported_tps, int(sync.get("txs_per_s") or 0))
+            reported_bps = max(reported_bps, int(sync.get("blocks_per_s") or 0))
+            if height > stopped_at and moving is None:
+                moving = now
+            if height >= tip:
+                break
+        if not processes.is_running(entry.pid):
+            raise BenchError(f"{entry.name} exited while catching up:\n" + cluster.log_tail())
+        await asyncio.sleep(POLL_S)
+    done = time.monotonic()
+    if height < tip:
+        raise BenchError(f"{entry.name} reached {height} of {tip} in {opts.timeout_s:.0f} s")
+    use = sample_pid(entry.pid)
+    start_s = (api_up or done) - began
+    catch_s = max(1e-3, done - (api_up or began))
+    blocks = tip - stopped_at
+    return {
+        "node": entry.name,
+        "stopped_at": stopped_at,
+        "tip": tip,
+        "blocks": blocks,
+        "txs": txs,
+        "time_to_tip_s": round(done - began, 2),
+        "startup_s": round(start_s, 2),
+        "catchup_s": round(catch_s, 2),
+        "catchup_tps": round(txs / catch_s, 1),
+        "catchup_blocks_per_s": round(blocks / catch_s, 2),
+        "first_progress_s": None if moving is None else round(moving - began, 2),
+        "reported_txs_per_s_max": reported_tps,
+        "reported_blocks_per_s_max": reported_bps,
+        "cpu_s": None if use is None else round(use.cpu_s, 1),
+        "peak_rss_mb": None if use is None else round(use.peak_rss_mb, 1),
+    }

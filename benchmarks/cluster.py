@@ -1,0 +1,196 @@
+"""A network of real node processes on loopback for one benchmark run.
+
+Built on :mod:`devnet.layout` (keys, genesis, configs) and :mod:`devnet.processes`
+(start and stop one node, always by its own pid). Resource figures come from
+``/proc``: CPU seconds (``stat``), peak resident memory (``status`` VmHWM, the
+kernel's own high-water mark), bytes written to storage (``io`` write_bytes) and
+the data directory's size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from devnet import layout, processes
+from devnet.layout import Network, NodeEntry
+from node.config import Home
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_base_port() -> int:
+    """A base port whose p2p (+0..19) and API (+100..119) ports look free."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base > 60000:
+            continue
+        ports = [base + i for i in range(20)] + [base + 100 + i for i in range(20)]
+        if all(_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port range on loopback")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class ProcSample:
+    """One process's counters at one instant (``None`` when it is not running)."""
+
+    cpu_s: float
+    peak_rss_mb: float
+    write_bytes: int
+
+
+def sample_pid(pid: int | None) -> ProcSample | None:
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        peak_kb = 0
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    peak_kb = int(line.split()[1])
+        write_bytes = 0
+        try:
+            with open(f"/proc/{pid}/io", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("write_bytes:"):
+                        write_bytes = int(line.split()[1])
+        except OSError:
+            pass
+        return ProcSample(cpu_s, peak_kb / 1024, write_bytes)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (from ``/proc/stat``)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / CLK_TCK
+
+
+def dir_bytes(path: str) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
+
+
+@dataclass
+class Cluster:
+    """``validators`` node processes; :meth:`close` stops every one it started, by pid."""
+
+    validators: int
+    home: str = ""
+    keep: bool = False
+    mempool_max: int | None = None
+    network: Network = field(init=False)
+    _own_home: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.home:
+            self.home = tempfile.mkdtemp(prefix="cityledger-bench-")
+            self._own_home = True
+        self.network = layout.generate(
+            os.path.join(self.home, "net"),
+            self.validators,
+            chain_id="cityledger-bench",
+            base_port=free_base_port(),
+            genesis_time_ms=int(time.time() * 1000),
+        )
+        for entry in self.network.nodes:
+            self._tune(entry)
+
+    def _tune(self, entry: NodeEntry) -> None:
+        """Bench settings: no per-client rate limit (one client drives everything)."""
+        home = Home(entry.home)
+        config = home.load_config()
+        config.api.rate_limit_per_s = 1_000_000.0
+        config.api.rate_limit_burst = 1_000_000
+        if self.mempool_max is not None:
+            config.mempool.max_txs = self.mempool_max
+        with open(home.config, "w", encoding="utf-8") as f:
+            f.write(config.to_toml())
+
+    @property
+    def nodes(self) -> list[NodeEntry]:
+        return self.network.nodes
+
+    @property
+    def chain_id(self) -> str:
+        return self.network.chain_id
+
+    def start(self, index: int | None = None) -> None:
+        for i, entry in enumerate(self.nodes):
+            if index is None or i == index:
+                processes.start_node(entry)
+        self.network.save()
+
+    def stop(self, index: int) -> None:
+        processes.stop_node(self.nodes[index])
+        self.network.save()
+
+    def close(self) -> None:
+        """Stop every node by its own pid; remove the home unless asked to keep it."""
+        try:
+            for entry in self.nodes:
+                processes.stop_node(entry)
+            self.network.save()
+        finally:
+            if self._own_home and not self.keep:
+                shutil.rmtree(self.home, ignore_errors=True)
+
+    def wait_height(self, height: int, timeout_s: float, indexes: list[int] | None = None) -> bool:
+        deadline = time.monotonic() + timeout_s
+        chosen = [self.nodes[i] for i in (indexes or range(len(self.nodes)))]
+        while time.monotonic() < deadline:
+            heights = [self.height(n) for n in chosen]
+            if all(h >= height for h in heights):
+                return True
+            time.sleep(0.2)
+        return False
+
+    @staticmethod
+    def height(entry: NodeEntry) -> int:
+        status = processes.node_status(entry)
+        return -1 if status is None else int(status.get("height", -1))
+
+    def samples(self) -> list[ProcSample | None]:
+        return [sample_pid(n.pid) for n in self.nodes]
+
+    def data_bytes(self) -> list[int]:
+        return [dir_bytes(Home(n.home).data) for n in self.nodes]
+
+    def log_tail(self, lines: int = 20) -> str:
+        out = []
+        for entry in self.nodes:
+            try:
+                with open(
+                    os.path.join(entry.home, "node.log"), encoding="utf-8", errors="replace"
+                ) as f:
+                    out.append(f"--- {entry.name}\n" + "".join(f.readlines()[-lines:]))
+            except OSError:
+                pass
+        return "\n".join(out)

@@ -1,0 +1,294 @@
+"""The open-loop driver and the block watchers.
+
+The driver sends the pre-signed workload through ``POST /v1/txs`` (canonical
+msgpack batches) of the node each sender is bound to, tick by tick at the offered
+rate, without waiting for answers: a slow network does not slow the offered load
+(no coordinated omission), and each transaction's latency counts from its
+*scheduled* send time. One WebSocket per node (``/v1/events``, blocks only)
+records when each block is announced; a transaction's commit time is when its
+block was announced by the node it was sent to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+import msgpack
+
+from benchmarks.workload import Item
+from ledger.encoding import decode
+from ledger.tx import Transaction
+
+MSGPACK = "application/msgpack"
+HEADERS = {"Content-Type": MSGPACK, "Accept": MSGPACK}
+ACCEPTED = ""  # the code of an accepted transaction
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+
+@dataclass
+class BlockWatch:
+    """Announce times of the blocks one node pushes on ``/v1/events``."""
+
+    url: str
+    announced: dict[int, float] = field(default_factory=dict)  # height -> monotonic time
+    tx_count: dict[int, int] = field(default_factory=dict)
+    errors: int = 0
+
+    @property
+    def height(self) -> int:
+        return max(self.announced, default=0)
+
+    def txs_since(self, height: int) -> int:
+        return sum(n for h, n in self.tx_count.items() if h > height)
+
+    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        """Watch until ``stop``; reconnect (the node may be restarting) after a pause."""
+        while not stop.is_set():
+            try:
+                async with session.ws_connect(self.url + "/v1/events", heartbeat=10) as ws:
+                    await ws.send_str(json.dumps({"blocks": True}))
+                    while not stop.is_set():
+                        with contextlib.suppress(TimeoutError):
+                            msg = await asyncio.wait_for(ws.receive(), 0.5)
+                            if msg.type != aiohttp.WSMsgType.TEXT:
+                                break
+                            self._record(json.loads(msg.data), time.monotonic())
+            except (aiohttp.ClientError, OSError):
+                self.errors += 1
+            if not stop.is_set():
+                await asyncio.sleep(0.3)
+
+    def _record(self, frame: dict[str, object], now: float) -> None:
+        if frame.get("type") != "block":
+            return
+        height, count = frame.get("height"), frame.get("tx_count")
+        if isinstance(height, int) and isinstance(count, int):
+            self.announced.setdefault(height, now)
+            self.tx_count[height] = count
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Offer ``rate`` tx/s for ``seconds`` (``None``: until the workload runs out)."""
+
+    rate: float
+    seconds: float | None = None
+
+
+@dataclass
+class StepResult:
+    rate: float
+    began: float
+    ended: float
+    first: int  # index of the step's first item
+    sent: int
+    committed: int = 0  # transactions committed (anywhere) while the step ran
+    saturated: bool = False
+
+
+@dataclass
+class DriveLog:
+    """What happened to each item: scheduled time and the node's answer."""
+
+    sched: list[float]
+    codes: list[str | None]
+    steps: list[StepResult] = field(default_factory=list)
+    began: float = 0.0
+    ended: float = 0.0
+    late_ticks: int = 0
+    sent: int = 0
+    answer_ms: list[float] = field(default_factory=list)  # per batch: scheduled to answered
+
+    @classmethod
+    def of(cls, n: int) -> DriveLog:
+        return cls([0.0] * n, [None] * n)
+
+    def accepted(self) -> int:
+        return sum(1 for c in self.codes if c == ACCEPTED)
+
+
+class Driver:
+    """Sends items to ``urls[item.node]`` at the rates of ``steps``."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        urls: Sequence[str],
+        items: Sequence[Item],
+        *,
+        tick_s: float = 0.05,
+        node_map: Callable[[int], int] = lambda node: node,
+    ) -> None:
+        self.session = session
+        self.urls = list(urls)
+        self.items = items
+        self.tick_s = tick_s
+        self.node_map = node_map
+        self.log = DriveLog.of(len(items))
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(
+        self, steps: Sequence[Step], committed: Callable[[], int], max_backlog_s: float = 5.0
+    ) -> DriveLog:
+        """Send every step in turn; a ramp stops at the first saturated step."""
+        log, pos = self.log, 0
+        log.began = time.monotonic()
+        for step in steps:
+            if pos >= len(self.items):
+                break
+            before = committed()
+            result = StepResult(step.rate, time.monotonic(), 0.0, pos, 0)
+            pos = await self._send_step(step, pos)
+            result.ended = time.monotonic()
+            result.sent = pos - result.first
+            result.committed = committed() - before
+            backlog = log.accepted() - committed()
+            result.saturated = len(steps) > 1 and backlog > step.rate * max_backlog_s
+            log.steps.append(result)
+            if result.saturated:
+                break
+        log.sent = pos
+        log.ended = time.monotonic()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=60)
+        return log
+
+    async def _send_step(self, step: Step, pos: int) -> int:
+        began = time.monotonic()
+        ticks = 0
+        carry = 0.0
+        while pos < len(self.items):
+            due = began + ticks * self.tick_s
+            if step.seconds is not None and due >= began + step.seconds:
+                break
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -self.tick_s:
+                self.log.late_ticks += 1
+            carry += step.rate * self.tick_s
+            n = int(carry)
+            carry -= n
+            if n:
+                self._send_tick(pos, min(len(self.items), pos + n), due)
+                pos = min(len(self.items), pos + n)
+            ticks += 1
+        return pos
+
+    def _send_tick(self, start: int, end: int, due: float) -> None:
+        by_node: dict[int, list[int]] = {}
+        for i in range(start, end):
+            self.log.sched[i] = due
+            by_node.setdefault(self.node_map(self.items[i].node), []).append(i)
+        for node, indexes in by_node.items():
+            body = msgpack.packb({"txs": [self.items[i].raw for i in indexes]}, use_bin_type=True)
+            task = asyncio.ensure_future(self._post(node, indexes, body, due))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, node: int, indexes: list[int], body: bytes, due: float) -> None:
+        codes = self.log.codes
+        try:
+            async with self.session.post(
+                self.urls[node] + "/v1/txs", data=body, headers=HEADERS
+            ) as resp:
+                answer = msgpack.unpackb(await resp.read(), raw=False)
+                status = resp.status
+        except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as exc:
+            for i in indexes:
+                codes[i] = f"client:{type(exc).__name__}"
+            return
+        self.log.answer_ms.append((time.monotonic() - due) * 1000)
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if status == 200 and isinstance(results, list) and len(results) == len(indexes):
+            for i, r in zip(indexes, results, strict=True):
+                codes[i] = ACCEPTED if r.get("status") == "pending" else r["error"]["code"]
+            return
+        error = answer.get("error", {}) if isinstance(answer, dict) else {}
+        code = f"http{status}:{error.get('code', '?') if isinstance(error, dict) else '?'}"
+        for i in indexes:
+            codes[i] = code
+
+
+async def fetch_blocks(
+    session: aiohttp.ClientSession,
+    urls: Sequence[str],
+    first: int,
+    last: int,
+    *,
+    parallel: int = 8,
+    deadline_s: float = 120.0,
+) -> dict[int, tuple[list[bytes], int, int]]:
+    """Height -> (transaction hashes, commit round, block time ms) for ``first..last``.
+
+    Each height is asked of the nodes in turn (a busy node may time out); heights
+    still missing at the deadline are left out (the caller counts them).
+    """
+    out: dict[int, tuple[list[bytes], int, int]] = {}
+    heights = iter(range(first, last + 1))
+    deadline = time.monotonic() + deadline_s
+
+    async def worker() -> None:
+        for height in heights:
+            for attempt in range(2 * len(urls)):
+                if time.monotonic() > deadline:
+                    return
+                url = urls[(height + attempt) % len(urls)]
+                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                    out[height] = await _block(session, f"{url}/v1/blocks/{height}")
+                    break
+
+    await asyncio.gather(*(worker() for _ in range(parallel)))
+    return out
+
+
+async def _block(session: aiohttp.ClientSession, url: str) -> tuple[list[bytes], int, int]:
+    async with session.get(url, headers=HEADERS, timeout=REQUEST_TIMEOUT) as resp:
+        resp.raise_for_status()
+        answer = decode(await resp.read())
+    assert isinstance(answer, dict)
+    block, cert = answer["block"], answer["certificate"]
+    assert isinstance(block, dict) and isinstance(cert, dict)
+    txs, header = block["txs"], block["header"]
+    assert isinstance(txs, list) and isinstance(header, dict)
+    time_ms, rnd = header["time_ms"], cert["round"]
+    assert isinstance(time_ms, int) and isinstance(rnd, int)
+    return [Transaction.from_obj(t).hash for t in txs], rnd, time_ms
+
+
+async def receipt_codes(
+    session: aiohttp.ClientSession,
+    url: str,
+    hashes: Sequence[bytes],
+    *,
+    parallel: int = 8,
+    deadline_s: float = 60.0,
+) -> dict[str, int]:
+    """Receipt outcome counts (``ok``, the failure code, or ``unchecked`` past the deadline)."""
+    counts: dict[str, int] = {}
+    todo = iter(hashes)
+    deadline = time.monotonic() + deadline_s
+
+    async def worker() -> None:
+        for tx_hash in todo:
+            code = "unchecked"
+            if time.monotonic() < deadline:
+                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                    code = await _receipt_code(session, f"{url}/v1/txs/{tx_hash.hex()}")
+            counts[code] = counts.get(code, 0) + 1
+
+    await asyncio.gather(*(worker() for _ in range(parallel)))
+    return counts
+
+
+async def _receipt_code(session: aiohttp.ClientSession, url: str) -> str:
+    async with session.get(url, headers=HEADERS, timeout=REQUEST_TIMEOUT) as resp:
+        answer = msgpack.unpackb(await resp.read(), raw=False)
+    receipt = answer.get("receipt") if isinstance(answer, dict) else None
+    return "missing" if not isinstance(receipt, dict) else str(receipt.get("code") or "ok")

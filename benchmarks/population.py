@@ -1,0 +1,355 @@
+"""Who sends the benchmark's transactions, and the untimed setup that registers them.
+
+On top of the demo's founding agencies (which every devnet genesis holds), the
+setup registers bench traders, carriers and prosumers (``register_org``) and more
+agency members (customs officers, port operators, permit clerks, inspectors, energy
+regulators), then gives the timed phase something to work on: shipments handed to
+carriers, permits applied for (some issued), meters with a first reading, prepaid
+balances and order books of past intervals waiting to be settled.
+
+Every sending key is one :class:`Actor` with its own nonce counter, pinned to one
+node (a client talks to its own agency's node). Keys come from labels, so a run is
+reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from contracts.codes import iso6346_remainder, with_check_digit
+from contracts.energy import sign_reading
+from devnet.demo import member_label
+from ledger.crypto import PrivateKey
+from ledger.encoding import Value
+from ledger.tx import Transaction
+
+MINUTE_MS = 60_000
+DAY_MS = 24 * 60 * MINUTE_MS
+INTERVAL_MS = 15 * MINUTE_MS  # devnet genesis: energy_interval_ms
+ORG_MEMBERS = 4  # sending members per bench organisation (plus an idle admin)
+SETTLE_INTERVALS = 24  # past intervals whose order books the timed phase settles
+PLACES = ("KRPUS", "CNSHA", "CNNGB", "NLRTM", "DEHAM", "SGSIN", "USLAX", "JPTYO")
+GOODS: tuple[tuple[str, str, str, int], ...] = (
+    ("850760", "Lithium-ion battery packs", "C62", 18_500),
+    ("847130", "Portable computers", "C62", 42_000),
+    ("610910", "Cotton T-shirts, knitted", "C62", 350),
+    ("040690", "Gouda cheese", "KGM", 900),
+    ("870899", "Motor vehicle parts", "C62", 4_800),
+    ("854232", "Memory integrated circuits", "C62", 3_200),
+)
+# Founding agency whose admin registers each kind of agency member, and the role.
+AGENCY_ROLES = {
+    "customs": ("busan-customs", "sejong-customs"),
+    "port": ("busan-port", "sejong-port"),
+    "permit_office": ("busan-permits", "sejong-permits"),
+    "inspector": ("busan-permits", "sejong-permits"),
+    "energy_regulator": ("busan-energy", "sejong-energy"),
+}
+
+
+@dataclass
+class Actor:
+    """One sending key with its own nonce sequence."""
+
+    label: str
+    org: str
+    role: str
+    node: int = 0
+    nonce: int = 0
+    key: PrivateKey = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.key = PrivateKey.from_label(self.label)
+
+    def sign(self, chain_id: str, kind: str, payload: dict[str, Value]) -> Transaction:
+        tx = Transaction.create(self.key, chain_id, kind, self.nonce, payload)
+        self.nonce += 1
+        return tx
+
+
+@dataclass
+class Shipment:
+    id: str
+    holder: str  # org
+    customs: str = "pending"
+    docs: int = 0
+    history: int = 1
+
+
+@dataclass
+class Permit:
+    id: str
+    status: str = "applied"
+    inspections: int = 0
+    valid_until: int = 0
+
+
+@dataclass
+class Population:
+    """Actors by role, what the setup created for them, and the setup phases."""
+
+    chain_id: str
+    now_ms: int
+    rng: random.Random
+    actors: dict[str, list[Actor]] = field(default_factory=dict)
+    admins: list[Actor] = field(default_factory=list)  # idle keys (forgery targets)
+    founders: dict[str, Actor] = field(default_factory=dict)  # founding agency admins
+    orgs: dict[str, list[str]] = field(default_factory=dict)  # kind -> bench org ids
+    phases: list[list[Transaction]] = field(default_factory=list)
+    steps: list[tuple[int, int, Actor, str, dict[str, Value]]] = field(default_factory=list)
+    carrier_ships: dict[str, list[Shipment]] = field(default_factory=dict)  # actor label ->
+    customs_ships: dict[str, list[Shipment]] = field(default_factory=dict)
+    all_ships: list[Shipment] = field(default_factory=list)
+    clerk_permits: dict[str, list[Permit]] = field(default_factory=dict)
+    issued_permits: list[Permit] = field(default_factory=list)
+    meters: dict[str, PrivateKey] = field(default_factory=dict)  # prosumer label -> meter key
+    settle_intervals: list[int] = field(default_factory=list)
+    counter: int = 0
+
+    def next_id(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}-{self.counter:07d}"
+
+    def add(self, phase: int, actor: Actor, kind: str, payload: dict[str, Value]) -> None:
+        """Queue a setup step; :meth:`sign_setup` signs them phase by phase (nonce order)."""
+        self.steps.append((phase, len(self.steps), actor, kind, payload))
+
+    def sign_setup(self) -> None:
+        for phase, _, actor, kind, payload in sorted(self.steps, key=lambda s: s[:2]):
+            while len(self.phases) <= phase:
+                self.phases.append([])
+            self.phases[phase].append(actor.sign(self.chain_id, kind, payload))
+        self.steps.clear()
+
+    def all_actors(self) -> list[Actor]:
+        return [a for group in self.actors.values() for a in group]
+
+    def container(self) -> str:
+        while True:
+            first_ten = f"BNCU{self.rng.randrange(1_000_000):06d}"
+            if iso6346_remainder(first_ten) != 10:
+                return with_check_digit(first_ten)
+
+
+def build_population(
+    chain_id: str, now_ms: int, nodes: int, *, scale: int = 1, seed: int = 7
+) -> Population:
+    """Bench organisations and actors, and the setup phases (nothing is sent here)."""
+    pop = Population(chain_id, now_ms, random.Random(seed))
+    counts = {"trader": 16 * scale, "carrier": 8 * scale, "prosumer": 16 * scale}
+    for name in (
+        "busan-customs",
+        "sejong-customs",
+        "busan-port",
+        "sejong-port",
+        "busan-permits",
+        "sejong-permits",
+        "busan-energy",
+        "sejong-energy",
+    ):
+        pop.founders[name] = Actor(member_label(name, "admin"), name, "admin")
+    _register_orgs(pop, counts, seed)
+    agency = {
+        "customs": 16,
+        "port": 8,
+        "permit_office": 16,
+        "inspector": 8,
+        "energy_regulator": 256,
+    }
+    _register_agency_members(pop, {r: n * scale for r, n in agency.items()}, seed)
+    everyone = pop.all_actors()
+    for i, actor in enumerate(everyone):
+        actor.node = i % nodes
+    for i, actor in enumerate(pop.admins):
+        actor.node = i % nodes
+    _setup_shipments(pop)
+    _setup_permits(pop)
+    _setup_energy(pop)
+    pop.sign_setup()
+    return pop
+
+
+def _register_orgs(pop: Population, counts: dict[str, int], seed: int) -> None:
+    role_of = {"trader": "trader", "carrier": "carrier", "prosumer": "prosumer"}
+    founders = list(pop.founders.values())
+    n = 0
+    for kind, count in counts.items():
+        pop.orgs[kind] = []
+        for i in range(count):
+            org_id = f"bench-{kind}-{seed}-{i:03d}"
+            pop.orgs[kind].append(org_id)
+            members = [
+                Actor(f"bench/{org_id}/m{k}", org_id, role_of[kind]) for k in range(ORG_MEMBERS)
+            ]
+            admin = Actor(f"bench/{org_id}/admin", org_id, "admin")
+            pop.actors.setdefault(kind, []).extend(members)
+            pop.admins.append(admin)
+            payload: dict[str, Value] = {
+                "id": org_id,
+                "name": f"Bench {kind} {i}",
+                "kind": kind,
+                "city": "Busan" if i % 2 else "Sejong",
+                "members": [
+                    {"public_key": admin.key.public_key, "name": "admin", "roles": ["admin"]}
+                ]
+                + [
+                    {"public_key": m.key.public_key, "name": f"m{k}", "roles": [role_of[kind]]}
+                    for k, m in enumerate(members)
+                ],
+            }
+            pop.add(0, founders[n % len(founders)], "identity.register_org", payload)
+            n += 1
+
+
+def _register_agency_members(pop: Population, counts: dict[str, int], seed: int) -> None:
+    for role, count in counts.items():
+        group = pop.actors.setdefault(role, [])
+        for i in range(count):
+            org = AGENCY_ROLES[role][i % 2]
+            actor = Actor(f"bench/{seed}/{org}/{role}-{i}", org, role)
+            group.append(actor)
+            payload: dict[str, Value] = {
+                "public_key": actor.key.public_key,
+                "name": f"bench {role} {i}",
+                "roles": [role],
+            }
+            pop.add(0, pop.founders[org], "identity.register_member", payload)
+
+
+def declare_payload(pop: Population, ship_id: str, org: str, time_ms: int) -> dict[str, Value]:
+    """A new consignment declared by ``org`` (consignor and declarant)."""
+    rng = pop.rng
+    consignee = rng.choice([o for o in pop.orgs["trader"] if o != org])
+    origin, destination = rng.sample(PLACES, 2)
+    lines: list[Value] = []
+    for hs, description, unit, unit_value in rng.sample(GOODS, rng.randint(1, 3)):
+        quantity = rng.randint(10, 5000)
+        lines.append(
+            {
+                "hs_code": hs,
+                "description": description,
+                "quantity": quantity,
+                "unit": unit,
+                "value": quantity * unit_value,
+                "currency": "USD",
+            }
+        )
+    return {
+        "id": ship_id,
+        "consignor": org,
+        "consignee": consignee,
+        "declarant": org,
+        "origin": origin,
+        "destination": destination,
+        "goods": lines,
+        "containers": [pop.container() for _ in range(rng.randint(1, 2))],
+        "time_ms": time_ms,
+    }
+
+
+def _setup_shipments(pop: Population) -> None:
+    """Each trader declares shipments; half go to carriers (offer, accept), all to customs."""
+    t0 = pop.now_ms - 2 * DAY_MS
+    carriers = pop.actors["carrier"]
+    officers = pop.actors["customs"]
+    for i, trader in enumerate(pop.actors["trader"] * 3):
+        ship = Shipment(pop.next_id("BSH"), trader.org)
+        pop.add(1, trader, "shipment.declare", declare_payload(pop, ship.id, trader.org, t0))
+        pop.all_ships.append(ship)
+        pop.customs_ships.setdefault(officers[i % len(officers)].label, []).append(ship)
+        if i % 2:
+            continue
+        carrier = carriers[(i // 2) % len(carriers)]
+        offer = {"shipment_id": ship.id, "to": carrier.org, "time_ms": t0 + MINUTE_MS}
+        pop.add(2, trader, "shipment.offer_custody", offer)
+        accept = {"shipment_id": ship.id, "time_ms": t0 + 2 * MINUTE_MS}
+        pop.add(3, carrier, "shipment.accept_custody", accept)
+        ship.holder = carrier.org
+        ship.history += 2
+        pop.carrier_ships.setdefault(carrier.label, []).append(ship)
+
+
+def apply_payload(permit_id: str, i: int) -> dict[str, Value]:
+    kind = ("building", "business", "event")[i % 3]
+    return {
+        "id": permit_id,
+        "type": kind,
+        "address": f"{1 + i % 400} Jungang-daero, Busan",
+        "description": f"Bench {kind} permit application {i}",
+    }
+
+
+def _setup_permits(pop: Population) -> None:
+    """Permits for each clerk's timed chain, and a pool issued now for inspections."""
+    applicants = pop.actors["trader"] + pop.actors["carrier"] + pop.actors["prosumer"]
+    clerks = pop.actors["permit_office"]
+    window = {"valid_from": pop.now_ms - 10 * DAY_MS, "valid_until": pop.now_ms + 365 * DAY_MS}
+    for i in range(len(clerks) * 24 + 8 * len(pop.actors["inspector"])):
+        permit = Permit(pop.next_id("BPM"))
+        applicant = applicants[i % len(applicants)]
+        pop.add(1, applicant, "permit.apply", apply_payload(permit.id, i))
+        clerk = clerks[i % len(clerks)]
+        if i < len(clerks) * 24:
+            pop.clerk_permits.setdefault(clerk.label, []).append(permit)
+            continue
+        for kind in ("permit.review", "permit.approve", "permit.issue"):
+            body: dict[str, Value] = {"permit_id": permit.id}
+            if kind == "permit.issue":
+                body |= window
+            pop.add(2, clerk, kind, body)
+        permit.status, permit.valid_until = "issued", int(window["valid_until"])
+        pop.issued_permits.append(permit)
+
+
+def reading_payload(
+    pop: Population, meter: PrivateKey, start_ms: int, produced: int
+) -> dict[str, Value]:
+    consumed = pop.rng.randint(50, 900)
+    return {
+        "meter_key": meter.public_key,
+        "interval_start_ms": start_ms,
+        "produced_wh": produced,
+        "consumed_wh": consumed,
+        "signature": sign_reading(meter, pop.chain_id, start_ms, produced, consumed),
+    }
+
+
+def order_payload(start_ms: int, side: str, quantity: int, price: int) -> dict[str, Value]:
+    return {
+        "interval_start_ms": start_ms,
+        "side": side,
+        "quantity_wh": quantity,
+        "price_per_kwh": price,
+    }
+
+
+def reading_interval(pop: Population, k: int) -> int:
+    """The k-th past interval a meter reports on (ended long before the run)."""
+    base = pop.now_ms - pop.now_ms % INTERVAL_MS - 300 * DAY_MS
+    return base + k * INTERVAL_MS
+
+
+def _setup_energy(pop: Population) -> None:
+    """Meters, prepaid balances, a first reading each, and order books to settle."""
+    regulators = pop.actors["energy_regulator"]
+    prosumers = pop.actors["prosumer"]
+    for i, owner in enumerate(prosumers):
+        meter = PrivateKey.from_label(f"{owner.label}/meter")
+        pop.meters[owner.label] = meter
+        body = {"meter_key": meter.public_key, "owner": owner.org, "name": f"meter {i}"}
+        pop.add(1, regulators[i % len(regulators)], "energy.register_meter", body)
+        reading = reading_payload(pop, meter, reading_interval(pop, 0), 50_000)
+        pop.add(2, owner, "energy.submit_reading", reading)
+    for i, org in enumerate(pop.orgs["prosumer"]):
+        credit = {"account": org, "amount": 10**12, "reference": f"bench prepayment {i}"}
+        pop.add(1, regulators[i % len(regulators)], "energy.credit_balance", credit)
+    first = pop.now_ms - pop.now_ms % INTERVAL_MS - 200 * DAY_MS
+    for j in range(SETTLE_INTERVALS):
+        start = first + j * INTERVAL_MS
+        pop.settle_intervals.append(start)
+        for k in range(8):
+            owner = prosumers[(j * 8 + k) % len(prosumers)]
+            side = "offer" if k % 2 == 0 else "bid"
+            body = order_payload(start, side, pop.rng.randint(100, 2000), pop.rng.randint(90, 200))
+            pop.add(3, owner, "energy.place_order", body)

@@ -1,0 +1,198 @@
+"""``cityledger bench query``: provenance and proof queries, checked client-side, under load.
+
+While the open-loop driver keeps the network busy with the workload at ``rate``, one
+closed-loop reader (a customs officer's key, which may read every shipment) asks, in
+turn:
+
+* ``GET /v1/shipments/{id}`` (signed read) for a shipment of the setup, whose history
+  keeps growing under the load, and checks the answer as the CLI does
+  (:func:`cli.verify.verify_shipment`: the commit certificate against the genesis
+  validators, every record's state proof, the proof that the history ends there);
+* ``GET /v1/txs/{hash}`` for a committed transaction, checked with
+  :func:`cli.verify.verify_receipt` (certificate, block, results and log proofs).
+
+Latency is reported twice: the node's answer (request sent to body read) and the
+whole query including the client-side verification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from rich.console import Console
+
+from benchmarks.cluster import Cluster
+from benchmarks.driver import HEADERS, Driver, Step
+from benchmarks.results import percentile
+from benchmarks.run import BenchError, drain, load_setup, run_async, session, start_watches
+from benchmarks.workload import Workload, build_workload
+from cli.verify import verify_receipt, verify_shipment
+from ledger.encoding import decode
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
+from node.api.auth import sign_request
+from node.config import Home
+
+
+@dataclass
+class QueryOptions:
+    validators: int = 4
+    txs: int = 30_000
+    rate: float = 1000.0
+    queries: int = 2000
+    workload: str = "mix"
+    seed: int = 7
+    home: str = ""
+    keep: bool = False
+
+
+@dataclass
+class Samples:
+    server_ms: list[float] = field(default_factory=list)
+    total_ms: list[float] = field(default_factory=list)
+    entries: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        server, total = sorted(self.server_ms), sorted(self.total_ms)
+        return {
+            "count": len(total),
+            "server_p50_ms": round(percentile(server, 50), 2),
+            "server_p99_ms": round(percentile(server, 99), 2),
+            "p50_ms": round(percentile(total, 50), 2),
+            "p99_ms": round(percentile(total, 99), 2),
+            "max_ms": round(total[-1], 2) if total else None,
+            "mean_entries": round(self.entries / max(1, len(total)), 1),
+            "failures": self.failures,
+        }
+
+
+def run_query(opts: QueryOptions, console: Console) -> dict[str, Any]:
+    work = build_workload(
+        "cityledger-bench",
+        int(time.time() * 1000),
+        opts.validators,
+        opts.txs,
+        name=opts.workload,
+        seed=opts.seed,
+    )
+    cluster = Cluster(opts.validators, opts.home, keep=opts.keep)
+    try:
+        cluster.start()
+        if not cluster.wait_height(1, 90):
+            raise BenchError("the network did not commit block 1 in 90 s:\n" + cluster.log_tail())
+        genesis = Genesis.load(Home(cluster.nodes[0].home).genesis)
+        doc = run_async(_query(opts, cluster, work, genesis, console))
+    finally:
+        cluster.close()
+    doc["options"] = {k: v for k, v in vars(opts).items() if k != "home"}
+    return doc
+
+
+async def _query(
+    opts: QueryOptions, cluster: Cluster, work: Workload, genesis: Genesis, console: Console
+) -> dict[str, Any]:
+    urls = [n.url for n in cluster.nodes]
+    stop = asyncio.Event()
+    async with session() as http:
+        watches, tasks = await start_watches(http, urls, stop)
+        try:
+            await load_setup(http, urls, work, watches[0], console)
+            base = max(w.height for w in watches)
+            console.print(f"[bold]queries[/] under {opts.rate:,.0f} tx/s of load…")
+            driver = Driver(http, urls, work.items)
+            load = asyncio.create_task(
+                driver.run([Step(opts.rate)], lambda: max(w.txs_since(base) for w in watches))
+            )
+            began = time.monotonic()
+            shipments, receipts = await _reader(http, urls, work, genesis, opts, load)
+            elapsed = time.monotonic() - began
+            log = await load
+            await drain(watches, base, log.accepted(), 60.0)
+            committed = max(w.txs_since(base) for w in watches)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "shipment": shipments.summary(),
+        "receipt": receipts.summary(),
+        "queries_per_s": round((len(shipments.total_ms) + len(receipts.total_ms)) / elapsed, 1),
+        "load_offered_tps": round(log.sent / max(1e-9, log.ended - log.began), 1),
+        "load_committed": committed,
+        "load_accepted": log.accepted(),
+        "late_ticks": log.late_ticks,
+    }
+
+
+async def _reader(
+    http: aiohttp.ClientSession,
+    urls: list[str],
+    work: Workload,
+    genesis: Genesis,
+    opts: QueryOptions,
+    load: asyncio.Task[Any],
+) -> tuple[Samples, Samples]:
+    """Alternate shipment and receipt queries until ``opts.queries`` or the load ends."""
+    officer = work.population.actors["customs"][0]
+    ships = [s.id for s in work.population.all_ships]
+    setup = [tx.hash for phase in work.setup for tx in phase]
+    rng = random.Random(opts.seed)
+    shipments, receipts = Samples(), Samples()
+    for q in range(opts.queries):
+        if load.done() and q > 0:
+            break
+        url = urls[q % len(urls)]
+        if q % 2 == 0:
+            ship_id = rng.choice(ships)
+            path = f"/v1/shipments/{ship_id}"
+            headers = HEADERS | sign_request(
+                officer.key, genesis.chain_id, "GET", path, b"", int(time.time() * 1000)
+            )
+            answer, t0, t1 = await _get(http, url + path, headers, shipments)
+            if answer is None:
+                continue
+            try:
+                view = verify_shipment(answer, genesis, ship_id)
+            except LedgerError as exc:
+                _count(shipments, f"verify: {exc}")
+                continue
+            shipments.entries += len(view.history)
+            shipments.server_ms.append((t1 - t0) * 1000)
+            shipments.total_ms.append((time.monotonic() - t0) * 1000)
+        else:
+            tx_hash = rng.choice(setup)
+            answer, t0, t1 = await _get(http, f"{url}/v1/txs/{tx_hash.hex()}", HEADERS, receipts)
+            if answer is None:
+                continue
+            try:
+                verify_receipt(answer, genesis, tx_hash)
+            except LedgerError as exc:
+                _count(receipts, f"verify: {exc}")
+                continue
+            receipts.entries += 1
+            receipts.server_ms.append((t1 - t0) * 1000)
+            receipts.total_ms.append((time.monotonic() - t0) * 1000)
+    return shipments, receipts
+
+
+async def _get(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str], into: Samples
+) -> tuple[Any, float, float]:
+    t0 = time.monotonic()
+    async with http.get(url, headers=headers) as resp:
+        body = await resp.read()
+        status = resp.status
+    t1 = time.monotonic()
+    if status != 200:
+        _count(into, f"HTTP {status}")
+        return None, t0, t1
+    return decode(body), t0, t1
+
+
+def _count(into: Samples, what: str) -> None:
+    into.failures[what[:120]] = into.failures.get(what[:120], 0) + 1

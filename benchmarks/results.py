@@ -1,0 +1,243 @@
+"""From what the driver, the watchers and ``/proc`` saw, to figures, a table and JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.cluster import ProcSample
+from benchmarks.driver import ACCEPTED, BlockWatch, DriveLog
+from benchmarks.workload import EXPECTED_CODES, Item
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence (nan when empty)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+@dataclass
+class NodeUse:
+    name: str
+    cpu_s: float
+    peak_rss_mb: float
+    data_bytes_delta: int
+    write_bytes_delta: int
+
+    def to_obj(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "cpu_s": round(self.cpu_s, 1),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "data_bytes_delta": self.data_bytes_delta,
+            "write_bytes_delta": self.write_bytes_delta,
+        }
+
+
+def node_use(
+    names: Sequence[str],
+    before: Sequence[ProcSample | None],
+    after: Sequence[ProcSample | None],
+    data_before: Sequence[int],
+    data_after: Sequence[int],
+) -> list[NodeUse]:
+    out = []
+    for i, name in enumerate(names):
+        b, a = before[i], after[i]
+        cpu = (a.cpu_s - b.cpu_s) if a and b else math.nan
+        out.append(
+            NodeUse(
+                name,
+                cpu,
+                a.peak_rss_mb if a else math.nan,
+                data_after[i] - data_before[i],
+                (a.write_bytes - b.write_bytes) if a and b else 0,
+            )
+        )
+    return out
+
+
+@dataclass
+class Outcome:
+    """Per-item fate after the run: committed height and latency, or why not."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    committed: int = 0
+    accepted: int = 0
+    lost: list[int] = field(default_factory=list)  # accepted valid items never committed
+    stranded: int = 0  # lost, but behind a refused transaction of the same sender (nonce gap)
+    refused_valid: Counter[str] = field(default_factory=Counter)
+    invalid: Counter[str] = field(default_factory=Counter)  # flavour -> sent
+    invalid_refused: Counter[str] = field(default_factory=Counter)  # flavour:code -> count
+    invalid_wrong: int = 0  # accepted, or refused with an unexpected code
+    invalid_committed: int = 0
+    last_commit: float = 0.0
+
+
+def outcome(
+    items: Sequence[Item],
+    log: DriveLog,
+    where: dict[bytes, int],
+    watches: Sequence[BlockWatch],
+) -> Outcome:
+    """Match items with the blocks they landed in (``where``: tx hash -> height)."""
+    out = Outcome()
+    refused_senders: set[bytes] = set()
+    for i in range(log.sent):
+        item, code = items[i], log.codes[i]
+        height = where.get(item.hash)
+        if not item.valid:
+            out.invalid[item.category] += 1
+            out.invalid_refused[f"{item.category}:{code}"] += 1
+            if code not in EXPECTED_CODES[item.category]:
+                out.invalid_wrong += 1
+            if height is not None:  # only blocks of the timed phase are in ``where``
+                out.invalid_committed += 1
+            continue
+        if code != ACCEPTED:
+            out.refused_valid[str(code)] += 1
+            refused_senders.add(item.sender)
+            continue
+        out.accepted += 1
+        if height is None:
+            if item.sender in refused_senders:
+                out.stranded += 1
+            else:
+                out.lost.append(i)
+            continue
+        out.committed += 1
+        announced = watches[item.node].announced.get(height)
+        if announced is None:  # that node's socket missed it: take the first announcement
+            announced = min(w.announced.get(height, math.inf) for w in watches)
+        if math.isfinite(announced):
+            out.latencies_ms.append((announced - log.sched[i]) * 1000)
+            out.last_commit = max(out.last_commit, announced)
+    out.latencies_ms.sort()
+    return out
+
+
+def figures(
+    o: Outcome,
+    log: DriveLog,
+    blocks: dict[int, tuple[list[bytes], int, int]],
+    use: Sequence[NodeUse],
+    ceiling: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's headline numbers (the JSON document's top level)."""
+    send_s = max(1e-9, log.ended - log.began)
+    commit_s = max(1e-9, (o.last_commit or log.ended) - log.began)
+    lat = o.latencies_ms
+    rounds = Counter(r + 1 for _, r, _ in blocks.values())
+    times = sorted(t for _, _, t in blocks.values())
+    block_span_s = max(1e-3, (times[-1] - times[0]) / 1000) if len(times) > 1 else math.nan
+    committed_tps = o.committed / commit_s
+    ceiling_tps = float(ceiling["ceiling_tps"])
+    valid_rss = [u.peak_rss_mb for u in use if not math.isnan(u.peak_rss_mb)]
+    return {
+        "offered_tps": round(log.sent / send_s, 1),
+        "accepted_tps": round(o.accepted / send_s, 1),
+        "committed_tps": round(committed_tps, 1),
+        "sent": log.sent,
+        "accepted": o.accepted,
+        "committed": o.committed,
+        "lost": len(o.lost),
+        "stranded": o.stranded,
+        "refused_valid": dict(o.refused_valid),
+        "p50_ms": round(percentile(lat, 50), 1),
+        "p95_ms": round(percentile(lat, 95), 1),
+        "p99_ms": round(percentile(lat, 99), 1),
+        "max_ms": round(lat[-1], 1) if lat else math.nan,
+        "blocks": len(blocks),
+        "blocks_per_s": round((len(blocks) - 1) / block_span_s, 2) if len(blocks) > 1 else 0,
+        "txs_per_block": round(sum(len(h) for h, _, _ in blocks.values()) / max(1, len(blocks))),
+        "rounds_per_height": round(sum(k * v for k, v in rounds.items()) / max(1, len(blocks)), 3),
+        "rounds_histogram": {str(k): v for k, v in sorted(rounds.items())},
+        "invalid_sent": sum(o.invalid.values()),
+        "invalid_rejected": sum(o.invalid.values()) - o.invalid_wrong,
+        "invalid_unexpected": o.invalid_wrong,
+        "invalid_committed": o.invalid_committed,
+        "invalid_codes": dict(o.invalid_refused),
+        "nodes": [u.to_obj() for u in use],
+        "peak_rss_mb": round(max(valid_rss), 1) if valid_rss else math.nan,
+        "cpu_s_total": round(sum(u.cpu_s for u in use), 1),
+        "bytes_per_tx": round(
+            sum(u.data_bytes_delta for u in use) / max(1, len(use)) / max(1, o.committed)
+        ),
+        "written_bytes_per_tx": round(
+            sum(u.write_bytes_delta for u in use) / max(1, len(use)) / max(1, o.committed)
+        ),
+        "ceiling": ceiling,
+        "ceiling_tps": round(ceiling_tps),
+        "efficiency": round(committed_tps / ceiling_tps, 3) if ceiling_tps else math.nan,
+        "late_ticks": log.late_ticks,
+        "submit_p50_ms": round(percentile(sorted(log.answer_ms), 50), 1),
+        "submit_p99_ms": round(percentile(sorted(log.answer_ms), 99), 1),
+        "steps": [
+            {
+                "rate": s.rate,
+                "seconds": round(s.ended - s.began, 1),
+                "sent": s.sent,
+                "committed_tps": round(s.committed / max(1e-9, s.ended - s.began), 1),
+                "saturated": s.saturated,
+            }
+            for s in log.steps
+        ],
+    }
+
+
+def write_json(path: str, doc: dict[str, Any]) -> None:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(clean(doc), f, indent=2)
+        f.write("\n")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "-" if not math.isfinite(v) else f"{v:,.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def show(console: Console, title: str, rows: Sequence[tuple[str, Any, str]]) -> None:
+    """A two-column table of (measure, value, note)."""
+    table = Table(title=title)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("", style="dim")
+    for name, value, note in rows:
+        table.add_row(name, _fmt(value), note)
+    console.print(table)
+
+
+def show_nodes(console: Console, nodes: Sequence[dict[str, Any]]) -> None:
+    table = Table(title="per node")
+    for col in ("node", "CPU s", "peak RSS MB", "data dir Δ MB", "written MB"):
+        table.add_column(col, justify="right" if col != "node" else "left")
+    for n in nodes:
+        table.add_row(
+            n["name"],
+            _fmt(n["cpu_s"]),
+            _fmt(n["peak_rss_mb"]),
+            _fmt(n["data_bytes_delta"] / 1e6),
+            _fmt(n["write_bytes_delta"] / 1e6),
+        )
+    console.print(table)

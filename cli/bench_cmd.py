@@ -1,0 +1,305 @@
+"""``cityledger bench [run]|catchup|query``: measure a real network on this machine.
+
+Every scenario starts its own network of node processes on loopback (in a temporary
+directory unless ``--home`` is given), stops every process by its pid when it ends,
+prints a table and optionally writes JSON (``--json FILE``). ``docs/performance.md``
+describes the method and records the latest figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from cli.output import console, fail
+
+WORKLOADS = click.Choice(["mix", "small"])
+
+
+class _DefaultGroup(click.Group):
+    """A group whose first argument, when not a subcommand, goes to ``run``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultGroup)
+def bench() -> None:
+    """Benchmark a local network: throughput, latency, catch-up, queries (default: run)."""
+
+
+def _common(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--validators", default=4, show_default=True, help="Validator processes."),
+        click.option(
+            "--workload",
+            type=WORKLOADS,
+            default="mix",
+            show_default=True,
+            help="Realistic contract mix, or plain small transactions.",
+        ),
+        click.option("--seed", default=7, show_default=True, help="Workload seed."),
+        click.option(
+            "--json",
+            "json_path",
+            type=click.Path(dir_okay=False),
+            help="Write the figures as JSON to this file.",
+        ),
+        click.option(
+            "--home",
+            default="",
+            type=click.Path(file_okay=False),
+            help="Where the network lives (default: a temporary directory).",
+        ),
+        click.option("--keep", is_flag=True, help="Keep the network's directory afterwards."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@bench.command()
+@_common
+@click.option("--txs", default=100_000, show_default=True, help="Timed transactions (5 % invalid).")
+@click.option(
+    "--rate",
+    default=2000.0,
+    show_default=True,
+    help="Offered tx/s (with --ramp: the highest step).",
+)
+@click.option("--ramp", is_flag=True, help="Step the rate up until the network saturates.")
+@click.option("--ramp-start", default=500.0, show_default=True, help="First step's tx/s.")
+@click.option("--ramp-step", default=500.0, show_default=True, help="Increase per step.")
+@click.option("--step-seconds", default=10.0, show_default=True, help="Seconds per step.")
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False),
+    help="Sample every node with py-spy into this directory (pip install py-spy).",
+)
+@click.option(
+    "--check-receipts",
+    default=500,
+    show_default=True,
+    help="Committed transactions whose receipts are fetched and checked.",
+)
+@click.option("--mempool-max", type=int, default=None, help="Override [mempool] max_txs.")
+def run(json_path: str | None, **kw: Any) -> None:
+    """Throughput and finality latency at an offered rate, against the verification ceiling."""
+    from benchmarks.results import show, show_nodes
+    from benchmarks.run import BenchError, RunOptions, run_bench
+
+    try:
+        doc = run_bench(RunOptions(**kw), console)
+    except BenchError as exc:
+        fail(str(exc))
+    _show_run(doc, show, show_nodes)
+    _write(json_path, doc)
+
+
+def _show_run(doc: dict[str, Any], show: Any, show_nodes: Any) -> None:
+    o = doc["options"]
+    rows = [
+        ("offered", doc["offered_tps"], "tx/s"),
+        ("accepted", doc["accepted_tps"], "tx/s"),
+        ("committed", doc["committed_tps"], f"tx/s ({doc['committed']:,} committed)"),
+        (
+            "lost (accepted, never committed)",
+            doc["lost"],
+            f"+ {doc['stranded']:,} stranded behind a refused tx of their sender",
+        ),
+        ("valid refused", sum(doc["refused_valid"].values()), str(doc["refused_valid"] or "")),
+        (
+            "invalid sent / refused",
+            f"{doc['invalid_sent']:,} / {doc['invalid_rejected']:,}",
+            f"committed: {doc['invalid_committed']}",
+        ),
+        (
+            "submit answered p50 / p99",
+            f"{doc['submit_p50_ms']:,} / {doc['submit_p99_ms']:,}",
+            "ms, batch scheduled to the node's answer",
+        ),
+        ("latency p50", doc["p50_ms"], "ms, submit to block announced"),
+        ("latency p95", doc["p95_ms"], "ms"),
+        ("latency p99", doc["p99_ms"], "ms"),
+        ("latency max", doc["max_ms"], "ms"),
+        (
+            "blocks",
+            doc["blocks"],
+            f"{doc['blocks_per_s']} blocks/s, {doc['txs_per_block']} tx/block",
+        ),
+        ("rounds per height", doc["rounds_per_height"], str(doc["rounds_histogram"])),
+        ("longest block gap", doc["max_block_gap_s"], "s between announcements"),
+        ("peak RSS (max node)", doc["peak_rss_mb"], "MB"),
+        (
+            "node CPU",
+            doc["cpu_s_total"],
+            f"s (client {doc['client_cpu_s']} s, others {doc['other_cpu_s']} s)",
+        ),
+        (
+            "node CPU per tx",
+            doc.get("node_cpu_ms_per_tx", "-"),
+            f"ms, all nodes: the cores allow {doc.get('cpu_bound_tps', '-')} tx/s at that cost",
+        ),
+        ("stored per tx", doc["bytes_per_tx"], "bytes of data dir growth, per node"),
+        ("written per tx", doc["written_bytes_per_tx"], "bytes written to disk, per node"),
+        (
+            "ceiling",
+            doc["ceiling_tps"],
+            f"tx/s = {doc['ceiling']['verify_per_s_per_core']:,} verify/s x "
+            f"{doc['ceiling']['cores']} cores / {doc['ceiling']['validators']}",
+        ),
+        ("efficiency", f"{100 * doc['efficiency']:.1f} %", "committed / ceiling"),
+    ]
+    if "receipts_checked" in doc:
+        rows.append(
+            (
+                "receipts checked",
+                sum(doc["receipts_checked"].values()),
+                str(doc["receipts_checked"]),
+            )
+        )
+    title = (
+        f"cityledger bench: {o['validators']} validator(s), {o['workload']}, {doc['sent']:,} txs"
+    )
+    show(console, title, rows)
+    if len(doc["steps"]) > 1:
+        show(
+            console,
+            "ramp",
+            [
+                (
+                    f"{s['rate']:,.0f} tx/s offered",
+                    s["committed_tps"],
+                    "saturated" if s["saturated"] else "",
+                )
+                for s in doc["steps"]
+            ],
+        )
+    show_nodes(console, doc["nodes"])
+    for name, prof in doc.get("profile", {}).items():
+        show(
+            console,
+            f"profile {name}: {prof['busy_samples']:,} busy samples",
+            [(a, share, "%") for a, share in prof["activities"][:10]],
+        )
+
+
+@bench.command()
+@_common
+@click.option(
+    "--txs",
+    default=100_000,
+    show_default=True,
+    help="Transactions committed while the validator is down.",
+)
+@click.option("--rate", default=2000.0, show_default=True, help="Offered tx/s meanwhile.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=900.0,
+    show_default=True,
+    help="Seconds allowed to reach the tip.",
+)
+def catchup(json_path: str | None, **kw: Any) -> None:
+    """Stop a validator, commit --txs without it, restart it: its catch-up rate."""
+    from benchmarks.catchup import CatchupOptions, run_catchup
+    from benchmarks.results import show
+    from benchmarks.run import BenchError
+
+    try:
+        doc = run_catchup(CatchupOptions(**kw), console)
+    except BenchError as exc:
+        fail(str(exc))
+    show(
+        console,
+        f"catch-up of {doc['node']}",
+        [
+            ("blocks behind", doc["blocks"], f"heights {doc['stopped_at'] + 1}..{doc['tip']}"),
+            ("transactions behind", doc["txs"], ""),
+            ("time to tip", doc["time_to_tip_s"], "s from restart"),
+            ("start-up", doc["startup_s"], "s until its API answered"),
+            ("catch-up rate", doc["catchup_tps"], "tx/s"),
+            ("catch-up rate", doc["catchup_blocks_per_s"], "blocks/s"),
+            ("node's own figure", doc["reported_txs_per_s_max"], "tx/s (max in /v1/status)"),
+            ("CPU", doc["cpu_s"], "s"),
+            ("peak RSS", doc["peak_rss_mb"], "MB"),
+        ],
+    )
+    _write(json_path, doc)
+
+
+@bench.command()
+@_common
+@click.option("--txs", default=30_000, show_default=True, help="Transactions of load.")
+@click.option("--rate", default=1000.0, show_default=True, help="Offered tx/s of load.")
+@click.option("--queries", default=2000, show_default=True, help="Queries at most.")
+def query(json_path: str | None, **kw: Any) -> None:
+    """Provenance and receipt-proof query latency, verified client-side, under load."""
+    from benchmarks.query import QueryOptions, run_query
+    from benchmarks.results import show
+    from benchmarks.run import BenchError
+
+    try:
+        doc = run_query(QueryOptions(**kw), console)
+    except BenchError as exc:
+        fail(str(exc))
+    rows = []
+    for what in ("shipment", "receipt"):
+        s = doc[what]
+        rows += [
+            (f"{what}: queries", s["count"], f"failures: {s['failures'] or 'none'}"),
+            (f"{what}: node p50 / p99", f"{s['server_p50_ms']} / {s['server_p99_ms']}", "ms"),
+            (
+                f"{what}: verified p50 / p99",
+                f"{s['p50_ms']} / {s['p99_ms']}",
+                f"ms incl. client-side proof checks ({s['mean_entries']} records/answer)",
+            ),
+        ]
+    rows.append(
+        ("load", doc["load_offered_tps"], f"tx/s offered, {doc['load_committed']:,} committed")
+    )
+    show(console, "queries under load", rows)
+    _write(json_path, doc)
+
+
+@bench.command()
+@click.option("--workload", type=WORKLOADS, default="mix", show_default=True)
+@click.option("--txs", default=20_000, show_default=True, help="Transactions (5 % invalid).")
+@click.option("--validators", default=4, show_default=True, help="Validators of the network.")
+@click.option("--block-txs", default=2000, show_default=True, help="Transactions per block.")
+@click.option("--seed", default=7, show_default=True, help="Workload seed.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write JSON here.")
+def stages(json_path: str | None, **kw: Any) -> None:
+    """CPU per transaction of each step inside the nodes (in-process, no network)."""
+    from benchmarks.results import show
+    from benchmarks.stages import StageOptions, run_stages
+
+    doc = run_stages(StageOptions(**kw))
+    rows = [(step, us, "µs per transaction") for step, us in doc["us_per_tx"].items()]
+    rows += [
+        ("one validator", doc["validator_us_per_tx"], "µs per transaction, all its steps"),
+        ("whole network", doc["network_ms_per_tx"], "ms CPU per transaction, every node"),
+        ("cores allow", doc["cpu_bound_tps"], f"tx/s on {doc['cores']} cores at that cost"),
+    ]
+    show(
+        console, f"steps of a transaction ({kw['workload']}, {doc['committed']:,} committed)", rows
+    )
+    _write(json_path, doc)
+
+
+def _write(json_path: str | None, doc: dict[str, Any]) -> None:
+    from benchmarks.results import write_json
+
+    if json_path:
+        write_json(json_path, doc)
+        console.print(f"figures written to {json_path}")
+
+
+def register(cli: click.Group) -> None:
+    """Add ``bench`` to the ``cityledger`` command."""
+    cli.add_command(bench)
