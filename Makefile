@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEEDS ?= 1000
 VALIDATORS ?= 4
 
-.PHONY: install test lint typecheck unit devnet devnet-down sim bench-core clean
+.PHONY: install test lint typecheck unit devnet devnet-down sim bench-core bench faults soak clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,19 @@ sim: $(STAMP)
 ## make bench-core: state tree, Merkle log and consensus core figures
 bench-core: $(STAMP)
 	$(BIN)/python -m benchmarks.core
+
+## make bench: a 4-validator network under the realistic workload; figures to bench.json
+bench: $(STAMP)
+	$(BIN)/cityledger bench run --json bench.json
+
+## make faults: the full fault-injection matrix (the quick set runs in make test)
+faults: $(STAMP)
+	CITYLEDGER_FULL_FAULTS=1 $(BIN)/pytest -q tests/e2e
+
+## make soak MINUTES=30: random faults under load, then every invariant
+MINUTES ?= 30
+soak: $(STAMP)
+	$(BIN)/python -m tests.e2e.soak --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
