@@ -166,9 +166,12 @@ def _show(network: Network) -> None:
 def _print_next_steps(network: Network, demo: bool) -> None:
     url = network.nodes[0].url
     rel = os.path.relpath(network.home)
+    # Show the command as it can be typed here (e.g. .venv/bin/cityledger after `make devnet`).
+    exe = os.path.relpath(sys.argv[0]) if os.path.basename(sys.argv[0]) == "cityledger" else ""
+    exe = exe if exe and not exe.startswith("..") else "cityledger"
     genesis = os.path.join(rel, network.nodes[0].name, "genesis.json")
     console.print("\n[bold]try next[/]")
-    console.print(f"  cityledger status --node {url}")
+    console.print(f"  {exe} status --node {url}")
     if demo:
         from devnet.demo import demo_summary
         from devnet.loader import demo_key_path
@@ -177,11 +180,11 @@ def _print_next_steps(network: Network, demo: bool) -> None:
         officer = os.path.relpath(demo_key_path(network, "customs-officer"))
         common = f"--node {url} --genesis {genesis}"
         console.print(
-            f"  cityledger shipment provenance {summary['long_history_shipment']} "
+            f"  {exe} shipment provenance {summary['long_history_shipment']} "
             f"{common} --key {officer}"
         )
-        console.print(f"  cityledger shipment find --status held {common} --key {officer}")
-        console.print(f"  cityledger permit check {summary['permit']} {common}")
-        console.print(f"  cityledger audit verify {common}")
+        console.print(f"  {exe} shipment find --status held {common} --key {officer}")
+        console.print(f"  {exe} permit check {summary['permit']} {common}")
+        console.print(f"  {exe} audit verify {common}")
     else:
-        console.print(f"  cityledger audit verify --node {url} --genesis {genesis}")
+        console.print(f"  {exe} audit verify --node {url} --genesis {genesis}")
