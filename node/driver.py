@@ -82,9 +82,21 @@ class ConsensusDriver:
         self._run(self.core.handle(ev.BlockCommitted(height)))
 
     def resend_own(self) -> None:
-        """Re-send this height's own signed messages (identical bytes: safe and idempotent)."""
+        """Re-send this height's signed messages (identical bytes: safe and idempotent).
+
+        Our own proposals and votes, plus every vote the core holds for this height —
+        including the ones a restarted core restored from its signer, which were signed
+        before the crash and may never have left the node. Without this, a network
+        restarted as a whole can wait forever for votes nobody re-sends.
+        """
+        sent: set[bytes] = set()
         for msg in self.own_messages:
+            if isinstance(msg, VoteMsg):
+                sent.add(msg.vote.signature)
             self.broadcast(msg)
+        for message in self.core.known_messages():
+            if isinstance(message, Vote) and message.signature not in sent:
+                self.broadcast(VoteMsg(message))
 
     # --- carrying out effects -----------------------------------------------------------
 
