@@ -23,9 +23,11 @@ from rich.console import Console
 
 from benchmarks.cluster import Cluster, sample_pid
 from benchmarks.driver import Driver, Step
+from benchmarks.profile import Profiler, summary
 from benchmarks.run import BenchError, drain, load_setup, run_async, session, start_watches
 from benchmarks.workload import Workload, build_workload
 from devnet import processes
+from devnet.layout import NodeEntry
 
 POLL_S = 0.1
 
@@ -38,6 +40,8 @@ class CatchupOptions:
     workload: str = "mix"
     seed: int = 7
     timeout_s: float = 900.0
+    drain_s: float = 600.0  # for the others to commit everything before the restart
+    profile_dir: str | None = None
     home: str = ""
     keep: bool = False
 
@@ -93,7 +97,7 @@ async def _catchup(
             log = await driver.run(
                 [Step(opts.rate)], lambda: max(w.txs_since(base) for w in watches)
             )
-            await drain(watches, base, log.accepted(), 120.0)
+            await drain(watches, base, log.accepted(), opts.drain_s, idle_s=60.0)
             await asyncio.sleep(1.0)
             tip = max(w.height for w in watches)
             txs = sum(n for h, n in watches[0].tx_count.items() if h > stopped_at)
@@ -108,6 +112,8 @@ async def _catchup(
     return await _restart_and_watch(opts, cluster, lagger, stopped_at, tip, txs) | {
         "committed_while_down": committed,
         "accepted_while_down": log.accepted(),
+        "pending_at_restart": log.accepted() - committed,
+        "down_committed_tps": round(committed / max(1e-9, log.ended - log.began), 1),
     }
 
 
@@ -117,6 +123,49 @@ async def _restart_and_watch(
     entry = cluster.nodes[lagger]
     began = time.monotonic()
     cluster.start(lagger)
+    profiler = None
+    if opts.profile_dir and entry.pid is not None:
+        profiler = Profiler(opts.profile_dir, {entry.name: entry.pid})
+        profiler.start()
+    try:
+        height, api_up, moving, reported = await _watch(opts, cluster, entry, stopped_at, tip)
+    finally:
+        if profiler is not None:
+            profiler.stop()
+    done = time.monotonic()
+    if height < tip:
+        raise BenchError(f"{entry.name} reached {height} of {tip} in {opts.timeout_s:.0f} s")
+    use = sample_pid(entry.pid)
+    start_s = (api_up or done) - began
+    catch_s = max(1e-3, done - (api_up or began))
+    blocks = tip - stopped_at
+    doc = {
+        "node": entry.name,
+        "stopped_at": stopped_at,
+        "tip": tip,
+        "blocks": blocks,
+        "txs": txs,
+        "time_to_tip_s": round(done - began, 2),
+        "startup_s": round(start_s, 2),
+        "catchup_s": round(catch_s, 2),
+        "catchup_tps": round(txs / catch_s, 1),
+        "catchup_blocks_per_s": round(blocks / catch_s, 2),
+        "first_progress_s": None if moving is None else round(moving - began, 2),
+        "reported_txs_per_s_max": reported[0],
+        "reported_blocks_per_s_max": reported[1],
+        "cpu_s": None if use is None else round(use.cpu_s, 1),
+        "peak_rss_mb": None if use is None else round(use.peak_rss_mb, 1),
+    }
+    if profiler is not None:
+        doc["profile"] = {entry.name: summary(profiler.file(entry.name))}
+    return doc
+
+
+async def _watch(
+    opts: CatchupOptions, cluster: Cluster, entry: NodeEntry, stopped_at: int, tip: int
+) -> tuple[int, float | None, float | None, tuple[int, int]]:
+    """Poll the restarted node until it reaches ``tip`` (or the timeout)."""
+    began = time.monotonic()
     api_up: float | None = None
     moving: float | None = None
     reported_tps = reported_bps = 0
@@ -138,27 +187,4 @@ async def _restart_and_watch(
         if not processes.is_running(entry.pid):
             raise BenchError(f"{entry.name} exited while catching up:\n" + cluster.log_tail())
         await asyncio.sleep(POLL_S)
-    done = time.monotonic()
-    if height < tip:
-        raise BenchError(f"{entry.name} reached {height} of {tip} in {opts.timeout_s:.0f} s")
-    use = sample_pid(entry.pid)
-    start_s = (api_up or done) - began
-    catch_s = max(1e-3, done - (api_up or began))
-    blocks = tip - stopped_at
-    return {
-        "node": entry.name,
-        "stopped_at": stopped_at,
-        "tip": tip,
-        "blocks": blocks,
-        "txs": txs,
-        "time_to_tip_s": round(done - began, 2),
-        "startup_s": round(start_s, 2),
-        "catchup_s": round(catch_s, 2),
-        "catchup_tps": round(txs / catch_s, 1),
-        "catchup_blocks_per_s": round(blocks / catch_s, 2),
-        "first_progress_s": None if moving is None else round(moving - began, 2),
-        "reported_txs_per_s_max": reported_tps,
-        "reported_blocks_per_s_max": reported_bps,
-        "cpu_s": None if use is None else round(use.cpu_s, 1),
-        "peak_rss_mb": None if use is None else round(use.peak_rss_mb, 1),
-    }
+    return height, api_up, moving, (reported_tps, reported_bps)

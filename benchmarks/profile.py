@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*)\)$")
 TRUNK = 0.95  # frames on more of the busy samples than this are the call trunk (main, run)
@@ -169,3 +170,17 @@ def activities(path: str) -> tuple[int, list[tuple[str, float]]]:
                 counts[name] += count
                 break
     return total, [(name, c / max(1, total)) for name, c in counts.most_common()]
+
+
+def summary(path: str) -> dict[str, Any]:
+    """What the JSON keeps of one node's profile."""
+    samples, by_self = top(path, 20, by="self")
+    _, by_total = top(path, 25, by="total")
+    _, acts = activities(path)
+    return {
+        "file": path,
+        "busy_samples": samples,
+        "activities": [(name, round(100 * share, 1)) for name, share in acts],
+        "top_self": [(e.function, round(100 * e.self_share, 1)) for e in by_self],
+        "top_total": [(e.function, round(100 * e.total_share, 1)) for e in by_total],
+    }

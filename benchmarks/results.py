@@ -93,7 +93,8 @@ def outcome(
     out = Outcome()
     refused_senders: set[bytes] = set()
     for i in range(log.sent):
-        item, code = items[i], log.codes[i]
+        item, answer = items[i], log.codes[i]
+        code = "no_answer" if answer is None else answer
         height = where.get(item.hash)
         if not item.valid:
             out.invalid[item.category] += 1
@@ -134,7 +135,8 @@ def figures(
 ) -> dict[str, Any]:
     """The run's headline numbers (the JSON document's top level)."""
     send_s = max(1e-9, log.ended - log.began)
-    commit_s = max(1e-9, (o.last_commit or log.ended) - log.began)
+    # Over the whole offered period at least: a network that stalls does not get a short window.
+    commit_s = max(1e-9, max(o.last_commit, log.ended) - log.began)
     lat = o.latencies_ms
     rounds = Counter(r + 1 for _, r, _ in blocks.values())
     times = sorted(t for _, _, t in blocks.values())

@@ -31,7 +31,7 @@ from rich.console import Console
 from benchmarks import ceiling as ceiling_mod
 from benchmarks.cluster import Cluster, machine_busy_s
 from benchmarks.driver import BlockWatch, Driver, Step, fetch_blocks, receipt_codes
-from benchmarks.profile import Profiler, activities, top
+from benchmarks.profile import Profiler, summary
 from benchmarks.results import NodeUse, figures, node_use, outcome
 from benchmarks.workload import Workload, build_workload
 from ledger.tx import Transaction
@@ -272,7 +272,7 @@ async def _measure(
     doc["wall_s"] = round(log.ended - log.began, 1)
     doc["lost_examples"] = [work.items[i].hash.hex() for i in o.lost[:5]]
     if profiler is not None:
-        doc["profile"] = {name: _profile_entries(profiler.file(name)) for name in profiler.pids}
+        doc["profile"] = {name: summary(profiler.file(name)) for name in profiler.pids}
     return doc
 
 
@@ -292,19 +292,6 @@ def _max_gap(watch: BlockWatch, base: int, tip: int) -> float:
     """Longest wait between consecutive block announcements of the timed phase."""
     times = sorted(t for h, t in watch.announced.items() if base <= h <= tip)
     return max((b - a for a, b in itertools.pairwise(times)), default=math.nan)
-
-
-def _profile_entries(path: str) -> dict[str, Any]:
-    samples, by_self = top(path, 20, by="self")
-    _, by_total = top(path, 25, by="total")
-    _, acts = activities(path)
-    return {
-        "file": path,
-        "busy_samples": samples,
-        "activities": [(name, round(100 * share, 1)) for name, share in acts],
-        "top_self": [(e.function, round(100 * e.self_share, 1)) for e in by_self],
-        "top_total": [(e.function, round(100 * e.total_share, 1)) for e in by_total],
-    }
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -205,6 +205,12 @@ def _show_run(doc: dict[str, Any], show: Any, show_nodes: Any) -> None:
     show_default=True,
     help="Seconds allowed to reach the tip.",
 )
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False),
+    help="Sample the catching-up node with py-spy into this directory.",
+)
 def catchup(json_path: str | None, **kw: Any) -> None:
     """Stop a validator, commit --txs without it, restart it: its catch-up rate."""
     from benchmarks.catchup import CatchupOptions, run_catchup
@@ -221,6 +227,12 @@ def catchup(json_path: str | None, **kw: Any) -> None:
         [
             ("blocks behind", doc["blocks"], f"heights {doc['stopped_at'] + 1}..{doc['tip']}"),
             ("transactions behind", doc["txs"], ""),
+            (
+                "committed while it was down",
+                doc["committed_while_down"],
+                f"at {doc['down_committed_tps']} tx/s by the others; "
+                f"{doc['pending_at_restart']:,} still pending at the restart",
+            ),
             ("time to tip", doc["time_to_tip_s"], "s from restart"),
             ("start-up", doc["startup_s"], "s until its API answered"),
             ("catch-up rate", doc["catchup_tps"], "tx/s"),
@@ -230,6 +242,12 @@ def catchup(json_path: str | None, **kw: Any) -> None:
             ("peak RSS", doc["peak_rss_mb"], "MB"),
         ],
     )
+    for name, prof in doc.get("profile", {}).items():
+        show(
+            console,
+            f"profile {name}: {prof['busy_samples']:,} busy samples",
+            [(a, share, "%") for a, share in prof["activities"][:10]],
+        )
     _write(json_path, doc)
 
 
