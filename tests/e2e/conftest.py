@@ -48,10 +48,16 @@ def seed() -> int:
 ClusterFactory = Callable[..., Cluster]
 
 
+CLUSTERS = pytest.StashKey[list[Cluster]]()
+
+
 @pytest.fixture
-def make_cluster(tmp_path: Path, seed: int) -> Iterator[ClusterFactory]:
+def make_cluster(
+    tmp_path: Path, seed: int, request: pytest.FixtureRequest
+) -> Iterator[ClusterFactory]:
     """Start clusters under ``tmp_path``; every one is closed (by pid) at teardown."""
     started: list[Cluster] = []
+    request.node.stash[CLUSTERS] = started
 
     def make(validators: int = 4, **kwargs: object) -> Cluster:
         cluster = Cluster(
@@ -77,12 +83,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()  # type: ignore[attr-defined]
     if report.when != "call" or not report.failed:
         return
-    factory = getattr(item, "funcargs", {}).get("make_cluster")
-    if factory is None:
-        return
-    for cell in factory.__closure__ or ():
-        contents = cell.cell_contents
-        if isinstance(contents, list):
-            for cluster in contents:
-                if isinstance(cluster, Cluster) and cluster.network is not None:
-                    report.sections.append(("node logs", cluster.logs(60)))
+    for cluster in item.stash.get(CLUSTERS, []):
+        if cluster.network is not None:
+            report.sections.append((f"node logs ({cluster.home})", cluster.logs(60)))

@@ -101,7 +101,9 @@ def check_no_fork(cluster: Cluster, names: list[str]) -> ChainView:
         for h in range(1, heights[name] + 1):
             answer = cluster.get_canonical(name, f"/v1/blocks/{h}/certificate", timeout=10)
             if not isinstance(answer, dict) or "header" not in answer:
-                raise InvariantViolation(f"{name} has height {heights[name]} but no block {h}")
+                raise InvariantViolation(
+                    f"{name} has height {heights[name]} but no block {h}: {str(answer)[:200]}"
+                )
             try:
                 header = BlockHeader.from_obj(answer["header"])
                 cert = CommitCertificate.from_obj(answer["certificate"])
@@ -323,12 +325,18 @@ def audit_all(cluster: Cluster, names: list[str], summary: Summary) -> None:
 
 
 def assert_recovers(
-    cluster: Cluster, names: list[str] | None = None, bound_s: float = LIVENESS_BOUND_S
+    cluster: Cluster,
+    names: list[str] | None = None,
+    bound_s: float = LIVENESS_BOUND_S,
+    *,
+    above: int | None = None,
 ) -> float:
     """After a fault is removed: seconds until every node in ``names`` (default: the
-    honest nodes that are up) commits a block above the highest height seen now."""
+    honest nodes that are up) commits a block above ``above`` (default: the highest
+    height any of them reports now — pass it when they may not answer yet)."""
     names = names if names is not None else [n for n in cluster.honest() if n in cluster.up()]
-    above = cluster.max_height(names)
+    if above is None:
+        above = cluster.max_height(names)
     took = cluster.wait_progress(names, above, bound_s)
     if took is None:
         rounds = {n: (cluster.status(n) or {}).get("consensus") for n in names}

@@ -70,7 +70,3 @@ def current_proposer(cluster: Cluster) -> str:
             consensus = status["consensus"]
             return cluster.proposer(int(consensus["height"]), int(consensus["round"]))
     raise AssertionError("no node answers")
-
-
-def hold(seconds: float) -> None:
-    time.sleep(seconds)
