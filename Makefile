@@ -54,7 +54,7 @@ bench: $(STAMP)
 
 ## make faults: the full fault-injection matrix (the quick set runs in make test)
 faults: $(STAMP)
-	CITYLEDGER_FULL_FAULTS=1 $(BIN)/pytest -q tests/e2e
+	CITYLEDGER_FULL_FAULTS=1 $(BIN)/pytest -q -rxXs tests/e2e
 
 ## make soak MINUTES=30: random faults under load, then every invariant
 MINUTES ?= 30
