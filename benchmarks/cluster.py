@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,29 +21,6 @@ from devnet.layout import Network, NodeEntry
 from node.config import Home
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_base_port() -> int:
-    """A base port whose p2p (+0..19) and API (+100..119) ports look free."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base > 60000:
-            continue
-        ports = [base + i for i in range(20)] + [base + 100 + i for i in range(20)]
-        if all(_free(p) for p in ports):
-            return base
-    raise RuntimeError("no free port range on loopback")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +93,7 @@ class Cluster:
             os.path.join(self.home, "net"),
             self.validators,
             chain_id="cityledger-bench",
-            base_port=free_base_port(),
+            base_port=processes.free_base_port(),
             genesis_time_ms=int(time.time() * 1000),
         )
         for entry in self.network.nodes:

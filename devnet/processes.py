@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -106,3 +107,26 @@ def wait_for_height(network: Network, height: int, timeout_s: float) -> bool:
             return True
         time.sleep(0.25)
     return False
+
+
+def free_base_port(span: int = 20) -> int:
+    """A base port whose p2p (+0..span-1) and API (+100..100+span-1) ports look free."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base > 60000:
+            continue
+        ports = [base + i for i in range(span)] + [base + 100 + i for i in range(span)]
+        if all(_port_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port range on loopback")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -16,33 +15,13 @@ from devnet.layout import Network, NodeEntry
 from ledger.tx import Transaction
 
 
-def free_base_port() -> int:
-    """A base port whose p2p (+0..9) and API (+100..109) ports look free."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base > 60000:
-            continue
-        ports = [base + i for i in range(10)] + [base + 100 + i for i in range(10)]
-        if all(_free(p) for p in ports):
-            return base
-    raise RuntimeError("no free port range")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @contextmanager
 def running_network(home: str, validators: int = 4) -> Iterator[Network]:
     network = layout.generate(
-        home, validators, base_port=free_base_port(), genesis_time_ms=int(time.time() * 1000)
+        home,
+        validators,
+        base_port=processes.free_base_port(),
+        genesis_time_ms=int(time.time() * 1000),
     )
     try:
         for entry in network.nodes:
