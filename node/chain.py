@@ -129,10 +129,26 @@ class ChainStore:
         return None if raw is None else int.from_bytes(raw, "big")
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """(height, index in block) of a committed transaction."""
         raw = self.store.get(keys.tx_index_key(tx_hash))
         if raw is None:
             return None
         return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:12], "big")
+
+    def tx_log_index(self, tx_hash: bytes) -> int | None:
+        """A committed transaction's leaf index in the Merkle log of every transaction.
+
+        Read from the tx index row, so a proof for it needs no block to be decoded.
+        """
+        raw = self.store.get(keys.tx_index_key(tx_hash))
+        if raw is None:
+            return None
+        if len(raw) == TX_INDEX_VALUE_SIZE:
+            return int.from_bytes(raw[12:], "big")
+        block = self.block(int.from_bytes(raw[:8], "big"))  # a row written before the field
+        if len(raw) != 12 or block is None:
+            raise CorruptionError(f"tx index entry of {tx_hash.hex()} is corrupt")
+        return block.header.log_size - block.header.tx_count + int.from_bytes(raw[8:], "big")
 
     def receipt(self, height: int, index: int) -> Receipt | None:
         raw = self.store.get(keys.receipt_key(height, index))
@@ -176,4 +192,15 @@ def put_block_records(batch: WriteBatch, block: Block, receipts: list[Receipt]) 
     batch.put(keys.block_hash_key(block.hash), height.to_bytes(8, "big"))
     for index, (tx, receipt) in enumerate(zip(block.txs, receipts, strict=True)):
         batch.put(keys.receipt_key(height, index), receipt.encode())
-        batch.put(keys.tx_index_key(tx.hash), height.to_bytes(8, "big") + index.to_bytes(4, "big"))
+        batch.put(keys.tx_index_key(tx.hash), tx_index_value(block.header, index))
+
+
+TX_INDEX_VALUE_SIZE = 20
+
+
+def tx_index_value(header: BlockHeader, index: int) -> bytes:
+    """Height (8 bytes), index in the block (4) and leaf index in the Merkle log (8)."""
+    log_index = header.log_size - header.tx_count + index
+    return (
+        header.height.to_bytes(8, "big") + index.to_bytes(4, "big") + log_index.to_bytes(8, "big")
+    )

@@ -20,7 +20,7 @@ META = _table(b"m")  # META + name -> value (head height, genesis hash, schema)
 BLOCK = _table(b"b")  # BLOCK + height -> encoded Block
 BLOCK_HASH = _table(b"h")  # BLOCK_HASH + block hash -> height
 CERT = _table(b"c")  # CERT + height -> encoded CommitCertificate
-TX_INDEX = _table(b"t")  # TX_INDEX + tx hash -> (height, index)
+TX_INDEX = _table(b"t")  # TX_INDEX + tx hash -> (height, index, log leaf index)
 RECEIPT = _table(b"r")  # RECEIPT + height + index -> encoded Receipt
 
 # Merkle log over every transaction hash since genesis

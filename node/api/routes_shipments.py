@@ -68,14 +68,9 @@ def _history_tx_proofs(
     log = MerkleLog(chain.store)
     proofs: list[Value] = []
     for item in history:
-        location = chain.tx_location(item["record"]["tx_hash"])
-        if location is None:  # cannot happen for committed history; omit rather than lie
+        leaf = chain.tx_log_index(item["record"]["tx_hash"])
+        if leaf is None:  # cannot happen for committed history; omit rather than lie
             return []
-        height, index = location
-        block = chain.block(height)
-        if block is None:
-            return []
-        leaf = block.header.log_size - block.header.tx_count + index
         proofs.append(log.prove_inclusion(leaf, size).to_obj())
     return proofs
 

@@ -10,7 +10,7 @@ import pytest
 from ledger.block import Block, BlockHeader
 from ledger.crypto import PrivateKey
 from ledger.log import MerkleLog
-from ledger.merkle import root_of
+from ledger.merkle import leaf_hash, root_of
 from ledger.state import StateTree
 from ledger.storage import open_leveldb
 from ledger.tx import Transaction
@@ -32,6 +32,20 @@ def test_build_and_commit_updates_head_state_log_and_receipts() -> None:
     assert [r.ok for r in receipts] == [True, True, True]
     assert kit.chain.tx_location(txs[1].hash) == (1, 1)
     assert StateTree(kit.store, head.state_root).root == executed.block.header.state_root
+
+
+def test_tx_index_gives_each_transaction_its_leaf_in_the_log() -> None:
+    kit = Kit()
+    first = [register_member_tx(i, f"clerk-{i}", ["auditor"]) for i in range(2)]
+    second = [register_member_tx(i, f"clerk-{i}", ["auditor"]) for i in range(2, 5)]
+    kit.commit(first)
+    kit.commit(second)
+    leaves = [kit.chain.tx_log_index(tx.hash) for tx in first + second]
+    assert leaves == [0, 1, 2, 3, 4]
+    log = MerkleLog(kit.store)
+    proof = log.prove_inclusion(3, log.size())
+    proof.verify(leaf_hash(second[1].hash), log.root())  # raises unless it is leaf 3
+    assert kit.chain.tx_log_index(b"\x00" * 32) is None
 
 
 def test_another_validator_accepts_the_identical_block() -> None:
@@ -109,7 +123,7 @@ def test_discarded_build_changes_nothing() -> None:
 
 
 def test_commit_is_one_synced_batch_and_survives_reopen(tmp_path: Path) -> None:
-    store = open_leveldb(str(tmp_path / "db"))
+    store = open_leveldb(str(tmp_path / "db"), create=True)
     kit = Kit(store=store)
     executed = kit.commit([register_member_tx(0, "clerk", ["auditor"])])
     kit.commit([register_member_tx(1, "clerk-2", ["auditor"])])
