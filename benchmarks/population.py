@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from contracts.codes import iso6346_remainder, with_check_digit
 from contracts.energy import sign_reading
-from devnet.demo import member_label
+from devnet.demo_plan import member_label
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.tx import Transaction
