@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -109,18 +110,28 @@ def wait_for_height(network: Network, height: int, timeout_s: float) -> bool:
     return False
 
 
-def free_base_port(span: int = 20) -> int:
-    """A base port whose p2p (+0..span-1) and API (+100..100+span-1) ports look free."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base > 60000:
-            continue
+def free_base_port(span: int = 20, rng: random.Random | None = None) -> int:
+    """A base port whose p2p (+0..span-1) and API (+100..100+span-1) ports are free.
+
+    Chosen *below* the kernel's ephemeral range, so that a node restarted on the same
+    ports gets them back: an outgoing connection cannot have taken one meanwhile.
+    """
+    rng = rng or random.Random()
+    low = _ephemeral_low()
+    for _ in range(200):
+        base = rng.randrange(max(1024, low - 12000), low - 100 - span)
         ports = [base + i for i in range(span)] + [base + 100 + i for i in range(span)]
         if all(_port_free(p) for p in ports):
             return base
-    raise RuntimeError("no free port range on loopback")
+    raise RuntimeError("no free port range on loopback below the ephemeral ports")
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def _port_free(port: int) -> bool:

@@ -22,7 +22,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,36 +41,6 @@ from tests.e2e.witness import INTRUDER_KEY, WITNESS_KEY, Witness
 
 START_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 3.0
-
-
-def free_base_port(rng: random.Random) -> int:
-    """A base port whose p2p (+0..9) and API (+100..109) ports are free, chosen *below*
-    the kernel's ephemeral range: a node restarted by a test must get its port back,
-    and an outgoing connection (or a relay listener) may not have taken it meanwhile."""
-    low = _ephemeral_low()
-    for _ in range(200):
-        base = rng.randrange(max(1024, low - 12000), low - 120)
-        ports = [base + i for i in range(10)] + [base + 100 + i for i in range(10)]
-        if all(_port_free(p) for p in ports):
-            return base
-    raise RuntimeError("no free port range below the ephemeral ports")
-
-
-def _ephemeral_low() -> int:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 class Cluster:
@@ -112,7 +81,9 @@ class Cluster:
         self.network = layout.generate(
             self.home,
             self.count,
-            base_port=free_base_port(random.Random(self.seed ^ os.getpid() ^ time.time_ns())),
+            base_port=processes.free_base_port(
+                10, random.Random(self.seed ^ os.getpid() ^ time.time_ns())
+            ),
             genesis_time_ms=int(time.time() * 1000),
         )
         self.genesis = Genesis.load(Home(self.nodes[0].home).genesis)
