@@ -121,7 +121,11 @@ def audit() -> None:
     "--workers",
     type=int,
     default=None,
-    help="Signature-checking processes (default: cores - 1; 0 = none).",
+    help=(
+        "Processes (default: every core). With --home and 2 or more, blocks are "
+        "re-executed in parallel segments; otherwise one replay, signatures checked "
+        "in this many processes beside it (0 = none)."
+    ),
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def verify_chain(
@@ -194,6 +198,7 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
                 "seconds": round(report.seconds, 3),
                 "tx_per_s": round(report.tx_rate),
                 "rows_compared": report.rows_compared,
+                "segments": report.segments,
                 "findings": [
                     {"height": f.height, "record": f.record, "problem": f.problem}
                     for f in report.findings

@@ -22,6 +22,7 @@ key order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,6 +72,11 @@ def next_nonce(state: StateReader, sender: bytes) -> int:
     raw = state.get(sk.nonce_key(sender))
     if raw is None:
         return 0
+    return _nonce(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _nonce(raw: bytes) -> int:
     value = decode(raw)
     assert isinstance(value, int)
     return value
@@ -81,10 +87,17 @@ def authenticate(state: StateReader, sender: bytes) -> Sender:
     raw = state.get(sk.member_key(sender))
     if raw is None:
         raise ContractError("unknown_sender", "the sender is not a registered member key")
-    member = decode(raw)
-    if member["status"] != "active":
+    active, org, roles = _member(raw)
+    if not active:
         raise ContractError("revoked", "the sender's key has been revoked")
-    return Sender(sender, member["org"], frozenset(member["roles"]))
+    return Sender(sender, org, roles)
+
+
+@functools.lru_cache(maxsize=4096)
+def _member(raw: bytes) -> tuple[bool, str, frozenset[str]]:
+    """(active, organisation, roles) of a member record: a pure function of its bytes."""
+    member = decode(raw)
+    return member["status"] == "active", member["org"], frozenset(member["roles"])
 
 
 def _admit(state: StateReader, genesis: Genesis, tx: Transaction, expected: int) -> Sender:

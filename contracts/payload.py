@@ -8,6 +8,7 @@ stateless, so the mempool runs it once at admission.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from re import Pattern
 
@@ -24,8 +25,11 @@ def _is_int(value: Value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    return _CONTROL.search(text) is not None
 
 
 class Fields:

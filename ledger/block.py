@@ -17,6 +17,9 @@ from ledger import merkle
 from ledger.crypto import PUBLIC_KEY_SIZE
 from ledger.encoding import (
     Value,
+    array_header,
+    canonical,
+    check_size,
     decode,
     encode,
     expect_bytes,
@@ -24,6 +27,7 @@ from ledger.encoding import (
     expect_list,
     expect_map,
     expect_str,
+    packb_canonical,
 )
 from ledger.errors import DecodeError, ValidationError
 from ledger.ids import HASH_SIZE
@@ -67,6 +71,8 @@ class BlockHeader:
     validators_hash: bytes
     last_cert_hash: bytes  # ZERO_HASH for height 1
     hash: bytes = field(init=False, repr=False, compare=False)
+    encoded: bytes = field(init=False, repr=False, compare=False)
+    """The canonical bytes, whose SHA-256 is :attr:`hash`."""
 
     def __post_init__(self) -> None:
         check_chain_id(self.chain_id)
@@ -89,7 +95,9 @@ class BlockHeader:
                 raise ValidationError(f"header {name} must be 32 bytes")
         if not 0 <= self.tx_count <= MAX_BLOCK_TXS or self.log_size < self.tx_count:
             raise ValidationError("header tx_count / log_size out of range")
-        object.__setattr__(self, "hash", hashlib.sha256(encode(self.to_obj())).digest())
+        encoded = encode(self.to_obj())
+        object.__setattr__(self, "encoded", encoded)
+        object.__setattr__(self, "hash", hashlib.sha256(encoded).digest())
 
     def to_obj(self) -> dict[str, Value]:
         return {name: getattr(self, name) for name in _HEADER_FIELDS}
@@ -167,11 +175,12 @@ class Block:
         }
 
     @classmethod
-    def from_obj(cls, obj: Value) -> Block:
+    def from_obj(cls, obj: Value, *, decoded: bool = False) -> Block:
+        """The block in ``obj``; ``decoded``: it came straight out of ``decode()``."""
         m = expect_map(obj, "block", ("header", "txs", "last_cert"))
         header = BlockHeader.from_obj(m["header"])
         raw_txs = expect_list(m["txs"], "block.txs", max_len=MAX_BLOCK_TXS)
-        txs = tuple(Transaction.from_obj(t) for t in raw_txs)
+        txs = tuple(Transaction.from_obj(t, decoded=decoded) for t in raw_txs)
         cert = None if m["last_cert"] is None else CommitCertificate.from_obj(m["last_cert"])
         try:
             return cls(header, txs, cert)
@@ -179,11 +188,25 @@ class Block:
             raise DecodeError(str(exc)) from None
 
     def encode(self) -> bytes:
-        return encode(self.to_obj())
+        """``encode(self.to_obj())``, joined from the header's and transactions' own bytes."""
+        cert = b"\xc0" if self.last_cert is None else self.last_cert.encode()
+        return check_size(
+            b"".join(
+                (
+                    b"\x83\xa6header",
+                    self.header.encoded,
+                    b"\xa9last_cert",
+                    cert,
+                    b"\xa3txs",
+                    array_header(len(self.txs)),
+                    *[tx.encode() for tx in self.txs],
+                )
+            )
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> Block:
-        return cls.from_obj(decode(data))
+        return cls.from_obj(decode(data), decoded=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +237,36 @@ class Receipt:
     code: str
     message: str
     events: tuple[Event, ...]
+    encoded: bytes = field(init=False, repr=False, compare=False)
+    """The canonical bytes (stored, and hashed into the results root)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encoded", self._encode())
+
+    def _encode(self) -> bytes:
+        """``encode(self.to_obj())``; only the event attributes need canonicalising."""
+        code, message, tx_hash = self.code, self.message, self.tx_hash
+        if not (
+            type(code) is str
+            and type(message) is str
+            and type(tx_hash) is bytes
+            and type(self.height) is int
+            and type(self.index) is int
+            and all(type(e.type) is str for e in self.events)
+        ):
+            return encode(self.to_obj())
+        return check_size(
+            packb_canonical(
+                {
+                    "code": code,
+                    "events": [{"attrs": canonical(e.attrs), "type": e.type} for e in self.events],
+                    "height": self.height,
+                    "index": self.index,
+                    "message": message,
+                    "tx_hash": tx_hash,
+                }
+            )
+        )
 
     @property
     def ok(self) -> bool:
@@ -245,7 +298,7 @@ class Receipt:
         )
 
     def encode(self) -> bytes:
-        return encode(self.to_obj())
+        return self.encoded
 
     @classmethod
     def decode(cls, data: bytes) -> Receipt:
@@ -253,7 +306,7 @@ class Receipt:
 
     @property
     def hash(self) -> bytes:
-        return hashlib.sha256(self.encode()).digest()
+        return hashlib.sha256(self.encoded).digest()
 
 
 def compute_results_root(receipts: Sequence[Receipt]) -> bytes:

@@ -44,6 +44,37 @@ def encode(value: Value) -> bytes:
     return packed
 
 
+def packb_canonical(value: Value) -> bytes:
+    """The bytes of a value already in canonical form (straight out of :func:`decode`, or
+    built with its map keys in order from such values): packed as it is, not checked."""
+    try:
+        packed: bytes = msgpack.packb(value, use_bin_type=True)
+    except (OverflowError, ValueError) as exc:
+        raise DecodeError(f"cannot encode: {exc}") from None
+    return packed
+
+
+def canonical(value: Value) -> Value:
+    """``value`` in canonical form (maps sorted, rules checked), for :func:`packb_canonical`."""
+    return _canonical(value, 0)
+
+
+def array_header(length: int) -> bytes:
+    """The shortest msgpack header of an array of ``length`` items."""
+    if length < 16:
+        return bytes((0x90 | length,))
+    if length < 1 << 16:
+        return b"\xdc" + length.to_bytes(2, "big")
+    return b"\xdd" + length.to_bytes(4, "big")
+
+
+def check_size(packed: bytes) -> bytes:
+    """``packed``, unless it is over :data:`MAX_SIZE` (as :func:`encode` refuses)."""
+    if len(packed) > MAX_SIZE:
+        raise DecodeError(f"encoded value is {len(packed)} bytes, over the cap of {MAX_SIZE}")
+    return packed
+
+
 def decode(data: bytes, *, max_size: int = MAX_SIZE) -> Value:
     """Decode canonical bytes; raise :class:`DecodeError` on anything non-canonical."""
     if not isinstance(data, bytes | bytearray | memoryview):

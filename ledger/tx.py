@@ -21,6 +21,7 @@ from ledger.encoding import (
     expect_int,
     expect_map,
     expect_str,
+    packb_canonical,
 )
 from ledger.errors import DecodeError, ValidationError
 
@@ -30,6 +31,9 @@ KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 CHAIN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 _FIELDS = ("chain_id", "kind", "nonce", "payload", "sender", "signature")
+_INIT_FIELDS = ("kind", "chain_id", "sender", "nonce", "payload", "signature")
+# The msgpack of the key "signature" and the header of a 64-byte bin.
+_SIGNATURE_FIELD = b"\xa9signature\xc4\x40"
 
 
 def check_chain_id(chain_id: str) -> str:
@@ -50,6 +54,10 @@ class Transaction:
     hash: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._check()
+        self._seal(encode(self.body_obj()))
+
+    def _check(self) -> None:
         if not isinstance(self.kind, str) or not KIND_PATTERN.match(self.kind):
             raise ValidationError(f"transaction kind {self.kind!r} is not like 'shipment.declare'")
         if len(self.kind) > 64:
@@ -63,7 +71,8 @@ class Transaction:
             raise ValidationError("payload must be a map")
         if not isinstance(self.signature, bytes) or len(self.signature) != SIGNATURE_SIZE:
             raise ValidationError("signature must be 64 bytes")
-        body = encode(self.body_obj())
+
+    def _seal(self, body: bytes) -> None:
         if len(body) > MAX_PAYLOAD_BYTES + 512:
             raise ValidationError(f"transaction body is over {MAX_PAYLOAD_BYTES} bytes")
         object.__setattr__(self, "body", body)
@@ -102,26 +111,41 @@ class Transaction:
         return self.body_obj() | {"signature": self.signature}
 
     @classmethod
-    def from_obj(cls, obj: Value) -> Transaction:
+    def from_obj(cls, obj: Value, *, decoded: bool = False) -> Transaction:
+        """The transaction in ``obj``.
+
+        ``decoded`` says that ``obj`` came straight out of :func:`~ledger.encoding.decode`
+        (so every map in it is canonical, keys in order): the signed body's bytes are then
+        packed as they are instead of being canonicalised again.
+        """
         m = expect_map(obj, "transaction", _FIELDS)
         payload = m["payload"]
         if not isinstance(payload, dict):
             raise DecodeError("transaction.payload: expected a map")
+        fields = (
+            expect_str(m["kind"], "transaction.kind", max_len=64),
+            expect_str(m["chain_id"], "transaction.chain_id", max_len=64),
+            expect_bytes(m["sender"], "transaction.sender", size=PUBLIC_KEY_SIZE),
+            expect_int(m["nonce"], "transaction.nonce", hi=2**63 - 1),
+            payload,
+            expect_bytes(m["signature"], "transaction.signature", size=64),
+        )
         try:
-            return cls(
-                kind=expect_str(m["kind"], "transaction.kind", max_len=64),
-                chain_id=expect_str(m["chain_id"], "transaction.chain_id", max_len=64),
-                sender=expect_bytes(m["sender"], "transaction.sender", size=PUBLIC_KEY_SIZE),
-                nonce=expect_int(m["nonce"], "transaction.nonce", hi=2**63 - 1),
-                payload=payload,
-                signature=expect_bytes(m["signature"], "transaction.signature", size=64),
-            )
+            if not decoded:
+                return cls(*fields)
+            tx = cls.__new__(cls)
+            for name, value in zip(_INIT_FIELDS, fields, strict=True):
+                object.__setattr__(tx, name, value)
+            tx._check()
+            tx._seal(packb_canonical(tx.body_obj()))
+            return tx
         except ValidationError as exc:
             raise DecodeError(str(exc)) from None
 
     def encode(self) -> bytes:
-        return encode(self.to_obj())
+        """``encode(self.to_obj())``, from the body's bytes: the signature sorts last."""
+        return b"\x86" + self.body[1:] + _SIGNATURE_FIELD + self.signature
 
     @classmethod
     def decode(cls, data: bytes) -> Transaction:
-        return cls.from_obj(decode(data, max_size=MAX_TX_BYTES))
+        return cls.from_obj(decode(data, max_size=MAX_TX_BYTES), decoded=True)

@@ -26,7 +26,7 @@ from ledger.block import (
 from ledger.errors import LedgerError, SignatureError
 from ledger.genesis import Genesis
 from ledger.log import MerkleLog
-from ledger.state import StateTree
+from ledger.state import NodeCache, StateTree
 from ledger.storage import OverlayStore, WriteBatch, keys
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
@@ -58,6 +58,8 @@ class Executor:
         self.genesis: Genesis = chain.genesis
         self.sigs = sigs
         self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
+        # Upper tree levels, kept across blocks (content-addressed: safe to share).
+        self.node_cache = NodeCache()
 
     # --- proposer -----------------------------------------------------------------------
 
@@ -99,7 +101,9 @@ class Executor:
         except LedgerError as exc:
             raise InvalidBlock(str(exc)) from None
         self._check_transactions(block, verify_signatures=not certified)
-        executed = self._execute(head, block.txs, h.time_ms, h.proposer, block.last_cert)
+        executed = self._execute(
+            head, block.txs, h.time_ms, h.proposer, block.last_cert, tx_root=h.tx_root
+        )
         mine = executed.block.header
         if mine.hash != h.hash:
             raise InvalidBlock(f"block {h.height}: re-execution differs: {_header_diff(mine, h)}")
@@ -173,10 +177,13 @@ class Executor:
         time_ms: int,
         proposer: bytes,
         last_cert: CommitCertificate | None,
+        *,
+        tx_root: bytes | None = None,
     ) -> ExecutedBlock:
+        """Execute ``txs`` on ``head``; ``tx_root``: their root, when already checked."""
         height = head.height + 1
         overlay = OverlayStore(self.chain.store)
-        state = StateTree(overlay, head.state_root)
+        state = self.state_tree(overlay, head.state_root)
         outcome = execute_block(state, overlay, self.genesis, height, time_ms, txs)
         state_root = state.apply(outcome.state_changes, overlay.batch)
         for key, value in outcome.index_changes.items():
@@ -194,7 +201,7 @@ class Executor:
             prev_hash=head.block_hash,
             proposer=proposer,
             tx_count=len(txs),
-            tx_root=compute_tx_root(txs),
+            tx_root=compute_tx_root(txs) if tx_root is None else tx_root,
             log_size=log.size(),
             log_root=log_root,
             state_root=state_root,
@@ -205,6 +212,10 @@ class Executor:
         block = Block(header, txs, last_cert)
         put_block_records(overlay.batch, block, outcome.receipts)
         return ExecutedBlock(block, outcome.receipts, overlay.take())
+
+    def state_tree(self, store: OverlayStore, root: bytes) -> StateTree:
+        """The state a block executes on (the offline audit's segments read it differently)."""
+        return StateTree(store, root, cache=self.node_cache)
 
     def _remember(self, executed: ExecutedBlock) -> None:
         self._executed[executed.block.hash] = executed

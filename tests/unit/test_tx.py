@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.block import ZERO_HASH, Block, BlockHeader, Event, Receipt, compute_tx_root
 from ledger.crypto import PrivateKey
-from ledger.encoding import encode
+from ledger.encoding import decode, encode
 from ledger.errors import DecodeError, SignatureError, ValidationError
 from ledger.tx import Transaction
 
@@ -80,3 +81,52 @@ def test_oversize_payload_is_refused() -> None:
     with pytest.raises(ValidationError):
         make(blob=b"x" * 70_000)
     assert len(encode(make(blob=b"x" * 60_000).to_obj())) > 60_000
+
+
+# --- the encodings built from cached bytes equal the canonical encoding of to_obj() -------------
+
+
+PAYLOADS = [
+    {"id": "S1"},
+    {"z": 1, "a": [1, {"y": b"\x00", "b": None}], "m": {"k": True}},  # keys out of order
+    {"text": "é€\u2028", "big": 2**64 - 1, "neg": -(2**63), "list": list(range(20))},
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_transaction_bytes_equal_the_canonical_encoding(payload: dict[str, object]) -> None:
+    tx = Transaction.create(KEY, "test-chain", "shipment.declare", 7, payload)
+    assert tx.encode() == encode(tx.to_obj())
+    assert tx.body == encode(tx.body_obj())
+    again = Transaction.decode(tx.encode())  # the decoded path packs the body as it is
+    assert (again, again.body, again.hash) == (tx, tx.body, tx.hash)
+    plain = Transaction.from_obj(decode(tx.encode()))
+    assert (plain.body, plain.hash) == (tx.body, tx.hash)
+
+
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 300])
+def test_block_and_receipt_bytes_equal_the_canonical_encoding(count: int) -> None:
+    txs = tuple(
+        Transaction.create(KEY, "test-chain", "shipment.declare", n, PAYLOADS[n % 3])
+        for n in range(count)
+    )
+    header = BlockHeader(
+        "test-chain", 1, 5, bytes(32), bytes(range(32)), count, compute_tx_root(txs),
+        count, bytes(32), bytes(32), bytes(32), bytes(32), ZERO_HASH,
+    )  # fmt: skip
+    block = Block(header, txs, None)
+    assert block.encode() == encode(block.to_obj())
+    assert Block.decode(block.encode()) == block
+    assert header.encoded == encode(header.to_obj())
+    events = (Event("shipment.milestone", {"z": 1, "a": {"y": [b"x"], "b": "c"}}),)
+    for receipt in (
+        Receipt(bytes(32), 3, 1, "", "", ()),
+        Receipt(bytes(32), 3, 1, "bad_nonce", "nonce 1 given", events),
+    ):
+        assert receipt.encode() == encode(receipt.to_obj())
+        assert Receipt.decode(receipt.encode()) == receipt
+
+
+def test_receipt_with_a_value_out_of_range_is_refused() -> None:
+    with pytest.raises(DecodeError):
+        Receipt(bytes(32), 3, 1, "", "", (Event("x", {"n": 2**64}),))

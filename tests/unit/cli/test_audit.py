@@ -12,7 +12,7 @@ import pytest
 
 from ledger.block import Block
 from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb
-from node.audit import AuditReport, ChainAuditor, StoreSource
+from node.audit import AuditReport, ChainAuditor, ParallelAudit, SegmentResult, StoreSource
 from tests.unit.cli.kit import CliNode, ServerThread, build_journey, lying_proxy, message, run
 
 
@@ -48,11 +48,63 @@ def test_clean_chain_passes(node: CliNode) -> None:
     assert report.rows_compared == len(node.store) - 0  # nothing node-local in this store
 
 
-def _tampered(node: CliNode, change: Callable[[MemoryStore], None]) -> AuditReport:
+def test_clean_chain_passes_in_parallel_segments(node: CliNode) -> None:
+    sequential = audit(node, node.store, workers=1)  # type: ignore[arg-type]
+    report = audit(node, node.store, workers=2)  # type: ignore[arg-type]
+    assert report.ok, report.findings
+    assert report.segments >= 2, "the offline audit ran in segments"
+    assert (report.heights, report.txs, report.rows_compared) == (
+        sequential.heights,
+        sequential.txs,
+        sequential.rows_compared,
+    )
+    assert sequential.segments == 0
+
+
+def test_parallel_progress_counts_every_block(node: CliNode) -> None:
+    seen: list[tuple[int, int, int]] = []
+    auditor = ChainAuditor(node.genesis, workers=2, progress=lambda *a: seen.append(a))
+    report = auditor.run(StoreSource(node.store), compare_with=node.store)  # type: ignore[arg-type]
+    assert report.ok and report.segments >= 2
+    assert seen[-1] == (report.tip, report.tip, report.txs)
+
+
+def _segment(first: int, end: int, base: bytes, last: bytes, txs: bytes) -> SegmentResult:
+    return SegmentResult(
+        first, end, base_hash=base, last_hash=last, end_cert_hash=b"c", tx_hashes=txs
+    )
+
+
+def test_segments_must_join_and_never_repeat_a_transaction(node: CliNode) -> None:
+    """The main process's checks over the segments' results (node/audit.py ParallelAudit)."""
+    g = node.genesis.hash
+    rows: dict[bytes, bytes] = {}
+    join = ParallelAudit(node.genesis, 2, None)._join
+
+    def results(second_base: bytes, second_txs: bytes) -> list[SegmentResult]:
+        a = _segment(1, 3, g, b"h2", b"A" * 32)
+        b = _segment(3, 5, second_base, b"h4", second_txs)
+        b.first_cert_hash = b"c"
+        return [a, b]
+
+    assert join(results(b"h2", b"B" * 32), rows, 4) is not None
+    assert join(results(b"h2", b"B" * 32), rows, 5) is None, "short of the tip"
+    assert join(results(b"hX", b"B" * 32), rows, 4) is None, "does not start where 1 ended"
+    assert join(results(b"h2", b"A" * 32), rows, 4) is None, "a transaction repeats"
+    assert join(results(b"h2", b"B" * 32), {b"x": b"y"}, 4) is None, "rows differ"
+    failed = results(b"h2", b"B" * 32)
+    failed[1].failure = "anything"
+    assert join(failed, rows, 4) is None
+
+
+def _tampered(
+    node: CliNode, change: Callable[[MemoryStore], None], workers: int = 0
+) -> AuditReport:
     store = copy_store(node.store)  # type: ignore[arg-type]
     change(store)
-    report = audit(node, store)
+    report = audit(node, store, workers)
     assert not report.ok
+    assert report.segments == 0, "findings come from the sequential replay"
     return report
 
 
@@ -107,41 +159,45 @@ def _block_change(height: int, edit: Callable[[dict], None]) -> Callable[[Memory
         ("head record", lambda s: flip(s, keys.HEAD), None, "meta record 'head'"),
     ],
 )
+@pytest.mark.parametrize("workers", [0, 2], ids=["sequential", "segments"])
 def test_flipped_byte_is_found(
     node: CliNode,
     what: str,
     change: Callable[[MemoryStore], None],
     height: int | None,
     record: str,
+    workers: int,
 ) -> None:
-    report = _tampered(node, change)
+    report = _tampered(node, change, workers)
     finding = report.findings[0]
     assert record in finding.record, (what, report.findings)
     if height is not None:
         assert finding.height == height, (what, report.findings)
 
 
-def test_tip_certificate_checked(node: CliNode) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_tip_certificate_checked(node: CliNode, workers: int) -> None:
     tip = node.chain.head().height
-    report = _tampered(node, lambda s: flip(s, keys.cert_key(tip)))
+    report = _tampered(node, lambda s: flip(s, keys.cert_key(tip)), workers)
     assert report.findings[0].height == tip
     assert "certificate" in report.findings[0].record
 
 
-def test_missing_and_extra_rows(node: CliNode) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_missing_and_extra_rows(node: CliNode, workers: int) -> None:
     def drop_block(s: MemoryStore) -> None:
         batch = WriteBatch()
         batch.delete(keys.block_key(4))
         s.write(batch)
 
-    assert "missing" in _tampered(node, drop_block).findings[0].problem
+    assert "missing" in _tampered(node, drop_block, workers).findings[0].problem
 
     def extra(s: MemoryStore) -> None:
         batch = WriteBatch()
         batch.put(keys.INDEX + b"shipment-status/seized/S-0001", b"shipment/S-0001")
         s.write(batch)
 
-    found = _tampered(node, extra).findings[0]
+    found = _tampered(node, extra, workers).findings[0]
     assert "never wrote" in found.problem and "seized" in found.record
 
 
@@ -151,13 +207,14 @@ def test_node_local_rows_are_not_compared(node: CliNode) -> None:
     batch.put(keys.SIGNER + b"last", b"anything")
     store.write(batch)
     assert audit(node, store).ok
+    assert audit(node, store, workers=2).segments >= 2
 
 
 def leveldb_home(node: CliNode, path: Path) -> Path:
     home = path / "node"
     (home / "data").mkdir(parents=True)
     (home / "genesis.json").write_text(node.genesis.to_json())
-    store = open_leveldb(str(home / "data"))
+    store = open_leveldb(str(home / "data"), create=True)
     batch = WriteBatch()
     for k, v in node.store.iterate(b""):
         batch.put(k, v)
@@ -171,7 +228,12 @@ def test_cli_audit_home(node: CliNode, tmp_path: Path) -> None:
     result = run(["audit", "verify", "--home", str(home), "--json", "--workers", "0"])
     assert result.exit_code == 0, message(result)
     doc = json.loads(result.stdout)
-    assert doc["ok"] and doc["rows_compared"] > 100
+    assert doc["ok"] and doc["rows_compared"] > 100 and doc["segments"] == 0
+    result = run(["audit", "verify", "--home", str(home), "--json", "--workers", "2"])
+    assert result.exit_code == 0, message(result)
+    parallel = json.loads(result.stdout)
+    assert parallel["ok"] and parallel["segments"] >= 2
+    assert parallel["rows_compared"] == doc["rows_compared"] and parallel["txs"] == doc["txs"]
     copy = tmp_path / "copy"
     shutil.copytree(home, copy)
     store = open_leveldb(str(copy / "data"))
