@@ -1,4 +1,4 @@
-"""``cityledger node init|start``: run one node."""
+"""``cityledger node init|init-store|start``: run one node."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import click
 from cli.output import console, fail
 from ledger.genesis import Genesis
 from ledger.keyfile import is_encrypted, read_key_file
+from ledger.storage import open_leveldb
 from node.config import APIConfig, Home, NodeConfig, P2PConfig
 
 
@@ -75,15 +76,37 @@ def init(
     )
     with open(h.config, "w", encoding="utf-8") as f:
         f.write(config.to_toml())
+    if not os.path.exists(h.data):
+        open_leveldb(h.data, create=True).close()
     console.print(
         f"initialised {h.path} for chain [bold]{genesis.chain_id}[/]; "
         f"start it with: cityledger node start --home {h.path}"
     )
 
 
+@node.command("init-store")
+@click.option("--home", required=True, type=click.Path(file_okay=False, exists=True))
+def init_store(home: str) -> None:
+    """Create an empty store in an initialised home whose data directory is gone
+    (the node then rebuilds the chain from its peers)."""
+    h = Home(home)
+    h.load_config()
+    if os.path.exists(h.data) and os.listdir(h.data):
+        fail(f"{h.data} is not empty: move it aside (or delete it) first")
+    open_leveldb(h.data, create=True).close()
+    console.print(f"created an empty store in {h.data}; the node will rebuild it from its peers")
+
+
 @node.command()
 @click.option("--home", required=True, type=click.Path(file_okay=False, exists=True))
-def start(home: str) -> None:
+@click.option(
+    "--reset-signer-state",
+    is_flag=True,
+    help="Start a validator whose signer_state.msgpack is missing or damaged with a fresh "
+    "one (the old file is kept aside). Only if this key has not signed anywhere since "
+    "that state was written: see docs/operations.md.",
+)
+def start(home: str, reset_signer_state: bool) -> None:
     """Run the node in the foreground until Ctrl-C / SIGTERM."""
     from node.runtime import serve
 
@@ -99,6 +122,6 @@ def start(home: str) -> None:
     try:
         import uvloop
     except ImportError:  # not on this platform: the standard loop works, just slower
-        asyncio.run(serve(home, passphrase=passphrase))
+        asyncio.run(serve(home, passphrase=passphrase, reset_signer_state=reset_signer_state))
     else:
-        uvloop.run(serve(home, passphrase=passphrase))
+        uvloop.run(serve(home, passphrase=passphrase, reset_signer_state=reset_signer_state))

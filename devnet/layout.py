@@ -16,6 +16,7 @@ from ledger.crypto import PrivateKey
 from ledger.errors import LedgerError
 from ledger.genesis import ConsensusParams, Genesis, Organisation
 from ledger.keyfile import write_key_file
+from ledger.storage import open_leveldb
 from ledger.validators import Validator, ValidatorSet
 from node.config import APIConfig, Home, NodeConfig, P2PConfig
 
@@ -115,6 +116,7 @@ def generate(
         node_home = Home(os.path.join(home, name))
         os.makedirs(node_home.path, exist_ok=True)
         write_key_file(node_home.key, key)
+        open_leveldb(node_home.data, create=True).close()  # only home creation makes a store
         with open(node_home.genesis, "w", encoding="utf-8") as f:
             f.write(genesis.to_json())
         p2p = f"127.0.0.1:{base_port + i}"

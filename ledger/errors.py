@@ -72,7 +72,21 @@ class StoreLockedError(StorageError):
     code = "store_locked"
 
 
+class StoreMissingError(StorageError):
+    """No store where one must be: only ``cityledger node init`` creates it."""
+
+    code = "store_missing"
+
+
 class CorruptionError(StorageError):
     """Stored bytes do not decode or do not match their hash."""
 
     code = "corrupt"
+
+
+class StoreDamagedError(CorruptionError):
+    """LevelDB found this node's own store damaged or unreadable (a checksum mismatch,
+    a truncated or unreadable file): the fault is on this node's disk, never in what a
+    peer sent, and the node cannot go on trusting its store."""
+
+    code = "store_damaged"

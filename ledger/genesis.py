@@ -90,7 +90,7 @@ class ConsensusParams:
     timeout_prevote_ms: int = 500
     timeout_precommit_ms: int = 500
     timeout_delta_ms: int = 250
-    max_block_txs: int = 5000
+    max_block_txs: int = 2000
     max_block_bytes: int = 4 * 1024 * 1024
     min_block_interval_ms: int = 0
 

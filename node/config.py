@@ -5,6 +5,8 @@ Layout of ``--home DIR``::
     config.toml      listen addresses, peers, limits (this module)
     genesis.json     the chain's genesis document
     node_key.json    the node's Ed25519 key (mode 0600)
+    signer_state.msgpack  a validator's double-sign guard (node.consensus.signer); kept
+                     outside data/ so that emptying a damaged store does not erase it
     data/            the LevelDB store (locked while the node runs)
     node.pid         pid of the running node (informational; the lock is LevelDB's)
 """
@@ -152,6 +154,10 @@ class Home:
     @property
     def data(self) -> str:
         return os.path.join(self.path, "data")
+
+    @property
+    def signer_state(self) -> str:
+        return os.path.join(self.path, "signer_state.msgpack")
 
     @property
     def pid(self) -> str:

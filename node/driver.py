@@ -20,12 +20,26 @@ from ledger.votes import Proposal, Vote
 from node.consensus import effects as fx
 from node.consensus import events as ev
 from node.consensus.core import ConsensusCore
-from node.executor import Executor, InvalidBlock
+from node.executor import ExecutedBlock, Executor, InvalidBlock
 from node.faults import crash_point
 from node.mempool import Mempool
-from node.wire import ProposalMsg, VoteMsg
+from node.wire import ProposalMsg, VoteMsg, framed
 
 log = logging.getLogger("cityledger.consensus")
+
+# A block is sized so that building it (executing it as the proposer) takes at most this
+# share of timeout_propose: a proposal that comes later than the timeout makes the round
+# fail, and the next proposer would build as large a block again.
+BLOCK_BUDGET_SHARE = 0.4
+MIN_BLOCK_TXS = 50  # always offered, however slow execution looks
+INITIAL_TX_COST_S = 0.001  # assumed execution time per transaction until measured
+COST_SAMPLE_MIN_TXS = 20  # smaller blocks are mostly per-block overhead: not sampled
+COST_WEIGHT = 0.3  # weight of the newest sample in the moving average
+PROPOSAL_RESEND_TICKS = 5  # the own proposal goes out again every 5th re-send only
+# With fewer transactions pending than a quarter of a block, the proposer waits until this
+# long after the last commit for more: each block costs every node fixed work (votes,
+# synced writes, roots), which blocks of a handful of transactions multiply.
+FILL_WAIT_S = 0.1
 
 
 class ConsensusDriver:
@@ -42,6 +56,8 @@ class ConsensusDriver:
         *,
         clock: Callable[[], float] = time.time,
         empty_block_wait_s: float = 0.5,
+        timer: Callable[[], float] = time.perf_counter,
+        fill_wait_s: float = FILL_WAIT_S,
     ) -> None:
         self.core = core
         self.executor = executor
@@ -55,6 +71,11 @@ class ConsensusDriver:
         self.own_messages: list[ProposalMsg | VoteMsg] = []  # re-sent until the height ends
         self.tx_arrived = asyncio.Event()
         self.rounds_at_commit: int = 0
+        self.timer = timer
+        self.fill_wait_s = fill_wait_s
+        self.tx_cost_s = INITIAL_TX_COST_S  # moving average of build time per tx
+        self.last_committed: ExecutedBlock | None = None  # receipts for on_commit
+        self._resends = 0
         self._height_started = self.clock()
         self._timers: set[asyncio.TimerHandle] = set()
         self._pending: set[asyncio.Task[None]] = set()
@@ -79,6 +100,7 @@ class ConsensusDriver:
         """A block was committed by catch-up: move the core past it."""
         self._cancel_timers()
         self.own_messages.clear()
+        self._resends = 0
         self._run(self.core.handle(ev.BlockCommitted(height)))
 
     def resend_own(self) -> None:
@@ -88,11 +110,20 @@ class ConsensusDriver:
         including the ones a restarted core restored from its signer, which were signed
         before the crash and may never have left the node. Without this, a network
         restarted as a whole can wait forever for votes nobody re-sends.
+
+        Our proposal carries a whole block: it goes out again only every
+        ``PROPOSAL_RESEND_TICKS``-th call of a height (peers that connect later get it
+        from ``Node._on_connect``; a peer that lost it meanwhile also gets it from
+        every peer that relays it).
         """
+        self._resends += 1
+        with_proposal = self._resends % PROPOSAL_RESEND_TICKS == 0
         sent: set[bytes] = set()
         for msg in self.own_messages:
             if isinstance(msg, VoteMsg):
                 sent.add(msg.vote.signature)
+            elif not with_proposal:
+                continue
             self.broadcast(msg)
         for message in self.core.known_messages():
             if isinstance(message, Vote) and message.signature not in sent:
@@ -136,9 +167,9 @@ class ConsensusDriver:
             if block is None:
                 log.error("no block for our own proposal %s", message.block_hash.hex()[:16])
                 return
-            msg: ProposalMsg | VoteMsg = ProposalMsg(message, block)
+            msg: ProposalMsg | VoteMsg = framed(ProposalMsg(message, block))
         else:
-            msg = VoteMsg(message)
+            msg = framed(VoteMsg(message))
         crash_point("sign.before_send")
         self.own_messages.append(msg)
         self.broadcast(msg)
@@ -166,16 +197,45 @@ class ConsensusDriver:
                     await self.tx_arrived.wait()
             except TimeoutError:
                 pass
+        params = self.executor.genesis.consensus
+        limit = self.block_limit()
+        wait_s = max(
+            self._height_started + self.fill_wait_s - self.clock()
+            if len(self.mempool) < limit // 4
+            else 0.0,
+            # min_block_interval_ms: after the previous block's time (0 by default)
+            (self.executor.chain.head().time_ms + params.min_block_interval_ms) / 1000
+            - self.clock(),
+        )
+        if wait_s > 0:
+            await asyncio.sleep(min(wait_s, params.timeout_propose_ms / 4000))
         if self.executor.chain.head().height + 1 != height:
             return  # the height moved on while we waited
-        params = self.executor.genesis.consensus
-        txs = self.mempool.reap(params.max_block_txs, params.max_block_bytes)
+        txs = self.mempool.reap(limit, params.max_block_bytes)
         last_cert = self.executor.chain.certificate(height - 1) if height > 1 else None
+        started = self.timer()
         executed = self.executor.build_block(
             txs, int(self.clock() * 1000), self.core_key(), last_cert
         )
+        self._observe_cost(len(txs), self.timer() - started)
         self.blocks[executed.block.hash] = executed.block
         self._run(self.core.handle(ev.ValueReady(height, round_, executed.block.hash)))
+
+    def block_limit(self) -> int:
+        """How many transactions to propose: ``max_block_txs``, and no more than recent
+        execution times say fit in ``BLOCK_BUDGET_SHARE`` of ``timeout_propose``."""
+        params = self.executor.genesis.consensus
+        budget_s = params.timeout_propose_ms / 1000 * BLOCK_BUDGET_SHARE
+        fits = int(budget_s / max(self.tx_cost_s, 1e-6))
+        return max(1, min(params.max_block_txs, max(MIN_BLOCK_TXS, fits)))
+
+    def _observe_cost(self, txs: int, elapsed_s: float) -> None:
+        """Record how long building a block of ``txs`` transactions took (wall clock:
+        the timeouts are wall clock too, and other processes share the cores)."""
+        if txs < COST_SAMPLE_MIN_TXS:
+            return
+        sample = elapsed_s / txs
+        self.tx_cost_s += COST_WEIGHT * (sample - self.tx_cost_s)
 
     def core_key(self) -> bytes:
         key = self.core.public_key
@@ -210,13 +270,18 @@ class ConsensusDriver:
         self.executor.commit(executed, c.certificate)
         self._cancel_timers()
         self.own_messages.clear()
+        self._resends = 0
         self.mempool.update(executed.block.txs)
         now = self.clock()
         block_time = now - self._height_started
         self._height_started = now
         self.rounds_at_commit = c.round + 1
+        self.last_committed = executed
         self.on_commit(executed.block, block_time)
-        self.blocks.clear()
+        # Keep the blocks of proposals for later heights: the core buffered those proposals
+        # and will ask to validate them once it enters their height.
+        for stale in [h for h, b in self.blocks.items() if b.height <= c.height]:
+            del self.blocks[stale]
         return self.core.handle(ev.BlockCommitted(c.height))
 
     def _spawn(self, coro: object) -> None:

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from contracts import identity
 from contracts.engine import StateReader, check_transaction, next_nonce
 from ledger.errors import LedgerError, SignatureError
 from ledger.genesis import Genesis
@@ -21,6 +22,9 @@ from ledger.tx import MAX_TX_BYTES, Transaction
 from node.sigcache import SignatureCache
 
 MAX_NONCE_GAP = 256
+# The only kinds that write member records — what admission reads besides the nonce.
+MEMBERSHIP_KINDS = frozenset(h.kind for h in identity.HANDLERS)
+RECHECK_MAX_PENDING = 5000  # a larger backlog is not re-checked (it would stall the node)
 
 
 class MempoolError(LedgerError):
@@ -55,14 +59,20 @@ class Mempool:
         self._is_committed = is_committed
         self.max_txs = max_txs
         self._by_hash: dict[bytes, Transaction] = {}
+        self._by_sig: dict[bytes, Transaction] = {}  # the same, by signature (wire decode)
         self._by_sender: OrderedDict[bytes, dict[int, Transaction]] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
+        self._reads: dict[bytes, bytes | None] = {}  # admission's state reads (see _Reader)
 
     def __len__(self) -> int:
         return len(self._by_hash)
 
     def __contains__(self, tx_hash: object) -> bool:
         return tx_hash in self._by_hash
+
+    def by_signature(self, signature: bytes) -> Transaction | None:
+        """The pending transaction carrying ``signature``, if any (see ``node.wire``)."""
+        return self._by_sig.get(signature)
 
     def add(self, tx: Transaction) -> None:
         """Admit ``tx`` or raise :class:`MempoolError` with the answer for the client."""
@@ -102,12 +112,13 @@ class Mempool:
             self.sigs.verify(tx)
         except SignatureError as exc:
             raise MempoolError(str(exc), code="bad_signature", http_status=401) from None
-        problem = check_transaction(self._state(), self.genesis, tx, expected_nonce=tx.nonce)
+        problem = check_transaction(_Reader(self), self.genesis, tx, expected_nonce=tx.nonce)
         if problem is not None:
             raise MempoolError(
                 problem.message, code=problem.code, http_status=getattr(problem, "http_status", 400)
             )
         self._by_hash[tx.hash] = tx
+        self._by_sig[tx.signature] = tx
         self._by_sender.setdefault(tx.sender, {})[tx.nonce] = tx
 
     def reap(self, max_txs: int, max_bytes: int) -> list[Transaction]:
@@ -145,12 +156,29 @@ class Mempool:
         for tx in committed:
             touched.add(tx.sender)
             self._drop(tx.hash)
+            if tx.kind in MEMBERSHIP_KINDS:
+                self._reads.clear()
         for sender in touched:
             self._next.pop(sender, None)
+            if sender not in self._by_sender:
+                continue  # nothing pending: its nonce is read again when needed
             expected = self._expected_nonce(sender)
             for nonce, tx in list(self._by_sender.get(sender, {}).items()):
                 if nonce < expected:
                     self._drop(tx.hash)
+
+    def after_block(self, committed: Iterable[Transaction]) -> int:
+        """After a commit: re-check what is pending if the block changed a member record.
+
+        Admission reads only the sender's member record (and its nonce, which
+        :meth:`update` refreshes), and only membership kinds write member records: any
+        other block leaves every pending transaction's check as it was.
+        """
+        if not any(tx.kind in MEMBERSHIP_KINDS for tx in committed):
+            return 0
+        if len(self._by_hash) > RECHECK_MAX_PENDING:
+            return 0
+        return self.recheck()
 
     def recheck(self) -> int:
         """Re-run the contract admission check on everything pending; drop what fails."""
@@ -161,6 +189,15 @@ class Mempool:
                 self._drop(tx.hash)
                 dropped += 1
         return dropped
+
+    def _cached_get(self, key: bytes) -> bytes | None:
+        if key in self._reads:
+            return self._reads[key]
+        value = self._state().get(key)
+        if len(self._reads) >= 100_000:
+            self._reads.clear()
+        self._reads[key] = value
+        return value
 
     def _expected_nonce(self, sender: bytes) -> int:
         if sender not in self._next:
@@ -173,8 +210,23 @@ class Mempool:
         tx = self._by_hash.pop(tx_hash, None)
         if tx is None:
             return
+        if self._by_sig.get(tx.signature) is tx:
+            del self._by_sig[tx.signature]
         by_nonce = self._by_sender.get(tx.sender)
         if by_nonce is not None:
             by_nonce.pop(tx.nonce, None)
             if not by_nonce:
                 del self._by_sender[tx.sender]
+
+
+class _Reader:
+    """The latest committed state as admission reads it (member records), cached until
+    a block with a membership kind is committed (:meth:`Mempool.update`)."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: Mempool) -> None:
+        self._pool = pool
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._pool._cached_get(key)

@@ -33,7 +33,7 @@ from ledger.crypto import PrivateKey, Purpose, is_valid_signature
 from ledger.encoding import decode, encode, expect_bytes, expect_map
 from ledger.errors import DecodeError, LedgerError
 from node.config import P2PConfig
-from node.wire import Message, decode_message, encode_message, handshake_message
+from node.wire import KnownTx, Message, decode_message, encode_message, handshake_message
 
 log = logging.getLogger("cityledger.p2p")
 HANDSHAKE_TIMEOUT_S = 5.0
@@ -64,6 +64,7 @@ class Peer:
 
 OnMessage = Callable[[Peer, Message], Awaitable[None]]
 OnConnect = Callable[[Peer], Awaitable[None]]
+Seen = Callable[[bytes], bool]
 
 
 class PeerManager:
@@ -77,7 +78,13 @@ class PeerManager:
         config: P2PConfig,
         on_message: OnMessage,
         on_connect: OnConnect,
+        *,
+        seen: Seen | None = None,
+        known_tx: KnownTx | None = None,
     ) -> None:
+        """``seen(frame)`` says a frame was already handled (a relayed copy, a re-send):
+        it is dropped before it is decoded. ``known_tx`` is passed to
+        :func:`node.wire.decode_message`."""
         self.key = key
         self.chain_id = chain_id
         self.names = names  # allowed keys -> display name
@@ -88,6 +95,9 @@ class PeerManager:
         self.scores: dict[bytes, int] = {}
         self.refused = 0
         self.bad_frames = 0
+        self.duplicate_frames = 0
+        self.seen = seen
+        self.known_tx = known_tx
         self._address_keys: dict[str, bytes] = {}
         self._session: aiohttp.ClientSession | None = None
         self._closing: set[asyncio.Future[bool]] = set()
@@ -233,8 +243,11 @@ class PeerManager:
                     return
                 self._penalise(peer, "non-binary frame")
                 return
+            if self.seen is not None and self.seen(msg.data):
+                self.duplicate_frames += 1
+                continue
             try:
-                message = decode_message(msg.data, self.config.max_frame_bytes)
+                message = decode_message(msg.data, self.config.max_frame_bytes, self.known_tx)
             except LedgerError as exc:
                 self._penalise(peer, str(exc))
                 return

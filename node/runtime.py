@@ -22,6 +22,7 @@ from contracts.engine import genesis_state
 from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
+from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.keyfile import read_key_file
 from ledger.state import StateTree
@@ -36,7 +37,7 @@ from node.config import Home, NodeConfig, split_host_port
 from node.consensus.core import ConsensusCore
 from node.consensus.effects import Rejected
 from node.consensus.evidence import EvidencePool
-from node.consensus.signer import Signer
+from node.consensus.signer import Signer, SignerStateFile, open_signer
 from node.consensus.timeouts import TimeoutConfig
 from node.driver import ConsensusDriver
 from node.events import BlockCommitted, EventHub
@@ -45,7 +46,7 @@ from node.mempool import Mempool, MempoolError
 from node.peers import Peer, PeerManager
 from node.service import Queries
 from node.sigcache import SignatureCache
-from node.sync import Syncer
+from node.sync import LocalStoreFault, Syncer
 from node.wire import (
     Message,
     ProposalMsg,
@@ -59,6 +60,9 @@ from node.wire import (
 
 log = logging.getLogger("cityledger.node")
 STATUS_INTERVAL_S = 1.0
+# F2: a validator signs nothing before it has heard its peers' heights and caught up.
+STARTUP_STATUS_WAIT_S = 10.0  # at most this long for validators with f+1 power to report
+STARTUP_STALL_S = 15.0  # start anyway when catch-up makes no progress for this long
 RESEND_INTERVAL_S = 1.0
 
 
@@ -73,7 +77,12 @@ class Node:
         store: KVStore,
         *,
         clock: Callable[[], float] = time.time,
+        signer_state: str | None = None,
+        reset_signer_state: bool = False,
     ) -> None:
+        """``signer_state``: a validator's signer state file (``Home.signer_state``);
+        None keeps it in memory only (tests). See :func:`node.consensus.signer.open_signer`
+        for the start-up rules and ``reset_signer_state``."""
         self.config = config
         self.genesis = genesis
         self.key = key
@@ -97,18 +106,38 @@ class Node:
         for hex_key in config.p2p.observers:
             names[bytes.fromhex(hex_key)] = f"observer-{hex_key[:8]}"
         self.peers = PeerManager(
-            key, genesis.chain_id, names, config.p2p, self._on_message, self._on_connect
+            key,
+            genesis.chain_id,
+            names,
+            config.p2p,
+            self._on_message,
+            self._on_connect,
+            seen=self._frame_seen,
+            known_tx=self.mempool.by_signature,
         )
         self.evidence_pool = EvidencePool(store)
         self.is_validator = key.public_key in genesis.validators
-        self.core = ConsensusCore(
-            chain_id=genesis.chain_id,
-            validators=genesis.validators,
-            signer=Signer(key, genesis.chain_id, store) if self.is_validator else None,
-            timeouts=TimeoutConfig.from_params(genesis.consensus),
-            height=self.chain.head().height + 1,
-            evidence=self.evidence_pool,
-        )
+        self.signer: Signer | None = None
+        if self.is_validator:
+            committed = self._committed_height
+            if signer_state is None:
+                self.signer = Signer(key, genesis.chain_id, committed_height=committed)
+            else:
+                self.signer = open_signer(
+                    key,
+                    genesis.chain_id,
+                    SignerStateFile(signer_state),
+                    store,
+                    chain_height=self.chain.head().height,
+                    reset=reset_signer_state,
+                    committed_height=committed,
+                )
+            self.signer.block_source = self._block_bytes
+        self.core = self._new_core()
+        self.consensus_started = False  # F2: not before the node has caught up
+        self.fatal: str | None = None  # why the node stopped itself (F4)
+        self._stop: asyncio.Event | None = None
+        self._status_from: set[bytes] = set()  # peers that told us their height
         self.driver = ConsensusDriver(
             self.core,
             self.executor,
@@ -123,16 +152,24 @@ class Node:
             self._send,
             lambda: list(self.peers.peers.values()),
             self._after_sync_commit,
-            self.driver.on_synced,
+            self._on_synced,
             batch_blocks=config.sync.batch_blocks,
+            on_local_fault=self._on_local_fault,
         )
-        self._outbox: list[Transaction] = []
+        self._outbox: list[Transaction] = []  # admitted from the API: gossip to every peer
+        self._relay: dict[bytes, list[Transaction]] = {}  # from an observer: to all but it
         self._seen: OrderedDict[int, None] = OrderedDict()  # relayed consensus messages
         self.started_at = clock()
 
     # --- NodeHandle ---------------------------------------------------------------------
 
     def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
+        return self._admit(txs, self._outbox)
+
+    def _admit(
+        self, txs: list[Transaction], outbox: list[Transaction] | None
+    ) -> list[MempoolError | None]:
+        """Admit ``txs`` to the mempool; those admitted go to ``outbox`` for gossip."""
         results: list[MempoolError | None] = []
         for tx in txs:
             try:
@@ -140,7 +177,8 @@ class Node:
             except MempoolError as exc:
                 results.append(exc)
                 continue
-            self._outbox.append(tx)
+            if outbox is not None:
+                outbox.append(tx)
             results.append(None)
         if any(r is None for r in results):
             self.driver.tx_arrived.set()
@@ -208,6 +246,10 @@ class Node:
         for i, peer in enumerate(peers):
             self.peers.send(peer, msg if i % 2 == 0 else twin)
 
+    def _frame_seen(self, frame: bytes) -> bool:
+        """Whether a received frame was already handled (checked before decoding it)."""
+        return hash(frame) in self._seen
+
     def _mark_seen(self, frame: bytes) -> bool:
         """True the first time ``frame`` is seen (gossip dedup by content)."""
         digest = hash(frame)
@@ -223,15 +265,18 @@ class Node:
         self.syncer.behind(height - 1)
 
     def _after_commit(self, block: Block, block_time_s: float) -> None:
-        receipts = self.chain.receipts(block.height)
+        done = self.driver.last_committed  # receipts in memory: no read-back
+        if done is not None and done.block is block:
+            receipts = done.receipts
+        else:
+            receipts = self.chain.receipts(block.height)
         self.events.publish(BlockCommitted(block, tuple(receipts)))
         self.metrics.observe_commit(
             block.height, len(block.txs), block_time_s, self.driver.rounds_at_commit
         )
         self.metrics.set_mempool(len(self.mempool))
         self.peers.broadcast(StatusMsg(block.height))
-        if len(self.mempool) < 5000:  # re-checking a huge backlog each block costs too much
-            self.mempool.recheck()
+        self.mempool.after_block(block.txs)
 
     def _after_sync_commit(self, block: Block, cert: CommitCertificate) -> None:
         self.mempool.update(block.txs)
@@ -250,31 +295,133 @@ class Node:
 
     async def _on_message(self, peer: Peer, msg: Message) -> None:
         if isinstance(msg, TxBatch):
-            results = self.submit(list(msg.txs))
+            # Validators are a full mesh: a validator's batch reached every other validator
+            # from it, so relaying it would only make each of them decode it again. What an
+            # observer sends (it may be linked to us alone) goes on to everyone else.
+            if peer.key in self.genesis.validators:
+                outbox = None
+            else:
+                outbox = self._relay.setdefault(peer.key, [])
+            results = self._admit(list(msg.txs), outbox)
             if any(r is not None and r.code == "bad_signature" for r in results):
                 self.peers.penalise(peer, "relayed a transaction with a bad signature")
         elif isinstance(msg, ProposalMsg | VoteMsg):
-            frame = encode_message(msg)
+            frame = encode_message(msg)  # the received bytes (msg.raw): nothing is re-encoded
             if not self._mark_seen(frame):
                 return
-            effects = (
-                self.driver.on_proposal(msg)
-                if isinstance(msg, ProposalMsg)
-                else self.driver.on_vote(msg.vote)
-            )
+            if not self.consensus_started:  # catching up first (F2), or an observer
+                effects = []
+            elif isinstance(msg, ProposalMsg):
+                effects = self.driver.on_proposal(msg)
+            else:
+                effects = self.driver.on_vote(msg.vote)
             if any(isinstance(e, Rejected) and e.error.misbehaviour for e in effects):
                 self.peers.penalise(peer, "sent an invalid consensus message")
                 return
+            origin = msg.proposal.proposer if isinstance(msg, ProposalMsg) else msg.vote.validator
             for other_key, other in self.peers.peers.items():
-                if other_key != peer.key:
+                if other_key != peer.key and other_key != origin:
                     other.send(frame)
         elif isinstance(msg, StatusMsg):
             peer.height = max(peer.height, msg.height)
-            self.syncer.behind(msg.height)
+            self._status_from.add(peer.key)
+            self.syncer.behind(msg.height, backed=False)  # a claim: see Syncer.target
         elif isinstance(msg, SyncRequest):
             self.syncer.serve(peer, msg)
-        elif isinstance(msg, SyncResponse) and not self.syncer.apply(peer, msg):
+        elif isinstance(msg, SyncResponse) and not await self.syncer.apply(peer, msg):
             self.peers.penalise(peer, "served a block that does not check out")
+
+    # --- consensus start (F2) and local faults (F4) -------------------------------------
+
+    def _committed_height(self) -> int:
+        return self.chain.head().height
+
+    def _block_bytes(self, block_hash: bytes) -> bytes | None:
+        """For the signer: the bytes of a block we are about to lock on (F1b)."""
+        block = self.driver.blocks.get(block_hash)
+        return None if block is None else block.encode()
+
+    def _new_core(self) -> ConsensusCore:
+        return ConsensusCore(
+            chain_id=self.genesis.chain_id,
+            validators=self.genesis.validators,
+            signer=self.signer,
+            timeouts=TimeoutConfig.from_params(self.genesis.consensus),
+            height=self.chain.head().height + 1,
+            evidence=self.evidence_pool,
+        )
+
+    def _on_synced(self, height: int) -> None:
+        if self.consensus_started:
+            self.driver.on_synced(height)
+
+    def _on_local_fault(self, height: int, message: str) -> None:
+        self.fatal = message
+        if self._stop is not None:
+            self._stop.set()
+
+    async def _start_consensus(self) -> None:
+        """Start signing only once caught up: first hear the heights of validators with
+        f+1 power (at most ``STARTUP_STATUS_WAIT_S``), then sync up to the height they
+        claim (``Syncer.target``) unless catch-up stalls for ``STARTUP_STALL_S``. A
+        validator that lost its store must not propose or vote at heights the network
+        decided long ago (finding F2); the signer state file refuses those anyway."""
+        assert self.signer is not None
+        loop = asyncio.get_running_loop()
+        validators = self.genesis.validators
+        need = min(
+            validators.skip_power,
+            validators.total_power - validators.power_of(self.key.public_key),
+        )
+        started = last_progress = loop.time()
+        last_head = self.chain.head().height
+        while True:
+            now = loop.time()
+            head = self.chain.head().height
+            if head != last_head:
+                last_head, last_progress = head, now
+            heard = validators.power_of_set(self._status_from & self._validator_keys())
+            if heard >= need or now - started >= STARTUP_STATUS_WAIT_S:
+                target = self.syncer.target()
+                if head + 1 >= target:
+                    break
+                if now - last_progress >= STARTUP_STALL_S:
+                    log.warning(
+                        "catch-up stalled at height %d of %d; starting consensus anyway",
+                        head,
+                        target,
+                    )
+                    break
+            await asyncio.sleep(0.1)
+        head = self.chain.head().height
+        if self.signer.floor_pending:  # --reset-signer-state: skip the height we are at
+            floor = max(head, self.syncer.target()) + 1
+            self.signer.raise_floor(floor)
+            log.warning(
+                "signer state was reset: this validator signs nothing up to height %d", floor
+            )
+        self.core = self.driver.core = self._new_core()
+        lock = self.signer.lock(self.core.height)
+        raw = self.signer.lock_block(self.core.height)
+        if lock is not None and raw is not None:  # F1b: the block we were locked on
+            try:
+                block = Block.decode(raw)
+            except LedgerError as exc:
+                log.warning("the locked block kept by the signer does not decode: %s", exc)
+            else:
+                if block.hash == lock.block_hash:
+                    self.driver.blocks[block.hash] = block
+        log.info(
+            "consensus starts at height %d after %.1f s (heard validators with power %d)",
+            self.core.height,
+            loop.time() - started,
+            heard,
+        )
+        self.consensus_started = True
+        self.driver.start()
+
+    def _validator_keys(self) -> set[bytes]:
+        return {v.public_key for v in self.genesis.validators.validators}
 
     # --- background loops ---------------------------------------------------------------
 
@@ -286,17 +433,24 @@ class Node:
                 batch, self._outbox = self._outbox, []
                 for i in range(0, len(batch), 2000):
                     self.peers.broadcast(TxBatch(tuple(batch[i : i + 2000])))
+            if self._relay:
+                relay, self._relay = self._relay, {}
+                for source, txs in relay.items():
+                    for i in range(0, len(txs), 2000):
+                        self.peers.broadcast(TxBatch(tuple(txs[i : i + 2000])), exclude=source)
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(STATUS_INTERVAL_S)
             self.peers.broadcast(StatusMsg(self.chain.head().height))
-            self.driver.resend_own()
+            if self.consensus_started:
+                self.driver.resend_own()
             self.syncer.maybe_request()
             self.metrics.set_peers(len(self.peers.peers))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set."""
+        """Serve until ``stop`` is set (or the node stops itself: then ``fatal`` says why)."""
+        self._stop = stop
         api = await _start_site(
             make_app(self, self.config.api, metrics=self.metrics), self.config.api.listen
         )
@@ -317,7 +471,7 @@ class Node:
                 tasks.create_task(self._gossip_txs())
                 tasks.create_task(self._heartbeat())
                 if self.is_validator:
-                    self.driver.start()
+                    tasks.create_task(self._start_consensus())
                 await stop.wait()
                 raise _Stop
         except* _Stop:
@@ -341,23 +495,35 @@ async def _start_site(app: web.Application, listen: str) -> web.AppRunner:
     return runner
 
 
-def open_node(home_path: str, *, passphrase: str | None = None) -> Node:
-    """Load a node home (config, genesis, key, store) into a :class:`Node`."""
+def open_node(
+    home_path: str, *, passphrase: str | None = None, reset_signer_state: bool = False
+) -> Node:
+    """Load a node home (config, genesis, key, store, signer state) into a :class:`Node`."""
     home = Home(home_path)
     config = home.load_config()
     genesis = Genesis.load(home.genesis)
     key = read_key_file(home.key, passphrase)
     store = open_leveldb(home.data)
     try:
-        return Node(config, genesis, key, store)
+        return Node(
+            config,
+            genesis,
+            key,
+            store,
+            signer_state=home.signer_state,
+            reset_signer_state=reset_signer_state,
+        )
     except BaseException:
         store.close()
         raise
 
 
-async def serve(home_path: str, *, passphrase: str | None = None) -> None:
-    """Run the node at ``home_path`` until SIGINT or SIGTERM."""
-    node = open_node(home_path, passphrase=passphrase)
+async def serve(
+    home_path: str, *, passphrase: str | None = None, reset_signer_state: bool = False
+) -> None:
+    """Run the node at ``home_path`` until SIGINT or SIGTERM; raise
+    :class:`LocalStoreFault` if it stopped itself because its store is damaged."""
+    node = open_node(home_path, passphrase=passphrase, reset_signer_state=reset_signer_state)
     home = Home(home_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -371,4 +537,7 @@ async def serve(home_path: str, *, passphrase: str | None = None) -> None:
         node.store.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(home.pid)
-        log.info("node stopped cleanly")
+        if node.fatal is None:
+            log.info("node stopped cleanly")
+    if node.fatal is not None:
+        raise LocalStoreFault("the node stopped: its local store is damaged (see the log)")

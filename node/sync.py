@@ -7,18 +7,35 @@ batch, the certificate sent with it); it must carry >2/3 of the validator set's
 power for exactly that block. The block is then re-executed and must produce
 the identical header before it is committed. Progress (height, rate, ETA) is
 logged and exposed in ``/v1/status``.
+
+Whom to ask (finding F7 in docs/reliability.md): a status is an unsigned claim, so
+no single peer's claim decides anything. The *target* height is the highest one
+that validators with more than 1/3 of the power (f+1, so at least one honest)
+claim to have reached, or that a signed consensus message proves; the peer asked
+is drawn at random among those ahead of us with the fewest failures. A peer that
+lets a request time out, answers with nothing, or serves a block that does not
+check out is demoted: its failures count against it and it is not asked again
+until an exponential backoff has passed. A successful batch clears its record.
+
+Whose fault (finding F4): a block whose certificate verifies and whose transactions
+match its certified header is the chain's block. If re-executing or storing it
+fails, the fault is this node's — a damaged or diverged store — not the peer's: the
+node logs one error naming the height and stops (``on_local_fault``) instead of
+disconnecting honest peers one after the other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.block import Block
 from ledger.encoding import encode
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StorageError
 from ledger.votes import CommitCertificate
 from node.executor import Executor
 from node.peers import Peer
@@ -27,6 +44,14 @@ from node.wire import SyncRequest, SyncResponse
 log = logging.getLogger("cityledger.sync")
 REQUEST_TIMEOUT_S = 10.0
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+RETRY_BASE_S = 2.0  # a demoted peer waits 2, 4, 8 ... s before it is asked again
+RETRY_MAX_S = 120.0
+
+
+class LocalStoreFault(StorageError):
+    """A block certified by the validators does not apply on this node's store."""
+
+    code = "local_store_fault"
 
 
 @dataclass(slots=True)
@@ -58,17 +83,26 @@ class Syncer:
         *,
         batch_blocks: int = 200,
         clock: Callable[[], float] = time.monotonic,
+        on_local_fault: Callable[[int, str], None] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.executor = executor
         self.send = send
         self.peers = peers
         self.on_committed = on_committed
         self.on_batch_done = on_batch_done
+        self.on_local_fault = on_local_fault
         self.batch_blocks = batch_blocks
         self.clock = clock
+        self.rng = rng or random.Random()
         self.progress = SyncProgress()
-        self._outstanding: tuple[Peer, float] | None = None
+        self._outstanding: tuple[Peer, float, int] | None = None  # peer, sent at, from
+        self._backed = 0  # the highest height a signed message proves committed
+        self._failures: dict[bytes, int] = {}  # by peer key: consecutive failures
+        self._retry_at: dict[bytes, float] = {}  # by peer key: not asked before this time
+        self._applying = asyncio.Lock()
         self.rejected_batches = 0
+        self.failed: str | None = None  # set when our own store failed (F4): sync stops
 
     @property
     def height(self) -> int:
@@ -76,40 +110,90 @@ class Syncer:
 
     # --- asking -------------------------------------------------------------------------
 
-    def behind(self, height: int) -> None:
+    def behind(self, height: int, *, backed: bool = True) -> None:
         """Some peer has committed ``height``: catch up if we are behind.
 
-        One block behind is usually a race we win by ourselves a moment later, so
-        only a bigger gap asks at once; the heartbeat's :meth:`maybe_request`
-        covers the rest.
+        ``backed``: a signed consensus message proves it (the layer checked the
+        signature); a peer's status is only a claim (``backed=False``), which counts
+        through :meth:`target` and the peer's ``height``. One block behind is usually
+        a race we win by ourselves a moment later, so only a bigger gap asks at once;
+        the heartbeat's :meth:`maybe_request` covers the rest.
         """
-        if height > self.progress.target_height:
-            self.progress.target_height = height
+        if backed and height > self._backed:
+            self._backed = height
         if height > self.height + 1:
             self.maybe_request()
 
+    def target(self) -> int:
+        """The height to catch up to: proven by a signed message, or claimed by
+        validators with f+1 power (if fewer are connected: the lowest of their
+        claims). Peers in backoff and observers do not count; one liar cannot raise it."""
+        validators = self.executor.genesis.validators
+        now = self.clock()
+        claims = sorted(
+            (
+                (p.height, validators.power_of(p.key))
+                for p in self.peers()
+                if p.key in validators and self._retry_at.get(p.key, 0.0) <= now
+            ),
+            reverse=True,
+        )
+        need = min(validators.skip_power, sum(power for _, power in claims))
+        claimed = 0
+        power = 0
+        for height, p in claims:
+            power += p
+            if power >= need:
+                claimed = height
+                break
+        return max(self._backed, claimed)
+
     def maybe_request(self) -> None:
-        head = self.height
-        if self.progress.target_height <= head:
-            if self.progress.syncing:
-                self._finish()
+        if self.failed is not None:
             return
+        head = self.height
+        now = self.clock()
         if self._outstanding is not None:
-            peer, sent = self._outstanding
-            if self.clock() - sent < REQUEST_TIMEOUT_S and peer in self.peers():
+            peer, sent, _ = self._outstanding
+            connected = peer in self.peers()
+            if now - sent < REQUEST_TIMEOUT_S and connected:
                 return
             self._outstanding = None
-        candidates = [p for p in self.peers() if p.height > head]
+            if connected:
+                self._demote(peer, f"no answer to a sync request within {REQUEST_TIMEOUT_S:.0f} s")
+        target = self.progress.target_height = self.target()
+        candidates = [
+            p for p in self.peers() if p.height > head and self._retry_at.get(p.key, 0.0) <= now
+        ]
         if not candidates:
+            if self.progress.syncing and self.progress.target_height <= head:
+                self._finish()
             return
-        peer = max(candidates, key=lambda p: p.height)
+        peer = self.choose(candidates)
         if not self.progress.syncing:
-            self.progress = SyncProgress(
-                True, head, self.progress.target_height, head, self.clock()
-            )
+            self.progress = SyncProgress(True, head, max(target, head + 1), head, now)
             log.info("catching up from height %d to %d", head, self.progress.target_height)
-        self._outstanding = (peer, self.clock())
+        self._outstanding = (peer, now, head + 1)
         self.send(peer, SyncRequest(head + 1, self.batch_blocks))
+
+    def choose(self, candidates: list[Peer]) -> Peer:
+        """At random among the peers ahead of us with the fewest failures."""
+        fewest = min(self._failures.get(p.key, 0) for p in candidates)
+        return self.rng.choice([p for p in candidates if self._failures.get(p.key, 0) == fewest])
+
+    def failures(self, peer: Peer) -> int:
+        return self._failures.get(peer.key, 0)
+
+    def _demote(self, peer: Peer, why: str) -> None:
+        n = self._failures.get(peer.key, 0) + 1
+        self._failures[peer.key] = n
+        wait = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (n - 1))
+        self._retry_at[peer.key] = self.clock() + wait
+        log.info("sync: %s %s; not asked again for %.0f s", peer.name, why, wait)
+
+    def _credit(self, peer: Peer) -> None:
+        self._failures.pop(peer.key, None)
+        self._retry_at.pop(peer.key, None)
 
     def _finish(self) -> None:
         p = self.progress
@@ -144,37 +228,89 @@ class Syncer:
 
     # --- applying -----------------------------------------------------------------------
 
-    def apply(self, peer: Peer, resp: SyncResponse) -> bool:
-        """Apply a batch; False (and nothing more applied) at the first bad block."""
-        if self._outstanding is not None and self._outstanding[0] is peer:
+    async def apply(self, peer: Peer, resp: SyncResponse) -> bool:
+        """Apply a batch, yielding to the event loop between blocks; False (and nothing
+        more applied) at the first block the peer is to blame for."""
+        async with self._applying:
+            return await self._apply(peer, resp)
+
+    async def _apply(self, peer: Peer, resp: SyncResponse) -> bool:
+        asked = self._outstanding
+        if asked is not None and asked[0] is peer:
             self._outstanding = None
-        genesis = self.executor.genesis
+        else:
+            asked = None
+        if self.failed is not None:
+            return True
         applied = 0
-        bad = False
         for i, block in enumerate(resp.blocks):
-            if block.height <= self.height:
+            try:
+                head = self.height
+            except Exception as exc:  # our head record does not read back (F4)
+                self._local_fault(block.height, exc)
+                return True
+            if block.height <= head:
                 continue
             cert = resp.blocks[i + 1].last_cert if i + 1 < len(resp.blocks) else resp.tip_cert
             try:
-                if cert is None:
-                    raise LedgerError(f"no certificate for block {block.height}")
-                cert.verify(
-                    genesis.validators, genesis.chain_id, height=block.height, block_hash=block.hash
-                )
-                executed = self.executor.validate_block(block, None, certified=True)
-                self.executor.commit(executed, cert)
+                cert = self._certified(block, cert, head)
             except LedgerError as exc:
                 self.rejected_batches += 1
-                bad = True
                 log.warning("sync from %s: block %d rejected: %s", peer.name, block.height, exc)
-                break
+                self._demote(peer, "served a block that does not check out")
+                self.maybe_request()
+                return False
+            try:
+                executed = self.executor.validate_block(block, None, certified=True)
+                self.executor.commit(executed, cert)
+            except Exception as exc:  # a certified block: the fault is ours (F4)
+                self._local_fault(block.height, exc)
+                return True
             applied += 1
             self.on_committed(block, cert)
             self._note(block)
-        if applied:
             self.on_batch_done(self.height)
+            await asyncio.sleep(0)  # let consensus, peers and the API breathe
+            if self.failed is not None:
+                return True
+        if applied:
+            self._credit(peer)
+        elif asked is not None and not any(b.height >= asked[2] for b in resp.blocks):
+            # It claimed blocks above our head and sent none of them.
+            self._demote(
+                peer, f"claimed height {peer.height} but served nothing above {self.height}"
+            )
+            peer.height = self.height
         self.maybe_request()
-        return not bad
+        return True
+
+    def _certified(
+        self, block: Block, cert: CommitCertificate | None, head: int
+    ) -> CommitCertificate:
+        """Everything about ``block`` a peer answers for: that it is the next block, that
+        >2/3 of the validators certified exactly it, and that its body is the body of
+        that header (``last_cert`` is checked against the header when a block is decoded)."""
+        if block.height != head + 1:
+            raise LedgerError(f"block {block.height} does not follow our head {head}")
+        if cert is None:
+            raise LedgerError(f"no certificate for block {block.height}")
+        genesis = self.executor.genesis
+        cert.verify(
+            genesis.validators, genesis.chain_id, height=block.height, block_hash=block.hash
+        )
+        block.check_tx_root()
+        return cert
+
+    def _local_fault(self, height: int, exc: BaseException) -> None:
+        cause = str(exc) or type(exc).__name__
+        self.failed = (
+            f"local store is damaged or diverged at height {height}: {cause}; a block certified "
+            "by the validators does not apply on it. Stop the node and restore the data "
+            "directory from a backup, or empty it to resync from peers"
+        )
+        log.error("%s", self.failed)
+        if self.on_local_fault is not None:
+            self.on_local_fault(height, self.failed)
 
     def _note(self, block: Block) -> None:
         p = self.progress

@@ -7,11 +7,13 @@ disconnected and scored down.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from ledger.block import Block
+from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader
 from ledger.encoding import Value, decode, encode, expect_bytes, expect_int, expect_list, expect_map
-from ledger.errors import DecodeError
+from ledger.errors import DecodeError, ValidationError
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Proposal, Vote
 
@@ -28,11 +30,15 @@ class TxBatch:
 class ProposalMsg:
     proposal: Proposal
     block: Block
+    # The frame's canonical bytes when known (received, or encoded once by
+    # :func:`framed`): relaying and re-sending then cost no re-encoding.
+    raw: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class VoteMsg:
     vote: Vote
+    raw: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +61,22 @@ class SyncResponse:
 Message = TxBatch | ProposalMsg | VoteMsg | StatusMsg | SyncRequest | SyncResponse
 
 
+def framed(msg: ProposalMsg | VoteMsg) -> ProposalMsg | VoteMsg:
+    """``msg`` carrying its encoded frame, so it is encoded once however often it is sent."""
+    if msg.raw:
+        return msg
+    if isinstance(msg, ProposalMsg):
+        return ProposalMsg(msg.proposal, msg.block, encode_message(msg))
+    return VoteMsg(msg.vote, encode_message(msg))
+
+
 def encode_message(msg: Message) -> bytes:
     body: Value
+    if isinstance(msg, ProposalMsg | VoteMsg) and msg.raw:
+        return msg.raw
     if isinstance(msg, TxBatch):
-        kind, body = "txs", [tx.to_obj() for tx in msg.txs]
-    elif isinstance(msg, ProposalMsg):
+        return _encode_tx_batch(msg.txs)
+    if isinstance(msg, ProposalMsg):
         kind, body = "proposal", {"proposal": msg.proposal.to_obj(), "block": msg.block.to_obj()}
     elif isinstance(msg, VoteMsg):
         kind, body = "vote", msg.vote.to_obj()
@@ -78,17 +95,28 @@ def encode_message(msg: Message) -> bytes:
     return encode({"t": kind, "b": body})
 
 
-def decode_message(data: bytes, max_size: int) -> Message:
+KnownTx = Callable[[bytes], Transaction | None]
+
+
+def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) -> Message:
+    """Decode one frame strictly.
+
+    ``known_tx`` (a signature → transaction lookup, e.g. the mempool's) lets a
+    transaction this node already holds be taken as is instead of being built again
+    from the frame; only when the frame's copy is identical to it, value for value and
+    type for type, so the result is the same message either way.
+    """
     m = expect_map(decode(data, max_size=max_size), "frame", ("t", "b"))
     kind, body = m["t"], m["b"]
     if kind == "txs":
         items = expect_list(body, "txs", max_len=MAX_TX_BATCH)
-        return TxBatch(tuple(Transaction.from_obj(t) for t in items))
+        return TxBatch(tuple(_tx_from_obj(t, known_tx) for t in items))
     if kind == "proposal":
         b = expect_map(body, "proposal frame", ("proposal", "block"))
-        return ProposalMsg(Proposal.from_obj(b["proposal"]), Block.from_obj(b["block"]))
+        block = Block.from_obj(b["block"]) if known_tx is None else _block(b["block"], known_tx)
+        return ProposalMsg(Proposal.from_obj(b["proposal"]), block, bytes(data))
     if kind == "vote":
-        return VoteMsg(Vote.from_obj(body))
+        return VoteMsg(Vote.from_obj(body), bytes(data))
     if kind == "status":
         b = expect_map(body, "status", ("height",))
         return StatusMsg(expect_int(b["height"], "status.height", hi=2**63 - 1))
@@ -106,6 +134,75 @@ def decode_message(data: bytes, max_size: int) -> Message:
         cert = None if b["tip_cert"] is None else CommitCertificate.from_obj(b["tip_cert"])
         return SyncResponse(blocks, cert)
     raise DecodeError(f"unknown frame type {kind!r}")
+
+
+def _tx_from_obj(obj: Value, known_tx: KnownTx | None) -> Transaction:
+    if known_tx is not None and isinstance(obj, dict):
+        signature = obj.get("signature")
+        if isinstance(signature, bytes):
+            tx = known_tx(signature)
+            if tx is not None and _identical(tx.to_obj(), obj):
+                return tx
+    return Transaction.from_obj(obj)
+
+
+def _block(obj: Value, known_tx: KnownTx) -> Block:
+    """``Block.from_obj`` with known transactions taken from ``known_tx``."""
+    m = expect_map(obj, "block", ("header", "txs", "last_cert"))
+    header = BlockHeader.from_obj(m["header"])
+    raw_txs = expect_list(m["txs"], "block.txs", max_len=MAX_BLOCK_TXS)
+    txs = tuple(_tx_from_obj(t, known_tx) for t in raw_txs)
+    cert = None if m["last_cert"] is None else CommitCertificate.from_obj(m["last_cert"])
+    try:
+        return Block(header, txs, cert)
+    except ValidationError as exc:
+        raise DecodeError(str(exc)) from None
+
+
+def _identical(a: Value, b: Value) -> bool:
+    """Equal with the same types throughout (``1 == True`` in Python, not in msgpack)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_identical(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+# A canonical frame is the map {"b": body, "t": kind}: keys sorted, so "t" comes last.
+_TXS_HEAD = b"\x82\xa1b"
+_TXS_TAIL = b"\xa1t\xa3txs"
+# A transaction's canonical map is its signed body's five keys plus "signature", which
+# sorts last ("sender" < "signature"): the body's bytes without their map header.
+_SIG_KEY = b"\xa9signature\xc4\x40"
+
+
+def _encode_tx_batch(txs: tuple[Transaction, ...]) -> bytes:
+    """The canonical ``txs`` frame, assembled from each transaction's signed body.
+
+    Equal to ``encode({"t": "txs", "b": [tx.to_obj() for tx in txs]})`` (a unit test
+    checks it) without walking and re-packing every payload again.
+    """
+    n = len(txs)
+    if n < 16:
+        head = bytes([0x90 | n])
+    elif n < 2**16:
+        head = b"\xdc" + struct.pack(">H", n)
+    else:
+        head = b"\xdd" + struct.pack(">I", n)
+    parts = [_TXS_HEAD, head]
+    for tx in txs:
+        body = tx.body
+        if body[0] != 0x85 or len(tx.signature) != 64:  # not the expected shape: the slow way
+            parts.append(encode(tx.to_obj()))
+            continue
+        parts.append(b"\x86")
+        parts.append(body[1:])
+        parts.append(_SIG_KEY)
+        parts.append(tx.signature)
+    parts.append(_TXS_TAIL)
+    return b"".join(parts)
 
 
 def handshake_message(nonce: bytes, signer_key: bytes, other_key: bytes) -> bytes:

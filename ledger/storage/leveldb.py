@@ -3,6 +3,12 @@
 A committed block is one synced ``write_batch`` (``transaction=True``): LevelDB
 applies it atomically, and ``sync=True`` makes it durable before we return, so
 a node killed at any instant restarts either before or after the block.
+
+Only ``cityledger node init`` (and the tools that lay out node homes) creates a
+store; every other opener refuses a missing one rather than start over empty.
+Every read verifies LevelDB's block checksums, and every plyvel error becomes a
+:class:`~ledger.errors.StorageError` with a one-line reason naming the path:
+:class:`~ledger.errors.StoreDamagedError` when the store itself is damaged.
 """
 
 from __future__ import annotations
@@ -12,60 +18,117 @@ from collections.abc import Iterator
 
 import plyvel
 
-from ledger.errors import CorruptionError, StorageError, StoreLockedError
+from ledger.errors import StorageError, StoreDamagedError, StoreLockedError, StoreMissingError
 from ledger.storage.protocol import WriteBatch, prefix_upper_bound
+
+MIB = 1024 * 1024
+# Tuned for the node's load (docs/performance.md, "What to fix" 3): plyvel's defaults
+# (4 MiB write buffer, no bloom filter, 8 MiB block cache) made `bench stages` spend a
+# third more CPU per transaction, mostly in reads that miss and in compactions.
+WRITE_BUFFER_BYTES = 64 * MIB  # memtable size: fewer, larger level-0 tables to compact
+BLOOM_FILTER_BITS = 10  # per key: a read of an absent key skips ~99 % of the tables
+BLOCK_CACHE_BYTES = 256 * MIB  # LRU cache of uncompressed table blocks (filled lazily)
 
 
 class LevelDBStore:
-    """One LevelDB directory, held exclusively by this process."""
+    """One LevelDB directory, held exclusively by this process.
 
-    def __init__(self, path: str) -> None:
+    ``create=True`` creates the store if it is missing; only the commands that
+    initialise a node home pass it.
+    """
+
+    def __init__(self, path: str, *, create: bool = False) -> None:
         self.path = path
-        os.makedirs(path, exist_ok=True)
+        if create:
+            os.makedirs(path, exist_ok=True)
+        elif not os.path.isfile(os.path.join(path, "CURRENT")):
+            raise StoreMissingError(
+                f"no ledger store at {path} (run `cityledger node init` first, "
+                "or restore the data directory)"
+            )
         try:
-            self._db = plyvel.DB(path, create_if_missing=True, paranoid_checks=True)
-        except plyvel.IOError as exc:
-            if "lock" in str(exc).lower():
+            self._db = plyvel.DB(
+                path,
+                create_if_missing=create,
+                paranoid_checks=True,
+                write_buffer_size=WRITE_BUFFER_BYTES,
+                bloom_filter_bits=BLOOM_FILTER_BITS,
+                lru_cache_size=BLOCK_CACHE_BYTES,
+            )
+        except plyvel.CorruptionError as exc:
+            raise StoreDamagedError(f"the database at {path} is corrupt: {_reason(exc)}") from None
+        except plyvel.Error as exc:
+            if "lock" in _reason(exc).lower():
                 raise StoreLockedError(
                     f"the database at {path} is in use by another process "
                     "(is a node already running on this home?)"
                 ) from None
-            raise StorageError(f"cannot open the database at {path}: {exc}") from None
-        except plyvel.CorruptionError as exc:
-            raise CorruptionError(f"the database at {path} is corrupt: {exc}") from None
+            raise StorageError(f"cannot open the database at {path}: {_reason(exc)}") from None
 
     def get(self, key: bytes) -> bytes | None:
         try:
-            value: bytes | None = self._db.get(key)
-        except plyvel.CorruptionError as exc:
-            raise CorruptionError(f"corrupt record in {self.path}: {exc}") from None
+            value: bytes | None = self._db.get(key, verify_checksums=True)
+        except plyvel.Error as exc:
+            raise self._damaged(exc) from None
         return value
 
     def iterate(
         self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
         upper = prefix_upper_bound(prefix)
-        if reverse:
-            if start is not None:
-                it = self._db.iterator(start=prefix, stop=start, include_stop=True, reverse=True)
-            else:
-                it = self._db.iterator(start=prefix, stop=upper, reverse=True)
-        else:
-            it = self._db.iterator(start=start if start is not None else prefix, stop=upper)
         try:
+            if reverse:
+                if start is not None:
+                    it = self._db.iterator(
+                        start=prefix,
+                        stop=start,
+                        include_stop=True,
+                        reverse=True,
+                        verify_checksums=True,
+                    )
+                else:
+                    it = self._db.iterator(
+                        start=prefix, stop=upper, reverse=True, verify_checksums=True
+                    )
+            else:
+                it = self._db.iterator(
+                    start=start if start is not None else prefix,
+                    stop=upper,
+                    verify_checksums=True,
+                )
             with it:
                 yield from it
-        except plyvel.CorruptionError as exc:
-            raise CorruptionError(f"corrupt record in {self.path}: {exc}") from None
+        except plyvel.Error as exc:
+            raise self._damaged(exc) from None
 
     def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
-        with self._db.write_batch(transaction=True, sync=sync) as wb:
-            for key, value in batch.items():
-                if value is None:
-                    wb.delete(key)
-                else:
-                    wb.put(key, value)
+        try:
+            with self._db.write_batch(transaction=True, sync=sync) as wb:
+                for key, value in batch.items():
+                    if value is None:
+                        wb.delete(key)
+                    else:
+                        wb.put(key, value)
+        except plyvel.CorruptionError as exc:
+            raise self._damaged(exc) from None
+        except plyvel.Error as exc:
+            raise StorageError(
+                f"cannot write to the database at {self.path}: {_reason(exc)}"
+            ) from None
 
     def close(self) -> None:
         if not self._db.closed:
             self._db.close()
+
+    def _damaged(self, exc: plyvel.Error) -> StoreDamagedError:
+        return StoreDamagedError(
+            f"the database at {self.path} is damaged: {_reason(exc)} "
+            "(stop the node; restore the data directory from a backup, or rebuild it)"
+        )
+
+
+def _reason(exc: plyvel.Error) -> str:
+    """plyvel's message (bytes from LevelDB) as one line of text."""
+    raw = exc.args[0] if exc.args else exc
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return " ".join(text.split())

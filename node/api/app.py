@@ -1,10 +1,12 @@
 """The node's HTTP API as one aiohttp application (docs/api.md).
 
 ``make_app(node, config)`` wires the routes to a :class:`~node.handle.NodeHandle`
-and adds two middlewares: the outer one turns every outcome into the one
+and adds three middlewares: the outer one turns every outcome into the one
 error shape with the right status (and times the request for ``/metrics``),
-the inner one rate-limits each client address. Request bodies are capped by
-aiohttp's ``client_max_size`` (``max_body_bytes``), answered 413.
+the next refuses a body announced over ``max_body_bytes`` on its header (413),
+the inner one rate-limits each client address. Bodies without a length are
+capped by aiohttp's ``client_max_size`` as they are read (413 too). aiohttp's
+log of malformed requests is quietened to one DEBUG line (:mod:`node.api.parser_log`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from aiohttp import WSCloseCode, web
 from aiohttp.typedefs import Handler
 
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StorageError
 from node.api import (
     routes_chain,
     routes_energy,
@@ -28,8 +30,10 @@ from node.api import (
     routes_shipments,
     routes_txs,
 )
+from node.api.body_limit import body_limit_middleware, too_large
 from node.api.context import API_STATE, APIState
 from node.api.metrics import Metrics
+from node.api.parser_log import quiet_parser_errors
 from node.api.ratelimit import RateLimiter, retry_after_header
 from node.api.render import APIError, render_error
 from node.config import APIConfig
@@ -68,8 +72,9 @@ def make_app(
     )
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[error_middleware, rate_limit_middleware],
+        middlewares=[error_middleware, body_limit_middleware, rate_limit_middleware],
     )
+    quiet_parser_errors()
     app[API_STATE] = state
     for module in (
         routes_txs,
@@ -114,6 +119,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = render_error(request, 404, "not_found", exc.message)
     except web.HTTPException as exc:
         response = _from_http_exception(request, exc)
+    except StorageError as exc:
+        response = _store_failure(request, exc)
     except LedgerError as exc:
         status = getattr(exc, "http_status", None)
         if isinstance(status, int) and 400 <= status < 500:
@@ -148,13 +155,17 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.St
     if status < 400:
         return exc  # a redirect or the like: pass it on as it is
     if status == 413:
-        max_size = request.app[API_STATE].config.max_body_bytes
-        return render_error(
-            request, 413, "too_large", f"request body is over the limit of {max_size} bytes"
-        )
+        return too_large(request, request.app[API_STATE].config.max_body_bytes)
     code = _HTTP_CODES.get(status, "http_error" if status < 500 else "internal")
     headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
     return render_error(request, status, code, exc.reason, headers=headers)
+
+
+def _store_failure(request: web.Request, exc: StorageError) -> web.Response:
+    """This node's own store failed (e.g. a damaged table, F3): never an answer built
+    from it, one ERROR line for the operator, and 503 so that clients ask another node."""
+    log.error("cannot answer %s %s: %s", request.method, request.path, exc)
+    return render_error(request, 503, exc.code, "this node cannot read its store; ask another node")
 
 
 def _internal(request: web.Request, exc: BaseException) -> web.Response:

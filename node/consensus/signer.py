@@ -2,9 +2,16 @@
 (height, round, step), across crashes and restarts.
 
 Before a signature leaves :meth:`Signer.sign_vote` / :meth:`Signer.sign_proposal`,
-the signer writes its new *last signed* state — (height, round, step), the exact
-signed bytes and the signature — to its store with ``sync=True`` under
-``keys.SIGNER``. Then, for any later request at (h, r, s):
+the signer makes its new *last signed* state — (height, round, step), the exact
+signed bytes and the signature — durable. A validator node keeps it in its own file
+in the node home, **outside** the chain store (:class:`SignerStateFile`,
+``<home>/signer_state.msgpack``, like Tendermint's ``priv_validator_state.json``):
+a damaged chain store is remedied by emptying ``data/``, and that must not erase
+the record of what the key signed. The file is replaced atomically (temporary
+file, fsync, rename, fsync of the directory). Tests, the simulator and benchmarks
+may pass a :class:`~ledger.storage.KVStore` instead (one synced batch under
+``keys.SIGNER``; also the layout of nodes before the file existed, which
+:func:`open_signer` migrates). Then, for any later request at (h, r, s):
 
 * (h, r, s) above the last one: sign, persist, return;
 * (h, r, s) equal to the last one and the same bytes: return the stored signature
@@ -13,30 +20,49 @@ signed bytes and the signature — to its store with ``sync=True`` under
 * anything else — another message at the same (h, r, s), or any earlier
   (h, r, s): :class:`DoubleSignRefused`. The core then simply does not send.
 
+Besides, it refuses any height at or below its *floor*: the node's committed head
+(``committed_height``) and, after an operator reset of a lost state, the height the
+node had caught up to when it started (see :func:`open_signer`).
+
 The signer also remembers the last non-nil precommit it signed, with the 2f+1
 prevotes that justified it (the paper's lockedValue/lockedRound are set exactly
 when such a precommit is signed, lines 38-40). A restarted node therefore re-locks
 where it was locked — forgetting the lock would let one crash plus f byzantine
 validators fork — and can show the polka behind its lock to the others, who may
-need it to accept the locked value again (line 28) and so to make progress.
+need it to accept the locked value again (line 28) and so to make progress. With
+the lock it keeps the locked *block* itself (``block_source`` supplies its bytes):
+if every validator precommitted a block and crashed before writing it, the locked
+value must still be proposable after the restart, or the height never ends.
 
-Finally it keeps every message it signed at its current height, each under its own
-key, written in the same synced batch (a small write-ahead log of our own messages;
-entries of earlier heights are deleted as the next height begins). The restarted
-core puts them back into its log so gossip delivers them: the paper's liveness
-assumes every message of a correct process eventually arrives, and a message that
-only its crashed author ever held otherwise never does — a lagging round could then
-wait forever for 2f+1 votes with no timer running.
+Finally it keeps every message it signed at its current height, written in the same
+durable write (a small write-ahead log of our own messages, emptied as the next
+height begins). The restarted core puts them back into its log so gossip delivers
+them: the paper's liveness assumes every message of a correct process eventually
+arrives, and a message that only its crashed author ever held otherwise never does
+— a lagging round could then wait forever for 2f+1 votes with no timer running.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from ledger.crypto import PrivateKey, Purpose
-from ledger.encoding import decode, encode, expect_bytes, expect_int, expect_list, expect_map
+from ledger.encoding import (
+    Value,
+    decode,
+    encode,
+    expect_bytes,
+    expect_int,
+    expect_list,
+    expect_map,
+    expect_str,
+)
 from ledger.errors import DecodeError, ValidationError
 from ledger.storage import KVStore, WriteBatch
 from ledger.storage import keys as K
@@ -45,10 +71,16 @@ from node.consensus.errors import DoubleSignRefused, SignerStateError
 from node.consensus.types import Step
 from node.faults import crash_point
 
+log = logging.getLogger("cityledger.signer")
+
 STATE_KEY = K.SIGNER + b"last"
 MESSAGE_PREFIX = K.SIGNER + b"msg"  # + height (8) + round (4) + step (1) -> message
+BLOCK_KEY = K.SIGNER + b"block"  # the locked block's bytes (KVStore form only)
 MAX_POLKA = 256
 MAX_MESSAGES = 3 * 256  # per height: the newest 256 rounds' worth
+FILE_FORMAT = "cityledger-signer-state"
+FILE_VERSION = 1
+MAX_FILE_BYTES = 16 * 1024 * 1024  # one block (at most 4 MiB by default) and the messages
 M = TypeVar("M", Proposal, Vote)
 
 _FIELDS = (
@@ -62,6 +94,15 @@ _FIELDS = (
     "lock_round",
     "lock_hash",
     "lock_polka",
+)
+_FILE_FIELDS = (
+    "chain_id",
+    "validator",
+    "floor",
+    "floor_pending",
+    "state",
+    "messages",
+    "lock_block",
 )
 
 
@@ -97,14 +138,90 @@ def message_key(height: int, round_: int, step: int) -> bytes:
     return MESSAGE_PREFIX + K.height_bytes(height) + round_.to_bytes(4, "big") + bytes([step])
 
 
+class SignerStateFile:
+    """The signer's durable state as one file, replaced atomically on every change.
+
+    Format: a canonical msgpack map ``{"body": <bytes>, "format":
+    "cityledger-signer-state", "sha256": <32 bytes>, "version": 1}``; ``body`` is the
+    canonical msgpack of ``{"chain_id", "validator", "floor", "floor_pending",
+    "state", "messages", "lock_block"}`` and ``sha256`` its digest, so a damaged file
+    is told from a valid one rather than misread (docs/consensus.md, "Signer").
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def read(self) -> dict[str, Value]:
+        """The body; :class:`SignerStateError` if the file is unreadable or damaged."""
+        try:
+            with open(self.path, "rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SignerStateError(
+                f"cannot read the signer state file {self.path}: {exc}"
+            ) from None
+        try:
+            outer = expect_map(
+                decode(raw), "signer state file", ("body", "format", "sha256", "version")
+            )
+            if outer["format"] != FILE_FORMAT:
+                raise DecodeError(f"format is {outer['format']!r}, not {FILE_FORMAT!r}")
+            if outer["version"] != FILE_VERSION:
+                raise DecodeError(f"version {outer['version']!r} is not {FILE_VERSION}")
+            body = expect_bytes(outer["body"], "body")
+            if hashlib.sha256(body).digest() != outer["sha256"]:
+                raise DecodeError("its checksum does not match its contents")
+            return expect_map(decode(body), "signer state", _FILE_FIELDS)
+        except (DecodeError, ValidationError) as exc:
+            raise SignerStateError(f"the signer state file {self.path} is damaged: {exc}") from None
+
+    def write(self, body: dict[str, Value]) -> None:
+        """Durably replace the file: temporary file, fsync, rename, fsync the directory."""
+        data = encode(body)
+        doc = encode(
+            {
+                "body": data,
+                "format": FILE_FORMAT,
+                "sha256": hashlib.sha256(data).digest(),
+                "version": FILE_VERSION,
+            }
+        )
+        tmp = self.path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(doc)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        directory = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
 class Signer:
     """Signs consensus messages for one validator key on one chain.
 
     ``store=None`` keeps the state in memory only (tests, observers); a real
-    validator passes its node's store so the state survives restarts.
+    validator passes its :class:`SignerStateFile` (see :func:`open_signer`); a
+    :class:`KVStore` works too (tests, the simulator).
     """
 
-    def __init__(self, key: PrivateKey, chain_id: str, store: KVStore | None = None) -> None:
+    def __init__(
+        self,
+        key: PrivateKey,
+        chain_id: str,
+        store: KVStore | SignerStateFile | None = None,
+        *,
+        committed_height: Callable[[], int] | None = None,
+    ) -> None:
         self._key = key
         self.chain_id = chain_id
         self.public_key = key.public_key
@@ -113,9 +230,21 @@ class Signer:
         # our own signed messages of the current height, by storage key (oldest first)
         self._messages: dict[bytes, Proposal | Vote] = {}
         self._stale_keys: list[bytes] = []  # stored messages of earlier heights
-        if store is not None:
+        self._lock_block = b""  # the locked block's bytes, if we had them
+        self._floor = 0  # never sign at or below this height
+        self._floor_pending = False  # reset: no signing until raise_floor()
+        #: the node's committed head: never sign at or below it
+        self.committed_height = committed_height
+        #: the bytes of a block by hash, kept with the lock when we precommit it
+        self.block_source: Callable[[bytes], bytes | None] | None = None
+        if isinstance(store, SignerStateFile):
+            if store.exists():
+                self._load_file(store)
+        elif store is not None:
             self._state = self._load()
             self._load_messages()
+            raw = store.get(BLOCK_KEY)
+            self._lock_block = raw if raw is not None and self._state is not None else b""
 
     # --- what the core asks ---------------------------------------------------------------
 
@@ -154,6 +283,16 @@ class Signer:
         """(height, round, step) of the last signature, or None if never signed."""
         return self._state.hrs if self._state else None
 
+    @property
+    def floor(self) -> int:
+        """Never signs at or below this height (besides the committed head)."""
+        return self._floor
+
+    @property
+    def floor_pending(self) -> bool:
+        """True after a reset until :meth:`raise_floor`: nothing is signed meanwhile."""
+        return self._floor_pending
+
     def last_round(self, height: int) -> int | None:
         """The last round signed in at ``height`` (where a restarted core resumes)."""
         state = self._state
@@ -166,12 +305,68 @@ class Signer:
             return None
         return Lock(state.lock_round, state.lock_hash, state.lock_polka)
 
+    def lock_block(self, height: int) -> bytes | None:
+        """The bytes of the block locked on at ``height``, if they were kept."""
+        state = self._state
+        if state is None or state.lock_height != height or not self._lock_block:
+            return None
+        return self._lock_block
+
     def signed_messages(self, height: int) -> tuple[Proposal | Vote, ...]:
         """Everything signed at ``height`` (if it is the last height signed at)."""
         state = self._state
         if state is None or state.height != height:
             return ()
         return tuple(self._messages.values())
+
+    # --- floor and reset ------------------------------------------------------------------
+
+    def raise_floor(self, height: int) -> None:
+        """Never sign at ``height`` or below from now on (durably); ends a pending reset."""
+        if height <= self._floor and not self._floor_pending:
+            return
+        floor = max(self._floor, height)
+        if isinstance(self._store, SignerStateFile):
+            self._store.write(
+                self._file_body(self._state, self._messages, self._lock_block, floor, False)
+            )
+        self._floor, self._floor_pending = floor, False
+
+    def reset(self) -> None:
+        """Forget everything (operator's ``--reset-signer-state``), durably, and sign
+        nothing until :meth:`raise_floor` (the node calls it once caught up)."""
+        if isinstance(self._store, SignerStateFile):
+            self._store.write(self._file_body(None, {}, b"", 0, True))
+        self._state = None
+        self._messages = {}
+        self._lock_block = b""
+        self._floor, self._floor_pending = 0, True
+
+    def adopt(self, other: Signer) -> None:
+        """Take over ``other``'s state (a migration from the chain store) and persist it."""
+        if isinstance(self._store, SignerStateFile):
+            self._store.write(
+                self._file_body(
+                    other._state,
+                    other._messages,
+                    other._lock_block,
+                    other._floor,
+                    other._floor_pending,
+                )
+            )
+        self._state = other._state
+        self._messages = dict(other._messages)
+        self._lock_block = other._lock_block
+        self._floor, self._floor_pending = other._floor, other._floor_pending
+
+    def save(self) -> None:
+        """Write the current state (a fresh file for a new validator)."""
+        if isinstance(self._store, SignerStateFile):
+            self._store.write(
+                self._file_body(
+                    self._state, self._messages, self._lock_block, self._floor, self._floor_pending
+                )
+            )
 
     # --- the rule -------------------------------------------------------------------------
 
@@ -187,6 +382,7 @@ class Signer:
         build: Callable[[bytes], M],
     ) -> M:
         hrs = (height, round_, int(step))
+        self._check_floor(height, step)
         last: SignedState | None = self._state
         if last is not None:
             if hrs == last.hrs:
@@ -203,11 +399,17 @@ class Signer:
                     f"step {Step(last.step).name.lower()}"
                 )
         signature = self._key.sign(purpose, self.chain_id, message)
+        lock_block = b""
         if lock:
             lock_height, lock_round, lock_hash = height, round_, lock
+            if last is not None and last.lock_height == height and last.lock_hash == lock:
+                lock_block = self._lock_block
+            if not lock_block:
+                lock_block = self._block_bytes(lock)
         elif last is not None and last.lock_height == height:
             lock_height, lock_round, lock_hash = height, last.lock_round, last.lock_hash
             polka = last.lock_polka
+            lock_block = self._lock_block
         else:
             lock_height, lock_round, lock_hash = 0, -1, NIL
         state = SignedState(
@@ -215,73 +417,146 @@ class Signer:
         )
         signed = build(signature)
         new_height = last is None or last.height != height
-        self._persist(state, message_key(*hrs), signed, new_height)
+        key = message_key(*hrs)
+        messages: dict[bytes, Proposal | Vote] = {} if new_height else dict(self._messages)
+        messages[key] = signed
+        dropped: list[bytes] = []
+        while len(messages) > MAX_MESSAGES:
+            oldest = next(iter(messages))
+            dropped.append(oldest)
+            del messages[oldest]
+        self._persist(state, messages, lock_block, key, signed, new_height, dropped)
         crash_point("sign.after_persist")  # fault suite: signed and durable, never sent
-        self._state = state  # only now: the write above is durable
+        # only now: the write above is durable
+        self._state = state
+        self._messages = messages
+        self._lock_block = lock_block
         if new_height:
-            self._messages.clear()
             self._stale_keys.clear()
-        self._messages[message_key(*hrs)] = signed
-        while len(self._messages) > MAX_MESSAGES:
-            del self._messages[next(iter(self._messages))]
         return signed
+
+    def _check_floor(self, height: int, step: Step) -> None:
+        if self._floor_pending:
+            raise DoubleSignRefused(
+                f"refusing to sign {step.name.lower()} at height {height}: the signer state was "
+                "reset and the node has not caught up yet"
+            )
+        committed = self.committed_height() if self.committed_height is not None else 0
+        if height <= self._floor or height <= committed:
+            raise DoubleSignRefused(
+                f"refusing to sign {step.name.lower()} at height {height}: at or below "
+                f"{'the committed head' if committed >= self._floor else 'the signer floor'} "
+                f"{max(committed, self._floor)}"
+            )
+
+    def _block_bytes(self, block_hash: bytes) -> bytes:
+        if self.block_source is None:
+            return b""
+        raw = self.block_source(block_hash)
+        if raw is None:
+            log.warning(
+                "locking on block %s without its bytes: a restart could not propose it",
+                block_hash.hex()[:16],
+            )
+            return b""
+        return raw
 
     # --- storage --------------------------------------------------------------------------
 
     def _persist(
-        self, state: SignedState, key: bytes, signed: Proposal | Vote, new_height: bool
+        self,
+        state: SignedState,
+        messages: dict[bytes, Proposal | Vote],
+        lock_block: bytes,
+        key: bytes,
+        signed: Proposal | Vote,
+        new_height: bool,
+        dropped: list[bytes],
     ) -> None:
-        if self._store is None:
+        store = self._store
+        if store is None:
+            return
+        if isinstance(store, SignerStateFile):
+            store.write(
+                self._file_body(state, messages, lock_block, self._floor, self._floor_pending)
+            )
             return
         batch = WriteBatch()
         if new_height:  # the log of our own messages starts again
             for old in (*self._stale_keys, *self._messages):
                 batch.delete(old)
-        elif len(self._messages) >= MAX_MESSAGES:
-            batch.delete(next(iter(self._messages)))
-        kind = "proposal" if isinstance(signed, Proposal) else "vote"
-        batch.put(key, encode({kind: signed.to_obj()}))
-        batch.put(
-            STATE_KEY,
-            encode(
-                {
-                    "validator": self.public_key,
-                    "height": state.height,
-                    "round": state.round,
-                    "step": state.step,
-                    "message": state.message,
-                    "signature": state.signature,
-                    "lock_height": state.lock_height,
-                    "lock_round": state.lock_round,
-                    "lock_hash": state.lock_hash,
-                    "lock_polka": [v.to_obj() for v in state.lock_polka],
-                }
-            ),
-        )
-        self._store.write(batch, sync=True)
+        for old in dropped:
+            batch.delete(old)
+        batch.put(key, encode(_encode_signed(signed)))
+        batch.put(STATE_KEY, encode(_state_obj(self.public_key, state)))
+        if lock_block:
+            if lock_block is not self._lock_block:
+                batch.put(BLOCK_KEY, lock_block)
+        elif self._lock_block:
+            batch.delete(BLOCK_KEY)
+        store.write(batch, sync=True)
+
+    def _file_body(
+        self,
+        state: SignedState | None,
+        messages: dict[bytes, Proposal | Vote],
+        lock_block: bytes,
+        floor: int,
+        floor_pending: bool,
+    ) -> dict[str, Value]:
+        return {
+            "chain_id": self.chain_id,
+            "validator": self.public_key,
+            "floor": floor,
+            "floor_pending": floor_pending,
+            "state": None if state is None else _state_obj(self.public_key, state),
+            "messages": [_encode_signed(m) for m in messages.values()],
+            "lock_block": lock_block if state is not None and state.lock_height else b"",
+        }
+
+    def _load_file(self, file: SignerStateFile) -> None:
+        body = file.read()
+        try:
+            chain_id = expect_str(body["chain_id"], "signer.chain_id", max_len=256)
+            validator = expect_bytes(body["validator"], "signer.validator", size=32)
+            floor = expect_int(body["floor"], "signer.floor", hi=2**63 - 1)
+            floor_pending = body["floor_pending"]
+            if not isinstance(floor_pending, bool):
+                raise DecodeError("signer.floor_pending: expected a bool")
+            lock_block = expect_bytes(body["lock_block"], "signer.lock_block")
+            raw_messages = expect_list(body["messages"], "signer.messages", max_len=MAX_MESSAGES)
+            state = None if body["state"] is None else _decode_state(body["state"])
+            messages = [_decode_signed(m) for m in raw_messages]
+        except (DecodeError, ValidationError) as exc:
+            raise SignerStateError(f"the signer state file {file.path} is damaged: {exc}") from None
+        if validator != self.public_key:
+            raise SignerStateError(
+                f"the signer state file {file.path} belongs to another validator key "
+                f"({validator.hex()[:16]}…); refusing to sign with it"
+            )
+        if chain_id != self.chain_id:
+            raise SignerStateError(
+                f"the signer state file {file.path} is for chain {chain_id!r}, "
+                f"this node's is {self.chain_id!r}"
+            )
+        self._state = state
+        self._floor, self._floor_pending = floor, floor_pending
+        self._lock_block = lock_block if state is not None and state.lock_height else b""
+        for message in messages:
+            if state is not None and message.height == state.height:
+                step = Step.PROPOSE if isinstance(message, Proposal) else _vote_step(message)
+                self._messages[message_key(message.height, message.round, int(step))] = message
 
     def _load(self) -> SignedState | None:
-        assert self._store is not None
-        raw = self._store.get(STATE_KEY)
+        store = self._store
+        assert store is not None and not isinstance(store, SignerStateFile)
+        raw = store.get(STATE_KEY)
         if raw is None:
             return None
         try:
             m = expect_map(decode(raw), "signer state", _FIELDS)
             validator = expect_bytes(m["validator"], "signer.validator", size=32)
-            state = SignedState(
-                height=expect_int(m["height"], "signer.height", lo=1, hi=2**63 - 1),
-                round=expect_int(m["round"], "signer.round", hi=2**31),
-                step=expect_int(m["step"], "signer.step", lo=1, hi=3),
-                message=expect_bytes(m["message"], "signer.message", max_size=1024),
-                signature=expect_bytes(m["signature"], "signer.signature", size=64),
-                lock_height=expect_int(m["lock_height"], "signer.lock_height", hi=2**63 - 1),
-                lock_round=expect_int(m["lock_round"], "signer.lock_round", lo=-1, hi=2**31),
-                lock_hash=expect_bytes(m["lock_hash"], "signer.lock_hash", max_size=32),
-                lock_polka=tuple(
-                    Vote.from_obj(v)
-                    for v in expect_list(m["lock_polka"], "signer.lock_polka", max_len=MAX_POLKA)
-                ),
-            )
+            state = _decode_state(m)
         except (DecodeError, ValidationError) as exc:
             raise SignerStateError(f"the stored signer state is corrupt: {exc}") from None
         if validator != self.public_key:
@@ -292,9 +567,10 @@ class Signer:
         return state
 
     def _load_messages(self) -> None:
-        assert self._store is not None
+        store = self._store
+        assert store is not None and not isinstance(store, SignerStateFile)
         height = self._state.height if self._state is not None else None
-        for key, raw in self._store.iterate(MESSAGE_PREFIX):
+        for key, raw in store.iterate(MESSAGE_PREFIX):
             try:
                 message = _decode_signed(decode(raw))
             except (DecodeError, ValidationError) as exc:
@@ -303,6 +579,123 @@ class Signer:
                 self._messages[key] = message
             else:
                 self._stale_keys.append(key)
+
+
+def open_signer(
+    key: PrivateKey,
+    chain_id: str,
+    file: SignerStateFile,
+    store: KVStore,
+    *,
+    chain_height: int,
+    reset: bool = False,
+    committed_height: Callable[[], int] | None = None,
+) -> Signer:
+    """The validator's signer at node start, with its state from ``file``.
+
+    * the file exists: use it (damaged, or another key's or chain's: refuse);
+    * it does not, but ``store`` holds the state of a node from before the file
+      (``keys.SIGNER``): move it into the file, then delete it from the store;
+    * neither, and the chain store is new (``chain_height`` 0): a new validator;
+    * neither, and the chain store has blocks: refuse — this key has signed
+      before and its record is gone.
+
+    ``reset`` (``cityledger node start --reset-signer-state``) replaces whatever
+    is there (a damaged file is kept beside it as ``<file>.reset-<time>``) with
+    a fresh state that signs nothing until the node has caught up, and then
+    nothing at the height it caught up to plus one (:meth:`Signer.raise_floor`).
+    """
+    legacy = any(True for _ in store.iterate(K.SIGNER))
+    if reset:
+        if file.exists():
+            aside = f"{file.path}.reset-{int(time.time())}"
+            os.replace(file.path, aside)
+            log.warning("signer state reset: the old file is kept as %s", aside)
+        signer = Signer(key, chain_id, file, committed_height=committed_height)
+        signer.reset()
+        _forget_legacy(store)
+        log.warning(
+            "signer state reset: this validator signs nothing until it has caught up with "
+            "its peers, and nothing at the height it catches up to"
+        )
+        return signer
+    if file.exists():
+        signer = Signer(key, chain_id, file, committed_height=committed_height)
+        if legacy:
+            _forget_legacy(store)  # a migration that stopped before its last step
+        return signer
+    signer = Signer(key, chain_id, file, committed_height=committed_height)  # no file: empty
+    if legacy:
+        old = Signer(key, chain_id, store)
+        signer.adopt(old)
+        _forget_legacy(store)
+        log.info(
+            "moved the signer state from the chain store to %s (last signed %s)",
+            file.path,
+            old.last_signed,
+        )
+        return signer
+    if chain_height > 0:
+        raise SignerStateError(
+            f"the signer state file {file.path} is missing, but the chain store has "
+            f"{chain_height} blocks: this validator has signed before, and without that record "
+            "it could sign twice. Restore the file (from the backup of this home), or, if you "
+            "are sure the key has not signed anywhere since, start once with "
+            "--reset-signer-state"
+        )
+    signer.save()
+    return signer
+
+
+def _forget_legacy(store: KVStore) -> None:
+    batch = WriteBatch()
+    for key, _ in store.iterate(K.SIGNER):
+        batch.delete(key)
+    if batch.items():
+        store.write(batch, sync=True)
+
+
+def _state_obj(validator: bytes, state: SignedState) -> dict[str, Value]:
+    return {
+        "validator": validator,
+        "height": state.height,
+        "round": state.round,
+        "step": state.step,
+        "message": state.message,
+        "signature": state.signature,
+        "lock_height": state.lock_height,
+        "lock_round": state.lock_round,
+        "lock_hash": state.lock_hash,
+        "lock_polka": [v.to_obj() for v in state.lock_polka],
+    }
+
+
+def _decode_state(obj: Value) -> SignedState:
+    m = expect_map(obj, "signer state", _FIELDS)
+    expect_bytes(m["validator"], "signer.validator", size=32)
+    return SignedState(
+        height=expect_int(m["height"], "signer.height", lo=1, hi=2**63 - 1),
+        round=expect_int(m["round"], "signer.round", hi=2**31),
+        step=expect_int(m["step"], "signer.step", lo=1, hi=3),
+        message=expect_bytes(m["message"], "signer.message", max_size=1024),
+        signature=expect_bytes(m["signature"], "signer.signature", size=64),
+        lock_height=expect_int(m["lock_height"], "signer.lock_height", hi=2**63 - 1),
+        lock_round=expect_int(m["lock_round"], "signer.lock_round", lo=-1, hi=2**31),
+        lock_hash=expect_bytes(m["lock_hash"], "signer.lock_hash", max_size=32),
+        lock_polka=tuple(
+            Vote.from_obj(v)
+            for v in expect_list(m["lock_polka"], "signer.lock_polka", max_len=MAX_POLKA)
+        ),
+    )
+
+
+def _vote_step(vote: Vote) -> Step:
+    return Step.PREVOTE if vote.type == VoteType.PREVOTE else Step.PRECOMMIT
+
+
+def _encode_signed(message: Proposal | Vote) -> dict[str, Value]:
+    kind = "proposal" if isinstance(message, Proposal) else "vote"
+    return {kind: message.to_obj()}
 
 
 def _decode_signed(item: object) -> Proposal | Vote:

@@ -142,7 +142,7 @@ def test_pool_stores_under_the_evidence_prefix_in_memory() -> None:
 
 def test_pool_stores_under_the_evidence_prefix_in_leveldb(tmp_path: Path) -> None:
     path = str(tmp_path / "db")
-    store = open_leveldb(path)
+    store = open_leveldb(path, create=True)
     pool = EvidencePool(store)
     pool.add(duplicate(1))
     store.close()

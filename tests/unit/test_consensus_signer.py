@@ -135,7 +135,7 @@ def test_refusal_survives_a_restart_with_a_memory_store() -> None:
 
 
 def test_refusal_survives_a_restart_with_leveldb(tmp_path: Path) -> None:
-    _restart_cycle(lambda: open_leveldb(str(tmp_path / "db")), close=True)
+    _restart_cycle(lambda: open_leveldb(str(tmp_path / "db"), create=True), close=True)
 
 
 def test_lock_and_its_polka_are_durable_and_per_height() -> None:

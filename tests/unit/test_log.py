@@ -268,7 +268,7 @@ def test_property_leveldb_matches_memory(batches: list[list[bytes]], data: st.Da
     txs = [t for b in batches for t in b]
     memory = MemoryStore()
     with tempfile.TemporaryDirectory() as tmp:
-        disk = open_leveldb(tmp)
+        disk = open_leveldb(tmp, create=True)
         try:
             assert build(disk, batches) == build(memory, batches)
             assert dump(disk) == dump(memory)

@@ -64,7 +64,9 @@ def key(i: int) -> bytes:
 
 @pytest.fixture(params=["memory", "leveldb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KVStore]:
-    db: KVStore = MemoryStore() if request.param == "memory" else open_leveldb(str(tmp_path))
+    db: KVStore = (
+        MemoryStore() if request.param == "memory" else open_leveldb(str(tmp_path), create=True)
+    )
     yield db
     db.close()
 
@@ -379,7 +381,7 @@ def test_historic_roots_keep_serving(store: KVStore) -> None:
 
 def test_memory_and_leveldb_agree(tmp_path: Path) -> None:
     results = []
-    for db in (MemoryStore(), open_leveldb(str(tmp_path / "db"))):
+    for db in (MemoryStore(), open_leveldb(str(tmp_path / "db"), create=True)):
         root = EMPTY_ROOT
         for block in range(5):
             changes: dict[bytes, bytes | None] = {key(block * 30 + i): b"x" * i for i in range(40)}

@@ -15,7 +15,11 @@ from ledger.storage import KVStore, MemoryStore, OverlayStore, WriteBatch, open_
 
 @pytest.fixture(params=["memory", "leveldb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KVStore]:
-    s: KVStore = MemoryStore() if request.param == "memory" else open_leveldb(str(tmp_path / "db"))
+    s: KVStore = (
+        MemoryStore()
+        if request.param == "memory"
+        else open_leveldb(str(tmp_path / "db"), create=True)
+    )
     yield s
     s.close()
 
@@ -107,7 +111,7 @@ def test_memory_and_overlay_agree_with_a_dict(
 
 
 def test_leveldb_second_opener_gets_a_clear_error(tmp_path: Path) -> None:
-    first = open_leveldb(str(tmp_path / "db"))
+    first = open_leveldb(str(tmp_path / "db"), create=True)
     try:
         with pytest.raises(StoreLockedError, match="in use by another process"):
             open_leveldb(str(tmp_path / "db"))
@@ -117,7 +121,7 @@ def test_leveldb_second_opener_gets_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_leveldb_survives_reopen(tmp_path: Path) -> None:
-    s = open_leveldb(str(tmp_path / "db"))
+    s = open_leveldb(str(tmp_path / "db"), create=True)
     _fill(s, {b"k": b"v"})
     s.close()
     s = open_leveldb(str(tmp_path / "db"))

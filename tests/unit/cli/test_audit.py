@@ -12,7 +12,14 @@ import pytest
 
 from ledger.block import Block
 from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb
-from node.audit import AuditReport, ChainAuditor, ParallelAudit, SegmentResult, StoreSource
+from node.audit import (
+    AuditReport,
+    ChainAuditor,
+    ParallelAudit,
+    SegmentResult,
+    StoreSource,
+    _rows_match,
+)
 from tests.unit.cli.kit import CliNode, ServerThread, build_journey, lying_proxy, message, run
 
 
@@ -78,7 +85,6 @@ def _segment(first: int, end: int, base: bytes, last: bytes, txs: bytes) -> Segm
 def test_segments_must_join_and_never_repeat_a_transaction(node: CliNode) -> None:
     """The main process's checks over the segments' results (node/audit.py ParallelAudit)."""
     g = node.genesis.hash
-    rows: dict[bytes, bytes] = {}
     join = ParallelAudit(node.genesis, 2, None)._join
 
     def results(second_base: bytes, second_txs: bytes) -> list[SegmentResult]:
@@ -87,14 +93,35 @@ def test_segments_must_join_and_never_repeat_a_transaction(node: CliNode) -> Non
         b.first_cert_hash = b"c"
         return [a, b]
 
-    assert join(results(b"h2", b"B" * 32), rows, 4) is not None
-    assert join(results(b"h2", b"B" * 32), rows, 5) is None, "short of the tip"
-    assert join(results(b"hX", b"B" * 32), rows, 4) is None, "does not start where 1 ended"
-    assert join(results(b"h2", b"A" * 32), rows, 4) is None, "a transaction repeats"
-    assert join(results(b"h2", b"B" * 32), {b"x": b"y"}, 4) is None, "rows differ"
+    assert join(results(b"h2", b"B" * 32), 4) is not None
+    assert join(results(b"h2", b"B" * 32), 5) is None, "short of the tip"
+    assert join(results(b"hX", b"B" * 32), 4) is None, "does not start where 1 ended"
+    assert join(results(b"h2", b"A" * 32), 4) is None, "a transaction repeats"
     failed = results(b"h2", b"B" * 32)
     failed[1].failure = "anything"
-    assert join(failed, rows, 4) is None
+    assert join(failed, 4) is None
+
+
+def test_segment_rows_must_be_the_stored_rows_with_the_last_write_winning() -> None:
+    """node/audit.py _rows_match: rows marked equal in the workers plus those that differ."""
+    position = {b"a": 0, b"b": 1, b"c": 2}  # the stored rows, numbered
+
+    def match(marks: tuple[str, ...], *differing: dict[bytes, bytes | None]) -> bool:
+        results = [SegmentResult(1, 2, number) for number in range(len(marks))]
+        for result, rows in zip(results, differing, strict=False):
+            result.differing = rows
+        flat = b"".join(bytes(int(c) for c in m) for m in marks)
+        return _rows_match(results, len(position), position, flat)
+
+    assert match(("110", "001"))
+    assert match(("111", "000"))
+    assert not match(("110", "000")), "a stored row nobody wrote"
+    assert match(("110", "001"), {b"c": b"old"}), "overwritten later with the stored value"
+    assert not match(("111", "000"), {}, {b"c": b"new"}), "its last write differs"
+    assert not match(("111", "000"), {}, {b"c": None}), "deleted at the end, but stored"
+    assert match(("111", "000"), {b"x": b"1"}, {b"x": None}), "written, then deleted"
+    assert not match(("111", "000"), {b"x": None}, {b"x": b"1"}), "a row the store lacks"
+    assert match(("110", "000", "001"), {b"c": b"1"}, {b"c": b"2"})
 
 
 def _tampered(

@@ -1,0 +1,324 @@
+"""The network path's economies (issue 7): frames encoded once and relayed as received,
+duplicates dropped before they are decoded, gossiped transactions not gossiped again,
+known transactions not rebuilt, blocks sized by measured execution time, and the own
+proposal not re-sent every second."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ledger.crypto import PrivateKey
+from ledger.encoding import encode
+from ledger.genesis import ConsensusParams
+from ledger.storage import MemoryStore
+from ledger.tx import Transaction
+from ledger.votes import Proposal, Vote, VoteType
+from node import driver as driver_mod
+from node import peers as peers_mod
+from node.config import NodeConfig, P2PConfig
+from node.driver import ConsensusDriver
+from node.peers import Peer, PeerManager
+from node.runtime import Node
+from node.wire import (
+    Message,
+    ProposalMsg,
+    StatusMsg,
+    TxBatch,
+    VoteMsg,
+    decode_message,
+    encode_message,
+    framed,
+)
+from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit, make_genesis
+
+GENESIS = make_genesis()
+
+
+def member_tx(nonce: int, payload: dict[str, Any] | None = None) -> Transaction:
+    key = PrivateKey.from_label(f"net-path-{nonce}")
+    body = payload or {"public_key": key.public_key, "name": f"m{nonce}", "roles": ["trader"]}
+    return Transaction.create(ADMIN, CHAIN, "identity.register_member", nonce, body)
+
+
+def a_vote(height: int = 1, round_: int = 0) -> Vote:
+    return Vote.create(VALIDATOR_KEYS[1], CHAIN, VoteType.PREVOTE, height, round_, b"\x01" * 32)
+
+
+# --- wire ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 300])
+def test_a_tx_batch_frame_is_the_canonical_encoding(n: int) -> None:
+    txs = tuple(member_tx(i) for i in range(n))
+    frame = encode_message(TxBatch(txs))
+    assert frame == encode({"t": "txs", "b": [tx.to_obj() for tx in txs]})
+    assert decode_message(frame, 1 << 24) == TxBatch(txs)
+
+
+def test_consensus_frames_are_encoded_once_and_relayed_as_received() -> None:
+    msg = framed(VoteMsg(a_vote()))
+    assert msg.raw == encode({"t": "vote", "b": a_vote().to_obj()})
+    assert encode_message(msg) is msg.raw  # re-sending costs no encoding
+    received = decode_message(msg.raw, 1 << 20)
+    assert isinstance(received, VoteMsg)
+    assert received == msg and received.raw == msg.raw
+    assert encode_message(received) is received.raw  # relaying costs no encoding
+
+
+def test_a_known_transaction_is_reused_only_when_identical() -> None:
+    tx = member_tx(0, {"count": 1})
+    known = {tx.signature: tx}
+    got = decode_message(encode_message(TxBatch((tx,))), 1 << 20, known.get)
+    assert isinstance(got, TxBatch) and got.txs[0] is tx
+
+    # Same signature, a payload equal in Python (1 == True) but not in msgpack.
+    forged = Transaction(tx.kind, tx.chain_id, tx.sender, tx.nonce, {"count": True}, tx.signature)
+    got = decode_message(encode_message(TxBatch((forged,))), 1 << 20, known.get)
+    assert isinstance(got, TxBatch)
+    assert got.txs[0] is not tx and got.txs[0].payload["count"] is True
+    assert got.txs[0].hash != tx.hash
+
+
+def test_a_proposal_takes_known_transactions_from_the_lookup() -> None:
+    kit = Kit()
+    txs = [member_tx(i) for i in range(3)]
+    block = kit.build(txs).block
+    proposal = Proposal.create(VALIDATOR_KEYS[0], CHAIN, 1, 0, block.hash, -1)
+    frame = encode_message(ProposalMsg(proposal, block))
+    known = {tx.signature: tx for tx in txs[:2]}
+    got = decode_message(frame, 1 << 24, known.get)
+    assert isinstance(got, ProposalMsg)
+    assert got == ProposalMsg(proposal, block) and got.raw == frame
+    assert got.block.txs[0] is txs[0] and got.block.txs[1] is txs[1]
+    assert got.block.hash == block.hash
+    got.block.check_tx_root()
+
+
+# --- peers: duplicates dropped before decoding --------------------------------------------
+
+
+@dataclass
+class FakeFrame:
+    data: bytes
+    type: aiohttp.WSMsgType = aiohttp.WSMsgType.BINARY
+
+
+@dataclass
+class FakeWs:
+    frames: list[bytes]
+    closed: list[bool] = field(default_factory=list)
+
+    async def __aiter__(self) -> AsyncIterator[FakeFrame]:
+        for frame in self.frames:
+            yield FakeFrame(frame)
+
+    async def close(self) -> None:
+        self.closed.append(True)
+
+
+async def test_a_frame_already_seen_is_dropped_before_it_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    duplicate = encode_message(framed(VoteMsg(a_vote())))
+    fresh = encode_message(StatusMsg(3))
+    decoded: list[bytes] = []
+
+    def counting_decode(data: bytes, max_size: int, known_tx: Any = None) -> Message:
+        decoded.append(data)
+        return decode_message(data, max_size, known_tx)
+
+    monkeypatch.setattr(peers_mod, "decode_message", counting_decode)
+    received: list[Message] = []
+
+    async def on_message(peer: Peer, msg: Message) -> None:
+        received.append(msg)
+
+    async def on_connect(peer: Peer) -> None:
+        pass
+
+    manager = PeerManager(
+        VALIDATOR_KEYS[0],
+        CHAIN,
+        {k.public_key: f"v{i}" for i, k in enumerate(VALIDATOR_KEYS)},
+        P2PConfig(),
+        on_message,
+        on_connect,
+        seen=lambda frame: frame == duplicate,
+    )
+    ws = FakeWs([duplicate, fresh, duplicate])
+    peer = Peer(VALIDATOR_KEYS[1].public_key, "v1", ws, dialed_by_us=True)  # type: ignore[arg-type]
+    await manager._read(peer)
+    assert decoded == [fresh]
+    assert received == [StatusMsg(3)]
+    assert manager.duplicate_frames == 2 and manager.bad_frames == 0
+
+
+# --- runtime: gossip ----------------------------------------------------------------------
+
+
+def validator_peer(i: int) -> Peer:
+    key = VALIDATOR_KEYS[i].public_key
+    return Peer(key=key, name=f"v{i}", ws=None, dialed_by_us=True)  # type: ignore[arg-type]
+
+
+def make_node() -> Node:
+    return Node(NodeConfig(name="under-test"), GENESIS, VALIDATOR_KEYS[0], MemoryStore())
+
+
+async def test_transactions_gossiped_by_a_validator_are_not_gossiped_again() -> None:
+    node = make_node()
+    gossiped, submitted = member_tx(0), member_tx(1)
+    await node._on_message(validator_peer(1), TxBatch((gossiped,)))
+    assert gossiped.hash in node.mempool
+    assert node._outbox == [] and node._relay == {}
+
+    assert node.submit([submitted]) == [None]  # from the API: gossiped to every peer
+    assert node._outbox == [submitted]
+
+
+async def test_transactions_from_an_observer_are_relayed_to_the_other_peers() -> None:
+    node = make_node()
+    observer = PrivateKey.from_label("net-path-observer").public_key
+    tx = member_tx(0)
+    await node._on_message(Peer(observer, "obs", None, True), TxBatch((tx,)))  # type: ignore[arg-type]
+    assert node._outbox == [] and node._relay == {observer: [tx]}
+
+
+def test_a_node_dedups_frames_by_content_before_decoding() -> None:
+    node = make_node()
+    frame = encode_message(framed(VoteMsg(a_vote())))
+    assert node.peers.seen is not None and node.peers.known_tx is not None
+    assert not node.peers.seen(frame)
+    assert node._mark_seen(frame)
+    assert node.peers.seen(frame)
+    assert node.peers.seen(bytes(bytearray(frame)))  # by content, not identity
+
+
+# --- driver: block budget and re-sends ----------------------------------------------------
+
+
+class FakeCore:
+    public_key = VALIDATOR_KEYS[0].public_key
+
+    def __init__(self) -> None:
+        self.votes: list[Vote] = []
+        self.handled: list[object] = []
+
+    def known_messages(self) -> list[Vote]:
+        return self.votes
+
+    def handle(self, event: object) -> list[object]:
+        self.handled.append(event)
+        return []
+
+
+class FakeMempool:
+    def __init__(self, txs: list[Transaction]) -> None:
+        self.txs = txs
+        self.asked: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.txs)
+
+    def reap(self, max_txs: int, max_bytes: int) -> list[Transaction]:
+        self.asked.append(max_txs)
+        return self.txs[:max_txs]
+
+
+def make_driver(
+    kit: Kit, pool: FakeMempool, sent: list[ProposalMsg | VoteMsg], timer: Any = None
+) -> ConsensusDriver:
+    extra = {} if timer is None else {"timer": timer}
+    return ConsensusDriver(
+        FakeCore(),  # type: ignore[arg-type]
+        kit.executor,
+        pool,  # type: ignore[arg-type]
+        sent.append,
+        lambda block, t: None,
+        lambda height: None,
+        **extra,
+    )
+
+
+def test_the_block_limit_follows_measured_execution_time() -> None:
+    kit = Kit()
+    driver = make_driver(kit, FakeMempool([]), [])
+    params = kit.genesis.consensus
+    budget_s = params.timeout_propose_ms / 1000 * driver_mod.BLOCK_BUDGET_SHARE
+    assert driver.block_limit() == int(budget_s / driver_mod.INITIAL_TX_COST_S)
+    for _ in range(30):  # 5 ms per transaction: only what fits in the budget
+        driver._observe_cost(400, 2.0)
+    assert driver.block_limit() == pytest.approx(budget_s / 0.005, rel=0.02)
+    for _ in range(30):  # very slow: never below the floor
+        driver._observe_cost(100, 10.0)
+    assert driver.block_limit() == driver_mod.MIN_BLOCK_TXS
+    for _ in range(60):  # very fast: never above max_block_txs
+        driver._observe_cost(1000, 0.001)
+    assert driver.block_limit() == params.max_block_txs
+    before = driver.tx_cost_s
+    driver._observe_cost(3, 5.0)  # tiny blocks are per-block overhead: not sampled
+    assert driver.tx_cost_s == before
+
+
+async def test_a_slow_block_makes_the_next_proposal_smaller() -> None:
+    kit = Kit()
+    pool = FakeMempool([member_tx(i) for i in range(60)])
+    ticks = iter([0.0, 3.0, 10.0, 10.0])  # the first build takes 3 s (50 ms per tx)
+    driver = make_driver(kit, pool, [], timer=lambda: next(ticks))
+    first = driver.block_limit()
+    await driver._build_value(1, 0)
+    assert pool.asked == [first]
+    assert driver.tx_cost_s > driver_mod.INITIAL_TX_COST_S * 10
+    assert driver.block_limit() < first
+
+
+async def test_a_nearly_empty_mempool_is_given_a_moment_to_fill() -> None:
+    kit = Kit()
+    few = FakeMempool([member_tx(0)])
+    driver = make_driver(kit, few, [])
+    driver.fill_wait_s = 0.3
+    driver._height_started = time.time()
+    started = time.monotonic()
+    await driver._build_value(1, 0)
+    assert time.monotonic() - started >= 0.25
+    assert few.asked == [driver.block_limit()]
+
+    kit = Kit()
+    many = FakeMempool([member_tx(i) for i in range(driver.block_limit() // 4 + 1)])
+    driver = make_driver(kit, many, [])
+    driver.fill_wait_s = 5.0
+    driver._height_started = time.time()
+    started = time.monotonic()
+    await driver._build_value(1, 0)  # enough for a quarter block: no waiting
+    assert time.monotonic() - started < 2.0
+    assert len(many.asked) == 1
+
+
+def test_genesis_defaults_keep_a_full_block_within_the_propose_timeout() -> None:
+    params = ConsensusParams()
+    assert params.max_block_txs <= 2000
+    assert params.timeout_propose_ms >= 1000
+
+
+def test_the_own_proposal_is_re_sent_less_often_than_votes() -> None:
+    kit = Kit()
+    sent: list[ProposalMsg | VoteMsg] = []
+    driver = make_driver(kit, FakeMempool([]), sent)
+    block = kit.build([]).block
+    proposal = framed(
+        ProposalMsg(Proposal.create(VALIDATOR_KEYS[0], CHAIN, 1, 0, block.hash, -1), block)
+    )
+    vote = framed(VoteMsg(a_vote()))
+    driver.own_messages.extend([proposal, vote])
+    ticks = driver_mod.PROPOSAL_RESEND_TICKS
+    for _ in range(ticks):
+        driver.resend_own()
+    assert sum(isinstance(m, ProposalMsg) for m in sent) == 1
+    assert sum(isinstance(m, VoteMsg) for m in sent) == ticks
+    assert all(m.raw for m in sent)  # encoded once, when signed
