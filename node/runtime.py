@@ -355,6 +355,17 @@ class Node:
         if self.consensus_started:
             self.driver.on_synced(height)
 
+    def _store_failed(self, message: str) -> None:
+        """A read of our own store failed outside catch-up (F4): stop, as catch-up does."""
+        log.error(
+            "local store is damaged: %s; stopping. Restore the data directory from a backup, "
+            "or empty it (cityledger node init-store) to resync from peers",
+            message,
+        )
+        self.fatal = message
+        if self._stop is not None:
+            self._stop.set()
+
     def _on_local_fault(self, height: int, message: str) -> None:
         self.fatal = message
         if self._stop is not None:
@@ -452,7 +463,10 @@ class Node:
         """Serve until ``stop`` is set (or the node stops itself: then ``fatal`` says why)."""
         self._stop = stop
         api = await _start_site(
-            make_app(self, self.config.api, metrics=self.metrics), self.config.api.listen
+            make_app(
+                self, self.config.api, metrics=self.metrics, on_store_failure=self._store_failed
+            ),
+            self.config.api.listen,
         )
         p2p_app = web.Application(client_max_size=self.config.p2p.max_frame_bytes)
         p2p_app.router.add_get("/p2p", self.peers.handle)

@@ -61,14 +61,17 @@ def make_app(
     clock: Callable[[], int] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     metrics: Metrics | None = None,
+    on_store_failure: Callable[[str], None] | None = None,
 ) -> web.Application:
-    """The API application; ``clock`` gives wall-clock milliseconds (default: system time)."""
+    """The API application; ``clock`` gives wall-clock milliseconds (default: system time);
+    ``on_store_failure`` is told when a read of the node's own store fails."""
     state = APIState(
         node=node,
         config=config,
         clock=clock if clock is not None else _system_ms,
         metrics=metrics if metrics is not None else Metrics(),
         limiter=RateLimiter(config.rate_limit_per_s, config.rate_limit_burst, now=monotonic),
+        on_store_failure=on_store_failure,
     )
     app = web.Application(
         client_max_size=config.max_body_bytes,
@@ -165,6 +168,9 @@ def _store_failure(request: web.Request, exc: StorageError) -> web.Response:
     """This node's own store failed (e.g. a damaged table, F3): never an answer built
     from it, one ERROR line for the operator, and 503 so that clients ask another node."""
     log.error("cannot answer %s %s: %s", request.method, request.path, exc)
+    stop = request.app[API_STATE].on_store_failure
+    if stop is not None:
+        stop(f"reading the store to answer {request.method} {request.path}: {exc}")
     return render_error(request, 503, exc.code, "this node cannot read its store; ask another node")
 
 

@@ -27,6 +27,8 @@ class APIState:
     clock: Callable[[], int]
     metrics: Metrics
     limiter: RateLimiter
+    # Called when this node's own store fails a read (F4): the node stops itself.
+    on_store_failure: Callable[[str], None] | None = None
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
 
     @property

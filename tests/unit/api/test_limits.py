@@ -156,3 +156,20 @@ async def test_a_damaged_store_is_503_and_one_error_line(
         assert (await response.json())["error"]["code"] == "store_damaged"
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "checksum mismatch" in record.getMessage() and record.exc_info is None
+
+
+async def test_a_damaged_store_stops_the_node_that_found_it(
+    node: TestNode, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F4 outside catch-up: the API's read is how the node learns its store is damaged;
+    it must not go on running (and voting) on it."""
+
+    def damaged() -> None:
+        raise StoreDamagedError("the database at /x is damaged: Corruption: checksum mismatch")
+
+    told: list[str] = []
+    monkeypatch.setattr(node, "status", damaged)
+    app = make_app(node, APIConfig(), clock=clock, on_store_failure=told.append)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/v1/status")).status == 503
+    assert len(told) >= 1 and "checksum mismatch" in told[0] and "/v1/status" in told[0]
