@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from contracts.errors import ContractError
 from contracts.params import AppParams
 from ledger.block import Event
-from ledger.encoding import Value, decode, encode
+from ledger.encoding import Value, decode_trusted, encode
 from ledger.genesis import Genesis
 from ledger.tx import Transaction
 
@@ -87,7 +87,7 @@ class TxContext:
         raw = self.get(key)
         if raw is None:
             return None
-        record = decode(raw)
+        record = decode_trusted(raw)  # written by store() below: canonical by construction
         assert isinstance(record, dict), f"state record at {key!r} is not a map"
         return record
 

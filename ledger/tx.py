@@ -32,6 +32,11 @@ CHAIN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 _FIELDS = ("chain_id", "kind", "nonce", "payload", "sender", "signature")
 _INIT_FIELDS = ("kind", "chain_id", "sender", "nonce", "payload", "signature")
+_FIELD_SET = frozenset(_FIELDS)
+# Kinds and chain ids that passed _check() (its patterns and lengths): the other checks
+# of _check() are made on every transaction by _from_decoded(). Bounded.
+_KINDS_SEEN: set[str] = set()
+_CHAIN_IDS_SEEN: set[str] = set()
 # The msgpack of the key "signature" and the header of a 64-byte bin.
 _SIGNATURE_FIELD = b"\xa9signature\xc4\x40"
 
@@ -118,6 +123,10 @@ class Transaction:
         (so every map in it is canonical, keys in order): the signed body's bytes are then
         packed as they are instead of being canonicalised again.
         """
+        if decoded and type(obj) is dict and obj.keys() == _FIELD_SET:
+            tx = cls._from_decoded(obj)
+            if tx is not None:
+                return tx
         m = expect_map(obj, "transaction", _FIELDS)
         payload = m["payload"]
         if not isinstance(payload, dict):
@@ -141,6 +150,58 @@ class Transaction:
             return tx
         except ValidationError as exc:
             raise DecodeError(str(exc)) from None
+
+    @classmethod
+    def _from_decoded(cls, m: dict[str, Value]) -> Transaction | None:
+        """:meth:`from_obj` of a decoded map whose fields all have their exact types and
+        sizes (every transaction of a valid block); None sends anything else to the
+        checked path, which names what is wrong."""
+        kind, chain_id, sender = m["kind"], m["chain_id"], m["sender"]
+        nonce, payload, signature = m["nonce"], m["payload"], m["signature"]
+        if not (
+            type(kind) is str
+            and type(chain_id) is str
+            and type(sender) is bytes
+            and type(nonce) is int
+            and type(payload) is dict
+            and type(signature) is bytes
+            and len(kind) <= 64
+            and len(chain_id) <= 64
+            and len(sender) == PUBLIC_KEY_SIZE
+            and 0 <= nonce < 2**63
+            and len(signature) == SIGNATURE_SIZE
+        ):
+            return None
+        tx = cls.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(tx, "kind", kind)
+        setattr_(tx, "chain_id", chain_id)
+        setattr_(tx, "sender", sender)
+        setattr_(tx, "nonce", nonce)
+        setattr_(tx, "payload", payload)
+        setattr_(tx, "signature", signature)
+        if not (kind in _KINDS_SEEN and chain_id in _CHAIN_IDS_SEEN):
+            try:
+                tx._check()
+            except ValidationError as exc:
+                raise DecodeError(str(exc)) from None
+            if len(_KINDS_SEEN) < 1024:
+                _KINDS_SEEN.add(kind)
+                _CHAIN_IDS_SEEN.add(chain_id)
+        body = packb_canonical(
+            {
+                "chain_id": chain_id,
+                "kind": kind,
+                "nonce": nonce,
+                "payload": payload,
+                "sender": sender,
+            }
+        )
+        if len(body) > MAX_PAYLOAD_BYTES + 512:
+            raise DecodeError(f"transaction body is over {MAX_PAYLOAD_BYTES} bytes")
+        setattr_(tx, "body", body)
+        setattr_(tx, "hash", hashlib.sha256(body).digest())
+        return tx
 
     def encode(self) -> bytes:
         """``encode(self.to_obj())``, from the body's bytes: the signature sorts last."""

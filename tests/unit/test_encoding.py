@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.encoding import MAX_DEPTH, decode, encode
+from ledger.encoding import MAX_DEPTH, decode, decode_trusted, encode
 from ledger.errors import DecodeError
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "encoding.json"
@@ -34,6 +34,21 @@ def test_round_trip_is_identity(value: object) -> None:
     data = encode(value)
     assert decode(data) == value
     assert encode(decode(data)) == data
+
+
+@given(canonical_values)
+def test_trusted_decode_of_canonical_bytes_is_the_strict_decode(value: object) -> None:
+    data = encode(value)
+    trusted = decode_trusted(data)
+    assert trusted == decode(data)
+    assert encode(trusted) == data
+
+
+def test_trusted_decode_refuses_what_is_not_msgpack() -> None:
+    with pytest.raises(DecodeError):
+        decode_trusted(b"\xc1")
+    with pytest.raises(DecodeError):
+        decode_trusted(encode(1) + b"\x00")
 
 
 @given(st.dictionaries(st.text(max_size=8), st.integers(0, 10), min_size=2, max_size=8))

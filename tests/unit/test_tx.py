@@ -69,6 +69,40 @@ def test_invalid_fields_are_rejected(change: dict[str, object]) -> None:
         Transaction.from_obj(obj)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"kind": "Shipment"},
+        {"kind": "a.b" * 30},
+        {"chain_id": "Bad Chain"},
+        {"nonce": -1},
+        {"nonce": 2**63},
+        {"nonce": True},
+        {"sender": b"\x00" * 31},
+        {"signature": b"\x00" * 63},
+        {"payload": [1]},
+        {"kind": 7},
+    ],
+)
+def test_decoded_fast_path_refuses_what_the_checked_path_refuses(
+    change: dict[str, object],
+) -> None:
+    """from_obj(decoded=True) takes a fast path for exact types; same outcome, same words."""
+    obj = make().to_obj() | change
+    with pytest.raises(DecodeError) as checked:
+        Transaction.from_obj(obj)
+    with pytest.raises(DecodeError) as fast:
+        Transaction.from_obj(obj, decoded=True)
+    assert str(fast.value) == str(checked.value)
+
+
+def test_decoded_fast_path_gives_the_same_transaction() -> None:
+    tx = make(3, shipment_id="S1", n=5, tags=["a", "b"], sub={"x": b"\x01"})
+    again = Transaction.from_obj(decode(tx.encode()), decoded=True)
+    assert again == tx and again.hash == tx.hash and again.body == tx.body
+    assert again.encode() == tx.encode() == encode(tx.to_obj())
+
+
 def test_decode_rejects_non_canonical_and_extra_fields() -> None:
     tx = make()
     with pytest.raises(DecodeError):
