@@ -280,7 +280,7 @@ class ConsensusDriver:
         self.on_commit(executed.block, block_time)
         # Keep the blocks of proposals for later heights: the core buffered those proposals
         # and will ask to validate them once it enters their height.
-        for stale in [h for h, b in self.blocks.items() if b.height <= c.height]:
+        for stale in [k for k, b in self.blocks.items() if b.height <= c.height]:
             del self.blocks[stale]
         return self.core.handle(ev.BlockCommitted(c.height))
 

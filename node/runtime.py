@@ -306,12 +306,14 @@ class Node:
             if any(r is not None and r.code == "bad_signature" for r in results):
                 self.peers.penalise(peer, "relayed a transaction with a bad signature")
         elif isinstance(msg, ProposalMsg | VoteMsg):
+            if not self.consensus_started:
+                # Catching up first (F2), or an observer: not marked as seen, so the copies
+                # peers re-send each second are handled once consensus has started.
+                return
             frame = encode_message(msg)  # the received bytes (msg.raw): nothing is re-encoded
             if not self._mark_seen(frame):
                 return
-            if not self.consensus_started:  # catching up first (F2), or an observer
-                effects = []
-            elif isinstance(msg, ProposalMsg):
+            if isinstance(msg, ProposalMsg):
                 effects = self.driver.on_proposal(msg)
             else:
                 effects = self.driver.on_vote(msg.vote)

@@ -22,6 +22,7 @@ from ledger.votes import Proposal, Vote, VoteType
 from node import driver as driver_mod
 from node import peers as peers_mod
 from node.config import NodeConfig, P2PConfig
+from node.consensus import effects as fx
 from node.driver import ConsensusDriver
 from node.peers import Peer, PeerManager
 from node.runtime import Node
@@ -35,7 +36,7 @@ from node.wire import (
     encode_message,
     framed,
 )
-from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit, make_genesis
+from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit, certify, make_genesis
 
 GENESIS = make_genesis()
 
@@ -230,6 +231,9 @@ class FakeMempool:
         self.asked.append(max_txs)
         return self.txs[:max_txs]
 
+    def update(self, committed: object) -> None:
+        pass
+
 
 def make_driver(
     kit: Kit, pool: FakeMempool, sent: list[ProposalMsg | VoteMsg], timer: Any = None
@@ -322,3 +326,16 @@ def test_the_own_proposal_is_re_sent_less_often_than_votes() -> None:
     assert sum(isinstance(m, ProposalMsg) for m in sent) == 1
     assert sum(isinstance(m, VoteMsg) for m in sent) == ticks
     assert all(m.raw for m in sent)  # encoded once, when signed
+
+
+def test_a_commit_keeps_the_blocks_of_proposals_for_later_heights() -> None:
+    kit, ahead = Kit(), Kit()
+    first = kit.build([]).block
+    ahead.commit([])
+    second = ahead.build([]).block  # a proposal for height 2, received while at height 1
+    driver = make_driver(kit, FakeMempool([]), [])
+    driver.blocks[first.hash] = first
+    driver.blocks[second.hash] = second
+    driver._commit(fx.Commit(1, 0, first.hash, certify(first)))
+    assert kit.chain.head().height == 1
+    assert list(driver.blocks) == [second.hash]  # the core will ask to validate it

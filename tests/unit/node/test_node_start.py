@@ -110,6 +110,25 @@ def test_consensus_messages_are_not_handled_before_the_start(tmp_path: Path) -> 
     asyncio.run(main())
 
 
+def test_a_message_that_arrived_before_the_start_is_handled_when_it_comes_again(
+    tmp_path: Path,
+) -> None:
+    """Peers re-send their votes each second; the copy that came while we were catching
+    up must not make the later copies look like duplicates."""
+
+    async def main() -> None:
+        node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
+        other = Signer(VALIDATOR_KEYS[1], CHAIN)
+        vote = other.sign_vote(PREVOTE, 1, 0, NIL)
+        await node._on_message(fake_peer(1), VoteMsg(vote))
+        node.consensus_started = True
+        node.driver.start()
+        await node._on_message(fake_peer(1), VoteMsg(vote))
+        assert vote in node.core.known_messages()
+
+    asyncio.run(main())
+
+
 # --- F1b: the locked block survives a crash before the commit -----------------------------
 
 
