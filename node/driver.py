@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from ledger.block import Block
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StorageError
 from ledger.votes import Proposal, Vote
 from node.consensus import effects as fx
 from node.consensus import events as ev
@@ -58,8 +58,11 @@ class ConsensusDriver:
         empty_block_wait_s: float = 0.5,
         timer: Callable[[], float] = time.perf_counter,
         fill_wait_s: float = FILL_WAIT_S,
+        on_store_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.core = core
+        # Told when a read or write of our own store fails in a timer or task (F4).
+        self.on_store_failure = on_store_failure
         self.executor = executor
         self.mempool = mempool
         self.broadcast = broadcast
@@ -181,7 +184,15 @@ class ConsensusDriver:
         self._timers.add(handle)
 
     def _fire(self, event: ev.TimeoutFired) -> None:
-        self._run(self.core.handle(event))
+        try:
+            self._run(self.core.handle(event))
+        except StorageError as exc:
+            self._store_failed(exc)
+
+    def _store_failed(self, exc: StorageError) -> None:
+        if self.on_store_failure is None:
+            raise exc
+        self.on_store_failure(f"in consensus: {exc}")
 
     def _cancel_timers(self) -> None:
         for handle in self._timers:
@@ -251,6 +262,8 @@ class ConsensusDriver:
             except InvalidBlock as exc:
                 log.warning("proposal at %d/%d is invalid: %s", req.height, req.round, exc)
                 valid = False
+            except StorageError:
+                raise  # our own store, not the proposal: the node stops (F4)
             except LedgerError as exc:
                 log.warning("proposal at %d/%d failed: %s", req.height, req.round, exc)
                 valid = False
@@ -288,9 +301,13 @@ class ConsensusDriver:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
-        task.add_done_callback(_log_failure)
+        task.add_done_callback(self._log_failure)
 
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("consensus task failed", exc_info=task.exception())
+    def _log_failure(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        if isinstance(exc, StorageError) and self.on_store_failure is not None:
+            self._store_failed(exc)
+        else:
+            log.error("consensus task failed", exc_info=exc)

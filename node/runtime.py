@@ -22,7 +22,7 @@ from contracts.engine import genesis_state
 from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StorageError
 from ledger.genesis import Genesis
 from ledger.keyfile import read_key_file
 from ledger.state import StateTree
@@ -146,6 +146,7 @@ class Node:
             self._after_commit,
             self._sync_needed,
             clock=clock,
+            on_store_failure=self._store_failed,
         )
         self.syncer = Syncer(
             self.executor,
@@ -294,6 +295,12 @@ class Node:
             self.peers.send(peer, msg)
 
     async def _on_message(self, peer: Peer, msg: Message) -> None:
+        try:
+            await self._handle_message(peer, msg)
+        except StorageError as exc:  # our own disk, never the peer's fault (F4)
+            self._store_failed(f"handling a {type(msg).__name__} from {peer.name}: {exc}")
+
+    async def _handle_message(self, peer: Peer, msg: Message) -> None:
         if isinstance(msg, TxBatch):
             # Validators are a full mesh: a validator's batch reached every other validator
             # from it, so relaying it would only make each of them decode it again. What an
@@ -315,8 +322,12 @@ class Node:
                 return
             if isinstance(msg, ProposalMsg):
                 effects = self.driver.on_proposal(msg)
+                held = self.driver.core.holds(msg.proposal)
             else:
                 effects = self.driver.on_vote(msg.vote)
+                held = self.driver.core.holds(msg.vote)
+            if not held:  # set aside for now (e.g. its proposal is not here): take it again
+                self._seen.pop(hash(frame), None)
             if any(isinstance(e, Rejected) and e.error.misbehaviour for e in effects):
                 self.peers.penalise(peer, "sent an invalid consensus message")
                 return

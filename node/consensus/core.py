@@ -262,6 +262,23 @@ class ConsensusCore(RoundMachine):
             out.extend(rs.messages())
         return out
 
+    def holds(self, message: Message) -> bool:
+        """Whether ``message`` is now part of this height's state, so that a copy of it
+        can be dropped unseen. False for a vote or proposal of this height the core set
+        aside (an equivocator's vote for a value whose proposal has not arrived yet, one
+        over the per-round bounds): the copy peers re-send must be looked at again."""
+        if message.height != self.height:
+            return True  # buffered for a later height, or stale: a copy changes nothing
+        rs = self._rounds.get(message.round)
+        if rs is None:
+            return False
+        if isinstance(message, Proposal):
+            return rs.proposals.get(message.block_hash) == message
+        tally = rs.prevotes if message.type == PREVOTE else rs.precommits
+        return tally.votes.get(message.validator) == message or (
+            tally.conflicting.get((message.validator, message.block_hash)) == message
+        )
+
     def round_state(self, round_: int) -> RoundState | None:
         return self._rounds.get(round_)
 
