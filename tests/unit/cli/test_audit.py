@@ -12,14 +12,8 @@ import pytest
 
 from ledger.block import Block
 from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb
-from node.audit import (
-    AuditReport,
-    ChainAuditor,
-    ParallelAudit,
-    SegmentResult,
-    StoreSource,
-    _rows_match,
-)
+from node.audit import AuditReport, ChainAuditor, StoreSource
+from node.audit_segments import ParallelAudit, SegmentResult, _rows_match
 from tests.unit.cli.kit import CliNode, ServerThread, build_journey, lying_proxy, message, run
 
 
@@ -83,7 +77,7 @@ def _segment(first: int, end: int, base: bytes, last: bytes, txs: bytes) -> Segm
 
 
 def test_segments_must_join_and_never_repeat_a_transaction(node: CliNode) -> None:
-    """The main process's checks over the segments' results (node/audit.py ParallelAudit)."""
+    """The main process's checks over the segments' results (ParallelAudit)."""
     g = node.genesis.hash
     join = ParallelAudit(node.genesis, 2, None)._join
 
@@ -103,7 +97,7 @@ def test_segments_must_join_and_never_repeat_a_transaction(node: CliNode) -> Non
 
 
 def test_segment_rows_must_be_the_stored_rows_with_the_last_write_winning() -> None:
-    """node/audit.py _rows_match: rows marked equal in the workers plus those that differ."""
+    """_rows_match: rows marked equal in the workers plus those that differ."""
     position = {b"a": 0, b"b": 1, b"c": 2}  # the stored rows, numbered
 
     def match(marks: tuple[str, ...], *differing: dict[bytes, bytes | None]) -> bool:
