@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from typing import Any
 
 from devnet.layout import Network, NodeEntry
@@ -108,6 +109,18 @@ def wait_for_height(network: Network, height: int, timeout_s: float) -> bool:
             return True
         time.sleep(0.25)
     return False
+
+
+def log_tails(nodes: Iterable[NodeEntry], lines: int) -> str:
+    """The last ``lines`` of each node's log, headed by its name (for test failures)."""
+    out = []
+    for entry in nodes:
+        try:
+            with open(f"{entry.home}/node.log", encoding="utf-8", errors="replace") as f:
+                out.append(f"--- {entry.name}\n" + "".join(f.readlines()[-lines:]))
+        except OSError:
+            pass
+    return "\n".join(out)
 
 
 def free_base_port(span: int = 20, rng: random.Random | None = None) -> int:

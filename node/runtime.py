@@ -375,11 +375,13 @@ class Node:
             "or empty it (cityledger node init-store) to resync from peers",
             message,
         )
-        self.fatal = message
-        if self._stop is not None:
-            self._stop.set()
+        self._stop_on_fault(message)
 
     def _on_local_fault(self, height: int, message: str) -> None:
+        """Catch-up met a fault of our own at ``height`` (F4; ``Syncer`` logged it)."""
+        self._stop_on_fault(message)
+
+    def _stop_on_fault(self, message: str) -> None:
         self.fatal = message
         if self._stop is not None:
             self._stop.set()

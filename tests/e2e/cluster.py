@@ -343,14 +343,7 @@ class Cluster:
         return time.monotonic() - started if ok else None
 
     def logs(self, lines: int = 40) -> str:
-        out = []
-        for entry in self.nodes:
-            try:
-                with open(f"{entry.home}/node.log", encoding="utf-8", errors="replace") as f:
-                    out.append(f"--- {entry.name}\n" + "".join(f.readlines()[-lines:]))
-            except OSError:
-                pass
-        return "\n".join(out)
+        return processes.log_tails(self.nodes, lines)
 
     def log_text(self, name: str) -> str:
         try:

@@ -35,14 +35,7 @@ def running_network(home: str, validators: int = 4) -> Iterator[Network]:
 
 
 def logs(network: Network, lines: int = 30) -> str:
-    out = []
-    for entry in network.nodes:
-        try:
-            with open(f"{entry.home}/node.log", encoding="utf-8", errors="replace") as f:
-                out.append(f"--- {entry.name}\n" + "".join(f.readlines()[-lines:]))
-        except OSError:
-            pass
-    return "\n".join(out)
+    return processes.log_tails(network.nodes, lines)
 
 
 def get(entry: NodeEntry, path: str) -> Any:
