@@ -12,6 +12,18 @@ Rules (normative text in docs/formats.md):
 Decoding is strict: a document is accepted only if it re-encodes to exactly
 the same bytes, so every value has one encoding and one hash. The cheap
 structural checks run first so the error says *what* is wrong.
+
+Speed: packing is the hottest step of execution (every record, receipt, hash
+and signature), so :func:`encode` first asks ormsgpack (in Rust) for the bytes
+with its keys sorted, which is byte-for-byte msgpack-python's output for every
+value the rules allow. Anything it does not pack natively (subclasses, tuples'
+cousins, out-of-range integers, non-str keys, unknown types) and any result
+holding a float marker byte (0xca/0xcb, possible only if a float went in, though
+most such results are just hashes or integers that contain the byte) take the
+checked Python path, whose bytes and errors are the reference. What the fast
+path does not re-check is the depth: a value nested deeper than
+:data:`MAX_DEPTH` (never built by this code: every record is built field by
+field from parsed payloads) packs, and :func:`decode` refuses it as before.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgpack
+import ormsgpack
 
 from ledger.errors import DecodeError
 
@@ -35,18 +48,98 @@ Value = Any
 
 def encode(value: Value) -> bytes:
     """Canonical bytes of ``value`` (tuples encode as lists, maps get sorted keys)."""
+    packed = _fast_pack(value)
+    if packed is None:
+        packed = _checked_pack(value)
+    if len(packed) > MAX_SIZE:
+        raise DecodeError(f"encoded value is {len(packed)} bytes, over the cap of {MAX_SIZE}")
+    return packed
+
+
+# Everything but plain str/bytes/int/bool/None/list/tuple/dict goes to ``default``,
+# which is unset, so ormsgpack raises and the checked path decides.
+_FAST_OPTIONS = (
+    ormsgpack.OPT_SORT_KEYS
+    | ormsgpack.OPT_PASSTHROUGH_BIG_INT
+    | ormsgpack.OPT_PASSTHROUGH_DATACLASS
+    | ormsgpack.OPT_PASSTHROUGH_DATETIME
+    | ormsgpack.OPT_PASSTHROUGH_ENUM
+    | ormsgpack.OPT_PASSTHROUGH_SUBCLASS
+    | ormsgpack.OPT_PASSTHROUGH_UUID
+)
+_IN_ORDER_OPTIONS = _FAST_OPTIONS & ~ormsgpack.OPT_SORT_KEYS  # maps packed as they are
+_ormsgpack_packb = ormsgpack.packb
+
+
+def _fast_pack(value: Value) -> bytes | None:
+    """ormsgpack's bytes of ``value``, or None when the checked path must decide."""
+    try:
+        packed: bytes = _ormsgpack_packb(value, option=_FAST_OPTIONS)
+    except (TypeError, ValueError, OverflowError):  # MsgpackEncodeError is a TypeError
+        return None
+    if b"\xcb" in packed or b"\xca" in packed:
+        return None  # maybe a float (or a hash that holds the byte): check the slow way
+    return packed
+
+
+_REFUSED = object()  # not a decoded value: the checked path decides
+_ormsgpack_unpackb = ormsgpack.unpackb
+_CONTAINERS = (dict, list)
+
+
+def _fast_unpack(data: bytes) -> Value:
+    """The value of canonical ``data``, decoded and re-packed in Rust, or :data:`_REFUSED`.
+
+    Accepts exactly what the checked path accepts: ormsgpack refuses ext types, non-str
+    keys and invalid UTF-8, :func:`_plain` finds floats and over-deep nesting, and the
+    re-packed bytes (keys sorted, shortest forms) must be ``data`` itself, which rules
+    out unsorted or duplicate keys, long forms and trailing bytes. Maps come out in
+    their (sorted) order, as from the checked path.
+    """
+    try:
+        value: Value = _ormsgpack_unpackb(data)
+        if type(value) in _CONTAINERS:
+            if not _plain(value, 0):
+                return _REFUSED
+        elif type(value) is float:
+            return _REFUSED
+        packed = _ormsgpack_packb(value, option=_FAST_OPTIONS)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return _REFUSED
+    return value if packed == data else _REFUSED
+
+
+def _plain(container: Value, depth: int) -> bool:
+    """No float and no container at depth :data:`MAX_DEPTH` or more inside ``container``
+    (found at ``depth``); what else a decoded value holds the packer checks."""
+    if depth >= MAX_DEPTH:
+        return False
+    for item in container.values() if type(container) is dict else container:
+        t = type(item)
+        if t is dict or t is list:
+            if not _plain(item, depth + 1):
+                return False
+        elif t is float:
+            return False
+    return True
+
+
+def _checked_pack(value: Value) -> bytes:
+    """The reference encoder: canonicalise in Python (rules checked), then msgpack."""
     try:
         packed: bytes = msgpack.packb(_canonical(value, 0), use_bin_type=True)
     except (OverflowError, ValueError) as exc:
         raise DecodeError(f"cannot encode: {exc}") from None
-    if len(packed) > MAX_SIZE:
-        raise DecodeError(f"encoded value is {len(packed)} bytes, over the cap of {MAX_SIZE}")
     return packed
 
 
 def packb_canonical(value: Value) -> bytes:
     """The bytes of a value already in canonical form (straight out of :func:`decode`, or
     built with its map keys in order from such values): packed as it is, not checked."""
+    try:
+        return _ormsgpack_packb(value, option=_IN_ORDER_OPTIONS)
+    except (TypeError, ValueError, OverflowError):
+        pass  # not plain types: msgpack-python packs what it can, as it always did
     try:
         packed: bytes = msgpack.packb(value, use_bin_type=True)
     except (OverflowError, ValueError) as exc:
@@ -84,7 +177,10 @@ def decode(data: bytes, *, max_size: int = MAX_SIZE) -> Value:
         raise DecodeError(f"document is {len(data)} bytes, over the cap of {max_size}")
     if not data:
         raise DecodeError("empty document")
-    # Fast path: plain decode, one canonicalising walk, re-encode, compare bytes.
+    value = _fast_unpack(data)
+    if value is not _REFUSED:
+        return value
+    # Checked path: plain decode, one canonicalising walk, re-encode, compare bytes.
     try:
         value = msgpack.unpackb(
             data,

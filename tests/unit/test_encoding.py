@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger import encoding
 from ledger.encoding import MAX_DEPTH, decode, decode_trusted, encode
 from ledger.errors import DecodeError
 
@@ -135,3 +136,80 @@ def test_key_order_is_utf8_byte_order_not_code_point_of_first_char() -> None:
     # Hand-assembled: map of 3, "a"->3, "z"->2, "é" (c3 a9)->1.
     expected = bytes.fromhex("83a16103a17a02a2c3a901")
     assert encode({"é": 1, "z": 2, "a": 3}) == expected
+
+
+# --- the Rust fast paths must agree with the checked Python reference ------------------------
+
+any_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.binary(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=6) | st.integers(0, 3), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _reference_encode(value: object) -> bytes | str:
+    try:
+        return encoding._checked_pack(value)
+    except DecodeError as exc:
+        return f"refused: {exc}"
+
+
+def _encode_or_error(value: object) -> bytes | str:
+    try:
+        return encode(value)
+    except DecodeError as exc:
+        return f"refused: {exc}"
+
+
+@given(any_values)
+def test_encode_is_the_reference_encoder_on_any_value(value: object) -> None:
+    """Floats, out-of-range ints, int keys, tuples: same bytes or the same refusal."""
+    assert _encode_or_error(value) == _reference_encode(value)
+
+
+def test_encode_falls_back_for_subclasses_and_floats_anywhere() -> None:
+    class Text(str):
+        pass
+
+    assert encode({"k": Text("v")}) == encode({"k": "v"})
+    assert encode(bytearray(b"ab")) == encode(b"ab")
+    for bad in ({"a": [1, {"b": 0.5}]}, [b"\xcb" * 9, 1.0], 2**64, {1: 2}, {Text("k"): 1}):
+        with pytest.raises(DecodeError):
+            encode(bad)
+
+
+@given(canonical_values, st.data())
+def test_decode_fast_path_accepts_exactly_what_the_checked_path_accepts(
+    value: object, data: st.DataObject
+) -> None:
+    """Canonical bytes and single-byte mutations of them: same value or both refuse."""
+    packed = bytearray(encode(value))
+    at = data.draw(st.integers(0, len(packed) - 1))
+    packed[at] = data.draw(st.integers(0, 255))
+    mutated = bytes(packed)
+    fast = encoding._fast_unpack(mutated)
+    try:
+        reference = decode(mutated)
+    except DecodeError:
+        assert fast is encoding._REFUSED
+    else:
+        assert fast is encoding._REFUSED or (fast == reference and encode(fast) == mutated)
+
+
+def test_decode_fast_path_refuses_floats_and_depth() -> None:
+    assert encoding._fast_unpack(msgpack.packb({"a": [1.5]})) is encoding._REFUSED
+    assert encoding._fast_unpack(msgpack.packb(1.5)) is encoding._REFUSED
+    assert encoding._fast_unpack(b"\x91" * MAX_DEPTH + b"\x01") == decode(
+        b"\x91" * MAX_DEPTH + b"\x01"
+    )
+    assert encoding._fast_unpack(b"\x91" * (MAX_DEPTH + 1) + b"\x01") is encoding._REFUSED
+    assert encoding._fast_unpack(encode({"a": 1}) + b"\x00") is encoding._REFUSED
