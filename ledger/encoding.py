@@ -17,13 +17,15 @@ Speed: packing is the hottest step of execution (every record, receipt, hash
 and signature), so :func:`encode` first asks ormsgpack (in Rust) for the bytes
 with its keys sorted, which is byte-for-byte msgpack-python's output for every
 value the rules allow. Anything it does not pack natively (subclasses, tuples'
-cousins, out-of-range integers, non-str keys, unknown types) and any result
-holding a float marker byte (0xca/0xcb, possible only if a float went in, though
-most such results are just hashes or integers that contain the byte) take the
-checked Python path, whose bytes and errors are the reference. What the fast
-path does not re-check is the depth: a value nested deeper than
-:data:`MAX_DEPTH` (never built by this code: every record is built field by
-field from parsed payloads) packs, and :func:`decode` refuses it as before.
+cousins, out-of-range integers, non-str keys, unknown types) takes the checked
+Python path, whose bytes and errors are the reference. A result holding a float
+marker byte (0xca/0xcb: a float went in, or more often a hash or an integer
+holds the byte) is kept only after a walk that finds no float and no nesting
+deeper than :data:`MAX_DEPTH` (cheaper than the canonicalising walk: no copy, no
+sort). What the fast path does not re-check is the depth of a result *without*
+a marker byte: such a value nested too deep (never built by this code: records
+are built field by field from parsed payloads) packs, and :func:`decode`
+refuses it as before.
 """
 
 from __future__ import annotations
@@ -77,9 +79,17 @@ def _fast_pack(value: Value) -> bytes | None:
         packed: bytes = _ormsgpack_packb(value, option=_FAST_OPTIONS)
     except (TypeError, ValueError, OverflowError):  # MsgpackEncodeError is a TypeError
         return None
-    if b"\xcb" in packed or b"\xca" in packed:
-        return None  # maybe a float (or a hash that holds the byte): check the slow way
+    if (b"\xcb" in packed or b"\xca" in packed) and not _plain_value(value):
+        return None  # a float (or nesting too deep): the checked path names it
     return packed
+
+
+def _plain_value(value: Value) -> bool:
+    """Whether ``value`` holds no float and no nesting deeper than :data:`MAX_DEPTH`."""
+    t = type(value)
+    if t is dict or t is list or t is tuple:
+        return _plain(value, 0)
+    return t is not float
 
 
 _REFUSED = object()  # not a decoded value: the checked path decides
@@ -116,7 +126,7 @@ def _plain(container: Value, depth: int) -> bool:
         return False
     for item in container.values() if type(container) is dict else container:
         t = type(item)
-        if t is dict or t is list:
+        if t is dict or t is list or t is tuple:
             if not _plain(item, depth + 1):
                 return False
         elif t is float:
@@ -228,6 +238,7 @@ def decode_trusted(data: bytes) -> Value:
         return decode(data)  # not what encode() writes: let the strict path name the problem
 
 
+# msgpack-python, not ormsgpack (twice as fast here): ormsgpack ignores trailing bytes.
 _unpackb = msgpack.unpackb
 
 
