@@ -109,8 +109,21 @@ def _admit(state: StateReader, genesis: Genesis, tx: Transaction, expected: int)
     return authenticate(state, tx.sender)
 
 
-def _check_kind(tx: Transaction, sender: Sender) -> object:
-    """Kind known, role allowed, payload well formed; returns the parsed payload."""
+# Payloads parsed at admission, by transaction hash, for the execution of the same
+# transaction on this node (parse once from mempool to block). A parse is a pure function
+# of the payload, which the hash pins together with the kind, and its result is a frozen
+# value, so sharing it is safe; a transaction that was never admitted here (a proposal's
+# unknown one, catch-up) is parsed at execution as before. Bounded: oldest dropped first.
+_PARSED: dict[bytes, object] = {}
+PARSED_CACHE_MAX = 50_000
+_NOT_PARSED = object()
+
+
+def _check_kind(tx: Transaction, sender: Sender, *, keep: bool = False) -> object:
+    """Kind known, role allowed, payload well formed; returns the parsed payload.
+
+    ``keep``: remember the parse for this transaction's execution (admission does).
+    """
     handler = HANDLERS.get(tx.kind)
     if handler is None:
         raise ContractError("unknown_kind", f"unknown transaction kind {tx.kind!r}")
@@ -118,7 +131,14 @@ def _check_kind(tx: Transaction, sender: Sender) -> object:
         raise ContractError(
             "forbidden_role", f"{tx.kind} needs one of the roles {sorted(handler.roles)}"
         )
-    return handler.parse(tx.payload)
+    if keep:
+        parsed = handler.parse(tx.payload)
+        if len(_PARSED) >= PARSED_CACHE_MAX:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[tx.hash] = parsed
+        return parsed
+    parsed = _PARSED.pop(tx.hash, _NOT_PARSED)
+    return handler.parse(tx.payload) if parsed is _NOT_PARSED else parsed
 
 
 def check_transaction(
@@ -132,7 +152,7 @@ def check_transaction(
     expected = next_nonce(state, tx.sender) if expected_nonce is None else expected_nonce
     try:
         sender = _admit(state, genesis, tx, expected)
-        _check_kind(tx, sender)
+        _check_kind(tx, sender, keep=True)
     except ContractError as exc:
         return exc
     return None

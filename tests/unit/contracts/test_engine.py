@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,42 @@ def test_every_kind_is_documented() -> None:
         assert f"`{kind}`" in doc, kind
     for code in HTTP_STATUS:
         assert f"`{code}`" in doc, code
+
+
+def test_admission_parse_is_reused_once_at_execution(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The payload parsed at admission is the one executed; anything else parses again."""
+    from contracts import engine
+
+    chain = Chain()
+    admitted = chain.tx(ADMIN, "identity.register_member", register_payload())
+    handler = engine.HANDLERS["identity.register_member"]
+    parses: list[object] = []
+    real_parse = handler.parse
+
+    def counting_parse(payload: object) -> object:
+        parses.append(payload)
+        return real_parse(payload)
+
+    monkeypatch.setitem(
+        engine.HANDLERS,
+        "identity.register_member",
+        dataclasses.replace(handler, parse=counting_parse),
+    )
+    assert check_transaction(chain.state, chain.genesis, admitted) is None
+    assert len(parses) == 1 and admitted.hash in engine._PARSED
+    assert chain.block([admitted]).receipts[0].ok
+    assert len(parses) == 1, "execution used the admission's parse"
+    assert admitted.hash not in engine._PARSED, "used once, then forgotten"
+
+
+def test_parse_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contracts import engine
+
+    monkeypatch.setattr(engine, "PARSED_CACHE_MAX", 2)
+    monkeypatch.setattr(engine, "_PARSED", {})
+    chain = Chain()
+    txs = [chain.tx(ADMIN, "identity.register_member", register_payload(key(f"k{i}").public_key),
+                    nonce=i) for i in range(3)]  # fmt: skip
+    for tx in txs:
+        assert check_transaction(chain.state, chain.genesis, tx, expected_nonce=tx.nonce) is None
+    assert list(engine._PARSED) == [txs[1].hash, txs[2].hash]
