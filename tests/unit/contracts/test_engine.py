@@ -234,7 +234,7 @@ def test_admission_parse_is_reused_once_at_execution(monkeypatch: pytest.MonkeyP
 
     chain = Chain()
     admitted = chain.tx(ADMIN, "identity.register_member", register_payload())
-    handler = engine.HANDLERS["identity.register_member"]
+    handler = registry.HANDLERS["identity.register_member"]
     parses: list[object] = []
     real_parse = handler.parse
 
@@ -243,7 +243,7 @@ def test_admission_parse_is_reused_once_at_execution(monkeypatch: pytest.MonkeyP
         return real_parse(payload)
 
     monkeypatch.setitem(
-        engine.HANDLERS,
+        registry.HANDLERS,
         "identity.register_member",
         dataclasses.replace(handler, parse=counting_parse),
     )
