@@ -2,7 +2,9 @@
 
 Reads go straight to the KV store; the only write is :meth:`ChainStore.commit`,
 which puts one executed block (block, its certificate, receipts, tx index,
-state and log nodes, contract indexes, head pointer) in one synced batch.
+state and log nodes, contract indexes, head pointer) in one atomic batch, synced
+unless catch-up asks otherwise (node/sync.py; :meth:`ChainStore.flush` then ends the
+run of unsynced commits).
 """
 
 from __future__ import annotations
@@ -171,8 +173,13 @@ class ChainStore:
 
     # --- the one write ------------------------------------------------------------------
 
-    def commit(self, batch: WriteBatch, block: Block, cert: CommitCertificate) -> None:
-        """Add the certificate and head to ``batch`` and write it, synced, atomically."""
+    def commit(
+        self, batch: WriteBatch, block: Block, cert: CommitCertificate, *, sync: bool = True
+    ) -> None:
+        """Add the certificate and head to ``batch`` and write it atomically.
+
+        ``sync=False`` only for catch-up's blocks before the last of a batch: the write
+        is atomic and ordered but may be lost to a power cut until the next synced one."""
         if self.head().height + 1 != block.height:
             raise StorageError(
                 f"cannot commit block {block.height} on top of height {self.head().height}"
@@ -182,7 +189,12 @@ class ChainStore:
             # The previous height's certificate becomes the one the chain carries.
             batch.put(keys.cert_key(block.height - 1), block.last_cert.encode())
         self.put_head(batch, block.header)
-        self.store.write(batch, sync=True)
+        self.store.write(batch, sync=sync)
+
+    def flush(self) -> None:
+        """Make every write so far durable: one synced, empty batch (a synced write
+        makes every earlier one durable: ``LevelDBStore.write``)."""
+        self.store.write(WriteBatch(), sync=True)
 
 
 def put_block_records(batch: WriteBatch, block: Block, receipts: list[Receipt]) -> None:

@@ -114,10 +114,13 @@ class Executor:
     def executed(self, block_hash: bytes) -> ExecutedBlock | None:
         return self._executed.get(block_hash)
 
-    def commit(self, executed: ExecutedBlock, cert: CommitCertificate) -> None:
-        """Write the block and everything it changed in one synced batch."""
+    def commit(
+        self, executed: ExecutedBlock, cert: CommitCertificate, *, sync: bool = True
+    ) -> None:
+        """Write the block and everything it changed in one atomic batch, synced unless
+        ``sync=False`` (catch-up, within a batch of certified blocks: node/sync.py)."""
         crash_point("commit.before_write")
-        self.chain.commit(executed.batch, executed.block, cert)
+        self.chain.commit(executed.batch, executed.block, cert, sync=sync)
         crash_point("commit.after_write")
         self._executed.clear()
 

@@ -22,6 +22,18 @@ match its certified header is the chain's block. If re-executing or storing it
 fails, the fault is this node's — a damaged or diverged store — not the peer's: the
 node logs one error naming the height and stops (``on_local_fault``) instead of
 disconnecting honest peers one after the other.
+
+Fewer fsyncs: a batch's blocks are committed unsynced but for the last one, or, when the
+batch stops early for any reason, one synced empty write. Each write is atomic and a synced
+one makes every earlier one durable (``LevelDBStore.write``), so a power cut can only leave
+a lower height, whose certified blocks are fetched again; the signer's state is a file of its
+own (it never signs twice), and a block announced to subscribers is the chain's all the same.
+
+Pipelining: when the answer to our request arrives, the next batch (from the height after
+its last block) is asked for before this one is applied, so that a peer reads and sends it
+while we execute. Time spent applying does not count against that request's timeout; an
+answer that starts above our next height, because the batch before it stopped short, is
+dropped without blame and asked for again.
 """
 
 from __future__ import annotations
@@ -34,7 +46,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.block import Block
-from ledger.encoding import encode
 from ledger.errors import LedgerError, StorageError
 from ledger.votes import CommitCertificate
 from node.executor import Executor
@@ -101,6 +112,7 @@ class Syncer:
         self._failures: dict[bytes, int] = {}  # by peer key: consecutive failures
         self._retry_at: dict[bytes, float] = {}  # by peer key: not asked before this time
         self._applying = asyncio.Lock()
+        self._unsynced = False  # a block was committed without sync since the last synced write
         self.rejected_batches = 0
         self.failed: str | None = None  # set when our own store failed (F4): sync stops
 
@@ -149,6 +161,13 @@ class Syncer:
         return max(self._backed, claimed)
 
     def maybe_request(self) -> None:
+        """Ask for the next batch, unless one is being applied: its end asks (and the
+        outstanding request's answer cannot be handled before, so it cannot time out)."""
+        if self._applying.locked():
+            return
+        self._request_next()
+
+    def _request_next(self) -> None:
         if self.failed is not None:
             return
         head = self.height
@@ -162,19 +181,56 @@ class Syncer:
             if connected:
                 self._demote(peer, f"no answer to a sync request within {REQUEST_TIMEOUT_S:.0f} s")
         target = self.progress.target_height = self.target()
-        candidates = [
-            p for p in self.peers() if p.height > head and self._retry_at.get(p.key, 0.0) <= now
-        ]
-        if not candidates:
+        chosen = self._pick(head + 1)
+        if chosen is None:
             if self.progress.syncing and self.progress.target_height <= head:
                 self._finish()
             return
-        peer = self.choose(candidates)
         if not self.progress.syncing:
             self.progress = SyncProgress(True, head, max(target, head + 1), head, now)
             log.info("catching up from height %d to %d", head, self.progress.target_height)
-        self._outstanding = (peer, now, head + 1)
-        self.send(peer, SyncRequest(head + 1, self.batch_blocks))
+        self._ask(chosen, head + 1)
+
+    def _pick(self, from_height: int) -> Peer | None:
+        """A peer that claims ``from_height`` and is not in backoff (:meth:`choose`)."""
+        now = self.clock()
+        candidates = [
+            p
+            for p in self.peers()
+            if p.height >= from_height and self._retry_at.get(p.key, 0.0) <= now
+        ]
+        return self.choose(candidates) if candidates else None
+
+    def _ask(self, peer: Peer, from_height: int) -> None:
+        self._outstanding = (peer, self.clock(), from_height)
+        self.send(peer, SyncRequest(from_height, self.batch_blocks))
+
+    def _ask_ahead(self, resp: SyncResponse) -> None:
+        """Ask for the batch after ``resp`` before applying it (the one request allowed
+        beyond the batch being applied). Only for an answer that goes on from our head
+        with as many heights as blocks: the height asked from is then at most one batch
+        above our head, so a made-up height cannot get an honest peer asked for blocks it
+        does not have and demoted for its empty answer."""
+        if self._outstanding is not None or not resp.blocks:
+            return
+        try:
+            head = self.height
+        except Exception:  # the batch's first block reports it (F4)
+            return
+        first, last = resp.blocks[0].height, resp.blocks[-1].height
+        if last - first != len(resp.blocks) - 1 or not first <= head + 1 <= last:
+            return
+        peer = self._pick(last + 1)
+        if peer is not None:
+            self._ask(peer, last + 1)
+
+    def _waited(self, began: float) -> None:
+        """Time spent applying since ``began`` does not count against the outstanding
+        request: its answer waited behind the batch (same peer) or for the lock."""
+        if self._outstanding is None:
+            return
+        peer, sent, from_height = self._outstanding
+        self._outstanding = (peer, sent + max(0.0, self.clock() - max(began, sent)), from_height)
 
     def choose(self, candidates: list[Peer]) -> Peer:
         """At random among the peers ahead of us with the fewest failures."""
@@ -219,7 +275,7 @@ class Syncer:
             block = chain.block(height)
             if block is None:
                 break
-            size += len(encode(block.to_obj()))
+            size += len(block.encode())  # joined from the block's stored parts
             if blocks and size > MAX_RESPONSE_BYTES:
                 break
             blocks.append(block)
@@ -230,9 +286,18 @@ class Syncer:
 
     async def apply(self, peer: Peer, resp: SyncResponse) -> bool:
         """Apply a batch, yielding to the event loop between blocks; False (and nothing
-        more applied) at the first block the peer is to blame for."""
+        more applied) at the first block the peer is to blame for. However it ends
+        (cancelled too), what it committed is synced before it returns; then the next
+        batch is asked for unless it already is."""
         async with self._applying:
-            return await self._apply(peer, resp)
+            began = self.clock()
+            try:
+                ok = await self._apply(peer, resp)
+            finally:
+                self._flush()
+            self._waited(began)
+            self._request_next()
+            return ok
 
     async def _apply(self, peer: Peer, resp: SyncResponse) -> bool:
         asked = self._outstanding
@@ -242,6 +307,8 @@ class Syncer:
             asked = None
         if self.failed is not None:
             return True
+        if asked is not None:
+            self._ask_ahead(resp)
         applied = 0
         for i, block in enumerate(resp.blocks):
             try:
@@ -251,6 +318,15 @@ class Syncer:
                 return True
             if block.height <= head:
                 continue
+            if asked is not None and block.height == asked[2] > head + 1:
+                log.info(
+                    "sync: the batch from %s starts at %d, above our next height %d (the "
+                    "batch before it stopped short); asking again",
+                    peer.name,
+                    block.height,
+                    head + 1,
+                )
+                break
             cert = resp.blocks[i + 1].last_cert if i + 1 < len(resp.blocks) else resp.tip_cert
             try:
                 cert = self._certified(block, cert, head)
@@ -258,14 +334,17 @@ class Syncer:
                 self.rejected_batches += 1
                 log.warning("sync from %s: block %d rejected: %s", peer.name, block.height, exc)
                 self._demote(peer, "served a block that does not check out")
-                self.maybe_request()
+                if self._outstanding is not None and self._outstanding[0] is peer:
+                    self._outstanding = None  # nor is its next batch awaited
                 return False
+            last = i == len(resp.blocks) - 1  # its synced write makes the batch's durable
             try:
                 executed = self.executor.validate_block(block, None, certified=True)
-                self.executor.commit(executed, cert)
+                self.executor.commit(executed, cert, sync=last)
             except Exception as exc:  # a certified block: the fault is ours (F4)
                 self._local_fault(block.height, exc)
                 return True
+            self._unsynced = not last
             applied += 1
             self.on_committed(block, cert)
             self._note(block)
@@ -281,8 +360,19 @@ class Syncer:
                 peer, f"claimed height {peer.height} but served nothing above {self.height}"
             )
             peer.height = self.height
-        self.maybe_request()
         return True
+
+    def _flush(self) -> None:
+        """Sync what a batch that ended before its last block committed unsynced (a
+        rejected block, a local fault, the node stopping, a skipped last block)."""
+        if not self._unsynced:
+            return
+        self._unsynced = False
+        try:
+            self.executor.chain.flush()
+        except Exception as exc:  # our own store (F4)
+            if self.failed is None:
+                self._local_fault(self.progress.current_height, exc)
 
     def _certified(
         self, block: Block, cert: CommitCertificate | None, head: int

@@ -3,6 +3,9 @@
 A committed block is one synced ``write_batch`` (``transaction=True``): LevelDB
 applies it atomically, and ``sync=True`` makes it durable before we return, so
 a node killed at any instant restarts either before or after the block.
+Catch-up writes all but the last block of a batch unsynced (node/sync.py): a
+synced write must then make every earlier write durable, in order, and LevelDB
+alone does not when its log rolled over in between (see :meth:`LevelDBStore.write`).
 
 Only ``cityledger node init`` (and the tools that lay out node homes) creates a
 store; every other opener refuses a missing one rather than start over empty.
@@ -39,6 +42,7 @@ class LevelDBStore:
 
     def __init__(self, path: str, *, create: bool = False) -> None:
         self.path = path
+        self._unsynced = False  # an unsynced write since the last synced one
         if create:
             os.makedirs(path, exist_ok=True)
         elif not os.path.isfile(os.path.join(path, "CURRENT")):
@@ -102,6 +106,15 @@ class LevelDBStore:
             raise self._damaged(exc) from None
 
     def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
+        """Apply ``batch`` atomically; ``sync``: durable, with every write before it.
+
+        LevelDB syncs only its current log file. When the memtable fills it starts a
+        new log and does not sync the old one (google/leveldb#193): a power cut could
+        then keep a later synced write and lose earlier unsynced ones. So a synced write
+        after unsynced ones first syncs every log file (one or two: a few ms per run)."""
+        if sync and self._unsynced:
+            self._sync_logs()
+        self._unsynced = not sync
         try:
             with self._db.write_batch(transaction=True, sync=sync) as wb:
                 for key, value in batch.items():
@@ -114,6 +127,23 @@ class LevelDBStore:
         except plyvel.Error as exc:
             raise StorageError(
                 f"cannot write to the database at {self.path}: {_reason(exc)}"
+            ) from None
+
+    def _sync_logs(self) -> None:
+        try:
+            names = [n for n in os.listdir(self.path) if n.endswith(".log")]
+            for name in names:
+                try:
+                    fd = os.open(os.path.join(self.path, name), os.O_RDONLY)
+                except FileNotFoundError:  # compacted meanwhile: its table is synced
+                    continue
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot sync the logs of the database at {self.path}: {exc}"
             ) from None
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
-"""Catch-up (node/sync.py): whom to ask and how a peer is demoted (finding F7), and
-whose fault a block that does not apply is (finding F4)."""
+"""Catch-up (node/sync.py): whom to ask and how a peer is demoted (finding F7), whose
+fault a block that does not apply is (finding F4), when its writes are synced, and the
+next batch asked for while one is applied."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 from ledger.block import Block
 from ledger.errors import CorruptionError
-from ledger.storage import WriteBatch, keys
+from ledger.storage import MemoryStore, WriteBatch, keys
+from node import sync
 from node.peers import Peer
 from node.sync import REQUEST_TIMEOUT_S, Syncer
 from node.wire import SyncRequest, SyncResponse
@@ -247,3 +249,231 @@ def test_a_diverged_head_is_a_local_fault() -> None:
     assert asyncio.run(h.syncer.apply(p, response(src, 2, 2)))
     assert [height for height, _ in h.faults] == [2]
     assert "does not extend our head" in h.faults[0][1]
+
+
+# --- fewer fsyncs: one synced write per batch ---------------------------------------------
+
+
+class SyncLog(MemoryStore):
+    """A store that records each write: (operations in it, synced)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[int, bool]] = []
+
+    def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
+        self.log.append((len(batch), sync))
+        super().write(batch, sync=sync)
+
+
+def logged_harness(peers: list[Peer]) -> tuple[Harness, SyncLog]:
+    store = SyncLog()
+    h = Harness(peers, Kit(store=store))
+    store.log.clear()  # the genesis write
+    return h, store
+
+
+def test_a_batch_is_synced_once_by_its_last_block() -> None:
+    src = source_chain(4)
+    p = validator_peer(1, 4)
+    h, store = logged_harness([p])
+    assert asyncio.run(h.syncer.apply(p, response(src, 1, 4)))
+    assert [synced for _, synced in store.log] == [False, False, False, True]
+    assert all(n > 0 for n, _ in store.log)  # four blocks, no extra flush
+    assert h.kit.chain.head().block_hash == src.chain.head().block_hash
+
+
+def test_consensus_commits_stay_synced() -> None:
+    store = SyncLog()
+    kit = Kit(store=store)
+    kit.commit([register_member_tx(1, "synced-member", ["viewer"])])
+    assert store.log[-1][1] is True
+
+
+def test_a_batch_cut_short_by_a_bad_block_is_synced() -> None:
+    src = source_chain(3)
+    p = validator_peer(1, 3)
+    h, store = logged_harness([p])
+    resp = response(src, 1, 3)
+    bad_tip = certify(resp.blocks[2], signers=range(1))
+    assert not asyncio.run(h.syncer.apply(p, SyncResponse(resp.blocks, bad_tip)))
+    assert h.kit.chain.head().height == 2
+    assert store.log[-1] == (0, True)  # one synced empty write after blocks 1 and 2
+    assert [synced for _, synced in store.log[:-1]] == [False, False]
+
+
+def test_a_batch_cut_short_by_a_local_fault_is_synced(monkeypatch: pytest.MonkeyPatch) -> None:
+    src = source_chain(3)
+    p = validator_peer(1, 3)
+    h, store = logged_harness([p])
+    validate = h.kit.executor.validate_block
+
+    def fail_at_2(block: Block, now_ms: int | None, *, certified: bool = False) -> Any:
+        if block.height == 2:
+            raise CorruptionError("corrupt record")
+        return validate(block, now_ms, certified=certified)
+
+    monkeypatch.setattr(h.kit.executor, "validate_block", fail_at_2)
+    assert asyncio.run(h.syncer.apply(p, response(src, 1, 3)))
+    assert [height for height, _ in h.faults] == [2]
+    assert store.log == [(store.log[0][0], False), (0, True)]
+
+
+def test_a_batch_cut_short_by_the_node_stopping_is_synced() -> None:
+    src = source_chain(4)
+    p = validator_peer(1, 4)
+    h, store = logged_harness([p])
+
+    async def main() -> None:
+        task = asyncio.create_task(h.syncer.apply(p, response(src, 1, 4)))
+        while h.kit.chain.head().height < 2:
+            await asyncio.sleep(0)
+        task.cancel()  # as the node's TaskGroup does on shutdown
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert h.kit.chain.head().height == 2
+    assert [synced for _, synced in store.log] == [False, False, True]
+    assert store.log[-1] == (0, True)
+
+
+# --- pipelining: the next batch is asked for while this one is applied ------------------
+
+
+def test_the_next_batch_is_asked_for_before_this_one_is_applied() -> None:
+    src = source_chain(6)
+    p = validator_peer(1, 6)
+    h = Harness([p])
+    asks: list[tuple[int, int]] = []  # (from height, our head when asked)
+
+    def send(to: Peer, msg: Any) -> None:
+        asks.append((msg.from_height, h.kit.chain.head().height))
+
+    h.syncer.send = send
+    h.syncer.maybe_request()
+    assert asyncio.run(h.syncer.apply(p, response(src, 1, 3)))
+    assert asks == [(1, 0), (4, 0)]  # block 1 was not applied yet when 4.. was asked for
+    assert asyncio.run(h.syncer.apply(p, response(src, 4, 6)))
+    assert asks == [(1, 0), (4, 0)]  # nobody claims 7: nothing more to ask
+    assert h.kit.chain.head().block_hash == src.chain.head().block_hash
+    assert h.batches == [1, 2, 3, 4, 5, 6] and h.syncer.failures(p) == 0
+
+
+def test_an_unasked_batch_does_not_ask_ahead() -> None:
+    src = source_chain(4)
+    p = validator_peer(1, 4)
+    h = Harness([p])
+    h.syncer.maybe_request()
+    h.sent.clear()
+    other = validator_peer(2, 4)
+    h.peers.append(other)
+    assert asyncio.run(h.syncer.apply(other, response(src, 1, 2)))  # p's answer is awaited
+    assert h.sent == []
+
+
+def test_one_request_at_most_beyond_the_batch_applied_and_its_time_starts_after() -> None:
+    """While a batch is applied, the heartbeat neither asks again nor times out the
+    request sent ahead: its answer cannot be handled before the batch ends."""
+    src = source_chain(4)
+    slow = validator_peer(1, 9)
+    h = Harness([slow])
+    h.syncer.maybe_request()
+
+    async def main() -> None:
+        async def heartbeat() -> None:
+            while True:
+                h.clock.now += REQUEST_TIMEOUT_S  # applying takes long
+                h.syncer.maybe_request()
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(heartbeat())
+        await h.syncer.apply(slow, response(src, 1, 4))
+        task.cancel()
+
+    asyncio.run(main())
+    assert h.kit.chain.head().height == 4
+    assert [m.from_height for _, m in h.sent] == [1, 5]
+    h.clock.now += REQUEST_TIMEOUT_S - 0.5
+    h.syncer.maybe_request()  # within its time, counted from the end of the batch
+    assert h.syncer.failures(slow) == 0 and len(h.sent) == 2
+    h.clock.now += 1.0
+    h.syncer.maybe_request()  # now it is late: the usual demotion
+    assert h.syncer.failures(slow) == 1
+
+
+def test_an_answer_above_our_next_height_after_a_short_batch_is_not_blamed() -> None:
+    """The batch asked ahead (4..6) starts above our next height because the batch
+    before it stopped at a bad block: dropped without blame, and 3.. is asked again."""
+    src = source_chain(6)
+    bad, good = validator_peer(1, 6), validator_peer(2, 6)
+    h = Harness([bad, good])
+    order = iter([bad, good, good])
+    h.syncer.choose = lambda candidates: next(order)  # type: ignore[method-assign]
+    h.syncer.maybe_request()
+    resp = response(src, 1, 3)
+    bad_tip = certify(resp.blocks[2], signers=range(1))
+    assert not asyncio.run(h.syncer.apply(bad, SyncResponse(resp.blocks, bad_tip)))
+    assert h.kit.chain.head().height == 2 and h.syncer.failures(bad) == 1
+    assert [(p.name, m.from_height) for p, m in h.sent] == [("v1", 1), ("v2", 4)]
+    assert asyncio.run(h.syncer.apply(good, response(src, 4, 6)))
+    assert h.kit.chain.head().height == 2 and h.syncer.failures(good) == 0
+    assert [(p.name, m.from_height) for p, m in h.sent][2:] == [("v2", 3)]
+    assert asyncio.run(h.syncer.apply(good, response(src, 3, 6)))
+    assert h.kit.chain.head().block_hash == src.chain.head().block_hash
+
+
+def test_a_batch_asked_ahead_from_a_bad_peer_is_not_awaited() -> None:
+    src = source_chain(6)
+    bad, good = validator_peer(1, 6), validator_peer(2, 6)
+    h = Harness([bad, good])
+    order = iter([bad, bad, good])
+    h.syncer.choose = lambda candidates: next(order)  # type: ignore[method-assign]
+    h.syncer.maybe_request()
+    resp = response(src, 1, 3)
+    bad_tip = certify(resp.blocks[2], signers=range(1))
+    assert not asyncio.run(h.syncer.apply(bad, SyncResponse(resp.blocks, bad_tip)))
+    assert [(p.name, m.from_height) for p, m in h.sent] == [("v1", 1), ("v1", 4), ("v2", 3)]
+
+
+def test_an_empty_answer_to_a_request_sent_ahead_demotes() -> None:
+    src = source_chain(3)
+    p, liar = validator_peer(1, 3), validator_peer(2, 2**62)
+    h = Harness([p, liar])
+    order = iter([p, liar])
+    h.syncer.choose = lambda candidates: next(order)  # type: ignore[method-assign]
+    h.syncer.maybe_request()
+    assert asyncio.run(h.syncer.apply(p, response(src, 1, 3)))
+    assert [(q.name, m.from_height) for q, m in h.sent] == [("v1", 1), ("v2", 4)]
+    assert asyncio.run(h.syncer.apply(liar, SyncResponse((), None)))
+    assert h.syncer.failures(liar) == 1 and liar.height == 3
+
+
+def test_an_answer_with_a_gap_in_its_heights_does_not_ask_ahead() -> None:
+    """Only an answer with as many heights as blocks, going on from our head, asks ahead:
+    a made-up last height cannot send an honest peer a request it must answer empty."""
+    src = source_chain(9)
+    p, other = validator_peer(1, 9), validator_peer(2, 9)
+    h = Harness([p, other])
+    h.syncer.maybe_request()
+    h.sent.clear()
+    whole = response(src, 1, 9)
+    gapped = SyncResponse((*whole.blocks[:2], whole.blocks[8]), whole.tip_cert)
+    assert not asyncio.run(h.syncer.apply(p, gapped))  # block 2's certificate is for 8
+    assert h.kit.chain.head().height == 1
+    assert [m.from_height for _, m in h.sent] == [2]  # asked again, never from 10
+
+
+# --- serving ------------------------------------------------------------------------------
+
+
+def test_serve_measures_blocks_by_their_own_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    src = source_chain(4)
+    h = Harness([], src)
+    asker = validator_peer(1, 0)
+    sizes = [len(b.encode()) for b in response(src, 1, 4).blocks]
+    monkeypatch.setattr(sync, "MAX_RESPONSE_BYTES", sum(sizes[:2]))
+    h.syncer.serve(asker, SyncRequest(1, 10))
+    ((_, resp),) = h.sent
+    assert [b.height for b in resp.blocks] == [1, 2]
+    assert resp.tip_cert == src.chain.certificate(2)
