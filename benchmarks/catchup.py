@@ -44,6 +44,7 @@ class CatchupOptions:
     profile_dir: str | None = None
     home: str = ""
     keep: bool = False
+    settings: tuple[str, ...] = ()  # "section.key=value" for every node
 
 
 def run_catchup(opts: CatchupOptions, console: Console) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def run_catchup(opts: CatchupOptions, console: Console) -> dict[str, Any]:
         f"[bold]workload[/] {opts.workload}: {len(work.items):,} transactions "
         f"({work.valid_count():,} valid)"
     )
-    cluster = Cluster(opts.validators, opts.home, keep=opts.keep)
+    cluster = Cluster(opts.validators, opts.home, keep=opts.keep, settings=opts.settings)
     try:
         cluster.start()
         if not cluster.wait_height(1, 90):

@@ -82,6 +82,7 @@ class Cluster:
     home: str = ""
     keep: bool = False
     mempool_max: int | None = None
+    settings: tuple[str, ...] = ()  # "section.key=value" for every node's config.toml
     network: Network = field(init=False)
     _own_home: bool = field(default=False, init=False)
 
@@ -100,13 +101,16 @@ class Cluster:
             self._tune(entry)
 
     def _tune(self, entry: NodeEntry) -> None:
-        """Bench settings: no per-client rate limit (one client drives everything)."""
+        """Bench settings: no per-client rate limit (one client drives everything), then
+        the run's own ``settings``."""
         home = Home(entry.home)
         config = home.load_config()
         config.api.rate_limit_per_s = 1_000_000.0
         config.api.rate_limit_burst = 1_000_000
         if self.mempool_max is not None:
             config.mempool.max_txs = self.mempool_max
+        for setting in self.settings:
+            config.apply_setting(setting)
         with open(home.config, "w", encoding="utf-8") as f:
             f.write(config.to_toml())
 

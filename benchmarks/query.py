@@ -49,6 +49,7 @@ class QueryOptions:
     seed: int = 7
     home: str = ""
     keep: bool = False
+    settings: tuple[str, ...] = ()  # "section.key=value" for every node
 
 
 @dataclass
@@ -81,7 +82,7 @@ def run_query(opts: QueryOptions, console: Console) -> dict[str, Any]:
         name=opts.workload,
         seed=opts.seed,
     )
-    cluster = Cluster(opts.validators, opts.home, keep=opts.keep)
+    cluster = Cluster(opts.validators, opts.home, keep=opts.keep, settings=opts.settings)
     try:
         cluster.start()
         if not cluster.wait_height(1, 90):

@@ -64,6 +64,7 @@ class RunOptions:
     home: str = ""
     keep: bool = False
     mempool_max: int | None = None
+    settings: tuple[str, ...] = ()  # "section.key=value" for every node
 
     def steps(self) -> list[Step]:
         if not self.ramp:
@@ -173,7 +174,13 @@ def run_bench(opts: RunOptions, console: Console) -> dict[str, Any]:
         f"({work.valid_count():,} valid) after {sum(len(p) for p in work.setup):,} "
         f"setup transactions, signed in {time.monotonic() - began:.1f} s"
     )
-    cluster = Cluster(opts.validators, opts.home, keep=opts.keep, mempool_max=opts.mempool_max)
+    cluster = Cluster(
+        opts.validators,
+        opts.home,
+        keep=opts.keep,
+        mempool_max=opts.mempool_max,
+        settings=opts.settings,
+    )
     try:
         cluster.start()
         if not cluster.wait_height(1, 90):

@@ -8,6 +8,7 @@ describes the method and records the latest figures.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,25 @@ class _DefaultGroup(click.Group):
 @click.group(cls=_DefaultGroup)
 def bench() -> None:
     """Benchmark a local network: throughput, latency, catch-up, queries (default: run)."""
+    # Stopped with SIGTERM like with Ctrl-C: the scenario's finally blocks stop its nodes.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _check_settings(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    from node.config import ConfigError, NodeConfig
+
+    for setting in value:
+        try:
+            NodeConfig().apply_setting(setting)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -56,6 +76,15 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Where the network lives (default: a temporary directory).",
         ),
         click.option("--keep", is_flag=True, help="Keep the network's directory afterwards."),
+        click.option(
+            "--set",
+            "settings",
+            multiple=True,
+            callback=_check_settings,
+            metavar="SECTION.KEY=VALUE",
+            help="Override a setting of every node's config.toml (repeatable), "
+            "e.g. --set storage.block_cache_mb=256.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)

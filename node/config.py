@@ -13,12 +13,14 @@ Layout of ``--home DIR``::
 
 from __future__ import annotations
 
+import copy
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ledger.errors import LedgerError
+from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB
 
 
 class ConfigError(LedgerError):
@@ -57,12 +59,30 @@ class SyncConfig:
 
 
 @dataclass(slots=True)
+class StorageConfig:
+    """LevelDB's memory: the two biggest parts of a node's resident size (docs/operations.md)."""
+
+    block_cache_mb: int = DEFAULT_BLOCK_CACHE_MB  # LRU cache of uncompressed table blocks
+    write_buffer_mb: int = DEFAULT_WRITE_BUFFER_MB  # memtable; two while one is compacted
+
+    def check(self, where: str) -> None:
+        for name, lo, hi in (("block_cache_mb", 8, 65536), ("write_buffer_mb", 1, 4096)):
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ConfigError(f"{where}: {name} must be between {lo} and {hi}, not {value}")
+
+
+SECTIONS = ("p2p", "api", "mempool", "sync", "storage")
+
+
+@dataclass(slots=True)
 class NodeConfig:
     name: str = "node"
     p2p: P2PConfig = field(default_factory=P2PConfig)
     api: APIConfig = field(default_factory=APIConfig)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     log_level: str = "info"
 
     # --- file form ----------------------------------------------------------------------
@@ -74,7 +94,7 @@ class NodeConfig:
             f"log_level = {_toml(self.log_level)}",
             "",
         ]
-        for section in ("p2p", "api", "mempool", "sync"):
+        for section in SECTIONS:
             lines.append(f"[{section}]")
             obj = getattr(self, section)
             for f in fields(obj):
@@ -94,11 +114,30 @@ class NodeConfig:
                 if not isinstance(value, str):
                     raise ConfigError(f"{source}: {key} must be a string")
                 setattr(cfg, key, value)
-            elif key in ("p2p", "api", "mempool", "sync") and isinstance(value, dict):
+            elif key in SECTIONS and isinstance(value, dict):
                 _fill(getattr(cfg, key), value, f"{source} [{key}]")
             else:
                 raise ConfigError(f"{source}: unknown setting {key!r}")
+        cfg.storage.check(f"{source} [storage]")
         return cfg
+
+    def apply_setting(self, setting: str) -> None:
+        """Apply one ``section.key=value`` (the value in TOML; a bare word is a string)."""
+        name, sep, text = setting.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot or section not in SECTIONS:
+            raise ConfigError(
+                f"{setting!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SECTIONS)}"
+            )
+        try:
+            value = tomllib.loads(f"value = {text.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        changed = copy.copy(getattr(self, section))  # nothing changes unless all checks pass
+        _fill(changed, {key.strip(): value}, f"[{section}]")
+        if isinstance(changed, StorageConfig):
+            changed.check("[storage]")
+        setattr(self, section, changed)
 
 
 def _fill(obj: Any, values: dict[str, Any], where: str) -> None:

@@ -532,7 +532,11 @@ def open_node(
     config = home.load_config()
     genesis = Genesis.load(home.genesis)
     key = read_key_file(home.key, passphrase)
-    store = open_leveldb(home.data)
+    store = open_leveldb(
+        home.data,
+        block_cache_mb=config.storage.block_cache_mb,
+        write_buffer_mb=config.storage.write_buffer_mb,
+    )
     try:
         return Node(
             config,

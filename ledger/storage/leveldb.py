@@ -22,15 +22,14 @@ from collections.abc import Iterator
 import plyvel
 
 from ledger.errors import StorageError, StoreDamagedError, StoreLockedError, StoreMissingError
+from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB, MIB
 from ledger.storage.protocol import WriteBatch, prefix_upper_bound
 
-MIB = 1024 * 1024
 # Tuned for the node's load (docs/performance.md, "What to fix" 3): plyvel's defaults
 # (4 MiB write buffer, no bloom filter, 8 MiB block cache) made `bench stages` spend a
-# third more CPU per transaction, mostly in reads that miss and in compactions.
-WRITE_BUFFER_BYTES = 64 * MIB  # memtable size: fewer, larger level-0 tables to compact
+# third more CPU per transaction, mostly in reads that miss and in compactions. The
+# cache and buffer sizes come from the node's [storage] section (open_leveldb's defaults).
 BLOOM_FILTER_BITS = 10  # per key: a read of an absent key skips ~99 % of the tables
-BLOCK_CACHE_BYTES = 256 * MIB  # LRU cache of uncompressed table blocks (filled lazily)
 
 
 class LevelDBStore:
@@ -40,7 +39,14 @@ class LevelDBStore:
     initialise a node home pass it.
     """
 
-    def __init__(self, path: str, *, create: bool = False) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        create: bool = False,
+        block_cache_bytes: int = DEFAULT_BLOCK_CACHE_MB * MIB,
+        write_buffer_bytes: int = DEFAULT_WRITE_BUFFER_MB * MIB,
+    ) -> None:
         self.path = path
         self._unsynced = False  # an unsynced write since the last synced one
         if create:
@@ -55,9 +61,9 @@ class LevelDBStore:
                 path,
                 create_if_missing=create,
                 paranoid_checks=True,
-                write_buffer_size=WRITE_BUFFER_BYTES,
+                write_buffer_size=write_buffer_bytes,
                 bloom_filter_bits=BLOOM_FILTER_BITS,
-                lru_cache_size=BLOCK_CACHE_BYTES,
+                lru_cache_size=block_cache_bytes,
             )
         except plyvel.CorruptionError as exc:
             raise StoreDamagedError(f"the database at {path} is corrupt: {_reason(exc)}") from None

@@ -51,9 +51,8 @@ def test_synced_writes_alone_sync_no_extra_file(
 def test_a_synced_write_after_unsynced_ones_syncs_every_log_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(leveldb, "WRITE_BUFFER_BYTES", 64 * 1024)  # logs roll over
     path = tmp_path / "db"
-    store = open_leveldb(str(path), create=True)
+    store = leveldb.LevelDBStore(str(path), create=True, write_buffer_bytes=64 * 1024)  # logs roll
     synced = synced_paths(monkeypatch)
     for i in range(40):
         store.write(batch(i, 8 * 1024), sync=False)
