@@ -7,6 +7,7 @@ height's commit certificate, and a state or log proof against the header.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from ledger import merkle
@@ -35,8 +36,22 @@ class Certified:
 class ReceiptAnswer:
     receipt: Receipt
     block_proof: InclusionProof  # tx hash in header.tx_root
+    results_proof: InclusionProof  # receipt hash in header.results_root
     log_proof: InclusionProof  # tx hash in header.log_root (log of every tx since genesis)
     certified: Certified
+
+
+@dataclass(frozen=True, slots=True)
+class BlockProofs:
+    """What every receipt of one committed block is proven with, decoded once."""
+
+    header: BlockHeader
+    receipts: list[Receipt]
+    tx_tree: merkle.MerkleLevels  # over the block's tx hashes (its tx root)
+    results_tree: merkle.MerkleLevels  # over its receipts' hashes (its results root)
+
+
+PROOF_CACHE_HEIGHTS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +67,9 @@ class Queries:
 
     def __init__(self, chain: ChainStore) -> None:
         self.chain = chain
+        # Committed blocks never change, so what proves their receipts is kept for the
+        # last few heights asked about: a block is decoded once, not once per receipt.
+        self._proofs: OrderedDict[int, BlockProofs] = OrderedDict()
 
     def latest(self) -> Certified:
         head = self.chain.head()
@@ -77,18 +95,41 @@ class Queries:
         if location is None:
             raise NotFound(f"transaction {tx_hash.hex()} is not committed")
         height, index = location
-        block = self.block(height)
-        receipt = self.chain.receipt(height, index)
-        if receipt is None:
+        proofs = self.block_proofs(height)
+        if not index < len(proofs.receipts):
             raise NotFound(f"no receipt for {tx_hash.hex()}")
-        hashes = [tx.hash for tx in block.txs]
-        block_proof = InclusionProof(
-            index, len(hashes), tuple(merkle.inclusion_proof(hashes, index))
-        )
+        cert = self.chain.certificate(height)
+        if cert is None:
+            raise NotFound(f"no certificate for height {height}")
+        header = proofs.header
         log = MerkleLog(self.chain.store)
-        log_index = block.header.log_size - block.header.tx_count + index
-        log_proof = log.prove_inclusion(log_index, block.header.log_size)
-        return ReceiptAnswer(receipt, block_proof, log_proof, self.certified(height))
+        log_index = header.log_size - header.tx_count + index
+        return ReceiptAnswer(
+            proofs.receipts[index],
+            _inclusion(proofs.tx_tree, index),
+            _inclusion(proofs.results_tree, index),
+            log.prove_inclusion(log_index, header.log_size),
+            Certified(header, cert),
+        )
+
+    def block_proofs(self, height: int) -> BlockProofs:
+        """The decoded header, receipts and both trees of a committed block (cached)."""
+        cached = self._proofs.get(height)
+        if cached is not None:
+            self._proofs.move_to_end(height)
+            return cached
+        block = self.block(height)
+        receipts = self.chain.receipts(height)
+        proofs = BlockProofs(
+            block.header,
+            receipts,
+            merkle.MerkleLevels([merkle.leaf_hash(tx.hash) for tx in block.txs]),
+            merkle.MerkleLevels([merkle.leaf_hash(r.hash) for r in receipts]),
+        )
+        self._proofs[height] = proofs
+        if len(self._proofs) > PROOF_CACHE_HEIGHTS:
+            self._proofs.popitem(last=False)
+        return proofs
 
     def state(self, key: bytes, height: int | None = None) -> StateAnswer:
         """A state value with its proof, at ``height`` (default: the latest)."""
@@ -117,3 +158,7 @@ class Queries:
             else:
                 return mid
         return None
+
+
+def _inclusion(tree: merkle.MerkleLevels, index: int) -> InclusionProof:
+    return InclusionProof(index, tree.size, tuple(tree.inclusion_proof(index)))

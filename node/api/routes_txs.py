@@ -14,8 +14,6 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger import merkle
-from ledger.block import Receipt
 from ledger.encoding import Value, decode
 from ledger.errors import LedgerError
 from ledger.tx import MAX_TX_BYTES, Transaction
@@ -61,23 +59,18 @@ async def receipt(request: web.Request) -> web.StreamResponse:
         if tx_hash in node.mempool:
             return render(request, {"hash": tx_hash, "status": "pending"}, status=202)
         raise APIError(404, "not_found", f"transaction {tx_hash.hex()} is not known") from None
-    return render(request, receipt_obj(answer, node.chain.receipts(answer.receipt.height)))
+    return render(request, receipt_obj(answer))
 
 
-def receipt_obj(answer: ReceiptAnswer, block_receipts: list[Receipt]) -> dict[str, Value]:
+def receipt_obj(answer: ReceiptAnswer) -> dict[str, Value]:
     """Receipt, its proofs in the block's tx and results roots and in the log, header, cert."""
     r = answer.receipt
-    results_proof = merkle.InclusionProof(
-        r.index,
-        len(block_receipts),
-        tuple(merkle.inclusion_proof([x.hash for x in block_receipts], r.index)),
-    )
     return {
         "hash": r.tx_hash,
         "status": "committed" if r.ok else "failed",
         "receipt": r.to_obj(),
         "block_proof": answer.block_proof.to_obj(),
-        "results_proof": results_proof.to_obj(),
+        "results_proof": answer.results_proof.to_obj(),
         "log_proof": answer.log_proof.to_obj(),
         **certified_obj(answer.certified),
     }

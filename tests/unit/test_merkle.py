@@ -467,3 +467,19 @@ def test_property_consistency(leaves: list[bytes], data: st.DataObject) -> None:
     if 0 < old < n:
         with pytest.raises(ProofError):
             verify_consistency(old, n, old_root, root_of([*leaves[:-1], b"x" * 41]), proof)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=300), st.data())
+def test_levels_give_the_specs_root_and_paths(n: int, data: st.DataObject) -> None:
+    hashes = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)]
+    tree = merkle.MerkleLevels(hashes)
+    assert tree.size == n and tree.root == root_of_hashes(hashes)
+    for index in {0, n - 1, data.draw(st.integers(min_value=0, max_value=n - 1))}:
+        assert tree.inclusion_proof(index) == merkle.inclusion_proof_hashes(hashes, index)
+
+
+def test_levels_of_no_leaves_and_a_bad_index() -> None:
+    assert merkle.MerkleLevels([]).root == EMPTY_ROOT
+    with pytest.raises(ValidationError, match="leaf index 3 is not in a tree of size 3"):
+        merkle.MerkleLevels([EMPTY_ROOT] * 3).inclusion_proof(3)

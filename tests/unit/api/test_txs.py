@@ -248,6 +248,30 @@ async def test_receipt_with_proofs_verifies(
     )
 
 
+async def test_every_receipt_of_a_block_verifies_and_the_block_is_read_once(
+    client: Client, node: TestNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload: dict[str, Value] = {"shipment_id": "NOPE", "event": "arrived", "place": "KRPUS"}
+    txs = [node.tx("acme-trader", "shipment.milestone", payload) for _ in range(7)]
+    block = node.commit(txs)
+    reads: list[int] = []
+    real = node.chain.block
+    monkeypatch.setattr(node.chain, "block", lambda h: reads.append(h) or real(h))
+    for index, tx in enumerate(txs):
+        status, answer = await get_obj(client, f"/v1/txs/{tx.hash.hex()}")
+        assert status == 200
+        header = check_certified(answer, node.genesis)
+        assert header.hash == block.hash
+        receipt = Receipt.from_obj(answer["receipt"])
+        assert (receipt.tx_hash, receipt.index, receipt.ok) == (tx.hash, index, False)
+        InclusionProof.from_obj(answer["block_proof"]).verify(leaf_hash(tx.hash), header.tx_root)
+        InclusionProof.from_obj(answer["log_proof"]).verify(leaf_hash(tx.hash), header.log_root)
+        InclusionProof.from_obj(answer["results_proof"]).verify(
+            leaf_hash(receipt.hash), header.results_root
+        )
+    assert reads == [block.height]  # seven receipts, one decode of their block
+
+
 async def test_failed_receipt(client: Client, scenario: Scenario) -> None:
     response = await client.get(f"/v1/txs/{scenario.failed.hash.hex()}")
     assert response.status == 200
