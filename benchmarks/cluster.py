@@ -33,12 +33,50 @@ class ProcSample:
 
 
 def sample_pid(pid: int | None) -> ProcSample | None:
+    """A node's counters, its worker processes included (their CPU and peak memory are
+    added to the node's: a node that hands work to a child must not look cheaper)."""
     if pid is None:
         return None
+    own = _sample_one(pid)
+    if own is None:
+        return None
+    cpu_s, peak_mb, write_bytes = own.cpu_s, own.peak_rss_mb, own.write_bytes
+    for child in _descendants(pid):
+        sample = _sample_one(child)
+        if sample is not None:
+            cpu_s += sample.cpu_s
+            peak_mb += sample.peak_rss_mb
+            write_bytes += sample.write_bytes
+    return ProcSample(cpu_s, peak_mb, write_bytes)
+
+
+def _descendants(pid: int, limit: int = 64) -> list[int]:
+    """Live child processes of ``pid`` and theirs (from ``/proc/<pid>/task/*/children``)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo and len(out) < limit:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children", encoding="ascii") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            out.extend(kids)
+            todo.extend(kids)
+    return out[:limit]
+
+
+def _sample_one(pid: int) -> ProcSample | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        # utime + stime, and the same for children it has waited for (a worker that ended)
+        cpu_s = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
         peak_kb = 0
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
             for line in f:

@@ -36,12 +36,8 @@ from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from typing import Protocol
 
-import nacl.bindings
-import nacl.exceptions
-
 from contracts.engine import genesis_state
 from ledger.block import Block
-from ledger.crypto import Purpose, signing_bytes
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.storage import WriteBatch, keys
@@ -50,6 +46,7 @@ from ledger.votes import CommitCertificate
 from node.chain import ChainStore
 from node.executor import Executor
 from node.sigcache import SignatureCache
+from node.sigcheck import verify_signatures
 
 SKIPPED_TABLES = (keys.SIGNER, keys.EVIDENCE)  # node-local, not part of the chain
 MAX_FINDINGS = 50
@@ -170,20 +167,6 @@ class ScratchStore:
 
     def close(self) -> None:
         pass
-
-
-def verify_signatures(job: tuple[str, list[tuple[int, int, bytes, bytes, bytes]]]) -> list[int]:
-    """Pool worker: positions in ``job`` whose transaction signature does not verify."""
-    chain_id, items = job
-    bad = []
-    for pos, (_height, _index, sender, body, signature) in enumerate(items):
-        try:
-            nacl.bindings.crypto_sign_open(
-                signature + signing_bytes(Purpose.TRANSACTION, chain_id, body), sender
-            )
-        except (nacl.exceptions.BadSignatureError, ValueError):
-            bad.append(pos)
-    return bad
 
 
 def _context() -> multiprocessing.context.BaseContext:

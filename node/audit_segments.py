@@ -35,11 +35,11 @@ from node.audit import (
     Progress,
     StoreSource,
     chain_rows,
-    verify_signatures,
 )
 from node.chain import ChainStore
 from node.executor import Executor
 from node.sigcache import SignatureCache
+from node.sigcheck import verify_signatures
 
 # --- the offline audit in parallel segments ----------------------------------------------------
 #

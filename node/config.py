@@ -51,6 +51,7 @@ class APIConfig:
 class MempoolConfig:
     max_txs: int = 50_000
     gossip_interval_ms: int = 20
+    signature_processes: int = 1  # check batches' signatures in a worker process (0: inline)
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ class NodeHandle(Protocol):
     mempool: Mempool
     events: EventHub
 
-    def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
+    async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
         """Admit each transaction to the mempool (and gossip the admitted ones)."""
         ...
 

@@ -45,7 +45,7 @@ from node.executor import Executor
 from node.mempool import Mempool, MempoolError
 from node.peers import Peer, PeerManager
 from node.service import Queries
-from node.sigcache import SignatureCache
+from node.sigcache import SignatureCache, SignatureWorker
 from node.sync import LocalStoreFault, Syncer
 from node.wire import (
     Message,
@@ -91,6 +91,9 @@ class Node:
         self.chain = ChainStore(store, genesis)
         self.chain.initialise(genesis_state(genesis))
         self.sigs = SignatureCache()
+        self.signature_worker = SignatureWorker(  # batches' signatures, on another core
+            self.sigs, genesis.chain_id, processes=config.mempool.signature_processes
+        )
         self.executor = Executor(self.chain, self.sigs)
         self.mempool = Mempool(
             genesis,
@@ -164,7 +167,8 @@ class Node:
 
     # --- NodeHandle ---------------------------------------------------------------------
 
-    def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
+    async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
+        await self.signature_worker.check(txs)
         return self._admit(txs, self._outbox)
 
     def _admit(
@@ -309,6 +313,7 @@ class Node:
                 outbox = None
             else:
                 outbox = self._relay.setdefault(peer.key, [])
+            await self.signature_worker.check(msg.txs)
             results = self._admit(list(msg.txs), outbox)
             if any(r is not None and r.code == "bad_signature" for r in results):
                 self.peers.penalise(peer, "relayed a transaction with a bad signature")
@@ -507,6 +512,7 @@ class Node:
             pass
         finally:
             log.info("node %s stopping", self.config.name)
+            self.signature_worker.close()
             await self.peers.close()
             await api.cleanup()
             await p2p.cleanup()

@@ -8,10 +8,20 @@ vouch for a copy with a forged signature.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import multiprocessing
+import os
 from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from ledger.errors import SignatureError
 from ledger.tx import Transaction
+from node.sigcheck import die_with_parent, verify_signatures
+
+log = logging.getLogger("cityledger.node")
 
 
 class SignatureCache:
@@ -48,3 +58,65 @@ class SignatureCache:
 
     def __contains__(self, tx: object) -> bool:
         return isinstance(tx, Transaction) and (tx.hash, tx.signature) in self._ok
+
+
+class SignatureWorker:
+    """Checks the signatures of a batch in a separate process before admission looks at it.
+
+    Ed25519 is the largest single cost of admitting a transaction; in a worker process
+    it runs on another core while the event loop goes on serving peers, votes and
+    blocks. (A thread does not do it: PyNaCl releases the GIL while libsodium verifies,
+    but taking it back after every signature cost the loop more than it saved —
+    docs/performance.md.) Only the loop's thread touches the cache: the worker returns
+    the positions of the bad signatures and the good ones are added here. Admission then
+    finds them cached; a bad signature is left out and admission refuses it as before
+    (checking it once more). Batches smaller than ``min_batch`` are left to admission:
+    the hand-over costs more than it saves. ``processes=0`` turns the worker off.
+    """
+
+    def __init__(
+        self, cache: SignatureCache, chain_id: str, *, processes: int = 1, min_batch: int = 16
+    ) -> None:
+        self.cache = cache
+        self.chain_id = chain_id
+        self.processes = processes
+        self.min_batch = min_batch
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def check(self, txs: Sequence[Transaction]) -> None:
+        if self.processes <= 0:
+            return
+        todo = [tx for tx in txs if tx not in self.cache]
+        if len(todo) < self.min_batch:
+            return
+        items = [(0, i, tx.sender, tx.body, tx.signature) for i, tx in enumerate(todo)]
+        loop = asyncio.get_running_loop()
+        try:
+            bad = await loop.run_in_executor(
+                self._executor(), verify_signatures, (self.chain_id, items)
+            )
+        except (BrokenProcessPool, OSError) as exc:  # admission verifies them instead
+            log.warning("signature worker failed (%s); starting a new one", exc)
+            self.close()
+            return
+        self.cache.verifications += len(todo)
+        refused = set(bad)
+        for i, tx in enumerate(todo):
+            if i not in refused:
+                self.cache.add(tx)
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn: a node has threads (LevelDB's, the event loop's helpers) a fork would copy
+            self._pool = ProcessPoolExecutor(
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -35,7 +35,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     typed = "Content-Type" in request.headers
     raw_txs, single = parse_submission(body, request.content_type, typed)
     txs = [_decode_tx(raw, i, single) for i, raw in enumerate(raw_txs)]
-    errors = api_state(request).node.submit(txs)
+    errors = await api_state(request).node.submit(txs)
     if single:
         error = errors[0]
         if error is not None:

@@ -125,7 +125,7 @@ class TestNode:
 
     # --- NodeHandle -------------------------------------------------------------------------
 
-    def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
+    async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
         out: list[MempoolError | None] = []
         for tx in txs:
             try:

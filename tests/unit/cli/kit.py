@@ -117,7 +117,7 @@ class CliNode:
     def is_committed(self, tx_hash: bytes) -> bool:
         return self.chain.tx_location(tx_hash) is not None
 
-    def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
+    async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
         out: list[MempoolError | None] = []
         for tx in txs:
             try:

@@ -179,7 +179,7 @@ async def test_transactions_gossiped_by_a_validator_are_not_gossiped_again() -> 
     assert gossiped.hash in node.mempool
     assert node._outbox == [] and node._relay == {}
 
-    assert node.submit([submitted]) == [None]  # from the API: gossiped to every peer
+    assert await node.submit([submitted]) == [None]  # from the API: gossiped to every peer
     assert node._outbox == [submitted]
 
 

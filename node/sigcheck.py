@@ -1,0 +1,50 @@
+"""Checking a batch of transaction signatures in a worker process (audits, admission).
+
+A module of its own, with nothing but what the check needs, so that a spawned worker
+imports little.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+
+import nacl.bindings
+import nacl.exceptions
+
+from ledger.crypto import Purpose, signing_bytes
+
+
+def verify_signatures(job: tuple[str, list[tuple[int, int, bytes, bytes, bytes]]]) -> list[int]:
+    """Pool worker: positions in ``job`` whose transaction signature does not verify.
+
+    ``job`` is ``(chain_id, [(height, index, sender, body, signature), ...])``.
+    """
+    chain_id, items = job
+    bad = []
+    for pos, (_height, _index, sender, body, signature) in enumerate(items):
+        try:
+            nacl.bindings.crypto_sign_open(
+                signature + signing_bytes(Purpose.TRANSACTION, chain_id, body), sender
+            )
+        except (nacl.exceptions.BadSignatureError, ValueError):
+            bad.append(pos)
+    return bad
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this process when the one that started it ends.
+
+    A pool's workers otherwise outlive a node that is killed (SIGKILL runs none of its
+    clean-up): Linux sends them SIGKILL when their parent dies (``PR_SET_PDEATHSIG``).
+    Elsewhere this does nothing, and a worker ends when the node closes its pool.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the call above took effect
+        os._exit(0)
