@@ -53,6 +53,13 @@ class MempoolConfig:
     gossip_interval_ms: int = 20
     signature_processes: int = 1  # check batches' signatures in a worker process (0: inline)
 
+    def check(self, where: str) -> None:
+        if not 0 <= self.signature_processes <= 64:
+            raise ConfigError(
+                f"{where}: signature_processes must be between 0 and 64, "
+                f"not {self.signature_processes}"
+            )
+
 
 @dataclass(slots=True)
 class SyncConfig:
@@ -119,6 +126,7 @@ class NodeConfig:
                 _fill(getattr(cfg, key), value, f"{source} [{key}]")
             else:
                 raise ConfigError(f"{source}: unknown setting {key!r}")
+        cfg.mempool.check(f"{source} [mempool]")
         cfg.storage.check(f"{source} [storage]")
         return cfg
 
@@ -136,8 +144,8 @@ class NodeConfig:
             value = text.strip()
         changed = copy.copy(getattr(self, section))  # nothing changes unless all checks pass
         _fill(changed, {key.strip(): value}, f"[{section}]")
-        if isinstance(changed, StorageConfig):
-            changed.check("[storage]")
+        if isinstance(changed, MempoolConfig | StorageConfig):
+            changed.check(f"[{section}]")
         setattr(self, section, changed)
 
 

@@ -37,6 +37,7 @@ def test_a_file_without_a_storage_section_gets_the_defaults() -> None:
     ("text", "message"),
     [
         ("[storage]\nblock_cache_mb = 4\n", "block_cache_mb must be between 8 and 65536, not 4"),
+        ("[mempool]\nsignature_processes = -1\n", "signature_processes must be between 0 and 64"),
         ("[storage]\nwrite_buffer_mb = 0\n", "write_buffer_mb must be between 1 and 4096, not 0"),
         ("[storage]\nblock_cache_mb = 64.5\n", "block_cache_mb must be int"),
         ("[storage]\nblock_cache = 64\n", "unknown setting 'block_cache'"),
@@ -74,6 +75,7 @@ def test_settings_apply_one_value_each() -> None:
         ("storage.block_cache_mb=lots", "block_cache_mb must be int"),
         ("storage.block_cache_mb=1", "block_cache_mb must be between 8 and 65536"),
         ("storage.nope=1", "unknown setting 'nope'"),
+        ("mempool.signature_processes=65", "signature_processes must be between 0 and 64"),
     ],
 )
 def test_a_bad_setting_is_refused_and_changes_nothing(setting: str, message: str) -> None:
