@@ -22,7 +22,6 @@ import shutil
 import statistics
 import tempfile
 import time
-from typing import Any
 
 from contracts.codes import with_check_digit
 from ledger.genesis import Genesis, Member, Organisation
@@ -178,89 +177,6 @@ def provenance(args: argparse.Namespace) -> None:
             pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile)
 
 
-def _serve_with_log_proofs(events: int, port_out: Any) -> None:
-    """Child process: a chain with one shipment of ``events`` events (one per block), served
-    by the real API plus the proposed ``history_tx_proofs`` field (docs/audit.md)."""
-    from aiohttp import web
-
-    from ledger.encoding import decode, encode
-    from ledger.log import MerkleLog
-    from node.api.app import make_app
-    from node.config import APIConfig
-    from tests.unit.cli.kit import ServerThread
-
-    node = CliNode()
-    node.commit([node.tx("acme", "shipment.declare", declare_payload("S-BENCH"))])
-    node.commit(
-        [node.tx("acme", "shipment.offer_custody", {"shipment_id": "S-BENCH", "to": "oceanic"})]
-    )
-    node.commit([node.tx("oceanic", "shipment.accept_custody", {"shipment_id": "S-BENCH"})])
-    for _ in range(events - 3):
-        payload = {
-            "shipment_id": "S-BENCH",
-            "event": "arrived",
-            "place": "KRPUS",
-            "time_ms": now_ms(),
-        }
-        node.commit([node.tx("oceanic", "shipment.milestone", payload)])
-
-    @web.middleware
-    async def add_proofs(request: web.Request, handler: Any) -> web.StreamResponse:
-        response = await handler(request)
-        if not request.path.startswith("/v1/shipments/") or response.status != 200:
-            return response
-        answer = decode(response.body)
-        size, log, proofs = answer["header"]["log_size"], MerkleLog(node.store), []
-        for item in answer["history"]:
-            height, index = node.chain.tx_location(item["record"]["tx_hash"]) or (0, 0)
-            block = node.chain.block(height)
-            assert block is not None
-            leaf = block.header.log_size - block.header.tx_count + index
-            proofs.append(log.prove_inclusion(leaf, size).to_obj())
-        answer["history_tx_proofs"] = proofs
-        return web.Response(body=encode(answer), content_type="application/msgpack")
-
-    app = make_app(node, APIConfig())
-    app.middlewares.insert(0, add_proofs)
-    server = ServerThread(app).start()
-    port_out.put((server.port, node.genesis.to_json()))
-    server.thread.join()
-
-
-def provenance_fast(args: argparse.Namespace) -> None:
-    import multiprocessing
-
-    from cli.client import NodeClient
-    from cli.shipment_cmd import provenance_of
-
-    queue: Any = multiprocessing.get_context("fork").Queue()
-    child = multiprocessing.get_context("fork").Process(
-        target=_serve_with_log_proofs, args=(args.events, queue), daemon=True
-    )
-    child.start()
-    try:
-        port, genesis_json = queue.get(timeout=120)
-        genesis = Genesis.from_json(genesis_json)
-        client = NodeClient(
-            f"http://127.0.0.1:{port}", key=key("officer"), chain_id=genesis.chain_id
-        )
-        times, cpu = [], []
-        for _ in range(args.runs):
-            t0, c0 = time.perf_counter(), time.process_time()
-            view, evidence = provenance_of(client, genesis, "S-BENCH")
-            times.append((time.perf_counter() - t0) * 1000)
-            cpu.append((time.process_time() - c0) * 1000)
-        assert view.tx_checked and not evidence.receipts and len(view.history) == args.events
-        times.sort()
-        p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
-        print(f"provenance (one request, history_tx_proofs) of {args.events} events, "
-              f"{args.runs} runs: p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms, "
-              f"max {times[-1]:.1f} ms; client CPU p50 {statistics.median(cpu):.1f} ms; "
-              f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    finally:
-        child.terminate()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -274,11 +190,8 @@ def main() -> None:
     p.add_argument("--events", type=int, default=100)
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--profile", type=int, default=0)
-    f = sub.add_parser("provenance-fast")
-    f.add_argument("--events", type=int, default=100)
-    f.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
-    {"audit": audit, "provenance": provenance, "provenance-fast": provenance_fast}[args.what](args)
+    {"audit": audit, "provenance": provenance}[args.what](args)
 
 
 if __name__ == "__main__":
