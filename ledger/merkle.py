@@ -74,11 +74,16 @@ def root_of_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
         return EMPTY_ROOT
     level = list(leaf_hashes)
     while len(level) > 1:
-        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
+        level = _parent_level(level)
     return level[0]
+
+
+def _parent_level(level: Sequence[bytes]) -> list[bytes]:
+    """The level above: neighbours paired, an odd last node carried up unchanged."""
+    paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    if len(level) % 2:
+        paired.append(level[-1])
+    return paired
 
 
 class MerkleLevels:
@@ -96,11 +101,8 @@ class MerkleLevels:
         level = list(leaf_hashes)
         self.levels = [level]
         while len(level) > 1:
-            paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-            if len(level) % 2:
-                paired.append(level[-1])
-            self.levels.append(paired)
-            level = paired
+            level = _parent_level(level)
+            self.levels.append(level)
 
     @property
     def size(self) -> int:

@@ -152,15 +152,6 @@ class ChainStore:
             raise CorruptionError(f"tx index entry of {tx_hash.hex()} is corrupt")
         return block.header.log_size - block.header.tx_count + int.from_bytes(raw[8:], "big")
 
-    def receipt(self, height: int, index: int) -> Receipt | None:
-        raw = self.store.get(keys.receipt_key(height, index))
-        if raw is None:
-            return None
-        try:
-            return Receipt.decode(raw)
-        except DecodeError as exc:
-            raise CorruptionError(f"stored receipt {height}/{index} is corrupt: {exc}") from None
-
     def receipts(self, height: int) -> list[Receipt]:
         prefix = keys.RECEIPT + keys.height_bytes(height)
         out = []

@@ -78,11 +78,13 @@ class Queries:
         return self.certified(head.height)
 
     def certified(self, height: int) -> Certified:
-        block = self.block(height)
-        cert = self.chain.certificate(height)
+        return self._certify(self.block(height).header)
+
+    def _certify(self, header: BlockHeader) -> Certified:
+        cert = self.chain.certificate(header.height)
         if cert is None:
-            raise NotFound(f"no certificate for height {height}")
-        return Certified(block.header, cert)
+            raise NotFound(f"no certificate for height {header.height}")
+        return Certified(header, cert)
 
     def block(self, height: int) -> Block:
         block = self.chain.block(height)
@@ -98,9 +100,6 @@ class Queries:
         proofs = self.block_proofs(height)
         if not index < len(proofs.receipts):
             raise NotFound(f"no receipt for {tx_hash.hex()}")
-        cert = self.chain.certificate(height)
-        if cert is None:
-            raise NotFound(f"no certificate for height {height}")
         header = proofs.header
         log = MerkleLog(self.chain.store)
         log_index = header.log_size - header.tx_count + index
@@ -109,7 +108,7 @@ class Queries:
             _inclusion(proofs.tx_tree, index),
             _inclusion(proofs.results_tree, index),
             log.prove_inclusion(log_index, header.log_size),
-            Certified(header, cert),
+            self._certify(header),
         )
 
     def block_proofs(self, height: int) -> BlockProofs:
