@@ -5,7 +5,7 @@ Layout of ``--home DIR``::
     config.toml      listen addresses, peers, limits (this module)
     genesis.json     the chain's genesis document
     node_key.json    the node's Ed25519 key (mode 0600)
-    signer_state.msgpack  a validator's double-sign guard (node.consensus.signer); kept
+    signer_state.msgpack  a validator's double-sign guard (node.consensus.signer_state); kept
                      outside data/ so that emptying a damaged store does not erase it
     data/            the LevelDB store (locked while the node runs)
     node.pid         pid of the running node (informational; the lock is LevelDB's)

@@ -7,11 +7,11 @@ signed bytes and the signature — durable. A validator node keeps it in its own
 in the node home, **outside** the chain store (:class:`SignerStateFile`,
 ``<home>/signer_state.msgpack``, like Tendermint's ``priv_validator_state.json``):
 a damaged chain store is remedied by emptying ``data/``, and that must not erase
-the record of what the key signed. The file is replaced atomically (temporary
-file, fsync, rename, fsync of the directory). Tests, the simulator and benchmarks
-may pass a :class:`~ledger.storage.KVStore` instead (one synced batch under
-``keys.SIGNER``; also the layout of nodes before the file existed, which
-:func:`open_signer` migrates). Then, for any later request at (h, r, s):
+the record of what the key signed. Tests, the simulator and benchmarks may pass a
+:class:`~ledger.storage.KVStore` instead (also the layout of nodes before the file
+existed, which :func:`open_signer` migrates). How either is stored — the file's
+format and atomic replace, the KVStore layout — is :mod:`node.consensus.signer_state`.
+Then, for any later request at (h, r, s):
 
 * (h, r, s) above the last one: sign, persist, return;
 * (h, r, s) equal to the last one and the same bytes: return the stored signature
@@ -44,12 +44,10 @@ arrives, and a message that only its crashed author ever held otherwise never do
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from ledger.crypto import PrivateKey, Purpose
@@ -68,142 +66,31 @@ from ledger.storage import KVStore, WriteBatch
 from ledger.storage import keys as K
 from ledger.votes import NIL, Proposal, Vote, VoteType
 from node.consensus.errors import DoubleSignRefused, SignerStateError
+from node.consensus.signer_state import (
+    BLOCK_KEY,
+    MAX_POLKA,
+    MESSAGE_PREFIX,
+    STATE_FIELDS,
+    STATE_KEY,
+    Lock,
+    SignedState,
+    SignerStateFile,
+    decode_signed,
+    decode_state,
+    encode_signed,
+    forget_legacy,
+    message_key,
+    state_obj,
+)
 from node.consensus.types import Step
 from node.faults import crash_point
 
+__all__ = ["STATE_KEY", "Lock", "Signer", "SignerStateFile", "open_signer"]
+
 log = logging.getLogger("cityledger.signer")
 
-STATE_KEY = K.SIGNER + b"last"
-MESSAGE_PREFIX = K.SIGNER + b"msg"  # + height (8) + round (4) + step (1) -> message
-BLOCK_KEY = K.SIGNER + b"block"  # the locked block's bytes (KVStore form only)
-MAX_POLKA = 256
 MAX_MESSAGES = 3 * 256  # per height: the newest 256 rounds' worth
-FILE_FORMAT = "cityledger-signer-state"
-FILE_VERSION = 1
-MAX_FILE_BYTES = 16 * 1024 * 1024  # one block (at most 4 MiB by default) and the messages
 M = TypeVar("M", Proposal, Vote)
-
-_FIELDS = (
-    "validator",
-    "height",
-    "round",
-    "step",
-    "message",
-    "signature",
-    "lock_height",
-    "lock_round",
-    "lock_hash",
-    "lock_polka",
-)
-_FILE_FIELDS = (
-    "chain_id",
-    "validator",
-    "floor",
-    "floor_pending",
-    "state",
-    "messages",
-    "lock_block",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Lock:
-    """The last non-nil precommit signed at a height and the prevotes behind it."""
-
-    round: int
-    block_hash: bytes
-    polka: tuple[Vote, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SignedState:
-    """What the signer last signed, and the lock it implies."""
-
-    height: int
-    round: int
-    step: int  # Step.PROPOSE / PREVOTE / PRECOMMIT
-    message: bytes
-    signature: bytes
-    lock_height: int = 0  # 0: no lock
-    lock_round: int = -1
-    lock_hash: bytes = NIL
-    lock_polka: tuple[Vote, ...] = ()
-
-    @property
-    def hrs(self) -> tuple[int, int, int]:
-        return (self.height, self.round, self.step)
-
-
-def message_key(height: int, round_: int, step: int) -> bytes:
-    return MESSAGE_PREFIX + K.height_bytes(height) + round_.to_bytes(4, "big") + bytes([step])
-
-
-class SignerStateFile:
-    """The signer's durable state as one file, replaced atomically on every change.
-
-    Format: a canonical msgpack map ``{"body": <bytes>, "format":
-    "cityledger-signer-state", "sha256": <32 bytes>, "version": 1}``; ``body`` is the
-    canonical msgpack of ``{"chain_id", "validator", "floor", "floor_pending",
-    "state", "messages", "lock_block"}`` and ``sha256`` its digest, so a damaged file
-    is told from a valid one rather than misread (docs/consensus.md, "Signer").
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def exists(self) -> bool:
-        return os.path.exists(self.path)
-
-    def read(self) -> dict[str, Value]:
-        """The body; :class:`SignerStateError` if the file is unreadable or damaged."""
-        try:
-            with open(self.path, "rb") as f:
-                raw = f.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise SignerStateError(
-                f"cannot read the signer state file {self.path}: {exc}"
-            ) from None
-        try:
-            outer = expect_map(
-                decode(raw), "signer state file", ("body", "format", "sha256", "version")
-            )
-            if outer["format"] != FILE_FORMAT:
-                raise DecodeError(f"format is {outer['format']!r}, not {FILE_FORMAT!r}")
-            if outer["version"] != FILE_VERSION:
-                raise DecodeError(f"version {outer['version']!r} is not {FILE_VERSION}")
-            body = expect_bytes(outer["body"], "body")
-            if hashlib.sha256(body).digest() != outer["sha256"]:
-                raise DecodeError("its checksum does not match its contents")
-            return expect_map(decode(body), "signer state", _FILE_FIELDS)
-        except (DecodeError, ValidationError) as exc:
-            raise SignerStateError(f"the signer state file {self.path} is damaged: {exc}") from None
-
-    def write(self, body: dict[str, Value]) -> None:
-        """Durably replace the file: temporary file, fsync, rename, fsync the directory."""
-        data = encode(body)
-        doc = encode(
-            {
-                "body": data,
-                "format": FILE_FORMAT,
-                "sha256": hashlib.sha256(data).digest(),
-                "version": FILE_VERSION,
-            }
-        )
-        tmp = self.path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(doc)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        directory = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
 
 class Signer:
@@ -487,8 +374,8 @@ class Signer:
                 batch.delete(old)
         for old in dropped:
             batch.delete(old)
-        batch.put(key, encode(_encode_signed(signed)))
-        batch.put(STATE_KEY, encode(_state_obj(self.public_key, state)))
+        batch.put(key, encode(encode_signed(signed)))
+        batch.put(STATE_KEY, encode(state_obj(self.public_key, state)))
         if lock_block:
             if lock_block is not self._lock_block:
                 batch.put(BLOCK_KEY, lock_block)
@@ -509,8 +396,8 @@ class Signer:
             "validator": self.public_key,
             "floor": floor,
             "floor_pending": floor_pending,
-            "state": None if state is None else _state_obj(self.public_key, state),
-            "messages": [_encode_signed(m) for m in messages.values()],
+            "state": None if state is None else state_obj(self.public_key, state),
+            "messages": [encode_signed(m) for m in messages.values()],
             "lock_block": lock_block if state is not None and state.lock_height else b"",
         }
 
@@ -525,8 +412,8 @@ class Signer:
                 raise DecodeError("signer.floor_pending: expected a bool")
             lock_block = expect_bytes(body["lock_block"], "signer.lock_block")
             raw_messages = expect_list(body["messages"], "signer.messages", max_len=MAX_MESSAGES)
-            state = None if body["state"] is None else _decode_state(body["state"])
-            messages = [_decode_signed(m) for m in raw_messages]
+            state = None if body["state"] is None else decode_state(body["state"])
+            messages = [decode_signed(m) for m in raw_messages]
         except (DecodeError, ValidationError) as exc:
             raise SignerStateError(f"the signer state file {file.path} is damaged: {exc}") from None
         if validator != self.public_key:
@@ -554,9 +441,9 @@ class Signer:
         if raw is None:
             return None
         try:
-            m = expect_map(decode(raw), "signer state", _FIELDS)
+            m = expect_map(decode(raw), "signer state", STATE_FIELDS)
             validator = expect_bytes(m["validator"], "signer.validator", size=32)
-            state = _decode_state(m)
+            state = decode_state(m)
         except (DecodeError, ValidationError) as exc:
             raise SignerStateError(f"the stored signer state is corrupt: {exc}") from None
         if validator != self.public_key:
@@ -572,7 +459,7 @@ class Signer:
         height = self._state.height if self._state is not None else None
         for key, raw in store.iterate(MESSAGE_PREFIX):
             try:
-                message = _decode_signed(decode(raw))
+                message = decode_signed(decode(raw))
             except (DecodeError, ValidationError) as exc:
                 raise SignerStateError(f"a stored signed message is corrupt: {exc}") from None
             if message.height == height:
@@ -613,7 +500,7 @@ def open_signer(
             log.warning("signer state reset: the old file is kept as %s", aside)
         signer = Signer(key, chain_id, file, committed_height=committed_height)
         signer.reset()
-        _forget_legacy(store)
+        forget_legacy(store)
         log.warning(
             "signer state reset: this validator signs nothing until it has caught up with "
             "its peers, and nothing at the height it catches up to"
@@ -622,13 +509,13 @@ def open_signer(
     if file.exists():
         signer = Signer(key, chain_id, file, committed_height=committed_height)
         if legacy:
-            _forget_legacy(store)  # a migration that stopped before its last step
+            forget_legacy(store)  # a migration that stopped before its last step
         return signer
     signer = Signer(key, chain_id, file, committed_height=committed_height)  # no file: empty
     if legacy:
         old = Signer(key, chain_id, store)
         signer.adopt(old)
-        _forget_legacy(store)
+        forget_legacy(store)
         log.info(
             "moved the signer state from the chain store to %s (last signed %s)",
             file.path,
@@ -647,60 +534,5 @@ def open_signer(
     return signer
 
 
-def _forget_legacy(store: KVStore) -> None:
-    batch = WriteBatch()
-    for key, _ in store.iterate(K.SIGNER):
-        batch.delete(key)
-    if batch.items():
-        store.write(batch, sync=True)
-
-
-def _state_obj(validator: bytes, state: SignedState) -> dict[str, Value]:
-    return {
-        "validator": validator,
-        "height": state.height,
-        "round": state.round,
-        "step": state.step,
-        "message": state.message,
-        "signature": state.signature,
-        "lock_height": state.lock_height,
-        "lock_round": state.lock_round,
-        "lock_hash": state.lock_hash,
-        "lock_polka": [v.to_obj() for v in state.lock_polka],
-    }
-
-
-def _decode_state(obj: Value) -> SignedState:
-    m = expect_map(obj, "signer state", _FIELDS)
-    expect_bytes(m["validator"], "signer.validator", size=32)
-    return SignedState(
-        height=expect_int(m["height"], "signer.height", lo=1, hi=2**63 - 1),
-        round=expect_int(m["round"], "signer.round", hi=2**31),
-        step=expect_int(m["step"], "signer.step", lo=1, hi=3),
-        message=expect_bytes(m["message"], "signer.message", max_size=1024),
-        signature=expect_bytes(m["signature"], "signer.signature", size=64),
-        lock_height=expect_int(m["lock_height"], "signer.lock_height", hi=2**63 - 1),
-        lock_round=expect_int(m["lock_round"], "signer.lock_round", lo=-1, hi=2**31),
-        lock_hash=expect_bytes(m["lock_hash"], "signer.lock_hash", max_size=32),
-        lock_polka=tuple(
-            Vote.from_obj(v)
-            for v in expect_list(m["lock_polka"], "signer.lock_polka", max_len=MAX_POLKA)
-        ),
-    )
-
-
 def _vote_step(vote: Vote) -> Step:
     return Step.PREVOTE if vote.type == VoteType.PREVOTE else Step.PRECOMMIT
-
-
-def _encode_signed(message: Proposal | Vote) -> dict[str, Value]:
-    kind = "proposal" if isinstance(message, Proposal) else "vote"
-    return {kind: message.to_obj()}
-
-
-def _decode_signed(item: object) -> Proposal | Vote:
-    if isinstance(item, dict) and set(item) == {"proposal"}:
-        return Proposal.from_obj(item["proposal"])
-    if isinstance(item, dict) and set(item) == {"vote"}:
-        return Vote.from_obj(item["vote"])
-    raise DecodeError("signed message: expected {'proposal': ...} or {'vote': ...}")
