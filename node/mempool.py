@@ -67,6 +67,11 @@ class Mempool:
     def __len__(self) -> int:
         return len(self._by_hash)
 
+    @property
+    def full(self) -> bool:
+        """No room for another transaction: :meth:`add` refuses with ``mempool_full``."""
+        return len(self._by_hash) >= self.max_txs
+
     def __contains__(self, tx_hash: object) -> bool:
         return tx_hash in self._by_hash
 
@@ -106,7 +111,7 @@ class Mempool:
                 code="bad_nonce",
                 http_status=409,
             )
-        if len(self._by_hash) >= self.max_txs:
+        if self.full:
             raise MempoolError("mempool full, retry later", code="mempool_full", http_status=429)
         try:
             self.sigs.verify(tx)

@@ -14,6 +14,7 @@ from ledger.merkle import InclusionProof, leaf_hash
 from ledger.tx import Transaction
 from node.api.app import make_app
 from node.config import APIConfig
+from node.mempool import MempoolError
 from tests.unit.api.conftest import (
     CHAIN_ID,
     MSGPACK,
@@ -225,6 +226,29 @@ async def test_mempool_full_is_429(client: Client, node: TestNode) -> None:
     assert response.status == 429
     assert response.headers["Retry-After"] == "1"
     assert (await response.json())["error"]["code"] == "mempool_full"
+
+
+async def test_a_full_mempool_refuses_before_decoding_or_checking_signatures(
+    client: Client, node: TestNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under overload, decoding and signature checks would only end in the same 429."""
+    submitted: list[int] = []
+
+    async def counting_submit(txs: list[Transaction]) -> list[MempoolError | None]:
+        submitted.append(len(txs))
+        return [None] * len(txs)
+
+    monkeypatch.setattr(node, "submit", counting_submit)
+    not_a_tx = {"txs": ["00", milestone(node).encode().hex()]}
+    status, body = await post_json(client, not_a_tx)
+    assert (status, body["error"]["code"]) == (400, "malformed"), "room: item 0 is decoded"
+    node.mempool.max_txs = 0
+    response = await client.post("/v1/txs", json=not_a_tx)
+    assert response.status == 429 and response.headers["Retry-After"] == "1"
+    assert (await response.json())["error"]["code"] == "mempool_full"
+    assert submitted == [], "nothing reached the node"
+    status, body = await post_json(client, {"not": "a submission"})
+    assert status == 400, "a malformed envelope is still a 400"
 
 
 # --- receipts -----------------------------------------------------------------------------------
