@@ -6,8 +6,8 @@ Every transaction is decoded strictly before the mempool sees it; a batch with
 a malformed item is refused as a whole (400 naming the item), since that is a
 client bug, while mempool refusals are answered per item. A full mempool is
 answered 429 before the transactions are decoded or their signatures checked:
-under overload that work would only end in the same refusal, and it is taken
-from the blocks that would make room.
+under overload that work would only end in the same refusal, and it would take
+CPU from the blocks that make room.
 """
 
 from __future__ import annotations
