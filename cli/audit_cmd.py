@@ -152,6 +152,9 @@ def verify_chain(
         stored = store.get(keys.GENESIS_HASH)
         if stored is not None and stored != genesis.hash:
             fail("this store belongs to another chain than the genesis file")
+        warning = memory_warning(Home(home).data)
+        if warning is not None:
+            err_console.print(f"[yellow]warning:[/] {warning}")
     try:
         source = StoreSource(store) if store is not None else RemoteSource(NodeClient(node or ""))
         report = _run(genesis, source, store, workers, quiet=as_json)
@@ -161,6 +164,38 @@ def verify_chain(
     _print_report(report, as_json)
     if not report.ok:
         raise SystemExit(1)
+
+
+# The offline audit holds the store's chain rows in memory. Measured on a 100,000-transaction
+# chain (162 MB of LevelDB files): peak resident size 949 MB in segments, 1,327 MB in one
+# replay (docs/audit.md, "Memory").
+MEMORY_PER_STORE_BYTE = 8
+
+
+def memory_warning(data_dir: str) -> str | None:
+    """What to tell an auditor whose machine may not hold the audit of this store."""
+    size = sum(entry.stat().st_size for entry in os.scandir(data_dir) if entry.is_file())
+    need = MEMORY_PER_STORE_BYTE * size
+    available = available_memory()
+    if available is None or need <= available:
+        return None
+    return (
+        f"this audit keeps the store's rows in memory: about {need / 2**30:.1f} GiB for "
+        f"{size / 2**30:.2f} GiB of store files, and {available / 2**30:.1f} GiB is available; "
+        "the system may stop it before it ends (audit a copy on a machine with more memory)"
+    )
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _run(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cli import audit_cmd
 from ledger.block import Block
 from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb
 from node.audit import AuditReport, ChainAuditor, StoreSource
@@ -267,6 +268,21 @@ def test_cli_audit_home(node: CliNode, tmp_path: Path) -> None:
     bad = run(["audit", "verify", "--home", str(copy), "--genesis", str(home / "genesis.json")])
     assert bad.exit_code == 1
     assert "audit FAILED" in bad.output and "receipt of transaction 1" in bad.output
+
+
+def test_cli_audit_home_warns_when_memory_may_not_hold_the_store(
+    node: CliNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = leveldb_home(node, tmp_path)
+    assert audit_cmd.available_memory() is not None, "this is Linux: /proc/meminfo exists"
+    quiet = run(["audit", "verify", "--home", str(home), "--workers", "2"])
+    assert quiet.exit_code == 0 and "warning" not in quiet.output, message(quiet)
+    monkeypatch.setattr(audit_cmd, "available_memory", lambda: 1024)
+    warned = run(["audit", "verify", "--home", str(home), "--workers", "2"])
+    assert warned.exit_code == 0, message(warned)
+    assert "this audit keeps the store's rows in memory" in warned.output
+    assert "0.0 GiB is available" in warned.output
+    assert "the chain checks out" in warned.output, "a warning, the audit still runs"
 
 
 def test_cli_audit_online(server: ServerThread, node: CliNode, genesis_file: str) -> None:
