@@ -13,7 +13,6 @@ Layout of ``--home DIR``::
 
 from __future__ import annotations
 
-import copy
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -25,6 +24,11 @@ from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB
 
 class ConfigError(LedgerError):
     code = "config"
+
+
+def _range(lo: int, hi: int) -> dict[str, tuple[int, int]]:
+    """Field metadata: the setting must lie in [lo, hi] (checked by :func:`_fill`)."""
+    return {"range": (lo, hi)}
 
 
 @dataclass(slots=True)
@@ -51,14 +55,8 @@ class APIConfig:
 class MempoolConfig:
     max_txs: int = 50_000
     gossip_interval_ms: int = 20
-    signature_processes: int = 1  # check batches' signatures in a worker process (0: inline)
-
-    def check(self, where: str) -> None:
-        if not 0 <= self.signature_processes <= 64:
-            raise ConfigError(
-                f"{where}: signature_processes must be between 0 and 64, "
-                f"not {self.signature_processes}"
-            )
+    # check batches' signatures in a worker process (0: inline)
+    signature_processes: int = field(default=1, metadata=_range(0, 64))
 
 
 @dataclass(slots=True)
@@ -70,14 +68,10 @@ class SyncConfig:
 class StorageConfig:
     """LevelDB's memory: the two biggest parts of a node's resident size (docs/operations.md)."""
 
-    block_cache_mb: int = DEFAULT_BLOCK_CACHE_MB  # LRU cache of uncompressed table blocks
-    write_buffer_mb: int = DEFAULT_WRITE_BUFFER_MB  # memtable; two while one is compacted
-
-    def check(self, where: str) -> None:
-        for name, lo, hi in (("block_cache_mb", 8, 65536), ("write_buffer_mb", 1, 4096)):
-            value = getattr(self, name)
-            if not lo <= value <= hi:
-                raise ConfigError(f"{where}: {name} must be between {lo} and {hi}, not {value}")
+    # LRU cache of uncompressed table blocks
+    block_cache_mb: int = field(default=DEFAULT_BLOCK_CACHE_MB, metadata=_range(8, 65536))
+    # memtable; two while one is compacted
+    write_buffer_mb: int = field(default=DEFAULT_WRITE_BUFFER_MB, metadata=_range(1, 4096))
 
 
 SECTIONS = ("p2p", "api", "mempool", "sync", "storage")
@@ -126,8 +120,6 @@ class NodeConfig:
                 _fill(getattr(cfg, key), value, f"{source} [{key}]")
             else:
                 raise ConfigError(f"{source}: unknown setting {key!r}")
-        cfg.mempool.check(f"{source} [mempool]")
-        cfg.storage.check(f"{source} [storage]")
         return cfg
 
     def apply_setting(self, setting: str) -> None:
@@ -142,11 +134,7 @@ class NodeConfig:
             value = tomllib.loads(f"value = {text.strip()}")["value"]
         except tomllib.TOMLDecodeError:
             value = text.strip()
-        changed = copy.copy(getattr(self, section))  # nothing changes unless all checks pass
-        _fill(changed, {key.strip(): value}, f"[{section}]")
-        if isinstance(changed, MempoolConfig | StorageConfig):
-            changed.check(f"[{section}]")
-        setattr(self, section, changed)
+        _fill(getattr(self, section), {key.strip(): value}, f"[{section}]")
 
 
 def _fill(obj: Any, values: dict[str, Any], where: str) -> None:
@@ -161,6 +149,10 @@ def _fill(obj: Any, values: dict[str, Any], where: str) -> None:
         ) and not (isinstance(value, bool) and not isinstance(current, bool))
         if not ok:
             raise ConfigError(f"{where}: {key} must be {type(current).__name__}")
+        bounds = known[key].metadata.get("range")
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            lo, hi = bounds
+            raise ConfigError(f"{where}: {key} must be between {lo} and {hi}, not {value}")
         setattr(obj, key, value)
 
 
