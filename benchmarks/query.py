@@ -144,6 +144,14 @@ async def _reader(
     setup = [tx.hash for phase in work.setup for tx in phase]
     rng = random.Random(opts.seed)
     shipments, receipts = Samples(), Samples()
+    node_keys = {url: await _node_key(http, url) for url in urls}
+
+    def signed(url: str, path: str) -> dict[str, str]:
+        now = int(time.time() * 1000)
+        return HEADERS | sign_request(
+            officer.key, genesis.chain_id, node_keys[url], "GET", path, b"", now
+        )
+
     for q in range(opts.queries):
         if load.done() and q > 0:
             break
@@ -151,10 +159,7 @@ async def _reader(
         if q % 2 == 0:
             ship_id = rng.choice(ships)
             path = f"/v1/shipments/{ship_id}"
-            headers = HEADERS | sign_request(
-                officer.key, genesis.chain_id, "GET", path, b"", int(time.time() * 1000)
-            )
-            answer, t0, t1 = await _get(http, url + path, headers, shipments)
+            answer, t0, t1 = await _get(http, url + path, signed(url, path), shipments)
             if answer is None:
                 continue
             try:
@@ -167,7 +172,8 @@ async def _reader(
             shipments.total_ms.append((time.monotonic() - t0) * 1000)
         else:
             tx_hash = rng.choice(setup)
-            answer, t0, t1 = await _get(http, f"{url}/v1/txs/{tx_hash.hex()}", HEADERS, receipts)
+            path = f"/v1/txs/{tx_hash.hex()}"
+            answer, t0, t1 = await _get(http, url + path, signed(url, path), receipts)
             if answer is None:
                 continue
             try:
@@ -179,6 +185,15 @@ async def _reader(
             receipts.server_ms.append((t1 - t0) * 1000)
             receipts.total_ms.append((time.monotonic() - t0) * 1000)
     return shipments, receipts
+
+
+async def _node_key(http: aiohttp.ClientSession, url: str) -> bytes:
+    """The node's public key, which a signed read names (node.api.auth)."""
+    async with http.get(url + "/v1/status", headers=HEADERS) as resp:
+        status = decode(await resp.read())
+    key = status["public_key"]
+    assert isinstance(key, bytes)
+    return key
 
 
 async def _get(

@@ -29,13 +29,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.client import NodeClient, genesis_option, node_option
+from cli.client import NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv, verified_line
 from cli.verify import CertifiedHeader, VerificationError, check_certificate, verify_certified
 from ledger.block import BlockHeader
-from ledger.crypto import Purpose, verify
+from ledger.crypto import PrivateKey, Purpose, verify
 from ledger.encoding import Value, decode, encode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
@@ -50,7 +50,12 @@ PREFETCH = 32
 
 
 class RemoteSource:
-    """Blocks downloaded from a node's API, a few requests ahead of the audit."""
+    """Blocks downloaded from a node's API, a few requests ahead of the audit.
+
+    A node redacts the transactions a reader may not see (docs/api.md), and an audit
+    must re-execute every one: reads are signed with the client's key, and a block
+    that still comes back redacted stops the audit with what to do.
+    """
 
     def __init__(self, client: NodeClient) -> None:
         self.client = client
@@ -65,8 +70,14 @@ class RemoteSource:
 
         def fetch(height: int) -> dict[str, Value]:
             if not hasattr(local, "client"):
-                local.client = NodeClient(self.client.url, timeout_s=self.client.timeout_s)
+                local.client = self.client.clone()
             answer: dict[str, Value] = local.client.get(f"/v1/blocks/{height}")
+            if answer.get("redacted"):
+                raise NodeError(
+                    f"the node redacted transactions of block {height} for this reader: an "
+                    "online audit re-executes every transaction, so give --key with an "
+                    "auditor's member key (or audit a node's store offline with --home)"
+                )
             return answer
 
         with ThreadPoolExecutor(4) as pool:
@@ -127,9 +138,15 @@ def audit() -> None:
         "in this many processes beside it (0 = none)."
     ),
 )
+@key_option(help_text="With --node: an auditor's member key, which reads every transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def verify_chain(
-    home: str | None, node: str | None, genesis_path: str | None, workers: int | None, as_json: bool
+    home: str | None,
+    node: str | None,
+    genesis_path: str | None,
+    workers: int | None,
+    key_path: str | None,
+    as_json: bool,
 ) -> None:
     """Every block from genesis: links, certificates, signatures, roots, re-execution."""
     if (home is None) == (node is None):
@@ -156,7 +173,11 @@ def verify_chain(
         if warning is not None:
             err_console.print(f"[yellow]warning:[/] {warning}")
     try:
-        source = StoreSource(store) if store is not None else RemoteSource(NodeClient(node or ""))
+        source = (
+            StoreSource(store)
+            if store is not None
+            else RemoteSource(NodeClient(node or "", key=_key(key_path)))
+        )
         report = _run(genesis, source, store, workers, quiet=as_json)
     finally:
         if store is not None:
@@ -164,6 +185,10 @@ def verify_chain(
     _print_report(report, as_json)
     if not report.ok:
         raise SystemExit(1)
+
+
+def _key(key_path: str | None) -> PrivateKey | None:
+    return None if key_path is None else load_key(key_path)
 
 
 # The offline audit holds the store's chain rows in memory. Measured on a 100,000-transaction

@@ -66,6 +66,7 @@ class NodeClient:
         self.timeout_s = timeout_s
         self.key = key
         self._chain_id = chain_id
+        self._node_key: bytes | None = None
         self.clock = clock
         self._conn: http.client.HTTPConnection | None = None
 
@@ -75,14 +76,38 @@ class NodeClient:
     def chain_id(self) -> str:
         """The node's chain id (asked once; needed to sign reads and transactions)."""
         if self._chain_id is None:
-            status, answer = self._get("/v1/status", None, sign=False)
-            if status >= 300:
-                raise _refusal(status, answer, "/v1/status")
-            chain_id = answer.get("chain_id")
-            if not isinstance(chain_id, str):
-                raise NodeError(f"{self.url} did not say which chain it serves")
-            self._chain_id = chain_id
+            self._ask_identity()
+        assert self._chain_id is not None
         return self._chain_id
+
+    @property
+    def node_key(self) -> bytes:
+        """The node's public key (asked once): a signed read names the node it is for."""
+        if self._node_key is None:
+            self._ask_identity()
+        assert self._node_key is not None
+        return self._node_key
+
+    def clone(self) -> NodeClient:
+        """Another client of the same node, key and chain (one per thread)."""
+        other = NodeClient(
+            self.url, timeout_s=self.timeout_s, key=self.key, chain_id=self._chain_id
+        )
+        other._node_key = self._node_key
+        return other
+
+    def _ask_identity(self) -> None:
+        status, answer = self._get("/v1/status", None, sign=False)
+        if status >= 300:
+            raise _refusal(status, answer, "/v1/status")
+        chain_id, node_key = answer.get("chain_id"), answer.get("public_key")
+        if not isinstance(chain_id, str):
+            raise NodeError(f"{self.url} did not say which chain it serves")
+        if not isinstance(node_key, bytes) or len(node_key) != 32:
+            raise NodeError(f"{self.url} did not give its public key in /v1/status")
+        if self._chain_id is not None and chain_id != self._chain_id:
+            raise NodeError(f"{self.url} serves chain {chain_id!r}, not {self._chain_id!r}")
+        self._chain_id, self._node_key = chain_id, node_key
 
     def get(
         self, path: str, params: Mapping[str, Any] | None = None, *, signed: bool = False
@@ -142,7 +167,9 @@ class NodeClient:
     def _signature(self, method: str, target: str, body: bytes) -> dict[str, str]:
         if self.key is None:
             raise NodeError("this record is not public: give --key with a member key to sign")
-        return sign_request(self.key, self.chain_id, method, target, body, self.clock())
+        return sign_request(
+            self.key, self.chain_id, self.node_key, method, target, body, self.clock()
+        )
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:

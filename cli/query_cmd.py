@@ -15,16 +15,16 @@ from typing import Any
 import click
 from rich.table import Table
 
+from cli.block_view import parse_block_answer
 from cli.client import NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv, receipt_view, short, verified_line
 from cli.verify import VerificationError, check_certificate, verify_receipt
-from ledger.block import Block, BlockHeader, Receipt
+from ledger.block import BlockHeader, Receipt
 from ledger.encoding import Value
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
-from ledger.votes import CommitCertificate
 
 
 def _client(node: str, key_path: str | None = None) -> NodeClient:
@@ -64,36 +64,39 @@ def _plain(value: Value) -> str:
 @click.argument("height")
 @node_option()
 @genesis_option(required=False)
+@key_option(help_text="Member key that signs the read (shows the transactions it may see).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def block(height: str, node: str, genesis_path: str | None, as_json: bool) -> None:
+def block(
+    height: str, node: str, genesis_path: str | None, key_path: str | None, as_json: bool
+) -> None:
     """One block (HEIGHT or 'latest'): header, transactions, certificate."""
     if height != "latest" and not height.isdigit():
         fail("HEIGHT is a number or 'latest'")
-    answer = _client(node).get(f"/v1/blocks/{height}")
+    answer = _client(node, key_path).get(f"/v1/blocks/{height}")
     try:
-        blk = Block.from_obj(answer["block"])
-        cert = CommitCertificate.from_obj(answer["certificate"])
-    except (LedgerError, KeyError) as exc:
-        raise VerificationError(f"the node sent a malformed block: {exc}") from None
+        view = parse_block_answer(answer)
+    except LedgerError as exc:
+        raise VerificationError(str(exc)) from None
     certified = None
     if genesis_path is not None:
-        certified = check_certificate(blk.header, cert, Genesis.load(genesis_path))
+        certified = check_certificate(view.header, view.cert, Genesis.load(genesis_path))
         try:
-            blk.check_tx_root()
+            view.check_tx_root()
         except LedgerError as exc:
             raise VerificationError(str(exc)) from None
     if as_json:
         print_json(
             {
-                "height": blk.height,
-                "hash": blk.hash,
-                "block": blk.to_obj(),
-                "certificate": cert.to_obj(),
+                "height": view.header.height,
+                "hash": view.header.hash,
+                "block": answer["block"],
+                "redacted": view.redacted,
+                "certificate": view.cert.to_obj(),
                 "verified": certified is not None,
             }
         )
         return
-    h = blk.header
+    h, cert = view.header, view.cert
     console.print(
         kv(
             [
@@ -110,13 +113,19 @@ def block(height: str, node: str, genesis_path: str | None, as_json: bool) -> No
             ]
         )
     )
-    if blk.txs:
+    if view.entries:
         table = Table()
-        for name in ("#", "hash", "kind", "sender", "nonce"):
+        for name in ("#", "hash", "kind", "sender", "nonce", "payload"):
             table.add_column(name)
-        for i, t in enumerate(blk.txs):
-            table.add_row(str(i), short(t.hash), t.kind, short(t.sender), str(t.nonce))
+        for i, e in enumerate(view.entries):
+            shown = "shown" if e.tx is not None else "[dim]redacted[/]"
+            table.add_row(str(i), short(e.hash), e.kind, short(e.sender), str(e.nonce), shown)
         console.print(table)
+    if view.redacted:
+        console.print(
+            f"{view.redacted} payloads are not shown to this reader (read rules); "
+            "give --key to read what your organisation may"
+        )
     if certified is not None:
         console.print(verified_line(certified))
         console.print("  transactions match the header's tx root")
@@ -182,6 +191,12 @@ def report_receipt(
     out: dict[str, Any],
 ) -> None:
     """Print a receipt (verified when the genesis is known); exit 1 if the tx failed."""
+    stub = answer.get("receipt")
+    if isinstance(stub, dict) and stub.get("redacted") is True:
+        fail(
+            f"the node shows transaction {tx_hash.hex()[:16]}…'s receipt only to readers the "
+            "read rules allow: give --key with a member key of a party to it (or an auditor's)"
+        )
     if genesis is not None:
         verified = verify_receipt(answer, genesis, tx_hash)
         receipt, header, certified = verified.receipt, verified.certified.header, verified.certified

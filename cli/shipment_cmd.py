@@ -69,7 +69,7 @@ def fetch_receipts(client: NodeClient, hashes: list[bytes]) -> dict[bytes, dict[
     def one(tx_hash: bytes) -> tuple[bytes, dict[str, Value]]:
         mine = getattr(local, "client", None)
         if mine is None:
-            mine = local.client = NodeClient(client.url, timeout_s=client.timeout_s)
+            mine = local.client = client.clone()
             clients.append(mine)
         return tx_hash, mine.get(f"/v1/txs/{tx_hash.hex()}")
 

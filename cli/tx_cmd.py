@@ -54,7 +54,7 @@ class Sender:
 
     def __post_init__(self) -> None:
         self.key = load_key(self.key_path)
-        self.client = NodeClient(self.node)
+        self.client = NodeClient(self.node, key=self.key)  # signed reads: its own receipts
         self.genesis = Genesis.load(self.genesis_path) if self.genesis_path else None
         if self.genesis is not None and self.genesis.chain_id != self.client.chain_id:
             fail(

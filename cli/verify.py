@@ -157,6 +157,12 @@ class VerifiedReceipt:
     log_index: int
 
 
+class RedactedError(LedgerError):
+    """The node redacted what this reader may not see: not a lie, a missing key."""
+
+    code = "redacted"
+
+
 def verify_receipt(
     answer: Value,
     genesis: Genesis,
@@ -166,8 +172,14 @@ def verify_receipt(
     """A receipt proven in its block's tx and results roots and in the ledger's log."""
     certified = verify_certified(answer, genesis, cache)
     header = certified.header
+    stub = _field(answer, "receipt", "the receipt answer")
+    if isinstance(stub, dict) and stub.get("redacted") is True:
+        raise RedactedError(
+            f"the node shows transaction {tx_hash.hex()[:16]}…'s receipt only to readers the "
+            "read rules allow: give --key with a member key of a party to it (or an auditor's)"
+        )
     try:
-        receipt = Receipt.from_obj(_field(answer, "receipt", "the receipt answer"))
+        receipt = Receipt.from_obj(stub)
         proofs = {
             name: InclusionProof.from_obj(_field(answer, name, "the receipt answer"))
             for name in ("block_proof", "results_proof", "log_proof")

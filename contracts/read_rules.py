@@ -24,16 +24,26 @@ anything else      auditors only
 
 A key whose record does not exist may be proven absent to anyone: absence of
 an id discloses nothing the requester did not already name.
+
+Transactions (their payloads, and the events and messages of their receipts)
+follow the record they act on (:func:`may_read_tx`): ``permit.*`` and
+``identity.*`` are public like their records; a ``shipment.*`` transaction is
+readable by whoever may read the shipment; an ``energy.*`` transaction by the
+energy regulator, the sender's organisation and the organisation it names as
+account or owner; anything else by its sender's organisation. Auditors read all,
+and the sender's own organisation always reads what it sent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import StateReader
 from ledger.encoding import Value, decode
 
+PUBLIC_TX_PREFIXES = ("permit.", "identity.")
 PUBLIC = frozenset({"params", "nonce", "organisation", "member", "permit", "permit_history"})
 # record type -> roles that may read every record of that type
 ROLE_READERS: dict[str, frozenset[str]] = {
@@ -138,3 +148,46 @@ def _parent_key(record_type: str, key: bytes) -> bytes | None:
         except ValueError:
             return None
     return None
+
+
+def sender_org(state: StateReader, sender: bytes) -> str | None:
+    """The organisation behind a transaction's sender: a member's, or a meter's owner."""
+    raw = state.get(sk.member_key(sender))
+    if raw is not None:
+        org = decode(raw).get("org")
+        return org if isinstance(org, str) else None
+    raw = state.get(sk.meter_key(sender))
+    if raw is not None:
+        owner = decode(raw).get("owner")
+        return owner if isinstance(owner, str) else None
+    return None
+
+
+def may_read_tx(
+    state: StateReader, kind: str, sender: bytes, payload: Value, reader: Reader
+) -> bool:
+    """Whether ``reader`` may see a transaction's payload and its receipt's events.
+
+    ``state`` is the state after the transaction's block: the record it acted on as
+    it then stood decides, as for the record itself. Cheap checks come first: a
+    public reader needs no state read at all.
+    """
+    if kind.startswith(PUBLIC_TX_PREFIXES) or "auditor" in reader.roles:
+        return True
+    if reader.org is None:
+        return False
+    fields = payload if isinstance(payload, dict) else {}
+    if kind.startswith("shipment."):
+        if not reader.roles.isdisjoint(ROLE_READERS["shipment"]):
+            return True
+        shipment_id = fields.get("id" if kind == "shipment.declare" else "shipment_id")
+        if isinstance(shipment_id, str) and codes.is_record_id(shipment_id):
+            raw = state.get(sk.shipment_key(shipment_id))
+            if raw is not None and may_read("shipment", decode(raw), reader):
+                return True
+    elif kind.startswith("energy."):
+        if "energy_regulator" in reader.roles:
+            return True
+        if reader.org in (fields.get("account"), fields.get("owner")):
+            return True
+    return reader.org == sender_org(state, sender)

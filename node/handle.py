@@ -24,6 +24,11 @@ class NodeHandle(Protocol):
     mempool: Mempool
     events: EventHub
 
+    @property
+    def public_key(self) -> bytes:
+        """The node's own key: signed reads name it (node.api.auth)."""
+        ...
+
     async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
         """Admit each transaction to the mempool (and gossip the admitted ones)."""
         ...

@@ -223,6 +223,10 @@ class Node:
             "uptime_s": int(self.clock() - self.started_at),
         }
 
+    @property
+    def public_key(self) -> bytes:
+        return self.key.public_key
+
     def evidence(self) -> list[dict[str, Value]]:
         return [e.to_obj() for e in self.evidence_pool.items()]
 

@@ -16,6 +16,7 @@ from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.merkle import ConsistencyProof, InclusionProof
 from ledger.state import StateProof, StateTree
+from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.chain import ChainStore
 
@@ -34,6 +35,7 @@ class Certified:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptAnswer:
+    tx: Transaction
     receipt: Receipt
     block_proof: InclusionProof  # tx hash in header.tx_root
     results_proof: InclusionProof  # receipt hash in header.results_root
@@ -46,6 +48,7 @@ class BlockProofs:
     """What every receipt of one committed block is proven with, decoded once."""
 
     header: BlockHeader
+    txs: tuple[Transaction, ...]
     receipts: list[Receipt]
     tx_tree: merkle.MerkleLevels  # over the block's tx hashes (its tx root)
     results_tree: merkle.MerkleLevels  # over its receipts' hashes (its results root)
@@ -104,6 +107,7 @@ class Queries:
         log = MerkleLog(self.chain.store)
         log_index = header.log_size - header.tx_count + index
         return ReceiptAnswer(
+            proofs.txs[index],
             proofs.receipts[index],
             _inclusion(proofs.tx_tree, index),
             _inclusion(proofs.results_tree, index),
@@ -121,6 +125,7 @@ class Queries:
         receipts = self.chain.receipts(height)
         proofs = BlockProofs(
             block.header,
+            block.txs,
             receipts,
             merkle.MerkleLevels([merkle.leaf_hash(tx.hash) for tx in block.txs]),
             merkle.MerkleLevels([merkle.leaf_hash(r.hash) for r in receipts]),

@@ -17,21 +17,11 @@ from contracts import state_keys as sk
 from contracts.read_rules import Reader, may_read, may_read_key, reader_for
 from ledger.encoding import Value
 from ledger.state import StateTree
-from node.api.auth import authenticate, signature_required
+from node.api.auth import authenticate, is_signed, signature_required
 from node.api.context import api_state
+from node.api.disclosure import Disclosure, StateAt
 from node.api.render import APIError
 from node.service import Certified
-
-
-class StateAt:
-    """A :class:`~contracts.context.StateReader` over the state under one root."""
-
-    def __init__(self, tree: StateTree, root: bytes) -> None:
-        self.tree = tree
-        self.root = root
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.tree.get_at(self.root, key)
 
 
 def state_at(request: web.Request, certified: Certified) -> StateAt:
@@ -42,22 +32,52 @@ def state_at(request: web.Request, certified: Certified) -> StateAt:
 
 async def reader_of(request: web.Request) -> tuple[Reader, bool]:
     """The reader behind the request's signature (public if unsigned) and whether it signed."""
+    reader, _key = await authenticated_reader(request)
+    return reader, is_signed(request.headers)
+
+
+async def authenticated_reader(request: web.Request) -> tuple[Reader, bytes | None]:
+    """The reader behind the request and the active member key that proved it (if any).
+
+    Keys that are not active members are the public, and their signatures are not
+    checked (a state read costs far less than an Ed25519 verification).
+    """
     state = api_state(request)
+    latest = latest_state(request)
     body = await request.read()
+    known: dict[bytes, Reader] = {}
+
+    def is_member(key: bytes) -> bool:
+        known[key] = reader_for(latest, key)
+        return known[key].org is not None
+
     public_key = authenticate(
         request.headers,
         request.method,
         request.raw_path,
         body,
         chain_id=state.chain_id,
+        node=state.node_key,
         now_ms=state.now_ms(),
         max_age_ms=state.config.request_max_age_ms,
+        is_member=is_member,
     )
     if public_key is None:
-        return Reader.public(), False
-    head = state.node.chain.head()
-    latest = StateTree(state.node.chain.store, head.state_root)
-    return reader_for(StateAt(latest, head.state_root), public_key), True
+        return Reader.public(), None
+    return known[public_key], public_key
+
+
+def latest_state(request: web.Request) -> StateAt:
+    """The state after the node's latest committed block (who is asking is decided here)."""
+    chain = api_state(request).node.chain
+    root = chain.head().state_root
+    return StateAt(StateTree(chain.store, root), root)
+
+
+async def disclosure_for(request: web.Request) -> Disclosure:
+    """The one authorisation point for transactions, receipts and events of this request."""
+    reader, _signed = await reader_of(request)
+    return Disclosure.over(reader, api_state(request).node.chain.store)
 
 
 def deny(what: str, signed: bool) -> APIError:

@@ -7,12 +7,15 @@ freshness), ``monotonic`` seconds (rate limiting), so tests drive both.
 from __future__ import annotations
 
 import weakref
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from ledger.encoding import Value
+from node.api.answer_cache import AnswerCache
+from node.api.cursor import CursorSealer
 from node.api.metrics import Metrics
 from node.api.ratelimit import RateLimiter
 from node.config import APIConfig
@@ -30,10 +33,21 @@ class APIState:
     # Called when this node's own store fails a read (F4): the node stops itself.
     on_store_failure: Callable[[str], None] | None = None
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
+    # Open event subscriptions per client (address, member key): no client takes every slot.
+    subscribers: Counter[str] = field(default_factory=Counter)
+    # Rendered answers every unsigned reader gets alike (redacted blocks), bounded in bytes.
+    public_answers: AnswerCache = field(default_factory=AnswerCache)
+    # Seals search cursors so a filtered scan never hands out an id the reader may not see.
+    cursors: CursorSealer = field(default_factory=CursorSealer)
 
     @property
     def chain_id(self) -> str:
         return self.node.genesis.chain_id
+
+    @property
+    def node_key(self) -> bytes:
+        """This node's public key: signed reads name it, so they are not valid elsewhere."""
+        return self.node.public_key
 
     def now_ms(self) -> int:
         return int(self.clock())

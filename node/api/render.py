@@ -120,9 +120,14 @@ def render(
 ) -> web.Response:
     """Answer ``value`` in the form the request asked for."""
     fmt = negotiate(request.headers.get("Accept"))
-    response = web.Response(
-        body=render_body(value, fmt), status=status, content_type=fmt.value, headers=headers
-    )
+    response = render_bytes(render_body(value, fmt), fmt, status=status)
+    response.headers.update(headers or {})
+    return response
+
+
+def render_bytes(body: bytes, fmt: Format, *, status: int = 200) -> web.Response:
+    """Answer bytes already rendered in ``fmt`` (e.g. from a cache)."""
+    response = web.Response(body=body, status=status, content_type=fmt.value)
     response.headers["Vary"] = "Accept"
     return response
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ledger.encoding import Value
+from node.api.access import reader_of
 from node.api.context import api_state, certified_obj
+from node.api.disclosure import Disclosure
 from node.api.params import path_height
-from node.api.render import APIError, render
+from node.api.render import APIError, negotiate, render, render_body, render_bytes
 from node.handle import NodeHandle
 
 routes = web.RouteTableDef()
@@ -25,19 +27,31 @@ def resolve_height(node: NodeHandle, height: int | None) -> int:
 
 @routes.get("/v1/blocks/{height}")
 async def block(request: web.Request) -> web.StreamResponse:
-    node = api_state(request).node
+    """A block with its certificate; transactions the reader may not see are redacted
+    (:mod:`node.api.disclosure`), so the tx root still checks and no payload leaks."""
+    state = api_state(request)
+    node = state.node
     height = resolve_height(node, path_height(request))
-    blk = node.queries.block(height)
-    cert = node.chain.certificate(height)
-    return render(
-        request,
-        {
+    reader, _signed = await reader_of(request)
+    fmt = negotiate(request.headers.get("Accept"))
+    cache_key = (height, fmt)
+    public = reader.org is None and not reader.roles
+    body = state.public_answers.get(cache_key) if public else None
+    if body is None:
+        blk = node.queries.block(height)
+        cert = node.chain.certificate(height)
+        obj, hidden = Disclosure.over(reader, node.chain.store).block(blk)
+        value: dict[str, Value] = {
             "height": height,
             "hash": blk.hash,
-            "block": blk.to_obj(),
+            "block": obj,
+            "redacted": hidden,
             "certificate": None if cert is None else cert.to_obj(),
-        },
-    )
+        }
+        body = render_body(value, fmt)
+        if public and cert is not None:
+            state.public_answers.put(cache_key, body)
+    return render_bytes(body, fmt)
 
 
 @routes.get("/v1/blocks/{height}/certificate")
@@ -73,6 +87,7 @@ async def status(request: web.Request) -> web.StreamResponse:
         "block_hash": head.block_hash,
         "time_ms": head.time_ms,
         "mempool_size": len(node.mempool),
+        "public_key": node.public_key,
     }
     value.update(node.status())
     return render(request, value)

@@ -12,6 +12,15 @@ and ``{"type": "event", ...}`` for each event whose ``shipment`` attribute is
 the subscribed id. A subscriber that falls behind loses the oldest blocks and
 is told so with ``{"type": "lagged", "dropped": n}``. Frames use the rendering
 the upgrade request's ``Accept`` header chose (text JSON or binary msgpack).
+
+Who may see what: block frames (height, hash, time, count) are public. Receipt
+and event frames carry confidential content, so subscribing to ``sender`` or
+``shipment`` needs an upgrade request signed by an active member (as any signed
+read, :mod:`node.api.auth`), and every frame passes the one authorisation point
+(:mod:`node.api.disclosure`) for that member, judged again at every block on the
+latest state (a member revoked meanwhile gets no more frames). One client (an
+address, and a member key) holds at most ``MAX_PER_CLIENT`` subscriptions, so
+nobody can take every slot.
 """
 
 from __future__ import annotations
@@ -24,13 +33,19 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
+from contracts.read_rules import Reader, reader_for
 from ledger.encoding import Value, decode
 from ledger.errors import LedgerError
+from node.api.access import authenticated_reader
+from node.api.auth import signature_required
 from node.api.context import api_state
+from node.api.disclosure import Disclosure, state_after
 from node.api.render import APIError, Format, negotiate, render_body
+from node.chain import ChainStore
 from node.events import BlockCommitted, Subscription
 
 MAX_SUBSCRIBERS = 1024
+MAX_PER_CLIENT = 16
 MAX_FRAME_BYTES = 16 * 1024
 HEARTBEAT_S = 30.0
 _FIELDS = frozenset({"blocks", "sender", "shipment"})
@@ -54,6 +69,16 @@ async def events(request: web.Request) -> web.StreamResponse:
     state = api_state(request)
     if len(state.sockets) >= MAX_SUBSCRIBERS:
         raise APIError(429, "too_many_subscribers", "too many open event subscriptions")
+    reader, member_key = await authenticated_reader(request)
+    clients = [f"address:{request.remote or 'unknown'}"]
+    if member_key is not None:
+        clients.append(f"key:{member_key.hex()}")
+    if any(state.subscribers[c] >= MAX_PER_CLIENT for c in clients):
+        raise APIError(
+            429,
+            "too_many_subscribers",
+            f"this client already holds {MAX_PER_CLIENT} event subscriptions",
+        )
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_FRAME_BYTES)
     if not ws.can_prepare(request).ok:
         raise APIError(400, "malformed", "/v1/events expects a WebSocket upgrade")
@@ -62,17 +87,22 @@ async def events(request: web.Request) -> web.StreamResponse:
     current = [Filter()]  # replaced whole by each subscription message
     sub = state.node.events.subscribe()
     state.sockets.add(ws)
-    pusher = asyncio.create_task(_push(ws, sub, current, fmt))
+    state.subscribers.update(clients)
+    viewer = Viewer(state.node.chain, member_key, reader)
+    pusher = asyncio.create_task(_push(ws, sub, current, fmt, viewer))
     try:
         async for msg in ws:
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
             try:
-                current[0] = parse_subscription(msg.data)
+                wanted = parse_subscription(msg.data)
+                if (wanted.sender or wanted.shipment) and reader.org is None:
+                    raise signature_required("receipts and events")
             except APIError as exc:
                 error = {"code": exc.code, "message": exc.message}
                 await _send(ws, fmt, {"type": "error", "error": error})
                 continue
+            current[0] = wanted
             await _send(ws, fmt, {"type": "subscribed", **current[0].to_obj()})
     finally:
         pusher.cancel()
@@ -80,7 +110,26 @@ async def events(request: web.Request) -> web.StreamResponse:
             await pusher
         state.node.events.unsubscribe(sub)
         state.sockets.discard(ws)
+        state.subscribers.subtract(clients)
+        for client in clients:
+            if state.subscribers[client] <= 0:
+                del state.subscribers[client]
     return ws
+
+
+class Viewer:
+    """The subscriber's disclosure, renewed at each block from the latest state."""
+
+    def __init__(self, chain: ChainStore, member_key: bytes | None, reader: Reader) -> None:
+        self.chain = chain
+        self.member_key = member_key
+        self.reader = reader
+
+    def at(self, event: BlockCommitted) -> Disclosure:
+        if self.member_key is not None:
+            latest = state_after(self.chain.store, event.block.header)
+            self.reader = reader_for(latest, self.member_key)
+        return Disclosure.over(self.reader, self.chain.store)
 
 
 def parse_subscription(data: str | bytes) -> Filter:
@@ -117,8 +166,8 @@ def _shipment(value: object) -> str | None:
     raise APIError(400, "malformed", '"shipment" must be a shipment id')
 
 
-def frames_for(event: BlockCommitted, f: Filter) -> list[dict[str, Value]]:
-    """What one committed block means for one subscription."""
+def frames_for(event: BlockCommitted, f: Filter, disclosure: Disclosure) -> list[dict[str, Value]]:
+    """What one committed block means for one subscription, as its reader may see it."""
     block = event.block
     out: list[dict[str, Value]] = []
     if f.blocks:
@@ -134,7 +183,15 @@ def frames_for(event: BlockCommitted, f: Filter) -> list[dict[str, Value]]:
     if f.sender is None and f.shipment is None:
         return out
     for tx, receipt in zip(block.txs, event.receipts, strict=False):
-        if f.sender is not None and tx.sender == f.sender:
+        wanted = f.sender is not None and tx.sender == f.sender
+        events = [
+            e
+            for e in receipt.events
+            if f.shipment is not None and e.attrs.get("shipment") == f.shipment
+        ]
+        if not (wanted or events) or not disclosure.may_see(tx, block.header):
+            continue
+        if wanted:
             out.append(
                 {
                     "type": "receipt",
@@ -144,24 +201,25 @@ def frames_for(event: BlockCommitted, f: Filter) -> list[dict[str, Value]]:
                     "receipt": receipt.to_obj(),
                 }
             )
-        if f.shipment is None:
-            continue
-        for e in receipt.events:
-            if e.attrs.get("shipment") == f.shipment:
-                out.append(
-                    {
-                        "type": "event",
-                        "shipment": f.shipment,
-                        "height": receipt.height,
-                        "tx_hash": receipt.tx_hash,
-                        "event": e.to_obj(),
-                    }
-                )
+        for e in events:
+            out.append(
+                {
+                    "type": "event",
+                    "shipment": f.shipment,
+                    "height": receipt.height,
+                    "tx_hash": receipt.tx_hash,
+                    "event": e.to_obj(),
+                }
+            )
     return out
 
 
 async def _push(
-    ws: web.WebSocketResponse, sub: Subscription, current: list[Filter], fmt: Format
+    ws: web.WebSocketResponse,
+    sub: Subscription,
+    current: list[Filter],
+    fmt: Format,
+    viewer: Viewer,
 ) -> None:
     reported = 0
     try:
@@ -170,7 +228,7 @@ async def _push(
             if sub.dropped > reported:
                 await _send(ws, fmt, {"type": "lagged", "dropped": sub.dropped - reported})
                 reported = sub.dropped
-            for frame in frames_for(event, current[0]):
+            for frame in frames_for(event, current[0], viewer.at(event)):
                 await _send(ws, fmt, frame)
     except (ConnectionError, RuntimeError) as exc:
         log.debug("event subscriber went away: %s", exc)

@@ -7,6 +7,8 @@ were offered custody, and the customs, port and auditor roles may read it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from contracts import codes, queries
@@ -16,14 +18,19 @@ from contracts.shipments import CUSTOMS_STATUSES, STAGES
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
 from ledger.log import MerkleLog
+from ledger.storage.protocol import KVReader
 from node.api.access import deny, reader_of
 from node.api.context import api_state
+from node.api.cursor import MAX_CURSOR_CHARS, CursorError, is_cursor
 from node.api.params import malformed, query_text, query_uint
 from node.api.proven import ProvenState
 from node.api.render import APIError, render
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
+# A search looks at no more than this many index entries per returned page slot, so a
+# reader who may see few of the matches cannot make one request scan the whole index.
+SCAN_FACTOR = 4
 _STATUSES = frozenset(STAGES) | frozenset(CUSTOMS_STATUSES)
 
 routes = web.RouteTableDef()
@@ -83,31 +90,64 @@ async def search(request: web.Request) -> web.StreamResponse:
     status = query_text(request, "status", max_len=32)
     if status is not None and status not in _STATUSES:
         raise malformed(f"status must be one of {sorted(_STATUSES)}")
-    after = query_text(request, "after", max_len=64, pattern=codes.RECORD_ID_PATTERN)
+    after = query_text(request, "after", max_len=MAX_CURSOR_CHARS)
     limit = query_uint(request, "limit", lo=1, hi=MAX_LIMIT) or DEFAULT_LIMIT
     if container is None and party is None and status is None:
         raise malformed("give at least one of container, party, status")
     reader, signed = await reader_of(request)
-    if not signed:
+    if reader.org is None:
         raise deny("shipment data", signed)
+    search = f"{container}|{party}|{status}"
+    position = _position(request, after, search)
     state = ProvenState.of_request(request)
-    index = api_state(request).node.chain.store
-    if container is not None:
-        ids = queries.find_shipments_by_container(index, container, limit=limit, after=after)
-    elif party is not None:
-        ids = queries.find_shipments_by_party(index, party, limit=limit, after=after)
-    else:
-        assert status is not None
-        ids = queries.find_shipments_by_status(index, status, limit=limit, after=after)
+    find = _finder(container, party, status)
     results: list[Value] = []
-    for shipment_id in ids:
-        record = queries.get_shipment(state, shipment_id)
-        if record is None or not may_read("shipment", record, reader):
-            continue  # indexed after this height, or not the caller's to see
-        if _matches(record, container, party, status):
-            results.append(state.item(sk.shipment_key(shipment_id)))
-    next_after = ids[-1] if len(ids) == limit else None
+    budget = SCAN_FACTOR * limit
+    exhausted = False
+    while len(results) < limit and budget > 0 and not exhausted:
+        ids = find(api_state(request).node.chain.store, min(limit, budget), position)
+        exhausted = len(ids) < min(limit, budget)
+        budget -= len(ids)
+        for shipment_id in ids:
+            position = shipment_id
+            record = queries.get_shipment(state, shipment_id)
+            if record is None or not may_read("shipment", record, reader):
+                continue  # indexed after this height, or not the caller's to see
+            if _matches(record, container, party, status):
+                results.append(state.item(sk.shipment_key(shipment_id)))
+                if len(results) == limit:
+                    break
+    more = not exhausted or len(results) == limit
+    next_after = api_state(request).cursors.seal(position, search) if more and position else None
     return render(request, state.answer(shipments=results, next_after=next_after))
+
+
+def _position(request: web.Request, after: str | None, search: str) -> str | None:
+    """Where the scan starts: after a shipment id the client names, or a cursor we sealed."""
+    if after is None:
+        return None
+    if is_cursor(after):
+        try:
+            return api_state(request).cursors.open(after, search)
+        except CursorError as exc:
+            raise malformed(f"after: {exc}") from None
+    if not codes.is_record_id(after):
+        raise malformed("after must be a shipment id or a next_after cursor")
+    return after
+
+
+def _finder(
+    container: str | None, party: str | None, status: str | None
+) -> Callable[[KVReader, int, str | None], list[str]]:
+    def find(index: KVReader, limit: int, after: str | None) -> list[str]:
+        if container is not None:
+            return queries.find_shipments_by_container(index, container, limit=limit, after=after)
+        if party is not None:
+            return queries.find_shipments_by_party(index, party, limit=limit, after=after)
+        assert status is not None
+        return queries.find_shipments_by_status(index, status, limit=limit, after=after)
+
+    return find
 
 
 def _shipment_id(text: str) -> str:

@@ -20,7 +20,9 @@ from aiohttp import web
 from ledger.encoding import Value, decode
 from ledger.errors import LedgerError
 from ledger.tx import MAX_TX_BYTES, Transaction
+from node.api.access import disclosure_for
 from node.api.context import api_state, certified_obj
+from node.api.disclosure import Disclosure
 from node.api.params import malformed, parse_hex
 from node.api.render import JSON, MSGPACK, APIError, render
 from node.mempool import MempoolError
@@ -67,16 +69,18 @@ async def receipt(request: web.Request) -> web.StreamResponse:
         if tx_hash in node.mempool:
             return render(request, {"hash": tx_hash, "status": "pending"}, status=202)
         raise APIError(404, "not_found", f"transaction {tx_hash.hex()} is not known") from None
-    return render(request, receipt_obj(answer))
+    disclosure = await disclosure_for(request)
+    return render(request, receipt_obj(answer, disclosure))
 
 
-def receipt_obj(answer: ReceiptAnswer) -> dict[str, Value]:
-    """Receipt, its proofs in the block's tx and results roots and in the log, header, cert."""
+def receipt_obj(answer: ReceiptAnswer, disclosure: Disclosure) -> dict[str, Value]:
+    """Receipt (redacted for a reader who may not see its transaction), its proofs in the
+    block's tx and results roots and in the log, header, certificate."""
     r = answer.receipt
     return {
         "hash": r.tx_hash,
         "status": "committed" if r.ok else "failed",
-        "receipt": r.to_obj(),
+        "receipt": disclosure.receipt(r, answer.tx, answer.certified.header),
         "block_proof": answer.block_proof.to_obj(),
         "results_proof": answer.results_proof.to_obj(),
         "log_proof": answer.log_proof.to_obj(),

@@ -122,6 +122,7 @@ class TestNode:
         self.last_cert: CommitCertificate | None = None
         self.nonces: dict[bytes, int] = {}
         self.evidence_items: list[dict[str, Value]] = []
+        self.public_key = key("api-node").public_key
 
     # --- NodeHandle -------------------------------------------------------------------------
 
@@ -417,4 +418,6 @@ def check_item(item: Value, header: BlockHeader) -> Value:
 
 def signed(label: str, path: str, clock: Clock, method: str = "GET") -> dict[str, str]:
     """Signed-read headers for ``path`` by ``label``'s key at the test clock's time."""
-    return sign_request(key(label), CHAIN_ID, method, path, b"", clock.now_ms)
+    return sign_request(
+        key(label), CHAIN_ID, key("api-node").public_key, method, path, b"", clock.now_ms
+    )

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from ledger.block import Block
+from ledger.block import Block, BlockHeader
+from ledger.merkle import root_of
+from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
-from tests.unit.api.conftest import CHAIN_ID, Client, Scenario, TestNode, check_certified, get_obj
+from tests.unit.api.conftest import (
+    CHAIN_ID,
+    Client,
+    Clock,
+    Scenario,
+    TestNode,
+    check_certified,
+    get_obj,
+    signed,
+)
 
 
-async def test_block_by_height_verifies(client: Client, node: TestNode) -> None:
-    status, answer = await get_obj(client, "/v1/blocks/3")
-    assert status == 200
+async def test_block_by_height_verifies(client: Client, node: TestNode, clock: Clock) -> None:
+    status, answer = await get_obj(client, "/v1/blocks/3", signed("auditor", "/v1/blocks/3", clock))
+    assert status == 200 and answer["redacted"] == []
     block = Block.from_obj(answer["block"])
     block.check_tx_root()
     assert block.hash == answer["hash"] == node.header(3).hash
@@ -102,3 +113,35 @@ async def test_checkpoint(client: Client, node: TestNode, scenario: Scenario) ->
     assert header.height == 9
     assert (answer["log_size"], answer["log_root"]) == (header.log_size, header.log_root)
     assert answer["chain_id"] == CHAIN_ID and answer["genesis_hash"] == node.genesis.hash
+
+
+async def test_public_block_is_redacted_and_still_proves_its_header(
+    client: Client, node: TestNode
+) -> None:
+    """Finding 15.1: an unsigned reader got every payload of a block. Now the shipment
+    transactions are stubs (hash, kind, sender, nonce); the tx root still checks."""
+    status, answer = await get_obj(client, "/v1/blocks/3")
+    assert status == 200
+    header = BlockHeader.from_obj(answer["block"]["header"])
+    assert header.hash == answer["hash"] == node.header(3).hash
+    txs = answer["block"]["txs"]
+    hidden = [i for i, tx in enumerate(txs) if tx.get("redacted")]
+    assert hidden == answer["redacted"] and hidden == [0]  # the custody acceptance
+    assert set(txs[0]) == {"redacted", "hash", "kind", "sender", "nonce"}
+    assert txs[1]["kind"] == "permit.approve" and "payload" in txs[1]  # permits are public
+    hashes = [tx["hash"] if tx.get("redacted") else Transaction.from_obj(tx).hash for tx in txs]
+    assert root_of(hashes) == header.tx_root
+
+
+async def test_public_block_answers_are_rendered_once(client: Client, node: TestNode) -> None:
+    calls: list[int] = []
+    real = node.queries.block
+
+    def counting(height: int) -> Block:
+        calls.append(height)
+        return real(height)
+
+    node.queries.block = counting  # type: ignore[method-assign]
+    for _ in range(3):
+        assert (await get_obj(client, "/v1/blocks/3"))[0] == 200
+    assert calls == [3]

@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 
 from contracts import state_keys as sk
+from ledger.crypto import PrivateKey
+from ledger.encoding import Value, decode
+from ledger.tx import Transaction
+from node.api.auth import TIME_HEADER, sign_request
 from tests.unit.api.conftest import (
     ADDRESS,
+    CHAIN_ID,
     CONTAINER,
     INTERVAL,
+    MSGPACK,
     PERMIT,
     PERMIT_FROM,
     PERMIT_UNTIL,
@@ -20,6 +26,7 @@ from tests.unit.api.conftest import (
     check_certified,
     check_item,
     get_obj,
+    key,
     signed,
 )
 
@@ -115,10 +122,80 @@ async def test_shipment_search_hides_what_the_caller_may_not_read(
 async def test_shipment_search_paging(client: Client, clock: Clock) -> None:
     path = "/v1/shipments?party=acme&limit=1"
     status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
-    assert status == 200 and answer["next_after"] == SHIPMENT
-    path = f"/v1/shipments?party=acme&after={SHIPMENT}"
+    assert status == 200 and [i["record"]["id"] for i in answer["shipments"]] == [SHIPMENT]
+    cursor = answer["next_after"]
+    assert isinstance(cursor, str) and SHIPMENT not in cursor
+    path = f"/v1/shipments?party=acme&after={cursor}"
     status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
     assert status == 200 and answer["shipments"] == [] and answer["next_after"] is None
+    path = f"/v1/shipments?party=acme&after={SHIPMENT}"  # a shipment id the caller names
+    status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
+    assert status == 200 and answer["shipments"] == [] and answer["next_after"] is None
+
+
+def declare(node: TestNode, sender: str, shipment_id: str, consignee: str) -> Transaction:
+    payload: dict[str, Value] = {
+        "id": shipment_id,
+        "consignor": sender.split("-")[0],
+        "consignee": consignee,
+        "declarant": sender.split("-")[0],
+        "origin": "CNSHA",
+        "destination": "NLRTM",
+        "goods": [
+            {
+                "hs_code": "851712",
+                "description": "tablets",
+                "quantity": 5,
+                "unit": "PCE",
+                "value": 100,
+                "currency": "EUR",
+            }
+        ],
+        "containers": [CONTAINER],
+    }
+    return node.tx(sender, "shipment.declare", payload)
+
+
+async def test_search_paging_never_names_a_shipment_the_caller_may_not_read(
+    client: Client, node: TestNode, clock: Clock
+) -> None:
+    """Finding 15.2: next_after came from the unfiltered index, so paging leaked the ids
+    of other parties' shipments; and any key pair, registered or not, could search."""
+    hidden = [f"HID-{i:02}" for i in range(6)]
+    mine = ["MY-01", "MY-02", "ZZ-03"]
+    node.commit([declare(node, "outsider-trader", i, "oceanic") for i in hidden])
+    node.commit([declare(node, "acme-trader", i, "globex") for i in mine])
+    seen: list[str] = []
+    texts: list[bytes] = []
+    after = ""
+    for _ in range(10):
+        path = f"/v1/shipments?container={CONTAINER}&limit=1{after}"
+        response = await client.get(path, headers={**MSGPACK, **signed("acme-trader", path, clock)})
+        assert response.status == 200
+        texts.append(await response.read())
+        answer = decode(texts[-1])
+        seen += [i["record"]["id"] for i in answer["shipments"]]
+        if answer["next_after"] is None:
+            break
+        after = f"&after={answer['next_after']}"
+    assert seen == sorted([SHIPMENT, *mine])
+    assert not any(h.encode() in text for h in hidden for text in texts)
+    # a cursor is bound to its search and to this node: tampered or reused elsewhere, 400
+    cursor = after.removeprefix("&after=") or "c1.AAAA"
+    for query in (f"party=acme&after={cursor}", f"container={CONTAINER}&after=c1.{'A' * 40}"):
+        path = f"/v1/shipments?{query}"
+        response = await client.get(path, headers=signed("acme-trader", path, clock))
+        assert response.status == 400
+
+
+async def test_search_needs_an_active_member(client: Client, clock: Clock) -> None:
+    path = f"/v1/shipments?container={CONTAINER}"
+    stranger = PrivateKey.from_label("not-registered")
+    headers = sign_request(stranger, CHAIN_ID, key("api-node").public_key, "GET", path, b"", 0)
+    headers[TIME_HEADER] = str(clock.now_ms)  # a bad signature: never even checked
+    response = await client.get(path, headers=headers)
+    assert response.status == 403
+    assert (await response.json())["error"]["code"] == "forbidden"
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,13 @@ import asyncio
 
 from aiohttp import WSMsgType
 
+from contracts.read_rules import Reader
 from ledger.encoding import decode, encode
 from ledger.tx import Transaction
-from node.api.routes_events import Filter, frames_for, parse_subscription
+from node.api.disclosure import Disclosure
+from node.api.routes_events import MAX_PER_CLIENT, Filter, frames_for, parse_subscription
 from node.events import BlockCommitted
-from tests.unit.api.conftest import SHIPMENT, Client, Scenario, TestNode, key
+from tests.unit.api.conftest import SHIPMENT, Client, Clock, Scenario, TestNode, key, signed
 
 TIMEOUT = 5.0
 
@@ -21,10 +23,11 @@ def arrival(node: TestNode) -> Transaction:
 
 
 async def test_block_receipt_and_shipment_event_after_a_commit(
-    client: Client, node: TestNode
+    client: Client, node: TestNode, clock: Clock
 ) -> None:
     carrier = key("oceanic-carrier").public_key
-    async with client.ws_connect("/v1/events") as ws:
+    headers = signed("oceanic-carrier", "/v1/events", clock)
+    async with client.ws_connect("/v1/events", headers=headers) as ws:
         await ws.send_json({"blocks": True, "sender": carrier.hex(), "shipment": SHIPMENT})
         ack = await ws.receive_json(timeout=TIMEOUT)
         assert ack == {
@@ -57,8 +60,9 @@ async def test_msgpack_frames(client: Client, node: TestNode) -> None:
     assert frame["type"] == "block" and frame["hash"] == block.hash
 
 
-async def test_only_what_was_asked_for(client: Client, node: TestNode) -> None:
-    async with client.ws_connect("/v1/events") as ws:
+async def test_only_what_was_asked_for(client: Client, node: TestNode, clock: Clock) -> None:
+    headers = signed("customs-officer", "/v1/events", clock)
+    async with client.ws_connect("/v1/events", headers=headers) as ws:
         await ws.send_json({"shipment": "OTHER-1"})
         assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "subscribed"
         node.commit([arrival(node)])
@@ -69,8 +73,9 @@ async def test_only_what_was_asked_for(client: Client, node: TestNode) -> None:
     assert frame["type"] == "block" and frame["height"] == 11
 
 
-async def test_bad_subscription_gets_an_error_frame(client: Client) -> None:
-    async with client.ws_connect("/v1/events") as ws:
+async def test_bad_subscription_gets_an_error_frame(client: Client, clock: Clock) -> None:
+    headers = signed("customs-officer", "/v1/events", clock)
+    async with client.ws_connect("/v1/events", headers=headers) as ws:
         for bad in ('{"blocks": 1}', '{"sender": "xyz"}', "[]", "{", '{"unknown": true}'):
             await ws.send_str(bad)
             frame = await ws.receive_json(timeout=TIMEOUT)
@@ -103,12 +108,74 @@ def test_frames_for_filters(node: TestNode, scenario: Scenario) -> None:
     block = node.chain.block(1)
     assert block is not None
     event = BlockCommitted(block, tuple(node.chain.receipts(1)))
-    assert frames_for(event, Filter()) == []
+    auditor = Disclosure.over(Reader("audit-office", frozenset({"auditor"})), node.store)
+    assert frames_for(event, Filter(), auditor) == []
     acme = key("acme-trader").public_key
-    receipts = frames_for(event, Filter(sender=acme))
+    receipts = frames_for(event, Filter(sender=acme), auditor)
     assert [f["receipt"]["index"] for f in receipts] == [0, 2]  # declare, permit.apply
-    shipment = frames_for(event, Filter(shipment=SHIPMENT))
+    shipment = frames_for(event, Filter(shipment=SHIPMENT), auditor)
     assert [f["event"]["type"] for f in shipment] == ["shipment.declared"]
+    # an unrelated member gets the public permit.apply receipt and nothing of the shipment
+    stranger = Disclosure.over(Reader("wind-coop", frozenset({"prosumer"})), node.store)
+    receipts = frames_for(event, Filter(sender=acme), stranger)
+    assert [f["receipt"]["index"] for f in receipts] == [2]
+    assert frames_for(event, Filter(shipment=SHIPMENT), stranger) == []
+
+
+async def test_receipts_and_events_need_a_signed_subscription(
+    client: Client, node: TestNode, clock: Clock
+) -> None:
+    """Finding 15.1: an unsigned /v1/events streamed a shipment's events to anyone."""
+    for subscription in ({"shipment": SHIPMENT}, {"sender": key("acme-trader").public_key.hex()}):
+        async with client.ws_connect("/v1/events") as ws:
+            await ws.send_json(subscription)
+            frame = await ws.receive_json(timeout=TIMEOUT)
+            assert frame["type"] == "error"
+            assert frame["error"]["code"] == "signature_required"
+            node.commit([arrival(node)])
+            await ws.send_json({"blocks": True})
+            assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "subscribed"
+
+
+async def test_each_frame_follows_the_read_rules_of_its_subscriber(
+    client: Client, node: TestNode, clock: Clock
+) -> None:
+    """A member of an unrelated organisation subscribed to the shipment gets no frame of it."""
+    headers = signed("wind-prosumer", "/v1/events", clock)
+    async with client.ws_connect("/v1/events", headers=headers) as ws:
+        await ws.send_json({"shipment": SHIPMENT, "blocks": True})
+        assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "subscribed"
+        block = node.commit([arrival(node)])
+        frame = await ws.receive_json(timeout=TIMEOUT)
+        assert frame["type"] == "block" and frame["height"] == block.height
+        node.commit([])
+        frame = await ws.receive_json(timeout=TIMEOUT)
+        assert frame["type"] == "block" and frame["height"] == block.height + 1
+
+
+async def test_one_client_cannot_take_every_subscription_slot(client: Client) -> None:
+    """Finding 15.7: one client could hold all 1,024 subscriptions."""
+    open_sockets = []
+    try:
+        for _ in range(MAX_PER_CLIENT):
+            open_sockets.append(await client.ws_connect("/v1/events"))
+        response = await client.get(
+            "/v1/events",
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+        )
+        assert response.status == 429
+        assert (await response.json())["error"]["code"] == "too_many_subscribers"
+    finally:
+        for ws in open_sockets:
+            await ws.close()
+    async with client.ws_connect("/v1/events") as ws:  # a slot is free again
+        await ws.send_json({"blocks": True})
+        assert (await ws.receive_json(timeout=TIMEOUT))["type"] == "subscribed"
 
 
 def test_parse_subscription_forms() -> None:

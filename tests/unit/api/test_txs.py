@@ -26,6 +26,7 @@ from tests.unit.api.conftest import (
     check_certified,
     get_obj,
     key,
+    signed,
 )
 
 
@@ -255,10 +256,11 @@ async def test_a_full_mempool_refuses_before_decoding_or_checking_signatures(
 
 
 async def test_receipt_with_proofs_verifies(
-    client: Client, node: TestNode, scenario: Scenario
+    client: Client, node: TestNode, scenario: Scenario, clock: Clock
 ) -> None:
     tx = scenario.custody_accept
-    status, answer = await get_obj(client, f"/v1/txs/{tx.hash.hex()}")
+    path = f"/v1/txs/{tx.hash.hex()}"
+    status, answer = await get_obj(client, path, signed("oceanic-carrier", path, clock))
     assert status == 200
     header = check_certified(answer, node.genesis)
     receipt = Receipt.from_obj(answer["receipt"])
@@ -273,7 +275,7 @@ async def test_receipt_with_proofs_verifies(
 
 
 async def test_every_receipt_of_a_block_verifies_and_the_block_is_read_once(
-    client: Client, node: TestNode, monkeypatch: pytest.MonkeyPatch
+    client: Client, node: TestNode, monkeypatch: pytest.MonkeyPatch, clock: Clock
 ) -> None:
     payload: dict[str, Value] = {"shipment_id": "NOPE", "event": "arrived", "place": "KRPUS"}
     txs = [node.tx("acme-trader", "shipment.milestone", payload) for _ in range(7)]
@@ -282,7 +284,8 @@ async def test_every_receipt_of_a_block_verifies_and_the_block_is_read_once(
     real = node.chain.block
     monkeypatch.setattr(node.chain, "block", lambda h: reads.append(h) or real(h))
     for index, tx in enumerate(txs):
-        status, answer = await get_obj(client, f"/v1/txs/{tx.hash.hex()}")
+        path = f"/v1/txs/{tx.hash.hex()}"
+        status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
         assert status == 200
         header = check_certified(answer, node.genesis)
         assert header.hash == block.hash
@@ -296,8 +299,10 @@ async def test_every_receipt_of_a_block_verifies_and_the_block_is_read_once(
     assert reads == [block.height]  # seven receipts, one decode of their block
 
 
-async def test_failed_receipt(client: Client, scenario: Scenario) -> None:
-    response = await client.get(f"/v1/txs/{scenario.failed.hash.hex()}")
+async def test_failed_receipt(client: Client, scenario: Scenario, clock: Clock) -> None:
+    """The sender's own organisation reads its receipt, failure message included."""
+    path = f"/v1/txs/{scenario.failed.hash.hex()}"
+    response = await client.get(path, headers=signed("outsider-trader", path, clock))
     assert response.status == 200
     body = await response.json()
     assert body["status"] == "failed"
@@ -315,3 +320,28 @@ async def test_bad_receipt_hash_is_400(client: Client) -> None:
     for text in ("ab", "zz" * 32, "ab" * 33):
         response = await client.get(f"/v1/txs/{text}")
         assert response.status == 400
+
+
+@pytest.mark.parametrize("reader", [None, "wind-prosumer"])
+async def test_a_receipt_is_redacted_for_who_may_not_see_it_and_still_proves_its_place(
+    client: Client, node: TestNode, scenario: Scenario, clock: Clock, reader: str | None
+) -> None:
+    """Finding 15.1: GET /v1/txs/{hash} gave anyone the events of a shipment transaction."""
+    tx = scenario.custody_accept
+    path = f"/v1/txs/{tx.hash.hex()}"
+    headers = None if reader is None else signed(reader, path, clock)
+    status, answer = await get_obj(client, path, headers)
+    assert status == 200 and answer["status"] == "committed"
+    stub = answer["receipt"]
+    assert stub == {
+        "redacted": True,
+        "hash": stub["hash"],
+        "tx_hash": tx.hash,
+        "height": 3,
+        "index": 0,
+    }
+    header = check_certified(answer, node.genesis)
+    InclusionProof.from_obj(answer["block_proof"]).verify(leaf_hash(tx.hash), header.tx_root)
+    InclusionProof.from_obj(answer["results_proof"]).verify(
+        leaf_hash(stub["hash"]), header.results_root
+    )

@@ -108,6 +108,7 @@ class CliNode:
         self.events = EventHub()
         self.last_cert: CommitCertificate | None = None
         self.nonces: dict[bytes, int] = {}
+        self.public_key = key("api-node").public_key
 
     def latest(self) -> Any:
         from ledger.state import StateTree

@@ -285,11 +285,18 @@ def test_cli_audit_home_warns_when_memory_may_not_hold_the_store(
     assert "the chain checks out" in warned.output, "a warning, the audit still runs"
 
 
-def test_cli_audit_online(server: ServerThread, node: CliNode, genesis_file: str) -> None:
+def test_cli_audit_online(
+    server: ServerThread, node: CliNode, genesis_file: str, keys: dict[str, str]
+) -> None:
     server.call(lambda: build_journey(node, "S-0002"))
-    result = run(["audit", "verify", "--node", server.url, "--genesis", genesis_file])
+    online = ["audit", "verify", "--node", server.url, "--genesis", genesis_file]
+    result = run([*online, "--key", keys["auditor"]])
     assert result.exit_code == 0, message(result)
     assert "the chain checks out" in result.output
+    # without an auditor's key the node redacts shipment transactions: a clear refusal
+    refused = run(online)
+    assert refused.exit_code != 0
+    assert "give --key with an auditor's member key" in str(refused.exception)
 
     def forge(path: str, answer: dict) -> dict:  # type: ignore[type-arg]
         if path == "/v1/blocks/3":
@@ -298,7 +305,12 @@ def test_cli_audit_online(server: ServerThread, node: CliNode, genesis_file: str
 
     proxy = lying_proxy(server.url, forge)
     try:
-        bad = run(["audit", "verify", "--node", proxy.url, "--genesis", genesis_file, "--json"])
+        bad = run(
+            [
+                *("audit", "verify", "--node", proxy.url, "--genesis", genesis_file),
+                *("--json", "--key", keys["auditor"]),
+            ]
+        )
     finally:
         proxy.stop()
     assert bad.exit_code == 1

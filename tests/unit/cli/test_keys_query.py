@@ -61,7 +61,9 @@ def test_block_verified(server: ServerThread, genesis_file: str) -> None:
     assert missing.exit_code != 0 and "not_found" in message(missing)
 
 
-def test_block_with_a_forged_transaction_refused(server: ServerThread, genesis_file: str) -> None:
+def test_block_with_a_forged_transaction_refused(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
     def forge(path: str, answer: dict) -> dict:  # type: ignore[type-arg]
         if path.startswith("/v1/blocks/"):
             answer["block"]["txs"][0]["payload"]["origin"] = "USNYC"
@@ -69,21 +71,45 @@ def test_block_with_a_forged_transaction_refused(server: ServerThread, genesis_f
 
     proxy = lying_proxy(server.url, forge)
     try:
-        result = run(["block", "1", "--node", proxy.url, "--genesis", genesis_file])
+        args = ["block", "1", "--node", proxy.url, "--genesis", genesis_file]
+        result = run([*args, "--key", keys["auditor"]])
+        # a lying node cannot hide a forged payload behind a redacted stub either
+        public = run(args)
     finally:
         proxy.stop()
     assert result.exit_code != 0 and "tx_root" in message(result)
+    assert public.exit_code != 0
 
 
-def test_tx_show(server: ServerThread, node: CliNode, genesis_file: str) -> None:
+def test_block_shows_what_the_reader_may_see(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
+    public = run(["block", "1", "--node", server.url, "--genesis", genesis_file])
+    assert public.exit_code == 0, message(public)
+    assert "redacted" in public.output and "transactions match the header's tx root" in (
+        public.output
+    )
+    audited = run(["block", "1", "--node", server.url, "--genesis", genesis_file, "--json"])
+    assert json.loads(audited.stdout)["redacted"] > 0
+    args = ["block", "1", "--node", server.url, "--genesis", genesis_file, "--json"]
+    audited = run([*args, "--key", keys["auditor"]])
+    assert json.loads(audited.stdout)["redacted"] == 0
+
+
+def test_tx_show(
+    server: ServerThread, node: CliNode, genesis_file: str, keys: dict[str, str]
+) -> None:
     block = node.chain.block(2)
     assert block is not None
     tx_hash = block.txs[1].hash.hex()
-    result = run(["tx", "show", tx_hash, "--node", server.url, "--genesis", genesis_file])
+    redacted = run(["tx", "show", tx_hash, "--node", server.url, "--genesis", genesis_file])
+    assert redacted.exit_code != 0 and "give --key" in message(redacted)
+    key = ["--key", keys["auditor"]]
+    result = run(["tx", "show", tx_hash, "--node", server.url, "--genesis", genesis_file, *key])
     assert result.exit_code == 0, message(result)
     assert "committed" in result.output and "shipment.document_attached" in result.output
     assert "in the block's tx root, results root and the ledger log" in result.output
-    unverified = run(["tx", "show", tx_hash, "--node", server.url])
+    unverified = run(["tx", "show", tx_hash, "--node", server.url, *key])
     assert "not verified" in unverified.output
     unknown = run(["tx", "show", "ab" * 32, "--node", server.url])
     assert unknown.exit_code != 0 and "not known" in message(unknown)

@@ -1,0 +1,85 @@
+"""A block answer as the CLI checks it, with the transactions the node redacted.
+
+A node shows a reader only the transactions the read rules allow and replaces
+the others by ``{"redacted": true, "hash", "kind", "sender", "nonce"}``
+(docs/api.md, "Who can see what"). The header's tx root is built over the
+transaction hashes, so the block is checked the same either way: every shown
+transaction is hashed here (a node cannot show one and prove another), and the
+root over all hashes must be the header's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger import merkle
+from ledger.block import BlockHeader
+from ledger.encoding import Value
+from ledger.errors import LedgerError
+from ledger.tx import Transaction
+from ledger.votes import CommitCertificate
+
+
+class BlockAnswerError(LedgerError):
+    code = "malformed_block"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEntry:
+    hash: bytes
+    kind: str
+    sender: bytes
+    nonce: int
+    tx: Transaction | None  # None: redacted for this reader
+
+
+@dataclass(frozen=True, slots=True)
+class BlockView:
+    header: BlockHeader
+    cert: CommitCertificate
+    entries: tuple[BlockEntry, ...]
+
+    @property
+    def redacted(self) -> int:
+        return sum(1 for e in self.entries if e.tx is None)
+
+    def check_tx_root(self) -> None:
+        if len(self.entries) != self.header.tx_count:
+            raise BlockAnswerError(
+                f"block {self.header.height} holds {len(self.entries)} transactions, "
+                f"its header says {self.header.tx_count}"
+            )
+        if merkle.root_of([e.hash for e in self.entries]) != self.header.tx_root:
+            raise BlockAnswerError(
+                f"block {self.header.height}: tx_root does not match its transactions"
+            )
+
+
+def parse_block_answer(answer: dict[str, Value]) -> BlockView:
+    """The header, certificate and transaction entries of a ``/v1/blocks/{h}`` answer."""
+    try:
+        block = answer["block"]
+        if not isinstance(block, dict) or not isinstance(block.get("txs"), list):
+            raise BlockAnswerError("the answer has no block with a list of transactions")
+        header = BlockHeader.from_obj(block["header"])
+        cert = CommitCertificate.from_obj(answer["certificate"])
+        entries = tuple(_entry(item) for item in block["txs"])
+    except (LedgerError, KeyError, TypeError) as exc:
+        raise BlockAnswerError(f"the node sent a malformed block: {exc}") from None
+    return BlockView(header, cert, entries)
+
+
+def _entry(item: Value) -> BlockEntry:
+    if isinstance(item, dict) and item.get("redacted") is True:
+        h, kind, sender, nonce = (item[k] for k in ("hash", "kind", "sender", "nonce"))
+        if not (
+            isinstance(h, bytes)
+            and len(h) == 32
+            and isinstance(kind, str)
+            and isinstance(sender, bytes)
+            and isinstance(nonce, int)
+        ):
+            raise BlockAnswerError(f"a redacted transaction entry is malformed: {item!r:.120}")
+        return BlockEntry(h, kind, sender, nonce, None)
+    tx = Transaction.from_obj(item)
+    return BlockEntry(tx.hash, tx.kind, tx.sender, tx.nonce, tx)
