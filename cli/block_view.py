@@ -1,7 +1,7 @@
 """A block answer as the CLI checks it, with the transactions the node redacted.
 
 A node shows a reader only the transactions the read rules allow and replaces
-the others by ``{"redacted": true, "hash", "kind", "sender", "nonce"}``
+the others by ``{"redacted": true, "hash", "kind"}``
 (docs/api.md, "Who can see what"). The header's tx root is built over the
 transaction hashes, so the block is checked the same either way: every shown
 transaction is hashed here (a node cannot show one and prove another), and the
@@ -28,8 +28,6 @@ class BlockAnswerError(LedgerError):
 class BlockEntry:
     hash: bytes
     kind: str
-    sender: bytes
-    nonce: int
     tx: Transaction | None  # None: redacted for this reader
 
 
@@ -71,15 +69,9 @@ def parse_block_answer(answer: dict[str, Value]) -> BlockView:
 
 def _entry(item: Value) -> BlockEntry:
     if isinstance(item, dict) and item.get("redacted") is True:
-        h, kind, sender, nonce = (item[k] for k in ("hash", "kind", "sender", "nonce"))
-        if not (
-            isinstance(h, bytes)
-            and len(h) == 32
-            and isinstance(kind, str)
-            and isinstance(sender, bytes)
-            and isinstance(nonce, int)
-        ):
+        h, kind = item["hash"], item["kind"]
+        if not (isinstance(h, bytes) and len(h) == 32 and isinstance(kind, str)):
             raise BlockAnswerError(f"a redacted transaction entry is malformed: {item!r:.120}")
-        return BlockEntry(h, kind, sender, nonce, None)
+        return BlockEntry(h, kind, None)
     tx = Transaction.from_obj(item)
-    return BlockEntry(tx.hash, tx.kind, tx.sender, tx.nonce, tx)
+    return BlockEntry(tx.hash, tx.kind, tx)

@@ -115,11 +115,13 @@ def block(
     )
     if view.entries:
         table = Table()
-        for name in ("#", "hash", "kind", "sender", "nonce", "payload"):
+        for name in ("#", "hash", "kind", "sender", "nonce"):
             table.add_column(name)
         for i, e in enumerate(view.entries):
-            shown = "shown" if e.tx is not None else "[dim]redacted[/]"
-            table.add_row(str(i), short(e.hash), e.kind, short(e.sender), str(e.nonce), shown)
+            if e.tx is None:
+                table.add_row(str(i), short(e.hash), e.kind, "[dim]redacted[/]", "")
+            else:
+                table.add_row(str(i), short(e.hash), e.kind, short(e.tx.sender), str(e.tx.nonce))
         console.print(table)
     if view.redacted:
         console.print(

@@ -126,8 +126,9 @@ def _wait_committed(node: NodeEntry, phase: list[Transaction], number: int) -> l
             if receipt is None:
                 break
             pending.discard(tx_hash)
-            if receipt.get("code"):
-                failed.append(f"{tx_hash[:16]}…: {receipt['code']}: {receipt.get('message')}")
+            if answer.get("status") == "failed":  # an unsigned read: the receipt may be redacted
+                code = receipt.get("code", "failed")
+                failed.append(f"{tx_hash[:16]}…: {code}: {receipt.get('message', '(redacted)')}")
         else:
             continue
         time.sleep(0.2)

@@ -6,10 +6,10 @@ through a :class:`Disclosure`: per item it asks the contracts' read rules
 request may see it, judged on the state after the item's block, and shows the
 item whole or *redacted* to what commits to it without revealing it:
 
-* a transaction becomes ``{"redacted": true, "hash", "kind", "sender", "nonce"}``
-  — its hash is what the block's tx root and the log are built over, so a
-  redacted block still proves its header, and kind, sender and nonce are
-  public already (member records and nonces are public state);
+* a transaction becomes ``{"redacted": true, "hash", "kind"}`` — its hash is
+  what the block's tx root and the log are built over, so a redacted block
+  still proves its header; the sender is left out too (a meter's key names a
+  record the reader may not see);
 * a receipt becomes ``{"redacted": true, "hash", "tx_hash", "height", "index"}``
   — its hash is what the results root is built over, so the receipt's place in
   the block is still proven; its events and message (goods, parties, amounts)
@@ -112,10 +112,4 @@ class Disclosure:
 
 
 def redacted_tx(tx: Transaction) -> dict[str, Value]:
-    return {
-        "redacted": True,
-        "hash": tx.hash,
-        "kind": tx.kind,
-        "sender": tx.sender,
-        "nonce": tx.nonce,
-    }
+    return {"redacted": True, "hash": tx.hash, "kind": tx.kind}

@@ -30,16 +30,22 @@ import urllib.request
 from typing import Any
 
 from devnet import layout, processes
+from devnet.demo import demo_summary
 from devnet.layout import Network, NodeEntry
+from ledger.crypto import PrivateKey
 from ledger.encoding import decode
 from ledger.genesis import Genesis
 from ledger.keyfile import read_key_file
+from node.api.auth import sign_request
 from node.config import Home
 from tests.e2e import netns as netns_mod
 from tests.e2e.relay import RelayMesh
 from tests.e2e.witness import INTRUDER_KEY, WITNESS_KEY, Witness
 
 START_TIMEOUT_S = 60.0
+# The founding audit office's auditor (its key, like every devnet member key, is derived
+# from a public label): the invariant checker reads blocks and receipts whole with it.
+AUDITOR = PrivateKey.from_label(str(demo_summary()["auditor_label"]))
 HTTP_TIMEOUT_S = 3.0
 
 
@@ -65,6 +71,7 @@ class Cluster:
         self.first_env = env or {}
         self.network: Network | None = None
         self.genesis: Genesis | None = None
+        self._node_keys: dict[str, bytes] = {}
         self.relay: RelayMesh | None = None
         self.netns: netns_mod.NetnsMesh | None = None
         self.witness: Witness | None = None
@@ -280,11 +287,12 @@ class Cluster:
         A 429 is waited out and asked again (until ``timeout``), as a real client does:
         the invariant checks query from the same loopback address a flood scenario
         just used up the per-address rate limit of."""
-        req = urllib.request.Request(
-            self.entry(name).url + path, headers={"Accept": "application/msgpack"}
-        )
         deadline = time.monotonic() + timeout
         while True:
+            req = urllib.request.Request(
+                self.entry(name).url + path,
+                headers={"Accept": "application/msgpack", **self._audit_read(name, path)},
+            )
             try:
                 with urllib.request.urlopen(req, timeout=timeout) as resp:
                     return decode(resp.read())
@@ -293,6 +301,17 @@ class Cluster:
                 if exc.code != 429 or time.monotonic() >= deadline:
                     return decode(body)
                 time.sleep(0.05)  # the bucket refills in ms; Retry-After rounds up to 1 s
+
+    def _audit_read(self, name: str, path: str) -> dict[str, str]:
+        """Headers signing ``path`` as the devnet's auditor, who may read every record
+        (the checker verifies receipts and blocks whole; others see them redacted)."""
+        node_key = self._node_keys.get(name)
+        if node_key is None:
+            node_key = bytes.fromhex(self.get(name, "/v1/status")["public_key"])
+            self._node_keys[name] = node_key
+        assert self.genesis is not None
+        now = int(time.time() * 1000)
+        return sign_request(AUDITOR, self.genesis.chain_id, node_key, "GET", path, b"", now)
 
     def status(self, name: str) -> dict[str, Any] | None:
         if name in self.paused or not self.running(name):

@@ -246,7 +246,7 @@ class Load:
                     continue
                 self.acked[h] = int(receipt["height"])
                 self.stats.acknowledged += 1
-                if receipt.get("code"):
+                if answer.get("status") == "failed":
                     self.stats.failed_receipts += 1
                 latency = time.monotonic() - pending.first_sent
                 self.stats.latency_max_s = max(self.stats.latency_max_s, latency)
