@@ -185,6 +185,7 @@ def _print_next_steps(network: Network, demo: bool) -> None:
         )
         console.print(f"  {exe} shipment find --status held {common} --key {officer}")
         console.print(f"  {exe} permit check {summary['permit']} {common}")
-        console.print(f"  {exe} audit verify {common}")
+        auditor = os.path.relpath(demo_key_path(network, "auditor"))
+        console.print(f"  {exe} audit verify {common} --key {auditor}")
     else:
         console.print(f"  {exe} audit verify --node {url} --genesis {genesis}")

@@ -134,7 +134,8 @@ def test_online_audit_checkpoint_and_consistency(journey: dict[str, Any], tmp_pa
               "--key", journey["keys"]["auditor"]])  # fmt: skip
     assert cp.exit_code == 0, message(cp)
     (tmp_path / "cp.json").write_text(cp.stdout)
-    audit = run(["audit", "verify", "--node", url, "--genesis", genesis, "--json"])
+    audit = run(["audit", "verify", "--node", url, "--genesis", genesis, "--json",
+                 "--key", journey["keys"]["auditor"]])  # fmt: skip
     assert audit.exit_code == 0, message(audit)
     assert json.loads(audit.stdout)["txs"] >= len(journey["receipts"])
     later = run(["audit", "consistency", str(tmp_path / "cp.json"), "--node", url,
