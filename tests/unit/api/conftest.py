@@ -98,7 +98,7 @@ def make_genesis() -> Genesis:
 def certify(block: Block, signers: list[PrivateKey] | None = None) -> CommitCertificate:
     """A precommit certificate for ``block`` from (by default) three of the four validators."""
     votes = [
-        Vote.create(k, CHAIN_ID, VoteType.PRECOMMIT, block.height, 0, block.hash)
+        Vote.create(k, block.header.chain_id, VoteType.PRECOMMIT, block.height, 0, block.hash)
         for k in (signers if signers is not None else VALIDATORS[:3])
     ]
     return CommitCertificate.from_votes(votes)
@@ -109,8 +109,8 @@ class TestNode:
 
     __test__ = False
 
-    def __init__(self) -> None:
-        self.genesis = make_genesis()
+    def __init__(self, genesis: Genesis | None = None) -> None:
+        self.genesis = genesis if genesis is not None else make_genesis()
         self.store = MemoryStore()
         self.chain = ChainStore(self.store, self.genesis)
         self.chain.initialise(genesis_state(self.genesis))
@@ -156,7 +156,7 @@ class TestNode:
         signer = key(label)
         nonce = self.nonces.get(signer.public_key, 0)
         self.nonces[signer.public_key] = nonce + 1
-        return Transaction.create(signer, CHAIN_ID, kind, nonce, payload)
+        return Transaction.create(signer, self.genesis.chain_id, kind, nonce, payload)
 
     def commit(self, txs: list[Transaction], now_ms: int | None = None) -> Block:
         head = self.chain.head()
