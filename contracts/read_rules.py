@@ -22,8 +22,11 @@ trade              seller and buyer; roles energy_regulator, auditor
 anything else      auditors only
 =================  =========================================================
 
-A key whose record does not exist may be proven absent to anyone: absence of
-an id discloses nothing the requester did not already name.
+Absence is guarded like presence: a key of a public type may be proven absent
+to anyone; a confidential one only to a reader who would see the record if it
+existed (its role readers; for an energy account, the organisation it is named
+after). Anyone else gets the same refusal whether the record exists or not, so
+the answers are no oracle for which shipment, meter or order ids exist.
 
 Transactions (their payloads, and the events and messages of their receipts)
 follow the record they act on (:func:`may_read_tx`): ``permit.*`` and
@@ -130,11 +133,20 @@ def may_read_key(state: StateReader, key: bytes, reader: Reader) -> bool:
     parent_key = _parent_key(record_type, key)
     raw = state.get(parent_key if parent_key is not None else key)
     if raw is None:
-        return True
+        return may_know_absent(record_type, key, reader)
     record = decode(raw)
     if not isinstance(record, dict):
         return "auditor" in reader.roles
     return may_read(record_type, record, reader)
+
+
+def may_know_absent(record_type: str, key: bytes, reader: Reader) -> bool:
+    """Whether ``reader`` may learn that no record of ``record_type`` is at ``key``."""
+    if record_type in PUBLIC:
+        return True
+    if not reader.roles.isdisjoint(ROLE_READERS.get(record_type, ROLE_READERS["unknown"])):
+        return True
+    return record_type == "energy_account" and key == sk.energy_account_key(reader.org or "")
 
 
 def _parent_key(record_type: str, key: bytes) -> bytes | None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from contracts import codes, queries
 from contracts import state_keys as sk
-from contracts.read_rules import may_read
+from contracts.read_rules import may_know_absent, may_read
 from contracts.shipments import CUSTOMS_STATUSES, STAGES
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
@@ -42,9 +42,12 @@ async def shipment(request: web.Request) -> web.StreamResponse:
     shipment_id = _shipment_id(request.match_info["id"])
     state = ProvenState.of_request(request)
     record = queries.get_shipment(state, shipment_id)
-    if record is None:
-        raise APIError(404, "not_found", f"shipment {shipment_id!r} does not exist")
     reader, signed = await reader_of(request)
+    if record is None:
+        # the same refusal as for another party's shipment: no oracle for which ids exist
+        if not may_know_absent("shipment", sk.shipment_key(shipment_id), reader):
+            raise deny(f"shipment {shipment_id!r}", signed)
+        raise APIError(404, "not_found", f"shipment {shipment_id!r} does not exist")
     if not may_read("shipment", record, reader):
         raise deny(f"shipment {shipment_id!r}", signed)
     keys = queries.shipment_proof_keys(state, shipment_id)

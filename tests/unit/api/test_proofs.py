@@ -39,11 +39,28 @@ async def test_public_state_value_is_proven(client: Client, node: TestNode) -> N
     assert decode(answer["value"])["id"] == "acme"
 
 
-async def test_absent_key_is_proven_absent(client: Client, node: TestNode) -> None:
-    status, answer = await get_obj(client, state_path(sk.shipment_key("no-such-shipment")))
+async def test_absent_key_is_proven_absent(client: Client, node: TestNode, clock: Clock) -> None:
+    path = state_path(sk.shipment_key("no-such-shipment"))
+    status, answer = await get_obj(client, path, signed("customs-officer", path, clock))
     assert status == 200 and answer["value"] is None
     header = check_certified(answer, node.genesis)
     verify_state_proof(header.state_root, StateProof.from_obj(answer["proof"]))
+    status, answer = await get_obj(client, state_path(sk.permit_key("no-such-permit")))
+    assert status == 200 and answer["value"] is None  # a public record type: to anyone
+
+
+@pytest.mark.parametrize("reader", [None, "wind-prosumer"])
+async def test_absence_of_a_confidential_record_is_no_oracle(
+    client: Client, clock: Clock, reader: str | None
+) -> None:
+    """An outsider gets the same refusal for a shipment that exists and one that does not."""
+    answers = []
+    for shipment_id in (SHIPMENT, "no-such-shipment"):
+        for path in (state_path(sk.shipment_key(shipment_id)), f"/v1/shipments/{shipment_id}"):
+            headers = None if reader is None else signed(reader, path, clock)
+            response = await client.get(path, headers=headers)
+            answers.append((response.status, (await response.json())["error"]["code"]))
+    assert len(set(answers)) == 1 and answers[0][0] in (401, 403), answers
 
 
 async def test_state_at_an_earlier_height(client: Client, node: TestNode) -> None:
@@ -97,7 +114,8 @@ async def test_private_state_by_role(
 
 async def test_unknown_key_kinds_are_for_auditors(client: Client, clock: Clock) -> None:
     path = state_path(b"\xff\x00weird")
-    assert (await client.get(path)).status == 200  # absent: nothing to hide
+    assert (await client.get(path)).status == 401  # absent or not: only auditors know
+    assert (await client.get(path, headers=signed("auditor", path, clock))).status == 200
     present = state_path(sk.nonce_key(key("acme-trader").public_key))
     assert (await client.get(present)).status == 200  # nonces are public
 

@@ -60,11 +60,20 @@ def test_rules_by_state_key() -> None:
     assert may_read_key(chain.state, entry_key, reader("importer", "trader"))
     assert not may_read_key(chain.state, entry_key, reader("carrier-b", "carrier"))
     assert not may_read_key(chain.state, sk.shipment_key("SHP-1"), PUBLIC)
-    assert may_read_key(chain.state, sk.shipment_key("NOPE"), PUBLIC)  # absence
+    # absence is guarded like presence: no oracle for which confidential ids exist
+    assert not may_read_key(chain.state, sk.shipment_key("NOPE"), PUBLIC)
+    assert not may_read_key(chain.state, sk.shipment_key("NOPE"), reader("importer", "trader"))
+    assert may_read_key(chain.state, sk.shipment_key("NOPE"), reader("customs", "customs"))
+    assert may_read_key(chain.state, sk.permit_key("NOPE"), PUBLIC)  # permits are public
     assert may_read_key(chain.state, sk.org_key("customs"), PUBLIC)
     assert may_read_key(chain.state, sk.params_key(), PUBLIC)
-    assert may_read_key(chain.state, b"\xff\xfe", PUBLIC)  # no such record
-    assert may_read_key(chain.state, b"energy/meter/zz/r/0", PUBLIC)
+    assert not may_read_key(chain.state, b"\xff\xfe", PUBLIC)  # no such record: auditors
+    assert may_read_key(chain.state, b"\xff\xfe", reader("audit", "auditor"))
+    assert not may_read_key(chain.state, b"energy/meter/zz/r/0", PUBLIC)
+    assert may_read_key(
+        chain.state, sk.energy_account_key("importer"), reader("importer", "trader")
+    )
+    assert not may_read_key(chain.state, sk.energy_account_key("nobody"), reader("importer", "x"))
 
 
 def test_energy_rules() -> None:
