@@ -80,6 +80,7 @@ def block(height: str, node: str, genesis_path: str | None, as_json: bool) -> No
         certified = check_certificate(blk.header, cert, Genesis.load(genesis_path))
         try:
             blk.check_tx_root()
+            blk.check_evidence_root()
         except LedgerError as exc:
             raise VerificationError(str(exc)) from None
     if as_json:
@@ -106,6 +107,7 @@ def block(height: str, node: str, genesis_path: str | None, as_json: bool) -> No
                 ("log root", h.log_root.hex()),
                 ("state root", h.state_root.hex()),
                 ("results root", h.results_root.hex()),
+                ("evidence", f"{len(blk.evidence)} pieces (root {h.evidence_root.hex()})"),
                 ("certificate", f"round {cert.round}, {len(cert.signatures)} signatures"),
             ]
         )
@@ -119,7 +121,7 @@ def block(height: str, node: str, genesis_path: str | None, as_json: bool) -> No
         console.print(table)
     if certified is not None:
         console.print(verified_line(certified))
-        console.print("  transactions match the header's tx root")
+        console.print("  transactions and evidence match the header's tx and evidence roots")
     else:
         console.print("[yellow]not verified[/]: give --genesis to check the certificate")
 
