@@ -259,6 +259,7 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
                 "tx_per_s": round(report.tx_rate),
                 "rows_compared": report.rows_compared,
                 "segments": report.segments,
+                "evidence": report.evidence,
                 "findings": [
                     {"height": f.height, "record": f.record, "problem": f.problem}
                     for f in report.findings
@@ -276,6 +277,7 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
                     "transactions",
                     f"{report.txs:,} in {report.seconds:.1f} s ({report.tx_rate:,.0f} tx/s)",
                 ),
+                ("evidence", f"{report.evidence} committed pieces checked"),
                 (
                     "stored rows",
                     f"{report.rows_compared:,} compared byte for byte"
@@ -288,8 +290,8 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
     if report.ok:
         console.print(
             f"[bold green]✔ the chain checks out[/] from genesis to height {report.tip}: "
-            "hash links, certificates, signatures, tx/log/state/results roots and "
-            "re-execution"
+            "hash links, certificates, signatures, tx/log/state/results/evidence roots, "
+            "committed evidence and re-execution"
         )
         return
     table = Table(title="[bold red]audit FAILED[/]", title_justify="left")

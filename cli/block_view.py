@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger import merkle
-from ledger.block import BlockHeader
+from ledger.block import BlockHeader, evidence_list_from_obj
 from ledger.encoding import Value
 from ledger.errors import LedgerError
+from ledger.evidence import Evidence, compute_evidence_root
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 
@@ -36,6 +37,7 @@ class BlockView:
     header: BlockHeader
     cert: CommitCertificate
     entries: tuple[BlockEntry, ...]
+    evidence: tuple[Evidence, ...]  # public: votes and proposals only, never redacted
 
     @property
     def redacted(self) -> int:
@@ -52,6 +54,13 @@ class BlockView:
                 f"block {self.header.height}: tx_root does not match its transactions"
             )
 
+    def check_evidence_root(self) -> None:
+        if compute_evidence_root(self.evidence) != self.header.evidence_root:
+            raise BlockAnswerError(
+                f"block {self.header.height}: evidence_root does not match its "
+                f"{len(self.evidence)} pieces of evidence"
+            )
+
 
 def parse_block_answer(answer: dict[str, Value]) -> BlockView:
     """The header, certificate and transaction entries of a ``/v1/blocks/{h}`` answer."""
@@ -62,9 +71,10 @@ def parse_block_answer(answer: dict[str, Value]) -> BlockView:
         header = BlockHeader.from_obj(block["header"])
         cert = CommitCertificate.from_obj(answer["certificate"])
         entries = tuple(_entry(item) for item in block["txs"])
+        evidence = evidence_list_from_obj(block["evidence"])
     except (LedgerError, KeyError, TypeError) as exc:
         raise BlockAnswerError(f"the node sent a malformed block: {exc}") from None
-    return BlockView(header, cert, entries)
+    return BlockView(header, cert, entries, evidence)
 
 
 def _entry(item: Value) -> BlockEntry:

@@ -9,6 +9,8 @@
 ``permit``               check, show (cli/permit_cmd.py)
 ``audit``                verify, checkpoint, consistency (cli/audit_cmd.py)
 ``proof``                export, verify (cli/proof_cmd.py)
+``evidence``             list: committed equivocation evidence, checked
+                         (cli/evidence_cmd.py)
 ``bench``                when cli/bench_cmd.py is present
 =======================  ==================================================
 
@@ -22,7 +24,16 @@ import importlib
 
 import click
 
-from cli import audit_cmd, keys_cmd, permit_cmd, proof_cmd, query_cmd, shipment_cmd, tx_cmd
+from cli import (
+    audit_cmd,
+    evidence_cmd,
+    keys_cmd,
+    permit_cmd,
+    proof_cmd,
+    query_cmd,
+    shipment_cmd,
+    tx_cmd,
+)
 
 
 def register(cli: click.Group) -> None:
@@ -36,6 +47,7 @@ def register(cli: click.Group) -> None:
         permit_cmd.permit,
         audit_cmd.audit,
         proof_cmd.proof,
+        evidence_cmd.evidence,
     ):
         cli.add_command(command)
     try:  # ``cityledger bench`` lives in its own module; add it when installed

@@ -82,6 +82,7 @@ def block(
         certified = check_certificate(view.header, view.cert, Genesis.load(genesis_path))
         try:
             view.check_tx_root()
+            view.check_evidence_root()
         except LedgerError as exc:
             raise VerificationError(str(exc)) from None
     if as_json:
@@ -109,6 +110,7 @@ def block(
                 ("log root", h.log_root.hex()),
                 ("state root", h.state_root.hex()),
                 ("results root", h.results_root.hex()),
+                ("evidence", f"{len(view.evidence)} pieces (root {h.evidence_root.hex()})"),
                 ("certificate", f"round {cert.round}, {len(cert.signatures)} signatures"),
             ]
         )
@@ -130,7 +132,7 @@ def block(
         )
     if certified is not None:
         console.print(verified_line(certified))
-        console.print("  transactions match the header's tx root")
+        console.print("  transactions and evidence match the header's tx and evidence roots")
     else:
         console.print("[yellow]not verified[/]: give --genesis to check the certificate")
 

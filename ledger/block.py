@@ -4,7 +4,8 @@ The header commits to everything a light client or auditor needs: the link to
 the previous block, the transactions (``tx_root``), the append-only log of all
 transactions since genesis (``log_size``, ``log_root``), the state after this
 block (``state_root``), its receipts (``results_root``), the validator set and
-the previous block's commit certificate.
+the previous block's commit certificate, and the equivocation evidence the block
+commits (``evidence_root``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import msgpack
 
 from ledger import merkle
 from ledger.crypto import PUBLIC_KEY_SIZE
@@ -30,6 +33,12 @@ from ledger.encoding import (
     packb_canonical,
 )
 from ledger.errors import DecodeError, ValidationError
+from ledger.evidence import (
+    MAX_BLOCK_EVIDENCE,
+    Evidence,
+    compute_evidence_root,
+    evidence_from_obj,
+)
 from ledger.ids import HASH_SIZE
 from ledger.tx import Transaction, check_chain_id
 from ledger.votes import CommitCertificate
@@ -52,6 +61,7 @@ _HEADER_FIELDS = (
     "results_root",
     "validators_hash",
     "last_cert_hash",
+    "evidence_root",
 )
 
 
@@ -70,6 +80,7 @@ class BlockHeader:
     results_root: bytes
     validators_hash: bytes
     last_cert_hash: bytes  # ZERO_HASH for height 1
+    evidence_root: bytes  # root over the hashes of the evidence the block commits
     hash: bytes = field(init=False, repr=False, compare=False)
     encoded: bytes = field(init=False, repr=False, compare=False)
     """The canonical bytes, whose SHA-256 is :attr:`hash`."""
@@ -90,6 +101,7 @@ class BlockHeader:
             "results_root",
             "validators_hash",
             "last_cert_hash",
+            "evidence_root",
         ):
             if len(getattr(self, name)) != HASH_SIZE:
                 raise ValidationError(f"header {name} must be 32 bytes")
@@ -125,18 +137,27 @@ def compute_tx_root(txs: Sequence[Transaction]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A header, its transactions, and the certificate that committed the previous block.
+    """A header, its transactions, the certificate that committed the previous block,
+    and the equivocation evidence it commits.
 
     Carrying ``last_cert`` (as Tendermint's LastCommit) makes the certificate of
     height h-1 part of the chain at height h, so every node stores the same one
-    and ``header.last_cert_hash`` can be checked by anyone.
+    and ``header.last_cert_hash`` can be checked by anyone. ``evidence`` (as
+    Tendermint's block evidence) puts each verified offence on the chain once;
+    ``header.evidence_root`` commits to it (:meth:`check_evidence_root`).
     """
 
     header: BlockHeader
     txs: tuple[Transaction, ...]
     last_cert: CommitCertificate | None
+    evidence: tuple[Evidence, ...] = ()
 
     def __post_init__(self) -> None:
+        if len(self.evidence) > MAX_BLOCK_EVIDENCE:
+            raise ValidationError(
+                f"block {self.header.height} carries {len(self.evidence)} pieces of evidence, "
+                f"over {MAX_BLOCK_EVIDENCE}"
+            )
         if len(self.txs) != self.header.tx_count:
             raise ValidationError(
                 f"block {self.header.height} holds {len(self.txs)} transactions, "
@@ -167,23 +188,33 @@ class Block:
         if compute_tx_root(self.txs) != self.header.tx_root:
             raise ValidationError(f"block {self.height}: tx_root does not match its transactions")
 
+    def check_evidence_root(self) -> None:
+        """Raise unless the header's evidence_root is the root over this evidence."""
+        if compute_evidence_root(self.evidence) != self.header.evidence_root:
+            raise ValidationError(
+                f"block {self.height}: evidence_root does not match its "
+                f"{len(self.evidence)} pieces of evidence"
+            )
+
     def to_obj(self) -> dict[str, Value]:
         return {
             "header": self.header.to_obj(),
             "txs": [tx.to_obj() for tx in self.txs],
             "last_cert": None if self.last_cert is None else self.last_cert.to_obj(),
+            "evidence": [e.to_obj() for e in self.evidence],
         }
 
     @classmethod
     def from_obj(cls, obj: Value, *, decoded: bool = False) -> Block:
         """The block in ``obj``; ``decoded``: it came straight out of ``decode()``."""
-        m = expect_map(obj, "block", ("header", "txs", "last_cert"))
+        m = expect_map(obj, "block", BLOCK_FIELDS)
         header = BlockHeader.from_obj(m["header"])
         raw_txs = expect_list(m["txs"], "block.txs", max_len=MAX_BLOCK_TXS)
         txs = tuple(Transaction.from_obj(t, decoded=decoded) for t in raw_txs)
         cert = None if m["last_cert"] is None else CommitCertificate.from_obj(m["last_cert"])
+        evidence = evidence_list_from_obj(m["evidence"])
         try:
-            return cls(header, txs, cert)
+            return cls(header, txs, cert, evidence)
         except ValidationError as exc:
             raise DecodeError(str(exc)) from None
 
@@ -193,7 +224,9 @@ class Block:
         return check_size(
             b"".join(
                 (
-                    b"\x83\xa6header",
+                    b"\x84\xa8evidence",
+                    encode([e.to_obj() for e in self.evidence]) if self.evidence else b"\x90",
+                    b"\xa6header",
                     self.header.encoded,
                     b"\xa9last_cert",
                     cert,
@@ -207,6 +240,38 @@ class Block:
     @classmethod
     def decode(cls, data: bytes) -> Block:
         return cls.from_obj(decode(data), decoded=True)
+
+
+BLOCK_FIELDS = ("header", "txs", "last_cert", "evidence")
+
+
+def evidence_list_from_obj(obj: Value) -> tuple[Evidence, ...]:
+    """A block's ``evidence`` field: at most MAX_BLOCK_EVIDENCE well-formed pieces."""
+    items = expect_list(obj, "block.evidence", max_len=MAX_BLOCK_EVIDENCE)
+    return tuple(evidence_from_obj(e) for e in items)
+
+
+def decode_header(data: bytes) -> BlockHeader:
+    """The header of a stored block's bytes, without decoding its transactions (a
+    block's canonical map puts ``evidence`` and ``header`` before ``last_cert`` and
+    ``txs``). For this node's own store: the bytes are not checked to be canonical,
+    the header is (its hash is that of its canonical re-encoding)."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=len(data) + 1)
+    unpacker.feed(data)
+    try:
+        for _ in range(unpacker.read_map_header()):
+            if unpacker.unpack() == "header":
+                return BlockHeader.from_obj(unpacker.unpack())
+            unpacker.skip()
+    except (
+        ValueError,
+        TypeError,
+        msgpack.OutOfData,
+        msgpack.StackError,
+        msgpack.FormatError,
+    ) as exc:
+        raise DecodeError(f"block: {exc}") from None
+    raise DecodeError("block: no header")
 
 
 @dataclass(frozen=True, slots=True)

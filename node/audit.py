@@ -13,13 +13,18 @@ checks that
   main process executes);
 * the tx root, and after re-execution with :class:`~node.executor.Executor` on a
   fresh in-memory store initialised from the genesis, the log root, state root,
-  results root: the re-executed header must be byte-identical.
+  results root: the re-executed header must be byte-identical;
+* every piece of equivocation evidence it commits: both signatures, by a genesis
+  validator (the round's proposer for proposals), a real equivocation (two different
+  signed messages for one height, round and step), a height in the window, an offence
+  not committed before nor twice in the block; and the evidence root over the pieces.
 
 Given the audited store (``compare_with``), it finally compares every row the
 chain writes (blocks, block-hash index, certificates, receipts, tx index, log
 nodes, state nodes and values, contract indexes, meta) byte for byte with the
-re-executed store, both ways. Node-local rows (signer state, evidence) are not
-part of the chain and are skipped. Findings name the height, the record and what
+re-executed store, both ways (committed evidence and the offence index included).
+Node-local rows (signer state, the evidence pool) are not part of the chain and are
+skipped. Findings name the height, the record and what
 differs (:func:`describe_key` reads a storage key the way an auditor would).
 """
 
@@ -39,12 +44,13 @@ from typing import Protocol
 from contracts.engine import genesis_state
 from ledger.block import Block
 from ledger.errors import LedgerError
+from ledger.evidence import describe_evidence
 from ledger.genesis import Genesis
 from ledger.storage import WriteBatch, keys
 from ledger.storage.protocol import KVReader, prefix_upper_bound
 from ledger.votes import CommitCertificate
 from node.chain import ChainStore
-from node.executor import Executor
+from node.executor import Executor, InvalidEvidence
 from node.sigcache import SignatureCache
 from node.sigcheck import verify_signatures
 
@@ -79,6 +85,7 @@ class AuditReport:
     findings: list[Finding] = field(default_factory=list)
     more_findings: int = 0
     segments: int = 0  # blocks re-executed in this many parallel segments (0: in one replay)
+    evidence: int = 0  # pieces of committed equivocation evidence checked
 
     @property
     def ok(self) -> bool:
@@ -200,6 +207,7 @@ class ChainAuditor:
         self.executor = Executor(self.chain, SignatureCache(capacity=1))
         self.log_sizes: list[int] = []  # header.log_size by height - 1
         self.tx_count = 0
+        self.evidence_count = 0
         self.tip = 0
 
     # --- the replay -----------------------------------------------------------------------
@@ -233,6 +241,7 @@ class ChainAuditor:
             if pool is not None:
                 pool.terminate()
         report.heights, report.txs = self.chain.head().height, self.tx_count
+        report.evidence = self.evidence_count
         if compare_with is not None and report.ok:
             compare_stores(self, compare_with, report)
         report.seconds = time.perf_counter() - started
@@ -320,6 +329,11 @@ class ChainAuditor:
             try:
                 block.check_tx_root()
                 self.executor.validate_block(block, None, certified=True)
+            except InvalidEvidence as exc:
+                names = {v.public_key: v.name for v in genesis.validators.validators}
+                what = describe_evidence(exc.evidence, names.get(exc.evidence.offender))
+                record = f"evidence {exc.index} ({what}, hash {exc.evidence.hash.hex()[:16]}…)"
+                raise AuditFailure(Finding(h.height, record, exc.problem)) from None
             except LedgerError as exc:
                 problem = str(exc).removeprefix(f"block {h.height}: ")
         if problem is not None:
@@ -350,6 +364,7 @@ class ChainAuditor:
         self.executor.commit(executed, cert)
         self.log_sizes.append(block.header.log_size)
         self.tx_count += len(block.txs)
+        self.evidence_count += len(block.evidence)
         if self.progress is not None:
             self.progress(block.height, self.tip, self.tx_count)
 
@@ -443,4 +458,14 @@ def describe_key(auditor: ChainAuditor, key: bytes) -> tuple[int | None, str]:
         return at, f"contract index entry {rest.decode('utf-8', 'replace')!r}"
     if table == keys.META:
         return None, f"meta record {rest.decode('utf-8', 'replace')!r}"
+    if table == keys.COMMITTED_EVIDENCE and len(rest) == 10:
+        height = int.from_bytes(rest[:8], "big")
+        return height, f"committed evidence {int.from_bytes(rest[8:], 'big')}"
+    if table == keys.OFFENCE and len(rest) == 45:
+        offender, height, round_ = rest[:32], int.from_bytes(rest[32:40], "big"), rest[40:44]
+        step = ("proposal", "prevote", "precommit")[rest[44]] if rest[44] < 3 else str(rest[44])
+        return at, (
+            f"offence index entry of {offender.hex()[:16]}… "
+            f"({step} at height {height} round {int.from_bytes(round_, 'big')})"
+        )
     return at, f"record {key.hex()[:40]}"

@@ -36,7 +36,7 @@ from node.audit import (
     StoreSource,
     chain_rows,
 )
-from node.chain import ChainStore
+from node.chain import ChainStore, offence_key_of
 from node.executor import Executor
 from node.sigcache import SignatureCache
 from node.sigcheck import verify_signatures
@@ -51,7 +51,9 @@ from node.sigcheck import verify_signatures
 # returns every row the segment writes. The main process checks that the segments join (each
 # starts from the header the previous one ended with, under the certificate that one used),
 # that no transaction repeats across segments, and that the rows of all segments, applied in
-# order over the genesis rows, are exactly the audited store's. docs/audit.md gives the
+# order over the genesis rows, are exactly the audited store's, and that no offence is
+# committed in two segments (each segment checks its own blocks' evidence, and that no
+# offence repeats within it). docs/audit.md gives the
 # argument; anything that does not check out sends the audit back to the sequential replay,
 # which names the finding.
 
@@ -85,6 +87,7 @@ class SegmentResult:
     end_cert_hash: bytes = b""  # hash of the certificate committed with block end - 1
     txs: int = 0
     tx_hashes: bytes = b""
+    offences: list[bytes] = field(default_factory=list)  # offence keys of its evidence
     written: int = 0  # rows the segment wrote (deletes included)
     # The rows it wrote that differ from the audited store's (deletes of stored rows, and
     # values a later segment must overwrite); the equal ones are marked in _Shared.marks.
@@ -227,6 +230,7 @@ def _run_segment(number: int, first: int, end: int) -> SegmentResult:
             raise AuditFailure(Finding(height, "block header", str(exc))) from None
         hashes.extend(tx.hash for tx in block.txs)
         result.txs += len(block.txs)
+        result.offences.extend(offence_key_of(e) for e in block.evidence)
         pending = block
     assert pending is not None, "segments are not empty"
     if end <= shared.tip:
@@ -367,8 +371,12 @@ class ParallelAudit:
         total = len(hashes) // 32
         if len({hashes[i : i + 32] for i in range(0, len(hashes), 32)}) != total:
             return None  # a transaction repeats
+        offences = [o for r in results for o in r.offences]
+        if len(set(offences)) != len(offences):
+            return None  # an offence is committed twice
         report = AuditReport(self.genesis.chain_id, tip, heights=tip, txs=total)
         report.segments = len(results)
+        report.evidence = len(offences)
         return report
 
 

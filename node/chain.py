@@ -1,8 +1,9 @@
-"""The chain as stored: blocks, certificates, receipts, the tx index, and the head.
+"""The chain as stored: blocks, certificates, receipts, the tx index, committed
+evidence and its offence index, and the head.
 
 Reads go straight to the KV store; the only write is :meth:`ChainStore.commit`,
-which puts one executed block (block, its certificate, receipts, tx index,
-state and log nodes, contract indexes, head pointer) in one atomic batch, synced
+which puts one executed block (block, its certificate, receipts, tx index, committed
+evidence, state and log nodes, contract indexes, head pointer) in one atomic batch, synced
 unless catch-up asks otherwise (node/sync.py; :meth:`ChainStore.flush` then ends the
 run of unsynced commits).
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.block import Block, BlockHeader, Receipt
+from ledger.block import Block, BlockHeader, Receipt, decode_header
 from ledger.encoding import decode, encode
-from ledger.errors import CorruptionError, DecodeError, StorageError
+from ledger.errors import CorruptionError, DecodeError, LedgerError, StorageError
+from ledger.evidence import Evidence, decode_evidence
 from ledger.genesis import Genesis
 from ledger.merkle import EMPTY_ROOT as EMPTY_LOG_ROOT
 from ledger.state import EMPTY_ROOT, StateTree
@@ -117,6 +119,47 @@ class ChainStore:
     def block_bytes(self, height: int) -> bytes | None:
         return self.store.get(keys.block_key(height))
 
+    def header(self, height: int) -> BlockHeader | None:
+        """A stored block's header, its transactions left undecoded."""
+        raw = self.store.get(keys.block_key(height))
+        if raw is None:
+            return None
+        try:
+            return decode_header(raw)
+        except DecodeError as exc:
+            raise CorruptionError(f"stored block {height} is corrupt: {exc}") from None
+
+    # --- committed evidence -------------------------------------------------------------
+
+    def offence_location(self, evidence: Evidence) -> tuple[int, int] | None:
+        """(block height, index in its evidence) where this offence was committed."""
+        raw = self.store.get(offence_key_of(evidence))
+        if raw is None:
+            return None
+        return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:10], "big")
+
+    def evidence_committed(self, evidence: Evidence) -> bool:
+        return self.store.get(offence_key_of(evidence)) is not None
+
+    def committed_evidence(
+        self, from_height: int = 1, max_blocks: int = 100
+    ) -> list[tuple[int, list[Evidence]]]:
+        """(height, its evidence in block order) for the first ``max_blocks`` blocks at
+        or above ``from_height`` that commit evidence, from the evidence index."""
+        out: list[tuple[int, list[Evidence]]] = []
+        start = keys.COMMITTED_EVIDENCE + keys.height_bytes(from_height)
+        for key, raw in self.store.iterate(keys.COMMITTED_EVIDENCE, start=start):
+            height = int.from_bytes(key[2:10], "big")
+            if not out or out[-1][0] != height:
+                if len(out) == max_blocks:
+                    break
+                out.append((height, []))
+            try:
+                out[-1][1].append(decode_evidence(raw))
+            except LedgerError as exc:
+                raise CorruptionError(f"committed evidence at {height} is corrupt: {exc}") from None
+        return out
+
     def certificate(self, height: int) -> CommitCertificate | None:
         raw = self.store.get(keys.cert_key(height))
         if raw is None:
@@ -189,13 +232,22 @@ class ChainStore:
 
 
 def put_block_records(batch: WriteBatch, block: Block, receipts: list[Receipt]) -> None:
-    """The per-block rows: the block, its hash index, receipts and the tx index."""
+    """The per-block rows: the block, its hash index, receipts, the tx index, and the
+    evidence it commits with the offence index."""
     height = block.height
     batch.put(keys.block_key(height), block.encode())
     batch.put(keys.block_hash_key(block.hash), height.to_bytes(8, "big"))
     for index, (tx, receipt) in enumerate(zip(block.txs, receipts, strict=True)):
         batch.put(keys.receipt_key(height, index), receipt.encode())
         batch.put(keys.tx_index_key(tx.hash), tx_index_value(block.header, index))
+    for index, evidence in enumerate(block.evidence):
+        batch.put(keys.committed_evidence_key(height, index), encode(evidence.to_obj()))
+        batch.put(offence_key_of(evidence), height.to_bytes(8, "big") + index.to_bytes(2, "big"))
+
+
+def offence_key_of(evidence: Evidence) -> bytes:
+    _, offender, height, round_, message_type = evidence.offence
+    return keys.offence_key(offender, height, round_, message_type)
 
 
 TX_INDEX_VALUE_SIZE = 20

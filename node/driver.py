@@ -12,10 +12,11 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ledger.block import Block
 from ledger.errors import LedgerError, StorageError
+from ledger.evidence import Evidence, describe_evidence
 from ledger.votes import Proposal, Vote
 from node.consensus import effects as fx
 from node.consensus import events as ev
@@ -59,8 +60,12 @@ class ConsensusDriver:
         timer: Callable[[], float] = time.perf_counter,
         fill_wait_s: float = FILL_WAIT_S,
         on_store_failure: Callable[[str], None] | None = None,
+        on_evidence: Callable[[Evidence], None] | None = None,
+        pending_evidence: Callable[[int], Sequence[Evidence]] | None = None,
     ) -> None:
         self.core = core
+        self.on_evidence = on_evidence  # told of each new piece the core finds (gossip)
+        self.pending_evidence = pending_evidence  # height -> evidence to offer in its block
         # Told when a read or write of our own store fails in a timer or task (F4).
         self.on_store_failure = on_store_failure
         self.executor = executor
@@ -155,7 +160,9 @@ class ConsensusDriver:
         elif isinstance(effect, fx.Commit):
             return self._commit(effect)
         elif isinstance(effect, fx.EvidenceFound):
-            log.warning("equivocation evidence: %s", effect.evidence)
+            log.warning("equivocation evidence: %s", describe_evidence(effect.evidence))
+            if self.on_evidence is not None:
+                self.on_evidence(effect.evidence)
         elif isinstance(effect, fx.SignRefused):
             log.error("signer refused to sign: %s", effect.error)
         elif isinstance(effect, fx.SyncNeeded):
@@ -224,9 +231,10 @@ class ConsensusDriver:
             return  # the height moved on while we waited
         txs = self.mempool.reap(limit, params.max_block_bytes)
         last_cert = self.executor.chain.certificate(height - 1) if height > 1 else None
+        evidence = self.pending_evidence(height) if self.pending_evidence is not None else ()
         started = self.timer()
         executed = self.executor.build_block(
-            txs, int(self.clock() * 1000), self.core_key(), last_cert
+            txs, int(self.clock() * 1000), self.core_key(), last_cert, evidence
         )
         self._observe_cost(len(txs), self.timer() - started)
         self.blocks[executed.block.hash] = executed.block

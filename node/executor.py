@@ -6,6 +6,11 @@ re-executes a proposed block the same way and accepts it only if it gets the
 identical header; the executed overlay is kept (by block hash) so that commit
 writes it without executing a third time. Pure with respect to time: the
 caller passes ``now_ms``.
+
+A block also commits equivocation evidence: the proposer offers the pending pieces
+(``build_block(evidence=...)``) and keeps those that pass :meth:`Executor.check_evidence`;
+a validator refuses (prevotes nil on) a block with any piece that does not pass it
+(:class:`InvalidEvidence`), or whose ``evidence_root`` does not match.
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ from ledger.block import (
     compute_tx_root,
 )
 from ledger.errors import LedgerError, SignatureError
+from ledger.evidence import (
+    MAX_BLOCK_EVIDENCE,
+    Evidence,
+    EvidenceError,
+    Offence,
+    check_evidence_window,
+    compute_evidence_root,
+    describe_evidence,
+)
 from ledger.genesis import Genesis
 from ledger.log import MerkleLog
 from ledger.state import NodeCache, StateTree
@@ -41,6 +55,18 @@ class InvalidBlock(LedgerError):
     """A proposed block this node will not vote for, and why."""
 
     code = "invalid_block"
+
+
+class InvalidEvidence(InvalidBlock):
+    """A piece of a block's evidence that the block may not commit."""
+
+    def __init__(self, height: int, index: int, evidence: Evidence, problem: str) -> None:
+        super().__init__(
+            f"block {height}: evidence {index} ({describe_evidence(evidence)}): {problem}"
+        )
+        self.index = index
+        self.evidence = evidence
+        self.problem = problem
 
 
 @dataclass(slots=True)
@@ -69,12 +95,47 @@ class Executor:
         now_ms: int,
         proposer: bytes,
         last_cert: CommitCertificate | None,
+        evidence: Sequence[Evidence] = (),
     ) -> ExecutedBlock:
+        """``evidence``: pending pieces on offer, oldest first; the block commits those
+        that pass :meth:`check_evidence`, up to ``MAX_BLOCK_EVIDENCE``."""
         head = self.chain.head()
         time_ms = max(now_ms, head.time_ms + 1)
-        executed = self._execute(head, tuple(txs), time_ms, proposer, last_cert)
+        chosen = self.admissible_evidence(evidence, head.height + 1)
+        executed = self._execute(head, tuple(txs), time_ms, proposer, last_cert, chosen)
         self._remember(executed)
         return executed
+
+    def admissible_evidence(
+        self, candidates: Sequence[Evidence], height: int
+    ) -> tuple[Evidence, ...]:
+        """The first ``MAX_BLOCK_EVIDENCE`` of ``candidates`` block ``height`` may commit."""
+        chosen: list[Evidence] = []
+        offences: set[Offence] = set()
+        for evidence in candidates:
+            if len(chosen) >= MAX_BLOCK_EVIDENCE:
+                break
+            try:
+                self.check_evidence(evidence, height, offences)
+            except EvidenceError:
+                continue
+            chosen.append(evidence)
+        return tuple(chosen)
+
+    def check_evidence(self, evidence: Evidence, height: int, offences: set[Offence]) -> None:
+        """Raise :class:`EvidenceError` unless block ``height`` may commit ``evidence``:
+        from a height in the window, an offence neither in ``offences`` (the block's pieces
+        before it; this one is added) nor already committed, and verified against the
+        validator set (both signatures, by a validator or that round's proposer). The
+        cheap checks come first."""
+        check_evidence_window(evidence, height)
+        if evidence.offence in offences:
+            raise EvidenceError("the block repeats this offence")
+        location = self.chain.offence_location(evidence)
+        if location is not None:
+            raise EvidenceError(f"this offence was already committed at height {location[0]}")
+        evidence.verify(self.genesis.chain_id, self.genesis.validators)
+        offences.add(evidence.offence)
 
     # --- validators ---------------------------------------------------------------------
 
@@ -100,9 +161,16 @@ class Executor:
             block.check_tx_root()
         except LedgerError as exc:
             raise InvalidBlock(str(exc)) from None
+        self._check_evidence(block)
         self._check_transactions(block, verify_signatures=not certified)
         executed = self._execute(
-            head, block.txs, h.time_ms, h.proposer, block.last_cert, tx_root=h.tx_root
+            head,
+            block.txs,
+            h.time_ms,
+            h.proposer,
+            block.last_cert,
+            block.evidence,
+            tx_root=h.tx_root,
         )
         mine = executed.block.header
         if mine.hash != h.hash:
@@ -157,6 +225,20 @@ class Executor:
         except LedgerError as exc:
             raise InvalidBlock(f"block {block.height}: {exc}") from None
 
+    def _check_evidence(self, block: Block) -> None:
+        """Every piece (named when it fails), then the root over them. Signatures are
+        checked even for a certified block: pieces are few and this is the audit's check."""
+        offences: set[Offence] = set()
+        for index, evidence in enumerate(block.evidence):
+            try:
+                self.check_evidence(evidence, block.height, offences)
+            except EvidenceError as exc:
+                raise InvalidEvidence(block.height, index, evidence, str(exc)) from None
+        try:
+            block.check_evidence_root()
+        except LedgerError as exc:
+            raise InvalidBlock(str(exc)) from None
+
     def _check_transactions(self, block: Block, *, verify_signatures: bool) -> None:
         seen: set[bytes] = set()
         max_txs = self.genesis.consensus.max_block_txs
@@ -180,6 +262,7 @@ class Executor:
         time_ms: int,
         proposer: bytes,
         last_cert: CommitCertificate | None,
+        evidence: tuple[Evidence, ...] = (),
         *,
         tx_root: bytes | None = None,
     ) -> ExecutedBlock:
@@ -211,8 +294,9 @@ class Executor:
             results_root=compute_results_root(outcome.receipts),
             validators_hash=self.genesis.validators.hash,
             last_cert_hash=ZERO_HASH if last_cert is None else last_cert.hash,
+            evidence_root=compute_evidence_root(evidence),
         )
-        block = Block(header, txs, last_cert)
+        block = Block(header, txs, last_cert, evidence)
         put_block_records(overlay.batch, block, outcome.receipts)
         return ExecutedBlock(block, outcome.receipts, overlay.take())
 
@@ -229,7 +313,7 @@ class Executor:
 def _header_diff(mine: BlockHeader, theirs: BlockHeader) -> str:
     names = [
         n
-        for n in ("state_root", "log_root", "log_size", "results_root", "tx_root")
+        for n in ("state_root", "log_root", "log_size", "results_root", "tx_root", "evidence_root")
         if getattr(mine, n) != getattr(theirs, n)
     ]
     return ", ".join(f"{n} differs" for n in names) or "header fields differ"

@@ -38,5 +38,6 @@ class NodeHandle(Protocol):
         ...
 
     def evidence(self) -> list[dict[str, Value]]:
-        """Double-sign evidence seen by this node (canonical objects)."""
+        """Equivocation evidence this node holds that no block has committed yet
+        (canonical objects); committed evidence is read from ``chain``."""
         ...

@@ -23,6 +23,7 @@ from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.errors import LedgerError, StorageError
+from ledger.evidence import Evidence, describe_evidence
 from ledger.genesis import Genesis
 from ledger.keyfile import read_key_file
 from ledger.state import StateTree
@@ -36,7 +37,7 @@ from node.chain import ChainStore
 from node.config import Home, NodeConfig, split_host_port
 from node.consensus.core import ConsensusCore
 from node.consensus.effects import Rejected
-from node.consensus.evidence import EvidencePool
+from node.consensus.evidence import MAX_EVIDENCE_AGE, EvidenceError, EvidencePool
 from node.consensus.signer import Signer, SignerStateFile, open_signer
 from node.consensus.timeouts import TimeoutConfig
 from node.driver import ConsensusDriver
@@ -48,6 +49,7 @@ from node.service import Queries
 from node.sigcache import SignatureCache, SignatureWorker
 from node.sync import LocalStoreFault, Syncer
 from node.wire import (
+    EvidenceMsg,
     Message,
     ProposalMsg,
     StatusMsg,
@@ -64,6 +66,10 @@ STATUS_INTERVAL_S = 1.0
 STARTUP_STATUS_WAIT_S = 10.0  # at most this long for validators with f+1 power to report
 STARTUP_STALL_S = 15.0  # start anyway when catch-up makes no progress for this long
 RESEND_INTERVAL_S = 1.0
+# Gossiped evidence is kept from heights up to this far above the node's next height (a
+# peer a little ahead); further ahead, the node is catching up and will sync the block
+# that commits it.
+EVIDENCE_FUTURE_HEIGHTS = 4
 
 
 class Node:
@@ -150,6 +156,8 @@ class Node:
             self._sync_needed,
             clock=clock,
             on_store_failure=self._store_failed,
+            on_evidence=self._evidence_found,
+            pending_evidence=self._pending_evidence,
         )
         self.syncer = Syncer(
             self.executor,
@@ -228,7 +236,10 @@ class Node:
         return self.key.public_key
 
     def evidence(self) -> list[dict[str, Value]]:
-        return [e.to_obj() for e in self.evidence_pool.items()]
+        """The pool's pending evidence (not committed yet); committed is in the chain."""
+        return [
+            e.to_obj() for e in self.evidence_pool.items() if not self.chain.evidence_committed(e)
+        ]
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -286,9 +297,11 @@ class Node:
         self.metrics.set_mempool(len(self.mempool))
         self.peers.broadcast(StatusMsg(block.height))
         self.mempool.after_block(block.txs)
+        self.evidence_pool.committed(block.evidence)
 
     def _after_sync_commit(self, block: Block, cert: CommitCertificate) -> None:
         self.mempool.update(block.txs)
+        self.evidence_pool.committed(block.evidence)
         receipts = self.chain.receipts(block.height)
         self.events.publish(BlockCommitted(block, tuple(receipts)))
         self.metrics.observe_commit(block.height, len(block.txs), 0.0, cert.round + 1)
@@ -344,6 +357,8 @@ class Node:
             for other_key, other in self.peers.peers.items():
                 if other_key != peer.key and other_key != origin:
                     other.send(frame)
+        elif isinstance(msg, EvidenceMsg):
+            self._receive_evidence(peer, msg)
         elif isinstance(msg, StatusMsg):
             peer.height = max(peer.height, msg.height)
             self._status_from.add(peer.key)
@@ -352,6 +367,44 @@ class Node:
             self.syncer.serve(peer, msg)
         elif isinstance(msg, SyncResponse) and not await self.syncer.apply(peer, msg):
             self.peers.penalise(peer, "served a block that does not check out")
+
+    # --- evidence: gossiped once, verified before relay ---------------------------------
+
+    def _pending_evidence(self, height: int) -> list[Evidence]:
+        """What the block at ``height`` this node proposes offers to commit."""
+        return self.evidence_pool.pending(self.chain.evidence_committed, height)
+
+    def _evidence_found(self, evidence: Evidence) -> None:
+        """The core found an equivocation (and pooled it): every peer hears of it once."""
+        msg = EvidenceMsg(evidence)
+        self._mark_seen(encode_message(msg))
+        self.peers.broadcast(msg)
+
+    def _receive_evidence(self, peer: Peer, msg: EvidenceMsg) -> None:
+        """A peer's evidence: the cheap checks first (seen, height window, known or
+        committed offence, the offender's quota in the pool), then both signatures; a
+        piece that does not verify costs the peer its score, a new one is pooled and
+        relayed to every other peer."""
+        evidence = msg.evidence
+        if not self._mark_seen(encode_message(msg)):
+            return
+        next_height = self.chain.head().height + 1
+        if not (
+            next_height - MAX_EVIDENCE_AGE
+            <= evidence.height
+            <= next_height + EVIDENCE_FUTURE_HEIGHTS
+        ):
+            return  # too old to commit, or from heights this node has not reached
+        if not self.evidence_pool.wants(evidence) or self.chain.evidence_committed(evidence):
+            return
+        try:
+            evidence.verify(self.genesis.chain_id, self.genesis.validators)
+        except EvidenceError as exc:
+            self.peers.penalise(peer, f"sent evidence that does not verify: {exc}")
+            return
+        if self.evidence_pool.add(evidence):
+            log.warning("equivocation evidence from %s: %s", peer.name, describe_evidence(evidence))
+            self.peers.broadcast(msg, exclude=peer.key)
 
     # --- consensus start (F2) and local faults (F4) -------------------------------------
 

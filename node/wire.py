@@ -11,9 +11,16 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader
+from ledger.block import (
+    BLOCK_FIELDS,
+    MAX_BLOCK_TXS,
+    Block,
+    BlockHeader,
+    evidence_list_from_obj,
+)
 from ledger.encoding import Value, decode, encode, expect_bytes, expect_int, expect_list, expect_map
 from ledger.errors import DecodeError, ValidationError
+from ledger.evidence import Evidence, evidence_from_obj
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Proposal, Vote
 
@@ -42,6 +49,13 @@ class VoteMsg:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceMsg:
+    """One piece of equivocation evidence, gossiped once: verified before relay."""
+
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
 class StatusMsg:
     height: int  # latest committed height
 
@@ -58,7 +72,7 @@ class SyncResponse:
     tip_cert: CommitCertificate | None  # certificate of the last block sent
 
 
-Message = TxBatch | ProposalMsg | VoteMsg | StatusMsg | SyncRequest | SyncResponse
+Message = TxBatch | ProposalMsg | VoteMsg | StatusMsg | SyncRequest | SyncResponse | EvidenceMsg
 
 
 def framed(msg: ProposalMsg | VoteMsg) -> ProposalMsg | VoteMsg:
@@ -82,6 +96,8 @@ def encode_message(msg: Message) -> bytes:
         kind, body = "vote", msg.vote.to_obj()
     elif isinstance(msg, StatusMsg):
         kind, body = "status", {"height": msg.height}
+    elif isinstance(msg, EvidenceMsg):
+        kind, body = "evidence", msg.evidence.to_obj()
     elif isinstance(msg, SyncRequest):
         kind, body = "sync_req", {"from": msg.from_height, "max": msg.max_blocks}
     else:
@@ -120,6 +136,8 @@ def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) 
     if kind == "status":
         b = expect_map(body, "status", ("height",))
         return StatusMsg(expect_int(b["height"], "status.height", hi=2**63 - 1))
+    if kind == "evidence":
+        return EvidenceMsg(evidence_from_obj(body))
     if kind == "sync_req":
         b = expect_map(body, "sync request", ("from", "max"))
         return SyncRequest(
@@ -148,13 +166,14 @@ def _tx_from_obj(obj: Value, known_tx: KnownTx | None) -> Transaction:
 
 def _block(obj: Value, known_tx: KnownTx) -> Block:
     """``Block.from_obj`` with known transactions taken from ``known_tx``."""
-    m = expect_map(obj, "block", ("header", "txs", "last_cert"))
+    m = expect_map(obj, "block", BLOCK_FIELDS)
     header = BlockHeader.from_obj(m["header"])
     raw_txs = expect_list(m["txs"], "block.txs", max_len=MAX_BLOCK_TXS)
     txs = tuple(_tx_from_obj(t, known_tx) for t in raw_txs)
     cert = None if m["last_cert"] is None else CommitCertificate.from_obj(m["last_cert"])
+    evidence = evidence_list_from_obj(m["evidence"])
     try:
-        return Block(header, txs, cert)
+        return Block(header, txs, cert, evidence)
     except ValidationError as exc:
         raise DecodeError(str(exc)) from None
 

@@ -30,7 +30,14 @@ LOG = _table(b"l")  # LOG + last_leaf(8) + level(1) -> node hash; LOG + b"size" 
 STATE_NODE = _table(b"s")  # STATE_NODE + node hash -> encoded node
 STATE_LEAF = _table(b"v")  # STATE_LEAF + sha256(state key) -> (state key, value)
 
-# Consensus: the signer's last signed (height, round, step), evidence
+# Committed equivocation evidence (chain rows, written in the batch of the block that
+# commits it): every piece by (block height, index in the block), and the offence index
+# that keeps an offence from being committed twice.
+COMMITTED_EVIDENCE = _table(b"x")  # + height + index(2) -> canonical evidence
+OFFENCE = _table(b"o")  # + offender(32) + height + round(4) + type(1) -> height + index(2)
+
+# Consensus, node-local: the signer's last signed (height, round, step), the evidence
+# pool (found or gossiped, not committed yet)
 SIGNER = _table(b"g")
 EVIDENCE = _table(b"e")
 
@@ -64,3 +71,19 @@ def tx_index_key(tx_hash: bytes) -> bytes:
 
 def receipt_key(height: int, index: int) -> bytes:
     return RECEIPT + height_bytes(height) + index.to_bytes(4, "big")
+
+
+def committed_evidence_key(height: int, index: int) -> bytes:
+    return COMMITTED_EVIDENCE + height_bytes(height) + index.to_bytes(2, "big")
+
+
+def offence_key(offender: bytes, height: int, round_: int, message_type: int) -> bytes:
+    """One offence: the validator, the height and round, and what it signed twice
+    (0 a proposal, 1 a prevote, 2 a precommit)."""
+    return (
+        OFFENCE
+        + offender
+        + height_bytes(height)
+        + round_.to_bytes(4, "big")
+        + message_type.to_bytes(1, "big")
+    )

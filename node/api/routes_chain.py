@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ledger.encoding import Value
+from ledger.evidence import evidence_from_obj, evidence_summary
 from node.api.access import reader_of
 from node.api.context import api_state, certified_obj
 from node.api.disclosure import Disclosure
-from node.api.params import path_height
+from node.api.params import path_height, query_uint
 from node.api.render import APIError, negotiate, render, render_body, render_bytes
 from node.handle import NodeHandle
 
@@ -93,9 +94,43 @@ async def status(request: web.Request) -> web.StreamResponse:
     return render(request, value)
 
 
+EVIDENCE_BLOCKS = 20  # blocks with evidence per page, by default
+MAX_EVIDENCE_BLOCKS = 100
+
+
 @routes.get("/v1/evidence")
 async def evidence(request: web.Request) -> web.StreamResponse:
-    return render(request, {"evidence": api_state(request).node.evidence()})
+    """Committed equivocation evidence, by block from ``from`` (at most ``limit`` blocks
+    that commit some, each with its header and certificate so that a client checks the
+    pieces against the header's evidence root), then this node's pending pool. Public:
+    evidence holds votes, proposals and block hashes only."""
+    node = api_state(request).node
+    start = query_uint(request, "from", lo=1) or 1
+    limit = query_uint(request, "limit", lo=1, hi=MAX_EVIDENCE_BLOCKS) or EVIDENCE_BLOCKS
+    found = node.chain.committed_evidence(start, limit + 1)
+    items: list[Value] = []
+    blocks: list[Value] = []
+    for height, pieces in found[:limit]:
+        header = node.chain.header(height)
+        cert = node.chain.certificate(height)
+        blocks.append(
+            {
+                "height": height,
+                "header": None if header is None else header.to_obj(),
+                "certificate": None if cert is None else cert.to_obj(),
+            }
+        )
+        for index, piece in enumerate(pieces):
+            items.append(
+                {"status": "committed", "height": height, "index": index} | evidence_summary(piece)
+            )
+    for obj in node.evidence():
+        items.append(
+            {"status": "pending", "height": None, "index": None}
+            | evidence_summary(evidence_from_obj(obj))
+        )
+    next_from = found[limit][0] if len(found) > limit else None
+    return render(request, {"evidence": items, "blocks": blocks, "next_from": next_from})
 
 
 @routes.get("/v1/checkpoint")

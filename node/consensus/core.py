@@ -354,7 +354,7 @@ class ConsensusCore(RoundMachine):
         rs = self._rounds.get(r) or self._new_round_state(r)
         known = rs.proposals.get(p.block_hash)
         if known is not None:
-            if known == p:
+            if known.valid_round == p.valid_round:  # the same proposal (signed again)
                 self.counters["duplicate"] += 1
             else:
                 self._equivocation(ConflictingProposalEvidence.of(known, p))

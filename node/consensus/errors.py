@@ -11,6 +11,22 @@ non-validator) or is merely late or early, which honest peers cause all the time
 from __future__ import annotations
 
 from ledger.errors import LedgerError, SignatureError
+from ledger.evidence import EvidenceError  # blocks carry evidence: defined with it
+
+__all__ = [
+    "BufferFull",
+    "ConsensusError",
+    "DoubleSignRefused",
+    "EvidenceError",
+    "HeightOutOfWindow",
+    "InvalidMessageSignature",
+    "MessageRejected",
+    "NotProposer",
+    "SignerStateError",
+    "StaleMessage",
+    "UnknownValidator",
+    "WrongChain",
+]
 
 
 class ConsensusError(LedgerError):
@@ -83,9 +99,3 @@ class SignerStateError(ConsensusError):
     """The stored signer state is unreadable or belongs to another key."""
 
     code = "signer_state"
-
-
-class EvidenceError(ConsensusError):
-    """Two messages that do not form valid evidence of equivocation."""
-
-    code = "bad_evidence"

@@ -232,7 +232,7 @@ def _verify_receipt(
 def check_no_double_sign(
     cluster: Cluster, names: list[str], view: ChainView | None, summary: Summary
 ) -> None:
-    from node.consensus.evidence import ConflictingProposalEvidence, DuplicateVoteEvidence
+    from ledger.evidence import evidence_from_obj
 
     genesis = _genesis(cluster)
     by_key = {k: n for n, k in cluster.keys.items()}
@@ -243,9 +243,8 @@ def check_no_double_sign(
         for item in answer.get("evidence", []):
             summary.evidence.append(item)
             kind = item.get("kind")
-            cls = DuplicateVoteEvidence if kind == "duplicate_vote" else ConflictingProposalEvidence
-            try:
-                evidence = cls.from_obj(item)
+            try:  # committed (in a block) or pending (this node's pool): each must verify
+                evidence = evidence_from_obj(item.get("evidence"))
                 evidence.verify(genesis.chain_id, genesis.validators)
             except LedgerError as exc:
                 problems.append(f"{name} reports evidence that does not verify: {exc}")

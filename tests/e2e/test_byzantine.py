@@ -3,8 +3,9 @@ proposal and vote and sends each to a different half of its peers
 (``CITYLEDGER_BYZANTINE=equivocate``, node/faults.py).
 
 With f = 1 this is within what the protocol tolerates: the honest three must never
-fork, must keep committing, and must record the equivocation as evidence, visible
-in ``/v1/evidence`` on every honest node; no evidence may name an honest one.
+fork, must keep committing, and must commit the equivocation as evidence in blocks,
+listed as committed by ``/v1/evidence`` on every honest node; no evidence may name an
+honest one.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ EVIDENCE_BOUND_S = 30.0
 
 
 def _evidence_against(cluster: Cluster, name: str, offender: str) -> int:
+    """Pieces against ``offender`` committed on the chain, as ``name`` lists them."""
     key = cluster.keys[offender].hex()
     answer = cluster.get(name, "/v1/evidence")
-    count = 0
-    for item in answer.get("evidence", []):
-        a = item.get("a", {})
-        if key in (a.get("validator"), a.get("proposer")):
-            count += 1
-    return count
+    return sum(
+        1
+        for item in answer.get("evidence", [])
+        if item.get("status") == "committed" and item.get("offender") == key
+    )
 
 
 def _byzantine_network(make_cluster: ClusterFactory, seed: int, **kwargs: object) -> Cluster:

@@ -503,6 +503,16 @@ def test_conflicting_proposals_become_evidence() -> None:
     assert set(rs.proposals) == {A, B}
 
 
+def test_a_second_signature_over_the_same_proposal_is_a_duplicate_not_evidence() -> None:
+    h = Harness()
+    p = h.proposal(0, A)
+    h.core.on_proposal(p)
+    again = Proposal(p.height, p.round, p.block_hash, p.valid_round, p.proposer, bytes(64))
+    out = h.core.on_proposal(again, verified=True)  # as if another signature verified
+    assert not of(out, EvidenceFound) and h.core.counters["duplicate"] == 1
+    assert h.core.evidence.items() == []
+
+
 def test_conflicting_vote_for_an_unproposed_value_is_not_counted() -> None:
     h = Harness()
     h.core.on_vote(h.vote(2, PREVOTE, 0, NIL))

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from ledger.block import Block, BlockHeader
+from ledger.evidence import DuplicateVoteEvidence
 from ledger.merkle import root_of
 from ledger.tx import Transaction
-from ledger.votes import CommitCertificate
+from ledger.votes import CommitCertificate, Vote, VoteType
 from tests.unit.api.conftest import (
+    BLOCK_MS,
     CHAIN_ID,
+    GENESIS_TIME,
+    VALIDATORS,
     Client,
     Clock,
     Scenario,
     TestNode,
+    certify,
     check_certified,
     get_obj,
     signed,
@@ -98,12 +103,70 @@ async def test_status(client: Client, node: TestNode) -> None:
     assert body["mempool_size"] == 0
 
 
-async def test_evidence(client: Client, node: TestNode) -> None:
-    assert (await (await client.get("/v1/evidence")).json()) == {"evidence": []}
-    node.evidence_items.append({"height": 4, "validator": b"\x01" * 32, "kind": "double_vote"})
+def _double_vote(i: int, height: int, round_: int = 0) -> DuplicateVoteEvidence:
+    votes = [
+        Vote.create(VALIDATORS[i], CHAIN_ID, VoteType.PREVOTE, height, round_, h)
+        for h in (b"\x0a" * 32, b"\x0b" * 32)
+    ]
+    return DuplicateVoteEvidence.of(*votes)
+
+
+def _commit_evidence(node: TestNode, evidence: list[DuplicateVoteEvidence]) -> Block:
+    height = node.chain.head().height + 1
+    proposer = node.genesis.validators.proposer(height, 0)
+    executed = node.executor.build_block(
+        [], GENESIS_TIME + height * BLOCK_MS, proposer, node.last_cert, evidence
+    )
+    cert = certify(executed.block)
+    node.executor.commit(executed, cert)
+    node.last_cert = cert
+    return executed.block
+
+
+async def test_evidence_lists_committed_pieces_with_their_block_then_the_pool(
+    client: Client, node: TestNode
+) -> None:
+    assert (await (await client.get("/v1/evidence")).json()) == {
+        "evidence": [],
+        "blocks": [],
+        "next_from": None,
+    }
+    first, second, pending = _double_vote(3, 4), _double_vote(2, 5, 1), _double_vote(1, 6)
+    block = _commit_evidence(node, [first, second])
+    assert block.evidence == (first, second)
+    node.evidence_items.append(pending.to_obj())
     status, answer = await get_obj(client, "/v1/evidence")
+    assert status == 200 and answer["next_from"] is None
+    [entry] = answer["blocks"]
+    assert entry["height"] == block.height and entry["header"] == block.header.to_obj()
+    CommitCertificate.from_obj(entry["certificate"]).verify(
+        node.genesis.validators, CHAIN_ID, height=block.height, block_hash=block.hash
+    )
+    statuses = [(e["status"], e["height"], e["index"]) for e in answer["evidence"]]
+    assert statuses == [
+        ("committed", block.height, 0),
+        ("committed", block.height, 1),
+        ("pending", None, None),
+    ]
+    item = answer["evidence"][0]
+    assert item["offender"] == VALIDATORS[3].public_key and item["kind"] == "duplicate_vote"
+    assert (item["offence_height"], item["round"], item["vote_type"]) == (4, 0, 1)
+    assert item["hash"] == first.hash and item["evidence"] == first.to_obj()
+    assert answer["evidence"][2]["evidence"] == pending.to_obj()
+
+
+async def test_evidence_pages_by_block(client: Client, node: TestNode) -> None:
+    heights = [_commit_evidence(node, [_double_vote(i, 3)]).height for i in range(3)]
+    status, answer = await get_obj(client, "/v1/evidence?limit=2")
     assert status == 200
-    assert answer["evidence"][0]["validator"] == b"\x01" * 32
+    assert [b["height"] for b in answer["blocks"]] == heights[:2]
+    assert answer["next_from"] == heights[2]
+    status, answer = await get_obj(client, f"/v1/evidence?from={heights[2]}&limit=2")
+    assert [b["height"] for b in answer["blocks"]] == heights[2:]
+    assert answer["next_from"] is None
+    for bad in ("from=0", "limit=0", "limit=101", "from=x"):
+        response = await client.get(f"/v1/evidence?{bad}")
+        assert response.status == 400
 
 
 async def test_checkpoint(client: Client, node: TestNode, scenario: Scenario) -> None:

@@ -86,7 +86,7 @@ def test_block_shows_what_the_reader_may_see(
 ) -> None:
     public = run(["block", "1", "--node", server.url, "--genesis", genesis_file])
     assert public.exit_code == 0, message(public)
-    assert "redacted" in public.output and "transactions match the header's tx root" in (
+    assert "redacted" in public.output and "match the header's tx and evidence roots" in (
         public.output
     )
     audited = run(["block", "1", "--node", server.url, "--genesis", genesis_file, "--json"])
