@@ -145,6 +145,10 @@ class Cluster:
         config = home.load_config()
         config.api.rate_limit_per_s = 1_000_000.0
         config.api.rate_limit_burst = 1_000_000
+        config.api.tx_rate_limit_per_s = 1_000_000.0
+        config.api.tx_rate_limit_burst = 1_000_000
+        config.api.byte_rate_limit_per_s = float(1 << 40)
+        config.api.byte_rate_limit_burst = 1 << 40
         if self.mempool_max is not None:
             config.mempool.max_txs = self.mempool_max
         for setting in self.settings:

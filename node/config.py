@@ -49,12 +49,24 @@ class APIConfig:
     rate_limit_per_s: float = 2000.0  # per client address, token bucket
     rate_limit_burst: int = 4000
     request_max_age_ms: int = 30_000  # signed reads expire after this
+    # POST /v1/txs is also charged per transaction and per byte (per client address)
+    tx_rate_limit_per_s: float = field(default=2000.0, metadata=_range(1, 10_000_000))
+    tx_rate_limit_burst: int = field(default=10_000, metadata=_range(1, 10_000_000))
+    byte_rate_limit_per_s: float = field(default=8 * 1024 * 1024.0, metadata=_range(1024, 1 << 40))
+    byte_rate_limit_burst: int = field(default=16 * 1024 * 1024, metadata=_range(1024, 1 << 40))
+    # most transactions in a batch whose request is not signed by an active member
+    unsigned_batch_max: int = field(default=2000, metadata=_range(1, 10_000))
 
 
 @dataclass(slots=True)
 class MempoolConfig:
     max_txs: int = 50_000
     gossip_interval_ms: int = 20
+    # pinning limits (node/mempool.py): future-nonce transactions per sender (at most the
+    # nonce window, 256), pending transactions per organisation, and how long one may wait
+    max_gapped_per_sender: int = field(default=128, metadata=_range(0, 256))
+    max_pending_per_org: int = field(default=10_000, metadata=_range(1, 10_000_000))
+    pending_ttl_s: int = field(default=300, metadata=_range(1, 86_400))
     # check batches' signatures in a worker process (0: inline)
     signature_processes: int = field(default=1, metadata=_range(0, 64))
 

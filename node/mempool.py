@@ -1,11 +1,32 @@
 """The mempool: admitted transactions waiting for a block.
 
-Admission checks, in order of cost: size and chain id, duplicates (pending or
-committed), the nonce window, the signature (once: the result goes into the
-shared :class:`SignatureCache`), then the contract's own admission check
-(sender registered and not revoked, role allowed, payload shape). Transactions
-wait per sender in nonce order; a proposal takes, round-robin across senders,
-each sender's run of consecutive nonces starting at its next expected one.
+Admission checks, cheapest first, so that what will be refused costs little — above
+all, no Ed25519 verification for a sender the node does not know (issue 15):
+
+1. chain id and size; already pending;
+2. the sender is an active member in the latest state (its member record, cached);
+3. already committed; the nonce window (the committed next nonce .. +
+   :data:`MAX_NONCE_GAP`), the nonce not already pending;
+4. pinning limits: at most ``max_gapped_per_sender`` transactions of one sender waiting
+   behind a nonce gap (*gapped*: not part of the run of consecutive nonces that starts
+   at its committed next nonce), at most ``max_pending_per_org`` pending for the
+   sender's organisation, and room: a full pool makes room for a *ready* transaction
+   by evicting a gapped one (from the sender with the most, its highest nonce); a
+   gapped transaction never evicts anything;
+5. the signature, once: :class:`SignatureCache` remembers good and bad verdicts, also
+   those of the signature worker;
+6. the contract's admission check (kind known, role allowed, payload shape).
+
+:meth:`Mempool.precheck_many` runs 1-4 alone on a batch (nothing changes), so that only
+its survivors are handed to the signature worker; :meth:`Mempool.add` runs them all
+again (the state may have moved while the worker ran) and admits. A refusal changes
+nothing.
+
+Each pending transaction has an arrival time, ``now`` as the caller gives it (seconds
+of a monotonic clock; nothing here reads a clock), and is dropped ``ttl_s`` after it
+by :meth:`Mempool.expire` (also run by :meth:`Mempool.add`). Transactions wait per
+sender in nonce order; a proposal takes, round-robin across senders, each sender's run
+of consecutive nonces starting at its next expected one.
 """
 
 from __future__ import annotations
@@ -15,7 +36,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from contracts import identity
-from contracts.engine import StateReader, check_transaction, next_nonce
+from contracts.engine import (
+    ContractError,
+    StateReader,
+    authenticate,
+    check_transaction,
+    next_nonce,
+)
 from ledger.errors import LedgerError, SignatureError
 from ledger.genesis import Genesis
 from ledger.tx import MAX_TX_BYTES, Transaction
@@ -25,6 +52,9 @@ MAX_NONCE_GAP = 256
 # The only kinds that write member records — what admission reads besides the nonce.
 MEMBERSHIP_KINDS = frozenset(h.kind for h in identity.HANDLERS)
 RECHECK_MAX_PENDING = 5000  # a larger backlog is not re-checked (it would stall the node)
+DEFAULT_MAX_GAPPED_PER_SENDER = 128
+DEFAULT_MAX_PENDING_PER_ORG = 10_000
+DEFAULT_TTL_S = 300.0
 
 
 class MempoolError(LedgerError):
@@ -41,6 +71,49 @@ class Admitted:
     size: int
 
 
+@dataclass(slots=True)
+class _Queue:
+    """One sender's pending transactions: ``[base, run_end)`` is its ready run."""
+
+    org: str
+    base: int  # the sender's committed next nonce
+    run_end: int  # the first nonce from ``base`` on that is not pending
+    txs: dict[int, Transaction]
+
+    @property
+    def gapped(self) -> int:
+        return len(self.txs) - (self.run_end - self.base)
+
+
+@dataclass(slots=True)
+class _Run:
+    """A sender's queue as :meth:`Mempool.precheck_many` imagines it after a batch."""
+
+    end: int  # the imagined run_end
+    gapped: int
+    added: set[int]
+
+    @classmethod
+    def of(cls, queue: _Queue | None, expected: int) -> _Run:
+        if queue is None:
+            return cls(expected, 0, set())
+        return cls(queue.run_end, queue.gapped, set())
+
+    def admit(self, nonce: int, queue: _Queue | None) -> int:
+        """Imagine ``nonce`` admitted; returns the change in the number gapped."""
+        self.added.add(nonce)
+        if nonce != self.end:
+            self.gapped += 1
+            return 1
+        end = nonce + 1
+        while end in self.added or (queue is not None and end in queue.txs):
+            end += 1
+        closed = end - nonce - 1  # gapped ones that the run now reaches
+        self.end = end
+        self.gapped -= closed
+        return -closed
+
+
 class Mempool:
     """Pending transactions, per sender, in nonce order."""
 
@@ -52,25 +125,43 @@ class Mempool:
         is_committed: Callable[[bytes], bool],
         *,
         max_txs: int = 50_000,
+        max_gapped_per_sender: int = DEFAULT_MAX_GAPPED_PER_SENDER,
+        max_pending_per_org: int = DEFAULT_MAX_PENDING_PER_ORG,
+        ttl_s: float = DEFAULT_TTL_S,
     ) -> None:
         self.genesis = genesis
         self.sigs = sigs
         self._state = state  # returns a fresh reader of the latest committed state
         self._is_committed = is_committed
         self.max_txs = max_txs
+        self.max_gapped_per_sender = max_gapped_per_sender
+        self.max_pending_per_org = max_pending_per_org
+        self.ttl_s = ttl_s
         self._by_hash: dict[bytes, Transaction] = {}
         self._by_sig: dict[bytes, Transaction] = {}  # the same, by signature (wire decode)
-        self._by_sender: OrderedDict[bytes, dict[int, Transaction]] = OrderedDict()
+        self._arrived: dict[bytes, float] = {}  # hash -> arrival, in arrival order
+        self._queues: OrderedDict[bytes, _Queue] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
         self._reads: dict[bytes, bytes | None] = {}  # admission's state reads (see _Reader)
+        self._latest: StateReader | None = None  # reader of the latest state, until a commit
+        self._org_pending: dict[str, int] = {}
+        self._gapped_of: dict[bytes, int] = {}  # senders with gapped transactions -> how many
+        self._gapped = 0
+        self.expired = 0  # dropped by the TTL
+        self.evicted = 0  # gapped ones dropped to make room
 
     def __len__(self) -> int:
         return len(self._by_hash)
 
     @property
+    def gapped(self) -> int:
+        """Pending transactions waiting behind a nonce gap of their sender."""
+        return self._gapped
+
+    @property
     def full(self) -> bool:
-        """No room for another transaction: :meth:`add` refuses with ``mempool_full``."""
-        return len(self._by_hash) >= self.max_txs
+        """No room even for a ready transaction: :meth:`add` refuses with ``mempool_full``."""
+        return len(self._by_hash) - self._gapped >= self.max_txs
 
     def __contains__(self, tx_hash: object) -> bool:
         return tx_hash in self._by_hash
@@ -79,8 +170,97 @@ class Mempool:
         """The pending transaction carrying ``signature``, if any (see ``node.wire``)."""
         return self._by_sig.get(signature)
 
-    def add(self, tx: Transaction) -> None:
-        """Admit ``tx`` or raise :class:`MempoolError` with the answer for the client."""
+    def pending_of_org(self, org: str) -> int:
+        return self._org_pending.get(org, 0)
+
+    # --- admission ----------------------------------------------------------------------
+
+    def sender_refusal(self, sender: bytes) -> MempoolError | None:
+        """Why nothing from ``sender`` is admitted (not an active member), or None.
+
+        The API asks this of a transaction's sender field before decoding the rest.
+        """
+        try:
+            authenticate(_Reader(self), sender)
+        except ContractError as exc:
+            return MempoolError(exc.message, code=exc.code, http_status=exc.http_status)
+        return None
+
+    def precheck(self, tx: Transaction) -> MempoolError | None:
+        """The checks before the signature (1-4 of the module docstring); changes nothing."""
+        return self.precheck_many([tx])[0]
+
+    def precheck_many(self, txs: Iterable[Transaction]) -> list[MempoolError | None]:
+        """:meth:`precheck` of a batch that :meth:`add` will take in this order.
+
+        The pinning limits are checked as if every earlier transaction of the batch that
+        passed were admitted, so that a batch closing its sender's nonce gap is not taken
+        for a gapped one: nothing is refused here that :meth:`add` would admit after the
+        earlier ones. (If an earlier one then fails its signature, a later one refused
+        here for a limit might have fitted; so might a gapped one at a full pool, where
+        which gapped transaction is evicted is not imagined. Either was answered 429/409
+        and can be sent again.) Everything let through is checked again by :meth:`add`.
+        """
+        out: list[MempoolError | None] = []
+        runs: dict[bytes, _Run] = {}  # what the batch would do to each sender's queue
+        org_added: dict[str, int] = {}
+        size, gapped = len(self._by_hash), self._gapped
+        for tx in txs:
+            try:
+                org, expected, queue = self._stable_checks(tx)
+            except MempoolError as exc:
+                out.append(exc)
+                continue
+            run = runs.get(tx.sender)
+            if run is None:
+                run = runs[tx.sender] = _Run.of(queue, expected)
+            if tx.nonce in run.added:  # the same nonce twice in one batch: add decides
+                out.append(None)
+                continue
+            ready = tx.nonce == run.end
+            try:
+                self._limit_checks(
+                    org, self._org_pending.get(org, 0) + org_added.get(org, 0),
+                    run.gapped, run.end, ready, size, gapped,
+                )  # fmt: skip
+            except MempoolError as exc:
+                out.append(exc)
+                continue
+            out.append(None)
+            org_added[org] = org_added.get(org, 0) + 1
+            if size >= self.max_txs:
+                gapped -= 1  # a gapped one is evicted for it
+            else:
+                size += 1
+            gapped += run.admit(tx.nonce, queue)
+        return out
+
+    def add(self, tx: Transaction, *, now: float = 0.0) -> None:
+        """Admit ``tx`` (arrived at ``now``) or raise :class:`MempoolError` with the answer."""
+        self.expire(now)
+        org, expected, queue = self._stable_checks(tx)
+        run_end = expected if queue is None else queue.run_end
+        self._limit_checks(
+            org, self._org_pending.get(org, 0),
+            0 if queue is None else queue.gapped, run_end, tx.nonce == run_end,
+            len(self._by_hash), self._gapped,
+        )  # fmt: skip
+        try:
+            self.sigs.verify(tx)
+        except SignatureError as exc:
+            raise MempoolError(str(exc), code="bad_signature", http_status=401) from None
+        problem = check_transaction(_Reader(self), self.genesis, tx, expected_nonce=tx.nonce)
+        if problem is not None:
+            raise MempoolError(
+                problem.message, code=problem.code, http_status=getattr(problem, "http_status", 400)
+            )
+        if len(self._by_hash) >= self.max_txs:  # _limit_checks: ready, and a gapped one exists
+            self._evict_gapped()
+        self._insert(tx, org, now)
+
+    def _stable_checks(self, tx: Transaction) -> tuple[str, int, _Queue | None]:
+        """Checks 1-3: raise the refusal; else the sender's organisation, its committed next
+        nonce and its queue."""
         if tx.chain_id != self.genesis.chain_id:
             raise MempoolError(
                 f"transaction is for chain {tx.chain_id!r}", code="wrong_chain", http_status=400
@@ -89,17 +269,21 @@ class Mempool:
             raise MempoolError("transaction too large", code="too_large", http_status=413)
         if tx.hash in self._by_hash:
             raise MempoolError("transaction already pending", code="duplicate", http_status=409)
+        try:
+            org = authenticate(_Reader(self), tx.sender).org
+        except ContractError as exc:
+            raise MempoolError(exc.message, code=exc.code, http_status=exc.http_status) from None
         if self._is_committed(tx.hash):
             raise MempoolError("transaction already committed", code="duplicate", http_status=409)
         expected = self._expected_nonce(tx.sender)
-        pending = self._by_sender.get(tx.sender, {})
+        queue = self._queues.get(tx.sender)
         if tx.nonce < expected:
             raise MempoolError(
                 f"nonce {tx.nonce} already used; next is {expected}",
                 code="bad_nonce",
                 http_status=409,
             )
-        if tx.nonce in pending:
+        if queue is not None and tx.nonce in queue.txs:
             raise MempoolError(
                 f"another transaction with nonce {tx.nonce} is pending",
                 code="bad_nonce",
@@ -111,30 +295,68 @@ class Mempool:
                 code="bad_nonce",
                 http_status=409,
             )
-        if self.full:
-            raise MempoolError("mempool full, retry later", code="mempool_full", http_status=429)
-        try:
-            self.sigs.verify(tx)
-        except SignatureError as exc:
-            raise MempoolError(str(exc), code="bad_signature", http_status=401) from None
-        problem = check_transaction(_Reader(self), self.genesis, tx, expected_nonce=tx.nonce)
-        if problem is not None:
+        return org, expected, queue
+
+    def _limit_checks(
+        self,
+        org: str,
+        org_pending: int,
+        sender_gapped: int,
+        run_end: int,
+        ready: bool,
+        size: int,
+        gapped: int,
+    ) -> None:
+        """Check 4, the pinning limits, on the counts given."""
+        if not ready and sender_gapped >= self.max_gapped_per_sender:
             raise MempoolError(
-                problem.message, code=problem.code, http_status=getattr(problem, "http_status", 400)
+                f"the sender already has {sender_gapped} transactions waiting behind a nonce "
+                f"gap (at most {self.max_gapped_per_sender}); send nonce {run_end} first",
+                code="too_many_gapped",
+                http_status=409,
             )
-        self._by_hash[tx.hash] = tx
-        self._by_sig[tx.signature] = tx
-        self._by_sender.setdefault(tx.sender, {})[tx.nonce] = tx
+        if org_pending >= self.max_pending_per_org:
+            raise MempoolError(
+                f"organisation {org!r} already has {self.max_pending_per_org} transactions "
+                "pending; retry later",
+                code="org_quota",
+                http_status=429,
+            )
+        if size >= self.max_txs and not (ready and gapped > 0):
+            raise MempoolError("mempool full, retry later", code="mempool_full", http_status=429)
+
+    # --- time ---------------------------------------------------------------------------
+
+    def expire(self, now: float) -> int:
+        """Drop what arrived ``ttl_s`` or more before ``now``; how many were dropped.
+
+        Arrival order is the order of insertion, so only the oldest entries are looked at
+        (``now`` must not go backwards: the caller's clock is monotonic).
+        """
+        cutoff = now - self.ttl_s
+        dropped = 0
+        arrived = self._arrived
+        while arrived:
+            tx_hash = next(iter(arrived))
+            if arrived[tx_hash] > cutoff:
+                break
+            self._drop(tx_hash)
+            dropped += 1
+        self.expired += dropped
+        return dropped
+
+    # --- proposals and commits ----------------------------------------------------------
 
     def reap(self, max_txs: int, max_bytes: int) -> list[Transaction]:
         """Transactions for a proposal: per-sender consecutive nonces, senders round-robin."""
         runs: list[list[Transaction]] = []
-        for sender, by_nonce in self._by_sender.items():
-            nonce = self._expected_nonce(sender)
-            run = []
-            while nonce in by_nonce:
-                run.append(by_nonce[nonce])
-                nonce += 1
+        for sender, queue in list(self._queues.items()):
+            if queue.base != self._expected_nonce(sender):
+                self._rebase(sender)
+                queue = self._queues.get(sender)  # type: ignore[assignment]
+                if queue is None:
+                    continue
+            run = [queue.txs[n] for n in range(queue.base, queue.run_end)]
             if run:
                 runs.append(run)
         out: list[Transaction] = []
@@ -157,6 +379,7 @@ class Mempool:
 
     def update(self, committed: Iterable[Transaction]) -> None:
         """Forget committed transactions and every pending one whose nonce is now used."""
+        self._latest = None
         touched: set[bytes] = set()
         for tx in committed:
             touched.add(tx.sender)
@@ -165,12 +388,8 @@ class Mempool:
                 self._reads.clear()
         for sender in touched:
             self._next.pop(sender, None)
-            if sender not in self._by_sender:
-                continue  # nothing pending: its nonce is read again when needed
-            expected = self._expected_nonce(sender)
-            for nonce, tx in list(self._by_sender.get(sender, {}).items()):
-                if nonce < expected:
-                    self._drop(tx.hash)
+            if sender in self._queues:  # else its nonce is read again when needed
+                self._rebase(sender)
 
     def after_block(self, committed: Iterable[Transaction]) -> int:
         """After a commit: re-check what is pending if the block changed a member record.
@@ -195,10 +414,17 @@ class Mempool:
                 dropped += 1
         return dropped
 
+    # --- internals ----------------------------------------------------------------------
+
+    def _latest_state(self) -> StateReader:
+        if self._latest is None:
+            self._latest = self._state()
+        return self._latest
+
     def _cached_get(self, key: bytes) -> bytes | None:
         if key in self._reads:
             return self._reads[key]
-        value = self._state().get(key)
+        value = self._latest_state().get(key)
         if len(self._reads) >= 100_000:
             self._reads.clear()
         self._reads[key] = value
@@ -206,22 +432,86 @@ class Mempool:
 
     def _expected_nonce(self, sender: bytes) -> int:
         if sender not in self._next:
-            self._next[sender] = next_nonce(self._state(), sender)
+            self._next[sender] = next_nonce(self._latest_state(), sender)
             if len(self._next) > 100_000:
                 self._next.clear()
         return self._next[sender]
+
+    def _insert(self, tx: Transaction, org: str, now: float) -> None:
+        queue = self._queues.get(tx.sender)
+        if queue is None:
+            base = self._expected_nonce(tx.sender)
+            queue = self._queues[tx.sender] = _Queue(org, base, base, {})
+        before = queue.gapped
+        queue.txs[tx.nonce] = tx
+        if tx.nonce == queue.run_end:
+            end = tx.nonce + 1
+            while end in queue.txs:
+                end += 1
+            queue.run_end = end
+        self._count_gapped(tx.sender, before, queue.gapped)
+        self._org_pending[org] = self._org_pending.get(org, 0) + 1
+        self._by_hash[tx.hash] = tx
+        self._by_sig[tx.signature] = tx
+        self._arrived[tx.hash] = now
 
     def _drop(self, tx_hash: bytes) -> None:
         tx = self._by_hash.pop(tx_hash, None)
         if tx is None:
             return
+        self._arrived.pop(tx_hash, None)
         if self._by_sig.get(tx.signature) is tx:
             del self._by_sig[tx.signature]
-        by_nonce = self._by_sender.get(tx.sender)
-        if by_nonce is not None:
-            by_nonce.pop(tx.nonce, None)
-            if not by_nonce:
-                del self._by_sender[tx.sender]
+        queue = self._queues.get(tx.sender)
+        if queue is None or queue.txs.get(tx.nonce) is not tx:
+            return
+        before = queue.gapped
+        del queue.txs[tx.nonce]
+        if queue.base <= tx.nonce < queue.run_end:
+            queue.run_end = tx.nonce  # what followed it now waits behind a gap
+        self._count_gapped(tx.sender, before, queue.gapped)
+        left = self._org_pending[queue.org] - 1
+        if left:
+            self._org_pending[queue.org] = left
+        else:
+            del self._org_pending[queue.org]
+        if not queue.txs:
+            del self._queues[tx.sender]
+
+    def _rebase(self, sender: bytes) -> None:
+        """The sender's committed next nonce moved: drop what it used, find the run again."""
+        queue = self._queues.get(sender)
+        if queue is None:
+            return
+        expected = self._expected_nonce(sender)
+        for nonce, tx in list(queue.txs.items()):
+            if nonce < expected:
+                self._drop(tx.hash)
+        queue = self._queues.get(sender)
+        if queue is None:
+            return
+        before = queue.gapped
+        end = expected
+        while end in queue.txs:
+            end += 1
+        queue.base, queue.run_end = expected, end
+        self._count_gapped(sender, before, queue.gapped)
+
+    def _count_gapped(self, sender: bytes, before: int, after: int) -> None:
+        if before == after:
+            return
+        self._gapped += after - before
+        if after:
+            self._gapped_of[sender] = after
+        else:
+            self._gapped_of.pop(sender, None)
+
+    def _evict_gapped(self) -> None:
+        """Make room: the sender with the most gapped transactions loses its farthest one."""
+        sender = max(self._gapped_of, key=self._gapped_of.__getitem__)
+        queue = self._queues[sender]
+        self._drop(queue.txs[max(queue.txs)].hash)
+        self.evicted += 1
 
 
 class _Reader:

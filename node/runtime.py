@@ -107,6 +107,9 @@ class Node:
             self._latest_state,
             self._is_committed,
             max_txs=config.mempool.max_txs,
+            max_gapped_per_sender=config.mempool.max_gapped_per_sender,
+            max_pending_per_org=config.mempool.max_pending_per_org,
+            ttl_s=config.mempool.pending_ttl_s,
         )
         self.queries = Queries(self.chain)
         self.events = EventHub()
@@ -176,17 +179,26 @@ class Node:
     # --- NodeHandle ---------------------------------------------------------------------
 
     async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
-        await self.signature_worker.check(txs)
-        return self._admit(txs, self._outbox)
+        return await self._admit(txs, self._outbox)
 
-    def _admit(
+    async def _admit(
         self, txs: list[Transaction], outbox: list[Transaction] | None
     ) -> list[MempoolError | None]:
-        """Admit ``txs`` to the mempool; those admitted go to ``outbox`` for gossip."""
+        """Admit ``txs`` to the mempool; those admitted go to ``outbox`` for gossip.
+
+        The cheap checks first (sender, nonce window, limits: ``Mempool.precheck_many``);
+        only what passes them has its signature checked, in the worker; ``add`` then
+        finds each verdict cached."""
+        early = self.mempool.precheck_many(txs)
+        await self.signature_worker.check([t for t, e in zip(txs, early, strict=True) if e is None])
+        now = time.monotonic()  # the mempool's TTL clock
         results: list[MempoolError | None] = []
-        for tx in txs:
+        for tx, error in zip(txs, early, strict=True):
+            if error is not None:
+                results.append(error)
+                continue
             try:
-                self.mempool.add(tx)
+                self.mempool.add(tx, now=now)
             except MempoolError as exc:
                 results.append(exc)
                 continue
@@ -330,8 +342,7 @@ class Node:
                 outbox = None
             else:
                 outbox = self._relay.setdefault(peer.key, [])
-            await self.signature_worker.check(msg.txs)
-            results = self._admit(list(msg.txs), outbox)
+            results = await self._admit(list(msg.txs), outbox)
             if any(r is not None and r.code == "bad_signature" for r in results):
                 self.peers.penalise(peer, "relayed a transaction with a bad signature")
         elif isinstance(msg, ProposalMsg | VoteMsg):
@@ -531,6 +542,8 @@ class Node:
         while True:
             await asyncio.sleep(STATUS_INTERVAL_S)
             self.peers.broadcast(StatusMsg(self.chain.head().height))
+            if self.mempool.expire(time.monotonic()):  # pending past [mempool] pending_ttl_s
+                self.metrics.set_mempool(len(self.mempool))
             if self.consensus_started:
                 self.driver.resend_own()
             self.syncer.maybe_request()

@@ -3,7 +3,10 @@
 The mempool verifies on admission; block validation and execution then find
 the result here instead of paying for Ed25519 again. Keyed by (hash of the
 signed body, signature): the body hash alone would let a valid transaction
-vouch for a copy with a forged signature.
+vouch for a copy with a forged signature. Bad verdicts are remembered too (a
+smaller table): a signature the worker found bad is not checked again inline,
+and a forged transaction sent again costs a lookup (issue 15). A verdict is a
+pure function of the key, so neither table can be wrong, only forgetful.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ log = logging.getLogger("cityledger.node")
 class SignatureCache:
     """A bounded LRU set of transactions whose signatures verified."""
 
-    def __init__(self, capacity: int = 500_000) -> None:
+    def __init__(self, capacity: int = 500_000, bad_capacity: int = 65_536) -> None:
         self.capacity = capacity
+        self.bad_capacity = bad_capacity
         self._ok: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
+        self._bad: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
         self.hits = 0
         self.verifications = 0
 
@@ -39,8 +44,15 @@ class SignatureCache:
         if key in self._ok:
             self.hits += 1
             return
+        if key in self._bad:
+            self.hits += 1
+            raise SignatureError(f"bad transaction signature for key {tx.sender.hex()[:16]}…")
         self.verifications += 1
-        tx.verify_signature()
+        try:
+            tx.verify_signature()
+        except SignatureError:
+            self.add_bad(tx)
+            raise
         self.add(tx)
 
     def add(self, tx: Transaction) -> None:
@@ -48,6 +60,17 @@ class SignatureCache:
         self._ok[(tx.hash, tx.signature)] = None
         if len(self._ok) > self.capacity:
             self._ok.popitem(last=False)
+
+    def add_bad(self, tx: Transaction) -> None:
+        """Record that ``tx``'s signature does not verify (the caller checked it)."""
+        self._bad[(tx.hash, tx.signature)] = None
+        if len(self._bad) > self.bad_capacity:
+            self._bad.popitem(last=False)
+
+    def checked(self, tx: Transaction) -> bool:
+        """Whether a verdict on ``tx``'s signature, good or bad, is at hand."""
+        key = (tx.hash, tx.signature)
+        return key in self._ok or key in self._bad
 
     def is_valid(self, tx: Transaction) -> bool:
         try:
@@ -68,10 +91,11 @@ class SignatureWorker:
     blocks. (A thread does not do it: PyNaCl releases the GIL while libsodium verifies,
     but taking it back after every signature cost the loop more than it saved —
     docs/performance.md.) Only the loop's thread touches the cache: the worker returns
-    the positions of the bad signatures and the good ones are added here. Admission then
-    finds them cached; a bad signature is left out and admission refuses it as before
-    (checking it once more). Batches smaller than ``min_batch`` are left to admission:
-    the hand-over costs more than it saves. ``processes=0`` turns the worker off.
+    the positions of the bad signatures, and both verdicts are recorded here. Admission
+    then finds every one of them cached: each signature is checked once. Callers hand
+    over only what passed the cheaper checks (``Mempool.precheck_many``). Batches smaller
+    than ``min_batch`` are left to admission: the hand-over costs more than it saves.
+    ``processes=0`` turns the worker off.
     """
 
     def __init__(
@@ -86,7 +110,7 @@ class SignatureWorker:
     async def check(self, txs: Sequence[Transaction]) -> None:
         if self.processes <= 0:
             return
-        todo = [tx for tx in txs if tx not in self.cache]
+        todo = [tx for tx in txs if not self.cache.checked(tx)]
         if len(todo) < self.min_batch:
             return
         items = [(0, i, tx.sender, tx.body, tx.signature) for i, tx in enumerate(todo)]
@@ -102,7 +126,9 @@ class SignatureWorker:
         self.cache.verifications += len(todo)
         refused = set(bad)
         for i, tx in enumerate(todo):
-            if i not in refused:
+            if i in refused:
+                self.cache.add_bad(tx)
+            else:
                 self.cache.add(tx)
 
     def _executor(self) -> ProcessPoolExecutor:

@@ -34,7 +34,7 @@ from node.api.body_limit import body_limit_middleware, too_large
 from node.api.context import API_STATE, APIState
 from node.api.metrics import Metrics
 from node.api.parser_log import quiet_parser_errors
-from node.api.ratelimit import RateLimiter, retry_after_header
+from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, SubmitLimits, retry_after_header
 from node.api.render import APIError, render_error
 from node.config import APIConfig
 from node.handle import NodeHandle
@@ -79,6 +79,10 @@ def make_app(
     )
     quiet_parser_errors()
     app[API_STATE] = state
+    app[SUBMIT_LIMITS] = SubmitLimits(  # POST /v1/txs: per transaction and per byte too
+        RateLimiter(config.tx_rate_limit_per_s, config.tx_rate_limit_burst, now=monotonic),
+        RateLimiter(config.byte_rate_limit_per_s, config.byte_rate_limit_burst, now=monotonic),
+    )
     for module in (
         routes_txs,
         routes_chain,
@@ -138,7 +142,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A token per request under ``/v1`` for each client address."""
+    """A token per request under ``/v1`` for each client address (a submission is also
+    charged per transaction and per byte: ``routes_txs``)."""
     if request.path.startswith("/v1/"):
         state = request.app[API_STATE]
         wait = state.limiter.take(request.remote or "unknown")

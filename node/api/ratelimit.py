@@ -5,6 +5,12 @@ second; a request takes one token or is answered 429 with ``Retry-After``. The
 table of buckets is bounded: the least recently seen clients are forgotten
 first (a forgotten client simply starts again with a full bucket), so a flood
 of distinct addresses costs bounded memory.
+
+A submission (``POST /v1/txs``) is charged by what it asks of the node besides
+the request token: one token per byte of its body in one bucket and one per
+transaction in another (:class:`SubmitLimits`), so a batch of 10,000 costs what
+10,000 single submissions cost. A cost above a bucket's burst takes a full
+bucket (it could never be paid otherwise).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from aiohttp import web
 
 
 @dataclass(slots=True)
@@ -43,7 +51,11 @@ class RateLimiter:
         self.limited = 0
 
     def take(self, client: str, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens for ``client``: 0.0 if allowed, else seconds to wait."""
+        """Take ``cost`` tokens for ``client``: 0.0 if allowed, else seconds to wait.
+
+        A refusal takes nothing. ``cost`` is capped at the burst.
+        """
+        cost = min(float(cost), self.burst)
         now = self.now()
         bucket = self._buckets.get(client)
         if bucket is None:
@@ -64,6 +76,17 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitLimits:
+    """The per-byte and per-transaction buckets of ``POST /v1/txs``."""
+
+    per_tx: RateLimiter
+    per_byte: RateLimiter
+
+
+SUBMIT_LIMITS = web.AppKey("cityledger_submit_limits", SubmitLimits)
 
 
 def retry_after_header(wait_s: float) -> str:

@@ -2,16 +2,29 @@
 
 ``POST /v1/txs`` takes one transaction (``{"tx": hex}``) or a batch
 (``{"txs": [hex, ...]}``), as JSON or as canonical msgpack with the raw bytes.
-Every transaction is decoded strictly before the mempool sees it; a batch with
-a malformed item is refused as a whole (400 naming the item), since that is a
-client bug, while mempool refusals are answered per item. A full mempool is
-answered 429 before the transactions are decoded or their signatures checked:
-under overload that work would only end in the same refusal, and it would take
-CPU from the blocks that make room.
+The cheap refusals come first, so that what will be refused costs the node little
+(issue 15, docs/api.md "Submitting"):
+
+1. the body's bytes are charged to the client's per-byte bucket (on the
+   ``Content-Length`` header, before the body is read);
+2. the envelope is parsed (400 if it is not one); a full mempool is answered 429
+   ``mempool_full`` before any transaction is decoded; a request signed like a signed
+   read is checked (401 when the signature is wrong); a batch of more than
+   ``[api] unsigned_batch_max`` transactions needs a request signed by an active
+   member (413 ``batch_too_large``);
+3. the transactions are charged to the per-transaction bucket (429 ``rate_limited``);
+4. each transaction's sender is read from the fixed place it has at the end of the
+   canonical bytes and looked up: an item from a key that is not an active member is
+   refused 403 (``unknown_sender`` / ``revoked``) without being decoded;
+5. the rest is decoded strictly; a batch with a malformed item is refused as a whole
+   (400 naming the item), since that is a client bug; then the node admits them
+   (``node.mempool``: nonce window and pinning limits before the signature, each
+   signature checked once), and mempool refusals are answered per item.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -20,16 +33,23 @@ from aiohttp import web
 from ledger.encoding import Value, decode
 from ledger.errors import LedgerError
 from ledger.tx import MAX_TX_BYTES, Transaction
-from node.api.access import disclosure_for
-from node.api.context import api_state, certified_obj
+from node.api.access import authenticated_reader, disclosure_for
+from node.api.context import APIState, api_state, certified_obj
 from node.api.disclosure import Disclosure
 from node.api.params import malformed, parse_hex
+from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, retry_after_header
 from node.api.render import JSON, MSGPACK, APIError, render
 from node.mempool import MempoolError
 from node.service import NotFound, ReceiptAnswer
 
 MAX_BATCH = 10_000
 _MSGPACK_TYPES = frozenset({MSGPACK, "application/x-msgpack", "application/vnd.msgpack"})
+# The end of every canonical transaction (``Transaction.encode``): the sorted map's last
+# two entries, the 32-byte sender and the 64-byte signature.
+_SENDER_FIELD = b"\xa6sender\xc4\x20"
+_SIGNATURE_FIELD = b"\xa9signature\xc4\x40"
+_SIG_TAIL = len(_SIGNATURE_FIELD) + 64
+_MIN_TX = 1 + len(_SENDER_FIELD) + 32 + _SIG_TAIL
 
 routes = web.RouteTableDef()
 
@@ -40,23 +60,98 @@ def _mempool_full() -> APIError:
 
 @routes.post("/v1/txs")
 async def submit(request: web.Request) -> web.StreamResponse:
+    state = api_state(request)
+    limits = request.app[SUBMIT_LIMITS]
+    client = request.remote or "unknown"
+    announced = request.content_length
+    if announced is not None:
+        _charge(state, limits.per_byte, client, announced, "bytes")
     body = await request.read()
+    if announced is None:
+        _charge(state, limits.per_byte, client, len(body), "bytes")
     typed = "Content-Type" in request.headers
     raw_txs, single = parse_submission(body, request.content_type, typed)
-    node = api_state(request).node
+    node = state.node
     if node.mempool.full:
         raise _mempool_full()
-    txs = [_decode_tx(raw, i, single) for i, raw in enumerate(raw_txs)]
-    errors = await node.submit(txs)
+    cap = state.config.unsigned_batch_max
+    # only an active member's signature is checked at all (node.api.auth: cheap checks first)
+    _reader, submitter = await authenticated_reader(request) if len(raw_txs) > cap else (None, None)
+    if len(raw_txs) > cap and submitter is None:
+        raise APIError(
+            413,
+            "batch_too_large",
+            f"a batch not signed by an active member holds at most {cap} transactions "
+            f"(signed: {MAX_BATCH}); this one holds {len(raw_txs)}",
+        )
+    _charge(state, limits.per_tx, client, len(raw_txs), "transactions")
+    early: dict[int, tuple[bytes, MempoolError]] = {}  # refused on the sender field alone
+    senders: dict[bytes, MempoolError | None] = {}
+    txs: list[Transaction] = []
+    for i, raw in enumerate(raw_txs):
+        if len(raw) > MAX_TX_BYTES:
+            raise APIError(413, "too_large", f"transaction {i} is over {MAX_TX_BYTES} bytes")
+        sender = peek_sender(raw)
+        if sender is not None:
+            if sender not in senders:
+                senders[sender] = node.mempool.sender_refusal(sender)
+            problem = senders[sender]
+            if problem is not None:
+                if single:
+                    raise _refusal(problem)
+                early[i] = (raw_hash(raw), problem)
+                continue
+        txs.append(_decode_tx(raw, i, single))
+    errors = iter(await node.submit(txs) if txs else [])
     if single:
-        error = errors[0]
+        error = next(errors)
         if error is not None:
             raise _refusal(error)
         return render(request, {"hash": txs[0].hash, "status": "pending"}, status=202)
-    if all(e is not None and e.code == "mempool_full" for e in errors):
+    decoded = iter(txs)
+    results: list[dict[str, Value]] = []
+    for i in range(len(raw_txs)):
+        if i in early:
+            tx_hash, error = early[i]
+        else:
+            tx = next(decoded)
+            tx_hash, error = tx.hash, next(errors)
+        results.append(_item_result(tx_hash, error))
+    if all(r["status"] == "rejected" and r["error"]["code"] == "mempool_full" for r in results):
         raise _mempool_full()
-    results = [_item_result(tx, error) for tx, error in zip(txs, errors, strict=True)]
     return render(request, {"results": results})
+
+
+def _charge(state: APIState, bucket: RateLimiter, client: str, cost: int, what: str) -> None:
+    wait = bucket.take(client, cost)
+    if wait > 0:
+        state.metrics.rate_limited.inc()
+        raise APIError(
+            429,
+            "rate_limited",
+            f"too many {what} submitted from this address; retry in {wait:.2f} s",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+
+
+def peek_sender(raw: bytes) -> bytes | None:
+    """The sender of the canonical transaction ``raw``, read where its encoding puts it
+    (None when ``raw`` does not end like a canonical transaction)."""
+    end = len(raw) - _SIG_TAIL
+    if (
+        len(raw) < _MIN_TX
+        or raw[0] != 0x86
+        or raw[end : end + len(_SIGNATURE_FIELD)] != _SIGNATURE_FIELD
+        or raw[end - 32 - len(_SENDER_FIELD) : end - 32] != _SENDER_FIELD
+    ):
+        return None
+    return raw[end - 32 : end]
+
+
+def raw_hash(raw: bytes) -> bytes:
+    """``Transaction.decode(raw).hash`` without decoding: SHA-256 of the signed body,
+    which is the encoding minus the signature entry, as a map of five entries."""
+    return hashlib.sha256(b"\x85" + raw[1:-_SIG_TAIL]).digest()
 
 
 @routes.get("/v1/txs/{hash}")
@@ -143,11 +238,11 @@ def _refusal(error: MempoolError) -> APIError:
     return APIError(error.http_status, error.code, error.message, headers=headers)
 
 
-def _item_result(tx: Transaction, error: MempoolError | None) -> dict[str, Value]:
+def _item_result(tx_hash: bytes, error: MempoolError | None) -> dict[str, Value]:
     if error is None:
-        return {"hash": tx.hash, "status": "pending"}
+        return {"hash": tx_hash, "status": "pending"}
     return {
-        "hash": tx.hash,
+        "hash": tx_hash,
         "status": "rejected",
         "error": {"code": error.code, "message": error.message},
     }

@@ -249,7 +249,7 @@ def test_a_store_fault_met_while_handling_a_peer_message_stops_the_node(
 ) -> None:
     """F4 on the gossip path: the damage is ours, so no traceback, no blamed peer: stop."""
 
-    def damaged(tx: object) -> None:
+    def damaged(tx: object, **_: object) -> None:
         raise StoreDamagedError("the database at /x is damaged: Corruption: block checksum")
 
     async def main() -> None:

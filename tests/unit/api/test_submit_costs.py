@@ -1,0 +1,218 @@
+"""Issue 15, finding 4 at the API: what a submission costs the node is charged to whoever
+sends it, and junk is refused before it is decoded or its signatures are checked.
+
+Counts of decodes and signature checks, never timings (``benchmarks/admission.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgpack
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ledger.crypto import PrivateKey
+from ledger.encoding import Value
+from ledger.tx import Transaction
+from node.api.app import make_app, metrics_of
+from node.api.auth import sign_request
+from node.config import APIConfig
+from tests.unit.api.conftest import (
+    CHAIN_ID,
+    SHIPMENT,
+    Client,
+    Clock,
+    Scenario,
+    TestNode,
+    key,
+)
+
+STRANGER = PrivateKey.from_label("api-junk-sender")
+NODE_KEY = PrivateKey.from_label("api-node").public_key  # the test node (conftest.TestNode)
+HEADERS = {"Content-Type": "application/msgpack", "Accept": "application/msgpack"}
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def junk(n: int, *, forged: bool = False) -> list[Transaction]:
+    out = []
+    for i in range(n):
+        tx = Transaction.create(STRANGER, CHAIN_ID, "shipment.declare", i % 200, {"i": i})
+        if forged:
+            bad = bytes([tx.signature[0] ^ 1]) + tx.signature[1:]
+            tx = Transaction(tx.kind, tx.chain_id, tx.sender, tx.nonce, tx.payload, bad)
+        out.append(tx)
+    return out
+
+
+def body_of(txs: list[Transaction]) -> bytes:
+    return msgpack.packb({"txs": [tx.encode() for tx in txs]}, use_bin_type=True)
+
+
+async def post(
+    client: Client, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, Value, dict[str, str]]:
+    response = await client.post("/v1/txs", data=body, headers={**HEADERS, **(headers or {})})
+    return response.status, msgpack.unpackb(await response.read()), dict(response.headers)
+
+
+def milestone(node: TestNode, place: str) -> Transaction:
+    payload: dict[str, Value] = {
+        "shipment_id": SHIPMENT,
+        "event": "arrived",
+        "place": place,
+        "time_ms": 1_700_000_006_500,
+    }
+    return node.tx("oceanic-carrier", "shipment.milestone", payload)
+
+
+@pytest.fixture
+def limits(request: pytest.FixtureRequest) -> APIConfig:
+    """The API's settings: defaults unless a test passes its own (``indirect``)."""
+    return APIConfig(**getattr(request, "param", {}))
+
+
+@pytest.fixture
+async def app_client(
+    node: TestNode, scenario: Scenario, clock: Clock, limits: APIConfig
+) -> AsyncIterator[tuple[Client, FakeMonotonic]]:
+    t = FakeMonotonic()
+    app = make_app(node, limits, clock=clock, monotonic=t)
+    async with TestClient(TestServer(app)) as c:
+        yield c, t
+
+
+# --- junk never decoded, never verified ---------------------------------------------------------
+
+
+async def test_a_junk_batch_is_refused_on_its_sender_field_alone(
+    app_client: tuple[Client, FakeMonotonic], node: TestNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = app_client
+    decoded: list[bytes] = []
+    real_decode = Transaction.decode.__func__  # type: ignore[attr-defined]
+
+    def counting_decode(cls: type[Transaction], data: bytes) -> Transaction:
+        decoded.append(data)
+        return real_decode(cls, data)  # type: ignore[no-any-return]
+
+    def no_verify(self: Transaction) -> None:
+        raise AssertionError("a signature was checked")
+
+    monkeypatch.setattr(Transaction, "decode", classmethod(counting_decode))
+    monkeypatch.setattr(Transaction, "verify_signature", no_verify)
+    txs = junk(150) + junk(150, forged=True)
+    status, answer, _ = await post(client, body_of(txs))
+    assert status == 200
+    results = answer["results"]
+    assert [r["hash"] for r in results] == [tx.hash for tx in txs]  # the hash, undecoded
+    assert {r["error"]["code"] for r in results} == {"unknown_sender"}
+    assert decoded == [] and node.sigs.verifications == 0 and len(node.mempool) == 0
+    one = junk(1, forged=True)[0]
+    status, answer, _ = await post(client, msgpack.packb({"tx": one.encode()}))
+    assert (status, answer["error"]["code"]) == (403, "unknown_sender")
+
+
+async def test_members_transactions_in_a_junk_batch_are_admitted_as_before(
+    app_client: tuple[Client, FakeMonotonic], node: TestNode
+) -> None:
+    client, _ = app_client
+    good = [milestone(node, "NLRTM"), milestone(node, "NLAMS")]
+    txs = [junk(1)[0], good[0], *junk(3)[1:], good[1]]
+    status, answer, _ = await post(client, body_of(txs))
+    assert status == 200
+    statuses = [r["status"] for r in answer["results"]]
+    assert statuses == ["rejected", "pending", "rejected", "rejected", "pending"]
+    assert all(tx.hash in node.mempool for tx in good)
+    broken = msgpack.packb({"txs": [junk(1)[0].encode(), b"\x00"]})  # a client bug: item 1
+    status, answer, _ = await post(client, broken)
+    assert (status, answer["error"]["code"]) == (400, "malformed")
+    assert "transaction 1" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 60_000])
+def test_the_sender_and_hash_are_read_from_the_canonical_bytes(size: int) -> None:
+    from node.api.routes_txs import peek_sender, raw_hash
+
+    tx = Transaction.create(
+        key("acme-trader"), CHAIN_ID, "shipment.declare", 7, {"blob": b"x" * size, "n": size}
+    )
+    raw = tx.encode()
+    assert peek_sender(raw) == tx.sender and raw_hash(raw) == tx.hash
+    assert peek_sender(raw[:-1]) is None and peek_sender(b"\x86") is None
+    assert peek_sender(b"\x80" + raw[1:]) is None
+
+
+# --- costs charged per transaction and per byte -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "limits", [{"tx_rate_limit_per_s": 1.0, "tx_rate_limit_burst": 10}], indirect=True
+)
+async def test_the_rate_limit_is_charged_per_transaction(
+    app_client: tuple[Client, FakeMonotonic], node: TestNode
+) -> None:
+    client, t = app_client
+    assert (await post(client, body_of(junk(8))))[0] == 200
+    status, answer, headers = await post(client, body_of(junk(5)))
+    assert (status, answer["error"]["code"]) == (429, "rate_limited")
+    assert headers["Retry-After"] == "3" and "transactions" in answer["error"]["message"]
+    assert (await post(client, body_of(junk(2))))[0] == 200  # a refusal took nothing
+    assert (await post(client, body_of(junk(1))))[0] == 429
+    t.now += 1.0
+    assert (await post(client, body_of(junk(1))))[0] == 200
+    big = await post(client, body_of(junk(50)))  # over the burst: needs a full bucket
+    assert big[0] == 429
+    t.now += 10.0
+    assert (await post(client, body_of(junk(50))))[0] == 200
+    assert metrics_of(client.app).rate_limited._value.get() == 3  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "limits", [{"byte_rate_limit_per_s": 1024.0, "byte_rate_limit_burst": 8192}], indirect=True
+)
+async def test_the_rate_limit_is_charged_per_byte(
+    app_client: tuple[Client, FakeMonotonic], node: TestNode
+) -> None:
+    client, t = app_client
+    body = body_of(junk(30))
+    assert 4096 < len(body) < 8192
+    assert (await post(client, body))[0] == 200
+    status, answer, headers = await post(client, body)
+    assert (status, answer["error"]["code"]) == (429, "rate_limited")
+    assert "bytes" in answer["error"]["message"] and int(headers["Retry-After"]) >= 1
+    t.now += 8.0
+    assert (await post(client, body))[0] == 200
+
+
+# --- batches from submitters the node does not know ---------------------------------------------
+
+
+@pytest.mark.parametrize("limits", [{"unsigned_batch_max": 5}], indirect=True)
+async def test_an_unsigned_batch_is_capped_and_a_members_is_not(
+    app_client: tuple[Client, FakeMonotonic], node: TestNode, clock: Clock
+) -> None:
+    client, _ = app_client
+    assert (await post(client, body_of(junk(5))))[0] == 200
+    body = body_of(junk(6))
+    status, answer, _ = await post(client, body)
+    assert (status, answer["error"]["code"]) == (413, "batch_too_large")
+
+    def signed_by(label: str) -> dict[str, str]:
+        return sign_request(key(label), CHAIN_ID, NODE_KEY, "POST", "/v1/txs", body, clock.now_ms)
+
+    assert (await post(client, body, signed_by("customs-officer")))[0] == 200
+    status, answer, _ = await post(client, body, sign_request(
+        STRANGER, CHAIN_ID, NODE_KEY, "POST", "/v1/txs", body, clock.now_ms
+    ))  # fmt: skip
+    assert (status, answer["error"]["code"]) == (413, "batch_too_large")  # not a member
+    forged = signed_by("customs-officer") | {"X-CityLedger-Signature": "00" * 64}
+    status, answer, _ = await post(client, body, forged)
+    assert (status, answer["error"]["code"]) == (401, "bad_signature")

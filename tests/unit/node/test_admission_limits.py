@@ -1,0 +1,304 @@
+"""Issue 15, findings 3 and 4 in the mempool and the node: cheap checks before any
+signature, each signature checked once, and the limits that stop mempool pinning
+(gapped nonces per sender, pending per organisation, a TTL, gapped ones evicted first).
+
+Counts of signature checks, never timings: the cost targets are in
+``benchmarks/admission.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
+
+from ledger.crypto import PrivateKey
+from ledger.genesis import Genesis, Member, Organisation
+from ledger.state import StateTree
+from ledger.storage import MemoryStore
+from ledger.tx import Transaction
+from node.config import NodeConfig
+from node.mempool import Mempool, MempoolError
+from node.peers import Peer
+from node.runtime import Node
+from node.sigcache import SignatureCache
+from node.wire import TxBatch
+from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit, make_genesis
+
+PINNERS = [PrivateKey.from_label(f"pinning-org-member-{i}") for i in range(20)]
+HONEST = PrivateKey.from_label("honest-org-admin")
+STRANGER = PrivateKey.from_label("not-a-member")
+
+
+def two_org_genesis() -> Genesis:
+    """The kit's genesis plus a trader organisation with 20 keys and another with one."""
+    base = make_genesis()
+    pinning = Organisation(
+        "pinning-traders",
+        "Pinning Traders",
+        "trader",
+        "Busan",
+        tuple(Member(k.public_key, ("admin",), f"m{i}") for i, k in enumerate(PINNERS)),
+    )
+    honest = Organisation(
+        "honest-traders", "Honest", "trader", "Busan", (Member(HONEST.public_key, ("admin",), "a"),)
+    )
+    return dataclasses.replace(base, organisations=(*base.organisations, pinning, honest))
+
+
+def pool_of(kit: Kit, max_txs: int = 1000, **limits: float) -> Mempool:
+    pool = Mempool(
+        kit.genesis,
+        kit.sigs,
+        lambda: StateTree(kit.store, kit.chain.head().state_root),
+        lambda h: kit.chain.tx_location(h) is not None,
+        max_txs=max_txs,
+    )
+    for name, value in limits.items():  # set like this, a limit the pool ignores fails the test
+        setattr(pool, name, value)
+    return pool
+
+
+def member_tx(key: PrivateKey, nonce: int, *, role: str = "trader") -> Transaction:
+    """``identity.register_member`` by ``key`` (an admin): passes every admission check."""
+    new = PrivateKey.from_label(f"new/{key.public_key.hex()}/{nonce}")
+    payload = {"public_key": new.public_key, "name": f"n{nonce}", "roles": [role]}
+    return Transaction.create(key, CHAIN, "identity.register_member", nonce, payload)
+
+
+def forged(tx: Transaction) -> Transaction:
+    return dataclasses.replace(tx, signature=bytes([tx.signature[0] ^ 1]) + tx.signature[1:])
+
+
+def try_add(pool: Mempool, tx: Transaction) -> str:
+    try:
+        pool.add(tx)
+    except MempoolError as exc:
+        return exc.code
+    return "ok"
+
+
+# --- finding 3: mempool pinning -----------------------------------------------------------------
+
+
+def test_many_keys_of_one_org_cannot_pin_the_mempool_with_gapped_nonces() -> None:
+    """20 keys of one organisation each send 256 future-nonce transactions (nonce 0 is
+    never sent): before issue 15 they filled the whole pool, and an honest transaction
+    of another organisation got ``mempool_full``."""
+    kit = Kit(genesis=two_org_genesis())
+    pool = pool_of(kit, max_txs=2000, max_pending_per_org=1000)
+    codes: Counter[str] = Counter()
+    for key in PINNERS:
+        for nonce in range(1, 257):
+            codes[try_add(pool, member_tx(key, nonce))] += 1
+    assert try_add(pool, member_tx(HONEST, 0)) == "ok"
+    assert codes["ok"] == 1000 == pool.pending_of_org("pinning-traders") == len(pool) - 1
+    assert codes["too_many_gapped"] > 0 and codes["org_quota"] > 0
+    assert set(codes) == {"ok", "too_many_gapped", "org_quota"}
+    assert pool.reap(10_000, 1 << 30) == [member_tx(HONEST, 0)], "nothing pinned is ready"
+    assert pool.gapped == 1000
+    assert try_add(pool, member_tx(HONEST, 5)) == "ok"  # gapped, but within its own limits
+
+
+def test_a_refused_org_quota_is_a_429_and_changes_nothing() -> None:
+    kit = Kit(genesis=two_org_genesis())
+    pool = pool_of(kit, max_pending_per_org=3)
+    for nonce in range(3):
+        pool.add(member_tx(PINNERS[0], nonce))
+    with pytest.raises(MempoolError) as info:
+        pool.add(member_tx(PINNERS[1], 0))
+    assert (info.value.code, info.value.http_status) == ("org_quota", 429)
+    assert len(pool) == 3 and kit.sigs.verifications == 3  # refused before its signature
+    assert try_add(pool, member_tx(HONEST, 0)) == "ok"  # other organisations are not touched
+
+
+def test_gapped_transactions_per_sender_are_capped() -> None:
+    kit = Kit(genesis=two_org_genesis())
+    pool = pool_of(kit, max_gapped_per_sender=4)
+    key = PINNERS[0]
+    assert [try_add(pool, member_tx(key, n)) for n in range(2, 8)] == ["ok"] * 4 + [
+        "too_many_gapped"
+    ] * 2
+    with pytest.raises(MempoolError) as info:
+        pool.add(member_tx(key, 9))
+    assert info.value.http_status == 409 and "send nonce 0 first" in info.value.message
+    assert pool.gapped == 4
+    assert try_add(pool, member_tx(key, 0)) == "ok"  # ready: always welcome
+    assert try_add(pool, member_tx(key, 1)) == "ok"  # closes the gap: 0..5 are ready now
+    assert pool.gapped == 0
+    assert [try_add(pool, member_tx(key, n)) for n in (6, 8, 9, 10, 11, 12)] == ["ok"] * 5 + [
+        "too_many_gapped"
+    ]
+    assert [tx.nonce for tx in pool.reap(100, 1 << 30)] == list(range(7))
+
+
+def test_a_full_pool_evicts_a_gapped_transaction_for_a_ready_one() -> None:
+    kit = Kit(genesis=two_org_genesis())
+    pool = pool_of(kit, max_txs=10)
+    for n in range(1, 11):
+        pool.add(member_tx(PINNERS[0], n))
+    assert try_add(pool, member_tx(HONEST, 0)) == "ok"
+    assert try_add(pool, member_tx(HONEST, 3)) == "mempool_full"  # gapped: evicts nothing
+    assert len(pool) == 10 and pool.evicted == 1
+    assert member_tx(PINNERS[0], 10).hash not in pool  # the farthest nonce went first
+    assert pool.gapped == 9 and not pool.full, "a ready transaction still fits"
+    assert member_tx(PINNERS[0], 9).hash in pool
+    assert pool.reap(100, 1 << 30) == [member_tx(HONEST, 0)]
+    for n in range(1, 10):  # honest ready ones keep coming: every gapped one makes way
+        assert try_add(pool, member_tx(HONEST, n)) == "ok"
+    assert pool.gapped == 0 and pool.full
+    assert try_add(pool, member_tx(HONEST, 10)) == "mempool_full"
+
+
+def test_pending_transactions_expire_by_the_clock_given() -> None:
+    kit = Kit(genesis=two_org_genesis())
+    pool = pool_of(kit, ttl_s=300.0)
+    a0, a1, a2 = (member_tx(PINNERS[0], n) for n in range(3))
+    pool.add(a0, now=1000.0)
+    pool.add(a1, now=1100.0)
+    pool.add(a2, now=1200.0)
+    assert pool.expire(1299.9) == 0 and len(pool) == 3
+    assert pool.expire(1300.0) == 1  # a0 is 300 s old
+    assert a0.hash not in pool and pool.expired == 1
+    assert pool.gapped == 2 and pool.reap(10, 1 << 30) == []  # a1 and a2 wait behind it now
+    pool.add(a0, now=1350.0)  # sent again: the run is whole again
+    assert pool.gapped == 0 and pool.reap(10, 1 << 30) == [a0, a1, a2]
+    pool.add(member_tx(HONEST, 0), now=1500.0)  # admission expires what is due, too
+    assert a1.hash not in pool and a2.hash not in pool and a0.hash in pool
+    assert pool.expired == 3
+
+
+def test_committed_nonces_turn_gapped_transactions_ready() -> None:
+    kit = Kit(genesis=two_org_genesis())
+    pool = pool_of(kit)
+    txs = [member_tx(PINNERS[0], n) for n in range(4)]
+    for tx in txs[2:]:
+        pool.add(tx)
+    assert pool.gapped == 2
+    kit.commit(txs[:2])  # nonces 0 and 1 arrived in a block proposed elsewhere
+    pool.update(txs[:2])
+    assert pool.gapped == 0 and pool.reap(10, 1 << 30) == txs[2:]
+
+
+# --- finding 4: cheap checks first, each signature once -----------------------------------------
+
+
+def test_an_unregistered_sender_never_reaches_signature_verification() -> None:
+    kit = Kit()
+    pool = pool_of(kit)
+    junk = [
+        Transaction.create(STRANGER, CHAIN, "identity.register_member", n % 200, {"n": n})
+        for n in range(300)
+    ]
+    codes = Counter(try_add(pool, tx) for tx in junk + [forged(tx) for tx in junk[:50]])
+    assert codes == Counter({"unknown_sender": 350})
+    assert kit.sigs.verifications == 0 and kit.sigs.hits == 0
+    assert pool.precheck(junk[0]) is not None and pool.sender_refusal(STRANGER.public_key)
+
+
+def test_a_bad_signature_is_verified_once() -> None:
+    kit = Kit()
+    pool = pool_of(kit)
+    bad = forged(member_tx(ADMIN, 0, role="auditor"))
+    assert try_add(pool, bad) == "bad_signature"
+    assert try_add(pool, bad) == "bad_signature"  # sent again: the verdict is remembered
+    assert kit.sigs.verifications == 1
+    good = member_tx(ADMIN, 0, role="auditor")
+    assert try_add(pool, good) == "ok"  # same body, the right signature: not confused
+    assert kit.sigs.verifications == 2
+
+
+def make_node() -> Node:
+    return Node(NodeConfig(name="under-test"), make_genesis(), VALIDATOR_KEYS[0], MemoryStore())
+
+
+def count_handed_over(node: Node, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many transactions each call hands to the signature worker."""
+    handed: list[int] = []
+    original = node.signature_worker.check
+
+    async def counting(txs: Sequence[Transaction]) -> None:
+        handed.append(len(txs))
+        await original(txs)
+
+    monkeypatch.setattr(node.signature_worker, "check", counting)
+    return handed
+
+
+async def test_a_junk_batch_reaches_neither_the_worker_nor_inline_verification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node = make_node()
+    handed = count_handed_over(node, monkeypatch)
+    penalised: list[str] = []
+    monkeypatch.setattr(node.peers, "penalise", lambda p, why: penalised.append(why))
+    junk = [
+        Transaction.create(STRANGER, CHAIN, "identity.register_member", n % 200, {"n": n})
+        for n in range(400)
+    ]
+    peer = Peer(VALIDATOR_KEYS[1].public_key, "v1", None, True)  # type: ignore[arg-type]
+    try:
+        results = await node.submit(junk + [forged(tx) for tx in junk[:100]])
+        await node._on_message(peer, TxBatch(tuple(junk[:200])))  # from a peer: the same
+    finally:
+        node.signature_worker.close()
+    assert {r.code for r in results if r is not None} == {"unknown_sender"}
+    assert sum(handed) == 0 and node.sigs.verifications == 0 and node.sigs.hits == 0
+    assert len(node.mempool) == 0 and penalised == []
+
+
+async def test_only_what_passes_the_cheap_checks_goes_to_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    node = make_node()
+    handed = count_handed_over(node, monkeypatch)
+    good = [member_tx(ADMIN, n, role="auditor") for n in range(20)]
+    junk = [
+        Transaction.create(STRANGER, CHAIN, "identity.register_member", 0, {"n": n})
+        for n in range(30)
+    ]
+    far = member_tx(ADMIN, 5000, role="auditor")  # outside the nonce window
+    try:
+        results = await node.submit([*good[:10], *junk, far, forged(good[10]), *good[11:]])
+    finally:
+        node.signature_worker.close()
+    assert handed == [20]  # 19 good and the forged one; neither junk nor the far nonce
+    assert node.sigs.verifications == 20 and node.sigs.hits == 20  # each checked once
+    codes = Counter(r.code if r else "ok" for r in results)
+    assert codes == Counter({"ok": 19, "unknown_sender": 30, "bad_nonce": 1, "bad_signature": 1})
+
+
+def test_a_signature_cache_keeps_bad_verdicts_bounded() -> None:
+    cache = SignatureCache(bad_capacity=4)
+    txs = [forged(member_tx(ADMIN, n, role="auditor")) for n in range(6)]
+    for tx in txs:
+        assert not cache.is_valid(tx)
+    assert len(cache._bad) == 4 and not cache.checked(txs[0]) and cache.checked(txs[5])
+
+
+def test_a_batch_that_closes_a_gap_is_not_refused_before_its_signatures() -> None:
+    """The pinning limits of a batch are checked as ``add`` will meet them, in order."""
+    kit = Kit(genesis=two_org_genesis())
+    pool = pool_of(kit, max_gapped_per_sender=4, max_pending_per_org=9)
+    key = PINNERS[0]
+    for n in range(5, 9):
+        pool.add(member_tx(key, n))
+    assert pool.gapped == 4
+    batch = [member_tx(key, n) for n in (0, 1, 2, 3, 4, 10)]
+    other = member_tx(PINNERS[1], 0)  # the same organisation: over its quota by then
+    assert [e.code if e else None for e in pool.precheck_many([*batch, other])] == [
+        None,
+        None,
+        None,
+        None,
+        None,  # nonces 0-4 close the gap: 0-8 are ready
+        "org_quota",  # the 10th pending of the organisation (10 would be gapped: allowed)
+        "org_quota",
+    ]
+    assert [e.code if e else None for e in pool.precheck_many(batch[1:5])] == [
+        "too_many_gapped"
+    ] * 4  # without nonce 0 they are gapped, and the sender has 4 already
+    assert [try_add(pool, tx) for tx in [*batch, other]] == ["ok"] * 5 + ["org_quota"] * 2
+    assert kit.sigs.verifications == 9 and pool.gapped == 0
