@@ -11,7 +11,14 @@ import click
 
 from cli.output import console, fail
 from ledger.genesis import Genesis
-from ledger.keyfile import is_encrypted, read_key_file
+from ledger.keyfile import (
+    KEY_FILE_MODE,
+    copy_key_file,
+    exposed,
+    is_encrypted,
+    make_private_dir,
+    read_key_file,
+)
 from ledger.storage import open_leveldb
 from node.config import APIConfig, Home, NodeConfig, P2PConfig
 
@@ -54,6 +61,8 @@ def init(
     h = Home(home)
     if os.path.exists(h.config):
         fail(f"{h.config} already exists; this home is initialised")
+    if _holds_another_key(key_path, h.key):
+        fail(f"{h.key} already exists and holds another key; refusing to overwrite it")
     genesis = Genesis.load(genesis_path)
     passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
     if is_encrypted(key_path) and not passphrase:
@@ -65,10 +74,11 @@ def init(
             "[yellow]note:[/] this key is not a validator in genesis; the node will "
             "follow the chain as an observer"
         )
-    os.makedirs(h.path, exist_ok=True)
+    was = make_private_dir(h.path)  # the key, the store and the signer state: owner only
+    if was is not None:
+        console.print(f"[yellow]note:[/] {h.path} was mode {was:o}; it is now 0700")
     shutil.copyfile(genesis_path, h.genesis)
-    shutil.copyfile(key_path, h.key)
-    os.chmod(h.key, 0o600)
+    _install_key(key_path, h.key)
     config = NodeConfig(
         name=name or (validator.name if validator else "observer"),
         p2p=P2PConfig(listen=p2p, peers=list(peers)),
@@ -82,6 +92,23 @@ def init(
         f"initialised {h.path} for chain [bold]{genesis.chain_id}[/]; "
         f"start it with: cityledger node start --home {h.path}"
     )
+
+
+def _holds_another_key(source: str, dest: str) -> bool:
+    if not os.path.lexists(dest):
+        return False
+    with open(source, "rb") as a, open(dest, "rb") as b:
+        return a.read() != b.read()
+
+
+def _install_key(source: str, dest: str) -> None:
+    """The node's copy of its key, created mode 0600 (never copied, then chmodded). A
+    home that already holds this very key (a re-run init) keeps it, made 0600."""
+    if os.path.lexists(dest):
+        if exposed(dest) is not None:
+            os.chmod(dest, KEY_FILE_MODE)
+        return
+    copy_key_file(source, dest)
 
 
 @node.command("init-store")
@@ -116,6 +143,7 @@ def start(home: str, reset_signer_state: bool) -> None:
         level=getattr(logging, config.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    _warn_if_open_to_others(h)
     passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
     if passphrase is None and is_encrypted(h.key):
         passphrase = click.prompt("Key passphrase", hide_input=True)
@@ -125,3 +153,15 @@ def start(home: str, reset_signer_state: bool) -> None:
         asyncio.run(serve(home, passphrase=passphrase, reset_signer_state=reset_signer_state))
     else:
         uvloop.run(serve(home, passphrase=passphrase, reset_signer_state=reset_signer_state))
+
+
+def _warn_if_open_to_others(h: Home) -> None:
+    """One warning (the node still starts) for a home whose key or store others can read."""
+    loose = h.open_to_others()
+    if loose:
+        logging.getLogger("cityledger.node").warning(
+            "%s open to group/others: the key and every confidential record are readable by "
+            "other users; run chmod 700 on the directories and chmod 600 on the key "
+            '(docs/operations.md, "What to protect")',
+            ", ".join(f"{path} (mode {mode:o})" for path, mode in loose),
+        )

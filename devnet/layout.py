@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from ledger.crypto import PrivateKey
 from ledger.errors import LedgerError
 from ledger.genesis import ConsensusParams, Genesis, Organisation
-from ledger.keyfile import write_key_file
+from ledger.keyfile import make_private_dir, write_key_file
 from ledger.storage import open_leveldb
 from ledger.validators import Validator, ValidatorSet
 from node.config import APIConfig, Home, NodeConfig, P2PConfig
@@ -98,7 +98,8 @@ def generate(
         raise DevnetError(f"{home} already holds a devnet")
     if not 1 <= validators <= len(CITIES) * 3:
         raise DevnetError(f"--validators must be 1..{len(CITIES) * 3}")
-    os.makedirs(home, exist_ok=True)
+    if not os.path.isdir(home):
+        make_private_dir(home)  # an existing directory the operator named is left as it is
     names = [f"{CITIES[i % len(CITIES)]}-{i}" for i in range(validators)]
     keys = [PrivateKey.generate() for _ in names]
     genesis = Genesis(
@@ -114,7 +115,7 @@ def generate(
     network = Network(home, chain_id)
     for i, (name, key) in enumerate(zip(names, keys, strict=True)):
         node_home = Home(os.path.join(home, name))
-        os.makedirs(node_home.path, exist_ok=True)
+        make_private_dir(node_home.path)  # the key, the store, the signer state: owner only
         write_key_file(node_home.key, key)
         open_leveldb(node_home.data, create=True).close()  # only home creation makes a store
         with open(node_home.genesis, "w", encoding="utf-8") as f:

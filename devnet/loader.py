@@ -73,10 +73,10 @@ def write_demo_keys(network: Network) -> None:
     """Key files (mode 0600) for a demo customs officer and auditor, for signed reads."""
     from devnet.demo import demo_summary
     from ledger.crypto import PrivateKey
-    from ledger.keyfile import write_key_file
+    from ledger.keyfile import make_private_dir, write_key_file
 
     summary = demo_summary()
-    os.makedirs(os.path.join(network.home, "keys"), exist_ok=True)
+    make_private_dir(os.path.join(network.home, "keys"))
     for role, field in DEMO_KEYS.items():
         path = demo_key_path(network, role)
         if not os.path.exists(path):

@@ -10,6 +10,7 @@ derived with libsodium's ``crypto_pwhash`` (Argon2id) and the seed sealed with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
@@ -27,6 +28,9 @@ SEALED = "argon2id+xsalsa20poly1305"
 # Interactive limits: about 0.1 s and 64 MiB per unlock on a laptop.
 OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
 MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
+KEY_FILE_MODE = 0o600  # from the first byte: see write_private_file
+PRIVATE_DIR_MODE = 0o700  # node homes, data directories, key directories
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def write_key_file(path: str, key: PrivateKey, passphrase: str | None = None) -> None:
@@ -44,15 +48,72 @@ def write_key_file(path: str, key: PrivateKey, passphrase: str | None = None) ->
         }
     else:
         doc |= {"encryption": "none", "seed": key.seed.hex()}
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    write_private_file(path, (json.dumps(doc, indent=2) + "\n").encode())
+
+
+def copy_key_file(source: str, dest: str) -> None:
+    """Copy a key file byte for byte (sealed stays sealed) to a new file, mode 0600 from
+    its creation: never a copy first and a ``chmod`` after, which leaves a moment when
+    the seed is readable by others."""
+    _load_doc(source)  # a key file, not anything an operator mistyped
     try:
-        fd = os.open(path, flags, 0o600)
+        with open(source, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {source}: {exc}") from None
+    write_private_file(dest, data)
+
+
+def write_private_file(path: str, data: bytes) -> None:
+    """Create ``path`` (never over an existing file) readable and writable by its owner only.
+
+    The file is created by ``open(2)`` with ``O_CREAT | O_EXCL`` and mode 0600, so no
+    instant exists in which another user could open it (``O_EXCL`` also refuses a symlink
+    planted at ``path``); the umask can only narrow that mode, and ``fchmod`` on the open
+    descriptor, before any byte is written, makes it exactly 0600 whatever the umask."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, KEY_FILE_MODE)
     except FileExistsError:
         raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from None
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    os.chmod(path, 0o600)
+    except OSError as exc:
+        raise KeyFileError(f"cannot create {path}: {exc}") from None
+    try:
+        os.fchmod(fd, KEY_FILE_MODE)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise KeyFileError(f"cannot write {path}: {exc}") from None
+    os.close(fd)
+
+
+def make_private_dir(path: str) -> int | None:
+    """Create ``path`` (and its missing parents) with mode 0700 on the last component, or
+    tighten it to 0700 if it exists. Returns the mode it had before when it existed with
+    more open permissions (for a note to the operator), else None."""
+    before: int | None = None
+    try:
+        os.makedirs(path, mode=PRIVATE_DIR_MODE)
+    except FileExistsError:
+        mode = os.stat(path).st_mode & 0o777
+        if mode & 0o077:
+            before = mode
+    os.chmod(path, PRIVATE_DIR_MODE)  # makedirs' mode went through the umask
+    return before
+
+
+def exposed(path: str) -> int | None:
+    """The permission bits of ``path`` if group or others have any access to it, else None
+    (also None if it does not exist)."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        return None
+    return mode if mode & 0o077 else None
 
 
 def is_encrypted(path: str) -> bool:

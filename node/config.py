@@ -1,6 +1,6 @@
 """A node's home directory and its TOML configuration.
 
-Layout of ``--home DIR``::
+Layout of ``--home DIR`` (mode 0700, like ``data/``: docs/operations.md, "What to protect")::
 
     config.toml      listen addresses, peers, limits (this module)
     genesis.json     the chain's genesis document
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ledger.errors import LedgerError
+from ledger.keyfile import exposed
 from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB
 
 
@@ -214,6 +215,16 @@ class Home:
     @property
     def pid(self) -> str:
         return os.path.join(self.path, "node.pid")
+
+    def open_to_others(self) -> list[tuple[str, int]]:
+        """(path, mode) of the home, its data directory and its key file where group or
+        others have any access: ``node start`` warns once (docs/operations.md)."""
+        out = []
+        for path in (self.path, self.data, self.key):
+            mode = exposed(path)
+            if mode is not None:
+                out.append((path, mode))
+        return out
 
     def load_config(self) -> NodeConfig:
         try:

@@ -22,7 +22,6 @@ from node.consensus import effects as fx
 from node.consensus import events as ev
 from node.consensus.core import ConsensusCore
 from node.executor import ExecutedBlock, Executor, InvalidBlock
-from node.faults import crash_point
 from node.mempool import Mempool
 from node.wire import ProposalMsg, VoteMsg, framed
 
@@ -180,7 +179,6 @@ class ConsensusDriver:
             msg: ProposalMsg | VoteMsg = framed(ProposalMsg(message, block))
         else:
             msg = framed(VoteMsg(message))
-        crash_point("sign.before_send")
         self.own_messages.append(msg)
         self.broadcast(msg)
 

@@ -45,7 +45,6 @@ from ledger.storage import OverlayStore, WriteBatch, keys
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.chain import ChainStore, Head, put_block_records
-from node.faults import crash_point
 from node.sigcache import SignatureCache
 
 MAX_CLOCK_DRIFT_MS = 10_000
@@ -187,9 +186,7 @@ class Executor:
     ) -> None:
         """Write the block and everything it changed in one atomic batch, synced unless
         ``sync=False`` (catch-up, within a batch of certified blocks: node/sync.py)."""
-        crash_point("commit.before_write")
         self.chain.commit(executed.batch, executed.block, cert, sync=sync)
-        crash_point("commit.after_write")
         self._executed.clear()
 
     # --- internals ----------------------------------------------------------------------

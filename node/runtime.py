@@ -30,7 +30,6 @@ from ledger.state import StateTree
 from ledger.storage import KVStore, open_leveldb
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
-from node import faults
 from node.api.app import make_app
 from node.api.metrics import Metrics
 from node.chain import ChainStore
@@ -266,17 +265,7 @@ class Node:
 
     def _broadcast_consensus(self, msg: ProposalMsg | VoteMsg) -> None:
         self._mark_seen(encode_message(msg))
-        if faults.BYZANTINE == "equivocate":
-            self._equivocate(msg)
-            return
         self.peers.broadcast(msg)
-
-    def _equivocate(self, msg: ProposalMsg | VoteMsg) -> None:
-        """Fault suite only: send each half of the peers a different signed version."""
-        twin = faults.conflicting(msg, self.key, self.genesis.chain_id, self.executor)
-        peers = sorted(self.peers.peers.values(), key=lambda p: p.key)
-        for i, peer in enumerate(peers):
-            self.peers.send(peer, msg if i % 2 == 0 else twin)
 
     def _frame_seen(self, frame: bytes) -> bool:
         """Whether a received frame was already handled (checked before decoding it)."""

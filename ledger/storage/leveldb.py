@@ -50,7 +50,9 @@ class LevelDBStore:
         self.path = path
         self._unsynced = False  # an unsynced write since the last synced one
         if create:
-            os.makedirs(path, exist_ok=True)
+            # Every confidential record is in here: owner only (docs/operations.md).
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            os.chmod(path, 0o700)  # makedirs' mode went through the umask
         elif not os.path.isfile(os.path.join(path, "CURRENT")):
             raise StoreMissingError(
                 f"no ledger store at {path} (run `cityledger node init` first, "

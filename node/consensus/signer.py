@@ -83,7 +83,6 @@ from node.consensus.signer_state import (
     state_obj,
 )
 from node.consensus.types import Step
-from node.faults import crash_point
 
 __all__ = ["STATE_KEY", "Lock", "Signer", "SignerStateFile", "open_signer"]
 
@@ -313,7 +312,6 @@ class Signer:
             dropped.append(oldest)
             del messages[oldest]
         self._persist(state, messages, lock_block, key, signed, new_height, dropped)
-        crash_point("sign.after_persist")  # fault suite: signed and durable, never sent
         # only now: the write above is durable
         self._state = state
         self._messages = messages

@@ -7,8 +7,9 @@ Built on :mod:`devnet.layout` (keys, genesis, configs) and :mod:`devnet.processe
   through :class:`~tests.e2e.relay.RelayMesh`, no root needed) or ``netns`` (one
   network namespace per node, :class:`~tests.e2e.netns.NetnsMesh`, root only);
 * a :class:`~tests.e2e.witness.Witness` observer that records signed messages;
-* process faults by pid: SIGKILL, SIGSTOP/SIGCONT, restart with an environment
-  (crash points, byzantine mode);
+* process faults by pid: SIGKILL, SIGSTOP/SIGCONT, restart with faults patched in
+  by :mod:`tests.e2e.launcher` (crash points, byzantine mode) — every node is started
+  through that launcher, which then runs the ordinary ``cityledger node start``;
 * bookkeeping of which nodes are up, paused or meant to be faulty, so the load
   and the invariants talk only to the nodes that can answer.
 
@@ -23,7 +24,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +39,7 @@ from ledger.keyfile import read_key_file
 from node.api.auth import sign_request
 from node.config import Home
 from tests.e2e import netns as netns_mod
+from tests.e2e.launcher import CRASH_EXIT_CODE, Faults, command, environment
 from tests.e2e.relay import RelayMesh
 from tests.e2e.witness import INTRUDER_KEY, WITNESS_KEY, Witness
 
@@ -60,7 +61,7 @@ class Cluster:
         transport: str = "direct",
         seed: int = 0,
         witness: bool = True,
-        env: dict[str, dict[str, str]] | None = None,
+        faults: dict[str, Faults] | None = None,
     ) -> None:
         if transport not in ("direct", "relay", "netns"):
             raise ValueError(f"unknown transport {transport!r}")
@@ -68,7 +69,7 @@ class Cluster:
         self.count = validators
         self.transport = transport
         self.seed = seed
-        self.first_env = env or {}
+        self.first_faults = faults or {}
         self.network: Network | None = None
         self.genesis: Genesis | None = None
         self._node_keys: dict[str, bytes] = {}
@@ -79,7 +80,9 @@ class Cluster:
         self.paused: set[str] = set()
         self.faulty: set[str] = set()  # validators the scenario makes byzantine
         self.keys: dict[str, bytes] = {}
-        self.env: dict[str, dict[str, str]] = {}
+        self.faults: dict[str, Faults] = {}  # what each node was last started with
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.exit_codes: dict[str, int] = {}  # of each node's last process, once it ended
         self.loads: list[Any] = []  # tests.e2e.load.Load objects to stop before the nodes
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -104,7 +107,7 @@ class Cluster:
             names = {key: name for name, key in self.keys.items()}
             self.witness = Witness(self.chain_id, names, [e.p2p for e in self.nodes])
         for entry in self.nodes:
-            self.start_node(entry.name, self.first_env.get(entry.name))
+            self.start_node(entry.name, self.first_faults.get(entry.name))
         if not self.wait(lambda: self.min_height() >= 1, START_TIMEOUT_S):
             raise AssertionError("the network did not commit block 1:\n" + self.logs())
         return self
@@ -144,6 +147,8 @@ class Cluster:
             for entry in self.nodes:
                 self.stop_node(entry.name)
             self.network.save()
+        for proc in self.procs.values():
+            proc.poll()  # settled, so no dropped process object waits on a reused pid
         if self.witness is not None:
             self.witness.close()
         if self.relay is not None:
@@ -192,32 +197,42 @@ class Cluster:
 
     # --- processes ----------------------------------------------------------------------
 
-    def start_node(self, name: str, env: dict[str, str] | None = None) -> int:
+    def start_node(self, name: str, faults: Faults | None = None) -> int:
+        """Start ``name`` through :mod:`tests.e2e.launcher` with ``faults`` (none: honest)."""
         entry = self.entry(name)
-        self.env[name] = dict(env or {})
-        if self.netns is None:
-            pid = processes.start_node(entry, extra_env=env)
-        else:
-            pid = self._start_in_namespace(entry, env)
-        self.paused.discard(name)
-        self.net.save()
-        return pid
-
-    def _start_in_namespace(self, entry: NodeEntry, env: dict[str, str] | None) -> int:
-        assert self.netns is not None
+        self.faults[name] = faults or Faults()
+        self.exit_codes.pop(name, None)
+        old = self.procs.pop(name, None)
+        if old is not None:
+            old.poll()  # settled now, so the dropped object never waits on a reused pid
+        argv = command(faults, ["node", "start", "--home", entry.home])
+        if self.netns is not None:
+            argv = self.netns.command(self.index(entry.name), argv)
         log = open(os.path.join(entry.home, "node.log"), "ab")  # noqa: SIM115 - child's
-        argv = [sys.executable, "-m", "cli.main", "node", "start", "--home", entry.home]
         proc = subprocess.Popen(
-            self.netns.command(self.index(entry.name), argv),
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=os.environ | (env or {}),
-            start_new_session=True,
+            env=environment(),
+            start_new_session=True,  # as devnet.processes.start_node
         )
         log.close()
         entry.pid = proc.pid
+        self.procs[name] = proc  # kept: its exit status is read by exit_code
+        self.paused.discard(name)
+        self.net.save()
         return proc.pid
+
+    def exit_code(self, name: str) -> int | None:
+        """The exit status of ``name``'s last process, None while it runs (a crash point
+        exits with :data:`~tests.e2e.launcher.CRASH_EXIT_CODE`)."""
+        self.running(name)
+        return self.exit_codes.get(name)
+
+    def crashed_at_point(self, name: str) -> bool:
+        """Whether ``name``'s last process ended at its crash point (status 70)."""
+        return self.exit_code(name) == CRASH_EXIT_CODE
 
     def configure(self, name: str, section: str, key: str, value: Any) -> None:
         """Change one setting in ``name``'s config.toml (takes effect at its next start)."""
@@ -267,7 +282,17 @@ class Cluster:
             self.stop_node(name)
 
     def running(self, name: str) -> bool:
-        return processes.is_running(self.entry(name).pid)
+        """Asks the process object first, so that the first to reap a node that ended
+        by itself is the cluster, which keeps its exit status (:meth:`exit_code`)."""
+        proc = self.procs.get(name)
+        entry = self.entry(name)
+        if proc is not None and proc.pid == entry.pid:
+            code = proc.poll()
+            if code is None:
+                return True
+            self.exit_codes.setdefault(name, code)
+            return False
+        return processes.is_running(entry.pid)
 
     def up(self) -> list[str]:
         """Nodes running and not paused: the ones that can answer."""

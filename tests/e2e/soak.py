@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from tests.e2e.cluster import Cluster
 from tests.e2e.invariants import LIVENESS_BOUND_S, InvariantViolation, check_all
+from tests.e2e.launcher import Faults
 from tests.e2e.load import Load
 from tests.e2e.relay import LinkPolicy
 from tests.e2e.scenario import current_proposer
@@ -51,6 +52,7 @@ class Soak:
     rng: random.Random
     allow_full_restart: bool = False
     records: list[FaultRecord] = field(default_factory=list)
+    crash_points: list[tuple[str, bool]] = field(default_factory=list)  # (point, reached)
 
     # --- the catalogue ------------------------------------------------------------------
 
@@ -101,8 +103,14 @@ class Soak:
         victim = self.rng.choice(self.cluster.names)
         point = self.rng.choice(CRASH_POINTS)
         nth = self.rng.randint(1, 4)
-        self.cluster.restart(victim, {"CITYLEDGER_CRASH_AT": f"{point}:{nth}"})
-        return f"{victim} at {point}:{nth}", lambda: self.restart(victim)
+        self.cluster.restart(victim, Faults(crash_at=f"{point}:{nth}"))
+
+        def remove() -> None:
+            # reached: the process ended at the point (exit status 70), not held too short
+            self.crash_points.append((point, self.cluster.crashed_at_point(victim)))
+            self.restart(victim)
+
+        return f"{victim} at {point}:{nth}", remove
 
     def partition(self, size: int) -> tuple[str, Callable[[], None]]:
         assert self.cluster.relay is not None
@@ -190,6 +198,10 @@ def summary_table(soak: Soak, load: Load, lost: int, forks: int, problems: list[
     over = sum(1 for t in all_times if t > LIVENESS_BOUND_S)
     rows = [
         ("faults injected", f"{len(soak.records)}"),
+        (
+            "crash points reached",
+            f"{sum(reached for _, reached in soak.crash_points)} of {len(soak.crash_points)}",
+        ),
         ("transactions submitted", f"{load.stats.submitted}"),
         ("transactions acknowledged", f"{len(load.acknowledged())}"),
         ("lost", f"{lost}"),

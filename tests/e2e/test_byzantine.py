@@ -1,6 +1,7 @@
 """A byzantine validator among four: it signs two conflicting versions of every
 proposal and vote and sends each to a different half of its peers
-(``CITYLEDGER_BYZANTINE=equivocate``, node/faults.py).
+(``Faults(byzantine="equivocate")``: tests/e2e/launcher.py patches the node's send
+path; the node itself has no such mode).
 
 With f = 1 this is within what the protocol tolerates: the honest three must never
 fork, must keep committing, and must commit the equivocation as evidence in blocks,
@@ -19,6 +20,7 @@ from devnet.layout import CITIES
 from tests.e2e.cluster import Cluster
 from tests.e2e.conftest import ClusterFactory
 from tests.e2e.invariants import assert_recovers
+from tests.e2e.launcher import Faults
 from tests.e2e.scenario import finish, start_load
 
 EVIDENCE_BOUND_S = 30.0
@@ -38,7 +40,7 @@ def _evidence_against(cluster: Cluster, name: str, offender: str) -> int:
 def _byzantine_network(make_cluster: ClusterFactory, seed: int, **kwargs: object) -> Cluster:
     index = random.Random(seed).randrange(4)
     byzantine = f"{CITIES[index]}-{index}"  # devnet.layout names nodes "<city>-<i>"
-    cluster = make_cluster(env={byzantine: {"CITYLEDGER_BYZANTINE": "equivocate"}}, **kwargs)
+    cluster = make_cluster(faults={byzantine: Faults(byzantine="equivocate")}, **kwargs)
     assert byzantine in cluster.names
     cluster.faulty.add(byzantine)
     return cluster
@@ -56,6 +58,7 @@ def _run(cluster: Cluster, seed: int, seconds: float, scenario: str) -> None:
         interval=0.5,
     )
     evidence_s = time.monotonic() - started
+    assert "byzantine: equivocating" in cluster.log_text(byzantine), "the attack never started"
     assert seen, "evidence did not reach every honest node: " + str(
         {n: _evidence_against(cluster, n, byzantine) for n in honest}
     )
@@ -101,7 +104,7 @@ def test_equivocating_validator_restarted_mid_run(make_cluster: ClusterFactory, 
     time.sleep(5)
     cluster.kill(byzantine)
     time.sleep(3)
-    cluster.start_node(byzantine, {"CITYLEDGER_BYZANTINE": "equivocate"})
+    cluster.start_node(byzantine, Faults(byzantine="equivocate"))
     time.sleep(8)
     recovery = assert_recovers(cluster, cluster.honest())
     summary = finish(cluster, load, "byzantine-restarted", recovery_s=round(recovery, 2))

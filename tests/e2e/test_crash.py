@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from node.consensus import signer as signer_module
 from tests.e2e.cluster import Cluster
 from tests.e2e.conftest import ClusterFactory
 from tests.e2e.invariants import (
@@ -18,6 +17,7 @@ from tests.e2e.invariants import (
     audit_cli_available,
     audit_home,
 )
+from tests.e2e.launcher import CRASH_EXIT_CODE, CRASH_POINTS, Faults
 from tests.e2e.scenario import current_proposer, finish, start_load
 
 CATCH_UP_BOUND_S = 30.0
@@ -139,27 +139,11 @@ def test_rolling_restart_of_the_whole_network(make_cluster: ClusterFactory, seed
     finish(cluster, load, "rolling-restart-all-x3", progress_s=progress)
 
 
-def _signer_has_point(point: str) -> bool:
-    import inspect
-
-    return point in inspect.getsource(signer_module)
-
-
-CRASH_POINTS = [
-    "commit.before_write",
-    "commit.after_write",
-    "sign.before_send",
-    "sign.after_persist",
-]
-
-
 @pytest.mark.full
-@pytest.mark.parametrize("point", CRASH_POINTS)
+@pytest.mark.parametrize("point", list(CRASH_POINTS))
 def test_crash_point_restart_is_consistent_and_never_double_signs(
     make_cluster: ClusterFactory, seed: int, point: str
 ) -> None:
-    if point == "sign.after_persist" and not _signer_has_point(point):
-        pytest.skip("node/consensus/signer.py has no sign.after_persist crash point (yet)")
     rng = random.Random(seed)
     cluster = make_cluster()
     load = start_load(cluster, seed, max_seconds=40)
@@ -167,9 +151,11 @@ def test_crash_point_restart_is_consistent_and_never_double_signs(
     crashes = 0
     for cycle in range(3):
         nth = rng.randint(2, 6)
-        cluster.restart(victim, {"CITYLEDGER_CRASH_AT": f"{point}:{nth}"})
+        cluster.restart(victim, Faults(crash_at=f"{point}:{nth}"))
         crashed = cluster.wait(lambda: not cluster.running(victim), 30)
         assert crashed, f"{victim} never reached {point} #{nth} (cycle {cycle})"
+        # it ended at the point, not of anything else
+        assert cluster.exit_code(victim) == CRASH_EXIT_CODE, cluster.logs()
         assert f"crash point {point} reached" in cluster.log_text(victim)
         crashes += 1
         others = [n for n in cluster.names if n != victim]
@@ -194,9 +180,11 @@ def test_every_validator_crashes_at_the_same_commit_point(
     before = cluster.max_height()
     _power_cut(cluster)  # same head everywhere (give or take the block in flight)
     for name in cluster.names:
-        cluster.start_node(name, {"CITYLEDGER_CRASH_AT": f"{point}:{nth}"})
+        cluster.start_node(name, Faults(crash_at=f"{point}:{nth}"))
     cluster.wait(lambda: not any(cluster.running(n) for n in cluster.names), 40)
-    reached = [n for n in cluster.names if f"crash point {point}" in cluster.log_text(n)]
+    reached = [n for n in cluster.names if cluster.crashed_at_point(n)]
+    logged = [n for n in cluster.names if f"crash point {point}" in cluster.log_text(n)]
+    assert set(reached) <= set(logged), (reached, logged)
     # Two dead in the commit path leave no quorum: the others are stuck before the
     # point; cut their power too.
     _power_cut(cluster)
