@@ -38,9 +38,16 @@ class P2PConfig:
     peers: list[str] = field(default_factory=list)  # "host:port" of other validators
     observers: list[str] = field(default_factory=list)  # hex keys allowed besides validators
     max_frame_bytes: int = 16 * 1024 * 1024
-    send_queue: int = 4096
+    send_queue: int = 4096  # frames queued per peer
+    # bytes queued per peer; a frame that does not fit is dropped (node/peers.py)
+    send_queue_bytes: int = field(default=32 * 1024 * 1024, metadata=_range(1 << 20, 1 << 32))
     reconnect_min_ms: int = 200
     reconnect_max_ms: int = 5000
+    # a peer whose score falls to this is disconnected and banned (node/peers.py)
+    ban_threshold: int = field(default=-50, metadata=_range(-1_000_000_000, -1))
+    # the first ban's length; each further one of the same key doubles, up to ban_max_ms
+    ban_min_ms: int = field(default=10_000, metadata=_range(100, 86_400_000))
+    ban_max_ms: int = field(default=600_000, metadata=_range(100, 86_400_000))
 
 
 @dataclass(slots=True)

@@ -93,12 +93,24 @@ class ConsensusDriver:
         self._run(self.core.start())
 
     def on_proposal(self, msg: ProposalMsg) -> list[fx.Effect]:
+        """Hand the proposal to the core; its block is kept only if the core kept the
+        proposal (this height's state, or the next-height buffer), so forged or refused
+        proposals cannot push the blocks of real ones out of ``blocks`` (issue 15, 6)."""
         if msg.block.hash != msg.proposal.block_hash:
             return []
-        self.blocks[msg.block.hash] = msg.block
+        block_hash = msg.block.hash
+        known = block_hash in self.blocks
+        self.blocks[block_hash] = msg.block  # the core may ask to validate it right away
+        try:
+            effects = self._run(self.core.handle(ev.MessageReceived(msg.proposal)))
+        finally:
+            p = msg.proposal
+            kept = self.core.holds(p) if p.height == self.core.height else self.core.buffered(p)
+            if not known and not kept and self.blocks.get(block_hash) is msg.block:
+                del self.blocks[block_hash]
         while len(self.blocks) > 64:
             self.blocks.popitem(last=False)
-        return self._run(self.core.handle(ev.MessageReceived(msg.proposal)))
+        return effects
 
     def on_vote(self, vote: Vote) -> list[fx.Effect]:
         return self._run(self.core.handle(ev.MessageReceived(vote)))

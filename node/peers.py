@@ -5,15 +5,32 @@ Handshake (both directions, before any other frame):
 1. the acceptor sends ``{"challenge": c_a, "key": K_a}``;
 2. the dialer answers ``{"challenge": c_d, "key": K_d, "sig": S_d}`` where ``S_d`` signs
    (Purpose.HANDSHAKE, chain id) ``handshake_message(c_a, K_d, K_a)``;
-3. the acceptor checks that ``K_d`` is allowed (validator or configured observer) and
-   ``S_d``, then answers ``{"sig": S_a}`` over ``handshake_message(c_d, K_a, K_d)``;
-4. the dialer checks that ``K_a`` is allowed and ``S_a``.
+3. the acceptor checks that ``K_d`` is allowed (validator or configured observer), not
+   banned, and ``S_d``, then answers ``{"sig": S_a}`` over ``handshake_message(c_d, K_a, K_d)``;
+4. the dialer checks that ``K_a`` is allowed, not banned, and ``S_a``.
 
 Challenges are 32 fresh random bytes, so a recorded handshake cannot be replayed.
-After it, each side sends canonical frames (:mod:`node.wire`); a malformed or
-invalid frame closes the link and lowers the peer's score. Each link has a
-bounded send queue: when it is full the frame is dropped and counted (consensus
-messages are re-sent periodically, so nothing depends on one frame).
+After it, each side sends canonical frames (:mod:`node.wire`).
+
+Sending (finding 5 of issue 15): each link has a send queue bounded in bytes
+(``send_queue_bytes``) and in frames (``send_queue``). A frame that does not fit is
+dropped and counted (``Peer.dropped``, ``Peer.dropped_bytes``): consensus messages and
+statuses are re-sent every second and transactions are gossiped again by others, so
+nothing depends on one frame. Into an empty queue any frame goes, so one frame larger
+than the budget (up to ``max_frame_bytes``) is never starved. A sync response does not
+drop: its sender waits for room (:meth:`PeerManager.deliver`, off the read loop), and
+gives up when the link closes or the wait outlasts the asker's timeout.
+
+Scores and bans: every peer key has a score, 0 when nothing is known against it, that
+recovers ``SCORE_RECOVERY_PER_S`` points a second up to 0. Misbehaviour costs points
+(:meth:`PeerManager.penalise`): ``SEVERE`` for a malformed, non-binary or oversize frame,
+a bad signature or a block that does not check out — the link is closed too; ``MINOR``
+for an unsolicited sync response or a sync request while one is being served — the
+frame is dropped and the link kept. A score at or below ``ban_threshold`` closes the
+link and bans the key: it is refused at the handshake (and not dialed) for
+``ban_min_ms``, doubled for each earlier ban of the key, at most ``ban_max_ms``; the
+score starts again from 0. The ban is logged once with its reason, refusals meanwhile
+only at debug level.
 """
 
 from __future__ import annotations
@@ -23,6 +40,8 @@ import contextlib
 import logging
 import os
 import random
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -33,14 +52,100 @@ from ledger.crypto import PrivateKey, Purpose, is_valid_signature
 from ledger.encoding import decode, encode, expect_bytes, expect_map
 from ledger.errors import DecodeError, LedgerError
 from node.config import P2PConfig
-from node.wire import KnownTx, Message, decode_message, encode_message, handshake_message
+from node.wire import (
+    SYNC_RESP_TAIL,
+    KnownTx,
+    Message,
+    decode_message,
+    encode_message,
+    handshake_message,
+)
 
 log = logging.getLogger("cityledger.p2p")
 HANDSHAKE_TIMEOUT_S = 5.0
+SEVERE = 20  # points: malformed / oversize frame, bad signature, bad block (link closed)
+MINOR = 5  # points: unsolicited sync response, excess sync request (frame dropped)
+SCORE_RECOVERY_PER_S = 1.0  # a score recovers this much per second, up to 0
+DEFAULT_QUEUE_BYTES = P2PConfig().send_queue_bytes
+DEFAULT_QUEUE_FRAMES = P2PConfig().send_queue
+# aiohttp reports these as an ERROR message: the peer broke the protocol (an oversize
+# frame is MESSAGE_TOO_BIG), unlike a reset connection.
+_PROTOCOL_CLOSE_CODES = frozenset(
+    {
+        aiohttp.WSCloseCode.MESSAGE_TOO_BIG,
+        aiohttp.WSCloseCode.PROTOCOL_ERROR,
+        aiohttp.WSCloseCode.INVALID_TEXT,
+        aiohttp.WSCloseCode.UNSUPPORTED_DATA,
+    }
+)
 
 
 class HandshakeError(LedgerError):
     code = "handshake"
+
+
+class Banned(HandshakeError):
+    """The peer's key is banned for misbehaviour (see the module docstring)."""
+
+    code = "banned"
+
+
+class SendQueue:
+    """Frames waiting to be written to one peer, bounded in bytes and in frames.
+
+    ``bytes`` counts the frames queued, not the one being written (at most one more)."""
+
+    def __init__(
+        self, max_bytes: int = DEFAULT_QUEUE_BYTES, max_frames: int = DEFAULT_QUEUE_FRAMES
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.max_frames = max_frames
+        self.bytes = 0
+        self._frames: deque[bytes] = deque()
+        self._readable = asyncio.Event()
+        self._room = asyncio.Event()
+
+    def fits(self, size: int) -> bool:
+        """Whether a frame of ``size`` bytes may be queued now (always into an empty queue)."""
+        if not self._frames:
+            return True
+        return len(self._frames) < self.max_frames and self.bytes + size <= self.max_bytes
+
+    def put_nowait(self, frame: bytes) -> bool:
+        """Queue ``frame`` if it fits; False (nothing queued) if not."""
+        if not self.fits(len(frame)):
+            return False
+        self._frames.append(frame)
+        self.bytes += len(frame)
+        self._readable.set()
+        return True
+
+    async def put(self, frame: bytes) -> None:
+        """Queue ``frame`` once it fits (cancelled while waiting, it queued nothing)."""
+        while not self.fits(len(frame)):
+            self._room.clear()
+            await self._room.wait()
+        self.put_nowait(frame)
+
+    async def get(self) -> bytes:
+        while not self._frames:
+            self._readable.clear()
+            await self._readable.wait()
+        return self.get_nowait()
+
+    def get_nowait(self) -> bytes:
+        if not self._frames:
+            raise asyncio.QueueEmpty
+        frame = self._frames.popleft()
+        self.bytes -= len(frame)
+        self._room.set()
+        return frame
+
+    def empty(self) -> bool:
+        return not self._frames
+
+    def qsize(self) -> int:
+        return len(self._frames)
 
 
 @dataclass(eq=False)
@@ -49,17 +154,20 @@ class Peer:
     name: str
     ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse
     dialed_by_us: bool
-    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(4096))
+    queue: SendQueue = field(default_factory=SendQueue)
     height: int = 0
-    dropped: int = 0
+    dropped: int = 0  # frames refused by a full send queue
+    dropped_bytes: int = 0
+    serving: bool = False  # a sync request of this peer is being answered (node.sync)
+    sync_owed: int = 0  # our sync requests to this peer not answered yet (node.sync)
+    closing: bool = False  # we are closing the link: its further frames are ignored
 
     def send(self, frame: bytes) -> bool:
-        try:
-            self.queue.put_nowait(frame)
+        if self.queue.put_nowait(frame):
             return True
-        except asyncio.QueueFull:
-            self.dropped += 1
-            return False
+        self.dropped += 1
+        self.dropped_bytes += len(frame)
+        return False
 
 
 OnMessage = Callable[[Peer, Message], Awaitable[None]]
@@ -68,7 +176,8 @@ Seen = Callable[[bytes], bool]
 
 
 class PeerManager:
-    """All of a node's links: accept, dial with backoff, authenticate, route frames."""
+    """All of a node's links: accept, dial with backoff, authenticate, route frames,
+    score peers and keep banned ones out."""
 
     def __init__(
         self,
@@ -81,21 +190,27 @@ class PeerManager:
         *,
         seen: Seen | None = None,
         known_tx: KnownTx | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``seen(frame)`` says a frame was already handled (a relayed copy, a re-send):
         it is dropped before it is decoded. ``known_tx`` is passed to
-        :func:`node.wire.decode_message`."""
+        :func:`node.wire.decode_message`. ``clock`` times scores and bans."""
         self.key = key
         self.chain_id = chain_id
         self.names = names  # allowed keys -> display name
         self.config = config
         self.on_message = on_message
         self.on_connect = on_connect
+        self.clock = clock
         self.peers: dict[bytes, Peer] = {}
-        self.scores: dict[bytes, int] = {}
+        self.scores: dict[bytes, float] = {}  # by key: as of _scored_at
+        self._scored_at: dict[bytes, float] = {}
+        self.bans: dict[bytes, int] = {}  # by key: how many times it was banned
+        self.banned_until: dict[bytes, float] = {}
         self.refused = 0
         self.bad_frames = 0
         self.duplicate_frames = 0
+        self.unsolicited_frames = 0
         self.seen = seen
         self.known_tx = known_tx
         self._address_keys: dict[str, bytes] = {}
@@ -113,7 +228,8 @@ class PeerManager:
                 peer_key = await self._accept_handshake(ws)
         except (HandshakeError, DecodeError, TimeoutError, aiohttp.ClientError) as exc:
             self.refused += 1
-            log.warning("refused peer from %s: %s", request.remote, exc)
+            level = logging.DEBUG if isinstance(exc, Banned) else logging.WARNING
+            log.log(level, "refused peer from %s: %s", request.remote, exc)
             await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"refused")
             return ws
         await self._serve(self._peer(peer_key, ws, dialed_by_us=False))
@@ -137,11 +253,12 @@ class PeerManager:
     # --- dialing ------------------------------------------------------------------------
 
     async def dial_forever(self, address: str) -> None:
-        """Keep a link to ``address`` up, reconnecting with jittered exponential backoff."""
+        """Keep a link to ``address`` up, reconnecting with jittered exponential backoff;
+        not while the key last seen there is banned."""
         delay = self.config.reconnect_min_ms / 1000
         while True:
             known = self._address_keys.get(address)
-            if known is not None and known in self.peers:
+            if known is not None and (known in self.peers or self.ban_left(known) > 0):
                 await asyncio.sleep(1.0)
                 continue
             try:
@@ -176,6 +293,7 @@ class PeerManager:
         their_challenge = expect_bytes(m["challenge"], "hello.challenge", size=32)
         if their_key not in self.names:
             raise HandshakeError(f"peer key {their_key.hex()[:16]}… is not allowed")
+        self._check_ban(their_key)  # before signing anything for it
         challenge = os.urandom(32)
         message = handshake_message(their_challenge, self.key.public_key, their_key)
         await ws.send_bytes(
@@ -196,10 +314,16 @@ class PeerManager:
             raise HandshakeError(f"peer key {their_key.hex()[:16]}… is not allowed")
         if their_key == self.key.public_key:
             raise HandshakeError("refusing a link to ourselves")
+        self._check_ban(their_key)  # before the signature: the cheap check first
         signature = expect_bytes(sig, "handshake signature", size=64)
         message = handshake_message(our_challenge, their_key, self.key.public_key)
         if not is_valid_signature(their_key, Purpose.HANDSHAKE, self.chain_id, message, signature):
             raise HandshakeError("bad handshake signature")
+
+    def _check_ban(self, their_key: bytes) -> None:
+        left = self.ban_left(their_key)
+        if left > 0:
+            raise Banned(f"peer {self.names[their_key]} is banned for another {left:.0f} s")
 
     # --- a live link --------------------------------------------------------------------
 
@@ -210,7 +334,7 @@ class PeerManager:
         *,
         dialed_by_us: bool,
     ) -> Peer:
-        queue: asyncio.Queue[bytes] = asyncio.Queue(self.config.send_queue)
+        queue = SendQueue(self.config.send_queue_bytes, self.config.send_queue)
         return Peer(key, self.names[key], ws, dialed_by_us, queue)
 
     async def _serve(self, peer: Peer) -> None:
@@ -220,6 +344,7 @@ class PeerManager:
             keep_new = peer.dialed_by_us == (self.key.public_key < peer.key)
             if not keep_new:
                 return
+            existing.closing = True
             await existing.ws.close()
         self.peers[peer.key] = peer
         log.info("peer %s connected (%s)", peer.name, "out" if peer.dialed_by_us else "in")
@@ -228,6 +353,7 @@ class PeerManager:
             await self.on_connect(peer)
             await self._read(peer)
         finally:
+            peer.closing = True
             writer.cancel()
             # The writer ends with the link: cancelled, or failed writing to a closed socket.
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, aiohttp.ClientError):
@@ -238,18 +364,31 @@ class PeerManager:
 
     async def _read(self, peer: Peer) -> None:
         async for msg in peer.ws:
+            if peer.closing:  # penalised or banned meanwhile: what is in flight is not read
+                return
             if msg.type != aiohttp.WSMsgType.BINARY:
+                if msg.type == aiohttp.WSMsgType.ERROR and _protocol_error(msg.data):
+                    self.bad_frames += 1
+                    self.penalise(peer, f"broke the WebSocket protocol ({msg.data})")
+                    return
                 if msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                     return
-                self._penalise(peer, "non-binary frame")
+                self.bad_frames += 1
+                self.penalise(peer, "sent a non-binary frame")
                 return
             if self.seen is not None and self.seen(msg.data):
                 self.duplicate_frames += 1
                 continue
+            if peer.sync_owed <= 0 and msg.data.endswith(SYNC_RESP_TAIL):
+                # Blocks nobody asked for (up to max_frame_bytes): not worth decoding.
+                self.unsolicited_frames += 1
+                self.penalise(peer, "sent blocks nobody asked for", MINOR, close=False)
+                continue
             try:
                 message = decode_message(msg.data, self.config.max_frame_bytes, self.known_tx)
             except LedgerError as exc:
-                self._penalise(peer, str(exc))
+                self.bad_frames += 1
+                self.penalise(peer, f"sent an invalid frame ({exc})")
                 return
             try:
                 await self.on_message(peer, message)
@@ -264,17 +403,61 @@ class PeerManager:
             frame = await peer.queue.get()
             await peer.ws.send_bytes(frame)
 
-    def _penalise(self, peer: Peer, why: str) -> None:
-        self.bad_frames += 1
-        self.scores[peer.key] = self.scores.get(peer.key, 0) - 10
-        log.warning("peer %s sent an invalid frame (%s); disconnecting", peer.name, why)
+    # --- scores and bans ----------------------------------------------------------------
+
+    def score(self, key: bytes) -> float:
+        """The key's score now: what it lost, less what it has recovered since."""
+        score = self.scores.get(key, 0.0)
+        if score >= 0:
+            return 0.0
+        elapsed = max(0.0, self.clock() - self._scored_at.get(key, 0.0))
+        return min(0.0, score + elapsed * SCORE_RECOVERY_PER_S)
+
+    def ban_left(self, key: bytes) -> float:
+        """Seconds the key stays banned (0: not banned)."""
+        until = self.banned_until.get(key)
+        return 0.0 if until is None else max(0.0, until - self.clock())
+
+    def penalise(self, peer: Peer, why: str, points: int = SEVERE, *, close: bool = True) -> None:
+        """``peer`` misbehaved (``why`` completes "peer NAME …"): lower its score by
+        ``points``; close the link if ``close``; at or below ``ban_threshold``, close it
+        and ban the key. Called by the link for frames that do not decode, and by the
+        node for frames that decode but are invalid or unwanted."""
+        score = self.score(peer.key) - points
+        self.scores[peer.key] = score
+        self._scored_at[peer.key] = self.clock()
+        if score <= self.config.ban_threshold:
+            self._ban(peer, why, score)
+        elif close:
+            log.warning("peer %s %s; disconnecting (score %.0f)", peer.name, why, score)
+            self._close(peer)
+        else:
+            log.info("peer %s %s; dropped (score %.0f)", peer.name, why, score)
+
+    def _ban(self, peer: Peer, why: str, score: float) -> None:
+        n = self.bans[peer.key] = self.bans.get(peer.key, 0) + 1
+        wait_ms = min(self.config.ban_max_ms, self.config.ban_min_ms * 2 ** min(n - 1, 62))
+        self.banned_until[peer.key] = self.clock() + wait_ms / 1000
+        self.scores[peer.key] = 0.0  # a fresh start after the ban; the count of bans stays
+        log.warning(
+            "peer %s %s; score %.0f reached the ban threshold %d: disconnected and banned "
+            "for %.0f s (ban %d)",
+            peer.name,
+            why,
+            score,
+            self.config.ban_threshold,
+            wait_ms / 1000,
+            n,
+        )
+        self._close(peer)
+
+    def _close(self, peer: Peer) -> None:
+        if peer.closing:
+            return
+        peer.closing = True
         task = asyncio.ensure_future(peer.ws.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
-
-    def penalise(self, peer: Peer, why: str) -> None:
-        """Called by the node for frames that decode but are invalid (bad signature...)."""
-        self._penalise(peer, why)
 
     # --- sending ------------------------------------------------------------------------
 
@@ -287,11 +470,35 @@ class PeerManager:
     def send(self, peer: Peer, msg: Message) -> None:
         peer.send(encode_message(msg))
 
+    async def deliver(self, peer: Peer, frame: bytes, timeout_s: float) -> bool:
+        """Queue ``frame`` for ``peer``, waiting up to ``timeout_s`` for room in its send
+        queue (a sync response: the one frame that waits instead of being dropped).
+        False, and counted as dropped, if it was not queued: the link closed, or there
+        was no room in time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        if not peer.closing and peer.queue.put_nowait(frame):
+            return True
+        while not peer.closing and (left := deadline - loop.time()) > 0:
+            try:  # wake each second: has the link closed?
+                await asyncio.wait_for(peer.queue.put(frame), min(1.0, left))
+            except TimeoutError:
+                continue
+            return True
+        peer.dropped += 1
+        peer.dropped_bytes += len(frame)
+        return False
+
     async def close(self) -> None:
         for peer in list(self.peers.values()):
+            peer.closing = True
             await peer.ws.close()
         if self._session is not None:
             await self._session.close()
+
+
+def _protocol_error(data: object) -> bool:
+    return isinstance(data, aiohttp.WebSocketError) and data.code in _PROTOCOL_CLOSE_CODES
 
 
 async def _receive(ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> bytes:

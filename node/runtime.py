@@ -36,6 +36,7 @@ from node.chain import ChainStore
 from node.config import Home, NodeConfig, split_host_port
 from node.consensus.core import ConsensusCore
 from node.consensus.effects import Rejected
+from node.consensus.errors import BufferFull
 from node.consensus.evidence import MAX_EVIDENCE_AGE, EvidenceError, EvidencePool
 from node.consensus.signer import Signer, SignerStateFile, open_signer
 from node.consensus.timeouts import TimeoutConfig
@@ -43,7 +44,7 @@ from node.driver import ConsensusDriver
 from node.events import BlockCommitted, EventHub
 from node.executor import Executor
 from node.mempool import Mempool, MempoolError
-from node.peers import Peer, PeerManager
+from node.peers import MINOR, Peer, PeerManager
 from node.service import Queries
 from node.sigcache import SignatureCache, SignatureWorker
 from node.sync import LocalStoreFault, Syncer
@@ -169,6 +170,7 @@ class Node:
             self._on_synced,
             batch_blocks=config.sync.batch_blocks,
             on_local_fault=self._on_local_fault,
+            deliver=self.peers.deliver,
         )
         self._outbox: list[Transaction] = []  # admitted from the API: gossip to every peer
         self._relay: dict[bytes, list[Transaction]] = {}  # from an observer: to all but it
@@ -350,9 +352,13 @@ class Node:
                 held = self.driver.core.holds(msg.vote)
             if not held:  # set aside for now (e.g. its proposal is not here): take it again
                 self._seen.pop(hash(frame), None)
-            if any(isinstance(e, Rejected) and e.error.misbehaviour for e in effects):
+            message = msg.proposal if isinstance(msg, ProposalMsg) else msg.vote
+            errors = [e.error for e in effects if isinstance(e, Rejected) and e.message == message]
+            if any(error.misbehaviour for error in errors):
                 self.peers.penalise(peer, "sent an invalid consensus message")
                 return
+            if any(isinstance(error, BufferFull) for error in errors):
+                return  # no room for it (not marked seen): not relayed either
             origin = msg.proposal.proposer if isinstance(msg, ProposalMsg) else msg.vote.validator
             for other_key, other in self.peers.peers.items():
                 if other_key != peer.key and other_key != origin:
@@ -364,9 +370,18 @@ class Node:
             self._status_from.add(peer.key)
             self.syncer.behind(msg.height, backed=False)  # a claim: see Syncer.target
         elif isinstance(msg, SyncRequest):
-            self.syncer.serve(peer, msg)
-        elif isinstance(msg, SyncResponse) and not await self.syncer.apply(peer, msg):
-            self.peers.penalise(peer, "served a block that does not check out")
+            if not self.syncer.serve(peer, msg):  # one at a time per peer (issue 15, 5)
+                self.peers.penalise(
+                    peer,
+                    "asked for blocks before its last request was answered",
+                    MINOR,
+                    close=False,
+                )
+        elif isinstance(msg, SyncResponse):
+            if not self.syncer.solicited(peer):
+                self.peers.penalise(peer, "sent blocks nobody asked for", MINOR, close=False)
+            elif not await self.syncer.apply(peer, msg):
+                self.peers.penalise(peer, "served a block that does not check out")
 
     # --- evidence: gossiped once, verified before relay ---------------------------------
 
@@ -572,6 +587,7 @@ class Node:
         finally:
             log.info("node %s stopping", self.config.name)
             self.signature_worker.close()
+            self.syncer.close()
             await self.peers.close()
             await api.cleanup()
             await p2p.cleanup()

@@ -29,6 +29,17 @@ one makes every earlier one durable (``LevelDBStore.write``), so a power cut can
 a lower height, whose certified blocks are fetched again; the signer's state is a file of its
 own (it never signs twice), and a block announced to subscribers is the chain's all the same.
 
+Serving (finding 5 of issue 15): a sync request is a few bytes, its answer up to
+``MAX_RESPONSE_BYTES`` (plus one block). It is answered in a task of its own, one stored
+block at a time with the event loop free in between, from the blocks' stored bytes (no
+decoding, no re-encoding); the frame then waits for room in the peer's byte-bounded send
+queue (``Peer.deliver``) instead of being dropped. A peer has at most one request being
+answered: another one meanwhile is refused (:meth:`Syncer.serve` returns False and the
+node scores the peer down), so one link holds at most one response in memory. On the
+asking side a response is taken only from a peer we asked (``Peer.sync_owed``, which a
+late answer after a timeout still matches); an unsolicited one is refused
+(:meth:`Syncer.solicited`) and scores its sender down.
+
 Pipelining: when the answer to our request arrives, the next batch (from the height after
 its last block) is asked for before this one is applied, so that a peer reads and sends it
 while we execute. Time spent applying does not count against that request's timeout; an
@@ -42,21 +53,29 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ledger.block import Block
+from ledger.encoding import array_header, check_size
 from ledger.errors import LedgerError, StorageError
 from ledger.votes import CommitCertificate
 from node.executor import Executor
 from node.peers import Peer
-from node.wire import SyncRequest, SyncResponse
+from node.wire import SYNC_RESP_TAIL, SyncRequest, SyncResponse, decode_message
 
 log = logging.getLogger("cityledger.sync")
 REQUEST_TIMEOUT_S = 10.0
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 RETRY_BASE_S = 2.0  # a demoted peer waits 2, 4, 8 ... s before it is asked again
 RETRY_MAX_S = 120.0
+MAX_OWED = 4  # answers awaited from one peer at most (late ones after a timeout included)
+# The canonical sync_resp frame {"b": {"blocks": [...], "tip_cert": c}, "t": "sync_resp"},
+# assembled around the stored bytes of the blocks and the certificate.
+_RESP_HEAD = b"\x82\xa1b\x82\xa6blocks"
+_RESP_CERT = b"\xa8tip_cert"
+
+Deliver = Callable[[Peer, bytes, float], Awaitable[bool]]
 
 
 class LocalStoreFault(StorageError):
@@ -96,8 +115,12 @@ class Syncer:
         clock: Callable[[], float] = time.monotonic,
         on_local_fault: Callable[[int, str], None] | None = None,
         rng: random.Random | None = None,
+        deliver: Deliver | None = None,
     ) -> None:
+        """``deliver(peer, frame, timeout_s)`` queues a response frame, waiting for room
+        (``PeerManager.deliver``); without it, responses go through ``send``."""
         self.executor = executor
+        self.deliver = deliver
         self.send = send
         self.peers = peers
         self.on_committed = on_committed
@@ -114,6 +137,9 @@ class Syncer:
         self._applying = asyncio.Lock()
         self._unsynced = False  # a block was committed without sync since the last synced write
         self.rejected_batches = 0
+        self.refused_requests = 0  # a second request from a peer while one is served
+        self.unsolicited = 0  # responses from peers we had not asked
+        self._serving: set[asyncio.Task[None]] = set()
         self.failed: str | None = None  # set when our own store failed (F4): sync stops
 
     @property
@@ -203,7 +229,17 @@ class Syncer:
 
     def _ask(self, peer: Peer, from_height: int) -> None:
         self._outstanding = (peer, self.clock(), from_height)
+        peer.sync_owed = min(MAX_OWED, peer.sync_owed + 1)
         self.send(peer, SyncRequest(from_height, self.batch_blocks))
+
+    def solicited(self, peer: Peer) -> bool:
+        """Whether a response from ``peer`` answers a request of ours (then it is taken
+        as that answer); False for one nobody asked for: to be dropped and scored."""
+        if peer.sync_owed <= 0:
+            self.unsolicited += 1
+            return False
+        peer.sync_owed -= 1
+        return True
 
     def _ask_ahead(self, resp: SyncResponse) -> None:
         """Ask for the batch after ``resp`` before applying it (the one request allowed
@@ -266,21 +302,80 @@ class Syncer:
 
     # --- answering ----------------------------------------------------------------------
 
-    def serve(self, peer: Peer, req: SyncRequest) -> None:
+    def serve(self, peer: Peer, req: SyncRequest) -> bool:
+        """Answer ``req`` in a task of its own; False (nothing done) if a request of
+        ``peer`` is still being answered: one at a time per peer."""
+        if peer.serving:
+            self.refused_requests += 1
+            return False
+        peer.serving = True
+        task = asyncio.ensure_future(self._serve(peer, req))
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+        return True
+
+    async def _serve(self, peer: Peer, req: SyncRequest) -> None:
+        try:
+            frame = await self.response_frame(req, lambda: not peer.closing)
+            if frame is None:
+                return
+            if self.deliver is not None:
+                await self.deliver(peer, frame, REQUEST_TIMEOUT_S)
+            else:  # tests without a peer manager
+                message = decode_message(frame, len(frame))
+                assert isinstance(message, SyncResponse)
+                self.send(peer, message)
+        except StorageError as exc:  # our own store (F4): the node stops
+            self._local_fault(req.from_height, exc, serving=True)
+        except Exception:  # our own bug: keep the node up, say so loudly
+            log.exception("internal error answering a sync request from %s", peer.name)
+        finally:
+            peer.serving = False  # after queueing: the asker cannot have the answer before
+
+    async def response_frame(
+        self, req: SyncRequest, alive: Callable[[], bool] = lambda: True
+    ) -> bytes | None:
+        """The ``sync_resp`` frame answering ``req``: committed blocks from
+        ``req.from_height``, at most ``req.max_blocks`` of them and no more bytes than
+        ``MAX_RESPONSE_BYTES`` (but always one), with the last one's certificate.
+
+        Read one stored block at a time, yielding to the event loop in between, and
+        joined from the stored bytes as they are. None if ``alive()`` turns false."""
         chain = self.executor.chain
         head = chain.head().height
-        blocks: list[Block] = []
+        parts: list[bytes] = []
         size = 0
+        last = 0
         for height in range(req.from_height, min(head, req.from_height + req.max_blocks - 1) + 1):
-            block = chain.block(height)
-            if block is None:
+            raw = chain.block_bytes(height)
+            if raw is None:
                 break
-            size += len(block.encode())  # joined from the block's stored parts
-            if blocks and size > MAX_RESPONSE_BYTES:
+            if parts and size + len(raw) > MAX_RESPONSE_BYTES:
                 break
-            blocks.append(block)
-        cert = chain.certificate(blocks[-1].height) if blocks else None
-        self.send(peer, SyncResponse(tuple(blocks), cert))
+            parts.append(raw)
+            size += len(raw)
+            last = height
+            await asyncio.sleep(0)  # let consensus, peers and the API breathe
+            if not alive():
+                return None
+        cert = chain.certificate(last) if parts else None
+        return check_size(
+            b"".join(
+                (
+                    _RESP_HEAD,
+                    array_header(len(parts)),
+                    *parts,
+                    _RESP_CERT,
+                    b"\xc0" if cert is None else cert.encode(),
+                    SYNC_RESP_TAIL,
+                )
+            )
+        )
+
+    def close(self) -> None:
+        """Stop answering requests (the node is stopping)."""
+        for task in list(self._serving):
+            task.cancel()
 
     # --- applying -----------------------------------------------------------------------
 
@@ -391,12 +486,16 @@ class Syncer:
         block.check_tx_root()
         return cert
 
-    def _local_fault(self, height: int, exc: BaseException) -> None:
+    def _local_fault(self, height: int, exc: BaseException, *, serving: bool = False) -> None:
         cause = str(exc) or type(exc).__name__
+        what = (
+            "it cannot be read to answer a peer"
+            if serving
+            else "a block certified by the validators does not apply on it"
+        )
         self.failed = (
-            f"local store is damaged or diverged at height {height}: {cause}; a block certified "
-            "by the validators does not apply on it. Stop the node and restore the data "
-            "directory from a backup, or empty it to resync from peers"
+            f"local store is damaged or diverged at height {height}: {cause}; {what}. Stop the "
+            "node and restore the data directory from a backup, or empty it to resync from peers"
         )
         log.error("%s", self.failed)
         if self.on_local_fault is not None:

@@ -26,6 +26,9 @@ from ledger.votes import CommitCertificate, Proposal, Vote
 
 MAX_TX_BATCH = 10_000
 MAX_SYNC_BLOCKS = 500
+# A canonical frame is the map {"b": body, "t": kind}: keys sorted, so it ends with its
+# kind, and a sync response can be told from its last bytes, before it is decoded.
+SYNC_RESP_TAIL = b"\xa1t\xa9sync_resp"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,12 @@ the execution layer owns blocks and answers getValue() and valid(v) with events.
 
 This module does the *admission* of messages — chain, height window, validator
 set, proposer, signature (through a cacheable :class:`Verifier`), duplicates and
-equivocation — and the next-height buffer; ``node.consensus.rules`` holds the
-paper's rules. Memory stays bounded (``Limits``): messages for rounds beyond
-round_p + future_rounds are not stored, only each sender's highest such round is,
+equivocation — and the next-height buffer, which takes only messages whose signature
+checked out, at most ``max_buffered_per_sender`` per validator and height (issue 15,
+finding 6: forged votes must not take the room of the real proposal);
+``node.consensus.rules`` holds the paper's rules. Memory stays bounded (``Limits``):
+messages for rounds beyond round_p + future_rounds are not stored, only each sender's
+highest such round is,
 and the round skip (lines 55-56) also fires when validators with f+1 power have
 sent messages at rounds ≥ R > round_p — it then starts R, the highest such round.
 A restarted core resumes at the round its signer last signed in, re-locks on the
@@ -92,8 +95,9 @@ class ConsensusCore(RoundMachine):
             signer=signer,
             timeouts=timeouts or TimeoutConfig(),
         )
-        self._buffer: dict[int, list[tuple[Message, bool]]] = {}
+        self._buffer: dict[int, list[Message]] = {}  # verified next-height messages
         self._buffered: set[Message] = set()
+        self._buffered_from: dict[tuple[int, bytes], int] = {}  # (height, sender) -> count
         self._behind_hint = height
         self._started = False
         self._busy = True  # until start(): calls before it are a caller bug
@@ -266,9 +270,16 @@ class ConsensusCore(RoundMachine):
         """Whether ``message`` is now part of this height's state, so that a copy of it
         can be dropped unseen. False for a vote or proposal of this height the core set
         aside (an equivocator's vote for a value whose proposal has not arrived yet, one
-        over the per-round bounds): the copy peers re-send must be looked at again."""
-        if message.height != self.height:
-            return True  # buffered for a later height, or stale: a copy changes nothing
+        over the per-round bounds), and for a next-height message not in the buffer (no
+        room for it, or a bad signature): the copy peers re-send must be looked at again."""
+        if message.height < self.height:
+            return True  # stale: a copy changes nothing
+        if message.height > self.height:
+            # Beyond the buffered window only a hint that we are behind: a copy adds nothing.
+            return (
+                message in self._buffered
+                or message.height > self.height + self.limits.future_heights
+            )
         rs = self._rounds.get(message.round)
         if rs is None:
             return False
@@ -278,6 +289,10 @@ class ConsensusCore(RoundMachine):
         return tally.votes.get(message.validator) == message or (
             tally.conflicting.get((message.validator, message.block_hash)) == message
         )
+
+    def buffered(self, message: Message) -> bool:
+        """Whether ``message`` waits in the next-height buffer."""
+        return message in self._buffered
 
     def round_state(self, round_: int) -> RoundState | None:
         return self._rounds.get(round_)
@@ -381,7 +396,8 @@ class ConsensusCore(RoundMachine):
         return tally.conflicting_count(vote.validator) < self.limits.max_proposals_per_round
 
     def _other_height(self, message: Message, sender: bytes, verified: bool) -> None:
-        """Older heights are ignored; h+1 .. h+future_heights are buffered (bounded)."""
+        """Older heights are ignored; h+1 .. h+future_heights are buffered once their
+        signature checks out, within a quota per sender and height (and a total bound)."""
         height = message.height
         if height < self.height:
             raise StaleMessage(f"message for height {height}; we are at {self.height}")
@@ -393,12 +409,21 @@ class ConsensusCore(RoundMachine):
         if message in self._buffered:
             self.counters["duplicate"] += 1
             return
+        if not verified:
+            self.verifier.verify(message)  # a forged message takes no room (and is blamed)
+        slot = (height, sender)
+        held = self._buffered_from.get(slot, 0)
+        if held >= self.limits.max_buffered_per_sender:
+            raise BufferFull(
+                f"{held} messages of {sender.hex()[:16]}… already buffered for height {height}"
+            )
         if len(self._buffered) >= self.limits.max_buffered:
             raise BufferFull(f"{len(self._buffered)} next-height messages already buffered")
-        self._buffer.setdefault(height, []).append((message, verified))
+        self._buffer.setdefault(height, []).append(message)
         self._buffered.add(message)
+        self._buffered_from[slot] = held + 1
         self.counters["buffered"] += 1
-        self._hint_behind(message, verified)
+        self._hint_behind(message, True)
 
     def _hint_behind(self, message: Message, verified: bool) -> None:
         if message.height > self._behind_hint and (verified or self.verifier.is_valid(message)):
@@ -452,15 +477,17 @@ class ConsensusCore(RoundMachine):
         self._reset_height_log()
         self._behind_hint = max(self._behind_hint, height)
         for h in [h for h in self._buffer if h < height]:
-            for message, _ in self._buffer.pop(h):
+            for message in self._buffer.pop(h):
                 self._buffered.discard(message)
+        for slot in [s for s in self._buffered_from if s[0] <= height]:
+            del self._buffered_from[slot]
         self._start_round(0)
-        for message, verified in self._buffer.pop(height, []):
+        for message in self._buffer.pop(height, []):
             self._buffered.discard(message)
             try:
                 if isinstance(message, Vote):
-                    self._receive_vote(message, verified)
+                    self._receive_vote(message, True)
                 else:
-                    self._receive_proposal(message, verified)
+                    self._receive_proposal(message, True)
             except MessageRejected as err:
                 self._reject(message, err)

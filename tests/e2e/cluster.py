@@ -62,7 +62,10 @@ class Cluster:
         seed: int = 0,
         witness: bool = True,
         faults: dict[str, Faults] | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
+        """``settings``: ``{"section.key": value}`` written into every node's config.toml
+        before the first start."""
         if transport not in ("direct", "relay", "netns"):
             raise ValueError(f"unknown transport {transport!r}")
         self.home = home
@@ -70,6 +73,7 @@ class Cluster:
         self.transport = transport
         self.seed = seed
         self.first_faults = faults or {}
+        self.settings = dict(settings or {})
         self.network: Network | None = None
         self.genesis: Genesis | None = None
         self._node_keys: dict[str, bytes] = {}
@@ -127,6 +131,9 @@ class Cluster:
             config.p2p.listen = e.p2p
             config.api.listen = e.api
             config.p2p.observers = observers
+            for name, value in self.settings.items():
+                section, _, key = name.partition(".")
+                setattr(getattr(config, section), key, value)
             if self.relay is not None:
                 config.p2p.peers = [
                     f"127.0.0.1:{self.relay.add_link(e.name, o.name, '127.0.0.1', ports[j])}"

@@ -21,7 +21,7 @@ import aiohttp
 
 from ledger.crypto import PrivateKey, Purpose
 from ledger.encoding import decode, encode
-from node.wire import handshake_message
+from node.wire import SYNC_RESP_TAIL, handshake_message
 
 
 @dataclass
@@ -68,8 +68,15 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+class Refused(Exception):
+    """The node closed the link at the handshake instead of answering it (a banned key)."""
+
+
 class HostilePeer:
-    """An authenticated peer link that sends arbitrary frames."""
+    """An authenticated peer link that sends arbitrary frames.
+
+    A node that refuses the handshake (the intruder's key is banned) is not retried:
+    :meth:`send` returns False at once and ``refused`` counts it."""
 
     def __init__(self, address: str, key: PrivateKey, chain_id: str) -> None:
         self.address = address
@@ -78,6 +85,9 @@ class HostilePeer:
         self.connects = 0
         self.closed_by_node = 0
         self.received = 0
+        self.received_bytes = 0
+        self.sync_responses = 0
+        self.refused = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -92,6 +102,26 @@ class HostilePeer:
 
     def send_many(self, frames: list[bytes]) -> None:
         self._call(self._send_many(frames), timeout=120)
+
+    def try_connect(self) -> bool:
+        """Open a link if none is open: True if the node accepted the handshake, False
+        if it refused it."""
+        return bool(self._call(self._try_connect()))
+
+    async def _try_connect(self) -> bool:
+        try:
+            await self._connect()
+        except Refused:
+            return False
+        return True
+
+    def close_link(self) -> None:
+        """Close the current link (the next send or try_connect opens a new one)."""
+        self._call(self._close_link())
+
+    async def _close_link(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -124,7 +154,12 @@ class HostilePeer:
                         }
                     )
                 )
-                decode(await ws.receive_bytes(timeout=5))  # the node's signature
+                reply = await ws.receive(timeout=5)  # the node's signature
+                if reply.type != aiohttp.WSMsgType.BINARY:
+                    self.refused += 1
+                    await ws.close()
+                    raise Refused(f"{self.address} refused the handshake ({reply.type.name})")
+                decode(reply.data)
                 break
             except (aiohttp.ClientError, OSError, TimeoutError, TypeError):
                 await asyncio.sleep(0.05 if attempt < 100 else 0.5)
@@ -136,12 +171,18 @@ class HostilePeer:
         return ws
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for _ in ws:
+        async for msg in ws:
             self.received += 1
+            if isinstance(msg.data, bytes):
+                self.received_bytes += len(msg.data)
+                self.sync_responses += msg.data.endswith(SYNC_RESP_TAIL)
         self.closed_by_node += 1
 
     async def _send(self, frame: bytes, settle_s: float) -> bool:
-        ws = await self._connect()
+        try:
+            ws = await self._connect()
+        except Refused:
+            return False
         try:
             await ws.send_bytes(frame)
         except (aiohttp.ClientError, ConnectionError, RuntimeError):

@@ -83,10 +83,15 @@ def _commits_honest_tx(cluster: Cluster, name: str, nonce: int) -> None:
     assert ok, "an honest transaction did not commit"
 
 
+# The fuzzing tests want every frame decoded and handled: the intruder is not banned
+# (test_a_misbehaving_peer_is_banned_with_a_growing_back_off checks the bans).
+NO_BANS = {"p2p.ban_threshold": -1_000_000_000}
+
+
 @pytest.fixture
 def single(make_cluster: ClusterFactory) -> Iterator[Cluster]:
     """One validator: commits alone, starts fast; hostile input has nowhere to hide."""
-    yield make_cluster(1, witness=False)
+    yield make_cluster(1, witness=False, settings=NO_BANS)
 
 
 # --- the tests ---------------------------------------------------------------------------------
@@ -318,7 +323,7 @@ def test_forged_and_far_future_consensus_messages_under_load(
 ) -> None:
     """Floods every validator with forged votes and proposals (bad, non-canonical and
     misattributed signatures, far-future heights and rounds) while the load runs."""
-    cluster = make_cluster()
+    cluster = make_cluster(settings=NO_BANS)
     load = start_load(cluster, seed, max_seconds=30)
     marks = _log_marks(cluster)
     pids = {n: cluster.entry(n).pid for n in cluster.names}
@@ -351,3 +356,73 @@ def test_forged_and_far_future_consensus_messages_under_load(
         recovery_s=round(recovery, 2),
     )
     assert growth < RSS_GROWTH_LIMIT
+
+
+def test_a_misbehaving_peer_is_banned_with_a_growing_back_off(make_cluster: ClusterFactory) -> None:
+    """Issue 15: three malformed frames in a row take the intruder's score to the ban
+    threshold; the node then refuses its handshakes for ban_min_ms, and for twice as long
+    after the next three; it logs each ban once, with its reason, and keeps committing."""
+    cluster = make_cluster(
+        1, witness=False, settings={"p2p.ban_min_ms": 2000, "p2p.ban_max_ms": 60_000}
+    )
+    name = cluster.names[0]
+    marks = _log_marks(cluster)
+    peer = HostilePeer(cluster.entry(name).p2p, INTRUDER_KEY, cluster.chain_id)
+    bans = []
+    try:
+        for ban in (1, 2):
+            for _ in range(3):
+                assert peer.try_connect(), "refused before reaching the threshold"
+                peer.send(b"\x92\x01", settle_s=0.3)  # truncated msgpack: link closed
+            assert not peer.try_connect(), f"ban {ban}: the intruder was let in again"
+            started = time.monotonic()
+            while not peer.try_connect():  # kept out until the ban is over
+                assert time.monotonic() - started < 30, "the ban never ended"
+                time.sleep(0.2)
+            bans.append(time.monotonic() - started)
+            peer.close_link()
+    finally:
+        peer.close()
+    log = cluster.log_text(name)[marks[name] :]
+    assert "banned for 2 s (ban 1)" in log and "banned for 4 s (ban 2)" in log, log[-3000:]
+    assert "sent an invalid frame" in log
+    assert bans[1] > bans[0], bans  # about 2 s, then 4 s
+    assert peer.refused >= 2
+    _commits_honest_tx(cluster, name, 0)
+    _assert_clean_log(cluster, [name], marks)
+    record("hostile-ban", refused=peer.refused, bans_s=[round(b, 2) for b in bans])
+
+
+def test_sync_requests_from_one_peer_are_answered_one_at_a_time(
+    make_cluster: ClusterFactory,
+) -> None:
+    """Issue 15, finding 5: 200 sync requests (28 bytes each) sent at once used to be
+    answered 200 times, every answer built on the event loop. Now one is answered while
+    it is being served, the others are refused and count against the peer, which is
+    banned long before the 200th."""
+    cluster = make_cluster(1, witness=False)
+    name = cluster.names[0]
+    assert cluster.wait(lambda: cluster.height(name) >= 5, 30)
+    marks = _log_marks(cluster)
+    peer = HostilePeer(cluster.entry(name).p2p, INTRUDER_KEY, cluster.chain_id)
+    request = frame("sync_req", {"from": 1, "max": 500})
+    assert len(request) <= 32
+    try:
+        assert peer.try_connect()
+        peer.send_many([request] * 200)
+        time.sleep(2)
+        answers = peer.sync_responses
+    finally:
+        peer.close()
+    log = cluster.log_text(name)[marks[name] :]
+    refusals = log.count("asked for blocks before its last request was answered")
+    assert refusals >= 10 and "banned for" in log, log[-3000:]
+    # One answered at a time: at worst every other request until the ban (11 refusals);
+    # usually none, as the ban closes the link before the first answer is sent.
+    assert answers <= 30, answers
+    assert cluster.running(name)
+    _commits_honest_tx(cluster, name, 0)
+    _assert_clean_log(cluster, [name], marks)
+    record(
+        "hostile-sync-requests", answers=answers, refusals=refusals, refused_handshakes=peer.refused
+    )

@@ -447,13 +447,77 @@ def test_next_height_buffer_is_bounded_and_replayed() -> None:
     assert rs is not None and rs.prevotes.total == 2  # replayed at height 2
 
 
-def test_bad_signature_in_the_buffer_is_caught_on_replay() -> None:
+def test_a_forged_next_height_message_is_refused_on_arrival_not_buffered() -> None:
     h = Harness()
     good = h.vote(1, PREVOTE, 0, A, height=2)
     forged = Vote(PREVOTE, 2, 0, B, good.validator, good.signature)
-    h.core.on_vote(forged)
+    [rejected] = of(h.core.on_vote(forged), Rejected)
+    assert rejected.error.code == "bad_signature" and rejected.error.misbehaviour
+    assert not h.core.buffered(forged) and not h.core.holds(forged)
+    assert of(h.core.on_block_committed(1), Rejected) == []  # nothing left to refuse
+
+
+def test_forged_next_height_votes_take_no_room_from_the_real_proposal() -> None:
+    """Issue 15, finding 6: 10,000 forged votes for the next height (the default bound of
+    the buffer) filled it, and the real proposal was then refused with buffer_full."""
+    h = Harness()
+    forged_signature = h.vote(1, PREVOTE, 0, A, height=2).signature
+    refused = 0
+    for i in range(10_000):
+        sender = KEYS[1 + i % 3].public_key
+        value = hashlib.sha256(i.to_bytes(4, "big")).digest()
+        forged = Vote(PREVOTE, 2, i % 16, value, sender, forged_signature)
+        refused += len(of(h.core.on_vote(forged), Rejected))
+    assert refused == 10_000 and h.core.counters["bad_signature"] == 10_000
+    assert len(h.core._buffered) == 0  # counted in items: nothing of them is held
+    real = h.proposal(0, A, height=2)
+    assert of(h.core.on_proposal(real), Rejected) == []
+    assert h.core.buffered(real) and h.core.holds(real)
     out = h.core.on_block_committed(1)
-    assert [r.error.code for r in of(out, Rejected)] == ["bad_signature"]
+    rs = h.core.round_state(0)
+    assert rs is not None and rs.proposal == real  # replayed at height 2
+    assert RequestValidation(2, 0, A) in out
+
+
+def test_one_validator_cannot_take_the_buffer_from_the_others() -> None:
+    """A byzantine validator signs as many next-height messages as it likes: it gets its
+    quota per height, and the honest validators' messages still find room."""
+    limits = Limits(max_buffered=200, max_buffered_per_sender=16)
+    h = Harness(limits=limits)
+    refused = []
+    for i in range(1_000):
+        value = hashlib.sha256(i.to_bytes(4, "big")).digest()
+        vote = h.vote(3, PREVOTE if i % 2 else PRECOMMIT, i % 40, value, height=2)
+        refused += [r.error for r in of(h.core.on_vote(vote), Rejected)]
+    assert len(refused) == 1_000 - 16
+    assert all(e.code == "buffer_full" and not e.misbehaviour for e in refused)
+    assert len(h.core._buffered) == 16
+    real = h.proposal(0, A, height=2)
+    honest = [h.vote(i, PREVOTE, 0, A, height=2) for i in (1, 2)]
+    for message in (real, *honest):
+        assert of(h.core.on_message(message), Rejected) == []
+        assert h.core.buffered(message)
+    h.core.on_block_committed(1)
+    rs = h.core.round_state(0)
+    assert rs is not None and rs.proposal == real
+    assert rs.prevotes.votes[KEYS[1].public_key] == honest[0]
+    assert not h.core._buffered and not h.core._buffered_from  # all released
+
+
+def test_a_message_refused_for_lack_of_room_is_not_held_and_is_taken_again() -> None:
+    """A refused message must not count as held (the node would then drop its re-sends
+    unseen): its next copy is taken once there is room."""
+    h = Harness(limits=Limits(max_buffered=1))
+    first, second = h.vote(1, PREVOTE, 0, A, height=2), h.vote(2, PREVOTE, 0, A, height=2)
+    assert of(h.core.on_vote(first), Rejected) == []
+    [rejected] = of(h.core.on_vote(second), Rejected)
+    assert rejected.error.code == "buffer_full"
+    assert h.core.holds(first) and not h.core.holds(second)
+    h.core.on_block_committed(1)
+    assert of(h.core.on_vote(second), Rejected) == []  # the re-send, at its own height
+    assert h.core.holds(second)
+    rs = h.core.round_state(0)
+    assert rs is not None and rs.prevotes.total == 2
 
 
 def test_pre_verified_messages_skip_the_verifier() -> None:

@@ -76,6 +76,9 @@ def test_settings_apply_one_value_each() -> None:
         ("storage.block_cache_mb=1", "block_cache_mb must be between 8 and 65536"),
         ("storage.nope=1", "unknown setting 'nope'"),
         ("mempool.signature_processes=65", "signature_processes must be between 0 and 64"),
+        ("p2p.send_queue_bytes=1000", "send_queue_bytes must be between 1048576 and"),
+        ("p2p.ban_threshold=0", "ban_threshold must be between -1000000000 and -1"),
+        ("p2p.ban_min_ms=0", "ban_min_ms must be between 100 and 86400000"),
     ],
 )
 def test_a_bad_setting_is_refused_and_changes_nothing(setting: str, message: str) -> None:

@@ -30,6 +30,7 @@ from node.wire import (
     Message,
     ProposalMsg,
     StatusMsg,
+    SyncResponse,
     TxBatch,
     VoteMsg,
     decode_message,
@@ -158,6 +159,51 @@ async def test_a_frame_already_seen_is_dropped_before_it_is_decoded(
     assert decoded == [fresh]
     assert received == [StatusMsg(3)]
     assert manager.duplicate_frames == 2 and manager.bad_frames == 0
+
+
+async def test_blocks_nobody_asked_for_are_dropped_before_they_are_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 15, finding 5: a sync response (up to max_frame_bytes) from a peer we did
+    not ask is told by its last bytes, dropped undecoded, and counts against the peer;
+    the link stays up (a minor offence)."""
+    src = Kit()
+    src.commit([])
+    response = encode_message(SyncResponse((src.chain.block(1),), src.chain.certificate(1)))  # type: ignore[arg-type]
+    decoded: list[bytes] = []
+
+    def counting_decode(data: bytes, max_size: int, known_tx: Any = None) -> Message:
+        decoded.append(data)
+        return decode_message(data, max_size, known_tx)
+
+    monkeypatch.setattr(peers_mod, "decode_message", counting_decode)
+    received: list[Message] = []
+
+    async def on_message(peer: Peer, msg: Message) -> None:
+        received.append(msg)
+
+    async def on_connect(peer: Peer) -> None:
+        pass
+
+    manager = PeerManager(
+        VALIDATOR_KEYS[0],
+        CHAIN,
+        {k.public_key: f"v{i}" for i, k in enumerate(VALIDATOR_KEYS)},
+        P2PConfig(),
+        on_message,
+        on_connect,
+    )
+    status = encode_message(StatusMsg(3))
+    ws = FakeWs([response, status])
+    peer = Peer(VALIDATOR_KEYS[1].public_key, "v1", ws, dialed_by_us=True)  # type: ignore[arg-type]
+    await manager._read(peer)
+    assert decoded == [status] and received == [StatusMsg(3)]  # read on after it
+    assert manager.unsolicited_frames == 1 and manager.scores[peer.key] == -peers_mod.MINOR
+    assert ws.closed == []
+    peer.sync_owed = 1  # asked: the answer is decoded and handed on
+    peer.ws = FakeWs([response])  # type: ignore[assignment]
+    await manager._read(peer)
+    assert decoded == [status, response] and isinstance(received[-1], SyncResponse)
 
 
 # --- runtime: gossip ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from aiohttp import web
 from ledger.crypto import PrivateKey
 from ledger.encoding import decode, encode
 from node.config import P2PConfig
-from node.peers import Peer, PeerManager
+from node.peers import MINOR, Banned, Peer, PeerManager
 from node.wire import Message, StatusMsg, decode_message, encode_message
 
 CHAIN = "test-chain"
@@ -167,3 +167,184 @@ def test_frame_size_cap() -> None:
     frame = encode_message(StatusMsg(1))
     with pytest.raises(DecodeError, match="over the cap"):
         decode_message(frame, len(frame) - 1)
+
+
+# --- issue 15, finding 5: send queues bounded in bytes ------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def manager_with(config: P2PConfig, clock: Clock | None = None) -> PeerManager:
+    rec = Recorder()
+    return PeerManager(
+        A, CHAIN, NAMES, config, rec.on_message, rec.on_connect, clock=clock or Clock()
+    )
+
+
+def test_a_send_queue_is_bounded_in_bytes_not_frames() -> None:
+    """100 frames of 100 KiB to a peer that does not read: before, all 100 (10 MiB) were
+    queued (the bound was 4096 frames); now no more than send_queue_bytes is held."""
+    manager = manager_with(P2PConfig(send_queue_bytes=1 << 20))
+    peer = manager._peer(B.public_key, None, dialed_by_us=True)  # type: ignore[arg-type]
+    frame = b"\x00" * (100 * 1024)
+    accepted = sum(peer.send(frame) for _ in range(100))
+    assert accepted == 10 and peer.queue.qsize() == 10
+    assert peer.queue.bytes == 10 * len(frame) <= 1 << 20
+    assert peer.dropped == 90 and peer.dropped_bytes == 90 * len(frame)
+    assert peer.send(b"\x00" * 1000) is True  # a small frame still fits
+    peer.queue.get_nowait()
+    assert peer.send(frame) is True  # room again once a frame has left
+    assert peer.queue.bytes <= 1 << 20
+
+
+def test_one_frame_larger_than_the_budget_goes_into_an_empty_queue() -> None:
+    manager = manager_with(P2PConfig(send_queue_bytes=1 << 20))
+    peer = manager._peer(B.public_key, None, dialed_by_us=True)  # type: ignore[arg-type]
+    big = b"\x00" * (3 << 20)
+    assert peer.send(big) and not peer.send(b"\x00")  # it alone, then nothing until it left
+    assert peer.queue.get_nowait() == big and peer.send(b"\x00")
+
+
+async def test_deliver_waits_for_room_and_gives_up_when_the_link_closes() -> None:
+    manager = manager_with(P2PConfig(send_queue_bytes=1 << 20))
+    peer = manager._peer(B.public_key, None, dialed_by_us=True)  # type: ignore[arg-type]
+    assert peer.send(b"\x00" * (1 << 20))
+    waiting = asyncio.create_task(manager.deliver(peer, b"\x01" * 1000, 5.0))
+    await asyncio.sleep(0.01)
+    assert not waiting.done() and peer.queue.qsize() == 1
+    peer.queue.get_nowait()  # the writer took the first frame
+    assert await asyncio.wait_for(waiting, 2) is True
+    assert peer.queue.get_nowait() == b"\x01" * 1000
+    assert peer.send(b"\x00" * (1 << 20))
+    waiting = asyncio.create_task(manager.deliver(peer, b"\x02" * 1000, 5.0))
+    await asyncio.sleep(0.01)
+    peer.closing = True
+    assert await asyncio.wait_for(waiting, 3) is False
+    assert peer.dropped == 1
+
+
+# --- issue 15: scores and bans --------------------------------------------------------------
+
+
+class ClosingWs:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+async def test_a_misbehaving_peer_is_banned_with_a_growing_back_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    config = P2PConfig(ban_threshold=-60, ban_min_ms=10_000, ban_max_ms=35_000)
+    manager = manager_with(config, clock)
+
+    def link() -> tuple[Peer, ClosingWs]:
+        ws = ClosingWs()
+        return Peer(B.public_key, "b", ws, dialed_by_us=False), ws  # type: ignore[arg-type]
+
+    bans = []
+    for _ in range(4):
+        for _offence in range(3):  # three severe offences in a row reach the threshold
+            assert manager.ban_left(B.public_key) == 0
+            peer, ws = link()
+            manager.penalise(peer, "sent an invalid frame (test)")
+            await asyncio.sleep(0)
+            assert ws.closed == 1 and peer.closing  # every severe offence closes the link
+        bans.append(manager.ban_left(B.public_key))
+        with pytest.raises(Banned):  # kept out at the handshake, before its signature
+            manager._check_peer(B.public_key, b"\x00" * 32, b"\x00" * 64)
+        clock.now += bans[-1] + 0.001
+    assert bans == [10.0, 20.0, 35.0, 35.0]  # doubling, up to ban_max_ms
+    assert manager.bans[B.public_key] == 4
+    assert "score -60 reached the ban threshold -60: disconnected and banned for 10 s" in (
+        caplog.text
+    )
+    assert "sent an invalid frame (test)" in caplog.text
+
+
+async def test_minor_offences_keep_the_link_until_the_threshold_and_scores_recover() -> None:
+    clock = Clock()
+    manager = manager_with(P2PConfig(ban_threshold=-20), clock)
+    ws = ClosingWs()
+    peer = Peer(B.public_key, "b", ws, dialed_by_us=False)  # type: ignore[arg-type]
+    manager.penalise(peer, "sent blocks nobody asked for", MINOR, close=False)
+    manager.penalise(peer, "sent blocks nobody asked for", MINOR, close=False)
+    assert manager.score(B.public_key) == -10 and ws.closed == 0 and not peer.closing
+    clock.now += 4
+    assert manager.score(B.public_key) == -6  # SCORE_RECOVERY_PER_S a second
+    clock.now += 100
+    assert manager.score(B.public_key) == 0  # never above 0
+    for _ in range(4):
+        manager.penalise(
+            peer, "asked for blocks before its last request was answered", MINOR, close=False
+        )
+    await asyncio.sleep(0)
+    assert manager.ban_left(B.public_key) > 0 and ws.closed == 1 and peer.closing
+
+
+async def test_a_banned_peer_is_refused_at_the_handshake_and_let_in_after_the_ban() -> None:
+    clock = Clock()
+    rec = Recorder()
+    server = PeerManager(
+        A, CHAIN, NAMES, P2PConfig(ban_min_ms=60_000), rec.on_message, rec.on_connect, clock=clock
+    )
+    port = free_port()
+    runner = await serve(server, port)
+    client_rec = Recorder()
+    config = P2PConfig(reconnect_min_ms=100, reconnect_max_ms=200)
+    client = PeerManager(B, CHAIN, NAMES, config, client_rec.on_message, client_rec.on_connect)
+    dial = asyncio.create_task(client.dial_forever(f"127.0.0.1:{port}"))
+    try:
+        async with asyncio.timeout(5):
+            await rec.connected.wait()
+        peer = server.peers[B.public_key]
+        for _ in range(3):
+            server.penalise(peer, "sent an invalid frame (test)")
+        async with asyncio.timeout(5):
+            while B.public_key in server.peers or server.refused < 2:
+                await asyncio.sleep(0.02)  # it redials and is refused
+        assert server.ban_left(B.public_key) == 60.0
+        rec.connected.clear()
+        clock.now += 61
+        async with asyncio.timeout(5):
+            await rec.connected.wait()  # the ban is over: it is let in again
+        assert B.public_key in server.peers
+    finally:
+        dial.cancel()
+        await client.close()
+        await server.close()
+        await runner.cleanup()
+
+
+async def test_an_oversize_frame_closes_the_link_and_scores() -> None:
+    rec = Recorder()
+    server = PeerManager(
+        A, CHAIN, NAMES, P2PConfig(max_frame_bytes=1 << 16), rec.on_message, rec.on_connect
+    )
+    port = free_port()
+    runner = await serve(server, port)
+    client_rec = Recorder()
+    client = PeerManager(B, CHAIN, NAMES, P2PConfig(), client_rec.on_message, client_rec.on_connect)
+    dial = asyncio.create_task(client.dial_forever(f"127.0.0.1:{port}"))
+    try:
+        async with asyncio.timeout(5):
+            await client_rec.connected.wait()
+        client.peers[A.public_key].send(b"\x00" * (1 << 17))
+        async with asyncio.timeout(5):
+            while server.bad_frames == 0:
+                await asyncio.sleep(0.01)
+        assert server.score(B.public_key) < 0
+    finally:
+        dial.cancel()
+        await client.close()
+        await server.close()
+        await runner.cleanup()
