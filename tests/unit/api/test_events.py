@@ -10,13 +10,19 @@ from ledger.encoding import decode, encode
 from ledger.tx import Transaction
 from node.api.routes_events import Filter, frames_for, parse_subscription
 from node.events import BlockCommitted
-from tests.unit.api.conftest import SHIPMENT, Client, Scenario, TestNode, key
+from tests.unit.api.conftest import GENESIS_TIME, SHIPMENT, Client, Scenario, TestNode, key
 
 TIMEOUT = 5.0
 
 
 def arrival(node: TestNode) -> Transaction:
-    payload = {"shipment_id": SHIPMENT, "event": "arrived", "place": "NLRTM", "time_ms": 1}
+    # an event time within max_event_age_ms of the block (no longer 1970)
+    payload = {
+        "shipment_id": SHIPMENT,
+        "event": "arrived",
+        "place": "NLRTM",
+        "time_ms": GENESIS_TIME + 3_600,
+    }
     return node.tx("oceanic-carrier", "shipment.milestone", payload)
 
 
