@@ -97,6 +97,13 @@ def run_block(chain: Chain, txs: list[Transaction], time_ms: int) -> list[Receip
     return outcome.receipts
 
 
+def send(
+    chain: Chain, signer: PrivateKey, kind: str, payload: dict[str, Value], time_ms: int
+) -> Receipt:
+    """One transaction as the next block, through the determinism and isolation checks."""
+    return run_block(chain, [chain.tx(signer, kind, payload)], time_ms)[0]
+
+
 # --- energy ------------------------------------------------------------------------------------
 
 REGULATOR = member_key("energy", "regulator")
@@ -440,7 +447,7 @@ def test_permit_state_machine_matches_the_documented_table(data: st.DataObject) 
             body["result"] = "pass"
         elif kind not in ("permit.review", "permit.approve"):
             body["reason"] = "because"
-        receipt = chain.send(sender, kind, body, time_ms=now)
+        receipt = send(chain, sender, kind, body, now)
         current = model.reads(now)
         if who != "right":
             assert receipt.code == "forbidden_role"
@@ -736,7 +743,7 @@ def test_custody_parties_customs_and_licence_gates_match_the_model(
         if op[0] == "licence":
             action = op[1]
             body: dict[str, Value] = {"permit_id": "IL-1", "reason": "r"}
-            r = chain.send(CLERK_KEY, f"permit.{action}", body, time_ms=now)
+            r = send(chain, CLERK_KEY, f"permit.{action}", body, now)
             reads = "expired" if lic.status != "revoked" and now >= lic.valid_until else lic.status
             allowed = {"suspend": {"issued"}, "reinstate": {"suspended"}}.get(
                 action, {"issued", "suspended"}
@@ -747,7 +754,7 @@ def test_custody_parties_customs_and_licence_gates_match_the_model(
             continue
         expected, effect = expect_shipment(m, lic, op, now)
         signer, kind, body = shipment_tx(op, now)
-        r = chain.send(signer, kind, body, time_ms=now)
+        r = send(chain, signer, kind, body, now)
         if expected:
             assert r.code in expected, (op, r.code, r.message, expected)
         else:
