@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEEDS ?= 1000
 VALIDATORS ?= 4
 
-.PHONY: install test lint typecheck unit devnet devnet-down sim bench-core bench faults soak clean
+.PHONY: install test lint typecheck unit devnet devnet-down sim properties bench-core bench faults soak clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,12 @@ devnet-down: $(STAMP)
 ## make sim SEEDS=N: N more seeded consensus scenarios in the simulator
 sim: $(STAMP)
 	$(BIN)/python -m tests.sim.run --seeds $(SEEDS)
+
+## make properties EXAMPLES=N: the contract property tests with N examples each
+EXAMPLES ?= 2000
+properties: $(STAMP)
+	CITYLEDGER_PROPERTY_EXAMPLES=$(EXAMPLES) $(BIN)/pytest -q \
+		tests/unit/contracts/test_properties.py --hypothesis-show-statistics
 
 ## make bench-core: state tree, Merkle log and consensus core figures
 bench-core: $(STAMP)

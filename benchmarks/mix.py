@@ -6,8 +6,11 @@ each sender's nonce order: a chain of dependent steps always comes from one send
 its own permits through review, approval, issue, suspension and reinstatement; a
 customs officer cycles its own shipments through hold, inspection, clearance and
 release), and steps of other senders only rely on what the untimed setup committed.
-Per-record caps (history, documents, inspections, orders per interval) are tracked
-here so that no transaction fails for them.
+Per-record caps (history, documents, inspections, orders per interval and per account)
+are tracked here so that no transaction fails for them. Energy is bound to its interval: a
+member offers only surplus its own readings put into that interval (readings never consume
+more than they produce, so no other member's reading can undercut it), and bids go to
+future intervals.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from benchmarks.population import (
     apply_payload,
     declare_payload,
     order_payload,
-    reading_interval,
     reading_payload,
+    reading_slot,
 )
 from ledger.encoding import Value
 from ledger.tx import Transaction
@@ -36,7 +39,8 @@ from ledger.tx import Transaction
 MAX_HISTORY = 950  # the contract's cap is 1000 entries per shipment
 MAX_DOCS = 30  # of 32
 MAX_INSPECTIONS = 95  # of 100
-ORDERS_PER_INTERVAL = 400  # of 500
+ORDERS_PER_SLOT = 4  # a member's offers per reading interval and bids per bid interval: 4
+# members x 4 = 16 of the 20 orders an organisation may place in one interval
 DOC_TYPES = ("commercial_invoice", "packing_list", "certificate_of_origin", "bill_of_lading")
 MILESTONES = ("gate_in", "loaded", "departed", "arrived", "discharged", "gate_out")
 NEXT_CUSTOMS = {
@@ -108,7 +112,9 @@ class MixState:
     current: dict[str, Shipment] = field(default_factory=dict)  # trader label -> own shipment
     cursor: dict[str, int] = field(default_factory=dict)  # actor label -> pool position
     readings: dict[str, int] = field(default_factory=dict)  # prosumer label -> readings sent
-    budget: dict[str, int] = field(default_factory=dict)  # prosumer label -> Wh it may offer
+    # prosumer label -> [interval start, Wh of its own surplus there not yet offered, offers]
+    offerable: dict[str, list[list[int]]] = field(default_factory=dict)
+    bids: dict[str, int] = field(default_factory=dict)  # prosumer label -> bids placed
     open_orders: dict[str, list[str]] = field(default_factory=dict)
     orders: int = 0
     docs: int = 0
@@ -274,26 +280,45 @@ def inspect(s: MixState) -> Transaction:
 
 def reading(s: MixState) -> Transaction:
     owner = s.actor("prosumer")
-    k = s.readings.get(owner.label, 0) + 1
-    s.readings[owner.label] = k
+    k = s.readings.get(owner.label, 0)
+    s.readings[owner.label] = k + 1
+    meter, start = reading_slot(s.pop, k)
     produced = s.pop.rng.randint(500, 5000)
-    s.budget[owner.label] = s.budget.get(owner.label, 40_000) + produced
-    body = reading_payload(s.pop, s.pop.meters[owner.label], reading_interval(s.pop, k), produced)
+    body = reading_payload(s.pop, s.pop.meters[owner.label][meter], start, produced)
+    consumed = body["consumed_wh"]
+    assert isinstance(consumed, int)
+    surplus = produced - consumed
+    slots = s.offerable.setdefault(owner.label, [])
+    if slots and slots[-1][0] == start:
+        slots[-1][1] += surplus
+    else:
+        slots.append([start, surplus, 0])
     return _sign(s, owner, "energy.submit_reading", body)
+
+
+def bid_interval(s: MixState, n: int) -> int:
+    """The interval of a member's n-th bid: a day ahead, four bids per interval."""
+    now = s.pop.now_ms
+    return now - now % INTERVAL_MS + DAY_MS + (n // ORDERS_PER_SLOT) * INTERVAL_MS
 
 
 def place_order(s: MixState) -> Transaction:
     owner = s.actor("prosumer")
     rng = s.pop.rng
-    interval = s.pop.now_ms - s.pop.now_ms % INTERVAL_MS - 100 * DAY_MS
-    start = interval + (s.orders // ORDERS_PER_INTERVAL) * INTERVAL_MS
     s.orders += 1
-    budget = s.budget.get(owner.label, 40_000)
-    quantity = rng.randint(50, 200)
-    if s.orders % 2 and budget >= quantity:
-        s.budget[owner.label] = budget - quantity
-        body = order_payload(start, "offer", quantity, rng.randint(90, 160))
+    slots = s.offerable.get(owner.label, [])
+    while len(slots) > 1 and (slots[0][1] < 50 or slots[0][2] >= ORDERS_PER_SLOT):
+        slots.pop(0)  # spent (the newest stays: more readings may add to its interval)
+    slot = next((x for x in slots if x[1] >= 50 and x[2] < ORDERS_PER_SLOT), None)
+    if s.orders % 2 and slot is not None:
+        quantity = rng.randint(50, min(200, slot[1]))
+        slot[1] -= quantity
+        slot[2] += 1
+        body = order_payload(slot[0], "offer", quantity, rng.randint(90, 160))
     else:
+        n = s.bids.get(owner.label, 0)
+        s.bids[owner.label] = n + 1
+        start = bid_interval(s, n)
         body = order_payload(start, "bid", rng.randint(100, 1000), rng.randint(120, 200))
     tx = _sign(s, owner, "energy.place_order", body)
     if body["side"] == "bid":

@@ -29,6 +29,7 @@ DAY_MS = 24 * 60 * MINUTE_MS
 INTERVAL_MS = 15 * MINUTE_MS  # devnet genesis: energy_interval_ms
 ORG_MEMBERS = 4  # sending members per bench organisation (plus an idle admin)
 SETTLE_INTERVALS = 24  # past intervals whose order books the timed phase settles
+METERS_PER_PROSUMER = 4  # meters per prosumer member: readings rotate over them
 PLACES = ("KRPUS", "CNSHA", "CNNGB", "NLRTM", "DEHAM", "SGSIN", "USLAX", "JPTYO")
 GOODS: tuple[tuple[str, str, str, int], ...] = (
     ("850760", "Lithium-ion battery packs", "C62", 18_500),
@@ -103,7 +104,7 @@ class Population:
     all_ships: list[Shipment] = field(default_factory=list)
     clerk_permits: dict[str, list[Permit]] = field(default_factory=dict)
     issued_permits: list[Permit] = field(default_factory=list)
-    meters: dict[str, PrivateKey] = field(default_factory=dict)  # prosumer label -> meter key
+    meters: dict[str, list[PrivateKey]] = field(default_factory=dict)  # prosumer -> its meters
     settle_intervals: list[int] = field(default_factory=list)
     counter: int = 0
 
@@ -305,7 +306,10 @@ def _setup_permits(pop: Population) -> None:
 def reading_payload(
     pop: Population, meter: PrivateKey, start_ms: int, produced: int
 ) -> dict[str, Value]:
-    consumed = pop.rng.randint(50, 900)
+    """A signed reading that never consumes more than it produces: a reading only ever adds
+    surplus to its organisation's interval position, so no sender's reading can undercut
+    another member's offer, in any interleaving."""
+    consumed = pop.rng.randint(min(50, produced), min(900, produced))
     return {
         "meter_key": meter.public_key,
         "interval_start_ms": start_ms,
@@ -324,32 +328,57 @@ def order_payload(start_ms: int, side: str, quantity: int, price: int) -> dict[s
     }
 
 
-def reading_interval(pop: Population, k: int) -> int:
-    """The k-th past interval a meter reports on (ended long before the run)."""
-    base = pop.now_ms - pop.now_ms % INTERVAL_MS - 300 * DAY_MS
-    return base + k * INTERVAL_MS
+def _aligned(time_ms: int) -> int:
+    return time_ms - time_ms % INTERVAL_MS
+
+
+def commissioned(pop: Population) -> int:
+    """When the bench meters went into service: within the contracts' 7-day reading window."""
+    return _aligned(pop.now_ms - 6 * DAY_MS - 20 * 60 * MINUTE_MS)
+
+
+def settle_interval(pop: Population, j: int) -> int:
+    """The j-th past interval whose order book the setup fills and the timed phase settles."""
+    return commissioned(pop) + (j + 1) * INTERVAL_MS
+
+
+def reading_slot(pop: Population, k: int) -> tuple[int, int]:
+    """(meter index, interval start) of a prosumer member's k-th reading in the timed phase:
+    rotating over its meters, one interval after another from six days back."""
+    base = _aligned(pop.now_ms - 6 * DAY_MS)
+    return k % METERS_PER_PROSUMER, base + (k // METERS_PER_PROSUMER) * INTERVAL_MS
 
 
 def _setup_energy(pop: Population) -> None:
-    """Meters, prepaid balances, a first reading each, and order books to settle."""
+    """Meters, prepaid balances, and order books to settle (each offer backed by a reading
+    of the offering member in the same interval)."""
     regulators = pop.actors["energy_regulator"]
     prosumers = pop.actors["prosumer"]
     for i, owner in enumerate(prosumers):
-        meter = PrivateKey.from_label(f"{owner.label}/meter")
-        pop.meters[owner.label] = meter
-        body = {"meter_key": meter.public_key, "owner": owner.org, "name": f"meter {i}"}
-        pop.add(1, regulators[i % len(regulators)], "energy.register_meter", body)
-        reading = reading_payload(pop, meter, reading_interval(pop, 0), 50_000)
-        pop.add(2, owner, "energy.submit_reading", reading)
+        meters = [
+            PrivateKey.from_label(f"{owner.label}/meter" + (f"/{m}" if m else ""))
+            for m in range(METERS_PER_PROSUMER)
+        ]
+        pop.meters[owner.label] = meters
+        for m, meter in enumerate(meters):
+            body = {
+                "meter_key": meter.public_key,
+                "owner": owner.org,
+                "name": f"meter {i}/{m}",
+                "active_from_ms": commissioned(pop),
+            }
+            pop.add(1, regulators[(i + m) % len(regulators)], "energy.register_meter", body)
     for i, org in enumerate(pop.orgs["prosumer"]):
         credit = {"account": org, "amount": 10**12, "reference": f"bench prepayment {i}"}
         pop.add(1, regulators[i % len(regulators)], "energy.credit_balance", credit)
-    first = pop.now_ms - pop.now_ms % INTERVAL_MS - 200 * DAY_MS
     for j in range(SETTLE_INTERVALS):
-        start = first + j * INTERVAL_MS
+        start = settle_interval(pop, j)
         pop.settle_intervals.append(start)
         for k in range(8):
             owner = prosumers[(j * 8 + k) % len(prosumers)]
             side = "offer" if k % 2 == 0 else "bid"
+            if side == "offer":
+                reading = reading_payload(pop, pop.meters[owner.label][0], start, 5000)
+                pop.add(2, owner, "energy.submit_reading", reading)
             body = order_payload(start, side, pop.rng.randint(100, 2000), pop.rng.randint(90, 200))
             pop.add(3, owner, "energy.place_order", body)

@@ -98,5 +98,21 @@ def is_record_id(text: str) -> bool:
 
 
 def is_restricted(hs_code: str, restricted_prefixes: list[str]) -> bool:
-    """True when ``hs_code`` falls under any restricted heading (prefix match)."""
-    return any(hs_code.startswith(prefix) for prefix in restricted_prefixes)
+    """True when goods declared under ``hs_code`` may fall under a restricted heading.
+
+    Matched in both directions: the code lies under a restricted prefix
+    (``930200`` under ``9302``), or the code is itself a prefix of a restricted
+    code (``930200`` may be the restricted subdivision ``93020010``: a shorter,
+    less precise code must not slip past a longer restriction).
+    """
+    return any(hs_code.startswith(p) or p.startswith(hs_code) for p in restricted_prefixes)
+
+
+def is_covered(hs_code: str, scope: list[str]) -> bool:
+    """True when a licence whose ``hs_codes`` are ``scope`` covers goods of ``hs_code``.
+
+    One direction only: the goods code must lie under one of the licence's prefixes
+    (a licence for ``93020010`` does not cover goods declared as the wider ``930200``).
+    An empty scope covers everything.
+    """
+    return not scope or any(hs_code.startswith(p) for p in scope)

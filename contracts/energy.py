@@ -1,29 +1,38 @@
 """Peer-to-peer energy trading in a microgrid.
 
 * The energy regulator registers meters (the meter's own Ed25519 key, owned by a
-  prosumer organisation) and credits prepaid money balances.
+  prosumer organisation, active from its registration or a stated commissioning
+  time) and credits prepaid money balances.
 * A meter signs each reading (interval, Wh produced, Wh consumed) with its own
-  key; the owner submits it. Production mints energy credits (Wh) for the owner;
-  consumption is recorded. One reading per meter and interval, only for an
-  interval that has ended.
+  key; the owner submits it. One reading per meter and interval, only for an
+  interval that has ended, started within the meter's life and within
+  ``max_reading_age_ms`` of the block time, each amount at most the per-meter cap.
+* Energy is bound to its interval. Each account has a *position* per interval:
+  what its meters produced and consumed then, what it offered, sold and bought in
+  that interval's market. Consumption uses the account's own production first
+  (then bought energy, then the grid), so only the surplus
+  ``max(0, produced - consumed)`` of an interval can be offered, and only in that
+  interval's market; bought energy covers consumption and is never resold.
 * Prosumers place offers (sell Wh) and bids (buy Wh) for a settlement interval
   with a price per kWh in minor units. Placing reserves what the order could
-  need (the Wh of an offer, the money of a bid at its own price); cancelling
-  releases it. The order book of an interval stays open until it is settled.
+  need (surplus Wh of that interval for an offer, the money of a bid at its own
+  price); cancelling releases it. Every order is worth at least one minor unit,
+  and an account places at most :data:`MAX_ORDERS_PER_ACCOUNT` per interval.
 * ``energy.settle`` (regulator or any prosumer), possible once the interval has
-  ended by block time, clears the book with the auction in
-  :mod:`contracts.market`, moves credits and money, and releases whatever was
+  ended plus ``settlement_delay_ms``, clears the book with the auction in
+  :mod:`contracts.market`, moves money and Wh, and releases whatever was
   reserved and not used. Settling is once per interval.
 
-An account's ``credits_wh + reserved_wh`` only changes by minting and trading,
-``balance + reserved_balance`` only by crediting and trading, and every check
-runs before any write, so nothing is spent twice and nothing goes negative.
+``balance + reserved_balance`` only changes by crediting and trading; in every
+position ``offered_wh + sold_wh <= max(0, produced_wh - consumed_wh)`` whenever
+anything is offered or sold (a reading that would break it is refused); every
+check runs before any write and every add is checked against :data:`MAX_AMOUNT`,
+so nothing is sold twice, nothing is minted from nothing and nothing goes negative.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from contracts import index_keys as ik
@@ -32,6 +41,7 @@ from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
 from contracts.identity import require_org
+from contracts.params import MAX_SKEW_MS
 from contracts.payload import Fields
 from ledger.crypto import PrivateKey, Purpose, is_valid_signature
 from ledger.encoding import Value, encode
@@ -40,6 +50,8 @@ MAX_WH = 10**12
 MAX_PRICE_PER_KWH = 10**9
 MAX_CREDIT = 10**15
 MAX_ORDERS_PER_INTERVAL = 500
+MAX_ORDERS_PER_ACCOUNT = 20  # orders one account may place in one interval (cancelled count)
+MIN_ORDER_VALUE = 1000  # quantity_wh * price_per_kwh: an order is worth at least 1 minor unit
 MAX_AMOUNT = 2**62  # cap of any account field, far below the 64-bit encoding limit
 ORDER_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 SIDES = frozenset({"offer", "bid"})
@@ -76,12 +88,12 @@ def sign_reading(
 def empty_account(org_id: str) -> dict[str, Value]:
     return {
         "org": org_id,
-        "credits_wh": 0,
-        "reserved_wh": 0,
         "balance": 0,
         "reserved_balance": 0,
         "produced_wh": 0,
         "consumed_wh": 0,
+        "sold_wh": 0,
+        "bought_wh": 0,
     }
 
 
@@ -91,6 +103,42 @@ def load_account(ctx: TxContext, org_id: str) -> dict[str, Value]:
 
 def save_account(ctx: TxContext, account: dict[str, Value]) -> None:
     ctx.store(sk.energy_account_key(account["org"]), account)
+
+
+def empty_position(org_id: str, interval_start_ms: int) -> dict[str, Value]:
+    return {
+        "org": org_id,
+        "interval_start_ms": interval_start_ms,
+        "produced_wh": 0,
+        "consumed_wh": 0,
+        "offered_wh": 0,
+        "sold_wh": 0,
+        "bought_wh": 0,
+        "orders": 0,
+    }
+
+
+def load_position(ctx: TxContext, org_id: str, interval_start_ms: int) -> dict[str, Value]:
+    key = sk.energy_position_key(org_id, interval_start_ms)
+    return ctx.load(key) or empty_position(org_id, interval_start_ms)
+
+
+def save_position(ctx: TxContext, position: dict[str, Value]) -> None:
+    key = sk.energy_position_key(position["org"], position["interval_start_ms"])
+    ctx.store(key, position)
+
+
+def surplus_wh(position: dict[str, Value]) -> int:
+    """What the account may sell in the interval: own production left after own use."""
+    produced: int = position["produced_wh"]
+    consumed: int = position["consumed_wh"]
+    return max(0, produced - consumed)
+
+
+def available_wh(position: dict[str, Value]) -> int:
+    """Surplus not yet offered or sold."""
+    committed: int = position["offered_wh"] + position["sold_wh"]
+    return surplus_wh(position) - committed
 
 
 def empty_market(interval_start_ms: int) -> dict[str, Value]:
@@ -113,12 +161,16 @@ def _add(account: dict[str, Value], field: str, amount: int) -> None:
     account[field] += amount
 
 
-def check_interval(ctx: TxContext, interval_start_ms: int, *, ended: bool) -> None:
+def check_interval(
+    ctx: TxContext, interval_start_ms: int, *, ended: bool, delay_ms: int = 0
+) -> None:
+    """Aligned; with ``ended``, ended at least ``delay_ms`` before the block time."""
     length = ctx.params.energy_interval_ms
     if interval_start_ms % length:
         raise bad_payload(f"interval_start_ms must be a multiple of {length}")
-    if ended and interval_start_ms + length > ctx.time_ms:
-        raise ContractError("interval_open", "this settlement interval has not ended yet")
+    if ended and interval_start_ms + length + delay_ms > ctx.time_ms:
+        what = "has not ended" if delay_ms == 0 else f"has not ended {delay_ms} ms ago"
+        raise ContractError("interval_open", f"this settlement interval {what} yet")
 
 
 # --- payloads --------------------------------------------------------------------------------
@@ -129,11 +181,17 @@ class RegisterMeter:
     meter_key: bytes
     owner: str
     name: str
+    active_from_ms: int | None
 
 
 def parse_register_meter(payload: Value) -> RegisterMeter:
     f = Fields(payload, "energy.register_meter")
-    out = RegisterMeter(f.raw("meter_key", size=32), f.org_id("owner"), f.text("name", max_len=100))
+    out = RegisterMeter(
+        f.raw("meter_key", size=32),
+        f.org_id("owner"),
+        f.text("name", max_len=100),
+        f.opt_integer("active_from_ms"),
+    )
     f.done()
     return out
 
@@ -203,9 +261,14 @@ def parse_place_order(payload: Value) -> PlaceOrder:
         f.integer("interval_start_ms"),
         f.choice("side", SIDES),
         f.integer("quantity_wh", lo=1, hi=MAX_WH),
-        f.integer("price_per_kwh", hi=MAX_PRICE_PER_KWH),
+        f.integer("price_per_kwh", lo=1, hi=MAX_PRICE_PER_KWH),
     )
     f.done()
+    if out.quantity_wh * out.price_per_kwh < MIN_ORDER_VALUE:
+        raise bad_payload(
+            "energy.place_order: quantity_wh * price_per_kwh must be at least "
+            f"{MIN_ORDER_VALUE} (an order is worth at least one minor unit)"
+        )
     return out
 
 
@@ -239,6 +302,15 @@ def process_register_meter(ctx: TxContext, p: RegisterMeter) -> None:
     key = sk.meter_key(p.meter_key)
     if ctx.get(key) is not None or ctx.get(sk.member_key(p.meter_key)) is not None:
         raise ContractError("duplicate", "this key is already registered")
+    active_from = ctx.time_ms if p.active_from_ms is None else p.active_from_ms
+    if active_from > ctx.time_ms + MAX_SKEW_MS:
+        raise ContractError("bad_time", "a meter cannot be commissioned in the future")
+    if active_from < ctx.time_ms - ctx.params.max_reading_age_ms:
+        raise ContractError(
+            "bad_time",
+            f"a meter's commissioning time may lie at most {ctx.params.max_reading_age_ms} ms "
+            "before the block",
+        )
     ctx.store(
         key,
         {
@@ -247,6 +319,7 @@ def process_register_meter(ctx: TxContext, p: RegisterMeter) -> None:
             "name": p.name,
             "status": "active",
             "registered_height": ctx.height,
+            "active_from_ms": active_from,
             "revoked_reason": "",
             "readings": 0,
         },
@@ -283,7 +356,12 @@ def process_submit_reading(ctx: TxContext, p: Reading) -> None:
         raise ContractError("meter_revoked", "this meter has been revoked")
     if meter["owner"] != ctx.sender.org:
         raise forbidden("only the meter's owner may submit its readings")
-    check_interval(ctx, p.interval_start_ms, ended=True)
+    check_reading_time(ctx, meter, p.interval_start_ms)
+    cap = ctx.params.max_meter_wh
+    if p.produced_wh > cap or p.consumed_wh > cap:
+        raise ContractError(
+            "limit_exceeded", f"a meter reports at most {cap} Wh produced or consumed per interval"
+        )
     reading_key = sk.meter_reading_key(p.meter_key, p.interval_start_ms)
     if ctx.get(reading_key) is not None:
         raise ContractError("duplicate", "this meter already reported this interval")
@@ -293,9 +371,18 @@ def process_submit_reading(ctx: TxContext, p: Reading) -> None:
     ):
         raise ContractError("bad_meter_signature", "the reading is not signed by this meter")
     account = load_account(ctx, meter["owner"])
-    _add(account, "credits_wh", p.produced_wh)
+    position = load_position(ctx, meter["owner"], p.interval_start_ms)
     _add(account, "produced_wh", p.produced_wh)
     _add(account, "consumed_wh", p.consumed_wh)
+    _add(position, "produced_wh", p.produced_wh)
+    _add(position, "consumed_wh", p.consumed_wh)
+    committed = position["offered_wh"] + position["sold_wh"]
+    if committed > surplus_wh(position):
+        raise ContractError(
+            "insufficient_balance",
+            f"the account has offered or sold {committed} Wh of this interval; with this "
+            f"reading its surplus would be {surplus_wh(position)} Wh",
+        )
     meter["readings"] += 1
     ctx.store(
         reading_key,
@@ -311,6 +398,7 @@ def process_submit_reading(ctx: TxContext, p: Reading) -> None:
     )
     ctx.store(meter_key, meter)
     save_account(ctx, account)
+    save_position(ctx, position)
     ctx.emit(
         "energy.reading",
         {
@@ -321,6 +409,21 @@ def process_submit_reading(ctx: TxContext, p: Reading) -> None:
             "consumed_wh": p.consumed_wh,
         },
     )
+
+
+def check_reading_time(ctx: TxContext, meter: dict[str, Value], interval_start_ms: int) -> None:
+    """The interval has ended, began within the meter's life and not too long ago."""
+    check_interval(ctx, interval_start_ms, ended=True)
+    if interval_start_ms < meter["active_from_ms"]:
+        raise ContractError(
+            "bad_time", f"the meter is active from {meter['active_from_ms']}, not before"
+        )
+    if interval_start_ms < ctx.time_ms - ctx.params.max_reading_age_ms:
+        raise ContractError(
+            "bad_time",
+            f"readings are accepted up to {ctx.params.max_reading_age_ms} ms after an "
+            "interval's start",
+        )
 
 
 @handler(
@@ -345,26 +448,35 @@ def process_credit_balance(ctx: TxContext, p: CreditBalance) -> None:
 # --- handlers: the order book ----------------------------------------------------------------
 
 
-def _reserve(account: dict[str, Value], side: str, amount: int) -> None:
-    field, reserved = (
-        ("credits_wh", "reserved_wh") if side == "offer" else ("balance", "reserved_balance")
-    )
-    if account[field] < amount:
-        unit = "Wh of energy credits" if side == "offer" else "minor units of money"
+def _reserve(account: dict[str, Value], position: dict[str, Value], side: str, amount: int) -> None:
+    if side == "offer":
+        if available_wh(position) < amount:
+            raise ContractError(
+                "insufficient_balance",
+                f"needs {amount} Wh of this interval's surplus, the account has "
+                f"{available_wh(position)} (produced {position['produced_wh']}, consumed "
+                f"{position['consumed_wh']}, offered {position['offered_wh']}, sold "
+                f"{position['sold_wh']})",
+            )
+        position["offered_wh"] += amount
+        return
+    if account["balance"] < amount:
         raise ContractError(
-            "insufficient_balance", f"needs {amount} {unit}, the account has {account[field]}"
+            "insufficient_balance",
+            f"needs {amount} minor units of money, the account has {account['balance']}",
         )
-    account[field] -= amount
-    account[reserved] += amount
+    account["balance"] -= amount
+    account["reserved_balance"] += amount
 
 
-def _release(account: dict[str, Value], side: str, amount: int) -> None:
-    field, reserved = (
-        ("credits_wh", "reserved_wh") if side == "offer" else ("balance", "reserved_balance")
-    )
-    assert 0 <= amount <= account[reserved], "release exceeds the reservation"
-    account[reserved] -= amount
-    account[field] += amount
+def _release(account: dict[str, Value], position: dict[str, Value], side: str, amount: int) -> None:
+    if side == "offer":
+        assert 0 <= amount <= position["offered_wh"], "release exceeds the offered Wh"
+        position["offered_wh"] -= amount
+        return
+    assert 0 <= amount <= account["reserved_balance"], "release exceeds the reservation"
+    account["reserved_balance"] -= amount
+    account["balance"] += amount
 
 
 @handler(
@@ -383,11 +495,18 @@ def process_place_order(ctx: TxContext, p: PlaceOrder) -> None:
             "limit_exceeded", f"at most {MAX_ORDERS_PER_INTERVAL} orders per interval"
         )
     account = load_account(ctx, ctx.sender.org)
+    position = load_position(ctx, ctx.sender.org, p.interval_start_ms)
+    if position["orders"] >= MAX_ORDERS_PER_ACCOUNT:
+        raise ContractError(
+            "limit_exceeded",
+            f"an account places at most {MAX_ORDERS_PER_ACCOUNT} orders per interval",
+        )
     if p.side == "offer":
         reserved = p.quantity_wh
     else:
         reserved = market.bid_reservation(p.quantity_wh, p.price_per_kwh)
-    _reserve(account, p.side, reserved)
+    _reserve(account, position, p.side, reserved)
+    position["orders"] += 1
     order_id = ctx.tx_hash.hex()
     ctx.store(
         sk.order_key(order_id),
@@ -409,6 +528,7 @@ def process_place_order(ctx: TxContext, p: PlaceOrder) -> None:
     book["orders"].append(order_id)
     ctx.store(sk.market_key(p.interval_start_ms), book)
     save_account(ctx, account)
+    save_position(ctx, position)
     ctx.emit(
         "energy.order_placed",
         {
@@ -436,10 +556,12 @@ def process_cancel_order(ctx: TxContext, order_id: str) -> None:
     if order["status"] != "open":
         raise wrong_state(f"the order is {order['status']}")
     account = load_account(ctx, order["account"])
-    _release(account, order["side"], order["reserved"])
+    position = load_position(ctx, order["account"], order["interval_start_ms"])
+    _release(account, position, order["side"], order["reserved"])
     order["status"] = "cancelled"
     ctx.store(key, order)
     save_account(ctx, account)
+    save_position(ctx, position)
     ctx.emit("energy.order_cancelled", {"order": order_id, "account": order["account"]})
 
 
@@ -450,7 +572,7 @@ def process_cancel_order(ctx: TxContext, order_id: str) -> None:
     "Once an interval has ended, anyone in the market settles it (once): auction + transfers.",
 )
 def process_settle(ctx: TxContext, interval_start_ms: int) -> None:
-    check_interval(ctx, interval_start_ms, ended=True)
+    check_interval(ctx, interval_start_ms, ended=True, delay_ms=ctx.params.settlement_delay_ms)
     book = load_market(ctx, interval_start_ms)
     if book["status"] != "open":
         raise wrong_state("this interval has already been settled")
@@ -460,20 +582,13 @@ def process_settle(ctx: TxContext, interval_start_ms: int) -> None:
         [_book_order(o) for o in open_orders if o["side"] == "offer"],
         [_book_order(o) for o in open_orders if o["side"] == "bid"],
     )
-    accounts: dict[str, dict[str, Value]] = {}
-
-    def account(org_id: str) -> dict[str, Value]:
-        if org_id not in accounts:
-            accounts[org_id] = load_account(ctx, org_id)
-        return accounts[org_id]
-
+    books = _Books(ctx, interval_start_ms)
     for n, match in enumerate(result.matches):
-        _execute_match(ctx, interval_start_ms, n, match, result.price_per_kwh, orders, account)
+        _execute_match(ctx, interval_start_ms, n, match, result.price_per_kwh, orders, books)
     for order in open_orders:
-        _close_order(order, account(order["account"]))
+        _close_order(order, books)
         ctx.store(sk.order_key(order["id"]), order)
-    for acct in accounts.values():
-        save_account(ctx, acct)
+    books.save()
     book["status"] = "settled"
     book["clearing"] = {
         "price_per_kwh": result.price_per_kwh,
@@ -494,6 +609,32 @@ def process_settle(ctx: TxContext, interval_start_ms: int) -> None:
     )
 
 
+class _Books:
+    """The accounts and interval positions a settlement touches, loaded once, saved once."""
+
+    def __init__(self, ctx: TxContext, interval_start_ms: int) -> None:
+        self.ctx = ctx
+        self.start = interval_start_ms
+        self.accounts: dict[str, dict[str, Value]] = {}
+        self.positions: dict[str, dict[str, Value]] = {}
+
+    def account(self, org_id: str) -> dict[str, Value]:
+        if org_id not in self.accounts:
+            self.accounts[org_id] = load_account(self.ctx, org_id)
+        return self.accounts[org_id]
+
+    def position(self, org_id: str) -> dict[str, Value]:
+        if org_id not in self.positions:
+            self.positions[org_id] = load_position(self.ctx, org_id, self.start)
+        return self.positions[org_id]
+
+    def save(self) -> None:
+        for org_id in sorted(self.accounts):
+            save_account(self.ctx, self.accounts[org_id])
+        for org_id in sorted(self.positions):
+            save_position(self.ctx, self.positions[org_id])
+
+
 def _book_order(order: dict[str, Value]) -> market.BookOrder:
     return market.BookOrder(order["id"], order["seq"], order["price_per_kwh"], order["quantity_wh"])
 
@@ -505,44 +646,49 @@ def _execute_match(
     match: market.Match,
     price: int,
     orders: dict[str, dict[str, Value]],
-    account: Callable[[str], dict[str, Value]],
+    books: _Books,
 ) -> None:
     offer, bid = orders[match.offer_id], orders[match.bid_id]
-    amount = market.trade_amount(match.quantity_wh, price)
-    seller, buyer = account(offer["account"]), account(bid["account"])
-    seller["reserved_wh"] -= match.quantity_wh
-    buyer["credits_wh"] += match.quantity_wh
+    quantity, amount = match.quantity_wh, match.amount
+    seller_org, buyer_org = offer["account"], bid["account"]
+    seller, buyer = books.account(seller_org), books.account(buyer_org)
+    assert amount <= buyer["reserved_balance"], "a trade exceeds the bid's reservation"
     buyer["reserved_balance"] -= amount
-    seller["balance"] += amount
-    for order, delta in ((offer, amount), (bid, amount)):
-        order["filled_wh"] += match.quantity_wh
-        order["amount"] += delta
+    _add(seller, "balance", amount)
+    _add(seller, "sold_wh", quantity)
+    _add(buyer, "bought_wh", quantity)
+    _add(books.position(seller_org), "sold_wh", quantity)
+    _add(books.position(buyer_org), "bought_wh", quantity)
+    for order in (offer, bid):
+        order["filled_wh"] += quantity
+        order["amount"] += amount
     trade_key = sk.trade_key(interval_start_ms, n)
     ctx.store(
         trade_key,
         {
             "interval_start_ms": interval_start_ms,
             "n": n,
-            "seller": offer["account"],
-            "buyer": bid["account"],
+            "seller": seller_org,
+            "buyer": buyer_org,
             "offer_id": offer["id"],
             "bid_id": bid["id"],
-            "quantity_wh": match.quantity_wh,
+            "quantity_wh": quantity,
             "price_per_kwh": price,
             "amount": amount,
         },
     )
-    for org_id in {offer["account"], bid["account"]}:
+    for org_id in sorted({seller_org, buyer_org}):
         ctx.index_put(ik.trade_account_key(org_id, interval_start_ms, n), trade_key)
 
 
-def _close_order(order: dict[str, Value], account: dict[str, Value]) -> None:
-    """Release what the order reserved and did not use, and mark it settled."""
+def _close_order(order: dict[str, Value], books: _Books) -> None:
+    """Release what the order reserved (an offer's Wh: all of it, the sold part is now
+    ``sold_wh``; a bid's money: what it did not pay), and mark it settled."""
+    account, position = books.account(order["account"]), books.position(order["account"])
     if order["side"] == "offer":
-        unused = order["quantity_wh"] - order["filled_wh"]
+        _release(account, position, "offer", order["quantity_wh"])
     else:
-        unused = order["reserved"] - order["amount"]
-    _release(account, order["side"], unused)
+        _release(account, position, "bid", order["reserved"] - order["amount"])
     order["status"] = "settled"
 
 

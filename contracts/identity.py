@@ -5,7 +5,8 @@ founding *agency* registers new organisations (with their first members); an
 organisation's admin registers and revokes its own members. What roles a member
 may hold depends on its organisation's kind, so a trader's admin can never mint
 a customs officer. A revoked key can send nothing (the engine checks before any
-handler runs).
+handler runs). Member keys and meter keys share one key space: a key registered
+as either can never be registered as the other (checked on both paths).
 """
 
 from __future__ import annotations
@@ -160,8 +161,11 @@ def check_roles_for_kind(kind: str, member: NewMember) -> None:
 
 
 def check_key_unused(ctx: TxContext, public_key: bytes) -> None:
+    """One key space: a key is a member key or a meter key, never both, never twice."""
     if ctx.get(sk.member_key(public_key)) is not None:
         raise ContractError("duplicate", f"key {public_key.hex()[:16]}… is already registered")
+    if ctx.get(sk.meter_key(public_key)) is not None:
+        raise ContractError("duplicate", f"key {public_key.hex()[:16]}… is a registered meter key")
 
 
 def add_member(ctx: TxContext, org: dict[str, Value], member: NewMember) -> None:

@@ -7,14 +7,20 @@ Clearing rule
     keep placement order (earlier first: time priority). Walking both lists, the
     best remaining offer is matched with the best remaining bid while the offer's
     price is at most the bid's, for the smaller of their remaining quantities.
-    This trades the largest volume at which supply meets demand. Every match
-    then executes at one price: the midpoint of the last (marginal) matched
-    offer and bid, rounded down — at or above every matched offer and at or
-    below every matched bid, so nobody trades at a price worse than their own.
+    Every match then executes at one price: the midpoint of the last (marginal)
+    matched offer and bid, rounded down — at or above every matched offer and at
+    or below every matched bid.
 
-Money
-    An amount is ``quantity_wh * price_per_kwh // 1000`` minor units, rounded
-    down per trade; the buyer pays exactly what the seller receives.
+Money (rounding rule)
+    A match of ``q`` Wh between an offer of limit ``a`` and a bid of limit ``b``
+    pays ``q * price / 1000`` minor units rounded **up**, but never more than the
+    buyer's own limit ``q * b / 1000`` rounded down. That amount is always at least
+    ``q * a / 1000``: nobody trades at a price worse than their own, and no energy
+    moves for nothing (limits are at least 1). A pair for which no whole amount
+    lies between ``q * a / 1000`` and ``q * b / 1000`` cannot be paid fairly: it is
+    not matched, and the smaller of the two remainders (both when equal) is left
+    unfilled. The buyer pays exactly what the seller receives, and a bid never pays
+    more than the ``ceil(quantity * b / 1000)`` it reserved.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class Match:
     offer_id: str
     bid_id: str
     quantity_wh: int
+    amount: int = 0  # minor units the buyer pays the seller (set by clear)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +51,27 @@ class Clearing:
     matches: tuple[Match, ...]
 
 
-def trade_amount(quantity_wh: int, price_per_kwh: int) -> int:
-    """Minor units paid for ``quantity_wh`` at ``price_per_kwh`` (rounded down)."""
-    return quantity_wh * price_per_kwh // 1000
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def trade_amount(quantity_wh: int, price_per_kwh: int, bid_limit: int | None = None) -> int:
+    """Minor units paid for ``quantity_wh`` at ``price_per_kwh``: rounded up, capped at
+    the bid's own limit (rounded down) when ``bid_limit`` is given."""
+    amount = ceil_div(quantity_wh * price_per_kwh, 1000)
+    if bid_limit is not None:
+        amount = min(amount, quantity_wh * bid_limit // 1000)
+    return amount
+
+
+def payable(quantity_wh: int, ask_limit: int, bid_limit: int) -> bool:
+    """Whether a whole amount lies between the seller's and the buyer's limit."""
+    return ceil_div(quantity_wh * ask_limit, 1000) <= quantity_wh * bid_limit // 1000
 
 
 def bid_reservation(quantity_wh: int, price_per_kwh: int) -> int:
     """Money a bid locks: the most it can ever pay (rounded up)."""
-    return -(-quantity_wh * price_per_kwh // 1000)
+    return ceil_div(quantity_wh * price_per_kwh, 1000)
 
 
 def clear(offers: list[BookOrder], bids: list[BookOrder]) -> Clearing:
@@ -60,20 +80,34 @@ def clear(offers: list[BookOrder], bids: list[BookOrder]) -> Clearing:
     wants = sorted(bids, key=lambda b: (-b.price_per_kwh, b.seq))
     ask_left = [o.quantity_wh for o in asks]
     want_left = [b.quantity_wh for b in wants]
-    matches: list[Match] = []
+    pairs: list[tuple[int, int, int]] = []  # (ask index, bid index, quantity)
     i = j = 0
-    last_ask = last_bid = 0
     while i < len(asks) and j < len(wants) and asks[i].price_per_kwh <= wants[j].price_per_kwh:
         quantity = min(ask_left[i], want_left[j])
-        matches.append(Match(asks[i].id, wants[j].id, quantity))
-        last_ask, last_bid = asks[i].price_per_kwh, wants[j].price_per_kwh
-        ask_left[i] -= quantity
-        want_left[j] -= quantity
+        if payable(quantity, asks[i].price_per_kwh, wants[j].price_per_kwh):
+            pairs.append((i, j, quantity))
+            ask_left[i] -= quantity
+            want_left[j] -= quantity
+        else:  # too small to pay fairly: the smaller remainder(s) stay unfilled
+            if ask_left[i] == quantity:
+                ask_left[i] = 0
+            if want_left[j] == quantity:
+                want_left[j] = 0
         if ask_left[i] == 0:
             i += 1
         if want_left[j] == 0:
             j += 1
-    if not matches:
+    if not pairs:
         return Clearing(0, 0, ())
-    volume = sum(m.quantity_wh for m in matches)
-    return Clearing((last_ask + last_bid) // 2, volume, tuple(matches))
+    last_i, last_j, _ = pairs[-1]
+    price = (asks[last_i].price_per_kwh + wants[last_j].price_per_kwh) // 2
+    matches = tuple(
+        Match(
+            asks[a].id,
+            wants[b].id,
+            q,
+            trade_amount(q, price, wants[b].price_per_kwh),
+        )
+        for a, b, q in pairs
+    )
+    return Clearing(price, sum(m.quantity_wh for m in matches), matches)

@@ -8,24 +8,57 @@
 ``energy_interval_ms``
     length of an energy settlement interval. Default 900 000 (15 minutes).
     Interval starts must be multiples of it.
+``max_meter_power_w``
+    the most a meter may report per interval, as a power: a reading's
+    ``produced_wh`` and ``consumed_wh`` are each at most
+    ``max_meter_power_w * energy_interval_ms / 3 600 000`` Wh. Default 1 000 000
+    (1 MW: 250 kWh per 15 minutes).
+``max_reading_age_ms``
+    how long after its start an interval may still be reported on by a meter.
+    Default 7 days.
+``settlement_delay_ms``
+    how long after an interval has ended its market may be settled (the gate
+    for late readings and offers). Default 900 000 (15 minutes).
+``max_event_age_ms``
+    how far before the block time a business event time (shipment provenance,
+    customs decision, inspection) may lie. Default 90 days.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from contracts.codes import HS_PREFIX_PATTERN
 from ledger.encoding import Value
 from ledger.errors import ValidationError
 from ledger.genesis import Genesis
 
+DAY_MS = 86_400_000
+MAX_SKEW_MS = 5 * 60 * 1000  # a stated time may run this far ahead of the block time
 DEFAULT_ENERGY_INTERVAL_MS = 15 * 60 * 1000
+DEFAULT_MAX_METER_POWER_W = 1_000_000
+DEFAULT_MAX_READING_AGE_MS = 7 * DAY_MS
+DEFAULT_SETTLEMENT_DELAY_MS = 15 * 60 * 1000
+DEFAULT_MAX_EVENT_AGE_MS = 90 * DAY_MS
+
+# integer parameter -> (lowest, highest) allowed value
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "energy_interval_ms": (1000, DAY_MS),
+    "max_meter_power_w": (1, 10**9),
+    "max_reading_age_ms": (1000, 366 * DAY_MS),
+    "settlement_delay_ms": (0, 7 * DAY_MS),
+    "max_event_age_ms": (60_000, 3660 * DAY_MS),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class AppParams:
     restricted_hs_codes: tuple[str, ...] = ()
     energy_interval_ms: int = DEFAULT_ENERGY_INTERVAL_MS
+    max_meter_power_w: int = DEFAULT_MAX_METER_POWER_W
+    max_reading_age_ms: int = DEFAULT_MAX_READING_AGE_MS
+    settlement_delay_ms: int = DEFAULT_SETTLEMENT_DELAY_MS
+    max_event_age_ms: int = DEFAULT_MAX_EVENT_AGE_MS
 
     def __post_init__(self) -> None:
         for prefix in self.restricted_hs_codes:
@@ -33,11 +66,17 @@ class AppParams:
                 raise ValidationError(
                     f"genesis app.restricted_hs_codes: {prefix!r} is not 2..10 digits"
                 )
-        interval = self.energy_interval_ms
-        if not isinstance(interval, int) or isinstance(interval, bool):
-            raise ValidationError("genesis app.energy_interval_ms must be an integer")
-        if not 1000 <= interval <= 86_400_000:
-            raise ValidationError("genesis app.energy_interval_ms must be 1 s .. 1 day")
+        for name, (lo, hi) in INT_RANGES.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValidationError(f"genesis app.{name} must be an integer")
+            if not lo <= value <= hi:
+                raise ValidationError(f"genesis app.{name} must be {lo} .. {hi}")
+
+    @property
+    def max_meter_wh(self) -> int:
+        """The most Wh one meter may report produced (or consumed) in one interval."""
+        return self.max_meter_power_w * self.energy_interval_ms // 3_600_000
 
     @classmethod
     def from_genesis(cls, genesis: Genesis) -> AppParams:
@@ -45,13 +84,11 @@ class AppParams:
         restricted = app.get("restricted_hs_codes", [])
         if not isinstance(restricted, list | tuple):
             raise ValidationError("genesis app.restricted_hs_codes must be a list")
-        return cls(
-            restricted_hs_codes=tuple(sorted(set(restricted))),
-            energy_interval_ms=app.get("energy_interval_ms", DEFAULT_ENERGY_INTERVAL_MS),
-        )
+        defaults = cls()
+        values = {name: app.get(name, getattr(defaults, name)) for name in INT_RANGES}
+        return cls(restricted_hs_codes=tuple(sorted(set(restricted))), **values)
 
     def to_obj(self) -> dict[str, Value]:
-        return {
-            "energy_interval_ms": self.energy_interval_ms,
-            "restricted_hs_codes": list(self.restricted_hs_codes),
-        }
+        out: dict[str, Value] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["restricted_hs_codes"] = list(self.restricted_hs_codes)
+        return dict(sorted(out.items()))

@@ -8,7 +8,9 @@ accepted, in review, issued, ...) plus ``suspended``, ``revoked`` and
 
 Every transition after the application is one row of :data:`TRANSITIONS`
 (data, not scattered ifs): the statuses it may start from (as they read at the
-block time), the status it leads to, and the roles that may make it.
+block time), the status it leads to, and the roles that may make it. Renewal
+keeps the stored status, so only ``permit.reinstate`` lifts a suspension and
+nothing lifts a revocation.
 """
 
 from __future__ import annotations
@@ -70,7 +72,9 @@ TRANSITIONS: dict[str, Transition] = {
     "permit.deny": _t("denied", {"applied", "in_review"}, "denied", "permit_office"),
     "permit.issue": _t("issued", {"approved"}, "issued", "permit_office"),
     "permit.inspect": _t("inspected", {"issued", "suspended"}, None, "inspector"),
-    "permit.renew": _t("renewed", {"issued", "expired"}, "issued", "permit_office"),
+    # Renewal extends the window and keeps the stored status: it never lifts a
+    # suspension (an expired suspended permit renews to suspended) or a revocation.
+    "permit.renew": _t("renewed", {"issued", "suspended", "expired"}, None, "permit_office"),
     "permit.suspend": _t("suspended", {"issued"}, "suspended", "permit_office"),
     "permit.reinstate": _t("reinstated", {"suspended"}, "issued", "permit_office"),
     "permit.revoke": _t("revoked", {"approved", "issued", "suspended"}, "revoked", "permit_office"),
@@ -264,6 +268,12 @@ def _apply_effect(
         when = ctx.time_ms if a.time_ms is None else a.time_ms
         if when > ctx.time_ms:
             raise ContractError("bad_time", "an inspection cannot be in the future")
+        if when < ctx.time_ms - ctx.params.max_event_age_ms:
+            raise ContractError(
+                "bad_time",
+                f"an inspection time may lie at most {ctx.params.max_event_age_ms} ms before "
+                "the block",
+            )
         inspection = {"result": a.result, "notes": a.reason, "by": ctx.sender.org, "time_ms": when}
         permit["inspections"].append(inspection)
         return inspection

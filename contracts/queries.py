@@ -15,7 +15,7 @@ from __future__ import annotations
 from contracts import index_keys as ik
 from contracts import state_keys as sk
 from contracts.context import StateReader
-from contracts.energy import empty_account
+from contracts.energy import empty_account, empty_position
 from contracts.params import DEFAULT_ENERGY_INTERVAL_MS
 from contracts.permits import BLDS_STATUS, effective_status
 from contracts.permits import permit_valid_at as _permit_valid_at
@@ -186,8 +186,14 @@ def interval_start(state: StateReader, time_ms: int) -> int:
 
 
 def get_energy_account(state: StateReader, org_id: str) -> Record:
-    """Credits (Wh) and money (minor units), available and reserved; zero if never used."""
+    """Money (minor units, available and reserved) and energy totals; zero if never used."""
     return _load(state, sk.energy_account_key(org_id)) or empty_account(org_id)
+
+
+def get_energy_position(state: StateReader, org_id: str, interval_start_ms: int) -> Record:
+    """The account's position in one interval: produced, consumed, offered, sold, bought."""
+    key = sk.energy_position_key(org_id, interval_start_ms)
+    return _load(state, key) or empty_position(org_id, interval_start_ms)
 
 
 def get_meter(state: StateReader, meter_key: bytes) -> Record | None:

@@ -168,6 +168,13 @@ def parse_accept_custody(payload: Value) -> ShipmentRef:
     return out
 
 
+def parse_confirm_party(payload: Value) -> ShipmentRef:
+    f = Fields(payload, "shipment.confirm_party")
+    out = ShipmentRef(f.record_id("shipment_id"), f.opt_integer("time_ms"))
+    f.done()
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Milestone:
     shipment_id: str

@@ -8,6 +8,17 @@ change appends one provenance entry in the shape of a GS1 EPCIS event — what
 why (business step) and who (actor organisation and key) — under its own state
 key, so the whole history is provable against one state root.
 
+Parties consent: a consignor or consignee named by a declarant of another
+organisation is *unconfirmed* until a member of it sends ``shipment.confirm_party``.
+An unconfirmed consignor cannot act as the holder (offer custody, record
+milestones) and an unconfirmed consignee's import licence does not count; a
+shipment is delivered only once both have confirmed.
+
+Licence gates: for goods under a restricted HS heading the consignee's import
+licence must be valid at the event time of ``clear``, ``release`` and
+``deliver`` (the licence recorded at clearance is checked again at the later two).
+Event times lie at most ``max_event_age_ms`` before and 5 minutes after the block.
+
 Every check runs before any write; handlers raise :class:`ContractError` and the
 engine drops their buffered writes. The payloads are parsed and checked in
 :mod:`contracts.shipment_payloads`; this module applies them to state.
@@ -21,6 +32,7 @@ from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
 from contracts.identity import require_org
+from contracts.params import MAX_SKEW_MS
 from contracts.permits import permit_valid_at
 from contracts.shipment_payloads import (
     CUSTOMS_TRANSITIONS,
@@ -38,6 +50,7 @@ from contracts.shipment_payloads import (
     ShipmentRef,
     parse_accept_custody,
     parse_attach_document,
+    parse_confirm_party,
     parse_customs_decision,
     parse_declare,
     parse_deliver,
@@ -67,6 +80,7 @@ __all__ = [
     "ShipmentRef",
     "parse_accept_custody",
     "parse_attach_document",
+    "parse_confirm_party",
     "parse_customs_decision",
     "parse_declare",
     "parse_deliver",
@@ -88,10 +102,10 @@ BIZ_STEPS: dict[str, str] = {
     "hold": "holding",
     "inspect": "inspecting",
     "custody_transferred": "accepting",
+    "party_confirmed": "accepting",
     "delivered": "receiving",
 }
 
-MAX_SKEW_MS = 5 * 60 * 1000  # an event time may run this far ahead of the block time
 MAX_DOCUMENTS = 32
 MAX_HISTORY = 1000
 
@@ -99,11 +113,19 @@ MAX_HISTORY = 1000
 
 
 def event_time(ctx: TxContext, time_ms: int | None) -> int:
-    """The business event time (EPCIS eventTime); the block time is its record time."""
+    """The business event time (EPCIS eventTime); the block time is its record time.
+
+    At most 5 minutes after the block time and ``max_event_age_ms`` before it.
+    """
     if time_ms is None:
         return ctx.time_ms
     if time_ms > ctx.time_ms + MAX_SKEW_MS:
         raise ContractError("bad_time", "an event time cannot be in the future of the block")
+    if time_ms < ctx.time_ms - ctx.params.max_event_age_ms:
+        raise ContractError(
+            "bad_time",
+            f"an event time may lie at most {ctx.params.max_event_age_ms} ms before the block",
+        )
     return time_ms
 
 
@@ -126,6 +148,22 @@ def require_history_room(shipment: dict[str, Value]) -> None:
 
 def parties_of(shipment: dict[str, Value]) -> set[str]:
     return {shipment["consignor"], shipment["consignee"], shipment["declarant"]}
+
+
+PARTY_ROLES = ("consignee", "consignor")
+
+
+def confirmed(shipment: dict[str, Value], role: str) -> bool:
+    """Whether the organisation named as ``role`` (consignor, consignee) has agreed to it."""
+    return role not in shipment["unconfirmed"]
+
+
+def require_consignor_confirmed(shipment: dict[str, Value]) -> None:
+    if not confirmed(shipment, "consignor"):
+        raise wrong_state(
+            f"the consignor {shipment['consignor']} has not confirmed its role: "
+            "it cannot act as the holder yet"
+        )
 
 
 def append_history(
@@ -213,6 +251,11 @@ def process_declare(ctx: TxContext, p: Declare) -> None:
         "documents": [],
         "holder": p.consignor,
         "holders": [p.consignor],
+        "unconfirmed": [
+            role
+            for role, org in (("consignee", p.consignee), ("consignor", p.consignor))
+            if org != p.declarant
+        ],
         "custody_offer": None,
         "stage": "declared",
         "customs_status": "pending",
@@ -313,6 +356,7 @@ def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
     if ctx.sender.org != shipment["holder"]:
         raise forbidden("only the current holder may offer custody")
     _check_custody_movable(shipment)
+    require_consignor_confirmed(shipment)
     require_history_room(shipment)
     if p.to == shipment["holder"]:
         raise bad_payload("custody cannot be offered to its current holder")
@@ -374,9 +418,12 @@ def process_accept_custody(ctx: TxContext, p: ShipmentRef) -> None:
 )
 def process_milestone(ctx: TxContext, p: Milestone) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
-    if ctx.sender.org != shipment["holder"] and not ctx.has_role("port"):
+    as_port = ctx.has_role("port")
+    if ctx.sender.org != shipment["holder"] and not as_port:
         raise forbidden("only the current holder or a port may record milestones")
     require_open(shipment)
+    if not as_port:
+        require_consignor_confirmed(shipment)
     require_history_room(shipment)
     when = event_time(ctx, p.time_ms)
     if shipment["stage"] == "declared":
@@ -398,31 +445,81 @@ def process_milestone(ctx: TxContext, p: Milestone) -> None:
     )
 
 
-def check_licence(ctx: TxContext, shipment: dict[str, Value], licence_id: str | None) -> None:
-    """Restricted goods clear only with an import licence of the consignee valid now."""
-    restricted = [
-        g["hs_code"]
-        for g in shipment["goods"]
-        if codes.is_restricted(g["hs_code"], list(ctx.params.restricted_hs_codes))
+@handler(
+    "shipment.confirm_party",
+    {"admin", "trader", "carrier"},
+    parse_confirm_party,
+    "A member of a named consignor or consignee confirms its organisation's role.",
+)
+def process_confirm_party(ctx: TxContext, p: ShipmentRef) -> None:
+    shipment = load_shipment(ctx, p.shipment_id)
+    roles = [r for r in PARTY_ROLES if shipment[r] == ctx.sender.org]
+    if not roles:
+        raise forbidden("only the consignor or the consignee confirms its role")
+    require_open(shipment)
+    pending = [r for r in roles if not confirmed(shipment, r)]
+    if not pending:
+        raise wrong_state(f"{ctx.sender.org} has already confirmed its role")
+    require_history_room(shipment)
+    when = event_time(ctx, p.time_ms)
+    shipment["unconfirmed"] = [r for r in shipment["unconfirmed"] if r not in pending]
+    append_history(
+        ctx, shipment, "party_confirmed", time_ms=when, place=None, details={"roles": pending}
+    )
+    save(ctx, shipment)
+    ctx.emit(
+        "shipment.party_confirmed",
+        {"shipment": p.shipment_id, "org": ctx.sender.org, "roles": pending},
+    )
+
+
+def restricted_lines(ctx: TxContext, shipment: dict[str, Value]) -> list[str]:
+    """HS codes of the goods lines that may fall under a restricted heading."""
+    restricted = list(ctx.params.restricted_hs_codes)
+    return [
+        g["hs_code"] for g in shipment["goods"] if codes.is_restricted(g["hs_code"], restricted)
     ]
-    if not restricted:
-        return
+
+
+def check_licence(
+    ctx: TxContext, shipment: dict[str, Value], licence_id: str | None, when: int
+) -> None:
+    """The licence gate of ``clear``, ``release`` and ``deliver`` at event time ``when``.
+
+    Restricted goods need ``licence_id``: an import licence held by the consignee
+    (which has confirmed its role), valid at ``when``, covering every restricted
+    line. A licence that is cited is checked in full even when nothing is
+    restricted, and must then cover at least one line: an unchecked or irrelevant
+    licence id is never recorded.
+    """
+    restricted = restricted_lines(ctx, shipment)
     if licence_id is None:
-        raise ContractError(
-            "licence_required", f"HS codes {restricted} are restricted: cite an import licence"
-        )
+        if restricted:
+            raise ContractError(
+                "licence_required", f"HS codes {restricted} are restricted: cite an import licence"
+            )
+        return
     permit = ctx.load(sk.permit_key(licence_id))
     if permit is None or permit["type"] != "import_licence":
         raise ContractError("licence_required", f"{licence_id!r} is not an import licence")
     if permit["holder"] != shipment["consignee"]:
         raise ContractError("licence_required", "the licence is not held by the consignee")
-    valid, reason = permit_valid_at(permit, ctx.time_ms)
+    if not confirmed(shipment, "consignee"):
+        raise ContractError(
+            "licence_required",
+            f"the consignee {shipment['consignee']} has not confirmed its role: "
+            "its licence does not count yet",
+        )
+    valid, reason = permit_valid_at(permit, when)
     if not valid:
-        raise ContractError("licence_required", f"the licence is not valid now: {reason}")
-    scope = permit["hs_codes"]
-    uncovered = [code for code in restricted if scope and not codes.is_restricted(code, scope)]
-    if uncovered:
-        raise ContractError("licence_required", f"the licence does not cover {uncovered}")
+        raise ContractError("licence_required", f"the licence is not valid at {when}: {reason}")
+    scope = list(permit["hs_codes"])
+    if restricted:
+        uncovered = [code for code in restricted if not codes.is_covered(code, scope)]
+        if uncovered:
+            raise ContractError("licence_required", f"the licence does not cover {uncovered}")
+    elif not any(codes.is_covered(g["hs_code"], scope) for g in shipment["goods"]):
+        raise ContractError("licence_required", "the licence covers none of the goods")
 
 
 @handler(
@@ -441,10 +538,12 @@ def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
             f"cannot {p.decision} a shipment whose customs status is {shipment['customs_status']}"
         )
     require_history_room(shipment)
-    if p.decision == "clear":
-        check_licence(ctx, shipment, p.licence_id)
-        shipment["licence_id"] = p.licence_id
     when = event_time(ctx, p.time_ms)
+    if p.decision == "clear":
+        check_licence(ctx, shipment, p.licence_id, when)
+        shipment["licence_id"] = p.licence_id
+    elif p.decision == "release" and restricted_lines(ctx, shipment):
+        check_licence(ctx, shipment, shipment["licence_id"], when)
     set_status(ctx, shipment, customs=target)
     details: dict[str, Value] = {"decision": p.decision, "reason": p.reason}
     if p.licence_id is not None:
@@ -478,8 +577,15 @@ def process_deliver(ctx: TxContext, p: Deliver) -> None:
     require_open(shipment)
     if shipment["customs_status"] != "released":
         raise wrong_state("goods can only be delivered after customs release")
+    if shipment["unconfirmed"]:
+        raise wrong_state(
+            f"parties {shipment['unconfirmed']} have not confirmed their roles: "
+            "the shipment cannot be delivered yet"
+        )
     require_history_room(shipment)
     when = event_time(ctx, p.time_ms)
+    if restricted_lines(ctx, shipment):
+        check_licence(ctx, shipment, shipment["licence_id"], when)
     previous = shipment["holder"]
     shipment["holder"] = shipment["consignee"]
     if shipment["consignee"] not in shipment["holders"]:
@@ -505,6 +611,7 @@ def process_deliver(ctx: TxContext, p: Deliver) -> None:
 
 HANDLERS: list[Handler] = [
     process_declare,
+    process_confirm_party,
     process_attach_document,
     process_offer_custody,
     process_accept_custody,

@@ -17,7 +17,8 @@ Layout (``<hex>`` = lowercase hex of a 32-byte public key):
 ``shipment/<id>/h/<seq>``              provenance entry ``seq`` (0 .. history_len-1)
 ``permit/<id>``                        permit record
 ``permit/<id>/h/<seq>``                permit history entry
-``energy/account/<org id>``            energy credits (Wh) and money of an organisation
+``energy/account/<org id>``            money and energy totals of an organisation
+``energy/account/<org id>/i/<start>``  its energy position in one interval
 ``energy/meter/<hex>``                 registered meter
 ``energy/meter/<hex>/r/<start ms>``    one meter reading per settlement interval
 ``energy/order/<order id>``            offer or bid (order id = tx hash hex)
@@ -71,6 +72,10 @@ def energy_account_key(org_id: str) -> bytes:
     return _join("energy", "account", org_id)
 
 
+def energy_position_key(org_id: str, interval_start_ms: int) -> bytes:
+    return _join("energy", "account", org_id, "i", str(interval_start_ms))
+
+
 def meter_key(meter_public_key: bytes) -> bytes:
     return _join("energy", "meter", meter_public_key.hex())
 
@@ -117,10 +122,13 @@ def key_kind(key: bytes) -> str:
 def _energy_kind(parts: list[str]) -> str:
     table = {
         ("account", 3): "energy_account",
+        ("account", 5): "energy_account",  # a position: same owner, same readers
         ("meter", 3): "meter",
         ("meter", 5): "meter_reading",
         ("order", 3): "energy_order",
         ("market", 3): "market",
         ("trade", 4): "trade",
     }
+    if parts[1] == "account" and len(parts) == 5 and parts[3] != "i":
+        return "unknown"
     return table.get((parts[1], len(parts)), "unknown")

@@ -22,16 +22,20 @@ from ledger.encoding import Value
 
 
 def energy_intervals(start_time_ms: int) -> dict[str, list[int]]:
-    """Interval starts used by the demo: readings, settled markets, and one open market.
+    """Interval starts used by the demo: settled markets and one open market, and the
+    intervals with readings (the same: energy is sold in the interval it was produced).
 
     Two days before the start, around noon in Korea (03:00 UTC).
     """
-    day = start_time_ms - start_time_ms % DAY - 2 * DAY
-    return {
-        "readings": [day + 2 * HOUR + k * INTERVAL_MS for k in range(4)],
-        "settled": [day + 3 * HOUR + k * INTERVAL_MS for k in range(3)],
-        "open": [day + 4 * HOUR],
-    }
+    day = _commissioned(start_time_ms)
+    settled = [day + 3 * HOUR + k * INTERVAL_MS for k in range(3)]
+    open_ = [day + 4 * HOUR]
+    return {"readings": settled + open_, "settled": settled, "open": open_}
+
+
+def _commissioned(start_time_ms: int) -> int:
+    """When the demo's meters went into service: midnight UTC two days before the start."""
+    return start_time_ms - start_time_ms % DAY - 2 * DAY
 
 
 def _meters() -> list[tuple[str, PrivateKey, int]]:
@@ -50,7 +54,12 @@ def plan_energy(plan: Plan, rng: random.Random, start: int) -> None:
             P_IDENTITY,
             *regulator,
             "energy.register_meter",
-            {"meter_key": meter.public_key, "owner": org, "name": f"{org} meter"},
+            {
+                "meter_key": meter.public_key,
+                "owner": org,
+                "name": f"{org} meter",
+                "active_from_ms": _commissioned(start),
+            },
         )
     for org in data.PROSUMER_METERS:
         amount = 200_000 if org in data.BUYERS else 20_000
@@ -60,12 +69,13 @@ def plan_energy(plan: Plan, rng: random.Random, start: int) -> None:
             "energy.credit_balance",
             {"account": org, "amount": amount, "reference": f"prepayment {org}"},
         )
-    minted: dict[str, int] = dict.fromkeys(data.PROSUMER_METERS, 0)
+    # net production per (org, interval): what the org may sell in that interval
+    net: dict[tuple[str, int], int] = {}
     for org, meter, typical in _meters():
         for start_ms in intervals["readings"]:
             produced = typical * rng.randint(70, 130) // 100
             consumed = rng.randint(100, 900) if org in data.BUYERS else rng.randint(50, 400)
-            minted[org] += produced
+            net[org, start_ms] = net.get((org, start_ms), 0) + produced - consumed
             plan.add(
                 P_DECLARE,
                 org,
@@ -79,17 +89,20 @@ def plan_energy(plan: Plan, rng: random.Random, start: int) -> None:
                     "signature": sign_reading(meter, plan.chain_id, start_ms, produced, consumed),
                 },
             )
-    _plan_orders(plan, rng, intervals, minted)
+    _plan_orders(plan, rng, intervals, net)
 
 
 def _plan_orders(
-    plan: Plan, rng: random.Random, intervals: dict[str, list[int]], minted: dict[str, int]
+    plan: Plan, rng: random.Random, intervals: dict[str, list[int]], net: dict[tuple[str, int], int]
 ) -> None:
     handles: list[int] = []
     for start_ms in intervals["settled"] + intervals["open"]:
         for org in data.SELLERS:
-            quantity = max(1, minted[org] * rng.randint(8, 18) // 100)
+            # a share of the interval's own surplus (never more than it produced and did not use)
+            quantity = max(0, net[org, start_ms]) * rng.randint(30, 60) // 100
             price = rng.randint(110, 170)
+            if quantity * price < 1000:
+                continue
             plan.add(
                 P_DOCS,
                 org,

@@ -240,10 +240,22 @@ def _handover(
     )
 
 
+def _confirm_parties(plan: Plan, p: int, s: _Shipment, t: int) -> None:
+    """Consignor and consignee named by another organisation's declarant confirm their roles
+    (the consignor before it acts as the holder, in the same phase: nonce order)."""
+    body: dict[str, Value] = {"shipment_id": s.id, "time_ms": t}
+    if s.consignor[0] != s.declarant[0]:
+        plan.add(p, *s.consignor, "shipment.confirm_party", body)
+    if s.consignee != s.declarant[0]:
+        plan.add(p, s.consignee, "clerk", "shipment.confirm_party", body)
+
+
 def _plan_sailing(plan: Plan, seed: int, s: _Shipment) -> int:
-    """Declare, documents, handover to the ocean carrier, departure; returns arrival time."""
+    """Declare, confirmations, documents, handover to the ocean carrier, departure; returns
+    arrival time."""
     p, t = s.p0, s.t0
     _declare(plan, s)
+    _confirm_parties(plan, p + 1, s, t + HOUR)
     docs = ["commercial_invoice", "packing_list", "certificate_of_origin"]
     if s.id == LONG_HISTORY:
         docs.append("import_licence")

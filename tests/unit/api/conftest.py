@@ -51,7 +51,8 @@ PERMIT_FROM = GENESIS_TIME
 PERMIT_UNTIL = GENESIS_TIME + 365 * 86_400_000
 INTERVAL_MS = 900_000  # the default energy settlement interval
 INTERVAL = GENESIS_TIME - GENESIS_TIME % INTERVAL_MS  # the interval traded and settled
-SETTLE_TIME = INTERVAL + INTERVAL_MS + 5_000
+READ_TIME = INTERVAL + INTERVAL_MS + 1_000  # the interval has ended: read and trade it
+SETTLE_TIME = INTERVAL + 2 * INTERVAL_MS + 5_000  # after the default settlement delay
 
 
 Client = TestClient[web.Request, web.Application]
@@ -288,7 +289,7 @@ def build_standard_chain(node: TestNode) -> Scenario:
 
 
 def trade_energy(node: TestNode) -> tuple[Transaction, Transaction]:
-    """Blocks 6-8: a meter mints credits for solar-coop, which sells to wind-coop."""
+    """Blocks 6-8: solar-coop's meter reads a surplus in INTERVAL, which it sells to wind-coop."""
     meter = key("solar-meter")
     t = node.tx
     node.commit(
@@ -296,7 +297,12 @@ def trade_energy(node: TestNode) -> tuple[Transaction, Transaction]:
             t(
                 "energy-regulator",
                 "energy.register_meter",
-                {"meter_key": meter.public_key, "owner": "solar-coop", "name": "roof"},
+                {
+                    "meter_key": meter.public_key,
+                    "owner": "solar-coop",
+                    "name": "roof",
+                    "active_from_ms": INTERVAL,
+                },
             ),
             t(
                 "energy-regulator",
@@ -305,7 +311,7 @@ def trade_energy(node: TestNode) -> tuple[Transaction, Transaction]:
             ),
         ]
     )
-    reading_interval = INTERVAL - INTERVAL_MS
+    reading_interval = INTERVAL  # energy is sold in the interval that produced it
     signature = sign_reading(meter, CHAIN_ID, reading_interval, 8_000, 1_000)
     reading = t(
         "solar-prosumer",
@@ -328,7 +334,7 @@ def trade_energy(node: TestNode) -> tuple[Transaction, Transaction]:
         "energy.place_order",
         {"interval_start_ms": INTERVAL, "side": "bid", "quantity_wh": 4_000, "price_per_kwh": 120},
     )
-    node.commit([reading, offer, bid])
+    node.commit([reading, offer, bid], READ_TIME)
     node.commit(
         [t("energy-regulator", "energy.settle", {"interval_start_ms": INTERVAL})], SETTLE_TIME
     )

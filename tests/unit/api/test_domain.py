@@ -294,7 +294,11 @@ async def test_energy_account_of_the_owner(client: Client, node: TestNode, clock
     header = check_certified(answer, node.genesis)
     record = check_item(answer["account"], header)
     assert record == answer["balances"]
-    assert record["credits_wh"] + record["reserved_wh"] == 8_000 - 4_000
+    assert (record["produced_wh"], record["consumed_wh"], record["sold_wh"]) == (
+        8_000,
+        1_000,
+        4_000,
+    )
     trades = [check_item(t, header) for t in answer["trades"]]
     assert [(t["seller"], t["buyer"], t["quantity_wh"]) for t in trades] == [
         ("solar-coop", "wind-coop", 4_000)

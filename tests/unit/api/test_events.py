@@ -12,13 +12,28 @@ from ledger.tx import Transaction
 from node.api.disclosure import Disclosure
 from node.api.routes_events import MAX_PER_CLIENT, Filter, frames_for, parse_subscription
 from node.events import BlockCommitted
-from tests.unit.api.conftest import SHIPMENT, Client, Clock, Scenario, TestNode, key, signed
+from tests.unit.api.conftest import (
+    GENESIS_TIME,
+    SHIPMENT,
+    Client,
+    Clock,
+    Scenario,
+    TestNode,
+    key,
+    signed,
+)
 
 TIMEOUT = 5.0
 
 
 def arrival(node: TestNode) -> Transaction:
-    payload = {"shipment_id": SHIPMENT, "event": "arrived", "place": "NLRTM", "time_ms": 1}
+    # an event time within max_event_age_ms of the block (no longer 1970)
+    payload = {
+        "shipment_id": SHIPMENT,
+        "event": "arrived",
+        "place": "NLRTM",
+        "time_ms": GENESIS_TIME + 3_600,
+    }
     return node.tx("oceanic-carrier", "shipment.milestone", payload)
 
 

@@ -54,6 +54,9 @@ def test_shipment_journey_from_the_cli(
     )
     assert doc["receipt"]["events"][0]["type"] == "shipment.declared"
     assert doc["verified_by"] == ["busan-0", "sejong-1", "incheon-2"]
+    # the consignee named by acme confirms its role (it must, before delivery)
+    doc = verified_tx(server, g, keys, "globex", "shipment", "confirm", "S-CLI")
+    assert doc["receipt"]["events"][0]["type"] == "shipment.party_confirmed"
     verified_tx(server, g, keys, "acme", "shipment", "handoff", "offer", "S-CLI", "--to", "oceanic")
     verified_tx(server, g, keys, "oceanic", "shipment", "handoff", "accept", "S-CLI")
     verified_tx(
@@ -78,7 +81,7 @@ def test_shipment_journey_from_the_cli(
     assert result.exit_code == 0, message(result)
     history = json.loads(result.stdout)["history"]
     assert [e["event"] for e in history] == [
-        "declared", "custody_offered", "custody_transferred", "milestone",
+        "declared", "party_confirmed", "custody_offered", "custody_transferred", "milestone",
         "customs_decision", "customs_decision", "customs_decision", "delivered",
     ]  # fmt: skip
 

@@ -1,11 +1,9 @@
-"""Energy: meters, signed readings, balances, order book, settlement, and the invariants."""
+"""Energy: meters, signed readings, interval positions, balances, order book, settlement.
+
+The invariants over random sequences are in ``test_properties.py``.
+"""
 
 from __future__ import annotations
-
-import random
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from contracts import market, queries
 from contracts.energy import reading_message, sign_reading
@@ -19,6 +17,7 @@ S1, S2, S3 = (member_key(f"solar-{i}", "owner") for i in (1, 2, 3))
 ACCOUNTS = {"solar-1": S1, "solar-2": S2, "solar-3": S3}
 METERS = {org: key(f"meter/{org}") for org in ACCOUNTS}
 CARRIER = member_key("carrier-a", "ops")
+DAY = 86_400_000
 
 
 def interval(chain: Chain, back: int = 4) -> int:
@@ -27,12 +26,18 @@ def interval(chain: Chain, back: int = 4) -> int:
 
 
 def with_meters(chain: Chain | None = None) -> Chain:
+    """Each prosumer's meter, commissioned a day before the chain's time."""
     chain = chain or Chain()
     for org, meter in METERS.items():
         chain.ok(
             REGULATOR,
             "energy.register_meter",
-            {"meter_key": meter.public_key, "owner": org, "name": f"{org} roof PV"},
+            {
+                "meter_key": meter.public_key,
+                "owner": org,
+                "name": f"{org} roof PV",
+                "active_from_ms": chain.time_ms - DAY,
+            },
         )
     return chain
 
@@ -48,9 +53,13 @@ def reading(org: str, start: int, produced: int, consumed: int = 0) -> dict[str,
     }
 
 
-def funded(chain: Chain | None = None, wh: int = 10_000, money: int = 100_000) -> Chain:
+def funded(
+    chain: Chain | None = None, wh: int = 10_000, money: int = 100_000, back: int = 4
+) -> Chain:
+    """Every prosumer read ``wh`` produced and 500 consumed in ``interval(chain, back)``
+    (so its surplus there is ``wh - 500``) and holds ``money``."""
     chain = with_meters(chain)
-    start = interval(chain, 10)
+    start = interval(chain, back)
     for org, signer in ACCOUNTS.items():
         chain.ok(signer, "energy.submit_reading", reading(org, start, wh, 500))
         chain.ok(
@@ -124,7 +133,7 @@ def test_register_and_revoke_meter() -> None:
     )
 
 
-def test_reading_mints_credits() -> None:
+def test_reading_records_the_interval_position() -> None:
     chain = with_meters()
     start = interval(chain)
     r = chain.ok(S1, "energy.submit_reading", reading("solar-1", start, 2500, 700))
@@ -136,7 +145,9 @@ def test_reading_mints_credits() -> None:
         "consumed_wh": 700,
     }
     acct = queries.get_energy_account(chain.state, "solar-1")
-    assert (acct["credits_wh"], acct["produced_wh"], acct["consumed_wh"]) == (2500, 2500, 700)
+    assert (acct["produced_wh"], acct["consumed_wh"]) == (2500, 700)
+    pos = queries.get_energy_position(chain.state, "solar-1", start)
+    assert (pos["produced_wh"], pos["consumed_wh"], pos["offered_wh"]) == (2500, 700, 0)
     stored = queries.get_meter_reading(chain.state, METERS["solar-1"].public_key, start)
     assert stored is not None and stored["produced_wh"] == 2500
 
@@ -208,20 +219,20 @@ def test_credit_balance() -> None:
 
 def test_place_and_cancel_reserve_and_release() -> None:
     chain = funded()
-    start = interval(chain, 2)
+    start = interval(chain)
     r = chain.ok(S1, "energy.place_order", order(start, "offer", 4000, 150))
     order_id = r.events[0].attrs["order"]
     assert order_id == chain.outcomes[-1].receipts[0].tx_hash.hex()
-    acct = queries.get_energy_account(chain.state, "solar-1")
-    assert (acct["credits_wh"], acct["reserved_wh"]) == (6000, 4000)
+    pos = queries.get_energy_position(chain.state, "solar-1", start)
+    assert (pos["offered_wh"], pos["orders"]) == (4000, 1)
     chain.ok(S2, "energy.place_order", order(start, "bid", 3001, 200))
     acct = queries.get_energy_account(chain.state, "solar-2")
     assert (acct["balance"], acct["reserved_balance"]) == (100_000 - 601, 601)  # ceil(600.2)
     chain.fails("forbidden", S2, "energy.cancel_order", {"order_id": order_id})
     r = chain.ok(S1, "energy.cancel_order", {"order_id": order_id})
     assert event_types(r) == ["energy.order_cancelled"]
-    acct = queries.get_energy_account(chain.state, "solar-1")
-    assert (acct["credits_wh"], acct["reserved_wh"]) == (10_000, 0)
+    pos = queries.get_energy_position(chain.state, "solar-1", start)
+    assert (pos["offered_wh"], pos["orders"]) == (0, 1)  # a cancelled order still counts
     chain.fails("wrong_state", S1, "energy.cancel_order", {"order_id": order_id})
     chain.fails("not_found", S1, "energy.cancel_order", {"order_id": "0" * 64})
     chain.fails("bad_payload", S1, "energy.cancel_order", {"order_id": "xyz"})
@@ -231,22 +242,28 @@ def test_place_and_cancel_reserve_and_release() -> None:
 
 def test_place_order_rejections() -> None:
     chain = funded()
-    start = interval(chain, 2)
-    chain.fails("insufficient_balance", S1, "energy.place_order", order(start, "offer", 10_001, 1))
+    start = interval(chain)
+    # surplus 10 000 - 500: no more may be offered, and nothing in another interval
+    chain.fails("insufficient_balance", S1, "energy.place_order", order(start, "offer", 9501, 1))
+    chain.fails(
+        "insufficient_balance", S1, "energy.place_order", order(start - INTERVAL, "offer", 10, 100)
+    )
     chain.fails(
         "insufficient_balance", S1, "energy.place_order", order(start, "bid", 1_000_000, 101)
     )  # 101 000 > 100 000
-    chain.fails("forbidden_role", REGULATOR, "energy.place_order", order(start, "bid", 1, 1))
-    chain.fails("bad_payload", S1, "energy.place_order", order(start, "swap", 1, 1))
-    chain.fails("bad_payload", S1, "energy.place_order", order(start, "bid", 0, 1))
-    chain.fails("bad_payload", S1, "energy.place_order", order(start + 7, "bid", 1, 1))
+    chain.fails("forbidden_role", REGULATOR, "energy.place_order", order(start, "bid", 10, 100))
+    chain.fails("bad_payload", S1, "energy.place_order", order(start, "swap", 10, 100))
+    chain.fails("bad_payload", S1, "energy.place_order", order(start, "bid", 0, 100))
+    chain.fails("bad_payload", S1, "energy.place_order", order(start, "bid", 10, 0))
+    chain.fails("bad_payload", S1, "energy.place_order", order(start, "bid", 9, 111))  # < 1 unit
+    chain.fails("bad_payload", S1, "energy.place_order", order(start + 7, "bid", 10, 100))
     chain.ok(REGULATOR, "energy.settle", {"interval_start_ms": start})
-    chain.fails("wrong_state", S1, "energy.place_order", order(start, "bid", 1, 1))
+    chain.fails("wrong_state", S1, "energy.place_order", order(start, "bid", 10, 100))
 
 
 def test_settlement_uniform_price_and_transfers() -> None:
     chain = funded()
-    start = interval(chain, 2)
+    start = interval(chain)
     chain.block(
         chain.batch(
             [
@@ -276,14 +293,19 @@ def test_settlement_uniform_price_and_transfers() -> None:
     a1, a2, a3 = (
         queries.get_energy_account(chain.state, o) for o in ("solar-1", "solar-2", "solar-3")
     )
-    assert (a1["credits_wh"], a1["reserved_wh"], a1["balance"], a1["reserved_balance"]) == (
-        7000,
-        0,
-        100_480,
-        0,
+    assert (a1["sold_wh"], a1["balance"], a1["reserved_balance"]) == (3000, 100_480, 0)
+    assert (a2["sold_wh"], a2["balance"]) == (1000, 100_160)
+    assert (a3["bought_wh"], a3["balance"], a3["reserved_balance"]) == (4000, 100_000 - 640, 0)
+    p1, p2, p3 = (
+        queries.get_energy_position(chain.state, o, start)
+        for o in ("solar-1", "solar-2", "solar-3")
     )
-    assert (a2["credits_wh"], a2["balance"]) == (9000, 100_160)
-    assert (a3["credits_wh"], a3["balance"], a3["reserved_balance"]) == (14_000, 100_000 - 640, 0)
+    assert (p1["offered_wh"], p1["sold_wh"], p2["sold_wh"], p3["bought_wh"]) == (
+        0,
+        3000,
+        1000,
+        4000,
+    )
     assert [o["filled_wh"] for o in book["offers"]] == [3000, 1000]
     assert all(o["status"] == "settled" for o in book["offers"] + book["bids"])
     trades = queries.trades_by_account(chain.state, chain.index, "solar-3", start)
@@ -298,6 +320,9 @@ def test_settle_rejections_and_empty_interval() -> None:
     chain = funded()
     now_interval = chain.time_ms - chain.time_ms % INTERVAL
     chain.fails("interval_open", REGULATOR, "energy.settle", {"interval_start_ms": now_interval})
+    # ended, but not yet settlement_delay_ms (15 minutes) ago
+    just_ended = now_interval - INTERVAL
+    chain.fails("interval_open", REGULATOR, "energy.settle", {"interval_start_ms": just_ended})
     chain.fails("forbidden_role", CARRIER, "energy.settle", {"interval_start_ms": 0})
     chain.fails("bad_payload", REGULATOR, "energy.settle", {"interval_start_ms": 5})
     r = chain.ok(REGULATOR, "energy.settle", {"interval_start_ms": interval(chain, 3)})
@@ -315,78 +340,5 @@ def test_clearing_rule_ties_by_placement_order() -> None:
     ]
     assert result.price_per_kwh == 150
     assert market.clear(o, [market.BookOrder("y", 3, 99, 5)]).matches == ()
-    assert market.bid_reservation(1, 1) == 1 and market.trade_amount(1, 999) == 0
-
-
-# --- property: conservation and no overdraft, whatever the order of arrival --------------------
-
-WH, MONEY = 5000, 40_000
-account = st.sampled_from(sorted(ACCOUNTS))
-op = st.one_of(
-    st.tuples(
-        st.just("offer"), account, st.integers(0, 2), st.integers(1, 3000), st.integers(50, 200)
-    ),
-    st.tuples(
-        st.just("bid"), account, st.integers(0, 2), st.integers(1, 3000), st.integers(100, 300)
-    ),
-    st.tuples(st.just("cancel"), account, st.integers(0, 30), st.just(0), st.just(0)),
-    st.tuples(st.just("settle"), account, st.integers(0, 2), st.just(0), st.just(0)),
-)
-
-
-def check_invariants(chain: Chain) -> None:
-    totals = {"wh": 0, "money": 0}
-    for org in ACCOUNTS:
-        a = queries.get_energy_account(chain.state, org)
-        assert min(a["credits_wh"], a["reserved_wh"], a["balance"], a["reserved_balance"]) >= 0
-        totals["wh"] += a["credits_wh"] + a["reserved_wh"]
-        totals["money"] += a["balance"] + a["reserved_balance"]
-    assert totals == {"wh": WH * len(ACCOUNTS), "money": MONEY * len(ACCOUNTS)}
-
-
-def check_reservations(chain: Chain, starts: list[int]) -> None:
-    reserved = {org: [0, 0] for org in ACCOUNTS}
-    for start in starts:
-        book = queries.get_market(chain.state, start)
-        for o in book["offers"] + book["bids"]:
-            if o["status"] == "open":
-                reserved[o["account"]][o["side"] == "bid"] += o["reserved"]
-    for org, (wh, money) in reserved.items():
-        a = queries.get_energy_account(chain.state, org)
-        assert (a["reserved_wh"], a["reserved_balance"]) == (wh, money)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(op, min_size=1, max_size=6), min_size=1, max_size=8), st.randoms())
-def test_random_market_activity_conserves_energy_and_money(
-    blocks: list[list[tuple[str, str, int, int, int]]], rnd: random.Random
-) -> None:
-    chain = funded(wh=WH, money=MONEY)
-    base = chain.time_ms - chain.time_ms % INTERVAL  # the current interval
-    starts = [base + i * INTERVAL for i in range(3)]
-    orders: list[tuple[str, str]] = []  # (order id, owner)
-    time_ms = chain.time_ms
-    for ops in blocks:
-        items = []
-        for kind, org, n, qty, price in ops:
-            if kind in ("offer", "bid"):
-                items.append(
-                    (ACCOUNTS[org], "energy.place_order", order(starts[n], kind, qty, price))
-                )
-            elif kind == "cancel" and orders:
-                order_id, owner = orders[n % len(orders)]
-                signer = ACCOUNTS[owner if n % 4 else org]  # mostly the owner, sometimes not
-                items.append((signer, "energy.cancel_order", {"order_id": order_id}))
-            elif kind == "settle":
-                items.append((ACCOUNTS[org], "energy.settle", {"interval_start_ms": starts[n]}))
-        # transactions may arrive in any order: shuffle, then number each sender's nonces
-        rnd.shuffle(items)
-        txs = chain.batch(items)
-        time_ms += INTERVAL // 3
-        outcome = chain.block(txs, time_ms)
-        for t, r in zip(txs, outcome.receipts, strict=True):
-            assert r.code not in ("bad_payload", "forbidden_role", "unknown_sender"), r.message
-            if r.ok and t.kind == "energy.place_order":
-                orders.append((r.events[0].attrs["order"], r.events[0].attrs["account"]))
-        check_invariants(chain)
-        check_reservations(chain, starts)
+    assert market.bid_reservation(1, 1) == 1 and market.trade_amount(1, 999) == 1  # rounded up
+    assert market.trade_amount(1, 999, bid_limit=999) == 0 and not market.payable(1, 999, 999)

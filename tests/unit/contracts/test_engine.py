@@ -49,7 +49,11 @@ def test_genesis_state_holds_orgs_members_and_params() -> None:
     }
     assert decode(state[sk.params_key()]) == {
         "energy_interval_ms": 900_000,
+        "max_event_age_ms": 90 * 86_400_000,
+        "max_meter_power_w": 1_000_000,
+        "max_reading_age_ms": 7 * 86_400_000,
         "restricted_hs_codes": ["360100", "9302"],
+        "settlement_delay_ms": 900_000,
     }
     assert list(state) == sorted(state)
 

@@ -26,6 +26,7 @@ EXPECTED_KINDS = {
     "identity.register_member",
     "identity.revoke_member",
     "shipment.declare",
+    "shipment.confirm_party",
     "shipment.attach_document",
     "shipment.offer_custody",
     "shipment.accept_custody",
@@ -126,6 +127,7 @@ FIELD_NAMES = sorted(
         "note",
         "meter_key",
         "owner",
+        "active_from_ms",
         "interval_start_ms",
         "produced_wh",
         "consumed_wh",
@@ -231,6 +233,7 @@ def templates(chain: Chain) -> dict[str, dict[str, Value]]:
         },
         "shipment.offer_custody": {"shipment_id": "SHP-1", "to": "carrier-b", "time_ms": t},
         "shipment.accept_custody": {"shipment_id": "SHP-1", "time_ms": t},
+        "shipment.confirm_party": {"shipment_id": "SHP-1", "time_ms": t},
         "shipment.milestone": {
             "shipment_id": "SHP-1",
             "event": "loaded",
@@ -294,6 +297,7 @@ def prepared() -> Chain:
     chain = Chain()
     broker, exporter = member_key("broker", "clerk"), member_key("exporter", "clerk")
     chain.ok(broker, "shipment.declare", templates(chain)["shipment.declare"] | {"id": "SHP-1"})
+    chain.ok(exporter, "shipment.confirm_party", {"shipment_id": "SHP-1"})
     chain.ok(exporter, "shipment.offer_custody", {"shipment_id": "SHP-1", "to": "carrier-a"})
     chain.ok(member_key("carrier-a", "ops"), "shipment.accept_custody", {"shipment_id": "SHP-1"})
     chain.ok(
@@ -304,7 +308,12 @@ def prepared() -> Chain:
     chain.ok(
         member_key("energy", "regulator"),
         "energy.register_meter",
-        {"meter_key": METER.public_key, "owner": "solar-1", "name": "m"},
+        {
+            "meter_key": METER.public_key,
+            "owner": "solar-1",
+            "name": "m",
+            "active_from_ms": chain.time_ms - 86_400_000,
+        },
     )
     chain.ok(
         member_key("energy", "regulator"),

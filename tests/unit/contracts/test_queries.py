@@ -16,7 +16,9 @@ def test_defaults_for_unknown_ids() -> None:
     assert queries.get_permit_history(chain.state, "NOPE") == []
     assert queries.get_organisation(chain.state, "nobody") is None
     account = queries.get_energy_account(chain.state, "solar-1")
-    assert account["credits_wh"] == 0 and account["balance"] == 0
+    assert account["produced_wh"] == 0 and account["balance"] == 0
+    position = queries.get_energy_position(chain.state, "solar-1", 0)
+    assert position["offered_wh"] == 0 and position["org"] == "solar-1"
     market = queries.get_market(chain.state, 0)
     assert market["status"] == "open" and market["offers"] == [] and market["trades"] == []
     assert queries.trades_by_account(chain.state, chain.index, "solar-1") == []

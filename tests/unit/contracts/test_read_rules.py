@@ -78,13 +78,16 @@ def test_rules_by_state_key() -> None:
 
 def test_energy_rules() -> None:
     chain = funded()
-    start = interval(chain, 2)
-    r = chain.ok(member_key("solar-1", "owner"), "energy.place_order", order(start, "offer", 1, 1))
+    start = interval(chain)
+    r = chain.ok(
+        member_key("solar-1", "owner"), "energy.place_order", order(start, "offer", 10, 100)
+    )
     order_key = sk.order_key(r.events[0].attrs["order"])
     account_key = sk.energy_account_key("solar-1")
+    position_key = sk.energy_position_key("solar-1", start)
     owner, other = reader("solar-1", "prosumer"), reader("solar-2", "prosumer")
     regulator, auditor = reader("energy", "energy_regulator"), reader("audit", "auditor")
-    for k in (order_key, account_key):
+    for k in (order_key, account_key, position_key):
         assert may_read_key(chain.state, k, owner)
         assert not may_read_key(chain.state, k, other)
         assert may_read_key(chain.state, k, regulator) and may_read_key(chain.state, k, auditor)
@@ -119,6 +122,8 @@ def test_permits_and_organisations_are_public() -> None:
         (sk.permit_key("P"), "permit"),
         (sk.permit_history_key("P", 0), "permit_history"),
         (sk.energy_account_key("a"), "energy_account"),
+        (sk.energy_position_key("a", 900_000), "energy_account"),
+        (b"energy/account/a/x/900000", "unknown"),
         (sk.meter_key(bytes(32)), "meter"),
         (sk.meter_reading_key(bytes(32), 900_000), "meter_reading"),
         (sk.order_key("ab"), "energy_order"),

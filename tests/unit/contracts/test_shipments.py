@@ -50,9 +50,22 @@ def declare_payload(**over: Value) -> dict[str, Value]:
     return payload
 
 
-def declared(chain: Chain | None = None, **over: Value) -> Chain:
+def declared(chain: Chain | None = None, *, confirm: bool = True, **over: Value) -> Chain:
+    """Declared by the broker; with ``confirm``, consignor and consignee confirm their roles."""
     chain = chain or Chain()
     chain.ok(BROKER, "shipment.declare", declare_payload(**over))
+    if confirm:
+        sid = over.get("id", "SHP-1")
+        parties = {"consignor": EXPORTER, "consignee": IMPORTER}
+        payload = declare_payload(**over)
+        for role, signer in parties.items():
+            if payload[role] in ("exporter", "importer") and payload[role] != "broker":
+                chain.ok(
+                    member_key(str(payload[role]), "clerk"),
+                    "shipment.confirm_party",
+                    {"shipment_id": sid},
+                )
+            del signer
     return chain
 
 
@@ -200,7 +213,7 @@ def test_declare_rejections() -> None:
 
 
 def test_attach_document() -> None:
-    chain = declared()
+    chain = declared(confirm=False)
     receipt = chain.ok(
         EXPORTER, "shipment.attach_document", doc() | {"uri": "https://docs.example/bl/1"}
     )
@@ -321,7 +334,7 @@ def test_milestone_rejections() -> None:
 
 
 def test_customs_hold_inspect_clear_release() -> None:
-    chain = declared()
+    chain = declared(confirm=False)
     for decision, status in [
         ("hold", "held"),
         ("inspect", "inspection"),
@@ -512,11 +525,18 @@ def test_full_history_is_provable_key_by_key() -> None:
     chain.ok(EXPORTER, "shipment.attach_document", doc())
     keys = queries.shipment_proof_keys(chain.state, "SHP-1")
     assert keys[0] == sk.shipment_key("SHP-1")
-    assert keys[1:] == [sk.shipment_history_key("SHP-1", i) for i in range(4)]
+    assert keys[1:] == [sk.shipment_history_key("SHP-1", i) for i in range(6)]
     assert all(chain.state.get(k) is not None for k in keys)
-    assert chain.state.get(sk.shipment_history_key("SHP-1", 4)) is None
+    assert chain.state.get(sk.shipment_history_key("SHP-1", 6)) is None
     events = [h["event"] for h in queries.get_shipment_history(chain.state, "SHP-1")]
-    assert events == ["declared", "custody_offered", "custody_transferred", "document_attached"]
+    assert events == [
+        "declared",
+        "party_confirmed",
+        "party_confirmed",
+        "custody_offered",
+        "custody_transferred",
+        "document_attached",
+    ]
 
 
 def test_index_paging() -> None:
