@@ -48,7 +48,7 @@ sim: $(STAMP)
 EXAMPLES ?= 2000
 properties: $(STAMP)
 	CITYLEDGER_PROPERTY_EXAMPLES=$(EXAMPLES) $(BIN)/pytest -q \
-		tests/unit/contracts/test_properties.py --hypothesis-show-statistics
+		tests/unit/contracts/test_properties_*.py --hypothesis-show-statistics
 
 ## make bench-core: state tree, Merkle log and consensus core figures
 bench-core: $(STAMP)

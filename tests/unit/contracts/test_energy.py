@@ -1,6 +1,6 @@
 """Energy: meters, signed readings, interval positions, balances, order book, settlement.
 
-The invariants over random sequences are in ``test_properties.py``.
+The invariants over random sequences are in ``test_properties_energy.py``.
 """
 
 from __future__ import annotations
