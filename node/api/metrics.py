@@ -72,6 +72,13 @@ class Metrics:
         self.rate_limited = Counter(
             "cityledger_http_rate_limited", "HTTP requests refused by the rate limiter", registry=r
         )
+        self.mempool_dropped = Gauge(
+            "cityledger_mempool_dropped",
+            "Pending transactions dropped since the node started: expired (older than "
+            "[mempool] pending_ttl_s) or evicted (gapped, to make room for a ready one)",
+            ["reason"],
+            registry=r,
+        )
         self.ws_subscribers = Gauge(
             "cityledger_ws_subscribers", "Open /v1/events WebSocket subscriptions", registry=r
         )
@@ -95,8 +102,14 @@ class Metrics:
         """Catch-up progress from 0.0 to 1.0."""
         self.sync_progress.set(min(1.0, max(0.0, progress)))
 
-    def set_mempool(self, n: int) -> None:
+    def set_mempool(
+        self, n: int, *, expired: int | None = None, evicted: int | None = None
+    ) -> None:
         self.mempool_size.set(n)
+        if expired is not None:
+            self.mempool_dropped.labels("expired").set(expired)
+        if evicted is not None:
+            self.mempool_dropped.labels("evicted").set(evicted)
 
     # --- used by the API ----------------------------------------------------------------
 

@@ -33,7 +33,8 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.StreamResponse:
     state = api_state(request)
-    state.metrics.set_mempool(len(state.node.mempool))
+    pool = state.node.mempool
+    state.metrics.set_mempool(len(pool), expired=pool.expired, evicted=pool.evicted)
     state.metrics.ws_subscribers.set(len(state.sockets))
     with contextlib.suppress(LedgerError):  # else keep the last height the runtime reported
         state.metrics.height.set(state.node.chain.head().height)
