@@ -210,3 +210,32 @@ class Transaction:
     @classmethod
     def decode(cls, data: bytes) -> Transaction:
         return cls.from_obj(decode(data, max_size=MAX_TX_BYTES), decoded=True)
+
+
+# Readers of an encoded transaction that need no decoding, for refusing junk cheaply
+# (node.api.routes_txs): ``Transaction.encode`` ends with the sorted map's last two
+# entries, the 32-byte sender and the 64-byte signature.
+_SENDER_FIELD = b"\xa6sender\xc4\x20"
+_SIG_TAIL = len(_SIGNATURE_FIELD) + SIGNATURE_SIZE
+_MIN_ENCODED = 1 + len(_SENDER_FIELD) + PUBLIC_KEY_SIZE + _SIG_TAIL
+
+
+def peek_sender(raw: bytes) -> bytes | None:
+    """The sender of the canonical transaction ``raw``, read where :meth:`Transaction.encode`
+    puts it (None when ``raw`` does not end like a canonical transaction)."""
+    end = len(raw) - _SIG_TAIL
+    if (
+        len(raw) < _MIN_ENCODED
+        or raw[0] != 0x86
+        or raw[end : end + len(_SIGNATURE_FIELD)] != _SIGNATURE_FIELD
+        or raw[end - PUBLIC_KEY_SIZE - len(_SENDER_FIELD) : end - PUBLIC_KEY_SIZE] != _SENDER_FIELD
+    ):
+        return None
+    return raw[end - PUBLIC_KEY_SIZE : end]
+
+
+def peek_hash(raw: bytes) -> bytes:
+    """``Transaction.decode(raw).hash`` without decoding (for ``raw`` that
+    :func:`peek_sender` accepts): SHA-256 of the signed body, which is the encoding minus
+    the signature entry, as a map of five entries."""
+    return hashlib.sha256(b"\x85" + raw[1:-_SIG_TAIL]).digest()

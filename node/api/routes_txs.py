@@ -24,7 +24,6 @@ The cheap refusals come first, so that what will be refused costs the node littl
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -32,24 +31,18 @@ from aiohttp import web
 
 from ledger.encoding import Value, decode
 from ledger.errors import LedgerError
-from ledger.tx import MAX_TX_BYTES, Transaction
+from ledger.tx import MAX_TX_BYTES, Transaction, peek_hash, peek_sender
 from node.api.access import authenticated_reader, disclosure_for
 from node.api.context import APIState, api_state, certified_obj
 from node.api.disclosure import Disclosure
 from node.api.params import malformed, parse_hex
-from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, retry_after_header
+from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge
 from node.api.render import JSON, MSGPACK, APIError, render
 from node.mempool import MempoolError
 from node.service import NotFound, ReceiptAnswer
 
 MAX_BATCH = 10_000
 _MSGPACK_TYPES = frozenset({MSGPACK, "application/x-msgpack", "application/vnd.msgpack"})
-# The end of every canonical transaction (``Transaction.encode``): the sorted map's last
-# two entries, the 32-byte sender and the 64-byte signature.
-_SENDER_FIELD = b"\xa6sender\xc4\x20"
-_SIGNATURE_FIELD = b"\xa9signature\xc4\x40"
-_SIG_TAIL = len(_SIGNATURE_FIELD) + 64
-_MIN_TX = 1 + len(_SENDER_FIELD) + 32 + _SIG_TAIL
 
 routes = web.RouteTableDef()
 
@@ -97,7 +90,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
             if problem is not None:
                 if single:
                     raise _refusal(problem)
-                early[i] = (raw_hash(raw), problem)
+                early[i] = (peek_hash(raw), problem)
                 continue
         txs.append(_decode_tx(raw, i, single))
     errors = iter(await node.submit(txs) if txs else [])
@@ -127,35 +120,7 @@ async def _signed_by_member(request: web.Request) -> bool:
 
 
 def _charge(state: APIState, bucket: RateLimiter, client: str, cost: int, what: str) -> None:
-    wait = bucket.take(client, cost)
-    if wait > 0:
-        state.metrics.rate_limited.inc()
-        raise APIError(
-            429,
-            "rate_limited",
-            f"too many {what} submitted from this address; retry in {wait:.2f} s",
-            headers={"Retry-After": retry_after_header(wait)},
-        )
-
-
-def peek_sender(raw: bytes) -> bytes | None:
-    """The sender of the canonical transaction ``raw``, read where its encoding puts it
-    (None when ``raw`` does not end like a canonical transaction)."""
-    end = len(raw) - _SIG_TAIL
-    if (
-        len(raw) < _MIN_TX
-        or raw[0] != 0x86
-        or raw[end : end + len(_SIGNATURE_FIELD)] != _SIGNATURE_FIELD
-        or raw[end - 32 - len(_SENDER_FIELD) : end - 32] != _SENDER_FIELD
-    ):
-        return None
-    return raw[end - 32 : end]
-
-
-def raw_hash(raw: bytes) -> bytes:
-    """``Transaction.decode(raw).hash`` without decoding: SHA-256 of the signed body,
-    which is the encoding minus the signature entry, as a map of five entries."""
-    return hashlib.sha256(b"\x85" + raw[1:-_SIG_TAIL]).digest()
+    charge(bucket, client, cost, f"{what} submitted", state.metrics.rate_limited.inc)
 
 
 @routes.get("/v1/txs/{hash}")

@@ -139,13 +139,13 @@ async def test_members_transactions_in_a_junk_batch_are_admitted_as_before(
 
 @pytest.mark.parametrize("size", [0, 1, 100, 60_000])
 def test_the_sender_and_hash_are_read_from_the_canonical_bytes(size: int) -> None:
-    from node.api.routes_txs import peek_sender, raw_hash
+    from ledger.tx import peek_hash, peek_sender
 
     tx = Transaction.create(
         key("acme-trader"), CHAIN_ID, "shipment.declare", 7, {"blob": b"x" * size, "n": size}
     )
     raw = tx.encode()
-    assert peek_sender(raw) == tx.sender and raw_hash(raw) == tx.hash
+    assert peek_sender(raw) == tx.sender and peek_hash(raw) == tx.hash
     assert peek_sender(raw[:-1]) is None and peek_sender(b"\x86") is None
     assert peek_sender(b"\x80" + raw[1:]) is None
 
