@@ -34,7 +34,7 @@ from node.api.body_limit import body_limit_middleware, too_large
 from node.api.context import API_STATE, APIState
 from node.api.metrics import Metrics
 from node.api.parser_log import quiet_parser_errors
-from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, SubmitLimits, retry_after_header
+from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, SubmitLimits, charge
 from node.api.render import APIError, render_error
 from node.config import APIConfig
 from node.handle import NodeHandle
@@ -146,15 +146,8 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     charged per transaction and per byte: ``routes_txs``)."""
     if request.path.startswith("/v1/"):
         state = request.app[API_STATE]
-        wait = state.limiter.take(request.remote or "unknown")
-        if wait > 0:
-            state.metrics.rate_limited.inc()
-            raise APIError(
-                429,
-                "rate_limited",
-                f"too many requests from this address; retry in {wait:.2f} s",
-                headers={"Retry-After": retry_after_header(wait)},
-            )
+        client = request.remote or "unknown"
+        charge(state.limiter, client, 1, "requests", state.metrics.rate_limited.inc)
     return await handler(request)
 
 

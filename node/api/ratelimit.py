@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from node.api.render import APIError
+
 
 @dataclass(slots=True)
 class _Bucket:
@@ -87,6 +89,22 @@ class SubmitLimits:
 
 
 SUBMIT_LIMITS = web.AppKey("cityledger_submit_limits", SubmitLimits)
+
+
+def charge(
+    bucket: RateLimiter, client: str, cost: float, what: str, on_refused: Callable[[], None]
+) -> None:
+    """Take ``cost`` from ``client``'s bucket or raise 429 ``rate_limited`` naming ``what``
+    was too much (``on_refused`` counts the refusal)."""
+    wait = bucket.take(client, cost)
+    if wait > 0:
+        on_refused()
+        raise APIError(
+            429,
+            "rate_limited",
+            f"too many {what} from this address; retry in {wait:.2f} s",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
 
 
 def retry_after_header(wait_s: float) -> str:
