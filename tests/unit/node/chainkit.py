@@ -14,6 +14,7 @@ from ledger.validators import Validator, ValidatorSet
 from ledger.votes import CommitCertificate, Vote, VoteType
 from node.chain import ChainStore
 from node.executor import ExecutedBlock, Executor
+from node.peers import Peer
 from node.sigcache import SignatureCache
 
 CHAIN = "test-chain"
@@ -82,3 +83,17 @@ def register_member_tx(nonce: int, label: str, roles: list[str]) -> Transaction:
         nonce,
         {"public_key": key.public_key, "name": label, "roles": roles},
     )
+
+
+def fake_peer(i: int, height: int = 0) -> Peer:
+    """A link to validator ``i`` with no socket: what is sent to it stays in its queue."""
+    k = VALIDATOR_KEYS[i].public_key
+    return Peer(key=k, name=f"v{i}", ws=None, dialed_by_us=True, height=height)  # type: ignore[arg-type]
+
+
+def sent(peer: Peer) -> list[bytes]:
+    """The frames queued for ``peer`` (taken out of its queue)."""
+    out = []
+    while not peer.queue.empty():
+        out.append(peer.queue.get_nowait())
+    return out

@@ -27,23 +27,19 @@ from node.wire import (
     decode_message,
     encode_message,
 )
-from tests.unit.node.chainkit import CHAIN, VALIDATOR_KEYS, Kit, certify, make_genesis
+from tests.unit.node.chainkit import (
+    CHAIN,
+    VALIDATOR_KEYS,
+    Kit,
+    certify,
+    fake_peer,
+    make_genesis,
+    sent,
+)
 from tests.unit.node.chainkit import register_member_tx as member
 
 PREVOTE = VoteType.PREVOTE
 GENESIS = make_genesis()
-
-
-def fake_peer(i: int, height: int = 0) -> Peer:
-    k = VALIDATOR_KEYS[i].public_key
-    return Peer(key=k, name=f"v{i}", ws=None, dialed_by_us=True, height=height)  # type: ignore[arg-type]
-
-
-def sent(peer: Peer) -> list[bytes]:
-    out = []
-    while not peer.queue.empty():
-        out.append(peer.queue.get_nowait())
-    return out
 
 
 def make_node(store: Any = None) -> Node:

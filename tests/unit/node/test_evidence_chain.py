@@ -29,10 +29,17 @@ from ledger.votes import NIL, Proposal, Vote, VoteType
 from node.config import NodeConfig
 from node.consensus.evidence import EvidencePool
 from node.executor import ExecutedBlock, InvalidBlock, InvalidEvidence
-from node.peers import Peer
 from node.runtime import Node
 from node.wire import EvidenceMsg, ProposalMsg, VoteMsg, decode_message, encode_message
-from tests.unit.node.chainkit import CHAIN, VALIDATOR_KEYS, Kit, certify, make_genesis
+from tests.unit.node.chainkit import (
+    CHAIN,
+    VALIDATOR_KEYS,
+    Kit,
+    certify,
+    fake_peer,
+    make_genesis,
+    sent,
+)
 
 PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
 GENESIS = make_genesis()
@@ -248,18 +255,6 @@ def test_a_block_whose_evidence_root_does_not_match_is_invalid() -> None:
 
 
 # --- through a validator node: its prevote ------------------------------------------------------
-
-
-def fake_peer(i: int) -> Peer:
-    k = VALIDATOR_KEYS[i].public_key
-    return Peer(key=k, name=f"v{i}", ws=None, dialed_by_us=True, height=0)  # type: ignore[arg-type]
-
-
-def sent(peer: Peer) -> list[bytes]:
-    out = []
-    while not peer.queue.empty():
-        out.append(peer.queue.get_nowait())
-    return out
 
 
 def node_on(store: MemoryStore, key: PrivateKey) -> Node:

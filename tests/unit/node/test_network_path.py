@@ -6,7 +6,7 @@ proposal not re-sent every second."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,19 +124,19 @@ class FakeWs:
         self.closed.append(True)
 
 
-async def test_a_frame_already_seen_is_dropped_before_it_is_decoded(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    duplicate = encode_message(framed(VoteMsg(a_vote())))
-    fresh = encode_message(StatusMsg(3))
+def counting_manager(
+    monkeypatch: pytest.MonkeyPatch, seen: Callable[[bytes], bool] | None = None
+) -> tuple[PeerManager, list[bytes], list[Message]]:
+    """A peer manager of validator 0 that records every frame it decodes and every
+    message it hands on."""
     decoded: list[bytes] = []
+    received: list[Message] = []
 
     def counting_decode(data: bytes, max_size: int, known_tx: Any = None) -> Message:
         decoded.append(data)
         return decode_message(data, max_size, known_tx)
 
     monkeypatch.setattr(peers_mod, "decode_message", counting_decode)
-    received: list[Message] = []
 
     async def on_message(peer: Peer, msg: Message) -> None:
         received.append(msg)
@@ -151,8 +151,17 @@ async def test_a_frame_already_seen_is_dropped_before_it_is_decoded(
         P2PConfig(),
         on_message,
         on_connect,
-        seen=lambda frame: frame == duplicate,
+        seen=seen,
     )
+    return manager, decoded, received
+
+
+async def test_a_frame_already_seen_is_dropped_before_it_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    duplicate = encode_message(framed(VoteMsg(a_vote())))
+    fresh = encode_message(StatusMsg(3))
+    manager, decoded, received = counting_manager(monkeypatch, lambda frame: frame == duplicate)
     ws = FakeWs([duplicate, fresh, duplicate])
     peer = Peer(VALIDATOR_KEYS[1].public_key, "v1", ws, dialed_by_us=True)  # type: ignore[arg-type]
     await manager._read(peer)
@@ -170,29 +179,7 @@ async def test_blocks_nobody_asked_for_are_dropped_before_they_are_decoded(
     src = Kit()
     src.commit([])
     response = encode_message(SyncResponse((src.chain.block(1),), src.chain.certificate(1)))  # type: ignore[arg-type]
-    decoded: list[bytes] = []
-
-    def counting_decode(data: bytes, max_size: int, known_tx: Any = None) -> Message:
-        decoded.append(data)
-        return decode_message(data, max_size, known_tx)
-
-    monkeypatch.setattr(peers_mod, "decode_message", counting_decode)
-    received: list[Message] = []
-
-    async def on_message(peer: Peer, msg: Message) -> None:
-        received.append(msg)
-
-    async def on_connect(peer: Peer) -> None:
-        pass
-
-    manager = PeerManager(
-        VALIDATOR_KEYS[0],
-        CHAIN,
-        {k.public_key: f"v{i}" for i, k in enumerate(VALIDATOR_KEYS)},
-        P2PConfig(),
-        on_message,
-        on_connect,
-    )
+    manager, decoded, received = counting_manager(monkeypatch)
     status = encode_message(StatusMsg(3))
     ws = FakeWs([response, status])
     peer = Peer(VALIDATOR_KEYS[1].public_key, "v1", ws, dialed_by_us=True)  # type: ignore[arg-type]

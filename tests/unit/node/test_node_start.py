@@ -19,7 +19,6 @@ from node.config import NodeConfig
 from node.consensus import events as ev
 from node.consensus.signer import Signer
 from node.consensus.types import Step
-from node.peers import Peer
 from node.runtime import Node
 from node.wire import (
     Message,
@@ -30,7 +29,15 @@ from node.wire import (
     VoteMsg,
     encode_message,
 )
-from tests.unit.node.chainkit import CHAIN, VALIDATOR_KEYS, Kit, make_genesis, register_member_tx
+from tests.unit.node.chainkit import (
+    CHAIN,
+    VALIDATOR_KEYS,
+    Kit,
+    fake_peer,
+    make_genesis,
+    register_member_tx,
+    sent,
+)
 
 PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
 GENESIS = make_genesis()
@@ -45,18 +52,6 @@ def make_node(tmp_path: Path, key: PrivateKey, store: KVStore) -> Node:
         store,
         signer_state=str(tmp_path / "signer_state.msgpack"),
     )
-
-
-def fake_peer(i: int, height: int = 0) -> Peer:
-    k = VALIDATOR_KEYS[i].public_key
-    return Peer(key=k, name=f"v{i}", ws=None, dialed_by_us=True, height=height)  # type: ignore[arg-type]
-
-
-def sent(peer: Peer) -> list[bytes]:
-    out = []
-    while not peer.queue.empty():
-        out.append(peer.queue.get_nowait())
-    return out
 
 
 # --- F2: sign only once caught up ---------------------------------------------------------
