@@ -178,6 +178,17 @@ class TestNode:
         return block.header
 
 
+def milestone(node: TestNode, place: str = "NLRTM") -> Transaction:
+    """A valid arrival of the standard chain's shipment, by its carrier (next nonce)."""
+    payload: dict[str, Value] = {
+        "shipment_id": SHIPMENT,
+        "event": "arrived",
+        "place": place,
+        "time_ms": 1_700_000_006_500,
+    }
+    return node.tx("oceanic-carrier", "shipment.milestone", payload)
+
+
 @dataclass
 class Scenario:
     """Hashes of the interesting transactions of the standard chain."""

@@ -8,11 +8,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledger.encoding import Value, decode
+from ledger.encoding import decode
 from node.api.app import make_app, metrics_of
 from node.api.metrics import Metrics
 from node.config import APIConfig
-from tests.unit.api.conftest import GENESIS_TIME, SHIPMENT, Client, Clock, TestNode
+from tests.unit.api.conftest import Client, Clock, TestNode, milestone
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -128,13 +128,7 @@ async def test_shutdown_closes_open_subscriptions(node: TestNode, clock: Clock) 
 
 async def test_mempool_drops_show_in_metrics(client: Client, node: TestNode) -> None:
     """Expired and evicted pending transactions (issue 15's pinning limits) are visible."""
-    payload: dict[str, Value] = {
-        "shipment_id": SHIPMENT,
-        "event": "arrived",
-        "place": "NLRTM",
-        "time_ms": GENESIS_TIME + 6_500,
-    }
-    node.mempool.add(node.tx("oceanic-carrier", "shipment.milestone", payload), now=0.0)
+    node.mempool.add(milestone(node), now=0.0)
     assert len(node.mempool) == 1
     node.mempool.expire(1e9)  # long past [mempool] pending_ttl_s
     values = samples(await (await client.get("/metrics")).text())

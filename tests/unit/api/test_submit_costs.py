@@ -20,12 +20,12 @@ from node.api.auth import sign_request
 from node.config import APIConfig
 from tests.unit.api.conftest import (
     CHAIN_ID,
-    SHIPMENT,
     Client,
     Clock,
     Scenario,
     TestNode,
     key,
+    milestone,
 )
 
 STRANGER = PrivateKey.from_label("api-junk-sender")
@@ -61,16 +61,6 @@ async def post(
 ) -> tuple[int, Value, dict[str, str]]:
     response = await client.post("/v1/txs", data=body, headers={**HEADERS, **(headers or {})})
     return response.status, msgpack.unpackb(await response.read()), dict(response.headers)
-
-
-def milestone(node: TestNode, place: str) -> Transaction:
-    payload: dict[str, Value] = {
-        "shipment_id": SHIPMENT,
-        "event": "arrived",
-        "place": place,
-        "time_ms": 1_700_000_006_500,
-    }
-    return node.tx("oceanic-carrier", "shipment.milestone", payload)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from node.mempool import MempoolError
 from tests.unit.api.conftest import (
     CHAIN_ID,
     MSGPACK,
-    SHIPMENT,
     Client,
     Clock,
     Scenario,
@@ -26,18 +25,9 @@ from tests.unit.api.conftest import (
     check_certified,
     get_obj,
     key,
+    milestone,
     signed,
 )
-
-
-def milestone(node: TestNode, place: str = "NLRTM") -> Transaction:
-    payload: dict[str, Value] = {
-        "shipment_id": SHIPMENT,
-        "event": "arrived",
-        "place": place,
-        "time_ms": 1_700_000_006_500,
-    }
-    return node.tx("oceanic-carrier", "shipment.milestone", payload)
 
 
 async def post_json(client: Client, body: object) -> tuple[int, Value]:
