@@ -16,18 +16,15 @@ from aiohttp import web
 from contracts import state_keys as sk
 from contracts.read_rules import Reader, may_read, may_read_key, reader_for
 from ledger.encoding import Value
-from ledger.state import StateTree
 from node.api.auth import authenticate, is_signed, signature_required
 from node.api.context import api_state
-from node.api.disclosure import Disclosure, StateAt
+from node.api.disclosure import Disclosure, StateAt, state_after, state_under
 from node.api.render import APIError
 from node.service import Certified
 
 
 def state_at(request: web.Request, certified: Certified) -> StateAt:
-    store = api_state(request).node.chain.store
-    root = certified.header.state_root
-    return StateAt(StateTree(store, root), root)
+    return state_after(api_state(request).node.chain.store, certified.header)
 
 
 async def reader_of(request: web.Request) -> tuple[Reader, bool]:
@@ -70,8 +67,7 @@ async def authenticated_reader(request: web.Request) -> tuple[Reader, bytes | No
 def latest_state(request: web.Request) -> StateAt:
     """The state after the node's latest committed block (who is asking is decided here)."""
     chain = api_state(request).node.chain
-    root = chain.head().state_root
-    return StateAt(StateTree(chain.store, root), root)
+    return state_under(chain.store, chain.head().state_root)
 
 
 async def disclosure_for(request: web.Request) -> Disclosure:

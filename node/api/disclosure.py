@@ -47,9 +47,14 @@ class StateAt:
         return self.tree.get_at(self.root, key)
 
 
+def state_under(store: KVStore, root: bytes) -> StateAt:
+    """The state under ``root``."""
+    return StateAt(StateTree(store, root), root)
+
+
 def state_after(store: KVStore, header: BlockHeader) -> StateAt:
     """The state as it stood right after ``header``'s block."""
-    return StateAt(StateTree(store, header.state_root), header.state_root)
+    return state_under(store, header.state_root)
 
 
 class Disclosure:
