@@ -181,9 +181,9 @@ class Mempool:
         The API asks this of a transaction's sender field before decoding the rest.
         """
         try:
-            authenticate(_Reader(self), sender)
-        except ContractError as exc:
-            return MempoolError(exc.message, code=exc.code, http_status=exc.http_status)
+            self._sender_org(sender)
+        except MempoolError as exc:
+            return exc
         return None
 
     def precheck(self, tx: Transaction) -> MempoolError | None:
@@ -269,10 +269,7 @@ class Mempool:
             raise MempoolError("transaction too large", code="too_large", http_status=413)
         if tx.hash in self._by_hash:
             raise MempoolError("transaction already pending", code="duplicate", http_status=409)
-        try:
-            org = authenticate(_Reader(self), tx.sender).org
-        except ContractError as exc:
-            raise MempoolError(exc.message, code=exc.code, http_status=exc.http_status) from None
+        org = self._sender_org(tx.sender)
         if self._is_committed(tx.hash):
             raise MempoolError("transaction already committed", code="duplicate", http_status=409)
         expected = self._expected_nonce(tx.sender)
@@ -296,6 +293,13 @@ class Mempool:
                 http_status=409,
             )
         return org, expected, queue
+
+    def _sender_org(self, sender: bytes) -> str:
+        """The organisation of an active member ``sender``; else raise the refusal."""
+        try:
+            return authenticate(_Reader(self), sender).org
+        except ContractError as exc:
+            raise MempoolError(exc.message, code=exc.code, http_status=exc.http_status) from None
 
     def _limit_checks(
         self,
