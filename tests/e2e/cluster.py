@@ -249,9 +249,9 @@ class Cluster:
         with open(home.config, "w", encoding="utf-8") as f:
             f.write(config.to_toml())
 
-    def restart(self, name: str, env: dict[str, str] | None = None) -> int:
+    def restart(self, name: str, faults: Faults | None = None) -> int:
         self.stop_node(name)
-        return self.start_node(name, env)
+        return self.start_node(name, faults)
 
     def kill(self, name: str) -> None:
         """SIGKILL (a power cut) and reap."""

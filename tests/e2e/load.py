@@ -269,6 +269,18 @@ def _post(url: str, body: bytes) -> dict[str, Any] | None:
     req = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
+    return _fetch(req, unreadable=None)
+
+
+def _get(url: str) -> dict[str, Any] | None:
+    return _fetch(urllib.request.Request(url), unreadable={})
+
+
+def _fetch(
+    req: urllib.request.Request, *, unreadable: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The JSON map the node answered (error answers too); ``unreadable`` when the answer
+    is not a JSON map, None when the node did not answer."""
     try:
         with urllib.request.urlopen(req, timeout=3) as resp:
             doc = json.loads(resp.read())
@@ -276,21 +288,7 @@ def _post(url: str, body: bytes) -> dict[str, Any] | None:
         try:
             doc = json.loads(exc.read())
         except ValueError:
-            return None
+            return unreadable
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _get(url: str) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            doc = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            doc = json.loads(exc.read())
-        except ValueError:
-            return {}
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else {}
+    return doc if isinstance(doc, dict) else unreadable

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.e2e.cluster import Cluster
-from tests.e2e.invariants import Summary, check_all
+from tests.e2e.invariants import Summary, assert_recovers, check_all
 from tests.e2e.load import Load
 
 RESULTS_ENV = "CITYLEDGER_E2E_RESULTS"  # append one JSON line of figures per scenario
@@ -70,3 +71,25 @@ def current_proposer(cluster: Cluster) -> str:
             consensus = status["consensus"]
             return cluster.proposer(int(consensus["height"]), int(consensus["round"]))
     raise AssertionError("no node answers")
+
+
+def outage(
+    cluster: Cluster,
+    victim: str,
+    *,
+    down: Callable[[str], None],
+    up: Callable[[str], object],
+    down_s: float,
+    catch_up_bound_s: float,
+) -> tuple[float, float]:
+    """Take ``victim`` down with ``down`` (kill, pause); the others must keep committing;
+    after ``down_s`` bring it back with ``up``; it must catch up. Returns (seconds until
+    the others progressed, seconds until the victim caught up)."""
+    down(victim)
+    others = [n for n in cluster.names if n != victim]
+    progress = assert_recovers(cluster, others)
+    time.sleep(max(0.0, down_s - progress))
+    up(victim)
+    caught_up = cluster.wait_caught_up(victim, catch_up_bound_s)
+    assert caught_up is not None, f"{victim} did not catch up within {catch_up_bound_s} s"
+    return progress, caught_up

@@ -18,22 +18,21 @@ from tests.e2e.invariants import (
     audit_home,
 )
 from tests.e2e.launcher import CRASH_EXIT_CODE, CRASH_POINTS, Faults
-from tests.e2e.scenario import current_proposer, finish, start_load
+from tests.e2e.scenario import current_proposer, finish, outage, start_load
 
 CATCH_UP_BOUND_S = 30.0
 
 
 def _kill_and_restart(cluster: Cluster, victim: str, down_s: float) -> tuple[float, float]:
-    """SIGKILL ``victim``; the other three must keep committing; restart; it must catch
-    up. Returns (seconds until the others progressed, seconds to catch up)."""
-    cluster.kill(victim)
-    others = [n for n in cluster.names if n != victim]
-    progress = assert_recovers(cluster, others)
-    time.sleep(max(0.0, down_s - progress))
-    cluster.start_node(victim)
-    caught_up = cluster.wait_caught_up(victim, CATCH_UP_BOUND_S)
-    assert caught_up is not None, f"{victim} did not catch up within {CATCH_UP_BOUND_S} s"
-    return progress, caught_up
+    """SIGKILL ``victim`` for ``down_s``, then restart it (see :func:`outage`)."""
+    return outage(
+        cluster,
+        victim,
+        down=cluster.kill,
+        up=cluster.start_node,
+        down_s=down_s,
+        catch_up_bound_s=CATCH_UP_BOUND_S,
+    )
 
 
 def test_sigkill_of_the_proposer_then_restart_and_catch_up(

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import ClusterFactory
 from tests.e2e.invariants import assert_recovers
-from tests.e2e.scenario import finish, start_load
+from tests.e2e.scenario import finish, outage, start_load
 
 PAUSE_S = 8.0  # round 0 timeouts are 1 s propose + 0.5 s prevote + 0.5 s precommit
 
@@ -26,13 +26,9 @@ def test_sigstop_one_validator_then_sigcont(make_cluster: ClusterFactory, seed: 
     load = start_load(cluster, seed, max_seconds=30)
     time.sleep(3)
     victim = rng.choice(cluster.names)
-    cluster.pause(victim)
-    others = [n for n in cluster.names if n != victim]
-    progress = assert_recovers(cluster, others)
-    time.sleep(max(0.0, PAUSE_S - progress))
-    cluster.resume(victim)
-    caught_up = cluster.wait_caught_up(victim, 30)
-    assert caught_up is not None, f"{victim} did not catch up after SIGCONT"
+    progress, caught_up = outage(
+        cluster, victim, down=cluster.pause, up=cluster.resume, down_s=PAUSE_S, catch_up_bound_s=30
+    )
     recovery = assert_recovers(cluster)
     finish(
         cluster,
