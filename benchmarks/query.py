@@ -6,10 +6,10 @@ turn:
 
 * ``GET /v1/shipments/{id}`` (signed read) for a shipment of the setup, whose history
   keeps growing under the load, and checks the answer as the CLI does
-  (:func:`cli.verify.verify_shipment`: the commit certificate against the genesis
+  (:func:`lightclient.shipments.verify_shipment`: the commit certificate against the genesis
   validators, every record's state proof, the proof that the history ends there);
 * ``GET /v1/txs/{hash}`` for a committed transaction, checked with
-  :func:`cli.verify.verify_receipt` (certificate, block, results and log proofs).
+  :func:`lightclient.receipts.verify_receipt` (certificate, block, results and log proofs).
 
 Latency is reported twice: the node's answer (request sent to body read) and the
 whole query including the client-side verification.
@@ -31,10 +31,11 @@ from benchmarks.driver import HEADERS, Driver, Step
 from benchmarks.results import percentile
 from benchmarks.run import BenchError, drain, load_setup, run_async, session, start_watches
 from benchmarks.workload import Workload, build_workload
-from cli.verify import verify_receipt, verify_shipment
 from ledger.encoding import decode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
+from lightclient.receipts import verify_receipt
+from lightclient.shipments import verify_shipment
 from node.api.auth import sign_request
 from node.config import Home
 

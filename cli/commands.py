@@ -14,7 +14,7 @@
 ``bench``                when cli/bench_cmd.py is present
 =======================  ==================================================
 
-Every answer is checked by :mod:`cli.verify` against the genesis validator set;
+Every answer is checked by :mod:`lightclient` against the genesis validator set;
 ``docs/cli.md`` shows each command with its output.
 """
 
