@@ -345,8 +345,3 @@ def _write(json_path: str | None, doc: dict[str, Any]) -> None:
     if json_path:
         write_json(json_path, doc)
         console.print(f"figures written to {json_path}")
-
-
-def register(cli: click.Group) -> None:
-    """Add ``bench`` to the ``cityledger`` command."""
-    cli.add_command(bench)
