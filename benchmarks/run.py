@@ -21,7 +21,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,7 +34,7 @@ from benchmarks.cluster import Cluster, machine_busy_s
 from benchmarks.driver import BlockWatch, DriveLog, Driver, Step, fetch_blocks, receipt_codes
 from benchmarks.profile import Profiler, summary
 from benchmarks.results import NodeUse, figures, node_use, outcome
-from benchmarks.workload import Workload, build_workload
+from benchmarks.workload import Workload, bench_workload
 from ledger.tx import Transaction
 
 SETUP_BATCH = 2000
@@ -87,6 +88,25 @@ async def start_watches(
     tasks = [asyncio.create_task(w.run(http, stop)) for w in watches]
     await asyncio.sleep(0.5)  # let the subscriptions settle before anything is committed
     return watches, tasks
+
+
+@asynccontextmanager
+async def setup_loaded(
+    urls: Sequence[str], work: Workload, console: Console
+) -> AsyncIterator[tuple[aiohttp.ClientSession, list[BlockWatch]]]:
+    """A session and block watchers on ``urls``, once the setup phases are committed.
+
+    The watchers are stopped when the block ends, however it ends.
+    """
+    stop = asyncio.Event()
+    async with session() as http:
+        watches, tasks = await start_watches(http, urls, stop)
+        try:
+            await load_setup(http, urls, work, watches[0], console)
+            yield http, watches
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def load_setup(
@@ -160,14 +180,8 @@ def run_bench(opts: RunOptions, console: Console) -> dict[str, Any]:
         f"for {opts.validators} validator(s)"
     )
     began = time.monotonic()
-    work = build_workload(
-        "cityledger-bench",
-        int(time.time() * 1000),
-        opts.validators,
-        opts.txs,
-        name=opts.workload,
-        seed=opts.seed,
-        scale=opts.scale,
+    work = bench_workload(
+        opts.validators, opts.txs, name=opts.workload, seed=opts.seed, scale=opts.scale
     )
     console.print(
         f"[bold]workload[/] {opts.workload}: {len(work.items):,} timed transactions "
@@ -203,18 +217,10 @@ async def _timed(
     console: Console,
 ) -> dict[str, Any]:
     urls = [n.url for n in cluster.nodes]
-    stop = asyncio.Event()
-    async with session() as http:
-        watches, tasks = await start_watches(http, urls, stop)
-        try:
-            await load_setup(http, urls, work, watches[0], console)
-            await asyncio.sleep(1.0)
-            base = max(w.height for w in watches)
-            doc = await _measure(opts, cluster, work, ceil, http, urls, watches, base, console)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    return doc
+    async with setup_loaded(urls, work, console) as (http, watches):
+        await asyncio.sleep(1.0)
+        base = max(w.height for w in watches)
+        return await _measure(opts, cluster, work, ceil, http, urls, watches, base, console)
 
 
 async def _measure(
