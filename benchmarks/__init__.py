@@ -1,7 +1,8 @@
 """Benchmarks: a real network's figures (``cityledger bench``) and the core's (``make bench-core``).
 
 ``make bench-core`` runs :mod:`benchmarks.core` over the pure data structures
-(:mod:`benchmarks.state_bench`, :mod:`benchmarks.merkle_bench`). The rest is the engine
+(:mod:`benchmarks.state_bench`, :mod:`benchmarks.merkle_bench`) and the consensus core
+(:mod:`benchmarks.consensus_bench`). The rest is the engine
 behind :mod:`cli.bench_cmd` (``docs/performance.md`` has the method and the figures):
 
 * :mod:`benchmarks.ceiling` — Ed25519 verifications per second on this machine, the ceiling;

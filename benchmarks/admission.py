@@ -184,13 +184,7 @@ def run(
     txs: int = 10_000, repeats: int = 5, *, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Start a node, measure every scenario ``repeats`` times, stop it; figures and runs."""
-    defaults = APIConfig()
-    settings = tuple(
-        f"api.{f.name}={getattr(defaults, f.name)!r}"
-        for f in fields(defaults)
-        if isinstance(getattr(defaults, f.name), int | float)
-    )
-    cluster = Cluster(1, settings=settings)
+    cluster = Cluster(1, settings=_default_api_settings())
     runs: list[Run] = []
     try:
         cluster.start()
@@ -199,78 +193,120 @@ def run(
         entry = cluster.nodes[0]
         pid = entry.pid
         assert pid is not None
-        chain_id = cluster.chain_id
-        node_key = node_public_key(entry.api)
-        # warm-up: the signature worker is started by the first batch it checks
+        target = Target(entry.api, pid, cluster.chain_id, node_public_key(entry.api))
         member = PrivateKey.from_label(MEMBER)
-        warm = [
-            Transaction.create(
-                member,
-                chain_id,
-                "identity.register_member",
-                n,
-                {
-                    "public_key": PrivateKey.from_label(f"bench-admission/warm/{n}").public_key,
-                    "name": f"warm {n}",
-                    "roles": ["customs"],
-                },
-            ).encode()
-            for n in range(32)
-        ]
-        post(entry.api, msgpack.packb({"txs": warm}, use_bin_type=True), "127.0.0.1")
-        post(
-            entry.api,
-            msgpack.packb({"txs": junk_txs(chain_id, "warm-junk", 100)}, use_bin_type=True),
-            "127.0.0.1",
-        )
-        time.sleep(1.0)
-        idle_before = thread_cpu_ns(pid)
-        time.sleep(2.0)
-        idle_ms_per_s = (thread_cpu_ns(pid) - idle_before) / 1e6 / 2.0
+        _warm_up(target, member)
+        idle_ms_per_s = _idle_cpu_ms_per_s(pid)
         source = 10
         for rep in range(repeats):
             for scenario in SCENARIOS:
-                label = f"bench-admission/{scenario}/{rep}/{time.time_ns()}"
-                raws = junk_txs(
-                    chain_id,
-                    label,
-                    txs,
-                    bad_sig=scenario == "bad_sig",
-                    many=scenario == "many_senders",
-                )
                 addr = f"127.0.0.{source}"
                 source = source + 1 if source < 250 else 10
-                bodies, heads = requests_for(scenario, raws, member, chain_id, node_key)
-
-                def send(
-                    bodies: list[bytes] = bodies,
-                    heads: list[dict[str, str]] = heads,
-                    addr: str = addr,
-                ) -> list[tuple[int, str]]:
-                    return [post(entry.api, b, addr, h) for b, h in zip(bodies, heads, strict=True)]
-
-                cpu_ms, wall_ms, statuses = measure(pid, send)
-                runs.append(Run(scenario, cpu_ms, wall_ms, dict(statuses)))
-                log(
-                    f"  {scenario:<14} rep {rep}: node CPU {cpu_ms:8.1f} ms, "
-                    f"wall {wall_ms:8.1f} ms, {dict(statuses)}"
-                )
+                runs.append(_run_scenario(target, member, scenario, rep, txs, addr, log))
                 time.sleep(0.3)
     finally:
         cluster.close()
+    return {
+        "txs_per_batch": txs,
+        "repeats": repeats,
+        "idle_cpu_ms_per_s": round(idle_ms_per_s, 2),
+        "figures": _median_figures(runs),
+        "targets_max": TARGET_MAX_MS,
+        "runs": [r.__dict__ for r in runs],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The node under measure: its API, process id, chain and public key."""
+
+    api: str
+    pid: int
+    chain_id: str
+    node_key: bytes
+
+
+def _default_api_settings() -> tuple[str, ...]:
+    """Every numeric ``[api]`` limit at its default, as ``--set`` overrides."""
+    defaults = APIConfig()
+    return tuple(
+        f"api.{f.name}={getattr(defaults, f.name)!r}"
+        for f in fields(defaults)
+        if isinstance(getattr(defaults, f.name), int | float)
+    )
+
+
+def _warm_up(target: Target, member: PrivateKey) -> None:
+    """Start the signature worker (the first batch it checks does) before anything is timed."""
+    warm = [
+        Transaction.create(
+            member,
+            target.chain_id,
+            "identity.register_member",
+            n,
+            {
+                "public_key": PrivateKey.from_label(f"bench-admission/warm/{n}").public_key,
+                "name": f"warm {n}",
+                "roles": ["customs"],
+            },
+        ).encode()
+        for n in range(32)
+    ]
+    post(target.api, msgpack.packb({"txs": warm}, use_bin_type=True), "127.0.0.1")
+    post(
+        target.api,
+        msgpack.packb({"txs": junk_txs(target.chain_id, "warm-junk", 100)}, use_bin_type=True),
+        "127.0.0.1",
+    )
+    time.sleep(1.0)
+
+
+def _idle_cpu_ms_per_s(pid: int) -> float:
+    """The node's CPU rate with nothing to do, over two seconds (the noise floor)."""
+    idle_before = thread_cpu_ns(pid)
+    time.sleep(2.0)
+    return (thread_cpu_ns(pid) - idle_before) / 1e6 / 2.0
+
+
+def _run_scenario(
+    target: Target,
+    member: PrivateKey,
+    scenario: str,
+    rep: int,
+    txs: int,
+    addr: str,
+    log: Callable[[str], None],
+) -> Run:
+    """One repetition of ``scenario``: a fresh key's junk sent from ``addr``, measured."""
+    label = f"bench-admission/{scenario}/{rep}/{time.time_ns()}"
+    raws = junk_txs(
+        target.chain_id,
+        label,
+        txs,
+        bad_sig=scenario == "bad_sig",
+        many=scenario == "many_senders",
+    )
+    bodies, heads = requests_for(scenario, raws, member, target.chain_id, target.node_key)
+
+    def send() -> list[tuple[int, str]]:
+        return [post(target.api, b, addr, h) for b, h in zip(bodies, heads, strict=True)]
+
+    cpu_ms, wall_ms, statuses = measure(target.pid, send)
+    log(
+        f"  {scenario:<14} rep {rep}: node CPU {cpu_ms:8.1f} ms, "
+        f"wall {wall_ms:8.1f} ms, {dict(statuses)}"
+    )
+    return Run(scenario, cpu_ms, wall_ms, dict(statuses))
+
+
+def _median_figures(runs: list[Run]) -> dict[str, float]:
+    """``admission_<scenario>_cpu_ms``: the median node CPU of each scenario's runs."""
     figures: dict[str, float] = {}
     for scenario in SCENARIOS:
         values = [r.cpu_ms for r in runs if r.scenario == scenario]
         if values:
             figures[f"admission_{scenario}_cpu_ms"] = round(statistics.median(values), 2)
-    return {
-        "txs_per_batch": txs,
-        "repeats": repeats,
-        "idle_cpu_ms_per_s": round(idle_ms_per_s, 2),
-        "figures": figures,
-        "targets_max": TARGET_MAX_MS,
-        "runs": [r.__dict__ for r in runs],
-    }
+    return figures
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ from rich.console import Console
 from benchmarks.cluster import Cluster, sample_pid
 from benchmarks.driver import Driver, Step
 from benchmarks.profile import Profiler, summary
-from benchmarks.run import BenchError, drain, load_setup, run_async, session, start_watches
-from benchmarks.workload import Workload, build_workload
+from benchmarks.run import BenchError, drain, run_async, setup_loaded
+from benchmarks.workload import Workload, bench_workload
 from devnet import processes
 from devnet.layout import NodeEntry
 
@@ -50,14 +50,7 @@ class CatchupOptions:
 def run_catchup(opts: CatchupOptions, console: Console) -> dict[str, Any]:
     if opts.validators < 4:
         raise BenchError("catch-up needs at least 4 validators (3 keep the quorum)")
-    work = build_workload(
-        "cityledger-bench",
-        int(time.time() * 1000),
-        opts.validators - 1,
-        opts.txs,
-        name=opts.workload,
-        seed=opts.seed,
-    )
+    work = bench_workload(opts.validators - 1, opts.txs, name=opts.workload, seed=opts.seed)
     console.print(
         f"[bold]workload[/] {opts.workload}: {len(work.items):,} transactions "
         f"({work.valid_count():,} valid)"
@@ -79,33 +72,24 @@ async def _catchup(
 ) -> dict[str, Any]:
     urls = [n.url for n in cluster.nodes]
     lagger = len(urls) - 1
-    stop = asyncio.Event()
-    async with session() as http:
-        watches, tasks = await start_watches(http, urls[:lagger], stop)
-        try:
-            await load_setup(http, urls[:lagger], work, watches[0], console)
-            await asyncio.sleep(1.0)
-            if not cluster.wait_height(watches[0].height, 30, [lagger]):
-                raise BenchError("the last validator did not follow the setup")
-            stopped_at = Cluster.height(cluster.nodes[lagger])
-            cluster.stop(lagger)
-            console.print(
-                f"stopped {cluster.nodes[lagger].name} at height {stopped_at}; "
-                f"committing {len(work.items):,} transactions without it…"
-            )
-            base = max(w.height for w in watches)
-            driver = Driver(http, urls[:lagger], work.items)
-            log = await driver.run(
-                [Step(opts.rate)], lambda: max(w.txs_since(base) for w in watches)
-            )
-            await drain(watches, base, log.accepted(), opts.drain_s, idle_s=60.0)
-            await asyncio.sleep(1.0)
-            tip = max(w.height for w in watches)
-            txs = sum(n for h, n in watches[0].tx_count.items() if h > stopped_at)
-            committed = max(w.txs_since(base) for w in watches)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    async with setup_loaded(urls[:lagger], work, console) as (http, watches):
+        await asyncio.sleep(1.0)
+        if not cluster.wait_height(watches[0].height, 30, [lagger]):
+            raise BenchError("the last validator did not follow the setup")
+        stopped_at = Cluster.height(cluster.nodes[lagger])
+        cluster.stop(lagger)
+        console.print(
+            f"stopped {cluster.nodes[lagger].name} at height {stopped_at}; "
+            f"committing {len(work.items):,} transactions without it…"
+        )
+        base = max(w.height for w in watches)
+        driver = Driver(http, urls[:lagger], work.items)
+        log = await driver.run([Step(opts.rate)], lambda: max(w.txs_since(base) for w in watches))
+        await drain(watches, base, log.accepted(), opts.drain_s, idle_s=60.0)
+        await asyncio.sleep(1.0)
+        tip = max(w.height for w in watches)
+        txs = sum(n for h, n in watches[0].tx_count.items() if h > stopped_at)
+        committed = max(w.txs_since(base) for w in watches)
     console.print(
         f"tip {tip} ({txs:,} transactions since height {stopped_at}; "
         f"{committed:,} of {log.accepted():,} accepted committed); restarting…"

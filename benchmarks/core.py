@@ -34,8 +34,7 @@ def main() -> None:
     parser.add_argument("--json", default="bench-core.json", help="where to write the figures")
     parser.add_argument("--no-admission", action="store_true", help="skip the junk-batch figures")
     args = parser.parse_args()
-    from benchmarks import admission, merkle_bench, state_bench
-    from node.consensus import bench as consensus_bench
+    from benchmarks import admission, consensus_bench, merkle_bench, state_bench
 
     console = Console()
     figures: dict[str, float] = {}

@@ -6,8 +6,7 @@ the way blocks do it: 5,000 transaction hashes per execution overlay, then one
 write. Proofs are then served from storage for a deterministic spread of indexes
 and sizes (no randomness), and checked with the RFC 9162 verifiers.
 
-This is the one module under ``ledger/`` that reads a clock: it measures, it is
-never imported by the ledger itself, and the clock can be passed in.
+The ledger itself never imports it; the clock can be passed in.
 """
 
 from __future__ import annotations
@@ -39,42 +38,12 @@ def run(
     """
     if n < 2 or proofs < 1:
         raise ValueError("need n >= 2 leaves and at least one proof")
-    tx_hashes = [hashlib.sha256(i.to_bytes(8, "big")).digest() for i in range(n)]
     store = MemoryStore()
-
-    start = clock()
-    for lo in range(0, n, BATCH):
-        overlay = OverlayStore(store)
-        MerkleLog(overlay).append(tx_hashes[lo : lo + BATCH])
-        store.write(overlay.take())
-    append_s = clock() - start
-
+    append_s = _append(store, n, clock)
     log = MerkleLog(store)
-    root = log.root()
     indexes = [j * _SPREAD % n for j in range(proofs)]
-    leaves = [log.get_leaf_hash(i) for i in indexes]
-
-    start = clock()
-    inclusion = [log.prove_inclusion(i, n) for i in indexes]
-    inc_prove_s = clock() - start
-    start = clock()
-    for proof, leaf in zip(inclusion, leaves, strict=True):
-        verify_inclusion(leaf, proof.leaf_index, proof.tree_size, proof.path, root)
-    inc_verify_s = clock() - start
-
-    # Pairs of past sizes, old in [1, new), new in [2, n]: what an auditor asks for.
-    news = [2 + j * 7919 % (n - 1) for j in range(proofs)]
-    pairs = [(1 + i % (new - 1), new) for i, new in zip(indexes, news, strict=True)]
-    roots = {size: log.root(size) for pair in pairs for size in pair}
-
-    start = clock()
-    consistency = [log.prove_consistency(old, new) for old, new in pairs]
-    con_prove_s = clock() - start
-    start = clock()
-    for c in consistency:
-        verify_consistency(c.old_size, c.new_size, roots[c.old_size], roots[c.new_size], c.path)
-    con_verify_s = clock() - start
-
+    inclusion, inc_prove_s, inc_verify_s = _time_inclusion(log, n, indexes, clock)
+    consistency, con_prove_s, con_verify_s = _time_consistency(log, n, indexes, clock)
     return {
         "leaves": float(n),
         "proofs": float(proofs),
@@ -88,6 +57,49 @@ def run(
         "consistency_path_len_avg": _avg_len(consistency),
         "store_keys": float(len(store)),
     }
+
+
+def _append(store: MemoryStore, n: int, clock: Callable[[], float]) -> float:
+    """Seconds to append ``n`` leaves, ``BATCH`` per overlay and write, as blocks do."""
+    tx_hashes = [hashlib.sha256(i.to_bytes(8, "big")).digest() for i in range(n)]
+    start = clock()
+    for lo in range(0, n, BATCH):
+        overlay = OverlayStore(store)
+        MerkleLog(overlay).append(tx_hashes[lo : lo + BATCH])
+        store.write(overlay.take())
+    return clock() - start
+
+
+def _time_inclusion(
+    log: MerkleLog, n: int, indexes: list[int], clock: Callable[[], float]
+) -> tuple[list[InclusionProof], float, float]:
+    """Inclusion proofs of ``indexes`` in the whole log: (proofs, prove s, verify s)."""
+    root = log.root()
+    leaves = [log.get_leaf_hash(i) for i in indexes]
+    start = clock()
+    inclusion = [log.prove_inclusion(i, n) for i in indexes]
+    prove_s = clock() - start
+    start = clock()
+    for proof, leaf in zip(inclusion, leaves, strict=True):
+        verify_inclusion(leaf, proof.leaf_index, proof.tree_size, proof.path, root)
+    return inclusion, prove_s, clock() - start
+
+
+def _time_consistency(
+    log: MerkleLog, n: int, indexes: list[int], clock: Callable[[], float]
+) -> tuple[list[ConsistencyProof], float, float]:
+    """Consistency proofs between pairs of past sizes: (proofs, prove s, verify s)."""
+    # Pairs of past sizes, old in [1, new), new in [2, n]: what an auditor asks for.
+    news = [2 + j * 7919 % (n - 1) for j in range(len(indexes))]
+    pairs = [(1 + i % (new - 1), new) for i, new in zip(indexes, news, strict=True)]
+    roots = {size: log.root(size) for pair in pairs for size in pair}
+    start = clock()
+    consistency = [log.prove_consistency(old, new) for old, new in pairs]
+    prove_s = clock() - start
+    start = clock()
+    for c in consistency:
+        verify_consistency(c.old_size, c.new_size, roots[c.old_size], roots[c.new_size], c.path)
+    return consistency, prove_s, clock() - start
 
 
 def _avg_len(proofs: list[InclusionProof] | list[ConsistencyProof]) -> float:

@@ -6,10 +6,10 @@ turn:
 
 * ``GET /v1/shipments/{id}`` (signed read) for a shipment of the setup, whose history
   keeps growing under the load, and checks the answer as the CLI does
-  (:func:`cli.verify.verify_shipment`: the commit certificate against the genesis
+  (:func:`lightclient.shipments.verify_shipment`: the commit certificate against the genesis
   validators, every record's state proof, the proof that the history ends there);
 * ``GET /v1/txs/{hash}`` for a committed transaction, checked with
-  :func:`cli.verify.verify_receipt` (certificate, block, results and log proofs).
+  :func:`lightclient.receipts.verify_receipt` (certificate, block, results and log proofs).
 
 Latency is reported twice: the node's answer (request sent to body read) and the
 whole query including the client-side verification.
@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -29,12 +31,13 @@ from rich.console import Console
 from benchmarks.cluster import Cluster
 from benchmarks.driver import HEADERS, Driver, Step
 from benchmarks.results import percentile
-from benchmarks.run import BenchError, drain, load_setup, run_async, session, start_watches
-from benchmarks.workload import Workload, build_workload
-from cli.verify import verify_receipt, verify_shipment
+from benchmarks.run import BenchError, drain, run_async, setup_loaded
+from benchmarks.workload import Workload, bench_workload
 from ledger.encoding import decode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
+from lightclient.receipts import verify_receipt
+from lightclient.shipments import verify_shipment
 from node.api.auth import sign_request
 from node.config import Home
 
@@ -74,14 +77,7 @@ class Samples:
 
 
 def run_query(opts: QueryOptions, console: Console) -> dict[str, Any]:
-    work = build_workload(
-        "cityledger-bench",
-        int(time.time() * 1000),
-        opts.validators,
-        opts.txs,
-        name=opts.workload,
-        seed=opts.seed,
-    )
+    work = bench_workload(opts.validators, opts.txs, name=opts.workload, seed=opts.seed)
     cluster = Cluster(opts.validators, opts.home, keep=opts.keep, settings=opts.settings)
     try:
         cluster.start()
@@ -99,26 +95,19 @@ async def _query(
     opts: QueryOptions, cluster: Cluster, work: Workload, genesis: Genesis, console: Console
 ) -> dict[str, Any]:
     urls = [n.url for n in cluster.nodes]
-    stop = asyncio.Event()
-    async with session() as http:
-        watches, tasks = await start_watches(http, urls, stop)
-        try:
-            await load_setup(http, urls, work, watches[0], console)
-            base = max(w.height for w in watches)
-            console.print(f"[bold]queries[/] under {opts.rate:,.0f} tx/s of load…")
-            driver = Driver(http, urls, work.items)
-            load = asyncio.create_task(
-                driver.run([Step(opts.rate)], lambda: max(w.txs_since(base) for w in watches))
-            )
-            began = time.monotonic()
-            shipments, receipts = await _reader(http, urls, work, genesis, opts, load)
-            elapsed = time.monotonic() - began
-            log = await load
-            await drain(watches, base, log.accepted(), 60.0)
-            committed = max(w.txs_since(base) for w in watches)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    async with setup_loaded(urls, work, console) as (http, watches):
+        base = max(w.height for w in watches)
+        console.print(f"[bold]queries[/] under {opts.rate:,.0f} tx/s of load…")
+        driver = Driver(http, urls, work.items)
+        load = asyncio.create_task(
+            driver.run([Step(opts.rate)], lambda: max(w.txs_since(base) for w in watches))
+        )
+        began = time.monotonic()
+        shipments, receipts = await _reader(http, urls, work, genesis, opts, load)
+        elapsed = time.monotonic() - began
+        log = await load
+        await drain(watches, base, log.accepted(), 60.0)
+        committed = max(w.txs_since(base) for w in watches)
     return {
         "shipment": shipments.summary(),
         "receipt": receipts.summary(),
@@ -159,32 +148,46 @@ async def _reader(
         if q % 2 == 0:
             ship_id = rng.choice(ships)
             path = f"/v1/shipments/{ship_id}"
-            answer, t0, t1 = await _get(http, url + path, signed(url, path), shipments)
-            if answer is None:
-                continue
-            try:
-                view = verify_shipment(answer, genesis, ship_id)
-            except LedgerError as exc:
-                _count(shipments, f"verify: {exc}")
-                continue
-            shipments.entries += len(view.history)
-            shipments.server_ms.append((t1 - t0) * 1000)
-            shipments.total_ms.append((time.monotonic() - t0) * 1000)
+            check = partial(_shipment_records, genesis=genesis, shipment_id=ship_id)
+            await _timed_query(http, url + path, signed(url, path), shipments, check)
         else:
             tx_hash = rng.choice(setup)
             path = f"/v1/txs/{tx_hash.hex()}"
-            answer, t0, t1 = await _get(http, url + path, signed(url, path), receipts)
-            if answer is None:
-                continue
-            try:
-                verify_receipt(answer, genesis, tx_hash)
-            except LedgerError as exc:
-                _count(receipts, f"verify: {exc}")
-                continue
-            receipts.entries += 1
-            receipts.server_ms.append((t1 - t0) * 1000)
-            receipts.total_ms.append((time.monotonic() - t0) * 1000)
+            check = partial(_receipt_records, genesis=genesis, tx_hash=tx_hash)
+            await _timed_query(http, url + path, signed(url, path), receipts, check)
     return shipments, receipts
+
+
+async def _timed_query(
+    http: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    into: Samples,
+    check: Callable[[Any], int],
+) -> None:
+    """One query: the node's answer, then ``check`` on it (the records it proved)."""
+    answer, t0, t1 = await _get(http, url, headers, into)
+    if answer is None:
+        return
+    try:
+        entries = check(answer)
+    except LedgerError as exc:
+        _count(into, f"verify: {exc}")
+        return
+    into.entries += entries
+    into.server_ms.append((t1 - t0) * 1000)
+    into.total_ms.append((time.monotonic() - t0) * 1000)
+
+
+def _shipment_records(answer: Any, *, genesis: Genesis, shipment_id: str) -> int:
+    """A shipment answer checked as the CLI does; the history entries it proves."""
+    return len(verify_shipment(answer, genesis, shipment_id).history)
+
+
+def _receipt_records(answer: Any, *, genesis: Genesis, tx_hash: bytes) -> int:
+    """A receipt answer checked as the CLI does: one record."""
+    verify_receipt(answer, genesis, tx_hash)
+    return 1
 
 
 async def _node_key(http: aiohttp.ClientSession, url: str) -> bytes:

@@ -137,13 +137,27 @@ def figures(
     send_s = max(1e-9, log.ended - log.began)
     # Over the whole offered period at least: a network that stalls does not get a short window.
     commit_s = max(1e-9, max(o.last_commit, log.ended) - log.began)
-    lat = o.latencies_ms
-    rounds = Counter(r + 1 for _, r, _ in blocks.values())
-    times = sorted(t for _, _, t in blocks.values())
-    block_span_s = max(1e-3, (times[-1] - times[0]) / 1000) if len(times) > 1 else math.nan
     committed_tps = o.committed / commit_s
     ceiling_tps = float(ceiling["ceiling_tps"])
-    valid_rss = [u.peak_rss_mb for u in use if not math.isnan(u.peak_rss_mb)]
+    return (
+        _traffic_figures(o, log, send_s, committed_tps)
+        | _latency_figures(o.latencies_ms)
+        | _block_figures(blocks)
+        | _invalid_figures(o)
+        | _resource_figures(o, use)
+        | {
+            "ceiling": ceiling,
+            "ceiling_tps": round(ceiling_tps),
+            "efficiency": round(committed_tps / ceiling_tps, 3) if ceiling_tps else math.nan,
+        }
+        | _driver_figures(log)
+    )
+
+
+def _traffic_figures(
+    o: Outcome, log: DriveLog, send_s: float, committed_tps: float
+) -> dict[str, Any]:
+    """Rates offered, accepted and committed; what was lost, stranded or refused."""
     return {
         "offered_tps": round(log.sent / send_s, 1),
         "accepted_tps": round(o.accepted / send_s, 1),
@@ -154,20 +168,48 @@ def figures(
         "lost": len(o.lost),
         "stranded": o.stranded,
         "refused_valid": dict(o.refused_valid),
+    }
+
+
+def _latency_figures(lat: Sequence[float]) -> dict[str, Any]:
+    """Percentiles of the sorted submit-to-announced latencies."""
+    return {
         "p50_ms": round(percentile(lat, 50), 1),
         "p95_ms": round(percentile(lat, 95), 1),
         "p99_ms": round(percentile(lat, 99), 1),
         "max_ms": round(lat[-1], 1) if lat else math.nan,
+    }
+
+
+def _block_figures(blocks: dict[int, tuple[list[bytes], int, int]]) -> dict[str, Any]:
+    """Blocks per second, transactions per block and rounds per height."""
+    rounds = Counter(r + 1 for _, r, _ in blocks.values())
+    times = sorted(t for _, _, t in blocks.values())
+    block_span_s = max(1e-3, (times[-1] - times[0]) / 1000) if len(times) > 1 else math.nan
+    return {
         "blocks": len(blocks),
         "blocks_per_s": round((len(blocks) - 1) / block_span_s, 2) if len(blocks) > 1 else 0,
         "txs_per_block": round(sum(len(h) for h, _, _ in blocks.values()) / max(1, len(blocks))),
         "rounds_per_height": round(sum(k * v for k, v in rounds.items()) / max(1, len(blocks)), 3),
         "rounds_histogram": {str(k): v for k, v in sorted(rounds.items())},
+    }
+
+
+def _invalid_figures(o: Outcome) -> dict[str, Any]:
+    """What became of the invalid transactions sent."""
+    return {
         "invalid_sent": sum(o.invalid.values()),
         "invalid_rejected": sum(o.invalid.values()) - o.invalid_wrong,
         "invalid_unexpected": o.invalid_wrong,
         "invalid_committed": o.invalid_committed,
         "invalid_codes": dict(o.invalid_refused),
+    }
+
+
+def _resource_figures(o: Outcome, use: Sequence[NodeUse]) -> dict[str, Any]:
+    """Per-node use, peak memory, CPU, and disk per committed transaction."""
+    valid_rss = [u.peak_rss_mb for u in use if not math.isnan(u.peak_rss_mb)]
+    return {
         "nodes": [u.to_obj() for u in use],
         "peak_rss_mb": round(max(valid_rss), 1) if valid_rss else math.nan,
         "cpu_s_total": round(sum(u.cpu_s for u in use), 1),
@@ -177,9 +219,12 @@ def figures(
         "written_bytes_per_tx": round(
             sum(u.write_bytes_delta for u in use) / max(1, len(use)) / max(1, o.committed)
         ),
-        "ceiling": ceiling,
-        "ceiling_tps": round(ceiling_tps),
-        "efficiency": round(committed_tps / ceiling_tps, 3) if ceiling_tps else math.nan,
+    }
+
+
+def _driver_figures(log: DriveLog) -> dict[str, Any]:
+    """The driver's own figures: late ticks, submit answer times and each rate step."""
+    return {
         "late_ticks": log.late_ticks,
         "submit_p50_ms": round(percentile(sorted(log.answer_ms), 50), 1),
         "submit_p99_ms": round(percentile(sorted(log.answer_ms), 99), 1),

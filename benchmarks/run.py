@@ -21,7 +21,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,10 +31,10 @@ from rich.console import Console
 
 from benchmarks import ceiling as ceiling_mod
 from benchmarks.cluster import Cluster, machine_busy_s
-from benchmarks.driver import BlockWatch, Driver, Step, fetch_blocks, receipt_codes
+from benchmarks.driver import BlockWatch, DriveLog, Driver, Step, fetch_blocks, receipt_codes
 from benchmarks.profile import Profiler, summary
 from benchmarks.results import NodeUse, figures, node_use, outcome
-from benchmarks.workload import Workload, build_workload
+from benchmarks.workload import Workload, bench_workload
 from ledger.tx import Transaction
 
 SETUP_BATCH = 2000
@@ -87,6 +88,25 @@ async def start_watches(
     tasks = [asyncio.create_task(w.run(http, stop)) for w in watches]
     await asyncio.sleep(0.5)  # let the subscriptions settle before anything is committed
     return watches, tasks
+
+
+@asynccontextmanager
+async def setup_loaded(
+    urls: Sequence[str], work: Workload, console: Console
+) -> AsyncIterator[tuple[aiohttp.ClientSession, list[BlockWatch]]]:
+    """A session and block watchers on ``urls``, once the setup phases are committed.
+
+    The watchers are stopped when the block ends, however it ends.
+    """
+    stop = asyncio.Event()
+    async with session() as http:
+        watches, tasks = await start_watches(http, urls, stop)
+        try:
+            await load_setup(http, urls, work, watches[0], console)
+            yield http, watches
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def load_setup(
@@ -160,14 +180,8 @@ def run_bench(opts: RunOptions, console: Console) -> dict[str, Any]:
         f"for {opts.validators} validator(s)"
     )
     began = time.monotonic()
-    work = build_workload(
-        "cityledger-bench",
-        int(time.time() * 1000),
-        opts.validators,
-        opts.txs,
-        name=opts.workload,
-        seed=opts.seed,
-        scale=opts.scale,
+    work = bench_workload(
+        opts.validators, opts.txs, name=opts.workload, seed=opts.seed, scale=opts.scale
     )
     console.print(
         f"[bold]workload[/] {opts.workload}: {len(work.items):,} timed transactions "
@@ -203,18 +217,10 @@ async def _timed(
     console: Console,
 ) -> dict[str, Any]:
     urls = [n.url for n in cluster.nodes]
-    stop = asyncio.Event()
-    async with session() as http:
-        watches, tasks = await start_watches(http, urls, stop)
-        try:
-            await load_setup(http, urls, work, watches[0], console)
-            await asyncio.sleep(1.0)
-            base = max(w.height for w in watches)
-            doc = await _measure(opts, cluster, work, ceil, http, urls, watches, base, console)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    return doc
+    async with setup_loaded(urls, work, console) as (http, watches):
+        await asyncio.sleep(1.0)
+        base = max(w.height for w in watches)
+        return await _measure(opts, cluster, work, ceil, http, urls, watches, base, console)
 
 
 async def _measure(
@@ -231,25 +237,15 @@ async def _measure(
     names = [n.name for n in cluster.nodes]
     before, data_before = cluster.samples(), cluster.data_bytes()
     busy_before, client_before = machine_busy_s(), os.times()
-    profiler = None
-    if opts.profile_dir:
-        profiler = Profiler(opts.profile_dir, {n.name: n.pid for n in cluster.nodes if n.pid})
-        profiler.start()
+    profiler = _start_profiler(opts, cluster)
     try:
-        what = "ramp" if opts.ramp else f"{opts.rate:,.0f} tx/s"
-        console.print(f"[bold]timed phase[/]: {len(work.items):,} transactions at {what}…")
-        driver = Driver(http, urls, work.items, tick_s=opts.tick_s)
-        log = await driver.run(opts.steps(), lambda: max(w.txs_since(base) for w in watches))
-        await drain(watches, base, log.accepted(), opts.drain_s)
+        log = await _drive(opts, work, http, urls, watches, base, console)
     finally:
         if profiler is not None:
             profiler.stop()
     after, data_after = cluster.samples(), cluster.data_bytes()
     busy = machine_busy_s() - busy_before
-    client_after = os.times()
-    client_cpu = (client_after.user - client_before.user) + (
-        client_after.system - client_before.system
-    )
+    client_cpu = _cpu_since(client_before)
     tip = max(w.height for w in watches)
     console.print(f"  fetching blocks {base + 1}..{tip} to match transactions…")
     blocks = await fetch_blocks(http, urls, base + 1, tip)
@@ -257,29 +253,77 @@ async def _measure(
     o = outcome(work.items, log, where, watches)
     use = node_use(names, before, after, data_before, data_after)
     doc = figures(o, log, blocks, use, ceil.to_obj())
+    sample = _receipt_sample(work, log, where)
+    if opts.check_receipts and sample:
+        doc["receipts_checked"] = await receipt_codes(http, urls[0], sample[: opts.check_receipts])
+    doc["blocks_missing"] = tip - base - len(blocks)
+    doc["max_block_gap_s"] = round(_max_gap(watches[0], base, tip), 2)
+    doc |= _cpu_figures(use, o.committed, ceil.cores, busy, client_cpu)
+    doc["wall_s"] = round(log.ended - log.began, 1)
+    doc["lost_examples"] = [work.items[i].hash.hex() for i in o.lost[:5]]
+    if profiler is not None:
+        doc["profile"] = {name: summary(profiler.file(name)) for name in profiler.pids}
+    return doc
+
+
+def _start_profiler(opts: RunOptions, cluster: Cluster) -> Profiler | None:
+    """py-spy on every node when ``--profile`` is given."""
+    if not opts.profile_dir:
+        return None
+    profiler = Profiler(opts.profile_dir, {n.name: n.pid for n in cluster.nodes if n.pid})
+    profiler.start()
+    return profiler
+
+
+async def _drive(
+    opts: RunOptions,
+    work: Workload,
+    http: aiohttp.ClientSession,
+    urls: list[str],
+    watches: list[BlockWatch],
+    base: int,
+    console: Console,
+) -> DriveLog:
+    """The timed phase: the driver at the offered rate (or ramp), then the drain."""
+    what = "ramp" if opts.ramp else f"{opts.rate:,.0f} tx/s"
+    console.print(f"[bold]timed phase[/]: {len(work.items):,} transactions at {what}…")
+    driver = Driver(http, urls, work.items, tick_s=opts.tick_s)
+    log = await driver.run(opts.steps(), lambda: max(w.txs_since(base) for w in watches))
+    await drain(watches, base, log.accepted(), opts.drain_s)
+    return log
+
+
+def _cpu_since(before: os.times_result) -> float:
+    """CPU seconds (user and system) this process spent since ``before``."""
+    after = os.times()
+    return (after.user - before.user) + (after.system - before.system)
+
+
+def _receipt_sample(work: Workload, log: DriveLog, where: dict[bytes, int]) -> list[bytes]:
+    """The committed valid transactions, in a fixed shuffled order."""
     sample = [
         work.items[i].hash
         for i in range(log.sent)
         if work.items[i].valid and work.items[i].hash in where
     ]
     random.Random(1).shuffle(sample)
-    if opts.check_receipts and sample:
-        doc["receipts_checked"] = await receipt_codes(http, urls[0], sample[: opts.check_receipts])
+    return sample
+
+
+def _cpu_figures(
+    use: Sequence[NodeUse], committed: int, cores: int, busy: float, client_cpu: float
+) -> dict[str, Any]:
+    """The nodes' CPU per committed transaction, the client's, and everything else's."""
     node_cpu = sum(u.cpu_s for u in use if not math.isnan(u.cpu_s))
-    doc["blocks_missing"] = tip - base - len(blocks)
-    doc["max_block_gap_s"] = round(_max_gap(watches[0], base, tip), 2)
-    if o.committed:
+    doc: dict[str, Any] = {}
+    if committed:
         # CPU the nodes spent per committed transaction, and what the cores allow at that cost:
         # a figure that holds even when other work shares the machine during the run.
-        doc["node_cpu_ms_per_tx"] = round(1000 * node_cpu / o.committed, 3)
-        doc["cpu_bound_tps"] = round(_cpu_bound(use, o.committed, ceil.cores), 1)
+        doc["node_cpu_ms_per_tx"] = round(1000 * node_cpu / committed, 3)
+        doc["cpu_bound_tps"] = round(_cpu_bound(use, committed, cores), 1)
     doc["client_cpu_s"] = round(client_cpu, 1)
     doc["other_cpu_s"] = round(max(0.0, busy - node_cpu - client_cpu), 1)
     doc["machine_busy_s"] = round(busy, 1)
-    doc["wall_s"] = round(log.ended - log.began, 1)
-    doc["lost_examples"] = [work.items[i].hash.hex() for i in o.lost[:5]]
-    if profiler is not None:
-        doc["profile"] = {name: summary(profiler.file(name)) for name in profiler.pids}
     return doc
 
 

@@ -77,7 +77,21 @@ def run(n: int = 1_000_000, *, seed: int = 7) -> dict[str, float]:
     store = BulkMemoryStore()
     cache = NodeCache()
     figures: dict[str, float] = {"n": float(n), "machine_sha256_per_s": _sha256_rate()}
+    root = _build(store, cache, rng, n, figures)
+    root = _update(store, cache, rng, n, root, figures)
+    tree = StateTree(store, root, cache=cache)
+    _prove_and_verify(tree, root, rng, n, figures)
+    _read(tree, root, rng, n, figures)
+    figures["machine_sha256_per_s_after"] = _sha256_rate()
+    figures["cpu_s"] = time.process_time() - cpu
+    figures["wall_s"] = time.perf_counter() - wall
+    return figures
 
+
+def _build(
+    store: MemoryStore, cache: NodeCache, rng: random.Random, n: int, figures: dict[str, float]
+) -> bytes:
+    """Insert ``n`` keys in blocks of ``BUILD_BATCH``; the root of the built state."""
     root, apply_s, commit_s = EMPTY_ROOT, 0.0, 0.0
     for start in range(0, n, BUILD_BATCH):
         changes = {
@@ -90,7 +104,18 @@ def run(n: int = 1_000_000, *, seed: int = 7) -> dict[str, float]:
     figures["state_build_s"] = apply_s
     figures["state_build_commit_s"] = commit_s
     figures["store_entries_after_build"] = float(len(store))
+    return root
 
+
+def _update(
+    store: MemoryStore,
+    cache: NodeCache,
+    rng: random.Random,
+    n: int,
+    root: bytes,
+    figures: dict[str, float],
+) -> bytes:
+    """``UPDATE_BLOCKS`` blocks of existing keys, then one with a cold cache; the new root."""
     apply_s, commit_s, best = 0.0, 0.0, 0.0
     for _ in range(UPDATE_BLOCKS):
         picked = rng.sample(range(n), min(n, UPDATE_BATCH))
@@ -110,8 +135,13 @@ def run(n: int = 1_000_000, *, seed: int = 7) -> dict[str, float]:
     figures["state_update_nodes_per_key"] = (
         entries_before - figures["store_entries_after_build"]
     ) / updates
+    return root
 
-    tree = StateTree(store, root, cache=cache)
+
+def _prove_and_verify(
+    tree: StateTree, root: bytes, rng: random.Random, n: int, figures: dict[str, float]
+) -> None:
+    """``PROOFS`` proofs generated, then verified, and their shape."""
     # Nine in ten proofs are of present keys, one in ten of absent ones.
     probe = [state_key(rng.randrange(n + n // 9 + 1)) for _ in range(PROOFS)]
     t = _clock()
@@ -123,6 +153,11 @@ def run(n: int = 1_000_000, *, seed: int = 7) -> dict[str, float]:
     figures["state_verify_per_s"] = PROOFS / (_clock() - t)
     figures.update(_proof_shape(proofs))
 
+
+def _read(
+    tree: StateTree, root: bytes, rng: random.Random, n: int, figures: dict[str, float]
+) -> None:
+    """``READS`` reads of the latest state, and ``PROOFS`` reads under a given root."""
     reads = [state_key(rng.randrange(n)) for _ in range(READS)]
     t = _clock()
     for key in reads:
@@ -132,10 +167,6 @@ def run(n: int = 1_000_000, *, seed: int = 7) -> dict[str, float]:
     for key in reads[:PROOFS]:
         tree.get_at(root, key)
     figures["state_get_at_per_s"] = PROOFS / (_clock() - t)
-    figures["machine_sha256_per_s_after"] = _sha256_rate()
-    figures["cpu_s"] = time.process_time() - cpu
-    figures["wall_s"] = time.perf_counter() - wall
-    return figures
 
 
 def _block(

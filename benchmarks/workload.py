@@ -15,6 +15,7 @@ transaction, and a replayed (already used) nonce of a founding agency admin.
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,19 @@ def build_workload(
         if progress is not None and i % 2000 == 1999:
             progress(2000)
     return work
+
+
+def bench_workload(nodes: int, txs: int, *, name: str, seed: int, scale: int = 1) -> Workload:
+    """:func:`build_workload` for a bench network (chain ``cityledger-bench``), from now."""
+    return build_workload(
+        "cityledger-bench",
+        int(time.time() * 1000),
+        nodes,
+        txs,
+        name=name,
+        seed=seed,
+        scale=scale,
+    )
 
 
 class _SmallFactory:

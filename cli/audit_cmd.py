@@ -5,7 +5,8 @@ block source (a stopped node's home, or a node's API), shows a progress bar
 with rate and ETA, and prints the findings. ``checkpoint`` writes what a city
 publishes (docs/audit.md): a certified header with its log size and root,
 optionally signed with ``Purpose.CHECKPOINT``. ``consistency`` proves, with one
-RFC 6962 consistency proof, that a node's ledger today extends a checkpoint.
+RFC 6962 consistency proof, that a node's ledger today extends a checkpoint. The
+checkpoint format and both checks are :mod:`lightclient.checkpoints`.
 """
 
 from __future__ import annotations
@@ -33,19 +34,23 @@ from cli.client import NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv, verified_line
-from cli.verify import CertifiedHeader, VerificationError, check_certificate, verify_certified
 from ledger.block import BlockHeader
-from ledger.crypto import PrivateKey, Purpose, verify
-from ledger.encoding import Value, decode, encode
+from ledger.crypto import PrivateKey, Purpose
+from ledger.encoding import Value, encode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
-from ledger.merkle import ConsistencyProof
 from ledger.storage import keys, open_leveldb
 from ledger.votes import CommitCertificate
+from lightclient.checkpoints import (
+    checkpoint_document,
+    checkpoint_message,
+    read_checkpoint,
+    verify_extension,
+)
+from lightclient.headers import verify_certified
 from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.config import Home
 
-CHECKPOINT_VERSION = 1
 PREFETCH = 32
 
 
@@ -304,56 +309,6 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
         console.print(f"… and {report.more_findings} more")
 
 
-# --- checkpoints ------------------------------------------------------------------------------
-
-
-def checkpoint_message(cp: dict[str, Any]) -> bytes:
-    """The canonical bytes a checkpoint signature covers (docs/audit.md)."""
-    return encode(
-        {
-            "block_hash": bytes.fromhex(cp["block_hash"]),
-            "chain_id": cp["chain_id"],
-            "genesis_hash": bytes.fromhex(cp["genesis_hash"]),
-            "height": cp["height"],
-            "log_root": bytes.fromhex(cp["log_root"]),
-            "log_size": cp["log_size"],
-        }
-    )
-
-
-def read_checkpoint(cp: Any, genesis: Genesis) -> tuple[CertifiedHeader, dict[str, Any]]:
-    """Check a checkpoint document: format, signature (if any), certificate, fields."""
-    if not isinstance(cp, dict) or cp.get("cityledger_checkpoint") != CHECKPOINT_VERSION:
-        raise VerificationError(f"not a CityLedger checkpoint (version {CHECKPOINT_VERSION})")
-    try:
-        header = BlockHeader.from_obj(decode(bytes.fromhex(cp["header"])))
-        cert = CommitCertificate.from_obj(decode(bytes.fromhex(cp["certificate"])))
-        fields = {
-            "chain_id": header.chain_id,
-            "genesis_hash": genesis.hash.hex(),
-            "height": header.height,
-            "block_hash": header.hash.hex(),
-            "log_size": header.log_size,
-            "log_root": header.log_root.hex(),
-        }
-        if cp.get("signature") is not None:
-            verify(
-                bytes.fromhex(cp["signer"]),
-                Purpose.CHECKPOINT,
-                genesis.chain_id,
-                checkpoint_message(cp),
-                bytes.fromhex(cp["signature"]),
-            )
-    except (KeyError, ValueError, TypeError, LedgerError) as exc:
-        raise VerificationError(
-            f"the checkpoint is malformed or its signature is bad: {exc}"
-        ) from None
-    for name, value in fields.items():
-        if cp.get(name) != value:
-            raise VerificationError(f"the checkpoint's {name} does not match its header")
-    return check_certificate(header, cert, genesis), cp
-
-
 @audit.command()
 @node_option()
 @genesis_option(required=False)
@@ -377,18 +332,7 @@ def checkpoint(node: str, genesis_path: str | None, key_path: str | None) -> Non
         )
     if not isinstance(genesis_hash, bytes):
         fail("the node did not name its genesis hash")
-    cp: dict[str, Any] = {
-        "cityledger_checkpoint": CHECKPOINT_VERSION,
-        "chain_id": header.chain_id,
-        "genesis_hash": genesis_hash.hex(),
-        "height": header.height,
-        "block_hash": header.hash.hex(),
-        "time_ms": header.time_ms,
-        "log_size": header.log_size,
-        "log_root": header.log_root.hex(),
-        "header": encode(header.to_obj()).hex(),
-        "certificate": cert.encode().hex(),
-    }
+    cp = checkpoint_document(header, cert, genesis_hash)
     if key_path is not None:
         key = load_key(key_path)
         cp["signer"] = key.public_key.hex()
@@ -418,13 +362,7 @@ def consistency(
     client = NodeClient(node, chain_id=genesis.chain_id)
     answer = client.get("/v1/log/consistency", {"old": old.header.log_size})
     try:
-        new = verify_certified(answer, genesis)
-        proof = ConsistencyProof.from_obj(answer.get("proof"))
-        if new.height < old.height:
-            raise VerificationError(f"the node is at height {new.height}, behind the checkpoint")
-        if (proof.old_size, proof.new_size) != (old.header.log_size, new.header.log_size):
-            raise VerificationError("the proof is not between the two certified log sizes")
-        proof.verify(old.header.log_root, new.header.log_root)
+        new, proof = verify_extension(answer, old, genesis)
     except LedgerError as exc:
         fail(
             f"REFUSED: today's ledger at {client.url} does not provably extend the "

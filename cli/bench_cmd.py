@@ -132,58 +132,7 @@ def run(json_path: str | None, **kw: Any) -> None:
 
 def _show_run(doc: dict[str, Any], show: Any, show_nodes: Any) -> None:
     o = doc["options"]
-    rows = [
-        ("offered", doc["offered_tps"], "tx/s"),
-        ("accepted", doc["accepted_tps"], "tx/s"),
-        ("committed", doc["committed_tps"], f"tx/s ({doc['committed']:,} committed)"),
-        (
-            "lost (accepted, never committed)",
-            doc["lost"],
-            f"+ {doc['stranded']:,} stranded behind a refused tx of their sender",
-        ),
-        ("valid refused", sum(doc["refused_valid"].values()), str(doc["refused_valid"] or "")),
-        (
-            "invalid sent / refused",
-            f"{doc['invalid_sent']:,} / {doc['invalid_rejected']:,}",
-            f"committed: {doc['invalid_committed']}",
-        ),
-        (
-            "submit answered p50 / p99",
-            f"{doc['submit_p50_ms']:,} / {doc['submit_p99_ms']:,}",
-            "ms, batch scheduled to the node's answer",
-        ),
-        ("latency p50", doc["p50_ms"], "ms, submit to block announced"),
-        ("latency p95", doc["p95_ms"], "ms"),
-        ("latency p99", doc["p99_ms"], "ms"),
-        ("latency max", doc["max_ms"], "ms"),
-        (
-            "blocks",
-            doc["blocks"],
-            f"{doc['blocks_per_s']} blocks/s, {doc['txs_per_block']} tx/block",
-        ),
-        ("rounds per height", doc["rounds_per_height"], str(doc["rounds_histogram"])),
-        ("longest block gap", doc["max_block_gap_s"], "s between announcements"),
-        ("peak RSS (max node)", doc["peak_rss_mb"], "MB"),
-        (
-            "node CPU",
-            doc["cpu_s_total"],
-            f"s (client {doc['client_cpu_s']} s, others {doc['other_cpu_s']} s)",
-        ),
-        (
-            "node CPU per tx",
-            doc.get("node_cpu_ms_per_tx", "-"),
-            f"ms, all nodes: the cores allow {doc.get('cpu_bound_tps', '-')} tx/s at that cost",
-        ),
-        ("stored per tx", doc["bytes_per_tx"], "bytes of data dir growth, per node"),
-        ("written per tx", doc["written_bytes_per_tx"], "bytes written to disk, per node"),
-        (
-            "ceiling",
-            doc["ceiling_tps"],
-            f"tx/s = {doc['ceiling']['verify_per_s_per_core']:,} verify/s x "
-            f"{doc['ceiling']['cores']} cores / {doc['ceiling']['validators']}",
-        ),
-        ("efficiency", f"{100 * doc['efficiency']:.1f} %", "committed / ceiling"),
-    ]
+    rows = _throughput_rows(doc) + _latency_rows(doc) + _cost_rows(doc)
     if "receipts_checked" in doc:
         rows.append(
             (
@@ -210,6 +159,82 @@ def _show_run(doc: dict[str, Any], show: Any, show_nodes: Any) -> None:
             ],
         )
     show_nodes(console, doc["nodes"])
+    _show_profiles(doc, show)
+
+
+Row = tuple[str, Any, str]
+
+
+def _throughput_rows(doc: dict[str, Any]) -> list[Row]:
+    """What was offered, accepted, committed, lost and refused."""
+    return [
+        ("offered", doc["offered_tps"], "tx/s"),
+        ("accepted", doc["accepted_tps"], "tx/s"),
+        ("committed", doc["committed_tps"], f"tx/s ({doc['committed']:,} committed)"),
+        (
+            "lost (accepted, never committed)",
+            doc["lost"],
+            f"+ {doc['stranded']:,} stranded behind a refused tx of their sender",
+        ),
+        ("valid refused", sum(doc["refused_valid"].values()), str(doc["refused_valid"] or "")),
+        (
+            "invalid sent / refused",
+            f"{doc['invalid_sent']:,} / {doc['invalid_rejected']:,}",
+            f"committed: {doc['invalid_committed']}",
+        ),
+    ]
+
+
+def _latency_rows(doc: dict[str, Any]) -> list[Row]:
+    """Submit answers, finality latency percentiles, blocks and rounds."""
+    return [
+        (
+            "submit answered p50 / p99",
+            f"{doc['submit_p50_ms']:,} / {doc['submit_p99_ms']:,}",
+            "ms, batch scheduled to the node's answer",
+        ),
+        ("latency p50", doc["p50_ms"], "ms, submit to block announced"),
+        ("latency p95", doc["p95_ms"], "ms"),
+        ("latency p99", doc["p99_ms"], "ms"),
+        ("latency max", doc["max_ms"], "ms"),
+        (
+            "blocks",
+            doc["blocks"],
+            f"{doc['blocks_per_s']} blocks/s, {doc['txs_per_block']} tx/block",
+        ),
+        ("rounds per height", doc["rounds_per_height"], str(doc["rounds_histogram"])),
+        ("longest block gap", doc["max_block_gap_s"], "s between announcements"),
+    ]
+
+
+def _cost_rows(doc: dict[str, Any]) -> list[Row]:
+    """Memory, CPU and disk per transaction, and the verification ceiling."""
+    return [
+        ("peak RSS (max node)", doc["peak_rss_mb"], "MB"),
+        (
+            "node CPU",
+            doc["cpu_s_total"],
+            f"s (client {doc['client_cpu_s']} s, others {doc['other_cpu_s']} s)",
+        ),
+        (
+            "node CPU per tx",
+            doc.get("node_cpu_ms_per_tx", "-"),
+            f"ms, all nodes: the cores allow {doc.get('cpu_bound_tps', '-')} tx/s at that cost",
+        ),
+        ("stored per tx", doc["bytes_per_tx"], "bytes of data dir growth, per node"),
+        ("written per tx", doc["written_bytes_per_tx"], "bytes written to disk, per node"),
+        (
+            "ceiling",
+            doc["ceiling_tps"],
+            f"tx/s = {doc['ceiling']['verify_per_s_per_core']:,} verify/s x "
+            f"{doc['ceiling']['cores']} cores / {doc['ceiling']['validators']}",
+        ),
+        ("efficiency", f"{100 * doc['efficiency']:.1f} %", "committed / ceiling"),
+    ]
+
+
+def _show_profiles(doc: dict[str, Any], show: Any) -> None:
+    """Each sampled node's ten busiest activities (``--profile``)."""
     for name, prof in doc.get("profile", {}).items():
         show(
             console,
@@ -271,12 +296,7 @@ def catchup(json_path: str | None, **kw: Any) -> None:
             ("peak RSS", doc["peak_rss_mb"], "MB"),
         ],
     )
-    for name, prof in doc.get("profile", {}).items():
-        show(
-            console,
-            f"profile {name}: {prof['busy_samples']:,} busy samples",
-            [(a, share, "%") for a, share in prof["activities"][:10]],
-        )
+    _show_profiles(doc, show)
     _write(json_path, doc)
 
 
@@ -345,8 +365,3 @@ def _write(json_path: str | None, doc: dict[str, Any]) -> None:
     if json_path:
         write_json(json_path, doc)
         console.print(f"figures written to {json_path}")
-
-
-def register(cli: click.Group) -> None:
-    """Add ``bench`` to the ``cityledger`` command."""
-    cli.add_command(bench)

@@ -11,21 +11,21 @@
 ``proof``                export, verify (cli/proof_cmd.py)
 ``evidence``             list: committed equivocation evidence, checked
                          (cli/evidence_cmd.py)
-``bench``                when cli/bench_cmd.py is present
+``bench``                run, catchup, query, stages: a local network
+                         measured (cli/bench_cmd.py, engine in benchmarks/)
 =======================  ==================================================
 
-Every answer is checked by :mod:`cli.verify` against the genesis validator set;
+Every answer is checked by :mod:`lightclient` against the genesis validator set;
 ``docs/cli.md`` shows each command with its output.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
 from cli import (
     audit_cmd,
+    bench_cmd,
     evidence_cmd,
     keys_cmd,
     permit_cmd,
@@ -48,10 +48,6 @@ def register(cli: click.Group) -> None:
         audit_cmd.audit,
         proof_cmd.proof,
         evidence_cmd.evidence,
+        bench_cmd.bench,
     ):
         cli.add_command(command)
-    try:  # ``cityledger bench`` lives in its own module; add it when installed
-        bench_cmd = importlib.import_module("cli.bench_cmd")
-    except ImportError:
-        return
-    bench_cmd.register(cli)

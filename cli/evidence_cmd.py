@@ -1,20 +1,14 @@
 """``cityledger evidence list``: equivocation evidence committed on the chain, checked.
 
 The node's ``/v1/evidence`` lists committed evidence by block, each block with its
-header and commit certificate, then its own pending pool. Nothing it says is taken
-on trust (:func:`verify_evidence_page`): every block's certificate must carry >2/3
-of the genesis validators' power for its header, the pieces listed for a block must
-be exactly those under the header's ``evidence_root`` (none forged, hidden or
-added), and every piece is re-verified here: both signatures, by a genesis validator
-(the round's proposer for proposals), two different messages for one height, round
-and step, from a height the block may commit, and no offence twice. A node that lies
-in any of it is refused. Pending pieces (not committed yet) are verified the same way
-and shown apart.
+header and commit certificate, then its own pending pool. Every page is checked by
+:func:`lightclient.evidence.verify_evidence_page` (certificates, evidence roots,
+every piece re-verified); a node that lies in any of it is refused. Pending pieces
+(not committed yet) are verified the same way and shown apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -23,114 +17,13 @@ from rich.table import Table
 from cli.client import NodeClient, genesis_option, node_option
 from cli.output import console, print_json
 from cli.render import short, verified_line
-from cli.verify import CertifiedHeader, VerificationError, verify_certified
-from ledger.encoding import Value
-from ledger.errors import LedgerError
-from ledger.evidence import (
-    ConflictingProposalEvidence,
-    Evidence,
-    Offence,
-    check_evidence_window,
-    compute_evidence_root,
-    evidence_from_obj,
-    evidence_summary,
-)
+from ledger.evidence import ConflictingProposalEvidence, Evidence, evidence_summary
 from ledger.genesis import Genesis
 from ledger.votes import NIL
+from lightclient.errors import VerificationError
+from lightclient.evidence import EvidenceView, verify_evidence_page
 
 MAX_PAGES = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class CommittedPiece:
-    height: int  # of the block that commits it
-    index: int
-    evidence: Evidence
-    certified: CertifiedHeader
-
-
-@dataclass(slots=True)
-class EvidenceView:
-    committed: list[CommittedPiece] = field(default_factory=list)
-    pending: list[Evidence] = field(default_factory=list)
-    offences: set[Offence] = field(default_factory=set)
-    last_height: int = 0
-
-
-def _fail(message: str) -> VerificationError:
-    return VerificationError(message)
-
-
-def _piece(item: Value, genesis: Genesis, what: str) -> Evidence:
-    """The evidence an item carries, re-verified; its summary fields must match it."""
-    if not isinstance(item, dict):
-        raise _fail(f"{what} is malformed")
-    try:
-        evidence = evidence_from_obj(item.get("evidence"))
-    except LedgerError as exc:
-        raise _fail(f"{what} is not evidence of equivocation: {exc}") from None
-    for name, value in evidence_summary(evidence).items():
-        if item.get(name) != value:
-            raise _fail(f"{what}: its {name} differs from the evidence it carries")
-    try:
-        evidence.verify(genesis.chain_id, genesis.validators)
-    except LedgerError as exc:
-        raise _fail(f"{what} does not verify (forged evidence): {exc}") from None
-    return evidence
-
-
-def verify_evidence_page(
-    answer: Value, genesis: Genesis, view: EvidenceView | None = None
-) -> EvidenceView:
-    """Check one ``/v1/evidence`` answer (see the module docstring) into ``view``."""
-    view = view if view is not None else EvidenceView()
-    if not isinstance(answer, dict):
-        raise _fail("the evidence answer is malformed")
-    items, blocks = answer.get("evidence"), answer.get("blocks")
-    if not isinstance(items, list) or not isinstance(blocks, list):
-        raise _fail("the evidence answer is malformed")
-    certified: dict[int, CertifiedHeader] = {}
-    for entry in blocks:
-        if not isinstance(entry, dict):
-            raise _fail("the evidence answer is malformed")
-        got = verify_certified(entry, genesis)
-        if got.height <= view.last_height or got.height in certified:
-            raise _fail(f"block {got.height} is listed twice or out of order")
-        certified[got.height] = got
-    by_height: dict[int, list[Evidence]] = {h: [] for h in certified}
-    for n, item in enumerate(items):
-        status = item.get("status") if isinstance(item, dict) else None
-        if status == "pending":
-            view.pending.append(_piece(item, genesis, f"pending evidence {n}"))
-            continue
-        if status != "committed":
-            raise _fail(f"evidence {n} is neither committed nor pending")
-        height, index = item.get("height"), item.get("index")
-        if height not in certified or not isinstance(index, int):
-            raise _fail(f"evidence {n} names block {height!r}, which the answer does not certify")
-        pieces = by_height[height]
-        if index != len(pieces):
-            raise _fail(f"block {height}'s evidence is not listed in block order")
-        what = f"evidence {index} of block {height}"
-        evidence = _piece(item, genesis, what)
-        try:
-            check_evidence_window(evidence, height)
-        except LedgerError as exc:
-            raise _fail(f"{what}: {exc}") from None
-        if evidence.offence in view.offences:
-            raise _fail(f"{what} repeats an offence already committed")
-        view.offences.add(evidence.offence)
-        pieces.append(evidence)
-        view.committed.append(CommittedPiece(height, index, evidence, certified[height]))
-    for height, pieces in by_height.items():
-        if compute_evidence_root(pieces) != certified[height].header.evidence_root:
-            raise _fail(
-                f"block {height}'s evidence root does not match the {len(pieces)} pieces the "
-                "node listed (forged, hidden or added evidence)"
-            )
-    if certified:
-        view.last_height = max(certified)
-    return view
 
 
 def fetch_evidence(
@@ -151,9 +44,9 @@ def fetch_evidence(
         if next_from is None:
             return view
         if not isinstance(next_from, int) or next_from <= view.last_height:
-            raise _fail("the node's next page of evidence does not move forward")
+            raise VerificationError("the node's next page of evidence does not move forward")
         params = {"from": next_from} | extra
-    raise _fail(f"the node's evidence did not end within {MAX_PAGES} pages")
+    raise VerificationError(f"the node's evidence did not end within {MAX_PAGES} pages")
 
 
 def _messages(evidence: Evidence) -> str:

@@ -16,16 +16,12 @@ import click
 from cli.client import NodeClient, genesis_option, node_option
 from cli.output import console, fail, print_json
 from cli.render import fmt_time, parse_time, permit_view, verified_line
-from cli.verify import (
-    PermitView,
-    VerificationError,
-    verify_permit,
-    verify_state_answer,
-    verify_validity,
-)
 from contracts import state_keys as sk
 from contracts.permits import BLDS_STATUS, effective_status
 from ledger.genesis import Genesis
+from lightclient.errors import VerificationError
+from lightclient.permits import PermitView, verify_permit, verify_validity
+from lightclient.records import verify_state_answer
 
 
 def _connect(node: str, genesis_path: str) -> tuple[NodeClient, Genesis]:

@@ -15,16 +15,16 @@ from typing import Any
 import click
 from rich.table import Table
 
-from cli.block_view import parse_block_answer
 from cli.client import NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv, receipt_view, short, verified_line
-from cli.verify import VerificationError, check_certificate, verify_receipt
 from ledger.block import BlockHeader, Receipt
 from ledger.encoding import Value
-from ledger.errors import LedgerError
 from ledger.genesis import Genesis
+from lightclient.blocks import BlockView, read_block, verify_block
+from lightclient.headers import CertifiedHeader
+from lightclient.receipts import verify_receipt
 
 
 def _client(node: str, key_path: str | None = None) -> NodeClient:
@@ -73,18 +73,10 @@ def block(
     if height != "latest" and not height.isdigit():
         fail("HEIGHT is a number or 'latest'")
     answer = _client(node, key_path).get(f"/v1/blocks/{height}")
-    try:
-        view = parse_block_answer(answer)
-    except LedgerError as exc:
-        raise VerificationError(str(exc)) from None
+    view = read_block(answer)
     certified = None
     if genesis_path is not None:
-        certified = check_certificate(view.header, view.cert, Genesis.load(genesis_path))
-        try:
-            view.check_tx_root()
-            view.check_evidence_root()
-        except LedgerError as exc:
-            raise VerificationError(str(exc)) from None
+        certified = verify_block(view, Genesis.load(genesis_path))
     if as_json:
         print_json(
             {
@@ -97,34 +89,14 @@ def block(
             }
         )
         return
-    h, cert = view.header, view.cert
-    console.print(
-        kv(
-            [
-                ("block", f"[bold]{h.height}[/] {h.hash.hex()}"),
-                ("time", fmt_time(h.time_ms)),
-                ("previous", h.prev_hash.hex()),
-                ("proposer", h.proposer.hex()),
-                ("transactions", f"{h.tx_count} (log size {h.log_size})"),
-                ("tx root", h.tx_root.hex()),
-                ("log root", h.log_root.hex()),
-                ("state root", h.state_root.hex()),
-                ("results root", h.results_root.hex()),
-                ("evidence", f"{len(view.evidence)} pieces (root {h.evidence_root.hex()})"),
-                ("certificate", f"round {cert.round}, {len(cert.signatures)} signatures"),
-            ]
-        )
-    )
+    _print_block(view, certified)
+
+
+def _print_block(view: BlockView, certified: CertifiedHeader | None) -> None:
+    """The header, the transactions this reader may see, and what was verified."""
+    console.print(kv(_header_rows(view)))
     if view.entries:
-        table = Table()
-        for name in ("#", "hash", "kind", "sender", "nonce"):
-            table.add_column(name)
-        for i, e in enumerate(view.entries):
-            if e.tx is None:
-                table.add_row(str(i), short(e.hash), e.kind, "[dim]redacted[/]", "")
-            else:
-                table.add_row(str(i), short(e.hash), e.kind, short(e.tx.sender), str(e.tx.nonce))
-        console.print(table)
+        console.print(_entries_table(view))
     if view.redacted:
         console.print(
             f"{view.redacted} payloads are not shown to this reader (read rules); "
@@ -135,6 +107,35 @@ def block(
         console.print("  transactions and evidence match the header's tx and evidence roots")
     else:
         console.print("[yellow]not verified[/]: give --genesis to check the certificate")
+
+
+def _header_rows(view: BlockView) -> list[tuple[str, str]]:
+    h, cert = view.header, view.cert
+    return [
+        ("block", f"[bold]{h.height}[/] {h.hash.hex()}"),
+        ("time", fmt_time(h.time_ms)),
+        ("previous", h.prev_hash.hex()),
+        ("proposer", h.proposer.hex()),
+        ("transactions", f"{h.tx_count} (log size {h.log_size})"),
+        ("tx root", h.tx_root.hex()),
+        ("log root", h.log_root.hex()),
+        ("state root", h.state_root.hex()),
+        ("results root", h.results_root.hex()),
+        ("evidence", f"{len(view.evidence)} pieces (root {h.evidence_root.hex()})"),
+        ("certificate", f"round {cert.round}, {len(cert.signatures)} signatures"),
+    ]
+
+
+def _entries_table(view: BlockView) -> Table:
+    table = Table()
+    for name in ("#", "hash", "kind", "sender", "nonce"):
+        table.add_column(name)
+    for i, e in enumerate(view.entries):
+        if e.tx is None:
+            table.add_row(str(i), short(e.hash), e.kind, "[dim]redacted[/]", "")
+        else:
+            table.add_row(str(i), short(e.hash), e.kind, short(e.tx.sender), str(e.tx.nonce))
+    return table
 
 
 @click.command("show")

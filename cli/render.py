@@ -15,8 +15,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cli.verify import CertifiedHeader, PermitView, ShipmentView
 from ledger.block import Receipt
+from lightclient.headers import CertifiedHeader
+from lightclient.permits import PermitView
+from lightclient.shipments import ShipmentView
 
 Record = dict[str, Any]
 

@@ -1,7 +1,7 @@
 """``cityledger shipment provenance|find``: a customs officer's questions, answered with proof.
 
 ``provenance`` asks one node for a shipment and its whole history and accepts the
-answer only if (see :mod:`cli.verify`) the header's commit certificate carries
+answer only if (see :mod:`lightclient`) the header's commit certificate carries
 more than 2/3 of the genesis validators' power, the record and every history
 entry are proven against that header's state root (and nothing follows the
 last entry), and every entry's transaction is proven committed, successfully,
@@ -24,10 +24,13 @@ from cli.client import NodeClient, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, fail, print_json
 from cli.render import shipment_view, shipments_table, verified_line
-from cli.verify import ShipmentView, VerificationError, verify_provenance, verify_search
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.genesis import Genesis
+from lightclient.errors import VerificationError
+from lightclient.history import verify_provenance
+from lightclient.search import verify_search
+from lightclient.shipments import ShipmentView
 
 FETCH_THREADS = 4
 

@@ -27,7 +27,6 @@ from cli.keys_cmd import key_option, load_key, public_key_of
 from cli.output import console, fail, print_json
 from cli.query_cmd import report_receipt, wait_for_receipt
 from cli.render import parse_time
-from cli.verify import verify_state_answer
 from contracts import state_keys as sk
 from contracts.energy import sign_reading
 from contracts.errors import ContractError
@@ -35,6 +34,7 @@ from contracts.registry import HANDLERS
 from ledger.encoding import Value, decode
 from ledger.genesis import Genesis
 from ledger.tx import Transaction
+from lightclient.records import verify_state_answer
 
 BYTES_FIELDS = frozenset({"public_key", "meter_key", "sha256", "signature"})
 Build = Callable[[dict[str, Any], "Sender"], dict[str, Value]]

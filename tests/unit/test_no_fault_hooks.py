@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ("node", "cli", "devnet", "ledger", "contracts", "benchmarks")
+PRODUCT = ("node", "cli", "devnet", "ledger", "contracts", "lightclient", "benchmarks")
 FAULT_ENV = re.compile(r"CITYLEDGER_(CRASH|BYZANTINE)\w*")
 
 

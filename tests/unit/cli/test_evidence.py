@@ -14,12 +14,12 @@ import pytest
 
 from cli.client import NodeClient
 from cli.evidence_cmd import fetch_evidence
-from cli.verify import VerificationError
 from ledger.block import Block
 from ledger.encoding import encode
 from ledger.evidence import DuplicateVoteEvidence, Evidence, evidence_from_obj, evidence_summary
 from ledger.storage import MemoryStore, WriteBatch, keys
 from ledger.votes import NIL, Vote, VoteType
+from lightclient.errors import VerificationError
 from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.audit_segments import ParallelAudit, SegmentResult
 from tests.unit.cli.kit import (

@@ -211,9 +211,10 @@ def test_find_refuses_a_record_that_does_not_match(
     import pytest
 
     from cli.client import NodeClient
-    from cli.verify import VerificationError, verify_search
     from ledger.genesis import Genesis
     from ledger.keyfile import read_key_file
+    from lightclient.errors import VerificationError
+    from lightclient.search import verify_search
 
     genesis = Genesis.load(genesis_file)
     client = NodeClient(server.url, key=read_key_file(keys["officer"]))

@@ -12,7 +12,7 @@
 * ``vote_verifications_per_s`` — Ed25519 vote signature checks (cache misses) by a
   :class:`~node.consensus.verifier.Verifier`, the step kept off the hot path.
 
-Run ``python -m node.consensus.bench`` to print them.
+Run ``python -m benchmarks.consensus_bench`` to print them; ``make bench-core`` includes them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A block answer as the CLI checks it, with the transactions the node redacted.
+"""A block answer as a light client checks it, with the transactions the node redacted.
 
 A node shows a reader only the transactions the read rules allow and replaces
 the others by ``{"redacted": true, "hash", "kind"}``
@@ -17,8 +17,11 @@ from ledger.block import BlockHeader, evidence_list_from_obj
 from ledger.encoding import Value
 from ledger.errors import LedgerError
 from ledger.evidence import Evidence, compute_evidence_root
+from ledger.genesis import Genesis
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
+from lightclient.errors import VerificationError
+from lightclient.headers import CertifiedHeader, check_certificate
 
 
 class BlockAnswerError(LedgerError):
@@ -85,3 +88,22 @@ def _entry(item: Value) -> BlockEntry:
         return BlockEntry(h, kind, None)
     tx = Transaction.from_obj(item)
     return BlockEntry(tx.hash, tx.kind, tx)
+
+
+def read_block(answer: dict[str, Value]) -> BlockView:
+    """:func:`parse_block_answer`, a malformed block failing as a :class:`VerificationError`."""
+    try:
+        return parse_block_answer(answer)
+    except LedgerError as exc:
+        raise VerificationError(str(exc)) from None
+
+
+def verify_block(view: BlockView, genesis: Genesis) -> CertifiedHeader:
+    """The block's certificate against genesis; its transactions and evidence match its roots."""
+    certified = check_certificate(view.header, view.cert, genesis)
+    try:
+        view.check_tx_root()
+        view.check_evidence_root()
+    except LedgerError as exc:
+        raise VerificationError(str(exc)) from None
+    return certified

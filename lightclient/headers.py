@@ -1,0 +1,83 @@
+"""Certified headers: a header whose commit certificate carries >2/3 of genesis power."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.block import BlockHeader
+from ledger.encoding import Value
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
+from ledger.votes import CommitCertificate
+from lightclient.errors import VerificationError, answer_field
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedHeader:
+    """A header whose commit certificate verified against the genesis validators."""
+
+    header: BlockHeader
+    cert: CommitCertificate
+    signers: tuple[str, ...]
+    power: int
+    total_power: int
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def describe(self) -> str:
+        names = ", ".join(self.signers)
+        return (
+            f"verified at height {self.height} by validators {names} "
+            f"({self.power} of {self.total_power} voting power)"
+        )
+
+
+def check_certificate(
+    header: BlockHeader, cert: CommitCertificate, genesis: Genesis
+) -> CertifiedHeader:
+    """The header is on this chain and ``cert`` commits it with >2/3 of genesis power."""
+    if header.chain_id != genesis.chain_id:
+        raise VerificationError(
+            f"the header is for chain {header.chain_id!r}, not {genesis.chain_id!r}"
+        )
+    if header.validators_hash != genesis.validators.hash:
+        raise VerificationError(
+            f"header {header.height} names a validator set other than the genesis one"
+        )
+    if header.proposer not in genesis.validators:
+        raise VerificationError(
+            f"header {header.height} names a proposer that is not a genesis validator"
+        )
+    try:
+        cert.verify(
+            genesis.validators, genesis.chain_id, height=header.height, block_hash=header.hash
+        )
+    except LedgerError as exc:
+        raise VerificationError(f"the commit certificate does not check out: {exc}") from None
+    vs = genesis.validators
+    signers = tuple(v.name for v in vs.validators if v.public_key in cert.signers)
+    return CertifiedHeader(header, cert, signers, vs.power_of_set(cert.signers), vs.total_power)
+
+
+def verify_certified(
+    answer: Value, genesis: Genesis, cache: dict[bytes, CertifiedHeader] | None = None
+) -> CertifiedHeader:
+    """Check an answer's ``header`` and ``certificate`` (and its ``height``)."""
+    try:
+        header = BlockHeader.from_obj(answer_field(answer, "header", "the answer"))
+        cert = CommitCertificate.from_obj(answer_field(answer, "certificate", "the answer"))
+    except LedgerError as exc:
+        raise VerificationError(f"the answer's header or certificate is malformed: {exc}") from None
+    if answer.get("height", header.height) != header.height:
+        raise VerificationError(
+            f"the answer says height {answer.get('height')}, its header {header.height}"
+        )
+    key = header.hash + cert.hash
+    if cache is not None and key in cache:
+        return cache[key]
+    certified = check_certificate(header, cert, genesis)
+    if cache is not None:
+        cache[key] = certified
+    return certified

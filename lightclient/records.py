@@ -1,0 +1,62 @@
+"""State records: a value proven at its key under a certified header's state root."""
+
+from __future__ import annotations
+
+from ledger.block import BlockHeader
+from ledger.encoding import Value, decode
+from ledger.errors import LedgerError, ProofError
+from ledger.genesis import Genesis
+from ledger.state_proof import StateProof, verify_state_proof
+from lightclient.errors import VerificationError, answer_field
+from lightclient.headers import CertifiedHeader, verify_certified
+
+
+def verify_item(item: Value, header: BlockHeader, key: bytes) -> Value:
+    """The record proven at ``key`` under ``header.state_root`` (None when proven absent)."""
+    what = f"the record at {key.decode('utf-8', 'replace')!r}"
+    if answer_field(item, "key", what) != key:
+        raise VerificationError(f"{what}: the node sent the record of another key")
+    try:
+        proof = StateProof.from_obj(answer_field(item, "proof", what))
+    except LedgerError as exc:
+        raise VerificationError(f"{what}: malformed state proof: {exc}") from None
+    if proof.key != key:
+        raise VerificationError(f"{what}: the state proof is for another key")
+    try:
+        verify_state_proof(header.state_root, proof)
+    except ProofError as exc:
+        raise VerificationError(
+            f"{what}: state proof fails at height {header.height}: {exc}"
+        ) from None
+    record = None if proof.value is None else decode(proof.value)
+    if answer_field(item, "record", what) != record:
+        raise VerificationError(
+            f"{what}: the record shown differs from the proven value (forged record)"
+        )
+    return record
+
+
+def require_record(item: Value, header: BlockHeader, key: bytes) -> dict[str, Value]:
+    """The record proven at ``key``; proven absence is a failure here."""
+    record = verify_item(item, header, key)
+    if not isinstance(record, dict):
+        raise VerificationError(
+            f"{key.decode('utf-8', 'replace')!r} is proven absent at height {header.height}"
+        )
+    return record
+
+
+def verify_state_answer(
+    answer: Value, genesis: Genesis, key: bytes
+) -> tuple[CertifiedHeader, Value]:
+    """A ``/v1/state/{key}`` answer: the decoded value at ``key`` (None: proven absent)."""
+    certified = verify_certified(answer, genesis)
+    raw = answer.get("value")
+    if raw is not None and not isinstance(raw, bytes):
+        raise VerificationError("the state answer's value is not bytes")
+    item = {
+        "key": answer.get("key"),
+        "proof": answer.get("proof"),
+        "record": None if raw is None else decode(raw),
+    }
+    return certified, verify_item(item, certified.header, key)

@@ -1,0 +1,69 @@
+"""A shipment record and its whole history, proven at one certified height."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts import state_keys as sk
+from ledger.block import BlockHeader
+from ledger.encoding import Value
+from ledger.genesis import Genesis
+from lightclient.errors import VerificationError, answer_field
+from lightclient.headers import CertifiedHeader, verify_certified
+from lightclient.records import require_record, verify_item
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentView:
+    certified: CertifiedHeader
+    shipment: dict[str, Value]
+    history: tuple[dict[str, Value], ...]
+    tx_checked: bool = False
+
+    @property
+    def tx_hashes(self) -> list[bytes]:
+        return [e["tx_hash"] for e in self.history]
+
+
+def verify_shipment(answer: Value, genesis: Genesis, shipment_id: str) -> ShipmentView:
+    """The shipment record and its whole history, proven at the answer's certified height."""
+    certified = verify_certified(answer, genesis)
+    header = certified.header
+    record = require_record(
+        answer_field(answer, "shipment", "the answer"), header, sk.shipment_key(shipment_id)
+    )
+    if record.get("id") != shipment_id:
+        raise VerificationError(f"the proven record is not shipment {shipment_id!r}")
+    length = record.get("history_len")
+    items = answer_field(answer, "history", "the answer")
+    if not isinstance(length, int) or not isinstance(items, list):
+        raise VerificationError("the shipment record or its history is malformed")
+    if len(items) != length:
+        raise VerificationError(
+            f"the shipment record says {length} history entries, the node sent {len(items)} "
+            "(truncated or padded history)"
+        )
+    history = [_history_entry(item, header, shipment_id, seq) for seq, item in enumerate(items)]
+    end = verify_item(
+        answer_field(answer, "history_end", "the answer"),
+        header,
+        sk.shipment_history_key(shipment_id, length),
+    )
+    if end is not None:
+        raise VerificationError(
+            f"an entry {length} exists after the last one the node sent (hidden tail)"
+        )
+    return ShipmentView(certified, record, tuple(history))
+
+
+def _history_entry(
+    item: Value, header: BlockHeader, shipment_id: str, seq: int
+) -> dict[str, Value]:
+    """History entry ``seq``, proven, well formed and not from after the answered height."""
+    entry = require_record(item, header, sk.shipment_history_key(shipment_id, seq))
+    if entry.get("seq") != seq or not isinstance(entry.get("tx_hash"), bytes):
+        raise VerificationError(f"history entry {seq} is malformed")
+    height = entry.get("height")
+    if not isinstance(height, int) or height > header.height:
+        raise VerificationError(f"history entry {seq} claims a height after the answered one")
+    return entry
