@@ -60,6 +60,29 @@ from node.consensus.verifier import Verifier
 PREVOTE = VoteType.PREVOTE
 
 
+class _Call:
+    """``with core._call as out``: one call into the core. Refuses a re-entrant call or
+    one before ``start()``; the call's effects collect in ``out``; the core is free
+    again however the call ends."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: ConsensusCore) -> None:
+        self._core = core
+
+    def __enter__(self) -> list[Effect]:
+        core = self._core
+        if core._busy:
+            raise RuntimeError("the core was called re-entrantly or before start()")
+        core._busy = True
+        out: list[Effect] = []
+        core._out = out
+        return out
+
+    def __exit__(self, *exc: object) -> None:
+        self._core._busy = False
+
+
 class ConsensusCore(RoundMachine):
     """One validator's (or observer's, without a signer) Tendermint state machine.
 
@@ -101,6 +124,7 @@ class ConsensusCore(RoundMachine):
         self._behind_hint = height
         self._started = False
         self._busy = True  # until start(): calls before it are a caller bug
+        self._call = _Call(self)
 
     # --- public API -----------------------------------------------------------------------
 
@@ -153,37 +177,32 @@ class ConsensusCore(RoundMachine):
         self, message: Message, *, chain_id: str | None = None, verified: bool = False
     ) -> list[Effect]:
         """A proposal or vote arrived; bad ones are counted and reported, never raised."""
-        out = self._enter()
-        try:
-            if chain_id is not None and chain_id != self.chain_id:
-                raise WrongChain(f"message for chain {chain_id!r}, this is {self.chain_id!r}")
-            if isinstance(message, Vote):
-                self._receive_vote(message, verified)
-            else:
-                self._receive_proposal(message, verified)
-        except MessageRejected as err:
-            self._reject(message, err)
-        finally:
-            self._busy = False
+        with self._call as out:
+            try:
+                if chain_id is not None and chain_id != self.chain_id:
+                    raise WrongChain(f"message for chain {chain_id!r}, this is {self.chain_id!r}")
+                if isinstance(message, Vote):
+                    self._receive_vote(message, verified)
+                else:
+                    self._receive_proposal(message, verified)
+            except MessageRejected as err:
+                self._reject(message, err)
         return out
 
     def on_vote(self, vote: Vote, *, verified: bool = False) -> list[Effect]:
         """The hot path: one prevote or precommit."""
-        out = self._enter()
-        try:
-            self._receive_vote(vote, verified)
-        except MessageRejected as err:
-            self._reject(vote, err)
-        finally:
-            self._busy = False
+        with self._call as out:
+            try:
+                self._receive_vote(vote, verified)
+            except MessageRejected as err:
+                self._reject(vote, err)
         return out
 
     def on_proposal(self, proposal: Proposal, *, verified: bool = False) -> list[Effect]:
         return self.on_message(proposal, verified=verified)
 
     def on_timeout(self, height: int, round_: int, step: Step) -> list[Effect]:
-        out = self._enter()
-        try:
+        with self._call as out:
             if height != self.height or round_ != self.round:
                 self.counters["stale_timeout"] += 1
             elif step == Step.PROPOSE:
@@ -193,14 +212,11 @@ class ConsensusCore(RoundMachine):
             elif step == Step.PRECOMMIT:
                 self._on_timeout_precommit()
             self._run()
-        finally:
-            self._busy = False
         return out
 
     def on_value_ready(self, height: int, round_: int, block_hash: bytes) -> list[Effect]:
         """The answer to ``RequestValue``: propose it (line 19) if still useful."""
-        out = self._enter()
-        try:
+        with self._call as out:
             rs = self._rounds.get(self.round)
             if (
                 (height, round_) != (self.height, self.round)
@@ -215,29 +231,23 @@ class ConsensusCore(RoundMachine):
                 self._validity[block_hash] = True  # our own block
                 self._propose(block_hash, NIL_ROUND)
                 self._run()
-        finally:
-            self._busy = False
         return out
 
     def on_validation_result(self, height: int, block_hash: bytes, valid: bool) -> list[Effect]:
         """The answer to ``RequestValidation``: the paper's valid(v)."""
-        out = self._enter()
-        try:
+        with self._call as out:
             if height != self.height or block_hash in self._validity:
                 self.counters["late_validation"] += 1
             else:
                 self._validity[block_hash] = bool(valid)
                 self._run()
-        finally:
-            self._busy = False
         return out
 
     def on_block_committed(
         self, height: int, next_validators: ValidatorSet | None = None
     ) -> list[Effect]:
         """The layer committed ``height`` (our decision or a synced block): lines 52-54."""
-        out = self._enter()
-        try:
+        with self._call as out:
             if height < self.height:
                 self.counters["stale_commit"] += 1
             else:
@@ -245,8 +255,6 @@ class ConsensusCore(RoundMachine):
                     self._set_validators(next_validators)
                 self._enter_height(height + 1)
                 self._run()
-        finally:
-            self._busy = False
         return out
 
     # --- accessors ------------------------------------------------------------------------
@@ -306,14 +314,6 @@ class ConsensusCore(RoundMachine):
         )
 
     # --- receiving ------------------------------------------------------------------------
-
-    def _enter(self) -> list[Effect]:
-        if self._busy:
-            raise RuntimeError("the core was called re-entrantly or before start()")
-        self._busy = True
-        out: list[Effect] = []
-        self._out = out
-        return out
 
     def _receive_vote(self, vote: Vote, verified: bool) -> None:
         if vote.height != self.height:
