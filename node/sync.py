@@ -78,6 +78,15 @@ _RESP_CERT = b"\xa8tip_cert"
 Deliver = Callable[[Peer, bytes, float], Awaitable[bool]]
 
 
+@dataclass(slots=True)
+class _Outstanding:
+    """The one sync request we await an answer to."""
+
+    peer: Peer
+    sent_at: float  # pushed later by the time spent applying (:meth:`Syncer._waited`)
+    from_height: int
+
+
 class LocalStoreFault(StorageError):
     """A block certified by the validators does not apply on this node's store."""
 
@@ -130,7 +139,7 @@ class Syncer:
         self.clock = clock
         self.rng = rng or random.Random()
         self.progress = SyncProgress()
-        self._outstanding: tuple[Peer, float, int] | None = None  # peer, sent at, from
+        self._outstanding: _Outstanding | None = None
         self._backed = 0  # the highest height a signed message proves committed
         self._failures: dict[bytes, int] = {}  # by peer key: consecutive failures
         self._retry_at: dict[bytes, float] = {}  # by peer key: not asked before this time
@@ -199,9 +208,9 @@ class Syncer:
         head = self.height
         now = self.clock()
         if self._outstanding is not None:
-            peer, sent, _ = self._outstanding
+            peer = self._outstanding.peer
             connected = peer in self.peers()
-            if now - sent < REQUEST_TIMEOUT_S and connected:
+            if now - self._outstanding.sent_at < REQUEST_TIMEOUT_S and connected:
                 return
             self._outstanding = None
             if connected:
@@ -228,7 +237,7 @@ class Syncer:
         return self.choose(candidates) if candidates else None
 
     def _ask(self, peer: Peer, from_height: int) -> None:
-        self._outstanding = (peer, self.clock(), from_height)
+        self._outstanding = _Outstanding(peer, self.clock(), from_height)
         peer.sync_owed = min(MAX_OWED, peer.sync_owed + 1)
         self.send(peer, SyncRequest(from_height, self.batch_blocks))
 
@@ -251,7 +260,7 @@ class Syncer:
             return
         try:
             head = self.height
-        except Exception:  # the batch's first block reports it (F4)
+        except StorageError:  # the batch's first block reports it (F4)
             return
         first, last = resp.blocks[0].height, resp.blocks[-1].height
         if last - first != len(resp.blocks) - 1 or not first <= head + 1 <= last:
@@ -263,10 +272,10 @@ class Syncer:
     def _waited(self, began: float) -> None:
         """Time spent applying since ``began`` does not count against the outstanding
         request: its answer waited behind the batch (same peer) or for the lock."""
-        if self._outstanding is None:
+        asked = self._outstanding
+        if asked is None:
             return
-        peer, sent, from_height = self._outstanding
-        self._outstanding = (peer, sent + max(0.0, self.clock() - max(began, sent)), from_height)
+        asked.sent_at += max(0.0, self.clock() - max(began, asked.sent_at))
 
     def choose(self, candidates: list[Peer]) -> Peer:
         """At random among the peers ahead of us with the fewest failures."""
@@ -395,11 +404,7 @@ class Syncer:
             return ok
 
     async def _apply(self, peer: Peer, resp: SyncResponse) -> bool:
-        asked = self._outstanding
-        if asked is not None and asked[0] is peer:
-            self._outstanding = None
-        else:
-            asked = None
+        asked = self._answered(peer)
         if self.failed is not None:
             return True
         if asked is not None:
@@ -408,12 +413,12 @@ class Syncer:
         for i, block in enumerate(resp.blocks):
             try:
                 head = self.height
-            except Exception as exc:  # our head record does not read back (F4)
+            except StorageError as exc:  # our head record does not read back (F4)
                 self._local_fault(block.height, exc)
                 return True
             if block.height <= head:
                 continue
-            if asked is not None and block.height == asked[2] > head + 1:
+            if asked is not None and block.height == asked.from_height > head + 1:
                 log.info(
                     "sync: the batch from %s starts at %d, above our next height %d (the "
                     "batch before it stopped short); asking again",
@@ -426,36 +431,63 @@ class Syncer:
             try:
                 cert = self._certified(block, cert, head)
             except LedgerError as exc:
-                self.rejected_batches += 1
-                log.warning("sync from %s: block %d rejected: %s", peer.name, block.height, exc)
-                self._demote(peer, "served a block that does not check out")
-                if self._outstanding is not None and self._outstanding[0] is peer:
-                    self._outstanding = None  # nor is its next batch awaited
+                self._reject(peer, block, exc)
                 return False
-            last = i == len(resp.blocks) - 1  # its synced write makes the batch's durable
-            try:
-                executed = self.executor.validate_block(block, None, certified=True)
-                self.executor.commit(executed, cert, sync=last)
-            except Exception as exc:  # a certified block: the fault is ours (F4)
-                self._local_fault(block.height, exc)
+            if not self._commit(block, cert, last=i == len(resp.blocks) - 1):
                 return True
-            self._unsynced = not last
             applied += 1
-            self.on_committed(block, cert)
-            self._note(block)
-            self.on_batch_done(self.height)
             await asyncio.sleep(0)  # let consensus, peers and the API breathe
             if self.failed is not None:
                 return True
+        self._judge(peer, resp, asked, applied)
+        return True
+
+    def _answered(self, peer: Peer) -> _Outstanding | None:
+        """Our request that a response from ``peer`` answers (no longer awaited), if any."""
+        asked = self._outstanding
+        if asked is None or asked.peer is not peer:
+            return None
+        self._outstanding = None
+        return asked
+
+    def _reject(self, peer: Peer, block: Block, exc: LedgerError) -> None:
+        """``peer`` served a block that does not check out: demote it."""
+        self.rejected_batches += 1
+        log.warning("sync from %s: block %d rejected: %s", peer.name, block.height, exc)
+        self._demote(peer, "served a block that does not check out")
+        if self._outstanding is not None and self._outstanding.peer is peer:
+            self._outstanding = None  # nor is its next batch awaited
+
+    def _commit(self, block: Block, cert: CommitCertificate, *, last: bool) -> bool:
+        """Re-execute and commit a certified block; False if our own store failed (F4).
+
+        The last block of a batch is committed synced: that write makes the batch's
+        durable. Only ledger and storage errors are the store's fault; any other
+        exception is a bug of ours and propagates."""
+        try:
+            executed = self.executor.validate_block(block, None, certified=True)
+            self.executor.commit(executed, cert, sync=last)
+        except LedgerError as exc:  # a certified block: the fault is ours (F4)
+            self._local_fault(block.height, exc)
+            return False
+        self._unsynced = not last
+        self.on_committed(block, cert)
+        self._note(block)
+        self.on_batch_done(self.height)
+        return True
+
+    def _judge(
+        self, peer: Peer, resp: SyncResponse, asked: _Outstanding | None, applied: int
+    ) -> None:
+        """A batch applied to its end: credit a peer whose blocks we took; demote one
+        that claimed blocks above our head and sent none of them."""
         if applied:
             self._credit(peer)
-        elif asked is not None and not any(b.height >= asked[2] for b in resp.blocks):
-            # It claimed blocks above our head and sent none of them.
+        elif asked is not None and not any(b.height >= asked.from_height for b in resp.blocks):
             self._demote(
                 peer, f"claimed height {peer.height} but served nothing above {self.height}"
             )
             peer.height = self.height
-        return True
 
     def _flush(self) -> None:
         """Sync what a batch that ended before its last block committed unsynced (a
@@ -465,7 +497,7 @@ class Syncer:
         self._unsynced = False
         try:
             self.executor.chain.flush()
-        except Exception as exc:  # our own store (F4)
+        except StorageError as exc:  # our own store (F4)
             if self.failed is None:
                 self._local_fault(self.progress.current_height, exc)
 

@@ -92,7 +92,7 @@ def test_a_restarted_validator_catches_up_before_it_signs(tmp_path: Path) -> Non
         assert requests, "it asked a peer for the blocks"
         blocks = tuple(b for h in (1, 2, 3) if (b := src.chain.block(h)) is not None)
         asker = next(
-            p for p in peers if node.syncer._outstanding and node.syncer._outstanding[0] is p
+            p for p in peers if node.syncer._outstanding and node.syncer._outstanding.peer is p
         )
         await node._on_message(asker, SyncResponse(blocks, src.chain.certificate(3)))
         await asyncio.wait_for(task, 2)

@@ -198,22 +198,31 @@ def test_a_body_that_does_not_match_its_certified_header_is_the_peers_fault() ->
     assert h.faults == [] and h.kit.chain.head().height == 0
 
 
+def failing_validation(
+    monkeypatch: pytest.MonkeyPatch, exc: Exception
+) -> tuple[Harness, Peer, SyncResponse]:
+    """A harness whose executor raises ``exc`` for every block, a peer, and 3 blocks from it."""
+    src = source_chain(3)
+    p = validator_peer(1, 3)
+    h = Harness([p])
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise exc
+
+    monkeypatch.setattr(h.kit.executor, "validate_block", fail)
+    return h, p, response(src, 1, 3)
+
+
 # --- a local fault (F4) -------------------------------------------------------------------
 
 
 def test_a_corrupt_local_store_stops_the_node_and_does_not_blame_the_peer(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    src = source_chain(3)
-    p = validator_peer(1, 3)
-    h = Harness([p])
-
-    def corrupt(*args: object, **kwargs: object) -> None:
-        raise CorruptionError("corrupt record in data: Corruption: block checksum mismatch")
-
-    monkeypatch.setattr(h.kit.executor, "validate_block", corrupt)
+    corrupt = CorruptionError("corrupt record in data: Corruption: block checksum mismatch")
+    h, p, resp = failing_validation(monkeypatch, corrupt)
     with caplog.at_level("ERROR", logger="cityledger.sync"):
-        assert asyncio.run(h.syncer.apply(p, response(src, 1, 3)))  # not the peer's fault
+        assert asyncio.run(h.syncer.apply(p, resp))  # not the peer's fault
     assert h.syncer.failures(p) == 0
     assert len(h.faults) == 1 and h.faults[0][0] == 1
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
@@ -223,6 +232,40 @@ def test_a_corrupt_local_store_stops_the_node_and_does_not_blame_the_peer(
     h.sent.clear()
     h.syncer.maybe_request()  # stopped: asks nobody any more
     assert h.sent == []
+
+
+def test_a_bug_of_ours_is_not_reported_as_a_damaged_store(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only ledger and storage errors are the store's fault: a programming error while a
+    certified block is applied propagates, visible, and the node does not stop as if
+    its store were damaged."""
+    bug = AttributeError("'NoneType' object has no attribute 'state_root'")
+    h, p, resp = failing_validation(monkeypatch, bug)
+    with (
+        caplog.at_level("ERROR", logger="cityledger.sync"),
+        pytest.raises(AttributeError, match="state_root"),
+    ):
+        asyncio.run(h.syncer.apply(p, resp))
+    assert h.faults == [] and h.syncer.failed is None
+    assert not any("local store is damaged" in r.getMessage() for r in caplog.records)
+    assert h.syncer.failures(p) == 0  # nor is it the peer's fault
+
+
+def test_a_bug_reading_our_head_is_not_reported_as_a_damaged_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    src = source_chain(1)
+    p = validator_peer(1, 1)
+    h = Harness([p])
+
+    def bug() -> None:
+        raise TypeError("head() takes 1 positional argument but 2 were given")
+
+    monkeypatch.setattr(h.kit.chain, "head", bug)
+    with pytest.raises(TypeError, match="positional argument"):
+        asyncio.run(h.syncer.apply(p, response(src, 1, 1)))
+    assert h.faults == [] and h.syncer.failed is None
 
 
 def test_a_head_record_that_does_not_read_back_is_a_local_fault() -> None:
