@@ -41,7 +41,7 @@ from node.consensus.evidence import MAX_EVIDENCE_AGE, EvidenceError, EvidencePoo
 from node.consensus.signer import Signer, SignerStateFile, open_signer
 from node.consensus.timeouts import TimeoutConfig
 from node.driver import ConsensusDriver
-from node.events import BlockCommitted, EventHub
+from node.events import BlockPublished, EventHub
 from node.executor import Executor
 from node.mempool import Mempool, MempoolError
 from node.peers import MINOR, Peer, PeerManager
@@ -50,13 +50,13 @@ from node.sigcache import SignatureCache, SignatureWorker
 from node.sync import LocalStoreFault, Syncer
 from node.wire import (
     EvidenceMsg,
-    Message,
     ProposalMsg,
     StatusMsg,
     SyncRequest,
     SyncResponse,
     TxBatch,
     VoteMsg,
+    WireMessage,
     encode_message,
 )
 
@@ -293,7 +293,7 @@ class Node:
             receipts = done.receipts
         else:
             receipts = self.chain.receipts(block.height)
-        self.events.publish(BlockCommitted(block, tuple(receipts)))
+        self.events.publish(BlockPublished(block, tuple(receipts)))
         self.metrics.observe_commit(
             block.height, len(block.txs), block_time_s, self.driver.rounds_at_commit
         )
@@ -306,7 +306,7 @@ class Node:
         self.mempool.update(block.txs)
         self.evidence_pool.committed(block.evidence)
         receipts = self.chain.receipts(block.height)
-        self.events.publish(BlockCommitted(block, tuple(receipts)))
+        self.events.publish(BlockPublished(block, tuple(receipts)))
         self.metrics.observe_commit(block.height, len(block.txs), 0.0, cert.round + 1)
         p = self.syncer.progress
         span = max(1, p.target_height - p.start_height)
@@ -318,13 +318,13 @@ class Node:
         for msg in self.driver.own_messages:
             self.peers.send(peer, msg)
 
-    async def _on_message(self, peer: Peer, msg: Message) -> None:
+    async def _on_message(self, peer: Peer, msg: WireMessage) -> None:
         try:
             await self._handle_message(peer, msg)
         except StorageError as exc:  # our own disk, never the peer's fault (F4)
             self._store_failed(f"handling a {type(msg).__name__} from {peer.name}: {exc}")
 
-    async def _handle_message(self, peer: Peer, msg: Message) -> None:
+    async def _handle_message(self, peer: Peer, msg: WireMessage) -> None:
         if isinstance(msg, TxBatch):
             # Validators are a full mesh: a validator's batch reached every other validator
             # from it, so relaying it would only make each of them decode it again. What an

@@ -54,7 +54,7 @@ from node.consensus.rules import RoundMachine
 from node.consensus.signer import Signer
 from node.consensus.tally import CROSSED_VALUE, RoundState, VoteTally
 from node.consensus.timeouts import TimeoutConfig
-from node.consensus.types import Limits, Message, Step
+from node.consensus.types import ConsensusMessage, Limits, Step
 from node.consensus.verifier import Verifier
 
 PREVOTE = VoteType.PREVOTE
@@ -118,8 +118,8 @@ class ConsensusCore(RoundMachine):
             signer=signer,
             timeouts=timeouts or TimeoutConfig(),
         )
-        self._buffer: dict[int, list[Message]] = {}  # verified next-height messages
-        self._buffered: set[Message] = set()
+        self._buffer: dict[int, list[ConsensusMessage]] = {}  # verified next-height messages
+        self._buffered: set[ConsensusMessage] = set()
         self._buffered_from: dict[tuple[int, bytes], int] = {}  # (height, sender) -> count
         self._behind_hint = height
         self._started = False
@@ -143,7 +143,7 @@ class ConsensusCore(RoundMachine):
         self._start_round(resume or 0)
         # Give gossip what we signed before the restart (it may never have left) and the
         # polka behind our lock (others may need it to accept the locked value again).
-        restored: list[Message] = []
+        restored: list[ConsensusMessage] = []
         if self._signer is not None:
             restored.extend(self._signer.signed_messages(self.height))
         restored.extend(lock.polka if lock is not None else ())
@@ -174,7 +174,7 @@ class ConsensusCore(RoundMachine):
         raise TypeError(f"not a consensus event: {event!r}")
 
     def on_message(
-        self, message: Message, *, chain_id: str | None = None, verified: bool = False
+        self, message: ConsensusMessage, *, chain_id: str | None = None, verified: bool = False
     ) -> list[Effect]:
         """A proposal or vote arrived; bad ones are counted and reported, never raised."""
         with self._call as out:
@@ -267,14 +267,14 @@ class ConsensusCore(RoundMachine):
     def public_key(self) -> bytes | None:
         return self._me
 
-    def known_messages(self) -> list[Message]:
+    def known_messages(self) -> list[ConsensusMessage]:
         """Every proposal and vote held for the current height (for gossip)."""
-        out: list[Message] = []
+        out: list[ConsensusMessage] = []
         for rs in self._rounds.values():
             out.extend(rs.messages())
         return out
 
-    def holds(self, message: Message) -> bool:
+    def holds(self, message: ConsensusMessage) -> bool:
         """Whether ``message`` is now part of this height's state, so that a copy of it
         can be dropped unseen. False for a vote or proposal of this height the core set
         aside (an equivocator's vote for a value whose proposal has not arrived yet, one
@@ -298,7 +298,7 @@ class ConsensusCore(RoundMachine):
             tally.conflicting.get((message.validator, message.block_hash)) == message
         )
 
-    def buffered(self, message: Message) -> bool:
+    def buffered(self, message: ConsensusMessage) -> bool:
         """Whether ``message`` waits in the next-height buffer."""
         return message in self._buffered
 
@@ -395,7 +395,7 @@ class ConsensusCore(RoundMachine):
             return False
         return tally.conflicting_count(vote.validator) < self.limits.max_proposals_per_round
 
-    def _other_height(self, message: Message, sender: bytes, verified: bool) -> None:
+    def _other_height(self, message: ConsensusMessage, sender: bytes, verified: bool) -> None:
         """Older heights are ignored; h+1 .. h+future_heights are buffered once their
         signature checks out, within a quota per sender and height (and a total bound)."""
         height = message.height
@@ -425,7 +425,7 @@ class ConsensusCore(RoundMachine):
         self.counters["buffered"] += 1
         self._hint_behind(message, True)
 
-    def _hint_behind(self, message: Message, verified: bool) -> None:
+    def _hint_behind(self, message: ConsensusMessage, verified: bool) -> None:
         if message.height > self._behind_hint and (verified or self.verifier.is_valid(message)):
             self._behind_hint = message.height
             self._out.append(SyncNeeded(message.height))
@@ -456,7 +456,7 @@ class ConsensusCore(RoundMachine):
                     self._run()
                 return
 
-    def _reject(self, message: Message, err: MessageRejected) -> None:
+    def _reject(self, message: ConsensusMessage, err: MessageRejected) -> None:
         self.counters[err.code] += 1
         self._out.append(Rejected(message, err))
 

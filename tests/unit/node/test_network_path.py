@@ -27,12 +27,12 @@ from node.driver import ConsensusDriver
 from node.peers import Peer, PeerManager
 from node.runtime import Node
 from node.wire import (
-    Message,
     ProposalMsg,
     StatusMsg,
     SyncResponse,
     TxBatch,
     VoteMsg,
+    WireMessage,
     decode_message,
     encode_message,
     framed,
@@ -126,19 +126,19 @@ class FakeWs:
 
 def counting_manager(
     monkeypatch: pytest.MonkeyPatch, seen: Callable[[bytes], bool] | None = None
-) -> tuple[PeerManager, list[bytes], list[Message]]:
+) -> tuple[PeerManager, list[bytes], list[WireMessage]]:
     """A peer manager of validator 0 that records every frame it decodes and every
     message it hands on."""
     decoded: list[bytes] = []
-    received: list[Message] = []
+    received: list[WireMessage] = []
 
-    def counting_decode(data: bytes, max_size: int, known_tx: Any = None) -> Message:
+    def counting_decode(data: bytes, max_size: int, known_tx: Any = None) -> WireMessage:
         decoded.append(data)
         return decode_message(data, max_size, known_tx)
 
     monkeypatch.setattr(peers_mod, "decode_message", counting_decode)
 
-    async def on_message(peer: Peer, msg: Message) -> None:
+    async def on_message(peer: Peer, msg: WireMessage) -> None:
         received.append(msg)
 
     async def on_connect(peer: Peer) -> None:

@@ -21,12 +21,12 @@ from node.consensus.signer import Signer
 from node.consensus.types import Step
 from node.runtime import Node
 from node.wire import (
-    Message,
     ProposalMsg,
     StatusMsg,
     SyncResponse,
     TxBatch,
     VoteMsg,
+    WireMessage,
     encode_message,
 )
 from tests.unit.node.chainkit import (
@@ -174,7 +174,7 @@ def test_a_validator_locked_on_a_block_it_never_wrote_can_propose_it_after_a_res
 
     async def after_the_restart() -> None:
         node = make_node(tmp_path, VALIDATOR_KEYS[me], store)  # the block is nowhere else
-        out: list[Message] = []
+        out: list[WireMessage] = []
         node.peers.broadcast = lambda msg, **kw: out.append(msg)  # type: ignore[method-assign]
         node._status_from |= ALL
         await node._start_consensus()
