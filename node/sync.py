@@ -20,7 +20,7 @@ until an exponential backoff has passed. A successful batch clears its record.
 Whose fault (finding F4): a block whose certificate verifies and whose transactions
 match its certified header is the chain's block. If re-executing or storing it
 fails, the fault is this node's — a damaged or diverged store — not the peer's: the
-node logs one error naming the height and stops (``on_local_fault``) instead of
+node logs one error naming the height and stops (``SyncHost.local_fault``) instead of
 disconnecting honest peers one after the other.
 
 Fewer fsyncs: a batch's blocks are committed unsynced but for the last one, or, when the
@@ -33,12 +33,16 @@ Serving (finding 5 of issue 15): a sync request is a few bytes, its answer up to
 ``MAX_RESPONSE_BYTES`` (plus one block). It is answered in a task of its own, one stored
 block at a time with the event loop free in between, from the blocks' stored bytes (no
 decoding, no re-encoding); the frame then waits for room in the peer's byte-bounded send
-queue (``Peer.deliver``) instead of being dropped. A peer has at most one request being
+queue (``SyncLinks.deliver``) instead of being dropped. A peer has at most one request being
 answered: another one meanwhile is refused (:meth:`Syncer.serve` returns False and the
 node scores the peer down), so one link holds at most one response in memory. On the
 asking side a response is taken only from a peer we asked (``Peer.sync_owed``, which a
 late answer after a timeout still matches); an unsolicited one is refused
 (:meth:`Syncer.solicited`) and scores its sender down.
+
+The syncer talks to two small interfaces: :class:`SyncLinks`, the links it asks and
+answers through (``PeerManager``), and :class:`SyncHost`, what it tells the node (a block
+committed, the new head, a local fault).
 
 Pipelining: when the answer to our request arrives, the next batch (from the height after
 its last block) is asked for before this one is applied, so that a peer reads and sends it
@@ -53,8 +57,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from ledger.block import Block
 from ledger.encoding import array_header, check_size
@@ -62,7 +67,7 @@ from ledger.errors import LedgerError, StorageError
 from ledger.votes import CommitCertificate
 from node.executor import Executor
 from node.peers import Peer
-from node.wire import SYNC_RESP_TAIL, SyncRequest, SyncResponse, decode_message
+from node.wire import SYNC_RESP_TAIL, SyncRequest, SyncResponse
 
 log = logging.getLogger("cityledger.sync")
 REQUEST_TIMEOUT_S = 10.0
@@ -75,7 +80,38 @@ MAX_OWED = 4  # answers awaited from one peer at most (late ones after a timeout
 _RESP_HEAD = b"\x82\xa1b\x82\xa6blocks"
 _RESP_CERT = b"\xa8tip_cert"
 
-Deliver = Callable[[Peer, bytes, float], Awaitable[bool]]
+
+class SyncLinks(Protocol):
+    """The links catch-up asks and answers through (``PeerManager``)."""
+
+    @property
+    def peers(self) -> Mapping[bytes, Peer]:
+        """The connected peers by key."""
+        ...
+
+    def send(self, peer: Peer, msg: SyncRequest) -> None:
+        """Queue a request for ``peer`` (dropped if its queue is full)."""
+        ...
+
+    async def deliver(self, peer: Peer, frame: bytes, timeout_s: float) -> bool:
+        """Queue a response frame for ``peer``, waiting up to ``timeout_s`` for room."""
+        ...
+
+
+class SyncHost(Protocol):
+    """What catch-up tells the node."""
+
+    def synced(self, block: Block, cert: CommitCertificate) -> None:
+        """Catch-up committed ``block``."""
+        ...
+
+    def sync_advanced(self, height: int) -> None:
+        """Our head is ``height`` after a block catch-up committed."""
+        ...
+
+    def local_fault(self, height: int, message: str) -> None:
+        """Our own store failed at ``height`` (F4; already logged): the node stops."""
+        ...
 
 
 @dataclass(slots=True)
@@ -115,26 +151,16 @@ class Syncer:
     def __init__(
         self,
         executor: Executor,
-        send: Callable[[Peer, SyncRequest | SyncResponse], None],
-        peers: Callable[[], list[Peer]],
-        on_committed: Callable[[Block, CommitCertificate], None],
-        on_batch_done: Callable[[int], None],
+        links: SyncLinks,
+        host: SyncHost,
         *,
         batch_blocks: int = 200,
         clock: Callable[[], float] = time.monotonic,
-        on_local_fault: Callable[[int, str], None] | None = None,
         rng: random.Random | None = None,
-        deliver: Deliver | None = None,
     ) -> None:
-        """``deliver(peer, frame, timeout_s)`` queues a response frame, waiting for room
-        (``PeerManager.deliver``); without it, responses go through ``send``."""
         self.executor = executor
-        self.deliver = deliver
-        self.send = send
-        self.peers = peers
-        self.on_committed = on_committed
-        self.on_batch_done = on_batch_done
-        self.on_local_fault = on_local_fault
+        self.links = links
+        self.host = host
         self.batch_blocks = batch_blocks
         self.clock = clock
         self.rng = rng or random.Random()
@@ -154,6 +180,9 @@ class Syncer:
     @property
     def height(self) -> int:
         return self.executor.chain.head().height
+
+    def peers(self) -> list[Peer]:
+        return list(self.links.peers.values())
 
     # --- asking -------------------------------------------------------------------------
 
@@ -239,7 +268,7 @@ class Syncer:
     def _ask(self, peer: Peer, from_height: int) -> None:
         self._outstanding = _Outstanding(peer, self.clock(), from_height)
         peer.sync_owed = min(MAX_OWED, peer.sync_owed + 1)
-        self.send(peer, SyncRequest(from_height, self.batch_blocks))
+        self.links.send(peer, SyncRequest(from_height, self.batch_blocks))
 
     def solicited(self, peer: Peer) -> bool:
         """Whether a response from ``peer`` answers a request of ours (then it is taken
@@ -328,12 +357,7 @@ class Syncer:
             frame = await self.response_frame(req, lambda: not peer.closing)
             if frame is None:
                 return
-            if self.deliver is not None:
-                await self.deliver(peer, frame, REQUEST_TIMEOUT_S)
-            else:  # tests without a peer manager
-                message = decode_message(frame, len(frame))
-                assert isinstance(message, SyncResponse)
-                self.send(peer, message)
+            await self.links.deliver(peer, frame, REQUEST_TIMEOUT_S)
         except StorageError as exc:  # our own store (F4): the node stops
             self._local_fault(req.from_height, exc, serving=True)
         except Exception:  # our own bug: keep the node up, say so loudly
@@ -471,9 +495,9 @@ class Syncer:
             self._local_fault(block.height, exc)
             return False
         self._unsynced = not last
-        self.on_committed(block, cert)
+        self.host.synced(block, cert)
         self._note(block)
-        self.on_batch_done(self.height)
+        self.host.sync_advanced(self.height)
         return True
 
     def _judge(
@@ -530,8 +554,7 @@ class Syncer:
             "node and restore the data directory from a backup, or empty it to resync from peers"
         )
         log.error("%s", self.failed)
-        if self.on_local_fault is not None:
-            self.on_local_fault(height, self.failed)
+        self.host.local_fault(height, self.failed)
 
     def _note(self, block: Block) -> None:
         p = self.progress
