@@ -91,6 +91,7 @@ class Node:
         self.events = EventHub()
         self.metrics = Metrics()
         self.evidence_pool = EvidencePool(store)
+        # gossip's host is this node; the peers hand every message to the gossip
         self.gossip = Gossip(self, genesis, self.chain, self.evidence_pool, self.metrics)
         self.peers = _peer_manager(key, genesis, config, self.gossip, self.mempool)
         self.commits = CommitFanout(
@@ -107,6 +108,8 @@ class Node:
         self.consensus_started = False  # F2: not before the node has caught up
         self.fatal: str | None = None  # why the node stopped itself (F4)
         self._stop: asyncio.Event | None = None
+        # the driver sends through the gossip, the syncer through the peers; both report
+        # to this node (DriverHost, SyncHost)
         self.driver = ConsensusDriver(
             self.core, self.executor, self.mempool, self.gossip, self, clock=clock
         )
