@@ -188,34 +188,12 @@ def _run_segment(number: int, first: int, end: int) -> SegmentResult:
     genesis, rows = shared.genesis, shared.rows
     result = SegmentResult(first, end, number)
     segment = SegmentStore(rows)
-    if first == 1:
-        chain = ChainStore(segment, genesis)
-        chain.initialise(genesis_state(genesis))
-        start, result.base_hash = chain.genesis_state_root(), genesis.hash
-    else:
-        prev = BlockHeader.from_obj(_light_block(rows.get(keys.block_key(first - 1)))["header"])
-        segment.seed[keys.GENESIS_HASH] = genesis.hash
-        segment.seed[SIZE_KEY] = prev.log_size.to_bytes(8, "big")
-        seed = WriteBatch()
-        chain = ChainStore(segment, genesis)
-        chain.put_head(seed, prev)
-        segment.seed.update((k, v) for k, v in seed.items() if v is not None)
-        start, result.base_hash = prev.state_root, prev.hash
+    chain, start, result.base_hash = _segment_base(segment, genesis, first)
     executor = _SegmentExecutor(chain, segment, start)
     hashes: list[bytes] = []
     pending: Block | None = None
     for height in range(first, end):
-        try:
-            # Not the strict decode: whatever this block's bytes are, the tx root (checked
-            # before execution) authenticates every transaction body as packed from them,
-            # the header and certificate are re-encoded to get their hashes, and the row
-            # comparison at the end finds stored bytes that are not exactly the canonical
-            # re-encoding; either sends the audit to the replay, which decodes strictly.
-            block = Block.from_obj(_light_block(rows.get(keys.block_key(height))), decoded=True)
-        except (KeyError, LedgerError, ValueError, TypeError) as exc:
-            raise AuditFailure(Finding(height, "block", f"does not decode: {exc}")) from None
-        if block.height != height:
-            raise AuditFailure(Finding(height, "block", f"holds block {block.height}"))
+        block = _segment_block(rows, height)
         if height == first and block.last_cert is not None:
             result.first_cert_hash = block.last_cert.hash
         items = [(height, i, tx.sender, tx.body, tx.signature) for i, tx in enumerate(block.txs)]
@@ -245,6 +223,43 @@ def _run_segment(number: int, first: int, end: int) -> SegmentResult:
     result.tx_hashes = b"".join(hashes)
     _compare_rows(result, segment.data, shared)
     return result
+
+
+def _segment_base(
+    segment: SegmentStore, genesis: Genesis, first: int
+) -> tuple[ChainStore, bytes, bytes]:
+    """The chain a segment starting at ``first`` executes on (genesis, or the head record
+    of block ``first - 1`` seeded from its stored header), its start state root and the
+    hash it builds on."""
+    if first == 1:
+        chain = ChainStore(segment, genesis)
+        chain.initialise(genesis_state(genesis))
+        return chain, chain.genesis_state_root(), genesis.hash
+    rows = segment.rows
+    prev = BlockHeader.from_obj(_light_block(rows.get(keys.block_key(first - 1)))["header"])
+    segment.seed[keys.GENESIS_HASH] = genesis.hash
+    segment.seed[SIZE_KEY] = prev.log_size.to_bytes(8, "big")
+    seed = WriteBatch()
+    chain = ChainStore(segment, genesis)  # after the seed: it reads the genesis hash
+    chain.put_head(seed, prev)
+    segment.seed.update((k, v) for k, v in seed.items() if v is not None)
+    return chain, prev.state_root, prev.hash
+
+
+def _segment_block(rows: dict[bytes, bytes], height: int) -> Block:
+    """The stored block at ``height``, or an :class:`AuditFailure` naming what is wrong."""
+    try:
+        # Not the strict decode: whatever this block's bytes are, the tx root (checked
+        # before execution) authenticates every transaction body as packed from them,
+        # the header and certificate are re-encoded to get their hashes, and the row
+        # comparison at the end finds stored bytes that are not exactly the canonical
+        # re-encoding; either sends the audit to the replay, which decodes strictly.
+        block = Block.from_obj(_light_block(rows.get(keys.block_key(height))), decoded=True)
+    except (KeyError, LedgerError, ValueError, TypeError) as exc:
+        raise AuditFailure(Finding(height, "block", f"does not decode: {exc}")) from None
+    if block.height != height:
+        raise AuditFailure(Finding(height, "block", f"holds block {block.height}"))
+    return block
 
 
 def _compare_rows(

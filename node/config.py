@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 from ledger.errors import LedgerError
@@ -27,22 +28,88 @@ class ConfigError(LedgerError):
     code = "config"
 
 
+MAX_PEERS = 1024  # addresses in [p2p] peers, keys in [p2p] observers
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+Check = Callable[[Any], str | None]  # a setting's value -> what is wrong with it, or None
+
+
 def _range(lo: int, hi: int) -> dict[str, tuple[int, int]]:
     """Field metadata: the setting must lie in [lo, hi] (checked by :func:`_fill`)."""
     return {"range": (lo, hi)}
 
 
+def _check(check: Check) -> dict[str, Check]:
+    """Field metadata for a setting that is not a number: ``check(value)`` says what is
+    wrong with it, or None (checked by :func:`_fill`)."""
+    return {"check": check}
+
+
+def _address_problem(address: str) -> str | None:
+    try:
+        split_host_port(address)
+    except ConfigError as exc:
+        return exc.message
+    return None
+
+
+def _address(value: str) -> str | None:
+    problem = _address_problem(value)
+    return None if problem is None else f"must be host:port ({problem})"
+
+
+def _addresses(value: list[Any]) -> str | None:
+    if len(value) > MAX_PEERS:
+        return f"must list at most {MAX_PEERS} addresses, not {len(value)}"
+    for item in value:
+        problem = _address_problem(item) if isinstance(item, str) else "not a string"
+        if problem is not None:
+            return f"must list host:port addresses ({problem})"
+    return None
+
+
+def _public_keys(value: list[Any]) -> str | None:
+    if len(value) > MAX_PEERS:
+        return f"must list at most {MAX_PEERS} keys, not {len(value)}"
+    for item in value:
+        if not (isinstance(item, str) and len(item) == 64 and _is_hex(item)):
+            return f"must list public keys as 64 hex digits, not {item!r}"
+    return None
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _name(value: str) -> str | None:
+    if not 1 <= len(value) <= 128 or not value.isprintable():
+        return "must be 1 to 128 printable characters"
+    return None
+
+
+def _log_level(value: str) -> str | None:
+    if value.lower() not in LOG_LEVELS:
+        return f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}"
+    return None
+
+
 @dataclass(slots=True)
 class P2PConfig:
-    listen: str = "127.0.0.1:26656"
-    peers: list[str] = field(default_factory=list)  # "host:port" of other validators
-    observers: list[str] = field(default_factory=list)  # hex keys allowed besides validators
-    max_frame_bytes: int = 16 * 1024 * 1024
-    send_queue: int = 4096  # frames queued per peer
+    listen: str = field(default="127.0.0.1:26656", metadata=_check(_address))
+    # "host:port" of other validators
+    peers: list[str] = field(default_factory=list, metadata=_check(_addresses))
+    # hex keys allowed besides validators
+    observers: list[str] = field(default_factory=list, metadata=_check(_public_keys))
+    max_frame_bytes: int = field(default=16 * 1024 * 1024, metadata=_range(1 << 20, 1 << 30))
+    # frames queued per peer
+    send_queue: int = field(default=4096, metadata=_range(16, 1_000_000))
     # bytes queued per peer; a frame that does not fit is dropped (node/peers.py)
     send_queue_bytes: int = field(default=32 * 1024 * 1024, metadata=_range(1 << 20, 1 << 32))
-    reconnect_min_ms: int = 200
-    reconnect_max_ms: int = 5000
+    reconnect_min_ms: int = field(default=200, metadata=_range(10, 60_000))
+    reconnect_max_ms: int = field(default=5000, metadata=_range(10, 3_600_000))
     # a peer whose score falls to this is disconnected and banned (node/peers.py)
     ban_threshold: int = field(default=-50, metadata=_range(-1_000_000_000, -1))
     # the first ban's length; each further one of the same key doubles, up to ban_max_ms
@@ -52,11 +119,13 @@ class P2PConfig:
 
 @dataclass(slots=True)
 class APIConfig:
-    listen: str = "127.0.0.1:8080"
-    max_body_bytes: int = 8 * 1024 * 1024
-    rate_limit_per_s: float = 2000.0  # per client address, token bucket
-    rate_limit_burst: int = 4000
-    request_max_age_ms: int = 30_000  # signed reads expire after this
+    listen: str = field(default="127.0.0.1:8080", metadata=_check(_address))
+    max_body_bytes: int = field(default=8 * 1024 * 1024, metadata=_range(1024, 1 << 30))
+    # per client address, token bucket
+    rate_limit_per_s: float = field(default=2000.0, metadata=_range(1, 10_000_000))
+    rate_limit_burst: int = field(default=4000, metadata=_range(1, 10_000_000))
+    # signed reads expire after this
+    request_max_age_ms: int = field(default=30_000, metadata=_range(1000, 86_400_000))
     # POST /v1/txs is also charged per transaction and per byte (per client address)
     tx_rate_limit_per_s: float = field(default=2000.0, metadata=_range(1, 10_000_000))
     tx_rate_limit_burst: int = field(default=10_000, metadata=_range(1, 10_000_000))
@@ -68,8 +137,8 @@ class APIConfig:
 
 @dataclass(slots=True)
 class MempoolConfig:
-    max_txs: int = 50_000
-    gossip_interval_ms: int = 20
+    max_txs: int = field(default=50_000, metadata=_range(1, 10_000_000))
+    gossip_interval_ms: int = field(default=20, metadata=_range(1, 10_000))
     # pinning limits (node/mempool.py): future-nonce transactions per sender (at most the
     # nonce window, 256), pending transactions per organisation, and how long one may wait
     max_gapped_per_sender: int = field(default=128, metadata=_range(0, 256))
@@ -81,7 +150,7 @@ class MempoolConfig:
 
 @dataclass(slots=True)
 class SyncConfig:
-    batch_blocks: int = 200
+    batch_blocks: int = field(default=200, metadata=_range(1, 10_000))
 
 
 @dataclass(slots=True)
@@ -99,13 +168,13 @@ SECTIONS = ("p2p", "api", "mempool", "sync", "storage")
 
 @dataclass(slots=True)
 class NodeConfig:
-    name: str = "node"
+    name: str = field(default="node", metadata=_check(_name))
     p2p: P2PConfig = field(default_factory=P2PConfig)
     api: APIConfig = field(default_factory=APIConfig)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
-    log_level: str = "info"
+    log_level: str = field(default="info", metadata=_check(_log_level))
 
     # --- file form ----------------------------------------------------------------------
 
@@ -135,6 +204,7 @@ class NodeConfig:
             if key in ("name", "log_level"):
                 if not isinstance(value, str):
                     raise ConfigError(f"{source}: {key} must be a string")
+                _check_value(_field(cfg, key), value, source)
                 setattr(cfg, key, value)
             elif key in SECTIONS and isinstance(value, dict):
                 _fill(getattr(cfg, key), value, f"{source} [{key}]")
@@ -169,11 +239,25 @@ def _fill(obj: Any, values: dict[str, Any], where: str) -> None:
         ) and not (isinstance(value, bool) and not isinstance(current, bool))
         if not ok:
             raise ConfigError(f"{where}: {key} must be {type(current).__name__}")
-        bounds = known[key].metadata.get("range")
-        if bounds is not None and not bounds[0] <= value <= bounds[1]:
-            lo, hi = bounds
-            raise ConfigError(f"{where}: {key} must be between {lo} and {hi}, not {value}")
+        _check_value(known[key], value, where)
         setattr(obj, key, value)
+
+
+def _field(obj: Any, name: str) -> Field[Any]:
+    return next(f for f in fields(obj) if f.name == name)
+
+
+def _check_value(f: Field[Any], value: Any, where: str) -> None:
+    """Refuse ``value`` for setting ``f`` if it is out of the field's range or its check
+    finds it wrong."""
+    bounds = f.metadata.get("range")
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        lo, hi = bounds
+        raise ConfigError(f"{where}: {f.name} must be between {lo} and {hi}, not {value}")
+    check = f.metadata.get("check")
+    problem = None if check is None else check(value)
+    if problem is not None:
+        raise ConfigError(f"{where}: {f.name} {problem}")
 
 
 def _toml(value: Any) -> str:
@@ -190,7 +274,7 @@ def _toml(value: Any) -> str:
 
 def split_host_port(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ConfigError(f"address {address!r} is not host:port")
     return host.strip("[]") or "127.0.0.1", int(port)
 

@@ -1,7 +1,7 @@
 """The consensus driver: runs the sans-IO core inside the node.
 
 It feeds the core events (messages from peers, timers, the executor's answers)
-and carries out the effects it returns: broadcast through the peer manager,
+and carries out the effects it returns: broadcast through the node's gossip,
 timers on the event loop, block building and validation through the executor,
 and commit. Nothing here decides anything about consensus.
 """
@@ -13,6 +13,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from ledger.block import Block
 from ledger.errors import LedgerError, StorageError
@@ -42,6 +43,38 @@ PROPOSAL_RESEND_TICKS = 5  # the own proposal goes out again every 5th re-send o
 FILL_WAIT_S = 0.1
 
 
+class ConsensusNetwork(Protocol):
+    """Where the driver sends what consensus produces (the node's gossip)."""
+
+    def broadcast_consensus(self, msg: ProposalMsg | VoteMsg) -> None:
+        """Our own proposal or vote, to every peer."""
+        ...
+
+    def evidence_found(self, evidence: Evidence) -> None:
+        """A new equivocation the core found (and pooled), to every peer."""
+        ...
+
+
+class DriverHost(Protocol):
+    """What the driver needs from the node around it."""
+
+    def committed(self, block: Block, block_time_s: float) -> None:
+        """Consensus committed ``block`` (receipts in ``last_committed``)."""
+        ...
+
+    def sync_needed(self, height: int) -> None:
+        """A signed message shows ``height`` - 1 is committed: catch up if behind."""
+        ...
+
+    def store_failed(self, message: str) -> None:
+        """A read or write of our own store failed in a timer or task (F4)."""
+        ...
+
+    def pending_evidence(self, height: int) -> Sequence[Evidence]:
+        """The evidence a block we propose at ``height`` offers to commit."""
+        ...
+
+
 class ConsensusDriver:
     """Glue between :class:`ConsensusCore` and the node's executor, mempool and peers."""
 
@@ -50,28 +83,19 @@ class ConsensusDriver:
         core: ConsensusCore,
         executor: Executor,
         mempool: Mempool,
-        broadcast: Callable[[ProposalMsg | VoteMsg], None],
-        on_commit: Callable[[Block, float], None],
-        on_sync_needed: Callable[[int], None],
+        network: ConsensusNetwork,
+        host: DriverHost,
         *,
         clock: Callable[[], float] = time.time,
         empty_block_wait_s: float = 0.5,
         timer: Callable[[], float] = time.perf_counter,
         fill_wait_s: float = FILL_WAIT_S,
-        on_store_failure: Callable[[str], None] | None = None,
-        on_evidence: Callable[[Evidence], None] | None = None,
-        pending_evidence: Callable[[int], Sequence[Evidence]] | None = None,
     ) -> None:
         self.core = core
-        self.on_evidence = on_evidence  # told of each new piece the core finds (gossip)
-        self.pending_evidence = pending_evidence  # height -> evidence to offer in its block
-        # Told when a read or write of our own store fails in a timer or task (F4).
-        self.on_store_failure = on_store_failure
+        self.network = network
+        self.host = host
         self.executor = executor
         self.mempool = mempool
-        self.broadcast = broadcast
-        self.on_commit = on_commit
-        self.on_sync_needed = on_sync_needed
         self.clock = clock
         self.empty_block_wait_s = empty_block_wait_s
         self.blocks: OrderedDict[bytes, Block] = OrderedDict()  # proposed blocks by hash
@@ -81,7 +105,7 @@ class ConsensusDriver:
         self.timer = timer
         self.fill_wait_s = fill_wait_s
         self.tx_cost_s = INITIAL_TX_COST_S  # moving average of build time per tx
-        self.last_committed: ExecutedBlock | None = None  # receipts for on_commit
+        self.last_committed: ExecutedBlock | None = None  # receipts for host.committed
         self._resends = 0
         self._height_started = self.clock()
         self._timers: set[asyncio.TimerHandle] = set()
@@ -132,7 +156,7 @@ class ConsensusDriver:
 
         Our proposal carries a whole block: it goes out again only every
         ``PROPOSAL_RESEND_TICKS``-th call of a height (peers that connect later get it
-        from ``Node._on_connect``; a peer that lost it meanwhile also gets it from
+        from ``Gossip.on_connect``; a peer that lost it meanwhile also gets it from
         every peer that relays it).
         """
         self._resends += 1
@@ -143,10 +167,10 @@ class ConsensusDriver:
                 sent.add(msg.vote.signature)
             elif not with_proposal:
                 continue
-            self.broadcast(msg)
+            self.network.broadcast_consensus(msg)
         for message in self.core.known_messages():
             if isinstance(message, Vote) and message.signature not in sent:
-                self.broadcast(VoteMsg(message))
+                self.network.broadcast_consensus(VoteMsg(message))
 
     # --- carrying out effects -----------------------------------------------------------
 
@@ -172,12 +196,11 @@ class ConsensusDriver:
             return self._commit(effect)
         elif isinstance(effect, fx.EvidenceFound):
             log.warning("equivocation evidence: %s", describe_evidence(effect.evidence))
-            if self.on_evidence is not None:
-                self.on_evidence(effect.evidence)
+            self.network.evidence_found(effect.evidence)
         elif isinstance(effect, fx.SignRefused):
             log.error("signer refused to sign: %s", effect.error)
         elif isinstance(effect, fx.SyncNeeded):
-            self.on_sync_needed(effect.height)
+            self.host.sync_needed(effect.height)
         elif isinstance(effect, fx.Rejected):
             log.debug("rejected %s: %s", type(effect.message).__name__, effect.error)
         return []
@@ -192,7 +215,7 @@ class ConsensusDriver:
         else:
             msg = framed(VoteMsg(message))
         self.own_messages.append(msg)
-        self.broadcast(msg)
+        self.network.broadcast_consensus(msg)
 
     def _schedule(self, t: fx.ScheduleTimeout) -> None:
         loop = asyncio.get_running_loop()
@@ -207,9 +230,7 @@ class ConsensusDriver:
             self._store_failed(exc)
 
     def _store_failed(self, exc: StorageError) -> None:
-        if self.on_store_failure is None:
-            raise exc
-        self.on_store_failure(f"in consensus: {exc}")
+        self.host.store_failed(f"in consensus: {exc}")
 
     def _cancel_timers(self) -> None:
         for handle in self._timers:
@@ -241,7 +262,7 @@ class ConsensusDriver:
             return  # the height moved on while we waited
         txs = self.mempool.reap(limit, params.max_block_bytes)
         last_cert = self.executor.chain.certificate(height - 1) if height > 1 else None
-        evidence = self.pending_evidence(height) if self.pending_evidence is not None else ()
+        evidence = self.host.pending_evidence(height)
         started = self.timer()
         executed = self.executor.build_block(
             txs, int(self.clock() * 1000), self.core_key(), last_cert, evidence
@@ -295,7 +316,7 @@ class ConsensusDriver:
             block = self.blocks.get(c.block_hash)
             if block is None:
                 # We saw the certificate but never the block: fetch it by sync.
-                self.on_sync_needed(c.height)
+                self.host.sync_needed(c.height)
                 return []
             executed = self.executor.validate_block(block, None)
         self.executor.commit(executed, c.certificate)
@@ -308,7 +329,7 @@ class ConsensusDriver:
         self._height_started = now
         self.rounds_at_commit = c.round + 1
         self.last_committed = executed
-        self.on_commit(executed.block, block_time)
+        self.host.committed(executed.block, block_time)
         # Keep the blocks of proposals for later heights: the core buffered those proposals
         # and will ask to validate them once it enters their height.
         for stale in [k for k, b in self.blocks.items() if b.height <= c.height]:
@@ -325,7 +346,7 @@ class ConsensusDriver:
         if task.cancelled() or task.exception() is None:
             return
         exc = task.exception()
-        if isinstance(exc, StorageError) and self.on_store_failure is not None:
+        if isinstance(exc, StorageError):
             self._store_failed(exc)
         else:
             log.error("consensus task failed", exc_info=exc)

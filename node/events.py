@@ -1,6 +1,6 @@
 """In-process publish/subscribe of committed blocks and receipts.
 
-The node publishes one :class:`BlockCommitted` per commit; subscribers (the
+The node publishes one :class:`BlockPublished` per commit; subscribers (the
 ``/v1/events`` WebSocket, metrics) get them on their own bounded queue, and a
 subscriber that falls behind loses its oldest items rather than slowing the
 node (``dropped`` counts them).
@@ -15,14 +15,14 @@ from ledger.block import Block, Receipt
 
 
 @dataclass(frozen=True, slots=True)
-class BlockCommitted:
+class BlockPublished:
     block: Block
     receipts: tuple[Receipt, ...]
 
 
 @dataclass(eq=False)
 class Subscription:
-    queue: asyncio.Queue[BlockCommitted] = field(default_factory=lambda: asyncio.Queue(256))
+    queue: asyncio.Queue[BlockPublished] = field(default_factory=lambda: asyncio.Queue(256))
     dropped: int = 0
 
 
@@ -38,7 +38,7 @@ class EventHub:
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
 
-    def publish(self, event: BlockCommitted) -> None:
+    def publish(self, event: BlockPublished) -> None:
         for sub in self._subs:
             if sub.queue.full():
                 sub.queue.get_nowait()

@@ -55,7 +55,7 @@ from node.config import P2PConfig
 from node.wire import (
     SYNC_RESP_TAIL,
     KnownTx,
-    Message,
+    WireMessage,
     decode_message,
     encode_message,
     handshake_message,
@@ -170,7 +170,7 @@ class Peer:
         return False
 
 
-OnMessage = Callable[[Peer, Message], Awaitable[None]]
+OnMessage = Callable[[Peer, WireMessage], Awaitable[None]]
 OnConnect = Callable[[Peer], Awaitable[None]]
 Seen = Callable[[bytes], bool]
 
@@ -461,13 +461,13 @@ class PeerManager:
 
     # --- sending ------------------------------------------------------------------------
 
-    def broadcast(self, msg: Message, *, exclude: bytes | None = None) -> None:
+    def broadcast(self, msg: WireMessage, *, exclude: bytes | None = None) -> None:
         frame = encode_message(msg)
         for key, peer in self.peers.items():
             if key != exclude:
                 peer.send(frame)
 
-    def send(self, peer: Peer, msg: Message) -> None:
+    def send(self, peer: Peer, msg: WireMessage) -> None:
         peer.send(encode_message(msg))
 
     async def deliver(self, peer: Peer, frame: bytes, timeout_s: float) -> bool:

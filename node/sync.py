@@ -20,7 +20,7 @@ until an exponential backoff has passed. A successful batch clears its record.
 Whose fault (finding F4): a block whose certificate verifies and whose transactions
 match its certified header is the chain's block. If re-executing or storing it
 fails, the fault is this node's — a damaged or diverged store — not the peer's: the
-node logs one error naming the height and stops (``on_local_fault``) instead of
+node logs one error naming the height and stops (``SyncHost.local_fault``) instead of
 disconnecting honest peers one after the other.
 
 Fewer fsyncs: a batch's blocks are committed unsynced but for the last one, or, when the
@@ -33,12 +33,16 @@ Serving (finding 5 of issue 15): a sync request is a few bytes, its answer up to
 ``MAX_RESPONSE_BYTES`` (plus one block). It is answered in a task of its own, one stored
 block at a time with the event loop free in between, from the blocks' stored bytes (no
 decoding, no re-encoding); the frame then waits for room in the peer's byte-bounded send
-queue (``Peer.deliver``) instead of being dropped. A peer has at most one request being
+queue (``SyncLinks.deliver``) instead of being dropped. A peer has at most one request being
 answered: another one meanwhile is refused (:meth:`Syncer.serve` returns False and the
 node scores the peer down), so one link holds at most one response in memory. On the
 asking side a response is taken only from a peer we asked (``Peer.sync_owed``, which a
 late answer after a timeout still matches); an unsolicited one is refused
 (:meth:`Syncer.solicited`) and scores its sender down.
+
+The syncer talks to two small interfaces: :class:`SyncLinks`, the links it asks and
+answers through (``PeerManager``), and :class:`SyncHost`, what it tells the node (a block
+committed, the new head, a local fault).
 
 Pipelining: when the answer to our request arrives, the next batch (from the height after
 its last block) is asked for before this one is applied, so that a peer reads and sends it
@@ -53,8 +57,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from ledger.block import Block
 from ledger.encoding import array_header, check_size
@@ -62,7 +67,7 @@ from ledger.errors import LedgerError, StorageError
 from ledger.votes import CommitCertificate
 from node.executor import Executor
 from node.peers import Peer
-from node.wire import SYNC_RESP_TAIL, SyncRequest, SyncResponse, decode_message
+from node.wire import SYNC_RESP_TAIL, SyncRequest, SyncResponse
 
 log = logging.getLogger("cityledger.sync")
 REQUEST_TIMEOUT_S = 10.0
@@ -75,7 +80,47 @@ MAX_OWED = 4  # answers awaited from one peer at most (late ones after a timeout
 _RESP_HEAD = b"\x82\xa1b\x82\xa6blocks"
 _RESP_CERT = b"\xa8tip_cert"
 
-Deliver = Callable[[Peer, bytes, float], Awaitable[bool]]
+
+class SyncLinks(Protocol):
+    """The links catch-up asks and answers through (``PeerManager``)."""
+
+    @property
+    def peers(self) -> Mapping[bytes, Peer]:
+        """The connected peers by key."""
+        ...
+
+    def send(self, peer: Peer, msg: SyncRequest) -> None:
+        """Queue a request for ``peer`` (dropped if its queue is full)."""
+        ...
+
+    async def deliver(self, peer: Peer, frame: bytes, timeout_s: float) -> bool:
+        """Queue a response frame for ``peer``, waiting up to ``timeout_s`` for room."""
+        ...
+
+
+class SyncHost(Protocol):
+    """What catch-up tells the node."""
+
+    def synced(self, block: Block, cert: CommitCertificate) -> None:
+        """Catch-up committed ``block``."""
+        ...
+
+    def sync_advanced(self, height: int) -> None:
+        """Our head is ``height`` after a block catch-up committed."""
+        ...
+
+    def local_fault(self, height: int, message: str) -> None:
+        """Our own store failed at ``height`` (F4; already logged): the node stops."""
+        ...
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    """The one sync request we await an answer to."""
+
+    peer: Peer
+    sent_at: float  # pushed later by the time spent applying (:meth:`Syncer._waited`)
+    from_height: int
 
 
 class LocalStoreFault(StorageError):
@@ -106,31 +151,21 @@ class Syncer:
     def __init__(
         self,
         executor: Executor,
-        send: Callable[[Peer, SyncRequest | SyncResponse], None],
-        peers: Callable[[], list[Peer]],
-        on_committed: Callable[[Block, CommitCertificate], None],
-        on_batch_done: Callable[[int], None],
+        links: SyncLinks,
+        host: SyncHost,
         *,
         batch_blocks: int = 200,
         clock: Callable[[], float] = time.monotonic,
-        on_local_fault: Callable[[int, str], None] | None = None,
         rng: random.Random | None = None,
-        deliver: Deliver | None = None,
     ) -> None:
-        """``deliver(peer, frame, timeout_s)`` queues a response frame, waiting for room
-        (``PeerManager.deliver``); without it, responses go through ``send``."""
         self.executor = executor
-        self.deliver = deliver
-        self.send = send
-        self.peers = peers
-        self.on_committed = on_committed
-        self.on_batch_done = on_batch_done
-        self.on_local_fault = on_local_fault
+        self.links = links
+        self.host = host
         self.batch_blocks = batch_blocks
         self.clock = clock
         self.rng = rng or random.Random()
         self.progress = SyncProgress()
-        self._outstanding: tuple[Peer, float, int] | None = None  # peer, sent at, from
+        self._outstanding: _Outstanding | None = None
         self._backed = 0  # the highest height a signed message proves committed
         self._failures: dict[bytes, int] = {}  # by peer key: consecutive failures
         self._retry_at: dict[bytes, float] = {}  # by peer key: not asked before this time
@@ -145,6 +180,9 @@ class Syncer:
     @property
     def height(self) -> int:
         return self.executor.chain.head().height
+
+    def peers(self) -> list[Peer]:
+        return list(self.links.peers.values())
 
     # --- asking -------------------------------------------------------------------------
 
@@ -199,9 +237,9 @@ class Syncer:
         head = self.height
         now = self.clock()
         if self._outstanding is not None:
-            peer, sent, _ = self._outstanding
+            peer = self._outstanding.peer
             connected = peer in self.peers()
-            if now - sent < REQUEST_TIMEOUT_S and connected:
+            if now - self._outstanding.sent_at < REQUEST_TIMEOUT_S and connected:
                 return
             self._outstanding = None
             if connected:
@@ -228,9 +266,9 @@ class Syncer:
         return self.choose(candidates) if candidates else None
 
     def _ask(self, peer: Peer, from_height: int) -> None:
-        self._outstanding = (peer, self.clock(), from_height)
+        self._outstanding = _Outstanding(peer, self.clock(), from_height)
         peer.sync_owed = min(MAX_OWED, peer.sync_owed + 1)
-        self.send(peer, SyncRequest(from_height, self.batch_blocks))
+        self.links.send(peer, SyncRequest(from_height, self.batch_blocks))
 
     def solicited(self, peer: Peer) -> bool:
         """Whether a response from ``peer`` answers a request of ours (then it is taken
@@ -251,7 +289,7 @@ class Syncer:
             return
         try:
             head = self.height
-        except Exception:  # the batch's first block reports it (F4)
+        except StorageError:  # the batch's first block reports it (F4)
             return
         first, last = resp.blocks[0].height, resp.blocks[-1].height
         if last - first != len(resp.blocks) - 1 or not first <= head + 1 <= last:
@@ -263,10 +301,10 @@ class Syncer:
     def _waited(self, began: float) -> None:
         """Time spent applying since ``began`` does not count against the outstanding
         request: its answer waited behind the batch (same peer) or for the lock."""
-        if self._outstanding is None:
+        asked = self._outstanding
+        if asked is None:
             return
-        peer, sent, from_height = self._outstanding
-        self._outstanding = (peer, sent + max(0.0, self.clock() - max(began, sent)), from_height)
+        asked.sent_at += max(0.0, self.clock() - max(began, asked.sent_at))
 
     def choose(self, candidates: list[Peer]) -> Peer:
         """At random among the peers ahead of us with the fewest failures."""
@@ -319,12 +357,7 @@ class Syncer:
             frame = await self.response_frame(req, lambda: not peer.closing)
             if frame is None:
                 return
-            if self.deliver is not None:
-                await self.deliver(peer, frame, REQUEST_TIMEOUT_S)
-            else:  # tests without a peer manager
-                message = decode_message(frame, len(frame))
-                assert isinstance(message, SyncResponse)
-                self.send(peer, message)
+            await self.links.deliver(peer, frame, REQUEST_TIMEOUT_S)
         except StorageError as exc:  # our own store (F4): the node stops
             self._local_fault(req.from_height, exc, serving=True)
         except Exception:  # our own bug: keep the node up, say so loudly
@@ -395,11 +428,7 @@ class Syncer:
             return ok
 
     async def _apply(self, peer: Peer, resp: SyncResponse) -> bool:
-        asked = self._outstanding
-        if asked is not None and asked[0] is peer:
-            self._outstanding = None
-        else:
-            asked = None
+        asked = self._answered(peer)
         if self.failed is not None:
             return True
         if asked is not None:
@@ -408,12 +437,12 @@ class Syncer:
         for i, block in enumerate(resp.blocks):
             try:
                 head = self.height
-            except Exception as exc:  # our head record does not read back (F4)
+            except StorageError as exc:  # our head record does not read back (F4)
                 self._local_fault(block.height, exc)
                 return True
             if block.height <= head:
                 continue
-            if asked is not None and block.height == asked[2] > head + 1:
+            if asked is not None and block.height == asked.from_height > head + 1:
                 log.info(
                     "sync: the batch from %s starts at %d, above our next height %d (the "
                     "batch before it stopped short); asking again",
@@ -426,36 +455,63 @@ class Syncer:
             try:
                 cert = self._certified(block, cert, head)
             except LedgerError as exc:
-                self.rejected_batches += 1
-                log.warning("sync from %s: block %d rejected: %s", peer.name, block.height, exc)
-                self._demote(peer, "served a block that does not check out")
-                if self._outstanding is not None and self._outstanding[0] is peer:
-                    self._outstanding = None  # nor is its next batch awaited
+                self._reject(peer, block, exc)
                 return False
-            last = i == len(resp.blocks) - 1  # its synced write makes the batch's durable
-            try:
-                executed = self.executor.validate_block(block, None, certified=True)
-                self.executor.commit(executed, cert, sync=last)
-            except Exception as exc:  # a certified block: the fault is ours (F4)
-                self._local_fault(block.height, exc)
+            if not self._commit(block, cert, last=i == len(resp.blocks) - 1):
                 return True
-            self._unsynced = not last
             applied += 1
-            self.on_committed(block, cert)
-            self._note(block)
-            self.on_batch_done(self.height)
             await asyncio.sleep(0)  # let consensus, peers and the API breathe
             if self.failed is not None:
                 return True
+        self._judge(peer, resp, asked, applied)
+        return True
+
+    def _answered(self, peer: Peer) -> _Outstanding | None:
+        """Our request that a response from ``peer`` answers (no longer awaited), if any."""
+        asked = self._outstanding
+        if asked is None or asked.peer is not peer:
+            return None
+        self._outstanding = None
+        return asked
+
+    def _reject(self, peer: Peer, block: Block, exc: LedgerError) -> None:
+        """``peer`` served a block that does not check out: demote it."""
+        self.rejected_batches += 1
+        log.warning("sync from %s: block %d rejected: %s", peer.name, block.height, exc)
+        self._demote(peer, "served a block that does not check out")
+        if self._outstanding is not None and self._outstanding.peer is peer:
+            self._outstanding = None  # nor is its next batch awaited
+
+    def _commit(self, block: Block, cert: CommitCertificate, *, last: bool) -> bool:
+        """Re-execute and commit a certified block; False if our own store failed (F4).
+
+        The last block of a batch is committed synced: that write makes the batch's
+        durable. Only ledger and storage errors are the store's fault; any other
+        exception is a bug of ours and propagates."""
+        try:
+            executed = self.executor.validate_block(block, None, certified=True)
+            self.executor.commit(executed, cert, sync=last)
+        except LedgerError as exc:  # a certified block: the fault is ours (F4)
+            self._local_fault(block.height, exc)
+            return False
+        self._unsynced = not last
+        self.host.synced(block, cert)
+        self._note(block)
+        self.host.sync_advanced(self.height)
+        return True
+
+    def _judge(
+        self, peer: Peer, resp: SyncResponse, asked: _Outstanding | None, applied: int
+    ) -> None:
+        """A batch applied to its end: credit a peer whose blocks we took; demote one
+        that claimed blocks above our head and sent none of them."""
         if applied:
             self._credit(peer)
-        elif asked is not None and not any(b.height >= asked[2] for b in resp.blocks):
-            # It claimed blocks above our head and sent none of them.
+        elif asked is not None and not any(b.height >= asked.from_height for b in resp.blocks):
             self._demote(
                 peer, f"claimed height {peer.height} but served nothing above {self.height}"
             )
             peer.height = self.height
-        return True
 
     def _flush(self) -> None:
         """Sync what a batch that ended before its last block committed unsynced (a
@@ -465,7 +521,7 @@ class Syncer:
         self._unsynced = False
         try:
             self.executor.chain.flush()
-        except Exception as exc:  # our own store (F4)
+        except StorageError as exc:  # our own store (F4)
             if self.failed is None:
                 self._local_fault(self.progress.current_height, exc)
 
@@ -498,8 +554,7 @@ class Syncer:
             "node and restore the data directory from a backup, or empty it to resync from peers"
         )
         log.error("%s", self.failed)
-        if self.on_local_fault is not None:
-            self.on_local_fault(height, self.failed)
+        self.host.local_fault(height, self.failed)
 
     def _note(self, block: Block) -> None:
         p = self.progress

@@ -75,7 +75,7 @@ class SyncResponse:
     tip_cert: CommitCertificate | None  # certificate of the last block sent
 
 
-Message = TxBatch | ProposalMsg | VoteMsg | StatusMsg | SyncRequest | SyncResponse | EvidenceMsg
+WireMessage = TxBatch | ProposalMsg | VoteMsg | StatusMsg | SyncRequest | SyncResponse | EvidenceMsg
 
 
 def framed(msg: ProposalMsg | VoteMsg) -> ProposalMsg | VoteMsg:
@@ -87,7 +87,7 @@ def framed(msg: ProposalMsg | VoteMsg) -> ProposalMsg | VoteMsg:
     return VoteMsg(msg.vote, encode_message(msg))
 
 
-def encode_message(msg: Message) -> bytes:
+def encode_message(msg: WireMessage) -> bytes:
     body: Value
     if isinstance(msg, ProposalMsg | VoteMsg) and msg.raw:
         return msg.raw
@@ -117,7 +117,7 @@ def encode_message(msg: Message) -> bytes:
 KnownTx = Callable[[bytes], Transaction | None]
 
 
-def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) -> Message:
+def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) -> WireMessage:
     """Decode one frame strictly.
 
     ``known_tx`` (a signature → transaction lookup, e.g. the mempool's) lets a

@@ -42,7 +42,7 @@ from node.api.context import api_state
 from node.api.disclosure import Disclosure, state_after
 from node.api.render import APIError, Format, negotiate, render_body
 from node.chain import ChainStore
-from node.events import BlockCommitted, Subscription
+from node.events import BlockPublished, Subscription
 
 MAX_SUBSCRIBERS = 1024
 MAX_PER_CLIENT = 16
@@ -125,7 +125,7 @@ class Viewer:
         self.member_key = member_key
         self.reader = reader
 
-    def at(self, event: BlockCommitted) -> Disclosure:
+    def at(self, event: BlockPublished) -> Disclosure:
         if self.member_key is not None:
             latest = state_after(self.chain.store, event.block.header)
             self.reader = reader_for(latest, self.member_key)
@@ -166,7 +166,7 @@ def _shipment(value: object) -> str | None:
     raise APIError(400, "malformed", '"shipment" must be a shipment id')
 
 
-def frames_for(event: BlockCommitted, f: Filter, disclosure: Disclosure) -> list[dict[str, Value]]:
+def frames_for(event: BlockPublished, f: Filter, disclosure: Disclosure) -> list[dict[str, Value]]:
     """What one committed block means for one subscription, as its reader may see it."""
     block = event.block
     out: list[dict[str, Value]] = []

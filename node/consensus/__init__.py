@@ -97,7 +97,7 @@ from node.consensus.evidence import (
 )
 from node.consensus.signer import Lock, Signer
 from node.consensus.timeouts import TimeoutConfig
-from node.consensus.types import Limits, Message, Step
+from node.consensus.types import ConsensusMessage, Limits, Step
 from node.consensus.verifier import Verifier, message_hash
 
 __all__ = [
@@ -108,6 +108,7 @@ __all__ = [
     "ConflictingProposalEvidence",
     "ConsensusCore",
     "ConsensusError",
+    "ConsensusMessage",
     "DoubleSignRefused",
     "DuplicateVoteEvidence",
     "Effect",
@@ -120,7 +121,6 @@ __all__ = [
     "InvalidMessageSignature",
     "Limits",
     "Lock",
-    "Message",
     "MessageReceived",
     "MessageRejected",
     "NotProposer",

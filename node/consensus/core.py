@@ -54,10 +54,33 @@ from node.consensus.rules import RoundMachine
 from node.consensus.signer import Signer
 from node.consensus.tally import CROSSED_VALUE, RoundState, VoteTally
 from node.consensus.timeouts import TimeoutConfig
-from node.consensus.types import Limits, Message, Step
+from node.consensus.types import ConsensusMessage, Limits, Step
 from node.consensus.verifier import Verifier
 
 PREVOTE = VoteType.PREVOTE
+
+
+class _Call:
+    """``with core._call as out``: one call into the core. Refuses a re-entrant call or
+    one before ``start()``; the call's effects collect in ``out``; the core is free
+    again however the call ends."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: ConsensusCore) -> None:
+        self._core = core
+
+    def __enter__(self) -> list[Effect]:
+        core = self._core
+        if core._busy:
+            raise RuntimeError("the core was called re-entrantly or before start()")
+        core._busy = True
+        out: list[Effect] = []
+        core._out = out
+        return out
+
+    def __exit__(self, *exc: object) -> None:
+        self._core._busy = False
 
 
 class ConsensusCore(RoundMachine):
@@ -95,12 +118,13 @@ class ConsensusCore(RoundMachine):
             signer=signer,
             timeouts=timeouts or TimeoutConfig(),
         )
-        self._buffer: dict[int, list[Message]] = {}  # verified next-height messages
-        self._buffered: set[Message] = set()
+        self._buffer: dict[int, list[ConsensusMessage]] = {}  # verified next-height messages
+        self._buffered: set[ConsensusMessage] = set()
         self._buffered_from: dict[tuple[int, bytes], int] = {}  # (height, sender) -> count
         self._behind_hint = height
         self._started = False
         self._busy = True  # until start(): calls before it are a caller bug
+        self._call = _Call(self)
 
     # --- public API -----------------------------------------------------------------------
 
@@ -119,7 +143,7 @@ class ConsensusCore(RoundMachine):
         self._start_round(resume or 0)
         # Give gossip what we signed before the restart (it may never have left) and the
         # polka behind our lock (others may need it to accept the locked value again).
-        restored: list[Message] = []
+        restored: list[ConsensusMessage] = []
         if self._signer is not None:
             restored.extend(self._signer.signed_messages(self.height))
         restored.extend(lock.polka if lock is not None else ())
@@ -150,40 +174,35 @@ class ConsensusCore(RoundMachine):
         raise TypeError(f"not a consensus event: {event!r}")
 
     def on_message(
-        self, message: Message, *, chain_id: str | None = None, verified: bool = False
+        self, message: ConsensusMessage, *, chain_id: str | None = None, verified: bool = False
     ) -> list[Effect]:
         """A proposal or vote arrived; bad ones are counted and reported, never raised."""
-        out = self._enter()
-        try:
-            if chain_id is not None and chain_id != self.chain_id:
-                raise WrongChain(f"message for chain {chain_id!r}, this is {self.chain_id!r}")
-            if isinstance(message, Vote):
-                self._receive_vote(message, verified)
-            else:
-                self._receive_proposal(message, verified)
-        except MessageRejected as err:
-            self._reject(message, err)
-        finally:
-            self._busy = False
+        with self._call as out:
+            try:
+                if chain_id is not None and chain_id != self.chain_id:
+                    raise WrongChain(f"message for chain {chain_id!r}, this is {self.chain_id!r}")
+                if isinstance(message, Vote):
+                    self._receive_vote(message, verified)
+                else:
+                    self._receive_proposal(message, verified)
+            except MessageRejected as err:
+                self._reject(message, err)
         return out
 
     def on_vote(self, vote: Vote, *, verified: bool = False) -> list[Effect]:
         """The hot path: one prevote or precommit."""
-        out = self._enter()
-        try:
-            self._receive_vote(vote, verified)
-        except MessageRejected as err:
-            self._reject(vote, err)
-        finally:
-            self._busy = False
+        with self._call as out:
+            try:
+                self._receive_vote(vote, verified)
+            except MessageRejected as err:
+                self._reject(vote, err)
         return out
 
     def on_proposal(self, proposal: Proposal, *, verified: bool = False) -> list[Effect]:
         return self.on_message(proposal, verified=verified)
 
     def on_timeout(self, height: int, round_: int, step: Step) -> list[Effect]:
-        out = self._enter()
-        try:
+        with self._call as out:
             if height != self.height or round_ != self.round:
                 self.counters["stale_timeout"] += 1
             elif step == Step.PROPOSE:
@@ -193,14 +212,11 @@ class ConsensusCore(RoundMachine):
             elif step == Step.PRECOMMIT:
                 self._on_timeout_precommit()
             self._run()
-        finally:
-            self._busy = False
         return out
 
     def on_value_ready(self, height: int, round_: int, block_hash: bytes) -> list[Effect]:
         """The answer to ``RequestValue``: propose it (line 19) if still useful."""
-        out = self._enter()
-        try:
+        with self._call as out:
             rs = self._rounds.get(self.round)
             if (
                 (height, round_) != (self.height, self.round)
@@ -215,29 +231,23 @@ class ConsensusCore(RoundMachine):
                 self._validity[block_hash] = True  # our own block
                 self._propose(block_hash, NIL_ROUND)
                 self._run()
-        finally:
-            self._busy = False
         return out
 
     def on_validation_result(self, height: int, block_hash: bytes, valid: bool) -> list[Effect]:
         """The answer to ``RequestValidation``: the paper's valid(v)."""
-        out = self._enter()
-        try:
+        with self._call as out:
             if height != self.height or block_hash in self._validity:
                 self.counters["late_validation"] += 1
             else:
                 self._validity[block_hash] = bool(valid)
                 self._run()
-        finally:
-            self._busy = False
         return out
 
     def on_block_committed(
         self, height: int, next_validators: ValidatorSet | None = None
     ) -> list[Effect]:
         """The layer committed ``height`` (our decision or a synced block): lines 52-54."""
-        out = self._enter()
-        try:
+        with self._call as out:
             if height < self.height:
                 self.counters["stale_commit"] += 1
             else:
@@ -245,8 +255,6 @@ class ConsensusCore(RoundMachine):
                     self._set_validators(next_validators)
                 self._enter_height(height + 1)
                 self._run()
-        finally:
-            self._busy = False
         return out
 
     # --- accessors ------------------------------------------------------------------------
@@ -259,14 +267,14 @@ class ConsensusCore(RoundMachine):
     def public_key(self) -> bytes | None:
         return self._me
 
-    def known_messages(self) -> list[Message]:
+    def known_messages(self) -> list[ConsensusMessage]:
         """Every proposal and vote held for the current height (for gossip)."""
-        out: list[Message] = []
+        out: list[ConsensusMessage] = []
         for rs in self._rounds.values():
             out.extend(rs.messages())
         return out
 
-    def holds(self, message: Message) -> bool:
+    def holds(self, message: ConsensusMessage) -> bool:
         """Whether ``message`` is now part of this height's state, so that a copy of it
         can be dropped unseen. False for a vote or proposal of this height the core set
         aside (an equivocator's vote for a value whose proposal has not arrived yet, one
@@ -290,7 +298,7 @@ class ConsensusCore(RoundMachine):
             tally.conflicting.get((message.validator, message.block_hash)) == message
         )
 
-    def buffered(self, message: Message) -> bool:
+    def buffered(self, message: ConsensusMessage) -> bool:
         """Whether ``message`` waits in the next-height buffer."""
         return message in self._buffered
 
@@ -306,14 +314,6 @@ class ConsensusCore(RoundMachine):
         )
 
     # --- receiving ------------------------------------------------------------------------
-
-    def _enter(self) -> list[Effect]:
-        if self._busy:
-            raise RuntimeError("the core was called re-entrantly or before start()")
-        self._busy = True
-        out: list[Effect] = []
-        self._out = out
-        return out
 
     def _receive_vote(self, vote: Vote, verified: bool) -> None:
         if vote.height != self.height:
@@ -395,7 +395,7 @@ class ConsensusCore(RoundMachine):
             return False
         return tally.conflicting_count(vote.validator) < self.limits.max_proposals_per_round
 
-    def _other_height(self, message: Message, sender: bytes, verified: bool) -> None:
+    def _other_height(self, message: ConsensusMessage, sender: bytes, verified: bool) -> None:
         """Older heights are ignored; h+1 .. h+future_heights are buffered once their
         signature checks out, within a quota per sender and height (and a total bound)."""
         height = message.height
@@ -425,7 +425,7 @@ class ConsensusCore(RoundMachine):
         self.counters["buffered"] += 1
         self._hint_behind(message, True)
 
-    def _hint_behind(self, message: Message, verified: bool) -> None:
+    def _hint_behind(self, message: ConsensusMessage, verified: bool) -> None:
         if message.height > self._behind_hint and (verified or self.verifier.is_valid(message)):
             self._behind_hint = message.height
             self._out.append(SyncNeeded(message.height))
@@ -456,7 +456,7 @@ class ConsensusCore(RoundMachine):
                     self._run()
                 return
 
-    def _reject(self, message: Message, err: MessageRejected) -> None:
+    def _reject(self, message: ConsensusMessage, err: MessageRejected) -> None:
         self.counters[err.code] += 1
         self._out.append(Rejected(message, err))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ledger.votes import CommitCertificate
 from node.consensus.errors import DoubleSignRefused, MessageRejected
 from node.consensus.evidence import Evidence
-from node.consensus.types import Message, Step
+from node.consensus.types import ConsensusMessage, Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class Broadcast:
     """Send this signed proposal or vote to every validator (the core has already
     counted it itself; do not feed it back)."""
 
-    message: Message
+    message: ConsensusMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ class EvidenceFound:
 class Rejected:
     """A message was not used; ``error.misbehaviour`` says whether to blame its sender."""
 
-    message: Message
+    message: ConsensusMessage
     error: MessageRejected
 
 

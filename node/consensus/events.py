@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger.validators import ValidatorSet
-from node.consensus.types import Message, Step
+from node.consensus.types import ConsensusMessage, Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class MessageReceived:
     signature was already checked with the node's ``Verifier`` (off the hot path).
     """
 
-    message: Message
+    message: ConsensusMessage
     chain_id: str | None = None
     verified: bool = False
 

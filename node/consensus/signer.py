@@ -48,6 +48,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from ledger.crypto import PrivateKey, Purpose
@@ -90,6 +91,24 @@ log = logging.getLogger("cityledger.signer")
 
 MAX_MESSAGES = 3 * 256  # per height: the newest 256 rounds' worth
 M = TypeVar("M", Proposal, Vote)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One message to sign: where it is, its bytes, and the lock a precommit of a
+    block takes (``lock``, NIL otherwise, with the polka behind it)."""
+
+    height: int
+    round: int
+    step: Step
+    purpose: Purpose
+    message: bytes
+    lock: bytes
+    polka: tuple[Vote, ...]
+
+    @property
+    def hrs(self) -> tuple[int, int, int]:
+        return (self.height, self.round, int(self.step))
 
 
 class Signer:
@@ -142,7 +161,8 @@ class Signer:
         def build(signature: bytes) -> Proposal:
             return Proposal(height, round_, block_hash, valid_round, self.public_key, signature)
 
-        return self._sign(height, round_, Step.PROPOSE, Purpose.PROPOSAL, message, NIL, (), build)
+        ask = _Ask(height, round_, Step.PROPOSE, Purpose.PROPOSAL, message, NIL, ())
+        return self._sign(ask, build)
 
     def sign_vote(
         self,
@@ -162,7 +182,7 @@ class Signer:
         def build(signature: bytes) -> Vote:
             return Vote(vote_type, height, round_, block_hash, self.public_key, signature)
 
-        return self._sign(height, round_, step, Purpose.VOTE, message, lock, polka, build)
+        return self._sign(_Ask(height, round_, step, Purpose.VOTE, message, lock, polka), build)
 
     @property
     def last_signed(self) -> tuple[int, int, int] | None:
@@ -254,56 +274,81 @@ class Signer:
                 )
             )
 
-    # --- the rule -------------------------------------------------------------------------
+    # --- the rules ------------------------------------------------------------------------
 
-    def _sign(
-        self,
-        height: int,
-        round_: int,
-        step: Step,
-        purpose: Purpose,
-        message: bytes,
-        lock: bytes,
-        polka: tuple[Vote, ...],
-        build: Callable[[bytes], M],
-    ) -> M:
-        hrs = (height, round_, int(step))
-        self._check_floor(height, step)
-        last: SignedState | None = self._state
-        if last is not None:
-            if hrs == last.hrs:
-                if message == last.message:
-                    return build(last.signature)
-                raise DoubleSignRefused(
-                    f"already signed a different {step.name.lower()} at height {height} "
-                    f"round {round_}"
-                )
-            if hrs < last.hrs:
-                raise DoubleSignRefused(
-                    f"refusing to sign {step.name.lower()} at height {height} round {round_}: "
-                    f"already signed at height {last.height} round {last.round} "
-                    f"step {Step(last.step).name.lower()}"
-                )
-        signature = self._key.sign(purpose, self.chain_id, message)
-        lock_block = b""
-        if lock:
-            lock_height, lock_round, lock_hash = height, round_, lock
-            if last is not None and last.lock_height == height and last.lock_hash == lock:
+    def _sign(self, ask: _Ask, build: Callable[[bytes], M]) -> M:
+        """Sign ``ask`` unless a rule refuses it; the new state is durable before the
+        signed message is returned."""
+        self._check_floor(ask.height, ask.step)
+        last = self._state
+        repeated = self._check_order(ask, last)
+        if repeated is not None:
+            return build(repeated)
+        signature = self._key.sign(ask.purpose, self.chain_id, ask.message)
+        state, lock_block = self._next_state(ask, last, signature)
+        signed = build(signature)
+        self._record(state, lock_block, signed, last)
+        return signed
+
+    def _check_order(self, ask: _Ask, last: SignedState | None) -> bytes | None:
+        """(height, round, step) only goes up. The same (h, r, s) with the same bytes
+        again: the stored signature (a re-send after a crash). Anything else at or below
+        the last (h, r, s): refused."""
+        if last is None:
+            return None
+        step = ask.step.name.lower()
+        if ask.hrs == last.hrs:
+            if ask.message == last.message:
+                return last.signature
+            raise DoubleSignRefused(
+                f"already signed a different {step} at height {ask.height} round {ask.round}"
+            )
+        if ask.hrs < last.hrs:
+            raise DoubleSignRefused(
+                f"refusing to sign {step} at height {ask.height} round {ask.round}: "
+                f"already signed at height {last.height} round {last.round} "
+                f"step {Step(last.step).name.lower()}"
+            )
+        return None
+
+    def _next_state(
+        self, ask: _Ask, last: SignedState | None, signature: bytes
+    ) -> tuple[SignedState, bytes]:
+        """The state after signing ``ask``, and the locked block's bytes. The lock rules:
+        a precommit of a block locks on it (its bytes kept if it is the lock we hold);
+        any other message at the height of the lock keeps it; a new height has none."""
+        polka = ask.polka
+        if ask.lock:
+            lock_height, lock_round, lock_hash = ask.height, ask.round, ask.lock
+            lock_block = b""
+            if last is not None and last.lock_height == ask.height and last.lock_hash == ask.lock:
                 lock_block = self._lock_block
             if not lock_block:
-                lock_block = self._block_bytes(lock)
-        elif last is not None and last.lock_height == height:
-            lock_height, lock_round, lock_hash = height, last.lock_round, last.lock_hash
+                lock_block = self._block_bytes(ask.lock)
+        elif last is not None and last.lock_height == ask.height:
+            lock_height, lock_round, lock_hash = ask.height, last.lock_round, last.lock_hash
             polka = last.lock_polka
             lock_block = self._lock_block
         else:
             lock_height, lock_round, lock_hash = 0, -1, NIL
+            lock_block = b""
+        height, round_, step = ask.hrs
         state = SignedState(
-            height, round_, int(step), message, signature, lock_height, lock_round, lock_hash, polka
+            height, round_, step, ask.message, signature, lock_height, lock_round, lock_hash, polka
         )
-        signed = build(signature)
-        new_height = last is None or last.height != height
-        key = message_key(*hrs)
+        return state, lock_block
+
+    def _record(
+        self,
+        state: SignedState,
+        lock_block: bytes,
+        signed: Proposal | Vote,
+        last: SignedState | None,
+    ) -> None:
+        """Add ``signed`` to the height's message log (a new height starts it again, the
+        oldest beyond ``MAX_MESSAGES`` are dropped), persist, then take the new state."""
+        new_height = last is None or last.height != state.height
+        key = message_key(*state.hrs)
         messages: dict[bytes, Proposal | Vote] = {} if new_height else dict(self._messages)
         messages[key] = signed
         dropped: list[bytes] = []
@@ -318,7 +363,6 @@ class Signer:
         self._lock_block = lock_block
         if new_height:
             self._stale_keys.clear()
-        return signed
 
     def _check_floor(self, height: int, step: Step) -> None:
         if self._floor_pending:
@@ -492,33 +536,15 @@ def open_signer(
     """
     legacy = any(True for _ in store.iterate(K.SIGNER))
     if reset:
-        if file.exists():
-            aside = f"{file.path}.reset-{int(time.time())}"
-            os.replace(file.path, aside)
-            log.warning("signer state reset: the old file is kept as %s", aside)
-        signer = Signer(key, chain_id, file, committed_height=committed_height)
-        signer.reset()
-        forget_legacy(store)
-        log.warning(
-            "signer state reset: this validator signs nothing until it has caught up with "
-            "its peers, and nothing at the height it catches up to"
-        )
-        return signer
-    if file.exists():
-        signer = Signer(key, chain_id, file, committed_height=committed_height)
+        return _reset_signer(key, chain_id, file, store, committed_height)
+    exists = file.exists()
+    signer = Signer(key, chain_id, file, committed_height=committed_height)  # no file: empty
+    if exists:
         if legacy:
             forget_legacy(store)  # a migration that stopped before its last step
         return signer
-    signer = Signer(key, chain_id, file, committed_height=committed_height)  # no file: empty
     if legacy:
-        old = Signer(key, chain_id, store)
-        signer.adopt(old)
-        forget_legacy(store)
-        log.info(
-            "moved the signer state from the chain store to %s (last signed %s)",
-            file.path,
-            old.last_signed,
-        )
+        _migrate(signer, Signer(key, chain_id, store), store, file)
         return signer
     if chain_height > 0:
         raise SignerStateError(
@@ -530,6 +556,41 @@ def open_signer(
         )
     signer.save()
     return signer
+
+
+def _reset_signer(
+    key: PrivateKey,
+    chain_id: str,
+    file: SignerStateFile,
+    store: KVStore,
+    committed_height: Callable[[], int] | None,
+) -> Signer:
+    """``--reset-signer-state``: the old file set aside, a fresh state that signs nothing
+    until the node has caught up, and the chain store's old state forgotten."""
+    if file.exists():
+        aside = f"{file.path}.reset-{int(time.time())}"
+        os.replace(file.path, aside)
+        log.warning("signer state reset: the old file is kept as %s", aside)
+    signer = Signer(key, chain_id, file, committed_height=committed_height)
+    signer.reset()
+    forget_legacy(store)
+    log.warning(
+        "signer state reset: this validator signs nothing until it has caught up with "
+        "its peers, and nothing at the height it catches up to"
+    )
+    return signer
+
+
+def _migrate(signer: Signer, old: Signer, store: KVStore, file: SignerStateFile) -> None:
+    """Move the state ``old`` read from the chain store into ``signer``'s file, then
+    delete it from the store."""
+    signer.adopt(old)
+    forget_legacy(store)
+    log.info(
+        "moved the signer state from the chain store to %s (last signed %s)",
+        file.path,
+        old.last_signed,
+    )
 
 
 def _vote_step(vote: Vote) -> Step:

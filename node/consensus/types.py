@@ -8,7 +8,7 @@ from enum import IntEnum
 from ledger.errors import ValidationError
 from ledger.votes import Proposal, Vote
 
-Message = Proposal | Vote
+ConsensusMessage = Proposal | Vote
 
 
 class Step(IntEnum):

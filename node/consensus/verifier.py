@@ -18,13 +18,13 @@ import struct
 from ledger.crypto import Purpose, is_valid_signature
 from ledger.votes import Proposal, Vote
 from node.consensus.errors import InvalidMessageSignature
-from node.consensus.types import Message
+from node.consensus.types import ConsensusMessage
 
 _VOTE = struct.Struct(">cBQIB")
 _PROPOSAL = struct.Struct(">cQIqB")
 
 
-def message_hash(message: Message) -> bytes:
+def message_hash(message: ConsensusMessage) -> bytes:
     """SHA-256 over a fixed layout of all of the message's fields."""
     if isinstance(message, Vote):
         head = _VOTE.pack(
@@ -39,7 +39,7 @@ def message_hash(message: Message) -> bytes:
     return hashlib.sha256(head + body).digest()
 
 
-def signature_ok(message: Message, chain_id: str) -> bool:
+def signature_ok(message: ConsensusMessage, chain_id: str) -> bool:
     """Uncached check of one message's signature."""
     if isinstance(message, Vote):
         data = Vote.sign_bytes(message.type, message.height, message.round, message.block_hash)
@@ -64,7 +64,7 @@ class Verifier:
         self.hits = 0
         self.misses = 0
 
-    def is_valid(self, message: Message) -> bool:
+    def is_valid(self, message: ConsensusMessage) -> bool:
         key = message_hash(message)
         verdict = self._cache.get(key)
         if verdict is not None:
@@ -77,7 +77,7 @@ class Verifier:
         self._cache[key] = verdict
         return verdict
 
-    def verify(self, message: Message) -> None:
+    def verify(self, message: ConsensusMessage) -> None:
         """Raise :class:`InvalidMessageSignature` unless the signature is valid."""
         if not self.is_valid(message):
             signer = message.validator if isinstance(message, Vote) else message.proposer

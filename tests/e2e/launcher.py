@@ -24,7 +24,7 @@ stderr.
 ==========================  ======================================================
 
 ``--byzantine equivocate`` turns a validator into an attacker: for every proposal and
-vote it sends (:meth:`node.runtime.Node._broadcast_consensus`), it also signs a
+vote it sends (:meth:`node.gossip.Gossip.broadcast_consensus`), it also signs a
 conflicting one with the raw key, bypassing the double-sign guard, and sends each
 version to a different half of its peers. It writes ``byzantine: equivocating`` on
 stderr the first time.
@@ -178,27 +178,28 @@ def conflicting(
 
 
 def install_equivocation() -> None:
-    """Replace ``Node._broadcast_consensus``: each half of the peers gets its own version."""
-    from node.runtime import Node
+    """Replace ``Gossip.broadcast_consensus``: each half of the peers gets its own version."""
+    from node.gossip import Gossip
     from node.wire import encode_message
 
-    real = Node._broadcast_consensus  # AttributeError: the send path moved; fix this
+    real = Gossip.broadcast_consensus  # AttributeError: the send path moved; fix this
     announced = False
 
     @functools.wraps(real)
-    def equivocate(self: Node, msg: ProposalMsg | VoteMsg) -> None:
+    def equivocate(self: Gossip, msg: ProposalMsg | VoteMsg) -> None:
         nonlocal announced
-        self._mark_seen(encode_message(msg))
-        twin = conflicting(msg, self.key, self.genesis.chain_id, self.executor)
-        peers = sorted(self.peers.peers.values(), key=lambda p: p.key)
+        self.mark_seen(encode_message(msg))
+        links = self.host.peers
+        twin = conflicting(msg, links.key, self.genesis.chain_id, self.host.driver.executor)
+        peers = sorted(links.peers.values(), key=lambda p: p.key)
         for i, peer in enumerate(peers):
-            self.peers.send(peer, msg if i % 2 == 0 else twin)
+            links.send(peer, msg if i % 2 == 0 else twin)
         if not announced and peers:
             announced = True
             sys.stderr.write("byzantine: equivocating\n")
             sys.stderr.flush()
 
-    Node._broadcast_consensus = equivocate  # type: ignore[method-assign]
+    Gossip.broadcast_consensus = equivocate  # type: ignore[method-assign]
 
 
 def install(faults: Faults) -> None:

@@ -25,7 +25,7 @@ from ledger.errors import LedgerError
 from ledger.votes import Proposal, Vote
 from node.config import P2PConfig
 from node.peers import Peer, PeerManager
-from node.wire import Message, ProposalMsg, VoteMsg
+from node.wire import ProposalMsg, VoteMsg, WireMessage
 
 WITNESS_KEY = PrivateKey.from_label("cityledger-e2e/witness")
 INTRUDER_KEY = PrivateKey.from_label("cityledger-e2e/intruder")  # hostile observer (frames)
@@ -86,7 +86,7 @@ class Witness:
         with contextlib.suppress(Exception):
             await manager.close()
 
-    async def _on_message(self, peer: Peer, msg: Message) -> None:
+    async def _on_message(self, peer: Peer, msg: WireMessage) -> None:
         del peer
         if isinstance(msg, VoteMsg):
             self.record(msg.vote)

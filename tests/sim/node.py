@@ -34,7 +34,7 @@ from node.consensus.effects import (
     SyncNeeded,
 )
 from node.consensus.evidence import EvidencePool
-from node.consensus.types import Message, Step
+from node.consensus.types import ConsensusMessage, Step
 from tests.sim.app import Chain
 from tests.sim.checker import RecordingSigner
 from tests.sim.fixtures import CHAIN_ID, KEYS
@@ -109,7 +109,7 @@ class SimNode:
 
     # --- events in --------------------------------------------------------------------------
 
-    def deliver(self, message: Message) -> None:
+    def deliver(self, message: ConsensusMessage) -> None:
         if self.core is None:
             return
         self.world.trace.add(self.world.sched.now, self.name, "recv", message)
@@ -204,7 +204,7 @@ class SimNode:
         )
         return block.hash
 
-    def broadcast(self, message: Message) -> None:
+    def broadcast(self, message: ConsensusMessage) -> None:
         world = self.world
         if isinstance(message, Proposal):
             world.blocks.proposed.add((message.height, message.block_hash))
@@ -225,11 +225,11 @@ class SimNode:
         else:
             self.send_all(message)
 
-    def send_all(self, message: Message) -> None:
+    def send_all(self, message: ConsensusMessage) -> None:
         for peer in self.peers:
             self.world.send(self.id, peer, message)
 
-    def send_split(self, first: Message, second: Message) -> None:
+    def send_split(self, first: ConsensusMessage, second: ConsensusMessage) -> None:
         """Byzantine: one version to some peers, the other to the rest."""
         rng = self.world.rng
         for peer in self.peers:

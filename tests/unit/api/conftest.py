@@ -34,7 +34,7 @@ from node.api.app import make_app
 from node.api.auth import sign_request
 from node.chain import ChainStore
 from node.config import APIConfig
-from node.events import BlockCommitted, EventHub
+from node.events import BlockPublished, EventHub
 from node.executor import Executor
 from node.mempool import Mempool, MempoolError
 from node.service import Queries
@@ -169,7 +169,7 @@ class TestNode:
         self.executor.commit(executed, cert)
         self.last_cert = cert
         self.mempool.update(executed.block.txs)
-        self.events.publish(BlockCommitted(executed.block, tuple(executed.receipts)))
+        self.events.publish(BlockPublished(executed.block, tuple(executed.receipts)))
         return executed.block
 
     def header(self, height: int) -> BlockHeader:

@@ -11,7 +11,7 @@ from ledger.encoding import decode, encode
 from ledger.tx import Transaction
 from node.api.disclosure import Disclosure
 from node.api.routes_events import MAX_PER_CLIENT, Filter, frames_for, parse_subscription
-from node.events import BlockCommitted
+from node.events import BlockPublished
 from tests.unit.api.conftest import (
     GENESIS_TIME,
     SHIPMENT,
@@ -122,7 +122,7 @@ async def test_plain_get_is_400(client: Client) -> None:
 def test_frames_for_filters(node: TestNode, scenario: Scenario) -> None:
     block = node.chain.block(1)
     assert block is not None
-    event = BlockCommitted(block, tuple(node.chain.receipts(1)))
+    event = BlockPublished(block, tuple(node.chain.receipts(1)))
     auditor = Disclosure.over(Reader("audit-office", frozenset({"auditor"})), node.store)
     assert frames_for(event, Filter(), auditor) == []
     acme = key("acme-trader").public_key

@@ -35,7 +35,7 @@ from ledger.votes import CommitCertificate, Vote, VoteType
 from node.api.app import make_app
 from node.chain import ChainStore
 from node.config import APIConfig
-from node.events import BlockCommitted, EventHub
+from node.events import BlockPublished, EventHub
 from node.executor import Executor
 from node.mempool import Mempool, MempoolError
 from node.service import Queries
@@ -148,7 +148,7 @@ class CliNode:
         self.executor.commit(executed, cert)
         self.last_cert = cert
         self.mempool.update(executed.block.txs)
-        self.events.publish(BlockCommitted(executed.block, tuple(executed.receipts)))
+        self.events.publish(BlockPublished(executed.block, tuple(executed.receipts)))
         for tx in executed.block.txs:
             self.nonces[tx.sender] = max(self.nonces.get(tx.sender, 0), tx.nonce + 1)
         return executed.block

@@ -241,7 +241,7 @@ async def test_a_junk_batch_reaches_neither_the_worker_nor_inline_verification(
     peer = Peer(VALIDATOR_KEYS[1].public_key, "v1", None, True)  # type: ignore[arg-type]
     try:
         results = await node.submit(junk + [forged(tx) for tx in junk[:100]])
-        await node._on_message(peer, TxBatch(tuple(junk[:200])))  # from a peer: the same
+        await node.gossip.on_message(peer, TxBatch(tuple(junk[:200])))  # from a peer: the same
     finally:
         node.signature_worker.close()
     assert {r.code for r in results if r is not None} == {"unknown_sender"}

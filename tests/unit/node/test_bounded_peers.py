@@ -78,8 +78,8 @@ async def test_two_sync_requests_in_flight_from_one_peer(monkeypatch: pytest.Mon
     node = make_node(chain_of(6).store)
     blamed = record_penalties(node, monkeypatch)
     asker = fake_peer(1)
-    await node._on_message(asker, SyncRequest(1, 10))
-    await node._on_message(asker, SyncRequest(1, 10))
+    await node.gossip.on_message(asker, SyncRequest(1, 10))
+    await node.gossip.on_message(asker, SyncRequest(1, 10))
     await settle(node)
     frames = sent(asker)
     assert len(frames) == 1  # one answer, one response in memory
@@ -89,7 +89,7 @@ async def test_two_sync_requests_in_flight_from_one_peer(monkeypatch: pytest.Mon
     )
     assert blamed == [("v1", MINOR, False)]
     assert node.syncer.refused_requests == 1
-    await node._on_message(asker, SyncRequest(3, 10))  # answered: the next one is welcome
+    await node.gossip.on_message(asker, SyncRequest(3, 10))  # answered: the next one is welcome
     await settle(node)
     assert len(sent(asker)) == 1 and len(blamed) == 1
 
@@ -101,7 +101,7 @@ async def test_a_sync_request_is_answered_off_the_read_loop() -> None:
     asker = fake_peer(1)
     request = encode_message(SyncRequest(1, 200))
     assert len(request) < 40
-    await node._on_message(asker, decode_message(request, 100))
+    await node.gossip.on_message(asker, decode_message(request, 100))
     assert sent(asker) == []  # nothing was built while handling the frame
     assert asker.serving
     ticks = 0
@@ -129,7 +129,7 @@ async def test_an_unsolicited_sync_response_is_refused_and_counted(
     node = make_node()
     blamed = record_penalties(node, monkeypatch)
     blocks = tuple(b for h in (1, 2, 3) if (b := src.chain.block(h)) is not None)
-    await node._on_message(fake_peer(2, 3), SyncResponse(blocks, src.chain.certificate(3)))
+    await node.gossip.on_message(fake_peer(2, 3), SyncResponse(blocks, src.chain.certificate(3)))
     assert node.chain.head().height == 0  # not applied
     assert blamed == [("v2", MINOR, False)]
     assert node.syncer.unsolicited == 1
@@ -158,13 +158,13 @@ async def test_forged_proposals_do_not_push_the_real_block_out(
     real_block = ahead.build([], proposer=_proposer(2, 0)).block
     key = VALIDATOR_KEYS[_proposer(2, 0)]
     real = Proposal.create(key, CHAIN, 2, 0, real_block.hash, -1)
-    await node._on_message(fake_peer(1), ProposalMsg(real, real_block))
+    await node.gossip.on_message(fake_peer(1), ProposalMsg(real, real_block))
     assert node.core.holds(real) and real_block.hash in node.driver.blocks
     for i in range(100):
         header = dataclasses.replace(real_block.header, time_ms=real_block.header.time_ms + i + 1)
         fake = Block(header, (), real_block.last_cert)
         forged = Proposal(2, 0, fake.hash, -1, key.public_key, real.signature)
-        await node._on_message(fake_peer(3), ProposalMsg(forged, fake))
+        await node.gossip.on_message(fake_peer(3), ProposalMsg(forged, fake))
     assert real_block.hash in node.driver.blocks
     assert set(node.driver.blocks) == {real_block.hash}  # counted in items
     assert len(blamed) == 100 and all(b == ("v3", SEVERE, True) for b in blamed)
@@ -189,17 +189,17 @@ async def test_a_vote_refused_for_lack_of_room_is_not_seen_nor_relayed_and_its_r
     node.peers.peers.update({p.key: p for p in peers.values()})
     first = VoteMsg(Vote.create(VALIDATOR_KEYS[1], CHAIN, PREVOTE, 2, 0, b"\x01" * 32))
     second = VoteMsg(Vote.create(VALIDATOR_KEYS[2], CHAIN, PREVOTE, 2, 0, b"\x01" * 32))
-    await node._on_message(peers[1], first)
-    assert node.core.holds(first.vote) and node._frame_seen(encode_message(first))
+    await node.gossip.on_message(peers[1], first)
+    assert node.core.holds(first.vote) and node.gossip.frame_seen(encode_message(first))
     assert [len(sent(p)) for p in peers.values()] == [0, 1, 1]  # relayed
-    await node._on_message(peers[2], second)  # no room for it
+    await node.gossip.on_message(peers[2], second)  # no room for it
     assert not node.core.holds(second.vote)
-    assert not node._frame_seen(encode_message(second))  # its re-send will be decoded
+    assert not node.gossip.frame_seen(encode_message(second))  # its re-send will be decoded
     assert [len(sent(p)) for p in peers.values()] == [0, 0, 0]  # and it went nowhere
     node.driver.on_synced(1)  # height 1 is committed: the buffer is released
     assert node.core.height == 2
-    await node._on_message(peers[2], second)  # the re-send
-    assert node.core.holds(second.vote) and node._frame_seen(encode_message(second))
+    await node.gossip.on_message(peers[2], second)  # the re-send
+    assert node.core.holds(second.vote) and node.gossip.frame_seen(encode_message(second))
     rs = node.core.round_state(0)
     assert rs is not None and rs.prevotes.total == 2
     assert blamed == []

@@ -4,13 +4,14 @@ the ``section.key=value`` overrides the benchmarks use."""
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from devnet import layout
 from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB, MIB
-from node.config import ConfigError, Home, NodeConfig
+from node.config import MAX_PEERS, SECTIONS, ConfigError, Home, NodeConfig
 from node.runtime import open_node
 from tests.unit.storage.plyvel_spy import record_plyvel_options
 
@@ -87,6 +88,62 @@ def test_a_bad_setting_is_refused_and_changes_nothing(setting: str, message: str
     with pytest.raises(ConfigError, match=message):
         config.apply_setting(setting)
     assert config == before
+
+
+def test_every_setting_has_a_range_or_a_check() -> None:
+    """No setting is taken as it comes: a number has a range, anything else a check."""
+    config = NodeConfig()
+    for obj in (config, *(getattr(config, section) for section in SECTIONS)):
+        for f in fields(obj):
+            if f.name in SECTIONS:
+                continue
+            assert "range" in f.metadata or "check" in f.metadata, f"{type(obj).__name__}.{f.name}"
+
+
+KEY = "ab" * 32
+MANY = ", ".join(f'"127.0.0.1:{i}"' for i in range(1, MAX_PEERS + 2))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = ""\n', "name must be 1 to 128 printable characters"),
+        ('log_level = "loud"\n', "log_level must be one of debug, info, warning, error, critical"),
+        ('[p2p]\nlisten = "localhost"\n', "listen must be host:port"),
+        ('[p2p]\nlisten = "127.0.0.1:70000"\n', "listen must be host:port"),
+        ('[api]\nlisten = "127.0.0.1:http"\n', "listen must be host:port"),
+        ('[p2p]\npeers = ["127.0.0.1"]\n', "peers must list host:port addresses"),
+        ("[p2p]\npeers = [1]\n", "peers must list host:port addresses \\(not a string\\)"),
+        (f"[p2p]\npeers = [{MANY}]\n", f"peers must list at most {MAX_PEERS} addresses"),
+        ('[p2p]\nobservers = ["abcd"]\n', "observers must list public keys as 64 hex digits"),
+        (f'[p2p]\nobservers = ["{"zz" * 32}"]\n', "observers must list public keys as 64 hex"),
+        ("[p2p]\nmax_frame_bytes = 1000\n", "max_frame_bytes must be between 1048576 and"),
+        ("[p2p]\nsend_queue = 0\n", "send_queue must be between 16 and 1000000, not 0"),
+        ("[p2p]\nreconnect_min_ms = 0\n", "reconnect_min_ms must be between 10 and 60000"),
+        ("[p2p]\nreconnect_max_ms = 0\n", "reconnect_max_ms must be between 10 and 3600000"),
+        ("[api]\nmax_body_bytes = 10\n", "max_body_bytes must be between 1024 and"),
+        ("[api]\nrate_limit_per_s = 0.5\n", "rate_limit_per_s must be between 1 and 10000000"),
+        ("[api]\nrate_limit_burst = 0\n", "rate_limit_burst must be between 1 and 10000000"),
+        ("[api]\nrequest_max_age_ms = 1\n", "request_max_age_ms must be between 1000 and"),
+        ("[mempool]\nmax_txs = 0\n", "max_txs must be between 1 and 10000000, not 0"),
+        ("[mempool]\ngossip_interval_ms = 0\n", "gossip_interval_ms must be between 1 and"),
+        ("[sync]\nbatch_blocks = 0\n", "batch_blocks must be between 1 and 10000, not 0"),
+        ("[sync]\nbatch_blocks = 20000\n", "batch_blocks must be between 1 and 10000"),
+    ],
+)
+def test_an_out_of_range_setting_is_refused_with_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"home/config.toml.*{message}"):
+        NodeConfig.from_toml(text, "home/config.toml")
+
+
+def test_settings_in_range_are_taken() -> None:
+    config = NodeConfig.from_toml(
+        'name = "seoul-1"\nlog_level = "WARNING"\n[p2p]\nlisten = "[::1]:26656"\n'
+        f'peers = ["10.0.0.2:26656"]\nobservers = ["{KEY}"]\nsend_queue = 16\n'
+        "[sync]\nbatch_blocks = 10000\n",
+    )
+    assert config.p2p.observers == [KEY] and config.sync.batch_blocks == 10_000
+    assert config.log_level == "WARNING" and config.p2p.listen == "[::1]:26656"
 
 
 def test_a_node_opens_its_store_with_its_storage_settings(

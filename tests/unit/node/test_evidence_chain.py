@@ -299,7 +299,7 @@ def test_a_validator_prevotes_nil_on_a_proposal_with_forged_or_duplicate_evidenc
         assert node.core.height == height
         node.consensus_started = True
         node.driver.start()
-        await node._on_message(
+        await node.gossip.on_message(
             fake_peer(VALIDATOR_KEYS.index(proposer)), ProposalMsg(proposal, block)
         )
         return the_prevote(node, height)
@@ -323,39 +323,39 @@ def test_evidence_is_verified_pooled_and_relayed_once(tmp_path: Path) -> None:
         node.peers.penalise = lambda peer, why: penalised.append((peer.name, why))  # type: ignore[method-assign]
 
         good = EvidenceMsg(double_vote(3, 3))
-        await node._on_message(peers[0], good)
+        await node.gossip.on_message(peers[0], good)
         assert node.evidence_pool.items() == [good.evidence]
         assert sent(peers[0]) == []  # not back to the sender
         assert sent(peers[1]) == sent(peers[2]) == [encode_message(good)]
-        assert node._frame_seen(encode_message(good))  # a relayed copy is dropped undecoded
+        assert node.gossip.frame_seen(encode_message(good))  # a relayed copy is dropped undecoded
         assert node.evidence() == [good.evidence.to_obj()]
 
         # the same offence again (another pair of votes): neither verified nor relayed
-        await node._on_message(peers[1], EvidenceMsg(double_vote(3, 3, other=C)))
+        await node.gossip.on_message(peers[1], EvidenceMsg(double_vote(3, 3, other=C)))
         assert len(node.evidence_pool) == 1 and not any(sent(p) for p in peers)
 
         # forged: the sender is penalised, nothing is kept or relayed
-        await node._on_message(peers[1], EvidenceMsg(forged(double_vote(2, 3))))
+        await node.gossip.on_message(peers[1], EvidenceMsg(forged(double_vote(2, 3))))
         assert [name for name, _ in penalised] == ["v2"]
         assert "does not verify" in penalised[0][1]
         assert len(node.evidence_pool) == 1 and not any(sent(p) for p in peers)
 
         # too old, or far in this node's future: dropped, the sender not blamed
         far = EvidenceMsg(double_vote(2, 50))
-        await node._on_message(peers[1], far)
+        await node.gossip.on_message(peers[1], far)
         assert len(node.evidence_pool) == 1 and len(penalised) == 1
 
         # once a block commits it, it leaves the pool; a late copy is not taken again
         executed = node.executor.build_block(
             [], node.chain.head().time_ms + 1000, VALIDATOR_KEYS[0].public_key,
-            node.chain.certificate(3), node._pending_evidence(4),
+            node.chain.certificate(3), node.pending_evidence(4),
         )  # fmt: skip
         assert executed.block.evidence == (good.evidence,)
         node.executor.commit(executed, certify(executed.block))
-        node._after_commit(executed.block, 0.1)
+        node.committed(executed.block, 0.1)
         assert len(node.evidence_pool) == 0 and node.evidence() == []
-        node._seen.clear()
-        await node._on_message(peers[2], good)
+        node.gossip._seen.clear()
+        await node.gossip.on_message(peers[2], good)
         assert len(node.evidence_pool) == 0
 
     asyncio.run(main())
@@ -376,8 +376,8 @@ def test_evidence_the_core_finds_is_gossiped_to_every_peer() -> None:
         height = node.core.height
         a = Vote.create(VALIDATOR_KEYS[3], CHAIN, PREVOTE, height, 0, NIL)
         b = Vote.create(VALIDATOR_KEYS[3], CHAIN, PREVOTE, height, 0, A)
-        await node._on_message(peers[2], VoteMsg(a))
-        await node._on_message(peers[2], VoteMsg(b))
+        await node.gossip.on_message(peers[2], VoteMsg(a))
+        await node.gossip.on_message(peers[2], VoteMsg(b))
         [found] = node.evidence_pool.items()
         assert found == DuplicateVoteEvidence.of(a, b)
         frame = encode_message(EvidenceMsg(found))

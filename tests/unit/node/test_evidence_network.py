@@ -92,7 +92,7 @@ def test_a_double_vote_seen_by_one_node_is_committed_and_listed_by_every_node() 
             dialed_by_us=True,
         )
         for vote in votes:
-            await target._on_message(sender, VoteMsg(vote))
+            await target.gossip.on_message(sender, VoteMsg(vote))
         assert any(e.offender == key.public_key for e in target.evidence_pool.items())
         found_at = target.chain.head().height
 

@@ -13,8 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import encode
+from ledger.evidence import Evidence
 from ledger.genesis import ConsensusParams
 from ledger.storage import MemoryStore
 from ledger.tx import Transaction
@@ -27,12 +29,12 @@ from node.driver import ConsensusDriver
 from node.peers import Peer, PeerManager
 from node.runtime import Node
 from node.wire import (
-    Message,
     ProposalMsg,
     StatusMsg,
     SyncResponse,
     TxBatch,
     VoteMsg,
+    WireMessage,
     decode_message,
     encode_message,
     framed,
@@ -126,19 +128,19 @@ class FakeWs:
 
 def counting_manager(
     monkeypatch: pytest.MonkeyPatch, seen: Callable[[bytes], bool] | None = None
-) -> tuple[PeerManager, list[bytes], list[Message]]:
+) -> tuple[PeerManager, list[bytes], list[WireMessage]]:
     """A peer manager of validator 0 that records every frame it decodes and every
     message it hands on."""
     decoded: list[bytes] = []
-    received: list[Message] = []
+    received: list[WireMessage] = []
 
-    def counting_decode(data: bytes, max_size: int, known_tx: Any = None) -> Message:
+    def counting_decode(data: bytes, max_size: int, known_tx: Any = None) -> WireMessage:
         decoded.append(data)
         return decode_message(data, max_size, known_tx)
 
     monkeypatch.setattr(peers_mod, "decode_message", counting_decode)
 
-    async def on_message(peer: Peer, msg: Message) -> None:
+    async def on_message(peer: Peer, msg: WireMessage) -> None:
         received.append(msg)
 
     async def on_connect(peer: Peer) -> None:
@@ -208,20 +210,20 @@ def make_node() -> Node:
 async def test_transactions_gossiped_by_a_validator_are_not_gossiped_again() -> None:
     node = make_node()
     gossiped, submitted = member_tx(0), member_tx(1)
-    await node._on_message(validator_peer(1), TxBatch((gossiped,)))
+    await node.gossip.on_message(validator_peer(1), TxBatch((gossiped,)))
     assert gossiped.hash in node.mempool
-    assert node._outbox == [] and node._relay == {}
+    assert node.gossip.outbox == [] and node.gossip.relay == {}
 
     assert await node.submit([submitted]) == [None]  # from the API: gossiped to every peer
-    assert node._outbox == [submitted]
+    assert node.gossip.outbox == [submitted]
 
 
 async def test_transactions_from_an_observer_are_relayed_to_the_other_peers() -> None:
     node = make_node()
     observer = PrivateKey.from_label("net-path-observer").public_key
     tx = member_tx(0)
-    await node._on_message(Peer(observer, "obs", None, True), TxBatch((tx,)))  # type: ignore[arg-type]
-    assert node._outbox == [] and node._relay == {observer: [tx]}
+    await node.gossip.on_message(Peer(observer, "obs", None, True), TxBatch((tx,)))  # type: ignore[arg-type]
+    assert node.gossip.outbox == [] and node.gossip.relay == {observer: [tx]}
 
 
 def test_a_node_dedups_frames_by_content_before_decoding() -> None:
@@ -229,7 +231,7 @@ def test_a_node_dedups_frames_by_content_before_decoding() -> None:
     frame = encode_message(framed(VoteMsg(a_vote())))
     assert node.peers.seen is not None and node.peers.known_tx is not None
     assert not node.peers.seen(frame)
-    assert node._mark_seen(frame)
+    assert node.gossip.mark_seen(frame)
     assert node.peers.seen(frame)
     assert node.peers.seen(bytes(bytearray(frame)))  # by content, not identity
 
@@ -268,17 +270,42 @@ class FakeMempool:
         pass
 
 
+class FakeNode:
+    """The driver's network and host: what it broadcasts lands in ``sent``."""
+
+    def __init__(self, sent: list[ProposalMsg | VoteMsg]) -> None:
+        self.sent = sent
+
+    def broadcast_consensus(self, msg: ProposalMsg | VoteMsg) -> None:
+        self.sent.append(msg)
+
+    def evidence_found(self, evidence: Evidence) -> None:
+        pass
+
+    def committed(self, block: Block, block_time_s: float) -> None:
+        pass
+
+    def sync_needed(self, height: int) -> None:
+        pass
+
+    def store_failed(self, message: str) -> None:
+        raise AssertionError(message)
+
+    def pending_evidence(self, height: int) -> list[Evidence]:
+        return []
+
+
 def make_driver(
     kit: Kit, pool: FakeMempool, sent: list[ProposalMsg | VoteMsg], timer: Any = None
 ) -> ConsensusDriver:
     extra = {} if timer is None else {"timer": timer}
+    node = FakeNode(sent)
     return ConsensusDriver(
         FakeCore(),  # type: ignore[arg-type]
         kit.executor,
         pool,  # type: ignore[arg-type]
-        sent.append,
-        lambda block, t: None,
-        lambda height: None,
+        node,
+        node,
         **extra,
     )
 

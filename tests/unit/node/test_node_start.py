@@ -14,19 +14,19 @@ from ledger.crypto import PrivateKey
 from ledger.errors import StoreDamagedError
 from ledger.storage import KVStore, MemoryStore
 from ledger.votes import NIL, Vote, VoteType
-from node import runtime
+from node import startup
 from node.config import NodeConfig
 from node.consensus import events as ev
 from node.consensus.signer import Signer
 from node.consensus.types import Step
 from node.runtime import Node
 from node.wire import (
-    Message,
     ProposalMsg,
     StatusMsg,
     SyncResponse,
     TxBatch,
     VoteMsg,
+    WireMessage,
     encode_message,
 )
 from tests.unit.node.chainkit import (
@@ -60,7 +60,7 @@ def make_node(tmp_path: Path, key: PrivateKey, store: KVStore) -> Node:
 def test_consensus_waits_for_the_peers_heights_then_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runtime, "STARTUP_STATUS_WAIT_S", 0.5)
+    monkeypatch.setattr(startup, "STARTUP_STATUS_WAIT_S", 0.5)
 
     async def main() -> None:
         node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
@@ -85,16 +85,16 @@ def test_a_restarted_validator_catches_up_before_it_signs(tmp_path: Path) -> Non
             node.peers.peers[p.key] = p
         task = asyncio.create_task(node._start_consensus())
         for p in peers:
-            await node._on_message(p, StatusMsg(3))
+            await node.gossip.on_message(p, StatusMsg(3))
         await asyncio.sleep(0.3)
         assert not node.consensus_started  # heard f+1, but behind them
         requests = [f for p in peers for f in sent(p)]
         assert requests, "it asked a peer for the blocks"
         blocks = tuple(b for h in (1, 2, 3) if (b := src.chain.block(h)) is not None)
         asker = next(
-            p for p in peers if node.syncer._outstanding and node.syncer._outstanding[0] is p
+            p for p in peers if node.syncer._outstanding and node.syncer._outstanding.peer is p
         )
-        await node._on_message(asker, SyncResponse(blocks, src.chain.certificate(3)))
+        await node.gossip.on_message(asker, SyncResponse(blocks, src.chain.certificate(3)))
         await asyncio.wait_for(task, 2)
         assert node.consensus_started and node.core.height == 4
         assert node.chain.head().block_hash == src.chain.head().block_hash
@@ -107,7 +107,7 @@ def test_consensus_messages_are_not_handled_before_the_start(tmp_path: Path) -> 
         node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
         other = Signer(VALIDATOR_KEYS[1], CHAIN)
         vote = other.sign_vote(PREVOTE, 1, 0, NIL)
-        await node._on_message(fake_peer(1), VoteMsg(vote))
+        await node.gossip.on_message(fake_peer(1), VoteMsg(vote))
         assert node.core.known_messages() == []
         assert node.signer is not None and node.signer.last_signed is None
 
@@ -124,10 +124,10 @@ def test_a_message_that_arrived_before_the_start_is_handled_when_it_comes_again(
         node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
         other = Signer(VALIDATOR_KEYS[1], CHAIN)
         vote = other.sign_vote(PREVOTE, 1, 0, NIL)
-        await node._on_message(fake_peer(1), VoteMsg(vote))
+        await node.gossip.on_message(fake_peer(1), VoteMsg(vote))
         node.consensus_started = True
         node.driver.start()
-        await node._on_message(fake_peer(1), VoteMsg(vote))
+        await node.gossip.on_message(fake_peer(1), VoteMsg(vote))
         assert vote in node.core.known_messages()
 
     asyncio.run(main())
@@ -158,7 +158,7 @@ def test_a_validator_locked_on_a_block_it_never_wrote_can_propose_it_after_a_res
 
     async def before_the_crash() -> None:
         node = make_node(tmp_path, VALIDATOR_KEYS[me], store)
-        node._status_from |= ALL
+        node.gossip.status_from |= ALL
         await node._start_consensus()
         proposal = signers[first].sign_proposal(1, 0, b, -1)
         node.driver.on_proposal(ProposalMsg(proposal, block))
@@ -174,9 +174,9 @@ def test_a_validator_locked_on_a_block_it_never_wrote_can_propose_it_after_a_res
 
     async def after_the_restart() -> None:
         node = make_node(tmp_path, VALIDATOR_KEYS[me], store)  # the block is nowhere else
-        out: list[Message] = []
+        out: list[WireMessage] = []
         node.peers.broadcast = lambda msg, **kw: out.append(msg)  # type: ignore[method-assign]
-        node._status_from |= ALL
+        node.gossip.status_from |= ALL
         await node._start_consensus()
         assert node.driver.blocks.get(b) == block  # restored from the signer state
         # the others precommitted it too and died: round 0 ends without a decision
@@ -228,13 +228,14 @@ def test_a_vote_the_core_set_aside_is_looked_at_again_when_it_comes_again(
         byzantine = VALIDATOR_KEYS[1]
         first = VoteMsg(Vote.create(byzantine, CHAIN, PREVOTE, 1, 0, NIL))
         second = VoteMsg(Vote.create(byzantine, CHAIN, PREVOTE, 1, 0, b"\x07" * 32))
-        await node._on_message(fake_peer(1), first)
-        await node._on_message(fake_peer(2), second)  # its proposal is not here
-        assert node.driver.core.holds(first.vote) and hash(encode_message(first)) in node._seen
+        await node.gossip.on_message(fake_peer(1), first)
+        await node.gossip.on_message(fake_peer(2), second)  # its proposal is not here
+        seen = node.gossip._seen
+        assert node.driver.core.holds(first.vote) and hash(encode_message(first)) in seen
         assert not node.driver.core.holds(second.vote)
-        assert hash(encode_message(second)) not in node._seen
-        assert node._frame_seen(encode_message(first))
-        assert not node._frame_seen(encode_message(second))  # the next copy gets decoded
+        assert hash(encode_message(second)) not in seen
+        assert node.gossip.frame_seen(encode_message(first))
+        assert not node.gossip.frame_seen(encode_message(second))  # the next copy gets decoded
 
     asyncio.run(main())
 
@@ -252,7 +253,7 @@ def test_a_store_fault_met_while_handling_a_peer_message_stops_the_node(
         blamed: list[str] = []
         monkeypatch.setattr(node.mempool, "add", damaged)
         monkeypatch.setattr(node.peers, "penalise", lambda peer, why: blamed.append(why))
-        await node._on_message(fake_peer(1), TxBatch((register_member_tx(0, "clerk", []),)))
+        await node.gossip.on_message(fake_peer(1), TxBatch((register_member_tx(0, "clerk", []),)))
         assert node.fatal is not None and "block checksum" in node.fatal
         assert blamed == []
 

@@ -14,7 +14,7 @@ from ledger.crypto import PrivateKey
 from ledger.encoding import decode, encode
 from node.config import P2PConfig
 from node.peers import MINOR, Banned, Peer, PeerManager
-from node.wire import Message, StatusMsg, decode_message, encode_message
+from node.wire import StatusMsg, WireMessage, decode_message, encode_message
 
 CHAIN = "test-chain"
 A, B, OUTSIDER = (PrivateKey.from_label(n) for n in ("peer-a", "peer-b", "peer-outsider"))
@@ -29,10 +29,10 @@ def free_port() -> int:
 
 class Recorder:
     def __init__(self) -> None:
-        self.messages: list[tuple[str, Message]] = []
+        self.messages: list[tuple[str, WireMessage]] = []
         self.connected = asyncio.Event()
 
-    async def on_message(self, peer: Peer, msg: Message) -> None:
+    async def on_message(self, peer: Peer, msg: WireMessage) -> None:
         self.messages.append((peer.name, msg))
 
     async def on_connect(self, peer: Peer) -> None:

@@ -94,7 +94,7 @@ async def test_gossiped_batches_are_checked_by_the_worker_too() -> None:
     peer_key = VALIDATOR_KEYS[1].public_key
     try:
         txs = tuple(member_tx(n) for n in range(20))
-        await node._on_message(Peer(peer_key, "v1", None, True), TxBatch(txs))  # type: ignore[arg-type]
+        await node.gossip.on_message(Peer(peer_key, "v1", None, True), TxBatch(txs))  # type: ignore[arg-type]
     finally:
         node.signature_worker.close()
     assert all(tx.hash in node.mempool for tx in txs)

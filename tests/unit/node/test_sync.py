@@ -13,6 +13,7 @@ import pytest
 from ledger.block import Block
 from ledger.errors import CorruptionError
 from ledger.storage import MemoryStore, WriteBatch, keys
+from ledger.votes import CommitCertificate
 from node import sync
 from node.peers import Peer
 from node.sync import REQUEST_TIMEOUT_S, Syncer
@@ -39,23 +40,43 @@ def validator_peer(i: int, height: int) -> Peer:
 
 
 class Harness:
+    """A syncer over a kit's chain; the harness is its links (``linked`` are the peers,
+    what it sends lands in ``sent``) and its host (``batches``, ``faults``)."""
+
     def __init__(self, peers: list[Peer], kit: Kit | None = None, seed: int = 1) -> None:
         self.kit = kit or Kit()
         self.clock = Clock()
-        self.peers = peers
+        self.linked = peers
         self.sent: list[tuple[Peer, Any]] = []
         self.faults: list[tuple[int, str]] = []
         self.batches: list[int] = []
         self.syncer = Syncer(
-            self.kit.executor,
-            lambda p, m: self.sent.append((p, m)),
-            lambda: list(self.peers),
-            lambda block, cert: None,
-            self.batches.append,
-            clock=self.clock,
-            on_local_fault=lambda h, m: self.faults.append((h, m)),
-            rng=random.Random(seed),
+            self.kit.executor, self, self, clock=self.clock, rng=random.Random(seed)
         )
+
+    # --- SyncLinks ---
+
+    @property
+    def peers(self) -> dict[bytes, Peer]:
+        return {p.key: p for p in self.linked}
+
+    def send(self, peer: Peer, msg: SyncRequest) -> None:
+        self.sent.append((peer, msg))
+
+    async def deliver(self, peer: Peer, frame: bytes, timeout_s: float) -> bool:
+        self.sent.append((peer, decode_message(frame, len(frame))))
+        return True
+
+    # --- SyncHost ---
+
+    def synced(self, block: Block, cert: CommitCertificate) -> None:
+        pass
+
+    def sync_advanced(self, height: int) -> None:
+        self.batches.append(height)
+
+    def local_fault(self, height: int, message: str) -> None:
+        self.faults.append((height, message))
 
     def asked(self) -> list[str]:
         return [p.name for p, m in self.sent if isinstance(m, SyncRequest)]
@@ -81,7 +102,7 @@ def test_one_liar_does_not_set_the_target() -> None:
     h = Harness([liar, validator_peer(1, 12), validator_peer(2, 12), validator_peer(3, 11)])
     assert h.syncer.target() == 12
     lying_validator = validator_peer(1, 2**62)
-    h.peers = [lying_validator, validator_peer(2, 12), validator_peer(3, 11)]
+    h.linked = [lying_validator, validator_peer(2, 12), validator_peer(3, 11)]
     assert h.syncer.target() == 12  # f+1 = 2 validators must claim it
     h.syncer.behind(40)  # a signed message proves more
     assert h.syncer.target() == 40
@@ -198,22 +219,31 @@ def test_a_body_that_does_not_match_its_certified_header_is_the_peers_fault() ->
     assert h.faults == [] and h.kit.chain.head().height == 0
 
 
+def failing_validation(
+    monkeypatch: pytest.MonkeyPatch, exc: Exception
+) -> tuple[Harness, Peer, SyncResponse]:
+    """A harness whose executor raises ``exc`` for every block, a peer, and 3 blocks from it."""
+    src = source_chain(3)
+    p = validator_peer(1, 3)
+    h = Harness([p])
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise exc
+
+    monkeypatch.setattr(h.kit.executor, "validate_block", fail)
+    return h, p, response(src, 1, 3)
+
+
 # --- a local fault (F4) -------------------------------------------------------------------
 
 
 def test_a_corrupt_local_store_stops_the_node_and_does_not_blame_the_peer(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    src = source_chain(3)
-    p = validator_peer(1, 3)
-    h = Harness([p])
-
-    def corrupt(*args: object, **kwargs: object) -> None:
-        raise CorruptionError("corrupt record in data: Corruption: block checksum mismatch")
-
-    monkeypatch.setattr(h.kit.executor, "validate_block", corrupt)
+    corrupt = CorruptionError("corrupt record in data: Corruption: block checksum mismatch")
+    h, p, resp = failing_validation(monkeypatch, corrupt)
     with caplog.at_level("ERROR", logger="cityledger.sync"):
-        assert asyncio.run(h.syncer.apply(p, response(src, 1, 3)))  # not the peer's fault
+        assert asyncio.run(h.syncer.apply(p, resp))  # not the peer's fault
     assert h.syncer.failures(p) == 0
     assert len(h.faults) == 1 and h.faults[0][0] == 1
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
@@ -223,6 +253,40 @@ def test_a_corrupt_local_store_stops_the_node_and_does_not_blame_the_peer(
     h.sent.clear()
     h.syncer.maybe_request()  # stopped: asks nobody any more
     assert h.sent == []
+
+
+def test_a_bug_of_ours_is_not_reported_as_a_damaged_store(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only ledger and storage errors are the store's fault: a programming error while a
+    certified block is applied propagates, visible, and the node does not stop as if
+    its store were damaged."""
+    bug = AttributeError("'NoneType' object has no attribute 'state_root'")
+    h, p, resp = failing_validation(monkeypatch, bug)
+    with (
+        caplog.at_level("ERROR", logger="cityledger.sync"),
+        pytest.raises(AttributeError, match="state_root"),
+    ):
+        asyncio.run(h.syncer.apply(p, resp))
+    assert h.faults == [] and h.syncer.failed is None
+    assert not any("local store is damaged" in r.getMessage() for r in caplog.records)
+    assert h.syncer.failures(p) == 0  # nor is it the peer's fault
+
+
+def test_a_bug_reading_our_head_is_not_reported_as_a_damaged_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    src = source_chain(1)
+    p = validator_peer(1, 1)
+    h = Harness([p])
+
+    def bug() -> None:
+        raise TypeError("head() takes 1 positional argument but 2 were given")
+
+    monkeypatch.setattr(h.kit.chain, "head", bug)
+    with pytest.raises(TypeError, match="positional argument"):
+        asyncio.run(h.syncer.apply(p, response(src, 1, 1)))
+    assert h.faults == [] and h.syncer.failed is None
 
 
 def test_a_head_record_that_does_not_read_back_is_a_local_fault() -> None:
@@ -350,7 +414,7 @@ def test_the_next_batch_is_asked_for_before_this_one_is_applied() -> None:
     def send(to: Peer, msg: Any) -> None:
         asks.append((msg.from_height, h.kit.chain.head().height))
 
-    h.syncer.send = send
+    h.send = send  # type: ignore[method-assign]
     h.syncer.maybe_request()
     assert asyncio.run(h.syncer.apply(p, response(src, 1, 3)))
     assert asks == [(1, 0), (4, 0)]  # block 1 was not applied yet when 4.. was asked for
@@ -367,7 +431,7 @@ def test_an_unasked_batch_does_not_ask_ahead() -> None:
     h.syncer.maybe_request()
     h.sent.clear()
     other = validator_peer(2, 4)
-    h.peers.append(other)
+    h.linked.append(other)
     assert asyncio.run(h.syncer.apply(other, response(src, 1, 2)))  # p's answer is awaited
     assert h.sent == []
 
@@ -526,7 +590,7 @@ def test_one_request_per_peer_is_answered_at_a_time() -> None:
         delivered.append((peer, frame))
         return True
 
-    h.syncer.deliver = deliver
+    h.deliver = deliver  # type: ignore[method-assign]
 
     async def main() -> None:
         assert h.syncer.serve(asker, SyncRequest(1, 10))

@@ -1,0 +1,56 @@
+"""Admission of transactions to the mempool, from the API or from a peer's batch.
+
+The cheap checks first (sender, nonce window, limits: ``Mempool.precheck_many``); only
+what passes them has its signature checked, in the signature worker (another core);
+``Mempool.add`` then finds each verdict cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ledger.tx import Transaction
+from node.api.metrics import Metrics
+from node.mempool import Mempool, MempoolError
+from node.sigcache import SignatureWorker
+
+
+class Admission:
+    """Admits transactions to ``mempool``; wakes a proposer waiting for some (``tx_arrived``)."""
+
+    def __init__(
+        self,
+        mempool: Mempool,
+        signature_worker: SignatureWorker,
+        metrics: Metrics,
+        tx_arrived: asyncio.Event,
+    ) -> None:
+        self.mempool = mempool
+        self.signature_worker = signature_worker
+        self.metrics = metrics
+        self.tx_arrived = tx_arrived
+
+    async def admit(
+        self, txs: list[Transaction], outbox: list[Transaction] | None
+    ) -> list[MempoolError | None]:
+        """Admit ``txs``; each admitted one also goes to ``outbox`` (for gossip). Returns,
+        for each transaction, why it was refused, or None."""
+        early = self.mempool.precheck_many(txs)
+        await self.signature_worker.check([t for t, e in zip(txs, early, strict=True) if e is None])
+        now = time.monotonic()  # the mempool's TTL clock
+        results: list[MempoolError | None] = []
+        for tx, error in zip(txs, early, strict=True):
+            if error is None:
+                try:
+                    self.mempool.add(tx, now=now)
+                except MempoolError as exc:
+                    error = exc
+                else:
+                    if outbox is not None:
+                        outbox.append(tx)
+            results.append(error)
+        if any(r is None for r in results):
+            self.tx_arrived.set()
+        self.metrics.set_mempool(len(self.mempool))
+        return results

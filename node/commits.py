@@ -1,0 +1,58 @@
+"""What follows each commit, by consensus or by catch-up.
+
+The mempool and the evidence pool forget what the block committed, subscribers
+(``/v1/events``) get the block with its receipts, the metrics count it; after a
+commit by consensus the peers also hear our new height.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.block import Block
+from ledger.votes import CommitCertificate
+from node.api.metrics import Metrics
+from node.chain import ChainStore
+from node.consensus.evidence import EvidencePool
+from node.events import BlockPublished, EventHub
+from node.executor import ExecutedBlock
+from node.mempool import Mempool
+from node.peers import PeerManager
+from node.sync import SyncProgress
+from node.wire import StatusMsg
+
+
+@dataclass(frozen=True, slots=True)
+class CommitFanout:
+    chain: ChainStore
+    mempool: Mempool
+    evidence_pool: EvidencePool
+    events: EventHub
+    metrics: Metrics
+    peers: PeerManager
+
+    def by_consensus(
+        self, block: Block, block_time_s: float, done: ExecutedBlock | None, rounds: int
+    ) -> None:
+        """``done``: the block as executed, if it is this one (receipts in memory: no
+        read-back); ``rounds``: how many rounds the height took."""
+        if done is not None and done.block is block:
+            receipts = done.receipts
+        else:
+            receipts = self.chain.receipts(block.height)
+        self.events.publish(BlockPublished(block, tuple(receipts)))
+        self.metrics.observe_commit(block.height, len(block.txs), block_time_s, rounds)
+        self.metrics.set_mempool(len(self.mempool))
+        self.peers.broadcast(StatusMsg(block.height))
+        self.mempool.after_block(block.txs)
+        self.evidence_pool.committed(block.evidence)
+
+    def by_sync(self, block: Block, cert: CommitCertificate, progress: SyncProgress) -> None:
+        self.mempool.update(block.txs)
+        self.evidence_pool.committed(block.evidence)
+        receipts = self.chain.receipts(block.height)
+        self.events.publish(BlockPublished(block, tuple(receipts)))
+        self.metrics.observe_commit(block.height, len(block.txs), 0.0, cert.round + 1)
+        p = progress
+        span = max(1, p.target_height - p.start_height)
+        self.metrics.set_sync(min(1.0, (p.current_height - p.start_height) / span))

@@ -1,0 +1,252 @@
+"""Gossip routing: what a node does with each message a peer sends, and what it passes on.
+
+* Dedup by content: a frame already handled (a relayed copy, a re-send) is dropped
+  before it is decoded (``PeerManager``'s ``seen``); the newest ``MAX_SEEN`` frames are
+  remembered.
+* Transactions: admitted ones are batched and sent every ``gossip_interval_ms``. A
+  validator's batch is not relayed (validators are a full mesh); an observer's goes on
+  to every other peer.
+* Consensus messages: handled only once consensus has started (F2), relayed once to
+  every peer but the sender and the author when the core took them; one the core set
+  aside (its proposal is not here yet) or had no room for is not marked seen, so its
+  next copy is handled again. An invalid one costs the peer its score.
+* Evidence: gossiped once, verified before it is pooled and relayed.
+* Status and sync messages go to the syncer (finding F7; finding 5 of issue 15).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Protocol
+
+from ledger.errors import StorageError
+from ledger.evidence import Evidence, describe_evidence
+from ledger.genesis import Genesis
+from ledger.tx import Transaction
+from ledger.votes import Proposal, Vote
+from node.admission import Admission
+from node.api.metrics import Metrics
+from node.chain import ChainStore
+from node.consensus.effects import Rejected
+from node.consensus.errors import BufferFull
+from node.consensus.evidence import MAX_EVIDENCE_AGE, EvidenceError, EvidencePool
+from node.driver import ConsensusDriver
+from node.peers import MINOR, Peer, PeerManager
+from node.sync import Syncer
+from node.wire import (
+    EvidenceMsg,
+    ProposalMsg,
+    StatusMsg,
+    SyncRequest,
+    SyncResponse,
+    TxBatch,
+    VoteMsg,
+    WireMessage,
+    encode_message,
+)
+
+log = logging.getLogger("cityledger.node")
+MAX_SEEN = 20_000  # frames remembered for dedup
+TX_BATCH = 2000  # transactions per gossiped batch at most
+# Gossiped evidence is kept from heights up to this far above the node's next height (a
+# peer a little ahead); further ahead, the node is catching up and will sync the block
+# that commits it.
+EVIDENCE_FUTURE_HEIGHTS = 4
+
+
+class GossipHost(Protocol):
+    """What gossip needs from the node: the links, where transactions, consensus and sync
+    messages go, and where a failure of its own store is reported."""
+
+    peers: PeerManager
+    driver: ConsensusDriver
+    syncer: Syncer
+    consensus_started: bool
+
+    admission: Admission
+
+    def store_failed(self, message: str) -> None: ...
+
+
+class Gossip:
+    """Routes peers' messages for one node and sends its own (implements the driver's
+    :class:`node.driver.ConsensusNetwork`)."""
+
+    def __init__(
+        self,
+        host: GossipHost,
+        genesis: Genesis,
+        chain: ChainStore,
+        evidence_pool: EvidencePool,
+        metrics: Metrics,
+    ) -> None:
+        self.host = host
+        self.metrics = metrics
+        self.genesis = genesis
+        self.chain = chain
+        self.evidence_pool = evidence_pool
+        self.outbox: list[Transaction] = []  # admitted from the API: gossip to every peer
+        self.relay: dict[bytes, list[Transaction]] = {}  # from an observer: to all but it
+        self.status_from: set[bytes] = set()  # peers that told us their height
+        self._seen: OrderedDict[int, None] = OrderedDict()  # relayed consensus messages
+
+    # --- dedup --------------------------------------------------------------------------
+
+    def frame_seen(self, frame: bytes) -> bool:
+        """Whether a received frame was already handled (checked before decoding it)."""
+        return hash(frame) in self._seen
+
+    def mark_seen(self, frame: bytes) -> bool:
+        """True the first time ``frame`` is seen (gossip dedup by content)."""
+        digest = hash(frame)
+        if digest in self._seen:
+            return False
+        self._seen[digest] = None
+        while len(self._seen) > MAX_SEEN:
+            self._seen.popitem(last=False)
+        return True
+
+    # --- sending ------------------------------------------------------------------------
+
+    def broadcast_consensus(self, msg: ProposalMsg | VoteMsg) -> None:
+        """Our own proposal or vote (or a re-send of it) to every peer."""
+        self.mark_seen(encode_message(msg))
+        self.host.peers.broadcast(msg)
+
+    def evidence_found(self, evidence: Evidence) -> None:
+        """The core found an equivocation (and pooled it): every peer hears of it once."""
+        msg = EvidenceMsg(evidence)
+        self.mark_seen(encode_message(msg))
+        self.host.peers.broadcast(msg)
+
+    async def gossip_txs(self, interval_s: float) -> None:
+        """Every ``interval_s``: the admitted transactions to every peer, an observer's
+        to every peer but it, in batches of at most ``TX_BATCH``."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if self.outbox:
+                batch, self.outbox = self.outbox, []
+                self._send_txs(batch, None)
+            if self.relay:
+                relay, self.relay = self.relay, {}
+                for source, txs in relay.items():
+                    self._send_txs(txs, source)
+
+    def _send_txs(self, txs: list[Transaction], exclude: bytes | None) -> None:
+        for i in range(0, len(txs), TX_BATCH):
+            self.host.peers.broadcast(TxBatch(tuple(txs[i : i + TX_BATCH])), exclude=exclude)
+
+    # --- receiving ----------------------------------------------------------------------
+
+    async def on_connect(self, peer: Peer) -> None:
+        """A new link (``PeerManager``'s ``on_connect``): our height and this height's
+        own messages."""
+        links = self.host.peers
+        links.send(peer, StatusMsg(self.chain.head().height))
+        self.metrics.set_peers(len(links.peers))
+        for msg in self.host.driver.own_messages:
+            links.send(peer, msg)
+
+    async def on_message(self, peer: Peer, msg: WireMessage) -> None:
+        """A message from ``peer`` (``PeerManager``'s ``on_message``)."""
+        try:
+            await self._handle(peer, msg)
+        except StorageError as exc:  # our own disk, never the peer's fault (F4)
+            self.host.store_failed(f"handling a {type(msg).__name__} from {peer.name}: {exc}")
+
+    async def _handle(self, peer: Peer, msg: WireMessage) -> None:
+        if isinstance(msg, TxBatch):
+            await self._txs(peer, msg)
+        elif isinstance(msg, ProposalMsg | VoteMsg):
+            self._consensus(peer, msg)
+        elif isinstance(msg, EvidenceMsg):
+            self._evidence(peer, msg)
+        elif isinstance(msg, StatusMsg):
+            peer.height = max(peer.height, msg.height)
+            self.status_from.add(peer.key)
+            self.host.syncer.behind(msg.height, backed=False)  # a claim: see Syncer.target
+        elif isinstance(msg, SyncRequest):
+            self._sync_request(peer, msg)
+        elif isinstance(msg, SyncResponse):
+            await self._sync_response(peer, msg)
+
+    async def _txs(self, peer: Peer, msg: TxBatch) -> None:
+        # Validators are a full mesh: a validator's batch reached every other validator
+        # from it, so relaying it would only make each of them decode it again. What an
+        # observer sends (it may be linked to us alone) goes on to everyone else.
+        if peer.key in self.genesis.validators:
+            outbox = None
+        else:
+            outbox = self.relay.setdefault(peer.key, [])
+        results = await self.host.admission.admit(list(msg.txs), outbox)
+        if any(r is not None and r.code == "bad_signature" for r in results):
+            self.host.peers.penalise(peer, "relayed a transaction with a bad signature")
+
+    def _consensus(self, peer: Peer, msg: ProposalMsg | VoteMsg) -> None:
+        if not self.host.consensus_started:
+            # Catching up first (F2), or an observer: not marked as seen, so the copies
+            # peers re-send each second are handled once consensus has started.
+            return
+        frame = encode_message(msg)  # the received bytes (msg.raw): nothing is re-encoded
+        if not self.mark_seen(frame):
+            return
+        driver = self.host.driver
+        if isinstance(msg, ProposalMsg):
+            effects = driver.on_proposal(msg)
+            message: Proposal | Vote = msg.proposal
+            origin = msg.proposal.proposer
+        else:
+            effects = driver.on_vote(msg.vote)
+            message, origin = msg.vote, msg.vote.validator
+        if not driver.core.holds(message):  # set aside (e.g. its proposal is not here)
+            self._seen.pop(hash(frame), None)  # not seen: its next copy is taken again
+        errors = [e.error for e in effects if isinstance(e, Rejected) and e.message == message]
+        if any(error.misbehaviour for error in errors):
+            self.host.peers.penalise(peer, "sent an invalid consensus message")
+            return
+        if any(isinstance(error, BufferFull) for error in errors):
+            return  # no room for it (not marked seen): not relayed either
+        for other_key, other in self.host.peers.peers.items():
+            if other_key != peer.key and other_key != origin:
+                other.send(frame)
+
+    def _sync_request(self, peer: Peer, msg: SyncRequest) -> None:
+        if not self.host.syncer.serve(peer, msg):  # one at a time per peer (issue 15, 5)
+            self.host.peers.penalise(
+                peer, "asked for blocks before its last request was answered", MINOR, close=False
+            )
+
+    async def _sync_response(self, peer: Peer, msg: SyncResponse) -> None:
+        peers, syncer = self.host.peers, self.host.syncer
+        if not syncer.solicited(peer):
+            peers.penalise(peer, "sent blocks nobody asked for", MINOR, close=False)
+        elif not await syncer.apply(peer, msg):
+            peers.penalise(peer, "served a block that does not check out")
+
+    def _evidence(self, peer: Peer, msg: EvidenceMsg) -> None:
+        """A peer's evidence: the cheap checks first (seen, height window, known or
+        committed offence, the offender's quota in the pool), then both signatures; a
+        piece that does not verify costs the peer its score, a new one is pooled and
+        relayed to every other peer."""
+        evidence = msg.evidence
+        if not self.mark_seen(encode_message(msg)):
+            return
+        next_height = self.chain.head().height + 1
+        if not (
+            next_height - MAX_EVIDENCE_AGE
+            <= evidence.height
+            <= next_height + EVIDENCE_FUTURE_HEIGHTS
+        ):
+            return  # too old to commit, or from heights this node has not reached
+        if not self.evidence_pool.wants(evidence) or self.chain.evidence_committed(evidence):
+            return
+        try:
+            evidence.verify(self.genesis.chain_id, self.genesis.validators)
+        except EvidenceError as exc:
+            self.host.peers.penalise(peer, f"sent evidence that does not verify: {exc}")
+            return
+        if self.evidence_pool.add(evidence):
+            log.warning("equivocation evidence from %s: %s", peer.name, describe_evidence(evidence))
+            self.host.peers.broadcast(msg, exclude=peer.key)
