@@ -65,12 +65,6 @@ class MempoolError(LedgerError):
         self.http_status = http_status
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
-    tx: Transaction
-    size: int
-
-
 @dataclass(slots=True)
 class _Queue:
     """One sender's pending transactions: ``[base, run_end)`` is its ready run."""

@@ -65,7 +65,6 @@ STATUS_INTERVAL_S = 1.0
 # F2: a validator signs nothing before it has heard its peers' heights and caught up.
 STARTUP_STATUS_WAIT_S = 10.0  # at most this long for validators with f+1 power to report
 STARTUP_STALL_S = 15.0  # start anyway when catch-up makes no progress for this long
-RESEND_INTERVAL_S = 1.0
 # Gossiped evidence is kept from heights up to this far above the node's next height (a
 # peer a little ahead); further ahead, the node is catching up and will sync the block
 # that commits it.
