@@ -1,7 +1,7 @@
 """The mempool: admitted transactions waiting for a block.
 
 Admission checks, cheapest first, so that what will be refused costs little — above
-all, no Ed25519 verification for a sender the node does not know (issue 15):
+all, no Ed25519 verification for a sender the node does not know:
 
 1. chain id and size; already pending;
 2. the sender is an active member in the latest state (its member record, cached);

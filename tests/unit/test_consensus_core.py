@@ -458,8 +458,8 @@ def test_a_forged_next_height_message_is_refused_on_arrival_not_buffered() -> No
 
 
 def test_forged_next_height_votes_take_no_room_from_the_real_proposal() -> None:
-    """Issue 15, finding 6: 10,000 forged votes for the next height (the default bound of
-    the buffer) filled it, and the real proposal was then refused with buffer_full."""
+    """10,000 forged votes for the next height (the default bound of the buffer) do not
+    fill it: the real proposal is not refused with buffer_full."""
     h = Harness()
     forged_signature = h.vote(1, PREVOTE, 0, A, height=2).signature
     refused = 0
