@@ -17,7 +17,7 @@ from node.consensus import (
     Verifier,
 )
 from tests.sim.fixtures import CHAIN_ID, KEYS, OUTSIDER
-from tests.unit.consensus_kit import PRECOMMIT, PREVOTE, A, B, Harness, of
+from tests.unit.node.consensus.core_kit import PRECOMMIT, PREVOTE, A, B, Harness, of
 
 # --- admission: rejected, counted, never raised -------------------------------------------
 

@@ -31,7 +31,7 @@ from node.consensus.events import (
     ValueReady,
 )
 from tests.sim.fixtures import CHAIN_ID, KEYS, index_of, validator_set
-from tests.unit.consensus_kit import PRECOMMIT, PREVOTE, TIMEOUTS, A, B, Harness, of, sent
+from tests.unit.node.consensus.core_kit import PRECOMMIT, PREVOTE, TIMEOUTS, A, B, Harness, of, sent
 
 # --- the happy path and the commit certificate ---------------------------------------------
 
