@@ -83,14 +83,6 @@ def write_demo_keys(network: Network) -> None:
             write_key_file(path, PrivateKey.from_label(str(summary[field])))
 
 
-def demo_start_time(network: Network) -> int | None:
-    try:
-        with open(os.path.join(network.home, "demo.json"), encoding="utf-8") as f:
-            return int(json.load(f)["start_time_ms"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def _submit(node: NodeEntry, txs: list[Transaction]) -> None:
     body = json.dumps({"txs": [tx.encode().hex() for tx in txs]}).encode()
     req = urllib.request.Request(

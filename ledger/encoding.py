@@ -41,7 +41,6 @@ from ledger.errors import DecodeError
 
 MAX_DEPTH = 32
 MAX_SIZE = 16 * 1024 * 1024
-INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 
 # A canonical value: what encode() accepts and decode() returns.

@@ -194,10 +194,6 @@ class Genesis:
         except OSError as exc:
             raise DecodeError(f"cannot read genesis file {path}: {exc.strerror}") from None
 
-    def member_roles(self) -> dict[bytes, tuple[str, tuple[str, ...]]]:
-        """Founding member key -> (organisation id, roles)."""
-        return {m.public_key: (o.id, m.roles) for o in self.organisations for m in o.members}
-
 
 def _hex32(text: Any) -> bytes:
     raw = bytes.fromhex(text)

@@ -52,7 +52,7 @@ from ledger.storage.protocol import KVReader
 SIZE_KEY = keys.LOG + b"size"
 
 
-def node_key(level: int, index: int) -> bytes:
+def log_node_key(level: int, index: int) -> bytes:
     """Key of the perfect subtree of 2^level leaves starting at leaf ``index * 2^level``."""
     last_leaf = ((index + 1) << level) - 1
     return keys.LOG + last_leaf.to_bytes(8, "big") + bytes((level,))
@@ -130,11 +130,11 @@ class MerkleLog:
         border = self._border(size)
         for tx_hash in tx_hashes:
             level, index, h = 0, size, leaf_hash(tx_hash)
-            writer.put(node_key(0, index), h)
+            writer.put(log_node_key(0, index), h)
             while border and border[-1][0] == level:
                 h = node_hash(border.pop()[1], h)
                 level, index = level + 1, index >> 1
-                writer.put(node_key(level, index), h)
+                writer.put(log_node_key(level, index), h)
             border.append((level, h))
             size += 1
         if tx_hashes:
@@ -152,7 +152,7 @@ class MerkleLog:
         return size
 
     def _node(self, level: int, index: int) -> bytes:
-        value = self.store.get(node_key(level, index))
+        value = self.store.get(log_node_key(level, index))
         if value is None or len(value) != HASH_SIZE:
             what = "missing" if value is None else f"{len(value)} bytes"
             raise CorruptionError(f"log node (level {level}, index {index}) is {what}")

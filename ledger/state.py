@@ -63,19 +63,9 @@ _LEAF_TAG = 0
 _NODE_TAG = 1
 
 
-def node_key(node_hash: bytes) -> bytes:
-    """Storage key of the tree node with this hash."""
-    return _NODE + node_hash
-
-
 def flat_key(key_hash: bytes) -> bytes:
     """Storage key of the flat-table row of the state key with this hash."""
     return _LEAF + key_hash
-
-
-def encode_flat_row(key: bytes, value: bytes) -> bytes:
-    """``u32be(len(key)) || key || value``."""
-    return len(key).to_bytes(4, "big") + key + value
 
 
 def decode_flat_row(row: bytes, key: bytes) -> bytes:

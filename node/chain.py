@@ -169,10 +169,6 @@ class ChainStore:
         except DecodeError as exc:
             raise CorruptionError(f"stored certificate {height} is corrupt: {exc}") from None
 
-    def height_of(self, block_hash: bytes) -> int | None:
-        raw = self.store.get(keys.block_hash_key(block_hash))
-        return None if raw is None else int.from_bytes(raw, "big")
-
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(height, index in block) of a committed transaction."""
         raw = self.store.get(keys.tx_index_key(tx_hash))

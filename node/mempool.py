@@ -1,7 +1,7 @@
 """The mempool: admitted transactions waiting for a block.
 
 Admission checks, cheapest first, so that what will be refused costs little — above
-all, no Ed25519 verification for a sender the node does not know (issue 15):
+all, no Ed25519 verification for a sender the node does not know:
 
 1. chain id and size; already pending;
 2. the sender is an active member in the latest state (its member record, cached);
@@ -63,12 +63,6 @@ class MempoolError(LedgerError):
     def __init__(self, message: str, *, code: str, http_status: int) -> None:
         super().__init__(message, code=code)
         self.http_status = http_status
-
-
-@dataclass(frozen=True, slots=True)
-class Admitted:
-    tx: Transaction
-    size: int
 
 
 @dataclass(slots=True)

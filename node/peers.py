@@ -12,7 +12,7 @@ Handshake (both directions, before any other frame):
 Challenges are 32 fresh random bytes, so a recorded handshake cannot be replayed.
 After it, each side sends canonical frames (:mod:`node.wire`).
 
-Sending (finding 5 of issue 15): each link has a send queue bounded in bytes
+Sending: each link has a send queue bounded in bytes
 (``send_queue_bytes``) and in frames (``send_queue``). A frame that does not fit is
 dropped and counted (``Peer.dropped``, ``Peer.dropped_bytes``): consensus messages and
 statuses are re-sent every second and transactions are gossiped again by others, so

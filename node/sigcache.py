@@ -5,7 +5,7 @@ the result here instead of paying for Ed25519 again. Keyed by (hash of the
 signed body, signature): the body hash alone would let a valid transaction
 vouch for a copy with a forged signature. Bad verdicts are remembered too (a
 smaller table): a signature the worker found bad is not checked again inline,
-and a forged transaction sent again costs a lookup (issue 15). A verdict is a
+and a forged transaction sent again costs a lookup. A verdict is a
 pure function of the key, so neither table can be wrong, only forgetful.
 """
 

@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from contracts import state_keys as sk
-from contracts.read_rules import Reader, may_read, may_read_key, reader_for
-from ledger.encoding import Value
+from contracts.read_rules import Reader, may_read_key, reader_for
 from node.api.auth import authenticate, is_signed, signature_required
 from node.api.context import api_state
 from node.api.disclosure import Disclosure, StateAt, state_after, state_under
@@ -91,17 +90,6 @@ async def authorize_state_keys(
     for key, value in keys:
         if not _may_read_key(state, key, value, reader):
             raise deny(f"state key {key[:80]!r} ({sk.key_kind(key)})", signed)
-    return reader
-
-
-async def authorize_records(
-    request: web.Request, items: Iterable[tuple[str, str, dict[str, Value]]]
-) -> Reader:
-    """Raise 401/403 unless every (description, record type, record) may be shown."""
-    reader, signed = await reader_of(request)
-    for what, record_type, record in items:
-        if not may_read(record_type, record, reader):
-            raise deny(what, signed)
     return reader
 
 

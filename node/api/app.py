@@ -163,7 +163,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.St
 
 
 def _store_failure(request: web.Request, exc: StorageError) -> web.Response:
-    """This node's own store failed (e.g. a damaged table, F3): never an answer built
+    """This node's own store failed (e.g. a damaged table): never an answer built
     from it, one ERROR line for the operator, and 503 so that clients ask another node."""
     log.error("cannot answer %s %s: %s", request.method, request.path, exc)
     stop = request.app[API_STATE].on_store_failure

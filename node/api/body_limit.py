@@ -1,4 +1,4 @@
-"""Refuse a request body announced over ``max_body_bytes`` on its header (F9).
+"""Refuse a request body announced over ``max_body_bytes`` on its header.
 
 aiohttp's ``client_max_size`` only answers 413 once that much of the body has
 arrived; a client announcing ``Content-Length: 10**12`` could hold a connection

@@ -30,7 +30,7 @@ class APIState:
     clock: Callable[[], int]
     metrics: Metrics
     limiter: RateLimiter
-    # Called when this node's own store fails a read (F4): the node stops itself.
+    # Called when this node's own store fails a read: the node stops itself.
     on_store_failure: Callable[[str], None] | None = None
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
     # Open event subscriptions per client (address, member key): no client takes every slot.

@@ -2,9 +2,9 @@
 
 A search scans an index in id order and keeps only the records its reader may
 see. Where it stops can be an id the reader may *not* see; handing that id out
-as ``next_after`` would leak it (finding 15.2). The cursor is instead the id
-sealed with AES-256-GCM under a key that lives only in this node's memory: the
-client passes it back unchanged, learns nothing from it, and cannot forge one.
+as ``next_after`` would leak it. The cursor is that id sealed with AES-256-GCM
+under a key that lives only in this node's memory: the client passes it back
+unchanged, learns nothing from it, and cannot forge one.
 A node restart (a new key) makes old cursors invalid: the client starts over.
 """
 

@@ -1,4 +1,4 @@
-"""One quiet log line, not an ERROR with a traceback, per malformed request (F10).
+"""One quiet log line, not an ERROR with a traceback, per malformed request.
 
 aiohttp answers a request it cannot parse (a request line over 8190 bytes, a bad
 header, a bad method) with 400 and logs ``Error handling request`` with the whole

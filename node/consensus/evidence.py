@@ -112,9 +112,6 @@ class EvidencePool:
             and self._per_offender.get(evidence.offender, 0) < self._max_per_offender
         )
 
-    def knows(self, evidence: Evidence) -> bool:
-        return evidence.offence in self._items
-
     def _remember(self, evidence: Evidence) -> None:
         self._items[evidence.offence] = evidence
         self._per_offender[evidence.offender] = self._per_offender.get(evidence.offender, 0) + 1

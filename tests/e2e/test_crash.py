@@ -68,9 +68,9 @@ def test_sigkill_of_random_validators_in_turn(make_cluster: ClusterFactory, seed
 
 
 def _liveness_after_full_restart(cluster: Cluster, bound_s: float, above: int) -> float:
-    """Progress after every validator restarted. A stall fails, whatever its cause (a
-    network locked on a block nobody kept was finding F1b: the signer now keeps the
-    locked block with the lock)."""
+    """Progress after every validator restarted. A stall fails, whatever its cause (e.g. a
+    network locked on a block nobody kept: F1b, the signer keeps the locked block with
+    the lock)."""
     return assert_recovers(cluster, cluster.names, bound_s, above=above)
 
 

@@ -100,7 +100,7 @@ def test_relay_partition_1_3_reset(make_cluster: ClusterFactory, seed: int) -> N
 def test_relay_long_blackhole_outlives_the_links(make_cluster: ClusterFactory, seed: int) -> None:
     """30 s of silence — longer than the WebSocket heartbeat, so every link of the
     isolated node dies and is re-dialled into the void. Once the network heals, those
-    dials must give up and retry (F6: they used to hang for aiohttp's 5 minutes)."""
+    dials must give up and retry (F6), not wait for aiohttp's 5-minute timeout."""
     cluster = make_cluster(transport="relay")
     _partition_scenario(cluster, seed, (1, 3), "blackhole", "relay-1|3-blackhole-30s", hold_s=30)
 

@@ -274,6 +274,6 @@ def test_a_validator_that_lost_its_store_must_not_sign_again(
     cluster.relay.heal()
     caught_up = cluster.wait_caught_up(victim, 45)
     assert caught_up is not None
-    # F2 (fixed): the signer state lives outside data/, and a validator signs only once
+    # F2: the signer state lives outside data/, and a validator signs only once
     # caught up; a double-sign here fails.
     finish(cluster, load, "storage-wiped-and-isolated", victim=victim)

@@ -1,4 +1,4 @@
-"""Test-only behaviour does not ship (issue 15, finding 9): no crash point, no byzantine
+"""Test-only behaviour does not ship: no crash point, no byzantine
 mode, no environment switch for either, and no import of test code in the product.
 
 The fault suite injects its faults by patching the node's methods from

@@ -23,12 +23,11 @@ from contracts.engine import genesis_state
 from ledger.block import Block, BlockHeader
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value, decode
-from ledger.genesis import Genesis, Member, Organisation
+from ledger.genesis import Genesis
 from ledger.state import StateTree
 from ledger.state_proof import StateProof, verify_state_proof
 from ledger.storage import MemoryStore
 from ledger.tx import Transaction
-from ledger.validators import Validator, ValidatorSet
 from ledger.votes import CommitCertificate, Vote, VoteType
 from node.api.app import make_app
 from node.api.auth import sign_request
@@ -39,6 +38,7 @@ from node.executor import Executor
 from node.mempool import Mempool, MempoolError
 from node.service import Queries
 from node.sigcache import SignatureCache
+from tests.unit.genesis_kit import genesis_from_table
 
 CHAIN_ID = "cityledger-test"
 GENESIS_TIME = 1_700_000_000_000
@@ -80,20 +80,14 @@ ORGS: dict[str, tuple[str, list[tuple[str, tuple[str, ...]]]]] = {
 
 
 def make_genesis() -> Genesis:
-    validators = ValidatorSet(
-        tuple(Validator(f"validator-{i}", k.public_key, 1) for i, k in enumerate(VALIDATORS))
+    return genesis_from_table(
+        CHAIN_ID,
+        GENESIS_TIME,
+        [(f"validator-{i}", k) for i, k in enumerate(VALIDATORS)],
+        ORGS,
+        member_key=lambda _org, label: key(label),
+        city="Rotterdam",
     )
-    orgs = tuple(
-        Organisation(
-            org_id,
-            org_id.title(),
-            kind,
-            "Rotterdam",
-            tuple(Member(key(label).public_key, roles, label) for label, roles in members),
-        )
-        for org_id, (kind, members) in ORGS.items()
-    )
-    return Genesis(CHAIN_ID, GENESIS_TIME, validators, orgs)
 
 
 def certify(block: Block, signers: list[PrivateKey] | None = None) -> CommitCertificate:

@@ -117,7 +117,7 @@ def test_broken_signatures_are_401(mangle: object) -> None:
 
 
 def test_a_read_signed_for_one_node_is_refused_by_another() -> None:
-    """Finding 15.9: a captured signed read could be replayed to any node for 30 s."""
+    """A signed read names the node it is for: captured, it cannot be replayed to another."""
     headers = sign_request(KEY, CHAIN, NODE, "GET", PATH, b"", NOW)
     assert check(headers) == KEY.public_key
     assert code_of(headers, node=OTHER_NODE) == (401, "bad_signature")

@@ -181,8 +181,8 @@ async def test_checkpoint(client: Client, node: TestNode, scenario: Scenario) ->
 async def test_public_block_is_redacted_and_still_proves_its_header(
     client: Client, node: TestNode
 ) -> None:
-    """Finding 15.1: an unsigned reader got every payload of a block. Now the shipment
-    transactions are stubs (hash and kind); the tx root still checks."""
+    """An unsigned reader gets a block's shipment transactions as stubs (hash and kind),
+    not their payloads; the tx root still checks."""
     status, answer = await get_obj(client, "/v1/blocks/3")
     assert status == 200
     header = BlockHeader.from_obj(answer["block"]["header"])

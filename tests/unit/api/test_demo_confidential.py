@@ -1,5 +1,5 @@
 """The demo scenario behind the API: an outsider learns no goods, values, parties,
-meters, prices or quantities of it on any road (issue 15, "Done when").
+meters, prices or quantities of it on any road.
 
 The demo (57 shipments, 30 permits, a microgrid) is committed phase by phase to an
 in-process node with the real executor and contracts. Its confidential transactions'

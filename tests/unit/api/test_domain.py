@@ -159,8 +159,8 @@ def declare(node: TestNode, sender: str, shipment_id: str, consignee: str) -> Tr
 async def test_search_paging_never_names_a_shipment_the_caller_may_not_read(
     client: Client, node: TestNode, clock: Clock
 ) -> None:
-    """Finding 15.2: next_after came from the unfiltered index, so paging leaked the ids
-    of other parties' shipments; and any key pair, registered or not, could search."""
+    """Paging never hands out the id of another party's shipment (``next_after`` is a sealed
+    cursor), and only a registered member may search."""
     hidden = [f"HID-{i:02}" for i in range(6)]
     mine = ["MY-01", "MY-02", "ZZ-03"]
     node.commit([declare(node, "outsider-trader", i, "oceanic") for i in hidden])

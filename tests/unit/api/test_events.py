@@ -27,7 +27,7 @@ TIMEOUT = 5.0
 
 
 def arrival(node: TestNode) -> Transaction:
-    # an event time within max_event_age_ms of the block (no longer 1970)
+    # an event time within max_event_age_ms of the block
     payload = {
         "shipment_id": SHIPMENT,
         "event": "arrived",
@@ -140,7 +140,7 @@ def test_frames_for_filters(node: TestNode, scenario: Scenario) -> None:
 async def test_receipts_and_events_need_a_signed_subscription(
     client: Client, node: TestNode, clock: Clock
 ) -> None:
-    """Finding 15.1: an unsigned /v1/events streamed a shipment's events to anyone."""
+    """An unsigned /v1/events subscription does not stream a shipment's events."""
     for subscription in ({"shipment": SHIPMENT}, {"sender": key("acme-trader").public_key.hex()}):
         async with client.ws_connect("/v1/events") as ws:
             await ws.send_json(subscription)
@@ -169,7 +169,7 @@ async def test_each_frame_follows_the_read_rules_of_its_subscriber(
 
 
 async def test_one_client_cannot_take_every_subscription_slot(client: Client) -> None:
-    """Finding 15.7: one client could hold all 1,024 subscriptions."""
+    """One client cannot hold all 1,024 subscriptions."""
     open_sockets = []
     try:
         for _ in range(MAX_PER_CLIENT):

@@ -59,7 +59,7 @@ def _post_headers(length: int) -> bytes:
 async def test_a_huge_content_length_is_refused_before_any_body(
     served: tuple[str, int],
 ) -> None:
-    """Headers only, no body byte sent: before F9 the server waited for the body."""
+    """Headers only, no body byte sent: the answer comes without waiting for the body (F9)."""
     answer = await _exchange(served, _post_headers(1_000_000_000_000))
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b'"too_large"' in answer and b"Connection: close" in answer

@@ -127,7 +127,7 @@ async def test_shutdown_closes_open_subscriptions(node: TestNode, clock: Clock) 
 
 
 async def test_mempool_drops_show_in_metrics(client: Client, node: TestNode) -> None:
-    """Expired and evicted pending transactions (issue 15's pinning limits) are visible."""
+    """Expired and evicted pending transactions (the mempool's pinning limits) are visible."""
     node.mempool.add(milestone(node), now=0.0)
     assert len(node.mempool) == 1
     node.mempool.expire(1e9)  # long past [mempool] pending_ttl_s

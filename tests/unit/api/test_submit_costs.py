@@ -1,4 +1,4 @@
-"""Issue 15, finding 4 at the API: what a submission costs the node is charged to whoever
+"""Admission costs at the API: what a submission costs the node is charged to whoever
 sends it, and junk is refused before it is decoded or its signatures are checked.
 
 Counts of decodes and signature checks, never timings (``benchmarks/admission.py``).

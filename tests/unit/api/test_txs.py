@@ -316,7 +316,7 @@ async def test_bad_receipt_hash_is_400(client: Client) -> None:
 async def test_a_receipt_is_redacted_for_who_may_not_see_it_and_still_proves_its_place(
     client: Client, node: TestNode, scenario: Scenario, clock: Clock, reader: str | None
 ) -> None:
-    """Finding 15.1: GET /v1/txs/{hash} gave anyone the events of a shipment transaction."""
+    """GET /v1/txs/{hash} shows a shipment transaction's events only to readers allowed them."""
     tx = scenario.custody_accept
     path = f"/v1/txs/{tx.hash.hex()}"
     headers = None if reader is None else signed(reader, path, clock)

@@ -1,7 +1,7 @@
 """Every route of the API, walked as an outsider, an unrelated member and an auditor.
 
 The read rules must hold on every road to the data, not only on the domain
-queries (finding 15.1). This test asks every route the application serves —
+queries. This test asks every route the application serves —
 taken from the router itself, so a route added without an entry here fails the
 test — for every sample request below, unsigned and signed by a member of an
 organisation that is party to nothing confidential, in JSON and in msgpack, and

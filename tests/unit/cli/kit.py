@@ -26,11 +26,10 @@ from contracts.engine import genesis_state
 from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value, decode, encode
-from ledger.genesis import Genesis, Member, Organisation
+from ledger.genesis import Genesis
 from ledger.keyfile import write_key_file
 from ledger.storage import KVStore, MemoryStore
 from ledger.tx import Transaction
-from ledger.validators import Validator, ValidatorSet
 from ledger.votes import CommitCertificate, Vote, VoteType
 from node.api.app import make_app
 from node.chain import ChainStore
@@ -40,6 +39,7 @@ from node.executor import Executor
 from node.mempool import Mempool, MempoolError
 from node.service import Queries
 from node.sigcache import SignatureCache
+from tests.unit.genesis_kit import genesis_from_table
 
 CHAIN_ID = "cli-test"
 VALIDATORS = [PrivateKey.from_label(f"cli-validator-{i}") for i in range(4)]
@@ -65,20 +65,14 @@ def key(label: str) -> PrivateKey:
 
 
 def make_genesis(genesis_time_ms: int) -> Genesis:
-    validators = ValidatorSet(
-        tuple(Validator(n, k.public_key, 1) for n, k in zip(NAMES, VALIDATORS, strict=True))
+    return genesis_from_table(
+        CHAIN_ID,
+        genesis_time_ms,
+        zip(NAMES, VALIDATORS, strict=True),
+        ORGS,
+        member_key=lambda _org, label: key(label),
+        city="Busan",
     )
-    orgs = tuple(
-        Organisation(
-            org_id,
-            org_id.title(),
-            kind,
-            "Busan",
-            tuple(Member(key(label).public_key, roles, label) for label, roles in members),
-        )
-        for org_id, (kind, members) in ORGS.items()
-    )
-    return Genesis(CHAIN_ID, genesis_time_ms, validators, orgs)
 
 
 def certify(block: Block, signers: list[int] | None = None) -> CommitCertificate:

@@ -1,4 +1,4 @@
-"""Keys and data at rest (issue 15, finding 8): every key file is created mode 0600 from
+"""Keys and data at rest: every key file is created mode 0600 from
 its first byte (``open(2)`` with ``O_CREAT | O_EXCL`` and mode 0600, never a copy and a
 ``chmod`` after), homes and data directories are 0700, and a node started on a home
 others can read warns once and starts.

@@ -1,4 +1,4 @@
-"""Committed equivocation evidence for auditors (issue 15, finding 9): ``audit verify``
+"""Committed equivocation evidence for auditors: ``audit verify``
 checks every committed piece and names a tampered one; ``cityledger evidence list``
 re-verifies each piece against the genesis validators and its block's certificate and
 refuses a node that forges, hides, adds or misdescribes evidence."""

@@ -15,10 +15,10 @@ from contracts.engine import BlockOutcome, execute_block, genesis_state, next_no
 from ledger.block import Receipt
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
-from ledger.genesis import Genesis, Member, Organisation
+from ledger.genesis import Genesis
 from ledger.storage import MemoryStore, WriteBatch
 from ledger.tx import Transaction
-from ledger.validators import Validator, ValidatorSet
+from tests.unit.genesis_kit import genesis_from_table, spaced_title
 
 CHAIN_ID = "test-chain"
 GENESIS_TIME = 1_700_000_000_000  # 2023-11-14T22:13:20Z
@@ -73,26 +73,19 @@ def member_key(org: str, name: str) -> PrivateKey:
 
 
 def make_genesis(app: dict[str, Value] | None = None) -> Genesis:
-    orgs = tuple(
-        Organisation(
-            org_id,
-            org_id.replace("-", " ").title(),
-            kind,
-            "Busan",
-            tuple(
-                Member(member_key(org_id, name).public_key, roles, name)
-                for name, roles in members.items()
-            ),
-        )
-        for org_id, (kind, members) in WORLD.items()
-    )
-    validators = ValidatorSet((Validator("v0", key("validator-0").public_key, 1),))
     default_app: dict[str, Value] = {
         "restricted_hs_codes": RESTRICTED,
         "energy_interval_ms": INTERVAL,
     }
-    return Genesis(
-        CHAIN_ID, GENESIS_TIME, validators, orgs, app=default_app if app is None else app
+    return genesis_from_table(
+        CHAIN_ID,
+        GENESIS_TIME,
+        [("v0", key("validator-0"))],
+        {org_id: (kind, members.items()) for org_id, (kind, members) in WORLD.items()},
+        member_key=member_key,
+        city="Busan",
+        org_name=spaced_title,
+        app=default_app if app is None else app,
     )
 
 

@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from contracts.engine import genesis_state
 from ledger.block import Block
 from ledger.crypto import PrivateKey
-from ledger.genesis import Genesis, Member, Organisation
+from ledger.genesis import Genesis
 from ledger.storage import KVStore, MemoryStore
 from ledger.tx import Transaction
-from ledger.validators import Validator, ValidatorSet
 from ledger.votes import CommitCertificate, Vote, VoteType
 from node.chain import ChainStore
 from node.executor import ExecutedBlock, Executor
 from node.peers import Peer
 from node.sigcache import SignatureCache
+from tests.unit.genesis_kit import genesis_from_table, spaced_title
 
 CHAIN = "test-chain"
 VALIDATOR_KEYS = [PrivateKey.from_label(f"node-test-validator-{i}") for i in range(4)]
@@ -24,21 +24,14 @@ GENESIS_MS = 1_700_000_000_000
 
 
 def make_genesis() -> Genesis:
-    return Genesis(
-        chain_id=CHAIN,
-        genesis_time_ms=GENESIS_MS,
-        validators=ValidatorSet(
-            tuple(Validator(f"v{i}", k.public_key, 1) for i, k in enumerate(VALIDATOR_KEYS))
-        ),
-        organisations=(
-            Organisation(
-                "busan-city",
-                "Busan City",
-                "agency",
-                "Busan",
-                (Member(ADMIN.public_key, ("admin",), "admin"),),
-            ),
-        ),
+    return genesis_from_table(
+        CHAIN,
+        GENESIS_MS,
+        [(f"v{i}", k) for i, k in enumerate(VALIDATOR_KEYS)],
+        {"busan-city": ("agency", [("admin", ("admin",))])},
+        member_key=lambda _org, _name: ADMIN,
+        city="Busan",
+        org_name=spaced_title,
     )
 
 

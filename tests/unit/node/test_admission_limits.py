@@ -1,4 +1,4 @@
-"""Issue 15, findings 3 and 4 in the mempool and the node: cheap checks before any
+"""Admission costs and limits in the mempool and the node: cheap checks before any
 signature, each signature checked once, and the limits that stop mempool pinning
 (gapped nonces per sender, pending per organisation, a TTL, gapped ones evicted first).
 
@@ -80,13 +80,13 @@ def try_add(pool: Mempool, tx: Transaction) -> str:
     return "ok"
 
 
-# --- finding 3: mempool pinning -----------------------------------------------------------------
+# --- mempool pinning ----------------------------------------------------------------------------
 
 
 def test_many_keys_of_one_org_cannot_pin_the_mempool_with_gapped_nonces() -> None:
     """20 keys of one organisation each send 256 future-nonce transactions (nonce 0 is
-    never sent): before issue 15 they filled the whole pool, and an honest transaction
-    of another organisation got ``mempool_full``."""
+    never sent): they do not fill the pool, and an honest transaction of another
+    organisation is not refused ``mempool_full``."""
     kit = Kit(genesis=two_org_genesis())
     pool = pool_of(kit, max_txs=2000, max_pending_per_org=1000)
     codes: Counter[str] = Counter()
@@ -182,7 +182,7 @@ def test_committed_nonces_turn_gapped_transactions_ready() -> None:
     assert pool.gapped == 0 and pool.reap(10, 1 << 30) == txs[2:]
 
 
-# --- finding 4: cheap checks first, each signature once -----------------------------------------
+# --- cheap checks first, each signature once ----------------------------------------------------
 
 
 def test_an_unregistered_sender_never_reaches_signature_verification() -> None:

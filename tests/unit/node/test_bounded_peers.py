@@ -1,4 +1,4 @@
-"""Issue 15, findings 5 and 6, through the node (node/runtime.py, node/driver.py): sync
+"""Bounded work per peer, through the node (node/runtime.py, node/driver.py): sync
 requests answered one at a time per peer, off the read loop; unsolicited sync responses
 refused; forged or refused consensus messages take no room from real ones, and one
 refused for lack of room is neither marked seen nor relayed."""
@@ -69,7 +69,7 @@ async def settle(node: Node) -> None:
         await asyncio.gather(*serving, return_exceptions=True)
 
 
-# --- finding 5: sync amplification ---------------------------------------------------------
+# --- sync amplification --------------------------------------------------------------------
 
 
 async def test_two_sync_requests_in_flight_from_one_peer(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,7 +135,7 @@ async def test_an_unsolicited_sync_response_is_refused_and_counted(
     assert node.syncer.unsolicited == 1
 
 
-# --- finding 6: consensus buffer poisoning -------------------------------------------------
+# --- consensus buffer poisoning ------------------------------------------------------------
 
 
 def _proposer(height: int, round_: int) -> int:

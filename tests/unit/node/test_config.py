@@ -13,7 +13,7 @@ from devnet import layout
 from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB, MIB
 from node.config import MAX_PEERS, SECTIONS, ConfigError, Home, NodeConfig
 from node.runtime import open_node
-from tests.unit.storage.plyvel_spy import record_plyvel_options
+from tests.unit.ledger.storage.plyvel_spy import record_plyvel_options
 
 
 def test_every_section_survives_the_file_form() -> None:

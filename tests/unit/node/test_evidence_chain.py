@@ -1,4 +1,4 @@
-"""Equivocation evidence on the chain (issue 15, finding 9): blocks commit verified
+"""Equivocation evidence on the chain: blocks commit verified
 evidence under the header's evidence root, once per offence, within an age window;
 the proposer offers the pool's pending pieces oldest first; a validator prevotes nil on
 a proposal whose evidence is forged, already committed, repeated or out of the window;

@@ -1,4 +1,4 @@
-"""Four real validator nodes in one process, linked over loopback (issue 15, finding 9):
+"""Four real validator nodes in one process, linked over loopback:
 a double vote shown to one node only ends up committed in a block, once, and every
 node's ``/v1/evidence`` lists it as committed, with a header and certificate that
 check out."""

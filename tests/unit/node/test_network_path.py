@@ -1,4 +1,4 @@
-"""The network path's economies (issue 7): frames encoded once and relayed as received,
+"""The network path's economies: frames encoded once and relayed as received,
 duplicates dropped before they are decoded, gossiped transactions not gossiped again,
 known transactions not rebuilt, blocks sized by measured execution time, and the own
 proposal not re-sent every second."""
@@ -175,7 +175,7 @@ async def test_a_frame_already_seen_is_dropped_before_it_is_decoded(
 async def test_blocks_nobody_asked_for_are_dropped_before_they_are_decoded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Issue 15, finding 5: a sync response (up to max_frame_bytes) from a peer we did
+    """A sync response (up to max_frame_bytes) from a peer we did
     not ask is told by its last bytes, dropped undecoded, and counts against the peer;
     the link stays up (a minor offence)."""
     src = Kit()

@@ -169,7 +169,7 @@ def test_frame_size_cap() -> None:
         decode_message(frame, len(frame) - 1)
 
 
-# --- issue 15, finding 5: send queues bounded in bytes ------------------------------------
+# --- send queues bounded in bytes ---------------------------------------------------------
 
 
 class Clock:
@@ -229,7 +229,7 @@ async def test_deliver_waits_for_room_and_gives_up_when_the_link_closes() -> Non
     assert peer.dropped == 1
 
 
-# --- issue 15: scores and bans --------------------------------------------------------------
+# --- scores and bans ------------------------------------------------------------------------
 
 
 class ClosingWs:

@@ -84,7 +84,7 @@ async def test_submitted_batches_are_admitted_and_refused_as_before() -> None:
     assert [r.code if r else None for r in results[:9]] == [None] * 7 + ["bad_signature", None]
     assert sum(r is None for r in results) == 19
     # admission found all 20 verdicts, the forged one's too: each signature checked once
-    # (issue 15: the forged one used to be checked again inline)
+    # (the forged one is not checked again inline)
     assert node.sigs.hits == 20
     assert node.sigs.verifications == 20
 

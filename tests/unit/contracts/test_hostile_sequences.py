@@ -1,6 +1,6 @@
-"""Directed regressions for issue 24: each hostile sequence that used to succeed is refused.
+"""Hostile sequences of contract transactions, each refused.
 
-One test per finding (``test_fNN_...``); each failed on the code before the fix.
+One test per finding of docs/contracts.md (``test_fNN_...``, twelve in all).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_f01_backdated_and_implausible_readings_mint_nothing() -> None:
     chain.time_ms = fresh + 2 * INTERVAL
     chain.fails("limit_exceeded", S1, "energy.submit_reading", reading("solar-1", fresh, 250_001))
     chain.ok(S1, "energy.submit_reading", reading("solar-1", fresh, 250_000))
-    # an interval older than max_reading_age_ms (7 days) is no longer reported on
+    # an interval older than max_reading_age_ms (7 days) cannot be reported on
     chain.time_ms += 8 * DAY
     chain.fails("bad_time", S1, "energy.submit_reading", reading("solar-1", fresh + INTERVAL, 1000))
     # a commissioning time is itself bounded: not more than max_reading_age_ms back
@@ -353,7 +353,7 @@ def test_f12_one_key_space_for_members_and_meters() -> None:
     chain.fails("duplicate", CUSTOMS_ADMIN, "identity.register_org", org)
     apply = {"id": "P-X", "type": "import_licence", "address": "a", "description": "d"}
     chain.fails("unknown_sender", meter, "permit.apply", apply)
-    # and the other path, as before: a member key cannot become a meter
+    # and the other path: a member key cannot become a meter
     chain.fails(
         "duplicate",
         REGULATOR,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ledger import merkle
 from ledger.errors import CorruptionError, ValidationError
-from ledger.log import SIZE_KEY, MerkleLog, node_key
+from ledger.log import SIZE_KEY, MerkleLog, log_node_key
 from ledger.merkle import EMPTY_ROOT, leaf_hash, node_hash, split_point
 from ledger.storage import KVStore, MemoryStore, OverlayStore, WriteBatch, keys, open_leveldb
 
@@ -200,17 +200,23 @@ def test_storage_layout() -> None:
         nodes = [k for k, _ in dump(store) if k != SIZE_KEY]
         assert len(nodes) == 2 * n - n.bit_count()
     assert store.get(SIZE_KEY) == (69).to_bytes(8, "big")
-    assert store.get(node_key(6, 0)) == mth(0, 64)
-    assert store.get(node_key(2, 16)) == mth(64, 68)
-    assert store.get(node_key(0, 68)) == HASHES[68]
-    assert node_key(0, 1) < node_key(1, 0) < node_key(0, 2) < node_key(0, 3) < node_key(2, 0)
+    assert store.get(log_node_key(6, 0)) == mth(0, 64)
+    assert store.get(log_node_key(2, 16)) == mth(64, 68)
+    assert store.get(log_node_key(0, 68)) == HASHES[68]
+    assert (
+        log_node_key(0, 1)
+        < log_node_key(1, 0)
+        < log_node_key(0, 2)
+        < log_node_key(0, 3)
+        < log_node_key(2, 0)
+    )
 
 
 def test_missing_node_is_corruption() -> None:
     store = MemoryStore()
     build(store, [TXS[:6]])
     batch = WriteBatch()
-    batch.delete(node_key(1, 2))
+    batch.delete(log_node_key(1, 2))
     store.write(batch)
     log = MerkleLog(store)
     with pytest.raises(CorruptionError, match=r"level 1, index 2"):

@@ -37,7 +37,7 @@ from ledger.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "rfc6962"
+VECTORS = Path(__file__).resolve().parent.parent.parent / "vectors" / "rfc6962"
 
 
 def _load(name: str) -> Any:

@@ -15,7 +15,7 @@ from ledger import encoding
 from ledger.encoding import MAX_DEPTH, decode, decode_trusted, encode
 from ledger.errors import DecodeError
 
-VECTORS = Path(__file__).parent.parent / "vectors" / "encoding.json"
+VECTORS = Path(__file__).parent.parent.parent / "vectors" / "encoding.json"
 
 canonical_values = st.recursive(
     st.none()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB, MIB, open_leveldb
-from tests.unit.storage.plyvel_spy import record_plyvel_options
+from tests.unit.ledger.storage.plyvel_spy import record_plyvel_options
 
 
 def test_every_open_passes_the_tuned_options(

@@ -93,7 +93,7 @@ def test_iterate_detects_a_flipped_bit_in_a_table(tmp_path: Path) -> None:
 
 
 def test_a_truncated_table_is_a_one_line_storage_error(tmp_path: Path) -> None:
-    """F5: plyvel raises ``IOError`` here, which used to escape as a traceback."""
+    """F5: plyvel raises ``IOError`` here; it becomes a one-line StorageError, no traceback."""
     values = _store_with_one_table(tmp_path / "db")
     table = _table(tmp_path / "db")
     table.write_bytes(table.read_bytes()[: table.stat().st_size // 2])
