@@ -13,8 +13,7 @@ Scenarios, each a batch of ``--txs`` transactions (default 10,000):
 
 * ``unsigned``: one unsigned ``POST /v1/txs`` of transactions with valid signatures,
   their nonces inside the nonce window (0-199);
-* ``bad_sig``: the same with one bit of each signature flipped (each was checked twice
-  before issue 15);
+* ``bad_sig``: the same with one bit of each signature flipped;
 * ``member_signed``: the request signed by a registered member key, the transactions
   from an unregistered one (a member may carry a full batch);
 * ``small_batches``: the same number of transactions in unsigned batches of 200 (the
@@ -23,7 +22,7 @@ Scenarios, each a batch of ``--txs`` transactions (default 10,000):
   in unsigned batches of 2,000 (the default ``[api] unsigned_batch_max``).
 
 Figures (medians over ``--repeats``): ``admission_<scenario>_cpu_ms``; the target is
-``admission_unsigned_cpu_ms`` < 50 ms (issue 15). The JSON also holds every run's
+``admission_unsigned_cpu_ms`` < 50 ms. The JSON also holds every run's
 answer status and the node's idle CPU rate, for judging noise.
 """
 

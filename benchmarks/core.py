@@ -5,8 +5,8 @@ Prints a table and writes machine-readable JSON (``--json FILE``, default
 ``bench-core.json``). Targets from the issues: state updates >= 20,000/s in
 batches of 5,000, proofs generated >= 10,000/s and verified >= 20,000/s on a
 1,000,000-key state; consensus core >= 50,000 vote events/s; a batch of 10,000
-transactions from an unregistered sender < 50 ms of node CPU (issue 15,
-:mod:`benchmarks.admission`, which starts one node process; ``--no-admission`` skips it).
+transactions from an unregistered sender < 50 ms of node CPU
+(:mod:`benchmarks.admission`, which starts one node process; ``--no-admission`` skips it).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class DriverHost(Protocol):
         ...
 
     def store_failed(self, message: str) -> None:
-        """A read or write of our own store failed in a timer or task (F4)."""
+        """A read or write of our own store failed in a timer or task."""
         ...
 
     def pending_evidence(self, height: int) -> Sequence[Evidence]:
@@ -119,7 +119,7 @@ class ConsensusDriver:
     def on_proposal(self, msg: ProposalMsg) -> list[fx.Effect]:
         """Hand the proposal to the core; its block is kept only if the core kept the
         proposal (this height's state, or the next-height buffer), so forged or refused
-        proposals cannot push the blocks of real ones out of ``blocks`` (issue 15, 6)."""
+        proposals cannot push the blocks of real ones out of ``blocks``."""
         if msg.block.hash != msg.proposal.block_hash:
             return []
         block_hash = msg.block.hash
@@ -302,7 +302,7 @@ class ConsensusDriver:
                 log.warning("proposal at %d/%d is invalid: %s", req.height, req.round, exc)
                 valid = False
             except StorageError:
-                raise  # our own store, not the proposal: the node stops (F4)
+                raise  # our own store, not the proposal: the node stops
             except LedgerError as exc:
                 log.warning("proposal at %d/%d failed: %s", req.height, req.round, exc)
                 valid = False

@@ -6,12 +6,12 @@
 * Transactions: admitted ones are batched and sent every ``gossip_interval_ms``. A
   validator's batch is not relayed (validators are a full mesh); an observer's goes on
   to every other peer.
-* Consensus messages: handled only once consensus has started (F2), relayed once to
+* Consensus messages: handled only once consensus has started, relayed once to
   every peer but the sender and the author when the core took them; one the core set
   aside (its proposal is not here yet) or had no room for is not marked seen, so its
   next copy is handled again. An invalid one costs the peer its score.
 * Evidence: gossiped once, verified before it is pooled and relayed.
-* Status and sync messages go to the syncer (finding F7; finding 5 of issue 15).
+* Status and sync messages go to the syncer.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class Gossip:
         """A message from ``peer`` (``PeerManager``'s ``on_message``)."""
         try:
             await self._handle(peer, msg)
-        except StorageError as exc:  # our own disk, never the peer's fault (F4)
+        except StorageError as exc:  # our own disk, never the peer's fault
             self.host.store_failed(f"handling a {type(msg).__name__} from {peer.name}: {exc}")
 
     async def _handle(self, peer: Peer, msg: WireMessage) -> None:
@@ -186,7 +186,7 @@ class Gossip:
 
     def _consensus(self, peer: Peer, msg: ProposalMsg | VoteMsg) -> None:
         if not self.host.consensus_started:
-            # Catching up first (F2), or an observer: not marked as seen, so the copies
+            # Catching up first, or an observer: not marked as seen, so the copies
             # peers re-send each second are handled once consensus has started.
             return
         frame = encode_message(msg)  # the received bytes (msg.raw): nothing is re-encoded
@@ -213,7 +213,7 @@ class Gossip:
                 other.send(frame)
 
     def _sync_request(self, peer: Peer, msg: SyncRequest) -> None:
-        if not self.host.syncer.serve(peer, msg):  # one at a time per peer (issue 15, 5)
+        if not self.host.syncer.serve(peer, msg):  # one at a time per peer
             self.host.peers.penalise(
                 peer, "asked for blocks before its last request was answered", MINOR, close=False
             )

@@ -105,8 +105,8 @@ class Node:
             )
             self.signer.block_source = self._block_bytes
         self.core = _core(genesis, self.signer, self.chain, self.evidence_pool)
-        self.consensus_started = False  # F2: not before the node has caught up
-        self.fatal: str | None = None  # why the node stopped itself (F4)
+        self.consensus_started = False  # not before the node has caught up
+        self.fatal: str | None = None  # why the node stopped itself
         self._stop: asyncio.Event | None = None
         # the driver sends through the gossip, the syncer through the peers; both report
         # to this node (DriverHost, SyncHost)
@@ -160,10 +160,10 @@ class Node:
         if self.consensus_started:
             self.driver.on_synced(height)
 
-    # --- local faults (F4) --------------------------------------------------------------
+    # --- local faults ------------------------------------------------------------------
 
     def store_failed(self, message: str) -> None:
-        """A read of our own store failed outside catch-up (F4): stop, as catch-up does."""
+        """A read of our own store failed outside catch-up: stop, as catch-up does."""
         log.error(
             "local store is damaged: %s; stopping. Restore the data directory from a backup, "
             "or empty it (cityledger node init-store) to resync from peers",
@@ -180,12 +180,12 @@ class Node:
     # --- consensus ----------------------------------------------------------------------
 
     def _block_bytes(self, block_hash: bytes) -> bytes | None:
-        """For the signer: the bytes of a block we are about to lock on (F1b)."""
+        """For the signer: the bytes of a block we are about to lock on."""
         block = self.driver.blocks.get(block_hash)
         return None if block is None else block.encode()
 
     async def _start_consensus(self) -> None:
-        """Start signing only once caught up (finding F2: :mod:`node.startup`)."""
+        """Start signing only once caught up (:mod:`node.startup`)."""
         assert self.signer is not None
         loop = asyncio.get_running_loop()
         started = loop.time()

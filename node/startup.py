@@ -1,4 +1,4 @@
-"""When a validator may start consensus (finding F2), and what it restores as it starts.
+"""When a validator may start consensus, and what it restores as it starts.
 
 A validator signs nothing before it has caught up: a node that lost its store must not
 propose or vote at heights the network decided long ago (the signer state file refuses
@@ -8,7 +8,7 @@ unless catch-up makes no progress for ``STARTUP_STALL_S``.
 
 :func:`start_decision` is that rule as a pure function (inputs to a decision);
 :func:`wait_until_caught_up` applies it every 0.1 s. Then :func:`raise_reset_floor` and
-:func:`restore_locked_block` prepare the signer and the driver (F1b).
+:func:`restore_locked_block` prepare the signer and the driver.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def raise_reset_floor(signer: Signer, head: int, target: int) -> None:
 
 
 def restore_locked_block(signer: Signer, driver: ConsensusDriver, height: int) -> None:
-    """The block the signer was locked on at ``height`` (F1b): back among the driver's
+    """The block the signer was locked on at ``height``: back among the driver's
     blocks, so that it can be proposed again after a crash."""
     lock = signer.lock(height)
     raw = signer.lock_block(height)

@@ -8,7 +8,7 @@ power for exactly that block. The block is then re-executed and must produce
 the identical header before it is committed. Progress (height, rate, ETA) is
 logged and exposed in ``/v1/status``.
 
-Whom to ask (finding F7 in docs/reliability.md): a status is an unsigned claim, so
+Whom to ask: a status is an unsigned claim, so
 no single peer's claim decides anything. The *target* height is the highest one
 that validators with more than 1/3 of the power (f+1, so at least one honest)
 claim to have reached, or that a signed consensus message proves; the peer asked
@@ -17,7 +17,7 @@ lets a request time out, answers with nothing, or serves a block that does not
 check out is demoted: its failures count against it and it is not asked again
 until an exponential backoff has passed. A successful batch clears its record.
 
-Whose fault (finding F4): a block whose certificate verifies and whose transactions
+Whose fault: a block whose certificate verifies and whose transactions
 match its certified header is the chain's block. If re-executing or storing it
 fails, the fault is this node's — a damaged or diverged store — not the peer's: the
 node logs one error naming the height and stops (``SyncHost.local_fault``) instead of
@@ -29,7 +29,7 @@ one makes every earlier one durable (``LevelDBStore.write``), so a power cut can
 a lower height, whose certified blocks are fetched again; the signer's state is a file of its
 own (it never signs twice), and a block announced to subscribers is the chain's all the same.
 
-Serving (finding 5 of issue 15): a sync request is a few bytes, its answer up to
+Serving: a sync request is a few bytes, its answer up to
 ``MAX_RESPONSE_BYTES`` (plus one block). It is answered in a task of its own, one stored
 block at a time with the event loop free in between, from the blocks' stored bytes (no
 decoding, no re-encoding); the frame then waits for room in the peer's byte-bounded send
@@ -175,7 +175,7 @@ class Syncer:
         self.refused_requests = 0  # a second request from a peer while one is served
         self.unsolicited = 0  # responses from peers we had not asked
         self._serving: set[asyncio.Task[None]] = set()
-        self.failed: str | None = None  # set when our own store failed (F4): sync stops
+        self.failed: str | None = None  # set when our own store failed : sync stops
 
     @property
     def height(self) -> int:
@@ -289,7 +289,7 @@ class Syncer:
             return
         try:
             head = self.height
-        except StorageError:  # the batch's first block reports it (F4)
+        except StorageError:  # the batch's first block reports it
             return
         first, last = resp.blocks[0].height, resp.blocks[-1].height
         if last - first != len(resp.blocks) - 1 or not first <= head + 1 <= last:
@@ -358,7 +358,7 @@ class Syncer:
             if frame is None:
                 return
             await self.links.deliver(peer, frame, REQUEST_TIMEOUT_S)
-        except StorageError as exc:  # our own store (F4): the node stops
+        except StorageError as exc:  # our own store: the node stops
             self._local_fault(req.from_height, exc, serving=True)
         except Exception:  # our own bug: keep the node up, say so loudly
             log.exception("internal error answering a sync request from %s", peer.name)
@@ -437,7 +437,7 @@ class Syncer:
         for i, block in enumerate(resp.blocks):
             try:
                 head = self.height
-            except StorageError as exc:  # our head record does not read back (F4)
+            except StorageError as exc:  # our head record does not read back
                 self._local_fault(block.height, exc)
                 return True
             if block.height <= head:
@@ -483,7 +483,7 @@ class Syncer:
             self._outstanding = None  # nor is its next batch awaited
 
     def _commit(self, block: Block, cert: CommitCertificate, *, last: bool) -> bool:
-        """Re-execute and commit a certified block; False if our own store failed (F4).
+        """Re-execute and commit a certified block; False if our own store failed.
 
         The last block of a batch is committed synced: that write makes the batch's
         durable. Only ledger and storage errors are the store's fault; any other
@@ -491,7 +491,7 @@ class Syncer:
         try:
             executed = self.executor.validate_block(block, None, certified=True)
             self.executor.commit(executed, cert, sync=last)
-        except LedgerError as exc:  # a certified block: the fault is ours (F4)
+        except LedgerError as exc:  # a certified block: the fault is ours
             self._local_fault(block.height, exc)
             return False
         self._unsynced = not last
@@ -521,7 +521,7 @@ class Syncer:
         self._unsynced = False
         try:
             self.executor.chain.flush()
-        except StorageError as exc:  # our own store (F4)
+        except StorageError as exc:  # our own store: the node stops
             if self.failed is None:
                 self._local_fault(self.progress.current_height, exc)
 

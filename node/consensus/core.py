@@ -9,8 +9,8 @@ the execution layer owns blocks and answers getValue() and valid(v) with events.
 This module does the *admission* of messages — chain, height window, validator
 set, proposer, signature (through a cacheable :class:`Verifier`), duplicates and
 equivocation — and the next-height buffer, which takes only messages whose signature
-checked out, at most ``max_buffered_per_sender`` per validator and height (issue 15,
-finding 6: forged votes must not take the room of the real proposal);
+checked out, at most ``max_buffered_per_sender`` per validator and height (so forged
+votes cannot take the room of the real proposal);
 ``node.consensus.rules`` holds the paper's rules. Memory stays bounded (``Limits``):
 messages for rounds beyond round_p + future_rounds are not stored, only each sender's
 highest such round is,
