@@ -32,29 +32,33 @@ so nothing is sold twice, nothing is minted from nothing and nothing goes negati
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from contracts import index_keys as ik
 from contracts import market
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
+from contracts.energy_payloads import (
+    CreditBalance,
+    PlaceOrder,
+    Reading,
+    RegisterMeter,
+    RevokeMeter,
+    parse_cancel_order,
+    parse_credit_balance,
+    parse_place_order,
+    parse_reading,
+    parse_register_meter,
+    parse_revoke_meter,
+    parse_settle,
+)
 from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
 from contracts.identity import require_org
 from contracts.params import MAX_SKEW_MS
-from contracts.payload import Fields
 from ledger.crypto import PrivateKey, Purpose, is_valid_signature
 from ledger.encoding import Value, encode
 
-MAX_WH = 10**12
-MAX_PRICE_PER_KWH = 10**9
-MAX_CREDIT = 10**15
 MAX_ORDERS_PER_INTERVAL = 500
 MAX_ORDERS_PER_ACCOUNT = 20  # orders one account may place in one interval (cancelled count)
-MIN_ORDER_VALUE = 1000  # quantity_wh * price_per_kwh: an order is worth at least 1 minor unit
 MAX_AMOUNT = 2**62  # cap of any account field, far below the 64-bit encoding limit
-ORDER_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-SIDES = frozenset({"offer", "bid"})
 
 
 # --- meter readings --------------------------------------------------------------------------
@@ -171,119 +175,6 @@ def check_interval(
     if ended and interval_start_ms + length + delay_ms > ctx.time_ms:
         what = "has not ended" if delay_ms == 0 else f"has not ended {delay_ms} ms ago"
         raise ContractError("interval_open", f"this settlement interval {what} yet")
-
-
-# --- payloads --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterMeter:
-    meter_key: bytes
-    owner: str
-    name: str
-    active_from_ms: int | None
-
-
-def parse_register_meter(payload: Value) -> RegisterMeter:
-    f = Fields(payload, "energy.register_meter")
-    out = RegisterMeter(
-        f.raw("meter_key", size=32),
-        f.org_id("owner"),
-        f.text("name", max_len=100),
-        f.opt_integer("active_from_ms"),
-    )
-    f.done()
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeMeter:
-    meter_key: bytes
-    reason: str
-
-
-def parse_revoke_meter(payload: Value) -> RevokeMeter:
-    f = Fields(payload, "energy.revoke_meter")
-    out = RevokeMeter(f.raw("meter_key", size=32), f.text("reason"))
-    f.done()
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    meter_key: bytes
-    interval_start_ms: int
-    produced_wh: int
-    consumed_wh: int
-    signature: bytes
-
-
-def parse_reading(payload: Value) -> Reading:
-    f = Fields(payload, "energy.submit_reading")
-    out = Reading(
-        f.raw("meter_key", size=32),
-        f.integer("interval_start_ms"),
-        f.integer("produced_wh", hi=MAX_WH),
-        f.integer("consumed_wh", hi=MAX_WH),
-        f.raw("signature", size=64),
-    )
-    f.done()
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class CreditBalance:
-    account: str
-    amount: int
-    reference: str
-
-
-def parse_credit_balance(payload: Value) -> CreditBalance:
-    f = Fields(payload, "energy.credit_balance")
-    out = CreditBalance(
-        f.org_id("account"), f.integer("amount", lo=1, hi=MAX_CREDIT), f.text("reference")
-    )
-    f.done()
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceOrder:
-    interval_start_ms: int
-    side: str
-    quantity_wh: int
-    price_per_kwh: int
-
-
-def parse_place_order(payload: Value) -> PlaceOrder:
-    f = Fields(payload, "energy.place_order")
-    out = PlaceOrder(
-        f.integer("interval_start_ms"),
-        f.choice("side", SIDES),
-        f.integer("quantity_wh", lo=1, hi=MAX_WH),
-        f.integer("price_per_kwh", lo=1, hi=MAX_PRICE_PER_KWH),
-    )
-    f.done()
-    if out.quantity_wh * out.price_per_kwh < MIN_ORDER_VALUE:
-        raise bad_payload(
-            "energy.place_order: quantity_wh * price_per_kwh must be at least "
-            f"{MIN_ORDER_VALUE} (an order is worth at least one minor unit)"
-        )
-    return out
-
-
-def parse_cancel_order(payload: Value) -> str:
-    f = Fields(payload, "energy.cancel_order")
-    order_id = f.text("order_id", max_len=64, pattern=ORDER_ID_PATTERN)
-    f.done()
-    return order_id
-
-
-def parse_settle(payload: Value) -> int:
-    f = Fields(payload, "energy.settle")
-    start = f.integer("interval_start_ms")
-    f.done()
-    return start
 
 
 # --- handlers: meters and money --------------------------------------------------------------

@@ -11,14 +11,19 @@ as either can never be registered as the other (checked on both paths).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
-from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
-from contracts.payload import Fields
+from contracts.errors import ContractError, forbidden, wrong_state
+from contracts.identity_payloads import (
+    NewMember,
+    RegisterOrg,
+    RevokeMember,
+    parse_register_member,
+    parse_register_org,
+    parse_revoke_member,
+)
 from ledger.encoding import Value, encode
-from ledger.genesis import ORG_KINDS, ROLES, Genesis
+from ledger.genesis import Genesis
 
 # Roles an organisation of each kind may give its members. "meter" is never a
 # member role: meters are registered by the regulator (energy.register_meter).
@@ -31,8 +36,6 @@ ORG_KIND_ROLES: dict[str, frozenset[str]] = {
     "customs_broker": frozenset({"admin", "trader"}),
     "prosumer": frozenset({"admin", "prosumer"}),
 }
-MEMBER_ROLES = ROLES - {"meter"}
-MAX_NEW_MEMBERS = 16
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -78,69 +81,6 @@ def genesis_identity(genesis: Genesis) -> dict[bytes, bytes]:
             out[sk.member_key(m.public_key)] = encode(
                 member_record(m.public_key, org.id, m.roles, m.name, 0)
             )
-    return out
-
-
-# --- payloads --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NewMember:
-    public_key: bytes
-    name: str
-    roles: tuple[str, ...]
-
-
-def _parse_member(f: Fields) -> NewMember:
-    key = f.raw("public_key", size=32)
-    name = f.text("name", max_len=100)
-    raw_roles = f.items("roles", min_len=1, max_len=len(MEMBER_ROLES))
-    roles = [r for r in raw_roles if isinstance(r, str) and r in MEMBER_ROLES]
-    if len(roles) != len(raw_roles) or len(set(roles)) != len(roles):
-        raise bad_payload(f"roles must be distinct and from {sorted(MEMBER_ROLES)}")
-    f.done()
-    return NewMember(key, name, tuple(sorted(roles)))
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterOrg:
-    id: str
-    name: str
-    kind: str
-    city: str
-    members: tuple[NewMember, ...]
-
-
-def parse_register_org(payload: Value) -> RegisterOrg:
-    f = Fields(payload, "identity.register_org")
-    org_id = f.org_id("id")
-    name = f.text("name", max_len=200)
-    kind = f.choice("kind", ORG_KINDS)
-    city = f.text("city", max_len=100)
-    raw = f.items("members", min_len=1, max_len=MAX_NEW_MEMBERS)
-    members = tuple(_parse_member(f.sub(m, i, "members")) for i, m in enumerate(raw))
-    f.done()
-    if len({m.public_key for m in members}) != len(members):
-        raise bad_payload("identity.register_org: a member key is listed twice")
-    if not any("admin" in m.roles for m in members):
-        raise bad_payload("identity.register_org: at least one member must be an admin")
-    return RegisterOrg(org_id, name, kind, city, members)
-
-
-def parse_register_member(payload: Value) -> NewMember:
-    return _parse_member(Fields(payload, "identity.register_member"))
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeMember:
-    public_key: bytes
-    reason: str
-
-
-def parse_revoke_member(payload: Value) -> RevokeMember:
-    f = Fields(payload, "identity.revoke_member")
-    out = RevokeMember(f.raw("public_key", size=32), f.text("reason"))
-    f.done()
     return out
 
 

@@ -112,9 +112,6 @@ class Fields:
             raise bad_payload(f"{self._what}.{name}: must hold {min_len}..{max_len} items")
         return value
 
-    def opt_items(self, name: str, *, max_len: int = 100) -> list[Value]:
-        return self.items(name, max_len=max_len) if self.has(name) else []
-
     def strings(
         self, name: str, *, min_len: int = 0, max_len: int = 100, pattern: Pattern[str]
     ) -> tuple[str, ...]:

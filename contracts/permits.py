@@ -15,18 +15,15 @@ nothing lifts a revocation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from contracts import codes
 from contracts import index_keys as ik
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, wrong_state
-from contracts.payload import Fields
+from contracts.permit_payloads import MAX_WINDOW_MS, Action, Apply, action_parser, parse_apply
 from ledger.encoding import Value
 
-PERMIT_TYPES = frozenset({"building", "business", "event", "import_licence"})
 STATUSES = (
     "applied",
     "in_review",
@@ -48,8 +45,6 @@ BLDS_STATUS = {
     "revoked": "Permit Cancelled",
     "expired": "Permit Expired",
 }
-INSPECTION_RESULTS = frozenset({"pass", "fail", "partial"})
-MAX_WINDOW_MS = 50 * 365 * 86_400_000
 MAX_INSPECTIONS = 100
 APPLY_ROLES = {"admin", "trader", "carrier", "prosumer"}
 
@@ -102,85 +97,6 @@ def permit_valid_at(permit: dict[str, Value], time_ms: int) -> tuple[bool, str]:
     if time_ms < permit["valid_from"]:
         return False, f"not valid before {permit['valid_from']}"
     return True, f"issued, valid from {permit['valid_from']} until {permit['valid_until']}"
-
-
-# --- payloads --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Apply:
-    id: str
-    type: str
-    address: str
-    description: str
-    hs_codes: tuple[str, ...]
-
-
-def parse_apply(payload: Value) -> Apply:
-    f = Fields(payload, "permit.apply")
-    permit_id = f.record_id("id")
-    permit_type = f.choice("type", PERMIT_TYPES)
-    address = f.text("address", max_len=200)
-    description = f.text("description")
-    hs_codes = (
-        f.strings("hs_codes", max_len=50, pattern=codes.HS_PREFIX_PATTERN)
-        if f.has("hs_codes")
-        else ()
-    )
-    f.done()
-    if hs_codes and permit_type != "import_licence":
-        raise bad_payload("hs_codes only apply to an import_licence")
-    if not address.strip():
-        raise bad_payload("permit.apply.address must not be blank")
-    return Apply(permit_id, permit_type, address, description, hs_codes)
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """The payload of any transition; fields a kind does not take keep their defaults."""
-
-    permit_id: str
-    reason: str = ""
-    valid_from: int = 0
-    valid_until: int = 0
-    conditions: str = ""
-    result: str = ""
-    time_ms: int | None = None
-
-
-def _parse_extra(kind: str, f: Fields, permit_id: str) -> Action:
-    if kind == "permit.issue":
-        valid_from, valid_until = f.integer("valid_from"), f.integer("valid_until")
-        if not valid_from < valid_until <= valid_from + MAX_WINDOW_MS:
-            raise bad_payload("permit.issue: need valid_from < valid_until within 50 years")
-        return Action(
-            permit_id,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            conditions=f.opt_text("conditions"),
-        )
-    if kind == "permit.renew":
-        return Action(permit_id, valid_until=f.integer("valid_until"))
-    if kind == "permit.inspect":
-        return Action(
-            permit_id,
-            result=f.choice("result", INSPECTION_RESULTS),
-            reason=f.opt_text("notes"),
-            time_ms=f.opt_integer("time_ms"),
-        )
-    if kind in ("permit.review", "permit.approve"):
-        return Action(permit_id, reason=f.opt_text("note"))
-    return Action(permit_id, reason=f.text("reason"))
-
-
-def action_parser(kind: str) -> Callable[[Value], Action]:
-    def parse(payload: Value) -> Action:
-        f = Fields(payload, kind)
-        action = _parse_extra(kind, f, f.record_id("permit_id"))
-        f.done()
-        return action
-
-    return parse
 
 
 # --- writing ---------------------------------------------------------------------------------

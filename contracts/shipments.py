@@ -36,15 +36,10 @@ from contracts.params import MAX_SKEW_MS
 from contracts.permits import permit_valid_at
 from contracts.shipment_payloads import (
     CUSTOMS_TRANSITIONS,
-    DOCUMENT_TYPES,
-    MAX_CONTAINERS,
-    MAX_GOODS,
-    MILESTONES,
     AttachDocument,
     CustomsDecision,
     Declare,
     Deliver,
-    GoodsLine,
     Milestone,
     OfferCustody,
     ShipmentRef,
@@ -58,35 +53,6 @@ from contracts.shipment_payloads import (
     parse_offer_custody,
 )
 from ledger.encoding import Value
-
-# What other modules import from here, with the payload names (re-exported from
-# contracts.shipment_payloads) that used to be defined here.
-__all__ = [
-    "CUSTOMS_STATUSES",
-    "CUSTOMS_TRANSITIONS",
-    "DOCUMENT_TYPES",
-    "HANDLERS",
-    "MAX_CONTAINERS",
-    "MAX_GOODS",
-    "MILESTONES",
-    "STAGES",
-    "AttachDocument",
-    "CustomsDecision",
-    "Declare",
-    "Deliver",
-    "GoodsLine",
-    "Milestone",
-    "OfferCustody",
-    "ShipmentRef",
-    "parse_accept_custody",
-    "parse_attach_document",
-    "parse_confirm_party",
-    "parse_customs_decision",
-    "parse_declare",
-    "parse_deliver",
-    "parse_milestone",
-    "parse_offer_custody",
-]
 
 STAGES = ("declared", "in_transit", "delivered")
 CUSTOMS_STATUSES = ("pending", "held", "inspection", "cleared", "released", "seized")
