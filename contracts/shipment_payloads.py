@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from contracts import codes
 from contracts.errors import bad_payload
 from contracts.payload import Fields
+from contracts.shipment_records import GoodsLine
 from ledger.encoding import Value
 
 DOCUMENT_TYPES = frozenset(
@@ -40,26 +41,6 @@ CUSTOMS_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 
 MAX_GOODS = 100
 MAX_CONTAINERS = 50
-
-
-@dataclass(frozen=True, slots=True)
-class GoodsLine:
-    hs_code: str
-    description: str
-    quantity: int
-    unit: str
-    value: int
-    currency: str
-
-    def to_obj(self) -> dict[str, Value]:
-        return {
-            "hs_code": self.hs_code,
-            "description": self.description,
-            "quantity": self.quantity,
-            "unit": self.unit,
-            "value": self.value,
-            "currency": self.currency,
-        }
 
 
 def _parse_goods(f: Fields) -> GoodsLine:

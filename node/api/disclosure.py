@@ -34,21 +34,11 @@ from ledger.encoding import Value
 from ledger.state import StateTree
 from ledger.storage import KVStore
 from ledger.tx import Transaction
-
-
-class StateAt:
-    """A :class:`~contracts.context.StateReader` over the state under one root."""
-
-    def __init__(self, tree: StateTree, root: bytes) -> None:
-        self.tree = tree
-        self.root = root
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.tree.get_at(self.root, key)
+from node.service import StateAt
 
 
 def state_under(store: KVStore, root: bytes) -> StateAt:
-    """The state under ``root``."""
+    """The state under ``root`` (what :meth:`node.service.Queries.state_under` gives)."""
     return StateAt(StateTree(store, root), root)
 
 
