@@ -20,6 +20,7 @@ from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.merkle import ConsistencyProof, InclusionProof
 from ledger.state import StateProof, StateTree
+from ledger.storage import KVStore
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.chain import ChainStore
@@ -31,6 +32,10 @@ class StateAt:
     def __init__(self, tree: StateTree, root: bytes) -> None:
         self.tree = tree
         self.root = root
+
+    @classmethod
+    def under(cls, store: KVStore, root: bytes) -> StateAt:
+        return cls(StateTree(store, root), root)
 
     def get(self, key: bytes) -> bytes | None:
         return self.tree.get_at(self.root, key)
@@ -159,7 +164,7 @@ class Queries:
 
     def state_under(self, root: bytes) -> StateAt:
         """The state under ``root`` (e.g. a header's state root)."""
-        return StateAt(StateTree(self.chain.store, root), root)
+        return StateAt.under(self.chain.store, root)
 
     def state_after(self, header: BlockHeader) -> StateAt:
         """The state as it stood right after ``header``'s block."""

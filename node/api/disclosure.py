@@ -37,16 +37,6 @@ from ledger.tx import Transaction
 from node.service import StateAt
 
 
-def state_under(store: KVStore, root: bytes) -> StateAt:
-    """The state under ``root`` (what :meth:`node.service.Queries.state_under` gives)."""
-    return StateAt(StateTree(store, root), root)
-
-
-def state_after(store: KVStore, header: BlockHeader) -> StateAt:
-    """The state as it stood right after ``header``'s block."""
-    return state_under(store, header.state_root)
-
-
 class Disclosure:
     """What one reader may see of transactions, receipts and events.
 
@@ -61,7 +51,9 @@ class Disclosure:
 
     @classmethod
     def over(cls, reader: Reader, store: KVStore) -> Disclosure:
-        return cls(reader, lambda header: state_after(store, header))
+        return cls(
+            reader, lambda header: StateAt(StateTree(store, header.state_root), header.state_root)
+        )
 
     @property
     def sees_everything(self) -> bool:
