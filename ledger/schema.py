@@ -39,11 +39,14 @@ from operator import attrgetter
 from re import Pattern
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
+from ledger.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE
 from ledger.encoding import INT_MAX, INT_MIN, MAX_SIZE, Value
 from ledger.errors import DecodeError, ValidationError
+from ledger.ids import HASH_SIZE
 
 T = TypeVar("T")
 E = TypeVar("E", bound=IntEnum)
+R = TypeVar("R")
 ErrorFactory = Callable[[str], Exception]
 """What a user raises: a callable from the message to an exception (a class, or a helper)."""
 
@@ -470,6 +473,9 @@ class Record(Generic[T]):
     are refusals too (the rest propagate as they are); ``tag`` is a constant
     ``(key, value)`` the map carries besides the fields (first in :meth:`to_obj`);
     ``sort_keys`` orders :meth:`to_obj`'s keys (canonical order) instead.
+
+    Compiled into closures: ``parse`` (raises :class:`Refused`, for nesting),
+    ``from_obj`` and ``values`` (raise the record's error), ``to_obj``.
     """
 
     def __init__(
@@ -485,91 +491,55 @@ class Record(Generic[T]):
         self.cls = cls
         self.what = what
         self.error = error
-        self.convert = convert
         self.tag = tag
         fields = _wire_fields(cls)
         self.names = tuple(name for name, _ in fields)
         self.fields = dict(fields)
-        self._parsers = tuple((name, f.spec.parse) for name, f in fields)
-        self._optional = tuple((name, f.spec.parse, f.missing) for name, f in fields if f.optional)
-        keys = frozenset(self.names) | ({tag[0]} if tag else set())
-        self._keys = keys
-        self._required = keys - {name for name, _, _ in self._optional}
-        self._plain = not self._optional and tag is None
-        self._make = _maker(cls, self.names)
-        self.parse: Callable[[Any], T] = self._compile_parse()
-        self.to_obj: Callable[[T], dict[str, Value]] = self._compile_dump(fields, sort_keys)
+        values = self._compile_values()
+        self.parse: Callable[[Any], T] = _building(values, _maker(cls, self.names), convert)
+        self.from_obj: Callable[[Value], T] = _raising(self.parse, what, error)
+        self.values: Callable[[Value], tuple[Any, ...]] = _raising(values, what, error)
+        self.to_obj: Callable[[T], dict[str, Value]] = self._compile_dump(sort_keys)
 
-    def from_obj(self, obj: Value) -> T:
-        """The instance ``obj`` describes, or the record's error naming what is wrong."""
-        try:
-            return self.parse(obj)
-        except Refused as exc:
-            raise self.error(f"{self.what}{exc.path}: {exc.message}") from None
+    def _compile_values(self) -> Callable[[Any], tuple[Any, ...]]:
+        """The parser of the field values, in declaration order (a tuple)."""
+        parsers = tuple((name, f.spec.parse) for name, f in self.fields.items())
+        missing = {name: f.missing for name, f in self.fields.items() if f.optional}
+        keys = frozenset(self.names) | ({self.tag[0]} if self.tag else set())
+        required = keys - missing.keys()
+        tag = self.tag
 
-    def values(self, obj: Value) -> tuple[Any, ...]:
-        """The parsed field values of ``obj`` in declaration order, without building the
-        instance (for a class that builds itself its own way); errors as :meth:`from_obj`."""
-        try:
-            return self._values(obj)
-        except Refused as exc:
-            raise self.error(f"{self.what}{exc.path}: {exc.message}") from None
+        def values(obj: Any) -> tuple[Any, ...]:
+            if type(obj) is not dict and not isinstance(obj, dict):
+                raise Refused(f"must be a map, got {wire_name(obj)}")
+            if obj.keys() == keys and not missing and tag is None:
+                try:
+                    return tuple([p(obj[name]) for name, p in parsers])
+                except Refused:
+                    raise _locate_field(parsers, obj) from None
+            if not (required <= obj.keys() <= keys):
+                raise Refused(_key_problem(obj, required, keys - required))
+            if tag is not None and obj[tag[0]] != tag[1]:
+                raise Refused(f"must be {tag[1]!r}, got {obj[tag[0]]!r}", f".{tag[0]}")
+            return _values_with_missing(parsers, missing, obj)
 
-    def _compile_parse(self) -> Callable[[Any], T]:
-        values, make, convert = self._values, self._make, self.convert
+        return values
 
-        def parse(obj: Any) -> T:
-            try:
-                return make(*values(obj))
-            except convert as exc:
-                raise Refused(str(exc)) from None
-
-        return parse
-
-    def _values(self, obj: Any) -> tuple[Any, ...]:
-        if type(obj) is not dict and not isinstance(obj, dict):
-            raise Refused(f"must be a map, got {wire_name(obj)}")
-        keys = obj.keys()
-        if self._plain and keys == self._keys:
-            try:
-                return tuple([p(obj[name]) for name, p in self._parsers])
-            except Refused:
-                raise _locate_field(self._parsers, obj) from None
-        if not (self._required <= keys <= self._keys):
-            raise Refused(_key_problem(obj, self._required, self._keys - self._required))
-        self._check_tag(obj)
-        return self._values_with_optional(obj)
-
-    def _check_tag(self, obj: dict[str, Any]) -> None:
-        if self.tag is not None and obj[self.tag[0]] != self.tag[1]:
-            key, value = self.tag
-            raise Refused(f"must be {value!r}, got {obj[key]!r}", f".{key}")
-
-    def _values_with_optional(self, obj: dict[str, Any]) -> tuple[Any, ...]:
-        optional = {name: missing for name, _, missing in self._optional}
-        out = []
-        for name, p in self._parsers:
-            value = obj.get(name)
-            if value is None and name in optional:
-                out.append(optional[name])
-                continue
-            try:
-                out.append(p(value))
-            except Refused as exc:
-                raise exc.within(f".{name}") from None
-        return tuple(out)
-
-    def _compile_dump(
-        self, fields: tuple[tuple[str, WireField], ...], sort_keys: bool
-    ) -> Callable[[T], dict[str, Value]]:
-        order = sorted(fields) if sort_keys else list(fields)
+    def _compile_dump(self, sort_keys: bool) -> Callable[[T], dict[str, Value]]:
+        order = sorted(self.fields.items()) if sort_keys else list(self.fields.items())
         names = tuple(name for name, _ in order)
         getter = attrgetter(*names) if len(names) > 1 else (lambda x: (getattr(x, names[0]),))
         dumps = tuple(f.spec.dump for _, f in order)
         omit = tuple((i, f.missing) for i, (_, f) in enumerate(order) if f.optional)
         head = {self.tag[0]: self.tag[1]} if self.tag is not None else {}
-        if not head and not omit and all(d is None for d in dumps):
-            return lambda x: dict(zip(names, getter(x), strict=True))
+        if not head and not omit:
+            if all(d is None for d in dumps):
+                return lambda x: dict(zip(names, getter(x), strict=True))
+            named = tuple(zip(names, dumps, strict=True))
+            return lambda x: {
+                name: value if dump is None else dump(value)
+                for (name, dump), value in zip(named, getter(x), strict=True)
+            }
 
         def to_obj(x: T) -> dict[str, Value]:
             got = getter(x)
@@ -581,6 +551,55 @@ class Record(Generic[T]):
             return out
 
         return to_obj
+
+
+def _values_with_missing(
+    parsers: tuple[tuple[str, Callable[[Any], Any]], ...],
+    missing: dict[str, Any],
+    obj: dict[str, Any],
+) -> tuple[Any, ...]:
+    """The field values of a map that may leave out optional fields (absent or nil)."""
+    out = []
+    for name, p in parsers:
+        value = obj.get(name)
+        if value is None and name in missing:
+            out.append(missing[name])
+            continue
+        try:
+            out.append(p(value))
+        except Refused as exc:
+            raise exc.within(f".{name}") from None
+    return tuple(out)
+
+
+def _building(
+    values: Callable[[Any], tuple[Any, ...]],
+    make: Callable[..., T],
+    convert: tuple[type[Exception], ...],
+) -> Callable[[Any], T]:
+    """The parser of a record: its field values, then the instance; the constructor's
+    ``convert`` exceptions become refusals."""
+
+    def parse(obj: Any) -> T:
+        args = values(obj)
+        try:
+            return make(*args)
+        except convert as exc:
+            raise Refused(str(exc)) from None
+
+    return parse
+
+
+def _raising(parse: Callable[[Any], R], what: str, error: ErrorFactory) -> Callable[[Any], R]:
+    """``parse`` raising ``error("<what><path>: <problem>")`` instead of :class:`Refused`."""
+
+    def checked(obj: Any) -> R:
+        try:
+            return parse(obj)
+        except Refused as exc:
+            raise error(f"{what}{exc.path}: {exc.message}") from None
+
+    return checked
 
 
 def _wire_fields(cls: type) -> tuple[tuple[str, WireField], ...]:
@@ -664,6 +683,25 @@ def described(
     def decorate(cls: type[T]) -> type[T]:
         record = Record(cls, what, error=error, convert=convert, tag=tag, sort_keys=sort_keys)
         cls.__schema__ = record  # type: ignore[attr-defined]
+        # The record's own closures, unless the class defines its own (one call less).
+        if "from_obj" not in vars(cls):
+            cls.from_obj = staticmethod(record.from_obj)  # type: ignore[attr-defined]
+        if "to_obj" not in vars(cls):
+            cls.to_obj = record.to_obj  # type: ignore[attr-defined]
         return cls
 
     return decorate
+
+
+# --- the fields every wire type shares ------------------------------------------------------------
+
+HASH = Bytes(size=HASH_SIZE)
+"""A SHA-256 hash."""
+PUBLIC_KEY = Bytes(size=PUBLIC_KEY_SIZE)
+"""An Ed25519 public key (a validator's, a member's)."""
+SIGNATURE = Bytes(size=SIGNATURE_SIZE)
+"""An Ed25519 signature."""
+HEIGHT = Int(lo=1, hi=MAX_I63)
+"""A block height."""
+COUNT = Int(hi=MAX_I63)
+"""A non-negative 64-bit signed count, time or nonce."""
