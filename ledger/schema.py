@@ -258,6 +258,11 @@ def AnyMap() -> Spec:
     return _spec(parse)
 
 
+def AnyValue() -> Spec:
+    """Any decoded value, kept as it is (for a part another reader checks)."""
+    return _spec(_identity)
+
+
 def Optional(spec: Spec) -> Spec:
     """``spec``'s value or nil (None)."""
     inner, inner_dump = spec.parse, spec.dump or _identity
@@ -283,6 +288,17 @@ def Where(spec: Spec, test: Callable[[Any], bool], message: str) -> Spec:
         return out
 
     return _spec(parse, spec.dump)
+
+
+def Mapped(spec: Spec, load: Callable[[Any], Any], unload: Callable[[Any], Any]) -> Spec:
+    """``spec``'s value turned into another by ``load`` (and back by ``unload`` for the
+    wire): a class kept as a list or a map of its own (what ``load`` raises propagates)."""
+    inner, inner_dump = spec.parse, spec.dump or _identity
+
+    def parse(value: Any) -> Any:
+        return load(inner(value))
+
+    return _spec(parse, lambda value: inner_dump(unload(value)))
 
 
 def List(
@@ -447,21 +463,22 @@ _REQUIRED: Any = object()
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WireField:
-    """How one dataclass field goes on the wire: its spec, and the value that stands
-    for it when its key is absent (or nil) — such a field is left out when it holds
-    that value. Without ``missing`` the key is required."""
+    """How one dataclass field goes on the wire: its spec; the value that stands for it
+    when its key is absent (or nil), a field left out when it holds that value (without
+    ``missing`` the key is required); its key, when not the field's name."""
 
     spec: Spec
     missing: Any = _REQUIRED
+    key: str = ""
 
     @property
     def optional(self) -> bool:
         return self.missing is not _REQUIRED
 
 
-def wire(spec: Spec, *, missing: Any = _REQUIRED) -> dict[str, WireField]:
+def wire(spec: Spec, *, missing: Any = _REQUIRED, key: str = "") -> dict[str, WireField]:
     """Field metadata putting a dataclass field on the wire (``field(metadata=wire(...))``)."""
-    return {_SCHEMA_KEY: WireField(spec, missing)}
+    return {_SCHEMA_KEY: WireField(spec, missing, key)}
 
 
 class Record(Generic[T]):
@@ -472,10 +489,11 @@ class Record(Generic[T]):
     ``convert`` lists the exception types of the constructor (``__post_init__``) that
     are refusals too (the rest propagate as they are); ``tag`` is a constant
     ``(key, value)`` the map carries besides the fields (first in :meth:`to_obj`);
-    ``sort_keys`` orders :meth:`to_obj`'s keys (canonical order) instead.
+    ``sort_keys`` orders :meth:`to_obj`'s keys (canonical order) instead; ``override``
+    reads the named fields with other specs (the same record read another way).
 
-    Compiled into closures: ``parse`` (raises :class:`Refused`, for nesting),
-    ``from_obj`` and ``values`` (raise the record's error), ``to_obj``.
+    Compiled into closures: ``parse`` and ``parse_values`` (raise :class:`Refused`, for
+    nesting), ``from_obj`` and ``values`` (raise the record's error), ``to_obj``.
     """
 
     def __init__(
@@ -487,25 +505,27 @@ class Record(Generic[T]):
         convert: tuple[type[Exception], ...] = (ValidationError,),
         tag: tuple[str, str] | None = None,
         sort_keys: bool = False,
+        override: Mapping[str, Spec] | None = None,
     ) -> None:
         self.cls = cls
         self.what = what
         self.error = error
         self.tag = tag
-        fields = _wire_fields(cls)
-        self.names = tuple(name for name, _ in fields)
-        self.fields = dict(fields)
+        self.fields = _wire_fields(cls, override or {})
+        """Field name -> :class:`WireField` (its ``key`` filled in), in declaration order."""
+        self.names = tuple(self.fields)
         values = self._compile_values()
         self.parse: Callable[[Any], T] = _building(values, _maker(cls, self.names), convert)
         self.from_obj: Callable[[Value], T] = _raising(self.parse, what, error)
+        self.parse_values: Callable[[Any], tuple[Any, ...]] = values
         self.values: Callable[[Value], tuple[Any, ...]] = _raising(values, what, error)
         self.to_obj: Callable[[T], dict[str, Value]] = self._compile_dump(sort_keys)
 
     def _compile_values(self) -> Callable[[Any], tuple[Any, ...]]:
         """The parser of the field values, in declaration order (a tuple)."""
-        parsers = tuple((name, f.spec.parse) for name, f in self.fields.items())
-        missing = {name: f.missing for name, f in self.fields.items() if f.optional}
-        keys = frozenset(self.names) | ({self.tag[0]} if self.tag else set())
+        parsers = tuple((f.key, f.spec.parse) for f in self.fields.values())
+        missing = {f.key: f.missing for f in self.fields.values() if f.optional}
+        keys = frozenset(key for key, _ in parsers) | ({self.tag[0]} if self.tag else set())
         required = keys - missing.keys()
         tag = self.tag
 
@@ -514,7 +534,7 @@ class Record(Generic[T]):
                 raise Refused(f"must be a map, got {wire_name(obj)}")
             if obj.keys() == keys and not missing and tag is None:
                 try:
-                    return tuple([p(obj[name]) for name, p in parsers])
+                    return tuple([p(obj[key]) for key, p in parsers])
                 except Refused:
                     raise _locate_field(parsers, obj) from None
             if not (required <= obj.keys() <= keys):
@@ -526,28 +546,31 @@ class Record(Generic[T]):
         return values
 
     def _compile_dump(self, sort_keys: bool) -> Callable[[T], dict[str, Value]]:
-        order = sorted(self.fields.items()) if sort_keys else list(self.fields.items())
+        order = list(self.fields.items())
+        if sort_keys:
+            order.sort(key=lambda item: item[1].key)
         names = tuple(name for name, _ in order)
+        keys = tuple(f.key for _, f in order)
         getter = attrgetter(*names) if len(names) > 1 else (lambda x: (getattr(x, names[0]),))
         dumps = tuple(f.spec.dump for _, f in order)
         omit = tuple((i, f.missing) for i, (_, f) in enumerate(order) if f.optional)
         head = {self.tag[0]: self.tag[1]} if self.tag is not None else {}
         if not head and not omit:
             if all(d is None for d in dumps):
-                return lambda x: dict(zip(names, getter(x), strict=True))
-            named = tuple(zip(names, dumps, strict=True))
+                return lambda x: dict(zip(keys, getter(x), strict=True))
+            keyed = tuple(zip(keys, dumps, strict=True))
             return lambda x: {
-                name: value if dump is None else dump(value)
-                for (name, dump), value in zip(named, getter(x), strict=True)
+                key: value if dump is None else dump(value)
+                for (key, dump), value in zip(keyed, getter(x), strict=True)
             }
 
         def to_obj(x: T) -> dict[str, Value]:
             got = getter(x)
             out = dict(head)
             skip = {i for i, missing in omit if got[i] == missing}
-            for i, (name, dump, value) in enumerate(zip(names, dumps, got, strict=True)):
+            for i, (key, dump, value) in enumerate(zip(keys, dumps, got, strict=True)):
                 if i not in skip:
-                    out[name] = value if dump is None else dump(value)
+                    out[key] = value if dump is None else dump(value)
             return out
 
         return to_obj
@@ -602,15 +625,18 @@ def _raising(parse: Callable[[Any], R], what: str, error: ErrorFactory) -> Calla
     return checked
 
 
-def _wire_fields(cls: type) -> tuple[tuple[str, WireField], ...]:
-    fields = []
+def _wire_fields(cls: type, override: Mapping[str, Spec]) -> dict[str, WireField]:
+    """The wire fields of dataclass ``cls`` by name, their keys filled in, with the
+    specs of ``override`` in place of their own."""
+    fields = {}
     for f in dataclasses.fields(cls):
-        spec = f.metadata.get(_SCHEMA_KEY)
-        if spec is not None:
-            fields.append((f.name, spec))
-    if not fields:
-        raise ValueError(f"{cls.__name__} has no wire fields")
-    return tuple(fields)
+        wf = f.metadata.get(_SCHEMA_KEY)
+        if wf is not None:
+            spec = override.get(f.name, wf.spec)
+            fields[f.name] = WireField(spec, wf.missing, wf.key or f.name)
+    if not fields or not override.keys() <= fields.keys():
+        raise ValueError(f"{cls.__name__}: no wire fields, or overrides of unknown ones")
+    return fields
 
 
 def _maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
