@@ -2,64 +2,82 @@
 readings, accounts and their per-interval positions, orders, an interval's market
 book, and trades.
 
-Handlers read and write them through the ``load_*`` / ``save_*`` functions here;
-an account or position never written reads as all zero.
+Handlers read and write them through the ``load_*`` functions and :func:`save`
+here; an account, position or market never written reads as empty.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.record import Natural, Record
+from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, stored
+from ledger.schema import (
+    HASH,
+    PUBLIC_KEY,
+    SIGNATURE,
+    Described,
+    List,
+    Nested,
+    Optional,
+    Str,
+    wire,
+)
+
+MAX_ORDERS_PER_INTERVAL = 500
+ORDER_ID = Str(max_len=64, min_len=64)
 
 
+@stored("meter")
 @dataclass(frozen=True, slots=True)
-class Meter(Record):
+class Meter(Described):
     """A meter's own key, its owner, its life (active from, revoked) and reading count."""
 
-    record_type = "meter"
-    meter_key: bytes
-    owner: str
-    name: str
-    status: str
-    registered_height: Natural
-    active_from_ms: Natural
-    revoked_reason: str
-    readings: Natural
+    meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    owner: str = field(metadata=wire(ORG_ID))
+    name: str = field(metadata=wire(ANY_TEXT))
+    status: str = field(metadata=wire(ANY_TEXT))
+    registered_height: int = field(metadata=wire(NUMBER))
+    active_from_ms: int = field(metadata=wire(NUMBER))
+    revoked_reason: str = field(metadata=wire(ANY_TEXT))
+    readings: int = field(metadata=wire(NUMBER))
 
     @property
     def key(self) -> bytes:
         return sk.meter_key(self.meter_key)
 
 
+@stored("meter_reading")
 @dataclass(frozen=True, slots=True)
-class MeterReading(Record):
+class MeterReading(Described):
     """One signed reading of one meter for one interval."""
 
-    record_type = "meter_reading"
-    meter_key: bytes
-    interval_start_ms: Natural
-    produced_wh: Natural
-    consumed_wh: Natural
-    signature: bytes
-    height: Natural
-    tx_hash: bytes
+    meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    produced_wh: int = field(metadata=wire(NUMBER))
+    consumed_wh: int = field(metadata=wire(NUMBER))
+    signature: bytes = field(metadata=wire(SIGNATURE))
+    height: int = field(metadata=wire(NUMBER))
+    tx_hash: bytes = field(metadata=wire(HASH))
+
+    @property
+    def key(self) -> bytes:
+        return sk.meter_reading_key(self.meter_key, self.interval_start_ms)
 
 
+@stored("energy_account")
 @dataclass(frozen=True, slots=True)
-class Account(Record):
+class Account(Described):
     """An organisation's money (available and reserved, minor units) and energy totals."""
 
-    record_type = "energy_account"
-    org: str
-    balance: Natural
-    reserved_balance: Natural
-    produced_wh: Natural
-    consumed_wh: Natural
-    sold_wh: Natural
-    bought_wh: Natural
+    org: str = field(metadata=wire(ORG_ID))
+    balance: int = field(metadata=wire(NUMBER))
+    reserved_balance: int = field(metadata=wire(NUMBER))
+    produced_wh: int = field(metadata=wire(NUMBER))
+    consumed_wh: int = field(metadata=wire(NUMBER))
+    sold_wh: int = field(metadata=wire(NUMBER))
+    bought_wh: int = field(metadata=wire(NUMBER))
 
     @classmethod
     def empty(cls, org_id: str) -> Account:
@@ -70,19 +88,19 @@ class Account(Record):
         return sk.energy_account_key(self.org)
 
 
+@stored("energy_position")
 @dataclass(frozen=True, slots=True)
-class Position(Record):
+class Position(Described):
     """An account in one interval: produced, consumed, offered, sold, bought, orders placed."""
 
-    record_type = "energy_position"
-    org: str
-    interval_start_ms: Natural
-    produced_wh: Natural
-    consumed_wh: Natural
-    offered_wh: Natural
-    sold_wh: Natural
-    bought_wh: Natural
-    orders: Natural
+    org: str = field(metadata=wire(ORG_ID))
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    produced_wh: int = field(metadata=wire(NUMBER))
+    consumed_wh: int = field(metadata=wire(NUMBER))
+    offered_wh: int = field(metadata=wire(NUMBER))
+    sold_wh: int = field(metadata=wire(NUMBER))
+    bought_wh: int = field(metadata=wire(NUMBER))
+    orders: int = field(metadata=wire(NUMBER))
 
     @classmethod
     def empty(cls, org_id: str, interval_start_ms: int) -> Position:
@@ -101,50 +119,50 @@ class Position(Record):
         return self.surplus_wh() - (self.offered_wh + self.sold_wh)
 
 
+@stored("energy_order")
 @dataclass(frozen=True, slots=True)
-class Order(Record):
+class Order(Described):
     """An offer or bid; ``reserved`` is what placing it locked (Wh or money)."""
 
-    record_type = "energy_order"
-    id: str
-    interval_start_ms: Natural
-    side: str
-    account: str
-    placed_by: bytes
-    quantity_wh: Natural
-    price_per_kwh: Natural
-    reserved: Natural
-    seq: Natural
-    status: str
-    filled_wh: Natural
-    amount: Natural
+    id: str = field(metadata=wire(ORDER_ID))
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    side: str = field(metadata=wire(ANY_TEXT))
+    account: str = field(metadata=wire(ORG_ID))
+    placed_by: bytes = field(metadata=wire(PUBLIC_KEY))
+    quantity_wh: int = field(metadata=wire(NUMBER))
+    price_per_kwh: int = field(metadata=wire(NUMBER))
+    reserved: int = field(metadata=wire(NUMBER))
+    seq: int = field(metadata=wire(NUMBER))
+    status: str = field(metadata=wire(ANY_TEXT))
+    filled_wh: int = field(metadata=wire(NUMBER))
+    amount: int = field(metadata=wire(NUMBER))
 
     @property
     def key(self) -> bytes:
         return sk.order_key(self.id)
 
 
+@stored("clearing")
 @dataclass(frozen=True, slots=True)
-class Clearing(Record):
+class Clearing(Described):
     """The outcome of settling an interval."""
 
-    record_type = "clearing"
-    price_per_kwh: Natural
-    volume_wh: Natural
-    trade_count: Natural
-    settled_height: Natural
-    settled_time_ms: Natural
+    price_per_kwh: int = field(metadata=wire(NUMBER))
+    volume_wh: int = field(metadata=wire(NUMBER))
+    trade_count: int = field(metadata=wire(NUMBER))
+    settled_height: int = field(metadata=wire(NUMBER))
+    settled_time_ms: int = field(metadata=wire(NUMBER))
 
 
+@stored("market")
 @dataclass(frozen=True, slots=True)
-class MarketBook(Record):
+class MarketBook(Described):
     """An interval's order ids in placement order, and its clearing once settled."""
 
-    record_type = "market"
-    interval_start_ms: Natural
-    status: str
-    orders: tuple[str, ...]
-    clearing: Clearing | None
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    status: str = field(metadata=wire(ANY_TEXT))
+    orders: tuple[str, ...] = field(metadata=wire(List(ORDER_ID, max_len=MAX_ORDERS_PER_INTERVAL)))
+    clearing: Clearing | None = field(metadata=wire(Optional(Nested(Clearing))))
 
     @classmethod
     def empty(cls, interval_start_ms: int) -> MarketBook:
@@ -155,27 +173,30 @@ class MarketBook(Record):
         return sk.market_key(self.interval_start_ms)
 
 
+@stored("trade")
 @dataclass(frozen=True, slots=True)
-class Trade(Record):
+class Trade(Described):
     """Trade ``n`` of an interval: who sold to whom, how much, at what price and amount."""
 
-    record_type = "trade"
-    interval_start_ms: Natural
-    n: Natural
-    seller: str
-    buyer: str
-    offer_id: str
-    bid_id: str
-    quantity_wh: Natural
-    price_per_kwh: Natural
-    amount: Natural
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    n: int = field(metadata=wire(NUMBER))
+    seller: str = field(metadata=wire(ORG_ID))
+    buyer: str = field(metadata=wire(ORG_ID))
+    offer_id: str = field(metadata=wire(ORDER_ID))
+    bid_id: str = field(metadata=wire(ORDER_ID))
+    quantity_wh: int = field(metadata=wire(NUMBER))
+    price_per_kwh: int = field(metadata=wire(NUMBER))
+    amount: int = field(metadata=wire(NUMBER))
 
     @property
     def key(self) -> bytes:
         return sk.trade_key(self.interval_start_ms, self.n)
 
 
-def save(ctx: TxContext, record: Meter | Account | Position | Order | MarketBook | Trade) -> None:
+EnergyRecord = Meter | MeterReading | Account | Position | Order | MarketBook | Trade
+
+
+def save(ctx: TxContext, record: EnergyRecord) -> None:
     """Store any energy record under its own key."""
     ctx.store(record.key, record.to_obj())
 

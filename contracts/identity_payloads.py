@@ -1,4 +1,4 @@
-"""Identity payloads: the parsed, checked form of each ``identity.*`` transaction.
+"""Identity payloads: the described form of each ``identity.*`` transaction.
 
 A new member names its key, a display name and distinct roles from
 :data:`MEMBER_ROLES` (which roles its organisation's kind may grant is a state
@@ -9,76 +9,53 @@ The handlers are in :mod:`contracts.identity`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contracts.errors import bad_payload
-from contracts.payload import Fields
-from ledger.encoding import Value
+from contracts.fields import ORG_ID, payload, text
 from ledger.genesis import ORG_KINDS, ROLES
+from ledger.schema import PUBLIC_KEY, Choice, Described, List, Mapped, Nested, wire
 
 # "meter" is never a member role: meters are registered by the regulator.
 MEMBER_ROLES = ROLES - {"meter"}
 MAX_NEW_MEMBERS = 16
 
+ROLE_LIST = Mapped(
+    List(Choice(MEMBER_ROLES), min_len=1, max_len=len(MEMBER_ROLES), distinct=True),
+    lambda roles: tuple(sorted(roles)),
+    lambda roles: roles,
+)
+"""Distinct member roles, held sorted."""
 
-# --- payloads --------------------------------------------------------------------------------
 
-
+@payload("identity.register_member")
 @dataclass(frozen=True, slots=True)
-class NewMember:
-    public_key: bytes
-    name: str
-    roles: tuple[str, ...]
+class NewMember(Described):
+    public_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    name: str = field(metadata=wire(text(100)))
+    roles: tuple[str, ...] = field(metadata=wire(ROLE_LIST))
 
 
-def _parse_member(f: Fields) -> NewMember:
-    key = f.raw("public_key", size=32)
-    name = f.text("name", max_len=100)
-    raw_roles = f.items("roles", min_len=1, max_len=len(MEMBER_ROLES))
-    roles = [r for r in raw_roles if isinstance(r, str) and r in MEMBER_ROLES]
-    if len(roles) != len(raw_roles) or len(set(roles)) != len(roles):
-        raise bad_payload(f"roles must be distinct and from {sorted(MEMBER_ROLES)}")
-    f.done()
-    return NewMember(key, name, tuple(sorted(roles)))
-
-
+@payload("identity.register_org")
 @dataclass(frozen=True, slots=True)
-class RegisterOrg:
-    id: str
-    name: str
-    kind: str
-    city: str
-    members: tuple[NewMember, ...]
+class RegisterOrg(Described):
+    id: str = field(metadata=wire(ORG_ID))
+    name: str = field(metadata=wire(text(200)))
+    kind: str = field(metadata=wire(Choice(ORG_KINDS)))
+    city: str = field(metadata=wire(text(100)))
+    members: tuple[NewMember, ...] = field(
+        metadata=wire(List(Nested(NewMember), min_len=1, max_len=MAX_NEW_MEMBERS))
+    )
+
+    def __post_init__(self) -> None:
+        if len({m.public_key for m in self.members}) != len(self.members):
+            raise bad_payload("identity.register_org: a member key is listed twice")
+        if not any("admin" in m.roles for m in self.members):
+            raise bad_payload("identity.register_org: at least one member must be an admin")
 
 
-def parse_register_org(payload: Value) -> RegisterOrg:
-    f = Fields(payload, "identity.register_org")
-    org_id = f.org_id("id")
-    name = f.text("name", max_len=200)
-    kind = f.choice("kind", ORG_KINDS)
-    city = f.text("city", max_len=100)
-    raw = f.items("members", min_len=1, max_len=MAX_NEW_MEMBERS)
-    members = tuple(_parse_member(f.sub(m, i, "members")) for i, m in enumerate(raw))
-    f.done()
-    if len({m.public_key for m in members}) != len(members):
-        raise bad_payload("identity.register_org: a member key is listed twice")
-    if not any("admin" in m.roles for m in members):
-        raise bad_payload("identity.register_org: at least one member must be an admin")
-    return RegisterOrg(org_id, name, kind, city, members)
-
-
-def parse_register_member(payload: Value) -> NewMember:
-    return _parse_member(Fields(payload, "identity.register_member"))
-
-
+@payload("identity.revoke_member")
 @dataclass(frozen=True, slots=True)
-class RevokeMember:
-    public_key: bytes
-    reason: str
-
-
-def parse_revoke_member(payload: Value) -> RevokeMember:
-    f = Fields(payload, "identity.revoke_member")
-    out = RevokeMember(f.raw("public_key", size=32), f.text("reason"))
-    f.done()
-    return out
+class RevokeMember(Described):
+    public_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    reason: str = field(metadata=wire(text()))

@@ -1,46 +1,55 @@
 """Identity records as stored: organisations at ``org/<id>`` and member keys at
-``member/<hex>`` (:mod:`contracts.state_keys`)."""
+``member/<hex>`` (:mod:`contracts.state_keys`).
+
+Handlers read and write them through :func:`load_org` and :func:`save`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.record import Natural, Record
+from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, stored
+from ledger.schema import PUBLIC_KEY, Bool, Described, List, Optional, Str, wire
+
+MAX_MEMBERS = 100_000
+"""A generous bound on an organisation's member list (no handler caps it lower)."""
 
 
+@stored("organisation")
 @dataclass(frozen=True, slots=True)
-class Organisation(Record):
+class Organisation(Described):
     """An organisation: its kind, city, whether it founded the chain, its member keys (hex)."""
 
-    record_type = "organisation"
-    id: str
-    name: str
-    kind: str
-    city: str
-    founding: bool
-    members: tuple[str, ...]
-    registered_height: Natural
+    id: str = field(metadata=wire(ORG_ID))
+    name: str = field(metadata=wire(ANY_TEXT))
+    kind: str = field(metadata=wire(ANY_TEXT))
+    city: str = field(metadata=wire(ANY_TEXT))
+    founding: bool = field(metadata=wire(Bool()))
+    members: tuple[str, ...] = field(
+        metadata=wire(List(Str(max_len=64, min_len=64), max_len=MAX_MEMBERS))
+    )
+    registered_height: int = field(metadata=wire(NUMBER))
 
     @property
     def key(self) -> bytes:
         return sk.org_key(self.id)
 
 
+@stored("member")
 @dataclass(frozen=True, slots=True)
-class Member(Record):
+class Member(Described):
     """A member key: its organisation, roles (sorted), status and revocation."""
 
-    record_type = "member"
-    public_key: bytes
-    org: str
-    roles: tuple[str, ...]
-    name: str
-    status: str
-    registered_height: Natural
-    revoked_height: Natural | None
-    revoked_reason: str
+    public_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    org: str = field(metadata=wire(ORG_ID))
+    roles: tuple[str, ...] = field(metadata=wire(List(ANY_TEXT, max_len=64)))
+    name: str = field(metadata=wire(ANY_TEXT))
+    status: str = field(metadata=wire(ANY_TEXT))
+    registered_height: int = field(metadata=wire(NUMBER))
+    revoked_height: int | None = field(metadata=wire(Optional(NUMBER)))
+    revoked_reason: str = field(metadata=wire(ANY_TEXT))
 
     @property
     def key(self) -> bytes:

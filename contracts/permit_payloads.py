@@ -1,58 +1,49 @@
-"""Permit payloads: the parsed, checked form of each ``permit.*`` transaction.
+"""Permit payloads: the described form of each ``permit.*`` transaction.
 
-``permit.apply`` parses into :class:`Apply`; every later transition parses into
-one :class:`Action` whose extra fields depend on the kind (issue and renew carry
-a validity window, inspect a result, the rest a note or a reason). Parsing is
-stateless, so the mempool runs it once at admission; the handlers that apply a
-parsed payload to state are in :mod:`contracts.permits`.
+``permit.apply`` is :class:`Apply`; every later transition has a payload class of
+its own shape (issue and renew carry a validity window, inspect a result, review
+and approve an optional note, the rest a reason), read under its kind's name by
+:func:`action_parser` and handed to the handler as one :class:`Action`. Parsing
+is stateless, so the mempool runs it once at admission; the handlers that apply
+a parsed payload to state are in :mod:`contracts.permits`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from contracts import codes
-from contracts.errors import bad_payload
-from contracts.payload import Fields
+from contracts.errors import ContractError, bad_payload
+from contracts.fields import AMOUNT, RECORD_ID, optional, payload, text
+from contracts.permit_records import HS_PREFIXES
 from ledger.encoding import Value
+from ledger.schema import Choice, Described, Record, wire
 
 PERMIT_TYPES = frozenset({"building", "business", "event", "import_licence"})
 INSPECTION_RESULTS = frozenset({"pass", "fail", "partial"})
 MAX_WINDOW_MS = 50 * 365 * 86_400_000
 
 
+@payload("permit.apply")
 @dataclass(frozen=True, slots=True)
-class Apply:
-    id: str
-    type: str
-    address: str
-    description: str
-    hs_codes: tuple[str, ...]
+class Apply(Described):
+    id: str = field(metadata=wire(RECORD_ID))
+    type: str = field(metadata=wire(Choice(PERMIT_TYPES)))
+    address: str = field(metadata=wire(text(200)))
+    description: str = field(metadata=wire(text()))
+    hs_codes: tuple[str, ...] = optional(HS_PREFIXES, ())
 
-
-def parse_apply(payload: Value) -> Apply:
-    f = Fields(payload, "permit.apply")
-    permit_id = f.record_id("id")
-    permit_type = f.choice("type", PERMIT_TYPES)
-    address = f.text("address", max_len=200)
-    description = f.text("description")
-    hs_codes = (
-        f.strings("hs_codes", max_len=50, pattern=codes.HS_PREFIX_PATTERN)
-        if f.has("hs_codes")
-        else ()
-    )
-    f.done()
-    if hs_codes and permit_type != "import_licence":
-        raise bad_payload("hs_codes only apply to an import_licence")
-    if not address.strip():
-        raise bad_payload("permit.apply.address must not be blank")
-    return Apply(permit_id, permit_type, address, description, hs_codes)
+    def __post_init__(self) -> None:
+        if self.hs_codes and self.type != "import_licence":
+            raise bad_payload("hs_codes only apply to an import_licence")
+        if not self.address.strip():
+            raise bad_payload("permit.apply.address must not be blank")
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """The payload of any transition; fields a kind does not take keep their defaults."""
+    """What the handler of any transition reads; fields a kind does not take keep
+    their defaults."""
 
     permit_id: str
     reason: str = ""
@@ -63,38 +54,84 @@ class Action:
     time_ms: int | None = None
 
 
-def _parse_extra(kind: str, f: Fields, permit_id: str) -> Action:
-    if kind == "permit.issue":
-        valid_from, valid_until = f.integer("valid_from"), f.integer("valid_until")
-        if not valid_from < valid_until <= valid_from + MAX_WINDOW_MS:
+@dataclass(frozen=True, slots=True)
+class Issue(Described):
+    permit_id: str = field(metadata=wire(RECORD_ID))
+    valid_from: int = field(metadata=wire(AMOUNT))
+    valid_until: int = field(metadata=wire(AMOUNT))
+    conditions: str = optional(text(min_len=0), "")
+
+    def __post_init__(self) -> None:
+        if not self.valid_from < self.valid_until <= self.valid_from + MAX_WINDOW_MS:
             raise bad_payload("permit.issue: need valid_from < valid_until within 50 years")
+
+    def action(self) -> Action:
         return Action(
-            permit_id,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            conditions=f.opt_text("conditions"),
+            self.permit_id,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            conditions=self.conditions,
         )
-    if kind == "permit.renew":
-        return Action(permit_id, valid_until=f.integer("valid_until"))
-    if kind == "permit.inspect":
-        return Action(
-            permit_id,
-            result=f.choice("result", INSPECTION_RESULTS),
-            reason=f.opt_text("notes"),
-            time_ms=f.opt_integer("time_ms"),
-        )
-    if kind in ("permit.review", "permit.approve"):
-        return Action(permit_id, reason=f.opt_text("note"))
-    return Action(permit_id, reason=f.text("reason"))
+
+
+@dataclass(frozen=True, slots=True)
+class Renew(Described):
+    permit_id: str = field(metadata=wire(RECORD_ID))
+    valid_until: int = field(metadata=wire(AMOUNT))
+
+    def action(self) -> Action:
+        return Action(self.permit_id, valid_until=self.valid_until)
+
+
+@dataclass(frozen=True, slots=True)
+class Inspect(Described):
+    permit_id: str = field(metadata=wire(RECORD_ID))
+    result: str = field(metadata=wire(Choice(INSPECTION_RESULTS)))
+    notes: str = optional(text(min_len=0), "")
+    time_ms: int | None = optional(AMOUNT, None)
+
+    def action(self) -> Action:
+        return Action(self.permit_id, result=self.result, reason=self.notes, time_ms=self.time_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Note(Described):
+    """Review and approve: an optional note."""
+
+    permit_id: str = field(metadata=wire(RECORD_ID))
+    note: str = optional(text(min_len=0), "")
+
+    def action(self) -> Action:
+        return Action(self.permit_id, reason=self.note)
+
+
+@dataclass(frozen=True, slots=True)
+class Reason(Described):
+    """Deny, suspend, reinstate, revoke: a reason is required."""
+
+    permit_id: str = field(metadata=wire(RECORD_ID))
+    reason: str = field(metadata=wire(text()))
+
+    def action(self) -> Action:
+        return Action(self.permit_id, reason=self.reason)
+
+
+TRANSITION_PAYLOADS: dict[str, type[Issue | Renew | Inspect | Note | Reason]] = {
+    "permit.issue": Issue,
+    "permit.renew": Renew,
+    "permit.inspect": Inspect,
+    "permit.review": Note,
+    "permit.approve": Note,
+}
 
 
 def action_parser(kind: str) -> Callable[[Value], Action]:
-    """The parser of transition ``kind``'s payload."""
+    """The parser of transition ``kind``'s payload (refusals name ``kind``)."""
+    record = Record(
+        TRANSITION_PAYLOADS.get(kind, Reason), kind, error=bad_payload, convert=(ContractError,)
+    )
 
-    def parse(payload: Value) -> Action:
-        f = Fields(payload, kind)
-        action = _parse_extra(kind, f, f.record_id("permit_id"))
-        f.done()
-        return action
+    def parse(obj: Value) -> Action:
+        return record.from_obj(obj).action()
 
     return parse

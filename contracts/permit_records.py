@@ -7,28 +7,37 @@ and :func:`store_permit_entry`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.record import Details, Natural, Record
+from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, RECORD_ID, stored
+from ledger.encoding import Value
+from ledger.schema import HASH, PUBLIC_KEY, AnyMap, Described, List, Nested, Str, wire
 
 MAX_INSPECTIONS = 100
+MAX_HS_CODES = 50
+HS_PREFIXES = List(
+    Str(max_len=10, pattern=codes.HS_PREFIX_PATTERN), max_len=MAX_HS_CODES, distinct=True
+)
+"""An import licence's scope: distinct HS code prefixes."""
 
 
+@stored("inspection")
 @dataclass(frozen=True, slots=True)
-class Inspection(Record):
+class Inspection(Described):
     """One inspection of an issued (or suspended) permit."""
 
-    record_type = "inspection"
-    result: str
-    notes: str
-    by: str
-    time_ms: Natural
+    result: str = field(metadata=wire(ANY_TEXT))
+    notes: str = field(metadata=wire(ANY_TEXT))
+    by: str = field(metadata=wire(ORG_ID))
+    time_ms: int = field(metadata=wire(NUMBER))
 
 
+@stored("permit")
 @dataclass(frozen=True, slots=True)
-class Permit(Record):
+class Permit(Described):
     """A permit as it stands: holder, place, window of validity, stored status.
 
     ``status`` is the stored one; :func:`contracts.permits.effective_status` reads
@@ -36,43 +45,44 @@ class Permit(Record):
     ``valid_until`` on).
     """
 
-    record_type = "permit"
-    id: str
-    type: str
-    holder: str
-    applicant: bytes
-    address: str
-    description: str
-    hs_codes: tuple[str, ...]
-    status: str
-    valid_from: Natural
-    valid_until: Natural
-    conditions: str
-    renewals: Natural
-    inspections: tuple[Inspection, ...]
-    reason: str
-    applied_time_ms: Natural
-    history_len: Natural
+    id: str = field(metadata=wire(RECORD_ID))
+    type: str = field(metadata=wire(ANY_TEXT))
+    holder: str = field(metadata=wire(ORG_ID))
+    applicant: bytes = field(metadata=wire(PUBLIC_KEY))
+    address: str = field(metadata=wire(ANY_TEXT))
+    description: str = field(metadata=wire(ANY_TEXT))
+    hs_codes: tuple[str, ...] = field(metadata=wire(HS_PREFIXES))
+    status: str = field(metadata=wire(ANY_TEXT))
+    valid_from: int = field(metadata=wire(NUMBER))
+    valid_until: int = field(metadata=wire(NUMBER))
+    conditions: str = field(metadata=wire(ANY_TEXT))
+    renewals: int = field(metadata=wire(NUMBER))
+    inspections: tuple[Inspection, ...] = field(
+        metadata=wire(List(Nested(Inspection), max_len=MAX_INSPECTIONS))
+    )
+    reason: str = field(metadata=wire(ANY_TEXT))
+    applied_time_ms: int = field(metadata=wire(NUMBER))
+    history_len: int = field(metadata=wire(NUMBER))
 
     @property
     def key(self) -> bytes:
         return sk.permit_key(self.id)
 
 
+@stored("permit_history")
 @dataclass(frozen=True, slots=True)
-class PermitEvent(Record):
+class PermitEvent(Described):
     """History entry ``seq``: the action, the status it left, who and when."""
 
-    record_type = "permit_history"
-    seq: int
-    action: str
-    status: str
-    actor_org: str
-    actor: bytes
-    time_ms: int
-    height: int
-    tx_hash: bytes
-    details: Details
+    seq: int = field(metadata=wire(NUMBER))
+    action: str = field(metadata=wire(ANY_TEXT))
+    status: str = field(metadata=wire(ANY_TEXT))
+    actor_org: str = field(metadata=wire(ORG_ID))
+    actor: bytes = field(metadata=wire(PUBLIC_KEY))
+    time_ms: int = field(metadata=wire(NUMBER))
+    height: int = field(metadata=wire(NUMBER))
+    tx_hash: bytes = field(metadata=wire(HASH))
+    details: dict[str, Value] = field(metadata=wire(AnyMap()))
 
 
 def load_permit(ctx: TxContext, permit_id: str) -> Permit | None:

@@ -23,7 +23,7 @@ from contracts import index_keys as ik
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, wrong_state
-from contracts.permit_payloads import MAX_WINDOW_MS, Action, Apply, action_parser, parse_apply
+from contracts.permit_payloads import MAX_WINDOW_MS, Action, Apply, action_parser
 from contracts.permit_records import (
     MAX_INSPECTIONS,
     Inspection,
@@ -141,7 +141,7 @@ def append_history(
 @handler(
     "permit.apply",
     APPLY_ROLES,
-    parse_apply,
+    Apply.from_obj,
     "A member applies for a permit; its organisation becomes the holder.",
 )
 def process_apply(ctx: TxContext, p: Apply) -> None:

@@ -34,13 +34,13 @@ from contracts.identity_records import Member, Organisation
 from contracts.params import DEFAULT_ENERGY_INTERVAL_MS
 from contracts.permit_records import Permit, PermitEvent
 from contracts.permits import permit_valid_at as _permit_valid_at
-from contracts.record import Record
 from contracts.shipment_records import Shipment, ShipmentEvent
 from ledger.encoding import Value, decode
+from ledger.schema import Described
 from ledger.storage.protocol import KVReader
 
 DEFAULT_LIMIT = 100
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound=Described)
 
 
 def _load_obj(state: StateReader, key: bytes) -> dict[str, Value] | None:

@@ -45,10 +45,11 @@ from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import StateReader
 from contracts.energy_records import Account, Meter, Order, Position, Trade
+from contracts.fields import RecordError
 from contracts.identity_records import Member
-from contracts.record import Record, RecordError
 from contracts.shipment_records import Shipment
 from ledger.encoding import Value, decode
+from ledger.schema import Described
 
 PUBLIC_TX_PREFIXES = ("permit.", "identity.")
 PUBLIC = frozenset({"params", "nonce", "organisation", "member", "permit", "permit_history"})
@@ -102,7 +103,7 @@ def shipment_readers(shipment: Shipment) -> set[str]:
 # record type -> the stored record whose owners may read it (history entries and
 # readings are governed by their shipment and meter, see _parent_key; an account's
 # interval positions share its record type)
-OWNED: dict[str, type[Record]] = {
+OWNED: dict[str, type[Described]] = {
     "shipment": Shipment,
     "shipment_history": Shipment,
     "energy_account": Account,
@@ -157,7 +158,7 @@ def may_read_key(state: StateReader, key: bytes, reader: Reader) -> bool:
         record = decode(raw) if owned is None else owned.from_obj(decode(raw))
     except RecordError:
         return "auditor" in reader.roles
-    if not isinstance(record, Record | dict):
+    if not isinstance(record, Described | dict):
         return "auditor" in reader.roles
     return may_read(record_type, record, reader)
 

@@ -9,82 +9,131 @@ EPCIS-shaped event of its history. Handlers read and write them through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
 
+from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.record import Bounds, Details, Natural, Record
+from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, PLACE, RECORD_ID, stored, text
+from ledger.encoding import Value
+from ledger.schema import (
+    HASH,
+    PUBLIC_KEY,
+    AnyMap,
+    Described,
+    Int,
+    List,
+    Nested,
+    Optional,
+    Str,
+    Where,
+    wire,
+)
 
 STAGES = ("declared", "in_transit", "delivered")
 CUSTOMS_STATUSES = ("pending", "held", "inspection", "cleared", "released", "seized")
 PARTY_ROLES = ("consignee", "consignor")
+MAX_GOODS = 100
+MAX_CONTAINERS = 50
 MAX_DOCUMENTS = 32
 MAX_HISTORY = 1000
 
+CONTAINER = Where(
+    Str(max_len=11, pattern=codes.CONTAINER_PATTERN),
+    codes.is_container_number,
+    "container {value!r}: ISO 6346 check digit is wrong",
+)
+"""An ISO 6346 container number with its check digit."""
+ORGS = List(ORG_ID, max_len=MAX_HISTORY + 2)
 
+
+@stored("goods")
 @dataclass(frozen=True, slots=True)
-class GoodsLine(Record):
+class GoodsLine(Described):
     """One line of goods: HS code, description, quantity in a unit, value in a currency."""
 
-    record_type = "goods"
-    hs_code: str
-    description: str
-    quantity: Annotated[int, Bounds(1, 10**12)]
-    unit: str
-    value: Annotated[int, Bounds(0, 10**15)]
-    currency: str
+    hs_code: str = field(
+        metadata=wire(
+            Where(
+                Str(max_len=10, pattern=codes.HS_CODE_PATTERN),
+                codes.is_hs_code,
+                "{value!r} is not an HS code (chapter 01..97)",
+            )
+        )
+    )
+    description: str = field(metadata=wire(text(200)))
+    quantity: int = field(metadata=wire(Int(lo=1, hi=10**12)))
+    unit: str = field(metadata=wire(Str(max_len=3, pattern=codes.UNIT_PATTERN)))
+    value: int = field(metadata=wire(Int(hi=10**15)))
+    currency: str = field(
+        metadata=wire(
+            Where(text(3), codes.is_currency, "{value!r} is not an ISO 4217 currency code")
+        )
+    )
 
 
+@stored("document")
 @dataclass(frozen=True, slots=True)
-class Document(Record):
+class Document(Described):
     """The SHA-256 of an off-chain trade document, who attached it and when."""
 
-    record_type = "document"
-    type: str
-    sha256: bytes
-    uri: str
-    attached_by: str
-    height: Natural
+    type: str = field(metadata=wire(ANY_TEXT))
+    sha256: bytes = field(metadata=wire(HASH))
+    uri: str = field(metadata=wire(ANY_TEXT))
+    attached_by: str = field(metadata=wire(ORG_ID))
+    height: int = field(metadata=wire(NUMBER))
 
 
+@stored("custody_offer")
 @dataclass(frozen=True, slots=True)
-class CustodyOffer(Record):
+class CustodyOffer(Described):
     """An open offer of custody by the holder ``by`` to organisation ``to``."""
 
-    record_type = "custody_offer"
-    to: str
-    by: str
-    height: Natural
+    to: str = field(metadata=wire(ORG_ID))
+    by: str = field(metadata=wire(ORG_ID))
+    height: int = field(metadata=wire(NUMBER))
 
 
 @dataclass(frozen=True, slots=True)
-class Shipment(Record):
+class Consignment(Described):
+    """What a declaration lodges: parties (WCO), route, goods lines and containers. The
+    ``shipment.declare`` payload and the stored shipment both start with these fields."""
+
+    id: str = field(metadata=wire(RECORD_ID))
+    consignor: str = field(metadata=wire(ORG_ID))
+    consignee: str = field(metadata=wire(ORG_ID))
+    declarant: str = field(metadata=wire(ORG_ID))
+    origin: str = field(metadata=wire(PLACE))
+    destination: str = field(metadata=wire(PLACE))
+    goods: tuple[GoodsLine, ...] = field(
+        metadata=wire(List(Nested(GoodsLine), min_len=1, max_len=MAX_GOODS))
+    )
+    containers: tuple[str, ...] = field(
+        metadata=wire(List(CONTAINER, max_len=MAX_CONTAINERS, distinct=True))
+    )
+
+
+@stored("shipment")
+@dataclass(frozen=True, slots=True)
+class Shipment(Consignment):
     """A consignment as it stands; ``history_len`` entries make up its provenance."""
 
-    record_type = "shipment"
-    id: str
-    consignor: str
-    consignee: str
-    declarant: str
-    origin: str
-    destination: str
-    goods: tuple[GoodsLine, ...]
-    containers: tuple[str, ...]
-    documents: tuple[Document, ...]
-    holder: str
-    holders: tuple[str, ...]
-    unconfirmed: tuple[str, ...]
-    custody_offer: CustodyOffer | None
-    stage: str
-    customs_status: str
-    licence_id: str | None
-    last_place: str
-    declared_time_ms: Natural
-    delivered_time_ms: Natural | None
-    declared_height: Natural
-    updated_height: Natural
-    history_len: Annotated[int, Bounds(0, MAX_HISTORY)]
+    documents: tuple[Document, ...] = field(
+        metadata=wire(List(Nested(Document), max_len=MAX_DOCUMENTS))
+    )
+    holder: str = field(metadata=wire(ORG_ID))
+    holders: tuple[str, ...] = field(metadata=wire(ORGS))
+    unconfirmed: tuple[str, ...] = field(metadata=wire(List(ANY_TEXT, max_len=2)))
+    custody_offer: CustodyOffer | None = field(metadata=wire(Optional(Nested(CustodyOffer))))
+    stage: str = field(metadata=wire(ANY_TEXT))
+    customs_status: str = field(metadata=wire(ANY_TEXT))
+    licence_id: str | None = field(metadata=wire(Optional(RECORD_ID)))
+    last_place: str = field(metadata=wire(PLACE))
+    declared_time_ms: int = field(metadata=wire(NUMBER))
+    delivered_time_ms: int | None = field(metadata=wire(Optional(NUMBER)))
+    declared_height: int = field(metadata=wire(NUMBER))
+    updated_height: int = field(metadata=wire(NUMBER))
+    history_len: int = field(metadata=wire(Int(hi=MAX_HISTORY)))
 
     @property
     def key(self) -> bytes:
@@ -103,23 +152,23 @@ class Shipment(Record):
         return role not in self.unconfirmed
 
 
+@stored("shipment_history")
 @dataclass(frozen=True, slots=True)
-class ShipmentEvent(Record):
+class ShipmentEvent(Described):
     """Provenance entry ``seq``: what happened (``event``, ``details``), when (event and
     record time), where (a UN/LOCODE or nil), why (``biz_step``) and who (actor)."""
 
-    record_type = "shipment_history"
-    seq: int
-    event: str
-    biz_step: str
-    actor_org: str
-    actor: bytes
-    time_ms: int
-    recorded_ms: int
-    height: int
-    tx_hash: bytes
-    place: str | None
-    details: Details
+    seq: int = field(metadata=wire(NUMBER))
+    event: str = field(metadata=wire(ANY_TEXT))
+    biz_step: str = field(metadata=wire(ANY_TEXT))
+    actor_org: str = field(metadata=wire(ORG_ID))
+    actor: bytes = field(metadata=wire(PUBLIC_KEY))
+    time_ms: int = field(metadata=wire(NUMBER))
+    recorded_ms: int = field(metadata=wire(NUMBER))
+    height: int = field(metadata=wire(NUMBER))
+    tx_hash: bytes = field(metadata=wire(HASH))
+    place: str | None = field(metadata=wire(Optional(PLACE)))
+    details: dict[str, Value] = field(metadata=wire(AnyMap()))
 
 
 def load_shipment(ctx: TxContext, shipment_id: str) -> Shipment:

@@ -34,11 +34,12 @@ from contracts import index_keys as ik
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
-from contracts.identity import require_org
+from contracts.identity_records import load_org
 from contracts.params import MAX_SKEW_MS
 from contracts.permit_records import load_permit
 from contracts.permits import permit_valid_at
 from contracts.shipment_payloads import (
+    CONFIRM_PARTY,
     CUSTOMS_TRANSITIONS,
     AttachDocument,
     CustomsDecision,
@@ -47,14 +48,6 @@ from contracts.shipment_payloads import (
     Milestone,
     OfferCustody,
     ShipmentRef,
-    parse_accept_custody,
-    parse_attach_document,
-    parse_confirm_party,
-    parse_customs_decision,
-    parse_declare,
-    parse_deliver,
-    parse_milestone,
-    parse_offer_custody,
 )
 from contracts.shipment_records import (
     MAX_DOCUMENTS,
@@ -229,7 +222,7 @@ def declared_shipment(ctx: TxContext, p: Declare, when: int) -> Shipment:
 @handler(
     "shipment.declare",
     {"trader"},
-    parse_declare,
+    Declare.from_obj,
     "The declarant lodges a consignment: parties, route, goods lines, containers.",
 )
 def process_declare(ctx: TxContext, p: Declare) -> None:
@@ -238,7 +231,7 @@ def process_declare(ctx: TxContext, p: Declare) -> None:
     if ctx.get(sk.shipment_key(p.id)) is not None:
         raise ContractError("duplicate", f"shipment {p.id!r} already exists")
     for org_id in (p.consignor, p.consignee, p.declarant):
-        require_org(ctx, org_id)
+        load_org(ctx, org_id)
     when = event_time(ctx, p.time_ms)
     shipment = append_history(
         ctx,
@@ -267,7 +260,7 @@ def process_declare(ctx: TxContext, p: Declare) -> None:
 @handler(
     "shipment.attach_document",
     {"trader", "carrier", "customs"},
-    parse_attach_document,
+    AttachDocument.from_obj,
     "A party, the holder or customs attaches the SHA-256 of a trade document.",
 )
 def process_attach_document(ctx: TxContext, p: AttachDocument) -> None:
@@ -307,7 +300,7 @@ def _check_custody_movable(shipment: Shipment) -> None:
 @handler(
     "shipment.offer_custody",
     {"trader", "carrier", "port"},
-    parse_offer_custody,
+    OfferCustody.from_obj,
     "The current holder offers custody to another organisation (replacing any open offer).",
 )
 def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
@@ -319,7 +312,7 @@ def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
     require_history_room(shipment)
     if p.to == shipment.holder:
         raise bad_payload("custody cannot be offered to its current holder")
-    require_org(ctx, p.to)
+    load_org(ctx, p.to)
     when = event_time(ctx, p.time_ms)
     offer = CustodyOffer(to=p.to, by=ctx.sender.org, height=ctx.height)
     shipment = append_history(
@@ -349,7 +342,7 @@ def with_holder(ctx: TxContext, shipment: Shipment, org_id: str) -> Shipment:
 @handler(
     "shipment.accept_custody",
     {"trader", "carrier", "port"},
-    parse_accept_custody,
+    ShipmentRef.from_obj,
     "The organisation custody was offered to accepts it; only then does the holder change.",
 )
 def process_accept_custody(ctx: TxContext, p: ShipmentRef) -> None:
@@ -384,7 +377,7 @@ def process_accept_custody(ctx: TxContext, p: ShipmentRef) -> None:
 @handler(
     "shipment.milestone",
     {"carrier", "trader", "port"},
-    parse_milestone,
+    Milestone.from_obj,
     "The holder or a port records a transport milestone at a UN/LOCODE place.",
 )
 def process_milestone(ctx: TxContext, p: Milestone) -> None:
@@ -418,7 +411,7 @@ def process_milestone(ctx: TxContext, p: Milestone) -> None:
 @handler(
     "shipment.confirm_party",
     {"admin", "trader", "carrier"},
-    parse_confirm_party,
+    CONFIRM_PARTY.from_obj,
     "A member of a named consignor or consignee confirms its organisation's role.",
 )
 def process_confirm_party(ctx: TxContext, p: ShipmentRef) -> None:
@@ -496,7 +489,7 @@ def check_licence(ctx: TxContext, shipment: Shipment, licence_id: str | None, wh
 @handler(
     "shipment.customs_decision",
     {"customs"},
-    parse_customs_decision,
+    CustomsDecision.from_obj,
     "Customs holds, inspects, clears, releases or seizes a shipment, with a reason.",
 )
 def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
@@ -538,7 +531,7 @@ def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
 @handler(
     "shipment.deliver",
     {"carrier", "trader"},
-    parse_deliver,
+    Deliver.from_obj,
     "The holder or the consignee records delivery; customs must have released the goods.",
 )
 def process_deliver(ctx: TxContext, p: Deliver) -> None:
