@@ -114,7 +114,7 @@ OWNED: dict[str, type[Described]] = {
 }
 
 
-def owners_of(record_type: str, record: object) -> set[str]:
+def owners_of(record: object) -> set[str]:
     """The organisations a record belongs to (beyond the role readers)."""
     if isinstance(record, Shipment):
         return shipment_readers(record)
@@ -139,7 +139,7 @@ def may_read(record_type: str, record: object, reader: Reader) -> bool:
         return True
     if not reader.roles.isdisjoint(ROLE_READERS.get(record_type, ROLE_READERS["unknown"])):
         return True
-    return reader.org is not None and reader.org in owners_of(record_type, record)
+    return reader.org is not None and reader.org in owners_of(record)
 
 
 def may_read_key(state: StateReader, key: bytes, reader: Reader) -> bool:
@@ -151,14 +151,8 @@ def may_read_key(state: StateReader, key: bytes, reader: Reader) -> bool:
     raw = state.get(parent_key if parent_key is not None else key)
     if raw is None:
         return may_know_absent(record_type, key, reader)
-    owned = (
-        Position if b"/i/" in key and record_type == "energy_account" else OWNED.get(record_type)
-    )
-    try:
-        record = decode(raw) if owned is None else owned.from_obj(decode(raw))
-    except RecordError:
-        return "auditor" in reader.roles
-    if not isinstance(record, Described | dict):
+    record = _governing_record(record_type, key, raw)
+    if record is None:  # not a record of its type: only auditors see it
         return "auditor" in reader.roles
     return may_read(record_type, record, reader)
 
@@ -170,6 +164,21 @@ def may_know_absent(record_type: str, key: bytes, reader: Reader) -> bool:
     if not reader.roles.isdisjoint(ROLE_READERS.get(record_type, ROLE_READERS["unknown"])):
         return True
     return record_type == "energy_account" and key == sk.energy_account_key(reader.org or "")
+
+
+def _governing_record(record_type: str, key: bytes, raw: bytes) -> object | None:
+    """The record (typed when its type has owners) whose rule governs ``key``."""
+    if record_type == "energy_account" and b"/i/" in key:
+        owned: type[Described] | None = Position  # an interval position of the account
+    else:
+        owned = OWNED.get(record_type)
+    value = decode(raw)
+    if owned is None:
+        return value if isinstance(value, dict) else None
+    try:
+        return owned.from_obj(value)
+    except RecordError:
+        return None
 
 
 def _parent_key(record_type: str, key: bytes) -> bytes | None:

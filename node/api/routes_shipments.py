@@ -12,6 +12,7 @@ from aiohttp import web
 from contracts import codes, queries
 from contracts import state_keys as sk
 from contracts.read_rules import may_know_absent, may_read
+from contracts.shipment_records import ShipmentEvent
 from contracts.shipment_search import SEARCH_STATUSES, ShipmentFilter, matches_search
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
@@ -55,13 +56,15 @@ async def shipment(request: web.Request) -> web.StreamResponse:
             shipment=state.item(keys[0]),
             history=history,
             history_end=state.item(end),
-            history_tx_proofs=_history_tx_proofs(request, state, history),
+            history_tx_proofs=_history_tx_proofs(
+                request, state, queries.get_shipment_history(state, shipment_id)
+            ),
         ),
     )
 
 
 def _history_tx_proofs(
-    request: web.Request, state: ProvenState, history: list[dict[str, Value]]
+    request: web.Request, state: ProvenState, history: list[ShipmentEvent]
 ) -> list[Value]:
     """Per history entry, its transaction's inclusion proof in the answered header's log.
 
@@ -71,8 +74,8 @@ def _history_tx_proofs(
     node = api_state(request).node
     size = state.certified.header.log_size
     proofs: list[Value] = []
-    for item in history:
-        proof = node.queries.tx_inclusion(item["record"]["tx_hash"], size)
+    for entry in history:
+        proof = node.queries.tx_inclusion(entry.tx_hash, size)
         if proof is None:  # cannot happen for committed history; omit rather than lie
             return []
         proofs.append(proof.to_obj())
