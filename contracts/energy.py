@@ -126,6 +126,13 @@ def check_interval(
         raise ContractError("interval_open", f"this settlement interval {what} yet")
 
 
+def require_prosumer(ctx: TxContext, org_id: str, rule: str) -> None:
+    """Organisation ``org_id`` exists and is a prosumer (else ``wrong_state`` citing ``rule``)."""
+    kind = load_org(ctx, org_id).kind
+    if kind != "prosumer":
+        raise wrong_state(f"{rule}, {org_id} is {kind}")
+
+
 # --- handlers: meters and money --------------------------------------------------------------
 
 
@@ -136,9 +143,7 @@ def check_interval(
     "The regulator registers a meter key to a prosumer organisation.",
 )
 def process_register_meter(ctx: TxContext, p: RegisterMeter) -> None:
-    owner = load_org(ctx, p.owner)
-    if owner.kind != "prosumer":
-        raise wrong_state(f"meters belong to prosumer organisations, {p.owner} is {owner.kind}")
+    require_prosumer(ctx, p.owner, "meters belong to prosumer organisations")
     key = sk.meter_key(p.meter_key)
     if ctx.get(key) is not None or ctx.get(sk.member_key(p.meter_key)) is not None:
         raise ContractError("duplicate", "this key is already registered")
@@ -250,9 +255,7 @@ def check_reading_time(ctx: TxContext, meter: Meter, interval_start_ms: int) -> 
     "The regulator credits a prosumer's prepaid money balance (minor units).",
 )
 def process_credit_balance(ctx: TxContext, p: CreditBalance) -> None:
-    org = load_org(ctx, p.account)
-    if org.kind != "prosumer":
-        raise wrong_state(f"energy accounts belong to prosumers, {p.account} is {org.kind}")
+    require_prosumer(ctx, p.account, "energy accounts belong to prosumers")
     save(ctx, _add(load_account(ctx, p.account), "balance", p.amount))
     ctx.emit(
         "energy.balance_credited",
