@@ -326,7 +326,7 @@ def List(
     parse_item, dump_item = item.parse, item.dump
 
     def parse(value: Any) -> tuple[Any, ...]:
-        if type(value) is not list and not isinstance(value, list | tuple):
+        if not isinstance(value, list):
             raise Refused(f"must be {noun}, got {wire_name(value)}")
         n = len(value)
         if n > max_len:
@@ -365,9 +365,7 @@ def Pair(first: Spec, second: Spec) -> Spec:
     p1, p2 = first.parse, second.parse
 
     def parse(value: Any) -> tuple[Any, Any]:
-        if (type(value) is list and len(value) == 2) or (
-            isinstance(value, list | tuple) and len(value) == 2
-        ):
+        if isinstance(value, list) and len(value) == 2:
             a, b = value
         else:
             raise Refused(f"must be a list of 2 items, got {_shape(value)}")
@@ -389,7 +387,7 @@ def Pair(first: Spec, second: Spec) -> Spec:
 
 
 def _shape(value: object) -> str:
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return f"{len(value)} items"
     return wire_name(value)
 
