@@ -35,8 +35,9 @@ import dataclasses
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from enum import IntEnum
-from operator import attrgetter
+from functools import partial
 from re import Pattern
+from textwrap import indent
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from ledger.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE
@@ -101,12 +102,17 @@ class Spec:
 
     ``parse`` returns the Python value or raises :class:`Refused`; ``dump`` turns the
     Python value back into its wire value, None when that is the value itself.
+    ``accept``, when set, is a Python expression over ``{v}`` (and ``{c}``, standing for
+    ``const``) that holds only for a value ``parse`` returns unchanged: a record's
+    generated parser tests it inline and calls ``parse`` only when it fails.
     """
 
-    __slots__ = ("dump", "parse")
+    __slots__ = ("accept", "const", "dump", "parse")
 
     parse: Callable[[Any], Any]
     dump: Callable[[Any], Value] | None
+    accept: str | None
+    const: Any
 
     def dump_value(self, value: Any) -> Value:
         """``value`` as it goes on the wire."""
@@ -127,7 +133,7 @@ def Int(*, lo: int = 0, hi: int = INT_MAX) -> Spec:
             raise Refused(f"{value} is not between {lo} and {hi}")
         return int(value)
 
-    return _spec(parse)
+    return _spec(parse, accept=f"type({{v}}) is int and {lo} <= {{v}} <= {hi}")
 
 
 def IntEnumOf(enum: type[E]) -> Spec:
@@ -165,14 +171,14 @@ def Bytes(*, size: int | None = None, max_size: int = MAX_SIZE) -> Spec:
                 return value
             return check(value)
 
-    else:
+        return _spec(parse, accept=f"type({{v}}) is bytes and len({{v}}) == {size}")
 
-        def parse(value: Any) -> bytes:
-            if type(value) is bytes and len(value) <= max_size:
-                return value
-            return check(value)
+    def parse_any(value: Any) -> bytes:
+        if type(value) is bytes and len(value) <= max_size:
+            return value
+        return check(value)
 
-    return _spec(parse)
+    return _spec(parse_any, accept=f"type({{v}}) is bytes and len({{v}}) <= {max_size}")
 
 
 def Str(
@@ -203,14 +209,14 @@ def Str(
                 return value
             return check(value)
 
-        return _spec(parse)
-    return _spec(_remembering(check))
-
-
-def _remembering(check: Callable[[Any], str]) -> Callable[[Any], str]:
-    """``check`` with a bounded memory of the strs it accepted (a pattern costs more
-    than a set lookup, and kinds, chain ids and org ids repeat)."""
+        return _spec(parse, accept=f"type({{v}}) is str and {min_len} <= len({{v}}) <= {max_len}")
     seen: set[str] = set()
+    return _spec(_remembering(check, seen), accept="type({v}) is str and {v} in {c}", const=seen)
+
+
+def _remembering(check: Callable[[Any], str], seen: set[str]) -> Callable[[Any], str]:
+    """``check`` with a bounded memory (``seen``) of the strs it accepted (a pattern costs
+    more than a set lookup, and kinds, chain ids and org ids repeat)."""
 
     def parse(value: Any) -> str:
         if type(value) is str and value in seen:
@@ -233,7 +239,7 @@ def Choice(options: Collection[str]) -> Spec:
             return value
         raise Refused(f"must be one of {listed}, got {value!r}")
 
-    return _spec(parse)
+    return _spec(parse, accept="type({v}) is str and {v} in {c}", const=allowed)
 
 
 def Bool() -> Spec:
@@ -244,7 +250,7 @@ def Bool() -> Spec:
             return value
         raise Refused(f"must be a bool, got {wire_name(value)}")
 
-    return _spec(parse)
+    return _spec(parse, accept="type({v}) is bool")
 
 
 def AnyMap() -> Spec:
@@ -255,12 +261,12 @@ def AnyMap() -> Spec:
             return value
         raise Refused(f"must be a map, got {wire_name(value)}")
 
-    return _spec(parse)
+    return _spec(parse, accept="type({v}) is dict")
 
 
 def AnyValue() -> Spec:
     """Any decoded value, kept as it is (for a part another reader checks)."""
-    return _spec(_identity)
+    return _spec(_identity, accept="True")
 
 
 def Optional(spec: Spec) -> Spec:
@@ -273,7 +279,8 @@ def Optional(spec: Spec) -> Spec:
     def dump(value: Any) -> Value:
         return None if value is None else inner_dump(value)
 
-    return _spec(parse, None if spec.dump is None else dump)
+    accept = None if spec.accept is None else f"{{v}} is None or ({spec.accept})"
+    return _spec(parse, None if spec.dump is None else dump, accept, spec.const)
 
 
 def Where(spec: Spec, test: Callable[[Any], bool], message: str) -> Spec:
@@ -319,7 +326,7 @@ def List(
     parse_item, dump_item = item.parse, item.dump
 
     def parse(value: Any) -> tuple[Any, ...]:
-        if type(value) is not list and not isinstance(value, list | tuple):
+        if not isinstance(value, list):
             raise Refused(f"must be {noun}, got {wire_name(value)}")
         n = len(value)
         if n > max_len:
@@ -358,9 +365,7 @@ def Pair(first: Spec, second: Spec) -> Spec:
     p1, p2 = first.parse, second.parse
 
     def parse(value: Any) -> tuple[Any, Any]:
-        if (type(value) is list and len(value) == 2) or (
-            isinstance(value, list | tuple) and len(value) == 2
-        ):
+        if isinstance(value, list) and len(value) == 2:
             a, b = value
         else:
             raise Refused(f"must be a list of 2 items, got {_shape(value)}")
@@ -374,13 +379,15 @@ def Pair(first: Spec, second: Spec) -> Spec:
             raise exc.within("[1]") from None
         return a, b
 
+    if first.dump is None and second.dump is None:
+        return _spec(parse, list)
     d1 = first.dump or _identity
     d2 = second.dump or _identity
     return _spec(parse, lambda value: [d1(value[0]), d2(value[1])])
 
 
 def _shape(value: object) -> str:
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return f"{len(value)} items"
     return wire_name(value)
 
@@ -437,10 +444,17 @@ def OneOf(tag: str, classes: Iterable[type[Described]]) -> Spec:
     return _spec(parse, lambda value: value.to_obj())
 
 
-def _spec(parse: Callable[[Any], Any], dump: Callable[[Any], Value] | None = None) -> Spec:
+def _spec(
+    parse: Callable[[Any], Any],
+    dump: Callable[[Any], Value] | None = None,
+    accept: str | None = None,
+    const: Any = None,
+) -> Spec:
     spec = Spec()
     spec.parse = parse
     spec.dump = dump
+    spec.accept = accept
+    spec.const = const
     return spec
 
 
@@ -514,11 +528,34 @@ class Record(Generic[T]):
         self.fields = _wire_fields(cls, override or {})
         """Field name -> :class:`WireField` (its ``key`` filled in), in declaration order."""
         self.names = tuple(self.fields)
-        values = self._compile_values()
-        self.parse: Callable[[Any], T] = _building(values, _maker(cls, self.names), convert)
-        self.from_obj: Callable[[Value], T] = _raising(self.parse, what, error)
-        self.parse_values: Callable[[Any], tuple[Any, ...]] = values
-        self.values: Callable[[Value], tuple[Any, ...]] = _raising(values, what, error)
+        slow = self._compile_values()
+        specs = tuple((f.key, f.spec) for f in self.fields.values())
+        locate = partial(_locate_field, tuple((key, spec.parse) for key, spec in specs))
+        fast = None
+        if not any(f.optional for f in self.fields.values()):
+            fast = "type(obj) is dict and obj.keys() == _keys"
+            if tag is not None:
+                fast += f" and obj[{tag[0]!r}] == {tag[1]!r}"
+        env = {
+            "_Refused": Refused,
+            "_slow": slow,
+            "_locate": locate,
+            "_make": _maker(cls, self.names),
+            "_convert": convert,
+            "_error": error,
+            "_what": what,
+            "_keys": frozenset(key for key, _ in specs) | ({tag[0]} if tag else set()),
+        }
+        for i, (_, spec) in enumerate(specs):
+            env[f"_p{i}"], env[f"_c{i}"] = spec.parse, spec.const
+        self.parse: Callable[[Any], T] = _generate(_reader(specs, fast, True, False), env)
+        self.from_obj: Callable[[Value], T] = _generate(_reader(specs, fast, True, True), env)
+        self.parse_values: Callable[[Any], tuple[Any, ...]] = _generate(
+            _reader(specs, fast, False, False), env
+        )
+        self.values: Callable[[Value], tuple[Any, ...]] = _generate(
+            _reader(specs, fast, False, True), env
+        )
         self.to_obj: Callable[[T], dict[str, Value]] = self._compile_dump(sort_keys)
 
     def _compile_values(self) -> Callable[[Any], tuple[Any, ...]]:
@@ -549,31 +586,82 @@ class Record(Generic[T]):
         order = list(self.fields.items())
         if sort_keys:
             order.sort(key=lambda item: item[1].key)
-        names = tuple(name for name, _ in order)
-        keys = tuple(f.key for _, f in order)
-        getter = attrgetter(*names) if len(names) > 1 else (lambda x: (getattr(x, names[0]),))
-        dumps = tuple(f.spec.dump for _, f in order)
-        omit = tuple((i, f.missing) for i, (_, f) in enumerate(order) if f.optional)
-        head = {self.tag[0]: self.tag[1]} if self.tag is not None else {}
-        if not head and not omit:
-            if all(d is None for d in dumps):
-                return lambda x: dict(zip(keys, getter(x), strict=True))
-            keyed = tuple(zip(keys, dumps, strict=True))
-            return lambda x: {
-                key: value if dump is None else dump(value)
-                for (key, dump), value in zip(keyed, getter(x), strict=True)
-            }
-
-        def to_obj(x: T) -> dict[str, Value]:
-            got = getter(x)
-            out = dict(head)
-            skip = {i for i, missing in omit if got[i] == missing}
-            for i, (key, dump, value) in enumerate(zip(keys, dumps, got, strict=True)):
-                if i not in skip:
-                    out[key] = value if dump is None else dump(value)
-            return out
-
+        env: dict[str, Any] = {}
+        items = [] if self.tag is None else [f"{self.tag[0]!r}: {self.tag[1]!r}"]
+        lines = []
+        for i, (name, f) in enumerate(order):
+            env[f"_d{i}"], env[f"_m{i}"] = f.spec.dump, f.missing
+            value = f"x.{name}" if f.spec.dump is None else f"_d{i}(x.{name})"
+            if f.optional:
+                lines += [f"    if x.{name} != _m{i}:", f"        out[{f.key!r}] = {value}"]
+            elif lines:
+                lines.append(f"    out[{f.key!r}] = {value}")
+            else:
+                items.append(f"{f.key!r}: {value}")
+        head = "    out = {" + ", ".join(items) + "}"
+        to_obj: Callable[[T], dict[str, Value]] = _generate(
+            "\n".join(["def generated(x):", head, *lines, "    return out"]), env
+        )
         return to_obj
+
+
+def _reader(
+    specs: tuple[tuple[str, Spec], ...], fast: str | None, build: bool, raise_: bool
+) -> str:
+    """The source of a record's reader: the field values of a map, the instance when
+    ``build``, the record's error instead of :class:`Refused` when ``raise_``.
+
+    A map that passes ``fast`` (exactly the record's keys) has its fields read inline,
+    each spec's ``accept`` tested before its parser is called; any other goes to
+    ``_slow``, which also names what is wrong.
+    """
+    values = ", ".join(f"v{i}" for i in range(len(specs))) + ","
+    if fast is None:
+        read = f"{values} = _slow(obj)"
+    else:
+        fields = "\n".join(_read_field(i, key, spec) for i, (key, spec) in enumerate(specs))
+        read = _FAST.format(fast=fast, fields=indent(fields, " " * 8), values=values)
+    done = _BUILD.format(values=values) if build else f"return ({values})"
+    fail = _RAISE if raise_ else "raise"
+    return _READER.format(read=indent(read, " " * 8), done=indent(done, " " * 8), fail=fail)
+
+
+def _read_field(i: int, key: str, spec: Spec) -> str:
+    if spec.accept is None:
+        return f"v{i} = _p{i}(obj[{key!r}])"
+    test = spec.accept.replace("{v}", f"v{i}").replace("{c}", f"_c{i}")
+    return f"v{i} = obj[{key!r}]\nif not ({test}):\n    v{i} = _p{i}(v{i})"
+
+
+_READER = """\
+def generated(obj):
+    try:
+{read}
+{done}
+    except _Refused as exc:
+        {fail}
+"""
+_FAST = """\
+if {fast}:
+    try:
+{fields}
+    except _Refused:
+        raise _locate(obj) from None
+else:
+    {values} = _slow(obj)"""
+_BUILD = """\
+try:
+    return _make({values})
+except _convert as exc:
+    raise _Refused(str(exc)) from None"""
+_RAISE = "raise _error(_what + exc.path + ': ' + exc.message) from None"
+
+
+def _generate(source: str, env: dict[str, Any]) -> Any:  # returns the generated function
+    """The function ``generated`` that ``source`` defines, with the names of ``env``."""
+    namespace = dict(env)
+    exec(compile(source, "<ledger.schema>", "exec"), namespace)
+    return namespace["generated"]
 
 
 def _values_with_missing(
@@ -593,36 +681,6 @@ def _values_with_missing(
         except Refused as exc:
             raise exc.within(f".{name}") from None
     return tuple(out)
-
-
-def _building(
-    values: Callable[[Any], tuple[Any, ...]],
-    make: Callable[..., T],
-    convert: tuple[type[Exception], ...],
-) -> Callable[[Any], T]:
-    """The parser of a record: its field values, then the instance; the constructor's
-    ``convert`` exceptions become refusals."""
-
-    def parse(obj: Any) -> T:
-        args = values(obj)
-        try:
-            return make(*args)
-        except convert as exc:
-            raise Refused(str(exc)) from None
-
-    return parse
-
-
-def _raising(parse: Callable[[Any], R], what: str, error: ErrorFactory) -> Callable[[Any], R]:
-    """``parse`` raising ``error("<what><path>: <problem>")`` instead of :class:`Refused`."""
-
-    def checked(obj: Any) -> R:
-        try:
-            return parse(obj)
-        except Refused as exc:
-            raise error(f"{what}{exc.path}: {exc.message}") from None
-
-    return checked
 
 
 def _wire_fields(cls: type, override: Mapping[str, Spec]) -> dict[str, WireField]:
