@@ -78,7 +78,7 @@ class PlaceOrder(Described):
 @payload("energy.cancel_order")
 @dataclass(frozen=True, slots=True)
 class CancelOrder(Described):
-    order_id: str = field(metadata=wire(Str(max_len=64, pattern=ORDER_ID_PATTERN)))
+    order_id: str = field(metadata=wire(Str(max_len=64, pattern=ORDER_ID_PATTERN, control=False)))
 
 
 @payload("energy.settle")

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from contracts import codes
 from contracts.errors import ContractError, bad_payload
-from ledger.encoding import INT_MAX
+from ledger.encoding import INT_MAX, MAX_SIZE
 from ledger.errors import LedgerError
 from ledger.genesis import ORG_ID_PATTERN
 from ledger.schema import MAX_I63, Int, Spec, Str, Where, described, wire
@@ -55,9 +55,9 @@ def text(max_len: int = MAX_TEXT, *, min_len: int = 1) -> Spec:
     return Str(max_len=max_len, min_len=min_len, control=False)
 
 
-RECORD_ID = Str(max_len=64, pattern=codes.RECORD_ID_PATTERN)
+RECORD_ID = Str(max_len=64, pattern=codes.RECORD_ID_PATTERN, control=False)
 """A shipment, permit or licence id."""
-ORG_ID = Str(max_len=64, pattern=ORG_ID_PATTERN)
+ORG_ID = Str(max_len=64, pattern=ORG_ID_PATTERN, control=False)
 """An organisation id."""
 AMOUNT = Int(hi=MAX_I63)
 """A payload's count, time or amount: an integer from 0 up to 2**63 - 1."""
@@ -69,5 +69,5 @@ PLACE = Where(
     "{value!r} is not a UN/LOCODE (country + 3 of A-Z, 2-9)",
 )
 """A UN/LOCODE place."""
-ANY_TEXT = Str(max_len=4096)
-"""Stored text: what a payload's text field let through."""
+ANY_TEXT = Str(max_len=MAX_SIZE)
+"""Stored text: whatever a payload's text field let through (or the genesis file held)."""

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from contracts import state_keys as sk
 from contracts.context import TxContext
 from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, stored
+from ledger.encoding import MAX_SIZE
 from ledger.schema import PUBLIC_KEY, Bool, Described, List, Optional, Str, wire
-
-MAX_MEMBERS = 100_000
-"""A generous bound on an organisation's member list (no handler caps it lower)."""
 
 
 @stored("organisation")
@@ -28,7 +26,7 @@ class Organisation(Described):
     city: str = field(metadata=wire(ANY_TEXT))
     founding: bool = field(metadata=wire(Bool()))
     members: tuple[str, ...] = field(
-        metadata=wire(List(Str(max_len=64, min_len=64), max_len=MAX_MEMBERS))
+        metadata=wire(List(Str(max_len=64, min_len=64), max_len=MAX_SIZE))
     )
     registered_height: int = field(metadata=wire(NUMBER))
 

@@ -13,13 +13,13 @@ from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
 from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, RECORD_ID, stored
-from ledger.encoding import Value
+from ledger.encoding import MAX_SIZE, Value
 from ledger.schema import HASH, PUBLIC_KEY, AnyMap, Described, List, Nested, Str, wire
 
 MAX_INSPECTIONS = 100
 MAX_HS_CODES = 50
 HS_PREFIXES = List(
-    Str(max_len=10, pattern=codes.HS_PREFIX_PATTERN), max_len=MAX_HS_CODES, distinct=True
+    Str(max_len=MAX_SIZE, pattern=codes.HS_PREFIX_PATTERN), max_len=MAX_HS_CODES, distinct=True
 )
 """An import licence's scope: distinct HS code prefixes."""
 

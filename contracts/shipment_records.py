@@ -15,7 +15,7 @@ from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
 from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, PLACE, RECORD_ID, stored, text
-from ledger.encoding import Value
+from ledger.encoding import MAX_SIZE, Value
 from ledger.schema import (
     HASH,
     PUBLIC_KEY,
@@ -39,12 +39,12 @@ MAX_DOCUMENTS = 32
 MAX_HISTORY = 1000
 
 CONTAINER = Where(
-    Str(max_len=11, pattern=codes.CONTAINER_PATTERN),
+    Str(max_len=MAX_SIZE, pattern=codes.CONTAINER_PATTERN),
     codes.is_container_number,
     "container {value!r}: ISO 6346 check digit is wrong",
 )
 """An ISO 6346 container number with its check digit."""
-ORGS = List(ORG_ID, max_len=MAX_HISTORY + 2)
+ORGS = List(ORG_ID, max_len=MAX_SIZE)
 
 
 @stored("goods")
@@ -55,7 +55,7 @@ class GoodsLine(Described):
     hs_code: str = field(
         metadata=wire(
             Where(
-                Str(max_len=10, pattern=codes.HS_CODE_PATTERN),
+                Str(max_len=10, pattern=codes.HS_CODE_PATTERN, control=False),
                 codes.is_hs_code,
                 "{value!r} is not an HS code (chapter 01..97)",
             )
@@ -63,7 +63,7 @@ class GoodsLine(Described):
     )
     description: str = field(metadata=wire(text(200)))
     quantity: int = field(metadata=wire(Int(lo=1, hi=10**12)))
-    unit: str = field(metadata=wire(Str(max_len=3, pattern=codes.UNIT_PATTERN)))
+    unit: str = field(metadata=wire(Str(max_len=3, pattern=codes.UNIT_PATTERN, control=False)))
     value: int = field(metadata=wire(Int(hi=10**15)))
     currency: str = field(
         metadata=wire(
