@@ -19,7 +19,7 @@ from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, forbidden, wrong_state
 from contracts.identity_payloads import NewMember, RegisterOrg, RevokeMember
-from contracts.identity_records import Member, Organisation, load_org, new_member, save
+from contracts.identity_records import Organisation, load_member, load_org, new_member, save
 from ledger.encoding import encode
 from ledger.genesis import Genesis
 
@@ -130,8 +130,7 @@ def process_register_member(ctx: TxContext, p: NewMember) -> None:
     "An organisation's admin revokes one of its member keys; it can send nothing afterwards.",
 )
 def process_revoke_member(ctx: TxContext, p: RevokeMember) -> None:
-    key = sk.member_key(p.public_key)
-    member = Member.from_obj(ctx.require(key, "member", p.public_key.hex()))
+    member = load_member(ctx, p.public_key)
     if member.org != ctx.sender.org:
         raise forbidden("an admin may only revoke members of their own organisation")
     if p.public_key == ctx.sender.public_key:

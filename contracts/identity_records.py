@@ -70,5 +70,10 @@ def load_org(ctx: TxContext, org_id: str) -> Organisation:
     return Organisation.from_obj(ctx.require(sk.org_key(org_id), "organisation", org_id))
 
 
+def load_member(ctx: TxContext, public_key: bytes) -> Member:
+    """The member record of ``public_key``; ``not_found`` when it was never registered."""
+    return Member.from_obj(ctx.require(sk.member_key(public_key), "member", public_key.hex()))
+
+
 def save(ctx: TxContext, record: Organisation | Member) -> None:
     ctx.store(record.key, record.to_obj())

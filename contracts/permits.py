@@ -29,7 +29,7 @@ from contracts.permit_records import (
     Inspection,
     Permit,
     PermitEvent,
-    load_permit,
+    require_permit,
     save_permit,
     store_permit_entry,
 )
@@ -218,9 +218,7 @@ def _apply_effect(
 
 def transition_handler(kind: str, transition: Transition) -> Handler:
     def process(ctx: TxContext, a: Action) -> None:
-        permit = load_permit(ctx, a.permit_id)
-        if permit is None:
-            raise ContractError("not_found", f"permit {a.permit_id!r} does not exist")
+        permit = require_permit(ctx, a.permit_id)
         current = effective_status(permit, ctx.time_ms)
         if current not in transition.from_statuses:
             raise wrong_state(f"{kind} is not possible for a permit that is {current}")
