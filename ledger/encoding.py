@@ -192,16 +192,7 @@ def decode(data: bytes, *, max_size: int = MAX_SIZE) -> Value:
         return value
     # Checked path: plain decode, one canonicalising walk, re-encode, compare bytes.
     try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            ext_hook=_reject_ext,
-            max_str_len=max_size,
-            max_bin_len=max_size,
-            max_array_len=max_size,
-            max_map_len=max_size,
-        )
+        value = _unpack_capped(data, max_size, strict_map_key=True)
         result = _canonical(value, 0)
         if msgpack.packb(result, use_bin_type=True) == data:
             return result
@@ -242,21 +233,25 @@ def decode_trusted(data: bytes) -> Value:
 _unpackb = msgpack.unpackb
 
 
+def _unpack_capped(data: bytes, max_size: int, **options: Any) -> Any:
+    """msgpack-python's decoding of ``data``: str keys as UTF-8, ext types refused, no
+    str, bin, array or map longer than ``max_size``."""
+    return msgpack.unpackb(
+        data,
+        raw=False,
+        ext_hook=_reject_ext,
+        max_str_len=max_size,
+        max_bin_len=max_size,
+        max_array_len=max_size,
+        max_map_len=max_size,
+        **options,
+    )
+
+
 def _diagnose(data: bytes, max_size: int) -> None:
     """Slow path for rejected input: find and name what is wrong."""
     try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            use_list=True,
-            strict_map_key=False,
-            object_pairs_hook=_PairList,
-            ext_hook=_reject_ext,
-            max_str_len=max_size,
-            max_bin_len=max_size,
-            max_array_len=max_size,
-            max_map_len=max_size,
-        )
+        value = _unpack_capped(data, max_size, strict_map_key=False, object_pairs_hook=_PairList)
     except msgpack.ExtraData:
         raise DecodeError("trailing bytes after the document") from None
     except UnicodeDecodeError:

@@ -306,13 +306,7 @@ class Signer:
         signed = build(signature)
         new_height = last is None or last.height != height
         key = message_key(*hrs)
-        messages: dict[bytes, Proposal | Vote] = {} if new_height else dict(self._messages)
-        messages[key] = signed
-        dropped: list[bytes] = []
-        while len(messages) > MAX_MESSAGES:
-            oldest = next(iter(messages))
-            dropped.append(oldest)
-            del messages[oldest]
+        messages, dropped = self._messages_with(key, signed, new_height)
         self._persist(state, messages, lock_block, key, signed, new_height, dropped)
         # only now: the write above is durable
         self._state = state
@@ -321,6 +315,20 @@ class Signer:
         if new_height:
             self._stale_keys.clear()
         return signed
+
+    def _messages_with(
+        self, key: bytes, signed: Proposal | Vote, new_height: bool
+    ) -> tuple[dict[bytes, Proposal | Vote], list[bytes]]:
+        """The messages signed at the height once ``signed`` is (a new height starts
+        afresh), the oldest dropped beyond MAX_MESSAGES; and the keys dropped."""
+        messages: dict[bytes, Proposal | Vote] = {} if new_height else dict(self._messages)
+        messages[key] = signed
+        dropped: list[bytes] = []
+        while len(messages) > MAX_MESSAGES:
+            oldest = next(iter(messages))
+            dropped.append(oldest)
+            del messages[oldest]
+        return messages, dropped
 
     def _check_floor(self, height: int, step: Step) -> None:
         if self._floor_pending:
@@ -490,18 +498,7 @@ def open_signer(
     """
     legacy = any(True for _ in store.iterate(K.SIGNER))
     if reset:
-        if file.exists():
-            aside = f"{file.path}.reset-{int(time.time())}"
-            os.replace(file.path, aside)
-            log.warning("signer state reset: the old file is kept as %s", aside)
-        signer = Signer(key, chain_id, file, committed_height=committed_height)
-        signer.reset()
-        forget_legacy(store)
-        log.warning(
-            "signer state reset: this validator signs nothing until it has caught up with "
-            "its peers, and nothing at the height it catches up to"
-        )
-        return signer
+        return _reset_signer(key, chain_id, file, store, committed_height)
     if file.exists():
         signer = Signer(key, chain_id, file, committed_height=committed_height)
         if legacy:
@@ -527,6 +524,29 @@ def open_signer(
             "--reset-signer-state"
         )
     signer.save()
+    return signer
+
+
+def _reset_signer(
+    key: PrivateKey,
+    chain_id: str,
+    file: SignerStateFile,
+    store: KVStore,
+    committed_height: Callable[[], int] | None,
+) -> Signer:
+    """``open_signer(..., reset=True)``: a fresh state in ``file`` (the old file kept
+    aside), the chain store's old signer state deleted."""
+    if file.exists():
+        aside = f"{file.path}.reset-{int(time.time())}"
+        os.replace(file.path, aside)
+        log.warning("signer state reset: the old file is kept as %s", aside)
+    signer = Signer(key, chain_id, file, committed_height=committed_height)
+    signer.reset()
+    forget_legacy(store)
+    log.warning(
+        "signer state reset: this validator signs nothing until it has caught up with "
+        "its peers, and nothing at the height it catches up to"
+    )
     return signer
 
 

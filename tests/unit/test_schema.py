@@ -24,6 +24,7 @@ from ledger.schema import (
     Int,
     IntEnumOf,
     List,
+    Mapped,
     Nested,
     OneOf,
     Optional,
@@ -210,6 +211,77 @@ def test_tagged_records_and_one_of() -> None:
         read(either, [{"kind": "pang"}], "msgs")
 
 
+@described("plain", error=payload_error)
+@dataclass(frozen=True, slots=True)
+class Plain(Described):
+    """Every kind of spec, no optional field: read by the generated straight-line path."""
+
+    n: int = field(metadata=wire(Int(lo=-5, hi=5)))
+    colour: Colour = field(metadata=wire(IntEnumOf(Colour)))
+    kind: str = field(metadata=wire(Choice({"a", "b"})))
+    key: bytes = field(metadata=wire(Bytes(size=2)))
+    blob: bytes = field(metadata=wire(Bytes(max_size=3)))
+    id: str = field(metadata=wire(Str(max_len=8, pattern=ID)))
+    text: str = field(metadata=wire(Str(max_len=3)))
+    flag: bool = field(metadata=wire(Bool()))
+    extra: dict[str, Any] = field(metadata=wire(AnyMap()))
+    parent: bytes | None = field(metadata=wire(Optional(Bytes(size=1))))
+    lines: tuple[Line, ...] = field(metadata=wire(List(Nested(Line), max_len=2)))
+    pair: tuple[int, int] = field(metadata=wire(Pair(Int(), Int())))
+    odd: int = field(metadata=wire(Where(Int(), lambda v: v % 2 == 1, "{value} is even")))
+    span: range = field(
+        metadata=wire(Mapped(Pair(Int(), Int()), lambda p: range(*p), lambda r: (r.start, r.stop)))
+    )
+
+
+PLAIN: dict[str, Any] = {
+    "n": -5,
+    "colour": 1,
+    "kind": "b",
+    "key": b"kk",
+    "blob": b"",
+    "id": "x-1",
+    "text": "abc",
+    "flag": True,
+    "extra": {},
+    "parent": b"p",
+    "lines": [{"sku": "a", "qty": 1}],
+    "pair": [0, 2**64 - 1],
+    "odd": 3,
+    "span": [2, 5],
+}
+
+
+def test_the_generated_path_reads_every_spec_and_names_what_it_refuses() -> None:
+    plain = Plain.from_obj(PLAIN)
+    assert plain.span == range(2, 5) and plain.lines == (Line("a", 1),)
+    assert plain.to_obj() == PLAIN and Plain.from_obj(decode(encode(plain.to_obj()))) == plain
+    for change, message in [
+        ({"n": 6}, "plain.n: 6 is not between -5 and 5"),
+        ({"id": "x" * 9}, "plain.id: length must be 0..8, got 9"),
+        ({"text": b"abc"}, "plain.text: must be a str, got bytes"),
+        ({"parent": b""}, "plain.parent: must be 1 bytes, got 0"),
+        ({"lines": [{"sku": "a", "qty": 1, "x": 0}]}, "plain.lines[0]: unknown fields ['x']"),
+        ({"odd": 2}, "plain.odd: 2 is even"),
+        ({"span": [1]}, "plain.span: must be a list of 2 items, got 1 items"),
+    ]:
+        with pytest.raises(PayloadError) as caught:
+            Plain.from_obj({**PLAIN, **change})
+        assert str(caught.value).startswith(f"bad payload: {message}")
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(list(PLAIN)),
+        st.none() | st.integers(-9, 9) | st.binary(max_size=3) | st.text(max_size=3),
+        max_size=len(PLAIN),
+    )
+)
+def test_junk_on_the_generated_path_raises_only_the_declared_error(changes: dict[str, Any]) -> None:
+    with contextlib.suppress(PayloadError):
+        assert isinstance(Plain.from_obj({**PLAIN, **changes}), Plain)
+
+
 def test_specs_refuse_impossible_bounds() -> None:
     with pytest.raises(ValueError, match="encodable"):
         Int(lo=-(2**64))
@@ -268,3 +340,25 @@ def test_junk_raises_only_the_declared_error(obj: object) -> None:
 def test_near_misses_raise_only_the_declared_error(changes: dict[str, Any]) -> None:
     with contextlib.suppress(PayloadError):
         assert isinstance(Order.from_obj({**GOOD, **changes}), Order)
+
+
+def test_the_ledger_wire_types_round_trip() -> None:
+    from ledger.block import Event, Receipt
+    from ledger.crypto import PrivateKey
+    from ledger.genesis import ConsensusParams, Genesis, Member, Organisation
+    from ledger.validators import Validator, ValidatorSet
+
+    key = PrivateKey.from_label("schema-test").public_key
+    member = Member(key, ("port", "admin"), "m")
+    port = Organisation("port", "Port", "agency", "Rotterdam", (member,))
+    validators = ValidatorSet((Validator("v1", key, 3),))
+    params = ConsensusParams(max_block_txs=10)
+    genesis = Genesis("schema-test", 5, validators, (port,), params, {"note": [1, b"x"]})
+    obj = genesis.to_obj()
+    assert obj["organisations"][0]["members"][0]["roles"] == ["admin", "port"]  # a set: sorted
+    again = Genesis.from_obj(decode(encode(obj)))
+    assert again.hash == genesis.hash and again.to_obj() == obj
+    with pytest.raises(DecodeError, match=r"genesis\.organisations\[0\]\.kind: must be one of"):
+        Genesis.from_obj({**obj, "organisations": [{**obj["organisations"][0], "kind": "x"}]})
+    receipt = Receipt(bytes(32), 1, 0, "", "", (Event("shipment.declared", {"id": "s"}),))
+    assert Receipt.decode(receipt.encode()) == receipt
