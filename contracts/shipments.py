@@ -148,6 +148,26 @@ def append_history(
     return replace(shipment, history_len=seq + 1, updated_height=ctx.height)
 
 
+def record_event(
+    ctx: TxContext,
+    shipment: Shipment,
+    event: str,
+    attrs: dict[str, Value],
+    *,
+    time_ms: int,
+    place: str | None,
+    details: dict[str, Value],
+    biz_step: str = "",
+) -> None:
+    """The last step of every handler: append the history entry ``event``, store the
+    shipment and emit ``shipment.<event>`` with ``attrs``."""
+    shipment = append_history(
+        ctx, shipment, event, time_ms=time_ms, place=place, details=details, biz_step=biz_step
+    )
+    save_shipment(ctx, shipment)
+    ctx.emit(f"shipment.{event}", attrs)
+
+
 def set_status(
     ctx: TxContext,
     shipment: Shipment,
@@ -233,18 +253,12 @@ def process_declare(ctx: TxContext, p: Declare) -> None:
     for org_id in (p.consignor, p.consignee, p.declarant):
         load_org(ctx, org_id)
     when = event_time(ctx, p.time_ms)
-    shipment = append_history(
-        ctx,
-        declared_shipment(ctx, p, when),
-        "declared",
-        time_ms=when,
-        place=p.origin,
-        details={"destination": p.destination, "goods_lines": len(p.goods)},
-    )
+    shipment = declared_shipment(ctx, p, when)
     index_declared(ctx, shipment)
-    save_shipment(ctx, shipment)
-    ctx.emit(
-        "shipment.declared",
+    record_event(
+        ctx,
+        shipment,
+        "declared",
         {
             "shipment": p.id,
             "consignor": p.consignor,
@@ -254,6 +268,9 @@ def process_declare(ctx: TxContext, p: Declare) -> None:
             "destination": p.destination,
             "containers": list(p.containers),
         },
+        time_ms=when,
+        place=p.origin,
+        details={"destination": p.destination, "goods_lines": len(p.goods)},
     )
 
 
@@ -276,18 +293,14 @@ def process_attach_document(ctx: TxContext, p: AttachDocument) -> None:
     if len(docs) >= MAX_DOCUMENTS:
         raise ContractError("limit_exceeded", f"at most {MAX_DOCUMENTS} documents per shipment")
     doc = Document(p.type, p.sha256, p.uri, ctx.sender.org, ctx.height)
-    shipment = append_history(
+    record_event(
         ctx,
         replace(shipment, documents=(*docs, doc)),
         "document_attached",
+        {"shipment": p.shipment_id, "type": p.type, "sha256": p.sha256},
         time_ms=ctx.time_ms,
         place=None,
         details={"type": p.type, "sha256": p.sha256},
-    )
-    save_shipment(ctx, shipment)
-    ctx.emit(
-        "shipment.document_attached",
-        {"shipment": p.shipment_id, "type": p.type, "sha256": p.sha256},
     )
 
 
@@ -315,18 +328,14 @@ def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
     load_org(ctx, p.to)
     when = event_time(ctx, p.time_ms)
     offer = CustodyOffer(to=p.to, by=ctx.sender.org, height=ctx.height)
-    shipment = append_history(
+    record_event(
         ctx,
         replace(shipment, custody_offer=offer),
         "custody_offered",
+        {"shipment": p.shipment_id, "from": ctx.sender.org, "to": p.to},
         time_ms=when,
         place=None,
         details={"to": p.to},
-    )
-    save_shipment(ctx, shipment)
-    ctx.emit(
-        "shipment.custody_offered",
-        {"shipment": p.shipment_id, "from": ctx.sender.org, "to": p.to},
     )
 
 
@@ -359,18 +368,14 @@ def process_accept_custody(ctx: TxContext, p: ShipmentRef) -> None:
     shipment = with_holder(ctx, shipment, ctx.sender.org)
     if shipment.stage == "declared":
         shipment = set_status(ctx, shipment, stage="in_transit")
-    shipment = append_history(
+    record_event(
         ctx,
         shipment,
         "custody_transferred",
+        {"shipment": p.shipment_id, "from": previous, "to": ctx.sender.org},
         time_ms=when,
         place=None,
         details={"from": previous, "to": ctx.sender.org},
-    )
-    save_shipment(ctx, shipment)
-    ctx.emit(
-        "shipment.custody_transferred",
-        {"shipment": p.shipment_id, "from": previous, "to": ctx.sender.org},
     )
 
 
@@ -392,19 +397,15 @@ def process_milestone(ctx: TxContext, p: Milestone) -> None:
     when = event_time(ctx, p.time_ms)
     if shipment.stage == "declared":
         shipment = set_status(ctx, shipment, stage="in_transit")
-    shipment = append_history(
+    record_event(
         ctx,
-        shipment,
+        replace(shipment, last_place=p.place),
         "milestone",
+        {"shipment": p.shipment_id, "milestone": p.event, "place": p.place, "time_ms": when},
         time_ms=when,
         place=p.place,
         details={"milestone": p.event},
         biz_step=BIZ_STEPS[p.event],
-    )
-    save_shipment(ctx, replace(shipment, last_place=p.place))
-    ctx.emit(
-        "shipment.milestone",
-        {"shipment": p.shipment_id, "milestone": p.event, "place": p.place, "time_ms": when},
     )
 
 
@@ -426,18 +427,14 @@ def process_confirm_party(ctx: TxContext, p: ShipmentRef) -> None:
     require_history_room(shipment)
     when = event_time(ctx, p.time_ms)
     unconfirmed = tuple(r for r in shipment.unconfirmed if r not in pending)
-    shipment = append_history(
+    record_event(
         ctx,
         replace(shipment, unconfirmed=unconfirmed),
         "party_confirmed",
+        {"shipment": p.shipment_id, "org": ctx.sender.org, "roles": pending},
         time_ms=when,
         place=None,
         details={"roles": pending},
-    )
-    save_shipment(ctx, shipment)
-    ctx.emit(
-        "shipment.party_confirmed",
-        {"shipment": p.shipment_id, "org": ctx.sender.org, "roles": pending},
     )
 
 
@@ -512,19 +509,15 @@ def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
     details: dict[str, Value] = {"decision": p.decision, "reason": p.reason}
     if p.licence_id is not None:
         details["licence_id"] = p.licence_id
-    shipment = append_history(
+    record_event(
         ctx,
         shipment,
         "customs_decision",
+        {"shipment": p.shipment_id, "decision": p.decision, "status": target},
         time_ms=when,
         place=shipment.last_place,
         details=details,
         biz_step=BIZ_STEPS.get(p.decision, ""),
-    )
-    save_shipment(ctx, shipment)
-    ctx.emit(
-        "shipment.customs_decision",
-        {"shipment": p.shipment_id, "decision": p.decision, "status": target},
     )
 
 
@@ -553,18 +546,14 @@ def process_deliver(ctx: TxContext, p: Deliver) -> None:
     previous = shipment.holder
     shipment = replace(_deliver_to_consignee(shipment), last_place=p.place, delivered_time_ms=when)
     shipment = set_status(ctx, shipment, stage="delivered")
-    shipment = append_history(
+    record_event(
         ctx,
         shipment,
         "delivered",
+        {"shipment": p.shipment_id, "consignee": shipment.consignee, "place": p.place},
         time_ms=when,
         place=p.place,
         details={"from": previous, "to": shipment.consignee},
-    )
-    save_shipment(ctx, shipment)
-    ctx.emit(
-        "shipment.delivered",
-        {"shipment": p.shipment_id, "consignee": shipment.consignee, "place": p.place},
     )
 
 
