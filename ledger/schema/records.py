@@ -57,8 +57,8 @@ class Record(Generic[T]):
     ``sort_keys`` orders :meth:`to_obj`'s keys (canonical order) instead; ``override``
     reads the named fields with other specs (the same record read another way).
 
-    Compiled into closures: ``parse`` and ``parse_values`` (raise :class:`Refused`, for
-    nesting), ``from_obj`` and ``values`` (raise the record's error), ``to_obj``.
+    Compiled once into functions: ``parse`` and ``parse_values`` (raise :class:`Refused`,
+    for nesting), ``from_obj`` and ``values`` (raise the record's error), ``to_obj``.
     """
 
     def __init__(
@@ -79,50 +79,64 @@ class Record(Generic[T]):
         self.fields = _wire_fields(cls, override or {})
         """Field name -> :class:`WireField` (its ``key`` filled in), in declaration order."""
         self.names = tuple(self.fields)
-        specs = tuple((f.key, f.spec) for f in self.fields.values())
-        env = {
-            "_Refused": Refused,
-            "_slow": self._compile_values(),
-            "_locate": partial(locate_field, tuple((key, spec.parse) for key, spec in specs)),
-            "_make": _maker(cls, self.names),
-            "_convert": convert,
-            "_error": error,
-            "_what": what,
-            "_keys": frozenset(key for key, _ in specs) | ({tag[0]} if tag else set()),
-        }
-        for i, (_, spec) in enumerate(specs):
-            env[f"_p{i}"], env[f"_c{i}"] = spec.parse, spec.const
-        fast = None
-        if not any(f.optional for f in self.fields.values()):
-            fast = "type(obj) is dict and obj.keys() == _keys"
-            if tag is not None:
-                fast += f" and obj[{tag[0]!r}] == {tag[1]!r}"
-
-        def generated(build: bool, raise_: bool) -> Any:
-            return compile_function(reader_source(specs, fast, build, raise_), env)
-
-        self.parse: Callable[[Any], T] = generated(True, False)
-        self.from_obj: Callable[[Value], T] = generated(True, True)
-        self.parse_values: Callable[[Any], tuple[Any, ...]] = generated(False, False)
-        self.values: Callable[[Value], tuple[Any, ...]] = generated(False, True)
+        env = self._reader_env(convert)
+        source = partial(reader_source, tuple((f.key, f.spec) for f in self.fields.values()))
+        fast = self._fast_test()
+        self.parse: Callable[[Any], T] = compile_function(source(fast, True, False), env)
+        self.from_obj: Callable[[Value], T] = compile_function(source(fast, True, True), env)
+        self.parse_values: Callable[[Any], tuple[Any, ...]] = compile_function(
+            source(fast, False, False), env
+        )
+        self.values: Callable[[Value], tuple[Any, ...]] = compile_function(
+            source(fast, False, True), env
+        )
         self.to_obj: Callable[[T], dict[str, Value]] = self._compile_dump(sort_keys)
 
+    def _reader_env(self, convert: tuple[type[Exception], ...]) -> dict[str, Any]:
+        """The names the generated readers use (see :func:`reader_source`)."""
+        parsers = tuple((f.key, f.spec.parse) for f in self.fields.values())
+        env: dict[str, Any] = {
+            "_Refused": Refused,
+            "_slow": self._compile_values(),
+            "_locate": partial(locate_field, parsers),
+            "_make": _maker(self.cls, self.names),
+            "_convert": convert,
+            "_error": self.error,
+            "_what": self.what,
+            "_keys": self._keys(),
+        }
+        for i, f in enumerate(self.fields.values()):
+            env[f"_p{i}"], env[f"_c{i}"] = f.spec.parse, f.spec.const
+        return env
+
+    def _keys(self) -> frozenset[str]:
+        """Every key of the record's map: its fields' and its tag's."""
+        keys = frozenset(f.key for f in self.fields.values())
+        return keys if self.tag is None else keys | {self.tag[0]}
+
+    def _fast_test(self) -> str | None:
+        """The test of a map the generated readers read inline: exactly the record's
+        keys and its tag (None when a field is optional: that path is the closures')."""
+        if any(f.optional for f in self.fields.values()):
+            return None
+        fast = "type(obj) is dict and obj.keys() == _keys"
+        if self.tag is not None:
+            fast += f" and obj[{self.tag[0]!r}] == {self.tag[1]!r}"
+        return fast
+
     def _compile_values(self) -> Callable[[Any], tuple[Any, ...]]:
-        """The parser of the field values, in declaration order (a tuple)."""
+        """The closure-based reader of the field values (a tuple in declaration order):
+        what the generated readers call for any map but one with exactly the record's
+        keys, and where a refusal of the map as a whole is worded."""
         parsers = tuple((f.key, f.spec.parse) for f in self.fields.values())
         missing = {f.key: f.missing for f in self.fields.values() if f.optional}
-        keys = frozenset(key for key, _ in parsers) | ({self.tag[0]} if self.tag else set())
+        keys = self._keys()
         required = keys - missing.keys()
         tag = self.tag
 
         def values(obj: Any) -> tuple[Any, ...]:
             if type(obj) is not dict and not isinstance(obj, dict):
                 raise Refused(f"must be a map, got {wire_name(obj)}")
-            if obj.keys() == keys and not missing and tag is None:
-                try:
-                    return tuple([p(obj[key]) for key, p in parsers])
-                except Refused:
-                    raise locate_field(parsers, obj) from None
             if not (required <= obj.keys() <= keys):
                 raise Refused(key_problem(obj, required, keys - required))
             if tag is not None and obj[tag[0]] != tag[1]:
@@ -152,15 +166,15 @@ def _values_with_missing(
 ) -> tuple[Any, ...]:
     """The field values of a map that may leave out optional fields (absent or nil)."""
     out = []
-    for name, p in parsers:
-        value = obj.get(name)
-        if value is None and name in missing:
-            out.append(missing[name])
+    for key, p in parsers:
+        value = obj.get(key)
+        if value is None and key in missing:
+            out.append(missing[key])
             continue
         try:
             out.append(p(value))
         except Refused as exc:
-            raise exc.within(f".{name}") from None
+            raise exc.within(f".{key}") from None
     return tuple(out)
 
 

@@ -126,7 +126,9 @@ def IntEnumOf(enum: type[E]) -> Spec:
         if member is None:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise Refused(f"must be an integer, got {wire_name(value)}")
-            raise Refused(f"{value} is not one of {names}")
+            member = members.get(int(value))  # an int subclass: a member itself, say
+            if member is None:
+                raise Refused(f"{value} is not one of {names}")
         return member
 
     return Spec.of(parse, int)

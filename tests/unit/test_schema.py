@@ -122,6 +122,13 @@ def test_optional_fields_absent_or_nil_take_their_missing_value() -> None:
     assert (order.note, order.due_ms, order.even) == ("", None, 0)
 
 
+def test_int_subclasses_are_read_as_their_int() -> None:
+    order = Order.from_obj(
+        {**GOOD, "colour": Colour.RED, "lines": [{"sku": "a", "qty": Colour.GREEN}]}
+    )
+    assert order.colour is Colour.RED and type(order.lines[0].qty) is int
+
+
 def test_to_obj_keys_in_declaration_order_and_sets_sorted() -> None:
     order = Order.from_obj({**GOOD, "tags": ["b", "a"]})
     assert list(order.to_obj())[:3] == ["id", "colour", "kind"]
