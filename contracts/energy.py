@@ -28,33 +28,53 @@ position ``offered_wh + sold_wh <= max(0, produced_wh - consumed_wh)`` whenever
 anything is offered or sold (a reading that would break it is refused); every
 check runs before any write and every add is checked against :data:`MAX_AMOUNT`,
 so nothing is sold twice, nothing is minted from nothing and nothing goes negative.
+Payloads are described in :mod:`contracts.energy_payloads`, records in
+:mod:`contracts.energy_records`.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from contracts import index_keys as ik
 from contracts import market
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
+from contracts.energy_payloads import (
+    CancelOrder,
+    CreditBalance,
+    PlaceOrder,
+    Reading,
+    RegisterMeter,
+    RevokeMeter,
+    Settle,
+)
+from contracts.energy_records import (
+    MAX_ORDERS_PER_INTERVAL,
+    Account,
+    Clearing,
+    Meter,
+    MeterReading,
+    Order,
+    Position,
+    Trade,
+    load_account,
+    load_market,
+    load_meter,
+    load_order,
+    load_position,
+    save,
+)
 from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
-from contracts.identity import require_org
+from contracts.identity_records import load_org
 from contracts.params import MAX_SKEW_MS
-from contracts.payload import Fields
 from ledger.crypto import PrivateKey, Purpose, is_valid_signature
-from ledger.encoding import Value, encode
+from ledger.encoding import encode
 
-MAX_WH = 10**12
-MAX_PRICE_PER_KWH = 10**9
-MAX_CREDIT = 10**15
-MAX_ORDERS_PER_INTERVAL = 500
 MAX_ORDERS_PER_ACCOUNT = 20  # orders one account may place in one interval (cancelled count)
-MIN_ORDER_VALUE = 1000  # quantity_wh * price_per_kwh: an order is worth at least 1 minor unit
 MAX_AMOUNT = 2**62  # cap of any account field, far below the 64-bit encoding limit
-ORDER_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-SIDES = frozenset({"offer", "bid"})
+R = TypeVar("R", Account, Position)
 
 
 # --- meter readings --------------------------------------------------------------------------
@@ -82,83 +102,16 @@ def sign_reading(
     return meter.sign(Purpose.METER_READING, chain_id, message)
 
 
-# --- records ---------------------------------------------------------------------------------
+# --- accounts --------------------------------------------------------------------------------
 
 
-def empty_account(org_id: str) -> dict[str, Value]:
-    return {
-        "org": org_id,
-        "balance": 0,
-        "reserved_balance": 0,
-        "produced_wh": 0,
-        "consumed_wh": 0,
-        "sold_wh": 0,
-        "bought_wh": 0,
-    }
-
-
-def load_account(ctx: TxContext, org_id: str) -> dict[str, Value]:
-    return ctx.load(sk.energy_account_key(org_id)) or empty_account(org_id)
-
-
-def save_account(ctx: TxContext, account: dict[str, Value]) -> None:
-    ctx.store(sk.energy_account_key(account["org"]), account)
-
-
-def empty_position(org_id: str, interval_start_ms: int) -> dict[str, Value]:
-    return {
-        "org": org_id,
-        "interval_start_ms": interval_start_ms,
-        "produced_wh": 0,
-        "consumed_wh": 0,
-        "offered_wh": 0,
-        "sold_wh": 0,
-        "bought_wh": 0,
-        "orders": 0,
-    }
-
-
-def load_position(ctx: TxContext, org_id: str, interval_start_ms: int) -> dict[str, Value]:
-    key = sk.energy_position_key(org_id, interval_start_ms)
-    return ctx.load(key) or empty_position(org_id, interval_start_ms)
-
-
-def save_position(ctx: TxContext, position: dict[str, Value]) -> None:
-    key = sk.energy_position_key(position["org"], position["interval_start_ms"])
-    ctx.store(key, position)
-
-
-def surplus_wh(position: dict[str, Value]) -> int:
-    """What the account may sell in the interval: own production left after own use."""
-    produced: int = position["produced_wh"]
-    consumed: int = position["consumed_wh"]
-    return max(0, produced - consumed)
-
-
-def available_wh(position: dict[str, Value]) -> int:
-    """Surplus not yet offered or sold."""
-    committed: int = position["offered_wh"] + position["sold_wh"]
-    return surplus_wh(position) - committed
-
-
-def empty_market(interval_start_ms: int) -> dict[str, Value]:
-    return {
-        "interval_start_ms": interval_start_ms,
-        "status": "open",
-        "orders": [],
-        "clearing": None,
-    }
-
-
-def load_market(ctx: TxContext, interval_start_ms: int) -> dict[str, Value]:
-    return ctx.load(sk.market_key(interval_start_ms)) or empty_market(interval_start_ms)
-
-
-def _add(account: dict[str, Value], field: str, amount: int) -> None:
-    """Increase an account field, refusing to pass :data:`MAX_AMOUNT`."""
-    if account[field] + amount > MAX_AMOUNT:
+def _add(record: R, field: str, amount: int) -> R:
+    """``record`` with ``field`` increased by ``amount``, refusing to pass :data:`MAX_AMOUNT`."""
+    value: int = getattr(record, field) + amount
+    if value > MAX_AMOUNT:
         raise ContractError("limit_exceeded", f"{field} would exceed {MAX_AMOUNT}")
-    account[field] += amount
+    changes: dict[str, Any] = {field: value}
+    return replace(record, **changes)
 
 
 def check_interval(
@@ -173,117 +126,11 @@ def check_interval(
         raise ContractError("interval_open", f"this settlement interval {what} yet")
 
 
-# --- payloads --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterMeter:
-    meter_key: bytes
-    owner: str
-    name: str
-    active_from_ms: int | None
-
-
-def parse_register_meter(payload: Value) -> RegisterMeter:
-    f = Fields(payload, "energy.register_meter")
-    out = RegisterMeter(
-        f.raw("meter_key", size=32),
-        f.org_id("owner"),
-        f.text("name", max_len=100),
-        f.opt_integer("active_from_ms"),
-    )
-    f.done()
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeMeter:
-    meter_key: bytes
-    reason: str
-
-
-def parse_revoke_meter(payload: Value) -> RevokeMeter:
-    f = Fields(payload, "energy.revoke_meter")
-    out = RevokeMeter(f.raw("meter_key", size=32), f.text("reason"))
-    f.done()
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    meter_key: bytes
-    interval_start_ms: int
-    produced_wh: int
-    consumed_wh: int
-    signature: bytes
-
-
-def parse_reading(payload: Value) -> Reading:
-    f = Fields(payload, "energy.submit_reading")
-    out = Reading(
-        f.raw("meter_key", size=32),
-        f.integer("interval_start_ms"),
-        f.integer("produced_wh", hi=MAX_WH),
-        f.integer("consumed_wh", hi=MAX_WH),
-        f.raw("signature", size=64),
-    )
-    f.done()
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class CreditBalance:
-    account: str
-    amount: int
-    reference: str
-
-
-def parse_credit_balance(payload: Value) -> CreditBalance:
-    f = Fields(payload, "energy.credit_balance")
-    out = CreditBalance(
-        f.org_id("account"), f.integer("amount", lo=1, hi=MAX_CREDIT), f.text("reference")
-    )
-    f.done()
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceOrder:
-    interval_start_ms: int
-    side: str
-    quantity_wh: int
-    price_per_kwh: int
-
-
-def parse_place_order(payload: Value) -> PlaceOrder:
-    f = Fields(payload, "energy.place_order")
-    out = PlaceOrder(
-        f.integer("interval_start_ms"),
-        f.choice("side", SIDES),
-        f.integer("quantity_wh", lo=1, hi=MAX_WH),
-        f.integer("price_per_kwh", lo=1, hi=MAX_PRICE_PER_KWH),
-    )
-    f.done()
-    if out.quantity_wh * out.price_per_kwh < MIN_ORDER_VALUE:
-        raise bad_payload(
-            "energy.place_order: quantity_wh * price_per_kwh must be at least "
-            f"{MIN_ORDER_VALUE} (an order is worth at least one minor unit)"
-        )
-    return out
-
-
-def parse_cancel_order(payload: Value) -> str:
-    f = Fields(payload, "energy.cancel_order")
-    order_id = f.text("order_id", max_len=64, pattern=ORDER_ID_PATTERN)
-    f.done()
-    return order_id
-
-
-def parse_settle(payload: Value) -> int:
-    f = Fields(payload, "energy.settle")
-    start = f.integer("interval_start_ms")
-    f.done()
-    return start
+def require_prosumer(ctx: TxContext, org_id: str, rule: str) -> None:
+    """Organisation ``org_id`` exists and is a prosumer (else ``wrong_state`` citing ``rule``)."""
+    kind = load_org(ctx, org_id).kind
+    if kind != "prosumer":
+        raise wrong_state(f"{rule}, {org_id} is {kind}")
 
 
 # --- handlers: meters and money --------------------------------------------------------------
@@ -292,13 +139,11 @@ def parse_settle(payload: Value) -> int:
 @handler(
     "energy.register_meter",
     {"energy_regulator"},
-    parse_register_meter,
+    RegisterMeter.from_obj,
     "The regulator registers a meter key to a prosumer organisation.",
 )
 def process_register_meter(ctx: TxContext, p: RegisterMeter) -> None:
-    owner = require_org(ctx, p.owner)
-    if owner["kind"] != "prosumer":
-        raise wrong_state(f"meters belong to prosumer organisations, {p.owner} is {owner['kind']}")
+    require_prosumer(ctx, p.owner, "meters belong to prosumer organisations")
     key = sk.meter_key(p.meter_key)
     if ctx.get(key) is not None or ctx.get(sk.member_key(p.meter_key)) is not None:
         raise ContractError("duplicate", "this key is already registered")
@@ -311,50 +156,35 @@ def process_register_meter(ctx: TxContext, p: RegisterMeter) -> None:
             f"a meter's commissioning time may lie at most {ctx.params.max_reading_age_ms} ms "
             "before the block",
         )
-    ctx.store(
-        key,
-        {
-            "meter_key": p.meter_key,
-            "owner": p.owner,
-            "name": p.name,
-            "status": "active",
-            "registered_height": ctx.height,
-            "active_from_ms": active_from,
-            "revoked_reason": "",
-            "readings": 0,
-        },
-    )
+    save(ctx, Meter(p.meter_key, p.owner, p.name, "active", ctx.height, active_from, "", 0))
     ctx.emit("energy.meter_registered", {"meter": p.meter_key, "owner": p.owner})
 
 
 @handler(
     "energy.revoke_meter",
     {"energy_regulator"},
-    parse_revoke_meter,
+    RevokeMeter.from_obj,
     "The regulator revokes a meter; its readings are refused afterwards.",
 )
 def process_revoke_meter(ctx: TxContext, p: RevokeMeter) -> None:
-    key = sk.meter_key(p.meter_key)
-    meter = ctx.require(key, "meter", p.meter_key.hex())
-    if meter["status"] != "active":
+    meter = load_meter(ctx, p.meter_key)
+    if meter.status != "active":
         raise wrong_state("this meter is already revoked")
-    meter.update(status="revoked", revoked_reason=p.reason)
-    ctx.store(key, meter)
-    ctx.emit("energy.meter_revoked", {"meter": p.meter_key, "owner": meter["owner"]})
+    save(ctx, replace(meter, status="revoked", revoked_reason=p.reason))
+    ctx.emit("energy.meter_revoked", {"meter": p.meter_key, "owner": meter.owner})
 
 
 @handler(
     "energy.submit_reading",
     {"prosumer"},
-    parse_reading,
+    Reading.from_obj,
     "The meter owner submits a reading signed by the meter; production mints credits.",
 )
 def process_submit_reading(ctx: TxContext, p: Reading) -> None:
-    meter_key = sk.meter_key(p.meter_key)
-    meter = ctx.require(meter_key, "meter", p.meter_key.hex())
-    if meter["status"] != "active":
+    meter = load_meter(ctx, p.meter_key)
+    if meter.status != "active":
         raise ContractError("meter_revoked", "this meter has been revoked")
-    if meter["owner"] != ctx.sender.org:
+    if meter.owner != ctx.sender.org:
         raise forbidden("only the meter's owner may submit its readings")
     check_reading_time(ctx, meter, p.interval_start_ms)
     cap = ctx.params.max_meter_wh
@@ -362,48 +192,40 @@ def process_submit_reading(ctx: TxContext, p: Reading) -> None:
         raise ContractError(
             "limit_exceeded", f"a meter reports at most {cap} Wh produced or consumed per interval"
         )
-    reading_key = sk.meter_reading_key(p.meter_key, p.interval_start_ms)
-    if ctx.get(reading_key) is not None:
+    reading = MeterReading(
+        p.meter_key,
+        p.interval_start_ms,
+        p.produced_wh,
+        p.consumed_wh,
+        p.signature,
+        ctx.height,
+        ctx.tx_hash,
+    )
+    if ctx.get(reading.key) is not None:
         raise ContractError("duplicate", "this meter already reported this interval")
     message = reading_message(p.meter_key, p.interval_start_ms, p.produced_wh, p.consumed_wh)
     if not is_valid_signature(
         p.meter_key, Purpose.METER_READING, ctx.tx.chain_id, message, p.signature
     ):
         raise ContractError("bad_meter_signature", "the reading is not signed by this meter")
-    account = load_account(ctx, meter["owner"])
-    position = load_position(ctx, meter["owner"], p.interval_start_ms)
-    _add(account, "produced_wh", p.produced_wh)
-    _add(account, "consumed_wh", p.consumed_wh)
-    _add(position, "produced_wh", p.produced_wh)
-    _add(position, "consumed_wh", p.consumed_wh)
-    committed = position["offered_wh"] + position["sold_wh"]
-    if committed > surplus_wh(position):
+    account = load_account(ctx, meter.owner)
+    position = load_position(ctx, meter.owner, p.interval_start_ms)
+    account = _add(_add(account, "produced_wh", p.produced_wh), "consumed_wh", p.consumed_wh)
+    position = _add(_add(position, "produced_wh", p.produced_wh), "consumed_wh", p.consumed_wh)
+    committed = position.offered_wh + position.sold_wh
+    if committed > position.surplus_wh():
         raise ContractError(
             "insufficient_balance",
             f"the account has offered or sold {committed} Wh of this interval; with this "
-            f"reading its surplus would be {surplus_wh(position)} Wh",
+            f"reading its surplus would be {position.surplus_wh()} Wh",
         )
-    meter["readings"] += 1
-    ctx.store(
-        reading_key,
-        {
-            "meter_key": p.meter_key,
-            "interval_start_ms": p.interval_start_ms,
-            "produced_wh": p.produced_wh,
-            "consumed_wh": p.consumed_wh,
-            "signature": p.signature,
-            "height": ctx.height,
-            "tx_hash": ctx.tx_hash,
-        },
-    )
-    ctx.store(meter_key, meter)
-    save_account(ctx, account)
-    save_position(ctx, position)
+    for record in (reading, replace(meter, readings=meter.readings + 1), account, position):
+        save(ctx, record)
     ctx.emit(
         "energy.reading",
         {
             "meter": p.meter_key,
-            "owner": meter["owner"],
+            "owner": meter.owner,
             "interval_start_ms": p.interval_start_ms,
             "produced_wh": p.produced_wh,
             "consumed_wh": p.consumed_wh,
@@ -411,12 +233,12 @@ def process_submit_reading(ctx: TxContext, p: Reading) -> None:
     )
 
 
-def check_reading_time(ctx: TxContext, meter: dict[str, Value], interval_start_ms: int) -> None:
+def check_reading_time(ctx: TxContext, meter: Meter, interval_start_ms: int) -> None:
     """The interval has ended, began within the meter's life and not too long ago."""
     check_interval(ctx, interval_start_ms, ended=True)
-    if interval_start_ms < meter["active_from_ms"]:
+    if interval_start_ms < meter.active_from_ms:
         raise ContractError(
-            "bad_time", f"the meter is active from {meter['active_from_ms']}, not before"
+            "bad_time", f"the meter is active from {meter.active_from_ms}, not before"
         )
     if interval_start_ms < ctx.time_ms - ctx.params.max_reading_age_ms:
         raise ContractError(
@@ -429,16 +251,12 @@ def check_reading_time(ctx: TxContext, meter: dict[str, Value], interval_start_m
 @handler(
     "energy.credit_balance",
     {"energy_regulator"},
-    parse_credit_balance,
+    CreditBalance.from_obj,
     "The regulator credits a prosumer's prepaid money balance (minor units).",
 )
 def process_credit_balance(ctx: TxContext, p: CreditBalance) -> None:
-    org = require_org(ctx, p.account)
-    if org["kind"] != "prosumer":
-        raise wrong_state(f"energy accounts belong to prosumers, {p.account} is {org['kind']}")
-    account = load_account(ctx, p.account)
-    _add(account, "balance", p.amount)
-    save_account(ctx, account)
+    require_prosumer(ctx, p.account, "energy accounts belong to prosumers")
+    save(ctx, _add(load_account(ctx, p.account), "balance", p.amount))
     ctx.emit(
         "energy.balance_credited",
         {"account": p.account, "amount": p.amount, "reference": p.reference},
@@ -448,55 +266,74 @@ def process_credit_balance(ctx: TxContext, p: CreditBalance) -> None:
 # --- handlers: the order book ----------------------------------------------------------------
 
 
-def _reserve(account: dict[str, Value], position: dict[str, Value], side: str, amount: int) -> None:
+def _reserve(
+    account: Account, position: Position, side: str, amount: int
+) -> tuple[Account, Position]:
     if side == "offer":
-        if available_wh(position) < amount:
+        if position.available_wh() < amount:
             raise ContractError(
                 "insufficient_balance",
                 f"needs {amount} Wh of this interval's surplus, the account has "
-                f"{available_wh(position)} (produced {position['produced_wh']}, consumed "
-                f"{position['consumed_wh']}, offered {position['offered_wh']}, sold "
-                f"{position['sold_wh']})",
+                f"{position.available_wh()} (produced {position.produced_wh}, consumed "
+                f"{position.consumed_wh}, offered {position.offered_wh}, sold "
+                f"{position.sold_wh})",
             )
-        position["offered_wh"] += amount
-        return
-    if account["balance"] < amount:
+        return account, replace(position, offered_wh=position.offered_wh + amount)
+    if account.balance < amount:
         raise ContractError(
             "insufficient_balance",
-            f"needs {amount} minor units of money, the account has {account['balance']}",
+            f"needs {amount} minor units of money, the account has {account.balance}",
         )
-    account["balance"] -= amount
-    account["reserved_balance"] += amount
+    moved = replace(
+        account,
+        balance=account.balance - amount,
+        reserved_balance=account.reserved_balance + amount,
+    )
+    return moved, position
 
 
-def _release(account: dict[str, Value], position: dict[str, Value], side: str, amount: int) -> None:
+def _move_money(account: Account, amount: int) -> Account:
+    """``amount`` moved from the available balance into the reservation (negative: back)."""
+    return replace(
+        account,
+        balance=account.balance - amount,
+        reserved_balance=account.reserved_balance + amount,
+    )
+
+
+def _release(
+    account: Account, position: Position, side: str, amount: int
+) -> tuple[Account, Position]:
     if side == "offer":
-        assert 0 <= amount <= position["offered_wh"], "release exceeds the offered Wh"
-        position["offered_wh"] -= amount
-        return
-    assert 0 <= amount <= account["reserved_balance"], "release exceeds the reservation"
-    account["reserved_balance"] -= amount
-    account["balance"] += amount
+        assert 0 <= amount <= position.offered_wh, "release exceeds the offered Wh"
+        return account, replace(position, offered_wh=position.offered_wh - amount)
+    assert 0 <= amount <= account.reserved_balance, "release exceeds the reservation"
+    moved = replace(
+        account,
+        reserved_balance=account.reserved_balance - amount,
+        balance=account.balance + amount,
+    )
+    return moved, position
 
 
 @handler(
     "energy.place_order",
     {"prosumer"},
-    parse_place_order,
+    PlaceOrder.from_obj,
     "A prosumer offers or bids for an interval; the Wh or money is reserved.",
 )
 def process_place_order(ctx: TxContext, p: PlaceOrder) -> None:
     check_interval(ctx, p.interval_start_ms, ended=False)
     book = load_market(ctx, p.interval_start_ms)
-    if book["status"] != "open":
+    if book.status != "open":
         raise wrong_state("this interval has already been settled")
-    if len(book["orders"]) >= MAX_ORDERS_PER_INTERVAL:
+    if len(book.orders) >= MAX_ORDERS_PER_INTERVAL:
         raise ContractError(
             "limit_exceeded", f"at most {MAX_ORDERS_PER_INTERVAL} orders per interval"
         )
     account = load_account(ctx, ctx.sender.org)
     position = load_position(ctx, ctx.sender.org, p.interval_start_ms)
-    if position["orders"] >= MAX_ORDERS_PER_ACCOUNT:
+    if position.orders >= MAX_ORDERS_PER_ACCOUNT:
         raise ContractError(
             "limit_exceeded",
             f"an account places at most {MAX_ORDERS_PER_ACCOUNT} orders per interval",
@@ -505,34 +342,28 @@ def process_place_order(ctx: TxContext, p: PlaceOrder) -> None:
         reserved = p.quantity_wh
     else:
         reserved = market.bid_reservation(p.quantity_wh, p.price_per_kwh)
-    _reserve(account, position, p.side, reserved)
-    position["orders"] += 1
-    order_id = ctx.tx_hash.hex()
-    ctx.store(
-        sk.order_key(order_id),
-        {
-            "id": order_id,
-            "interval_start_ms": p.interval_start_ms,
-            "side": p.side,
-            "account": ctx.sender.org,
-            "placed_by": ctx.sender.public_key,
-            "quantity_wh": p.quantity_wh,
-            "price_per_kwh": p.price_per_kwh,
-            "reserved": reserved,
-            "seq": len(book["orders"]),
-            "status": "open",
-            "filled_wh": 0,
-            "amount": 0,
-        },
+    account, position = _reserve(account, position, p.side, reserved)
+    order = Order(
+        id=ctx.tx_hash.hex(),
+        interval_start_ms=p.interval_start_ms,
+        side=p.side,
+        account=ctx.sender.org,
+        placed_by=ctx.sender.public_key,
+        quantity_wh=p.quantity_wh,
+        price_per_kwh=p.price_per_kwh,
+        reserved=reserved,
+        seq=len(book.orders),
+        status="open",
+        filled_wh=0,
+        amount=0,
     )
-    book["orders"].append(order_id)
-    ctx.store(sk.market_key(p.interval_start_ms), book)
-    save_account(ctx, account)
-    save_position(ctx, position)
+    book = replace(book, orders=(*book.orders, order.id))
+    for record in (order, book, account, replace(position, orders=position.orders + 1)):
+        save(ctx, record)
     ctx.emit(
         "energy.order_placed",
         {
-            "order": order_id,
+            "order": order.id,
             "account": ctx.sender.org,
             "interval_start_ms": p.interval_start_ms,
             "side": p.side,
@@ -545,63 +376,55 @@ def process_place_order(ctx: TxContext, p: PlaceOrder) -> None:
 @handler(
     "energy.cancel_order",
     {"prosumer"},
-    parse_cancel_order,
+    CancelOrder.from_obj,
     "A member of the ordering prosumer cancels an open order; its reservation is released.",
 )
-def process_cancel_order(ctx: TxContext, order_id: str) -> None:
-    key = sk.order_key(order_id)
-    order = ctx.require(key, "order", order_id)
-    if order["account"] != ctx.sender.org:
+def process_cancel_order(ctx: TxContext, p: CancelOrder) -> None:
+    order = load_order(ctx, p.order_id)
+    if order.account != ctx.sender.org:
         raise forbidden("only the ordering organisation may cancel an order")
-    if order["status"] != "open":
-        raise wrong_state(f"the order is {order['status']}")
-    account = load_account(ctx, order["account"])
-    position = load_position(ctx, order["account"], order["interval_start_ms"])
-    _release(account, position, order["side"], order["reserved"])
-    order["status"] = "cancelled"
-    ctx.store(key, order)
-    save_account(ctx, account)
-    save_position(ctx, position)
-    ctx.emit("energy.order_cancelled", {"order": order_id, "account": order["account"]})
+    if order.status != "open":
+        raise wrong_state(f"the order is {order.status}")
+    account = load_account(ctx, order.account)
+    position = load_position(ctx, order.account, order.interval_start_ms)
+    account, position = _release(account, position, order.side, order.reserved)
+    for record in (replace(order, status="cancelled"), account, position):
+        save(ctx, record)
+    ctx.emit("energy.order_cancelled", {"order": p.order_id, "account": order.account})
 
 
 @handler(
     "energy.settle",
     {"energy_regulator", "prosumer"},
-    parse_settle,
+    Settle.from_obj,
     "Once an interval has ended, anyone in the market settles it (once): auction + transfers.",
 )
-def process_settle(ctx: TxContext, interval_start_ms: int) -> None:
-    check_interval(ctx, interval_start_ms, ended=True, delay_ms=ctx.params.settlement_delay_ms)
-    book = load_market(ctx, interval_start_ms)
-    if book["status"] != "open":
+def process_settle(ctx: TxContext, p: Settle) -> None:
+    start = p.interval_start_ms
+    check_interval(ctx, start, ended=True, delay_ms=ctx.params.settlement_delay_ms)
+    book = load_market(ctx, start)
+    if book.status != "open":
         raise wrong_state("this interval has already been settled")
-    orders = {oid: ctx.require(sk.order_key(oid), "order", oid) for oid in book["orders"]}
-    open_orders = [o for o in orders.values() if o["status"] == "open"]
+    orders = {oid: load_order(ctx, oid) for oid in book.orders}
+    open_ids = [oid for oid, o in orders.items() if o.status == "open"]
     result = market.clear(
-        [_book_order(o) for o in open_orders if o["side"] == "offer"],
-        [_book_order(o) for o in open_orders if o["side"] == "bid"],
+        [_book_order(orders[oid]) for oid in open_ids if orders[oid].side == "offer"],
+        [_book_order(orders[oid]) for oid in open_ids if orders[oid].side == "bid"],
     )
-    books = _Books(ctx, interval_start_ms)
+    books = _Books(ctx, start)
     for n, match in enumerate(result.matches):
-        _execute_match(ctx, interval_start_ms, n, match, result.price_per_kwh, orders, books)
-    for order in open_orders:
-        _close_order(order, books)
-        ctx.store(sk.order_key(order["id"]), order)
+        _execute_match(ctx, start, n, match, result.price_per_kwh, orders, books)
+    for oid in open_ids:
+        save(ctx, _close_order(orders[oid], books))
     books.save()
-    book["status"] = "settled"
-    book["clearing"] = {
-        "price_per_kwh": result.price_per_kwh,
-        "volume_wh": result.volume_wh,
-        "trade_count": len(result.matches),
-        "settled_height": ctx.height,
-        "settled_time_ms": ctx.time_ms,
-    }
-    ctx.store(sk.market_key(interval_start_ms), book)
+    clearing = Clearing(
+        result.price_per_kwh, result.volume_wh, len(result.matches), ctx.height, ctx.time_ms
+    )
+    save(ctx, replace(book, status="settled", clearing=clearing))
     ctx.emit(
         "energy.settled",
         {
-            "interval_start_ms": interval_start_ms,
+            "interval_start_ms": start,
             "price_per_kwh": result.price_per_kwh,
             "volume_wh": result.volume_wh,
             "trades": len(result.matches),
@@ -615,28 +438,35 @@ class _Books:
     def __init__(self, ctx: TxContext, interval_start_ms: int) -> None:
         self.ctx = ctx
         self.start = interval_start_ms
-        self.accounts: dict[str, dict[str, Value]] = {}
-        self.positions: dict[str, dict[str, Value]] = {}
+        self.accounts: dict[str, Account] = {}
+        self.positions: dict[str, Position] = {}
 
-    def account(self, org_id: str) -> dict[str, Value]:
+    def account(self, org_id: str) -> Account:
         if org_id not in self.accounts:
             self.accounts[org_id] = load_account(self.ctx, org_id)
         return self.accounts[org_id]
 
-    def position(self, org_id: str) -> dict[str, Value]:
+    def position(self, org_id: str) -> Position:
         if org_id not in self.positions:
             self.positions[org_id] = load_position(self.ctx, org_id, self.start)
         return self.positions[org_id]
 
+    def add(self, org_id: str, field: str, amount: int, *, position: bool = False) -> None:
+        """Add ``amount`` to ``field`` of the account (or its position), capped."""
+        if position:
+            self.positions[org_id] = _add(self.position(org_id), field, amount)
+        else:
+            self.accounts[org_id] = _add(self.account(org_id), field, amount)
+
     def save(self) -> None:
         for org_id in sorted(self.accounts):
-            save_account(self.ctx, self.accounts[org_id])
+            save(self.ctx, self.accounts[org_id])
         for org_id in sorted(self.positions):
-            save_position(self.ctx, self.positions[org_id])
+            save(self.ctx, self.positions[org_id])
 
 
-def _book_order(order: dict[str, Value]) -> market.BookOrder:
-    return market.BookOrder(order["id"], order["seq"], order["price_per_kwh"], order["quantity_wh"])
+def _book_order(order: Order) -> market.BookOrder:
+    return market.BookOrder(order.id, order.seq, order.price_per_kwh, order.quantity_wh)
 
 
 def _execute_match(
@@ -645,51 +475,40 @@ def _execute_match(
     n: int,
     match: market.Match,
     price: int,
-    orders: dict[str, dict[str, Value]],
+    orders: dict[str, Order],
     books: _Books,
 ) -> None:
     offer, bid = orders[match.offer_id], orders[match.bid_id]
     quantity, amount = match.quantity_wh, match.amount
-    seller_org, buyer_org = offer["account"], bid["account"]
-    seller, buyer = books.account(seller_org), books.account(buyer_org)
-    assert amount <= buyer["reserved_balance"], "a trade exceeds the bid's reservation"
-    buyer["reserved_balance"] -= amount
-    _add(seller, "balance", amount)
-    _add(seller, "sold_wh", quantity)
-    _add(buyer, "bought_wh", quantity)
-    _add(books.position(seller_org), "sold_wh", quantity)
-    _add(books.position(buyer_org), "bought_wh", quantity)
+    seller, buyer = offer.account, bid.account
+    paying = books.account(buyer)
+    assert amount <= paying.reserved_balance, "a trade exceeds the bid's reservation"
+    books.accounts[buyer] = replace(paying, reserved_balance=paying.reserved_balance - amount)
+    books.add(seller, "balance", amount)
+    books.add(seller, "sold_wh", quantity)
+    books.add(buyer, "bought_wh", quantity)
+    books.add(seller, "sold_wh", quantity, position=True)
+    books.add(buyer, "bought_wh", quantity, position=True)
     for order in (offer, bid):
-        order["filled_wh"] += quantity
-        order["amount"] += amount
-    trade_key = sk.trade_key(interval_start_ms, n)
-    ctx.store(
-        trade_key,
-        {
-            "interval_start_ms": interval_start_ms,
-            "n": n,
-            "seller": seller_org,
-            "buyer": buyer_org,
-            "offer_id": offer["id"],
-            "bid_id": bid["id"],
-            "quantity_wh": quantity,
-            "price_per_kwh": price,
-            "amount": amount,
-        },
-    )
-    for org_id in sorted({seller_org, buyer_org}):
-        ctx.index_put(ik.trade_account_key(org_id, interval_start_ms, n), trade_key)
+        orders[order.id] = replace(
+            orders[order.id],
+            filled_wh=orders[order.id].filled_wh + quantity,
+            amount=orders[order.id].amount + amount,
+        )
+    trade = Trade(interval_start_ms, n, seller, buyer, offer.id, bid.id, quantity, price, amount)
+    save(ctx, trade)
+    for org_id in sorted({seller, buyer}):
+        ctx.index_put(ik.trade_account_key(org_id, interval_start_ms, n), trade.key)
 
 
-def _close_order(order: dict[str, Value], books: _Books) -> None:
+def _close_order(order: Order, books: _Books) -> Order:
     """Release what the order reserved (an offer's Wh: all of it, the sold part is now
-    ``sold_wh``; a bid's money: what it did not pay), and mark it settled."""
-    account, position = books.account(order["account"]), books.position(order["account"])
-    if order["side"] == "offer":
-        _release(account, position, "offer", order["quantity_wh"])
-    else:
-        _release(account, position, "bid", order["reserved"] - order["amount"])
-    order["status"] = "settled"
+    ``sold_wh``; a bid's money: what it did not pay); returns it settled."""
+    org_id = order.account
+    amount = order.quantity_wh if order.side == "offer" else order.reserved - order.amount
+    account, position = _release(books.account(org_id), books.position(org_id), order.side, amount)
+    books.accounts[org_id], books.positions[org_id] = account, position
+    return replace(order, status="settled")
 
 
 HANDLERS: list[Handler] = [

@@ -30,6 +30,7 @@ from contracts import state_keys as sk
 from contracts.context import BlockBuffer, Sender, StateReader, TxContext
 from contracts.errors import HTTP_STATUS, ContractError
 from contracts.identity import genesis_identity
+from contracts.identity_records import Member
 from contracts.params import AppParams
 from contracts.registry import HANDLERS
 from ledger.block import Receipt
@@ -96,8 +97,8 @@ def authenticate(state: StateReader, sender: bytes) -> Sender:
 @functools.lru_cache(maxsize=4096)
 def _member(raw: bytes) -> tuple[bool, str, frozenset[str]]:
     """(active, organisation, roles) of a member record: a pure function of its bytes."""
-    member = decode(raw)
-    return member["status"] == "active", member["org"], frozenset(member["roles"])
+    member = Member.from_obj(decode(raw))
+    return member.active, member.org, frozenset(member.roles)
 
 
 def _admit(state: StateReader, genesis: Genesis, tx: Transaction, expected: int) -> Sender:

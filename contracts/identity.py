@@ -6,19 +6,22 @@ organisation's admin registers and revokes its own members. What roles a member
 may hold depends on its organisation's kind, so a trader's admin can never mint
 a customs officer. A revoked key can send nothing (the engine checks before any
 handler runs). Member keys and meter keys share one key space: a key registered
-as either can never be registered as the other (checked on both paths).
+as either can never be registered as the other (checked on both paths). Payloads
+are described in :mod:`contracts.identity_payloads`, records in
+:mod:`contracts.identity_records`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
-from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
-from contracts.payload import Fields
-from ledger.encoding import Value, encode
-from ledger.genesis import ORG_KINDS, ROLES, Genesis
+from contracts.errors import ContractError, forbidden, wrong_state
+from contracts.identity_payloads import NewMember, RegisterOrg, RevokeMember
+from contracts.identity_records import Organisation, load_member, load_org, new_member, save
+from ledger.encoding import encode
+from ledger.genesis import Genesis
 
 # Roles an organisation of each kind may give its members. "meter" is never a
 # member role: meters are registered by the regulator (energy.register_meter).
@@ -31,124 +34,25 @@ ORG_KIND_ROLES: dict[str, frozenset[str]] = {
     "customs_broker": frozenset({"admin", "trader"}),
     "prosumer": frozenset({"admin", "prosumer"}),
 }
-MEMBER_ROLES = ROLES - {"meter"}
-MAX_NEW_MEMBERS = 16
 
 
 # --- records ---------------------------------------------------------------------------------
-
-
-def org_record(
-    org_id: str, name: str, kind: str, city: str, *, founding: bool, height: int
-) -> dict[str, Value]:
-    return {
-        "id": org_id,
-        "name": name,
-        "kind": kind,
-        "city": city,
-        "founding": founding,
-        "members": [],
-        "registered_height": height,
-    }
-
-
-def member_record(
-    public_key: bytes, org_id: str, roles: tuple[str, ...], name: str, height: int
-) -> dict[str, Value]:
-    return {
-        "public_key": public_key,
-        "org": org_id,
-        "roles": sorted(roles),
-        "name": name,
-        "status": "active",
-        "registered_height": height,
-        "revoked_height": None,
-        "revoked_reason": "",
-    }
 
 
 def genesis_identity(genesis: Genesis) -> dict[bytes, bytes]:
     """State of the founding organisations and members."""
     out: dict[bytes, bytes] = {}
     for org in genesis.organisations:
-        record = org_record(org.id, org.name, org.kind, org.city, founding=True, height=0)
-        record["members"] = [m.public_key.hex() for m in org.members]
-        out[sk.org_key(org.id)] = encode(record)
+        members = tuple(m.public_key.hex() for m in org.members)
+        record = Organisation(org.id, org.name, org.kind, org.city, True, members, 0)
+        out[record.key] = encode(record.to_obj())
         for m in org.members:
-            out[sk.member_key(m.public_key)] = encode(
-                member_record(m.public_key, org.id, m.roles, m.name, 0)
-            )
-    return out
-
-
-# --- payloads --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NewMember:
-    public_key: bytes
-    name: str
-    roles: tuple[str, ...]
-
-
-def _parse_member(f: Fields) -> NewMember:
-    key = f.raw("public_key", size=32)
-    name = f.text("name", max_len=100)
-    raw_roles = f.items("roles", min_len=1, max_len=len(MEMBER_ROLES))
-    roles = [r for r in raw_roles if isinstance(r, str) and r in MEMBER_ROLES]
-    if len(roles) != len(raw_roles) or len(set(roles)) != len(roles):
-        raise bad_payload(f"roles must be distinct and from {sorted(MEMBER_ROLES)}")
-    f.done()
-    return NewMember(key, name, tuple(sorted(roles)))
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterOrg:
-    id: str
-    name: str
-    kind: str
-    city: str
-    members: tuple[NewMember, ...]
-
-
-def parse_register_org(payload: Value) -> RegisterOrg:
-    f = Fields(payload, "identity.register_org")
-    org_id = f.org_id("id")
-    name = f.text("name", max_len=200)
-    kind = f.choice("kind", ORG_KINDS)
-    city = f.text("city", max_len=100)
-    raw = f.items("members", min_len=1, max_len=MAX_NEW_MEMBERS)
-    members = tuple(_parse_member(f.sub(m, i, "members")) for i, m in enumerate(raw))
-    f.done()
-    if len({m.public_key for m in members}) != len(members):
-        raise bad_payload("identity.register_org: a member key is listed twice")
-    if not any("admin" in m.roles for m in members):
-        raise bad_payload("identity.register_org: at least one member must be an admin")
-    return RegisterOrg(org_id, name, kind, city, members)
-
-
-def parse_register_member(payload: Value) -> NewMember:
-    return _parse_member(Fields(payload, "identity.register_member"))
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeMember:
-    public_key: bytes
-    reason: str
-
-
-def parse_revoke_member(payload: Value) -> RevokeMember:
-    f = Fields(payload, "identity.revoke_member")
-    out = RevokeMember(f.raw("public_key", size=32), f.text("reason"))
-    f.done()
+            member = new_member(m.public_key, org.id, m.roles, m.name, 0)
+            out[member.key] = encode(member.to_obj())
     return out
 
 
 # --- checks ----------------------------------------------------------------------------------
-
-
-def require_org(ctx: TxContext, org_id: str) -> dict[str, Value]:
-    return ctx.require(sk.org_key(org_id), "organisation", org_id)
 
 
 def check_roles_for_kind(kind: str, member: NewMember) -> None:
@@ -168,16 +72,14 @@ def check_key_unused(ctx: TxContext, public_key: bytes) -> None:
         raise ContractError("duplicate", f"key {public_key.hex()[:16]}… is a registered meter key")
 
 
-def add_member(ctx: TxContext, org: dict[str, Value], member: NewMember) -> None:
-    ctx.store(
-        sk.member_key(member.public_key),
-        member_record(member.public_key, org["id"], member.roles, member.name, ctx.height),
-    )
-    org["members"].append(member.public_key.hex())
+def add_member(ctx: TxContext, org: Organisation, member: NewMember) -> Organisation:
+    """Store the new member; returns the organisation listing it."""
+    save(ctx, new_member(member.public_key, org.id, member.roles, member.name, ctx.height))
     ctx.emit(
         "identity.member_registered",
-        {"org": org["id"], "public_key": member.public_key, "roles": list(member.roles)},
+        {"org": org.id, "public_key": member.public_key, "roles": list(member.roles)},
     )
+    return replace(org, members=(*org.members, member.public_key.hex()))
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -186,62 +88,59 @@ def add_member(ctx: TxContext, org: dict[str, Value], member: NewMember) -> None
 @handler(
     "identity.register_org",
     {"admin"},
-    parse_register_org,
+    RegisterOrg.from_obj,
     "An admin of a founding agency registers a new organisation and its first members.",
 )
 def process_register_org(ctx: TxContext, p: RegisterOrg) -> None:
-    own = require_org(ctx, ctx.sender.org)
-    if not (own["founding"] and own["kind"] == "agency"):
+    own = load_org(ctx, ctx.sender.org)
+    if not (own.founding and own.kind == "agency"):
         raise forbidden("only an admin of a founding agency may register organisations")
     if ctx.get(sk.org_key(p.id)) is not None:
         raise ContractError("duplicate", f"organisation {p.id!r} already exists")
     for m in p.members:
         check_roles_for_kind(p.kind, m)
         check_key_unused(ctx, m.public_key)
-    org = org_record(p.id, p.name, p.kind, p.city, founding=False, height=ctx.height)
+    org = Organisation(p.id, p.name, p.kind, p.city, False, (), ctx.height)
     ctx.emit(
         "identity.org_registered",
         {"org": p.id, "kind": p.kind, "city": p.city, "by": ctx.sender.org},
     )
     for m in p.members:
-        add_member(ctx, org, m)
-    ctx.store(sk.org_key(p.id), org)
+        org = add_member(ctx, org, m)
+    save(ctx, org)
 
 
 @handler(
     "identity.register_member",
     {"admin"},
-    parse_register_member,
+    NewMember.from_obj,
     "An organisation's admin registers a new member key of that organisation.",
 )
 def process_register_member(ctx: TxContext, p: NewMember) -> None:
-    org = require_org(ctx, ctx.sender.org)
-    check_roles_for_kind(org["kind"], p)
+    org = load_org(ctx, ctx.sender.org)
+    check_roles_for_kind(org.kind, p)
     check_key_unused(ctx, p.public_key)
-    add_member(ctx, org, p)
-    ctx.store(sk.org_key(org["id"]), org)
+    save(ctx, add_member(ctx, org, p))
 
 
 @handler(
     "identity.revoke_member",
     {"admin"},
-    parse_revoke_member,
+    RevokeMember.from_obj,
     "An organisation's admin revokes one of its member keys; it can send nothing afterwards.",
 )
 def process_revoke_member(ctx: TxContext, p: RevokeMember) -> None:
-    key = sk.member_key(p.public_key)
-    member = ctx.require(key, "member", p.public_key.hex())
-    if member["org"] != ctx.sender.org:
+    member = load_member(ctx, p.public_key)
+    if member.org != ctx.sender.org:
         raise forbidden("an admin may only revoke members of their own organisation")
     if p.public_key == ctx.sender.public_key:
         raise forbidden("an admin cannot revoke their own key")
-    if member["status"] != "active":
+    if not member.active:
         raise wrong_state("this member key is already revoked")
-    member.update(status="revoked", revoked_height=ctx.height, revoked_reason=p.reason)
-    ctx.store(key, member)
+    save(ctx, replace(member, status="revoked", revoked_height=ctx.height, revoked_reason=p.reason))
     ctx.emit(
         "identity.member_revoked",
-        {"org": member["org"], "public_key": p.public_key, "reason": p.reason},
+        {"org": member.org, "public_key": p.public_key, "reason": p.reason},
     )
 
 

@@ -10,23 +10,31 @@ Every transition after the application is one row of :data:`TRANSITIONS`
 (data, not scattered ifs): the statuses it may start from (as they read at the
 block time), the status it leads to, and the roles that may make it. Renewal
 keeps the stored status, so only ``permit.reinstate`` lifts a suspension and
-nothing lifts a revocation.
+nothing lifts a revocation. The payloads are parsed in :mod:`contracts.permit_payloads`
+and the records described in :mod:`contracts.permit_records`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-from contracts import codes
 from contracts import index_keys as ik
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, wrong_state
-from contracts.payload import Fields
+from contracts.permit_payloads import MAX_WINDOW_MS, Action, Apply, action_parser
+from contracts.permit_records import (
+    MAX_INSPECTIONS,
+    Inspection,
+    Permit,
+    PermitEvent,
+    require_permit,
+    save_permit,
+    store_permit_entry,
+)
 from ledger.encoding import Value
 
-PERMIT_TYPES = frozenset({"building", "business", "event", "import_licence"})
 STATUSES = (
     "applied",
     "in_review",
@@ -48,9 +56,6 @@ BLDS_STATUS = {
     "revoked": "Permit Cancelled",
     "expired": "Permit Expired",
 }
-INSPECTION_RESULTS = frozenset({"pass", "fail", "partial"})
-MAX_WINDOW_MS = 50 * 365 * 86_400_000
-MAX_INSPECTIONS = 100
 APPLY_ROLES = {"admin", "trader", "carrier", "prosumer"}
 
 
@@ -84,159 +89,85 @@ TRANSITIONS: dict[str, Transition] = {
 # --- reading a permit ------------------------------------------------------------------------
 
 
-def effective_status(permit: dict[str, Value], time_ms: int) -> str:
+def _permit(permit: Permit | Mapping[str, Value]) -> Permit:
+    """A permit record, read from its stored map when given one (as clients hold it)."""
+    return permit if isinstance(permit, Permit) else Permit.from_obj(dict(permit))
+
+
+def effective_status(permit: Permit | Mapping[str, Value], time_ms: int) -> str:
     """The status as it reads at ``time_ms``: issued/suspended become expired at valid_until."""
-    status: str = permit["status"]
-    if status in ("issued", "suspended") and time_ms >= permit["valid_until"]:
+    p = _permit(permit)
+    if p.status in ("issued", "suspended") and time_ms >= p.valid_until:
         return "expired"
-    return status
+    return p.status
 
 
-def permit_valid_at(permit: dict[str, Value], time_ms: int) -> tuple[bool, str]:
+def permit_valid_at(permit: Permit | Mapping[str, Value], time_ms: int) -> tuple[bool, str]:
     """Whether the permit authorises its holder at ``time_ms``, and why (not)."""
-    status = effective_status(permit, time_ms)
+    p = _permit(permit)
+    status = effective_status(p, time_ms)
     if status == "expired":
-        return False, f"expired at {permit['valid_until']}"
+        return False, f"expired at {p.valid_until}"
     if status != "issued":
         return False, f"permit is {status}"
-    if time_ms < permit["valid_from"]:
-        return False, f"not valid before {permit['valid_from']}"
-    return True, f"issued, valid from {permit['valid_from']} until {permit['valid_until']}"
-
-
-# --- payloads --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Apply:
-    id: str
-    type: str
-    address: str
-    description: str
-    hs_codes: tuple[str, ...]
-
-
-def parse_apply(payload: Value) -> Apply:
-    f = Fields(payload, "permit.apply")
-    permit_id = f.record_id("id")
-    permit_type = f.choice("type", PERMIT_TYPES)
-    address = f.text("address", max_len=200)
-    description = f.text("description")
-    hs_codes = (
-        f.strings("hs_codes", max_len=50, pattern=codes.HS_PREFIX_PATTERN)
-        if f.has("hs_codes")
-        else ()
-    )
-    f.done()
-    if hs_codes and permit_type != "import_licence":
-        raise bad_payload("hs_codes only apply to an import_licence")
-    if not address.strip():
-        raise bad_payload("permit.apply.address must not be blank")
-    return Apply(permit_id, permit_type, address, description, hs_codes)
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """The payload of any transition; fields a kind does not take keep their defaults."""
-
-    permit_id: str
-    reason: str = ""
-    valid_from: int = 0
-    valid_until: int = 0
-    conditions: str = ""
-    result: str = ""
-    time_ms: int | None = None
-
-
-def _parse_extra(kind: str, f: Fields, permit_id: str) -> Action:
-    if kind == "permit.issue":
-        valid_from, valid_until = f.integer("valid_from"), f.integer("valid_until")
-        if not valid_from < valid_until <= valid_from + MAX_WINDOW_MS:
-            raise bad_payload("permit.issue: need valid_from < valid_until within 50 years")
-        return Action(
-            permit_id,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            conditions=f.opt_text("conditions"),
-        )
-    if kind == "permit.renew":
-        return Action(permit_id, valid_until=f.integer("valid_until"))
-    if kind == "permit.inspect":
-        return Action(
-            permit_id,
-            result=f.choice("result", INSPECTION_RESULTS),
-            reason=f.opt_text("notes"),
-            time_ms=f.opt_integer("time_ms"),
-        )
-    if kind in ("permit.review", "permit.approve"):
-        return Action(permit_id, reason=f.opt_text("note"))
-    return Action(permit_id, reason=f.text("reason"))
-
-
-def action_parser(kind: str) -> Callable[[Value], Action]:
-    def parse(payload: Value) -> Action:
-        f = Fields(payload, kind)
-        action = _parse_extra(kind, f, f.record_id("permit_id"))
-        f.done()
-        return action
-
-    return parse
+    if time_ms < p.valid_from:
+        return False, f"not valid before {p.valid_from}"
+    return True, f"issued, valid from {p.valid_from} until {p.valid_until}"
 
 
 # --- writing ---------------------------------------------------------------------------------
 
 
 def append_history(
-    ctx: TxContext, permit: dict[str, Value], action: str, details: dict[str, Value]
-) -> None:
-    seq = permit["history_len"]
-    ctx.store(
-        sk.permit_history_key(permit["id"], seq),
-        {
-            "seq": seq,
-            "action": action,
-            "status": permit["status"],
-            "actor_org": ctx.sender.org,
-            "actor": ctx.sender.public_key,
-            "time_ms": ctx.time_ms,
-            "height": ctx.height,
-            "tx_hash": ctx.tx_hash,
-            "details": details,
-        },
+    ctx: TxContext, permit: Permit, action: str, details: dict[str, Value]
+) -> Permit:
+    """Store the next history entry (with the permit's status); returns the permit counting it."""
+    seq = permit.history_len
+    entry = PermitEvent(
+        seq=seq,
+        action=action,
+        status=permit.status,
+        actor_org=ctx.sender.org,
+        actor=ctx.sender.public_key,
+        time_ms=ctx.time_ms,
+        height=ctx.height,
+        tx_hash=ctx.tx_hash,
+        details=details,
     )
-    permit["history_len"] = seq + 1
+    store_permit_entry(ctx, permit.id, entry)
+    return replace(permit, history_len=seq + 1)
 
 
 @handler(
     "permit.apply",
     APPLY_ROLES,
-    parse_apply,
+    Apply.from_obj,
     "A member applies for a permit; its organisation becomes the holder.",
 )
 def process_apply(ctx: TxContext, p: Apply) -> None:
     key = sk.permit_key(p.id)
     if ctx.get(key) is not None:
         raise ContractError("duplicate", f"permit {p.id!r} already exists")
-    permit: dict[str, Value] = {
-        "id": p.id,
-        "type": p.type,
-        "holder": ctx.sender.org,
-        "applicant": ctx.sender.public_key,
-        "address": p.address,
-        "description": p.description,
-        "hs_codes": list(p.hs_codes),
-        "status": "applied",
-        "valid_from": 0,
-        "valid_until": 0,
-        "conditions": "",
-        "renewals": 0,
-        "inspections": [],
-        "reason": "",
-        "applied_time_ms": ctx.time_ms,
-        "history_len": 0,
-    }
-    append_history(ctx, permit, "applied", {"type": p.type, "address": p.address})
-    ctx.store(key, permit)
+    permit = Permit(
+        id=p.id,
+        type=p.type,
+        holder=ctx.sender.org,
+        applicant=ctx.sender.public_key,
+        address=p.address,
+        description=p.description,
+        hs_codes=p.hs_codes,
+        status="applied",
+        valid_from=0,
+        valid_until=0,
+        conditions="",
+        renewals=0,
+        inspections=(),
+        reason="",
+        applied_time_ms=ctx.time_ms,
+        history_len=0,
+    )
+    permit = append_history(ctx, permit, "applied", {"type": p.type, "address": p.address})
+    save_permit(ctx, permit)
     ctx.index_put(ik.permit_holder_key(ctx.sender.org, p.id), key)
     ctx.index_put(ik.permit_address_key(p.address, p.id), key)
     ctx.emit(
@@ -245,57 +176,60 @@ def process_apply(ctx: TxContext, p: Apply) -> None:
     )
 
 
+def _renewed(ctx: TxContext, permit: Permit, valid_until: int) -> Permit:
+    if valid_until <= max(permit.valid_until, ctx.time_ms):
+        raise bad_payload("a renewal must extend valid_until beyond both its current value and now")
+    if valid_until > permit.valid_from + MAX_WINDOW_MS:
+        raise bad_payload("a permit window cannot exceed 50 years")
+    return replace(permit, valid_until=valid_until, renewals=permit.renewals + 1)
+
+
+def _inspection(ctx: TxContext, permit: Permit, a: Action) -> Inspection:
+    if len(permit.inspections) >= MAX_INSPECTIONS:
+        raise ContractError("limit_exceeded", f"at most {MAX_INSPECTIONS} inspections")
+    when = ctx.time_ms if a.time_ms is None else a.time_ms
+    if when > ctx.time_ms:
+        raise ContractError("bad_time", "an inspection cannot be in the future")
+    if when < ctx.time_ms - ctx.params.max_event_age_ms:
+        raise ContractError(
+            "bad_time",
+            f"an inspection time may lie at most {ctx.params.max_event_age_ms} ms before the block",
+        )
+    return Inspection(result=a.result, notes=a.reason, by=ctx.sender.org, time_ms=when)
+
+
 def _apply_effect(
-    ctx: TxContext, kind: str, permit: dict[str, Value], a: Action
-) -> dict[str, Value]:
-    """The kind-specific part of a transition; returns the history details."""
+    ctx: TxContext, kind: str, permit: Permit, a: Action
+) -> tuple[Permit, dict[str, Value]]:
+    """The kind-specific part of a transition: the changed permit and the history details."""
     if kind == "permit.issue":
-        permit.update(valid_from=a.valid_from, valid_until=a.valid_until, conditions=a.conditions)
-        return {"valid_from": a.valid_from, "valid_until": a.valid_until}
+        issued = replace(
+            permit, valid_from=a.valid_from, valid_until=a.valid_until, conditions=a.conditions
+        )
+        return issued, {"valid_from": a.valid_from, "valid_until": a.valid_until}
     if kind == "permit.renew":
-        if a.valid_until <= max(permit["valid_until"], ctx.time_ms):
-            raise bad_payload(
-                "a renewal must extend valid_until beyond both its current value and now"
-            )
-        if a.valid_until > permit["valid_from"] + MAX_WINDOW_MS:
-            raise bad_payload("a permit window cannot exceed 50 years")
-        permit["valid_until"] = a.valid_until
-        permit["renewals"] += 1
-        return {"valid_until": a.valid_until}
+        return _renewed(ctx, permit, a.valid_until), {"valid_until": a.valid_until}
     if kind == "permit.inspect":
-        if len(permit["inspections"]) >= MAX_INSPECTIONS:
-            raise ContractError("limit_exceeded", f"at most {MAX_INSPECTIONS} inspections")
-        when = ctx.time_ms if a.time_ms is None else a.time_ms
-        if when > ctx.time_ms:
-            raise ContractError("bad_time", "an inspection cannot be in the future")
-        if when < ctx.time_ms - ctx.params.max_event_age_ms:
-            raise ContractError(
-                "bad_time",
-                f"an inspection time may lie at most {ctx.params.max_event_age_ms} ms before "
-                "the block",
-            )
-        inspection = {"result": a.result, "notes": a.reason, "by": ctx.sender.org, "time_ms": when}
-        permit["inspections"].append(inspection)
-        return inspection
-    permit["reason"] = a.reason
-    return {"reason": a.reason} if a.reason else {}
+        inspection = _inspection(ctx, permit, a)
+        inspected = replace(permit, inspections=(*permit.inspections, inspection))
+        return inspected, inspection.to_obj()
+    return replace(permit, reason=a.reason), ({"reason": a.reason} if a.reason else {})
 
 
 def transition_handler(kind: str, transition: Transition) -> Handler:
     def process(ctx: TxContext, a: Action) -> None:
-        key = sk.permit_key(a.permit_id)
-        permit = ctx.require(key, "permit", a.permit_id)
+        permit = require_permit(ctx, a.permit_id)
         current = effective_status(permit, ctx.time_ms)
         if current not in transition.from_statuses:
             raise wrong_state(f"{kind} is not possible for a permit that is {current}")
-        details = _apply_effect(ctx, kind, permit, a)
+        permit, details = _apply_effect(ctx, kind, permit, a)
         if transition.to is not None:
-            permit["status"] = transition.to
-        append_history(ctx, permit, transition.action, details)
-        ctx.store(key, permit)
+            permit = replace(permit, status=transition.to)
+        permit = append_history(ctx, permit, transition.action, details)
+        save_permit(ctx, permit)
         ctx.emit(
             f"permit.{transition.action}",
-            {"permit": a.permit_id, "holder": permit["holder"], "status": permit["status"]},
+            {"permit": a.permit_id, "holder": permit.holder, "status": permit.status},
         )
 
     summary = f"{', '.join(sorted(transition.roles))}: {kind.split('.')[1]} a permit"

@@ -7,32 +7,64 @@ is the record at ``shipment_key(id)`` plus the entries at
 :func:`shipment_proof_keys`). The ``find_*`` / ``*_by_*`` functions read the
 unauthenticated index and return ids; fetch and prove the records themselves.
 
-Read rules are not applied here; the API applies :mod:`contracts.read_rules`.
+Records come back typed (:mod:`contracts.shipment_records`, ``permit_records``,
+``energy_records``, ``identity_records``). Read rules are not applied here; the
+API applies :mod:`contracts.read_rules`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TypeVar
+
 from contracts import index_keys as ik
 from contracts import state_keys as sk
 from contracts.context import StateReader
-from contracts.energy import empty_account, empty_position
+from contracts.energy_records import (
+    Account,
+    Clearing,
+    MarketBook,
+    Meter,
+    MeterReading,
+    Order,
+    Position,
+    Trade,
+)
+from contracts.identity_records import Member, Organisation
 from contracts.params import DEFAULT_ENERGY_INTERVAL_MS
-from contracts.permits import BLDS_STATUS, effective_status
+from contracts.permit_records import Permit, PermitEvent
 from contracts.permits import permit_valid_at as _permit_valid_at
+from contracts.shipment_records import Shipment, ShipmentEvent
 from ledger.encoding import Value, decode
+from ledger.schema import Described
 from ledger.storage.protocol import KVReader
 
-Record = dict[str, Value]
 DEFAULT_LIMIT = 100
+R = TypeVar("R", bound=Described)
 
 
-def _load(state: StateReader, key: bytes) -> Record | None:
+def _load_obj(state: StateReader, key: bytes) -> dict[str, Value] | None:
     raw = state.get(key)
     if raw is None:
         return None
-    record = decode(raw)
-    assert isinstance(record, dict)
-    return record
+    obj = decode(raw)
+    assert isinstance(obj, dict)
+    return obj
+
+
+def _load(state: StateReader, key: bytes, cls: type[R]) -> R | None:
+    obj = _load_obj(state, key)
+    return None if obj is None else cls.from_obj(obj)
+
+
+def _entries(state: StateReader, keys: list[bytes], cls: type[R]) -> list[R]:
+    """The records at ``keys``, every one of which must exist (a history's entries)."""
+    out = []
+    for key in keys:
+        entry = _load(state, key, cls)
+        assert entry is not None, f"history entry {key!r} missing"
+        out.append(entry)
+    return out
 
 
 def _ids(index: KVReader, prefix: bytes, limit: int, after: str | None) -> list[str]:
@@ -49,16 +81,16 @@ def _ids(index: KVReader, prefix: bytes, limit: int, after: str | None) -> list[
 # --- identity --------------------------------------------------------------------------------
 
 
-def get_params(state: StateReader) -> Record:
-    return _load(state, sk.params_key()) or {}
+def get_params(state: StateReader) -> dict[str, Value]:
+    return _load_obj(state, sk.params_key()) or {}
 
 
-def get_organisation(state: StateReader, org_id: str) -> Record | None:
-    return _load(state, sk.org_key(org_id))
+def get_organisation(state: StateReader, org_id: str) -> Organisation | None:
+    return _load(state, sk.org_key(org_id), Organisation)
 
 
-def get_member(state: StateReader, public_key: bytes) -> Record | None:
-    return _load(state, sk.member_key(public_key))
+def get_member(state: StateReader, public_key: bytes) -> Member | None:
+    return _load(state, sk.member_key(public_key), Member)
 
 
 def get_nonce(state: StateReader, public_key: bytes) -> int:
@@ -69,21 +101,13 @@ def get_nonce(state: StateReader, public_key: bytes) -> int:
 # --- shipments -------------------------------------------------------------------------------
 
 
-def get_shipment(state: StateReader, shipment_id: str) -> Record | None:
-    return _load(state, sk.shipment_key(shipment_id))
+def get_shipment(state: StateReader, shipment_id: str) -> Shipment | None:
+    return _load(state, sk.shipment_key(shipment_id), Shipment)
 
 
-def get_shipment_history(state: StateReader, shipment_id: str) -> list[Record]:
+def get_shipment_history(state: StateReader, shipment_id: str) -> list[ShipmentEvent]:
     """The provenance: every entry in order (declared, documents, custody, milestones, ...)."""
-    shipment = get_shipment(state, shipment_id)
-    if shipment is None:
-        return []
-    entries = []
-    for seq in range(shipment["history_len"]):
-        entry = _load(state, sk.shipment_history_key(shipment_id, seq))
-        assert entry is not None, f"shipment {shipment_id} history entry {seq} missing"
-        entries.append(entry)
-    return entries
+    return _entries(state, shipment_proof_keys(state, shipment_id)[1:], ShipmentEvent)
 
 
 def shipment_proof_keys(state: StateReader, shipment_id: str) -> list[bytes]:
@@ -95,8 +119,28 @@ def shipment_proof_keys(state: StateReader, shipment_id: str) -> list[bytes]:
     shipment = get_shipment(state, shipment_id)
     keys = [sk.shipment_key(shipment_id)]
     if shipment is not None:
-        keys += [sk.shipment_history_key(shipment_id, i) for i in range(shipment["history_len"])]
+        keys += [sk.shipment_history_key(shipment_id, i) for i in range(shipment.history_len)]
     return keys
+
+
+def find_shipments(
+    index: KVReader,
+    *,
+    container: str | None = None,
+    party: str | None = None,
+    status: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    after: str | None = None,
+) -> list[str]:
+    """Ids the index lists under the first filter given (container, else party, else
+    status); a search checks the others on each record
+    (:func:`contracts.shipment_search.matches_search`)."""
+    if container is not None:
+        return find_shipments_by_container(index, container, limit=limit, after=after)
+    if party is not None:
+        return find_shipments_by_party(index, party, limit=limit, after=after)
+    assert status is not None, "a shipment search needs at least one filter"
+    return find_shipments_by_status(index, status, limit=limit, after=after)
 
 
 def find_shipments_by_container(
@@ -122,31 +166,22 @@ def find_shipments_by_status(
 # --- permits ---------------------------------------------------------------------------------
 
 
-def get_permit(state: StateReader, permit_id: str, at_ms: int | None = None) -> Record | None:
-    """The permit record; with ``at_ms``, plus ``effective_status`` and ``blds_status`` then."""
-    permit = _load(state, sk.permit_key(permit_id))
-    if permit is not None and at_ms is not None:
-        status = effective_status(permit, at_ms)
-        permit["effective_status"] = status
-        permit["blds_status"] = BLDS_STATUS[status]
-    return permit
+def get_permit(state: StateReader, permit_id: str) -> Permit | None:
+    """The permit record (its status as it reads at a time: :func:`permits.effective_status`)."""
+    return _load(state, sk.permit_key(permit_id), Permit)
 
 
-def get_permit_history(state: StateReader, permit_id: str) -> list[Record]:
-    permit = _load(state, sk.permit_key(permit_id))
+def get_permit_history(state: StateReader, permit_id: str) -> list[PermitEvent]:
+    permit = get_permit(state, permit_id)
     if permit is None:
         return []
-    out = []
-    for seq in range(permit["history_len"]):
-        entry = _load(state, sk.permit_history_key(permit_id, seq))
-        assert entry is not None
-        out.append(entry)
-    return out
+    keys = [sk.permit_history_key(permit_id, seq) for seq in range(permit.history_len)]
+    return _entries(state, keys, PermitEvent)
 
 
 def permit_valid_at(state: StateReader, permit_id: str, time_ms: int) -> tuple[bool, str]:
     """Is permit ``permit_id`` valid at ``time_ms``? Answered from the proven record alone."""
-    permit = _load(state, sk.permit_key(permit_id))
+    permit = get_permit(state, permit_id)
     if permit is None:
         return False, f"permit {permit_id!r} does not exist"
     return _permit_valid_at(permit, time_ms)
@@ -185,58 +220,64 @@ def interval_start(state: StateReader, time_ms: int) -> int:
     return time_ms - time_ms % length
 
 
-def get_energy_account(state: StateReader, org_id: str) -> Record:
+def get_energy_account(state: StateReader, org_id: str) -> Account:
     """Money (minor units, available and reserved) and energy totals; zero if never used."""
-    return _load(state, sk.energy_account_key(org_id)) or empty_account(org_id)
+    return _load(state, sk.energy_account_key(org_id), Account) or Account.empty(org_id)
 
 
-def get_energy_position(state: StateReader, org_id: str, interval_start_ms: int) -> Record:
+def get_energy_position(state: StateReader, org_id: str, interval_start_ms: int) -> Position:
     """The account's position in one interval: produced, consumed, offered, sold, bought."""
     key = sk.energy_position_key(org_id, interval_start_ms)
-    return _load(state, key) or empty_position(org_id, interval_start_ms)
+    return _load(state, key, Position) or Position.empty(org_id, interval_start_ms)
 
 
-def get_meter(state: StateReader, meter_key: bytes) -> Record | None:
-    return _load(state, sk.meter_key(meter_key))
+def get_meter(state: StateReader, meter_key: bytes) -> Meter | None:
+    return _load(state, sk.meter_key(meter_key), Meter)
 
 
 def get_meter_reading(
     state: StateReader, meter_key: bytes, interval_start_ms: int
-) -> Record | None:
-    return _load(state, sk.meter_reading_key(meter_key, interval_start_ms))
+) -> MeterReading | None:
+    return _load(state, sk.meter_reading_key(meter_key, interval_start_ms), MeterReading)
 
 
-def get_order(state: StateReader, order_id: str) -> Record | None:
-    return _load(state, sk.order_key(order_id))
+def get_order(state: StateReader, order_id: str) -> Order | None:
+    return _load(state, sk.order_key(order_id), Order)
 
 
-def get_trade(state: StateReader, interval_start_ms: int, n: int) -> Record | None:
-    return _load(state, sk.trade_key(interval_start_ms, n))
+def get_trade(state: StateReader, interval_start_ms: int, n: int) -> Trade | None:
+    return _load(state, sk.trade_key(interval_start_ms, n), Trade)
 
 
-def get_market(state: StateReader, interval_start_ms: int) -> Record:
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """An interval's market as read: status, offers and bids (placement order), clearing
+    and trades."""
+
+    interval_start_ms: int
+    status: str
+    offers: tuple[Order, ...]
+    bids: tuple[Order, ...]
+    clearing: Clearing | None
+    trades: tuple[Trade, ...]
+
+
+def get_market(state: StateReader, interval_start_ms: int) -> MarketView:
     """The interval's offers, bids (in placement order), clearing result and trades."""
-    book = _load(state, sk.market_key(interval_start_ms))
+    book = _load(state, sk.market_key(interval_start_ms), MarketBook)
     if book is None:
-        return {
-            "interval_start_ms": interval_start_ms,
-            "status": "open",
-            "offers": [],
-            "bids": [],
-            "clearing": None,
-            "trades": [],
-        }
-    orders = [get_order(state, oid) for oid in book["orders"]]
-    clearing = book["clearing"]
-    trade_count = 0 if clearing is None else clearing["trade_count"]
-    return {
-        "interval_start_ms": interval_start_ms,
-        "status": book["status"],
-        "offers": [o for o in orders if o is not None and o["side"] == "offer"],
-        "bids": [o for o in orders if o is not None and o["side"] == "bid"],
-        "clearing": clearing,
-        "trades": [get_trade(state, interval_start_ms, n) for n in range(trade_count)],
-    }
+        book = MarketBook.empty(interval_start_ms)
+    orders = [o for o in (get_order(state, oid) for oid in book.orders) if o is not None]
+    trade_count = 0 if book.clearing is None else book.clearing.trade_count
+    trades = (get_trade(state, interval_start_ms, n) for n in range(trade_count))
+    return MarketView(
+        interval_start_ms=interval_start_ms,
+        status=book.status,
+        offers=tuple(o for o in orders if o.side == "offer"),
+        bids=tuple(o for o in orders if o.side == "bid"),
+        clearing=book.clearing,
+        trades=tuple(t for t in trades if t is not None),
+    )
 
 
 def trades_by_account(
@@ -246,13 +287,13 @@ def trades_by_account(
     interval_start_ms: int | None = None,
     *,
     limit: int = 1000,
-) -> list[Record]:
+) -> list[Trade]:
     """Trades where ``org_id`` sold or bought, by interval then trade number."""
-    out: list[Record] = []
+    out: list[Trade] = []
     for _key, trade_key in index.iterate(ik.trade_account_prefix(org_id, interval_start_ms)):
-        trade = _load(state, trade_key)
-        if trade is not None:
-            out.append(trade)
+        obj = _load_obj(state, trade_key)
+        if obj is not None:
+            out.append(Trade.from_obj(obj))
         if len(out) >= limit:
             break
     return out

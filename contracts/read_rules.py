@@ -44,7 +44,12 @@ from dataclasses import dataclass
 from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import StateReader
+from contracts.energy_records import Account, Meter, Order, Position, Trade
+from contracts.fields import RecordError
+from contracts.identity_records import Member
+from contracts.shipment_records import Shipment
 from ledger.encoding import Value, decode
+from ledger.schema import Described
 
 PUBLIC_TX_PREFIXES = ("permit.", "identity.")
 PUBLIC = frozenset({"params", "nonce", "organisation", "member", "permit", "permit_history"})
@@ -81,38 +86,50 @@ def reader_for(state: StateReader, public_key: bytes | None) -> Reader:
     raw = state.get(sk.member_key(public_key))
     if raw is None:
         return Reader.public()
-    member = decode(raw)
-    if member["status"] != "active":
+    member = Member.from_obj(decode(raw))
+    if not member.active:
         return Reader.public()
-    return Reader(member["org"], frozenset(member["roles"]))
+    return Reader(member.org, frozenset(member.roles))
 
 
-def shipment_readers(shipment: dict[str, Value]) -> set[str]:
+def shipment_readers(shipment: Shipment) -> set[str]:
     """Organisations entitled to a shipment's commercial data."""
-    orgs = {shipment["consignor"], shipment["consignee"], shipment["declarant"]}
-    orgs.update(shipment["holders"])
-    offer = shipment.get("custody_offer")
-    if offer:
-        orgs.add(offer["to"])
+    orgs = shipment.involved()
+    if shipment.custody_offer is not None:
+        orgs.add(shipment.custody_offer.to)
     return orgs
 
 
-def owners_of(record_type: str, record: dict[str, Value]) -> set[str]:
+# record type -> the stored record whose owners may read it (history entries and
+# readings are governed by their shipment and meter, see _parent_key; an account's
+# interval positions share its record type)
+OWNED: dict[str, type[Described]] = {
+    "shipment": Shipment,
+    "shipment_history": Shipment,
+    "energy_account": Account,
+    "meter": Meter,
+    "meter_reading": Meter,
+    "energy_order": Order,
+    "trade": Trade,
+}
+
+
+def owners_of(record: object) -> set[str]:
     """The organisations a record belongs to (beyond the role readers)."""
-    if record_type in ("shipment", "shipment_history"):
+    if isinstance(record, Shipment):
         return shipment_readers(record)
-    if record_type == "energy_account":
-        return {record["org"]}
-    if record_type in ("meter", "meter_reading"):
-        return {record["owner"]}
-    if record_type == "energy_order":
-        return {record["account"]}
-    if record_type == "trade":
-        return {record["seller"], record["buyer"]}
+    if isinstance(record, Account | Position):
+        return {record.org}
+    if isinstance(record, Meter):
+        return {record.owner}
+    if isinstance(record, Order):
+        return {record.account}
+    if isinstance(record, Trade):
+        return {record.seller, record.buyer}
     return set()
 
 
-def may_read(record_type: str, record: dict[str, Value], reader: Reader) -> bool:
+def may_read(record_type: str, record: object, reader: Reader) -> bool:
     """Whether ``reader`` may see ``record`` of ``record_type``.
 
     For ``shipment_history`` and ``meter_reading`` pass the *parent* record
@@ -122,7 +139,7 @@ def may_read(record_type: str, record: dict[str, Value], reader: Reader) -> bool
         return True
     if not reader.roles.isdisjoint(ROLE_READERS.get(record_type, ROLE_READERS["unknown"])):
         return True
-    return reader.org is not None and reader.org in owners_of(record_type, record)
+    return reader.org is not None and reader.org in owners_of(record)
 
 
 def may_read_key(state: StateReader, key: bytes, reader: Reader) -> bool:
@@ -134,8 +151,8 @@ def may_read_key(state: StateReader, key: bytes, reader: Reader) -> bool:
     raw = state.get(parent_key if parent_key is not None else key)
     if raw is None:
         return may_know_absent(record_type, key, reader)
-    record = decode(raw)
-    if not isinstance(record, dict):
+    record = _governing_record(record_type, key, raw)
+    if record is None:  # not a record of its type: only auditors see it
         return "auditor" in reader.roles
     return may_read(record_type, record, reader)
 
@@ -147,6 +164,21 @@ def may_know_absent(record_type: str, key: bytes, reader: Reader) -> bool:
     if not reader.roles.isdisjoint(ROLE_READERS.get(record_type, ROLE_READERS["unknown"])):
         return True
     return record_type == "energy_account" and key == sk.energy_account_key(reader.org or "")
+
+
+def _governing_record(record_type: str, key: bytes, raw: bytes) -> object | None:
+    """The record (typed when its type has owners) whose rule governs ``key``."""
+    if record_type == "energy_account" and b"/i/" in key:
+        owned: type[Described] | None = Position  # an interval position of the account
+    else:
+        owned = OWNED.get(record_type)
+    value = decode(raw)
+    if owned is None:
+        return value if isinstance(value, dict) else None
+    try:
+        return owned.from_obj(value)
+    except RecordError:
+        return None
 
 
 def _parent_key(record_type: str, key: bytes) -> bytes | None:
@@ -166,12 +198,10 @@ def sender_org(state: StateReader, sender: bytes) -> str | None:
     """The organisation behind a transaction's sender: a member's, or a meter's owner."""
     raw = state.get(sk.member_key(sender))
     if raw is not None:
-        org = decode(raw).get("org")
-        return org if isinstance(org, str) else None
+        return Member.from_obj(decode(raw)).org
     raw = state.get(sk.meter_key(sender))
     if raw is not None:
-        owner = decode(raw).get("owner")
-        return owner if isinstance(owner, str) else None
+        return Meter.from_obj(decode(raw)).owner
     return None
 
 
@@ -195,7 +225,7 @@ def may_read_tx(
         shipment_id = fields.get("id" if kind == "shipment.declare" else "shipment_id")
         if isinstance(shipment_id, str) and codes.is_record_id(shipment_id):
             raw = state.get(sk.shipment_key(shipment_id))
-            if raw is not None and may_read("shipment", decode(raw), reader):
+            if raw is not None and may_read("shipment", Shipment.from_obj(decode(raw)), reader):
                 return True
     elif kind.startswith("energy."):
         if "energy_regulator" in reader.roles:

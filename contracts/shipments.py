@@ -21,75 +21,47 @@ Event times lie at most ``max_event_age_ms`` before and 5 minutes after the bloc
 
 Every check runs before any write; handlers raise :class:`ContractError` and the
 engine drops their buffered writes. The payloads are parsed and checked in
-:mod:`contracts.shipment_payloads`; this module applies them to state.
+:mod:`contracts.shipment_payloads`, the records are described in
+:mod:`contracts.shipment_records`; this module applies the one to the other.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from contracts import codes
 from contracts import index_keys as ik
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
-from contracts.identity import require_org
+from contracts.identity_records import load_org
 from contracts.params import MAX_SKEW_MS
+from contracts.permit_records import load_permit
 from contracts.permits import permit_valid_at
 from contracts.shipment_payloads import (
+    CONFIRM_PARTY,
     CUSTOMS_TRANSITIONS,
-    DOCUMENT_TYPES,
-    MAX_CONTAINERS,
-    MAX_GOODS,
-    MILESTONES,
     AttachDocument,
     CustomsDecision,
     Declare,
     Deliver,
-    GoodsLine,
     Milestone,
     OfferCustody,
     ShipmentRef,
-    parse_accept_custody,
-    parse_attach_document,
-    parse_confirm_party,
-    parse_customs_decision,
-    parse_declare,
-    parse_deliver,
-    parse_milestone,
-    parse_offer_custody,
+)
+from contracts.shipment_records import (
+    MAX_DOCUMENTS,
+    MAX_HISTORY,
+    PARTY_ROLES,
+    CustodyOffer,
+    Document,
+    Shipment,
+    ShipmentEvent,
+    load_shipment,
+    save_shipment,
+    store_entry,
 )
 from ledger.encoding import Value
-
-# What other modules import from here, with the payload names (re-exported from
-# contracts.shipment_payloads) that used to be defined here.
-__all__ = [
-    "CUSTOMS_STATUSES",
-    "CUSTOMS_TRANSITIONS",
-    "DOCUMENT_TYPES",
-    "HANDLERS",
-    "MAX_CONTAINERS",
-    "MAX_GOODS",
-    "MILESTONES",
-    "STAGES",
-    "AttachDocument",
-    "CustomsDecision",
-    "Declare",
-    "Deliver",
-    "GoodsLine",
-    "Milestone",
-    "OfferCustody",
-    "ShipmentRef",
-    "parse_accept_custody",
-    "parse_attach_document",
-    "parse_confirm_party",
-    "parse_customs_decision",
-    "parse_declare",
-    "parse_deliver",
-    "parse_milestone",
-    "parse_offer_custody",
-]
-
-STAGES = ("declared", "in_transit", "delivered")
-CUSTOMS_STATUSES = ("pending", "held", "inspection", "cleared", "released", "seized")
 
 # EPCIS Core Business Vocabulary business steps for the history entries.
 BIZ_STEPS: dict[str, str] = {
@@ -105,9 +77,6 @@ BIZ_STEPS: dict[str, str] = {
     "party_confirmed": "accepting",
     "delivered": "receiving",
 }
-
-MAX_DOCUMENTS = 32
-MAX_HISTORY = 1000
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -129,106 +98,151 @@ def event_time(ctx: TxContext, time_ms: int | None) -> int:
     return time_ms
 
 
-def load_shipment(ctx: TxContext, shipment_id: str) -> dict[str, Value]:
-    return ctx.require(sk.shipment_key(shipment_id), "shipment", shipment_id)
-
-
-def require_open(shipment: dict[str, Value]) -> None:
+def require_open(shipment: Shipment) -> None:
     """Nothing but a seizure may touch a delivered or seized shipment."""
-    if shipment["customs_status"] == "seized":
-        raise wrong_state(f"shipment {shipment['id']} has been seized by customs")
-    if shipment["stage"] == "delivered":
-        raise wrong_state(f"shipment {shipment['id']} is delivered and closed")
+    if shipment.customs_status == "seized":
+        raise wrong_state(f"shipment {shipment.id} has been seized by customs")
+    if shipment.stage == "delivered":
+        raise wrong_state(f"shipment {shipment.id} is delivered and closed")
 
 
-def require_history_room(shipment: dict[str, Value]) -> None:
-    if shipment["history_len"] >= MAX_HISTORY:
+def require_history_room(shipment: Shipment) -> None:
+    if shipment.history_len >= MAX_HISTORY:
         raise ContractError("limit_exceeded", f"shipment history is capped at {MAX_HISTORY}")
 
 
-def parties_of(shipment: dict[str, Value]) -> set[str]:
-    return {shipment["consignor"], shipment["consignee"], shipment["declarant"]}
-
-
-PARTY_ROLES = ("consignee", "consignor")
-
-
-def confirmed(shipment: dict[str, Value], role: str) -> bool:
-    """Whether the organisation named as ``role`` (consignor, consignee) has agreed to it."""
-    return role not in shipment["unconfirmed"]
-
-
-def require_consignor_confirmed(shipment: dict[str, Value]) -> None:
-    if not confirmed(shipment, "consignor"):
+def require_consignor_confirmed(shipment: Shipment) -> None:
+    if not shipment.confirmed("consignor"):
         raise wrong_state(
-            f"the consignor {shipment['consignor']} has not confirmed its role: "
+            f"the consignor {shipment.consignor} has not confirmed its role: "
             "it cannot act as the holder yet"
         )
 
 
 def append_history(
     ctx: TxContext,
-    shipment: dict[str, Value],
+    shipment: Shipment,
     event: str,
     *,
     time_ms: int,
     place: str | None,
     details: dict[str, Value],
     biz_step: str = "",
-) -> None:
-    seq = shipment["history_len"]
-    ctx.store(
-        sk.shipment_history_key(shipment["id"], seq),
-        {
-            "seq": seq,
-            "event": event,
-            "biz_step": biz_step or BIZ_STEPS.get(event, ""),
-            "actor_org": ctx.sender.org,
-            "actor": ctx.sender.public_key,
-            "time_ms": time_ms,
-            "recorded_ms": ctx.time_ms,
-            "height": ctx.height,
-            "tx_hash": ctx.tx_hash,
-            "place": place,
-            "details": details,
-        },
+) -> Shipment:
+    """Store the next provenance entry; returns the shipment that counts it."""
+    seq = shipment.history_len
+    entry = ShipmentEvent(
+        seq=seq,
+        event=event,
+        biz_step=biz_step or BIZ_STEPS.get(event, ""),
+        actor_org=ctx.sender.org,
+        actor=ctx.sender.public_key,
+        time_ms=time_ms,
+        recorded_ms=ctx.time_ms,
+        height=ctx.height,
+        tx_hash=ctx.tx_hash,
+        place=place,
+        details=details,
     )
-    shipment["history_len"] = seq + 1
-    shipment["updated_height"] = ctx.height
+    store_entry(ctx, shipment.id, entry)
+    return replace(shipment, history_len=seq + 1, updated_height=ctx.height)
+
+
+def record_event(
+    ctx: TxContext,
+    shipment: Shipment,
+    event: str,
+    attrs: dict[str, Value],
+    *,
+    time_ms: int,
+    place: str | None,
+    details: dict[str, Value],
+    biz_step: str = "",
+) -> None:
+    """The last step of every handler: append the history entry ``event``, store the
+    shipment and emit ``shipment.<event>`` with ``attrs``."""
+    shipment = append_history(
+        ctx, shipment, event, time_ms=time_ms, place=place, details=details, biz_step=biz_step
+    )
+    save_shipment(ctx, shipment)
+    ctx.emit(f"shipment.{event}", attrs)
 
 
 def set_status(
     ctx: TxContext,
-    shipment: dict[str, Value],
+    shipment: Shipment,
     *,
     stage: str | None = None,
     customs: str | None = None,
-) -> None:
+) -> Shipment:
     """Change stage and/or customs status, moving the status index entries with them."""
-    sid = shipment["id"]
-    for field, new in (("stage", stage), ("customs_status", customs)):
-        if new is None or new == shipment[field]:
-            continue
-        ctx.index_delete(ik.shipment_status_key(shipment[field], sid))
-        ctx.index_put(ik.shipment_status_key(new, sid), sk.shipment_key(sid))
-        shipment[field] = new
+    if stage is not None and stage != shipment.stage:
+        _move_status_index(ctx, shipment, shipment.stage, stage)
+        shipment = replace(shipment, stage=stage)
+    if customs is not None and customs != shipment.customs_status:
+        _move_status_index(ctx, shipment, shipment.customs_status, customs)
+        shipment = replace(shipment, customs_status=customs)
+    return shipment
 
 
-def add_party_index(ctx: TxContext, shipment: dict[str, Value], org_id: str) -> None:
-    ctx.index_put(ik.shipment_party_key(org_id, shipment["id"]), sk.shipment_key(shipment["id"]))
+def _move_status_index(ctx: TxContext, shipment: Shipment, old: str, new: str) -> None:
+    ctx.index_delete(ik.shipment_status_key(old, shipment.id))
+    ctx.index_put(ik.shipment_status_key(new, shipment.id), shipment.key)
 
 
-def save(ctx: TxContext, shipment: dict[str, Value]) -> None:
-    ctx.store(sk.shipment_key(shipment["id"]), shipment)
+def add_party_index(ctx: TxContext, shipment: Shipment, org_id: str) -> None:
+    ctx.index_put(ik.shipment_party_key(org_id, shipment.id), shipment.key)
+
+
+def index_declared(ctx: TxContext, shipment: Shipment) -> None:
+    """The index entries of a new shipment: containers, parties, stage, customs status."""
+    for number in shipment.containers:
+        ctx.index_put(ik.shipment_container_key(number, shipment.id), shipment.key)
+    for org_id in sorted(shipment.parties()):
+        add_party_index(ctx, shipment, org_id)
+    ctx.index_put(ik.shipment_status_key(shipment.stage, shipment.id), shipment.key)
+    ctx.index_put(ik.shipment_status_key(shipment.customs_status, shipment.id), shipment.key)
 
 
 # --- handlers --------------------------------------------------------------------------------
 
 
+def declared_shipment(ctx: TxContext, p: Declare, when: int) -> Shipment:
+    """The record of a shipment just declared (before its first history entry)."""
+    return Shipment(
+        id=p.id,
+        consignor=p.consignor,
+        consignee=p.consignee,
+        declarant=p.declarant,
+        origin=p.origin,
+        destination=p.destination,
+        goods=p.goods,
+        containers=p.containers,
+        documents=(),
+        holder=p.consignor,
+        holders=(p.consignor,),
+        unconfirmed=tuple(
+            role
+            for role, org in (("consignee", p.consignee), ("consignor", p.consignor))
+            if org != p.declarant
+        ),
+        custody_offer=None,
+        stage="declared",
+        customs_status="pending",
+        licence_id=None,
+        last_place=p.origin,
+        declared_time_ms=when,
+        delivered_time_ms=None,
+        declared_height=ctx.height,
+        updated_height=ctx.height,
+        history_len=0,
+    )
+
+
 @handler(
     "shipment.declare",
     {"trader"},
-    parse_declare,
+    Declare.from_obj,
     "The declarant lodges a consignment: parties, route, goods lines, containers.",
 )
 def process_declare(ctx: TxContext, p: Declare) -> None:
@@ -237,54 +251,14 @@ def process_declare(ctx: TxContext, p: Declare) -> None:
     if ctx.get(sk.shipment_key(p.id)) is not None:
         raise ContractError("duplicate", f"shipment {p.id!r} already exists")
     for org_id in (p.consignor, p.consignee, p.declarant):
-        require_org(ctx, org_id)
+        load_org(ctx, org_id)
     when = event_time(ctx, p.time_ms)
-    shipment: dict[str, Value] = {
-        "id": p.id,
-        "consignor": p.consignor,
-        "consignee": p.consignee,
-        "declarant": p.declarant,
-        "origin": p.origin,
-        "destination": p.destination,
-        "goods": [g.to_obj() for g in p.goods],
-        "containers": list(p.containers),
-        "documents": [],
-        "holder": p.consignor,
-        "holders": [p.consignor],
-        "unconfirmed": [
-            role
-            for role, org in (("consignee", p.consignee), ("consignor", p.consignor))
-            if org != p.declarant
-        ],
-        "custody_offer": None,
-        "stage": "declared",
-        "customs_status": "pending",
-        "licence_id": None,
-        "last_place": p.origin,
-        "declared_time_ms": when,
-        "delivered_time_ms": None,
-        "declared_height": ctx.height,
-        "updated_height": ctx.height,
-        "history_len": 0,
-    }
-    append_history(
+    shipment = declared_shipment(ctx, p, when)
+    index_declared(ctx, shipment)
+    record_event(
         ctx,
         shipment,
         "declared",
-        time_ms=when,
-        place=p.origin,
-        details={"destination": p.destination, "goods_lines": len(p.goods)},
-    )
-    key = sk.shipment_key(p.id)
-    for number in p.containers:
-        ctx.index_put(ik.shipment_container_key(number, p.id), key)
-    for org_id in sorted(parties_of(shipment)):
-        add_party_index(ctx, shipment, org_id)
-    ctx.index_put(ik.shipment_status_key("declared", p.id), key)
-    ctx.index_put(ik.shipment_status_key("pending", p.id), key)
-    save(ctx, shipment)
-    ctx.emit(
-        "shipment.declared",
         {
             "shipment": p.id,
             "consignor": p.consignor,
@@ -294,196 +268,183 @@ def process_declare(ctx: TxContext, p: Declare) -> None:
             "destination": p.destination,
             "containers": list(p.containers),
         },
+        time_ms=when,
+        place=p.origin,
+        details={"destination": p.destination, "goods_lines": len(p.goods)},
     )
 
 
 @handler(
     "shipment.attach_document",
     {"trader", "carrier", "customs"},
-    parse_attach_document,
+    AttachDocument.from_obj,
     "A party, the holder or customs attaches the SHA-256 of a trade document.",
 )
 def process_attach_document(ctx: TxContext, p: AttachDocument) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
-    allowed = parties_of(shipment) | {shipment["holder"]}
+    allowed = shipment.parties() | {shipment.holder}
     if ctx.sender.org not in allowed and not ctx.has_role("customs"):
         raise forbidden("only a party, the current holder or customs may attach documents")
     require_open(shipment)
     require_history_room(shipment)
-    docs = shipment["documents"]
-    if any(d["type"] == p.type and d["sha256"] == p.sha256 for d in docs):
+    docs = shipment.documents
+    if any(d.type == p.type and d.sha256 == p.sha256 for d in docs):
         raise ContractError("duplicate", "this document is already attached")
     if len(docs) >= MAX_DOCUMENTS:
         raise ContractError("limit_exceeded", f"at most {MAX_DOCUMENTS} documents per shipment")
-    docs.append(
-        {
-            "type": p.type,
-            "sha256": p.sha256,
-            "uri": p.uri,
-            "attached_by": ctx.sender.org,
-            "height": ctx.height,
-        }
-    )
-    append_history(
+    doc = Document(p.type, p.sha256, p.uri, ctx.sender.org, ctx.height)
+    record_event(
         ctx,
-        shipment,
+        replace(shipment, documents=(*docs, doc)),
         "document_attached",
+        {"shipment": p.shipment_id, "type": p.type, "sha256": p.sha256},
         time_ms=ctx.time_ms,
         place=None,
         details={"type": p.type, "sha256": p.sha256},
     )
-    save(ctx, shipment)
-    ctx.emit(
-        "shipment.document_attached",
-        {"shipment": p.shipment_id, "type": p.type, "sha256": p.sha256},
-    )
 
 
-def _check_custody_movable(shipment: dict[str, Value]) -> None:
+def _check_custody_movable(shipment: Shipment) -> None:
     require_open(shipment)
-    if shipment["customs_status"] == "held":
+    if shipment.customs_status == "held":
         raise wrong_state("custody cannot change while customs holds the shipment")
 
 
 @handler(
     "shipment.offer_custody",
     {"trader", "carrier", "port"},
-    parse_offer_custody,
+    OfferCustody.from_obj,
     "The current holder offers custody to another organisation (replacing any open offer).",
 )
 def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
-    if ctx.sender.org != shipment["holder"]:
+    if ctx.sender.org != shipment.holder:
         raise forbidden("only the current holder may offer custody")
     _check_custody_movable(shipment)
     require_consignor_confirmed(shipment)
     require_history_room(shipment)
-    if p.to == shipment["holder"]:
+    if p.to == shipment.holder:
         raise bad_payload("custody cannot be offered to its current holder")
-    require_org(ctx, p.to)
+    load_org(ctx, p.to)
     when = event_time(ctx, p.time_ms)
-    shipment["custody_offer"] = {"to": p.to, "by": ctx.sender.org, "height": ctx.height}
-    append_history(ctx, shipment, "custody_offered", time_ms=when, place=None, details={"to": p.to})
-    save(ctx, shipment)
-    ctx.emit(
-        "shipment.custody_offered",
+    offer = CustodyOffer(to=p.to, by=ctx.sender.org, height=ctx.height)
+    record_event(
+        ctx,
+        replace(shipment, custody_offer=offer),
+        "custody_offered",
         {"shipment": p.shipment_id, "from": ctx.sender.org, "to": p.to},
+        time_ms=when,
+        place=None,
+        details={"to": p.to},
     )
+
+
+def with_holder(ctx: TxContext, shipment: Shipment, org_id: str) -> Shipment:
+    """``org_id`` holds the shipment, the offer is closed; a first-time holder is indexed."""
+    holders = shipment.holders
+    if org_id not in holders:
+        holders = (*holders, org_id)
+        add_party_index(ctx, shipment, org_id)
+    return replace(shipment, holder=org_id, holders=holders, custody_offer=None)
 
 
 @handler(
     "shipment.accept_custody",
     {"trader", "carrier", "port"},
-    parse_accept_custody,
+    ShipmentRef.from_obj,
     "The organisation custody was offered to accepts it; only then does the holder change.",
 )
 def process_accept_custody(ctx: TxContext, p: ShipmentRef) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
-    offer = shipment["custody_offer"]
+    offer = shipment.custody_offer
     if offer is None:
         raise wrong_state("there is no open custody offer for this shipment")
-    if ctx.sender.org != offer["to"]:
+    if ctx.sender.org != offer.to:
         raise forbidden("custody was not offered to your organisation")
     _check_custody_movable(shipment)
     require_history_room(shipment)
     when = event_time(ctx, p.time_ms)
-    previous = shipment["holder"]
-    shipment["holder"] = ctx.sender.org
-    shipment["custody_offer"] = None
-    if ctx.sender.org not in shipment["holders"]:
-        shipment["holders"].append(ctx.sender.org)
-        add_party_index(ctx, shipment, ctx.sender.org)
-    if shipment["stage"] == "declared":
-        set_status(ctx, shipment, stage="in_transit")
-    append_history(
+    previous = shipment.holder
+    shipment = with_holder(ctx, shipment, ctx.sender.org)
+    if shipment.stage == "declared":
+        shipment = set_status(ctx, shipment, stage="in_transit")
+    record_event(
         ctx,
         shipment,
         "custody_transferred",
+        {"shipment": p.shipment_id, "from": previous, "to": ctx.sender.org},
         time_ms=when,
         place=None,
         details={"from": previous, "to": ctx.sender.org},
-    )
-    save(ctx, shipment)
-    ctx.emit(
-        "shipment.custody_transferred",
-        {"shipment": p.shipment_id, "from": previous, "to": ctx.sender.org},
     )
 
 
 @handler(
     "shipment.milestone",
     {"carrier", "trader", "port"},
-    parse_milestone,
+    Milestone.from_obj,
     "The holder or a port records a transport milestone at a UN/LOCODE place.",
 )
 def process_milestone(ctx: TxContext, p: Milestone) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
     as_port = ctx.has_role("port")
-    if ctx.sender.org != shipment["holder"] and not as_port:
+    if ctx.sender.org != shipment.holder and not as_port:
         raise forbidden("only the current holder or a port may record milestones")
     require_open(shipment)
     if not as_port:
         require_consignor_confirmed(shipment)
     require_history_room(shipment)
     when = event_time(ctx, p.time_ms)
-    if shipment["stage"] == "declared":
-        set_status(ctx, shipment, stage="in_transit")
-    append_history(
+    if shipment.stage == "declared":
+        shipment = set_status(ctx, shipment, stage="in_transit")
+    record_event(
         ctx,
-        shipment,
+        replace(shipment, last_place=p.place),
         "milestone",
+        {"shipment": p.shipment_id, "milestone": p.event, "place": p.place, "time_ms": when},
         time_ms=when,
         place=p.place,
         details={"milestone": p.event},
         biz_step=BIZ_STEPS[p.event],
-    )
-    shipment["last_place"] = p.place
-    save(ctx, shipment)
-    ctx.emit(
-        "shipment.milestone",
-        {"shipment": p.shipment_id, "milestone": p.event, "place": p.place, "time_ms": when},
     )
 
 
 @handler(
     "shipment.confirm_party",
     {"admin", "trader", "carrier"},
-    parse_confirm_party,
+    CONFIRM_PARTY.from_obj,
     "A member of a named consignor or consignee confirms its organisation's role.",
 )
 def process_confirm_party(ctx: TxContext, p: ShipmentRef) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
-    roles = [r for r in PARTY_ROLES if shipment[r] == ctx.sender.org]
+    roles = [r for r in PARTY_ROLES if getattr(shipment, r) == ctx.sender.org]
     if not roles:
         raise forbidden("only the consignor or the consignee confirms its role")
     require_open(shipment)
-    pending = [r for r in roles if not confirmed(shipment, r)]
+    pending = [r for r in roles if not shipment.confirmed(r)]
     if not pending:
         raise wrong_state(f"{ctx.sender.org} has already confirmed its role")
     require_history_room(shipment)
     when = event_time(ctx, p.time_ms)
-    shipment["unconfirmed"] = [r for r in shipment["unconfirmed"] if r not in pending]
-    append_history(
-        ctx, shipment, "party_confirmed", time_ms=when, place=None, details={"roles": pending}
-    )
-    save(ctx, shipment)
-    ctx.emit(
-        "shipment.party_confirmed",
+    unconfirmed = tuple(r for r in shipment.unconfirmed if r not in pending)
+    record_event(
+        ctx,
+        replace(shipment, unconfirmed=unconfirmed),
+        "party_confirmed",
         {"shipment": p.shipment_id, "org": ctx.sender.org, "roles": pending},
+        time_ms=when,
+        place=None,
+        details={"roles": pending},
     )
 
 
-def restricted_lines(ctx: TxContext, shipment: dict[str, Value]) -> list[str]:
+def restricted_lines(ctx: TxContext, shipment: Shipment) -> list[str]:
     """HS codes of the goods lines that may fall under a restricted heading."""
     restricted = list(ctx.params.restricted_hs_codes)
-    return [
-        g["hs_code"] for g in shipment["goods"] if codes.is_restricted(g["hs_code"], restricted)
-    ]
+    return [g.hs_code for g in shipment.goods if codes.is_restricted(g.hs_code, restricted)]
 
 
-def check_licence(
-    ctx: TxContext, shipment: dict[str, Value], licence_id: str | None, when: int
-) -> None:
+def check_licence(ctx: TxContext, shipment: Shipment, licence_id: str | None, when: int) -> None:
     """The licence gate of ``clear``, ``release`` and ``deliver`` at event time ``when``.
 
     Restricted goods need ``licence_id``: an import licence held by the consignee
@@ -499,33 +460,33 @@ def check_licence(
                 "licence_required", f"HS codes {restricted} are restricted: cite an import licence"
             )
         return
-    permit = ctx.load(sk.permit_key(licence_id))
-    if permit is None or permit["type"] != "import_licence":
+    permit = load_permit(ctx, licence_id)
+    if permit is None or permit.type != "import_licence":
         raise ContractError("licence_required", f"{licence_id!r} is not an import licence")
-    if permit["holder"] != shipment["consignee"]:
+    if permit.holder != shipment.consignee:
         raise ContractError("licence_required", "the licence is not held by the consignee")
-    if not confirmed(shipment, "consignee"):
+    if not shipment.confirmed("consignee"):
         raise ContractError(
             "licence_required",
-            f"the consignee {shipment['consignee']} has not confirmed its role: "
+            f"the consignee {shipment.consignee} has not confirmed its role: "
             "its licence does not count yet",
         )
     valid, reason = permit_valid_at(permit, when)
     if not valid:
         raise ContractError("licence_required", f"the licence is not valid at {when}: {reason}")
-    scope = list(permit["hs_codes"])
+    scope = list(permit.hs_codes)
     if restricted:
         uncovered = [code for code in restricted if not codes.is_covered(code, scope)]
         if uncovered:
             raise ContractError("licence_required", f"the licence does not cover {uncovered}")
-    elif not any(codes.is_covered(g["hs_code"], scope) for g in shipment["goods"]):
+    elif not any(codes.is_covered(g.hs_code, scope) for g in shipment.goods):
         raise ContractError("licence_required", "the licence covers none of the goods")
 
 
 @handler(
     "shipment.customs_decision",
     {"customs"},
-    parse_customs_decision,
+    CustomsDecision.from_obj,
     "Customs holds, inspects, clears, releases or seizes a shipment, with a reason.",
 )
 def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
@@ -533,80 +494,75 @@ def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
     allowed_from, target = CUSTOMS_TRANSITIONS[p.decision]
     if p.decision != "seize":
         require_open(shipment)
-    if shipment["customs_status"] not in allowed_from:
+    if shipment.customs_status not in allowed_from:
         raise wrong_state(
-            f"cannot {p.decision} a shipment whose customs status is {shipment['customs_status']}"
+            f"cannot {p.decision} a shipment whose customs status is {shipment.customs_status}"
         )
     require_history_room(shipment)
     when = event_time(ctx, p.time_ms)
     if p.decision == "clear":
         check_licence(ctx, shipment, p.licence_id, when)
-        shipment["licence_id"] = p.licence_id
+        shipment = replace(shipment, licence_id=p.licence_id)
     elif p.decision == "release" and restricted_lines(ctx, shipment):
-        check_licence(ctx, shipment, shipment["licence_id"], when)
-    set_status(ctx, shipment, customs=target)
+        check_licence(ctx, shipment, shipment.licence_id, when)
+    shipment = set_status(ctx, shipment, customs=target)
     details: dict[str, Value] = {"decision": p.decision, "reason": p.reason}
     if p.licence_id is not None:
         details["licence_id"] = p.licence_id
-    append_history(
+    record_event(
         ctx,
         shipment,
         "customs_decision",
+        {"shipment": p.shipment_id, "decision": p.decision, "status": target},
         time_ms=when,
-        place=shipment["last_place"],
+        place=shipment.last_place,
         details=details,
         biz_step=BIZ_STEPS.get(p.decision, ""),
-    )
-    save(ctx, shipment)
-    ctx.emit(
-        "shipment.customs_decision",
-        {"shipment": p.shipment_id, "decision": p.decision, "status": target},
     )
 
 
 @handler(
     "shipment.deliver",
     {"carrier", "trader"},
-    parse_deliver,
+    Deliver.from_obj,
     "The holder or the consignee records delivery; customs must have released the goods.",
 )
 def process_deliver(ctx: TxContext, p: Deliver) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
-    if ctx.sender.org not in (shipment["holder"], shipment["consignee"]):
+    if ctx.sender.org not in (shipment.holder, shipment.consignee):
         raise forbidden("only the holder or the consignee may record delivery")
     require_open(shipment)
-    if shipment["customs_status"] != "released":
+    if shipment.customs_status != "released":
         raise wrong_state("goods can only be delivered after customs release")
-    if shipment["unconfirmed"]:
+    if shipment.unconfirmed:
         raise wrong_state(
-            f"parties {shipment['unconfirmed']} have not confirmed their roles: "
+            f"parties {list(shipment.unconfirmed)} have not confirmed their roles: "
             "the shipment cannot be delivered yet"
         )
     require_history_room(shipment)
     when = event_time(ctx, p.time_ms)
     if restricted_lines(ctx, shipment):
-        check_licence(ctx, shipment, shipment["licence_id"], when)
-    previous = shipment["holder"]
-    shipment["holder"] = shipment["consignee"]
-    if shipment["consignee"] not in shipment["holders"]:
-        shipment["holders"].append(shipment["consignee"])
-    shipment["custody_offer"] = None
-    shipment["last_place"] = p.place
-    shipment["delivered_time_ms"] = when
-    set_status(ctx, shipment, stage="delivered")
-    append_history(
+        check_licence(ctx, shipment, shipment.licence_id, when)
+    previous = shipment.holder
+    shipment = replace(_deliver_to_consignee(shipment), last_place=p.place, delivered_time_ms=when)
+    shipment = set_status(ctx, shipment, stage="delivered")
+    record_event(
         ctx,
         shipment,
         "delivered",
+        {"shipment": p.shipment_id, "consignee": shipment.consignee, "place": p.place},
         time_ms=when,
         place=p.place,
-        details={"from": previous, "to": shipment["consignee"]},
+        details={"from": previous, "to": shipment.consignee},
     )
-    save(ctx, shipment)
-    ctx.emit(
-        "shipment.delivered",
-        {"shipment": p.shipment_id, "consignee": shipment["consignee"], "place": p.place},
-    )
+
+
+def _deliver_to_consignee(shipment: Shipment) -> Shipment:
+    """The consignee holds the delivered goods (not indexed anew: it is a party)."""
+    holders = shipment.holders
+    if shipment.consignee not in holders:
+        holders = (*holders, shipment.consignee)
+    return replace(shipment, holder=shipment.consignee, holders=holders, custody_offer=None)
 
 
 HANDLERS: list[Handler] = [

@@ -11,7 +11,7 @@ commits (``evidence_root``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgpack
@@ -25,62 +25,57 @@ from ledger.encoding import (
     check_size,
     decode,
     encode,
-    expect_bytes,
-    expect_int,
-    expect_list,
-    expect_map,
-    expect_str,
     packb_canonical,
 )
 from ledger.errors import DecodeError, ValidationError
-from ledger.evidence import (
-    MAX_BLOCK_EVIDENCE,
-    Evidence,
-    compute_evidence_root,
-    evidence_from_obj,
-)
+from ledger.evidence import EVIDENCE, MAX_BLOCK_EVIDENCE, Evidence, compute_evidence_root
 from ledger.ids import HASH_SIZE
-from ledger.tx import Transaction, check_chain_id
+from ledger.schema import (
+    COUNT,
+    HASH,
+    HEIGHT,
+    PUBLIC_KEY,
+    AnyMap,
+    Described,
+    Int,
+    List,
+    Nested,
+    Optional,
+    Record,
+    Str,
+    described,
+    read,
+    wire,
+)
+from ledger.tx import CHAIN_ID, Transaction, check_chain_id
 from ledger.votes import CommitCertificate
 
 ZERO_HASH = bytes(HASH_SIZE)
 MAX_BLOCK_TXS = 100_000
 MAX_EVENTS = 64
 
-_HEADER_FIELDS = (
-    "chain_id",
-    "height",
-    "time_ms",
-    "prev_hash",
-    "proposer",
-    "tx_count",
-    "tx_root",
-    "log_size",
-    "log_root",
-    "state_root",
-    "results_root",
-    "validators_hash",
-    "last_cert_hash",
-    "evidence_root",
-)
+EVIDENCE_LIST = List(EVIDENCE, max_len=MAX_BLOCK_EVIDENCE)
+"""A block's ``evidence`` field: at most MAX_BLOCK_EVIDENCE well-formed pieces."""
 
 
+@described("header")
 @dataclass(frozen=True, slots=True)
-class BlockHeader:
-    chain_id: str
-    height: int
-    time_ms: int
-    prev_hash: bytes  # the genesis hash for height 1
-    proposer: bytes
-    tx_count: int
-    tx_root: bytes
-    log_size: int
-    log_root: bytes
-    state_root: bytes
-    results_root: bytes
-    validators_hash: bytes
-    last_cert_hash: bytes  # ZERO_HASH for height 1
-    evidence_root: bytes  # root over the hashes of the evidence the block commits
+class BlockHeader(Described):
+    chain_id: str = field(metadata=wire(CHAIN_ID))
+    height: int = field(metadata=wire(HEIGHT))
+    time_ms: int = field(metadata=wire(COUNT))
+    prev_hash: bytes = field(metadata=wire(HASH))  # the genesis hash for height 1
+    proposer: bytes = field(metadata=wire(PUBLIC_KEY))
+    tx_count: int = field(metadata=wire(COUNT))
+    tx_root: bytes = field(metadata=wire(HASH))
+    log_size: int = field(metadata=wire(COUNT))
+    log_root: bytes = field(metadata=wire(HASH))
+    state_root: bytes = field(metadata=wire(HASH))
+    results_root: bytes = field(metadata=wire(HASH))
+    validators_hash: bytes = field(metadata=wire(HASH))
+    last_cert_hash: bytes = field(metadata=wire(HASH))  # ZERO_HASH for height 1
+    # root over the hashes of the evidence the block commits
+    evidence_root: bytes = field(metadata=wire(HASH))
     hash: bytes = field(init=False, repr=False, compare=False)
     encoded: bytes = field(init=False, repr=False, compare=False)
     """The canonical bytes, whose SHA-256 is :attr:`hash`."""
@@ -111,32 +106,15 @@ class BlockHeader:
         object.__setattr__(self, "encoded", encoded)
         object.__setattr__(self, "hash", hashlib.sha256(encoded).digest())
 
-    def to_obj(self) -> dict[str, Value]:
-        return {name: getattr(self, name) for name in _HEADER_FIELDS}
-
-    @classmethod
-    def from_obj(cls, obj: Value) -> BlockHeader:
-        m = expect_map(obj, "header", _HEADER_FIELDS)
-        for name in _HEADER_FIELDS:
-            if name == "chain_id":
-                expect_str(m[name], "header.chain_id", max_len=64)
-            elif name in ("height", "time_ms", "tx_count", "log_size"):
-                expect_int(m[name], f"header.{name}", hi=2**63 - 1)
-            else:
-                expect_bytes(m[name], f"header.{name}", size=32)
-        try:
-            return cls(**m)
-        except ValidationError as exc:
-            raise DecodeError(str(exc)) from None
-
 
 def compute_tx_root(txs: Sequence[Transaction]) -> bytes:
     """RFC 6962 root over the transaction hashes (leaf data = the 32-byte hash)."""
     return merkle.root_of([tx.hash for tx in txs])
 
 
+@described("block")
 @dataclass(frozen=True, slots=True)
-class Block:
+class Block(Described):
     """A header, its transactions, the certificate that committed the previous block,
     and the equivocation evidence it commits.
 
@@ -147,10 +125,12 @@ class Block:
     ``header.evidence_root`` commits to it (:meth:`check_evidence_root`).
     """
 
-    header: BlockHeader
-    txs: tuple[Transaction, ...]
-    last_cert: CommitCertificate | None
-    evidence: tuple[Evidence, ...] = ()
+    header: BlockHeader = field(metadata=wire(Nested(BlockHeader)))
+    txs: tuple[Transaction, ...] = field(
+        metadata=wire(List(Nested(Transaction), max_len=MAX_BLOCK_TXS))
+    )
+    last_cert: CommitCertificate | None = field(metadata=wire(Optional(Nested(CommitCertificate))))
+    evidence: tuple[Evidence, ...] = field(default=(), metadata=wire(EVIDENCE_LIST))
 
     def __post_init__(self) -> None:
         if len(self.evidence) > MAX_BLOCK_EVIDENCE:
@@ -196,27 +176,12 @@ class Block:
                 f"{len(self.evidence)} pieces of evidence"
             )
 
-    def to_obj(self) -> dict[str, Value]:
-        return {
-            "header": self.header.to_obj(),
-            "txs": [tx.to_obj() for tx in self.txs],
-            "last_cert": None if self.last_cert is None else self.last_cert.to_obj(),
-            "evidence": [e.to_obj() for e in self.evidence],
-        }
-
     @classmethod
     def from_obj(cls, obj: Value, *, decoded: bool = False) -> Block:
         """The block in ``obj``; ``decoded``: it came straight out of ``decode()``."""
-        m = expect_map(obj, "block", BLOCK_FIELDS)
-        header = BlockHeader.from_obj(m["header"])
-        raw_txs = expect_list(m["txs"], "block.txs", max_len=MAX_BLOCK_TXS)
-        txs = tuple(Transaction.from_obj(t, decoded=decoded) for t in raw_txs)
-        cert = None if m["last_cert"] is None else CommitCertificate.from_obj(m["last_cert"])
-        evidence = evidence_list_from_obj(m["evidence"])
-        try:
-            return cls(header, txs, cert, evidence)
-        except ValidationError as exc:
-            raise DecodeError(str(exc)) from None
+        if decoded:
+            return block_from_obj(obj, _decoded_tx)
+        return _RECORD.from_obj(obj)
 
     def encode(self) -> bytes:
         """``encode(self.to_obj())``, joined from the header's and transactions' own bytes."""
@@ -242,13 +207,31 @@ class Block:
         return cls.from_obj(decode(data), decoded=True)
 
 
-BLOCK_FIELDS = ("header", "txs", "last_cert", "evidence")
+_RECORD: Record[Block] = Block.__schema__
+# The block with its transactions left as maps, for block_from_obj to parse its own way.
+_WITH_TX_MAPS: Record[Block] = Record(
+    Block, "block", override={"txs": List(AnyMap(), max_len=MAX_BLOCK_TXS)}
+)
+
+
+def _decoded_tx(obj: Value) -> Transaction:
+    return Transaction.from_obj(obj, decoded=True)
+
+
+def block_from_obj(obj: Value, parse_tx: Callable[[dict[str, Value]], Transaction]) -> Block:
+    """``Block.from_obj`` with each transaction's map parsed by ``parse_tx`` (which raises
+    :class:`DecodeError` on a bad one)."""
+    header, tx_maps, cert, evidence = _WITH_TX_MAPS.values(obj)
+    try:
+        return Block(header, tuple([parse_tx(t) for t in tx_maps]), cert, evidence)
+    except ValidationError as exc:
+        raise DecodeError(str(exc)) from None
 
 
 def evidence_list_from_obj(obj: Value) -> tuple[Evidence, ...]:
     """A block's ``evidence`` field: at most MAX_BLOCK_EVIDENCE well-formed pieces."""
-    items = expect_list(obj, "block.evidence", max_len=MAX_BLOCK_EVIDENCE)
-    return tuple(evidence_from_obj(e) for e in items)
+    evidence: tuple[Evidence, ...] = read(EVIDENCE_LIST, obj, "block.evidence")
+    return evidence
 
 
 def decode_header(data: bytes) -> BlockHeader:
@@ -274,34 +257,26 @@ def decode_header(data: bytes) -> BlockHeader:
     raise DecodeError("block: no header")
 
 
+@described("event")
 @dataclass(frozen=True, slots=True)
-class Event:
+class Event(Described):
     """Something a transaction did, for subscribers and indexes: ``type`` + attributes."""
 
-    type: str
-    attrs: dict[str, Value]
-
-    def to_obj(self) -> dict[str, Value]:
-        return {"type": self.type, "attrs": self.attrs}
-
-    @classmethod
-    def from_obj(cls, obj: Value) -> Event:
-        m = expect_map(obj, "event", ("type", "attrs"))
-        if not isinstance(m["attrs"], dict):
-            raise DecodeError("event.attrs: expected a map")
-        return cls(expect_str(m["type"], "event.type", max_len=64), m["attrs"])
+    type: str = field(metadata=wire(Str(max_len=64)))
+    attrs: dict[str, Value] = field(metadata=wire(AnyMap()))
 
 
+@described("receipt", convert=())
 @dataclass(frozen=True, slots=True)
-class Receipt:
+class Receipt(Described):
     """The outcome of one transaction in one block. ``code`` is empty when it succeeded."""
 
-    tx_hash: bytes
-    height: int
-    index: int
-    code: str
-    message: str
-    events: tuple[Event, ...]
+    tx_hash: bytes = field(metadata=wire(HASH))
+    height: int = field(metadata=wire(HEIGHT))
+    index: int = field(metadata=wire(Int(hi=MAX_BLOCK_TXS)))
+    code: str = field(metadata=wire(Str(max_len=64)))
+    message: str = field(metadata=wire(Str(max_len=1024)))
+    events: tuple[Event, ...] = field(metadata=wire(List(Nested(Event), max_len=MAX_EVENTS)))
     encoded: bytes = field(init=False, repr=False, compare=False)
     """The canonical bytes (stored, and hashed into the results root)."""
 
@@ -336,31 +311,6 @@ class Receipt:
     @property
     def ok(self) -> bool:
         return self.code == ""
-
-    def to_obj(self) -> dict[str, Value]:
-        return {
-            "tx_hash": self.tx_hash,
-            "height": self.height,
-            "index": self.index,
-            "code": self.code,
-            "message": self.message,
-            "events": [e.to_obj() for e in self.events],
-        }
-
-    @classmethod
-    def from_obj(cls, obj: Value) -> Receipt:
-        m = expect_map(obj, "receipt", ("tx_hash", "height", "index", "code", "message", "events"))
-        return cls(
-            tx_hash=expect_bytes(m["tx_hash"], "receipt.tx_hash", size=32),
-            height=expect_int(m["height"], "receipt.height", lo=1, hi=2**63 - 1),
-            index=expect_int(m["index"], "receipt.index", hi=MAX_BLOCK_TXS),
-            code=expect_str(m["code"], "receipt.code", max_len=64),
-            message=expect_str(m["message"], "receipt.message", max_len=1024),
-            events=tuple(
-                Event.from_obj(e)
-                for e in expect_list(m["events"], "receipt.events", max_len=MAX_EVENTS)
-            ),
-        )
 
     def encode(self) -> bytes:
         return self.encoded

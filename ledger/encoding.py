@@ -41,6 +41,7 @@ from ledger.errors import DecodeError
 
 MAX_DEPTH = 32
 MAX_SIZE = 16 * 1024 * 1024
+INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 
 # A canonical value: what encode() accepts and decode() returns.
@@ -191,16 +192,7 @@ def decode(data: bytes, *, max_size: int = MAX_SIZE) -> Value:
         return value
     # Checked path: plain decode, one canonicalising walk, re-encode, compare bytes.
     try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            ext_hook=_reject_ext,
-            max_str_len=max_size,
-            max_bin_len=max_size,
-            max_array_len=max_size,
-            max_map_len=max_size,
-        )
+        value = _unpack_capped(data, max_size, strict_map_key=True)
         result = _canonical(value, 0)
         if msgpack.packb(result, use_bin_type=True) == data:
             return result
@@ -241,21 +233,25 @@ def decode_trusted(data: bytes) -> Value:
 _unpackb = msgpack.unpackb
 
 
+def _unpack_capped(data: bytes, max_size: int, **options: Any) -> Any:
+    """msgpack-python's decoding of ``data``: str keys as UTF-8, ext types refused, no
+    str, bin, array or map longer than ``max_size``."""
+    return msgpack.unpackb(
+        data,
+        raw=False,
+        ext_hook=_reject_ext,
+        max_str_len=max_size,
+        max_bin_len=max_size,
+        max_array_len=max_size,
+        max_map_len=max_size,
+        **options,
+    )
+
+
 def _diagnose(data: bytes, max_size: int) -> None:
     """Slow path for rejected input: find and name what is wrong."""
     try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            use_list=True,
-            strict_map_key=False,
-            object_pairs_hook=_PairList,
-            ext_hook=_reject_ext,
-            max_str_len=max_size,
-            max_bin_len=max_size,
-            max_array_len=max_size,
-            max_map_len=max_size,
-        )
+        value = _unpack_capped(data, max_size, strict_map_key=False, object_pairs_hook=_PairList)
     except msgpack.ExtraData:
         raise DecodeError("trailing bytes after the document") from None
     except UnicodeDecodeError:
@@ -363,53 +359,3 @@ def _canonical_slow(value: Any, depth: int) -> Any:
     if isinstance(value, Sequence):
         return _canonical(list(value), depth)
     raise DecodeError(f"type {type(value).__name__} cannot be encoded")
-
-
-# --- small typed readers used by from_obj() of every message type ----------------------------
-
-
-def expect_map(obj: Value, what: str, keys: Sequence[str]) -> dict[str, Value]:
-    """``obj`` must be a map with exactly ``keys``."""
-    if not isinstance(obj, dict):
-        raise DecodeError(f"{what}: expected a map, got {type(obj).__name__}")
-    if set(obj) != set(keys):
-        missing = sorted(set(keys) - set(obj))
-        extra = sorted(set(obj) - set(keys))
-        raise DecodeError(f"{what}: missing fields {missing}, unknown fields {extra}")
-    return obj
-
-
-def expect_int(obj: Value, what: str, *, lo: int = 0, hi: int = INT_MAX) -> int:
-    if not isinstance(obj, int) or isinstance(obj, bool):
-        raise DecodeError(f"{what}: expected an integer, got {type(obj).__name__}")
-    if not lo <= obj <= hi:
-        raise DecodeError(f"{what}: {obj} is outside [{lo}, {hi}]")
-    return obj
-
-
-def expect_bytes(
-    obj: Value, what: str, *, size: int | None = None, max_size: int = MAX_SIZE
-) -> bytes:
-    if not isinstance(obj, bytes):
-        raise DecodeError(f"{what}: expected bytes, got {type(obj).__name__}")
-    if size is not None and len(obj) != size:
-        raise DecodeError(f"{what}: expected {size} bytes, got {len(obj)}")
-    if len(obj) > max_size:
-        raise DecodeError(f"{what}: {len(obj)} bytes, over the cap of {max_size}")
-    return obj
-
-
-def expect_str(obj: Value, what: str, *, max_len: int = 256) -> str:
-    if not isinstance(obj, str):
-        raise DecodeError(f"{what}: expected a str, got {type(obj).__name__}")
-    if len(obj) > max_len:
-        raise DecodeError(f"{what}: longer than {max_len} characters")
-    return obj
-
-
-def expect_list(obj: Value, what: str, *, max_len: int = 1_000_000) -> list[Value]:
-    if not isinstance(obj, list):
-        raise DecodeError(f"{what}: expected a list, got {type(obj).__name__}")
-    if len(obj) > max_len:
-        raise DecodeError(f"{what}: {len(obj)} items, over the cap of {max_len}")
-    return obj

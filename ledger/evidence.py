@@ -15,12 +15,13 @@ in block h are in :func:`check_evidence_window` and ``node.executor`` (docs/form
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ledger import merkle
-from ledger.encoding import Value, decode, digest, expect_map, expect_str
-from ledger.errors import DecodeError, SignatureError, ValidationError
+from ledger.encoding import Value, decode, digest
+from ledger.errors import SignatureError, ValidationError
+from ledger.schema import Described, Nested, OneOf, described, read, wire
 from ledger.validators import ValidatorSet
 from ledger.votes import Proposal, Vote
 
@@ -40,12 +41,13 @@ class EvidenceError(ValidationError):
     code = "bad_evidence"
 
 
+@described("evidence", tag=("kind", "duplicate_vote"))
 @dataclass(frozen=True, slots=True)
-class DuplicateVoteEvidence:
+class DuplicateVoteEvidence(Described):
     """Two votes, same signer, type, height and round, different block hashes."""
 
-    vote_a: Vote
-    vote_b: Vote
+    vote_a: Vote = field(metadata=wire(Nested(Vote), key="a"))
+    vote_b: Vote = field(metadata=wire(Nested(Vote), key="b"))
     kind: ClassVar[str] = "duplicate_vote"
 
     def __post_init__(self) -> None:
@@ -94,29 +96,17 @@ class DuplicateVoteEvidence:
         except SignatureError as exc:
             raise EvidenceError(f"evidence carries a bad signature: {exc}") from None
 
-    def to_obj(self) -> dict[str, Value]:
-        return {"kind": self.kind, "a": self.vote_a.to_obj(), "b": self.vote_b.to_obj()}
 
-    @classmethod
-    def from_obj(cls, obj: Value) -> DuplicateVoteEvidence:
-        m = expect_map(obj, "evidence", ("kind", "a", "b"))
-        if m["kind"] != cls.kind:
-            raise DecodeError(f"evidence: kind {m['kind']!r} is not {cls.kind!r}")
-        try:
-            return cls(Vote.from_obj(m["a"]), Vote.from_obj(m["b"]))
-        except EvidenceError as exc:
-            raise DecodeError(str(exc)) from None
-
-
+@described("evidence", tag=("kind", "conflicting_proposal"))
 @dataclass(frozen=True, slots=True)
-class ConflictingProposalEvidence:
+class ConflictingProposalEvidence(Described):
     """Two different proposals for one (height, round) signed by its proposer.
 
     "Different" is in what was signed (block hash, valid round): a second signature
     over the same proposal is not an offence (a signer may sign one message twice)."""
 
-    proposal_a: Proposal
-    proposal_b: Proposal
+    proposal_a: Proposal = field(metadata=wire(Nested(Proposal), key="a"))
+    proposal_b: Proposal = field(metadata=wire(Nested(Proposal), key="b"))
     kind: ClassVar[str] = "conflicting_proposal"
 
     def __post_init__(self) -> None:
@@ -163,19 +153,6 @@ class ConflictingProposalEvidence:
         except SignatureError as exc:
             raise EvidenceError(f"evidence carries a bad signature: {exc}") from None
 
-    def to_obj(self) -> dict[str, Value]:
-        return {"kind": self.kind, "a": self.proposal_a.to_obj(), "b": self.proposal_b.to_obj()}
-
-    @classmethod
-    def from_obj(cls, obj: Value) -> ConflictingProposalEvidence:
-        m = expect_map(obj, "evidence", ("kind", "a", "b"))
-        if m["kind"] != cls.kind:
-            raise DecodeError(f"evidence: kind {m['kind']!r} is not {cls.kind!r}")
-        try:
-            return cls(Proposal.from_obj(m["a"]), Proposal.from_obj(m["b"]))
-        except EvidenceError as exc:
-            raise DecodeError(str(exc)) from None
-
 
 Evidence = DuplicateVoteEvidence | ConflictingProposalEvidence
 
@@ -185,16 +162,14 @@ def _proposal_order(p: Proposal) -> tuple[bytes, int]:
     return (p.block_hash, p.valid_round)
 
 
+EVIDENCE = OneOf("kind", (DuplicateVoteEvidence, ConflictingProposalEvidence))
+"""A piece of evidence on the wire: its ``kind`` says which."""
+
+
 def evidence_from_obj(obj: Value) -> Evidence:
     """The evidence in ``obj`` (a decoded canonical map); :class:`DecodeError` otherwise."""
-    if not isinstance(obj, dict):
-        raise DecodeError("evidence: expected a map")
-    kind = expect_str(obj.get("kind"), "evidence.kind")
-    if kind == DuplicateVoteEvidence.kind:
-        return DuplicateVoteEvidence.from_obj(obj)
-    if kind == ConflictingProposalEvidence.kind:
-        return ConflictingProposalEvidence.from_obj(obj)
-    raise DecodeError(f"evidence: unknown kind {kind!r}")
+    evidence: Evidence = read(EVIDENCE, obj, "evidence")
+    return evidence
 
 
 def decode_evidence(data: bytes) -> Evidence:
@@ -245,6 +220,7 @@ def evidence_summary(evidence: Evidence) -> dict[str, Value]:
 
 
 __all__ = [
+    "EVIDENCE",
     "MAX_BLOCK_EVIDENCE",
     "MAX_EVIDENCE_AGE",
     "ConflictingProposalEvidence",

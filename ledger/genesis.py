@@ -13,8 +13,21 @@ from typing import Any
 
 from ledger.encoding import Value, digest, encode
 from ledger.errors import DecodeError, ValidationError
-from ledger.tx import check_chain_id
-from ledger.validators import Validator, ValidatorSet
+from ledger.schema import (
+    COUNT,
+    PUBLIC_KEY,
+    AnyMap,
+    Choice,
+    Described,
+    List,
+    Mapped,
+    Nested,
+    Str,
+    described,
+    wire,
+)
+from ledger.tx import CHAIN_ID, check_chain_id
+from ledger.validators import VALIDATOR_LIST, Validator, ValidatorSet
 
 ROLES = frozenset(
     {
@@ -33,13 +46,22 @@ ROLES = frozenset(
 )
 ORG_KINDS = frozenset({"agency", "carrier", "trader", "customs_broker", "prosumer"})
 ORG_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+ORG_ID = Str(max_len=64, pattern=ORG_ID_PATTERN)
+"""An organisation id on the wire."""
+MAX_ORGANISATIONS = 10_000
+MAX_MEMBERS = 10_000
 
 
+@described("member")
 @dataclass(frozen=True, slots=True)
-class Member:
-    public_key: bytes
-    roles: tuple[str, ...]
-    name: str
+class Member(Described):
+    """A member key of an organisation; its roles go on the wire sorted."""
+
+    public_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    roles: tuple[str, ...] = field(
+        metadata=wire(List(Choice(ROLES), min_len=1, max_len=len(ROLES), sort=True))
+    )
+    name: str = field(metadata=wire(Str()))
 
     def __post_init__(self) -> None:
         if len(self.public_key) != 32:
@@ -50,17 +72,15 @@ class Member:
                 f"member {self.name!r}: unknown or missing roles {sorted(unknown)}"
             )
 
-    def to_obj(self) -> dict[str, Value]:
-        return {"public_key": self.public_key, "roles": sorted(self.roles), "name": self.name}
 
-
+@described("organisation")
 @dataclass(frozen=True, slots=True)
-class Organisation:
-    id: str
-    name: str
-    kind: str
-    city: str
-    members: tuple[Member, ...]
+class Organisation(Described):
+    id: str = field(metadata=wire(ORG_ID))
+    name: str = field(metadata=wire(Str()))
+    kind: str = field(metadata=wire(Choice(ORG_KINDS)))
+    city: str = field(metadata=wire(Str()))
+    members: tuple[Member, ...] = field(metadata=wire(List(Nested(Member), max_len=MAX_MEMBERS)))
 
     def __post_init__(self) -> None:
         if not ORG_ID_PATTERN.match(self.id):
@@ -72,45 +92,47 @@ class Organisation:
                 f"organisation {self.id}: kind must be one of {sorted(ORG_KINDS)}"
             )
 
-    def to_obj(self) -> dict[str, Value]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "kind": self.kind,
-            "city": self.city,
-            "members": [m.to_obj() for m in self.members],
-        }
+
+def _param(default: int) -> Any:
+    """A consensus parameter: a non-negative integer."""
+    return field(default=default, metadata=wire(COUNT))
 
 
+@described("consensus")
 @dataclass(frozen=True, slots=True)
-class ConsensusParams:
+class ConsensusParams(Described):
     """Round timeouts grow linearly: timeout(r) = base + r * delta (paper, §3 liveness)."""
 
-    timeout_propose_ms: int = 1000
-    timeout_prevote_ms: int = 500
-    timeout_precommit_ms: int = 500
-    timeout_delta_ms: int = 250
-    max_block_txs: int = 2000
-    max_block_bytes: int = 4 * 1024 * 1024
-    min_block_interval_ms: int = 0
+    timeout_propose_ms: int = _param(1000)
+    timeout_prevote_ms: int = _param(500)
+    timeout_precommit_ms: int = _param(500)
+    timeout_delta_ms: int = _param(250)
+    max_block_txs: int = _param(2000)
+    max_block_bytes: int = _param(4 * 1024 * 1024)
+    min_block_interval_ms: int = _param(0)
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValidationError(f"consensus.{name} must be a non-negative integer")
 
-    def to_obj(self) -> dict[str, Value]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+_VALIDATOR_SET = Mapped(VALIDATOR_LIST, ValidatorSet, lambda vs: vs.validators)
 
 
+@described("genesis")
 @dataclass(frozen=True)
-class Genesis:
-    chain_id: str
-    genesis_time_ms: int
-    validators: ValidatorSet
-    organisations: tuple[Organisation, ...]
-    consensus: ConsensusParams = field(default_factory=ConsensusParams)
-    app: dict[str, Value] = field(default_factory=dict)
+class Genesis(Described):
+    chain_id: str = field(metadata=wire(CHAIN_ID))
+    genesis_time_ms: int = field(metadata=wire(COUNT))
+    validators: ValidatorSet = field(metadata=wire(_VALIDATOR_SET))
+    organisations: tuple[Organisation, ...] = field(
+        metadata=wire(List(Nested(Organisation), max_len=MAX_ORGANISATIONS))
+    )
+    consensus: ConsensusParams = field(
+        default_factory=ConsensusParams, metadata=wire(Nested(ConsensusParams))
+    )
+    app: dict[str, Value] = field(default_factory=dict, metadata=wire(AnyMap()))
 
     def __post_init__(self) -> None:
         check_chain_id(self.chain_id)
@@ -121,16 +143,6 @@ class Genesis:
         if len(set(keys)) != len(keys):
             raise ValidationError("genesis lists a member key in two places")
         encode(self.app)  # must be canonical-encodable
-
-    def to_obj(self) -> dict[str, Value]:
-        return {
-            "chain_id": self.chain_id,
-            "genesis_time_ms": self.genesis_time_ms,
-            "validators": self.validators.to_obj(),
-            "organisations": [o.to_obj() for o in self.organisations],
-            "consensus": self.consensus.to_obj(),
-            "app": self.app,
-        }
 
     @property
     def hash(self) -> bytes:

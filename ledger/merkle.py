@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ledger.errors import DecodeError, ProofError, ValidationError
+from ledger.errors import ProofError, ValidationError
+from ledger.schema import Bytes, Described, Int, List, described, wire
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -337,14 +338,18 @@ def _check_path(proof: Sequence[bytes], want: int, where: str) -> None:
 
 # --- proof messages ---------------------------------------------------------------------------
 
+_SIZE = Int(hi=MAX_TREE_SIZE)
+_PATH = List(Bytes(size=HASH_SIZE), max_len=MAX_PATH, of="hashes")
 
+
+@described("inclusion proof")
 @dataclass(frozen=True, slots=True)
-class InclusionProof:
+class InclusionProof(Described):
     """PATH for the leaf at ``leaf_index`` in the tree of ``tree_size`` leaves."""
 
-    leaf_index: int
-    tree_size: int
-    path: tuple[bytes, ...]
+    leaf_index: int = field(metadata=wire(_SIZE))
+    tree_size: int = field(metadata=wire(_SIZE))
+    path: tuple[bytes, ...] = field(metadata=wire(_PATH))
 
     def __post_init__(self) -> None:
         _check_size(self.leaf_index, "leaf_index", ValidationError)
@@ -355,25 +360,15 @@ class InclusionProof:
         """Raise :class:`ProofError` unless this proves ``leaf_hash`` under ``root``."""
         verify_inclusion(leaf_hash, self.leaf_index, self.tree_size, self.path, root)
 
-    def to_obj(self) -> dict[str, int | list[bytes]]:
-        return {"leaf_index": self.leaf_index, "tree_size": self.tree_size, "path": [*self.path]}
 
-    @classmethod
-    def from_obj(cls, obj: object) -> InclusionProof:
-        """Rebuild from :meth:`to_obj`'s shape; :class:`DecodeError` on anything else."""
-        fields = _expect_fields(obj, "inclusion proof", ("leaf_index", "tree_size", "path"))
-        index = _check_size(fields["leaf_index"], "leaf_index", DecodeError)
-        size = _check_size(fields["tree_size"], "tree_size", DecodeError)
-        return cls(index, size, _check_hashes(fields["path"], DecodeError))
-
-
+@described("consistency proof", sort_keys=True)
 @dataclass(frozen=True, slots=True)
-class ConsistencyProof:
+class ConsistencyProof(Described):
     """PROOF that the tree of ``new_size`` leaves extends the tree of ``old_size``."""
 
-    old_size: int
-    new_size: int
-    path: tuple[bytes, ...]
+    old_size: int = field(metadata=wire(_SIZE))
+    new_size: int = field(metadata=wire(_SIZE))
+    path: tuple[bytes, ...] = field(metadata=wire(_PATH))
 
     def __post_init__(self) -> None:
         _check_size(self.old_size, "old_size", ValidationError)
@@ -383,26 +378,6 @@ class ConsistencyProof:
     def verify(self, old_root: bytes, new_root: bytes) -> None:
         """Raise :class:`ProofError` unless this proves ``new_root`` extends ``old_root``."""
         verify_consistency(self.old_size, self.new_size, old_root, new_root, self.path)
-
-    def to_obj(self) -> dict[str, int | list[bytes]]:
-        return {"new_size": self.new_size, "old_size": self.old_size, "path": [*self.path]}
-
-    @classmethod
-    def from_obj(cls, obj: object) -> ConsistencyProof:
-        """Rebuild from :meth:`to_obj`'s shape; :class:`DecodeError` on anything else."""
-        fields = _expect_fields(obj, "consistency proof", ("new_size", "old_size", "path"))
-        old = _check_size(fields["old_size"], "old_size", DecodeError)
-        new = _check_size(fields["new_size"], "new_size", DecodeError)
-        return cls(old, new, _check_hashes(fields["path"], DecodeError))
-
-
-def _expect_fields(obj: object, what: str, keys: tuple[str, ...]) -> dict[str, object]:
-    if not isinstance(obj, dict):
-        raise DecodeError(f"{what} must be a map, got {type(obj).__name__}")
-    if set(obj) != set(keys):
-        got = sorted(map(str, obj))
-        raise DecodeError(f"{what} must have exactly the fields {sorted(keys)}, got {got}")
-    return {k: obj[k] for k in keys}
 
 
 def _check_size(value: object, what: str, error: type[Exception]) -> int:

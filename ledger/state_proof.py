@@ -24,11 +24,11 @@ bit in ``bitmap``. Verifying hashes that end upwards and compares with the root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any
 
-from ledger.errors import DecodeError, ProofError, ValidationError
+from ledger.errors import ProofError, ValidationError
+from ledger.schema import Bytes, Described, Int, List, Optional, described, wire
 
 HASH_SIZE = 32
 KEY_BITS = 256
@@ -38,15 +38,7 @@ EMPTY_ROOT = bytes(HASH_SIZE)
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 
-_FIELDS = (
-    "bitmap",
-    "depth",
-    "key",
-    "other_key_hash",
-    "other_value_hash",
-    "siblings",
-    "value",
-)
+_HASH = Bytes(size=HASH_SIZE)
 
 
 # --- hashing ----------------------------------------------------------------------------------
@@ -70,8 +62,9 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 # --- the proof --------------------------------------------------------------------------------
 
 
+@described("state proof", sort_keys=True)
 @dataclass(frozen=True, slots=True)
-class StateProof:
+class StateProof(Described):
     """Where ``key``'s path ends under one root, and the siblings on the way down.
 
     ``value`` is the key's value (membership) or ``None`` (absence). For absence the
@@ -82,13 +75,13 @@ class StateProof:
     siblings are in ``siblings``, top first.
     """
 
-    key: bytes
-    value: bytes | None
-    depth: int
-    bitmap: bytes
-    siblings: tuple[bytes, ...]
-    other_key_hash: bytes | None = None
-    other_value_hash: bytes | None = None
+    key: bytes = field(metadata=wire(Bytes()))
+    value: bytes | None = field(metadata=wire(Optional(Bytes())))
+    depth: int = field(metadata=wire(Int(hi=KEY_BITS)))
+    bitmap: bytes = field(metadata=wire(Bytes(max_size=KEY_BITS // 8)))
+    siblings: tuple[bytes, ...] = field(metadata=wire(List(_HASH, max_len=KEY_BITS, of="hashes")))
+    other_key_hash: bytes | None = field(default=None, metadata=wire(Optional(_HASH)))
+    other_value_hash: bytes | None = field(default=None, metadata=wire(Optional(_HASH)))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "siblings", _check_shape(self, ValidationError))
@@ -97,37 +90,6 @@ class StateProof:
     def is_member(self) -> bool:
         """True when this proves the key is present (with :attr:`value`)."""
         return self.value is not None
-
-    def to_obj(self) -> dict[str, object]:
-        """A plain map for the canonical encoding (bytes, int, None, list of bytes)."""
-        return {
-            "bitmap": self.bitmap,
-            "depth": self.depth,
-            "key": self.key,
-            "other_key_hash": self.other_key_hash,
-            "other_value_hash": self.other_value_hash,
-            "siblings": [*self.siblings],
-            "value": self.value,
-        }
-
-    @classmethod
-    def from_obj(cls, obj: object) -> StateProof:
-        """Rebuild from :meth:`to_obj`'s shape; :class:`DecodeError` on anything else."""
-        if not isinstance(obj, dict):
-            raise DecodeError(f"state proof must be a map, got {type(obj).__name__}")
-        if set(obj) != set(_FIELDS):
-            got = sorted(map(str, obj))
-            raise DecodeError(
-                f"state proof must have exactly the fields {list(_FIELDS)}, got {got}"
-            )
-        fields: dict[str, Any] = dict(obj)
-        if not isinstance(fields["siblings"], list):
-            raise DecodeError(f"siblings must be a list, got {type(fields['siblings']).__name__}")
-        fields["siblings"] = tuple(fields["siblings"])
-        try:
-            return cls(**fields)  # __post_init__ checks every type and size
-        except ValidationError as exc:
-            raise DecodeError(exc.message) from None
 
 
 def _check_shape(proof: StateProof, error: type[Exception]) -> tuple[bytes, ...]:

@@ -13,30 +13,29 @@ import re
 from dataclasses import dataclass, field
 
 from ledger.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, PrivateKey, Purpose, verify
-from ledger.encoding import (
-    Value,
-    decode,
-    encode,
-    expect_bytes,
-    expect_int,
-    expect_map,
-    expect_str,
-    packb_canonical,
-)
+from ledger.encoding import Value, decode, encode, packb_canonical
 from ledger.errors import DecodeError, ValidationError
+from ledger.schema import (
+    PUBLIC_KEY,
+    SIGNATURE,
+    AnyMap,
+    Described,
+    Int,
+    Record,
+    Str,
+    described,
+    wire,
+)
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_TX_BYTES = MAX_PAYLOAD_BYTES + 1024
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 CHAIN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
-_FIELDS = ("chain_id", "kind", "nonce", "payload", "sender", "signature")
-_INIT_FIELDS = ("kind", "chain_id", "sender", "nonce", "payload", "signature")
-_FIELD_SET = frozenset(_FIELDS)
-# Kinds and chain ids that passed _check() (its patterns and lengths): the other checks
-# of _check() are made on every transaction by _from_decoded(). Bounded.
-_KINDS_SEEN: set[str] = set()
-_CHAIN_IDS_SEEN: set[str] = set()
+CHAIN_ID = Str(max_len=64, pattern=CHAIN_ID_PATTERN)
+"""A chain id on the wire."""
+KIND = Str(max_len=64, pattern=KIND_PATTERN)
+"""A transaction kind on the wire."""
 # The msgpack of the key "signature" and the header of a 64-byte bin.
 _SIGNATURE_FIELD = b"\xa9signature\xc4\x40"
 
@@ -47,14 +46,17 @@ def check_chain_id(chain_id: str) -> str:
     return chain_id
 
 
+@described("transaction", sort_keys=True)
 @dataclass(frozen=True, slots=True)
-class Transaction:
-    kind: str
-    chain_id: str
-    sender: bytes
-    nonce: int
-    payload: dict[str, Value]
-    signature: bytes
+class Transaction(Described):
+    """A signed transaction; its wire map has its keys in canonical (sorted) order."""
+
+    kind: str = field(metadata=wire(KIND))
+    chain_id: str = field(metadata=wire(CHAIN_ID))
+    sender: bytes = field(metadata=wire(PUBLIC_KEY))
+    nonce: int = field(metadata=wire(Int(hi=2**63 - 1)))
+    payload: dict[str, Value] = field(metadata=wire(AnyMap()))
+    signature: bytes = field(metadata=wire(SIGNATURE))
     body: bytes = field(init=False, repr=False, compare=False)
     hash: bytes = field(init=False, repr=False, compare=False)
 
@@ -112,9 +114,6 @@ class Transaction:
         """Raise :class:`~ledger.errors.SignatureError` unless the sender signed this body."""
         verify(self.sender, Purpose.TRANSACTION, self.chain_id, self.body, self.signature)
 
-    def to_obj(self) -> dict[str, Value]:
-        return self.body_obj() | {"signature": self.signature}
-
     @classmethod
     def from_obj(cls, obj: Value, *, decoded: bool = False) -> Transaction:
         """The transaction in ``obj``.
@@ -123,55 +122,9 @@ class Transaction:
         (so every map in it is canonical, keys in order): the signed body's bytes are then
         packed as they are instead of being canonicalised again.
         """
-        if decoded and type(obj) is dict and obj.keys() == _FIELD_SET:
-            tx = cls._from_decoded(obj)
-            if tx is not None:
-                return tx
-        m = expect_map(obj, "transaction", _FIELDS)
-        payload = m["payload"]
-        if not isinstance(payload, dict):
-            raise DecodeError("transaction.payload: expected a map")
-        fields = (
-            expect_str(m["kind"], "transaction.kind", max_len=64),
-            expect_str(m["chain_id"], "transaction.chain_id", max_len=64),
-            expect_bytes(m["sender"], "transaction.sender", size=PUBLIC_KEY_SIZE),
-            expect_int(m["nonce"], "transaction.nonce", hi=2**63 - 1),
-            payload,
-            expect_bytes(m["signature"], "transaction.signature", size=64),
-        )
-        try:
-            if not decoded:
-                return cls(*fields)
-            tx = cls.__new__(cls)
-            for name, value in zip(_INIT_FIELDS, fields, strict=True):
-                object.__setattr__(tx, name, value)
-            tx._check()
-            tx._seal(packb_canonical(tx.body_obj()))
-            return tx
-        except ValidationError as exc:
-            raise DecodeError(str(exc)) from None
-
-    @classmethod
-    def _from_decoded(cls, m: dict[str, Value]) -> Transaction | None:
-        """:meth:`from_obj` of a decoded map whose fields all have their exact types and
-        sizes (every transaction of a valid block); None sends anything else to the
-        checked path, which names what is wrong."""
-        kind, chain_id, sender = m["kind"], m["chain_id"], m["sender"]
-        nonce, payload, signature = m["nonce"], m["payload"], m["signature"]
-        if not (
-            type(kind) is str
-            and type(chain_id) is str
-            and type(sender) is bytes
-            and type(nonce) is int
-            and type(payload) is dict
-            and type(signature) is bytes
-            and len(kind) <= 64
-            and len(chain_id) <= 64
-            and len(sender) == PUBLIC_KEY_SIZE
-            and 0 <= nonce < 2**63
-            and len(signature) == SIGNATURE_SIZE
-        ):
-            return None
+        if not decoded:
+            return _RECORD.from_obj(obj)
+        kind, chain_id, sender, nonce, payload, signature = _RECORD.values(obj)
         tx = cls.__new__(cls)
         setattr_ = object.__setattr__
         setattr_(tx, "kind", kind)
@@ -180,14 +133,6 @@ class Transaction:
         setattr_(tx, "nonce", nonce)
         setattr_(tx, "payload", payload)
         setattr_(tx, "signature", signature)
-        if not (kind in _KINDS_SEEN and chain_id in _CHAIN_IDS_SEEN):
-            try:
-                tx._check()
-            except ValidationError as exc:
-                raise DecodeError(str(exc)) from None
-            if len(_KINDS_SEEN) < 1024:
-                _KINDS_SEEN.add(kind)
-                _CHAIN_IDS_SEEN.add(chain_id)
         body = packb_canonical(
             {
                 "chain_id": chain_id,
@@ -210,6 +155,9 @@ class Transaction:
     @classmethod
     def decode(cls, data: bytes) -> Transaction:
         return cls.from_obj(decode(data, max_size=MAX_TX_BYTES), decoded=True)
+
+
+_RECORD: Record[Transaction] = Transaction.__schema__
 
 
 # Readers of an encoded transaction that need no decoding, for refusing junk cheaply

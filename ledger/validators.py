@@ -6,19 +6,23 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from ledger.crypto import PUBLIC_KEY_SIZE
-from ledger.encoding import Value, digest, expect_bytes, expect_int, expect_list, expect_map
-from ledger.encoding import expect_str as _expect_str
+from ledger.encoding import Value, digest
 from ledger.errors import ValidationError
+from ledger.schema import PUBLIC_KEY, Described, Int, List, Nested, Str, described, read, wire
 
 MAX_TOTAL_POWER = 10_000
 MAX_VALIDATORS = 200
 
 
+@described("validator", convert=())
 @dataclass(frozen=True, slots=True)
-class Validator:
-    name: str
-    public_key: bytes
-    power: int
+class Validator(Described):
+    """One validator; ``from_obj`` refuses a malformed map with :class:`DecodeError` and
+    a well-formed one that breaks a rule with :class:`ValidationError`."""
+
+    name: str = field(metadata=wire(Str(max_len=64)))
+    public_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    power: int = field(metadata=wire(Int(lo=1, hi=MAX_TOTAL_POWER)))
 
     def __post_init__(self) -> None:
         if len(self.public_key) != PUBLIC_KEY_SIZE:
@@ -27,18 +31,6 @@ class Validator:
             raise ValidationError(f"validator {self.name!r}: power must be 1..{MAX_TOTAL_POWER}")
         if not 1 <= len(self.name) <= 64:
             raise ValidationError("validator name must be 1..64 characters")
-
-    def to_obj(self) -> dict[str, Value]:
-        return {"name": self.name, "public_key": self.public_key, "power": self.power}
-
-    @classmethod
-    def from_obj(cls, obj: Value) -> Validator:
-        m = expect_map(obj, "validator", ("name", "public_key", "power"))
-        return cls(
-            name=_expect_str(m["name"], "validator.name", max_len=64),
-            public_key=expect_bytes(m["public_key"], "validator.public_key", size=32),
-            power=expect_int(m["power"], "validator.power", lo=1, hi=MAX_TOTAL_POWER),
-        )
 
 
 @dataclass(frozen=True)
@@ -119,9 +111,13 @@ class ValidatorSet:
 
     @classmethod
     def from_obj(cls, obj: Value) -> ValidatorSet:
-        items = expect_list(obj, "validators", max_len=MAX_VALIDATORS)
-        return cls(tuple(Validator.from_obj(v) for v in items))
+        """The set in ``obj`` (a list of validator maps), checked as the constructor does."""
+        return cls(read(VALIDATOR_LIST, obj, "validators"))
 
     @cached_property
     def hash(self) -> bytes:
         return digest(self.to_obj())
+
+
+VALIDATOR_LIST = List(Nested(Validator), max_len=MAX_VALIDATORS)
+"""A validator set on the wire: its validators in order."""

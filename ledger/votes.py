@@ -12,18 +12,23 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from ledger.crypto import PrivateKey, Purpose, is_valid_signature, verify
-from ledger.encoding import (
-    Value,
-    decode,
-    digest,
-    encode,
-    expect_bytes,
-    expect_int,
-    expect_list,
-    expect_map,
-)
-from ledger.errors import CertificateError, DecodeError, ValidationError
+from ledger.encoding import decode, digest, encode
+from ledger.errors import CertificateError, ValidationError
 from ledger.ids import HASH_SIZE, NIL_ROUND
+from ledger.schema import (
+    HASH,
+    HEIGHT,
+    PUBLIC_KEY,
+    SIGNATURE,
+    Bytes,
+    Described,
+    Int,
+    IntEnumOf,
+    List,
+    Pair,
+    described,
+    wire,
+)
 from ledger.validators import MAX_VALIDATORS, ValidatorSet
 
 MAX_ROUND = 2**31
@@ -33,6 +38,9 @@ NIL = b""  # the block hash of a nil vote
 class VoteType(IntEnum):
     PREVOTE = 1
     PRECOMMIT = 2
+
+
+_ROUND = Int(hi=MAX_ROUND - 1)
 
 
 def _check_hash(value: bytes, what: str, *, allow_nil: bool) -> None:
@@ -49,14 +57,15 @@ def _check_height_round(height: int, round_: int) -> None:
         raise ValidationError("round must be >= 0")
 
 
+@described("vote")
 @dataclass(frozen=True, slots=True)
-class Vote:
-    type: VoteType
-    height: int
-    round: int
-    block_hash: bytes  # NIL for a nil vote
-    validator: bytes
-    signature: bytes
+class Vote(Described):
+    type: VoteType = field(metadata=wire(IntEnumOf(VoteType)))
+    height: int = field(metadata=wire(HEIGHT))
+    round: int = field(metadata=wire(_ROUND))
+    block_hash: bytes = field(metadata=wire(Bytes(max_size=HASH_SIZE)))  # NIL for a nil vote
+    validator: bytes = field(metadata=wire(PUBLIC_KEY))
+    signature: bytes = field(metadata=wire(SIGNATURE))
 
     def __post_init__(self) -> None:
         _check_height_round(self.height, self.round)
@@ -92,42 +101,17 @@ class Vote:
         message = self.sign_bytes(self.type, self.height, self.round, self.block_hash)
         verify(self.validator, Purpose.VOTE, chain_id, message, self.signature)
 
-    def to_obj(self) -> dict[str, Value]:
-        return {
-            "type": int(self.type),
-            "height": self.height,
-            "round": self.round,
-            "block_hash": self.block_hash,
-            "validator": self.validator,
-            "signature": self.signature,
-        }
 
-    @classmethod
-    def from_obj(cls, obj: Value) -> Vote:
-        m = expect_map(
-            obj, "vote", ("type", "height", "round", "block_hash", "validator", "signature")
-        )
-        try:
-            return cls(
-                type=VoteType(expect_int(m["type"], "vote.type", lo=1, hi=2)),
-                height=expect_int(m["height"], "vote.height", lo=1, hi=2**63 - 1),
-                round=expect_int(m["round"], "vote.round", hi=MAX_ROUND - 1),
-                block_hash=expect_bytes(m["block_hash"], "vote.block_hash", max_size=32),
-                validator=expect_bytes(m["validator"], "vote.validator", size=32),
-                signature=expect_bytes(m["signature"], "vote.signature", size=64),
-            )
-        except ValidationError as exc:
-            raise DecodeError(str(exc)) from None
-
-
+@described("proposal")
 @dataclass(frozen=True, slots=True)
-class Proposal:
-    height: int
-    round: int
-    block_hash: bytes
-    valid_round: int  # NIL_ROUND (-1) when the proposer has no valid round
-    proposer: bytes
-    signature: bytes
+class Proposal(Described):
+    height: int = field(metadata=wire(HEIGHT))
+    round: int = field(metadata=wire(_ROUND))
+    block_hash: bytes = field(metadata=wire(HASH))
+    # NIL_ROUND (-1) when the proposer has no valid round
+    valid_round: int = field(metadata=wire(Int(lo=NIL_ROUND, hi=MAX_ROUND - 1)))
+    proposer: bytes = field(metadata=wire(PUBLIC_KEY))
+    signature: bytes = field(metadata=wire(SIGNATURE))
 
     def __post_init__(self) -> None:
         _check_height_round(self.height, self.round)
@@ -166,44 +150,19 @@ class Proposal:
         message = self.sign_bytes(self.height, self.round, self.block_hash, self.valid_round)
         verify(self.proposer, Purpose.PROPOSAL, chain_id, message, self.signature)
 
-    def to_obj(self) -> dict[str, Value]:
-        return {
-            "height": self.height,
-            "round": self.round,
-            "block_hash": self.block_hash,
-            "valid_round": self.valid_round,
-            "proposer": self.proposer,
-            "signature": self.signature,
-        }
 
-    @classmethod
-    def from_obj(cls, obj: Value) -> Proposal:
-        m = expect_map(
-            obj,
-            "proposal",
-            ("height", "round", "block_hash", "valid_round", "proposer", "signature"),
-        )
-        try:
-            return cls(
-                height=expect_int(m["height"], "proposal.height", lo=1, hi=2**63 - 1),
-                round=expect_int(m["round"], "proposal.round", hi=MAX_ROUND - 1),
-                block_hash=expect_bytes(m["block_hash"], "proposal.block_hash", size=32),
-                valid_round=expect_int(m["valid_round"], "proposal.valid_round", lo=NIL_ROUND),
-                proposer=expect_bytes(m["proposer"], "proposal.proposer", size=32),
-                signature=expect_bytes(m["signature"], "proposal.signature", size=64),
-            )
-        except ValidationError as exc:
-            raise DecodeError(str(exc)) from None
-
-
+@described("certificate")
 @dataclass(frozen=True, slots=True)
-class CommitCertificate:
+class CommitCertificate(Described):
     """>2/3 precommits for ``block_hash`` at (height, round), signatures sorted by key."""
 
-    height: int
-    round: int
-    block_hash: bytes
-    signatures: tuple[tuple[bytes, bytes], ...]  # (validator public key, signature)
+    height: int = field(metadata=wire(HEIGHT))
+    round: int = field(metadata=wire(_ROUND))
+    block_hash: bytes = field(metadata=wire(HASH))
+    # (validator public key, signature)
+    signatures: tuple[tuple[bytes, bytes], ...] = field(
+        metadata=wire(List(Pair(PUBLIC_KEY, SIGNATURE), max_len=MAX_VALIDATORS))
+    )
     hash: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -271,38 +230,6 @@ class CommitCertificate:
                 f"certificate at height {self.height} carries power {power} of "
                 f"{validators.total_power}; more than 2/3 ({validators.quorum_power}) is needed"
             )
-
-    def to_obj(self) -> dict[str, Value]:
-        return {
-            "height": self.height,
-            "round": self.round,
-            "block_hash": self.block_hash,
-            "signatures": [[k, s] for k, s in self.signatures],
-        }
-
-    @classmethod
-    def from_obj(cls, obj: Value) -> CommitCertificate:
-        m = expect_map(obj, "certificate", ("height", "round", "block_hash", "signatures"))
-        pairs = []
-        for entry in expect_list(m["signatures"], "certificate.signatures", max_len=MAX_VALIDATORS):
-            items = expect_list(entry, "certificate signature entry", max_len=2)
-            if len(items) != 2:
-                raise DecodeError("certificate signature entry must be [key, signature]")
-            pairs.append(
-                (
-                    expect_bytes(items[0], "certificate signer", size=32),
-                    expect_bytes(items[1], "certificate signature", size=64),
-                )
-            )
-        try:
-            return cls(
-                height=expect_int(m["height"], "certificate.height", lo=1, hi=2**63 - 1),
-                round=expect_int(m["round"], "certificate.round", hi=MAX_ROUND - 1),
-                block_hash=expect_bytes(m["block_hash"], "certificate.block_hash", size=32),
-                signatures=tuple(pairs),
-            )
-        except ValidationError as exc:
-            raise DecodeError(str(exc)) from None
 
     def encode(self) -> bytes:
         return encode(self.to_obj())

@@ -49,8 +49,9 @@ import aiohttp
 from aiohttp import web
 
 from ledger.crypto import PrivateKey, Purpose, is_valid_signature
-from ledger.encoding import decode, encode, expect_bytes, expect_map
+from ledger.encoding import decode, encode
 from ledger.errors import DecodeError, LedgerError
+from ledger.schema import HASH, PUBLIC_KEY, SIGNATURE, AnyValue, Struct, read
 from node.config import P2PConfig
 from node.wire import (
     SYNC_RESP_TAIL,
@@ -63,6 +64,11 @@ from node.wire import (
 
 log = logging.getLogger("cityledger.p2p")
 HANDSHAKE_TIMEOUT_S = 5.0
+# The handshake's messages: the dialer's hello and the listener's, with the signature
+# (read after the cheaper checks), and the reply that carries only a signature.
+_HELLO = Struct({"challenge": HASH, "key": PUBLIC_KEY})
+_SIGNED_HELLO = Struct({"challenge": HASH, "key": PUBLIC_KEY, "sig": AnyValue()})
+_REPLY = Struct({"sig": AnyValue()})
 SEVERE = 20  # points: malformed / oversize frame, bad signature, bad block (link closed)
 MINOR = 5  # points: unsolicited sync response, excess sync request (frame dropped)
 SCORE_RECOVERY_PER_S = 1.0  # a score recovers this much per second, up to 0
@@ -238,11 +244,9 @@ class PeerManager:
     async def _accept_handshake(self, ws: web.WebSocketResponse) -> bytes:
         challenge = os.urandom(32)
         await ws.send_bytes(encode({"challenge": challenge, "key": self.key.public_key}))
-        m = expect_map(
-            decode(await _receive(ws), max_size=4096), "hello", ("challenge", "key", "sig")
-        )
-        their_key = expect_bytes(m["key"], "hello.key", size=32)
-        their_challenge = expect_bytes(m["challenge"], "hello.challenge", size=32)
+        m = read(_SIGNED_HELLO, decode(await _receive(ws), max_size=4096), "hello")
+        their_key: bytes = m["key"]
+        their_challenge: bytes = m["challenge"]
         self._check_peer(their_key, challenge, m["sig"])
         message = handshake_message(their_challenge, self.key.public_key, their_key)
         await ws.send_bytes(
@@ -288,9 +292,9 @@ class PeerManager:
             await self._serve(self._peer(peer_key, ws, dialed_by_us=True))
 
     async def _dial_handshake(self, ws: aiohttp.ClientWebSocketResponse) -> bytes:
-        m = expect_map(decode(await _receive(ws), max_size=4096), "hello", ("challenge", "key"))
-        their_key = expect_bytes(m["key"], "hello.key", size=32)
-        their_challenge = expect_bytes(m["challenge"], "hello.challenge", size=32)
+        m = read(_HELLO, decode(await _receive(ws), max_size=4096), "hello")
+        their_key: bytes = m["key"]
+        their_challenge: bytes = m["challenge"]
         if their_key not in self.names:
             raise HandshakeError(f"peer key {their_key.hex()[:16]}… is not allowed")
         self._check_ban(their_key)  # before signing anything for it
@@ -305,7 +309,7 @@ class PeerManager:
                 }
             )
         )
-        reply = expect_map(decode(await _receive(ws), max_size=4096), "hello reply", ("sig",))
+        reply = read(_REPLY, decode(await _receive(ws), max_size=4096), "hello reply")
         self._check_peer(their_key, challenge, reply["sig"])
         return their_key
 
@@ -315,7 +319,7 @@ class PeerManager:
         if their_key == self.key.public_key:
             raise HandshakeError("refusing a link to ourselves")
         self._check_ban(their_key)  # before the signature: the cheap check first
-        signature = expect_bytes(sig, "handshake signature", size=64)
+        signature = read(SIGNATURE, sig, "handshake signature")
         message = handshake_message(our_challenge, their_key, self.key.public_key)
         if not is_valid_signature(their_key, Purpose.HANDSHAKE, self.chain_id, message, signature):
             raise HandshakeError("bad handshake signature")

@@ -10,15 +10,35 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from contracts import queries
+from contracts.context import StateReader
+from contracts.energy_records import Trade
+from contracts.shipment_search import ShipmentFilter
 from ledger import merkle
 from ledger.block import Block, BlockHeader, Receipt
 from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.merkle import ConsistencyProof, InclusionProof
 from ledger.state import StateProof, StateTree
+from ledger.storage import KVStore
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.chain import ChainStore
+
+
+class StateAt:
+    """A :class:`~contracts.context.StateReader` over the state under one root."""
+
+    def __init__(self, tree: StateTree, root: bytes) -> None:
+        self.tree = tree
+        self.root = root
+
+    @classmethod
+    def under(cls, store: KVStore, root: bytes) -> StateAt:
+        return cls(StateTree(store, root), root)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.tree.get_at(self.root, key)
 
 
 class NotFound(LedgerError):
@@ -104,7 +124,7 @@ class Queries:
         if not index < len(proofs.receipts):
             raise NotFound(f"no receipt for {tx_hash.hex()}")
         header = proofs.header
-        log = MerkleLog(self.chain.store)
+        log = self.log()
         log_index = header.log_size - header.tx_count + index
         return ReceiptAnswer(
             proofs.txs[index],
@@ -142,8 +162,50 @@ class Queries:
         proof = tree.prove(key, certified.header.state_root)
         return StateAnswer(key, proof.value, proof, certified)
 
+    def state_under(self, root: bytes) -> StateAt:
+        """The state under ``root`` (e.g. a header's state root)."""
+        return StateAt.under(self.chain.store, root)
+
+    def state_after(self, header: BlockHeader) -> StateAt:
+        """The state as it stood right after ``header``'s block."""
+        return self.state_under(header.state_root)
+
+    def shipment_ids(self, search: ShipmentFilter, limit: int, after: str | None) -> list[str]:
+        """Ids of shipments the index lists for ``search`` (its most selective filter)."""
+        return queries.find_shipments(
+            self.chain.store, **search._asdict(), limit=limit, after=after
+        )
+
+    def permit_ids(
+        self, *, holder: str | None, address: str | None, limit: int, after: str | None
+    ) -> list[str]:
+        """Ids of permits held by ``holder`` (paged by ``after``), else at ``address``."""
+        if holder is not None:
+            return queries.permits_by_holder(self.chain.store, holder, limit=limit, after=after)
+        assert address is not None
+        return queries.permits_by_address(self.chain.store, address, limit=limit)
+
+    def trades_of(
+        self, state: StateReader, org_id: str, interval_start_ms: int | None, limit: int
+    ) -> list[Trade]:
+        """Trades where ``org_id`` sold or bought, read from ``state``."""
+        return queries.trades_by_account(
+            state, self.chain.store, org_id, interval_start_ms, limit=limit
+        )
+
+    def tx_inclusion(self, tx_hash: bytes, log_size: int) -> InclusionProof | None:
+        """Proof that committed transaction ``tx_hash`` is in the log of ``log_size`` leaves."""
+        leaf = self.chain.tx_log_index(tx_hash)
+        if leaf is None:
+            return None
+        return self.log().prove_inclusion(leaf, log_size)
+
+    def log(self) -> MerkleLog:
+        """The log of every committed transaction hash."""
+        return MerkleLog(self.chain.store)
+
     def consistency(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
-        log = MerkleLog(self.chain.store)
+        log = self.log()
         size = log.size() if new_size is None else new_size
         if not 0 <= old_size <= size <= log.size():
             raise NotFound(f"log sizes must satisfy 0 <= {old_size} <= {size} <= {log.size()}")

@@ -11,16 +11,23 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ledger.block import (
-    BLOCK_FIELDS,
-    MAX_BLOCK_TXS,
-    Block,
-    BlockHeader,
-    evidence_list_from_obj,
-)
-from ledger.encoding import Value, decode, encode, expect_bytes, expect_int, expect_list, expect_map
-from ledger.errors import DecodeError, ValidationError
+from ledger.block import Block, block_from_obj
+from ledger.encoding import Value, decode, encode
+from ledger.errors import DecodeError
 from ledger.evidence import Evidence, evidence_from_obj
+from ledger.schema import (
+    COUNT,
+    HASH,
+    HEIGHT,
+    AnyValue,
+    Int,
+    List,
+    Nested,
+    Optional,
+    Str,
+    Struct,
+    read,
+)
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Proposal, Vote
 
@@ -29,6 +36,18 @@ MAX_SYNC_BLOCKS = 500
 # A canonical frame is the map {"b": body, "t": kind}: keys sorted, so it ends with its
 # kind, and a sync response can be told from its last bytes, before it is decoded.
 SYNC_RESP_TAIL = b"\xa1t\xa9sync_resp"
+
+_FRAME = Struct({"t": Str(max_len=64), "b": AnyValue()})
+_TX_MAPS = List(AnyValue(), max_len=MAX_TX_BATCH)
+_PROPOSAL_FRAME = Struct({"proposal": Nested(Proposal), "block": AnyValue()})
+_STATUS = Struct({"height": COUNT})
+_SYNC_REQUEST = Struct({"from": HEIGHT, "max": Int(lo=1, hi=MAX_SYNC_BLOCKS)})
+_SYNC_RESPONSE = Struct(
+    {
+        "blocks": List(Nested(Block), max_len=MAX_SYNC_BLOCKS),
+        "tip_cert": Optional(Nested(CommitCertificate)),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,35 +144,27 @@ def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) 
     from the frame; only when the frame's copy is identical to it, value for value and
     type for type, so the result is the same message either way.
     """
-    m = expect_map(decode(data, max_size=max_size), "frame", ("t", "b"))
+    m = read(_FRAME, decode(data, max_size=max_size), "frame")
     kind, body = m["t"], m["b"]
     if kind == "txs":
-        items = expect_list(body, "txs", max_len=MAX_TX_BATCH)
+        items = read(_TX_MAPS, body, "txs")
         return TxBatch(tuple(_tx_from_obj(t, known_tx) for t in items))
     if kind == "proposal":
-        b = expect_map(body, "proposal frame", ("proposal", "block"))
+        b = read(_PROPOSAL_FRAME, body, "proposal frame")
         block = Block.from_obj(b["block"]) if known_tx is None else _block(b["block"], known_tx)
-        return ProposalMsg(Proposal.from_obj(b["proposal"]), block, bytes(data))
+        return ProposalMsg(b["proposal"], block, bytes(data))
     if kind == "vote":
         return VoteMsg(Vote.from_obj(body), bytes(data))
     if kind == "status":
-        b = expect_map(body, "status", ("height",))
-        return StatusMsg(expect_int(b["height"], "status.height", hi=2**63 - 1))
+        return StatusMsg(read(_STATUS, body, "status")["height"])
     if kind == "evidence":
         return EvidenceMsg(evidence_from_obj(body))
     if kind == "sync_req":
-        b = expect_map(body, "sync request", ("from", "max"))
-        return SyncRequest(
-            expect_int(b["from"], "sync.from", lo=1, hi=2**63 - 1),
-            expect_int(b["max"], "sync.max", lo=1, hi=MAX_SYNC_BLOCKS),
-        )
+        b = read(_SYNC_REQUEST, body, "sync request")
+        return SyncRequest(b["from"], b["max"])
     if kind == "sync_resp":
-        b = expect_map(body, "sync response", ("blocks", "tip_cert"))
-        blocks = tuple(
-            Block.from_obj(x) for x in expect_list(b["blocks"], "blocks", max_len=MAX_SYNC_BLOCKS)
-        )
-        cert = None if b["tip_cert"] is None else CommitCertificate.from_obj(b["tip_cert"])
-        return SyncResponse(blocks, cert)
+        b = read(_SYNC_RESPONSE, body, "sync response")
+        return SyncResponse(b["blocks"], b["tip_cert"])
     raise DecodeError(f"unknown frame type {kind!r}")
 
 
@@ -169,16 +180,7 @@ def _tx_from_obj(obj: Value, known_tx: KnownTx | None) -> Transaction:
 
 def _block(obj: Value, known_tx: KnownTx) -> Block:
     """``Block.from_obj`` with known transactions taken from ``known_tx``."""
-    m = expect_map(obj, "block", BLOCK_FIELDS)
-    header = BlockHeader.from_obj(m["header"])
-    raw_txs = expect_list(m["txs"], "block.txs", max_len=MAX_BLOCK_TXS)
-    txs = tuple(_tx_from_obj(t, known_tx) for t in raw_txs)
-    cert = None if m["last_cert"] is None else CommitCertificate.from_obj(m["last_cert"])
-    evidence = evidence_list_from_obj(m["evidence"])
-    try:
-        return Block(header, txs, cert, evidence)
-    except ValidationError as exc:
-        raise DecodeError(str(exc)) from None
+    return block_from_obj(obj, lambda tx: _tx_from_obj(tx, known_tx))
 
 
 def _identical(a: Value, b: Value) -> bool:
@@ -229,5 +231,5 @@ def _encode_tx_batch(txs: tuple[Transaction, ...]) -> bytes:
 
 def handshake_message(nonce: bytes, signer_key: bytes, other_key: bytes) -> bytes:
     """What each side signs: the other side's fresh challenge and both keys, in order."""
-    expect_bytes(nonce, "challenge", size=32)
+    read(HASH, nonce, "challenge")
     return encode({"challenge": nonce, "signer": signer_key, "peer": other_key})

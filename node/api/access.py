@@ -17,13 +17,13 @@ from contracts import state_keys as sk
 from contracts.read_rules import Reader, may_read_key, reader_for
 from node.api.auth import authenticate, is_signed, signature_required
 from node.api.context import api_state
-from node.api.disclosure import Disclosure, StateAt, state_after, state_under
+from node.api.disclosure import Disclosure
 from node.api.render import APIError
-from node.service import Certified
+from node.service import Certified, StateAt
 
 
 def state_at(request: web.Request, certified: Certified) -> StateAt:
-    return state_after(api_state(request).node.chain.store, certified.header)
+    return api_state(request).node.queries.state_after(certified.header)
 
 
 async def reader_of(request: web.Request) -> tuple[Reader, bool]:
@@ -65,14 +65,14 @@ async def authenticated_reader(request: web.Request) -> tuple[Reader, bytes | No
 
 def latest_state(request: web.Request) -> StateAt:
     """The state after the node's latest committed block (who is asking is decided here)."""
-    chain = api_state(request).node.chain
-    return state_under(chain.store, chain.head().state_root)
+    node = api_state(request).node
+    return node.queries.state_under(node.chain.head().state_root)
 
 
 async def disclosure_for(request: web.Request) -> Disclosure:
     """The one authorisation point for transactions, receipts and events of this request."""
     reader, _signed = await reader_of(request)
-    return Disclosure.over(reader, api_state(request).node.chain.store)
+    return Disclosure(reader, api_state(request).node.queries.state_after)
 
 
 def deny(what: str, signed: bool) -> APIError:

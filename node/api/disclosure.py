@@ -34,27 +34,7 @@ from ledger.encoding import Value
 from ledger.state import StateTree
 from ledger.storage import KVStore
 from ledger.tx import Transaction
-
-
-class StateAt:
-    """A :class:`~contracts.context.StateReader` over the state under one root."""
-
-    def __init__(self, tree: StateTree, root: bytes) -> None:
-        self.tree = tree
-        self.root = root
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.tree.get_at(self.root, key)
-
-
-def state_under(store: KVStore, root: bytes) -> StateAt:
-    """The state under ``root``."""
-    return StateAt(StateTree(store, root), root)
-
-
-def state_after(store: KVStore, header: BlockHeader) -> StateAt:
-    """The state as it stood right after ``header``'s block."""
-    return state_under(store, header.state_root)
+from node.service import StateAt
 
 
 class Disclosure:
@@ -71,7 +51,9 @@ class Disclosure:
 
     @classmethod
     def over(cls, reader: Reader, store: KVStore) -> Disclosure:
-        return cls(reader, lambda header: state_after(store, header))
+        return cls(
+            reader, lambda header: StateAt(StateTree(store, header.state_root), header.state_root)
+        )
 
     @property
     def sees_everything(self) -> bool:

@@ -41,7 +41,7 @@ async def block(request: web.Request) -> web.StreamResponse:
     if body is None:
         blk = node.queries.block(height)
         cert = node.chain.certificate(height)
-        obj, hidden = Disclosure.over(reader, node.chain.store).block(blk)
+        obj, hidden = Disclosure(reader, node.queries.state_after).block(blk)
         value: dict[str, Value] = {
             "height": height,
             "hash": blk.hash,

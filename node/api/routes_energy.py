@@ -41,15 +41,14 @@ async def account(request: web.Request) -> web.StreamResponse:
     reader, signed = await reader_of(request)
     if not may_read("energy_account", balances, reader):
         raise deny(f"the energy account of {org_id!r}", signed)
-    index = api_state(request).node.chain.store
-    trades = queries.trades_by_account(state, index, org_id, interval, limit=limit)
+    trades = api_state(request).node.queries.trades_of(state, org_id, interval, limit)
     return render(
         request,
         state.answer(
             org=org_id,
-            balances=balances,
+            balances=balances.to_obj(),
             account=state.item(sk.energy_account_key(org_id)),
-            trades=[state.item(sk.trade_key(t["interval_start_ms"], t["n"])) for t in trades],
+            trades=[state.item(t.key) for t in trades],
         ),
     )
 
@@ -63,16 +62,16 @@ async def market(request: web.Request) -> web.StreamResponse:
     reader, signed = await reader_of(request)
     if not may_read("market", book, reader):
         raise deny("the energy market", signed)
-    orders = [o for o in (*book["offers"], *book["bids"]) if may_read("energy_order", o, reader)]
-    trades = [t for t in book["trades"] if t is not None and may_read("trade", t, reader)]
+    orders = [o for o in (*book.offers, *book.bids) if may_read("energy_order", o, reader)]
+    trades = [t for t in book.trades if may_read("trade", t, reader)]
     return render(
         request,
         state.answer(
             interval_start_ms=interval,
-            status=book["status"],
-            clearing=book["clearing"],
+            status=book.status,
+            clearing=None if book.clearing is None else book.clearing.to_obj(),
             market=state.item(sk.market_key(interval)),
-            orders=[state.item(sk.order_key(o["id"])) for o in orders],
-            trades=[state.item(sk.trade_key(interval, t["n"])) for t in trades],
+            orders=[state.item(o.key) for o in orders],
+            trades=[state.item(t.key) for t in trades],
         ),
     )

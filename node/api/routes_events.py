@@ -39,10 +39,10 @@ from ledger.errors import LedgerError
 from node.api.access import authenticated_reader
 from node.api.auth import signature_required
 from node.api.context import api_state
-from node.api.disclosure import Disclosure, state_after
+from node.api.disclosure import Disclosure
 from node.api.render import APIError, Format, negotiate, render_body
-from node.chain import ChainStore
 from node.events import BlockPublished, Subscription
+from node.service import Queries
 
 MAX_SUBSCRIBERS = 1024
 MAX_PER_CLIENT = 16
@@ -88,7 +88,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     sub = state.node.events.subscribe()
     state.sockets.add(ws)
     state.subscribers.update(clients)
-    viewer = Viewer(state.node.chain, member_key, reader)
+    viewer = Viewer(state.node.queries, member_key, reader)
     pusher = asyncio.create_task(_push(ws, sub, current, fmt, viewer))
     try:
         async for msg in ws:
@@ -120,16 +120,16 @@ async def events(request: web.Request) -> web.StreamResponse:
 class Viewer:
     """The subscriber's disclosure, renewed at each block from the latest state."""
 
-    def __init__(self, chain: ChainStore, member_key: bytes | None, reader: Reader) -> None:
-        self.chain = chain
+    def __init__(self, queries: Queries, member_key: bytes | None, reader: Reader) -> None:
+        self.queries = queries
         self.member_key = member_key
         self.reader = reader
 
     def at(self, event: BlockPublished) -> Disclosure:
         if self.member_key is not None:
-            latest = state_after(self.chain.store, event.block.header)
+            latest = self.queries.state_after(event.block.header)
             self.reader = reader_for(latest, self.member_key)
-        return Disclosure.over(self.reader, self.chain.store)
+        return Disclosure(self.reader, self.queries.state_after)
 
 
 def parse_subscription(data: str | bytes) -> Filter:

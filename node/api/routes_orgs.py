@@ -24,7 +24,7 @@ async def organisation(request: web.Request) -> web.StreamResponse:
     record = queries.get_organisation(state, org_id)
     if record is None:
         raise APIError(404, "not_found", f"organisation {org_id!r} does not exist")
-    members = [sk.member_key(bytes.fromhex(h)) for h in record["members"]]
+    members = [sk.member_key(bytes.fromhex(h)) for h in record.members]
     return render(
         request,
         state.answer(

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from contracts import codes, queries
 from contracts import state_keys as sk
+from contracts.permit_records import Permit
 from contracts.permits import BLDS_STATUS, effective_status
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
@@ -28,7 +29,7 @@ async def permit(request: web.Request) -> web.StreamResponse:
     record = _require(state, permit_id)
     as_of = state.certified.header.time_ms
     status = effective_status(record, as_of)
-    history = [sk.permit_history_key(permit_id, i) for i in range(record["history_len"])]
+    history = [sk.permit_history_key(permit_id, i) for i in range(record.history_len)]
     return render(
         request,
         state.answer(
@@ -73,12 +74,8 @@ async def search(request: web.Request) -> web.StreamResponse:
     if (holder is None) == (address is None):
         raise malformed("give exactly one of holder, address")
     state = ProvenState.of_request(request)
-    index = api_state(request).node.chain.store
-    if holder is not None:
-        ids = queries.permits_by_holder(index, holder, limit=limit, after=after)
-    else:
-        assert address is not None
-        ids = queries.permits_by_address(index, address, limit=limit)
+    node = api_state(request).node
+    ids = node.queries.permit_ids(holder=holder, address=address, limit=limit, after=after)
     results: list[Value] = []
     for permit_id in ids:
         if queries.get_permit(state, permit_id) is not None:  # else indexed after this height
@@ -93,7 +90,7 @@ def _permit_id(text: str) -> str:
     return text
 
 
-def _require(state: ProvenState, permit_id: str) -> dict[str, Value]:
+def _require(state: ProvenState, permit_id: str) -> Permit:
     record = queries.get_permit(state, permit_id)
     if record is None:
         raise APIError(

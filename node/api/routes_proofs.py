@@ -11,7 +11,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from ledger.encoding import Value
-from ledger.log import MerkleLog
 from node.api.access import authorize_state_keys
 from node.api.context import api_state, certified_obj
 from node.api.params import MAX_INT, malformed, parse_hex, parse_uint, query_uint
@@ -59,7 +58,7 @@ async def consistency(request: web.Request) -> web.StreamResponse:
         raise malformed(f"old size {old} is larger than new size {new_size}")
     certified = _certified_with_log_size(node, latest, new_size)
     proof = node.queries.consistency(old, new_size)
-    log = MerkleLog(node.chain.store)
+    log = node.queries.log()
     return render(
         request,
         {
@@ -84,7 +83,7 @@ async def inclusion(request: web.Request) -> web.StreamResponse:
     certified = _certified_with_log_size(node, latest, tree_size)
     if index >= tree_size:
         raise APIError(404, "not_found", f"leaf {index} is not in the log of size {tree_size}")
-    log = MerkleLog(node.chain.store)
+    log = node.queries.log()
     proof = log.prove_inclusion(index, tree_size)
     value: dict[str, Value] = {
         "leaf_index": index,

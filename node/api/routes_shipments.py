@@ -7,18 +7,15 @@ were offered custody, and the customs, port and auditor roles may read it
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from aiohttp import web
 
 from contracts import codes, queries
 from contracts import state_keys as sk
 from contracts.read_rules import may_know_absent, may_read
-from contracts.shipments import CUSTOMS_STATUSES, STAGES
+from contracts.shipment_records import ShipmentEvent
+from contracts.shipment_search import SEARCH_STATUSES, ShipmentFilter, matches_search
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
-from ledger.log import MerkleLog
-from ledger.storage.protocol import KVReader
 from node.api.access import deny, reader_of
 from node.api.context import api_state
 from node.api.cursor import MAX_CURSOR_CHARS, CursorError, is_cursor
@@ -31,7 +28,6 @@ DEFAULT_LIMIT = 100
 # A search looks at no more than this many index entries per returned page slot, so a
 # reader who may see few of the matches cannot make one request scan the whole index.
 SCAN_FACTOR = 4
-_STATUSES = frozenset(STAGES) | frozenset(CUSTOMS_STATUSES)
 
 routes = web.RouteTableDef()
 
@@ -51,7 +47,7 @@ async def shipment(request: web.Request) -> web.StreamResponse:
     if not may_read("shipment", record, reader):
         raise deny(f"shipment {shipment_id!r}", signed)
     keys = queries.shipment_proof_keys(state, shipment_id)
-    end = sk.shipment_history_key(shipment_id, record["history_len"])
+    end = sk.shipment_history_key(shipment_id, record.history_len)
     history = [state.item(k) for k in keys[1:]]
     return render(
         request,
@@ -60,28 +56,29 @@ async def shipment(request: web.Request) -> web.StreamResponse:
             shipment=state.item(keys[0]),
             history=history,
             history_end=state.item(end),
-            history_tx_proofs=_history_tx_proofs(request, state, history),
+            history_tx_proofs=_history_tx_proofs(
+                request, state, queries.get_shipment_history(state, shipment_id)
+            ),
         ),
     )
 
 
 def _history_tx_proofs(
-    request: web.Request, state: ProvenState, history: list[dict[str, Value]]
+    request: web.Request, state: ProvenState, history: list[ShipmentEvent]
 ) -> list[Value]:
     """Per history entry, its transaction's inclusion proof in the answered header's log.
 
     One certified log root then proves every entry's transaction was committed, so a
     client checks one certificate instead of one per height (docs/audit.md).
     """
-    chain = api_state(request).node.chain
+    node = api_state(request).node
     size = state.certified.header.log_size
-    log = MerkleLog(chain.store)
     proofs: list[Value] = []
-    for item in history:
-        leaf = chain.tx_log_index(item["record"]["tx_hash"])
-        if leaf is None:  # cannot happen for committed history; omit rather than lie
+    for entry in history:
+        proof = node.queries.tx_inclusion(entry.tx_hash, size)
+        if proof is None:  # cannot happen for committed history; omit rather than lie
             return []
-        proofs.append(log.prove_inclusion(leaf, size).to_obj())
+        proofs.append(proof.to_obj())
     return proofs
 
 
@@ -91,8 +88,8 @@ async def search(request: web.Request) -> web.StreamResponse:
     container = query_text(request, "container", max_len=11, pattern=codes.CONTAINER_PATTERN)
     party = query_text(request, "party", max_len=64, pattern=ORG_ID_PATTERN)
     status = query_text(request, "status", max_len=32)
-    if status is not None and status not in _STATUSES:
-        raise malformed(f"status must be one of {sorted(_STATUSES)}")
+    if status is not None and status not in SEARCH_STATUSES:
+        raise malformed(f"status must be one of {sorted(SEARCH_STATUSES)}")
     after = query_text(request, "after", max_len=MAX_CURSOR_CHARS)
     limit = query_uint(request, "limit", lo=1, hi=MAX_LIMIT) or DEFAULT_LIMIT
     if container is None and party is None and status is None:
@@ -103,12 +100,13 @@ async def search(request: web.Request) -> web.StreamResponse:
     search = f"{container}|{party}|{status}"
     position = _position(request, after, search)
     state = ProvenState.of_request(request)
-    find = _finder(container, party, status)
+    wanted = ShipmentFilter(container, party, status)
+    queries_ = api_state(request).node.queries
     results: list[Value] = []
     budget = SCAN_FACTOR * limit
     exhausted = False
     while len(results) < limit and budget > 0 and not exhausted:
-        ids = find(api_state(request).node.chain.store, min(limit, budget), position)
+        ids = queries_.shipment_ids(wanted, min(limit, budget), position)
         exhausted = len(ids) < min(limit, budget)
         budget -= len(ids)
         for shipment_id in ids:
@@ -116,7 +114,7 @@ async def search(request: web.Request) -> web.StreamResponse:
             record = queries.get_shipment(state, shipment_id)
             if record is None or not may_read("shipment", record, reader):
                 continue  # indexed after this height, or not the caller's to see
-            if _matches(record, container, party, status):
+            if matches_search(record, **wanted._asdict()):
                 results.append(state.item(sk.shipment_key(shipment_id)))
                 if len(results) == limit:
                     break
@@ -139,33 +137,7 @@ def _position(request: web.Request, after: str | None, search: str) -> str | Non
     return after
 
 
-def _finder(
-    container: str | None, party: str | None, status: str | None
-) -> Callable[[KVReader, int, str | None], list[str]]:
-    def find(index: KVReader, limit: int, after: str | None) -> list[str]:
-        if container is not None:
-            return queries.find_shipments_by_container(index, container, limit=limit, after=after)
-        if party is not None:
-            return queries.find_shipments_by_party(index, party, limit=limit, after=after)
-        assert status is not None
-        return queries.find_shipments_by_status(index, status, limit=limit, after=after)
-
-    return find
-
-
 def _shipment_id(text: str) -> str:
     if not codes.is_record_id(text):
         raise malformed(f"{text[:80]!r} is not a shipment id")
     return text
-
-
-def _matches(
-    record: dict[str, Value], container: str | None, party: str | None, status: str | None
-) -> bool:
-    """Every given filter holds for the record as it stands at the answered height."""
-    if container is not None and container not in record["containers"]:
-        return False
-    parties = {record["consignor"], record["consignee"], record["declarant"], *record["holders"]}
-    if party is not None and party not in parties:
-        return False
-    return status is None or status in (record["stage"], record["customs_status"])

@@ -52,17 +52,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ledger.crypto import PrivateKey, Purpose
-from ledger.encoding import (
-    Value,
-    decode,
-    encode,
-    expect_bytes,
-    expect_int,
-    expect_list,
-    expect_map,
-    expect_str,
-)
+from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, ValidationError
+from ledger.schema import COUNT, PUBLIC_KEY, AnyValue, Bool, Bytes, List, Str, Struct, read
 from ledger.storage import KVStore, WriteBatch
 from ledger.storage import keys as K
 from ledger.votes import NIL, Proposal, Vote, VoteType
@@ -71,7 +63,6 @@ from node.consensus.signer_state import (
     BLOCK_KEY,
     MAX_POLKA,
     MESSAGE_PREFIX,
-    STATE_FIELDS,
     STATE_KEY,
     Lock,
     SignedState,
@@ -90,6 +81,17 @@ __all__ = ["STATE_KEY", "Lock", "Signer", "SignerStateFile", "open_signer"]
 log = logging.getLogger("cityledger.signer")
 
 MAX_MESSAGES = 3 * 256  # per height: the newest 256 rounds' worth
+_FILE_BODY = Struct(
+    {
+        "chain_id": Str(max_len=256),
+        "validator": PUBLIC_KEY,
+        "floor": COUNT,
+        "floor_pending": Bool(),
+        "state": AnyValue(),
+        "messages": List(AnyValue(), max_len=MAX_MESSAGES),
+        "lock_block": Bytes(),
+    }
+)
 M = TypeVar("M", Proposal, Vote)
 
 
@@ -444,18 +446,14 @@ class Signer:
         }
 
     def _load_file(self, file: SignerStateFile) -> None:
-        body = file.read()
+        raw_body = file.read()
         try:
-            chain_id = expect_str(body["chain_id"], "signer.chain_id", max_len=256)
-            validator = expect_bytes(body["validator"], "signer.validator", size=32)
-            floor = expect_int(body["floor"], "signer.floor", hi=2**63 - 1)
-            floor_pending = body["floor_pending"]
-            if not isinstance(floor_pending, bool):
-                raise DecodeError("signer.floor_pending: expected a bool")
-            lock_block = expect_bytes(body["lock_block"], "signer.lock_block")
-            raw_messages = expect_list(body["messages"], "signer.messages", max_len=MAX_MESSAGES)
+            body = read(_FILE_BODY, raw_body, "signer")
+            chain_id, validator = body["chain_id"], body["validator"]
+            floor, floor_pending = body["floor"], body["floor_pending"]
+            lock_block = body["lock_block"]
             state = None if body["state"] is None else decode_state(body["state"])
-            messages = [decode_signed(m) for m in raw_messages]
+            messages = [decode_signed(m) for m in body["messages"]]
         except (DecodeError, ValidationError) as exc:
             raise SignerStateError(f"the signer state file {file.path} is damaged: {exc}") from None
         if validator != self.public_key:
@@ -483,9 +481,9 @@ class Signer:
         if raw is None:
             return None
         try:
-            m = expect_map(decode(raw), "signer state", STATE_FIELDS)
-            validator = expect_bytes(m["validator"], "signer.validator", size=32)
+            m = decode(raw)
             state = decode_state(m)
+            validator = m["validator"]
         except (DecodeError, ValidationError) as exc:
             raise SignerStateError(f"the stored signer state is corrupt: {exc}") from None
         if validator != self.public_key:

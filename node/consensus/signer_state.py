@@ -26,16 +26,21 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from ledger.encoding import (
-    Value,
-    decode,
-    encode,
-    expect_bytes,
-    expect_int,
-    expect_list,
-    expect_map,
-)
+from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, ValidationError
+from ledger.schema import (
+    COUNT,
+    HEIGHT,
+    PUBLIC_KEY,
+    SIGNATURE,
+    AnyValue,
+    Bytes,
+    Int,
+    List,
+    Nested,
+    Struct,
+    read,
+)
 from ledger.storage import KVStore, WriteBatch
 from ledger.storage import keys as K
 from ledger.votes import NIL, Proposal, Vote
@@ -49,26 +54,36 @@ FILE_FORMAT = "cityledger-signer-state"
 FILE_VERSION = 1
 MAX_FILE_BYTES = 16 * 1024 * 1024  # one block (at most 4 MiB by default) and the messages
 
-STATE_FIELDS = (
-    "validator",
-    "height",
-    "round",
-    "step",
-    "message",
-    "signature",
-    "lock_height",
-    "lock_round",
-    "lock_hash",
-    "lock_polka",
+# The last signed state as stored: the validator's key and the SignedState's fields.
+_STATE = Struct(
+    {
+        "validator": PUBLIC_KEY,
+        "height": HEIGHT,
+        "round": Int(hi=2**31),
+        "step": Int(lo=1, hi=3),
+        "message": Bytes(max_size=1024),
+        "signature": SIGNATURE,
+        "lock_height": COUNT,
+        "lock_round": Int(lo=-1, hi=2**31),
+        "lock_hash": Bytes(max_size=32),
+        "lock_polka": List(Nested(Vote), max_len=MAX_POLKA),
+    }
 )
-_FILE_FIELDS = (
-    "chain_id",
-    "validator",
-    "floor",
-    "floor_pending",
-    "state",
-    "messages",
-    "lock_block",
+_FILE = Struct({"body": Bytes(), "format": AnyValue(), "sha256": AnyValue(), "version": AnyValue()})
+# The file body's fields; node.consensus.signer reads their values.
+_FILE_FIELDS = Struct(
+    {
+        name: AnyValue()
+        for name in (
+            "chain_id",
+            "validator",
+            "floor",
+            "floor_pending",
+            "state",
+            "messages",
+            "lock_block",
+        )
+    }
 )
 
 
@@ -130,17 +145,16 @@ class SignerStateFile:
                 f"cannot read the signer state file {self.path}: {exc}"
             ) from None
         try:
-            outer = expect_map(
-                decode(raw), "signer state file", ("body", "format", "sha256", "version")
-            )
+            outer = read(_FILE, decode(raw), "signer state file")
             if outer["format"] != FILE_FORMAT:
                 raise DecodeError(f"format is {outer['format']!r}, not {FILE_FORMAT!r}")
             if outer["version"] != FILE_VERSION:
                 raise DecodeError(f"version {outer['version']!r} is not {FILE_VERSION}")
-            body = expect_bytes(outer["body"], "body")
+            body = outer["body"]
             if hashlib.sha256(body).digest() != outer["sha256"]:
                 raise DecodeError("its checksum does not match its contents")
-            return expect_map(decode(body), "signer state", _FILE_FIELDS)
+            fields: dict[str, Value] = read(_FILE_FIELDS, decode(body), "signer state")
+            return fields
         except (DecodeError, ValidationError) as exc:
             raise SignerStateError(f"the signer state file {self.path} is damaged: {exc}") from None
 
@@ -196,22 +210,11 @@ def state_obj(validator: bytes, state: SignedState) -> dict[str, Value]:
 
 
 def decode_state(obj: Value) -> SignedState:
-    m = expect_map(obj, "signer state", STATE_FIELDS)
-    expect_bytes(m["validator"], "signer.validator", size=32)
-    return SignedState(
-        height=expect_int(m["height"], "signer.height", lo=1, hi=2**63 - 1),
-        round=expect_int(m["round"], "signer.round", hi=2**31),
-        step=expect_int(m["step"], "signer.step", lo=1, hi=3),
-        message=expect_bytes(m["message"], "signer.message", max_size=1024),
-        signature=expect_bytes(m["signature"], "signer.signature", size=64),
-        lock_height=expect_int(m["lock_height"], "signer.lock_height", hi=2**63 - 1),
-        lock_round=expect_int(m["lock_round"], "signer.lock_round", lo=-1, hi=2**31),
-        lock_hash=expect_bytes(m["lock_hash"], "signer.lock_hash", max_size=32),
-        lock_polka=tuple(
-            Vote.from_obj(v)
-            for v in expect_list(m["lock_polka"], "signer.lock_polka", max_len=MAX_POLKA)
-        ),
-    )
+    """The state stored as ``obj`` (:func:`state_obj`'s map; its validator key is checked
+    for shape here, against the signer's by the caller)."""
+    m = read(_STATE, obj, "signer state")
+    del m["validator"]
+    return SignedState(**m)
 
 
 def encode_signed(message: Proposal | Vote) -> dict[str, Value]:

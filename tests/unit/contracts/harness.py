@@ -7,9 +7,12 @@ applied between blocks exactly as the node would (deletes included).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from contracts import queries
 from contracts import state_keys as sk
 from contracts.engine import BlockOutcome, execute_block, genesis_state, next_nonce
 from ledger.block import Receipt
@@ -24,6 +27,28 @@ CHAIN_ID = "test-chain"
 GENESIS_TIME = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 INTERVAL = 900_000
 RESTRICTED = ["9302", "360100"]  # revolvers and pistols; propellent powders
+
+
+def as_obj(value: Any) -> Any:
+    """A typed query answer as the stored maps it reads (records, lists, views; None)."""
+    if isinstance(value, list | tuple):
+        return [as_obj(item) for item in value]
+    if hasattr(value, "to_obj"):
+        return value.to_obj()
+    if dataclasses.is_dataclass(value):
+        return {f.name: as_obj(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+def permit_at(state: Any, permit_id: str, at_ms: int) -> dict[str, Value] | None:
+    """The stored permit plus its ``effective_status`` and ``blds_status`` at ``at_ms``."""
+    from contracts.permits import BLDS_STATUS, effective_status
+
+    permit = queries.get_permit(state, permit_id)
+    if permit is None:
+        return None
+    status = effective_status(permit, at_ms)
+    return {**permit.to_obj(), "effective_status": status, "blds_status": BLDS_STATUS[status]}
 
 
 class DictState:

@@ -18,7 +18,7 @@ from devnet.demo import (
 from ledger.block import Receipt
 from ledger.tx import Transaction
 
-from .harness import Chain
+from .harness import Chain, as_obj, permit_at
 
 CHAIN_ID = "cityledger-demo"
 
@@ -66,14 +66,14 @@ def test_expected_counts() -> None:
     assert kinds["permit.applied"] == 30
     stages: Counter[str] = Counter()
     for i in range(1, 58):
-        s = queries.get_shipment(chain.state, f"SHP-{i:04d}")
+        s = as_obj(queries.get_shipment(chain.state, f"SHP-{i:04d}"))
         assert s is not None
         stages[s["stage"]] += 1
         stages[s["customs_status"]] += 1
     assert stages["delivered"] >= 40 and stages["in_transit"] >= 4
     assert stages["held"] == 1 and stages["seized"] == 1 and stages["pending"] >= 2
     statuses = {
-        queries.get_permit(chain.state, pid, at_ms=chain.time_ms)["effective_status"]  # type: ignore[index]
+        permit_at(chain.state, pid, chain.time_ms)["effective_status"]  # type: ignore[index]
         for pid in [
             "BSN-BLD-0001",
             "BSN-BLD-0002",
@@ -100,7 +100,9 @@ def test_expected_counts() -> None:
 def test_summary_ids_are_worth_querying() -> None:
     chain, _ = loaded()
     summary = demo_summary(start_time_ms=DEFAULT_START_MS)
-    history = queries.get_shipment_history(chain.state, str(summary["long_history_shipment"]))
+    history = as_obj(
+        queries.get_shipment_history(chain.state, str(summary["long_history_shipment"]))
+    )
     assert len(history) >= 18
     events = [
         h["details"].get("milestone") or h["details"].get("decision") or h["event"] for h in history
@@ -114,26 +116,26 @@ def test_summary_ids_are_worth_querying() -> None:
     ]
     reuse = summary["reused_container_shipments"]
     assert isinstance(reuse, list)
-    first = queries.get_shipment(chain.state, reuse[0])
+    first = as_obj(queries.get_shipment(chain.state, reuse[0]))
     assert first is not None
     assert queries.find_shipments_by_container(chain.index, first["containers"][0]) == reuse
-    held = queries.get_shipment(chain.state, str(summary["held_shipment"]))
+    held = as_obj(queries.get_shipment(chain.state, str(summary["held_shipment"])))
     assert held is not None and held["customs_status"] == "held"
     assert summary["held_shipment"] in queries.find_shipments_by_status(chain.index, "held")
-    restricted = queries.get_shipment(chain.state, str(summary["restricted_shipment"]))
+    restricted = as_obj(queries.get_shipment(chain.state, str(summary["restricted_shipment"])))
     assert restricted is not None and restricted["licence_id"] == summary["import_licence"]
     assert queries.permit_valid_at(chain.state, str(summary["permit"]), chain.time_ms)[0]
     assert not queries.permit_valid_at(chain.state, str(summary["expired_permit"]), chain.time_ms)[
         0
     ]
-    account = queries.get_energy_account(chain.state, str(summary["energy_account"]))
+    account = as_obj(queries.get_energy_account(chain.state, str(summary["energy_account"])))
     assert account["balance"] > 20_000  # sold energy
-    market = queries.get_market(chain.state, int(summary["settled_interval_start_ms"]))
+    market = as_obj(queries.get_market(chain.state, int(summary["settled_interval_start_ms"])))
     assert market["status"] == "settled" and market["trades"]
-    assert queries.get_market(chain.state, int(summary["open_interval_start_ms"]))["status"] == (
-        "open"
-    )
-    trades = queries.trades_by_account(chain.state, chain.index, "sejong-solar-coop")
+    assert as_obj(queries.get_market(chain.state, int(summary["open_interval_start_ms"])))[
+        "status"
+    ] == ("open")
+    trades = as_obj(queries.trades_by_account(chain.state, chain.index, "sejong-solar-coop"))
     assert trades and all("sejong-solar-coop" in (t["seller"], t["buyer"]) for t in trades)
     assert len(queries.find_shipments_by_party(chain.index, "hanbit-electronics", limit=500)) > 10
 

@@ -10,7 +10,7 @@ from contracts.energy import reading_message, sign_reading
 from ledger.crypto import Purpose
 from ledger.encoding import Value
 
-from .harness import CHAIN_ID, INTERVAL, Chain, event_types, key, member_key
+from .harness import CHAIN_ID, INTERVAL, Chain, as_obj, event_types, key, member_key
 
 REGULATOR = member_key("energy", "regulator")
 S1, S2, S3 = (member_key(f"solar-{i}", "owner") for i in (1, 2, 3))
@@ -86,7 +86,7 @@ def test_register_and_revoke_meter() -> None:
         {"meter_key": meter.public_key, "owner": "solar-1", "name": "roof"},
     )
     assert event_types(r) == ["energy.meter_registered"]
-    m = queries.get_meter(chain.state, meter.public_key)
+    m = as_obj(queries.get_meter(chain.state, meter.public_key))
     assert m is not None and m["owner"] == "solar-1" and m["status"] == "active"
     payload = {"meter_key": meter.public_key, "owner": "solar-1", "name": "roof"}
     chain.fails("duplicate", REGULATOR, "energy.register_meter", payload)
@@ -144,11 +144,11 @@ def test_reading_records_the_interval_position() -> None:
         "produced_wh": 2500,
         "consumed_wh": 700,
     }
-    acct = queries.get_energy_account(chain.state, "solar-1")
+    acct = as_obj(queries.get_energy_account(chain.state, "solar-1"))
     assert (acct["produced_wh"], acct["consumed_wh"]) == (2500, 700)
-    pos = queries.get_energy_position(chain.state, "solar-1", start)
+    pos = as_obj(queries.get_energy_position(chain.state, "solar-1", start))
     assert (pos["produced_wh"], pos["consumed_wh"], pos["offered_wh"]) == (2500, 700, 0)
-    stored = queries.get_meter_reading(chain.state, METERS["solar-1"].public_key, start)
+    stored = as_obj(queries.get_meter_reading(chain.state, METERS["solar-1"].public_key, start))
     assert stored is not None and stored["produced_wh"] == 2500
 
 
@@ -206,7 +206,7 @@ def test_credit_balance() -> None:
         {"account": "solar-2", "amount": 50_000, "reference": "top-up 2024-01"},
     )
     assert event_types(r) == ["energy.balance_credited"]
-    assert queries.get_energy_account(chain.state, "solar-2")["balance"] == 50_000
+    assert as_obj(queries.get_energy_account(chain.state, "solar-2"))["balance"] == 50_000
     payload = {"account": "solar-2", "amount": 1, "reference": "x"}
     chain.fails("forbidden_role", S1, "energy.credit_balance", payload)
     chain.fails("bad_payload", REGULATOR, "energy.credit_balance", {**payload, "amount": 0})
@@ -223,20 +223,20 @@ def test_place_and_cancel_reserve_and_release() -> None:
     r = chain.ok(S1, "energy.place_order", order(start, "offer", 4000, 150))
     order_id = r.events[0].attrs["order"]
     assert order_id == chain.outcomes[-1].receipts[0].tx_hash.hex()
-    pos = queries.get_energy_position(chain.state, "solar-1", start)
+    pos = as_obj(queries.get_energy_position(chain.state, "solar-1", start))
     assert (pos["offered_wh"], pos["orders"]) == (4000, 1)
     chain.ok(S2, "energy.place_order", order(start, "bid", 3001, 200))
-    acct = queries.get_energy_account(chain.state, "solar-2")
+    acct = as_obj(queries.get_energy_account(chain.state, "solar-2"))
     assert (acct["balance"], acct["reserved_balance"]) == (100_000 - 601, 601)  # ceil(600.2)
     chain.fails("forbidden", S2, "energy.cancel_order", {"order_id": order_id})
     r = chain.ok(S1, "energy.cancel_order", {"order_id": order_id})
     assert event_types(r) == ["energy.order_cancelled"]
-    pos = queries.get_energy_position(chain.state, "solar-1", start)
+    pos = as_obj(queries.get_energy_position(chain.state, "solar-1", start))
     assert (pos["offered_wh"], pos["orders"]) == (0, 1)  # a cancelled order still counts
     chain.fails("wrong_state", S1, "energy.cancel_order", {"order_id": order_id})
     chain.fails("not_found", S1, "energy.cancel_order", {"order_id": "0" * 64})
     chain.fails("bad_payload", S1, "energy.cancel_order", {"order_id": "xyz"})
-    book = queries.get_market(chain.state, start)
+    book = as_obj(queries.get_market(chain.state, start))
     assert [o["status"] for o in book["offers"]] == ["cancelled"] and len(book["bids"]) == 1
 
 
@@ -284,20 +284,21 @@ def test_settlement_uniform_price_and_transfers() -> None:
         "volume_wh": 4000,
         "trades": 2,
     }
-    book = queries.get_market(chain.state, start)
+    book = as_obj(queries.get_market(chain.state, start))
     assert book["status"] == "settled" and book["clearing"]["price_per_kwh"] == 160
     assert [(t["seller"], t["buyer"], t["quantity_wh"], t["amount"]) for t in book["trades"]] == [
         ("solar-1", "solar-3", 3000, 480),
         ("solar-2", "solar-3", 1000, 160),
     ]
     a1, a2, a3 = (
-        queries.get_energy_account(chain.state, o) for o in ("solar-1", "solar-2", "solar-3")
+        as_obj(queries.get_energy_account(chain.state, o))
+        for o in ("solar-1", "solar-2", "solar-3")
     )
     assert (a1["sold_wh"], a1["balance"], a1["reserved_balance"]) == (3000, 100_480, 0)
     assert (a2["sold_wh"], a2["balance"]) == (1000, 100_160)
     assert (a3["bought_wh"], a3["balance"], a3["reserved_balance"]) == (4000, 100_000 - 640, 0)
     p1, p2, p3 = (
-        queries.get_energy_position(chain.state, o, start)
+        as_obj(queries.get_energy_position(chain.state, o, start))
         for o in ("solar-1", "solar-2", "solar-3")
     )
     assert (p1["offered_wh"], p1["sold_wh"], p2["sold_wh"], p3["bought_wh"]) == (
@@ -308,9 +309,9 @@ def test_settlement_uniform_price_and_transfers() -> None:
     )
     assert [o["filled_wh"] for o in book["offers"]] == [3000, 1000]
     assert all(o["status"] == "settled" for o in book["offers"] + book["bids"])
-    trades = queries.trades_by_account(chain.state, chain.index, "solar-3", start)
+    trades = as_obj(queries.trades_by_account(chain.state, chain.index, "solar-3", start))
     assert [t["n"] for t in trades] == [0, 1]
-    assert [t["n"] for t in queries.trades_by_account(chain.state, chain.index, "solar-1")] == [0]
+    assert [t.n for t in queries.trades_by_account(chain.state, chain.index, "solar-1")] == [0]
     assert queries.trades_by_account(chain.state, chain.index, "solar-1", start + INTERVAL) == []
     chain.fails("wrong_state", S1, "energy.settle", {"interval_start_ms": start})
     chain.fails("wrong_state", S3, "energy.cancel_order", {"order_id": book["bids"][0]["id"]})
@@ -327,7 +328,7 @@ def test_settle_rejections_and_empty_interval() -> None:
     chain.fails("bad_payload", REGULATOR, "energy.settle", {"interval_start_ms": 5})
     r = chain.ok(REGULATOR, "energy.settle", {"interval_start_ms": interval(chain, 3)})
     assert r.events[0].attrs["trades"] == 0
-    assert queries.get_market(chain.state, interval(chain, 3))["status"] == "settled"
+    assert as_obj(queries.get_market(chain.state, interval(chain, 3)))["status"] == "settled"
 
 
 def test_clearing_rule_ties_by_placement_order() -> None:

@@ -10,7 +10,7 @@ from contracts import state_keys as sk
 from contracts.energy import MAX_AMOUNT
 from ledger.encoding import Value, decode, encode
 
-from .harness import INTERVAL, Chain, key, make_genesis, member_key
+from .harness import INTERVAL, Chain, as_obj, key, make_genesis, member_key, permit_at
 from .test_energy import (
     ACCOUNTS,
     DAY,
@@ -96,7 +96,7 @@ def test_f01_backdated_and_implausible_readings_mint_nothing() -> None:
             "active_from_ms": chain.time_ms - 8 * DAY,
         },
     )
-    assert queries.get_energy_account(chain.state, "solar-1")["produced_wh"] == 250_000
+    assert as_obj(queries.get_energy_account(chain.state, "solar-1"))["produced_wh"] == 250_000
 
 
 def test_f02_consumed_or_bought_energy_is_not_sold_again() -> None:
@@ -107,7 +107,7 @@ def test_f02_consumed_or_bought_energy_is_not_sold_again() -> None:
     chain.ok(S1, "energy.place_order", order(x, "offer", 1000, 100))
     chain.ok(S2, "energy.place_order", order(x, "bid", 1000, 100))
     settle_later(chain, x)
-    assert queries.get_energy_position(chain.state, "solar-2", x)["bought_wh"] == 1000
+    assert as_obj(queries.get_energy_position(chain.state, "solar-2", x))["bought_wh"] == 1000
     chain.ok(S2, "energy.submit_reading", reading("solar-2", x, 0, 1000))  # solar-2 used it
     # solar-2 cannot sell the bought (and consumed) Wh: not in x (settled), not in y
     chain.fails("wrong_state", S2, "energy.place_order", order(x, "offer", 1000, 100))
@@ -141,7 +141,7 @@ def test_f02_consumed_or_bought_energy_is_not_sold_again() -> None:
         "signature": sign_reading(second, chain.genesis.chain_id, x, 0, 1),
     }
     chain.fails("insufficient_balance", S1, "energy.submit_reading", late)
-    pos = queries.get_energy_position(chain.state, "solar-1", x)
+    pos = as_obj(queries.get_energy_position(chain.state, "solar-1", x))
     assert pos["sold_wh"] == 1000 <= pos["produced_wh"] - pos["consumed_wh"]
 
 
@@ -156,7 +156,7 @@ def test_f03_no_energy_moves_for_no_money() -> None:
     ).receipts
     assert {r.code for r in receipts} == {"bad_payload"}  # 6 Wh x 150/kWh < 1 minor unit
     settle_later(chain, start)
-    book = queries.get_market(chain.state, start)
+    book = as_obj(queries.get_market(chain.state, start))
     assert book["trades"] == []
     # the auction itself never pays less than the seller's own limit for what it moves
     offers = [market.BookOrder("o", 0, 150, 3000)]
@@ -184,7 +184,7 @@ def test_f04_filling_the_order_book_costs_its_owner() -> None:
     ).receipts
     assert sum(r.ok for r in cheap) == 20  # MAX_ORDERS_PER_ACCOUNT
     assert {r.code for r in cheap if not r.ok} == {"limit_exceeded"}
-    account = queries.get_energy_account(chain.state, "solar-2")
+    account = as_obj(queries.get_energy_account(chain.state, "solar-2"))
     assert account["reserved_balance"] == 20  # each order locked a minor unit
     chain.ok(S3, "energy.place_order", order(start, "bid", 1000, 120))  # an honest order
 
@@ -203,9 +203,9 @@ def test_f05_settlement_respects_the_amount_cap() -> None:
     record["balance"] = MAX_AMOUNT - 100
     chain.state.data[account_key] = encode(record)
     chain.fails("limit_exceeded", REGULATOR, "energy.settle", {"interval_start_ms": start})
-    balance = queries.get_energy_account(chain.state, "solar-1")["balance"]
+    balance = as_obj(queries.get_energy_account(chain.state, "solar-1"))["balance"]
     assert balance == MAX_AMOUNT - 100 <= MAX_AMOUNT
-    assert queries.get_market(chain.state, start)["status"] == "open"
+    assert as_obj(queries.get_market(chain.state, start))["status"] == "open"
 
 
 # --- customs and licences ------------------------------------------------------------------------
@@ -216,12 +216,12 @@ def test_f06_renewal_does_not_lift_a_suspension() -> None:
     issue_licence(chain, IMPORTER, "IL-1", window=(chain.time_ms - 1000, chain.time_ms + 10 * DAY))
     chain.ok(PERMIT_CLERK, "permit.suspend", {"permit_id": "IL-1", "reason": "audit"})
     chain.time_ms += 11 * DAY
-    permit = queries.get_permit(chain.state, "IL-1", at_ms=chain.time_ms + 1000)
+    permit = permit_at(chain.state, "IL-1", chain.time_ms + 1000)
     assert permit is not None and permit["effective_status"] == "expired"
     chain.ok(
         PERMIT_CLERK, "permit.renew", {"permit_id": "IL-1", "valid_until": chain.time_ms + DAY}
     )
-    permit = queries.get_permit(chain.state, "IL-1", at_ms=chain.time_ms)
+    permit = permit_at(chain.state, "IL-1", chain.time_ms)
     assert permit is not None and permit["effective_status"] == "suspended"
     chain.fails(
         "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="IL-1")
@@ -299,9 +299,9 @@ def test_f10_an_unchecked_licence_id_is_never_recorded() -> None:
         decide("clear", licence_id="IL-ARMS"),
     )
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("clear"))
-    s = queries.get_shipment(chain.state, "SHP-1")
+    s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None and s["licence_id"] is None
-    history = queries.get_shipment_history(chain.state, "SHP-1")
+    history = as_obj(queries.get_shipment_history(chain.state, "SHP-1"))
     assert all("licence_id" not in h["details"] for h in history)
 
 
@@ -309,7 +309,7 @@ def test_f11_parties_must_confirm_their_roles() -> None:
     chain = Chain()
     issue_licence(chain, IMPORTER, "IL-1")  # the unwitting importer holds a licence
     chain.ok(BROKER, "shipment.declare", declare_payload(goods=REVOLVERS))
-    s = queries.get_shipment(chain.state, "SHP-1")
+    s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None and s["unconfirmed"] == ["consignee", "consignor"]
     # the named consignor cannot be made to act as holder, nor used without its consent
     offer = {"shipment_id": "SHP-1", "to": "carrier-a"}

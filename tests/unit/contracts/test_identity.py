@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts import queries
 
-from .harness import Chain, event_types, key, member_key
+from .harness import Chain, as_obj, event_types, key, member_key
 
 CUSTOMS_ADMIN = member_key("customs", "admin")
 EXPORTER_ADMIN = member_key("exporter", "admin")
@@ -36,10 +36,10 @@ def test_founding_agency_admin_registers_an_organisation() -> None:
         "identity.member_registered",
         "identity.member_registered",
     ]
-    org = queries.get_organisation(chain.state, "newco")
+    org = as_obj(queries.get_organisation(chain.state, "newco"))
     assert org is not None and org["kind"] == "carrier" and not org["founding"]
     assert org["members"] == [NEW_ADMIN.public_key.hex(), NEW_OPS.public_key.hex()]
-    member = queries.get_member(chain.state, NEW_OPS.public_key)
+    member = as_obj(queries.get_member(chain.state, NEW_OPS.public_key))
     assert member is not None and member["org"] == "newco" and member["roles"] == ["carrier"]
     # the new organisation's admin can now manage it
     chain.ok(
@@ -103,7 +103,7 @@ def test_register_member() -> None:
         "public_key": newbie.public_key,
         "roles": ["trader"],
     }
-    org = queries.get_organisation(chain.state, "exporter")
+    org = as_obj(queries.get_organisation(chain.state, "exporter"))
     assert org is not None and newbie.public_key.hex() in org["members"]
     # the new member can act in its role
     chain.ok(
@@ -152,7 +152,7 @@ def test_revoke_member() -> None:
         {"public_key": EXPORTER_CLERK.public_key, "reason": "left the company"},
     )
     assert event_types(receipt) == ["identity.member_revoked"]
-    member = queries.get_member(chain.state, EXPORTER_CLERK.public_key)
+    member = as_obj(queries.get_member(chain.state, EXPORTER_CLERK.public_key))
     assert member is not None and member["status"] == "revoked"
     assert (
         member["revoked_height"] == chain.height and member["revoked_reason"] == "left the company"

@@ -11,7 +11,7 @@ from contracts.permits import STATUSES, TRANSITIONS, effective_status
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 
-from .harness import Chain, event_types, member_key
+from .harness import Chain, as_obj, event_types, member_key, permit_at
 
 APPLICANT = member_key("exporter", "clerk")
 CLERK = member_key("permits", "clerk")
@@ -64,7 +64,7 @@ def test_apply() -> None:
         "holder": "exporter",
         "status": "applied",
     }
-    p = queries.get_permit(chain.state, "BP-1", at_ms=chain.time_ms)
+    p = permit_at(chain.state, "BP-1", chain.time_ms)
     assert p is not None and p["holder"] == "exporter" and p["status"] == "applied"
     assert p["blds_status"] == "Application Accepted"
     assert queries.permits_by_holder(chain.index, "exporter") == ["BP-1"]
@@ -98,7 +98,7 @@ def test_apply_rejections() -> None:
 def test_issue_and_validity() -> None:
     chain = issued(days=10)
     start = chain.time_ms - 1000  # issued in the previous block
-    p = queries.get_permit(chain.state, "BP-1", at_ms=chain.time_ms)
+    p = permit_at(chain.state, "BP-1", chain.time_ms)
     assert p is not None and p["status"] == "issued" and p["conditions"] == "no work on Sundays"
     assert p["blds_status"] == "Permit Issued"
     assert queries.permit_valid_at(chain.state, "BP-1", start) == (
@@ -108,14 +108,14 @@ def test_issue_and_validity() -> None:
     assert queries.permit_valid_at(chain.state, "BP-1", start - 1)[0] is False
     ok, reason = queries.permit_valid_at(chain.state, "BP-1", start + 10 * DAY)
     assert not ok and reason.startswith("expired")
-    assert queries.get_permit(chain.state, "BP-1", at_ms=start + 10 * DAY)["effective_status"] == (  # type: ignore[index]
+    assert permit_at(chain.state, "BP-1", start + 10 * DAY)["effective_status"] == (  # type: ignore[index]
         "expired"
     )
     assert queries.permit_valid_at(chain.state, "NOPE", start) == (
         False,
         "permit 'NOPE' does not exist",
     )
-    history = queries.get_permit_history(chain.state, "BP-1")
+    history = as_obj(queries.get_permit_history(chain.state, "BP-1"))
     assert [h["action"] for h in history] == ["applied", "reviewed", "approved", "issued"]
 
 
@@ -127,7 +127,7 @@ def test_inspect_renew_suspend_reinstate_revoke() -> None:
         {"permit_id": "BP-1", "result": "fail", "notes": "missing fire exit"},
     )
     assert event_types(r) == ["permit.inspected"]
-    p = queries.get_permit(chain.state, "BP-1")
+    p = as_obj(queries.get_permit(chain.state, "BP-1"))
     assert p is not None and p["inspections"][0]["result"] == "fail"
     assert p["inspections"][0]["by"] == "permits"
     old_until = p["valid_until"]
@@ -138,7 +138,7 @@ def test_inspect_renew_suspend_reinstate_revoke() -> None:
     chain.ok(CLERK, "permit.reinstate", {"permit_id": "BP-1", "reason": "fixed"})
     assert queries.permit_valid_at(chain.state, "BP-1", chain.time_ms)[0]
     chain.ok(CLERK, "permit.revoke", {"permit_id": "BP-1", "reason": "fraud"})
-    p = queries.get_permit(chain.state, "BP-1", at_ms=chain.time_ms)
+    p = permit_at(chain.state, "BP-1", chain.time_ms)
     assert p is not None and p["status"] == "revoked" and p["blds_status"] == "Permit Cancelled"
     assert p["renewals"] == 1 and p["reason"] == "fraud"
 
@@ -146,7 +146,7 @@ def test_inspect_renew_suspend_reinstate_revoke() -> None:
 def test_renew_an_expired_permit() -> None:
     chain = issued(days=1)
     chain.block([], time_ms=chain.time_ms + 2 * DAY)
-    assert queries.get_permit(chain.state, "BP-1", at_ms=chain.time_ms)["effective_status"] == (  # type: ignore[index]
+    assert permit_at(chain.state, "BP-1", chain.time_ms)["effective_status"] == (  # type: ignore[index]
         "expired"
     )
     chain.fails("wrong_state", CLERK, "permit.suspend", {"permit_id": "BP-1", "reason": "x"})
@@ -199,7 +199,7 @@ def test_deny() -> None:
     chain = applied()
     r = chain.ok(CLERK, "permit.deny", {"permit_id": "BP-1", "reason": "zoning"})
     assert event_types(r) == ["permit.denied"]
-    p = queries.get_permit(chain.state, "BP-1")
+    p = as_obj(queries.get_permit(chain.state, "BP-1"))
     assert p is not None and p["status"] == "denied" and p["reason"] == "zoning"
     chain.fails("wrong_state", CLERK, "permit.review", {"permit_id": "BP-1"})
 
@@ -252,7 +252,7 @@ def test_random_action_sequences_follow_the_table(steps: list[tuple[str, int]]) 
                 valid_until = int(payload["valid_until"])
         else:
             assert receipt.code == "wrong_state", (kind, current, receipt.code)
-        permit = queries.get_permit(chain.state, "BP-1")
+        permit = as_obj(queries.get_permit(chain.state, "BP-1"))
         assert permit is not None and permit["status"] == model
         status = effective_status(permit, chain.time_ms)
         assert status in STATUSES

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from contracts import queries
 from ledger.encoding import Value
 
-from .harness import Chain, member_key
+from .harness import Chain, member_key, permit_at
 from .properties_kit import DAY, examples, send
 
 # --- permits: an independent model of docs/contracts.md ---------------------------------------
@@ -110,7 +110,7 @@ def test_permit_state_machine_matches_the_documented_table(data: st.DataObject) 
             if kind == "permit.renew":
                 model.valid_until = end
             model.status = target or model.status
-        permit = queries.get_permit(chain.state, "BP-1", at_ms=now)
+        permit = permit_at(chain.state, "BP-1", now)
         assert permit is not None
         assert (permit["status"], permit["effective_status"]) == (model.status, model.reads(now))
         assert queries.permit_valid_at(chain.state, "BP-1", now)[0] == model.valid_at(now)

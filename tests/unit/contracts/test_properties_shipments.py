@@ -15,7 +15,7 @@ from contracts import queries
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 
-from .harness import INTERVAL, Chain, make_genesis, member_key
+from .harness import INTERVAL, Chain, as_obj, make_genesis, member_key
 from .properties_kit import DAY, examples, send
 
 # --- shipments: custody, parties, customs and licence gates ------------------------------------
@@ -310,7 +310,7 @@ def test_custody_parties_customs_and_licence_gates_match_the_model(
             assert r.ok, (op, r.code, r.message)
             effect()
             event(f"shipment: {op[0]} {op[1] if op[0] == 'customs' else ''} succeeded")
-        s = queries.get_shipment(chain.state, "S")
+        s = as_obj(queries.get_shipment(chain.state, "S"))
         assert s is not None
         observed = (s["holder"], s["stage"], s["customs_status"], set(s["unconfirmed"]))
         assert observed == (m.holder, m.stage, m.customs, m.unconfirmed), op

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from contracts import queries
 
-from .harness import INTERVAL, Chain, member_key
+from .harness import INTERVAL, Chain, as_obj, member_key
 
 
 def test_defaults_for_unknown_ids() -> None:
     chain = Chain()
-    assert queries.get_shipment(chain.state, "NOPE") is None
-    assert queries.get_shipment_history(chain.state, "NOPE") == []
+    assert as_obj(queries.get_shipment(chain.state, "NOPE")) is None
+    assert as_obj(queries.get_shipment_history(chain.state, "NOPE")) == []
     assert queries.shipment_proof_keys(chain.state, "NOPE") == [b"shipment/NOPE"]
-    assert queries.get_permit(chain.state, "NOPE") is None
-    assert queries.get_permit_history(chain.state, "NOPE") == []
-    assert queries.get_organisation(chain.state, "nobody") is None
-    account = queries.get_energy_account(chain.state, "solar-1")
+    assert as_obj(queries.get_permit(chain.state, "NOPE")) is None
+    assert as_obj(queries.get_permit_history(chain.state, "NOPE")) == []
+    assert as_obj(queries.get_organisation(chain.state, "nobody")) is None
+    account = as_obj(queries.get_energy_account(chain.state, "solar-1"))
     assert account["produced_wh"] == 0 and account["balance"] == 0
-    position = queries.get_energy_position(chain.state, "solar-1", 0)
+    position = as_obj(queries.get_energy_position(chain.state, "solar-1", 0))
     assert position["offered_wh"] == 0 and position["org"] == "solar-1"
-    market = queries.get_market(chain.state, 0)
+    market = as_obj(queries.get_market(chain.state, 0))
     assert market["status"] == "open" and market["offers"] == [] and market["trades"] == []
     assert queries.trades_by_account(chain.state, chain.index, "solar-1") == []
     assert queries.find_shipments_by_status(chain.index, "held") == []

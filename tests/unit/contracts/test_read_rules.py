@@ -6,6 +6,7 @@ import pytest
 
 from contracts import queries
 from contracts import state_keys as sk
+from contracts.energy_records import Trade
 from contracts.read_rules import Reader, may_read, may_read_key, reader_for
 
 from .harness import Chain, key, member_key
@@ -98,7 +99,7 @@ def test_energy_rules() -> None:
     meter = queries.get_meter(chain.state, key("meter/solar-1").public_key)
     assert meter is not None and may_read("meter_reading", meter, owner)
     assert not may_read("meter_reading", meter, other)
-    trade = {"seller": "solar-1", "buyer": "solar-3"}
+    trade = Trade(0, 0, "solar-1", "solar-3", "a" * 64, "b" * 64, 1000, 100, 100)
     assert may_read("trade", trade, reader("solar-3", "prosumer"))
     assert not may_read("trade", trade, other)
 

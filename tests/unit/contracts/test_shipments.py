@@ -11,7 +11,7 @@ from contracts import queries
 from contracts import state_keys as sk
 from ledger.encoding import Value
 
-from .harness import Chain, event_types, member_key
+from .harness import Chain, as_obj, event_types, member_key
 
 BROKER = member_key("broker", "clerk")
 EXPORTER = member_key("exporter", "clerk")
@@ -94,7 +94,7 @@ def test_declare_creates_record_history_events_and_indexes() -> None:
     receipt = chain.ok(BROKER, "shipment.declare", declare_payload(time_ms=when))
     assert event_types(receipt) == ["shipment.declared"]
     assert receipt.events[0].attrs["containers"] == [C1, C2]
-    s = queries.get_shipment(chain.state, "SHP-1")
+    s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None
     assert (s["holder"], s["stage"], s["customs_status"], s["history_len"]) == (
         "exporter",
@@ -103,7 +103,7 @@ def test_declare_creates_record_history_events_and_indexes() -> None:
         1,
     )
     assert s["declared_time_ms"] == when
-    [entry] = queries.get_shipment_history(chain.state, "SHP-1")
+    [entry] = as_obj(queries.get_shipment_history(chain.state, "SHP-1"))
     assert entry["event"] == "declared" and entry["actor_org"] == "broker"
     assert entry["place"] == "CNSHA" and entry["height"] == 1
     assert entry["tx_hash"] == chain.outcomes[-1].receipts[0].tx_hash
@@ -219,7 +219,7 @@ def test_attach_document() -> None:
     )
     assert event_types(receipt) == ["shipment.document_attached"]
     chain.ok(CUSTOMS, "shipment.attach_document", doc("certificate_of_origin", b"CO"))
-    s = queries.get_shipment(chain.state, "SHP-1")
+    s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None and [d["type"] for d in s["documents"]] == [
         "bill_of_lading",
         "certificate_of_origin",
@@ -249,11 +249,11 @@ def test_custody_changes_only_on_acceptance() -> None:
         EXPORTER, "shipment.offer_custody", {"shipment_id": "SHP-1", "to": "carrier-a"}
     )
     assert event_types(offer) == ["shipment.custody_offered"]
-    s = queries.get_shipment(chain.state, "SHP-1")
+    s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None and s["holder"] == "exporter" and s["custody_offer"]["to"] == "carrier-a"
     accept = chain.ok(CARRIER_A, "shipment.accept_custody", {"shipment_id": "SHP-1"})
     assert accept.events[0].attrs == {"shipment": "SHP-1", "from": "exporter", "to": "carrier-a"}
-    s = queries.get_shipment(chain.state, "SHP-1")
+    s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None and s["holder"] == "carrier-a" and s["custody_offer"] is None
     assert s["stage"] == "in_transit" and s["holders"] == ["exporter", "carrier-a"]
     assert queries.find_shipments_by_party(chain.index, "carrier-a") == ["SHP-1"]
@@ -303,7 +303,7 @@ def test_milestones_by_holder_or_port() -> None:
         "shipment.milestone",
         {"shipment_id": "SHP-1", "event": "discharged", "place": "KRPUS", "time_ms": t},
     )
-    history = queries.get_shipment_history(chain.state, "SHP-1")
+    history = as_obj(queries.get_shipment_history(chain.state, "SHP-1"))
     last = history[-1]
     assert last["event"] == "milestone" and last["details"] == {"milestone": "discharged"}
     assert last["biz_step"] == "unloading" and last["actor_org"] == "port"
@@ -346,7 +346,7 @@ def test_customs_hold_inspect_clear_release() -> None:
         assert queries.find_shipments_by_status(chain.index, status) == ["SHP-1"]
     assert queries.find_shipments_by_status(chain.index, "pending") == []
     assert queries.find_shipments_by_status(chain.index, "held") == []
-    history = queries.get_shipment_history(chain.state, "SHP-1")
+    history = as_obj(queries.get_shipment_history(chain.state, "SHP-1"))
     assert [h["details"].get("decision") for h in history[1:]] == [
         "hold",
         "inspect",
@@ -463,10 +463,11 @@ def test_restricted_goods_need_a_valid_licence_of_the_consignee() -> None:
     )
     chain.ok(PERMIT_CLERK, "permit.reinstate", {"permit_id": "LIC-1", "reason": "audit done"})
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="LIC-1"))
-    s = queries.get_shipment(chain.state, "SHP-1")
+    s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None and s["licence_id"] == "LIC-1"
     assert (
-        queries.get_shipment_history(chain.state, "SHP-1")[-1]["details"]["licence_id"] == "LIC-1"
+        as_obj(queries.get_shipment_history(chain.state, "SHP-1"))[-1]["details"]["licence_id"]
+        == "LIC-1"
     )
 
 
@@ -490,7 +491,7 @@ def test_delivery_closes_the_shipment_except_for_seizure() -> None:
     chain.fails("bad_payload", CARRIER_A, "shipment.deliver", {"shipment_id": "SHP-1"})
     r = chain.ok(CARRIER_A, "shipment.deliver", deliver)
     assert r.events[0].attrs == {"shipment": "SHP-1", "consignee": "importer", "place": "KRPUS"}
-    s = queries.get_shipment(chain.state, "SHP-1")
+    s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None and s["stage"] == "delivered" and s["holder"] == "importer"
     assert queries.find_shipments_by_status(chain.index, "delivered") == ["SHP-1"]
     chain.fails("wrong_state", IMPORTER, "shipment.deliver", deliver)
@@ -528,7 +529,7 @@ def test_full_history_is_provable_key_by_key() -> None:
     assert keys[1:] == [sk.shipment_history_key("SHP-1", i) for i in range(6)]
     assert all(chain.state.get(k) is not None for k in keys)
     assert chain.state.get(sk.shipment_history_key("SHP-1", 6)) is None
-    events = [h["event"] for h in queries.get_shipment_history(chain.state, "SHP-1")]
+    events = [h["event"] for h in as_obj(queries.get_shipment_history(chain.state, "SHP-1"))]
     assert events == [
         "declared",
         "party_confirmed",

@@ -1,0 +1,224 @@
+"""Energy records as stored (keys in :mod:`contracts.state_keys`): meters and their
+readings, accounts and their per-interval positions, orders, an interval's market
+book, and trades.
+
+Handlers read and write them through the ``load_*`` functions and :func:`save`
+here; an account, position or market never written reads as empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from contracts import state_keys as sk
+from contracts.context import TxContext
+from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, stored
+from ledger.schema import (
+    HASH,
+    PUBLIC_KEY,
+    SIGNATURE,
+    Described,
+    List,
+    Nested,
+    Optional,
+    Str,
+    wire,
+)
+
+MAX_ORDERS_PER_INTERVAL = 500
+ORDER_ID = Str(max_len=64, min_len=64)
+
+
+@stored("meter")
+@dataclass(frozen=True, slots=True)
+class Meter(Described):
+    """A meter's own key, its owner, its life (active from, revoked) and reading count."""
+
+    meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    owner: str = field(metadata=wire(ORG_ID))
+    name: str = field(metadata=wire(ANY_TEXT))
+    status: str = field(metadata=wire(ANY_TEXT))
+    registered_height: int = field(metadata=wire(NUMBER))
+    active_from_ms: int = field(metadata=wire(NUMBER))
+    revoked_reason: str = field(metadata=wire(ANY_TEXT))
+    readings: int = field(metadata=wire(NUMBER))
+
+    @property
+    def key(self) -> bytes:
+        return sk.meter_key(self.meter_key)
+
+
+@stored("meter_reading")
+@dataclass(frozen=True, slots=True)
+class MeterReading(Described):
+    """One signed reading of one meter for one interval."""
+
+    meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    produced_wh: int = field(metadata=wire(NUMBER))
+    consumed_wh: int = field(metadata=wire(NUMBER))
+    signature: bytes = field(metadata=wire(SIGNATURE))
+    height: int = field(metadata=wire(NUMBER))
+    tx_hash: bytes = field(metadata=wire(HASH))
+
+    @property
+    def key(self) -> bytes:
+        return sk.meter_reading_key(self.meter_key, self.interval_start_ms)
+
+
+@stored("energy_account")
+@dataclass(frozen=True, slots=True)
+class Account(Described):
+    """An organisation's money (available and reserved, minor units) and energy totals."""
+
+    org: str = field(metadata=wire(ORG_ID))
+    balance: int = field(metadata=wire(NUMBER))
+    reserved_balance: int = field(metadata=wire(NUMBER))
+    produced_wh: int = field(metadata=wire(NUMBER))
+    consumed_wh: int = field(metadata=wire(NUMBER))
+    sold_wh: int = field(metadata=wire(NUMBER))
+    bought_wh: int = field(metadata=wire(NUMBER))
+
+    @classmethod
+    def empty(cls, org_id: str) -> Account:
+        return cls(org_id, 0, 0, 0, 0, 0, 0)
+
+    @property
+    def key(self) -> bytes:
+        return sk.energy_account_key(self.org)
+
+
+@stored("energy_position")
+@dataclass(frozen=True, slots=True)
+class Position(Described):
+    """An account in one interval: produced, consumed, offered, sold, bought, orders placed."""
+
+    org: str = field(metadata=wire(ORG_ID))
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    produced_wh: int = field(metadata=wire(NUMBER))
+    consumed_wh: int = field(metadata=wire(NUMBER))
+    offered_wh: int = field(metadata=wire(NUMBER))
+    sold_wh: int = field(metadata=wire(NUMBER))
+    bought_wh: int = field(metadata=wire(NUMBER))
+    orders: int = field(metadata=wire(NUMBER))
+
+    @classmethod
+    def empty(cls, org_id: str, interval_start_ms: int) -> Position:
+        return cls(org_id, interval_start_ms, 0, 0, 0, 0, 0, 0)
+
+    @property
+    def key(self) -> bytes:
+        return sk.energy_position_key(self.org, self.interval_start_ms)
+
+    def surplus_wh(self) -> int:
+        """What the account may sell in the interval: own production left after own use."""
+        return max(0, self.produced_wh - self.consumed_wh)
+
+    def available_wh(self) -> int:
+        """Surplus not yet offered or sold."""
+        return self.surplus_wh() - (self.offered_wh + self.sold_wh)
+
+
+@stored("energy_order")
+@dataclass(frozen=True, slots=True)
+class Order(Described):
+    """An offer or bid; ``reserved`` is what placing it locked (Wh or money)."""
+
+    id: str = field(metadata=wire(ORDER_ID))
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    side: str = field(metadata=wire(ANY_TEXT))
+    account: str = field(metadata=wire(ORG_ID))
+    placed_by: bytes = field(metadata=wire(PUBLIC_KEY))
+    quantity_wh: int = field(metadata=wire(NUMBER))
+    price_per_kwh: int = field(metadata=wire(NUMBER))
+    reserved: int = field(metadata=wire(NUMBER))
+    seq: int = field(metadata=wire(NUMBER))
+    status: str = field(metadata=wire(ANY_TEXT))
+    filled_wh: int = field(metadata=wire(NUMBER))
+    amount: int = field(metadata=wire(NUMBER))
+
+    @property
+    def key(self) -> bytes:
+        return sk.order_key(self.id)
+
+
+@stored("clearing")
+@dataclass(frozen=True, slots=True)
+class Clearing(Described):
+    """The outcome of settling an interval."""
+
+    price_per_kwh: int = field(metadata=wire(NUMBER))
+    volume_wh: int = field(metadata=wire(NUMBER))
+    trade_count: int = field(metadata=wire(NUMBER))
+    settled_height: int = field(metadata=wire(NUMBER))
+    settled_time_ms: int = field(metadata=wire(NUMBER))
+
+
+@stored("market")
+@dataclass(frozen=True, slots=True)
+class MarketBook(Described):
+    """An interval's order ids in placement order, and its clearing once settled."""
+
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    status: str = field(metadata=wire(ANY_TEXT))
+    orders: tuple[str, ...] = field(metadata=wire(List(ORDER_ID, max_len=MAX_ORDERS_PER_INTERVAL)))
+    clearing: Clearing | None = field(metadata=wire(Optional(Nested(Clearing))))
+
+    @classmethod
+    def empty(cls, interval_start_ms: int) -> MarketBook:
+        return cls(interval_start_ms, "open", (), None)
+
+    @property
+    def key(self) -> bytes:
+        return sk.market_key(self.interval_start_ms)
+
+
+@stored("trade")
+@dataclass(frozen=True, slots=True)
+class Trade(Described):
+    """Trade ``n`` of an interval: who sold to whom, how much, at what price and amount."""
+
+    interval_start_ms: int = field(metadata=wire(NUMBER))
+    n: int = field(metadata=wire(NUMBER))
+    seller: str = field(metadata=wire(ORG_ID))
+    buyer: str = field(metadata=wire(ORG_ID))
+    offer_id: str = field(metadata=wire(ORDER_ID))
+    bid_id: str = field(metadata=wire(ORDER_ID))
+    quantity_wh: int = field(metadata=wire(NUMBER))
+    price_per_kwh: int = field(metadata=wire(NUMBER))
+    amount: int = field(metadata=wire(NUMBER))
+
+    @property
+    def key(self) -> bytes:
+        return sk.trade_key(self.interval_start_ms, self.n)
+
+
+EnergyRecord = Meter | MeterReading | Account | Position | Order | MarketBook | Trade
+
+
+def save(ctx: TxContext, record: EnergyRecord) -> None:
+    """Store any energy record under its own key."""
+    ctx.store(record.key, record.to_obj())
+
+
+def load_meter(ctx: TxContext, meter_key: bytes) -> Meter:
+    return Meter.from_obj(ctx.require(sk.meter_key(meter_key), "meter", meter_key.hex()))
+
+
+def load_account(ctx: TxContext, org_id: str) -> Account:
+    obj = ctx.load(sk.energy_account_key(org_id))
+    return Account.empty(org_id) if obj is None else Account.from_obj(obj)
+
+
+def load_position(ctx: TxContext, org_id: str, interval_start_ms: int) -> Position:
+    obj = ctx.load(sk.energy_position_key(org_id, interval_start_ms))
+    return Position.empty(org_id, interval_start_ms) if obj is None else Position.from_obj(obj)
+
+
+def load_order(ctx: TxContext, order_id: str) -> Order:
+    return Order.from_obj(ctx.require(sk.order_key(order_id), "order", order_id))
+
+
+def load_market(ctx: TxContext, interval_start_ms: int) -> MarketBook:
+    obj = ctx.load(sk.market_key(interval_start_ms))
+    return MarketBook.empty(interval_start_ms) if obj is None else MarketBook.from_obj(obj)

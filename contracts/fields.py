@@ -1,0 +1,73 @@
+"""The field descriptions the contracts share, on :mod:`ledger.schema`.
+
+Every transaction payload and every stored record is a frozen dataclass whose
+fields carry a spec (``field(metadata=wire(...))``); :func:`payload` and
+:func:`stored` compile it, so ``from_obj`` and ``to_obj`` derive from that one
+description. A payload that does not fit is refused with ``bad_payload`` and a
+message naming the kind and the field (``shipment.declare.origin: ...``); rules
+between fields live in the payload's ``__post_init__``. A stored map that does
+not fit its record raises :class:`RecordError`.
+
+The specs here are the vocabulary both sides use: ids, text, places, counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import field
+from typing import Any, TypeVar
+
+from contracts import codes
+from contracts.errors import ContractError, bad_payload
+from ledger.encoding import INT_MAX, MAX_SIZE
+from ledger.errors import LedgerError
+from ledger.genesis import ORG_ID_PATTERN
+from ledger.schema import MAX_I63, Int, Spec, Str, Where, described, wire
+
+T = TypeVar("T")
+
+MAX_TEXT = 500
+
+
+class RecordError(LedgerError):
+    """A stored map that is not a record of the kind it was read as."""
+
+    code = "bad_record"
+
+
+def payload(what: str) -> Callable[[type[T]], type[T]]:
+    """Describe a transaction payload: refusals are ``bad_payload`` naming ``what``."""
+    return described(what, error=bad_payload, convert=(ContractError,))
+
+
+def stored(what: str) -> Callable[[type[T]], type[T]]:
+    """Describe a stored record: a map that does not fit raises :class:`RecordError`."""
+    return described(what, error=RecordError)
+
+
+def optional(spec: Spec, default: Any) -> Any:
+    """A payload field that may be left out (or nil): it then reads as ``default``."""
+    return field(default=default, metadata=wire(spec, missing=default))
+
+
+def text(max_len: int = MAX_TEXT, *, min_len: int = 1) -> Spec:
+    """Free text without control characters."""
+    return Str(max_len=max_len, min_len=min_len, control=False)
+
+
+RECORD_ID = Str(max_len=64, pattern=codes.RECORD_ID_PATTERN, control=False)
+"""A shipment, permit or licence id."""
+ORG_ID = Str(max_len=64, pattern=ORG_ID_PATTERN, control=False)
+"""An organisation id."""
+AMOUNT = Int(hi=MAX_I63)
+"""A payload's count, time or amount: an integer from 0 up to 2**63 - 1."""
+NUMBER = Int(hi=INT_MAX)
+"""A stored count, height, time or amount: any non-negative integer the encoding holds."""
+PLACE = Where(
+    text(5),
+    codes.is_unlocode,
+    "{value!r} is not a UN/LOCODE (country + 3 of A-Z, 2-9)",
+)
+"""A UN/LOCODE place."""
+ANY_TEXT = Str(max_len=MAX_SIZE)
+"""Stored text: whatever a payload's text field let through (or the genesis file held)."""

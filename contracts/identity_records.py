@@ -1,0 +1,79 @@
+"""Identity records as stored: organisations at ``org/<id>`` and member keys at
+``member/<hex>`` (:mod:`contracts.state_keys`).
+
+Handlers read and write them through :func:`load_org` and :func:`save`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from contracts import state_keys as sk
+from contracts.context import TxContext
+from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, stored
+from ledger.encoding import MAX_SIZE
+from ledger.schema import PUBLIC_KEY, Bool, Described, List, Optional, Str, wire
+
+
+@stored("organisation")
+@dataclass(frozen=True, slots=True)
+class Organisation(Described):
+    """An organisation: its kind, city, whether it founded the chain, its member keys (hex)."""
+
+    id: str = field(metadata=wire(ORG_ID))
+    name: str = field(metadata=wire(ANY_TEXT))
+    kind: str = field(metadata=wire(ANY_TEXT))
+    city: str = field(metadata=wire(ANY_TEXT))
+    founding: bool = field(metadata=wire(Bool()))
+    members: tuple[str, ...] = field(
+        metadata=wire(List(Str(max_len=64, min_len=64), max_len=MAX_SIZE))
+    )
+    registered_height: int = field(metadata=wire(NUMBER))
+
+    @property
+    def key(self) -> bytes:
+        return sk.org_key(self.id)
+
+
+@stored("member")
+@dataclass(frozen=True, slots=True)
+class Member(Described):
+    """A member key: its organisation, roles (sorted), status and revocation."""
+
+    public_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    org: str = field(metadata=wire(ORG_ID))
+    roles: tuple[str, ...] = field(metadata=wire(List(ANY_TEXT, max_len=64)))
+    name: str = field(metadata=wire(ANY_TEXT))
+    status: str = field(metadata=wire(ANY_TEXT))
+    registered_height: int = field(metadata=wire(NUMBER))
+    revoked_height: int | None = field(metadata=wire(Optional(NUMBER)))
+    revoked_reason: str = field(metadata=wire(ANY_TEXT))
+
+    @property
+    def key(self) -> bytes:
+        return sk.member_key(self.public_key)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+def new_member(
+    public_key: bytes, org_id: str, roles: tuple[str, ...], name: str, height: int
+) -> Member:
+    """An active member registered at ``height``."""
+    return Member(public_key, org_id, tuple(sorted(roles)), name, "active", height, None, "")
+
+
+def load_org(ctx: TxContext, org_id: str) -> Organisation:
+    """Organisation ``org_id``; ``not_found`` when it does not exist."""
+    return Organisation.from_obj(ctx.require(sk.org_key(org_id), "organisation", org_id))
+
+
+def load_member(ctx: TxContext, public_key: bytes) -> Member:
+    """The member record of ``public_key``; ``not_found`` when it was never registered."""
+    return Member.from_obj(ctx.require(sk.member_key(public_key), "member", public_key.hex()))
+
+
+def save(ctx: TxContext, record: Organisation | Member) -> None:
+    ctx.store(record.key, record.to_obj())

@@ -1,0 +1,104 @@
+"""Permit records as stored: the permit at ``permit/<id>`` and its history entries at
+``permit/<id>/h/<seq>`` (:mod:`contracts.state_keys`).
+
+Handlers read and write them through :func:`load_permit` / :func:`save_permit`
+and :func:`store_permit_entry`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from contracts import codes
+from contracts import state_keys as sk
+from contracts.context import TxContext
+from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, RECORD_ID, stored
+from ledger.encoding import MAX_SIZE, Value
+from ledger.schema import HASH, PUBLIC_KEY, AnyMap, Described, List, Nested, Str, wire
+
+MAX_INSPECTIONS = 100
+MAX_HS_CODES = 50
+HS_PREFIXES = List(
+    Str(max_len=MAX_SIZE, pattern=codes.HS_PREFIX_PATTERN), max_len=MAX_HS_CODES, distinct=True
+)
+"""An import licence's scope: distinct HS code prefixes."""
+
+
+@stored("inspection")
+@dataclass(frozen=True, slots=True)
+class Inspection(Described):
+    """One inspection of an issued (or suspended) permit."""
+
+    result: str = field(metadata=wire(ANY_TEXT))
+    notes: str = field(metadata=wire(ANY_TEXT))
+    by: str = field(metadata=wire(ORG_ID))
+    time_ms: int = field(metadata=wire(NUMBER))
+
+
+@stored("permit")
+@dataclass(frozen=True, slots=True)
+class Permit(Described):
+    """A permit as it stands: holder, place, window of validity, stored status.
+
+    ``status`` is the stored one; :func:`contracts.permits.effective_status` reads
+    it at a time (an issued or suspended permit reads ``expired`` from
+    ``valid_until`` on).
+    """
+
+    id: str = field(metadata=wire(RECORD_ID))
+    type: str = field(metadata=wire(ANY_TEXT))
+    holder: str = field(metadata=wire(ORG_ID))
+    applicant: bytes = field(metadata=wire(PUBLIC_KEY))
+    address: str = field(metadata=wire(ANY_TEXT))
+    description: str = field(metadata=wire(ANY_TEXT))
+    hs_codes: tuple[str, ...] = field(metadata=wire(HS_PREFIXES))
+    status: str = field(metadata=wire(ANY_TEXT))
+    valid_from: int = field(metadata=wire(NUMBER))
+    valid_until: int = field(metadata=wire(NUMBER))
+    conditions: str = field(metadata=wire(ANY_TEXT))
+    renewals: int = field(metadata=wire(NUMBER))
+    inspections: tuple[Inspection, ...] = field(
+        metadata=wire(List(Nested(Inspection), max_len=MAX_INSPECTIONS))
+    )
+    reason: str = field(metadata=wire(ANY_TEXT))
+    applied_time_ms: int = field(metadata=wire(NUMBER))
+    history_len: int = field(metadata=wire(NUMBER))
+
+    @property
+    def key(self) -> bytes:
+        return sk.permit_key(self.id)
+
+
+@stored("permit_history")
+@dataclass(frozen=True, slots=True)
+class PermitEvent(Described):
+    """History entry ``seq``: the action, the status it left, who and when."""
+
+    seq: int = field(metadata=wire(NUMBER))
+    action: str = field(metadata=wire(ANY_TEXT))
+    status: str = field(metadata=wire(ANY_TEXT))
+    actor_org: str = field(metadata=wire(ORG_ID))
+    actor: bytes = field(metadata=wire(PUBLIC_KEY))
+    time_ms: int = field(metadata=wire(NUMBER))
+    height: int = field(metadata=wire(NUMBER))
+    tx_hash: bytes = field(metadata=wire(HASH))
+    details: dict[str, Value] = field(metadata=wire(AnyMap()))
+
+
+def load_permit(ctx: TxContext, permit_id: str) -> Permit | None:
+    """Permit ``permit_id``, or None when it does not exist."""
+    obj = ctx.load(sk.permit_key(permit_id))
+    return None if obj is None else Permit.from_obj(obj)
+
+
+def require_permit(ctx: TxContext, permit_id: str) -> Permit:
+    """Permit ``permit_id``; ``not_found`` when it does not exist."""
+    return Permit.from_obj(ctx.require(sk.permit_key(permit_id), "permit", permit_id))
+
+
+def save_permit(ctx: TxContext, permit: Permit) -> None:
+    ctx.store(permit.key, permit.to_obj())
+
+
+def store_permit_entry(ctx: TxContext, permit_id: str, entry: PermitEvent) -> None:
+    ctx.store(sk.permit_history_key(permit_id, entry.seq), entry.to_obj())

@@ -1,0 +1,88 @@
+"""Source generation for :class:`ledger.schema.records.Record`: each record's readers
+and its ``to_obj`` are Python functions written once from its fields and compiled,
+so reading a map runs straight-line code with each spec's ``accept`` test inline."""
+
+from __future__ import annotations
+
+from textwrap import indent
+from typing import Any
+
+from ledger.schema.specs import Spec
+
+
+def reader_source(
+    specs: tuple[tuple[str, Spec], ...], fast: str | None, build: bool, raise_: bool
+) -> str:
+    """The source of a record's reader: the field values of a map, the instance when
+    ``build``, the record's error instead of :class:`Refused` when ``raise_``.
+
+    A map that passes ``fast`` (exactly the record's keys) has its fields read inline,
+    each spec's ``accept`` tested before its parser is called; any other goes to
+    ``_slow``, which also names what is wrong.
+    """
+    values = ", ".join(f"v{i}" for i in range(len(specs))) + ","
+    if fast is None:
+        read = f"{values} = _slow(obj)"
+    else:
+        fields = "\n".join(_read_field(i, key, spec) for i, (key, spec) in enumerate(specs))
+        read = _FAST.format(fast=fast, fields=indent(fields, " " * 8), values=values)
+    done = _BUILD.format(values=values) if build else f"return ({values})"
+    fail = _RAISE if raise_ else "raise"
+    return _READER.format(read=indent(read, " " * 8), done=indent(done, " " * 8), fail=fail)
+
+
+def _read_field(i: int, key: str, spec: Spec) -> str:
+    if spec.accept is None:
+        return f"v{i} = _p{i}(obj[{key!r}])"
+    test = spec.accept.replace("{v}", f"v{i}").replace("{c}", f"_c{i}")
+    return f"v{i} = obj[{key!r}]\nif not ({test}):\n    v{i} = _p{i}(v{i})"
+
+
+_READER = """\
+def generated(obj):
+    try:
+{read}
+{done}
+    except _Refused as exc:
+        {fail}
+"""
+_FAST = """\
+if {fast}:
+    try:
+{fields}
+    except _Refused:
+        raise _locate(obj) from None
+else:
+    {values} = _slow(obj)"""
+_BUILD = """\
+try:
+    return _make({values})
+except _convert as exc:
+    raise _Refused(str(exc)) from None"""
+_RAISE = "raise _error(_what + exc.path + ': ' + exc.message) from None"
+
+
+def compile_function(source: str, env: dict[str, Any]) -> Any:
+    """The function ``generated`` that ``source`` defines, with the names of ``env``
+    (Any: its signature is the caller's to state)."""
+    namespace = dict(env)
+    exec(compile(source, "<ledger.schema>", "exec"), namespace)
+    return namespace["generated"]
+
+
+def dumper_source(fields: list[tuple[str, str, bool, bool]], tag: tuple[str, str] | None) -> str:
+    """The source of a record's ``to_obj``: for each field (attribute, key, whether its
+    spec has a dumper ``_d<i>``, whether it is left out when equal to ``_m<i>``) in the
+    order of the map's keys, after the ``tag`` if there is one."""
+    items = [] if tag is None else [f"{tag[0]!r}: {tag[1]!r}"]
+    lines = []
+    for i, (name, key, dumped, optional) in enumerate(fields):
+        value = f"_d{i}(x.{name})" if dumped else f"x.{name}"
+        if optional:
+            lines += [f"    if x.{name} != _m{i}:", f"        out[{key!r}] = {value}"]
+        elif lines:
+            lines.append(f"    out[{key!r}] = {value}")
+        else:
+            items.append(f"{key!r}: {value}")
+    head = "    out = {" + ", ".join(items) + "}"
+    return "\n".join(["def generated(x):", head, *lines, "    return out"])

@@ -1,0 +1,274 @@
+"""Records: dataclasses described field by field, and what their description derives
+(see :mod:`ledger.schema`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from ledger.encoding import Value
+from ledger.errors import DecodeError, ValidationError
+from ledger.schema.generate import compile_function, dumper_source, reader_source
+from ledger.schema.specs import (
+    ErrorFactory,
+    Refused,
+    Spec,
+    key_problem,
+    locate_field,
+    wire_name,
+)
+
+T = TypeVar("T")
+
+_SCHEMA_KEY = "ledger.schema"
+_REQUIRED: Any = object()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WireField:
+    """How one dataclass field goes on the wire: its spec; the value that stands for it
+    when its key is absent (or nil), a field left out when it holds that value (without
+    ``missing`` the key is required); its key, when not the field's name."""
+
+    spec: Spec
+    missing: Any = _REQUIRED
+    key: str = ""
+
+    @property
+    def optional(self) -> bool:
+        return self.missing is not _REQUIRED
+
+
+def wire(spec: Spec, *, missing: Any = _REQUIRED, key: str = "") -> dict[str, WireField]:
+    """Field metadata putting a dataclass field on the wire (``field(metadata=wire(...))``)."""
+    return {_SCHEMA_KEY: WireField(spec, missing, key)}
+
+
+class Record(Generic[T]):
+    """The compiled description of a dataclass ``cls``: its wire fields in declaration
+    order, its parser and its dumper.
+
+    ``what`` starts every message; ``error`` builds what :meth:`from_obj` raises;
+    ``convert`` lists the exception types of the constructor (``__post_init__``) that
+    are refusals too (the rest propagate as they are); ``tag`` is a constant
+    ``(key, value)`` the map carries besides the fields (first in :meth:`to_obj`);
+    ``sort_keys`` orders :meth:`to_obj`'s keys (canonical order) instead; ``override``
+    reads the named fields with other specs (the same record read another way).
+
+    Compiled once into functions: ``parse`` and ``parse_values`` (raise :class:`Refused`,
+    for nesting), ``from_obj`` and ``values`` (raise the record's error), ``to_obj``.
+    """
+
+    def __init__(
+        self,
+        cls: type[T],
+        what: str,
+        *,
+        error: ErrorFactory = DecodeError,
+        convert: tuple[type[Exception], ...] = (ValidationError,),
+        tag: tuple[str, str] | None = None,
+        sort_keys: bool = False,
+        override: Mapping[str, Spec] | None = None,
+    ) -> None:
+        self.cls = cls
+        self.what = what
+        self.error = error
+        self.tag = tag
+        self.fields = _wire_fields(cls, override or {})
+        """Field name -> :class:`WireField` (its ``key`` filled in), in declaration order."""
+        self.names = tuple(self.fields)
+        env = self._reader_env(convert)
+        source = partial(reader_source, tuple((f.key, f.spec) for f in self.fields.values()))
+        fast = self._fast_test()
+        self.parse: Callable[[Any], T] = compile_function(source(fast, True, False), env)
+        self.from_obj: Callable[[Value], T] = compile_function(source(fast, True, True), env)
+        self.parse_values: Callable[[Any], tuple[Any, ...]] = compile_function(
+            source(fast, False, False), env
+        )
+        self.values: Callable[[Value], tuple[Any, ...]] = compile_function(
+            source(fast, False, True), env
+        )
+        self.to_obj: Callable[[T], dict[str, Value]] = self._compile_dump(sort_keys)
+
+    def _reader_env(self, convert: tuple[type[Exception], ...]) -> dict[str, Any]:
+        """The names the generated readers use (see :func:`reader_source`)."""
+        parsers = tuple((f.key, f.spec.parse) for f in self.fields.values())
+        env: dict[str, Any] = {
+            "_Refused": Refused,
+            "_slow": self._compile_values(),
+            "_locate": partial(locate_field, parsers),
+            "_make": _maker(self.cls, self.names),
+            "_convert": convert,
+            "_error": self.error,
+            "_what": self.what,
+            "_keys": self._keys(),
+        }
+        for i, f in enumerate(self.fields.values()):
+            env[f"_p{i}"], env[f"_c{i}"] = f.spec.parse, f.spec.const
+        return env
+
+    def _keys(self) -> frozenset[str]:
+        """Every key of the record's map: its fields' and its tag's."""
+        keys = frozenset(f.key for f in self.fields.values())
+        return keys if self.tag is None else keys | {self.tag[0]}
+
+    def _fast_test(self) -> str | None:
+        """The test of a map the generated readers read inline: exactly the record's
+        keys and its tag (None when a field is optional: that path is the closures')."""
+        if any(f.optional for f in self.fields.values()):
+            return None
+        fast = "type(obj) is dict and obj.keys() == _keys"
+        if self.tag is not None:
+            fast += f" and obj[{self.tag[0]!r}] == {self.tag[1]!r}"
+        return fast
+
+    def _compile_values(self) -> Callable[[Any], tuple[Any, ...]]:
+        """The closure-based reader of the field values (a tuple in declaration order):
+        what the generated readers call for any map but one with exactly the record's
+        keys, and where a refusal of the map as a whole is worded."""
+        parsers = tuple((f.key, f.spec.parse) for f in self.fields.values())
+        missing = {f.key: f.missing for f in self.fields.values() if f.optional}
+        keys = self._keys()
+        required = keys - missing.keys()
+        tag = self.tag
+
+        def values(obj: Any) -> tuple[Any, ...]:
+            if type(obj) is not dict and not isinstance(obj, dict):
+                raise Refused(f"must be a map, got {wire_name(obj)}")
+            if not (required <= obj.keys() <= keys):
+                raise Refused(key_problem(obj, required, keys - required))
+            if tag is not None and obj[tag[0]] != tag[1]:
+                raise Refused(f"must be {tag[1]!r}, got {obj[tag[0]]!r}", f".{tag[0]}")
+            return _values_with_missing(parsers, missing, obj)
+
+        return values
+
+    def _compile_dump(self, sort_keys: bool) -> Callable[[T], dict[str, Value]]:
+        order = list(self.fields.items())
+        if sort_keys:
+            order.sort(key=lambda item: item[1].key)
+        env: dict[str, Any] = {}
+        for i, (_, f) in enumerate(order):
+            env[f"_d{i}"], env[f"_m{i}"] = f.spec.dump, f.missing
+        fields = [(name, f.key, f.spec.dump is not None, f.optional) for name, f in order]
+        to_obj: Callable[[T], dict[str, Value]] = compile_function(
+            dumper_source(fields, self.tag), env
+        )
+        return to_obj
+
+
+def _values_with_missing(
+    parsers: tuple[tuple[str, Callable[[Any], Any]], ...],
+    missing: dict[str, Any],
+    obj: dict[str, Any],
+) -> tuple[Any, ...]:
+    """The field values of a map that may leave out optional fields (absent or nil)."""
+    out = []
+    for key, p in parsers:
+        value = obj.get(key)
+        if value is None and key in missing:
+            out.append(missing[key])
+            continue
+        try:
+            out.append(p(value))
+        except Refused as exc:
+            raise exc.within(f".{key}") from None
+    return tuple(out)
+
+
+def _wire_fields(cls: type, override: Mapping[str, Spec]) -> dict[str, WireField]:
+    """The wire fields of dataclass ``cls`` by name, their keys filled in, with the
+    specs of ``override`` in place of their own."""
+    fields = {}
+    for f in dataclasses.fields(cls):
+        wf = f.metadata.get(_SCHEMA_KEY)
+        if wf is not None:
+            spec = override.get(f.name, wf.spec)
+            fields[f.name] = WireField(spec, wf.missing, wf.key or f.name)
+    if not fields or not override.keys() <= fields.keys():
+        raise ValueError(f"{cls.__name__}: no wire fields, or overrides of unknown ones")
+    return fields
+
+
+def _maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
+    """``cls`` called with the wire values in order: positionally when the wire fields
+    are the constructor's parameters in order, else by name."""
+    init = tuple(f.name for f in dataclasses.fields(cls) if f.init)  # type: ignore[arg-type]
+    if init[: len(names)] == names:
+        return cls
+
+    def make(*values: Any) -> T:
+        return cls(**dict(zip(names, values, strict=True)))
+
+    return make
+
+
+class Described:
+    """Mixin of a described dataclass: ``to_obj`` and ``from_obj`` from its record."""
+
+    __slots__ = ()
+    __schema__: ClassVar[Record[Any]]
+
+    def to_obj(self) -> dict[str, Value]:
+        """The wire map of this value (canonical bytes by :func:`ledger.encoding.encode`)."""
+        return self.__schema__.to_obj(self)
+
+    @classmethod
+    def from_obj(cls, obj: Value) -> Self:
+        """The value ``obj`` describes; the record's error type on anything else."""
+        result: Self = cls.__schema__.from_obj(obj)
+        return result
+
+
+def described(
+    what: str,
+    *,
+    error: ErrorFactory = DecodeError,
+    convert: tuple[type[Exception], ...] = (ValidationError,),
+    tag: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> Callable[[type[T]], type[T]]:
+    """Class decorator (above ``@dataclass``): compile the class's :class:`Record`
+    into ``cls.__schema__`` (the parameters are :class:`Record`'s)."""
+
+    def decorate(cls: type[T]) -> type[T]:
+        record = Record(cls, what, error=error, convert=convert, tag=tag, sort_keys=sort_keys)
+        cls.__schema__ = record  # type: ignore[attr-defined]
+        # The record's own closures, unless the class defines its own (one call less).
+        if "from_obj" not in vars(cls):
+            cls.from_obj = staticmethod(record.from_obj)  # type: ignore[attr-defined]
+        if "to_obj" not in vars(cls):
+            cls.to_obj = record.to_obj  # type: ignore[attr-defined]
+        return cls
+
+    return decorate
+
+
+def Nested(cls: type[Described]) -> Spec:
+    """A value of the described class ``cls`` (its own map)."""
+    record = cls.__schema__
+    return Spec.of(record.parse, record.to_obj)
+
+
+def OneOf(tag: str, classes: Iterable[type[Described]]) -> Spec:
+    """A value of one of the described ``classes``, chosen by the map's ``tag`` key
+    (each class's record is built with that ``tag``)."""
+    by_tag: dict[Any, Record[Any]] = {}
+    for cls in classes:
+        record = cls.__schema__
+        if record.tag is None or record.tag[0] != tag:
+            raise ValueError(f"{cls.__name__} is not tagged by {tag!r}")
+        by_tag[record.tag[1]] = record
+    listed = sorted(by_tag)
+
+    def parse(value: Any) -> Any:
+        if type(value) is not dict:
+            raise Refused(f"must be a map, got {wire_name(value)}")
+        record = by_tag.get(value.get(tag)) if type(value.get(tag)) is str else None
+        if record is None:
+            raise Refused(f"must be one of {listed}, got {value.get(tag)!r}", f".{tag}")
+        return record.parse(value)
+
+    return Spec.of(parse, lambda value: value.to_obj())
