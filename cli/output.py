@@ -8,6 +8,9 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
+from ledger.encoding import Value, canonical
+from ledger.schema import Described
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -19,6 +22,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=_hex) + "\n")
+
+
+def record_json(record: Described) -> Value:
+    """A typed record as ``--json`` shows it: its stored map, keys in canonical order."""
+    return canonical(record.to_obj())
 
 
 def _hex(value: Any) -> Any:

@@ -14,7 +14,7 @@ import urllib.parse
 import click
 
 from cli.client import NodeClient, genesis_option, node_option
-from cli.output import console, fail, print_json
+from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time, parse_time, permit_view, verified_line
 from contracts import state_keys as sk
 from contracts.permits import BLDS_STATUS, effective_status
@@ -122,15 +122,15 @@ def _show(view: PermitView, at_ms: int, valid: bool, reason: str, as_json: bool)
     if as_json:
         print_json(
             {
-                "id": view.permit["id"],
+                "id": view.permit.id,
                 "at_ms": at_ms,
                 "valid": valid,
                 "reason": reason,
                 "verified": True,
                 "height": c.height,
                 "verified_by": list(c.signers),
-                "permit": view.permit,
-                "history": list(view.history),
+                "permit": record_json(view.permit),
+                "history": [record_json(e) for e in view.history],
             }
         )
         return

@@ -18,7 +18,7 @@ import click
 
 from cli.client import NodeClient, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
-from cli.output import console, fail, print_json
+from cli.output import console, fail, print_json, record_json
 from cli.render import permit_view, receipt_view, shipment_view, verified_line
 from cli.shipment_cmd import gather_shipment, view_json
 from contracts.permits import effective_status
@@ -97,7 +97,7 @@ def verify(bundle_file: Any, genesis_path: str, as_json: bool) -> None:
         if kind == "shipment":
             out |= view_json(view)
         elif kind == "permit":
-            out["permit"] = view.permit
+            out["permit"] = record_json(view.permit)
         else:
             out["receipt"] = view.receipt.to_obj()
         print_json(out)

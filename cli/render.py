@@ -9,19 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from contracts.shipment_records import Document, GoodsLine, Shipment, ShipmentEvent
 from ledger.block import Receipt
 from lightclient.headers import CertifiedHeader
 from lightclient.permits import PermitView
 from lightclient.shipments import ShipmentView
-
-Record = dict[str, Any]
-
 
 # --- times ------------------------------------------------------------------------------------
 
@@ -70,50 +67,50 @@ def _kv_table(rows: Iterable[tuple[str, str]]) -> Table:
     return table
 
 
-def shipment_summary(s: Record) -> RenderableType:
-    offer = s.get("custody_offer")
+def shipment_summary(s: Shipment) -> RenderableType:
+    offer = s.custody_offer
     rows = [
-        ("shipment", f"[bold]{s['id']}[/]"),
-        ("status", f"{s['stage']} · customs {s['customs_status']}"),
-        ("route", f"{s['origin']} → {s['destination']} (last seen {s['last_place']})"),
-        ("consignor", s["consignor"]),
-        ("consignee", s["consignee"]),
-        ("declarant", s["declarant"]),
-        ("holder", s["holder"] + (f" (custody offered to {offer['to']})" if offer else "")),
-        ("held by", " → ".join(s["holders"])),
-        ("containers", ", ".join(s["containers"]) or "-"),
+        ("shipment", f"[bold]{s.id}[/]"),
+        ("status", f"{s.stage} · customs {s.customs_status}"),
+        ("route", f"{s.origin} → {s.destination} (last seen {s.last_place})"),
+        ("consignor", s.consignor),
+        ("consignee", s.consignee),
+        ("declarant", s.declarant),
+        ("holder", s.holder + (f" (custody offered to {offer.to})" if offer else "")),
+        ("held by", " → ".join(s.holders)),
+        ("containers", ", ".join(s.containers) or "-"),
     ]
-    if s.get("licence_id"):
-        rows.append(("licence", s["licence_id"]))
+    if s.licence_id:
+        rows.append(("licence", s.licence_id))
     return _kv_table(rows)
 
 
-def goods_table(goods: Sequence[Record]) -> Table:
+def goods_table(goods: Sequence[GoodsLine]) -> Table:
     table = Table(title="goods", title_justify="left")
     for name in ("HS code", "description", "quantity", "value"):
         table.add_column(name, justify="right" if name in ("quantity", "value") else "left")
     for g in goods:
         table.add_row(
-            g["hs_code"],
-            g["description"],
-            f"{g['quantity']:,} {g['unit']}",
-            f"{g['value']:,} {g['currency']} (minor units)",
+            g.hs_code,
+            g.description,
+            f"{g.quantity:,} {g.unit}",
+            f"{g.value:,} {g.currency} (minor units)",
         )
     return table
 
 
-def documents_table(documents: Sequence[Record]) -> Table:
+def documents_table(documents: Sequence[Document]) -> Table:
     table = Table(title="documents (SHA-256 of the off-chain file)", title_justify="left")
     for name in ("type", "sha256", "attached by", "height"):
         table.add_column(name)
     for d in documents:
-        table.add_row(d["type"], d["sha256"].hex(), d["attached_by"], str(d["height"]))
+        table.add_row(d.type, d.sha256.hex(), d.attached_by, str(d.height))
     return table
 
 
-def describe_event(entry: Record) -> str:
+def describe_event(entry: ShipmentEvent) -> str:
     """One line for a provenance entry: what happened, with its details."""
-    event, d = entry["event"], entry.get("details") or {}
+    event, d = entry.event, entry.details
     if event == "milestone":
         return f"milestone: {d.get('milestone', '?')}"
     if event == "customs_decision":
@@ -132,7 +129,7 @@ def describe_event(entry: Record) -> str:
     return str(event)
 
 
-def timeline_table(history: Sequence[Record]) -> Table:
+def timeline_table(history: Sequence[ShipmentEvent]) -> Table:
     table = Table(title="provenance (EPCIS what / when / where / why / who)", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("time (UTC)")
@@ -142,38 +139,38 @@ def timeline_table(history: Sequence[Record]) -> Table:
     table.add_column("height", justify="right")
     for e in history:
         table.add_row(
-            str(e["seq"]),
-            fmt_time(e["time_ms"]),
-            e.get("place") or "-",
+            str(e.seq),
+            fmt_time(e.time_ms),
+            e.place or "-",
             describe_event(e),
-            e["actor_org"],
-            str(e["height"]),
+            e.actor_org,
+            str(e.height),
         )
     return table
 
 
 def shipment_view(view: ShipmentView) -> RenderableType:
     s = view.shipment
-    parts: list[RenderableType] = [shipment_summary(s), goods_table(s["goods"])]
-    if s["documents"]:
-        parts.append(documents_table(s["documents"]))
+    parts: list[RenderableType] = [shipment_summary(s), goods_table(s.goods)]
+    if s.documents:
+        parts.append(documents_table(s.documents))
     parts.append(timeline_table(view.history))
     return Group(*parts)
 
 
-def shipments_table(records: Sequence[Record]) -> Table:
+def shipments_table(records: Sequence[Shipment]) -> Table:
     table = Table()
     for name in ("shipment", "stage", "customs", "holder", "route", "containers", "updated"):
         table.add_column(name)
     for s in records:
         table.add_row(
-            s["id"],
-            s["stage"],
-            s["customs_status"],
-            s["holder"],
-            f"{s['origin']} → {s['destination']}",
-            ", ".join(s["containers"]),
-            str(s["updated_height"]),
+            s.id,
+            s.stage,
+            s.customs_status,
+            s.holder,
+            f"{s.origin} → {s.destination}",
+            ", ".join(s.containers),
+            str(s.updated_height),
         )
     return table
 
@@ -191,14 +188,11 @@ def permit_view(view: PermitView, at_ms: int, valid: bool, reason: str) -> Rende
     reason = _times_in(reason)
     verdict = "[bold green]VALID[/]" if valid else "[bold red]NOT VALID[/]"
     rows = [
-        ("permit", f"[bold]{p['id']}[/] ({p['type']})"),
-        ("holder", p["holder"]),
-        ("address", p["address"]),
-        ("status", p["status"]),
-        (
-            "valid",
-            f"{fmt_time(p.get('valid_from') or None)} → {fmt_time(p.get('valid_until') or None)}",
-        ),
+        ("permit", f"[bold]{p.id}[/] ({p.type})"),
+        ("holder", p.holder),
+        ("address", p.address),
+        ("status", p.status),
+        ("valid", f"{fmt_time(p.valid_from or None)} → {fmt_time(p.valid_until or None)}"),
         ("at", f"{fmt_time(at_ms)}: {verdict} — {reason}"),
     ]
     parts: list[RenderableType] = [_kv_table(rows)]
@@ -208,12 +202,12 @@ def permit_view(view: PermitView, at_ms: int, valid: bool, reason: str) -> Rende
             table.add_column(name)
         for e in view.history:
             table.add_row(
-                str(e["seq"]),
-                fmt_time(e["time_ms"]),
-                e["action"],
-                e["status"],
-                e["actor_org"],
-                str(e["height"]),
+                str(e.seq),
+                fmt_time(e.time_ms),
+                e.action,
+                e.status,
+                e.actor_org,
+                str(e.height),
             )
         parts.append(table)
     return Group(*parts)

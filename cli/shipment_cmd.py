@@ -22,7 +22,7 @@ import click
 
 from cli.client import NodeClient, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
-from cli.output import console, fail, print_json
+from cli.output import console, fail, print_json, record_json
 from cli.render import shipment_view, shipments_table, verified_line
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
@@ -104,15 +104,15 @@ def connect(node: str, genesis_path: str, key_path: str | None) -> tuple[NodeCli
 def view_json(view: ShipmentView) -> dict[str, Any]:
     c = view.certified
     return {
-        "id": view.shipment["id"],
+        "id": view.shipment.id,
         "verified": True,
         "height": c.height,
         "block_hash": c.header.hash,
         "verified_by": list(c.signers),
         "voting_power": c.power,
         "total_power": c.total_power,
-        "shipment": view.shipment,
-        "history": list(view.history),
+        "shipment": record_json(view.shipment),
+        "history": [record_json(e) for e in view.history],
     }
 
 
@@ -202,7 +202,7 @@ def find(
                 "verified": True,
                 "height": certified.height,
                 "verified_by": list(certified.signers),
-                "shipments": records,
+                "shipments": [record_json(r) for r in records],
                 "next_after": next_after,
             }
         )

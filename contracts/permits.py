@@ -16,7 +16,6 @@ and the records described in :mod:`contracts.permit_records`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from contracts import index_keys as ik
@@ -89,22 +88,15 @@ TRANSITIONS: dict[str, Transition] = {
 # --- reading a permit ------------------------------------------------------------------------
 
 
-def _permit(permit: Permit | Mapping[str, Value]) -> Permit:
-    """A permit record, read from its stored map when given one (as clients hold it)."""
-    return permit if isinstance(permit, Permit) else Permit.from_obj(dict(permit))
-
-
-def effective_status(permit: Permit | Mapping[str, Value], time_ms: int) -> str:
+def effective_status(permit: Permit, time_ms: int) -> str:
     """The status as it reads at ``time_ms``: issued/suspended become expired at valid_until."""
-    p = _permit(permit)
-    if p.status in ("issued", "suspended") and time_ms >= p.valid_until:
+    if permit.status in ("issued", "suspended") and time_ms >= permit.valid_until:
         return "expired"
-    return p.status
+    return permit.status
 
 
-def permit_valid_at(permit: Permit | Mapping[str, Value], time_ms: int) -> tuple[bool, str]:
+def permit_valid_at(p: Permit, time_ms: int) -> tuple[bool, str]:
     """Whether the permit authorises its holder at ``time_ms``, and why (not)."""
-    p = _permit(permit)
     status = effective_status(p, time_ms)
     if status == "expired":
         return False, f"expired at {p.valid_until}"

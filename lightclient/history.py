@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from contracts.shipment_records import ShipmentEvent
 from ledger import merkle
 from ledger.block import BlockHeader
 from ledger.encoding import Value
@@ -29,7 +30,7 @@ def check_history_inclusion(
     """
     header = view.certified.header
     for seq, entry in enumerate(view.history):
-        tx_hash = entry["tx_hash"]
+        tx_hash = entry.tx_hash
         label = f"history entry {seq} (transaction {tx_hash.hex()[:16]}…)"
         if log_proofs is not None:
             _check_in_log(log_proofs, seq, tx_hash, header, label)
@@ -52,9 +53,9 @@ def _check_in_log(
         raise VerificationError(f"{label} is not in the certified log: {exc}") from None
 
 
-def _check_took_effect(entry: dict[str, Value], got: VerifiedReceipt | None, label: str) -> None:
+def _check_took_effect(entry: ShipmentEvent, got: VerifiedReceipt | None, label: str) -> None:
     """The entry's verified receipt: committed at its height, successfully, at its time."""
-    height = entry["height"]
+    height = entry.height
     if got is None:
         raise VerificationError(f"{label}: no proof of its transaction")
     if got.receipt.height != height:
@@ -65,7 +66,7 @@ def _check_took_effect(entry: dict[str, Value], got: VerifiedReceipt | None, lab
         raise VerificationError(
             f"{label}: its transaction failed ({got.receipt.code}), yet it is recorded"
         )
-    if entry.get("recorded_ms") != got.certified.header.time_ms:
+    if entry.recorded_ms != got.certified.header.time_ms:
         raise VerificationError(f"{label}: record time differs from block {height}'s time")
 
 

@@ -5,38 +5,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts import state_keys as sk
+from contracts.permit_records import Permit, PermitEvent
 from contracts.permits import permit_valid_at
 from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
-from lightclient.records import require_record
+from lightclient.records import require_typed
 
 
 @dataclass(frozen=True, slots=True)
 class PermitView:
     certified: CertifiedHeader
-    permit: dict[str, Value]
-    history: tuple[dict[str, Value], ...]
+    permit: Permit
+    history: tuple[PermitEvent, ...]
 
 
 def verify_permit(answer: Value, genesis: Genesis, permit_id: str) -> PermitView:
     """The permit record and whatever history came with it, proven at the certified height."""
     certified = verify_certified(answer, genesis)
     header = certified.header
-    record = require_record(
-        answer_field(answer, "permit", "the answer"), header, sk.permit_key(permit_id)
+    record = require_typed(
+        answer_field(answer, "permit", "the answer"), header, sk.permit_key(permit_id), Permit
     )
     items = answer.get("history", [])
     if not isinstance(items, list):
         raise VerificationError("the permit history is malformed")
-    if items and len(items) != record.get("history_len"):
+    if items and len(items) != record.history_len:
         raise VerificationError(
-            f"the permit says {record.get('history_len')} history entries, "
-            f"the node sent {len(items)}"
+            f"the permit says {record.history_len} history entries, the node sent {len(items)}"
         )
     history = tuple(
-        require_record(item, header, sk.permit_history_key(permit_id, seq))
+        require_typed(item, header, sk.permit_history_key(permit_id, seq), PermitEvent)
         for seq, item in enumerate(items)
     )
     return PermitView(certified, record, history)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from ledger.block import BlockHeader
 from ledger.encoding import Value, decode
 from ledger.errors import LedgerError, ProofError
 from ledger.genesis import Genesis
+from ledger.schema import Described
 from ledger.state_proof import StateProof, verify_state_proof
 from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
+
+R = TypeVar("R", bound=Described)
 
 
 def verify_item(item: Value, header: BlockHeader, key: bytes) -> Value:
@@ -44,6 +49,17 @@ def require_record(item: Value, header: BlockHeader, key: bytes) -> dict[str, Va
             f"{key.decode('utf-8', 'replace')!r} is proven absent at height {header.height}"
         )
     return record
+
+
+def require_typed(item: Value, header: BlockHeader, key: bytes, kind: type[R]) -> R:
+    """The record proven at ``key``, read as a ``kind`` (a contract's record class)."""
+    record = require_record(item, header, key)
+    try:
+        return kind.from_obj(record)
+    except LedgerError as exc:
+        raise VerificationError(
+            f"{key.decode('utf-8', 'replace')!r} is not a well-formed {kind.__name__} record: {exc}"
+        ) from None
 
 
 def verify_state_answer(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contracts.shipment_records import Shipment
+from contracts.shipment_search import matches_search
 from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
-from lightclient.records import require_record
+from lightclient.records import require_typed
 
 
 def verify_search(
@@ -16,7 +18,7 @@ def verify_search(
     container: str | None = None,
     party: str | None = None,
     status: str | None = None,
-) -> tuple[CertifiedHeader, list[dict[str, Value]]]:
+) -> tuple[CertifiedHeader, list[Shipment]]:
     """Every listed shipment is proven and matches every filter given."""
     certified = verify_certified(answer, genesis)
     items = answer_field(answer, "shipments", "the answer")
@@ -27,16 +29,10 @@ def verify_search(
         key = answer_field(item, "key", "a search result")
         if not isinstance(key, bytes) or not key.startswith(b"shipment/") or key.count(b"/") != 1:
             raise VerificationError(f"a search result is not a shipment record: {key!r}")
-        record = require_record(item, certified.header, key)
-        parties = {record["consignor"], record["consignee"], record["declarant"]}
-        parties.update(record["holders"])
-        if (
-            (container is not None and container not in record["containers"])
-            or (party is not None and party not in parties)
-            or (status is not None and status not in (record["stage"], record["customs_status"]))
-        ):
+        record = require_typed(item, certified.header, key, Shipment)
+        if not matches_search(record, container=container, party=party, status=status):
             raise VerificationError(
-                f"shipment {record['id']!r} does not match the search, yet it was listed"
+                f"shipment {record.id!r} does not match the search, yet it was listed"
             )
         out.append(record)
     return certified, out

@@ -5,39 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts import state_keys as sk
+from contracts.shipment_records import Shipment, ShipmentEvent
 from ledger.block import BlockHeader
 from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
-from lightclient.records import require_record, verify_item
+from lightclient.records import require_typed, verify_item
 
 
 @dataclass(frozen=True, slots=True)
 class ShipmentView:
     certified: CertifiedHeader
-    shipment: dict[str, Value]
-    history: tuple[dict[str, Value], ...]
+    shipment: Shipment
+    history: tuple[ShipmentEvent, ...]
     tx_checked: bool = False
 
     @property
     def tx_hashes(self) -> list[bytes]:
-        return [e["tx_hash"] for e in self.history]
+        return [e.tx_hash for e in self.history]
 
 
 def verify_shipment(answer: Value, genesis: Genesis, shipment_id: str) -> ShipmentView:
     """The shipment record and its whole history, proven at the answer's certified height."""
     certified = verify_certified(answer, genesis)
     header = certified.header
-    record = require_record(
-        answer_field(answer, "shipment", "the answer"), header, sk.shipment_key(shipment_id)
+    record = require_typed(
+        answer_field(answer, "shipment", "the answer"),
+        header,
+        sk.shipment_key(shipment_id),
+        Shipment,
     )
-    if record.get("id") != shipment_id:
+    if record.id != shipment_id:
         raise VerificationError(f"the proven record is not shipment {shipment_id!r}")
-    length = record.get("history_len")
+    length = record.history_len
     items = answer_field(answer, "history", "the answer")
-    if not isinstance(length, int) or not isinstance(items, list):
-        raise VerificationError("the shipment record or its history is malformed")
+    if not isinstance(items, list):
+        raise VerificationError("the shipment history is malformed")
     if len(items) != length:
         raise VerificationError(
             f"the shipment record says {length} history entries, the node sent {len(items)} "
@@ -56,14 +60,12 @@ def verify_shipment(answer: Value, genesis: Genesis, shipment_id: str) -> Shipme
     return ShipmentView(certified, record, tuple(history))
 
 
-def _history_entry(
-    item: Value, header: BlockHeader, shipment_id: str, seq: int
-) -> dict[str, Value]:
+def _history_entry(item: Value, header: BlockHeader, shipment_id: str, seq: int) -> ShipmentEvent:
     """History entry ``seq``, proven, well formed and not from after the answered height."""
-    entry = require_record(item, header, sk.shipment_history_key(shipment_id, seq))
-    if entry.get("seq") != seq or not isinstance(entry.get("tx_hash"), bytes):
+    key = sk.shipment_history_key(shipment_id, seq)
+    entry = require_typed(item, header, key, ShipmentEvent)
+    if entry.seq != seq:
         raise VerificationError(f"history entry {seq} is malformed")
-    height = entry.get("height")
-    if not isinstance(height, int) or height > header.height:
+    if entry.height > header.height:
         raise VerificationError(f"history entry {seq} claims a height after the answered one")
     return entry

@@ -162,7 +162,7 @@ def provenance(args: argparse.Namespace) -> None:
             times.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
         assert len(view.history) == args.events
-        heights = len({e["height"] for e in view.history})
+        heights = len({e.height for e in view.history})
         times.sort()
         p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
         print(f"provenance of {args.events} events in {heights} blocks, {args.runs} runs: "

@@ -252,8 +252,8 @@ def test_random_action_sequences_follow_the_table(steps: list[tuple[str, int]]) 
                 valid_until = int(payload["valid_until"])
         else:
             assert receipt.code == "wrong_state", (kind, current, receipt.code)
-        permit = as_obj(queries.get_permit(chain.state, "BP-1"))
-        assert permit is not None and permit["status"] == model
+        permit = queries.get_permit(chain.state, "BP-1")
+        assert permit is not None and permit.status == model
         status = effective_status(permit, chain.time_ms)
         assert status in STATUSES
         valid, _ = queries.permit_valid_at(chain.state, "BP-1", chain.time_ms)
