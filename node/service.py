@@ -166,6 +166,10 @@ class Queries:
         """The state under ``root`` (e.g. a header's state root)."""
         return StateAt.under(self.chain.store, root)
 
+    def tree_under(self, root: bytes) -> StateTree:
+        """The state tree under ``root``, to read and prove keys at that root."""
+        return StateTree(self.chain.store, root)
+
     def state_after(self, header: BlockHeader) -> StateAt:
         """The state as it stood right after ``header``'s block."""
         return self.state_under(header.state_root)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from ledger.encoding import Value, decode
-from ledger.state import StateTree
 from node.api.context import api_state, certified_obj
 from node.api.params import query_uint
 from node.api.render import APIError
@@ -36,7 +35,7 @@ class ProvenState:
     def __init__(self, node: NodeHandle, certified: Certified) -> None:
         self.certified = certified
         self.root = certified.header.state_root
-        self.tree = StateTree(node.chain.store, self.root)
+        self.tree = node.queries.tree_under(self.root)
         self.read: dict[bytes, bytes | None] = {}
 
     @classmethod
