@@ -114,7 +114,7 @@ def _admit(state: StateReader, genesis: Genesis, tx: Transaction, expected: int)
 # transaction on this node (parse once from mempool to block). A parse is a pure function
 # of the payload, which the hash pins together with the kind, and its result is a frozen
 # value, so sharing it is safe; a transaction that was never admitted here (a proposal's
-# unknown one, catch-up) is parsed at execution as before. Bounded: oldest dropped first.
+# unknown one, catch-up) is parsed at execution. Bounded: oldest dropped first.
 _PARSED: dict[bytes, object] = {}
 PARSED_CACHE_MAX = 50_000
 _NOT_PARSED = object()

@@ -25,7 +25,7 @@ deeper than :data:`MAX_DEPTH` (cheaper than the canonicalising walk: no copy, no
 sort). What the fast path does not re-check is the depth of a result *without*
 a marker byte: such a value nested too deep (never built by this code: records
 are built field by field from parsed payloads) packs, and :func:`decode`
-refuses it as before.
+refuses it.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def packb_canonical(value: Value) -> bytes:
     try:
         return _ormsgpack_packb(value, option=_IN_ORDER_OPTIONS)
     except (TypeError, ValueError, OverflowError):
-        pass  # not plain types: msgpack-python packs what it can, as it always did
+        pass  # not plain types: msgpack-python packs what it can
     try:
         packed: bytes = msgpack.packb(value, use_bin_type=True)
     except (OverflowError, ValueError) as exc:

@@ -3,7 +3,7 @@
 ``POST /v1/txs`` takes one transaction (``{"tx": hex}``) or a batch
 (``{"txs": [hex, ...]}``), as JSON or as canonical msgpack with the raw bytes.
 The cheap refusals come first, so that what will be refused costs the node little
-(issue 15, docs/api.md "Submitting"):
+(docs/api.md, "Submitting"):
 
 1. the body's bytes are charged to the client's per-byte bucket (on the
    ``Content-Length`` header, before the body is read);
