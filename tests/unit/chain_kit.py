@@ -1,10 +1,11 @@
 """A real chain in memory for the unit tests: certificates and a minimal node handle.
 
 :func:`precommit_certificate` is how the API, CLI and node kits certify the blocks
-they commit. :class:`MemoryNode` is the part of a :class:`~node.handle.NodeHandle`
-the API and CLI test nodes have in common: a chain built with the real executor and
-contracts, a mempool, an event hub, and transactions signed with each sender's next
-nonce; every block it commits carries a certificate from three of the four validators.
+they commit; :func:`phones_declaration` is the shipment the API and CLI chains declare.
+:class:`MemoryNode` is the part of a :class:`~node.handle.NodeHandle` the API and CLI
+test nodes have in common: a chain built with the real executor and contracts, a
+mempool, an event hub, and transactions signed with each sender's next nonce; every
+block it commits carries a certificate from three of the four validators.
 """
 
 from __future__ import annotations
@@ -26,6 +27,30 @@ from node.executor import ExecutedBlock, Executor
 from node.mempool import Mempool, MempoolError
 from node.service import Queries
 from node.sigcache import SignatureCache
+
+
+def phones_declaration(shipment_id: str, container: str, destination: str) -> dict[str, Value]:
+    """A ``shipment.declare`` payload: acme ships 500 mobile phones from Shanghai to globex
+    at ``destination`` in ``container``."""
+    return {
+        "id": shipment_id,
+        "consignor": "acme",
+        "consignee": "globex",
+        "declarant": "acme",
+        "origin": "CNSHA",
+        "destination": destination,
+        "goods": [
+            {
+                "hs_code": "851712",
+                "description": "mobile phones",
+                "quantity": 500,
+                "unit": "PCE",
+                "value": 12_500_000,
+                "currency": "EUR",
+            }
+        ],
+        "containers": [container],
+    }
 
 
 def precommit_certificate(

@@ -30,7 +30,7 @@ from ledger.votes import CommitCertificate
 from node.api.app import make_app
 from node.api.auth import sign_request
 from node.config import APIConfig
-from tests.unit.chain_kit import MemoryNode, precommit_certificate
+from tests.unit.chain_kit import MemoryNode, phones_declaration, precommit_certificate
 from tests.unit.genesis_kit import genesis_from_table
 
 CHAIN_ID = "cityledger-test"
@@ -142,29 +142,7 @@ def build_standard_chain(node: TestNode) -> Scenario:
     """Nine blocks: a shipment's life, a permit issued, a refused tx, an energy market
     settled (meter reading, offer, bid, trade), and an empty block."""
     t = node.tx
-    declare = t(
-        "acme-trader",
-        "shipment.declare",
-        {
-            "id": SHIPMENT,
-            "consignor": "acme",
-            "consignee": "globex",
-            "declarant": "acme",
-            "origin": "CNSHA",
-            "destination": "NLRTM",
-            "goods": [
-                {
-                    "hs_code": "851712",
-                    "description": "mobile phones",
-                    "quantity": 500,
-                    "unit": "PCE",
-                    "value": 12_500_000,
-                    "currency": "EUR",
-                }
-            ],
-            "containers": [CONTAINER],
-        },
-    )
+    declare = t("acme-trader", "shipment.declare", phones_declaration(SHIPMENT, CONTAINER, "NLRTM"))
     node.commit(
         [
             declare,

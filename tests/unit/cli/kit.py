@@ -32,7 +32,7 @@ from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.api.app import make_app
 from node.config import APIConfig
-from tests.unit.chain_kit import MemoryNode, precommit_certificate
+from tests.unit.chain_kit import MemoryNode, phones_declaration, precommit_certificate
 from tests.unit.genesis_kit import genesis_from_table
 
 CHAIN_ID = "cli-test"
@@ -109,25 +109,7 @@ class CliNode(MemoryNode):
 
 
 def declare_payload(shipment_id: str = SHIPMENT, container: str = CONTAINER) -> dict[str, Value]:
-    return {
-        "id": shipment_id,
-        "consignor": "acme",
-        "consignee": "globex",
-        "declarant": "acme",
-        "origin": "CNSHA",
-        "destination": "KRPUS",
-        "goods": [
-            {
-                "hs_code": "851712",
-                "description": "mobile phones",
-                "quantity": 500,
-                "unit": "PCE",
-                "value": 12_500_000,
-                "currency": "EUR",
-            }
-        ],
-        "containers": [container],
-    }
+    return phones_declaration(shipment_id, container, "KRPUS")
 
 
 def build_journey(node: CliNode, shipment_id: str = SHIPMENT, milestones: int = 2) -> None:
