@@ -42,7 +42,7 @@ from typing import Any
 
 import msgpack
 
-from benchmarks.cluster import Cluster, _descendants
+from benchmarks.cluster import Cluster, _descendants, task_files
 from devnet.demo_plan import member_label
 from ledger.crypto import PrivateKey
 from ledger.tx import Transaction
@@ -60,15 +60,10 @@ def thread_cpu_ns(pid: int) -> int:
     """CPU time of every live thread of ``pid`` and of its descendants, in nanoseconds."""
     total = 0
     for proc in (pid, *_descendants(pid)):
-        try:
-            tasks = os.listdir(f"/proc/{proc}/task")
-        except OSError:
-            continue
-        for task in tasks:
+        for text in task_files(proc, "schedstat"):
             try:
-                with open(f"/proc/{proc}/task/{task}/schedstat", encoding="ascii") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
+                total += int(text.split()[0])
+            except (ValueError, IndexError):
                 continue
     return total
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from devnet import layout, processes
@@ -50,21 +51,32 @@ def sample_pid(pid: int | None) -> ProcSample | None:
     return ProcSample(cpu_s, peak_mb, write_bytes)
 
 
+def task_files(pid: int, name: str) -> Iterator[str]:
+    """The text of ``/proc/<pid>/task/<thread>/<name>`` for each thread of ``pid`` that
+    can be read (a process or thread that has gone is passed over)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/{name}", encoding="ascii") as f:
+                text = f.read()
+        except OSError:
+            continue
+        yield text
+
+
 def _descendants(pid: int, limit: int = 64) -> list[int]:
     """Live child processes of ``pid`` and theirs (from ``/proc/<pid>/task/*/children``)."""
     out: list[int] = []
     todo = [pid]
     while todo and len(out) < limit:
         parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
+        for text in task_files(parent, "children"):
             try:
-                with open(f"/proc/{parent}/task/{task}/children", encoding="ascii") as f:
-                    kids = [int(k) for k in f.read().split()]
-            except (OSError, ValueError):
+                kids = [int(k) for k in text.split()]
+            except ValueError:
                 continue
             out.extend(kids)
             todo.extend(kids)

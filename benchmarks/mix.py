@@ -29,10 +29,10 @@ from benchmarks.population import (
     Shipment,
     apply_payload,
     declare_payload,
-    order_payload,
     reading_payload,
     reading_slot,
 )
+from devnet.payloads import order_payload
 from ledger.encoding import Value
 from ledger.tx import Transaction
 

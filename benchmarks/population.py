@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from contracts.codes import iso6346_remainder, with_check_digit
 from contracts.energy import sign_reading
 from devnet.demo_plan import member_label
+from devnet.payloads import goods_line, order_payload
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.tx import Transaction
@@ -226,16 +227,7 @@ def declare_payload(pop: Population, ship_id: str, org: str, time_ms: int) -> di
     lines: list[Value] = []
     for hs, description, unit, unit_value in rng.sample(GOODS, rng.randint(1, 3)):
         quantity = rng.randint(10, 5000)
-        lines.append(
-            {
-                "hs_code": hs,
-                "description": description,
-                "quantity": quantity,
-                "unit": unit,
-                "value": quantity * unit_value,
-                "currency": "USD",
-            }
-        )
+        lines.append(goods_line(hs, description, unit, unit_value, quantity, "USD"))
     return {
         "id": ship_id,
         "consignor": org,
@@ -316,15 +308,6 @@ def reading_payload(
         "produced_wh": produced,
         "consumed_wh": consumed,
         "signature": sign_reading(meter, pop.chain_id, start_ms, produced, consumed),
-    }
-
-
-def order_payload(start_ms: int, side: str, quantity: int, price: int) -> dict[str, Value]:
-    return {
-        "interval_start_ms": start_ms,
-        "side": side,
-        "quantity_wh": quantity,
-        "price_per_kwh": price,
     }
 
 

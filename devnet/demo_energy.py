@@ -17,8 +17,8 @@ from devnet.demo_plan import (
     P_SAIL,
     Plan,
 )
+from devnet.payloads import order_payload
 from ledger.crypto import PrivateKey
-from ledger.encoding import Value
 
 
 def energy_intervals(start_time_ms: int) -> dict[str, list[int]]:
@@ -108,7 +108,7 @@ def _plan_orders(
                 org,
                 "owner",
                 "energy.place_order",
-                _order(start_ms, "offer", quantity, price),
+                order_payload(start_ms, "offer", quantity, price),
             )
         for org in data.BUYERS:
             quantity, price = rng.randint(500, 4000), rng.randint(120, 200)
@@ -118,7 +118,7 @@ def _plan_orders(
                     org,
                     "owner",
                     "energy.place_order",
-                    _order(start_ms, "bid", quantity, price),
+                    order_payload(start_ms, "bid", quantity, price),
                 )
             )
     cancelled = handles[len(data.BUYERS) + 1]  # second interval, second buyer
@@ -145,12 +145,3 @@ def _plan_orders(
         "energy.revoke_meter",
         {"meter_key": replaced.public_key, "reason": "replaced by a smart meter"},
     )
-
-
-def _order(start_ms: int, side: str, quantity: int, price: int) -> dict[str, Value]:
-    return {
-        "interval_start_ms": start_ms,
-        "side": side,
-        "quantity_wh": quantity,
-        "price_per_kwh": price,
-    }

@@ -23,6 +23,7 @@ from devnet.demo_plan import (
     SECOND_WAVE,
     Plan,
 )
+from devnet.payloads import goods_line
 from ledger.encoding import Value
 
 
@@ -69,16 +70,7 @@ def _goods(rng: random.Random, country: str, restricted: bool) -> list[Value]:
     lines: list[Value] = []
     for hs, description, unit, unit_value in picks:
         quantity = rng.randint(10, 2000) if unit == "C62" else rng.randint(500, 20_000)
-        lines.append(
-            {
-                "hs_code": hs,
-                "description": description,
-                "quantity": quantity,
-                "unit": unit,
-                "value": quantity * unit_value,
-                "currency": currency,
-            }
-        )
+        lines.append(goods_line(hs, description, unit, unit_value, quantity, currency))
     return lines
 
 

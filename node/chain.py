@@ -10,7 +10,9 @@ run of unsynced commits).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ledger.block import Block, BlockHeader, Receipt, decode_header
 from ledger.encoding import decode, encode
@@ -21,6 +23,8 @@ from ledger.merkle import EMPTY_ROOT as EMPTY_LOG_ROOT
 from ledger.state import EMPTY_ROOT, StateTree
 from ledger.storage import KVStore, WriteBatch, keys
 from ledger.votes import CommitCertificate
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,26 +112,14 @@ class ChainStore:
     # --- blocks -------------------------------------------------------------------------
 
     def block(self, height: int) -> Block | None:
-        raw = self.store.get(keys.block_key(height))
-        if raw is None:
-            return None
-        try:
-            return Block.decode(raw)
-        except DecodeError as exc:
-            raise CorruptionError(f"stored block {height} is corrupt: {exc}") from None
+        return self._record(keys.block_key(height), Block.decode, f"stored block {height}")
 
     def block_bytes(self, height: int) -> bytes | None:
         return self.store.get(keys.block_key(height))
 
     def header(self, height: int) -> BlockHeader | None:
         """A stored block's header, its transactions left undecoded."""
-        raw = self.store.get(keys.block_key(height))
-        if raw is None:
-            return None
-        try:
-            return decode_header(raw)
-        except DecodeError as exc:
-            raise CorruptionError(f"stored block {height} is corrupt: {exc}") from None
+        return self._record(keys.block_key(height), decode_header, f"stored block {height}")
 
     # --- committed evidence -------------------------------------------------------------
 
@@ -161,13 +153,8 @@ class ChainStore:
         return out
 
     def certificate(self, height: int) -> CommitCertificate | None:
-        raw = self.store.get(keys.cert_key(height))
-        if raw is None:
-            return None
-        try:
-            return CommitCertificate.decode(raw)
-        except DecodeError as exc:
-            raise CorruptionError(f"stored certificate {height} is corrupt: {exc}") from None
+        what = f"stored certificate {height}"
+        return self._record(keys.cert_key(height), CommitCertificate.decode, what)
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(height, index in block) of a committed transaction."""
@@ -200,6 +187,17 @@ class ChainStore:
             except DecodeError as exc:
                 raise CorruptionError(f"stored receipt at {height} is corrupt: {exc}") from None
         return out
+
+    def _record(self, key: bytes, decode: Callable[[bytes], R], what: str) -> R | None:
+        """The record at ``key`` decoded (None if absent); one that does not decode is
+        corruption, reported as ``what``."""
+        raw = self.store.get(key)
+        if raw is None:
+            return None
+        try:
+            return decode(raw)
+        except DecodeError as exc:
+            raise CorruptionError(f"{what} is corrupt: {exc}") from None
 
     # --- the one write ------------------------------------------------------------------
 

@@ -148,13 +148,7 @@ class ConsensusCore(RoundMachine):
             restored.extend(self._signer.signed_messages(self.height))
         restored.extend(lock.polka if lock is not None else ())
         for message in restored:
-            try:
-                if isinstance(message, Vote):
-                    self._receive_vote(message, False)
-                else:
-                    self._receive_proposal(message, False)
-            except MessageRejected as err:
-                self._reject(message, err)
+            self._admit(message, False)
         self._run()
         self._busy = False
         return out
@@ -178,15 +172,11 @@ class ConsensusCore(RoundMachine):
     ) -> list[Effect]:
         """A proposal or vote arrived; bad ones are counted and reported, never raised."""
         with self._call as out:
-            try:
-                if chain_id is not None and chain_id != self.chain_id:
-                    raise WrongChain(f"message for chain {chain_id!r}, this is {self.chain_id!r}")
-                if isinstance(message, Vote):
-                    self._receive_vote(message, verified)
-                else:
-                    self._receive_proposal(message, verified)
-            except MessageRejected as err:
-                self._reject(message, err)
+            if chain_id is not None and chain_id != self.chain_id:
+                wrong = WrongChain(f"message for chain {chain_id!r}, this is {self.chain_id!r}")
+                self._reject(message, wrong)
+            else:
+                self._admit(message, verified)
         return out
 
     def on_vote(self, vote: Vote, *, verified: bool = False) -> list[Effect]:
@@ -456,6 +446,16 @@ class ConsensusCore(RoundMachine):
                     self._run()
                 return
 
+    def _admit(self, message: ConsensusMessage, verified: bool) -> None:
+        """Take in a proposal or vote; one the core will not use is counted and reported."""
+        try:
+            if isinstance(message, Vote):
+                self._receive_vote(message, verified)
+            else:
+                self._receive_proposal(message, verified)
+        except MessageRejected as err:
+            self._reject(message, err)
+
     def _reject(self, message: ConsensusMessage, err: MessageRejected) -> None:
         self.counters[err.code] += 1
         self._out.append(Rejected(message, err))
@@ -484,10 +484,4 @@ class ConsensusCore(RoundMachine):
         self._start_round(0)
         for message in self._buffer.pop(height, []):
             self._buffered.discard(message)
-            try:
-                if isinstance(message, Vote):
-                    self._receive_vote(message, True)
-                else:
-                    self._receive_proposal(message, True)
-            except MessageRejected as err:
-                self._reject(message, err)
+            self._admit(message, True)

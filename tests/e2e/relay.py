@@ -188,10 +188,7 @@ class RelayMesh:
                 link.server.close()
             for conn in list(link.conns):
                 conn.abort()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel([t for t in asyncio.all_tasks() if t is not asyncio.current_task()])
 
     async def _relay(
         self, link: _Link, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter
@@ -217,9 +214,7 @@ class RelayMesh:
         finally:
             link.conns.discard(conn)
             conn.abort()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancel(tasks)
 
     async def _pump(
         self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -333,3 +328,10 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[bytes, int, bool]:
     mask = await reader.readexactly(4) if masked else b""
     payload = await reader.readexactly(length)
     return head + ext + mask + payload, opcode, fin
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until every one has finished."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

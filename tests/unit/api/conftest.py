@@ -19,25 +19,18 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.codes import with_check_digit
 from contracts.energy import sign_reading
-from contracts.engine import genesis_state
 from ledger.block import Block, BlockHeader
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value, decode
 from ledger.genesis import Genesis
-from ledger.state import StateTree
 from ledger.state_proof import StateProof, verify_state_proof
 from ledger.storage import MemoryStore
 from ledger.tx import Transaction
-from ledger.votes import CommitCertificate, Vote, VoteType
+from ledger.votes import CommitCertificate
 from node.api.app import make_app
 from node.api.auth import sign_request
-from node.chain import ChainStore
 from node.config import APIConfig
-from node.events import BlockPublished, EventHub
-from node.executor import Executor
-from node.mempool import Mempool, MempoolError
-from node.service import Queries
-from node.sigcache import SignatureCache
+from tests.unit.chain_kit import MemoryNode, phones_declaration, precommit_certificate
 from tests.unit.genesis_kit import genesis_from_table
 
 CHAIN_ID = "cityledger-test"
@@ -92,45 +85,19 @@ def make_genesis() -> Genesis:
 
 def certify(block: Block, signers: list[PrivateKey] | None = None) -> CommitCertificate:
     """A precommit certificate for ``block`` from (by default) three of the four validators."""
-    votes = [
-        Vote.create(k, block.header.chain_id, VoteType.PRECOMMIT, block.height, 0, block.hash)
-        for k in (signers if signers is not None else VALIDATORS[:3])
-    ]
-    return CommitCertificate.from_votes(votes)
+    keys = signers if signers is not None else VALIDATORS[:3]
+    return precommit_certificate(block, keys, block.header.chain_id)
 
 
-class TestNode:
+class TestNode(MemoryNode):
     """A minimal :class:`~node.handle.NodeHandle` over a chain built in memory."""
 
     __test__ = False
 
     def __init__(self, genesis: Genesis | None = None) -> None:
-        self.genesis = genesis if genesis is not None else make_genesis()
-        self.store = MemoryStore()
-        self.chain = ChainStore(self.store, self.genesis)
-        self.chain.initialise(genesis_state(self.genesis))
-        self.sigs = SignatureCache()
-        self.executor = Executor(self.chain, self.sigs)
-        self.queries = Queries(self.chain)
-        self.mempool = Mempool(self.genesis, self.sigs, self.latest_state, self.is_committed)
-        self.events = EventHub()
-        self.last_cert: CommitCertificate | None = None
-        self.nonces: dict[bytes, int] = {}
+        genesis = genesis if genesis is not None else make_genesis()
+        super().__init__(genesis, MemoryStore(), key, VALIDATORS)
         self.evidence_items: list[dict[str, Value]] = []
-        self.public_key = key("api-node").public_key
-
-    # --- NodeHandle -------------------------------------------------------------------------
-
-    async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
-        out: list[MempoolError | None] = []
-        for tx in txs:
-            try:
-                self.mempool.add(tx)
-            except MempoolError as exc:
-                out.append(exc)
-            else:
-                out.append(None)
-        return out
 
     def status(self) -> dict[str, Value]:
         return {"peers": 3, "sync_progress_permille": 1000, "last_rounds": 1}
@@ -138,33 +105,10 @@ class TestNode:
     def evidence(self) -> list[dict[str, Value]]:
         return list(self.evidence_items)
 
-    # --- building the chain -----------------------------------------------------------------
-
-    def latest_state(self) -> StateTree:
-        return StateTree(self.store, self.chain.head().state_root)
-
-    def is_committed(self, tx_hash: bytes) -> bool:
-        return self.chain.tx_location(tx_hash) is not None
-
-    def tx(self, label: str, kind: str, payload: dict[str, Value]) -> Transaction:
-        """A transaction signed by ``label``'s key with its next nonce."""
-        signer = key(label)
-        nonce = self.nonces.get(signer.public_key, 0)
-        self.nonces[signer.public_key] = nonce + 1
-        return Transaction.create(signer, self.genesis.chain_id, kind, nonce, payload)
-
     def commit(self, txs: list[Transaction], now_ms: int | None = None) -> Block:
-        head = self.chain.head()
-        height = head.height + 1
-        proposer = self.genesis.validators.proposer(height, 0)
+        height = self.chain.head().height + 1
         now = GENESIS_TIME + height * BLOCK_MS if now_ms is None else now_ms
-        executed = self.executor.build_block(txs, now, proposer, self.last_cert)
-        cert = certify(executed.block)
-        self.executor.commit(executed, cert)
-        self.last_cert = cert
-        self.mempool.update(executed.block.txs)
-        self.events.publish(BlockPublished(executed.block, tuple(executed.receipts)))
-        return executed.block
+        return self.commit_at(txs, now).block
 
     def header(self, height: int) -> BlockHeader:
         block = self.chain.block(height)
@@ -198,29 +142,7 @@ def build_standard_chain(node: TestNode) -> Scenario:
     """Nine blocks: a shipment's life, a permit issued, a refused tx, an energy market
     settled (meter reading, offer, bid, trade), and an empty block."""
     t = node.tx
-    declare = t(
-        "acme-trader",
-        "shipment.declare",
-        {
-            "id": SHIPMENT,
-            "consignor": "acme",
-            "consignee": "globex",
-            "declarant": "acme",
-            "origin": "CNSHA",
-            "destination": "NLRTM",
-            "goods": [
-                {
-                    "hs_code": "851712",
-                    "description": "mobile phones",
-                    "quantity": 500,
-                    "unit": "PCE",
-                    "value": 12_500_000,
-                    "currency": "EUR",
-                }
-            ],
-            "containers": [CONTAINER],
-        },
-    )
+    declare = t("acme-trader", "shipment.declare", phones_declaration(SHIPMENT, CONTAINER, "NLRTM"))
     node.commit(
         [
             declare,

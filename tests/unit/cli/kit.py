@@ -22,23 +22,17 @@ from aiohttp import ClientSession, web
 from click.testing import CliRunner, Result
 
 from contracts.codes import with_check_digit
-from contracts.engine import genesis_state
 from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value, decode, encode
 from ledger.genesis import Genesis
 from ledger.keyfile import write_key_file
-from ledger.storage import KVStore, MemoryStore
+from ledger.storage import KVStore, MemoryStore, WriteBatch, keys
 from ledger.tx import Transaction
-from ledger.votes import CommitCertificate, Vote, VoteType
+from ledger.votes import CommitCertificate
 from node.api.app import make_app
-from node.chain import ChainStore
 from node.config import APIConfig
-from node.events import BlockPublished, EventHub
-from node.executor import Executor
-from node.mempool import Mempool, MempoolError
-from node.service import Queries
-from node.sigcache import SignatureCache
+from tests.unit.chain_kit import MemoryNode, phones_declaration, precommit_certificate
 from tests.unit.genesis_kit import genesis_from_table
 
 CHAIN_ID = "cli-test"
@@ -76,51 +70,24 @@ def make_genesis(genesis_time_ms: int) -> Genesis:
 
 
 def certify(block: Block, signers: list[int] | None = None) -> CommitCertificate:
-    votes = [
-        Vote.create(VALIDATORS[i], CHAIN_ID, VoteType.PRECOMMIT, block.height, 0, block.hash)
-        for i in (signers if signers is not None else [0, 1, 2])
-    ]
-    return CommitCertificate.from_votes(votes)
+    keys = [VALIDATORS[i] for i in (signers if signers is not None else [0, 1, 2])]
+    return precommit_certificate(block, keys, CHAIN_ID)
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class CliNode:
+class CliNode(MemoryNode):
     """A minimal NodeHandle over a chain in ``store`` (memory by default)."""
 
     def __init__(self, store: KVStore | None = None, genesis: Genesis | None = None) -> None:
-        self.genesis = genesis or make_genesis(now_ms() - 3_600_000)
-        self.store = store if store is not None else MemoryStore()
-        self.chain = ChainStore(self.store, self.genesis)
-        self.chain.initialise(genesis_state(self.genesis))
-        self.sigs = SignatureCache()
-        self.executor = Executor(self.chain, self.sigs)
-        self.queries = Queries(self.chain)
-        self.mempool = Mempool(self.genesis, self.sigs, self.latest, self.is_committed)
-        self.events = EventHub()
-        self.last_cert: CommitCertificate | None = None
-        self.nonces: dict[bytes, int] = {}
-        self.public_key = key("api-node").public_key
-
-    def latest(self) -> Any:
-        from ledger.state import StateTree
-
-        return StateTree(self.store, self.chain.head().state_root)
-
-    def is_committed(self, tx_hash: bytes) -> bool:
-        return self.chain.tx_location(tx_hash) is not None
-
-    async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
-        out: list[MempoolError | None] = []
-        for tx in txs:
-            try:
-                self.mempool.add(tx)
-                out.append(None)
-            except MempoolError as exc:
-                out.append(exc)
-        return out
+        super().__init__(
+            genesis or make_genesis(now_ms() - 3_600_000),
+            store if store is not None else MemoryStore(),
+            key,
+            VALIDATORS,
+        )
 
     def status(self) -> dict[str, Value]:
         return {"peers": 3}
@@ -128,24 +95,11 @@ class CliNode:
     def evidence(self) -> list[dict[str, Value]]:
         return []
 
-    def tx(self, label: str, kind: str, payload: dict[str, Value]) -> Transaction:
-        signer = key(label)
-        nonce = self.nonces.get(signer.public_key, 0)
-        self.nonces[signer.public_key] = nonce + 1
-        return Transaction.create(signer, CHAIN_ID, kind, nonce, payload)
-
     def commit(self, txs: list[Transaction]) -> Block:
-        head = self.chain.head()
-        proposer = self.genesis.validators.proposer(head.height + 1, 0)
-        executed = self.executor.build_block(txs, now_ms(), proposer, self.last_cert)
-        cert = certify(executed.block)
-        self.executor.commit(executed, cert)
-        self.last_cert = cert
-        self.mempool.update(executed.block.txs)
-        self.events.publish(BlockPublished(executed.block, tuple(executed.receipts)))
-        for tx in executed.block.txs:
+        block = self.commit_at(txs, now_ms()).block
+        for tx in block.txs:
             self.nonces[tx.sender] = max(self.nonces.get(tx.sender, 0), tx.nonce + 1)
-        return executed.block
+        return block
 
     def produce(self) -> None:
         """Commit whatever the mempool holds (the server thread calls this)."""
@@ -155,25 +109,7 @@ class CliNode:
 
 
 def declare_payload(shipment_id: str = SHIPMENT, container: str = CONTAINER) -> dict[str, Value]:
-    return {
-        "id": shipment_id,
-        "consignor": "acme",
-        "consignee": "globex",
-        "declarant": "acme",
-        "origin": "CNSHA",
-        "destination": "KRPUS",
-        "goods": [
-            {
-                "hs_code": "851712",
-                "description": "mobile phones",
-                "quantity": 500,
-                "unit": "PCE",
-                "value": 12_500_000,
-                "currency": "EUR",
-            }
-        ],
-        "containers": [container],
-    }
+    return phones_declaration(shipment_id, container, "KRPUS")
 
 
 def build_journey(node: CliNode, shipment_id: str = SHIPMENT, milestones: int = 2) -> None:
@@ -223,6 +159,19 @@ def build_permit(node: CliNode, permit_id: str = "P-0001", until_ms: int | None 
     until = until_ms if until_ms is not None else start + 365 * 86_400_000
     issue = {"permit_id": permit_id, "valid_from": start, "valid_until": until}
     node.commit([t("clerk", "permit.issue", issue)])
+
+
+def rewrite_block(height: int, edit: Callable[[dict[str, Any]], None]) -> Callable[[KVStore], None]:
+    """A change to a store: the block at ``height`` decoded, ``edit``-ed and written back."""
+
+    def change(store: KVStore) -> None:
+        obj = Block.decode(store.get(keys.block_key(height)) or b"").to_obj()
+        edit(obj)
+        batch = WriteBatch()
+        batch.put(keys.block_key(height), encode(obj))
+        store.write(batch)
+
+    return change
 
 
 class ServerThread:

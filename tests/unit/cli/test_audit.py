@@ -11,11 +11,18 @@ from pathlib import Path
 import pytest
 
 from cli import audit_cmd
-from ledger.block import Block
 from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb
 from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.audit_segments import ParallelAudit, SegmentResult, _rows_match
-from tests.unit.cli.kit import CliNode, ServerThread, build_journey, lying_proxy, message, run
+from tests.unit.cli.kit import (
+    CliNode,
+    ServerThread,
+    build_journey,
+    lying_proxy,
+    message,
+    rewrite_block,
+    run,
+)
 
 
 def copy_store(source: MemoryStore) -> MemoryStore:
@@ -130,38 +137,25 @@ def _tampered(
     return report
 
 
-def _block_change(height: int, edit: Callable[[dict], None]) -> Callable[[MemoryStore], None]:  # type: ignore[type-arg]
-    def change(store: MemoryStore) -> None:
-        block = Block.decode(store.get(keys.block_key(height)) or b"").to_obj()
-        edit(block)
-        batch = WriteBatch()
-        from ledger.encoding import encode
-
-        batch.put(keys.block_key(height), encode(block))
-        store.write(batch)
-
-    return change
-
-
 @pytest.mark.parametrize(
     ("what", "change", "height", "record"),
     [
         ("block bytes", lambda s: flip(s, keys.block_key(3), 40), 3, "block"),
         (
             "tx payload",
-            _block_change(2, lambda b: b["txs"][0]["payload"].update(to="globex")),
+            rewrite_block(2, lambda b: b["txs"][0]["payload"].update(to="globex")),
             2,
             "block header",
         ),
         (
             "tx signature",
-            _block_change(4, lambda b: b["txs"][0].update(signature=bytes(64))),
+            rewrite_block(4, lambda b: b["txs"][0].update(signature=bytes(64))),
             4,
             "transaction 0",
         ),
         (
             "carried certificate",
-            _block_change(5, lambda b: b["last_cert"]["signatures"][0].__setitem__(1, bytes(64))),
+            rewrite_block(5, lambda b: b["last_cert"]["signatures"][0].__setitem__(1, bytes(64))),
             5,
             "block",
         ),
@@ -320,6 +314,6 @@ def test_cli_audit_online(
 
 def test_bad_signature_found_by_the_pool(node: CliNode) -> None:
     store = copy_store(node.store)  # type: ignore[arg-type]
-    _block_change(3, lambda b: b["txs"][0].update(signature=bytes(64)))(store)
+    rewrite_block(3, lambda b: b["txs"][0].update(signature=bytes(64)))(store)
     report = audit(node, store, workers=1)
     assert [(f.height, f.problem) for f in report.findings] == [(3, "bad signature")]

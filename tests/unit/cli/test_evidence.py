@@ -15,7 +15,6 @@ import pytest
 from cli.client import NodeClient
 from cli.evidence_cmd import fetch_evidence
 from ledger.block import Block
-from ledger.encoding import encode
 from ledger.evidence import DuplicateVoteEvidence, Evidence, evidence_from_obj, evidence_summary
 from ledger.storage import MemoryStore, WriteBatch, keys
 from ledger.votes import NIL, Vote, VoteType
@@ -33,6 +32,7 @@ from tests.unit.cli.kit import (
     lying_proxy,
     message,
     now_ms,
+    rewrite_block,
     run,
     serve,
 )
@@ -91,17 +91,6 @@ def test_the_audit_checks_every_committed_piece(
     assert (report.segments >= 2) == (workers == 2)
 
 
-def _rewrite_block(height: int, edit: Callable[[dict[str, Any]], None]) -> Callable[[Any], None]:
-    def change(store: MemoryStore) -> None:
-        obj = Block.decode(store.get(keys.block_key(height)) or b"").to_obj()
-        edit(obj)
-        batch = WriteBatch()
-        batch.put(keys.block_key(height), encode(obj))
-        store.write(batch)
-
-    return change
-
-
 def _zero_signature(obj: dict[str, Any]) -> None:
     obj["evidence"][1]["b"]["signature"] = bytes(64)
 
@@ -136,7 +125,7 @@ def test_the_audit_names_a_tampered_evidence_entry(
 ) -> None:
     node, blocks = chain
     store = copy_store(node.store)  # type: ignore[arg-type]
-    _rewrite_block(blocks[at].height, change)(store)
+    rewrite_block(blocks[at].height, change)(store)
     report = audit(node, store, workers)
     assert not report.ok and report.segments == 0
     finding = report.findings[0]

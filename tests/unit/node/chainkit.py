@@ -10,11 +10,12 @@ from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis
 from ledger.storage import KVStore, MemoryStore
 from ledger.tx import Transaction
-from ledger.votes import CommitCertificate, Vote, VoteType
+from ledger.votes import CommitCertificate
 from node.chain import ChainStore
 from node.executor import ExecutedBlock, Executor
 from node.peers import Peer
 from node.sigcache import SignatureCache
+from tests.unit.chain_kit import precommit_certificate
 from tests.unit.genesis_kit import genesis_from_table, spaced_title
 
 CHAIN = "test-chain"
@@ -36,11 +37,7 @@ def make_genesis() -> Genesis:
 
 
 def certify(block: Block, signers: range = range(3), round_: int = 0) -> CommitCertificate:
-    votes = [
-        Vote.create(VALIDATOR_KEYS[i], CHAIN, VoteType.PRECOMMIT, block.height, round_, block.hash)
-        for i in signers
-    ]
-    return CommitCertificate.from_votes(votes)
+    return precommit_certificate(block, [VALIDATOR_KEYS[i] for i in signers], CHAIN, round_)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from ledger.votes import NIL, Proposal, Vote, VoteType
 from node.config import NodeConfig
 from node.consensus.evidence import EvidencePool
 from node.executor import ExecutedBlock, InvalidBlock, InvalidEvidence
+from node.peers import Peer
 from node.runtime import Node
 from node.wire import EvidenceMsg, ProposalMsg, VoteMsg, decode_message, encode_message
 from tests.unit.node.chainkit import (
@@ -311,14 +312,21 @@ def test_a_validator_prevotes_nil_on_a_proposal_with_forged_or_duplicate_evidenc
 # --- gossip -------------------------------------------------------------------------------------
 
 
+def linked_node_at(height: int) -> tuple[Node, list[Peer]]:
+    """Validator 0's node on a chain ``height`` blocks long, with socketless links to the
+    three other validators."""
+    store = MemoryStore()
+    kit_at(height, store)
+    node = node_on(store, VALIDATOR_KEYS[0])
+    peers = [fake_peer(i) for i in (1, 2, 3)]
+    for p in peers:
+        node.peers.peers[p.key] = p
+    return node, peers
+
+
 def test_evidence_is_verified_pooled_and_relayed_once(tmp_path: Path) -> None:
     async def main() -> None:
-        store = MemoryStore()
-        kit_at(3, store)
-        node = node_on(store, VALIDATOR_KEYS[0])
-        peers = [fake_peer(i) for i in (1, 2, 3)]
-        for p in peers:
-            node.peers.peers[p.key] = p
+        node, peers = linked_node_at(3)
         penalised: list[tuple[str, str]] = []
         node.peers.penalise = lambda peer, why: penalised.append((peer.name, why))  # type: ignore[method-assign]
 
@@ -363,12 +371,7 @@ def test_evidence_is_verified_pooled_and_relayed_once(tmp_path: Path) -> None:
 
 def test_evidence_the_core_finds_is_gossiped_to_every_peer() -> None:
     async def main() -> None:
-        store = MemoryStore()
-        kit_at(1, store)
-        node = node_on(store, VALIDATOR_KEYS[0])
-        peers = [fake_peer(i) for i in (1, 2, 3)]
-        for p in peers:
-            node.peers.peers[p.key] = p
+        node, peers = linked_node_at(1)
         node.consensus_started = True
         node.driver.start()
         for p in peers:

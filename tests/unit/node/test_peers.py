@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -59,14 +60,26 @@ async def acceptor() -> AsyncIterator[tuple[PeerManager, Recorder, int]]:
     await runner.cleanup()
 
 
+@asynccontextmanager
+async def dialling(
+    key: PrivateKey, port: int, names: dict[bytes, str] = NAMES
+) -> AsyncIterator[tuple[PeerManager, Recorder]]:
+    """A peer manager for ``key`` dialling the acceptor on ``port`` while the block runs."""
+    rec = Recorder()
+    client = PeerManager(key, CHAIN, names, P2PConfig(), rec.on_message, rec.on_connect)
+    dial = asyncio.create_task(client.dial_forever(f"127.0.0.1:{port}"))
+    try:
+        yield client, rec
+    finally:
+        dial.cancel()
+        await client.close()
+
+
 async def test_two_validators_connect_and_exchange_frames(
     acceptor: tuple[PeerManager, Recorder, int],
 ) -> None:
     server, server_rec, port = acceptor
-    rec = Recorder()
-    client = PeerManager(B, CHAIN, NAMES, P2PConfig(), rec.on_message, rec.on_connect)
-    dial = asyncio.create_task(client.dial_forever(f"127.0.0.1:{port}"))
-    try:
+    async with dialling(B, port) as (client, rec):
         async with asyncio.timeout(5):
             await rec.connected.wait()
             await server_rec.connected.wait()
@@ -76,26 +89,17 @@ async def test_two_validators_connect_and_exchange_frames(
                 await asyncio.sleep(0.01)
         assert server_rec.messages == [("b", StatusMsg(7))]
         assert set(server.peers) == {B.public_key}
-    finally:
-        dial.cancel()
-        await client.close()
 
 
 async def test_unknown_key_is_refused(acceptor: tuple[PeerManager, Recorder, int]) -> None:
     server, _server_rec, port = acceptor
-    rec = Recorder()
     names = NAMES | {OUTSIDER.public_key: "outsider"}  # the outsider thinks it is welcome
-    client = PeerManager(OUTSIDER, CHAIN, names, P2PConfig(), rec.on_message, rec.on_connect)
-    dial = asyncio.create_task(client.dial_forever(f"127.0.0.1:{port}"))
-    try:
+    async with dialling(OUTSIDER, port, names) as (_client, rec):
         async with asyncio.timeout(5):
             while server.refused == 0:
                 await asyncio.sleep(0.02)
         assert not rec.connected.is_set()
         assert server.peers == {}
-    finally:
-        dial.cancel()
-        await client.close()
 
 
 async def test_a_forged_handshake_signature_is_refused(
@@ -122,10 +126,7 @@ async def test_malformed_frame_disconnects_and_scores(
     acceptor: tuple[PeerManager, Recorder, int],
 ) -> None:
     server, server_rec, port = acceptor
-    rec = Recorder()
-    client = PeerManager(B, CHAIN, NAMES, P2PConfig(), rec.on_message, rec.on_connect)
-    dial = asyncio.create_task(client.dial_forever(f"127.0.0.1:{port}"))
-    try:
+    async with dialling(B, port) as (client, rec):
         async with asyncio.timeout(5):
             await server_rec.connected.wait()
             await rec.connected.wait()
@@ -136,9 +137,6 @@ async def test_malformed_frame_disconnects_and_scores(
                 await asyncio.sleep(0.01)
         assert server.scores[B.public_key] < 0
         assert server_rec.messages == []
-    finally:
-        dial.cancel()
-        await client.close()
 
 
 @pytest.mark.parametrize(

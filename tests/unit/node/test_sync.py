@@ -466,18 +466,26 @@ def test_one_request_at_most_beyond_the_batch_applied_and_its_time_starts_after(
     assert h.syncer.failures(slow) == 1
 
 
-def test_an_answer_above_our_next_height_after_a_short_batch_is_not_blamed() -> None:
-    """The batch asked ahead (4..6) starts above our next height because the batch
-    before it stopped at a bad block: dropped without blame, and 3.. is asked again."""
+def refused_first_batch(ahead_from_bad: bool) -> tuple[Harness, Kit, Peer, Peer]:
+    """Blocks 1..6 at a bad peer v1 and a good peer v2: 1.. is asked of v1, the batch
+    ahead (4..) of v1 or v2, the next request of v2. v1 answers 1..3 with a tip certificate
+    of one signature, which is refused. Returns (harness, source chain, v1, v2)."""
     src = source_chain(6)
     bad, good = validator_peer(1, 6), validator_peer(2, 6)
     h = Harness([bad, good])
-    order = iter([bad, good, good])
+    order = iter([bad, bad if ahead_from_bad else good, good])
     h.syncer.choose = lambda candidates: next(order)  # type: ignore[method-assign]
     h.syncer.maybe_request()
     resp = response(src, 1, 3)
     bad_tip = certify(resp.blocks[2], signers=range(1))
     assert not asyncio.run(h.syncer.apply(bad, SyncResponse(resp.blocks, bad_tip)))
+    return h, src, bad, good
+
+
+def test_an_answer_above_our_next_height_after_a_short_batch_is_not_blamed() -> None:
+    """The batch asked ahead (4..6) starts above our next height because the batch
+    before it stopped at a bad block: dropped without blame, and 3.. is asked again."""
+    h, src, bad, good = refused_first_batch(ahead_from_bad=False)
     assert h.kit.chain.head().height == 2 and h.syncer.failures(bad) == 1
     assert [(p.name, m.from_height) for p, m in h.sent] == [("v1", 1), ("v2", 4)]
     assert asyncio.run(h.syncer.apply(good, response(src, 4, 6)))
@@ -488,15 +496,7 @@ def test_an_answer_above_our_next_height_after_a_short_batch_is_not_blamed() -> 
 
 
 def test_a_batch_asked_ahead_from_a_bad_peer_is_not_awaited() -> None:
-    src = source_chain(6)
-    bad, good = validator_peer(1, 6), validator_peer(2, 6)
-    h = Harness([bad, good])
-    order = iter([bad, bad, good])
-    h.syncer.choose = lambda candidates: next(order)  # type: ignore[method-assign]
-    h.syncer.maybe_request()
-    resp = response(src, 1, 3)
-    bad_tip = certify(resp.blocks[2], signers=range(1))
-    assert not asyncio.run(h.syncer.apply(bad, SyncResponse(resp.blocks, bad_tip)))
+    h, _, _, _ = refused_first_batch(ahead_from_bad=True)
     assert [(p.name, m.from_height) for p, m in h.sent] == [("v1", 1), ("v1", 4), ("v2", 3)]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,32 +64,46 @@ def test_nothing_is_signed_unless_the_file_was_written(
     assert Signer(KEYS[0], CHAIN_ID, _file(tmp_path)).last_signed == (1, 0, int(Step.PREVOTE))
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty"])
-def test_a_damaged_file_is_refused(tmp_path: Path, damage: str) -> None:
+def _rewritten_file(tmp_path: Path, rewrite: Callable[[bytes], bytes]) -> SignerStateFile:
+    """A signer file that holds one prevote at height 7, its bytes then passed through
+    ``rewrite``."""
     f = _file(tmp_path)
     Signer(KEYS[0], CHAIN_ID, f).sign_vote(PREVOTE, 7, 0, A)
-    raw = bytearray(Path(f.path).read_bytes())
+    path = Path(f.path)
+    path.write_bytes(rewrite(path.read_bytes()))
+    return f
+
+
+def _damaged(raw: bytes, damage: str) -> bytes:
+    out = bytearray(raw)
     if damage == "flip":
-        raw[len(raw) // 2] ^= 0x10
+        out[len(out) // 2] ^= 0x10
     elif damage == "truncate":
-        del raw[len(raw) // 2 :]
+        del out[len(out) // 2 :]
     elif damage == "garbage":
-        raw = bytearray(b"\x93garbage")
+        out = bytearray(b"\x93garbage")
     else:
-        raw = bytearray()
-    Path(f.path).write_bytes(bytes(raw))
+        out = bytearray()
+    return bytes(out)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty"])
+def test_a_damaged_file_is_refused(tmp_path: Path, damage: str) -> None:
+    f = _rewritten_file(tmp_path, lambda raw: _damaged(raw, damage))
     with pytest.raises(SignerStateError, match="damaged"):
         Signer(KEYS[0], CHAIN_ID, f)
 
 
-def test_the_checksum_catches_a_change_that_still_decodes(tmp_path: Path) -> None:
-    f = _file(tmp_path)
-    Signer(KEYS[0], CHAIN_ID, f).sign_vote(PREVOTE, 7, 0, A)
-    outer = decode(Path(f.path).read_bytes())
+def _height_changed_to_1(raw: bytes) -> bytes:
+    outer = decode(raw)
     body = decode(outer["body"])
     body["state"]["height"] = 1  # a plausible but wrong state
     outer["body"] = encode(body)
-    Path(f.path).write_bytes(encode(outer))
+    return encode(outer)
+
+
+def test_the_checksum_catches_a_change_that_still_decodes(tmp_path: Path) -> None:
+    f = _rewritten_file(tmp_path, _height_changed_to_1)
     with pytest.raises(SignerStateError, match="checksum"):
         Signer(KEYS[0], CHAIN_ID, f)
 
