@@ -29,6 +29,19 @@ INTERVAL = 900_000
 RESTRICTED = ["9302", "360100"]  # revolvers and pistols; propellent powders
 
 
+def goods_line(**over: Value) -> dict[str, Value]:
+    """A goods line of a declaration: one unit of HS 850760 worth 1 USD, with ``over``."""
+    line: dict[str, Value] = {
+        "hs_code": "850760",
+        "description": "x",
+        "quantity": 1,
+        "unit": "C62",
+        "value": 1,
+        "currency": "USD",
+    }
+    return line | over
+
+
 def as_obj(value: Any) -> Any:
     """A typed query answer as the stored maps it reads (records, lists, views; None)."""
     if isinstance(value, list | tuple):

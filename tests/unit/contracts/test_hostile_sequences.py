@@ -10,7 +10,16 @@ from contracts import state_keys as sk
 from contracts.energy import MAX_AMOUNT
 from ledger.encoding import Value, decode, encode
 
-from .harness import INTERVAL, Chain, as_obj, key, make_genesis, member_key, permit_at
+from .harness import (
+    INTERVAL,
+    Chain,
+    as_obj,
+    goods_line,
+    key,
+    make_genesis,
+    member_key,
+    permit_at,
+)
 from .test_energy import (
     ACCOUNTS,
     DAY,
@@ -38,14 +47,7 @@ from .test_shipments import (
 )
 
 REVOLVERS: list[Value] = [
-    {
-        "hs_code": "930200",
-        "description": "Revolvers",
-        "quantity": 5,
-        "unit": "C62",
-        "value": 900_000,
-        "currency": "USD",
-    }
+    goods_line(hs_code="930200", description="Revolvers", quantity=5, value=900_000)
 ]
 IMPORTER_ADMIN = member_key("importer", "admin")
 CUSTOMS_ADMIN = member_key("customs", "admin")

@@ -11,7 +11,7 @@ from contracts import queries
 from contracts import state_keys as sk
 from ledger.encoding import Value
 
-from .harness import Chain, as_obj, event_types, member_key
+from .harness import Chain, as_obj, event_types, goods_line, member_key
 
 BROKER = member_key("broker", "clerk")
 EXPORTER = member_key("exporter", "clerk")
@@ -34,16 +34,7 @@ def declare_payload(**over: Value) -> dict[str, Value]:
         "declarant": "broker",
         "origin": "CNSHA",
         "destination": "KRPUS",
-        "goods": [
-            {
-                "hs_code": "850760",
-                "description": "Lithium-ion batteries",
-                "quantity": 1200,
-                "unit": "C62",
-                "value": 4_500_000,
-                "currency": "USD",
-            }
-        ],
+        "goods": [goods_line(description="Lithium-ion batteries", quantity=1200, value=4_500_000)],
         "containers": [C1, C2],
     }
     payload.update(over)
@@ -128,67 +119,11 @@ def test_declare_creates_record_history_events_and_indexes() -> None:
         {"consignee": "exporter"},
         {"id": "has space"},
         {"goods": []},
-        {
-            "goods": [
-                {
-                    "hs_code": "85076",
-                    "description": "x",
-                    "quantity": 1,
-                    "unit": "C62",
-                    "value": 1,
-                    "currency": "USD",
-                }
-            ]
-        },
-        {
-            "goods": [
-                {
-                    "hs_code": "850760",
-                    "description": "x",
-                    "quantity": 1,
-                    "unit": "C62",
-                    "value": 1,
-                    "currency": "XYZ",
-                }
-            ]
-        },
-        {
-            "goods": [
-                {
-                    "hs_code": "850760",
-                    "description": "x",
-                    "quantity": 0,
-                    "unit": "C62",
-                    "value": 1,
-                    "currency": "USD",
-                }
-            ]
-        },
-        {
-            "goods": [
-                {
-                    "hs_code": "850760",
-                    "description": "x",
-                    "quantity": 1,
-                    "unit": "C62",
-                    "value": -1,
-                    "currency": "USD",
-                }
-            ]
-        },
-        {
-            "goods": [
-                {
-                    "hs_code": "850760",
-                    "description": "x",
-                    "quantity": 1,
-                    "unit": "C62",
-                    "value": 1,
-                    "currency": "USD",
-                    "colour": "red",
-                }
-            ]
-        },
+        {"goods": [goods_line(hs_code="85076")]},
+        {"goods": [goods_line(currency="XYZ")]},
+        {"goods": [goods_line(quantity=0)]},
+        {"goods": [goods_line(value=-1)]},
+        {"goods": [goods_line(colour="red")]},
         {"surprise": True},
         {"time_ms": "yesterday"},
     ],
@@ -387,14 +322,7 @@ def test_customs_transition_table() -> None:
 
 
 RESTRICTED_GOODS: list[Value] = [
-    {
-        "hs_code": "930200",
-        "description": "Revolvers",
-        "quantity": 10,
-        "unit": "C62",
-        "value": 900_000,
-        "currency": "USD",
-    },
+    goods_line(hs_code="930200", description="Revolvers", quantity=10, value=900_000)
 ]
 
 
