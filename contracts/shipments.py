@@ -58,7 +58,6 @@ from contracts.shipment_records import (
     Shipment,
     ShipmentEvent,
     load_shipment,
-    save_shipment,
     store_entry,
 )
 from ledger.encoding import Value
@@ -164,7 +163,7 @@ def record_event(
     shipment = append_history(
         ctx, shipment, event, time_ms=time_ms, place=place, details=details, biz_step=biz_step
     )
-    save_shipment(ctx, shipment)
+    ctx.save(shipment)
     ctx.emit(f"shipment.{event}", attrs)
 
 
