@@ -159,7 +159,7 @@ def process_apply(ctx: TxContext, p: Apply) -> None:
     )
     permit = append_history(ctx, permit, "applied", {"type": p.type, "address": p.address})
     ctx.save(permit)
-    ctx.index_put(ik.permit_holder_key(ctx.sender.org, p.id), key)
+    ctx.index_put(ik.PERMIT_HOLDER.key(ctx.sender.org, p.id), key)
     ctx.index_put(ik.permit_address_key(p.address, p.id), key)
     ctx.emit(
         "permit.applied",

@@ -185,22 +185,22 @@ def set_status(
 
 
 def _move_status_index(ctx: TxContext, shipment: Shipment, old: str, new: str) -> None:
-    ctx.index_delete(ik.shipment_status_key(old, shipment.id))
-    ctx.index_put(ik.shipment_status_key(new, shipment.id), shipment.key)
+    ctx.index_delete(ik.SHIPMENT_STATUS.key(old, shipment.id))
+    ctx.index_put(ik.SHIPMENT_STATUS.key(new, shipment.id), shipment.key)
 
 
 def add_party_index(ctx: TxContext, shipment: Shipment, org_id: str) -> None:
-    ctx.index_put(ik.shipment_party_key(org_id, shipment.id), shipment.key)
+    ctx.index_put(ik.SHIPMENT_PARTY.key(org_id, shipment.id), shipment.key)
 
 
 def index_declared(ctx: TxContext, shipment: Shipment) -> None:
     """The index entries of a new shipment: containers, parties, stage, customs status."""
     for number in shipment.containers:
-        ctx.index_put(ik.shipment_container_key(number, shipment.id), shipment.key)
+        ctx.index_put(ik.SHIPMENT_CONTAINER.key(number, shipment.id), shipment.key)
     for org_id in sorted(shipment.parties()):
         add_party_index(ctx, shipment, org_id)
-    ctx.index_put(ik.shipment_status_key(shipment.stage, shipment.id), shipment.key)
-    ctx.index_put(ik.shipment_status_key(shipment.customs_status, shipment.id), shipment.key)
+    ctx.index_put(ik.SHIPMENT_STATUS.key(shipment.stage, shipment.id), shipment.key)
+    ctx.index_put(ik.SHIPMENT_STATUS.key(shipment.customs_status, shipment.id), shipment.key)
 
 
 # --- handlers --------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def test_declare_creates_record_history_events_and_indexes() -> None:
         assert queries.find_shipments_by_party(chain.index, party) == ["SHP-1"]
     assert queries.find_shipments_by_status(chain.index, "declared") == ["SHP-1"]
     assert queries.find_shipments_by_status(chain.index, "pending") == ["SHP-1"]
-    assert chain.outcomes[-1].index_changes[ik.shipment_container_key(C2, "SHP-1")] == (
+    assert chain.outcomes[-1].index_changes[ik.SHIPMENT_CONTAINER.key(C2, "SHP-1")] == (
         sk.shipment_key("SHP-1")
     )
 
