@@ -338,13 +338,19 @@ def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
     )
 
 
-def with_holder(ctx: TxContext, shipment: Shipment, org_id: str) -> Shipment:
-    """``org_id`` holds the shipment, the offer is closed; a first-time holder is indexed."""
+def held_by(shipment: Shipment, org_id: str) -> Shipment:
+    """``org_id`` holds the shipment (listed once among its holders), the offer is closed."""
     holders = shipment.holders
     if org_id not in holders:
         holders = (*holders, org_id)
-        add_party_index(ctx, shipment, org_id)
     return replace(shipment, holder=org_id, holders=holders, custody_offer=None)
+
+
+def with_holder(ctx: TxContext, shipment: Shipment, org_id: str) -> Shipment:
+    """:func:`held_by` ``org_id``; a first-time holder is indexed."""
+    if org_id not in shipment.holders:
+        add_party_index(ctx, shipment, org_id)
+    return held_by(shipment, org_id)
 
 
 @handler(
@@ -543,7 +549,9 @@ def process_deliver(ctx: TxContext, p: Deliver) -> None:
     if restricted_lines(ctx, shipment):
         check_licence(ctx, shipment, shipment.licence_id, when)
     previous = shipment.holder
-    shipment = replace(_deliver_to_consignee(shipment), last_place=p.place, delivered_time_ms=when)
+    # the consignee is a party: its index entry exists since the declaration
+    shipment = held_by(shipment, shipment.consignee)
+    shipment = replace(shipment, last_place=p.place, delivered_time_ms=when)
     shipment = set_status(ctx, shipment, stage="delivered")
     record_event(
         ctx,
@@ -554,14 +562,6 @@ def process_deliver(ctx: TxContext, p: Deliver) -> None:
         place=p.place,
         details={"from": previous, "to": shipment.consignee},
     )
-
-
-def _deliver_to_consignee(shipment: Shipment) -> Shipment:
-    """The consignee holds the delivered goods (not indexed anew: it is a party)."""
-    holders = shipment.holders
-    if shipment.consignee not in holders:
-        holders = (*holders, shipment.consignee)
-    return replace(shipment, holder=shipment.consignee, holders=holders, custody_offer=None)
 
 
 HANDLERS: list[Handler] = [
