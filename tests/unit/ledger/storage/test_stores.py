@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ledger.errors import StoreLockedError
 from ledger.storage import KVStore, MemoryStore, OverlayStore, WriteBatch, open_leveldb
+from tests.unit.ledger.changes_kit import apply_changes, write_changes
 
 
 @pytest.fixture(params=["memory", "leveldb"])
@@ -81,24 +82,13 @@ def test_memory_and_overlay_agree_with_a_dict(
 ) -> None:
     base = MemoryStore()
     model: dict[bytes, bytes] = {}
+    apply_changes(model, ops)
     half = len(ops) // 2
     batch = WriteBatch()
-    for k, v in ops[:half]:
-        if v is None:
-            batch.delete(k)
-            model.pop(k, None)
-        else:
-            batch.put(k, v)
-            model[k] = v
+    write_changes(batch, ops[:half])
     base.write(batch)
     overlay = OverlayStore(base)
-    for k, v in ops[half:]:
-        if v is None:
-            overlay.delete(k)
-            model.pop(k, None)
-        else:
-            overlay.put(k, v)
-            model[k] = v
+    write_changes(overlay, ops[half:])
     p = prefix[:1]
     expected = sorted((k, v) for k, v in model.items() if k.startswith(p))
     assert list(overlay.iterate(p)) == expected
