@@ -53,11 +53,20 @@ IMPORTER_ADMIN = member_key("importer", "admin")
 CUSTOMS_ADMIN = member_key("customs", "admin")
 
 
-def credit_all(chain: Chain, money: int = 100_000) -> None:
+def funded_market(money: int = 100_000) -> Chain:
+    """The energy market with its meters, every account credited ``money``."""
+    chain = with_meters()
     for org in ACCOUNTS:
         chain.ok(
             REGULATOR, "energy.credit_balance", {"account": org, "amount": money, "reference": "r"}
         )
+    return chain
+
+
+def solar_1_offers(chain: Chain, start: int, wh: int, price_per_kwh: int) -> None:
+    """solar-1 reports producing ``wh`` in the interval ``start`` and offers all of it."""
+    chain.ok(S1, "energy.submit_reading", reading("solar-1", start, wh))
+    chain.ok(S1, "energy.place_order", order(start, "offer", wh, price_per_kwh))
 
 
 def settle_later(chain: Chain, start: int) -> None:
@@ -102,11 +111,9 @@ def test_f01_backdated_and_implausible_readings_mint_nothing() -> None:
 
 
 def test_f02_consumed_or_bought_energy_is_not_sold_again() -> None:
-    chain = with_meters()
-    credit_all(chain)
+    chain = funded_market()
     x, y = interval(chain, 6), interval(chain, 5)
-    chain.ok(S1, "energy.submit_reading", reading("solar-1", x, 1000, 0))
-    chain.ok(S1, "energy.place_order", order(x, "offer", 1000, 100))
+    solar_1_offers(chain, x, 1000, 100)
     chain.ok(S2, "energy.place_order", order(x, "bid", 1000, 100))
     settle_later(chain, x)
     assert as_obj(queries.get_energy_position(chain.state, "solar-2", x))["bought_wh"] == 1000
@@ -148,11 +155,9 @@ def test_f02_consumed_or_bought_energy_is_not_sold_again() -> None:
 
 
 def test_f03_no_energy_moves_for_no_money() -> None:
-    chain = with_meters()
-    credit_all(chain)
+    chain = funded_market()
     start = interval(chain)
-    chain.ok(S1, "energy.submit_reading", reading("solar-1", start, 3000))
-    chain.ok(S1, "energy.place_order", order(start, "offer", 3000, 150))
+    solar_1_offers(chain, start, 3000, 150)
     receipts = chain.block(
         chain.batch([(S2, "energy.place_order", order(start, "bid", 6, 150))] * 20)
     ).receipts
@@ -174,8 +179,7 @@ def test_f03_no_energy_moves_for_no_money() -> None:
 
 
 def test_f04_filling_the_order_book_costs_its_owner() -> None:
-    chain = with_meters()
-    credit_all(chain)
+    chain = funded_market()
     start = (chain.time_ms // INTERVAL + 4) * INTERVAL  # a future interval
     free = chain.block(
         chain.batch([(S2, "energy.place_order", order(start, "bid", 1, 0))] * 30)
@@ -192,11 +196,9 @@ def test_f04_filling_the_order_book_costs_its_owner() -> None:
 
 
 def test_f05_settlement_respects_the_amount_cap() -> None:
-    chain = with_meters()
-    credit_all(chain)
+    chain = funded_market()
     start = interval(chain)
-    chain.ok(S1, "energy.submit_reading", reading("solar-1", start, 5000))
-    chain.ok(S1, "energy.place_order", order(start, "offer", 5000, 100))
+    solar_1_offers(chain, start, 5000, 100)
     chain.ok(S2, "energy.place_order", order(start, "bid", 5000, 100))
     # the seller's balance sits just below the cap (as if credited over years)
     account_key = sk.energy_account_key("solar-1")
