@@ -40,6 +40,7 @@ from .test_shipments import (
     EXPORTER,
     IMPORTER,
     PERMIT_CLERK,
+    clearing_refused,
     decide,
     declare_payload,
     declared,
@@ -227,9 +228,7 @@ def test_f06_renewal_does_not_lift_a_suspension() -> None:
     )
     permit = permit_at(chain.state, "IL-1", chain.time_ms)
     assert permit is not None and permit["effective_status"] == "suspended"
-    chain.fails(
-        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="IL-1")
-    )
+    clearing_refused(chain, licence_id="IL-1")
     # a revoked licence is not renewable at all
     chain.ok(PERMIT_CLERK, "permit.revoke", {"permit_id": "IL-1", "reason": "fraud"})
     chain.fails(
@@ -265,8 +264,7 @@ def test_f08_the_licence_is_checked_at_the_event_time() -> None:
     chain = declared(goods=REVOLVERS)
     now = chain.time_ms
     issue_licence(chain, IMPORTER, "IL-1", window=(now, now + 365 * DAY))
-    backdated = decide("clear", licence_id="IL-1", time_ms=now - 10 * DAY)
-    r = chain.fails("licence_required", CUSTOMS, "shipment.customs_decision", backdated)
+    r = clearing_refused(chain, licence_id="IL-1", time_ms=now - 10 * DAY)  # backdated
     assert "not valid before" in r.message
     # and an event time cannot lie further back than max_event_age_ms (90 days)
     ancient = decide("hold", time_ms=chain.time_ms - 91 * DAY)
@@ -277,31 +275,19 @@ def test_f08_the_licence_is_checked_at_the_event_time() -> None:
 def test_f09_a_shorter_goods_code_does_not_bypass_a_longer_restriction() -> None:
     app: dict[str, Value] = {"restricted_hs_codes": ["93020010"], "energy_interval_ms": INTERVAL}
     chain = declared(Chain(genesis=make_genesis(app)), goods=REVOLVERS)  # declared as 930200
-    chain.fails("licence_required", CUSTOMS, "shipment.customs_decision", decide("clear"))
+    clearing_refused(chain)
     # a licence for the narrower code does not cover the wider declaration either
     issue_licence(chain, IMPORTER, "IL-N", hs_codes=["93020010"])
-    chain.fails(
-        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="IL-N")
-    )
+    clearing_refused(chain, licence_id="IL-N")
     issue_licence(chain, IMPORTER, "IL-W", hs_codes=["9302"])
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="IL-W"))
 
 
 def test_f10_an_unchecked_licence_id_is_never_recorded() -> None:
     chain = declared()  # unrestricted batteries
-    chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="NO-SUCH-LICENCE"),
-    )
+    clearing_refused(chain, licence_id="NO-SUCH-LICENCE")
     issue_licence(chain, IMPORTER, "IL-ARMS", hs_codes=["9302"])  # covers none of the goods
-    chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="IL-ARMS"),
-    )
+    clearing_refused(chain, licence_id="IL-ARMS")
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("clear"))
     s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None and s["licence_id"] is None
@@ -322,9 +308,7 @@ def test_f11_parties_must_confirm_their_roles() -> None:
     milestone = {"shipment_id": "SHP-1", "event": "gate_in", "place": "CNSHA", "time_ms": when}
     chain.fails("wrong_state", EXPORTER, "shipment.milestone", milestone)
     # the consignee's licence does not count before it confirms
-    r = chain.fails(
-        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="IL-1")
-    )
+    r = clearing_refused(chain, licence_id="IL-1")
     assert "has not confirmed" in r.message
     # only the named organisations may confirm, once each
     chain.fails("forbidden", CARRIER_A, "shipment.confirm_party", {"shipment_id": "SHP-1"})

@@ -9,6 +9,7 @@ import pytest
 from contracts import index_keys as ik
 from contracts import queries
 from contracts import state_keys as sk
+from ledger.block import Receipt
 from ledger.encoding import Value
 
 from .harness import Chain, as_obj, event_types, goods_line, member_key
@@ -74,6 +75,13 @@ def doc(kind: str = "bill_of_lading", body: bytes = b"BL 1") -> dict[str, Value]
 
 def decide(decision: str, **extra: Value) -> dict[str, Value]:
     return {"shipment_id": "SHP-1", "decision": decision, "reason": f"{decision} per rule"} | extra
+
+
+def clearing_refused(chain: Chain, **extra: Value) -> Receipt:
+    """Customs' ``clear`` of SHP-1 (with ``extra``: a licence id) is refused: no valid licence."""
+    return chain.fails(
+        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", **extra)
+    )
 
 
 # --- declare ---------------------------------------------------------------------------------
@@ -354,41 +362,19 @@ def issue_licence(
 
 def test_restricted_goods_need_a_valid_licence_of_the_consignee() -> None:
     chain = declared(goods=RESTRICTED_GOODS)
-    chain.fails("licence_required", CUSTOMS, "shipment.customs_decision", decide("clear"))
-    chain.fails(
-        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="NOPE")
-    )
+    clearing_refused(chain)
+    clearing_refused(chain, licence_id="NOPE")
     issue_licence(chain, EXPORTER, "LIC-EXP")  # held by the consignor, not the consignee
-    chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="LIC-EXP"),
-    )
+    clearing_refused(chain, licence_id="LIC-EXP")
     issue_licence(chain, IMPORTER, "LIC-NARROW", hs_codes=["3601"])
-    r = chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="LIC-NARROW"),
-    )
+    r = clearing_refused(chain, licence_id="LIC-NARROW")
     assert "does not cover" in r.message
     issue_licence(chain, IMPORTER, "LIC-OLD", window=(chain.time_ms - 10**9, chain.time_ms - 10))
-    r = chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="LIC-OLD"),
-    )
+    r = clearing_refused(chain, licence_id="LIC-OLD")
     assert "expired" in r.message
     issue_licence(chain, IMPORTER, "LIC-1", hs_codes=["93"])
     chain.ok(PERMIT_CLERK, "permit.suspend", {"permit_id": "LIC-1", "reason": "audit"})
-    chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="LIC-1"),
-    )
+    clearing_refused(chain, licence_id="LIC-1")
     chain.ok(PERMIT_CLERK, "permit.reinstate", {"permit_id": "LIC-1", "reason": "audit done"})
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="LIC-1"))
     s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
