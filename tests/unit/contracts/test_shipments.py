@@ -10,6 +10,7 @@ from contracts import index_keys as ik
 from contracts import queries
 from contracts import state_keys as sk
 from ledger.block import Receipt
+from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 
 from .harness import Chain, as_obj, event_types, goods_line, member_key
@@ -75,6 +76,13 @@ def doc(kind: str = "bill_of_lading", body: bytes = b"BL 1") -> dict[str, Value]
 
 def decide(decision: str, **extra: Value) -> dict[str, Value]:
     return {"shipment_id": "SHP-1", "decision": decision, "reason": f"{decision} per rule"} | extra
+
+
+def refuses_documents_and_offers(chain: Chain, holder: PrivateKey, to: str) -> None:
+    """Closed SHP-1 takes neither a document nor a custody offer to ``to`` from ``holder``."""
+    chain.fails("wrong_state", holder, "shipment.attach_document", doc())
+    offer: dict[str, Value] = {"shipment_id": "SHP-1", "to": to}
+    chain.fails("wrong_state", holder, "shipment.offer_custody", offer)
 
 
 def clearing_refused(chain: Chain, **extra: Value) -> Receipt:
@@ -320,13 +328,7 @@ def test_customs_transition_table() -> None:
     for d in ("hold", "inspect", "clear", "release", "seize"):
         chain.fails("wrong_state", CUSTOMS, "shipment.customs_decision", decide(d))
     # nothing else either
-    chain.fails("wrong_state", EXPORTER, "shipment.attach_document", doc())
-    chain.fails(
-        "wrong_state",
-        EXPORTER,
-        "shipment.offer_custody",
-        {"shipment_id": "SHP-1", "to": "carrier-a"},
-    )
+    refuses_documents_and_offers(chain, EXPORTER, "carrier-a")
 
 
 RESTRICTED_GOODS: list[Value] = [
@@ -416,13 +418,7 @@ def test_delivery_closes_the_shipment_except_for_seizure() -> None:
         "shipment.milestone",
         {"shipment_id": "SHP-1", "event": "gate_out", "place": "KRPUS", "time_ms": chain.time_ms},
     )
-    chain.fails("wrong_state", IMPORTER, "shipment.attach_document", doc())
-    chain.fails(
-        "wrong_state",
-        IMPORTER,
-        "shipment.offer_custody",
-        {"shipment_id": "SHP-1", "to": "carrier-b"},
-    )
+    refuses_documents_and_offers(chain, IMPORTER, "carrier-b")
     chain.fails("wrong_state", CUSTOMS, "shipment.customs_decision", decide("hold"))
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("seize"))
     assert queries.find_shipments_by_status(chain.index, "seized") == ["SHP-1"]
