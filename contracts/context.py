@@ -22,6 +22,15 @@ from ledger.genesis import Genesis
 from ledger.tx import Transaction
 
 
+class StoredRecord(Protocol):
+    """A record that knows its own state key and its stored map."""
+
+    @property
+    def key(self) -> bytes: ...
+
+    def to_obj(self) -> dict[str, Value]: ...
+
+
 class StateReader(Protocol):
     """Committed authenticated state (raw canonical bytes)."""
 
@@ -99,6 +108,10 @@ class TxContext:
 
     def store(self, key: bytes, record: dict[str, Value]) -> None:
         self.writes[key] = encode(record)
+
+    def save(self, record: StoredRecord) -> None:
+        """Store ``record`` under its own key."""
+        self.store(record.key, record.to_obj())
 
     def delete(self, key: bytes) -> None:
         self.writes[key] = None

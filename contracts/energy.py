@@ -64,7 +64,6 @@ from contracts.energy_records import (
     load_meter,
     load_order,
     load_position,
-    save,
 )
 from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
 from contracts.identity_records import load_org
@@ -156,7 +155,7 @@ def process_register_meter(ctx: TxContext, p: RegisterMeter) -> None:
             f"a meter's commissioning time may lie at most {ctx.params.max_reading_age_ms} ms "
             "before the block",
         )
-    save(ctx, Meter(p.meter_key, p.owner, p.name, "active", ctx.height, active_from, "", 0))
+    ctx.save(Meter(p.meter_key, p.owner, p.name, "active", ctx.height, active_from, "", 0))
     ctx.emit("energy.meter_registered", {"meter": p.meter_key, "owner": p.owner})
 
 
@@ -170,7 +169,7 @@ def process_revoke_meter(ctx: TxContext, p: RevokeMeter) -> None:
     meter = load_meter(ctx, p.meter_key)
     if meter.status != "active":
         raise wrong_state("this meter is already revoked")
-    save(ctx, replace(meter, status="revoked", revoked_reason=p.reason))
+    ctx.save(replace(meter, status="revoked", revoked_reason=p.reason))
     ctx.emit("energy.meter_revoked", {"meter": p.meter_key, "owner": meter.owner})
 
 
@@ -220,7 +219,7 @@ def process_submit_reading(ctx: TxContext, p: Reading) -> None:
             f"reading its surplus would be {position.surplus_wh()} Wh",
         )
     for record in (reading, replace(meter, readings=meter.readings + 1), account, position):
-        save(ctx, record)
+        ctx.save(record)
     ctx.emit(
         "energy.reading",
         {
@@ -256,7 +255,7 @@ def check_reading_time(ctx: TxContext, meter: Meter, interval_start_ms: int) -> 
 )
 def process_credit_balance(ctx: TxContext, p: CreditBalance) -> None:
     require_prosumer(ctx, p.account, "energy accounts belong to prosumers")
-    save(ctx, _add(load_account(ctx, p.account), "balance", p.amount))
+    ctx.save(_add(load_account(ctx, p.account), "balance", p.amount))
     ctx.emit(
         "energy.balance_credited",
         {"account": p.account, "amount": p.amount, "reference": p.reference},
@@ -359,7 +358,7 @@ def process_place_order(ctx: TxContext, p: PlaceOrder) -> None:
     )
     book = replace(book, orders=(*book.orders, order.id))
     for record in (order, book, account, replace(position, orders=position.orders + 1)):
-        save(ctx, record)
+        ctx.save(record)
     ctx.emit(
         "energy.order_placed",
         {
@@ -389,7 +388,7 @@ def process_cancel_order(ctx: TxContext, p: CancelOrder) -> None:
     position = load_position(ctx, order.account, order.interval_start_ms)
     account, position = _release(account, position, order.side, order.reserved)
     for record in (replace(order, status="cancelled"), account, position):
-        save(ctx, record)
+        ctx.save(record)
     ctx.emit("energy.order_cancelled", {"order": p.order_id, "account": order.account})
 
 
@@ -415,12 +414,12 @@ def process_settle(ctx: TxContext, p: Settle) -> None:
     for n, match in enumerate(result.matches):
         _execute_match(ctx, start, n, match, result.price_per_kwh, orders, books)
     for oid in open_ids:
-        save(ctx, _close_order(orders[oid], books))
+        ctx.save(_close_order(orders[oid], books))
     books.save()
     clearing = Clearing(
         result.price_per_kwh, result.volume_wh, len(result.matches), ctx.height, ctx.time_ms
     )
-    save(ctx, replace(book, status="settled", clearing=clearing))
+    ctx.save(replace(book, status="settled", clearing=clearing))
     ctx.emit(
         "energy.settled",
         {
@@ -460,9 +459,9 @@ class _Books:
 
     def save(self) -> None:
         for org_id in sorted(self.accounts):
-            save(self.ctx, self.accounts[org_id])
+            self.ctx.save(self.accounts[org_id])
         for org_id in sorted(self.positions):
-            save(self.ctx, self.positions[org_id])
+            self.ctx.save(self.positions[org_id])
 
 
 def _book_order(order: Order) -> market.BookOrder:
@@ -496,7 +495,7 @@ def _execute_match(
             amount=orders[order.id].amount + amount,
         )
     trade = Trade(interval_start_ms, n, seller, buyer, offer.id, bid.id, quantity, price, amount)
-    save(ctx, trade)
+    ctx.save(trade)
     for org_id in sorted({seller, buyer}):
         ctx.index_put(ik.trade_account_key(org_id, interval_start_ms, n), trade.key)
 

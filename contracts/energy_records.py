@@ -2,8 +2,9 @@
 readings, accounts and their per-interval positions, orders, an interval's market
 book, and trades.
 
-Handlers read and write them through the ``load_*`` functions and :func:`save`
-here; an account, position or market never written reads as empty.
+Handlers read them through the ``load_*`` functions here (an account, position or
+market never written reads as empty) and store them with
+:meth:`~contracts.context.TxContext.save`.
 """
 
 from __future__ import annotations
@@ -191,14 +192,6 @@ class Trade(Described):
     @property
     def key(self) -> bytes:
         return sk.trade_key(self.interval_start_ms, self.n)
-
-
-EnergyRecord = Meter | MeterReading | Account | Position | Order | MarketBook | Trade
-
-
-def save(ctx: TxContext, record: EnergyRecord) -> None:
-    """Store any energy record under its own key."""
-    ctx.store(record.key, record.to_obj())
 
 
 def load_meter(ctx: TxContext, meter_key: bytes) -> Meter:

@@ -19,7 +19,7 @@ from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, forbidden, wrong_state
 from contracts.identity_payloads import NewMember, RegisterOrg, RevokeMember
-from contracts.identity_records import Organisation, load_member, load_org, new_member, save
+from contracts.identity_records import Organisation, load_member, load_org, new_member
 from ledger.encoding import encode
 from ledger.genesis import Genesis
 
@@ -74,7 +74,7 @@ def check_key_unused(ctx: TxContext, public_key: bytes) -> None:
 
 def add_member(ctx: TxContext, org: Organisation, member: NewMember) -> Organisation:
     """Store the new member; returns the organisation listing it."""
-    save(ctx, new_member(member.public_key, org.id, member.roles, member.name, ctx.height))
+    ctx.save(new_member(member.public_key, org.id, member.roles, member.name, ctx.height))
     ctx.emit(
         "identity.member_registered",
         {"org": org.id, "public_key": member.public_key, "roles": list(member.roles)},
@@ -107,7 +107,7 @@ def process_register_org(ctx: TxContext, p: RegisterOrg) -> None:
     )
     for m in p.members:
         org = add_member(ctx, org, m)
-    save(ctx, org)
+    ctx.save(org)
 
 
 @handler(
@@ -120,7 +120,7 @@ def process_register_member(ctx: TxContext, p: NewMember) -> None:
     org = load_org(ctx, ctx.sender.org)
     check_roles_for_kind(org.kind, p)
     check_key_unused(ctx, p.public_key)
-    save(ctx, add_member(ctx, org, p))
+    ctx.save(add_member(ctx, org, p))
 
 
 @handler(
@@ -137,7 +137,7 @@ def process_revoke_member(ctx: TxContext, p: RevokeMember) -> None:
         raise forbidden("an admin cannot revoke their own key")
     if not member.active:
         raise wrong_state("this member key is already revoked")
-    save(ctx, replace(member, status="revoked", revoked_height=ctx.height, revoked_reason=p.reason))
+    ctx.save(replace(member, status="revoked", revoked_height=ctx.height, revoked_reason=p.reason))
     ctx.emit(
         "identity.member_revoked",
         {"org": member.org, "public_key": p.public_key, "reason": p.reason},

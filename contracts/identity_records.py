@@ -1,7 +1,8 @@
 """Identity records as stored: organisations at ``org/<id>`` and member keys at
 ``member/<hex>`` (:mod:`contracts.state_keys`).
 
-Handlers read and write them through :func:`load_org` and :func:`save`.
+Handlers read them through :func:`load_org` and :func:`load_member` and store them
+with :meth:`~contracts.context.TxContext.save`.
 """
 
 from __future__ import annotations
@@ -73,7 +74,3 @@ def load_org(ctx: TxContext, org_id: str) -> Organisation:
 def load_member(ctx: TxContext, public_key: bytes) -> Member:
     """The member record of ``public_key``; ``not_found`` when it was never registered."""
     return Member.from_obj(ctx.require(sk.member_key(public_key), "member", public_key.hex()))
-
-
-def save(ctx: TxContext, record: Organisation | Member) -> None:
-    ctx.store(record.key, record.to_obj())

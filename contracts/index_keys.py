@@ -22,12 +22,30 @@ zero-padded decimals so byte order is numeric order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ledger.storage.keys import INDEX
 
-SHIPMENT_CONTAINER = INDEX + b"shipment-container/"
-SHIPMENT_PARTY = INDEX + b"shipment-party/"
-SHIPMENT_STATUS = INDEX + b"shipment-status/"
-PERMIT_HOLDER = INDEX + b"permit-holder/"
+
+@dataclass(frozen=True, slots=True)
+class IdIndex:
+    """An index whose entries are ``<family><name>/<record id>``: the ids filed under a name."""
+
+    family: bytes
+
+    def prefix(self, name: str) -> bytes:
+        """The prefix every entry filed under ``name`` starts with."""
+        return self.family + name.encode() + b"/"
+
+    def key(self, name: str, record_id: str) -> bytes:
+        """The entry of ``record_id`` filed under ``name``."""
+        return self.prefix(name) + record_id.encode()
+
+
+SHIPMENT_CONTAINER = IdIndex(INDEX + b"shipment-container/")
+SHIPMENT_PARTY = IdIndex(INDEX + b"shipment-party/")
+SHIPMENT_STATUS = IdIndex(INDEX + b"shipment-status/")
+PERMIT_HOLDER = IdIndex(INDEX + b"permit-holder/")
 PERMIT_ADDRESS = INDEX + b"permit-address/"
 TRADE_ACCOUNT = INDEX + b"trade-account/"
 
@@ -35,38 +53,6 @@ TRADE_ACCOUNT = INDEX + b"trade-account/"
 def normalise_address(address: str) -> str:
     """Case- and space-insensitive form of an address, used as its index key."""
     return " ".join(address.lower().split())
-
-
-def shipment_container_prefix(container: str) -> bytes:
-    return SHIPMENT_CONTAINER + container.encode() + b"/"
-
-
-def shipment_container_key(container: str, shipment_id: str) -> bytes:
-    return shipment_container_prefix(container) + shipment_id.encode()
-
-
-def shipment_party_prefix(org_id: str) -> bytes:
-    return SHIPMENT_PARTY + org_id.encode() + b"/"
-
-
-def shipment_party_key(org_id: str, shipment_id: str) -> bytes:
-    return shipment_party_prefix(org_id) + shipment_id.encode()
-
-
-def shipment_status_prefix(status: str) -> bytes:
-    return SHIPMENT_STATUS + status.encode() + b"/"
-
-
-def shipment_status_key(status: str, shipment_id: str) -> bytes:
-    return shipment_status_prefix(status) + shipment_id.encode()
-
-
-def permit_holder_prefix(org_id: str) -> bytes:
-    return PERMIT_HOLDER + org_id.encode() + b"/"
-
-
-def permit_holder_key(org_id: str, permit_id: str) -> bytes:
-    return permit_holder_prefix(org_id) + permit_id.encode()
 
 
 def permit_address_prefix(address: str, *, exact: bool = True) -> bytes:

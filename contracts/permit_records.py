@@ -1,8 +1,9 @@
 """Permit records as stored: the permit at ``permit/<id>`` and its history entries at
 ``permit/<id>/h/<seq>`` (:mod:`contracts.state_keys`).
 
-Handlers read and write them through :func:`load_permit` / :func:`save_permit`
-and :func:`store_permit_entry`.
+Handlers read them through :func:`load_permit` / :func:`require_permit`, store a
+permit with :meth:`~contracts.context.TxContext.save` and an entry with
+:func:`store_permit_entry`.
 """
 
 from __future__ import annotations
@@ -94,10 +95,6 @@ def load_permit(ctx: TxContext, permit_id: str) -> Permit | None:
 def require_permit(ctx: TxContext, permit_id: str) -> Permit:
     """Permit ``permit_id``; ``not_found`` when it does not exist."""
     return Permit.from_obj(ctx.require(sk.permit_key(permit_id), "permit", permit_id))
-
-
-def save_permit(ctx: TxContext, permit: Permit) -> None:
-    ctx.store(permit.key, permit.to_obj())
 
 
 def store_permit_entry(ctx: TxContext, permit_id: str, entry: PermitEvent) -> None:

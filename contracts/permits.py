@@ -29,7 +29,6 @@ from contracts.permit_records import (
     Permit,
     PermitEvent,
     require_permit,
-    save_permit,
     store_permit_entry,
 )
 from ledger.encoding import Value
@@ -159,8 +158,8 @@ def process_apply(ctx: TxContext, p: Apply) -> None:
         history_len=0,
     )
     permit = append_history(ctx, permit, "applied", {"type": p.type, "address": p.address})
-    save_permit(ctx, permit)
-    ctx.index_put(ik.permit_holder_key(ctx.sender.org, p.id), key)
+    ctx.save(permit)
+    ctx.index_put(ik.PERMIT_HOLDER.key(ctx.sender.org, p.id), key)
     ctx.index_put(ik.permit_address_key(p.address, p.id), key)
     ctx.emit(
         "permit.applied",
@@ -218,7 +217,7 @@ def transition_handler(kind: str, transition: Transition) -> Handler:
         if transition.to is not None:
             permit = replace(permit, status=transition.to)
         permit = append_history(ctx, permit, transition.action, details)
-        save_permit(ctx, permit)
+        ctx.save(permit)
         ctx.emit(
             f"permit.{transition.action}",
             {"permit": a.permit_id, "holder": permit.holder, "status": permit.status},

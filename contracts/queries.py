@@ -146,13 +146,13 @@ def find_shipments(
 def find_shipments_by_container(
     index: KVReader, container: str, *, limit: int = DEFAULT_LIMIT, after: str | None = None
 ) -> list[str]:
-    return _ids(index, ik.shipment_container_prefix(container), limit, after)
+    return _ids(index, ik.SHIPMENT_CONTAINER.prefix(container), limit, after)
 
 
 def find_shipments_by_party(
     index: KVReader, org_id: str, *, limit: int = DEFAULT_LIMIT, after: str | None = None
 ) -> list[str]:
-    return _ids(index, ik.shipment_party_prefix(org_id), limit, after)
+    return _ids(index, ik.SHIPMENT_PARTY.prefix(org_id), limit, after)
 
 
 def find_shipments_by_status(
@@ -160,7 +160,7 @@ def find_shipments_by_status(
 ) -> list[str]:
     """``status`` is a stage (declared, in_transit, delivered) or a customs status
     (pending, held, inspection, cleared, released, seized)."""
-    return _ids(index, ik.shipment_status_prefix(status), limit, after)
+    return _ids(index, ik.SHIPMENT_STATUS.prefix(status), limit, after)
 
 
 # --- permits ---------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def permit_valid_at(state: StateReader, permit_id: str, time_ms: int) -> tuple[b
 def permits_by_holder(
     index: KVReader, org_id: str, *, limit: int = DEFAULT_LIMIT, after: str | None = None
 ) -> list[str]:
-    return _ids(index, ik.permit_holder_prefix(org_id), limit, after)
+    return _ids(index, ik.PERMIT_HOLDER.prefix(org_id), limit, after)
 
 
 def permits_by_address(

@@ -3,8 +3,9 @@ entries at ``shipment/<id>/h/<seq>`` (:mod:`contracts.state_keys`).
 
 The shipment record holds what the consignment is now (parties, route, goods,
 containers, documents, holder, stage and customs status); each entry is one
-EPCIS-shaped event of its history. Handlers read and write them through
-:func:`load_shipment` / :func:`save_shipment` and :func:`store_entry`.
+EPCIS-shaped event of its history. Handlers read a shipment through
+:func:`load_shipment`, store it with :meth:`~contracts.context.TxContext.save` and
+an entry with :func:`store_entry`.
 """
 
 from __future__ import annotations
@@ -174,10 +175,6 @@ class ShipmentEvent(Described):
 def load_shipment(ctx: TxContext, shipment_id: str) -> Shipment:
     """The shipment ``shipment_id``; ``not_found`` when it does not exist."""
     return Shipment.from_obj(ctx.require(sk.shipment_key(shipment_id), "shipment", shipment_id))
-
-
-def save_shipment(ctx: TxContext, shipment: Shipment) -> None:
-    ctx.store(shipment.key, shipment.to_obj())
 
 
 def store_entry(ctx: TxContext, shipment_id: str, entry: ShipmentEvent) -> None:

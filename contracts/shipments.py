@@ -58,7 +58,6 @@ from contracts.shipment_records import (
     Shipment,
     ShipmentEvent,
     load_shipment,
-    save_shipment,
     store_entry,
 )
 from ledger.encoding import Value
@@ -164,7 +163,7 @@ def record_event(
     shipment = append_history(
         ctx, shipment, event, time_ms=time_ms, place=place, details=details, biz_step=biz_step
     )
-    save_shipment(ctx, shipment)
+    ctx.save(shipment)
     ctx.emit(f"shipment.{event}", attrs)
 
 
@@ -186,22 +185,22 @@ def set_status(
 
 
 def _move_status_index(ctx: TxContext, shipment: Shipment, old: str, new: str) -> None:
-    ctx.index_delete(ik.shipment_status_key(old, shipment.id))
-    ctx.index_put(ik.shipment_status_key(new, shipment.id), shipment.key)
+    ctx.index_delete(ik.SHIPMENT_STATUS.key(old, shipment.id))
+    ctx.index_put(ik.SHIPMENT_STATUS.key(new, shipment.id), shipment.key)
 
 
 def add_party_index(ctx: TxContext, shipment: Shipment, org_id: str) -> None:
-    ctx.index_put(ik.shipment_party_key(org_id, shipment.id), shipment.key)
+    ctx.index_put(ik.SHIPMENT_PARTY.key(org_id, shipment.id), shipment.key)
 
 
 def index_declared(ctx: TxContext, shipment: Shipment) -> None:
     """The index entries of a new shipment: containers, parties, stage, customs status."""
     for number in shipment.containers:
-        ctx.index_put(ik.shipment_container_key(number, shipment.id), shipment.key)
+        ctx.index_put(ik.SHIPMENT_CONTAINER.key(number, shipment.id), shipment.key)
     for org_id in sorted(shipment.parties()):
         add_party_index(ctx, shipment, org_id)
-    ctx.index_put(ik.shipment_status_key(shipment.stage, shipment.id), shipment.key)
-    ctx.index_put(ik.shipment_status_key(shipment.customs_status, shipment.id), shipment.key)
+    ctx.index_put(ik.SHIPMENT_STATUS.key(shipment.stage, shipment.id), shipment.key)
+    ctx.index_put(ik.SHIPMENT_STATUS.key(shipment.customs_status, shipment.id), shipment.key)
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -339,13 +338,19 @@ def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
     )
 
 
-def with_holder(ctx: TxContext, shipment: Shipment, org_id: str) -> Shipment:
-    """``org_id`` holds the shipment, the offer is closed; a first-time holder is indexed."""
+def held_by(shipment: Shipment, org_id: str) -> Shipment:
+    """``org_id`` holds the shipment (listed once among its holders), the offer is closed."""
     holders = shipment.holders
     if org_id not in holders:
         holders = (*holders, org_id)
-        add_party_index(ctx, shipment, org_id)
     return replace(shipment, holder=org_id, holders=holders, custody_offer=None)
+
+
+def with_holder(ctx: TxContext, shipment: Shipment, org_id: str) -> Shipment:
+    """:func:`held_by` ``org_id``; a first-time holder is indexed."""
+    if org_id not in shipment.holders:
+        add_party_index(ctx, shipment, org_id)
+    return held_by(shipment, org_id)
 
 
 @handler(
@@ -544,7 +549,9 @@ def process_deliver(ctx: TxContext, p: Deliver) -> None:
     if restricted_lines(ctx, shipment):
         check_licence(ctx, shipment, shipment.licence_id, when)
     previous = shipment.holder
-    shipment = replace(_deliver_to_consignee(shipment), last_place=p.place, delivered_time_ms=when)
+    # the consignee is a party: its index entry exists since the declaration
+    shipment = held_by(shipment, shipment.consignee)
+    shipment = replace(shipment, last_place=p.place, delivered_time_ms=when)
     shipment = set_status(ctx, shipment, stage="delivered")
     record_event(
         ctx,
@@ -555,14 +562,6 @@ def process_deliver(ctx: TxContext, p: Deliver) -> None:
         place=p.place,
         details={"from": previous, "to": shipment.consignee},
     )
-
-
-def _deliver_to_consignee(shipment: Shipment) -> Shipment:
-    """The consignee holds the delivered goods (not indexed anew: it is a party)."""
-    holders = shipment.holders
-    if shipment.consignee not in holders:
-        holders = (*holders, shipment.consignee)
-    return replace(shipment, holder=shipment.consignee, holders=holders, custody_offer=None)
 
 
 HANDLERS: list[Handler] = [

@@ -41,9 +41,39 @@ class EvidenceError(ValidationError):
     code = "bad_evidence"
 
 
+class Equivocation(Described):
+    """What both kinds of evidence read off their two conflicting signed messages."""
+
+    __slots__ = ()
+
+    def signed_pair(self) -> tuple[Vote | Proposal, Vote | Proposal]:
+        """The two conflicting messages, in the evidence's order."""
+        raise NotImplementedError
+
+    @property
+    def height(self) -> int:
+        return self.signed_pair()[0].height
+
+    @property
+    def round(self) -> int:
+        return self.signed_pair()[0].round
+
+    @property
+    def hash(self) -> bytes:
+        return digest(self.to_obj())
+
+    def check_signatures(self, chain_id: str) -> None:
+        """Raise :class:`EvidenceError` unless both messages are genuinely signed."""
+        try:
+            for message in self.signed_pair():
+                message.verify_signature(chain_id)
+        except SignatureError as exc:
+            raise EvidenceError(f"evidence carries a bad signature: {exc}") from None
+
+
 @described("evidence", tag=("kind", "duplicate_vote"))
 @dataclass(frozen=True, slots=True)
-class DuplicateVoteEvidence(Described):
+class DuplicateVoteEvidence(Equivocation):
     """Two votes, same signer, type, height and round, different block hashes."""
 
     vote_a: Vote = field(metadata=wire(Nested(Vote), key="a"))
@@ -65,41 +95,28 @@ class DuplicateVoteEvidence(Described):
         a, b = sorted((first, second), key=lambda v: v.block_hash)
         return cls(a, b)
 
+    def signed_pair(self) -> tuple[Vote, Vote]:
+        return self.vote_a, self.vote_b
+
     @property
     def offender(self) -> bytes:
         return self.vote_a.validator
-
-    @property
-    def height(self) -> int:
-        return self.vote_a.height
-
-    @property
-    def round(self) -> int:
-        return self.vote_a.round
 
     @property
     def offence(self) -> Offence:
         a = self.vote_a
         return (self.kind, a.validator, a.height, a.round, int(a.type))
 
-    @property
-    def hash(self) -> bytes:
-        return digest(self.to_obj())
-
     def verify(self, chain_id: str, validators: ValidatorSet | None = None) -> None:
         """Raise :class:`EvidenceError` unless both votes are genuinely signed."""
         if validators is not None and self.offender not in validators:
             raise EvidenceError("evidence names a key that is not a validator")
-        try:
-            self.vote_a.verify_signature(chain_id)
-            self.vote_b.verify_signature(chain_id)
-        except SignatureError as exc:
-            raise EvidenceError(f"evidence carries a bad signature: {exc}") from None
+        self.check_signatures(chain_id)
 
 
 @described("evidence", tag=("kind", "conflicting_proposal"))
 @dataclass(frozen=True, slots=True)
-class ConflictingProposalEvidence(Described):
+class ConflictingProposalEvidence(Equivocation):
     """Two different proposals for one (height, round) signed by its proposer.
 
     "Different" is in what was signed (block hash, valid round): a second signature
@@ -121,37 +138,24 @@ class ConflictingProposalEvidence(Described):
         a, b = sorted((first, second), key=_proposal_order)
         return cls(a, b)
 
+    def signed_pair(self) -> tuple[Proposal, Proposal]:
+        return self.proposal_a, self.proposal_b
+
     @property
     def offender(self) -> bytes:
         return self.proposal_a.proposer
-
-    @property
-    def height(self) -> int:
-        return self.proposal_a.height
-
-    @property
-    def round(self) -> int:
-        return self.proposal_a.round
 
     @property
     def offence(self) -> Offence:
         a = self.proposal_a
         return (self.kind, a.proposer, a.height, a.round, 0)
 
-    @property
-    def hash(self) -> bytes:
-        return digest(self.to_obj())
-
     def verify(self, chain_id: str, validators: ValidatorSet | None = None) -> None:
         if validators is not None and self.offender != validators.proposer(
             self.height, self.proposal_a.round
         ):
             raise EvidenceError("evidence names a key that was not the proposer")
-        try:
-            self.proposal_a.verify_signature(chain_id)
-            self.proposal_b.verify_signature(chain_id)
-        except SignatureError as exc:
-            raise EvidenceError(f"evidence carries a bad signature: {exc}") from None
+        self.check_signatures(chain_id)
 
 
 Evidence = DuplicateVoteEvidence | ConflictingProposalEvidence

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from ledger.encoding import encode
 from node.api.auth import KEY_HEADER, SIGNATURE_HEADER, TIME_HEADER
 from tests.unit.api.conftest import Client
+from tests.unit.ledger.encoding_kit import canonical_values
 
 FUZZ = settings(
     max_examples=60,
@@ -23,17 +24,6 @@ FUZZ = settings(
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-canonical_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.binary(max_size=40)
-    | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),

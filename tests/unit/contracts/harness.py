@@ -22,11 +22,25 @@ from ledger.genesis import Genesis
 from ledger.storage import MemoryStore, WriteBatch
 from ledger.tx import Transaction
 from tests.unit.genesis_kit import genesis_from_table, spaced_title
+from tests.unit.ledger.changes_kit import apply_changes, write_changes
 
 CHAIN_ID = "test-chain"
 GENESIS_TIME = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 INTERVAL = 900_000
 RESTRICTED = ["9302", "360100"]  # revolvers and pistols; propellent powders
+
+
+def goods_line(**over: Value) -> dict[str, Value]:
+    """A goods line of a declaration: one unit of HS 850760 worth 1 USD, with ``over``."""
+    line: dict[str, Value] = {
+        "hs_code": "850760",
+        "description": "x",
+        "quantity": 1,
+        "unit": "C62",
+        "value": 1,
+        "currency": "USD",
+    }
+    return line | over
 
 
 def as_obj(value: Any) -> Any:
@@ -61,11 +75,7 @@ class DictState:
         return self.data.get(key)
 
     def apply(self, changes: dict[bytes, bytes | None]) -> None:
-        for key, value in changes.items():
-            if value is None:
-                self.data.pop(key, None)
-            else:
-                self.data[key] = value
+        apply_changes(self.data, changes.items())
 
 
 def key(label: str) -> PrivateKey:
@@ -156,11 +166,7 @@ class Chain:
         )
         self.state.apply(outcome.state_changes)
         batch = WriteBatch()
-        for k, v in outcome.index_changes.items():
-            if v is None:
-                batch.delete(k)
-            else:
-                batch.put(k, v)
+        write_changes(batch, outcome.index_changes.items())
         self.index.write(batch)
         self.outcomes.append(outcome)
         return outcome

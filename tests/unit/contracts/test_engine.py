@@ -18,6 +18,7 @@ from contracts.engine import (
     next_nonce,
 )
 from contracts.errors import HTTP_STATUS
+from ledger.crypto import PrivateKey
 from ledger.encoding import decode
 from ledger.tx import Transaction
 
@@ -29,6 +30,18 @@ NEWBIE = key("newbie")
 
 def register_payload(k: bytes = NEWBIE.public_key) -> dict[str, object]:
     return {"public_key": k, "name": "newbie", "roles": ["trader"]}
+
+
+SHOP_PERMIT = {"id": "P1", "type": "business", "address": "1 Main St", "description": "shop"}
+"""The permit NEWBIE applies for once registered."""
+
+
+def register_then_apply() -> list[tuple[PrivateKey, str, dict[str, object]]]:
+    """The admin registers NEWBIE, who then applies for :data:`SHOP_PERMIT`."""
+    return [
+        (ADMIN, "identity.register_member", register_payload()),
+        (NEWBIE, "permit.apply", SHOP_PERMIT),
+    ]
 
 
 def test_genesis_state_holds_orgs_members_and_params() -> None:
@@ -103,11 +116,7 @@ def test_revoked_key_can_send_nothing() -> None:
     chain = Chain()
     chain.ok(ADMIN, "identity.register_member", register_payload())
     chain.ok(ADMIN, "identity.revoke_member", {"public_key": NEWBIE.public_key, "reason": "lost"})
-    receipt = chain.send(
-        NEWBIE,
-        "permit.apply",
-        {"id": "P1", "type": "business", "address": "1 Main St", "description": "shop"},
-    )
+    receipt = chain.send(NEWBIE, "permit.apply", SHOP_PERMIT)
     assert receipt.code == "revoked"
     assert chain.outcomes[-1].state_changes == {}
     err = check_transaction(chain.state, chain.genesis, chain.tx(NEWBIE, "permit.apply", {}))
@@ -140,17 +149,8 @@ def test_a_refused_handler_leaves_no_half_write(monkeypatch: pytest.MonkeyPatch)
 
 def test_later_transactions_see_earlier_writes_of_the_same_block() -> None:
     chain = Chain()
-    txs = chain.batch(
-        [
-            (ADMIN, "identity.register_member", register_payload()),
-            (
-                NEWBIE,
-                "permit.apply",
-                {"id": "P1", "type": "business", "address": "1 Main St", "description": "shop"},
-            ),
-            (ADMIN, "identity.revoke_member", {"public_key": NEWBIE.public_key, "reason": "x"}),
-        ]
-    )
+    revoke = (ADMIN, "identity.revoke_member", {"public_key": NEWBIE.public_key, "reason": "x"})
+    txs = chain.batch([*register_then_apply(), revoke])
     txs.append(chain.tx(NEWBIE, "permit.apply", {}, nonce=1))
     receipts = chain.block(txs).receipts
     assert [r.code for r in receipts] == ["", "", "", "revoked"]
@@ -161,16 +161,7 @@ def test_later_transactions_see_earlier_writes_of_the_same_block() -> None:
 def test_outcome_is_deterministic_and_key_ordered() -> None:
     def run() -> tuple[list[bytes], list[tuple[bytes, bytes | None]], list[object]]:
         chain = Chain()
-        txs = chain.batch(
-            [
-                (ADMIN, "identity.register_member", register_payload()),
-                (
-                    NEWBIE,
-                    "permit.apply",
-                    {"id": "P1", "type": "business", "address": "1 Main St", "description": "shop"},
-                ),
-            ]
-        )
+        txs = chain.batch(register_then_apply())
         out = chain.block(txs)
         return (
             [r.encode() for r in out.receipts],

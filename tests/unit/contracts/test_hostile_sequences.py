@@ -10,7 +10,16 @@ from contracts import state_keys as sk
 from contracts.energy import MAX_AMOUNT
 from ledger.encoding import Value, decode, encode
 
-from .harness import INTERVAL, Chain, as_obj, key, make_genesis, member_key, permit_at
+from .harness import (
+    INTERVAL,
+    Chain,
+    as_obj,
+    goods_line,
+    key,
+    make_genesis,
+    member_key,
+    permit_at,
+)
 from .test_energy import (
     ACCOUNTS,
     DAY,
@@ -31,6 +40,7 @@ from .test_shipments import (
     EXPORTER,
     IMPORTER,
     PERMIT_CLERK,
+    clearing_refused,
     decide,
     declare_payload,
     declared,
@@ -38,24 +48,26 @@ from .test_shipments import (
 )
 
 REVOLVERS: list[Value] = [
-    {
-        "hs_code": "930200",
-        "description": "Revolvers",
-        "quantity": 5,
-        "unit": "C62",
-        "value": 900_000,
-        "currency": "USD",
-    }
+    goods_line(hs_code="930200", description="Revolvers", quantity=5, value=900_000)
 ]
 IMPORTER_ADMIN = member_key("importer", "admin")
 CUSTOMS_ADMIN = member_key("customs", "admin")
 
 
-def credit_all(chain: Chain, money: int = 100_000) -> None:
+def funded_market(money: int = 100_000) -> Chain:
+    """The energy market with its meters, every account credited ``money``."""
+    chain = with_meters()
     for org in ACCOUNTS:
         chain.ok(
             REGULATOR, "energy.credit_balance", {"account": org, "amount": money, "reference": "r"}
         )
+    return chain
+
+
+def solar_1_offers(chain: Chain, start: int, wh: int, price_per_kwh: int) -> None:
+    """solar-1 reports producing ``wh`` in the interval ``start`` and offers all of it."""
+    chain.ok(S1, "energy.submit_reading", reading("solar-1", start, wh))
+    chain.ok(S1, "energy.place_order", order(start, "offer", wh, price_per_kwh))
 
 
 def settle_later(chain: Chain, start: int) -> None:
@@ -100,11 +112,9 @@ def test_f01_backdated_and_implausible_readings_mint_nothing() -> None:
 
 
 def test_f02_consumed_or_bought_energy_is_not_sold_again() -> None:
-    chain = with_meters()
-    credit_all(chain)
+    chain = funded_market()
     x, y = interval(chain, 6), interval(chain, 5)
-    chain.ok(S1, "energy.submit_reading", reading("solar-1", x, 1000, 0))
-    chain.ok(S1, "energy.place_order", order(x, "offer", 1000, 100))
+    solar_1_offers(chain, x, 1000, 100)
     chain.ok(S2, "energy.place_order", order(x, "bid", 1000, 100))
     settle_later(chain, x)
     assert as_obj(queries.get_energy_position(chain.state, "solar-2", x))["bought_wh"] == 1000
@@ -146,11 +156,9 @@ def test_f02_consumed_or_bought_energy_is_not_sold_again() -> None:
 
 
 def test_f03_no_energy_moves_for_no_money() -> None:
-    chain = with_meters()
-    credit_all(chain)
+    chain = funded_market()
     start = interval(chain)
-    chain.ok(S1, "energy.submit_reading", reading("solar-1", start, 3000))
-    chain.ok(S1, "energy.place_order", order(start, "offer", 3000, 150))
+    solar_1_offers(chain, start, 3000, 150)
     receipts = chain.block(
         chain.batch([(S2, "energy.place_order", order(start, "bid", 6, 150))] * 20)
     ).receipts
@@ -172,8 +180,7 @@ def test_f03_no_energy_moves_for_no_money() -> None:
 
 
 def test_f04_filling_the_order_book_costs_its_owner() -> None:
-    chain = with_meters()
-    credit_all(chain)
+    chain = funded_market()
     start = (chain.time_ms // INTERVAL + 4) * INTERVAL  # a future interval
     free = chain.block(
         chain.batch([(S2, "energy.place_order", order(start, "bid", 1, 0))] * 30)
@@ -190,11 +197,9 @@ def test_f04_filling_the_order_book_costs_its_owner() -> None:
 
 
 def test_f05_settlement_respects_the_amount_cap() -> None:
-    chain = with_meters()
-    credit_all(chain)
+    chain = funded_market()
     start = interval(chain)
-    chain.ok(S1, "energy.submit_reading", reading("solar-1", start, 5000))
-    chain.ok(S1, "energy.place_order", order(start, "offer", 5000, 100))
+    solar_1_offers(chain, start, 5000, 100)
     chain.ok(S2, "energy.place_order", order(start, "bid", 5000, 100))
     # the seller's balance sits just below the cap (as if credited over years)
     account_key = sk.energy_account_key("solar-1")
@@ -223,9 +228,7 @@ def test_f06_renewal_does_not_lift_a_suspension() -> None:
     )
     permit = permit_at(chain.state, "IL-1", chain.time_ms)
     assert permit is not None and permit["effective_status"] == "suspended"
-    chain.fails(
-        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="IL-1")
-    )
+    clearing_refused(chain, licence_id="IL-1")
     # a revoked licence is not renewable at all
     chain.ok(PERMIT_CLERK, "permit.revoke", {"permit_id": "IL-1", "reason": "fraud"})
     chain.fails(
@@ -261,8 +264,7 @@ def test_f08_the_licence_is_checked_at_the_event_time() -> None:
     chain = declared(goods=REVOLVERS)
     now = chain.time_ms
     issue_licence(chain, IMPORTER, "IL-1", window=(now, now + 365 * DAY))
-    backdated = decide("clear", licence_id="IL-1", time_ms=now - 10 * DAY)
-    r = chain.fails("licence_required", CUSTOMS, "shipment.customs_decision", backdated)
+    r = clearing_refused(chain, licence_id="IL-1", time_ms=now - 10 * DAY)  # backdated
     assert "not valid before" in r.message
     # and an event time cannot lie further back than max_event_age_ms (90 days)
     ancient = decide("hold", time_ms=chain.time_ms - 91 * DAY)
@@ -273,31 +275,19 @@ def test_f08_the_licence_is_checked_at_the_event_time() -> None:
 def test_f09_a_shorter_goods_code_does_not_bypass_a_longer_restriction() -> None:
     app: dict[str, Value] = {"restricted_hs_codes": ["93020010"], "energy_interval_ms": INTERVAL}
     chain = declared(Chain(genesis=make_genesis(app)), goods=REVOLVERS)  # declared as 930200
-    chain.fails("licence_required", CUSTOMS, "shipment.customs_decision", decide("clear"))
+    clearing_refused(chain)
     # a licence for the narrower code does not cover the wider declaration either
     issue_licence(chain, IMPORTER, "IL-N", hs_codes=["93020010"])
-    chain.fails(
-        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="IL-N")
-    )
+    clearing_refused(chain, licence_id="IL-N")
     issue_licence(chain, IMPORTER, "IL-W", hs_codes=["9302"])
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="IL-W"))
 
 
 def test_f10_an_unchecked_licence_id_is_never_recorded() -> None:
     chain = declared()  # unrestricted batteries
-    chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="NO-SUCH-LICENCE"),
-    )
+    clearing_refused(chain, licence_id="NO-SUCH-LICENCE")
     issue_licence(chain, IMPORTER, "IL-ARMS", hs_codes=["9302"])  # covers none of the goods
-    chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="IL-ARMS"),
-    )
+    clearing_refused(chain, licence_id="IL-ARMS")
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("clear"))
     s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
     assert s is not None and s["licence_id"] is None
@@ -318,9 +308,7 @@ def test_f11_parties_must_confirm_their_roles() -> None:
     milestone = {"shipment_id": "SHP-1", "event": "gate_in", "place": "CNSHA", "time_ms": when}
     chain.fails("wrong_state", EXPORTER, "shipment.milestone", milestone)
     # the consignee's licence does not count before it confirms
-    r = chain.fails(
-        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="IL-1")
-    )
+    r = clearing_refused(chain, licence_id="IL-1")
     assert "has not confirmed" in r.message
     # only the named organisations may confirm, once each
     chain.fails("forbidden", CARRIER_A, "shipment.confirm_party", {"shipment_id": "SHP-1"})

@@ -11,7 +11,7 @@ from contracts.registry import HANDLERS, tx_kinds
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 
-from .harness import WORLD, Chain, key, member_key
+from .harness import WORLD, Chain, goods_line, key, member_key
 
 # one member key per role in the test world
 ROLE_KEYS: dict[str, PrivateKey] = {}
@@ -212,16 +212,7 @@ def templates(chain: Chain) -> dict[str, dict[str, Value]]:
             "declarant": "broker",
             "origin": "CNSHA",
             "destination": "KRPUS",
-            "goods": [
-                {
-                    "hs_code": "930200",
-                    "description": "x",
-                    "quantity": 1,
-                    "unit": "C62",
-                    "value": 1,
-                    "currency": "USD",
-                }
-            ],
+            "goods": [goods_line(hs_code="930200")],
             "containers": ["CSQU3054383"],
             "time_ms": t,
         },

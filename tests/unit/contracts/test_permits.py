@@ -257,4 +257,4 @@ def test_random_action_sequences_follow_the_table(steps: list[tuple[str, int]]) 
         status = effective_status(permit, chain.time_ms)
         assert status in STATUSES
         valid, _ = queries.permit_valid_at(chain.state, "BP-1", chain.time_ms)
-        assert valid == (status == "issued" and permit["valid_from"] <= chain.time_ms)
+        assert valid == (status == "issued" and permit.valid_from <= chain.time_ms)

@@ -15,7 +15,7 @@ from contracts import queries
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 
-from .harness import INTERVAL, Chain, as_obj, make_genesis, member_key
+from .harness import INTERVAL, Chain, as_obj, goods_line, make_genesis, member_key
 from .properties_kit import DAY, examples, send
 
 # --- shipments: custody, parties, customs and licence gates ------------------------------------
@@ -257,14 +257,7 @@ def test_custody_parties_customs_and_licence_gates_match_the_model(
         {"permit_id": "IL-1", "valid_from": lic.valid_from, "valid_until": lic.valid_until},
     )
     hs, restricted = GOODS[goods]
-    line: dict[str, Value] = {
-        "hs_code": hs,
-        "description": goods,
-        "quantity": 1,
-        "unit": "C62",
-        "value": 1,
-        "currency": "USD",
-    }
+    line = goods_line(hs_code=hs, description=goods)
     chain.ok(
         SHIP_KEYS[declarant],
         "shipment.declare",

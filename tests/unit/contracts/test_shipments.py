@@ -9,9 +9,11 @@ import pytest
 from contracts import index_keys as ik
 from contracts import queries
 from contracts import state_keys as sk
+from ledger.block import Receipt
+from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 
-from .harness import Chain, as_obj, event_types, member_key
+from .harness import Chain, as_obj, event_types, goods_line, member_key
 
 BROKER = member_key("broker", "clerk")
 EXPORTER = member_key("exporter", "clerk")
@@ -34,16 +36,7 @@ def declare_payload(**over: Value) -> dict[str, Value]:
         "declarant": "broker",
         "origin": "CNSHA",
         "destination": "KRPUS",
-        "goods": [
-            {
-                "hs_code": "850760",
-                "description": "Lithium-ion batteries",
-                "quantity": 1200,
-                "unit": "C62",
-                "value": 4_500_000,
-                "currency": "USD",
-            }
-        ],
+        "goods": [goods_line(description="Lithium-ion batteries", quantity=1200, value=4_500_000)],
         "containers": [C1, C2],
     }
     payload.update(over)
@@ -85,6 +78,20 @@ def decide(decision: str, **extra: Value) -> dict[str, Value]:
     return {"shipment_id": "SHP-1", "decision": decision, "reason": f"{decision} per rule"} | extra
 
 
+def refuses_documents_and_offers(chain: Chain, holder: PrivateKey, to: str) -> None:
+    """Closed SHP-1 takes neither a document nor a custody offer to ``to`` from ``holder``."""
+    chain.fails("wrong_state", holder, "shipment.attach_document", doc())
+    offer: dict[str, Value] = {"shipment_id": "SHP-1", "to": to}
+    chain.fails("wrong_state", holder, "shipment.offer_custody", offer)
+
+
+def clearing_refused(chain: Chain, **extra: Value) -> Receipt:
+    """Customs' ``clear`` of SHP-1 (with ``extra``: a licence id) is refused: no valid licence."""
+    return chain.fails(
+        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", **extra)
+    )
+
+
 # --- declare ---------------------------------------------------------------------------------
 
 
@@ -112,7 +119,7 @@ def test_declare_creates_record_history_events_and_indexes() -> None:
         assert queries.find_shipments_by_party(chain.index, party) == ["SHP-1"]
     assert queries.find_shipments_by_status(chain.index, "declared") == ["SHP-1"]
     assert queries.find_shipments_by_status(chain.index, "pending") == ["SHP-1"]
-    assert chain.outcomes[-1].index_changes[ik.shipment_container_key(C2, "SHP-1")] == (
+    assert chain.outcomes[-1].index_changes[ik.SHIPMENT_CONTAINER.key(C2, "SHP-1")] == (
         sk.shipment_key("SHP-1")
     )
 
@@ -128,67 +135,11 @@ def test_declare_creates_record_history_events_and_indexes() -> None:
         {"consignee": "exporter"},
         {"id": "has space"},
         {"goods": []},
-        {
-            "goods": [
-                {
-                    "hs_code": "85076",
-                    "description": "x",
-                    "quantity": 1,
-                    "unit": "C62",
-                    "value": 1,
-                    "currency": "USD",
-                }
-            ]
-        },
-        {
-            "goods": [
-                {
-                    "hs_code": "850760",
-                    "description": "x",
-                    "quantity": 1,
-                    "unit": "C62",
-                    "value": 1,
-                    "currency": "XYZ",
-                }
-            ]
-        },
-        {
-            "goods": [
-                {
-                    "hs_code": "850760",
-                    "description": "x",
-                    "quantity": 0,
-                    "unit": "C62",
-                    "value": 1,
-                    "currency": "USD",
-                }
-            ]
-        },
-        {
-            "goods": [
-                {
-                    "hs_code": "850760",
-                    "description": "x",
-                    "quantity": 1,
-                    "unit": "C62",
-                    "value": -1,
-                    "currency": "USD",
-                }
-            ]
-        },
-        {
-            "goods": [
-                {
-                    "hs_code": "850760",
-                    "description": "x",
-                    "quantity": 1,
-                    "unit": "C62",
-                    "value": 1,
-                    "currency": "USD",
-                    "colour": "red",
-                }
-            ]
-        },
+        {"goods": [goods_line(hs_code="85076")]},
+        {"goods": [goods_line(currency="XYZ")]},
+        {"goods": [goods_line(quantity=0)]},
+        {"goods": [goods_line(value=-1)]},
+        {"goods": [goods_line(colour="red")]},
         {"surprise": True},
         {"time_ms": "yesterday"},
     ],
@@ -377,24 +328,11 @@ def test_customs_transition_table() -> None:
     for d in ("hold", "inspect", "clear", "release", "seize"):
         chain.fails("wrong_state", CUSTOMS, "shipment.customs_decision", decide(d))
     # nothing else either
-    chain.fails("wrong_state", EXPORTER, "shipment.attach_document", doc())
-    chain.fails(
-        "wrong_state",
-        EXPORTER,
-        "shipment.offer_custody",
-        {"shipment_id": "SHP-1", "to": "carrier-a"},
-    )
+    refuses_documents_and_offers(chain, EXPORTER, "carrier-a")
 
 
 RESTRICTED_GOODS: list[Value] = [
-    {
-        "hs_code": "930200",
-        "description": "Revolvers",
-        "quantity": 10,
-        "unit": "C62",
-        "value": 900_000,
-        "currency": "USD",
-    },
+    goods_line(hs_code="930200", description="Revolvers", quantity=10, value=900_000)
 ]
 
 
@@ -426,41 +364,19 @@ def issue_licence(
 
 def test_restricted_goods_need_a_valid_licence_of_the_consignee() -> None:
     chain = declared(goods=RESTRICTED_GOODS)
-    chain.fails("licence_required", CUSTOMS, "shipment.customs_decision", decide("clear"))
-    chain.fails(
-        "licence_required", CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="NOPE")
-    )
+    clearing_refused(chain)
+    clearing_refused(chain, licence_id="NOPE")
     issue_licence(chain, EXPORTER, "LIC-EXP")  # held by the consignor, not the consignee
-    chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="LIC-EXP"),
-    )
+    clearing_refused(chain, licence_id="LIC-EXP")
     issue_licence(chain, IMPORTER, "LIC-NARROW", hs_codes=["3601"])
-    r = chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="LIC-NARROW"),
-    )
+    r = clearing_refused(chain, licence_id="LIC-NARROW")
     assert "does not cover" in r.message
     issue_licence(chain, IMPORTER, "LIC-OLD", window=(chain.time_ms - 10**9, chain.time_ms - 10))
-    r = chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="LIC-OLD"),
-    )
+    r = clearing_refused(chain, licence_id="LIC-OLD")
     assert "expired" in r.message
     issue_licence(chain, IMPORTER, "LIC-1", hs_codes=["93"])
     chain.ok(PERMIT_CLERK, "permit.suspend", {"permit_id": "LIC-1", "reason": "audit"})
-    chain.fails(
-        "licence_required",
-        CUSTOMS,
-        "shipment.customs_decision",
-        decide("clear", licence_id="LIC-1"),
-    )
+    clearing_refused(chain, licence_id="LIC-1")
     chain.ok(PERMIT_CLERK, "permit.reinstate", {"permit_id": "LIC-1", "reason": "audit done"})
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("clear", licence_id="LIC-1"))
     s = as_obj(queries.get_shipment(chain.state, "SHP-1"))
@@ -502,13 +418,7 @@ def test_delivery_closes_the_shipment_except_for_seizure() -> None:
         "shipment.milestone",
         {"shipment_id": "SHP-1", "event": "gate_out", "place": "KRPUS", "time_ms": chain.time_ms},
     )
-    chain.fails("wrong_state", IMPORTER, "shipment.attach_document", doc())
-    chain.fails(
-        "wrong_state",
-        IMPORTER,
-        "shipment.offer_custody",
-        {"shipment_id": "SHP-1", "to": "carrier-b"},
-    )
+    refuses_documents_and_offers(chain, IMPORTER, "carrier-b")
     chain.fails("wrong_state", CUSTOMS, "shipment.customs_decision", decide("hold"))
     chain.ok(CUSTOMS, "shipment.customs_decision", decide("seize"))
     assert queries.find_shipments_by_status(chain.index, "seized") == ["SHP-1"]

@@ -15,19 +15,9 @@ from ledger import encoding
 from ledger.encoding import MAX_DEPTH, decode, decode_trusted, encode
 from ledger.errors import DecodeError
 
-VECTORS = Path(__file__).parent.parent.parent / "vectors" / "encoding.json"
+from .encoding_kit import canonical_values
 
-canonical_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.text(max_size=40)
-    | st.binary(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
-    ),
-    max_leaves=30,
-)
+VECTORS = Path(__file__).parent.parent.parent / "vectors" / "encoding.json"
 
 
 @given(canonical_values)

@@ -23,6 +23,7 @@ from ledger import encoding
 from ledger.errors import CorruptionError, DecodeError, ProofError, ValidationError
 from ledger.state import EMPTY_ROOT, NodeCache, StateProof, StateTree, verify_state_proof
 from ledger.storage import KVStore, MemoryStore, OverlayStore, WriteBatch, keys, open_leveldb
+from tests.unit.ledger.changes_kit import apply_changes
 
 Items = dict[bytes, bytes]
 
@@ -123,11 +124,7 @@ def test_matches_reference_over_random_blocks() -> None:
                 k = key(rng.randrange(universe))
                 changes[k] = None if rng.random() < 0.35 else rng.randbytes(rng.randrange(3))
             root = commit(store, root, changes)
-            for k, v in changes.items():
-                if v is None:
-                    model.pop(k, None)
-                else:
-                    model[k] = v
+            apply_changes(model, changes.items())
             assert root == reference_root(model), f"seed {seed}"
 
 
@@ -146,10 +143,8 @@ changes_strategy = st.dictionaries(
 def test_root_independent_of_order_and_batching(
     initial: Items, changes: dict[bytes, bytes | None], cuts: list[int], seed: int
 ) -> None:
-    final = {**initial, **{k: v for k, v in changes.items() if v is not None}}
-    for k, v in changes.items():
-        if v is None:
-            final.pop(k, None)
+    final = dict(initial)
+    apply_changes(final, changes.items())
     # One batch of the final map...
     one = StateTree(MemoryStore()).apply(dict(final), WriteBatch())
     assert one == reference_root(final)
@@ -361,11 +356,7 @@ def test_historic_roots_keep_serving(store: KVStore) -> None:
         }
         changes.update({key(rng.randrange(60)): None for _ in range(5)})
         roots.append(commit(store, roots[-1], changes))
-        for k, v in changes.items():
-            if v is None:
-                model.pop(k, None)
-            else:
-                model[k] = v
+        apply_changes(model, changes.items())
         models.append(dict(model))
     tree = StateTree(store, roots[-1])
     for root, snapshot in zip(roots, models, strict=True):

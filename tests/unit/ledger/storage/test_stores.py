@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from ledger.errors import StoreLockedError
 from ledger.storage import KVStore, MemoryStore, OverlayStore, WriteBatch, open_leveldb
+from tests.unit.ledger.changes_kit import apply_changes, write_changes
 
 
 @pytest.fixture(params=["memory", "leveldb"])
@@ -75,24 +75,6 @@ def test_prefix_of_all_ff_bytes(store: KVStore) -> None:
 keys = st.binary(min_size=1, max_size=4)
 
 
-class _Writes(Protocol):
-    def put(self, key: bytes, value: bytes) -> None: ...
-    def delete(self, key: bytes) -> None: ...
-
-
-def _apply(
-    ops: list[tuple[bytes, bytes | None]], target: _Writes, model: dict[bytes, bytes]
-) -> None:
-    """Each (key, value) put in ``target`` and ``model``; a None value deletes the key."""
-    for k, v in ops:
-        if v is None:
-            target.delete(k)
-            model.pop(k, None)
-        else:
-            target.put(k, v)
-            model[k] = v
-
-
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(keys, st.one_of(st.none(), st.binary(max_size=4))), max_size=40), keys)
 def test_memory_and_overlay_agree_with_a_dict(
@@ -100,12 +82,13 @@ def test_memory_and_overlay_agree_with_a_dict(
 ) -> None:
     base = MemoryStore()
     model: dict[bytes, bytes] = {}
+    apply_changes(model, ops)
     half = len(ops) // 2
     batch = WriteBatch()
-    _apply(ops[:half], batch, model)
+    write_changes(batch, ops[:half])
     base.write(batch)
     overlay = OverlayStore(base)
-    _apply(ops[half:], overlay, model)
+    write_changes(overlay, ops[half:])
     p = prefix[:1]
     expected = sorted((k, v) for k, v in model.items() if k.startswith(p))
     assert list(overlay.iterate(p)) == expected
