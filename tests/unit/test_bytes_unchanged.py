@@ -17,7 +17,7 @@ from pathlib import Path
 
 from devnet.demo import DEFAULT_START_MS, demo_phases
 from ledger.encoding import encode
-from tests.unit.api.test_demo_confidential import CHAIN_ID, demo_node
+from tests.unit.node.api.test_demo_confidential import CHAIN_ID, demo_node
 
 PINNED = Path(__file__).resolve().parent.parent / "vectors" / "demo_digest.json"
 

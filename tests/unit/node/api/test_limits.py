@@ -16,7 +16,7 @@ from ledger.errors import StoreDamagedError
 from node.api.app import make_app
 from node.api.parser_log import SERVER_LOGGER, ParserErrorFilter
 from node.config import APIConfig
-from tests.unit.api.conftest import Clock, TestNode
+from tests.unit.node.api.conftest import Clock, TestNode
 
 LIMIT = 1024
 ANSWER_WITHIN_S = 2.0

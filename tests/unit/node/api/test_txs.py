@@ -15,7 +15,7 @@ from ledger.tx import Transaction
 from node.api.app import make_app
 from node.config import APIConfig
 from node.mempool import MempoolError
-from tests.unit.api.conftest import (
+from tests.unit.node.api.conftest import (
     CHAIN_ID,
     MSGPACK,
     Client,

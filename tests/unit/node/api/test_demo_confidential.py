@@ -26,7 +26,7 @@ from ledger.validators import Validator, ValidatorSet
 from node.api.app import make_app
 from node.api.auth import sign_request
 from node.config import APIConfig
-from tests.unit.api.conftest import VALIDATORS, Client, Clock, TestNode
+from tests.unit.node.api.conftest import VALIDATORS, Client, Clock, TestNode
 
 CHAIN_ID = "cityledger-demo"
 PUBLIC_KINDS = ("permit.", "identity.")

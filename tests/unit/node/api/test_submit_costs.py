@@ -18,7 +18,7 @@ from ledger.tx import Transaction
 from node.api.app import make_app, metrics_of
 from node.api.auth import sign_request
 from node.config import APIConfig
-from tests.unit.api.conftest import (
+from tests.unit.node.api.conftest import (
     CHAIN_ID,
     Client,
     Clock,

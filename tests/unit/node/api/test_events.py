@@ -12,7 +12,7 @@ from ledger.tx import Transaction
 from node.api.disclosure import Disclosure
 from node.api.routes_events import MAX_PER_CLIENT, Filter, frames_for, parse_subscription
 from node.events import BlockPublished
-from tests.unit.api.conftest import (
+from tests.unit.node.api.conftest import (
     GENESIS_TIME,
     SHIPMENT,
     Client,

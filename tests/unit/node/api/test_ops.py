@@ -12,7 +12,7 @@ from ledger.encoding import decode
 from node.api.app import make_app, metrics_of
 from node.api.metrics import Metrics
 from node.config import APIConfig
-from tests.unit.api.conftest import Client, Clock, TestNode, milestone
+from tests.unit.node.api.conftest import Client, Clock, TestNode, milestone
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

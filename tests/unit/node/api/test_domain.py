@@ -9,7 +9,7 @@ from ledger.crypto import PrivateKey
 from ledger.encoding import Value, decode
 from ledger.tx import Transaction
 from node.api.auth import TIME_HEADER, sign_request
-from tests.unit.api.conftest import (
+from tests.unit.node.api.conftest import (
     ADDRESS,
     CHAIN_ID,
     CONTAINER,

@@ -8,7 +8,7 @@ from contracts import state_keys as sk
 from ledger.encoding import decode
 from ledger.merkle import ConsistencyProof, InclusionProof, leaf_hash
 from ledger.state_proof import StateProof, verify_state_proof
-from tests.unit.api.conftest import (
+from tests.unit.node.api.conftest import (
     SHIPMENT,
     Client,
     Clock,

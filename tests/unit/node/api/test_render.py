@@ -8,7 +8,7 @@ import pytest
 
 from ledger.encoding import decode
 from node.api.render import Format, negotiate, render_body, to_json_value
-from tests.unit.api.conftest import Client
+from tests.unit.node.api.conftest import Client
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from node.api.app import make_app, metrics_of
 from node.api.ratelimit import RateLimiter, retry_after_header
 from node.config import APIConfig
-from tests.unit.api.conftest import Clock, Scenario, TestNode
+from tests.unit.node.api.conftest import Clock, Scenario, TestNode
 
 
 class FakeMonotonic:

@@ -7,7 +7,7 @@ from ledger.evidence import DuplicateVoteEvidence
 from ledger.merkle import root_of
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Vote, VoteType
-from tests.unit.api.conftest import (
+from tests.unit.node.api.conftest import (
     BLOCK_MS,
     CHAIN_ID,
     GENESIS_TIME,

@@ -19,7 +19,7 @@ from contracts import state_keys as sk
 from ledger.tx import Transaction
 from node.api.app import make_app
 from node.config import APIConfig
-from tests.unit.api.conftest import (
+from tests.unit.node.api.conftest import (
     CONTAINER,
     INTERVAL,
     PERMIT,
@@ -85,7 +85,7 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
             "/v1/energy/accounts/wind-coop",
         ],
         ("GET", "/v1/energy/market/{interval}"): [f"/v1/energy/market/{INTERVAL}"],
-        # a plain GET here is refused (400); the stream itself: tests/unit/api/test_events.py
+        # a plain GET here is refused (400); the stream itself: tests/unit/node/api/test_events.py
         ("GET", "/v1/events"): ["/v1/events"],
         ("GET", "/healthz"): ["/healthz"],
         ("GET", "/metrics"): ["/metrics"],

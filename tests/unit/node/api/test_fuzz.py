@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from ledger.encoding import encode
 from node.api.auth import KEY_HEADER, SIGNATURE_HEADER, TIME_HEADER
-from tests.unit.api.conftest import Client
 from tests.unit.ledger.encoding_kit import canonical_values
+from tests.unit.node.api.conftest import Client
 
 FUZZ = settings(
     max_examples=60,
