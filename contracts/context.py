@@ -12,14 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from contracts.errors import ContractError
 from contracts.params import AppParams
+from contracts.record_cache import remember, typed_record
 from ledger.block import Event
-from ledger.encoding import Value, decode_trusted, encode
+from ledger.encoding import Value, encode
 from ledger.genesis import Genesis
+from ledger.schema import Described
 from ledger.tx import Transaction
+
+R = TypeVar("R", bound=Described)
 
 
 class StoredRecord(Protocol):
@@ -91,27 +95,26 @@ class TxContext:
             return self.writes[key]
         return self.block.get(key)
 
-    def load(self, key: bytes) -> dict[str, Value] | None:
-        """The record at ``key`` (a fresh copy), or ``None``."""
+    def record(self, key: bytes, cls: type[R]) -> R | None:
+        """The typed record at ``key``, or ``None``."""
+        raw = self.get(key)
+        return None if raw is None else typed_record(cls, raw)
+
+    def require_record(self, key: bytes, cls: type[R], what: str, ident: str) -> R:
+        """The typed record at ``key``; ``not_found`` naming ``what`` ``ident`` if absent."""
         raw = self.get(key)
         if raw is None:
-            return None
-        record = decode_trusted(raw)  # written by store() below: canonical by construction
-        assert isinstance(record, dict), f"state record at {key!r} is not a map"
-        return record
-
-    def require(self, key: bytes, what: str, ident: str) -> dict[str, Value]:
-        record = self.load(key)
-        if record is None:
             raise ContractError("not_found", f"{what} {ident!r} does not exist")
-        return record
+        return typed_record(cls, raw)
 
     def store(self, key: bytes, record: dict[str, Value]) -> None:
         self.writes[key] = encode(record)
 
     def save(self, record: StoredRecord) -> None:
-        """Store ``record`` under its own key."""
-        self.store(record.key, record.to_obj())
+        """Store ``record`` under its own key (and keep it for the next read of it)."""
+        raw = encode(record.to_obj())
+        self.writes[record.key] = raw
+        remember(record, raw)
 
     def delete(self, key: bytes) -> None:
         self.writes[key] = None

@@ -34,7 +34,6 @@ Payloads are described in :mod:`contracts.energy_payloads`, records in
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from contracts import index_keys as ik
@@ -110,7 +109,7 @@ def _add(record: R, field: str, amount: int) -> R:
     if value > MAX_AMOUNT:
         raise ContractError("limit_exceeded", f"{field} would exceed {MAX_AMOUNT}")
     changes: dict[str, Any] = {field: value}
-    return replace(record, **changes)
+    return record.replace(**changes)
 
 
 def check_interval(
@@ -169,7 +168,7 @@ def process_revoke_meter(ctx: TxContext, p: RevokeMeter) -> None:
     meter = load_meter(ctx, p.meter_key)
     if meter.status != "active":
         raise wrong_state("this meter is already revoked")
-    ctx.save(replace(meter, status="revoked", revoked_reason=p.reason))
+    ctx.save(meter.replace(status="revoked", revoked_reason=p.reason))
     ctx.emit("energy.meter_revoked", {"meter": p.meter_key, "owner": meter.owner})
 
 
@@ -218,7 +217,7 @@ def process_submit_reading(ctx: TxContext, p: Reading) -> None:
             f"the account has offered or sold {committed} Wh of this interval; with this "
             f"reading its surplus would be {position.surplus_wh()} Wh",
         )
-    for record in (reading, replace(meter, readings=meter.readings + 1), account, position):
+    for record in (reading, meter.replace(readings=meter.readings + 1), account, position):
         ctx.save(record)
     ctx.emit(
         "energy.reading",
@@ -277,14 +276,13 @@ def _reserve(
                 f"{position.consumed_wh}, offered {position.offered_wh}, sold "
                 f"{position.sold_wh})",
             )
-        return account, replace(position, offered_wh=position.offered_wh + amount)
+        return account, position.replace(offered_wh=position.offered_wh + amount)
     if account.balance < amount:
         raise ContractError(
             "insufficient_balance",
             f"needs {amount} minor units of money, the account has {account.balance}",
         )
-    moved = replace(
-        account,
+    moved = account.replace(
         balance=account.balance - amount,
         reserved_balance=account.reserved_balance + amount,
     )
@@ -293,8 +291,7 @@ def _reserve(
 
 def _move_money(account: Account, amount: int) -> Account:
     """``amount`` moved from the available balance into the reservation (negative: back)."""
-    return replace(
-        account,
+    return account.replace(
         balance=account.balance - amount,
         reserved_balance=account.reserved_balance + amount,
     )
@@ -305,10 +302,9 @@ def _release(
 ) -> tuple[Account, Position]:
     if side == "offer":
         assert 0 <= amount <= position.offered_wh, "release exceeds the offered Wh"
-        return account, replace(position, offered_wh=position.offered_wh - amount)
+        return account, position.replace(offered_wh=position.offered_wh - amount)
     assert 0 <= amount <= account.reserved_balance, "release exceeds the reservation"
-    moved = replace(
-        account,
+    moved = account.replace(
         reserved_balance=account.reserved_balance - amount,
         balance=account.balance + amount,
     )
@@ -356,8 +352,8 @@ def process_place_order(ctx: TxContext, p: PlaceOrder) -> None:
         filled_wh=0,
         amount=0,
     )
-    book = replace(book, orders=(*book.orders, order.id))
-    for record in (order, book, account, replace(position, orders=position.orders + 1)):
+    book = book.replace(orders=(*book.orders, order.id))
+    for record in (order, book, account, position.replace(orders=position.orders + 1)):
         ctx.save(record)
     ctx.emit(
         "energy.order_placed",
@@ -387,7 +383,7 @@ def process_cancel_order(ctx: TxContext, p: CancelOrder) -> None:
     account = load_account(ctx, order.account)
     position = load_position(ctx, order.account, order.interval_start_ms)
     account, position = _release(account, position, order.side, order.reserved)
-    for record in (replace(order, status="cancelled"), account, position):
+    for record in (order.replace(status="cancelled"), account, position):
         ctx.save(record)
     ctx.emit("energy.order_cancelled", {"order": p.order_id, "account": order.account})
 
@@ -419,7 +415,7 @@ def process_settle(ctx: TxContext, p: Settle) -> None:
     clearing = Clearing(
         result.price_per_kwh, result.volume_wh, len(result.matches), ctx.height, ctx.time_ms
     )
-    ctx.save(replace(book, status="settled", clearing=clearing))
+    ctx.save(book.replace(status="settled", clearing=clearing))
     ctx.emit(
         "energy.settled",
         {
@@ -482,17 +478,16 @@ def _execute_match(
     seller, buyer = offer.account, bid.account
     paying = books.account(buyer)
     assert amount <= paying.reserved_balance, "a trade exceeds the bid's reservation"
-    books.accounts[buyer] = replace(paying, reserved_balance=paying.reserved_balance - amount)
+    books.accounts[buyer] = paying.replace(reserved_balance=paying.reserved_balance - amount)
     books.add(seller, "balance", amount)
     books.add(seller, "sold_wh", quantity)
     books.add(buyer, "bought_wh", quantity)
     books.add(seller, "sold_wh", quantity, position=True)
     books.add(buyer, "bought_wh", quantity, position=True)
     for order in (offer, bid):
-        orders[order.id] = replace(
-            orders[order.id],
-            filled_wh=orders[order.id].filled_wh + quantity,
-            amount=orders[order.id].amount + amount,
+        filled = orders[order.id]
+        orders[order.id] = filled.replace(
+            filled_wh=filled.filled_wh + quantity, amount=filled.amount + amount
         )
     trade = Trade(interval_start_ms, n, seller, buyer, offer.id, bid.id, quantity, price, amount)
     ctx.save(trade)
@@ -507,7 +502,7 @@ def _close_order(order: Order, books: _Books) -> Order:
     amount = order.quantity_wh if order.side == "offer" else order.reserved - order.amount
     account, position = _release(books.account(org_id), books.position(org_id), order.side, amount)
     books.accounts[org_id], books.positions[org_id] = account, position
-    return replace(order, status="settled")
+    return order.replace(status="settled")
 
 
 HANDLERS: list[Handler] = [

@@ -195,23 +195,23 @@ class Trade(Described):
 
 
 def load_meter(ctx: TxContext, meter_key: bytes) -> Meter:
-    return Meter.from_obj(ctx.require(sk.meter_key(meter_key), "meter", meter_key.hex()))
+    return ctx.require_record(sk.meter_key(meter_key), Meter, "meter", meter_key.hex())
 
 
 def load_account(ctx: TxContext, org_id: str) -> Account:
-    obj = ctx.load(sk.energy_account_key(org_id))
-    return Account.empty(org_id) if obj is None else Account.from_obj(obj)
+    account = ctx.record(sk.energy_account_key(org_id), Account)
+    return Account.empty(org_id) if account is None else account
 
 
 def load_position(ctx: TxContext, org_id: str, interval_start_ms: int) -> Position:
-    obj = ctx.load(sk.energy_position_key(org_id, interval_start_ms))
-    return Position.empty(org_id, interval_start_ms) if obj is None else Position.from_obj(obj)
+    position = ctx.record(sk.energy_position_key(org_id, interval_start_ms), Position)
+    return Position.empty(org_id, interval_start_ms) if position is None else position
 
 
 def load_order(ctx: TxContext, order_id: str) -> Order:
-    return Order.from_obj(ctx.require(sk.order_key(order_id), "order", order_id))
+    return ctx.require_record(sk.order_key(order_id), Order, "order", order_id)
 
 
 def load_market(ctx: TxContext, interval_start_ms: int) -> MarketBook:
-    obj = ctx.load(sk.market_key(interval_start_ms))
-    return MarketBook.empty(interval_start_ms) if obj is None else MarketBook.from_obj(obj)
+    book = ctx.record(sk.market_key(interval_start_ms), MarketBook)
+    return MarketBook.empty(interval_start_ms) if book is None else book

@@ -97,7 +97,7 @@ def authenticate(state: StateReader, sender: bytes) -> Sender:
 @functools.lru_cache(maxsize=4096)
 def _member(raw: bytes) -> tuple[bool, str, frozenset[str]]:
     """(active, organisation, roles) of a member record: a pure function of its bytes."""
-    member = Member.from_obj(decode(raw))
+    member = Member.load(decode(raw))
     return member.active, member.org, frozenset(member.roles)
 
 

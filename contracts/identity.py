@@ -13,8 +13,6 @@ are described in :mod:`contracts.identity_payloads`, records in
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, forbidden, wrong_state
@@ -79,7 +77,7 @@ def add_member(ctx: TxContext, org: Organisation, member: NewMember) -> Organisa
         "identity.member_registered",
         {"org": org.id, "public_key": member.public_key, "roles": list(member.roles)},
     )
-    return replace(org, members=(*org.members, member.public_key.hex()))
+    return org.replace(members=(*org.members, member.public_key.hex()))
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -137,7 +135,7 @@ def process_revoke_member(ctx: TxContext, p: RevokeMember) -> None:
         raise forbidden("an admin cannot revoke their own key")
     if not member.active:
         raise wrong_state("this member key is already revoked")
-    ctx.save(replace(member, status="revoked", revoked_height=ctx.height, revoked_reason=p.reason))
+    ctx.save(member.replace(status="revoked", revoked_height=ctx.height, revoked_reason=p.reason))
     ctx.emit(
         "identity.member_revoked",
         {"org": member.org, "public_key": p.public_key, "reason": p.reason},

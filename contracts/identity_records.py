@@ -68,9 +68,9 @@ def new_member(
 
 def load_org(ctx: TxContext, org_id: str) -> Organisation:
     """Organisation ``org_id``; ``not_found`` when it does not exist."""
-    return Organisation.from_obj(ctx.require(sk.org_key(org_id), "organisation", org_id))
+    return ctx.require_record(sk.org_key(org_id), Organisation, "organisation", org_id)
 
 
 def load_member(ctx: TxContext, public_key: bytes) -> Member:
     """The member record of ``public_key``; ``not_found`` when it was never registered."""
-    return Member.from_obj(ctx.require(sk.member_key(public_key), "member", public_key.hex()))
+    return ctx.require_record(sk.member_key(public_key), Member, "member", public_key.hex())

@@ -88,13 +88,12 @@ class PermitEvent(Described):
 
 def load_permit(ctx: TxContext, permit_id: str) -> Permit | None:
     """Permit ``permit_id``, or None when it does not exist."""
-    obj = ctx.load(sk.permit_key(permit_id))
-    return None if obj is None else Permit.from_obj(obj)
+    return ctx.record(sk.permit_key(permit_id), Permit)
 
 
 def require_permit(ctx: TxContext, permit_id: str) -> Permit:
     """Permit ``permit_id``; ``not_found`` when it does not exist."""
-    return Permit.from_obj(ctx.require(sk.permit_key(permit_id), "permit", permit_id))
+    return ctx.require_record(sk.permit_key(permit_id), Permit, "permit", permit_id)
 
 
 def store_permit_entry(ctx: TxContext, permit_id: str, entry: PermitEvent) -> None:

@@ -16,7 +16,7 @@ and the records described in :mod:`contracts.permit_records`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from contracts import index_keys as ik
 from contracts import state_keys as sk
@@ -126,7 +126,7 @@ def append_history(
         details=details,
     )
     store_permit_entry(ctx, permit.id, entry)
-    return replace(permit, history_len=seq + 1)
+    return permit.replace(history_len=seq + 1)
 
 
 @handler(
@@ -172,7 +172,7 @@ def _renewed(ctx: TxContext, permit: Permit, valid_until: int) -> Permit:
         raise bad_payload("a renewal must extend valid_until beyond both its current value and now")
     if valid_until > permit.valid_from + MAX_WINDOW_MS:
         raise bad_payload("a permit window cannot exceed 50 years")
-    return replace(permit, valid_until=valid_until, renewals=permit.renewals + 1)
+    return permit.replace(valid_until=valid_until, renewals=permit.renewals + 1)
 
 
 def _inspection(ctx: TxContext, permit: Permit, a: Action) -> Inspection:
@@ -194,17 +194,17 @@ def _apply_effect(
 ) -> tuple[Permit, dict[str, Value]]:
     """The kind-specific part of a transition: the changed permit and the history details."""
     if kind == "permit.issue":
-        issued = replace(
-            permit, valid_from=a.valid_from, valid_until=a.valid_until, conditions=a.conditions
+        issued = permit.replace(
+            valid_from=a.valid_from, valid_until=a.valid_until, conditions=a.conditions
         )
         return issued, {"valid_from": a.valid_from, "valid_until": a.valid_until}
     if kind == "permit.renew":
         return _renewed(ctx, permit, a.valid_until), {"valid_until": a.valid_until}
     if kind == "permit.inspect":
         inspection = _inspection(ctx, permit, a)
-        inspected = replace(permit, inspections=(*permit.inspections, inspection))
+        inspected = permit.replace(inspections=(*permit.inspections, inspection))
         return inspected, inspection.to_obj()
-    return replace(permit, reason=a.reason), ({"reason": a.reason} if a.reason else {})
+    return permit.replace(reason=a.reason), ({"reason": a.reason} if a.reason else {})
 
 
 def transition_handler(kind: str, transition: Transition) -> Handler:
@@ -215,7 +215,7 @@ def transition_handler(kind: str, transition: Transition) -> Handler:
             raise wrong_state(f"{kind} is not possible for a permit that is {current}")
         permit, details = _apply_effect(ctx, kind, permit, a)
         if transition.to is not None:
-            permit = replace(permit, status=transition.to)
+            permit = permit.replace(status=transition.to)
         permit = append_history(ctx, permit, transition.action, details)
         ctx.save(permit)
         ctx.emit(

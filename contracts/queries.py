@@ -34,6 +34,7 @@ from contracts.identity_records import Member, Organisation
 from contracts.params import DEFAULT_ENERGY_INTERVAL_MS
 from contracts.permit_records import Permit, PermitEvent
 from contracts.permits import permit_valid_at as _permit_valid_at
+from contracts.record_cache import typed_record
 from contracts.shipment_records import Shipment, ShipmentEvent
 from ledger.encoding import Value, decode
 from ledger.schema import Described
@@ -53,8 +54,8 @@ def _load_obj(state: StateReader, key: bytes) -> dict[str, Value] | None:
 
 
 def _load(state: StateReader, key: bytes, cls: type[R]) -> R | None:
-    obj = _load_obj(state, key)
-    return None if obj is None else cls.from_obj(obj)
+    raw = state.get(key)
+    return None if raw is None else typed_record(cls, raw)
 
 
 def _entries(state: StateReader, keys: list[bytes], cls: type[R]) -> list[R]:
@@ -291,9 +292,9 @@ def trades_by_account(
     """Trades where ``org_id`` sold or bought, by interval then trade number."""
     out: list[Trade] = []
     for _key, trade_key in index.iterate(ik.trade_account_prefix(org_id, interval_start_ms)):
-        obj = _load_obj(state, trade_key)
-        if obj is not None:
-            out.append(Trade.from_obj(obj))
+        trade = _load(state, trade_key, Trade)
+        if trade is not None:
+            out.append(trade)
         if len(out) >= limit:
             break
     return out

@@ -47,6 +47,7 @@ from contracts.context import StateReader
 from contracts.energy_records import Account, Meter, Order, Position, Trade
 from contracts.fields import RecordError
 from contracts.identity_records import Member
+from contracts.record_cache import typed_record
 from contracts.shipment_records import Shipment
 from ledger.encoding import Value, decode
 from ledger.schema import Described
@@ -86,7 +87,7 @@ def reader_for(state: StateReader, public_key: bytes | None) -> Reader:
     raw = state.get(sk.member_key(public_key))
     if raw is None:
         return Reader.public()
-    member = Member.from_obj(decode(raw))
+    member = typed_record(Member, raw)
     if not member.active:
         return Reader.public()
     return Reader(member.org, frozenset(member.roles))
@@ -198,10 +199,10 @@ def sender_org(state: StateReader, sender: bytes) -> str | None:
     """The organisation behind a transaction's sender: a member's, or a meter's owner."""
     raw = state.get(sk.member_key(sender))
     if raw is not None:
-        return Member.from_obj(decode(raw)).org
+        return typed_record(Member, raw).org
     raw = state.get(sk.meter_key(sender))
     if raw is not None:
-        return Meter.from_obj(decode(raw)).owner
+        return typed_record(Meter, raw).owner
     return None
 
 
@@ -225,7 +226,7 @@ def may_read_tx(
         shipment_id = fields.get("id" if kind == "shipment.declare" else "shipment_id")
         if isinstance(shipment_id, str) and codes.is_record_id(shipment_id):
             raw = state.get(sk.shipment_key(shipment_id))
-            if raw is not None and may_read("shipment", Shipment.from_obj(decode(raw)), reader):
+            if raw is not None and may_read("shipment", typed_record(Shipment, raw), reader):
                 return True
     elif kind.startswith("energy."):
         if "energy_regulator" in reader.roles:

@@ -174,7 +174,7 @@ class ShipmentEvent(Described):
 
 def load_shipment(ctx: TxContext, shipment_id: str) -> Shipment:
     """The shipment ``shipment_id``; ``not_found`` when it does not exist."""
-    return Shipment.from_obj(ctx.require(sk.shipment_key(shipment_id), "shipment", shipment_id))
+    return ctx.require_record(sk.shipment_key(shipment_id), Shipment, "shipment", shipment_id)
 
 
 def store_entry(ctx: TxContext, shipment_id: str, entry: ShipmentEvent) -> None:

@@ -27,8 +27,6 @@ engine drops their buffered writes. The payloads are parsed and checked in
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from contracts import codes
 from contracts import index_keys as ik
 from contracts import state_keys as sk
@@ -144,7 +142,7 @@ def append_history(
         details=details,
     )
     store_entry(ctx, shipment.id, entry)
-    return replace(shipment, history_len=seq + 1, updated_height=ctx.height)
+    return shipment.replace(history_len=seq + 1, updated_height=ctx.height)
 
 
 def record_event(
@@ -177,10 +175,10 @@ def set_status(
     """Change stage and/or customs status, moving the status index entries with them."""
     if stage is not None and stage != shipment.stage:
         _move_status_index(ctx, shipment, shipment.stage, stage)
-        shipment = replace(shipment, stage=stage)
+        shipment = shipment.replace(stage=stage)
     if customs is not None and customs != shipment.customs_status:
         _move_status_index(ctx, shipment, shipment.customs_status, customs)
-        shipment = replace(shipment, customs_status=customs)
+        shipment = shipment.replace(customs_status=customs)
     return shipment
 
 
@@ -294,7 +292,7 @@ def process_attach_document(ctx: TxContext, p: AttachDocument) -> None:
     doc = Document(p.type, p.sha256, p.uri, ctx.sender.org, ctx.height)
     record_event(
         ctx,
-        replace(shipment, documents=(*docs, doc)),
+        shipment.replace(documents=(*docs, doc)),
         "document_attached",
         {"shipment": p.shipment_id, "type": p.type, "sha256": p.sha256},
         time_ms=ctx.time_ms,
@@ -329,7 +327,7 @@ def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
     offer = CustodyOffer(to=p.to, by=ctx.sender.org, height=ctx.height)
     record_event(
         ctx,
-        replace(shipment, custody_offer=offer),
+        shipment.replace(custody_offer=offer),
         "custody_offered",
         {"shipment": p.shipment_id, "from": ctx.sender.org, "to": p.to},
         time_ms=when,
@@ -343,7 +341,7 @@ def held_by(shipment: Shipment, org_id: str) -> Shipment:
     holders = shipment.holders
     if org_id not in holders:
         holders = (*holders, org_id)
-    return replace(shipment, holder=org_id, holders=holders, custody_offer=None)
+    return shipment.replace(holder=org_id, holders=holders, custody_offer=None)
 
 
 def with_holder(ctx: TxContext, shipment: Shipment, org_id: str) -> Shipment:
@@ -404,7 +402,7 @@ def process_milestone(ctx: TxContext, p: Milestone) -> None:
         shipment = set_status(ctx, shipment, stage="in_transit")
     record_event(
         ctx,
-        replace(shipment, last_place=p.place),
+        shipment.replace(last_place=p.place),
         "milestone",
         {"shipment": p.shipment_id, "milestone": p.event, "place": p.place, "time_ms": when},
         time_ms=when,
@@ -434,7 +432,7 @@ def process_confirm_party(ctx: TxContext, p: ShipmentRef) -> None:
     unconfirmed = tuple(r for r in shipment.unconfirmed if r not in pending)
     record_event(
         ctx,
-        replace(shipment, unconfirmed=unconfirmed),
+        shipment.replace(unconfirmed=unconfirmed),
         "party_confirmed",
         {"shipment": p.shipment_id, "org": ctx.sender.org, "roles": pending},
         time_ms=when,
@@ -507,7 +505,7 @@ def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
     when = event_time(ctx, p.time_ms)
     if p.decision == "clear":
         check_licence(ctx, shipment, p.licence_id, when)
-        shipment = replace(shipment, licence_id=p.licence_id)
+        shipment = shipment.replace(licence_id=p.licence_id)
     elif p.decision == "release" and restricted_lines(ctx, shipment):
         check_licence(ctx, shipment, shipment.licence_id, when)
     shipment = set_status(ctx, shipment, customs=target)
@@ -551,7 +549,7 @@ def process_deliver(ctx: TxContext, p: Deliver) -> None:
     previous = shipment.holder
     # the consignee is a party: its index entry exists since the declaration
     shipment = held_by(shipment, shipment.consignee)
-    shipment = replace(shipment, last_place=p.place, delivered_time_ms=when)
+    shipment = shipment.replace(last_place=p.place, delivered_time_ms=when)
     shipment = set_status(ctx, shipment, stage="delivered")
     record_event(
         ctx,

@@ -70,6 +70,41 @@ def compile_function(source: str, env: dict[str, Any]) -> Any:
     return namespace["generated"]
 
 
+def loader_source(fields: list[tuple[str, bool, bool]]) -> str:
+    """The source of a record's trusted ``load``: for each field (key, whether its spec
+    has a loader ``_l<i>``, whether it may be left out, reading as ``_m<i>``), its value
+    straight from the map, passed to ``_make`` in declaration order."""
+    args = []
+    for i, (key, loaded, optional) in enumerate(fields):
+        if optional:
+            value = f"_l{i}(x{i})" if loaded else f"x{i}"
+            args.append(f"(_m{i} if (x{i} := obj.get({key!r})) is None else {value})")
+        else:
+            args.append(f"_l{i}(obj[{key!r}])" if loaded else f"obj[{key!r}]")
+    lines = ["def generated(obj):", "    return _make("]
+    lines += [f"        {a}," for a in args]
+    return "\n".join([*lines, "    )"])
+
+
+def slot_maker_source(count: int) -> str:
+    """The source of a constructor that sets ``count`` slots (setters ``_s<i>``) of a
+    new ``_cls`` from its arguments, in order."""
+    args = ", ".join(f"v{i}" for i in range(count))
+    lines = [f"def generated({args}):", "    x = _new(_cls)"]
+    lines += [f"    _s{i}(x, v{i})" for i in range(count)]
+    return "\n".join([*lines, "    return x"])
+
+
+def replacer_source(names: tuple[str, ...]) -> str:
+    """The source of a record's ``replace``: a copy of ``x`` with the fields named in
+    the dict ``c`` set to its values (unknown names refused like a constructor would)."""
+    lines = ["def generated(x, c):", "    if not c.keys() <= _names:"]
+    lines.append("        raise TypeError(f'unknown fields {sorted(c.keys() - _names)}')")
+    lines.append("    return _make(")
+    lines += [f"        c.get({name!r}, x.{name})," for name in names]
+    return "\n".join([*lines, "    )"])
+
+
 def dumper_source(fields: list[tuple[str, str, bool, bool]], tag: tuple[str, str] | None) -> str:
     """The source of a record's ``to_obj``: for each field (attribute, key, whether its
     spec has a dumper ``_d<i>``, whether it is left out when equal to ``_m<i>``) in the

@@ -10,7 +10,14 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from ledger.encoding import Value
 from ledger.errors import DecodeError, ValidationError
-from ledger.schema.generate import compile_function, dumper_source, reader_source
+from ledger.schema.generate import (
+    compile_function,
+    dumper_source,
+    loader_source,
+    reader_source,
+    replacer_source,
+    slot_maker_source,
+)
 from ledger.schema.specs import (
     ErrorFactory,
     Refused,
@@ -58,7 +65,10 @@ class Record(Generic[T]):
     reads the named fields with other specs (the same record read another way).
 
     Compiled once into functions: ``parse`` and ``parse_values`` (raise :class:`Refused`,
-    for nesting), ``from_obj`` and ``values`` (raise the record's error), ``to_obj``.
+    for nesting), ``from_obj`` and ``values`` (raise the record's error), ``to_obj``, and
+    ``load``: the instance of a map this code wrote itself (a record of the node's own
+    state), built without checking a field (what the instance's ``__post_init__`` checks
+    still holds).
     """
 
     def __init__(
@@ -91,6 +101,29 @@ class Record(Generic[T]):
             source(fast, False, True), env
         )
         self.to_obj: Callable[[T], dict[str, Value]] = self._compile_dump(sort_keys)
+        self.load: Callable[[Value], T] = self._compile_load()
+        self.replace: Callable[[T, dict[str, Any]], T] = self._compile_replace()
+
+    def _compile_replace(self) -> Callable[[T, dict[str, Any]], T]:
+        """``replace(x, changes)``: generated when the wire fields are all the class's
+        constructor takes, else :func:`dataclasses.replace`."""
+        init = {f.name for f in dataclasses.fields(self.cls) if f.init}  # type: ignore[arg-type]
+        if init != set(self.names):
+            return lambda x, changes: dataclasses.replace(x, **changes)  # type: ignore[type-var]
+        env = {"_make": _maker(self.cls, self.names), "_names": frozenset(self.names)}
+        replace: Callable[[T, dict[str, Any]], T] = compile_function(
+            replacer_source(self.names), env
+        )
+        return replace
+
+    def _compile_load(self) -> Callable[[Value], T]:
+        env: dict[str, Any] = {"_make": _maker(self.cls, self.names)}
+        fields = []
+        for i, f in enumerate(self.fields.values()):
+            env[f"_l{i}"], env[f"_m{i}"] = f.spec.load, f.missing
+            fields.append((f.key, f.spec.load is not None, f.optional))
+        load: Callable[[Value], T] = compile_function(loader_source(fields), env)
+        return load
 
     def _reader_env(self, convert: tuple[type[Exception], ...]) -> dict[str, Any]:
         """The names the generated readers use (see :func:`reader_source`)."""
@@ -194,14 +227,32 @@ def _wire_fields(cls: type, override: Mapping[str, Spec]) -> dict[str, WireField
 
 def _maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
     """``cls`` called with the wire values in order: positionally when the wire fields
-    are the constructor's parameters in order, else by name."""
-    init = tuple(f.name for f in dataclasses.fields(cls) if f.init)  # type: ignore[arg-type]
+    are the constructor's parameters in order, else by name; or, for a slotted class
+    whose fields are all wire fields and which has no ``__post_init__``, the same
+    instance built by setting its slots (a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__``, which costs a third more)."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    init = tuple(f.name for f in fields if f.init)
+    if init == names and len(fields) == len(names) and not hasattr(cls, "__post_init__"):
+        slots = [vars(c).get(name) for name in names for c in cls.__mro__ if name in vars(c)]
+        if len(slots) == len(names) and all(hasattr(s, "__set__") for s in slots):
+            return _slot_maker(cls, names)
     if init[: len(names)] == names:
         return cls
 
     def make(*values: Any) -> T:
         return cls(**dict(zip(names, values, strict=True)))
 
+    return make
+
+
+def _slot_maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
+    """A function of the field values in order that builds ``cls`` by setting its slots."""
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    for i, name in enumerate(names):
+        owner = next(c for c in cls.__mro__ if name in vars(c))
+        env[f"_s{i}"] = vars(owner)[name].__set__
+    make: Callable[..., T] = compile_function(slot_maker_source(len(names)), env)
     return make
 
 
@@ -219,6 +270,17 @@ class Described:
     def from_obj(cls, obj: Value) -> Self:
         """The value ``obj`` describes; the record's error type on anything else."""
         result: Self = cls.__schema__.from_obj(obj)
+        return result
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` (like :func:`dataclasses.replace`, compiled per record)."""
+        result: Self = self.__schema__.replace(self, changes)
+        return result
+
+    @classmethod
+    def load(cls, obj: Value) -> Self:
+        """The value of a map this code wrote itself, unchecked (see :class:`Record`)."""
+        result: Self = cls.__schema__.load(obj)
         return result
 
 
@@ -241,6 +303,8 @@ def described(
             cls.from_obj = staticmethod(record.from_obj)  # type: ignore[attr-defined]
         if "to_obj" not in vars(cls):
             cls.to_obj = record.to_obj  # type: ignore[attr-defined]
+        if "load" not in vars(cls):
+            cls.load = staticmethod(record.load)  # type: ignore[attr-defined]
         return cls
 
     return decorate
@@ -249,7 +313,7 @@ def described(
 def Nested(cls: type[Described]) -> Spec:
     """A value of the described class ``cls`` (its own map)."""
     record = cls.__schema__
-    return Spec.of(record.parse, record.to_obj)
+    return Spec.of(record.parse, record.to_obj, load=record.load)
 
 
 def OneOf(tag: str, classes: Iterable[type[Described]]) -> Spec:
@@ -271,4 +335,7 @@ def OneOf(tag: str, classes: Iterable[type[Described]]) -> Spec:
             raise Refused(f"must be one of {listed}, got {value.get(tag)!r}", f".{tag}")
         return record.parse(value)
 
-    return Spec.of(parse, lambda value: value.to_obj())
+    def load(value: dict[str, Any]) -> Any:
+        return by_tag[value[tag]].load(value)
+
+    return Spec.of(parse, lambda value: value.to_obj(), load=load)

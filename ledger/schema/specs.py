@@ -69,14 +69,18 @@ class Spec:
     ``accept``, when set, is a Python expression over ``{v}`` (and ``{c}``, standing for
     ``const``) that holds only for a value ``parse`` returns unchanged: a record's
     generated parser tests it inline and calls ``parse`` only when it fails.
+    ``load`` turns a wire value this code wrote itself (a record read back from the
+    node's own state) into the Python value without checking it; None when that is the
+    value itself.
     """
 
-    __slots__ = ("accept", "const", "dump", "parse")
+    __slots__ = ("accept", "const", "dump", "load", "parse")
 
     parse: Callable[[Any], Any]
     dump: Callable[[Any], Value] | None
     accept: str | None
     const: Any
+    load: Callable[[Any], Any] | None
 
     @classmethod
     def of(
@@ -85,6 +89,7 @@ class Spec:
         dump: Callable[[Any], Value] | None = None,
         accept: str | None = None,
         const: Any = None,
+        load: Callable[[Any], Any] | None = None,
     ) -> Spec:
         """A spec from its parts (see the class)."""
         spec = cls()
@@ -92,7 +97,12 @@ class Spec:
         spec.dump = dump
         spec.accept = accept
         spec.const = const
+        spec.load = load
         return spec
+
+    def load_value(self, value: Any) -> Any:
+        """``value``, written by this code, as its Python value (unchecked)."""
+        return value if self.load is None else self.load(value)
 
     def dump_value(self, value: Any) -> Value:
         """``value`` as it goes on the wire."""
@@ -131,7 +141,7 @@ def IntEnumOf(enum: type[E]) -> Spec:
                 raise Refused(f"{value} is not one of {names}")
         return member
 
-    return Spec.of(parse, int)
+    return Spec.of(parse, int, load=members.__getitem__)
 
 
 def Bytes(*, size: int | None = None, max_size: int = MAX_SIZE) -> Spec:
@@ -262,7 +272,14 @@ def Optional(spec: Spec) -> Spec:
         return None if value is None else inner_dump(value)
 
     accept = None if spec.accept is None else f"{{v}} is None or ({spec.accept})"
-    return Spec.of(parse, None if spec.dump is None else dump, accept, spec.const)
+    load = None
+    if spec.load is not None:
+        inner_load = spec.load
+
+        def load(value: Any) -> Any:
+            return None if value is None else inner_load(value)
+
+    return Spec.of(parse, None if spec.dump is None else dump, accept, spec.const, load)
 
 
 def Where(spec: Spec, test: Callable[[Any], bool], message: str) -> Spec:
@@ -276,7 +293,7 @@ def Where(spec: Spec, test: Callable[[Any], bool], message: str) -> Spec:
             raise Refused(message.format(value=out))
         return out
 
-    return Spec.of(parse, spec.dump)
+    return Spec.of(parse, spec.dump, load=spec.load)
 
 
 def Mapped(spec: Spec, load: Callable[[Any], Any], unload: Callable[[Any], Any]) -> Spec:
@@ -287,7 +304,10 @@ def Mapped(spec: Spec, load: Callable[[Any], Any], unload: Callable[[Any], Any])
     def parse(value: Any) -> Any:
         return load(inner(value))
 
-    return Spec.of(parse, lambda value: inner_dump(unload(value)))
+    def load_trusted(value: Any) -> Any:
+        return load(spec.load_value(value))
+
+    return Spec.of(parse, lambda value: inner_dump(unload(value)), load=load_trusted)
 
 
 def List(
@@ -329,7 +349,14 @@ def List(
             out.sort()
         return out
 
-    return Spec.of(parse, dump)
+    load_item = item.load
+    if load_item is None:
+        return Spec.of(parse, dump, load=tuple)
+
+    def load(value: list[Any]) -> tuple[Any, ...]:
+        return tuple([load_item(x) for x in value])
+
+    return Spec.of(parse, dump, load=load)
 
 
 def _locate_item(parse_item: Callable[[Any], Any], items: Iterable[Any]) -> Refused:
@@ -361,11 +388,16 @@ def Pair(first: Spec, second: Spec) -> Spec:
             raise exc.within("[1]") from None
         return a, b
 
+    l1, l2 = first.load or _identity, second.load or _identity
+
+    def load(value: list[Any]) -> tuple[Any, Any]:
+        return l1(value[0]), l2(value[1])
+
     if first.dump is None and second.dump is None:
-        return Spec.of(parse, list)
+        return Spec.of(parse, list, load=load)
     d1 = first.dump or _identity
     d2 = second.dump or _identity
-    return Spec.of(parse, lambda value: [d1(value[0]), d2(value[1])])
+    return Spec.of(parse, lambda value: [d1(value[0]), d2(value[1])], load=load)
 
 
 def _shape(value: object) -> str:
@@ -395,7 +427,12 @@ def Struct(fields: Mapping[str, Spec]) -> Spec:
         except Refused:
             raise locate_field(parsers, value) from None
 
-    return Spec.of(parse)
+    loaders = tuple((name, spec.load or _identity) for name, spec in fields.items())
+
+    def load(value: dict[str, Any]) -> dict[str, Any]:
+        return {name: load_field(value[name]) for name, load_field in loaders}
+
+    return Spec.of(parse, load=load)
 
 
 def read(spec: Spec, value: Value, what: str, *, error: ErrorFactory = DecodeError) -> Any:

@@ -4,6 +4,7 @@ unknown and missing keys are refused, and junk raises only the declared error.""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -263,6 +264,7 @@ def test_the_generated_path_reads_every_spec_and_names_what_it_refuses() -> None
     plain = Plain.from_obj(PLAIN)
     assert plain.span == range(2, 5) and plain.lines == (Line("a", 1),)
     assert plain.to_obj() == PLAIN and Plain.from_obj(decode(encode(plain.to_obj()))) == plain
+    assert Plain.load(decode(encode(PLAIN))) == plain  # every spec kind read back unchecked
     for change, message in [
         ({"n": 6}, "plain.n: 6 is not between -5 and 5"),
         ({"id": "x" * 9}, "plain.id: length must be 0..8, got 9"),
@@ -321,6 +323,12 @@ _orders = st.builds(
 def test_from_obj_of_to_obj_is_identity(order: Order) -> None:
     assert Order.from_obj(order.to_obj()) == order
     assert Order.from_obj(decode(encode(order.to_obj()))) == order
+    assert Order.load(decode(encode(order.to_obj()))) == order  # unchecked, same value
+    assert order.replace(note="changed", urgent=not order.urgent) == dataclasses.replace(
+        order, note="changed", urgent=not order.urgent
+    )
+    with pytest.raises(TypeError, match="unknown fields"):
+        order.replace(colour_name="red")
 
 
 _junk = st.recursive(
