@@ -102,10 +102,10 @@ class TxContext:
 
     def require_record(self, key: bytes, cls: type[R], what: str, ident: str) -> R:
         """The typed record at ``key``; ``not_found`` naming ``what`` ``ident`` if absent."""
-        raw = self.get(key)
-        if raw is None:
+        record = self.record(key, cls)
+        if record is None:
             raise ContractError("not_found", f"{what} {ident!r} does not exist")
-        return typed_record(cls, raw)
+        return record
 
     def store(self, key: bytes, record: dict[str, Value]) -> None:
         self.writes[key] = encode(record)

@@ -33,33 +33,37 @@ _lock = threading.Lock()
 
 def typed_record(cls: type[R], raw: bytes) -> R:
     """``raw`` (a record this code stored) as a ``cls``, built once per distinct bytes."""
-    if len(raw) > MAX_RECORD_BYTES:
-        return cls.load(decode_trusted(raw))
-    key = (cls, raw)
-    record: R | None = _kept.get(key)
+    record: R | None = _kept.get((cls, raw)) if len(raw) <= MAX_RECORD_BYTES else None
     if record is None:
         record = cls.load(decode_trusted(raw))
-        _keep(key, record, COST_FACTOR * len(raw) + _OVERHEAD)
+        _keep(cls, raw, record)
     return record
 
 
 def remember(record: Any, raw: bytes) -> None:
     """``record`` was just stored as ``raw``: the next read of those bytes is answered
     with it."""
-    if len(raw) <= MAX_RECORD_BYTES:
-        _keep((type(record), raw), record, COST_FACTOR * len(raw) + _OVERHEAD)
+    _keep(type(record), raw, record)
 
 
-def _keep(key: tuple[type[Any], bytes], record: Any, cost: int) -> None:
+def _cost_of(raw: bytes) -> int:
+    return COST_FACTOR * len(raw) + _OVERHEAD
+
+
+def _keep(cls: type[Any], raw: bytes, record: Any) -> None:
+    """Keep ``record`` for ``raw`` unless it is too large, making room by age."""
     global _cost
+    cost = _cost_of(raw)
+    if len(raw) > MAX_RECORD_BYTES or cost > MAX_BYTES:
+        return
     with _lock:
-        if key in _kept or cost > MAX_BYTES:
+        if (cls, raw) in _kept:
             return
-        _kept[key] = record
+        _kept[(cls, raw)] = record
         _cost += cost
         while _cost > MAX_BYTES:
-            (_cls, raw), _record = _kept.popitem(last=False)
-            _cost -= COST_FACTOR * len(raw) + _OVERHEAD
+            (_cls, old), _record = _kept.popitem(last=False)
+            _cost -= _cost_of(old)
 
 
 def kept_bytes() -> int:

@@ -89,6 +89,8 @@ class Record(Generic[T]):
         self.fields = _wire_fields(cls, override or {})
         """Field name -> :class:`WireField` (its ``key`` filled in), in declaration order."""
         self.names = tuple(self.fields)
+        self.make = _maker(cls, self.names)
+        """The class built from its wire values in order (see :func:`_maker`)."""
         env = self._reader_env(convert)
         source = partial(reader_source, tuple((f.key, f.spec) for f in self.fields.values()))
         fast = self._fast_test()
@@ -110,14 +112,14 @@ class Record(Generic[T]):
         init = {f.name for f in dataclasses.fields(self.cls) if f.init}  # type: ignore[arg-type]
         if init != set(self.names):
             return lambda x, changes: dataclasses.replace(x, **changes)  # type: ignore[type-var]
-        env = {"_make": _maker(self.cls, self.names), "_names": frozenset(self.names)}
+        env = {"_make": self.make, "_names": frozenset(self.names)}
         replace: Callable[[T, dict[str, Any]], T] = compile_function(
             replacer_source(self.names), env
         )
         return replace
 
     def _compile_load(self) -> Callable[[Value], T]:
-        env: dict[str, Any] = {"_make": _maker(self.cls, self.names)}
+        env: dict[str, Any] = {"_make": self.make}
         fields = []
         for i, f in enumerate(self.fields.values()):
             env[f"_l{i}"], env[f"_m{i}"] = f.spec.load, f.missing
@@ -132,7 +134,7 @@ class Record(Generic[T]):
             "_Refused": Refused,
             "_slow": self._compile_values(),
             "_locate": partial(locate_field, parsers),
-            "_make": _maker(self.cls, self.names),
+            "_make": self.make,
             "_convert": convert,
             "_error": self.error,
             "_what": self.what,
@@ -234,9 +236,9 @@ def _maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     init = tuple(f.name for f in fields if f.init)
     if init == names and len(fields) == len(names) and not hasattr(cls, "__post_init__"):
-        slots = [vars(c).get(name) for name in names for c in cls.__mro__ if name in vars(c)]
-        if len(slots) == len(names) and all(hasattr(s, "__set__") for s in slots):
-            return _slot_maker(cls, names)
+        setters = _slot_setters(cls, names)
+        if setters is not None:
+            return _slot_maker(cls, setters)
     if init[: len(names)] == names:
         return cls
 
@@ -246,13 +248,23 @@ def _maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
     return make
 
 
-def _slot_maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
+def _slot_setters(cls: type, names: tuple[str, ...]) -> list[Callable[[Any, Any], None]] | None:
+    """The ``__set__`` of each named slot of ``cls`` (found where the class or a base
+    defines it), or None when one is not a slot."""
+    setters = []
+    for name in names:
+        slot: Any = next((vars(c)[name] for c in cls.__mro__ if name in vars(c)), None)
+        if not hasattr(slot, "__set__"):
+            return None
+        setters.append(slot.__set__)
+    return setters
+
+
+def _slot_maker(cls: type[T], setters: list[Callable[[Any, Any], None]]) -> Callable[..., T]:
     """A function of the field values in order that builds ``cls`` by setting its slots."""
     env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    for i, name in enumerate(names):
-        owner = next(c for c in cls.__mro__ if name in vars(c))
-        env[f"_s{i}"] = vars(owner)[name].__set__
-    make: Callable[..., T] = compile_function(slot_maker_source(len(names)), env)
+    env.update((f"_s{i}", setter) for i, setter in enumerate(setters))
+    make: Callable[..., T] = compile_function(slot_maker_source(len(setters)), env)
     return make
 
 
