@@ -3,16 +3,21 @@
 A stored record is a pure function of its bytes, and records are immutable, so the
 same bytes may always be answered with the same record: an account, a position or an
 organisation that many transactions of a block touch, or a shipment several of its
-events do, is built once instead of decoded and built again for each. What is kept is
-bounded in bytes (:data:`MAX_BYTES`, counting each record as :data:`COST_FACTOR` times
-its encoded size); the oldest go first. Records over :data:`MAX_RECORD_BYTES` are built
+events do, is built once instead of decoded and built again for each.
+
+What is kept is bounded in bytes (:data:`MAX_BYTES`, counting each record as
+:data:`COST_FACTOR` times its encoded size) and held in two generations of half that
+each: records go into the young one; when it is full it becomes the old one (the
+previous old one is dropped whole) and a record read from the old one moves back into
+the young one. That costs a dict insert and an addition per record kept — no ordering
+and no lock on the execution path. Under the GIL each dict operation is atomic; two
+threads that keep records at once can at worst miscount a few records of a generation,
+which is forgotten at its turn-over. Records over :data:`MAX_RECORD_BYTES` are built
 each time and not kept.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any, TypeVar
 
 from ledger.encoding import decode_trusted
@@ -26,46 +31,52 @@ MAX_RECORD_BYTES = 2048  # larger records (a busy market book) are built each ti
 COST_FACTOR = 8  # a built record with its strings and tuples, against its msgpack bytes
 _OVERHEAD = 256
 
-_kept: OrderedDict[tuple[type[Any], bytes], Any] = OrderedDict()
-_cost = 0
-_lock = threading.Lock()
+_young: dict[bytes, Any] = {}
+_old: dict[bytes, Any] = {}
+_young_cost = 0
+_old_cost = 0
 
 
 def typed_record(cls: type[R], raw: bytes) -> R:
     """``raw`` (a record this code stored) as a ``cls``, built once per distinct bytes."""
-    record: R | None = _kept.get((cls, raw)) if len(raw) <= MAX_RECORD_BYTES else None
-    if record is None:
+    record = _young.get(raw)
+    if type(record) is cls:
+        return record
+    if len(raw) > MAX_RECORD_BYTES:
+        return cls.load(decode_trusted(raw))
+    record = _old.get(raw)
+    if type(record) is not cls:
         record = cls.load(decode_trusted(raw))
-        _keep(cls, raw, record)
+    _keep(raw, record)
     return record
 
 
 def remember(record: Any, raw: bytes) -> None:
     """``record`` was just stored as ``raw``: the next read of those bytes is answered
     with it."""
-    _keep(type(record), raw, record)
+    if len(raw) <= MAX_RECORD_BYTES:
+        _keep(raw, record)
 
 
-def _cost_of(raw: bytes) -> int:
-    return COST_FACTOR * len(raw) + _OVERHEAD
-
-
-def _keep(cls: type[Any], raw: bytes, record: Any) -> None:
-    """Keep ``record`` for ``raw`` unless it is too large, making room by age."""
-    global _cost
-    cost = _cost_of(raw)
-    if len(raw) > MAX_RECORD_BYTES or cost > MAX_BYTES:
-        return
-    with _lock:
-        if (cls, raw) in _kept:
+def _keep(raw: bytes, record: Any) -> None:
+    """Keep ``record`` for ``raw`` in the young generation, turning it over when full."""
+    global _young, _old, _young_cost, _old_cost
+    cost = COST_FACTOR * len(raw) + _OVERHEAD
+    if _young_cost + cost > MAX_BYTES // 2:
+        _old, _old_cost = _young, _young_cost
+        _young, _young_cost = {}, 0
+        if cost > MAX_BYTES // 2:
             return
-        _kept[(cls, raw)] = record
-        _cost += cost
-        while _cost > MAX_BYTES:
-            (_cls, old), _record = _kept.popitem(last=False)
-            _cost -= _cost_of(old)
+    if _young.get(raw) is None:
+        _young_cost += cost
+    _young[raw] = record
+
+
+def is_kept(raw: bytes) -> bool:
+    """Whether a record is kept for ``raw`` (for tests)."""
+    return raw in _young or raw in _old
 
 
 def kept_bytes() -> int:
     """What the kept records count for now (for tests and metrics)."""
-    return _cost
+    return _young_cost + _old_cost

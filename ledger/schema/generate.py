@@ -96,13 +96,12 @@ def slot_maker_source(count: int) -> str:
 
 
 def replacer_source(names: tuple[str, ...]) -> str:
-    """The source of a record's ``replace``: a copy of ``x`` with the fields named in
-    the dict ``c`` set to its values (unknown names refused like a constructor would)."""
-    lines = ["def generated(x, c):", "    if not c.keys() <= _names:"]
-    lines.append("        raise TypeError(f'unknown fields {sorted(c.keys() - _names)}')")
-    lines.append("    return _make(")
-    lines += [f"        c.get({name!r}, x.{name})," for name in names]
-    return "\n".join([*lines, "    )"])
+    """The source of a record's ``replace``: a copy of ``_self`` with the fields given
+    as keywords set to their values (an unknown keyword is Python's own TypeError)."""
+    params = ", ".join(f"{name}=_KEEP" for name in names)
+    lines = [f"def replace(_self, *, {params}):", "    return _make("]
+    lines += [f"        _self.{name} if {name} is _KEEP else {name}," for name in names]
+    return "\n".join([*lines, "    )", "generated = replace"])
 
 
 def dumper_source(fields: list[tuple[str, str, bool, bool]], tag: tuple[str, str] | None) -> str:

@@ -104,18 +104,16 @@ class Record(Generic[T]):
         )
         self.to_obj: Callable[[T], dict[str, Value]] = self._compile_dump(sort_keys)
         self.load: Callable[[Value], T] = self._compile_load()
-        self.replace: Callable[[T, dict[str, Any]], T] = self._compile_replace()
+        self.replace: Callable[..., T] = self._compile_replace()
 
-    def _compile_replace(self) -> Callable[[T, dict[str, Any]], T]:
-        """``replace(x, changes)``: generated when the wire fields are all the class's
+    def _compile_replace(self) -> Callable[..., T]:
+        """``replace(x, **changes)``: generated when the wire fields are all the class's
         constructor takes, else :func:`dataclasses.replace`."""
         init = {f.name for f in dataclasses.fields(self.cls) if f.init}  # type: ignore[arg-type]
         if init != set(self.names):
-            return lambda x, changes: dataclasses.replace(x, **changes)  # type: ignore[type-var]
-        env = {"_make": self.make, "_names": frozenset(self.names)}
-        replace: Callable[[T, dict[str, Any]], T] = compile_function(
-            replacer_source(self.names), env
-        )
+            return dataclasses.replace
+        env = {"_make": self.make, "_KEEP": object()}
+        replace: Callable[..., T] = compile_function(replacer_source(self.names), env)
         return replace
 
     def _compile_load(self) -> Callable[[Value], T]:
@@ -286,7 +284,7 @@ class Described:
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` (like :func:`dataclasses.replace`, compiled per record)."""
-        result: Self = self.__schema__.replace(self, changes)
+        result: Self = self.__schema__.replace(self, **changes)
         return result
 
     @classmethod
@@ -317,6 +315,8 @@ def described(
             cls.to_obj = record.to_obj  # type: ignore[attr-defined]
         if "load" not in vars(cls):
             cls.load = staticmethod(record.load)  # type: ignore[attr-defined]
+        if "replace" not in vars(cls):
+            cls.replace = record.replace  # type: ignore[attr-defined]
         return cls
 
     return decorate

@@ -38,6 +38,10 @@ def test_a_stored_record_answers_the_next_read_of_its_bytes() -> None:
 
 def test_what_is_kept_stays_within_its_byte_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(record_cache, "MAX_BYTES", 20_000)
+    monkeypatch.setattr(record_cache, "_young", {})
+    monkeypatch.setattr(record_cache, "_old", {})
+    monkeypatch.setattr(record_cache, "_young_cost", 0)
+    monkeypatch.setattr(record_cache, "_old_cost", 0)
     for n in range(1_000):
         record_cache.typed_record(Organisation, encode(org(n).to_obj()))
         assert record_cache.kept_bytes() <= 20_000
@@ -46,4 +50,20 @@ def test_what_is_kept_stays_within_its_byte_bound(monkeypatch: pytest.MonkeyPatc
     assert record_cache.typed_record(Organisation, newest) is record_cache.typed_record(
         Organisation, newest
     )
-    assert (Organisation, encode(org(0).to_obj())) not in record_cache._kept
+    assert not record_cache.is_kept(encode(org(0).to_obj()))
+
+
+def test_bytes_kept_for_another_record_class_are_read_as_the_class_asked_for() -> None:
+    record = org(3)
+    raw = encode(record.to_obj())
+    record_cache.remember(("not", "an", "organisation"), raw)
+    got = record_cache.typed_record(Organisation, raw)
+    assert got == record and type(got) is Organisation
+
+
+def test_a_record_over_the_size_bound_is_built_each_time_and_not_kept() -> None:
+    big = org(4).replace(name="x" * 3000)
+    raw = encode(big.to_obj())
+    assert record_cache.typed_record(Organisation, raw) == big
+    record_cache.remember(big, raw)
+    assert not record_cache.is_kept(raw)
