@@ -48,7 +48,7 @@ from lightclient.checkpoints import (
     verify_extension,
 )
 from lightclient.headers import verify_certified
-from node.audit import AuditReport, ChainAuditor, StoreSource
+from node.audit import AuditReport, ChainAuditor, StoreSource, genesis_mismatch
 from node.config import Home
 
 PREFETCH = 32
@@ -173,7 +173,8 @@ def verify_chain(
         store = open_leveldb(Home(home).data)
         stored = store.get(keys.GENESIS_HASH)
         if stored is not None and stored != genesis.hash:
-            fail("this store belongs to another chain than the genesis file")
+            store.close()
+            fail(f"{home}'s store: {genesis_mismatch(stored, genesis.hash).problem}")
         warning = memory_warning(Home(home).data)
         if warning is not None:
             err_console.print(f"[yellow]warning:[/] {warning}")
@@ -292,6 +293,10 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
             ]
         )
     )
+    mismatch = report.genesis_mismatch
+    if mismatch is not None:
+        console.print(f"[bold red]✘ {mismatch.problem}[/]")
+        return
     if report.ok:
         console.print(
             f"[bold green]✔ the chain checks out[/] from genesis to height {report.tip}: "

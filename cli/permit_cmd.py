@@ -1,58 +1,75 @@
 """``cityledger permit check|show``: is permit P valid at time T, with proof.
 
-The permit record is proven against a certified header's state root, and the
-verdict is recomputed here from that record and T (the node's own verdict is
-only compared): a node cannot make an expired or revoked permit look valid.
-A permit that does not exist is proven absent.
+The permit record and its whole history are proven against a certified header's
+state root, and the verdict is computed here (the node's own verdict is not
+asked for): a node cannot make an expired or revoked permit look valid. Validity
+at a time T is judged on the permit as it stood at T: the latest proven history
+says which entries were written by T, and the permit's proven state at the
+height of the last of them is checked to be exactly that permit
+(:mod:`lightclient.permits`). A permit that does not exist is proven absent.
+Every answer goes through :class:`cli.verified_reads.Reads`.
 """
 
 from __future__ import annotations
 
-import time
 import urllib.parse
 
 import click
 
 from cli.client import NodeClient, genesis_option, node_option
-from cli.output import console, fail, print_json, record_json
-from cli.render import fmt_time, parse_time, permit_view, verified_line
+from cli.output import console, print_json, record_json
+from cli.render import fmt_time, parse_time, permit_view
+from cli.verified_reads import Reads, freshness_json, freshness_text, max_age_option
 from contracts import state_keys as sk
-from contracts.permits import BLDS_STATUS, effective_status
+from contracts.permits import permit_valid_at
+from ledger.encoding import Value
 from ledger.genesis import Genesis
+from lightclient.answers import Freshness, Verified
 from lightclient.errors import VerificationError
-from lightclient.permits import PermitView, verify_permit, verify_validity
-from lightclient.records import verify_state_answer
+from lightclient.permits import (
+    PermitView,
+    entries_by,
+    state_height_at,
+    verify_permit,
+    verify_permit_then,
+)
+from lightclient.records import verify_state_view
 
 
-def _connect(node: str, genesis_path: str) -> tuple[NodeClient, Genesis]:
+def _reads(node: str, genesis_path: str, max_age_s: float) -> Reads:
     genesis = Genesis.load(genesis_path)
-    return NodeClient(node, chain_id=genesis.chain_id), genesis
+    return Reads(NodeClient(node, chain_id=genesis.chain_id), genesis, max_age_s)
 
 
 def _path(permit_id: str) -> str:
     return f"/v1/permits/{urllib.parse.quote(permit_id, safe='')}"
 
 
-def _absent(client: NodeClient, genesis: Genesis, permit_id: str, as_json: bool) -> None:
+def _fetch(
+    reads: Reads, permit_id: str, freshness: Freshness, as_json: bool
+) -> Verified[PermitView]:
+    """The permit and its whole history at ``freshness``'s height (default: the latest)."""
+    client, params = reads.client, {"height": freshness.height}
+    status, answer = client.get_any(_path(permit_id), params)
+    if status == 404:
+        _absent(reads, permit_id, freshness, as_json)
+    if status != 200:
+        client.get(_path(permit_id), params)  # raises the node's error
+    return reads.accept(lambda: verify_permit(answer, reads.genesis, permit_id), freshness)
+
+
+def _absent(reads: Reads, permit_id: str, freshness: Freshness, as_json: bool) -> None:
     """The node says 404: make it prove the permit's absence, then exit 1."""
     key = sk.permit_key(permit_id)
-    answer = client.get(f"/v1/state/{key.hex()}")
-    certified, record = verify_state_answer(answer, genesis, key)
-    if record is not None:
-        fail(f"REFUSED: {client.url} said permit {permit_id!r} does not exist, but it does")
+    answer = reads.client.get(f"/v1/state/{key.hex()}", {"height": freshness.height})
+    verified = reads.accept(lambda: verify_state_view(answer, reads.genesis, key), freshness)
+    if verified.view.value is not None:
+        reads.refuse(VerificationError(f"the node said permit {permit_id!r} does not exist"))
     if as_json:
-        print_json(
-            {
-                "id": permit_id,
-                "exists": False,
-                "verified": True,
-                "height": certified.height,
-                "valid": False,
-            }
-        )
+        print_json({"id": permit_id, "exists": False, "valid": False, **freshness_json(verified)})
     else:
         console.print(f"permit {permit_id!r} does not exist (proven absent)")
-        console.print(verified_line(certified))
+        console.print(freshness_text(verified))
     raise SystemExit(1)
 
 
@@ -64,78 +81,103 @@ def permit() -> None:
 @permit.command()
 @click.argument("permit_id", metavar="ID")
 @click.option("--at", "at", default=None, help="Time (ms or ISO 8601; default: now).")
+@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
 @node_option()
 @genesis_option()
+@max_age_option()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def check(permit_id: str, at: str | None, node: str, genesis_path: str, as_json: bool) -> None:
-    """Is permit ID valid at --at? Exit status 0 when valid, 1 when not."""
+def check(
+    permit_id: str,
+    at: str | None,
+    height: int | None,
+    node: str,
+    genesis_path: str,
+    max_age_s: float,
+    as_json: bool,
+) -> None:
+    """Is permit ID valid now, at --at, or at block --height? Exit 0 when valid, 1 when not."""
+    if at is not None and height is not None:
+        raise click.BadParameter("give --at or --height, not both", param_hint="--at")
     try:
-        at_ms = parse_time(at) if at is not None else time.time_ns() // 1_000_000
+        at_ms = parse_time(at) if at is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
-    client, genesis = _connect(node, genesis_path)
-    status, answer = client.get_any(f"{_path(permit_id)}/validity", {"at": at_ms})
-    if status == 404:
-        _absent(client, genesis, permit_id, as_json)
-    if status != 200:
-        client.get(f"{_path(permit_id)}/validity", {"at": at_ms})  # raises the node's error
-    try:
-        view, valid, reason = verify_validity(answer, genesis, permit_id, at_ms)
-    except VerificationError as exc:
-        fail(f"REFUSED: the answer from {client.url} does not check out: {exc}")
-    _show(view, at_ms, valid, reason, as_json)
+    reads = _reads(node, genesis_path, max_age_s)
+    if height is not None:
+        then = _fetch(reads, permit_id, reads.at_height(height), as_json)
+        at_ms = then.time_ms
+    else:
+        at_ms = reads.clock() if at_ms is None else at_ms
+        then = _permit_at(reads, permit_id, at_ms, as_json)
+    valid, reason = permit_valid_at(then.view.permit, at_ms)
+    if not then.view.history or then.view.history[0].time_ms > at_ms:
+        valid, reason = False, "the permit did not exist yet at that time"
+    _show(then, at_ms, valid, reason, as_json)
     if not valid:
         raise SystemExit(1)
+
+
+def _permit_at(reads: Reads, permit_id: str, at_ms: int, as_json: bool) -> Verified[PermitView]:
+    """The permit as it stood at ``at_ms``, proven: the latest answer when nothing was
+    written to it since, else its state at the height of the last entry written by then."""
+    latest = _fetch(reads, permit_id, reads.covering(at_ms), as_json)
+    count = entries_by(latest.view, at_ms)
+    then_height = state_height_at(latest.view, at_ms)
+    if then_height is None or count == len(latest.view.history):
+        return latest
+    asked = f"the permit as it stood at {fmt_time(at_ms)}"
+    then = _fetch(reads, permit_id, reads.at_height(then_height, asked), as_json)
+    try:
+        verify_permit_then(then.view, latest.view, at_ms)
+    except VerificationError as exc:
+        reads.refuse(exc)
+    return then
 
 
 @permit.command()
 @click.argument("permit_id", metavar="ID")
 @node_option()
 @genesis_option()
-@click.option("--height", type=int, default=None, help="Answer as of this height.")
+@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
+@max_age_option()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def show(permit_id: str, node: str, genesis_path: str, height: int | None, as_json: bool) -> None:
-    """Permit ID and its history, as of the latest (or --height) certified block."""
-    client, genesis = _connect(node, genesis_path)
-    status, answer = client.get_any(_path(permit_id), {"height": height})
-    if status == 404:
-        _absent(client, genesis, permit_id, as_json)
-    if status != 200:
-        client.get(_path(permit_id), {"height": height})
-    try:
-        view = verify_permit(answer, genesis, permit_id)
-    except VerificationError as exc:
-        fail(f"REFUSED: the answer from {client.url} does not check out: {exc}")
-    at_ms = view.certified.header.time_ms
-    valid = effective_status(view.permit, at_ms) == "issued"
-    _show(
-        view,
-        at_ms,
-        valid,
-        f"{BLDS_STATUS[effective_status(view.permit, at_ms)]} at block time {fmt_time(at_ms)}",
-        as_json,
-    )
+def show(
+    permit_id: str,
+    node: str,
+    genesis_path: str,
+    height: int | None,
+    max_age_s: float,
+    as_json: bool,
+) -> None:
+    """Permit ID and its whole history, as of the latest (or --height) certified block."""
+    reads = _reads(node, genesis_path, max_age_s)
+    freshness = reads.current() if height is None else reads.at_height(height)
+    verified = _fetch(reads, permit_id, freshness, as_json)
+    at_ms = verified.time_ms
+    valid, reason = permit_valid_at(verified.view.permit, at_ms)
+    _show(verified, at_ms, valid, f"{reason} (at block time {fmt_time(at_ms)})", as_json)
 
 
-def _show(view: PermitView, at_ms: int, valid: bool, reason: str, as_json: bool) -> None:
-    c = view.certified
+def permit_json(verified: Verified[PermitView]) -> dict[str, Value]:
+    view = verified.view
+    return {
+        "id": view.permit.id,
+        **freshness_json(verified),
+        "permit": record_json(view.permit),
+        "history": [record_json(e) for e in view.history],
+    }
+
+
+def _show(
+    verified: Verified[PermitView], at_ms: int, valid: bool, reason: str, as_json: bool
+) -> None:
     if as_json:
-        print_json(
-            {
-                "id": view.permit.id,
-                "at_ms": at_ms,
-                "valid": valid,
-                "reason": reason,
-                "verified": True,
-                "height": c.height,
-                "verified_by": list(c.signers),
-                "permit": record_json(view.permit),
-                "history": [record_json(e) for e in view.history],
-            }
-        )
+        print_json({**permit_json(verified), "at_ms": at_ms, "valid": valid, "reason": reason})
         return
-    console.print(permit_view(view, at_ms, valid, reason))
-    console.print(verified_line(c))
+    console.print(permit_view(verified.view, at_ms, valid, reason))
+    console.print(freshness_text(verified))
+    n = len(verified.view.history)
     console.print(
-        "  the permit record is proven against the state root; the verdict is recomputed from it"
+        f"  the permit record and all {n} history entries are proven against the state root; "
+        "the verdict is computed here from the permit as it stood at that time"
     )

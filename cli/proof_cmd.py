@@ -19,13 +19,24 @@ import click
 from cli.client import NodeClient, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, fail, print_json, record_json
-from cli.render import permit_view, receipt_view, shipment_view, verified_line
+from cli.render import fmt_time, permit_view, receipt_view, shipment_view
 from cli.shipment_cmd import gather_shipment, view_json
-from contracts.permits import effective_status
+from cli.verified_reads import (
+    FINAL,
+    Reads,
+    freshness_json,
+    freshness_text,
+    max_age_option,
+    system_ms,
+)
+from contracts.permits import permit_valid_at
 from ledger.encoding import Value
 from ledger.genesis import Genesis
-from lightclient.bundles import KINDS, check_bundle, make_bundle, open_bundle
+from lightclient.answers import Freshness, Verified, describe_age, verify_answer
+from lightclient.bundles import KINDS, BundleView, check_bundle, make_bundle, open_bundle
 from lightclient.errors import VerificationError
+from lightclient.permits import PermitView
+from lightclient.shipments import ShipmentView
 
 
 @click.group()
@@ -39,16 +50,25 @@ def proof() -> None:
 @node_option()
 @genesis_option()
 @key_option(help_text="Member key that signs the read (needed for shipments).")
+@max_age_option()
 @click.option("--out", type=click.File("w"), default="-", help="Bundle file (default: stdout).")
 def export(
-    kind: str, ident: str, node: str, genesis_path: str, key_path: str | None, out: Any
+    kind: str,
+    ident: str,
+    node: str,
+    genesis_path: str,
+    key_path: str | None,
+    max_age_s: float,
+    out: Any,
 ) -> None:
     """Download KIND ID (shipment, permit or tx hash) with every proof into one bundle."""
     genesis = Genesis.load(genesis_path)
     client = NodeClient(
         node, key=load_key(key_path) if key_path else None, chain_id=genesis.chain_id
     )
+    reads = Reads(client, genesis, max_age_s)
     receipts: dict[bytes, dict[str, Value]] = {}
+    freshness = reads.current()
     if kind == "shipment":
         evidence = gather_shipment(client, ident)
         answer, receipts = evidence.answer, evidence.receipts
@@ -59,13 +79,12 @@ def export(
             fail("a transaction is named by its 32-byte hash in hex")
         ident = ident.lower()
         answer = client.get(f"/v1/txs/{ident}")
+        freshness = reads.any_age(FINAL)
     bundle = make_bundle(
         kind, ident, genesis, answer, receipts, exported_ms=time.time_ns() // 1_000_000
     )
-    try:  # never hand out a bundle that would not verify
-        check_bundle(open_bundle(bundle, genesis), genesis)
-    except VerificationError as exc:
-        fail(f"REFUSED: the answer from {client.url} does not check out: {exc}")
+    # never hand out a bundle that would not verify
+    reads.accept(lambda: check_bundle(open_bundle(bundle, genesis), genesis), freshness)
     out.write(json.dumps(bundle, indent=2) + "\n")
 
 
@@ -74,7 +93,11 @@ def export(
 @genesis_option()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def verify(bundle_file: Any, genesis_path: str, as_json: bool) -> None:
-    """Check a bundle offline against the genesis file; exit 1 if anything fails."""
+    """Check a bundle offline against the genesis file; exit 1 if anything fails.
+
+    A bundle is an answer as it was when exported: the output says how old its
+    certified block is.
+    """
     genesis = Genesis.load(genesis_path)
     try:
         doc = json.load(bundle_file)
@@ -82,36 +105,43 @@ def verify(bundle_file: Any, genesis_path: str, as_json: bool) -> None:
         fail(f"{bundle_file.name} is not JSON: {exc}")
     try:
         evidence = open_bundle(doc, genesis)
-        certified, view = check_bundle(evidence, genesis)
+        verified = verify_answer(
+            lambda: check_bundle(evidence, genesis),
+            genesis,
+            None,
+            Freshness.any_age(system_ms(), "a saved bundle (checked offline)"),
+        )
     except VerificationError as exc:
         fail(f"REFUSED: the bundle does not check out: {exc}")
-    kind = evidence["kind"]
+    _report(evidence, verified, doc.get("exported_ms"), as_json)
+
+
+def _report(
+    evidence: dict[str, Value], verified: Verified[BundleView], exported: Any, as_json: bool
+) -> None:
+    kind, view = evidence["kind"], verified.view
     if as_json:
-        out: dict[str, Any] = {
-            "kind": kind,
-            "id": evidence["id"],
-            "verified": True,
-            "height": certified.height,
-            "verified_by": list(certified.signers),
-        }
-        if kind == "shipment":
+        out: dict[str, Any] = {"kind": kind, "id": evidence["id"], **freshness_json(verified)}
+        if isinstance(view, ShipmentView):
             out |= view_json(view)
-        elif kind == "permit":
+        elif isinstance(view, PermitView):
             out["permit"] = record_json(view.permit)
         else:
             out["receipt"] = view.receipt.to_obj()
-        print_json(out)
+        print_json(out | {"bundle_age_ms": verified.age_ms, "exported_ms": exported})
         return
-    if kind == "shipment":
+    at = verified.time_ms
+    if isinstance(view, ShipmentView):
         console.print(shipment_view(view))
-    elif kind == "permit":
-        at = certified.header.time_ms
-        status = effective_status(view.permit, at)
-        console.print(permit_view(view, at, status == "issued", f"{status} at the bundle's block"))
+    elif isinstance(view, PermitView):
+        valid, reason = permit_valid_at(view.permit, at)
+        console.print(permit_view(view, at, valid, f"{reason} (at the bundle's block)"))
     else:
-        console.print(receipt_view(view.receipt, certified.header.time_ms))
-    console.print(verified_line(certified))
+        console.print(receipt_view(view.receipt, at))
+    console.print(freshness_text(verified))
+    exported_text = fmt_time(exported) if isinstance(exported, int) else "an unstated time"
     console.print(
-        "  checked offline: every record and transaction in the bundle is proven "
-        "against certified headers"
+        f"  checked offline: the bundle proves this as of height {verified.height}, "
+        f"{describe_age(verified.age_ms)} ago (it says it was exported at {exported_text}); "
+        "anything after that block is not in it"
     )

@@ -18,10 +18,12 @@ from rich.table import Table
 from cli.client import NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
-from cli.render import fmt_time, kv, receipt_view, short, verified_line
+from cli.render import fmt_time, kv, receipt_view, short
+from cli.verified_reads import FINAL, Reads, freshness_json, freshness_text, max_age_option
 from ledger.block import BlockHeader, Receipt
 from ledger.encoding import Value
 from ledger.genesis import Genesis
+from lightclient.answers import Verified
 from lightclient.blocks import BlockView, read_block, verify_block
 from lightclient.headers import CertifiedHeader
 from lightclient.receipts import verify_receipt
@@ -65,18 +67,30 @@ def _plain(value: Value) -> str:
 @node_option()
 @genesis_option(required=False)
 @key_option(help_text="Member key that signs the read (shows the transactions it may see).")
+@max_age_option()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def block(
-    height: str, node: str, genesis_path: str | None, key_path: str | None, as_json: bool
+    height: str,
+    node: str,
+    genesis_path: str | None,
+    key_path: str | None,
+    max_age_s: float,
+    as_json: bool,
 ) -> None:
-    """One block (HEIGHT or 'latest'): header, transactions, certificate."""
+    """One block (HEIGHT or 'latest'): header, transactions, certificate.
+
+    'latest' must be no older than --max-age; a numbered block is any age (asked for).
+    """
     if height != "latest" and not height.isdigit():
         fail("HEIGHT is a number or 'latest'")
-    answer = _client(node, key_path).get(f"/v1/blocks/{height}")
+    client = _client(node, key_path)
+    answer = client.get(f"/v1/blocks/{height}")
     view = read_block(answer)
-    certified = None
+    verified = None
     if genesis_path is not None:
-        certified = verify_block(view, Genesis.load(genesis_path))
+        reads = Reads(client, Genesis.load(genesis_path), max_age_s)
+        freshness = reads.current() if height == "latest" else reads.at_height(int(height))
+        verified = reads.accept(lambda: verify_block(view, reads.genesis), freshness)
     if as_json:
         print_json(
             {
@@ -85,14 +99,15 @@ def block(
                 "block": answer["block"],
                 "redacted": view.redacted,
                 "certificate": view.cert.to_obj(),
-                "verified": certified is not None,
+                "verified": False,
             }
+            | ({} if verified is None else freshness_json(verified))
         )
         return
-    _print_block(view, certified)
+    _print_block(view, verified)
 
 
-def _print_block(view: BlockView, certified: CertifiedHeader | None) -> None:
+def _print_block(view: BlockView, verified: Verified[CertifiedHeader] | None) -> None:
     """The header, the transactions this reader may see, and what was verified."""
     console.print(kv(_header_rows(view)))
     if view.entries:
@@ -102,8 +117,8 @@ def _print_block(view: BlockView, certified: CertifiedHeader | None) -> None:
             f"{view.redacted} payloads are not shown to this reader (read rules); "
             "give --key to read what your organisation may"
         )
-    if certified is not None:
-        console.print(verified_line(certified))
+    if verified is not None:
+        console.print(freshness_text(verified))
         console.print("  transactions and evidence match the header's tx and evidence roots")
     else:
         console.print("[yellow]not verified[/]: give --genesis to check the certificate")
@@ -164,9 +179,9 @@ def tx_show(
         return
     if status_code != 200:
         client.get(f"/v1/txs/{raw.hex()}")  # raises the node's error
-    genesis = Genesis.load(genesis_path) if genesis_path else None
+    reads = None if genesis_path is None else Reads(client, Genesis.load(genesis_path))
     out: dict[str, Any] = {"hash": raw}
-    report_receipt(answer, raw, genesis, as_json, out)
+    report_receipt(answer, raw, reads, as_json, out)
 
 
 def wait_for_receipt(client: NodeClient, tx_hash: bytes, timeout: float) -> dict[str, Value]:
@@ -191,37 +206,42 @@ def wait_for_receipt(client: NodeClient, tx_hash: bytes, timeout: float) -> dict
 def report_receipt(
     answer: dict[str, Value],
     tx_hash: bytes,
-    genesis: Genesis | None,
+    reads: Reads | None,
     as_json: bool,
     out: dict[str, Any],
 ) -> None:
-    """Print a receipt (verified when the genesis is known); exit 1 if the tx failed."""
+    """Print a receipt (verified when the genesis is known); exit 1 if the tx failed.
+
+    A committed transaction is final: its receipt is accepted at its block's age.
+    """
     stub = answer.get("receipt")
     if isinstance(stub, dict) and stub.get("redacted") is True:
         fail(
             f"the node shows transaction {tx_hash.hex()[:16]}…'s receipt only to readers the "
             "read rules allow: give --key with a member key of a party to it (or an auditor's)"
         )
-    if genesis is not None:
-        verified = verify_receipt(answer, genesis, tx_hash)
-        receipt, header, certified = verified.receipt, verified.certified.header, verified.certified
+    verified = None
+    if reads is not None:
+        genesis = reads.genesis
+        verified = reads.accept(
+            lambda: verify_receipt(answer, genesis, tx_hash), reads.any_age(FINAL)
+        )
+        receipt, header = verified.view.receipt, verified.certified.header
     else:
-        receipt, certified = Receipt.from_obj(answer["receipt"]), None
+        receipt = Receipt.from_obj(answer["receipt"])
         header = BlockHeader.from_obj(answer["header"])
+    out |= {"verified": False} if verified is None else freshness_json(verified)
     out |= {
         "status": "committed" if receipt.ok else "failed",
         "height": receipt.height,
         "receipt": receipt.to_obj(),
-        "verified": certified is not None,
     }
-    if certified is not None:
-        out["verified_by"] = list(certified.signers)
     if as_json:
         print_json(out)
     else:
         console.print(receipt_view(receipt, header.time_ms))
-        if certified is not None:
-            console.print(verified_line(certified))
+        if verified is not None:
+            console.print(freshness_text(verified))
             console.print("  in the block's tx root, results root and the ledger log")
         else:
             console.print(

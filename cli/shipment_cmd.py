@@ -23,11 +23,12 @@ import click
 from cli.client import NodeClient, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, fail, print_json, record_json
-from cli.render import shipment_view, shipments_table, verified_line
+from cli.render import shipment_view, shipments_table
+from cli.verified_reads import Reads, freshness_json, freshness_text, max_age_option
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.genesis import Genesis
-from lightclient.errors import VerificationError
+from lightclient.answers import Verified
 from lightclient.history import verify_provenance
 from lightclient.search import verify_search
 from lightclient.shipments import ShipmentView
@@ -85,30 +86,30 @@ def fetch_receipts(client: NodeClient, hashes: list[bytes]) -> dict[bytes, dict[
 
 
 def provenance_of(
-    client: NodeClient, genesis: Genesis, shipment_id: str, height: int | None = None
-) -> tuple[ShipmentView, ShipmentEvidence]:
-    evidence = gather_shipment(client, shipment_id, height)
-    try:
-        view = verify_provenance(evidence.answer, evidence.receipts, genesis, shipment_id)
-    except VerificationError as exc:
-        fail(f"REFUSED: the answer from {client.url} does not check out: {exc}")
-    return view, evidence
+    reads: Reads, shipment_id: str, height: int | None = None
+) -> tuple[Verified[ShipmentView], ShipmentEvidence]:
+    """The shipment and its whole history, verified (now, or at ``height`` as asked)."""
+    evidence = gather_shipment(reads.client, shipment_id, height)
+    freshness = reads.current() if height is None else reads.at_height(height)
+    verified = reads.accept(
+        lambda: verify_provenance(evidence.answer, evidence.receipts, reads.genesis, shipment_id),
+        freshness,
+    )
+    return verified, evidence
 
 
-def connect(node: str, genesis_path: str, key_path: str | None) -> tuple[NodeClient, Genesis]:
+def connect(node: str, genesis_path: str, key_path: str | None, max_age_s: float) -> Reads:
     genesis = Genesis.load(genesis_path)
     key: PrivateKey | None = load_key(key_path) if key_path else None
-    return NodeClient(node, key=key, chain_id=genesis.chain_id), genesis
+    return Reads(NodeClient(node, key=key, chain_id=genesis.chain_id), genesis, max_age_s)
 
 
 def view_json(view: ShipmentView) -> dict[str, Any]:
+    """A verified shipment view for ``--json`` (the caller adds :func:`freshness_json`)."""
     c = view.certified
     return {
         "id": view.shipment.id,
-        "verified": True,
-        "height": c.height,
         "block_hash": c.header.hash,
-        "verified_by": list(c.signers),
         "voting_power": c.power,
         "total_power": c.total_power,
         "shipment": record_json(view.shipment),
@@ -126,7 +127,8 @@ def shipment() -> None:
 @node_option()
 @genesis_option()
 @key_option(help_text="Member key that signs the read (shipment data is not public).")
-@click.option("--height", type=int, default=None, help="Answer as of this height.")
+@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
+@max_age_option()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def provenance(
     shipment_id: str,
@@ -134,16 +136,18 @@ def provenance(
     genesis_path: str,
     key_path: str | None,
     height: int | None,
+    max_age_s: float,
     as_json: bool,
 ) -> None:
     """Who held shipment ID, where it has been, what was declared, and customs' decisions."""
-    client, genesis = connect(node, genesis_path, key_path)
-    view, _ = provenance_of(client, genesis, shipment_id, height)
+    reads = connect(node, genesis_path, key_path, max_age_s)
+    verified, _ = provenance_of(reads, shipment_id, height)
     if as_json:
-        print_json(view_json(view))
+        print_json({**freshness_json(verified), **view_json(verified.view)})
         return
+    view = verified.view
     console.print(shipment_view(view))
-    console.print(verified_line(view.certified))
+    console.print(freshness_text(verified))
     n = len(view.history)
     console.print(
         f"  the shipment record and all {n} history entries are proven against the state root "
@@ -165,6 +169,7 @@ def provenance(
 @node_option()
 @genesis_option()
 @key_option(help_text="Member key that signs the read.")
+@max_age_option()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def find(
     container: str | None,
@@ -175,12 +180,13 @@ def find(
     node: str,
     genesis_path: str,
     key_path: str | None,
+    max_age_s: float,
     as_json: bool,
 ) -> None:
     """Shipments by container, party and/or status; every listed record is proven."""
     if container is None and party is None and status is None:
         fail("give at least one of --container, --party, --status")
-    client, genesis = connect(node, genesis_path, key_path)
+    reads = connect(node, genesis_path, key_path, max_age_s)
     params = {
         "container": container,
         "party": party,
@@ -188,20 +194,19 @@ def find(
         "limit": limit,
         "after": after,
     }
-    answer = client.get("/v1/shipments", params, signed=True)
-    try:
-        certified, records = verify_search(
-            answer, genesis, container=container, party=party, status=status
-        )
-    except VerificationError as exc:
-        fail(f"REFUSED: the answer from {client.url} does not check out: {exc}")
+    answer = reads.client.get("/v1/shipments", params, signed=True)
+    verified = reads.accept(
+        lambda: verify_search(
+            answer, reads.genesis, container=container, party=party, status=status
+        ),
+        reads.current(),
+    )
+    records = verified.view.shipments
     next_after = answer.get("next_after")
     if as_json:
         print_json(
             {
-                "verified": True,
-                "height": certified.height,
-                "verified_by": list(certified.signers),
+                **freshness_json(verified),
                 "shipments": [record_json(r) for r in records],
                 "next_after": next_after,
             }
@@ -211,10 +216,10 @@ def find(
         console.print(shipments_table(records))
     else:
         console.print("no shipment matches (that this key may read)")
-    console.print(verified_line(certified))
+    console.print(freshness_text(verified))
     console.print(
-        "  each listed record is proven; the search index itself is not "
-        "authenticated, so a node could leave some out"
+        "  each listed record is proven and listed in order; the search index itself is not "
+        "authenticated, so a node could leave some out (docs/cli.md)"
     )
     if next_after:
         console.print(f"more: --after {next_after}")

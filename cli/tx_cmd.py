@@ -27,6 +27,7 @@ from cli.keys_cmd import key_option, load_key, public_key_of
 from cli.output import console, fail, print_json
 from cli.query_cmd import report_receipt, wait_for_receipt
 from cli.render import parse_time
+from cli.verified_reads import Reads
 from contracts import state_keys as sk
 from contracts.energy import sign_reading
 from contracts.errors import ContractError
@@ -119,7 +120,8 @@ def send(sender: Sender, kind: str, payload: dict[str, Value]) -> None:
             console.print(f"follow it with: cityledger tx show {tx.hash.hex()}")
         return
     answer = wait_for_receipt(sender.client, tx.hash, sender.timeout)
-    report_receipt(answer, tx.hash, sender.genesis, sender.as_json, out)
+    reads = None if sender.genesis is None else Reads(sender.client, sender.genesis)
+    report_receipt(answer, tx.hash, reads, sender.as_json, out)
 
 
 # --- the action commands, from one table ------------------------------------------------------

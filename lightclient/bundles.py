@@ -17,11 +17,11 @@ from typing import Any
 from ledger.encoding import Value, decode, encode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
-from lightclient.errors import VerificationError
-from lightclient.headers import CertifiedHeader
+from lightclient.errors import GenesisMismatch, VerificationError
 from lightclient.history import verify_provenance
-from lightclient.permits import verify_permit
-from lightclient.receipts import verify_receipt
+from lightclient.permits import PermitView, verify_permit
+from lightclient.receipts import VerifiedReceipt, verify_receipt
+from lightclient.shipments import ShipmentView
 
 BUNDLE_VERSION = 1
 KINDS = ("shipment", "permit", "tx")
@@ -69,8 +69,13 @@ def open_bundle(doc: Any, genesis: Genesis) -> dict[str, Value]:
         raise VerificationError(f"the bundle's evidence is not canonical msgpack: {exc}") from None
     if not isinstance(evidence, dict) or evidence.get("kind") not in KINDS:
         raise VerificationError("the bundle's evidence is malformed")
-    if evidence.get("genesis_hash") != genesis.hash or evidence.get("chain_id") != genesis.chain_id:
-        raise VerificationError("the bundle was made for another chain or genesis than this file")
+    theirs = evidence.get("genesis_hash")
+    if theirs != genesis.hash or evidence.get("chain_id") != genesis.chain_id:
+        raise GenesisMismatch(
+            "the bundle was made for another chain or genesis than this file",
+            genesis.hash,
+            theirs if isinstance(theirs, bytes) else None,
+        )
     if evidence.get("validators") != genesis.validators.to_obj():
         raise VerificationError("the bundle's validator set differs from the genesis file's")
     for name in ("kind", "id"):
@@ -79,19 +84,19 @@ def open_bundle(doc: Any, genesis: Genesis) -> dict[str, Value]:
     return evidence
 
 
-def check_bundle(evidence: dict[str, Value], genesis: Genesis) -> tuple[CertifiedHeader, Any]:
-    """Run the checks for the bundle's kind on its evidence; (certified header, view)."""
+BundleView = ShipmentView | PermitView | VerifiedReceipt
+
+
+def check_bundle(evidence: dict[str, Value], genesis: Genesis) -> BundleView:
+    """Run the checks for the bundle's kind on its evidence: the view it proves."""
     kind, ident, answer = evidence["kind"], evidence["id"], evidence["answer"]
     receipts = {h: r for h, r in evidence.get("receipts", [])}
     if kind == "shipment":
-        view = verify_provenance(answer, receipts, genesis, ident)
-        return view.certified, view
+        return verify_provenance(answer, receipts, genesis, ident)
     if kind == "permit":
-        pview = verify_permit(answer, genesis, ident)
-        return pview.certified, pview
+        return verify_permit(answer, genesis, ident)
     try:
         tx_hash = bytes.fromhex(ident)
     except ValueError:
         raise VerificationError("the bundle's id is not a transaction hash") from None
-    verified = verify_receipt(answer, genesis, tx_hash)
-    return verified.certified, verified
+    return verify_receipt(answer, genesis, tx_hash)

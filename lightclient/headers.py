@@ -9,7 +9,7 @@ from ledger.encoding import Value
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.votes import CommitCertificate
-from lightclient.errors import VerificationError, answer_field
+from lightclient.errors import GenesisMismatch, VerificationError, answer_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,15 @@ class CertifiedHeader:
     def height(self) -> int:
         return self.header.height
 
+    @property
+    def certified(self) -> CertifiedHeader:
+        """The header itself: an answer that is only a certified header (a block, a checkpoint)."""
+        return self
+
+    def histories(self) -> tuple[()]:
+        """A header is no record: it has no history to be whole."""
+        return ()
+
     def describe(self) -> str:
         names = ", ".join(self.signers)
         return (
@@ -39,12 +48,17 @@ def check_certificate(
 ) -> CertifiedHeader:
     """The header is on this chain and ``cert`` commits it with >2/3 of genesis power."""
     if header.chain_id != genesis.chain_id:
-        raise VerificationError(
-            f"the header is for chain {header.chain_id!r}, not {genesis.chain_id!r}"
+        raise GenesisMismatch(
+            f"the answer is for chain {header.chain_id!r}, your genesis file for "
+            f"{genesis.chain_id!r}",
+            genesis.hash,
+            header.prev_hash if header.height == 1 else None,
         )
     if header.validators_hash != genesis.validators.hash:
-        raise VerificationError(
-            f"header {header.height} names a validator set other than the genesis one"
+        raise GenesisMismatch(
+            f"header {header.height} names a validator set other than your genesis file's",
+            genesis.hash,
+            header.prev_hash if header.height == 1 else None,
         )
     if header.proposer not in genesis.validators:
         raise VerificationError(

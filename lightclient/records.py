@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
 from ledger.block import BlockHeader
@@ -62,10 +63,28 @@ def require_typed(item: Value, header: BlockHeader, key: bytes, kind: type[R]) -
         ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class StateView:
+    """The value proven at one state key (None: proven absent)."""
+
+    certified: CertifiedHeader
+    value: Value
+
+    def histories(self) -> tuple[()]:
+        """One state value: no history comes with it."""
+        return ()
+
+
 def verify_state_answer(
     answer: Value, genesis: Genesis, key: bytes
 ) -> tuple[CertifiedHeader, Value]:
     """A ``/v1/state/{key}`` answer: the decoded value at ``key`` (None: proven absent)."""
+    view = verify_state_view(answer, genesis, key)
+    return view.certified, view.value
+
+
+def verify_state_view(answer: Value, genesis: Genesis, key: bytes) -> StateView:
+    """A ``/v1/state/{key}`` answer as a :class:`StateView`."""
     certified = verify_certified(answer, genesis)
     raw = answer.get("value")
     if raw is not None and not isinstance(raw, bytes):
@@ -75,4 +94,4 @@ def verify_state_answer(
         "proof": answer.get("proof"),
         "record": None if raw is None else decode(raw),
     }
-    return certified, verify_item(item, certified.header, key)
+    return StateView(certified, verify_item(item, certified.header, key))

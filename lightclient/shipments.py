@@ -9,6 +9,7 @@ from contracts.shipment_records import Shipment, ShipmentEvent
 from ledger.block import BlockHeader
 from ledger.encoding import Value
 from ledger.genesis import Genesis
+from lightclient.answers import HistoryCount
 from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
 from lightclient.records import require_typed, verify_item
@@ -24,6 +25,10 @@ class ShipmentView:
     @property
     def tx_hashes(self) -> list[bytes]:
         return [e.tx_hash for e in self.history]
+
+    def histories(self) -> tuple[HistoryCount, ...]:
+        what = f"shipment {self.shipment.id!r}"
+        return (HistoryCount(what, self.shipment.history_len, len(self.history)),)
 
 
 def verify_shipment(answer: Value, genesis: Genesis, shipment_id: str) -> ShipmentView:

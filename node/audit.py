@@ -74,6 +74,19 @@ class Finding:
         return f"{where}{self.record}: {self.problem}"
 
 
+GENESIS_RECORD = "genesis"
+
+
+def genesis_mismatch(theirs: bytes, ours: bytes) -> Finding:
+    """Block 1 follows another genesis than the auditor's file: another chain, not tampering."""
+    return Finding(
+        1,
+        GENESIS_RECORD,
+        f"genesis mismatch: this chain's genesis is {theirs.hex()}, yours is {ours.hex()} "
+        "(block 1 follows another genesis): audit it with that chain's genesis file",
+    )
+
+
 @dataclass(slots=True)
 class AuditReport:
     chain_id: str
@@ -90,6 +103,11 @@ class AuditReport:
     @property
     def ok(self) -> bool:
         return not self.findings
+
+    @property
+    def genesis_mismatch(self) -> Finding | None:
+        """The finding that the chain follows another genesis, if that is what was found."""
+        return next((f for f in self.findings if f.record == GENESIS_RECORD), None)
 
     @property
     def tx_rate(self) -> float:
@@ -317,6 +335,8 @@ class ChainAuditor:
         """Link, certificate-of-parent and root checks, then re-execution."""
         h, head, genesis = block.header, self.chain.head(), self.genesis
         problem = None
+        if h.height == 1 and h.prev_hash != genesis.hash:
+            raise AuditFailure(genesis_mismatch(h.prev_hash, genesis.hash))
         if h.prev_hash != head.block_hash:
             problem = "prev_hash does not link to the previous block (hash chain broken)"
         elif h.chain_id != genesis.chain_id or h.validators_hash != genesis.validators.hash:

@@ -1,0 +1,149 @@
+"""Every read command's way to a verified answer: one node, one genesis, one age limit.
+
+:class:`Reads` hands each answer to :func:`lightclient.answers.verify_answer` (the
+one place that decides genesis match, freshness and whole histories) with the
+genesis hash the node names and the freshness the user asked for, and turns each
+refusal into one line and exit status 1:
+
+* another chain: ``genesis mismatch: this chain's genesis is X, yours is Y``;
+* a stale answer: which height, how old, which node, and what to do;
+* anything else that does not check out: what did not.
+
+``--max-age`` (default 60 s, env ``CITYLEDGER_MAX_AGE``) bounds the age of the
+certified block of every answer about *now*; ``--height`` and ``--at`` ask for an
+older one knowingly, and the output says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+from rich.text import Text
+
+from cli.client import NodeClient
+from cli.output import fail
+from cli.render import fmt_time
+from ledger.genesis import Genesis
+from lightclient.answers import (
+    Freshness,
+    StaleAnswer,
+    V,
+    Verified,
+    describe_age,
+    verify_answer,
+)
+from lightclient.errors import GenesisMismatch, VerificationError
+
+MAX_AGE_ENV = "CITYLEDGER_MAX_AGE"
+DEFAULT_MAX_AGE_S = 60.0
+FINAL = "a committed transaction (final: the block that committed it never changes)"
+
+
+def max_age_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--max-age",
+        "max_age_s",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_MAX_AGE_S,
+        show_default=True,
+        envvar=MAX_AGE_ENV,
+        help="Refuse an answer whose certified block is older than this many seconds "
+        f"(unless --height or --at asks for an older one). Env: {MAX_AGE_ENV}.",
+    )
+
+
+def system_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Reads:
+    """Answers from one node, each accepted only through :func:`verify_answer`."""
+
+    def __init__(
+        self,
+        client: NodeClient,
+        genesis: Genesis,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        clock: Callable[[], int] = system_ms,
+    ) -> None:
+        self.client = client
+        self.genesis = genesis
+        self.max_age_ms = int(max_age_s * 1000)
+        self.clock = clock
+        self._node_genesis: bytes | None = None
+
+    def current(self) -> Freshness:
+        """An answer about now: no older than ``--max-age``."""
+        return Freshness.current(self.clock(), self.max_age_ms)
+
+    def at_height(self, height: int, asked: str = "") -> Freshness:
+        """The answer at exactly ``height``, of any age: the user asked for it."""
+        return Freshness.at_height(self.clock(), height, asked)
+
+    def covering(self, at_ms: int) -> Freshness:
+        """An answer about ``at_ms``: fresh, or from a block at or after that time."""
+        return Freshness.covering(self.clock(), self.max_age_ms, at_ms)
+
+    def any_age(self, asked: str) -> Freshness:
+        return Freshness.any_age(self.clock(), asked)
+
+    def node_genesis(self) -> bytes:
+        """The genesis hash the node names for its chain (``/v1/status``)."""
+        if self._node_genesis is None:
+            named = self.client.get("/v1/status").get("genesis_hash")
+            if not isinstance(named, bytes):
+                self.refuse(VerificationError("the node does not name its genesis hash"))
+            self._node_genesis = named
+        return self._node_genesis
+
+    def accept(self, read: Callable[[], V], freshness: Freshness) -> Verified[V]:
+        """``read()``'s view, verified; a one-line refusal and exit 1 otherwise."""
+        try:
+            return verify_answer(read, self.genesis, self.node_genesis(), freshness)
+        except VerificationError as exc:
+            self.refuse(exc)
+
+    def refuse(self, exc: VerificationError) -> NoReturn:
+        url = self.client.url
+        if isinstance(exc, GenesisMismatch):
+            fail(f"REFUSED: {exc} (asked {url})")
+        if isinstance(exc, StaleAnswer):
+            fail(
+                f"REFUSED: the answer from {url} is stale: {exc}: the node is behind or the "
+                "network has stopped; ask another node, or accept that block knowingly with "
+                f"--height {exc.height} (or raise --max-age)"
+            )
+        fail(f"REFUSED: the answer from {url} does not check out: {exc}")
+
+
+def freshness_text(verified: Verified[Any]) -> Text:
+    """``✔ verified at height N (block time …, 3 s old) by …``, and why an old one is shown."""
+    c = verified.certified
+    text = Text.assemble(
+        ("✔ ", "bold green"),
+        (
+            f"verified at height {c.height} (block time {fmt_time(verified.time_ms)}, "
+            f"{describe_age(verified.age_ms)} old) by validators {', '.join(c.signers)} "
+            f"({c.power} of {c.total_power} voting power)",
+            "green",
+        ),
+    )
+    if verified.asked:
+        text.append(f"\n  an older block, shown because you asked for {verified.asked}", "yellow")
+    return text
+
+
+def freshness_json(verified: Verified[Any]) -> dict[str, Any]:
+    """The fields every verified ``--json`` answer carries about its certified block."""
+    c = verified.certified
+    return {
+        "verified": True,
+        "height": c.height,
+        "block_time_ms": verified.time_ms,
+        "age_ms": verified.age_ms,
+        "asked": verified.asked or None,
+        "verified_by": list(c.signers),
+    }
