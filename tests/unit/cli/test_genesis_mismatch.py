@@ -27,6 +27,11 @@ def same_validators(node: CliNode, tmp_path: Path) -> Genesis:
     return other
 
 
+@pytest.fixture
+def other_file(same_validators: Genesis, tmp_path: Path) -> str:
+    return _file(same_validators, tmp_path, "other.json")
+
+
 def _mismatch(node: CliNode, other: Genesis, text: str) -> None:
     lines = [line for line in text.splitlines() if "genesis mismatch" in line]
     assert len(lines) == 1, text
@@ -53,13 +58,9 @@ def _commands(server: ServerThread, node: CliNode, key: str) -> list[list[str]]:
 
 
 def test_every_read_command_names_another_genesis(
-    server: ServerThread,
-    node: CliNode,
-    same_validators: Genesis,
+    server: ServerThread, node: CliNode, same_validators: Genesis, other_file: str,
     keys: dict[str, str],
-    tmp_path: Path,
-) -> None:
-    other_file = _file(same_validators, tmp_path, "other.json")
+) -> None:  # fmt: skip
     for command in _commands(server, node, keys["officer"]):
         result = run([*command, "--node", server.url, "--genesis", other_file])
         assert result.exit_code == 1, (command, message(result))
@@ -79,13 +80,9 @@ def test_other_validators_are_a_genesis_mismatch(
 
 
 def test_online_audit_names_another_genesis(
-    server: ServerThread,
-    node: CliNode,
-    same_validators: Genesis,
+    server: ServerThread, node: CliNode, same_validators: Genesis, other_file: str,
     keys: dict[str, str],
-    tmp_path: Path,
-) -> None:
-    other_file = _file(same_validators, tmp_path, "other.json")
+) -> None:  # fmt: skip
     result = run(["audit", "verify", "--node", server.url, "--genesis", other_file,
                   "--key", keys["auditor"]])  # fmt: skip
     assert result.exit_code == 1
@@ -94,10 +91,9 @@ def test_online_audit_names_another_genesis(
 
 
 def test_offline_audit_names_another_genesis(
-    node: CliNode, same_validators: Genesis, tmp_path: Path
+    node: CliNode, same_validators: Genesis, other_file: str, tmp_path: Path
 ) -> None:
     home = leveldb_home(node, tmp_path)
-    other_file = _file(same_validators, tmp_path, "other.json")
     result = run(["audit", "verify", "--home", str(home), "--genesis", other_file])
     assert result.exit_code == 1
     _mismatch(node, same_validators, message(result))
@@ -116,13 +112,12 @@ def test_a_store_without_its_genesis_hash_is_named_at_block_one(
 
 def test_a_bundle_of_another_chain_names_both_genesis_hashes(
     server: ServerThread, node: CliNode, genesis_file: str, same_validators: Genesis,
-    tmp_path: Path,
+    other_file: str, tmp_path: Path,
 ) -> None:  # fmt: skip
     bundle = tmp_path / "bundle.json"
     exported = run(["proof", "export", "permit", "P-0001", "--node", server.url,
                     "--genesis", genesis_file, "--out", str(bundle)])  # fmt: skip
     assert exported.exit_code == 0, message(exported)
-    other_file = _file(same_validators, tmp_path, "other.json")
     result = run(["proof", "verify", str(bundle), "--genesis", other_file])
     assert result.exit_code == 1
     _mismatch(node, same_validators, message(result))
