@@ -33,12 +33,14 @@ from rich.table import Table
 from cli.client import NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
-from cli.render import fmt_time, kv, verified_line
+from cli.render import fmt_time, kv
+from cli.verified_reads import Reads, freshness_text, max_age_option
 from ledger.block import BlockHeader
 from ledger.crypto import PrivateKey, Purpose
 from ledger.encoding import Value, encode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
+from ledger.merkle import ConsistencyProof
 from ledger.storage import keys, open_leveldb
 from ledger.votes import CommitCertificate
 from lightclient.checkpoints import (
@@ -47,7 +49,8 @@ from lightclient.checkpoints import (
     read_checkpoint,
     verify_extension,
 )
-from lightclient.headers import verify_certified
+from lightclient.errors import VerificationError
+from lightclient.headers import CertifiedHeader, verify_certified
 from node.audit import AuditReport, ChainAuditor, StoreSource, genesis_mismatch
 from node.config import Home
 
@@ -318,7 +321,8 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
 @node_option()
 @genesis_option(required=False)
 @key_option(help_text="Sign the checkpoint with this key (Purpose.CHECKPOINT).")
-def checkpoint(node: str, genesis_path: str | None, key_path: str | None) -> None:
+@max_age_option()
+def checkpoint(node: str, genesis_path: str | None, key_path: str | None, max_age_s: float) -> None:
     """Print the latest certified checkpoint as JSON (publish it; check it later)."""
     client = NodeClient(node)
     answer = client.get("/v1/checkpoint")
@@ -326,10 +330,10 @@ def checkpoint(node: str, genesis_path: str | None, key_path: str | None) -> Non
     cert = CommitCertificate.from_obj(answer["certificate"])
     genesis_hash = answer.get("genesis_hash")
     if genesis_path is not None:
-        genesis = Genesis.load(genesis_path)
-        certified = verify_certified(answer, genesis)
-        genesis_hash = genesis.hash
-        err_console.print(verified_line(certified))
+        reads = Reads(client, Genesis.load(genesis_path), max_age_s)
+        verified = reads.accept(lambda: verify_certified(answer, reads.genesis), reads.current())
+        genesis_hash = reads.genesis.hash
+        err_console.print(freshness_text(verified))
     else:
         err_console.print(
             "[yellow]note:[/] not verified; give --genesis to check the "
@@ -352,9 +356,15 @@ def checkpoint(node: str, genesis_path: str | None, key_path: str | None) -> Non
 @node_option()
 @genesis_option()
 @click.option("--signer", default=None, help="Require the checkpoint signed by this key (hex).")
+@max_age_option()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def consistency(
-    checkpoint_file: Any, node: str, genesis_path: str, signer: str | None, as_json: bool
+    checkpoint_file: Any,
+    node: str,
+    genesis_path: str,
+    signer: str | None,
+    max_age_s: float,
+    as_json: bool,
 ) -> None:
     """Prove today's ledger extends CHECKPOINT (one consistency proof, no history download)."""
     genesis = Genesis.load(genesis_path)
@@ -364,15 +374,24 @@ def consistency(
         fail(f"{checkpoint_file.name}: {exc}")
     if signer is not None and cp.get("signer") != signer.lower():
         fail("the checkpoint is not signed by --signer")
-    client = NodeClient(node, chain_id=genesis.chain_id)
-    answer = client.get("/v1/log/consistency", {"old": old.header.log_size})
-    try:
-        new, proof = verify_extension(answer, old, genesis)
-    except LedgerError as exc:
-        fail(
-            f"REFUSED: today's ledger at {client.url} does not provably extend the "
-            f"checkpoint: {exc}"
-        )
+    reads = Reads(NodeClient(node, chain_id=genesis.chain_id), genesis, max_age_s)
+    answer = reads.client.get("/v1/log/consistency", {"old": old.header.log_size})
+    proofs: list[ConsistencyProof] = []
+
+    def extension() -> CertifiedHeader:
+        try:
+            new, proof = verify_extension(answer, old, genesis)
+        except VerificationError:
+            raise
+        except LedgerError as exc:
+            raise VerificationError(
+                f"today's ledger does not provably extend the checkpoint: {exc}"
+            ) from None
+        proofs.append(proof)
+        return new
+
+    verified = reads.accept(extension, reads.current())
+    new, proof = verified.view, proofs[0]
     if as_json:
         print_json(
             {
@@ -396,7 +415,7 @@ def consistency(
         f"today:      height {new.height} ({fmt_time(new.header.time_ms)}), "
         f"log size {new.header.log_size}"
     )
-    console.print("  " + new.describe())
+    console.print(freshness_text(verified))
     console.print(
         f"[bold green]✔ today's ledger extends the checkpoint[/]: RFC 6962 "
         f"consistency proof of {len(proof.path)} hashes verified; no transaction "

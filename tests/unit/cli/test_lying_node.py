@@ -118,6 +118,7 @@ COMMANDS: dict[str, Callable[[World], Any]] = {
     "permit check": lambda w: cli(w, "permit", "check", "P-0002"),
     "permit check --at": lambda w: cli(w, "permit", "check", "P-0002", "--at", str(w.issued_ms)),
     "block latest": lambda w: cli(w, "block", "latest"),
+    "audit checkpoint": lambda w: cli(w, "audit", "checkpoint"),
     "tx show": lambda w: cli(w, "tx", "show", tx_hash(w), "--key", w.keys["officer"], final=True),
     "proof export permit": lambda w: cli(w, "proof", "export", "permit", "P-0002"),
     "proof export shipment": lambda w: signed(w, "proof", "export", "shipment", "S-0001"),
@@ -174,6 +175,19 @@ def test_a_stale_height_is_refused(world: World, command: str) -> None:
 def test_a_stale_latest_block_is_refused(world: World) -> None:
     old = world.get(f"/v1/blocks/{world.old_height}")
     line = refusal(world, "block latest", lambda p, a: old if p == "/v1/blocks/latest" else a)
+    assert f"height {world.old_height}, is 2 h 0 min old" in line
+
+
+def test_a_stale_checkpoint_is_refused(world: World) -> None:
+    old = world.get(f"/v1/blocks/{world.old_height}")
+
+    def change(p: str, answer: Answer) -> Answer:
+        if p == "/v1/checkpoint":
+            header = old["block"]["header"]
+            answer.update(height=world.old_height, header=header, certificate=old["certificate"])
+        return answer
+
+    line = refusal(world, "audit checkpoint", change)
     assert f"height {world.old_height}, is 2 h 0 min old" in line
 
 
