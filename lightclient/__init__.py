@@ -12,18 +12,26 @@ set and chain id. An answer is accepted only when
 3. every transaction it relies on is proven in a certified header's log or block
    (:mod:`lightclient.receipts`, :mod:`lightclient.history`).
 
+Whether a proven answer may be called *verified* is decided in one place,
+:func:`lightclient.answers.verify_answer`, the only way to build a
+:class:`~lightclient.answers.Verified`: the answer is from the chain of the
+user's genesis (another one is a :class:`~lightclient.errors.GenesisMismatch`
+naming both hashes), its certified block is fresh enough (or the age the user
+asked for), and every record with a history came with all of it.
+
 Each failure raises :class:`lightclient.errors.VerificationError` saying what did
 not check out.
 
 =============================  ====================================================
-:mod:`lightclient.errors`      ``VerificationError``, ``RedactedError``, ``answer_field``
+:mod:`lightclient.answers`     ``verify_answer``: genesis, freshness, whole histories
+:mod:`lightclient.errors`      ``VerificationError``, ``GenesisMismatch``, ``answer_field``
 :mod:`lightclient.headers`     certified headers: a commit certificate against genesis
 :mod:`lightclient.records`     state records and ``/v1/state`` answers, by state proof
 :mod:`lightclient.receipts`    a receipt in its block's tx and results roots and the log
 :mod:`lightclient.shipments`   a shipment record and its whole proven history
 :mod:`lightclient.history`     each history entry's transaction committed (provenance)
-:mod:`lightclient.search`      shipment search results, each proven and matching
-:mod:`lightclient.permits`     permit records and validity at a time
+:mod:`lightclient.search`      shipment search results, each proven, matching, in order
+:mod:`lightclient.permits`     permit records, whole histories, the permit at a time
 :mod:`lightclient.blocks`      a block answer against its header's tx and evidence roots
 :mod:`lightclient.evidence`    committed equivocation evidence, re-verified
 :mod:`lightclient.checkpoints` published checkpoints and the log consistency proof
