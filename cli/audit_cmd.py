@@ -38,19 +38,18 @@ from cli.verified_reads import Reads, freshness_text, max_age_option
 from ledger.block import BlockHeader
 from ledger.crypto import PrivateKey, Purpose
 from ledger.encoding import Value, encode
-from ledger.errors import LedgerError
 from ledger.genesis import Genesis
-from ledger.merkle import ConsistencyProof
 from ledger.storage import keys, open_leveldb
 from ledger.votes import CommitCertificate
+from lightclient.answers import Verified
 from lightclient.checkpoints import (
+    ExtensionView,
     checkpoint_document,
     checkpoint_message,
     read_checkpoint,
-    verify_extension,
+    read_extension,
 )
-from lightclient.errors import VerificationError
-from lightclient.headers import CertifiedHeader, verify_certified
+from lightclient.headers import verify_certified
 from node.audit import AuditReport, ChainAuditor, StoreSource, genesis_mismatch
 from node.config import Home
 
@@ -376,22 +375,12 @@ def consistency(
         fail("the checkpoint is not signed by --signer")
     reads = Reads(NodeClient(node, chain_id=genesis.chain_id), genesis, max_age_s)
     answer = reads.client.get("/v1/log/consistency", {"old": old.header.log_size})
-    proofs: list[ConsistencyProof] = []
+    verified = reads.accept(lambda: read_extension(answer, old, genesis), reads.current())
+    _print_extension(verified, cp.get("signer"), as_json)
 
-    def extension() -> CertifiedHeader:
-        try:
-            new, proof = verify_extension(answer, old, genesis)
-        except VerificationError:
-            raise
-        except LedgerError as exc:
-            raise VerificationError(
-                f"today's ledger does not provably extend the checkpoint: {exc}"
-            ) from None
-        proofs.append(proof)
-        return new
 
-    verified = reads.accept(extension, reads.current())
-    new, proof = verified.view, proofs[0]
+def _print_extension(verified: Verified[ExtensionView], signer: Any, as_json: bool) -> None:
+    old, new, proof = verified.view.old, verified.certified, verified.view.proof
     if as_json:
         print_json(
             {
@@ -401,14 +390,14 @@ def consistency(
                 "height": new.height,
                 "log_size": new.header.log_size,
                 "proof_hashes": len(proof.path),
-                "signer": cp.get("signer"),
+                "signer": signer,
             }
         )
         return
     console.print(
         f"checkpoint: height {old.height} ({fmt_time(old.header.time_ms)}), "
         f"log size {old.header.log_size}"
-        + (f", signed by {cp['signer'][:16]}…" if cp.get("signer") else ", unsigned")
+        + (f", signed by {signer[:16]}…" if signer else ", unsigned")
     )
     console.print("  " + old.describe())
     console.print(

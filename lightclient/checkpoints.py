@@ -8,6 +8,7 @@ checkpoint was removed, reordered or altered.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ledger.block import BlockHeader
@@ -104,3 +105,29 @@ def verify_extension(
         raise VerificationError("the proof is not between the two certified log sizes")
     proof.verify(old.header.log_root, new.header.log_root)
     return new, proof
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionView:
+    """Today's certified header, proven to extend the checkpoint's log by ``proof``."""
+
+    certified: CertifiedHeader
+    old: CertifiedHeader
+    proof: ConsistencyProof
+
+    def histories(self) -> tuple[()]:
+        """A log extension holds no record with a history."""
+        return ()
+
+
+def read_extension(answer: Value, old: CertifiedHeader, genesis: Genesis) -> ExtensionView:
+    """:func:`verify_extension` as a view; every failure a :class:`VerificationError`."""
+    try:
+        new, proof = verify_extension(answer, old, genesis)
+    except VerificationError:
+        raise
+    except LedgerError as exc:
+        raise VerificationError(
+            f"today's ledger does not provably extend the checkpoint: {exc}"
+        ) from None
+    return ExtensionView(new, old, proof)
