@@ -166,6 +166,7 @@ def provenance(
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--after", default=None, help="Continue after this shipment id (paging).")
+@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
 @node_option()
 @genesis_option()
 @key_option(help_text="Member key that signs the read.")
@@ -177,6 +178,7 @@ def find(
     status: str | None,
     limit: int,
     after: str | None,
+    height: int | None,
     node: str,
     genesis_path: str,
     key_path: str | None,
@@ -193,13 +195,14 @@ def find(
         "status": status,
         "limit": limit,
         "after": after,
+        "height": height,
     }
     answer = reads.client.get("/v1/shipments", params, signed=True)
     verified = reads.accept(
         lambda: verify_search(
             answer, reads.genesis, container=container, party=party, status=status
         ),
-        reads.current(),
+        reads.current() if height is None else reads.at_height(height),
     )
     records = verified.view.shipments
     next_after = answer.get("next_after")

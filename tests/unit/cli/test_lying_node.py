@@ -191,10 +191,25 @@ def test_a_stale_checkpoint_is_refused(world: World) -> None:
     assert f"height {world.old_height}, is 2 h 0 min old" in line
 
 
-def test_the_old_height_asked_for_is_accepted_and_said(world: World) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("permit", "check", "P-0002"),
+        ("permit", "show", "P-0002"),
+        ("block",),
+        ("shipment", "find", "--party", "oceanic", "--key"),
+        ("shipment", "provenance", "S-0001", "--key"),
+    ],
+)
+def test_the_old_height_asked_for_is_accepted_and_said(
+    world: World, command: tuple[str, ...]
+) -> None:
     height = str(world.old_height)
-    result = cli(world, "permit", "check", "P-0002", "--height", height)
-    assert result.exit_code == 0 and "VALID" in result.output, message(result)
+    args = [*command, world.keys["officer"]] if command[-1] == "--key" else list(command)
+    args += [height] if command == ("block",) else ["--height", height]
+    result = cli(world, *args)
+    assert result.exit_code == 0, message(result)
+    assert f"verified at height {height} " in result.output
     assert f"an older block, shown because you asked for height {height}" in result.output
 
 
