@@ -109,8 +109,7 @@ class RoundMachine:
             return True
         if step == Step.PREVOTE and rs.prevotes.power.get(NIL, 0) >= quorum:
             # Lines 44-46: 2f+1 ⟨PREVOTE, h_p, round_p, nil⟩ while step = prevote.
-            self._cast(PRECOMMIT, NIL)
-            self.step = Step.PRECOMMIT
+            self._precommit(NIL)
             return True
         if not rs.fired_47 and rs.precommits.total >= quorum:
             # Lines 47-48: 2f+1 ⟨PRECOMMIT, h_p, round_p, ∗⟩ for the first time.
@@ -124,11 +123,8 @@ class RoundMachine:
         if valid is None:
             return False  # wait for the layer's valid(v)
         v = p.block_hash
-        if valid and (self.locked_round == NIL_ROUND or self.locked_value == v):
-            self._cast(PREVOTE, v)  # line 24
-        else:
-            self._cast(PREVOTE, NIL)  # line 26
-        self.step = Step.PREVOTE  # line 27
+        acceptable = valid and (self.locked_round == NIL_ROUND or self.locked_value == v)
+        self._prevote(v if acceptable else NIL)  # lines 23-27
         return True
 
     def _rule_28(self, p: Proposal) -> bool:
@@ -142,11 +138,8 @@ class RoundMachine:
         valid = self._validity_of(p)
         if valid is None:
             return False
-        if valid and (self.locked_round <= vr or self.locked_value == v):
-            self._cast(PREVOTE, v)  # line 30
-        else:
-            self._cast(PREVOTE, NIL)  # line 32
-        self.step = Step.PREVOTE  # line 33
+        acceptable = valid and (self.locked_round <= vr or self.locked_value == v)
+        self._prevote(v if acceptable else NIL)  # lines 29-33
         return True
 
     def _rule_36(self, rs: RoundState) -> bool:
@@ -160,8 +153,7 @@ class RoundMachine:
             if self.step == Step.PREVOTE:
                 self.locked_value = v  # line 38
                 self.locked_round = self.round  # line 39
-                self._cast(PRECOMMIT, v, rs.prevotes.for_value(v))  # line 40
-                self.step = Step.PRECOMMIT  # line 41
+                self._precommit(v, rs.prevotes.for_value(v))  # lines 40-41
             self.valid_value = v  # line 42
             self.valid_round = self.round  # line 43
             return True
@@ -201,14 +193,12 @@ class RoundMachine:
     def _on_timeout_propose(self) -> None:
         """Lines 57-60: OnTimeoutPropose — if step = propose, prevote nil."""
         if self.step == Step.PROPOSE:
-            self._cast(PREVOTE, NIL)
-            self.step = Step.PREVOTE
+            self._prevote(NIL)
 
     def _on_timeout_prevote(self) -> None:
         """Lines 61-64: OnTimeoutPrevote — if step = prevote, precommit nil."""
         if self.step == Step.PREVOTE:
-            self._cast(PRECOMMIT, NIL)
-            self.step = Step.PRECOMMIT
+            self._precommit(NIL)
 
     def _on_timeout_precommit(self) -> None:
         """Lines 65-67: OnTimeoutPrecommit — StartRound(round_p + 1) (unless decided)."""
@@ -225,6 +215,16 @@ class RoundMachine:
             self._requested.add(v)
             self._out.append(RequestValidation(self.height, p.round, v))
         return valid
+
+    def _prevote(self, value: bytes) -> None:
+        """broadcast ⟨PREVOTE, h_p, round_p, value⟩; step_p ← prevote."""
+        self._cast(PREVOTE, value)
+        self.step = Step.PREVOTE
+
+    def _precommit(self, value: bytes, polka: Sequence[Vote] = ()) -> None:
+        """broadcast ⟨PRECOMMIT, h_p, round_p, value⟩; step_p ← precommit."""
+        self._cast(PRECOMMIT, value, polka)
+        self.step = Step.PRECOMMIT
 
     def _cast(self, vote_type: VoteType, value: bytes, polka: Sequence[Vote] = ()) -> None:
         """broadcast ⟨vote_type, h_p, round_p, value⟩ — if our signer agrees to sign it.
