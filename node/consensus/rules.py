@@ -23,7 +23,8 @@ Deliberate, documented deviations (docs/consensus.md has the reasoning):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from ledger.ids import NIL_ROUND
 from ledger.validators import ValidatorSet
@@ -45,6 +46,7 @@ from node.consensus.types import Step
 
 PREVOTE = VoteType.PREVOTE
 PRECOMMIT = VoteType.PRECOMMIT
+M = TypeVar("M", Proposal, Vote)
 
 
 class RoundMachine:
@@ -229,15 +231,11 @@ class RoundMachine:
     def _cast(self, vote_type: VoteType, value: bytes, polka: Sequence[Vote] = ()) -> None:
         """broadcast ⟨vote_type, h_p, round_p, value⟩ — if our signer agrees to sign it.
         A precommit for a block hands the signer its polka to keep with the lock."""
-        if self._signer is None or not self._my_power:
+        vote = self._broadcast_signed(
+            lambda signer: signer.sign_vote(vote_type, self.height, self.round, value, polka)
+        )
+        if vote is None:
             return
-        try:
-            vote = self._signer.sign_vote(vote_type, self.height, self.round, value, polka)
-        except DoubleSignRefused as err:
-            self.counters[err.code] += 1
-            self._out.append(SignRefused(err))
-            return
-        self._out.append(Broadcast(vote))
         rs = self._rounds[self.round]
         tally = rs.prevotes if vote_type == PREVOTE else rs.precommits
         if vote.validator in tally.votes:
@@ -247,20 +245,30 @@ class RoundMachine:
 
     def _propose(self, value: bytes, valid_round: int) -> None:
         """broadcast ⟨PROPOSAL, h_p, round_p, value, valid_round⟩ (line 19)."""
-        if self._signer is None or not self._my_power:
+        p = self._broadcast_signed(
+            lambda signer: signer.sign_proposal(self.height, self.round, value, valid_round)
+        )
+        if p is None:
             return
-        try:
-            p = self._signer.sign_proposal(self.height, self.round, value, valid_round)
-        except DoubleSignRefused as err:
-            self.counters[err.code] += 1
-            self._out.append(SignRefused(err))
-            return
-        self._out.append(Broadcast(p))
         rs = self._rounds[self.round]
         if value not in rs.proposals:
             rs.proposals[value] = p
             if rs.proposal is None:
                 rs.proposal = p
+
+    def _broadcast_signed(self, sign: Callable[[Signer], M]) -> M | None:
+        """Broadcast what ``sign`` has our signer sign. None when we do not sign (observer,
+        no voting power) or the signer refused (it already signed something else there)."""
+        if self._signer is None or not self._my_power:
+            return None
+        try:
+            message = sign(self._signer)
+        except DoubleSignRefused as err:
+            self.counters[err.code] += 1
+            self._out.append(SignRefused(err))
+            return None
+        self._out.append(Broadcast(message))
+        return message
 
     def _schedule(self, step: Step) -> None:
         self._out.append(
