@@ -470,13 +470,7 @@ class ConsensusCore(RoundMachine):
     def _enter_height(self, height: int) -> None:
         """Lines 52-54: h_p ← h_p + 1, reset locks and the message log, StartRound(0);
         then replay what was buffered for the new height."""
-        self.height = height
-        self.decision = None
-        self.locked_value = None
-        self.locked_round = NIL_ROUND
-        self.valid_value = None
-        self.valid_round = NIL_ROUND
-        self._reset_height_log()
+        self._reset_height(height)
         self._behind_hint = max(self._behind_hint, height)
         for h in [h for h in self._buffer if h < height]:
             for message in self._buffer.pop(h):

@@ -52,6 +52,10 @@ M = TypeVar("M", Proposal, Vote)
 class RoundMachine:
     """h_p, round_p, step_p, the locks and the message log of one height, and the rules."""
 
+    decision: bytes | None
+    locked_value: bytes | None
+    valid_value: bytes | None
+
     def __init__(
         self,
         *,
@@ -66,15 +70,9 @@ class RoundMachine:
         self._me = signer.public_key if signer is not None else None
         self._set_validators(validators)
         # Lines 1-9 (decision_p[] is the layer's chain; we keep the current one).
-        self.height = height
         self.round = 0
         self.step = Step.PROPOSE
-        self.decision: bytes | None = None
-        self.locked_value: bytes | None = None
-        self.locked_round = NIL_ROUND
-        self.valid_value: bytes | None = None
-        self.valid_round = NIL_ROUND
-        self._reset_height_log()
+        self._reset_height(height)
         self._out: list[Effect] = []
 
     # --- the rules ------------------------------------------------------------------------
@@ -282,7 +280,15 @@ class RoundMachine:
         rs = self._rounds[round_] = RoundState(round_, self._quorum)
         return rs
 
-    def _reset_height_log(self) -> None:
+    def _reset_height(self, height: int) -> None:
+        """h_p ← ``height`` with no decision, no lock, no valid value and an empty message
+        log (lines 1-9 at the start, lines 52-54 on entering the next height)."""
+        self.height = height
+        self.decision = None
+        self.locked_value = None
+        self.locked_round = NIL_ROUND
+        self.valid_value = None
+        self.valid_round = NIL_ROUND
         self._rounds: dict[int, RoundState] = {}
         self._validity: dict[bytes, bool] = {}
         self._requested: set[bytes] = set()
