@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from cli.options import existing_file_option
 from cli.output import console, fail, print_json
 from ledger.crypto import SEED_SIZE, PrivateKey
 from ledger.errors import KeyFileError
@@ -47,13 +48,12 @@ def public_key_of(path: str) -> bytes:
 def key_option(
     required: bool = False, help_text: str = "Key file (from `cityledger keys new`)."
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option(
+    return existing_file_option(
         "--key",
         "key_path",
         required=required,
-        type=click.Path(exists=True, dir_okay=False),
         envvar="CITYLEDGER_KEY",
-        help=help_text + " Env: CITYLEDGER_KEY.",
+        help_text=help_text + " Env: CITYLEDGER_KEY.",
     )
 
 

@@ -9,6 +9,7 @@ import shutil
 
 import click
 
+from cli.options import existing_file_option
 from cli.output import console, fail
 from ledger.genesis import Genesis
 from ledger.keyfile import (
@@ -30,19 +31,14 @@ def node() -> None:
 
 @node.command()
 @click.option("--home", required=True, type=click.Path(file_okay=False), help="Node directory.")
-@click.option(
-    "--genesis",
-    "genesis_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="The chain's genesis.json.",
+@existing_file_option(
+    "--genesis", "genesis_path", required=True, help_text="The chain's genesis.json."
 )
-@click.option(
+@existing_file_option(
     "--key",
     "key_path",
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="This node's key file (from `cityledger keys new`).",
+    help_text="This node's key file (from `cityledger keys new`).",
 )
 @click.option("--name", default=None, help="Display name (default: the validator's name).")
 @click.option("--p2p", default="127.0.0.1:26656", show_default=True, help="Peer listen address.")

@@ -8,12 +8,15 @@ pattern first.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from aiohttp import web
 
 from node.api.render import APIError
 
 MAX_INT = 2**63 - 1
+MAX_LIMIT = 1000  # items one page of a list or search may ask for
+DEFAULT_LIMIT = 100
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
 _UINT = re.compile(r"^[0-9]{1,19}$")
 
@@ -56,6 +59,11 @@ def query_uint(
     return parse_uint(values[0], name, lo=lo, hi=hi)
 
 
+def query_limit(request: web.Request) -> int:
+    """The ``limit`` query parameter of a paged answer: 1..MAX_LIMIT, DEFAULT_LIMIT if absent."""
+    return query_uint(request, "limit", lo=1, hi=MAX_LIMIT) or DEFAULT_LIMIT
+
+
 def query_text(
     request: web.Request, name: str, *, max_len: int = 256, pattern: re.Pattern[str] | None = None
 ) -> str | None:
@@ -71,6 +79,14 @@ def query_text(
     if pattern is not None and not pattern.match(value):
         raise malformed(f"query parameter {name!r} is not valid: {value[:64]!r}")
     return value
+
+
+def path_id(request: web.Request, name: str, is_id: Callable[[str], object], what: str) -> str:
+    """Path component ``name``, refused unless ``is_id`` accepts it (``what`` names it)."""
+    text = request.match_info[name]
+    if not is_id(text):
+        raise malformed(f"{text[:80]!r} is not {what}")
+    return text
 
 
 def path_height(request: web.Request, name: str = "height") -> int | None:

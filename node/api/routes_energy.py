@@ -16,12 +16,9 @@ from contracts.read_rules import may_read
 from ledger.genesis import ORG_ID_PATTERN
 from node.api.access import deny, reader_of
 from node.api.context import api_state
-from node.api.params import MAX_INT, malformed, parse_uint, query_uint
+from node.api.params import MAX_INT, parse_uint, path_id, query_limit, query_uint
 from node.api.proven import ProvenState
 from node.api.render import APIError, render
-
-MAX_TRADES = 1000
-DEFAULT_TRADES = 100
 
 routes = web.RouteTableDef()
 
@@ -29,11 +26,9 @@ routes = web.RouteTableDef()
 @routes.get("/v1/energy/accounts/{org}")
 async def account(request: web.Request) -> web.StreamResponse:
     """Balances (absent record = all zero, proven absent) and trades, newest interval filter."""
-    org_id = request.match_info["org"]
-    if not ORG_ID_PATTERN.match(org_id):
-        raise malformed(f"{org_id[:80]!r} is not an organisation id")
+    org_id = path_id(request, "org", ORG_ID_PATTERN.match, "an organisation id")
     interval = query_uint(request, "interval", hi=MAX_INT)
-    limit = query_uint(request, "limit", lo=1, hi=MAX_TRADES) or DEFAULT_TRADES
+    limit = query_limit(request)
     state = ProvenState.of_request(request)
     if queries.get_organisation(state, org_id) is None:
         raise APIError(404, "not_found", f"organisation {org_id!r} does not exist")

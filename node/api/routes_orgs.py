@@ -7,7 +7,7 @@ from aiohttp import web
 from contracts import queries
 from contracts import state_keys as sk
 from ledger.genesis import ORG_ID_PATTERN
-from node.api.params import malformed
+from node.api.params import path_id
 from node.api.proven import ProvenState
 from node.api.render import APIError, render
 
@@ -17,9 +17,7 @@ routes = web.RouteTableDef()
 @routes.get("/v1/orgs/{id}")
 async def organisation(request: web.Request) -> web.StreamResponse:
     """The organisation record and each of its members' records (roles, status), proven."""
-    org_id = request.match_info["id"]
-    if not ORG_ID_PATTERN.match(org_id):
-        raise malformed(f"{org_id[:80]!r} is not an organisation id")
+    org_id = path_id(request, "id", ORG_ID_PATTERN.match, "an organisation id")
     state = ProvenState.of_request(request)
     record = queries.get_organisation(state, org_id)
     if record is None:

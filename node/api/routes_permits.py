@@ -11,12 +11,9 @@ from contracts.permits import BLDS_STATUS, effective_status
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
 from node.api.context import api_state
-from node.api.params import MAX_INT, malformed, query_text, query_uint
+from node.api.params import MAX_INT, malformed, path_id, query_limit, query_text, query_uint
 from node.api.proven import ProvenState
 from node.api.render import APIError, render
-
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
 
 routes = web.RouteTableDef()
 
@@ -24,7 +21,7 @@ routes = web.RouteTableDef()
 @routes.get("/v1/permits/{id}")
 async def permit(request: web.Request) -> web.StreamResponse:
     """The record and its history; the status as it reads at the answered block's time."""
-    permit_id = _permit_id(request.match_info["id"])
+    permit_id = path_id(request, "id", codes.is_record_id, "a permit id")
     state = ProvenState.of_request(request)
     record = _require(state, permit_id)
     as_of = state.certified.header.time_ms
@@ -46,7 +43,7 @@ async def permit(request: web.Request) -> web.StreamResponse:
 @routes.get("/v1/permits/{id}/validity")
 async def validity(request: web.Request) -> web.StreamResponse:
     """Is the permit valid at ``at`` (ms; default: the answered block's time)?"""
-    permit_id = _permit_id(request.match_info["id"])
+    permit_id = path_id(request, "id", codes.is_record_id, "a permit id")
     state = ProvenState.of_request(request)
     _require(state, permit_id)
     at = query_uint(request, "at", hi=MAX_INT)
@@ -70,7 +67,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     holder = query_text(request, "holder", max_len=64, pattern=ORG_ID_PATTERN)
     address = query_text(request, "address", max_len=200)
     after = query_text(request, "after", max_len=64, pattern=codes.RECORD_ID_PATTERN)
-    limit = query_uint(request, "limit", lo=1, hi=MAX_LIMIT) or DEFAULT_LIMIT
+    limit = query_limit(request)
     if (holder is None) == (address is None):
         raise malformed("give exactly one of holder, address")
     state = ProvenState.of_request(request)
@@ -82,12 +79,6 @@ async def search(request: web.Request) -> web.StreamResponse:
             results.append(state.item(sk.permit_key(permit_id)))
     next_after = ids[-1] if holder is not None and len(ids) == limit else None
     return render(request, state.answer(permits=results, next_after=next_after))
-
-
-def _permit_id(text: str) -> str:
-    if not codes.is_record_id(text):
-        raise malformed(f"{text[:80]!r} is not a permit id")
-    return text
 
 
 def _require(state: ProvenState, permit_id: str) -> Permit:

@@ -19,12 +19,10 @@ from ledger.genesis import ORG_ID_PATTERN
 from node.api.access import deny, reader_of
 from node.api.context import api_state
 from node.api.cursor import MAX_CURSOR_CHARS, CursorError, is_cursor
-from node.api.params import malformed, query_text, query_uint
+from node.api.params import malformed, path_id, query_limit, query_text
 from node.api.proven import ProvenState
 from node.api.render import APIError, render
 
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
 # A search looks at no more than this many index entries per returned page slot, so a
 # reader who may see few of the matches cannot make one request scan the whole index.
 SCAN_FACTOR = 4
@@ -35,7 +33,7 @@ routes = web.RouteTableDef()
 @routes.get("/v1/shipments/{id}")
 async def shipment(request: web.Request) -> web.StreamResponse:
     """The record, every provenance entry, and the proof that the history ends there."""
-    shipment_id = _shipment_id(request.match_info["id"])
+    shipment_id = path_id(request, "id", codes.is_record_id, "a shipment id")
     state = ProvenState.of_request(request)
     record = queries.get_shipment(state, shipment_id)
     reader, signed = await reader_of(request)
@@ -91,7 +89,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     if status is not None and status not in SEARCH_STATUSES:
         raise malformed(f"status must be one of {sorted(SEARCH_STATUSES)}")
     after = query_text(request, "after", max_len=MAX_CURSOR_CHARS)
-    limit = query_uint(request, "limit", lo=1, hi=MAX_LIMIT) or DEFAULT_LIMIT
+    limit = query_limit(request)
     if container is None and party is None and status is None:
         raise malformed("give at least one of container, party, status")
     reader, signed = await reader_of(request)
@@ -135,9 +133,3 @@ def _position(request: web.Request, after: str | None, search: str) -> str | Non
     if not codes.is_record_id(after):
         raise malformed("after must be a shipment id or a next_after cursor")
     return after
-
-
-def _shipment_id(text: str) -> str:
-    if not codes.is_record_id(text):
-        raise malformed(f"{text[:80]!r} is not a shipment id")
-    return text

@@ -309,9 +309,7 @@ class ConsensusCore(RoundMachine):
         if vote.height != self.height:
             self._other_height(vote, vote.validator, verified)
             return
-        power = self._power.get(vote.validator)
-        if power is None:
-            raise UnknownValidator(f"vote from non-validator {vote.validator.hex()[:16]}…")
+        power = self._power_of(vote.validator, "vote")
         if not verified:
             self.verifier.verify(vote)
         r = vote.round
@@ -344,9 +342,7 @@ class ConsensusCore(RoundMachine):
         if p.height != self.height:
             self._other_height(p, p.proposer, verified)
             return
-        power = self._power.get(p.proposer)
-        if power is None:
-            raise UnknownValidator(f"proposal from non-validator {p.proposer.hex()[:16]}…")
+        power = self._power_of(p.proposer, "proposal")
         if p.proposer != self._validators.proposer(p.height, p.round):
             raise NotProposer(f"{p.proposer.hex()[:16]}… is not proposer of round {p.round}")
         if not verified:
@@ -385,14 +381,20 @@ class ConsensusCore(RoundMachine):
             return False
         return tally.conflicting_count(vote.validator) < self.limits.max_proposals_per_round
 
+    def _power_of(self, sender: bytes, what: str) -> int:
+        """The voting power of ``sender`` at this height; UnknownValidator if it has none."""
+        power = self._power.get(sender)
+        if power is None:
+            raise UnknownValidator(f"{what} from non-validator {sender.hex()[:16]}…")
+        return power
+
     def _other_height(self, message: ConsensusMessage, sender: bytes, verified: bool) -> None:
         """Older heights are ignored; h+1 .. h+future_heights are buffered once their
         signature checks out, within a quota per sender and height (and a total bound)."""
         height = message.height
         if height < self.height:
             raise StaleMessage(f"message for height {height}; we are at {self.height}")
-        if sender not in self._power:
-            raise UnknownValidator(f"message from non-validator {sender.hex()[:16]}…")
+        self._power_of(sender, "message")
         if height > self.height + self.limits.future_heights:
             self._hint_behind(message, verified)
             raise HeightOutOfWindow(f"message for height {height}; we are at {self.height}")
@@ -468,13 +470,7 @@ class ConsensusCore(RoundMachine):
     def _enter_height(self, height: int) -> None:
         """Lines 52-54: h_p ← h_p + 1, reset locks and the message log, StartRound(0);
         then replay what was buffered for the new height."""
-        self.height = height
-        self.decision = None
-        self.locked_value = None
-        self.locked_round = NIL_ROUND
-        self.valid_value = None
-        self.valid_round = NIL_ROUND
-        self._reset_height_log()
+        self._reset_height(height)
         self._behind_hint = max(self._behind_hint, height)
         for h in [h for h in self._buffer if h < height]:
             for message in self._buffer.pop(h):

@@ -23,7 +23,8 @@ Deliberate, documented deviations (docs/consensus.md has the reasoning):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from ledger.ids import NIL_ROUND
 from ledger.validators import ValidatorSet
@@ -45,10 +46,15 @@ from node.consensus.types import Step
 
 PREVOTE = VoteType.PREVOTE
 PRECOMMIT = VoteType.PRECOMMIT
+M = TypeVar("M", Proposal, Vote)
 
 
 class RoundMachine:
     """h_p, round_p, step_p, the locks and the message log of one height, and the rules."""
+
+    decision: bytes | None
+    locked_value: bytes | None
+    valid_value: bytes | None
 
     def __init__(
         self,
@@ -64,15 +70,9 @@ class RoundMachine:
         self._me = signer.public_key if signer is not None else None
         self._set_validators(validators)
         # Lines 1-9 (decision_p[] is the layer's chain; we keep the current one).
-        self.height = height
         self.round = 0
         self.step = Step.PROPOSE
-        self.decision: bytes | None = None
-        self.locked_value: bytes | None = None
-        self.locked_round = NIL_ROUND
-        self.valid_value: bytes | None = None
-        self.valid_round = NIL_ROUND
-        self._reset_height_log()
+        self._reset_height(height)
         self._out: list[Effect] = []
 
     # --- the rules ------------------------------------------------------------------------
@@ -109,8 +109,7 @@ class RoundMachine:
             return True
         if step == Step.PREVOTE and rs.prevotes.power.get(NIL, 0) >= quorum:
             # Lines 44-46: 2f+1 ⟨PREVOTE, h_p, round_p, nil⟩ while step = prevote.
-            self._cast(PRECOMMIT, NIL)
-            self.step = Step.PRECOMMIT
+            self._precommit(NIL)
             return True
         if not rs.fired_47 and rs.precommits.total >= quorum:
             # Lines 47-48: 2f+1 ⟨PRECOMMIT, h_p, round_p, ∗⟩ for the first time.
@@ -124,11 +123,8 @@ class RoundMachine:
         if valid is None:
             return False  # wait for the layer's valid(v)
         v = p.block_hash
-        if valid and (self.locked_round == NIL_ROUND or self.locked_value == v):
-            self._cast(PREVOTE, v)  # line 24
-        else:
-            self._cast(PREVOTE, NIL)  # line 26
-        self.step = Step.PREVOTE  # line 27
+        acceptable = valid and (self.locked_round == NIL_ROUND or self.locked_value == v)
+        self._prevote(v if acceptable else NIL)  # lines 23-27
         return True
 
     def _rule_28(self, p: Proposal) -> bool:
@@ -142,11 +138,8 @@ class RoundMachine:
         valid = self._validity_of(p)
         if valid is None:
             return False
-        if valid and (self.locked_round <= vr or self.locked_value == v):
-            self._cast(PREVOTE, v)  # line 30
-        else:
-            self._cast(PREVOTE, NIL)  # line 32
-        self.step = Step.PREVOTE  # line 33
+        acceptable = valid and (self.locked_round <= vr or self.locked_value == v)
+        self._prevote(v if acceptable else NIL)  # lines 29-33
         return True
 
     def _rule_36(self, rs: RoundState) -> bool:
@@ -160,8 +153,7 @@ class RoundMachine:
             if self.step == Step.PREVOTE:
                 self.locked_value = v  # line 38
                 self.locked_round = self.round  # line 39
-                self._cast(PRECOMMIT, v, rs.prevotes.for_value(v))  # line 40
-                self.step = Step.PRECOMMIT  # line 41
+                self._precommit(v, rs.prevotes.for_value(v))  # lines 40-41
             self.valid_value = v  # line 42
             self.valid_round = self.round  # line 43
             return True
@@ -201,14 +193,12 @@ class RoundMachine:
     def _on_timeout_propose(self) -> None:
         """Lines 57-60: OnTimeoutPropose — if step = propose, prevote nil."""
         if self.step == Step.PROPOSE:
-            self._cast(PREVOTE, NIL)
-            self.step = Step.PREVOTE
+            self._prevote(NIL)
 
     def _on_timeout_prevote(self) -> None:
         """Lines 61-64: OnTimeoutPrevote — if step = prevote, precommit nil."""
         if self.step == Step.PREVOTE:
-            self._cast(PRECOMMIT, NIL)
-            self.step = Step.PRECOMMIT
+            self._precommit(NIL)
 
     def _on_timeout_precommit(self) -> None:
         """Lines 65-67: OnTimeoutPrecommit — StartRound(round_p + 1) (unless decided)."""
@@ -226,18 +216,24 @@ class RoundMachine:
             self._out.append(RequestValidation(self.height, p.round, v))
         return valid
 
+    def _prevote(self, value: bytes) -> None:
+        """broadcast ⟨PREVOTE, h_p, round_p, value⟩; step_p ← prevote."""
+        self._cast(PREVOTE, value)
+        self.step = Step.PREVOTE
+
+    def _precommit(self, value: bytes, polka: Sequence[Vote] = ()) -> None:
+        """broadcast ⟨PRECOMMIT, h_p, round_p, value⟩; step_p ← precommit."""
+        self._cast(PRECOMMIT, value, polka)
+        self.step = Step.PRECOMMIT
+
     def _cast(self, vote_type: VoteType, value: bytes, polka: Sequence[Vote] = ()) -> None:
         """broadcast ⟨vote_type, h_p, round_p, value⟩ — if our signer agrees to sign it.
         A precommit for a block hands the signer its polka to keep with the lock."""
-        if self._signer is None or not self._my_power:
+        vote = self._broadcast_signed(
+            lambda signer: signer.sign_vote(vote_type, self.height, self.round, value, polka)
+        )
+        if vote is None:
             return
-        try:
-            vote = self._signer.sign_vote(vote_type, self.height, self.round, value, polka)
-        except DoubleSignRefused as err:
-            self.counters[err.code] += 1
-            self._out.append(SignRefused(err))
-            return
-        self._out.append(Broadcast(vote))
         rs = self._rounds[self.round]
         tally = rs.prevotes if vote_type == PREVOTE else rs.precommits
         if vote.validator in tally.votes:
@@ -247,20 +243,30 @@ class RoundMachine:
 
     def _propose(self, value: bytes, valid_round: int) -> None:
         """broadcast ⟨PROPOSAL, h_p, round_p, value, valid_round⟩ (line 19)."""
-        if self._signer is None or not self._my_power:
+        p = self._broadcast_signed(
+            lambda signer: signer.sign_proposal(self.height, self.round, value, valid_round)
+        )
+        if p is None:
             return
-        try:
-            p = self._signer.sign_proposal(self.height, self.round, value, valid_round)
-        except DoubleSignRefused as err:
-            self.counters[err.code] += 1
-            self._out.append(SignRefused(err))
-            return
-        self._out.append(Broadcast(p))
         rs = self._rounds[self.round]
         if value not in rs.proposals:
             rs.proposals[value] = p
             if rs.proposal is None:
                 rs.proposal = p
+
+    def _broadcast_signed(self, sign: Callable[[Signer], M]) -> M | None:
+        """Broadcast what ``sign`` has our signer sign. None when we do not sign (observer,
+        no voting power) or the signer refused (it already signed something else there)."""
+        if self._signer is None or not self._my_power:
+            return None
+        try:
+            message = sign(self._signer)
+        except DoubleSignRefused as err:
+            self.counters[err.code] += 1
+            self._out.append(SignRefused(err))
+            return None
+        self._out.append(Broadcast(message))
+        return message
 
     def _schedule(self, step: Step) -> None:
         self._out.append(
@@ -274,7 +280,15 @@ class RoundMachine:
         rs = self._rounds[round_] = RoundState(round_, self._quorum)
         return rs
 
-    def _reset_height_log(self) -> None:
+    def _reset_height(self, height: int) -> None:
+        """h_p ← ``height`` with no decision, no lock, no valid value and an empty message
+        log (lines 1-9 at the start, lines 52-54 on entering the next height)."""
+        self.height = height
+        self.decision = None
+        self.locked_value = None
+        self.locked_round = NIL_ROUND
+        self.valid_value = None
+        self.valid_round = NIL_ROUND
         self._rounds: dict[int, RoundState] = {}
         self._validity: dict[bytes, bool] = {}
         self._requested: set[bytes] = set()

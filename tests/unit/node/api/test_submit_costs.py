@@ -65,8 +65,13 @@ async def post(
 
 @pytest.fixture
 def limits(request: pytest.FixtureRequest) -> APIConfig:
-    """The API's settings: defaults unless a test passes its own (``indirect``)."""
+    """The API's settings: defaults unless a test passes its own (:func:`with_limits`)."""
     return APIConfig(**getattr(request, "param", {}))
+
+
+def with_limits(**settings: object) -> pytest.MarkDecorator:
+    """Run the test against an API with these settings (the others default)."""
+    return pytest.mark.parametrize("limits", [settings], indirect=True)
 
 
 @pytest.fixture
@@ -143,9 +148,7 @@ def test_the_sender_and_hash_are_read_from_the_canonical_bytes(size: int) -> Non
 # --- costs charged per transaction and per byte -------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "limits", [{"tx_rate_limit_per_s": 1.0, "tx_rate_limit_burst": 10}], indirect=True
-)
+@with_limits(tx_rate_limit_per_s=1.0, tx_rate_limit_burst=10)
 async def test_the_rate_limit_is_charged_per_transaction(
     app_client: tuple[Client, FakeMonotonic], node: TestNode
 ) -> None:
@@ -165,9 +168,7 @@ async def test_the_rate_limit_is_charged_per_transaction(
     assert metrics_of(client.app).rate_limited._value.get() == 3  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    "limits", [{"byte_rate_limit_per_s": 1024.0, "byte_rate_limit_burst": 8192}], indirect=True
-)
+@with_limits(byte_rate_limit_per_s=1024.0, byte_rate_limit_burst=8192)
 async def test_the_rate_limit_is_charged_per_byte(
     app_client: tuple[Client, FakeMonotonic], node: TestNode
 ) -> None:
@@ -185,7 +186,7 @@ async def test_the_rate_limit_is_charged_per_byte(
 # --- batches from submitters the node does not know ---------------------------------------------
 
 
-@pytest.mark.parametrize("limits", [{"unsigned_batch_max": 5}], indirect=True)
+@with_limits(unsigned_batch_max=5)
 async def test_an_unsigned_batch_is_capped_and_a_members_is_not(
     app_client: tuple[Client, FakeMonotonic], node: TestNode, clock: Clock
 ) -> None:

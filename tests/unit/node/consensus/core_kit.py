@@ -1,5 +1,6 @@
-"""The consensus core tests' harness: one core (v0 unless told) plus signed messages
-from the other validators, and the effect filters the tests read."""
+"""The consensus tests' harness: one core (v0 unless told) plus signed messages from the
+other validators, the effect filters the tests read, and the vote types and two block
+hashes (``A``, ``B``) every consensus test votes with."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from node.consensus.effects import Effect
 from tests.sim.fixtures import CHAIN_ID, KEYS, index_of, validator_set
 
 PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
-A = hashlib.sha256(b"block A").digest()
-B = hashlib.sha256(b"block B").digest()
+A = hashlib.sha256(b"A").digest()  # sorts before B: evidence keeps its pair in hash order
+B = hashlib.sha256(b"B").digest()
 TIMEOUTS = TimeoutConfig(1000, 100, 500, 50, 500, 50)
 E = TypeVar("E")
 

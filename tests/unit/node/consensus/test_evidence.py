@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,8 @@ from node.consensus import (
 )
 from node.consensus.evidence import decode_evidence
 from tests.sim.fixtures import CHAIN_ID, KEYS, OUTSIDER, index_of, validator_set
+from tests.unit.node.consensus.core_kit import PRECOMMIT, PREVOTE, A, B
 
-PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
-A = hashlib.sha256(b"A").digest()
-B = hashlib.sha256(b"B").digest()
 VALIDATORS = validator_set(4)
 
 

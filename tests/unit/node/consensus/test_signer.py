@@ -3,7 +3,6 @@ across restarts (memory store and LevelDB), and the durable lock."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from ledger.crypto import Purpose, verify
 from ledger.storage import KVStore, MemoryStore, WriteBatch, open_leveldb
 from ledger.storage import keys as K
-from ledger.votes import NIL, Proposal, Vote, VoteType
+from ledger.votes import NIL, Proposal, Vote
 from node.consensus import (
     ConsensusCore,
     DoubleSignRefused,
@@ -21,10 +20,7 @@ from node.consensus import (
 )
 from node.consensus.signer import STATE_KEY, Signer
 from tests.sim.fixtures import CHAIN_ID, KEYS, validator_set
-
-PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
-A = hashlib.sha256(b"A").digest()
-B = hashlib.sha256(b"B").digest()
+from tests.unit.node.consensus.core_kit import PRECOMMIT, PREVOTE, A, B
 
 
 class SpyStore(MemoryStore):

@@ -4,7 +4,6 @@ outside the chain store, atomic replacement, damage detection, the start-up rule
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Callable
@@ -15,15 +14,12 @@ import pytest
 from ledger.encoding import decode, encode
 from ledger.storage import MemoryStore
 from ledger.storage import keys as K
-from ledger.votes import NIL, VoteType
+from ledger.votes import NIL
 from node.consensus.errors import DoubleSignRefused, SignerStateError
 from node.consensus.signer import Signer, SignerStateFile, open_signer
 from node.consensus.types import Step
 from tests.sim.fixtures import CHAIN_ID, KEYS
-
-PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
-A = hashlib.sha256(b"A").digest()
-B = hashlib.sha256(b"B").digest()
+from tests.unit.node.consensus.core_kit import PRECOMMIT, PREVOTE, A, B
 
 
 def _file(tmp_path: Path) -> SignerStateFile:

@@ -1,0 +1,22 @@
+"""Click options shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+
+def existing_file_option(
+    flag: str, dest: str, *, required: bool, help_text: str, envvar: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``flag`` names a file that must exist (not a directory); its path goes to ``dest``."""
+    return click.option(
+        flag,
+        dest,
+        required=required,
+        type=click.Path(exists=True, dir_okay=False),
+        envvar=envvar,
+        help=help_text,
+    )
