@@ -20,6 +20,7 @@ import pytest
 from cli.client import NodeClient
 from ledger.encoding import Value
 from ledger.keyfile import read_key_file
+from lightclient.checkpoints import checkpoint_document
 from tests.unit.cli import kit
 from tests.unit.cli.kit import (
     ORGS,
@@ -78,6 +79,12 @@ class World:
         labels = [label for _, members in ORGS.values() for label, _ in members]
         self.keys = write_keys(str(tmp), labels)
         self.client = NodeClient(self.server.url, key=read_key_file(self.keys["officer"]))
+        self.checkpoint = str(tmp / "cp.json")
+        cp_header, cp_cert = node.chain.header(5), node.chain.certificate(5)
+        assert cp_header is not None and cp_cert is not None
+        cp = checkpoint_document(cp_header, cp_cert, node.genesis.hash)
+        Path(self.checkpoint).write_text(json.dumps(cp))
+        self.checkpoint_log_size = cp_header.log_size
 
     def get(self, path: str, **params: Any) -> Answer:
         """An honest answer, straight from the node (what a lie replays)."""
@@ -119,6 +126,7 @@ COMMANDS: dict[str, Callable[[World], Any]] = {
     "permit check --at": lambda w: cli(w, "permit", "check", "P-0002", "--at", str(w.issued_ms)),
     "block latest": lambda w: cli(w, "block", "latest"),
     "audit checkpoint": lambda w: cli(w, "audit", "checkpoint"),
+    "audit consistency": lambda w: cli(w, "audit", "consistency", w.checkpoint),
     "tx show": lambda w: cli(w, "tx", "show", tx_hash(w), "--key", w.keys["officer"], final=True),
     "proof export permit": lambda w: cli(w, "proof", "export", "permit", "P-0002"),
     "proof export shipment": lambda w: signed(w, "proof", "export", "shipment", "S-0001"),
@@ -189,6 +197,16 @@ def test_a_stale_checkpoint_is_refused(world: World) -> None:
 
     line = refusal(world, "audit checkpoint", change)
     assert f"height {world.old_height}, is 2 h 0 min old" in line
+
+
+def test_a_stale_consistency_proof_is_refused(world: World) -> None:
+    """Today's ledger must be today's: an old log that extends the checkpoint is stale."""
+    old_header = world.node.chain.header(world.old_height)
+    assert old_header is not None
+    old = world.get("/v1/log/consistency", old=world.checkpoint_log_size,
+                    new=old_header.log_size)  # fmt: skip
+    line = refusal(world, "audit consistency", lambda p, a: old if "consistency" in p else a)
+    assert "is stale: its certified block" in line and "is 2 h 0 min old" in line
 
 
 @pytest.mark.parametrize(
