@@ -26,7 +26,6 @@ async def permit(request: web.Request) -> web.StreamResponse:
     record = _require(state, permit_id)
     as_of = state.certified.header.time_ms
     status = effective_status(record, as_of)
-    history = [sk.permit_history_key(permit_id, i) for i in range(record.history_len)]
     return render(
         request,
         state.answer(
@@ -35,17 +34,18 @@ async def permit(request: web.Request) -> web.StreamResponse:
             effective_status=status,
             blds_status=BLDS_STATUS[status],
             permit=state.item(sk.permit_key(permit_id)),
-            history=[state.item(k) for k in history],
+            history=_history(state, record),
         ),
     )
 
 
 @routes.get("/v1/permits/{id}/validity")
 async def validity(request: web.Request) -> web.StreamResponse:
-    """Is the permit valid at ``at`` (ms; default: the answered block's time)?"""
+    """Is the permit valid at ``at`` (ms; default: the answered block's time)? The
+    answer carries the record and its whole history at the answered height."""
     permit_id = path_id(request, "id", codes.is_record_id, "a permit id")
     state = ProvenState.of_request(request)
-    _require(state, permit_id)
+    record = _require(state, permit_id)
     at = query_uint(request, "at", hi=MAX_INT)
     at_ms = state.certified.header.time_ms if at is None else at
     valid, reason = queries.permit_valid_at(state, permit_id, at_ms)
@@ -57,6 +57,7 @@ async def validity(request: web.Request) -> web.StreamResponse:
             valid=valid,
             reason=reason,
             permit=state.item(sk.permit_key(permit_id)),
+            history=_history(state, record),
         ),
     )
 
@@ -79,6 +80,11 @@ async def search(request: web.Request) -> web.StreamResponse:
             results.append(state.item(sk.permit_key(permit_id)))
     next_after = ids[-1] if holder is not None and len(ids) == limit else None
     return render(request, state.answer(permits=results, next_after=next_after))
+
+
+def _history(state: ProvenState, record: Permit) -> list[Value]:
+    """Every history entry of ``record``, each with its proof (``history_len`` of them)."""
+    return [state.item(sk.permit_history_key(record.id, i)) for i in range(record.history_len)]
 
 
 def _require(state: ProvenState, permit_id: str) -> Permit:
