@@ -88,6 +88,13 @@ class NodeClient:
         assert self._node_key is not None
         return self._node_key
 
+    def public_status(self) -> dict[str, Value]:
+        """``/v1/status``, never signed: it is public, and a signed read needs the chain first."""
+        status, answer = self._get("/v1/status", None, sign=False)
+        if status >= 300:
+            raise _refusal(status, answer, "/v1/status")
+        return answer
+
     def clone(self) -> NodeClient:
         """Another client of the same node, key and chain (one per thread)."""
         other = NodeClient(

@@ -73,7 +73,24 @@ class Reads:
         self.genesis = genesis
         self.max_age_ms = int(max_age_s * 1000)
         self.clock = clock
-        self._node_genesis: bytes | None = None
+        self._status = client.public_status()
+        self.check_genesis()
+
+    def check_genesis(self) -> None:
+        """Before anything is asked: a node of another chain is named as such, both
+        genesis hashes shown (signed reads would otherwise fail on the chain id)."""
+        named = self.node_genesis()
+        if named != self.genesis.hash:
+            self.refuse(GenesisMismatch(self._how_chains_differ(), self.genesis.hash, named))
+
+    def _how_chains_differ(self) -> str:
+        """What the node says differs from the genesis file: chain id, validators, or neither."""
+        chain_id, ours = self._status.get("chain_id"), self.genesis.chain_id
+        if chain_id != ours:
+            return f"the node serves chain {chain_id!r}, your genesis file is for {ours!r}"
+        if self.client.get("/v1/validators").get("hash") != self.genesis.validators.hash:
+            return "the node names a validator set other than your genesis file's"
+        return "the node's chain has your chain id and validators, yet started from another genesis"
 
     def current(self) -> Freshness:
         """An answer about now: no older than ``--max-age``."""
@@ -91,13 +108,11 @@ class Reads:
         return Freshness.any_age(self.clock(), asked)
 
     def node_genesis(self) -> bytes:
-        """The genesis hash the node names for its chain (``/v1/status``)."""
-        if self._node_genesis is None:
-            named = self.client.get("/v1/status").get("genesis_hash")
-            if not isinstance(named, bytes):
-                self.refuse(VerificationError("the node does not name its genesis hash"))
-            self._node_genesis = named
-        return self._node_genesis
+        """The genesis hash the node names for its chain (``/v1/status``, asked once)."""
+        named = self._status.get("genesis_hash")
+        if not isinstance(named, bytes):
+            self.refuse(VerificationError("the node does not name its genesis hash"))
+        return named
 
     def accept(self, read: Callable[[], V], freshness: Freshness) -> Verified[V]:
         """``read()``'s view, verified; a one-line refusal and exit 1 otherwise."""

@@ -3,6 +3,7 @@ and never reported as tampering."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,23 @@ def test_every_read_command_names_another_genesis(
         result = run([*command, "--node", server.url, "--genesis", other_file])
         assert result.exit_code == 1, (command, message(result))
         _mismatch(node, same_validators, message(result))
+
+
+def test_another_chain_id_is_named_before_anything_is_asked_or_sent(
+    server: ServerThread, node: CliNode, keys: dict[str, str], tmp_path: Path
+) -> None:
+    other = replace(node.genesis, chain_id="another-chain")
+    other_file = _file(other, tmp_path, "other.json")
+    height = node.chain.head().height
+    sending = ["tx", "permit", "review", "P-0001", "--key", keys["clerk"]]
+    for command in [*_commands(server, node, keys["officer"]), sending]:
+        result = run([*command, "--node", server.url, "--genesis", other_file])
+        assert result.exit_code == 1, (command, message(result))
+        _mismatch(node, other, message(result))
+        assert "the node serves chain 'cli-test', your genesis file is for 'another-chain'" in (
+            message(result)
+        )
+    assert node.chain.head().height == height and len(node.mempool) == 0
 
 
 def test_other_validators_are_a_genesis_mismatch(
