@@ -17,6 +17,7 @@ from rich.table import Table
 from cli.client import NodeClient, genesis_option, node_option
 from cli.output import console, print_json
 from cli.render import short, verified_line
+from cli.verified_reads import Reads
 from ledger.evidence import ConflictingProposalEvidence, Evidence, evidence_summary
 from ledger.genesis import Genesis
 from ledger.votes import NIL
@@ -81,7 +82,9 @@ def list_evidence(node: str, genesis_path: str, start: int, as_json: bool) -> No
     """Committed evidence (and the node's pending pool), each piece re-verified against
     the genesis validators and its block's commit certificate."""
     genesis = Genesis.load(genesis_path)
-    view = fetch_evidence(NodeClient(node), genesis, start)
+    client = NodeClient(node)
+    Reads(client, genesis)  # another chain is named as such before anything is listed
+    view = fetch_evidence(client, genesis, start)
     names = {v.public_key: v.name for v in genesis.validators.validators}
     if as_json:
         print_json(

@@ -55,6 +55,7 @@ def _commands(server: ServerThread, node: CliNode, key: str) -> list[list[str]]:
         ["block", "latest"],
         ["tx", "show", tx.txs[0].hash.hex(), "--key", key],
         ["proof", "export", "permit", "P-0001"],
+        ["evidence", "list"],
     ]
 
 
