@@ -103,6 +103,17 @@ def leftovers(tag: str) -> list[str]:
     return found
 
 
+def _free_net(rng: random.Random) -> int:
+    """A second octet N, drawn from ``rng``, whose 10.N.0.0/24 no root-namespace
+    interface uses yet (another mesh running at the same time)."""
+    used = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=False)
+    for _ in range(64):
+        net = rng.randrange(16, 250)
+        if f" 10.{net}.0." not in used.stdout:
+            return net
+    raise RuntimeError("no free 10.N.0.0/24 network for the namespaces")
+
+
 class NetnsMesh:
     """One namespace per node behind one switch; partitions by blackhole routes.
 
@@ -117,7 +128,7 @@ class NetnsMesh:
         self.links = links
         self.seed = seed
         self.tag = str(os.getpid())
-        self.net = random.Random(seed).randrange(16, 250)
+        self.net = _free_net(random.Random(seed))
         self.switch = f"{PREFIX}{self.tag}-sw"
         self.names = [f"{PREFIX}{self.tag}-{i}" for i in range(count)]
         short = int(self.tag) % 10_000_000
