@@ -127,21 +127,18 @@ class BlockClock:
 
     def __init__(self, urls: list[str]) -> None:
         self.watches = [BlockWatch(url) for url in urls]
-        self._loop = asyncio.new_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="block-clock")
+        started = threading.Event()
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._watch(started),), daemon=True, name="block-clock"
+        )
         self._thread.start()
-        self._started.wait(10)
+        started.wait(10)
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._main())
-        self._loop.close()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        self._started.set()
+    async def _watch(self, started: threading.Event) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        started.set()
         async with aiohttp.ClientSession() as session:
             await asyncio.gather(*(w.run(session, self._stop) for w in self.watches))
 
@@ -154,7 +151,7 @@ class BlockClock:
         return seen
 
     def close(self) -> None:
-        if self._stop is not None and self._loop.is_running():
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=10)
 
@@ -229,13 +226,9 @@ def kill_phase(cluster: Cluster, down_s: float) -> dict[str, Any]:
     """SIGKILL one majority validator, restart it after ``down_s``; it catches up."""
     victim = cluster.names[0]
     pid = cluster.entry(victim).pid
+    kill, restart = cluster.kill, cluster.start_node
     progress_s, caught_up_s = outage(
-        cluster,
-        victim,
-        down=cluster.kill,
-        up=cluster.start_node,
-        down_s=down_s,
-        catch_up_bound_s=CATCH_UP_BOUND_S,
+        cluster, victim, down=kill, up=restart, down_s=down_s, catch_up_bound_s=CATCH_UP_BOUND_S
     )
     return {
         "killed": victim,
