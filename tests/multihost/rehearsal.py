@@ -189,6 +189,7 @@ def phase_figures(
         "blocks": blocks,
         "blocks_per_s": round(blocks / seconds, 2),
         "sent": len(sent),
+        "offered_tps": round(len(sent) / seconds, 1),
         "committed": sum(1 for h in sent if h in acked),
         "finality_p50_ms": round(percentile(finality, 50), 1),
         "finality_p99_ms": round(percentile(finality, 99), 1),
@@ -305,7 +306,7 @@ def describe(result: dict[str, Any]) -> str:
         lines.append(
             f"  {p['phase']:<9} {p['seconds']:>6.1f} s  {p['blocks_per_s']:>5.2f} blocks/s  "
             f"finality p50 {p['finality_p50_ms']:>7.1f} ms  p99 {p['finality_p99_ms']:>7.1f} ms  "
-            f"({p['committed']}/{p['sent']} committed)"
+            f"({p['committed']}/{p['sent']} committed, {p['offered_tps']} tx/s offered)"
         )
     for name, figures in result["faults"].items():
         lines.append(f"  {name}: {figures}")
