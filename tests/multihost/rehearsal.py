@@ -109,17 +109,38 @@ class Plan:
 
 
 class TimedLoad(Load):
-    """:class:`Load` that also keeps each transaction's first submission time."""
+    """:class:`Load` that keeps each transaction's first submission time and polls
+    receipts (and re-submits) from a second thread, so that slow answers under delay
+    do not slow the sending: the offered rate stays the one asked for."""
 
     def __init__(self, cluster: Cluster, **kwargs: Any) -> None:
         super().__init__(cluster, **kwargs)
         self.sent_at: dict[bytes, float] = {}
+        self._poller = threading.Thread(target=self._poll_until_closed, daemon=True)
+
+    def start(self) -> TimedLoad:
+        super().start()
+        self._poller.start()
+        return self
 
     def _poll(self) -> None:
-        with self._lock:
-            for tx_hash, pending in self.outstanding.items():
-                self.sent_at.setdefault(tx_hash, pending.first_sent)
-        super()._poll()
+        """Nothing in the sending thread: :meth:`_poll_until_closed` does it."""
+
+    def _resubmit(self) -> None:
+        """Nothing in the sending thread: :meth:`_poll_until_closed` does it."""
+
+    def _poll_until_closed(self) -> None:
+        while not self._stop.wait(0.3):
+            with self._lock:
+                for tx_hash, pending in self.outstanding.items():
+                    self.sent_at.setdefault(tx_hash, pending.first_sent)
+            Load._poll(self)
+            Load._resubmit(self)
+
+    def close(self) -> None:
+        super().close()
+        if self._poller.is_alive():
+            self._poller.join(timeout=30)
 
 
 class BlockClock:
