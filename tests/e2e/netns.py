@@ -58,6 +58,18 @@ def available() -> str | None:
     return None
 
 
+def shaping_available() -> str | None:
+    """None when shaped links (:mod:`tests.e2e.shaper`) can be made here, else why not."""
+    reason = available()
+    if reason is not None:
+        return reason
+    try:
+        os.close(os.open("/dev/net/tun", os.O_RDWR))
+    except OSError as exc:
+        return f"shaped links need TUN devices: /dev/net/tun: {exc.strerror}"
+    return None
+
+
 def _ip(*args: str, ns: str | None = None) -> str:
     cmd = ["ip", *args] if ns is None else ["ip", "netns", "exec", ns, "ip", *args]
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout

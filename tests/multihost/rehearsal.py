@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    reason = netns.available()
+    reason = netns.shaping_available()
     if reason is not None:
         print(f"multihost rehearsal not run: {reason}", file=sys.stderr)
         return 2
