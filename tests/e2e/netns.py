@@ -149,7 +149,10 @@ class NetnsMesh:
         self._blackholes: list[tuple[int, str]] = []
         self._created: list[str] = []
         try:
-            self._setup() if links == "bridge" else self._setup_shaped()
+            if links == "bridge":
+                self._setup()
+            else:
+                self._setup_shaped()
         except BaseException:
             self.close()
             raise

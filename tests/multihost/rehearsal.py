@@ -46,6 +46,7 @@ import aiohttp
 
 from benchmarks.driver import BlockWatch
 from benchmarks.results import percentile
+from devnet.layout import CITIES
 from tests.e2e import netns
 from tests.e2e.cluster import Cluster
 from tests.e2e.invariants import assert_recovers, check_all
@@ -54,16 +55,17 @@ from tests.e2e.netns import NetnsMesh
 from tests.e2e.scenario import outage
 from tests.multihost.reach import check_addresses
 
-# One-way delay from each city to a common backbone: a link between two cities costs
-# the sum of both: from 10 ms (Busan-Ulsan) to 60 ms (Gwangju-Jeju).
+# One-way delay from each devnet city (node i is named after CITIES[i % 7]) to a common
+# backbone: a link between two validators costs the sum of both ends, from 10 ms
+# (Busan-Ulsan) to 60 ms (Incheon-Gwangju).
 CITY_MS = {
-    "Busan": 5.0,
-    "Ulsan": 5.0,
-    "Seoul": 10.0,
-    "Daegu": 15.0,
-    "Incheon": 20.0,
-    "Gwangju": 25.0,
-    "Jeju": 35.0,
+    "busan": 5.0,
+    "ulsan": 5.0,
+    "sejong": 10.0,
+    "daejeon": 10.0,
+    "suwon": 20.0,
+    "incheon": 30.0,
+    "gwangju": 30.0,
 }
 CATCH_UP_BOUND_S = 90.0
 PROGRESS_BOUND_S = 30.0
@@ -96,7 +98,7 @@ class Plan:
         n = self.validators
         if self.profile == "uniform":
             return [[self.delay_ms] * n for _ in range(n)]
-        spur = [list(CITY_MS.values())[i % len(CITY_MS)] for i in range(n)]
+        spur = [CITY_MS[CITIES[i % len(CITIES)]] for i in range(n)]
         return [[spur[i] + spur[j] for j in range(n)] for i in range(n)]
 
     def shape(self, mesh: NetnsMesh) -> None:
