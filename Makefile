@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEEDS ?= 1000
 VALIDATORS ?= 4
 
-.PHONY: install test lint typecheck unit devnet devnet-down sim properties bench-core bench faults soak clean
+.PHONY: install test lint typecheck unit devnet devnet-down sim properties bench-core bench faults soak multihost clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -66,6 +66,12 @@ faults: $(STAMP)
 MINUTES ?= 30
 soak: $(STAMP)
 	$(BIN)/python -m tests.e2e.soak --minutes $(MINUTES)
+
+## make multihost: validators in network namespaces with delay and loss between them (root)
+## 4 and 7 validators at 20 and 60 ms one-way, 1 % loss; figures to multihost.json (~8 min)
+multihost: $(STAMP)
+	$(BIN)/python -m tests.multihost.rehearsal --validators 4,7 --delays 20,60 --loss 1 \
+		--json multihost.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from devnet import layout, processes
@@ -63,9 +64,12 @@ class Cluster:
         witness: bool = True,
         faults: dict[str, Faults] | None = None,
         settings: dict[str, Any] | None = None,
+        shaping: Callable[[netns_mod.NetnsMesh], None] | None = None,
     ) -> None:
         """``settings``: ``{"section.key": value}`` written into every node's config.toml
-        before the first start."""
+        before the first start. ``shaping`` (transport ``netns`` only): the namespaces get
+        shaped links (:mod:`tests.e2e.shaper`) and this is called with the mesh before
+        any node starts, e.g. ``lambda mesh: mesh.shape(20, 2, 1)``."""
         if transport not in ("direct", "relay", "netns"):
             raise ValueError(f"unknown transport {transport!r}")
         self.home = home
@@ -74,6 +78,9 @@ class Cluster:
         self.seed = seed
         self.first_faults = faults or {}
         self.settings = dict(settings or {})
+        if shaping is not None and transport != "netns":
+            raise ValueError("shaped links need the netns transport")
+        self.shaping = shaping
         self.network: Network | None = None
         self.genesis: Genesis | None = None
         self._node_keys: dict[str, bytes] = {}
@@ -103,7 +110,10 @@ class Cluster:
         self.genesis = Genesis.load(Home(self.nodes[0].home).genesis)
         self.keys = {e.name: read_key_file(Home(e.home).key).public_key for e in self.nodes}
         if self.transport == "netns":
-            self.netns = netns_mod.NetnsMesh(self.count, self.seed)
+            links = "bridge" if self.shaping is None else "shaped"
+            self.netns = netns_mod.NetnsMesh(self.count, self.seed, links=links)
+            if self.shaping is not None:
+                self.shaping(self.netns)
         elif self.transport == "relay":
             self.relay = RelayMesh(self.seed)
         self._rewrite_configs()
