@@ -93,6 +93,11 @@ def _name(value: str) -> str | None:
     return None
 
 
+def _flag(value: bool) -> str | None:
+    """A switch: :func:`_fill` has already made sure it is a boolean, all it can be."""
+    return None
+
+
 def _log_level(value: str) -> str | None:
     if value.lower() not in LOG_LEVELS:
         return f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}"
@@ -119,7 +124,7 @@ class P2PConfig:
     ban_min_ms: int = field(default=10_000, metadata=_range(100, 86_400_000))
     ban_max_ms: int = field(default=600_000, metadata=_range(100, 86_400_000))
     # mutual TLS 1.3 on every link (node/tls.py); false is refused off loopback
-    tls: bool = True
+    tls: bool = field(default=True, metadata=_check(_flag))
     # before a peer is authenticated (node/peers.py): how long its handshake may take,
     # how many links may be in the handshake at once, and how many from one address
     handshake_timeout_ms: int = field(default=5000, metadata=_range(200, 60_000))
@@ -144,7 +149,7 @@ class APIConfig:
     # most transactions in a batch whose request is not signed by an active member
     unsigned_batch_max: int = field(default=2000, metadata=_range(1, 10_000))
     # HTTPS with the node's TLS certificate (tls_cert.pem); plaintext only on loopback
-    tls: bool = False
+    tls: bool = field(default=False, metadata=_check(_flag))
 
 
 @dataclass(slots=True)

@@ -67,6 +67,14 @@ def tls_context(*, server_side: bool, anchors: str) -> ssl.SSLContext:
     return ctx
 
 
+def api_context() -> ssl.SSLContext:
+    """The API's HTTPS context: TLS 1.3 with the node's certificate, no client
+    certificate asked for (API clients sign their requests: node/api/auth.py)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
 def key_pem(tls_key: ed25519.Ed25519PrivateKey) -> bytes:
     return tls_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
 
@@ -166,8 +174,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 class LinkTLS:
-    """The TLS side of a node's peer links: its two contexts, its certificate, and the
-    consensus keys it accepts (validators and configured observers)."""
+    """The TLS side of a node's peer links: its two contexts (and the API's, with the
+    same certificate), its certificate, and the consensus keys it accepts (validators
+    and configured observers)."""
 
     def __init__(
         self,
@@ -185,6 +194,7 @@ class LinkTLS:
         anchors = anchors_pem(self.allowed)
         self.server = tls_context(server_side=True, anchors=anchors)
         self.client = tls_context(server_side=False, anchors=anchors)
+        self.api = api_context()
         self.cert = b""
         self._use(tls_key, der)
 
@@ -201,8 +211,8 @@ class LinkTLS:
         return cls(consensus_key, allowed, *new_identity(consensus_key))
 
     def _use(self, tls_key: ed25519.Ed25519PrivateKey, der: bytes) -> None:
-        load_identity(self.server, tls_key, der)
-        load_identity(self.client, tls_key, der)
+        for ctx in (self.server, self.client, self.api):
+            load_identity(ctx, tls_key, der)
         self.cert = der
 
     def reload(self) -> bool:
