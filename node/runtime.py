@@ -76,9 +76,7 @@ class Node:
     ) -> None:
         """``signer_state``: a validator's signer state file (``Home.signer_state``);
         None keeps it in memory only (tests). See :func:`node.consensus.signer.open_signer`
-        for the start-up rules and ``reset_signer_state``. ``link_tls``: the TLS of the
-        peer links (from the home's files); with ``[p2p] tls`` and none given, a TLS
-        key kept in memory only."""
+        for the start-up rules and ``reset_signer_state``; :func:`_wanted_tls` for ``link_tls``."""
         self.config = config
         self.genesis = genesis
         self.key = key
@@ -98,7 +96,8 @@ class Node:
         self.evidence_pool = EvidencePool(store)
         # gossip's host is this node; the peers hand every message to the gossip
         self.gossip = Gossip(self, genesis, self.chain, self.evidence_pool, self.metrics)
-        self.peers = _peer_manager(key, genesis, config, self.gossip, self.mempool, link_tls)
+        self.link_tls = _wanted_tls(key, genesis, config, link_tls)
+        self.peers = _peer_manager(key, genesis, config, self.gossip, self.mempool, self.link_tls)
         self.commits = CommitFanout(
             self.chain, self.mempool, self.evidence_pool, self.events, self.metrics, self.peers
         )
@@ -320,13 +319,10 @@ def _peer_manager(
     link_tls: LinkTLS | None,
 ) -> PeerManager:
     """The links to validators and configured observers; each message goes to ``gossip``."""
-    names = allowed_peers(genesis, config)
-    if config.p2p.tls and link_tls is None:
-        link_tls = LinkTLS.ephemeral(key, names)
     return PeerManager(
         key,
         genesis.chain_id,
-        names,
+        allowed_peers(genesis, config),
         config.p2p,
         gossip.on_message,
         gossip.on_connect,
@@ -335,6 +331,17 @@ def _peer_manager(
         tls=link_tls if config.p2p.tls else None,
         genesis_hash=genesis.hash,
     )
+
+
+def _wanted_tls(
+    key: PrivateKey, genesis: Genesis, config: NodeConfig, link_tls: LinkTLS | None
+) -> LinkTLS | None:
+    """The TLS of the peer links and the API: ``link_tls`` (from the home's files), or,
+    where ``[p2p] tls`` or ``[api] tls`` wants one and none is given (in-process
+    nodes), a TLS key kept in memory only."""
+    if link_tls is None and (config.p2p.tls or config.api.tls):
+        return LinkTLS.ephemeral(key, allowed_peers(genesis, config))
+    return link_tls
 
 
 def allowed_peers(genesis: Genesis, config: NodeConfig) -> dict[bytes, str]:
@@ -402,7 +409,7 @@ async def _start_sites(node: Node) -> tuple[web.AppRunner, web.AppRunner]:
     config = node.config
     tls = node.peers.tls
     deadline_s = config.p2p.handshake_timeout_ms / 1000
-    api_tls = tls.api if config.api.tls and tls is not None else None
+    api_tls = node.link_tls.api if config.api.tls and node.link_tls is not None else None
     api = await start_site(
         make_app(node, config.api, metrics=node.metrics, on_store_failure=node.store_failed),
         config.api.listen,
@@ -483,8 +490,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if node.peers.tls is not None:  # `cityledger node rotate-tls-key` wrote new files
-        loop.add_signal_handler(signal.SIGHUP, node.peers.tls.reload)
+    if node.link_tls is not None:  # `cityledger node rotate-tls-key` wrote new files
+        loop.add_signal_handler(signal.SIGHUP, node.link_tls.reload)
     with open(home.pid, "w", encoding="ascii") as f:
         f.write(f"{os.getpid()}\n")
     try:
