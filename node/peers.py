@@ -87,6 +87,7 @@ from node.wire import (
 log = logging.getLogger("cityledger.p2p")
 HANDSHAKE_FRAME_BYTES = 4096  # a handshake frame is decoded up to this size
 NO_GENESIS = bytes(32)
+CLOSE_REASON_BYTES = 120  # a WebSocket close reason holds at most 123
 # The handshake's messages: the listener's hello, the dialer's with the signature
 # (read after the cheaper checks), and the reply that carries only a signature.
 _HELLO_FIELDS = {"challenge": HASH, "genesis": HASH, "key": PUBLIC_KEY, "version": Int()}
@@ -300,8 +301,8 @@ class PeerManager:
             self.refused += 1
             self._log_refusal(remote, str(exc), debug=isinstance(exc, Banned))
             if not ws.prepared:
-                return web.Response(status=403, text="refused")
-            await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=b"refused")
+                return web.Response(status=403, text=_close_reason(exc).decode())
+            await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=_close_reason(exc))
             return ws
         finally:
             self._release_pending(remote)
@@ -421,9 +422,15 @@ class PeerManager:
                 ssl=False if self.tls is None else self.tls.client,
             )
         async with ws:
-            async with asyncio.timeout(self.handshake_timeout_s):
-                session = self._tls_session(_transport_of(ws), server_side=False)
-                peer_key = await self._dial_handshake(ws, session)
+            try:
+                async with asyncio.timeout(self.handshake_timeout_s):
+                    session = self._tls_session(_transport_of(ws), server_side=False)
+                    peer_key = await self._dial_handshake(ws, session)
+            except (HandshakeError, DecodeError) as exc:  # the acceptor learns why too
+                await ws.close(
+                    code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=_close_reason(exc)
+                )
+                raise
             self._address_keys[address] = peer_key
             self.dial_failures.pop(address, None)
             await self._serve(self._peer(peer_key, ws, dialed_by_us=True))
@@ -674,6 +681,12 @@ def _handshake_obj(data: bytes) -> Value:
     return obj
 
 
+def _close_reason(exc: BaseException) -> bytes:
+    """Why a handshake is refused, for the other side (a WebSocket close reason)."""
+    cut = str(exc).encode()[:CLOSE_REASON_BYTES]
+    return cut.decode(errors="ignore").encode()  # whole UTF-8 characters only
+
+
 def _failure(exc: BaseException) -> str:
     """Why a dial failed, in one line."""
     if isinstance(exc, TimeoutError):
@@ -685,6 +698,9 @@ def _failure(exc: BaseException) -> str:
 
 async def _receive(ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> bytes:
     msg = await ws.receive()
+    if msg.type == aiohttp.WSMsgType.CLOSE and msg.extra:
+        said = "".join(c for c in str(msg.extra) if c.isprintable())[:CLOSE_REASON_BYTES]
+        raise HandshakeError(f"the peer refused the link, saying: {said}")
     if msg.type != aiohttp.WSMsgType.BINARY:
         raise HandshakeError(f"expected a binary handshake frame, got {msg.type.name}")
     data: bytes = msg.data

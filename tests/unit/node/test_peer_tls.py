@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ledger.crypto import PrivateKey, Purpose, is_valid_signature
+from ledger.encoding import encode
 from ledger.errors import ValidationError
 from node.config import P2PConfig
 from node.link_identity import (
@@ -357,6 +358,77 @@ async def test_a_rotated_tls_key_serves_new_links_and_old_ones_stay(tmp_path: Pa
         assert A.public_key in first.peers  # the link made before the rotation stays
 
 
+async def test_a_link_between_different_genesis_files_says_why_on_both_sides(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server, _ = manager(A)
+    client, _ = manager(B)
+    server.genesis_hash, client.genesis_hash = b"\x01" * 32, b"\x02" * 32
+    async with listening(server) as address, dialing(client, address):
+        await until(lambda: address in client.dial_failures and server.refused >= 1)
+    assert client.dial_failures[address] == (
+        "genesis hash differs: ours 0202020202020202…, theirs 0101010101010101…"
+    )
+    assert (
+        "refused peer from 127.0.0.1: the peer refused the link, saying: genesis hash "
+        "differs: ours 0202020202020202…, theirs 0101010101010101…"
+    ) in caplog.text
+    nobody_blamed(server, client)
+
+
+async def test_a_refused_observer_is_told_why() -> None:
+    stranger = PrivateKey.from_label("tls-stranger")
+    server, _ = manager(A)
+    rec = Recorder()
+    client = PeerManager(
+        stranger,
+        CHAIN,
+        NAMES,
+        P2PConfig(reconnect_min_ms=50),
+        rec.on_message,
+        rec.on_connect,
+        tls=LinkTLS.ephemeral(stranger, NAMES),
+    )
+    # Its certificate passes TLS (an anchor for its key), its key not the handshake.
+    server.tls = LinkTLS(A, [*NAMES, stranger.public_key], *_identity(A))
+    async with listening(server) as address, dialing(client, address):
+        await until(lambda: address in client.dial_failures)
+    assert client.dial_failures[address].startswith(
+        "the peer refused the link, saying: key "
+    ) and client.dial_failures[address].endswith("is not in the validator set")
+
+
+async def test_a_protocol_version_1_peer_is_named_as_such() -> None:
+    rec = Recorder()
+    server = PeerManager(A, CHAIN, NAMES, P2PConfig(), rec.on_message, rec.on_connect)
+    async with (
+        listening(server) as address,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://{address}/p2p") as ws,
+    ):
+        await ws.receive(timeout=3)
+        v1_hello = {"challenge": bytes(32), "key": B.public_key, "sig": bytes(64)}
+        await ws.send_bytes(encode(v1_hello))
+        reply = await ws.receive(timeout=3)
+        assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert server.refused == 1
+
+
+async def test_missing_validators_are_listed_with_the_time_they_went_missing() -> None:
+    times = iter([100.0, 200.0, 300.0])
+    server, _ = manager(A)
+    server.wall_clock = lambda: next(times)
+    server.expect([A.public_key, B.public_key])
+    assert server.missing_since == {B.public_key: 100.0}
+    client, _ = manager(B)
+    async with listening(server) as address:
+        async with dialing(client, address):
+            await until(lambda: B.public_key in server.peers)
+            assert server.missing_since == {}
+        await until(lambda: B.public_key not in server.peers)
+        assert server.missing_since == {B.public_key: 200.0}
+
+
 async def test_pending_handshakes_are_capped_per_address() -> None:
     """Plaintext links (no TLS) so that the test holds handshakes open cheaply."""
     rec = Recorder()
@@ -395,6 +467,11 @@ async def test_an_oversize_handshake_frame_is_refused() -> None:
 
 async def _hello_world(request: web.Request) -> web.Response:
     return web.Response(text="hello")
+
+
+def _identity(key: PrivateKey) -> tuple[ed25519.Ed25519PrivateKey, bytes]:
+    tls_key = _key()
+    return tls_key, leaf_certificate(key, tls_key)
 
 
 def _key() -> ed25519.Ed25519PrivateKey:
