@@ -398,20 +398,13 @@ async def test_a_refused_observer_is_told_why() -> None:
     ) and client.dial_failures[address].endswith("is not in the validator set")
 
 
-async def test_a_protocol_version_1_peer_is_named_as_such() -> None:
-    rec = Recorder()
-    server = PeerManager(A, CHAIN, NAMES, P2PConfig(), rec.on_message, rec.on_connect)
-    async with (
-        listening(server) as address,
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"http://{address}/p2p") as ws,
-    ):
-        await ws.receive(timeout=3)
-        v1_hello = {"challenge": bytes(32), "key": B.public_key, "sig": bytes(64)}
-        await ws.send_bytes(encode(v1_hello))
-        reply = await ws.receive(timeout=3)
-        assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+async def test_a_protocol_version_1_peer_is_named_as_such(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    v1_hello = {"challenge": bytes(32), "key": B.public_key, "sig": bytes(64)}
+    server = await _refused_after_hello(encode(v1_hello))
     assert server.refused == 1
+    assert "protocol version differs: ours 2, theirs 1" in caplog.text
 
 
 async def test_missing_validators_are_listed_with_the_time_they_went_missing() -> None:
@@ -447,17 +440,7 @@ async def test_pending_handshakes_are_capped_per_address() -> None:
 
 
 async def test_an_oversize_handshake_frame_is_refused() -> None:
-    rec = Recorder()
-    server = PeerManager(A, CHAIN, NAMES, P2PConfig(), rec.on_message, rec.on_connect)
-    async with (
-        listening(server) as address,
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"http://{address}/p2p") as ws,
-    ):
-        await ws.receive(timeout=3)
-        await ws.send_bytes(b"\x80" + bytes(5000))
-        reply = await ws.receive(timeout=3)
-        assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    server = await _refused_after_hello(b"\x80" + bytes(5000))
     assert server.refused == 1 and server.peers == {}
     nobody_blamed(server)
 
@@ -467,6 +450,22 @@ async def test_an_oversize_handshake_frame_is_refused() -> None:
 
 async def _hello_world(request: web.Request) -> web.Response:
     return web.Response(text="hello")
+
+
+async def _refused_after_hello(frame: bytes) -> PeerManager:
+    """A plaintext acceptor sent ``frame`` in answer to its hello: it closed the link."""
+    rec = Recorder()
+    server = PeerManager(A, CHAIN, NAMES, P2PConfig(), rec.on_message, rec.on_connect)
+    async with (
+        listening(server) as address,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://{address}/p2p") as ws,
+    ):
+        await ws.receive(timeout=3)
+        await ws.send_bytes(frame)
+        reply = await ws.receive(timeout=3)
+        assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    return server
 
 
 def _identity(key: PrivateKey) -> tuple[ed25519.Ed25519PrivateKey, bytes]:
