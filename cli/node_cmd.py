@@ -183,7 +183,8 @@ def rotate_tls_key_cmd(home: str) -> None:
     h.load_config()
     key = read_key_file(h.key, _passphrase_for(h.key))
     new = rotate_tls_key(h.tls_key, h.tls_cert, key)
-    console.print(f"new TLS certificate {h.tls_cert}: sha256:{new.hex()}")
+    console.print(f"wrote a new TLS key and certificate in {h.path}:")
+    click.echo(f"sha256:{new.hex()}")
     pid = _running_node(h)
     if pid is None:
         console.print("the node is not running: it uses the new key when it starts")

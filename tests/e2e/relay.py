@@ -19,7 +19,9 @@ timeouts).
 A TLS link (its first byte a TLS handshake record, 0x16) cannot be cut into
 frames: its bytes are passed through in chunks as they come, delayed and cut like
 control frames, never dropped, duplicated or reordered (TLS would take any of these
-for an attack and close the link). With ``capture=True`` the relay keeps every byte
+for an attack and close the link); what a frame-faulting policy could not act on is
+counted (``LinkStats.unfaulted_bytes``), and scenarios that need frame faults run
+plaintext links on loopback (``settings={"p2p.tls": False}``). With ``capture=True`` the relay keeps every byte
 it passes, per link, up to ``CAPTURE_MAX`` bytes in all (:meth:`RelayMesh.captured`):
 what an on-path observer would record.
 
@@ -58,6 +60,11 @@ class LinkPolicy:
     jitter_ms: float = 0.0  # uniform 0..jitter added per frame (frames overtake each other)
     cut: str | None = None  # None, "reset" or "blackhole"
 
+    @property
+    def faults_frames(self) -> bool:
+        """Whether the policy drops, duplicates or reorders frames (not TLS streams)."""
+        return bool(self.drop or self.duplicate or self.reorder)
+
     def __post_init__(self) -> None:
         if self.cut not in (None, "reset", "blackhole"):
             raise ValueError(f"unknown cut mode {self.cut!r}")
@@ -76,6 +83,7 @@ class LinkStats:
     reordered: int = 0
     discarded_bytes: int = 0
     tls_streams: int = 0  # directions passed through as bytes: no frame faults apply
+    unfaulted_bytes: int = 0  # TLS bytes a frame-faulting policy could not act on
 
 
 @dataclass(eq=False)
@@ -255,6 +263,8 @@ class RelayMesh:
                 link.stats.tls_streams += 1
                 await self._emit(link, out, first, control=True)
                 while chunk := await reader.read(65536):
+                    if link.policy.faults_frames:
+                        link.stats.unfaulted_bytes += len(chunk)
                     await self._emit(link, out, chunk, control=True)
                 return
             head = first + await reader.readuntil(b"\r\n\r\n")
