@@ -20,9 +20,11 @@ as the signer sees them (empty without TLS), so a signature only verifies in the
 session it was made for. Challenges are 32 fresh random bytes, so a recorded handshake
 cannot be replayed. After it, each side sends canonical frames (:mod:`node.wire`).
 
-Before a peer is authenticated: at most ``max_pending_handshakes`` links in the
-handshake, ``max_pending_per_address`` from one address, each for at most
-``handshake_timeout_ms``; handshake frames are read up to 4 KiB. Without TLS (a
+Before a peer is authenticated: a connection must finish its TLS handshake within
+``handshake_timeout_ms`` (:mod:`node.listen`); then at most ``max_pending_handshakes``
+links are in the peer handshake (:attr:`PeerManager.pending`), ``max_pending_per_address``
+from one address, each for at most ``handshake_timeout_ms``; handshake frames are read
+up to 4 KiB. Without TLS (a
 loopback-only setting, :mod:`node.config`) WebSocket frames up to ``max_frame_bytes``
 are buffered before the handshake: TLS is what keeps them from unauthenticated
 senders. A refused link is not blamed on anyone (no score changes): its reason is
@@ -73,6 +75,7 @@ from ledger.errors import DecodeError, LedgerError
 from ledger.schema import HASH, PUBLIC_KEY, SIGNATURE, AnyValue, Int, Struct, read
 from node.config import P2PConfig
 from node.link_identity import LinkIdentityError, fingerprint
+from node.listen import PendingCount
 from node.tls import LinkTLS
 from node.wire import (
     PROTOCOL_VERSION,
@@ -265,7 +268,8 @@ class PeerManager:
         self.known_tx = known_tx
         self.missing_since: dict[bytes, float] = {}  # allowed key -> wall time we lost it
         self.dial_failures: dict[str, str] = {}  # address -> why the last dial failed
-        self.pending: dict[str, int] = {}  # source address -> links in the handshake
+        # links in the peer handshake, capped per source address and in all
+        self.pending = PendingCount(config.max_pending_handshakes, config.max_pending_per_address)
         self._refusals_logged: dict[tuple[str, str], float] = {}
         self._address_keys: dict[str, bytes] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -287,7 +291,7 @@ class PeerManager:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """aiohttp handler for ``GET /p2p``."""
         remote = request.remote or "unknown"
-        if not self._take_pending(remote):
+        if not self.pending.take(remote):
             self.refused += 1
             self._log_refusal(remote, "too many links in the handshake from it or in all")
             return web.Response(status=503, text="too many pending handshakes")
@@ -305,27 +309,9 @@ class PeerManager:
             await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=_close_reason(exc))
             return ws
         finally:
-            self._release_pending(remote)
+            self.pending.release(remote)
         await self._serve(self._peer(peer_key, ws, dialed_by_us=False))
         return ws
-
-    def _take_pending(self, remote: str) -> bool:
-        """Count one more link in the handshake from ``remote``, if the caps allow."""
-        total = sum(self.pending.values())
-        mine = self.pending.get(remote, 0)
-        if total >= self.config.max_pending_handshakes or (
-            mine >= self.config.max_pending_per_address
-        ):
-            return False
-        self.pending[remote] = mine + 1
-        return True
-
-    def _release_pending(self, remote: str) -> None:
-        left = self.pending.get(remote, 0) - 1
-        if left > 0:
-            self.pending[remote] = left
-        else:
-            self.pending.pop(remote, None)
 
     def _tls_session(
         self, transport: asyncio.BaseTransport | None, *, server_side: bool

@@ -422,6 +422,20 @@ async def test_missing_validators_are_listed_with_the_time_they_went_missing() -
         assert server.missing_since == {B.public_key: 200.0}
 
 
+async def test_a_silent_connection_is_dropped_at_the_tls_handshake_deadline() -> None:
+    rec = Recorder()
+    config = P2PConfig(handshake_timeout_ms=1000)
+    server = PeerManager(
+        A, CHAIN, NAMES, config, rec.on_message, rec.on_connect, tls=LinkTLS.ephemeral(A, NAMES)
+    )
+    async with listening(server) as address:
+        host, port = address.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        async with asyncio.timeout(4):  # the site's deadline here is 2 s (listening)
+            assert await reader.read() == b""
+        writer.close()
+
+
 async def test_pending_handshakes_are_capped_per_address() -> None:
     """Plaintext links (no TLS) so that the test holds handshakes open cheaply."""
     rec = Recorder()
@@ -434,7 +448,7 @@ async def test_pending_handshakes_are_capped_per_address() -> None:
         assert refused.value.status == 503
         for ws in held:
             await ws.close()
-        await until(lambda: server.pending == {})
+        await until(lambda: server.pending.by_address == {})
         async with session.ws_connect(f"http://{address}/p2p") as ws:  # room again
             assert (await ws.receive(timeout=3)).type == aiohttp.WSMsgType.BINARY
 
