@@ -21,9 +21,11 @@ frames: its bytes are passed through in chunks as they come, delayed and cut lik
 control frames, never dropped, duplicated or reordered (TLS would take any of these
 for an attack and close the link); what a frame-faulting policy could not act on is
 counted (``LinkStats.unfaulted_bytes``), and scenarios that need frame faults run
-plaintext links on loopback (``settings={"p2p.tls": False}``). With ``capture=True`` the relay keeps every byte
-it passes, per link, up to ``CAPTURE_MAX`` bytes in all (:meth:`RelayMesh.captured`):
-what an on-path observer would record.
+plaintext links on loopback (``settings={"p2p.tls": False}``).
+
+With ``capture=True`` the relay keeps every byte it passes, per link, up to
+``CAPTURE_MAX`` bytes in all (:meth:`RelayMesh.captured`): what an on-path observer
+would record.
 
 The relay runs its own asyncio loop in a daemon thread; the test thread calls
 :meth:`RelayMesh.set_policy`, :meth:`RelayMesh.partition` and :meth:`RelayMesh.heal`.
