@@ -119,7 +119,13 @@ class Cluster:
         self._rewrite_configs()
         if self.want_witness:
             names = {key: name for name, key in self.keys.items()}
-            self.witness = Witness(self.chain_id, names, [e.p2p for e in self.nodes])
+            self.witness = Witness(
+                self.chain_id,
+                names,
+                [e.p2p for e in self.nodes],
+                genesis_hash=self.genesis.hash,
+                tls=bool(self.settings.get("p2p.tls", True)),
+            )
         for entry in self.nodes:
             self.start_node(entry.name, self.first_faults.get(entry.name))
         if not self.wait(lambda: self.min_height() >= 1, START_TIMEOUT_S):
