@@ -35,10 +35,11 @@ class NodeEntry:
     p2p: str
     api: str
     pid: int | None = None
+    https: bool = False  # the node serves its API over HTTPS ([api] tls)
 
     @property
     def url(self) -> str:
-        return f"http://{self.api}"
+        return f"{'https' if self.https else 'http'}://{self.api}"
 
 
 @dataclass
