@@ -7,11 +7,19 @@ trip). One keep-alive connection per client; a connection that the node closed
 is reopened once. Anything that goes wrong becomes a :class:`NodeError` whose
 message says what to do: the node is not reachable, it refused the request
 (its error code and message), or its answer is not what a CityLedger node sends.
+
+Over HTTPS the node's certificate is pinned: ``--pin sha256:HEX`` (``cityledger node
+tls-fingerprint`` prints it) or ``--cacert FILE`` (the node's ``tls_cert.pem``). A
+node's certificate is issued by its validator key, not by a CA the system knows, so
+without a pin only a certificate the system trusts is accepted. The pin is checked
+right after the TLS handshake, before the request is sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import ssl
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -26,6 +34,9 @@ from node.api.auth import sign_request
 MSGPACK = "application/msgpack"
 DEFAULT_NODE = "http://127.0.0.1:8080"
 MAX_ANSWER = 64 * 1024 * 1024
+PIN_PREFIX = "sha256:"
+# The pin given on the command line (--pin or --cacert, see node_option): one per process.
+PINNED: dict[str, bytes] = {}
 
 
 class NodeError(LedgerError):
@@ -54,7 +65,10 @@ class NodeClient:
         key: PrivateKey | None = None,
         chain_id: str | None = None,
         clock: Callable[[], int] = _system_ms,
+        pin: bytes | None = None,
     ) -> None:
+        """``pin``: the SHA-256 fingerprint the node's HTTPS certificate must have
+        (default: the one given on the command line, if any)."""
         parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise NodeError(f"--node must be an http(s) URL like {DEFAULT_NODE}, got {url!r}")
@@ -68,6 +82,7 @@ class NodeClient:
         self._chain_id = chain_id
         self._node_key: bytes | None = None
         self.clock = clock
+        self.pin = pin if pin is not None else PINNED.get("sha256")
         self._conn: http.client.HTTPConnection | None = None
 
     # --- high level --------------------------------------------------------------------------
@@ -98,7 +113,7 @@ class NodeClient:
     def clone(self) -> NodeClient:
         """Another client of the same node, key and chain (one per thread)."""
         other = NodeClient(
-            self.url, timeout_s=self.timeout_s, key=self.key, chain_id=self._chain_id
+            self.url, timeout_s=self.timeout_s, key=self.key, chain_id=self._chain_id, pin=self.pin
         )
         other._node_key = self._node_key
         return other
@@ -180,13 +195,38 @@ class NodeClient:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = (
-                http.client.HTTPSConnection
-                if self._scheme == "https"
-                else http.client.HTTPConnection
-            )
-            self._conn = cls(self._host, self._port, timeout=self.timeout_s)
+            if self._scheme != "https":
+                self._conn = http.client.HTTPConnection(
+                    self._host, self._port, timeout=self.timeout_s
+                )
+            elif self.pin is None:
+                self._conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self.timeout_s
+                )
+            else:
+                self._conn = self._pinned_connection(self.pin)
         return self._conn
+
+    def _pinned_connection(self, pin: bytes) -> http.client.HTTPSConnection:
+        """An HTTPS connection to a node whose certificate has fingerprint ``pin``
+        (checked now, before anything is sent)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the pin below is the whole check
+        conn = http.client.HTTPSConnection(
+            self._host, self._port, timeout=self.timeout_s, context=ctx
+        )
+        conn.connect()
+        sock = conn.sock
+        der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
+        seen = hashlib.sha256(der or b"").digest()
+        if seen != pin:
+            conn.close()
+            raise NodeError(
+                f"{self.url} presented TLS certificate {PIN_PREFIX}{seen.hex()}, "
+                f"not the pinned {PIN_PREFIX}{pin.hex()}"
+            )
+        return conn
 
     def _request(
         self, method: str, target: str, body: bytes, headers: dict[str, str]
@@ -256,15 +296,72 @@ def _refusal(status: int, value: dict[str, Value], path: str) -> NodeError:
 
 
 def node_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--node``, and the pin of its HTTPS certificate (``--pin`` or ``--cacert``)."""
     import click
 
-    return click.option(
-        "--node",
-        default=DEFAULT_NODE,
-        show_default=True,
-        envvar="CITYLEDGER_NODE",
-        help="API URL of the node to ask. Env: CITYLEDGER_NODE.",
-    )
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--cacert",
+            type=click.Path(dir_okay=False),
+            envvar="CITYLEDGER_CACERT",
+            expose_value=False,
+            callback=_pin_callback(certificate_pin),
+            help="Pin the node's HTTPS certificate: its tls_cert.pem. Env: CITYLEDGER_CACERT.",
+        )(command)
+        command = click.option(
+            "--pin",
+            envvar="CITYLEDGER_PIN",
+            expose_value=False,
+            callback=_pin_callback(parse_pin),
+            help="Pin the node's HTTPS certificate: sha256:HEX (`cityledger node "
+            "tls-fingerprint`). Env: CITYLEDGER_PIN.",
+        )(command)
+        return click.option(
+            "--node",
+            default=DEFAULT_NODE,
+            show_default=True,
+            envvar="CITYLEDGER_NODE",
+            help="API URL of the node to ask. Env: CITYLEDGER_NODE.",
+        )(command)
+
+    return apply
+
+
+def parse_pin(text: str) -> bytes:
+    """``sha256:HEX`` (64 hex digits) as the 32 bytes it names."""
+    digits = text.strip().lower().removeprefix(PIN_PREFIX)
+    try:
+        pin = bytes.fromhex(digits)
+    except ValueError:
+        pin = b""
+    if len(pin) != 32:
+        raise NodeError(f"a pin is {PIN_PREFIX} and 64 hex digits, not {text!r}")
+    return pin
+
+
+def certificate_pin(path: str) -> bytes:
+    """The SHA-256 fingerprint of the PEM certificate in ``path``."""
+    try:
+        with open(path, "rb") as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read().decode("ascii"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise NodeError(f"{path}: not a readable PEM certificate ({exc})") from None
+    return hashlib.sha256(der).digest()
+
+
+def _pin_callback(read: Callable[[str], bytes]) -> Callable[[Any, Any, str | None], None]:
+    """A click callback that keeps the pin ``read`` makes of an option's value."""
+
+    def remember(ctx: Any, param: Any, value: str | None) -> None:
+        import click
+
+        if value:
+            try:
+                PINNED["sha256"] = read(value)
+            except NodeError as exc:
+                raise click.BadParameter(exc.message) from None
+
+    return remember
 
 
 def genesis_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

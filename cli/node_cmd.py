@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 
 import click
 
@@ -22,6 +23,8 @@ from ledger.keyfile import (
 )
 from ledger.storage import open_leveldb
 from node.config import APIConfig, Home, NodeConfig, P2PConfig
+from node.link_identity import fingerprint
+from node.tls import ensure_identity, read_identity, rotate_tls_key
 
 
 @click.group()
@@ -75,6 +78,7 @@ def init(
         console.print(f"[yellow]note:[/] {h.path} was mode {was:o}; it is now 0700")
     shutil.copyfile(genesis_path, h.genesis)
     _install_key(key_path, h.key)
+    ensure_identity(h.tls_key, h.tls_cert, key)  # the TLS key of its peer links
     config = NodeConfig(
         name=name or (validator.name if validator else "observer"),
         p2p=P2PConfig(listen=p2p, peers=list(peers)),
@@ -161,3 +165,56 @@ def _warn_if_open_to_others(h: Home) -> None:
             '(docs/operations.md, "What to protect")',
             ", ".join(f"{path} (mode {mode:o})" for path, mode in loose),
         )
+
+
+@node.command("rotate-tls-key")
+@click.option("--home", required=True, type=click.Path(file_okay=False, exists=True))
+def rotate_tls_key_cmd(home: str) -> None:
+    """Replace the TLS key of the node's peer links (and its API's HTTPS) with a new one.
+
+    Nobody else needs to know: peers check the new certificate against the node's
+    validator key. A running node is sent SIGHUP and uses the new key for new links;
+    open links keep the old one until they close."""
+    h = Home(home)
+    h.load_config()
+    key = read_key_file(h.key, _passphrase_for(h.key))
+    new = rotate_tls_key(h.tls_key, h.tls_cert, key)
+    console.print(f"wrote a new TLS key and certificate in {h.path}:")
+    click.echo(f"sha256:{new.hex()}")
+    pid = _running_node(h)
+    if pid is None:
+        console.print("the node is not running: it uses the new key when it starts")
+        return
+    os.kill(pid, signal.SIGHUP)
+    console.print(f"sent SIGHUP to the node (pid {pid}): new links use the new key")
+
+
+@node.command("tls-fingerprint")
+@click.option("--home", required=True, type=click.Path(file_okay=False, exists=True))
+def tls_fingerprint_cmd(home: str) -> None:
+    """Print the SHA-256 fingerprint of the node's TLS certificate (what API clients
+    pin with ``--pin``)."""
+    h = Home(home)
+    key = read_key_file(h.key, _passphrase_for(h.key))
+    _, der = read_identity(h.tls_key, h.tls_cert, key)
+    click.echo(f"sha256:{fingerprint(der).hex()}")
+
+
+def _passphrase_for(key_path: str) -> str | None:
+    passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
+    if passphrase is None and is_encrypted(key_path):
+        passphrase = click.prompt("Key passphrase", hide_input=True)
+    return passphrase
+
+
+def _running_node(h: Home) -> int | None:
+    """The pid in the home's node.pid, if that process is a running node (a stale pid
+    reused by another program is not signalled)."""
+    try:
+        with open(h.pid, encoding="ascii") as f:
+            pid = int(f.read().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read()
+    except (OSError, ValueError):
+        return None
+    return pid if b"node\x00start\x00" in command else None

@@ -19,6 +19,7 @@ from ledger.keyfile import make_private_dir, write_key_file
 from ledger.storage import open_leveldb
 from ledger.validators import Validator, ValidatorSet
 from node.config import APIConfig, Home, NodeConfig, P2PConfig
+from node.tls import ensure_identity
 
 CITIES = ("busan", "sejong", "incheon", "daejeon", "gwangju", "ulsan", "suwon")
 
@@ -34,10 +35,11 @@ class NodeEntry:
     p2p: str
     api: str
     pid: int | None = None
+    https: bool = False  # the node serves its API over HTTPS ([api] tls)
 
     @property
     def url(self) -> str:
-        return f"http://{self.api}"
+        return f"{'https' if self.https else 'http'}://{self.api}"
 
 
 @dataclass
@@ -117,6 +119,7 @@ def generate(
         node_home = Home(os.path.join(home, name))
         make_private_dir(node_home.path)  # the key, the store, the signer state: owner only
         write_key_file(node_home.key, key)
+        ensure_identity(node_home.tls_key, node_home.tls_cert, key)  # its peer links' TLS
         open_leveldb(node_home.data, create=True).close()  # only home creation makes a store
         with open(node_home.genesis, "w", encoding="utf-8") as f:
             f.write(genesis.to_json())

@@ -19,6 +19,7 @@ from ledger.errors import SignatureError, ValidationError
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 SEED_SIZE = 32
+X509_FIRST_BYTE = 0x30  # a DER SEQUENCE: the first byte of every TBSCertificate
 
 
 class Purpose(Enum):
@@ -70,6 +71,16 @@ class PrivateKey:
         """A 64-byte signature over ``message`` for ``purpose`` on ``chain_id``."""
         signed = self._key.sign(signing_bytes(purpose, chain_id, message))
         return bytes(signed.signature)
+
+    def sign_x509(self, tbs_certificate: bytes) -> bytes:
+        """A plain Ed25519 signature (RFC 8410) over a DER ``TBSCertificate``: the node's
+        TLS certificate (node.link_identity). Only bytes that start like a DER SEQUENCE
+        (0x30) are signed this way; every :class:`Purpose` tag starts with ``c``
+        (0x63), so no signature made here is one over any message :meth:`sign` makes,
+        nor the reverse (docs/consensus.md, "Domain separation")."""
+        if not tbs_certificate or tbs_certificate[0] != X509_FIRST_BYTE:
+            raise ValidationError("only a DER TBSCertificate (starting with 0x30) is signed raw")
+        return bytes(self._key.sign(tbs_certificate).signature)
 
     def __repr__(self) -> str:
         return f"PrivateKey(public={self.public_key.hex()[:16]}…)"

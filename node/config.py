@@ -5,6 +5,8 @@ Layout of ``--home DIR`` (mode 0700, like ``data/``: docs/operations.md, "What t
     config.toml      listen addresses, peers, limits (this module)
     genesis.json     the chain's genesis document
     node_key.json    the node's Ed25519 key (mode 0600)
+    tls_key.pem      the key of its peer links' TLS, separate from node_key.json (mode 0600)
+    tls_cert.pem     its certificate, issued by the node's key (node.link_identity)
     signer_state.msgpack  a validator's double-sign guard (node.consensus.signer_state); kept
                      outside data/ so that emptying a damaged store does not erase it
     data/            the LevelDB store (locked while the node runs)
@@ -13,6 +15,7 @@ Layout of ``--home DIR`` (mode 0700, like ``data/``: docs/operations.md, "What t
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Callable
@@ -90,6 +93,11 @@ def _name(value: str) -> str | None:
     return None
 
 
+def _flag(value: bool) -> str | None:
+    """A switch: :func:`_fill` has already made sure it is a boolean, all it can be."""
+    return None
+
+
 def _log_level(value: str) -> str | None:
     if value.lower() not in LOG_LEVELS:
         return f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}"
@@ -115,6 +123,13 @@ class P2PConfig:
     # the first ban's length; each further one of the same key doubles, up to ban_max_ms
     ban_min_ms: int = field(default=10_000, metadata=_range(100, 86_400_000))
     ban_max_ms: int = field(default=600_000, metadata=_range(100, 86_400_000))
+    # mutual TLS 1.3 on every link (node/tls.py); false is refused off loopback
+    tls: bool = field(default=True, metadata=_check(_flag))
+    # before a peer is authenticated (node/peers.py): how long its handshake may take,
+    # how many links may be in the handshake at once, and how many from one address
+    handshake_timeout_ms: int = field(default=5000, metadata=_range(200, 60_000))
+    max_pending_handshakes: int = field(default=64, metadata=_range(1, 10_000))
+    max_pending_per_address: int = field(default=8, metadata=_range(1, 10_000))
 
 
 @dataclass(slots=True)
@@ -133,6 +148,8 @@ class APIConfig:
     byte_rate_limit_burst: int = field(default=16 * 1024 * 1024, metadata=_range(1024, 1 << 40))
     # most transactions in a batch whose request is not signed by an active member
     unsigned_batch_max: int = field(default=2000, metadata=_range(1, 10_000))
+    # HTTPS with the node's TLS certificate (tls_cert.pem); plaintext only on loopback
+    tls: bool = field(default=False, metadata=_check(_flag))
 
 
 @dataclass(slots=True)
@@ -272,6 +289,32 @@ def _toml(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
+def is_loopback(address: str) -> bool:
+    """Whether the host of ``host:port`` is a loopback address (or ``localhost``)."""
+    host, _ = split_host_port(address)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plaintext_problem(config: NodeConfig) -> str | None:
+    """Why ``config`` may not run: plaintext links or API bound beyond loopback."""
+    if not config.p2p.tls and not is_loopback(config.p2p.listen):
+        return (
+            f"refusing plaintext peer links on {config.p2p.listen}: set [p2p] tls = true "
+            "(plaintext is for loopback only)"
+        )
+    if not config.api.tls and not is_loopback(config.api.listen):
+        return (
+            f"refusing a plaintext API on {config.api.listen}: set [api] tls = true "
+            "or bind it to 127.0.0.1 (plaintext is for loopback only)"
+        )
+    return None
+
+
 def split_host_port(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
     if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
@@ -294,6 +337,14 @@ class Home:
     @property
     def key(self) -> str:
         return os.path.join(self.path, "node_key.json")
+
+    @property
+    def tls_key(self) -> str:
+        return os.path.join(self.path, "tls_key.pem")
+
+    @property
+    def tls_cert(self) -> str:
+        return os.path.join(self.path, "tls_cert.pem")
 
     @property
     def data(self) -> str:

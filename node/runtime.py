@@ -33,7 +33,7 @@ from node.api.app import make_app
 from node.api.metrics import Metrics
 from node.chain import ChainStore
 from node.commits import CommitFanout
-from node.config import Home, NodeConfig, split_host_port
+from node.config import ConfigError, Home, NodeConfig, plaintext_problem
 from node.consensus.core import ConsensusCore
 from node.consensus.evidence import EvidencePool
 from node.consensus.signer import Signer, SignerStateFile, open_signer
@@ -42,12 +42,14 @@ from node.driver import ConsensusDriver
 from node.events import EventHub
 from node.executor import Executor
 from node.gossip import Gossip
+from node.listen import start_site
 from node.mempool import Mempool, MempoolError
 from node.peers import PeerManager
 from node.service import Queries
 from node.sigcache import SignatureCache, SignatureWorker
 from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
 from node.sync import LocalStoreFault, Syncer
+from node.tls import LinkTLS, ensure_identity
 from node.wire import StatusMsg
 
 log = logging.getLogger("cityledger.node")
@@ -70,10 +72,11 @@ class Node:
         clock: Callable[[], float] = time.time,
         signer_state: str | None = None,
         reset_signer_state: bool = False,
+        link_tls: LinkTLS | None = None,
     ) -> None:
         """``signer_state``: a validator's signer state file (``Home.signer_state``);
         None keeps it in memory only (tests). See :func:`node.consensus.signer.open_signer`
-        for the start-up rules and ``reset_signer_state``."""
+        for the start-up rules and ``reset_signer_state``; :func:`_wanted_tls` for ``link_tls``."""
         self.config = config
         self.genesis = genesis
         self.key = key
@@ -93,7 +96,8 @@ class Node:
         self.evidence_pool = EvidencePool(store)
         # gossip's host is this node; the peers hand every message to the gossip
         self.gossip = Gossip(self, genesis, self.chain, self.evidence_pool, self.metrics)
-        self.peers = _peer_manager(key, genesis, config, self.gossip, self.mempool)
+        self.link_tls = _wanted_tls(key, genesis, config, link_tls)
+        self.peers = _peer_manager(key, genesis, config, self.gossip, self.mempool, self.link_tls)
         self.commits = CommitFanout(
             self.chain, self.mempool, self.evidence_pool, self.events, self.metrics, self.peers
         )
@@ -226,6 +230,7 @@ class Node:
         """Serve until ``stop`` is set (or the node stops itself: then ``fatal`` says why)."""
         self._stop = stop
         api, p2p = await _start_sites(self)
+        self.peers.expect([v.public_key for v in self.genesis.validators.validators])
         try:
             async with asyncio.TaskGroup() as tasks:
                 for address in self.config.p2p.peers:
@@ -306,22 +311,45 @@ def _mempool(
 
 
 def _peer_manager(
-    key: PrivateKey, genesis: Genesis, config: NodeConfig, gossip: Gossip, mempool: Mempool
+    key: PrivateKey,
+    genesis: Genesis,
+    config: NodeConfig,
+    gossip: Gossip,
+    mempool: Mempool,
+    link_tls: LinkTLS | None,
 ) -> PeerManager:
     """The links to validators and configured observers; each message goes to ``gossip``."""
-    names = {v.public_key: v.name for v in genesis.validators.validators}
-    for hex_key in config.p2p.observers:
-        names[bytes.fromhex(hex_key)] = f"observer-{hex_key[:8]}"
     return PeerManager(
         key,
         genesis.chain_id,
-        names,
+        allowed_peers(genesis, config),
         config.p2p,
         gossip.on_message,
         gossip.on_connect,
         seen=gossip.frame_seen,
         known_tx=mempool.by_signature,
+        tls=link_tls if config.p2p.tls else None,
+        genesis_hash=genesis.hash,
     )
+
+
+def _wanted_tls(
+    key: PrivateKey, genesis: Genesis, config: NodeConfig, link_tls: LinkTLS | None
+) -> LinkTLS | None:
+    """The TLS of the peer links and the API: ``link_tls`` (from the home's files), or,
+    where ``[p2p] tls`` or ``[api] tls`` wants one and none is given (in-process
+    nodes), a TLS key kept in memory only."""
+    if link_tls is None and (config.p2p.tls or config.api.tls):
+        return LinkTLS.ephemeral(key, allowed_peers(genesis, config))
+    return link_tls
+
+
+def allowed_peers(genesis: Genesis, config: NodeConfig) -> dict[bytes, str]:
+    """The keys a node links with, and their names: validators and configured observers."""
+    names = {v.public_key: v.name for v in genesis.validators.validators}
+    for hex_key in config.p2p.observers:
+        names[bytes.fromhex(hex_key)] = f"observer-{hex_key[:8]}"
+    return names
 
 
 def node_status(node: Node) -> dict[str, Value]:
@@ -346,6 +374,7 @@ def node_status(node: Node) -> dict[str, Value]:
             {"name": peer.name, "key": key, "height": peer.height}
             for key, peer in node.peers.peers.items()
         ],
+        "missing": missing_peers(node),
         "mempool": len(node.mempool),
         "sync": {
             "syncing": p.syncing,
@@ -359,21 +388,49 @@ def node_status(node: Node) -> dict[str, Value]:
     }
 
 
+def missing_peers(node: Node) -> dict[str, Value]:
+    """The validators this node has no link to, since when, and why the last dial to
+    an address failed (the address is not tied to a key until a link succeeded)."""
+    names = node.peers.names
+    missing: list[Value] = [
+        {"name": names.get(key, "?"), "key": key, "since_ms": int(since * 1000)}
+        for key, since in sorted(node.peers.missing_since.items(), key=lambda kv: kv[1])
+        if key in node.genesis.validators
+    ]
+    failures: list[Value] = [
+        {"address": address, "reason": reason}
+        for address, reason in sorted(node.peers.dial_failures.items())
+    ]
+    return {"validators": missing, "dial_failures": failures}
+
+
 async def _start_sites(node: Node) -> tuple[web.AppRunner, web.AppRunner]:
     """The API and the p2p listener, started (logged once both are up)."""
     config = node.config
-    api = await _start_site(
+    tls = node.peers.tls
+    deadline_s = config.p2p.handshake_timeout_ms / 1000
+    api_tls = node.link_tls.api if config.api.tls and node.link_tls is not None else None
+    api = await start_site(
         make_app(node, config.api, metrics=node.metrics, on_store_failure=node.store_failed),
         config.api.listen,
+        ssl_context=api_tls,
+        handshake_timeout_s=deadline_s,
     )
     p2p_app = web.Application(client_max_size=config.p2p.max_frame_bytes)
     p2p_app.router.add_get("/p2p", node.peers.handle)
-    p2p = await _start_site(p2p_app, config.p2p.listen)
+    p2p = await start_site(
+        p2p_app,
+        config.p2p.listen,
+        ssl_context=None if tls is None else tls.server,
+        handshake_timeout_s=deadline_s,
+    )
     log.info(
-        "node %s: API on http://%s, p2p on %s, height %d",
+        "node %s: API on %s://%s, p2p on %s (%s), height %d",
         config.name,
+        "http" if api_tls is None else "https",
         config.api.listen,
         config.p2p.listen,
+        "plaintext" if tls is None else "TLS 1.3",
         node.chain.head().height,
     )
     return api, p2p
@@ -383,22 +440,18 @@ class _Stop(Exception):
     """Raised inside the TaskGroup to cancel every task on shutdown."""
 
 
-async def _start_site(app: web.Application, listen: str) -> web.AppRunner:
-    host, port = split_host_port(listen)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_address=True).start()
-    return runner
-
-
 def open_node(
     home_path: str, *, passphrase: str | None = None, reset_signer_state: bool = False
 ) -> Node:
     """Load a node home (config, genesis, key, store, signer state) into a :class:`Node`."""
     home = Home(home_path)
     config = home.load_config()
+    problem = plaintext_problem(config)
+    if problem is not None:
+        raise ConfigError(problem)
     genesis = Genesis.load(home.genesis)
     key = read_key_file(home.key, passphrase)
+    link_tls = _link_tls(home, key, genesis, config) if config.p2p.tls or config.api.tls else None
     store = open_leveldb(
         home.data,
         block_cache_mb=config.storage.block_cache_mb,
@@ -412,10 +465,18 @@ def open_node(
             store,
             signer_state=home.signer_state,
             reset_signer_state=reset_signer_state,
+            link_tls=link_tls,
         )
     except BaseException:
         store.close()
         raise
+
+
+def _link_tls(home: Home, key: PrivateKey, genesis: Genesis, config: NodeConfig) -> LinkTLS:
+    """The home's TLS key and certificate (created, and said so, where missing)."""
+    if ensure_identity(home.tls_key, home.tls_cert, key):
+        log.warning("created a TLS key for peer links: %s and %s", home.tls_key, home.tls_cert)
+    return LinkTLS.from_files(key, allowed_peers(genesis, config), home.tls_key, home.tls_cert)
 
 
 async def serve(
@@ -429,6 +490,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if node.link_tls is not None:  # `cityledger node rotate-tls-key` wrote new files
+        loop.add_signal_handler(signal.SIGHUP, node.link_tls.reload)
     with open(home.pid, "w", encoding="ascii") as f:
         f.write(f"{os.getpid()}\n")
     try:

@@ -31,6 +31,7 @@ from ledger.schema import (
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Proposal, Vote
 
+PROTOCOL_VERSION = 2  # of the peer handshake (node/peers.py); 1 had no version field
 MAX_TX_BATCH = 10_000
 MAX_SYNC_BLOCKS = 500
 # A canonical frame is the map {"b": body, "t": kind}: keys sorted, so it ends with its
@@ -229,7 +230,26 @@ def _encode_tx_batch(txs: tuple[Transaction, ...]) -> bytes:
     return b"".join(parts)
 
 
-def handshake_message(nonce: bytes, signer_key: bytes, other_key: bytes) -> bytes:
-    """What each side signs: the other side's fresh challenge and both keys, in order."""
+def handshake_message(
+    nonce: bytes,
+    signer_key: bytes,
+    other_key: bytes,
+    server_cert: bytes = b"",
+    client_cert: bytes = b"",
+) -> bytes:
+    """What each side signs: the other side's fresh challenge, both keys in order, the
+    protocol version, and the SHA-256 fingerprints of the TLS session's server and
+    client certificates as the signer sees them (empty on a plaintext link). A relay
+    that terminates TLS, or splices two sessions, sees other certificates than either
+    end, so a signature it forwards does not verify (docs/formats.md, "Peer links")."""
     read(HASH, nonce, "challenge")
-    return encode({"challenge": nonce, "signer": signer_key, "peer": other_key})
+    return encode(
+        {
+            "challenge": nonce,
+            "signer": signer_key,
+            "peer": other_key,
+            "server_cert": server_cert,
+            "client_cert": client_cert,
+            "version": PROTOCOL_VERSION,
+        }
+    )

@@ -23,11 +23,12 @@ import json
 import os
 import random
 import signal
+import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from devnet import layout, processes
@@ -39,6 +40,7 @@ from ledger.genesis import Genesis
 from ledger.keyfile import read_key_file
 from node.api.auth import sign_request
 from node.config import Home
+from node.tls import anchors_pem, tls_context
 from tests.e2e import netns as netns_mod
 from tests.e2e.launcher import CRASH_EXIT_CODE, Faults, command, environment
 from tests.e2e.relay import RelayMesh
@@ -95,6 +97,9 @@ class Cluster:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.exit_codes: dict[str, int] = {}  # of each node's last process, once it ended
         self.loads: list[Any] = []  # tests.e2e.load.Load objects to stop before the nodes
+        # verifies the nodes' HTTPS certificates (None: plaintext APIs); urllib uses it
+        # by default once the cluster started, aiohttp clients pass it as ``ssl``
+        self.api_ssl: ssl.SSLContext | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -110,6 +115,8 @@ class Cluster:
         self.genesis = Genesis.load(Home(self.nodes[0].home).genesis)
         self.keys = {e.name: read_key_file(Home(e.home).key).public_key for e in self.nodes}
         if self.transport == "netns":
+            # off loopback a node serves its API only over HTTPS ([api] tls)
+            self.settings.setdefault("api.tls", True)
             links = "bridge" if self.shaping is None else "shaped"
             self.netns = netns_mod.NetnsMesh(self.count, self.seed, links=links)
             if self.shaping is not None:
@@ -119,7 +126,13 @@ class Cluster:
         self._rewrite_configs()
         if self.want_witness:
             names = {key: name for name, key in self.keys.items()}
-            self.witness = Witness(self.chain_id, names, [e.p2p for e in self.nodes])
+            self.witness = Witness(
+                self.chain_id,
+                names,
+                [e.p2p for e in self.nodes],
+                genesis_hash=self.genesis.hash,
+                tls=bool(self.settings.get("p2p.tls", True)),
+            )
         for entry in self.nodes:
             self.start_node(entry.name, self.first_faults.get(entry.name))
         if not self.wait(lambda: self.min_height() >= 1, START_TIMEOUT_S):
@@ -154,7 +167,13 @@ class Cluster:
                 config.p2p.peers = [o.p2p for o in entries if o is not e]
             with open(home.config, "w", encoding="utf-8") as f:
                 f.write(config.to_toml())
+            e.https = config.api.tls
         self.net.save()
+        if any(e.https for e in entries):
+            self.api_ssl = api_client_context(self.keys.values())
+            urllib.request.install_opener(
+                urllib.request.build_opener(urllib.request.HTTPSHandler(context=self.api_ssl))
+            )
 
     def close(self) -> None:
         """Stop everything this cluster started (by pid), whatever state it is in."""
@@ -421,6 +440,13 @@ class Cluster:
                 return f.read()
         except OSError:
             return ""
+
+
+def api_client_context(validators: Iterable[bytes]) -> ssl.SSLContext:
+    """A TLS client context that accepts the HTTPS certificate of these validators'
+    nodes only: each is issued by its node's consensus key (node/tls.py), so the
+    validators' trust anchors are the whole check."""
+    return tls_context(server_side=False, anchors=anchors_pem(validators))
 
 
 def _get_json(url: str, timeout: float) -> Any:

@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import os
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import aiohttp
 
 from ledger.crypto import PrivateKey, Purpose
 from ledger.encoding import decode, encode
+from node.link_identity import fingerprint
+from node.tls import load_identity, new_identity, tls_context
 from node.wire import SYNC_RESP_TAIL, handshake_message
 
 
@@ -68,6 +71,13 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _peer_certificate(ws: aiohttp.ClientWebSocketResponse) -> bytes:
+    connection = ws._response.connection
+    assert connection is not None and connection.transport is not None
+    der: bytes = connection.transport.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    return der
+
+
 class Refused(Exception):
     """The node closed the link at the handshake instead of answering it (a banned key)."""
 
@@ -89,6 +99,12 @@ class HostilePeer:
         self.sync_responses = 0
         self.refused = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        # The intruder is an allowed observer with its own TLS key and certificate;
+        # it does not check the node's certificate (it is not the one at risk).
+        tls_key, self._cert = new_identity(key)
+        self._tls = tls_context(server_side=False, anchors="")
+        self._tls.verify_mode = ssl.CERT_NONE
+        load_identity(self._tls, tls_key, self._cert)
         self._reader: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._loop = asyncio.new_event_loop()
@@ -140,17 +156,28 @@ class HostilePeer:
         for attempt in range(200):
             try:
                 ws = await self._session.ws_connect(
-                    f"http://{self.address}/p2p", max_msg_size=64 * 1024 * 1024
+                    f"https://{self.address}/p2p",
+                    max_msg_size=64 * 1024 * 1024,
+                    ssl=self._tls,
                 )
                 hello = decode(await ws.receive_bytes(timeout=5))
                 challenge = os.urandom(32)
-                message = handshake_message(hello["challenge"], self.key.public_key, hello["key"])
+                server_cert = _peer_certificate(ws)
+                message = handshake_message(
+                    hello["challenge"],
+                    self.key.public_key,
+                    hello["key"],
+                    fingerprint(server_cert),
+                    fingerprint(self._cert),
+                )
                 await ws.send_bytes(
                     encode(
                         {
                             "challenge": challenge,
+                            "genesis": hello["genesis"],  # whatever the node says
                             "key": self.key.public_key,
                             "sig": self.key.sign(Purpose.HANDSHAKE, self.chain_id, message),
+                            "version": hello["version"],
                         }
                     )
                 )

@@ -16,6 +16,17 @@ them open and silently discards every byte both ways (a network that loses
 everything; the nodes notice only by their WebSocket heartbeats and handshake
 timeouts).
 
+A TLS link (its first byte a TLS handshake record, 0x16) cannot be cut into
+frames: its bytes are passed through in chunks as they come, delayed and cut like
+control frames, never dropped, duplicated or reordered (TLS would take any of these
+for an attack and close the link); what a frame-faulting policy could not act on is
+counted (``LinkStats.unfaulted_bytes``), and scenarios that need frame faults run
+plaintext links on loopback (``settings={"p2p.tls": False}``).
+
+With ``capture=True`` the relay keeps every byte it passes, per link, up to
+``CAPTURE_MAX`` bytes in all (:meth:`RelayMesh.captured`): what an on-path observer
+would record.
+
 The relay runs its own asyncio loop in a daemon thread; the test thread calls
 :meth:`RelayMesh.set_policy`, :meth:`RelayMesh.partition` and :meth:`RelayMesh.heal`.
 All randomness comes from one seeded :class:`random.Random`.
@@ -38,6 +49,8 @@ T = TypeVar("T")
 
 HANDSHAKE_FRAMES = 2  # data frames per direction passed untouched (peer handshake)
 MAX_QUEUED = 20_000  # frames waiting in one direction before the reader waits
+TLS_RECORD_HANDSHAKE = 0x16  # the first byte of a TLS ClientHello
+CAPTURE_MAX = 256 * 1024 * 1024  # bytes kept in all by a capturing relay
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +61,11 @@ class LinkPolicy:
     delay_ms: float = 0.0  # added to every frame
     jitter_ms: float = 0.0  # uniform 0..jitter added per frame (frames overtake each other)
     cut: str | None = None  # None, "reset" or "blackhole"
+
+    @property
+    def faults_frames(self) -> bool:
+        """Whether the policy drops, duplicates or reorders frames (not TLS streams)."""
+        return bool(self.drop or self.duplicate or self.reorder)
 
     def __post_init__(self) -> None:
         if self.cut not in (None, "reset", "blackhole"):
@@ -66,6 +84,8 @@ class LinkStats:
     duplicated: int = 0
     reordered: int = 0
     discarded_bytes: int = 0
+    tls_streams: int = 0  # directions passed through as bytes: no frame faults apply
+    unfaulted_bytes: int = 0  # TLS bytes a frame-faulting policy could not act on
 
 
 @dataclass(eq=False)
@@ -93,8 +113,11 @@ class _Conn:
 class RelayMesh:
     """Relays for every ordered pair of nodes; one background event loop."""
 
-    def __init__(self, seed: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, seed: int, host: str = "127.0.0.1", *, capture: bool = False) -> None:
         self.seed = seed
+        self.capture = capture
+        self._captured: dict[tuple[str, str], bytearray] = {}
+        self._captured_bytes = 0
         self.host = host
         self.rng = random.Random(seed)
         self.links: dict[tuple[str, str], _Link] = {}
@@ -139,6 +162,19 @@ class RelayMesh:
     def heal(self) -> None:
         """Every link clean again (policies and cuts removed)."""
         self._call(self._set(list(self.links), CLEAN))
+
+    def captured(self) -> bytes:
+        """Every byte the relay passed on every link so far (``capture=True``)."""
+        return self._call(self._join_captured())
+
+    async def _join_captured(self) -> bytes:
+        return b"".join(bytes(b) for b in self._captured.values())
+
+    def _keep(self, link: _Link, data: bytes) -> None:
+        if not self.capture or self._captured_bytes + len(data) > CAPTURE_MAX:
+            return
+        self._captured.setdefault((link.src, link.dst), bytearray()).extend(data)
+        self._captured_bytes += len(data)
 
     def stats(self) -> LinkStats:
         total = LinkStats()
@@ -219,11 +255,21 @@ class RelayMesh:
     async def _pump(
         self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        """One direction: HTTP upgrade, then frame by frame through the policy."""
+        """One direction: HTTP upgrade, then frame by frame through the policy (a TLS
+        link: chunk by chunk, see the module docstring)."""
         out = _Scheduler(writer)
         sender = asyncio.create_task(out.run())
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
+            first = await reader.readexactly(1)
+            if first[0] == TLS_RECORD_HANDSHAKE:
+                link.stats.tls_streams += 1
+                await self._emit(link, out, first, control=True)
+                while chunk := await reader.read(65536):
+                    if link.policy.faults_frames:
+                        link.stats.unfaulted_bytes += len(chunk)
+                    await self._emit(link, out, chunk, control=True)
+                return
+            head = first + await reader.readuntil(b"\r\n\r\n")
             await self._emit(link, out, head, control=True)
             data_frames = 0
             while True:
@@ -241,6 +287,7 @@ class RelayMesh:
             writer.transport.abort()
 
     async def _emit(self, link: _Link, out: _Scheduler, frame: bytes, *, control: bool) -> None:
+        self._keep(link, frame)
         p = link.policy
         if p.cut is not None:
             link.stats.discarded_bytes += len(frame)

@@ -231,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed or random.randrange(1, 2**31)
     home = args.home or tempfile.mkdtemp(prefix="cityledger-soak-")
     print(f"soak: {args.minutes} min, seed {seed}, transport {args.transport}, home {home}")
-    cluster = Cluster(os.path.join(home, "net"), 4, transport=args.transport, seed=seed)
+    # the relay's frame faults act on frames it can read: plaintext links (loopback only)
+    settings = {"p2p.tls": False} if args.transport == "relay" else None
+    cluster = Cluster(
+        os.path.join(home, "net"), 4, transport=args.transport, seed=seed, settings=settings
+    )
     load: Load | None = None
     problems: list[str] = []
     lost = forks = 0

@@ -25,6 +25,7 @@ from ledger.errors import LedgerError
 from ledger.votes import Proposal, Vote
 from node.config import P2PConfig
 from node.peers import Peer, PeerManager
+from node.tls import LinkTLS
 from node.wire import ProposalMsg, VoteMsg, WireMessage
 
 WITNESS_KEY = PrivateKey.from_label("cityledger-e2e/witness")
@@ -50,8 +51,19 @@ class Equivocation:
 class Witness:
     """Dials every validator as an observer and records signed consensus messages."""
 
-    def __init__(self, chain_id: str, names: dict[bytes, str], addresses: list[str]) -> None:
+    def __init__(
+        self,
+        chain_id: str,
+        names: dict[bytes, str],
+        addresses: list[str],
+        *,
+        genesis_hash: bytes,
+        tls: bool = True,
+    ) -> None:
+        """``tls``: whether the nodes run TLS peer links (``[p2p] tls``)."""
         self.chain_id = chain_id
+        self.genesis_hash = genesis_hash
+        self.tls = LinkTLS.ephemeral(WITNESS_KEY, names) if tls else None
         self.names = names
         self.addresses = addresses
         # (validator, height, round, step) -> distinct signed payload digests
@@ -75,7 +87,14 @@ class Witness:
         self._stop = asyncio.Event()
         config = P2PConfig(reconnect_min_ms=100, reconnect_max_ms=1000)
         manager = PeerManager(
-            WITNESS_KEY, self.chain_id, self.names, config, self._on_message, _nothing
+            WITNESS_KEY,
+            self.chain_id,
+            self.names,
+            config,
+            self._on_message,
+            _nothing,
+            tls=self.tls,
+            genesis_hash=self.genesis_hash,
         )
         tasks = [asyncio.create_task(manager.dial_forever(a)) for a in self.addresses]
         self._ready.set()

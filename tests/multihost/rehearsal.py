@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import ssl
 import sys
 import tempfile
 import threading
@@ -148,8 +149,10 @@ class TimedLoad(Load):
 class BlockClock:
     """Watches every node's block announcements; a height's time is its first one."""
 
-    def __init__(self, urls: list[str]) -> None:
+    def __init__(self, urls: list[str], tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: what verifies the nodes' HTTPS certificates (None: plaintext)."""
         self.watches = [BlockWatch(url) for url in urls]
+        self._tls = tls
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         started = threading.Event()
@@ -162,7 +165,8 @@ class BlockClock:
     async def _watch(self, started: threading.Event) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         started.set()
-        async with aiohttp.ClientSession() as session:
+        connector = aiohttp.TCPConnector(ssl=self._tls if self._tls is not None else True)
+        async with aiohttp.ClientSession(connector=connector) as session:
             await asyncio.gather(*(w.run(session, self._stop) for w in self.watches))
 
     def first_seen(self) -> dict[int, float]:
@@ -269,7 +273,7 @@ def run(plan: Plan, home: str) -> dict[str, Any]:
     try:
         cluster.start()
         reach = check_addresses(cluster)
-        clock = BlockClock([e.url for e in cluster.nodes])
+        clock = BlockClock([e.url for e in cluster.nodes], cluster.api_ssl)
         total_s = plan.steady_s + plan.partition_s + plan.kill_s + 60
         load = TimedLoad(
             cluster,

@@ -11,7 +11,7 @@ import pytest
 
 from devnet import layout
 from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB, MIB
-from node.config import MAX_PEERS, SECTIONS, ConfigError, Home, NodeConfig
+from node.config import MAX_PEERS, SECTIONS, ConfigError, Home, NodeConfig, plaintext_problem
 from node.runtime import open_node
 from tests.unit.ledger.storage.plyvel_spy import record_plyvel_options
 
@@ -80,6 +80,11 @@ def test_settings_apply_one_value_each() -> None:
         ("p2p.send_queue_bytes=1000", "send_queue_bytes must be between 1048576 and"),
         ("p2p.ban_threshold=0", "ban_threshold must be between -1000000000 and -1"),
         ("p2p.ban_min_ms=0", "ban_min_ms must be between 100 and 86400000"),
+        ("p2p.tls=1", "tls must be bool"),
+        ("api.tls=yes", "tls must be bool"),
+        ("p2p.handshake_timeout_ms=100", "handshake_timeout_ms must be between 200 and 60000"),
+        ("p2p.max_pending_handshakes=0", "max_pending_handshakes must be between 1 and"),
+        ("p2p.max_pending_per_address=0", "max_pending_per_address must be between 1 and"),
     ],
 )
 def test_a_bad_setting_is_refused_and_changes_nothing(setting: str, message: str) -> None:
@@ -160,3 +165,27 @@ def test_a_node_opens_its_store_with_its_storage_settings(
     node.store.close()
     assert seen[0]["lru_cache_size"] == 24 * MIB
     assert seen[0]["write_buffer_size"] == 3 * MIB
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ([], None),
+        (["p2p.tls=false"], None),  # plaintext links on loopback: the fault relay's tests
+        (["p2p.tls=false", "p2p.listen='0.0.0.0:26656'"], "refusing plaintext peer links"),
+        (["p2p.listen='10.0.0.5:26656'"], None),
+        (["api.listen='0.0.0.0:8080'"], "refusing a plaintext API on 0.0.0.0:8080"),
+        (["api.listen='[::1]:8080'"], None),
+        (["api.listen='localhost:8080'"], None),
+        (["api.listen='10.0.0.5:8080'", "api.tls=true"], None),
+    ],
+)
+def test_plaintext_is_refused_off_loopback(settings: list[str], problem: str | None) -> None:
+    config = NodeConfig()
+    for setting in settings:
+        config.apply_setting(setting)
+    found = plaintext_problem(config)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found and "\n" not in found

@@ -14,8 +14,8 @@ from aiohttp import web
 from ledger.crypto import PrivateKey
 from ledger.encoding import decode, encode
 from node.config import P2PConfig
-from node.peers import MINOR, Banned, Peer, PeerManager
-from node.wire import StatusMsg, WireMessage, decode_message, encode_message
+from node.peers import MINOR, NO_GENESIS, Banned, Peer, PeerManager, Session
+from node.wire import PROTOCOL_VERSION, StatusMsg, WireMessage, decode_message, encode_message
 
 CHAIN = "test-chain"
 A, B, OUTSIDER = (PrivateKey.from_label(n) for n in ("peer-a", "peer-b", "peer-outsider"))
@@ -114,7 +114,15 @@ async def test_a_forged_handshake_signature_is_refused(
         assert hello["key"] == A.public_key
         # Claims to be B, but cannot sign as B.
         await ws.send_bytes(
-            encode({"challenge": b"\x00" * 32, "key": B.public_key, "sig": b"\x01" * 64})
+            encode(
+                {
+                    "challenge": b"\x00" * 32,
+                    "genesis": NO_GENESIS,
+                    "key": B.public_key,
+                    "sig": b"\x01" * 64,
+                    "version": PROTOCOL_VERSION,
+                }
+            )
         )
         reply = await ws.receive()
         assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
@@ -259,7 +267,8 @@ async def test_a_misbehaving_peer_is_banned_with_a_growing_back_off(
             assert ws.closed == 1 and peer.closing  # every severe offence closes the link
         bans.append(manager.ban_left(B.public_key))
         with pytest.raises(Banned):  # kept out at the handshake, before its signature
-            manager._check_peer(B.public_key, b"\x00" * 32, b"\x00" * 64)
+            hello = {"key": B.public_key, "genesis": NO_GENESIS, "version": PROTOCOL_VERSION}
+            manager._check_hello(hello, Session())
         clock.now += bans[-1] + 0.001
     assert bans == [10.0, 20.0, 35.0, 35.0]  # doubling, up to ban_max_ms
     assert manager.bans[B.public_key] == 4
