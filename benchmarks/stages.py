@@ -41,6 +41,7 @@ from ledger.encoding import decode, encode
 from ledger.keyfile import read_key_file
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Proposal, Vote, VoteType
+from node.collector import settled
 from node.config import Home
 from node.executor import ExecutedBlock
 from node.runtime import Node, open_node
@@ -120,7 +121,8 @@ def run_stages(opts: StageOptions) -> dict[str, Any]:
             for phase in work.setup:
                 _load(pair, phase)
             clock = Clock()
-            committed = _timed(pair, work, opts.block_txs, clock)
+            with settled():  # the collector as a started node sets it (node/collector.py)
+                committed = _timed(pair, work, opts.block_txs, clock)
         finally:
             pair.close()
     finally:

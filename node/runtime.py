@@ -32,6 +32,7 @@ from node.admission import Admission
 from node.api.app import make_app
 from node.api.metrics import Metrics
 from node.chain import ChainStore
+from node.collector import settle_after_start
 from node.commits import CommitFanout
 from node.config import ConfigError, Home, NodeConfig, plaintext_problem
 from node.consensus.core import ConsensusCore
@@ -494,6 +495,7 @@ async def serve(
         loop.add_signal_handler(signal.SIGHUP, node.link_tls.reload)
     with open(home.pid, "w", encoding="ascii") as f:
         f.write(f"{os.getpid()}\n")
+    settle_after_start()
     try:
         await node.run(stop)
     finally:

@@ -11,27 +11,35 @@ from ledger.schema.specs import Spec
 
 
 def reader_source(
-    specs: tuple[tuple[str, Spec], ...], fast: str | None, build: bool, raise_: bool
+    specs: tuple[tuple[str, Spec, bool], ...], fast: str | None, build: bool, raise_: bool
 ) -> str:
     """The source of a record's reader: the field values of a map, the instance when
     ``build``, the record's error instead of :class:`Refused` when ``raise_``.
 
-    A map that passes ``fast`` (exactly the record's keys) has its fields read inline,
-    each spec's ``accept`` tested before its parser is called; any other goes to
-    ``_slow``, which also names what is wrong.
+    ``specs``: each field's key, spec and whether it may be left out (absent or nil:
+    its missing value ``_m<i>``). A map that passes ``fast`` (the record's keys, all
+    of them but what may be left out) has its fields read inline, each spec's
+    ``accept`` tested before its parser is called; any other goes to ``_slow``, which
+    also names what is wrong.
     """
     values = ", ".join(f"v{i}" for i in range(len(specs))) + ","
     if fast is None:
         read = f"{values} = _slow(obj)"
     else:
-        fields = "\n".join(_read_field(i, key, spec) for i, (key, spec) in enumerate(specs))
+        fields = "\n".join(_read_field(i, *field) for i, field in enumerate(specs))
         read = _FAST.format(fast=fast, fields=indent(fields, " " * 8), values=values)
     done = _BUILD.format(values=values) if build else f"return ({values})"
     fail = _RAISE if raise_ else "raise"
     return _READER.format(read=indent(read, " " * 8), done=indent(done, " " * 8), fail=fail)
 
 
-def _read_field(i: int, key: str, spec: Spec) -> str:
+def _read_field(i: int, key: str, spec: Spec, optional: bool) -> str:
+    if optional:
+        parse = f"v{i} = _p{i}(v{i})"
+        if spec.accept is not None:
+            test = spec.accept.replace("{v}", f"v{i}").replace("{c}", f"_c{i}")
+            parse = f"if not ({test}):\n        {parse}"
+        return f"v{i} = obj.get({key!r})\nif v{i} is None:\n    v{i} = _m{i}\nelse:\n    {parse}"
     if spec.accept is None:
         return f"v{i} = _p{i}(obj[{key!r}])"
     test = spec.accept.replace("{v}", f"v{i}").replace("{c}", f"_c{i}")

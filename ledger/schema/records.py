@@ -23,7 +23,6 @@ from ledger.schema.specs import (
     Refused,
     Spec,
     key_problem,
-    locate_field,
     wire_name,
 )
 
@@ -92,7 +91,9 @@ class Record(Generic[T]):
         self.make = _maker(cls, self.names)
         """The class built from its wire values in order (see :func:`_maker`)."""
         env = self._reader_env(convert)
-        source = partial(reader_source, tuple((f.key, f.spec) for f in self.fields.values()))
+        source = partial(
+            reader_source, tuple((f.key, f.spec, f.optional) for f in self.fields.values())
+        )
         fast = self._fast_test()
         self.parse: Callable[[Any], T] = compile_function(source(fast, True, False), env)
         self.from_obj: Callable[[Value], T] = compile_function(source(fast, True, True), env)
@@ -127,19 +128,20 @@ class Record(Generic[T]):
 
     def _reader_env(self, convert: tuple[type[Exception], ...]) -> dict[str, Any]:
         """The names the generated readers use (see :func:`reader_source`)."""
-        parsers = tuple((f.key, f.spec.parse) for f in self.fields.values())
+        slow = self._compile_values()
         env: dict[str, Any] = {
             "_Refused": Refused,
-            "_slow": self._compile_values(),
-            "_locate": partial(locate_field, parsers),
+            "_slow": slow,
+            "_locate": partial(_refusal_of, slow),
             "_make": self.make,
             "_convert": convert,
             "_error": self.error,
             "_what": self.what,
             "_keys": self._keys(),
+            "_required": self._keys() - {f.key for f in self.fields.values() if f.optional},
         }
         for i, f in enumerate(self.fields.values()):
-            env[f"_p{i}"], env[f"_c{i}"] = f.spec.parse, f.spec.const
+            env[f"_p{i}"], env[f"_c{i}"], env[f"_m{i}"] = f.spec.parse, f.spec.const, f.missing
         return env
 
     def _keys(self) -> frozenset[str]:
@@ -147,12 +149,13 @@ class Record(Generic[T]):
         keys = frozenset(f.key for f in self.fields.values())
         return keys if self.tag is None else keys | {self.tag[0]}
 
-    def _fast_test(self) -> str | None:
-        """The test of a map the generated readers read inline: exactly the record's
-        keys and its tag (None when a field is optional: that path is the closures')."""
+    def _fast_test(self) -> str:
+        """The test of a map the generated readers read inline: the record's keys (all
+        but the optional fields' at least) and its tag."""
         if any(f.optional for f in self.fields.values()):
-            return None
-        fast = "type(obj) is dict and obj.keys() == _keys"
+            fast = "type(obj) is dict and _required <= obj.keys() <= _keys"
+        else:
+            fast = "type(obj) is dict and obj.keys() == _keys"
         if self.tag is not None:
             fast += f" and obj[{self.tag[0]!r}] == {self.tag[1]!r}"
         return fast
@@ -190,6 +193,16 @@ class Record(Generic[T]):
             dumper_source(fields, self.tag), env
         )
         return to_obj
+
+
+def _refusal_of(values: Callable[[Any], tuple[Any, ...]], obj: Any) -> Refused:
+    """What the closure-based reader ``values`` says is wrong with ``obj``, a map the
+    inline reader refused (the slow path names the field)."""
+    try:
+        values(obj)
+    except Refused as exc:
+        return exc
+    return Refused("refused")  # unreachable: both readers refuse the same maps
 
 
 def _values_with_missing(
