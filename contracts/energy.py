@@ -103,12 +103,15 @@ def sign_reading(
 # --- accounts --------------------------------------------------------------------------------
 
 
-def _add(record: R, field: str, amount: int) -> R:
-    """``record`` with ``field`` increased by ``amount``, refusing to pass :data:`MAX_AMOUNT`."""
-    value: int = getattr(record, field) + amount
-    if value > MAX_AMOUNT:
-        raise ContractError("limit_exceeded", f"{field} would exceed {MAX_AMOUNT}")
-    changes: dict[str, Any] = {field: value}
+def _add(record: R, **amounts: int) -> R:
+    """``record`` with each named field increased by its amount (one copy), refusing a
+    field that would pass :data:`MAX_AMOUNT`."""
+    changes: dict[str, Any] = {}
+    for field, amount in amounts.items():
+        value: int = getattr(record, field) + amount
+        if value > MAX_AMOUNT:
+            raise ContractError("limit_exceeded", f"{field} would exceed {MAX_AMOUNT}")
+        changes[field] = value
     return record.replace(**changes)
 
 
@@ -208,8 +211,8 @@ def process_submit_reading(ctx: TxContext, p: Reading) -> None:
         raise ContractError("bad_meter_signature", "the reading is not signed by this meter")
     account = load_account(ctx, meter.owner)
     position = load_position(ctx, meter.owner, p.interval_start_ms)
-    account = _add(_add(account, "produced_wh", p.produced_wh), "consumed_wh", p.consumed_wh)
-    position = _add(_add(position, "produced_wh", p.produced_wh), "consumed_wh", p.consumed_wh)
+    account = _add(account, produced_wh=p.produced_wh, consumed_wh=p.consumed_wh)
+    position = _add(position, produced_wh=p.produced_wh, consumed_wh=p.consumed_wh)
     committed = position.offered_wh + position.sold_wh
     if committed > position.surplus_wh():
         raise ContractError(
@@ -254,7 +257,7 @@ def check_reading_time(ctx: TxContext, meter: Meter, interval_start_ms: int) -> 
 )
 def process_credit_balance(ctx: TxContext, p: CreditBalance) -> None:
     require_prosumer(ctx, p.account, "energy accounts belong to prosumers")
-    ctx.save(_add(load_account(ctx, p.account), "balance", p.amount))
+    ctx.save(_add(load_account(ctx, p.account), balance=p.amount))
     ctx.emit(
         "energy.balance_credited",
         {"account": p.account, "amount": p.amount, "reference": p.reference},
@@ -449,9 +452,9 @@ class _Books:
     def add(self, org_id: str, field: str, amount: int, *, position: bool = False) -> None:
         """Add ``amount`` to ``field`` of the account (or its position), capped."""
         if position:
-            self.positions[org_id] = _add(self.position(org_id), field, amount)
+            self.positions[org_id] = _add(self.position(org_id), **{field: amount})
         else:
-            self.accounts[org_id] = _add(self.account(org_id), field, amount)
+            self.accounts[org_id] = _add(self.account(org_id), **{field: amount})
 
     def save(self) -> None:
         for org_id in sorted(self.accounts):

@@ -1,10 +1,19 @@
 """The node's listening sockets: aiohttp sites with TLS and a TLS handshake deadline;
-and :class:`PendingCount`, the cap on links not authenticated yet (node/peers.py)."""
+and :class:`PendingCount`, the cap on links not authenticated yet (node/peers.py).
+
+A TLS site given a :class:`PendingCount` accepts its TCP connections itself
+(:class:`_CappedTLSAcceptor`), so that connections still in the TLS handshake are
+counted too: one from an address over its share, or over the total, is closed at once,
+before the node spends anything on TLS. Such a connection costs the node a socket for
+at most the handshake deadline.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -35,9 +44,64 @@ class PendingCount:
             self.by_address.pop(address, None)
 
 
+class _CappedTLSAcceptor:
+    """Accepts on ``sock`` and runs each connection's TLS handshake, counting it in
+    ``pending`` until the handshake ends; a connection over a cap is closed unread.
+    Looks enough like an ``asyncio.Server`` for aiohttp's site (``sockets``, ``close``)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        protocol_factory: Callable[[], asyncio.Protocol],
+        ssl_context: ssl.SSLContext,
+        handshake_timeout_s: float,
+        pending: PendingCount,
+    ) -> None:
+        self.sockets = [sock]
+        self._factory = protocol_factory
+        self._ssl = ssl_context
+        self._timeout_s = handshake_timeout_s
+        self._pending = pending
+        self._handshakes: set[asyncio.Task[None]] = set()
+        self._task = asyncio.create_task(self._accept(sock))
+
+    async def _accept(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, address = await loop.sock_accept(sock)
+            except OSError:  # out of descriptors, or a connection reset while queued
+                await asyncio.sleep(0.05)
+                continue
+            host = str(address[0])
+            if not self._pending.take(host):
+                conn.close()
+                continue
+            task = asyncio.create_task(self._handshake(conn, host))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, conn: socket.socket, host: str) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                self._factory, conn, ssl=self._ssl, ssl_handshake_timeout=self._timeout_s
+            )
+        except (OSError, ssl.SSLError, TimeoutError, EOFError):
+            conn.close()
+        finally:
+            self._pending.release(host)
+
+    def close(self) -> None:
+        self._task.cancel()
+        for task in list(self._handshakes):
+            task.cancel()
+        for sock in self.sockets:
+            sock.close()
+
+
 class _Site(web.TCPSite):
     """A TCP site whose TLS handshakes must finish within ``handshake_timeout_s``
-    (aiohttp's own site leaves asyncio's 60 s)."""
+    (aiohttp's own site leaves asyncio's 60 s), capped by ``pending`` if given."""
 
     def __init__(
         self,
@@ -45,10 +109,12 @@ class _Site(web.TCPSite):
         listen: str,
         ssl_context: ssl.SSLContext | None,
         handshake_timeout_s: float,
+        pending: PendingCount | None = None,
     ) -> None:
         host, port = split_host_port(listen)
         super().__init__(runner, host, port, ssl_context=ssl_context, reuse_address=True)
         self._handshake_timeout_s = handshake_timeout_s
+        self._pending = pending
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
@@ -56,6 +122,14 @@ class _Site(web.TCPSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         ctx = self._ssl_context
+        if ctx is not None and self._pending is not None:
+            sock = socket.create_server((self._host or "", self._port), backlog=self._backlog)
+            sock.setblocking(False)
+            acceptor = _CappedTLSAcceptor(
+                sock, server, ctx, self._handshake_timeout_s, self._pending
+            )
+            self._server = acceptor  # type: ignore[assignment]
+            return
         self._server = await loop.create_server(
             server,
             self._host,
@@ -73,9 +147,11 @@ async def start_site(
     *,
     ssl_context: ssl.SSLContext | None = None,
     handshake_timeout_s: float = 5.0,
+    tls_pending: PendingCount | None = None,
 ) -> web.AppRunner:
-    """Serve ``app`` on ``listen`` (``host:port``), over TLS with ``ssl_context``."""
+    """Serve ``app`` on ``listen`` (``host:port``), over TLS with ``ssl_context``;
+    connections in the TLS handshake capped by ``tls_pending`` if given."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    await _Site(runner, listen, ssl_context, handshake_timeout_s).start()
+    await _Site(runner, listen, ssl_context, handshake_timeout_s, tls_pending).start()
     return runner

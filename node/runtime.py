@@ -43,7 +43,7 @@ from node.driver import ConsensusDriver
 from node.events import EventHub
 from node.executor import Executor
 from node.gossip import Gossip
-from node.listen import start_site
+from node.listen import PendingCount, start_site
 from node.mempool import Mempool, MempoolError
 from node.peers import PeerManager
 from node.service import Queries
@@ -424,6 +424,10 @@ async def _start_sites(node: Node) -> tuple[web.AppRunner, web.AppRunner]:
         config.p2p.listen,
         ssl_context=None if tls is None else tls.server,
         handshake_timeout_s=deadline_s,
+        # connections still in the TLS handshake, counted apart from node.peers.pending
+        tls_pending=PendingCount(
+            config.p2p.max_pending_handshakes, config.p2p.max_pending_per_address
+        ),
     )
     log.info(
         "node %s: API on %s://%s, p2p on %s (%s), height %d",

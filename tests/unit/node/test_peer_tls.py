@@ -29,7 +29,7 @@ from node.link_identity import (
     peer_key,
     validator_name,
 )
-from node.listen import start_site
+from node.listen import PendingCount, start_site
 from node.peers import Peer, PeerManager
 from node.tls import (
     LinkTLS,
@@ -75,7 +75,10 @@ async def listening(m: PeerManager) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/p2p", m.handle)
     ctx = None if m.tls is None else m.tls.server
-    runner = await start_site(app, "127.0.0.1:0", ssl_context=ctx, handshake_timeout_s=2)
+    pending = None if ctx is None else PendingCount(total=16, per_address=8)
+    runner = await start_site(
+        app, "127.0.0.1:0", ssl_context=ctx, handshake_timeout_s=2, tls_pending=pending
+    )
     try:
         yield f"127.0.0.1:{runner.addresses[0][1]}"
     finally:
