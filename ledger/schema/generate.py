@@ -34,16 +34,18 @@ def reader_source(
 
 
 def _read_field(i: int, key: str, spec: Spec, optional: bool) -> str:
+    """Field ``i`` read into ``v<i>``: its spec's parser called unless ``accept`` passes;
+    an optional field's absent or nil value is its missing value ``_m<i>``."""
+    parse = f"v{i} = _p{i}(v{i})"
+    if spec.accept is not None:
+        test = spec.accept.replace("{v}", f"v{i}").replace("{c}", f"_c{i}")
+        parse = f"if not ({test}):\n    {parse}"
     if optional:
-        parse = f"v{i} = _p{i}(v{i})"
-        if spec.accept is not None:
-            test = spec.accept.replace("{v}", f"v{i}").replace("{c}", f"_c{i}")
-            parse = f"if not ({test}):\n        {parse}"
-        return f"v{i} = obj.get({key!r})\nif v{i} is None:\n    v{i} = _m{i}\nelse:\n    {parse}"
+        head = f"v{i} = obj.get({key!r})\nif v{i} is None:\n    v{i} = _m{i}\nelse:\n"
+        return head + indent(parse, "    ")
     if spec.accept is None:
         return f"v{i} = _p{i}(obj[{key!r}])"
-    test = spec.accept.replace("{v}", f"v{i}").replace("{c}", f"_c{i}")
-    return f"v{i} = obj[{key!r}]\nif not ({test}):\n    v{i} = _p{i}(v{i})"
+    return f"v{i} = obj[{key!r}]\n{parse}"
 
 
 _READER = """\
