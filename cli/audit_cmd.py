@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -39,7 +40,8 @@ from ledger.block import BlockHeader
 from ledger.crypto import PrivateKey, Purpose
 from ledger.encoding import Value, encode
 from ledger.genesis import Genesis
-from ledger.storage import keys, open_leveldb
+from ledger.storage import KVStore, keys, open_leveldb
+from ledger.storage.snapshot import private_copy
 from ledger.votes import CommitCertificate
 from lightclient.answers import Verified
 from lightclient.checkpoints import (
@@ -168,31 +170,41 @@ def verify_chain(
                 "a genesis file obtained independently with --genesis"
             )
     genesis = Genesis.load(genesis_path)
-    store = None
-    if home is not None:
-        if not os.path.isdir(Home(home).data):
-            fail(f"{Home(home).data} does not exist: is {home} a node home?")
-        store = open_leveldb(Home(home).data)
-        stored = store.get(keys.GENESIS_HASH)
-        if stored is not None and stored != genesis.hash:
-            store.close()
-            fail(f"{home}'s store: {genesis_mismatch(stored, genesis.hash).problem}")
-        warning = memory_warning(Home(home).data)
-        if warning is not None:
-            err_console.print(f"[yellow]warning:[/] {warning}")
-    try:
-        source = (
-            StoreSource(store)
-            if store is not None
-            else RemoteSource(NodeClient(node or "", key=_key(key_path)))
+    if home is None:
+        report = _run(
+            genesis,
+            RemoteSource(NodeClient(node or "", key=_key(key_path))),
+            None,
+            workers,
+            quiet=as_json,
         )
-        report = _run(genesis, source, store, workers, quiet=as_json)
-    finally:
-        if store is not None:
-            store.close()
+    else:
+        with _offline_store(home, genesis) as store:
+            report = _run(genesis, StoreSource(store), store, workers, quiet=as_json)
     _print_report(report, as_json)
     if not report.ok:
         raise SystemExit(1)
+
+
+@contextmanager
+def _offline_store(home: str, genesis: Genesis) -> Iterator[KVStore]:
+    """A stopped node's store, opened from a private copy so the audit changes none of
+    its files (ledger/storage/snapshot.py: opening LevelDB itself rewrites its log)."""
+    data = Home(home).data
+    if not os.path.isdir(data):
+        fail(f"{data} does not exist: is {home} a node home?")
+    warning = memory_warning(data)
+    if warning is not None:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    with private_copy(data) as copy:
+        store = open_leveldb(copy)
+        try:
+            stored = store.get(keys.GENESIS_HASH)
+            if stored is not None and stored != genesis.hash:
+                fail(f"{home}'s store: {genesis_mismatch(stored, genesis.hash).problem}")
+            yield store
+        finally:
+            store.close()
 
 
 def _key(key_path: str | None) -> PrivateKey | None:

@@ -317,3 +317,14 @@ def test_bad_signature_found_by_the_pool(node: CliNode) -> None:
     rewrite_block(3, lambda b: b["txs"][0].update(signature=bytes(64)))(store)
     report = audit(node, store, workers=1)
     assert [(f.height, f.problem) for f in report.findings] == [(3, "bad signature")]
+
+
+def test_cli_audit_home_changes_no_file_of_the_audited_store(node: CliNode, tmp_path: Path) -> None:
+    home = leveldb_home(node, tmp_path)  # closed with its last writes only in the log
+    data = home / "data"
+    before = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
+    result = run(["audit", "verify", "--home", str(home), "--json", "--workers", "2"])
+    assert result.exit_code == 0, message(result)
+    assert json.loads(result.stdout)["ok"]
+    after = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
+    assert after == before

@@ -1,0 +1,93 @@
+"""Reading a stopped node's store without changing one byte of it.
+
+LevelDB has no read-only mode: opening a store replays its write-ahead log into a new
+table and deletes the log, so merely opening a node's ``data/`` rewrites it. An auditor
+must leave the evidence as found, so :func:`private_copy` opens a copy instead:
+
+- it first takes the store's ``LOCK`` (the same ``fcntl`` lock LevelDB takes, which
+  changes nothing on disk), so a running node is refused and no node starts while the
+  copy is made;
+- the table files (``*.ldb``, ``*.sst``) are immutable once LevelDB has written them, so
+  they are hard-linked (copied when the copy lives on another file system); everything
+  else (``CURRENT``, ``MANIFEST-*``, the ``*.log`` write-ahead logs) is copied;
+- the copy lives in a private temporary directory (0700) that is removed afterwards,
+  whatever happens.
+
+Whatever LevelDB then does to the copy (log recovery, compaction, deleting obsolete
+tables) unlinks or rewrites only the copy's names: the original files keep their bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ledger.errors import StorageError, StoreLockedError, StoreMissingError
+
+IMMUTABLE_SUFFIXES = (".ldb", ".sst")
+NOT_COPIED = frozenset({"LOCK", "LOG", "LOG.old"})  # the lock and LevelDB's text logs
+
+
+@contextmanager
+def private_copy(data_dir: str, *, temp_root: str | None = None) -> Iterator[str]:
+    """A private copy of the LevelDB store at ``data_dir``, removed on exit.
+
+    Refuses (with :class:`StoreLockedError`) a store a running process holds, and (with
+    :class:`StoreMissingError`) a directory that holds no store.
+    """
+    if not os.path.isfile(os.path.join(data_dir, "CURRENT")):
+        raise StoreMissingError(f"no ledger store at {data_dir}")
+    with _held_lock(data_dir):
+        copy = tempfile.mkdtemp(prefix="cityledger-audit-", dir=temp_root)
+        try:
+            _copy_store(data_dir, copy)
+        except BaseException:
+            shutil.rmtree(copy, ignore_errors=True)
+            raise
+    try:
+        yield copy
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+@contextmanager
+def _held_lock(data_dir: str) -> Iterator[None]:
+    """LevelDB's own lock on ``data_dir/LOCK``, held without writing to the file."""
+    path = os.path.join(data_dir, "LOCK")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield  # a store copied without its LOCK file: nothing can be holding it
+        return
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                raise StoreLockedError(
+                    f"the database at {data_dir} is in use by another process (a running "
+                    "node?): stop it first, or audit it online with --node URL"
+                ) from None
+            raise StorageError(f"cannot lock {path}: {exc.strerror}") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _copy_store(source: str, target: str) -> None:
+    for entry in os.scandir(source):
+        if not entry.is_file(follow_symlinks=False) or entry.name in NOT_COPIED:
+            continue
+        destination = os.path.join(target, entry.name)
+        if entry.name.endswith(IMMUTABLE_SUFFIXES):
+            try:
+                os.link(entry.path, destination)
+                continue
+            except OSError:
+                pass  # another file system, or links not allowed: copy instead
+        shutil.copyfile(entry.path, destination)
