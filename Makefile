@@ -11,10 +11,13 @@ VALIDATORS ?= 4
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
+# -qq: pip shows errors only (not the build backend's notices); one line says what runs
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "installing cityledger and its dependencies into $(VENV) ..."
+	@$(BIN)/pip install -qq --upgrade pip
+	@$(BIN)/pip install -qq -e '.[dev]'
+	@touch $(STAMP)
+	@echo "installed: $(BIN)/cityledger"
 
 install: $(STAMP)
 
