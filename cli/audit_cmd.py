@@ -31,7 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.client import NodeClient, NodeError, genesis_option, node_option
+from cli.client import MISSING_GENESIS, NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv
@@ -158,11 +158,13 @@ def verify_chain(
     as_json: bool,
 ) -> None:
     """Every block from genesis: links, certificates, signatures, roots, re-execution."""
+    if home is not None and _from_environment("node"):
+        node = None  # --home on the command line wins over a CITYLEDGER_NODE left in the env
     if (home is None) == (node is None):
         fail("give exactly one of --home (offline) or --node URL (online)")
     if genesis_path is None:
         if home is None:
-            fail("--genesis is required with --node")
+            fail(MISSING_GENESIS)
         genesis_path = Home(home).genesis
         if not as_json:
             err_console.print(
@@ -205,6 +207,12 @@ def _offline_store(home: str, genesis: Genesis) -> Iterator[KVStore]:
             yield store
         finally:
             store.close()
+
+
+def _from_environment(param: str) -> bool:
+    """Whether this command's ``param`` was taken from an environment variable."""
+    source = click.get_current_context().get_parameter_source(param)
+    return source is click.core.ParameterSource.ENVIRONMENT
 
 
 def _key(key_path: str | None) -> PrivateKey | None:

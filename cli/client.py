@@ -364,15 +364,28 @@ def _pin_callback(read: Callable[[str], bytes]) -> Callable[[Any, Any, str | Non
     return remember
 
 
+MISSING_GENESIS = (
+    "--genesis is required: the chain's genesis.json, which every answer is checked "
+    "against. Get it from the agency that runs the network (not from the node you ask); "
+    "a local devnet has one in each node home, e.g. devnet-data/busan-0/genesis.json. "
+    "Set CITYLEDGER_GENESIS=FILE to give it once for every command."
+)
+
+
 def genesis_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     import click
+
+    def need(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None and required and not ctx.resilient_parsing:
+            raise click.UsageError(MISSING_GENESIS, ctx)
+        return value
 
     return click.option(
         "--genesis",
         "genesis_path",
-        required=required,
         type=click.Path(exists=True, dir_okay=False),
         envvar="CITYLEDGER_GENESIS",
+        callback=need,
         help="The chain's genesis.json: answers are checked against its validators. "
         "Env: CITYLEDGER_GENESIS.",
     )

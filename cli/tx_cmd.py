@@ -75,6 +75,21 @@ def next_nonce(sender: Sender) -> int:
     return 0 if raw is None else int(decode(raw))
 
 
+# What the sender can do about a refusal that is about who they are, not what they sent.
+REFUSAL_REMEDIES = {
+    "unknown_sender": "this key is not registered: your organisation's admin registers member "
+    "keys (cityledger tx identity register-member); a new organisation is registered by an "
+    "admin of a founding agency (tx identity register-org)",
+    "revoked": "this key was revoked by its organisation's admin: ask them for a new one",
+}
+
+
+def refusal_text(code: object, message: object) -> str:
+    text = f"the node refused the transaction: {message} ({code})"
+    remedy = REFUSAL_REMEDIES.get(str(code))
+    return text if remedy is None else f"{text}; {remedy}"
+
+
 def send(sender: Sender, kind: str, payload: dict[str, Value]) -> None:
     """Check, sign, submit; with --wait follow the transaction to its receipt."""
     try:
@@ -98,7 +113,7 @@ def send(sender: Sender, kind: str, payload: dict[str, Value]) -> None:
         ):
             nonce += 1  # our own earlier transaction is still waiting: take the next nonce
             continue
-        fail(f"the node refused the transaction: {error.get('message')} ({error.get('code')})")
+        fail(refusal_text(error.get("code"), error.get("message")))
     else:
         fail("could not find a free nonce: 256 of this key's transactions are pending")
     out: dict[str, Any] = {
