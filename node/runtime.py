@@ -43,6 +43,7 @@ from node.driver import ConsensusDriver
 from node.events import EventHub
 from node.executor import Executor
 from node.gossip import Gossip
+from node.heartbeat import log_heartbeats
 from node.listen import PendingCount, start_site
 from node.mempool import Mempool, MempoolError
 from node.peers import PeerManager
@@ -240,6 +241,7 @@ class Node:
                     self.gossip.gossip_txs(self.config.mempool.gossip_interval_ms / 1000)
                 )
                 tasks.create_task(self._heartbeat())
+                tasks.create_task(log_heartbeats(self, self.clock))
                 if self.is_validator:
                     tasks.create_task(self._start_consensus())
                 await stop.wait()

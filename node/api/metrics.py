@@ -11,6 +11,9 @@ Hooks the runtime calls:
 * :meth:`Metrics.set_peers` when a peer link opens or closes;
 * :meth:`Metrics.set_sync` while catching up (0.0 .. 1.0, 1.0 when in sync);
 * :meth:`Metrics.set_mempool` (optional: ``/metrics`` also samples it itself).
+
+What ``/metrics`` samples from the node's records at scrape time (block age, links to
+each validator, missed votes) is :mod:`node.api.metrics_sample`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 
@@ -82,6 +86,26 @@ class Metrics:
         self.ws_subscribers = Gauge(
             "cityledger_ws_subscribers", "Open /v1/events WebSocket subscriptions", registry=r
         )
+        self.last_block_age = Gauge(
+            "cityledger_last_block_age_seconds",
+            "Seconds since the latest committed block's time (sampled at scrape)",
+            registry=r,
+        )
+        self.peer_connected = Gauge(
+            "cityledger_peer_connected",
+            "1 while this node has a link to that validator, else 0 (sampled at scrape)",
+            ["validator"],
+            registry=r,
+        )
+        self.missed_votes = Counter(
+            "cityledger_validator_missed_votes",
+            "Committed heights whose stored certificate lacks that validator's signature",
+            ["validator"],
+            registry=r,
+        )
+        self.missed_counted_to = 0  # the last height counted into missed_votes
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds, start time
+        ProcessCollector(registry=r)
         self.sync_progress.set(1.0)
 
     # --- hooks for the node runtime -----------------------------------------------------

@@ -9,6 +9,7 @@ from aiohttp import web
 from ledger.errors import LedgerError
 from node.api.context import api_state
 from node.api.metrics import CONTENT_TYPE
+from node.api.metrics_sample import sample
 from node.api.render import render, render_error
 
 routes = web.RouteTableDef()
@@ -38,6 +39,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     state.metrics.ws_subscribers.set(len(state.sockets))
     with contextlib.suppress(LedgerError):  # else keep the last height the runtime reported
         state.metrics.height.set(state.node.chain.head().height)
+        sample(state.metrics, state.node, state.now_ms())
     response = web.Response(body=state.metrics.render())
     response.headers["Content-Type"] = CONTENT_TYPE
     return response

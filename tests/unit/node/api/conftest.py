@@ -98,9 +98,14 @@ class TestNode(MemoryNode):
         genesis = genesis if genesis is not None else make_genesis()
         super().__init__(genesis, MemoryStore(), key, VALIDATORS)
         self.evidence_items: list[dict[str, Value]] = []
+        self.linked = VALIDATORS[:3]  # the validators this node has a peer link to
 
     def status(self) -> dict[str, Value]:
-        return {"peers": 3, "sync_progress_permille": 1000, "last_rounds": 1}
+        peers: list[Value] = [
+            {"name": f"validator-{VALIDATORS.index(k)}", "key": k.public_key, "height": 9}
+            for k in self.linked
+        ]
+        return {"peers": peers, "sync_progress_permille": 1000, "last_rounds": 1}
 
     def evidence(self) -> list[dict[str, Value]]:
         return list(self.evidence_items)

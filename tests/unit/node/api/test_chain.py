@@ -99,7 +99,7 @@ async def test_status(client: Client, node: TestNode) -> None:
     assert body["chain_id"] == CHAIN_ID
     assert body["height"] == 9
     assert body["genesis_hash"] == node.genesis.hash.hex()
-    assert body["peers"] == 3
+    assert [p["name"] for p in body["peers"]] == ["validator-0", "validator-1", "validator-2"]
     assert body["mempool_size"] == 0
 
 

@@ -12,7 +12,7 @@ from ledger.encoding import decode
 from node.api.app import make_app, metrics_of
 from node.api.metrics import Metrics
 from node.config import APIConfig
-from tests.unit.node.api.conftest import Client, Clock, TestNode, milestone
+from tests.unit.node.api.conftest import VALIDATORS, Client, Clock, TestNode, milestone
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -135,3 +135,40 @@ async def test_mempool_drops_show_in_metrics(client: Client, node: TestNode) -> 
     assert values[("cityledger_mempool_size", ())] == 0
     assert values[("cityledger_mempool_dropped", (("reason", "expired"),))] == 1
     assert values[("cityledger_mempool_dropped", (("reason", "evicted"),))] == 0
+
+
+async def test_metrics_sample_block_age_links_and_missed_votes(
+    client: Client, node: TestNode, clock: Clock
+) -> None:
+    """Sampled at scrape from the node's own records: every stored certificate of the
+    standard chain is signed by validators 0..2, so validator-3 missed each of 9 heights."""
+    values = samples(await (await client.get("/metrics")).text())
+    head = node.chain.head()
+    age = (clock.now_ms - head.time_ms) / 1000
+    assert values[("cityledger_last_block_age_seconds", ())] == pytest.approx(age)
+    missed = {
+        labels[0][1]: value
+        for (name, labels), value in values.items()
+        if name == "cityledger_validator_missed_votes_total"
+    }
+    assert missed == {"validator-0": 0, "validator-1": 0, "validator-2": 0, "validator-3": 9}
+    links = {
+        labels[0][1]: value
+        for (name, labels), value in values.items()
+        if name == "cityledger_peer_connected"
+    }
+    assert links == {"validator-0": 1, "validator-1": 1, "validator-2": 1, "validator-3": 0}
+    assert values[("process_resident_memory_bytes", ())] > 10_000_000
+    assert ("process_cpu_seconds_total", ()) in values
+
+    node.linked = VALIDATORS[1:]  # validator-0 went away, validator-3 came
+    node.commit([])  # height 10, certified by validators 0..2 again
+    again = samples(await (await client.get("/metrics")).text())
+    assert again[("cityledger_validator_missed_votes_total", (("validator", "validator-3"),))] == 10
+    assert again[("cityledger_peer_connected", (("validator", "validator-0"),))] == 0
+    assert again[("cityledger_peer_connected", (("validator", "validator-3"),))] == 1
+    once_more = samples(await (await client.get("/metrics")).text())
+    assert (
+        once_more[("cityledger_validator_missed_votes_total", (("validator", "validator-3"),))]
+        == 10
+    )
