@@ -22,8 +22,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from cli import commands, devnet_cmd, node_cmd
+    from cli import backup_cmd, commands, devnet_cmd, node_cmd
 
+    node_cmd.node.add_command(backup_cmd.backup)
+    node_cmd.node.add_command(backup_cmd.restore)
     cli.add_command(node_cmd.node)
     cli.add_command(devnet_cmd.devnet)
     commands.register(cli)

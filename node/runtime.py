@@ -26,11 +26,13 @@ from ledger.genesis import Genesis
 from ledger.keyfile import read_key_file
 from ledger.state import StateTree
 from ledger.storage import KVStore, open_leveldb
+from ledger.storage.leveldb import LevelDBStore
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.admission import Admission
 from node.api.app import make_app
 from node.api.metrics import Metrics
+from node.backup import BACKUP_SIGNAL, BackupWorker
 from node.chain import ChainStore
 from node.collector import settle_after_start
 from node.commits import CommitFanout
@@ -499,12 +501,17 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     if node.link_tls is not None:  # `cityledger node rotate-tls-key` wrote new files
         loop.add_signal_handler(signal.SIGHUP, node.link_tls.reload)
+    backups = BackupWorker(node.store, home) if isinstance(node.store, LevelDBStore) else None
+    if backups is not None:  # `cityledger node backup` asked through the home
+        loop.add_signal_handler(BACKUP_SIGNAL, backups.requested)
     with open(home.pid, "w", encoding="ascii") as f:
         f.write(f"{os.getpid()}\n")
     settle_after_start()
     try:
         await node.run(stop)
     finally:
+        if backups is not None:
+            await backups.finish()
         node.store.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(home.pid)

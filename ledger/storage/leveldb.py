@@ -113,6 +113,17 @@ class LevelDBStore:
         except plyvel.Error as exc:
             raise self._damaged(exc) from None
 
+    def snapshot_items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every row as of one instant (a LevelDB snapshot), in key order, while writes
+        go on: every committed block is one write batch, so the rows are those of one
+        committed height (an online backup, node/backup.py)."""
+        try:
+            snapshot = self._db.snapshot()
+            with snapshot.iterator(verify_checksums=True) as it:
+                yield from it
+        except plyvel.Error as exc:
+            raise self._damaged(exc) from None
+
     def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
         """Apply ``batch`` atomically; ``sync``: durable, with every write before it.
 

@@ -25,7 +25,7 @@ from devnet.layout import Network
 from ledger.encoding import Value
 from ledger.storage import keys
 from node.config import Home
-from tests.integration.netkit import running_network
+from tests.integration.netkit import height, running_network, wait_until
 from tests.unit.cli.kit import CONTAINER, lying_proxy, make_genesis, message, run, write_keys
 
 SHIPMENT = "S-IT-0001"
@@ -146,6 +146,33 @@ def test_online_audit_checkpoint_and_consistency(journey: dict[str, Any], tmp_pa
 
 def _first(db: Any, prefix: bytes) -> bytes:
     return next(k for k, _ in db.iterator(prefix=prefix))
+
+
+def test_online_backup_of_a_running_node(
+    network: tuple[Network, Path], journey: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``node backup`` of a running validator: the node writes one committed height from
+    a LevelDB snapshot and keeps committing; the backup is a home an audit accepts."""
+    net, _ = network
+    entry = net.nodes[1]
+    out = tmp_path_factory.mktemp("backups") / "busan-1"
+    before = height(entry)
+    result = run(["node", "backup", "--home", entry.home, "--out", str(out), "--json"])
+    assert result.exit_code == 0, message(result)
+    made = json.loads(result.stdout)
+    assert made["ok"] and made["height"] >= before and made["rows"] > 100
+    assert sorted(p.name for p in out.iterdir()) == [
+        "BACKUP.json", "config.toml", "data", "genesis.json", "node_key.json",
+        "tls_cert.pem", "tls_key.pem",
+    ]  # fmt: skip
+    assert (out / "node_key.json").stat().st_mode & 0o077 == 0
+    wait_until(lambda: height(entry) > made["height"] + 1, 30, "the node to keep committing")
+    audit = run(["audit", "verify", "--home", str(out), "--genesis",
+                 Home(entry.home).genesis, "--workers", "0", "--json"])  # fmt: skip
+    assert audit.exit_code == 0, message(audit)
+    assert json.loads(audit.stdout)["tip"] == made["height"]
+    again = run(["node", "backup", "--home", entry.home, "--out", str(out)])
+    assert again.exit_code == 1 and "already exists" in again.output
 
 
 # kind -> how to pick its key in a stored node; the record name the audit must give
