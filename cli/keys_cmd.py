@@ -2,8 +2,9 @@
 
 Key files are the JSON documents of :mod:`ledger.keyfile`, mode 0600, sealed
 with a passphrase (Argon2id + XSalsa20-Poly1305) unless ``--no-passphrase``.
-The passphrase comes from ``CITYLEDGER_KEY_PASSPHRASE`` or a prompt; every
-other command that takes ``--key`` unlocks the file the same way.
+The passphrase comes from a file, a systemd credential, ``CITYLEDGER_KEY_PASSPHRASE``
+or a prompt (:mod:`cli.passphrase`); every other command that takes ``--key`` unlocks
+the file the same way.
 """
 
 from __future__ import annotations
@@ -17,19 +18,15 @@ import click
 
 from cli.options import existing_file_option
 from cli.output import console, fail, print_json
+from cli.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphrase_for, read_passphrase_file
 from ledger.crypto import SEED_SIZE, PrivateKey
 from ledger.errors import KeyFileError
 from ledger.keyfile import is_encrypted, read_key_file, write_key_file
 
-PASSPHRASE_ENV = "CITYLEDGER_KEY_PASSPHRASE"
-
 
 def load_key(path: str) -> PrivateKey:
-    """Unlock a key file (passphrase from the environment or a prompt on stderr)."""
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    if passphrase is None and is_encrypted(path):
-        passphrase = click.prompt(f"Passphrase for {path}", hide_input=True, err=True)
-    return read_key_file(path, passphrase)
+    """Unlock a key file (passphrase as :func:`cli.passphrase.passphrase_for` finds it)."""
+    return read_key_file(path, passphrase_for(path))
 
 
 def public_key_of(path: str) -> bytes:
@@ -60,6 +57,9 @@ def key_option(
 def _new_passphrase(no_passphrase: bool) -> str | None:
     if no_passphrase:
         return None
+    given = os.environ.get(PASSPHRASE_FILE_ENV)
+    if given:
+        return read_passphrase_file(given) or None
     env = os.environ.get(PASSPHRASE_ENV)
     if env is not None:
         return env or None
