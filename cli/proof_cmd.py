@@ -10,13 +10,12 @@ bundled bytes.
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from typing import Any
 
 import click
 
-from cli.client import NodeClient, genesis_option, node_option
+from cli.client import NodeClient, genesis_option, node_option, system_ms
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time, permit_view, receipt_view, shipment_view
@@ -27,7 +26,6 @@ from cli.verified_reads import (
     freshness_json,
     freshness_text,
     max_age_option,
-    system_ms,
 )
 from contracts.permits import permit_valid_at
 from ledger.encoding import Value
@@ -80,9 +78,7 @@ def export(
         ident = ident.lower()
         answer = client.get(f"/v1/txs/{ident}")
         freshness = reads.any_age(FINAL)
-    bundle = make_bundle(
-        kind, ident, genesis, answer, receipts, exported_ms=time.time_ns() // 1_000_000
-    )
+    bundle = make_bundle(kind, ident, genesis, answer, receipts, exported_ms=system_ms())
     # never hand out a bundle that would not verify
     reads.accept(lambda: check_bundle(open_bundle(bundle, genesis), genesis), freshness)
     out.write(json.dumps(bundle, indent=2) + "\n")

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from cli.client import NodeClient, genesis_option, node_option
+from cli.client import NodeClient, genesis_option, node_option, system_ms
 from cli.keys_cmd import key_option, load_key, public_key_of
 from cli.output import console, fail, print_json
 from cli.query_cmd import report_receipt, wait_for_receipt
@@ -323,7 +322,7 @@ def _meter_key(f: dict[str, Any], _: Sender) -> bytes:
 
 
 def _now_if_none(option: str) -> Callable[[dict[str, Any], Sender], int]:
-    return lambda f, _: _time(f[option]) or time.time_ns() // 1_000_000
+    return lambda f, _: _time(f[option]) or system_ms()
 
 
 _SHIPMENT_TIME = {"shipment_id": "shipment", "time_ms": T("time")}
