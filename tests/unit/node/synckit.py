@@ -12,7 +12,7 @@ from ledger.votes import CommitCertificate
 from node.peers import Peer
 from node.sync import Syncer
 from node.wire import SyncRequest, SyncResponse, decode_message
-from tests.unit.node.chainkit import VALIDATOR_KEYS, Kit, register_member_tx
+from tests.unit.node.chainkit import Kit, register_member_tx
 
 OBSERVER = b"\x07" * 32
 
@@ -27,10 +27,6 @@ class Clock:
 
 def peer(name: str, key: bytes, height: int) -> Peer:
     return Peer(key=key, name=name, ws=None, dialed_by_us=True, height=height)  # type: ignore[arg-type]
-
-
-def validator_peer(i: int, height: int) -> Peer:
-    return peer(f"v{i}", VALIDATOR_KEYS[i].public_key, height)
 
 
 class Harness:

@@ -9,23 +9,23 @@ import asyncio
 from ledger.block import Block
 from node.sync import REQUEST_TIMEOUT_S
 from node.wire import SyncResponse
-from tests.unit.node.chainkit import certify, register_member_tx
-from tests.unit.node.synckit import OBSERVER, Harness, peer, response, source_chain, validator_peer
+from tests.unit.node.chainkit import certify, fake_peer, register_member_tx
+from tests.unit.node.synckit import OBSERVER, Harness, peer, response, source_chain
 
 
 def test_one_liar_does_not_set_the_target() -> None:
     liar = peer("observer", OBSERVER, 2**62)
-    h = Harness([liar, validator_peer(1, 12), validator_peer(2, 12), validator_peer(3, 11)])
+    h = Harness([liar, fake_peer(1, 12), fake_peer(2, 12), fake_peer(3, 11)])
     assert h.syncer.target() == 12
-    lying_validator = validator_peer(1, 2**62)
-    h.linked = [lying_validator, validator_peer(2, 12), validator_peer(3, 11)]
+    lying_validator = fake_peer(1, 2**62)
+    h.linked = [lying_validator, fake_peer(2, 12), fake_peer(3, 11)]
     assert h.syncer.target() == 12  # f+1 = 2 validators must claim it
     h.syncer.behind(40)  # a signed message proves more
     assert h.syncer.target() == 40
 
 
 def test_the_peer_asked_is_drawn_among_those_ahead() -> None:
-    ahead = [validator_peer(i, 9) for i in (1, 2, 3)]
+    ahead = [fake_peer(i, 9) for i in (1, 2, 3)]
     h = Harness([*ahead, peer("behind", OBSERVER, 0)])
     seen = set()
     for _ in range(40):
@@ -37,7 +37,7 @@ def test_the_peer_asked_is_drawn_among_those_ahead() -> None:
 
 def test_a_peer_that_does_not_answer_is_demoted_with_backoff() -> None:
     liar = peer("liar", OBSERVER, 2**62)
-    honest = validator_peer(1, 5)
+    honest = fake_peer(1, 5)
     h = Harness([liar, honest], seed=0)
     h.syncer.choose = lambda candidates: liar if liar in candidates else candidates[0]  # type: ignore[method-assign]
     h.syncer.maybe_request()
@@ -58,7 +58,7 @@ def test_a_peer_that_does_not_answer_is_demoted_with_backoff() -> None:
 
 
 def test_a_demoted_peer_is_asked_again_after_its_backoff_if_it_is_the_only_one() -> None:
-    only = validator_peer(1, 5)
+    only = fake_peer(1, 5)
     h = Harness([only])
     h.syncer.maybe_request()
     h.clock.now += REQUEST_TIMEOUT_S + 0.1
@@ -70,7 +70,7 @@ def test_a_demoted_peer_is_asked_again_after_its_backoff_if_it_is_the_only_one()
 
 
 def test_an_empty_answer_demotes_and_lowers_the_claim() -> None:
-    liar = validator_peer(1, 2**62)
+    liar = fake_peer(1, 2**62)
     h = Harness([liar])
     h.syncer.maybe_request()
     ok = asyncio.run(h.syncer.apply(liar, SyncResponse((), None)))
@@ -80,7 +80,7 @@ def test_an_empty_answer_demotes_and_lowers_the_claim() -> None:
 
 def test_a_good_batch_clears_the_record_and_applies() -> None:
     src = source_chain(3)
-    p = validator_peer(1, 3)
+    p = fake_peer(1, 3)
     h = Harness([p])
     h.syncer._failures[p.key] = 3
     h.syncer.maybe_request()
@@ -92,7 +92,7 @@ def test_a_good_batch_clears_the_record_and_applies() -> None:
 
 def test_apply_yields_to_the_event_loop_between_blocks() -> None:
     src = source_chain(4)
-    p = validator_peer(1, 4)
+    p = fake_peer(1, 4)
     h = Harness([p])
     ticks: list[int] = []
 
@@ -113,7 +113,7 @@ def test_apply_yields_to_the_event_loop_between_blocks() -> None:
 
 def test_a_block_without_a_valid_certificate_is_the_peers_fault() -> None:
     src = source_chain(2)
-    p = validator_peer(1, 2)
+    p = fake_peer(1, 2)
     h = Harness([p])
     resp = response(src, 1, 2)
     bad_tip = certify(resp.blocks[1], signers=range(1))  # 1 of 4: not >2/3
@@ -125,7 +125,7 @@ def test_a_block_without_a_valid_certificate_is_the_peers_fault() -> None:
 
 def test_a_body_that_does_not_match_its_certified_header_is_the_peers_fault() -> None:
     src = source_chain(2)
-    p = validator_peer(1, 2)
+    p = fake_peer(1, 2)
     h = Harness([p])
     resp = response(src, 1, 2)
     first = resp.blocks[0]

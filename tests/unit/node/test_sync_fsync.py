@@ -13,8 +13,8 @@ from ledger.errors import CorruptionError
 from ledger.storage import MemoryStore, WriteBatch
 from node.peers import Peer
 from node.wire import SyncResponse
-from tests.unit.node.chainkit import Kit, certify, register_member_tx
-from tests.unit.node.synckit import Harness, response, source_chain, validator_peer
+from tests.unit.node.chainkit import Kit, certify, fake_peer, register_member_tx
+from tests.unit.node.synckit import Harness, response, source_chain
 
 
 class SyncLog(MemoryStore):
@@ -38,7 +38,7 @@ def logged_harness(peers: list[Peer]) -> tuple[Harness, SyncLog]:
 
 def test_a_batch_is_synced_once_by_its_last_block() -> None:
     src = source_chain(4)
-    p = validator_peer(1, 4)
+    p = fake_peer(1, 4)
     h, store = logged_harness([p])
     assert asyncio.run(h.syncer.apply(p, response(src, 1, 4)))
     assert [synced for _, synced in store.log] == [False, False, False, True]
@@ -55,7 +55,7 @@ def test_consensus_commits_stay_synced() -> None:
 
 def test_a_batch_cut_short_by_a_bad_block_is_synced() -> None:
     src = source_chain(3)
-    p = validator_peer(1, 3)
+    p = fake_peer(1, 3)
     h, store = logged_harness([p])
     resp = response(src, 1, 3)
     bad_tip = certify(resp.blocks[2], signers=range(1))
@@ -67,7 +67,7 @@ def test_a_batch_cut_short_by_a_bad_block_is_synced() -> None:
 
 def test_a_batch_cut_short_by_a_local_fault_is_synced(monkeypatch: pytest.MonkeyPatch) -> None:
     src = source_chain(3)
-    p = validator_peer(1, 3)
+    p = fake_peer(1, 3)
     h, store = logged_harness([p])
     validate = h.kit.executor.validate_block
 
@@ -84,7 +84,7 @@ def test_a_batch_cut_short_by_a_local_fault_is_synced(monkeypatch: pytest.Monkey
 
 def test_a_batch_cut_short_by_the_node_stopping_is_synced() -> None:
     src = source_chain(4)
-    p = validator_peer(1, 4)
+    p = fake_peer(1, 4)
     h, store = logged_harness([p])
 
     async def main() -> None:

@@ -11,8 +11,8 @@ from ledger.errors import CorruptionError
 from ledger.storage import WriteBatch, keys
 from node.peers import Peer
 from node.wire import SyncResponse
-from tests.unit.node.chainkit import register_member_tx
-from tests.unit.node.synckit import Harness, response, source_chain, validator_peer
+from tests.unit.node.chainkit import fake_peer, register_member_tx
+from tests.unit.node.synckit import Harness, response, source_chain
 
 
 def failing_validation(
@@ -20,7 +20,7 @@ def failing_validation(
 ) -> tuple[Harness, Peer, SyncResponse]:
     """A harness whose executor raises ``exc`` for every block, a peer, and 3 blocks from it."""
     src = source_chain(3)
-    p = validator_peer(1, 3)
+    p = fake_peer(1, 3)
     h = Harness([p])
 
     def fail(*args: object, **kwargs: object) -> None:
@@ -70,7 +70,7 @@ def test_a_bug_reading_our_head_is_not_reported_as_a_damaged_store(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     src = source_chain(1)
-    p = validator_peer(1, 1)
+    p = fake_peer(1, 1)
     h = Harness([p])
 
     def bug() -> None:
@@ -84,7 +84,7 @@ def test_a_bug_reading_our_head_is_not_reported_as_a_damaged_store(
 
 def test_a_head_record_that_does_not_read_back_is_a_local_fault() -> None:
     src = source_chain(3)
-    p = validator_peer(1, 3)
+    p = fake_peer(1, 3)
     h = Harness([p])
     assert asyncio.run(h.syncer.apply(p, response(src, 1, 1)))
     batch = WriteBatch()
@@ -100,7 +100,7 @@ def test_a_diverged_head_is_a_local_fault() -> None:
     """Our block 1 is not the chain's (a store rolled back or damaged): the certified
     block 2 does not extend it — our fault."""
     src = source_chain(2)
-    p = validator_peer(1, 2)
+    p = fake_peer(1, 2)
     h = Harness([p])
     h.kit.commit([register_member_tx(1, "a-different-member", ["viewer"])])
     assert asyncio.run(h.syncer.apply(p, response(src, 2, 2)))

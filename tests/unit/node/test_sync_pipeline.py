@@ -9,13 +9,13 @@ from typing import Any
 from node.peers import Peer
 from node.sync import REQUEST_TIMEOUT_S
 from node.wire import SyncResponse
-from tests.unit.node.chainkit import Kit, certify
-from tests.unit.node.synckit import Harness, response, source_chain, validator_peer
+from tests.unit.node.chainkit import Kit, certify, fake_peer
+from tests.unit.node.synckit import Harness, response, source_chain
 
 
 def test_the_next_batch_is_asked_for_before_this_one_is_applied() -> None:
     src = source_chain(6)
-    p = validator_peer(1, 6)
+    p = fake_peer(1, 6)
     h = Harness([p])
     asks: list[tuple[int, int]] = []  # (from height, our head when asked)
 
@@ -34,11 +34,11 @@ def test_the_next_batch_is_asked_for_before_this_one_is_applied() -> None:
 
 def test_an_unasked_batch_does_not_ask_ahead() -> None:
     src = source_chain(4)
-    p = validator_peer(1, 4)
+    p = fake_peer(1, 4)
     h = Harness([p])
     h.syncer.maybe_request()
     h.sent.clear()
-    other = validator_peer(2, 4)
+    other = fake_peer(2, 4)
     h.linked.append(other)
     assert asyncio.run(h.syncer.apply(other, response(src, 1, 2)))  # p's answer is awaited
     assert h.sent == []
@@ -48,7 +48,7 @@ def test_one_request_at_most_beyond_the_batch_applied_and_its_time_starts_after(
     """While a batch is applied, the heartbeat neither asks again nor times out the
     request sent ahead: its answer cannot be handled before the batch ends."""
     src = source_chain(4)
-    slow = validator_peer(1, 9)
+    slow = fake_peer(1, 9)
     h = Harness([slow])
     h.syncer.maybe_request()
 
@@ -79,7 +79,7 @@ def refused_first_batch(ahead_from_bad: bool) -> tuple[Harness, Kit, Peer, Peer]
     ahead (4..) of v1 or v2, the next request of v2. v1 answers 1..3 with a tip certificate
     of one signature, which is refused. Returns (harness, source chain, v1, v2)."""
     src = source_chain(6)
-    bad, good = validator_peer(1, 6), validator_peer(2, 6)
+    bad, good = fake_peer(1, 6), fake_peer(2, 6)
     h = Harness([bad, good])
     order = iter([bad, bad if ahead_from_bad else good, good])
     h.syncer.choose = lambda candidates: next(order)  # type: ignore[method-assign]
@@ -110,7 +110,7 @@ def test_a_batch_asked_ahead_from_a_bad_peer_is_not_awaited() -> None:
 
 def test_an_empty_answer_to_a_request_sent_ahead_demotes() -> None:
     src = source_chain(3)
-    p, liar = validator_peer(1, 3), validator_peer(2, 2**62)
+    p, liar = fake_peer(1, 3), fake_peer(2, 2**62)
     h = Harness([p, liar])
     order = iter([p, liar])
     h.syncer.choose = lambda candidates: next(order)  # type: ignore[method-assign]
@@ -125,7 +125,7 @@ def test_an_answer_with_a_gap_in_its_heights_does_not_ask_ahead() -> None:
     """Only an answer with as many heights as blocks, going on from our head, asks ahead:
     a made-up last height cannot send an honest peer a request it must answer empty."""
     src = source_chain(9)
-    p, other = validator_peer(1, 9), validator_peer(2, 9)
+    p, other = fake_peer(1, 9), fake_peer(2, 9)
     h = Harness([p, other])
     h.syncer.maybe_request()
     h.sent.clear()

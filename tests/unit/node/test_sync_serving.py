@@ -11,13 +11,14 @@ from node import sync
 from node.peers import Peer
 from node.sync import REQUEST_TIMEOUT_S
 from node.wire import SyncRequest, SyncResponse, decode_message, encode_message
-from tests.unit.node.synckit import Harness, response, source_chain, validator_peer
+from tests.unit.node.chainkit import fake_peer
+from tests.unit.node.synckit import Harness, response, source_chain
 
 
 def test_serve_measures_blocks_by_their_own_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     src = source_chain(4)
     h = Harness([], src)
-    asker = validator_peer(1, 0)
+    asker = fake_peer(1, 0)
     sizes = [len(b.encode()) for b in response(src, 1, 4).blocks]
     monkeypatch.setattr(sync, "MAX_RESPONSE_BYTES", sum(sizes[:2]))
 
@@ -64,7 +65,7 @@ def test_an_answer_is_built_one_block_at_a_time_and_dropped_when_the_link_closes
 def test_one_request_per_peer_is_answered_at_a_time() -> None:
     src = source_chain(3)
     h = Harness([], src)
-    asker, other = validator_peer(1, 0), validator_peer(2, 0)
+    asker, other = fake_peer(1, 0), fake_peer(2, 0)
     release = asyncio.Event()
     delivered: list[tuple[Peer, bytes]] = []
 
@@ -91,7 +92,7 @@ def test_one_request_per_peer_is_answered_at_a_time() -> None:
 
 
 def test_a_response_is_taken_only_from_a_peer_that_was_asked() -> None:
-    p = validator_peer(1, 5)
+    p = fake_peer(1, 5)
     h = Harness([p])
     assert not h.syncer.solicited(p)  # nobody asked it
     h.syncer.behind(5, backed=False)
