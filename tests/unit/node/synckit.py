@@ -12,17 +12,10 @@ from ledger.votes import CommitCertificate
 from node.peers import Peer
 from node.sync import Syncer
 from node.wire import SyncRequest, SyncResponse, decode_message
+from tests.unit.clock_kit import ManualClock
 from tests.unit.node.chainkit import Kit, register_member_tx
 
 OBSERVER = b"\x07" * 32
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def peer(name: str, key: bytes, height: int) -> Peer:
@@ -35,7 +28,7 @@ class Harness:
 
     def __init__(self, peers: list[Peer], kit: Kit | None = None, seed: int = 1) -> None:
         self.kit = kit or Kit()
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.linked = peers
         self.sent: list[tuple[Peer, Any]] = []
         self.faults: list[tuple[int, str]] = []

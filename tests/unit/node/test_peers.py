@@ -15,6 +15,7 @@ from node.config import P2PConfig
 from node.handshake import NO_GENESIS, Banned, Session
 from node.peers import MINOR, Peer, PeerManager
 from node.wire import PROTOCOL_VERSION, StatusMsg, decode_message, encode_message
+from tests.unit.clock_kit import ManualClock
 from tests.unit.node.peerkit import Recorder, dialing, listening, until
 
 CHAIN = "test-chain"
@@ -89,18 +90,10 @@ def test_frame_size_cap() -> None:
 # --- send queues bounded in bytes ---------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def manager_with(config: P2PConfig, clock: Clock | None = None) -> PeerManager:
+def manager_with(config: P2PConfig, clock: ManualClock | None = None) -> PeerManager:
     rec = Recorder()
     return PeerManager(
-        A, CHAIN, NAMES, config, rec.on_message, rec.on_connect, clock=clock or Clock()
+        A, CHAIN, NAMES, config, rec.on_message, rec.on_connect, clock=clock or ManualClock()
     )
 
 
@@ -160,7 +153,7 @@ class ClosingWs:
 async def test_a_misbehaving_peer_is_banned_with_a_growing_back_off(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     config = P2PConfig(ban_threshold=-60, ban_min_ms=10_000, ban_max_ms=35_000)
     manager = manager_with(config, clock)
 
@@ -190,7 +183,7 @@ async def test_a_misbehaving_peer_is_banned_with_a_growing_back_off(
 
 
 async def test_minor_offences_keep_the_link_until_the_threshold_and_scores_recover() -> None:
-    clock = Clock()
+    clock = ManualClock()
     manager = manager_with(P2PConfig(ban_threshold=-20), clock)
     ws = ClosingWs()
     peer = Peer(B.public_key, "b", ws, dialed_by_us=False)  # type: ignore[arg-type]
@@ -210,7 +203,7 @@ async def test_minor_offences_keep_the_link_until_the_threshold_and_scores_recov
 
 
 async def test_a_banned_peer_is_refused_at_the_handshake_and_let_in_after_the_ban() -> None:
-    clock = Clock()
+    clock = ManualClock()
     rec = Recorder()
     server = PeerManager(
         A, CHAIN, NAMES, P2PConfig(ban_min_ms=60_000), rec.on_message, rec.on_connect, clock=clock
