@@ -17,6 +17,7 @@ import click
 
 from cli.client import NodeClient, genesis_option, node_option, system_ms
 from cli.keys_cmd import key_option, load_key
+from cli.options import json_option
 from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time, permit_view, receipt_view, shipment_view
 from cli.shipment_cmd import gather_shipment, view_json
@@ -87,7 +88,7 @@ def export(
 @proof.command()
 @click.argument("bundle_file", metavar="BUNDLE", type=click.File("r"))
 @genesis_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def verify(bundle_file: Any, genesis_path: str, as_json: bool) -> None:
     """Check a bundle offline against the genesis file; exit 1 if anything fails.
 
