@@ -21,10 +21,10 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks.cluster import Cluster, sample_pid
+from benchmarks.cluster import BenchError, Cluster, NetworkOptions, running, sample_pid
 from benchmarks.driver import Driver, Step
 from benchmarks.profile import Profiler, summary
-from benchmarks.run import BenchError, drain, run_async, setup_loaded
+from benchmarks.run import drain, run_async, setup_loaded
 from benchmarks.workload import Workload, bench_workload
 from devnet import processes
 from devnet.layout import NodeEntry
@@ -33,18 +33,12 @@ POLL_S = 0.1
 
 
 @dataclass
-class CatchupOptions:
-    validators: int = 4
+class CatchupOptions(NetworkOptions):
     txs: int = 100_000
     rate: float = 2000.0
-    workload: str = "mix"
-    seed: int = 7
     timeout_s: float = 900.0
     drain_s: float = 600.0  # for the others to commit everything before the restart
     profile_dir: str | None = None
-    home: str = ""
-    keep: bool = False
-    settings: tuple[str, ...] = ()  # "section.key=value" for every node
 
 
 def run_catchup(opts: CatchupOptions, console: Console) -> dict[str, Any]:
@@ -55,15 +49,9 @@ def run_catchup(opts: CatchupOptions, console: Console) -> dict[str, Any]:
         f"[bold]workload[/] {opts.workload}: {len(work.items):,} transactions "
         f"({work.valid_count():,} valid)"
     )
-    cluster = Cluster(opts.validators, opts.home, keep=opts.keep, settings=opts.settings)
-    try:
-        cluster.start()
-        if not cluster.wait_height(1, 90):
-            raise BenchError("the network did not commit block 1 in 90 s:\n" + cluster.log_tail())
+    with running(opts) as cluster:
         doc = run_async(_catchup(opts, cluster, work, console))
-    finally:
-        cluster.close()
-    doc["options"] = {k: v for k, v in vars(opts).items() if k != "home"}
+    doc["options"] = opts.recorded()
     return doc
 
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from devnet import layout, processes
 from devnet.layout import Network, NodeEntry
@@ -105,6 +106,27 @@ def _sample_one(pid: int) -> ProcSample | None:
         return ProcSample(cpu_s, peak_kb / 1024, write_bytes)
     except (OSError, IndexError, ValueError):
         return None
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not run as asked (not a slow result: a broken run)."""
+
+
+@dataclass
+class NetworkOptions:
+    """What every scenario's network is (``cityledger bench``'s common options): how many
+    validators, the workload and its seed, where it lives, and settings for every node."""
+
+    validators: int = 4
+    workload: str = "mix"
+    seed: int = 7
+    home: str = ""
+    keep: bool = False
+    settings: tuple[str, ...] = ()  # "section.key=value" for every node
+
+    def recorded(self) -> dict[str, Any]:
+        """The options as the figures' JSON records them (not where the network lived)."""
+        return {k: v for k, v in vars(self).items() if k != "home"}
 
 
 def machine_busy_s() -> float:
@@ -228,3 +250,19 @@ class Cluster:
             except OSError:
                 pass
         return "\n".join(out)
+
+
+@contextlib.contextmanager
+def running(opts: NetworkOptions, mempool_max: int | None = None) -> Iterator[Cluster]:
+    """The network of ``opts`` started and past block 1; every process it started is
+    stopped by pid when the block ends."""
+    cluster = Cluster(
+        opts.validators, opts.home, keep=opts.keep, mempool_max=mempool_max, settings=opts.settings
+    )
+    try:
+        cluster.start()
+        if not cluster.wait_height(1, 90):
+            raise BenchError("the network did not commit block 1 in 90 s:\n" + cluster.log_tail())
+        yield cluster
+    finally:
+        cluster.close()

@@ -28,10 +28,10 @@ from typing import Any
 import aiohttp
 from rich.console import Console
 
-from benchmarks.cluster import Cluster
+from benchmarks.cluster import Cluster, NetworkOptions, running
 from benchmarks.driver import HEADERS, Driver, Step
 from benchmarks.results import percentile
-from benchmarks.run import BenchError, drain, run_async, setup_loaded
+from benchmarks.run import drain, run_async, setup_loaded
 from benchmarks.workload import Workload, bench_workload
 from ledger.encoding import decode
 from ledger.errors import LedgerError
@@ -43,16 +43,10 @@ from node.config import Home
 
 
 @dataclass
-class QueryOptions:
-    validators: int = 4
+class QueryOptions(NetworkOptions):
     txs: int = 30_000
     rate: float = 1000.0
     queries: int = 2000
-    workload: str = "mix"
-    seed: int = 7
-    home: str = ""
-    keep: bool = False
-    settings: tuple[str, ...] = ()  # "section.key=value" for every node
 
 
 @dataclass
@@ -78,16 +72,10 @@ class Samples:
 
 def run_query(opts: QueryOptions, console: Console) -> dict[str, Any]:
     work = bench_workload(opts.validators, opts.txs, name=opts.workload, seed=opts.seed)
-    cluster = Cluster(opts.validators, opts.home, keep=opts.keep, settings=opts.settings)
-    try:
-        cluster.start()
-        if not cluster.wait_height(1, 90):
-            raise BenchError("the network did not commit block 1 in 90 s:\n" + cluster.log_tail())
+    with running(opts) as cluster:
         genesis = Genesis.load(Home(cluster.nodes[0].home).genesis)
         doc = run_async(_query(opts, cluster, work, genesis, console))
-    finally:
-        cluster.close()
-    doc["options"] = {k: v for k, v in vars(opts).items() if k != "home"}
+    doc["options"] = opts.recorded()
     return doc
 
 

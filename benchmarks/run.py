@@ -30,7 +30,7 @@ import aiohttp
 from rich.console import Console
 
 from benchmarks import ceiling as ceiling_mod
-from benchmarks.cluster import Cluster, machine_busy_s
+from benchmarks.cluster import BenchError, Cluster, NetworkOptions, machine_busy_s, running
 from benchmarks.driver import BlockWatch, DriveLog, Driver, Step, fetch_blocks, receipt_codes
 from benchmarks.profile import Profiler, summary
 from benchmarks.results import NodeUse, figures, node_use, outcome
@@ -42,30 +42,20 @@ T = TypeVar("T")
 PHASE_TIMEOUT_S = 180.0
 
 
-class BenchError(RuntimeError):
-    """The benchmark could not run as asked (not a slow result: a broken run)."""
-
-
 @dataclass
-class RunOptions:
-    validators: int = 4
+class RunOptions(NetworkOptions):
     txs: int = 20_000
     rate: float = 2000.0
     ramp: bool = False
     ramp_start: float = 500.0
     ramp_step: float = 500.0
     step_seconds: float = 10.0
-    workload: str = "mix"
-    seed: int = 7
     scale: int = 1
     tick_s: float = 0.05
     drain_s: float = 90.0
     check_receipts: int = 500
     profile_dir: str | None = None
-    home: str = ""
-    keep: bool = False
     mempool_max: int | None = None
-    settings: tuple[str, ...] = ()  # "section.key=value" for every node
 
     def steps(self) -> list[Step]:
         if not self.ramp:
@@ -188,22 +178,10 @@ def run_bench(opts: RunOptions, console: Console) -> dict[str, Any]:
         f"({work.valid_count():,} valid) after {sum(len(p) for p in work.setup):,} "
         f"setup transactions, signed in {time.monotonic() - began:.1f} s"
     )
-    cluster = Cluster(
-        opts.validators,
-        opts.home,
-        keep=opts.keep,
-        mempool_max=opts.mempool_max,
-        settings=opts.settings,
-    )
-    try:
-        cluster.start()
-        if not cluster.wait_height(1, 90):
-            raise BenchError("the network did not commit block 1 in 90 s:\n" + cluster.log_tail())
+    with running(opts, opts.mempool_max) as cluster:
         console.print(f"[bold]network[/]: {opts.validators} validator(s) at {cluster.home}")
         doc = run_async(_timed(opts, cluster, work, ceil, console))
-    finally:
-        cluster.close()
-    doc["options"] = {k: v for k, v in vars(opts).items() if k not in ("home",)}
+    doc["options"] = opts.recorded()
     doc["workload_mix"] = dict(work.categories().most_common())
     doc["machine"] = {"cores": ceil.cores, "loadavg": os.getloadavg()}
     return doc

@@ -33,6 +33,7 @@ from rich.table import Table
 
 from cli.client import MISSING_GENESIS, NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
+from cli.options import json_option
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv
 from cli.verified_reads import Reads, freshness_text, max_age_option
@@ -148,7 +149,7 @@ def audit() -> None:
     ),
 )
 @key_option(help_text="With --node: an auditor's member key, which reads every transaction.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def verify_chain(
     home: str | None,
     node: str | None,
@@ -376,7 +377,7 @@ def checkpoint(node: str, genesis_path: str | None, key_path: str | None, max_ag
 @genesis_option()
 @click.option("--signer", default=None, help="Require the checkpoint signed by this key (hex).")
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def consistency(
     checkpoint_file: Any,
     node: str,

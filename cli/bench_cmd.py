@@ -119,8 +119,9 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--mempool-max", type=int, default=None, help="Override [mempool] max_txs.")
 def run(json_path: str | None, **kw: Any) -> None:
     """Throughput and finality latency at an offered rate, against the verification ceiling."""
+    from benchmarks.cluster import BenchError
     from benchmarks.results import show, show_nodes
-    from benchmarks.run import BenchError, RunOptions, run_bench
+    from benchmarks.run import RunOptions, run_bench
 
     try:
         doc = run_bench(RunOptions(**kw), console)
@@ -268,8 +269,8 @@ def _show_profiles(doc: dict[str, Any], show: Any) -> None:
 def catchup(json_path: str | None, **kw: Any) -> None:
     """Stop a validator, commit --txs without it, restart it: its catch-up rate."""
     from benchmarks.catchup import CatchupOptions, run_catchup
+    from benchmarks.cluster import BenchError
     from benchmarks.results import show
-    from benchmarks.run import BenchError
 
     try:
         doc = run_catchup(CatchupOptions(**kw), console)
@@ -307,9 +308,9 @@ def catchup(json_path: str | None, **kw: Any) -> None:
 @click.option("--queries", default=2000, show_default=True, help="Queries at most.")
 def query(json_path: str | None, **kw: Any) -> None:
     """Provenance and receipt-proof query latency, verified client-side, under load."""
+    from benchmarks.cluster import BenchError
     from benchmarks.query import QueryOptions, run_query
     from benchmarks.results import show
-    from benchmarks.run import BenchError
 
     try:
         doc = run_query(QueryOptions(**kw), console)

@@ -50,7 +50,8 @@ class NodeError(LedgerError):
         self.api_code = api_code
 
 
-def _system_ms() -> int:
+def system_ms() -> int:
+    """The wall clock in milliseconds: the CLI's clock for signed reads and answers' age."""
     return time.time_ns() // 1_000_000
 
 
@@ -64,7 +65,7 @@ class NodeClient:
         timeout_s: float = 15.0,
         key: PrivateKey | None = None,
         chain_id: str | None = None,
-        clock: Callable[[], int] = _system_ms,
+        clock: Callable[[], int] = system_ms,
         pin: bytes | None = None,
     ) -> None:
         """``pin``: the SHA-256 fingerprint the node's HTTPS certificate must have
@@ -90,18 +91,12 @@ class NodeClient:
     @property
     def chain_id(self) -> str:
         """The node's chain id (asked once; needed to sign reads and transactions)."""
-        if self._chain_id is None:
-            self._ask_identity()
-        assert self._chain_id is not None
-        return self._chain_id
+        return self._chain_id if self._chain_id is not None else self._ask_identity()[0]
 
     @property
     def node_key(self) -> bytes:
         """The node's public key (asked once): a signed read names the node it is for."""
-        if self._node_key is None:
-            self._ask_identity()
-        assert self._node_key is not None
-        return self._node_key
+        return self._node_key if self._node_key is not None else self._ask_identity()[1]
 
     def public_status(self) -> dict[str, Value]:
         """``/v1/status``, never signed: it is public, and a signed read needs the chain first."""
@@ -118,10 +113,9 @@ class NodeClient:
         other._node_key = self._node_key
         return other
 
-    def _ask_identity(self) -> None:
-        status, answer = self._get("/v1/status", None, sign=False)
-        if status >= 300:
-            raise _refusal(status, answer, "/v1/status")
+    def _ask_identity(self) -> tuple[str, bytes]:
+        """The node's chain id and public key, from its status (kept for later)."""
+        answer = self.public_status()
         chain_id, node_key = answer.get("chain_id"), answer.get("public_key")
         if not isinstance(chain_id, str):
             raise NodeError(f"{self.url} did not say which chain it serves")
@@ -130,6 +124,7 @@ class NodeClient:
         if self._chain_id is not None and chain_id != self._chain_id:
             raise NodeError(f"{self.url} serves chain {chain_id!r}, not {self._chain_id!r}")
         self._chain_id, self._node_key = chain_id, node_key
+        return chain_id, node_key
 
     def get(
         self, path: str, params: Mapping[str, Any] | None = None, *, signed: bool = False

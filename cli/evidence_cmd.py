@@ -15,6 +15,7 @@ import click
 from rich.table import Table
 
 from cli.client import NodeClient, genesis_option, node_option
+from cli.options import json_option
 from cli.output import console, print_json
 from cli.render import short, verified_line
 from cli.verified_reads import Reads
@@ -77,7 +78,7 @@ def evidence() -> None:
 @genesis_option()
 @click.option("--from", "start", type=click.IntRange(min=1), default=1, show_default=True,
               help="First block height to list from.")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def list_evidence(node: str, genesis_path: str, start: int, as_json: bool) -> None:
     """Committed evidence (and the node's pending pool), each piece re-verified against
     the genesis validators and its block's commit certificate."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from cli.options import existing_file_option
+from cli.options import existing_file_option, json_option
 from cli.output import console, fail, print_json
 from cli.passphrase import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphrase_for, read_passphrase_file
 from ledger.crypto import SEED_SIZE, PrivateKey
@@ -93,7 +93,7 @@ def keys() -> None:
 @keys.command("new")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to create.")
 @click.option("--no-passphrase", is_flag=True, help="Store the seed unencrypted.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def new(out: str, no_passphrase: bool, as_json: bool) -> None:
     """Generate a fresh key (mode 0600; refuses to overwrite)."""
     _write(out, PrivateKey.generate(), no_passphrase, as_json)
@@ -102,7 +102,7 @@ def new(out: str, no_passphrase: bool, as_json: bool) -> None:
 @keys.command("show")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--check", is_flag=True, help="Also unlock the key to prove the passphrase.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def show(path: str, check: bool, as_json: bool) -> None:
     """Print a key file's public key (and whether it is encrypted)."""
     public_key = public_key_of(path)
@@ -133,7 +133,7 @@ def show(path: str, check: bool, as_json: bool) -> None:
     help="File (or - for stdin) holding the 32-byte Ed25519 seed as 64 hex characters.",
 )
 @click.option("--no-passphrase", is_flag=True, help="Store the seed unencrypted.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def import_(out: str, seed_file: Any, no_passphrase: bool, as_json: bool) -> None:
     """Import an existing Ed25519 seed (hex) into a key file."""
     text = seed_file.readline().strip()

@@ -20,3 +20,8 @@ def existing_file_option(
         envvar=envvar,
         help=help_text,
     )
+
+
+def json_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--json``: print the machine-readable form instead of the table (to ``as_json``)."""
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -10,14 +10,14 @@ bundled bytes.
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from typing import Any
 
 import click
 
-from cli.client import NodeClient, genesis_option, node_option
+from cli.client import NodeClient, genesis_option, node_option, system_ms
 from cli.keys_cmd import key_option, load_key
+from cli.options import json_option
 from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time, permit_view, receipt_view, shipment_view
 from cli.shipment_cmd import gather_shipment, view_json
@@ -27,7 +27,6 @@ from cli.verified_reads import (
     freshness_json,
     freshness_text,
     max_age_option,
-    system_ms,
 )
 from contracts.permits import permit_valid_at
 from ledger.encoding import Value
@@ -80,9 +79,7 @@ def export(
         ident = ident.lower()
         answer = client.get(f"/v1/txs/{ident}")
         freshness = reads.any_age(FINAL)
-    bundle = make_bundle(
-        kind, ident, genesis, answer, receipts, exported_ms=time.time_ns() // 1_000_000
-    )
+    bundle = make_bundle(kind, ident, genesis, answer, receipts, exported_ms=system_ms())
     # never hand out a bundle that would not verify
     reads.accept(lambda: check_bundle(open_bundle(bundle, genesis), genesis), freshness)
     out.write(json.dumps(bundle, indent=2) + "\n")
@@ -91,7 +88,7 @@ def export(
 @proof.command()
 @click.argument("bundle_file", metavar="BUNDLE", type=click.File("r"))
 @genesis_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def verify(bundle_file: Any, genesis_path: str, as_json: bool) -> None:
     """Check a bundle offline against the genesis file; exit 1 if anything fails.
 

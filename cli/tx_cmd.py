@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from cli.client import NodeClient, genesis_option, node_option
+from cli.client import NodeClient, genesis_option, node_option, system_ms
 from cli.keys_cmd import key_option, load_key, public_key_of
+from cli.options import json_option
 from cli.output import console, fail, print_json
 from cli.query_cmd import report_receipt, wait_for_receipt
 from cli.render import parse_time
@@ -136,14 +136,14 @@ def send(sender: Sender, kind: str, payload: dict[str, Value]) -> None:
 
 # --- the action commands, from one table ------------------------------------------------------
 
-_COMMON = [
+_COMMON: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     key_option(required=True, help_text="The member key that signs."),
     node_option(),
     genesis_option(required=False),
     click.option("--wait/--no-wait", default=False, help="Return after commit, with the receipt."),
     click.option("--timeout", default=30.0, show_default=True, help="Seconds --wait waits."),
     click.option("--nonce", type=int, default=None, help="Use this nonce (default: ask the node)."),
-    click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
+    json_option(),
 ]
 
 HELP = {
@@ -338,7 +338,7 @@ def _meter_key(f: dict[str, Any], _: Sender) -> bytes:
 
 
 def _now_if_none(option: str) -> Callable[[dict[str, Any], Sender], int]:
-    return lambda f, _: _time(f[option]) or time.time_ns() // 1_000_000
+    return lambda f, _: _time(f[option]) or system_ms()
 
 
 _SHIPMENT_TIME = {"shipment_id": "shipment", "time_ms": T("time")}

@@ -16,14 +16,13 @@ older one knowingly, and the output says so.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
 from rich.text import Text
 
-from cli.client import NodeClient
+from cli.client import NodeClient, system_ms
 from cli.output import fail
 from cli.render import fmt_time
 from ledger.genesis import Genesis
@@ -53,10 +52,6 @@ def max_age_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         help="Refuse an answer whose certified block is older than this many seconds "
         f"(unless --height or --at asks for an older one). Env: {MAX_AGE_ENV}.",
     )
-
-
-def system_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Reads:

@@ -1,35 +1,18 @@
 """Authenticated peer links: aiohttp WebSockets inside mutual TLS 1.3.
 
-With :class:`node.tls.LinkTLS` (every node started from a home), a link is first a TLS
-1.3 session in which each side's certificate must be issued by an allowed consensus key
-(:mod:`node.link_identity`); the acceptor checks the dialer's certificate again before
-the WebSocket upgrade, the dialer the acceptor's before its first frame. Then, on the
-WebSocket (both directions, before any other frame):
-
-1. the acceptor sends ``{"challenge": c_a, "genesis": G, "key": K_a, "version": 2}``;
-2. the dialer checks version, genesis hash and ``K_a`` (allowed, not banned, the key
-   the TLS certificate binds), then answers ``{"challenge": c_d, "genesis": G, "key":
-   K_d, "sig": S_d, "version": 2}`` where ``S_d`` signs (Purpose.HANDSHAKE, chain id)
-   ``handshake_message(c_a, K_d, K_a, fp_server, fp_client)``;
-3. the acceptor checks the same of ``K_d`` and ``S_d``, then answers ``{"sig": S_a}``
-   over ``handshake_message(c_d, K_a, K_d, fp_server, fp_client)``;
-4. the dialer checks ``S_a``.
-
-``fp_server`` and ``fp_client`` are the SHA-256 fingerprints of the TLS certificates
-as the signer sees them (empty without TLS), so a signature only verifies in the very
-session it was made for. Challenges are 32 fresh random bytes, so a recorded handshake
-cannot be replayed. After it, each side sends canonical frames (:mod:`node.wire`).
+Accepting and dialing links, each proven by :mod:`node.handshake` (TLS bound to an
+allowed consensus key, then a signed challenge, genesis and protocol version) before
+any other frame; then each side sends canonical frames (:mod:`node.wire`).
 
 Before a peer is authenticated: a connection must finish its TLS handshake within
 ``handshake_timeout_ms`` (:mod:`node.listen`); then at most ``max_pending_handshakes``
 links are in the peer handshake (:attr:`PeerManager.pending`), ``max_pending_per_address``
 from one address, each for at most ``handshake_timeout_ms``; handshake frames are read
-up to 4 KiB. Without TLS (a
-loopback-only setting, :mod:`node.config`) WebSocket frames up to ``max_frame_bytes``
-are buffered before the handshake: TLS is what keeps them from unauthenticated
-senders. A refused link is not blamed on anyone (no score changes): its reason is
-logged once per back-off step on the dialing side and at most once per
-``reconnect_max_ms`` and reason on the accepting side.
+up to 4 KiB. Without TLS (a loopback-only setting, :mod:`node.config`) WebSocket frames
+up to ``max_frame_bytes`` are buffered before the handshake: TLS is what keeps them
+from unauthenticated senders. A refused link is not blamed on anyone (no score
+changes): its reason is logged once per back-off step on the dialing side and at most
+once per ``reconnect_max_ms`` and reason on the accepting side.
 
 Sending: each link has a send queue bounded in bytes
 (``send_queue_bytes``) and in frames (``send_queue``). A frame that does not fit is
@@ -57,46 +40,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from ledger.crypto import PrivateKey, Purpose, is_valid_signature
-from ledger.encoding import Value, decode, encode
+from ledger.crypto import PrivateKey
 from ledger.errors import DecodeError, LedgerError
-from ledger.schema import HASH, PUBLIC_KEY, SIGNATURE, AnyValue, Int, Struct, read
 from node.config import P2PConfig
-from node.link_identity import LinkIdentityError, fingerprint
+from node.handshake import (
+    NO_GENESIS,
+    Banned,
+    Handshake,
+    HandshakeError,
+    close_reason,
+    transport_of,
+)
 from node.listen import PendingCount
 from node.tls import LinkTLS
-from node.wire import (
-    PROTOCOL_VERSION,
-    SYNC_RESP_TAIL,
-    KnownTx,
-    WireMessage,
-    decode_message,
-    encode_message,
-    handshake_message,
-)
+from node.wire import SYNC_RESP_TAIL, KnownTx, WireMessage, decode_message, encode_message
 
 log = logging.getLogger("cityledger.p2p")
-HANDSHAKE_FRAME_BYTES = 4096  # a handshake frame is decoded up to this size
-NO_GENESIS = bytes(32)
-CLOSE_REASON_BYTES = 120  # a WebSocket close reason holds at most 123
-# The handshake's messages: the listener's hello, the dialer's with the signature
-# (read after the cheaper checks), and the reply that carries only a signature.
-_HELLO_FIELDS = {"challenge": HASH, "genesis": HASH, "key": PUBLIC_KEY, "version": Int()}
-_HELLO = Struct(_HELLO_FIELDS)
-_SIGNED_HELLO = Struct(_HELLO_FIELDS | {"sig": AnyValue()})
-_REPLY = Struct({"sig": AnyValue()})
 SEVERE = 20  # points: malformed / oversize frame, bad signature, bad block (link closed)
 MINOR = 5  # points: unsolicited sync response, excess sync request (frame dropped)
 SCORE_RECOVERY_PER_S = 1.0  # a score recovers this much per second, up to 0
@@ -112,27 +81,6 @@ _PROTOCOL_CLOSE_CODES = frozenset(
         aiohttp.WSCloseCode.UNSUPPORTED_DATA,
     }
 )
-
-
-class HandshakeError(LedgerError):
-    code = "handshake"
-
-
-class Banned(HandshakeError):
-    """The peer's key is banned for misbehaviour (see the module docstring)."""
-
-    code = "banned"
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """What a link's handshake is bound to: the SHA-256 fingerprints of the TLS
-    session's server and client certificates, and the consensus key the peer's
-    certificate is issued by (all empty on a plaintext link)."""
-
-    server_cert: bytes = b""
-    client_cert: bytes = b""
-    tls_key: bytes | None = None
 
 
 class SendQueue:
@@ -246,15 +194,13 @@ class PeerManager:
         the links' TLS (None: plaintext links). ``genesis_hash``: both sides of a link
         must have the same. ``wall_clock`` dates :attr:`missing_since`."""
         self.key = key
-        self.chain_id = chain_id
         self.names = names  # allowed keys -> display name
         self.config = config
         self.on_message = on_message
         self.on_connect = on_connect
         self.clock = clock
-        self.tls = tls
-        self.genesis_hash = genesis_hash
         self.wall_clock = wall_clock
+        self.handshake = Handshake(key, chain_id, names, tls, genesis_hash, self.ban_left)
         self.peers: dict[bytes, Peer] = {}
         self.scores: dict[bytes, float] = {}  # by key: as of _scored_at
         self._scored_at: dict[bytes, float] = {}
@@ -283,6 +229,11 @@ class PeerManager:
                 self.missing_since.setdefault(key, now)
 
     @property
+    def tls(self) -> LinkTLS | None:
+        """The links' TLS (None: plaintext links), as the handshake checks it."""
+        return self.handshake.tls
+
+    @property
     def handshake_timeout_s(self) -> float:
         return self.config.handshake_timeout_ms / 1000
 
@@ -298,60 +249,20 @@ class PeerManager:
         ws = web.WebSocketResponse(max_msg_size=self.config.max_frame_bytes, heartbeat=10.0)
         try:
             async with asyncio.timeout(self.handshake_timeout_s):
-                session = self._tls_session(request.transport, server_side=True)
+                session = self.handshake.session(request.transport, server_side=True)
                 await ws.prepare(request)
-                peer_key = await self._accept_handshake(ws, session)
+                peer_key = await self.handshake.accept(ws, session)
         except (HandshakeError, DecodeError, TimeoutError, aiohttp.ClientError) as exc:
             self.refused += 1
             self._log_refusal(remote, str(exc), debug=isinstance(exc, Banned))
             if not ws.prepared:
-                return web.Response(status=403, text=_close_reason(exc).decode())
-            await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=_close_reason(exc))
+                return web.Response(status=403, text=close_reason(exc).decode())
+            await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=close_reason(exc))
             return ws
         finally:
             self.pending.release(remote)
         await self._serve(self._peer(peer_key, ws, dialed_by_us=False))
         return ws
-
-    def _tls_session(
-        self, transport: asyncio.BaseTransport | None, *, server_side: bool
-    ) -> Session:
-        """The link's :class:`Session`, its peer's certificate checked; a plain
-        :class:`Session` when this node runs plaintext links."""
-        if self.tls is None:
-            return Session()
-        ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
-        try:
-            tls_key, der = self.tls.peer(ssl_object)
-        except LinkIdentityError as exc:
-            raise HandshakeError(f"TLS binding invalid: {exc}") from None
-        ours, theirs = fingerprint(self.tls.cert), fingerprint(der)
-        if server_side:
-            return Session(ours, theirs, tls_key)
-        return Session(theirs, ours, tls_key)
-
-    async def _accept_handshake(self, ws: web.WebSocketResponse, session: Session) -> bytes:
-        challenge = os.urandom(32)
-        await ws.send_bytes(encode(self._hello(challenge)))
-        m = read(_SIGNED_HELLO, _handshake_obj(await _receive(ws)), "hello")
-        their_key: bytes = m["key"]
-        self._check_hello(m, session)
-        self._check_signature(their_key, challenge, m["sig"], session)
-        message = handshake_message(
-            m["challenge"], self.key.public_key, their_key, session.server_cert, session.client_cert
-        )
-        await ws.send_bytes(
-            encode({"sig": self.key.sign(Purpose.HANDSHAKE, self.chain_id, message)})
-        )
-        return their_key
-
-    def _hello(self, challenge: bytes) -> dict[str, Value]:
-        return {
-            "challenge": challenge,
-            "genesis": self.genesis_hash,
-            "key": self.key.public_key,
-            "version": PROTOCOL_VERSION,
-        }
 
     def _log_refusal(self, remote: str, why: str, *, debug: bool = False) -> None:
         """Log a refused incoming link, at most once per ``reconnect_max_ms`` for one
@@ -410,70 +321,14 @@ class PeerManager:
         async with ws:
             try:
                 async with asyncio.timeout(self.handshake_timeout_s):
-                    session = self._tls_session(_transport_of(ws), server_side=False)
-                    peer_key = await self._dial_handshake(ws, session)
+                    session = self.handshake.session(transport_of(ws), server_side=False)
+                    peer_key = await self.handshake.dial(ws, session)
             except (HandshakeError, DecodeError) as exc:  # the acceptor learns why too
-                await ws.close(
-                    code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=_close_reason(exc)
-                )
+                await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=close_reason(exc))
                 raise
             self._address_keys[address] = peer_key
             self.dial_failures.pop(address, None)
             await self._serve(self._peer(peer_key, ws, dialed_by_us=True))
-
-    async def _dial_handshake(self, ws: aiohttp.ClientWebSocketResponse, session: Session) -> bytes:
-        m = read(_HELLO, _handshake_obj(await _receive(ws)), "hello")
-        their_key: bytes = m["key"]
-        self._check_hello(m, session)  # before signing anything for it
-        challenge = os.urandom(32)
-        message = handshake_message(
-            m["challenge"], self.key.public_key, their_key, session.server_cert, session.client_cert
-        )
-        signed = self._hello(challenge) | {
-            "sig": self.key.sign(Purpose.HANDSHAKE, self.chain_id, message)
-        }
-        await ws.send_bytes(encode(signed))
-        reply = read(_REPLY, _handshake_obj(await _receive(ws)), "hello reply")
-        self._check_signature(their_key, challenge, reply["sig"], session)
-        return their_key
-
-    def _check_hello(self, m: dict[str, Any], session: Session) -> None:
-        """Everything about a peer's hello short of its signature (cheap checks)."""
-        their_key: bytes = m["key"]
-        if m["version"] != PROTOCOL_VERSION:
-            raise HandshakeError(
-                f"protocol version differs: ours {PROTOCOL_VERSION}, theirs {m['version']}"
-            )
-        if m["genesis"] != self.genesis_hash:
-            raise HandshakeError(
-                f"genesis hash differs: ours {self.genesis_hash.hex()[:16]}…, "
-                f"theirs {m['genesis'].hex()[:16]}…"
-            )
-        if their_key not in self.names:
-            raise HandshakeError(f"key {their_key.hex()[:16]}… is not in the validator set")
-        if their_key == self.key.public_key:
-            raise HandshakeError("refusing a link to ourselves")
-        if session.tls_key is not None and session.tls_key != their_key:
-            raise HandshakeError(
-                f"TLS binding invalid: certificate of {self.names.get(session.tls_key, '?')}, "
-                f"handshake key of {self.names[their_key]}"
-            )
-        self._check_ban(their_key)
-
-    def _check_signature(
-        self, their_key: bytes, our_challenge: bytes, sig: object, session: Session
-    ) -> None:
-        signature = read(SIGNATURE, sig, "handshake signature")
-        message = handshake_message(
-            our_challenge, their_key, self.key.public_key, session.server_cert, session.client_cert
-        )
-        if not is_valid_signature(their_key, Purpose.HANDSHAKE, self.chain_id, message, signature):
-            raise HandshakeError("bad handshake signature (not made for this TLS session?)")
-
-    def _check_ban(self, their_key: bytes) -> None:
-        left = self.ban_left(their_key)
-        if left > 0:
-            raise Banned(f"peer {self.names[their_key]} is banned for another {left:.0f} s")
 
     # --- a live link --------------------------------------------------------------------
 
@@ -653,26 +508,6 @@ def _protocol_error(data: object) -> bool:
     return isinstance(data, aiohttp.WebSocketError) and data.code in _PROTOCOL_CLOSE_CODES
 
 
-def _transport_of(ws: aiohttp.ClientWebSocketResponse) -> asyncio.BaseTransport | None:
-    connection = ws._response.connection  # the TLS session of a dialed link
-    return None if connection is None else connection.transport
-
-
-def _handshake_obj(data: bytes) -> Value:
-    """A handshake frame decoded (at most :data:`HANDSHAKE_FRAME_BYTES`); a hello of
-    protocol version 1 (no version field) is named as such."""
-    obj = decode(data, max_size=HANDSHAKE_FRAME_BYTES)
-    if isinstance(obj, dict) and "key" in obj and "version" not in obj:
-        raise HandshakeError(f"protocol version differs: ours {PROTOCOL_VERSION}, theirs 1")
-    return obj
-
-
-def _close_reason(exc: BaseException) -> bytes:
-    """Why a handshake is refused, for the other side (a WebSocket close reason)."""
-    cut = str(exc).encode()[:CLOSE_REASON_BYTES]
-    return cut.decode(errors="ignore").encode()  # whole UTF-8 characters only
-
-
 def _failure(exc: BaseException) -> str:
     """Why a dial failed, in one line."""
     if isinstance(exc, TimeoutError):
@@ -680,14 +515,3 @@ def _failure(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
         return f"TLS refused ({exc})"
     return str(exc) or type(exc).__name__
-
-
-async def _receive(ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> bytes:
-    msg = await ws.receive()
-    if msg.type == aiohttp.WSMsgType.CLOSE and msg.extra:
-        said = "".join(c for c in str(msg.extra) if c.isprintable())[:CLOSE_REASON_BYTES]
-        raise HandshakeError(f"the peer refused the link, saying: {said}")
-    if msg.type != aiohttp.WSMsgType.BINARY:
-        raise HandshakeError(f"expected a binary handshake frame, got {msg.type.name}")
-    data: bytes = msg.data
-    return data

@@ -1,6 +1,6 @@
 """Tools for hostile input against a real node: HTTP requests, peer frames, RSS.
 
-:class:`HostilePeer` completes the real peer handshake (node/peers.py) with the
+:class:`HostilePeer` completes the real peer handshake (node/handshake.py) with the
 intruder observer key that the fault suite's configs allow, then sends whatever
 frames it is given, reconnecting whenever the node drops the link. It runs on its
 own event loop thread so hypothesis-driven (synchronous) tests can drive it.

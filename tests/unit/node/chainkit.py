@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from contracts.engine import genesis_state
 from ledger.block import Block
@@ -12,8 +13,10 @@ from ledger.storage import KVStore, MemoryStore
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.chain import ChainStore
+from node.config import NodeConfig
 from node.executor import ExecutedBlock, Executor
 from node.peers import Peer
+from node.runtime import Node
 from node.sigcache import SignatureCache
 from tests.unit.chain_kit import precommit_certificate
 from tests.unit.genesis_kit import genesis_from_table, spaced_title
@@ -34,6 +37,24 @@ def make_genesis() -> Genesis:
         city="Busan",
         org_name=spaced_title,
     )
+
+
+GENESIS = make_genesis()  # shared by the tests: a Genesis is frozen
+
+
+def make_node(
+    key: PrivateKey = VALIDATOR_KEYS[0], store: KVStore | None = None, **options: Any
+) -> Node:
+    """A node of ``key`` on :data:`GENESIS` over ``store`` (default: a new memory store);
+    ``options`` go to :class:`node.runtime.Node` (a signer state file, say)."""
+    store = store if store is not None else MemoryStore()
+    return Node(NodeConfig(name="under-test"), GENESIS, key, store, **options)
+
+
+def proposer_index(height: int, round_: int) -> int:
+    """Which of :data:`VALIDATOR_KEYS` proposes at (height, round)."""
+    key = GENESIS.validators.proposer(height, round_)
+    return next(i for i, k in enumerate(VALIDATOR_KEYS) if k.public_key == key)
 
 
 def certify(block: Block, signers: range = range(3), round_: int = 0) -> CommitCertificate:

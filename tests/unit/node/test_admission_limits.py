@@ -17,15 +17,13 @@ import pytest
 from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis, Member, Organisation
 from ledger.state import StateTree
-from ledger.storage import MemoryStore
 from ledger.tx import Transaction
-from node.config import NodeConfig
 from node.mempool import Mempool, MempoolError
 from node.peers import Peer
 from node.runtime import Node
 from node.sigcache import SignatureCache
 from node.wire import TxBatch
-from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit, make_genesis
+from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit, make_genesis, make_node
 
 PINNERS = [PrivateKey.from_label(f"pinning-org-member-{i}") for i in range(20)]
 HONEST = PrivateKey.from_label("honest-org-admin")
@@ -208,10 +206,6 @@ def test_a_bad_signature_is_verified_once() -> None:
     good = member_tx(ADMIN, 0, role="auditor")
     assert try_add(pool, good) == "ok"  # same body, the right signature: not confused
     assert kit.sigs.verifications == 2
-
-
-def make_node() -> Node:
-    return Node(NodeConfig(name="under-test"), make_genesis(), VALIDATOR_KEYS[0], MemoryStore())
 
 
 def count_handed_over(node: Node, monkeypatch: pytest.MonkeyPatch) -> list[int]:

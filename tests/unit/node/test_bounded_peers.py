@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
 
 import pytest
 
 from ledger.block import Block
-from ledger.storage import MemoryStore
 from ledger.votes import Proposal, Vote, VoteType
-from node.config import NodeConfig
 from node.consensus import effects as fx
 from node.consensus.types import Limits
 from node.peers import MINOR, SEVERE, Peer
@@ -29,21 +26,18 @@ from node.wire import (
 )
 from tests.unit.node.chainkit import (
     CHAIN,
+    GENESIS,
     VALIDATOR_KEYS,
     Kit,
     certify,
     fake_peer,
-    make_genesis,
+    make_node,
+    proposer_index,
     sent,
 )
 from tests.unit.node.chainkit import register_member_tx as member
 
 PREVOTE = VoteType.PREVOTE
-GENESIS = make_genesis()
-
-
-def make_node(store: Any = None) -> Node:
-    return Node(NodeConfig(name="under-test"), GENESIS, VALIDATOR_KEYS[0], store or MemoryStore())
 
 
 def record_penalties(node: Node, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, bool]]:
@@ -75,7 +69,7 @@ async def settle(node: Node) -> None:
 async def test_two_sync_requests_in_flight_from_one_peer(monkeypatch: pytest.MonkeyPatch) -> None:
     """The second request arrives while the first is being answered: it is refused, and
     counted against the peer (a minor offence: the link stays)."""
-    node = make_node(chain_of(6).store)
+    node = make_node(store=chain_of(6).store)
     blamed = record_penalties(node, monkeypatch)
     asker = fake_peer(1)
     await node.gossip.on_message(asker, SyncRequest(1, 10))
@@ -97,7 +91,7 @@ async def test_two_sync_requests_in_flight_from_one_peer(monkeypatch: pytest.Mon
 async def test_a_sync_request_is_answered_off_the_read_loop() -> None:
     """Handling the 28-byte request builds nothing; the answer is built in a task that
     gives the loop back between blocks (counted, not timed)."""
-    node = make_node(chain_of(8).store)
+    node = make_node(store=chain_of(8).store)
     asker = fake_peer(1)
     request = encode_message(SyncRequest(1, 200))
     assert len(request) < 40
@@ -138,11 +132,6 @@ async def test_an_unsolicited_sync_response_is_refused_and_counted(
 # --- consensus buffer poisoning ------------------------------------------------------------
 
 
-def _proposer(height: int, round_: int) -> int:
-    key = GENESIS.validators.proposer(height, round_)
-    return next(i for i, k in enumerate(VALIDATOR_KEYS) if k.public_key == key)
-
-
 async def test_forged_proposals_do_not_push_the_real_block_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -155,8 +144,8 @@ async def test_forged_proposals_do_not_push_the_real_block_out(
     node.driver.start()
     ahead = Kit(genesis=GENESIS)
     first = ahead.commit([]).block
-    real_block = ahead.build([], proposer=_proposer(2, 0)).block
-    key = VALIDATOR_KEYS[_proposer(2, 0)]
+    real_block = ahead.build([], proposer=proposer_index(2, 0)).block
+    key = VALIDATOR_KEYS[proposer_index(2, 0)]
     real = Proposal.create(key, CHAIN, 2, 0, real_block.hash, -1)
     await node.gossip.on_message(fake_peer(1), ProposalMsg(real, real_block))
     assert node.core.holds(real) and real_block.hash in node.driver.blocks

@@ -26,7 +26,6 @@ from ledger.evidence import (
 )
 from ledger.storage import MemoryStore, keys
 from ledger.votes import NIL, Proposal, Vote, VoteType
-from node.config import NodeConfig
 from node.consensus.evidence import EvidencePool
 from node.executor import ExecutedBlock, InvalidBlock, InvalidEvidence
 from node.peers import Peer
@@ -34,16 +33,17 @@ from node.runtime import Node
 from node.wire import EvidenceMsg, ProposalMsg, VoteMsg, decode_message, encode_message
 from tests.unit.node.chainkit import (
     CHAIN,
+    GENESIS,
     VALIDATOR_KEYS,
     Kit,
     certify,
     fake_peer,
-    make_genesis,
+    make_node,
+    proposer_index,
     sent,
 )
 
 PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
-GENESIS = make_genesis()
 A, B, C = (hashlib.sha256(x).digest() for x in (b"A", b"B", b"C"))
 
 
@@ -57,8 +57,7 @@ def double_vote(
 
 
 def proposer_key(height: int, round_: int) -> PrivateKey:
-    proposer = GENESIS.validators.proposer(height, round_)
-    return next(k for k in VALIDATOR_KEYS if k.public_key == proposer)
+    return VALIDATOR_KEYS[proposer_index(height, round_)]
 
 
 def conflicting_proposals(height: int, round_: int = 0) -> ConflictingProposalEvidence:
@@ -258,10 +257,6 @@ def test_a_block_whose_evidence_root_does_not_match_is_invalid() -> None:
 # --- through a validator node: its prevote ------------------------------------------------------
 
 
-def node_on(store: MemoryStore, key: PrivateKey) -> Node:
-    return Node(NodeConfig(name="evidence-test"), GENESIS, key, store)
-
-
 def the_prevote(node: Node, height: int) -> Vote:
     [vote] = [
         m.vote
@@ -296,7 +291,7 @@ def test_a_validator_prevotes_nil_on_a_proposal_with_forged_or_duplicate_evidenc
     proposal = Proposal.create(proposer, CHAIN, height, 0, block.hash, -1)
 
     async def main() -> Vote:
-        node = node_on(store, voter)
+        node = make_node(voter, store)
         assert node.core.height == height
         node.consensus_started = True
         node.driver.start()
@@ -317,7 +312,7 @@ def linked_node_at(height: int) -> tuple[Node, list[Peer]]:
     three other validators."""
     store = MemoryStore()
     kit_at(height, store)
-    node = node_on(store, VALIDATOR_KEYS[0])
+    node = make_node(store=store)
     peers = [fake_peer(i) for i in (1, 2, 3)]
     for p in peers:
         node.peers.peers[p.key] = p

@@ -21,9 +21,8 @@ from node.config import APIConfig, MempoolConfig, NodeConfig, P2PConfig
 from node.peers import Peer
 from node.runtime import Node
 from node.wire import VoteMsg
-from tests.unit.node.chainkit import CHAIN, VALIDATOR_KEYS, make_genesis
+from tests.unit.node.chainkit import CHAIN, GENESIS, VALIDATOR_KEYS
 
-GENESIS = make_genesis()
 OFFENDER = 3  # its key signs two prevotes; its node stays honest otherwise
 
 

@@ -18,16 +18,14 @@ from ledger.crypto import PrivateKey
 from ledger.encoding import encode
 from ledger.evidence import Evidence
 from ledger.genesis import ConsensusParams
-from ledger.storage import MemoryStore
 from ledger.tx import Transaction
 from ledger.votes import Proposal, Vote, VoteType
 from node import driver as driver_mod
 from node import peers as peers_mod
-from node.config import NodeConfig, P2PConfig
+from node.config import P2PConfig
 from node.consensus import effects as fx
 from node.driver import ConsensusDriver
 from node.peers import Peer, PeerManager
-from node.runtime import Node
 from node.wire import (
     ProposalMsg,
     StatusMsg,
@@ -39,9 +37,15 @@ from node.wire import (
     encode_message,
     framed,
 )
-from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit, certify, make_genesis
-
-GENESIS = make_genesis()
+from tests.unit.node.chainkit import (
+    ADMIN,
+    CHAIN,
+    VALIDATOR_KEYS,
+    Kit,
+    certify,
+    fake_peer,
+    make_node,
+)
 
 
 def member_tx(nonce: int, payload: dict[str, Any] | None = None) -> Transaction:
@@ -198,19 +202,10 @@ async def test_blocks_nobody_asked_for_are_dropped_before_they_are_decoded(
 # --- runtime: gossip ----------------------------------------------------------------------
 
 
-def validator_peer(i: int) -> Peer:
-    key = VALIDATOR_KEYS[i].public_key
-    return Peer(key=key, name=f"v{i}", ws=None, dialed_by_us=True)  # type: ignore[arg-type]
-
-
-def make_node() -> Node:
-    return Node(NodeConfig(name="under-test"), GENESIS, VALIDATOR_KEYS[0], MemoryStore())
-
-
 async def test_transactions_gossiped_by_a_validator_are_not_gossiped_again() -> None:
     node = make_node()
     gossiped, submitted = member_tx(0), member_tx(1)
-    await node.gossip.on_message(validator_peer(1), TxBatch((gossiped,)))
+    await node.gossip.on_message(fake_peer(1), TxBatch((gossiped,)))
     assert gossiped.hash in node.mempool
     assert node.gossip.outbox == [] and node.gossip.relay == {}
 

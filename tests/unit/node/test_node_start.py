@@ -15,7 +15,6 @@ from ledger.errors import StoreDamagedError
 from ledger.storage import KVStore, MemoryStore
 from ledger.votes import NIL, Vote, VoteType
 from node import startup
-from node.config import NodeConfig
 from node.consensus import events as ev
 from node.consensus.signer import Signer
 from node.consensus.types import Step
@@ -31,27 +30,22 @@ from node.wire import (
 )
 from tests.unit.node.chainkit import (
     CHAIN,
+    GENESIS,
     VALIDATOR_KEYS,
     Kit,
     fake_peer,
-    make_genesis,
+    make_node,
+    proposer_index,
     register_member_tx,
     sent,
 )
 
 PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
-GENESIS = make_genesis()
 ALL = {k.public_key for k in VALIDATOR_KEYS}
 
 
-def make_node(tmp_path: Path, key: PrivateKey, store: KVStore) -> Node:
-    return Node(
-        NodeConfig(name="under-test"),
-        GENESIS,
-        key,
-        store,
-        signer_state=str(tmp_path / "signer_state.msgpack"),
-    )
+def signing_node(tmp_path: Path, key: PrivateKey, store: KVStore) -> Node:
+    return make_node(key, store, signer_state=str(tmp_path / "signer_state.msgpack"))
 
 
 # --- F2: sign only once caught up ---------------------------------------------------------
@@ -63,7 +57,7 @@ def test_consensus_waits_for_the_peers_heights_then_starts(
     monkeypatch.setattr(startup, "STARTUP_STATUS_WAIT_S", 0.5)
 
     async def main() -> None:
-        node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
+        node = signing_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
         task = asyncio.create_task(node._start_consensus())
         await asyncio.sleep(0.2)
         assert not node.consensus_started  # nobody has told us their height yet
@@ -79,7 +73,7 @@ def test_a_restarted_validator_catches_up_before_it_signs(tmp_path: Path) -> Non
         src.commit([register_member_tx(i + 1, f"start-member-{i}", ["viewer"])])
 
     async def main() -> None:
-        node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
+        node = signing_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
         peers = [fake_peer(1), fake_peer(2)]
         for p in peers:
             node.peers.peers[p.key] = p
@@ -104,7 +98,7 @@ def test_a_restarted_validator_catches_up_before_it_signs(tmp_path: Path) -> Non
 
 def test_consensus_messages_are_not_handled_before_the_start(tmp_path: Path) -> None:
     async def main() -> None:
-        node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
+        node = signing_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
         other = Signer(VALIDATOR_KEYS[1], CHAIN)
         vote = other.sign_vote(PREVOTE, 1, 0, NIL)
         await node.gossip.on_message(fake_peer(1), VoteMsg(vote))
@@ -121,7 +115,7 @@ def test_a_message_that_arrived_before_the_start_is_handled_when_it_comes_again(
     up must not make the later copies look like duplicates."""
 
     async def main() -> None:
-        node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
+        node = signing_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
         other = Signer(VALIDATOR_KEYS[1], CHAIN)
         vote = other.sign_vote(PREVOTE, 1, 0, NIL)
         await node.gossip.on_message(fake_peer(1), VoteMsg(vote))
@@ -136,16 +130,11 @@ def test_a_message_that_arrived_before_the_start_is_handled_when_it_comes_again(
 # --- F1b: the locked block survives a crash before the commit -----------------------------
 
 
-def _proposer_index(height: int, round_: int) -> int:
-    key = GENESIS.validators.proposer(height, round_)
-    return next(i for i, k in enumerate(VALIDATOR_KEYS) if k.public_key == key)
-
-
 def test_a_validator_locked_on_a_block_it_never_wrote_can_propose_it_after_a_restart(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    me = _proposer_index(1, 1)
-    first = _proposer_index(1, 0)
+    me = proposer_index(1, 1)
+    first = proposer_index(1, 0)
     assert me != first
     others = [i for i in range(4) if i != me]
     signers = {i: Signer(VALIDATOR_KEYS[i], CHAIN) for i in others}
@@ -157,7 +146,7 @@ def test_a_validator_locked_on_a_block_it_never_wrote_can_propose_it_after_a_res
     b = block.hash
 
     async def before_the_crash() -> None:
-        node = make_node(tmp_path, VALIDATOR_KEYS[me], store)
+        node = signing_node(tmp_path, VALIDATOR_KEYS[me], store)
         node.gossip.status_from |= ALL
         await node._start_consensus()
         proposal = signers[first].sign_proposal(1, 0, b, -1)
@@ -173,7 +162,7 @@ def test_a_validator_locked_on_a_block_it_never_wrote_can_propose_it_after_a_res
     asyncio.run(before_the_crash())
 
     async def after_the_restart() -> None:
-        node = make_node(tmp_path, VALIDATOR_KEYS[me], store)  # the block is nowhere else
+        node = signing_node(tmp_path, VALIDATOR_KEYS[me], store)  # the block is nowhere else
         out: list[WireMessage] = []
         node.peers.broadcast = lambda msg, **kw: out.append(msg)  # type: ignore[method-assign]
         node.gossip.status_from |= ALL
@@ -203,7 +192,7 @@ def test_a_validator_locked_on_a_block_it_never_wrote_can_propose_it_after_a_res
 
 def test_a_local_store_fault_stops_the_node(tmp_path: Path) -> None:
     async def main() -> None:
-        node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
+        node = signing_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
         stop = asyncio.Event()
         node._stop = stop
         node.syncer._local_fault(7, OSError("Corruption: bad block"))
@@ -222,7 +211,7 @@ def test_a_vote_the_core_set_aside_is_looked_at_again_when_it_comes_again(
     relay scenario: the honest validators stayed locked apart for a minute)."""
 
     async def main() -> None:
-        node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
+        node = signing_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
         node.consensus_started = True
         node.driver.start()
         byzantine = VALIDATOR_KEYS[1]
@@ -249,7 +238,7 @@ def test_a_store_fault_met_while_handling_a_peer_message_stops_the_node(
         raise StoreDamagedError("the database at /x is damaged: Corruption: block checksum")
 
     async def main() -> None:
-        node = make_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
+        node = signing_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
         blamed: list[str] = []
         monkeypatch.setattr(node.mempool, "add", damaged)
         monkeypatch.setattr(node.peers, "penalise", lambda peer, why: blamed.append(why))

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +19,7 @@ from ledger.crypto import PrivateKey, Purpose, is_valid_signature
 from ledger.encoding import encode
 from ledger.errors import ValidationError
 from node.config import P2PConfig
+from node.handshake import NO_GENESIS
 from node.link_identity import (
     NOT_AFTER,
     LinkIdentityError,
@@ -29,8 +28,8 @@ from node.link_identity import (
     peer_key,
     validator_name,
 )
-from node.listen import PendingCount, start_site
-from node.peers import Peer, PeerManager
+from node.listen import start_site
+from node.peers import PeerManager
 from node.tls import (
     LinkTLS,
     TLSFileError,
@@ -41,7 +40,8 @@ from node.tls import (
     rotate_tls_key,
     tls_context,
 )
-from node.wire import StatusMsg, WireMessage, handshake_message
+from node.wire import StatusMsg, handshake_message
+from tests.unit.node.peerkit import Recorder, dialing, listening, until
 
 CHAIN = "tls-chain"
 A, B, OBSERVER, OUTSIDER = (
@@ -50,58 +50,16 @@ A, B, OBSERVER, OUTSIDER = (
 NAMES = {A.public_key: "a", B.public_key: "b", OBSERVER.public_key: "observer"}
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[WireMessage] = []
-        self.connected = asyncio.Event()
-
-    async def on_message(self, peer: Peer, msg: WireMessage) -> None:
-        self.messages.append(msg)
-
-    async def on_connect(self, peer: Peer) -> None:
-        self.connected.set()
-
-
-def manager(key: PrivateKey, tls: LinkTLS | None = None) -> tuple[PeerManager, Recorder]:
+def manager(
+    key: PrivateKey, tls: LinkTLS | None = None, genesis: bytes = NO_GENESIS
+) -> tuple[PeerManager, Recorder]:
     rec = Recorder()
     tls = tls if tls is not None else LinkTLS.ephemeral(key, NAMES)
     config = P2PConfig(reconnect_min_ms=50, reconnect_max_ms=200, handshake_timeout_ms=2000)
-    return PeerManager(key, CHAIN, NAMES, config, rec.on_message, rec.on_connect, tls=tls), rec
-
-
-@asynccontextmanager
-async def listening(m: PeerManager) -> AsyncIterator[str]:
-    """``m`` accepting links; yields its address."""
-    app = web.Application()
-    app.router.add_get("/p2p", m.handle)
-    ctx = None if m.tls is None else m.tls.server
-    pending = None if ctx is None else PendingCount(total=16, per_address=8)
-    runner = await start_site(
-        app, "127.0.0.1:0", ssl_context=ctx, handshake_timeout_s=2, tls_pending=pending
+    m = PeerManager(
+        key, CHAIN, NAMES, config, rec.on_message, rec.on_connect, tls=tls, genesis_hash=genesis
     )
-    try:
-        yield f"127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await m.close()
-        await runner.cleanup()
-
-
-@asynccontextmanager
-async def dialing(m: PeerManager, address: str) -> AsyncIterator[None]:
-    task = asyncio.create_task(m.dial_forever(address))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await m.close()
-
-
-async def until(condition: object, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
+    return m, rec
 
 
 def nobody_blamed(*managers: PeerManager) -> None:
@@ -193,7 +151,7 @@ async def test_two_validators_link_over_tls_13_and_exchange_frames() -> None:
     async with listening(server) as address, dialing(client, address):
         await until(lambda: B.public_key in server.peers and A.public_key in client.peers)
         client.broadcast(StatusMsg(3))
-        await until(lambda: server_rec.messages == [StatusMsg(3)])
+        await until(lambda: server_rec.messages == [("b", StatusMsg(3))])
         ws = client.peers[A.public_key].ws
         assert isinstance(ws, aiohttp.ClientWebSocketResponse)
         ssl_object = ws._response.connection.transport.get_extra_info("ssl_object")  # type: ignore[union-attr]
@@ -364,9 +322,8 @@ async def test_a_rotated_tls_key_serves_new_links_and_old_ones_stay(tmp_path: Pa
 async def test_a_link_between_different_genesis_files_says_why_on_both_sides(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    server, _ = manager(A)
-    client, _ = manager(B)
-    server.genesis_hash, client.genesis_hash = b"\x01" * 32, b"\x02" * 32
+    server, _ = manager(A, genesis=b"\x01" * 32)
+    client, _ = manager(B, genesis=b"\x02" * 32)
     async with listening(server) as address, dialing(client, address):
         await until(lambda: address in client.dial_failures and server.refused >= 1)
     assert client.dial_failures[address] == (
@@ -381,7 +338,8 @@ async def test_a_link_between_different_genesis_files_says_why_on_both_sides(
 
 async def test_a_refused_observer_is_told_why() -> None:
     stranger = PrivateKey.from_label("tls-stranger")
-    server, _ = manager(A)
+    # Its certificate passes TLS (an anchor for its key), its key not the handshake.
+    server, _ = manager(A, LinkTLS(A, [*NAMES, stranger.public_key], *_identity(A)))
     rec = Recorder()
     client = PeerManager(
         stranger,
@@ -392,8 +350,6 @@ async def test_a_refused_observer_is_told_why() -> None:
         rec.on_connect,
         tls=LinkTLS.ephemeral(stranger, NAMES),
     )
-    # Its certificate passes TLS (an anchor for its key), its key not the handshake.
-    server.tls = LinkTLS(A, [*NAMES, stranger.public_key], *_identity(A))
     async with listening(server) as address, dialing(client, address):
         await until(lambda: address in client.dial_failures)
     assert client.dial_failures[address].startswith(

@@ -1,148 +1,60 @@
-"""Authenticated peer links in-process: handshake, refusal, malformed frames."""
+"""Peer links in-process: frames both ways, malformed and oversize frames, bounded
+send queues, scores and bans (the handshake: test_handshake.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import aiohttp
 import pytest
-from aiohttp import web
 
 from ledger.crypto import PrivateKey
-from ledger.encoding import decode, encode
+from ledger.encoding import encode
 from node.config import P2PConfig
-from node.peers import MINOR, NO_GENESIS, Banned, Peer, PeerManager, Session
-from node.wire import PROTOCOL_VERSION, StatusMsg, WireMessage, decode_message, encode_message
+from node.handshake import NO_GENESIS, Banned, Session
+from node.peers import MINOR, Peer, PeerManager
+from node.wire import PROTOCOL_VERSION, StatusMsg, decode_message, encode_message
+from tests.unit.clock_kit import ManualClock
+from tests.unit.node.peerkit import Recorder, dialing, listening, until
 
 CHAIN = "test-chain"
-A, B, OUTSIDER = (PrivateKey.from_label(n) for n in ("peer-a", "peer-b", "peer-outsider"))
+A, B = (PrivateKey.from_label(n) for n in ("peer-a", "peer-b"))
 NAMES = {A.public_key: "a", B.public_key: "b"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, WireMessage]] = []
-        self.connected = asyncio.Event()
-
-    async def on_message(self, peer: Peer, msg: WireMessage) -> None:
-        self.messages.append((peer.name, msg))
-
-    async def on_connect(self, peer: Peer) -> None:
-        self.connected.set()
-
-
-async def serve(manager: PeerManager, port: int) -> web.AppRunner:
-    app = web.Application()
-    app.router.add_get("/p2p", manager.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
-
-
-@pytest.fixture
-async def acceptor() -> AsyncIterator[tuple[PeerManager, Recorder, int]]:
+def manager_of(key: PrivateKey, config: P2PConfig | None = None) -> tuple[PeerManager, Recorder]:
     rec = Recorder()
-    manager = PeerManager(A, CHAIN, NAMES, P2PConfig(), rec.on_message, rec.on_connect)
-    port = free_port()
-    runner = await serve(manager, port)
-    yield manager, rec, port
-    await manager.close()
-    await runner.cleanup()
+    config = config or P2PConfig(reconnect_min_ms=100, reconnect_max_ms=200)
+    return PeerManager(key, CHAIN, NAMES, config, rec.on_message, rec.on_connect), rec
 
 
 @asynccontextmanager
-async def dialling(
-    key: PrivateKey, port: int, names: dict[bytes, str] = NAMES
-) -> AsyncIterator[tuple[PeerManager, Recorder]]:
-    """A peer manager for ``key`` dialling the acceptor on ``port`` while the block runs."""
-    rec = Recorder()
-    client = PeerManager(key, CHAIN, names, P2PConfig(), rec.on_message, rec.on_connect)
-    dial = asyncio.create_task(client.dial_forever(f"127.0.0.1:{port}"))
-    try:
-        yield client, rec
-    finally:
-        dial.cancel()
-        await client.close()
-
-
-async def test_two_validators_connect_and_exchange_frames(
-    acceptor: tuple[PeerManager, Recorder, int],
-) -> None:
-    server, server_rec, port = acceptor
-    async with dialling(B, port) as (client, rec):
+async def linked(
+    server_config: P2PConfig | None = None,
+) -> AsyncIterator[tuple[PeerManager, Recorder, PeerManager, Recorder]]:
+    """A accepting, B dialing it, both connected: (server, its recorder, client, its)."""
+    server, server_rec = manager_of(A, server_config)
+    client, rec = manager_of(B)
+    async with listening(server) as address, dialing(client, address):
         async with asyncio.timeout(5):
-            await rec.connected.wait()
             await server_rec.connected.wait()
+            await rec.connected.wait()
+        yield server, server_rec, client, rec
+
+
+async def test_two_validators_connect_and_exchange_frames() -> None:
+    async with linked() as (server, server_rec, client, _):
         client.broadcast(StatusMsg(7))
-        async with asyncio.timeout(5):
-            while not server_rec.messages:
-                await asyncio.sleep(0.01)
+        await until(lambda: server_rec.messages)
         assert server_rec.messages == [("b", StatusMsg(7))]
         assert set(server.peers) == {B.public_key}
 
 
-async def test_unknown_key_is_refused(acceptor: tuple[PeerManager, Recorder, int]) -> None:
-    server, _server_rec, port = acceptor
-    names = NAMES | {OUTSIDER.public_key: "outsider"}  # the outsider thinks it is welcome
-    async with dialling(OUTSIDER, port, names) as (_client, rec):
-        async with asyncio.timeout(5):
-            while server.refused == 0:
-                await asyncio.sleep(0.02)
-        assert not rec.connected.is_set()
-        assert server.peers == {}
-
-
-async def test_a_forged_handshake_signature_is_refused(
-    acceptor: tuple[PeerManager, Recorder, int],
-) -> None:
-    server, _, port = acceptor
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"http://127.0.0.1:{port}/p2p") as ws,
-    ):
-        hello = decode((await ws.receive()).data)
-        assert hello["key"] == A.public_key
-        # Claims to be B, but cannot sign as B.
-        await ws.send_bytes(
-            encode(
-                {
-                    "challenge": b"\x00" * 32,
-                    "genesis": NO_GENESIS,
-                    "key": B.public_key,
-                    "sig": b"\x01" * 64,
-                    "version": PROTOCOL_VERSION,
-                }
-            )
-        )
-        reply = await ws.receive()
-        assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-    assert server.refused == 1
-    assert server.peers == {}
-
-
-async def test_malformed_frame_disconnects_and_scores(
-    acceptor: tuple[PeerManager, Recorder, int],
-) -> None:
-    server, server_rec, port = acceptor
-    async with dialling(B, port) as (client, rec):
-        async with asyncio.timeout(5):
-            await server_rec.connected.wait()
-            await rec.connected.wait()
-        peer = client.peers[A.public_key]
-        peer.send(b"\x92\x01")  # truncated msgpack
-        async with asyncio.timeout(5):
-            while server.bad_frames == 0:
-                await asyncio.sleep(0.01)
+async def test_malformed_frame_disconnects_and_scores() -> None:
+    async with linked() as (server, server_rec, client, _):
+        client.peers[A.public_key].send(b"\x92\x01")  # truncated msgpack
+        await until(lambda: server.bad_frames)
         assert server.scores[B.public_key] < 0
         assert server_rec.messages == []
 
@@ -178,18 +90,10 @@ def test_frame_size_cap() -> None:
 # --- send queues bounded in bytes ---------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def manager_with(config: P2PConfig, clock: Clock | None = None) -> PeerManager:
+def manager_with(config: P2PConfig, clock: ManualClock | None = None) -> PeerManager:
     rec = Recorder()
     return PeerManager(
-        A, CHAIN, NAMES, config, rec.on_message, rec.on_connect, clock=clock or Clock()
+        A, CHAIN, NAMES, config, rec.on_message, rec.on_connect, clock=clock or ManualClock()
     )
 
 
@@ -249,7 +153,7 @@ class ClosingWs:
 async def test_a_misbehaving_peer_is_banned_with_a_growing_back_off(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     config = P2PConfig(ban_threshold=-60, ban_min_ms=10_000, ban_max_ms=35_000)
     manager = manager_with(config, clock)
 
@@ -268,7 +172,7 @@ async def test_a_misbehaving_peer_is_banned_with_a_growing_back_off(
         bans.append(manager.ban_left(B.public_key))
         with pytest.raises(Banned):  # kept out at the handshake, before its signature
             hello = {"key": B.public_key, "genesis": NO_GENESIS, "version": PROTOCOL_VERSION}
-            manager._check_hello(hello, Session())
+            manager.handshake.check_hello(hello, Session())
         clock.now += bans[-1] + 0.001
     assert bans == [10.0, 20.0, 35.0, 35.0]  # doubling, up to ban_max_ms
     assert manager.bans[B.public_key] == 4
@@ -279,7 +183,7 @@ async def test_a_misbehaving_peer_is_banned_with_a_growing_back_off(
 
 
 async def test_minor_offences_keep_the_link_until_the_threshold_and_scores_recover() -> None:
-    clock = Clock()
+    clock = ManualClock()
     manager = manager_with(P2PConfig(ban_threshold=-20), clock)
     ws = ClosingWs()
     peer = Peer(B.public_key, "b", ws, dialed_by_us=False)  # type: ignore[arg-type]
@@ -299,59 +203,30 @@ async def test_minor_offences_keep_the_link_until_the_threshold_and_scores_recov
 
 
 async def test_a_banned_peer_is_refused_at_the_handshake_and_let_in_after_the_ban() -> None:
-    clock = Clock()
+    clock = ManualClock()
     rec = Recorder()
     server = PeerManager(
         A, CHAIN, NAMES, P2PConfig(ban_min_ms=60_000), rec.on_message, rec.on_connect, clock=clock
     )
-    port = free_port()
-    runner = await serve(server, port)
-    client_rec = Recorder()
-    config = P2PConfig(reconnect_min_ms=100, reconnect_max_ms=200)
-    client = PeerManager(B, CHAIN, NAMES, config, client_rec.on_message, client_rec.on_connect)
-    dial = asyncio.create_task(client.dial_forever(f"127.0.0.1:{port}"))
-    try:
+    client, _ = manager_of(B)
+    async with listening(server) as address, dialing(client, address):
         async with asyncio.timeout(5):
             await rec.connected.wait()
         peer = server.peers[B.public_key]
         for _ in range(3):
             server.penalise(peer, "sent an invalid frame (test)")
-        async with asyncio.timeout(5):
-            while B.public_key in server.peers or server.refused < 2:
-                await asyncio.sleep(0.02)  # it redials and is refused
+        # it redials and is refused
+        await until(lambda: B.public_key not in server.peers and server.refused >= 2)
         assert server.ban_left(B.public_key) == 60.0
         rec.connected.clear()
         clock.now += 61
         async with asyncio.timeout(5):
             await rec.connected.wait()  # the ban is over: it is let in again
         assert B.public_key in server.peers
-    finally:
-        dial.cancel()
-        await client.close()
-        await server.close()
-        await runner.cleanup()
 
 
 async def test_an_oversize_frame_closes_the_link_and_scores() -> None:
-    rec = Recorder()
-    server = PeerManager(
-        A, CHAIN, NAMES, P2PConfig(max_frame_bytes=1 << 16), rec.on_message, rec.on_connect
-    )
-    port = free_port()
-    runner = await serve(server, port)
-    client_rec = Recorder()
-    client = PeerManager(B, CHAIN, NAMES, P2PConfig(), client_rec.on_message, client_rec.on_connect)
-    dial = asyncio.create_task(client.dial_forever(f"127.0.0.1:{port}"))
-    try:
-        async with asyncio.timeout(5):
-            await client_rec.connected.wait()
+    async with linked(P2PConfig(max_frame_bytes=1 << 16)) as (server, _, client, _):
         client.peers[A.public_key].send(b"\x00" * (1 << 17))
-        async with asyncio.timeout(5):
-            while server.bad_frames == 0:
-                await asyncio.sleep(0.01)
+        await until(lambda: server.bad_frames)
         assert server.score(B.public_key) < 0
-    finally:
-        dial.cancel()
-        await client.close()
-        await server.close()
-        await runner.cleanup()

@@ -13,14 +13,11 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from ledger.crypto import PrivateKey
-from ledger.storage import MemoryStore
 from ledger.tx import Transaction
-from node.config import NodeConfig
 from node.peers import Peer
-from node.runtime import Node
 from node.sigcache import SignatureCache, SignatureWorker
 from node.wire import TxBatch
-from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, make_genesis
+from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, make_node
 
 
 def member_tx(nonce: int) -> Transaction:
@@ -31,10 +28,6 @@ def member_tx(nonce: int) -> Transaction:
 
 def forged(tx: Transaction) -> Transaction:
     return dataclasses.replace(tx, signature=bytes(64))
-
-
-def make_node() -> Node:
-    return Node(NodeConfig(name="under-test"), make_genesis(), VALIDATOR_KEYS[0], MemoryStore())
 
 
 async def test_a_batch_is_checked_in_a_worker_process_and_only_good_ones_are_cached(
@@ -105,7 +98,7 @@ KILLED_NODE = """
 import asyncio, os, signal
 from node.sigcache import SignatureCache, SignatureWorker
 from tests.unit.node.test_signature_worker import member_tx
-from tests.unit.node.chainkit import CHAIN
+from tests.unit.node.chainkit import CHAIN, make_node
 
 async def main():
     worker = SignatureWorker(SignatureCache(), CHAIN, min_batch=1)

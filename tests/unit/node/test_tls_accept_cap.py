@@ -10,7 +10,8 @@ from aiohttp import web
 
 from node.listen import PendingCount, start_site
 from node.tls import LinkTLS
-from tests.unit.node.test_peer_tls import NAMES, A, B, dialing, manager, until
+from tests.unit.node.peerkit import dialing, until
+from tests.unit.node.test_peer_tls import NAMES, A, B, manager
 
 
 async def _closed_at_once(reader: asyncio.StreamReader) -> bool:

@@ -8,19 +8,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from node.api.app import make_app, metrics_of
 from node.api.ratelimit import RateLimiter, retry_after_header
 from node.config import APIConfig
+from tests.unit.clock_kit import ManualClock
 from tests.unit.node.api.conftest import Clock, Scenario, TestNode
 
 
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_bucket_allows_a_burst_then_refills() -> None:
-    t = FakeMonotonic()
+    t = ManualClock(100.0)
     limiter = RateLimiter(2.0, 3, now=t)
     assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert limiter.take("a") == pytest.approx(0.5)
@@ -35,7 +28,7 @@ def test_bucket_allows_a_burst_then_refills() -> None:
 
 
 def test_bucket_table_is_bounded() -> None:
-    limiter = RateLimiter(1.0, 1, now=FakeMonotonic(), max_clients=10)
+    limiter = RateLimiter(1.0, 1, now=ManualClock(100.0), max_clients=10)
     for i in range(100):
         limiter.take(f"client-{i}")
     assert len(limiter) == 10
@@ -56,7 +49,7 @@ def test_retry_after_is_whole_seconds() -> None:
 async def test_app_answers_429_json_and_spares_ops(
     node: TestNode, scenario: Scenario, clock: Clock
 ) -> None:
-    t = FakeMonotonic()
+    t = ManualClock(100.0)
     config = APIConfig(rate_limit_per_s=1.0, rate_limit_burst=2)
     app = make_app(node, config, clock=clock, monotonic=t)
     async with TestClient(TestServer(app)) as client:

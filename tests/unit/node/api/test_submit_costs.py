@@ -18,6 +18,7 @@ from ledger.tx import Transaction
 from node.api.app import make_app, metrics_of
 from node.api.auth import sign_request
 from node.config import APIConfig
+from tests.unit.clock_kit import ManualClock
 from tests.unit.node.api.conftest import (
     CHAIN_ID,
     Client,
@@ -31,14 +32,6 @@ from tests.unit.node.api.conftest import (
 STRANGER = PrivateKey.from_label("api-junk-sender")
 NODE_KEY = PrivateKey.from_label("api-node").public_key  # the test node (conftest.TestNode)
 HEADERS = {"Content-Type": "application/msgpack", "Accept": "application/msgpack"}
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def junk(n: int, *, forged: bool = False) -> list[Transaction]:
@@ -77,8 +70,8 @@ def with_limits(**settings: object) -> pytest.MarkDecorator:
 @pytest.fixture
 async def app_client(
     node: TestNode, scenario: Scenario, clock: Clock, limits: APIConfig
-) -> AsyncIterator[tuple[Client, FakeMonotonic]]:
-    t = FakeMonotonic()
+) -> AsyncIterator[tuple[Client, ManualClock]]:
+    t = ManualClock(100.0)
     app = make_app(node, limits, clock=clock, monotonic=t)
     async with TestClient(TestServer(app)) as c:
         yield c, t
@@ -88,7 +81,7 @@ async def app_client(
 
 
 async def test_a_junk_batch_is_refused_on_its_sender_field_alone(
-    app_client: tuple[Client, FakeMonotonic], node: TestNode, monkeypatch: pytest.MonkeyPatch
+    app_client: tuple[Client, ManualClock], node: TestNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, _ = app_client
     decoded: list[bytes] = []
@@ -116,7 +109,7 @@ async def test_a_junk_batch_is_refused_on_its_sender_field_alone(
 
 
 async def test_members_transactions_in_a_junk_batch_are_admitted_as_before(
-    app_client: tuple[Client, FakeMonotonic], node: TestNode
+    app_client: tuple[Client, ManualClock], node: TestNode
 ) -> None:
     client, _ = app_client
     good = [milestone(node, "NLRTM"), milestone(node, "NLAMS")]
@@ -150,7 +143,7 @@ def test_the_sender_and_hash_are_read_from_the_canonical_bytes(size: int) -> Non
 
 @with_limits(tx_rate_limit_per_s=1.0, tx_rate_limit_burst=10)
 async def test_the_rate_limit_is_charged_per_transaction(
-    app_client: tuple[Client, FakeMonotonic], node: TestNode
+    app_client: tuple[Client, ManualClock], node: TestNode
 ) -> None:
     client, t = app_client
     assert (await post(client, body_of(junk(8))))[0] == 200
@@ -170,7 +163,7 @@ async def test_the_rate_limit_is_charged_per_transaction(
 
 @with_limits(byte_rate_limit_per_s=1024.0, byte_rate_limit_burst=8192)
 async def test_the_rate_limit_is_charged_per_byte(
-    app_client: tuple[Client, FakeMonotonic], node: TestNode
+    app_client: tuple[Client, ManualClock], node: TestNode
 ) -> None:
     client, t = app_client
     body = body_of(junk(30))
@@ -188,7 +181,7 @@ async def test_the_rate_limit_is_charged_per_byte(
 
 @with_limits(unsigned_batch_max=5)
 async def test_an_unsigned_batch_is_capped_and_a_members_is_not(
-    app_client: tuple[Client, FakeMonotonic], node: TestNode, clock: Clock
+    app_client: tuple[Client, ManualClock], node: TestNode, clock: Clock
 ) -> None:
     client, _ = app_client
     assert (await post(client, body_of(junk(5))))[0] == 200
