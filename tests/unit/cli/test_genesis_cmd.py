@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from devnet import layout
 from ledger.founding import GenesisFile
 from ledger.keyfile import read_key_file
@@ -129,3 +131,30 @@ def test_devnet_marks_its_genesis_and_writes_the_agencies_admin_keys(tmp_path: P
     assert not (tmp_path / "net" / "keys" / "hanbit-electronics-admin.json").exists()  # a trader
     verified = run(["genesis", "verify", Home(network.nodes[0].home).genesis])
     assert verified.exit_code == 0, message(verified)
+
+
+def test_node_start_refuses_a_genesis_changed_after_signing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import node.runtime
+
+    draft, homes = _founded(tmp_path)
+    for i, home in enumerate(homes):
+        _sign(draft, home, f"agency-{i}")
+    node_home = Home(str(tmp_path / "node-0"))
+    init = run(["node", "init", "--home", node_home.path, "--genesis", str(draft),
+                "--key", str(homes[0] / "node_key.json")])  # fmt: skip
+    assert init.exit_code == 0, message(init)
+    started: list[str] = []
+
+    async def serve(path: str, **kwargs: object) -> None:
+        started.append(path)
+
+    monkeypatch.setattr(node.runtime, "serve", serve)
+    assert run(["node", "start", "--home", node_home.path]).exit_code == 0
+    doc = json.loads(Path(node_home.genesis).read_text())
+    doc["consensus"]["timeout_propose_ms"] = 1  # the body nobody signed
+    Path(node_home.genesis).write_text(json.dumps(doc))
+    result = run(["node", "start", "--home", node_home.path])
+    assert result.exit_code == 1 and started == [node_home.path]
+    assert "the body was changed after signing" in _one_line_error(message(result))

@@ -248,7 +248,7 @@ def test_a_request_for_another_chain_is_refused_at_assembly() -> None:
     agencies = founders()
     requests = [("a.json", agencies[0].request("other-chain"))]
     requests += [(f"{a.org_id}.json", a.request()) for a in agencies[1:]]
-    with pytest.raises(JoinRequestError, match="a.json is a request for chain 'other-chain'"):
+    with pytest.raises(JoinRequestError, match=r"a\.json is a request for chain 'other-chain'"):
         assemble(requests, CHAIN, 1_000)
 
 
@@ -259,7 +259,8 @@ def test_duplicates_are_refused_at_assembly_naming_both_files() -> None:
         ("twin.json", twin.request())
     ]
     with pytest.raises(
-        JoinRequestError, match="organisation id 'agency-0' is in both agency-0.json and twin.json"
+        JoinRequestError,
+        match=r"organisation id 'agency-0' is in both agency-0\.json and twin\.json",
     ):
         assemble(requests, CHAIN, 1_000)
     thief = Agency("thief")
@@ -267,7 +268,7 @@ def test_duplicates_are_refused_at_assembly_naming_both_files() -> None:
     requests = [(f"{a.org_id}.json", a.request()) for a in agencies] + [
         ("thief.json", thief.request())
     ]
-    with pytest.raises(JoinRequestError, match="is in both agency-1.json and thief.json"):
+    with pytest.raises(JoinRequestError, match=r"is in both agency-1\.json and thief\.json"):
         assemble(requests, CHAIN, 1_000)
 
 
