@@ -263,21 +263,23 @@ def _flag(value: Any) -> bool:
 def _check_validator_orgs(
     entries: tuple[ValidatorOrg, ...], validators: ValidatorSet, org_ids: set[str]
 ) -> None:
-    seen: set[bytes] = set()
+    """Each entry names a genesis validator and organisation, in validator order (the
+    order the JSON file shows them in, so the file gives back the same hash)."""
+    order = {v.public_key: i for i, v in enumerate(validators.validators)}
+    last = -1
     for entry in entries:
-        if entry.validator not in validators:
+        where = order.get(entry.validator)
+        if where is None:
             raise ValidationError(
                 f"validator_orgs names {entry.validator.hex()[:16]}…, not a genesis validator"
             )
-        if entry.validator in seen:
-            raise ValidationError(
-                f"validator_orgs names validator {entry.validator.hex()[:16]}… twice"
-            )
+        if where <= last:
+            raise ValidationError("validator_orgs must follow the validators' order, once each")
         if entry.org not in org_ids:
             raise ValidationError(
                 f"a validator is run by {entry.org!r}, not a genesis organisation"
             )
-        seen.add(entry.validator)
+        last = where
 
 
 def org_to_json(o: Organisation) -> dict[str, Any]:

@@ -305,3 +305,12 @@ def test_a_validator_set_from_requests_gives_each_power_one() -> None:
     assert g.validators == ValidatorSet(
         tuple(Validator(v.name, v.public_key, 1) for v in g.validators.validators)
     )
+
+
+def test_validator_orgs_follow_the_validator_order_so_the_file_keeps_the_hash() -> None:
+    g = draft_of(founders()).genesis
+    with pytest.raises(ValidationError, match="validators' order"):
+        g.replace(validator_orgs=tuple(reversed(g.validator_orgs)))
+    with pytest.raises(ValidationError, match="validators' order"):
+        g.replace(validator_orgs=(g.validator_orgs[0], g.validator_orgs[0]))
+    assert Genesis.from_json(g.to_json()).hash == g.hash
