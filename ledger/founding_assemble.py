@@ -1,12 +1,13 @@
 """The coordinator's step: a draft genesis from the founding organisations' join requests.
 
 Every request's signatures are checked first; then nothing may appear twice (an
-organisation id, a validator name, any key — member or validator — across all
-requests), and every request must be for the chain being founded. The draft lists the
-organisations (and their validators) sorted by organisation id, each validator with
-power 1, so anyone holding the same requests and parameters assembles the same body
-and the same hash, whatever order the files were given in. The draft carries no
-signature yet: each founding organisation signs it (:meth:`GenesisFile.signed_by`).
+organisation id, a validator name, a p2p address, any key — member or validator —
+across all requests), and every request must be for the chain being founded. The
+draft lists the organisations (and their validators) sorted by organisation id, each
+validator with power 1, so anyone holding the same requests and parameters assembles
+the same body and the same hash, whatever order the files were given in. The draft
+carries no signature yet: each founding organisation signs it
+(:meth:`GenesisFile.signed_by`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def _refuse_duplicates(requests: Sequence[tuple[str, JoinRequest]]) -> None:
         things = [f"organisation id {org.id!r}"]
         if request.validator is not None:
             things.append(f"validator name {request.validator.name!r}")
+            things.append(f"p2p address {request.validator.p2p}")
             keys.append(request.validator.public_key)
         things += [f"key {k.hex()}" for k in keys]
         for thing in things:

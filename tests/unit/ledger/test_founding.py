@@ -49,7 +49,7 @@ class Agency:
         return Organisation(self.org_id, self.org_id.title(), self.kind, "Busan", members)
 
     def request(self, chain_id: str = CHAIN) -> JoinRequest:
-        validator = (f"{self.org_id}-node", self.node, f"10.0.0.{len(self.org_id)}:26656")
+        validator = (f"{self.org_id}-node", self.node, f"{self.org_id}.example:26656")
         return make_join_request(chain_id, self.organisation(), validator, [self.admin])
 
 
@@ -314,3 +314,14 @@ def test_validator_orgs_follow_the_validator_order_so_the_file_keeps_the_hash() 
     with pytest.raises(ValidationError, match="validators' order"):
         g.replace(validator_orgs=(g.validator_orgs[0], g.validator_orgs[0]))
     assert Genesis.from_json(g.to_json()).hash == g.hash
+
+
+def test_two_validators_at_one_address_are_refused_at_assembly() -> None:
+    agencies = founders()
+    requests = [(f"{a.org_id}.json", a.request()) for a in agencies]
+    same = Agency("late")
+    clash = make_join_request(
+        CHAIN, same.organisation(), ("late-node", same.node, "agency-0.example:26656"), [same.admin]
+    )
+    with pytest.raises(JoinRequestError, match=r"p2p address agency-0\.example:26656 is in both"):
+        assemble([*requests, ("late.json", clash)], CHAIN, 1_000)
