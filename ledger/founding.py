@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
 
 from ledger.crypto import PrivateKey, Purpose, is_valid_signature
 from ledger.errors import DecodeError, ValidationError
-from ledger.genesis import Genesis
+from ledger.genesis import Genesis, read_genesis_text
 
 MAX_SIGNATURES = 10_000
 
@@ -35,24 +35,6 @@ class FoundingSignature:
     org: str
     public_key: bytes
     signature: bytes
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "org": self.org,
-            "public_key": self.public_key.hex(),
-            "signature": self.signature.hex(),
-        }
-
-    @classmethod
-    def from_json(cls, doc: Any) -> FoundingSignature:
-        try:
-            key, sig = bytes.fromhex(doc["public_key"]), bytes.fromhex(doc["signature"])
-            org = doc["org"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DecodeError(f"a founding signature is malformed: {exc}") from None
-        if not isinstance(org, str) or len(key) != 32 or len(sig) != 64:
-            raise DecodeError("a founding signature needs an org id, a 32-byte key, 64 bytes")
-        return cls(org, key, sig)
 
     def verifies(self, genesis: Genesis) -> bool:
         """Whether this is a signature of exactly ``genesis``'s hash on its chain."""
@@ -69,15 +51,33 @@ class Peer:
     public_key: bytes
     p2p: str
 
-    def to_json(self) -> dict[str, str]:
-        return {"validator": self.validator, "public_key": self.public_key.hex(), "p2p": self.p2p}
 
-    @classmethod
-    def from_json(cls, doc: Any) -> Peer:
-        try:
-            return cls(str(doc["validator"]), bytes.fromhex(doc["public_key"]), str(doc["p2p"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DecodeError(f"a peer entry is malformed: {exc}") from None
+Entry = TypeVar("Entry", FoundingSignature, Peer)
+_SIZES = {"public_key": 32, "signature": 64}  # hex fields and their sizes in bytes
+
+
+def entry_json(entry: FoundingSignature | Peer) -> dict[str, str]:
+    """A signature or peer entry as the file shows it (bytes as hex)."""
+    values = ((f.name, getattr(entry, f.name)) for f in fields(entry))
+    return {name: v.hex() if isinstance(v, bytes) else v for name, v in values}
+
+
+def entry_from_json(cls: type[Entry], doc: Any) -> Entry:
+    """The entry of a JSON map: every field a string; hex fields of their exact size."""
+    values: dict[str, Any] = {}
+    try:
+        for f in fields(cls):
+            text = doc[f.name]
+            if not isinstance(text, str):
+                raise TypeError(f"{f.name} must be a string")
+            values[f.name] = bytes.fromhex(text) if f.name in _SIZES else text
+            if f.name in _SIZES and len(values[f.name]) != _SIZES[f.name]:
+                raise ValueError(f"{f.name} must be {_SIZES[f.name]} bytes")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DecodeError(
+            f"a {cls.__name__} entry of the genesis file is malformed: {exc}"
+        ) from None
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,9 @@ class GenesisFile:
 
     def to_json(self) -> str:
         doc = self.genesis.to_doc()
-        doc["founding_signatures"] = [s.to_json() for s in self.signatures]
+        doc["founding_signatures"] = [entry_json(s) for s in self.signatures]
         if self.peers:
-            doc["peers"] = [p.to_json() for p in self.peers]
+            doc["peers"] = [entry_json(p) for p in self.peers]
         return json.dumps(doc, indent=2) + "\n"
 
     @classmethod
@@ -109,19 +109,13 @@ class GenesisFile:
             raise DecodeError(f"more than {MAX_SIGNATURES} founding signatures or peers")
         return cls(
             genesis,
-            tuple(FoundingSignature.from_json(s) for s in sigs),
-            tuple(Peer.from_json(p) for p in peers),
+            tuple(entry_from_json(FoundingSignature, s) for s in sigs),
+            tuple(entry_from_json(Peer, p) for p in peers),
         )
 
     @classmethod
     def load(cls, path: str) -> GenesisFile:
-        try:
-            with open(path, encoding="utf-8") as f:
-                return cls.from_json(f.read())
-        except OSError as exc:
-            raise DecodeError(f"cannot read genesis file {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise DecodeError(f"{path} is not UTF-8 text") from None
+        return cls.from_json(read_genesis_text(path))
 
     def save(self, path: str) -> None:
         """Write the file whole (a temporary file renamed over ``path``)."""

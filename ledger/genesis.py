@@ -240,11 +240,18 @@ class Genesis(Described):
 
     @classmethod
     def load(cls, path: str) -> Genesis:
-        try:
-            with open(path, encoding="utf-8") as f:
-                return cls.from_json(f.read())
-        except OSError as exc:
-            raise DecodeError(f"cannot read genesis file {path}: {exc.strerror}") from None
+        return cls.from_json(read_genesis_text(path))
+
+
+def read_genesis_text(path: str) -> str:
+    """The text of the genesis file at ``path`` (a one-line DecodeError if unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise DecodeError(f"cannot read genesis file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise DecodeError(f"genesis file {path} is not UTF-8 text") from None
 
 
 def _hex32(text: Any) -> bytes:

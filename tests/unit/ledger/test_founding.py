@@ -325,3 +325,13 @@ def test_two_validators_at_one_address_are_refused_at_assembly() -> None:
     )
     with pytest.raises(JoinRequestError, match=r"p2p address agency-0\.example:26656 is in both"):
         assemble([*requests, ("late.json", clash)], CHAIN, 1_000)
+
+
+def test_malformed_signature_entries_do_not_load() -> None:
+    doc = json.loads(signed(founders()).to_json())
+    for bad in ({"signature": "zz"}, {"signature": "00" * 63}, {"org": 7}, {"public_key": None}):
+        broken = {**doc, "founding_signatures": [{**doc["founding_signatures"][0], **bad}]}
+        with pytest.raises(DecodeError, match="FoundingSignature entry"):
+            GenesisFile.from_json(json.dumps(broken))
+    with pytest.raises(DecodeError, match="must be lists"):
+        GenesisFile.from_json(json.dumps({**doc, "founding_signatures": {"a": 1}}))
