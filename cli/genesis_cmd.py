@@ -21,6 +21,7 @@ import click
 from cli.keys_cmd import _new_passphrase, load_key
 from cli.options import existing_file_option
 from cli.output import console, fail, print_json
+from contracts.identity import ORG_KIND_ROLES
 from devnet.demo_keys import public_demo_keys
 from ledger.crypto import PrivateKey
 from ledger.founding import GenesisFile
@@ -127,7 +128,7 @@ def checked_genesis_file(path: str) -> GenesisFile:
     """The genesis file at ``path`` if it can found (or run) a network; else one line
     and exit 1 (``node init``, ``node start``)."""
     file = GenesisFile.load(path)
-    check_genesis_file(file, public_demo_keys())
+    check_genesis_file(file, public_demo_keys(), ORG_KIND_ROLES)
     return file
 
 
@@ -214,7 +215,7 @@ def sign(path: str, key_path: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def verify(path: str, as_json: bool) -> None:
     """The genesis hash, who signed and who has not; refuses one that could not run."""
-    report = founding_report(GenesisFile.load(path), public_demo_keys())
+    report = founding_report(GenesisFile.load(path), public_demo_keys(), ORG_KIND_ROLES)
     if as_json:
         print_json(_report_json(report))
     else:

@@ -4,6 +4,8 @@
 each refuses with the first problem, in one line:
 
 * nobody could govern it: no organisation of kind ``agency`` with an ``admin`` member;
+* a member holding a role its organisation's kind may not grant (a trader with the
+  customs role; the caller passes the contracts' table in);
 * nobody could run it: a validator that no organisation runs (``validator_orgs``), or
   fewer validators than ``app.min_validators`` (default 4; a genesis that is not a
   devnet may not set it lower than 4);
@@ -18,7 +20,7 @@ Unknown roles and malformed keys never get this far: the genesis file does not l
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ledger.errors import LedgerError
@@ -52,11 +54,19 @@ class FoundingReport:
     problems: tuple[str, ...]
 
 
-def founding_report(file: GenesisFile, public_keys: Collection[bytes]) -> FoundingReport:
+KindRoles = Mapping[str, Collection[str]]
+
+
+def founding_report(
+    file: GenesisFile, public_keys: Collection[bytes], kind_roles: KindRoles | None = None
+) -> FoundingReport:
     """Every check of the module docstring on ``file``; ``public_keys`` are the
-    derivable demo keys a genesis that is not a devnet may not hold."""
+    derivable demo keys a genesis that is not a devnet may not hold, ``kind_roles`` the
+    roles each kind of organisation may grant (unchecked when None)."""
     genesis = file.genesis
     problems = [*runnable_problems(genesis)]
+    if kind_roles is not None:
+        problems += role_problems(genesis, kind_roles)
     if not genesis.devnet:
         problems += demo_key_problems(genesis, public_keys)
     signed, bad = _sort_signatures(genesis, file.signatures)
@@ -71,9 +81,11 @@ def founding_report(file: GenesisFile, public_keys: Collection[bytes]) -> Foundi
     return FoundingReport(genesis, signed, unsigned, tuple(problems))
 
 
-def check_genesis_file(file: GenesisFile, public_keys: Collection[bytes]) -> None:
+def check_genesis_file(
+    file: GenesisFile, public_keys: Collection[bytes], kind_roles: KindRoles | None = None
+) -> None:
     """Raise :class:`GenesisRefused` with the first problem of :func:`founding_report`."""
-    problems = founding_report(file, public_keys).problems
+    problems = founding_report(file, public_keys, kind_roles).problems
     if problems:
         raise GenesisRefused(f"genesis refused: {problems[0]}")
 
@@ -103,6 +115,17 @@ def runnable_problems(genesis: Genesis) -> list[str]:
             "(app.min_validators)"
         )
     return problems
+
+
+def role_problems(genesis: Genesis, kind_roles: KindRoles) -> list[str]:
+    """Members holding roles their organisation's kind may not grant."""
+    return [
+        f"member {o.id}/{m.name}: an organisation of kind {o.kind!r} cannot grant roles "
+        f"{sorted(set(m.roles) - set(kind_roles.get(o.kind, ())))}"
+        for o in genesis.organisations
+        for m in o.members
+        if not set(m.roles) <= set(kind_roles.get(o.kind, ()))
+    ]
 
 
 def demo_key_problems(genesis: Genesis, public_keys: Collection[bytes]) -> list[str]:

@@ -335,3 +335,30 @@ def test_malformed_signature_entries_do_not_load() -> None:
             GenesisFile.from_json(json.dumps(broken))
     with pytest.raises(DecodeError, match="must be lists"):
         GenesisFile.from_json(json.dumps({**doc, "founding_signatures": {"a": 1}}))
+
+
+def test_a_role_the_organisation_kind_may_not_grant_is_refused() -> None:
+    from contracts.identity import ORG_KIND_ROLES
+
+    agencies = founders()
+    trader = Agency("acme", kind="trader")
+    org = Organisation(
+        "acme",
+        "Acme",
+        "trader",
+        "Busan",
+        (
+            Member(trader.admin.public_key, ("admin",), "admin"),
+            Member(trader.officer.public_key, ("customs",), "fake-officer"),
+        ),
+    )
+    requests = [(f"{a.org_id}.json", a.request()) for a in agencies]
+    requests.append(("acme.json", make_join_request(CHAIN, org, None, [trader.admin])))
+    file = assemble(requests, CHAIN, 1_000)
+    for signer in [*agencies, trader]:
+        file = file.signed_by(signer.admin)
+    check_genesis_file(file, public_demo_keys())  # without the table: not checked
+    with pytest.raises(
+        GenesisRefused, match=r"acme/fake-officer: .*'trader' cannot grant roles \['customs'\]"
+    ):
+        check_genesis_file(file, public_demo_keys(), ORG_KIND_ROLES)
