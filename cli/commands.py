@@ -2,6 +2,8 @@
 
 =======================  ==================================================
 ``keys``                 new, show, import (cli/keys_cmd.py)
+``genesis``              request, verify-request, assemble, sign, verify:
+                         founding a network (cli/genesis_cmd.py)
 ``tx``                   one subcommand per contract action, ``send``,
                          ``show`` (cli/tx_cmd.py, cli/query_cmd.py)
 ``status``, ``block``    what a node says; a block checked (cli/query_cmd.py)
@@ -27,6 +29,7 @@ from cli import (
     audit_cmd,
     bench_cmd,
     evidence_cmd,
+    genesis_cmd,
     keys_cmd,
     permit_cmd,
     proof_cmd,
@@ -40,6 +43,7 @@ def register(cli: click.Group) -> None:
     tx_cmd.tx.add_command(query_cmd.tx_show)
     for command in (
         keys_cmd.keys,
+        genesis_cmd.genesis,
         tx_cmd.tx,
         query_cmd.status,
         query_cmd.block,

@@ -172,6 +172,10 @@ def _print_next_steps(network: Network, demo: bool) -> None:
     genesis = os.path.join(rel, network.nodes[0].name, "genesis.json")
     console.print("\n[bold]try next[/]")
     console.print(f"  {exe} status --node {url}")
+    keys = os.path.join(rel, "keys")
+    console.print(
+        f"  (each founding agency's admin key: {keys}/<org>-admin.json; demo keys, public)"
+    )
     if demo:
         from devnet.demo import demo_summary
         from devnet.loader import demo_key_path

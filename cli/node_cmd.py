@@ -10,9 +10,9 @@ import signal
 
 import click
 
+from cli.genesis_cmd import checked_genesis_file
 from cli.options import existing_file_option
 from cli.output import console, fail
-from ledger.genesis import Genesis
 from ledger.keyfile import (
     KEY_FILE_MODE,
     copy_key_file,
@@ -22,7 +22,7 @@ from ledger.keyfile import (
     read_key_file,
 )
 from ledger.storage import open_leveldb
-from node.config import APIConfig, Home, NodeConfig, P2PConfig
+from node.config import APIConfig, Home, NodeConfig, P2PConfig, is_loopback
 from node.link_identity import fingerprint
 from node.tls import ensure_identity, read_identity, rotate_tls_key
 
@@ -46,7 +46,12 @@ def node() -> None:
 @click.option("--name", default=None, help="Display name (default: the validator's name).")
 @click.option("--p2p", default="127.0.0.1:26656", show_default=True, help="Peer listen address.")
 @click.option("--api", default="127.0.0.1:8080", show_default=True, help="API listen address.")
-@click.option("--peer", "peers", multiple=True, help="host:port of another validator (repeat).")
+@click.option(
+    "--peer",
+    "peers",
+    multiple=True,
+    help="host:port of another validator (repeat). Default: the genesis file's peers.",
+)
 def init(
     home: str,
     genesis_path: str,
@@ -62,7 +67,8 @@ def init(
         fail(f"{h.config} already exists; this home is initialised")
     if _holds_another_key(key_path, h.key):
         fail(f"{h.key} already exists and holds another key; refusing to overwrite it")
-    genesis = Genesis.load(genesis_path)
+    founding = checked_genesis_file(genesis_path)  # signed by every founder, could run
+    genesis = founding.genesis
     passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
     if is_encrypted(key_path) and not passphrase:
         passphrase = click.prompt("Key passphrase", hide_input=True)
@@ -79,6 +85,8 @@ def init(
     shutil.copyfile(genesis_path, h.genesis)
     _install_key(key_path, h.key)
     ensure_identity(h.tls_key, h.tls_cert, key)  # the TLS key of its peer links
+    if not peers:  # the founding validators' addresses from their join requests
+        peers = tuple(p.p2p for p in founding.peers if p.public_key != key.public_key)
     config = NodeConfig(
         name=name or (validator.name if validator else "observer"),
         p2p=P2PConfig(listen=p2p, peers=list(peers)),
@@ -144,6 +152,12 @@ def start(home: str, reset_signer_state: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _warn_if_open_to_others(h)
+    if checked_genesis_file(h.genesis).genesis.devnet and not is_loopback(config.p2p.listen):
+        logging.getLogger("cityledger.node").warning(
+            "this is a devnet genesis, listening beyond loopback: its member keys can be "
+            "derived from the source; never keep real records on it (docs/operations.md, "
+            '"Founding a network")'
+        )
     passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
     if passphrase is None and is_encrypted(h.key):
         passphrase = click.prompt("Key passphrase", hide_input=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from devnet import demo_data as data
 from devnet.demo_energy import energy_intervals, plan_energy
+from devnet.demo_keys import operators_in_turn
 from devnet.demo_permits import plan_permits
 from devnet.demo_plan import (
     DAY,
@@ -45,6 +46,7 @@ from devnet.demo_plan import (
 from devnet.demo_shipments import plan_shipments
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
+from ledger.founding_checks import DEFAULT_MIN_VALIDATORS, MIN_VALIDATORS_KEY
 from ledger.genesis import Genesis, Member, Organisation
 from ledger.tx import Transaction
 from ledger.validators import Validator, ValidatorSet
@@ -141,17 +143,25 @@ def demo_genesis(
     validators: ValidatorSet | None = None,
     seed: int = DEFAULT_SEED,
 ) -> Genesis:
-    """A genesis holding the demo organisations (one demo validator unless given)."""
+    """A genesis holding the demo organisations (one demo validator unless given): a
+    devnet one, since every key in it is derived from a label in the source."""
     if validators is None:
         validators = ValidatorSet(
             (Validator("demo-0", PrivateKey.from_label("demo/validator-0").public_key, 1),)
         )
+    organisations = tuple(genesis_organisations(seed))
+    app = app_params()
+    if len(validators) < DEFAULT_MIN_VALIDATORS:
+        app[MIN_VALIDATORS_KEY] = len(validators)
+    keys = [v.public_key for v in validators.validators]
     return Genesis(
         chain_id,
         genesis_time_ms,
         validators,
-        tuple(genesis_organisations(seed)),
-        app=app_params(),
+        organisations,
+        app=app,
+        devnet=True,
+        validator_orgs=operators_in_turn(keys, organisations),
     )
 
 

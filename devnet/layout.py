@@ -4,6 +4,12 @@
 while it runs, their process ids. ``<home>/<node>/`` is an ordinary node home
 (see :mod:`node.config`), so every node can also be run by hand with
 ``cityledger node start --home <home>/<node>``.
+
+The genesis is marked ``devnet``: its member keys are the demo's, derivable by anyone
+with the source, so no network that is not a devnet accepts them. Each founding
+agency's admin key is written to ``<home>/keys/<org>-admin.json`` (mode 0600) for
+trying the admin commands. ``docs/operations.md`` ("Founding a network") is the way to
+make a real network, with keys that never leave their agency.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from devnet.demo_keys import operators_in_turn
 from ledger.crypto import PrivateKey
 from ledger.errors import LedgerError
+from ledger.founding_checks import DEFAULT_MIN_VALIDATORS, MIN_VALIDATORS_KEY
 from ledger.genesis import ConsensusParams, Genesis, Organisation
 from ledger.keyfile import make_private_dir, write_key_file
 from ledger.storage import open_leveldb
@@ -104,16 +112,20 @@ def generate(
         make_private_dir(home)  # an existing directory the operator named is left as it is
     names = [f"{CITIES[i % len(CITIES)]}-{i}" for i in range(validators)]
     keys = [PrivateKey.generate() for _ in names]
+    organisations = tuple(founding_organisations())
     genesis = Genesis(
         chain_id=chain_id,
         genesis_time_ms=genesis_time_ms,
         validators=ValidatorSet(
             tuple(Validator(name, key.public_key, 1) for name, key in zip(names, keys, strict=True))
         ),
-        organisations=tuple(founding_organisations()),
+        organisations=organisations,
         consensus=ConsensusParams(min_block_interval_ms=block_interval_ms),
-        app=_app_params(),
+        app=_app_params(validators),
+        devnet=True,
+        validator_orgs=operators_in_turn([k.public_key for k in keys], organisations),
     )
+    write_admin_keys(home, genesis)
     network = Network(home, chain_id)
     for i, (name, key) in enumerate(zip(names, keys, strict=True)):
         node_home = Home(os.path.join(home, name))
@@ -136,7 +148,28 @@ def generate(
     return network
 
 
-def _app_params() -> dict[str, object]:
+def _app_params(validators: int) -> dict[str, object]:
     from devnet.demo import app_params
 
-    return dict(app_params())
+    params: dict[str, object] = dict(app_params())
+    if validators < DEFAULT_MIN_VALIDATORS:  # a devnet may be smaller than a real network
+        params[MIN_VALIDATORS_KEY] = validators
+    return params
+
+
+def write_admin_keys(home: str, genesis: Genesis) -> list[str]:
+    """``<home>/keys/<org>-admin.json`` (mode 0600) for each founding agency of
+    ``genesis`` whose admin is a demo key; returns the paths written."""
+    from devnet.demo_keys import demo_admin_keys
+
+    admins = {m.public_key for o in genesis.organisations for m in o.members if "admin" in m.roles}
+    agencies = {o.id for o in genesis.organisations if o.kind == "agency"}
+    keys_dir = os.path.join(home, "keys")
+    written = []
+    for org, key in demo_admin_keys().items():
+        path = os.path.join(keys_dir, f"{org}-admin.json")
+        if org in agencies and key.public_key in admins and not os.path.exists(path):
+            make_private_dir(keys_dir)
+            write_key_file(path, key)
+            written.append(path)
+    return written

@@ -32,6 +32,9 @@ class Purpose(Enum):
     METER_READING = b"cityledger/v1/meter-reading\x00"
     API_REQUEST = b"cityledger/v1/api-request\x00"
     CHECKPOINT = b"cityledger/v1/checkpoint\x00"
+    GENESIS = b"cityledger/v1/genesis\x00"  # a founding agency's signature of the genesis hash
+    JOIN_REQUEST = b"cityledger/v1/join-request\x00"  # an admin key over its join request
+    POSSESSION = b"cityledger/v1/validator-possession\x00"  # a validator key over its request
 
 
 def signing_bytes(purpose: Purpose, chain_id: str, message: bytes) -> bytes:

@@ -1,7 +1,9 @@
 """The genesis document: chain id, validators, founding organisations, parameters.
 
 Stored as JSON for people (keys as hex); identified by the SHA-256 of its
-canonical msgpack form, which is also the ``prev_hash`` of block 1.
+canonical msgpack form, which is also the ``prev_hash`` of block 1. The founding
+agencies' signatures of that hash travel in the same JSON file but outside the
+hashed body (:mod:`ledger.founding`): they are made after the body is final.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ledger.schema import (
     COUNT,
     PUBLIC_KEY,
     AnyMap,
+    Bool,
     Choice,
     Described,
     List,
@@ -27,7 +30,7 @@ from ledger.schema import (
     wire,
 )
 from ledger.tx import CHAIN_ID, check_chain_id
-from ledger.validators import VALIDATOR_LIST, Validator, ValidatorSet
+from ledger.validators import MAX_VALIDATORS, VALIDATOR_LIST, Validator, ValidatorSet
 
 ROLES = frozenset(
     {
@@ -117,6 +120,15 @@ class ConsensusParams(Described):
                 raise ValidationError(f"consensus.{name} must be a non-negative integer")
 
 
+@described("validator_org")
+@dataclass(frozen=True, slots=True)
+class ValidatorOrg(Described):
+    """The founding organisation that runs a genesis validator (from its join request)."""
+
+    validator: bytes = field(metadata=wire(PUBLIC_KEY))
+    org: str = field(metadata=wire(ORG_ID))
+
+
 _VALIDATOR_SET = Mapped(VALIDATOR_LIST, ValidatorSet, lambda vs: vs.validators)
 
 
@@ -133,6 +145,12 @@ class Genesis(Described):
         default_factory=ConsensusParams, metadata=wire(Nested(ConsensusParams))
     )
     app: dict[str, Value] = field(default_factory=dict, metadata=wire(AnyMap()))
+    # Left out of the hashed map when false / empty, so older genesis hashes stand.
+    devnet: bool = field(default=False, metadata=wire(Bool(), missing=False))
+    validator_orgs: tuple[ValidatorOrg, ...] = field(
+        default=(),
+        metadata=wire(List(Nested(ValidatorOrg), max_len=MAX_VALIDATORS), missing=()),
+    )
 
     def __post_init__(self) -> None:
         check_chain_id(self.chain_id)
@@ -142,7 +160,17 @@ class Genesis(Described):
         keys = [m.public_key for o in self.organisations for m in o.members]
         if len(set(keys)) != len(keys):
             raise ValidationError("genesis lists a member key in two places")
+        if not isinstance(self.devnet, bool):
+            raise ValidationError("genesis devnet must be true or false")
+        _check_validator_orgs(self.validator_orgs, self.validators, set(ids))
         encode(self.app)  # must be canonical-encodable
+
+    def org_of_validator(self, public_key: bytes) -> str | None:
+        """The id of the organisation that runs the validator ``public_key``, if named."""
+        for entry in self.validator_orgs:
+            if entry.validator == public_key:
+                return entry.org
+        return None
 
     @property
     def hash(self) -> bytes:
@@ -151,60 +179,79 @@ class Genesis(Described):
     # --- JSON file form ---------------------------------------------------------------------
 
     def to_json(self) -> str:
-        doc = {
+        return json.dumps(self.to_doc(), indent=2, sort_keys=False) + "\n"
+
+    def to_doc(self) -> dict[str, Any]:
+        """The JSON document (a dict) of this genesis: the hashed body only."""
+        return {
             "chain_id": self.chain_id,
             "genesis_time_ms": self.genesis_time_ms,
-            "validators": [
-                {"name": v.name, "public_key": v.public_key.hex(), "power": v.power}
-                for v in self.validators.validators
-            ],
-            "organisations": [
-                {
-                    "id": o.id,
-                    "name": o.name,
-                    "kind": o.kind,
-                    "city": o.city,
-                    "members": [
-                        {"name": m.name, "public_key": m.public_key.hex(), "roles": list(m.roles)}
-                        for m in o.members
-                    ],
-                }
-                for o in self.organisations
-            ],
+            "devnet": self.devnet,
+            "validators": [self._validator_json(v) for v in self.validators.validators],
+            "organisations": [org_to_json(o) for o in self.organisations],
             "consensus": self.consensus.to_obj(),
             "app": self.app,
         }
-        return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+    def _validator_json(self, v: Validator) -> dict[str, Any]:
+        doc: dict[str, Any] = {"name": v.name, "public_key": v.public_key.hex(), "power": v.power}
+        org = self.org_of_validator(v.public_key)
+        if org is not None:
+            doc["org"] = org
+        return doc
 
     @classmethod
     def from_json(cls, text: str) -> Genesis:
         try:
             doc = json.loads(text)
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise DecodeError(f"not a valid genesis file: {exc}") from None
+        return cls.from_doc(doc)
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> Genesis:
+        """The genesis of a parsed JSON document; top-level keys other than the body's
+        (``founding_signatures``, ``peers``) are not read here."""
+        try:
+            validators = doc["validators"]
             return cls(
                 chain_id=doc["chain_id"],
                 genesis_time_ms=int(doc["genesis_time_ms"]),
                 validators=ValidatorSet(
                     tuple(
                         Validator(v["name"], _hex32(v["public_key"]), int(v["power"]))
-                        for v in doc["validators"]
+                        for v in validators
                     )
                 ),
-                organisations=tuple(_org_from_json(o) for o in doc.get("organisations", [])),
+                organisations=tuple(org_from_json(o) for o in doc.get("organisations", [])),
                 consensus=ConsensusParams(**doc.get("consensus", {})),
                 app=doc.get("app", {}),
+                devnet=_flag(doc.get("devnet", False)),
+                validator_orgs=tuple(
+                    ValidatorOrg(_hex32(v["public_key"]), v["org"])
+                    for v in validators
+                    if "org" in v
+                ),
             )
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, ValidationError):
                 raise
             raise DecodeError(f"not a valid genesis file: {type(exc).__name__}: {exc}") from None
 
     @classmethod
     def load(cls, path: str) -> Genesis:
-        try:
-            with open(path, encoding="utf-8") as f:
-                return cls.from_json(f.read())
-        except OSError as exc:
-            raise DecodeError(f"cannot read genesis file {path}: {exc.strerror}") from None
+        return cls.from_json(read_genesis_text(path))
+
+
+def read_genesis_text(path: str) -> str:
+    """The text of the genesis file at ``path`` (a one-line DecodeError if unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise DecodeError(f"cannot read genesis file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise DecodeError(f"genesis file {path} is not UTF-8 text") from None
 
 
 def _hex32(text: Any) -> bytes:
@@ -214,7 +261,49 @@ def _hex32(text: Any) -> bytes:
     return raw
 
 
-def _org_from_json(o: dict[str, Any]) -> Organisation:
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"genesis devnet must be true or false, not {value!r}")
+    return value
+
+
+def _check_validator_orgs(
+    entries: tuple[ValidatorOrg, ...], validators: ValidatorSet, org_ids: set[str]
+) -> None:
+    """Each entry names a genesis validator and organisation, in validator order (the
+    order the JSON file shows them in, so the file gives back the same hash)."""
+    order = {v.public_key: i for i, v in enumerate(validators.validators)}
+    last = -1
+    for entry in entries:
+        where = order.get(entry.validator)
+        if where is None:
+            raise ValidationError(
+                f"validator_orgs names {entry.validator.hex()[:16]}…, not a genesis validator"
+            )
+        if where <= last:
+            raise ValidationError("validator_orgs must follow the validators' order, once each")
+        if entry.org not in org_ids:
+            raise ValidationError(
+                f"a validator is run by {entry.org!r}, not a genesis organisation"
+            )
+        last = where
+
+
+def org_to_json(o: Organisation) -> dict[str, Any]:
+    """An organisation as the genesis (and a join request) shows it in JSON."""
+    return {
+        "id": o.id,
+        "name": o.name,
+        "kind": o.kind,
+        "city": o.city,
+        "members": [
+            {"name": m.name, "public_key": m.public_key.hex(), "roles": list(m.roles)}
+            for m in o.members
+        ],
+    }
+
+
+def org_from_json(o: dict[str, Any]) -> Organisation:
     return Organisation(
         id=o["id"],
         name=o["name"],

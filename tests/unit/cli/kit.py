@@ -25,7 +25,7 @@ from contracts.codes import with_check_digit
 from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value, decode, encode
-from ledger.genesis import Genesis
+from ledger.genesis import Genesis, ValidatorOrg
 from ledger.keyfile import write_key_file
 from ledger.storage import KVStore, MemoryStore, WriteBatch, keys
 from ledger.tx import Transaction
@@ -59,13 +59,20 @@ def key(label: str) -> PrivateKey:
 
 
 def make_genesis(genesis_time_ms: int) -> Genesis:
-    return genesis_from_table(
+    """A devnet genesis (its keys come from labels): each agency runs one validator, so
+    ``node init`` and ``node start`` accept it."""
+    genesis = genesis_from_table(
         CHAIN_ID,
         genesis_time_ms,
         zip(NAMES, VALIDATORS, strict=True),
         ORGS,
         member_key=lambda _org, label: key(label),
         city="Busan",
+    )
+    agencies = [org for org, (kind, _) in ORGS.items() if kind == "agency"]
+    runs = zip(VALIDATORS, agencies, strict=True)
+    return genesis.replace(
+        devnet=True, validator_orgs=tuple(ValidatorOrg(k.public_key, org) for k, org in runs)
     )
 
 
