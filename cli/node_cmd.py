@@ -13,11 +13,11 @@ import click
 from cli.genesis_cmd import checked_genesis_file
 from cli.options import existing_file_option
 from cli.output import console, fail
+from cli.passphrase import passphrase_for
 from ledger.keyfile import (
     KEY_FILE_MODE,
     copy_key_file,
     exposed,
-    is_encrypted,
     make_private_dir,
     read_key_file,
 )
@@ -69,10 +69,7 @@ def init(
         fail(f"{h.key} already exists and holds another key; refusing to overwrite it")
     founding = checked_genesis_file(genesis_path)  # signed by every founder, could run
     genesis = founding.genesis
-    passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
-    if is_encrypted(key_path) and not passphrase:
-        passphrase = click.prompt("Key passphrase", hide_input=True)
-    key = read_key_file(key_path, passphrase)
+    key = read_key_file(key_path, passphrase_for(key_path))
     validator = genesis.validators.get(key.public_key)
     if validator is None:
         console.print(
@@ -141,7 +138,14 @@ def init_store(home: str) -> None:
     "one (the old file is kept aside). Only if this key has not signed anywhere since "
     "that state was written: see docs/operations.md.",
 )
-def start(home: str, reset_signer_state: bool) -> None:
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="A file (mode 0600) holding node_key.json's passphrase. Also: "
+    "CITYLEDGER_KEY_PASSPHRASE_FILE, a systemd credential cityledger-key-passphrase.",
+)
+def start(home: str, reset_signer_state: bool, passphrase_file: str | None) -> None:
     """Run the node in the foreground until Ctrl-C / SIGTERM."""
     from node.runtime import serve
 
@@ -158,9 +162,7 @@ def start(home: str, reset_signer_state: bool) -> None:
             "derived from the source; never keep real records on it (docs/operations.md, "
             '"Founding a network")'
         )
-    passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
-    if passphrase is None and is_encrypted(h.key):
-        passphrase = click.prompt("Key passphrase", hide_input=True)
+    passphrase = passphrase_for(h.key, passphrase_file)
     try:
         import uvloop
     except ImportError:  # not on this platform: the standard loop works, just slower
@@ -191,7 +193,7 @@ def rotate_tls_key_cmd(home: str) -> None:
     open links keep the old one until they close."""
     h = Home(home)
     h.load_config()
-    key = read_key_file(h.key, _passphrase_for(h.key))
+    key = read_key_file(h.key, passphrase_for(h.key))
     new = rotate_tls_key(h.tls_key, h.tls_cert, key)
     console.print(f"wrote a new TLS key and certificate in {h.path}:")
     click.echo(f"sha256:{new.hex()}")
@@ -209,16 +211,9 @@ def tls_fingerprint_cmd(home: str) -> None:
     """Print the SHA-256 fingerprint of the node's TLS certificate (what API clients
     pin with ``--pin``)."""
     h = Home(home)
-    key = read_key_file(h.key, _passphrase_for(h.key))
+    key = read_key_file(h.key, passphrase_for(h.key))
     _, der = read_identity(h.tls_key, h.tls_cert, key)
     click.echo(f"sha256:{fingerprint(der).hex()}")
-
-
-def _passphrase_for(key_path: str) -> str | None:
-    passphrase = os.environ.get("CITYLEDGER_KEY_PASSPHRASE")
-    if passphrase is None and is_encrypted(key_path):
-        passphrase = click.prompt("Key passphrase", hide_input=True)
-    return passphrase
 
 
 def _running_node(h: Home) -> int | None:

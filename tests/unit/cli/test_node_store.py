@@ -27,11 +27,11 @@ def _init(tmp_path: Path, genesis_file: str, key_file: str) -> Home:
     return home
 
 
-def _start(home: Home) -> subprocess.CompletedProcess[str]:
+def _start(home: Home, *extra: str) -> subprocess.CompletedProcess[str]:
     """``cityledger node start`` as a process: what an operator sees on stderr (not a
     terminal, so rich would wrap at 80 columns if the error were not printed unwrapped)."""
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", "node", "start", "--home", home.path],
+        [sys.executable, "-m", "cli.main", "node", "start", "--home", home.path, *extra],
         cwd=REPO,
         env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM")},
         capture_output=True,
@@ -109,3 +109,28 @@ def test_init_store_creates_an_empty_store_only_where_there_is_none(
     created = run(["node", "init-store", "--home", home.path])
     assert created.exit_code == 0, message(created)
     open_leveldb(home.data).close()
+
+
+def test_node_start_takes_the_passphrase_from_a_private_file_only(
+    tmp_path: Path, genesis_file: str
+) -> None:
+    from ledger.crypto import PrivateKey
+    from ledger.keyfile import write_key_file
+
+    sealed = str(tmp_path / "sealed.json")
+    write_key_file(sealed, PrivateKey(b"\x05" * 32), "right one")
+    secret = tmp_path / "passphrase"
+    secret.write_text("right one\n")
+    os.chmod(secret, 0o600)
+    home = Home(str(tmp_path / "home"))
+    env = {"CITYLEDGER_KEY_PASSPHRASE_FILE": str(secret)}
+    init = ["node", "init", "--home", home.path, "--genesis", genesis_file, "--key", sealed]
+    result = run(init, env=env)
+    assert result.exit_code == 0, message(result)
+    os.chmod(secret, 0o644)
+    line = _one_line_refusal(_start(home, "--passphrase-file", str(secret)))
+    assert f"may be read by other users (mode 0644): chmod 600 {secret}" in line
+    os.chmod(secret, 0o600)
+    secret.write_text("wrong one\n")
+    line = _one_line_refusal(_start(home, "--passphrase-file", str(secret)))
+    assert "passphrase" in line.lower()
