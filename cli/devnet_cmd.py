@@ -14,8 +14,10 @@ from rich.table import Table
 from cli.output import console, fail, print_json
 from devnet import layout, processes
 from devnet.layout import Network
+from devnet.ports import PortsBusy, check_free, wanted_addresses
 
 DEFAULT_HOME = "./devnet-data"
+FOLLOW_POLL_S = 0.5
 
 
 @click.group()
@@ -45,15 +47,19 @@ def up(
     home = os.path.abspath(home)
     if os.path.exists(os.path.join(home, "network.json")):
         network = Network.load(home)
+        running = [n.name for n in network.nodes if processes.is_running(n.pid)]
+        if running:
+            fail(f"nodes {', '.join(running)} are already running; `cityledger devnet down` first")
+        _check_ports([(n.name, n.p2p, n.api) for n in network.nodes], network.genesis_hash())
         console.print(f"resuming the devnet at {home} ({len(network.nodes)} validators)")
     else:
+        names = layout.node_names(validators)
+        planned = [(n, *layout.node_addresses(i, base_port)) for i, n in enumerate(names)]
+        _check_ports(planned, None)
         network = layout.generate(
             home, validators, base_port=base_port, genesis_time_ms=int(time.time() * 1000)
         )
         console.print(f"created a {validators}-validator devnet at {home}")
-    running = [n.name for n in network.nodes if processes.is_running(n.pid)]
-    if running:
-        fail(f"nodes {', '.join(running)} are already running; `cityledger devnet down` first")
     try:
         for entry in network.nodes:
             processes.start_node(entry)
@@ -62,10 +68,17 @@ def up(
             ok = processes.wait_for_height(network, 1, timeout_s)
         if not ok:
             _show(network)
+            dead = [
+                f"{n.name} exited: {processes.last_log_line(n)}"
+                for n in network.nodes
+                if not processes.is_running(n.pid)
+            ]
             raise click.ClickException(
-                f"the network did not commit within {timeout_s:.0f} s; see the logs in "
-                f"{home}/<node>/node.log"
+                f"the network did not commit within {timeout_s:.0f} s"
+                + "".join(f"; {line}" for line in dead)
+                + f"; see the logs in {home}/<node>/node.log"
             )
+        _confirm_ours(network)
         if demo:
             from devnet.loader import load_demo
 
@@ -74,9 +87,7 @@ def up(
         processes.stop_all(network)
         raise
     _show(network)
-    console.print(
-        f"logs: {home}/<node>/node.log   (`cityledger devnet logs {network.nodes[0].name}`)"
-    )
+    console.print(f"logs: {home}/<node>/node.log   (`cityledger devnet logs -f`)", soft_wrap=True)
     _print_next_steps(network, demo)
     if detach:
         console.print("[green]running in the background[/]; stop with `cityledger devnet down`")
@@ -120,19 +131,67 @@ def down(home: str) -> None:
 
 
 @devnet.command()
-@click.argument("node_name")
+@click.argument("node_name", required=False)
 @click.option("--home", default=DEFAULT_HOME, show_default=True, type=click.Path(file_okay=False))
 @click.option("-n", "lines", default=50, show_default=True, help="Lines from the end.")
-def logs(node_name: str, home: str, lines: int) -> None:
-    """Print the end of one node's log."""
-    entry = Network.load(os.path.abspath(home)).node(node_name)
-    path = os.path.join(entry.home, "node.log")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+def logs(node_name: str | None, home: str, lines: int, follow: bool) -> None:
+    """The end of one node's log, or of every node's (each line after its node's name)."""
+    network = Network.load(os.path.abspath(home))
+    entries = [network.node(node_name)] if node_name else network.nodes
+    tag = {e.name: "" if node_name else f"{e.name:<10} " for e in entries}
+    files = {}
+    for entry in entries:
+        path = os.path.join(entry.home, "node.log")
+        try:
+            f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - kept open
+        except FileNotFoundError:
+            if node_name:
+                fail(f"no log yet at {path}")
+            continue
+        files[entry.name] = (entry, f)
+        existing = f.readlines()  # read to the end, where --follow goes on
+        for line in existing[max(0, len(existing) - lines) :]:
+            sys.stdout.write(tag[entry.name] + line)
+    sys.stdout.flush()
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            tail = f.readlines()[-lines:]
-    except FileNotFoundError:
-        fail(f"no log yet at {path}")
-    sys.stdout.writelines(tail)
+        while follow:
+            time.sleep(FOLLOW_POLL_S)
+            for entry, f in files.values():
+                for line in f.readlines():
+                    sys.stdout.write(tag[entry.name] + line)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for _entry, f in files.values():
+            f.close()
+
+
+def _check_ports(nodes: list[tuple[str, str, str]], genesis_hash: str | None) -> None:
+    """Refuse, before anything starts or is written, addresses another process holds."""
+    try:
+        check_free(wanted_addresses(nodes), genesis_hash, processes.status_at)
+    except PortsBusy as exc:
+        fail(str(exc))
+
+
+def _confirm_ours(network: Network) -> None:
+    """Every node process is alive and its API serves this devnet's genesis (not another
+    network's that took a port between the check and the start)."""
+    ours = network.genesis_hash()
+    for entry in network.nodes:
+        status = processes.node_status(entry)
+        if not processes.is_running(entry.pid):
+            raise click.ClickException(
+                f"{entry.name} exited: {processes.last_log_line(entry)} "
+                f"(the whole log: {entry.home}/node.log)"
+            )
+        if status is None or status.get("genesis_hash") != ours:
+            raise click.ClickException(
+                f"{entry.url} answers for another chain (genesis "
+                f"{(status or {}).get('genesis_hash')}), not this devnet's {ours}"
+            )
 
 
 def _row(entry: layout.NodeEntry) -> dict[str, Any]:
@@ -171,10 +230,11 @@ def _print_next_steps(network: Network, demo: bool) -> None:
     exe = exe if exe and not exe.startswith("..") else "cityledger"
     genesis = os.path.join(rel, network.nodes[0].name, "genesis.json")
     console.print("\n[bold]try next[/]")
-    console.print(f"  {exe} status --node {url}")
+    console.print(f"  {exe} status --node {url}", soft_wrap=True)
     keys = os.path.join(rel, "keys")
     console.print(
-        f"  (each founding agency's admin key: {keys}/<org>-admin.json; demo keys, public)"
+        f"  (each founding agency's admin key: {keys}/<org>-admin.json; demo keys, public)",
+        soft_wrap=True,
     )
     if demo:
         from devnet.demo import demo_summary
@@ -185,11 +245,14 @@ def _print_next_steps(network: Network, demo: bool) -> None:
         common = f"--node {url} --genesis {genesis}"
         console.print(
             f"  {exe} shipment provenance {summary['long_history_shipment']} "
-            f"{common} --key {officer}"
+            f"{common} --key {officer}",
+            soft_wrap=True,
         )
-        console.print(f"  {exe} shipment find --status held {common} --key {officer}")
-        console.print(f"  {exe} permit check {summary['permit']} {common}")
+        console.print(
+            f"  {exe} shipment find --status held {common} --key {officer}", soft_wrap=True
+        )
+        console.print(f"  {exe} permit check {summary['permit']} {common}", soft_wrap=True)
         auditor = os.path.relpath(demo_key_path(network, "auditor"))
-        console.print(f"  {exe} audit verify {common} --key {auditor}")
+        console.print(f"  {exe} audit verify {common} --key {auditor}", soft_wrap=True)
     else:
-        console.print(f"  {exe} audit verify --node {url} --genesis {genesis}")
+        console.print(f"  {exe} audit verify --node {url} --genesis {genesis}", soft_wrap=True)

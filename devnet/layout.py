@@ -80,6 +80,13 @@ class Network:
         except (KeyError, TypeError, ValueError) as exc:
             raise DevnetError(f"{path} is corrupt: {exc}") from None
 
+    def genesis_hash(self) -> str | None:
+        """This devnet's genesis hash (hex), from its first node's home."""
+        try:
+            return Genesis.load(Home(self.nodes[0].home).genesis).hash.hex()
+        except (IndexError, OSError, LedgerError):
+            return None
+
     def node(self, name: str) -> NodeEntry:
         for n in self.nodes:
             if n.name == name or n.name.endswith(name):
@@ -110,7 +117,7 @@ def generate(
         raise DevnetError(f"--validators must be 1..{len(CITIES) * 3}")
     if not os.path.isdir(home):
         make_private_dir(home)  # an existing directory the operator named is left as it is
-    names = [f"{CITIES[i % len(CITIES)]}-{i}" for i in range(validators)]
+    names = node_names(validators)
     keys = [PrivateKey.generate() for _ in names]
     organisations = tuple(founding_organisations())
     genesis = Genesis(
@@ -135,9 +142,8 @@ def generate(
         open_leveldb(node_home.data, create=True).close()  # only home creation makes a store
         with open(node_home.genesis, "w", encoding="utf-8") as f:
             f.write(genesis.to_json())
-        p2p = f"127.0.0.1:{base_port + i}"
-        api = f"127.0.0.1:{base_port + 100 + i}"
-        peers = [f"127.0.0.1:{base_port + j}" for j in range(validators) if j != i]
+        p2p, api = node_addresses(i, base_port)
+        peers = [node_addresses(j, base_port)[0] for j in range(validators) if j != i]
         config = NodeConfig(
             name=name, p2p=P2PConfig(listen=p2p, peers=peers), api=APIConfig(listen=api)
         )
@@ -146,6 +152,15 @@ def generate(
         network.nodes.append(NodeEntry(name, node_home.path, p2p, api))
     network.save()
     return network
+
+
+def node_names(validators: int) -> list[str]:
+    return [f"{CITIES[i % len(CITIES)]}-{i}" for i in range(validators)]
+
+
+def node_addresses(i: int, base_port: int) -> tuple[str, str]:
+    """(p2p, API) address of node ``i``: ports from ``base_port`` and ``base_port + 100``."""
+    return f"127.0.0.1:{base_port + i}", f"127.0.0.1:{base_port + 100 + i}"
 
 
 def _app_params(validators: int) -> dict[str, object]:

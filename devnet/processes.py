@@ -93,11 +93,16 @@ def get_json(url: str, timeout_s: float = 2.0) -> Any:
 
 
 def node_status(entry: NodeEntry) -> dict[str, Any] | None:
+    return status_at(entry.url)
+
+
+def status_at(url: str) -> dict[str, Any] | None:
+    """``GET url/v1/status`` of a CityLedger node, or None if nothing like one answers."""
     try:
-        status = get_json(entry.url + "/v1/status")
+        status = get_json(url + "/v1/status")
     except (OSError, urllib.error.URLError, ValueError):
         return None
-    return status if isinstance(status, dict) else None
+    return status if isinstance(status, dict) and "chain_id" in status else None
 
 
 def wait_for_height(network: Network, height: int, timeout_s: float) -> bool:
@@ -109,6 +114,17 @@ def wait_for_height(network: Network, height: int, timeout_s: float) -> bool:
             return True
         time.sleep(0.25)
     return False
+
+
+def last_log_line(entry: NodeEntry) -> str:
+    """The last line a node wrote to its log that says something (an error, usually)."""
+    try:
+        with open(os.path.join(entry.home, "node.log"), encoding="utf-8", errors="replace") as f:
+            lines = [line.strip() for line in f.readlines()[-50:] if line.strip()]
+    except FileNotFoundError:
+        return "it wrote no log"
+    errors = [line for line in lines if line.startswith("error:") or " ERROR " in line]
+    return (errors or lines or ["its log is empty"])[-1]
 
 
 def log_tails(nodes: Iterable[NodeEntry], lines: int) -> str:

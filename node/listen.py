@@ -11,12 +11,14 @@ at most the handshake deadline.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import ssl
 from collections.abc import Callable
 
 from aiohttp import web
 
+from ledger.errors import LedgerError
 from node.config import split_host_port
 
 
@@ -153,5 +155,23 @@ async def start_site(
     connections in the TLS handshake capped by ``tls_pending`` if given."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    await _Site(runner, listen, ssl_context, handshake_timeout_s, tls_pending).start()
+    try:
+        await _Site(runner, listen, ssl_context, handshake_timeout_s, tls_pending).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ListenError(f"cannot listen on {listen}: {_why(exc)}") from None
     return runner
+
+
+class ListenError(LedgerError):
+    """An address the node must listen on cannot be bound (one line for the operator)."""
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is already in use (another node, or another program: `ss -ltnp`)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "no interface of this host has that address"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    return exc.strerror or str(exc)

@@ -507,15 +507,17 @@ async def serve(
     with open(home.pid, "w", encoding="ascii") as f:
         f.write(f"{os.getpid()}\n")
     settle_after_start()
+    ran = False
     try:
         await node.run(stop)
+        ran = True
     finally:
         if backups is not None:
             await backups.finish()
         node.store.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(home.pid)
-        if node.fatal is None:
+        if ran and node.fatal is None:
             log.info("node stopped cleanly")
     if node.fatal is not None:
         raise LocalStoreFault("the node stopped: its local store is damaged (see the log)")

@@ -175,6 +175,21 @@ def test_online_backup_of_a_running_node(
     assert again.exit_code == 1 and "already exists" in again.output
 
 
+def test_a_second_devnet_on_the_same_ports_is_refused_before_anything_starts(
+    network: tuple[Network, Path], tmp_path: Path
+) -> None:
+    net, _ = network
+    base_port = int(net.nodes[0].p2p.rsplit(":", 1)[1])
+    other = tmp_path / "second-devnet"
+    result = run(["devnet", "up", "--home", str(other), "--base-port", str(base_port),
+                  "--validators", str(len(net.nodes)), "--detach"])  # fmt: skip
+    assert result.exit_code == 1, message(result)
+    text = " ".join(result.output.split())
+    assert f"{net.nodes[0].api} (busan-0's API) is in use by a CityLedger node " in text
+    assert f"of another chain ({net.chain_id}, genesis " in text
+    assert "--base-port" in text and not other.exists(), "nothing written, nothing started"
+
+
 # kind -> how to pick its key in a stored node; the record name the audit must give
 TAMPER: dict[str, tuple[Callable[[Any, dict[str, Any]], bytes], str]] = {
     "block": (lambda db, j: keys.block_key(j["receipts"][0]["height"]), "block|transaction"),

@@ -134,3 +134,20 @@ def test_node_start_takes_the_passphrase_from_a_private_file_only(
     secret.write_text("wrong one\n")
     line = _one_line_refusal(_start(home, "--passphrase-file", str(secret)))
     assert "passphrase" in line.lower()
+
+
+def test_node_start_on_a_port_in_use_says_so_in_one_line(
+    tmp_path: Path, genesis_file: str, keys: dict[str, str]
+) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        home = Home(str(tmp_path / "home"))
+        result = run(["node", "init", "--home", home.path, "--genesis", genesis_file,
+                      "--key", keys["clerk"], "--api", taken, "--p2p", "127.0.0.1:0"])  # fmt: skip
+        assert result.exit_code == 0, message(result)
+        line = _one_line_refusal(_start(home))
+    assert f"cannot listen on {taken}: the address is already in use" in line
