@@ -16,6 +16,8 @@ from typing import Any
 
 from ledger.errors import LedgerError
 
+SHOWN = 2  # busy addresses named in full; the rest are counted
+
 
 class PortsBusy(LedgerError):
     """Some address a devnet needs is taken; the message says which and by whom."""
@@ -43,7 +45,7 @@ def is_free(address: str) -> bool:
 
 
 def check_free(
-    wanted: Iterable[tuple[str, str, str]],
+    wanted: list[tuple[str, str, str]],
     genesis_hash: str | None,
     status_of: Callable[[str], dict[str, Any] | None],
 ) -> None:
@@ -51,14 +53,17 @@ def check_free(
     address) and what answers there; ``status_of(url)`` asks a CityLedger API."""
     problems = []
     for owner, role, address in wanted:
-        if is_free(address):
-            continue
-        holder = _holder(address, role, genesis_hash, status_of)
-        problems.append(f"{address} ({owner}'s {role}) is in use{holder}")
+        if not is_free(address):
+            holder = _holder(address, role, genesis_hash, status_of)
+            problems.append((role != "API", f"{address} ({owner}'s {role}) is in use{holder}"))
     if problems:
+        shown = [text for _, text in sorted(problems)[:SHOWN]]  # API ports first: they say who
+        more = len(problems) - len(shown)
         raise PortsBusy(
-            "cannot start the devnet: "
-            + "; ".join(problems)
+            f"cannot start the devnet: {len(problems)} of its {len(wanted)} addresses "
+            "are in use: "
+            + "; ".join(shown)
+            + (f"; and {more} more" if more else "")
             + ". Stop whatever holds them (another devnet: `cityledger devnet down --home DIR`) "
             "or choose other ports with --base-port"
         )
