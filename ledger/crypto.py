@@ -32,6 +32,7 @@ class Purpose(Enum):
     METER_READING = b"cityledger/v1/meter-reading\x00"
     API_REQUEST = b"cityledger/v1/api-request\x00"
     CHECKPOINT = b"cityledger/v1/checkpoint\x00"
+    VALIDATOR_KEY = b"cityledger/v1/validator-key\x00"  # proof of possession (gov rotate)
 
 
 def signing_bytes(purpose: Purpose, chain_id: str, message: bytes) -> bytes:

@@ -50,6 +50,9 @@ EXPECTED_KINDS = {
     "energy.place_order",
     "energy.cancel_order",
     "energy.settle",
+    "gov.propose",
+    "gov.approve",
+    "gov.withdraw",
 }
 
 
