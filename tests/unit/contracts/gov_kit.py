@@ -85,7 +85,19 @@ def consensus(monkeypatch: pytest.MonkeyPatch, fake: FakeConsensus) -> Iterator[
     """Run the engine with contexts that carry the consensus side's hooks."""
 
     class Ctx(TxContext):
-        validators = fake.validators
+        @property
+        def validators(self) -> ValidatorSet:
+            """The set in force: updates scheduled at H are in force from H+2."""
+            seats = {v.public_key: v for v in fake.validators.validators}
+            for height, updates in fake.scheduled:
+                if height + 2 > self.height:
+                    continue
+                for u in updates:
+                    if u.power == 0:
+                        seats.pop(u.public_key, None)
+                    else:
+                        seats[u.public_key] = Validator(u.name, u.public_key, u.power)
+            return ValidatorSet(tuple(seats.values()))
 
         def schedule_validator_updates(self, updates: list[Any]) -> None:
             fake.scheduled.append((self.height, list(updates)))
