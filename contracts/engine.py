@@ -214,7 +214,9 @@ def execute_block(
     """
     del index
     raw_params = state.get(sk.params_key())
-    params = AppParams.from_genesis(genesis) if raw_params is None else AppParams.from_stored(raw_params)
+    params = (
+        AppParams.from_genesis(genesis) if raw_params is None else AppParams.from_stored(raw_params)
+    )
     block = BlockBuffer(state)
     receipts = [
         _execute_tx(block, genesis, params, height, time_ms, i, tx) for i, tx in enumerate(txs)

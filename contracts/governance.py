@@ -34,6 +34,7 @@ from contracts.governance_records import (
     list_key,
     load_proposal,
     load_registry,
+    proposal_id_of,
     proposal_key,
 )
 
@@ -73,7 +74,7 @@ def process_propose(ctx: TxContext, p: ParsedProposal) -> None:
         MAX_OPEN_PER_ORG
     ):
         raise ContractError("limit_exceeded", "too many open proposals: withdraw or let expire")
-    pid = "gov-" + ctx.tx_hash.hex()[:32]
+    pid = proposal_id_of(ctx.tx_hash)
     if ctx.get(proposal_key(pid)) is not None:
         raise ContractError("duplicate", f"proposal {pid} already exists")
     prepare(ctx, p, ctx.sender.org, pid)  # refuse now what could not happen
@@ -145,7 +146,10 @@ def decide(ctx: TxContext, proposal: Proposal) -> None:
     except ContractError as exc:
         ctx.writes, ctx.index_writes, ctx.events = writes, index, events
         refused = proposal.replace(
-            status="refused", closed_height=ctx.height, refusal=exc.code, refusal_message=exc.message
+            status="refused",
+            closed_height=ctx.height,
+            refusal=exc.code,
+            refusal_message=exc.message,
         )
         close(ctx, refused)
         ctx.emit("gov.refused", {"id": proposal.id, "code": exc.code})

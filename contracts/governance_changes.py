@@ -231,4 +231,3 @@ def _rotation(
         raise ContractError("bad_payload", "the new key's proof of possession does not verify")
     changes = [Change(c.public_key, 0, seat.org), Change(c.new_public_key, seat.power, seat.org)]
     return changes, {c.public_key: name, c.new_public_key: name}
-

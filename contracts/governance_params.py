@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from contracts.context import TxContext
 from ledger.encoding import Value
 from ledger.errors import ValidationError
-from ledger.genesis import Genesis, ROLES
+from ledger.genesis import ROLES, Genesis
 
 DEFAULT_CONSENT_ROLES = ("auditor", "customs", "energy_regulator", "permit_office")
 NEVER_CONSENT = frozenset({"admin", "meter"})  # admins are how organisations run themselves
@@ -80,7 +80,7 @@ class GovParams:
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ValidationError("genesis app.gov_consent_roles must be a list of roles")
         ints = {name: app.get(name, getattr(defaults, name)) for name in GOV_INT_RANGES}
-        return cls(num, den, frozenset(roles), **ints)  # type: ignore[arg-type]
+        return cls(num, den, frozenset(roles), **ints)
 
 
 def gov_params(ctx: TxContext) -> GovParams:

@@ -32,6 +32,11 @@ STATUSES = ("pending", "executed", "expired", "withdrawn", "refused")
 ORG_LIST = List(ORG_ID, max_len=MAX_SIZE)
 
 
+def proposal_id_of(tx_hash: bytes) -> str:
+    """The id of the proposal a ``gov.propose`` transaction makes (known once it is signed)."""
+    return "gov-" + tx_hash[:16].hex()
+
+
 def proposal_key(proposal_id: str) -> bytes:
     return sk.gov_key("proposal", proposal_id)
 

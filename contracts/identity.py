@@ -8,9 +8,10 @@ a customs officer; and the privileged roles of ``gov_consent_roles`` (customs,
 auditor, energy regulator, permit office by default) are never registered
 directly, by anyone: only an executed ``role-grant`` governance proposal gives
 them (:mod:`contracts.governance`), refused here with ``consent_required``.
-Genesis members keep the roles the genesis gave them. A revoked key can send nothing (the engine checks before any
-handler runs). Member keys and meter keys share one key space: a key registered
-as either can never be registered as the other (checked on both paths). Payloads
+Genesis members keep the roles the genesis gave them. A revoked key can send
+nothing (the engine checks before any handler runs). Member keys and meter keys
+share one key space: a key registered as either can never be registered as the
+other (checked on both paths). Payloads
 are described in :mod:`contracts.identity_payloads`, records in
 :mod:`contracts.identity_records`.
 """

@@ -105,7 +105,7 @@ class AppParams:
         restricted = obj.pop("restricted_hs_codes")
         if not isinstance(restricted, list):
             raise ValidationError("stored restricted_hs_codes must be a list")
-        return AppParams(restricted_hs_codes=tuple(restricted), **obj)  # type: ignore[arg-type]
+        return AppParams(restricted_hs_codes=tuple(restricted), **obj)
 
     def to_obj(self) -> dict[str, Value]:
         out: dict[str, Value] = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -6,7 +6,9 @@ from contracts import energy, governance, identity, permits, shipments
 from contracts.context import Handler
 
 HANDLERS: dict[str, Handler] = {
-    h.kind: h for module in (identity, shipments, permits, energy, governance) for h in module.HANDLERS
+    h.kind: h
+    for module in (identity, shipments, permits, energy, governance)
+    for h in module.HANDLERS
 }
 
 

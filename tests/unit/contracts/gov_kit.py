@@ -26,7 +26,9 @@ FOUNDERS = ["customs", "port", "permits", "energy"]
 ADMIN = {org: member_key(org, "admin") for org in [*FOUNDERS, "exporter", "carrier-a"]}
 
 
-def role_grant(org: str = "port", label: str = "new-officer", roles: tuple[str, ...] = ("customs",)) -> dict[str, Value]:  # fmt: skip
+def role_grant(
+    org: str = "port", label: str = "new-officer", roles: tuple[str, ...] = ("customs",)
+) -> dict[str, Value]:
     change: dict[str, Value] = {
         "org": org,
         "public_key": key(label).public_key,
@@ -77,7 +79,9 @@ VALIDATOR_KEYS = [PrivateKey.from_label(f"gov-test/validator-{i}") for i in rang
 def validator_set(n: int = 4) -> ValidatorSet:
     # named after the agencies: each belongs to a different organisation
     orgs = ["customs", "port", "permits", "energy", "audit"]
-    return ValidatorSet(tuple(Validator(orgs[i], VALIDATOR_KEYS[i].public_key, 1) for i in range(n)))
+    return ValidatorSet(
+        tuple(Validator(orgs[i], VALIDATOR_KEYS[i].public_key, 1) for i in range(n))
+    )
 
 
 @contextmanager

@@ -206,7 +206,9 @@ def test_suspended_organisation_sends_nothing() -> None:
     payload = {"id": "P-9", "type": "import_licence", "address": "a", "description": "d"}
     assert chain.send(clerk, "permit.apply", payload).code == "suspended"
     assert chain.state.data == before  # not even the nonce
-    pid = propose(chain, "port", {"kind": "org-unsuspend", "change": {"org": "exporter", "reason": "ok"}})
+    pid = propose(
+        chain, "port", {"kind": "org-unsuspend", "change": {"org": "exporter", "reason": "ok"}}
+    )
     approve_all(chain, pid, ["customs", "permits", "energy"])
     chain.ok(clerk, "permit.apply", payload)
 
@@ -255,7 +257,12 @@ def test_founding_admit_adds_an_approver() -> None:
     assert proposal(chain, grant).status == "executed"
     again = {"kind": "founding-admit", "change": {"org": "customs"}}
     chain.fails("wrong_state", ADMIN["port"], "gov.propose", again)
-    chain.fails("wrong_state", ADMIN["port"], "gov.propose", {"kind": "founding-admit", "change": {"org": "exporter"}})
+    chain.fails(
+        "wrong_state",
+        ADMIN["port"],
+        "gov.propose",
+        {"kind": "founding-admit", "change": {"org": "exporter"}},
+    )
 
 
 @pytest.mark.parametrize("founders", FOUNDERS)

@@ -58,7 +58,9 @@ def disturb(chain: Chain, op: str, org: str) -> None:
         chain.state.data[key] = encode(revoked.to_obj())
 
 
-def check_transition(chain: Chain, before: Proposal | None, after: Proposal, executed: bool) -> None:  # fmt: skip
+def check_transition(
+    chain: Chain, before: Proposal | None, after: Proposal, executed: bool
+) -> None:
     params = GovParams()
     if before is not None and before.status != "pending":
         assert after == before, "a closed proposal changed"
@@ -76,7 +78,9 @@ def check_transition(chain: Chain, before: Proposal | None, after: Proposal, exe
 @settings(max_examples=120, deadline=None)
 @given(ops)
 def test_random_hostile_sequences_keep_the_state_machine(steps: list[tuple[str, str, int]]) -> None:
-    chain = Chain(genesis=make_genesis({"restricted_hs_codes": RESTRICTED, "gov_proposal_ttl": TTL}))
+    chain = Chain(
+        genesis=make_genesis({"restricted_hs_codes": RESTRICTED, "gov_proposal_ttl": TTL})
+    )
     ids: list[str] = []
     executions: dict[str, int] = {}
     for n, (op, org, arg) in enumerate(steps):

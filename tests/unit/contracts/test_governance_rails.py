@@ -19,7 +19,9 @@ def all_live(height: int = 100) -> dict[bytes, int | None]:
     return dict.fromkeys(K, height)
 
 
-def rails(current: list[Seat], changes: list[Change], signed: dict[bytes, int | None]) -> str | None:
+def rails(
+    current: list[Seat], changes: list[Change], signed: dict[bytes, int | None]
+) -> str | None:
     return check_rails(current, changes, signed, 100, 10, 4)
 
 

@@ -45,9 +45,7 @@ def test_validator_add_schedules_one_update(monkeypatch: pytest.MonkeyPatch) -> 
         approve_all(chain, pid, ["port", "permits", "energy"])
         done = proposal(chain, pid)
         assert done.status == "executed" and done.effective_height == chain.height + 2
-        assert f.scheduled == [
-            (chain.height, [ValidatorUpdate(NEW.public_key, 1, "carrier-node")])
-        ]
+        assert f.scheduled == [(chain.height, [ValidatorUpdate(NEW.public_key, 1, "carrier-node")])]
         pending = typed_record(ScheduledList, chain.state.data[SCHEDULED_KEY]).updates
         assert [(u.public_key, u.org) for u in pending] == [(NEW.public_key, "carrier-a")]
         # the new node has not signed: a second unsigned validator is refused
@@ -104,7 +102,9 @@ def test_rails_are_checked_again_at_execution(monkeypatch: pytest.MonkeyPatch) -
         assert f.scheduled == [] and SCHEDULED_KEY not in chain.state.data
 
 
-def rotation(old: PrivateKey, new: PrivateKey, chain_id: str, signer: PrivateKey | None = None) -> dict[str, Value]:  # fmt: skip
+def rotation(
+    old: PrivateKey, new: PrivateKey, chain_id: str, signer: PrivateKey | None = None
+) -> dict[str, Value]:
     proof = (signer or new).sign(
         Purpose.VALIDATOR_KEY, chain_id, possession_message(old.public_key, new.public_key)
     )
