@@ -13,8 +13,9 @@ def gov(server: ServerThread, keys: dict[str, str], signer: str, *args: str) -> 
 
 
 def propose_grant(server: ServerThread, keys: dict[str, str], label: str, *more: str) -> Any:
-    args = ["propose", "role-grant", "--org", "busan-port", "--public-key",
-            key(label).public_key.hex(), "--name", label, "--role", "customs", "--wait", *more]  # fmt: skip
+    pk = key(label).public_key.hex()
+    args = ["propose", "role-grant", "--org", "busan-port", "--public-key", pk,
+            "--name", label, "--role", "customs", "--wait", *more]  # fmt: skip
     return gov(server, keys, "customs-admin", *args)
 
 
