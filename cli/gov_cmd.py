@@ -83,6 +83,12 @@ def _settings(f: dict[str, Any], _: Sender) -> dict[str, Value]:
     return out
 
 
+def _grant(f: dict[str, Any], sender: Sender) -> dict[str, Value]:
+    """One member's grant (a grant may list up to 256: ``tx send gov.propose --file``)."""
+    member = _fields(public_key=_key, name="name", roles="roles")(f, sender)
+    return {"org": f["org"], "members": [member]}
+
+
 def _change(kind: str, build: Build) -> Build:
     """A ``gov.propose`` payload whose change ``build`` makes."""
     return lambda f, sender: {"kind": kind, "change": build(f, sender)}
@@ -104,10 +110,7 @@ PROPOSALS: dict[str, tuple[str, Build]] = {
         "--public-key --new-key",
         _fields(public_key=_key, new_public_key=_new_key, proof=_proof),
     ),
-    "role-grant": (
-        "--org --public-key --name --role*",
-        _fields(org="org", public_key=_key, name="name", roles="roles"),
-    ),
+    "role-grant": ("--org --public-key --name --role*", _grant),
     "org-suspend": ("--org --reason", _fields(org="org", reason="reason")),
     "org-unsuspend": ("--org --reason", _fields(org="org", reason="reason")),
     "founding-admit": ("--org", _fields(org="org")),

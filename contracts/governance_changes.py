@@ -82,31 +82,40 @@ def _live_org(ctx: TxContext, org_id: str) -> Organisation:
 
 def _role_grant(ctx: TxContext, c: RoleGrant) -> Apply:
     org = _live_org(ctx, c.org)
-    check_roles_for_kind(org.kind, NewMember(c.public_key, c.name, c.roles))
-    member = ctx.record(sk.member_key(c.public_key), Member)
-    if member is None:
-        check_key_unused(ctx, c.public_key)
+    steps = [_grant_one(ctx, org, m) for m in c.members]
 
-        def register() -> int:
-            ctx.save(add_member(ctx, org, NewMember(c.public_key, c.name, c.roles)))
-            return ctx.height
+    def grant() -> int:
+        for step in steps:
+            step()
+        return ctx.height
+
+    return grant
+
+
+def _grant_one(ctx: TxContext, org: Organisation, m: NewMember) -> Callable[[], None]:
+    """Checks for one member of a grant; the returned function registers or extends it."""
+    check_roles_for_kind(org.kind, m)
+    member = ctx.record(sk.member_key(m.public_key), Member)
+    if member is None:
+        check_key_unused(ctx, m.public_key)
+
+        def register() -> None:
+            ctx.save(add_member(ctx, load_org(ctx, org.id), m))
 
         return register
-    if member.org != c.org:
-        raise forbidden(f"key {c.public_key.hex()[:16]}… is a member of {member.org!r}")
+    if member.org != org.id:
+        raise forbidden(f"key {m.public_key.hex()[:16]}… is a member of {member.org!r}")
     if not member.active:
         raise wrong_state("this member key is revoked")
-    if set(c.roles) <= set(member.roles):
-        raise wrong_state(f"the member already holds {sorted(c.roles)}")
+    if set(m.roles) <= set(member.roles):
+        raise wrong_state(f"the member already holds {sorted(m.roles)}")
 
-    def extend() -> int:
-        roles = tuple(sorted(set(member.roles) | set(c.roles)))
-        ctx.save(member.replace(roles=roles))
+    def extend() -> None:
+        ctx.save(member.replace(roles=tuple(sorted(set(member.roles) | set(m.roles)))))
         ctx.emit(
             "identity.roles_granted",
-            {"org": c.org, "public_key": c.public_key, "roles": list(c.roles)},
+            {"org": org.id, "public_key": m.public_key, "roles": list(m.roles)},
         )
-        return ctx.height
 
     return extend
 

@@ -17,15 +17,27 @@ from typing import Any
 from contracts.errors import bad_payload
 from contracts.fields import ORG_ID, optional, payload, text
 from contracts.governance_records import PROPOSAL_ID
-from contracts.identity_payloads import ROLE_LIST
+from contracts.identity_payloads import NewMember
 from contracts.params import INT_RANGES, AppParams
 from ledger.encoding import Value
 from ledger.errors import ValidationError
-from ledger.schema import PUBLIC_KEY, SIGNATURE, AnyMap, Choice, Described, Int, Str, wire
+from ledger.schema import (
+    PUBLIC_KEY,
+    SIGNATURE,
+    AnyMap,
+    Choice,
+    Described,
+    Int,
+    List,
+    Nested,
+    Str,
+    wire,
+)
 from ledger.validators import MAX_TOTAL_POWER
 
 POWER = Int(lo=1, hi=MAX_TOTAL_POWER)
 VALIDATOR_NAME = Str(max_len=64, min_len=1, control=False)
+MAX_GRANT_MEMBERS = 256  # one grant may seat a whole shift of officers (payload < 64 KiB)
 SETTABLE_PARAMS = frozenset({"restricted_hs_codes", *INT_RANGES})
 
 
@@ -71,12 +83,17 @@ class ValidatorRotate(Described):
 @payload("gov.propose role-grant")
 @dataclass(frozen=True, slots=True)
 class RoleGrant(Described):
-    """Give ``roles`` to ``public_key`` of ``org``: registers the member or extends it."""
+    """Give each listed member of ``org`` its roles: registers the key, or extends the
+    roles of a member it already is (its name then stays)."""
 
     org: str = field(metadata=wire(ORG_ID))
-    public_key: bytes = field(metadata=wire(PUBLIC_KEY))
-    name: str = field(metadata=wire(text(100)))
-    roles: tuple[str, ...] = field(metadata=wire(ROLE_LIST))
+    members: tuple[NewMember, ...] = field(
+        metadata=wire(List(Nested(NewMember), min_len=1, max_len=MAX_GRANT_MEMBERS))
+    )
+
+    def __post_init__(self) -> None:
+        if len({m.public_key for m in self.members}) != len(self.members):
+            raise bad_payload("gov.propose role-grant: a member key is listed twice")
 
 
 @payload("gov.propose org-suspend")

@@ -29,13 +29,14 @@ ADMIN = {org: member_key(org, "admin") for org in [*FOUNDERS, "exporter", "carri
 def role_grant(
     org: str = "port", label: str = "new-officer", roles: tuple[str, ...] = ("customs",)
 ) -> dict[str, Value]:
-    change: dict[str, Value] = {
-        "org": org,
-        "public_key": key(label).public_key,
-        "name": label,
-        "roles": list(roles),
-    }
-    return {"kind": "role-grant", "change": change}
+    return grant(org, [(key(label).public_key, label, roles)])
+
+
+def grant(org: str, members: list[tuple[bytes, str, tuple[str, ...]]]) -> dict[str, Value]:
+    listed: list[Value] = [
+        {"public_key": pk, "name": name, "roles": list(roles)} for pk, name, roles in members
+    ]
+    return {"kind": "role-grant", "change": {"org": org, "members": listed}}
 
 
 def proposal_id(receipt: Receipt) -> str:

@@ -6,11 +6,20 @@ import pytest
 
 from contracts import state_keys as sk
 from contracts.governance_records import REGISTRY_KEY, Registry
-from contracts.identity_records import Member
+from contracts.identity_records import Member, Organisation
 from contracts.params import AppParams
 from contracts.record_cache import typed_record
 
-from .gov_kit import ADMIN, FOUNDERS, approve_all, proposal, proposal_id, propose, role_grant
+from .gov_kit import (
+    ADMIN,
+    FOUNDERS,
+    approve_all,
+    grant,
+    proposal,
+    proposal_id,
+    propose,
+    role_grant,
+)
 from .harness import RESTRICTED, Chain, event_types, key, make_genesis, member_key
 
 
@@ -76,12 +85,22 @@ def test_role_grant_executes_at_more_than_two_thirds_of_the_founders() -> None:
     assert registry.count == 1 and registry.open == ()
 
 
+def test_one_grant_seats_several_members() -> None:
+    chain = Chain()
+    members = [(key(f"shift-{n}").public_key, f"shift-{n}", ("auditor",)) for n in range(3)]
+    pid = propose(chain, "port", grant("port", members))
+    approve_all(chain, pid, ["customs", "permits", "energy"])
+    assert all(member(chain, f"shift-{n}") is not None for n in range(3))
+    org = chain.state.data[sk.org_key("port")]
+
+    listed = typed_record(Organisation, org).members
+    assert [key(f"shift-{n}").public_key.hex() for n in range(3)] == list(listed[-3:])
+
+
 def test_role_grant_extends_an_existing_member() -> None:
     chain = Chain()
-    label = "port/officer"
-    grant = role_grant("port", label, ("customs",))
-    grant["change"]["public_key"] = member_key("port", "officer").public_key  # type: ignore[index]
-    pid = propose(chain, "port", grant)
+    officer = member_key("port", "officer").public_key
+    pid = propose(chain, "port", grant("port", [(officer, "officer", ("customs",))]))
     approve_all(chain, pid, ["customs", "permits", "energy"])
     raw = chain.state.data[sk.member_key(member_key("port", "officer").public_key)]
     assert typed_record(Member, raw).roles == ("customs", "port")
@@ -153,9 +172,10 @@ def test_bad_proposals_are_refused_at_once() -> None:
     chain.fails("bad_payload", admin, "gov.propose", {"kind": "role-grant", "change": {}})
     chain.fails("not_found", admin, "gov.propose", role_grant(org="nobody"))
     chain.fails("forbidden_role", admin, "gov.propose", role_grant(org="exporter"))
-    taken = role_grant("port")
-    taken["change"]["public_key"] = member_key("customs", "officer").public_key  # type: ignore[index]
-    chain.fails("forbidden", admin, "gov.propose", taken)
+    taken = member_key("customs", "officer").public_key
+    chain.fails("forbidden", admin, "gov.propose", grant("port", [(taken, "x", ("customs",))]))
+    twice = grant("port", [(key("t").public_key, "a", ("customs",))] * 2)
+    chain.fails("bad_payload", admin, "gov.propose", twice)
     bad = {"kind": "params-set", "change": {"params": {"energy_interval_ms": 1}}}
     chain.fails("bad_payload", admin, "gov.propose", bad)
     unknown = {"kind": "params-set", "change": {"params": {"gov_threshold": 1}}}

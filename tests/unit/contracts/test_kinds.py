@@ -291,9 +291,9 @@ def templates(chain: Chain) -> dict[str, dict[str, Value]]:
             "kind": "role-grant",
             "change": {
                 "org": "customs",
-                "public_key": key("g1").public_key,
-                "name": "g",
-                "roles": ["customs"],
+                "members": [
+                    {"public_key": key("g1").public_key, "name": "g", "roles": ["customs"]}
+                ],
             },
         },
         "gov.approve": {"id": "gov-" + "ab" * 16},

@@ -17,12 +17,8 @@ from tests.unit.node.api.conftest import (
 
 def propose(node: TestNode, label: str) -> str:
     """A role-grant proposal by the customs agency's admin (pending: 3 of 4 are needed)."""
-    change: dict[str, Value] = {
-        "org": "permits-rtm",
-        "public_key": key(label).public_key,
-        "name": label,
-        "roles": ["permit_office"],
-    }
+    member: Value = {"public_key": key(label).public_key, "name": label, "roles": ["permit_office"]}
+    change: dict[str, Value] = {"org": "permits-rtm", "members": [member]}
     tx = node.tx("customs-admin", "gov.propose", {"kind": "role-grant", "change": change})
     node.commit([tx])  # the listing tests count what executed
     return "gov-" + tx.hash.hex()[:32]
