@@ -16,6 +16,7 @@ is computed from the record at the answered height (``expired`` is never stored)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,7 +218,8 @@ def _show(record: Proposal, height: int, as_json: bool, extra: dict[str, Any]) -
         return
     console.print(f"proposal {record.id}: {record.kind} by {record.proposer_org}")
     console.print(f"  status: {status} (as of height {height})")
-    console.print(f"  change: {record.to_obj()['change']}")
+    change = json.dumps(record_json(record)["change"], default=bytes.hex, sort_keys=True)
+    console.print(f"  change: {change}", highlight=False, soft_wrap=True)
     console.print(f"  approvals: {', '.join(record.approvals)}")
     console.print(
         f"  created at height {record.created_height}, open until {record.expires_height}"
@@ -293,12 +295,13 @@ def list_(
     client = _client(key_path, node, genesis)
     answer = client.get("/v1/gov/proposals", params)
     if genesis is None:
-        height, rows = int(str(answer.get("height"))), _rows(answer, None)
-    else:
-        reads = Reads(client, genesis)
-        view = reads.accept(lambda: verify_list(answer, genesis), reads.current()).view
-        height, rows = view.certified.header.height, view.rows
-    _print_list(height, rows, genesis is not None, as_json)
+        _print_list(int(str(answer.get("height"))), _rows(answer, None), False, as_json)
+        return
+    reads = Reads(client, genesis)
+    verified = reads.accept(lambda: verify_list(answer, genesis), reads.current())
+    _print_list(verified.view.certified.header.height, verified.view.rows, True, as_json)
+    if not as_json:
+        console.print(freshness_text(verified))
 
 
 def _print_list(

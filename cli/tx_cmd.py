@@ -114,18 +114,18 @@ def send(sender: Sender, kind: str, payload: dict[str, Value], extra: Extra | No
     }
     more = extra(tx) if extra is not None else {}
     out |= more
-    if not sender.as_json:
-        for name, value in more.items():
-            console.print(f"{name.replace('_', ' ')}: {value}")
     if not sender.wait:
         if sender.as_json:
             print_json(out)
         else:
             console.print(f"submitted {kind} (nonce {nonce}): {tx.hash.hex()}")
             console.print(f"follow it with: cityledger tx show {tx.hash.hex()}")
-        return
-    answer = wait_for_receipt(sender.client, tx.hash, sender.timeout)
-    report_receipt(answer, tx.hash, sender.reads, sender.as_json, out)
+    else:
+        answer = wait_for_receipt(sender.client, tx.hash, sender.timeout)
+        report_receipt(answer, tx.hash, sender.reads, sender.as_json, out)  # exits if failed
+    if not sender.as_json:
+        for name, value in more.items():
+            console.print(f"{name.replace('_', ' ')}: {value}")
 
 
 # --- the action commands, from one table ------------------------------------------------------
