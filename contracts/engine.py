@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from contracts import state_keys as sk
 from contracts.context import BlockBuffer, Sender, StateReader, TxContext
 from contracts.errors import HTTP_STATUS, ContractError
+from contracts.governance_params import GovParams
 from contracts.governance_records import is_suspended
 from contracts.identity import genesis_identity
 from contracts.identity_records import Member
@@ -68,6 +69,7 @@ def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
     """The initial authenticated state: founding organisations, members, parameters."""
     state = genesis_identity(genesis)
     state[sk.params_key()] = encode(AppParams.from_genesis(genesis).to_obj())
+    GovParams.from_genesis(genesis)  # refuse bad governance parameters here, not mid-block
     return dict(sorted(state.items()))
 
 

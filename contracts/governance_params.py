@@ -84,5 +84,6 @@ class GovParams:
 
 
 def gov_params(ctx: TxContext) -> GovParams:
-    """The governance parameters of the chain ``ctx`` runs on (checked at node start)."""
+    """The governance parameters of the chain ``ctx`` runs on (checked by ``genesis_state``,
+    so a chain with bad ones never starts)."""
     return GovParams.from_app(ctx.genesis.app)
