@@ -17,7 +17,7 @@ from typing import Any
 from contracts.errors import bad_payload
 from contracts.fields import ORG_ID, optional, payload, text
 from contracts.governance_records import PROPOSAL_ID
-from contracts.identity_payloads import NewMember
+from contracts.identity_payloads import NewMember, check_distinct_keys
 from contracts.params import INT_RANGES, AppParams
 from ledger.encoding import Value
 from ledger.errors import ValidationError
@@ -92,8 +92,7 @@ class RoleGrant(Described):
     )
 
     def __post_init__(self) -> None:
-        if len({m.public_key for m in self.members}) != len(self.members):
-            raise bad_payload("gov.propose role-grant: a member key is listed twice")
+        check_distinct_keys(self.members, "gov.propose role-grant")
 
 
 @payload("gov.propose org-suspend")
