@@ -127,6 +127,7 @@ def _suspend(ctx: TxContext, c: OrgSuspend, pid: str) -> Apply:
     removals: list[tuple[Seat, str]] = []
     if is_available(ctx):
         removals = [(s, name) for s, name in seats(ctx) if s.org == c.org]
+    if removals:  # an organisation without validators leaves the set as it is
         check_changes(ctx, [Change(s.public_key, 0, s.org) for s, _ in removals])
 
     def suspend() -> int:

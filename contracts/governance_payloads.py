@@ -141,8 +141,8 @@ def merge_params(current: AppParams, changes: dict[str, Value]) -> AppParams:
     """``current`` with ``changes`` applied, checked against the same ranges as genesis."""
     values: dict[str, Any] = {**current.to_obj(), **changes}
     restricted = values.pop("restricted_hs_codes")
-    if not isinstance(restricted, list):
-        raise ValidationError("restricted_hs_codes must be a list")
+    if not isinstance(restricted, list) or not all(isinstance(c, str) for c in restricted):
+        raise ValidationError("restricted_hs_codes must be a list of HS prefixes")
     return AppParams(restricted_hs_codes=tuple(sorted(set(restricted))), **values)
 
 

@@ -4,10 +4,14 @@ rules and admission of governance."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts import state_keys as sk
 from contracts.engine import check_transaction, genesis_state
+from contracts.errors import ContractError
 from contracts.governance_params import GovParams
+from contracts.governance_payloads import CHANGES, parse_propose
 from contracts.governance_records import proposal_key
 from contracts.params import AppParams
 from contracts.read_rules import Reader, may_read_key, may_read_tx, reader_for
@@ -16,6 +20,7 @@ from ledger.errors import ValidationError
 
 from .gov_kit import ADMIN, approve_all, propose, role_grant
 from .harness import Chain, make_genesis, member_key
+from .test_kinds import values
 
 
 @pytest.mark.parametrize(
@@ -81,3 +86,34 @@ def test_a_suspended_organisation_is_refused_at_admission_and_reads_as_the_publi
     assert error is not None and error.code == "suspended"
     assert reader_for(chain.state, clerk.public_key) == Reader.public()
     assert sk.org_key("exporter") in chain.state.data  # the organisation itself stays
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(CHANGES)),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "params",
+                "org",
+                "members",
+                "public_key",
+                "power",
+                "name",
+                "proof",
+                "new_public_key",
+                "reason",
+                "restricted_hs_codes",
+                "energy_interval_ms",
+            ]
+        ),
+        values,
+        max_size=5,
+    ),
+)
+def test_parsing_any_change_raises_only_bad_payload(kind: str, change: dict[str, Value]) -> None:
+    for candidate in (change, {"params": change}):
+        try:
+            parse_propose({"kind": kind, "change": candidate})
+        except ContractError as exc:
+            assert exc.code == "bad_payload"
