@@ -85,7 +85,7 @@ def _settings(f: dict[str, Any], _: Sender) -> dict[str, Value]:
 
 
 def _grant(f: dict[str, Any], sender: Sender) -> dict[str, Value]:
-    """One member's grant (a grant may list up to 256: ``tx send gov.propose --file``)."""
+    """One member's grant (a grant may list up to 48: ``tx send gov.propose --file``)."""
     member = _fields(public_key=_key, name="name", roles="roles")(f, sender)
     return {"org": f["org"], "members": [member]}
 

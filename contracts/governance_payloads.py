@@ -19,6 +19,7 @@ from contracts.fields import ORG_ID, optional, payload, text
 from contracts.governance_records import PROPOSAL_ID
 from contracts.identity_payloads import NewMember, check_distinct_keys
 from contracts.params import INT_RANGES, AppParams
+from ledger.block import MAX_EVENTS
 from ledger.encoding import Value
 from ledger.errors import ValidationError
 from ledger.schema import (
@@ -37,7 +38,9 @@ from ledger.validators import MAX_TOTAL_POWER
 
 POWER = Int(lo=1, hi=MAX_TOTAL_POWER)
 VALIDATOR_NAME = Str(max_len=64, min_len=1, control=False)
-MAX_GRANT_MEMBERS = 256  # one grant may seat a whole shift of officers (payload < 64 KiB)
+# one grant seats a shift of officers; each member is one event of the executing receipt,
+# which holds at most MAX_EVENTS (the approval's own events too)
+MAX_GRANT_MEMBERS = MAX_EVENTS - 16
 SETTABLE_PARAMS = frozenset({"restricted_hs_codes", *INT_RANGES})
 
 

@@ -132,8 +132,7 @@ RAIL_MESSAGES = {
 
 def apply_changes(ctx: TxContext, changes: Sequence[Change], names: dict[bytes, str]) -> int:
     """Schedule ``changes`` and record them; returns the effective height."""
-    updates = [ValidatorUpdate(c.public_key, c.power, names[c.public_key]) for c in changes]
-    effective = schedule(ctx, updates)
+    effective = ctx.height + EFFECT_DELAY
     kept = pending_updates(ctx)
     new = tuple(
         Scheduled(c.public_key, c.power, names[c.public_key], c.org, effective) for c in changes
@@ -142,4 +141,6 @@ def apply_changes(ctx: TxContext, changes: Sequence[Change], names: dict[bytes, 
     for c in changes:
         if c.power > 0:
             ctx.save(ValidatorOwner(c.public_key, c.org, names[c.public_key]))
-    return effective
+    # last: nothing after it can fail, so what consensus is told is what state records
+    updates = [ValidatorUpdate(c.public_key, c.power, names[c.public_key]) for c in changes]
+    return schedule(ctx, updates)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from contracts import state_keys as sk
+from contracts.governance_payloads import MAX_GRANT_MEMBERS
 from contracts.governance_records import REGISTRY_KEY, Registry
 from contracts.identity_records import Member, Organisation
 from contracts.params import AppParams
 from contracts.record_cache import typed_record
+from ledger.block import Receipt
 
 from .gov_kit import (
     ADMIN,
@@ -95,6 +97,19 @@ def test_one_grant_seats_several_members() -> None:
 
     listed = typed_record(Organisation, org).members
     assert [key(f"shift-{n}").public_key.hex() for n in range(3)] == list(listed[-3:])
+
+
+def test_the_largest_grant_leaves_a_receipt_that_reads_back() -> None:
+    chain = Chain()
+    members = [
+        (key(f"big-{n}").public_key, f"big-{n}", ("customs",)) for n in range(MAX_GRANT_MEMBERS)
+    ]
+    pid = propose(chain, "port", grant("port", members))
+    receipt = approve_all(chain, pid, ["customs", "permits", "energy"])[-1]
+    assert "gov.executed" in event_types(receipt)
+    assert Receipt.from_obj(receipt.to_obj()) == receipt  # within the receipt's event limit
+    too_many = [*members, (key("one-more").public_key, "one-more", ("customs",))]
+    chain.fails("bad_payload", ADMIN["port"], "gov.propose", grant("port", too_many))
 
 
 def test_role_grant_extends_an_existing_member() -> None:
