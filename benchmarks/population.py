@@ -3,7 +3,8 @@
 On top of the demo's founding agencies (which every devnet genesis holds), the
 setup registers bench traders, carriers and prosumers (``register_org``) and more
 agency members (customs officers, port operators, permit clerks, inspectors, energy
-regulators), then gives the timed phase something to work on: shipments handed to
+regulators; the privileged roles by role-grant proposals the founding agencies
+approve, as any network must), then gives the timed phase something to work on: shipments handed to
 carriers, permits applied for (some issued), meters with a first reading, prepaid
 balances and order books of past intervals waiting to be settled.
 
@@ -15,10 +16,15 @@ reproducible from its seed.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contracts.codes import iso6346_remainder, with_check_digit
 from contracts.energy import sign_reading
+from contracts.governance_params import GovParams
+from contracts.governance_payloads import MAX_GRANT_MEMBERS
+from contracts.governance_records import proposal_id_of
+from devnet.demo_data import ORGANISATIONS
 from devnet.demo_plan import member_label
 from devnet.payloads import goods_line, order_payload
 from ledger.crypto import PrivateKey
@@ -28,6 +34,10 @@ from ledger.tx import Transaction
 MINUTE_MS = 60_000
 DAY_MS = 24 * 60 * MINUTE_MS
 INTERVAL_MS = 15 * MINUTE_MS  # devnet genesis: energy_interval_ms
+# the devnet genesis' founding agencies (the demo's), whose admins approve role grants
+FOUNDING_AGENCIES = sum(1 for o in ORGANISATIONS.values() if o[1] == "agency")
+CONSENT_ROLES = GovParams().consent_roles  # the devnet genesis keeps the default
+Payload = dict[str, Value] | Callable[[], dict[str, Value]]
 ORG_MEMBERS = 4  # sending members per bench organisation (plus an idle admin)
 SETTLE_INTERVALS = 24  # past intervals whose order books the timed phase settles
 METERS_PER_PROSUMER = 4  # meters per prosumer member: readings rotate over them
@@ -99,7 +109,8 @@ class Population:
     founders: dict[str, Actor] = field(default_factory=dict)  # founding agency admins
     orgs: dict[str, list[str]] = field(default_factory=dict)  # kind -> bench org ids
     phases: list[list[Transaction]] = field(default_factory=list)
-    steps: list[tuple[int, int, Actor, str, dict[str, Value]]] = field(default_factory=list)
+    steps: list[tuple[int, int, Actor, str, Payload]] = field(default_factory=list)
+    signed: dict[int, Transaction] = field(default_factory=dict)  # step number -> its tx
     carrier_ships: dict[str, list[Shipment]] = field(default_factory=dict)  # actor label ->
     customs_ships: dict[str, list[Shipment]] = field(default_factory=dict)
     all_ships: list[Shipment] = field(default_factory=list)
@@ -113,15 +124,20 @@ class Population:
         self.counter += 1
         return f"{prefix}-{self.counter:07d}"
 
-    def add(self, phase: int, actor: Actor, kind: str, payload: dict[str, Value]) -> None:
-        """Queue a setup step; :meth:`sign_setup` signs them phase by phase (nonce order)."""
+    def add(self, phase: int, actor: Actor, kind: str, payload: Payload) -> int:
+        """Queue a setup step; :meth:`sign_setup` signs them phase by phase (nonce order).
+        ``payload`` may be a function, called at signing (when it needs an earlier step's
+        transaction: :attr:`signed`, by the step number returned here)."""
         self.steps.append((phase, len(self.steps), actor, kind, payload))
+        return len(self.steps) - 1
 
     def sign_setup(self) -> None:
-        for phase, _, actor, kind, payload in sorted(self.steps, key=lambda s: s[:2]):
+        for phase, n, actor, kind, payload in sorted(self.steps, key=lambda s: s[:2]):
             while len(self.phases) <= phase:
                 self.phases.append([])
-            self.phases[phase].append(actor.sign(self.chain_id, kind, payload))
+            body = payload() if callable(payload) else payload
+            self.signed[n] = actor.sign(self.chain_id, kind, body)
+            self.phases[phase].append(self.signed[n])
         self.steps.clear()
 
     def all_actors(self) -> list[Actor]:
@@ -200,23 +216,43 @@ def _register_orgs(pop: Population, counts: dict[str, int], seed: int) -> None:
                     for k, m in enumerate(members)
                 ],
             }
-            pop.add(0, founders[n % len(founders)], "identity.register_org", payload)
+            pop.add(1, founders[n % len(founders)], "identity.register_org", payload)
             n += 1
 
 
 def _register_agency_members(pop: Population, counts: dict[str, int], seed: int) -> None:
+    """Agency members: roles that need the founders' consent by a role-grant proposal
+    (phase 0) approved by enough other founders (phase 1), the rest directly (phase 1)."""
+    grants: dict[str, list[Actor]] = {}
     for role, count in counts.items():
         group = pop.actors.setdefault(role, [])
         for i in range(count):
             org = AGENCY_ROLES[role][i % 2]
             actor = Actor(f"bench/{seed}/{org}/{role}-{i}", org, role)
             group.append(actor)
-            payload: dict[str, Value] = {
-                "public_key": actor.key.public_key,
-                "name": f"bench {role} {i}",
-                "roles": [role],
-            }
-            pop.add(0, pop.founders[org], "identity.register_member", payload)
+            if role in CONSENT_ROLES:
+                grants.setdefault(org, []).append(actor)
+            else:
+                pop.add(1, pop.founders[org], "identity.register_member", _new_member(actor))
+    for org, actors in grants.items():
+        for start in range(0, len(actors), MAX_GRANT_MEMBERS):
+            _grant(pop, org, actors[start : start + MAX_GRANT_MEMBERS])
+
+
+def _new_member(actor: Actor) -> dict[str, Value]:
+    name = actor.label.rsplit("/", 1)[-1].replace("-", " ")
+    return {"public_key": actor.key.public_key, "name": f"bench {name}", "roles": [actor.role]}
+
+
+def _grant(pop: Population, org: str, actors: list[Actor]) -> None:
+    """One role-grant proposal for ``actors`` and the approvals that execute it."""
+    change: dict[str, Value] = {"org": org, "members": [_new_member(a) for a in actors]}
+    step = pop.add(0, pop.founders[org], "gov.propose", {"kind": "role-grant", "change": change})
+    approvers = [a for other, a in pop.founders.items() if other != org]
+    needed = GovParams().needed(FOUNDING_AGENCIES) - 1  # the proposer's agency counts
+    assert len(approvers) >= needed, "too few founding admins to approve a grant"
+    for approver in approvers[:needed]:
+        pop.add(1, approver, "gov.approve", lambda: {"id": proposal_id_of(pop.signed[step].hash)})
 
 
 def declare_payload(pop: Population, ship_id: str, org: str, time_ms: int) -> dict[str, Value]:
@@ -248,16 +284,16 @@ def _setup_shipments(pop: Population) -> None:
     officers = pop.actors["customs"]
     for i, trader in enumerate(pop.actors["trader"] * 3):
         ship = Shipment(pop.next_id("BSH"), trader.org)
-        pop.add(1, trader, "shipment.declare", declare_payload(pop, ship.id, trader.org, t0))
+        pop.add(2, trader, "shipment.declare", declare_payload(pop, ship.id, trader.org, t0))
         pop.all_ships.append(ship)
         pop.customs_ships.setdefault(officers[i % len(officers)].label, []).append(ship)
         if i % 2:
             continue
         carrier = carriers[(i // 2) % len(carriers)]
         offer = {"shipment_id": ship.id, "to": carrier.org, "time_ms": t0 + MINUTE_MS}
-        pop.add(2, trader, "shipment.offer_custody", offer)
+        pop.add(3, trader, "shipment.offer_custody", offer)
         accept = {"shipment_id": ship.id, "time_ms": t0 + 2 * MINUTE_MS}
-        pop.add(3, carrier, "shipment.accept_custody", accept)
+        pop.add(4, carrier, "shipment.accept_custody", accept)
         ship.holder = carrier.org
         ship.history += 2
         pop.carrier_ships.setdefault(carrier.label, []).append(ship)
@@ -281,7 +317,7 @@ def _setup_permits(pop: Population) -> None:
     for i in range(len(clerks) * 24 + 8 * len(pop.actors["inspector"])):
         permit = Permit(pop.next_id("BPM"))
         applicant = applicants[i % len(applicants)]
-        pop.add(1, applicant, "permit.apply", apply_payload(permit.id, i))
+        pop.add(2, applicant, "permit.apply", apply_payload(permit.id, i))
         clerk = clerks[i % len(clerks)]
         if i < len(clerks) * 24:
             pop.clerk_permits.setdefault(clerk.label, []).append(permit)
@@ -290,7 +326,7 @@ def _setup_permits(pop: Population) -> None:
             body: dict[str, Value] = {"permit_id": permit.id}
             if kind == "permit.issue":
                 body |= window
-            pop.add(2, clerk, kind, body)
+            pop.add(3, clerk, kind, body)
         permit.status, permit.valid_until = "issued", int(window["valid_until"])
         pop.issued_permits.append(permit)
 
@@ -350,10 +386,10 @@ def _setup_energy(pop: Population) -> None:
                 "name": f"meter {i}/{m}",
                 "active_from_ms": commissioned(pop),
             }
-            pop.add(1, regulators[(i + m) % len(regulators)], "energy.register_meter", body)
+            pop.add(2, regulators[(i + m) % len(regulators)], "energy.register_meter", body)
     for i, org in enumerate(pop.orgs["prosumer"]):
         credit = {"account": org, "amount": 10**12, "reference": f"bench prepayment {i}"}
-        pop.add(1, regulators[i % len(regulators)], "energy.credit_balance", credit)
+        pop.add(2, regulators[i % len(regulators)], "energy.credit_balance", credit)
     for j in range(SETTLE_INTERVALS):
         start = settle_interval(pop, j)
         pop.settle_intervals.append(start)
@@ -362,6 +398,6 @@ def _setup_energy(pop: Population) -> None:
             side = "offer" if k % 2 == 0 else "bid"
             if side == "offer":
                 reading = reading_payload(pop, pop.meters[owner.label][0], start, 5000)
-                pop.add(2, owner, "energy.submit_reading", reading)
+                pop.add(3, owner, "energy.submit_reading", reading)
             body = order_payload(start, side, pop.rng.randint(100, 2000), pop.rng.randint(90, 200))
-            pop.add(3, owner, "energy.place_order", body)
+            pop.add(4, owner, "energy.place_order", body)

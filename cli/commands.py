@@ -13,6 +13,8 @@
 ``proof``                export, verify (cli/proof_cmd.py)
 ``evidence``             list: committed equivocation evidence, checked
                          (cli/evidence_cmd.py)
+``gov``                  propose, approve, withdraw, list, show:
+                         governance proposals (cli/gov_cmd.py)
 ``bench``                run, catchup, query, stages: a local network
                          measured (cli/bench_cmd.py, engine in benchmarks/)
 =======================  ==================================================
@@ -30,6 +32,7 @@ from cli import (
     bench_cmd,
     evidence_cmd,
     genesis_cmd,
+    gov_cmd,
     keys_cmd,
     permit_cmd,
     proof_cmd,
@@ -52,6 +55,7 @@ def register(cli: click.Group) -> None:
         audit_cmd.audit,
         proof_cmd.proof,
         evidence_cmd.evidence,
+        gov_cmd.gov,
         bench_cmd.bench,
     ):
         cli.add_command(command)

@@ -39,6 +39,7 @@ from lightclient.records import verify_state_answer
 
 BYTES_FIELDS = frozenset({"public_key", "meter_key", "sha256", "signature"})
 Build = Callable[[dict[str, Any], "Sender"], dict[str, Value]]
+Extra = Callable[[Transaction], dict[str, str]]  # more to report about a sent transaction
 
 
 @dataclass
@@ -90,8 +91,11 @@ def refusal_text(code: object, message: object) -> str:
     return text if remedy is None else f"{text}; {remedy}"
 
 
-def send(sender: Sender, kind: str, payload: dict[str, Value]) -> None:
-    """Check, sign, submit; with --wait follow the transaction to its receipt."""
+def send(sender: Sender, kind: str, payload: dict[str, Value], extra: Extra | None = None) -> None:
+    """Check, sign, submit; with --wait follow the transaction to its receipt.
+
+    ``extra``: more fields to report (e.g. a governance proposal's id), in the JSON
+    output and as ``name: value`` lines."""
     try:
         HANDLERS[kind].parse(payload)
     except ContractError as exc:
@@ -123,15 +127,20 @@ def send(sender: Sender, kind: str, payload: dict[str, Value]) -> None:
         "sender": tx.sender,
         "status": "pending",
     }
+    more = extra(tx) if extra is not None else {}
+    out |= more
     if not sender.wait:
         if sender.as_json:
             print_json(out)
         else:
             console.print(f"submitted {kind} (nonce {nonce}): {tx.hash.hex()}")
             console.print(f"follow it with: cityledger tx show {tx.hash.hex()}")
-        return
-    answer = wait_for_receipt(sender.client, tx.hash, sender.timeout)
-    report_receipt(answer, tx.hash, sender.reads, sender.as_json, out)
+    else:
+        answer = wait_for_receipt(sender.client, tx.hash, sender.timeout)
+        report_receipt(answer, tx.hash, sender.reads, sender.as_json, out)  # exits if failed
+    if not sender.as_json:
+        for name, value in more.items():
+            console.print(f"{name.replace('_', ' ')}: {value}")
 
 
 # --- the action commands, from one table ------------------------------------------------------
@@ -200,13 +209,15 @@ def _params(spec: str) -> list[Any]:
     return params
 
 
-def _command(group: click.Group, name: str, kind: str, spec: str, build: Build) -> None:
+def _command(
+    group: click.Group, name: str, kind: str, spec: str, build: Build, extra: Extra | None = None
+) -> None:
     def callback(
         key_path: str, node: str, genesis_path: str | None, wait: bool, timeout: float,
         nonce: int | None, as_json: bool, **fields: Any,
     ) -> None:  # fmt: skip
         sender = Sender(key_path, node, genesis_path, wait, timeout, nonce, as_json)
-        send(sender, fields.get("kind") or kind, build(fields, sender))
+        send(sender, fields.get("kind") or kind, build(fields, sender), extra)
 
     for decorator in reversed([*_params(spec), *_COMMON]):
         callback = decorator(callback)

@@ -5,7 +5,9 @@ Per transaction, in order:
 1. chain id must be the genesis chain id, else ``wrong_chain``;
 2. nonce must be the sender's next nonce, else ``bad_nonce``;
 3. the sender must be a registered member (``unknown_sender``) that is not
-   revoked (``revoked``).
+   revoked (``revoked``), of an organisation that is not suspended by
+   governance (``suspended``: every kind, governance included — a suspended
+   organisation's members send nothing until an ``org-unsuspend`` executes).
 
 A transaction failing 1-3 changes nothing at all (not even the nonce). Then the
 kind must exist (``unknown_kind``), the sender must hold one of its roles
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 from contracts import state_keys as sk
 from contracts.context import BlockBuffer, Sender, StateReader, TxContext
 from contracts.errors import HTTP_STATUS, ContractError
+from contracts.governance_params import GovParams
+from contracts.governance_records import is_suspended
 from contracts.identity import genesis_identity
 from contracts.identity_records import Member
 from contracts.params import AppParams
@@ -65,6 +69,7 @@ def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
     """The initial authenticated state: founding organisations, members, parameters."""
     state = genesis_identity(genesis)
     state[sk.params_key()] = encode(AppParams.from_genesis(genesis).to_obj())
+    GovParams.from_genesis(genesis)  # refuse bad governance parameters here, not mid-block
     return dict(sorted(state.items()))
 
 
@@ -91,6 +96,8 @@ def authenticate(state: StateReader, sender: bytes) -> Sender:
     active, org, roles = _member(raw)
     if not active:
         raise ContractError("revoked", "the sender's key has been revoked")
+    if is_suspended(state, org):
+        raise ContractError("suspended", f"the sender's organisation {org!r} is suspended")
     return Sender(sender, org, roles)
 
 
@@ -208,7 +215,10 @@ def execute_block(
     index still computes the same state root.
     """
     del index
-    params = AppParams.from_genesis(genesis)
+    raw_params = state.get(sk.params_key())
+    params = (
+        AppParams.from_genesis(genesis) if raw_params is None else AppParams.from_stored(raw_params)
+    )
     block = BlockBuffer(state)
     receipts = [
         _execute_tx(block, genesis, params, height, time_ms, i, tx) for i, tx in enumerate(txs)

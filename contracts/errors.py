@@ -30,6 +30,15 @@ HTTP_STATUS: dict[str, int] = {
     "meter_revoked": 409,
     "interval_open": 409,
     "limit_exceeded": 409,
+    # governance (contracts/governance*.py)
+    "consent_required": 403,
+    "suspended": 403,
+    "proposal_expired": 409,
+    "not_available": 409,
+    "rail_min_validators": 409,
+    "rail_org_power": 409,
+    "rail_liveness": 409,
+    "rail_unsigned_pending": 409,
 }
 
 

@@ -4,9 +4,14 @@ Founding organisations and their members come from genesis. An admin of a
 founding *agency* registers new organisations (with their first members); an
 organisation's admin registers and revokes its own members. What roles a member
 may hold depends on its organisation's kind, so a trader's admin can never mint
-a customs officer. A revoked key can send nothing (the engine checks before any
-handler runs). Member keys and meter keys share one key space: a key registered
-as either can never be registered as the other (checked on both paths). Payloads
+a customs officer; and the privileged roles of ``gov_consent_roles`` (customs,
+auditor, energy regulator, permit office by default) are never registered
+directly, by anyone: only an executed ``role-grant`` governance proposal gives
+them (:mod:`contracts.governance`), refused here with ``consent_required``.
+Genesis members keep the roles the genesis gave them. A revoked key can send
+nothing (the engine checks before any handler runs). Member keys and meter keys
+share one key space: a key registered as either can never be registered as the
+other (checked on both paths). Payloads
 are described in :mod:`contracts.identity_payloads`, records in
 :mod:`contracts.identity_records`.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, forbidden, wrong_state
+from contracts.governance_params import gov_params
 from contracts.identity_payloads import NewMember, RegisterOrg, RevokeMember
 from contracts.identity_records import Organisation, load_member, load_org, new_member
 from ledger.encoding import encode
@@ -62,6 +68,17 @@ def check_roles_for_kind(kind: str, member: NewMember) -> None:
         )
 
 
+def check_consent(ctx: TxContext, member: NewMember) -> None:
+    """Roles of ``gov_consent_roles`` come only from an executed ``role-grant`` proposal."""
+    held = sorted(set(member.roles) & gov_params(ctx).consent_roles)
+    if held:
+        raise ContractError(
+            "consent_required",
+            f"roles {held} are granted only by the founding agencies together: "
+            "propose it with `cityledger gov propose role-grant`",
+        )
+
+
 def check_key_unused(ctx: TxContext, public_key: bytes) -> None:
     """One key space: a key is a member key or a meter key, never both, never twice."""
     if ctx.get(sk.member_key(public_key)) is not None:
@@ -97,6 +114,7 @@ def process_register_org(ctx: TxContext, p: RegisterOrg) -> None:
         raise ContractError("duplicate", f"organisation {p.id!r} already exists")
     for m in p.members:
         check_roles_for_kind(p.kind, m)
+        check_consent(ctx, m)
         check_key_unused(ctx, m.public_key)
     org = Organisation(p.id, p.name, p.kind, p.city, False, (), ctx.height)
     ctx.emit(
@@ -117,6 +135,7 @@ def process_register_org(ctx: TxContext, p: RegisterOrg) -> None:
 def process_register_member(ctx: TxContext, p: NewMember) -> None:
     org = load_org(ctx, ctx.sender.org)
     check_roles_for_kind(org.kind, p)
+    check_consent(ctx, p)
     check_key_unused(ctx, p.public_key)
     ctx.save(add_member(ctx, org, p))
 

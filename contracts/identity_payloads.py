@@ -36,6 +36,12 @@ class NewMember(Described):
     roles: tuple[str, ...] = field(metadata=wire(ROLE_LIST))
 
 
+def check_distinct_keys(members: tuple[NewMember, ...], what: str) -> None:
+    """A list of new members names each key once."""
+    if len({m.public_key for m in members}) != len(members):
+        raise bad_payload(f"{what}: a member key is listed twice")
+
+
 @payload("identity.register_org")
 @dataclass(frozen=True, slots=True)
 class RegisterOrg(Described):
@@ -48,8 +54,7 @@ class RegisterOrg(Described):
     )
 
     def __post_init__(self) -> None:
-        if len({m.public_key for m in self.members}) != len(self.members):
-            raise bad_payload("identity.register_org: a member key is listed twice")
+        check_distinct_keys(self.members, "identity.register_org")
         if not any("admin" in m.roles for m in self.members):
             raise bad_payload("identity.register_org: at least one member must be an admin")
 

@@ -22,14 +22,21 @@
 ``max_event_age_ms``
     how far before the block time a business event time (shipment provenance,
     customs decision, inspection) may lie. Default 90 days.
+
+Genesis writes them to state at ``params``; from then on the state is the
+source (a ``params-set`` governance proposal changes them there, effective from
+the next block): the engine reads them at the start of each block
+(:meth:`AppParams.from_stored`). The governance parameters are separate
+(:mod:`contracts.governance_params`).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 from contracts.codes import HS_PREFIX_PATTERN
-from ledger.encoding import Value
+from ledger.encoding import Value, decode
 from ledger.errors import ValidationError
 from ledger.genesis import Genesis
 
@@ -87,6 +94,18 @@ class AppParams:
         defaults = cls()
         values = {name: app.get(name, getattr(defaults, name)) for name in INT_RANGES}
         return cls(restricted_hs_codes=tuple(sorted(set(restricted))), **values)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=16)
+    def from_stored(raw: bytes) -> AppParams:
+        """The parameters stored at ``params`` (a pure function of the bytes, kept)."""
+        obj = decode(raw)
+        if not isinstance(obj, dict) or set(obj) != {f.name for f in fields(AppParams)}:
+            raise ValidationError("the stored parameters are not a parameter map")
+        restricted = obj.pop("restricted_hs_codes")
+        if not isinstance(restricted, list):
+            raise ValidationError("stored restricted_hs_codes must be a list")
+        return AppParams(restricted_hs_codes=tuple(restricted), **obj)
 
     def to_obj(self) -> dict[str, Value]:
         out: dict[str, Value] = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -19,6 +19,9 @@ meter, reading     the owner organisation; roles energy_regulator, auditor
 energy_order       the ordering organisation; roles energy_regulator, auditor
 market             roles prosumer, energy_regulator, auditor
 trade              seller and buyer; roles energy_regulator, auditor
+governance         every registered member (proposals, suspensions, the
+                   validator owners: who decides on the network is no secret
+                   among its members, but no business of outsiders)
 anything else      auditors only
 =================  =========================================================
 
@@ -30,7 +33,8 @@ the answers are no oracle for which shipment, meter or order ids exist.
 
 Transactions (their payloads, and the events and messages of their receipts)
 follow the record they act on (:func:`may_read_tx`): ``permit.*`` and
-``identity.*`` are public like their records; a ``shipment.*`` transaction is
+``identity.*`` are public like their records; ``gov.*`` readable by every
+member, like governance records; a ``shipment.*`` transaction is
 readable by whoever may read the shipment; an ``energy.*`` transaction by the
 energy regulator, the sender's organisation and the organisation it names as
 account or owner; anything else by its sender's organisation. Auditors read all,
@@ -46,6 +50,7 @@ from contracts import state_keys as sk
 from contracts.context import StateReader
 from contracts.energy_records import Account, Meter, Order, Position, Trade
 from contracts.fields import RecordError
+from contracts.governance_records import is_suspended
 from contracts.identity_records import Member
 from contracts.record_cache import typed_record
 from contracts.shipment_records import Shipment
@@ -54,6 +59,7 @@ from ledger.schema import Described
 
 PUBLIC_TX_PREFIXES = ("permit.", "identity.")
 PUBLIC = frozenset({"params", "nonce", "organisation", "member", "permit", "permit_history"})
+MEMBERS_ONLY = frozenset({"governance"})  # every active member of any organisation
 # record type -> roles that may read every record of that type
 ROLE_READERS: dict[str, frozenset[str]] = {
     "shipment": frozenset({"customs", "port", "auditor"}),
@@ -81,14 +87,15 @@ class Reader:
 
 
 def reader_for(state: StateReader, public_key: bytes | None) -> Reader:
-    """The reader behind a verified API request key (public if unknown or revoked)."""
+    """The reader behind a verified API request key (public if unknown, revoked or of a
+    suspended organisation)."""
     if public_key is None:
         return Reader.public()
     raw = state.get(sk.member_key(public_key))
     if raw is None:
         return Reader.public()
     member = typed_record(Member, raw)
-    if not member.active:
+    if not member.active or is_suspended(state, member.org):
         return Reader.public()
     return Reader(member.org, frozenset(member.roles))
 
@@ -136,7 +143,7 @@ def may_read(record_type: str, record: object, reader: Reader) -> bool:
     For ``shipment_history`` and ``meter_reading`` pass the *parent* record
     (the shipment, the meter): entries are readable exactly when it is.
     """
-    if record_type in PUBLIC:
+    if record_type in PUBLIC or (record_type in MEMBERS_ONLY and reader.org is not None):
         return True
     if not reader.roles.isdisjoint(ROLE_READERS.get(record_type, ROLE_READERS["unknown"])):
         return True
@@ -160,7 +167,7 @@ def may_read_key(state: StateReader, key: bytes, reader: Reader) -> bool:
 
 def may_know_absent(record_type: str, key: bytes, reader: Reader) -> bool:
     """Whether ``reader`` may learn that no record of ``record_type`` is at ``key``."""
-    if record_type in PUBLIC:
+    if record_type in PUBLIC or (record_type in MEMBERS_ONLY and reader.org is not None):
         return True
     if not reader.roles.isdisjoint(ROLE_READERS.get(record_type, ROLE_READERS["unknown"])):
         return True
@@ -219,6 +226,8 @@ def may_read_tx(
         return True
     if reader.org is None:
         return False
+    if kind.startswith("gov."):
+        return True
     fields = payload if isinstance(payload, dict) else {}
     if kind.startswith("shipment."):
         if not reader.roles.isdisjoint(ROLE_READERS["shipment"]):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from contracts import energy, identity, permits, shipments
+from contracts import energy, governance, identity, permits, shipments
 from contracts.context import Handler
 
 HANDLERS: dict[str, Handler] = {
-    h.kind: h for module in (identity, shipments, permits, energy) for h in module.HANDLERS
+    h.kind: h
+    for module in (identity, shipments, permits, energy, governance)
+    for h in module.HANDLERS
 }
 
 

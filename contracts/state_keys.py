@@ -24,6 +24,13 @@ Layout (``<hex>`` = lowercase hex of a 32-byte public key):
 ``energy/order/<order id>``            offer or bid (order id = tx hash hex)
 ``energy/market/<start ms>``           order book and clearing result of an interval
 ``energy/trade/<start ms>/<n>``        trade ``n`` (0 .. trade_count-1) of an interval
+``gov/registry``                       proposal count and the open proposals' ids
+``gov/list/<n>``                       id of the ``n``-th proposal (0 .. count-1)
+``gov/proposal/<id>``                  governance proposal
+``gov/suspended/<org id>``             suspension of an organisation (absent = none)
+``gov/founding``                       agencies admitted as founding after genesis
+``gov/validator/<hex>``                organisation owning a validator key
+``gov/scheduled``                      validator updates scheduled, not yet in force
 =====================================  ==========================================
 """
 
@@ -96,6 +103,11 @@ def trade_key(interval_start_ms: int, n: int) -> bytes:
     return _join("energy", "trade", str(interval_start_ms), str(n))
 
 
+def gov_key(*parts: str) -> bytes:
+    """A governance key: ``gov/<parts>`` (see :mod:`contracts.governance_records`)."""
+    return _join("gov", *parts)
+
+
 def key_kind(key: bytes) -> str:
     """The record type stored under ``key`` (``"unknown"`` if none): used by the read rules."""
     try:
@@ -116,6 +128,8 @@ def key_kind(key: bytes) -> str:
         return "unknown"
     if head == "energy" and n >= 3:
         return _energy_kind(parts)
+    if head == "gov" and n in (2, 3):
+        return "governance"
     return "unknown"
 
 

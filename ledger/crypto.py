@@ -35,6 +35,7 @@ class Purpose(Enum):
     GENESIS = b"cityledger/v1/genesis\x00"  # a founding agency's signature of the genesis hash
     JOIN_REQUEST = b"cityledger/v1/join-request\x00"  # an admin key over its join request
     POSSESSION = b"cityledger/v1/validator-possession\x00"  # a validator key over its request
+    VALIDATOR_KEY = b"cityledger/v1/validator-key\x00"  # proof of possession (gov rotate)
 
 
 def signing_bytes(purpose: Purpose, chain_id: str, message: bytes) -> bytes:

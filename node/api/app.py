@@ -23,6 +23,7 @@ from node.api import (
     routes_chain,
     routes_energy,
     routes_events,
+    routes_gov,
     routes_ops,
     routes_orgs,
     routes_permits,
@@ -91,6 +92,7 @@ def make_app(
         routes_permits,
         routes_energy,
         routes_orgs,
+        routes_gov,
         routes_events,
         routes_ops,
     ):

@@ -61,7 +61,7 @@ def _valid_tx(chain_id: str, nonce: int = 10**6) -> Transaction:
     payload = {
         "public_key": PrivateKey.from_label("hostile/x").public_key,
         "name": "x",
-        "roles": ["auditor"],
+        "roles": ["inspector"],
     }
     return Transaction.create(key, chain_id, "identity.register_member", nonce, payload)
 

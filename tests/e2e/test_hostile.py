@@ -73,7 +73,7 @@ def _commits_honest_tx(cluster: Cluster, name: str, nonce: int) -> None:
         cluster.chain_id,
         "identity.register_member",
         nonce,
-        {"public_key": member.public_key, "name": "h", "roles": ["auditor"]},
+        {"public_key": member.public_key, "name": "h", "roles": ["inspector"]},
     )
     host, port = _address(cluster, name)
     body = json.dumps({"tx": tx.encode().hex()}).encode()

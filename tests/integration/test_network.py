@@ -39,7 +39,7 @@ def member_txs(admin: PrivateKey, chain_id: str, start: int, count: int) -> list
     txs = []
     for nonce in range(start, start + count):
         new = PrivateKey.from_label(f"it-member-{nonce}")
-        payload = {"public_key": new.public_key, "name": f"m{nonce}", "roles": ["auditor"]}
+        payload = {"public_key": new.public_key, "name": f"m{nonce}", "roles": ["inspector"]}
         txs.append(Transaction.create(admin, chain_id, "identity.register_member", nonce, payload))
     return txs
 

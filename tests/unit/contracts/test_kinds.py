@@ -50,6 +50,9 @@ EXPECTED_KINDS = {
     "energy.place_order",
     "energy.cancel_order",
     "energy.settle",
+    "gov.propose",
+    "gov.approve",
+    "gov.withdraw",
 }
 
 
@@ -144,6 +147,9 @@ FIELD_NAMES = sorted(
         "unit",
         "value",
         "currency",
+        "change",
+        "org",
+        "params",
     }
 )
 scalars = st.one_of(
@@ -281,6 +287,17 @@ def templates(chain: Chain) -> dict[str, dict[str, Value]]:
         },
         "energy.cancel_order": {"order_id": "ab" * 32},
         "energy.settle": {"interval_start_ms": start},
+        "gov.propose": {
+            "kind": "role-grant",
+            "change": {
+                "org": "customs",
+                "members": [
+                    {"public_key": key("g1").public_key, "name": "g", "roles": ["customs"]}
+                ],
+            },
+        },
+        "gov.approve": {"id": "gov-" + "ab" * 16},
+        "gov.withdraw": {"id": "gov-" + "ab" * 16},
     }
 
 
@@ -327,6 +344,7 @@ SENDERS: dict[str, PrivateKey] = {
     "energy.revoke_meter": member_key("energy", "regulator"),
     "energy.credit_balance": member_key("energy", "regulator"),
     "energy": member_key("solar-1", "owner"),
+    "gov": member_key("customs", "admin"),
 }
 
 

@@ -21,7 +21,7 @@ from tests.unit.node.chainkit import ADMIN, CHAIN, Kit, certify, make_genesis, r
 
 def test_build_and_commit_updates_head_state_log_and_receipts() -> None:
     kit = Kit()
-    txs = [register_member_tx(i, f"clerk-{i}", ["auditor"]) for i in range(3)]
+    txs = [register_member_tx(i, f"clerk-{i}", ["inspector"]) for i in range(3)]
     executed = kit.commit(txs)
     head = kit.chain.head()
     assert head.height == 1
@@ -36,8 +36,8 @@ def test_build_and_commit_updates_head_state_log_and_receipts() -> None:
 
 def test_tx_index_gives_each_transaction_its_leaf_in_the_log() -> None:
     kit = Kit()
-    first = [register_member_tx(i, f"clerk-{i}", ["auditor"]) for i in range(2)]
-    second = [register_member_tx(i, f"clerk-{i}", ["auditor"]) for i in range(2, 5)]
+    first = [register_member_tx(i, f"clerk-{i}", ["inspector"]) for i in range(2)]
+    second = [register_member_tx(i, f"clerk-{i}", ["inspector"]) for i in range(2, 5)]
     kit.commit(first)
     kit.commit(second)
     leaves = [kit.chain.tx_log_index(tx.hash) for tx in first + second]
@@ -50,7 +50,7 @@ def test_tx_index_gives_each_transaction_its_leaf_in_the_log() -> None:
 
 def test_another_validator_accepts_the_identical_block() -> None:
     proposer, validator = Kit(), Kit()
-    executed = proposer.build([register_member_tx(0, "clerk", ["auditor"])])
+    executed = proposer.build([register_member_tx(0, "clerk", ["inspector"])])
     checked = validator.executor.validate_block(executed.block, executed.block.header.time_ms)
     assert checked.block.hash == executed.block.hash
     validator.executor.commit(checked, certify(executed.block))
@@ -68,7 +68,7 @@ def _with_header(block: Block, **changes: object) -> Block:
 )
 def test_a_wrong_root_is_refused(field: str) -> None:
     proposer, validator = Kit(), Kit()
-    block = proposer.build([register_member_tx(0, "clerk", ["auditor"])]).block
+    block = proposer.build([register_member_tx(0, "clerk", ["inspector"])]).block
     forged = _with_header(block, **{field: b"\x42" * 32})
     with pytest.raises(InvalidBlock, match=f"{field} differs"):
         validator.executor.validate_block(forged, block.header.time_ms)
@@ -93,7 +93,7 @@ def test_time_prev_hash_height_and_proposer_rules() -> None:
 
 def test_bad_signature_and_repeated_transactions_are_refused() -> None:
     proposer, validator = Kit(), Kit()
-    tx = register_member_tx(0, "clerk", ["auditor"])
+    tx = register_member_tx(0, "clerk", ["inspector"])
     forged_tx = Transaction(tx.kind, tx.chain_id, tx.sender, tx.nonce, tx.payload, bytes(64))
     block = proposer.build([forged_tx]).block  # the proposer here skips its mempool
     with pytest.raises(InvalidBlock, match="bad transaction signature"):
@@ -110,7 +110,7 @@ def test_failed_transaction_gets_an_error_receipt_and_consumes_its_nonce() -> No
     receipt = kit.chain.receipts(1)[0]
     assert not receipt.ok
     assert receipt.code == "bad_payload"
-    good = register_member_tx(1, "clerk", ["auditor"])
+    good = register_member_tx(1, "clerk", ["inspector"])
     kit.commit([good])
     assert kit.chain.receipts(2)[0].ok
 
@@ -118,15 +118,15 @@ def test_failed_transaction_gets_an_error_receipt_and_consumes_its_nonce() -> No
 def test_discarded_build_changes_nothing() -> None:
     kit = Kit()
     before = sorted(kit.store.iterate(b""))  # type: ignore[attr-defined]
-    kit.build([register_member_tx(0, "clerk", ["auditor"])])
+    kit.build([register_member_tx(0, "clerk", ["inspector"])])
     assert sorted(kit.store.iterate(b"")) == before  # type: ignore[attr-defined]
 
 
 def test_commit_is_one_synced_batch_and_survives_reopen(tmp_path: Path) -> None:
     store = open_leveldb(str(tmp_path / "db"), create=True)
     kit = Kit(store=store)
-    executed = kit.commit([register_member_tx(0, "clerk", ["auditor"])])
-    kit.commit([register_member_tx(1, "clerk-2", ["auditor"])])
+    executed = kit.commit([register_member_tx(0, "clerk", ["inspector"])])
+    kit.commit([register_member_tx(1, "clerk-2", ["inspector"])])
     store.close()
     reopened = open_leveldb(str(tmp_path / "db"))
     chain = ChainStore(reopened, make_genesis())

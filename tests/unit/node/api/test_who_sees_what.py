@@ -93,6 +93,8 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
         ("GET", "/v1/permits/{id}"): [f"/v1/permits/{PERMIT}"],
         ("GET", "/v1/permits/{id}/validity"): [f"/v1/permits/{PERMIT}/validity"],
         ("GET", "/v1/permits"): ["/v1/permits?holder=acme"],
+        ("GET", "/v1/gov/proposals"): ["/v1/gov/proposals"],
+        ("GET", "/v1/gov/proposals/{id}"): ["/v1/gov/proposals/gov-" + "00" * 16],
         ("GET", "/v1/state/{key_hex}"): [f"/v1/state/{k.hex()}" for k in state_keys],
         ("GET", "/v1/log/consistency"): ["/v1/log/consistency?old=1"],
         ("GET", "/v1/log/inclusion/{index}"): [
