@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from contracts import index_keys as ik
+from contracts import search_buckets as sb
 from contracts import state_keys as sk
 from contracts.context import StateReader
 from contracts.energy_records import (
@@ -77,6 +78,55 @@ def _ids(index: KVReader, prefix: bytes, limit: int, after: str | None) -> list[
         if len(out) >= limit:
             break
     return out
+
+
+# --- proven search buckets (contracts.search_buckets) ---------------------------------------
+
+
+def bucket_count(state: StateReader, bucket: sb.Bucket) -> int:
+    """How many members ``bucket`` has (its head row; absent: none)."""
+    return sb.head_count(state.get(bucket.head_key))
+
+
+def bucket_members(state: StateReader, bucket: sb.Bucket, start: int, limit: int) -> list[bytes]:
+    """The record keys in slots ``start`` .. ``start + limit - 1`` (fewer at the end)."""
+    end = min(bucket_count(state, bucket), start + limit)
+    out: list[bytes] = []
+    for slot in range(start, end):
+        member = _load_obj(state, bucket.slot_key(slot))
+        assert member is not None and isinstance(member["key"], bytes), "bucket slot missing"
+        out.append(member["key"])
+    return out
+
+
+def shipment_bucket(
+    state: StateReader,
+    *,
+    container: str | None = None,
+    party: str | None = None,
+    status: str | None = None,
+) -> sb.Bucket:
+    """The smallest bucket among the filters given: a search walks it and checks the
+    others on each record (:func:`contracts.shipment_search.matches_search`)."""
+    given = [
+        family.bucket(name)
+        for family, name in (
+            (sb.SHIPMENT_CONTAINER, container),
+            (sb.SHIPMENT_PARTY, party),
+            (sb.SHIPMENT_STATUS, status),
+        )
+        if name is not None
+    ]
+    assert given, "a shipment search needs at least one filter"
+    return min(given, key=lambda bucket: bucket_count(state, bucket))
+
+
+def permit_bucket(*, holder: str | None = None, address: str | None = None) -> sb.Bucket:
+    """The bucket of permits held by ``holder``, else at ``address`` (normalised)."""
+    if holder is not None:
+        return sb.PERMIT_HOLDER.bucket(holder)
+    assert address is not None, "a permit search needs a holder or an address"
+    return sb.PERMIT_ADDRESS.bucket(ik.normalise_address(address))
 
 
 # --- identity --------------------------------------------------------------------------------
