@@ -24,7 +24,7 @@ import click
 from rich.text import Text
 
 from cli.client import NodeClient
-from cli.output import fail
+from cli.output import console, fail
 from cli.render import fmt_time
 from ledger.genesis import Genesis
 from lightclient.answers import (
@@ -36,6 +36,7 @@ from lightclient.answers import (
     verify_answer,
 )
 from lightclient.errors import GenesisMismatch, VerificationError
+from lightclient.search import Paging, SearchView
 
 MAX_AGE_ENV = "CITYLEDGER_MAX_AGE"
 DEFAULT_MAX_AGE_S = 60.0
@@ -162,3 +163,74 @@ def freshness_json(verified: Verified[Any]) -> dict[str, Any]:
         "asked": verified.asked or None,
         "verified_by": list(c.signers),
     }
+
+
+# --- searches: one page of a proven bucket ----------------------------------------------------
+
+
+def paging_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--limit``, ``--after`` (a slot number) and ``--height`` of a paged search."""
+
+    height = click.option(
+        "--height",
+        type=click.IntRange(min=1),
+        default=None,
+        help="At this block (a later page: the first page's height).",
+    )
+    after = click.option(
+        "--after",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Start at this slot (from the previous page's 'more:' line); needs --height.",
+    )
+    limit = click.option(
+        "--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Page size."
+    )
+
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        return limit(after(height(f)))
+
+    return wrap
+
+
+def page_of(after: int | None, limit: int, height: int | None) -> Paging:
+    """The page asked for; a later page must name the first page's height, so that every
+    page is read from one state (a bucket's members move between slots as they change)."""
+    if after is not None and height is None:
+        fail("--after needs --height (the first page's height): pages must come from one state")
+    return Paging(after or 0, limit)
+
+
+def search_json(verified: Verified[SearchView[Any]], noun: str) -> dict[str, Any]:
+    """What a verified search page carries in ``--json``, besides its records."""
+    view = verified.view
+    count = view.page.count
+    return {
+        **freshness_json(verified),
+        "complete": True,
+        "bucket": {"family": view.page.bucket.family.name, "name": view.page.bucket.name},
+        "total_in_bucket": count.total,
+        "start": count.start,
+        "slots": count.proven,
+        "withheld": view.page.withheld,
+        f"matching_{noun}": len(view.found),
+        "next_after": count.next_after,
+    }
+
+
+def show_search(verified: Verified[SearchView[Any]], noun: str, withheld_why: str) -> None:
+    """``3 of 3 matching shipments, complete …``, the freshness line, and the next page."""
+    view = verified.view
+    count, found = view.page.count, len(view.found)
+    where = f"{view.page.bucket.describe()} ({count.total} in all)"
+    if count.start == 0 and count.next_after is None:
+        text = f"{found} of {count.total} matching {noun}s, complete: every member of {where}"
+    else:
+        last = count.start + count.proven - 1
+        text = f"{found} matching {noun}s in slots {count.start}-{last} of {where}, page complete"
+    if view.page.withheld:
+        text += f"; {view.page.withheld} more {withheld_why} (counted, not shown)"
+    console.print(text)
+    console.print(freshness_text(verified))
+    if count.next_after is not None:
+        console.print(f"more: --after {count.next_after} --height {verified.height}")
