@@ -1,4 +1,4 @@
-"""``cityledger permit check|show``: is permit P valid at time T, with proof.
+"""``cityledger permit check|show|list``: is permit P valid at time T, with proof.
 
 The permit record and its whole history are proven against a certified header's
 state root, and the verdict is computed here (the node's own verdict is not
@@ -7,6 +7,7 @@ at a time T is judged on the permit as it stood at T: the latest proven history
 says which entries were written by T, and the permit's proven state at the
 height of the last of them is checked to be exactly that permit
 (:mod:`lightclient.permits`). A permit that does not exist is proven absent.
+``list`` pages through the permits of a holder or an address, proven complete.
 Every answer goes through :class:`cli.verified_reads.Reads`.
 """
 
@@ -15,11 +16,21 @@ from __future__ import annotations
 import urllib.parse
 
 import click
+from rich.table import Table
 
 from cli.client import NodeClient, genesis_option, node_option
-from cli.output import console, print_json, record_json
+from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time, parse_time, permit_view
-from cli.verified_reads import Reads, freshness_json, freshness_text, max_age_option
+from cli.verified_reads import (
+    Reads,
+    freshness_json,
+    freshness_text,
+    max_age_option,
+    page_of,
+    paging_options,
+    search_json,
+    show_search,
+)
 from contracts import state_keys as sk
 from contracts.permits import permit_valid_at
 from ledger.encoding import Value
@@ -34,6 +45,7 @@ from lightclient.permits import (
     verify_permit_then,
 )
 from lightclient.records import verify_state_view
+from lightclient.search import verify_permit_search
 
 
 def _reads(node: str, genesis_path: str, max_age_s: float) -> Reads:
@@ -156,6 +168,55 @@ def show(
     at_ms = verified.time_ms
     valid, reason = permit_valid_at(verified.view.permit, at_ms)
     _show(verified, at_ms, valid, f"{reason} (at block time {fmt_time(at_ms)})", as_json)
+
+
+@permit.command("list")
+@click.option("--holder", default=None, help="Organisation id holding the permits.")
+@click.option("--address", default=None, help="Address (case and spacing ignored).")
+@paging_options()
+@node_option()
+@genesis_option()
+@max_age_option()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_permits(
+    holder: str | None,
+    address: str | None,
+    limit: int,
+    after: int | None,
+    height: int | None,
+    node: str,
+    genesis_path: str,
+    max_age_s: float,
+    as_json: bool,
+) -> None:
+    """Permits held by --holder or at --address: proven complete, every record proven."""
+    if (holder is None) == (address is None):
+        fail("give exactly one of --holder, --address")
+    reads = _reads(node, genesis_path, max_age_s)
+    paging = page_of(after, limit, height)
+    params = {"holder": holder, "address": address, "limit": limit, "after": after}
+    answer = reads.client.get("/v1/permits", {**params, "height": height})
+    verified = reads.accept(
+        lambda: verify_permit_search(answer, reads.genesis, holder, address, paging),
+        reads.current() if height is None else reads.at_height(height),
+    )
+    found = verified.view.found
+    if as_json:
+        print_json(
+            {
+                **search_json(verified, verified.view, "permits"),
+                "permits": [record_json(p) for p in found],
+            }
+        )
+        return
+    if found:
+        table = Table()
+        for name in ("permit", "type", "holder", "status", "address"):
+            table.add_column(name)
+        for p in found:
+            table.add_row(p.id, p.type, p.holder, p.status, p.address)
+        console.print(table)
+    show_search(verified, verified.view, "permit", "")
 
 
 def permit_json(verified: Verified[PermitView]) -> dict[str, Value]:

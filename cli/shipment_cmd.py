@@ -208,8 +208,8 @@ def find(
     found = verified.view.found
     if as_json:
         shipments = [record_json(r) for r in found]
-        print_json({**search_json(verified, "shipments"), "shipments": shipments})
+        print_json({**search_json(verified, verified.view, "shipments"), "shipments": shipments})
         return
     if found:
         console.print(shipments_table(found))
-    show_search(verified, "shipment", "this key may not read")
+    show_search(verified, verified.view, "shipment", "this key may not read")

@@ -201,9 +201,8 @@ def page_of(after: int | None, limit: int, height: int | None) -> Paging:
     return Paging(after or 0, limit)
 
 
-def search_json(verified: Verified[SearchView[Any]], noun: str) -> dict[str, Any]:
-    """What a verified search page carries in ``--json``, besides its records."""
-    view = verified.view
+def search_json(verified: Verified[Any], view: SearchView[Any], noun: str) -> dict[str, Any]:
+    """What a verified search page (``view``, within ``verified``) carries in ``--json``."""
     count = view.page.count
     return {
         **freshness_json(verified),
@@ -218,12 +217,15 @@ def search_json(verified: Verified[SearchView[Any]], noun: str) -> dict[str, Any
     }
 
 
-def show_search(verified: Verified[SearchView[Any]], noun: str, withheld_why: str) -> None:
+def show_search(
+    verified: Verified[Any], view: SearchView[Any], noun: str, withheld_why: str
+) -> None:
     """``3 of 3 matching shipments, complete …``, the freshness line, and the next page."""
-    view = verified.view
     count, found = view.page.count, len(view.found)
     where = f"{view.page.bucket.describe()} ({count.total} in all)"
-    if count.start == 0 and count.next_after is None:
+    if count.total == 0:
+        text = f"no {noun} matches: {view.page.bucket.describe()} is proven empty"
+    elif count.start == 0 and count.next_after is None:
         text = f"{found} of {count.total} matching {noun}s, complete: every member of {where}"
     else:
         last = count.start + count.proven - 1

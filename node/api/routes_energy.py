@@ -57,8 +57,9 @@ async def market(request: web.Request) -> web.StreamResponse:
     """The order book and clearing of the interval starting at ``interval`` (ms).
 
     Every order the proven book lists comes in the book's order, and every trade
-    ``0 .. trade_count - 1``: whole to a reader the rules allow, else redacted to
-    its proven value hash, so the answer is complete for every reader.
+    ``0 .. trade_count - 1``: whole to a reader the rules allow, else only its key
+    marked withheld (no value hash: an order's few fields could be guessed from
+    one). The proven book names them all, so the answer is complete for every reader.
     """
     interval = parse_uint(request.match_info["interval"], "interval", hi=MAX_INT)
     state = ProvenState.of_request(request)
@@ -84,7 +85,7 @@ async def market(request: web.Request) -> web.StreamResponse:
 
 
 def _shown(state: ProvenState, record: Order | Trade, kind: str, reader: Reader) -> Value:
-    """``record``'s proven item, or its redacted proof when ``reader`` may not see it."""
+    """``record``'s proven item, or its key marked withheld when ``reader`` may not see it."""
     if may_read(kind, record, reader):
         return state.item(record.key)
-    return state.redacted_item(record.key)
+    return {"key": record.key, "withheld": True}
