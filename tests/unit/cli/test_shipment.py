@@ -214,8 +214,9 @@ def test_find_says_how_many_and_that_the_list_is_complete(
     assert "1 of 1 matching shipments, complete: every member of shipment-party 'oceanic'" in (
         result.output
     )
-    doc = json.loads(run(["shipment", "find", "--party", "oceanic", "--node", server.url,
-                          "--genesis", genesis_file, "--key", keys["officer"], "--json"]).stdout)  # fmt: skip
+    as_json = run(["shipment", "find", "--party", "oceanic", "--node", server.url,
+                   "--genesis", genesis_file, "--key", keys["officer"], "--json"])  # fmt: skip
+    doc = json.loads(as_json.stdout)
     assert doc["complete"] is True and doc["total_in_bucket"] == 1 and doc["next_after"] is None
 
 
@@ -234,10 +235,10 @@ def test_find_refuses_a_page_of_another_bucket(
     import pytest
 
     from cli.client import NodeClient
+    from contracts.shipment_search import ShipmentFilter
     from ledger.genesis import Genesis
     from ledger.keyfile import read_key_file
     from lightclient.errors import VerificationError
-    from contracts.shipment_search import ShipmentFilter
     from lightclient.search import Paging, verify_shipment_search
 
     genesis = Genesis.load(genesis_file)
