@@ -12,14 +12,20 @@ prove not only each record it lists but that it listed every member
                                                    "salt": 16 bytes}``
 ``search/<family>/<H>/r/<record state key>``       reverse row ``{"slot": slot}``, only in
                                                    families a record can leave
+``search/salt/<record state key>``                 ``{"salt": 16 bytes}``: the record's
+                                                   salt, written when it is first filed
 =================================================  ===================================
 
 ``H`` is the lowercase hex SHA-256 of the bucket name's UTF-8 bytes: a fixed 64
 characters whatever the name holds (an address may hold ``/``), so no two
 buckets' keys can collide and a client computes the keys from the name alone.
-The salt is taken from the signature of the transaction that added the member:
-a reader shown a slot *redacted* (its value hash only) cannot find the member
-by hashing guessed ids, because it cannot guess the salt.
+A record's salt is the hash of the payload of the transaction that first filed
+it (a shipment's declaration: parties, goods, values) and its key, kept in
+state so every later slot of it carries the same salt. A reader shown a slot
+*redacted* (its value hash only) cannot test guessed ids against it without
+guessing that payload, which its transaction's public hash already protects no
+better and no worse. Not the signature: a transaction's hash does not cover its
+signature, so execution must never depend on it (docs/formats-state.md §6).
 
 :func:`join` and :func:`leave` are the only writers, called next to where the
 contracts write the matching local index entries; they read only state (never
@@ -32,9 +38,10 @@ from dataclasses import dataclass
 from hashlib import sha256
 
 from contracts.context import TxContext
-from ledger.encoding import decode
+from ledger.encoding import decode, encode
 
 PREFIX = b"search/"
+SALT_PREFIX = PREFIX + b"salt/"
 SALT_SIZE = 16
 _SALT_TAG = b"cityledger/search-salt/v1"
 
@@ -43,7 +50,7 @@ _SALT_TAG = b"cityledger/search-salt/v1"
 class Family:
     """A kind of bucket: its name in keys, and whether a member can leave it."""
 
-    name: str
+    name: str  # never "salt" (its keys would meet the salt rows')
     removable: bool = False
 
     def bucket(self, name: str) -> Bucket:
@@ -91,9 +98,21 @@ class Bucket:
         return f"{self.family.name} {self.name!r}"
 
 
+def salt_key(record_key: bytes) -> bytes:
+    return SALT_PREFIX + record_key
+
+
 def salt_of(ctx: TxContext, record_key: bytes) -> bytes:
-    """A member's salt: unguessable without the adding transaction's signature."""
-    return sha256(_SALT_TAG + ctx.tx.signature + record_key).digest()[:SALT_SIZE]
+    """The record's salt: read from state, or made from this transaction and kept."""
+    raw = ctx.get(salt_key(record_key))
+    if raw is not None:
+        kept = decode(raw)
+        assert isinstance(kept, dict) and isinstance(kept.get("salt"), bytes)
+        salt: bytes = kept["salt"]
+        return salt
+    salt = sha256(_SALT_TAG + encode(ctx.tx.payload) + record_key).digest()[:SALT_SIZE]
+    ctx.store(salt_key(record_key), {"salt": salt})
+    return salt
 
 
 def slot_value(record_key: bytes, salt: bytes) -> dict[str, bytes]:

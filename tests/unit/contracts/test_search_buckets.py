@@ -4,6 +4,7 @@ member twice; leaving moves the last member into the freed slot."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from contracts import index_keys as ik
 from contracts import queries
@@ -24,7 +25,7 @@ def _index_buckets() -> dict[tuple[str, str], set[bytes]]:
     chain, _ = loaded()
     out: dict[tuple[str, str], set[bytes]] = defaultdict(set)
     for key, record_key in chain.index.iterate(INDEX):
-        family, _, rest = key[len(INDEX) :].partition(b"/")
+        family, _, rest = key[len(INDEX) :].partition(b"/")  # (salt rows are not buckets)
         if family.decode() not in sb.FAMILIES:
             continue
         if family == b"permit-address":
@@ -58,7 +59,7 @@ def test_no_bucket_row_is_left_behind() -> None:
     chain, _ = loaded()
     heads = {sb.FAMILIES[f].bucket(n).head_key for f, n in _index_buckets()}
     for key in chain.state.data:
-        if key.startswith(sb.PREFIX):
+        if key.startswith(sb.PREFIX) and not key.startswith(sb.SALT_PREFIX):
             assert b"/".join(key.split(b"/")[:3]) in heads, key
 
 
@@ -104,13 +105,27 @@ def test_bucket_keys_cannot_collide_whatever_the_name() -> None:
     assert sb.PERMIT_HOLDER.bucket("x").head_key != sb.SHIPMENT_PARTY.bucket("x").head_key
 
 
-def test_a_slot_is_salted_by_the_adding_signature() -> None:
+def test_a_record_keeps_the_salt_it_was_first_filed_with() -> None:
     ctx = _ctx()
-    bucket = sb.SHIPMENT_PARTY.bucket("acme")
-    sb.join(ctx, bucket, b"shipment/A")
-    slot = decode(ctx.get(bucket.slot_key(0)) or b"")
-    assert isinstance(slot, dict) and slot["key"] == b"shipment/A"
-    assert len(slot["salt"]) == sb.SALT_SIZE and slot["salt"] == sb.salt_of(ctx, b"shipment/A")
+    sb.join(ctx, sb.SHIPMENT_PARTY.bucket("acme"), b"shipment/A")
+    sb.join(ctx, sb.SHIPMENT_STATUS.bucket("held"), b"shipment/A")
+    sb.join(ctx, sb.SHIPMENT_STATUS.bucket("held"), b"shipment/B")
+    a0 = decode(ctx.get(sb.SHIPMENT_PARTY.bucket("acme").slot_key(0)) or b"")
+    a1 = decode(ctx.get(sb.SHIPMENT_STATUS.bucket("held").slot_key(0)) or b"")
+    b1 = decode(ctx.get(sb.SHIPMENT_STATUS.bucket("held").slot_key(1)) or b"")
+    assert isinstance(a0, dict) and isinstance(a1, dict) and isinstance(b1, dict)
+    assert a0 == a1 and a0["key"] == b"shipment/A" and len(a0["salt"]) == sb.SALT_SIZE
+    assert b1["salt"] != a0["salt"]  # each record its own salt
+    assert decode(ctx.get(sb.salt_key(b"shipment/A")) or b"") == {"salt": a0["salt"]}
+
+
+def test_the_salt_does_not_depend_on_the_signature() -> None:
+    """A transaction's hash does not cover its signature: execution must not read it."""
+    ctx, other = _ctx(), _ctx()
+    other.tx = replace(other.tx, signature=bytes(64))
+    for c in (ctx, other):
+        sb.join(c, sb.SHIPMENT_PARTY.bucket("acme"), b"shipment/A")
+    assert ctx.writes == other.writes
 
 
 def test_the_index_keys_module_still_names_the_families() -> None:
