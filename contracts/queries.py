@@ -5,7 +5,9 @@ proven: its key is in :mod:`contracts.state_keys` (a shipment's full provenance
 is the record at ``shipment_key(id)`` plus the entries at
 ``shipment_history_key(id, 0 .. history_len-1)``; see
 :func:`shipment_proof_keys`). The ``find_*`` / ``*_by_*`` functions read the
-unauthenticated index and return ids; fetch and prove the records themselves.
+unauthenticated index and return ids (the contracts' tests check the index with
+them); searches are served from the proven search buckets instead
+(:func:`bucket_members`, :mod:`contracts.search_buckets`).
 
 Records come back typed (:mod:`contracts.shipment_records`, ``permit_records``,
 ``energy_records``, ``identity_records``). Read rules are not applied here; the
@@ -172,26 +174,6 @@ def shipment_proof_keys(state: StateReader, shipment_id: str) -> list[bytes]:
     if shipment is not None:
         keys += [sk.shipment_history_key(shipment_id, i) for i in range(shipment.history_len)]
     return keys
-
-
-def find_shipments(
-    index: KVReader,
-    *,
-    container: str | None = None,
-    party: str | None = None,
-    status: str | None = None,
-    limit: int = DEFAULT_LIMIT,
-    after: str | None = None,
-) -> list[str]:
-    """Ids the index lists under the first filter given (container, else party, else
-    status); a search checks the others on each record
-    (:func:`contracts.shipment_search.matches_search`)."""
-    if container is not None:
-        return find_shipments_by_container(index, container, limit=limit, after=after)
-    if party is not None:
-        return find_shipments_by_party(index, party, limit=limit, after=after)
-    assert status is not None, "a shipment search needs at least one filter"
-    return find_shipments_by_status(index, status, limit=limit, after=after)
 
 
 def find_shipments_by_container(
