@@ -101,7 +101,7 @@ def market(
     reads = connect(node, genesis_path, key_path, max_age_s)
     answer = reads.client.get(f"/v1/energy/market/{interval}", {"height": height}, signed=True)
     verified = reads.accept(
-        lambda: verify_market(answer, reads.genesis, interval),
+        lambda: verify_market(answer, reads.genesis, interval, reads.signer()),
         reads.current() if height is None else reads.at_height(height),
     )
     view = verified.view

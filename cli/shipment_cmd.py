@@ -202,7 +202,7 @@ def find(
     params = {**search._asdict(), "limit": limit, "after": after, "height": height}
     answer = reads.client.get("/v1/shipments", params, signed=True)
     verified = reads.accept(
-        lambda: verify_shipment_search(answer, reads.genesis, search, paging),
+        lambda: verify_shipment_search(answer, reads.genesis, search, paging, reads.signer()),
         reads.current() if height is None else reads.at_height(height),
     )
     found = verified.view.found

@@ -122,6 +122,13 @@ class Reads:
         except VerificationError as exc:
             self.refuse(exc)
 
+    def signer(self) -> bytes:
+        """The public key that signs this client's reads (what the node may withhold from
+        a search depends on what that key may read)."""
+        if self.client.key is None:
+            fail("give --key: this read is signed, and what it may see depends on the key")
+        return self.client.key.public_key
+
     def refuse(self, exc: VerificationError) -> NoReturn:
         url = self.client.url
         if isinstance(exc, GenesisMismatch):

@@ -67,6 +67,8 @@ class PageCount:
     start: int
     asked: int
     proven: int
+    withheld: int = 0
+    may_withhold: bool = True  # False: the reader may read every member (public, own, role)
 
     @property
     def expected(self) -> int:
@@ -196,6 +198,11 @@ def check_whole(count: HistoryCount | PageCount) -> None:
             f"{count.what}: the proven count is {count.total}, so the page from slot "
             f"{count.start} must hold {count.expected}, it holds {count.proven} "
             "(a matching record or a page left out)"
+        )
+    elif count.withheld and not count.may_withhold:
+        raise VerificationError(
+            f"{count.what}: the node withheld {count.withheld} record(s) this key may read "
+            "(a matching record left out)"
         )
 
 

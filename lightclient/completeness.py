@@ -21,7 +21,7 @@ here: nothing else builds one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from contracts.search_buckets import FAMILIES, Bucket
@@ -59,9 +59,15 @@ class Page:
 
 
 def verify_page(
-    answer: Value, header: BlockHeader, asked: Sequence[Bucket], start: int, limit: int
+    answer: Value,
+    header: BlockHeader,
+    asked: Sequence[Bucket],
+    start: int,
+    limit: int,
+    may_withhold: Callable[[Bucket], bool],
 ) -> Page:
-    """The page in ``answer`` of one of the ``asked`` buckets, from slot ``start``."""
+    """The page in ``answer`` of one of the ``asked`` buckets, from slot ``start``;
+    ``may_withhold(bucket)`` says whether the reader may be refused some members."""
     bucket = _bucket_of(answer, asked)
     if answer_field(answer, "start", "the search page") != start:
         raise VerificationError(
@@ -81,7 +87,10 @@ def verify_page(
                 raise VerificationError(f"{member.key!r} is listed twice in the page")
             seen.add(member.key)
         members.append(member)
-    count = PageCount(bucket.describe(), total, start, limit, len(members))
+    withheld = sum(1 for m in members if m.record is None)
+    count = PageCount(
+        bucket.describe(), total, start, limit, len(members), withheld, may_withhold(bucket)
+    )
     return Page(bucket, count, tuple(members))
 
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from contracts import state_keys as sk
 from contracts.energy_records import Account, MarketBook, Order, Trade
+from contracts.read_rules import ROLE_READERS
 from ledger.block import BlockHeader
 from ledger.encoding import Value
 from ledger.genesis import Genesis
@@ -24,7 +25,7 @@ from lightclient.answers import PageCount
 from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
 from lightclient.records import require_typed, verify_item
-from lightclient.search import Paging, SearchView, verify_trades
+from lightclient.search import Paging, SearchView, verify_reader, verify_trades
 
 L = TypeVar("L", Order, Trade)
 
@@ -68,9 +69,13 @@ class MarketView:
         return self.listed
 
 
-def verify_market(answer: Value, genesis: Genesis, interval: int) -> MarketView:
+def verify_market(answer: Value, genesis: Genesis, interval: int, reader_key: bytes) -> MarketView:
+    """The market answer signed by ``reader_key``: the book, every order and trade it
+    names; withheld ones only from a reader without the regulator's or auditor's role."""
     certified = verify_certified(answer, genesis)
     header = certified.header
+    reader = verify_reader(answer, header, reader_key)
+    may_withhold = reader.roles.isdisjoint(ROLE_READERS["trade"])
     key = sk.market_key(interval)
     item = answer_field(answer, "market", "the answer")
     if verify_item(item, header, key) is None:
@@ -84,10 +89,15 @@ def verify_market(answer: Value, genesis: Genesis, interval: int) -> MarketView:
     trades = _listed(answer_field(answer, "trades", "the answer"), header, trade_keys, Trade)
     what = f"the market of interval {interval}"
     listed = (
-        PageCount(f"{what}: orders", len(order_keys), 0, len(order_keys), len(orders)),
-        PageCount(f"{what}: trades", len(trade_keys), 0, len(trade_keys), len(trades)),
+        _count(f"{what}: orders", len(order_keys), orders, may_withhold),
+        _count(f"{what}: trades", len(trade_keys), trades, may_withhold),
     )
     return MarketView(certified, book, tuple(orders), tuple(trades), listed)
+
+
+def _count(what: str, total: int, listed: list[L | None], may_withhold: bool) -> PageCount:
+    withheld = sum(1 for r in listed if r is None)
+    return PageCount(what, total, 0, total, len(listed), withheld, may_withhold)
 
 
 def _listed(items: Value, header: BlockHeader, keys: list[bytes], kind: type[L]) -> list[L | None]:

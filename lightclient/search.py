@@ -18,18 +18,22 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from contracts import search_buckets as sb
+from contracts import state_keys as sk
 from contracts.energy_records import Trade
 from contracts.index_keys import normalise_address
 from contracts.permit_records import Permit
+from contracts.read_rules import ROLE_READERS, Reader, reader_for
 from contracts.shipment_records import Shipment
 from contracts.shipment_search import ShipmentFilter, matches_search
-from ledger.encoding import Value
+from ledger.block import BlockHeader
+from ledger.encoding import Value, encode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from lightclient.answers import PageCount
 from lightclient.completeness import Member, Page, verify_page
 from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
+from lightclient.records import verify_item
 
 R = TypeVar("R", Shipment, Permit, Trade)
 
@@ -61,10 +65,27 @@ def shipment_buckets(search: ShipmentFilter) -> list[sb.Bucket]:
     return [f.bucket(name) for f, name in zip(families, search, strict=True) if name is not None]
 
 
+def verify_reader(answer: Value, header: BlockHeader, reader_key: bytes) -> Reader:
+    """Who the node answered (the signing key's proven member record, at the answer's
+    height): what it may read decides which members the node may withhold from it."""
+    key = sk.member_key(reader_key)
+    value = verify_item(answer_field(answer, "reader", "the answer"), header, key)
+    return reader_for({} if value is None else {key: encode(value)}, reader_key)
+
+
+def shipment_withholding(reader: Reader) -> Callable[[sb.Bucket], bool]:
+    """A shipment page may withhold members only from a reader without a shipment role,
+    and never in the reader's own party bucket (it is party to every member)."""
+    if not reader.roles.isdisjoint(ROLE_READERS["shipment"]):
+        return lambda _bucket: False
+    return lambda b: not (b.family == sb.SHIPMENT_PARTY and b.name == reader.org)
+
+
 def verify_shipment_search(
-    answer: Value, genesis: Genesis, search: ShipmentFilter, paging: Paging
+    answer: Value, genesis: Genesis, search: ShipmentFilter, paging: Paging, reader_key: bytes
 ) -> SearchView[Shipment]:
-    """A page of ``GET /v1/shipments``: complete, each shown shipment proven."""
+    """A page of ``GET /v1/shipments`` signed by ``reader_key``: complete, each shown
+    shipment proven, none withheld that the reader may read."""
 
     def in_bucket(bucket: sb.Bucket, shipment: Shipment) -> bool:
         only = {"shipment-container": "container", "shipment-party": "party"}
@@ -79,6 +100,7 @@ def verify_shipment_search(
         Shipment,
         in_bucket,
         lambda s: matches_search(s, **search._asdict()),
+        lambda header: shipment_withholding(verify_reader(answer, header, reader_key)),
     )
 
 
@@ -115,7 +137,7 @@ def verify_trades(
         lambda _b, t: org_id in (t.seller, t.buyer),
         lambda t: interval is None or t.interval_start_ms == interval,
         field="trades",
-    )
+    )  # its readers (owner, regulator, auditor) read every trade of the account
 
 
 def _verify(
@@ -126,12 +148,17 @@ def _verify(
     kind: type[R],
     in_bucket: Callable[[sb.Bucket, R], bool],
     wanted: Callable[[R], bool],
+    withholding: Callable[[BlockHeader], Callable[[sb.Bucket], bool]] = lambda _h: _never,
     field: str | None = None,
 ) -> SearchView[R]:
-    """The page (the answer itself, or its ``field``) checked complete, its members read."""
+    """The page (the answer itself, or its ``field``) checked complete, its members read;
+    ``withholding`` (default: never) says which buckets may withhold members."""
     certified = verify_certified(answer, genesis)
     page_obj = answer if field is None else answer_field(answer, field, "the answer")
-    page = verify_page(page_obj, certified.header, buckets, paging.start, paging.limit)
+    may_withhold = withholding(certified.header)
+    page = verify_page(
+        page_obj, certified.header, buckets, paging.start, paging.limit, may_withhold
+    )
     found: list[R] = []
     for member in page.shown:
         record = _typed(member, kind)
@@ -143,6 +170,11 @@ def _verify(
         if wanted(record):
             found.append(record)
     return SearchView(certified, page, tuple(found))
+
+
+def _never(_bucket: sb.Bucket) -> bool:
+    """Public records and an account's own trades: nothing may be withheld."""
+    return False
 
 
 def _typed(member: Member, kind: type[R]) -> R:

@@ -17,7 +17,8 @@ from contracts.read_rules import Reader, may_read
 from contracts.search_buckets import TRADE_ACCOUNT
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
-from node.api.access import deny, reader_of
+from node.api.access import authenticated_reader, deny, reader_of
+from node.api.auth import is_signed
 from node.api.params import MAX_INT, parse_uint, path_id, query_limit, query_uint
 from node.api.proven import ProvenState
 from node.api.render import APIError, render
@@ -64,9 +65,9 @@ async def market(request: web.Request) -> web.StreamResponse:
     interval = parse_uint(request.match_info["interval"], "interval", hi=MAX_INT)
     state = ProvenState.of_request(request)
     book = queries.get_market(state, interval)
-    reader, signed = await reader_of(request)
-    if not may_read("market", book, reader):
-        raise deny("the energy market", signed)
+    reader, signer = await authenticated_reader(request)
+    if not may_read("market", book, reader) or signer is None:
+        raise deny("the energy market", is_signed(request.headers))
     by_id = {o.id: o for o in (*book.offers, *book.bids)}
     order_ids = sorted(by_id, key=lambda oid: by_id[oid].seq)
     orders = [_shown(state, by_id[oid], "energy_order", reader) for oid in order_ids]
@@ -80,6 +81,7 @@ async def market(request: web.Request) -> web.StreamResponse:
             market=state.item(sk.market_key(interval)),
             orders=orders,
             trades=trades,
+            reader=state.item(sk.member_key(signer)),
         ),
     )
 

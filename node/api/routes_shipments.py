@@ -16,7 +16,8 @@ from contracts.shipment_records import ShipmentEvent
 from contracts.shipment_search import SEARCH_STATUSES
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
-from node.api.access import deny, reader_of
+from node.api.access import authenticated_reader, deny, reader_of
+from node.api.auth import is_signed
 from node.api.context import api_state
 from node.api.params import MAX_INT, malformed, path_id, query_limit, query_text, query_uint
 from node.api.proven import ProvenState
@@ -93,9 +94,9 @@ async def search(request: web.Request) -> web.StreamResponse:
     limit = query_limit(request)
     if container is None and party is None and status is None:
         raise malformed("give at least one of container, party, status")
-    reader, signed = await reader_of(request)
-    if reader.org is None:
-        raise deny("shipment data", signed)
+    reader, signer = await authenticated_reader(request)
+    if reader.org is None or signer is None:
+        raise deny("shipment data", is_signed(request.headers))
     state = ProvenState.of_request(request)
     bucket = queries.shipment_bucket(state, container=container, party=party, status=status)
 
@@ -103,4 +104,6 @@ async def search(request: web.Request) -> web.StreamResponse:
         record = queries.get_shipment(state, record_key.decode().split("/", 1)[1])
         return record is not None and may_read("shipment", record, reader)
 
-    return render(request, state.answer(**state.page(bucket, start, limit, readable)))
+    page = state.page(bucket, start, limit, readable)
+    # the signer's member record: what it may read decides what may be withheld from it
+    return render(request, state.answer(**page, reader=state.item(sk.member_key(signer))))

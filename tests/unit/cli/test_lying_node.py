@@ -419,6 +419,23 @@ def test_another_records_proof_in_a_search_is_refused(world: World, command: str
     assert "the state proof is for another key" in line
 
 
+def test_a_record_withheld_from_a_key_that_may_read_it_is_refused(world: World) -> None:
+    """The officer reads every shipment: the node redacts one of its matches as if it
+    were an outsider's, hoping the count passes for 'one you may not read'."""
+    outsider = NodeClient(world.server.url, key=read_key_file(world.keys["outsider"]))
+    try:
+        redacted = outsider.get("/v1/shipments", {"party": "oceanic"}, signed=True)["slots"]
+    finally:
+        outsider.close()
+    assert redacted[0]["member"] is None
+
+    def withhold(page: dict[str, Any]) -> None:
+        page["slots"] = [redacted[0], *page["slots"][1:]]
+
+    line = refusal(world, "shipment find", _page("shipment find", withhold))
+    assert "the node withheld 1 record(s) this key may read (a matching record left out)" in line
+
+
 def test_a_later_page_from_another_height_is_refused(world: World) -> None:
     """Page 2 is pinned to the first page's height: a newer or older state is refused."""
     old = world.get("/v1/shipments", party="oceanic", limit=1, after=1, height=world.old_height)

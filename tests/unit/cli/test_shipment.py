@@ -242,9 +242,11 @@ def test_find_refuses_a_page_of_another_bucket(
     from lightclient.search import Paging, verify_shipment_search
 
     genesis = Genesis.load(genesis_file)
-    client = NodeClient(server.url, key=read_key_file(keys["officer"]))
+    officer = read_key_file(keys["officer"])
+    client = NodeClient(server.url, key=officer)
     answer = client.get("/v1/shipments", {"status": "cleared"}, signed=True)
-    view = verify_shipment_search(answer, genesis, ShipmentFilter(status="cleared"), Paging())
+    me = officer.public_key
+    view = verify_shipment_search(answer, genesis, ShipmentFilter(status="cleared"), Paging(), me)
     assert [s.id for s in view.found] == [SHIPMENT]
     with pytest.raises(VerificationError, match="a bucket the search did not ask about"):
-        verify_shipment_search(answer, genesis, ShipmentFilter(status="held"), Paging())
+        verify_shipment_search(answer, genesis, ShipmentFilter(status="held"), Paging(), me)

@@ -32,8 +32,12 @@ from tests.unit.node.api.conftest import (
     Scenario,
     TestNode,
     get_obj,
+    key,
     signed,
 )
+
+OFFICER = key("customs-officer").public_key
+ACME = key("acme-trader").public_key
 
 
 def _filter(query: str) -> ShipmentFilter:
@@ -60,7 +64,7 @@ async def test_shipment_search(
     path = f"/v1/shipments?{query}"
     status, answer = await get_obj(client, path, signed("customs-officer", path, clock))
     assert status == 200, answer
-    view = verify_shipment_search(answer, node.genesis, _filter(query), Paging())
+    view = verify_shipment_search(answer, node.genesis, _filter(query), Paging(), OFFICER)
     check_whole(view.page.count)
     assert [s.id for s in view.found] == found
     assert view.page.count.next_after is None
@@ -83,7 +87,8 @@ async def test_a_search_counts_what_the_caller_may_not_read(
     assert (await client.get(path)).status == 401
     response = await client.get(path, headers={**MSGPACK, **signed("outsider-trader", path, clock)})
     raw = await response.read()
-    view = verify_shipment_search(decode(raw), node.genesis, _filter(path[14:]), Paging())
+    outsider = key("outsider-trader").public_key
+    view = verify_shipment_search(decode(raw), node.genesis, _filter(path[14:]), Paging(), outsider)
     check_whole(view.page.count)
     assert view.found == () and view.page.withheld == 1
     assert SHIPMENT.encode() not in raw
@@ -98,7 +103,8 @@ async def test_shipment_search_paging_at_one_height(
     path = f"/v1/shipments?party=acme&after=1&height={first['height']}"
     status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
     assert status == 200 and answer["slots"] == [] and answer["next_after"] is None
-    view = verify_shipment_search(answer, node.genesis, ShipmentFilter(party="acme"), Paging(1))
+    search = ShipmentFilter(party="acme")
+    view = verify_shipment_search(answer, node.genesis, search, Paging(1), ACME)
     check_whole(view.page.count)
     for query in (
         "party=acme&after=c1.AAAA",
@@ -147,7 +153,7 @@ async def test_paging_through_a_bucket_never_names_what_the_caller_may_not_read(
         answer = decode(texts[-1])
         height = f"&height={answer['height']}"
         search = ShipmentFilter(container=CONTAINER)
-        view = verify_shipment_search(answer, node.genesis, search, Paging(start, 2))
+        view = verify_shipment_search(answer, node.genesis, search, Paging(start, 2), ACME)
         check_whole(view.page.count)
         seen += [s.id for s in view.found]
         withheld += view.page.withheld
@@ -174,6 +180,41 @@ async def test_permit_search(client: Client, node: TestNode, query: str) -> None
     view = verify_permit_search(answer, node.genesis, holder, address, Paging())
     check_whole(view.page.count)
     assert [p.id for p in view.found] == [PERMIT]
+
+
+async def test_a_record_withheld_from_a_reader_who_may_read_it_is_refused(
+    client: Client, node: TestNode, clock: Clock
+) -> None:
+    """The officer reads every shipment: a node redacting one from it hides a match."""
+    path = "/v1/shipments?status=cleared"
+    status, answer = await get_obj(client, path, signed("customs-officer", path, clock))
+    _, redacted = await get_obj(client, path, signed("outsider-trader", path, clock))
+    assert status == 200 and redacted["slots"][0]["member"] is None
+    answer["slots"] = redacted["slots"]  # the same slot, withheld
+    search = ShipmentFilter(status="cleared")
+    view = verify_shipment_search(answer, node.genesis, search, Paging(), OFFICER)
+    with pytest.raises(VerificationError, match=r"withheld 1 record\(s\) this key may read"):
+        check_whole(view.page.count)
+    # acme withheld its own shipment in its own party bucket: refused too
+    path = "/v1/shipments?party=acme"
+    _, answer = await get_obj(client, path, signed("acme-trader", path, clock))
+    _, other = await get_obj(client, path, signed("outsider-trader", path, clock))
+    answer["slots"] = other["slots"]
+    view = verify_shipment_search(
+        answer, node.genesis, ShipmentFilter(party="acme"), Paging(), ACME
+    )
+    with pytest.raises(VerificationError, match="this key may read"):
+        check_whole(view.page.count)
+
+
+async def test_the_reader_record_must_be_the_signers(
+    client: Client, node: TestNode, clock: Clock
+) -> None:
+    path = "/v1/shipments?status=cleared"
+    _, answer = await get_obj(client, path, signed("outsider-trader", path, clock))
+    search = ShipmentFilter(status="cleared")
+    with pytest.raises(VerificationError, match="another key"):
+        verify_shipment_search(answer, node.genesis, search, Paging(), OFFICER)
 
 
 async def test_a_short_page_is_refused(client: Client, node: TestNode) -> None:
@@ -220,7 +261,7 @@ async def test_energy_market(
     path = f"/v1/energy/market/{INTERVAL}"
     status, answer = await get_obj(client, path, signed("energy-regulator", path, clock))
     assert status == 200, answer
-    view = verify_market(answer, node.genesis, INTERVAL)
+    view = verify_market(answer, node.genesis, INTERVAL, key("energy-regulator").public_key)
     for count in view.histories():
         check_whole(count)
     assert view.book.status == answer["status"] == "settled"
@@ -237,7 +278,7 @@ async def test_energy_market_shows_prosumers_their_own_orders_and_counts_the_res
     path = f"/v1/energy/market/{INTERVAL}"
     response = await client.get(path, headers={**MSGPACK, **signed("solar-prosumer", path, clock)})
     raw = await response.read()
-    view = verify_market(decode(raw), node.genesis, INTERVAL)
+    view = verify_market(decode(raw), node.genesis, INTERVAL, key("solar-prosumer").public_key)
     assert [o and o.id for o in view.orders] == [scenario.offer.hash.hex(), None]
     assert view.trades[0] is not None  # solar-coop is the seller
     bid_key = sk.order_key(scenario.bid.hash.hex())
@@ -252,6 +293,6 @@ async def test_energy_market_of_a_quiet_interval(
     path = f"/v1/energy/market/{INTERVAL + 900_000}"
     status, answer = await get_obj(client, path, signed("wind-prosumer", path, clock))
     assert status == 200
-    view = verify_market(answer, node.genesis, INTERVAL + 900_000)
+    view = verify_market(answer, node.genesis, INTERVAL + 900_000, key("wind-prosumer").public_key)
     assert view.book.status == "open" and view.orders == () and view.trades == ()
     assert (await client.get("/v1/energy/market/soon")).status == 400
