@@ -23,8 +23,7 @@ from cli.verified_reads import (
     max_age_option,
     page_of,
     paging_options,
-    search_json,
-    show_search,
+    report_search,
 )
 from contracts.energy_records import Trade
 from lightclient.energy import verify_account, verify_market
@@ -63,21 +62,15 @@ def account(
     answer = reads.client.get(f"/v1/energy/accounts/{org_id}", params, signed=True)
     verified = reads.accept(
         lambda: verify_account(answer, reads.genesis, org_id, interval, paging),
-        reads.current() if height is None else reads.at_height(height),
+        reads.now_or_at(height),
     )
     view = verified.view
-    trades = view.trades.found
-    if as_json:
-        page = {
-            **search_json(verified, view.trades, "trades"),
-            "trades": [record_json(t) for t in trades],
-        }
-        print_json({**page, "org": org_id, "account": record_json(view.account)})
-        return
-    console.print(f"account {org_id}: {view.account.to_obj()}")
-    if trades:
-        console.print(_trades_table(trades))
-    show_search(verified, view.trades, "trade", "")
+    if not as_json:
+        console.print(f"account {org_id}: {view.account.to_obj()}")
+    account_json = {"org": org_id, "account": record_json(view.account)}
+    trades = view.trades
+    report_search(verified, trades, "trade", lambda: _trades_table(trades.found), as_json,
+                  **account_json)  # fmt: skip
 
 
 @energy.command()
@@ -102,7 +95,7 @@ def market(
     answer = reads.client.get(f"/v1/energy/market/{interval}", {"height": height}, signed=True)
     verified = reads.accept(
         lambda: verify_market(answer, reads.genesis, interval, reads.signer()),
-        reads.current() if height is None else reads.at_height(height),
+        reads.now_or_at(height),
     )
     view = verified.view
     orders = [o for o in view.orders if o is not None]

@@ -28,10 +28,10 @@ from cli.verified_reads import (
     max_age_option,
     page_of,
     paging_options,
-    search_json,
-    show_search,
+    report_search,
 )
 from contracts import state_keys as sk
+from contracts.permit_records import Permit
 from contracts.permits import permit_valid_at
 from ledger.encoding import Value
 from ledger.genesis import Genesis
@@ -163,7 +163,7 @@ def show(
 ) -> None:
     """Permit ID and its whole history, as of the latest (or --height) certified block."""
     reads = _reads(node, genesis_path, max_age_s)
-    freshness = reads.current() if height is None else reads.at_height(height)
+    freshness = reads.now_or_at(height)
     verified = _fetch(reads, permit_id, freshness, as_json)
     at_ms = verified.time_ms
     valid, reason = permit_valid_at(verified.view.permit, at_ms)
@@ -198,25 +198,19 @@ def list_permits(
     answer = reads.client.get("/v1/permits", {**params, "height": height})
     verified = reads.accept(
         lambda: verify_permit_search(answer, reads.genesis, holder, address, paging),
-        reads.current() if height is None else reads.at_height(height),
+        reads.now_or_at(height),
     )
-    found = verified.view.found
-    if as_json:
-        print_json(
-            {
-                **search_json(verified, verified.view, "permits"),
-                "permits": [record_json(p) for p in found],
-            }
-        )
-        return
-    if found:
-        table = Table()
-        for name in ("permit", "type", "holder", "status", "address"):
-            table.add_column(name)
-        for p in found:
-            table.add_row(p.id, p.type, p.holder, p.status, p.address)
-        console.print(table)
-    show_search(verified, verified.view, "permit", "")
+    view = verified.view
+    report_search(verified, view, "permit", lambda: _permits_table(view.found), as_json)
+
+
+def _permits_table(permits: tuple[Permit, ...]) -> Table:
+    table = Table()
+    for name in ("permit", "type", "holder", "status", "address"):
+        table.add_column(name)
+    for p in permits:
+        table.add_row(p.id, p.type, p.holder, p.status, p.address)
+    return table
 
 
 def permit_json(verified: Verified[PermitView]) -> dict[str, Value]:

@@ -31,8 +31,7 @@ from cli.verified_reads import (
     max_age_option,
     page_of,
     paging_options,
-    search_json,
-    show_search,
+    report_search,
 )
 from contracts.shipment_search import ShipmentFilter
 from ledger.crypto import PrivateKey
@@ -100,7 +99,7 @@ def provenance_of(
 ) -> tuple[Verified[ShipmentView], ShipmentEvidence]:
     """The shipment and its whole history, verified (now, or at ``height`` as asked)."""
     evidence = gather_shipment(reads.client, shipment_id, height)
-    freshness = reads.current() if height is None else reads.at_height(height)
+    freshness = reads.now_or_at(height)
     verified = reads.accept(
         lambda: verify_provenance(evidence.answer, evidence.receipts, reads.genesis, shipment_id),
         freshness,
@@ -203,13 +202,7 @@ def find(
     answer = reads.client.get("/v1/shipments", params, signed=True)
     verified = reads.accept(
         lambda: verify_shipment_search(answer, reads.genesis, search, paging, reads.signer()),
-        reads.current() if height is None else reads.at_height(height),
+        reads.now_or_at(height),
     )
-    found = verified.view.found
-    if as_json:
-        shipments = [record_json(r) for r in found]
-        print_json({**search_json(verified, verified.view, "shipments"), "shipments": shipments})
-        return
-    if found:
-        console.print(shipments_table(found))
-    show_search(verified, verified.view, "shipment", "this key may not read")
+    view = verified.view
+    report_search(verified, view, "shipment", lambda: shipments_table(view.found), as_json)

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
+from rich.console import RenderableType
 from rich.text import Text
 
 from cli.client import NodeClient
-from cli.output import console, fail
+from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time
 from ledger.genesis import Genesis
 from lightclient.answers import (
@@ -92,6 +93,10 @@ class Reads:
         if self.client.get("/v1/validators").get("hash") != self.genesis.validators.hash:
             return "the node names a validator set other than your genesis file's"
         return "the node's chain has your chain id and validators, yet started from another genesis"
+
+    def now_or_at(self, height: int | None) -> Freshness:
+        """The latest answer (``--max-age``), or exactly block ``height`` as asked."""
+        return self.current() if height is None else self.at_height(height)
 
     def current(self) -> Freshness:
         """An answer about now: no older than ``--max-age``."""
@@ -208,26 +213,41 @@ def page_of(after: int | None, limit: int, height: int | None) -> Paging:
     return Paging(after or 0, limit)
 
 
-def search_json(verified: Verified[Any], view: SearchView[Any], noun: str) -> dict[str, Any]:
-    """What a verified search page (``view``, within ``verified``) carries in ``--json``."""
-    count = view.page.count
-    return {
-        **freshness_json(verified),
-        "complete": True,
-        "bucket": {"family": view.page.bucket.family.name, "name": view.page.bucket.name},
-        "total_in_bucket": count.total,
-        "start": count.start,
-        "slots": count.proven,
-        "withheld": view.page.withheld,
-        f"matching_{noun}": len(view.found),
-        "next_after": count.next_after,
-    }
-
-
-def show_search(
-    verified: Verified[Any], view: SearchView[Any], noun: str, withheld_why: str
+def report_search(
+    verified: Verified[Any],
+    view: SearchView[Any],
+    noun: str,
+    table: Callable[[], RenderableType],
+    as_json: bool,
+    **extra: Any,
 ) -> None:
-    """``3 of 3 matching shipments, complete …``, the freshness line, and the next page."""
+    """A verified search page: ``--json`` (the page's proof status, its records as
+    ``<noun>s``, and ``extra``), else the table, ``3 of 3 matching shipments,
+    complete …``, the freshness line and the next page."""
+    count = view.page.count
+    if as_json:
+        page = {
+            **freshness_json(verified),
+            "complete": True,
+            "bucket": {"family": view.page.bucket.family.name, "name": view.page.bucket.name},
+            "total_in_bucket": count.total,
+            "start": count.start,
+            "slots": count.proven,
+            "withheld": view.page.withheld,
+            "next_after": count.next_after,
+            f"{noun}s": [record_json(r) for r in view.found],
+        }
+        print_json({**page, **extra})
+        return
+    if view.found:
+        console.print(table())
+    console.print(_search_line(view, noun))
+    console.print(freshness_text(verified))
+    if count.next_after is not None:
+        console.print(f"more: --after {count.next_after} --height {verified.height}")
+
+
+def _search_line(view: SearchView[Any], noun: str) -> str:
     count, found = view.page.count, len(view.found)
     where = f"{view.page.bucket.describe()} ({count.total} in all)"
     if count.total == 0:
@@ -238,8 +258,5 @@ def show_search(
         last = count.start + count.proven - 1
         text = f"{found} matching {noun}s in slots {count.start}-{last} of {where}, page complete"
     if view.page.withheld:
-        text += f"; {view.page.withheld} more {withheld_why} (counted, not shown)"
-    console.print(text)
-    console.print(freshness_text(verified))
-    if count.next_after is not None:
-        console.print(f"more: --after {count.next_after} --height {verified.height}")
+        text += f"; {view.page.withheld} more this key may not read (counted, not shown)"
+    return text

@@ -18,8 +18,10 @@ once, for every command, by :func:`verify_answer`, the only way to build a
   (:class:`HistoryCount`: the entries the proven record declares, the entries proven);
 * **complete searches**: every page of a search holds every member of the proven
   search bucket from the slot asked for, as many as asked or up to the last
-  (:class:`PageCount`, built only by :func:`lightclient.completeness.verify_page`,
-  which has already checked the slots it counts are consecutive and proven).
+  and withholds nothing from a key that may read it (:class:`PageCount`, built by
+  :func:`lightclient.completeness.verify_page`, which has already checked that the
+  slots it counts are consecutive and proven, or from a proven record's own list: an
+  energy market's book, :mod:`lightclient.energy`).
 
 A view type joins by having a ``certified`` header and a ``histories()`` method
 (:class:`Checked`) that yields each history and each search page it holds;

@@ -16,7 +16,7 @@ member count and one slot row per member. :func:`verify_page` checks a page:
 
 Whether the page holds *enough* slots is decided with every other wholeness rule
 in :func:`lightclient.answers.verify_answer`, from the :class:`PageCount` built
-here: nothing else builds one.
+here, as is whether a withheld member was one the reader may read.
 """
 
 from __future__ import annotations
