@@ -1,6 +1,6 @@
 """What complete searches cost: state rows per write, bytes and client time per query.
 
-``python -m benchmarks.search_cost`` runs in-process (no network, about a minute of
+``python -m tests.unit.benchmarks.search_cost`` runs in-process (no network, about a minute of
 CPU) and prints a JSON document; docs/formats-state.md §6 quotes it.
 
 * **per write**: the demo scenario (``devnet.demo``, 1,216 transactions) executed with
