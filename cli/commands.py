@@ -8,7 +8,8 @@
                          ``show`` (cli/tx_cmd.py, cli/query_cmd.py)
 ``status``, ``block``    what a node says; a block checked (cli/query_cmd.py)
 ``shipment``             provenance, find (cli/shipment_cmd.py)
-``permit``               check, show (cli/permit_cmd.py)
+``permit``               check, show, list (cli/permit_cmd.py)
+``energy``               account, market (cli/energy_cmd.py)
 ``audit``                verify, checkpoint, consistency (cli/audit_cmd.py)
 ``proof``                export, verify (cli/proof_cmd.py)
 ``evidence``             list: committed equivocation evidence, checked
@@ -30,6 +31,7 @@ import click
 from cli import (
     audit_cmd,
     bench_cmd,
+    energy_cmd,
     evidence_cmd,
     genesis_cmd,
     gov_cmd,
@@ -52,6 +54,7 @@ def register(cli: click.Group) -> None:
         query_cmd.block,
         shipment_cmd.shipment,
         permit_cmd.permit,
+        energy_cmd.energy,
         audit_cmd.audit,
         proof_cmd.proof,
         evidence_cmd.evidence,

@@ -1,4 +1,4 @@
-"""``cityledger permit check|show``: is permit P valid at time T, with proof.
+"""``cityledger permit check|show|list``: is permit P valid at time T, with proof.
 
 The permit record and its whole history are proven against a certified header's
 state root, and the verdict is computed here (the node's own verdict is not
@@ -7,6 +7,7 @@ at a time T is judged on the permit as it stood at T: the latest proven history
 says which entries were written by T, and the permit's proven state at the
 height of the last of them is checked to be exactly that permit
 (:mod:`lightclient.permits`). A permit that does not exist is proven absent.
+``list`` pages through the permits of a holder or an address, proven complete.
 Every answer goes through :class:`cli.verified_reads.Reads`.
 """
 
@@ -15,12 +16,22 @@ from __future__ import annotations
 import urllib.parse
 
 import click
+from rich.table import Table
 
 from cli.client import NodeClient, genesis_option, node_option
-from cli.output import console, print_json, record_json
+from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time, parse_time, permit_view
-from cli.verified_reads import Reads, freshness_json, freshness_text, max_age_option
+from cli.verified_reads import (
+    Reads,
+    freshness_json,
+    freshness_text,
+    max_age_option,
+    page_of,
+    paging_options,
+    report_search,
+)
 from contracts import state_keys as sk
+from contracts.permit_records import Permit
 from contracts.permits import permit_valid_at
 from ledger.encoding import Value
 from ledger.genesis import Genesis
@@ -34,6 +45,7 @@ from lightclient.permits import (
     verify_permit_then,
 )
 from lightclient.records import verify_state_view
+from lightclient.search import verify_permit_search
 
 
 def _reads(node: str, genesis_path: str, max_age_s: float) -> Reads:
@@ -151,11 +163,54 @@ def show(
 ) -> None:
     """Permit ID and its whole history, as of the latest (or --height) certified block."""
     reads = _reads(node, genesis_path, max_age_s)
-    freshness = reads.current() if height is None else reads.at_height(height)
+    freshness = reads.now_or_at(height)
     verified = _fetch(reads, permit_id, freshness, as_json)
     at_ms = verified.time_ms
     valid, reason = permit_valid_at(verified.view.permit, at_ms)
     _show(verified, at_ms, valid, f"{reason} (at block time {fmt_time(at_ms)})", as_json)
+
+
+@permit.command("list")
+@click.option("--holder", default=None, help="Organisation id holding the permits.")
+@click.option("--address", default=None, help="Address (case and spacing ignored).")
+@paging_options()
+@node_option()
+@genesis_option()
+@max_age_option()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_permits(
+    holder: str | None,
+    address: str | None,
+    limit: int,
+    after: int | None,
+    height: int | None,
+    node: str,
+    genesis_path: str,
+    max_age_s: float,
+    as_json: bool,
+) -> None:
+    """Permits held by --holder or at --address: proven complete, every record proven."""
+    if (holder is None) == (address is None):
+        fail("give exactly one of --holder, --address")
+    reads = _reads(node, genesis_path, max_age_s)
+    paging = page_of(after, limit, height)
+    params = {"holder": holder, "address": address, "limit": limit, "after": after}
+    answer = reads.client.get("/v1/permits", {**params, "height": height})
+    verified = reads.accept(
+        lambda: verify_permit_search(answer, reads.genesis, holder, address, paging),
+        reads.now_or_at(height),
+    )
+    view = verified.view
+    report_search(verified, view, "permit", lambda: _permits_table(view.found), as_json)
+
+
+def _permits_table(permits: tuple[Permit, ...]) -> Table:
+    table = Table()
+    for name in ("permit", "type", "holder", "status", "address"):
+        table.add_column(name)
+    for p in permits:
+        table.add_row(p.id, p.type, p.holder, p.status, p.address)
+    return table
 
 
 def permit_json(verified: Verified[PermitView]) -> dict[str, Value]:

@@ -24,13 +24,22 @@ from cli.client import NodeClient, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, fail, print_json, record_json
 from cli.render import shipment_view, shipments_table
-from cli.verified_reads import Reads, freshness_json, freshness_text, max_age_option
+from cli.verified_reads import (
+    Reads,
+    freshness_json,
+    freshness_text,
+    max_age_option,
+    page_of,
+    paging_options,
+    report_search,
+)
+from contracts.shipment_search import ShipmentFilter
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.answers import Verified
 from lightclient.history import verify_provenance
-from lightclient.search import verify_search
+from lightclient.search import verify_shipment_search
 from lightclient.shipments import ShipmentView
 
 FETCH_THREADS = 4
@@ -90,7 +99,7 @@ def provenance_of(
 ) -> tuple[Verified[ShipmentView], ShipmentEvidence]:
     """The shipment and its whole history, verified (now, or at ``height`` as asked)."""
     evidence = gather_shipment(reads.client, shipment_id, height)
-    freshness = reads.current() if height is None else reads.at_height(height)
+    freshness = reads.now_or_at(height)
     verified = reads.accept(
         lambda: verify_provenance(evidence.answer, evidence.receipts, reads.genesis, shipment_id),
         freshness,
@@ -164,9 +173,7 @@ def provenance(
     default=None,
     help="declared, in_transit, delivered, pending, held, inspection, cleared, released, seized.",
 )
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
-@click.option("--after", default=None, help="Continue after this shipment id (paging).")
-@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
+@paging_options()
 @node_option()
 @genesis_option()
 @key_option(help_text="Member key that signs the read.")
@@ -177,7 +184,7 @@ def find(
     party: str | None,
     status: str | None,
     limit: int,
-    after: str | None,
+    after: int | None,
     height: int | None,
     node: str,
     genesis_path: str,
@@ -185,44 +192,17 @@ def find(
     max_age_s: float,
     as_json: bool,
 ) -> None:
-    """Shipments by container, party and/or status; every listed record is proven."""
+    """Shipments by container, party and/or status: proven complete, every record proven."""
     if container is None and party is None and status is None:
         fail("give at least one of --container, --party, --status")
     reads = connect(node, genesis_path, key_path, max_age_s)
-    params = {
-        "container": container,
-        "party": party,
-        "status": status,
-        "limit": limit,
-        "after": after,
-        "height": height,
-    }
+    search = ShipmentFilter(container, party, status)
+    paging = page_of(after, limit, height)
+    params = {**search._asdict(), "limit": limit, "after": after, "height": height}
     answer = reads.client.get("/v1/shipments", params, signed=True)
     verified = reads.accept(
-        lambda: verify_search(
-            answer, reads.genesis, container=container, party=party, status=status
-        ),
-        reads.current() if height is None else reads.at_height(height),
+        lambda: verify_shipment_search(answer, reads.genesis, search, paging, reads.signer()),
+        reads.now_or_at(height),
     )
-    records = verified.view.shipments
-    next_after = answer.get("next_after")
-    if as_json:
-        print_json(
-            {
-                **freshness_json(verified),
-                "shipments": [record_json(r) for r in records],
-                "next_after": next_after,
-            }
-        )
-        return
-    if records:
-        console.print(shipments_table(records))
-    else:
-        console.print("no shipment matches (that this key may read)")
-    console.print(freshness_text(verified))
-    console.print(
-        "  each listed record is proven and listed in order; the search index itself is not "
-        "authenticated, so a node could leave some out (docs/cli.md)"
-    )
-    if next_after:
-        console.print(f"more: --after {next_after}")
+    view = verified.view
+    report_search(verified, view, "shipment", lambda: shipments_table(view.found), as_json)

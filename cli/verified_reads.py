@@ -20,10 +20,11 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
+from rich.console import RenderableType
 from rich.text import Text
 
 from cli.client import NodeClient, system_ms
-from cli.output import fail
+from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time
 from ledger.genesis import Genesis
 from lightclient.answers import (
@@ -35,6 +36,7 @@ from lightclient.answers import (
     verify_answer,
 )
 from lightclient.errors import GenesisMismatch, VerificationError
+from lightclient.search import Paging, SearchView
 
 MAX_AGE_ENV = "CITYLEDGER_MAX_AGE"
 DEFAULT_MAX_AGE_S = 60.0
@@ -87,6 +89,10 @@ class Reads:
             return "the node names a validator set other than your genesis file's"
         return "the node's chain has your chain id and validators, yet started from another genesis"
 
+    def now_or_at(self, height: int | None) -> Freshness:
+        """The latest answer (``--max-age``), or exactly block ``height`` as asked."""
+        return self.current() if height is None else self.at_height(height)
+
     def current(self) -> Freshness:
         """An answer about now: no older than ``--max-age``."""
         return Freshness.current(self.clock(), self.max_age_ms)
@@ -115,6 +121,13 @@ class Reads:
             return verify_answer(read, self.genesis, self.node_genesis(), freshness)
         except VerificationError as exc:
             self.refuse(exc)
+
+    def signer(self) -> bytes:
+        """The public key that signs this client's reads (what the node may withhold from
+        a search depends on what that key may read)."""
+        if self.client.key is None:
+            fail("give --key: this read is signed, and what it may see depends on the key")
+        return self.client.key.public_key
 
     def refuse(self, exc: VerificationError) -> NoReturn:
         url = self.client.url
@@ -157,3 +170,88 @@ def freshness_json(verified: Verified[Any]) -> dict[str, Any]:
         "asked": verified.asked or None,
         "verified_by": list(c.signers),
     }
+
+
+# --- searches: one page of a proven bucket ----------------------------------------------------
+
+
+def paging_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--limit``, ``--after`` (a slot number) and ``--height`` of a paged search."""
+
+    height = click.option(
+        "--height",
+        type=click.IntRange(min=1),
+        default=None,
+        help="At this block (a later page: the first page's height).",
+    )
+    after = click.option(
+        "--after",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Start at this slot (from the previous page's 'more:' line); needs --height.",
+    )
+    limit = click.option(
+        "--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Page size."
+    )
+
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        return limit(after(height(f)))
+
+    return wrap
+
+
+def page_of(after: int | None, limit: int, height: int | None) -> Paging:
+    """The page asked for; a later page must name the first page's height, so that every
+    page is read from one state (a bucket's members move between slots as they change)."""
+    if after is not None and height is None:
+        fail("--after needs --height (the first page's height): pages must come from one state")
+    return Paging(after or 0, limit)
+
+
+def report_search(
+    verified: Verified[Any],
+    view: SearchView[Any],
+    noun: str,
+    table: Callable[[], RenderableType],
+    as_json: bool,
+    **extra: Any,
+) -> None:
+    """A verified search page: ``--json`` (the page's proof status, its records as
+    ``<noun>s``, and ``extra``), else the table, ``3 of 3 matching shipments,
+    complete …``, the freshness line and the next page."""
+    count = view.page.count
+    if as_json:
+        page = {
+            **freshness_json(verified),
+            "complete": True,
+            "bucket": {"family": view.page.bucket.family.name, "name": view.page.bucket.name},
+            "total_in_bucket": count.total,
+            "start": count.start,
+            "slots": count.proven,
+            "withheld": view.page.withheld,
+            "next_after": count.next_after,
+            f"{noun}s": [record_json(r) for r in view.found],
+        }
+        print_json({**page, **extra})
+        return
+    if view.found:
+        console.print(table())
+    console.print(_search_line(view, noun))
+    console.print(freshness_text(verified))
+    if count.next_after is not None:
+        console.print(f"more: --after {count.next_after} --height {verified.height}")
+
+
+def _search_line(view: SearchView[Any], noun: str) -> str:
+    count, found = view.page.count, len(view.found)
+    where = f"{view.page.bucket.describe()} ({count.total} in all)"
+    if count.total == 0:
+        text = f"no {noun} matches: {view.page.bucket.describe()} is proven empty"
+    elif count.start == 0 and count.next_after is None:
+        text = f"{found} of {count.total} matching {noun}s, complete: every member of {where}"
+    else:
+        last = count.start + count.proven - 1
+        text = f"{found} matching {noun}s in slots {count.start}-{last} of {where}, page complete"
+    if view.page.withheld:
+        text += f"; {view.page.withheld} more this key may not read (counted, not shown)"
+    return text

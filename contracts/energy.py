@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from contracts import index_keys as ik
 from contracts import market
+from contracts import search_buckets as sb
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.energy_payloads import (
@@ -495,7 +496,8 @@ def _execute_match(
     trade = Trade(interval_start_ms, n, seller, buyer, offer.id, bid.id, quantity, price, amount)
     ctx.save(trade)
     for org_id in sorted({seller, buyer}):
-        ctx.index_put(ik.trade_account_key(org_id, interval_start_ms, n), trade.key)
+        bucket = sb.TRADE_ACCOUNT.bucket(org_id)
+        sb.file(ctx, bucket, ik.trade_account_key(org_id, interval_start_ms, n), trade.key)
 
 
 def _close_order(order: Order, books: _Books) -> Order:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts import index_keys as ik
+from contracts import search_buckets as sb
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, wrong_state
@@ -159,8 +160,10 @@ def process_apply(ctx: TxContext, p: Apply) -> None:
     )
     permit = append_history(ctx, permit, "applied", {"type": p.type, "address": p.address})
     ctx.save(permit)
-    ctx.index_put(ik.PERMIT_HOLDER.key(ctx.sender.org, p.id), key)
-    ctx.index_put(ik.permit_address_key(p.address, p.id), key)
+    holder = sb.PERMIT_HOLDER.bucket(ctx.sender.org)
+    sb.file(ctx, holder, ik.PERMIT_HOLDER.key(ctx.sender.org, p.id), key)
+    address = sb.PERMIT_ADDRESS.bucket(ik.normalise_address(p.address))
+    sb.file(ctx, address, ik.permit_address_key(p.address, p.id), key)
     ctx.emit(
         "permit.applied",
         {"permit": p.id, "type": p.type, "holder": ctx.sender.org, "status": "applied"},

@@ -5,7 +5,9 @@ proven: its key is in :mod:`contracts.state_keys` (a shipment's full provenance
 is the record at ``shipment_key(id)`` plus the entries at
 ``shipment_history_key(id, 0 .. history_len-1)``; see
 :func:`shipment_proof_keys`). The ``find_*`` / ``*_by_*`` functions read the
-unauthenticated index and return ids; fetch and prove the records themselves.
+unauthenticated index and return ids (the contracts' tests check the index with
+them); searches are served from the proven search buckets instead
+(:func:`bucket_members`, :mod:`contracts.search_buckets`).
 
 Records come back typed (:mod:`contracts.shipment_records`, ``permit_records``,
 ``energy_records``, ``identity_records``). Read rules are not applied here; the
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from contracts import index_keys as ik
+from contracts import search_buckets as sb
 from contracts import state_keys as sk
 from contracts.context import StateReader
 from contracts.energy_records import (
@@ -79,6 +82,55 @@ def _ids(index: KVReader, prefix: bytes, limit: int, after: str | None) -> list[
     return out
 
 
+# --- proven search buckets (contracts.search_buckets) ---------------------------------------
+
+
+def bucket_count(state: StateReader, bucket: sb.Bucket) -> int:
+    """How many members ``bucket`` has (its head row; absent: none)."""
+    return sb.head_count(state.get(bucket.head_key))
+
+
+def bucket_members(state: StateReader, bucket: sb.Bucket, start: int, limit: int) -> list[bytes]:
+    """The record keys in slots ``start`` .. ``start + limit - 1`` (fewer at the end)."""
+    end = min(bucket_count(state, bucket), start + limit)
+    out: list[bytes] = []
+    for slot in range(start, end):
+        member = _load_obj(state, bucket.slot_key(slot))
+        assert member is not None and isinstance(member["key"], bytes), "bucket slot missing"
+        out.append(member["key"])
+    return out
+
+
+def shipment_bucket(
+    state: StateReader,
+    *,
+    container: str | None = None,
+    party: str | None = None,
+    status: str | None = None,
+) -> sb.Bucket:
+    """The smallest bucket among the filters given: a search walks it and checks the
+    others on each record (:func:`contracts.shipment_search.matches_search`)."""
+    given = [
+        family.bucket(name)
+        for family, name in (
+            (sb.SHIPMENT_CONTAINER, container),
+            (sb.SHIPMENT_PARTY, party),
+            (sb.SHIPMENT_STATUS, status),
+        )
+        if name is not None
+    ]
+    assert given, "a shipment search needs at least one filter"
+    return min(given, key=lambda bucket: bucket_count(state, bucket))
+
+
+def permit_bucket(*, holder: str | None = None, address: str | None = None) -> sb.Bucket:
+    """The bucket of permits held by ``holder``, else at ``address`` (normalised)."""
+    if holder is not None:
+        return sb.PERMIT_HOLDER.bucket(holder)
+    assert address is not None, "a permit search needs a holder or an address"
+    return sb.PERMIT_ADDRESS.bucket(ik.normalise_address(address))
+
+
 # --- identity --------------------------------------------------------------------------------
 
 
@@ -122,26 +174,6 @@ def shipment_proof_keys(state: StateReader, shipment_id: str) -> list[bytes]:
     if shipment is not None:
         keys += [sk.shipment_history_key(shipment_id, i) for i in range(shipment.history_len)]
     return keys
-
-
-def find_shipments(
-    index: KVReader,
-    *,
-    container: str | None = None,
-    party: str | None = None,
-    status: str | None = None,
-    limit: int = DEFAULT_LIMIT,
-    after: str | None = None,
-) -> list[str]:
-    """Ids the index lists under the first filter given (container, else party, else
-    status); a search checks the others on each record
-    (:func:`contracts.shipment_search.matches_search`)."""
-    if container is not None:
-        return find_shipments_by_container(index, container, limit=limit, after=after)
-    if party is not None:
-        return find_shipments_by_party(index, party, limit=limit, after=after)
-    assert status is not None, "a shipment search needs at least one filter"
-    return find_shipments_by_status(index, status, limit=limit, after=after)
 
 
 def find_shipments_by_container(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from contracts import codes
 from contracts import index_keys as ik
+from contracts import search_buckets as sb
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
@@ -183,22 +184,31 @@ def set_status(
 
 
 def _move_status_index(ctx: TxContext, shipment: Shipment, old: str, new: str) -> None:
-    ctx.index_delete(ik.SHIPMENT_STATUS.key(old, shipment.id))
-    ctx.index_put(ik.SHIPMENT_STATUS.key(new, shipment.id), shipment.key)
+    old_bucket = sb.SHIPMENT_STATUS.bucket(old)
+    sb.unfile(ctx, old_bucket, ik.SHIPMENT_STATUS.key(old, shipment.id), shipment.key)
+    _file_status(ctx, shipment, new)
+
+
+def _file_status(ctx: TxContext, shipment: Shipment, status: str) -> None:
+    bucket = sb.SHIPMENT_STATUS.bucket(status)
+    sb.file(ctx, bucket, ik.SHIPMENT_STATUS.key(status, shipment.id), shipment.key)
 
 
 def add_party_index(ctx: TxContext, shipment: Shipment, org_id: str) -> None:
-    ctx.index_put(ik.SHIPMENT_PARTY.key(org_id, shipment.id), shipment.key)
+    bucket = sb.SHIPMENT_PARTY.bucket(org_id)
+    sb.file(ctx, bucket, ik.SHIPMENT_PARTY.key(org_id, shipment.id), shipment.key)
 
 
 def index_declared(ctx: TxContext, shipment: Shipment) -> None:
-    """The index entries of a new shipment: containers, parties, stage, customs status."""
+    """A new shipment filed under its containers, parties, stage and customs status
+    (local index and proven search buckets, :mod:`contracts.search_buckets`)."""
     for number in shipment.containers:
-        ctx.index_put(ik.SHIPMENT_CONTAINER.key(number, shipment.id), shipment.key)
+        bucket = sb.SHIPMENT_CONTAINER.bucket(number)
+        sb.file(ctx, bucket, ik.SHIPMENT_CONTAINER.key(number, shipment.id), shipment.key)
     for org_id in sorted(shipment.parties()):
         add_party_index(ctx, shipment, org_id)
-    ctx.index_put(ik.SHIPMENT_STATUS.key(shipment.stage, shipment.id), shipment.key)
-    ctx.index_put(ik.SHIPMENT_STATUS.key(shipment.customs_status, shipment.id), shipment.key)
+    _file_status(ctx, shipment, shipment.stage)
+    _file_status(ctx, shipment, shipment.customs_status)
 
 
 # --- handlers --------------------------------------------------------------------------------

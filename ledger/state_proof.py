@@ -203,3 +203,22 @@ def bitmap_bytes(bits: int, depth: int) -> bytes:
     """Pack the sibling bits (bit ``255 - level`` of ``bits`` for each level) to bytes."""
     size = (depth + 7) // 8
     return (bits >> (KEY_BITS - 8 * size)).to_bytes(size, "big")
+
+
+def verify_withheld_value(root: bytes, proof: StateProof, value_hash: bytes) -> None:
+    """Raise :class:`ProofError` unless ``proof.key`` is present under ``root`` with a value
+    whose SHA-256 is ``value_hash``: the value withheld (a redacted answer), the path
+    proven. ``proof.value`` must be None and the proof must carry no other leaf."""
+    if type(root) is not bytes or len(root) != HASH_SIZE:
+        raise ProofError(f"state root must be {HASH_SIZE} bytes")
+    if type(value_hash) is not bytes or len(value_hash) != HASH_SIZE:
+        raise ProofError(f"a withheld value's hash must be {HASH_SIZE} bytes")
+    if proof.value is not None or proof.other_key_hash is not None:
+        raise ProofError("a proof of a withheld value carries neither the value nor another leaf")
+    kh = sha256(proof.key).digest()
+    leaf = sha256(LEAF_PREFIX + kh + value_hash).digest()
+    if _fold(leaf, int.from_bytes(kh, "big"), proof.depth, proof.bitmap, proof.siblings) != root:
+        raise ProofError(
+            f"state proof of a withheld value for key {proof.key.hex()} does not lead to root "
+            f"{root.hex()}"
+        )

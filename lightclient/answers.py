@@ -15,10 +15,17 @@ once, for every command, by :func:`verify_answer`, the only way to build a
   (:class:`Freshness`), unless the user asked for a height or a time, or checks a
   saved bundle: then the answer says so and how old it is;
 * **whole histories**: every record that keeps a history comes with all of it
-  (:class:`HistoryCount`: the entries the proven record declares, the entries proven).
+  (:class:`HistoryCount`: the entries the proven record declares, the entries proven);
+* **complete searches**: every page of a search holds every member of the proven
+  search bucket from the slot asked for, as many as asked or up to the last
+  and withholds nothing from a key that may read it (:class:`PageCount`, built by
+  :func:`lightclient.completeness.verify_page`, which has already checked that the
+  slots it counts are consecutive and proven, or from a proven record's own list: an
+  energy market's book, :mod:`lightclient.energy`).
 
 A view type joins by having a ``certified`` header and a ``histories()`` method
-(:class:`Checked`); mypy holds every caller of :func:`verify_answer` to that.
+(:class:`Checked`) that yields each history and each search page it holds;
+mypy holds every caller of :func:`verify_answer` to that.
 """
 
 from __future__ import annotations
@@ -52,13 +59,39 @@ class HistoryCount:
     proven: int
 
 
+@dataclass(frozen=True, slots=True)
+class PageCount:
+    """One page of a search as proven: the bucket's proven member count ``total``, the
+    slot it starts at and the page size asked, and the consecutive slots proven."""
+
+    what: str
+    total: int
+    start: int
+    asked: int
+    proven: int
+    withheld: int = 0
+    may_withhold: bool = True  # False: the reader may read every member (public, own, role)
+
+    @property
+    def expected(self) -> int:
+        """How many slots the page must hold: as many as asked, or all that are left."""
+        return min(self.asked, max(0, self.total - self.start))
+
+    @property
+    def next_after(self) -> int | None:
+        """The first slot of the next page, None on the last page."""
+        end = self.start + self.proven
+        return end if end < self.total else None
+
+
 class Checked(Protocol):
-    """A view a reader built: the certified header it is proven against, and its histories."""
+    """A view a reader built: the certified header it is proven against, and the
+    histories and search pages it holds (each must be whole)."""
 
     @property
     def certified(self) -> CertifiedHeader: ...
 
-    def histories(self) -> Iterable[HistoryCount]: ...
+    def histories(self) -> Iterable[HistoryCount | PageCount]: ...
 
 
 V = TypeVar("V", bound=Checked)
@@ -149,12 +182,30 @@ def verify_answer(
         )
     age_ms = check_freshness(view.certified, freshness)
     for count in view.histories():
+        check_whole(count)
+    return Verified(view, age_ms, freshness.asked, _SEAL)
+
+
+def check_whole(count: HistoryCount | PageCount) -> None:
+    """A history holds every entry its record declares; a search page every slot its
+    bucket's proven count requires."""
+    if isinstance(count, HistoryCount):
         if count.declared != count.proven:
             raise VerificationError(
                 f"{count.what}: the record declares {count.declared} history entries, "
                 f"{count.proven} are proven (truncated or emptied history)"
             )
-    return Verified(view, age_ms, freshness.asked, _SEAL)
+    elif count.proven != count.expected:
+        raise VerificationError(
+            f"{count.what}: the proven count is {count.total}, so the page from slot "
+            f"{count.start} must hold {count.expected}, it holds {count.proven} "
+            "(a matching record or a page left out)"
+        )
+    elif count.withheld and not count.may_withhold:
+        raise VerificationError(
+            f"{count.what}: the node withheld {count.withheld} record(s) this key may read "
+            "(a matching record left out)"
+        )
 
 
 def check_freshness(certified: CertifiedHeader, freshness: Freshness) -> int:

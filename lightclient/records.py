@@ -10,7 +10,7 @@ from ledger.encoding import Value, decode
 from ledger.errors import LedgerError, ProofError
 from ledger.genesis import Genesis
 from ledger.schema import Described
-from ledger.state_proof import StateProof, verify_state_proof
+from ledger.state_proof import StateProof, verify_state_proof, verify_withheld_value
 from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
 
@@ -40,6 +40,24 @@ def verify_item(item: Value, header: BlockHeader, key: bytes) -> Value:
             f"{what}: the record shown differs from the proven value (forged record)"
         )
     return record
+
+
+def verify_withheld(item: Value, header: BlockHeader, key: bytes) -> None:
+    """A redacted entry: ``key`` is proven present under ``header.state_root`` with a
+    value the node withheld (only its SHA-256 is shown)."""
+    what = f"the redacted entry at {key.decode('utf-8', 'replace')!r}"
+    if answer_field(item, "key", what) != key:
+        raise VerificationError(f"{what}: the node sent the entry of another key")
+    value_hash = answer_field(item, "value_hash", what)
+    try:
+        proof = StateProof.from_obj(answer_field(item, "proof", what))
+        if proof.key != key:
+            raise VerificationError(f"{what}: the state proof is for another key")
+        if not isinstance(value_hash, bytes):
+            raise ProofError("its value hash is not bytes")
+        verify_withheld_value(header.state_root, proof, value_hash)
+    except LedgerError as exc:  # ProofError is one
+        raise VerificationError(f"{what}: proof fails at height {header.height}: {exc}") from None
 
 
 def require_record(item: Value, header: BlockHeader, key: bytes) -> dict[str, Value]:

@@ -10,10 +10,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from contracts import queries
-from contracts.context import StateReader
-from contracts.energy_records import Trade
-from contracts.shipment_search import ShipmentFilter
 from ledger import merkle
 from ledger.block import Block, BlockHeader, Receipt
 from ledger.errors import LedgerError
@@ -173,29 +169,6 @@ class Queries:
     def state_after(self, header: BlockHeader) -> StateAt:
         """The state as it stood right after ``header``'s block."""
         return self.state_under(header.state_root)
-
-    def shipment_ids(self, search: ShipmentFilter, limit: int, after: str | None) -> list[str]:
-        """Ids of shipments the index lists for ``search`` (its most selective filter)."""
-        return queries.find_shipments(
-            self.chain.store, **search._asdict(), limit=limit, after=after
-        )
-
-    def permit_ids(
-        self, *, holder: str | None, address: str | None, limit: int, after: str | None
-    ) -> list[str]:
-        """Ids of permits held by ``holder`` (paged by ``after``), else at ``address``."""
-        if holder is not None:
-            return queries.permits_by_holder(self.chain.store, holder, limit=limit, after=after)
-        assert address is not None
-        return queries.permits_by_address(self.chain.store, address, limit=limit)
-
-    def trades_of(
-        self, state: StateReader, org_id: str, interval_start_ms: int | None, limit: int
-    ) -> list[Trade]:
-        """Trades where ``org_id`` sold or bought, read from ``state``."""
-        return queries.trades_by_account(
-            state, self.chain.store, org_id, interval_start_ms, limit=limit
-        )
 
     def tx_inclusion(self, tx_hash: bytes, log_size: int) -> InclusionProof | None:
         """Proof that committed transaction ``tx_hash`` is in the log of ``log_size`` leaves."""

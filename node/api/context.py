@@ -15,7 +15,6 @@ from aiohttp import web
 
 from ledger.encoding import Value
 from node.api.answer_cache import AnswerCache
-from node.api.cursor import CursorSealer
 from node.api.metrics import Metrics
 from node.api.ratelimit import RateLimiter
 from node.config import APIConfig
@@ -37,8 +36,6 @@ class APIState:
     subscribers: Counter[str] = field(default_factory=Counter)
     # Rendered answers every unsigned reader gets alike (redacted blocks), bounded in bytes.
     public_answers: AnswerCache = field(default_factory=AnswerCache)
-    # Seals search cursors so a filtered scan never hands out an id the reader may not see.
-    cursors: CursorSealer = field(default_factory=CursorSealer)
 
     @property
     def chain_id(self) -> str:

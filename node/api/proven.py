@@ -11,8 +11,14 @@ that ``decode(proof.value)`` is the record, and the header's certificate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from hashlib import sha256
+
 from aiohttp import web
 
+from contracts import queries
+from contracts.search_buckets import Bucket
 from ledger.encoding import Value, decode
 from node.api.context import api_state, certified_obj
 from node.api.params import query_uint
@@ -56,6 +62,39 @@ class ProvenState:
             "key": key,
             "record": None if value is None else decode(value),
             "proof": self.tree.prove(key, self.root).to_obj(),
+        }
+
+    def redacted_item(self, key: bytes) -> dict[str, Value]:
+        """The entry at ``key`` proven present without its value: the value's SHA-256 and
+        the proof's path (what a reader who may not see the value can still check)."""
+        value = self.get(key)
+        assert value is not None, "only a present entry is redacted"
+        proof = replace(self.tree.prove(key, self.root), value=None)
+        return {"key": key, "redacted": True, "value_hash": sha256(value).digest(),
+                "proof": proof.to_obj()}  # fmt: skip
+
+    def page(
+        self, bucket: Bucket, start: int, limit: int, readable: Callable[[bytes], bool]
+    ) -> dict[str, Value]:
+        """Slots ``start`` .. ``start + limit - 1`` of ``bucket``, proven with its count:
+        per slot, the slot entry and its member record, or the slot redacted when
+        ``readable(record_key)`` says the reader may not see the member
+        (docs/formats-state.md §6)."""
+        slots: list[Value] = []
+        for n, record_key in enumerate(queries.bucket_members(self, bucket, start, limit)):
+            slot_key = bucket.slot_key(start + n)
+            if readable(record_key):
+                slots.append({"slot": self.item(slot_key), "member": self.item(record_key)})
+            else:
+                slots.append({"slot": self.redacted_item(slot_key), "member": None})
+        count = queries.bucket_count(self, bucket)
+        end = start + len(slots)
+        return {
+            "bucket": {"family": bucket.family.name, "name": bucket.name},
+            "head": self.item(bucket.head_key),
+            "start": start,
+            "slots": slots,
+            "next_after": end if end < count else None,
         }
 
     def answer(self, **fields: Value) -> dict[str, Value]:

@@ -10,7 +10,6 @@ from contracts.permit_records import Permit
 from contracts.permits import BLDS_STATUS, effective_status
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
-from node.api.context import api_state
 from node.api.params import MAX_INT, malformed, path_id, query_limit, query_text, query_uint
 from node.api.proven import ProvenState
 from node.api.render import APIError, render
@@ -64,22 +63,17 @@ async def validity(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/v1/permits")
 async def search(request: web.Request) -> web.StreamResponse:
-    """Permits by holder organisation (paged with ``after``) or by address."""
+    """Permits by holder organisation or by address, one page proven complete
+    (:meth:`ProvenState.page`; permits are public, so no slot is redacted)."""
     holder = query_text(request, "holder", max_len=64, pattern=ORG_ID_PATTERN)
     address = query_text(request, "address", max_len=200)
-    after = query_text(request, "after", max_len=64, pattern=codes.RECORD_ID_PATTERN)
+    start = query_uint(request, "after", hi=MAX_INT) or 0
     limit = query_limit(request)
     if (holder is None) == (address is None):
         raise malformed("give exactly one of holder, address")
     state = ProvenState.of_request(request)
-    node = api_state(request).node
-    ids = node.queries.permit_ids(holder=holder, address=address, limit=limit, after=after)
-    results: list[Value] = []
-    for permit_id in ids:
-        if queries.get_permit(state, permit_id) is not None:  # else indexed after this height
-            results.append(state.item(sk.permit_key(permit_id)))
-    next_after = ids[-1] if holder is not None and len(ids) == limit else None
-    return render(request, state.answer(permits=results, next_after=next_after))
+    bucket = queries.permit_bucket(holder=holder, address=address)
+    return render(request, state.answer(**state.page(bucket, start, limit, lambda _key: True)))
 
 
 def _history(state: ProvenState, record: Permit) -> list[Value]:

@@ -1,11 +1,13 @@
 """A lying node in front of every read command: each lie refused in one line, exit 1.
 
-The chain is built two hours in the past (two shipments, two permits), then one
-fresh block revokes permit P-0002 and adds a milestone to S-0001: a node that
-answers from the old height hides exactly those. One proxy forwards to the real
-API and tells the lie the test sets (:class:`Liar`); with no lie it is honest and
-every command passes. What the CLI cannot catch yet (a search that leaves a
-matching record out) is shown as such, not hidden: see ``test_dropped_search_item``.
+The chain is built in the past (an energy market six hours ago, two shipments and
+two permits two hours ago), then one fresh block revokes permit P-0002 and adds a
+milestone to S-0001: a node that answers from the old height hides exactly those.
+One proxy forwards to the real API and tells the lie the test sets
+(:class:`Liar`); with no lie it is honest and every command passes. Every search
+(shipments, permits, an account's trades, a market's orders and trades) is
+proven complete: dropping an item or a page, reordering, or another record's
+proof is refused (the ``--- searches`` part below).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.unit.cli.kit import (
     CliNode,
     build_journey,
     build_permit,
+    build_trades,
     lying_proxy,
     make_genesis,
     message,
@@ -57,6 +60,7 @@ class World:
     def __init__(self, tmp: Path) -> None:
         real_now = kit.now_ms
         node = CliNode(genesis=make_genesis(real_now() - 3 * PAST_MS))
+        self.interval = build_trades(node)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(kit, "now_ms", lambda: real_now() - PAST_MS)
             for shipment in ("S-0001", "S-0002"):
@@ -71,6 +75,7 @@ class World:
         node.commit([t("clerk", "permit.revoke", {"permit_id": "P-0002", "reason": "fraud"}),
                      t("oceanic", "shipment.milestone", milestone)])  # fmt: skip
         self.node = node
+        self.head = node.chain.head().height
         self.server = serve(node, produce=False)
         self.liar = Liar()
         self.proxy = lying_proxy(self.server.url, self.liar)
@@ -79,6 +84,7 @@ class World:
         labels = [label for _, members in ORGS.values() for label, _ in members]
         self.keys = write_keys(str(tmp), labels)
         self.client = NodeClient(self.server.url, key=read_key_file(self.keys["officer"]))
+        self.energy = NodeClient(self.server.url, key=read_key_file(self.keys["wind-prosumer"]))
         self.checkpoint = str(tmp / "cp.json")
         cp_header, cp_cert = node.chain.header(5), node.chain.certificate(5)
         assert cp_header is not None and cp_cert is not None
@@ -92,6 +98,7 @@ class World:
 
     def stop(self) -> None:
         self.client.close()
+        self.energy.close()
         self.proxy.stop()
         self.server.stop()
 
@@ -118,6 +125,13 @@ def tx_hash(world: World) -> str:
     return str(history[0]["record"]["tx_hash"].hex())
 
 
+PAGE_2 = ("shipment", "find", "--party", "oceanic", "--limit", "1", "--after", "1")
+
+
+def as_wind(world: World) -> tuple[str, str]:
+    return ("--key", world.keys["wind-prosumer"])
+
+
 COMMANDS: dict[str, Callable[[World], Any]] = {
     "shipment provenance": lambda w: signed(w, "shipment", "provenance", "S-0001"),
     "shipment find": lambda w: signed(w, "shipment", "find", "--party", "oceanic"),
@@ -130,6 +144,11 @@ COMMANDS: dict[str, Callable[[World], Any]] = {
     "tx show": lambda w: cli(w, "tx", "show", tx_hash(w), "--key", w.keys["officer"], final=True),
     "proof export permit": lambda w: cli(w, "proof", "export", "permit", "P-0002"),
     "proof export shipment": lambda w: signed(w, "proof", "export", "shipment", "S-0001"),
+    "shipment find --status": lambda w: signed(w, "shipment", "find", "--status", "cleared"),
+    "shipment find page 2": lambda w: signed(w, *PAGE_2, "--height", str(w.head)),
+    "permit list": lambda w: cli(w, "permit", "list", "--holder", "acme"),
+    "energy account": lambda w: cli(w, "energy", "account", "wind-coop", *as_wind(w)),
+    "energy market": lambda w: cli(w, "energy", "market", str(w.interval), *as_wind(w)),
 }
 
 HONEST_EXIT = {"permit check": 1}  # P-0002 is revoked now: NOT VALID, honestly
@@ -169,6 +188,8 @@ STALE = {
     "permit check": ("/v1/permits/P-0002", {}),
     "proof export permit": ("/v1/permits/P-0002", {}),
     "proof export shipment": ("/v1/shipments/S-0001", {}),
+    "shipment find --status": ("/v1/shipments", {"status": "cleared"}),
+    "permit list": ("/v1/permits", {"holder": "acme"}),
 }
 
 
@@ -268,16 +289,6 @@ def test_a_reordered_history_is_refused(world: World, command: str) -> None:
     assert "another key" in line
 
 
-def test_reordered_search_results_are_refused(world: World) -> None:
-    def reverse(p: str, answer: Answer) -> Answer:
-        if p == "/v1/shipments":
-            answer["shipments"] = list(answer["shipments"])[::-1]
-        return answer
-
-    line = refusal(world, "shipment find", reverse)
-    assert "out of the index's order" in line
-
-
 # --- another record's proof -----------------------------------------------------------------
 
 
@@ -303,17 +314,6 @@ def test_another_permits_record_is_refused(world: World, command: str) -> None:
     assert "the node sent the record of another key" in line
 
 
-def test_another_search_results_proof_is_refused(world: World) -> None:
-    def swap_proofs(p: str, answer: Answer) -> Answer:
-        if p == "/v1/shipments":
-            first, second = answer["shipments"]
-            first["proof"], second["proof"] = second["proof"], first["proof"]
-        return answer
-
-    line = refusal(world, "shipment find", swap_proofs)
-    assert "the state proof is for another key" in line
-
-
 def test_another_transactions_receipt_is_refused(world: World) -> None:
     history = world.get("/v1/shipments/S-0001")["history"]
     other_hash = history[1]["record"]["tx_hash"].hex()
@@ -335,24 +335,189 @@ def test_the_state_at_the_time_asked_must_be_that_height(world: World) -> None:
     assert f"answered for height {latest['height']}" in line
 
 
-# --- what is not caught yet -----------------------------------------------------------------
+# --- searches: every one proven complete ----------------------------------------------------
+
+# command -> the path its search page comes from, and the answer's field holding the page
+PAGES: dict[str, tuple[str, str | None]] = {
+    "shipment find": ("/v1/shipments", None),
+    "shipment find --status": ("/v1/shipments", None),
+    "shipment find page 2": ("/v1/shipments", None),
+    "permit list": ("/v1/permits", None),
+    "energy account": ("/v1/energy/accounts/wind-coop", "trades"),
+}
+Edit = Callable[[dict[str, Any]], None]
 
 
-def test_dropped_search_item(world: World) -> None:
-    """A search answer with a matching record left out still verifies: the index is not
-    authenticated (docs/cli.md, "What 'verified' means"). The output says so."""
+def _page(command: str, edit: Edit) -> Change:
+    path, field = PAGES[command]
 
-    def drop_first(p: str, answer: Answer) -> Answer:
-        if p == "/v1/shipments":
-            answer["shipments"] = list(answer["shipments"])[1:]
+    def change(p: str, answer: Answer) -> Answer:
+        if p == path:
+            edit(answer if field is None else answer[field])
         return answer
 
-    world.liar.change = drop_first
+    return change
+
+
+def _drop_first(page: dict[str, Any]) -> None:
+    page["slots"] = page["slots"][1:]
+
+
+def _drop_last(page: dict[str, Any]) -> None:
+    page["slots"] = page["slots"][:-1]
+
+
+def _next_page(page: dict[str, Any]) -> None:
+    """The node skips the page asked for and serves the one after it."""
+    page["start"] += len(page["slots"])
+    page["slots"] = []
+
+
+def _reorder(page: dict[str, Any]) -> None:
+    page["slots"] = page["slots"][::-1]
+
+
+def _other_proof(page: dict[str, Any]) -> None:
+    page["slots"][0]["member"]["proof"] = page["head"]["proof"]
+
+
+def test_every_search_command_is_in_the_kit() -> None:
+    searches = {c for c in COMMANDS if c.split()[-1] in ("find", "list", "account", "market")}
+    assert searches | {"shipment find page 2", "shipment find --status"} == set(PAGES) | {
+        "energy market"
+    }
+
+
+@pytest.mark.parametrize("command", sorted(PAGES))
+def test_a_dropped_first_item_is_refused(world: World, command: str) -> None:
+    line = refusal(world, command, _page(command, _drop_first))
+    single = command == "shipment find page 2"  # one slot: the page comes up short
+    assert ("must hold 1, it holds 0" if single else "is not where it belongs") in line
+
+
+PAGE_LIES: dict[str, tuple[Edit, str]] = {
+    "dropped last item": (_drop_last, "(a matching record or a page left out)"),
+    "skipped page": (_next_page, "(a page skipped)"),
+    "another record's proof": (_other_proof, "the state proof is for another key"),
+}
+
+
+@pytest.mark.parametrize("lie", sorted(PAGE_LIES))
+@pytest.mark.parametrize("command", sorted(PAGES))
+def test_a_page_lie_is_refused(world: World, command: str, lie: str) -> None:
+    edit, expected = PAGE_LIES[lie]
+    assert expected in refusal(world, command, _page(command, edit))
+
+
+@pytest.mark.parametrize("command", sorted(set(PAGES) - {"shipment find page 2"}))
+def test_reordered_results_are_refused(world: World, command: str) -> None:
+    line = refusal(world, command, _page(command, _reorder))
+    assert "is not where it belongs in the page (a record left out, or the page reordered)" in line
+
+
+def test_a_record_withheld_from_a_key_that_may_read_it_is_refused(world: World) -> None:
+    """The officer reads every shipment: the node redacts one of its matches as if it
+    were an outsider's, hoping the count passes for 'one you may not read'."""
+    outsider = NodeClient(world.server.url, key=read_key_file(world.keys["outsider"]))
     try:
-        result = signed(world, "shipment", "find", "--party", "oceanic", "--json")
+        redacted = outsider.get("/v1/shipments", {"party": "oceanic"}, signed=True)["slots"]
     finally:
-        world.liar.change = lambda _path, answer: answer
+        outsider.close()
+    assert redacted[0]["member"] is None
+
+    def withhold(page: dict[str, Any]) -> None:
+        page["slots"] = [redacted[0], *page["slots"][1:]]
+
+    line = refusal(world, "shipment find", _page("shipment find", withhold))
+    assert "the node withheld 1 record(s) this key may read (a matching record left out)" in line
+
+
+def test_a_later_page_from_another_height_is_refused(world: World) -> None:
+    """Page 2 is pinned to the first page's height: a newer or older state is refused."""
+    old = world.get("/v1/shipments", party="oceanic", limit=1, after=1, height=world.old_height)
+    line = refusal(world, "shipment find page 2", lambda p, a: old if p == "/v1/shipments" else a)
+    assert f"asked for height {world.head}, the node answered for height {world.old_height}" in line
+
+
+def test_a_search_page_says_it_is_complete(world: World) -> None:
+    result = signed(world, "shipment", "find", "--party", "oceanic", "--limit", "1")
     assert result.exit_code == 0, message(result)
-    assert [s["id"] for s in json.loads(result.stdout)["shipments"]] == ["S-0002"]
-    text = signed(world, "shipment", "find", "--party", "oceanic").output
-    assert "the search index itself is not authenticated, so a node could leave some out" in text
+    assert "1 matching shipments in slots 0-0 of shipment-party 'oceanic' (2 in all)" in (
+        result.output
+    )
+    assert f"more: --after 1 --height {world.head}" in result.output
+    doc = json.loads(signed(world, "shipment", "find", "--party", "oceanic", "--json").stdout)
+    assert doc["complete"] and doc["total_in_bucket"] == 2 and doc["next_after"] is None
+    assert sorted(s["id"] for s in doc["shipments"]) == ["S-0001", "S-0002"]
+
+
+def test_a_reader_is_told_how_many_it_may_not_see(world: World) -> None:
+    """oceanic searching 'cleared' sees both (it held them); an outsider sees neither,
+    and is told two members of the bucket were withheld, not which."""
+    result = cli(world, "shipment", "find", "--status", "cleared", "--key", world.keys["outsider"])
+    assert result.exit_code == 0, message(result)
+    assert "0 of 2 matching shipments, complete" in result.output
+    assert "2 more this key may not read (counted, not shown)" in result.output
+    assert "S-000" not in result.output
+
+
+# --- the energy market: the proven book names every order and trade -------------------------
+
+
+def _market(edit: Callable[[Answer], None]) -> Change:
+    def change(p: str, answer: Answer) -> Answer:
+        if p.startswith("/v1/energy/market/"):
+            edit(answer)
+        return answer
+
+    return change
+
+
+def _shown_order(answer: Answer) -> dict[str, Any]:
+    return next(o for o in answer["orders"] if not o.get("withheld"))
+
+
+MARKET_LIES: dict[str, tuple[Callable[[Answer], None], str]] = {
+    "dropped first order": (
+        lambda a: a.update(orders=a["orders"][1:]),
+        "is not the one the proven book names there (left out or reordered)",
+    ),
+    "dropped last trade": (
+        lambda a: a.update(trades=a["trades"][:-1]),
+        "trades: the proven count is 2, so the page from slot 0 must hold 2, it holds 1",
+    ),
+    "dropped every trade": (
+        lambda a: a.update(trades=[]),
+        "must hold 2, it holds 0",
+    ),
+    "reordered orders": (
+        lambda a: a.update(orders=a["orders"][::-1]),
+        "is not the one the proven book names there",
+    ),
+    "another record's proof": (
+        lambda a: _shown_order(a).update(proof=a["market"]["proof"]),
+        "the state proof is for another key",
+    ),
+}
+
+
+@pytest.mark.parametrize("lie", sorted(MARKET_LIES))
+def test_a_market_lie_is_refused(world: World, lie: str) -> None:
+    edit, expected = MARKET_LIES[lie]
+    assert expected in refusal(world, "energy market", _market(edit))
+
+
+def test_a_market_shows_what_this_key_may_read_and_counts_the_rest(world: World) -> None:
+    result = COMMANDS["energy market"](world)
+    assert result.exit_code == 0, message(result)
+    assert "all 3 orders and 2 trades the proven book names, complete; 1 of them" in (result.output)
+
+
+@pytest.mark.parametrize("command", ["energy account", "energy market"])
+def test_a_stale_energy_answer_is_refused(world: World, command: str) -> None:
+    path = "/v1/energy/accounts/wind-coop"
+    if command == "energy market":
+        path = f"/v1/energy/market/{world.interval}"
+    old = world.energy.get(path, {"height": world.old_height}, signed=True)
+    line = refusal(world, command, lambda p, a: old if p == path else a)
+    assert f"is stale: its certified block, height {world.old_height}, is 2 h 0 min old" in line

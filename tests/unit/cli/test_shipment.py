@@ -201,24 +201,52 @@ def test_find(server: ServerThread, genesis_file: str, keys: dict[str, str]) -> 
         assert [s["id"] for s in doc["shipments"]] == [SHIPMENT]
     none = run(["shipment", "find", "--status", "seized", "--node", server.url,
                 "--genesis", genesis_file, "--key", keys["officer"]])  # fmt: skip
-    assert none.exit_code == 0 and "no shipment matches" in none.output
+    assert none.exit_code == 0, message(none)
+    assert "no shipment matches: shipment-status 'seized' is proven empty" in none.output
 
 
-def test_find_refuses_a_record_that_does_not_match(
+def test_find_says_how_many_and_that_the_list_is_complete(
     server: ServerThread, genesis_file: str, keys: dict[str, str]
 ) -> None:
-    """A node answering a 'held' search with a cleared shipment is caught."""
+    result = run(["shipment", "find", "--party", "oceanic", "--node", server.url,
+                  "--genesis", genesis_file, "--key", keys["officer"]])  # fmt: skip
+    assert result.exit_code == 0, message(result)
+    assert "1 of 1 matching shipments, complete: every member of shipment-party 'oceanic'" in (
+        result.output
+    )
+    as_json = run(["shipment", "find", "--party", "oceanic", "--node", server.url,
+                   "--genesis", genesis_file, "--key", keys["officer"], "--json"])  # fmt: skip
+    doc = json.loads(as_json.stdout)
+    assert doc["complete"] is True and doc["total_in_bucket"] == 1 and doc["next_after"] is None
+
+
+def test_find_after_needs_the_first_pages_height(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
+    result = run(["shipment", "find", "--party", "oceanic", "--after", "1", "--node", server.url,
+                  "--genesis", genesis_file, "--key", keys["officer"]])  # fmt: skip
+    assert result.exit_code != 0 and "--after needs --height" in message(result)
+
+
+def test_find_refuses_a_page_of_another_bucket(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
+    """A node answering a 'held' search with the 'cleared' bucket is caught."""
     import pytest
 
     from cli.client import NodeClient
+    from contracts.shipment_search import ShipmentFilter
     from ledger.genesis import Genesis
     from ledger.keyfile import read_key_file
     from lightclient.errors import VerificationError
-    from lightclient.search import verify_search
+    from lightclient.search import Paging, verify_shipment_search
 
     genesis = Genesis.load(genesis_file)
-    client = NodeClient(server.url, key=read_key_file(keys["officer"]))
+    officer = read_key_file(keys["officer"])
+    client = NodeClient(server.url, key=officer)
     answer = client.get("/v1/shipments", {"status": "cleared"}, signed=True)
-    verify_search(answer, genesis, status="cleared")
-    with pytest.raises(VerificationError, match="does not match the search"):
-        verify_search(answer, genesis, status="held")
+    me = officer.public_key
+    view = verify_shipment_search(answer, genesis, ShipmentFilter(status="cleared"), Paging(), me)
+    assert [s.id for s in view.found] == [SHIPMENT]
+    with pytest.raises(VerificationError, match="a bucket the search did not ask about"):
+        verify_shipment_search(answer, genesis, ShipmentFilter(status="held"), Paging(), me)

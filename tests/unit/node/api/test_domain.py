@@ -6,22 +6,16 @@ import pytest
 
 from contracts import state_keys as sk
 from ledger.crypto import PrivateKey
-from ledger.encoding import Value, decode
-from ledger.tx import Transaction
 from node.api.auth import TIME_HEADER, sign_request
 from tests.unit.node.api.conftest import (
-    ADDRESS,
     CHAIN_ID,
     CONTAINER,
-    INTERVAL,
-    MSGPACK,
     PERMIT,
     PERMIT_FROM,
     PERMIT_UNTIL,
     SHIPMENT,
     Client,
     Clock,
-    Scenario,
     TestNode,
     check_certified,
     check_item,
@@ -85,107 +79,6 @@ async def test_unknown_and_bad_shipment_ids(client: Client, clock: Clock) -> Non
     path = "/v1/shipments/NOPE-1"
     assert (await client.get(path, headers=signed("customs-officer", path, clock))).status == 404
     assert (await client.get("/v1/shipments/%20bad")).status == 400
-
-
-@pytest.mark.parametrize(
-    ("query", "found"),
-    [
-        (f"container={CONTAINER}", [SHIPMENT]),
-        ("party=oceanic", [SHIPMENT]),
-        ("party=globex", [SHIPMENT]),
-        ("status=in_transit", [SHIPMENT]),
-        ("status=cleared", [SHIPMENT]),
-        ("status=pending", []),
-        (f"container={CONTAINER}&status=delivered", []),
-        (f"container={CONTAINER}&party=globex", [SHIPMENT]),
-    ],
-)
-async def test_shipment_search(
-    client: Client, node: TestNode, clock: Clock, query: str, found: list[str]
-) -> None:
-    path = f"/v1/shipments?{query}"
-    status, answer = await get_obj(client, path, signed("customs-officer", path, clock))
-    assert status == 200, answer
-    header = check_certified(answer, node.genesis)
-    assert [check_item(i, header)["id"] for i in answer["shipments"]] == found
-
-
-async def test_shipment_search_hides_what_the_caller_may_not_read(
-    client: Client, clock: Clock
-) -> None:
-    path = f"/v1/shipments?container={CONTAINER}"
-    assert (await client.get(path)).status == 401
-    status, answer = await get_obj(client, path, signed("outsider-trader", path, clock))
-    assert status == 200 and answer["shipments"] == []
-
-
-async def test_shipment_search_paging(client: Client, clock: Clock) -> None:
-    path = "/v1/shipments?party=acme&limit=1"
-    status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
-    assert status == 200 and [i["record"]["id"] for i in answer["shipments"]] == [SHIPMENT]
-    cursor = answer["next_after"]
-    assert isinstance(cursor, str) and SHIPMENT not in cursor
-    path = f"/v1/shipments?party=acme&after={cursor}"
-    status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
-    assert status == 200 and answer["shipments"] == [] and answer["next_after"] is None
-    path = f"/v1/shipments?party=acme&after={SHIPMENT}"  # a shipment id the caller names
-    status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
-    assert status == 200 and answer["shipments"] == [] and answer["next_after"] is None
-
-
-def declare(node: TestNode, sender: str, shipment_id: str, consignee: str) -> Transaction:
-    payload: dict[str, Value] = {
-        "id": shipment_id,
-        "consignor": sender.split("-")[0],
-        "consignee": consignee,
-        "declarant": sender.split("-")[0],
-        "origin": "CNSHA",
-        "destination": "NLRTM",
-        "goods": [
-            {
-                "hs_code": "851712",
-                "description": "tablets",
-                "quantity": 5,
-                "unit": "PCE",
-                "value": 100,
-                "currency": "EUR",
-            }
-        ],
-        "containers": [CONTAINER],
-    }
-    return node.tx(sender, "shipment.declare", payload)
-
-
-async def test_search_paging_never_names_a_shipment_the_caller_may_not_read(
-    client: Client, node: TestNode, clock: Clock
-) -> None:
-    """Paging never hands out the id of another party's shipment (``next_after`` is a sealed
-    cursor), and only a registered member may search."""
-    hidden = [f"HID-{i:02}" for i in range(6)]
-    mine = ["MY-01", "MY-02", "ZZ-03"]
-    node.commit([declare(node, "outsider-trader", i, "oceanic") for i in hidden])
-    node.commit([declare(node, "acme-trader", i, "globex") for i in mine])
-    seen: list[str] = []
-    texts: list[bytes] = []
-    after = ""
-    for _ in range(10):
-        path = f"/v1/shipments?container={CONTAINER}&limit=1{after}"
-        response = await client.get(path, headers={**MSGPACK, **signed("acme-trader", path, clock)})
-        assert response.status == 200
-        texts.append(await response.read())
-        answer = decode(texts[-1])
-        seen += [i["record"]["id"] for i in answer["shipments"]]
-        if answer["next_after"] is None:
-            break
-        after = f"&after={answer['next_after']}"
-    assert seen == sorted([SHIPMENT, *mine])
-    assert not any(h.encode() in text for h in hidden for text in texts)
-    # a cursor is bound to its search and to this node: tampered or reused elsewhere, 400
-    cursor = after.removeprefix("&after=") or "c1.AAAA"
-    for query in (f"party=acme&after={cursor}", f"container={CONTAINER}&after=c1.{'A' * 40}"):
-        path = f"/v1/shipments?{query}"
-        response = await client.get(path, headers=signed("acme-trader", path, clock))
-        assert response.status == 400
 
 
 async def test_search_needs_an_active_member(client: Client, clock: Clock) -> None:
@@ -264,56 +157,12 @@ async def test_permit_errors(client: Client) -> None:
     assert (await client.get("/v1/permits/%00")).status == 400
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "holder=acme",
-        "address=" + ADDRESS.replace(" ", "%20"),
-        "address=1%20%20HARBOUR%20road,%20rotterdam",
-    ],
-)
-async def test_permit_search(client: Client, node: TestNode, query: str) -> None:
-    status, answer = await get_obj(client, f"/v1/permits?{query}")
-    assert status == 200
-    header = check_certified(answer, node.genesis)
-    assert [check_item(i, header)["id"] for i in answer["permits"]] == [PERMIT]
-
-
 async def test_permit_search_errors(client: Client) -> None:
     for query in ("", "holder=acme&address=x", "holder=UPPER"):
         assert (await client.get(f"/v1/permits?{query}")).status == 400
 
 
 # --- energy -------------------------------------------------------------------------------------
-
-
-async def test_energy_account_of_the_owner(client: Client, node: TestNode, clock: Clock) -> None:
-    path = "/v1/energy/accounts/solar-coop"
-    status, answer = await get_obj(client, path, signed("solar-prosumer", path, clock))
-    assert status == 200, answer
-    header = check_certified(answer, node.genesis)
-    record = check_item(answer["account"], header)
-    assert record == answer["balances"]
-    assert (record["produced_wh"], record["consumed_wh"], record["sold_wh"]) == (
-        8_000,
-        1_000,
-        4_000,
-    )
-    trades = [check_item(t, header) for t in answer["trades"]]
-    assert [(t["seller"], t["buyer"], t["quantity_wh"]) for t in trades] == [
-        ("solar-coop", "wind-coop", 4_000)
-    ]
-
-
-async def test_energy_account_never_used_is_proven_absent(
-    client: Client, node: TestNode, clock: Clock
-) -> None:
-    path = "/v1/energy/accounts/acme"
-    status, answer = await get_obj(client, path, signed("energy-regulator", path, clock))
-    assert status == 200
-    header = check_certified(answer, node.genesis)
-    assert check_item(answer["account"], header) is None
-    assert answer["balances"]["balance"] == 0 and answer["trades"] == []
 
 
 async def test_energy_account_read_rules(client: Client, clock: Clock) -> None:
@@ -324,44 +173,6 @@ async def test_energy_account_read_rules(client: Client, clock: Clock) -> None:
     unknown = "/v1/energy/accounts/nobody"
     assert (await client.get(unknown, headers=signed("auditor", unknown, clock))).status == 404
     assert (await client.get("/v1/energy/accounts/No%20Way")).status == 400
-
-
-async def test_energy_market(
-    client: Client, node: TestNode, clock: Clock, scenario: Scenario
-) -> None:
-    path = f"/v1/energy/market/{INTERVAL}"
-    status, answer = await get_obj(client, path, signed("energy-regulator", path, clock))
-    assert status == 200, answer
-    header = check_certified(answer, node.genesis)
-    book = check_item(answer["market"], header)
-    assert book["status"] == answer["status"] == "settled"
-    assert answer["clearing"]["volume_wh"] == 4_000
-    orders = [check_item(o, header) for o in answer["orders"]]
-    assert sorted(o["id"] for o in orders) == sorted(
-        [scenario.offer.hash.hex(), scenario.bid.hash.hex()]
-    )
-    assert len(answer["trades"]) == 1
-    check_item(answer["trades"][0], header)
-
-
-async def test_energy_market_shows_prosumers_their_own_orders(
-    client: Client, scenario: Scenario, clock: Clock
-) -> None:
-    path = f"/v1/energy/market/{INTERVAL}"
-    status, answer = await get_obj(client, path, signed("solar-prosumer", path, clock))
-    assert status == 200
-    assert [o["record"]["id"] for o in answer["orders"]] == [scenario.offer.hash.hex()]
-    assert len(answer["trades"]) == 1  # solar-coop is the seller
-    assert (await client.get(path)).status == 401
-    assert (await client.get(path, headers=signed("acme-trader", path, clock))).status == 403
-
-
-async def test_energy_market_of_a_quiet_interval(client: Client, clock: Clock) -> None:
-    path = f"/v1/energy/market/{INTERVAL + 900_000}"
-    status, answer = await get_obj(client, path, signed("wind-prosumer", path, clock))
-    assert status == 200
-    assert answer["status"] == "open" and answer["market"]["record"] is None
-    assert (await client.get("/v1/energy/market/soon")).status == 400
 
 
 # --- organisations ------------------------------------------------------------------------------
