@@ -215,9 +215,8 @@ def _run_segment(number: int, first: int, end: int) -> SegmentResult:
         cert = CommitCertificate.from_obj(_light_block(rows.get(keys.block_key(end)))["last_cert"])
     else:
         cert = CommitCertificate.decode(rows[keys.cert_key(pending.height)])
-        cert.verify(
-            genesis.validators, genesis.chain_id, height=pending.height, block_hash=pending.hash
-        )
+        validators = executor.validators(pending.height)
+        cert.verify(validators, genesis.chain_id, height=pending.height, block_hash=pending.hash)
     _commit_segment_block(executor, pending, cert, shared)
     result.last_hash, result.end_cert_hash = pending.hash, cert.hash
     result.tx_hashes = b"".join(hashes)

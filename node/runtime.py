@@ -102,7 +102,7 @@ class Node:
         self.commits = CommitFanout(
             self.chain, self.mempool, self.evidence_pool, self.events, self.metrics, self.peers
         )
-        self.is_validator = key.public_key in genesis.validators
+        self.is_validator = is_or_becomes_validator(self.chain, key.public_key)
         self.signer = None
         if self.is_validator:
             self.signer = _open_signer(
@@ -198,7 +198,7 @@ class Node:
             self.chain,
             self.syncer,
             self.gossip.status_from,
-            self.genesis.validators,
+            self.chain.validators_at(self.chain.head().height + 1),
             self.key.public_key,
         )
         raise_reset_floor(self.signer, self.chain.head().height, self.syncer.target())
@@ -285,13 +285,16 @@ def _open_signer(
 def _core(
     genesis: Genesis, signer: Signer | None, chain: ChainStore, evidence_pool: EvidencePool
 ) -> ConsensusCore:
-    """A consensus core at the height after our head (an observer's has no signer)."""
+    """A consensus core at the height after our head (an observer's has no signer), with
+    the validator sets in force there (node/chain.py)."""
+    height = chain.head().height + 1
     return ConsensusCore(
         chain_id=genesis.chain_id,
-        validators=genesis.validators,
+        validators=chain.validators_at(height),
+        upcoming=chain.validators_at(height + 1),
         signer=signer,
         timeouts=TimeoutConfig.from_params(genesis.consensus),
-        height=chain.head().height + 1,
+        height=height,
         evidence=evidence_pool,
     )
 
@@ -343,6 +346,17 @@ def _wanted_tls(
     if link_tls is None and (config.p2p.tls or config.api.tls):
         return LinkTLS.ephemeral(key, allowed_peers(genesis, config))
     return link_tls
+
+
+def is_or_becomes_validator(chain: ChainStore, key: bytes) -> bool:
+    """Whether ``key`` votes in the genesis set or in a set the chain has put in force
+    (or will, within two heights). A node whose key is in none follows as an observer;
+    one added later signs from the height it is added at, once restarted or sooner if
+    it was a validator before (the core counts a signer without power as an observer)."""
+    head = chain.head().height
+    sets = [chain.genesis.validators, chain.validators_at(head + 2)]
+    sets.extend(s for _, s in chain.validator_changes(0, limit=1000))
+    return any(key in s for s in sets)
 
 
 def allowed_peers(genesis: Genesis, config: NodeConfig) -> dict[bytes, str]:
