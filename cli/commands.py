@@ -33,6 +33,7 @@ from cli import (
     query_cmd,
     shipment_cmd,
     tx_cmd,
+    validators_cmd,
 )
 
 
@@ -48,6 +49,7 @@ def register(cli: click.Group) -> None:
         audit_cmd.audit,
         proof_cmd.proof,
         evidence_cmd.evidence,
+        validators_cmd.validators,
         bench_cmd.bench,
     ):
         cli.add_command(command)

@@ -133,9 +133,7 @@ class ChainStore:
             return self._set(raw, height)
         return self.genesis.validators
 
-    def validator_changes(
-        self, after: int = 0, limit: int = 100
-    ) -> list[tuple[int, ValidatorSet]]:
+    def validator_changes(self, after: int = 0, limit: int = 100) -> list[tuple[int, ValidatorSet]]:
         """(effective height, set) of the first ``limit`` changes in force after ``after``."""
         out: list[tuple[int, ValidatorSet]] = []
         start = keys.valset_key(after + 1)
@@ -151,7 +149,9 @@ class ChainStore:
         try:
             return decode_set(raw)
         except LedgerError as exc:
-            raise CorruptionError(f"the validator set of height {height} is corrupt: {exc}") from None
+            raise CorruptionError(
+                f"the validator set of height {height} is corrupt: {exc}"
+            ) from None
 
     # --- committed evidence -------------------------------------------------------------
 
@@ -271,7 +271,9 @@ def put_block_records(batch: WriteBatch, block: Block, receipts: list[Receipt]) 
         batch.put(offence_key_of(evidence), height.to_bytes(8, "big") + index.to_bytes(2, "big"))
 
 
-def put_validator_change(batch: WriteBatch, effective_height: int, validators: ValidatorSet) -> None:
+def put_validator_change(
+    batch: WriteBatch, effective_height: int, validators: ValidatorSet
+) -> None:
     """The chain row of a set change made by the block ``effective_height - 2``."""
     batch.put(keys.valset_key(effective_height), encode(validators.to_obj()))
 
