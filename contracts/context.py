@@ -148,7 +148,7 @@ class TxContext:
     def schedule_validator_updates(self, updates: Sequence[ValidatorUpdate]) -> None:
         """Change the set from two heights on (after this block, merged in order with the
         block's earlier updates; dropped with the transaction's other writes if it fails).
-        ``invalid_validator_update`` when they do not apply to the set so far."""
+        ``wrong_state`` when they do not apply to the set so far."""
         key, raw = scheduled_set(self, self.genesis, updates)
         self.writes[key] = raw
 

@@ -79,13 +79,13 @@ def scheduled_set(
     state: Reader, genesis: Genesis, updates: Sequence[ValidatorUpdate]
 ) -> tuple[bytes, bytes]:
     """(``PENDING``, the encoded set ``updates`` make of what this block scheduled so far);
-    ``invalid_validator_update`` if they do not apply."""
+    ``wrong_state`` if they do not apply."""
     raw = state.get(PENDING)
     base = decode_set(raw) if raw is not None else next_set(state, genesis)
     try:
         return PENDING, encode_set(apply_updates(base, updates))
     except LedgerError as exc:
-        raise ContractError("invalid_validator_update", str(exc)) from None
+        raise ContractError("wrong_state", f"validator updates: {exc}") from None
 
 
 def last_signed(state: Reader, public_key: bytes) -> int | None:
