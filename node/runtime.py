@@ -51,6 +51,7 @@ from node.sigcache import SignatureCache, SignatureWorker
 from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
 from node.sync import LocalStoreFault, Syncer
 from node.tls import LinkTLS, ensure_identity
+from node.validator_peers import validator_names
 from node.wire import StatusMsg
 
 log = logging.getLogger("cityledger.node")
@@ -97,18 +98,18 @@ class Node:
         self.evidence_pool = EvidencePool(store)
         # gossip's host is this node; the peers hand every message to the gossip
         self.gossip = Gossip(self, genesis, self.chain, self.evidence_pool, self.metrics)
-        self.link_tls = _wanted_tls(key, genesis, config, link_tls)
-        self.peers = _peer_manager(key, genesis, config, self.gossip, self.mempool, self.link_tls)
+        self.link_tls = _wanted_tls(key, genesis, config, link_tls, self.chain)
+        self.peers = _peer_manager(
+            key, self.chain, config, self.gossip, self.mempool, self.link_tls
+        )
         self.commits = CommitFanout(
             self.chain, self.mempool, self.evidence_pool, self.events, self.metrics, self.peers
         )
         self.is_validator = is_or_becomes_validator(self.chain, key.public_key)
-        self.signer = None
+        self._signer_state = (signer_state, reset_signer_state)
+        self.signer: Signer | None = None
         if self.is_validator:
-            self.signer = _open_signer(
-                key, genesis, store, self.chain, signer_state, reset_signer_state
-            )
-            self.signer.block_source = self._block_bytes
+            self._open_signer()
         self.core = _core(genesis, self.signer, self.chain, self.evidence_pool)
         self.consensus_started = False  # not before the node has caught up
         self.fatal: str | None = None  # why the node stopped itself
@@ -184,6 +185,24 @@ class Node:
 
     # --- consensus ----------------------------------------------------------------------
 
+    def _open_signer(self) -> Signer:
+        path, reset = self._signer_state
+        signer = _open_signer(self.key, self.genesis, self.store, self.chain, path, reset)
+        signer.block_source = self._block_bytes
+        self.signer = signer
+        return signer
+
+    async def _join_when_added(self) -> None:
+        """An observer whose key a validator-set change adds opens its signer and starts
+        consensus (it signs from the height the set gives it power: node/consensus)."""
+        while not self.is_validator:
+            await asyncio.sleep(STATUS_INTERVAL_S)
+            if self.key.public_key in self.chain.validators_at(self.chain.head().height + 2):
+                log.info("this node's key is in the validator set from the next heights on")
+                self.is_validator = True
+                self._open_signer()
+                await self._start_consensus()
+
     def _block_bytes(self, block_hash: bytes) -> bytes | None:
         """For the signer: the bytes of a block we are about to lock on."""
         block = self.driver.blocks.get(block_hash)
@@ -242,6 +261,8 @@ class Node:
                 tasks.create_task(self._heartbeat())
                 if self.is_validator:
                     tasks.create_task(self._start_consensus())
+                else:
+                    tasks.create_task(self._join_when_added())
                 await stop.wait()
                 raise _Stop
         except* _Stop:
@@ -316,17 +337,18 @@ def _mempool(
 
 def _peer_manager(
     key: PrivateKey,
-    genesis: Genesis,
+    chain: ChainStore,
     config: NodeConfig,
     gossip: Gossip,
     mempool: Mempool,
     link_tls: LinkTLS | None,
 ) -> PeerManager:
     """The links to validators and configured observers; each message goes to ``gossip``."""
+    genesis = chain.genesis
     return PeerManager(
         key,
         genesis.chain_id,
-        allowed_peers(genesis, config),
+        allowed_peers(genesis, config, chain),
         config.p2p,
         gossip.on_message,
         gossip.on_connect,
@@ -338,13 +360,17 @@ def _peer_manager(
 
 
 def _wanted_tls(
-    key: PrivateKey, genesis: Genesis, config: NodeConfig, link_tls: LinkTLS | None
+    key: PrivateKey,
+    genesis: Genesis,
+    config: NodeConfig,
+    link_tls: LinkTLS | None,
+    chain: ChainStore | None = None,
 ) -> LinkTLS | None:
     """The TLS of the peer links and the API: ``link_tls`` (from the home's files), or,
     where ``[p2p] tls`` or ``[api] tls`` wants one and none is given (in-process
     nodes), a TLS key kept in memory only."""
     if link_tls is None and (config.p2p.tls or config.api.tls):
-        return LinkTLS.ephemeral(key, allowed_peers(genesis, config))
+        return LinkTLS.ephemeral(key, allowed_peers(genesis, config, chain))
     return link_tls
 
 
@@ -359,9 +385,15 @@ def is_or_becomes_validator(chain: ChainStore, key: bytes) -> bool:
     return any(key in s for s in sets)
 
 
-def allowed_peers(genesis: Genesis, config: NodeConfig) -> dict[bytes, str]:
-    """The keys a node links with, and their names: validators and configured observers."""
-    names = {v.public_key: v.name for v in genesis.validators.validators}
+def allowed_peers(
+    genesis: Genesis, config: NodeConfig, chain: ChainStore | None = None
+) -> dict[bytes, str]:
+    """The keys a node links with, and their names: validators (of genesis, and of the
+    set changes on ``chain`` when given) and configured observers."""
+    if chain is None:
+        names = {v.public_key: v.name for v in genesis.validators.validators}
+    else:
+        names = validator_names(chain)
     for hex_key in config.p2p.observers:
         names[bytes.fromhex(hex_key)] = f"observer-{hex_key[:8]}"
     return names

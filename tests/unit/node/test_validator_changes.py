@@ -11,11 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from contracts import validator_state as vst
-from contracts.context import Handler, TxContext
 from contracts.errors import ContractError
-from contracts.registry import HANDLERS
 from ledger.crypto import PrivateKey
-from ledger.encoding import Value
 from ledger.state import StateTree
 from ledger.tx import Transaction
 from ledger.validators import Validator, ValidatorSet, ValidatorUpdate, apply_updates
@@ -26,34 +23,20 @@ from node.api.validator_history import history, validators_answer
 from node.executor import ExecutedBlock, InvalidBlock
 from tests.unit.chain_kit import precommit_certificate
 from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit
+from tests.unit.node.valset_kit import SEEN, registered, updates_tx
 
 NEW = PrivateKey.from_label("node-test-validator-new")
-KIND = "test.validator_updates"
-SEEN: list[tuple[int, ValidatorSet, int | None]] = []
-
-
-def _parse(value: Value) -> tuple[ValidatorUpdate, ...]:
-    assert isinstance(value, dict) and isinstance(value["updates"], list)
-    return tuple(ValidatorUpdate.from_obj(u) for u in value["updates"])
-
-
-def _apply(ctx: TxContext, updates: tuple[ValidatorUpdate, ...]) -> None:
-    SEEN.append((ctx.height, ctx.validators, ctx.last_signed_height(VALIDATOR_KEYS[0].public_key)))
-    ctx.schedule_validator_updates(updates)
 
 
 @pytest.fixture(autouse=True)
 def _hook() -> Iterator[None]:
-    HANDLERS[KIND] = Handler(KIND, frozenset({"admin"}), _parse, _apply, "test only")
-    SEEN.clear()
-    yield
-    del HANDLERS[KIND]
+    with registered(VALIDATOR_KEYS[0].public_key):
+        yield
     vh.forget(Kit().genesis)
 
 
 def _updates_tx(nonce: int, *updates: ValidatorUpdate) -> Transaction:
-    payload: Value = {"updates": [u.to_obj() for u in updates]}
-    return Transaction.create(ADMIN, CHAIN, KIND, nonce, payload)
+    return updates_tx(ADMIN, CHAIN, nonce, *updates)
 
 
 def _commit(kit: Kit, txs: list[Transaction], signers: list[PrivateKey]) -> ExecutedBlock:
