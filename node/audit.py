@@ -481,6 +481,8 @@ def describe_key(auditor: ChainAuditor, key: bytes) -> tuple[int | None, str]:
         return at, f"contract index entry {rest.decode('utf-8', 'replace')!r}"
     if table == keys.META:
         return None, f"meta record {rest.decode('utf-8', 'replace')!r}"
+    if table == keys.VALSET and len(rest) == 8:
+        return int.from_bytes(rest, "big") - 2, "validator-set change"
     if table == keys.COMMITTED_EVIDENCE and len(rest) == 10:
         height = int.from_bytes(rest[:8], "big")
         return height, f"committed evidence {int.from_bytes(rest[8:], 'big')}"

@@ -251,7 +251,7 @@ class ConsensusCore(RoundMachine):
             else:
                 if next_validators is not None:
                     self._set_validators(next_validators)
-                self._upcoming = upcoming or next_validators or self._validators
+                self._upcoming = self._validators if upcoming is None else upcoming
                 self._enter_height(height + 1)
                 self._run()
         return out

@@ -13,13 +13,16 @@ import pytest
 from contracts import validator_state as vst
 from contracts.errors import ContractError
 from ledger.crypto import PrivateKey
+from ledger.encoding import encode
 from ledger.state import StateTree
+from ledger.storage import WriteBatch, keys
 from ledger.tx import Transaction
 from ledger.validators import Validator, ValidatorSet, ValidatorUpdate, apply_updates
 from lightclient import validator_history as vh
 from lightclient.errors import VerificationError
 from lightclient.headers import check_certificate
 from node.api.validator_history import history, validators_answer
+from node.audit import ChainAuditor, StoreSource
 from node.executor import ExecutedBlock, InvalidBlock
 from tests.unit.chain_kit import precommit_certificate
 from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit
@@ -146,3 +149,50 @@ def test_a_forged_or_gapped_history_is_refused() -> None:
         vh.verify_history([{**item, "certificate": weak.to_obj()}], kit.genesis)
     with pytest.raises(VerificationError, match="out of height order"):
         vh.verify_history([item, item], kit.genesis)
+
+
+def _chain_with_changes() -> Kit:
+    """Twelve blocks: v-new added (block 1), v3 removed (block 5), v-new re-weighted (8)."""
+    kit = Kit()
+    signers = OLD
+    for height in range(1, 13):
+        txs = []
+        if height == 1:
+            txs = [_updates_tx(0, ADD)]
+        elif height == 5:
+            txs = [_updates_tx(1, DROP)]
+        elif height == 8:
+            txs = [_updates_tx(2, ValidatorUpdate(NEW.public_key, 3, "v-new"))]
+        if height >= 3:
+            signers = [*VALIDATOR_KEYS[:3], NEW]  # >2/3 of every set in force from 3 on
+        _commit(kit, txs, signers)
+    assert [h for h, _ in kit.chain.validator_changes()] == [3, 7, 10]
+    return kit
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["sequential", "segments"])
+def test_the_offline_audit_follows_the_changes(workers: int) -> None:
+    kit = _chain_with_changes()
+    report = ChainAuditor(kit.genesis, workers=workers).run(
+        StoreSource(kit.store), compare_with=kit.store
+    )
+    assert report.ok, report.findings
+    assert report.heights == 12 and (workers == 0 or report.segments >= 2)
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["sequential", "segments"])
+def test_the_audit_finds_a_forged_validator_change_row(workers: int) -> None:
+    kit = _chain_with_changes()
+    forged = ValidatorSet((Validator("evil", NEW.public_key, 5),))
+    kit.store.write(_batch(keys.valset_key(7), encode(forged.to_obj())))
+    report = ChainAuditor(kit.genesis, workers=workers).run(
+        StoreSource(kit.store), compare_with=kit.store
+    )
+    assert not report.ok
+    assert any("validator-set change" in f.record for f in report.findings), report.findings
+
+
+def _batch(key: bytes, value: bytes) -> WriteBatch:
+    batch = WriteBatch()
+    batch.put(key, value)
+    return batch
