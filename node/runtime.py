@@ -439,10 +439,11 @@ def missing_peers(node: Node) -> dict[str, Value]:
     """The validators this node has no link to, since when, and why the last dial to
     an address failed (the address is not tied to a key until a link succeeded)."""
     names = node.peers.names
+    validators = node.chain.validators_at(node.chain.head().height + 1)
     missing: list[Value] = [
         {"name": names.get(key, "?"), "key": key, "since_ms": int(since * 1000)}
         for key, since in sorted(node.peers.missing_since.items(), key=lambda kv: kv[1])
-        if key in node.genesis.validators
+        if key in validators
     ]
     failures: list[Value] = [
         {"address": address, "reason": reason}
