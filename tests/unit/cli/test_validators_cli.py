@@ -109,3 +109,26 @@ def test_a_forged_change_is_refused(node: CliNode, rotated: int, genesis_file: s
     finally:
         proxy.stop()
         server.stop()
+
+
+def test_a_bundle_made_after_the_change_verifies_offline_with_genesis_alone(
+    node: CliNode,
+    rotated: int,
+    genesis_file: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = serve(node)
+    bundle = tmp_path / "bundle.json"
+    try:
+        export = ["proof", "export", "permit", "P-0001", "--node", server.url]
+        made = run([*export, "--genesis", genesis_file, "--out", str(bundle)])
+        assert made.exit_code == 0, message(made)
+    finally:
+        server.stop()
+    assert json.loads(bundle.read_text())["height"] >= rotated  # certified by the new set
+    vh.forget(node.genesis)  # a fresh process: nothing known, an empty cache
+    monkeypatch.setenv("CITYLEDGER_CACHE", str(tmp_path / "empty"))
+    result = run(["proof", "verify", str(bundle), "--genesis", genesis_file])
+    assert result.exit_code == 0, message(result)
+    assert "busan-0" in result.output
