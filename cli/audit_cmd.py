@@ -388,13 +388,14 @@ def consistency(
 ) -> None:
     """Prove today's ledger extends CHECKPOINT (one consistency proof, no history download)."""
     genesis = Genesis.load(genesis_path)
+    # first: Reads fetches the validator history a checkpoint past a set change needs
+    reads = Reads(NodeClient(node, chain_id=genesis.chain_id), genesis, max_age_s)
     try:
         old, cp = read_checkpoint(json.load(checkpoint_file), genesis)
     except ValueError as exc:
         fail(f"{checkpoint_file.name}: {exc}")
     if signer is not None and cp.get("signer") != signer.lower():
         fail("the checkpoint is not signed by --signer")
-    reads = Reads(NodeClient(node, chain_id=genesis.chain_id), genesis, max_age_s)
     answer = reads.client.get("/v1/log/consistency", {"old": old.header.log_size})
     verified = reads.accept(lambda: read_extension(answer, old, genesis), reads.current())
     _print_extension(verified, cp.get("signer"), as_json)

@@ -41,6 +41,7 @@ from cli import (
     query_cmd,
     shipment_cmd,
     tx_cmd,
+    validators_cmd,
 )
 
 
@@ -59,6 +60,7 @@ def register(cli: click.Group) -> None:
         proof_cmd.proof,
         evidence_cmd.evidence,
         gov_cmd.gov,
+        validators_cmd.validators,
         bench_cmd.bench,
     ):
         cli.add_command(command)

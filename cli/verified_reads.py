@@ -26,6 +26,7 @@ from rich.text import Text
 from cli.client import NodeClient, system_ms
 from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time
+from cli.validator_cache import fetch_history
 from ledger.genesis import Genesis
 from lightclient.answers import (
     Freshness,
@@ -72,6 +73,15 @@ class Reads:
         self.clock = clock
         self._status = client.public_status()
         self.check_genesis()
+        self._history()
+
+    def _history(self) -> None:
+        """The chain's certified validator-set changes, so that answers after a change
+        verify with the genesis file alone (cli/validator_cache.py)."""
+        try:
+            fetch_history(self.client, self.genesis)
+        except VerificationError as exc:
+            self.refuse(exc)
 
     def check_genesis(self) -> None:
         """Before anything is asked: a node of another chain is named as such, both

@@ -10,18 +10,20 @@ decide on is in authenticated state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from contracts.errors import ContractError
 from contracts.params import AppParams
 from contracts.record_cache import remember, typed_record
+from contracts.validator_state import current_set, last_signed, scheduled_set
 from ledger.block import Event
 from ledger.encoding import Value, encode
 from ledger.genesis import Genesis
 from ledger.schema import Described
 from ledger.tx import Transaction
+from ledger.validators import ValidatorSet, ValidatorUpdate
 
 R = TypeVar("R", bound=Described)
 
@@ -135,6 +137,25 @@ class TxContext:
     @property
     def tx_hash(self) -> bytes:
         return self.tx.hash
+
+    # --- the validator set (contracts/validator_state.py) ------------------------------
+
+    @property
+    def validators(self) -> ValidatorSet:
+        """The validator set in force for the block being executed."""
+        return current_set(self.block, self.genesis)
+
+    def schedule_validator_updates(self, updates: Sequence[ValidatorUpdate]) -> None:
+        """Change the set from two heights on (after this block, merged in order with the
+        block's earlier updates; dropped with the transaction's other writes if it fails).
+        ``wrong_state`` when they do not apply to the set so far."""
+        key, raw = scheduled_set(self, self.genesis, updates)
+        self.writes[key] = raw
+
+    def last_signed_height(self, public_key: bytes) -> int | None:
+        """The highest height whose commit certificate (as carried in the ``last_cert`` of
+        the blocks executed so far, this one's included) bears this key's signature."""
+        return last_signed(self, public_key)
 
     def has_role(self, *roles: str) -> bool:
         return not self.sender.roles.isdisjoint(roles)

@@ -34,7 +34,6 @@ HTTP_STATUS: dict[str, int] = {
     "consent_required": 403,
     "suspended": 403,
     "proposal_expired": 409,
-    "not_available": 409,
     "rail_min_validators": 409,
     "rail_org_power": 409,
     "rail_liveness": 409,

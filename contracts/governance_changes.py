@@ -40,8 +40,6 @@ from contracts.governance_records import (
 from contracts.governance_validators import (
     apply_changes,
     check_changes,
-    is_available,
-    require_available,
     seats,
 )
 from contracts.identity import add_member, check_key_unused, check_roles_for_kind
@@ -124,9 +122,7 @@ def _suspend(ctx: TxContext, c: OrgSuspend, pid: str) -> Apply:
     load_org(ctx, c.org)
     if is_suspended(ctx, c.org):
         raise wrong_state(f"organisation {c.org!r} is already suspended")
-    removals: list[tuple[Seat, str]] = []
-    if is_available(ctx):
-        removals = [(s, name) for s, name in seats(ctx) if s.org == c.org]
+    removals = [(s, name) for s, name in seats(ctx) if s.org == c.org]
     if removals:  # an organisation without validators leaves the set as it is
         check_changes(ctx, [Change(s.public_key, 0, s.org) for s, _ in removals])
 
@@ -191,7 +187,6 @@ def _params(ctx: TxContext, c: ParamsSet) -> Apply:
 
 
 def _validators(ctx: TxContext, change: Any, proposer_org: str) -> Apply:
-    require_available(ctx)
     by_key = {s.public_key: (s, name) for s, name in seats(ctx)}
     changes, names = _validator_changes(ctx, change, proposer_org, by_key)
     check_changes(ctx, changes)

@@ -3,10 +3,9 @@
 Everything here reads the block's validator set and each key's last signed
 height from the context, which the consensus side provides
 (``ctx.validators``, ``ctx.last_signed_height(key)``,
-``ctx.schedule_validator_updates(updates)`` with effect at height H+2). A build
-without them refuses validator kinds with ``not_available``
-(:func:`require_available`); :func:`schedule` is the only place an update leaves
-the contracts.
+``ctx.schedule_validator_updates(updates)`` with effect at height H+2;
+contracts/validator_state.py, docs/consensus.md "Validator-set changes");
+:func:`schedule` is the only place an update leaves the contracts.
 
 Which organisation owns a validator: ``gov/validator/<hex>`` once governance
 added or re-keyed it; for a genesis validator, the organisation genesis names in
@@ -18,8 +17,6 @@ its own (``validator:<name>``), so the one-third rail treats it as independent.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from contracts import state_keys as sk
 from contracts.context import TxContext
@@ -33,38 +30,13 @@ from contracts.governance_records import (
     ValidatorOwner,
     validator_owner_key,
 )
+from ledger.validators import ValidatorUpdate
 
 EFFECT_DELAY = 2  # a change scheduled at H is in force from H+2
 
 
-@dataclass(frozen=True, slots=True)
-class ValidatorUpdate:
-    """One change to the validator set: ``power`` 0 removes ``public_key``.
-
-    Field-compatible with the consensus side's type (``public_key`` bytes,
-    ``power`` int, ``name`` str)."""
-
-    public_key: bytes
-    power: int
-    name: str
-
-
-def is_available(ctx: TxContext) -> bool:
-    return all(
-        hasattr(ctx, name)
-        for name in ("validators", "schedule_validator_updates", "last_signed_height")
-    )
-
-
-def require_available(ctx: TxContext) -> None:
-    if not is_available(ctx):
-        raise ContractError("not_available", "validator-set changes are not enabled in this build")
-
-
 def schedule(ctx: TxContext, updates: Sequence[ValidatorUpdate]) -> int:
     """Hand ``updates`` to consensus; returns the height they take effect at."""
-    if not hasattr(ctx, "schedule_validator_updates"):
-        raise ContractError("not_available", "validator-set changes are not enabled in this build")
     ctx.schedule_validator_updates(list(updates))
     return ctx.height + EFFECT_DELAY
 
@@ -92,10 +64,9 @@ def pending_updates(ctx: TxContext) -> tuple[Scheduled, ...]:
 
 def seats(ctx: TxContext) -> list[tuple[Seat, str]]:
     """The set as it will stand once scheduled updates are in force: (seat, name)."""
-    validators: Any = ctx.validators  # type: ignore[attr-defined]
     out = {
         v.public_key: (Seat(v.public_key, v.power, owner_of(ctx, v.public_key, v.name)), v.name)
-        for v in validators.validators
+        for v in ctx.validators.validators
     }
     for u in pending_updates(ctx):
         if u.power == 0:
@@ -109,7 +80,7 @@ def check_changes(ctx: TxContext, changes: Sequence[Change]) -> None:
     """Refuse ``changes`` with the code of the first rail they break."""
     current = [seat for seat, _ in seats(ctx)]
     keys = {s.public_key for s in current} | {c.public_key for c in changes}
-    last_signed = {k: ctx.last_signed_height(k) for k in keys}  # type: ignore[attr-defined]
+    last_signed = {k: ctx.last_signed_height(k) for k in keys}
     params = gov_params(ctx)
     code = check_rails(
         current,

@@ -5,7 +5,10 @@ the previous block, the transactions (``tx_root``), the append-only log of all
 transactions since genesis (``log_size``, ``log_root``), the state after this
 block (``state_root``), its receipts (``results_root``), the validator set and
 the previous block's commit certificate, and the equivocation evidence the block
-commits (``evidence_root``).
+commits (``evidence_root``). It names the validator set that certifies it
+(``validators_hash``) and the one that certifies the next block
+(``next_validators_hash``), so a client holding the set of height h checks a set
+change at h+1 with nothing but h's certificate (lightclient/validator_history.py).
 """
 
 from __future__ import annotations
@@ -72,7 +75,10 @@ class BlockHeader(Described):
     log_root: bytes = field(metadata=wire(HASH))
     state_root: bytes = field(metadata=wire(HASH))
     results_root: bytes = field(metadata=wire(HASH))
-    validators_hash: bytes = field(metadata=wire(HASH))
+    validators_hash: bytes = field(metadata=wire(HASH))  # the set that votes on this block
+    # the set that votes on the next block (decided by the block before this one: a
+    # change made by block h's execution is in force from h+2; docs/formats.md)
+    next_validators_hash: bytes = field(metadata=wire(HASH))
     last_cert_hash: bytes = field(metadata=wire(HASH))  # ZERO_HASH for height 1
     # root over the hashes of the evidence the block commits
     evidence_root: bytes = field(metadata=wire(HASH))
@@ -95,6 +101,7 @@ class BlockHeader(Described):
             "state_root",
             "results_root",
             "validators_hash",
+            "next_validators_hash",
             "last_cert_hash",
             "evidence_root",
         ):

@@ -1,7 +1,9 @@
-"""The validator set: who may vote, with what power, and who proposes when."""
+"""The validator set: who may vote, with what power, and who proposes when; and the
+updates that change it on chain (:class:`ValidatorUpdate`, :func:`apply_updates`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -121,3 +123,52 @@ class ValidatorSet:
 
 VALIDATOR_LIST = List(Nested(Validator), max_len=MAX_VALIDATORS)
 """A validator set on the wire: its validators in order."""
+
+
+@described("validator update", convert=())
+@dataclass(frozen=True, slots=True)
+class ValidatorUpdate(Described):
+    """One change to the validator set: ``power`` 0 removes the validator with
+    ``public_key``; any other power adds it (under ``name``) or sets its power (its name
+    must stay the same). A key rotation is two updates in one list: the old key with
+    power 0, then the new key with the same name and power. Applied in order by
+    :func:`apply_updates`; the set they make is in force two heights after the block
+    that scheduled them (docs/consensus.md, "Validator-set changes")."""
+
+    public_key: bytes = field(metadata=wire(PUBLIC_KEY))
+    power: int = field(metadata=wire(Int(lo=0, hi=MAX_TOTAL_POWER)))
+    name: str = field(metadata=wire(Str(max_len=64)))
+
+    def __post_init__(self) -> None:
+        if len(self.public_key) != PUBLIC_KEY_SIZE:
+            raise ValidationError("validator update: public key must be 32 bytes")
+        if not 0 <= self.power <= MAX_TOTAL_POWER:
+            raise ValidationError(f"validator update: power must be 0..{MAX_TOTAL_POWER}")
+        if not 1 <= len(self.name) <= 64:
+            raise ValidationError("validator update: name must be 1..64 characters")
+
+
+def apply_updates(current: ValidatorSet, updates: Sequence[ValidatorUpdate]) -> ValidatorSet:
+    """The set ``updates`` make of ``current``, applied in order. Order of the result:
+    the remaining validators in their old order, new ones appended in update order.
+    Raises :class:`ValidationError` for an update that removes or re-names a validator
+    the set does not hold that way, or a result that is not a valid set (empty, a name
+    twice, total power over the bound)."""
+    members: dict[bytes, Validator] = {v.public_key: v for v in current.validators}
+    for update in updates:
+        known = members.get(update.public_key)
+        if update.power == 0:
+            if known is None:
+                raise ValidationError(
+                    f"cannot remove {update.public_key.hex()[:16]}…: not a validator"
+                )
+            del members[update.public_key]
+        elif known is not None and known.name != update.name:
+            raise ValidationError(
+                f"validator {known.name!r} cannot be renamed {update.name!r} (rotate the key)"
+            )
+        else:
+            members[update.public_key] = Validator(update.name, update.public_key, update.power)
+    if not members:
+        raise ValidationError("the updates would leave no validator")
+    return ValidatorSet(tuple(members.values()))

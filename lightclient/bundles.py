@@ -22,6 +22,7 @@ from lightclient.history import verify_provenance
 from lightclient.permits import PermitView, verify_permit
 from lightclient.receipts import VerifiedReceipt, verify_receipt
 from lightclient.shipments import ShipmentView
+from lightclient.validator_history import known_history, remember, verify_history
 
 BUNDLE_VERSION = 1
 KINDS = ("shipment", "permit", "tx")
@@ -43,6 +44,8 @@ def make_bundle(
         "chain_id": genesis.chain_id,
         "genesis_hash": genesis.hash,
         "validators": genesis.validators.to_obj(),
+        # the certified set changes up to now: the bundle checks offline after any change
+        "validator_history": known_history(genesis).to_obj(),
         "answer": answer,
         "receipts": [[h, r] for h, r in sorted(receipts.items())],
     }
@@ -81,6 +84,7 @@ def open_bundle(doc: Any, genesis: Genesis) -> dict[str, Value]:
     for name in ("kind", "id"):
         if doc.get(name) != evidence.get(name):
             raise VerificationError(f"the bundle's {name} differs from its evidence's")
+    remember(verify_history(evidence.get("validator_history", []), genesis))
     return evidence
 
 

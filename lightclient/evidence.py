@@ -28,6 +28,7 @@ from ledger.evidence import (
 from ledger.genesis import Genesis
 from lightclient.errors import VerificationError
 from lightclient.headers import CertifiedHeader, verify_certified
+from lightclient.validator_history import set_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ def _piece(item: Value, genesis: Genesis, what: str) -> Evidence:
         if item.get(name) != value:
             raise VerificationError(f"{what}: its {name} differs from the evidence it carries")
     try:
-        evidence.verify(genesis.chain_id, genesis.validators)
+        evidence.verify(genesis.chain_id, set_at(genesis, evidence.height))
     except LedgerError as exc:
         raise VerificationError(f"{what} does not verify (forged evidence): {exc}") from None
     return evidence

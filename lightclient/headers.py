@@ -1,4 +1,6 @@
-"""Certified headers: a header whose commit certificate carries >2/3 of genesis power."""
+"""Certified headers: a header whose commit certificate carries >2/3 of the power of the
+validator set in force at its height — the genesis set, or the one the chain of
+certified changes known for this chain puts there (:mod:`lightclient.validator_history`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.votes import CommitCertificate
 from lightclient.errors import GenesisMismatch, VerificationError, answer_field
+from lightclient.validator_history import set_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,8 @@ class CertifiedHeader:
 def check_certificate(
     header: BlockHeader, cert: CommitCertificate, genesis: Genesis
 ) -> CertifiedHeader:
-    """The header is on this chain and ``cert`` commits it with >2/3 of genesis power."""
+    """The header is on this chain and ``cert`` commits it with >2/3 of the power of the
+    set in force at its height."""
     if header.chain_id != genesis.chain_id:
         raise GenesisMismatch(
             f"the answer is for chain {header.chain_id!r}, your genesis file for "
@@ -54,23 +58,27 @@ def check_certificate(
             genesis.hash,
             header.prev_hash if header.height == 1 else None,
         )
-    if header.validators_hash != genesis.validators.hash:
-        raise GenesisMismatch(
-            f"header {header.height} names a validator set other than your genesis file's",
-            genesis.hash,
-            header.prev_hash if header.height == 1 else None,
-        )
-    if header.proposer not in genesis.validators:
+    vs = set_at(genesis, header.height)
+    if header.validators_hash != vs.hash:
+        if vs is genesis.validators:
+            raise GenesisMismatch(
+                f"header {header.height} names a validator set other than your genesis file's"
+                " (and no change of it is known)",
+                genesis.hash,
+                header.prev_hash if header.height == 1 else None,
+            )
         raise VerificationError(
-            f"header {header.height} names a proposer that is not a genesis validator"
+            f"header {header.height} names a validator set other than the one known in force "
+            "there (fetch the chain's validator history: cityledger validators)"
+        )
+    if header.proposer not in vs:
+        raise VerificationError(
+            f"header {header.height} names a proposer that is not a validator of its height"
         )
     try:
-        cert.verify(
-            genesis.validators, genesis.chain_id, height=header.height, block_hash=header.hash
-        )
+        cert.verify(vs, genesis.chain_id, height=header.height, block_hash=header.hash)
     except LedgerError as exc:
         raise VerificationError(f"the commit certificate does not check out: {exc}") from None
-    vs = genesis.validators
     signers = tuple(v.name for v in vs.validators if v.public_key in cert.signers)
     return CertifiedHeader(header, cert, signers, vs.power_of_set(cert.signers), vs.total_power)
 

@@ -339,10 +339,12 @@ class ChainAuditor:
             raise AuditFailure(genesis_mismatch(h.prev_hash, genesis.hash))
         if h.prev_hash != head.block_hash:
             problem = "prev_hash does not link to the previous block (hash chain broken)"
-        elif h.chain_id != genesis.chain_id or h.validators_hash != genesis.validators.hash:
-            problem = "chain id or validator set differs from the genesis"
-        elif h.proposer not in genesis.validators:
-            problem = "the proposer is not a genesis validator"
+        elif h.chain_id != genesis.chain_id:
+            problem = "chain id differs from the genesis"
+        elif h.validators_hash != self.executor.validators(h.height).hash:
+            problem = "the validator set differs from the one in force at this height"
+        elif h.proposer not in self.executor.validators(h.height):
+            problem = "the proposer is not a validator of this height"
         elif h.time_ms <= head.time_ms:
             problem = "time is not after the previous block's"
         if problem is None:
@@ -350,7 +352,8 @@ class ChainAuditor:
                 block.check_tx_root()
                 self.executor.validate_block(block, None, certified=True)
             except InvalidEvidence as exc:
-                names = {v.public_key: v.name for v in genesis.validators.validators}
+                offender = self.executor.validators(exc.evidence.height)
+                names = {v.public_key: v.name for v in offender.validators}
                 what = describe_evidence(exc.evidence, names.get(exc.evidence.offender))
                 record = f"evidence {exc.index} ({what}, hash {exc.evidence.hash.hex()[:16]}…)"
                 raise AuditFailure(Finding(h.height, record, exc.problem)) from None
@@ -367,7 +370,7 @@ class ChainAuditor:
         try:
             cert = CommitCertificate.decode(raw)
             cert.verify(
-                self.genesis.validators,
+                self.executor.validators(block.height),
                 self.genesis.chain_id,
                 height=block.height,
                 block_hash=block.hash,
@@ -478,6 +481,8 @@ def describe_key(auditor: ChainAuditor, key: bytes) -> tuple[int | None, str]:
         return at, f"contract index entry {rest.decode('utf-8', 'replace')!r}"
     if table == keys.META:
         return None, f"meta record {rest.decode('utf-8', 'replace')!r}"
+    if table == keys.VALSET and len(rest) == 8:
+        return int.from_bytes(rest, "big") - 2, "validator-set change"
     if table == keys.COMMITTED_EVIDENCE and len(rest) == 10:
         height = int.from_bytes(rest[:8], "big")
         return height, f"committed evidence {int.from_bytes(rest[8:], 'big')}"

@@ -107,6 +107,8 @@ class SegmentStore:
         self.data: dict[bytes, bytes | None] = {}
         self.seed: dict[bytes, bytes] = {}
         self.at_start: dict[bytes, bytes | None] = {}  # flat key -> value under the start root
+        self._valsets: dict[bytes, bytes | None] | None = None  # the audited change rows
+        self._own_valsets: dict[bytes, bytes | None] = {}  # the ones this segment wrote
 
     def get(self, key: bytes) -> bytes | None:
         data = self.data
@@ -120,10 +122,24 @@ class SegmentStore:
     def iterate(
         self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        raise NotImplementedError("a segment store is only read by key")
+        """Only the validator-set changes are scanned (``ChainStore.validators_at``): the
+        audited rows' and the segment's own. A forged audited row cannot pass: every set
+        used must hash to the ``validators_hash`` of a header the segment re-derives."""
+        if prefix != keys.VALSET:
+            raise NotImplementedError("a segment store is only read by key")
+        if self._valsets is None:
+            self._valsets = {k: v for k, v in self.rows.items() if k.startswith(keys.VALSET)}
+        merged = self._valsets | self._own_valsets
+        picked = sorted(
+            (k, v)
+            for k, v in merged.items()
+            if v is not None and (start is None or (k <= start if reverse else k >= start))
+        )
+        return iter(picked[::-1] if reverse else picked)
 
     def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
         self.data.update(batch.items())
+        self._own_valsets.update((k, v) for k, v in batch.items() if k.startswith(keys.VALSET))
 
     def close(self) -> None:
         pass
@@ -215,9 +231,8 @@ def _run_segment(number: int, first: int, end: int) -> SegmentResult:
         cert = CommitCertificate.from_obj(_light_block(rows.get(keys.block_key(end)))["last_cert"])
     else:
         cert = CommitCertificate.decode(rows[keys.cert_key(pending.height)])
-        cert.verify(
-            genesis.validators, genesis.chain_id, height=pending.height, block_hash=pending.hash
-        )
+        validators = executor.validators(pending.height)
+        cert.verify(validators, genesis.chain_id, height=pending.height, block_hash=pending.hash)
     _commit_segment_block(executor, pending, cert, shared)
     result.last_hash, result.end_cert_hash = pending.hash, cert.hash
     result.tx_hashes = b"".join(hashes)

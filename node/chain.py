@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from contracts.validator_state import decode_set
 from ledger.block import Block, BlockHeader, Receipt, decode_header
 from ledger.encoding import decode, encode
 from ledger.errors import CorruptionError, DecodeError, LedgerError, StorageError
@@ -22,6 +23,7 @@ from ledger.genesis import Genesis
 from ledger.merkle import EMPTY_ROOT as EMPTY_LOG_ROOT
 from ledger.state import EMPTY_ROOT, StateTree
 from ledger.storage import KVStore, WriteBatch, keys
+from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
 
 R = TypeVar("R")
@@ -120,6 +122,36 @@ class ChainStore:
     def header(self, height: int) -> BlockHeader | None:
         """A stored block's header, its transactions left undecoded."""
         return self._record(keys.block_key(height), decode_header, f"stored block {height}")
+
+    # --- validator sets -----------------------------------------------------------------
+
+    def validators_at(self, height: int) -> ValidatorSet:
+        """The set that votes on block ``height`` (known up to head + 2): the latest
+        change in force by then, else the genesis set."""
+        start = keys.valset_key(height)
+        for _, raw in self.store.iterate(keys.VALSET, start=start, reverse=True):
+            return self._set(raw, height)
+        return self.genesis.validators
+
+    def validator_changes(self, after: int = 0, limit: int = 100) -> list[tuple[int, ValidatorSet]]:
+        """(effective height, set) of the first ``limit`` changes in force after ``after``."""
+        out: list[tuple[int, ValidatorSet]] = []
+        start = keys.valset_key(after + 1)
+        for key, raw in self.store.iterate(keys.VALSET, start=start):
+            if len(out) == limit:
+                break
+            height = int.from_bytes(key[len(keys.VALSET) :], "big")
+            out.append((height, self._set(raw, height)))
+        return out
+
+    @staticmethod
+    def _set(raw: bytes, height: int) -> ValidatorSet:
+        try:
+            return decode_set(raw)
+        except LedgerError as exc:
+            raise CorruptionError(
+                f"the validator set of height {height} is corrupt: {exc}"
+            ) from None
 
     # --- committed evidence -------------------------------------------------------------
 
@@ -237,6 +269,13 @@ def put_block_records(batch: WriteBatch, block: Block, receipts: list[Receipt]) 
     for index, evidence in enumerate(block.evidence):
         batch.put(keys.committed_evidence_key(height, index), encode(evidence.to_obj()))
         batch.put(offence_key_of(evidence), height.to_bytes(8, "big") + index.to_bytes(2, "big"))
+
+
+def put_validator_change(
+    batch: WriteBatch, effective_height: int, validators: ValidatorSet
+) -> None:
+    """The chain row of a set change made by the block ``effective_height - 2``."""
+    batch.put(keys.valset_key(effective_height), encode(validators.to_obj()))
 
 
 def offence_key_of(evidence: Evidence) -> bytes:

@@ -144,7 +144,7 @@ class ConsensusDriver:
         self._cancel_timers()
         self.own_messages.clear()
         self._resends = 0
-        self._run(self.core.handle(ev.BlockCommitted(height)))
+        self._run(self.core.handle(self._committed(height)))
 
     def resend_own(self) -> None:
         """Re-send this height's signed messages (identical bytes: safe and idempotent).
@@ -310,7 +310,7 @@ class ConsensusDriver:
 
     def _commit(self, c: fx.Commit) -> list[fx.Effect]:
         if self.executor.chain.head().height >= c.height:
-            return self.core.handle(ev.BlockCommitted(c.height))  # catch-up got there first
+            return self.core.handle(self._committed(c.height))  # catch-up got there first
         executed = self.executor.executed(c.block_hash)
         if executed is None:
             block = self.blocks.get(c.block_hash)
@@ -334,7 +334,13 @@ class ConsensusDriver:
         # and will ask to validate them once it enters their height.
         for stale in [k for k, b in self.blocks.items() if b.height <= c.height]:
             del self.blocks[stale]
-        return self.core.handle(ev.BlockCommitted(c.height))
+        return self.core.handle(self._committed(c.height))
+
+    def _committed(self, height: int) -> ev.BlockCommitted:
+        """``height`` is committed: the core moves on with the sets of the next two heights
+        (a change made by block h is in force from h+2: docs/consensus.md)."""
+        validators = self.executor.validators
+        return ev.BlockCommitted(height, validators(height + 1), validators(height + 2))
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]

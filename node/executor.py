@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.engine import execute_block
+from contracts.validator_state import close_block, current_set, next_set, signer_rows
 from ledger.block import (
     ZERO_HASH,
     Block,
@@ -43,8 +44,9 @@ from ledger.log import MerkleLog
 from ledger.state import NodeCache, StateTree
 from ledger.storage import OverlayStore, WriteBatch, keys
 from ledger.tx import Transaction
+from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
-from node.chain import ChainStore, Head, put_block_records
+from node.chain import ChainStore, Head, put_block_records, put_validator_change
 from node.sigcache import SignatureCache
 
 MAX_CLOCK_DRIFT_MS = 10_000
@@ -133,7 +135,7 @@ class Executor:
         location = self.chain.offence_location(evidence)
         if location is not None:
             raise EvidenceError(f"this offence was already committed at height {location[0]}")
-        evidence.verify(self.genesis.chain_id, self.genesis.validators)
+        evidence.verify(self.genesis.chain_id, self.chain.validators_at(evidence.height))
         offences.add(evidence.offence)
 
     # --- validators ---------------------------------------------------------------------
@@ -199,22 +201,25 @@ class Executor:
         if h.prev_hash != head.block_hash:
             raise InvalidBlock(f"block {h.height} does not extend our head")
         # A block re-proposed in a later round (paper lines 28-33) keeps its first
-        # proposer, so the header's proposer need only be a validator.
-        if h.proposer not in self.genesis.validators:
+        # proposer, so the header's proposer need only be a validator of its height.
+        validators = self.chain.validators_at(h.height)
+        if h.proposer not in validators:
             raise InvalidBlock(f"block {h.height} names a proposer that is not a validator")
         if h.time_ms <= head.time_ms:
             raise InvalidBlock(f"block {h.height} time is not after the previous block's")
         if now_ms is not None and h.time_ms > now_ms + MAX_CLOCK_DRIFT_MS:
             raise InvalidBlock(f"block {h.height} time is {h.time_ms - now_ms} ms in the future")
-        if h.validators_hash != self.genesis.validators.hash:
+        if h.validators_hash != validators.hash:
             raise InvalidBlock(f"block {h.height} names another validator set")
+        if h.next_validators_hash != self.chain.validators_at(h.height + 1).hash:
+            raise InvalidBlock(f"block {h.height} names another next validator set")
 
     def _check_last_cert(self, block: Block) -> None:
         if block.last_cert is None:
             return
         try:
             block.last_cert.verify(
-                self.genesis.validators,
+                self.chain.validators_at(block.height - 1),
                 self.genesis.chain_id,
                 height=block.height - 1,
                 block_hash=block.header.prev_hash,
@@ -267,8 +272,15 @@ class Executor:
         height = head.height + 1
         overlay = OverlayStore(self.chain.store)
         state = self.state_tree(overlay, head.state_root)
-        outcome = execute_block(state, overlay, self.genesis, height, time_ms, txs)
-        state_root = state.apply(outcome.state_changes, overlay.batch)
+        signed = signer_rows(last_cert)
+        reader = _Layered(state, signed)
+        validators, upcoming = current_set(state, self.genesis), next_set(state, self.genesis)
+        outcome = execute_block(reader, overlay, self.genesis, height, time_ms, txs)
+        changes = signed | outcome.state_changes
+        changed = close_block(state, self.genesis, changes)
+        state_root = state.apply(dict(sorted(changes.items())), overlay.batch)
+        if changed is not None:
+            put_validator_change(overlay.batch, height + 2, changed)
         for key, value in outcome.index_changes.items():
             assert key.startswith(keys.INDEX), "contracts may only write index rows"
             if value is None:
@@ -289,7 +301,8 @@ class Executor:
             log_root=log_root,
             state_root=state_root,
             results_root=compute_results_root(outcome.receipts),
-            validators_hash=self.genesis.validators.hash,
+            validators_hash=validators.hash,
+            next_validators_hash=upcoming.hash,
             last_cert_hash=ZERO_HASH if last_cert is None else last_cert.hash,
             evidence_root=compute_evidence_root(evidence),
         )
@@ -301,16 +314,42 @@ class Executor:
         """The state a block executes on (the offline audit's segments read it differently)."""
         return StateTree(store, root, cache=self.node_cache)
 
+    def validators(self, height: int) -> ValidatorSet:
+        """The set that votes on block ``height`` (up to the head + 2)."""
+        return self.chain.validators_at(height)
+
     def _remember(self, executed: ExecutedBlock) -> None:
         self._executed[executed.block.hash] = executed
         while len(self._executed) > 8:
             self._executed.popitem(last=False)
 
 
+class _Layered:
+    """``base`` with ``rows`` on top: the state a block's transactions read (its signed
+    heights are written before they run)."""
+
+    def __init__(self, base: StateTree, rows: dict[bytes, bytes]) -> None:
+        self.base = base
+        self.rows = rows
+
+    def get(self, key: bytes) -> bytes | None:
+        raw = self.rows.get(key)
+        return raw if raw is not None else self.base.get(key)
+
+
 def _header_diff(mine: BlockHeader, theirs: BlockHeader) -> str:
     names = [
         n
-        for n in ("state_root", "log_root", "log_size", "results_root", "tx_root", "evidence_root")
+        for n in (
+            "state_root",
+            "log_root",
+            "log_size",
+            "results_root",
+            "tx_root",
+            "evidence_root",
+            "validators_hash",
+            "next_validators_hash",
+        )
         if getattr(mine, n) != getattr(theirs, n)
     ]
     return ", ".join(f"{n} differs" for n in names) or "header fields differ"

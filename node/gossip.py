@@ -176,7 +176,7 @@ class Gossip:
         # Validators are a full mesh: a validator's batch reached every other validator
         # from it, so relaying it would only make each of them decode it again. What an
         # observer sends (it may be linked to us alone) goes on to everyone else.
-        if peer.key in self.genesis.validators:
+        if peer.key in self.chain.validators_at(self.chain.head().height + 1):
             outbox = None
         else:
             outbox = self.relay.setdefault(peer.key, [])
@@ -243,7 +243,7 @@ class Gossip:
         if not self.evidence_pool.wants(evidence) or self.chain.evidence_committed(evidence):
             return
         try:
-            evidence.verify(self.genesis.chain_id, self.genesis.validators)
+            evidence.verify(self.genesis.chain_id, self.chain.validators_at(evidence.height))
         except EvidenceError as exc:
             self.host.peers.penalise(peer, f"sent evidence that does not verify: {exc}")
             return

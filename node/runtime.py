@@ -54,6 +54,7 @@ from node.sigcache import SignatureCache, SignatureWorker
 from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
 from node.sync import LocalStoreFault, Syncer
 from node.tls import LinkTLS, ensure_identity
+from node.validator_peers import validator_names
 from node.wire import StatusMsg
 
 log = logging.getLogger("cityledger.node")
@@ -100,18 +101,18 @@ class Node:
         self.evidence_pool = EvidencePool(store)
         # gossip's host is this node; the peers hand every message to the gossip
         self.gossip = Gossip(self, genesis, self.chain, self.evidence_pool, self.metrics)
-        self.link_tls = _wanted_tls(key, genesis, config, link_tls)
-        self.peers = _peer_manager(key, genesis, config, self.gossip, self.mempool, self.link_tls)
+        self.link_tls = _wanted_tls(key, genesis, config, link_tls, self.chain)
+        self.peers = _peer_manager(
+            key, self.chain, config, self.gossip, self.mempool, self.link_tls
+        )
         self.commits = CommitFanout(
             self.chain, self.mempool, self.evidence_pool, self.events, self.metrics, self.peers
         )
-        self.is_validator = key.public_key in genesis.validators
-        self.signer = None
+        self.is_validator = is_or_becomes_validator(self.chain, key.public_key)
+        self._signer_state = (signer_state, reset_signer_state)
+        self.signer: Signer | None = None
         if self.is_validator:
-            self.signer = _open_signer(
-                key, genesis, store, self.chain, signer_state, reset_signer_state
-            )
-            self.signer.block_source = self._block_bytes
+            self._open_signer()
         self.core = _core(genesis, self.signer, self.chain, self.evidence_pool)
         self.consensus_started = False  # not before the node has caught up
         self.fatal: str | None = None  # why the node stopped itself
@@ -187,6 +188,24 @@ class Node:
 
     # --- consensus ----------------------------------------------------------------------
 
+    def _open_signer(self) -> Signer:
+        path, reset = self._signer_state
+        signer = _open_signer(self.key, self.genesis, self.store, self.chain, path, reset)
+        signer.block_source = self._block_bytes
+        self.signer = signer
+        return signer
+
+    async def _join_when_added(self) -> None:
+        """An observer whose key a validator-set change adds opens its signer and starts
+        consensus (it signs from the height the set gives it power: node/consensus)."""
+        while not self.is_validator:
+            await asyncio.sleep(STATUS_INTERVAL_S)
+            if self.key.public_key in self.chain.validators_at(self.chain.head().height + 2):
+                log.info("this node's key is in the validator set from the next heights on")
+                self.is_validator = True
+                self._open_signer()
+                await self._start_consensus()
+
     def _block_bytes(self, block_hash: bytes) -> bytes | None:
         """For the signer: the bytes of a block we are about to lock on."""
         block = self.driver.blocks.get(block_hash)
@@ -201,7 +220,7 @@ class Node:
             self.chain,
             self.syncer,
             self.gossip.status_from,
-            self.genesis.validators,
+            self.chain.validators_at(self.chain.head().height + 1),
             self.key.public_key,
         )
         raise_reset_floor(self.signer, self.chain.head().height, self.syncer.target())
@@ -246,6 +265,8 @@ class Node:
                 tasks.create_task(log_heartbeats(self, self.clock))
                 if self.is_validator:
                     tasks.create_task(self._start_consensus())
+                else:
+                    tasks.create_task(self._join_when_added())
                 await stop.wait()
                 raise _Stop
         except* _Stop:
@@ -289,13 +310,16 @@ def _open_signer(
 def _core(
     genesis: Genesis, signer: Signer | None, chain: ChainStore, evidence_pool: EvidencePool
 ) -> ConsensusCore:
-    """A consensus core at the height after our head (an observer's has no signer)."""
+    """A consensus core at the height after our head (an observer's has no signer), with
+    the validator sets in force there (node/chain.py)."""
+    height = chain.head().height + 1
     return ConsensusCore(
         chain_id=genesis.chain_id,
-        validators=genesis.validators,
+        validators=chain.validators_at(height),
+        upcoming=chain.validators_at(height + 1),
         signer=signer,
         timeouts=TimeoutConfig.from_params(genesis.consensus),
-        height=chain.head().height + 1,
+        height=height,
         evidence=evidence_pool,
     )
 
@@ -317,17 +341,18 @@ def _mempool(
 
 def _peer_manager(
     key: PrivateKey,
-    genesis: Genesis,
+    chain: ChainStore,
     config: NodeConfig,
     gossip: Gossip,
     mempool: Mempool,
     link_tls: LinkTLS | None,
 ) -> PeerManager:
     """The links to validators and configured observers; each message goes to ``gossip``."""
+    genesis = chain.genesis
     return PeerManager(
         key,
         genesis.chain_id,
-        allowed_peers(genesis, config),
+        allowed_peers(genesis, config, chain),
         config.p2p,
         gossip.on_message,
         gossip.on_connect,
@@ -339,19 +364,40 @@ def _peer_manager(
 
 
 def _wanted_tls(
-    key: PrivateKey, genesis: Genesis, config: NodeConfig, link_tls: LinkTLS | None
+    key: PrivateKey,
+    genesis: Genesis,
+    config: NodeConfig,
+    link_tls: LinkTLS | None,
+    chain: ChainStore | None = None,
 ) -> LinkTLS | None:
     """The TLS of the peer links and the API: ``link_tls`` (from the home's files), or,
     where ``[p2p] tls`` or ``[api] tls`` wants one and none is given (in-process
     nodes), a TLS key kept in memory only."""
     if link_tls is None and (config.p2p.tls or config.api.tls):
-        return LinkTLS.ephemeral(key, allowed_peers(genesis, config))
+        return LinkTLS.ephemeral(key, allowed_peers(genesis, config, chain))
     return link_tls
 
 
-def allowed_peers(genesis: Genesis, config: NodeConfig) -> dict[bytes, str]:
-    """The keys a node links with, and their names: validators and configured observers."""
-    names = {v.public_key: v.name for v in genesis.validators.validators}
+def is_or_becomes_validator(chain: ChainStore, key: bytes) -> bool:
+    """Whether ``key`` votes in the genesis set or in a set the chain has put in force
+    (or will, within two heights). A node whose key is in none follows as an observer;
+    one added later signs from the height it is added at, once restarted or sooner if
+    it was a validator before (the core counts a signer without power as an observer)."""
+    head = chain.head().height
+    sets = [chain.genesis.validators, chain.validators_at(head + 2)]
+    sets.extend(s for _, s in chain.validator_changes(0, limit=1000))
+    return any(key in s for s in sets)
+
+
+def allowed_peers(
+    genesis: Genesis, config: NodeConfig, chain: ChainStore | None = None
+) -> dict[bytes, str]:
+    """The keys a node links with, and their names: validators (of genesis, and of the
+    set changes on ``chain`` when given) and configured observers."""
+    if chain is None:
+        names = {v.public_key: v.name for v in genesis.validators.validators}
+    else:
+        names = validator_names(chain)
     for hex_key in config.p2p.observers:
         names[bytes.fromhex(hex_key)] = f"observer-{hex_key[:8]}"
     return names
@@ -397,10 +443,11 @@ def missing_peers(node: Node) -> dict[str, Value]:
     """The validators this node has no link to, since when, and why the last dial to
     an address failed (the address is not tied to a key until a link succeeded)."""
     names = node.peers.names
+    validators = node.chain.validators_at(node.chain.head().height + 1)
     missing: list[Value] = [
         {"name": names.get(key, "?"), "key": key, "since_ms": int(since * 1000)}
         for key, since in sorted(node.peers.missing_since.items(), key=lambda kv: kv[1])
-        if key in node.genesis.validators
+        if key in validators
     ]
     failures: list[Value] = [
         {"address": address, "reason": reason}

@@ -204,7 +204,7 @@ class Syncer:
         """The height to catch up to: proven by a signed message, or claimed by
         validators with f+1 power (if fewer are connected: the lowest of their
         claims). Peers in backoff and observers do not count; one liar cannot raise it."""
-        validators = self.executor.genesis.validators
+        validators = self.executor.validators(self.height + 1)
         now = self.clock()
         claims = sorted(
             (
@@ -535,9 +535,13 @@ class Syncer:
             raise LedgerError(f"block {block.height} does not follow our head {head}")
         if cert is None:
             raise LedgerError(f"no certificate for block {block.height}")
-        genesis = self.executor.genesis
+        # The set of block h is known once h-2 is committed (a change is in force two
+        # heights after the block that made it), and blocks are applied in order.
         cert.verify(
-            genesis.validators, genesis.chain_id, height=block.height, block_hash=block.hash
+            self.executor.validators(block.height),
+            self.executor.genesis.chain_id,
+            height=block.height,
+            block_hash=block.hash,
         )
         block.check_tx_root()
         return cert

@@ -36,6 +36,10 @@ STATE_LEAF = _table(b"v")  # STATE_LEAF + sha256(state key) -> (state key, value
 COMMITTED_EVIDENCE = _table(b"x")  # + height + index(2) -> canonical evidence
 OFFENCE = _table(b"o")  # + offender(32) + height + round(4) + type(1) -> height + index(2)
 
+# Validator-set changes (chain rows, written in the batch of the block whose execution
+# made the change): the new set by the height it is in force from (node/chain.py).
+VALSET = _table(b"w")  # + effective height -> the set (canonical list of validators)
+
 # Consensus, node-local: the signer's last signed (height, round, step), the evidence
 # pool (found or gossiped, not committed yet)
 SIGNER = _table(b"g")
@@ -59,6 +63,10 @@ def block_key(height: int) -> bytes:
 
 def cert_key(height: int) -> bytes:
     return CERT + height_bytes(height)
+
+
+def valset_key(effective_height: int) -> bytes:
+    return VALSET + height_bytes(effective_height)
 
 
 def block_hash_key(block_hash: bytes) -> bytes:

@@ -11,6 +11,7 @@ from node.api.context import api_state, certified_obj
 from node.api.disclosure import Disclosure
 from node.api.params import path_height, query_uint
 from node.api.render import APIError, negotiate, render, render_body, render_bytes
+from node.api.validator_history import validators_answer
 from node.handle import NodeHandle
 
 routes = web.RouteTableDef()
@@ -65,16 +66,13 @@ async def certificate(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/v1/validators")
 async def validators(request: web.Request) -> web.StreamResponse:
-    vs = api_state(request).node.genesis.validators
-    return render(
-        request,
-        {
-            "validators": vs.to_obj(),
-            "hash": vs.hash,
-            "total_power": vs.total_power,
-            "quorum_power": vs.quorum_power,
-        },
-    )
+    """The set voting on ``?height=`` (default: the next block) and the certified chain of
+    set changes from genesis (``?after=`` pages it: node/api/validator_history.py)."""
+    node = api_state(request).node
+    head = node.chain.head().height
+    height = query_uint(request, "height", lo=1, hi=head + 2)
+    after = query_uint(request, "after") or 0
+    return render(request, validators_answer(node.chain, height, after))
 
 
 @routes.get("/v1/status")

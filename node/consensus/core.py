@@ -101,6 +101,7 @@ class ConsensusCore(RoundMachine):
         timeouts: TimeoutConfig | None = None,
         limits: Limits | None = None,
         evidence: EvidencePool | None = None,
+        upcoming: ValidatorSet | None = None,
     ) -> None:
         if signer is not None and signer.chain_id != chain_id:
             raise ValueError("the signer is for another chain")
@@ -118,6 +119,8 @@ class ConsensusCore(RoundMachine):
             signer=signer,
             timeouts=timeouts or TimeoutConfig(),
         )
+        # the set of the next height, as far as known: its members' messages may be buffered
+        self._upcoming = upcoming if upcoming is not None else validators
         self._buffer: dict[int, list[ConsensusMessage]] = {}  # verified next-height messages
         self._buffered: set[ConsensusMessage] = set()
         self._buffered_from: dict[tuple[int, bytes], int] = {}  # (height, sender) -> count
@@ -164,7 +167,7 @@ class ConsensusCore(RoundMachine):
         if isinstance(event, ValidationResult):
             return self.on_validation_result(event.height, event.block_hash, event.valid)
         if isinstance(event, BlockCommitted):
-            return self.on_block_committed(event.height, event.next_validators)
+            return self.on_block_committed(event.height, event.next_validators, event.upcoming)
         raise TypeError(f"not a consensus event: {event!r}")
 
     def on_message(
@@ -234,15 +237,21 @@ class ConsensusCore(RoundMachine):
         return out
 
     def on_block_committed(
-        self, height: int, next_validators: ValidatorSet | None = None
+        self,
+        height: int,
+        next_validators: ValidatorSet | None = None,
+        upcoming: ValidatorSet | None = None,
     ) -> list[Effect]:
-        """The layer committed ``height`` (our decision or a synced block): lines 52-54."""
+        """The layer committed ``height`` (our decision or a synced block): lines 52-54.
+        From height + 1 on, only ``next_validators`` vote (a removed validator's messages
+        are refused as from a non-validator, an added one's counted)."""
         with self._call as out:
             if height < self.height:
                 self.counters["stale_commit"] += 1
             else:
                 if next_validators is not None:
                     self._set_validators(next_validators)
+                self._upcoming = self._validators if upcoming is None else upcoming
                 self._enter_height(height + 1)
                 self._run()
         return out
@@ -394,7 +403,8 @@ class ConsensusCore(RoundMachine):
         height = message.height
         if height < self.height:
             raise StaleMessage(f"message for height {height}; we are at {self.height}")
-        self._power_of(sender, "message")
+        if sender not in self._upcoming:  # re-checked against its height's set on replay
+            self._power_of(sender, "message")
         if height > self.height + self.limits.future_heights:
             self._hint_behind(message, verified)
             raise HeightOutOfWindow(f"message for height {height}; we are at {self.height}")

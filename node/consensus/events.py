@@ -62,11 +62,15 @@ class BlockCommitted:
     """The layer has durably committed the block at ``height`` (ours, or fetched by sync
     with a certificate it checked); the core moves to ``height + 1``.
 
-    ``next_validators`` replaces the validator set from the next height on.
+    ``next_validators`` replaces the validator set from the next height on;
+    ``upcoming`` is the set of the height after it, as far as it is known (a change made
+    by block h is in force from h+2), whose members' messages for that height may wait
+    in the next-height buffer.
     """
 
     height: int
     next_validators: ValidatorSet | None = None
+    upcoming: ValidatorSet | None = None
 
 
 Event = MessageReceived | TimeoutFired | ValueReady | ValidationResult | BlockCommitted

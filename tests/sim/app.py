@@ -14,8 +14,8 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
+from tests.sim.valsets import Schedule
 
 ZERO = bytes(32)
 Chain = list[tuple[bytes, CommitCertificate]]  # index h-1: (block hash, its certificate)
@@ -41,8 +41,8 @@ class SimBlock:
 class BlockStore:
     """Every block and certificate that exists anywhere in the simulated world."""
 
-    def __init__(self, validators: ValidatorSet, chain_id: str) -> None:
-        self.validators = validators
+    def __init__(self, valsets: Schedule, chain_id: str) -> None:
+        self.valsets = valsets
         self.chain_id = chain_id
         self.blocks: dict[bytes, SimBlock] = {}
         self.by_height: dict[int, list[bytes]] = {}
@@ -73,12 +73,13 @@ class BlockStore:
         return block
 
     def cert_ok(self, cert: CommitCertificate, height: int, block_hash: bytes) -> bool:
-        """``CommitCertificate.verify`` against the validator set, cached."""
+        """``CommitCertificate.verify`` against the set in force at ``height``, cached."""
         key = (cert.hash, height, block_hash)
         ok = self._cert_ok.get(key)
         if ok is None:
             try:
-                cert.verify(self.validators, self.chain_id, height=height, block_hash=block_hash)
+                validators = self.valsets.at(height)
+                cert.verify(validators, self.chain_id, height=height, block_hash=block_hash)
                 ok = True
             except Exception:
                 ok = False

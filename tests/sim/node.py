@@ -20,6 +20,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from ledger.storage import MemoryStore
+from ledger.validators import ValidatorSet
 from ledger.votes import NIL, Proposal, Vote
 from node.consensus.core import ConsensusCore
 from node.consensus.effects import (
@@ -71,6 +72,8 @@ class SimNode:
         self.sync_target = 0
         self.sync_pending = False
         self.crash_mid_event = False
+        # removed from the set from this height on: keeps running (and voting) on its old set
+        self.removed_at = world.valsets.removed_at(self.key.public_key)
         rng = world.rng
         self.validate_now = rng.random() < 0.5
         self.value_now = rng.random() < 0.5
@@ -85,10 +88,12 @@ class SimNode:
         self.incarnation += 1
         self.sync_pending = False
         signer = RecordingSigner(self.key, CHAIN_ID, self.store, world.recorder)
+        height = len(self.chain) + 1
         self.core = ConsensusCore(
             chain_id=CHAIN_ID,
-            validators=world.validators,
-            height=len(self.chain) + 1,
+            validators=self.set_at(height),
+            upcoming=self.set_at(height + 1),
+            height=height,
             signer=signer,
             verifier=world.verifier,
             timeouts=world.config.timeouts,
@@ -97,6 +102,19 @@ class SimNode:
         world.trace.add(world.sched.now, self.name, "boot" + (" (signer wiped)" * wipe_signer))
         self.run(self.core.start())
         self.world.sched.after(self.gossip_interval(), self.gossip_tick, self.incarnation)
+
+    def set_at(self, height: int) -> ValidatorSet:
+        """The set this node believes votes on ``height``: the schedule's, except that a
+        removed validator never learns the sets without it."""
+        if self.removed_at is not None:
+            height = min(height, self.removed_at - 1)
+        return self.world.valsets.at(height)
+
+    def committed(self, height: int) -> list[Effect]:
+        assert self.core is not None
+        return self.core.on_block_committed(
+            height, self.set_at(height + 1), self.set_at(height + 2)
+        )
 
     def crash(self) -> None:
         if self.up:
@@ -196,7 +214,7 @@ class SimNode:
         assert effect.height == len(self.chain) + 1, "the core decided a height out of order"
         self.chain.append((effect.block_hash, effect.certificate))
         self.world.on_commit(self, effect.height, effect.block_hash, synced=False)
-        return self.core.on_block_committed(effect.height)
+        return self.committed(effect.height)
 
     def build_value(self, height: int, round_: int) -> bytes:
         block = self.world.blocks.build(
@@ -332,7 +350,7 @@ class SimNode:
                 break
             self.chain.append((block_hash, cert))
             world.on_commit(self, height, block_hash, synced=True)
-            self.run(self.core.on_block_committed(height))
+            self.run(self.committed(height))
             if self.core is None:
                 return
         self.want_sync(self.sync_target)

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from tests.sim.world import Result, run_scenario
+from tests.sim.world import Result, World, generate, run_scenario
 
 SCENARIOS = 400  # seeds 0..399: even seeds n=4 (f=1), odd seeds n=7 (f=2)
 CHUNK = 20
@@ -80,9 +80,36 @@ def test_the_faults_are_really_exercised() -> None:
         "buffered",  # next-height messages
         "late_validation",  # asynchronous answers
         "equivocation",
+        "unknown_validator",  # removed and rotated-out keys voting on, ignored
     ):
         assert totals[what] > 0, what
     assert totals["max_round"] > 0
+
+
+def test_removed_keys_keep_voting_and_are_ignored() -> None:
+    """Seeds whose set changes remove a key (a removal or a rotation): that key's node
+    keeps signing votes after the effective height, no certificate an honest node
+    commits from then on carries it, and an added key signs some."""
+    removed_votes = added_signed = checked = 0
+    for seed in range(40):
+        world = World(generate(seed))
+        _check([world.run()])
+        changes = world.valsets.changes
+        if not changes:
+            continue
+        checked += 1
+        first = world.valsets.first
+        for node in world.nodes.values():
+            key, gone = node.key.public_key, node.removed_at
+            if gone is not None:
+                signed = world.recorder.signed.get(key, {})
+                removed_votes += sum(1 for (h, _, _) in signed if h >= gone)
+            for honest in (world.nodes[i] for i in world.honest_ids):
+                for h, (_, cert) in enumerate(honest.chain, start=1):
+                    if gone is not None and h >= gone:
+                        assert key not in cert.signers, (seed, node.name, h)
+                    added_signed += key not in first and key in cert.signers
+    assert checked >= 30 and removed_votes > 0 and added_signed > 0
 
 
 def test_runs_are_deterministic_even_across_hash_seeds() -> None:

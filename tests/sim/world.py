@@ -29,6 +29,7 @@ from tests.sim.node import (
     SimNode,
 )
 from tests.sim.trace import Trace
+from tests.sim.valsets import Schedule, draw
 
 BEHAVIOURS = (EQUIVOCATE, DOUBLE_VOTE, WITHHOLD, INVALID, AMNESIA, TWIN)
 SIM_TIMEOUTS = TimeoutConfig(
@@ -66,6 +67,7 @@ class ScenarioConfig:
     sync_ms: int = 300
     max_events: int = 3_000_000
     extra: list[str] = field(default_factory=list)
+    valsets: Schedule | None = None  # validator-set changes (None: the first set forever)
 
     def describe(self) -> str:
         byz = ", ".join(f"v{i}: {b}" for i, b in sorted(self.byzantine.items())) or "none"
@@ -74,14 +76,22 @@ class ScenarioConfig:
             for c in self.crashes
             if not c.wipe_signer
         )
-        return f"n={self.n}; byzantine: {byz}; crashes: {crashes or 'none'}; {self.net.describe()}"
+        sets = self.valsets.describe() if self.valsets is not None else "none"
+        return (
+            f"n={self.n}; byzantine: {byz}; crashes: {crashes or 'none'}; {self.net.describe()}"
+            f"; validator-set changes: {sets}"
+        )
 
 
-def generate(seed: int, n: int | None = None, *, twins: int | None = None) -> ScenarioConfig:
+def generate(
+    seed: int, n: int | None = None, *, twins: int | None = None, changes: bool = True
+) -> ScenarioConfig:
     """Draw a scenario: n=4 for even seeds and n=7 for odd ones unless given.
 
     ``twins`` forces that many twin validators and no other byzantine behaviour
-    (the checker's own test uses more than f of them).
+    (the checker's own test uses more than f of them). ``changes``: draw validator-set
+    changes too (tests/sim/valsets.py), from a generator of their own so that the rest
+    of a seed's scenario is the one it was before sets could change.
     """
     rng = random.Random(seed)
     n = n if n is not None else (4 if seed % 2 == 0 else 7)
@@ -133,8 +143,18 @@ def generate(seed: int, n: int | None = None, *, twins: int | None = None) -> Sc
             net.partitions.append(
                 Partition(start, end, (frozenset(everyone[:cut]), frozenset(everyone[cut:])))
             )
+    first = validator_set(n)
+    faulty = {KEYS[i].public_key for i in byzantine}
+    valsets = draw(random.Random(f"valsets-{seed}"), first, n, faulty) if changes else None
     return ScenarioConfig(
-        seed, n, net, byzantine, crashes, rng.getrandbits(64), twin_groups=twin_groups
+        seed,
+        n,
+        net,
+        byzantine,
+        crashes,
+        rng.getrandbits(64),
+        twin_groups=twin_groups,
+        valsets=valsets,
     )
 
 
@@ -172,9 +192,10 @@ class World:
         self.rng = random.Random(config.run_seed)
         self.sched = Scheduler()
         self.net = Network(self.sched, self.rng, config.net)
-        self.validators = validator_set(config.n)
+        self.valsets = config.valsets or Schedule(validator_set(config.n))
+        self.validators = self.valsets.first
         self.verifier = Verifier(CHAIN_ID)
-        self.blocks = BlockStore(self.validators, CHAIN_ID)
+        self.blocks = BlockStore(self.valsets, CHAIN_ID)
         self.recorder = Recorder()
         self.trace = Trace()
         self.nodes: dict[int, SimNode] = {}
@@ -189,13 +210,26 @@ class World:
                 for member in group:
                     if member in twin_ids or member >= n:
                         self.net.links[member] = group - {member}
+        # keys a change brings in: honest nodes that follow as observers until added
+        scheduled = self.valsets.keys()
+        for index in range(n, len(KEYS)):
+            if KEYS[index].public_key in scheduled:
+                self.nodes[100 + index] = SimNode(self, 100 + index, index, f"v{index}", None)
         for node in self.nodes.values():
             node.peers = [
                 p for p in sorted(self.nodes) if p != node.id and self.net.linked(node.id, p)
             ]
-        self.honest_ids = [i for i in range(n) if i not in config.byzantine]
-        self.honest_keys = {KEYS[i].public_key for i in self.honest_ids}
-        self.key_names = {KEYS[i].public_key: f"v{i}" for i in range(n)}
+        # a removed validator keeps running on its old set: honest, but no longer one of
+        # the nodes whose chains must agree and grow
+        self.honest_ids = [
+            i
+            for i, node in sorted(self.nodes.items())
+            if node.behaviour is None and node.removed_at is None
+        ]
+        self.honest_keys = {
+            node.key.public_key for node in self.nodes.values() if node.behaviour is None
+        }
+        self.key_names = {KEYS[i].public_key: f"v{i}" for i in range(len(KEYS))}
         self.height_at_gst: dict[int, int] = {}
         self.after_gst = False
         self.done = False
@@ -249,7 +283,7 @@ class World:
         violations = check(self)
         if self.sched.events >= config.max_events:
             violations.append(f"budget: stopped after {self.sched.events} events")
-        names = {KEYS[i].public_key: f"v{i}" for i in range(config.n)}
+        names = self.key_names
         stats: Counter[str] = Counter()
         for node in self.nodes.values():
             if node.core is not None:
@@ -271,5 +305,7 @@ class World:
         )
 
 
-def run_scenario(seed: int, n: int | None = None, *, twins: int | None = None) -> Result:
-    return World(generate(seed, n, twins=twins)).run()
+def run_scenario(
+    seed: int, n: int | None = None, *, twins: int | None = None, changes: bool = True
+) -> Result:
+    return World(generate(seed, n, twins=twins, changes=changes)).run()

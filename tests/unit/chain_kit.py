@@ -119,7 +119,7 @@ class MemoryNode:
     def commit_at(self, txs: list[Transaction], time_ms: int) -> ExecutedBlock:
         """Build the next block of ``txs`` at ``time_ms``, commit it certified, publish it."""
         head = self.chain.head()
-        proposer = self.genesis.validators.proposer(head.height + 1, 0)
+        proposer = self.chain.validators_at(head.height + 1).proposer(head.height + 1, 0)
         executed = self.executor.build_block(txs, time_ms, proposer, self.last_cert)
         cert = precommit_certificate(executed.block, self.validator_keys[:3], self.genesis.chain_id)
         self.executor.commit(executed, cert)

@@ -146,7 +146,7 @@ def test_block_and_receipt_bytes_equal_the_canonical_encoding(count: int) -> Non
     )
     header = BlockHeader(
         "test-chain", 1, 5, bytes(32), bytes(range(32)), count, compute_tx_root(txs),
-        count, bytes(32), bytes(32), bytes(32), bytes(32), ZERO_HASH, bytes(32),
+        count, bytes(32), bytes(32), bytes(32), bytes(32), bytes(32), ZERO_HASH, bytes(32),
     )  # fmt: skip
     block = Block(header, txs, None)
     assert block.encode() == encode(block.to_obj())

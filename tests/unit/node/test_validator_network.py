@@ -1,0 +1,112 @@
+"""Five real nodes in one process over loopback TLS, four of them validators: a change
+adds the fifth (an observer until then) and removes v3. From the effective height on
+the new key signs certificates and v3's never appears in one again, although its node
+keeps running; every node agrees on the chain and on the set at each height."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from devnet.processes import free_base_port
+from ledger.crypto import PrivateKey
+from ledger.storage import MemoryStore
+from ledger.validators import ValidatorUpdate
+from node.config import APIConfig, MempoolConfig, NodeConfig, P2PConfig
+from node.runtime import Node
+from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, make_genesis
+from tests.unit.node.valset_kit import registered, updates_tx
+
+GENESIS = make_genesis()
+NEW = PrivateKey.from_label("node-test-validator-joining")
+
+
+async def _wait(what: str, timeout_s: float, check: Callable[[], Awaitable[bool]]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def _nodes() -> list[Node]:
+    keys = [*VALIDATOR_KEYS, NEW]
+    base = free_base_port(span=12)
+    p2p = [f"127.0.0.1:{base + i}" for i in range(len(keys))]
+    return [
+        Node(
+            NodeConfig(
+                name=f"n{i}",
+                p2p=P2PConfig(
+                    listen=p2p[i],
+                    peers=[a for j, a in enumerate(p2p) if j != i],
+                    observers=[NEW.public_key.hex()],
+                ),
+                api=APIConfig(listen=f"127.0.0.1:{base + 100 + i}"),
+                mempool=MempoolConfig(signature_processes=0),
+            ),
+            GENESIS,
+            key,
+            MemoryStore(),
+        )
+        for i, key in enumerate(keys)
+    ]
+
+
+def test_an_added_validator_starts_signing_and_a_removed_one_is_ignored() -> None:
+    with registered():
+        nodes = _nodes()
+        assert [node.is_validator for node in nodes] == [True] * 4 + [False]
+        asyncio.run(_run(nodes))
+
+
+async def _run(nodes: list[Node]) -> None:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(node.run(stop)) for node in nodes]
+    try:
+        await _scenario(nodes)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+
+
+async def _scenario(nodes: list[Node]) -> None:
+    async def at(height: int) -> bool:
+        return all(node.chain.head().height >= height for node in nodes)
+
+    await _wait("block 1 everywhere", 60, lambda: at(1))
+    change = updates_tx(
+        ADMIN,
+        CHAIN,
+        0,
+        ValidatorUpdate(NEW.public_key, 1, "v-new"),
+        ValidatorUpdate(VALIDATOR_KEYS[3].public_key, 0, "v3"),
+    )
+    assert await nodes[0].submit([change]) == [None]
+    chain = nodes[0].chain
+
+    async def changed() -> bool:
+        return bool(chain.validator_changes())
+
+    await _wait("the change to be committed", 60, changed)
+    [(effective, new_set)] = chain.validator_changes()
+    await _wait("six blocks past the change", 90, lambda: at(effective + 6))
+    assert nodes[4].is_validator and nodes[4].consensus_started
+    head = min(node.chain.head().height for node in nodes)
+    for node in nodes[1:]:
+        assert node.chain.header(head) == chain.header(head)
+        assert node.chain.validators_at(effective) == new_set
+    new_signed = False
+    for height in range(1, head + 1):
+        cert = chain.certificate(height)
+        assert cert is not None
+        validators = chain.validators_at(height)
+        assert cert.signers <= {v.public_key for v in validators.validators}
+        if height >= effective:
+            assert VALIDATOR_KEYS[3].public_key not in cert.signers
+            new_signed |= NEW.public_key in cert.signers
+        header = chain.header(height)
+        assert header is not None and header.validators_hash == validators.hash
+    assert new_signed, "the added validator never signed a certificate"
