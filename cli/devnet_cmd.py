@@ -45,40 +45,9 @@ def up(
 ) -> None:
     """Generate (or resume) a network, start every node, wait until it commits."""
     home = os.path.abspath(home)
-    if os.path.exists(os.path.join(home, "network.json")):
-        network = Network.load(home)
-        running = [n.name for n in network.nodes if processes.is_running(n.pid)]
-        if running:
-            fail(f"nodes {', '.join(running)} are already running; `cityledger devnet down` first")
-        _check_ports([(n.name, n.p2p, n.api) for n in network.nodes], network.genesis_hash())
-        console.print(f"resuming the devnet at {home} ({len(network.nodes)} validators)")
-    else:
-        names = layout.node_names(validators)
-        planned = [(n, *layout.node_addresses(i, base_port)) for i, n in enumerate(names)]
-        _check_ports(planned, None)
-        network = layout.generate(
-            home, validators, base_port=base_port, genesis_time_ms=int(time.time() * 1000)
-        )
-        console.print(f"created a {validators}-validator devnet at {home}")
+    network = _network(home, validators, base_port)
     try:
-        for entry in network.nodes:
-            processes.start_node(entry)
-        network.save()
-        with console.status("waiting for the first commit…"):
-            ok = processes.wait_for_height(network, 1, timeout_s)
-        if not ok:
-            _show(network)
-            dead = [
-                f"{n.name} exited: {processes.last_log_line(n)}"
-                for n in network.nodes
-                if not processes.is_running(n.pid)
-            ]
-            raise click.ClickException(
-                f"the network did not commit within {timeout_s:.0f} s"
-                + "".join(f"; {line}" for line in dead)
-                + f"; see the logs in {home}/<node>/node.log"
-            )
-        _confirm_ours(network)
+        _start_and_wait(network, timeout_s)
         if demo:
             from devnet.loader import load_demo
 
@@ -166,6 +135,48 @@ def logs(node_name: str | None, home: str, lines: int, follow: bool) -> None:
     finally:
         for _entry, f in files.values():
             f.close()
+
+
+def _network(home: str, validators: int, base_port: int) -> Network:
+    """The devnet at ``home`` (resumed) or a new one, its addresses checked free first."""
+    if os.path.exists(os.path.join(home, "network.json")):
+        network = Network.load(home)
+        running = [n.name for n in network.nodes if processes.is_running(n.pid)]
+        if running:
+            fail(f"nodes {', '.join(running)} are already running; `cityledger devnet down` first")
+        _check_ports([(n.name, n.p2p, n.api) for n in network.nodes], network.genesis_hash())
+        console.print(f"resuming the devnet at {home} ({len(network.nodes)} validators)")
+        return network
+    names = layout.node_names(validators)
+    planned = [(n, *layout.node_addresses(i, base_port)) for i, n in enumerate(names)]
+    _check_ports(planned, None)
+    network = layout.generate(
+        home, validators, base_port=base_port, genesis_time_ms=int(time.time() * 1000)
+    )
+    console.print(f"created a {validators}-validator devnet at {home}")
+    return network
+
+
+def _start_and_wait(network: Network, timeout_s: float) -> None:
+    """Start every node; wait for the first commit; name any node that exited."""
+    for entry in network.nodes:
+        processes.start_node(entry)
+    network.save()
+    with console.status("waiting for the first commit…"):
+        ok = processes.wait_for_height(network, 1, timeout_s)
+    if not ok:
+        _show(network)
+        dead = [
+            f"{n.name} exited: {processes.last_log_line(n)}"
+            for n in network.nodes
+            if not processes.is_running(n.pid)
+        ]
+        raise click.ClickException(
+            f"the network did not commit within {timeout_s:.0f} s"
+            + "".join(f"; {line}" for line in dead)
+            + f"; see the logs in {network.home}/<node>/node.log"
+        )
+    _confirm_ours(network)
 
 
 def _check_ports(nodes: list[tuple[str, str, str]], genesis_hash: str | None) -> None:

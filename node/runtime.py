@@ -47,6 +47,7 @@ from node.executor import Executor
 from node.gossip import Gossip
 from node.heartbeat import log_heartbeats
 from node.listen import PendingCount, start_site
+from node.membership import follow_validator_set, reload_links
 from node.mempool import Mempool, MempoolError
 from node.peers import PeerManager
 from node.service import Queries
@@ -112,7 +113,7 @@ class Node:
         self._signer_state = (signer_state, reset_signer_state)
         self.signer: Signer | None = None
         if self.is_validator:
-            self._open_signer()
+            _attach_signer(self)
         self.core = _core(genesis, self.signer, self.chain, self.evidence_pool)
         self.consensus_started = False  # not before the node has caught up
         self.fatal: str | None = None  # why the node stopped itself
@@ -188,28 +189,12 @@ class Node:
 
     # --- consensus ----------------------------------------------------------------------
 
-    def _open_signer(self) -> Signer:
-        path, reset = self._signer_state
-        signer = _open_signer(self.key, self.genesis, self.store, self.chain, path, reset)
-        signer.block_source = self._block_bytes
-        self.signer = signer
-        return signer
-
-    async def _join_when_added(self) -> None:
-        """An observer whose key a validator-set change adds opens its signer and starts
-        consensus (it signs from the height the set gives it power: node/consensus)."""
-        while not self.is_validator:
-            await asyncio.sleep(STATUS_INTERVAL_S)
-            if self.key.public_key in self.chain.validators_at(self.chain.head().height + 2):
-                log.info("this node's key is in the validator set from the next heights on")
-                self.is_validator = True
-                self._open_signer()
-                await self._start_consensus()
-
-    def _block_bytes(self, block_hash: bytes) -> bytes | None:
-        """For the signer: the bytes of a block we are about to lock on."""
-        block = self.driver.blocks.get(block_hash)
-        return None if block is None else block.encode()
+    async def become_validator(self) -> None:
+        """A set change added this observer's key: open its signer, start consensus (it
+        signs from the height the set gives it power: node/consensus)."""
+        self.is_validator = True
+        _attach_signer(self)
+        await self._start_consensus()
 
     async def _start_consensus(self) -> None:
         """Start signing only once caught up (:mod:`node.startup`)."""
@@ -263,10 +248,9 @@ class Node:
                 )
                 tasks.create_task(self._heartbeat())
                 tasks.create_task(log_heartbeats(self, self.clock))
+                tasks.create_task(follow_validator_set(self))
                 if self.is_validator:
                     tasks.create_task(self._start_consensus())
-                else:
-                    tasks.create_task(self._join_when_added())
                 await stop.wait()
                 raise _Stop
         except* _Stop:
@@ -278,6 +262,20 @@ class Node:
             await self.peers.close()
             await api.cleanup()
             await p2p.cleanup()
+
+
+def _attach_signer(node: Node) -> None:
+    """Open the node's signer (its state file's start-up rules: :func:`_open_signer`);
+    it reads a block it is about to lock on from the driver."""
+    path, reset = node._signer_state
+    signer = _open_signer(node.key, node.genesis, node.store, node.chain, path, reset)
+
+    def block_bytes(block_hash: bytes) -> bytes | None:
+        block = node.driver.blocks.get(block_hash)
+        return None if block is None else block.encode()
+
+    signer.block_source = block_bytes
+    node.signer = signer
 
 
 def _open_signer(
@@ -546,8 +544,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if node.link_tls is not None:  # `cityledger node rotate-tls-key` wrote new files
-        loop.add_signal_handler(signal.SIGHUP, node.link_tls.reload)
+    # `node rotate-tls-key` wrote new TLS files; `devnet join` added an observer
+    loop.add_signal_handler(signal.SIGHUP, lambda: reload_links(node, home))
     backups = BackupWorker(node.store, home) if isinstance(node.store, LevelDBStore) else None
     if backups is not None:  # `cityledger node backup` asked through the home
         loop.add_signal_handler(BACKUP_SIGNAL, backups.requested)

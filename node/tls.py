@@ -215,6 +215,18 @@ class LinkTLS:
             load_identity(ctx, tls_key, der)
         self.cert = der
 
+    def allow(self, keys: Iterable[bytes]) -> None:
+        """Trust ``keys`` too, from the next TLS handshake on (a validator a set change
+        added, an observer newly configured). Keys are never taken out: a removed
+        validator may still serve blocks, and the application decides who votes."""
+        new = frozenset(keys) - self.allowed
+        if not new:
+            return
+        self.allowed = self.allowed | new
+        anchors = anchors_pem(new)
+        for ctx in (self.server, self.client):
+            ctx.load_verify_locations(cadata=anchors)  # adds to the trusted anchors
+
     def reload(self) -> bool:
         """Read the key files again and use them for new links (open links keep
         theirs); False, with the reason logged, if they are unusable."""

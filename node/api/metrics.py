@@ -86,6 +86,11 @@ class Metrics:
         self.ws_subscribers = Gauge(
             "cityledger_ws_subscribers", "Open /v1/events WebSocket subscriptions", registry=r
         )
+        self._add_health(r)
+        self.sync_progress.set(1.0)
+
+    def _add_health(self, r: CollectorRegistry) -> None:
+        """What /metrics samples at scrape (node/api/metrics_sample.py) and the process."""
         self.last_block_age = Gauge(
             "cityledger_last_block_age_seconds",
             "Seconds since the latest committed block's time (sampled at scrape)",
@@ -106,7 +111,6 @@ class Metrics:
         self.missed_counted_to = 0  # the last height counted into missed_votes
         # process_cpu_seconds_total, process_resident_memory_bytes, open fds, start time
         ProcessCollector(registry=r)
-        self.sync_progress.set(1.0)
 
     # --- hooks for the node runtime -----------------------------------------------------
 
