@@ -11,10 +11,11 @@ from typing import Any
 import click
 from rich.table import Table
 
-from cli.output import console, fail, print_json
+from cli.output import console, err_console, fail, print_json
 from devnet import layout, processes
 from devnet.layout import Network
 from devnet.ports import PortsBusy, check_free, wanted_addresses
+from node.config import Home
 
 DEFAULT_HOME = "./devnet-data"
 FOLLOW_POLL_S = 0.5
@@ -97,6 +98,50 @@ def down(home: str) -> None:
     network = Network.load(os.path.abspath(home))
     processes.stop_all(network)
     console.print("all nodes stopped")
+
+
+@devnet.command()
+@click.option("--name", required=True, help="The new node's name (unique in the devnet).")
+@click.option("--home", default=DEFAULT_HOME, show_default=True, type=click.Path(file_okay=False))
+@click.option("--node-home", default=None, help="Its home (default: <home>/<name>).")
+@click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Catch-up wait.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def join(name: str, home: str, node_home: str | None, timeout_s: float, as_json: bool) -> None:
+    """Start a new node with its own fresh key as a non-validator of a running devnet;
+    it catches up and keeps running (a governance change can then make it a validator)."""
+    from devnet.join import join as join_devnet
+
+    network = Network.load(os.path.abspath(home))
+    entry = join_devnet(network, name, node_home)
+    target = max((processes.node_status(n) or {}).get("height", 0) for n in network.nodes)
+    with err_console.status(f"{name} is catching up to height {target}…"):
+        caught_up = processes.wait_for_height(Network(network.home, network.chain_id, [entry]),
+                                              target, timeout_s)  # fmt: skip
+    if not caught_up:
+        fail(f"{name} did not reach height {target} within {timeout_s:.0f} s: "
+             f"{processes.last_log_line(entry)}")  # fmt: skip
+    doc = {"name": entry.name, "public_key": _public_key(entry), "p2p": entry.p2p,
+           "api": entry.url, "pid": entry.pid}  # fmt: skip
+    if as_json:
+        print_json(doc)
+        return
+    console.print(
+        f"[green]✔[/] {name} joined as a non-validator and caught up to height {target}: "
+        f"key {doc['public_key']}, API {entry.url}, pid {entry.pid}",
+        soft_wrap=True,
+    )
+    console.print(
+        "to make it a validator: cityledger gov propose validator-add --public-key "
+        f"{doc['public_key']} --name {name} --power 1 --org ORG --key ADMIN_KEY --node "
+        f"{network.nodes[0].url}, then approvals from the founding agencies",
+        soft_wrap=True,
+    )
+
+
+def _public_key(entry: layout.NodeEntry) -> str:
+    from cli.keys_cmd import public_key_of
+
+    return public_key_of(Home(entry.home).key).hex()
 
 
 @devnet.command()

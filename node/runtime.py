@@ -55,7 +55,7 @@ from node.sigcache import SignatureCache, SignatureWorker
 from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
 from node.sync import LocalStoreFault, Syncer
 from node.tls import LinkTLS, ensure_identity
-from node.validator_peers import validator_names
+from node.validator_peers import MAX_CHANGES_READ, validator_names
 from node.wire import StatusMsg
 
 log = logging.getLogger("cityledger.node")
@@ -299,10 +299,26 @@ def _open_signer(
         genesis.chain_id,
         SignerStateFile(signer_state),
         store,
-        chain_height=chain.head().height,
+        chain_height=_heights_validated(chain, key.public_key),
         reset=reset,
         committed_height=committed,
     )
+
+
+def _heights_validated(chain: ChainStore, public_key: bytes) -> int:
+    """The committed heights at which ``public_key`` could have signed a vote that counts:
+    the head, if the key was in a validator set at or below it, else 0. An observer a
+    governance change adds has signed nothing for this chain, so a missing signer state
+    is a new validator's (open_signer), not a lost record."""
+    head = chain.head().height
+    if public_key in chain.genesis.validators:
+        return head
+    for effective, validators in chain.validator_changes(0, limit=MAX_CHANGES_READ):
+        if effective > head:
+            break
+        if public_key in validators:
+            return head
+    return 0
 
 
 def _core(
