@@ -8,8 +8,10 @@ from contracts import state_keys as sk
 from ledger.crypto import PrivateKey
 from node.api.auth import TIME_HEADER, sign_request
 from tests.unit.node.api.conftest import (
+    BLOCK_MS,
     CHAIN_ID,
     CONTAINER,
+    GENESIS_TIME,
     PERMIT,
     PERMIT_FROM,
     PERMIT_UNTIL,
@@ -125,22 +127,47 @@ async def test_permit_is_public_and_proven(client: Client, node: TestNode) -> No
     assert actions == ["applied", "reviewed", "approved", "issued"]
 
 
+ISSUED_AT = GENESIS_TIME + 5 * BLOCK_MS  # the issuing block's time in the standard chain
+
+
 @pytest.mark.parametrize(
-    ("at", "valid"),
+    ("at", "valid", "reason"),
     [
-        (PERMIT_FROM, True),
-        (PERMIT_UNTIL - 1, True),
-        (PERMIT_UNTIL, False),
-        (PERMIT_FROM - 1, False),
+        (ISSUED_AT, True, "issued, valid from"),
+        (PERMIT_UNTIL - 1, True, "issued, valid from"),
+        (PERMIT_UNTIL, False, "expired"),
+        # valid_from lies before the permit was applied for: at that time it was not on
+        # the ledger, so no one could have been shown it
+        (PERMIT_FROM, False, "did not exist yet"),
     ],
 )
-async def test_permit_validity(client: Client, node: TestNode, at: int, valid: bool) -> None:
+async def test_permit_validity(
+    client: Client, node: TestNode, at: int, valid: bool, reason: str
+) -> None:
     status, answer = await get_obj(client, f"/v1/permits/{PERMIT}/validity?at={at}")
     assert status == 200
     header = check_certified(answer, node.genesis)
     check_item(answer["permit"], header)
     assert (answer["valid"], answer["at_ms"]) == (valid, at)
-    assert answer["reason"]
+    assert reason in answer["reason"]
+
+
+async def test_validity_at_a_time_before_a_revocation_is_judged_as_it_stood(
+    client: Client, node: TestNode
+) -> None:
+    """A revocation written later does not make the permit invalid in the past: the answer
+    is given at the height the permit last changed by then (issue 19)."""
+    issued = node.chain.head().height
+    before = node.chain.head().time_ms
+    node.commit([node.tx("permit-officer", "permit.revoke", {"permit_id": PERMIT, "reason": "x"})])
+    status, answer = await get_obj(client, f"/v1/permits/{PERMIT}/validity?at={before}")
+    assert status == 200 and answer["valid"] is True, answer["reason"]
+    header = check_certified(answer, node.genesis)
+    assert header.height <= issued < node.chain.head().height
+    assert check_item(answer["permit"], header)["status"] == "issued"
+    assert len(answer["history"]) == check_item(answer["permit"], header)["history_len"]
+    status, now = await get_obj(client, f"/v1/permits/{PERMIT}/validity")
+    assert now["valid"] is False and "revoked" in now["reason"]
 
 
 async def test_permit_validity_before_issue(client: Client) -> None:
