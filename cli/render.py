@@ -14,6 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from cli.money import money
 from contracts.shipment_records import Document, GoodsLine, Shipment, ShipmentEvent
 from ledger.block import Receipt
 from lightclient.headers import CertifiedHeader
@@ -94,7 +95,7 @@ def goods_table(goods: Sequence[GoodsLine]) -> Table:
             g.hs_code,
             g.description,
             f"{g.quantity:,} {g.unit}",
-            f"{g.value:,} {g.currency} (minor units)",
+            money(g.value, g.currency),
         )
     return table
 
@@ -129,18 +130,31 @@ def describe_event(entry: ShipmentEvent) -> str:
     return str(event)
 
 
+def event_order(history: Sequence[ShipmentEvent]) -> list[ShipmentEvent]:
+    """Entries in the order things happened (event time), ties in recorded order."""
+    return sorted(history, key=lambda e: (e.time_ms, e.seq))
+
+
+def recorded_note(e: ShipmentEvent) -> str:
+    """The block time the entry was recorded at, where it differs from the event time."""
+    return "" if e.recorded_ms == e.time_ms else fmt_time(e.recorded_ms)
+
+
 def timeline_table(history: Sequence[ShipmentEvent]) -> Table:
+    """The provenance in event order; ``#`` is the entry's recorded sequence number."""
     table = Table(title="provenance (EPCIS what / when / where / why / who)", title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("time (UTC)")
+    table.add_column("event time (UTC)")
+    table.add_column("recorded (if other)")
     table.add_column("place")
     table.add_column("event")
     table.add_column("organisation")
     table.add_column("height", justify="right")
-    for e in history:
+    for e in event_order(history):
         table.add_row(
             str(e.seq),
             fmt_time(e.time_ms),
+            recorded_note(e),
             e.place or "-",
             describe_event(e),
             e.actor_org,

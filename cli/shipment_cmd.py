@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from cli.client import NodeClient, genesis_option, node_option
+from cli.inputs import CONTAINERS
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, fail, print_json, record_json
 from cli.render import shipment_view, shipments_table
@@ -166,7 +167,12 @@ def provenance(
 
 
 @shipment.command()
-@click.option("--container", default=None, help="ISO 6346 container number.")
+@click.option(
+    "--container",
+    default=None,
+    callback=CONTAINERS,
+    help="ISO 6346 container number (case and check digit checked).",
+)
 @click.option("--party", default=None, help="Organisation id (consignor, consignee, holder …).")
 @click.option(
     "--status",

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from cli.client import NodeClient, genesis_option, node_option, system_ms
+from cli.inputs import CONTAINERS
 from cli.keys_cmd import key_option, load_key, public_key_of
 from cli.options import json_option
 from cli.output import console, fail, print_json
@@ -198,6 +199,8 @@ def _params(spec: str) -> list[Any]:
             kw["type"] = int
         if "@" in marks:
             kw["type"] = click.File("rb" if name == "--document" else "r")
+        if name == "--container":
+            kw["callback"] = CONTAINERS
         dest = {
             "--file": "payload_file",
             "--container": "containers",

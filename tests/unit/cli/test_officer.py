@@ -1,0 +1,93 @@
+"""The customs officer's CLI (issue 20): container numbers checked, money in major units,
+provenance in event order."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import Result
+
+from cli.money import money
+from tests.unit.cli.kit import (
+    CONTAINER,
+    SHIPMENT,
+    CliNode,
+    ServerThread,
+    message,
+    now_ms,
+    run,
+    serve,
+)
+
+
+def find(url: str, genesis: str, key: str, *extra: str) -> Result:
+    return run(["shipment", "find", "--node", url, "--genesis", genesis, "--key", key, *extra])
+
+
+def test_container_check_digit_named(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
+    wrong = CONTAINER[:10] + str((int(CONTAINER[10]) + 1) % 10)
+    result = find(server.url, genesis_file, keys["officer"], "--container", wrong)
+    assert result.exit_code == 1
+    assert f"{wrong}: check digit should be {CONTAINER[10]} (ISO 6346)" in message(result)
+    bad = find(server.url, genesis_file, keys["officer"], "--container", "MSC1234567")
+    assert "not an ISO 6346 container number" in message(bad)
+
+
+def test_container_case_normalised(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
+    result = find(server.url, genesis_file, keys["officer"], "--container", CONTAINER.lower())
+    assert result.exit_code == 0, message(result)
+    assert "1 of 1 matching shipments, complete" in result.output
+
+
+def test_declare_refuses_bad_container_before_signing(
+    server: ServerThread, keys: dict[str, str]
+) -> None:
+    result = run(["tx", "shipment", "declare", "--key", keys["acme"], "--node", server.url,
+                  "--id", "S-9", "--consignor", "acme", "--consignee", "globex",
+                  "--declarant", "acme", "--origin", "CNSHA", "--destination", "KRPUS",
+                  "--goods", "851712;phones;1;PCE;100;EUR",
+                  "--container", "MSCU1234567"])  # fmt: skip
+    assert result.exit_code == 1
+    assert "MSCU1234567: check digit should be 6 (ISO 6346)" in message(result)
+    assert server.call(lambda: len(server.node.mempool)) == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "text"),
+    [
+        (1_023_750, "EUR", "10,237.50 EUR"),
+        (500, "JPY", "500 JPY"),
+        (1_234_567, "KWD", "1,234.567 KWD"),
+        (7, "USD", "0.07 USD"),
+        (-1_050, "USD", "-10.50 USD"),
+        (5, "XAU", "5 XAU (minor units)"),
+        (12, "QQQ", "12 QQQ (minor units)"),
+    ],
+)
+def test_money(minor: int, currency: str, text: str) -> None:
+    assert money(minor, currency) == text
+
+
+def test_provenance_in_event_order_with_recorded_time(
+    node: CliNode, genesis_file: str, keys: dict[str, str]
+) -> None:
+    earlier = now_ms() - 1_800_000  # a milestone reported half an hour after it happened
+    payload = {"shipment_id": SHIPMENT, "event": "gate_in", "place": "CNSHA", "time_ms": earlier}
+    node.commit([node.tx("oceanic", "shipment.milestone", payload)])
+    server = serve(node)
+    try:
+        result = run(["shipment", "provenance", SHIPMENT, "--node", server.url,
+                      "--genesis", genesis_file, "--key", keys["officer"]])  # fmt: skip
+    finally:
+        server.stop()
+    assert result.exit_code == 0, message(result)
+    out = result.output
+    assert "125,000.00 EUR" in out and "minor units" not in out
+    lines = [line for line in out.splitlines() if "milestone:" in line or "customs:" in line]
+    assert "gate_in" in lines[0], lines  # happened first, recorded last
+    assert "customs: clear" in lines[-1], lines
+    gate_in = lines[0]
+    assert gate_in.count("Z") >= 2  # event time and the (later) recorded time
