@@ -10,6 +10,7 @@ ledger's append-only log.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ from cli.client import NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv, receipt_view, short
+from cli.tx_view import TxDetails, tx_details
 from cli.verified_reads import FINAL, Reads, freshness_json, freshness_text, max_age_option
 from ledger.block import BlockHeader, Receipt
 from ledger.encoding import Value
@@ -112,6 +114,7 @@ def _print_block(view: BlockView, verified: Verified[CertifiedHeader] | None) ->
     console.print(kv(_header_rows(view)))
     if view.entries:
         console.print(_entries_table(view))
+        console.print("each transaction: cityledger tx show HASH")
     if view.redacted:
         console.print(
             f"{view.redacted} payloads are not shown to this reader (read rules); "
@@ -147,9 +150,9 @@ def _entries_table(view: BlockView) -> Table:
         table.add_column(name)
     for i, e in enumerate(view.entries):
         if e.tx is None:
-            table.add_row(str(i), short(e.hash), e.kind, "[dim]redacted[/]", "")
+            table.add_row(str(i), e.hash.hex(), e.kind, "[dim]redacted[/]", "")
         else:
-            table.add_row(str(i), short(e.hash), e.kind, short(e.tx.sender), str(e.tx.nonce))
+            table.add_row(str(i), e.hash.hex(), e.kind, short(e.tx.sender), str(e.tx.nonce))
     return table
 
 
@@ -181,7 +184,39 @@ def tx_show(
         client.get(f"/v1/txs/{raw.hex()}")  # raises the node's error
     reads = None if genesis_path is None else Reads(client, Genesis.load(genesis_path))
     out: dict[str, Any] = {"hash": raw}
-    report_receipt(answer, raw, reads, as_json, out)
+
+    def details(height: int, index: int) -> TxDetails:
+        return tx_details(client, reads, height, index, raw)
+
+    stub = answer.get("receipt")
+    if isinstance(stub, dict) and stub.get("redacted") is True:
+        report_withheld(stub, details, as_json, out | {"place_verified": reads is not None})
+        return
+    report_receipt(answer, raw, reads, as_json, out, details)
+
+
+def report_withheld(
+    stub: dict[str, Value],
+    details: Callable[[int, int], TxDetails],
+    as_json: bool,
+    out: dict[str, Any],
+) -> None:
+    """A transaction this key may not read: where it is and its kind, nothing else."""
+    height, index = stub.get("height"), stub.get("index")
+    if not isinstance(height, int) or not isinstance(index, int):
+        fail("the node's redacted receipt does not say where the transaction is")
+    shown = details(height, index)
+    if as_json:
+        print_json(out | {"height": height, "index": index, "tx": shown.to_json()})
+        return
+    console.print(kv([("transaction", out["hash"].hex()), ("block", f"{height} (index {index})")]))
+    console.print(kv(shown.rows()))
+    if out["place_verified"]:
+        console.print("✔ its hash is the block's entry at that index (certified block, tx root)")
+    console.print(
+        "the receipt and payload are shown only to readers the read rules allow: give --key "
+        "with a member key of a party to it (or an auditor's)"
+    )
 
 
 def wait_for_receipt(client: NodeClient, tx_hash: bytes, timeout: float) -> dict[str, Value]:
@@ -209,10 +244,12 @@ def report_receipt(
     reads: Reads | None,
     as_json: bool,
     out: dict[str, Any],
+    details: Callable[[int, int], TxDetails] | None = None,
 ) -> None:
     """Print a receipt (verified when the genesis is known); exit 1 if the tx failed.
 
     A committed transaction is final: its receipt is accepted at its block's age.
+    ``details``: also show the transaction (``tx show``), from its block.
     """
     stub = answer.get("receipt")
     if isinstance(stub, dict) and stub.get("redacted") is True:
@@ -236,13 +273,23 @@ def report_receipt(
         "height": receipt.height,
         "receipt": receipt.to_obj(),
     }
+    shown = None if details is None else details(receipt.height, receipt.index)
+    if shown is not None:
+        out["tx"] = shown.to_json()
     if as_json:
         print_json(out)
     else:
         console.print(receipt_view(receipt, header.time_ms))
+        if shown is not None:
+            console.print(kv(shown.rows()))
         if verified is not None:
             console.print(freshness_text(verified))
             console.print("  in the block's tx root, results root and the ledger log")
+            if shown is not None:
+                console.print(
+                    "  the transaction is the block's entry at that index (tx root); the "
+                    "sender's organisation is its member record proven at that block"
+                )
         else:
             console.print(
                 "[yellow]not verified[/]: give --genesis to check the certificate "

@@ -3,6 +3,8 @@ provenance in event order."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import Result
 
@@ -91,3 +93,37 @@ def test_provenance_in_event_order_with_recorded_time(
     assert "customs: clear" in lines[-1], lines
     gate_in = lines[0]
     assert gate_in.count("Z") >= 2  # event time and the (later) recorded time
+
+
+def test_tx_show_names_the_sender_organisation_and_payload(
+    server: ServerThread, node: CliNode, genesis_file: str, keys: dict[str, str]
+) -> None:
+    block = node.chain.block(2)
+    assert block is not None
+    tx_hash = block.txs[1].hash.hex()  # acme attaches the bill of lading
+    args = ["tx", "show", tx_hash, "--node", server.url, "--genesis", genesis_file]
+    result = run([*args, "--key", keys["officer"]])
+    assert result.exit_code == 0, message(result)
+    out = result.output
+    assert f"{block.txs[1].sender.hex()} (acme)" in out
+    assert "bill_of_lading" in out and "shipment.attach_document" in out
+    assert "member record proven at that block" in out
+    doc = json.loads(run([*args, "--key", keys["officer"], "--json"]).stdout)
+    assert doc["tx"]["sender_org"] == "acme" and doc["tx"]["payload"]["type"] == "bill_of_lading"
+    withheld = run([*args, "--key", keys["outsider"], "--json"])
+    assert withheld.exit_code == 0, message(withheld)
+    shown = json.loads(withheld.stdout)
+    assert shown["tx"] == {"kind": "shipment.attach_document", "redacted": True}
+    assert "bill_of_lading" not in withheld.stdout and "acme" not in withheld.stdout
+
+
+def test_block_lists_full_transaction_hashes(
+    server: ServerThread, node: CliNode, genesis_file: str
+) -> None:
+    block = node.chain.block(2)
+    assert block is not None
+    result = run(["block", "2", "--node", server.url, "--genesis", genesis_file])
+    assert result.exit_code == 0, message(result)
+    for tx in block.txs:
+        assert tx.hash.hex() in result.output
+    assert block.hash.hex() in result.output and "cityledger tx show HASH" in result.output
