@@ -14,19 +14,19 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.table import Table
 
 from cli.client import NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv, receipt_view, short
+from cli.tabular import Column, Listing, format_option
 from cli.tx_view import TxDetails, tx_details
 from cli.verified_reads import FINAL, Reads, freshness_json, freshness_text, max_age_option
 from ledger.block import BlockHeader, Receipt
 from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.answers import Verified
-from lightclient.blocks import BlockView, read_block, verify_block
+from lightclient.blocks import BlockEntry, BlockView, read_block, verify_block
 from lightclient.headers import CertifiedHeader
 from lightclient.receipts import verify_receipt
 
@@ -70,18 +70,19 @@ def _plain(value: Value) -> str:
 @genesis_option(required=False)
 @key_option(help_text="Member key that signs the read (shows the transactions it may see).")
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@format_option()
 def block(
     height: str,
     node: str,
     genesis_path: str | None,
     key_path: str | None,
     max_age_s: float,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """One block (HEIGHT or 'latest'): header, transactions, certificate.
 
     'latest' must be no older than --max-age; a numbered block is any age (asked for).
+    ``--format csv`` lists its transactions (the header and what was verified: stderr).
     """
     if height != "latest" and not height.isdigit():
         fail("HEIGHT is a number or 'latest'")
@@ -93,7 +94,7 @@ def block(
         reads = Reads(client, Genesis.load(genesis_path), max_age_s)
         freshness = reads.current() if height == "latest" else reads.at_height(int(height))
         verified = reads.accept(lambda: verify_block(view, reads.genesis), freshness)
-    if as_json:
+    if fmt == "json":
         print_json(
             {
                 "height": view.header.height,
@@ -106,25 +107,30 @@ def block(
             | ({} if verified is None else freshness_json(verified))
         )
         return
-    _print_block(view, verified)
+    _print_block(view, verified, fmt == "csv")
 
 
-def _print_block(view: BlockView, verified: Verified[CertifiedHeader] | None) -> None:
-    """The header, the transactions this reader may see, and what was verified."""
-    console.print(kv(_header_rows(view)))
-    if view.entries:
-        console.print(_entries_table(view))
+def _print_block(view: BlockView, verified: Verified[CertifiedHeader] | None, as_csv: bool) -> None:
+    """The header, the transactions this reader may see, and what was verified
+    (with ``as_csv``, the transactions as CSV rows and the rest on stderr)."""
+    notes = err_console if as_csv else console
+    notes.print(kv(_header_rows(view)))
+    entries = list(enumerate(view.entries))
+    if as_csv:
+        BLOCK_TXS.write_csv(entries)
+    elif view.entries:
+        console.print(BLOCK_TXS.table(entries))
         console.print("each transaction: cityledger tx show HASH")
     if view.redacted:
-        console.print(
+        notes.print(
             f"{view.redacted} payloads are not shown to this reader (read rules); "
             "give --key to read what your organisation may"
         )
     if verified is not None:
-        console.print(freshness_text(verified))
-        console.print("  transactions and evidence match the header's tx and evidence roots")
+        notes.print(freshness_text(verified))
+        notes.print("  transactions and evidence match the header's tx and evidence roots")
     else:
-        console.print("[yellow]not verified[/]: give --genesis to check the certificate")
+        notes.print("[yellow]not verified[/]: give --genesis to check the certificate")
 
 
 def _header_rows(view: BlockView) -> list[tuple[str, str]]:
@@ -144,16 +150,22 @@ def _header_rows(view: BlockView) -> list[tuple[str, str]]:
     ]
 
 
-def _entries_table(view: BlockView) -> Table:
-    table = Table()
-    for name in ("#", "hash", "kind", "sender", "nonce"):
-        table.add_column(name)
-    for i, e in enumerate(view.entries):
-        if e.tx is None:
-            table.add_row(str(i), e.hash.hex(), e.kind, "[dim]redacted[/]", "")
-        else:
-            table.add_row(str(i), e.hash.hex(), e.kind, short(e.tx.sender), str(e.tx.nonce))
-    return table
+Entry = tuple[int, BlockEntry]
+BLOCK_TXS: Listing[Entry] = Listing(
+    [
+        Column("index", "#", lambda e: str(e[0]), right=True),
+        Column("hash", "hash", lambda e: e[1].hash.hex()),
+        Column("kind", "kind", lambda e: e[1].kind),
+        Column("redacted", "", lambda e: "true" if e[1].tx is None else "false", only="csv"),
+        Column("sender", "", lambda e: _sender(e[1]), only="csv"),
+        Column("", "sender", lambda e: short(_sender(e[1])), only="table"),
+        Column("nonce", "nonce", lambda e: "" if e[1].tx is None else str(e[1].tx.nonce)),
+    ]
+)
+
+
+def _sender(entry: BlockEntry) -> str:
+    return "(redacted)" if entry.tx is None else entry.tx.sender.hex()
 
 
 @click.command("show")

@@ -23,8 +23,9 @@ import click
 from cli.client import NodeClient, genesis_option, node_option
 from cli.inputs import CONTAINERS
 from cli.keys_cmd import key_option, load_key
-from cli.output import console, fail, print_json, record_json
-from cli.render import shipment_view, shipments_table
+from cli.output import console, err_console, fail, print_json, record_json
+from cli.render import SHIPMENTS, TIMELINE, event_order, shipment_view
+from cli.tabular import format_option
 from cli.verified_reads import (
     Reads,
     freshness_json,
@@ -139,7 +140,7 @@ def shipment() -> None:
 @key_option(help_text="Member key that signs the read (shipment data is not public).")
 @click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@format_option()
 def provenance(
     shipment_id: str,
     node: str,
@@ -147,19 +148,25 @@ def provenance(
     key_path: str | None,
     height: int | None,
     max_age_s: float,
-    as_json: bool,
+    fmt: str,
 ) -> None:
-    """Who held shipment ID, where it has been, what was declared, and customs' decisions."""
+    """Who held shipment ID, where it has been, what was declared, and customs' decisions.
+
+    The timeline is in event order; ``--format csv`` prints its rows."""
     reads = connect(node, genesis_path, key_path, max_age_s)
     verified, _ = provenance_of(reads, shipment_id, height)
-    if as_json:
+    if fmt == "json":
         print_json({**freshness_json(verified), **view_json(verified.view)})
         return
     view = verified.view
-    console.print(shipment_view(view))
-    console.print(freshness_text(verified))
+    if fmt == "csv":
+        TIMELINE.write_csv(event_order(view.history))
+    else:
+        console.print(shipment_view(view))
+    notes = err_console if fmt == "csv" else console
+    notes.print(freshness_text(verified))
     n = len(view.history)
-    console.print(
+    notes.print(
         f"  the shipment record and all {n} history entries are proven against the state root "
         f"(nothing follows entry {n - 1}); each entry's transaction is proven committed in a "
         "certified block"
@@ -184,7 +191,7 @@ def provenance(
 @genesis_option()
 @key_option(help_text="Member key that signs the read.")
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@format_option()
 def find(
     container: str | None,
     party: str | None,
@@ -196,7 +203,7 @@ def find(
     genesis_path: str,
     key_path: str | None,
     max_age_s: float,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """Shipments by container, party and/or status: proven complete, every record proven."""
     if container is None and party is None and status is None:
@@ -211,4 +218,4 @@ def find(
         reads.now_or_at(height),
     )
     view = verified.view
-    report_search(verified, view, "shipment", lambda: shipments_table(view.found), as_json)
+    report_search(verified, view, "shipment", SHIPMENTS, fmt)

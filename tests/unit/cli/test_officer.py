@@ -3,6 +3,8 @@ provenance in event order."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -14,6 +16,7 @@ from tests.unit.cli.kit import (
     SHIPMENT,
     CliNode,
     ServerThread,
+    build_trades,
     message,
     now_ms,
     run,
@@ -127,3 +130,56 @@ def test_block_lists_full_transaction_hashes(
     for tx in block.txs:
         assert tx.hash.hex() in result.output
     assert block.hash.hex() in result.output and "cityledger tx show HASH" in result.output
+
+
+def _csv(result: Result) -> list[list[str]]:
+    raw = result.stdout_bytes.decode()
+    assert raw.endswith("\r\n") and "\n" not in raw.replace("\r\n", "")  # RFC 4180 line ends
+    return list(csv.reader(io.StringIO(raw)))
+
+
+def test_csv_on_lists(
+    server: ServerThread, node: CliNode, genesis_file: str, keys: dict[str, str]
+) -> None:
+    common = ["--node", server.url, "--genesis", genesis_file, "--format", "csv"]
+    found = run(["shipment", "find", "--party", "acme", "--key", keys["officer"], *common])
+    assert found.exit_code == 0, message(found)
+    rows = _csv(found)
+    assert rows[0][:4] == ["shipment", "stage", "customs_status", "holder"]
+    assert rows[1][0] == SHIPMENT and CONTAINER in rows[1]
+    assert "complete" in found.stderr and "complete" not in found.stdout
+    timeline = run(["shipment", "provenance", SHIPMENT, "--key", keys["officer"], *common])
+    rows = _csv(timeline)
+    assert rows[0][:3] == ["seq", "event_time", "recorded_time"] and rows[1][4] == "declared"
+    permits = run(["permit", "list", "--holder", "acme", *common])
+    assert permits.exit_code == 0, message(permits)
+    assert _csv(permits)[0] == [
+        "permit", "type", "holder", "status", "valid_from", "valid_until", "address",
+    ]  # fmt: skip
+    blk = run(["block", "2", *common])
+    rows = _csv(blk)
+    assert rows[0] == ["index", "hash", "kind", "redacted", "sender", "nonce"]
+    block = node.chain.block(2)
+    assert block is not None
+    assert [r[1] for r in rows[1:]] == [tx.hash.hex() for tx in block.txs]
+    assert all(r[3] == "true" and r[4] == "(redacted)" for r in rows[1:])  # no key: redacted
+    legacy = run(["permit", "list", "--holder", "acme", *common[:-2], "--json"])
+    assert json.loads(legacy.stdout)["complete"] is True
+
+
+def test_csv_energy_lists(genesis_file: str, keys: dict[str, str], node: CliNode) -> None:
+    interval = build_trades(node)
+    server = serve(node)
+    try:
+        common = ["--node", server.url, "--genesis", genesis_file, "--format", "csv"]
+        common += ["--key", keys["energy-regulator"], "--height", str(node.chain.head().height)]
+        market = run(["energy", "market", str(interval), *common])
+        account = run(["energy", "account", "wind-coop", *common])
+    finally:
+        server.stop()
+    assert market.exit_code == 0, message(market)
+    rows = _csv(market)
+    assert rows[0][:3] == ["interval_start_ms", "n", "seller"] and len(rows) == 3
+    assert {r[3] for r in rows[1:]} == {"wind-coop"}
+    assert account.exit_code == 0, message(account)
+    assert len(_csv(account)) == 3 and "account wind-coop" in account.stderr
