@@ -183,3 +183,59 @@ def test_csv_energy_lists(genesis_file: str, keys: dict[str, str], node: CliNode
     assert {r[3] for r in rows[1:]} == {"wind-coop"}
     assert account.exit_code == 0, message(account)
     assert len(_csv(account)) == 3 and "account wind-coop" in account.stderr
+
+
+def _pending(node: CliNode) -> int:
+    return len(node.mempool)
+
+
+def test_precheck_refuses_a_missing_shipment_unless_forced(
+    node: CliNode, genesis_file: str, keys: dict[str, str]
+) -> None:
+    server = serve(node, produce=False)
+    try:
+        args = ["tx", "customs", "seize", "S-9999", "--reason", "typo", "--key", keys["officer"],
+                "--node", server.url, "--genesis", genesis_file]  # fmt: skip
+        refused = run(args)
+        assert refused.exit_code == 1
+        text = message(refused)
+        assert "not sent: no shipment S-9999 exists (proven at height" in text
+        assert "use --force to send anyway" in text and _pending(node) == 0
+        unverified = run(args[:-2])
+        assert "no shipment S-9999 exists (the node says)" in message(unverified)
+        forced = run([*args, "--force"])
+        assert forced.exit_code == 0, message(forced)
+        assert "submitted shipment.customs_decision" in forced.output and _pending(node) == 1
+    finally:
+        server.stop()
+
+
+def test_precheck_state_and_new_ids(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
+    common = ["--node", server.url, "--genesis", genesis_file]
+    approve = run(["tx", "permit", "approve", "P-0001", "--key", keys["clerk"], *common])
+    assert approve.exit_code == 1
+    assert "permit P-0001 is issued; permit.approve applies to in_review permits" in (
+        message(approve)
+    )
+    again = run(["tx", "shipment", "declare", "--key", keys["acme"], *common, "--id", SHIPMENT,
+                 "--consignor", "acme", "--consignee", "globex", "--declarant", "acme",
+                 "--origin", "CNSHA", "--destination", "KRPUS",
+                 "--goods", "851712;phones;1;PCE;100;EUR"])  # fmt: skip
+    assert f"not sent: shipment {SHIPMENT} already exists" in message(again)
+
+
+def test_precheck_cannot_see_what_the_key_may_not_read(
+    node: CliNode, genesis_file: str, keys: dict[str, str]
+) -> None:
+    """An outsider may not learn whether S-9999 exists: the check steps aside, the node decides."""
+    server = serve(node, produce=False)
+    try:
+        result = run(["tx", "shipment", "milestone", "S-9999", "--event", "loaded",
+                      "--place", "CNSHA", "--key", keys["outsider"], "--node", server.url,
+                      "--genesis", genesis_file])  # fmt: skip
+        assert result.exit_code == 0, message(result)
+        assert _pending(node) == 1
+    finally:
+        server.stop()
