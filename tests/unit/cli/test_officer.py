@@ -11,12 +11,15 @@ import pytest
 from click.testing import Result
 
 from cli.money import money
+from contracts.shipment_search import day_of
+from ledger.encoding import Value
 from tests.unit.cli.kit import (
     CONTAINER,
     SHIPMENT,
     CliNode,
     ServerThread,
     build_trades,
+    lying_proxy,
     message,
     now_ms,
     run,
@@ -239,3 +242,83 @@ def test_precheck_cannot_see_what_the_key_may_not_read(
         assert _pending(node) == 1
     finally:
         server.stop()
+
+
+def _today() -> str:
+    return day_of(now_ms())
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        ["--hs", "8517"],
+        ["--hs", "851712"],
+        ["--port", "krpus"],
+        ["--port", "CNSHA", "--party", "acme"],
+        ["--from", "TODAY"],
+        ["--from", "MONTH_AGO", "--to", "TODAY", "--party", "globex"],
+    ],
+)
+def test_new_searches_find_the_shipment(
+    server: ServerThread, genesis_file: str, keys: dict[str, str], filters: list[str]
+) -> None:
+    days = {"TODAY": _today(), "MONTH_AGO": day_of(now_ms() - 30 * 86_400_000)}
+    args = [days.get(f, f) for f in filters]
+    result = find(server.url, genesis_file, keys["officer"], *args, "--json")
+    assert result.exit_code == 0, message(result)
+    doc = json.loads(result.stdout)
+    assert doc["complete"] is True and [s["id"] for s in doc["shipments"]] == [SHIPMENT]
+
+
+def test_new_searches_proven_empty_and_bad_input(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
+    officer = keys["officer"]
+    empty = find(server.url, genesis_file, officer, "--hs", "8518")
+    assert empty.exit_code == 0, message(empty)
+    assert "no shipment matches: shipment-hs '8518' is proven empty" in empty.output
+    finer = find(server.url, genesis_file, officer, "--hs", "85171300")
+    assert "0 of 1" in finer.output or "0 matching" in finer.output  # walked 8517, none under it
+    other_day = find(
+        server.url, genesis_file, officer, "--from", "2021-03-01", "--to", "2021-03-03"
+    )
+    assert other_day.exit_code == 0, message(other_day)
+    assert "0 shipments declared 2021-03-01 .. 2021-03-03" in other_day.output
+    assert "all 3 day buckets proven whole" in other_day.output
+    for args, text in [
+        (["--hs", "85"], "a 2-digit chapter is not searchable"),
+        (["--port", "KRPU"], "not a UN/LOCODE"),
+        (["--from", "2024-01-01", "--to", "2025-06-01"], "at most 366 days"),
+        (["--from", "2024-02-01", "--to", "2024-01-01"], "is before --from"),
+        (["--from", "1 May"], "YYYY-MM-DD"),
+    ]:
+        bad = find(server.url, genesis_file, officer, *args)
+        assert bad.exit_code == 1 and text in message(bad), (args, message(bad))
+
+
+def test_a_day_bucket_cut_short_is_refused(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
+    def drop(path: str, answer: dict[str, Value]) -> dict[str, Value]:
+        if path.startswith("/v1/shipments") and isinstance(answer.get("slots"), list):
+            answer["slots"] = []
+            answer["next_after"] = None
+        return answer
+
+    proxy = lying_proxy(server.url, drop)
+    try:
+        result = find(proxy.url, genesis_file, keys["officer"], "--from", _today())
+    finally:
+        proxy.stop()
+    assert result.exit_code == 1 and "REFUSED" in message(result), message(result)
+
+
+def test_the_api_refuses_malformed_new_filters(server: ServerThread) -> None:
+    from cli.client import NodeClient, NodeError
+    from tests.unit.cli.kit import key
+
+    client = NodeClient(server.url, key=key("officer"))
+    for params in ({"hs": "85"}, {"port": "krpus"}, {"day": "2024-1-1"}, {"limit": 5}):
+        with pytest.raises(NodeError):
+            client.get("/v1/shipments", params, signed=True)
+    client.close()
