@@ -20,12 +20,14 @@ from typing import Any
 
 import click
 
+from cli.block_feed import BlockFeed
 from cli.client import NodeClient, genesis_option, node_option
 from cli.inputs import CONTAINERS
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json, record_json
 from cli.render import SHIPMENTS, TIMELINE, event_order, shipment_view
 from cli.shipment_find import date_range, find_by_days, hs_search, port_search, search_page
+from cli.shipment_watch import Watch, follow
 from cli.tabular import format_option
 from cli.verified_reads import (
     Reads,
@@ -36,6 +38,7 @@ from cli.verified_reads import (
     paging_options,
     report_search,
 )
+from contracts.shipment_records import ShipmentEvent
 from contracts.shipment_search import ShipmentFilter
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
@@ -231,3 +234,55 @@ def find(
     if days is not None:
         view = replace(view, found=tuple(s for s in view.found if days.holds(s)))
     report_search(verified, view, "shipment", SHIPMENTS, fmt)
+
+
+@shipment.command()
+@click.argument("shipment_ids", metavar="[ID]...", nargs=-1)
+@click.option("--container", default=None, callback=CONTAINERS, help="ISO 6346 number.")
+@click.option("--party", default=None, help="Organisation id.")
+@click.option("--status", default=None, help="A stage or customs status.")
+@click.option("--hs", default=None, help="HS code, 4 to 10 digits.")
+@click.option("--port", default=None, help="UN/LOCODE: origin or destination.")
+@click.option("--all", "every_event", is_flag=True, help="Every event, not only custody/customs.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N events.")
+@node_option()
+@genesis_option()
+@key_option(help_text="Member key that signs the subscription and the reads.")
+@max_age_option()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document per line.")
+def watch(
+    shipment_ids: tuple[str, ...],
+    container: str | None,
+    party: str | None,
+    status: str | None,
+    hs: str | None,
+    port: str | None,
+    every_event: bool,
+    count: int | None,
+    node: str,
+    genesis_path: str,
+    key_path: str | None,
+    max_age_s: float,
+    as_json: bool,
+) -> None:
+    """Print new custody and customs events of shipments ID... (or of a search) as they
+    commit, each verified at its block; Ctrl-C stops."""
+    search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
+    if bool(shipment_ids) == any(search):
+        fail("give shipment IDs, or search options (--container, --party, …), not both")
+    reads = connect(node, genesis_path, key_path, max_age_s)
+    reads.signer()  # the subscription and the reads are signed
+    spec = Watch(reads, shipment_ids, search, every_event, as_json)
+
+    def history(shipment_id: str, height: int) -> tuple[ShipmentEvent, ...]:
+        return provenance_of(reads, shipment_id, height)[0].view.history
+
+    feed = BlockFeed(reads.client.clone()).start()
+    if not as_json:
+        err_console.print("watching; new events print as they commit (Ctrl-C stops)")
+    try:
+        follow(spec, feed, history, count)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        feed.stop()
