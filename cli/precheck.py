@@ -22,6 +22,7 @@ from cli.verified_reads import Reads
 from contracts import state_keys as sk
 from contracts.permit_records import Permit
 from contracts.permits import TRANSITIONS, effective_status
+from contracts.shipment_payloads import CUSTOMS_TRANSITIONS
 from contracts.shipment_records import Shipment
 from ledger.encoding import Value, decode
 from lightclient.records import verify_state_view
@@ -42,13 +43,17 @@ class Target:
 
 
 def _shipment_open(record: Value, kind: str, payload: Payload) -> str | None:
+    """The shipment is open (a seizure excepted), and a customs decision may follow its
+    customs status (the contract's own transition table)."""
     s = Shipment.from_obj(record)
-    if kind == "shipment.customs_decision" and payload.get("decision") == "seize":
-        return f"shipment {s.id} is already seized" if s.customs_status == "seized" else None
-    if s.customs_status == "seized":
+    decision = payload.get("decision") if kind == "shipment.customs_decision" else None
+    if decision != "seize" and s.customs_status == "seized":
         return f"shipment {s.id} has been seized by customs"
-    if s.stage == "delivered":
+    if decision != "seize" and s.stage == "delivered":
         return f"shipment {s.id} is delivered and closed"
+    allowed = CUSTOMS_TRANSITIONS.get(str(decision), (None,))[0]
+    if allowed is not None and s.customs_status not in allowed:
+        return f"cannot {decision} shipment {s.id}: its customs status is {s.customs_status}"
     return None
 
 

@@ -154,14 +154,18 @@ Entry = tuple[int, BlockEntry]
 BLOCK_TXS: Listing[Entry] = Listing(
     [
         Column("index", "#", lambda e: str(e[0]), right=True),
-        Column("hash", "hash", lambda e: e[1].hash.hex()),
+        Column("hash", "hash", lambda e: e[1].hash.hex(), min_width=64),
         Column("kind", "kind", lambda e: e[1].kind),
         Column("redacted", "", lambda e: "true" if e[1].tx is None else "false", only="csv"),
         Column("sender", "", lambda e: _sender(e[1]), only="csv"),
-        Column("", "sender", lambda e: short(_sender(e[1])), only="table"),
-        Column("nonce", "nonce", lambda e: "" if e[1].tx is None else str(e[1].tx.nonce)),
+        Column("nonce", "", lambda e: "" if e[1].tx is None else str(e[1].tx.nonce), only="csv"),
+        Column("", "nonce", lambda e: _nonce_or_redacted(e[1]), only="table"),
     ]
 )
+
+
+def _nonce_or_redacted(entry: BlockEntry) -> str:
+    return "(redacted)" if entry.tx is None else str(entry.tx.nonce)
 
 
 def _sender(entry: BlockEntry) -> str:

@@ -31,6 +31,7 @@ class Column(Generic[R]):
     cell: Callable[[R], str]
     right: bool = False
     only: str = ""  # "table" or "csv": a column for one of them only
+    min_width: int | None = None  # e.g. a hash kept on one line, to copy it whole
 
 
 def _of(columns: Sequence[Column[R]], skip: str) -> list[Column[R]]:
@@ -46,7 +47,8 @@ class Listing(Generic[R]):
         table = Table(title=self.title, title_justify="left")
         columns = _of(self.columns, "csv")
         for c in columns:
-            table.add_column(c.heading, justify="right" if c.right else "left", overflow="fold")
+            justify = "right" if c.right else "left"
+            table.add_column(c.heading, justify=justify, overflow="fold", min_width=c.min_width)
         for r in records:
             table.add_row(*(c.cell(r) for c in columns))
         return table

@@ -322,3 +322,14 @@ def test_the_api_refuses_malformed_new_filters(server: ServerThread) -> None:
         with pytest.raises(NodeError):
             client.get("/v1/shipments", params, signed=True)
     client.close()
+
+
+def test_precheck_customs_transition(
+    server: ServerThread, genesis_file: str, keys: dict[str, str]
+) -> None:
+    common = ["--key", keys["officer"], "--node", server.url, "--genesis", genesis_file]
+    result = run(["tx", "customs", "release", SHIPMENT, "--reason", "paid", *common, "--wait"])
+    assert result.exit_code == 0, message(result)  # cleared -> released applies
+    again = run(["tx", "customs", "clear", SHIPMENT, "--reason", "x", "--key", keys["officer"],
+                 "--node", server.url, "--genesis", genesis_file, "--wait"])  # fmt: skip
+    assert f"cannot clear shipment {SHIPMENT}: its customs status is released" in message(again)
