@@ -47,8 +47,12 @@ class Listing(Generic[R]):
         table = Table(title=self.title, title_justify="left")
         columns = _of(self.columns, "csv")
         for c in columns:
-            justify = "right" if c.right else "left"
-            table.add_column(c.heading, justify=justify, overflow="fold", min_width=c.min_width)
+            table.add_column(
+                c.heading,
+                justify="right" if c.right else "left",
+                overflow="fold",
+                min_width=c.min_width,
+            )
         for r in records:
             table.add_row(*(c.cell(r) for c in columns))
         return table
