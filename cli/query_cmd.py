@@ -165,11 +165,11 @@ BLOCK_TXS: Listing[Entry] = Listing(
 
 
 def _nonce_or_redacted(entry: BlockEntry) -> str:
-    return "(redacted)" if entry.tx is None else str(entry.tx.nonce)
+    return "redacted" if entry.tx is None else str(entry.tx.nonce)
 
 
 def _sender(entry: BlockEntry) -> str:
-    return "(redacted)" if entry.tx is None else entry.tx.sender.hex()
+    return "" if entry.tx is None else entry.tx.sender.hex()
 
 
 @click.command("show")
