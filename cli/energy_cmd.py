@@ -107,11 +107,7 @@ def market(
                     "orders": [record_json(o) for o in orders],
                     "trades": [record_json(t) for t in trades], "withheld": withheld})  # fmt: skip
         return
-    if fmt == "csv":
-        TRADES.write_csv(trades)
-    elif trades:
-        console.print(TRADES.table(trades))
-    notes = err_console if fmt == "csv" else console
+    notes = TRADES.emit(trades, fmt)
     notes.print(
         f"market {interval} ({view.book.status}): all {len(view.orders)} orders and "
         f"{len(view.trades)} trades the proven book names, complete; {withheld} of them "

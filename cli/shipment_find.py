@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from cli.output import console, err_console, fail, print_json, record_json
+from cli.output import fail, print_json, record_json
 from cli.render import SHIPMENTS
 from cli.verified_reads import Reads, freshness_json, freshness_text
 from contracts import codes
@@ -125,11 +125,7 @@ def _report_days(
             | {"shipments": shipments}
         )
         return
-    if fmt == "csv":
-        SHIPMENTS.write_csv(found)
-    elif found:
-        console.print(SHIPMENTS.table(found))
-    notes = err_console if fmt == "csv" else console
+    notes = SHIPMENTS.emit(found, fmt)
     text = f"{len(found)} shipments declared {days.describe()}, complete: all {n} day buckets"
     text += " proven whole at one height"
     if withheld:

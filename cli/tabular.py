@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import click
+from rich.console import Console
 from rich.table import Table
+
+from cli.output import console, err_console
 
 R = TypeVar("R")
 FORMATS = ("table", "csv", "json")
@@ -56,6 +59,16 @@ class Listing(Generic[R]):
         for r in records:
             table.add_row(*(c.cell(r) for c in columns))
         return table
+
+    def emit(self, records: Sequence[R], fmt: str) -> Console:
+        """The records as CSV rows, or as the table (when there are any); returns where
+        the lines about them go: stderr under CSV (stdout holds only the rows)."""
+        if fmt == "csv":
+            self.write_csv(records)
+            return err_console
+        if records:
+            console.print(self.table(records))
+        return console
 
     def write_csv(self, records: Iterable[R]) -> None:
         columns = _of(self.columns, "table")

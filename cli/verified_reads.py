@@ -23,7 +23,7 @@ import click
 from rich.text import Text
 
 from cli.client import NodeClient, system_ms
-from cli.output import console, err_console, fail, print_json, record_json
+from cli.output import fail, print_json, record_json
 from cli.render import fmt_time
 from cli.tabular import Listing
 from ledger.genesis import Genesis
@@ -235,11 +235,7 @@ def report_search(
         }
         print_json({**page, **extra})
         return
-    if fmt == "csv":
-        listing.write_csv(view.found)
-    elif view.found:
-        console.print(listing.table(view.found))
-    notes = err_console if fmt == "csv" else console
+    notes = listing.emit(view.found, fmt)
     notes.print(_search_line(view, noun))
     notes.print(freshness_text(verified))
     if count.next_after is not None:
