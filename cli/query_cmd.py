@@ -28,7 +28,7 @@ from ledger.genesis import Genesis
 from lightclient.answers import Verified
 from lightclient.blocks import BlockEntry, BlockView, read_block, verify_block
 from lightclient.headers import CertifiedHeader
-from lightclient.receipts import verify_receipt
+from lightclient.receipts import VerifiedReceipt, verify_receipt
 
 
 def _client(node: str, key_path: str | None = None) -> NodeClient:
@@ -254,6 +254,30 @@ def wait_for_receipt(client: NodeClient, tx_hash: bytes, timeout: float) -> dict
     fail(f"transaction {tx_hash.hex()} not committed within {timeout:g} s (still pending)")
 
 
+def _print_receipt(
+    receipt: Receipt,
+    time_ms: int,
+    shown: TxDetails | None,
+    verified: Verified[VerifiedReceipt] | None,
+) -> None:
+    console.print(receipt_view(receipt, time_ms))
+    if shown is not None:
+        console.print(kv(shown.rows()))
+    if verified is None:
+        console.print(
+            "[yellow]not verified[/]: give --genesis to check the certificate "
+            "and the inclusion proofs"
+        )
+        return
+    console.print(freshness_text(verified))
+    console.print("  in the block's tx root, results root and the ledger log")
+    if shown is not None:
+        console.print(
+            "  the transaction is the block's entry at that index (tx root); the "
+            "sender's organisation is its member record proven at that block"
+        )
+
+
 def report_receipt(
     answer: dict[str, Value],
     tx_hash: bytes,
@@ -295,22 +319,7 @@ def report_receipt(
     if as_json:
         print_json(out)
     else:
-        console.print(receipt_view(receipt, header.time_ms))
-        if shown is not None:
-            console.print(kv(shown.rows()))
-        if verified is not None:
-            console.print(freshness_text(verified))
-            console.print("  in the block's tx root, results root and the ledger log")
-            if shown is not None:
-                console.print(
-                    "  the transaction is the block's entry at that index (tx root); the "
-                    "sender's organisation is its member record proven at that block"
-                )
-        else:
-            console.print(
-                "[yellow]not verified[/]: give --genesis to check the certificate "
-                "and the inclusion proofs"
-            )
+        _print_receipt(receipt, header.time_ms, shown, verified)
     if not receipt.ok:
         err_console.print(
             f"[bold red]error:[/] the transaction failed: {receipt.message} ({receipt.code})"
