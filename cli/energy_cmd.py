@@ -11,12 +11,12 @@ Every answer goes through :class:`cli.verified_reads.Reads`.
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from cli.client import genesis_option, node_option
 from cli.keys_cmd import key_option
-from cli.output import console, print_json, record_json
+from cli.output import console, err_console, print_json, record_json
 from cli.shipment_cmd import connect
+from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
     freshness_json,
     freshness_text,
@@ -42,7 +42,7 @@ def energy() -> None:
 @genesis_option()
 @key_option(help_text="Member key that signs the read (the owner, or the energy regulator).")
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@format_option()
 def account(
     org_id: str,
     interval: int | None,
@@ -53,7 +53,7 @@ def account(
     genesis_path: str,
     key_path: str | None,
     max_age_s: float,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """ORG's balances and its trades (oldest first), proven complete."""
     reads = connect(node, genesis_path, key_path, max_age_s)
@@ -65,12 +65,13 @@ def account(
         reads.now_or_at(height),
     )
     view = verified.view
-    if not as_json:
-        console.print(f"account {org_id}: {view.account.to_obj()}")
+    if fmt != "json":
+        (err_console if fmt == "csv" else console).print(
+            f"account {org_id}: {view.account.to_obj()}"
+        )
     account_json = {"org": org_id, "account": record_json(view.account)}
     trades = view.trades
-    report_search(verified, trades, "trade", lambda: _trades_table(trades.found), as_json,
-                  **account_json)  # fmt: skip
+    report_search(verified, trades, "trade", TRADES, fmt, **account_json)
 
 
 @energy.command()
@@ -80,7 +81,7 @@ def account(
 @genesis_option()
 @key_option(help_text="Member key that signs the read (a prosumer, or the energy regulator).")
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@format_option()
 def market(
     interval: int,
     height: int | None,
@@ -88,7 +89,7 @@ def market(
     genesis_path: str,
     key_path: str | None,
     max_age_s: float,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """The market of the interval starting at INTERVAL (ms): every order and trade."""
     reads = connect(node, genesis_path, key_path, max_age_s)
@@ -101,26 +102,28 @@ def market(
     orders = [o for o in view.orders if o is not None]
     trades = [t for t in view.trades if t is not None]
     withheld = len(view.orders) - len(orders) + len(view.trades) - len(trades)
-    if as_json:
+    if fmt == "json":
         print_json({**freshness_json(verified), "complete": True, "status": view.book.status,
                     "orders": [record_json(o) for o in orders],
                     "trades": [record_json(t) for t in trades], "withheld": withheld})  # fmt: skip
         return
-    if trades:
-        console.print(_trades_table(trades))
-    console.print(
+    notes = TRADES.emit(trades, fmt)
+    notes.print(
         f"market {interval} ({view.book.status}): all {len(view.orders)} orders and "
         f"{len(view.trades)} trades the proven book names, complete; {withheld} of them "
         "this key may not read (counted, not shown)"
     )
-    console.print(freshness_text(verified))
+    notes.print(freshness_text(verified))
 
 
-def _trades_table(trades: list[Trade] | tuple[Trade, ...]) -> Table:
-    table = Table()
-    for name in ("interval", "n", "seller", "buyer", "Wh", "price/kWh", "amount"):
-        table.add_column(name)
-    for t in trades:
-        table.add_row(*(str(v) for v in (t.interval_start_ms, t.n, t.seller, t.buyer,
-                                         t.quantity_wh, t.price_per_kwh, t.amount)))  # fmt: skip
-    return table
+TRADES: Listing[Trade] = Listing(
+    [
+        Column("interval_start_ms", "interval", lambda t: str(t.interval_start_ms)),
+        Column("n", "n", lambda t: str(t.n), right=True),
+        Column("seller", "seller", lambda t: t.seller),
+        Column("buyer", "buyer", lambda t: t.buyer),
+        Column("quantity_wh", "Wh", lambda t: str(t.quantity_wh), right=True),
+        Column("price_per_kwh", "price/kWh", lambda t: str(t.price_per_kwh), right=True),
+        Column("amount", "amount", lambda t: str(t.amount), right=True),
+    ]
+)

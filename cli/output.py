@@ -24,6 +24,12 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=_hex) + "\n")
 
 
+def print_json_line(value: Any) -> None:
+    """One JSON document on one line (a stream of them: JSON Lines), flushed."""
+    sys.stdout.write(json.dumps(value, default=_hex) + "\n")
+    sys.stdout.flush()
+
+
 def record_json(record: Described) -> Value:
     """A typed record as ``--json`` shows it: its stored map, keys in canonical order."""
     return canonical(record.to_obj())

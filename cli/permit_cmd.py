@@ -16,11 +16,11 @@ from __future__ import annotations
 import urllib.parse
 
 import click
-from rich.table import Table
 
 from cli.client import NodeClient, genesis_option, node_option
 from cli.output import console, fail, print_json, record_json
 from cli.render import fmt_time, parse_time, permit_view
+from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
     Reads,
     freshness_json,
@@ -177,7 +177,7 @@ def show(
 @node_option()
 @genesis_option()
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@format_option()
 def list_permits(
     holder: str | None,
     address: str | None,
@@ -187,7 +187,7 @@ def list_permits(
     node: str,
     genesis_path: str,
     max_age_s: float,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """Permits held by --holder or at --address: proven complete, every record proven."""
     if (holder is None) == (address is None):
@@ -201,16 +201,20 @@ def list_permits(
         reads.now_or_at(height),
     )
     view = verified.view
-    report_search(verified, view, "permit", lambda: _permits_table(view.found), as_json)
+    report_search(verified, view, "permit", PERMITS, fmt)
 
 
-def _permits_table(permits: tuple[Permit, ...]) -> Table:
-    table = Table()
-    for name in ("permit", "type", "holder", "status", "address"):
-        table.add_column(name)
-    for p in permits:
-        table.add_row(p.id, p.type, p.holder, p.status, p.address)
-    return table
+PERMITS: Listing[Permit] = Listing(
+    [
+        Column("permit", "permit", lambda p: p.id),
+        Column("type", "type", lambda p: p.type),
+        Column("holder", "holder", lambda p: p.holder),
+        Column("status", "status", lambda p: p.status),
+        Column("valid_from", "", lambda p: fmt_time(p.valid_from or None), only="csv"),
+        Column("valid_until", "", lambda p: fmt_time(p.valid_until or None), only="csv"),
+        Column("address", "address", lambda p: p.address),
+    ]
+)
 
 
 def permit_json(verified: Verified[PermitView]) -> dict[str, Value]:

@@ -10,23 +10,25 @@ ledger's append-only log.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.table import Table
 
 from cli.client import NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv, receipt_view, short
+from cli.tabular import Column, Listing, format_option
+from cli.tx_view import TxDetails, tx_details
 from cli.verified_reads import FINAL, Reads, freshness_json, freshness_text, max_age_option
 from ledger.block import BlockHeader, Receipt
 from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.answers import Verified
-from lightclient.blocks import BlockView, read_block, verify_block
+from lightclient.blocks import BlockEntry, BlockView, read_block, verify_block
 from lightclient.headers import CertifiedHeader
-from lightclient.receipts import verify_receipt
+from lightclient.receipts import VerifiedReceipt, verify_receipt
 
 
 def _client(node: str, key_path: str | None = None) -> NodeClient:
@@ -68,18 +70,19 @@ def _plain(value: Value) -> str:
 @genesis_option(required=False)
 @key_option(help_text="Member key that signs the read (shows the transactions it may see).")
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@format_option()
 def block(
     height: str,
     node: str,
     genesis_path: str | None,
     key_path: str | None,
     max_age_s: float,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """One block (HEIGHT or 'latest'): header, transactions, certificate.
 
     'latest' must be no older than --max-age; a numbered block is any age (asked for).
+    ``--format csv`` lists its transactions (the header and what was verified: stderr).
     """
     if height != "latest" and not height.isdigit():
         fail("HEIGHT is a number or 'latest'")
@@ -91,7 +94,7 @@ def block(
         reads = Reads(client, Genesis.load(genesis_path), max_age_s)
         freshness = reads.current() if height == "latest" else reads.at_height(int(height))
         verified = reads.accept(lambda: verify_block(view, reads.genesis), freshness)
-    if as_json:
+    if fmt == "json":
         print_json(
             {
                 "height": view.header.height,
@@ -104,24 +107,30 @@ def block(
             | ({} if verified is None else freshness_json(verified))
         )
         return
-    _print_block(view, verified)
+    _print_block(view, verified, fmt == "csv")
 
 
-def _print_block(view: BlockView, verified: Verified[CertifiedHeader] | None) -> None:
-    """The header, the transactions this reader may see, and what was verified."""
-    console.print(kv(_header_rows(view)))
-    if view.entries:
-        console.print(_entries_table(view))
+def _print_block(view: BlockView, verified: Verified[CertifiedHeader] | None, as_csv: bool) -> None:
+    """The header, the transactions this reader may see, and what was verified
+    (with ``as_csv``, the transactions as CSV rows and the rest on stderr)."""
+    notes = err_console if as_csv else console
+    notes.print(kv(_header_rows(view)))
+    entries = list(enumerate(view.entries))
+    if as_csv:
+        BLOCK_TXS.write_csv(entries)
+    elif view.entries:
+        console.print(BLOCK_TXS.table(entries))
+        console.print("each transaction: cityledger tx show HASH")
     if view.redacted:
-        console.print(
+        notes.print(
             f"{view.redacted} payloads are not shown to this reader (read rules); "
             "give --key to read what your organisation may"
         )
     if verified is not None:
-        console.print(freshness_text(verified))
-        console.print("  transactions and evidence match the header's tx and evidence roots")
+        notes.print(freshness_text(verified))
+        notes.print("  transactions and evidence match the header's tx and evidence roots")
     else:
-        console.print("[yellow]not verified[/]: give --genesis to check the certificate")
+        notes.print("[yellow]not verified[/]: give --genesis to check the certificate")
 
 
 def _header_rows(view: BlockView) -> list[tuple[str, str]]:
@@ -141,16 +150,26 @@ def _header_rows(view: BlockView) -> list[tuple[str, str]]:
     ]
 
 
-def _entries_table(view: BlockView) -> Table:
-    table = Table()
-    for name in ("#", "hash", "kind", "sender", "nonce"):
-        table.add_column(name)
-    for i, e in enumerate(view.entries):
-        if e.tx is None:
-            table.add_row(str(i), short(e.hash), e.kind, "[dim]redacted[/]", "")
-        else:
-            table.add_row(str(i), short(e.hash), e.kind, short(e.tx.sender), str(e.tx.nonce))
-    return table
+Entry = tuple[int, BlockEntry]
+BLOCK_TXS: Listing[Entry] = Listing(
+    [
+        Column("index", "#", lambda e: str(e[0]), right=True),
+        Column("hash", "hash", lambda e: e[1].hash.hex(), min_width=64),
+        Column("kind", "kind", lambda e: e[1].kind),
+        Column("redacted", "", lambda e: "true" if e[1].tx is None else "false", only="csv"),
+        Column("sender", "", lambda e: _sender(e[1]), only="csv"),
+        Column("nonce", "", lambda e: "" if e[1].tx is None else str(e[1].tx.nonce), only="csv"),
+        Column("", "nonce", lambda e: _nonce_or_redacted(e[1]), only="table"),
+    ]
+)
+
+
+def _nonce_or_redacted(entry: BlockEntry) -> str:
+    return "redacted" if entry.tx is None else str(entry.tx.nonce)
+
+
+def _sender(entry: BlockEntry) -> str:
+    return "" if entry.tx is None else entry.tx.sender.hex()
 
 
 @click.command("show")
@@ -181,7 +200,39 @@ def tx_show(
         client.get(f"/v1/txs/{raw.hex()}")  # raises the node's error
     reads = None if genesis_path is None else Reads(client, Genesis.load(genesis_path))
     out: dict[str, Any] = {"hash": raw}
-    report_receipt(answer, raw, reads, as_json, out)
+
+    def details(height: int, index: int) -> TxDetails:
+        return tx_details(client, reads, height, index, raw)
+
+    stub = answer.get("receipt")
+    if isinstance(stub, dict) and stub.get("redacted") is True:
+        report_withheld(stub, details, as_json, out | {"place_verified": reads is not None})
+        return
+    report_receipt(answer, raw, reads, as_json, out, details)
+
+
+def report_withheld(
+    stub: dict[str, Value],
+    details: Callable[[int, int], TxDetails],
+    as_json: bool,
+    out: dict[str, Any],
+) -> None:
+    """A transaction this key may not read: where it is and its kind, nothing else."""
+    height, index = stub.get("height"), stub.get("index")
+    if not isinstance(height, int) or not isinstance(index, int):
+        fail("the node's redacted receipt does not say where the transaction is")
+    shown = details(height, index)
+    if as_json:
+        print_json(out | {"height": height, "index": index, "tx": shown.to_json()})
+        return
+    console.print(kv([("transaction", out["hash"].hex()), ("block", f"{height} (index {index})")]))
+    console.print(kv(shown.rows()))
+    if out["place_verified"]:
+        console.print("✔ its hash is the block's entry at that index (certified block, tx root)")
+    console.print(
+        "the receipt and payload are shown only to readers the read rules allow: give --key "
+        "with a member key of a party to it (or an auditor's)"
+    )
 
 
 def wait_for_receipt(client: NodeClient, tx_hash: bytes, timeout: float) -> dict[str, Value]:
@@ -203,16 +254,42 @@ def wait_for_receipt(client: NodeClient, tx_hash: bytes, timeout: float) -> dict
     fail(f"transaction {tx_hash.hex()} not committed within {timeout:g} s (still pending)")
 
 
+def _print_receipt(
+    receipt: Receipt,
+    time_ms: int,
+    shown: TxDetails | None,
+    verified: Verified[VerifiedReceipt] | None,
+) -> None:
+    console.print(receipt_view(receipt, time_ms))
+    if shown is not None:
+        console.print(kv(shown.rows()))
+    if verified is None:
+        console.print(
+            "[yellow]not verified[/]: give --genesis to check the certificate "
+            "and the inclusion proofs"
+        )
+        return
+    console.print(freshness_text(verified))
+    console.print("  in the block's tx root, results root and the ledger log")
+    if shown is not None:
+        console.print(
+            "  the transaction is the block's entry at that index (tx root); the "
+            "sender's organisation is its member record proven at that block"
+        )
+
+
 def report_receipt(
     answer: dict[str, Value],
     tx_hash: bytes,
     reads: Reads | None,
     as_json: bool,
     out: dict[str, Any],
+    details: Callable[[int, int], TxDetails] | None = None,
 ) -> None:
     """Print a receipt (verified when the genesis is known); exit 1 if the tx failed.
 
     A committed transaction is final: its receipt is accepted at its block's age.
+    ``details``: also show the transaction (``tx show``), from its block.
     """
     stub = answer.get("receipt")
     if isinstance(stub, dict) and stub.get("redacted") is True:
@@ -236,18 +313,13 @@ def report_receipt(
         "height": receipt.height,
         "receipt": receipt.to_obj(),
     }
+    shown = None if details is None else details(receipt.height, receipt.index)
+    if shown is not None:
+        out["tx"] = shown.to_json()
     if as_json:
         print_json(out)
     else:
-        console.print(receipt_view(receipt, header.time_ms))
-        if verified is not None:
-            console.print(freshness_text(verified))
-            console.print("  in the block's tx root, results root and the ledger log")
-        else:
-            console.print(
-                "[yellow]not verified[/]: give --genesis to check the certificate "
-                "and the inclusion proofs"
-            )
+        _print_receipt(receipt, header.time_ms, shown, verified)
     if not receipt.ok:
         err_console.print(
             f"[bold red]error:[/] the transaction failed: {receipt.message} ({receipt.code})"

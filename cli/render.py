@@ -14,6 +14,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from cli.money import money
+from cli.tabular import Column, Listing
 from contracts.shipment_records import Document, GoodsLine, Shipment, ShipmentEvent
 from ledger.block import Receipt
 from lightclient.headers import CertifiedHeader
@@ -94,7 +96,7 @@ def goods_table(goods: Sequence[GoodsLine]) -> Table:
             g.hs_code,
             g.description,
             f"{g.quantity:,} {g.unit}",
-            f"{g.value:,} {g.currency} (minor units)",
+            money(g.value, g.currency),
         )
     return table
 
@@ -129,24 +131,35 @@ def describe_event(entry: ShipmentEvent) -> str:
     return str(event)
 
 
+def event_order(history: Sequence[ShipmentEvent]) -> list[ShipmentEvent]:
+    """Entries in the order things happened (event time), ties in recorded order."""
+    return sorted(history, key=lambda e: (e.time_ms, e.seq))
+
+
+def recorded_note(e: ShipmentEvent) -> str:
+    """The block time the entry was recorded at, where it differs from the event time."""
+    return "" if e.recorded_ms == e.time_ms else fmt_time(e.recorded_ms)
+
+
+TIMELINE: Listing[ShipmentEvent] = Listing(
+    [
+        Column("seq", "#", lambda e: str(e.seq), right=True),
+        Column("event_time", "event time (UTC)", lambda e: fmt_time(e.time_ms)),
+        Column("recorded_time", "recorded (if other)", recorded_note),
+        Column("place", "place", lambda e: e.place or ""),
+        Column("event", "event", lambda e: e.event, only="csv"),
+        Column("description", "event", describe_event),
+        Column("organisation", "organisation", lambda e: e.actor_org),
+        Column("height", "height", lambda e: str(e.height), right=True),
+        Column("tx_hash", "", lambda e: e.tx_hash.hex(), only="csv"),
+    ],
+    title="provenance (EPCIS what / when / where / why / who), in event order",
+)
+
+
 def timeline_table(history: Sequence[ShipmentEvent]) -> Table:
-    table = Table(title="provenance (EPCIS what / when / where / why / who)", title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("time (UTC)")
-    table.add_column("place")
-    table.add_column("event")
-    table.add_column("organisation")
-    table.add_column("height", justify="right")
-    for e in history:
-        table.add_row(
-            str(e.seq),
-            fmt_time(e.time_ms),
-            e.place or "-",
-            describe_event(e),
-            e.actor_org,
-            str(e.height),
-        )
-    return table
+    """The provenance in event order; ``#`` is the entry's recorded sequence number."""
+    return TIMELINE.table(event_order(history))
 
 
 def shipment_view(view: ShipmentView) -> RenderableType:
@@ -158,21 +171,22 @@ def shipment_view(view: ShipmentView) -> RenderableType:
     return Group(*parts)
 
 
-def shipments_table(records: Sequence[Shipment]) -> Table:
-    table = Table()
-    for name in ("shipment", "stage", "customs", "holder", "route", "containers", "updated"):
-        table.add_column(name)
-    for s in records:
-        table.add_row(
-            s.id,
-            s.stage,
-            s.customs_status,
-            s.holder,
-            f"{s.origin} → {s.destination}",
-            ", ".join(s.containers),
-            str(s.updated_height),
-        )
-    return table
+SHIPMENTS: Listing[Shipment] = Listing(
+    [
+        Column("shipment", "shipment", lambda s: s.id),
+        Column("stage", "stage", lambda s: s.stage),
+        Column("customs_status", "customs", lambda s: s.customs_status),
+        Column("holder", "holder", lambda s: s.holder),
+        Column("consignor", "consignor", lambda s: s.consignor, only="csv"),
+        Column("consignee", "consignee", lambda s: s.consignee, only="csv"),
+        Column("route", "route", lambda s: f"{s.origin} → {s.destination}", only="table"),
+        Column("origin", "", lambda s: s.origin, only="csv"),
+        Column("destination", "", lambda s: s.destination, only="csv"),
+        Column("containers", "containers", lambda s: " ".join(s.containers)),
+        Column("declared_time", "", lambda s: fmt_time(s.declared_time_ms), only="csv"),
+        Column("updated_height", "updated", lambda s: str(s.updated_height)),
+    ]
+)
 
 
 # --- permits, receipts, blocks ----------------------------------------------------------------

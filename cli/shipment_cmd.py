@@ -15,15 +15,20 @@ from __future__ import annotations
 import threading
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import click
 
+from cli.block_feed import BlockFeed
 from cli.client import NodeClient, genesis_option, node_option
+from cli.inputs import CONTAINERS
 from cli.keys_cmd import key_option, load_key
-from cli.output import console, fail, print_json, record_json
-from cli.render import shipment_view, shipments_table
+from cli.output import console, err_console, fail, print_json, record_json
+from cli.render import SHIPMENTS, TIMELINE, event_order, shipment_view
+from cli.shipment_find import date_range, find_by_days, hs_search, port_search, search_page
+from cli.shipment_watch import Watch, follow
+from cli.tabular import format_option
 from cli.verified_reads import (
     Reads,
     freshness_json,
@@ -33,13 +38,13 @@ from cli.verified_reads import (
     paging_options,
     report_search,
 )
+from contracts.shipment_records import ShipmentEvent
 from contracts.shipment_search import ShipmentFilter
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.answers import Verified
 from lightclient.history import verify_provenance
-from lightclient.search import verify_shipment_search
 from lightclient.shipments import ShipmentView
 
 FETCH_THREADS = 4
@@ -138,7 +143,7 @@ def shipment() -> None:
 @key_option(help_text="Member key that signs the read (shipment data is not public).")
 @click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@format_option()
 def provenance(
     shipment_id: str,
     node: str,
@@ -146,19 +151,25 @@ def provenance(
     key_path: str | None,
     height: int | None,
     max_age_s: float,
-    as_json: bool,
+    fmt: str,
 ) -> None:
-    """Who held shipment ID, where it has been, what was declared, and customs' decisions."""
+    """Who held shipment ID, where it has been, what was declared, and customs' decisions.
+
+    The timeline is in event order; ``--format csv`` prints its rows."""
     reads = connect(node, genesis_path, key_path, max_age_s)
     verified, _ = provenance_of(reads, shipment_id, height)
-    if as_json:
+    if fmt == "json":
         print_json({**freshness_json(verified), **view_json(verified.view)})
         return
     view = verified.view
-    console.print(shipment_view(view))
-    console.print(freshness_text(verified))
+    if fmt == "csv":
+        TIMELINE.write_csv(event_order(view.history))
+    else:
+        console.print(shipment_view(view))
+    notes = err_console if fmt == "csv" else console
+    notes.print(freshness_text(verified))
     n = len(view.history)
-    console.print(
+    notes.print(
         f"  the shipment record and all {n} history entries are proven against the state root "
         f"(nothing follows entry {n - 1}); each entry's transaction is proven committed in a "
         "certified block"
@@ -166,23 +177,36 @@ def provenance(
 
 
 @shipment.command()
-@click.option("--container", default=None, help="ISO 6346 container number.")
+@click.option(
+    "--container",
+    default=None,
+    callback=CONTAINERS,
+    help="ISO 6346 container number (case and check digit checked).",
+)
 @click.option("--party", default=None, help="Organisation id (consignor, consignee, holder …).")
 @click.option(
     "--status",
     default=None,
     help="declared, in_transit, delivered, pending, held, inspection, cleared, released, seized.",
 )
+@click.option("--hs", default=None, help="HS code, 4 to 10 digits: goods lines under it.")
+@click.option("--port", default=None, help="UN/LOCODE: the origin or the destination.")
+@click.option("--from", "first_day", default=None, help="Declared on or after this UTC day.")
+@click.option("--to", "last_day", default=None, help="Declared on or before this UTC day.")
 @paging_options()
 @node_option()
 @genesis_option()
 @key_option(help_text="Member key that signs the read.")
 @max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@format_option()
 def find(
     container: str | None,
     party: str | None,
     status: str | None,
+    hs: str | None,
+    port: str | None,
+    first_day: str | None,
+    last_day: str | None,
     limit: int,
     after: int | None,
     height: int | None,
@@ -190,19 +214,75 @@ def find(
     genesis_path: str,
     key_path: str | None,
     max_age_s: float,
+    fmt: str,
+) -> None:
+    """Shipments by container, party, status, HS code, port and/or declaration dates
+    (--from/--to, YYYY-MM-DD, at most 366 days): proven complete, every record proven."""
+    search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
+    days = date_range(first_day, last_day)
+    if not any(search) and days is None:
+        fail("give at least one of --container, --party, --status, --hs, --port, --from/--to")
+    reads = connect(node, genesis_path, key_path, max_age_s)
+    if not any(search):
+        assert days is not None
+        if after is not None:
+            fail("a search by dates alone reads every day whole: it has no --after")
+        find_by_days(reads, days, height, fmt)
+        return
+    verified = search_page(reads, search, page_of(after, limit, height), height)
+    view = verified.view
+    if days is not None:
+        view = replace(view, found=tuple(s for s in view.found if days.holds(s)))
+    report_search(verified, view, "shipment", SHIPMENTS, fmt)
+
+
+@shipment.command()
+@click.argument("shipment_ids", metavar="[ID]...", nargs=-1)
+@click.option("--container", default=None, callback=CONTAINERS, help="ISO 6346 number.")
+@click.option("--party", default=None, help="Organisation id.")
+@click.option("--status", default=None, help="A stage or customs status.")
+@click.option("--hs", default=None, help="HS code, 4 to 10 digits.")
+@click.option("--port", default=None, help="UN/LOCODE: origin or destination.")
+@click.option("--all", "every_event", is_flag=True, help="Every event, not only custody/customs.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N events.")
+@node_option()
+@genesis_option()
+@key_option(help_text="Member key that signs the subscription and the reads.")
+@max_age_option()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document per line.")
+def watch(
+    shipment_ids: tuple[str, ...],
+    container: str | None,
+    party: str | None,
+    status: str | None,
+    hs: str | None,
+    port: str | None,
+    every_event: bool,
+    count: int | None,
+    node: str,
+    genesis_path: str,
+    key_path: str | None,
+    max_age_s: float,
     as_json: bool,
 ) -> None:
-    """Shipments by container, party and/or status: proven complete, every record proven."""
-    if container is None and party is None and status is None:
-        fail("give at least one of --container, --party, --status")
+    """Print new custody and customs events of shipments ID... (or of a search) as they
+    commit, each verified at its block; Ctrl-C stops."""
+    search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
+    if bool(shipment_ids) == any(search):
+        fail("give shipment IDs, or search options (--container, --party, …), not both")
     reads = connect(node, genesis_path, key_path, max_age_s)
-    search = ShipmentFilter(container, party, status)
-    paging = page_of(after, limit, height)
-    params = {**search._asdict(), "limit": limit, "after": after, "height": height}
-    answer = reads.client.get("/v1/shipments", params, signed=True)
-    verified = reads.accept(
-        lambda: verify_shipment_search(answer, reads.genesis, search, paging, reads.signer()),
-        reads.now_or_at(height),
-    )
-    view = verified.view
-    report_search(verified, view, "shipment", lambda: shipments_table(view.found), as_json)
+    reads.signer()  # the subscription and the reads are signed
+    spec = Watch(reads, shipment_ids, search, every_event, as_json)
+
+    def history(shipment_id: str, height: int) -> tuple[ShipmentEvent, ...]:
+        return provenance_of(reads, shipment_id, height)[0].view.history
+
+    feed = BlockFeed(reads.client.clone()).start()
+    if not as_json:
+        err_console.print("watching; new events print as they commit (Ctrl-C stops)")
+    try:
+        follow(spec, feed, history, count)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        feed.stop()

@@ -22,9 +22,11 @@ from typing import Any
 import click
 
 from cli.client import NodeClient, genesis_option, node_option, system_ms
+from cli.inputs import CONTAINERS
 from cli.keys_cmd import key_option, load_key, public_key_of
 from cli.options import json_option
 from cli.output import console, fail, print_json
+from cli.precheck import precheck_problem
 from cli.query_cmd import report_receipt, wait_for_receipt
 from cli.render import parse_time
 from cli.verified_reads import Reads
@@ -53,6 +55,7 @@ class Sender:
     timeout: float
     nonce: int | None
     as_json: bool
+    force: bool = False  # send even when the pre-check says it would fail
 
     def __post_init__(self) -> None:
         self.key = load_key(self.key_path)
@@ -102,6 +105,10 @@ def send(sender: Sender, kind: str, payload: dict[str, Value], extra: Extra | No
         fail(f"not sent, the payload is wrong: {exc.message}")
     except KeyError:
         fail(f"unknown transaction kind {kind!r}; known: {', '.join(sorted(HANDLERS))}")
+    if not sender.force:
+        problem = precheck_problem(sender.client, sender.reads, kind, payload)
+        if problem is not None:
+            fail(f"not sent: {problem}; use --force to send anyway")
     explicit = sender.nonce is not None
     nonce = sender.nonce if sender.nonce is not None else next_nonce(sender)
     for _ in range(256):
@@ -152,6 +159,11 @@ _COMMON: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option("--wait/--no-wait", default=False, help="Return after commit, with the receipt."),
     click.option("--timeout", default=30.0, show_default=True, help="Seconds --wait waits."),
     click.option("--nonce", type=int, default=None, help="Use this nonce (default: ask the node)."),
+    click.option(
+        "--force",
+        is_flag=True,
+        help="Send even if the record it names is missing or in the wrong state (pre-check).",
+    ),
     json_option(),
 ]
 
@@ -198,6 +210,8 @@ def _params(spec: str) -> list[Any]:
             kw["type"] = int
         if "@" in marks:
             kw["type"] = click.File("rb" if name == "--document" else "r")
+        if name == "--container":
+            kw["callback"] = CONTAINERS
         dest = {
             "--file": "payload_file",
             "--container": "containers",
@@ -214,9 +228,9 @@ def _command(
 ) -> None:
     def callback(
         key_path: str, node: str, genesis_path: str | None, wait: bool, timeout: float,
-        nonce: int | None, as_json: bool, **fields: Any,
+        nonce: int | None, force: bool, as_json: bool, **fields: Any,
     ) -> None:  # fmt: skip
-        sender = Sender(key_path, node, genesis_path, wait, timeout, nonce, as_json)
+        sender = Sender(key_path, node, genesis_path, wait, timeout, nonce, as_json, force)
         send(sender, fields.get("kind") or kind, build(fields, sender), extra)
 
     for decorator in reversed([*_params(spec), *_COMMON]):

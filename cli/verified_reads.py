@@ -20,12 +20,12 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
-from rich.console import RenderableType
 from rich.text import Text
 
 from cli.client import NodeClient, system_ms
-from cli.output import console, fail, print_json, record_json
+from cli.output import fail, print_json, record_json
 from cli.render import fmt_time
+from cli.tabular import Listing
 from cli.validator_cache import fetch_history
 from ledger.genesis import Genesis
 from lightclient.answers import (
@@ -222,15 +222,16 @@ def report_search(
     verified: Verified[Any],
     view: SearchView[Any],
     noun: str,
-    table: Callable[[], RenderableType],
-    as_json: bool,
+    listing: Listing[Any],
+    fmt: str,
     **extra: Any,
 ) -> None:
-    """A verified search page: ``--json`` (the page's proof status, its records as
-    ``<noun>s``, and ``extra``), else the table, ``3 of 3 matching shipments,
-    complete …``, the freshness line and the next page."""
+    """A verified search page: ``json`` (the page's proof status, its records as
+    ``<noun>s``, and ``extra``), else the table (or CSV rows), ``3 of 3 matching
+    shipments, complete …``, the freshness line and the next page (to stderr
+    under CSV, so that stdout holds the rows only)."""
     count = view.page.count
-    if as_json:
+    if fmt == "json":
         page = {
             **freshness_json(verified),
             "complete": True,
@@ -244,12 +245,11 @@ def report_search(
         }
         print_json({**page, **extra})
         return
-    if view.found:
-        console.print(table())
-    console.print(_search_line(view, noun))
-    console.print(freshness_text(verified))
+    notes = listing.emit(view.found, fmt)
+    notes.print(_search_line(view, noun))
+    notes.print(freshness_text(verified))
     if count.next_after is not None:
-        console.print(f"more: --after {count.next_after} --height {verified.height}")
+        notes.print(f"more: --after {count.next_after} --height {verified.height}")
 
 
 def _search_line(view: SearchView[Any], noun: str) -> str:

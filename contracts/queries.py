@@ -39,6 +39,7 @@ from contracts.permit_records import Permit, PermitEvent
 from contracts.permits import permit_valid_at as _permit_valid_at
 from contracts.record_cache import typed_record
 from contracts.shipment_records import Shipment, ShipmentEvent
+from contracts.shipment_search import ShipmentFilter
 from ledger.encoding import Value, decode
 from ledger.schema import Described
 from ledger.storage.protocol import KVReader
@@ -101,24 +102,10 @@ def bucket_members(state: StateReader, bucket: sb.Bucket, start: int, limit: int
     return out
 
 
-def shipment_bucket(
-    state: StateReader,
-    *,
-    container: str | None = None,
-    party: str | None = None,
-    status: str | None = None,
-) -> sb.Bucket:
+def shipment_bucket(state: StateReader, search: ShipmentFilter) -> sb.Bucket:
     """The smallest bucket among the filters given: a search walks it and checks the
     others on each record (:func:`contracts.shipment_search.matches_search`)."""
-    given = [
-        family.bucket(name)
-        for family, name in (
-            (sb.SHIPMENT_CONTAINER, container),
-            (sb.SHIPMENT_PARTY, party),
-            (sb.SHIPMENT_STATUS, status),
-        )
-        if name is not None
-    ]
+    given = search.buckets()
     assert given, "a shipment search needs at least one filter"
     return min(given, key=lambda bucket: bucket_count(state, bucket))
 

@@ -60,6 +60,9 @@ class Family:
 SHIPMENT_STATUS = Family("shipment-status", removable=True)
 SHIPMENT_PARTY = Family("shipment-party")
 SHIPMENT_CONTAINER = Family("shipment-container")
+SHIPMENT_HS = Family("shipment-hs")  # per HS heading (4 digits) of the goods lines
+SHIPMENT_PORT = Family("shipment-port")  # per UN/LOCODE of origin and destination
+SHIPMENT_DAY = Family("shipment-day")  # per UTC day of declaration, YYYY-MM-DD
 PERMIT_HOLDER = Family("permit-holder")
 PERMIT_ADDRESS = Family("permit-address")
 TRADE_ACCOUNT = Family("trade-account")
@@ -69,6 +72,9 @@ FAMILIES = {
         SHIPMENT_STATUS,
         SHIPMENT_PARTY,
         SHIPMENT_CONTAINER,
+        SHIPMENT_HS,
+        SHIPMENT_PORT,
+        SHIPMENT_DAY,
         PERMIT_HOLDER,
         PERMIT_ADDRESS,
         TRADE_ACCOUNT,

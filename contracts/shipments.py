@@ -30,6 +30,7 @@ from __future__ import annotations
 from contracts import codes
 from contracts import index_keys as ik
 from contracts import search_buckets as sb
+from contracts import shipment_search as search
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, bad_payload, forbidden, wrong_state
@@ -201,7 +202,8 @@ def add_party_index(ctx: TxContext, shipment: Shipment, org_id: str) -> None:
 
 def index_declared(ctx: TxContext, shipment: Shipment) -> None:
     """A new shipment filed under its containers, parties, stage and customs status
-    (local index and proven search buckets, :mod:`contracts.search_buckets`)."""
+    (local index and proven search buckets, :mod:`contracts.search_buckets`), and
+    under its HS headings, ports and declaration day (proven buckets)."""
     for number in shipment.containers:
         bucket = sb.SHIPMENT_CONTAINER.bucket(number)
         sb.file(ctx, bucket, ik.SHIPMENT_CONTAINER.key(number, shipment.id), shipment.key)
@@ -209,6 +211,11 @@ def index_declared(ctx: TxContext, shipment: Shipment) -> None:
         add_party_index(ctx, shipment, org_id)
     _file_status(ctx, shipment, shipment.stage)
     _file_status(ctx, shipment, shipment.customs_status)
+    for heading in search.hs_headings(shipment):  # proven buckets only: no local index
+        sb.join(ctx, sb.SHIPMENT_HS.bucket(heading), shipment.key)
+    for place in search.ports(shipment):
+        sb.join(ctx, sb.SHIPMENT_PORT.bucket(place), shipment.key)
+    sb.join(ctx, sb.SHIPMENT_DAY.bucket(search.day_of(shipment.declared_time_ms)), shipment.key)
 
 
 # --- handlers --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from contracts.index_keys import normalise_address
 from contracts.permit_records import Permit
 from contracts.read_rules import ROLE_READERS, Reader, reader_for
 from contracts.shipment_records import Shipment
-from contracts.shipment_search import ShipmentFilter, matches_search
+from contracts.shipment_search import ShipmentFilter, in_bucket, matches_search
 from ledger.block import BlockHeader
 from ledger.encoding import Value, encode
 from ledger.errors import LedgerError
@@ -59,12 +59,6 @@ class Paging:
     limit: int = 100
 
 
-def shipment_buckets(search: ShipmentFilter) -> list[sb.Bucket]:
-    """The buckets of the filters given: the node may walk any one of them."""
-    families = (sb.SHIPMENT_CONTAINER, sb.SHIPMENT_PARTY, sb.SHIPMENT_STATUS)
-    return [f.bucket(name) for f, name in zip(families, search, strict=True) if name is not None]
-
-
 def verify_reader(answer: Value, header: BlockHeader, reader_key: bytes) -> Reader:
     """Who the node answered (the signing key's proven member record, at the answer's
     height): what it may read decides which members the node may withhold from it."""
@@ -86,20 +80,14 @@ def verify_shipment_search(
 ) -> SearchView[Shipment]:
     """A page of ``GET /v1/shipments`` signed by ``reader_key``: complete, each shown
     shipment proven, none withheld that the reader may read."""
-
-    def in_bucket(bucket: sb.Bucket, shipment: Shipment) -> bool:
-        only = {"shipment-container": "container", "shipment-party": "party"}
-        field = only.get(bucket.family.name, "status")
-        return matches_search(shipment, **{field: bucket.name})
-
     return _verify(
         answer,
         genesis,
-        shipment_buckets(search),
+        search.buckets(),
         paging,
         Shipment,
         in_bucket,
-        lambda s: matches_search(s, **search._asdict()),
+        lambda s: matches_search(s, search),
         lambda header: shipment_withholding(verify_reader(answer, header, reader_key)),
     )
 

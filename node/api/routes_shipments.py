@@ -7,13 +7,15 @@ were offered custody, and the customs, port and auditor roles may read it
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from contracts import codes, queries
 from contracts import state_keys as sk
 from contracts.read_rules import may_know_absent, may_read
 from contracts.shipment_records import ShipmentEvent
-from contracts.shipment_search import SEARCH_STATUSES
+from contracts.shipment_search import SEARCH_STATUSES, ShipmentFilter
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
 from node.api.access import authenticated_reader, deny, reader_of
@@ -78,27 +80,22 @@ def _history_tx_proofs(
 
 @routes.get("/v1/shipments")
 async def search(request: web.Request) -> web.StreamResponse:
-    """Shipments by container, party and/or stage/customs status, proven complete.
+    """Shipments by container, party, stage/customs status, HS code, port and/or
+    declaration day, proven complete.
 
     The answer is one page of the smallest given filter's bucket in state
     (:meth:`ProvenState.page`): every slot from ``after`` on, each with its
     member, or redacted when the caller may not read that shipment. Later pages
     pass ``after=<next_after>`` and the first page's ``height``.
     """
-    container = query_text(request, "container", max_len=11, pattern=codes.CONTAINER_PATTERN)
-    party = query_text(request, "party", max_len=64, pattern=ORG_ID_PATTERN)
-    status = query_text(request, "status", max_len=32)
-    if status is not None and status not in SEARCH_STATUSES:
-        raise malformed(f"status must be one of {sorted(SEARCH_STATUSES)}")
+    filters = _search_of(request)
     start = query_uint(request, "after", hi=MAX_INT) or 0
     limit = query_limit(request)
-    if container is None and party is None and status is None:
-        raise malformed("give at least one of container, party, status")
     reader, signer = await authenticated_reader(request)
     if reader.org is None or signer is None:
         raise deny("shipment data", is_signed(request.headers))
     state = ProvenState.of_request(request)
-    bucket = queries.shipment_bucket(state, container=container, party=party, status=status)
+    bucket = queries.shipment_bucket(state, filters)
 
     def readable(record_key: bytes) -> bool:
         record = queries.get_shipment(state, record_key.decode().split("/", 1)[1])
@@ -107,3 +104,25 @@ async def search(request: web.Request) -> web.StreamResponse:
     page = state.page(bucket, start, limit, readable)
     # the signer's member record: what it may read decides what may be withheld from it
     return render(request, state.answer(**page, reader=state.item(sk.member_key(signer))))
+
+
+HS_SEARCH_PATTERN = re.compile(r"^[0-9]{4,10}$")
+DAY_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _search_of(request: web.Request) -> ShipmentFilter:
+    """The search's filters from the query (at least one)."""
+    status = query_text(request, "status", max_len=32)
+    if status is not None and status not in SEARCH_STATUSES:
+        raise malformed(f"status must be one of {sorted(SEARCH_STATUSES)}")
+    search = ShipmentFilter(
+        container=query_text(request, "container", max_len=11, pattern=codes.CONTAINER_PATTERN),
+        party=query_text(request, "party", max_len=64, pattern=ORG_ID_PATTERN),
+        status=status,
+        hs=query_text(request, "hs", max_len=10, pattern=HS_SEARCH_PATTERN),
+        port=query_text(request, "port", max_len=5, pattern=codes.UNLOCODE_PATTERN),
+        day=query_text(request, "day", max_len=10, pattern=DAY_PATTERN),
+    )
+    if not any(search):
+        raise malformed("give at least one of container, party, status, hs, port, day")
+    return search

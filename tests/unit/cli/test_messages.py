@@ -35,7 +35,7 @@ def test_a_key_nobody_registered_is_told_who_registers_keys(
 ) -> None:
     stranger = write_keys(str(tmp_path), ["stranger"])["stranger"]
     pending = len(node.mempool)
-    result = run(["tx", "permit", "review", "P-0001", "--key", stranger,
+    result = run(["tx", "permit", "suspend", "P-0001", "--reason", "x", "--key", stranger,
                   "--node", server.url, "--genesis", genesis_file])  # fmt: skip
     assert result.exit_code == 1
     text = " ".join(result.output.split())
