@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,3 +111,13 @@ def sent(peer: Peer) -> list[bytes]:
     while not peer.queue.empty():
         out.append(peer.queue.get_nowait())
     return out
+
+
+async def wait_for(what: str, timeout_s: float, check: Callable[[], Awaitable[bool]]) -> None:
+    """Poll ``check`` every 0.1 s until it holds; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")

@@ -6,7 +6,6 @@ check out."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import aiohttp
@@ -21,7 +20,7 @@ from node.config import APIConfig, MempoolConfig, NodeConfig, P2PConfig
 from node.peers import Peer
 from node.runtime import Node
 from node.wire import VoteMsg
-from tests.unit.node.chainkit import CHAIN, GENESIS, VALIDATOR_KEYS
+from tests.unit.node.chainkit import CHAIN, GENESIS, VALIDATOR_KEYS, wait_for
 
 OFFENDER = 3  # its key signs two prevotes; its node stays honest otherwise
 
@@ -30,15 +29,6 @@ async def _evidence(session: aiohttp.ClientSession, url: str) -> Any:
     async with session.get(url + "/v1/evidence", headers={"Accept": "application/msgpack"}) as r:
         assert r.status == 200
         return decode(await r.read())
-
-
-async def _wait(what: str, timeout_s: float, check: Any) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_a_double_vote_seen_by_one_node_is_committed_and_listed_by_every_node() -> None:
@@ -75,7 +65,7 @@ def test_a_double_vote_seen_by_one_node_is_committed_and_listed_by_every_node() 
         async def committed_height_2() -> bool:
             return all(node.chain.head().height >= 2 for node in nodes)
 
-        await _wait("every node to commit block 2", 60, committed_height_2)
+        await wait_for("every node to commit block 2", 60, committed_height_2)
         # The equivocation: two prevotes of one key at node 0's height, shown to node 0.
         target = nodes[0]
         height = target.core.height
@@ -103,7 +93,9 @@ def test_a_double_vote_seen_by_one_node_is_committed_and_listed_by_every_node() 
                 any(e["status"] == "committed" for e in answer["evidence"]) for answer in answers
             )
 
-        await _wait("the evidence to be committed and listed by every node", 60, listed_everywhere)
+        await wait_for(
+            "the evidence to be committed and listed by every node", 60, listed_everywhere
+        )
         for node, answer in zip(nodes, answers, strict=True):
             committed = [e for e in answer["evidence"] if e["status"] == "committed"]
             assert len(committed) == 1, (node.config.name, committed)  # once, in one block

@@ -6,8 +6,6 @@ keeps running; every node agrees on the chain and on the set at each height."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -17,20 +15,11 @@ from ledger.storage import MemoryStore
 from ledger.validators import ValidatorUpdate
 from node.config import APIConfig, MempoolConfig, NodeConfig, P2PConfig
 from node.runtime import Node
-from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, make_genesis
+from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, make_genesis, wait_for
 from tests.unit.node.valset_kit import registered, updates_tx
 
 GENESIS = make_genesis()
 NEW = PrivateKey.from_label("node-test-validator-joining")
-
-
-async def _wait(what: str, timeout_s: float, check: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def _nodes(prelisted: bool) -> list[Node]:
@@ -83,7 +72,7 @@ async def _scenario(nodes: list[Node], prelisted: bool) -> None:
         return all(node.chain.head().height >= height for node in among)
 
     following = nodes if prelisted else nodes[:4]  # the unknown key cannot link yet
-    await _wait("block 1 everywhere", 60, lambda: at(1, following))
+    await wait_for("block 1 everywhere", 60, lambda: at(1, following))
     assert prelisted or nodes[4].chain.head().height == 0
     change = updates_tx(
         ADMIN,
@@ -98,9 +87,9 @@ async def _scenario(nodes: list[Node], prelisted: bool) -> None:
     async def changed() -> bool:
         return bool(chain.validator_changes())
 
-    await _wait("the change to be committed", 60, changed)
+    await wait_for("the change to be committed", 60, changed)
     [(effective, new_set)] = chain.validator_changes()
-    await _wait("six blocks past the change", 90, lambda: at(effective + 6))
+    await wait_for("six blocks past the change", 90, lambda: at(effective + 6))
     assert nodes[4].is_validator and nodes[4].consensus_started
     head = min(node.chain.head().height for node in nodes)
     for node in nodes[1:]:
