@@ -110,7 +110,7 @@ class Node:
             self.chain, self.mempool, self.evidence_pool, self.events, self.metrics, self.peers
         )
         self.is_validator = is_or_becomes_validator(self.chain, key.public_key)
-        self._signer_state = (signer_state, reset_signer_state)
+        self._signer_state = (signer_state, reset_signer_state, self.chain.head().height)
         self.signer: Signer | None = None
         if self.is_validator:
             _attach_signer(self)
@@ -267,8 +267,9 @@ class Node:
 def _attach_signer(node: Node) -> None:
     """Open the node's signer (its state file's start-up rules: :func:`_open_signer`);
     it reads a block it is about to lock on from the driver."""
-    path, reset = node._signer_state
-    signer = _open_signer(node.key, node.genesis, node.store, node.chain, path, reset)
+    path, reset, head_at_start = node._signer_state
+    validated = _heights_validated(node.chain, node.key.public_key, head_at_start)
+    signer = _open_signer(node.key, node.genesis, node.store, node.chain, path, reset, validated)
 
     def block_bytes(block_hash: bytes) -> bytes | None:
         block = node.driver.blocks.get(block_hash)
@@ -285,9 +286,11 @@ def _open_signer(
     chain: ChainStore,
     signer_state: str | None,
     reset: bool,
+    validated: int,
 ) -> Signer:
     """A validator's signer: from its state file (:func:`open_signer`), or in memory only
-    (``signer_state`` None: tests). It never signs at or below the committed head."""
+    (``signer_state`` None: tests). It never signs at or below the committed head.
+    ``validated``: :func:`_heights_validated`."""
 
     def committed() -> int:
         return chain.head().height
@@ -299,25 +302,26 @@ def _open_signer(
         genesis.chain_id,
         SignerStateFile(signer_state),
         store,
-        chain_height=_heights_validated(chain, key.public_key),
+        chain_height=validated,
         reset=reset,
         committed_height=committed,
     )
 
 
-def _heights_validated(chain: ChainStore, public_key: bytes) -> int:
-    """The committed heights at which ``public_key`` could have signed a vote that counts:
-    the head, if the key was in a validator set at or below it, else 0. An observer a
-    governance change adds has signed nothing for this chain, so a missing signer state
-    is a new validator's (open_signer), not a lost record."""
-    head = chain.head().height
+def _heights_validated(chain: ChainStore, public_key: bytes, head_at_start: int) -> int:
+    """The committed head if ``public_key`` could have signed a vote that counts on this
+    chain before this node opens its signer, else 0 (open_signer: a missing signer state
+    is then a new validator's, not a lost record). It could if it was in a validator set
+    at or below the head the node had when it *started*: a node that started as an
+    observer and is voted in while it runs has signed nothing here, however far its head
+    has moved past the change by the time it notices."""
     if public_key in chain.genesis.validators:
-        return head
+        return chain.head().height
     for effective, validators in chain.validator_changes(0, limit=MAX_CHANGES_READ):
-        if effective > head:
+        if effective > head_at_start:
             break
         if public_key in validators:
-            return head
+            return chain.head().height
     return 0
 
 

@@ -1,14 +1,17 @@
-"""A city joins a running devnet and is voted in (issue 18): `devnet join` starts a node
-with its own fresh key as a non-validator; it catches up; the founding agencies propose
-and approve it with `gov`; from the effective height it signs certificates, with no node
-restarted. Then it is voted out again, and its signature never appears after that.
+"""A city joins a running devnet under load and is voted in (issue 18): `devnet join`
+starts a node with its own fresh key as a non-validator; it catches up; the founding
+agencies propose and approve it with `gov`; from the effective height it signs
+certificates, with no node restarted. Then it is voted out again, and its signature never
+appears after that. Meanwhile three other agencies' admins send a steady, bounded load
+(at most 1,200 transactions, 90 s), none of which may be lost.
 
 Measured and printed: seconds from the approval that executed the change to the first
-certificate the new validator signed."""
+certificate the new validator signed, and committed tx/s before and after the change."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,18 +20,18 @@ from typing import Any
 import pytest
 
 from devnet.layout import Network
+from ledger.crypto import PrivateKey
+from ledger.tx import Transaction
 from node.config import Home
-from tests.integration.netkit import get, height, running_network, wait_until
+from tests.e2e.load import agency_admins
+from tests.integration.netkit import get, height, running_network, submit, wait_until
 from tests.unit.cli.kit import message, run
 
-APPROVERS = [
-    "busan-customs",
-    "busan-port",
-    "busan-permits",
-    "busan-energy",
-    "busan-audit",
-    "sejong-port",
-]  # fmt: skip  (with the proposer: 7 of the 10 founding agencies
+PROPOSER = "sejong-customs"
+# with the proposer, 7 of the 10 founding agencies; none of them sends the load
+APPROVERS = ["busan-energy", "busan-audit", "sejong-port", "sejong-permits", "sejong-energy",
+             "sejong-audit"]  # fmt: skip
+LOADERS = 3  # the first three agencies' admins (busan-customs, -port, -permits) send the load
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def gov(net: Network, org: str, *args: str) -> Any:
 def vote(net: Network, kind: str, public_key: str, power: int) -> int:
     """Propose (sejong-customs) and approve; returns the height the last approval committed."""
     adding = ["--name", "seoul-4", "--power", str(power), "--org", "sejong-customs"]
-    proposal = gov(net, "sejong-customs", "propose", kind, "--public-key", public_key,
+    proposal = gov(net, PROPOSER, "propose", kind, "--public-key", public_key,
                    *(adding if kind == "validator-add" else []))  # fmt: skip
     pid = proposal["proposal_id"]
     for org in APPROVERS:
@@ -67,7 +70,77 @@ def signers(net: Network, h: int) -> set[str]:
     return {s[0] for s in (block.get("last_cert") or {}).get("signatures", [])}
 
 
-def test_a_city_joins_is_voted_in_signs_and_is_voted_out(network: Network) -> None:
+class SteadyLoad:
+    """``identity.register_org`` from the first agencies' admins at ``rate`` tx/s, in a
+    thread, bounded in count and time; remembers what it sent."""
+
+    def __init__(self, net: Network, rate: float = 20.0, max_txs: int = 1200) -> None:
+        self.net, self.rate, self.max_txs = net, rate, max_txs
+        self.senders = agency_admins()[:LOADERS]
+        self.sent: list[bytes] = []
+        self.refused: object = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline, nonce = time.monotonic() + 90, 0
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            txs = [self._tx(key, nonce) for key in self.senders]
+            if len(self.sent) + len(txs) > self.max_txs:
+                return
+            answer = submit(self.net.nodes[0], txs)
+            accepted = [r.get("status") == "pending" for r in answer.get("results", [])]
+            if len(accepted) != len(txs) or not all(accepted):
+                self.refused = answer  # a gap would strand every later nonce: stop here
+                return
+            self.sent += [tx.hash for tx in txs]  # the node admitted them: none may be lost
+            nonce += 1
+            time.sleep(len(txs) / self.rate)
+
+    def _tx(self, key: PrivateKey, nonce: int) -> Transaction:
+        member = PrivateKey.from_label(f"join-load/{key.public_key.hex()[:8]}/{nonce}")
+        payload = {"id": f"join-{key.public_key.hex()[:6]}-{nonce}", "name": f"trader {nonce}",
+                   "kind": "trader", "city": "Busan",
+                   "members": [{"public_key": member.public_key, "name": "admin",
+                                "roles": ["admin"]}]}  # fmt: skip
+        return Transaction.create(key, self.net.chain_id, "identity.register_org", nonce, payload)
+
+
+def committed_rate(net: Network, first: int, last: int) -> float:
+    """Transactions per second of block time over heights ``first..last``."""
+    headers = [get(net.nodes[0], f"/v1/blocks/{h}")["block"]["header"] for h in (first, last)]
+    txs = sum(
+        get(net.nodes[0], f"/v1/blocks/{h}")["block"]["header"]["tx_count"]
+        for h in range(first + 1, last + 1)
+    )
+    seconds = (headers[1]["time_ms"] - headers[0]["time_ms"]) / 1000
+    return txs / seconds if seconds > 0 else 0.0
+
+
+def test_a_city_joins_under_load_is_voted_in_signs_and_is_voted_out(network: Network) -> None:
+    load = SteadyLoad(network)
+    load.thread.start()
+    try:
+        _join_vote_sign_leave(network)
+    finally:
+        load.stop.set()
+        load.thread.join(timeout=30)
+    top = height(network.nodes[0])
+    wait_until(lambda: all(_committed(network, h) for h in load.sent[-3:]), 60, "the load")
+    assert load.refused is None, f"the node refused load it could take: {load.refused}"
+    missing = [h.hex()[:16] for h in load.sent if not _committed(network, h)]
+    assert not missing, f"{len(missing)} of {len(load.sent)} load transactions lost"
+    assert len(load.sent) >= 50 and top > 0, "the load ran through the change"
+
+
+def _committed(net: Network, tx_hash: bytes) -> bool:
+    try:
+        return bool(get(net.nodes[0], f"/v1/txs/{tx_hash.hex()}")["receipt"])
+    except (OSError, KeyError, ValueError):
+        return False
+
+
+def _join_vote_sign_leave(network: Network) -> None:
     joined = cli("devnet", "join", "--name", "seoul-4", "--home", network.home)
     entry = Network.load(network.home).node("seoul-4")
     network.nodes.append(entry)  # so the fixture stops it too
@@ -84,8 +157,12 @@ def test_a_city_joins_is_voted_in_signs_and_is_voted_out(network: Network) -> No
 
     wait_until(signed_one, 60, "the new validator's first signed certificate")
     took = time.monotonic() - decided_at
-    print(f"\njoin: the new validator first signed height {first[0] - 1}, {took:.1f} s after "
-          f"the approval committed at {decided}")  # fmt: skip
+    wait_until(lambda: height(network.nodes[0]) > first[0] + 10, 60, "ten blocks more")
+    before = committed_rate(network, max(1, decided - 10), decided)
+    after = committed_rate(network, first[0], first[0] + 10)
+    print(f"\njoin under load: the new validator first signed height {first[0] - 1}, "
+          f"{took:.1f} s after the approval committed at {decided}; committed "
+          f"{before:.1f} tx/s in the 10 blocks before, {after:.1f} in the 10 after")  # fmt: skip
     status = get(network.nodes[0], "/v1/status")
     assert status["height"] >= first[0]
     removed = vote(network, "validator-remove", key, 0)
