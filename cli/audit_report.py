@@ -86,11 +86,19 @@ def not_checked(report: AuditReport, ctx: AuditContext) -> list[str]:
     return gaps
 
 
-def _short(value: bytes | None) -> str | None:
+def _short(value: bytes | None, other: bytes | None = None) -> str | None:
+    """``value`` in hex; a long one as the bytes around its first difference from ``other``."""
     if value is None:
         return None
-    shown = value[:SHOWN_BYTES].hex()
-    return shown if len(value) <= SHOWN_BYTES else f"{shown}… ({len(value)} bytes)"
+    if len(value) <= SHOWN_BYTES:
+        return value.hex()
+    pairs = zip(value, other or b"", strict=False)
+    at = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(value), len(other or b"")))
+    start = max(0, min(at - SHOWN_BYTES // 4, len(value) - SHOWN_BYTES))
+    end = start + SHOWN_BYTES
+    before, after = ("…" if start else ""), ("…" if end < len(value) else "")
+    window = f"{before}{value[start:end].hex()}{after}"
+    return f"{window} (bytes {start} to {end - 1} of {len(value)})"
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
@@ -101,8 +109,8 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "tx_hash": None if f.tx_hash is None else f.tx_hash.hex(),
         "tx_kind": f.tx_kind,
         "key": None if f.key is None else f.key.hex(),
-        "stored": _short(f.stored),
-        "expected": _short(f.expected),
+        "stored": _short(f.stored, f.expected),
+        "expected": _short(f.expected, f.stored),
     }
     doc.update({k: v for k, v in extra.items() if v is not None})
     return doc
@@ -184,8 +192,8 @@ def _finding_row(f: Finding) -> str:
             ("transaction hash", None if f.tx_hash is None else f.tx_hash.hex()),
             ("transaction kind", f.tx_kind),
             ("record key", None if f.key is None else f.key.hex()),
-            ("stored", _short(f.stored)),
-            ("expected", _short(f.expected)),
+            ("stored", _short(f.stored, f.expected)),
+            ("expected", _short(f.expected, f.stored)),
         )
         if value is not None
     ]
