@@ -354,12 +354,12 @@ def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None
         return
     if report.ok:
         console.print(
-            f"[bold green]✔ the chain checks out[/] ({label}) from genesis to height "
+            f"[bold green]✔ the chain checks out[/], {label}, from genesis to height "
             f"{report.tip}: hash links, certificates, signatures, tx/log/state/results/"
             "evidence roots, committed evidence and re-execution"
         )
         return
-    table = Table(title=f"[bold red]audit FAILED[/] ({label})", title_justify="left")
+    table = Table(title=f"[bold red]audit FAILED[/], {label}", title_justify="left")
     for name in ("height", "record", "what differs"):
         table.add_column(name)
     for f in sorted(report.findings, key=lambda f: (f.height is None, f.height or 0)):
