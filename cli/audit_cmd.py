@@ -18,9 +18,11 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,15 +33,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli.audit_report import AuditContext, render_html, report_json, write_atomically
 from cli.client import MISSING_GENESIS, NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.options import json_option
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv
 from cli.verified_reads import Reads, freshness_text, max_age_option
-from ledger.block import BlockHeader
+from ledger.block import Block, BlockHeader
 from ledger.crypto import PrivateKey, Purpose
 from ledger.encoding import Value, encode
+from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.storage import KVStore, keys, open_leveldb
 from ledger.storage.snapshot import private_copy
@@ -71,6 +75,7 @@ class RemoteSource:
         self.client = client
         self._tip = int(client.get("/v1/status")["height"])
         self._tip_cert: bytes | None = None
+        self.tip_block: bytes | None = None
 
     def tip(self) -> int:
         return self._tip
@@ -97,9 +102,12 @@ class RemoteSource:
                     if ahead not in window:
                         window[ahead] = pool.submit(fetch, ahead)
                 answer = window.pop(height).result()
-                if height == self._tip and answer.get("certificate") is not None:
-                    self._tip_cert = encode(answer["certificate"])
-                yield height, encode(answer["block"]) if "block" in answer else None
+                raw = encode(answer["block"]) if "block" in answer else None
+                if height == self._tip:
+                    self.tip_block = raw
+                    if answer.get("certificate") is not None:
+                        self._tip_cert = encode(answer["certificate"])
+                yield height, raw
 
     def tip_certificate(self) -> bytes | None:
         return self._tip_cert
@@ -149,6 +157,13 @@ def audit() -> None:
     ),
 )
 @key_option(help_text="With --node: an auditor's member key, which reads every transaction.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also write the auditor's report to FILE: HTML, or JSON when FILE ends in .json.",
+)
 @json_option()
 def verify_chain(
     home: str | None,
@@ -156,6 +171,7 @@ def verify_chain(
     genesis_path: str | None,
     workers: int | None,
     key_path: str | None,
+    report_path: str | None,
     as_json: bool,
 ) -> None:
     """Every block from genesis: links, certificates, signatures, roots, re-execution."""
@@ -173,20 +189,52 @@ def verify_chain(
                 "a genesis file obtained independently with --genesis"
             )
     genesis = Genesis.load(genesis_path)
+    started_at = datetime.now(UTC)
     if home is None:
-        report = _run(
-            genesis,
-            RemoteSource(NodeClient(node or "", key=_key(key_path))),
-            None,
-            workers,
-            quiet=as_json,
-        )
+        remote = RemoteSource(NodeClient(node or "", key=_key(key_path)))
+        report = _run(genesis, remote, None, workers, quiet=as_json)
+        tip_block = remote.tip_block
     else:
         with _offline_store(home, genesis) as store:
-            report = _run(genesis, StoreSource(store), store, workers, quiet=as_json)
-    _print_report(report, as_json)
+            source = StoreSource(store)
+            report = _run(genesis, source, store, workers, quiet=as_json)
+            tip_block = store.get(keys.block_key(source.tip()))
+    ctx = AuditContext(
+        genesis_path,
+        genesis.hash,
+        _block_hash(tip_block),
+        started_at,
+        offline=home is not None,
+        where=home if home is not None else node or "",
+    )
+    _print_report(report, ctx, as_json)
+    if report_path is not None:
+        _write_report(report_path, report, ctx, quiet=as_json)
     if not report.ok:
         raise SystemExit(1)
+
+
+def _block_hash(raw: bytes | None) -> bytes | None:
+    """The hash of the source's tip block, if it decodes (the audit says whether it checks)."""
+    if raw is None:
+        return None
+    try:
+        return Block.decode(raw).hash
+    except LedgerError:
+        return None
+
+
+def _write_report(path: str, report: AuditReport, ctx: AuditContext, quiet: bool) -> None:
+    if path.lower().endswith(".json"):
+        text = json.dumps(report_json(report, ctx), indent=2) + "\n"
+    else:
+        text = render_html(report, ctx)
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        fail(f"cannot write the report to {path}: {exc}")
+    if not quiet:
+        err_console.print(f"report written to {path}")
 
 
 @contextmanager
@@ -275,31 +323,20 @@ def _run(
             progress.stop()
 
 
-def _print_report(report: AuditReport, as_json: bool) -> None:
+def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None:
     if as_json:
-        print_json(
-            {
-                "ok": report.ok,
-                "chain_id": report.chain_id,
-                "tip": report.tip,
-                "heights": report.heights,
-                "txs": report.txs,
-                "seconds": round(report.seconds, 3),
-                "tx_per_s": round(report.tx_rate),
-                "rows_compared": report.rows_compared,
-                "segments": report.segments,
-                "evidence": report.evidence,
-                "findings": [
-                    {"height": f.height, "record": f.record, "problem": f.problem}
-                    for f in report.findings
-                ],
-                "more_findings": report.more_findings,
-            }
-        )
+        print_json(report_json(report, ctx))
         return
+    label = escape(ctx.label)  # a path or URL is text, not rich markup
+    rows = (
+        f"{report.rows_compared:,} compared byte for byte"
+        if report.rows_compared
+        else ("not compared (a block did not check out)" if ctx.offline else "not compared")
+    )
     console.print(
         kv(
             [
+                ("audit", label),
                 ("chain", report.chain_id),
                 ("blocks", f"{report.heights} of {report.tip}"),
                 (
@@ -307,12 +344,7 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
                     f"{report.txs:,} in {report.seconds:.1f} s ({report.tx_rate:,.0f} tx/s)",
                 ),
                 ("evidence", f"{report.evidence} committed pieces checked"),
-                (
-                    "stored rows",
-                    f"{report.rows_compared:,} compared byte for byte"
-                    if report.rows_compared
-                    else "not compared (online audit)",
-                ),
+                ("stored rows", rows),
             ]
         )
     )
@@ -322,16 +354,17 @@ def _print_report(report: AuditReport, as_json: bool) -> None:
         return
     if report.ok:
         console.print(
-            f"[bold green]✔ the chain checks out[/] from genesis to height {report.tip}: "
-            "hash links, certificates, signatures, tx/log/state/results/evidence roots, "
-            "committed evidence and re-execution"
+            f"[bold green]✔ the chain checks out[/], {label}, from genesis to height "
+            f"{report.tip}: hash links, certificates, signatures, tx/log/state/results/"
+            "evidence roots, committed evidence and re-execution"
         )
         return
-    table = Table(title="[bold red]audit FAILED[/]", title_justify="left")
+    table = Table(title=f"[bold red]audit FAILED[/], {label}", title_justify="left")
     for name in ("height", "record", "what differs"):
         table.add_column(name)
     for f in sorted(report.findings, key=lambda f: (f.height is None, f.height or 0)):
-        table.add_row("-" if f.height is None else str(f.height), f.record, f.problem)
+        height = "-" if f.height is None else str(f.height)
+        table.add_row(height, escape(f.record), escape(f.problem))
     console.print(table)
     if report.more_findings:
         console.print(f"… and {report.more_findings} more")

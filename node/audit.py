@@ -66,6 +66,13 @@ class Finding:
     height: int | None
     record: str
     problem: str
+    # What the engine knows cheaply, where it knows it (the report shows them):
+    tx_index: int | None = None  # a bad signature: the transaction's place in the block
+    tx_hash: bytes | None = None
+    tx_kind: str | None = None
+    key: bytes | None = None  # a stored row that differs: its storage key
+    stored: bytes | None = None  # ... the stored value, and the re-executed one
+    expected: bytes | None = None
 
     def __str__(self) -> str:
         where = "" if self.height is None else f"height {self.height}: "
@@ -311,8 +318,15 @@ class ChainAuditor:
         if bad:
             height, index, _, _, _ = items[bad[0]]
             block = next(b for b in blocks if b.height == height)
-            tx_hash = block.txs[index].hash.hex()
-            found = Finding(height, f"transaction {index} ({tx_hash})", "bad signature")
+            tx = block.txs[index]
+            found = Finding(
+                height,
+                f"transaction {index} ({tx.hash.hex()})",
+                "bad signature",
+                tx_index=index,
+                tx_hash=tx.hash,
+                tx_kind=tx.kind,
+            )
             if failure is None or height < (failure.height or 0):
                 failure = found
         if failure is not None:
@@ -409,15 +423,15 @@ def compare_stores(auditor: ChainAuditor, audited: KVReader, report: AuditReport
     while exp is not None or got is not None:
         if got is None or (exp is not None and exp[0] < got[0]):
             assert exp is not None
-            _note(auditor, report, exp[0], "missing from the store")
+            _note(auditor, report, exp[0], "missing from the store", expected=exp[1])
             exp = next(expected, None)
         elif exp is None or got[0] < exp[0]:
-            _note(auditor, report, got[0], "in the store, but the chain never wrote it")
+            _note(auditor, report, got[0], "in the store, but the chain never wrote it", got[1])
             got = next(stored, None)
         else:
             report.rows_compared += 1
             if exp[1] != got[1]:
-                _note(auditor, report, got[0], _difference(got[1], exp[1]))
+                _note(auditor, report, got[0], _difference(got[1], exp[1]), got[1], exp[1])
             exp, got = next(expected, None), next(stored, None)
 
 
@@ -430,12 +444,20 @@ def chain_rows(store: KVReader) -> dict[bytes, bytes]:
     return rows
 
 
-def _note(auditor: ChainAuditor, report: AuditReport, key: bytes, problem: str) -> None:
+def _note(
+    auditor: ChainAuditor,
+    report: AuditReport,
+    key: bytes,
+    problem: str,
+    stored: bytes | None = None,
+    expected: bytes | None = None,
+) -> None:
     if len(report.findings) >= MAX_FINDINGS:
         report.more_findings += 1
         return
     height, record = describe_key(auditor, key)
-    report.findings.append(Finding(height, record, problem))
+    finding = Finding(height, record, problem, key=key, stored=stored, expected=expected)
+    report.findings.append(finding)
 
 
 def _difference(stored: bytes, expected: bytes) -> str:
