@@ -141,9 +141,12 @@ def _committed(net: Network, tx_hash: bytes) -> bool:
 
 
 def _join_vote_sign_leave(network: Network) -> None:
-    joined = cli("devnet", "join", "--name", "seoul-4", "--home", network.home)
-    entry = Network.load(network.home).node("seoul-4")
-    network.nodes.append(entry)  # so the fixture stops it too
+    try:
+        joined = cli("devnet", "join", "--name", "seoul-4", "--home", network.home)
+    finally:  # whatever happened, the fixture stops the node the command started
+        known = {n.name for n in network.nodes}
+        network.nodes += [n for n in Network.load(network.home).nodes if n.name not in known]
+    entry = network.node("seoul-4")
     key = joined["public_key"]
     assert height(entry) >= 1, "it caught up as a non-validator"
     decided = vote(network, "validator-add", key, 1)
