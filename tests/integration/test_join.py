@@ -52,9 +52,9 @@ def gov(net: Network, org: str, *args: str) -> Any:
     return cli("gov", *args, *common)
 
 
-def vote(net: Network, kind: str, public_key: str, power: int) -> int:
+def vote(net: Network, kind: str, public_key: str, power: int, name: str = "seoul-4") -> int:
     """Propose (sejong-customs) and approve; returns the height the last approval committed."""
-    adding = ["--name", "seoul-4", "--power", str(power), "--org", "sejong-customs"]
+    adding = ["--name", name, "--power", str(power), "--org", "sejong-customs"]
     proposal = gov(net, PROPOSER, "propose", kind, "--public-key", public_key,
                    *(adding if kind == "validator-add" else []))  # fmt: skip
     pid = proposal["proposal_id"]
@@ -172,3 +172,20 @@ def _join_vote_sign_leave(network: Network) -> None:
     wait_until(lambda: height(network.nodes[0]) > removed + 4, 30, "four blocks past removal")
     later = range(removed + 4, height(network.nodes[0]) + 1)
     assert all(key not in signers(network, h) for h in later)
+
+
+def test_a_validator_whose_node_is_down_cannot_halt_the_chain(network: Network) -> None:
+    """The Besu failure: voting in validators whose nodes are not running. One such key
+    leaves 4 of 5 power live (more than 2/3): the chain goes on committing. A second would
+    leave 4 of 6, not more than 2/3, and is refused by the liveness rail at proposal,
+    before anyone approves it (the one-never-signed rail would refuse it too)."""
+    ghost = PrivateKey.generate().public_key.hex()
+    decided = vote(network, "validator-add", ghost, 1, name="ghost-5")
+    wait_until(lambda: height(network.nodes[0]) > decided + 8, 60, "commits past the change")
+    another = PrivateKey.generate().public_key.hex()
+    refused = run(["gov", "propose", "validator-add", "--public-key", another, "--name",
+                   "ghost-6", "--power", "1", "--org", "busan-audit", "--node",
+                   network.nodes[0].url, "--genesis", Home(network.nodes[0].home).genesis,
+                   "--key", str(Path(network.home) / "keys" / "busan-audit-admin.json"),
+                   "--wait"])  # fmt: skip
+    assert refused.exit_code == 1 and "(rail_liveness)" in refused.output, message(refused)
