@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import asdict
 
 import click
 
@@ -56,17 +57,13 @@ def backup(home: str, out: str, timeout: float, as_json: bool) -> None:
     if not result.ok:
         fail(f"backup failed: {result.error}")
     if as_json:
-        print_json(_result_obj(result))
+        print_json(asdict(result))
         return
     how = f"from the running node (pid {pid})" if pid is not None else "from the stopped node"
     console.print(
         f"[green]✔[/] backup of height {result.height} written to {result.out} {how}: "
         f"{result.rows:,} rows, {result.bytes / 1e6:.1f} MB, {result.seconds:.1f} s"
     )
-
-
-def _result_obj(result: BackupResult) -> dict[str, object]:
-    return {name: getattr(result, name) for name in result.__slots__}
 
 
 def _ask_running(h: Home, pid: int, out: str, timeout: float) -> BackupResult:

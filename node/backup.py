@@ -31,7 +31,7 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ledger.encoding import decode
 from ledger.errors import LedgerError
@@ -77,15 +77,15 @@ def write_backup(store: LevelDBStore, home: Home, out: str) -> BackupResult:
     started = time.monotonic()
     os.mkdir(out, 0o700)
     try:
-        rows, size = _copy_rows(store, os.path.join(out, "data"))
+        rows, size, head = _copy_rows(store, os.path.join(out, "data"))
         for name in COPIED_FILES:
             source = os.path.join(home.path, name)
             if os.path.exists(source):
                 shutil.copy2(source, os.path.join(out, name))
                 os.chmod(os.path.join(out, name), 0o600)
-        height, block_hash = _head_of(os.path.join(out, "data"))
-        result = BackupResult("", True, out, height, block_hash, rows, size)
-        result = _with(result, seconds=round(time.monotonic() - started, 3))
+        height, block_hash = _head_of(head)
+        seconds = round(time.monotonic() - started, 3)
+        result = BackupResult("", True, out, height, block_hash, rows, size, seconds)
         _write_json(os.path.join(out, MANIFEST_FILE), _manifest(result, home))
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
@@ -93,30 +93,30 @@ def write_backup(store: LevelDBStore, home: Home, out: str) -> BackupResult:
     return result
 
 
-def _copy_rows(store: LevelDBStore, target_dir: str) -> tuple[int, int]:
+def _copy_rows(store: LevelDBStore, target_dir: str) -> tuple[int, int, bytes | None]:
+    """Copy every row of one snapshot; returns (rows, bytes, the head record copied)."""
     target = open_leveldb(target_dir, create=True)
     rows = size = pending = 0
+    head = None
     batch = WriteBatch()
     try:
         for key, value in store.snapshot_items():
             batch.put(key, value)
             rows += 1
             pending += len(key) + len(value)
+            if key == keys.HEAD:
+                head = value
             if pending >= BATCH_BYTES:
                 target.write(batch, sync=False)
                 size, pending, batch = size + pending, 0, WriteBatch()
         target.write(batch, sync=True)  # durable, with every batch before it
-        return rows, size + pending
+        return rows, size + pending, head
     finally:
         target.close()
 
 
-def _head_of(data_dir: str) -> tuple[int, str]:
-    store = open_leveldb(data_dir)
-    try:
-        raw = store.get(keys.HEAD)
-    finally:
-        store.close()
+def _head_of(raw: bytes | None) -> tuple[int, str]:
+    """(height, block hash hex) of a stored head record (0, "" for an empty chain)."""
     if raw is None:
         return 0, ""
     head = decode(raw)
@@ -135,10 +135,6 @@ def _manifest(result: BackupResult, home: Home) -> dict[str, object]:
         "source": home.path,
         "created_ms": int(time.time() * 1000),
     }
-
-
-def _with(result: BackupResult, **changes: object) -> BackupResult:
-    return BackupResult(**{**asdict(result), **changes})
 
 
 def _write_json(path: str, doc: object) -> None:
@@ -170,7 +166,7 @@ def answer_request(store: LevelDBStore, home: Home) -> BackupResult:
     request_id = ""
     try:
         request_id, out = read_request(home)
-        result = _with(write_backup(store, home, out), request_id=request_id)
+        result = replace(write_backup(store, home, out), request_id=request_id)
     except (LedgerError, OSError) as exc:
         result = BackupResult(request_id, False, "", error=str(exc))
     _write_json(os.path.join(home.path, RESULT_FILE), asdict(result))

@@ -49,6 +49,22 @@ def agency_admins() -> list[PrivateKey]:
     return admins
 
 
+def register_org_tx(
+    admin: PrivateKey, chain_id: str, nonce: int, tag: str, name: str
+) -> Transaction:
+    """A new trader organisation, registered by a founding agency's ``admin``: load of
+    constant cost (no record grows), one distinct id per (tag, admin, nonce)."""
+    member = PrivateKey.from_label(f"{tag}/{admin.public_key.hex()[:8]}/{nonce}")
+    payload = {
+        "id": f"{tag}-{admin.public_key.hex()[:6]}-{nonce}",
+        "name": name,
+        "kind": "trader",
+        "city": "Busan",
+        "members": [{"public_key": member.public_key, "name": "admin", "roles": ["admin"]}],
+    }
+    return Transaction.create(admin, chain_id, "identity.register_org", nonce, payload)
+
+
 @dataclass
 class _Pending:
     tx: Transaction
@@ -168,17 +184,8 @@ class Load:
         nonce = self.next_nonce[key.public_key]
         self.next_nonce[key.public_key] = nonce + 1
         self._serial += 1
-        member = PrivateKey.from_label(f"{self.tag}/{key.public_key.hex()[:8]}/{nonce}")
-        payload = {
-            "id": f"{self.tag}-{key.public_key.hex()[:6]}-{nonce}",
-            "name": f"Fault suite trader {self._serial}",
-            "kind": "trader",
-            "city": "Busan",
-            "members": [{"public_key": member.public_key, "name": "admin", "roles": ["admin"]}],
-        }
-        return Transaction.create(
-            key, self.cluster.chain_id, "identity.register_org", nonce, payload
-        )
+        name = f"Fault suite trader {self._serial}"
+        return register_org_tx(key, self.cluster.chain_id, nonce, self.tag, name)
 
     def _send_new(self) -> None:
         txs: list[Transaction] = []

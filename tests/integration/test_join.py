@@ -21,9 +21,8 @@ import pytest
 
 from devnet.layout import Network
 from ledger.crypto import PrivateKey
-from ledger.tx import Transaction
 from node.config import Home
-from tests.e2e.load import agency_admins
+from tests.e2e.load import agency_admins, register_org_tx
 from tests.integration.netkit import get, height, running_network, submit, wait_until
 from tests.unit.cli.kit import message, run
 
@@ -85,7 +84,10 @@ class SteadyLoad:
     def _run(self) -> None:
         deadline, nonce = time.monotonic() + 90, 0
         while not self.stop.is_set() and time.monotonic() < deadline:
-            txs = [self._tx(key, nonce) for key in self.senders]
+            txs = [
+                register_org_tx(key, self.net.chain_id, nonce, "join", f"trader {nonce}")
+                for key in self.senders
+            ]
             if len(self.sent) + len(txs) > self.max_txs:
                 return
             answer = submit(self.net.nodes[0], txs)
@@ -96,14 +98,6 @@ class SteadyLoad:
             self.sent += [tx.hash for tx in txs]  # the node admitted them: none may be lost
             nonce += 1
             time.sleep(len(txs) / self.rate)
-
-    def _tx(self, key: PrivateKey, nonce: int) -> Transaction:
-        member = PrivateKey.from_label(f"join-load/{key.public_key.hex()[:8]}/{nonce}")
-        payload = {"id": f"join-{key.public_key.hex()[:6]}-{nonce}", "name": f"trader {nonce}",
-                   "kind": "trader", "city": "Busan",
-                   "members": [{"public_key": member.public_key, "name": "admin",
-                                "roles": ["admin"]}]}  # fmt: skip
-        return Transaction.create(key, self.net.chain_id, "identity.register_org", nonce, payload)
 
 
 def committed_rate(net: Network, first: int, last: int) -> float:
