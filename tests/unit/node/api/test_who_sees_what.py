@@ -18,6 +18,7 @@ import hashlib
 from contracts import state_keys as sk
 from ledger.tx import Transaction
 from node.api.app import make_app
+from node.api.routes_explorer import FILES, PAGES
 from node.config import APIConfig
 from tests.unit.node.api.conftest import (
     CONTAINER,
@@ -109,6 +110,20 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
         ],
         ("POST", "/v1/txs"): ["/v1/txs"],
         ("GET", "/v1/txs/{hash}"): [f"/v1/txs/{tx.hash.hex()}" for tx in all_txs(node)],
+        **explorer_samples(),
+    }
+
+
+def explorer_samples() -> dict[tuple[str, str], list[str]]:
+    """The explorer's files and pages (node/api/routes_explorer.py) and the genesis."""
+    return {
+        ("GET", "/v1/genesis"): ["/v1/genesis"],
+        ("GET", "/explorer"): ["/explorer"],
+        ("GET", "/explorer/"): ["/explorer/"],
+        ("GET", "/explorer/static/{name}"): [f"/explorer/static/{name}" for name in FILES],
+        ("GET", "/explorer/permits/{id}"): [f"/explorer/permits/{PERMIT}"],
+        ("GET", "/explorer/permits/{id}/qr.svg"): [f"/explorer/permits/{PERMIT}/qr.svg"],
+        ("GET", "/explorer/{page}"): [f"/explorer/{page}" for page in PAGES],
     }
 
 

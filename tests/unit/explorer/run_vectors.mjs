@@ -1,0 +1,78 @@
+// Runs the browser's verifier (node/api/explorer/verify.mjs, msgpack.mjs) over
+// tests/vectors/explorer/*.json under Node's WebCrypto and prints one JSON line per
+// vector: {name, verified, reason, valid} for permit vectors, {name, failures} for the
+// encoding vectors. test_vectors.py compares them with what each vector expects.
+// Usage: node run_vectors.mjs <vector dir>
+
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { decode, encode } from "../../../node/api/explorer/msgpack.mjs";
+import { fromHex, hex, verifyPermitPage } from "../../../node/api/explorer/verify.mjs";
+
+function build(typed) {
+  if (typed === null || typeof typed !== "object") return typed;
+  if (Array.isArray(typed)) return typed.map(build);
+  if ("int" in typed) {
+    const big = BigInt(typed.int);
+    return Number.isSafeInteger(Number(big)) && BigInt(Number(big)) === big ? Number(big) : big;
+  }
+  if ("bytes" in typed) return fromHex(typed.bytes);
+  const map = Object.create(null);
+  for (const [k, v] of typed.map) map[k] = build(v);
+  return map;
+}
+
+function same(a, b) {
+  return hex(encode(a)) === hex(encode(b));
+}
+
+function runEncoding(v) {
+  const failures = [];
+  for (const item of v.values) {
+    const value = build(item.typed);
+    const got = hex(encode(value));
+    if (got !== item.hex) failures.push(`encode ${JSON.stringify(item.typed).slice(0, 60)}: ${got} != ${item.hex}`);
+    else if (!same(decode(fromHex(item.hex)), value)) failures.push(`decode ${item.hex.slice(0, 40)}`);
+  }
+  for (const item of v.refused) {
+    try {
+      decode(fromHex(item.hex));
+      failures.push(`accepted ${item.hex} (${item.why})`);
+    } catch (exc) {
+      if (exc.constructor.name !== "DecodeError") failures.push(`${item.hex}: ${exc}`);
+    }
+  }
+  return { name: v.name, failures };
+}
+
+async function runPermit(v) {
+  const answersAt = v.answers_at;
+  const decoded = (text) => decode(fromHex(text));
+  let validators;
+  let answer;
+  try {
+    validators = decoded(v.validators);
+    answer = decoded(v.answer);
+  } catch (exc) {
+    return { name: v.name, verified: false, reason: `NOT verified: ${exc.message}`, valid: null };
+  }
+  const result = await verifyPermitPage({
+    genesisBytes: fromHex(v.genesis),
+    genesisHash: v.genesis_hash,
+    validators,
+    answer,
+    permitId: v.permit_id,
+    nowMs: v.now_ms,
+    maxAgeMs: v.max_age_ms,
+    atMs: v.at_ms,
+    fetchAt: async (height) => decoded(answersAt[String(height)]),
+  });
+  return { name: v.name, verified: result.verified, reason: result.reason, valid: result.verified ? result.valid : null };
+}
+
+const dir = process.argv[2];
+for (const file of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+  const v = JSON.parse(readFileSync(join(dir, file), "utf8"));
+  const out = v.name === "encoding" ? runEncoding(v) : await runPermit(v);
+  process.stdout.write(JSON.stringify(out) + "\n");
+}
