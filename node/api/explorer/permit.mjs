@@ -3,7 +3,7 @@
 // verify.mjs (the checks of `cityledger permit check`), and shows the verdict in #verdict.
 
 import { cryptoMissing, el, fetchBytes, fetchValue, fmtTime, clockTime, linkGenesis, setVerdict, table } from "./page.mjs";
-import { effectiveStatus, verifiedReason, verifyPermitPage } from "./verify.mjs";
+import { effectiveStatus, permitValidAt, verifiedReason, verifyPermitPage } from "./verify.mjs";
 
 const permitId = decodeURIComponent(location.pathname.split("/")[3] || "");
 const params = new URLSearchParams(location.search);
@@ -49,6 +49,7 @@ async function main() {
 function show(result) {
   const { permit, history } = result.view;
   const when = result.judgedAt;
+  const [, why] = permitValidAt(permit, history, when, fmtTime);
   const facts = document.getElementById("facts");
   const valid = el("span", { class: `valid ${result.valid ? "yes" : "no"}`, id: "valid" }, result.valid ? "VALID" : "NOT VALID");
   const rows = [
@@ -59,7 +60,7 @@ function show(result) {
     ["Status", `${effectiveStatus(permit, when)} (stored: ${permit.status})`],
     ["Valid from", fmtTime(permit.valid_from)],
     ["Valid until", fmtTime(permit.valid_until)],
-    [params.get("at") ? `At ${fmtTime(when)}` : "Now", el("span", {}, valid, ` — ${result.why}`)],
+    [params.get("at") ? `At ${fmtTime(when)}` : "Now", el("span", {}, valid, ` — ${why}`)],
   ];
   if (permit.conditions) rows.push(["Conditions", permit.conditions]);
   if (permit.reason) rows.push(["Reason", permit.reason]);

@@ -289,13 +289,13 @@ export function effectiveStatus(permit, atMs) {
 }
 
 /** Whether the permit authorises its holder at atMs, and why (not). */
-export function permitValidAt(permit, history, atMs) {
+export function permitValidAt(permit, history, atMs, time = String) {
   if (history.length === 0 || history[0].time_ms > atMs) return [false, "the permit did not exist yet at that time"];
   const status = effectiveStatus(permit, atMs);
-  if (status === "expired") return [false, `expired at ${permit.valid_until}`];
+  if (status === "expired") return [false, `expired at ${time(permit.valid_until)}`];
   if (status !== "issued") return [false, `permit is ${status}`];
-  if (atMs < permit.valid_from) return [false, `not valid before ${permit.valid_from}`];
-  return [true, `issued, valid from ${permit.valid_from} until ${permit.valid_until}`];
+  if (atMs < permit.valid_from) return [false, `not valid before ${time(permit.valid_from)}`];
+  return [true, `issued, valid from ${time(permit.valid_from)} until ${time(permit.valid_until)}`];
 }
 
 /** How many history entries were written at or before atMs. */

@@ -96,7 +96,7 @@ def tampered(raw: bytes, change: Tamper) -> str:
     return encode(answer).hex()
 
 
-def _forge_record(answer: dict[str, Any]) -> None:
+def forge_record(answer: dict[str, Any]) -> None:
     answer["permit"]["record"]["holder"] = "globex"
 
 
@@ -106,7 +106,7 @@ def _forge_proof(answer: dict[str, Any]) -> None:
     answer["permit"]["proof"]["value"] = encode(record)
 
 
-def _flip_signature(answer: dict[str, Any]) -> None:
+def flip_signature(answer: dict[str, Any]) -> None:
     key, sig = answer["certificate"]["signatures"][0]
     answer["certificate"]["signatures"][0] = [key, bytes([sig[0] ^ 1]) + sig[1:]]
 
@@ -163,11 +163,11 @@ def permit_vectors(raw: dict[str, bytes]) -> list[dict[str, Any]]:
          "the latest height", {**at_before, "answers_at": {str(ISSUE_HEIGHT): revoked["answer"]}},
          (False, "asked for height", None)),
         ("forged-record", "the record shown is not the proven value",
-         {"answer": tampered(valid, _forge_record)}, (False, "forged record", None)),
+         {"answer": tampered(valid, forge_record)}, (False, "forged record", None)),
         ("forged-proof", "record and proven value changed together",
          {"answer": tampered(valid, _forge_proof)}, (False, "does not lead to", None)),
         ("bad-signature", "one certificate signature has a flipped bit",
-         {"answer": tampered(valid, _flip_signature)}, (False, "bad signature", None)),
+         {"answer": tampered(valid, flip_signature)}, (False, "bad signature", None)),
         ("two-signers", "a certificate with 2 of 4 signatures",
          {"answer": tampered(valid, _two_signers)}, (False, "more than 2/3", None)),
         ("header-time-moved", "an old answer whose header time was moved forward",

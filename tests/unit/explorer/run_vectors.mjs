@@ -4,10 +4,13 @@
 // encoding vectors. test_vectors.py compares them with what each vector expects.
 // Usage: node run_vectors.mjs <vector dir>
 
+import { webcrypto } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decode, encode } from "../../../node/api/explorer/msgpack.mjs";
 import { fromHex, hex, verifyPermitPage } from "../../../node/api/explorer/verify.mjs";
+
+globalThis.crypto ??= webcrypto; // global from Node 19 on; Debian 12's Node 18 has it here
 
 function build(typed) {
   if (typed === null || typeof typed !== "object") return typed;
