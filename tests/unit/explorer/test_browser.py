@@ -39,7 +39,8 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "explorer"
 MSGPACK = "application/msgpack"
 VERDICT = (
     "(() => { const v = document.getElementById('verdict');"
-    " return v && v.dataset.verified !== 'pending' ? [v.dataset.verified, v.textContent] : null; })()"
+    " return v && v.dataset.verified !== 'pending'"
+    " ? [v.dataset.verified, v.textContent] : null; })()"
 )
 VALID_TEXT = "document.getElementById('valid').textContent"
 QR_BOX = (
@@ -82,9 +83,12 @@ def proxy(upstream: str, lie: Lie) -> web.Application:
         path = request.path_qs
         permit = request.path.startswith("/v1/permits/")
         headers = {"Accept": request.headers.get("Accept", "*/*")}
-        async with aiohttp.ClientSession() as session, session.get(
-            upstream + (lie.rewrite(path) if permit else path), headers=headers
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                upstream + (lie.rewrite(path) if permit else path), headers=headers
+            ) as response,
+        ):
             body = await response.read()
             keep = ("Content-Type", "Content-Security-Policy", "Location")
             out = {k: response.headers[k] for k in keep if k in response.headers}
