@@ -19,6 +19,7 @@ import click
 
 from cli.client import NodeClient, genesis_option, node_option
 from cli.output import console, fail, print_json, record_json
+from cli.permit_qr import qr
 from cli.render import fmt_time, parse_time, permit_view
 from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
@@ -88,6 +89,9 @@ def _absent(reads: Reads, permit_id: str, freshness: Freshness, as_json: bool) -
 @click.group()
 def permit() -> None:
     """Permits: validity at a time, with proof."""
+
+
+permit.add_command(qr)
 
 
 @permit.command()

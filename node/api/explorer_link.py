@@ -28,8 +28,13 @@ def qr_code(url: str) -> segno.QRCode:
 
 def qr_svg(base_url: str, permit_id: str, genesis_hash: bytes) -> bytes:
     """The SVG of the QR code of the permit's page."""
+    return qr_bytes(permit_page_url(base_url, permit_id, genesis_hash), "svg")
+
+
+def qr_bytes(url: str, kind: str) -> bytes:
+    """The QR code of ``url`` as ``kind`` ("svg" or "png"): 4 px modules, the standard
+    quiet zone of 4 modules (scanners need it)."""
     out = io.BytesIO()
-    qr_code(permit_page_url(base_url, permit_id, genesis_hash)).save(
-        out, kind="svg", scale=4, border=4, xmldecl=False, title="permit page"
-    )
+    options: dict[str, object] = {"xmldecl": False, "title": "permit page"} if kind == "svg" else {}
+    qr_code(url).save(out, kind=kind, scale=4, border=4, **options)
     return out.getvalue()
