@@ -51,11 +51,11 @@ def _load() -> dict[str, tuple[bytes, str]]:
 
 
 FILES = _load()
-PAGES = {
+PAGES = {  # /explorer/<page>: each script reads its page's name from the path
     "chain": "chain.html",
-    "blocks": "blocks.html",
-    "validators": "validators.html",
-    "checkpoints": "checkpoints.html",
+    "blocks": "chain.html",
+    "validators": "chain.html",
+    "checkpoints": "chain.html",
     "market": "market.html",
 }
 

@@ -114,7 +114,7 @@ export async function verifyHistory(items, genesis) {
   return sets;
 }
 
-function setAt(sets, height) {
+export function setAt(sets, height) {
   let found = sets[0];
   for (const s of sets) if (s.from <= height) found = s;
   return found;
@@ -337,8 +337,7 @@ export function checkFreshness(certified, { nowMs, maxAgeMs = DEFAULT_MAX_AGE_MS
  * changed after atMs (it is judged as it stood then, as `cityledger permit check --at`). */
 export async function verifyPermitPage(inputs) {
   try {
-    const genesis = await checkGenesis(inputs.genesisBytes, inputs.genesisHash);
-    const sets = await verifyHistory(field(inputs.validators, "history", "the validators answer"), genesis);
+    const { genesis, sets } = await trustFrom(inputs.genesisBytes, inputs.genesisHash, inputs.validators);
     const latest = await verifyPermit(inputs.answer, genesis, sets, inputs.permitId);
     const atMs = inputs.atMs ?? null;
     const maxAgeMs = inputs.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
@@ -375,4 +374,63 @@ export function verifiedReason(certified, formatTime = utcTime) {
 
 export function utcTime(ms) {
   return `${new Date(ms).toISOString().slice(11, 19)} UTC`;
+}
+
+// --- the chain pages: trust from the link, blocks, checkpoints --------------------------------
+
+/** The genesis the link names and the validator history verified from it. */
+export async function trustFrom(genesisBytes, genesisHash, validatorsAnswer) {
+  const genesis = await checkGenesis(genesisBytes, genesisHash);
+  return { genesis, sets: await verifyHistory(field(validatorsAnswer, "history", "the validators answer"), genesis) };
+}
+
+/** RFC 6962 / 9162 root over leaf data (a block's tx root over its transaction hashes). */
+export async function merkleRoot(leaves) {
+  if (leaves.length === 0) return sha256(new Uint8Array(0));
+  let level = [];
+  for (const leaf of leaves) level.push(await sha256(Uint8Array.of(0), leaf));
+  while (level.length > 1) {
+    const up = [];
+    for (let i = 0; i + 1 < level.length; i += 2) up.push(await sha256(Uint8Array.of(1), level[i], level[i + 1]));
+    if (level.length % 2) up.push(level[level.length - 1]);
+    level = up;
+  }
+  return level[0];
+}
+
+/** A transaction's hash: SHA-256 of its signed part; a redacted one's as the node gives it. */
+async function txHash(tx) {
+  if (tx.redacted === true) return bytesField(tx, "hash", "a redacted transaction", 32);
+  const { signature, ...body } = tx;
+  if (!(signature instanceof Uint8Array)) throw new Refusal("a transaction has no signature");
+  return sha256(encode(Object.assign(Object.create(null), body)));
+}
+
+/** GET /v1/blocks/<h>: the header certified, the answer's hash its hash, the transactions
+ * (redacted ones by their hash) the header's tx root. */
+export async function verifyBlock(answer, genesis, sets) {
+  const block = field(answer, "block", "the block answer");
+  const header = field(block, "header", "the block");
+  const certified = await verifyCertified({ header, certificate: field(answer, "certificate", "the block answer"), height: answer.height }, genesis, sets);
+  const hash = await sha256(encode(header));
+  if (!equalBytes(bytesField(answer, "hash", "the block answer", 32), hash)) throw new Refusal(`block ${certified.height}: the answer names another hash than its header's`);
+  const txs = field(block, "txs", "the block");
+  if (!Array.isArray(txs) || txs.length !== header.tx_count) throw new Refusal(`block ${certified.height}: the header counts ${header.tx_count} transactions, the node sent ${txs.length}`);
+  const hashes = [];
+  for (const tx of txs) hashes.push(await txHash(tx));
+  if (!equalBytes(await merkleRoot(hashes), header.tx_root)) throw new Refusal(`block ${certified.height}: its transactions do not make the header's tx root`);
+  return { certified, hash, txs, hashes };
+}
+
+/** GET /v1/checkpoint: the latest certified header, with its hash, log size and root. */
+export async function verifyCheckpoint(answer, genesis, sets, genesisHash) {
+  const certified = await verifyCertified(answer, genesis, sets);
+  const header = certified.header;
+  const hash = await sha256(encode(header));
+  if (hex(bytesField(answer, "genesis_hash", "the checkpoint", 32)) !== genesisHash) throw new Refusal("the checkpoint names another genesis");
+  if (!equalBytes(bytesField(answer, "block_hash", "the checkpoint", 32), hash)) throw new Refusal("the checkpoint's block hash is not its header's");
+  if (answer.log_size !== header.log_size || !equalBytes(bytesField(answer, "log_root", "the checkpoint", 32), header.log_root)) {
+    throw new Refusal("the checkpoint's log size or root is not its header's");
+  }
+  return { certified, hash, logSize: header.log_size, logRoot: header.log_root };
 }

@@ -74,14 +74,15 @@ class Lie:
 
     rewrite: Callable[[str], str] = lambda path: path
     change: Callable[[dict[str, Any]], None] = lambda answer: None
+    prefix: str = "/v1/permits/"  # the answers lied about
 
 
 def proxy(upstream: str, lie: Lie) -> web.Application:
-    """Forwards everything to ``upstream``; a permit answer in msgpack gets ``lie``."""
+    """Forwards everything to ``upstream``; an answer under ``lie.prefix`` gets ``lie``."""
 
     async def forward(request: web.Request) -> web.Response:
         path = request.path_qs
-        permit = request.path.startswith("/v1/permits/")
+        permit = request.path.startswith(lie.prefix)
         headers = {"Accept": request.headers.get("Accept", "*/*")}
         async with (
             aiohttp.ClientSession() as session,
@@ -118,6 +119,7 @@ async def network() -> AsyncIterator[dict[str, str]]:
         "field": Lie(change=forge_record),
         "signature": Lie(change=flip_signature),
         "stale": Lie(rewrite=lambda path: path.split("?")[0] + "?height=5"),
+        "block": Lie(change=flip_signature, prefix="/v1/blocks/"),
     }
     for name, lie in lies.items():
         runner, urls[name] = await serve(proxy(base, lie))
@@ -165,6 +167,8 @@ async def test_permit_pages_in_chromium(network: dict[str, str], tmp_path: Path)
             if lie == "field":
                 (shots / "permit-tampered.png").write_bytes(await browser.screenshot(session))
 
+        await check_chain_pages(browser, network, shots)
+
         other = f"/explorer/permits/{VALID}?genesis={'00' * 32}"
         _session, verified, text = await verdict(browser, network["node"] + other)
         assert verified == "false" and "genesis in the link" in text, text
@@ -179,3 +183,22 @@ async def check_qr(browser: Browser, session: str, url: str) -> None:
     png = await browser.screenshot(session, {"x": x, "y": y, "width": width, "height": height})
     found = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
     assert found == [url]
+
+
+async def check_chain_pages(browser: Browser, network: dict[str, str], shots: Path) -> None:
+    """Status, blocks, validators and checkpoint verify straight from the node; the blocks
+    page behind a proxy that flips a bit of one block's certificate signature does not."""
+    genesis = network["genesis"]
+    pages = {"chain": "latest block, height 7", "blocks": "blocks 1–7",
+             "validators": "0 certified change", "checkpoints": "height 7"}  # fmt: skip
+    for page, says in pages.items():
+        session, verified, text = await verdict(
+            browser, f"{network['node']}/explorer/{page}?genesis={genesis}"
+        )
+        assert verified == "true" and says in text, (page, text)
+        if page == "blocks":
+            (shots / "blocks.png").write_bytes(await browser.screenshot(session))
+    _session, verified, text = await verdict(
+        browser, f"{network['block']}/explorer/blocks?genesis={genesis}"
+    )
+    assert verified == "false" and "bad signature" in text, text
