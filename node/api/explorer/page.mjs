@@ -7,12 +7,12 @@ import { Refusal } from "./verify.mjs";
 const MAX_ANSWER = 32 * 1024 * 1024;
 
 /** The raw bytes of GET path (msgpack), or a Refusal naming the node's error. */
-export async function fetchBytes(path, params = {}) {
+export async function fetchBytes(path, params = {}, headers = {}) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined));
   const url = query.size ? `${path}?${query}` : path;
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: "application/msgpack" }, cache: "no-store" });
+    response = await fetch(url, { headers: { ...headers, Accept: "application/msgpack" }, cache: "no-store" });
   } catch (exc) {
     throw new Refusal(`the node did not answer ${path}: ${exc.message}`);
   }
@@ -32,8 +32,8 @@ export async function fetchBytes(path, params = {}) {
   return bytes;
 }
 
-export async function fetchValue(path, params = {}) {
-  return decode(await fetchBytes(path, params));
+export async function fetchValue(path, params = {}, headers = {}) {
+  return decode(await fetchBytes(path, params, headers));
 }
 
 /** An element with attributes and children (strings become text nodes). */

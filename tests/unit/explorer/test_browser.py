@@ -16,6 +16,7 @@ installs Debian's chromium and sets it).
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -33,7 +34,13 @@ from node.config import APIConfig
 from tests.unit.explorer.cdp import Browser, chromium, chromium_path
 from tests.unit.explorer.make_vectors import flip_signature, forge_record
 from tests.unit.explorer.permit_chain import REVOKED, VALID, build_permit_chain
-from tests.unit.node.api.conftest import TestNode
+from tests.unit.node.api.conftest import (
+    INTERVAL,
+    INTERVAL_MS,
+    TestNode,
+    build_standard_chain,
+    key,
+)
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "explorer"
 MSGPACK = "application/msgpack"
@@ -202,3 +209,49 @@ async def check_chain_pages(browser: Browser, network: dict[str, str], shots: Pa
         browser, f"{network['block']}/explorer/blocks?genesis={genesis}"
     )
     assert verified == "false" and "bad signature" in text, text
+
+
+@pytest.fixture
+async def market_node() -> AsyncIterator[tuple[str, str]]:
+    """The API tests' standard chain (an energy market settled in INTERVAL) and one
+    block a moment ago, on loopback: its base URL and genesis hash."""
+    node = TestNode()
+    build_standard_chain(node)
+    node.commit([], time.time_ns() // 1_000_000 - 500)
+    runner, base = await serve(make_app(node, APIConfig()))
+    try:
+        yield base, node.genesis.hash.hex()
+    finally:
+        await runner.cleanup()
+
+
+def key_file(label: str) -> str:
+    member = key(label)
+    doc = {"cityledger_key": 1, "public_key": member.public_key.hex(), "encryption": "none",
+           "seed": member.seed.hex()}  # fmt: skip
+    return json.dumps(doc)
+
+
+async def test_market_page_signs_in_the_page_and_honours_the_read_rules(
+    market_node: tuple[str, str], tmp_path: Path
+) -> None:
+    """The energy regulator's key (kept in the page) sees the settled interval, proven;
+    a trader's key is refused by the node's read rules, and the page says so."""
+    executable = browser_or_skip()
+    base, genesis = market_node
+    url = f"{base}/explorer/market?genesis={genesis}&count=4&to={INTERVAL + INTERVAL_MS}"
+    async with chromium(executable) as browser:
+        for label, verified, says in (("energy-regulator", "true", "(1 settled)"),
+                                      ("acme-trader", "false", "not readable")):  # fmt: skip
+            session = await browser.open(url)
+            await browser.wait_for(session, "document.body.dataset.ready === 'true'")
+            fill = (
+                f"document.getElementById('key-text').value = {json.dumps(key_file(label))};"
+                "document.getElementById('load').click(); true"
+            )
+            await browser.evaluate(session, fill)
+            got, text = await browser.wait_for(session, VERDICT)
+            assert got == verified and says in text, (label, text)
+            if verified == "true":
+                shots = shots_dir(tmp_path)
+                (shots / "market.png").write_bytes(await browser.screenshot(session))
