@@ -8,7 +8,9 @@
                          ``show`` (cli/tx_cmd.py, cli/query_cmd.py)
 ``status``, ``block``    what a node says; a block checked (cli/query_cmd.py)
 ``shipment``             provenance, find (cli/shipment_cmd.py)
-``permit``               check, show, list (cli/permit_cmd.py)
+``permit``               check, show, list, qr (cli/permit_cmd.py, cli/permit_qr.py)
+``explorer``             check: the node serves this release's explorer scripts
+                         (cli/explorer_cmd.py)
 ``energy``               account, market (cli/energy_cmd.py)
 ``audit``                verify, checkpoint, consistency (cli/audit_cmd.py)
 ``proof``                export, verify (cli/proof_cmd.py)
@@ -33,6 +35,7 @@ from cli import (
     bench_cmd,
     energy_cmd,
     evidence_cmd,
+    explorer_cmd,
     genesis_cmd,
     gov_cmd,
     keys_cmd,
@@ -55,6 +58,7 @@ def register(cli: click.Group) -> None:
         query_cmd.block,
         shipment_cmd.shipment,
         permit_cmd.permit,
+        explorer_cmd.explorer,
         energy_cmd.energy,
         audit_cmd.audit,
         proof_cmd.proof,
