@@ -56,7 +56,7 @@ def check(node: str) -> None:
         if not same:
             differ.append(name)
         mark = "[green]same[/]" if same else f"[bold red]DIFFERENT[/] (served {theirs[:16]}…)"
-        console.print(f"{name:<14} {ours}  {mark}", highlight=False)
+        console.print(f"{name:<14} {ours}  {mark}", highlight=False, soft_wrap=True)
     if differ:
         fail(f"{node} serves explorer files other than this release's: {', '.join(differ)}")
     console.print(f"every explorer file {node} serves is this release's", highlight=False)

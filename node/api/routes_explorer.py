@@ -11,6 +11,7 @@ styles and fetches come from this node only.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from aiohttp import web
@@ -22,6 +23,9 @@ from node.api.params import path_id
 from node.api.render import APIError, render
 
 routes = web.RouteTableDef()
+ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?"
+)
 
 _TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -99,11 +103,15 @@ async def permit_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/explorer/permits/{id}/qr.svg")
 async def permit_qr(request: web.Request) -> web.StreamResponse:
-    """The QR code of the permit's page on this node (the URL the request came to)."""
+    """The QR code of the permit's page at ``?origin=`` (the page passes the origin it was
+    opened at, which behind an https reverse proxy is not the one this node sees), else at
+    the address the request came to."""
     permit_id = path_id(request, "id", codes.is_record_id, "a permit id")
     node = api_state(request).node
-    base = f"{request.scheme}://{request.host}"
-    body = qr_svg(base, permit_id, node.genesis.hash)
+    origin = request.query.get("origin", f"{request.scheme}://{request.host}")
+    if not ORIGIN.fullmatch(origin):
+        raise APIError(400, "malformed", "origin must be http(s)://host[:port]")
+    body = qr_svg(origin, permit_id, node.genesis.hash)
     return web.Response(body=body, content_type="image/svg+xml", headers=SECURITY_HEADERS)
 
 

@@ -73,7 +73,8 @@ function show(result) {
 function showQr() {
   const genesis = linkGenesis();
   if (!genesis) return;
-  const src = `/explorer/permits/${encodeURIComponent(permitId)}/qr.svg?genesis=${genesis}`;
+  const origin = encodeURIComponent(location.origin);
+  const src = `/explorer/permits/${encodeURIComponent(permitId)}/qr.svg?origin=${origin}`;
   document.getElementById("qr").append(el("img", { src, alt: "QR code of this page", id: "qr-image" }), el("p", { class: "muted" }, "Scan to open this page"));
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from hashlib import sha256
 
 from ledger.genesis import Genesis
+from node.api.explorer_link import qr_svg
 from node.api.routes_explorer import FILES
 from tests.unit.node.api.conftest import PERMIT, Client, TestNode
 
@@ -51,8 +52,17 @@ async def test_nothing_outside_the_list_is_served(client: Client) -> None:
     assert response.status == 400
 
 
-async def test_permit_qr_is_an_svg(client: Client) -> None:
-    response = await client.get(f"/explorer/permits/{PERMIT}/qr.svg")
+async def test_permit_qr_opens_the_page_at_the_origin_given(client: Client, node: TestNode) -> None:
+    """The page passes the origin it was opened at (an https proxy's, say): the code is
+    that of the page there; without it, of the address the request came to."""
+    origin = "https://permits.example.org:8443"
+    response = await client.get(f"/explorer/permits/{PERMIT}/qr.svg", params={"origin": origin})
     assert response.status == 200
     assert response.content_type == "image/svg+xml"
-    assert (await response.text()).startswith("<svg")
+    assert await response.read() == qr_svg(origin, PERMIT, node.genesis.hash)
+    plain = await client.get(f"/explorer/permits/{PERMIT}/qr.svg")
+    here = f"http://{client.server.host}:{client.server.port}"
+    assert await plain.read() == qr_svg(here, PERMIT, node.genesis.hash)
+    for bad in ("javascript:alert(1)", "https://x.org/path", "ftp://x.org", "https://a b"):
+        response = await client.get(f"/explorer/permits/{PERMIT}/qr.svg", params={"origin": bad})
+        assert response.status == 400, bad
