@@ -407,7 +407,8 @@ async function txHash(tx) {
 }
 
 /** GET /v1/blocks/<h>: the header certified, the answer's hash its hash, the transactions
- * (redacted ones by their hash) the header's tx root. */
+ * (redacted ones by their hash) the header's tx root, the evidence its evidence root
+ * (lightclient/blocks.py). */
 export async function verifyBlock(answer, genesis, sets) {
   const block = field(answer, "block", "the block answer");
   const header = field(block, "header", "the block");
@@ -415,10 +416,17 @@ export async function verifyBlock(answer, genesis, sets) {
   const hash = await sha256(encode(header));
   if (!equalBytes(bytesField(answer, "hash", "the block answer", 32), hash)) throw new Refusal(`block ${certified.height}: the answer names another hash than its header's`);
   const txs = field(block, "txs", "the block");
-  if (!Array.isArray(txs) || txs.length !== header.tx_count) throw new Refusal(`block ${certified.height}: the header counts ${header.tx_count} transactions, the node sent ${txs.length}`);
+  if (!Array.isArray(txs) || txs.length !== header.tx_count) throw new Refusal(`block ${certified.height} holds ${txs.length} transactions, its header says ${header.tx_count}`);
   const hashes = [];
   for (const tx of txs) hashes.push(await txHash(tx));
-  if (!equalBytes(await merkleRoot(hashes), header.tx_root)) throw new Refusal(`block ${certified.height}: its transactions do not make the header's tx root`);
+  if (!equalBytes(await merkleRoot(hashes), header.tx_root)) throw new Refusal(`block ${certified.height}: tx_root does not match its transactions`);
+  const evidence = field(block, "evidence", "the block");
+  if (!Array.isArray(evidence)) throw new Refusal(`block ${certified.height}: its evidence is malformed`);
+  const pieces = [];
+  for (const piece of evidence) pieces.push(await sha256(encode(piece)));
+  if (!equalBytes(await merkleRoot(pieces), header.evidence_root)) {
+    throw new Refusal(`block ${certified.height}: evidence_root does not match its ${evidence.length} pieces of evidence`);
+  }
   return { certified, hash, txs, hashes };
 }
 

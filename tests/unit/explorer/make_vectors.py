@@ -53,6 +53,7 @@ async def served() -> dict[str, bytes]:
         "valid": f"/v1/permits/{VALID}",
         "revoked": f"/v1/permits/{REVOKED}",
         "revoked_then": f"/v1/permits/{REVOKED}?height={ISSUE_HEIGHT}",
+        "block": "/v1/blocks/1",
     }
     out = {}
     async with TestClient(TestServer(make_app(node, APIConfig(), clock=lambda: NOW))) as client:
@@ -66,6 +67,7 @@ async def served() -> dict[str, bytes]:
 def vector(name: str, what: str, raw: dict[str, bytes], **fields: Any) -> dict[str, Any]:
     expect = fields.pop("expect")
     base: dict[str, Any] = {
+        "kind": "permit",
         "name": name,
         "what": what,
         "permit_id": VALID,
@@ -117,6 +119,14 @@ def _two_signers(answer: dict[str, Any]) -> None:
 
 def _fresher_header(answer: dict[str, Any]) -> None:
     answer["header"]["time_ms"] += 3_600_000
+
+
+def _change_tx(answer: dict[str, Any]) -> None:
+    answer["block"]["txs"][0]["payload"]["description"] = "a ten-storey tower"
+
+
+def _drop_tx(answer: dict[str, Any]) -> None:
+    answer["block"]["txs"] = answer["block"]["txs"][1:]
 
 
 def _truncate_history(answer: dict[str, Any]) -> None:
@@ -193,6 +203,25 @@ def permit_vectors(raw: dict[str, bytes]) -> list[dict[str, Any]]:
     ]
 
 
+def block_vectors(raw: dict[str, bytes]) -> list[dict[str, Any]]:
+    """A block answer (the blocks page), whole and tampered: what lightclient/blocks.py checks."""
+    block = raw["block"]
+    table: list[tuple[str, str, Tamper | None, tuple[bool, str, None]]] = [
+        ("block-valid", "block 1 with its two permit applications", None, (True, "3 of 4", None)),
+        ("block-tx-changed", "a transaction's payload changed", _change_tx,
+         (False, "tx_root does not match", None)),
+        ("block-tx-left-out", "a transaction left out", _drop_tx,
+         (False, "its header says 2", None)),
+        ("block-bad-signature", "a certificate signature with a flipped bit", flip_signature,
+         (False, "bad signature", None)),
+    ]  # fmt: skip
+    return [
+        vector(name, what, raw, kind="block", permit_id=None, expect=expect,
+               answer=block.hex() if change is None else tampered(block, change))
+        for name, what, change, expect in table
+    ]  # fmt: skip
+
+
 def _forge_history(valid: bytes) -> Tamper:
     """Replace the validators answer's history with a change made from ``valid``'s header."""
     source = decode(valid)
@@ -208,7 +237,8 @@ def _forge_history(valid: bytes) -> Tamper:
 def write(directory: Path) -> list[Path]:
     raw = asyncio.run(served())
     written = []
-    for item in [*permit_vectors(raw), {"name": "encoding", **encoding_vectors()}]:
+    vectors = [*permit_vectors(raw), *block_vectors(raw)]
+    for item in [*vectors, {"name": "encoding", **encoding_vectors()}]:
         path = directory / f"{item['name']}.json"
         path.write_text(json.dumps(item, indent=1, sort_keys=True) + "\n")
         written.append(path)

@@ -1,9 +1,11 @@
-"""The permit page's checks in Python, from the same bytes: what the JSON vectors run.
+"""The explorer's checks in Python, from the same bytes: what the JSON vectors run.
 
 Composed of the light client the CLI uses (:mod:`lightclient`): the genesis must hash to
 the link's, the validator history is verified from it, the permit answer goes through
 :func:`lightclient.answers.verify_answer` with the CLI's freshness, and a time asked
 about is judged on the permit as it stood then (as ``cityledger permit check --at``).
+A block answer (the blocks page) is checked as ``cityledger block`` does
+(:mod:`lightclient.blocks`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ledger.encoding import Value, decode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from lightclient.answers import Freshness, Verified, verify_answer
+from lightclient.blocks import read_block, verify_block
 from lightclient.errors import VerificationError
 from lightclient.permits import (
     PermitView,
@@ -51,6 +54,9 @@ def _check(v: dict[str, Value]) -> Verdict:
     try:
         validators = decode(bytes.fromhex(v["validators"]))
         remember(verify_history(validators["history"], genesis))
+        if v["kind"] == "block":
+            certified = verify_block(read_block(decode(bytes.fromhex(v["answer"]))), genesis)
+            return Verdict(True, certified.describe())
         at_ms = v["at_ms"]
         fresh = Freshness.current(v["now_ms"], v["max_age_ms"])
         if at_ms is not None:

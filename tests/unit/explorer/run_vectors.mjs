@@ -1,14 +1,14 @@
 // Runs the browser's verifier (node/api/explorer/verify.mjs, msgpack.mjs) over
 // tests/vectors/explorer/*.json under Node's WebCrypto and prints one JSON line per
-// vector: {name, verified, reason, valid} for permit vectors, {name, failures} for the
-// encoding vectors. test_vectors.py compares them with what each vector expects.
+// vector: {name, verified, reason, valid} for permit and block vectors, {name, failures}
+// for the encoding vectors. test_vectors.py compares them with what each vector expects.
 // Usage: node run_vectors.mjs <vector dir>
 
 import { webcrypto } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decode, encode } from "../../../node/api/explorer/msgpack.mjs";
-import { fromHex, hex, verifyPermitPage } from "../../../node/api/explorer/verify.mjs";
+import { Refusal, fromHex, hex, trustFrom, verifiedReason, verifyBlock, verifyPermitPage } from "../../../node/api/explorer/verify.mjs";
 
 globalThis.crypto ??= webcrypto; // global from Node 19 on; Debian 12's Node 18 has it here
 
@@ -48,6 +48,17 @@ function runEncoding(v) {
   return { name: v.name, failures };
 }
 
+async function runBlock(v) {
+  try {
+    const trust = await trustFrom(fromHex(v.genesis), v.genesis_hash, decode(fromHex(v.validators)));
+    const block = await verifyBlock(decode(fromHex(v.answer)), trust.genesis, trust.sets);
+    return { name: v.name, verified: true, reason: verifiedReason(block.certified), valid: null };
+  } catch (exc) {
+    if (!(exc instanceof Refusal)) throw exc;
+    return { name: v.name, verified: false, reason: `NOT verified: ${exc.message}`, valid: null };
+  }
+}
+
 async function runPermit(v) {
   const answersAt = v.answers_at;
   const decoded = (text) => decode(fromHex(text));
@@ -76,6 +87,7 @@ async function runPermit(v) {
 const dir = process.argv[2];
 for (const file of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
   const v = JSON.parse(readFileSync(join(dir, file), "utf8"));
-  const out = v.name === "encoding" ? runEncoding(v) : await runPermit(v);
+  const run = { encoding: runEncoding, block: runBlock, permit: runPermit }[v.kind ?? v.name];
+  const out = await run(v);
   process.stdout.write(JSON.stringify(out) + "\n");
 }

@@ -1,4 +1,5 @@
-"""The shared vectors: the Python verifier and the browser's (under ``node``) reach the
+"""The shared vectors (permit page and blocks page answers): the Python verifier and the
+browser's (under ``node``) reach the
 verdict each vector expects, from the same bytes; the browser's msgpack codec makes the
 Python encoder's bytes; and the vector files are what the generator makes today."""
 
@@ -19,7 +20,7 @@ from tests.unit.explorer import make_vectors
 from tests.unit.explorer.page_check import check_vector
 
 DIR = make_vectors.DIR
-PERMIT_VECTORS = sorted(p for p in DIR.glob("*.json") if p.name != "encoding.json")
+VERDICT_VECTORS = sorted(p for p in DIR.glob("*.json") if p.name != "encoding.json")
 RUNNER = Path(__file__).with_name("run_vectors.mjs")
 NODE = shutil.which("node")
 
@@ -37,11 +38,11 @@ def check_against(expect: dict[str, Any], verified: bool, reason: str, valid: An
 
 
 def test_there_are_valid_and_tampered_vectors() -> None:
-    verdicts = [load(p)["expect"]["verified"] for p in PERMIT_VECTORS]
+    verdicts = [load(p)["expect"]["verified"] for p in VERDICT_VECTORS]
     assert verdicts.count(True) >= 3 and verdicts.count(False) >= 10
 
 
-@pytest.mark.parametrize("path", PERMIT_VECTORS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", VERDICT_VECTORS, ids=lambda p: p.stem)
 def test_python_verifier(path: Path) -> None:
     vector = load(path)
     verdict = check_vector(vector)
@@ -59,8 +60,8 @@ def test_browser_verifier_under_node() -> None:
     assert run.returncode == 0, run.stderr
     results = {r["name"]: r for r in map(json.loads, run.stdout.splitlines())}
     assert results.pop("encoding")["failures"] == []
-    assert sorted(results) == sorted(load(p)["name"] for p in PERMIT_VECTORS)
-    for path in PERMIT_VECTORS:
+    assert sorted(results) == sorted(load(p)["name"] for p in VERDICT_VECTORS)
+    for path in VERDICT_VECTORS:
         vector, got = load(path), results[load(path)["name"]]
         check_against(vector["expect"], got["verified"], got["reason"], got["valid"])
 
