@@ -1,7 +1,7 @@
 """The shared vectors (permit page and blocks page answers): the Python verifier and the
-browser's (under ``node``) reach the
-verdict each vector expects, from the same bytes; the browser's msgpack codec makes the
-Python encoder's bytes; and the vector files are what the generator makes today."""
+browser's (under ``node``) reach the verdict each vector expects, from the same bytes; the
+browser's msgpack codec makes the Python encoder's bytes; and the vector files are what the
+generator makes today."""
 
 from __future__ import annotations
 
