@@ -4,9 +4,9 @@
 // as node/api/auth.py describes the signature), and each interval's market record is proven
 // against a certified state root (verify.mjs) before it is drawn.
 
-import { DecodeError, decode, encode } from "./msgpack.mjs";
+import { DecodeError, encode } from "./msgpack.mjs";
 import { cryptoMissing, el, fetchBytes, fetchValue, fmtTime, linkGenesis, setVerdict, table } from "./page.mjs";
-import { DEFAULT_MAX_AGE_MS, Refusal, checkFreshness, fromHex, hex, sha256, trustFrom, verifyCertified, verifyItem } from "./verify.mjs";
+import { DEFAULT_MAX_AGE_MS, Refusal, checkFreshness, fromHex, hex, sha256, trustFrom, verifyCertified, verifyItem, verifyStateAnswer } from "./verify.mjs";
 
 const API_TAG = new TextEncoder().encode("cityledger/v1/api-request\0");
 const PKCS8_ED25519 = fromHex("302e020100300506032b657004220420"); // RFC 8410 prefix of a seed
@@ -45,9 +45,7 @@ async function signedGet(path, member, chainId, nodeKey) {
 
 async function intervalMs(trust) {
   const key = new TextEncoder().encode("params");
-  const answer = await fetchValue(`/v1/state/${hex(key)}`);
-  const certified = await verifyCertified(answer, trust.genesis, trust.sets);
-  const record = await verifyItem({ key: answer.key, proof: answer.proof, record: answer.value === null ? null : decode(answer.value) }, certified, key);
+  const { record } = await verifyStateAnswer(await fetchValue(`/v1/state/${hex(key)}`), trust.genesis, trust.sets, key);
   return record?.energy_interval_ms ?? DEFAULT_INTERVAL_MS;
 }
 

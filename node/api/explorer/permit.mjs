@@ -3,7 +3,7 @@
 // verify.mjs (the checks of `cityledger permit check`), and shows the verdict in #verdict.
 
 import { cryptoMissing, el, fetchBytes, fetchValue, fmtTime, clockTime, linkGenesis, setVerdict, table } from "./page.mjs";
-import { effectiveStatus, permitValidAt, verifiedReason, verifyPermitPage } from "./verify.mjs";
+import { effectiveStatus, hex, permitValidAt, verifiedReason, verifyPermitPage } from "./verify.mjs";
 
 const permitId = decodeURIComponent(location.pathname.split("/")[3] || "");
 const params = new URLSearchParams(location.search);
@@ -31,18 +31,21 @@ async function main() {
       genesisHash,
       genesisBytes: await fetchBytes("/v1/genesis"),
       validators: await fetchValue("/v1/validators"),
-      answer: await fetchValue(path),
+      answer: await fetchValue(path).catch((exc) => (exc.status === 404 ? null : Promise.reject(exc))),
       permitId,
       nowMs: Date.now(),
       atMs,
       fetchAt: (height) => fetchValue(path, { height }),
     };
+    if (inputs.answer === null) inputs.absence = await fetchValue(`/v1/state/${hex(new TextEncoder().encode(`permit/${permitId}`))}`);
   } catch (exc) {
     return setVerdict(false, `NOT verified: ${exc.message}`);
   }
   const result = await verifyPermitPage(inputs);
   if (!result.verified) return setVerdict(false, result.reason);
-  setVerdict(true, verifiedReason(result.latest.certified, clockTime));
+  const absent = result.absent ? ` — no permit ${permitId} exists (proven absent)` : "";
+  setVerdict(true, verifiedReason(result.latest.certified, clockTime) + absent);
+  if (result.absent) return showAbsent(result);
   show(result);
 }
 
@@ -68,6 +71,12 @@ function show(result) {
   for (const [name, value] of rows) facts.append(el("dt", {}, name), el("dd", {}, value));
   const entries = history.map((e) => [String(e.seq), fmtTime(e.time_ms), e.action, e.status, e.actor_org, String(e.height)]);
   document.getElementById("history").append(table(["#", "time", "action", "status left", "by", "block"], entries));
+}
+
+function showAbsent(result) {
+  const none = el("span", { class: "valid no", id: "valid" }, "NOT VALID");
+  const c = result.latest.certified;
+  document.getElementById("facts").append(el("dt", {}, "Permit"), el("dd", {}, none, ` — no permit ${permitId} exists: the node proved its absence at height ${c.height}`));
 }
 
 function showQr() {

@@ -257,6 +257,15 @@ export async function verifyItem(item, certified, key) {
   return record;
 }
 
+/** GET /v1/state/<key hex>: the value proven at key (null: proven absent). */
+export async function verifyStateAnswer(answer, genesis, sets, key) {
+  const certified = await verifyCertified(answer, genesis, sets);
+  const raw = field(answer, "value", "the state answer");
+  if (raw !== null && !(raw instanceof Uint8Array)) throw new Refusal("the state answer's value is not bytes");
+  const item = { key: field(answer, "key", "the state answer"), proof: field(answer, "proof", "the state answer"), record: raw === null ? null : decode(raw) };
+  return { certified, record: await verifyItem(item, certified, key) };
+}
+
 // --- permits (lightclient/permits.py, contracts/permits.py) -----------------------------------
 
 /** The permit record and its whole history, proven at the certified height. */
@@ -338,6 +347,7 @@ export function checkFreshness(certified, { nowMs, maxAgeMs = DEFAULT_MAX_AGE_MS
 export async function verifyPermitPage(inputs) {
   try {
     const { genesis, sets } = await trustFrom(inputs.genesisBytes, inputs.genesisHash, inputs.validators);
+    if (inputs.answer === null) return await permitAbsent(inputs, genesis, sets);
     const latest = await verifyPermit(inputs.answer, genesis, sets, inputs.permitId);
     const atMs = inputs.atMs ?? null;
     const maxAgeMs = inputs.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
@@ -350,6 +360,17 @@ export async function verifyPermitPage(inputs) {
     if (exc instanceof Refusal || exc instanceof DecodeError) return { verified: false, reason: `NOT verified: ${exc.message}` };
     throw exc;
   }
+}
+
+/** The node said the permit does not exist (404): its absence must be proven, as the CLI
+ * asks (inputs.absence: the GET /v1/state answer of its key). */
+async function permitAbsent(inputs, genesis, sets) {
+  const key = utf8.encode(`permit/${inputs.permitId}`);
+  const { certified, record } = await verifyStateAnswer(inputs.absence, genesis, sets, key);
+  if (record !== null) throw new Refusal(`the node said permit ${JSON.stringify(inputs.permitId)} does not exist`);
+  const ageMs = checkFreshness(certified, { nowMs: inputs.nowMs, maxAgeMs: inputs.maxAgeMs ?? DEFAULT_MAX_AGE_MS });
+  const why = "no such permit (proven absent)";
+  return { verified: true, absent: true, reason: verifiedReason(certified), latest: { certified }, ageMs, valid: false, why, judgedAt: inputs.atMs ?? inputs.nowMs };
 }
 
 /** The permit as it stood at atMs: latest, or its proven state at the height of the last

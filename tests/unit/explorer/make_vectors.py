@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from contracts.state_keys import permit_key
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value, decode, encode
 from ledger.votes import Vote, VoteType
@@ -37,6 +38,7 @@ LAST = START + 600_000
 NOW = LAST + 5_000
 MAX_AGE = 60_000
 ISSUE_HEIGHT = 4
+ABSENT = "BLD-2026-9999"
 BEFORE_REVOCATION = START + 3 * STEP + 500
 MSGPACK = {"Accept": "application/msgpack"}
 
@@ -54,6 +56,8 @@ async def served() -> dict[str, bytes]:
         "revoked": f"/v1/permits/{REVOKED}",
         "revoked_then": f"/v1/permits/{REVOKED}?height={ISSUE_HEIGHT}",
         "block": "/v1/blocks/1",
+        "absent": f"/v1/state/{permit_key(ABSENT).hex()}",
+        "present": f"/v1/state/{permit_key(VALID).hex()}",
     }
     out = {}
     async with TestClient(TestServer(make_app(node, APIConfig(), clock=lambda: NOW))) as client:
@@ -76,6 +80,7 @@ def vector(name: str, what: str, raw: dict[str, bytes], **fields: Any) -> dict[s
         "validators": raw["validators"].hex(),
         "answer": raw["valid"].hex(),
         "answers_at": {},
+        "absence": None,
         "now_ms": NOW,
         "at_ms": None,
         "max_age_ms": MAX_AGE,
@@ -195,6 +200,11 @@ def permit_vectors(raw: dict[str, bytes]) -> list[dict[str, Any]]:
         ("forged-validator-change", "the node adds a validator-set change of its own",
          {"validators": tampered(raw["validators"], _forge_history(valid))},
          (False, "does not check out", None)),
+        ("absent", "a permit that does not exist: the node says 404 and proves its absence",
+         {"permit_id": ABSENT, "answer": None, "absence": raw["absent"].hex()},
+         (True, "3 of 4", False)),
+        ("absent-but-present", "the node says 404 for a permit that exists",
+         {"answer": None, "absence": raw["present"].hex()}, (False, "does not exist", None)),
         ("non-canonical", "the answer's bytes are not canonical msgpack",
          {"answer": "cc05"}, (False, "canonical", None)),
     ]  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from hashlib import sha256
 
+from contracts import state_keys as sk
 from contracts.permits import permit_valid_at
 from ledger.encoding import Value, decode
 from ledger.errors import LedgerError
@@ -27,6 +28,7 @@ from lightclient.permits import (
     verify_permit,
     verify_permit_then,
 )
+from lightclient.records import verify_state_view
 from lightclient.validator_history import forget, remember, verify_history
 
 
@@ -58,6 +60,8 @@ def _check(v: dict[str, Value]) -> Verdict:
             certified = verify_block(read_block(decode(bytes.fromhex(v["answer"]))), genesis)
             return Verdict(True, certified.describe())
         at_ms = v["at_ms"]
+        if v["answer"] is None:
+            return _absent(genesis, v)
         fresh = Freshness.current(v["now_ms"], v["max_age_ms"])
         if at_ms is not None:
             fresh = Freshness.covering(v["now_ms"], v["max_age_ms"], at_ms)
@@ -69,6 +73,17 @@ def _check(v: dict[str, Value]) -> Verdict:
     if not view.history or view.history[0].time_ms > (at_ms or v["now_ms"]):
         valid = False
     return Verdict(True, latest.certified.describe(), valid)
+
+
+def _absent(genesis: Genesis, v: dict[str, Value]) -> Verdict:
+    """The node said 404: the permit's absence must be proven (as ``cityledger permit``)."""
+    answer = decode(bytes.fromhex(v["absence"]))
+    key = sk.permit_key(v["permit_id"])
+    fresh = Freshness.current(v["now_ms"], v["max_age_ms"])
+    verified = verify_answer(lambda: verify_state_view(answer, genesis, key), genesis, None, fresh)
+    if verified.view.value is not None:
+        raise VerificationError(f"the node said permit {v['permit_id']!r} does not exist")
+    return Verdict(True, verified.certified.describe(), False)
 
 
 def _verified(

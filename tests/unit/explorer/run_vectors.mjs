@@ -66,7 +66,7 @@ async function runPermit(v) {
   let answer;
   try {
     validators = decoded(v.validators);
-    answer = decoded(v.answer);
+    answer = v.answer === null ? null : decoded(v.answer);
   } catch (exc) {
     return { name: v.name, verified: false, reason: `NOT verified: ${exc.message}`, valid: null };
   }
@@ -76,6 +76,7 @@ async function runPermit(v) {
     validators,
     answer,
     permitId: v.permit_id,
+    absence: v.absence === null ? null : decoded(v.absence),
     nowMs: v.now_ms,
     maxAgeMs: v.max_age_ms,
     atMs: v.at_ms,

@@ -167,6 +167,10 @@ async def test_permit_pages_in_chromium(network: dict[str, str], tmp_path: Path)
         assert await browser.evaluate(session, VALID_TEXT) == "NOT VALID"
         (shots / "permit-revoked.png").write_bytes(await browser.screenshot(session))
 
+        session, verified, text = await verdict(browser, network["node"] + link.format("NO-SUCH-1"))
+        assert verified == "true" and "no permit NO-SUCH-1 exists (proven absent)" in text, text
+        assert await browser.evaluate(session, VALID_TEXT) == "NOT VALID"
+
         for lie, reason in (("field", "forged record"), ("signature", "bad signature"),
                             ("stale", "is stale")):  # fmt: skip
             session, verified, text = await verdict(browser, network[lie] + link.format(VALID))
