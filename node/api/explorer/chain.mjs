@@ -4,7 +4,7 @@
 
 import { DecodeError } from "./msgpack.mjs";
 import { clockTime, cryptoMissing, el, fetchBytes, fetchValue, fmtTime, linkGenesis, setVerdict, table } from "./page.mjs";
-import { DEFAULT_MAX_AGE_MS, Refusal, checkFreshness, describeAge, hex, setAt, trustFrom, verifyBlock, verifyCheckpoint } from "./verify.mjs";
+import { DEFAULT_MAX_AGE_MS, Refusal, checkFreshness, describeAge, fromHex, hex, setAt, trustFrom, verifyBlock, verifyCheckpoint, verifyConsistency } from "./verify.mjs";
 
 const PAGE = location.pathname.split("/")[2] || "chain";
 const BLOCKS_PER_PAGE = 10;
@@ -78,12 +78,21 @@ async function checkpoints(trust, genesis) {
   const { checkpoint } = await latest(trust, genesis);
   const c = checkpoint.certified;
   const publish = { chain_id: trust.genesis.chainId, genesis_hash: genesis, height: c.height, block_hash: hex(checkpoint.hash), log_size: checkpoint.logSize, log_root: hex(checkpoint.logRoot) };
+  const again = `/explorer/checkpoints?genesis=${genesis}&old_size=${checkpoint.logSize}&old_root=${hex(checkpoint.logRoot)}`;
   content.append(
     dl([["Height", String(c.height)], ["Block time", fmtTime(c.timeMs)], ["Log size", String(checkpoint.logSize)], ["Log root", el("code", {}, hex(checkpoint.logRoot))], ["Signed by", signedBy(c)]]),
-    el("p", {}, "Publish this, and check later that the ledger extends it: cityledger audit consistency"),
+    el("p", {}, "Publish this; later, this page checks that the ledger extends it: ", el("a", { href: again }, "this checkpoint's link"), " (or cityledger audit consistency)."),
     el("pre", { id: "checkpoint" }, JSON.stringify(publish, null, 2)),
   );
-  return `Verified: checkpoint at height ${c.height} (log of ${checkpoint.logSize} transactions), certified by ${c.signers.length} of ${c.count} validators`;
+  const line = `Verified: checkpoint at height ${c.height} (log of ${checkpoint.logSize} transactions), certified by ${c.signers.length} of ${c.count} validators`;
+  const asked = new URLSearchParams(location.search);
+  if (!asked.has("old_size")) return line;
+  const oldSize = Number(asked.get("old_size"));
+  if (!Number.isSafeInteger(oldSize) || oldSize < 0 || !/^[0-9a-f]{64}$/i.test(asked.get("old_root") || "")) throw new Refusal("the link's old_size or old_root is malformed");
+  const answer = await fetchValue("/v1/log/consistency", { old: oldSize });
+  const { newSize } = await verifyConsistency(answer, trust.genesis, trust.sets, oldSize, fromHex(asked.get("old_root").toLowerCase()));
+  content.prepend(el("p", { id: "extends" }, `Today's log of ${newSize} transactions extends your checkpoint's log of ${oldSize}: nothing in it was rewritten.`));
+  return `${line}; it extends your checkpoint of ${oldSize} transactions`;
 }
 
 async function main() {

@@ -463,3 +463,46 @@ export async function verifyCheckpoint(answer, genesis, sets, genesisHash) {
   }
   return { certified, hash, logSize: header.log_size, logRoot: header.log_root };
 }
+
+/** GET /v1/log/consistency?old=<size>: the certified log extends the log of oldSize
+ * transactions whose root is oldRoot (the checkpoint the user holds, never the node's
+ * old_root): RFC 9162 §2.1.4.2, as ledger/merkle.py verify_consistency. */
+export async function verifyConsistency(answer, genesis, sets, oldSize, oldRoot) {
+  const certified = await verifyCertified(answer, genesis, sets);
+  const proof = field(answer, "proof", "the consistency answer");
+  const newSize = certified.header.log_size;
+  if (proof.old_size !== oldSize || proof.new_size !== newSize) throw new Refusal("the proof is not between the two certified log sizes");
+  const path = field(proof, "path", "the consistency proof");
+  if (!Array.isArray(path) || !path.every((h) => h instanceof Uint8Array && h.length === 32)) throw new Refusal("the consistency proof is malformed");
+  const newRoot = certified.header.log_root;
+  if (oldSize === 0 || oldSize === newSize) {
+    const same = oldSize === 0 ? equalBytes(oldRoot, await sha256(new Uint8Array(0))) : equalBytes(oldRoot, newRoot);
+    if (path.length || !same) throw new Refusal(`consistency proof ${oldSize} -> ${newSize} does not hold (old root mismatch)`);
+    return { certified, newSize };
+  }
+  const [fr, sr] = await rootsFromConsistency(oldSize, newSize, oldRoot, path);
+  if (!equalBytes(fr, oldRoot)) throw new Refusal(`consistency proof ${oldSize} -> ${newSize} gives another old root (old root mismatch)`);
+  if (!equalBytes(sr, newRoot)) throw new Refusal(`consistency proof ${oldSize} -> ${newSize} gives another new root (new root mismatch)`);
+  return { certified, newSize };
+}
+
+async function rootsFromConsistency(oldSize, newSize, oldRoot, proof) {
+  const path = (oldSize & (oldSize - 1)) === 0 ? [oldRoot, ...proof] : [...proof];
+  if (path.length === 0) throw new Refusal("the consistency proof is empty");
+  let fn = oldSize - 1;
+  let sn = newSize - 1;
+  while (fn & 1) [fn, sn] = [fn >>> 1, sn >>> 1];
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0) throw new Refusal("consistency proof is too long: the path reached the root early");
+    if (fn & 1 || fn === sn) {
+      fr = await sha256(Uint8Array.of(1), c, fr);
+      sr = await sha256(Uint8Array.of(1), c, sr);
+      while (!(fn & 1) && fn !== 0) [fn, sn] = [fn >>> 1, sn >>> 1];
+    } else sr = await sha256(Uint8Array.of(1), sr, c);
+    [fn, sn] = [fn >>> 1, sn >>> 1];
+  }
+  if (sn !== 0) throw new Refusal("consistency proof is too short: the path ended below the root");
+  return [fr, sr];
+}

@@ -58,6 +58,7 @@ async def served() -> dict[str, bytes]:
         "block": "/v1/blocks/1",
         "absent": f"/v1/state/{permit_key(ABSENT).hex()}",
         "present": f"/v1/state/{permit_key(VALID).hex()}",
+        "consistency": "/v1/log/consistency?old=2",
     }
     out = {}
     async with TestClient(TestServer(make_app(node, APIConfig(), clock=lambda: NOW))) as client:
@@ -244,10 +245,30 @@ def _forge_history(valid: bytes) -> Tamper:
     return change
 
 
+def consistency_vectors(raw: dict[str, bytes]) -> list[dict[str, Any]]:
+    """The checkpoints page: today's log extends a checkpoint's (the log of block 1, two
+    transactions), or does not."""
+    old_root = decode(raw["block"])["block"]["header"]["log_root"].hex()
+    other_root = "11" * 32
+    table: list[tuple[str, str, dict[str, Any], tuple[bool, str, None]]] = [
+        ("consistency-valid", "today's log extends the checkpoint of block 1",
+         {"old_size": 2, "old_root": old_root}, (True, "3 of 4", None)),
+        ("consistency-rewritten", "the checkpoint's log root is not a prefix of today's log",
+         {"old_size": 2, "old_root": other_root}, (False, "root mismatch", None)),
+        ("consistency-other-size", "the proof is for another old size than the checkpoint's",
+         {"old_size": 3, "old_root": old_root}, (False, "not between", None)),
+    ]  # fmt: skip
+    return [
+        vector(name, what, raw, kind="consistency", permit_id=None, expect=expect,
+               answer=raw["consistency"].hex(), **fields)
+        for name, what, fields, expect in table
+    ]  # fmt: skip
+
+
 def write(directory: Path) -> list[Path]:
     raw = asyncio.run(served())
     written = []
-    vectors = [*permit_vectors(raw), *block_vectors(raw)]
+    vectors = [*permit_vectors(raw), *block_vectors(raw), *consistency_vectors(raw)]
     for item in [*vectors, {"name": "encoding", **encoding_vectors()}]:
         path = directory / f"{item['name']}.json"
         path.write_text(json.dumps(item, indent=1, sort_keys=True) + "\n")

@@ -5,7 +5,8 @@ the link's, the validator history is verified from it, the permit answer goes th
 :func:`lightclient.answers.verify_answer` with the CLI's freshness, and a time asked
 about is judged on the permit as it stood then (as ``cityledger permit check --at``).
 A block answer (the blocks page) is checked as ``cityledger block`` does
-(:mod:`lightclient.blocks`).
+(:mod:`lightclient.blocks`), a log extension (the checkpoints page) as ``cityledger audit
+consistency`` does.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from contracts.permits import permit_valid_at
 from ledger.encoding import Value, decode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
+from ledger.merkle import ConsistencyProof
 from lightclient.answers import Freshness, Verified, verify_answer
 from lightclient.blocks import read_block, verify_block
 from lightclient.errors import VerificationError
+from lightclient.headers import verify_certified
 from lightclient.permits import (
     PermitView,
     entries_by,
@@ -59,6 +62,8 @@ def _check(v: dict[str, Value]) -> Verdict:
         if v["kind"] == "block":
             certified = verify_block(read_block(decode(bytes.fromhex(v["answer"]))), genesis)
             return Verdict(True, certified.describe())
+        if v["kind"] == "consistency":
+            return _extends(genesis, v)
         at_ms = v["at_ms"]
         if v["answer"] is None:
             return _absent(genesis, v)
@@ -73,6 +78,18 @@ def _check(v: dict[str, Value]) -> Verdict:
     if not view.history or view.history[0].time_ms > (at_ms or v["now_ms"]):
         valid = False
     return Verdict(True, latest.certified.describe(), valid)
+
+
+def _extends(genesis: Genesis, v: dict[str, Value]) -> Verdict:
+    """Today's certified log extends the checkpoint's (``old_size``, ``old_root``), as
+    :func:`lightclient.checkpoints.verify_extension` checks it."""
+    answer = decode(bytes.fromhex(v["answer"]))
+    new = verify_certified(answer, genesis)
+    proof = ConsistencyProof.from_obj(answer["proof"])
+    if (proof.old_size, proof.new_size) != (v["old_size"], new.header.log_size):
+        raise VerificationError("the proof is not between the two certified log sizes")
+    proof.verify(bytes.fromhex(v["old_root"]), new.header.log_root)
+    return Verdict(True, new.describe())
 
 
 def _absent(genesis: Genesis, v: dict[str, Value]) -> Verdict:

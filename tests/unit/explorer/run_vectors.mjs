@@ -8,7 +8,7 @@ import { webcrypto } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decode, encode } from "../../../node/api/explorer/msgpack.mjs";
-import { Refusal, fromHex, hex, trustFrom, verifiedReason, verifyBlock, verifyPermitPage } from "../../../node/api/explorer/verify.mjs";
+import { Refusal, fromHex, hex, trustFrom, verifiedReason, verifyBlock, verifyConsistency, verifyPermitPage } from "../../../node/api/explorer/verify.mjs";
 
 globalThis.crypto ??= webcrypto; // global from Node 19 on; Debian 12's Node 18 has it here
 
@@ -48,11 +48,16 @@ function runEncoding(v) {
   return { name: v.name, failures };
 }
 
-async function runBlock(v) {
+const CHAIN_CHECKS = {
+  block: (answer, trust) => verifyBlock(answer, trust.genesis, trust.sets),
+  consistency: (answer, trust, v) => verifyConsistency(answer, trust.genesis, trust.sets, v.old_size, fromHex(v.old_root)),
+};
+
+async function runChain(v) {
   try {
     const trust = await trustFrom(fromHex(v.genesis), v.genesis_hash, decode(fromHex(v.validators)));
-    const block = await verifyBlock(decode(fromHex(v.answer)), trust.genesis, trust.sets);
-    return { name: v.name, verified: true, reason: verifiedReason(block.certified), valid: null };
+    const { certified } = await CHAIN_CHECKS[v.kind](decode(fromHex(v.answer)), trust, v);
+    return { name: v.name, verified: true, reason: verifiedReason(certified), valid: null };
   } catch (exc) {
     if (!(exc instanceof Refusal)) throw exc;
     return { name: v.name, verified: false, reason: `NOT verified: ${exc.message}`, valid: null };
@@ -88,7 +93,7 @@ async function runPermit(v) {
 const dir = process.argv[2];
 for (const file of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
   const v = JSON.parse(readFileSync(join(dir, file), "utf8"));
-  const run = { encoding: runEncoding, block: runBlock, permit: runPermit }[v.kind ?? v.name];
+  const run = { encoding: runEncoding, block: runChain, consistency: runChain, permit: runPermit }[v.kind ?? v.name];
   const out = await run(v);
   process.stdout.write(JSON.stringify(out) + "\n");
 }

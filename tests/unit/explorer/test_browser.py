@@ -121,7 +121,7 @@ async def network() -> AsyncIterator[dict[str, str]]:
     runners = []
     runner, base = await serve(make_app(node, APIConfig()))
     runners.append(runner)
-    urls = {"node": base, "genesis": node.genesis.hash.hex()}
+    urls = {"node": base, "genesis": node.genesis.hash.hex(), "log1": node.header(1).log_root.hex()}
     lies = {
         "field": Lie(change=forge_record),
         "signature": Lie(change=flip_signature),
@@ -198,7 +198,8 @@ async def check_qr(browser: Browser, session: str, url: str) -> None:
 
 async def check_chain_pages(browser: Browser, network: dict[str, str], shots: Path) -> None:
     """Status, blocks, validators and checkpoint verify straight from the node; the blocks
-    page behind a proxy that flips a bit of one block's certificate signature does not."""
+    page behind a proxy that flips a bit of one block's certificate signature does not; the
+    checkpoint page proves today's log extends block 1's, and not a log it never had."""
     genesis = network["genesis"]
     pages = {"chain": "latest block, height 7", "blocks": "blocks 1–7",
              "validators": "0 certified change", "checkpoints": "height 7"}  # fmt: skip
@@ -213,6 +214,11 @@ async def check_chain_pages(browser: Browser, network: dict[str, str], shots: Pa
         browser, f"{network['block']}/explorer/blocks?genesis={genesis}"
     )
     assert verified == "false" and "bad signature" in text, text
+    checkpoint = f"{network['node']}/explorer/checkpoints?genesis={genesis}&old_size=2&old_root="
+    _session, verified, text = await verdict(browser, checkpoint + network["log1"])
+    assert verified == "true" and "extends your checkpoint of 2 transactions" in text, text
+    _session, verified, text = await verdict(browser, checkpoint + "11" * 32)
+    assert verified == "false" and "root mismatch" in text, text
 
 
 @pytest.fixture
