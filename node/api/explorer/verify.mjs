@@ -390,7 +390,9 @@ async function permitThen(latest, atMs, inputs, genesis, sets) {
 
 /** "Verified at 14:02:11 UTC by 3 of 4 validators": the certified block's time. */
 export function verifiedReason(certified, formatTime = utcTime) {
-  return `Verified at ${formatTime(certified.timeMs)} by ${certified.signers.length} of ${certified.count} validators (height ${certified.height})`;
+  const weighted = certified.power !== certified.signers.length || certified.total !== certified.count;
+  const power = weighted ? `, ${certified.power} of ${certified.total} voting power` : "";
+  return `Verified at ${formatTime(certified.timeMs)} by ${certified.signers.length} of ${certified.count} validators (height ${certified.height}${power})`;
 }
 
 export function utcTime(ms) {

@@ -24,12 +24,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from contracts.state_keys import permit_key
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value, decode, encode
+from ledger.validators import ValidatorUpdate
 from ledger.votes import Vote, VoteType
 from node.api.app import make_app
 from node.config import APIConfig
 from tests.unit.explorer.encoding_vectors import encoding_vectors
 from tests.unit.explorer.permit_chain import REVOKED, VALID, build_permit_chain
-from tests.unit.node.api.conftest import GENESIS_TIME, TestNode
+from tests.unit.node.api.conftest import GENESIS_TIME, VALIDATORS, TestNode
+from tests.unit.node.valset_kit import KIND, registered
 
 DIR = Path(__file__).resolve().parents[2] / "vectors" / "explorer"
 START = GENESIS_TIME + 1_000
@@ -45,10 +47,40 @@ MSGPACK = {"Accept": "application/msgpack"}
 Tamper = Callable[[dict[str, Any]], None]
 
 
+def changed_chain() -> TestNode:
+    """The permit chain after a validator-set change: block 1 re-weights validator-0 to
+    power 2 (in force from height 3), so every later certificate is checked against a set
+    the genesis file does not hold."""
+    node = TestNode()
+    update = ValidatorUpdate(VALIDATORS[0].public_key, 2, "validator-0")
+    with registered():
+        node.commit([node.tx("customs-admin", KIND, {"updates": [update.to_obj()]})], START - 3000)
+    node.commit([], START - 2000)
+    node.commit([], START - 1000)
+    build_permit_chain(node, START, STEP, LAST)
+    return node
+
+
+async def fetch(node: TestNode, paths: dict[str, str]) -> dict[str, bytes]:
+    """The msgpack bytes ``node``'s API serves at each of ``paths``."""
+    out = {}
+    async with TestClient(TestServer(make_app(node, APIConfig(), clock=lambda: NOW))) as client:
+        for name, path in paths.items():
+            response = await client.get(path, headers=MSGPACK)
+            assert response.status == 200, await response.text()
+            out[name] = await response.read()
+    return out
+
+
 async def served() -> dict[str, bytes]:
-    """The msgpack bytes a node of the permit chain serves the page."""
+    """The msgpack bytes a node of the permit chain serves the page (and ``changed_*``: a
+    node of the chain with a validator-set change)."""
     node = TestNode()
     build_permit_chain(node, START, STEP, LAST)
+    changed = await fetch(
+        changed_chain(), {"genesis": "/v1/genesis", "validators": "/v1/validators",
+                          "valid": f"/v1/permits/{VALID}"}
+    )  # fmt: skip
     paths = {
         "genesis": "/v1/genesis",
         "validators": "/v1/validators",
@@ -60,13 +92,7 @@ async def served() -> dict[str, bytes]:
         "present": f"/v1/state/{permit_key(VALID).hex()}",
         "consistency": "/v1/log/consistency?old=2",
     }
-    out = {}
-    async with TestClient(TestServer(make_app(node, APIConfig(), clock=lambda: NOW))) as client:
-        for name, path in paths.items():
-            response = await client.get(path, headers=MSGPACK)
-            assert response.status == 200, await response.text()
-            out[name] = await response.read()
-    return out
+    return {**await fetch(node, paths), **{f"changed_{k}": v for k, v in changed.items()}}
 
 
 def vector(name: str, what: str, raw: dict[str, bytes], **fields: Any) -> dict[str, Any]:
@@ -167,6 +193,9 @@ def _forged_change(answer: dict[str, Any]) -> None:
 def permit_vectors(raw: dict[str, bytes]) -> list[dict[str, Any]]:
     """(name, what, fields changed from the valid vector, (verified, reason has, valid))."""
     valid, revoked = raw["valid"], {"permit_id": REVOKED, "answer": raw["revoked"].hex()}
+    changed = {k: raw[f"changed_{k}"].hex() for k in ("genesis", "validators")}
+    changed |= {"answer": raw["changed_valid"].hex(), "genesis_hash": _sha(raw["changed_genesis"])}
+    empty_history = tampered(raw["changed_validators"], lambda answer: answer.update(history=[]))
     at_before = {**revoked, "at_ms": BEFORE_REVOCATION}
     table: list[tuple[str, str, dict[str, Any], tuple[bool, str, bool | None]]] = [
         ("valid", "an issued permit, fresh answer", {}, (True, "3 of 4", True)),
@@ -206,6 +235,12 @@ def permit_vectors(raw: dict[str, bytes]) -> list[dict[str, Any]]:
          (True, "3 of 4", False)),
         ("absent-but-present", "the node says 404 for a permit that exists",
          {"answer": None, "absence": raw["present"].hex()}, (False, "does not exist", None)),
+        ("after-validator-change", "a chain whose set changed at height 1: the answer at "
+         "height 10 is certified by the new set, proven from genesis by the change history",
+         changed, (True, "height 10", True)),
+        ("validator-change-left-out", "as above, but the node leaves the change out of the "
+         "validator history", {**changed, "validators": empty_history},
+         (False, "names a validator set other than", None)),
         ("non-canonical", "the answer's bytes are not canonical msgpack",
          {"answer": "cc05"}, (False, "canonical", None)),
     ]  # fmt: skip
