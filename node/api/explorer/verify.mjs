@@ -207,6 +207,23 @@ function bit(bytes, i) {
   return (bytes[i >> 3] >> (7 - (i & 7))) & 1;
 }
 
+/** The checks of ledger/state_proof.py _check_shape: a proof has one form only. */
+function checkProofShape(depth, bitmap, siblings, value, otherKey, otherValue) {
+  if (depth > 256 || bitmap.length !== (depth + 7) >> 3 || !Array.isArray(siblings)) throw new Refusal("malformed state proof");
+  let marked = 0;
+  for (let i = 0; i < bitmap.length * 8; i++) {
+    if (!bit(bitmap, i)) continue;
+    if (i >= depth) throw new Refusal("malformed state proof: bitmap has bits set below the proof's depth");
+    marked += 1;
+  }
+  if (marked !== siblings.length) throw new Refusal(`malformed state proof: bitmap marks ${marked} non-empty siblings but the proof has ${siblings.length}`);
+  if (siblings.some((h) => !(h instanceof Uint8Array) || h.length !== 32 || equalBytes(h, EMPTY))) throw new Refusal("malformed state proof: a sibling is not a non-empty 32-byte hash");
+  if ((otherKey === null) !== (otherValue === null)) throw new Refusal("malformed state proof: other_key_hash and other_value_hash come together or not at all");
+  if (otherKey !== null && (value !== null || !(otherKey instanceof Uint8Array) || otherKey.length !== 32 || !(otherValue instanceof Uint8Array) || otherValue.length !== 32)) {
+    throw new Refusal("malformed state proof: its other leaf is malformed");
+  }
+}
+
 async function proofRoot(proof) {
   const key = bytesField(proof, "key", "the state proof");
   const value = field(proof, "value", "the state proof");
@@ -215,7 +232,7 @@ async function proofRoot(proof) {
   const siblings = field(proof, "siblings", "the state proof");
   const otherKey = field(proof, "other_key_hash", "the state proof");
   const otherValue = field(proof, "other_value_hash", "the state proof");
-  if (depth > 256 || bitmap.length !== (depth + 7) >> 3 || !Array.isArray(siblings)) throw new Refusal("malformed state proof");
+  checkProofShape(depth, bitmap, siblings, value, otherKey, otherValue);
   const kh = await sha256(key);
   let cur;
   if (value instanceof Uint8Array) cur = await sha256(Uint8Array.of(0), kh, await sha256(value));

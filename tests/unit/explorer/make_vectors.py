@@ -153,6 +153,18 @@ def _fresher_header(answer: dict[str, Any]) -> None:
     answer["header"]["time_ms"] += 3_600_000
 
 
+def _mark_empty_sibling(answer: dict[str, Any]) -> None:
+    """The same path with an empty sibling sent as a hash and marked in the bitmap: the
+    root still comes out, but a proof has one form only (docs/formats-state.md)."""
+    proof = answer["permit"]["proof"]
+    bits = int.from_bytes(proof["bitmap"], "big")
+    top = 8 * len(proof["bitmap"]) - 1
+    level = next(i for i in range(proof["depth"]) if not (bits >> (top - i)) & 1)
+    before = sum(1 for i in range(level) if (bits >> (top - i)) & 1)
+    proof["bitmap"] = (bits | 1 << (top - level)).to_bytes(len(proof["bitmap"]), "big")
+    proof["siblings"] = [*proof["siblings"][:before], bytes(32), *proof["siblings"][before:]]
+
+
 def _change_tx(answer: dict[str, Any]) -> None:
     answer["block"]["txs"][0]["payload"]["description"] = "a ten-storey tower"
 
@@ -211,6 +223,8 @@ def permit_vectors(raw: dict[str, bytes]) -> list[dict[str, Any]]:
          {"answer": tampered(valid, forge_record)}, (False, "forged record", None)),
         ("forged-proof", "record and proven value changed together",
          {"answer": tampered(valid, _forge_proof)}, (False, "does not lead to", None)),
+        ("proof-two-forms", "a state proof with an empty sibling marked and sent",
+         {"answer": tampered(valid, _mark_empty_sibling)}, (False, "malformed state proof", None)),
         ("bad-signature", "one certificate signature has a flipped bit",
          {"answer": tampered(valid, flip_signature)}, (False, "bad signature", None)),
         ("two-signers", "a certificate with 2 of 4 signatures",
