@@ -118,10 +118,12 @@ async def network() -> AsyncIterator[dict[str, str]]:
     node = TestNode()
     now = time.time_ns() // 1_000_000
     build_permit_chain(node, now - 600_000, 1_000, now - 500)
+    before_revocation = now - 300_000
     runners = []
     runner, base = await serve(make_app(node, APIConfig()))
     runners.append(runner)
-    urls = {"node": base, "genesis": node.genesis.hash.hex(), "log1": node.header(1).log_root.hex()}
+    urls = {"node": base, "genesis": node.genesis.hash.hex(), "log1": node.header(1).log_root.hex(),
+            "before": str(before_revocation)}  # fmt: skip
     lies = {
         "field": Lie(change=forge_record),
         "signature": Lie(change=flip_signature),
@@ -167,6 +169,11 @@ async def test_permit_pages_in_chromium(network: dict[str, str], tmp_path: Path)
         assert await browser.evaluate(session, VALID_TEXT) == "NOT VALID"
         (shots / "permit-revoked.png").write_bytes(await browser.screenshot(session))
 
+        then = network["node"] + link.format(REVOKED) + f"&at={network['before']}"
+        session, verified, text = await verdict(browser, then)
+        assert verified == "true", text  # judged as it stood then: issued, not yet revoked
+        assert await browser.evaluate(session, VALID_TEXT) == "VALID"
+
         session, verified, text = await verdict(browser, network["node"] + link.format("NO-SUCH-1"))
         assert verified == "true" and "no permit NO-SUCH-1 exists (proven absent)" in text, text
         assert await browser.evaluate(session, VALID_TEXT) == "NOT VALID"
@@ -179,6 +186,14 @@ async def test_permit_pages_in_chromium(network: dict[str, str], tmp_path: Path)
                 (shots / "permit-tampered.png").write_bytes(await browser.screenshot(session))
 
         await check_chain_pages(browser, network, shots)
+
+        session = await browser.open(network["node"] + "/explorer/")
+        claimed = "document.getElementById('genesis').value"
+        assert await browser.wait_for(session, claimed) == network["genesis"]
+        links = "[...document.querySelectorAll('#pages a')].map(a => a.getAttribute('href'))"
+        assert f"/explorer/blocks?genesis={network['genesis']}" in await browser.evaluate(
+            session, links
+        )
 
         other = f"/explorer/permits/{VALID}?genesis={'00' * 32}"
         _session, verified, text = await verdict(browser, network["node"] + other)
