@@ -39,7 +39,7 @@ async function chain(trust, genesis) {
     dl([["Chain", trust.genesis.chainId], ["Genesis", genesis], ["Height", String(c.height)], ["Block time", `${fmtTime(c.timeMs)} (${describeAge(ageMs)} old)`],
       ["Block hash", el("code", {}, hex(checkpoint.hash))], ["Signed by", signedBy(c)], ["Transactions since genesis", String(checkpoint.logSize)]]),
     el("h2", {}, "What this node says of itself (not verifiable)"),
-    dl([["Node key", el("code", {}, hex(status.public_key))], ["Mempool", String(status.mempool_size)], ["Peers linked", String((status.peers || []).length)]]),
+    dl([["Node key", el("code", {}, hex(status.public_key))], ["Mempool", String(status.mempool_size)], ["Peers linked", String(Array.isArray(status.peers) ? status.peers.length : status.peers ?? "—")]]),
   );
   return `Verified: the latest block, height ${c.height} at ${clockTime(c.timeMs)}, is certified by ${c.signers.length} of ${c.count} validators`;
 }
