@@ -38,6 +38,7 @@ from cli.verified_reads import (
     paging_options,
     report_search,
 )
+from contracts.epcis import epcis_document
 from contracts.shipment_records import ShipmentEvent
 from contracts.shipment_search import ShipmentFilter
 from ledger.crypto import PrivateKey
@@ -143,7 +144,7 @@ def shipment() -> None:
 @key_option(help_text="Member key that signs the read (shipment data is not public).")
 @click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
 @max_age_option()
-@format_option()
+@format_option("epcis", help_text="; epcis: a GS1 EPCIS 2.0 document (JSON-LD).")
 def provenance(
     shipment_id: str,
     node: str,
@@ -155,7 +156,8 @@ def provenance(
 ) -> None:
     """Who held shipment ID, where it has been, what was declared, and customs' decisions.
 
-    The timeline is in event order; ``--format csv`` prints its rows."""
+    The timeline is in event order; ``--format csv`` prints its rows, ``--format epcis``
+    the history as a GS1 EPCIS 2.0 document built from the verified records."""
     reads = connect(node, genesis_path, key_path, max_age_s)
     verified, _ = provenance_of(reads, shipment_id, height)
     if fmt == "json":
@@ -164,9 +166,11 @@ def provenance(
     view = verified.view
     if fmt == "csv":
         TIMELINE.write_csv(event_order(view.history))
+    elif fmt == "epcis":
+        print_json(epcis_document(view.shipment, view.history, view.certified.header.time_ms))
     else:
         console.print(shipment_view(view))
-    notes = err_console if fmt == "csv" else console
+    notes = err_console if fmt in ("csv", "epcis") else console
     notes.print(freshness_text(verified))
     n = len(view.history)
     notes.print(

@@ -101,6 +101,7 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
             f"/v1/log/inclusion/{i}" for i in range(head.log_size)
         ],
         ("GET", "/v1/shipments/{id}"): [f"/v1/shipments/{SHIPMENT}"],
+        ("GET", "/v1/shipments/{id}/epcis"): [f"/v1/shipments/{SHIPMENT}/epcis"],
         ("GET", "/v1/shipments"): [
             f"/v1/shipments?container={CONTAINER}",
             "/v1/shipments?party=acme",
