@@ -1,17 +1,34 @@
-"""Organisations and their member keys (public: who may sign what is no secret)."""
+"""Organisations and their member keys (public: who may sign what is no secret), and the
+organisation directory a client resolves names from."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from contracts import queries
+from contracts import search_buckets as sb
 from contracts import state_keys as sk
 from ledger.genesis import ORG_ID_PATTERN
-from node.api.params import path_id
+from node.api.params import MAX_INT, path_id, query_limit, query_uint
 from node.api.proven import ProvenState
 from node.api.render import APIError, render
 
 routes = web.RouteTableDef()
+
+
+@routes.get("/v1/orgs")
+async def directory(request: web.Request) -> web.StreamResponse:
+    """Every organisation, one page of the proven directory bucket at a time
+    (:meth:`ProvenState.page`; organisations are public, so no slot is redacted).
+
+    No name filter here on purpose: a client matches names itself over the whole
+    directory, proven complete, so no node decides which organisations a name means
+    (docs/formats-state.md §6.5)."""
+    start = query_uint(request, "after", hi=MAX_INT) or 0
+    limit = query_limit(request)
+    state = ProvenState.of_request(request)
+    page = state.page(sb.ORGANISATIONS, start, limit, lambda _key: True)
+    return render(request, state.answer(**page))
 
 
 @routes.get("/v1/orgs/{id}")
