@@ -149,6 +149,8 @@ COMMANDS: dict[str, Callable[[World], Any]] = {
     "permit list": lambda w: cli(w, "permit", "list", "--holder", "acme"),
     "energy account": lambda w: cli(w, "energy", "account", "wind-coop", *as_wind(w)),
     "energy market": lambda w: cli(w, "energy", "market", str(w.interval), *as_wind(w)),
+    "org find": lambda w: cli(w, "org", "find", "o"),
+    "shipment find --party-name": lambda w: signed(w, "shipment", "find", "--party-name", "ocean"),
 }
 
 HONEST_EXIT = {"permit check": 1}  # P-0002 is revoked now: NOT VALID, honestly
@@ -190,6 +192,8 @@ STALE = {
     "proof export shipment": ("/v1/shipments/S-0001", {}),
     "shipment find --status": ("/v1/shipments", {"status": "cleared"}),
     "permit list": ("/v1/permits", {"holder": "acme"}),
+    "org find": ("/v1/orgs", {}),
+    "shipment find --party-name": ("/v1/orgs", {}),  # the directory that resolves the name
 }
 
 
@@ -344,6 +348,8 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "shipment find page 2": ("/v1/shipments", None),
     "permit list": ("/v1/permits", None),
     "energy account": ("/v1/energy/accounts/wind-coop", "trades"),
+    "org find": ("/v1/orgs", None),
+    "shipment find --party-name": ("/v1/shipments", None),  # the party search of the match
 }
 Edit = Callable[[dict[str, Any]], None]
 
@@ -383,7 +389,8 @@ def _other_proof(page: dict[str, Any]) -> None:
 
 def test_every_search_command_is_in_the_kit() -> None:
     searches = {c for c in COMMANDS if c.split()[-1] in ("find", "list", "account", "market")}
-    assert searches | {"shipment find page 2", "shipment find --status"} == set(PAGES) | {
+    named = {"shipment find page 2", "shipment find --status", "shipment find --party-name"}
+    assert searches | named == set(PAGES) | {
         "energy market"
     }
 

@@ -24,7 +24,6 @@ from tests.unit.cli.kit import (
     CONTAINER,
     ORGS,
     CliNode,
-    ServerThread,
     build_journey,
     declare_payload,
     key,
