@@ -72,18 +72,14 @@ def describe_matches(
 ) -> str:
     """What ``text`` matched, and that the directory was read whole: the matches named
     (``a (A), b (B)``) unless ``listed`` (a table shows them)."""
-    n = len(directory.organisations)
-    whole = (
-        f"the directory of all {n} organisations is proven complete at height {directory.height}"
-    )
+    n, height = len(directory.organisations), directory.height
+    whole = f"the directory of all {n} organisations is proven complete at height {height}"
     if not matched:
         return (
             f"no organisation's name contains {text!r} ({MATCH_RULE}); {whole}, so none is left out"
         )
     if listed:
-        return (
-            f"{len(matched)} of {n} organisations match {text!r} ({MATCH_RULE}), complete: {whole}"
-        )
+        return f"{len(matched)} of {n} organisations match {text!r} ({MATCH_RULE}); {whole}"
     names = ", ".join(f"{o.id} ({o.name})" for o in matched)
     noun = "organisation's name contains" if len(matched) == 1 else "organisations' names contain"
     return f"{len(matched)} {noun} {text!r} ({MATCH_RULE}): {names}; {whole}"

@@ -126,6 +126,7 @@ def test_org_find_lists_every_match_case_insensitively(world: World) -> None:
     assert "hanjin-shipping" in out and "hanjin-logistics" in out and "seoul-freight" not in out
     total = len(world.node.genesis.organisations) + len(NEW_ORGS)
     assert f"2 of {total} organisations match 'hanJIN' (case-insensitive substring" in out
+    assert f"the directory of all {total} organisations is proven complete at height" in out
     assert "proven complete at height" in out and "✔ verified at height" in out
 
 
