@@ -22,16 +22,13 @@ from click.testing import Result
 from ledger.encoding import Value
 from tests.unit.cli.kit import (
     CONTAINER,
-    ORGS,
     CliNode,
+    Served,
     build_journey,
     declare_payload,
     key,
-    lying_proxy,
     message,
     run,
-    serve,
-    write_keys,
 )
 
 Answer = dict[str, Value]
@@ -67,47 +64,27 @@ def _declare(node: CliNode) -> None:
     node.commit(txs)
 
 
-class Liar:
-    def __init__(self) -> None:
-        self.change: Callable[[str, Answer], Answer] = lambda _p, a: a
-
-    def __call__(self, path: str, answer: Answer) -> Answer:
-        return self.change(path, answer)
-
-
-class World:
-    def __init__(self, tmp: Path) -> None:
-        node = CliNode()
-        build_journey(node)
-        _register(node)
-        _declare(node)
-        self.node = node
-        self.server = serve(node, produce=False)
-        self.liar = Liar()
-        self.proxy = lying_proxy(self.server.url, self.liar)
-        self.genesis = str(tmp / "genesis.json")
-        Path(self.genesis).write_text(node.genesis.to_json())
-        labels = [label for _, members in ORGS.values() for label, _ in members]
-        self.keys = write_keys(str(tmp), [*labels, *NEW_ORGS])
-
-    def stop(self) -> None:
-        self.proxy.stop()
-        self.server.stop()
+def _world(tmp: Path) -> Served:
+    node = CliNode()
+    build_journey(node)
+    _register(node)
+    _declare(node)
+    return Served(node, tmp, NEW_ORGS)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = World(tmp_path_factory.mktemp("names"))
-    yield w
-    w.stop()
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    served = _world(tmp_path_factory.mktemp("names"))
+    yield served
+    served.stop()
 
 
-def cli(world: World, *args: str, via_liar: bool = False) -> Result:
+def cli(world: Served, *args: str, via_liar: bool = False) -> Result:
     url = world.proxy.url if via_liar else world.server.url
     return run([*args, "--node", url, "--genesis", world.genesis])
 
 
-def find(world: World, *args: str, label: str = "officer", via_liar: bool = False) -> Result:
+def find(world: Served, *args: str, label: str = "officer", via_liar: bool = False) -> Result:
     return cli(world, "shipment", "find", *args, "--key", world.keys[label], via_liar=via_liar)
 
 
@@ -119,7 +96,7 @@ def found_ids(result: Result) -> list[str]:
 # --- org find ---------------------------------------------------------------------------------
 
 
-def test_org_find_lists_every_match_case_insensitively(world: World) -> None:
+def test_org_find_lists_every_match_case_insensitively(world: Served) -> None:
     result = cli(world, "org", "find", "hanJIN")
     assert result.exit_code == 0, message(result)
     out = result.output
@@ -130,7 +107,7 @@ def test_org_find_lists_every_match_case_insensitively(world: World) -> None:
     assert "proven complete at height" in out and "✔ verified at height" in out
 
 
-def test_org_find_json_and_white_space(world: World) -> None:
+def test_org_find_json_and_white_space(world: Served) -> None:
     result = cli(world, "org", "find", "hanjin   logistics", "--json")
     assert result.exit_code == 0, message(result)
     doc = json.loads(result.stdout)
@@ -139,7 +116,7 @@ def test_org_find_json_and_white_space(world: World) -> None:
     assert doc["directory_size"] == len(world.node.genesis.organisations) + len(NEW_ORGS)
 
 
-def test_org_find_no_match_says_the_directory_was_complete(world: World) -> None:
+def test_org_find_no_match_says_the_directory_was_complete(world: Served) -> None:
     result = cli(world, "org", "find", "Maersk")
     assert result.exit_code == 0, message(result)
     assert "no organisation's name contains 'Maersk'" in result.output
@@ -147,7 +124,7 @@ def test_org_find_no_match_says_the_directory_was_complete(world: World) -> None
     assert "hanjin" not in result.output
 
 
-def test_org_find_needs_no_key_and_refuses_an_empty_name(world: World) -> None:
+def test_org_find_needs_no_key_and_refuses_an_empty_name(world: Served) -> None:
     assert cli(world, "org", "find", "seoul").exit_code == 0  # unsigned: organisations are public
     empty = cli(world, "org", "find", "   ")
     assert empty.exit_code == 1
@@ -169,19 +146,19 @@ def test_org_find_needs_no_key_and_refuses_an_empty_name(world: World) -> None:
     ],
 )
 def test_a_search_by_name_finds_the_role_asked(
-    world: World, option: str, name: str, expected: list[str]
+    world: Served, option: str, name: str, expected: list[str]
 ) -> None:
     assert found_ids(find(world, option, name, "--json")) == expected
 
 
-def test_names_combine_with_each_other_and_with_filters(world: World) -> None:
+def test_names_combine_with_each_other_and_with_filters(world: Served) -> None:
     both = find(world, "--consignor-name", "globex", "--consignee-name", "hanjin", "--json")
     assert found_ids(both) == ["S-0103"]
     cleared = find(world, "--party-name", "acme", "--status", "cleared", "--json")
     assert found_ids(cleared) == ["S-0001"]
 
 
-def test_the_table_names_the_matches_and_says_complete(world: World) -> None:
+def test_the_table_names_the_matches_and_says_complete(world: Served) -> None:
     result = find(world, "--consignee-name", "hanjin")
     assert result.exit_code == 0, message(result)
     out = result.output
@@ -196,14 +173,14 @@ def test_the_table_names_the_matches_and_says_complete(world: World) -> None:
     assert "S-0102" in out and "S-0103" in out and "S-0101" not in out
 
 
-def test_a_name_matching_nobody_is_said_so(world: World) -> None:
+def test_a_name_matching_nobody_is_said_so(world: Served) -> None:
     result = find(world, "--consignor-name", "Maersk")
     assert result.exit_code == 0, message(result)
     assert "no organisation's name contains 'Maersk'" in result.output
     assert "0 shipments: a name matched no organisation" in result.output
 
 
-def test_a_reader_is_told_what_it_may_not_see(world: World) -> None:
+def test_a_reader_is_told_what_it_may_not_see(world: Served) -> None:
     """seoul-freight is party to nothing: it sees the matches' counts, never their ids."""
     result = find(world, "--consignee-name", "hanjin", label="seoul-freight")
     assert result.exit_code == 0, message(result)
@@ -220,7 +197,7 @@ def test_a_reader_is_told_what_it_may_not_see(world: World) -> None:
         (["--party-name", "hanjin", "--after", "2", "--height", "3"], "no --after"),
     ],
 )
-def test_bad_name_searches_get_one_line(world: World, args: list[str], error: str) -> None:
+def test_bad_name_searches_get_one_line(world: Served, args: list[str], error: str) -> None:
     result = find(world, *args)
     assert result.exit_code == 1 and error in message(result)
 
@@ -228,7 +205,7 @@ def test_bad_name_searches_get_one_line(world: World, args: list[str], error: st
 # --- a lying node -----------------------------------------------------------------------------
 
 
-def lie(world: World, path: str, edit: Callable[[dict[str, Any]], None]) -> Callable[..., Any]:
+def lie(world: Served, path: str, edit: Callable[[dict[str, Any]], None]) -> Callable[..., Any]:
     def change(p: str, answer: Answer) -> Answer:
         if p == path:
             edit(answer)
@@ -238,7 +215,7 @@ def lie(world: World, path: str, edit: Callable[[dict[str, Any]], None]) -> Call
     return change
 
 
-def refused(world: World, result: Result) -> str:
+def refused(world: Served, result: Result) -> str:
     world.liar.change = lambda _p, a: a
     lines = [line for line in message(result).splitlines() if "REFUSED" in line]
     assert result.exit_code == 1 and len(lines) == 1, message(result)
@@ -302,7 +279,7 @@ DIRECTORY_LIES = {
 
 @pytest.mark.parametrize("lie_name", sorted(DIRECTORY_LIES))
 @pytest.mark.parametrize("command", ["org find", "shipment find --consignee-name"])
-def test_a_directory_lie_is_refused(world: World, command: str, lie_name: str) -> None:
+def test_a_directory_lie_is_refused(world: Served, command: str, lie_name: str) -> None:
     edit, expected = DIRECTORY_LIES[lie_name]
     lie(world, "/v1/orgs", edit)
     if command == "org find":
@@ -312,7 +289,7 @@ def test_a_directory_lie_is_refused(world: World, command: str, lie_name: str) -
     assert expected in refused(world, result)
 
 
-def test_a_party_search_lie_is_refused(world: World) -> None:
+def test_a_party_search_lie_is_refused(world: Served) -> None:
     """The directory is honest; the matching organisation's shipments are cut short."""
     lie(world, "/v1/shipments", lambda a: a.update(slots=a["slots"][:-1]))
     result = find(world, "--consignee-name", "hanjin logistics", via_liar=True)
