@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from contracts import queries
+from contracts.shipment_search import day_of
 from ledger.encoding import Value
 from tests.unit.cli.kit import (
     CONTAINER,
@@ -156,6 +158,28 @@ def test_names_combine_with_each_other_and_with_filters(world: Served) -> None:
     assert found_ids(both) == ["S-0103"]
     cleared = find(world, "--party-name", "acme", "--status", "cleared", "--json")
     assert found_ids(cleared) == ["S-0001"]
+
+
+def test_a_name_with_declaration_days(world: Served) -> None:
+    declared = queries.get_shipment(world.node.latest_state(), "S-0103")
+    assert declared is not None
+    day = day_of(declared.declared_time_ms)
+    on_the_day = find(world, "--consignee-name", "hanjin", "--from", day, "--json")
+    assert found_ids(on_the_day) == ["S-0102", "S-0103"]
+    long_ago = find(world, "--consignee-name", "hanjin", "--from", "2001-01-01", "--json")
+    assert found_ids(long_ago) == []
+
+
+def test_org_find_csv_and_an_older_height(world: Served) -> None:
+    before = str(world.node.chain.head().height - 2)  # before the Hanjin registrations
+    result = cli(world, "org", "find", "hanjin", "--format", "csv")
+    assert result.exit_code == 0, message(result)
+    assert result.stdout.splitlines()[0] == "org,name,kind,city,founding"
+    assert 'hanjin-shipping,"Hanjin Shipping Co., Ltd.",trader,Busan,no' in result.stdout
+    old = cli(world, "org", "find", "hanjin", "--height", before)
+    assert old.exit_code == 0, message(old)
+    assert "no organisation's name contains 'hanjin'" in old.output
+    assert f"an older block, shown because you asked for height {before}" in old.output
 
 
 def test_the_table_names_the_matches_and_says_complete(world: Served) -> None:
