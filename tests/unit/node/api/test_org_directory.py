@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from contracts.identity_records import Organisation
+from ledger.encoding import decode
 from lightclient.answers import check_whole
 from lightclient.errors import VerificationError
 from lightclient.orgs import whole_directory
 from lightclient.search import Paging, SearchView, verify_org_directory
-from tests.unit.node.api.conftest import ORGS, Client, TestNode, get_obj, key
+from node.api.context import API_STATE
+from tests.unit.node.api.conftest import MSGPACK, ORGS, Client, TestNode, get_obj, key
 
 PAGE = 4
 
@@ -108,3 +110,19 @@ async def test_directory_parameters(client: Client) -> None:
     assert (await client.get("/v1/orgs?height=999")).status == 404
     status, answer = await get_obj(client, "/v1/orgs?after=50")
     assert status == 200 and answer["slots"] == [] and answer["next_after"] is None
+
+
+async def test_a_page_is_rendered_once_per_height(client: Client, node: TestNode) -> None:
+    """Every reader gets the same bytes for a page at a height: the second ask is served
+    from the public answer cache, and a new block gives a new page."""
+    cache = client.app[API_STATE].public_answers
+    first = await client.get("/v1/orgs?limit=3", headers=MSGPACK)
+    cached = len(cache)
+    assert cached == 1
+    again = await client.get("/v1/orgs?limit=3", headers=MSGPACK)
+    assert await again.read() == await first.read() and len(cache) == cached
+    json_page = await client.get("/v1/orgs?limit=3")
+    assert json_page.content_type == "application/json" and len(cache) == cached + 1
+    node.commit([])
+    later = await client.get("/v1/orgs?limit=3", headers=MSGPACK)
+    assert decode(await later.read())["height"] == node.chain.head().height
