@@ -232,16 +232,16 @@ def find(
     YYYY-MM-DD, at most 366 days): proven complete, every record proven."""
     search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
     days = date_range(first_day, last_day)
-    names = names_given(consignor_name, consignee_name, party_name)
+    names = names_given(consignor_name, consignee_name, party_name, search)
     if not any(search) and days is None and not names:
         fail(
             "give at least one of --container, --party, --consignor-name, --consignee-name, "
             "--party-name, --status, --hs, --port, --from/--to"
         )
+    if names and after is not None:
+        fail("a search by name reads every matching organisation's shipments whole: no --after")
     reads = connect(node, genesis_path, key_path, max_age_s)
     if names:
-        if after is not None:
-            fail("a search by name reads every matching organisation's shipments whole: no --after")
         find_by_names(reads, names, search, days, height, fmt)
         return
     if not any(search):

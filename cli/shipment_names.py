@@ -67,12 +67,16 @@ class Resolved:
         return ROLES[self.name.role](shipment, self.ids)
 
 
-def names_given(consignor: str | None, consignee: str | None, party: str | None) -> list[ByName]:
-    """The name options given, each checked non-empty."""
+def names_given(
+    consignor: str | None, consignee: str | None, party: str | None, search: ShipmentFilter
+) -> list[ByName]:
+    """The name options given, each checked non-empty (and not with ``--party``)."""
     given = zip(ROLES, (consignor, consignee, party), strict=True)
     names = [ByName(role, text) for role, text in given if text is not None]
     for n in names:
         checked_name(n.text, n.option)
+    if names and search.party is not None:
+        fail("give --party (an organisation id) or a name option, not both")
     return names
 
 
@@ -86,8 +90,6 @@ def find_by_names(
 ) -> None:
     """Resolve ``names`` against the proven directory, then read every matching
     organisation's shipments (with ``search`` and ``days``) whole at that height."""
-    if search.party is not None:
-        fail("give --party (an organisation id) or a name option, not both")
     verified, directory = read_directory(reads, height)
     resolved = [Resolved(n, directory.matching(n.text)) for n in names]
     walk = min(resolved, key=lambda r: len(r.orgs))
@@ -150,7 +152,10 @@ def _summary(resolved: Sequence[Resolved], found: int, withheld: int, height: in
         f"matching organisation's search proven complete at height {height}"
     )
     if withheld:
-        text += f"; {withheld} more this key may not read (counted, not shown)"
+        text += (
+            f"; up to {withheld} more this key may not read (the withheld slots of these "
+            "organisations' searches, whatever their role there: counted, not shown)"
+        )
     return text
 
 
