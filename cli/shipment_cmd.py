@@ -27,6 +27,7 @@ from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json, record_json
 from cli.render import SHIPMENTS, TIMELINE, event_order, shipment_view
 from cli.shipment_find import date_range, find_by_days, hs_search, port_search, search_page
+from cli.shipment_names import find_by_names, names_given
 from cli.shipment_watch import Watch, follow
 from cli.tabular import format_option
 from cli.verified_reads import (
@@ -189,6 +190,13 @@ def provenance(
 )
 @click.option("--party", default=None, help="Organisation id (consignor, consignee, holder …).")
 @click.option(
+    "--consignor-name",
+    default=None,
+    help="Part of the consignor's name (case-insensitive); every matching organisation.",
+)
+@click.option("--consignee-name", default=None, help="Part of the consignee's name (the same).")
+@click.option("--party-name", default=None, help="Part of a party's or holder's name.")
+@click.option(
     "--status",
     default=None,
     help="declared, in_transit, delivered, pending, held, inspection, cleared, released, seized.",
@@ -206,6 +214,9 @@ def provenance(
 def find(
     container: str | None,
     party: str | None,
+    consignor_name: str | None,
+    consignee_name: str | None,
+    party_name: str | None,
     status: str | None,
     hs: str | None,
     port: str | None,
@@ -220,13 +231,23 @@ def find(
     max_age_s: float,
     fmt: str,
 ) -> None:
-    """Shipments by container, party, status, HS code, port and/or declaration dates
-    (--from/--to, YYYY-MM-DD, at most 366 days): proven complete, every record proven."""
+    """Shipments by container, party (its id, or part of a consignor's, consignee's or
+    party's name), status, HS code, port and/or declaration dates (--from/--to,
+    YYYY-MM-DD, at most 366 days): proven complete, every record proven."""
     search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
     days = date_range(first_day, last_day)
-    if not any(search) and days is None:
-        fail("give at least one of --container, --party, --status, --hs, --port, --from/--to")
+    names = names_given(consignor_name, consignee_name, party_name, search)
+    if not any(search) and days is None and not names:
+        fail(
+            "give at least one of --container, --party, --consignor-name, --consignee-name, "
+            "--party-name, --status, --hs, --port, --from/--to"
+        )
+    if names and after is not None:
+        fail("a search by name reads every matching organisation's shipments whole: no --after")
     reads = connect(node, genesis_path, key_path, max_age_s)
+    if names:
+        find_by_names(reads, names, search, days, height, fmt)
+        return
     if not any(search):
         assert days is not None
         if after is not None:
