@@ -16,9 +16,9 @@ from cli.output import console, err_console, print_json, record_json
 from cli.read_source import Source, source_options
 from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
+    PageAsk,
     freshness_json,
     freshness_text,
-    page_of,
     paging_options,
     report_search,
 )
@@ -40,20 +40,17 @@ def energy() -> None:
 def account(
     org_id: str,
     interval: int | None,
-    limit: int,
-    after: int | None,
-    height: int | None,
+    page: PageAsk,
     source: Source,
     fmt: str,
 ) -> None:
     """ORG's balances and its trades (oldest first), proven complete."""
     reads = source.reads()
-    paging = page_of(after, limit, height)
-    params = {"limit": limit, "after": after, "height": height}
-    answer = reads.client.get(f"/v1/energy/accounts/{org_id}", params, signed=True)
+    paging = page.paging()
+    answer = reads.client.get(f"/v1/energy/accounts/{org_id}", page.params(), signed=True)
     verified = reads.accept(
         lambda: verify_account(answer, reads.genesis, org_id, interval, paging),
-        reads.now_or_at(height),
+        reads.now_or_at(page.height),
     )
     view = verified.view
     if fmt != "json":

@@ -23,10 +23,10 @@ from cli.read_source import Source, source_options
 from cli.render import fmt_time, parse_time, permit_view
 from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
+    PageAsk,
     Reads,
     freshness_json,
     freshness_text,
-    page_of,
     paging_options,
     report_search,
 )
@@ -156,9 +156,7 @@ def show(permit_id: str, height: int | None, source: Source, as_json: bool) -> N
 def list_permits(
     holder: str | None,
     address: str | None,
-    limit: int,
-    after: int | None,
-    height: int | None,
+    page: PageAsk,
     source: Source,
     fmt: str,
 ) -> None:
@@ -166,12 +164,12 @@ def list_permits(
     if (holder is None) == (address is None):
         fail("give exactly one of --holder, --address")
     reads = source.reads()
-    paging = page_of(after, limit, height)
-    params = {"holder": holder, "address": address, "limit": limit, "after": after}
-    answer = reads.client.get("/v1/permits", {**params, "height": height})
+    paging = page.paging()
+    search = {"holder": holder, "address": address}
+    answer = reads.client.get("/v1/permits", {**search, **page.params()})
     verified = reads.accept(
         lambda: verify_permit_search(answer, reads.genesis, holder, address, paging),
-        reads.now_or_at(height),
+        reads.now_or_at(page.height),
     )
     view = verified.view
     report_search(verified, view, "permit", PERMITS, fmt)

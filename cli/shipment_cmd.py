@@ -30,10 +30,10 @@ from cli.shipment_find import date_range, find_by_days, hs_search, port_search, 
 from cli.shipment_watch import Watch, follow
 from cli.tabular import format_option
 from cli.verified_reads import (
+    PageAsk,
     Reads,
     freshness_json,
     freshness_text,
-    page_of,
     paging_options,
     report_search,
 )
@@ -188,9 +188,7 @@ def find(
     port: str | None,
     first_day: str | None,
     last_day: str | None,
-    limit: int,
-    after: int | None,
-    height: int | None,
+    page: PageAsk,
     source: Source,
     fmt: str,
 ) -> None:
@@ -203,11 +201,11 @@ def find(
     reads = source.reads()
     if not any(search):
         assert days is not None
-        if after is not None:
+        if page.after is not None:
             fail("a search by dates alone reads every day whole: it has no --after")
-        find_by_days(reads, days, height, fmt)
+        find_by_days(reads, days, page.height, fmt)
         return
-    verified = search_page(reads, search, page_of(after, limit, height), height)
+    verified = search_page(reads, search, page.paging(), page.height)
     view = verified.view
     if days is not None:
         view = replace(view, found=tuple(s for s in view.found if days.holds(s)))

@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from cli.read_source import Source, source_options
+from cli.verified_reads import PageAsk, paging_options
+from lightclient.search import Paging
 from tests.unit.cli.kit import CliNode, ServerThread, run, write_keys
 
 seen: list[Source] = []
@@ -67,3 +70,22 @@ def test_the_source_signs_with_its_key_and_checks_the_chain(
     assert reads.genesis.hash == node.genesis.hash
     assert reads.client.key is not None
     assert Source(server.url, genesis_file, None, 60.0).reads().client.key is None
+
+
+def test_the_paging_options_reach_the_command_as_one_page() -> None:
+    pages: list[PageAsk] = []
+
+    @click.command()
+    @paging_options()
+    def search(page: PageAsk) -> None:
+        pages.append(page)
+
+    assert CliRunner().invoke(search, ["--after", "3", "--height", "9"]).exit_code == 0
+    assert CliRunner().invoke(search, []).exit_code == 0
+    assert pages == [PageAsk(100, 3, 9), PageAsk(100, None, None)]
+    assert pages[0].params() == {"limit": 100, "after": 3, "height": 9}
+    assert pages[1].paging() == Paging(0, 100)
+    assert CliRunner().invoke(search, ["--after", "3"]).exit_code == 0
+    assert pages[-1].after == 3  # checked when the command asks for the page:
+    with pytest.raises(SystemExit):
+        pages[-1].paging()
