@@ -13,13 +13,11 @@ from __future__ import annotations
 import click
 
 from cli.output import console, err_console, print_json, record_json
-from cli.read_source import Source, source_options
+from cli.read_source import PageAsk, Source, paging_options, source_options
 from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
-    PageAsk,
     freshness_json,
     freshness_text,
-    paging_options,
     report_search,
 )
 from contracts.energy_records import Trade

@@ -19,15 +19,13 @@ import click
 
 from cli.options import json_option
 from cli.output import console, fail, print_json, record_json
-from cli.read_source import Source, source_options
+from cli.read_source import PageAsk, Source, paging_options, source_options
 from cli.render import fmt_time, parse_time, permit_view
 from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
-    PageAsk,
     Reads,
     freshness_json,
     freshness_text,
-    paging_options,
     report_search,
 )
 from contracts import state_keys as sk

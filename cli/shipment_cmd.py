@@ -24,17 +24,15 @@ from cli.block_feed import BlockFeed
 from cli.client import NodeClient
 from cli.inputs import CONTAINERS
 from cli.output import console, err_console, fail, print_json, record_json
-from cli.read_source import Source, source_options
+from cli.read_source import PageAsk, Source, paging_options, source_options
 from cli.render import SHIPMENTS, TIMELINE, event_order, shipment_view
 from cli.shipment_find import date_range, find_by_days, hs_search, port_search, search_page
 from cli.shipment_watch import Watch, follow
 from cli.tabular import format_option
 from cli.verified_reads import (
-    PageAsk,
     Reads,
     freshness_json,
     freshness_text,
-    paging_options,
     report_search,
 )
 from contracts.epcis import epcis_document

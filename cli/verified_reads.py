@@ -16,9 +16,7 @@ older one knowingly, and the output says so.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import click
@@ -39,7 +37,7 @@ from lightclient.answers import (
     verify_answer,
 )
 from lightclient.errors import GenesisMismatch, VerificationError
-from lightclient.search import Paging, SearchView
+from lightclient.search import SearchView
 
 MAX_AGE_ENV = "CITYLEDGER_MAX_AGE"
 DEFAULT_MAX_AGE_S = 60.0
@@ -185,58 +183,6 @@ def freshness_json(verified: Verified[Any]) -> dict[str, Any]:
 
 
 # --- searches: one page of a proven bucket ----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PageAsk:
-    """The page of a search the user asked for: ``--limit``, ``--after`` (a slot) and
-    ``--height`` (None: the latest block)."""
-
-    limit: int
-    after: int | None
-    height: int | None
-
-    def paging(self) -> Paging:
-        """The page asked for; a later page must name the first page's height, so that every
-        page is read from one state (a bucket's members move between slots as they change)."""
-        if self.after is not None and self.height is None:
-            fail("--after needs --height (the first page's height): pages must come from one state")
-        return Paging(self.after or 0, self.limit)
-
-    def params(self) -> dict[str, int | None]:
-        """The page as the node's search routes take it (query parameters)."""
-        return {"limit": self.limit, "after": self.after, "height": self.height}
-
-
-def paging_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--limit``, ``--after`` (a slot number) and ``--height`` of a paged search, passed
-    to the command as ``page`` (a :class:`PageAsk`)."""
-
-    height_option = click.option(
-        "--height",
-        type=click.IntRange(min=1),
-        default=None,
-        help="At this block (a later page: the first page's height).",
-    )
-    after_option = click.option(
-        "--after",
-        type=click.IntRange(min=0),
-        default=None,
-        help="Start at this slot (from the previous page's 'more:' line); needs --height.",
-    )
-    limit_option = click.option(
-        "--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Page size."
-    )
-
-    def wrap(command: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(command)
-        def run(*args: Any, limit: int, after: int | None, height: int | None, **kw: Any) -> Any:
-            return command(*args, page=PageAsk(limit, after, height), **kw)
-
-        with_options: Callable[..., Any] = limit_option(after_option(height_option(run)))
-        return with_options
-
-    return wrap
 
 
 def report_search(

@@ -9,8 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cli.read_source import Source, source_options
-from cli.verified_reads import PageAsk, paging_options
+from cli.read_source import PageAsk, Source, paging_options, source_options
 from lightclient.search import Paging
 from tests.unit.cli.kit import CliNode, ServerThread, run, write_keys
 
