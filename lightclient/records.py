@@ -12,7 +12,7 @@ from ledger.errors import LedgerError, ProofError
 from ledger.genesis import Genesis
 from ledger.state_proof import StateProof, verify_state_proof, verify_withheld_value
 from lightclient.errors import VerificationError, answer_field
-from lightclient.headers import CertifiedHeader, verify_certified
+from lightclient.headers import CertifiedHeader, NoHistory, verify_certified
 
 
 class Typed(Protocol):
@@ -155,15 +155,11 @@ class KeptHistory(Generic[K, E]):
 
 
 @dataclass(frozen=True, slots=True)
-class StateView:
+class StateView(NoHistory):
     """The value proven at one state key (None: proven absent)."""
 
     certified: CertifiedHeader
     value: Value
-
-    def histories(self) -> tuple[()]:
-        """One state value: no history comes with it."""
-        return ()
 
 
 def verify_state_answer(
