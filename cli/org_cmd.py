@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import click
 
-from cli.client import genesis_option, node_option
 from cli.org_directory import ORGS, checked_name, describe_matches, org_json, read_directory
 from cli.output import print_json
-from cli.shipment_cmd import connect
+from cli.read_source import Source, source_options
 from cli.tabular import format_option
-from cli.verified_reads import freshness_json, freshness_text, max_age_option
+from cli.verified_reads import freshness_json, freshness_text
 from lightclient.orgs import MATCH_RULE
 
 
@@ -27,16 +26,13 @@ def org() -> None:
 @org.command()
 @click.argument("name", metavar="NAME")
 @click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@node_option()
-@genesis_option()
-@max_age_option()
+@source_options()
 @format_option()
-def find(name: str, height: int | None, node: str, genesis_path: str, max_age_s: float,
-         fmt: str) -> None:  # fmt: skip
+def find(name: str, height: int | None, source: Source, fmt: str) -> None:
     """Organisations whose name contains NAME (case-insensitive), from the whole
     organisation directory, proven complete: use their ids with `shipment find --party`."""
     name = checked_name(name, "NAME")
-    reads = connect(node, genesis_path, None, max_age_s)
+    reads = source.reads()
     verified, directory = read_directory(reads, height)
     matched = directory.matching(name)
     if fmt == "json":

@@ -325,41 +325,30 @@ def split_host_port(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+class _InHome:
+    """A file of a node's home: read on a :class:`Home`, its path under ``home.path``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, home: Home, owner: type[Home]) -> str:
+        return os.path.join(home.path, self.name)
+
+
 @dataclass(frozen=True, slots=True)
 class Home:
+    """A node's home directory and the files in it (the module docstring says what each is)."""
+
     path: str
 
-    @property
-    def config(self) -> str:
-        return os.path.join(self.path, "config.toml")
-
-    @property
-    def genesis(self) -> str:
-        return os.path.join(self.path, "genesis.json")
-
-    @property
-    def key(self) -> str:
-        return os.path.join(self.path, "node_key.json")
-
-    @property
-    def tls_key(self) -> str:
-        return os.path.join(self.path, "tls_key.pem")
-
-    @property
-    def tls_cert(self) -> str:
-        return os.path.join(self.path, "tls_cert.pem")
-
-    @property
-    def data(self) -> str:
-        return os.path.join(self.path, "data")
-
-    @property
-    def signer_state(self) -> str:
-        return os.path.join(self.path, "signer_state.msgpack")
-
-    @property
-    def pid(self) -> str:
-        return os.path.join(self.path, "node.pid")
+    config = _InHome("config.toml")
+    genesis = _InHome("genesis.json")
+    key = _InHome("node_key.json")
+    tls_key = _InHome("tls_key.pem")
+    tls_cert = _InHome("tls_cert.pem")
+    data = _InHome("data")
+    signer_state = _InHome("signer_state.msgpack")
+    pid = _InHome("node.pid")
 
     def open_to_others(self) -> list[tuple[str, int]]:
         """(path, mode) of the home, its data directory and its key file where group or
