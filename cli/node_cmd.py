@@ -1,4 +1,4 @@
-"""``cityledger node init|init-store|start``: run one node."""
+"""``cityledger node init|init-store|start|allow-observer|…``: run one node."""
 
 from __future__ import annotations
 
@@ -203,6 +203,31 @@ def rotate_tls_key_cmd(home: str) -> None:
         return
     os.kill(pid, signal.SIGHUP)
     console.print(f"sent SIGHUP to the node (pid {pid}): new links use the new key")
+
+
+@node.command("allow-observer")
+@click.option("--home", required=True, type=click.Path(file_okay=False, exists=True))
+@click.argument("public_key", metavar="PUBLIC_KEY")
+def allow_observer_cmd(home: str, public_key: str) -> None:
+    """Let the node with PUBLIC_KEY (hex) link with this one and follow the chain without
+    voting: a city that joins later, before the vote that makes it a validator. A
+    running node is sent SIGHUP and lets it in at once."""
+    h = Home(home)
+    try:
+        raw = bytes.fromhex(public_key)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        fail(f"{public_key[:80]!r} is not a public key (64 hex characters)")
+    added = h.add_observer(raw)
+    where = f"[p2p] observers of {h.config}"
+    console.print(f"{'added' if added else 'already in'} {where}: {raw.hex()}", soft_wrap=True)
+    pid = _running_node(h)
+    if pid is None:
+        console.print("the node is not running: it lets the observer in when it starts")
+        return
+    os.kill(pid, signal.SIGHUP)
+    console.print(f"sent SIGHUP to the node (pid {pid}): the observer may link now")
 
 
 @node.command("tls-fingerprint")
