@@ -79,7 +79,8 @@ def init(
     was = make_private_dir(h.path)  # the key, the store and the signer state: owner only
     if was is not None:
         console.print(f"[yellow]note:[/] {h.path} was mode {was:o}; it is now 0700")
-    shutil.copyfile(genesis_path, h.genesis)
+    if not _same_file(genesis_path, h.genesis):  # saved into the home already: keep it
+        shutil.copyfile(genesis_path, h.genesis)
     _install_key(key_path, h.key)
     ensure_identity(h.tls_key, h.tls_cert, key)  # the TLS key of its peer links
     if not peers:  # the founding validators' addresses from their join requests
@@ -97,6 +98,10 @@ def init(
         f"initialised {h.path} for chain [bold]{genesis.chain_id}[/]; "
         f"start it with: cityledger node start --home {h.path}"
     )
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.exists(b) and os.path.samefile(a, b)
 
 
 def _holds_another_key(source: str, dest: str) -> bool:
