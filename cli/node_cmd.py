@@ -226,7 +226,8 @@ def allow_observer_cmd(home: str, public_key: str) -> None:
         fail(f"{public_key[:80]!r} is not a public key (64 hex characters)")
     added = h.add_observer(raw)
     where = f"[p2p] observers of {h.config}"
-    console.print(f"{'added' if added else 'already in'} {where}: {raw.hex()}", soft_wrap=True)
+    said = f"{'added to' if added else 'already in'} {where}: {raw.hex()}"
+    console.print(said, soft_wrap=True, markup=False, highlight=False)  # "[p2p]" is no markup
     pid = _running_node(h)
     if pid is None:
         console.print("the node is not running: it lets the observer in when it starts")

@@ -25,7 +25,8 @@ def test_the_key_is_listed_once_and_the_config_still_loads(tmp_path: Path) -> No
     key = PrivateKey.generate().public_key.hex()
     first = run(["node", "allow-observer", "--home", home.path, key])
     assert first.exit_code == 0, message(first)
-    assert "added" in first.output and "the node is not running" in first.output
+    assert f"added to [p2p] observers of {home.config}: {key}" in first.output
+    assert "the node is not running" in first.output
     again = run(["node", "allow-observer", "--home", home.path, key])
     assert again.exit_code == 0 and "already in" in again.output
     assert home.load_config().p2p.observers == [key]
