@@ -158,15 +158,11 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
 
 def register(walk: Walk, org: str) -> int:
     """An organisation that comes later sends a request too; a founding agency's admin
-    checks it and registers its organisation (the request's ``organisation`` is the
-    ``identity.register_org`` payload: ``jq .organisation``)."""
+    checks it and registers the organisation in it; the height that committed it."""
     path = request(walk.tmp, org, "--no-validator") if org != NEWCOMER else None
-    source = path or walk.tmp / "coordinator" / f"{org}.req"
-    cli_ok("genesis", "verify-request", str(source))
-    payload = walk.tmp / "coordinator" / f"{org}.org.json"
-    payload.write_text(json.dumps(json.loads(source.read_text())["organisation"]))
-    done = walk.tx(walk.key("busan-customs"), "tx", "identity", "register-org", "--file",
-                   str(payload))  # fmt: skip
+    source = str(path or walk.tmp / "coordinator" / f"{org}.req")
+    cli_ok("genesis", "verify-request", source)
+    done = walk.tx(walk.key("busan-customs"), "tx", "identity", "register-org", "--request", source)
     assert done["status"] == "committed" and done["verified"], done
     return int(done["height"])
 
