@@ -221,9 +221,9 @@ def join(walk: Walk) -> tuple[str, int]:
     key = str(walk.request(NEWCOMER)["validator"]["public_key"])
     for org in FOUNDERS:  # each founder, on its host: let the new city's node link
         cli_ok("node", "allow-observer", "--home", str(walk.tmp / org), key)
+    target = height(walk.net.nodes[0])
     entry = start(walk, NEWCOMER, len(FOUNDERS))
-    caught_up = lambda: height(entry) >= height(walk.net.nodes[0]) > 1  # noqa: E731
-    wait_until(caught_up, 60, "the new node's catch-up")
+    wait_until(lambda: height(entry) >= target > 1, 60, "the new node's catch-up")
     registered = register(walk, NEWCOMER)
     wait_until(lambda: height(entry) >= registered, 30, "the new node to see its registration")
     grant_officer(walk)
