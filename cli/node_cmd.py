@@ -202,12 +202,7 @@ def rotate_tls_key_cmd(home: str) -> None:
     new = rotate_tls_key(h.tls_key, h.tls_cert, key)
     console.print(f"wrote a new TLS key and certificate in {h.path}:")
     click.echo(f"sha256:{new.hex()}")
-    pid = _running_node(h)
-    if pid is None:
-        console.print("the node is not running: it uses the new key when it starts")
-        return
-    os.kill(pid, signal.SIGHUP)
-    console.print(f"sent SIGHUP to the node (pid {pid}): new links use the new key")
+    _hup(h, "new links use the new key", "it uses the new key when it starts")
 
 
 @node.command("allow-observer")
@@ -228,12 +223,7 @@ def allow_observer_cmd(home: str, public_key: str) -> None:
     where = f"[p2p] observers of {h.config}"
     said = f"{'added to' if added else 'already in'} {where}: {raw.hex()}"
     console.print(said, soft_wrap=True, markup=False, highlight=False)  # "[p2p]" is no markup
-    pid = _running_node(h)
-    if pid is None:
-        console.print("the node is not running: it lets the observer in when it starts")
-        return
-    os.kill(pid, signal.SIGHUP)
-    console.print(f"sent SIGHUP to the node (pid {pid}): the observer may link now")
+    _hup(h, "the observer may link now", "it lets the observer in when it starts")
 
 
 @node.command("tls-fingerprint")
@@ -245,6 +235,17 @@ def tls_fingerprint_cmd(home: str) -> None:
     key = read_key_file(h.key, passphrase_for(h.key))
     _, der = read_identity(h.tls_key, h.tls_cert, key)
     click.echo(f"sha256:{fingerprint(der).hex()}")
+
+
+def _hup(h: Home, now: str, later: str) -> None:
+    """SIGHUP to the home's running node, which rereads its TLS key and observers
+    (node/membership.py); or say that it reads them when it starts."""
+    pid = _running_node(h)
+    if pid is None:
+        console.print(f"the node is not running: {later}")
+        return
+    os.kill(pid, signal.SIGHUP)
+    console.print(f"sent SIGHUP to the node (pid {pid}): {now}")
 
 
 def _running_node(h: Home) -> int | None:

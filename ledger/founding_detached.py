@@ -17,6 +17,7 @@ from typing import Any
 from ledger.errors import DecodeError, ValidationError
 from ledger.founding import FoundingSignature, GenesisFile, entry_from_json, entry_json
 from ledger.genesis import Genesis
+from ledger.join_request import read_capped
 
 MAX_DETACHED_BYTES = 4096  # a few hundred bytes in practice; no reason to read more
 FORMAT_KEY = "cityledger_genesis_signature"
@@ -33,13 +34,7 @@ def detached_json(signature: FoundingSignature, genesis: Genesis) -> str:
 
 def load_detached(path: str) -> tuple[str, bytes, FoundingSignature]:
     """(chain id, genesis hash, signature) of a detached signature file; not yet checked."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_DETACHED_BYTES + 1)
-    except OSError as exc:
-        raise DecodeError(f"cannot read signature file {path}: {exc.strerror}") from None
-    if len(raw) > MAX_DETACHED_BYTES:
-        raise DecodeError(f"{path}: a signature file is at most {MAX_DETACHED_BYTES} bytes")
+    raw = read_capped(path, MAX_DETACHED_BYTES, "signature file")
     try:
         doc = json.loads(raw.decode("utf-8"))
         if not isinstance(doc, dict) or set(doc) != _KEYS or doc[FORMAT_KEY] != 1:
