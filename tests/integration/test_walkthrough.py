@@ -37,6 +37,8 @@ import pytest
 
 from devnet import processes
 from devnet.layout import Network, NodeEntry
+from ledger.founding import GenesisFile
+from ledger.founding_checks import MIN_VALIDATORS_KEY
 from tests.integration.netkit import cli_ok, height, logs, signers, wait_until
 from tests.unit.cli.kit import CONTAINER, run
 
@@ -118,6 +120,8 @@ def found(tmp: Path, base: int) -> None:
     report = json.loads(cli_ok("genesis", "verify", str(draft), "--json").stdout)
     assert [s["org"] for s in report["signed"]] == sorted(FOUNDERS) and not report["problems"]
     assert len(report["validators"]) == 4 and not report["devnet"]
+    app = GenesisFile.load(str(draft)).genesis.app
+    assert app.get(MIN_VALIDATORS_KEY, 4) == 4  # the default: a real network, not a devnet
     for org in FOUNDERS:
         shutil.copy(draft, tmp / org / "genesis.json")  # the same file back to every agency
 
