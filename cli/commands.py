@@ -8,7 +8,9 @@
 ``tx``                   one subcommand per contract action, ``send``,
                          ``show`` (cli/tx_cmd.py, cli/query_cmd.py)
 ``status``, ``block``    what a node says; a block checked (cli/query_cmd.py)
-``shipment``             provenance, find (cli/shipment_cmd.py)
+``shipment``             provenance, find, watch (cli/shipment_cmd.py)
+``org``                  find: organisations by name, the directory proven
+                         complete (cli/org_cmd.py)
 ``permit``               check, show, list (cli/permit_cmd.py)
 ``energy``               account, market (cli/energy_cmd.py)
 ``audit``                verify, checkpoint, consistency (cli/audit_cmd.py)
@@ -37,6 +39,7 @@ from cli import (
     genesis_cmd,
     gov_cmd,
     keys_cmd,
+    org_cmd,
     permit_cmd,
     proof_cmd,
     query_cmd,
@@ -55,6 +58,7 @@ def register(cli: click.Group) -> None:
         query_cmd.status,
         query_cmd.block,
         shipment_cmd.shipment,
+        org_cmd.org,
         permit_cmd.permit,
         energy_cmd.energy,
         audit_cmd.audit,

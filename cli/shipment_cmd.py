@@ -27,6 +27,7 @@ from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json, record_json
 from cli.render import SHIPMENTS, TIMELINE, event_order, shipment_view
 from cli.shipment_find import date_range, find_by_days, hs_search, port_search, search_page
+from cli.shipment_names import find_by_names, names_given
 from cli.shipment_watch import Watch, follow
 from cli.tabular import format_option
 from cli.verified_reads import (
@@ -38,6 +39,7 @@ from cli.verified_reads import (
     paging_options,
     report_search,
 )
+from contracts.epcis import epcis_document
 from contracts.shipment_records import ShipmentEvent
 from contracts.shipment_search import ShipmentFilter
 from ledger.crypto import PrivateKey
@@ -143,7 +145,7 @@ def shipment() -> None:
 @key_option(help_text="Member key that signs the read (shipment data is not public).")
 @click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
 @max_age_option()
-@format_option()
+@format_option("epcis", help_text="; epcis: a GS1 EPCIS 2.0 document (JSON-LD).")
 def provenance(
     shipment_id: str,
     node: str,
@@ -155,7 +157,8 @@ def provenance(
 ) -> None:
     """Who held shipment ID, where it has been, what was declared, and customs' decisions.
 
-    The timeline is in event order; ``--format csv`` prints its rows."""
+    The timeline is in event order; ``--format csv`` prints its rows, ``--format epcis``
+    the history as a GS1 EPCIS 2.0 document built from the verified records."""
     reads = connect(node, genesis_path, key_path, max_age_s)
     verified, _ = provenance_of(reads, shipment_id, height)
     if fmt == "json":
@@ -164,9 +167,11 @@ def provenance(
     view = verified.view
     if fmt == "csv":
         TIMELINE.write_csv(event_order(view.history))
+    elif fmt == "epcis":
+        print_json(epcis_document(view.shipment, view.history, view.certified.header.time_ms))
     else:
         console.print(shipment_view(view))
-    notes = err_console if fmt == "csv" else console
+    notes = err_console if fmt in ("csv", "epcis") else console
     notes.print(freshness_text(verified))
     n = len(view.history)
     notes.print(
@@ -185,6 +190,13 @@ def provenance(
 )
 @click.option("--party", default=None, help="Organisation id (consignor, consignee, holder …).")
 @click.option(
+    "--consignor-name",
+    default=None,
+    help="Part of the consignor's name (case-insensitive); every matching organisation.",
+)
+@click.option("--consignee-name", default=None, help="Part of the consignee's name (the same).")
+@click.option("--party-name", default=None, help="Part of a party's or holder's name.")
+@click.option(
     "--status",
     default=None,
     help="declared, in_transit, delivered, pending, held, inspection, cleared, released, seized.",
@@ -202,6 +214,9 @@ def provenance(
 def find(
     container: str | None,
     party: str | None,
+    consignor_name: str | None,
+    consignee_name: str | None,
+    party_name: str | None,
     status: str | None,
     hs: str | None,
     port: str | None,
@@ -216,13 +231,23 @@ def find(
     max_age_s: float,
     fmt: str,
 ) -> None:
-    """Shipments by container, party, status, HS code, port and/or declaration dates
-    (--from/--to, YYYY-MM-DD, at most 366 days): proven complete, every record proven."""
+    """Shipments by container, party (its id, or part of a consignor's, consignee's or
+    party's name), status, HS code, port and/or declaration dates (--from/--to,
+    YYYY-MM-DD, at most 366 days): proven complete, every record proven."""
     search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
     days = date_range(first_day, last_day)
-    if not any(search) and days is None:
-        fail("give at least one of --container, --party, --status, --hs, --port, --from/--to")
+    names = names_given(consignor_name, consignee_name, party_name, search)
+    if not any(search) and days is None and not names:
+        fail(
+            "give at least one of --container, --party, --consignor-name, --consignee-name, "
+            "--party-name, --status, --hs, --port, --from/--to"
+        )
+    if names and after is not None:
+        fail("a search by name reads every matching organisation's shipments whole: no --after")
     reads = connect(node, genesis_path, key_path, max_age_s)
+    if names:
+        find_by_names(reads, names, search, days, height, fmt)
+        return
     if not any(search):
         assert days is not None
         if after is not None:

@@ -161,6 +161,9 @@ class MempoolConfig:
     max_gapped_per_sender: int = field(default=128, metadata=_range(0, 256))
     max_pending_per_org: int = field(default=10_000, metadata=_range(1, 10_000_000))
     pending_ttl_s: int = field(default=300, metadata=_range(1, 86_400))
+    # clients may add only what the node commits within this long at its measured commit
+    # rate (node/latency_budget.py); more is answered 429 overloaded. 0: no such limit
+    latency_budget_ms: int = field(default=2000, metadata=_range(0, 600_000))
     # check batches' signatures in a worker process (0: inline)
     signature_processes: int = field(default=1, metadata=_range(0, 64))
 
