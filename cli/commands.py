@@ -2,8 +2,9 @@
 
 =======================  ==================================================
 ``keys``                 new, show, import (cli/keys_cmd.py)
-``genesis``              request, verify-request, assemble, sign, verify:
-                         founding a network (cli/genesis_cmd.py)
+``genesis``              request, verify-request, assemble, sign,
+                         add-signature, verify: founding a network
+                         (cli/genesis_cmd.py, cli/genesis_sign_cmd.py)
 ``tx``                   one subcommand per contract action, ``send``,
                          ``show`` (cli/tx_cmd.py, cli/query_cmd.py)
 ``status``, ``block``    what a node says; a block checked (cli/query_cmd.py)

@@ -368,3 +368,17 @@ class Home:
             raise ConfigError(
                 f"no config at {self.config}; run `cityledger node init --home {self.path}` first"
             ) from None
+
+    def add_observer(self, public_key: bytes) -> bool:
+        """List ``public_key`` in ``[p2p] observers`` (config.toml rewritten whole, by a
+        rename); whether it was new. A running node rereads them on SIGHUP
+        (node/membership.py): how a city that joins later follows the chain before it is
+        voted in (``cityledger node allow-observer``, ``devnet join``)."""
+        config = self.load_config()
+        if public_key.hex() in config.p2p.observers:
+            return False
+        config.p2p.observers.append(public_key.hex())
+        with open(self.config + ".tmp", "w", encoding="utf-8") as f:
+            f.write(config.to_toml())
+        os.replace(self.config + ".tmp", self.config)
+        return True
