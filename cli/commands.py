@@ -2,12 +2,15 @@
 
 =======================  ==================================================
 ``keys``                 new, show, import (cli/keys_cmd.py)
-``genesis``              request, verify-request, assemble, sign, verify:
-                         founding a network (cli/genesis_cmd.py)
+``genesis``              request, verify-request, assemble, sign,
+                         add-signature, verify: founding a network
+                         (cli/genesis_cmd.py, cli/genesis_sign_cmd.py)
 ``tx``                   one subcommand per contract action, ``send``,
                          ``show`` (cli/tx_cmd.py, cli/query_cmd.py)
 ``status``, ``block``    what a node says; a block checked (cli/query_cmd.py)
-``shipment``             provenance, find (cli/shipment_cmd.py)
+``shipment``             provenance, find, watch (cli/shipment_cmd.py)
+``org``                  find: organisations by name, the directory proven
+                         complete (cli/org_cmd.py)
 ``permit``               check, show, list, qr (cli/permit_cmd.py, cli/permit_qr.py)
 ``explorer``             check: the node serves this release's explorer scripts
                          (cli/explorer_cmd.py)
@@ -39,6 +42,7 @@ from cli import (
     genesis_cmd,
     gov_cmd,
     keys_cmd,
+    org_cmd,
     permit_cmd,
     proof_cmd,
     query_cmd,
@@ -57,6 +61,7 @@ def register(cli: click.Group) -> None:
         query_cmd.status,
         query_cmd.block,
         shipment_cmd.shipment,
+        org_cmd.org,
         permit_cmd.permit,
         explorer_cmd.explorer,
         energy_cmd.energy,

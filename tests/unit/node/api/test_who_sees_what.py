@@ -91,6 +91,7 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
         ("GET", "/healthz"): ["/healthz"],
         ("GET", "/metrics"): ["/metrics"],
         ("GET", "/v1/orgs/{id}"): ["/v1/orgs/acme", "/v1/orgs/solar-coop"],
+        ("GET", "/v1/orgs"): ["/v1/orgs", "/v1/orgs?limit=2&after=1"],
         ("GET", "/v1/permits/{id}"): [f"/v1/permits/{PERMIT}"],
         ("GET", "/v1/permits/{id}/validity"): [f"/v1/permits/{PERMIT}/validity"],
         ("GET", "/v1/permits"): ["/v1/permits?holder=acme"],
@@ -102,6 +103,7 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
             f"/v1/log/inclusion/{i}" for i in range(head.log_size)
         ],
         ("GET", "/v1/shipments/{id}"): [f"/v1/shipments/{SHIPMENT}"],
+        ("GET", "/v1/shipments/{id}/epcis"): [f"/v1/shipments/{SHIPMENT}/epcis"],
         ("GET", "/v1/shipments"): [
             f"/v1/shipments?container={CONTAINER}",
             "/v1/shipments?party=acme",
