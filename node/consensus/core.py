@@ -205,7 +205,7 @@ class ConsensusCore(RoundMachine):
             if height != self.height or round_ != self.round:
                 self.counters["stale_timeout"] += 1
             elif step == Step.WAIT:
-                self._end_wait()  # the idle heartbeat
+                self._end_wait("heartbeat")
             elif step == Step.PROPOSE:
                 self._on_timeout_propose()
             elif step == Step.PREVOTE:
@@ -219,7 +219,7 @@ class ConsensusCore(RoundMachine):
         """The layer has something to commit: a height waiting for it starts round 0."""
         with self._call as out:
             if height == self.height and self.step == Step.WAIT:
-                self._end_wait()
+                self._end_wait("txs")
                 self._run()
         return out
 

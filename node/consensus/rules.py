@@ -102,7 +102,7 @@ class RoundMachine:
         step = self.step
         quorum = self._quorum
         if step == Step.WAIT and (rs.proposal is not None or self._skip_round == 0):
-            self._start_round(0)  # round 0's proposer started, or f+1 power did
+            self._end_wait("others")  # round 0's proposer started, or f+1 power did
             return True
         if step == Step.PROPOSE:
             p = rs.proposal
@@ -212,11 +212,14 @@ class RoundMachine:
         self.step = Step.WAIT
         if 0 not in self._rounds:
             self._new_round_state(0)
+        self.counters["idle_waits"] += 1
         self._schedule(Step.WAIT)
 
-    def _end_wait(self) -> None:
-        """Something to commit, or the heartbeat: the waiting height starts round 0."""
+    def _end_wait(self, why: str) -> None:
+        """Something to commit (``why`` "txs"), or the heartbeat: the waiting height
+        starts round 0."""
         if self.step == Step.WAIT:
+            self.counters[f"idle_started_by_{why}"] += 1
             self._start_round(0)
 
     def _on_timeout_propose(self) -> None:

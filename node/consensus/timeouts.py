@@ -2,10 +2,11 @@
 
 ``empty_block_interval_ms`` is not a round timeout: it is the heartbeat, how long a
 height waits before its round 0 when no transaction is there to commit (0: it never
-waits, every height starts at once). Durations are integer milliseconds; the core never reads a clock, it only asks the
-layer above to call it back (``ScheduleTimeout`` → ``TimeoutFired``). Growing
-timeouts are what give liveness after GST: eventually a round is long enough for
-every correct process to hear every other.
+waits, every height starts at once). Durations are integer milliseconds; the core
+never reads a clock, it only asks the layer above to call it back
+(``ScheduleTimeout`` → ``TimeoutFired``). Growing timeouts are what give liveness
+after GST: eventually a round is long enough for every correct process to hear every
+other.
 """
 
 from __future__ import annotations
