@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -114,7 +115,7 @@ class Node:
         self.signer: Signer | None = None
         if self.is_validator:
             _attach_signer(self)
-        self.core = _core(genesis, self.signer, self.chain, self.evidence_pool)
+        self.core = _core(genesis, self.signer, self.chain, self.evidence_pool, config)
         self.consensus_started = False  # not before the node has caught up
         self.fatal: str | None = None  # why the node stopped itself
         self._stop: asyncio.Event | None = None
@@ -124,7 +125,7 @@ class Node:
             self.core, self.executor, self.mempool, self.gossip, self, clock=clock
         )
         self.admission = Admission(
-            self.mempool, self.signature_worker, self.metrics, self.driver.tx_arrived
+            self.mempool, self.signature_worker, self.metrics, self.driver.txs_arrived
         )
         self.syncer = Syncer(self.executor, self.peers, self, batch_blocks=config.sync.batch_blocks)
         self.started_at = clock()
@@ -209,7 +210,7 @@ class Node:
             self.key.public_key,
         )
         raise_reset_floor(self.signer, self.chain.head().height, self.syncer.target())
-        self.core = _core(self.genesis, self.signer, self.chain, self.evidence_pool)
+        self.core = _core(self.genesis, self.signer, self.chain, self.evidence_pool, self.config)
         self.driver.core = self.core
         restore_locked_block(self.signer, self.driver, self.core.height)
         log.info(
@@ -326,17 +327,26 @@ def _heights_validated(chain: ChainStore, public_key: bytes, head_at_start: int)
 
 
 def _core(
-    genesis: Genesis, signer: Signer | None, chain: ChainStore, evidence_pool: EvidencePool
+    genesis: Genesis,
+    signer: Signer | None,
+    chain: ChainStore,
+    evidence_pool: EvidencePool,
+    config: NodeConfig,
 ) -> ConsensusCore:
     """A consensus core at the height after our head (an observer's has no signer), with
-    the validator sets in force there (node/chain.py)."""
+    the validator sets in force there (node/chain.py): the genesis file's round timeouts,
+    the node's idle heartbeat (``[consensus] empty_block_interval_ms``)."""
     height = chain.head().height + 1
+    timeouts = replace(
+        TimeoutConfig.from_params(genesis.consensus),
+        empty_block_interval_ms=config.consensus.empty_block_interval_ms,
+    )
     return ConsensusCore(
         chain_id=genesis.chain_id,
         validators=chain.validators_at(height),
         upcoming=chain.validators_at(height + 1),
         signer=signer,
-        timeouts=TimeoutConfig.from_params(genesis.consensus),
+        timeouts=timeouts,
         height=height,
         evidence=evidence_pool,
     )

@@ -204,8 +204,10 @@ class RoundMachine:
 
     def _begin_height(self) -> None:
         """StartRound(0), unless this height waits for something to commit first (step
-        WAIT, round 0, with the heartbeat scheduled): see the module docstring."""
-        if self.timeouts.empty_block_interval_ms <= 0:
+        WAIT, round 0, with the heartbeat scheduled): see the module docstring. Height 1
+        never waits: a new chain's first block is made at once (as CometBFT's is), so a
+        network shows it is up, and its first certificate exists, from the start."""
+        if self.timeouts.empty_block_interval_ms <= 0 or self.height == 1:
             self._start_round(0)
             return
         self.round = 0

@@ -14,6 +14,10 @@ from devnet import layout, processes
 from devnet.layout import Network, NodeEntry
 from ledger.tx import Transaction
 
+# The tests wait for heights without sending transactions: an idle network commits a
+# heartbeat block this often (the production default is a minute: docs/operations.md).
+TEST_EMPTY_BLOCK_INTERVAL_MS = 500
+
 
 @contextmanager
 def running_network(home: str, validators: int = 4) -> Iterator[Network]:
@@ -22,6 +26,7 @@ def running_network(home: str, validators: int = 4) -> Iterator[Network]:
         validators,
         base_port=processes.free_base_port(),
         genesis_time_ms=int(time.time() * 1000),
+        empty_block_interval_ms=TEST_EMPTY_BLOCK_INTERVAL_MS,
     )
     try:
         for entry in network.nodes:
