@@ -65,9 +65,7 @@ def check(server: ServerThread, genesis: str, *extra: str) -> Any:
                 "--max-age", "10", *extra])  # fmt: skip
 
 
-def test_an_old_block_without_statements_is_stale(
-    idle_server: ServerThread, genesis: str
-) -> None:
+def test_an_old_block_without_statements_is_stale(idle_server: ServerThread, genesis: str) -> None:
     result = check(idle_server, genesis)
     assert result.exit_code == 1
     assert "is stale" in message(result) and "0 of 4 voting power" in message(result)
