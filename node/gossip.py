@@ -273,3 +273,5 @@ class Gossip:
         if self.evidence_pool.add(evidence):
             log.warning("equivocation evidence from %s: %s", peer.name, describe_evidence(evidence))
             self.host.peers.broadcast(msg, exclude=peer.key)
+            if self.host.consensus_started:
+                self.host.driver.txs_arrived()  # something to commit: an idle height starts
