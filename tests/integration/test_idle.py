@@ -30,9 +30,7 @@ TARGET_BYTES_PER_DAY = 20 * 1024 * 1024
 def data_bytes(entry: NodeEntry) -> int:
     """What the node's store holds on disk (LevelDB tables and logs)."""
     root = Home(entry.home).data
-    return sum(
-        os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(root) for f in files
-    )
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(root) for f in files)
 
 
 def head_age_s(entry: NodeEntry) -> float:

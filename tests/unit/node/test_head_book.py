@@ -55,7 +55,7 @@ def test_other_blocks_heights_and_far_future_times_are_ignored() -> None:
 
 
 def test_only_the_last_heights_are_kept() -> None:
-    node, book, now = setup(blocks=1)
+    node, book, _now = setup(blocks=1)
     for _ in range(HEIGHTS + 3):
         node.commit([], node.chain.head().time_ms + 1000)
         t = node.chain.head().time_ms
