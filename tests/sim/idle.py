@@ -99,12 +99,20 @@ def check_idle(world: World) -> list[str]:
     after = [b for b in plan.bursts if b.at >= gst]
     elapsed = world.sched.now - gst
     allowed = elapsed // plan.interval_ms + HEIGHTS_PER_BURST * len(after) + SLACK_HEIGHTS
-    for i in world.honest_ids:
-        node = world.nodes[i]
-        grown = len(node.chain) - world.height_at_gst.get(i, 0)
-        if grown > allowed:
-            violations.append(
-                f"growth: {node.name} committed {grown} heights in the {elapsed}ms after GST, "
-                f"more than {allowed} (heartbeat {plan.interval_ms}ms, {len(after)} bursts)"
-            )
+    grown = heights_decided_after(world, gst)
+    if grown > allowed:
+        violations.append(
+            f"growth: the honest nodes decided {grown} new heights in the {elapsed}ms after "
+            f"GST, more than {allowed} (heartbeat {plan.interval_ms}ms, {len(after)} bursts)"
+        )
     return violations
+
+
+def heights_decided_after(world: World, since: int) -> int:
+    """Heights first committed by an honest node at or after ``since`` (a node that was
+    cut off and syncs older heights after GST adds none: the chain did not grow then)."""
+    first: dict[int, int] = {}  # height -> earliest commit time by an honest node
+    for i in world.honest_ids:
+        for height, at in enumerate(world.recorder.commit_times.get(i, []), start=1):
+            first[height] = min(at, first.get(height, at))
+    return sum(1 for at in first.values() if at >= since)
