@@ -189,7 +189,7 @@ class ConsensusConfig:
     # round 0 (the heartbeat block); 0: a block every round, as fast as the network goes
     empty_block_interval_ms: int = field(default=60_000, metadata=_range(0, 3_600_000))
     # a validator signs "my head at time T" this often, and gossips it (ledger/head.py)
-    head_statement_interval_ms: int = field(default=2000, metadata=_range(200, 60_000))
+    head_statement_interval_ms: int = field(default=2000, metadata=_range(500, 60_000))
 
 
 SECTIONS = ("p2p", "api", "mempool", "sync", "storage", "consensus")

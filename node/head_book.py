@@ -6,8 +6,12 @@ has committed among the last ``HEIGHTS`` heights: ``HEIGHTS`` × the validators,
 hundred bytes each. A statement is taken after the cheap checks (height in that
 window, a validator of that height, the block hash this node committed there, a time
 no further ahead of this node's clock than ``MAX_AHEAD_MS``, newer than the one held)
-and only then its signature. A statement refused for its signature blames its peer;
-one merely out of the window (a peer a block ahead or behind) does not.
+and at least ``MIN_STEP_MS`` newer than the one held) and only then its signature, so a
+byzantine validator signing ever later times costs at most a signature check per
+``MIN_STEP_MS`` of time it claims (and its clock may claim no more than
+``MAX_AHEAD_MS`` ahead). A statement refused for its signature, or by a key that is
+not a validator there, blames its peer; one merely out of the window (a peer a block
+ahead or behind) does not.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from node.chain import ChainStore
 
 HEIGHTS = 4  # the head and the three blocks below it
 MAX_AHEAD_MS = 30_000  # a validator's clock this far ahead of ours is still believed
+MIN_STEP_MS = 500  # a validator's next statement for a height must be this much newer
 
 
 class Taken(Enum):
@@ -45,7 +50,7 @@ class HeadBook:
         if s.validator not in self.chain.validators_at(s.height):
             return Taken.FORGED
         known = self._by_height.get(s.height, {}).get(s.validator)
-        if known is not None and known.time_ms >= s.time_ms:
+        if known is not None and s.time_ms < known.time_ms + MIN_STEP_MS:
             return Taken.IGNORED
         if s.time_ms > self.clock() * 1000 + MAX_AHEAD_MS or s.block_hash != self._hash(s.height):
             return Taken.IGNORED  # a clock far ahead, or a block we did not commit there

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ledger.crypto import PrivateKey
 from ledger.head import HeadStatement
-from node.head_book import HEIGHTS, MAX_AHEAD_MS, HeadBook, Taken
+from node.head_book import HEIGHTS, MAX_AHEAD_MS, MIN_STEP_MS, HeadBook, Taken
 from node.wire import HeadMsg, decode_message, encode_message
 from tests.unit.cli.kit import CHAIN_ID, VALIDATORS, CliNode
 
@@ -26,10 +26,20 @@ def statement(node: CliNode, key: PrivateKey, time_ms: int, **changes: object) -
 
 def test_a_validators_newer_statement_replaces_its_older_one() -> None:
     node, book, now = setup()
-    first, second = statement(node, VALIDATORS[0], now - 10), statement(node, VALIDATORS[0], now)
+    first = statement(node, VALIDATORS[0], now - MIN_STEP_MS)
+    second = statement(node, VALIDATORS[0], now)
     assert book.add(first) is Taken.NEW and book.add(first) is Taken.IGNORED
     assert book.add(second) is Taken.NEW and book.add(first) is Taken.IGNORED
     assert book.statements(node.chain.head().height) == [second]
+
+
+def test_statements_closer_than_the_step_are_not_checked_again() -> None:
+    """A byzantine validator signing ever later times costs one signature check per
+    MIN_STEP_MS it claims: the ones in between are ignored before their signature."""
+    node, book, now = setup()
+    assert book.add(statement(node, VALIDATORS[0], now)) is Taken.NEW
+    soon = statement(node, VALIDATORS[0], now + MIN_STEP_MS - 1, signature=bytes(64))
+    assert book.add(soon) is Taken.IGNORED  # not even its (bad) signature was looked at
 
 
 def test_forged_statements_blame_the_sender_and_are_not_kept() -> None:
