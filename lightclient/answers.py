@@ -214,9 +214,13 @@ def fresh_by_statements(
     stale: StaleAnswer,
 ) -> HeadTime:
     """A block older than the limit is still accepted when its head statements prove
-    it was the head no longer ago than the limit; else ``stale``, saying so."""
+    it was the head no longer ago than the limit; else ``stale`` (as it is when the
+    node has none), saying why they do not help."""
+    statements = head(certified.height)
+    if not statements:
+        raise stale
     try:
-        proven = proven_head_time(head(certified.height), certified, genesis)
+        proven = proven_head_time(statements, certified, genesis)
     except VerificationError as exc:
         raise StaleAnswer(
             f"{stale}; its head statements do not help: {exc}", stale.height, stale.age_ms
