@@ -7,8 +7,8 @@ what passes them has its signature checked, in the signature worker (another cor
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Callable
 
 from ledger.tx import Transaction
 from node.api.metrics import Metrics
@@ -17,19 +17,21 @@ from node.sigcache import SignatureWorker
 
 
 class Admission:
-    """Admits transactions to ``mempool``; wakes a proposer waiting for some (``tx_arrived``)."""
+    """Admits transactions to ``mempool``; tells consensus when some arrived
+    (``on_arrival``: a height waiting for something to commit starts, a proposer
+    waiting to fill its block goes on)."""
 
     def __init__(
         self,
         mempool: Mempool,
         signature_worker: SignatureWorker,
         metrics: Metrics,
-        tx_arrived: asyncio.Event,
+        on_arrival: Callable[[], None],
     ) -> None:
         self.mempool = mempool
         self.signature_worker = signature_worker
         self.metrics = metrics
-        self.tx_arrived = tx_arrived
+        self.on_arrival = on_arrival
 
     async def admit(
         self, txs: list[Transaction], outbox: list[Transaction] | None, *, client: bool = False
@@ -59,7 +61,7 @@ class Admission:
                         outbox.append(tx)
             results.append(error)
         if any(r is None for r in results):
-            self.tx_arrived.set()
+            self.on_arrival()
         self.metrics.set_mempool(len(self.mempool))
         return results + cut
 

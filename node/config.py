@@ -183,7 +183,19 @@ class StorageConfig:
     write_buffer_mb: int = field(default=DEFAULT_WRITE_BUFFER_MB, metadata=_range(1, 4096))
 
 
-SECTIONS = ("p2p", "api", "mempool", "sync", "storage")
+@dataclass(slots=True)
+class ConsensusConfig:
+    """How an idle network stays small and provably fresh (docs/consensus.md, "An idle
+    network"; docs/operations.md)."""
+
+    # with nothing to commit, a height waits this long after the last block before its
+    # round 0 (the heartbeat block); 0: a block every round, as fast as the network goes
+    empty_block_interval_ms: int = field(default=60_000, metadata=_range(0, 3_600_000))
+    # a validator signs "my head at time T" this often, and gossips it (ledger/head.py)
+    head_statement_interval_ms: int = field(default=2000, metadata=_range(500, 60_000))
+
+
+SECTIONS = ("p2p", "api", "mempool", "sync", "storage", "consensus")
 
 
 @dataclass(slots=True)
@@ -194,6 +206,7 @@ class NodeConfig:
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
     log_level: str = field(default="info", metadata=_check(_log_level))
 
     # --- file form ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -23,6 +24,7 @@ from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.evidence import Evidence
 from ledger.genesis import Genesis
+from ledger.head import HeadStatement
 from ledger.keyfile import read_key_file
 from ledger.state import StateTree
 from ledger.storage import KVStore, open_leveldb
@@ -45,6 +47,7 @@ from node.driver import ConsensusDriver
 from node.events import EventHub
 from node.executor import Executor
 from node.gossip import Gossip
+from node.head_book import HeadBook
 from node.heartbeat import log_heartbeats
 from node.latency_budget import LatencyBudget
 from node.listen import PendingCount, start_site
@@ -57,7 +60,7 @@ from node.startup import raise_reset_floor, restore_locked_block, wait_until_cau
 from node.sync import LocalStoreFault, Syncer
 from node.tls import LinkTLS, ensure_identity
 from node.validator_peers import MAX_CHANGES_READ, validator_names
-from node.wire import StatusMsg
+from node.wire import HeadMsg, StatusMsg
 
 log = logging.getLogger("cityledger.node")
 STATUS_INTERVAL_S = 1.0
@@ -101,6 +104,7 @@ class Node:
         self.events = EventHub()
         self.metrics = Metrics()
         self.evidence_pool = EvidencePool(store)
+        self.heads = HeadBook(self.chain, clock)  # head statements: memory only
         # gossip's host is this node; the peers hand every message to the gossip
         self.gossip = Gossip(self, genesis, self.chain, self.evidence_pool, self.metrics)
         self.link_tls = _wanted_tls(key, genesis, config, link_tls, self.chain)
@@ -115,7 +119,7 @@ class Node:
         self.signer: Signer | None = None
         if self.is_validator:
             _attach_signer(self)
-        self.core = _core(genesis, self.signer, self.chain, self.evidence_pool)
+        self.core = _core(genesis, self.signer, self.chain, self.evidence_pool, config)
         self.consensus_started = False  # not before the node has caught up
         self.fatal: str | None = None  # why the node stopped itself
         self._stop: asyncio.Event | None = None
@@ -125,7 +129,7 @@ class Node:
             self.core, self.executor, self.mempool, self.gossip, self, clock=clock
         )
         self.admission = Admission(
-            self.mempool, self.signature_worker, self.metrics, self.driver.tx_arrived
+            self.mempool, self.signature_worker, self.metrics, self.driver.txs_arrived
         )
         self.syncer = Syncer(self.executor, self.peers, self, batch_blocks=config.sync.batch_blocks)
         self.started_at = clock()
@@ -141,6 +145,9 @@ class Node:
     @property
     def public_key(self) -> bytes:
         return self.key.public_key
+
+    def head_statements(self, height: int) -> list[HeadStatement]:
+        return self.heads.statements(height)
 
     def evidence(self) -> list[dict[str, Value]]:
         """The pool's pending evidence (not committed yet); committed is in the chain."""
@@ -210,7 +217,7 @@ class Node:
             self.key.public_key,
         )
         raise_reset_floor(self.signer, self.chain.head().height, self.syncer.target())
-        self.core = _core(self.genesis, self.signer, self.chain, self.evidence_pool)
+        self.core = _core(self.genesis, self.signer, self.chain, self.evidence_pool, self.config)
         self.driver.core = self.core
         restore_locked_block(self.signer, self.driver, self.core.height)
         log.info(
@@ -235,6 +242,26 @@ class Node:
             self.syncer.maybe_request()
             self.metrics.set_peers(len(self.peers.peers))
 
+    async def _sign_heads(self) -> None:
+        """While idle (the head block older than the interval), a validator of the head's
+        height signs "my head at my time" every ``head_statement_interval_ms`` and
+        gossips it (ledger/head.py): answers stay provably fresh between heartbeats."""
+        interval_ms = self.config.consensus.head_statement_interval_ms
+        while True:
+            await asyncio.sleep(interval_ms / 1000)
+            head = self.chain.head()
+            now_ms = int(self.clock() * 1000)
+            if (
+                self.consensus_started
+                and head.height >= 1
+                and now_ms - head.time_ms >= interval_ms
+                and self.key.public_key in self.chain.validators_at(head.height)
+            ):
+                statement = HeadStatement.create(
+                    self.key, self.genesis.chain_id, head.height, head.block_hash, now_ms
+                )
+                self.gossip.head_signed(HeadMsg(statement))
+
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (or the node stops itself: then ``fatal`` says why)."""
         self._stop = stop
@@ -248,6 +275,7 @@ class Node:
                     self.gossip.gossip_txs(self.config.mempool.gossip_interval_ms / 1000)
                 )
                 tasks.create_task(self._heartbeat())
+                tasks.create_task(self._sign_heads())
                 tasks.create_task(log_heartbeats(self, self.clock))
                 tasks.create_task(follow_validator_set(self))
                 if self.is_validator:
@@ -327,17 +355,26 @@ def _heights_validated(chain: ChainStore, public_key: bytes, head_at_start: int)
 
 
 def _core(
-    genesis: Genesis, signer: Signer | None, chain: ChainStore, evidence_pool: EvidencePool
+    genesis: Genesis,
+    signer: Signer | None,
+    chain: ChainStore,
+    evidence_pool: EvidencePool,
+    config: NodeConfig,
 ) -> ConsensusCore:
     """A consensus core at the height after our head (an observer's has no signer), with
-    the validator sets in force there (node/chain.py)."""
+    the validator sets in force there (node/chain.py): the genesis file's round timeouts,
+    the node's idle heartbeat (``[consensus] empty_block_interval_ms``)."""
     height = chain.head().height + 1
+    timeouts = replace(
+        TimeoutConfig.from_params(genesis.consensus),
+        empty_block_interval_ms=config.consensus.empty_block_interval_ms,
+    )
     return ConsensusCore(
         chain_id=genesis.chain_id,
         validators=chain.validators_at(height),
         upcoming=chain.validators_at(height + 1),
         signer=signer,
-        timeouts=TimeoutConfig.from_params(genesis.consensus),
+        timeouts=timeouts,
         height=height,
         evidence=evidence_pool,
     )

@@ -79,7 +79,8 @@ class Cluster:
         self.transport = transport
         self.seed = seed
         self.first_faults = faults or {}
-        self.settings = dict(settings or {})
+        # the scenarios wait for heights without sending transactions: a short heartbeat
+        self.settings = {"consensus.empty_block_interval_ms": 500, **(settings or {})}
         if shaping is not None and transport != "netns":
             raise ValueError("shaped links need the netns transport")
         self.shaping = shaping

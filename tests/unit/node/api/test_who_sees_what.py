@@ -79,6 +79,7 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
         ("GET", "/v1/blocks/{height}/certificate"): ["/v1/blocks/1/certificate"],
         ("GET", "/v1/validators"): ["/v1/validators"],
         ("GET", "/v1/status"): ["/v1/status"],
+        ("GET", "/v1/head"): ["/v1/head", "/v1/head?height=1"],
         ("GET", "/v1/evidence"): ["/v1/evidence"],
         ("GET", "/v1/checkpoint"): ["/v1/checkpoint"],
         ("GET", "/v1/energy/accounts/{org}"): [
