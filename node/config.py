@@ -190,7 +190,7 @@ class ConsensusConfig:
 
     # with nothing to commit, a height waits this long after the last block before its
     # round 0 (the heartbeat block); 0: a block every round, as fast as the network goes
-    empty_block_interval_ms: int = field(default=60_000, metadata=_range(0, 3_600_000))
+    empty_block_interval_ms: int = field(default=30_000, metadata=_range(0, 3_600_000))
     # a validator signs "my head at time T" this often, and gossips it (ledger/head.py)
     head_statement_interval_ms: int = field(default=2000, metadata=_range(500, 60_000))
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 from pathlib import Path
 
 from devnet.layout import Network, NodeEntry
@@ -101,7 +102,13 @@ def _prompt_commit(network: Network) -> None:
     assert answer["results"][0]["status"] == "pending", answer
 
     def committed() -> bool:
-        return get(network.nodes[0], f"/v1/txs/{txs[0].hash.hex()}").get("receipt") is not None
+        try:
+            answer = get(network.nodes[0], f"/v1/txs/{txs[0].hash.hex()}")
+        except urllib.error.HTTPError as exc:  # 404 until gossip brings it to node 0
+            if exc.code != 404:
+                raise
+            return False
+        return answer.get("receipt") is not None
 
     wait_until(committed, HEARTBEAT_MS / 1000 / 2, "the transaction to commit before a heartbeat")
     print(f"a transaction sent while idle committed in {time.time() - sent:.2f} s")

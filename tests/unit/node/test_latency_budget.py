@@ -4,7 +4,6 @@ is cut in order, so no sender's later nonce is taken without its earlier one."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from hypothesis import given
@@ -63,7 +62,7 @@ def test_room_never_negative_and_capacity_at_least_the_floor(
 
 def admission(node: TestNode) -> Admission:
     worker = SignatureWorker(node.sigs, node.genesis.chain_id, processes=0)
-    return Admission(node.mempool, worker, Metrics(), asyncio.Event())
+    return Admission(node.mempool, worker, Metrics(), lambda: None)
 
 
 async def test_a_client_batch_is_cut_in_order_at_the_budget() -> None:
