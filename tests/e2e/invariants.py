@@ -1,7 +1,9 @@
 """The invariants every fault scenario ends with, written once.
 
 1. **No fork** — every node that has height h has the identical block hash at h, and
-   every certificate it serves verifies against the genesis validator set.
+   every certificate it serves verifies against the validator set in force at h: the
+   genesis set, or the set a certified change put in force (the history a node serves
+   at ``/v1/validators``, each change checked from genesis by the set before it).
 2. **Nothing lost** — every transaction the load saw acknowledged as committed is
    in the chain exactly once (no transaction hash appears twice anywhere), and
    every node answers its receipt with block, results and log inclusion proofs
@@ -37,7 +39,10 @@ from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.merkle import InclusionProof
 from ledger.storage import open_leveldb
+from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
+from lightclient.errors import VerificationError
+from lightclient.validator_history import ValidatorHistory, verify_history
 from node.config import Home
 from tests.e2e.cluster import Cluster
 
@@ -86,6 +91,20 @@ class ChainView:
     precommits: dict[tuple[bytes, int, int], set[bytes]] = field(
         default_factory=lambda: defaultdict(set)
     )
+    sets: ValidatorHistory | None = None  # the verified validator-set history
+
+    def set_at(self, genesis: Genesis, height: int) -> ValidatorSet:
+        return genesis.validators if self.sets is None else self.sets.at(height)
+
+
+def validator_history(cluster: Cluster, name: str) -> ValidatorHistory:
+    """The validator-set changes ``name`` serves, verified from genesis alone."""
+    genesis = _genesis(cluster)
+    answer = cluster.get_canonical(name, "/v1/validators", timeout=10)
+    try:
+        return verify_history(answer.get("history", []), genesis)
+    except VerificationError as exc:
+        raise InvariantViolation(f"{name} serves a validator history that fails: {exc}") from None
 
 
 def check_no_fork(cluster: Cluster, names: list[str]) -> ChainView:
@@ -95,6 +114,7 @@ def check_no_fork(cluster: Cluster, names: list[str]) -> ChainView:
     unreachable = [n for n, h in heights.items() if h < 0]
     if unreachable:
         raise InvariantViolation(f"cannot check fork: {unreachable} do not answer")
+    view.sets = validator_history(cluster, max(names, key=lambda n: heights[n]))
 
     def read(name: str) -> list[tuple[BlockHeader, CommitCertificate]]:
         chain = []
@@ -107,7 +127,9 @@ def check_no_fork(cluster: Cluster, names: list[str]) -> ChainView:
             try:
                 header = BlockHeader.from_obj(answer["header"])
                 cert = CommitCertificate.from_obj(answer["certificate"])
-                cert.verify(genesis.validators, genesis.chain_id, height=h, block_hash=header.hash)
+                cert.verify(
+                    view.set_at(genesis, h), genesis.chain_id, height=h, block_hash=header.hash
+                )
             except LedgerError as exc:
                 raise InvariantViolation(f"{name} block {h}: bad certificate: {exc}") from None
             if answer["block_hash"] != header.hash:
@@ -197,7 +219,10 @@ def _verify_receipt(
     if (header.height, header.hash) not in checked:
         try:
             cert.verify(
-                genesis.validators, genesis.chain_id, height=header.height, block_hash=header.hash
+                view.set_at(genesis, header.height),
+                genesis.chain_id,
+                height=header.height,
+                block_hash=header.hash,
             )
         except LedgerError as exc:
             raise InvariantViolation(f"{short}: certificate does not verify: {exc}") from None
@@ -235,7 +260,8 @@ def check_no_double_sign(
     from ledger.evidence import evidence_from_obj
 
     genesis = _genesis(cluster)
-    by_key = {k: n for n, k in cluster.keys.items()}
+    by_key = {**cluster.former_keys, **{k: n for n, k in cluster.keys.items()}}
+    sets = view if view is not None else ChainView()
     honest = set(cluster.honest())
     problems: list[str] = []
     for name in names:
@@ -245,7 +271,7 @@ def check_no_double_sign(
             kind = item.get("kind")
             try:  # committed (in a block) or pending (this node's pool): each must verify
                 evidence = evidence_from_obj(item.get("evidence"))
-                evidence.verify(genesis.chain_id, genesis.validators)
+                evidence.verify(genesis.chain_id, sets.set_at(genesis, evidence.height))
             except LedgerError as exc:
                 problems.append(f"{name} reports evidence that does not verify: {exc}")
                 continue
