@@ -228,6 +228,9 @@ def rotate_key_cmd(home: str, as_json: bool) -> None:
     except LedgerError as exc:
         fail(str(exc))
     path = next_key_path(h)
+    pid = _running_node(h)
+    if pid is not None:  # it reads the next key again on SIGHUP
+        os.kill(pid, signal.SIGHUP)
     if as_json:
         print_json(
             {
@@ -244,6 +247,7 @@ def rotate_key_cmd(home: str, as_json: bool) -> None:
         f"  cityledger gov propose validator-rotate --public-key {current.public_key.hex()} "
         f"--new-key {path} --node URL --key ADMIN_KEY\n"
         "once it is in force the running node switches to it by itself"
+        + ("" if pid is None else f" (sent SIGHUP to the node, pid {pid}: it has read the key)")
     )
 
 

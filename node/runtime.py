@@ -21,6 +21,7 @@ from contracts.engine import genesis_state
 from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
+from ledger.errors import LedgerError
 from ledger.evidence import Evidence
 from ledger.genesis import Genesis
 from ledger.keyfile import read_key_file
@@ -227,13 +228,17 @@ class Node:
         self.consensus_started = True
         self.driver.start()
 
-    async def _watch_rotation(self, upcoming: PrivateKey) -> None:
-        """Stop (to reopen under ``upcoming``: :func:`serve`) once the set voting on the
+    async def _watch_rotation(self) -> None:
+        """Stop (to reopen under ``next_key``: :func:`serve`) once the set voting on the
         next height has handed this node's seat to it. Checked each second: the old key
-        holds no power from that height on, so it signs nothing while this waits."""
+        holds no power from that height on, so it signs nothing while this waits.
+        ``next_key`` is read at start and again on SIGHUP (``node rotate-key`` sends it)."""
         while True:
+            upcoming = self.next_key
             validators = self.chain.validators_at(self.chain.head().height + 1)
-            if rotation_due(validators, self.key.public_key, upcoming.public_key):
+            if upcoming is not None and rotation_due(
+                validators, self.key.public_key, upcoming.public_key
+            ):
                 log.info(
                     "key rotation in force at height %d: reopening under the new key %s…",
                     self.chain.head().height + 1,
@@ -275,8 +280,7 @@ class Node:
                 tasks.create_task(follow_validator_set(self))
                 if self.is_validator:
                     tasks.create_task(self._start_consensus())
-                if self.next_key is not None:
-                    tasks.create_task(self._watch_rotation(self.next_key))
+                tasks.create_task(self._watch_rotation())
                 await stop.wait()
                 raise _Stop
         except* _Stop:
@@ -582,6 +586,22 @@ def _link_tls(home: Home, key: PrivateKey, genesis: Genesis, config: NodeConfig)
     return LinkTLS.from_files(key, allowed_peers(genesis, config), home.tls_key, home.tls_cert)
 
 
+def _reload(node: Node, home: Home, passphrase: str | None) -> None:
+    """SIGHUP: the links' files and observers, and the key waiting for a rotation."""
+    reload_links(node, home)
+    try:
+        node.next_key = read_next_key(home, passphrase)
+    except (LedgerError, OSError) as exc:  # a bad file must not stop a running node
+        log.error("the next key was not read (%s): no key rotation until it is", exc)
+        return
+    if node.next_key is not None:
+        log.info(
+            "next consensus key %s… read: the node switches to it once the "
+            "validator set hands it this node's seat",
+            node.next_key.public_key.hex()[:16],
+        )
+
+
 async def serve(
     home_path: str, *, passphrase: str | None = None, reset_signer_state: bool = False
 ) -> None:
@@ -614,8 +634,9 @@ async def _serve_once(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_for_good)
-    # `node rotate-tls-key` wrote new TLS files; `devnet join` added an observer
-    loop.add_signal_handler(signal.SIGHUP, lambda: reload_links(node, home))
+    # `node rotate-tls-key` wrote new TLS files; `devnet join` added an observer;
+    # `node rotate-key` wrote the next consensus key
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(node, home, passphrase))
     backups = BackupWorker(node.store, home) if isinstance(node.store, LevelDBStore) else None
     if backups is not None:  # `cityledger node backup` asked through the home
         loop.add_signal_handler(BACKUP_SIGNAL, backups.requested)

@@ -34,7 +34,16 @@ from tests.e2e.conftest import ClusterFactory
 from tests.e2e.hostile import HostilePeer
 from tests.e2e.invariants import assert_recovers
 from tests.e2e.scenario import finish, record, start_load
-from tests.e2e.valsets import LOADERS, PROPOSER, cli, committed_rate, join_observer, signers, vote
+from tests.e2e.valsets import (
+    LOADERS,
+    PROPOSER,
+    cli,
+    committed_rate,
+    join_observer,
+    signers,
+    vote,
+    wait_all_signed,
+)
 from tests.e2e.witness import INTRUDER_KEY
 
 
@@ -73,6 +82,7 @@ def test_a_rotated_key_takes_over_the_seat_and_the_old_key_is_ignored(
     load = start_load(cluster, seed, max_seconds=50, senders=LOADERS)
     via, rotated = cluster.names[0], cluster.names[1 + seed % 3]
     old = cluster.keys[rotated]
+    wait_all_signed(cluster, via, list(cluster.keys.values()))
     made = cli("node", "rotate-key", "--home", cluster.entry(rotated).home)
     new = bytes.fromhex(made["public_key"])
     decided = vote(cluster, via, "validator-rotate", "--public-key", old.hex(),
@@ -152,6 +162,7 @@ def test_a_validator_cut_off_during_a_change_follows_the_new_set_after_the_heal(
     load = start_load(cluster, seed, max_seconds=70, senders=LOADERS)
     via = originals[0]
     victim = random.Random(seed).choice(originals[1:])
+    wait_all_signed(cluster, via, [cluster.keys[n] for n in originals])
     cluster.relay.partition([{victim}, set(cluster.names) - {victim}], "blackhole")
     assert_recovers(cluster, [n for n in cluster.names if n != victim])
     decided = vote(cluster, via, "validator-add", "--public-key", key.hex(), "--name", newcomer,
@@ -205,6 +216,7 @@ def test_throughput_before_around_and_after_a_validator_joins_under_heavy_load(
     key = join_observer(cluster, newcomer)
     _wait_height(cluster, [newcomer], 1, 30)
     via = cluster.names[0]
+    wait_all_signed(cluster, via, [k for n, k in cluster.keys.items() if n != newcomer])
     load = start_load(cluster, seed, rate_per_s=600.0, max_txs=12_000, max_seconds=60,
                       senders=LOADERS, batch=30, window=400)  # fmt: skip
     start = cluster.height(via)

@@ -57,6 +57,21 @@ def signers(cluster: Cluster, via: str, height: int) -> set[bytes]:
     return {key for key, _ in answer["certificate"]["signatures"]}
 
 
+def wait_all_signed(cluster: Cluster, via: str, keys: list[bytes], timeout_s: float = 40) -> None:
+    """Wait until each of ``keys`` has signed a certificate: the liveness rail counts only
+    validators that signed recently, and right after start one may not have yet."""
+    seen: set[bytes] = set()
+    checked = [0]
+
+    def all_signed() -> bool:
+        for h in range(checked[0] + 1, cluster.height(via) + 1):
+            checked[0] = h
+            seen.update(signers(cluster, via, h))
+        return set(keys) <= seen
+
+    assert cluster.wait(all_signed, timeout_s, interval=0.5), f"not all signed: {cluster.logs(20)}"
+
+
 def committed_rate(cluster: Cluster, via: str, first: int, last: int) -> float:
     """Committed transactions per second of block time over blocks ``first+1..last``."""
     headers = [
