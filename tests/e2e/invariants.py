@@ -159,9 +159,15 @@ def check_no_fork(cluster: Cluster, names: list[str]) -> ChainView:
 
 
 def check_nothing_lost(
-    cluster: Cluster, names: list[str], view: ChainView, acked: dict[bytes, int]
+    cluster: Cluster,
+    names: list[str],
+    view: ChainView,
+    acked: dict[bytes, int],
+    receipts: int | None = None,
 ) -> int:
-    """Returns the number of receipts verified (acked transactions x nodes)."""
+    """Returns the number of receipts verified (acked transactions x nodes). Every acked
+    transaction must be in the chain once; with ``receipts``, the proofs of that many of
+    them (the lowest hashes: a random pick) are verified on each node, not of all."""
     genesis = _genesis(cluster)
     reference = max(names, key=lambda n: view.tops.get(n, -1))
     top = view.tops[reference]
@@ -182,12 +188,14 @@ def check_nothing_lost(
             f"(height {top}): {missing[:10]}"
         )
 
+    chosen = list(acked) if receipts is None else sorted(acked)[:receipts]
+
     def verify_on(name: str) -> int:
         checked_certs: set[tuple[int, bytes]] = set()
-        for tx_hash in acked:
+        for tx_hash in chosen:
             answer = cluster.get_canonical(name, f"/v1/txs/{tx_hash.hex()}", timeout=10)
             _verify_receipt(name, answer, tx_hash, genesis, view, checked_certs)
-        return len(acked)
+        return len(chosen)
 
     with ThreadPoolExecutor(len(names)) as pool:
         return sum(pool.map(verify_on, names))
@@ -382,8 +390,10 @@ def check_all(
     audit: bool = True,
     names: list[str] | None = None,
     settle_s: float = 30.0,
+    receipts: int | None = None,
 ) -> Summary:
-    """Invariants 1-4 on ``names`` (default: every node, restarted if needed).
+    """Invariants 1-4 on ``names`` (default: every node, restarted if needed);
+    ``receipts``: see :func:`check_nothing_lost`.
 
     Every node is brought up and given ``settle_s`` to reach the same height first
     (a node that was down catches up by block sync); afterwards, with ``audit``,
@@ -406,7 +416,7 @@ def check_all(
     summary.height = max(view.hashes, default=0)
     summary.nodes_checked = len(names)
     t = time.monotonic()
-    summary.receipts_verified = check_nothing_lost(cluster, honest_names, view, acked)
+    summary.receipts_verified = check_nothing_lost(cluster, honest_names, view, acked, receipts)
     summary.timings["lost"] = time.monotonic() - t
     check_no_double_sign(cluster, names, view, summary)
     if audit:
