@@ -101,7 +101,8 @@ def switch(home: Home, current: PrivateKey, upcoming: PrivateKey) -> str:
     ``upcoming`` and its signer state in their place; a new TLS key and certificate
     issued by ``upcoming``. Returns the retired directory."""
     aside = retired_dir(home, current.public_key)
-    os.makedirs(aside, mode=PRIVATE_DIR_MODE, exist_ok=True)
+    for directory in (os.path.dirname(aside), aside):  # owner only, like the home
+        os.makedirs(directory, mode=PRIVATE_DIR_MODE, exist_ok=True)
     for path in (home.key, home.signer_state):
         kept = os.path.join(aside, os.path.basename(path))
         if os.path.lexists(path) and not os.path.lexists(kept):

@@ -67,6 +67,7 @@ def test_the_switch_retires_the_old_key_with_its_record_and_reissues_tls(tmp_pat
     new = prepare(home, CHAIN, None)
     aside = switch(home, old, new)
     assert aside == retired_dir(home, old.public_key)
+    assert all(os.stat(d).st_mode & 0o077 == 0 for d in (aside, os.path.dirname(aside)))
     assert read_key_file(home.key).public_key == new.public_key
     assert _owner(home.signer_state) == new.public_key
     assert read_key_file(os.path.join(aside, "node_key.json")).public_key == old.public_key
