@@ -16,13 +16,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
-from typing import Any
 
 from ledger.tx import Transaction
 from tests.e2e.cluster import Cluster
-from tests.e2e.load import agency_admins, register_org_tx
+from tests.e2e.load import agency_admins, post_json, register_org_tx
 
 
 class Flood:
@@ -75,7 +72,7 @@ class Flood:
         if not txs:
             return
         body = json.dumps({"txs": [tx.encode().hex() for tx in txs]}).encode()
-        results = _post(self.url, body).get("results")
+        results = (post_json(self.url, body) or {}).get("results")
         if not isinstance(results, list):
             self.refused += len(txs)  # mempool full, rate limited, unreachable: again later
             return
@@ -86,20 +83,3 @@ class Flood:
                 return  # this one and every later one of the sender: again next tick
             self.accepted.add(tx.hash)
             self.cursor[sender] += 1
-
-
-def _post(url: str, body: bytes) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            answer = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            answer = json.loads(exc.read())
-        except ValueError:
-            return {}
-    except (OSError, ValueError):
-        return {}
-    return answer if isinstance(answer, dict) else {}

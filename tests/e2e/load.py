@@ -220,7 +220,7 @@ class Load:
         if name is None:
             return
         body = json.dumps({"txs": [tx.encode().hex() for tx in txs]}).encode()
-        answer = _post(self.cluster.entry(name).url + "/v1/txs", body)
+        answer = post_json(self.cluster.entry(name).url + "/v1/txs", body)
         if answer is None:
             self.stats.refusals["unreachable"] += 1
             return
@@ -274,7 +274,9 @@ class Load:
             self._submit([p.tx for p in stale[i : i + 50]])
 
 
-def _post(url: str, body: bytes) -> dict[str, Any] | None:
+def post_json(url: str, body: bytes) -> dict[str, Any] | None:
+    """POST a JSON body; the JSON map the node answered (error answers too), None when
+    it did not answer."""
     req = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
