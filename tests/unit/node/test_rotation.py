@@ -4,6 +4,7 @@ its record together and never leaves a home that signs with another key's record
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ from ledger.crypto import PrivateKey
 from ledger.keyfile import read_key_file
 from ledger.storage import MemoryStore
 from ledger.validators import Validator, ValidatorSet
-from node.config import Home
+from node.config import APIConfig, Home, MempoolConfig, NodeConfig, P2PConfig
 from node.consensus.errors import SignerStateError
 from node.consensus.signer import Signer, SignerStateFile, open_signer
 from node.rotation import (
@@ -27,10 +28,13 @@ from node.rotation import (
     rotation_due,
     switch,
 )
+from node.runtime import Node
 from node.tls import read_identity
 from tests.unit.cli.kit import run
+from tests.unit.node.chainkit import VALIDATOR_KEYS, make_genesis
 
 CHAIN = "rotation-test"
+GENESIS = make_genesis()
 
 
 def _home(tmp_path: Path) -> Home:
@@ -114,3 +118,38 @@ def test_rotation_is_due_only_once_the_seat_is_handed_over() -> None:
     assert not rotation_due(before, a, new)
     assert rotation_due(after, a, new)
     assert not rotation_due(after, b, new)  # b keeps its seat: a waiting key is not used
+
+
+def _node(next_key: PrivateKey | None) -> Node:
+    config = NodeConfig(
+        name="n0",
+        p2p=P2PConfig(listen="127.0.0.1:1"),
+        api=APIConfig(listen="127.0.0.1:2"),
+        mempool=MempoolConfig(signature_processes=0),
+    )
+    return Node(config, GENESIS, VALIDATOR_KEYS[0], MemoryStore(), next_key=next_key)
+
+
+@pytest.mark.parametrize("handed_over", [True, False])
+async def test_a_running_node_stops_to_reopen_only_once_its_next_key_holds_its_seat(
+    handed_over: bool,
+) -> None:
+    """The watch of :class:`node.runtime.Node`: with the seat handed to the waiting key it
+    stops itself (``rotating``: serve then switches the files and opens it again); with
+    the seat still its own, or handed to a key it does not hold, it keeps running."""
+    upcoming = PrivateKey.generate()
+    node = _node(upcoming)
+    seats = [v for v in GENESIS.validators.validators if v.public_key != node.key.public_key]
+    heir = upcoming if handed_over else PrivateKey.generate()
+    after = ValidatorSet([*seats, Validator("n0", heir.public_key, 1)])
+    node.chain.validators_at = lambda height: after  # type: ignore[method-assign]
+    node._stop = stop = asyncio.Event()
+    watch = asyncio.create_task(node._watch_rotation())
+    try:
+        await asyncio.wait_for(stop.wait(), 2.5)
+    except TimeoutError:
+        pass
+    finally:
+        watch.cancel()
+    assert node.rotating is handed_over and stop.is_set() is handed_over
+    node.signature_worker.close()
