@@ -25,7 +25,7 @@ import pytest
 
 from ledger.crypto import PrivateKey
 from ledger.keyfile import read_key_file
-from ledger.votes import Vote, VoteType
+from ledger.votes import NIL, Vote, VoteType
 from node.config import Home
 from node.rotation import retired_dir
 from node.wire import VoteMsg, encode_message
@@ -119,9 +119,9 @@ def retired_dir_of(cluster: Cluster, name: str, key: bytes) -> str:
 
 
 def _old_key_keeps_voting(cluster: Cluster, old: PrivateKey, seconds: float) -> int:
-    """For ``seconds``, precommits signed by the rotated-out key for each newly committed
-    block (what a stolen old key could try: a late precommit a proposer might put in the
-    next block's certificate), sent to every node over an observer's link."""
+    """For ``seconds``, votes signed by the rotated-out key (what a stolen old key could
+    try) for each newly committed block and for the height after it, sent to every node
+    over an observer's link."""
     peers = [HostilePeer(e.p2p, INTRUDER_KEY, cluster.chain_id) for e in cluster.nodes]
     sent, done = 0, set[int]()
     deadline = time.monotonic() + seconds
@@ -132,9 +132,13 @@ def _old_key_keeps_voting(cluster: Cluster, old: PrivateKey, seconds: float) -> 
                 done.add(top)
                 answer = cluster.get_canonical(cluster.names[0], f"/v1/blocks/{top}/certificate")
                 cert = answer["certificate"]
-                where = (top, cert["round"], cert["block_hash"])
+                # the block just committed (late votes a proposer could carry in its
+                # last_cert) and nil at the height being decided (counted, they would
+                # add the old key's power to a round)
+                wheres = [(top, cert["round"], cert["block_hash"]), (top + 1, 0, NIL)]
                 votes = [
                     Vote.create(old, cluster.chain_id, kind, *where)
+                    for where in wheres
                     for kind in (VoteType.PREVOTE, VoteType.PRECOMMIT)
                 ]
                 for peer in peers:
