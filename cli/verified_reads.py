@@ -37,7 +37,7 @@ from lightclient.answers import (
     verify_answer,
 )
 from lightclient.errors import GenesisMismatch, VerificationError
-from lightclient.search import Paging, SearchView
+from lightclient.search import SearchView
 
 MAX_AGE_ENV = "CITYLEDGER_MAX_AGE"
 DEFAULT_MAX_AGE_S = 60.0
@@ -183,39 +183,6 @@ def freshness_json(verified: Verified[Any]) -> dict[str, Any]:
 
 
 # --- searches: one page of a proven bucket ----------------------------------------------------
-
-
-def paging_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--limit``, ``--after`` (a slot number) and ``--height`` of a paged search."""
-
-    height = click.option(
-        "--height",
-        type=click.IntRange(min=1),
-        default=None,
-        help="At this block (a later page: the first page's height).",
-    )
-    after = click.option(
-        "--after",
-        type=click.IntRange(min=0),
-        default=None,
-        help="Start at this slot (from the previous page's 'more:' line); needs --height.",
-    )
-    limit = click.option(
-        "--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Page size."
-    )
-
-    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
-        return limit(after(height(f)))
-
-    return wrap
-
-
-def page_of(after: int | None, limit: int, height: int | None) -> Paging:
-    """The page asked for; a later page must name the first page's height, so that every
-    page is read from one state (a bucket's members move between slots as they change)."""
-    if after is not None and height is None:
-        fail("--after needs --height (the first page's height): pages must come from one state")
-    return Paging(after or 0, limit)
 
 
 def report_search(

@@ -47,6 +47,7 @@ from node.events import EventHub
 from node.executor import Executor
 from node.gossip import Gossip
 from node.heartbeat import log_heartbeats
+from node.latency_budget import LatencyBudget
 from node.listen import PendingCount, start_site
 from node.membership import follow_validator_set, reload_links
 from node.mempool import Mempool, MempoolError
@@ -139,7 +140,7 @@ class Node:
     # --- NodeHandle ---------------------------------------------------------------------
 
     async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
-        return await self.admission.admit(txs, self.gossip.outbox)
+        return await self.admission.admit(txs, self.gossip.outbox, client=True)
 
     def status(self) -> dict[str, Value]:
         return node_status(self)
@@ -384,6 +385,9 @@ def _mempool(
         max_gapped_per_sender=config.mempool.max_gapped_per_sender,
         max_pending_per_org=config.mempool.max_pending_per_org,
         ttl_s=config.mempool.pending_ttl_s,
+        budget=LatencyBudget(
+            config.mempool.latency_budget_ms / 1000, genesis.consensus.max_block_txs
+        ),
     )
 
 

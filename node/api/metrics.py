@@ -83,6 +83,17 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.overloaded = Counter(
+            "cityledger_admission_overloaded",
+            "Client transactions refused 429 overloaded: over the latency budget",
+            registry=r,
+        )
+        self.admission_capacity = Gauge(
+            "cityledger_admission_capacity",
+            "Ready transactions the latency budget admits ([mempool] latency_budget_ms of "
+            "the measured commit rate, at least one block's worth)",
+            registry=r,
+        )
         self.ws_subscribers = Gauge(
             "cityledger_ws_subscribers", "Open /v1/events WebSocket subscriptions", registry=r
         )

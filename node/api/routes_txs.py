@@ -8,7 +8,9 @@ The cheap refusals come first, so that what will be refused costs the node littl
 1. the body's bytes are charged to the client's per-byte bucket (on the
    ``Content-Length`` header, before the body is read);
 2. the envelope is parsed (400 if it is not one); a full mempool is answered 429
-   ``mempool_full`` before any transaction is decoded; a request signed like a signed
+   ``mempool_full``, and a mempool whose ready transactions already fill the latency
+   budget (``node.latency_budget``) 429 ``overloaded`` with the seconds its backlog
+   needs in ``Retry-After``, before any transaction is decoded; a request signed like a signed
    read is checked (401 when the signature is wrong); a batch of more than
    ``[api] unsigned_batch_max`` transactions needs a request signed by an active
    member (413 ``batch_too_large``);
@@ -25,6 +27,7 @@ The cheap refusals come first, so that what will be refused costs the node littl
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aiohttp import web
@@ -38,7 +41,7 @@ from node.api.disclosure import Disclosure
 from node.api.params import malformed, parse_hex
 from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge
 from node.api.render import JSON, MSGPACK, APIError, render
-from node.mempool import MempoolError
+from node.mempool import MempoolError, OverloadedError
 from node.service import NotFound, ReceiptAnswer
 
 MAX_BATCH = 10_000
@@ -67,6 +70,10 @@ async def submit(request: web.Request) -> web.StreamResponse:
     node = state.node
     if node.mempool.full:
         raise _mempool_full()
+    overloaded = node.mempool.overloaded(time.monotonic())
+    if overloaded is not None:
+        state.metrics.overloaded.inc(len(raw_txs))
+        raise _refusal(overloaded)
     cap = state.config.unsigned_batch_max
     if len(raw_txs) > cap and not await _signed_by_member(request):
         raise APIError(
@@ -101,16 +108,20 @@ async def submit(request: web.Request) -> web.StreamResponse:
         return render(request, {"hash": txs[0].hash, "status": "pending"}, status=202)
     decoded = iter(txs)
     results: list[dict[str, Value]] = []
+    retry_after = 0  # the longest wait an ``overloaded`` item was told
     for i in range(len(raw_txs)):
         if i in early:
             tx_hash, error = early[i]
         else:
             tx = next(decoded)
             tx_hash, error = tx.hash, next(errors)
+        if isinstance(error, OverloadedError):
+            retry_after = max(retry_after, error.retry_after_s)
         results.append(_item_result(tx_hash, error))
     if all(r["status"] == "rejected" and r["error"]["code"] == "mempool_full" for r in results):
         raise _mempool_full()
-    return render(request, {"results": results})
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return render(request, {"results": results}, headers=headers)
 
 
 async def _signed_by_member(request: web.Request) -> bool:
@@ -203,7 +214,10 @@ def _decode_tx(raw: bytes, index: int, single: bool) -> Transaction:
 
 
 def _refusal(error: MempoolError) -> APIError:
-    headers = {"Retry-After": "1"} if error.http_status == 429 else None
+    headers = None
+    if error.http_status == 429:
+        seconds = error.retry_after_s if isinstance(error, OverloadedError) else 1
+        headers = {"Retry-After": str(seconds)}
     return APIError(error.http_status, error.code, error.message, headers=headers)
 
 

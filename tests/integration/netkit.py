@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from click.testing import Result
+
 from devnet import layout, processes
 from devnet.layout import Network, NodeEntry
 from ledger.tx import Transaction
@@ -73,3 +75,18 @@ def wait_until(predicate: Any, timeout_s: float, what: str) -> None:
 
 def block_hashes(entry: NodeEntry, upto: int) -> list[str]:
     return [get(entry, f"/v1/blocks/{h}")["hash"] for h in range(1, upto + 1)]
+
+
+def signers(entry: NodeEntry, h: int) -> set[str]:
+    """The keys (hex) of block ``h``'s ``last_cert``: the precommits that certify h - 1."""
+    block = get(entry, f"/v1/blocks/{h}")["block"]
+    return {s[0] for s in (block.get("last_cert") or {}).get("signatures", [])}
+
+
+def cli_ok(*args: str) -> Result:
+    """``cityledger ARGS`` in-process, which must succeed (else its message)."""
+    from tests.unit.cli.kit import message, run
+
+    result = run(list(args))
+    assert result.exit_code == 0, message(result)
+    return result
