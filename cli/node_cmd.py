@@ -12,18 +12,22 @@ import click
 
 from cli.genesis_cmd import checked_genesis_file
 from cli.options import existing_file_option
-from cli.output import console, fail
+from cli.output import console, fail, print_json
 from cli.passphrase import passphrase_for
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
 from ledger.keyfile import (
     KEY_FILE_MODE,
     copy_key_file,
     exposed,
+    is_encrypted,
     make_private_dir,
     read_key_file,
 )
 from ledger.storage import open_leveldb
 from node.config import APIConfig, Home, NodeConfig, P2PConfig, is_loopback
 from node.link_identity import fingerprint
+from node.rotation import next_key_path, prepare
 from node.tls import ensure_identity, read_identity, rotate_tls_key
 
 
@@ -224,6 +228,48 @@ def allow_observer_cmd(home: str, public_key: str) -> None:
     said = f"{'added to' if added else 'already in'} {where}: {raw.hex()}"
     console.print(said, soft_wrap=True, markup=False, highlight=False)  # "[p2p]" is no markup
     _hup(h, "the observer may link now", "it lets the observer in when it starts")
+
+
+@node.command("rotate-key")
+@click.option("--home", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def rotate_key_cmd(home: str, as_json: bool) -> None:
+    """Make the node's next consensus key (step 1 of a key rotation, docs/operations.md).
+
+    Writes next_node_key.json (sealed with the current key's passphrase if that one is)
+    and the new key's own, empty signer state, and prints the public key. Then the
+    founding agencies vote `gov propose validator-rotate`; once it is in force the
+    running node switches to the new key by itself. Nothing changes until then."""
+    h = Home(home)
+    h.load_config()
+    passphrase = passphrase_for(h.key) if is_encrypted(h.key) else None
+    current = read_key_file(h.key, passphrase)
+    try:
+        new = prepare(h, Genesis.load(h.genesis).chain_id, passphrase)
+    except LedgerError as exc:
+        fail(str(exc))
+    path = next_key_path(h)
+    pid = _running_node(h)
+    if pid is not None:  # it reads the next key again on SIGHUP
+        os.kill(pid, signal.SIGHUP)
+    if as_json:
+        print_json(
+            {
+                "public_key": new.public_key.hex(),
+                "key_file": path,
+                "current_public_key": current.public_key.hex(),
+            }
+        )
+        return
+    console.print(f"wrote the next key to {path}; its public key:")
+    click.echo(new.public_key.hex())
+    console.print(
+        "next: the founding agencies vote it in (the node keeps its key until then):\n"
+        f"  cityledger gov propose validator-rotate --public-key {current.public_key.hex()} "
+        f"--new-key {path} --node URL --key ADMIN_KEY\n"
+        "once it is in force the running node switches to it by itself"
+        + ("" if pid is None else f" (sent SIGHUP to the node, pid {pid}: it has read the key)")
+    )
 
 
 @node.command("tls-fingerprint")

@@ -22,6 +22,7 @@ from contracts.engine import genesis_state
 from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
+from ledger.errors import LedgerError
 from ledger.evidence import Evidence
 from ledger.genesis import Genesis
 from ledger.head import HeadStatement
@@ -54,6 +55,7 @@ from node.listen import PendingCount, start_site
 from node.membership import follow_validator_set, reload_links
 from node.mempool import Mempool, MempoolError
 from node.peers import PeerManager
+from node.rotation import finish_interrupted, read_next_key, rotation_due, switch
 from node.service import Queries
 from node.sigcache import SignatureCache, SignatureWorker
 from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
@@ -83,13 +85,18 @@ class Node:
         signer_state: str | None = None,
         reset_signer_state: bool = False,
         link_tls: LinkTLS | None = None,
+        next_key: PrivateKey | None = None,
     ) -> None:
         """``signer_state``: a validator's signer state file (``Home.signer_state``);
         None keeps it in memory only (tests). See :func:`node.consensus.signer.open_signer`
-        for the start-up rules and ``reset_signer_state``; :func:`_wanted_tls` for ``link_tls``."""
+        for the start-up rules and ``reset_signer_state``; :func:`_wanted_tls` for ``link_tls``.
+        ``next_key``: the key waiting for a rotation (:mod:`node.rotation`); the node stops
+        itself once the set voting on its next height holds it instead of ``key``."""
         self.config = config
         self.genesis = genesis
         self.key = key
+        self.next_key = next_key
+        self.rotating = False  # stopped itself to reopen under next_key (node.rotation)
         self.store = store
         self.clock = clock
         self.chain = ChainStore(store, genesis)
@@ -229,6 +236,28 @@ class Node:
         self.consensus_started = True
         self.driver.start()
 
+    async def _watch_rotation(self) -> None:
+        """Stop (to reopen under ``next_key``: :func:`serve`) once the set voting on the
+        next height has handed this node's seat to it. Checked each second: the old key
+        holds no power from that height on, so it signs nothing while this waits.
+        ``next_key`` is read at start and again on SIGHUP (``node rotate-key`` sends it)."""
+        while True:
+            upcoming = self.next_key
+            validators = self.chain.validators_at(self.chain.head().height + 1)
+            if upcoming is not None and rotation_due(
+                validators, self.key.public_key, upcoming.public_key
+            ):
+                log.info(
+                    "key rotation in force at height %d: reopening under the new key %s…",
+                    self.chain.head().height + 1,
+                    upcoming.public_key.hex()[:16],
+                )
+                self.rotating = True
+                if self._stop is not None:
+                    self._stop.set()
+                return
+            await asyncio.sleep(STATUS_INTERVAL_S)
+
     # --- links and background loops -----------------------------------------------------
 
     async def _heartbeat(self) -> None:
@@ -280,6 +309,7 @@ class Node:
                 tasks.create_task(follow_validator_set(self))
                 if self.is_validator:
                     tasks.create_task(self._start_consensus())
+                tasks.create_task(self._watch_rotation())
                 await stop.wait()
                 raise _Stop
         except* _Stop:
@@ -566,6 +596,8 @@ def open_node(
         raise ConfigError(problem)
     genesis = Genesis.load(home.genesis)
     key = read_key_file(home.key, passphrase)
+    finish_interrupted(home, key)  # a key switch a power cut stopped (node.rotation)
+    next_key = read_next_key(home, passphrase)
     link_tls = _link_tls(home, key, genesis, config) if config.p2p.tls or config.api.tls else None
     store = open_leveldb(
         home.data,
@@ -581,6 +613,7 @@ def open_node(
             signer_state=home.signer_state,
             reset_signer_state=reset_signer_state,
             link_tls=link_tls,
+            next_key=next_key,
         )
     except BaseException:
         store.close()
@@ -594,19 +627,57 @@ def _link_tls(home: Home, key: PrivateKey, genesis: Genesis, config: NodeConfig)
     return LinkTLS.from_files(key, allowed_peers(genesis, config), home.tls_key, home.tls_cert)
 
 
+def _reload(node: Node, home: Home, passphrase: str | None) -> None:
+    """SIGHUP: the links' files and observers, and the key waiting for a rotation."""
+    reload_links(node, home)
+    try:
+        node.next_key = read_next_key(home, passphrase)
+    except (LedgerError, OSError) as exc:  # a bad file must not stop a running node
+        log.error("the next key was not read (%s): no key rotation until it is", exc)
+        return
+    if node.next_key is not None:
+        log.info(
+            "next consensus key %s… read: the node switches to it once the "
+            "validator set hands it this node's seat",
+            node.next_key.public_key.hex()[:16],
+        )
+
+
 async def serve(
     home_path: str, *, passphrase: str | None = None, reset_signer_state: bool = False
 ) -> None:
     """Run the node at ``home_path`` until SIGINT or SIGTERM; raise
-    :class:`LocalStoreFault` if it stopped itself because its store is damaged."""
+    :class:`LocalStoreFault` if it stopped itself because its store is damaged. A node
+    that stopped itself for a key rotation (:mod:`node.rotation`) is switched to its new
+    key and opened again, in this process."""
+    signalled = asyncio.Event()  # SIGINT/SIGTERM: no life after this one
+    while True:
+        node = await _serve_once(home_path, passphrase, reset_signer_state, signalled)
+        if not node.rotating or node.next_key is None or signalled.is_set():
+            return
+        aside = switch(Home(home_path), node.key, node.next_key)
+        log.info("the old key and its signer state are kept in %s", aside)
+        reset_signer_state = False  # the new key's state is its own, fresh from rotate-key
+
+
+async def _serve_once(
+    home_path: str, passphrase: str | None, reset_signer_state: bool, signalled: asyncio.Event
+) -> Node:
+    """One life of a node, from opening its home to closing its store."""
     node = open_node(home_path, passphrase=passphrase, reset_signer_state=reset_signer_state)
     home = Home(home_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_for_good() -> None:
+        signalled.set()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    # `node rotate-tls-key` wrote new TLS files; `devnet join` added an observer
-    loop.add_signal_handler(signal.SIGHUP, lambda: reload_links(node, home))
+        loop.add_signal_handler(sig, stop_for_good)
+    # `node rotate-tls-key` wrote new TLS files; `devnet join` added an observer;
+    # `node rotate-key` wrote the next consensus key
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(node, home, passphrase))
     backups = BackupWorker(node.store, home) if isinstance(node.store, LevelDBStore) else None
     if backups is not None:  # `cityledger node backup` asked through the home
         loop.add_signal_handler(BACKUP_SIGNAL, backups.requested)
@@ -623,7 +694,8 @@ async def serve(
         node.store.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(home.pid)
-        if ran and node.fatal is None:
+        if ran and node.fatal is None and not node.rotating:
             log.info("node stopped cleanly")
     if node.fatal is not None:
         raise LocalStoreFault("the node stopped: its local store is damaged (see the log)")
+    return node
