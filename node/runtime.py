@@ -35,6 +35,7 @@ from ledger.votes import CommitCertificate
 from node.admission import Admission
 from node.api.app import make_app
 from node.api.metrics import Metrics
+from node.background import keep_in_touch, sign_heads, watch_rotation
 from node.backup import BACKUP_SIGNAL, BackupWorker
 from node.chain import ChainStore
 from node.collector import settle_after_start
@@ -55,17 +56,15 @@ from node.listen import PendingCount, start_site
 from node.membership import follow_validator_set, reload_links
 from node.mempool import Mempool, MempoolError
 from node.peers import PeerManager
-from node.rotation import finish_interrupted, read_next_key, rotation_due, switch
+from node.rotation import finish_interrupted, read_next_key, switch
 from node.service import Queries
 from node.sigcache import SignatureCache, SignatureWorker
 from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
 from node.sync import LocalStoreFault, Syncer
 from node.tls import LinkTLS, ensure_identity
 from node.validator_peers import MAX_CHANGES_READ, validator_names
-from node.wire import HeadMsg, StatusMsg
 
 log = logging.getLogger("cityledger.node")
-STATUS_INTERVAL_S = 1.0
 
 
 class Node:
@@ -87,11 +86,9 @@ class Node:
         link_tls: LinkTLS | None = None,
         next_key: PrivateKey | None = None,
     ) -> None:
-        """``signer_state``: a validator's signer state file (``Home.signer_state``);
-        None keeps it in memory only (tests). See :func:`node.consensus.signer.open_signer`
-        for the start-up rules and ``reset_signer_state``; :func:`_wanted_tls` for ``link_tls``.
-        ``next_key``: the key waiting for a rotation (:mod:`node.rotation`); the node stops
-        itself once the set voting on its next height holds it instead of ``key``."""
+        """``signer_state``: the signer state file (None: in memory; start-up rules and
+        ``reset_signer_state``: :func:`node.consensus.signer.open_signer`); ``link_tls``:
+        :func:`_wanted_tls`; ``next_key``: the key a rotation hands the seat to."""
         self.config = config
         self.genesis = genesis
         self.key = key
@@ -101,10 +98,7 @@ class Node:
         self.clock = clock
         self.chain = ChainStore(store, genesis)
         self.chain.initialise(genesis_state(genesis))
-        self.sigs = SignatureCache()
-        self.signature_worker = SignatureWorker(  # batches' signatures, on another core
-            self.sigs, genesis.chain_id, processes=config.mempool.signature_processes
-        )
+        self.sigs, self.signature_worker = _signature_checks(genesis, config)
         self.executor = Executor(self.chain, self.sigs)
         self.mempool = _mempool(config, genesis, self.sigs, self.chain)
         self.queries = Queries(self.chain)
@@ -130,8 +124,7 @@ class Node:
         self.consensus_started = False  # not before the node has caught up
         self.fatal: str | None = None  # why the node stopped itself
         self._stop: asyncio.Event | None = None
-        # the driver sends through the gossip, the syncer through the peers; both report
-        # to this node (DriverHost, SyncHost)
+        # the driver sends through the gossip, the syncer through the peers; both report here
         self.driver = ConsensusDriver(
             self.core, self.executor, self.mempool, self.gossip, self, clock=clock
         )
@@ -236,60 +229,11 @@ class Node:
         self.consensus_started = True
         self.driver.start()
 
-    async def _watch_rotation(self) -> None:
-        """Stop (to reopen under ``next_key``: :func:`serve`) once the set voting on the
-        next height has handed this node's seat to it. Checked each second: the old key
-        holds no power from that height on, so it signs nothing while this waits.
-        ``next_key`` is read at start and again on SIGHUP (``node rotate-key`` sends it)."""
-        while True:
-            upcoming = self.next_key
-            validators = self.chain.validators_at(self.chain.head().height + 1)
-            if upcoming is not None and rotation_due(
-                validators, self.key.public_key, upcoming.public_key
-            ):
-                log.info(
-                    "key rotation in force at height %d: reopening under the new key %s…",
-                    self.chain.head().height + 1,
-                    upcoming.public_key.hex()[:16],
-                )
-                self.rotating = True
-                if self._stop is not None:
-                    self._stop.set()
-                return
-            await asyncio.sleep(STATUS_INTERVAL_S)
-
-    # --- links and background loops -----------------------------------------------------
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(STATUS_INTERVAL_S)
-            self.peers.broadcast(StatusMsg(self.chain.head().height))
-            if self.mempool.expire(time.monotonic()):  # pending past [mempool] pending_ttl_s
-                self.metrics.set_mempool(len(self.mempool))
-            if self.consensus_started:
-                self.driver.resend_own()
-            self.syncer.maybe_request()
-            self.metrics.set_peers(len(self.peers.peers))
-
-    async def _sign_heads(self) -> None:
-        """While idle (the head block older than the interval), a validator of the head's
-        height signs "my head at my time" every ``head_statement_interval_ms`` and
-        gossips it (ledger/head.py): answers stay provably fresh between heartbeats."""
-        interval_ms = self.config.consensus.head_statement_interval_ms
-        while True:
-            await asyncio.sleep(interval_ms / 1000)
-            head = self.chain.head()
-            now_ms = int(self.clock() * 1000)
-            if (
-                self.consensus_started
-                and head.height >= 1
-                and now_ms - head.time_ms >= interval_ms
-                and self.key.public_key in self.chain.validators_at(head.height)
-            ):
-                statement = HeadStatement.create(
-                    self.key, self.genesis.chain_id, head.height, head.block_hash, now_ms
-                )
-                self.gossip.head_signed(HeadMsg(statement))
+    def stop_to_rotate(self) -> None:
+        """Stop, to reopen under ``next_key`` (:func:`node.background.watch_rotation`)."""
+        self.rotating = True
+        if self._stop is not None:
+            self._stop.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (or the node stops itself: then ``fatal`` says why)."""
@@ -303,13 +247,13 @@ class Node:
                 tasks.create_task(
                     self.gossip.gossip_txs(self.config.mempool.gossip_interval_ms / 1000)
                 )
-                tasks.create_task(self._heartbeat())
-                tasks.create_task(self._sign_heads())
+                tasks.create_task(keep_in_touch(self))
+                tasks.create_task(sign_heads(self))
                 tasks.create_task(log_heartbeats(self, self.clock))
                 tasks.create_task(follow_validator_set(self))
                 if self.is_validator:
                     tasks.create_task(self._start_consensus())
-                tasks.create_task(self._watch_rotation())
+                tasks.create_task(watch_rotation(self))
                 await stop.wait()
                 raise _Stop
         except* _Stop:
@@ -321,6 +265,16 @@ class Node:
             await self.peers.close()
             await api.cleanup()
             await p2p.cleanup()
+
+
+def _signature_checks(
+    genesis: Genesis, config: NodeConfig
+) -> tuple[SignatureCache, SignatureWorker]:
+    """The signature cache, and the worker that checks batches' signatures on another core."""
+    sigs = SignatureCache()
+    return sigs, SignatureWorker(
+        sigs, genesis.chain_id, processes=config.mempool.signature_processes
+    )
 
 
 def _attach_signer(node: Node) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -68,12 +69,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     typed = "Content-Type" in request.headers
     raw_txs, single = parse_submission(body, request.content_type, typed)
     node = state.node
-    if node.mempool.full:
-        raise _mempool_full()
-    overloaded = node.mempool.overloaded(time.monotonic())
-    if overloaded is not None:
-        state.metrics.overloaded.inc(len(raw_txs))
-        raise _refusal(overloaded)
+    _refuse_when_busy(state, len(raw_txs))
     cap = state.config.unsigned_batch_max
     if len(raw_txs) > cap and not await _signed_by_member(request):
         raise APIError(
@@ -106,10 +102,23 @@ async def submit(request: web.Request) -> web.StreamResponse:
         if error is not None:
             raise _refusal(error)
         return render(request, {"hash": txs[0].hash, "status": "pending"}, status=202)
+    return _batch_answer(request, len(raw_txs), early, txs, errors)
+
+
+def _batch_answer(
+    request: web.Request,
+    count: int,
+    early: dict[int, tuple[bytes, MempoolError]],
+    txs: list[Transaction],
+    errors: Iterator[MempoolError | None],
+) -> web.StreamResponse:
+    """One result per item, in order: refused on its sender (``early``), or the mempool's
+    answer to the decoded ``txs``; ``Retry-After`` the longest an ``overloaded`` item was told."""
     decoded = iter(txs)
     results: list[dict[str, Value]] = []
-    retry_after = 0  # the longest wait an ``overloaded`` item was told
-    for i in range(len(raw_txs)):
+    retry_after = 0
+    for i in range(count):
+        error: MempoolError | None
         if i in early:
             tx_hash, error = early[i]
         else:
@@ -122,6 +131,18 @@ async def submit(request: web.Request) -> web.StreamResponse:
         raise _mempool_full()
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     return render(request, {"results": results}, headers=headers)
+
+
+def _refuse_when_busy(state: APIState, count: int) -> None:
+    """429 before anything is decoded: the mempool is full, or its ready transactions
+    already fill the latency budget (``node.latency_budget``)."""
+    mempool = state.node.mempool
+    if mempool.full:
+        raise _mempool_full()
+    overloaded = mempool.overloaded(time.monotonic())
+    if overloaded is not None:
+        state.metrics.overloaded.inc(count)
+        raise _refusal(overloaded)
 
 
 async def _signed_by_member(request: web.Request) -> bool:

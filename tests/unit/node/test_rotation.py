@@ -16,6 +16,7 @@ from ledger.crypto import PrivateKey
 from ledger.keyfile import read_key_file
 from ledger.storage import MemoryStore
 from ledger.validators import Validator, ValidatorSet
+from node.background import watch_rotation
 from node.config import APIConfig, Home, MempoolConfig, NodeConfig, P2PConfig
 from node.consensus.errors import SignerStateError
 from node.consensus.signer import Signer, SignerStateFile, open_signer
@@ -144,7 +145,7 @@ async def test_a_running_node_stops_to_reopen_only_once_its_next_key_holds_its_s
     after = ValidatorSet([*seats, Validator("n0", heir.public_key, 1)])
     node.chain.validators_at = lambda height: after  # type: ignore[method-assign]
     node._stop = stop = asyncio.Event()
-    watch = asyncio.create_task(node._watch_rotation())
+    watch = asyncio.create_task(watch_rotation(node))
     try:
         await asyncio.wait_for(stop.wait(), 2.5)
     except TimeoutError:
