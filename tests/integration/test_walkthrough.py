@@ -39,7 +39,15 @@ from devnet import processes
 from devnet.layout import Network, NodeEntry
 from ledger.founding import GenesisFile
 from ledger.founding_checks import MIN_VALIDATORS_KEY
-from tests.integration.netkit import cli_ok, height, logs, signers, wait_until
+from tests.integration.netkit import (
+    TEST_EMPTY_BLOCK_INTERVAL_MS,
+    cli_ok,
+    configure,
+    height,
+    logs,
+    signers,
+    wait_until,
+)
 from tests.unit.cli.kit import CONTAINER, run
 
 CHAIN = "korea-ports"
@@ -134,6 +142,8 @@ def start(walk: Walk, org: str, index: int) -> NodeEntry:
     cli_ok("node", "init", "--home", str(home), "--genesis", str(home / "genesis.json"),
            "--key", str(home / "node_key.json"), "--p2p", p2p, "--api", api)  # fmt: skip
     entry = NodeEntry(org, str(home), p2p, api)
+    # a test network's heartbeat (the default 30 s would leave the votes waiting for blocks)
+    configure(entry, {"consensus.empty_block_interval_ms": TEST_EMPTY_BLOCK_INTERVAL_MS})
     walk.net.nodes.append(entry)
     processes.start_node(entry)
     return entry
