@@ -23,6 +23,7 @@ import aiohttp
 import msgpack
 
 from benchmarks.workload import Item
+from devnet.processes import retry_after_s
 from ledger.encoding import Value, decode
 from ledger.tx import Transaction
 
@@ -248,11 +249,7 @@ class Driver:
 
 
 def _seconds(header: str | None) -> float:
-    """A ``Retry-After`` in seconds (1 when absent or not a number of seconds)."""
-    try:
-        return max(0.05, min(30.0, float(header))) if header else 1.0
-    except ValueError:
-        return 1.0
+    return retry_after_s(header, default=1.0, lo=0.05, hi=30.0)
 
 
 async def fetch_blocks(

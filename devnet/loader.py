@@ -129,10 +129,7 @@ def _post_batch(node: NodeEntry, txs: list[Transaction]) -> tuple[dict[str, Any]
 
 
 def _retry_after(header: str | None) -> float:
-    try:
-        return max(0.1, min(10.0, float(header))) if header else 0.5
-    except ValueError:
-        return 0.5
+    return processes.retry_after_s(header, default=0.5, lo=0.1, hi=10.0)
 
 
 def _wait_committed(node: NodeEntry, phase: list[Transaction], number: int) -> list[str]:

@@ -87,6 +87,15 @@ def stop_all(network: Network) -> None:
     network.save()
 
 
+def retry_after_s(header: str | None, *, default: float, lo: float, hi: float) -> float:
+    """A ``Retry-After`` header in seconds, kept within ``[lo, hi]``; ``default`` when
+    absent or not a number of seconds (an HTTP date is not waited for)."""
+    try:
+        return max(lo, min(hi, float(header))) if header else default
+    except ValueError:
+        return default
+
+
 def get_json(url: str, timeout_s: float = 2.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout_s) as resp:
         return json.loads(resp.read())
