@@ -33,7 +33,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.audit_report import AuditContext, render_html, report_json, write_atomically
+from cli.audit_report import (
+    AuditContext,
+    not_checked,
+    render_html,
+    report_json,
+    write_atomically,
+)
 from cli.client import MISSING_GENESIS, NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.options import json_option
@@ -338,7 +344,7 @@ def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None
             [
                 ("audit", label),
                 ("chain", report.chain_id),
-                ("blocks", f"{report.heights} of {report.tip}"),
+                ("blocks", _blocks_line(report)),
                 (
                     "transactions",
                     f"{report.txs:,} in {report.seconds:.1f} s ({report.tx_rate:,.0f} tx/s)",
@@ -368,6 +374,18 @@ def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None
     console.print(table)
     if report.more_findings:
         console.print(f"… and {report.more_findings} more")
+    for gap in not_checked(report, ctx):
+        console.print(f"[yellow]not checked:[/] {escape(gap)}")
+
+
+def _blocks_line(report: AuditReport) -> str:
+    """``10 of 10``, or how far re-execution and the link checks each went."""
+    if report.linked <= report.heights:
+        return f"{report.heights} of {report.tip}"
+    return (
+        f"{report.heights} of {report.tip} re-executed, "
+        f"{report.linked} of {report.tip} linked and certified"
+    )
 
 
 @audit.command()

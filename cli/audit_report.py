@@ -74,15 +74,12 @@ def checked_steps(offline: bool) -> list[str]:
 
 
 def not_checked(report: AuditReport, ctx: AuditContext) -> list[str]:
-    """What the audit could not check, said plainly (it stops at the first bad block)."""
-    gaps = []
-    if report.heights < report.tip:
-        gaps.append(
-            f"blocks {report.heights + 1} to {report.tip}: the audit stops at the first "
-            "block that does not check out, and cannot re-execute the blocks after it"
-        )
-    if ctx.offline and not report.rows_compared:
-        gaps.append("the stored rows: they are compared only once every block checks out")
+    """What the audit could not check, said plainly (the engine's sentences, node/audit.py)."""
+    gaps = list(report.not_checked)
+    if report.linked < report.tip and not report.genesis_mismatch:
+        gaps.append(f"blocks {report.linked + 1} to {report.tip}: not reached")
+    if report.genesis_mismatch is not None:
+        gaps.append("the whole chain: it follows another genesis than the file given")
     return gaps
 
 
@@ -127,6 +124,7 @@ def report_json(report: AuditReport, ctx: AuditContext) -> dict[str, Any]:
         "started_at": ctx.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": {"kind": "offline" if ctx.offline else "online", "where": ctx.where},
         "heights": report.heights,
+        "linked": report.linked,
         "txs": report.txs,
         "seconds": round(report.seconds, 3),
         "tx_per_s": round(report.tx_rate),
@@ -175,7 +173,8 @@ def _figure_rows(report: AuditReport, ctx: AuditContext) -> list[str]:
         else ("none compared" if ctx.offline else "not compared (online audit)")
     )
     return [
-        _row("Blocks checked", f"{report.heights:,} of {report.tip:,}"),
+        _row("Blocks re-executed", f"{report.heights:,} of {report.tip:,}"),
+        _row("Blocks linked and certified", f"{report.linked:,} of {report.tip:,}"),
         _row("Transactions", f"{report.txs:,}"),
         _row("Seconds", f"{report.seconds:.1f}"),
         _row("Stored rows", rows),

@@ -328,3 +328,48 @@ def test_cli_audit_home_changes_no_file_of_the_audited_store(node: CliNode, tmp_
     assert json.loads(result.stdout)["ok"]
     after = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
     assert after == before
+
+
+def _several_tamperings(store: MemoryStore) -> None:
+    """A receipt at height 2, a forged signature at 4, block 6's header, a signature at 9."""
+    flip(store, keys.receipt_key(2, 1), 20)
+    rewrite_block(4, lambda b: b["txs"][0].update(signature=bytes(64)))(store)
+    rewrite_block(6, lambda b: b["header"].update(time_ms=b["header"]["time_ms"] + 1))(store)
+    rewrite_block(9, lambda b: b["txs"][0].update(signature=bytes(64)))(store)
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["sequential", "segments"])
+def test_the_audit_goes_on_after_a_bad_block(node: CliNode, workers: int) -> None:
+    report = _tampered(node, _several_tamperings, workers)
+    tip = node.chain.head().height
+    named = [(f.height, f.record.split(" (")[0], f.problem) for f in report.findings]
+
+    def found(height: int, record: str, problem: str) -> bool:
+        return any(h == height and r == record and problem in p for h, r, p in named)
+
+    assert found(2, "receipt of transaction 1", "differs from the re-executed value"), named
+    assert found(4, "transaction 0", "bad signature"), named
+    assert found(6, "certificate 6", ""), named
+    assert found(7, "block header", "prev_hash does not link to the previous block"), named
+    assert found(9, "transaction 0", "bad signature"), named
+    assert [f.height for f in report.findings] == sorted(f.height or 0 for f in report.findings)
+    assert report.heights == 3, "nothing is re-executed from the first bad block on"
+    assert report.linked == tip, "links and certificates are checked to the tip"
+    assert report.not_checked[0].startswith("state after height 3 not checked")
+    assert report.not_checked[-1].startswith("stored rows: only the blocks, certificates and")
+    assert "heights 1 to 3" in report.not_checked[-1]
+
+
+def test_a_missing_block_breaks_one_link_and_the_audit_goes_on(node: CliNode) -> None:
+    def drop_and_forge(s: MemoryStore) -> None:
+        batch = WriteBatch()
+        batch.delete(keys.block_key(5))
+        s.write(batch)
+        rewrite_block(8, lambda b: b["txs"][0].update(signature=bytes(64)))(s)
+
+    report = _tampered(node, drop_and_forge)
+    assert [(f.height, f.record) for f in report.findings][:1] == [(5, "block")]
+    assert any(f.height == 8 and f.problem == "bad signature" for f in report.findings)
+    gaps = " | ".join(report.not_checked)
+    assert "the link from block 5 to block 6: block 5 is missing" in gaps
+    assert "the certificate of block 5: the block is missing" in gaps
