@@ -49,7 +49,7 @@ from cli.verified_reads import Reads, freshness_text, max_age_option
 from ledger.block import Block, BlockHeader
 from ledger.crypto import PrivateKey, Purpose
 from ledger.encoding import Value, encode
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StoreDamagedError
 from ledger.genesis import Genesis
 from ledger.storage import KVStore, keys, open_leveldb
 from ledger.storage.snapshot import private_copy
@@ -201,10 +201,13 @@ def verify_chain(
         report = _run(genesis, remote, None, workers, quiet=as_json)
         tip_block = remote.tip_block
     else:
-        with _offline_store(home, genesis) as store:
-            source = StoreSource(store)
-            report = _run(genesis, source, store, workers, quiet=as_json)
-            tip_block = store.get(keys.block_key(source.tip()))
+        try:
+            with _offline_store(home, genesis) as store:
+                source = StoreSource(store)
+                report = _run(genesis, source, store, workers, quiet=as_json)
+                tip_block = store.get(keys.block_key(source.tip()))
+        except StoreDamagedError as exc:
+            fail(escape(damaged_store_message(exc, Home(home).data)))
     ctx = AuditContext(
         genesis_path,
         genesis.hash,
@@ -262,6 +265,24 @@ def _offline_store(home: str, genesis: Genesis) -> Iterator[KVStore]:
             yield store
         finally:
             store.close()
+
+
+def damaged_store_message(exc: StoreDamagedError, data: str) -> str:
+    """What a damaged audited store means for the evidence, and what to do instead."""
+    if exc.damaged:
+        held = (f"{os.path.join(data, name)} holds {holds}" for name, holds in exc.damaged)
+        files = "; ".join(held)
+    else:
+        files = f"no table file fails its checksums: the damage is in a log or MANIFEST of {data}"
+    return (
+        f"the audited store is damaged (its bytes fail LevelDB's checksums): {files}. "
+        "For the evidence: those records cannot be read from this copy, so the audit cannot "
+        "vouch for them, and it stopped there (nothing after them was checked); a disk fault "
+        "and tampering look the same. Audit another copy of the same chain: the agency's "
+        "backup of this store, or another agency's node (audit verify --node URL, or --home "
+        "on a copy of its home). For the operator: restore the data directory from a backup "
+        "or rebuild it from the peers (docs/operations.md, 'A damaged or missing store')."
+    )
 
 
 def _from_environment(param: str) -> bool:
