@@ -33,6 +33,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli.audit_pdf import render_pdf
 from cli.audit_report import (
     AuditContext,
     not_checked,
@@ -168,7 +169,8 @@ def audit() -> None:
     "report_path",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    help="Also write the auditor's report to FILE: HTML, or JSON when FILE ends in .json.",
+    help="Also write the auditor's report to FILE: HTML, or PDF / JSON when FILE ends in "
+    ".pdf / .json.",
 )
 @json_option()
 def verify_chain(
@@ -234,12 +236,15 @@ def _block_hash(raw: bytes | None) -> bytes | None:
 
 
 def _write_report(path: str, report: AuditReport, ctx: AuditContext, quiet: bool) -> None:
+    content: str | bytes
     if path.lower().endswith(".json"):
-        text = json.dumps(report_json(report, ctx), indent=2) + "\n"
+        content = json.dumps(report_json(report, ctx), indent=2) + "\n"
+    elif path.lower().endswith(".pdf"):
+        content = render_pdf(report, ctx)
     else:
-        text = render_html(report, ctx)
+        content = render_html(report, ctx)
     try:
-        write_atomically(path, text)
+        write_atomically(path, content)
     except OSError as exc:
         fail(f"cannot write the report to {path}: {exc}")
     if not quiet:

@@ -48,6 +48,7 @@ from ledger.evidence import describe_evidence
 from ledger.genesis import Genesis
 from ledger.storage import WriteBatch, keys
 from ledger.storage.protocol import KVReader, prefix_upper_bound
+from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
 from node.audit_links import LinkCheck, Verify
@@ -84,6 +85,18 @@ class Finding:
 
 
 GENESIS_RECORD = "genesis"
+
+
+def bad_signature(height: int, index: int, tx: Transaction) -> Finding:
+    """A transaction whose signature does not verify, with what the report shows of it."""
+    return Finding(
+        height,
+        f"transaction {index} ({tx.hash.hex()})",
+        "bad signature",
+        tx_index=index,
+        tx_hash=tx.hash,
+        tx_kind=tx.kind,
+    )
 
 
 def genesis_mismatch(theirs: bytes, ours: bytes) -> Finding:
@@ -250,6 +263,7 @@ class ChainAuditor:
         self.chain.initialise(genesis_state(genesis))
         self.executor = Executor(self.chain, SignatureCache(capacity=1))
         self.log_sizes: list[int] = []  # header.log_size by height - 1
+        self.tx_counts: list[int] = []  # transactions re-executed up to each height, by height - 1
         self.tx_count = 0
         self.evidence_count = 0
         self.tip = 0
@@ -285,6 +299,7 @@ class ChainAuditor:
         report.heights, report.txs = self.chain.head().height, self.tx_count
         if first_bad is not None:  # re-executed past it (signatures are checked beside)
             report.heights = min(report.heights, first_bad - 1)
+            report.txs = self.tx_counts[report.heights - 1] if report.heights else 0
         report.evidence = self.evidence_count
         report.linked = max(report.linked, report.heights)
         if compare_with is not None and report.genesis_mismatch is None:
@@ -359,8 +374,10 @@ class ChainAuditor:
         if report.genesis_mismatch is not None:
             return first_bad
 
-        def note(height: int, record: str, problem: str) -> None:
-            _add(report, Finding(height, record, problem))
+        def note(
+            height: int, record: str, problem: str, *, tx: tuple[int, Transaction] | None = None
+        ) -> None:
+            _add(report, bad_signature(height, *tx) if tx else Finding(height, record, problem))
 
         links = LinkCheck(self.genesis, first_bad, self._known_sets(first_bad), note)
         later = [b for b in held if b.height >= first_bad]
@@ -422,16 +439,7 @@ class ChainAuditor:
         for pos in bad:
             height, index, _, _, _ = items[pos]
             tx = next(b for b in blocks if b.height == height).txs[index]
-            found.append(
-                Finding(
-                    height,
-                    f"transaction {index} ({tx.hash.hex()})",
-                    "bad signature",
-                    tx_index=index,
-                    tx_hash=tx.hash,
-                    tx_kind=tx.kind,
-                )
-            )
+            found.append(bad_signature(height, index, tx))
         if not found:
             return pending, []
         first = min(f.height or 0 for f in found)
@@ -505,6 +513,7 @@ class ChainAuditor:
         self.executor.commit(executed, cert)
         self.log_sizes.append(block.header.log_size)
         self.tx_count += len(block.txs)
+        self.tx_counts.append(self.tx_count)
         self.evidence_count += len(block.evidence)
         if self.progress is not None:
             self.progress(block.height, self.tip, self.tx_count)

@@ -28,15 +28,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ledger.block import Block, BlockHeader
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
+from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
 from node.sigcheck import verify_signatures
 
-Note = Callable[[int, str, str], None]  # (height, record, problem) -> a finding
+
+class Note(Protocol):
+    """Records a finding: the height, the record, the problem (and the transaction)."""
+
+    def __call__(
+        self, height: int, record: str, problem: str, *, tx: tuple[int, Transaction] | None = None
+    ) -> None: ...
+
+
 SignatureJob = tuple[str, list[tuple[int, int, bytes, bytes, bytes]]]
 Verify = Callable[[SignatureJob], list[int]]
 
@@ -143,8 +153,10 @@ class LinkCheck:
         for pos in verify((self.genesis.chain_id, items)):
             height, index = items[pos][0], items[pos][1]
             block = next(b for b in blocks if b.height == height)
-            record = f"transaction {index} ({block.txs[index].hash.hex()})"
-            self.note(height, record, "bad signature")
+            tx = block.txs[index]
+            self.note(
+                height, f"transaction {index} ({tx.hash.hex()})", "bad signature", tx=(index, tx)
+            )
 
     def summary(self, tip: int) -> list[str]:
         """What could not be checked, in plain words, for the report."""
