@@ -52,6 +52,7 @@ from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
 from node.audit_links import LinkCheck, Verify
+from node.audit_scratch import DiskScratch
 from node.chain import ChainStore
 from node.executor import Executor, InvalidEvidence
 from node.sigcache import SignatureCache
@@ -214,6 +215,9 @@ class ScratchStore:
                 data[key] = value
             written[key] = height
 
+    def written_height(self, key: bytes) -> int | None:
+        return self.written_at.get(key)
+
     def close(self) -> None:
         pass
 
@@ -253,12 +257,16 @@ class ChainAuditor:
         workers: int | None = None,
         chunk_txs: int = 4000,
         progress: Progress | None = None,
+        scratch_dir: str | None = None,
     ) -> None:
         self.genesis = genesis
         self.workers = (os.cpu_count() or 2) if workers is None else workers
         self.chunk_txs = chunk_txs
         self.progress = progress
-        self.scratch = ScratchStore()
+        # The re-executed rows: in memory, or (streaming) in a LevelDB store in scratch_dir.
+        self.scratch: ScratchStore | DiskScratch = (
+            ScratchStore() if scratch_dir is None else DiskScratch(scratch_dir)
+        )
         self.chain = ChainStore(self.scratch, genesis)
         self.chain.initialise(genesis_state(genesis))
         self.executor = Executor(self.chain, SignatureCache(capacity=1))
@@ -277,6 +285,7 @@ class ChainAuditor:
             and self.workers >= 2
             and isinstance(source, StoreSource)
             and source.store is compare_with
+            and isinstance(self.scratch, ScratchStore)  # segments hold the store in memory
             and "fork" in multiprocessing.get_all_start_methods()
         ):
             from node.audit_segments import ParallelAudit
@@ -306,6 +315,7 @@ class ChainAuditor:
             self._compare(compare_with, report, first_bad)
         report.findings.sort(key=lambda f: (f.height is None, f.height or 0))
         report.seconds = time.perf_counter() - started
+        self.scratch.close()
         return report
 
     def _compare(self, store: KVReader, report: AuditReport, first_bad: int | None) -> None:
@@ -533,13 +543,13 @@ def compare_stores(
     reference = auditor.scratch
     expected: Iterator[tuple[bytes, bytes]] = reference.iterate(b"")
     stored = (kv for kv in audited.iterate(b"") if not kv[0].startswith(SKIPPED_TABLES))
-    if below is None:
+    if below is None and isinstance(reference, ScratchStore):
         rows = chain_rows(audited)
         if rows == reference.data:  # one C-level comparison; the walk below names differences
             report.rows_compared += len(rows)
             return
         del rows
-    else:
+    if below is not None:
         expected = (kv for kv in expected if _decided_before(kv[0], below))
         stored = (kv for kv in stored if _decided_before(kv[0], below))
     exp, got = next(expected, None), next(stored, None)
@@ -604,7 +614,7 @@ def describe_key(auditor: ChainAuditor, key: bytes) -> tuple[int | None, str]:
     """(height, what record) for a storage key, as an auditor reads it."""
     table, rest = key[:2], key[2:]
     ref = auditor.scratch.get(key)
-    at = auditor.scratch.written_at.get(key)
+    at = auditor.scratch.written_height(key)
     if table == keys.BLOCK and len(rest) == 8:
         return int.from_bytes(rest, "big"), "stored block"
     if table == keys.CERT and len(rest) == 8:

@@ -272,7 +272,11 @@ def test_cli_audit_home_warns_when_memory_may_not_hold_the_store(
     quiet = run(["audit", "verify", "--home", str(home), "--workers", "2"])
     assert quiet.exit_code == 0 and "warning" not in quiet.output, message(quiet)
     monkeypatch.setattr(audit_cmd, "available_memory", lambda: 1024)
-    warned = run(["audit", "verify", "--home", str(home), "--workers", "2"])
+    streamed = run(["audit", "verify", "--home", str(home), "--workers", "2", "--json"])
+    assert streamed.exit_code == 0 and json.loads(streamed.stdout)["segments"] == 0, "streamed"
+    assert "warning" not in streamed.output
+    forced = ["audit", "verify", "--home", str(home), "--workers", "2", "--in-memory"]
+    warned = run(forced)
     assert warned.exit_code == 0, message(warned)
     assert "this audit keeps the store's rows in memory" in warned.output
     assert "0.0 GiB is available" in warned.output
@@ -373,3 +377,37 @@ def test_a_missing_block_breaks_one_link_and_the_audit_goes_on(node: CliNode) ->
     gaps = " | ".join(report.not_checked)
     assert "the link from block 5 to block 6: block 5 is missing" in gaps
     assert "the certificate of block 5: the block is missing" in gaps
+
+
+STREAMED_CHANGES = [
+    lambda s: flip(s, keys.receipt_key(3, 0), 20),
+    lambda s: flip(s, first_key(s, keys.STATE_NODE), 10),
+    lambda s: flip(s, first_key(s, keys.STATE_LEAF)),
+    lambda s: flip(s, first_key(s, keys.INDEX)),
+    lambda s: flip(s, first_key(s, keys.LOG), 5),
+    lambda s: flip(s, keys.HEAD),
+    _several_tamperings,
+]
+
+
+@pytest.mark.parametrize("change", STREAMED_CHANGES)
+def test_streaming_audit_finds_what_the_in_memory_one_finds(
+    node: CliNode, change: Callable[[MemoryStore], None], tmp_path: Path
+) -> None:
+    store = copy_store(node.store)  # type: ignore[arg-type]
+    change(store)
+    in_memory = ChainAuditor(node.genesis, workers=0).run(StoreSource(store), compare_with=store)
+    streamed = ChainAuditor(node.genesis, workers=0, scratch_dir=str(tmp_path / "s")).run(
+        StoreSource(store), compare_with=store
+    )
+    assert not in_memory.ok
+    assert streamed.findings == in_memory.findings
+    assert streamed.not_checked == in_memory.not_checked
+    assert streamed.rows_compared == in_memory.rows_compared
+
+
+def test_streaming_audit_passes_a_clean_chain(node: CliNode, tmp_path: Path) -> None:
+    auditor = ChainAuditor(node.genesis, workers=1, scratch_dir=str(tmp_path / "s"))
+    report = auditor.run(StoreSource(node.store), compare_with=node.store)  # type: ignore[arg-type]
+    assert report.ok and report.segments == 0, report.findings
+    assert report.rows_compared == len(node.store)  # type: ignore[arg-type]
