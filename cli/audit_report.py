@@ -130,6 +130,7 @@ def report_json(report: AuditReport, ctx: AuditContext) -> dict[str, Any]:
         "tx_per_s": round(report.tx_rate),
         "rows_compared": report.rows_compared,
         "segments": report.segments,
+        "streamed": report.streamed,
         "evidence": report.evidence,
         "checked": checked_steps(ctx.offline),
         "not_checked": not_checked(report, ctx),

@@ -124,6 +124,7 @@ class AuditReport:
     evidence: int = 0  # pieces of committed equivocation evidence checked
     linked: int = 0  # blocks whose links and certificates were checked (past a bad block too)
     not_checked: list[str] = field(default_factory=list)  # plain sentences, for the report
+    streamed: bool = False  # the re-executed rows went to a scratch store on disk
 
     @property
     def ok(self) -> bool:
@@ -315,6 +316,7 @@ class ChainAuditor:
             self._compare(compare_with, report, first_bad)
         report.findings.sort(key=lambda f: (f.height is None, f.height or 0))
         report.seconds = time.perf_counter() - started
+        report.streamed = isinstance(self.scratch, DiskScratch)
         self.scratch.close()
         return report
 
