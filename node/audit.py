@@ -36,6 +36,7 @@ import multiprocessing.pool
 import multiprocessing.queues
 import os
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
@@ -271,8 +272,9 @@ class ChainAuditor:
         self.chain = ChainStore(self.scratch, genesis)
         self.chain.initialise(genesis_state(genesis))
         self.executor = Executor(self.chain, SignatureCache(capacity=1))
-        self.log_sizes: list[int] = []  # header.log_size by height - 1
-        self.tx_counts: list[int] = []  # transactions re-executed up to each height, by height - 1
+        # By height - 1, 8 bytes each (all that grows with the chain when streaming):
+        self.log_sizes = array("q")  # header.log_size
+        self.tx_counts = array("q")  # transactions re-executed up to that height
         self.tx_count = 0
         self.evidence_count = 0
         self.tip = 0
