@@ -12,8 +12,11 @@ the home's genesis, as an auditor would run it. The figures:
   every check and the comparison, without the process start-up); ``audit_wall_s`` is the
   whole command;
 * ``audit_peak_rss_mb``: the peak resident size of the largest process of the audit (the
-  command or one of its signature workers: ``ru_maxrss`` of the children, which is what
-  the system needs to hold at once in the worst of them);
+  command or one of its signature workers: ``ru_maxrss`` of the children), which counts
+  the pages of the table files LevelDB maps as it reads them;
+* ``audit_peak_anon_mb`` / ``audit_peak_anon_tree_mb``: the peak anonymous memory
+  (``RssAnon``, sampled every 0.2 s) of the largest process, and of the audit's processes
+  together: what the audit itself holds (see :class:`AnonSampler`);
 * ``store_mb``: the size of the audited ``data/``, for the memory it is set against.
 """
 
@@ -26,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,12 +130,18 @@ def _audit(home: str, opts: AuditBenchOptions, say: Callable[[str], None]) -> di
     say(f"auditing {home} ({store_bytes / 2**20:,.0f} MB of store files)")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        sampler = AnonSampler(proc.pid)
+        sampler.start()
+        try:
+            out, err = proc.communicate(timeout=3600)
+        finally:
+            sampler.stop()
     wall = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if done.returncode != 0:
-        raise RuntimeError(f"audit verify failed ({done.returncode}): {done.stderr.strip()}")
-    report = json.loads(done.stdout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"audit verify failed ({proc.returncode}): {err.strip()}")
+    report = json.loads(out)
     return {
         "txs": report["txs"],
         "heights": report["heights"],
@@ -142,6 +152,65 @@ def _audit(home: str, opts: AuditBenchOptions, say: Callable[[str], None]) -> di
         "audit_wall_s": round(wall, 2),
         "audit_tps": report["tx_per_s"],
         "audit_peak_rss_mb": round(peak_kb / 1024, 1),
+        "audit_peak_anon_mb": round(sampler.peak_one_kb / 1024, 1),
+        "audit_peak_anon_tree_mb": round(sampler.peak_tree_kb / 1024, 1),
         "earlier_children_peak_mb": round(before / 1024, 1),
         "store_mb": round(store_bytes / 2**20, 1),
     }
+
+
+class AnonSampler:
+    """Samples the anonymous resident memory (``RssAnon``) of a process and its children.
+
+    ``ru_maxrss`` also counts the pages of files the process maps: LevelDB maps the table
+    files it reads, so an audit that reads a whole store shows that store's pages, which
+    the kernel drops first under pressure. The anonymous part is what the audit itself
+    holds: the largest process's peak, and the peak of the whole tree together.
+    """
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        self.pid = pid
+        self.every_s = every_s
+        self.peak_one_kb = 0
+        self.peak_tree_kb = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._done.wait(self.every_s):
+            sizes = [_anon_kb(p) for p in [self.pid, *_children(self.pid)]]
+            self.peak_one_kb = max(self.peak_one_kb, *sizes)
+            self.peak_tree_kb = max(self.peak_tree_kb, sum(sizes))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _anon_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

@@ -365,7 +365,9 @@ def audit(json_path: str | None, **kw: Any) -> None:
         f"offline audit of {doc['txs']:,} transactions in {doc['heights']:,} blocks",
         [
             ("audit rate", doc["audit_tps"], "tx/s (the audit's own figure)"),
-            ("peak memory", doc["audit_peak_rss_mb"], "MB, largest process of the audit"),
+            ("peak anonymous memory", doc["audit_peak_anon_mb"], "MB, largest process"),
+            ("... all its processes", doc["audit_peak_anon_tree_mb"], "MB together"),
+            ("peak resident size", doc["audit_peak_rss_mb"], "MB, with mapped table files"),
             ("store", doc["store_mb"], "MB of LevelDB files"),
             ("audit", doc["audit_s"], f"s; the whole command {doc['audit_wall_s']} s"),
             ("streamed", "yes" if doc["streamed"] else "no", f"segments: {doc['segments']}"),

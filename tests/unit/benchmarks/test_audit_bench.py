@@ -30,6 +30,8 @@ def test_bench_audit_streams_and_reports_rate_and_memory(tmp_path: Path) -> None
     assert streamed["rows_compared"] > 10 * streamed["txs"]
     assert streamed["audit_tps"] > 0 and streamed["audit_s"] > 0
     assert 20 < streamed["audit_peak_rss_mb"] < 1000
+    assert 10 < streamed["audit_peak_anon_mb"] <= streamed["audit_peak_rss_mb"]
+    assert streamed["audit_peak_anon_tree_mb"] >= streamed["audit_peak_anon_mb"]
     assert streamed["store_mb"] > 0 and streamed["build_s"] > 0
     again = _bench(tmp_path, "--in-memory", "--workers", "1")  # the same chain, kept
     assert again["build_s"] == 0 and again["txs"] == streamed["txs"]
