@@ -66,6 +66,7 @@ from lightclient.checkpoints import (
 )
 from lightclient.headers import verify_certified
 from node.audit import AuditReport, ChainAuditor, StoreSource, genesis_mismatch
+from node.audit_scratch import MAX_OPEN_FILES
 from node.config import Home
 
 PREFETCH = 32
@@ -287,8 +288,13 @@ def _offline_store(home: str, genesis: Genesis, streaming: bool) -> Iterator[KVS
     if warning is not None:
         err_console.print(f"[yellow]warning:[/] {warning}")
     with private_copy(data) as copy:
-        # Streaming, the store is read in order once or twice: a small cache will do.
-        store = open_leveldb(copy, block_cache_mb=32) if streaming else open_leveldb(copy)
+        # Streaming, the store is read in order once or twice: a small cache and few open
+        # (mapped) table files will do.
+        store = (
+            open_leveldb(copy, block_cache_mb=32, max_open_files=MAX_OPEN_FILES)
+            if streaming
+            else open_leveldb(copy)
+        )
         try:
             stored = store.get(keys.GENESIS_HASH)
             if stored is not None and stored != genesis.hash:

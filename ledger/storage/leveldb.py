@@ -47,6 +47,7 @@ class LevelDBStore:
         create: bool = False,
         block_cache_bytes: int = DEFAULT_BLOCK_CACHE_MB * MIB,
         write_buffer_bytes: int = DEFAULT_WRITE_BUFFER_MB * MIB,
+        max_open_files: int | None = None,
     ) -> None:
         self.path = path
         self._unsynced = False  # an unsynced write since the last synced one
@@ -59,6 +60,9 @@ class LevelDBStore:
                 f"no ledger store at {path} (run `cityledger node init` first, "
                 "or restore the data directory)"
             )
+        # LevelDB maps every table file it keeps open (up to 1000): a bound here bounds
+        # the mapped pages too (the streaming audit scans whole stores: node/audit_scratch.py).
+        more = {} if max_open_files is None else {"max_open_files": max_open_files}
         try:
             self._db = plyvel.DB(
                 path,
@@ -67,6 +71,7 @@ class LevelDBStore:
                 write_buffer_size=write_buffer_bytes,
                 bloom_filter_bits=BLOOM_FILTER_BITS,
                 lru_cache_size=block_cache_bytes,
+                **more,
             )
         except plyvel.CorruptionError as exc:
             raise self._damaged(exc, "is corrupt") from None
