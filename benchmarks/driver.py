@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,11 @@ MSGPACK = "application/msgpack"
 HEADERS = {"Content-Type": MSGPACK, "Accept": MSGPACK}
 ACCEPTED = ""  # the code of an accepted transaction
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
+# refusals that mean "not now": a real client sends the transaction again after
+# Retry-After (a 429 answer, or the same code on an item of a batch)
+RETRYABLE = frozenset({"overloaded", "mempool_full", "rate_limited", "org_quota"})
+MAX_RETRIES = 20
+RETRY_GRACE_S = 30.0  # retries go on at most this long after the last scheduled send
 
 
 @dataclass
@@ -104,6 +110,8 @@ class DriveLog:
     late_ticks: int = 0
     sent: int = 0
     answer_ms: list[float] = field(default_factory=list)  # per batch: scheduled to answered
+    refusals: int = 0  # transactions answered "not now" (429), each time
+    retried: int = 0  # of them, sent again after Retry-After
 
     @classmethod
     def of(cls, n: int) -> DriveLog:
@@ -132,6 +140,7 @@ class Driver:
         self.node_map = node_map
         self.log = DriveLog.of(len(items))
         self._tasks: set[asyncio.Task[None]] = set()
+        self._retry_until = math.inf  # no retry is sent after this (set when sending ends)
 
     async def run(
         self, steps: Sequence[Step], committed: Callable[[], int], max_backlog_s: float = 5.0
@@ -155,6 +164,7 @@ class Driver:
                 break
         log.sent = pos
         log.ended = time.monotonic()
+        self._retry_until = log.ended + RETRY_GRACE_S
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=60)
         return log
@@ -193,6 +203,25 @@ class Driver:
             task.add_done_callback(self._tasks.discard)
 
     async def _post(self, node: int, indexes: list[int], body: bytes, due: float) -> None:
+        """Send one batch; what is refused "not now" is sent again after ``Retry-After``
+        (at most :data:`MAX_RETRIES` times, never after the run's deadline), its latency
+        still counted from its first scheduled time."""
+        for attempt in range(MAX_RETRIES + 1):
+            wait_s = await self._post_once(node, indexes, body, due)
+            again = [i for i in indexes if self.log.codes[i] in RETRYABLE]
+            self.log.refusals += len(again)
+            if not again or attempt == MAX_RETRIES:
+                return
+            if time.monotonic() + wait_s > self._retry_until:
+                return
+            self.log.retried += len(again)
+            await asyncio.sleep(wait_s)
+            indexes = again
+            body = msgpack.packb({"txs": [self.items[i].raw for i in again]}, use_bin_type=True)
+
+    async def _post_once(self, node: int, indexes: list[int], body: bytes, due: float) -> float:
+        """POST ``body``; records each item's answer code; returns the seconds the node
+        asked to wait (``Retry-After``, 1 if it gave none)."""
         codes = self.log.codes
         try:
             async with self.session.post(
@@ -200,20 +229,30 @@ class Driver:
             ) as resp:
                 answer = msgpack.unpackb(await resp.read(), raw=False)
                 status = resp.status
+                retry_after = _seconds(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as exc:
             for i in indexes:
                 codes[i] = f"client:{type(exc).__name__}"
-            return
+            return 1.0
         self.log.answer_ms.append((time.monotonic() - due) * 1000)
         results = answer.get("results") if isinstance(answer, dict) else None
         if status == 200 and isinstance(results, list) and len(results) == len(indexes):
             for i, r in zip(indexes, results, strict=True):
                 codes[i] = ACCEPTED if r.get("status") == "pending" else r["error"]["code"]
-            return
+            return retry_after
         error = answer.get("error", {}) if isinstance(answer, dict) else {}
-        code = f"http{status}:{error.get('code', '?') if isinstance(error, dict) else '?'}"
+        code = error.get("code", "?") if isinstance(error, dict) else "?"
         for i in indexes:
-            codes[i] = code
+            codes[i] = code if status == 429 and code in RETRYABLE else f"http{status}:{code}"
+        return retry_after
+
+
+def _seconds(header: str | None) -> float:
+    """A ``Retry-After`` in seconds (1 when absent or not a number of seconds)."""
+    try:
+        return max(0.05, min(30.0, float(header))) if header else 1.0
+    except ValueError:
+        return 1.0
 
 
 async def fetch_blocks(

@@ -165,9 +165,12 @@ def _traffic_figures(
         "sent": log.sent,
         "accepted": o.accepted,
         "committed": o.committed,
+        "goodput": round(o.committed / max(1, log.sent), 3),  # committed / offered
         "lost": len(o.lost),
         "stranded": o.stranded,
         "refused_valid": dict(o.refused_valid),
+        "refusals_429": log.refusals,  # "not now" answers, counted at each attempt
+        "retried": log.retried,
     }
 
 

@@ -173,6 +173,12 @@ def _throughput_rows(doc: dict[str, Any]) -> list[Row]:
         ("offered", doc["offered_tps"], "tx/s"),
         ("accepted", doc["accepted_tps"], "tx/s"),
         ("committed", doc["committed_tps"], f"tx/s ({doc['committed']:,} committed)"),
+        ("goodput", doc["goodput"], "committed / offered"),
+        (
+            "refused 429, sent again",
+            f"{doc['refusals_429']:,}, {doc['retried']:,}",
+            "after Retry-After, as a real client would",
+        ),
         (
             "lost (accepted, never committed)",
             doc["lost"],

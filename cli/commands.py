@@ -2,13 +2,18 @@
 
 =======================  ==================================================
 ``keys``                 new, show, import (cli/keys_cmd.py)
-``genesis``              request, verify-request, assemble, sign, verify:
-                         founding a network (cli/genesis_cmd.py)
+``genesis``              request, verify-request, assemble, sign,
+                         add-signature, verify: founding a network
+                         (cli/genesis_cmd.py, cli/genesis_sign_cmd.py)
 ``tx``                   one subcommand per contract action, ``send``,
                          ``show`` (cli/tx_cmd.py, cli/query_cmd.py)
 ``status``, ``block``    what a node says; a block checked (cli/query_cmd.py)
-``shipment``             provenance, find (cli/shipment_cmd.py)
-``permit``               check, show, list (cli/permit_cmd.py)
+``shipment``             provenance, find, watch (cli/shipment_cmd.py)
+``org``                  find: organisations by name, the directory proven
+                         complete (cli/org_cmd.py)
+``permit``               check, show, list, qr (cli/permit_cmd.py, cli/permit_qr.py)
+``explorer``             check: the node serves this release's explorer scripts
+                         (cli/explorer_cmd.py)
 ``energy``               account, market (cli/energy_cmd.py)
 ``audit``                verify, checkpoint, consistency (cli/audit_cmd.py)
 ``proof``                export, verify (cli/proof_cmd.py)
@@ -33,9 +38,11 @@ from cli import (
     bench_cmd,
     energy_cmd,
     evidence_cmd,
+    explorer_cmd,
     genesis_cmd,
     gov_cmd,
     keys_cmd,
+    org_cmd,
     permit_cmd,
     proof_cmd,
     query_cmd,
@@ -54,7 +61,9 @@ def register(cli: click.Group) -> None:
         query_cmd.status,
         query_cmd.block,
         shipment_cmd.shipment,
+        org_cmd.org,
         permit_cmd.permit,
+        explorer_cmd.explorer,
         energy_cmd.energy,
         audit_cmd.audit,
         proof_cmd.proof,

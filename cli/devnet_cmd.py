@@ -295,6 +295,8 @@ def _print_next_steps(network: Network, demo: bool) -> None:
     if demo:
         from devnet.demo import demo_summary
         from devnet.loader import demo_key_path
+        from ledger.genesis import Genesis
+        from node.api.explorer_link import permit_page_url
 
         summary = demo_summary()
         officer = os.path.relpath(demo_key_path(network, "customs-officer"))
@@ -308,6 +310,10 @@ def _print_next_steps(network: Network, demo: bool) -> None:
             f"  {exe} shipment find --status held {common} --key {officer}", soft_wrap=True
         )
         console.print(f"  {exe} permit check {summary['permit']} {common}", soft_wrap=True)
+        page = permit_page_url(url, str(summary["permit"]), Genesis.load(genesis).hash)
+        console.print(
+            f"  (the demo permit's page, verified in your browser:)\n  {page}", soft_wrap=True
+        )
         auditor = os.path.relpath(demo_key_path(network, "auditor"))
         console.print(f"  {exe} audit verify {common} --key {auditor}", soft_wrap=True)
     else:

@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import click
 
-from cli.client import genesis_option, node_option
-from cli.keys_cmd import key_option
 from cli.output import console, err_console, print_json, record_json
-from cli.shipment_cmd import connect
+from cli.read_source import PageAsk, Source, paging_options, source_options
 from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
     freshness_json,
     freshness_text,
-    max_age_option,
-    page_of,
-    paging_options,
     report_search,
 )
 from contracts.energy_records import Trade
@@ -38,31 +33,22 @@ def energy() -> None:
 @click.argument("org_id", metavar="ORG")
 @click.option("--interval", type=click.IntRange(min=0), default=None, help="Interval start (ms).")
 @paging_options()
-@node_option()
-@genesis_option()
-@key_option(help_text="Member key that signs the read (the owner, or the energy regulator).")
-@max_age_option()
+@source_options("Member key that signs the read (the owner, or the energy regulator).")
 @format_option()
 def account(
     org_id: str,
     interval: int | None,
-    limit: int,
-    after: int | None,
-    height: int | None,
-    node: str,
-    genesis_path: str,
-    key_path: str | None,
-    max_age_s: float,
+    page: PageAsk,
+    source: Source,
     fmt: str,
 ) -> None:
     """ORG's balances and its trades (oldest first), proven complete."""
-    reads = connect(node, genesis_path, key_path, max_age_s)
-    paging = page_of(after, limit, height)
-    params = {"limit": limit, "after": after, "height": height}
-    answer = reads.client.get(f"/v1/energy/accounts/{org_id}", params, signed=True)
+    reads = source.reads()
+    paging = page.paging()
+    answer = reads.client.get(f"/v1/energy/accounts/{org_id}", page.params(), signed=True)
     verified = reads.accept(
         lambda: verify_account(answer, reads.genesis, org_id, interval, paging),
-        reads.now_or_at(height),
+        reads.now_or_at(page.height),
     )
     view = verified.view
     if fmt != "json":
@@ -77,22 +63,11 @@ def account(
 @energy.command()
 @click.argument("interval", type=click.IntRange(min=0))
 @click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@node_option()
-@genesis_option()
-@key_option(help_text="Member key that signs the read (a prosumer, or the energy regulator).")
-@max_age_option()
+@source_options("Member key that signs the read (a prosumer, or the energy regulator).")
 @format_option()
-def market(
-    interval: int,
-    height: int | None,
-    node: str,
-    genesis_path: str,
-    key_path: str | None,
-    max_age_s: float,
-    fmt: str,
-) -> None:
+def market(interval: int, height: int | None, source: Source, fmt: str) -> None:
     """The market of the interval starting at INTERVAL (ms): every order and trade."""
-    reads = connect(node, genesis_path, key_path, max_age_s)
+    reads = source.reads()
     answer = reads.client.get(f"/v1/energy/market/{interval}", {"height": height}, signed=True)
     verified = reads.accept(
         lambda: verify_market(answer, reads.genesis, interval, reads.signer()),

@@ -1,9 +1,11 @@
-"""``cityledger genesis request|verify-request|assemble|sign|verify``: found a network.
+"""``cityledger genesis request|verify-request|assemble|sign|add-signature|verify``:
+found a network.
 
 Each agency makes its keys on its own machine (``request``: a node key and an admin
 key, plus any member keys, mode 0600, never printed) and sends only its signed join
 request. A coordinator checks the requests and assembles a draft (``assemble``);
-every founding organisation signs the draft's hash with its admin key (``sign``);
+every founding organisation signs the draft's hash with its admin key (``sign``, in
+place or, in parallel, into a file the coordinator adds: cli/genesis_sign_cmd.py);
 ``verify`` shows the hash, who signed and who has not, and refuses a genesis nobody
 could govern or run. ``node init`` and ``node start`` make the same checks. The steps,
 as two agencies on two hosts do them, are in docs/operations.md ("Founding a network").
@@ -18,6 +20,7 @@ from typing import Any
 
 import click
 
+from cli.genesis_sign_cmd import add_signature, sign
 from cli.keys_cmd import _new_passphrase, load_key
 from cli.options import existing_file_option
 from cli.output import console, fail, print_json
@@ -198,16 +201,8 @@ def _app(path: str | None) -> dict[str, Any]:
     return app
 
 
-@genesis.command("sign")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@existing_file_option("--key", "key_path", required=True, help_text="This agency's admin key.")
-def sign(path: str, key_path: str) -> None:
-    """Add this agency's signature of the genesis hash to the file (in place)."""
-    file = GenesisFile.load(path)
-    signed = file.signed_by(load_key(key_path))
-    signed.save(path)
-    mine = signed.signatures[-1]
-    _say(f"{mine.org} signed genesis {file.genesis.hash.hex()} in {path}")
+genesis.add_command(sign)
+genesis.add_command(add_signature)
 
 
 @genesis.command("verify")

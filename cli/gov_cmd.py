@@ -36,7 +36,7 @@ from ledger.genesis import Genesis
 from ledger.tx import Transaction
 from lightclient.answers import Verified
 from lightclient.errors import VerificationError
-from lightclient.headers import CertifiedHeader, verify_certified
+from lightclient.headers import CertifiedHeader, NoHistory, verify_certified
 from lightclient.records import require_typed
 
 
@@ -143,14 +143,11 @@ _register()
 
 
 @dataclass(frozen=True, slots=True)
-class ProposalView:
+class ProposalView(NoHistory):
     """A proposal proven under a certified header."""
 
     certified: CertifiedHeader
     proposal: Proposal
-
-    def histories(self) -> tuple[()]:
-        return ()
 
 
 def verify_proposal(answer: Value, genesis: Genesis, pid: str) -> ProposalView:
@@ -233,14 +230,11 @@ def _show(record: Proposal, height: int, as_json: bool, extra: dict[str, Any]) -
 
 
 @dataclass(frozen=True, slots=True)
-class ListView:
+class ListView(NoHistory):
     """Proposals proven under one certified header: (position, status at it, record)."""
 
     certified: CertifiedHeader
     rows: tuple[tuple[int, Proposal], ...]
-
-    def histories(self) -> tuple[()]:
-        return ()
 
 
 def verify_list(answer: Value, genesis: Genesis) -> ListView:

@@ -1,4 +1,4 @@
-"""``cityledger node init|init-store|start``: run one node."""
+"""``cityledger node init|init-store|start|allow-observer|…``: run one node."""
 
 from __future__ import annotations
 
@@ -12,18 +12,22 @@ import click
 
 from cli.genesis_cmd import checked_genesis_file
 from cli.options import existing_file_option
-from cli.output import console, fail
+from cli.output import console, fail, print_json
 from cli.passphrase import passphrase_for
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
 from ledger.keyfile import (
     KEY_FILE_MODE,
     copy_key_file,
     exposed,
+    is_encrypted,
     make_private_dir,
     read_key_file,
 )
 from ledger.storage import open_leveldb
 from node.config import APIConfig, Home, NodeConfig, P2PConfig, is_loopback
 from node.link_identity import fingerprint
+from node.rotation import next_key_path, prepare
 from node.tls import ensure_identity, read_identity, rotate_tls_key
 
 
@@ -79,7 +83,8 @@ def init(
     was = make_private_dir(h.path)  # the key, the store and the signer state: owner only
     if was is not None:
         console.print(f"[yellow]note:[/] {h.path} was mode {was:o}; it is now 0700")
-    shutil.copyfile(genesis_path, h.genesis)
+    if not _same_file(genesis_path, h.genesis):  # saved into the home already: keep it
+        shutil.copyfile(genesis_path, h.genesis)
     _install_key(key_path, h.key)
     ensure_identity(h.tls_key, h.tls_cert, key)  # the TLS key of its peer links
     if not peers:  # the founding validators' addresses from their join requests
@@ -97,6 +102,10 @@ def init(
         f"initialised {h.path} for chain [bold]{genesis.chain_id}[/]; "
         f"start it with: cityledger node start --home {h.path}"
     )
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.exists(b) and os.path.samefile(a, b)
 
 
 def _holds_another_key(source: str, dest: str) -> bool:
@@ -197,12 +206,70 @@ def rotate_tls_key_cmd(home: str) -> None:
     new = rotate_tls_key(h.tls_key, h.tls_cert, key)
     console.print(f"wrote a new TLS key and certificate in {h.path}:")
     click.echo(f"sha256:{new.hex()}")
+    _hup(h, "new links use the new key", "it uses the new key when it starts")
+
+
+@node.command("allow-observer")
+@click.option("--home", required=True, type=click.Path(file_okay=False, exists=True))
+@click.argument("public_key", metavar="PUBLIC_KEY")
+def allow_observer_cmd(home: str, public_key: str) -> None:
+    """Let the node with PUBLIC_KEY (hex) link with this one and follow the chain without
+    voting: a city that joins later, before the vote that makes it a validator. A
+    running node is sent SIGHUP and lets it in at once."""
+    h = Home(home)
+    try:
+        raw = bytes.fromhex(public_key)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        fail(f"{public_key[:80]!r} is not a public key (64 hex characters)")
+    added = h.add_observer(raw)
+    where = f"[p2p] observers of {h.config}"
+    said = f"{'added to' if added else 'already in'} {where}: {raw.hex()}"
+    console.print(said, soft_wrap=True, markup=False, highlight=False)  # "[p2p]" is no markup
+    _hup(h, "the observer may link now", "it lets the observer in when it starts")
+
+
+@node.command("rotate-key")
+@click.option("--home", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def rotate_key_cmd(home: str, as_json: bool) -> None:
+    """Make the node's next consensus key (step 1 of a key rotation, docs/operations.md).
+
+    Writes next_node_key.json (sealed with the current key's passphrase if that one is)
+    and the new key's own, empty signer state, and prints the public key. Then the
+    founding agencies vote `gov propose validator-rotate`; once it is in force the
+    running node switches to the new key by itself. Nothing changes until then."""
+    h = Home(home)
+    h.load_config()
+    passphrase = passphrase_for(h.key) if is_encrypted(h.key) else None
+    current = read_key_file(h.key, passphrase)
+    try:
+        new = prepare(h, Genesis.load(h.genesis).chain_id, passphrase)
+    except LedgerError as exc:
+        fail(str(exc))
+    path = next_key_path(h)
     pid = _running_node(h)
-    if pid is None:
-        console.print("the node is not running: it uses the new key when it starts")
+    if pid is not None:  # it reads the next key again on SIGHUP
+        os.kill(pid, signal.SIGHUP)
+    if as_json:
+        print_json(
+            {
+                "public_key": new.public_key.hex(),
+                "key_file": path,
+                "current_public_key": current.public_key.hex(),
+            }
+        )
         return
-    os.kill(pid, signal.SIGHUP)
-    console.print(f"sent SIGHUP to the node (pid {pid}): new links use the new key")
+    console.print(f"wrote the next key to {path}; its public key:")
+    click.echo(new.public_key.hex())
+    console.print(
+        "next: the founding agencies vote it in (the node keeps its key until then):\n"
+        f"  cityledger gov propose validator-rotate --public-key {current.public_key.hex()} "
+        f"--new-key {path} --node URL --key ADMIN_KEY\n"
+        "once it is in force the running node switches to it by itself"
+        + ("" if pid is None else f" (sent SIGHUP to the node, pid {pid}: it has read the key)")
+    )
 
 
 @node.command("tls-fingerprint")
@@ -214,6 +281,17 @@ def tls_fingerprint_cmd(home: str) -> None:
     key = read_key_file(h.key, passphrase_for(h.key))
     _, der = read_identity(h.tls_key, h.tls_cert, key)
     click.echo(f"sha256:{fingerprint(der).hex()}")
+
+
+def _hup(h: Home, now: str, later: str) -> None:
+    """SIGHUP to the home's running node, which rereads its TLS key and observers
+    (node/membership.py); or say that it reads them when it starts."""
+    pid = _running_node(h)
+    if pid is None:
+        console.print(f"the node is not running: {later}")
+        return
+    os.kill(pid, signal.SIGHUP)
+    console.print(f"sent SIGHUP to the node (pid {pid}): {now}")
 
 
 def _running_node(h: Home) -> int | None:

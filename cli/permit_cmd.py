@@ -17,24 +17,22 @@ import urllib.parse
 
 import click
 
-from cli.client import NodeClient, genesis_option, node_option
+from cli.options import json_option
 from cli.output import console, fail, print_json, record_json
+from cli.permit_qr import qr
+from cli.read_source import PageAsk, Source, paging_options, source_options
 from cli.render import fmt_time, parse_time, permit_view
 from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
     Reads,
     freshness_json,
     freshness_text,
-    max_age_option,
-    page_of,
-    paging_options,
     report_search,
 )
 from contracts import state_keys as sk
 from contracts.permit_records import Permit
 from contracts.permits import permit_valid_at
 from ledger.encoding import Value
-from ledger.genesis import Genesis
 from lightclient.answers import Freshness, Verified
 from lightclient.errors import VerificationError
 from lightclient.permits import (
@@ -46,11 +44,6 @@ from lightclient.permits import (
 )
 from lightclient.records import verify_state_view
 from lightclient.search import verify_permit_search
-
-
-def _reads(node: str, genesis_path: str, max_age_s: float) -> Reads:
-    genesis = Genesis.load(genesis_path)
-    return Reads(NodeClient(node, chain_id=genesis.chain_id), genesis, max_age_s)
 
 
 def _path(permit_id: str) -> str:
@@ -90,22 +83,17 @@ def permit() -> None:
     """Permits: validity at a time, with proof."""
 
 
+permit.add_command(qr)
+
+
 @permit.command()
 @click.argument("permit_id", metavar="ID")
 @click.option("--at", "at", default=None, help="Time (ms or ISO 8601; default: now).")
 @click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@node_option()
-@genesis_option()
-@max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@source_options()
+@json_option()
 def check(
-    permit_id: str,
-    at: str | None,
-    height: int | None,
-    node: str,
-    genesis_path: str,
-    max_age_s: float,
-    as_json: bool,
+    permit_id: str, at: str | None, height: int | None, source: Source, as_json: bool
 ) -> None:
     """Is permit ID valid now, at --at, or at block --height? Exit 0 when valid, 1 when not."""
     if at is not None and height is not None:
@@ -114,7 +102,7 @@ def check(
         at_ms = parse_time(at) if at is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
-    reads = _reads(node, genesis_path, max_age_s)
+    reads = source.reads()
     if height is not None:
         then = _fetch(reads, permit_id, reads.at_height(height), as_json)
         at_ms = then.time_ms
@@ -148,21 +136,12 @@ def _permit_at(reads: Reads, permit_id: str, at_ms: int, as_json: bool) -> Verif
 
 @permit.command()
 @click.argument("permit_id", metavar="ID")
-@node_option()
-@genesis_option()
 @click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@max_age_option()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def show(
-    permit_id: str,
-    node: str,
-    genesis_path: str,
-    height: int | None,
-    max_age_s: float,
-    as_json: bool,
-) -> None:
+@source_options()
+@json_option()
+def show(permit_id: str, height: int | None, source: Source, as_json: bool) -> None:
     """Permit ID and its whole history, as of the latest (or --height) certified block."""
-    reads = _reads(node, genesis_path, max_age_s)
+    reads = source.reads()
     freshness = reads.now_or_at(height)
     verified = _fetch(reads, permit_id, freshness, as_json)
     at_ms = verified.time_ms
@@ -174,31 +153,25 @@ def show(
 @click.option("--holder", default=None, help="Organisation id holding the permits.")
 @click.option("--address", default=None, help="Address (case and spacing ignored).")
 @paging_options()
-@node_option()
-@genesis_option()
-@max_age_option()
+@source_options()
 @format_option()
 def list_permits(
     holder: str | None,
     address: str | None,
-    limit: int,
-    after: int | None,
-    height: int | None,
-    node: str,
-    genesis_path: str,
-    max_age_s: float,
+    page: PageAsk,
+    source: Source,
     fmt: str,
 ) -> None:
     """Permits held by --holder or at --address: proven complete, every record proven."""
     if (holder is None) == (address is None):
         fail("give exactly one of --holder, --address")
-    reads = _reads(node, genesis_path, max_age_s)
-    paging = page_of(after, limit, height)
-    params = {"holder": holder, "address": address, "limit": limit, "after": after}
-    answer = reads.client.get("/v1/permits", {**params, "height": height})
+    reads = source.reads()
+    paging = page.paging()
+    search = {"holder": holder, "address": address}
+    answer = reads.client.get("/v1/permits", {**search, **page.params()})
     verified = reads.accept(
         lambda: verify_permit_search(answer, reads.genesis, holder, address, paging),
-        reads.now_or_at(height),
+        reads.now_or_at(page.height),
     )
     view = verified.view
     report_search(verified, view, "permit", PERMITS, fmt)

@@ -15,18 +15,16 @@ from typing import Any
 
 import click
 
-from cli.client import NodeClient, genesis_option, node_option, system_ms
-from cli.keys_cmd import key_option, load_key
+from cli.client import genesis_option, system_ms
 from cli.options import json_option
 from cli.output import console, fail, print_json, record_json
+from cli.read_source import Source, source_options
 from cli.render import fmt_time, permit_view, receipt_view, shipment_view
 from cli.shipment_cmd import gather_shipment, view_json
 from cli.verified_reads import (
     FINAL,
-    Reads,
     freshness_json,
     freshness_text,
-    max_age_option,
 )
 from contracts.permits import permit_valid_at
 from ledger.encoding import Value
@@ -46,26 +44,12 @@ def proof() -> None:
 @proof.command()
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("ident", metavar="ID")
-@node_option()
-@genesis_option()
-@key_option(help_text="Member key that signs the read (needed for shipments).")
-@max_age_option()
+@source_options("Member key that signs the read (needed for shipments).")
 @click.option("--out", type=click.File("w"), default="-", help="Bundle file (default: stdout).")
-def export(
-    kind: str,
-    ident: str,
-    node: str,
-    genesis_path: str,
-    key_path: str | None,
-    max_age_s: float,
-    out: Any,
-) -> None:
+def export(kind: str, ident: str, source: Source, out: Any) -> None:
     """Download KIND ID (shipment, permit or tx hash) with every proof into one bundle."""
-    genesis = Genesis.load(genesis_path)
-    client = NodeClient(
-        node, key=load_key(key_path) if key_path else None, chain_id=genesis.chain_id
-    )
-    reads = Reads(client, genesis, max_age_s)
+    reads = source.reads()
+    client, genesis = reads.client, reads.genesis
     receipts: dict[bytes, dict[str, Value]] = {}
     freshness = reads.current()
     if kind == "shipment":

@@ -21,28 +21,25 @@ from typing import Any
 import click
 
 from cli.block_feed import BlockFeed
-from cli.client import NodeClient, genesis_option, node_option
+from cli.client import NodeClient
 from cli.inputs import CONTAINERS
-from cli.keys_cmd import key_option, load_key
 from cli.output import console, err_console, fail, print_json, record_json
+from cli.read_source import PageAsk, Source, paging_options, source_options
 from cli.render import SHIPMENTS, TIMELINE, event_order, shipment_view
 from cli.shipment_find import date_range, find_by_days, hs_search, port_search, search_page
+from cli.shipment_names import find_by_names, names_given
 from cli.shipment_watch import Watch, follow
 from cli.tabular import format_option
 from cli.verified_reads import (
     Reads,
     freshness_json,
     freshness_text,
-    max_age_option,
-    page_of,
-    paging_options,
     report_search,
 )
+from contracts.epcis import epcis_document
 from contracts.shipment_records import ShipmentEvent
 from contracts.shipment_search import ShipmentFilter
-from ledger.crypto import PrivateKey
 from ledger.encoding import Value
-from ledger.genesis import Genesis
 from lightclient.answers import Verified
 from lightclient.history import verify_provenance
 from lightclient.shipments import ShipmentView
@@ -112,12 +109,6 @@ def provenance_of(
     return verified, evidence
 
 
-def connect(node: str, genesis_path: str, key_path: str | None, max_age_s: float) -> Reads:
-    genesis = Genesis.load(genesis_path)
-    key: PrivateKey | None = load_key(key_path) if key_path else None
-    return Reads(NodeClient(node, key=key, chain_id=genesis.chain_id), genesis, max_age_s)
-
-
 def view_json(view: ShipmentView) -> dict[str, Any]:
     """A verified shipment view for ``--json`` (the caller adds :func:`freshness_json`)."""
     c = view.certified
@@ -138,25 +129,15 @@ def shipment() -> None:
 
 @shipment.command()
 @click.argument("shipment_id", metavar="ID")
-@node_option()
-@genesis_option()
-@key_option(help_text="Member key that signs the read (shipment data is not public).")
 @click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@max_age_option()
-@format_option()
-def provenance(
-    shipment_id: str,
-    node: str,
-    genesis_path: str,
-    key_path: str | None,
-    height: int | None,
-    max_age_s: float,
-    fmt: str,
-) -> None:
+@source_options("Member key that signs the read (shipment data is not public).")
+@format_option("epcis", help_text="; epcis: a GS1 EPCIS 2.0 document (JSON-LD).")
+def provenance(shipment_id: str, height: int | None, source: Source, fmt: str) -> None:
     """Who held shipment ID, where it has been, what was declared, and customs' decisions.
 
-    The timeline is in event order; ``--format csv`` prints its rows."""
-    reads = connect(node, genesis_path, key_path, max_age_s)
+    The timeline is in event order; ``--format csv`` prints its rows, ``--format epcis``
+    the history as a GS1 EPCIS 2.0 document built from the verified records."""
+    reads = source.reads()
     verified, _ = provenance_of(reads, shipment_id, height)
     if fmt == "json":
         print_json({**freshness_json(verified), **view_json(verified.view)})
@@ -164,9 +145,11 @@ def provenance(
     view = verified.view
     if fmt == "csv":
         TIMELINE.write_csv(event_order(view.history))
+    elif fmt == "epcis":
+        print_json(epcis_document(view.shipment, view.history, view.certified.header.time_ms))
     else:
         console.print(shipment_view(view))
-    notes = err_console if fmt == "csv" else console
+    notes = err_console if fmt in ("csv", "epcis") else console
     notes.print(freshness_text(verified))
     n = len(view.history)
     notes.print(
@@ -185,6 +168,13 @@ def provenance(
 )
 @click.option("--party", default=None, help="Organisation id (consignor, consignee, holder …).")
 @click.option(
+    "--consignor-name",
+    default=None,
+    help="Part of the consignor's name (case-insensitive); every matching organisation.",
+)
+@click.option("--consignee-name", default=None, help="Part of the consignee's name (the same).")
+@click.option("--party-name", default=None, help="Part of a party's or holder's name.")
+@click.option(
     "--status",
     default=None,
     help="declared, in_transit, delivered, pending, held, inspection, cleared, released, seized.",
@@ -194,42 +184,47 @@ def provenance(
 @click.option("--from", "first_day", default=None, help="Declared on or after this UTC day.")
 @click.option("--to", "last_day", default=None, help="Declared on or before this UTC day.")
 @paging_options()
-@node_option()
-@genesis_option()
-@key_option(help_text="Member key that signs the read.")
-@max_age_option()
+@source_options("Member key that signs the read.")
 @format_option()
 def find(
     container: str | None,
     party: str | None,
+    consignor_name: str | None,
+    consignee_name: str | None,
+    party_name: str | None,
     status: str | None,
     hs: str | None,
     port: str | None,
     first_day: str | None,
     last_day: str | None,
-    limit: int,
-    after: int | None,
-    height: int | None,
-    node: str,
-    genesis_path: str,
-    key_path: str | None,
-    max_age_s: float,
+    page: PageAsk,
+    source: Source,
     fmt: str,
 ) -> None:
-    """Shipments by container, party, status, HS code, port and/or declaration dates
-    (--from/--to, YYYY-MM-DD, at most 366 days): proven complete, every record proven."""
+    """Shipments by container, party (its id, or part of a consignor's, consignee's or
+    party's name), status, HS code, port and/or declaration dates (--from/--to,
+    YYYY-MM-DD, at most 366 days): proven complete, every record proven."""
     search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
     days = date_range(first_day, last_day)
-    if not any(search) and days is None:
-        fail("give at least one of --container, --party, --status, --hs, --port, --from/--to")
-    reads = connect(node, genesis_path, key_path, max_age_s)
+    names = names_given(consignor_name, consignee_name, party_name, search)
+    if not any(search) and days is None and not names:
+        fail(
+            "give at least one of --container, --party, --consignor-name, --consignee-name, "
+            "--party-name, --status, --hs, --port, --from/--to"
+        )
+    if names and page.after is not None:
+        fail("a search by name reads every matching organisation's shipments whole: no --after")
+    reads = source.reads()
+    if names:
+        find_by_names(reads, names, search, days, page.height, fmt)
+        return
     if not any(search):
         assert days is not None
-        if after is not None:
+        if page.after is not None:
             fail("a search by dates alone reads every day whole: it has no --after")
-        find_by_days(reads, days, height, fmt)
+        find_by_days(reads, days, page.height, fmt)
         return
-    verified = search_page(reads, search, page_of(after, limit, height), height)
+    verified = search_page(reads, search, page.paging(), page.height)
     view = verified.view
     if days is not None:
         view = replace(view, found=tuple(s for s in view.found if days.holds(s)))
@@ -245,10 +240,7 @@ def find(
 @click.option("--port", default=None, help="UN/LOCODE: origin or destination.")
 @click.option("--all", "every_event", is_flag=True, help="Every event, not only custody/customs.")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N events.")
-@node_option()
-@genesis_option()
-@key_option(help_text="Member key that signs the subscription and the reads.")
-@max_age_option()
+@source_options("Member key that signs the subscription and the reads.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document per line.")
 def watch(
     shipment_ids: tuple[str, ...],
@@ -259,10 +251,7 @@ def watch(
     port: str | None,
     every_event: bool,
     count: int | None,
-    node: str,
-    genesis_path: str,
-    key_path: str | None,
-    max_age_s: float,
+    source: Source,
     as_json: bool,
 ) -> None:
     """Print new custody and customs events of shipments ID... (or of a search) as they
@@ -270,7 +259,7 @@ def watch(
     search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
     if bool(shipment_ids) == any(search):
         fail("give shipment IDs, or search options (--container, --party, …), not both")
-    reads = connect(node, genesis_path, key_path, max_age_s)
+    reads = source.reads()
     reads.signer()  # the subscription and the reads are signed
     spec = Watch(reads, shipment_ids, search, every_event, as_json)
 

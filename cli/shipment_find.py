@@ -93,23 +93,31 @@ def search_page(
     )
 
 
+def read_whole(
+    reads: Reads, search: ShipmentFilter, height: int | None
+) -> list[Verified[SearchView[Shipment]]]:
+    """Every page of ``search`` (at ``height``; None: now, the later pages at the first
+    one's height): the bucket it walks read whole, each page proven complete."""
+    pages = [search_page(reads, search, Paging(0, PAGE), height)]
+    while (after := pages[-1].view.page.count.next_after) is not None:
+        if after >= MAX_RECORDS:
+            fail(f"over {MAX_RECORDS} shipments to read for one search: add a filter")
+        pages.append(search_page(reads, search, Paging(after, PAGE), pages[0].height))
+    return pages
+
+
 def find_by_days(reads: Reads, days: DateRange, height: int | None, fmt: str) -> None:
     """Every shipment declared in ``days``: each day's bucket read whole at one height."""
     found: list[Shipment] = []
     withheld, first = 0, None
     for day in days.days():
-        start = 0
-        while True:
-            page = search_page(reads, ShipmentFilter(day=day), Paging(start, PAGE), height)
+        for page in read_whole(reads, ShipmentFilter(day=day), height):
             first = first or page
             height = page.height
             found.extend(page.view.found)
             withheld += page.view.page.withheld
-            if len(found) > MAX_RECORDS:
-                fail(f"over {MAX_RECORDS} shipments in {days.describe()}: narrow the range")
-            if page.view.page.count.next_after is None:
-                break
-            start = page.view.page.count.next_after
+        if len(found) > MAX_RECORDS:
+            fail(f"over {MAX_RECORDS} shipments in {days.describe()}: narrow the range")
     assert first is not None
     _report_days(first, days, found, withheld, fmt)
 

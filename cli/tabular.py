@@ -78,8 +78,11 @@ class Listing(Generic[R]):
         sys.stdout.flush()
 
 
-def format_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--format table|csv|json`` and ``--json``, passed to the command as ``fmt``."""
+def format_option(
+    *extra: str, help_text: str = ""
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format table|csv|json`` (and the ``extra`` formats of this command) and
+    ``--json``, passed to the command as ``fmt``."""
 
     def wrap(command: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(command)
@@ -92,10 +95,11 @@ def format_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return click.option(
             "--format",
             "out_format",
-            type=click.Choice(FORMATS),
+            type=click.Choice((*FORMATS, *extra)),
             default="table",
             show_default=True,
-            help="table, csv (RFC 4180, header row; what was verified goes to stderr) or json.",
+            help="table, csv (RFC 4180, header row; what was verified goes to stderr) or json"
+            + (help_text or "."),
         )(run)
 
     return wrap

@@ -36,6 +36,7 @@ from contracts.errors import ContractError
 from contracts.registry import HANDLERS
 from ledger.encoding import Value, decode
 from ledger.genesis import Genesis
+from ledger.join_request import MAX_REQUEST_BYTES, join_request_from_json
 from ledger.tx import Transaction
 from lightclient.records import verify_state_answer
 
@@ -190,6 +191,7 @@ HELP = {
     "--key-file": "The member's key file (only its public key is read).",
     "--public-key": "The member's public key (hex).",
     "--role": "Role to grant (repeat).",
+    "--request": "A join request (`genesis request`): register its organisation.",
 }
 
 
@@ -303,6 +305,25 @@ def _hex_to_bytes(value: Any, what: str, name: str = "") -> Any:
 
 def _from_file(f: dict[str, Any], _: Sender) -> dict[str, Value]:
     return payload_from_json(f["payload_file"].read(), f["payload_file"].name)
+
+
+def _org(f: dict[str, Any], sender: Sender) -> dict[str, Value]:
+    """register-org's payload: from ``--file``, or the organisation of a join request
+    (``--request``: what a joining agency sends; its signatures are checked first)."""
+    if (f["payload_file"] is None) == (f["request"] is None):
+        fail("give exactly one of --file PAYLOAD.json or --request REQUEST.json")
+    if f["payload_file"] is not None:
+        return _from_file(f, sender)
+    text = f["request"].read(MAX_REQUEST_BYTES + 1)
+    if len(text) > MAX_REQUEST_BYTES:
+        fail(f"{f['request'].name}: a join request is at most {MAX_REQUEST_BYTES} bytes")
+    request = join_request_from_json(text)
+    request.verify()
+    if request.chain_id != sender.chain_id:
+        fail(f"{f['request'].name} is a request for chain {request.chain_id!r}, not this one")
+    payload = request.organisation.to_obj()
+    assert isinstance(payload, dict)
+    return payload
 
 
 def _declare(f: dict[str, Any], sender: Sender) -> dict[str, Value]:
@@ -423,7 +444,7 @@ ACTIONS: list[tuple[str, str, str, str, Build]] = [
     ("energy", "cancel", "energy.cancel_order", "--order", _fields(order_id="order")),
     ("energy", "settle", "energy.settle", "--interval",
      _fields(interval_start_ms=T("interval"))),
-    ("identity", "register-org", "identity.register_org", "--file@", _from_file),
+    ("identity", "register-org", "identity.register_org", "--file@? --request@?", _org),
     ("identity", "register-member", "identity.register_member", f"{_MEMBER} --name --role*",
      _fields(public_key=_member_key, name="name", roles="roles")),
     ("identity", "revoke-member", "identity.revoke_member", f"{_MEMBER} --reason",

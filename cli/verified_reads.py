@@ -10,8 +10,10 @@ refusal into one line and exit status 1:
 * anything else that does not check out: what did not.
 
 ``--max-age`` (default 60 s, env ``CITYLEDGER_MAX_AGE``) bounds the age of the
-certified block of every answer about *now*; ``--height`` and ``--at`` ask for an
-older one knowingly, and the output says so.
+certified block of every answer about *now*, or, when that block is older (an idle
+network commits only a heartbeat block a minute), the age its head statements prove
+(``GET /v1/head``, lightclient/head.py); ``--height`` and ``--at`` ask for an older
+one knowingly, and the output says so.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from typing import Any, NoReturn
 import click
 from rich.text import Text
 
-from cli.client import NodeClient, system_ms
+from cli.client import NodeClient, NodeError, system_ms
 from cli.output import fail, print_json, record_json
 from cli.render import fmt_time
 from cli.tabular import Listing
 from cli.validator_cache import fetch_history
+from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.answers import (
     Freshness,
@@ -37,7 +40,7 @@ from lightclient.answers import (
     verify_answer,
 )
 from lightclient.errors import GenesisMismatch, VerificationError
-from lightclient.search import Paging, SearchView
+from lightclient.search import SearchView
 
 MAX_AGE_ENV = "CITYLEDGER_MAX_AGE"
 DEFAULT_MAX_AGE_S = 60.0
@@ -128,9 +131,21 @@ class Reads:
     def accept(self, read: Callable[[], V], freshness: Freshness) -> Verified[V]:
         """``read()``'s view, verified; a one-line refusal and exit 1 otherwise."""
         try:
-            return verify_answer(read, self.genesis, self.node_genesis(), freshness)
+            return verify_answer(
+                read, self.genesis, self.node_genesis(), freshness, self.head_statements
+            )
         except VerificationError as exc:
             self.refuse(exc)
+
+    def head_statements(self, height: int) -> list[Value]:
+        """The node's head statements for block ``height`` (``GET /v1/head``); none
+        from a node that serves none (the answer is then judged by its block's time)."""
+        try:
+            answer = self.client.get("/v1/head", {"height": height})
+        except NodeError:
+            return []
+        statements = answer.get("statements")
+        return statements if isinstance(statements, list) else []
 
     def signer(self) -> bytes:
         """The public key that signs this client's reads (what the node may withhold from
@@ -155,15 +170,25 @@ class Reads:
 def freshness_text(verified: Verified[Any]) -> Text:
     """``✔ verified at height N (block time …, 3 s old) by …``, and why an old one is shown."""
     c = verified.certified
+    head = verified.head
+    age = describe_age(verified.age_ms)
+    when = f"{age} old" if head is None else f"still the head {age} ago"
     text = Text.assemble(
         ("✔ ", "bold green"),
         (
             f"verified at height {c.height} (block time {fmt_time(verified.time_ms)}, "
-            f"{describe_age(verified.age_ms)} old) by validators {', '.join(c.signers)} "
+            f"{when}) by validators {', '.join(c.signers)} "
             f"({c.power} of {c.total_power} voting power)",
             "green",
         ),
     )
+    if head is not None:
+        text.append(
+            f"\n  an idle network: head statements by {', '.join(head.signers)} ({head.power} "
+            f"of {head.total_power} voting power) prove block {c.height} was still the head "
+            f"at {fmt_time(head.time_ms)}",
+            "green",
+        )
     if verified.asked:
         text.append(f"\n  an older block, shown because you asked for {verified.asked}", "yellow")
     return text
@@ -179,43 +204,19 @@ def freshness_json(verified: Verified[Any]) -> dict[str, Any]:
         "age_ms": verified.age_ms,
         "asked": verified.asked or None,
         "verified_by": list(c.signers),
+        **head_json(verified),
     }
 
 
+def head_json(verified: Verified[Any]) -> dict[str, Any]:
+    """When head statements proved the age: the time they prove and who signed them."""
+    head = verified.head
+    if head is None:
+        return {}
+    return {"head_time_ms": head.time_ms, "head_signed_by": list(head.signers)}
+
+
 # --- searches: one page of a proven bucket ----------------------------------------------------
-
-
-def paging_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--limit``, ``--after`` (a slot number) and ``--height`` of a paged search."""
-
-    height = click.option(
-        "--height",
-        type=click.IntRange(min=1),
-        default=None,
-        help="At this block (a later page: the first page's height).",
-    )
-    after = click.option(
-        "--after",
-        type=click.IntRange(min=0),
-        default=None,
-        help="Start at this slot (from the previous page's 'more:' line); needs --height.",
-    )
-    limit = click.option(
-        "--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Page size."
-    )
-
-    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
-        return limit(after(height(f)))
-
-    return wrap
-
-
-def page_of(after: int | None, limit: int, height: int | None) -> Paging:
-    """The page asked for; a later page must name the first page's height, so that every
-    page is read from one state (a bucket's members move between slots as they change)."""
-    if after is not None and height is None:
-        fail("--after needs --height (the first page's height): pages must come from one state")
-    return Paging(after or 0, limit)
 
 
 def report_search(

@@ -11,7 +11,7 @@ decide on is in authenticated state.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from contracts.errors import ContractError
@@ -66,29 +66,21 @@ class Sender:
     roles: frozenset[str]
 
 
+@dataclass(eq=False)
 class TxContext:
-    """What a handler sees: the block environment, the sender, and buffered state access."""
+    """What a handler sees: the block environment, the sender, and buffered state access
+    (this transaction's writes, index writes and events, kept until the engine merges them)."""
 
-    def __init__(
-        self,
-        block: BlockBuffer,
-        genesis: Genesis,
-        params: AppParams,
-        height: int,
-        time_ms: int,
-        tx: Transaction,
-        sender: Sender,
-    ) -> None:
-        self.block = block
-        self.genesis = genesis
-        self.params = params
-        self.height = height
-        self.time_ms = time_ms
-        self.tx = tx
-        self.sender = sender
-        self.writes: dict[bytes, bytes | None] = {}
-        self.index_writes: dict[bytes, bytes | None] = {}
-        self.events: list[Event] = []
+    block: BlockBuffer
+    genesis: Genesis
+    params: AppParams
+    height: int
+    time_ms: int
+    tx: Transaction
+    sender: Sender
+    writes: dict[bytes, bytes | None] = field(default_factory=dict, init=False)
+    index_writes: dict[bytes, bytes | None] = field(default_factory=dict, init=False)
+    events: list[Event] = field(default_factory=list, init=False)
 
     # --- state -------------------------------------------------------------------------------
 

@@ -11,13 +11,16 @@ them (:mod:`contracts.governance`), refused here with ``consent_required``.
 Genesis members keep the roles the genesis gave them. A revoked key can send
 nothing (the engine checks before any handler runs). Member keys and meter keys
 share one key space: a key registered as either can never be registered as the
-other (checked on both paths). Payloads
+other (checked on both paths). Every organisation is filed in the
+proven organisation directory (``search_buckets.ORGANISATIONS``) where it is
+created, so a client resolving a name knows it saw them all. Payloads
 are described in :mod:`contracts.identity_payloads`, records in
 :mod:`contracts.identity_records`.
 """
 
 from __future__ import annotations
 
+from contracts import search_buckets as sb
 from contracts import state_keys as sk
 from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, forbidden, wrong_state
@@ -44,15 +47,19 @@ ORG_KIND_ROLES: dict[str, frozenset[str]] = {
 
 
 def genesis_identity(genesis: Genesis) -> dict[bytes, bytes]:
-    """State of the founding organisations and members."""
+    """State of the founding organisations and members, and the organisation directory
+    holding the founders in genesis order (each filed by its genesis entry's bytes)."""
     out: dict[bytes, bytes] = {}
+    directory: list[tuple[bytes, bytes]] = []
     for org in genesis.organisations:
         members = tuple(m.public_key.hex() for m in org.members)
         record = Organisation(org.id, org.name, org.kind, org.city, True, members, 0)
         out[record.key] = encode(record.to_obj())
+        directory.append((record.key, encode(org.to_obj())))
         for m in org.members:
             member = new_member(m.public_key, org.id, m.roles, m.name, 0)
             out[member.key] = encode(member.to_obj())
+    out.update(sb.seed(sb.ORGANISATIONS, directory))
     return out
 
 
@@ -124,6 +131,7 @@ def process_register_org(ctx: TxContext, p: RegisterOrg) -> None:
     for m in p.members:
         org = add_member(ctx, org, m)
     ctx.save(org)
+    sb.join(ctx, sb.ORGANISATIONS, org.key)  # the directory a name search reads whole
 
 
 @handler(

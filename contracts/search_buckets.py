@@ -66,6 +66,7 @@ SHIPMENT_DAY = Family("shipment-day")  # per UTC day of declaration, YYYY-MM-DD
 PERMIT_HOLDER = Family("permit-holder")
 PERMIT_ADDRESS = Family("permit-address")
 TRADE_ACCOUNT = Family("trade-account")
+ORG_DIRECTORY = Family("org-directory")  # one bucket, ORGANISATIONS: every organisation
 FAMILIES = {
     f.name: f
     for f in (
@@ -78,6 +79,7 @@ FAMILIES = {
         PERMIT_HOLDER,
         PERMIT_ADDRESS,
         TRADE_ACCOUNT,
+        ORG_DIRECTORY,
     )
 }
 
@@ -104,8 +106,19 @@ class Bucket:
         return f"{self.family.name} {self.name!r}"
 
 
+ORGANISATIONS = ORG_DIRECTORY.bucket("all")
+"""The organisation directory: every organisation ever registered (founding ones from
+genesis, in genesis order, then each ``identity.register_org``), so that a client can
+resolve a *name* to organisations and know it missed none (docs/formats-state.md §6.5)."""
+
+
 def salt_key(record_key: bytes) -> bytes:
     return SALT_PREFIX + record_key
+
+
+def make_salt(filing: bytes, record_key: bytes) -> bytes:
+    """The salt of a record first filed by ``filing`` (canonical bytes of its payload)."""
+    return sha256(_SALT_TAG + filing + record_key).digest()[:SALT_SIZE]
 
 
 def salt_of(ctx: TxContext, record_key: bytes) -> bytes:
@@ -116,7 +129,7 @@ def salt_of(ctx: TxContext, record_key: bytes) -> bytes:
         assert isinstance(kept, dict) and isinstance(kept.get("salt"), bytes)
         salt: bytes = kept["salt"]
         return salt
-    salt = sha256(_SALT_TAG + encode(ctx.tx.payload) + record_key).digest()[:SALT_SIZE]
+    salt = make_salt(encode(ctx.tx.payload), record_key)
     ctx.store(salt_key(record_key), {"salt": salt})
     return salt
 
@@ -133,6 +146,22 @@ def head_count(raw: bytes | None) -> int:
     assert isinstance(obj, dict) and isinstance(obj.get("count"), int), "malformed bucket head"
     count: int = obj["count"]
     return count
+
+
+def seed(bucket: Bucket, members: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The rows of ``bucket`` holding ``members`` (record key, the canonical bytes that
+    filed it) in that order, salts included: a bucket filled at genesis, where no
+    transaction runs; the same rows :func:`join` would write one by one."""
+    rows: dict[bytes, bytes] = {}
+    for slot, (record_key, filing) in enumerate(members):
+        salt = make_salt(filing, record_key)
+        rows[salt_key(record_key)] = encode({"salt": salt})
+        rows[bucket.slot_key(slot)] = encode(slot_value(record_key, salt))
+        if bucket.family.removable:
+            rows[bucket.reverse_key(record_key)] = encode({"slot": slot})
+    if members:
+        rows[bucket.head_key] = encode({"count": len(members)})
+    return rows
 
 
 def _set_count(ctx: TxContext, bucket: Bucket, count: int) -> None:

@@ -63,13 +63,7 @@ def _lay_out(network: Network, home: Home, key: PrivateKey, name: str, p2p: str,
 
 def _announce(entry: NodeEntry, public_key: bytes) -> None:
     """Add ``public_key`` to the node's observers; a running node rereads them (SIGHUP)."""
-    home = Home(entry.home)
-    config = home.load_config()
-    if public_key.hex() not in config.p2p.observers:
-        config.p2p.observers.append(public_key.hex())
-        with open(home.config + ".tmp", "w", encoding="utf-8") as f:
-            f.write(config.to_toml())
-        os.replace(home.config + ".tmp", home.config)
+    Home(entry.home).add_observer(public_key)
     if processes.is_running(entry.pid):
         assert entry.pid is not None
         os.kill(entry.pid, signal.SIGHUP)

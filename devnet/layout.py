@@ -109,8 +109,13 @@ def generate(
     base_port: int = 26600,
     genesis_time_ms: int,
     block_interval_ms: int = 0,
+    empty_block_interval_ms: int | None = None,
 ) -> Network:
-    """Create keys, genesis and configs for ``validators`` nodes on loopback."""
+    """Create keys, genesis and configs for ``validators`` nodes on loopback.
+
+    ``empty_block_interval_ms``: each node's idle heartbeat (``[consensus]``); None keeps
+    the production default. Tests that wait for heights without sending a transaction
+    give a short one."""
     if os.path.exists(os.path.join(home, "network.json")):
         raise DevnetError(f"{home} already holds a devnet")
     if not 1 <= validators <= len(CITIES) * 3:
@@ -147,6 +152,8 @@ def generate(
         config = NodeConfig(
             name=name, p2p=P2PConfig(listen=p2p, peers=peers), api=APIConfig(listen=api)
         )
+        if empty_block_interval_ms is not None:
+            config.consensus.empty_block_interval_ms = empty_block_interval_ms
         with open(node_home.config, "w", encoding="utf-8") as f:
             f.write(config.to_toml())
         network.nodes.append(NodeEntry(name, node_home.path, p2p, api))

@@ -7,6 +7,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -84,18 +85,54 @@ def write_demo_keys(network: Network) -> None:
 
 
 def _submit(node: NodeEntry, txs: list[Transaction]) -> None:
+    """Send a phase's batch; what the node refuses "not now" (429, or ``overloaded`` on
+    an item: its latency budget) is sent again after ``Retry-After``, in order."""
+    for _attempt in range(SUBMIT_ATTEMPTS):
+        answer, retry_after = _post_batch(node, txs)
+        if answer is None:
+            time.sleep(retry_after)
+            continue
+        results = answer.get("results", [])
+        later = [tx for tx, r in zip(txs, results, strict=True) if _not_now(r)]
+        rejected = [r for r in results if r.get("status") != "pending" and not _not_now(r)]
+        if rejected:
+            raise DevnetError(f"{node.name} rejected demo transactions: {rejected[0]}")
+        if not later:
+            return
+        txs = later
+        time.sleep(retry_after)
+    raise DevnetError(f"{node.name} stayed overloaded for {SUBMIT_ATTEMPTS} attempts")
+
+
+SUBMIT_ATTEMPTS = 30
+NOT_NOW = frozenset({"overloaded", "mempool_full"})
+
+
+def _not_now(result: dict[str, Any]) -> bool:
+    error = result.get("error")
+    return isinstance(error, dict) and error.get("code") in NOT_NOW
+
+
+def _post_batch(node: NodeEntry, txs: list[Transaction]) -> tuple[dict[str, Any] | None, float]:
+    """The node's answer (None: 429, come back later) and the seconds it asked to wait."""
     body = json.dumps({"txs": [tx.encode().hex() for tx in txs]}).encode()
     req = urllib.request.Request(
         node.url + "/v1/txs", data=body, method="POST", headers={"Content-Type": "application/json"}
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            answer = json.loads(resp.read())
+            return json.loads(resp.read()), _retry_after(resp.headers.get("Retry-After"))
     except urllib.error.HTTPError as exc:
+        if exc.code == 429:
+            return None, _retry_after(exc.headers.get("Retry-After"))
         raise DevnetError(f"{node.name} refused the demo batch: {exc.read()[:300]!r}") from None
-    rejected = [r for r in answer.get("results", []) if r.get("status") != "pending"]
-    if rejected:
-        raise DevnetError(f"{node.name} rejected demo transactions: {rejected[0]}")
+
+
+def _retry_after(header: str | None) -> float:
+    try:
+        return max(0.1, min(10.0, float(header))) if header else 0.5
+    except ValueError:
+        return 0.5
 
 
 def _wait_committed(node: NodeEntry, phase: list[Transaction], number: int) -> list[str]:

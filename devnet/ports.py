@@ -1,8 +1,8 @@
 """Before a devnet starts: are its ports free, and if not, who holds them?
 
-A second ``devnet up`` on ports another network holds used to start nodes that died on
-the bind, then report the *other* network's heights as its own. Now every address is
-tried first (a bind with SO_REUSEADDR: a socket in TIME_WAIT does not count, a listener
+A ``devnet up`` on ports another network holds would start nodes that die on the bind,
+and then report the *other* network's heights as its own. So every address is tried
+first (a bind with SO_REUSEADDR: a socket in TIME_WAIT does not count, a listener
 does), and a busy API port is asked ``/v1/status`` to name the CityLedger chain behind
 it, if any.
 """

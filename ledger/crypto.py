@@ -36,6 +36,7 @@ class Purpose(Enum):
     JOIN_REQUEST = b"cityledger/v1/join-request\x00"  # an admin key over its join request
     POSSESSION = b"cityledger/v1/validator-possession\x00"  # a validator key over its request
     VALIDATOR_KEY = b"cityledger/v1/validator-key\x00"  # proof of possession (gov rotate)
+    HEAD = b"cityledger/v1/head\x00"  # "my committed head at time T" (ledger/head.py)
 
 
 def signing_bytes(purpose: Purpose, chain_id: str, message: bytes) -> bytes:

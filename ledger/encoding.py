@@ -359,3 +359,27 @@ def _canonical_slow(value: Any, depth: int) -> Any:
     if isinstance(value, Sequence):
         return _canonical(list(value), depth)
     raise DecodeError(f"type {type(value).__name__} cannot be encoded")
+
+
+def to_json_value(value: Value) -> Any:
+    """The JSON form of a canonical value: bytes become lowercase hex, tuples lists.
+
+    Raises :class:`TypeError` for anything that is not canonical (floats, non-str
+    keys, other types): a bug of the caller's (the API answers it as a 500).
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"map key {key!r} is not a str")
+            out[key] = to_json_value(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [to_json_value(item) for item in value]
+    raise TypeError(f"{type(value).__name__} is not a canonical value")

@@ -135,8 +135,25 @@ class GenesisFile:
             )
         g = self.genesis
         new = FoundingSignature(org, key.public_key, key.sign(Purpose.GENESIS, g.chain_id, g.hash))
-        kept = tuple(s for s in self.signatures if s.public_key != key.public_key)
-        return replace(self, signatures=(*kept, new))
+        return self.with_signature(new)
+
+    def with_signature(self, signature: FoundingSignature) -> GenesisFile:
+        """This file with ``signature`` added, if it is an admin's of the organisation it
+        names over this hash (replacing an earlier one by the same key). Signatures are
+        kept sorted by organisation and key, so the same signatures make the same file
+        whichever order they were added in (``genesis add-signature``)."""
+        if admin_org(self.genesis, signature.public_key) != signature.org:
+            raise ValidationError(
+                f"key {signature.public_key.hex()[:16]}… is not an admin of organisation "
+                f"{signature.org!r} in this genesis"
+            )
+        if not signature.verifies(self.genesis):
+            raise ValidationError(
+                f"the signature by {signature.org} does not verify over this genesis hash"
+            )
+        kept = [s for s in self.signatures if s.public_key != signature.public_key]
+        ordered = sorted([*kept, signature], key=lambda s: (s.org, s.public_key))
+        return replace(self, signatures=tuple(ordered))
 
 
 def admin_org(genesis: Genesis, public_key: bytes) -> str | None:

@@ -165,15 +165,22 @@ def check_p2p(address: str) -> str:
     return address
 
 
-def load_join_request(path: str) -> JoinRequest:
-    """Read (at most 1 MiB) and parse a join request file; signatures not yet checked."""
+def read_capped(path: str, limit: int, what: str) -> bytes:
+    """The bytes of a small file someone sent us, never more than ``limit`` read; a
+    one-line DecodeError naming ``what`` it should be otherwise."""
     try:
         with open(path, "rb") as f:
-            raw = f.read(MAX_REQUEST_BYTES + 1)
+            raw = f.read(limit + 1)
     except OSError as exc:
-        raise DecodeError(f"cannot read join request {path}: {exc.strerror}") from None
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise DecodeError(f"{path}: a join request is at most {MAX_REQUEST_BYTES} bytes")
+        raise DecodeError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise DecodeError(f"{path}: a {what} is at most {limit} bytes")
+    return raw
+
+
+def load_join_request(path: str) -> JoinRequest:
+    """Read (at most 1 MiB) and parse a join request file; signatures not yet checked."""
+    raw = read_capped(path, MAX_REQUEST_BYTES, "join request")
     try:
         return join_request_from_json(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -12,8 +12,10 @@ once, for every command, by :func:`verify_answer`, the only way to build a
   naming another genesis hash, is a :class:`~lightclient.errors.GenesisMismatch`
   naming both hashes, never a forgery;
 * **freshness**: the certified block is no older than the client's limit
-  (:class:`Freshness`), unless the user asked for a height or a time, or checks a
-  saved bundle: then the answer says so and how old it is;
+  (:class:`Freshness`), or head statements by more than 2/3 of its height's power
+  prove it was still the head recently enough (:mod:`lightclient.head`: an idle
+  network commits only a heartbeat block now and then), unless the user asked for a
+  height or a time, or checks a saved bundle: then the answer says so and how old it is;
 * **whole histories**: every record that keeps a history comes with all of it
   (:class:`HistoryCount`: the entries the proven record declares, the entries proven);
 * **complete searches**: every page of a search holds every member of the proven
@@ -30,13 +32,19 @@ mypy holds every caller of :func:`verify_answer` to that.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.errors import GenesisMismatch, VerificationError
+from lightclient.head import HeadTime, proven_head_time
 from lightclient.headers import CertifiedHeader
+
+# The head statements a node holds for a height (``GET /v1/head?height=``): asked only
+# when the answer's block is older than the limit.
+HeadSource = Callable[[int], Sequence[Value]]
 
 
 class StaleAnswer(VerificationError):
@@ -142,6 +150,7 @@ class Verified(Generic[V]):
     age_ms: int
     asked: str
     seal: object
+    head: HeadTime | None = None  # when head statements proved the age (an idle network)
 
     def __post_init__(self) -> None:
         if self.seal is not _SEAL:
@@ -161,12 +170,17 @@ class Verified(Generic[V]):
 
 
 def verify_answer(
-    read: Callable[[], V], genesis: Genesis, node_genesis: bytes | None, freshness: Freshness
+    read: Callable[[], V],
+    genesis: Genesis,
+    node_genesis: bytes | None,
+    freshness: Freshness,
+    head: HeadSource | None = None,
 ) -> Verified[V]:
     """``read()``'s view, once its genesis, freshness and histories check out.
 
     ``node_genesis`` is the genesis hash the node (or the bundle, or the store)
-    names for its chain; None when the source names none.
+    names for its chain; None when the source names none. ``head``: where to ask for
+    head statements when the certified block is older than the limit (None: nowhere).
     """
     try:
         view = read()
@@ -180,10 +194,46 @@ def verify_answer(
             genesis.hash,
             node_genesis,
         )
-    age_ms = check_freshness(view.certified, freshness)
+    try:
+        age_ms, proven = check_freshness(view.certified, freshness), None
+    except StaleAnswer as stale:
+        if head is None:
+            raise
+        proven = fresh_by_statements(view.certified, freshness, genesis, head, stale)
+        age_ms = max(0, freshness.now_ms - proven.time_ms)
     for count in view.histories():
         check_whole(count)
-    return Verified(view, age_ms, freshness.asked, _SEAL)
+    return Verified(view, age_ms, freshness.asked, _SEAL, proven)
+
+
+def fresh_by_statements(
+    certified: CertifiedHeader,
+    freshness: Freshness,
+    genesis: Genesis,
+    head: HeadSource,
+    stale: StaleAnswer,
+) -> HeadTime:
+    """A block older than the limit is still accepted when its head statements prove
+    it was the head no longer ago than the limit; else ``stale`` (as it is when the
+    node has none), saying why they do not help."""
+    statements = head(certified.height)
+    if not statements:
+        raise stale
+    try:
+        proven = proven_head_time(statements, certified, genesis)
+    except VerificationError as exc:
+        raise StaleAnswer(
+            f"{stale}; its head statements do not help: {exc}", stale.height, stale.age_ms
+        ) from None
+    age_ms = max(0, freshness.now_ms - proven.time_ms)
+    limit = freshness.max_age_ms
+    if limit is not None and age_ms > limit:
+        raise StaleAnswer(
+            f"{stale}; its head statements prove it the head only {describe_age(age_ms)} ago",
+            certified.height,
+            age_ms,
+        )
+    return proven
 
 
 def check_whole(count: HistoryCount | PageCount) -> None:

@@ -19,7 +19,7 @@ from ledger.genesis import Genesis
 from ledger.merkle import ConsistencyProof
 from ledger.votes import CommitCertificate
 from lightclient.errors import VerificationError
-from lightclient.headers import CertifiedHeader, check_certificate, verify_certified
+from lightclient.headers import CertifiedHeader, NoHistory, check_certificate, verify_certified
 
 CHECKPOINT_VERSION = 1
 
@@ -108,16 +108,12 @@ def verify_extension(
 
 
 @dataclass(frozen=True, slots=True)
-class ExtensionView:
+class ExtensionView(NoHistory):
     """Today's certified header, proven to extend the checkpoint's log by ``proof``."""
 
     certified: CertifiedHeader
     old: CertifiedHeader
     proof: ConsistencyProof
-
-    def histories(self) -> tuple[()]:
-        """A log extension holds no record with a history."""
-        return ()
 
 
 def read_extension(answer: Value, old: CertifiedHeader, genesis: Genesis) -> ExtensionView:

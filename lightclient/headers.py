@@ -15,8 +15,19 @@ from lightclient.errors import GenesisMismatch, VerificationError, answer_field
 from lightclient.validator_history import set_at
 
 
+class NoHistory:
+    """An answer with no record history in it to be whole — a header, a receipt (it
+    belongs to one transaction), one state value, a log extension, a proposal: its
+    :meth:`histories` for :func:`lightclient.answers.verify_answer` are none."""
+
+    __slots__ = ()
+
+    def histories(self) -> tuple[()]:
+        return ()
+
+
 @dataclass(frozen=True, slots=True)
-class CertifiedHeader:
+class CertifiedHeader(NoHistory):
     """A header whose commit certificate verified against the genesis validators."""
 
     header: BlockHeader
@@ -33,10 +44,6 @@ class CertifiedHeader:
     def certified(self) -> CertifiedHeader:
         """The header itself: an answer that is only a certified header (a block, a checkpoint)."""
         return self
-
-    def histories(self) -> tuple[()]:
-        """A header is no record: it has no history to be whole."""
-        return ()
 
     def describe(self) -> str:
         names = ", ".join(self.signers)

@@ -16,9 +16,11 @@ from contracts.permit_records import Permit, PermitEvent
 from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.answers import HistoryCount
-from lightclient.errors import VerificationError, answer_field
+from lightclient.errors import VerificationError
 from lightclient.headers import CertifiedHeader, verify_certified
-from lightclient.records import require_typed
+from lightclient.records import KeptHistory
+
+PERMITS = KeptHistory("permit", Permit, PermitEvent, sk.permit_key, sk.permit_history_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,35 +37,8 @@ class PermitView:
 def verify_permit(answer: Value, genesis: Genesis, permit_id: str) -> PermitView:
     """The permit record and its whole history, proven at the certified height."""
     certified = verify_certified(answer, genesis)
-    header = certified.header
-    record = require_typed(
-        answer_field(answer, "permit", "the answer"), header, sk.permit_key(permit_id), Permit
-    )
-    if record.id != permit_id:
-        raise VerificationError(f"the proven record is not permit {permit_id!r}")
-    items = answer_field(answer, "history", "the answer")
-    if not isinstance(items, list):
-        raise VerificationError("the permit history is malformed")
-    if len(items) != record.history_len:
-        raise VerificationError(
-            f"the permit says {record.history_len} history entries, the node sent {len(items)} "
-            "(truncated or emptied history)"
-        )
-    history = tuple(
-        _history_entry(item, certified, permit_id, seq) for seq, item in enumerate(items)
-    )
+    record, history = PERMITS.verify(answer, certified.header, permit_id)
     return PermitView(certified, record, history)
-
-
-def _history_entry(
-    item: Value, certified: CertifiedHeader, permit_id: str, seq: int
-) -> PermitEvent:
-    """History entry ``seq``, proven, well formed and not from after the answered height."""
-    key = sk.permit_history_key(permit_id, seq)
-    entry = require_typed(item, certified.header, key, PermitEvent)
-    if entry.seq != seq or entry.height > certified.height:
-        raise VerificationError(f"permit {permit_id!r}: history entry {seq} is malformed")
-    return entry
 
 
 def entries_by(view: PermitView, at_ms: int) -> int:

@@ -11,20 +11,16 @@ from ledger.errors import LedgerError, ProofError
 from ledger.genesis import Genesis
 from ledger.merkle import InclusionProof
 from lightclient.errors import RedactedError, VerificationError, answer_field
-from lightclient.headers import CertifiedHeader, verify_certified
+from lightclient.headers import CertifiedHeader, NoHistory, verify_certified
 
 PROOF_NAMES = ("block_proof", "results_proof", "log_proof")
 
 
 @dataclass(frozen=True, slots=True)
-class VerifiedReceipt:
+class VerifiedReceipt(NoHistory):
     receipt: Receipt
     certified: CertifiedHeader
     log_index: int
-
-    def histories(self) -> tuple[()]:
-        """A receipt belongs to one transaction: no history to be whole."""
-        return ()
 
 
 def verify_receipt(

@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
 from ledger.block import BlockHeader
 from ledger.encoding import Value, decode
 from ledger.errors import LedgerError, ProofError
 from ledger.genesis import Genesis
-from ledger.schema import Described
 from ledger.state_proof import StateProof, verify_state_proof, verify_withheld_value
 from lightclient.errors import VerificationError, answer_field
-from lightclient.headers import CertifiedHeader, verify_certified
+from lightclient.headers import CertifiedHeader, NoHistory, verify_certified
 
-R = TypeVar("R", bound=Described)
+
+class Typed(Protocol):
+    """A record class (any :class:`~ledger.schema.Described`): read from its stored map."""
+
+    @classmethod
+    def from_obj(cls, obj: Value) -> Self: ...
+
+
+class HistoryEntry(Typed, Protocol):
+    """A stored history entry: its place in the history and the height that wrote it."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+
+class KeptRecord(Typed, Protocol):
+    """A record that keeps a history: its id and how many entries it declares."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def history_len(self) -> int: ...
+
+
+R = TypeVar("R", bound=Typed)
+K = TypeVar("K", bound=KeptRecord)
+E = TypeVar("E", bound=HistoryEntry)
 
 
 def verify_item(item: Value, header: BlockHeader, key: bytes) -> Value:
@@ -82,15 +112,54 @@ def require_typed(item: Value, header: BlockHeader, key: bytes, kind: type[R]) -
 
 
 @dataclass(frozen=True, slots=True)
-class StateView:
+class KeptHistory(Generic[K, E]):
+    """A record kind that keeps a numbered history beside it (a shipment, a permit):
+    ``noun`` names it in an answer and in refusals; the record lives at ``key(id)``,
+    entry ``seq`` of its history at ``entry_key(id, seq)``."""
+
+    noun: str
+    kind: type[K]
+    entry_kind: type[E]
+    key: Callable[[str], bytes]
+    entry_key: Callable[[str, int], bytes]
+
+    def verify(self, answer: Value, header: BlockHeader, ident: str) -> tuple[K, tuple[E, ...]]:
+        """Record ``ident`` proven under ``header`` and its whole history as the answer lists
+        it: exactly the entries the record declares (none cut off, none added), entry
+        ``seq`` proven at its key, numbered ``seq`` and written no later than ``header``."""
+        item = answer_field(answer, self.noun, "the answer")
+        record = require_typed(item, header, self.key(ident), self.kind)
+        if record.id != ident:
+            raise VerificationError(f"the proven record is not {self.noun} {ident!r}")
+        items = answer_field(answer, "history", "the answer")
+        if not isinstance(items, list):
+            raise VerificationError(f"the {self.noun} history is malformed")
+        declared = record.history_len
+        if len(items) != declared:
+            raise VerificationError(
+                f"the {self.noun} record says {declared} history entries, the node sent "
+                f"{len(items)} (truncated or padded history)"
+            )
+        history = tuple(self._entry(item, header, ident, seq) for seq, item in enumerate(items))
+        return record, history
+
+    def _entry(self, item: Value, header: BlockHeader, ident: str, seq: int) -> E:
+        entry = require_typed(item, header, self.entry_key(ident, seq), self.entry_kind)
+        if entry.seq != seq:
+            raise VerificationError(f"{self.noun} {ident!r}: history entry {seq} is malformed")
+        if entry.height > header.height:
+            raise VerificationError(
+                f"{self.noun} {ident!r}: history entry {seq} claims a height after the answered one"
+            )
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class StateView(NoHistory):
     """The value proven at one state key (None: proven absent)."""
 
     certified: CertifiedHeader
     value: Value
-
-    def histories(self) -> tuple[()]:
-        """One state value: no history comes with it."""
-        return ()
 
 
 def verify_state_answer(

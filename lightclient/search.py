@@ -1,4 +1,4 @@
-"""Searches checked complete: shipments, permits and an account's trades.
+"""Searches checked complete: shipments, permits, an account's trades, organisations.
 
 Each answer is one page of a search bucket in state, checked by
 :func:`lightclient.completeness.verify_page` (consecutive proven slots from the
@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 from contracts import search_buckets as sb
 from contracts import state_keys as sk
 from contracts.energy_records import Trade
+from contracts.identity_records import Organisation
 from contracts.index_keys import normalise_address
 from contracts.permit_records import Permit
 from contracts.read_rules import ROLE_READERS, Reader, reader_for
@@ -35,7 +36,7 @@ from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
 from lightclient.records import verify_item
 
-R = TypeVar("R", Shipment, Permit, Trade)
+R = TypeVar("R", Shipment, Permit, Trade, Organisation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,23 @@ def verify_trades(
         lambda t: interval is None or t.interval_start_ms == interval,
         field="trades",
     )  # its readers (owner, regulator, auditor) read every trade of the account
+
+
+def verify_org_directory(
+    answer: Value, genesis: Genesis, paging: Paging
+) -> SearchView[Organisation]:
+    """A page of ``GET /v1/orgs``: the organisation directory, complete, each organisation
+    proven at its own key (public records: nothing may be withheld). Every organisation
+    belongs in it, so the page is listed whole; names are matched by the caller."""
+    return _verify(
+        answer,
+        genesis,
+        [sb.ORGANISATIONS],
+        paging,
+        Organisation,
+        lambda _b, _o: True,
+        lambda _o: True,
+    )
 
 
 def _verify(

@@ -6,13 +6,16 @@ from dataclasses import dataclass
 
 from contracts import state_keys as sk
 from contracts.shipment_records import Shipment, ShipmentEvent
-from ledger.block import BlockHeader
 from ledger.encoding import Value
 from ledger.genesis import Genesis
 from lightclient.answers import HistoryCount
 from lightclient.errors import VerificationError, answer_field
 from lightclient.headers import CertifiedHeader, verify_certified
-from lightclient.records import require_typed, verify_item
+from lightclient.records import KeptHistory, verify_item
+
+SHIPMENTS = KeptHistory(
+    "shipment", Shipment, ShipmentEvent, sk.shipment_key, sk.shipment_history_key
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,24 +38,8 @@ def verify_shipment(answer: Value, genesis: Genesis, shipment_id: str) -> Shipme
     """The shipment record and its whole history, proven at the answer's certified height."""
     certified = verify_certified(answer, genesis)
     header = certified.header
-    record = require_typed(
-        answer_field(answer, "shipment", "the answer"),
-        header,
-        sk.shipment_key(shipment_id),
-        Shipment,
-    )
-    if record.id != shipment_id:
-        raise VerificationError(f"the proven record is not shipment {shipment_id!r}")
+    record, history = SHIPMENTS.verify(answer, header, shipment_id)
     length = record.history_len
-    items = answer_field(answer, "history", "the answer")
-    if not isinstance(items, list):
-        raise VerificationError("the shipment history is malformed")
-    if len(items) != length:
-        raise VerificationError(
-            f"the shipment record says {length} history entries, the node sent {len(items)} "
-            "(truncated or padded history)"
-        )
-    history = [_history_entry(item, header, shipment_id, seq) for seq, item in enumerate(items)]
     end = verify_item(
         answer_field(answer, "history_end", "the answer"),
         header,
@@ -62,15 +49,4 @@ def verify_shipment(answer: Value, genesis: Genesis, shipment_id: str) -> Shipme
         raise VerificationError(
             f"an entry {length} exists after the last one the node sent (hidden tail)"
         )
-    return ShipmentView(certified, record, tuple(history))
-
-
-def _history_entry(item: Value, header: BlockHeader, shipment_id: str, seq: int) -> ShipmentEvent:
-    """History entry ``seq``, proven, well formed and not from after the answered height."""
-    key = sk.shipment_history_key(shipment_id, seq)
-    entry = require_typed(item, header, key, ShipmentEvent)
-    if entry.seq != seq:
-        raise VerificationError(f"history entry {seq} is malformed")
-    if entry.height > header.height:
-        raise VerificationError(f"history entry {seq} claims a height after the answered one")
-    return entry
+    return ShipmentView(certified, record, history)

@@ -7,6 +7,7 @@ commit by consensus the peers also hear our new height.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from ledger.block import Block
@@ -42,6 +43,8 @@ class CommitFanout:
             receipts = self.chain.receipts(block.height)
         self.events.publish(BlockPublished(block, tuple(receipts)))
         self.metrics.observe_commit(block.height, len(block.txs), block_time_s, rounds)
+        self.mempool.budget.committed(len(block.txs), time.monotonic())
+        self.metrics.admission_capacity.set(self.mempool.budget.capacity(time.monotonic()))
         self.metrics.set_mempool(len(self.mempool))
         self.peers.broadcast(StatusMsg(block.height))
         self.mempool.after_block(block.txs)

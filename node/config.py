@@ -161,6 +161,9 @@ class MempoolConfig:
     max_gapped_per_sender: int = field(default=128, metadata=_range(0, 256))
     max_pending_per_org: int = field(default=10_000, metadata=_range(1, 10_000_000))
     pending_ttl_s: int = field(default=300, metadata=_range(1, 86_400))
+    # clients may add only what the node commits within this long at its measured commit
+    # rate (node/latency_budget.py); more is answered 429 overloaded. 0: no such limit
+    latency_budget_ms: int = field(default=2000, metadata=_range(0, 600_000))
     # check batches' signatures in a worker process (0: inline)
     signature_processes: int = field(default=1, metadata=_range(0, 64))
 
@@ -180,7 +183,19 @@ class StorageConfig:
     write_buffer_mb: int = field(default=DEFAULT_WRITE_BUFFER_MB, metadata=_range(1, 4096))
 
 
-SECTIONS = ("p2p", "api", "mempool", "sync", "storage")
+@dataclass(slots=True)
+class ConsensusConfig:
+    """How an idle network stays small and provably fresh (docs/consensus.md, "An idle
+    network"; docs/operations.md)."""
+
+    # with nothing to commit, a height waits this long after the last block before its
+    # round 0 (the heartbeat block); 0: a block every round, as fast as the network goes
+    empty_block_interval_ms: int = field(default=30_000, metadata=_range(0, 3_600_000))
+    # a validator signs "my head at time T" this often, and gossips it (ledger/head.py)
+    head_statement_interval_ms: int = field(default=2000, metadata=_range(500, 60_000))
+
+
+SECTIONS = ("p2p", "api", "mempool", "sync", "storage", "consensus")
 
 
 @dataclass(slots=True)
@@ -191,6 +206,7 @@ class NodeConfig:
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
     log_level: str = field(default="info", metadata=_check(_log_level))
 
     # --- file form ----------------------------------------------------------------------
@@ -322,41 +338,30 @@ def split_host_port(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+class _InHome:
+    """A file of a node's home: read on a :class:`Home`, its path under ``home.path``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, home: Home, owner: type[Home]) -> str:
+        return os.path.join(home.path, self.name)
+
+
 @dataclass(frozen=True, slots=True)
 class Home:
+    """A node's home directory and the files in it (the module docstring says what each is)."""
+
     path: str
 
-    @property
-    def config(self) -> str:
-        return os.path.join(self.path, "config.toml")
-
-    @property
-    def genesis(self) -> str:
-        return os.path.join(self.path, "genesis.json")
-
-    @property
-    def key(self) -> str:
-        return os.path.join(self.path, "node_key.json")
-
-    @property
-    def tls_key(self) -> str:
-        return os.path.join(self.path, "tls_key.pem")
-
-    @property
-    def tls_cert(self) -> str:
-        return os.path.join(self.path, "tls_cert.pem")
-
-    @property
-    def data(self) -> str:
-        return os.path.join(self.path, "data")
-
-    @property
-    def signer_state(self) -> str:
-        return os.path.join(self.path, "signer_state.msgpack")
-
-    @property
-    def pid(self) -> str:
-        return os.path.join(self.path, "node.pid")
+    config = _InHome("config.toml")
+    genesis = _InHome("genesis.json")
+    key = _InHome("node_key.json")
+    tls_key = _InHome("tls_key.pem")
+    tls_cert = _InHome("tls_cert.pem")
+    data = _InHome("data")
+    signer_state = _InHome("signer_state.msgpack")
+    pid = _InHome("node.pid")
 
     def open_to_others(self) -> list[tuple[str, int]]:
         """(path, mode) of the home, its data directory and its key file where group or
@@ -376,3 +381,17 @@ class Home:
             raise ConfigError(
                 f"no config at {self.config}; run `cityledger node init --home {self.path}` first"
             ) from None
+
+    def add_observer(self, public_key: bytes) -> bool:
+        """List ``public_key`` in ``[p2p] observers`` (config.toml rewritten whole, by a
+        rename); whether it was new. A running node rereads them on SIGHUP
+        (node/membership.py): how a city that joins later follows the chain before it is
+        voted in (``cityledger node allow-observer``, ``devnet join``)."""
+        config = self.load_config()
+        if public_key.hex() in config.p2p.observers:
+            return False
+        config.p2p.observers.append(public_key.hex())
+        with open(self.config + ".tmp", "w", encoding="utf-8") as f:
+            f.write(config.to_toml())
+        os.replace(self.config + ".tmp", self.config)
+        return True

@@ -22,6 +22,7 @@ from ledger.votes import Proposal, Vote
 from node.consensus import effects as fx
 from node.consensus import events as ev
 from node.consensus.core import ConsensusCore
+from node.consensus.types import Step
 from node.executor import ExecutedBlock, Executor, InvalidBlock
 from node.mempool import Mempool
 from node.wire import ProposalMsg, VoteMsg, framed
@@ -139,6 +140,19 @@ class ConsensusDriver:
     def on_vote(self, vote: Vote) -> list[fx.Effect]:
         return self._run(self.core.handle(ev.MessageReceived(vote)))
 
+    def txs_arrived(self) -> None:
+        """Transactions (or evidence) arrived: wake a proposer filling its block, and
+        start a height that waits for something to commit."""
+        self.tx_arrived.set()
+        core = self.core
+        if core.waiting and self._has_work(core.height):
+            self._run(core.handle(ev.TxsAvailable(core.height)))
+
+    def _has_work(self, height: int) -> bool:
+        """Something to commit at ``height``: a ready transaction (one behind a nonce gap
+        cannot go into a block, so it starts nothing), or evidence not committed yet."""
+        return len(self.mempool) > self.mempool.gapped or bool(self.host.pending_evidence(height))
+
     def on_synced(self, height: int) -> None:
         """A block was committed by catch-up: move the core past it."""
         self._cancel_timers()
@@ -187,6 +201,8 @@ class ConsensusDriver:
         if isinstance(effect, fx.Broadcast):
             self._broadcast(effect.message)
         elif isinstance(effect, fx.ScheduleTimeout):
+            if effect.step == Step.WAIT and self._has_work(effect.height):
+                return self.core.handle(ev.TxsAvailable(effect.height))  # no need to wait
             self._schedule(effect)
         elif isinstance(effect, fx.RequestValue):
             self._spawn(self._build_value(effect.height, effect.round))
@@ -220,8 +236,17 @@ class ConsensusDriver:
     def _schedule(self, t: fx.ScheduleTimeout) -> None:
         loop = asyncio.get_running_loop()
         event = ev.TimeoutFired(t.height, t.round, t.step)
-        handle = loop.call_later(t.duration_ms / 1000, self._fire, event)
+        handle = loop.call_later(self._delay_ms(t) / 1000, self._fire, event)
         self._timers.add(handle)
+
+    def _delay_ms(self, t: fx.ScheduleTimeout) -> int:
+        """The timer's length: as asked, except that the idle heartbeat counts from the
+        head block's time (a node restarted long after it does not wait a whole
+        interval more, and every validator's heartbeat falls due at about one time)."""
+        if t.step != Step.WAIT:
+            return t.duration_ms
+        due_ms = self.executor.chain.head().time_ms + t.duration_ms
+        return max(0, min(t.duration_ms, due_ms - int(self.clock() * 1000)))
 
     def _fire(self, event: ev.TimeoutFired) -> None:
         try:

@@ -11,6 +11,9 @@
   aside (its proposal is not here yet) or had no room for is not marked seen, so its
   next copy is handled again. An invalid one costs the peer its score.
 * Evidence: gossiped once, verified before it is pooled and relayed.
+* Head statements (ledger/head.py): kept in the node's :class:`HeadBook` when new and
+  valid, and relayed only to peers that are not validators (validators are a full mesh
+  and each has its own from the signer); a forged one costs the peer its score.
 * Status and sync messages go to the syncer.
 """
 
@@ -33,10 +36,12 @@ from node.consensus.effects import Rejected
 from node.consensus.errors import BufferFull
 from node.consensus.evidence import MAX_EVIDENCE_AGE, EvidenceError, EvidencePool
 from node.driver import ConsensusDriver
+from node.head_book import HeadBook, Taken
 from node.peers import MINOR, Peer, PeerManager
 from node.sync import Syncer
 from node.wire import (
     EvidenceMsg,
+    HeadMsg,
     ProposalMsg,
     StatusMsg,
     SyncRequest,
@@ -66,6 +71,7 @@ class GossipHost(Protocol):
     consensus_started: bool
 
     admission: Admission
+    heads: HeadBook
 
     def store_failed(self, message: str) -> None: ...
 
@@ -121,6 +127,11 @@ class Gossip:
         self.mark_seen(encode_message(msg))
         self.host.peers.broadcast(msg)
 
+    def head_signed(self, msg: HeadMsg) -> None:
+        """Our own head statement: kept, and sent to every peer."""
+        self.host.heads.add(msg.statement)
+        self.host.peers.broadcast(msg)
+
     async def gossip_txs(self, interval_s: float) -> None:
         """Every ``interval_s``: the admitted transactions to every peer, an observer's
         to every peer but it, in batches of at most ``TX_BATCH``."""
@@ -163,6 +174,8 @@ class Gossip:
             self._consensus(peer, msg)
         elif isinstance(msg, EvidenceMsg):
             self._evidence(peer, msg)
+        elif isinstance(msg, HeadMsg):
+            self._head(peer, msg)
         elif isinstance(msg, StatusMsg):
             peer.height = max(peer.height, msg.height)
             self.status_from.add(peer.key)
@@ -212,6 +225,16 @@ class Gossip:
             if other_key != peer.key and other_key != origin:
                 other.send(frame)
 
+    def _head(self, peer: Peer, msg: HeadMsg) -> None:
+        taken = self.host.heads.add(msg.statement)
+        if taken is Taken.FORGED:
+            self.host.peers.penalise(peer, "sent a head statement that does not check out")
+        elif taken is Taken.NEW:
+            validators = self.chain.validators_at(self.chain.head().height + 1)
+            for key, other in self.host.peers.peers.items():
+                if key != peer.key and key not in validators:
+                    self.host.peers.send(other, msg)
+
     def _sync_request(self, peer: Peer, msg: SyncRequest) -> None:
         if not self.host.syncer.serve(peer, msg):  # one at a time per peer
             self.host.peers.penalise(
@@ -250,3 +273,5 @@ class Gossip:
         if self.evidence_pool.add(evidence):
             log.warning("equivocation evidence from %s: %s", peer.name, describe_evidence(evidence))
             self.host.peers.broadcast(msg, exclude=peer.key)
+            if self.host.consensus_started:
+                self.host.driver.txs_arrived()  # something to commit: an idle height starts

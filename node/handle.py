@@ -10,6 +10,7 @@ from typing import Protocol
 
 from ledger.encoding import Value
 from ledger.genesis import Genesis
+from ledger.head import HeadStatement
 from ledger.tx import Transaction
 from node.chain import ChainStore
 from node.events import EventHub
@@ -35,6 +36,11 @@ class NodeHandle(Protocol):
 
     def status(self) -> dict[str, Value]:
         """Height, latest block hash and time, peers, mempool size, sync progress, rounds."""
+        ...
+
+    def head_statements(self, height: int) -> list[HeadStatement]:
+        """The latest head statement of each validator this node holds for block
+        ``height`` (memory only, the last few heights: ledger/head.py)."""
         ...
 
     def evidence(self) -> list[dict[str, Value]]:

@@ -6,6 +6,11 @@ sync), so a log alone shows when a node stalled or lost its peers.
     linked, mempool 12, in sync
     heartbeat: height 1240, last commit 41.3 s ago, round 5, peers 1, no link to
     busan-2, busan-3, mempool 210, in sync
+    heartbeat: height 1250, last commit 45.2 s ago, idle (waiting for transactions),
+    peers 3, every validator linked, mempool 0, in sync
+
+An idle network commits only a heartbeat block a minute ([consensus]
+empty_block_interval_ms), so "idle" says why the last commit is that old.
 
 It reads :meth:`node.handle.NodeHandle.status` (what ``GET /v1/status`` shows), so it
 needs nothing of the node's insides.
@@ -38,10 +43,13 @@ def heartbeat_line(status: dict[str, Value], now_ms: int) -> str:
     missing = status.get("missing")
     unlinked = missing.get("validators") if isinstance(missing, dict) else None
     names = [str(v.get("name")) for v in unlinked or [] if isinstance(v, dict)]
+    waiting = isinstance(consensus, dict) and consensus.get("step") == "wait"
     parts = [
         f"height {status.get('height')}",
         "last commit never" if age is None else f"last commit {age:.1f} s ago",
-        f"round {consensus.get('round') if isinstance(consensus, dict) else '?'}",
+        "idle (waiting for transactions)"
+        if waiting
+        else f"round {consensus.get('round') if isinstance(consensus, dict) else '?'}",
         f"peers {len(peers) if isinstance(peers, list) else '?'}",
         f"no link to {', '.join(names)}" if names else "every validator linked",
         f"mempool {status.get('mempool')}",

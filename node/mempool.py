@@ -46,6 +46,7 @@ from contracts.engine import (
 from ledger.errors import LedgerError, SignatureError
 from ledger.genesis import Genesis
 from ledger.tx import MAX_TX_BYTES, Transaction
+from node.latency_budget import LatencyBudget
 from node.sigcache import SignatureCache
 
 MAX_NONCE_GAP = 256
@@ -63,6 +64,20 @@ class MempoolError(LedgerError):
     def __init__(self, message: str, *, code: str, http_status: int) -> None:
         super().__init__(message, code=code)
         self.http_status = http_status
+
+
+class OverloadedError(MempoolError):
+    """More than the node can commit within its latency budget: come back after
+    ``retry_after_s`` seconds."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            "the node holds as many transactions as it can commit within its latency budget; "
+            f"retry in {retry_after_s} s",
+            code="overloaded",
+            http_status=429,
+        )
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(slots=True)
@@ -122,7 +137,9 @@ class Mempool:
         max_gapped_per_sender: int = DEFAULT_MAX_GAPPED_PER_SENDER,
         max_pending_per_org: int = DEFAULT_MAX_PENDING_PER_ORG,
         ttl_s: float = DEFAULT_TTL_S,
+        budget: LatencyBudget | None = None,
     ) -> None:
+        """``budget``: what clients may add, from the commit rate (default: off)."""
         self.genesis = genesis
         self.sigs = sigs
         self._state = state  # returns a fresh reader of the latest committed state
@@ -131,6 +148,7 @@ class Mempool:
         self.max_gapped_per_sender = max_gapped_per_sender
         self.max_pending_per_org = max_pending_per_org
         self.ttl_s = ttl_s
+        self.budget = budget if budget is not None else LatencyBudget(0.0, 0)
         self._by_hash: dict[bytes, Transaction] = {}
         self._by_sig: dict[bytes, Transaction] = {}  # the same, by signature (wire decode)
         self._arrived: dict[bytes, float] = {}  # hash -> arrival, in arrival order
@@ -151,6 +169,18 @@ class Mempool:
     def gapped(self) -> int:
         """Pending transactions waiting behind a nonce gap of their sender."""
         return self._gapped
+
+    @property
+    def ready(self) -> int:
+        """Pending transactions a proposal could take now (not behind a nonce gap)."""
+        return len(self._by_hash) - self._gapped
+
+    def overloaded(self, now: float) -> MempoolError | None:
+        """The refusal of any more client transactions while the ready ones already fill
+        the latency budget (:mod:`node.latency_budget`), or None."""
+        if self.budget.room(self.ready, now) > 0:
+            return None
+        return OverloadedError(self.budget.retry_after_s(self.ready, now))
 
     @property
     def full(self) -> bool:

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -21,8 +22,10 @@ from contracts.engine import genesis_state
 from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
+from ledger.errors import LedgerError
 from ledger.evidence import Evidence
 from ledger.genesis import Genesis
+from ledger.head import HeadStatement
 from ledger.keyfile import read_key_file
 from ledger.state import StateTree
 from ledger.storage import KVStore, open_leveldb
@@ -32,6 +35,7 @@ from ledger.votes import CommitCertificate
 from node.admission import Admission
 from node.api.app import make_app
 from node.api.metrics import Metrics
+from node.background import keep_in_touch, sign_heads, watch_rotation
 from node.backup import BACKUP_SIGNAL, BackupWorker
 from node.chain import ChainStore
 from node.collector import settle_after_start
@@ -45,21 +49,22 @@ from node.driver import ConsensusDriver
 from node.events import EventHub
 from node.executor import Executor
 from node.gossip import Gossip
+from node.head_book import HeadBook
 from node.heartbeat import log_heartbeats
+from node.latency_budget import LatencyBudget
 from node.listen import PendingCount, start_site
 from node.membership import follow_validator_set, reload_links
 from node.mempool import Mempool, MempoolError
 from node.peers import PeerManager
+from node.rotation import finish_interrupted, read_next_key, switch
 from node.service import Queries
 from node.sigcache import SignatureCache, SignatureWorker
 from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
 from node.sync import LocalStoreFault, Syncer
 from node.tls import LinkTLS, ensure_identity
 from node.validator_peers import MAX_CHANGES_READ, validator_names
-from node.wire import StatusMsg
 
 log = logging.getLogger("cityledger.node")
-STATUS_INTERVAL_S = 1.0
 
 
 class Node:
@@ -79,27 +84,28 @@ class Node:
         signer_state: str | None = None,
         reset_signer_state: bool = False,
         link_tls: LinkTLS | None = None,
+        next_key: PrivateKey | None = None,
     ) -> None:
-        """``signer_state``: a validator's signer state file (``Home.signer_state``);
-        None keeps it in memory only (tests). See :func:`node.consensus.signer.open_signer`
-        for the start-up rules and ``reset_signer_state``; :func:`_wanted_tls` for ``link_tls``."""
+        """``signer_state``: the signer state file (None: in memory; start-up rules and
+        ``reset_signer_state``: :func:`node.consensus.signer.open_signer`); ``link_tls``:
+        :func:`_wanted_tls`; ``next_key``: the key a rotation hands the seat to."""
         self.config = config
         self.genesis = genesis
         self.key = key
+        self.next_key = next_key
+        self.rotating = False  # stopped itself to reopen under next_key (node.rotation)
         self.store = store
         self.clock = clock
         self.chain = ChainStore(store, genesis)
         self.chain.initialise(genesis_state(genesis))
-        self.sigs = SignatureCache()
-        self.signature_worker = SignatureWorker(  # batches' signatures, on another core
-            self.sigs, genesis.chain_id, processes=config.mempool.signature_processes
-        )
+        self.sigs, self.signature_worker = _signature_checks(genesis, config)
         self.executor = Executor(self.chain, self.sigs)
         self.mempool = _mempool(config, genesis, self.sigs, self.chain)
         self.queries = Queries(self.chain)
         self.events = EventHub()
         self.metrics = Metrics()
         self.evidence_pool = EvidencePool(store)
+        self.heads = HeadBook(self.chain, clock)  # head statements: memory only
         # gossip's host is this node; the peers hand every message to the gossip
         self.gossip = Gossip(self, genesis, self.chain, self.evidence_pool, self.metrics)
         self.link_tls = _wanted_tls(key, genesis, config, link_tls, self.chain)
@@ -114,17 +120,16 @@ class Node:
         self.signer: Signer | None = None
         if self.is_validator:
             _attach_signer(self)
-        self.core = _core(genesis, self.signer, self.chain, self.evidence_pool)
+        self.core = _core(genesis, self.signer, self.chain, self.evidence_pool, config)
         self.consensus_started = False  # not before the node has caught up
         self.fatal: str | None = None  # why the node stopped itself
         self._stop: asyncio.Event | None = None
-        # the driver sends through the gossip, the syncer through the peers; both report
-        # to this node (DriverHost, SyncHost)
+        # the driver sends through the gossip, the syncer through the peers; both report here
         self.driver = ConsensusDriver(
             self.core, self.executor, self.mempool, self.gossip, self, clock=clock
         )
         self.admission = Admission(
-            self.mempool, self.signature_worker, self.metrics, self.driver.tx_arrived
+            self.mempool, self.signature_worker, self.metrics, self.driver.txs_arrived
         )
         self.syncer = Syncer(self.executor, self.peers, self, batch_blocks=config.sync.batch_blocks)
         self.started_at = clock()
@@ -132,7 +137,7 @@ class Node:
     # --- NodeHandle ---------------------------------------------------------------------
 
     async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
-        return await self.admission.admit(txs, self.gossip.outbox)
+        return await self.admission.admit(txs, self.gossip.outbox, client=True)
 
     def status(self) -> dict[str, Value]:
         return node_status(self)
@@ -140,6 +145,9 @@ class Node:
     @property
     def public_key(self) -> bytes:
         return self.key.public_key
+
+    def head_statements(self, height: int) -> list[HeadStatement]:
+        return self.heads.statements(height)
 
     def evidence(self) -> list[dict[str, Value]]:
         """The pool's pending evidence (not committed yet); committed is in the chain."""
@@ -209,7 +217,7 @@ class Node:
             self.key.public_key,
         )
         raise_reset_floor(self.signer, self.chain.head().height, self.syncer.target())
-        self.core = _core(self.genesis, self.signer, self.chain, self.evidence_pool)
+        self.core = _core(self.genesis, self.signer, self.chain, self.evidence_pool, self.config)
         self.driver.core = self.core
         restore_locked_block(self.signer, self.driver, self.core.height)
         log.info(
@@ -221,18 +229,11 @@ class Node:
         self.consensus_started = True
         self.driver.start()
 
-    # --- links and background loops -----------------------------------------------------
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(STATUS_INTERVAL_S)
-            self.peers.broadcast(StatusMsg(self.chain.head().height))
-            if self.mempool.expire(time.monotonic()):  # pending past [mempool] pending_ttl_s
-                self.metrics.set_mempool(len(self.mempool))
-            if self.consensus_started:
-                self.driver.resend_own()
-            self.syncer.maybe_request()
-            self.metrics.set_peers(len(self.peers.peers))
+    def stop_to_rotate(self) -> None:
+        """Stop, to reopen under ``next_key`` (:func:`node.background.watch_rotation`)."""
+        self.rotating = True
+        if self._stop is not None:
+            self._stop.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (or the node stops itself: then ``fatal`` says why)."""
@@ -246,11 +247,13 @@ class Node:
                 tasks.create_task(
                     self.gossip.gossip_txs(self.config.mempool.gossip_interval_ms / 1000)
                 )
-                tasks.create_task(self._heartbeat())
+                tasks.create_task(keep_in_touch(self))
+                tasks.create_task(sign_heads(self))
                 tasks.create_task(log_heartbeats(self, self.clock))
                 tasks.create_task(follow_validator_set(self))
                 if self.is_validator:
                     tasks.create_task(self._start_consensus())
+                tasks.create_task(watch_rotation(self))
                 await stop.wait()
                 raise _Stop
         except* _Stop:
@@ -262,6 +265,16 @@ class Node:
             await self.peers.close()
             await api.cleanup()
             await p2p.cleanup()
+
+
+def _signature_checks(
+    genesis: Genesis, config: NodeConfig
+) -> tuple[SignatureCache, SignatureWorker]:
+    """The signature cache, and the worker that checks batches' signatures on another core."""
+    sigs = SignatureCache()
+    return sigs, SignatureWorker(
+        sigs, genesis.chain_id, processes=config.mempool.signature_processes
+    )
 
 
 def _attach_signer(node: Node) -> None:
@@ -326,17 +339,26 @@ def _heights_validated(chain: ChainStore, public_key: bytes, head_at_start: int)
 
 
 def _core(
-    genesis: Genesis, signer: Signer | None, chain: ChainStore, evidence_pool: EvidencePool
+    genesis: Genesis,
+    signer: Signer | None,
+    chain: ChainStore,
+    evidence_pool: EvidencePool,
+    config: NodeConfig,
 ) -> ConsensusCore:
     """A consensus core at the height after our head (an observer's has no signer), with
-    the validator sets in force there (node/chain.py)."""
+    the validator sets in force there (node/chain.py): the genesis file's round timeouts,
+    the node's idle heartbeat (``[consensus] empty_block_interval_ms``)."""
     height = chain.head().height + 1
+    timeouts = replace(
+        TimeoutConfig.from_params(genesis.consensus),
+        empty_block_interval_ms=config.consensus.empty_block_interval_ms,
+    )
     return ConsensusCore(
         chain_id=genesis.chain_id,
         validators=chain.validators_at(height),
         upcoming=chain.validators_at(height + 1),
         signer=signer,
-        timeouts=TimeoutConfig.from_params(genesis.consensus),
+        timeouts=timeouts,
         height=height,
         evidence=evidence_pool,
     )
@@ -354,6 +376,9 @@ def _mempool(
         max_gapped_per_sender=config.mempool.max_gapped_per_sender,
         max_pending_per_org=config.mempool.max_pending_per_org,
         ttl_s=config.mempool.pending_ttl_s,
+        budget=LatencyBudget(
+            config.mempool.latency_budget_ms / 1000, genesis.consensus.max_block_txs
+        ),
     )
 
 
@@ -525,6 +550,8 @@ def open_node(
         raise ConfigError(problem)
     genesis = Genesis.load(home.genesis)
     key = read_key_file(home.key, passphrase)
+    finish_interrupted(home, key)  # a key switch a power cut stopped (node.rotation)
+    next_key = read_next_key(home, passphrase)
     link_tls = _link_tls(home, key, genesis, config) if config.p2p.tls or config.api.tls else None
     store = open_leveldb(
         home.data,
@@ -540,6 +567,7 @@ def open_node(
             signer_state=home.signer_state,
             reset_signer_state=reset_signer_state,
             link_tls=link_tls,
+            next_key=next_key,
         )
     except BaseException:
         store.close()
@@ -553,19 +581,57 @@ def _link_tls(home: Home, key: PrivateKey, genesis: Genesis, config: NodeConfig)
     return LinkTLS.from_files(key, allowed_peers(genesis, config), home.tls_key, home.tls_cert)
 
 
+def _reload(node: Node, home: Home, passphrase: str | None) -> None:
+    """SIGHUP: the links' files and observers, and the key waiting for a rotation."""
+    reload_links(node, home)
+    try:
+        node.next_key = read_next_key(home, passphrase)
+    except (LedgerError, OSError) as exc:  # a bad file must not stop a running node
+        log.error("the next key was not read (%s): no key rotation until it is", exc)
+        return
+    if node.next_key is not None:
+        log.info(
+            "next consensus key %s… read: the node switches to it once the "
+            "validator set hands it this node's seat",
+            node.next_key.public_key.hex()[:16],
+        )
+
+
 async def serve(
     home_path: str, *, passphrase: str | None = None, reset_signer_state: bool = False
 ) -> None:
     """Run the node at ``home_path`` until SIGINT or SIGTERM; raise
-    :class:`LocalStoreFault` if it stopped itself because its store is damaged."""
+    :class:`LocalStoreFault` if it stopped itself because its store is damaged. A node
+    that stopped itself for a key rotation (:mod:`node.rotation`) is switched to its new
+    key and opened again, in this process."""
+    signalled = asyncio.Event()  # SIGINT/SIGTERM: no life after this one
+    while True:
+        node = await _serve_once(home_path, passphrase, reset_signer_state, signalled)
+        if not node.rotating or node.next_key is None or signalled.is_set():
+            return
+        aside = switch(Home(home_path), node.key, node.next_key)
+        log.info("the old key and its signer state are kept in %s", aside)
+        reset_signer_state = False  # the new key's state is its own, fresh from rotate-key
+
+
+async def _serve_once(
+    home_path: str, passphrase: str | None, reset_signer_state: bool, signalled: asyncio.Event
+) -> Node:
+    """One life of a node, from opening its home to closing its store."""
     node = open_node(home_path, passphrase=passphrase, reset_signer_state=reset_signer_state)
     home = Home(home_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_for_good() -> None:
+        signalled.set()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    # `node rotate-tls-key` wrote new TLS files; `devnet join` added an observer
-    loop.add_signal_handler(signal.SIGHUP, lambda: reload_links(node, home))
+        loop.add_signal_handler(sig, stop_for_good)
+    # `node rotate-tls-key` wrote new TLS files; `devnet join` added an observer;
+    # `node rotate-key` wrote the next consensus key
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(node, home, passphrase))
     backups = BackupWorker(node.store, home) if isinstance(node.store, LevelDBStore) else None
     if backups is not None:  # `cityledger node backup` asked through the home
         loop.add_signal_handler(BACKUP_SIGNAL, backups.requested)
@@ -582,7 +648,8 @@ async def serve(
         node.store.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(home.pid)
-        if ran and node.fatal is None:
+        if ran and node.fatal is None and not node.rotating:
             log.info("node stopped cleanly")
     if node.fatal is not None:
         raise LocalStoreFault("the node stopped: its local store is damaged (see the log)")
+    return node

@@ -110,7 +110,8 @@ class SyncHost(Protocol):
         ...
 
     def local_fault(self, height: int, message: str) -> None:
-        """Our own store failed at ``height`` (F4; already logged): the node stops."""
+        """Our own store failed at ``height`` applying a certified block (a damaged or
+        diverged store, not the peer's fault; already logged): the node stops."""
         ...
 
 

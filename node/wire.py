@@ -15,6 +15,7 @@ from ledger.block import Block, block_from_obj
 from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError
 from ledger.evidence import Evidence, evidence_from_obj
+from ledger.head import HeadStatement
 from ledger.schema import (
     COUNT,
     HASH,
@@ -79,6 +80,13 @@ class EvidenceMsg:
 
 
 @dataclass(frozen=True, slots=True)
+class HeadMsg:
+    """A validator's signed "my head at time T" (ledger/head.py): kept in memory only."""
+
+    statement: HeadStatement
+
+
+@dataclass(frozen=True, slots=True)
 class StatusMsg:
     height: int  # latest committed height
 
@@ -95,7 +103,9 @@ class SyncResponse:
     tip_cert: CommitCertificate | None  # certificate of the last block sent
 
 
-WireMessage = TxBatch | ProposalMsg | VoteMsg | StatusMsg | SyncRequest | SyncResponse | EvidenceMsg
+WireMessage = (
+    TxBatch | ProposalMsg | VoteMsg | StatusMsg | SyncRequest | SyncResponse | EvidenceMsg | HeadMsg
+)
 
 
 def framed(msg: ProposalMsg | VoteMsg) -> ProposalMsg | VoteMsg:
@@ -121,6 +131,8 @@ def encode_message(msg: WireMessage) -> bytes:
         kind, body = "status", {"height": msg.height}
     elif isinstance(msg, EvidenceMsg):
         kind, body = "evidence", msg.evidence.to_obj()
+    elif isinstance(msg, HeadMsg):
+        kind, body = "head", msg.statement.to_obj()
     elif isinstance(msg, SyncRequest):
         kind, body = "sync_req", {"from": msg.from_height, "max": msg.max_blocks}
     else:
@@ -160,6 +172,8 @@ def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) 
         return StatusMsg(read(_STATUS, body, "status")["height"])
     if kind == "evidence":
         return EvidenceMsg(evidence_from_obj(body))
+    if kind == "head":
+        return HeadMsg(HeadStatement.from_obj(body))
     if kind == "sync_req":
         b = read(_SYNC_REQUEST, body, "sync request")
         return SyncRequest(b["from"], b["max"])

@@ -23,6 +23,7 @@ from node.api import (
     routes_chain,
     routes_energy,
     routes_events,
+    routes_explorer,
     routes_gov,
     routes_ops,
     routes_orgs,
@@ -95,6 +96,7 @@ def make_app(
         routes_gov,
         routes_events,
         routes_ops,
+        routes_explorer,
     ):
         app.add_routes(module.routes)
     app.on_shutdown.append(_close_sockets)

@@ -87,7 +87,22 @@ class Metrics:
             "cityledger_ws_subscribers", "Open /v1/events WebSocket subscriptions", registry=r
         )
         self._add_health(r)
+        self._add_admission(r)
         self.sync_progress.set(1.0)
+
+    def _add_admission(self, r: CollectorRegistry) -> None:
+        """The latency budget (node/latency_budget.py): its size and what it refused."""
+        self.overloaded = Counter(
+            "cityledger_admission_overloaded",
+            "Client transactions refused 429 overloaded: over the latency budget",
+            registry=r,
+        )
+        self.admission_capacity = Gauge(
+            "cityledger_admission_capacity",
+            "Ready transactions the latency budget admits ([mempool] latency_budget_ms of "
+            "the measured commit rate, at least one block's worth)",
+            registry=r,
+        )
 
     def _add_health(self, r: CollectorRegistry) -> None:
         """What /metrics samples at scrape (node/api/metrics_sample.py) and the process."""

@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from enum import Enum
-from typing import Any
 
 from aiohttp import web
 
-from ledger.encoding import Value, encode
+from ledger.encoding import Value, encode, to_json_value
 from ledger.errors import LedgerError
 
 JSON = "application/json"
@@ -77,30 +76,6 @@ def _quality(params: str) -> float:
                 return 0.0
             return q if 0.0 <= q <= 1.0 else 0.0
     return 1.0
-
-
-def to_json_value(value: Value) -> Any:
-    """The JSON form of a canonical value: bytes become lowercase hex, tuples lists.
-
-    Raises :class:`TypeError` for anything that is not canonical (floats, non-str
-    keys, other types): that is our bug, answered as a 500 by the middleware.
-    """
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"map key {key!r} is not a str")
-            out[key] = to_json_value(item)
-        return out
-    if isinstance(value, list | tuple):
-        return [to_json_value(item) for item in value]
-    raise TypeError(f"{type(value).__name__} is not a canonical value")
 
 
 def render_body(value: Value, fmt: Format) -> bytes:

@@ -75,6 +75,19 @@ async def validators(request: web.Request) -> web.StreamResponse:
     return render(request, validators_answer(node.chain, height, after))
 
 
+@routes.get("/v1/head")
+async def head(request: web.Request) -> web.StreamResponse:
+    """The head statements this node holds for block ``?height=`` (default: its head):
+    what a client checks when an answer's block is older than its limit and the network
+    is idle (lightclient/head.py). Public: they say only which block was the head when."""
+    node = api_state(request).node
+    height = resolve_height(node, query_uint(request, "height", lo=1))
+    statements: list[Value] = [s.to_obj() for s in node.head_statements(height)]
+    header = node.chain.header(height)
+    block_hash = None if header is None else header.hash
+    return render(request, {"height": height, "block_hash": block_hash, "statements": statements})
+
+
 @routes.get("/v1/status")
 async def status(request: web.Request) -> web.StreamResponse:
     node = api_state(request).node

@@ -13,8 +13,9 @@ from aiohttp import web
 
 from contracts import codes, queries
 from contracts import state_keys as sk
+from contracts.epcis import epcis_document
 from contracts.read_rules import may_know_absent, may_read
-from contracts.shipment_records import ShipmentEvent
+from contracts.shipment_records import Shipment, ShipmentEvent
 from contracts.shipment_search import SEARCH_STATUSES, ShipmentFilter
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
@@ -33,15 +34,7 @@ async def shipment(request: web.Request) -> web.StreamResponse:
     """The record, every provenance entry, and the proof that the history ends there."""
     shipment_id = path_id(request, "id", codes.is_record_id, "a shipment id")
     state = ProvenState.of_request(request)
-    record = queries.get_shipment(state, shipment_id)
-    reader, signed = await reader_of(request)
-    if record is None:
-        # the same refusal as for another party's shipment: no oracle for which ids exist
-        if not may_know_absent("shipment", sk.shipment_key(shipment_id), reader):
-            raise deny(f"shipment {shipment_id!r}", signed)
-        raise APIError(404, "not_found", f"shipment {shipment_id!r} does not exist")
-    if not may_read("shipment", record, reader):
-        raise deny(f"shipment {shipment_id!r}", signed)
+    record = await _readable_shipment(request, state, shipment_id)
     keys = queries.shipment_proof_keys(state, shipment_id)
     end = sk.shipment_history_key(shipment_id, record.history_len)
     history = [state.item(k) for k in keys[1:]]
@@ -57,6 +50,36 @@ async def shipment(request: web.Request) -> web.StreamResponse:
             ),
         ),
     )
+
+
+@routes.get("/v1/shipments/{id}/epcis")
+async def shipment_epcis(request: web.Request) -> web.StreamResponse:
+    """The shipment's history as a GS1 EPCIS 2.0 ``EPCISDocument`` (JSON-LD), for the
+    same readers as the record. It carries no proofs: each event names its transaction
+    hash and block height, which a receiver checks against a proof bundle."""
+    shipment_id = path_id(request, "id", codes.is_record_id, "a shipment id")
+    state = ProvenState.of_request(request)
+    record = await _readable_shipment(request, state, shipment_id)
+    history = queries.get_shipment_history(state, shipment_id)
+    document = epcis_document(record, history, state.certified.header.time_ms)
+    return web.json_response(document, content_type="application/ld+json")
+
+
+async def _readable_shipment(
+    request: web.Request, state: ProvenState, shipment_id: str
+) -> Shipment:
+    """The shipment, if the request's reader may read it: refused alike whether it is
+    another party's or does not exist, unless the reader may know it is absent."""
+    record = queries.get_shipment(state, shipment_id)
+    reader, signed = await reader_of(request)
+    if record is None:
+        # the same refusal as for another party's shipment: no oracle for which ids exist
+        if not may_know_absent("shipment", sk.shipment_key(shipment_id), reader):
+            raise deny(f"shipment {shipment_id!r}", signed)
+        raise APIError(404, "not_found", f"shipment {shipment_id!r} does not exist")
+    if not may_read("shipment", record, reader):
+        raise deny(f"shipment {shipment_id!r}", signed)
+    return record
 
 
 def _history_tx_proofs(

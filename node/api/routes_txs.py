@@ -8,7 +8,9 @@ The cheap refusals come first, so that what will be refused costs the node littl
 1. the body's bytes are charged to the client's per-byte bucket (on the
    ``Content-Length`` header, before the body is read);
 2. the envelope is parsed (400 if it is not one); a full mempool is answered 429
-   ``mempool_full`` before any transaction is decoded; a request signed like a signed
+   ``mempool_full``, and a mempool whose ready transactions already fill the latency
+   budget (``node.latency_budget``) 429 ``overloaded`` with the seconds its backlog
+   needs in ``Retry-After``, before any transaction is decoded; a request signed like a signed
    read is checked (401 when the signature is wrong); a batch of more than
    ``[api] unsigned_batch_max`` transactions needs a request signed by an active
    member (413 ``batch_too_large``);
@@ -25,6 +27,8 @@ The cheap refusals come first, so that what will be refused costs the node littl
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -38,7 +42,7 @@ from node.api.disclosure import Disclosure
 from node.api.params import malformed, parse_hex
 from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge
 from node.api.render import JSON, MSGPACK, APIError, render
-from node.mempool import MempoolError
+from node.mempool import MempoolError, OverloadedError
 from node.service import NotFound, ReceiptAnswer
 
 MAX_BATCH = 10_000
@@ -65,8 +69,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     typed = "Content-Type" in request.headers
     raw_txs, single = parse_submission(body, request.content_type, typed)
     node = state.node
-    if node.mempool.full:
-        raise _mempool_full()
+    _refuse_when_busy(state, len(raw_txs))
     cap = state.config.unsigned_batch_max
     if len(raw_txs) > cap and not await _signed_by_member(request):
         raise APIError(
@@ -99,18 +102,47 @@ async def submit(request: web.Request) -> web.StreamResponse:
         if error is not None:
             raise _refusal(error)
         return render(request, {"hash": txs[0].hash, "status": "pending"}, status=202)
+    return _batch_answer(request, len(raw_txs), early, txs, errors)
+
+
+def _batch_answer(
+    request: web.Request,
+    count: int,
+    early: dict[int, tuple[bytes, MempoolError]],
+    txs: list[Transaction],
+    errors: Iterator[MempoolError | None],
+) -> web.StreamResponse:
+    """One result per item, in order: refused on its sender (``early``), or the mempool's
+    answer to the decoded ``txs``; ``Retry-After`` the longest an ``overloaded`` item was told."""
     decoded = iter(txs)
     results: list[dict[str, Value]] = []
-    for i in range(len(raw_txs)):
+    retry_after = 0
+    for i in range(count):
+        error: MempoolError | None
         if i in early:
             tx_hash, error = early[i]
         else:
             tx = next(decoded)
             tx_hash, error = tx.hash, next(errors)
+        if isinstance(error, OverloadedError):
+            retry_after = max(retry_after, error.retry_after_s)
         results.append(_item_result(tx_hash, error))
     if all(r["status"] == "rejected" and r["error"]["code"] == "mempool_full" for r in results):
         raise _mempool_full()
-    return render(request, {"results": results})
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return render(request, {"results": results}, headers=headers)
+
+
+def _refuse_when_busy(state: APIState, count: int) -> None:
+    """429 before anything is decoded: the mempool is full, or its ready transactions
+    already fill the latency budget (``node.latency_budget``)."""
+    mempool = state.node.mempool
+    if mempool.full:
+        raise _mempool_full()
+    overloaded = mempool.overloaded(time.monotonic())
+    if overloaded is not None:
+        state.metrics.overloaded.inc(count)
+        raise _refusal(overloaded)
 
 
 async def _signed_by_member(request: web.Request) -> bool:
@@ -203,7 +235,10 @@ def _decode_tx(raw: bytes, index: int, single: bool) -> Transaction:
 
 
 def _refusal(error: MempoolError) -> APIError:
-    headers = {"Retry-After": "1"} if error.http_status == 429 else None
+    headers = None
+    if error.http_status == 429:
+        seconds = error.retry_after_s if isinstance(error, OverloadedError) else 1
+        headers = {"Retry-After": str(seconds)}
     return APIError(error.http_status, error.code, error.message, headers=headers)
 
 

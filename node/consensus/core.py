@@ -41,6 +41,7 @@ from node.consensus.events import (
     Event,
     MessageReceived,
     TimeoutFired,
+    TxsAvailable,
     ValidationResult,
     ValueReady,
 )
@@ -143,7 +144,10 @@ class ConsensusCore(RoundMachine):
             self.locked_round = self.valid_round = lock.round
             self.locked_value = self.valid_value = lock.block_hash
         resume = self._signer.last_round(self.height) if self._signer is not None else None
-        self._start_round(resume or 0)
+        if resume is None:
+            self._begin_height()  # nothing signed at this height: it may wait (idle)
+        else:
+            self._start_round(resume)
         # Give gossip what we signed before the restart (it may never have left) and the
         # polka behind our lock (others may need it to accept the locked value again).
         restored: list[ConsensusMessage] = []
@@ -168,6 +172,8 @@ class ConsensusCore(RoundMachine):
             return self.on_validation_result(event.height, event.block_hash, event.valid)
         if isinstance(event, BlockCommitted):
             return self.on_block_committed(event.height, event.next_validators, event.upcoming)
+        if isinstance(event, TxsAvailable):
+            return self.on_txs_available(event.height)
         raise TypeError(f"not a consensus event: {event!r}")
 
     def on_message(
@@ -198,6 +204,8 @@ class ConsensusCore(RoundMachine):
         with self._call as out:
             if height != self.height or round_ != self.round:
                 self.counters["stale_timeout"] += 1
+            elif step == Step.WAIT:
+                self._end_wait("heartbeat")
             elif step == Step.PROPOSE:
                 self._on_timeout_propose()
             elif step == Step.PREVOTE:
@@ -206,6 +214,19 @@ class ConsensusCore(RoundMachine):
                 self._on_timeout_precommit()
             self._run()
         return out
+
+    def on_txs_available(self, height: int) -> list[Effect]:
+        """The layer has something to commit: a height waiting for it starts round 0."""
+        with self._call as out:
+            if height == self.height and self.step == Step.WAIT:
+                self._end_wait("txs")
+                self._run()
+        return out
+
+    @property
+    def waiting(self) -> bool:
+        """Whether this height waits for something to commit before its round 0."""
+        return self.step == Step.WAIT
 
     def on_value_ready(self, height: int, round_: int, block_hash: bytes) -> list[Effect]:
         """The answer to ``RequestValue``: propose it (line 19) if still useful."""
@@ -342,7 +363,7 @@ class ConsensusCore(RoundMachine):
             crossed = tally.add_conflicting(vote, power)
         if crossed & CROSSED_VALUE and tally is rs.precommits:
             self._commit_candidates.append((r, vote.block_hash))
-        if r > self.round and self._note_sender(rs, vote.validator, power):
+        if self._counts_ahead(r) and self._note_sender(rs, vote.validator, power):
             crossed = 1
         if crossed:
             self._run()
@@ -377,7 +398,7 @@ class ConsensusCore(RoundMachine):
                 return
         rs.proposals[p.block_hash] = p
         self._validity_of(p)  # ask the layer now; the answer may take a while
-        if r > self.round:
+        if self._counts_ahead(r):
             self._note_sender(rs, p.proposer, power)
         self._run()
 
@@ -431,6 +452,11 @@ class ConsensusCore(RoundMachine):
         if message.height > self._behind_hint and (verified or self.verifier.is_valid(message)):
             self._behind_hint = message.height
             self._out.append(SyncNeeded(message.height))
+
+    def _counts_ahead(self, round_: int) -> bool:
+        """Whether a message at ``round_`` counts towards lines 55-56: a round ahead of
+        ours, or round 0 itself while we wait before starting it (rules.py)."""
+        return round_ > self.round or self.step == Step.WAIT
 
     def _note_sender(self, rs: RoundState, sender: bytes, power: int) -> bool:
         """Lines 55-56 bookkeeping: power of distinct senders in a round ahead of ours."""
@@ -487,7 +513,7 @@ class ConsensusCore(RoundMachine):
                 self._buffered.discard(message)
         for slot in [s for s in self._buffered_from if s[0] <= height]:
             del self._buffered_from[slot]
-        self._start_round(0)
+        self._begin_height()
         for message in self._buffer.pop(height, []):
             self._buffered.discard(message)
             self._admit(message, True)

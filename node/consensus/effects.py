@@ -25,7 +25,13 @@ class Broadcast:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleTimeout:
-    """Call back with ``TimeoutFired(height, round, step)`` after ``duration_ms``."""
+    """Call back with ``TimeoutFired(height, round, step)`` after ``duration_ms``.
+
+    ``step`` WAIT is the idle heartbeat of a height waiting for something to commit
+    (round 0): the layer answers ``TxsAvailable(height)`` instead as soon as it has
+    transactions, and may fire it early (it counts from its last block's time, so a
+    node restarted long after that block does not wait a whole interval more).
+    """
 
     height: int
     round: int

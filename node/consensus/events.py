@@ -58,6 +58,14 @@ class ValidationResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TxsAvailable:
+    """The layer has something to commit at ``height`` (transactions ready in its
+    mempool, or evidence): a height waiting before its round 0 starts it now."""
+
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
 class BlockCommitted:
     """The layer has durably committed the block at ``height`` (ours, or fetched by sync
     with a certificate it checked); the core moves to ``height + 1``.
@@ -73,4 +81,6 @@ class BlockCommitted:
     upcoming: ValidatorSet | None = None
 
 
-Event = MessageReceived | TimeoutFired | ValueReady | ValidationResult | BlockCommitted
+Event = (
+    MessageReceived | TimeoutFired | ValueReady | ValidationResult | BlockCommitted | TxsAvailable
+)

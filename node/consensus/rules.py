@@ -18,6 +18,15 @@ Deliberate, documented deviations (docs/consensus.md has the reasoning):
   next proposal is built on the committed block; until then step is ``COMMIT``.
 * valid(v) is asked of the layer (``RequestValidation``) and may be answered later;
   a rule that needs valid(v) waits for the answer (the propose timeout still runs).
+* An idle height waits before StartRound(0) (step ``WAIT``, only when
+  ``TimeoutConfig.empty_block_interval_ms`` > 0) until the layer has something to
+  commit (``TxsAvailable``), the heartbeat fires, round 0's proposal arrives, or
+  validators with f+1 power have sent round-0 messages (at least one correct process
+  started: join it, so that a validator with transactions is not left alone behind a
+  proposer without them). Rounds above 0 never wait, and the f+1 skip (lines 55-56)
+  takes a waiting process to them. Waiting only delays the start of round 0, as a slow
+  process would be delayed: no vote is cast or rule changed by it, so safety does not
+  depend on it; rule 49 (decide) and 47 still fire while waiting.
 """
 
 from __future__ import annotations
@@ -92,6 +101,9 @@ class RoundMachine:
         rs = self._rounds[self.round]
         step = self.step
         quorum = self._quorum
+        if step == Step.WAIT and (rs.proposal is not None or self._skip_round == 0):
+            self._end_wait("others")  # round 0's proposer started, or f+1 power did
+            return True
         if step == Step.PROPOSE:
             p = rs.proposal
             if p is not None and (self._rule_22(p) if p.valid_round < 0 else self._rule_28(p)):
@@ -101,7 +113,7 @@ class RoundMachine:
             rs.fired_34 = True
             self._schedule(Step.PREVOTE)
         if (
-            step != Step.PROPOSE
+            step >= Step.PREVOTE
             and not rs.fired_36
             and rs.prevotes.quorum_values
             and self._rule_36(rs)
@@ -189,6 +201,28 @@ class RoundMachine:
             else:
                 self._out.append(RequestValue(self.height, round_))  # line 18: getValue()
         self._schedule(Step.PROPOSE)  # line 21 (the proposer too: see the module docstring)
+
+    def _begin_height(self) -> None:
+        """StartRound(0), unless this height waits for something to commit first (step
+        WAIT, round 0, with the heartbeat scheduled): see the module docstring. Height 1
+        never waits: a new chain's first block is made at once (as CometBFT's is), so a
+        network shows it is up, and its first certificate exists, from the start."""
+        if self.timeouts.empty_block_interval_ms <= 0 or self.height == 1:
+            self._start_round(0)
+            return
+        self.round = 0
+        self.step = Step.WAIT
+        if 0 not in self._rounds:
+            self._new_round_state(0)
+        self.counters["idle_waits"] += 1
+        self._schedule(Step.WAIT)
+
+    def _end_wait(self, why: str) -> None:
+        """Something to commit (``why`` "txs"), or the heartbeat: the waiting height
+        starts round 0."""
+        if self.step == Step.WAIT:
+            self.counters[f"idle_started_by_{why}"] += 1
+            self._start_round(0)
 
     def _on_timeout_propose(self) -> None:
         """Lines 57-60: OnTimeoutPropose — if step = propose, prevote nil."""

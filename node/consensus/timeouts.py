@@ -1,9 +1,12 @@
 """Round timeouts that grow with the round (paper §3: timeoutX(r) = initX + r·delta).
 
-Durations are integer milliseconds; the core never reads a clock, it only asks the
-layer above to call it back (``ScheduleTimeout`` → ``TimeoutFired``). Growing
-timeouts are what give liveness after GST: eventually a round is long enough for
-every correct process to hear every other.
+``empty_block_interval_ms`` is not a round timeout: it is the heartbeat, how long a
+height waits before its round 0 when no transaction is there to commit (0: it never
+waits, every height starts at once). Durations are integer milliseconds; the core
+never reads a clock, it only asks the layer above to call it back
+(``ScheduleTimeout`` → ``TimeoutFired``). Growing timeouts are what give liveness
+after GST: eventually a round is long enough for every correct process to hear every
+other.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class TimeoutConfig:
     prevote_delta_ms: int = 500
     precommit_ms: int = 1000
     precommit_delta_ms: int = 500
+    empty_block_interval_ms: int = 0  # the idle heartbeat (Step.WAIT); 0: never wait
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -71,6 +75,8 @@ class TimeoutConfig:
         return self.precommit_ms + round_ * self.precommit_delta_ms
 
     def duration(self, step: Step, round_: int) -> int:
+        if step is Step.WAIT:
+            return self.empty_block_interval_ms
         if step is Step.PROPOSE:
             return self.propose(round_)
         if step is Step.PREVOTE:

@@ -12,11 +12,14 @@ ConsensusMessage = Proposal | Vote
 
 
 class Step(IntEnum):
-    """The paper's step_p, plus COMMIT: decided at this height, waiting for the layer.
+    """The paper's step_p, plus COMMIT: decided at this height, waiting for the layer,
+    and WAIT: round 0 of a height not started yet, because there is nothing to commit
+    (``TimeoutConfig.empty_block_interval_ms``; docs/consensus.md, "An idle network").
 
     Ordered so that ``step >= Step.PREVOTE`` reads like the paper's ``step_p ≥ prevote``.
     """
 
+    WAIT = 0
     PROPOSE = 1
     PREVOTE = 2
     PRECOMMIT = 3

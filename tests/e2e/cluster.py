@@ -79,7 +79,8 @@ class Cluster:
         self.transport = transport
         self.seed = seed
         self.first_faults = faults or {}
-        self.settings = dict(settings or {})
+        # the scenarios wait for heights without sending transactions: a short heartbeat
+        self.settings = {"consensus.empty_block_interval_ms": 500, **(settings or {})}
         if shaping is not None and transport != "netns":
             raise ValueError("shaped links need the netns transport")
         self.shaping = shaping
@@ -93,6 +94,7 @@ class Cluster:
         self.paused: set[str] = set()
         self.faulty: set[str] = set()  # validators the scenario makes byzantine
         self.keys: dict[str, bytes] = {}
+        self.former_keys: dict[bytes, str] = {}  # consensus keys a node rotated away from
         self.faults: dict[str, Faults] = {}  # what each node was last started with
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.exit_codes: dict[str, int] = {}  # of each node's last process, once it ended
@@ -225,6 +227,12 @@ class Cluster:
 
     def index(self, name: str) -> int:
         return self.names.index(name)
+
+    def rekeyed(self, name: str, key: bytes) -> None:
+        """``name`` now signs (and links, and answers) as ``key`` (a key rotation)."""
+        self.former_keys[self.keys[name]] = name
+        self.keys[name] = key
+        self._node_keys.pop(name, None)  # signed reads address the node by its key
 
     def proposer(self, height: int, round_: int = 0) -> str:
         assert self.genesis is not None

@@ -171,6 +171,7 @@ get_templates = st.sampled_from(
         "/v1/permits/{}/validity?at={}",
         "/v1/shipments/{}",
         "/v1/orgs/{}",
+        "/v1/orgs?after={}&limit={}",
         "/v1/energy/accounts/{}",
         "/v1/energy/market/{}",
         "/v1/shipments?party={}&party={}",

@@ -98,12 +98,14 @@ class Load:
         batch: int = 4,
         seed: int = 0,
         tag: str = "e2e",
+        window: int = WINDOW,
     ) -> None:
         self.cluster = cluster
         self.rate = rate_per_s
         self.max_txs = max_txs
         self.max_seconds = max_seconds
         self.batch = batch
+        self.window = window  # outstanding transactions per sender
         self.rng = random.Random(seed)
         self.tag = tag
         self.senders = agency_admins()[:senders]
@@ -194,7 +196,7 @@ class Load:
         for _ in range(self.batch):
             if self.stats.submitted + len(txs) >= self.max_txs:
                 break
-            open_senders = [k for k in self.senders if per_sender[k.public_key] < WINDOW]
+            open_senders = [k for k in self.senders if per_sender[k.public_key] < self.window]
             if not open_senders:
                 break
             key = self.rng.choice(open_senders)
@@ -218,7 +220,7 @@ class Load:
         if name is None:
             return
         body = json.dumps({"txs": [tx.encode().hex() for tx in txs]}).encode()
-        answer = _post(self.cluster.entry(name).url + "/v1/txs", body)
+        answer = post_json(self.cluster.entry(name).url + "/v1/txs", body)
         if answer is None:
             self.stats.refusals["unreachable"] += 1
             return
@@ -272,7 +274,9 @@ class Load:
             self._submit([p.tx for p in stale[i : i + 50]])
 
 
-def _post(url: str, body: bytes) -> dict[str, Any] | None:
+def post_json(url: str, body: bytes) -> dict[str, Any] | None:
+    """POST a JSON body; the JSON map the node answered (error answers too), None when
+    it did not answer."""
     req = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )

@@ -10,19 +10,36 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from click.testing import Result
+
 from devnet import layout, processes
 from devnet.layout import Network, NodeEntry
 from ledger.tx import Transaction
+from node.config import Home
+
+# The tests wait for heights without sending transactions: an idle network commits a
+# heartbeat block this often (the production default is a minute: docs/operations.md).
+TEST_EMPTY_BLOCK_INTERVAL_MS = 500
 
 
 @contextmanager
-def running_network(home: str, validators: int = 4) -> Iterator[Network]:
+def running_network(
+    home: str,
+    validators: int = 4,
+    *,
+    empty_block_interval_ms: int = TEST_EMPTY_BLOCK_INTERVAL_MS,
+    settings: dict[str, Any] | None = None,
+) -> Iterator[Network]:
+    """``settings``: ``{"section.key": value}`` written into every node's config.toml."""
     network = layout.generate(
         home,
         validators,
         base_port=processes.free_base_port(),
         genesis_time_ms=int(time.time() * 1000),
+        empty_block_interval_ms=empty_block_interval_ms,
     )
+    for entry in network.nodes:
+        configure(entry, settings or {})
     try:
         for entry in network.nodes:
             processes.start_node(entry)
@@ -32,6 +49,17 @@ def running_network(home: str, validators: int = 4) -> Iterator[Network]:
         yield network
     finally:
         processes.stop_all(network)
+
+
+def configure(entry: NodeEntry, settings: dict[str, Any]) -> None:
+    """Set ``{"section.key": value}`` in the node's config.toml."""
+    home = Home(entry.home)
+    config = home.load_config()
+    for name, value in settings.items():
+        section, _, key = name.partition(".")
+        setattr(getattr(config, section), key, value)
+    with open(home.config, "w", encoding="utf-8") as f:
+        f.write(config.to_toml())
 
 
 def logs(network: Network, lines: int = 30) -> str:
@@ -73,3 +101,18 @@ def wait_until(predicate: Any, timeout_s: float, what: str) -> None:
 
 def block_hashes(entry: NodeEntry, upto: int) -> list[str]:
     return [get(entry, f"/v1/blocks/{h}")["hash"] for h in range(1, upto + 1)]
+
+
+def signers(entry: NodeEntry, h: int) -> set[str]:
+    """The keys (hex) of block ``h``'s ``last_cert``: the precommits that certify h - 1."""
+    block = get(entry, f"/v1/blocks/{h}")["block"]
+    return {s[0] for s in (block.get("last_cert") or {}).get("signatures", [])}
+
+
+def cli_ok(*args: str) -> Result:
+    """``cityledger ARGS`` in-process, which must succeed (else its message)."""
+    from tests.unit.cli.kit import message, run
+
+    result = run(list(args))
+    assert result.exit_code == 0, message(result)
+    return result

@@ -22,8 +22,9 @@ from devnet import processes
 from devnet.layout import Network, NodeEntry
 from ledger.founding import GenesisFile
 from node.config import Home
+from tests.integration.netkit import cli_ok as cli
 from tests.integration.netkit import logs
-from tests.unit.cli.kit import CONTAINER, message, run
+from tests.unit.cli.kit import CONTAINER, run
 
 CHAIN = "four-agencies"
 AGENCIES = {  # org id -> (name, member NAME=ROLE)
@@ -33,12 +34,6 @@ AGENCIES = {  # org id -> (name, member NAME=ROLE)
     "busan-audit": ("Busan Audit Office", "auditor=auditor"),
 }
 TRADERS = {"hanbit-electronics": "Hanbit Electronics", "sejong-agritech": "Sejong Agritech"}
-
-
-def cli(*args: str) -> Any:
-    result = run(list(args))
-    assert result.exit_code == 0, message(result)
-    return result
 
 
 def request(tmp: Path, org: str, name: str, *extra: str) -> str:

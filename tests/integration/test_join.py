@@ -23,7 +23,7 @@ from devnet.layout import Network
 from ledger.crypto import PrivateKey
 from node.config import Home
 from tests.e2e.load import agency_admins, register_org_tx
-from tests.integration.netkit import get, height, running_network, submit, wait_until
+from tests.integration.netkit import get, height, running_network, signers, submit, wait_until
 from tests.unit.cli.kit import message, run
 
 PROPOSER = "sejong-customs"
@@ -62,11 +62,6 @@ def vote(net: Network, kind: str, public_key: str, power: int, name: str = "seou
     executed = [e for e in receipt["receipt"]["events"] if e["type"] == "gov.executed"]
     assert executed, receipt["receipt"]
     return int(receipt["height"])
-
-
-def signers(net: Network, h: int) -> set[str]:
-    block = get(net.nodes[0], f"/v1/blocks/{h}")["block"]
-    return {s[0] for s in (block.get("last_cert") or {}).get("signatures", [])}
 
 
 class SteadyLoad:
@@ -149,7 +144,7 @@ def _join_vote_sign_leave(network: Network) -> None:
 
     def signed_one() -> bool:
         top = height(network.nodes[0])
-        first.extend(h for h in range(decided + 1, top + 1) if key in signers(network, h))
+        first.extend(h for h in range(decided + 1, top + 1) if key in signers(network.nodes[0], h))
         return bool(first)
 
     wait_until(signed_one, 60, "the new validator's first signed certificate")
@@ -165,7 +160,7 @@ def _join_vote_sign_leave(network: Network) -> None:
     removed = vote(network, "validator-remove", key, 0)
     wait_until(lambda: height(network.nodes[0]) > removed + 4, 30, "four blocks past removal")
     later = range(removed + 4, height(network.nodes[0]) + 1)
-    assert all(key not in signers(network, h) for h in later)
+    assert all(key not in signers(network.nodes[0], h) for h in later)
 
 
 def test_a_validator_whose_node_is_down_cannot_halt_the_chain(network: Network) -> None:

@@ -30,11 +30,14 @@ class SimBlock:
     prev_cert_hash: bytes
     variant: int = 0  # equivocating proposers build variants of their block
     valid: bool = True  # a byzantine proposer may build an invalid one
+    txs: frozenset[int] = frozenset()  # the transactions it carries (tests/sim/idle.py)
     hash: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         data = struct.pack(">QIi?", self.height, self.round, self.variant, self.valid)
         data += self.proposer + self.prev_hash + self.prev_cert_hash
+        if self.txs:  # blocks without transactions hash as they always did
+            data += b"".join(struct.pack(">Q", tx) for tx in sorted(self.txs))
         object.__setattr__(self, "hash", hashlib.sha256(data).digest())
 
 
@@ -59,6 +62,7 @@ class BlockStore:
         *,
         variant: int = 0,
         valid: bool = True,
+        txs: frozenset[int] = frozenset(),
     ) -> SimBlock:
         if height > 1:
             prev_hash, prev_cert = chain[height - 2]
@@ -66,7 +70,7 @@ class BlockStore:
             prev_cert_hash = prev_cert.hash
         else:
             prev_hash = prev_cert_hash = ZERO
-        block = SimBlock(height, round_, proposer, prev_hash, prev_cert_hash, variant, valid)
+        block = SimBlock(height, round_, proposer, prev_hash, prev_cert_hash, variant, valid, txs)
         if block.hash not in self.blocks:
             self.blocks[block.hash] = block
             self.by_height.setdefault(height, []).append(block.hash)

@@ -72,6 +72,8 @@ class SimNode:
         self.sync_target = 0
         self.sync_pending = False
         self.crash_mid_event = False
+        self.pending: set[int] = set()  # the mempool: lost in a crash
+        self.done_txs: set[int] = set()  # carried by this node's committed blocks
         # removed from the set from this height on: keeps running (and voting) on its old set
         self.removed_at = world.valsets.removed_at(self.key.public_key)
         rng = world.rng
@@ -87,6 +89,7 @@ class SimNode:
         self.up = True
         self.incarnation += 1
         self.sync_pending = False
+        self.pending = set()
         signer = RecordingSigner(self.key, CHAIN_ID, self.store, world.recorder)
         height = len(self.chain) + 1
         self.core = ConsensusCore(
@@ -133,6 +136,18 @@ class SimNode:
         self.world.trace.add(self.world.sched.now, self.name, "recv", message)
         self.run(self.core.on_message(message))
 
+    def receive_txs(self, txs: frozenset[int]) -> None:
+        """Transactions from a client or a peer: new ones are kept, passed on to every
+        peer, and start a height that waits for something to commit."""
+        new = txs - self.pending - self.done_txs
+        if self.core is None or not new:
+            return
+        self.pending |= new
+        for peer in self.peers:
+            self.world.net.send(self.id, peer, self.world.nodes[peer].receive_txs, frozenset(new))
+        if self.core.waiting:
+            self.run(self.core.on_txs_available(self.core.height))
+
     def on_timer(self, incarnation: int, height: int, round_: int, step: Step) -> None:
         if self.core is None or incarnation != self.incarnation:
             return
@@ -167,6 +182,9 @@ class SimNode:
             if isinstance(effect, Broadcast):
                 self.broadcast(effect.message)
             elif isinstance(effect, ScheduleTimeout):
+                if effect.step == Step.WAIT and self.pending:
+                    queue.extend(self.core.on_txs_available(effect.height))
+                    continue
                 world.sched.after(
                     effect.duration_ms,
                     self.on_timer,
@@ -213,12 +231,24 @@ class SimNode:
         assert self.core is not None
         assert effect.height == len(self.chain) + 1, "the core decided a height out of order"
         self.chain.append((effect.block_hash, effect.certificate))
+        self.note_txs(effect.block_hash)
         self.world.on_commit(self, effect.height, effect.block_hash, synced=False)
         return self.committed(effect.height)
 
+    def note_txs(self, block_hash: bytes) -> None:
+        """A committed block's transactions leave the mempool."""
+        txs = self.world.blocks.blocks[block_hash].txs
+        self.done_txs |= txs
+        self.pending -= txs
+
     def build_value(self, height: int, round_: int) -> bytes:
         block = self.world.blocks.build(
-            height, round_, self.key.public_key, self.chain, valid=self.behaviour != INVALID
+            height,
+            round_,
+            self.key.public_key,
+            self.chain,
+            valid=self.behaviour != INVALID,
+            txs=frozenset(self.pending),
         )
         return block.hash
 
@@ -290,6 +320,9 @@ class SimNode:
         requester = self.world.nodes[requester_id]
         if self.core is None or requester.core is None or self.behaviour == WITHHOLD:
             return
+        missing_txs = self.pending - requester.pending - requester.done_txs
+        if missing_txs:
+            self.world.net.send(self.id, requester_id, requester.receive_txs, missing_txs)
         if self.core.height > requester.core.height:
             self.world.net.send(self.id, requester_id, requester.want_sync, self.core.height)
             return
@@ -349,6 +382,7 @@ class SimNode:
                 world.trace.add(world.sched.now, self.name, f"sync: bad block at h{height}")
                 break
             self.chain.append((block_hash, cert))
+            self.note_txs(block_hash)
             world.on_commit(self, height, block_hash, synced=True)
             self.run(self.committed(height))
             if self.core is None:

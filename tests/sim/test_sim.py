@@ -32,6 +32,8 @@ REGRESSION_SEEDS = {
     1668: "crash lost our own signed prevote: every node stuck without a timer",
     2660: "crash lost our own signed votes under a withholder: stuck at height 1",
     5164: "crash lost our precommit of an earlier round: the others never left it",
+    448: "idle growth check counted heights a node cut off until GST synced afterwards",
+    694: "idle growth check counted synced heights (twin partition, n=4)",
 }
 
 

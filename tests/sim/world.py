@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from node.consensus.timeouts import TimeoutConfig
 from node.consensus.verifier import Verifier
 from tests.sim.app import BlockStore
 from tests.sim.checker import Recorder, check
 from tests.sim.fixtures import CHAIN_ID, KEYS, validator_set
+from tests.sim.idle import Burst, IdlePlan, check_idle, draw_idle, settled
 from tests.sim.network import NetConfig, Network, Partition, Scheduler
 from tests.sim.node import (
     AMNESIA,
@@ -68,6 +69,7 @@ class ScenarioConfig:
     max_events: int = 3_000_000
     extra: list[str] = field(default_factory=list)
     valsets: Schedule | None = None  # validator-set changes (None: the first set forever)
+    idle: IdlePlan | None = None  # heights wait for transactions (tests/sim/idle.py)
 
     def describe(self) -> str:
         byz = ", ".join(f"v{i}: {b}" for i, b in sorted(self.byzantine.items())) or "none"
@@ -77,9 +79,10 @@ class ScenarioConfig:
             if not c.wipe_signer
         )
         sets = self.valsets.describe() if self.valsets is not None else "none"
+        idle = f"; {self.idle.describe()}" if self.idle is not None else ""
         return (
             f"n={self.n}; byzantine: {byz}; crashes: {crashes or 'none'}; {self.net.describe()}"
-            f"; validator-set changes: {sets}"
+            f"; validator-set changes: {sets}{idle}"
         )
 
 
@@ -146,6 +149,10 @@ def generate(
     first = validator_set(n)
     faulty = {KEYS[i].public_key for i in byzantine}
     valsets = draw(random.Random(f"valsets-{seed}"), first, n, faulty) if changes else None
+    idle = draw_idle(seed, gst, honest)
+    timeouts = SIM_TIMEOUTS
+    if idle is not None:
+        timeouts = replace(SIM_TIMEOUTS, empty_block_interval_ms=idle.interval_ms)
     return ScenarioConfig(
         seed,
         n,
@@ -154,7 +161,9 @@ def generate(
         crashes,
         rng.getrandbits(64),
         twin_groups=twin_groups,
+        timeouts=timeouts,
         valsets=valsets,
+        idle=idle,
     )
 
 
@@ -234,6 +243,7 @@ class World:
         self.after_gst = False
         self.done = False
         self.max_round = 0
+        self.tx_commit_at: dict[int, dict[int, int]] = {}  # node id -> tx -> commit time
 
     def send(self, src: int, dst: int, message: object) -> None:
         self.net.send(src, dst, self.nodes[dst].deliver, message)
@@ -241,6 +251,9 @@ class World:
     def on_commit(self, node: SimNode, height: int, block_hash: bytes, *, synced: bool) -> None:
         if node.core is not None and node.core.round > self.max_round:
             self.max_round = node.core.round
+        committed = self.tx_commit_at.setdefault(node.id, {})
+        for tx in self.blocks.blocks[block_hash].txs:
+            committed.setdefault(tx, self.sched.now)
         self.recorder.commit_times.setdefault(node.id, []).append(self.sched.now)
         self.recorder.synced += synced
         self.trace.add(self.sched.now, node.name, "synced" if synced else "commit", block_hash)
@@ -249,7 +262,20 @@ class World:
 
     def _all_live(self) -> bool:
         k = self.config.liveness_heights
-        return all(len(self.nodes[i].chain) >= self.height_at_gst[i] + k for i in self.honest_ids)
+        live = all(len(self.nodes[i].chain) >= self.height_at_gst[i] + k for i in self.honest_ids)
+        return live and settled(self)
+
+    def tx_committed_everywhere(self, tx: int) -> int | None:
+        """When the last honest node committed ``tx``; None if one has not."""
+        times = [self.tx_commit_at.get(i, {}).get(tx) for i in self.honest_ids]
+        return None if None in times else max(t for t in times if t is not None)
+
+    def _burst(self, burst: Burst) -> None:
+        """Transactions reach one honest validator (another one if it is down)."""
+        up = [i for i in self.honest_ids if self.nodes[i].up]
+        target = burst.node if self.nodes[burst.node].up or not up else up[0]
+        self.trace.add(self.sched.now, self.nodes[target].name, f"{len(burst.txs)} txs arrive")
+        self.nodes[target].receive_txs(burst.txs)
 
     def _at_gst(self) -> None:
         self.after_gst = True
@@ -279,8 +305,10 @@ class World:
             self.sched.at(crash.at, self._crash, crash)
             self.sched.at(crash.back, self._restart, crash)
         self.sched.at(config.net.gst, self._at_gst)
+        for burst in config.idle.bursts if config.idle is not None else ():
+            self.sched.at(burst.at, self._burst, burst)
         self.sched.run(config.net.gst + config.liveness_bound, lambda: self.done, config.max_events)
-        violations = check(self)
+        violations = check(self) + check_idle(self)
         if self.sched.events >= config.max_events:
             violations.append(f"budget: stopped after {self.sched.events} events")
         names = self.key_names

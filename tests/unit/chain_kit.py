@@ -17,6 +17,7 @@ from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.genesis import Genesis
+from ledger.head import HeadStatement
 from ledger.state import StateTree
 from ledger.storage import KVStore
 from ledger.tx import Transaction
@@ -91,6 +92,17 @@ class MemoryNode:
         self.key = key
         self.validator_keys = validators
         self.public_key = key("api-node").public_key
+        self.heads: list[HeadStatement] = []  # what head_statements serves (sign_head)
+
+    def head_statements(self, height: int) -> list[HeadStatement]:
+        return [s for s in self.heads if s.height == height]
+
+    def sign_head(self, keys: Iterable[PrivateKey], time_ms: int) -> None:
+        """Head statements by ``keys`` for the current head at ``time_ms``."""
+        head, chain_id = self.chain.head(), self.genesis.chain_id
+        self.heads = [
+            HeadStatement.create(k, chain_id, head.height, head.block_hash, time_ms) for k in keys
+        ]
 
     async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
         out: list[MempoolError | None] = []

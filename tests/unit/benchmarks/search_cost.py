@@ -12,7 +12,11 @@ CPU) and prints a JSON document; docs/formats-state.md §6 quotes it.
   their msgpack size, the size of the same records without the completeness proofs
   (head and slots), and the client's time to check a page
   (:func:`lightclient.search.verify_shipment_search` and the page count rule), the
-  median of ``REPEATS`` runs of ``time.process_time``.
+  median of ``REPEATS`` runs of ``time.process_time``;
+* **the organisation directory** (a name search reads it whole): ``ORGS`` organisations
+  registered, ``GET /v1/orgs`` pages of 1,000 built as the API builds them, their size,
+  and the client's time to check the page, put the directory together
+  (:func:`lightclient.orgs.whole_directory`) and match a name over it.
 
 Timings on a shared machine are noisy: say under what load they were taken.
 """
@@ -36,6 +40,7 @@ from lightclient.search import Paging, verify_shipment_search
 from node.api.proven import ProvenState
 
 SHIPMENTS = 1_000
+ORGS = 1_000
 PER_BLOCK = 200
 REPEATS = 5
 
@@ -118,8 +123,47 @@ def _verify_ms(answer: dict[str, Value], node: Any, limit: int, reader: bytes) -
     return round(statistics.median(times), 1)
 
 
+def directory_costs() -> dict[str, Any]:
+    """Bytes and client time of the whole directory once ``ORGS`` more organisations
+    registered (each with one member), read as one page of 1,000 and the rest."""
+    from lightclient.orgs import whole_directory
+    from lightclient.search import verify_org_directory
+    from tests.unit.cli.kit import CliNode, key
+
+    node = CliNode()
+    for first in range(0, ORGS, PER_BLOCK):
+        txs = []
+        for n in range(first, first + PER_BLOCK):
+            admin = {"public_key": key(f"org-{n}").public_key, "name": "admin",
+                     "roles": ["admin", "trader"]}  # fmt: skip
+            payload = {"id": f"trader-{n:04d}", "name": f"Trader {n:04d} Co., Ltd.",
+                       "kind": "trader", "city": "Busan", "members": [admin]}  # fmt: skip
+            txs.append(node.tx("customs-admin", "identity.register_org", payload))
+        node.commit(txs)
+    state = ProvenState(node, node.queries.latest())
+    answers = [
+        state.answer(**state.page(sb.ORGANISATIONS, start, 1_000, lambda _key: True))
+        for start in range(0, sb.head_count(state.get(sb.ORGANISATIONS.head_key)), 1_000)
+    ]
+    times = []
+    for _ in range(REPEATS):
+        start = time.process_time()
+        views = [verify_org_directory(a, node.genesis, Paging(i * 1_000, 1_000))
+                 for i, a in enumerate(answers)]  # fmt: skip
+        matched = whole_directory(views).matching("trader 09")
+        times.append((time.process_time() - start) * 1000)
+        assert len(matched) == 100
+    return {
+        "organisations": sum(len(_slots(a)) for a in answers),
+        "pages": len(answers),
+        "bytes": sum(len(encode(a)) for a in answers),
+        "verify_and_match_ms": round(statistics.median(times), 1),
+    }
+
+
 def main() -> None:
-    print(json.dumps({"rows_per_tx": rows_per_kind(), "query": query_costs()}, indent=2))
+    costs = {"rows_per_tx": rows_per_kind(), "query": query_costs()}
+    print(json.dumps({**costs, "directory": directory_costs()}, indent=2))
 
 
 if __name__ == "__main__":

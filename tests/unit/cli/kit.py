@@ -14,8 +14,9 @@ import asyncio
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession, web
@@ -287,6 +288,17 @@ def serve(node: CliNode, *, produce: bool = True) -> ServerThread:
 Rewrite = Callable[[str, dict[str, Value]], dict[str, Value]]
 
 
+class Liar:
+    """What a lying proxy does to each answer: ``change`` (identity: honest); a test sets
+    it to the lie it tells and puts it back."""
+
+    def __init__(self) -> None:
+        self.change: Rewrite = lambda _path, answer: answer
+
+    def __call__(self, path: str, answer: dict[str, Value]) -> dict[str, Value]:
+        return self.change(path, answer)
+
+
 def lying_proxy(upstream: str, rewrite: Rewrite) -> ServerThread:
     """A server that forwards every request to ``upstream`` and rewrites msgpack answers."""
 
@@ -309,6 +321,26 @@ def lying_proxy(upstream: str, rewrite: Rewrite) -> ServerThread:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
     return ServerThread(app).start()
+
+
+class Served:
+    """``node`` served (blocks come only from the test), a lying proxy in front of it
+    (honest until its :class:`Liar` is told a lie), and in ``tmp`` the genesis file and
+    a key file for every member of :data:`ORGS` and of ``more`` labels."""
+
+    def __init__(self, node: CliNode, tmp: Path, more: Iterable[str] = ()) -> None:
+        self.node = node
+        self.server = serve(node, produce=False)
+        self.liar = Liar()
+        self.proxy = lying_proxy(self.server.url, self.liar)
+        self.genesis = str(tmp / "genesis.json")
+        Path(self.genesis).write_text(node.genesis.to_json())
+        labels = [label for _, members in ORGS.values() for label, _ in members]
+        self.keys = write_keys(str(tmp), [*labels, *more])
+
+    def stop(self) -> None:
+        self.proxy.stop()
+        self.server.stop()
 
 
 def write_keys(directory: str, labels: list[str]) -> dict[str, str]:

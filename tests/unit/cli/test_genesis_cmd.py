@@ -158,3 +158,18 @@ def test_node_start_refuses_a_genesis_changed_after_signing(
     result = run(["node", "start", "--home", node_home.path])
     assert result.exit_code == 1 and started == [node_home.path]
     assert "the body was changed after signing" in _one_line_error(message(result))
+
+
+def test_node_init_takes_a_genesis_already_saved_in_the_home(tmp_path: Path) -> None:
+    """An agency that saved the signed genesis.json in the directory of its keys (the
+    home, as docs/operations.md has it) runs init there: the file is kept, not an error."""
+    draft, homes = _founded(tmp_path)
+    for i, home in enumerate(homes):
+        _sign(draft, home, f"agency-{i}")
+    in_home = homes[0] / "genesis.json"
+    in_home.write_bytes(draft.read_bytes())
+    result = run(["node", "init", "--home", str(homes[0]), "--genesis", str(in_home),
+                  "--key", str(homes[0] / "node_key.json")])  # fmt: skip
+    assert result.exit_code == 0, message(result)
+    assert in_home.read_bytes() == draft.read_bytes()
+    assert Home(str(homes[0])).load_config().p2p.peers

@@ -43,6 +43,15 @@ def goods_line(**over: Value) -> dict[str, Value]:
     return line | over
 
 
+def new_org(
+    org_id: str, name: str, kind: str, admin: PrivateKey, member: str, roles: Sequence[str]
+) -> dict[str, Value]:
+    """An ``identity.register_org`` payload: organisation ``org_id`` in Busan whose one
+    member, ``member``, is ``admin``'s key with ``roles``."""
+    first = {"public_key": admin.public_key, "name": member, "roles": list(roles)}
+    return {"id": org_id, "name": name, "kind": kind, "city": "Busan", "members": [first]}
+
+
 def as_obj(value: Any) -> Any:
     """A typed query answer as the stored maps it reads (records, lists, views; None)."""
     if isinstance(value, list | tuple):

@@ -22,7 +22,7 @@ from .gov_kit import (
     propose,
     role_grant,
 )
-from .harness import RESTRICTED, Chain, event_types, key, make_genesis, member_key
+from .harness import RESTRICTED, Chain, event_types, key, make_genesis, member_key, new_org
 
 
 def member(chain: Chain, label: str) -> Member | None:
@@ -39,15 +39,7 @@ def test_consent_roles_cannot_be_registered_directly() -> None:
         new = {"public_key": key(f"direct-{role}").public_key, "name": "x", "roles": [role]}
         chain.fails("consent_required", ADMIN["port"], "identity.register_member", new)
     # nor as a new organisation's first member
-    org = {
-        "id": "rogue-agency",
-        "name": "Rogue",
-        "kind": "agency",
-        "city": "Busan",
-        "members": [
-            {"public_key": key("rogue").public_key, "name": "a", "roles": ["admin", "auditor"]}
-        ],
-    }
+    org = new_org("rogue-agency", "Rogue", "agency", key("rogue"), "a", ["admin", "auditor"])
     chain.fails("consent_required", ADMIN["customs"], "identity.register_org", org)
     # roles outside the consent list are still an admin's to give
     chain.ok(
@@ -273,13 +265,7 @@ def test_params_set_changes_the_parameters_from_the_next_block() -> None:
 def test_founding_admit_adds_an_approver() -> None:
     chain = Chain()
     new_admin = key("harbour/admin")
-    org = {
-        "id": "harbour",
-        "name": "Harbour Agency",
-        "kind": "agency",
-        "city": "Busan",
-        "members": [{"public_key": new_admin.public_key, "name": "admin", "roles": ["admin"]}],
-    }
+    org = new_org("harbour", "Harbour Agency", "agency", new_admin, "admin", ["admin"])
     chain.ok(ADMIN["customs"], "identity.register_org", org)
     chain.fails("forbidden", new_admin, "gov.propose", role_grant())
     pid = propose(chain, "customs", {"kind": "founding-admit", "change": {"org": "harbour"}})

@@ -18,6 +18,7 @@ from .harness import (
     key,
     make_genesis,
     member_key,
+    new_org,
     permit_at,
 )
 from .test_energy import (
@@ -331,13 +332,7 @@ def test_f12_one_key_space_for_members_and_meters() -> None:
     meter = METERS["solar-1"]
     member = {"public_key": meter.public_key, "name": "sneaky", "roles": ["trader"]}
     chain.fails("duplicate", IMPORTER_ADMIN, "identity.register_member", member)
-    org = {
-        "id": "shellco",
-        "name": "Shell Co",
-        "kind": "trader",
-        "city": "Busan",
-        "members": [{"public_key": meter.public_key, "name": "boss", "roles": ["admin"]}],
-    }
+    org = new_org("shellco", "Shell Co", "trader", meter, "boss", ["admin"])
     chain.fails("duplicate", CUSTOMS_ADMIN, "identity.register_org", org)
     apply = {"id": "P-X", "type": "import_licence", "address": "a", "description": "d"}
     chain.fails("unknown_sender", meter, "permit.apply", apply)

@@ -18,7 +18,7 @@ from contracts.energy import MAX_AMOUNT, MAX_ORDERS_PER_ACCOUNT, sign_reading
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value, decode
 
-from .harness import CHAIN_ID, INTERVAL, Chain, key, member_key
+from .harness import CHAIN_ID, INTERVAL, Chain, key, member_key, new_org
 from .properties_kit import DAY, examples, run_block
 
 # --- energy ------------------------------------------------------------------------------------
@@ -304,13 +304,7 @@ def test_no_key_is_both_a_member_and_a_meter(ops: list[tuple[Any, ...]]) -> None
             body: dict[str, Value] = {"public_key": pk, "name": "m", "roles": ["trader"]}
             chain.send(member_key("importer", "admin"), "identity.register_member", body)
         elif op[0] == "org":
-            body = {
-                "id": f"org-{op[2]}",
-                "name": "O",
-                "kind": "trader",
-                "city": "Busan",
-                "members": [{"public_key": pk, "name": "a", "roles": ["admin"]}],
-            }
+            body = new_org(f"org-{op[2]}", "O", "trader", POOL[op[1]], "a", ["admin"])
             chain.send(member_key("customs", "admin"), "identity.register_org", body)
         else:
             body = {"meter_key": pk, "owner": "solar-1", "name": "m"}

@@ -44,10 +44,13 @@ STATE_ONLY = {sb.SHIPMENT_HS.name, sb.SHIPMENT_PORT.name, sb.SHIPMENT_DAY.name}
 
 
 def _record_buckets() -> dict[tuple[str, str], set[bytes]]:
-    """The state-only buckets (no local index) as the shipment records say they must be."""
+    """The state-only buckets (no local index) as the shipment and organisation records
+    say they must be."""
     chain, _ = loaded()
     out: dict[tuple[str, str], set[bytes]] = defaultdict(set)
     for key, raw in chain.state.data.items():
+        if key.startswith(b"org/"):
+            out[(sb.ORG_DIRECTORY.name, sb.ORGANISATIONS.name)].add(key)
         if not key.startswith(b"shipment/") or key.count(b"/") != 1:
             continue
         s = Shipment.from_obj(decode(raw))

@@ -12,6 +12,7 @@ from rich.console import Console
 from cli import devnet_cmd
 from devnet import layout
 from devnet.layout import Network
+from ledger.genesis import Genesis
 from tests.unit.cli.kit import message, run
 
 
@@ -72,4 +73,8 @@ def test_try_next_commands_are_never_broken_across_lines(
     assert len(commands) == 5
     assert all(line.count("--") >= 2 for line in commands[1:])
     assert any(len(line) > 80 for line in commands), "long enough that wrapping would break it"
-    assert all(line.startswith(("  cityledger", "try next", "  (")) or not line for line in lines)
+    allowed = ("  cityledger", "try next", "  (", "  http://")
+    assert all(line.startswith(allowed) or not line for line in lines)
+    genesis = Genesis.load(str(Path(network.nodes[0].home, "genesis.json"))).hash.hex()
+    page = f"  {network.nodes[0].url}/explorer/permits/BSN-BLD-0001?genesis={genesis}"
+    assert page in lines, "the explorer URL of the demo permit, on one line"

@@ -16,7 +16,7 @@ from ledger.encoding import decode
 from ledger.evidence import DuplicateVoteEvidence, evidence_from_obj
 from ledger.storage import MemoryStore
 from ledger.votes import NIL, CommitCertificate, Vote, VoteType
-from node.config import APIConfig, MempoolConfig, NodeConfig, P2PConfig
+from node.config import APIConfig, ConsensusConfig, MempoolConfig, NodeConfig, P2PConfig
 from node.peers import Peer
 from node.runtime import Node
 from node.wire import VoteMsg
@@ -43,6 +43,7 @@ def test_a_double_vote_seen_by_one_node_is_committed_and_listed_by_every_node() 
                 p2p=P2PConfig(listen=p2p[i], peers=[a for j, a in enumerate(p2p) if j != i]),
                 api=APIConfig(listen=urls[i].removeprefix("http://")),
                 mempool=MempoolConfig(signature_processes=0),
+                consensus=ConsensusConfig(empty_block_interval_ms=500),  # waits for heights
             ),
             GENESIS,
             key,

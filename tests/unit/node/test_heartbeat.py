@@ -59,6 +59,14 @@ def test_a_stalled_node_that_lost_two_validators() -> None:
     )
 
 
+def test_an_idle_node_says_why_its_last_commit_is_old() -> None:
+    waiting = {"height": 1235, "round": 0, "step": "wait"}
+    line = heartbeat_line(status(block_time_ms=NOW_MS - 45_200, consensus=waiting), NOW_MS)
+    assert line.startswith(
+        "heartbeat: height 1234, last commit 45.2 s ago, idle (waiting for transactions), peers 3"
+    )
+
+
 async def test_the_loop_logs_one_line_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     class Source:
         def status(self) -> dict[str, Value]:

@@ -13,7 +13,7 @@ from devnet.processes import free_base_port
 from ledger.crypto import PrivateKey
 from ledger.storage import MemoryStore
 from ledger.validators import ValidatorUpdate
-from node.config import APIConfig, MempoolConfig, NodeConfig, P2PConfig
+from node.config import APIConfig, ConsensusConfig, MempoolConfig, NodeConfig, P2PConfig
 from node.runtime import Node
 from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, make_genesis, wait_for
 from tests.unit.node.valset_kit import registered, updates_tx
@@ -40,6 +40,7 @@ def _nodes(prelisted: bool) -> list[Node]:
                 ),
                 api=APIConfig(listen=f"127.0.0.1:{base + 100 + i}"),
                 mempool=MempoolConfig(signature_processes=0),
+                consensus=ConsensusConfig(empty_block_interval_ms=500),  # waits for heights
             ),
             GENESIS,
             key,

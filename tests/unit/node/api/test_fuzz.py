@@ -158,7 +158,7 @@ async def test_random_paths_and_queries(
         st.text(max_size=25),
         max_size=4,
     ),
-    path=st.sampled_from(["/v1/shipments", "/v1/permits", "/v1/log/consistency"]),
+    path=st.sampled_from(["/v1/shipments", "/v1/permits", "/v1/orgs", "/v1/log/consistency"]),
 )
 async def test_random_searches(client: Client, path: str, query: dict[str, str]) -> None:
     response = await client.get(path, params=query)

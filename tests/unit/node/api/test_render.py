@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ledger.encoding import decode
-from node.api.render import Format, negotiate, render_body, to_json_value
+from ledger.encoding import decode, to_json_value
+from node.api.render import Format, negotiate, render_body
 from tests.unit.node.api.conftest import Client
 
 

@@ -200,3 +200,37 @@ async def test_an_unsigned_batch_is_capped_and_a_members_is_not(
     forged = signed_by("customs-officer") | {"X-CityLedger-Signature": "00" * 64}
     status, answer, _ = await post(client, body, forged)
     assert (status, answer["error"]["code"]) == (401, "bad_signature")
+
+
+# --- the latency budget -------------------------------------------------------------------------
+
+
+async def test_over_the_latency_budget_is_429_before_anything_is_decoded(
+    app_client: tuple[Client, ManualClock], node: TestNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from node.latency_budget import LatencyBudget
+
+    client, _ = app_client
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=1)  # room for one ready transaction
+    first = milestone(node, "NLRTM")
+    status, answer, _ = await post(client, msgpack.packb({"tx": first.encode()}))
+    assert (status, answer["status"]) == (202, "pending")
+    decoded: list[bytes] = []
+    real_decode = Transaction.decode.__func__  # type: ignore[attr-defined]
+
+    def counting_decode(cls: type[Transaction], data: bytes) -> Transaction:
+        decoded.append(data)
+        return real_decode(cls, data)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Transaction, "decode", classmethod(counting_decode))
+    second = milestone(node, "NLAMS")
+    for body in (msgpack.packb({"tx": second.encode()}), body_of([second]),
+                 msgpack.packb({"txs": [second.encode(), b"\x00"]})):  # fmt: skip
+        status, answer, headers = await post(client, body)
+        assert (status, answer["error"]["code"]) == (429, "overloaded"), answer
+        assert int(headers["Retry-After"]) >= 1
+        assert "latency budget" in answer["error"]["message"]
+    assert decoded == [] and len(node.mempool) == 1 and second.hash not in node.mempool
+    node.commit([first])  # the backlog drains: the same transaction is taken
+    status, answer, _ = await post(client, msgpack.packb({"tx": second.encode()}))
+    assert (status, answer["status"]) == (202, "pending")

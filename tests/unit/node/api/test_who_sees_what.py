@@ -18,6 +18,7 @@ import hashlib
 from contracts import state_keys as sk
 from ledger.tx import Transaction
 from node.api.app import make_app
+from node.api.routes_explorer import FILES, PAGES
 from node.config import APIConfig
 from tests.unit.node.api.conftest import (
     CONTAINER,
@@ -78,6 +79,7 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
         ("GET", "/v1/blocks/{height}/certificate"): ["/v1/blocks/1/certificate"],
         ("GET", "/v1/validators"): ["/v1/validators"],
         ("GET", "/v1/status"): ["/v1/status"],
+        ("GET", "/v1/head"): ["/v1/head", "/v1/head?height=1"],
         ("GET", "/v1/evidence"): ["/v1/evidence"],
         ("GET", "/v1/checkpoint"): ["/v1/checkpoint"],
         ("GET", "/v1/energy/accounts/{org}"): [
@@ -90,6 +92,7 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
         ("GET", "/healthz"): ["/healthz"],
         ("GET", "/metrics"): ["/metrics"],
         ("GET", "/v1/orgs/{id}"): ["/v1/orgs/acme", "/v1/orgs/solar-coop"],
+        ("GET", "/v1/orgs"): ["/v1/orgs", "/v1/orgs?limit=2&after=1"],
         ("GET", "/v1/permits/{id}"): [f"/v1/permits/{PERMIT}"],
         ("GET", "/v1/permits/{id}/validity"): [f"/v1/permits/{PERMIT}/validity"],
         ("GET", "/v1/permits"): ["/v1/permits?holder=acme"],
@@ -101,6 +104,7 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
             f"/v1/log/inclusion/{i}" for i in range(head.log_size)
         ],
         ("GET", "/v1/shipments/{id}"): [f"/v1/shipments/{SHIPMENT}"],
+        ("GET", "/v1/shipments/{id}/epcis"): [f"/v1/shipments/{SHIPMENT}/epcis"],
         ("GET", "/v1/shipments"): [
             f"/v1/shipments?container={CONTAINER}",
             "/v1/shipments?party=acme",
@@ -109,6 +113,20 @@ def samples(node: TestNode) -> dict[tuple[str, str], list[str]]:
         ],
         ("POST", "/v1/txs"): ["/v1/txs"],
         ("GET", "/v1/txs/{hash}"): [f"/v1/txs/{tx.hash.hex()}" for tx in all_txs(node)],
+        **explorer_samples(),
+    }
+
+
+def explorer_samples() -> dict[tuple[str, str], list[str]]:
+    """The explorer's files and pages (node/api/routes_explorer.py) and the genesis."""
+    return {
+        ("GET", "/v1/genesis"): ["/v1/genesis"],
+        ("GET", "/explorer"): ["/explorer"],
+        ("GET", "/explorer/"): ["/explorer/"],
+        ("GET", "/explorer/static/{name}"): [f"/explorer/static/{name}" for name in FILES],
+        ("GET", "/explorer/permits/{id}"): [f"/explorer/permits/{PERMIT}"],
+        ("GET", "/explorer/permits/{id}/qr.svg"): [f"/explorer/permits/{PERMIT}/qr.svg"],
+        ("GET", "/explorer/{page}"): [f"/explorer/{page}" for page in PAGES],
     }
 
 

@@ -45,11 +45,12 @@ class Harness:
     ) -> None:
         self.validators = validator_set(n, powers)
         self.signer = kwargs.pop("signer", None) or Signer(KEYS[me], CHAIN_ID)
+        timeouts = kwargs.pop("timeouts", TIMEOUTS)
         self.core = ConsensusCore(
             chain_id=CHAIN_ID,
             validators=self.validators,
             signer=self.signer,  # type: ignore[arg-type]
-            timeouts=TIMEOUTS,
+            timeouts=timeouts,  # type: ignore[arg-type]
             **kwargs,  # type: ignore[arg-type]
         )
         self.start_effects = self.core.start()

@@ -1,0 +1,118 @@
+"""Idle periods, then bursts: the simulated network's transactions and what must hold.
+
+Half of the seeds (drawn from a generator of their own, so the other half's scenarios
+are exactly what they were) run with ``empty_block_interval_ms`` set: each height waits
+before its round 0 until a node has something to commit or the heartbeat fires
+(node/consensus/rules.py). Transactions arrive in a few bursts, each at one honest
+validator, before and after GST; nodes gossip them (and pull missing ones in their
+anti-entropy exchange), and a proposer's block carries the ones it holds.
+
+Checked on top of tests/sim/checker.py, for every idle seed:
+
+* **prompt** — a transaction that reaches an honest validator after GST is committed
+  (by every honest node) within ``commit_bound_ms``, well under the heartbeat: a
+  validator holding it is not left waiting behind a proposer that has none;
+* **no growth for nothing** — after GST the honest chain grows by at most one height
+  per heartbeat interval, plus a few per burst: an idle network does not commit
+  blocks at round pace.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.sim.world import World
+
+INTERVALS_MS = (1500, 3000, 5000)
+HEIGHTS_PER_BURST = 3  # a burst that reaches the proposer late can take a second block
+SLACK_HEIGHTS = 2  # the height in progress at GST and the one under way at the end
+
+
+@dataclass(frozen=True)
+class Burst:
+    at: int  # ms
+    node: int  # an honest validator's node id
+    txs: frozenset[int]
+
+
+@dataclass(frozen=True)
+class IdlePlan:
+    interval_ms: int
+    bursts: tuple[Burst, ...]
+    commit_bound_ms: int = 2500
+
+    def describe(self) -> str:
+        times = ", ".join(f"{b.at}ms@v{b.node}" for b in self.bursts)
+        return f"idle: heartbeat {self.interval_ms}ms, bursts {times}"
+
+
+def draw_idle(seed: int, gst: int, honest: list[int]) -> IdlePlan | None:
+    """The idle plan of ``seed``, or None (about half the seeds run without waiting)."""
+    rng = random.Random(f"idle-{seed}")
+    if rng.random() < 0.5 or not honest:
+        return None
+    interval = rng.choice(INTERVALS_MS)
+    bursts = []
+    next_tx = 0
+    for _ in range(rng.randint(1, 4)):
+        size = rng.randint(1, 5)
+        txs = frozenset(range(next_tx, next_tx + size))
+        next_tx += size
+        bursts.append(Burst(rng.randint(0, gst + 4 * interval), rng.choice(honest), txs))
+    return IdlePlan(interval, tuple(sorted(bursts, key=lambda b: b.at)))
+
+
+def settled(world: World) -> bool:
+    """Every burst has arrived and every honest node has committed all of it."""
+    plan = world.config.idle
+    if plan is None:
+        return True
+    if world.sched.now < plan.bursts[-1].at:
+        return False
+    every = frozenset().union(*(b.txs for b in plan.bursts))
+    return all(every <= world.nodes[i].done_txs for i in world.honest_ids)
+
+
+def check_idle(world: World) -> list[str]:
+    """The prompt-commit and no-growth rules above, as readable sentences."""
+    plan = world.config.idle
+    if plan is None:
+        return []
+    violations = []
+    gst = world.config.net.gst
+    last = 0
+    for burst in plan.bursts:
+        if burst.at < gst:
+            continue
+        for tx in sorted(burst.txs):
+            committed = world.tx_committed_everywhere(tx)
+            if committed is None or committed - burst.at > plan.commit_bound_ms:
+                late = "never" if committed is None else f"after {committed - burst.at}ms"
+                violations.append(
+                    f"prompt: tx {tx} reached v{burst.node} at {burst.at}ms, committed by "
+                    f"every honest node {late} (bound {plan.commit_bound_ms}ms)"
+                )
+            last = max(last, committed or 0)
+    after = [b for b in plan.bursts if b.at >= gst]
+    elapsed = world.sched.now - gst
+    allowed = elapsed // plan.interval_ms + HEIGHTS_PER_BURST * len(after) + SLACK_HEIGHTS
+    grown = heights_decided_after(world, gst)
+    if grown > allowed:
+        violations.append(
+            f"growth: the honest nodes decided {grown} new heights in the {elapsed}ms after "
+            f"GST, more than {allowed} (heartbeat {plan.interval_ms}ms, {len(after)} bursts)"
+        )
+    return violations
+
+
+def heights_decided_after(world: World, since: int) -> int:
+    """Heights first committed by an honest node at or after ``since`` (a node that was
+    cut off and syncs older heights after GST adds none: the chain did not grow then)."""
+    first: dict[int, int] = {}  # height -> earliest commit time by an honest node
+    for i in world.honest_ids:
+        for height, at in enumerate(world.recorder.commit_times.get(i, []), start=1):
+            first[height] = min(at, first.get(height, at))
+    return sum(1 for at in first.values() if at >= since)
