@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +34,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.audit_report import AuditContext, render_html, report_json, write_atomically
+from cli.audit_pdf import render_pdf
+from cli.audit_report import (
+    AuditContext,
+    not_checked,
+    render_html,
+    report_json,
+    write_atomically,
+)
 from cli.client import MISSING_GENESIS, NodeClient, NodeError, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
 from cli.options import json_option
@@ -43,7 +51,7 @@ from cli.verified_reads import Reads, freshness_text, max_age_option
 from ledger.block import Block, BlockHeader
 from ledger.crypto import PrivateKey, Purpose
 from ledger.encoding import Value, encode
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StoreDamagedError
 from ledger.genesis import Genesis
 from ledger.storage import KVStore, keys, open_leveldb
 from ledger.storage.snapshot import private_copy
@@ -58,9 +66,15 @@ from lightclient.checkpoints import (
 )
 from lightclient.headers import verify_certified
 from node.audit import AuditReport, ChainAuditor, StoreSource, genesis_mismatch
+from node.audit_scratch import MAX_OPEN_FILES
 from node.config import Home
 
 PREFETCH = 32
+# The in-memory offline audit holds the store's chain rows. Measured on a 100,000-transaction
+# chain (162 MB of LevelDB files): peak resident size 949 MB in segments, 1,327 MB in one
+# replay (docs/audit.md, "Memory").
+MEMORY_PER_STORE_BYTE = 8
+STREAM_ABOVE_MB = 512  # holding more than this streams instead (see should_stream)
 
 
 class RemoteSource:
@@ -162,7 +176,15 @@ def audit() -> None:
     "report_path",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    help="Also write the auditor's report to FILE: HTML, or JSON when FILE ends in .json.",
+    help="Also write the auditor's report to FILE: HTML, or PDF / JSON when FILE ends in "
+    ".pdf / .json.",
+)
+@click.option(
+    "--streaming/--in-memory",
+    default=None,
+    help="Keep the re-executed rows in a scratch store on disk and compare in key order, "
+    "memory bounded whatever the chain's length (default: online always; offline when "
+    f"holding the rows would take over {STREAM_ABOVE_MB} MB or the memory available).",
 )
 @json_option()
 def verify_chain(
@@ -172,6 +194,7 @@ def verify_chain(
     workers: int | None,
     key_path: str | None,
     report_path: str | None,
+    streaming: bool | None,
     as_json: bool,
 ) -> None:
     """Every block from genesis: links, certificates, signatures, roots, re-execution."""
@@ -192,13 +215,11 @@ def verify_chain(
     started_at = datetime.now(UTC)
     if home is None:
         remote = RemoteSource(NodeClient(node or "", key=_key(key_path)))
-        report = _run(genesis, remote, None, workers, quiet=as_json)
+        stream = streaming is not False  # nothing to hold but the scratch: bounded by default
+        report = _run(genesis, remote, None, workers, quiet=as_json, streaming=stream)
         tip_block = remote.tip_block
     else:
-        with _offline_store(home, genesis) as store:
-            source = StoreSource(store)
-            report = _run(genesis, source, store, workers, quiet=as_json)
-            tip_block = store.get(keys.block_key(source.tip()))
+        report, tip_block = _audit_offline(home, genesis, workers, streaming, quiet=as_json)
     ctx = AuditContext(
         genesis_path,
         genesis.hash,
@@ -225,30 +246,55 @@ def _block_hash(raw: bytes | None) -> bytes | None:
 
 
 def _write_report(path: str, report: AuditReport, ctx: AuditContext, quiet: bool) -> None:
+    content: str | bytes
     if path.lower().endswith(".json"):
-        text = json.dumps(report_json(report, ctx), indent=2) + "\n"
+        content = json.dumps(report_json(report, ctx), indent=2) + "\n"
+    elif path.lower().endswith(".pdf"):
+        content = render_pdf(report, ctx)
     else:
-        text = render_html(report, ctx)
+        content = render_html(report, ctx)
     try:
-        write_atomically(path, text)
+        write_atomically(path, content)
     except OSError as exc:
         fail(f"cannot write the report to {path}: {exc}")
     if not quiet:
         err_console.print(f"report written to {path}")
 
 
-@contextmanager
-def _offline_store(home: str, genesis: Genesis) -> Iterator[KVStore]:
-    """A stopped node's store, opened from a private copy so the audit changes none of
-    its files (ledger/storage/snapshot.py: opening LevelDB itself rewrites its log)."""
+def _audit_offline(
+    home: str, genesis: Genesis, workers: int | None, streaming: bool | None, quiet: bool
+) -> tuple[AuditReport, bytes | None]:
+    """The audit of a stopped node's store: (the report, the stored tip block)."""
     data = Home(home).data
     if not os.path.isdir(data):
         fail(f"{data} does not exist: is {home} a node home?")
-    warning = memory_warning(data)
+    if streaming is None:
+        streaming = should_stream(data)
+    try:
+        with _offline_store(home, genesis, streaming) as store:
+            source = StoreSource(store)
+            report = _run(genesis, source, store, workers, quiet=quiet, streaming=streaming)
+            return report, store.get(keys.block_key(source.tip()))
+    except StoreDamagedError as exc:
+        fail(escape(damaged_store_message(exc, data)))
+
+
+@contextmanager
+def _offline_store(home: str, genesis: Genesis, streaming: bool) -> Iterator[KVStore]:
+    """A stopped node's store, opened from a private copy so the audit changes none of
+    its files (ledger/storage/snapshot.py: opening LevelDB itself rewrites its log)."""
+    data = Home(home).data
+    warning = None if streaming else memory_warning(data)
     if warning is not None:
         err_console.print(f"[yellow]warning:[/] {warning}")
     with private_copy(data) as copy:
-        store = open_leveldb(copy)
+        # Streaming, the store is read in order once or twice: a small cache and few open
+        # (mapped) table files will do.
+        store = (
+            open_leveldb(copy, block_cache_mb=32, max_open_files=MAX_OPEN_FILES)
+            if streaming
+            else open_leveldb(copy)
+        )
         try:
             stored = store.get(keys.GENESIS_HASH)
             if stored is not None and stored != genesis.hash:
@@ -256,6 +302,24 @@ def _offline_store(home: str, genesis: Genesis) -> Iterator[KVStore]:
             yield store
         finally:
             store.close()
+
+
+def damaged_store_message(exc: StoreDamagedError, data: str) -> str:
+    """What a damaged audited store means for the evidence, and what to do instead."""
+    if exc.damaged:
+        held = (f"{os.path.join(data, name)} holds {holds}" for name, holds in exc.damaged)
+        files = "; ".join(held)
+    else:
+        files = f"no table file fails its checksums: the damage is in a log or MANIFEST of {data}"
+    return (
+        f"the audited store is damaged (its bytes fail LevelDB's checksums): {files}. "
+        "For the evidence: those records cannot be read from this copy, so the audit cannot "
+        "vouch for them, and it stopped there (nothing after them was checked); a disk fault "
+        "and tampering look the same. Audit another copy of the same chain: the agency's "
+        "backup of this store, or another agency's node (audit verify --node URL, or --home "
+        "on a copy of its home). For the operator: restore the data directory from a backup "
+        "or rebuild it from the peers (docs/operations.md, 'A damaged or missing store')."
+    )
 
 
 def _from_environment(param: str) -> bool:
@@ -268,15 +332,21 @@ def _key(key_path: str | None) -> PrivateKey | None:
     return None if key_path is None else load_key(key_path)
 
 
-# The offline audit holds the store's chain rows in memory. Measured on a 100,000-transaction
-# chain (162 MB of LevelDB files): peak resident size 949 MB in segments, 1,327 MB in one
-# replay (docs/audit.md, "Memory").
-MEMORY_PER_STORE_BYTE = 8
+def _store_bytes(data_dir: str) -> int:
+    return sum(entry.stat().st_size for entry in os.scandir(data_dir) if entry.is_file())
+
+
+def should_stream(data_dir: str) -> bool:
+    """Stream unless holding the store's rows in memory (faster: parallel segments) takes
+    at most STREAM_ABOVE_MB and fits in the memory available."""
+    need = MEMORY_PER_STORE_BYTE * _store_bytes(data_dir)
+    available = available_memory()
+    return need > STREAM_ABOVE_MB * 2**20 or (available is not None and need > available)
 
 
 def memory_warning(data_dir: str) -> str | None:
     """What to tell an auditor whose machine may not hold the audit of this store."""
-    size = sum(entry.stat().st_size for entry in os.scandir(data_dir) if entry.is_file())
+    size = _store_bytes(data_dir)
     need = MEMORY_PER_STORE_BYTE * size
     available = available_memory()
     if available is None or need <= available:
@@ -284,7 +354,7 @@ def memory_warning(data_dir: str) -> str | None:
     return (
         f"this audit keeps the store's rows in memory: about {need / 2**30:.1f} GiB for "
         f"{size / 2**30:.2f} GiB of store files, and {available / 2**30:.1f} GiB is available; "
-        "the system may stop it before it ends (audit a copy on a machine with more memory)"
+        "the system may stop it before it ends (leave out --in-memory to stream instead)"
     )
 
 
@@ -301,7 +371,7 @@ def available_memory() -> int | None:
 
 
 def _run(
-    genesis: Genesis, source: Any, store: Any, workers: int | None, quiet: bool
+    genesis: Genesis, source: Any, store: Any, workers: int | None, quiet: bool, streaming: bool
 ) -> AuditReport:
     progress = _progress_bar()
     task = progress.add_task("audit", total=source.tip(), txs=0, rate=0.0)
@@ -315,12 +385,15 @@ def _run(
         rate = txs / max(time.perf_counter() - started, 1e-9)
         progress.update(task, completed=height, txs=txs, rate=rate)
 
-    auditor = ChainAuditor(genesis, workers=workers, progress=tick)
-    try:
-        return auditor.run(source, compare_with=store)
-    finally:
-        if progress.live.is_started:
-            progress.stop()
+    with tempfile.TemporaryDirectory(prefix="cityledger-audit-scratch-") as scratch:
+        auditor = ChainAuditor(
+            genesis, workers=workers, progress=tick, scratch_dir=scratch if streaming else None
+        )
+        try:
+            return auditor.run(source, compare_with=store)
+        finally:
+            if progress.live.is_started:
+                progress.stop()
 
 
 def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None:
@@ -333,12 +406,14 @@ def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None
         if report.rows_compared
         else ("not compared (a block did not check out)" if ctx.offline else "not compared")
     )
+    if report.rows_compared and report.heights < report.tip:
+        rows += f" (blocks, certificates, receipts of heights 1 to {report.heights})"
     console.print(
         kv(
             [
                 ("audit", label),
                 ("chain", report.chain_id),
-                ("blocks", f"{report.heights} of {report.tip}"),
+                ("blocks", _blocks_line(report)),
                 (
                     "transactions",
                     f"{report.txs:,} in {report.seconds:.1f} s ({report.tx_rate:,.0f} tx/s)",
@@ -368,6 +443,18 @@ def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None
     console.print(table)
     if report.more_findings:
         console.print(f"… and {report.more_findings} more")
+    for gap in not_checked(report, ctx):
+        console.print(f"[yellow]not checked:[/] {escape(gap)}")
+
+
+def _blocks_line(report: AuditReport) -> str:
+    """``10 of 10``, or how far re-execution and the link checks each went."""
+    if report.linked <= report.heights:
+        return f"{report.heights} of {report.tip}"
+    return (
+        f"{report.heights} of {report.tip} re-executed, "
+        f"{report.linked} of {report.tip} linked and certified"
+    )
 
 
 @audit.command()

@@ -4,7 +4,7 @@ The page is for a city council: one file, inline CSS, no script and nothing load
 from elsewhere, so it opens the same in any browser and can be archived or mailed.
 Every value on it comes from the audited chain or the auditor's machine and is
 HTML-escaped: a hostile chain's strings (a state key, a transaction kind) show as
-text, never as markup. There is no PDF: print the page to PDF from a browser.
+text, never as markup. The PDF (cli/audit_pdf.py) lays out the same facts.
 """
 
 from __future__ import annotations
@@ -74,15 +74,12 @@ def checked_steps(offline: bool) -> list[str]:
 
 
 def not_checked(report: AuditReport, ctx: AuditContext) -> list[str]:
-    """What the audit could not check, said plainly (it stops at the first bad block)."""
-    gaps = []
-    if report.heights < report.tip:
-        gaps.append(
-            f"blocks {report.heights + 1} to {report.tip}: the audit stops at the first "
-            "block that does not check out, and cannot re-execute the blocks after it"
-        )
-    if ctx.offline and not report.rows_compared:
-        gaps.append("the stored rows: they are compared only once every block checks out")
+    """What the audit could not check, said plainly (the engine's sentences, node/audit.py)."""
+    gaps = list(report.not_checked)
+    if report.linked < report.tip and not report.genesis_mismatch:
+        gaps.append(f"blocks {report.linked + 1} to {report.tip}: not reached")
+    if report.genesis_mismatch is not None:
+        gaps.append("the whole chain: it follows another genesis than the file given")
     return gaps
 
 
@@ -127,11 +124,13 @@ def report_json(report: AuditReport, ctx: AuditContext) -> dict[str, Any]:
         "started_at": ctx.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": {"kind": "offline" if ctx.offline else "online", "where": ctx.where},
         "heights": report.heights,
+        "linked": report.linked,
         "txs": report.txs,
         "seconds": round(report.seconds, 3),
         "tx_per_s": round(report.tx_rate),
         "rows_compared": report.rows_compared,
         "segments": report.segments,
+        "streamed": report.streamed,
         "evidence": report.evidence,
         "checked": checked_steps(ctx.offline),
         "not_checked": not_checked(report, ctx),
@@ -150,42 +149,40 @@ th{background:#eee}code{font-family:monospace;word-break:break-all}
 """
 
 
-def _row(name: str, value: str, code: bool = False) -> str:
-    shown = f"<code>{escape(value)}</code>" if code else escape(value)
-    return f"<tr><th>{escape(name)}</th><td>{shown}</td></tr>"
-
-
-def _chain_rows(report: AuditReport, ctx: AuditContext) -> list[str]:
+def chain_facts(report: AuditReport, ctx: AuditContext) -> list[tuple[str, str, bool]]:
+    """(name, value, shown as code) of the chain audited, for every format of the report."""
     tip_hash = "unknown" if ctx.tip_hash is None else ctx.tip_hash.hex()
     return [
-        _row("Chain", report.chain_id),
-        _row("Genesis hash", ctx.genesis_hash.hex(), code=True),
-        _row("Genesis file used", ctx.genesis_file),
-        _row("Tip height", str(report.tip)),
-        _row("Tip block hash", tip_hash, code=True),
-        _row("Audit ran", ctx.started_text),
-        _row("Source", ctx.source_text),
+        ("Chain", report.chain_id, False),
+        ("Genesis hash", ctx.genesis_hash.hex(), True),
+        ("Genesis file used", ctx.genesis_file, False),
+        ("Tip height", str(report.tip), False),
+        ("Tip block hash", tip_hash, True),
+        ("Audit ran", ctx.started_text, False),
+        ("Source", ctx.source_text, False),
     ]
 
 
-def _figure_rows(report: AuditReport, ctx: AuditContext) -> list[str]:
+def figure_facts(report: AuditReport, ctx: AuditContext) -> list[tuple[str, str]]:
     rows = (
         f"{report.rows_compared:,} compared byte for byte"
         if report.rows_compared
         else ("none compared" if ctx.offline else "not compared (online audit)")
     )
     return [
-        _row("Blocks checked", f"{report.heights:,} of {report.tip:,}"),
-        _row("Transactions", f"{report.txs:,}"),
-        _row("Seconds", f"{report.seconds:.1f}"),
-        _row("Stored rows", rows),
-        _row("Evidence pieces", f"{report.evidence:,} checked"),
-        _row("Segments", str(report.segments) if report.segments else "one replay"),
+        ("Blocks re-executed", f"{report.heights:,} of {report.tip:,}"),
+        ("Blocks linked and certified", f"{report.linked:,} of {report.tip:,}"),
+        ("Transactions", f"{report.txs:,}"),
+        ("Seconds", f"{report.seconds:.1f}"),
+        ("Stored rows", rows),
+        ("Evidence pieces", f"{report.evidence:,} checked"),
+        ("Segments", str(report.segments) if report.segments else "one replay"),
     ]
 
 
-def _finding_row(f: Finding) -> str:
-    details = [
+def finding_details(f: Finding) -> list[tuple[str, str]]:
+    """What the engine knows of a finding beside its problem: (name, value)."""
+    return [
         (name, value)
         for name, value in (
             ("transaction index", None if f.tx_index is None else str(f.tx_index)),
@@ -197,7 +194,23 @@ def _finding_row(f: Finding) -> str:
         )
         if value is not None
     ]
-    more = "".join(f"<br>{escape(n)}: <code>{escape(v)}</code>" for n, v in details)
+
+
+def ordered_findings(report: AuditReport) -> list[Finding]:
+    return sorted(report.findings, key=lambda f: (f.height is None, f.height or 0))
+
+
+def verdict_text(report: AuditReport) -> str:
+    return "The chain checks out." if report.ok else "The audit FOUND PROBLEMS."
+
+
+def _row(name: str, value: str, code: bool = False) -> str:
+    shown = f"<code>{escape(value)}</code>" if code else escape(value)
+    return f"<tr><th>{escape(name)}</th><td>{shown}</td></tr>"
+
+
+def _finding_row(f: Finding) -> str:
+    more = "".join(f"<br>{escape(n)}: <code>{escape(v)}</code>" for n, v in finding_details(f))
     height = "-" if f.height is None else str(f.height)
     return (
         f"<tr><td>{escape(height)}</td><td>{escape(f.record)}</td>"
@@ -208,7 +221,7 @@ def _finding_row(f: Finding) -> str:
 def _findings(report: AuditReport, ctx: AuditContext) -> list[str]:
     if report.ok:
         return ["<h2>Findings</h2>", "<p>None.</p>"]
-    ordered = sorted(report.findings, key=lambda f: (f.height is None, f.height or 0))
+    ordered = ordered_findings(report)
     out = [
         "<h2>Findings</h2>",
         "<table><tr><th>Height</th><th>Record</th><th>Problem</th></tr>",
@@ -225,11 +238,8 @@ def _findings(report: AuditReport, ctx: AuditContext) -> list[str]:
 
 def render_html(report: AuditReport, ctx: AuditContext) -> str:
     """The whole page: one string, no external resource, every value escaped."""
-    verdict = (
-        '<p class="ok"><strong>The chain checks out.</strong></p>'
-        if report.ok
-        else '<p class="bad"><strong>The audit FOUND PROBLEMS.</strong></p>'
-    )
+    tone = "ok" if report.ok else "bad"
+    verdict = f'<p class="{tone}"><strong>{verdict_text(report)}</strong></p>'
     title = f"Audit of {report.chain_id}, {ctx.label}"
     parts = [
         "<!DOCTYPE html>",
@@ -238,9 +248,9 @@ def render_html(report: AuditReport, ctx: AuditContext) -> str:
         f"<h1>{escape(title)}</h1>",
         verdict,
         "<h2>The chain</h2><table>",
-        *_chain_rows(report, ctx),
+        *(_row(name, value, code) for name, value, code in chain_facts(report, ctx)),
         "</table><h2>Figures</h2><table>",
-        *_figure_rows(report, ctx),
+        *(_row(name, value) for name, value in figure_facts(report, ctx)),
         "</table><h2>What was checked</h2><ol>",
         *(f"<li>{escape(step)}</li>" for step in checked_steps(ctx.offline)),
         "</ol>",
@@ -250,13 +260,14 @@ def render_html(report: AuditReport, ctx: AuditContext) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file beside it; mode 0644."""
+def write_atomically(path: str, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` via a temporary file beside it; mode 0644."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".audit-report-")
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)

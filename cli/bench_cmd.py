@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from cli.output import console, fail
+from cli.output import console, err_console, fail
+from ledger.errors import LedgerError
 
 WORKLOADS = click.Choice(["mix", "small"])
 
@@ -338,6 +339,47 @@ def query(json_path: str | None, **kw: Any) -> None:
         ("load", doc["load_offered_tps"], f"tx/s offered, {doc['load_committed']:,} committed")
     )
     show(console, "queries under load", rows)
+    _write(json_path, doc)
+
+
+@bench.command()
+@click.option("--txs", default=50_000, show_default=True, help="Transactions of the mix.")
+@click.option("--block-txs", default=1000, show_default=True, help="Transactions per block.")
+@click.option("--workers", type=int, default=None, help="audit verify --workers.")
+@click.option(
+    "--streaming/--in-memory",
+    default=None,
+    help="audit verify --streaming / --in-memory (default: its own rule).",
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False),
+    help="Keep the chain's network here, and audit the one already there.",
+)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write JSON here.")
+def audit(json_path: str | None, **kw: Any) -> None:
+    """Build a chain, stop its node, time `audit verify --home` on it: rate and peak memory."""
+    from benchmarks.audit_bench import AuditBenchOptions, run_audit_bench
+    from benchmarks.results import show
+
+    try:
+        doc = run_audit_bench(AuditBenchOptions(**kw), lambda s: err_console.print(s))
+    except (RuntimeError, LedgerError) as exc:
+        fail(str(exc))
+    show(
+        console,
+        f"offline audit of {doc['txs']:,} transactions in {doc['heights']:,} blocks",
+        [
+            ("audit rate", doc["audit_tps"], "tx/s (the audit's own figure)"),
+            ("peak anonymous memory", doc["audit_peak_anon_mb"], "MB, largest process"),
+            ("... all its processes", doc["audit_peak_anon_tree_mb"], "MB together"),
+            ("peak resident size", doc["audit_peak_rss_mb"], "MB, with mapped table files"),
+            ("store", doc["store_mb"], "MB of LevelDB files"),
+            ("audit", doc["audit_s"], f"s; the whole command {doc['audit_wall_s']} s"),
+            ("streamed", "yes" if doc["streamed"] else "no", f"segments: {doc['segments']}"),
+            ("load", doc["load_avg_1m"], f"1-minute load average on {doc['cores']} cores"),
+        ],
+    )
     _write(json_path, doc)
 
 

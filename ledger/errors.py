@@ -87,6 +87,14 @@ class CorruptionError(StorageError):
 class StoreDamagedError(CorruptionError):
     """LevelDB found this node's own store damaged or unreadable (a checksum mismatch,
     a truncated or unreadable file): the fault is on this node's disk, never in what a
-    peer sent, and the node cannot go on trusting its store."""
+    peer sent, and the node cannot go on trusting its store.
+
+    ``damaged``: (file name in the store directory, what its damaged part holds) for
+    every table file found damaged (ledger/storage/damage.py), so that an auditor's
+    message can name them in the audited directory rather than in a private copy."""
 
     code = "store_damaged"
+
+    def __init__(self, message: str, *, damaged: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.damaged = damaged

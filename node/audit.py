@@ -36,6 +36,7 @@ import multiprocessing.pool
 import multiprocessing.queues
 import os
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
@@ -48,7 +49,11 @@ from ledger.evidence import describe_evidence
 from ledger.genesis import Genesis
 from ledger.storage import WriteBatch, keys
 from ledger.storage.protocol import KVReader, prefix_upper_bound
+from ledger.tx import Transaction
+from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
+from node.audit_links import LinkCheck, Verify
+from node.audit_scratch import DiskScratch
 from node.chain import ChainStore
 from node.executor import Executor, InvalidEvidence
 from node.sigcache import SignatureCache
@@ -84,6 +89,18 @@ class Finding:
 GENESIS_RECORD = "genesis"
 
 
+def bad_signature(height: int, index: int, tx: Transaction) -> Finding:
+    """A transaction whose signature does not verify, with what the report shows of it."""
+    return Finding(
+        height,
+        f"transaction {index} ({tx.hash.hex()})",
+        "bad signature",
+        tx_index=index,
+        tx_hash=tx.hash,
+        tx_kind=tx.kind,
+    )
+
+
 def genesis_mismatch(theirs: bytes, ours: bytes) -> Finding:
     """Block 1 follows another genesis than the auditor's file: another chain, not tampering."""
     return Finding(
@@ -106,6 +123,9 @@ class AuditReport:
     more_findings: int = 0
     segments: int = 0  # blocks re-executed in this many parallel segments (0: in one replay)
     evidence: int = 0  # pieces of committed equivocation evidence checked
+    linked: int = 0  # blocks whose links and certificates were checked (past a bad block too)
+    not_checked: list[str] = field(default_factory=list)  # plain sentences, for the report
+    streamed: bool = False  # the re-executed rows went to a scratch store on disk
 
     @property
     def ok(self) -> bool:
@@ -197,8 +217,26 @@ class ScratchStore:
                 data[key] = value
             written[key] = height
 
+    def written_height(self, key: bytes) -> int | None:
+        return self.written_at.get(key)
+
     def close(self) -> None:
         pass
+
+
+def _add(report: AuditReport, finding: Finding) -> None:
+    """A finding, or only a count once the report lists :data:`MAX_FINDINGS`."""
+    if len(report.findings) >= MAX_FINDINGS:
+        report.more_findings += 1
+    else:
+        report.findings.append(finding)
+
+
+def _verifier(pool: Pool | None) -> Verify:
+    """Signature checks in one of the pool's processes, or here when there is none."""
+    if pool is None:
+        return verify_signatures
+    return lambda job: list(pool.apply(verify_signatures, (job,)))
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -221,16 +259,22 @@ class ChainAuditor:
         workers: int | None = None,
         chunk_txs: int = 4000,
         progress: Progress | None = None,
+        scratch_dir: str | None = None,
     ) -> None:
         self.genesis = genesis
         self.workers = (os.cpu_count() or 2) if workers is None else workers
         self.chunk_txs = chunk_txs
         self.progress = progress
-        self.scratch = ScratchStore()
+        # The re-executed rows: in memory, or (streaming) in a LevelDB store in scratch_dir.
+        self.scratch: ScratchStore | DiskScratch = (
+            ScratchStore() if scratch_dir is None else DiskScratch(scratch_dir)
+        )
         self.chain = ChainStore(self.scratch, genesis)
         self.chain.initialise(genesis_state(genesis))
         self.executor = Executor(self.chain, SignatureCache(capacity=1))
-        self.log_sizes: list[int] = []  # header.log_size by height - 1
+        # By height - 1, 8 bytes each (all that grows with the chain when streaming):
+        self.log_sizes = array("q")  # header.log_size
+        self.tx_counts = array("q")  # transactions re-executed up to that height
         self.tx_count = 0
         self.evidence_count = 0
         self.tip = 0
@@ -244,6 +288,7 @@ class ChainAuditor:
             and self.workers >= 2
             and isinstance(source, StoreSource)
             and source.store is compare_with
+            and isinstance(self.scratch, ScratchStore)  # segments hold the store in memory
             and "fork" in multiprocessing.get_all_start_methods()
         ):
             from node.audit_segments import ParallelAudit
@@ -259,45 +304,135 @@ class ChainAuditor:
         if self.workers > 0 and tip > 0:
             pool = _context().Pool(self.workers)
         try:
-            self._replay(source, tip, pool)
-        except AuditFailure as exc:
-            report.findings.append(exc.finding)
+            first_bad = self._replay(source, tip, pool, report)
         finally:
             if pool is not None:
                 pool.terminate()
         report.heights, report.txs = self.chain.head().height, self.tx_count
+        if first_bad is not None:  # re-executed past it (signatures are checked beside)
+            report.heights = min(report.heights, first_bad - 1)
+            report.txs = self.tx_counts[report.heights - 1] if report.heights else 0
         report.evidence = self.evidence_count
-        if compare_with is not None and report.ok:
-            compare_stores(self, compare_with, report)
+        report.linked = max(report.linked, report.heights)
+        if compare_with is not None and report.genesis_mismatch is None:
+            self._compare(compare_with, report, first_bad)
+        report.findings.sort(key=lambda f: (f.height is None, f.height or 0))
         report.seconds = time.perf_counter() - started
+        report.streamed = isinstance(self.scratch, DiskScratch)
+        self.scratch.close()
         return report
 
-    def _replay(self, source: BlockSource, tip: int, pool: Pool | None) -> None:
+    def _compare(self, store: KVReader, report: AuditReport, first_bad: int | None) -> None:
+        """Every stored row, or after a bad block the rows the blocks before it decide."""
+        if first_bad is None:
+            compare_stores(self, store, report)
+            return
+        below = min(first_bad, report.heights + 1)  # committed: validated and certified
+        compare_stores(self, store, report, below=below)
+        report.not_checked.append(
+            f"stored rows: only the blocks, certificates and receipts of heights 1 to "
+            f"{below - 1} were compared byte for byte; the state, log, indexes and every "
+            "record of later heights were not (they need the replay past the bad block)"
+        )
+
+    def _replay(
+        self, source: BlockSource, tip: int, pool: Pool | None, report: AuditReport
+    ) -> int | None:
+        """Re-execute every block; from the first that does not check out (returned), go on
+        with the checks that do not need state (:mod:`node.audit_links`)."""
         chunk: list[Block] = []
         size = 0
         pending: Block | None = None
-        failure: Finding | None = None
-        for height, raw in source.blocks():
+        broken: Finding | None = None  # a block that is missing or does not decode
+        blocks = iter(source.blocks())
+        for height, raw in blocks:
             try:
                 block = self._decode(height, raw)
             except AuditFailure as exc:
-                failure = exc.finding
+                broken = exc.finding
                 break
             chunk.append(block)
             size += len(block.txs) + 1
             if size >= self.chunk_txs:
-                pending = self._chunk(chunk, pending, pool)
+                pending, found = self._chunk(chunk, pending, pool)
+                if found:
+                    return self._go_on(found, chunk, None, blocks, source, pool, report)
                 chunk, size = [], 0
-        pending = self._chunk(chunk, pending, pool)
-        if failure is not None:
-            raise AuditFailure(failure)
-        if pending is not None:
-            self._commit_tip(pending, source.tip_certificate())
-        if self.chain.head().height < tip:
-            raise AuditFailure(Finding(self.chain.head().height + 1, "block", "missing"))
+        pending, found = self._chunk(chunk, pending, pool)
+        if found or broken is not None:
+            return self._go_on(found or [], chunk, broken, blocks, source, pool, report)
+        try:
+            if pending is not None:
+                self._commit_tip(pending, source.tip_certificate())
+            if self.chain.head().height < tip:
+                raise AuditFailure(Finding(self.chain.head().height + 1, "block", "missing"))
+        except AuditFailure as exc:
+            return self._go_on([exc.finding], [], None, iter(()), source, pool, report)
+        return None
 
-    def _chunk(self, blocks: list[Block], pending: Block | None, pool: Pool | None) -> Block | None:
-        """Verify a run of blocks' signatures in the pool while executing them here."""
+    def _go_on(
+        self,
+        found: list[Finding],
+        held: list[Block],
+        broken: Finding | None,
+        rest: Iterator[tuple[int, bytes | None]],
+        source: BlockSource,
+        pool: Pool | None,
+        report: AuditReport,
+    ) -> int:
+        """Record the first bad block's findings, then check every later block's links,
+        certificates, signatures and roots (not its state): see :mod:`node.audit_links`."""
+        findings = [*found, *([broken] if broken is not None else [])]
+        report.findings.extend(findings)
+        first_bad = min(f.height or 1 for f in findings)
+        if report.genesis_mismatch is not None:
+            return first_bad
+
+        def note(
+            height: int, record: str, problem: str, *, tx: tuple[int, Transaction] | None = None
+        ) -> None:
+            _add(report, bad_signature(height, *tx) if tx else Finding(height, record, problem))
+
+        links = LinkCheck(self.genesis, first_bad, self._known_sets(first_bad), note)
+        later = [b for b in held if b.height >= first_bad]
+        if not later or later[0].height != first_bad:
+            links.block(first_bad, None, None)  # it is the missing or undecodable one
+        for block in later:
+            links.block(block.height, block, None)
+        links.signatures(later, _verifier(pool))
+        if broken is not None and (broken.height or 0) > first_bad:
+            links.block(broken.height or 0, None, broken.problem)
+        batch: list[Block] = []
+        for height, raw in rest:
+            try:
+                block = self._decode(height, raw)
+            except AuditFailure as exc:
+                links.block(height, None, exc.finding.problem)
+                continue
+            links.block(height, block, None)
+            batch.append(block)
+            if sum(len(b.txs) for b in batch) >= self.chunk_txs:
+                links.signatures(batch, _verifier(pool))
+                batch = []
+            if self.progress is not None:
+                self.progress(height, self.tip, self.tx_count)
+        links.signatures(batch, _verifier(pool))
+        links.tip(self.tip, source.tip_certificate())
+        report.linked = links.checked_to
+        report.not_checked.extend(links.summary(self.tip))
+        return first_bad
+
+    def _known_sets(self, first_bad: int) -> dict[bytes, ValidatorSet]:
+        """The validator sets in force at the first bad block and the next, as established
+        by blocks before it (a change takes effect two heights after the block deciding it)."""
+        sets = (self.executor.validators(first_bad), self.executor.validators(first_bad + 1))
+        return {s.hash: s for s in sets}
+
+    def _chunk(
+        self, blocks: list[Block], pending: Block | None, pool: Pool | None
+    ) -> tuple[Block | None, list[Finding]]:
+        """Verify a run of blocks' signatures in the pool while executing them here: the
+        findings at the first height that does not check out (none: all did)."""
         items = [
             (b.height, i, tx.sender, tx.body, tx.signature)
             for b in blocks
@@ -305,7 +440,7 @@ class ChainAuditor:
         ]
         job = (self.genesis.chain_id, items)
         result = pool.apply_async(verify_signatures, (job,)) if pool is not None else None
-        failure: Finding | None = None
+        found: list[Finding] = []
         try:
             for block in blocks:
                 if pending is not None:
@@ -313,25 +448,16 @@ class ChainAuditor:
                     self._commit(pending, block.last_cert)
                 pending = self._validate(block)
         except AuditFailure as exc:
-            failure = exc.finding
+            found.append(exc.finding)
         bad = result.get() if result is not None else verify_signatures(job)
-        if bad:
-            height, index, _, _, _ = items[bad[0]]
-            block = next(b for b in blocks if b.height == height)
-            tx = block.txs[index]
-            found = Finding(
-                height,
-                f"transaction {index} ({tx.hash.hex()})",
-                "bad signature",
-                tx_index=index,
-                tx_hash=tx.hash,
-                tx_kind=tx.kind,
-            )
-            if failure is None or height < (failure.height or 0):
-                failure = found
-        if failure is not None:
-            raise AuditFailure(failure)
-        return pending
+        for pos in bad:
+            height, index, _, _, _ = items[pos]
+            tx = next(b for b in blocks if b.height == height).txs[index]
+            found.append(bad_signature(height, index, tx))
+        if not found:
+            return pending, []
+        first = min(f.height or 0 for f in found)
+        return pending, [f for f in found if (f.height or 0) == first]
 
     def _decode(self, height: int, raw: bytes | None) -> Block:
         if raw is None:
@@ -401,6 +527,7 @@ class ChainAuditor:
         self.executor.commit(executed, cert)
         self.log_sizes.append(block.header.log_size)
         self.tx_count += len(block.txs)
+        self.tx_counts.append(self.tx_count)
         self.evidence_count += len(block.evidence)
         if self.progress is not None:
             self.progress(block.height, self.tip, self.tx_count)
@@ -409,16 +536,26 @@ class ChainAuditor:
 # --- the byte-for-byte comparison -------------------------------------------------------------
 
 
-def compare_stores(auditor: ChainAuditor, audited: KVReader, report: AuditReport) -> None:
-    """Every chain row of ``audited`` equals the re-executed one, and nothing is extra."""
+def compare_stores(
+    auditor: ChainAuditor, audited: KVReader, report: AuditReport, below: int | None = None
+) -> None:
+    """Every chain row of ``audited`` equals the re-executed one, and nothing is extra.
+
+    ``below``: the replay stopped at that height, so only the rows that the blocks before
+    it alone decide are compared (their blocks, certificates and receipts, keyed by height).
+    """
     reference = auditor.scratch
-    rows = chain_rows(audited)
-    if rows == reference.data:  # one C-level comparison; the walk below names differences
-        report.rows_compared += len(rows)
-        return
-    del rows
-    expected = reference.iterate(b"")
+    expected: Iterator[tuple[bytes, bytes]] = reference.iterate(b"")
     stored = (kv for kv in audited.iterate(b"") if not kv[0].startswith(SKIPPED_TABLES))
+    if below is None and isinstance(reference, ScratchStore):
+        rows = chain_rows(audited)
+        if rows == reference.data:  # one C-level comparison; the walk below names differences
+            report.rows_compared += len(rows)
+            return
+        del rows
+    if below is not None:
+        expected = (kv for kv in expected if _decided_before(kv[0], below))
+        stored = (kv for kv in stored if _decided_before(kv[0], below))
     exp, got = next(expected, None), next(stored, None)
     while exp is not None or got is not None:
         if got is None or (exp is not None and exp[0] < got[0]):
@@ -433,6 +570,14 @@ def compare_stores(auditor: ChainAuditor, audited: KVReader, report: AuditReport
             if exp[1] != got[1]:
                 _note(auditor, report, got[0], _difference(got[1], exp[1]), got[1], exp[1])
             exp, got = next(expected, None), next(stored, None)
+
+
+def _decided_before(key: bytes, height: int) -> bool:
+    """A block, certificate or receipt row of a height below ``height``."""
+    table = key[:2]
+    if table not in (keys.BLOCK, keys.CERT, keys.RECEIPT) or len(key) < 10:
+        return False
+    return int.from_bytes(key[2:10], "big") < height
 
 
 def chain_rows(store: KVReader) -> dict[bytes, bytes]:
@@ -456,8 +601,7 @@ def _note(
         report.more_findings += 1
         return
     height, record = describe_key(auditor, key)
-    finding = Finding(height, record, problem, key=key, stored=stored, expected=expected)
-    report.findings.append(finding)
+    _add(report, Finding(height, record, problem, key=key, stored=stored, expected=expected))
 
 
 def _difference(stored: bytes, expected: bytes) -> str:
@@ -474,7 +618,7 @@ def describe_key(auditor: ChainAuditor, key: bytes) -> tuple[int | None, str]:
     """(height, what record) for a storage key, as an auditor reads it."""
     table, rest = key[:2], key[2:]
     ref = auditor.scratch.get(key)
-    at = auditor.scratch.written_at.get(key)
+    at = auditor.scratch.written_height(key)
     if table == keys.BLOCK and len(rest) == 8:
         return int.from_bytes(rest, "big"), "stored block"
     if table == keys.CERT and len(rest) == 8:

@@ -36,10 +36,14 @@ def open_leveldb(
     create: bool = False,
     block_cache_mb: int = DEFAULT_BLOCK_CACHE_MB,
     write_buffer_mb: int = DEFAULT_WRITE_BUFFER_MB,
+    max_open_files: int | None = None,
 ) -> KVStore:
     """Open the LevelDB store at ``path``; a missing one is created only with ``create``
     (``cityledger node init`` and the tools that lay out node homes), otherwise refused
     with :class:`~ledger.errors.StoreMissingError`.
+
+    ``max_open_files`` (LevelDB's default: 1000) also bounds the table files LevelDB keeps
+    mapped in memory: a reader that scans a whole large store sets it low.
 
     Imported lazily so pure users of the ledger never need plyvel loaded.
     """
@@ -50,4 +54,5 @@ def open_leveldb(
         create=create,
         block_cache_bytes=block_cache_mb * MIB,
         write_buffer_bytes=write_buffer_mb * MIB,
+        max_open_files=max_open_files,
     )

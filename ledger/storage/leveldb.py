@@ -23,6 +23,7 @@ import plyvel
 
 from ledger.errors import StorageError, StoreDamagedError, StoreLockedError, StoreMissingError
 from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB, MIB
+from ledger.storage.damage import DamagedTable, locate, where
 from ledger.storage.protocol import WriteBatch, prefix_upper_bound
 
 # Tuned for the node's load (docs/performance.md, "What to fix" 3): plyvel's defaults
@@ -46,6 +47,7 @@ class LevelDBStore:
         create: bool = False,
         block_cache_bytes: int = DEFAULT_BLOCK_CACHE_MB * MIB,
         write_buffer_bytes: int = DEFAULT_WRITE_BUFFER_MB * MIB,
+        max_open_files: int | None = None,
     ) -> None:
         self.path = path
         self._unsynced = False  # an unsynced write since the last synced one
@@ -58,6 +60,9 @@ class LevelDBStore:
                 f"no ledger store at {path} (run `cityledger node init` first, "
                 "or restore the data directory)"
             )
+        # LevelDB maps every table file it keeps open (up to 1000): a bound here bounds
+        # the mapped pages too (the streaming audit scans whole stores: node/audit_scratch.py).
+        more = {} if max_open_files is None else {"max_open_files": max_open_files}
         try:
             self._db = plyvel.DB(
                 path,
@@ -66,9 +71,10 @@ class LevelDBStore:
                 write_buffer_size=write_buffer_bytes,
                 bloom_filter_bits=BLOOM_FILTER_BITS,
                 lru_cache_size=block_cache_bytes,
+                **more,
             )
         except plyvel.CorruptionError as exc:
-            raise StoreDamagedError(f"the database at {path} is corrupt: {_reason(exc)}") from None
+            raise self._damaged(exc, "is corrupt") from None
         except plyvel.Error as exc:
             if "lock" in _reason(exc).lower():
                 raise StoreLockedError(
@@ -169,10 +175,22 @@ class LevelDBStore:
         if not self._db.closed:
             self._db.close()
 
-    def _damaged(self, exc: plyvel.Error) -> StoreDamagedError:
+    def _damaged(self, exc: plyvel.Error, what: str = "is damaged") -> StoreDamagedError:
+        """The error, naming the damaged files and what they hold (ledger/storage/damage.py)
+        when LevelDB reports corruption, with what an operator does about it."""
+        located = ""
+        found: list[DamagedTable] = []
+        if isinstance(exc, plyvel.CorruptionError):
+            try:
+                found = locate(self.path)
+                located = f"; {where(found, self.path)}"
+            except OSError:
+                pass  # unreadable files: LevelDB's reason is all there is
         return StoreDamagedError(
-            f"the database at {self.path} is damaged: {_reason(exc)} "
-            "(stop the node; restore the data directory from a backup, or rebuild it)"
+            f"the database at {self.path} {what}: {_reason(exc)}{located} (stop the node; "
+            "restore the data directory from a backup, or rebuild it from the peers: "
+            "docs/operations.md, 'A damaged or missing store')",
+            damaged=tuple((d.name, d.holds) for d in found),
         )
 
 

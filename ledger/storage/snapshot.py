@@ -7,9 +7,10 @@ must leave the evidence as found, so :func:`private_copy` opens a copy instead:
 - it first takes the store's ``LOCK`` (the same ``fcntl`` lock LevelDB takes, which
   changes nothing on disk), so a running node is refused and no node starts while the
   copy is made;
-- the table files (``*.ldb``, ``*.sst``) are immutable once LevelDB has written them, so
-  they are hard-linked (copied when the copy lives on another file system); everything
-  else (``CURRENT``, ``MANIFEST-*``, the ``*.log`` write-ahead logs) is copied;
+- the table files (``*.ldb``, ``*.sst``) that the current MANIFEST lists are immutable,
+  so they are hard-linked (copied when the copy lives on another file system); everything
+  else (``CURRENT``, ``MANIFEST-*``, the ``*.log`` write-ahead logs, and tables the
+  MANIFEST does not list, which LevelDB may write again under the same name) is copied;
 - the copy lives in a private temporary directory (0700) that is removed afterwards,
   whatever happens.
 
@@ -28,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ledger.errors import StorageError, StoreLockedError, StoreMissingError
+from ledger.storage.tables import table_ranges
 
 IMMUTABLE_SUFFIXES = (".ldb", ".sst")
 NOT_COPIED = frozenset({"LOCK", "LOG", "LOG.old"})  # the lock and LevelDB's text logs
@@ -80,14 +82,23 @@ def _held_lock(data_dir: str) -> Iterator[None]:
 
 
 def _copy_store(source: str, target: str) -> None:
+    live = set(table_ranges(source))  # the table files the current MANIFEST lists
     for entry in os.scandir(source):
         if not entry.is_file(follow_symlinks=False) or entry.name in NOT_COPIED:
             continue
         destination = os.path.join(target, entry.name)
-        if entry.name.endswith(IMMUTABLE_SUFFIXES):
+        if entry.name.endswith(IMMUTABLE_SUFFIXES) and _number(entry.name) in live:
+            # Only a live table is immutable. A table the MANIFEST does not list (left by
+            # a compaction that a stop cut short) may carry a file number LevelDB hands
+            # out again: the copy would then rewrite it, through a link, in the original.
             try:
                 os.link(entry.path, destination)
                 continue
             except OSError:
                 pass  # another file system, or links not allowed: copy instead
         shutil.copyfile(entry.path, destination)
+
+
+def _number(name: str) -> int:
+    stem = name.split(".", 1)[0]
+    return int(stem) if stem.isdigit() else -1

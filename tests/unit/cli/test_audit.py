@@ -272,7 +272,11 @@ def test_cli_audit_home_warns_when_memory_may_not_hold_the_store(
     quiet = run(["audit", "verify", "--home", str(home), "--workers", "2"])
     assert quiet.exit_code == 0 and "warning" not in quiet.output, message(quiet)
     monkeypatch.setattr(audit_cmd, "available_memory", lambda: 1024)
-    warned = run(["audit", "verify", "--home", str(home), "--workers", "2"])
+    streamed = run(["audit", "verify", "--home", str(home), "--workers", "2", "--json"])
+    assert streamed.exit_code == 0 and json.loads(streamed.stdout)["segments"] == 0, "streamed"
+    assert "warning" not in streamed.output
+    forced = ["audit", "verify", "--home", str(home), "--workers", "2", "--in-memory"]
+    warned = run(forced)
     assert warned.exit_code == 0, message(warned)
     assert "this audit keeps the store's rows in memory" in warned.output
     assert "0.0 GiB is available" in warned.output
@@ -328,3 +332,82 @@ def test_cli_audit_home_changes_no_file_of_the_audited_store(node: CliNode, tmp_
     assert json.loads(result.stdout)["ok"]
     after = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
     assert after == before
+
+
+def _several_tamperings(store: MemoryStore) -> None:
+    """A receipt at height 2, a forged signature at 4, block 6's header, a signature at 9."""
+    flip(store, keys.receipt_key(2, 1), 20)
+    rewrite_block(4, lambda b: b["txs"][0].update(signature=bytes(64)))(store)
+    rewrite_block(6, lambda b: b["header"].update(time_ms=b["header"]["time_ms"] + 1))(store)
+    rewrite_block(9, lambda b: b["txs"][0].update(signature=bytes(64)))(store)
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["sequential", "segments"])
+def test_the_audit_goes_on_after_a_bad_block(node: CliNode, workers: int) -> None:
+    report = _tampered(node, _several_tamperings, workers)
+    tip = node.chain.head().height
+    named = [(f.height, f.record.split(" (")[0], f.problem) for f in report.findings]
+
+    def found(height: int, record: str, problem: str) -> bool:
+        return any(h == height and r == record and problem in p for h, r, p in named)
+
+    assert found(2, "receipt of transaction 1", "differs from the re-executed value"), named
+    assert found(4, "transaction 0", "bad signature"), named
+    assert found(6, "certificate 6", ""), named
+    assert found(7, "block header", "prev_hash does not link to the previous block"), named
+    assert found(9, "transaction 0", "bad signature"), named
+    assert [f.height for f in report.findings] == sorted(f.height or 0 for f in report.findings)
+    assert report.heights == 3, "nothing is re-executed from the first bad block on"
+    assert report.linked == tip, "links and certificates are checked to the tip"
+    assert report.not_checked[0].startswith("state after height 3 not checked")
+    assert report.not_checked[-1].startswith("stored rows: only the blocks, certificates and")
+    assert "heights 1 to 3" in report.not_checked[-1]
+
+
+def test_a_missing_block_breaks_one_link_and_the_audit_goes_on(node: CliNode) -> None:
+    def drop_and_forge(s: MemoryStore) -> None:
+        batch = WriteBatch()
+        batch.delete(keys.block_key(5))
+        s.write(batch)
+        rewrite_block(8, lambda b: b["txs"][0].update(signature=bytes(64)))(s)
+
+    report = _tampered(node, drop_and_forge)
+    assert [(f.height, f.record) for f in report.findings][:1] == [(5, "block")]
+    assert any(f.height == 8 and f.problem == "bad signature" for f in report.findings)
+    gaps = " | ".join(report.not_checked)
+    assert "the link from block 5 to block 6: block 5 is missing" in gaps
+    assert "the certificate of block 5: the block is missing" in gaps
+
+
+STREAMED_CHANGES = [
+    lambda s: flip(s, keys.receipt_key(3, 0), 20),
+    lambda s: flip(s, first_key(s, keys.STATE_NODE), 10),
+    lambda s: flip(s, first_key(s, keys.STATE_LEAF)),
+    lambda s: flip(s, first_key(s, keys.INDEX)),
+    lambda s: flip(s, first_key(s, keys.LOG), 5),
+    lambda s: flip(s, keys.HEAD),
+    _several_tamperings,
+]
+
+
+@pytest.mark.parametrize("change", STREAMED_CHANGES)
+def test_streaming_audit_finds_what_the_in_memory_one_finds(
+    node: CliNode, change: Callable[[MemoryStore], None], tmp_path: Path
+) -> None:
+    store = copy_store(node.store)  # type: ignore[arg-type]
+    change(store)
+    in_memory = ChainAuditor(node.genesis, workers=0).run(StoreSource(store), compare_with=store)
+    streamed = ChainAuditor(node.genesis, workers=0, scratch_dir=str(tmp_path / "s")).run(
+        StoreSource(store), compare_with=store
+    )
+    assert not in_memory.ok
+    assert streamed.findings == in_memory.findings
+    assert streamed.not_checked == in_memory.not_checked
+    assert streamed.rows_compared == in_memory.rows_compared
+
+
+def test_streaming_audit_passes_a_clean_chain(node: CliNode, tmp_path: Path) -> None:
+    auditor = ChainAuditor(node.genesis, workers=1, scratch_dir=str(tmp_path / "s"))
+    report = auditor.run(StoreSource(node.store), compare_with=node.store)  # type: ignore[arg-type]
+    assert report.ok and report.segments == 0, report.findings
+    assert report.rows_compared == len(node.store)  # type: ignore[arg-type]

@@ -1,0 +1,77 @@
+"""The re-executed chain on disk, for an audit whose memory does not grow with the chain.
+
+The replay writes every row it re-executes into a scratch store; the comparison then
+walks it beside the audited store, both in key order. :class:`node.audit.ScratchStore`
+keeps those rows in a dict — fast, and fine for a small chain, but a 100,000-transaction
+chain took 1.3 GB that way (docs/audit.md, "Memory"). :class:`DiskScratch` keeps them in
+a LevelDB store of its own, in the audit's private temporary directory: LevelDB holds
+a bounded write buffer and block cache in memory and the rest on disk, already sorted,
+so the comparison streams both stores in key order and nothing in the audit grows with
+the chain but a few integers per block.
+
+Each value is stored behind the 8-byte height of the block that wrote it, so a finding
+can still name that height (:func:`node.audit.describe_key`). Writes are not synced:
+the scratch is thrown away with its directory, whatever happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ledger.storage import WriteBatch, open_leveldb
+
+CACHE_MB = 32  # LevelDB block cache of the scratch store
+WRITE_BUFFER_MB = 32  # ... and its memtable (up to two while one is written out)
+# LevelDB keeps the table files it has open mapped in memory (up to 1000 by default): a
+# whole-store scan would map, and count in the resident size, the whole store. Fewer open
+# tables (about 2 MB each) bound that; both stores of a streaming audit use it.
+MAX_OPEN_FILES = 64
+
+
+class DiskScratch:
+    """A :class:`~ledger.storage.protocol.KVStore` in ``path`` remembering row heights."""
+
+    def __init__(self, path: str) -> None:
+        self.store = open_leveldb(
+            path,
+            create=True,
+            block_cache_mb=CACHE_MB,
+            write_buffer_mb=WRITE_BUFFER_MB,
+            max_open_files=MAX_OPEN_FILES,
+        )
+        self.height = 0  # the block being committed (set by the auditor before each write)
+
+    def get(self, key: bytes) -> bytes | None:
+        raw = self.store.get(key)
+        return None if raw is None else raw[8:]
+
+    def written_height(self, key: bytes) -> int | None:
+        raw = self.store.get(key)
+        return None if raw is None else int.from_bytes(raw[:8], "big")
+
+    def iterate(
+        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        for key, raw in self.store.iterate(prefix, start=start, reverse=reverse):
+            yield key, raw[8:]
+
+    def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
+        self.store.write(_Tagged(batch, self.height), sync=False)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class _Tagged(WriteBatch):
+    """``batch`` with every value behind ``height``, made as LevelDB takes the rows
+    (no second batch is built: a block writes tens of thousands of rows)."""
+
+    def __init__(self, batch: WriteBatch, height: int) -> None:
+        super().__init__()
+        self.batch = batch
+        self.prefix = height.to_bytes(8, "big")
+
+    def items(self) -> Iterator[tuple[bytes, bytes | None]]:
+        prefix = self.prefix
+        for key, value in self.batch.items():
+            yield key, None if value is None else prefix + value
