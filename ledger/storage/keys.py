@@ -52,6 +52,7 @@ INDEX = _table(b"i")
 
 HEAD = META + b"head"
 GENESIS_HASH = META + b"genesis"
+GENESIS_STATE_ROOT = META + b"genesis_state_root"  # written with the genesis state
 STORE_FORMAT = META + b"store_format"  # ASCII decimal (ledger/storage/format.py)
 
 
