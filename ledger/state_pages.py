@@ -129,7 +129,7 @@ PAGE_OVERHEAD = 232
 """Bytes a decoded page costs in memory besides its entries (the dict, its key)."""
 ENTRY_BYTES = 200
 """Bytes one entry of a decoded page costs (its hash and node as bytes objects, the slot)."""
-FULL_PAGE_BYTES = PAGE_OVERHEAD + ENTRY_BYTES * (2 * 16 - 1)
+FULL_PAGE_BYTES = PAGE_OVERHEAD + ENTRY_BYTES * 15  # 15 internal nodes; its references are not entries
 
 
 def page_bytes(page: Page) -> int:
