@@ -24,6 +24,7 @@ from ledger.storage import KVStore, WriteBatch, keys, open_leveldb
 from ledger.storage.format import STORE_FORMAT, StoreFormatError, check_format, stored_format
 from node.audit import ChainAuditor, StoreSource
 from node.chain import ChainStore
+from tests.unit.cli.kit import message, run
 
 FIXTURE = Path(__file__).parents[2] / "vectors" / "store-format1"
 
@@ -186,6 +187,17 @@ def test_the_command_migrates_and_a_second_run_has_nothing_to_do(home: Path) -> 
         ChainStore(store, genesis())
     finally:
         store.close()
+
+
+def test_an_offline_audit_of_a_format1_home_says_to_migrate_it_then_passes(home: Path) -> None:
+    shutil.copy(FIXTURE / "genesis.json", home / "genesis.json")
+    args = ["audit", "verify", "--home", str(home), "--genesis", str(home / "genesis.json")]
+    refused = run([*args, "--workers", "0"])
+    assert refused.exit_code != 0
+    assert f"migrate it with `cityledger node migrate-store --home {home}`" in message(refused)
+    assert run(["node", "migrate-store", "--home", str(home)]).exit_code == 0
+    passed = run([*args, "--workers", "2", "--json"])
+    assert passed.exit_code == 0, message(passed)
 
 
 def test_an_empty_store_has_nothing_to_migrate(tmp_path: Path) -> None:
