@@ -42,14 +42,15 @@ from hashlib import sha256
 
 from ledger.errors import CorruptionError
 from ledger.state_pages import (
-    LEAF_MARK,
     LEAF_TAG,
+    NODE_TAG,
     PAGE_MASK,
     NodeCache,
     Page,
     check_leaf,
     decode_page,
     encode_page,
+    leaf_ref,
 )
 from ledger.state_proof import (
     EMPTY_ROOT,
@@ -126,9 +127,9 @@ class StateTree:
         """
         _check_root(root)
         kh = sha256(key).digest()
-        _, _, leaf = self._walk(root, kh, None)
+        _, _, leaf_hash, leaf = self._walk(root, kh, None)
         if leaf is not None and leaf[1:33] == kh:
-            return leaf[33:]
+            return self._value(leaf_hash, leaf)
         return None
 
     def prove(self, key: bytes, root: bytes | None = None) -> StateProof:
@@ -136,19 +137,21 @@ class StateTree:
         root = self.root if root is None else _check_root(root)
         kh = sha256(key).digest()
         siblings: list[bytes] = []
-        depth, bits, leaf = self._walk(root, kh, siblings)
+        depth, bits, leaf_hash, leaf = self._walk(root, kh, siblings)
         bitmap = bitmap_bytes(bits, depth)
         if leaf is None:
             return StateProof(key, None, depth, bitmap, tuple(siblings))
         if leaf[1:33] == kh:
-            return StateProof(key, leaf[33:], depth, bitmap, tuple(siblings))
-        other_value_hash = sha256(leaf[33:]).digest()
+            value = self._value(leaf_hash, leaf)
+            return StateProof(key, value, depth, bitmap, tuple(siblings))
+        other_value_hash = leaf_ref(leaf)[33:]
         return StateProof(key, None, depth, bitmap, tuple(siblings), leaf[1:33], other_value_hash)
 
     def _walk(
         self, root: bytes, kh: bytes, siblings: list[bytes] | None
-    ) -> tuple[int, int, bytes | None]:
-        """Follow ``kh``'s path to its end: (depth, sibling bits, leaf row or None).
+    ) -> tuple[int, int, bytes, bytes | None]:
+        """Follow ``kh``'s path to its end: (depth, sibling bits, leaf hash, the leaf's row
+        or reference, or None where the path ends empty).
 
         Non-empty siblings are appended to ``siblings`` when given; bit ``255 - level``
         of the returned int is set for each of them.
@@ -161,8 +164,8 @@ class StateTree:
             node = known.get(node_hash)
             if node is None:
                 node = self._fetch(node_hash, depth, known)
-            if node[0] == LEAF_TAG:
-                return depth, bits, self._leaf(node_hash, node)
+            if node[0] != NODE_TAG:
+                return depth, bits, node_hash, node
             if (path >> (255 - depth)) & 1:
                 node_hash, sibling = node[33:], node[1:33]
             else:
@@ -171,7 +174,7 @@ class StateTree:
                 siblings.append(sibling)
                 bits |= 1 << (255 - depth)
             depth += 1
-        return depth, bits, None
+        return depth, bits, EMPTY_ROOT, None
 
     def _fetch(self, node_hash: bytes, depth: int, known: Page) -> bytes:
         """The node at the top of a page (``depth`` divisible by 4): its page, from the
@@ -191,21 +194,26 @@ class StateTree:
         row = self.store.get(_NODE + node_hash)
         if row is None:
             raise CorruptionError(f"state node {node_hash.hex()} is missing from the store")
-        if row[:1] == LEAF_MARK:
+        if row[:1] == b"\x00":  # a tree of one key: the root is its leaf
             return {node_hash: check_leaf(node_hash, row, self.verify_nodes)}
         page = decode_page(node_hash, row)
         if depth < self.cache.depth_limit:
             self.cache.add(node_hash, page)
         return page
 
-    def _leaf(self, node_hash: bytes, node: bytes) -> bytes:
-        """The row of the leaf ``node_hash``: ``node`` itself, or read when it is a mark."""
-        if len(node) > 1:
-            return node
-        row = self.store.get(_NODE + node_hash)
+    def _value(self, leaf_hash: bytes, leaf: bytes) -> bytes:
+        """The value of a leaf met on a walk: in its row, or read from it when the walk
+        met its reference in a page (then checked against the reference's value hash, a
+        page being checked against its own hash whenever it is read)."""
+        if leaf[0] == LEAF_TAG:
+            return leaf[33:]
+        row = self.store.get(_NODE + leaf_hash)
         if row is None:
-            raise CorruptionError(f"state leaf {node_hash.hex()} is missing from the store")
-        return check_leaf(node_hash, row, self.verify_nodes)
+            raise CorruptionError(f"state leaf {leaf_hash.hex()} is missing from the store")
+        row = check_leaf(leaf_hash, row, False)
+        if row[1:33] != leaf[1:33] or sha256(row[33:]).digest() != leaf[33:]:
+            raise CorruptionError(f"state leaf {leaf_hash.hex()} does not match its hash")
+        return row[33:]
 
     # --- updates ---------------------------------------------------------------------------
 
@@ -293,18 +301,12 @@ class _BatchUpdate:
         node = self.known.get(node_hash)
         return self.tree._fetch(node_hash, depth, self.known) if node is None else node
 
-    def leaf(self, node_hash: bytes, node: bytes) -> bytes:
-        return self.tree._leaf(node_hash, node)
-
     def pages(self) -> dict[bytes, tuple[bytes, Page, int]]:
         """Every new page: root hash -> (stored row, decoded page, depth)."""
         nodes, known = self.nodes, self.known
 
-        def lookup(node_hash: bytes) -> bytes:
-            node = nodes.get(node_hash) or known.get(node_hash)
-            if node is None:
-                raise CorruptionError(f"state node {node_hash.hex()} of a new page is unknown")
-            return node
+        def lookup(node_hash: bytes) -> bytes | None:
+            return nodes.get(node_hash) or known.get(node_hash)
 
         return {h: (*encode_page(h, lookup), depth) for h, depth in self.roots.items()}
 
@@ -315,8 +317,8 @@ class _BatchUpdate:
         if node_hash == EMPTY_ROOT:
             return self.build(depth, lo, hi, None, EMPTY_ROOT)
         node = self.read(node_hash, depth)
-        if node[0] == LEAF_TAG:
-            return self.build(depth, lo, hi, self.leaf(node_hash, node), node_hash)
+        if node[0] != NODE_TAG:
+            return self.build(depth, lo, hi, node, node_hash)
         shift = 255 - depth
         mid = bisect_left(self.paths, ((self.paths[lo] >> shift) | 1) << shift, lo, hi)
         left, right = node[1:33], node[33:]
@@ -345,8 +347,8 @@ class _BatchUpdate:
             node = known.get(old)  # self.read(), inlined: the hottest lookup of an update
             if node is None:
                 node = fetch(old, level, known)
-            if node[0] == LEAF_TAG:
-                new = self.build(level, i, i + 1, self.leaf(old, node), old)
+            if node[0] != NODE_TAG:
+                new = self.build(level, i, i + 1, node, old)
                 break
             above.append(node)
             old = node[33:] if (path >> (255 - level)) & 1 else node[1:33]
@@ -439,4 +441,4 @@ class _BatchUpdate:
         node = self.nodes.get(node_hash)
         if node is None:
             node = self.read(node_hash, depth)
-        return node[0] == LEAF_TAG
+        return node[0] != NODE_TAG

@@ -26,7 +26,7 @@ from hashlib import sha256
 
 from ledger.block import decode_header
 from ledger.errors import CorruptionError, StorageError
-from ledger.state_pages import LEAF_MARK, LEAF_TAG, NODE_TAG, encode_page
+from ledger.state_pages import LEAF_REF_TAG, LEAF_TAG, NODE_TAG, encode_page
 from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
 from ledger.storage import KVStore, WriteBatch, keys
 from ledger.storage.format import (
@@ -122,7 +122,7 @@ class _Pager:
             return
         nodes: dict[bytes, bytes] = {}
 
-        def lookup(h: bytes) -> bytes:
+        def lookup(h: bytes) -> bytes | None:
             node = nodes.get(h)
             if node is None:
                 node = nodes[h] = self._old(h)
@@ -130,7 +130,7 @@ class _Pager:
 
         page_row, page = encode_page(node_hash, lookup)
         for h, node in page.items():
-            if node == LEAF_MARK:
+            if node[0] == LEAF_REF_TAG:
                 self.copy(h)
             else:
                 for child in _below(node, page):
@@ -159,7 +159,7 @@ class _Pager:
             raise CorruptionError(f"old state node {node_hash.hex()} is missing from the store")
         if row[:1] == bytes([NODE_TAG]) and len(row) == 1 + 2 * HASH_SIZE:
             digest = sha256(row).digest()
-        elif row[:1] == LEAF_MARK and len(row) >= 1 + HASH_SIZE:
+        elif row[:1] == bytes([LEAF_TAG]) and len(row) >= 1 + HASH_SIZE:
             digest = sha256(row[:33] + sha256(row[33:]).digest()).digest()
         else:
             raise CorruptionError(f"old state node {node_hash.hex()} is malformed")

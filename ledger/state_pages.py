@@ -3,27 +3,28 @@
 The tree's hashing and proofs are binary (``ledger.state_proof``); only its storage is
 wider. A *page* holds the subtree below one internal node at a depth that is a multiple
 of :data:`PAGE_LEVELS` (4): its internal nodes down to four levels (at most 15), inline,
-and references to what hangs below them — up to 16 child pages or leaves, plus leaves
-that end a path inside the page. It is filed under its root node's binary hash, so a
-walk from the root to a leaf at depth ``d`` reads about ``d / 4`` rows instead of ``d``.
-Leaves keep their own rows, as before. Both live in ``STATE_NODE``; the first byte
-says which:
+the leaves that hang from them as ``(key_hash, value_hash)``, and references to the
+child pages below its fourth level (at most 16). It is filed under its root node's
+binary hash, so a walk from the root to depth ``d`` reads about ``d / 4`` rows instead of
+``d``, and an update finds the key hash of the leaf it meets without reading that leaf.
+Leaves keep their own rows, for their values. Both live in ``STATE_NODE``; the first
+byte says which:
 
 * leaf: ``0x00 || key_hash || value`` (hash: ``SHA-256(0x00 || key_hash || SHA-256(value))``);
 * page: ``0x02`` followed by the page's root in pre-order, each position one of
   ``0x00`` (empty), ``0x01`` left right (an internal node, only above the page's fourth
-  level), ``0x02 || hash`` (a leaf, or at the fourth level a leaf or a child page).
+  level), ``0x02 || hash`` (a child page, only at the fourth level),
+  ``0x03 || key_hash || value_hash`` (a leaf).
 
-The hashes of the inline nodes are not stored: decoding recomputes them (up to 15
+The hashes of the inline nodes are not stored: decoding recomputes them (up to 31
 SHA-256 of 65 bytes), so a page is always checked against the hash it is filed under,
 whatever ``verify_nodes`` says. A page's content is a function of its root hash (a binary
 node's hash fixes its depth: see docs/formats-state.md §4), so pages are
 content-addressed and shared between versions like the binary nodes were.
 
 Decoded, a page is a dict from node hash to node: ``0x01 || left || right`` for its
-internal nodes and :data:`LEAF_MARK` for the leaves that end inside it (the leaf's own
-row holds its key hash and value). References at the fourth level are not in it: what
-they name is read (and checked) when a walk gets there.
+internal nodes and ``0x03 || key_hash || value_hash`` (a *leaf reference*) for its
+leaves. Child pages are not in it: they are read (and checked) when a walk gets there.
 """
 
 from __future__ import annotations
@@ -36,42 +37,51 @@ from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
 
 PAGE_LEVELS = 4
 PAGE_MASK = PAGE_LEVELS - 1  # depth & PAGE_MASK == 0: a page starts at this depth
-LEAF_TAG = 0
-NODE_TAG = 1
-PAGE_TAG = 2
-LEAF_MARK = b"\x00"
-"""A leaf inside a decoded page: its row is read when its key or value is needed."""
-_EMPTY, _INLINE, _REF = 0, 1, 2
+LEAF_TAG = 0  # a leaf's row
+NODE_TAG = 1  # an internal node
+PAGE_TAG = 2  # a page's row
+LEAF_REF_TAG = 3  # a leaf in a decoded page: 0x03 || key_hash || value_hash
+_EMPTY, _INLINE, _CHILD, _LEAF = 0, 1, 2, 3
 
 Page = dict[bytes, bytes]
 
 
-def encode_page(root: bytes, lookup: Callable[[bytes], bytes]) -> tuple[bytes, Page]:
+def leaf_ref(node: bytes) -> bytes:
+    """The reference form of a leaf given as its row or already as a reference."""
+    if node[0] == LEAF_REF_TAG:
+        return node
+    return b"\x03" + node[1:33] + sha256(node[33:]).digest()
+
+
+def encode_page(root: bytes, lookup: Callable[[bytes], bytes | None]) -> tuple[bytes, Page]:
     """The stored row of the page whose root is the internal node ``root``, and its
-    decoded form. ``lookup`` gives any node of the page: an internal node
-    (``0x01 || left || right``) or a leaf (its row, or :data:`LEAF_MARK`)."""
+    decoded form. ``lookup`` gives the page's nodes: an internal node
+    (``0x01 || left || right``) or a leaf (its row, or its reference); for a node below
+    the fourth level it may answer None, meaning a child page."""
     out = bytearray(b"\x02")
     page: Page = {}
 
     def put(node_hash: bytes, rel: int) -> None:
-        node = lookup(node_hash)
-        if node[0] != NODE_TAG:
-            out.append(_REF)
+        node = lookup(node_hash) if node_hash != EMPTY_ROOT else None
+        if node_hash == EMPTY_ROOT:
+            out.append(_EMPTY)
+        elif node is not None and node[0] != NODE_TAG:
+            ref = page[node_hash] = leaf_ref(node)
+            out.append(_LEAF)
+            out.extend(ref[1:])
+        elif rel == PAGE_LEVELS:
+            out.append(_CHILD)
             out.extend(node_hash)
-            page[node_hash] = LEAF_MARK
-            return
-        out.append(_INLINE)
-        page[node_hash] = node
-        for child in (node[1:33], node[33:]):
-            if child == EMPTY_ROOT:
-                out.append(_EMPTY)
-            elif rel == PAGE_MASK:
-                out.append(_REF)
-                out.extend(child)
-            else:
-                put(child, rel + 1)
+        elif node is None:
+            raise CorruptionError(f"state node {node_hash.hex()} of a new page is unknown")
+        else:
+            out.append(_INLINE)
+            page[node_hash] = node
+            put(node[1:33], rel + 1)
+            put(node[33:], rel + 1)
 
-    if lookup(root)[0] != NODE_TAG:
+    node = lookup(root)
+    if node is None or node[0] != NODE_TAG:
         raise ValueError("a page's root is an internal node")
     put(root, 0)
     return bytes(out), page
@@ -86,26 +96,27 @@ def decode_page(node_hash: bytes, row: bytes) -> Page:
 
     def parse(rel: int) -> bytes:
         nonlocal pos
-        if pos >= end:
-            raise CorruptionError(f"state page {node_hash.hex()} is truncated")
-        tag = row[pos]
+        tag = row[pos] if pos < end else -1
         pos += 1
         if tag == _EMPTY:
             return EMPTY_ROOT
-        if tag == _REF:
-            ref = row[pos : pos + HASH_SIZE]
+        if tag == _LEAF and pos + 2 * HASH_SIZE <= end:
+            ref = b"\x03" + row[pos : pos + 2 * HASH_SIZE]
+            pos += 2 * HASH_SIZE
+            digest = sha256(b"\x00" + ref[1:]).digest()
+            page[digest] = ref
+            return digest
+        if tag == _CHILD and rel == PAGE_LEVELS and pos + HASH_SIZE <= end:
             pos += HASH_SIZE
-            if len(ref) != HASH_SIZE or ref == EMPTY_ROOT:
-                raise CorruptionError(f"state page {node_hash.hex()} is malformed")
-            if rel < PAGE_LEVELS:
-                page[ref] = LEAF_MARK
-            return ref
-        if tag != _INLINE or rel >= PAGE_LEVELS:
-            raise CorruptionError(f"state page {node_hash.hex()} is malformed")
-        node = b"\x01" + parse(rel + 1) + parse(rel + 1)
-        digest = sha256(node).digest()
-        page[digest] = node
-        return digest
+            child = row[pos - HASH_SIZE : pos]
+            if child != EMPTY_ROOT:
+                return child
+        if tag == _INLINE and rel < PAGE_LEVELS:
+            node = b"\x01" + parse(rel + 1) + parse(rel + 1)
+            digest = sha256(node).digest()
+            page[digest] = node
+            return digest
+        raise CorruptionError(f"state page {node_hash.hex()} is malformed")
 
     if end < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:
         raise CorruptionError(f"state page {node_hash.hex()} is malformed")
@@ -116,7 +127,7 @@ def decode_page(node_hash: bytes, row: bytes) -> Page:
 
 def check_leaf(node_hash: bytes, row: bytes, rehash: bool) -> bytes:
     """``row`` if it is a leaf (filed under its hash, when ``rehash``); else CorruptionError."""
-    if row[:1] != LEAF_MARK or len(row) < 1 + HASH_SIZE:
+    if row[:1] != b"\x00" or len(row) < 1 + HASH_SIZE:
         raise CorruptionError(f"state leaf {node_hash.hex()} is malformed")
     if rehash and sha256(row[:33] + sha256(row[33:]).digest()).digest() != node_hash:
         raise CorruptionError(f"state leaf {node_hash.hex()} does not match its hash")
@@ -129,7 +140,7 @@ PAGE_OVERHEAD = 232
 """Bytes a decoded page costs in memory besides its entries (the dict, its key)."""
 ENTRY_BYTES = 200
 """Bytes one entry of a decoded page costs (its hash and node as bytes objects, the slot)."""
-FULL_PAGE_BYTES = PAGE_OVERHEAD + ENTRY_BYTES * 15  # 15 internal nodes; its references are not entries
+FULL_PAGE_BYTES = PAGE_OVERHEAD + ENTRY_BYTES * 15  # 15 internal nodes (child pages: no entry)
 
 
 def page_bytes(page: Page) -> int:
