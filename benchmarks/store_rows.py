@@ -55,8 +55,8 @@ class Counts:
                     counts.bytes[key[1:2]] += len(key) + (0 if value is None else len(value))
             write(store, batch, sync=sync)
 
-        LevelDBStore.get = counting_get  # type: ignore[method-assign]
-        LevelDBStore.write = counting_write  # type: ignore[method-assign]
+        LevelDBStore.get = counting_get  # type: ignore[method-assign,assignment]
+        LevelDBStore.write = counting_write  # type: ignore[method-assign,assignment]
 
     def wrap_timed(self) -> None:
         timed: Callable[..., int] = stages._timed
@@ -68,7 +68,7 @@ class Counts:
             finally:
                 self.on = False
 
-        stages._timed = counted
+        stages._timed = counted  # type: ignore[assignment]
 
 
 def per_tx(counter: Counter[bytes], txs: int) -> dict[str, float]:
