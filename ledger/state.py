@@ -144,7 +144,7 @@ class StateTree:
         if leaf[1:33] == kh:
             value = self._value(leaf_hash, leaf)
             return StateProof(key, value, depth, bitmap, tuple(siblings))
-        other_value_hash = leaf_ref(leaf)[33:]
+        other_value_hash = leaf[33:]  # a leaf met on a walk is a reference
         return StateProof(key, None, depth, bitmap, tuple(siblings), leaf[1:33], other_value_hash)
 
     def _walk(
@@ -195,7 +195,7 @@ class StateTree:
         if row is None:
             raise CorruptionError(f"state node {node_hash.hex()} is missing from the store")
         if row[:1] == b"\x00":  # a tree of one key: the root is its leaf
-            return {node_hash: check_leaf(node_hash, row, self.verify_nodes)}
+            return {node_hash: leaf_ref(check_leaf(node_hash, row, self.verify_nodes))}
         page = decode_page(node_hash, row)
         if depth < self.cache.depth_limit:
             self.cache.add(node_hash, page)
@@ -236,9 +236,9 @@ class StateTree:
             else:
                 batch.put(_LEAF + kh, len(key).to_bytes(4, "big") + key + value)
         put = batch.put
-        for node_hash, node in update.nodes.items():
-            if node[0] == LEAF_TAG:
-                put(_NODE + node_hash, node)
+        for kh, _key, value, leaf_hash in entries:
+            if value is not None and leaf_hash is not None:
+                put(_NODE + leaf_hash, b"\x00" + kh + value)
         cache, limit = self.cache, self.cache.depth_limit
         for node_hash, (row, page, depth) in pages.items():
             put(_NODE + node_hash, row)
@@ -286,12 +286,13 @@ class _BatchUpdate:
         self.known: Page = {}
         """The nodes of every old page read, by hash."""
         self.nodes: dict[bytes, bytes] = {}
-        """Every node created, by hash (all of them are in the new tree)."""
+        """Every node created, by hash (all of them are in the new tree); leaves as
+        references (``0x03 || key_hash || value_hash``), as pages hold them."""
         self.roots: dict[bytes, int] = {}
         """The created internal nodes that start a page, and their depths."""
         for kh, _key, value, leaf_hash in entries:
             if value is not None and leaf_hash is not None:
-                self.nodes[leaf_hash] = b"\x00" + kh + value
+                self.nodes[leaf_hash] = b"\x03" + kh + sha256(value).digest()
 
     def run(self, root: bytes) -> bytes:
         return self.update(root, 0, 0, len(self.paths))
@@ -303,12 +304,9 @@ class _BatchUpdate:
 
     def pages(self) -> dict[bytes, tuple[bytes, Page, int]]:
         """Every new page: root hash -> (stored row, decoded page, depth)."""
-        nodes, known = self.nodes, self.known
-
-        def lookup(node_hash: bytes) -> bytes | None:
-            return nodes.get(node_hash) or known.get(node_hash)
-
-        return {h: (*encode_page(h, lookup), depth) for h, depth in self.roots.items()}
+        known = self.known
+        known.update(self.nodes)  # a hash names one node: old and new never disagree
+        return {h: (*encode_page(h, known), depth) for h, depth in self.roots.items()}
 
     def update(self, node_hash: bytes, depth: int, lo: int, hi: int) -> bytes:
         """New hash of the subtree ``node_hash`` at ``depth`` after changes ``[lo, hi)``."""

@@ -26,7 +26,7 @@ from hashlib import sha256
 
 from ledger.block import decode_header
 from ledger.errors import CorruptionError, StorageError
-from ledger.state_pages import LEAF_REF_TAG, LEAF_TAG, NODE_TAG, encode_page
+from ledger.state_pages import LEAF_REF_TAG, LEAF_TAG, NODE_TAG, encode_page, leaf_ref
 from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
 from ledger.storage import KVStore, WriteBatch, keys
 from ledger.storage.format import (
@@ -120,15 +120,8 @@ class _Pager:
             self._put(node_hash, row)
             self.state.leaves += 1
             return
-        nodes: dict[bytes, bytes] = {}
-
-        def lookup(h: bytes) -> bytes | None:
-            node = nodes.get(h)
-            if node is None:
-                node = nodes[h] = self._old(h)
-            return node
-
-        page_row, page = encode_page(node_hash, lookup)
+        nodes = _OldNodes(self._old)
+        page_row, page = encode_page(node_hash, nodes)
         for h, node in page.items():
             if node[0] == LEAF_REF_TAG:
                 self.copy(h)
@@ -166,6 +159,24 @@ class _Pager:
         if digest != node_hash:
             raise CorruptionError(f"old state node {node_hash.hex()} does not match its hash")
         return row
+
+
+class _OldNodes(dict[bytes, bytes]):
+    """The old-layout nodes of one page, read as :func:`encode_page` asks for them
+    (leaves in the reference form pages hold)."""
+
+    def __init__(self, read: Callable[[bytes], bytes]) -> None:
+        super().__init__()
+        self.read = read
+
+    def get(self, node_hash: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        node = super().get(node_hash)
+        if node is None:
+            node = self.read(node_hash)
+            if node[0] == LEAF_TAG:
+                node = leaf_ref(node)
+            self[node_hash] = node
+        return node
 
 
 def _below(node: bytes, page: dict[bytes, bytes]) -> Iterator[bytes]:

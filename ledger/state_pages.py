@@ -29,7 +29,7 @@ leaves. Child pages are not in it: they are read (and checked) when a walk gets 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from hashlib import sha256
 
 from ledger.errors import CorruptionError
@@ -46,45 +46,45 @@ _EMPTY, _INLINE, _CHILD, _LEAF = 0, 1, 2, 3
 Page = dict[bytes, bytes]
 
 
-def leaf_ref(node: bytes) -> bytes:
-    """The reference form of a leaf given as its row or already as a reference."""
-    if node[0] == LEAF_REF_TAG:
-        return node
-    return b"\x03" + node[1:33] + sha256(node[33:]).digest()
+def leaf_ref(row: bytes) -> bytes:
+    """The reference form of a leaf's row: ``0x03 || key_hash || SHA-256(value)``."""
+    return b"\x03" + row[1:33] + sha256(row[33:]).digest()
 
 
-def encode_page(root: bytes, lookup: Callable[[bytes], bytes | None]) -> tuple[bytes, Page]:
+def encode_page(root: bytes, nodes: Mapping[bytes, bytes]) -> tuple[bytes, Page]:
     """The stored row of the page whose root is the internal node ``root``, and its
-    decoded form. ``lookup`` gives the page's nodes: an internal node
-    (``0x01 || left || right``) or a leaf (its row, or its reference); for a node below
-    the fourth level it may answer None, meaning a child page."""
-    out = bytearray(b"\x02")
-    page: Page = {}
+    decoded form. ``nodes`` holds the page's nodes by hash: internal ones
+    (``0x01 || left || right``) and leaves as references; a node below the fourth level
+    it does not hold is a child page.
 
-    def put(node_hash: bytes, rel: int) -> None:
-        node = lookup(node_hash) if node_hash != EMPTY_ROOT else None
+    A loop over an explicit stack, not a recursion: it runs for every page an update
+    writes (about two per key changed), so its per-node cost is most of an update's.
+    """
+    out = [b"\x02"]
+    page: Page = {}
+    stack = [(root, 0)]
+    pop, push, emit = stack.pop, stack.append, out.append
+    while stack:
+        node_hash, rel = pop()
         if node_hash == EMPTY_ROOT:
-            out.append(_EMPTY)
-        elif node is not None and node[0] != NODE_TAG:
-            ref = page[node_hash] = leaf_ref(node)
-            out.append(_LEAF)
-            out.extend(ref[1:])
+            emit(b"\x00")
+            continue
+        node = nodes.get(node_hash)
+        if node is not None and node[0] == LEAF_REF_TAG:
+            emit(node)  # its encoding is its reference form
+            page[node_hash] = node
         elif rel == PAGE_LEVELS:
-            out.append(_CHILD)
-            out.extend(node_hash)
-        elif node is None:
+            emit(b"\x02" + node_hash)
+        elif node is None or node[0] != NODE_TAG:
             raise CorruptionError(f"state node {node_hash.hex()} of a new page is unknown")
         else:
-            out.append(_INLINE)
+            emit(b"\x01")
             page[node_hash] = node
-            put(node[1:33], rel + 1)
-            put(node[33:], rel + 1)
-
-    node = lookup(root)
-    if node is None or node[0] != NODE_TAG:
+            push((node[33:], rel + 1))
+            push((node[1:33], rel + 1))
+    if root not in page or page[root][0] != NODE_TAG:
         raise ValueError("a page's root is an internal node")
-    put(root, 0)
-    return bytes(out), page
+    return b"".join(out), page
 
 
 def decode_page(node_hash: bytes, row: bytes) -> Page:
