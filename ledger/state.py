@@ -26,12 +26,13 @@ the new state before that batch is committed, give the tree an
 compute a proposal's root and forget it, drop the overlay.
 
 Trust in the store: every page read is rehashed (decoding computes its inline nodes'
-hashes anyway) and refused (:class:`CorruptionError`) unless its root matches the hash
-it is filed under. A leaf row is checked for shape but, by default, not rehashed: the
-store is our own, LevelDB checksums its blocks, and a wrong leaf cannot go unnoticed
-where it matters (an update over it yields a state root that differs from the certified
-one, a proof built from it fails verification). ``verify_nodes=True`` (audits) rehashes
-leaves too, so every row the tree reads is checked against its hash.
+and leaves' hashes anyway) and refused (:class:`CorruptionError`) unless its root
+matches the hash it is filed under; a leaf row read for its value is checked against
+the ``(key_hash, value_hash)`` its page holds. So every row a walk or an update reads is
+checked, whatever ``verify_nodes`` says. The one row checked only with
+``verify_nodes=True`` (audits) is the leaf that is the whole tree's root (a state of one
+key), read without a page above it; with it, the audit's claim "every node read was
+rehashed" holds without exception.
 """
 
 from __future__ import annotations
