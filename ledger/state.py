@@ -158,13 +158,14 @@ class StateTree:
         of the returned int is set for each of them.
         """
         path = int.from_bytes(kh, "big")
-        known: Page = {}
+        page: Page = {}  # the page the walk is in: one path needs no other
         node_hash = root
         depth = bits = 0
         while node_hash != EMPTY_ROOT:
-            node = known.get(node_hash)
+            node = page.get(node_hash)
             if node is None:
-                node = self._fetch(node_hash, depth, known)
+                page = self._page(node_hash, depth)
+                node = page[node_hash]
             if node[0] != NODE_TAG:
                 return depth, bits, node_hash, node
             if (path >> (255 - depth)) & 1:
@@ -180,15 +181,18 @@ class StateTree:
     def _fetch(self, node_hash: bytes, depth: int, known: Page) -> bytes:
         """The node at the top of a page (``depth`` divisible by 4): its page, from the
         cache or the store, joins ``known``, where the walk finds the three levels below."""
+        page = self._page(node_hash, depth)
+        known.update(page)
+        return page[node_hash]
+
+    def _page(self, node_hash: bytes, depth: int) -> Page:
+        """The page starting at ``node_hash`` (``depth`` divisible by 4): cached, or read."""
         if depth & PAGE_MASK:
             raise CorruptionError(
                 f"state node {node_hash.hex()} at depth {depth} is in none of the pages read"
             )
         page = self.cache.get(node_hash)
-        if page is None:
-            page = self._load(node_hash, depth)
-        known.update(page)
-        return page[node_hash]
+        return self._load(node_hash, depth) if page is None else page
 
     def _load(self, node_hash: bytes, depth: int) -> Page:
         """Read a page (or a leaf) missing from the cache, check it, cache it if high up."""
