@@ -43,7 +43,6 @@ from hashlib import sha256
 
 from ledger.errors import CorruptionError
 from ledger.state_pages import (
-    LEAF_TAG,
     NODE_TAG,
     PAGE_MASK,
     NodeCache,
@@ -207,11 +206,9 @@ class StateTree:
         return page
 
     def _value(self, leaf_hash: bytes, leaf: bytes) -> bytes:
-        """The value of a leaf met on a walk: in its row, or read from it when the walk
-        met its reference in a page (then checked against the reference's value hash, a
-        page being checked against its own hash whenever it is read)."""
-        if leaf[0] == LEAF_TAG:
-            return leaf[33:]
+        """The value of a leaf met on a walk (as its reference): read from its row and
+        checked against the reference's key and value hash (the page that held the
+        reference was checked against its own hash when it was read)."""
         row = self.store.get(_NODE + leaf_hash)
         if row is None:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} is missing from the store")
