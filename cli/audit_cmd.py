@@ -54,6 +54,7 @@ from ledger.encoding import Value, encode
 from ledger.errors import LedgerError, StoreDamagedError
 from ledger.genesis import Genesis
 from ledger.storage import KVStore, keys, open_leveldb
+from ledger.storage.format import check_format
 from ledger.storage.snapshot import private_copy
 from ledger.votes import CommitCertificate
 from lightclient.answers import Verified
@@ -299,6 +300,7 @@ def _offline_store(home: str, genesis: Genesis, streaming: bool) -> Iterator[KVS
             stored = store.get(keys.GENESIS_HASH)
             if stored is not None and stored != genesis.hash:
                 fail(f"{home}'s store: {genesis_mismatch(stored, genesis.hash).problem}")
+            check_format(store, home)  # a store of another format would differ in every state row
             yield store
         finally:
             store.close()

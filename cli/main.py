@@ -22,10 +22,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from cli import backup_cmd, commands, devnet_cmd, node_cmd
+    from cli import backup_cmd, commands, devnet_cmd, node_cmd, store_cmd
 
     node_cmd.node.add_command(backup_cmd.backup)
     node_cmd.node.add_command(backup_cmd.restore)
+    node_cmd.node.add_command(store_cmd.migrate_store_cmd)
     cli.add_command(node_cmd.node)
     cli.add_command(devnet_cmd.devnet)
     commands.register(cli)

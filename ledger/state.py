@@ -9,11 +9,13 @@ hashing (see :mod:`ledger.state_proof` and ``docs/formats-state.md``)::
     internal = SHA-256(0x01 || left || right)
     empty    = 32 zero bytes (EMPTY_ROOT)
 
-Storage (both tables in :mod:`ledger.storage.keys`; fixed binary layouts, no msgpack):
+Storage (store format 2; both tables in :mod:`ledger.storage.keys`, fixed binary
+layouts, no msgpack):
 
-* ``STATE_NODE + hash -> node``, content-addressed, never deleted, so every historic
-  root keeps answering. An internal node is ``0x01 || left || right`` (65 bytes, its hash
-  is SHA-256 of exactly those bytes); a leaf is ``0x00 || key_hash || value``.
+* ``STATE_NODE + hash -> page or leaf``, content-addressed, never deleted, so every
+  historic root keeps answering. A page holds four binary levels below a node at a
+  depth divisible by 4 (:mod:`ledger.state_pages`), so a walk reads a quarter of the
+  rows a node-per-row layout needs; a leaf is ``0x00 || key_hash || value``.
 * ``STATE_LEAF + key_hash -> u32be(len(key)) || key || value``: the current value of
   every key (the flat table), kept in step with the latest root by :meth:`StateTree.apply`,
   so that :meth:`StateTree.get` is one read instead of a walk.
@@ -23,21 +25,33 @@ the new state before that batch is committed, give the tree an
 :class:`~ledger.storage.overlay.OverlayStore` and apply into ``overlay.batch``; to
 compute a proposal's root and forget it, drop the overlay.
 
-Trust in the store: a node read from it is checked for shape (:class:`CorruptionError`
-when missing or malformed) but, by default, not rehashed. The store is our own, LevelDB
-checksums its blocks, and a wrong node cannot go unnoticed where it matters: an update
-over it yields a state root that differs from the certified one, and a proof built from
-it fails verification. ``verify_nodes=True`` (audits) checks every node read against
-its hash too, which makes updates about 10% slower.
+Trust in the store: every page read is rehashed (decoding computes its inline nodes'
+and leaves' hashes anyway) and refused (:class:`CorruptionError`) unless its root
+matches the hash it is filed under; a leaf row read for its value is checked against
+the ``(key_hash, value_hash)`` its page holds. So every row a walk or an update reads is
+checked, whatever ``verify_nodes`` says. The one row checked only with
+``verify_nodes=True`` (audits) is the leaf that is the whole tree's root (a state of one
+key), read without a page above it; with it, the audit's claim "every node read was
+rehashed" holds without exception.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from hashlib import sha256
 
 from ledger.errors import CorruptionError
+from ledger.state_pages import (
+    NODE_TAG,
+    PAGE_MASK,
+    NodeCache,
+    Page,
+    check_leaf,
+    decode_page,
+    encode_page,
+    leaf_ref,
+)
 from ledger.state_proof import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -59,8 +73,6 @@ __all__ = [
 
 _NODE = keys.STATE_NODE
 _LEAF = keys.STATE_LEAF
-_LEAF_TAG = 0
-_NODE_TAG = 1
 
 
 def flat_key(key_hash: bytes) -> bytes:
@@ -74,55 +86,6 @@ def decode_flat_row(row: bytes, key: bytes) -> bytes:
     if len(row) < 4 + n or row[4 : 4 + n] != key:
         raise CorruptionError(f"flat state row for key {key.hex()} holds another key")
     return row[4 + n :]
-
-
-class NodeCache:
-    """A bounded cache of tree nodes by hash, shared between trees; roughly LRU.
-
-    Two generations of plain dicts: nodes go into ``young``; when it holds half the
-    capacity it becomes ``old`` and the previous ``old`` is dropped; a hit in ``old``
-    moves the node back to ``young``. That keeps what was used in the last half
-    capacity of insertions at the cost of dict operations only (an ``OrderedDict``
-    LRU costs several times more per node, and a block inserts tens of thousands).
-    It holds at most ``capacity`` nodes, plus those of the last apply while it lasts.
-
-    Only nodes above :attr:`depth_limit` are admitted: there are fewer of them than
-    the capacity, every walk passes through them, and they are what random updates
-    and proofs reuse; the deep nodes, seldom read twice, would only evict them.
-    Content addressing makes sharing safe: a hash names one node in every store.
-    """
-
-    __slots__ = ("capacity", "depth_limit", "old", "young")
-
-    def __init__(self, capacity: int = 100_000) -> None:
-        self.capacity = capacity
-        self.depth_limit = max(1, capacity.bit_length() - 1)
-        """Nodes at depths below this (at most ``2**depth_limit - 1``) are cached."""
-        self.young: dict[bytes, bytes] = {}
-        self.old: dict[bytes, bytes] = {}
-
-    def get(self, node_hash: bytes) -> bytes | None:
-        node = self.young.get(node_hash)
-        if node is None:
-            node = self.old.get(node_hash)
-            if node is not None:
-                self.add(node_hash, node)
-        return node
-
-    def add(self, node_hash: bytes, node: bytes) -> None:
-        young = self.young
-        young[node_hash] = node
-        if 2 * len(young) >= self.capacity:
-            self.old, self.young = young, {}
-
-    def add_many(self, new: Mapping[bytes, bytes]) -> None:
-        young = self.young
-        young.update(new)
-        if 2 * len(young) >= self.capacity:
-            self.old, self.young = young, {}
-
-    def __len__(self) -> int:
-        return len(self.young.keys() | self.old.keys())
 
 
 class StateTree:
@@ -164,9 +127,9 @@ class StateTree:
         """
         _check_root(root)
         kh = sha256(key).digest()
-        _, _, leaf = self._walk(root, kh, None)
+        _, _, leaf_hash, leaf = self._walk(root, kh, None)
         if leaf is not None and leaf[1:33] == kh:
-            return leaf[33:]
+            return self._value(leaf_hash, leaf)
         return None
 
     def prove(self, key: bytes, root: bytes | None = None) -> StateProof:
@@ -174,30 +137,36 @@ class StateTree:
         root = self.root if root is None else _check_root(root)
         kh = sha256(key).digest()
         siblings: list[bytes] = []
-        depth, bits, leaf = self._walk(root, kh, siblings)
+        depth, bits, leaf_hash, leaf = self._walk(root, kh, siblings)
         bitmap = bitmap_bytes(bits, depth)
         if leaf is None:
             return StateProof(key, None, depth, bitmap, tuple(siblings))
         if leaf[1:33] == kh:
-            return StateProof(key, leaf[33:], depth, bitmap, tuple(siblings))
-        other_value_hash = sha256(leaf[33:]).digest()
+            value = self._value(leaf_hash, leaf)
+            return StateProof(key, value, depth, bitmap, tuple(siblings))
+        other_value_hash = leaf[33:]  # a leaf met on a walk is a reference
         return StateProof(key, None, depth, bitmap, tuple(siblings), leaf[1:33], other_value_hash)
 
     def _walk(
         self, root: bytes, kh: bytes, siblings: list[bytes] | None
-    ) -> tuple[int, int, bytes | None]:
-        """Follow ``kh``'s path to its end: (depth, sibling bits, leaf node or None).
+    ) -> tuple[int, int, bytes, bytes | None]:
+        """Follow ``kh``'s path to its end: (depth, sibling bits, leaf hash, the leaf's row
+        or reference, or None where the path ends empty).
 
         Non-empty siblings are appended to ``siblings`` when given; bit ``255 - level``
         of the returned int is set for each of them.
         """
         path = int.from_bytes(kh, "big")
+        page: Page = {}  # the page the walk is in: one path needs no other
         node_hash = root
         depth = bits = 0
         while node_hash != EMPTY_ROOT:
-            node = self._node(node_hash, depth)
-            if node[0] == _LEAF_TAG:
-                return depth, bits, node
+            node = page.get(node_hash)
+            if node is None:
+                page = self._page(node_hash, depth)
+                node = page[node_hash]
+            if node[0] != NODE_TAG:
+                return depth, bits, node_hash, node
             if (path >> (255 - depth)) & 1:
                 node_hash, sibling = node[33:], node[1:33]
             else:
@@ -206,50 +175,77 @@ class StateTree:
                 siblings.append(sibling)
                 bits |= 1 << (255 - depth)
             depth += 1
-        return depth, bits, None
+        return depth, bits, EMPTY_ROOT, None
 
-    def _node(self, node_hash: bytes, depth: int) -> bytes:
-        """The node with this hash (found at ``depth``): cached, or read and checked."""
-        node = self.cache.get(node_hash)
-        return self._load(node_hash, depth) if node is None else node
+    def _fetch(self, node_hash: bytes, depth: int, known: Page) -> bytes:
+        """The node at the top of a page (``depth`` divisible by 4): its page, from the
+        cache or the store, joins ``known``, where the walk finds the three levels below."""
+        page = self._page(node_hash, depth)
+        known.update(page)
+        return page[node_hash]
 
-    def _load(self, node_hash: bytes, depth: int) -> bytes:
-        """Read a node missing from the cache, check it, and cache it if it is high up."""
-        node = self.store.get(_NODE + node_hash)
-        if node is None:
+    def _page(self, node_hash: bytes, depth: int) -> Page:
+        """The page starting at ``node_hash`` (``depth`` divisible by 4): cached, or read."""
+        if depth & PAGE_MASK:
+            raise CorruptionError(
+                f"state node {node_hash.hex()} at depth {depth} is in none of the pages read"
+            )
+        page = self.cache.get(node_hash)
+        return self._load(node_hash, depth) if page is None else page
+
+    def _load(self, node_hash: bytes, depth: int) -> Page:
+        """Read a page (or a leaf) missing from the cache, check it, cache it if high up."""
+        row = self.store.get(_NODE + node_hash)
+        if row is None:
             raise CorruptionError(f"state node {node_hash.hex()} is missing from the store")
-        if self.verify_nodes:
-            if _hash_stored_node(node) != node_hash:
-                raise CorruptionError(f"state node {node_hash.hex()} does not match its hash")
-        elif (len(node) != 65) if node[:1] == b"\x01" else (node[:1] != b"\x00" or len(node) < 33):
-            raise CorruptionError(f"state node {node_hash.hex()} is malformed")
+        if row[:1] == b"\x00":  # a tree of one key: the root is its leaf
+            return {node_hash: leaf_ref(check_leaf(node_hash, row, self.verify_nodes))}
+        page = decode_page(node_hash, row)
         if depth < self.cache.depth_limit:
-            self.cache.add(node_hash, node)
-        return node
+            self.cache.add(node_hash, page)
+        return page
+
+    def _value(self, leaf_hash: bytes, leaf: bytes) -> bytes:
+        """The value of a leaf met on a walk (as its reference): read from its row and
+        checked against the reference's key and value hash (the page that held the
+        reference was checked against its own hash when it was read)."""
+        row = self.store.get(_NODE + leaf_hash)
+        if row is None:
+            raise CorruptionError(f"state leaf {leaf_hash.hex()} is missing from the store")
+        row = check_leaf(leaf_hash, row, False)
+        if row[1:33] != leaf[1:33] or sha256(row[33:]).digest() != leaf[33:]:
+            raise CorruptionError(f"state leaf {leaf_hash.hex()} does not match its hash")
+        return row[33:]
 
     # --- updates ---------------------------------------------------------------------------
 
     def apply(self, changes: Mapping[bytes, bytes | None], batch: WriteBatch) -> bytes:
         """Apply sets (bytes) and deletes (None) at once; return and adopt the new root.
 
-        Every new node and flat-table row goes into ``batch`` (the store is not
+        Every new page, leaf and flat-table row goes into ``batch`` (the store is not
         written). The root depends only on the resulting key->value map. Nothing is
         added to ``batch`` if a stored node turns out missing or corrupt.
         """
         if not changes:
             return self.root
         entries = sorted(_prepare(key, value) for key, value in changes.items())
-        update = _BatchUpdate(entries, self._node, self._load, self.cache)
+        update = _BatchUpdate(entries, self)
         new_root = update.run(self.root)
+        pages = update.pages()
         for kh, key, value, _leaf_hash in entries:
             if value is None:
                 batch.delete(_LEAF + kh)
             else:
                 batch.put(_LEAF + kh, len(key).to_bytes(4, "big") + key + value)
         put = batch.put
-        for node_hash, node in update.nodes.items():
-            put(_NODE + node_hash, node)
-        self.cache.add_many(update.upper)
+        for kh, _key, value, leaf_hash in entries:
+            if value is not None and leaf_hash is not None:
+                put(_NODE + leaf_hash, b"\x00" + kh + value)
+        cache, limit = self.cache, self.cache.depth_limit
+        for node_hash, (row, page, depth) in pages.items():
+            put(_NODE + node_hash, row)
+            if depth < limit:
+                cache.add(node_hash, page)
         self.root = new_root
         return new_root
 
@@ -272,48 +268,47 @@ def _prepare(key: bytes, value: bytes | None) -> tuple[bytes, bytes, bytes | Non
     return kh, key, value, sha256(b"\x00" + kh + sha256(value).digest()).digest()
 
 
-def _hash_stored_node(node: bytes) -> bytes | None:
-    """The hash a stored node must be filed under, or None if it is malformed."""
-    if len(node) == 1 + 2 * HASH_SIZE and node[0] == _NODE_TAG:
-        return sha256(node).digest()
-    if len(node) >= 1 + HASH_SIZE and node[0] == _LEAF_TAG:
-        return sha256(node[:33] + sha256(node[33:]).digest()).digest()
-    return None
-
-
 class _BatchUpdate:
     """One :meth:`StateTree.apply`: sorted changes in, a new root and its new nodes out.
 
     The changes are split by bit down the old tree, so each node above several changed
     keys is read and rehashed once. Below an old leaf or empty subtree the new
-    subtree is built directly from the surviving entries.
+    subtree is built directly from the surviving entries. Every page the walk reads
+    joins :attr:`known`, so the old nodes a new page keeps are at hand to write it.
     """
 
-    __slots__ = ("cache", "cache_limit", "hashes", "load", "nodes", "paths", "read", "upper")
+    __slots__ = ("hashes", "known", "nodes", "paths", "roots", "tree")
 
     def __init__(
-        self,
-        entries: list[tuple[bytes, bytes, bytes | None, bytes | None]],
-        read: Callable[[bytes, int], bytes],
-        load: Callable[[bytes, int], bytes],
-        cache: NodeCache,
+        self, entries: list[tuple[bytes, bytes, bytes | None, bytes | None]], tree: StateTree
     ) -> None:
         self.paths = [int.from_bytes(kh, "big") for kh, _, _, _ in entries]
         self.hashes = [leaf_hash for _, _, _, leaf_hash in entries]
-        self.read = read  # any node
-        self.load = load  # a node known not to be in the cache
-        self.cache = cache
-        self.cache_limit = cache.depth_limit
+        self.tree = tree
+        self.known: Page = {}
+        """The nodes of every old page read, by hash."""
         self.nodes: dict[bytes, bytes] = {}
-        """Every node created, by hash (all of them are in the new tree)."""
-        self.upper: dict[bytes, bytes] = {}
-        """The internal ones among them above ``cache_limit``, for the node cache."""
+        """Every node created, by hash (all of them are in the new tree); leaves as
+        references (``0x03 || key_hash || value_hash``), as pages hold them."""
+        self.roots: dict[bytes, int] = {}
+        """The created internal nodes that start a page, and their depths."""
         for kh, _key, value, leaf_hash in entries:
             if value is not None and leaf_hash is not None:
-                self.nodes[leaf_hash] = b"\x00" + kh + value
+                self.nodes[leaf_hash] = b"\x03" + kh + sha256(value).digest()
 
     def run(self, root: bytes) -> bytes:
         return self.update(root, 0, 0, len(self.paths))
+
+    def read(self, node_hash: bytes, depth: int) -> bytes:
+        """An old node: from a page already read, or the one it starts."""
+        node = self.known.get(node_hash)
+        return self.tree._fetch(node_hash, depth, self.known) if node is None else node
+
+    def pages(self) -> dict[bytes, tuple[bytes, Page, int]]:
+        """Every new page: root hash -> (stored row, decoded page, depth)."""
+        known = self.known
+        known.update(self.nodes)  # a hash names one node: old and new never disagree
+        return {h: (*encode_page(h, known), depth) for h, depth in self.roots.items()}
 
     def update(self, node_hash: bytes, depth: int, lo: int, hi: int) -> bytes:
         """New hash of the subtree ``node_hash`` at ``depth`` after changes ``[lo, hi)``."""
@@ -322,7 +317,7 @@ class _BatchUpdate:
         if node_hash == EMPTY_ROOT:
             return self.build(depth, lo, hi, None, EMPTY_ROOT)
         node = self.read(node_hash, depth)
-        if node[0] == _LEAF_TAG:
+        if node[0] != NODE_TAG:
             return self.build(depth, lo, hi, node, node_hash)
         shift = 255 - depth
         mid = bisect_left(self.paths, ((self.paths[lo] >> shift) | 1) << shift, lo, hi)
@@ -345,19 +340,14 @@ class _BatchUpdate:
         subtree; a loop is much cheaper there than splitting a range at every level.
         """
         path = self.paths[i]
-        cache = self.cache
-        young, older, load = cache.young, cache.old, self.load
+        known, fetch = self.known, self.tree._fetch
         above: list[bytes] = []  # the internal nodes passed on the way down
         old, level = node_hash, depth
         while old != EMPTY_ROOT:
-            node = young.get(old)  # self.read(), inlined: the hottest lookup of an update
+            node = known.get(old)  # self.read(), inlined: the hottest lookup of an update
             if node is None:
-                node = older.get(old)
-                if node is None:
-                    node = load(old, level)
-                else:
-                    cache.add(old, node)
-            if node[0] == _LEAF_TAG:
+                node = fetch(old, level, known)
+            if node[0] != NODE_TAG:
                 new = self.build(level, i, i + 1, node, old)
                 break
             above.append(node)
@@ -368,7 +358,7 @@ class _BatchUpdate:
         if new == old:
             return node_hash
         lone = new == EMPTY_ROOT or self.is_leaf(new, level)  # may still move up
-        nodes, upper, limit = self.nodes, self.upper, self.cache_limit
+        nodes, roots = self.nodes, self.roots
         for up in range(level - 1, depth - 1, -1):
             parent = above.pop()
             right = (path >> (255 - up)) & 1
@@ -384,8 +374,8 @@ class _BatchUpdate:
             node = parent[:33] + new if right else b"\x01" + new + parent[33:]
             new = sha256(node).digest()
             nodes[new] = node
-            if up < limit:
-                upper[new] = node
+            if not up & PAGE_MASK:
+                roots[new] = up
         return new
 
     def build(self, depth: int, lo: int, hi: int, leaf: bytes | None, leaf_hash: bytes) -> bytes:
@@ -443,12 +433,12 @@ class _BatchUpdate:
         node = b"\x01" + left + right
         node_hash = sha256(node).digest()
         self.nodes[node_hash] = node
-        if depth < self.cache_limit:
-            self.upper[node_hash] = node
+        if not depth & PAGE_MASK:
+            self.roots[node_hash] = depth
         return node_hash
 
     def is_leaf(self, node_hash: bytes, depth: int) -> bool:
         node = self.nodes.get(node_hash)
         if node is None:
             node = self.read(node_hash, depth)
-        return node[0] == _LEAF_TAG
+        return node[0] != NODE_TAG

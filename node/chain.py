@@ -10,6 +10,7 @@ run of unsynced commits).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,6 +24,7 @@ from ledger.genesis import Genesis
 from ledger.merkle import EMPTY_ROOT as EMPTY_LOG_ROOT
 from ledger.state import EMPTY_ROOT, StateTree
 from ledger.storage import KVStore, WriteBatch, keys
+from ledger.storage.format import check_format, stamp_format
 from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
 
@@ -41,6 +43,12 @@ class Head:
     log_root: bytes
 
 
+def _home_of(store: KVStore) -> str:
+    """The node home a LevelDB store is the ``data`` directory of, for messages."""
+    path = getattr(store, "path", None)
+    return os.path.dirname(os.path.abspath(path)) if isinstance(path, str) else "DIR"
+
+
 class ChainStore:
     """Typed reads and the one atomic commit over a :class:`KVStore`."""
 
@@ -54,6 +62,7 @@ class ChainStore:
                 f"{stored.hex()[:16]}…, the genesis file's is {genesis.hash.hex()[:16]}…"
             )
         self.initialised = stored is not None
+        check_format(store, _home_of(store))
 
     # --- head ---------------------------------------------------------------------------
 
@@ -108,6 +117,7 @@ class ChainStore:
         root = StateTree(self.store).apply(dict(genesis_state), batch)
         batch.put(keys.META + b"genesis_state_root", root)
         batch.put(keys.GENESIS_HASH, self.genesis.hash)
+        stamp_format(batch)
         self.store.write(batch, sync=True)
         self.initialised = True
 

@@ -26,9 +26,11 @@ RECEIPT = _table(b"r")  # RECEIPT + height + index -> encoded Receipt
 # Merkle log over every transaction hash since genesis
 LOG = _table(b"l")  # LOG + last_leaf(8) + level(1) -> node hash; LOG + b"size" (ledger.log)
 
-# Authenticated state (sparse Merkle tree nodes and leaves)
-STATE_NODE = _table(b"s")  # STATE_NODE + node hash -> encoded node
+# Authenticated state (sparse Merkle tree pages and leaves; docs/formats-state.md §4)
+STATE_NODE = _table(b"p")  # STATE_NODE + hash -> a page of 4 binary levels, or a leaf
 STATE_LEAF = _table(b"v")  # STATE_LEAF + sha256(state key) -> (state key, value)
+# Store format 1 kept one binary node per row here; only `node migrate-store` reads it.
+LEGACY_STATE_NODE = _table(b"s")  # + node hash -> 0x01 || left || right, or a leaf
 
 # Committed equivocation evidence (chain rows, written in the batch of the block that
 # commits it): every piece by (block height, index in the block), and the offence index
@@ -50,6 +52,8 @@ INDEX = _table(b"i")
 
 HEAD = META + b"head"
 GENESIS_HASH = META + b"genesis"
+GENESIS_STATE_ROOT = META + b"genesis_state_root"  # written with the genesis state
+STORE_FORMAT = META + b"store_format"  # ASCII decimal (ledger/storage/format.py)
 
 
 def height_bytes(height: int) -> bytes:

@@ -471,14 +471,111 @@ def test_apply_rejects_non_bytes() -> None:
         StateTree(MemoryStore(), b"short")
 
 
-def test_cache_stays_bounded(filled: tuple[MemoryStore, bytes, Items]) -> None:
+def test_cache_stays_bounded_in_bytes(filled: tuple[MemoryStore, bytes, Items]) -> None:
     store, root, _ = filled
-    cache = NodeCache(64)
+    cache = NodeCache(max_bytes=20_000)
+    assert cache.depth_limit == 4, "a budget for the root page and no more"
     tree = StateTree(store, root, cache=cache)
-    for i in range(400):
-        tree.prove(key(i))
-    root = commit(store, root, {key(i): b"w" for i in range(150)})
-    assert len(cache) <= 64
+    for block in range(30):
+        for i in range(0, 400, 7):
+            tree.prove(key(i))
+        root = commit(store, root, {key(i): b"w%d" % block for i in range(block, 150, 10)})
+        tree = StateTree(store, root, cache=cache)
+        assert len(cache) > 0 and cache.size_bytes() <= cache.max_bytes
+    assert NodeCache().depth_limit == 16, "the default keeps the top 16 levels, as before"
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.read_keys: set[bytes] = set()
+
+    def get(self, key: bytes) -> bytes | None:
+        self.reads += 1
+        self.read_keys.add(key)
+        return super().get(key)
+
+
+def test_a_walk_reads_one_row_per_four_levels() -> None:
+    store, root = CountingStore(), EMPTY_ROOT
+    for block in range(5):
+        root = commit(store, root, {key(i): b"v" for i in range(block * 1000, block * 1000 + 1000)})
+    tree = StateTree(store, root, cache=NodeCache(max_bytes=0))
+    binary = paged = 0
+    for i in range(0, 6000, 13):
+        store.reads = 0
+        proof = tree.prove(key(i))
+        verify_state_proof(root, proof)
+        d = proof.depth
+        ends_at_row = proof.is_member or proof.other_key_hash is not None
+        # The pages holding the internal nodes passed (four levels each), and the leaf's
+        # own row for its value (another key's leaf is known from its page's reference).
+        assert d > 0 and store.reads == (d + 3) // 4 + proof.is_member
+        binary += d + ends_at_row  # one row per node in the binary layout
+        paged += store.reads
+    assert paged < 0.45 * binary
+
+
+def test_every_page_read_is_checked_against_its_hash(
+    filled: tuple[MemoryStore, bytes, Items],
+) -> None:
+    _, _, items = filled
+    store = CountingStore()
+    root = commit(store, EMPTY_ROOT, dict(items))
+    for k in items:
+        StateTree(store, root, cache=NodeCache(max_bytes=0)).prove(k)
+    pages = [
+        (k, v) for k, v in store.iterate(keys.STATE_NODE) if v[0] == 2 and k in store.read_keys
+    ]
+    assert len(pages) > 10
+    rng = random.Random(5)
+    for page_key, row in pages:
+        at = rng.randrange(1, len(row))
+        for bad in (row[:at] + bytes([row[at] ^ 0x40]) + row[at + 1 :], row + b"\x00", row[:-1]):
+            batch = WriteBatch()
+            batch.put(page_key, bad)
+            store.write(batch)
+            with pytest.raises(CorruptionError):  # without verify_nodes: pages always are
+                for k in items:
+                    StateTree(store, root, cache=NodeCache(max_bytes=0)).prove(k)
+        batch = WriteBatch()
+        batch.put(page_key, row)
+        store.write(batch)
+    # A leaf's value changed in place is caught when verify_nodes asks for it.
+    leaf_key = next(k for k, v in store.iterate(keys.STATE_NODE) if v[0] == 0)
+    leaf = store.get(leaf_key)
+    assert leaf is not None
+    batch = WriteBatch()
+    batch.put(leaf_key, leaf + b"!")
+    store.write(batch)
+    with pytest.raises(CorruptionError, match="does not match its hash"):
+        for k in items:
+            StateTree(store, root, cache=NodeCache(max_bytes=0), verify_nodes=True).prove(k)
+
+
+def test_pinned_page_layout() -> None:
+    """docs/formats-state.md §4: the stored rows of the last state of §5."""
+    batch = WriteBatch()
+    root = StateTree(MemoryStore()).apply({b"alice": b"100", b"bob": b"200", b"carol": b""}, batch)
+    rows = {k[len(keys.STATE_NODE) :]: v for k, v in batch.items() if k.startswith(keys.STATE_NODE)}
+    named = ((b"alice", b"100"), (b"bob", b"200"), (b"carol", b""))
+    ref = {name: (_h(name) + _h(value)).hex() for name, value in named}
+    leaf = {name: _h(b"\x00" + _h(name) + _h(value)) for name, value in named}
+    # page, root inline, its left child inline, alice, carol; bob on the right
+    assert rows[root].hex() == (
+        "02" "01" "01" "03" + ref[b"alice"] + "03" + ref[b"carol"] + "03" + ref[b"bob"]
+    )  # fmt: skip
+    assert rows[root].hex() == (
+        "020101032bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90ad5736"
+        "6865126e55649ecb23ae1d48887544976efea46a48eb5d85a6eeb4d306034c26d9074c27d89ede"
+        "59270c0ac14b71e071b15239519f75474b2f3ba63481f5e3b0c44298fc1c149afbf4c8996fb924"
+        "27ae41e4649b934ca495991b7852b8550381b637d8fcd2c6da6359e6963113a1170de795e4b725"
+        "b84d1e0b4cfd9ec58ce927badc983df1780b60c2b3fa9d3a19a00e46aac798451f0febdca52920"
+        "faaddf"
+    )
+    assert rows[leaf[b"bob"]] == b"\x00" + _h(b"bob") + b"200"
+    assert set(rows) == {root, *leaf.values()}
 
 
 # --- encoding ---------------------------------------------------------------------------------

@@ -1,0 +1,206 @@
+"""Migrate a store from format 1 (one binary state node per row) to format 2 (pages).
+
+Only the state tree's rows change; roots, proofs, blocks and every other row stay as
+they are. In three steps, each safe to interrupt and re-run (``cityledger node
+migrate-store`` does so from the start):
+
+1. **Write the pages** of every state root the store holds (the genesis state's and
+   each stored block's), and copy the leaves, into the new ``STATE_NODE`` table. The old
+   rows are untouched and the store stays format 1: a node of this version refuses it
+   until step 2. A subtree is paged children first and every batch is synced, so a page
+   that exists has its whole subtree below it: a re-run skips it, and the work of a
+   run cut short is kept.
+2. **Flip**: one synced batch writes the format row. From here the store is format 2.
+3. **Remove the old rows** in batches. Until the last is gone :func:`check_format`
+   refuses the store and says to run the command again (an audit would find them).
+
+Every old node read is checked against its hash, so a damaged old store fails here,
+before the flip, rather than later in a page that does not match its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from hashlib import sha256
+
+from ledger.block import decode_header
+from ledger.errors import CorruptionError, StorageError
+from ledger.state_pages import LEAF_REF_TAG, LEAF_TAG, NODE_TAG, encode_page, leaf_ref
+from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
+from ledger.storage import KVStore, WriteBatch, keys
+from ledger.storage.format import (
+    STORE_FORMAT,
+    migration_unfinished,
+    stamp_format,
+    stored_format,
+)
+
+BATCH_BYTES = 4 * 1024 * 1024  # written (and synced) whenever the pending rows reach this
+_OLD = keys.LEGACY_STATE_NODE
+_NEW = keys.STATE_NODE
+
+
+@dataclass
+class MigrationProgress:
+    """Where a migration is; handed to the progress callback as it goes."""
+
+    step: str = "pages"  # "pages", then "cleanup", then "done"
+    roots_done: int = 0
+    roots: int = 0
+    pages: int = 0  # pages written by this run
+    leaves: int = 0  # leaves copied by this run
+    removed: int = 0  # old rows removed by this run
+    already: bool = False  # the store was in the current format already
+
+
+Progress = Callable[[MigrationProgress], None]
+
+
+def migrate_store(store: KVStore, progress: Progress | None = None) -> MigrationProgress:
+    """Bring ``store`` to :data:`STORE_FORMAT`; see the module docstring for the steps."""
+    state = MigrationProgress()
+    report = progress if progress is not None else (lambda _: None)
+    found = stored_format(store)
+    if found is None:
+        raise StorageError("this store holds no chain yet: there is nothing to migrate")
+    if found > STORE_FORMAT:
+        raise StorageError(
+            f"this store is in format {found}, made by a newer CityLedger than this one"
+        )
+    if found < STORE_FORMAT:
+        roots = state_roots(store)
+        state.roots = len(roots)
+        pager = _Pager(store, state)
+        for root in roots:
+            pager.copy(root)
+            state.roots_done += 1
+            report(state)
+        pager.flush()
+        flip = WriteBatch()
+        stamp_format(flip)
+        store.write(flip, sync=True)
+    elif not migration_unfinished(store):
+        state.already = True
+    state.step = "cleanup"
+    report(state)
+    _remove_old_rows(store, state, report)
+    state.step = "done"
+    report(state)
+    return state
+
+
+def state_roots(store: KVStore) -> list[bytes]:
+    """Every state root the store can be asked about: the genesis state's, then each
+    stored block's (consecutive repeats dropped: idle blocks change nothing)."""
+    genesis = store.get(keys.GENESIS_STATE_ROOT)
+    roots = [genesis] if genesis is not None else []
+    for _key, raw in store.iterate(keys.BLOCK):
+        root = decode_header(raw).state_root
+        if not roots or roots[-1] != root:
+            roots.append(root)
+    return roots
+
+
+class _Pager:
+    """Writes the pages and leaves of old-layout subtrees, children before parents."""
+
+    def __init__(self, store: KVStore, state: MigrationProgress) -> None:
+        self.store = store
+        self.state = state
+        self.batch = WriteBatch()
+        self.pending = 0
+
+    def copy(self, node_hash: bytes) -> None:
+        """Page the subtree ``node_hash`` (a page's top, or a leaf) unless it is done."""
+        if node_hash == EMPTY_ROOT or self._exists(node_hash):
+            return
+        row = self._old(node_hash)
+        if row[0] == LEAF_TAG:
+            self._put(node_hash, row)
+            self.state.leaves += 1
+            return
+        nodes = _OldNodes(self._old)
+        page_row, page = encode_page(node_hash, nodes)
+        for h, node in page.items():
+            if node[0] == LEAF_REF_TAG:
+                self.copy(h)
+            else:
+                for child in _below(node, page):
+                    self.copy(child)
+        self._put(node_hash, page_row)
+        self.state.pages += 1
+
+    def flush(self) -> None:
+        self.store.write(self.batch, sync=True)
+        self.batch, self.pending = WriteBatch(), 0
+
+    def _exists(self, node_hash: bytes) -> bool:
+        present, value = self.batch.get(_NEW + node_hash)
+        return value is not None if present else self.store.get(_NEW + node_hash) is not None
+
+    def _put(self, node_hash: bytes, row: bytes) -> None:
+        self.batch.put(_NEW + node_hash, row)
+        self.pending += len(row) + 34
+        if self.pending >= BATCH_BYTES:
+            self.flush()
+
+    def _old(self, node_hash: bytes) -> bytes:
+        """An old-layout node, checked against its hash."""
+        row = self.store.get(_OLD + node_hash)
+        if row is None:
+            raise CorruptionError(f"old state node {node_hash.hex()} is missing from the store")
+        if row[:1] == bytes([NODE_TAG]) and len(row) == 1 + 2 * HASH_SIZE:
+            digest = sha256(row).digest()
+        elif row[:1] == bytes([LEAF_TAG]) and len(row) >= 1 + HASH_SIZE:
+            digest = sha256(row[:33] + sha256(row[33:]).digest()).digest()
+        else:
+            raise CorruptionError(f"old state node {node_hash.hex()} is malformed")
+        if digest != node_hash:
+            raise CorruptionError(f"old state node {node_hash.hex()} does not match its hash")
+        return row
+
+
+class _OldNodes(dict[bytes, bytes]):
+    """The old-layout nodes of one page, read as :func:`encode_page` asks for them
+    (leaves in the reference form pages hold)."""
+
+    def __init__(self, read: Callable[[bytes], bytes]) -> None:
+        super().__init__()
+        self.read = read
+
+    def get(self, node_hash: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        node = super().get(node_hash)
+        if node is None:
+            node = self.read(node_hash)
+            if node[0] == LEAF_TAG:
+                node = leaf_ref(node)
+            self[node_hash] = node
+        return node
+
+
+def _below(node: bytes, page: dict[bytes, bytes]) -> Iterator[bytes]:
+    """The children of an internal node of ``page`` that are outside it (the page's
+    references at its fourth level)."""
+    for child in (node[1:33], node[33:]):
+        if child != EMPTY_ROOT and child not in page:
+            yield child
+
+
+def _remove_old_rows(store: KVStore, state: MigrationProgress, report: Progress) -> None:
+    """Delete every old-layout row, a batch at a time, resuming after the last key."""
+    start: bytes | None = None
+    while True:
+        batch, size, last = WriteBatch(), 0, None
+        for key, value in store.iterate(_OLD, start=start):
+            batch.delete(key)
+            size += len(key) + len(value)
+            last = key
+            if size >= BATCH_BYTES:
+                break
+        if last is None:
+            return
+        store.write(batch, sync=True)
+        state.removed += len(batch)
+        report(state)
+        start = last + b"\x00"

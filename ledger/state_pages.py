@@ -1,0 +1,203 @@
+"""Pages: how the binary state tree is laid out in the store (store format 2).
+
+The tree's hashing and proofs are binary (``ledger.state_proof``); only its storage is
+wider. A *page* holds the subtree below one internal node at a depth that is a multiple
+of :data:`PAGE_LEVELS` (4): its internal nodes down to four levels (at most 15), inline,
+the leaves that hang from them as ``(key_hash, value_hash)``, and references to the
+child pages below its fourth level (at most 16). It is filed under its root node's
+binary hash, so a walk from the root to depth ``d`` reads about ``d / 4`` rows instead of
+``d``, and an update finds the key hash of the leaf it meets without reading that leaf.
+Leaves keep their own rows, for their values. Both live in ``STATE_NODE``; the first
+byte says which:
+
+* leaf: ``0x00 || key_hash || value`` (hash: ``SHA-256(0x00 || key_hash || SHA-256(value))``);
+* page: ``0x02`` followed by the page's root in pre-order, each position one of
+  ``0x00`` (empty), ``0x01`` left right (an internal node, only above the page's fourth
+  level), ``0x02 || hash`` (a child page, only at the fourth level),
+  ``0x03 || key_hash || value_hash`` (a leaf).
+
+The hashes of the inline nodes are not stored: decoding recomputes them (up to 31
+SHA-256 of 65 bytes), so a page is always checked against the hash it is filed under,
+whatever ``verify_nodes`` says. A page's content is a function of its root hash (a binary
+node's hash fixes its depth: see docs/formats-state.md §4), so pages are
+content-addressed and shared between versions like the binary nodes were.
+
+Decoded, a page is a dict from node hash to node: ``0x01 || left || right`` for its
+internal nodes and ``0x03 || key_hash || value_hash`` (a *leaf reference*) for its
+leaves. Child pages are not in it: they are read (and checked) when a walk gets there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from hashlib import sha256
+
+from ledger.errors import CorruptionError
+from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
+
+PAGE_LEVELS = 4
+PAGE_MASK = PAGE_LEVELS - 1  # depth & PAGE_MASK == 0: a page starts at this depth
+LEAF_TAG = 0  # a leaf's row
+NODE_TAG = 1  # an internal node
+PAGE_TAG = 2  # a page's row
+LEAF_REF_TAG = 3  # a leaf in a decoded page: 0x03 || key_hash || value_hash
+_EMPTY, _INLINE, _CHILD, _LEAF = 0, 1, 2, 3
+
+Page = dict[bytes, bytes]
+
+
+def leaf_ref(row: bytes) -> bytes:
+    """The reference form of a leaf's row: ``0x03 || key_hash || SHA-256(value)``."""
+    return b"\x03" + row[1:33] + sha256(row[33:]).digest()
+
+
+def encode_page(root: bytes, nodes: Mapping[bytes, bytes]) -> tuple[bytes, Page]:
+    """The stored row of the page whose root is the internal node ``root``, and its
+    decoded form. ``nodes`` holds the page's nodes by hash: internal ones
+    (``0x01 || left || right``) and leaves as references; a node below the fourth level
+    it does not hold is a child page.
+
+    A loop over an explicit stack, not a recursion: it runs for every page an update
+    writes (about two per key changed), so its per-node cost is most of an update's.
+    """
+    out = [b"\x02"]
+    page: Page = {}
+    stack = [(root, 0)]
+    pop, push, emit = stack.pop, stack.append, out.append
+    while stack:
+        node_hash, rel = pop()
+        if node_hash == EMPTY_ROOT:
+            emit(b"\x00")
+            continue
+        node = nodes.get(node_hash)
+        if node is not None and node[0] == LEAF_REF_TAG:
+            emit(node)  # its encoding is its reference form
+            page[node_hash] = node
+        elif rel == PAGE_LEVELS:
+            emit(b"\x02" + node_hash)
+        elif node is None or node[0] != NODE_TAG:
+            raise CorruptionError(f"state node {node_hash.hex()} of a new page is unknown")
+        else:
+            emit(b"\x01")
+            page[node_hash] = node
+            push((node[33:], rel + 1))
+            push((node[1:33], rel + 1))
+    if root not in page or page[root][0] != NODE_TAG:
+        raise ValueError("a page's root is an internal node")
+    return b"".join(out), page
+
+
+def decode_page(node_hash: bytes, row: bytes) -> Page:
+    """The page stored under ``node_hash``, each inline node rehashed: a row that is not
+    a well-formed page whose root hashes to ``node_hash`` raises :class:`CorruptionError`."""
+    page: Page = {}
+    end = len(row)
+    pos = 1
+
+    def parse(rel: int) -> bytes:
+        nonlocal pos
+        tag = row[pos] if pos < end else -1
+        pos += 1
+        if tag == _EMPTY:
+            return EMPTY_ROOT
+        if tag == _LEAF and pos + 2 * HASH_SIZE <= end:
+            ref = b"\x03" + row[pos : pos + 2 * HASH_SIZE]
+            pos += 2 * HASH_SIZE
+            digest = sha256(b"\x00" + ref[1:]).digest()
+            page[digest] = ref
+            return digest
+        if tag == _CHILD and rel == PAGE_LEVELS and pos + HASH_SIZE <= end:
+            pos += HASH_SIZE
+            child = row[pos - HASH_SIZE : pos]
+            if child != EMPTY_ROOT:
+                return child
+        if tag == _INLINE and rel < PAGE_LEVELS:
+            node = b"\x01" + parse(rel + 1) + parse(rel + 1)
+            digest = sha256(node).digest()
+            page[digest] = node
+            return digest
+        raise CorruptionError(f"state page {node_hash.hex()} is malformed")
+
+    if end < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:
+        raise CorruptionError(f"state page {node_hash.hex()} is malformed")
+    if parse(0) != node_hash or pos != end:
+        raise CorruptionError(f"state page {node_hash.hex()} does not match its hash")
+    return page
+
+
+def check_leaf(node_hash: bytes, row: bytes, rehash: bool) -> bytes:
+    """``row`` if it is a leaf (filed under its hash, when ``rehash``); else CorruptionError."""
+    if row[:1] != b"\x00" or len(row) < 1 + HASH_SIZE:
+        raise CorruptionError(f"state leaf {node_hash.hex()} is malformed")
+    if rehash and sha256(row[:33] + sha256(row[33:]).digest()).digest() != node_hash:
+        raise CorruptionError(f"state leaf {node_hash.hex()} does not match its hash")
+    return row
+
+
+# --- the page cache -----------------------------------------------------------------------
+
+PAGE_OVERHEAD = 232
+"""Bytes a decoded page costs in memory besides its entries (the dict, its key)."""
+ENTRY_BYTES = 200
+"""Bytes one entry of a decoded page costs (its hash and node as bytes objects, the slot)."""
+FULL_PAGE_BYTES = PAGE_OVERHEAD + ENTRY_BYTES * 15  # 15 internal nodes (child pages: no entry)
+
+
+def page_bytes(page: Page) -> int:
+    """Estimated memory of a decoded page (measured with tracemalloc: docs/formats-state.md)."""
+    return PAGE_OVERHEAD + ENTRY_BYTES * len(page)
+
+
+class NodeCache:
+    """A cache of decoded pages by root hash, shared between trees, bounded in bytes.
+
+    Two generations of plain dicts: pages go into ``young``; when it holds half the
+    budget it becomes ``old`` and the previous ``old`` is dropped; a hit in ``old`` moves
+    the page back to ``young``. That keeps what was used in the last half budget of
+    insertions at the cost of dict operations only. It holds at most ``max_bytes`` of
+    pages (by :func:`page_bytes`), plus those of the last apply while it lasts.
+
+    Only pages above :attr:`depth_limit` are admitted: every walk passes through them,
+    and they are what random updates and proofs reuse; deep pages, seldom read twice,
+    would only evict them. Content addressing makes sharing safe: a hash names one
+    page in every store.
+    """
+
+    __slots__ = ("depth_limit", "max_bytes", "old", "young", "young_bytes")
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.depth_limit = 0
+        """Pages whose root is at a depth below this are cached (a multiple of 4)."""
+        fit, level_pages = 0, 1
+        while (fit + level_pages) * FULL_PAGE_BYTES * 2 <= max_bytes:
+            fit += level_pages
+            level_pages *= 16
+            self.depth_limit += PAGE_LEVELS
+        self.young: dict[bytes, Page] = {}
+        self.old: dict[bytes, Page] = {}
+        self.young_bytes = 0
+
+    def get(self, page_hash: bytes) -> Page | None:
+        page = self.young.get(page_hash)
+        if page is None:
+            page = self.old.get(page_hash)
+            if page is not None:
+                self.add(page_hash, page)
+        return page
+
+    def add(self, page_hash: bytes, page: Page) -> None:
+        if page_hash not in self.young:
+            self.young[page_hash] = page
+            self.young_bytes += page_bytes(page)
+            if 2 * self.young_bytes >= self.max_bytes:
+                self.old, self.young, self.young_bytes = self.young, {}, 0
+
+    def __len__(self) -> int:
+        return len(self.young.keys() | self.old.keys())
+
+    def size_bytes(self) -> int:
+        """Estimated bytes held (both generations)."""
+        return sum(page_bytes(p) for p in self.young.values()) + sum(
+            page_bytes(p) for k, p in self.old.items() if k not in self.young
+        )

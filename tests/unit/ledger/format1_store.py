@@ -1,0 +1,41 @@
+"""Makes ``tests/vectors/store-format1/``: a small chain stored in store format 1.
+
+Run with the code of commit 8dbb2ca (the last one that wrote format 1), not this one::
+
+    mkdir /tmp/f1 && git archive 8dbb2ca | tar -x -C /tmp/f1
+    PYTHONPATH=/tmp/f1 python tests/unit/ledger/format1_store.py tests/vectors/store-format1
+
+It writes ``data/`` (the LevelDB store) and ``genesis.json``: six shipment journeys
+(declarations, custody, customs decisions that move search-bucket members, so keys
+are deleted as well as set) and a permit's life, 50-odd blocks on the test kit's
+devnet genesis. ``test_migrate_store.py`` migrates copies of it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ledger.storage import open_leveldb
+from tests.unit.cli.kit import CliNode, build_journey, build_permit, make_genesis
+
+GENESIS_MS = 1_764_000_000_000
+
+
+def build(out: str) -> None:
+    os.makedirs(out)
+    genesis = make_genesis(GENESIS_MS)
+    store = open_leveldb(os.path.join(out, "data"), create=True)
+    try:
+        node = CliNode(store, genesis)
+        for i in range(6):
+            build_journey(node, shipment_id=f"SHP-F1-{i:03d}")
+        build_permit(node)
+    finally:
+        store.close()
+    with open(os.path.join(out, "genesis.json"), "w", encoding="utf-8") as f:
+        f.write(genesis.to_json())
+
+
+if __name__ == "__main__":
+    build(sys.argv[1])
