@@ -1,6 +1,6 @@
 """Store format 2 and ``node migrate-store``, on a store made by the previous format's code.
 
-``tests/vectors/store-format1/`` was written by CityLedger at commit 8dbb2ca (the last
+``tests/vectors/store-format1/`` was written by CityLedger at commit 8f566fb (the last
 that wrote format 1: one binary state node per row, no format row), with
 ``tests/unit/ledger/format1_store.py``. Every test works on a copy.
 """

@@ -1,9 +1,16 @@
 """Makes ``tests/vectors/store-format1/``: a small chain stored in store format 1.
 
-Run with the code of commit 8dbb2ca (the last one that wrote format 1), not this one::
+Run with the code of commit 8f566fb (the last one that wrote format 1), not this one::
 
-    mkdir /tmp/f1 && git archive 8dbb2ca | tar -x -C /tmp/f1
-    PYTHONPATH=/tmp/f1 python tests/unit/ledger/format1_store.py tests/vectors/store-format1
+    mkdir /tmp/f1 && git archive 8f566fb | tar -x -C /tmp/f1
+    cp tests/unit/ledger/format1_store.py /tmp/f1/tests/unit/ledger/
+    (cd /tmp/f1 && PYTHONPATH=. python tests/unit/ledger/format1_store.py /tmp/f1out)
+
+then copy ``/tmp/f1out/data`` (without ``LOG`` and ``LOCK``) and ``genesis.json`` here.
+The chain must be made by the last format-1 code *with this version's contracts*:
+the tests audit it by re-executing every block, so a store written before a change
+to what transactions do no longer replays to the same roots (it was first made at
+8dbb2ca and remade at 8f566fb, after the organisation directory of issue 20).
 
 It writes ``data/`` (the LevelDB store) and ``genesis.json``: six shipment journeys
 (declarations, custody, customs decisions that move search-bucket members, so keys
