@@ -43,7 +43,8 @@ from ledger.keyfile import read_key_file
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Vote, VoteType
 from node.config import Home
-from node.runtime import Node, open_node
+from node.process import open_node
+from node.runtime import Node
 
 CHAIN_ID = "cityledger-bench"
 

@@ -44,7 +44,8 @@ from ledger.votes import CommitCertificate, Proposal, Vote, VoteType
 from node.collector import settled
 from node.config import Home
 from node.executor import ExecutedBlock
-from node.runtime import Node, open_node
+from node.process import open_node
+from node.runtime import Node
 from node.wire import ProposalMsg, TxBatch, decode_message, encode_message
 
 T = TypeVar("T")

@@ -156,7 +156,7 @@ def init_store(home: str) -> None:
 )
 def start(home: str, reset_signer_state: bool, passphrase_file: str | None) -> None:
     """Run the node in the foreground until Ctrl-C / SIGTERM."""
-    from node.runtime import serve
+    from node.process import serve
 
     h = Home(home)
     config = h.load_config()

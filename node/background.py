@@ -62,7 +62,7 @@ async def keep_in_touch(node: Duties) -> None:
 
 
 async def watch_rotation(node: Duties) -> None:
-    """Stop the node (to reopen under ``next_key``: ``node.runtime.serve``) once the set
+    """Stop the node (to reopen under ``next_key``: ``node.process.serve``) once the set
     voting on the next height has handed its seat to it. Checked each second: the old
     key holds no power from that height on, so it signs nothing while this waits.
     ``next_key`` is read at start and again on SIGHUP (``node rotate-key`` sends it)."""

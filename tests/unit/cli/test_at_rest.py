@@ -203,7 +203,7 @@ def test_node_start_warns_once_on_a_home_others_can_read(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import node.runtime
+    import node.process
 
     home = Home(str(tmp_path / "home"))
     code, text = _init(Path(home.path), genesis_file, keys["clerk"])
@@ -213,7 +213,7 @@ def test_node_start_warns_once_on_a_home_others_can_read(
     async def serve(path: str, **kwargs: object) -> None:
         started.append(path)
 
-    monkeypatch.setattr(node.runtime, "serve", serve)
+    monkeypatch.setattr(node.process, "serve", serve)
 
     def start() -> list[str]:
         caplog.clear()

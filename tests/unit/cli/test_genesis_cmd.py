@@ -136,7 +136,7 @@ def test_devnet_marks_its_genesis_and_writes_the_agencies_admin_keys(tmp_path: P
 def test_node_start_refuses_a_genesis_changed_after_signing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import node.runtime
+    import node.process
 
     draft, homes = _founded(tmp_path)
     for i, home in enumerate(homes):
@@ -150,7 +150,7 @@ def test_node_start_refuses_a_genesis_changed_after_signing(
     async def serve(path: str, **kwargs: object) -> None:
         started.append(path)
 
-    monkeypatch.setattr(node.runtime, "serve", serve)
+    monkeypatch.setattr(node.process, "serve", serve)
     assert run(["node", "start", "--home", node_home.path]).exit_code == 0
     doc = json.loads(Path(node_home.genesis).read_text())
     doc["consensus"]["timeout_propose_ms"] = 1  # the body nobody signed

@@ -12,7 +12,7 @@ import pytest
 from devnet import layout
 from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB, MIB
 from node.config import MAX_PEERS, SECTIONS, ConfigError, Home, NodeConfig, plaintext_problem
-from node.runtime import open_node
+from node.process import open_node
 from tests.unit.ledger.storage.plyvel_spy import record_plyvel_options
 
 
