@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from cli.output import console, err_console, print_json, record_json
-from cli.read_source import PageAsk, Source, paging_options, source_options
+from cli.read_source import PageAsk, Source, paging_options, read_at_options, source_options
 from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
     freshness_json,
@@ -62,8 +62,7 @@ def account(
 
 @energy.command()
 @click.argument("interval", type=click.IntRange(min=0))
-@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@source_options("Member key that signs the read (a prosumer, or the energy regulator).")
+@read_at_options("Member key that signs the read (a prosumer, or the energy regulator).")
 @format_option()
 def market(interval: int, height: int | None, source: Source, fmt: str) -> None:
     """The market of the interval starting at INTERVAL (ms): every order and trade."""

@@ -25,3 +25,11 @@ def existing_file_option(
 def json_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--json``: print the machine-readable form instead of the table (to ``as_json``)."""
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def height_option(
+    help_text: str = "At this block.",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--height``: the block (1 or more) a read is made at, to ``height``; None, the
+    default, is the latest certified block (each command says which in ``help_text``)."""
+    return click.option("--height", type=click.IntRange(min=1), default=None, help=help_text)

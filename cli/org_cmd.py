@@ -12,7 +12,7 @@ import click
 
 from cli.org_directory import ORGS, checked_name, describe_matches, org_json, read_directory
 from cli.output import print_json
-from cli.read_source import Source, source_options
+from cli.read_source import Source, read_at_options
 from cli.tabular import format_option
 from cli.verified_reads import freshness_json, freshness_text
 from lightclient.orgs import MATCH_RULE
@@ -25,8 +25,7 @@ def org() -> None:
 
 @org.command()
 @click.argument("name", metavar="NAME")
-@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@source_options()
+@read_at_options()
 @format_option()
 def find(name: str, height: int | None, source: Source, fmt: str) -> None:
     """Organisations whose name contains NAME (case-insensitive), from the whole

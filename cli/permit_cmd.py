@@ -20,7 +20,7 @@ import click
 from cli.options import json_option
 from cli.output import console, fail, print_json, record_json
 from cli.permit_qr import qr
-from cli.read_source import PageAsk, Source, paging_options, source_options
+from cli.read_source import PageAsk, Source, paging_options, read_at_options, source_options
 from cli.render import fmt_time, parse_time, permit_view
 from cli.tabular import Column, Listing, format_option
 from cli.verified_reads import (
@@ -89,8 +89,7 @@ permit.add_command(qr)
 @permit.command()
 @click.argument("permit_id", metavar="ID")
 @click.option("--at", "at", default=None, help="Time (ms or ISO 8601; default: now).")
-@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@source_options()
+@read_at_options()
 @json_option()
 def check(
     permit_id: str, at: str | None, height: int | None, source: Source, as_json: bool
@@ -136,8 +135,7 @@ def _permit_at(reads: Reads, permit_id: str, at_ms: int, as_json: bool) -> Verif
 
 @permit.command()
 @click.argument("permit_id", metavar="ID")
-@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@source_options()
+@read_at_options()
 @json_option()
 def show(permit_id: str, height: int | None, source: Source, as_json: bool) -> None:
     """Permit ID and its whole history, as of the latest (or --height) certified block."""

@@ -20,6 +20,7 @@ import click
 
 from cli.client import NodeClient, genesis_option, node_option
 from cli.keys_cmd import key_option, load_key
+from cli.options import height_option
 from cli.output import fail
 from cli.verified_reads import Reads, max_age_option
 from ledger.genesis import Genesis
@@ -69,6 +70,18 @@ def source_options(
     return wrap
 
 
+def read_at_options(
+    key_help: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of a read of one record: ``--height`` (the latest certified block when
+    not given: :func:`cli.options.height_option`) and :func:`source_options`."""
+
+    def wrap(command: Callable[..., Any]) -> Callable[..., Any]:
+        return height_option()(source_options(key_help)(command))
+
+    return wrap
+
+
 @dataclass(frozen=True, slots=True)
 class PageAsk:
     """The page of a search the user asked for: ``--limit``, ``--after`` (a slot) and
@@ -94,12 +107,7 @@ def paging_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--limit``, ``--after`` (a slot number) and ``--height`` of a paged search, passed
     to the command as ``page`` (a :class:`PageAsk`)."""
 
-    height_option = click.option(
-        "--height",
-        type=click.IntRange(min=1),
-        default=None,
-        help="At this block (a later page: the first page's height).",
-    )
+    at_height = height_option("At this block (a later page: the first page's height).")
     after_option = click.option(
         "--after",
         type=click.IntRange(min=0),
@@ -115,7 +123,7 @@ def paging_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def run(*args: Any, limit: int, after: int | None, height: int | None, **kw: Any) -> Any:
             return command(*args, page=PageAsk(limit, after, height), **kw)
 
-        with_options: Callable[..., Any] = limit_option(after_option(height_option(run)))
+        with_options: Callable[..., Any] = limit_option(after_option(at_height(run)))
         return with_options
 
     return wrap

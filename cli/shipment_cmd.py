@@ -22,11 +22,10 @@ import click
 
 from cli.block_feed import BlockFeed
 from cli.client import NodeClient
-from cli.inputs import CONTAINERS
 from cli.output import console, err_console, fail, print_json, record_json
-from cli.read_source import PageAsk, Source, paging_options, source_options
+from cli.read_source import PageAsk, Source, paging_options, read_at_options, source_options
 from cli.render import SHIPMENTS, TIMELINE, event_order, shipment_view
-from cli.shipment_find import date_range, find_by_days, hs_search, port_search, search_page
+from cli.shipment_find import date_range, filter_options, find_by_days, search_page
 from cli.shipment_names import find_by_names, names_given
 from cli.shipment_watch import Watch, follow
 from cli.tabular import format_option
@@ -129,8 +128,7 @@ def shipment() -> None:
 
 @shipment.command()
 @click.argument("shipment_id", metavar="ID")
-@click.option("--height", type=click.IntRange(min=1), default=None, help="At this block.")
-@source_options("Member key that signs the read (shipment data is not public).")
+@read_at_options("Member key that signs the read (shipment data is not public).")
 @format_option("epcis", help_text="; epcis: a GS1 EPCIS 2.0 document (JSON-LD).")
 def provenance(shipment_id: str, height: int | None, source: Source, fmt: str) -> None:
     """Who held shipment ID, where it has been, what was declared, and customs' decisions.
@@ -160,13 +158,7 @@ def provenance(shipment_id: str, height: int | None, source: Source, fmt: str) -
 
 
 @shipment.command()
-@click.option(
-    "--container",
-    default=None,
-    callback=CONTAINERS,
-    help="ISO 6346 container number (case and check digit checked).",
-)
-@click.option("--party", default=None, help="Organisation id (consignor, consignee, holder …).")
+@filter_options()
 @click.option(
     "--consignor-name",
     default=None,
@@ -174,27 +166,16 @@ def provenance(shipment_id: str, height: int | None, source: Source, fmt: str) -
 )
 @click.option("--consignee-name", default=None, help="Part of the consignee's name (the same).")
 @click.option("--party-name", default=None, help="Part of a party's or holder's name.")
-@click.option(
-    "--status",
-    default=None,
-    help="declared, in_transit, delivered, pending, held, inspection, cleared, released, seized.",
-)
-@click.option("--hs", default=None, help="HS code, 4 to 10 digits: goods lines under it.")
-@click.option("--port", default=None, help="UN/LOCODE: the origin or the destination.")
 @click.option("--from", "first_day", default=None, help="Declared on or after this UTC day.")
 @click.option("--to", "last_day", default=None, help="Declared on or before this UTC day.")
 @paging_options()
 @source_options("Member key that signs the read.")
 @format_option()
 def find(
-    container: str | None,
-    party: str | None,
+    search: ShipmentFilter,
     consignor_name: str | None,
     consignee_name: str | None,
     party_name: str | None,
-    status: str | None,
-    hs: str | None,
-    port: str | None,
     first_day: str | None,
     last_day: str | None,
     page: PageAsk,
@@ -204,7 +185,6 @@ def find(
     """Shipments by container, party (its id, or part of a consignor's, consignee's or
     party's name), status, HS code, port and/or declaration dates (--from/--to,
     YYYY-MM-DD, at most 366 days): proven complete, every record proven."""
-    search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
     days = date_range(first_day, last_day)
     names = names_given(consignor_name, consignee_name, party_name, search)
     if not any(search) and days is None and not names:
@@ -233,22 +213,14 @@ def find(
 
 @shipment.command()
 @click.argument("shipment_ids", metavar="[ID]...", nargs=-1)
-@click.option("--container", default=None, callback=CONTAINERS, help="ISO 6346 number.")
-@click.option("--party", default=None, help="Organisation id.")
-@click.option("--status", default=None, help="A stage or customs status.")
-@click.option("--hs", default=None, help="HS code, 4 to 10 digits.")
-@click.option("--port", default=None, help="UN/LOCODE: origin or destination.")
+@filter_options()
 @click.option("--all", "every_event", is_flag=True, help="Every event, not only custody/customs.")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N events.")
 @source_options("Member key that signs the subscription and the reads.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document per line.")
 def watch(
     shipment_ids: tuple[str, ...],
-    container: str | None,
-    party: str | None,
-    status: str | None,
-    hs: str | None,
-    port: str | None,
+    search: ShipmentFilter,
     every_event: bool,
     count: int | None,
     source: Source,
@@ -256,7 +228,6 @@ def watch(
 ) -> None:
     """Print new custody and customs events of shipments ID... (or of a search) as they
     commit, each verified at its block; Ctrl-C stops."""
-    search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
     if bool(shipment_ids) == any(search):
         fail("give shipment IDs, or search options (--container, --party, …), not both")
     reads = source.reads()

@@ -11,15 +11,20 @@ says how many days were checked. A range is at most :data:`MAX_DAYS` days.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import click
+
+from cli.inputs import CONTAINERS
 from cli.output import fail, print_json, record_json
 from cli.render import SHIPMENTS
 from cli.verified_reads import Reads, freshness_json, freshness_text
 from contracts import codes
-from contracts.shipment_records import Shipment
+from contracts.shipment_records import CUSTOMS_STATUSES, STAGES, Shipment
 from contracts.shipment_search import ShipmentFilter, day_of
 from lightclient.answers import Verified
 from lightclient.search import Paging, SearchView, verify_shipment_search
@@ -27,6 +32,7 @@ from lightclient.search import Paging, SearchView, verify_shipment_search
 MAX_DAYS = 366
 MAX_RECORDS = 10_000  # a range holding more: narrow it, or add a filter
 PAGE = 1000
+STATUSES = (*STAGES, *CUSTOMS_STATUSES)  # what --status takes, in a shipment's order
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,47 @@ def port_search(place: str | None) -> str | None:
     if not codes.is_unlocode(place):
         fail(f"--port {place}: not a UN/LOCODE (2-letter country and 3 characters, e.g. KRPUS)")
     return place
+
+
+def filter_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--container``, ``--party``, ``--status``, ``--hs`` and ``--port`` of a shipment
+    search (``shipment find`` and ``shipment watch``), each checked here, passed to the
+    command as ``search`` (a :class:`ShipmentFilter`: its fields are None where not given)."""
+    options = (
+        click.option(
+            "--container",
+            default=None,
+            callback=CONTAINERS,
+            help="ISO 6346 container number (case and check digit checked).",
+        ),
+        click.option(
+            "--party", default=None, help="Organisation id (consignor, consignee, holder …)."
+        ),
+        click.option("--status", default=None, help=", ".join(STATUSES) + "."),
+        click.option("--hs", default=None, help="HS code, 4 to 10 digits: goods lines under it."),
+        click.option("--port", default=None, help="UN/LOCODE: the origin or the destination."),
+    )
+
+    def wrap(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def run(
+            *args: Any,
+            container: str | None,
+            party: str | None,
+            status: str | None,
+            hs: str | None,
+            port: str | None,
+            **kw: Any,
+        ) -> Any:
+            search = ShipmentFilter(container, party, status, hs_search(hs), port_search(port))
+            return command(*args, search=search, **kw)
+
+        with_options: Callable[..., Any] = run
+        for option in reversed(options):
+            with_options = option(with_options)
+        return with_options
+
+    return wrap
 
 
 def search_page(

@@ -10,6 +10,7 @@ import click
 from rich.table import Table
 
 from cli.client import NodeClient, genesis_option, node_option
+from cli.options import height_option, json_option
 from cli.output import console, fail, print_json
 from cli.render import short
 from cli.validator_cache import fetch_history
@@ -21,9 +22,8 @@ from lightclient.errors import VerificationError
 @click.command("validators")
 @node_option()
 @genesis_option()
-@click.option("--height", type=click.IntRange(min=1), default=None,
-              help="The height whose set to show (default: the next block's).")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@height_option("The height whose set to show (default: the next block's).")
+@json_option()
 def validators(node: str, genesis_path: str, height: int | None, as_json: bool) -> None:
     """The validator set in force at a height, verified from the genesis file through the
     certified chain of set changes, and that chain."""
