@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from string import Template
 
 from aiohttp import web
 
@@ -42,16 +43,35 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
+SHELL = "shell.html"  # the head and frame of every page, not served itself
 
 
 def _load() -> dict[str, tuple[bytes, str]]:
-    """Every file of the explorer directory with a known type, by name."""
+    """Every file of the explorer directory with a known type, by name; each page
+    (``<name>.html``) put in the one shell all pages share (:func:`_page`)."""
+    folder = resources.files("node.api").joinpath("explorer")
+    shell = Template(folder.joinpath(SHELL).read_text(encoding="utf-8"))
     out: dict[str, tuple[bytes, str]] = {}
-    for entry in resources.files("node.api").joinpath("explorer").iterdir():
+    for entry in folder.iterdir():
         suffix = entry.name[entry.name.rfind(".") :]
-        if entry.is_file() and suffix in _TYPES:
-            out[entry.name] = (entry.read_bytes(), _TYPES[suffix])
+        if not entry.is_file() or suffix not in _TYPES or entry.name == SHELL:
+            continue
+        body = entry.read_bytes()
+        if suffix == ".html":
+            body = _page(shell, entry.name, body.decode("utf-8"))
+        out[entry.name] = (body, _TYPES[suffix])
     return out
+
+
+def _page(shell: Template, name: str, source: str) -> bytes:
+    """Page ``name`` whole: its file holds its ``<title>`` line and its body; the shell
+    adds the head every page has (the style sheet, and the page's own script
+    ``<name>.mjs``, the only one it loads: the scripts it imports come from there)."""
+    title, _, body = source.partition("\n")
+    if not (title.startswith("<title>") and title.endswith("</title>")):
+        raise ValueError(f"explorer page {name}: the first line must be its <title>")
+    script = name.removesuffix(".html") + ".mjs"
+    return shell.substitute(title=title, script=script, body=body).encode("utf-8")
 
 
 FILES = _load()

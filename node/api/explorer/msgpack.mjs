@@ -139,19 +139,14 @@ class Reader {
     this.at += n;
     return at;
   }
-  uint(width) {
-    const at = this.need(width);
-    if (width === 1) return this.view.getUint8(at);
-    if (width === 2) return this.view.getUint16(at);
-    if (width === 4) return this.view.getUint32(at);
-    return small(this.view.getBigUint64(at));
+  /** The big-endian integer of a format of INTS ([getter, width]); 64-bit ones as a
+   * Number where it is safe, else as a BigInt. */
+  number([getter, width]) {
+    const value = this.view[getter](this.need(width));
+    return typeof value === "bigint" ? small(value) : value;
   }
-  int(width) {
-    const at = this.need(width);
-    if (width === 1) return this.view.getInt8(at);
-    if (width === 2) return this.view.getInt16(at);
-    if (width === 4) return this.view.getInt32(at);
-    return small(this.view.getBigInt64(at));
+  uint(width) {
+    return this.number(INTS[UINT_CODE[width]]);
   }
   slice(n) {
     const at = this.need(n);
@@ -163,6 +158,12 @@ function small(big) {
   return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
 }
 
+/** The integer formats the decoder takes: code -> [DataView getter, width in bytes]. */
+const INTS = {
+  0xcc: ["getUint8", 1], 0xcd: ["getUint16", 2], 0xce: ["getUint32", 4], 0xcf: ["getBigUint64", 8],
+  0xd0: ["getInt8", 1], 0xd1: ["getInt16", 2], 0xd2: ["getInt32", 4], 0xd3: ["getBigInt64", 8],
+};
+const UINT_CODE = { 1: 0xcc, 2: 0xcd, 4: 0xce, 8: 0xcf }; // an unsigned integer of each width
 const WIDTH = { 0xc4: 1, 0xc5: 2, 0xc6: 4, 0xd9: 1, 0xda: 2, 0xdb: 4, 0xdc: 2, 0xdd: 4, 0xde: 2, 0xdf: 4 };
 
 function readString(r, n) {
@@ -199,18 +200,11 @@ function read(r, depth) {
   if (code >= 0xa0 && code <= 0xbf) return readString(r, code & 0x1f);
   if (code >= 0x90 && code <= 0x9f) return readArray(r, code & 0x0f, depth);
   if (code >= 0x80 && code <= 0x8f) return readMap(r, code & 0x0f, depth);
+  if (Object.hasOwn(INTS, code)) return r.number(INTS[code]);
   switch (code) {
     case 0xc0: return null;
     case 0xc2: return false;
     case 0xc3: return true;
-    case 0xcc: return r.uint(1);
-    case 0xcd: return r.uint(2);
-    case 0xce: return r.uint(4);
-    case 0xcf: return r.uint(8);
-    case 0xd0: return r.int(1);
-    case 0xd1: return r.int(2);
-    case 0xd2: return r.int(4);
-    case 0xd3: return r.int(8);
     case 0xc4: case 0xc5: case 0xc6: return r.slice(r.uint(WIDTH[code]));
     case 0xd9: case 0xda: case 0xdb: return readString(r, r.uint(WIDTH[code]));
     case 0xdc: case 0xdd: return readArray(r, r.uint(WIDTH[code]), depth);

@@ -10,17 +10,14 @@ from typing import Any
 
 import aiohttp
 
-from devnet.processes import free_base_port
 from ledger.block import BlockHeader
 from ledger.encoding import decode
 from ledger.evidence import DuplicateVoteEvidence, evidence_from_obj
-from ledger.storage import MemoryStore
 from ledger.votes import NIL, CommitCertificate, Vote, VoteType
-from node.config import APIConfig, ConsensusConfig, MempoolConfig, NodeConfig, P2PConfig
 from node.peers import Peer
-from node.runtime import Node
 from node.wire import VoteMsg
 from tests.unit.node.chainkit import CHAIN, GENESIS, VALIDATOR_KEYS, wait_for
+from tests.unit.node.meshkit import api_url, mesh, running
 
 OFFENDER = 3  # its key signs two prevotes; its node stays honest otherwise
 
@@ -32,35 +29,12 @@ async def _evidence(session: aiohttp.ClientSession, url: str) -> Any:
 
 
 def test_a_double_vote_seen_by_one_node_is_committed_and_listed_by_every_node() -> None:
-    base = free_base_port(span=8)
-    n = len(VALIDATOR_KEYS)
-    p2p = [f"127.0.0.1:{base + i}" for i in range(n)]
-    urls = [f"http://127.0.0.1:{base + 100 + i}" for i in range(n)]
-    nodes = [
-        Node(
-            NodeConfig(
-                name=f"v{i}",
-                p2p=P2PConfig(listen=p2p[i], peers=[a for j, a in enumerate(p2p) if j != i]),
-                api=APIConfig(listen=urls[i].removeprefix("http://")),
-                mempool=MempoolConfig(signature_processes=0),
-                consensus=ConsensusConfig(empty_block_interval_ms=500),  # waits for heights
-            ),
-            GENESIS,
-            key,
-            MemoryStore(),
-        )
-        for i, key in enumerate(VALIDATOR_KEYS)
-    ]
+    nodes = mesh(GENESIS, VALIDATOR_KEYS, prefix="v")
+    urls = [api_url(node) for node in nodes]
 
     async def main() -> None:
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(node.run(stop)) for node in nodes]
-        try:
-            async with aiohttp.ClientSession() as session:
-                await run(session)
-        finally:
-            stop.set()
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+        async with running(nodes), aiohttp.ClientSession() as session:
+            await run(session)
 
     async def run(session: aiohttp.ClientSession) -> None:
         async def committed_height_2() -> bool:

@@ -9,13 +9,11 @@ import asyncio
 
 import pytest
 
-from devnet.processes import free_base_port
 from ledger.crypto import PrivateKey
-from ledger.storage import MemoryStore
 from ledger.validators import ValidatorUpdate
-from node.config import APIConfig, ConsensusConfig, MempoolConfig, NodeConfig, P2PConfig
 from node.runtime import Node
 from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, make_genesis, wait_for
+from tests.unit.node.meshkit import mesh, running
 from tests.unit.node.valset_kit import registered, updates_tx
 
 GENESIS = make_genesis()
@@ -26,28 +24,8 @@ def _nodes(prelisted: bool) -> list[Node]:
     """``prelisted``: the validators list the joining key in ``[p2p] observers`` (so it
     follows the chain before the change); otherwise they let it link only once a
     committed change names it (node/membership.py), and it catches up then."""
-    keys = [*VALIDATOR_KEYS, NEW]
-    base = free_base_port(span=12)
-    p2p = [f"127.0.0.1:{base + i}" for i in range(len(keys))]
-    return [
-        Node(
-            NodeConfig(
-                name=f"n{i}",
-                p2p=P2PConfig(
-                    listen=p2p[i],
-                    peers=[a for j, a in enumerate(p2p) if j != i],
-                    observers=[NEW.public_key.hex()] if prelisted else [],
-                ),
-                api=APIConfig(listen=f"127.0.0.1:{base + 100 + i}"),
-                mempool=MempoolConfig(signature_processes=0),
-                consensus=ConsensusConfig(empty_block_interval_ms=500),  # waits for heights
-            ),
-            GENESIS,
-            key,
-            MemoryStore(),
-        )
-        for i, key in enumerate(keys)
-    ]
+    observers = [NEW.public_key.hex()] if prelisted else []
+    return mesh(GENESIS, [*VALIDATOR_KEYS, NEW], prefix="n", observers=observers)
 
 
 @pytest.mark.parametrize("prelisted", [True, False], ids=["observer-first", "unknown-first"])
@@ -59,13 +37,8 @@ def test_an_added_validator_starts_signing_and_a_removed_one_is_ignored(preliste
 
 
 async def _run(nodes: list[Node], prelisted: bool) -> None:
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(node.run(stop)) for node in nodes]
-    try:
+    async with running(nodes):
         await _scenario(nodes, prelisted)
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
 
 
 async def _scenario(nodes: list[Node], prelisted: bool) -> None:

@@ -5,10 +5,13 @@ each permit's QR code."""
 from __future__ import annotations
 
 from hashlib import sha256
+from string import Template
+
+import pytest
 
 from ledger.genesis import Genesis
 from node.api.explorer_link import qr_svg
-from node.api.routes_explorer import FILES
+from node.api.routes_explorer import FILES, SHELL, _page
 from tests.unit.node.api.conftest import PERMIT, Client, TestNode
 
 
@@ -28,6 +31,22 @@ async def test_permit_page_is_served_with_a_strict_policy(client: Client) -> Non
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "default-src 'none'" in policy
     assert 'id="verdict"' in await response.text()
+
+
+@pytest.mark.parametrize("page", ["index", "chain", "market", "permit"])
+def test_each_page_is_whole_in_the_shell_with_its_own_script(page: str) -> None:
+    html = FILES[f"{page}.html"][0].decode()
+    assert html.startswith("<!doctype html>\n") and html.endswith("</body>\n</html>\n")
+    assert html.count("<script") == 1
+    assert f'<script type="module" src="/explorer/static/{page}.mjs"></script>' in html
+    assert html.count("<title>") == 1 and "CityLedger explorer</title>" in html
+    assert "$" not in html  # every placeholder of the shell filled
+    assert SHELL not in FILES  # the shell is no page of its own
+
+
+def test_a_page_without_its_title_line_is_refused() -> None:
+    with pytest.raises(ValueError, match="first line must be its <title>"):
+        _page(Template("$title $script $body"), "x.html", "<header>x</header>\n")
 
 
 async def test_scripts_are_javascript_modules(client: Client) -> None:
