@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.codes import with_check_digit
@@ -331,6 +331,21 @@ async def get_obj(
     response = await client.get(path, headers={**MSGPACK, **(headers or {})})
     assert response.content_type == "application/msgpack", await response.text()
     return response.status, decode(await response.read())
+
+
+async def read_signed(client: Client, label: str, path: str, clock: Clock) -> Value:
+    """GET ``path`` signed by ``label``'s key (:func:`signed`) as msgpack: the answer,
+    which must be a 200."""
+    status, answer = await get_obj(client, path, signed(label, path, clock))
+    assert status == 200, answer
+    return answer
+
+
+async def assert_error(response: ClientResponse, status: int, code: str) -> None:
+    """``response`` is the API's one error shape: ``status`` and ``{"error": {"code":
+    code, "message": ...}}``."""
+    assert response.status == status, await response.text()
+    assert (await response.json())["error"]["code"] == code
 
 
 def check_certified(answer: Value, genesis: Genesis) -> BlockHeader:

@@ -16,6 +16,7 @@ from tests.unit.node.api.conftest import (
     Clock,
     Scenario,
     TestNode,
+    assert_error,
     certify,
     check_certified,
     get_obj,
@@ -54,8 +55,7 @@ async def test_block_json_renders_bytes_as_hex(client: Client, node: TestNode) -
 async def test_unknown_block_is_404(client: Client) -> None:
     for path in ("/v1/blocks/10", "/v1/blocks/0", "/v1/blocks/9223372036854775807"):
         response = await client.get(path)
-        assert response.status == 404
-        assert (await response.json())["error"]["code"] == "not_found"
+        await assert_error(response, 404, "not_found")
 
 
 async def test_bad_height_is_400(client: Client) -> None:
@@ -66,8 +66,7 @@ async def test_bad_height_is_400(client: Client) -> None:
         "/v1/blocks/99999999999999999999",
     ):
         response = await client.get(path)
-        assert response.status == 400, path
-        assert (await response.json())["error"]["code"] == "malformed"
+        await assert_error(response, 400, "malformed")
 
 
 async def test_latest_on_an_empty_chain_is_404(empty_client: Client) -> None:

@@ -19,10 +19,12 @@ from tests.unit.node.api.conftest import (
     Client,
     Clock,
     TestNode,
+    assert_error,
     check_certified,
     check_item,
     get_obj,
     key,
+    read_signed,
     signed,
 )
 
@@ -31,8 +33,7 @@ from tests.unit.node.api.conftest import (
 
 async def test_shipment_with_full_provenance(client: Client, node: TestNode, clock: Clock) -> None:
     path = f"/v1/shipments/{SHIPMENT}"
-    status, answer = await get_obj(client, path, signed("globex-trader", path, clock))
-    assert status == 200, answer
+    answer = await read_signed(client, "globex-trader", path, clock)
     header = check_certified(answer, node.genesis)
     record = check_item(answer["shipment"], header)
     assert answer["shipment"]["key"] == sk.shipment_key(SHIPMENT)
@@ -57,8 +58,7 @@ async def test_shipment_with_full_provenance(client: Client, node: TestNode, clo
 
 async def test_shipment_at_an_earlier_height(client: Client, node: TestNode, clock: Clock) -> None:
     path = f"/v1/shipments/{SHIPMENT}?height=1"
-    status, answer = await get_obj(client, path, signed("customs-officer", path, clock))
-    assert status == 200
+    answer = await read_signed(client, "customs-officer", path, clock)
     header = check_certified(answer, node.genesis)
     assert header.height == 1
     assert check_item(answer["shipment"], header)["holder"] == "acme"
@@ -68,11 +68,9 @@ async def test_shipment_at_an_earlier_height(client: Client, node: TestNode, clo
 async def test_shipment_read_rules(client: Client, clock: Clock) -> None:
     path = f"/v1/shipments/{SHIPMENT}"
     response = await client.get(path)
-    assert response.status == 401
-    assert (await response.json())["error"]["code"] == "signature_required"
+    await assert_error(response, 401, "signature_required")
     response = await client.get(path, headers=signed("outsider-trader", path, clock))
-    assert response.status == 403
-    assert (await response.json())["error"]["code"] == "forbidden"
+    await assert_error(response, 403, "forbidden")
     for label in ("acme-trader", "oceanic-carrier", "auditor", "customs-officer"):
         assert (await client.get(path, headers=signed(label, path, clock))).status == 200
 
@@ -89,8 +87,7 @@ async def test_search_needs_an_active_member(client: Client, clock: Clock) -> No
     headers = sign_request(stranger, CHAIN_ID, key("api-node").public_key, "GET", path, b"", 0)
     headers[TIME_HEADER] = str(clock.now_ms)  # a bad signature: never even checked
     response = await client.get(path, headers=headers)
-    assert response.status == 403
-    assert (await response.json())["error"]["code"] == "forbidden"
+    await assert_error(response, 403, "forbidden")
 
 
 @pytest.mark.parametrize(
@@ -109,8 +106,7 @@ async def test_search_needs_an_active_member(client: Client, clock: Clock) -> No
 async def test_shipment_search_errors(client: Client, clock: Clock, query: str) -> None:
     path = f"/v1/shipments?{query}"
     response = await client.get(path, headers=signed("customs-officer", path, clock))
-    assert response.status == 400
-    assert (await response.json())["error"]["code"] == "malformed"
+    await assert_error(response, 400, "malformed")
 
 
 # --- permits ------------------------------------------------------------------------------------

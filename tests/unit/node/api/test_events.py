@@ -19,6 +19,7 @@ from tests.unit.node.api.conftest import (
     Clock,
     Scenario,
     TestNode,
+    assert_error,
     key,
     signed,
 )
@@ -115,8 +116,7 @@ async def test_unsubscribes_when_the_client_leaves(client: Client, node: TestNod
 
 async def test_plain_get_is_400(client: Client) -> None:
     response = await client.get("/v1/events")
-    assert response.status == 400
-    assert (await response.json())["error"]["code"] == "malformed"
+    await assert_error(response, 400, "malformed")
 
 
 def test_frames_for_filters(node: TestNode, scenario: Scenario) -> None:
@@ -183,8 +183,7 @@ async def test_one_client_cannot_take_every_subscription_slot(client: Client) ->
                 "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
             },
         )
-        assert response.status == 429
-        assert (await response.json())["error"]["code"] == "too_many_subscribers"
+        await assert_error(response, 429, "too_many_subscribers")
     finally:
         for ws in open_sockets:
             await ws.close()

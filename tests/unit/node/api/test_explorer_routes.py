@@ -12,7 +12,7 @@ import pytest
 from ledger.genesis import Genesis
 from node.api.explorer_link import qr_svg
 from node.api.routes_explorer import FILES, SHELL, _page
-from tests.unit.node.api.conftest import PERMIT, Client, TestNode
+from tests.unit.node.api.conftest import PERMIT, Client, TestNode, assert_error
 
 
 async def test_genesis_bytes_hash_to_the_genesis_hash(client: Client, node: TestNode) -> None:
@@ -65,8 +65,7 @@ async def test_nothing_outside_the_list_is_served(client: Client) -> None:
         "/explorer/nowhere",
     ):
         response = await client.get(path)
-        assert response.status == 404, path
-        assert (await response.json())["error"]["code"] == "not_found"
+        await assert_error(response, 404, "not_found")
     response = await client.get("/explorer/permits/bad%20id")
     assert response.status == 400
 

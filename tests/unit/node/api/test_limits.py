@@ -16,7 +16,7 @@ from ledger.errors import StoreDamagedError
 from node.api.app import make_app
 from node.api.parser_log import SERVER_LOGGER, ParserErrorFilter
 from node.config import APIConfig
-from tests.unit.node.api.conftest import Clock, TestNode
+from tests.unit.node.api.conftest import Clock, TestNode, assert_error
 
 LIMIT = 1024
 ANSWER_WITHIN_S = 2.0
@@ -97,8 +97,7 @@ async def test_the_test_client_gets_413_while_its_body_is_still_coming(
             ),
             ANSWER_WITHIN_S,
         )
-        assert response.status == 413
-        assert (await response.json())["error"]["code"] == "too_large"
+        await assert_error(response, 413, "too_large")
         response.close()
 
 
@@ -152,8 +151,7 @@ async def test_a_damaged_store_is_503_and_one_error_line(
     monkeypatch.setattr(node, "status", damaged)
     async with TestClient(TestServer(make_app(node, APIConfig(), clock=clock))) as client:
         response = await client.get("/v1/status")
-        assert response.status == 503
-        assert (await response.json())["error"]["code"] == "store_damaged"
+        await assert_error(response, 503, "store_damaged")
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "checksum mismatch" in record.getMessage() and record.exc_info is None
 

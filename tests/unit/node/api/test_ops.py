@@ -12,7 +12,14 @@ from ledger.encoding import decode
 from node.api.app import make_app, metrics_of
 from node.api.metrics import Metrics
 from node.config import APIConfig
-from tests.unit.node.api.conftest import VALIDATORS, Client, Clock, TestNode, milestone
+from tests.unit.node.api.conftest import (
+    VALIDATORS,
+    Client,
+    Clock,
+    TestNode,
+    assert_error,
+    milestone,
+)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -32,8 +39,7 @@ async def test_healthz(client: Client) -> None:
 
 async def test_healthz_without_a_head_is_503(empty_client: Client) -> None:
     response = await empty_client.get("/healthz")
-    assert response.status == 503
-    assert (await response.json())["error"]["code"] == "unavailable"
+    await assert_error(response, 503, "unavailable")
 
 
 async def test_metrics_exposition(client: Client) -> None:
@@ -84,11 +90,9 @@ def test_sync_progress_is_clamped() -> None:
 
 async def test_unknown_route_and_method_are_json(client: Client) -> None:
     response = await client.get("/v1/nothing-here")
-    assert response.status == 404
-    assert (await response.json())["error"]["code"] == "not_found"
+    await assert_error(response, 404, "not_found")
     response = await client.delete("/v1/txs")
-    assert response.status == 405
-    assert (await response.json())["error"]["code"] == "method_not_allowed"
+    await assert_error(response, 405, "method_not_allowed")
     assert "POST" in response.headers["Allow"]
 
 

@@ -14,6 +14,7 @@ from tests.unit.node.api.conftest import (
     Clock,
     Scenario,
     TestNode,
+    assert_error,
     check_certified,
     get_obj,
     key,
@@ -83,8 +84,7 @@ async def test_state_json_form(client: Client) -> None:
 
 async def test_private_state_needs_a_signature(client: Client) -> None:
     response = await client.get(state_path(sk.shipment_key(SHIPMENT)))
-    assert response.status == 401
-    assert (await response.json())["error"]["code"] == "signature_required"
+    await assert_error(response, 401, "signature_required")
 
 
 @pytest.mark.parametrize(

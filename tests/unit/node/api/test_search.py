@@ -33,6 +33,7 @@ from tests.unit.node.api.conftest import (
     TestNode,
     get_obj,
     key,
+    read_signed,
     signed,
 )
 
@@ -62,8 +63,7 @@ async def test_shipment_search(
     client: Client, node: TestNode, clock: Clock, query: str, found: list[str]
 ) -> None:
     path = f"/v1/shipments?{query}"
-    status, answer = await get_obj(client, path, signed("customs-officer", path, clock))
-    assert status == 200, answer
+    answer = await read_signed(client, "customs-officer", path, clock)
     view = verify_shipment_search(answer, node.genesis, _filter(query), Paging(), OFFICER)
     check_whole(view.page.count)
     assert [s.id for s in view.found] == found
@@ -74,8 +74,7 @@ async def test_a_search_walks_the_smallest_bucket_given(
     client: Client, node: TestNode, clock: Clock
 ) -> None:
     path = "/v1/shipments?status=pending&party=oceanic"
-    status, answer = await get_obj(client, path, signed("customs-officer", path, clock))
-    assert status == 200
+    answer = await read_signed(client, "customs-officer", path, clock)
     assert answer["bucket"] == {"family": "shipment-status", "name": "pending"}
     assert answer["head"]["record"] is None  # proven empty: nothing to walk
 
@@ -231,8 +230,7 @@ async def test_a_short_page_is_refused(client: Client, node: TestNode) -> None:
 
 async def test_energy_account_of_the_owner(client: Client, node: TestNode, clock: Clock) -> None:
     path = "/v1/energy/accounts/solar-coop"
-    status, answer = await get_obj(client, path, signed("solar-prosumer", path, clock))
-    assert status == 200, answer
+    answer = await read_signed(client, "solar-prosumer", path, clock)
     view = verify_account(answer, node.genesis, "solar-coop", None, Paging())
     check_whole(view.trades.page.count)
     assert view.account.to_obj() == answer["balances"]
@@ -249,8 +247,7 @@ async def test_energy_account_never_used_is_proven_absent(
     client: Client, node: TestNode, clock: Clock
 ) -> None:
     path = "/v1/energy/accounts/acme"
-    status, answer = await get_obj(client, path, signed("energy-regulator", path, clock))
-    assert status == 200
+    answer = await read_signed(client, "energy-regulator", path, clock)
     view = verify_account(answer, node.genesis, "acme", None, Paging())
     assert view.account.balance == 0 and view.trades.page.count.total == 0
 
@@ -259,8 +256,7 @@ async def test_energy_market(
     client: Client, node: TestNode, clock: Clock, scenario: Scenario
 ) -> None:
     path = f"/v1/energy/market/{INTERVAL}"
-    status, answer = await get_obj(client, path, signed("energy-regulator", path, clock))
-    assert status == 200, answer
+    answer = await read_signed(client, "energy-regulator", path, clock)
     view = verify_market(answer, node.genesis, INTERVAL, key("energy-regulator").public_key)
     for count in view.histories():
         check_whole(count)
@@ -291,8 +287,7 @@ async def test_energy_market_of_a_quiet_interval(
     client: Client, node: TestNode, clock: Clock
 ) -> None:
     path = f"/v1/energy/market/{INTERVAL + 900_000}"
-    status, answer = await get_obj(client, path, signed("wind-prosumer", path, clock))
-    assert status == 200
+    answer = await read_signed(client, "wind-prosumer", path, clock)
     view = verify_market(answer, node.genesis, INTERVAL + 900_000, key("wind-prosumer").public_key)
     assert view.book.status == "open" and view.orders == () and view.trades == ()
     assert (await client.get("/v1/energy/market/soon")).status == 400

@@ -22,10 +22,12 @@ from tests.unit.node.api.conftest import (
     Clock,
     Scenario,
     TestNode,
+    assert_error,
     check_certified,
     get_obj,
     key,
     milestone,
+    read_signed,
     signed,
 )
 
@@ -123,8 +125,7 @@ async def test_submit_not_json_is_400(client: Client) -> None:
         response = await client.post(
             "/v1/txs", data=data, headers={"Content-Type": "application/json"}
         )
-        assert response.status == 400
-        assert (await response.json())["error"]["code"] == "malformed"
+        await assert_error(response, 400, "malformed")
 
 
 async def test_non_canonical_transaction_is_400(client: Client, node: TestNode) -> None:
@@ -196,16 +197,14 @@ async def test_wrong_chain_is_400(client: Client) -> None:
 
 async def test_unsupported_content_type_is_415(client: Client) -> None:
     response = await client.post("/v1/txs", data=b"{}", headers={"Content-Type": "text/plain"})
-    assert response.status == 415
-    assert (await response.json())["error"]["code"] == "unsupported_media_type"
+    await assert_error(response, 415, "unsupported_media_type")
 
 
 async def test_body_over_the_limit_is_413_json(node: TestNode, clock: Clock) -> None:
     app = make_app(node, APIConfig(max_body_bytes=1024), clock=clock)
     async with TestClient(TestServer(app)) as c:
         response = await c.post("/v1/txs", data=json.dumps({"tx": "00" * 2000}))
-        assert response.status == 413
-        assert (await response.json())["error"]["code"] == "too_large"
+        await assert_error(response, 413, "too_large")
 
 
 async def test_mempool_full_is_429(client: Client, node: TestNode) -> None:
@@ -250,8 +249,7 @@ async def test_receipt_with_proofs_verifies(
 ) -> None:
     tx = scenario.custody_accept
     path = f"/v1/txs/{tx.hash.hex()}"
-    status, answer = await get_obj(client, path, signed("oceanic-carrier", path, clock))
-    assert status == 200
+    answer = await read_signed(client, "oceanic-carrier", path, clock)
     header = check_certified(answer, node.genesis)
     receipt = Receipt.from_obj(answer["receipt"])
     assert receipt.tx_hash == tx.hash and receipt.ok and answer["status"] == "committed"
@@ -275,8 +273,7 @@ async def test_every_receipt_of_a_block_verifies_and_the_block_is_read_once(
     monkeypatch.setattr(node.chain, "block", lambda h: reads.append(h) or real(h))
     for index, tx in enumerate(txs):
         path = f"/v1/txs/{tx.hash.hex()}"
-        status, answer = await get_obj(client, path, signed("acme-trader", path, clock))
-        assert status == 200
+        answer = await read_signed(client, "acme-trader", path, clock)
         header = check_certified(answer, node.genesis)
         assert header.hash == block.hash
         receipt = Receipt.from_obj(answer["receipt"])
@@ -302,8 +299,7 @@ async def test_failed_receipt(client: Client, scenario: Scenario, clock: Clock) 
 
 async def test_unknown_receipt_is_404(client: Client) -> None:
     response = await client.get("/v1/txs/" + "ab" * 32)
-    assert response.status == 404
-    assert (await response.json())["error"]["code"] == "not_found"
+    await assert_error(response, 404, "not_found")
 
 
 async def test_bad_receipt_hash_is_400(client: Client) -> None:
