@@ -88,7 +88,7 @@ def peer_manager(
 ) -> PeerManager:
     """The links to validators and configured observers; each message goes to ``gossip``."""
     genesis = chain.genesis
-    return PeerManager(
+    peers = PeerManager(
         key,
         genesis.chain_id,
         allowed_peers(genesis, config, chain),
@@ -100,6 +100,8 @@ def peer_manager(
         tls=link_tls if config.p2p.tls else None,
         genesis_hash=genesis.hash,
     )
+    peers.observers.update(bytes.fromhex(k) for k in config.p2p.observers)
+    return peers
 
 
 def wanted_tls(
