@@ -24,7 +24,7 @@ from contracts.energy import sign_reading
 from contracts.governance_params import GovParams
 from contracts.governance_payloads import MAX_GRANT_MEMBERS
 from contracts.governance_records import proposal_id_of
-from devnet.demo_data import ORGANISATIONS
+from devnet.demo_data import GOODS_BY_ORIGIN, ORGANISATIONS
 from devnet.demo_plan import member_label
 from devnet.payloads import goods_line, order_payload
 from ledger.crypto import PrivateKey
@@ -42,13 +42,11 @@ ORG_MEMBERS = 4  # sending members per bench organisation (plus an idle admin)
 SETTLE_INTERVALS = 24  # past intervals whose order books the timed phase settles
 METERS_PER_PROSUMER = 4  # meters per prosumer member: readings rotate over them
 PLACES = ("KRPUS", "CNSHA", "CNNGB", "NLRTM", "DEHAM", "SGSIN", "USLAX", "JPTYO")
-GOODS: tuple[tuple[str, str, str, int], ...] = (
-    ("850760", "Lithium-ion battery packs", "C62", 18_500),
-    ("847130", "Portable computers", "C62", 42_000),
-    ("610910", "Cotton T-shirts, knitted", "C62", 350),
-    ("040690", "Gouda cheese", "KGM", 900),
-    ("870899", "Motor vehicle parts", "C62", 4_800),
-    ("854232", "Memory integrated circuits", "C62", 3_200),
+# goods lines drawn from: these HS codes of the demo's catalogue (devnet/demo_data.py)
+GOODS_HS = ("850760", "847130", "610910", "040690", "870899", "854232")
+GOODS = tuple(
+    next(line for lines in GOODS_BY_ORIGIN.values() for line in lines if line[0] == hs)
+    for hs in GOODS_HS
 )
 # Founding agency whose admin registers each kind of agency member, and the role.
 AGENCY_ROLES = {
