@@ -131,7 +131,13 @@ class Node:
         self.admission = Admission(
             self.mempool, self.signature_worker, self.metrics, self.driver.txs_arrived
         )
-        self.syncer = Syncer(self.executor, self.peers, self, batch_blocks=config.sync.batch_blocks)
+        self.syncer = Syncer(
+            self.executor,
+            self.peers,
+            self,
+            batch_blocks=config.sync.batch_blocks,
+            precheck=lambda txs: self.signature_worker.check(txs, signatures=False),
+        )
         self.started_at = clock()
 
     # --- NodeHandle ---------------------------------------------------------------------

@@ -57,13 +57,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.block import Block
 from ledger.encoding import array_header, check_size
 from ledger.errors import LedgerError, StorageError
+from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.executor import Executor
 from node.peers import Peer
@@ -96,6 +97,10 @@ class SyncLinks(Protocol):
     async def deliver(self, peer: Peer, frame: bytes, timeout_s: float) -> bool:
         """Queue a response frame for ``peer``, waiting up to ``timeout_s`` for room."""
         ...
+
+
+# Checks a block's payload signatures ahead of its execution (SignatureWorker.check).
+Precheck = Callable[[Sequence[Transaction]], Awaitable[None]]
 
 
 class SyncHost(Protocol):
@@ -158,8 +163,12 @@ class Syncer:
         batch_blocks: int = 200,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        precheck: Precheck | None = None,
     ) -> None:
+        """``precheck``: checks a block's payload signatures on another core (the
+        signature worker) while the blocks before it execute (:meth:`_checked_ahead`)."""
         self.executor = executor
+        self.precheck = precheck
         self.links = links
         self.host = host
         self.batch_blocks = batch_blocks
@@ -434,6 +443,27 @@ class Syncer:
             return True
         if asked is not None:
             self._ask_ahead(resp)
+        ahead = self._checked_ahead(resp.blocks)
+        try:
+            return await self._apply_blocks(peer, resp, asked, ahead)
+        finally:
+            for job in ahead:
+                job.cancel()
+
+    def _checked_ahead(self, blocks: Sequence[Block]) -> list[asyncio.Future[None]]:
+        """One precheck job per block, all queued at once: the worker checks block i+1's
+        payload signatures while block i executes, and block i waits only for its own."""
+        if self.precheck is None:
+            return []
+        return [asyncio.ensure_future(self.precheck(block.txs)) for block in blocks]
+
+    async def _apply_blocks(
+        self,
+        peer: Peer,
+        resp: SyncResponse,
+        asked: _Outstanding | None,
+        ahead: list[asyncio.Future[None]],
+    ) -> bool:
         applied = 0
         for i, block in enumerate(resp.blocks):
             try:
@@ -458,6 +488,8 @@ class Syncer:
             except LedgerError as exc:
                 self._reject(peer, block, exc)
                 return False
+            if ahead:
+                await asyncio.wait([ahead[i]])  # its verdicts, or none: execution checks
             if not self._commit(block, cert, last=i == len(resp.blocks) - 1):
                 return True
             applied += 1
