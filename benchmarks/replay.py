@@ -20,10 +20,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from contracts.engine import genesis_state
-from ledger.block import Block
+from ledger.block import Block, Receipt
 from ledger.genesis import Genesis
 from ledger.storage import KVStore, open_leveldb
 from ledger.votes import CommitCertificate
@@ -34,6 +35,7 @@ from node.peers import Peer
 from node.sigcache import SignatureCache, SignatureWorker
 from node.sync import Syncer
 from node.wire import SyncRequest, SyncResponse, decode_message
+from node.write_behind import WriteBehind
 
 FRAME_MAX = 64 * 1024 * 1024
 
@@ -51,7 +53,7 @@ class _Quiet:
     async def deliver(self, peer: Peer, frame: bytes, timeout_s: float) -> bool:
         return True
 
-    def synced(self, block: Block, cert: CommitCertificate) -> None:
+    def synced(self, block: Block, cert: CommitCertificate, receipts: Sequence[Receipt]) -> None:
         pass
 
     def sync_advanced(self, height: int) -> None:
@@ -87,9 +89,15 @@ async def _apply(syncer: Syncer, frames: list[bytes]) -> None:
 
 
 def replay(
-    home: str, to_height: int | None, batch: int, profile: str | None, worker: bool
+    home: str,
+    to_height: int | None,
+    batch: int,
+    profile: str | None,
+    worker: bool = True,
+    behind: bool = True,
 ) -> dict[str, Any]:
-    """``worker``: payload signatures checked ahead in a signature worker, as a node does."""
+    """``worker``: payload signatures checked ahead in a signature worker, and
+    ``behind``: block writes on a writer thread, as a node does."""
     node_home = Home(home)
     genesis = Genesis.load(node_home.genesis)
     source = open_leveldb(node_home.data)
@@ -101,7 +109,7 @@ def replay(
         txs = sum(h.tx_count for h in _headers(source, genesis, top))
         store = open_leveldb(os.path.join(scratch, "data"), create=True)
         try:
-            chain = ChainStore(store, genesis)
+            chain = ChainStore(WriteBehind(store) if behind else store, genesis)
             chain.initialise(genesis_state(genesis))
             host = _Quiet()
             sigs = SignatureWorker(SignatureCache(), genesis.chain_id, processes=int(worker))
@@ -115,6 +123,8 @@ def replay(
                 prof.enable()
             asyncio.run(_apply(syncer, frames))
             sigs.close(wait=True)  # its CPU is counted once it is waited for
+            if isinstance(chain.store, WriteBehind):
+                chain.store.finish()
             if prof is not None:
                 prof.disable()
                 prof.dump_stats(profile)  # type: ignore[arg-type]
@@ -162,8 +172,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="blocks asked per request")
     parser.add_argument("--profile", default=None, help="write a cProfile to this file")
     parser.add_argument("--no-worker", action="store_true", help="no signature worker")
+    parser.add_argument("--inline-writes", action="store_true", help="no writer thread")
     args = parser.parse_args()
-    print(json.dumps(replay(args.home, args.to, args.batch, args.profile, not args.no_worker)))
+    doc = replay(
+        args.home, args.to, args.batch, args.profile, not args.no_worker, not args.inline_writes
+    )
+    print(json.dumps(doc))
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from aiohttp import web
 
 from contracts.engine import genesis_state
-from ledger.block import Block
+from ledger.block import Block, Receipt
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.errors import LedgerError
@@ -63,6 +63,7 @@ from node.startup import raise_reset_floor, restore_locked_block, wait_until_cau
 from node.sync import LocalStoreFault, Syncer
 from node.tls import LinkTLS, ensure_identity
 from node.validator_peers import MAX_CHANGES_READ, validator_names
+from node.write_behind import WriteBehind
 
 log = logging.getLogger("cityledger.node")
 
@@ -96,7 +97,7 @@ class Node:
         self.rotating = False  # stopped itself to reopen under next_key (node.rotation)
         self.store = store
         self.clock = clock
-        self.chain = ChainStore(store, genesis)
+        self.chain = ChainStore(WriteBehind(store), genesis)  # catch-up writes behind
         self.chain.initialise(genesis_state(genesis))
         self.sigs, self.signature_worker = _signature_checks(genesis, config)
         self.executor = Executor(self.chain, self.sigs)
@@ -177,8 +178,8 @@ class Node:
         """What the block at ``height`` this node proposes offers to commit."""
         return self.evidence_pool.pending(self.chain.evidence_committed, height)
 
-    def synced(self, block: Block, cert: CommitCertificate) -> None:
-        self.commits.by_sync(block, cert, self.syncer.progress)
+    def synced(self, block: Block, cert: CommitCertificate, receipts: Sequence[Receipt]) -> None:
+        self.commits.by_sync(block, cert, receipts, self.syncer.progress)
 
     def sync_advanced(self, height: int) -> None:
         if self.consensus_started:

@@ -54,6 +54,7 @@ dropped without blame and asked for again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -61,7 +62,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledger.block import Block
+from ledger.block import Block, Receipt
 from ledger.encoding import array_header, check_size
 from ledger.errors import LedgerError, StorageError
 from ledger.tx import Transaction
@@ -69,6 +70,7 @@ from ledger.votes import CommitCertificate
 from node.executor import Executor
 from node.peers import Peer
 from node.wire import SYNC_RESP_TAIL, SyncRequest, SyncResponse
+from node.write_behind import WriteBehind
 
 log = logging.getLogger("cityledger.sync")
 REQUEST_TIMEOUT_S = 10.0
@@ -106,8 +108,8 @@ Precheck = Callable[[Sequence[Transaction]], Awaitable[None]]
 class SyncHost(Protocol):
     """What catch-up tells the node."""
 
-    def synced(self, block: Block, cert: CommitCertificate) -> None:
-        """Catch-up committed ``block``."""
+    def synced(self, block: Block, cert: CommitCertificate, receipts: Sequence[Receipt]) -> None:
+        """Catch-up committed ``block`` (its receipts as executed: no read-back)."""
         ...
 
     def sync_advanced(self, height: int) -> None:
@@ -416,9 +418,12 @@ class Syncer:
         )
 
     def close(self) -> None:
-        """Stop answering requests (the node is stopping)."""
+        """Stop answering requests and writing behind (the node is stopping)."""
         for task in list(self._serving):
             task.cancel()
+        store = self.executor.chain.store
+        if isinstance(store, WriteBehind):
+            store.finish()
 
     # --- applying -----------------------------------------------------------------------
 
@@ -430,12 +435,20 @@ class Syncer:
         async with self._applying:
             began = self.clock()
             try:
-                ok = await self._apply(peer, resp)
+                with self._written_behind():
+                    ok = await self._apply(peer, resp)
             finally:
-                self._flush()
+                self._flush()  # a synced write: every block written behind is written first
             self._waited(began)
             self._request_next()
             return ok
+
+    def _written_behind(self) -> contextlib.AbstractContextManager[None]:
+        """The batch's unsynced block writes made on a writer thread while the next block
+        executes, where the chain's store allows it (:mod:`node.write_behind`); the
+        batch's last block, or :meth:`_flush`, is a synced write that waits for them."""
+        store = self.executor.chain.store
+        return store.deferring() if isinstance(store, WriteBehind) else contextlib.nullcontext()
 
     async def _apply(self, peer: Peer, resp: SyncResponse) -> bool:
         asked = self._answered(peer)
@@ -528,7 +541,7 @@ class Syncer:
             self._local_fault(block.height, exc)
             return False
         self._unsynced = not last
-        self.host.synced(block, cert)
+        self.host.synced(block, cert, executed.receipts)
         self._note(block)
         self.host.sync_advanced(self.height)
         return True
