@@ -462,6 +462,8 @@ class Syncer:
         finally:
             for job in ahead:
                 job.cancel()
+                if job.done() and not job.cancelled() and job.exception() is not None:
+                    log.warning("sync: a precheck failed (execution checks): %s", job.exception())
 
     def _checked_ahead(self, blocks: Sequence[Block]) -> list[asyncio.Future[None]]:
         """One precheck job per block, all queued at once: the worker checks block i+1's

@@ -1,0 +1,80 @@
+"""Catch-up's work removed or moved beside the loop (node/sync.py, node/wire.py): each
+block's payload signatures are checked ahead while the blocks before it execute, and a
+sync answer's blocks are decoded without canonicalising each transaction again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from ledger.block import Block
+from ledger.encoding import decode, encode
+from ledger.errors import DecodeError
+from ledger.tx import Transaction
+from node.wire import SyncResponse, decode_message, encode_message
+from tests.unit.node.chainkit import fake_peer
+from tests.unit.node.synckit import Harness, response, source_chain
+
+
+def test_each_block_waits_for_its_own_precheck_only() -> None:
+    src = source_chain(4)
+    p = fake_peer(1, 4)
+    h = Harness([p])
+    asked: list[int] = []
+    executed: list[int] = []
+    done: list[int] = []
+    validate = h.kit.executor.validate_block
+
+    async def precheck(txs: Sequence[Transaction]) -> None:
+        asked.append(txs[0].nonce)
+        await asyncio.sleep(0.01 * len(asked))
+        done.append(txs[0].nonce)
+
+    def validated(block: Block, now_ms: int | None, *, certified: bool = False) -> object:
+        executed.append(block.txs[0].nonce)
+        assert block.txs[0].nonce in done  # its verdicts came first
+        return validate(block, now_ms, certified=certified)
+
+    h.syncer.precheck = precheck
+    h.kit.executor.validate_block = validated  # type: ignore[method-assign]
+    assert asyncio.run(h.syncer.apply(p, response(src, 1, 4)))
+    assert asked == [1, 2, 3, 4]  # all queued at once, in block order
+    assert executed == [1, 2, 3, 4]
+    assert h.kit.chain.head().block_hash == src.chain.head().block_hash
+
+
+def test_a_failed_precheck_leaves_the_check_to_execution() -> None:
+    src = source_chain(2)
+    p = fake_peer(1, 2)
+    h = Harness([p])
+
+    async def broken(txs: Sequence[Transaction]) -> None:
+        raise OSError("worker gone")
+
+    h.syncer.precheck = broken
+    assert asyncio.run(h.syncer.apply(p, response(src, 1, 2)))
+    assert h.kit.chain.head().height == 2
+
+
+def test_a_sync_answer_decodes_to_the_stored_blocks() -> None:
+    src = source_chain(3)
+    frame = encode_message(response(src, 1, 3))
+    msg = decode_message(frame, len(frame))
+    assert isinstance(msg, SyncResponse)
+    for block in msg.blocks:
+        stored = src.chain.block(block.height)
+        assert stored is not None and block == stored
+        assert [tx.hash for tx in block.txs] == [tx.hash for tx in stored.txs]
+        assert block.encode() == src.chain.block_bytes(block.height)
+
+
+def test_a_sync_answer_with_a_malformed_transaction_is_refused() -> None:
+    src = source_chain(1)
+    doc = decode(encode_message(response(src, 1, 1)))
+    assert isinstance(doc, dict)
+    doc["b"]["blocks"][0]["txs"][0]["nonce"] = "one"  # type: ignore[index]
+    frame = encode(doc)
+    with pytest.raises(DecodeError):
+        decode_message(frame, len(frame))
