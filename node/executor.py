@@ -184,11 +184,17 @@ class Executor:
         return self._executed.get(block_hash)
 
     def commit(
-        self, executed: ExecutedBlock, cert: CommitCertificate, *, sync: bool = True
+        self,
+        executed: ExecutedBlock,
+        cert: CommitCertificate,
+        *,
+        sync: bool = True,
+        behind: bool = False,
     ) -> None:
         """Write the block and everything it changed in one atomic batch, synced unless
-        ``sync=False`` (catch-up, within a batch of certified blocks: node/sync.py)."""
-        self.chain.commit(executed.batch, executed.block, cert, sync=sync)
+        ``sync=False`` (catch-up, within a batch of certified blocks: node/sync.py);
+        ``behind``: on the store's writer thread (:meth:`ChainStore.commit`)."""
+        self.chain.commit(executed.batch, executed.block, cert, sync=sync, behind=behind)
         self._executed.clear()
 
     # --- internals ----------------------------------------------------------------------

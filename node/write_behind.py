@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from ledger.errors import StorageError
 from ledger.storage import KVStore, OverlayStore, WriteBatch
 
 MAX_QUEUED = 4  # batches written behind at most: a block's rows are held in memory till then
@@ -42,6 +43,7 @@ class WriteBehind:
         self._thread: ThreadPoolExecutor | None = None
         self._defer = False
         self._failed: BaseException | None = None  # a queued write failed: none after it
+        self._closed = False
 
     @property
     def path(self) -> str | None:
@@ -89,12 +91,22 @@ class WriteBehind:
             self.drain()
             self.base.write(batch, sync=sync)
             return
+        self.queue(batch, sync=False)
+
+    def queue(self, batch: WriteBatch, *, sync: bool) -> None:
+        """Write ``batch`` on the thread, after every batch queued before it (a block
+        committed by consensus: its synced write, while the next height starts)."""
+        self._forget_written()
+        if self._failed is not None:
+            raise self._failed
+        if self._closed:
+            raise StorageError("the store is closed: the node is stopping")
         while len(self._queued) >= MAX_QUEUED:
             self._wait_oldest()
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="write-behind")
         tables = {key[:2] for key, _ in batch.items()}
-        self._queued.append((batch, tables, self._thread.submit(self._write_next, batch)))
+        self._queued.append((batch, tables, self._thread.submit(self._write_next, batch, sync)))
 
     def drain(self) -> None:
         """Wait until every queued batch is written; raise the first write's error."""
@@ -111,18 +123,20 @@ class WriteBehind:
                 self._thread = None
 
     def close(self) -> None:
+        """Write what is queued, then close the base store; later writes are refused."""
+        self._closed = True
         try:
             self.finish()
         finally:
             self.base.close()
 
-    def _write_next(self, batch: WriteBatch) -> None:
+    def _write_next(self, batch: WriteBatch, sync: bool) -> None:
         """On the thread: write ``batch`` unless an earlier queued write failed (the
         store must never hold a block without the ones before it)."""
         if self._failed is not None:
             raise self._failed
         try:
-            self.base.write(batch, sync=False)
+            self.base.write(batch, sync=sync)
         except BaseException as exc:
             self._failed = exc
             raise

@@ -11,8 +11,9 @@ import pytest
 
 from ledger.errors import StorageError
 from ledger.storage import MemoryStore, WriteBatch
+from node.chain import ChainStore
 from node.write_behind import WriteBehind
-from tests.unit.node.chainkit import Kit, fake_peer
+from tests.unit.node.chainkit import Kit, certify, fake_peer, register_member_tx
 from tests.unit.node.synckit import Harness, response, source_chain
 
 
@@ -37,7 +38,7 @@ class GatedStore(MemoryStore):
         self.threads: list[str] = []
 
     def write(self, b: WriteBatch, *, sync: bool = True) -> None:
-        if not sync:
+        if threading.current_thread().name.startswith("write-behind"):
             assert self.gate.wait(5)
         if self.fail_at == len(self.log):
             self.log.append(([], sync))
@@ -121,3 +122,30 @@ def test_catch_up_through_a_write_behind_store_ends_at_the_same_head_synced_once
     assert all(t.startswith("write-behind") for t in base.threads[:5])  # beside the loop
     assert base.threads[5] == threading.current_thread().name
     assert not kit.chain.store._queued  # type: ignore[attr-defined]
+
+
+def test_a_consensus_commit_is_written_behind_synced_and_the_next_block_builds_on_it() -> None:
+    base = GatedStore()
+    base.gate.set()
+    kit = Kit(store=WriteBehind(base))
+    base.gate.clear()
+    base.log.clear()
+    first = kit.build([register_member_tx(1, "behind-1", ["viewer"])])
+    kit.executor.commit(first, certify(first.block), behind=True)
+    assert kit.chain.head().height == 1  # read through the queued batch
+    assert ChainStore(base, kit.genesis).head().height == 0  # not written yet
+    second = kit.build([register_member_tx(2, "behind-2", ["viewer"])])
+    assert second.block.header.prev_hash == first.block.hash
+    kit.executor.commit(second, certify(second.block), behind=True)
+    base.gate.set()
+    kit.chain.store.close()
+    assert [synced for _, synced in base.log] == [True, True]
+    assert all(t.startswith("write-behind") for t in base.threads[-2:])
+    assert ChainStore(base, kit.genesis).head().block_hash == second.block.hash
+
+
+def test_nothing_is_queued_once_closed() -> None:
+    store = WriteBehind(MemoryStore())
+    store.close()
+    with pytest.raises(StorageError, match="closed"):
+        store.queue(batch(a=b"1"), sync=True)
