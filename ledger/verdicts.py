@@ -18,7 +18,10 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 
-DEFAULT_CAPACITY = 200_000  # ~20 MB at most (a 32-byte key and an OrderedDict entry)
+# ~11 MB at most (a 32-byte key and an OrderedDict entry, ~170 bytes): more than the
+# readings of a full mempool (50,000 transactions, a fifth of them readings) and of a
+# catch-up batch
+DEFAULT_CAPACITY = 65_536
 
 
 def verdict_key(public_key: bytes, signature: bytes, signed: bytes) -> bytes:
