@@ -78,6 +78,7 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 RETRY_BASE_S = 2.0  # a demoted peer waits 2, 4, 8 ... s before it is asked again
 RETRY_MAX_S = 120.0
 MAX_OWED = 4  # answers awaited from one peer at most (late ones after a timeout included)
+PRECHECK_WAIT_S = 0.05  # a block waits this long at most for its payload signatures
 # The canonical sync_resp frame {"b": {"blocks": [...], "tip_cert": c}, "t": "sync_resp"},
 # assembled around the stored bytes of the blocks and the certificate.
 _RESP_HEAD = b"\x82\xa1b\x82\xa6blocks"
@@ -503,8 +504,8 @@ class Syncer:
             except LedgerError as exc:
                 self._reject(peer, block, exc)
                 return False
-            if ahead:
-                await asyncio.wait([ahead[i]])  # its verdicts, or none: execution checks
+            if ahead:  # its verdicts; a worker that lags (starting, starved) is not waited
+                await asyncio.wait([ahead[i]], timeout=PRECHECK_WAIT_S)  # for: execution checks
             if not self._commit(block, cert, last=i == len(resp.blocks) - 1):
                 return True
             applied += 1

@@ -5,6 +5,7 @@ sync answer's blocks are decoded without canonicalising each transaction again."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -13,6 +14,7 @@ from ledger.block import Block
 from ledger.encoding import decode, encode
 from ledger.errors import DecodeError
 from ledger.tx import Transaction
+from node.sync import PRECHECK_WAIT_S
 from node.wire import SyncResponse, decode_message, encode_message
 from tests.unit.node.chainkit import fake_peer
 from tests.unit.node.synckit import Harness, response, source_chain
@@ -29,7 +31,7 @@ def test_each_block_waits_for_its_own_precheck_only() -> None:
 
     async def precheck(txs: Sequence[Transaction]) -> None:
         asked.append(txs[0].nonce)
-        await asyncio.sleep(0.01 * len(asked))
+        await asyncio.sleep(0.001 * len(asked))
         done.append(txs[0].nonce)
 
     def validated(block: Block, now_ms: int | None, *, certified: bool = False) -> object:
@@ -43,6 +45,23 @@ def test_each_block_waits_for_its_own_precheck_only() -> None:
     assert asked == [1, 2, 3, 4]  # all queued at once, in block order
     assert executed == [1, 2, 3, 4]
     assert h.kit.chain.head().block_hash == src.chain.head().block_hash
+
+
+def test_a_lagging_precheck_holds_a_block_a_moment_only() -> None:
+    src = source_chain(3)
+    p = fake_peer(1, 3)
+    h = Harness([p])
+    finished: list[int] = []
+
+    async def stuck(txs: Sequence[Transaction]) -> None:
+        await asyncio.sleep(30)
+        finished.append(1)
+
+    h.syncer.precheck = stuck
+    began = time.monotonic()
+    assert asyncio.run(h.syncer.apply(p, response(src, 1, 3)))
+    assert time.monotonic() - began < 3 * PRECHECK_WAIT_S + 5  # not 30 s per block
+    assert h.kit.chain.head().height == 3 and not finished  # cancelled when the batch ended
 
 
 def test_a_failed_precheck_leaves_the_check_to_execution() -> None:
