@@ -424,7 +424,10 @@ class Syncer:
             task.cancel()
         store = self.executor.chain.store
         if isinstance(store, WriteBehind):
-            store.finish()
+            try:
+                store.finish()
+            except StorageError as exc:  # already reported, or the store is going anyway
+                log.error("a block written behind failed as the node stopped: %s", exc)
 
     # --- applying -----------------------------------------------------------------------
 
