@@ -184,6 +184,7 @@ class Syncer:
         self._retry_at: dict[bytes, float] = {}  # by peer key: not asked before this time
         self._applying = asyncio.Lock()
         self._unsynced = False  # a block was committed without sync since the last synced write
+        self._last_checked: bytes | None = None  # hash of the last certificate we verified
         self.rejected_batches = 0
         self.refused_requests = 0  # a second request from a peer while one is served
         self.unsolicited = 0  # responses from peers we had not asked
@@ -540,13 +541,19 @@ class Syncer:
         The last block of a batch is committed synced: that write makes the batch's
         durable. Only ledger and storage errors are the store's fault; any other
         exception is a bug of ours and propagates."""
+        # The certificate of the block before, which this block carries, was checked
+        # when that block was applied (the same certificate: equal hashes).
+        known = block.last_cert is not None and block.last_cert.hash == self._last_checked
         try:
-            executed = self.executor.validate_block(block, None, certified=True)
+            executed = self.executor.validate_block(
+                block, None, certified=True, last_cert_checked=known
+            )
             self.executor.commit(executed, cert, sync=last)
         except LedgerError as exc:  # a certified block: the fault is ours
             self._local_fault(block.height, exc)
             return False
         self._unsynced = not last
+        self._last_checked = cert.hash
         self.host.synced(block, cert, executed.receipts)
         self._note(block)
         self.host.sync_advanced(self.height)

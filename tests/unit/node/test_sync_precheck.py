@@ -14,6 +14,7 @@ from ledger.block import Block
 from ledger.encoding import decode, encode
 from ledger.errors import DecodeError
 from ledger.tx import Transaction
+from ledger.votes import CommitCertificate
 from node.sync import PRECHECK_WAIT_S
 from node.wire import SyncResponse, decode_message, encode_message
 from tests.unit.node.chainkit import fake_peer
@@ -34,10 +35,10 @@ def test_each_block_waits_for_its_own_precheck_only() -> None:
         await asyncio.sleep(0.001 * len(asked))
         done.append(txs[0].nonce)
 
-    def validated(block: Block, now_ms: int | None, *, certified: bool = False) -> object:
+    def validated(block: Block, now_ms: int | None, **kwargs: bool) -> object:
         executed.append(block.txs[0].nonce)
         assert block.txs[0].nonce in done  # its verdicts came first
-        return validate(block, now_ms, certified=certified)
+        return validate(block, now_ms, **kwargs)
 
     h.syncer.precheck = precheck
     h.kit.executor.validate_block = validated  # type: ignore[method-assign]
@@ -97,3 +98,31 @@ def test_a_sync_answer_with_a_malformed_transaction_is_refused() -> None:
     frame = encode(doc)
     with pytest.raises(DecodeError):
         decode_message(frame, len(frame))
+
+
+def test_a_certificate_checked_for_one_block_is_not_checked_again_as_the_next_ones_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    src = source_chain(4)
+    p = fake_peer(1, 4)
+    h = Harness([p])
+    checked: list[int] = []
+    verify = CommitCertificate.verify
+
+    def counted(cert: CommitCertificate, *args: object, **kwargs: object) -> None:
+        checked.append(cert.height)
+        verify(cert, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CommitCertificate, "verify", counted)
+    assert asyncio.run(h.syncer.apply(p, response(src, 1, 4)))
+    assert sorted(checked) == [1, 2, 3, 4]  # each once: as its block's own
+    # a batch that starts on blocks this syncer did not apply checks its first block's
+    # parent certificate, as a proposal's is checked
+    h2 = Harness([p])
+    for height in (1, 2):
+        block, cert = src.chain.block(height), src.chain.certificate(height)
+        assert block is not None and cert is not None
+        h2.kit.executor.commit(h2.kit.executor.validate_block(block, None), cert)
+    checked.clear()
+    assert asyncio.run(h2.syncer.apply(p, response(src, 3, 4)))
+    assert sorted(checked) == [2, 3, 4]
