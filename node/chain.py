@@ -27,6 +27,7 @@ from ledger.storage import KVStore, WriteBatch, keys
 from ledger.storage.format import check_format, stamp_format
 from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
+from node.write_behind import WriteBehind
 
 R = TypeVar("R")
 
@@ -244,12 +245,20 @@ class ChainStore:
     # --- the one write ------------------------------------------------------------------
 
     def commit(
-        self, batch: WriteBatch, block: Block, cert: CommitCertificate, *, sync: bool = True
+        self,
+        batch: WriteBatch,
+        block: Block,
+        cert: CommitCertificate,
+        *,
+        sync: bool = True,
+        behind: bool = False,
     ) -> None:
         """Add the certificate and head to ``batch`` and write it atomically.
 
         ``sync=False`` only for catch-up's blocks before the last of a batch: the write
-        is atomic and ordered but may be lost to a power cut until the next synced one."""
+        is atomic and ordered but may be lost to a power cut until the next synced one.
+        ``behind``: where the store writes behind (node.write_behind), the write is made
+        on its thread, in order, while the caller goes on; reads see it at once."""
         if self.head().height + 1 != block.height:
             raise StorageError(
                 f"cannot commit block {block.height} on top of height {self.head().height}"
@@ -259,7 +268,10 @@ class ChainStore:
             # The previous height's certificate becomes the one the chain carries.
             batch.put(keys.cert_key(block.height - 1), block.last_cert.encode())
         self.put_head(batch, block.header)
-        self.store.write(batch, sync=sync)
+        if behind and isinstance(self.store, WriteBehind):
+            self.store.queue(batch, sync=sync)
+        else:
+            self.store.write(batch, sync=sync)
 
     def flush(self) -> None:
         """Make every write so far durable: one synced, empty batch (a synced write

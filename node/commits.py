@@ -8,9 +8,10 @@ commit by consensus the peers also hear our new height.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ledger.block import Block
+from ledger.block import Block, Receipt
 from ledger.votes import CommitCertificate
 from node.api.metrics import Metrics
 from node.chain import ChainStore
@@ -51,10 +52,15 @@ class CommitFanout:
         self.mempool.after_block(block.txs)
         self.evidence_pool.committed(block.evidence)
 
-    def by_sync(self, block: Block, cert: CommitCertificate, progress: SyncProgress) -> None:
+    def by_sync(
+        self,
+        block: Block,
+        cert: CommitCertificate,
+        receipts: Sequence[Receipt],
+        progress: SyncProgress,
+    ) -> None:
         self.mempool.update(block.txs)
         self.evidence_pool.committed(block.evidence)
-        receipts = self.chain.receipts(block.height)
         self.events.publish(BlockPublished(block, tuple(receipts)))
         self.metrics.observe_commit(block.height, len(block.txs), 0.0, cert.round + 1)
         p = progress

@@ -344,7 +344,9 @@ class ConsensusDriver:
                 self.host.sync_needed(c.height)
                 return []
             executed = self.executor.validate_block(block, None)
-        self.executor.commit(executed, c.certificate)
+        # Written on the store's thread while the next height starts (reads see it at
+        # once; docs/consensus.md, "Writing a committed block behind").
+        self.executor.commit(executed, c.certificate, behind=True)
         self._cancel_timers()
         self.own_messages.clear()
         self._resends = 0

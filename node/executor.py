@@ -141,7 +141,12 @@ class Executor:
     # --- validators ---------------------------------------------------------------------
 
     def validate_block(
-        self, block: Block, now_ms: int | None, *, certified: bool = False
+        self,
+        block: Block,
+        now_ms: int | None,
+        *,
+        certified: bool = False,
+        last_cert_checked: bool = False,
     ) -> ExecutedBlock:
         """Re-execute ``block``; raise :class:`InvalidBlock` on any difference.
 
@@ -150,6 +155,8 @@ class Executor:
         commit certificate for this block, so >2/3 of the validators already
         verified its transaction signatures and we do not pay for them again;
         everything else (links, roots, re-execution) is still checked.
+        ``last_cert_checked``: the caller verified the very certificate this block
+        carries for its parent (catch-up, which checked it as that block's own).
         """
         cached = self._executed.get(block.hash)
         if cached is not None:
@@ -157,7 +164,8 @@ class Executor:
         head = self.chain.head()
         h = block.header
         self._check_header_links(h, head, now_ms)
-        self._check_last_cert(block)
+        if not last_cert_checked:
+            self._check_last_cert(block)
         try:
             block.check_tx_root()
         except LedgerError as exc:
@@ -184,11 +192,17 @@ class Executor:
         return self._executed.get(block_hash)
 
     def commit(
-        self, executed: ExecutedBlock, cert: CommitCertificate, *, sync: bool = True
+        self,
+        executed: ExecutedBlock,
+        cert: CommitCertificate,
+        *,
+        sync: bool = True,
+        behind: bool = False,
     ) -> None:
         """Write the block and everything it changed in one atomic batch, synced unless
-        ``sync=False`` (catch-up, within a batch of certified blocks: node/sync.py)."""
-        self.chain.commit(executed.batch, executed.block, cert, sync=sync)
+        ``sync=False`` (catch-up, within a batch of certified blocks: node/sync.py);
+        ``behind``: on the store's writer thread (:meth:`ChainStore.commit`)."""
+        self.chain.commit(executed.batch, executed.block, cert, sync=sync, behind=behind)
         self._executed.clear()
 
     # --- internals ----------------------------------------------------------------------

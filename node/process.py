@@ -136,7 +136,7 @@ async def _serve_once(
     finally:
         if backups is not None:
             await backups.finish()
-        node.store.close()
+        node.chain.store.close()  # what is written behind first, then the store
         with contextlib.suppress(FileNotFoundError):
             os.unlink(home.pid)
         if ran and node.fatal is None and not node.rotating:

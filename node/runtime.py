@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from contracts.engine import genesis_state
-from ledger.block import Block
+from ledger.block import Block, Receipt
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.evidence import Evidence
@@ -48,6 +48,7 @@ from node.status import node_status
 from node.sync import Syncer
 from node.tls import LinkTLS
 from node.validator_peers import is_or_becomes_validator
+from node.write_behind import WriteBehind
 
 log = logging.getLogger("cityledger.node")
 
@@ -81,7 +82,7 @@ class Node:
         self.rotating = False  # stopped itself to reopen under next_key (node.rotation)
         self.store = store
         self.clock = clock
-        self.chain = ChainStore(store, genesis)
+        self.chain = ChainStore(WriteBehind(store), genesis)  # catch-up writes behind
         self.chain.initialise(genesis_state(genesis))
         self.sigs, self.signature_worker = parts.signature_checks(genesis, config)
         self.executor = Executor(self.chain, self.sigs)
@@ -116,7 +117,13 @@ class Node:
         self.admission = Admission(
             self.mempool, self.signature_worker, self.metrics, self.driver.txs_arrived
         )
-        self.syncer = Syncer(self.executor, self.peers, self, batch_blocks=config.sync.batch_blocks)
+        self.syncer = Syncer(
+            self.executor,
+            self.peers,
+            self,
+            batch_blocks=config.sync.batch_blocks,
+            precheck=lambda txs: self.signature_worker.check(txs, signatures=False),
+        )
         self.started_at = clock()
 
     # --- NodeHandle ---------------------------------------------------------------------
@@ -156,8 +163,8 @@ class Node:
         """What the block at ``height`` this node proposes offers to commit."""
         return self.evidence_pool.pending(self.chain.evidence_committed, height)
 
-    def synced(self, block: Block, cert: CommitCertificate) -> None:
-        self.commits.by_sync(block, cert, self.syncer.progress)
+    def synced(self, block: Block, cert: CommitCertificate, receipts: Sequence[Receipt]) -> None:
+        self.commits.by_sync(block, cert, receipts, self.syncer.progress)
 
     def sync_advanced(self, height: int) -> None:
         if self.consensus_started:

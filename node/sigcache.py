@@ -20,9 +20,11 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from contracts.signed_payloads import payload_signature
 from ledger.errors import SignatureError
 from ledger.tx import Transaction
-from node.sigcheck import die_with_parent, verify_signatures
+from ledger.verdicts import GOOD, verdict_key
+from node.sigcheck import die_with_parent, verify_batch
 
 log = logging.getLogger("cityledger.node")
 
@@ -107,19 +109,25 @@ class SignatureWorker:
         self.min_batch = min_batch
         self._pool: ProcessPoolExecutor | None = None
 
-    async def check(self, txs: Sequence[Transaction]) -> None:
+    async def check(self, txs: Sequence[Transaction], *, signatures: bool = True) -> None:
+        """Check the signatures of ``txs`` and those in their payloads (a meter's over its
+        reading: :mod:`contracts.signed_payloads`, recorded in :mod:`ledger.verdicts`);
+        ``signatures=False``: only the payloads' (catch-up: a certified block's
+        transaction signatures are not checked again)."""
         if self.processes <= 0:
             return
-        todo = [tx for tx in txs if not self.cache.checked(tx)]
-        if len(todo) < self.min_batch:
+        todo = [tx for tx in txs if not self.cache.checked(tx)] if signatures else []
+        inner = _payload_signatures(txs)
+        if len(todo) + len(inner) < self.min_batch:
             return
         items = [(0, i, tx.sender, tx.body, tx.signature) for i, tx in enumerate(todo)]
+        signed = [(key, signature, message) for key, signature, message, _ in inner]
         loop = asyncio.get_running_loop()
         try:
-            bad = await loop.run_in_executor(
-                self._executor(), verify_signatures, (self.chain_id, items)
+            bad, bad_signed = await loop.run_in_executor(
+                self._executor(), verify_batch, (self.chain_id, items, signed)
             )
-        except (BrokenProcessPool, OSError) as exc:  # admission verifies them instead
+        except (BrokenProcessPool, OSError) as exc:  # execution and admission check them
             log.warning("signature worker failed (%s); starting a new one", exc)
             self.close()
             return
@@ -130,6 +138,10 @@ class SignatureWorker:
                 self.cache.add_bad(tx)
             else:
                 self.cache.add(tx)
+        refused = set(bad_signed)
+        for i, (*_, verdict) in enumerate(inner):
+            if i not in refused:
+                GOOD.add(verdict)
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -142,7 +154,20 @@ class SignatureWorker:
             )
         return self._pool
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = False) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
+
+
+def _payload_signatures(txs: Sequence[Transaction]) -> list[tuple[bytes, bytes, bytes, bytes]]:
+    """(public key, signature, signed bytes, verdict key) of each payload signature in
+    ``txs`` without a good verdict yet."""
+    out = []
+    for tx in txs:
+        found = payload_signature(tx)
+        if found is not None:
+            verdict = verdict_key(*found)
+            if verdict not in GOOD:
+                out.append((*found, verdict))
+    return out

@@ -1,4 +1,4 @@
-"""Checking a batch of transaction signatures in a worker process (audits, admission).
+"""Checking a batch of signatures in a worker process (audits, admission, catch-up).
 
 A module of its own, with nothing but what the check needs, so that a spawned worker
 imports little.
@@ -32,6 +32,22 @@ def verify_signatures(job: tuple[str, list[tuple[int, int, bytes, bytes, bytes]]
         except (nacl.exceptions.BadSignatureError, ValueError):
             bad.append(pos)
     return bad
+
+
+def verify_batch(
+    job: tuple[str, list[tuple[int, int, bytes, bytes, bytes]], list[tuple[bytes, bytes, bytes]]],
+) -> tuple[list[int], list[int]]:
+    """Pool worker: the transactions whose signature does not verify (positions, as
+    :func:`verify_signatures`), and the positions of the payload signatures that do not:
+    ``job`` is ``(chain_id, transaction items, [(public key, signature, signed bytes)])``."""
+    chain_id, items, signed = job
+    bad_signed = []
+    for pos, (public_key, signature, message) in enumerate(signed):
+        try:
+            nacl.bindings.crypto_sign_open(signature + message, public_key)
+        except (nacl.exceptions.BadSignatureError, ValueError):
+            bad_signed.append(pos)
+    return verify_signatures((chain_id, items)) if items else [], bad_signed
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h

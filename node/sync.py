@@ -54,20 +54,23 @@ dropped without blame and asked for again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledger.block import Block
+from ledger.block import Block, Receipt
 from ledger.encoding import array_header, check_size
 from ledger.errors import LedgerError, StorageError
+from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.executor import Executor
 from node.peers import Peer
 from node.wire import SYNC_RESP_TAIL, SyncRequest, SyncResponse
+from node.write_behind import WriteBehind
 
 log = logging.getLogger("cityledger.sync")
 REQUEST_TIMEOUT_S = 10.0
@@ -75,6 +78,7 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 RETRY_BASE_S = 2.0  # a demoted peer waits 2, 4, 8 ... s before it is asked again
 RETRY_MAX_S = 120.0
 MAX_OWED = 4  # answers awaited from one peer at most (late ones after a timeout included)
+PRECHECK_WAIT_S = 0.05  # a block waits this long at most for its payload signatures
 # The canonical sync_resp frame {"b": {"blocks": [...], "tip_cert": c}, "t": "sync_resp"},
 # assembled around the stored bytes of the blocks and the certificate.
 _RESP_HEAD = b"\x82\xa1b\x82\xa6blocks"
@@ -98,11 +102,15 @@ class SyncLinks(Protocol):
         ...
 
 
+# Checks a block's payload signatures ahead of its execution (SignatureWorker.check).
+Precheck = Callable[[Sequence[Transaction]], Awaitable[None]]
+
+
 class SyncHost(Protocol):
     """What catch-up tells the node."""
 
-    def synced(self, block: Block, cert: CommitCertificate) -> None:
-        """Catch-up committed ``block``."""
+    def synced(self, block: Block, cert: CommitCertificate, receipts: Sequence[Receipt]) -> None:
+        """Catch-up committed ``block`` (its receipts as executed: no read-back)."""
         ...
 
     def sync_advanced(self, height: int) -> None:
@@ -158,8 +166,12 @@ class Syncer:
         batch_blocks: int = 200,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        precheck: Precheck | None = None,
     ) -> None:
+        """``precheck``: checks a block's payload signatures on another core (the
+        signature worker) while the blocks before it execute (:meth:`_checked_ahead`)."""
         self.executor = executor
+        self.precheck = precheck
         self.links = links
         self.host = host
         self.batch_blocks = batch_blocks
@@ -172,6 +184,7 @@ class Syncer:
         self._retry_at: dict[bytes, float] = {}  # by peer key: not asked before this time
         self._applying = asyncio.Lock()
         self._unsynced = False  # a block was committed without sync since the last synced write
+        self._last_checked: bytes | None = None  # hash of the last certificate we verified
         self.rejected_batches = 0
         self.refused_requests = 0  # a second request from a peer while one is served
         self.unsolicited = 0  # responses from peers we had not asked
@@ -407,9 +420,15 @@ class Syncer:
         )
 
     def close(self) -> None:
-        """Stop answering requests (the node is stopping)."""
+        """Stop answering requests and writing behind (the node is stopping)."""
         for task in list(self._serving):
             task.cancel()
+        store = self.executor.chain.store
+        if isinstance(store, WriteBehind):
+            try:
+                store.finish()
+            except StorageError as exc:  # already reported, or the store is going anyway
+                log.error("a block written behind failed as the node stopped: %s", exc)
 
     # --- applying -----------------------------------------------------------------------
 
@@ -421,12 +440,20 @@ class Syncer:
         async with self._applying:
             began = self.clock()
             try:
-                ok = await self._apply(peer, resp)
+                with self._written_behind():
+                    ok = await self._apply(peer, resp)
             finally:
-                self._flush()
+                self._flush()  # a synced write: every block written behind is written first
             self._waited(began)
             self._request_next()
             return ok
+
+    def _written_behind(self) -> contextlib.AbstractContextManager[None]:
+        """The batch's unsynced block writes made on a writer thread while the next block
+        executes, where the chain's store allows it (:mod:`node.write_behind`); the
+        batch's last block, or :meth:`_flush`, is a synced write that waits for them."""
+        store = self.executor.chain.store
+        return store.deferring() if isinstance(store, WriteBehind) else contextlib.nullcontext()
 
     async def _apply(self, peer: Peer, resp: SyncResponse) -> bool:
         asked = self._answered(peer)
@@ -434,6 +461,29 @@ class Syncer:
             return True
         if asked is not None:
             self._ask_ahead(resp)
+        ahead = self._checked_ahead(resp.blocks)
+        try:
+            return await self._apply_blocks(peer, resp, asked, ahead)
+        finally:
+            for job in ahead:
+                job.cancel()
+                if job.done() and not job.cancelled() and job.exception() is not None:
+                    log.warning("sync: a precheck failed (execution checks): %s", job.exception())
+
+    def _checked_ahead(self, blocks: Sequence[Block]) -> list[asyncio.Future[None]]:
+        """One precheck job per block, all queued at once: the worker checks block i+1's
+        payload signatures while block i executes, and block i waits only for its own."""
+        if self.precheck is None:
+            return []
+        return [asyncio.ensure_future(self.precheck(block.txs)) for block in blocks]
+
+    async def _apply_blocks(
+        self,
+        peer: Peer,
+        resp: SyncResponse,
+        asked: _Outstanding | None,
+        ahead: list[asyncio.Future[None]],
+    ) -> bool:
         applied = 0
         for i, block in enumerate(resp.blocks):
             try:
@@ -458,6 +508,8 @@ class Syncer:
             except LedgerError as exc:
                 self._reject(peer, block, exc)
                 return False
+            if ahead:  # its verdicts; a worker that lags (starting, starved) is not waited
+                await asyncio.wait([ahead[i]], timeout=PRECHECK_WAIT_S)  # for: execution checks
             if not self._commit(block, cert, last=i == len(resp.blocks) - 1):
                 return True
             applied += 1
@@ -489,14 +541,20 @@ class Syncer:
         The last block of a batch is committed synced: that write makes the batch's
         durable. Only ledger and storage errors are the store's fault; any other
         exception is a bug of ours and propagates."""
+        # The certificate of the block before, which this block carries, was checked
+        # when that block was applied (the same certificate: equal hashes).
+        known = block.last_cert is not None and block.last_cert.hash == self._last_checked
         try:
-            executed = self.executor.validate_block(block, None, certified=True)
+            executed = self.executor.validate_block(
+                block, None, certified=True, last_cert_checked=known
+            )
             self.executor.commit(executed, cert, sync=last)
         except LedgerError as exc:  # a certified block: the fault is ours
             self._local_fault(block.height, exc)
             return False
         self._unsynced = not last
-        self.host.synced(block, cert)
+        self._last_checked = cert.hash
+        self.host.synced(block, cert, executed.receipts)
         self._note(block)
         self.host.sync_advanced(self.height)
         return True

@@ -44,9 +44,12 @@ _TX_MAPS = List(AnyValue(), max_len=MAX_TX_BATCH)
 _PROPOSAL_FRAME = Struct({"proposal": Nested(Proposal), "block": AnyValue()})
 _STATUS = Struct({"height": COUNT})
 _SYNC_REQUEST = Struct({"from": HEIGHT, "max": Int(lo=1, hi=MAX_SYNC_BLOCKS)})
+# The blocks are left as maps for ``Block.from_obj(decoded=True)``: the frame came out of
+# the strict decoder, so every map in it is canonical and a transaction's signed body is
+# packed as it is, not canonicalised again (catch-up decodes thousands per answer).
 _SYNC_RESPONSE = Struct(
     {
-        "blocks": List(Nested(Block), max_len=MAX_SYNC_BLOCKS),
+        "blocks": List(AnyValue(), max_len=MAX_SYNC_BLOCKS),
         "tip_cert": Optional(Nested(CommitCertificate)),
     }
 )
@@ -164,7 +167,11 @@ def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) 
         return TxBatch(tuple(_tx_from_obj(t, known_tx) for t in items))
     if kind == "proposal":
         b = read(_PROPOSAL_FRAME, body, "proposal frame")
-        block = Block.from_obj(b["block"]) if known_tx is None else _block(b["block"], known_tx)
+        block = (
+            Block.from_obj(b["block"], decoded=True)
+            if known_tx is None
+            else _block(b["block"], known_tx)
+        )
         return ProposalMsg(b["proposal"], block, bytes(data))
     if kind == "vote":
         return VoteMsg(Vote.from_obj(body), bytes(data))
@@ -179,7 +186,8 @@ def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) 
         return SyncRequest(b["from"], b["max"])
     if kind == "sync_resp":
         b = read(_SYNC_RESPONSE, body, "sync response")
-        return SyncResponse(b["blocks"], b["tip_cert"])
+        blocks = tuple(Block.from_obj(block, decoded=True) for block in b["blocks"])
+        return SyncResponse(blocks, b["tip_cert"])
     raise DecodeError(f"unknown frame type {kind!r}")
 
 
@@ -190,7 +198,7 @@ def _tx_from_obj(obj: Value, known_tx: KnownTx | None) -> Transaction:
             tx = known_tx(signature)
             if tx is not None and _identical(tx.to_obj(), obj):
                 return tx
-    return Transaction.from_obj(obj)
+    return Transaction.from_obj(obj, decoded=True)  # the frame's maps are canonical
 
 
 def _block(obj: Value, known_tx: KnownTx) -> Block:

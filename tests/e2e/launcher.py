@@ -16,7 +16,11 @@ stderr.
 ==========================  ======================================================
 ``commit.before_write``     before :meth:`node.executor.Executor.commit` (the block's
                             one atomic batch is not written)
-``commit.after_write``      after it (written and synced, nothing after it ran)
+``commit.after_write``      after a block's batch is written (synced, for one committed
+                            by consensus) by the store's writer thread,
+                            :meth:`node.write_behind.WriteBehind._write_next`: the
+                            event loop may already be at the next height, as it is
+                            in a node since blocks are written behind
 ``sign.after_persist``      after :meth:`node.consensus.signer.Signer._persist`: the
                             signed state is durable, the signature never used
 ``sign.before_send``        before :meth:`node.driver.ConsensusDriver._broadcast`:
@@ -62,7 +66,9 @@ class CrashPoint:
 
 CRASH_POINTS: dict[str, CrashPoint] = {
     "commit.before_write": CrashPoint("node.executor", "Executor", "commit", before=True),
-    "commit.after_write": CrashPoint("node.executor", "Executor", "commit", before=False),
+    "commit.after_write": CrashPoint(
+        "node.write_behind", "WriteBehind", "_write_next", before=False
+    ),
     "sign.after_persist": CrashPoint("node.consensus.signer", "Signer", "_persist", before=False),
     "sign.before_send": CrashPoint("node.driver", "ConsensusDriver", "_broadcast", before=True),
 }

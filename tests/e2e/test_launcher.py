@@ -14,9 +14,11 @@ import pytest
 from ledger.crypto import PrivateKey
 from ledger.storage import MemoryStore
 from ledger.votes import VoteType
+from node.chain import ChainStore
 from node.consensus.errors import DoubleSignRefused
 from node.consensus.signer import Signer
 from node.executor import Executor
+from node.write_behind import WriteBehind
 from tests.e2e.conftest import ClusterFactory
 from tests.e2e.launcher import (
     CRASH_EXIT_CODE,
@@ -25,7 +27,7 @@ from tests.e2e.launcher import (
     command,
     install_crash_point,
 )
-from tests.unit.node.chainkit import Kit
+from tests.unit.node.chainkit import Kit, certify
 
 
 class Crashed(Exception):
@@ -46,13 +48,21 @@ def test_the_commit_points_fire_on_their_side_of_the_write(
     monkeypatch: pytest.MonkeyPatch, point: str
 ) -> None:
     _keep(monkeypatch, Executor, "commit")
-    kit = Kit()
+    _keep(monkeypatch, WriteBehind, "_write_next")
+    base = MemoryStore()
+    kit = Kit(store=WriteBehind(base))
     install_crash_point(f"{point}:2", _raise)
-    kit.commit([])  # the first commit passes
+
+    def commit() -> None:  # as the consensus driver commits: written behind
+        executed = kit.build([])
+        kit.executor.commit(executed, certify(executed.block), behind=True)
+        kit.chain.store.drain()  # type: ignore[attr-defined]
+
+    commit()  # the first commit passes
     with pytest.raises(Crashed, match=point):
-        kit.commit([])
+        commit()
     written = point == "commit.after_write"
-    assert kit.chain.head().height == (2 if written else 1)
+    assert ChainStore(base, kit.genesis).head().height == (2 if written else 1)
 
 
 def test_sign_after_persist_fires_with_the_signature_durable(

@@ -5,9 +5,10 @@ from and the answers it gives."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
-from ledger.block import Block
+from ledger.block import Block, Receipt
 from ledger.votes import CommitCertificate
 from node.peers import Peer
 from node.sync import Syncer
@@ -52,7 +53,7 @@ class Harness:
 
     # --- SyncHost ---
 
-    def synced(self, block: Block, cert: CommitCertificate) -> None:
+    def synced(self, block: Block, cert: CommitCertificate, receipts: Sequence[Receipt]) -> None:
         pass
 
     def sync_advanced(self, height: int) -> None:

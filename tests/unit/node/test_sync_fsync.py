@@ -71,10 +71,10 @@ def test_a_batch_cut_short_by_a_local_fault_is_synced(monkeypatch: pytest.Monkey
     h, store = logged_harness([p])
     validate = h.kit.executor.validate_block
 
-    def fail_at_2(block: Block, now_ms: int | None, *, certified: bool = False) -> Any:
+    def fail_at_2(block: Block, now_ms: int | None, **kwargs: bool) -> Any:
         if block.height == 2:
             raise CorruptionError("corrupt record")
-        return validate(block, now_ms, certified=certified)
+        return validate(block, now_ms, **kwargs)
 
     monkeypatch.setattr(h.kit.executor, "validate_block", fail_at_2)
     assert asyncio.run(h.syncer.apply(p, response(src, 1, 3)))
