@@ -55,14 +55,18 @@ from node.latency_budget import LatencyBudget
 from node.listen import PendingCount, start_site
 from node.membership import follow_validator_set, reload_links
 from node.mempool import Mempool, MempoolError
-from node.peers import PeerManager
+from node.peers import Peer, PeerManager
 from node.rotation import finish_interrupted, read_next_key, switch
 from node.service import Queries
 from node.sigcache import SignatureCache, SignatureWorker
+from node.snapshots import SnapshotBook
 from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
+from node.statesync import Progress, state_sync
+from node.statesync_check import base_height, refuse_unfinished, unfinished, wipe
 from node.sync import LocalStoreFault, Syncer
 from node.tls import LinkTLS, ensure_identity
 from node.validator_peers import MAX_CHANGES_READ, validator_names
+from node.wire import SnapRequest
 
 log = logging.getLogger("cityledger.node")
 
@@ -85,8 +89,10 @@ class Node:
         reset_signer_state: bool = False,
         link_tls: LinkTLS | None = None,
         next_key: PrivateKey | None = None,
+        snapshot_dir: str | None = None,
     ) -> None:
-        """``signer_state``: the signer state file (None: in memory; start-up rules and
+        """``snapshot_dir``: where state snapshots are kept (None: none taken or served);
+        ``signer_state``: the signer state file (None: in memory; start-up rules and
         ``reset_signer_state``: :func:`node.consensus.signer.open_signer`); ``link_tls``:
         :func:`_wanted_tls`; ``next_key``: the key a rotation hands the seat to."""
         self.config = config
@@ -133,6 +139,13 @@ class Node:
         )
         self.syncer = Syncer(self.executor, self.peers, self, batch_blocks=config.sync.batch_blocks)
         self.started_at = clock()
+        # without a directory none is taken, and the list served is empty
+        snapshot_config = (
+            config.snapshots if snapshot_dir else replace(config.snapshots, interval=0)
+        )
+        self.snapshots = SnapshotBook(snapshot_dir or "", snapshot_config, genesis)
+        self._snapshot_tasks: set[asyncio.Task[None]] = set()
+        self.state_synced: Progress | None = None  # how this life's state sync went
 
     # --- NodeHandle ---------------------------------------------------------------------
 
@@ -162,6 +175,18 @@ class Node:
         self.commits.by_consensus(
             block, block_time_s, driver.last_committed, driver.rounds_at_commit
         )
+        self.snapshots.committed(self.store, block.height)
+
+    def snapshot_request(self, peer: Peer, msg: SnapRequest) -> bool:
+        """A peer asks for a snapshot part: answered in a task of its own if admitted
+        (one at a time per peer, ``[snapshots] serve_per_s``: node/snapshots.py)."""
+        book = self.snapshots
+        if not book.admit(peer):
+            return False
+        task = asyncio.get_running_loop().create_task(book.answer(peer, msg, self.peers.deliver))
+        self._snapshot_tasks.add(task)
+        task.add_done_callback(self._snapshot_tasks.discard)
+        return True
 
     def sync_needed(self, height: int) -> None:
         # A validator signed a message at ``height``: the height below it is committed.
@@ -173,6 +198,7 @@ class Node:
 
     def synced(self, block: Block, cert: CommitCertificate) -> None:
         self.commits.by_sync(block, cert, self.syncer.progress)
+        self.snapshots.committed(self.store, block.height)
 
     def sync_advanced(self, height: int) -> None:
         if self.consensus_started:
@@ -479,7 +505,17 @@ def node_status(node: Node) -> dict[str, Value]:
         },
         "evidence": len(node.evidence_pool),
         "uptime_s": int(node.clock() - node.started_at),
+        "state_sync": state_sync_status(node),
     }
+
+
+def state_sync_status(node: Node) -> dict[str, Value]:
+    """``/v1/status`` ``state_sync``: the height this node's state starts at (0: from
+    genesis) and, in the life that state-synced, how it went."""
+    doc: dict[str, Value] = {"base_height": base_height(node.store)}
+    if node.state_synced is not None:
+        doc.update(node.state_synced.to_obj())
+    return doc
 
 
 def missing_peers(node: Node) -> dict[str, Value]:
@@ -559,6 +595,7 @@ def open_node(
         write_buffer_mb=config.storage.write_buffer_mb,
     )
     try:
+        refuse_unfinished(store, home.path)
         return Node(
             config,
             genesis,
@@ -568,10 +605,68 @@ def open_node(
             reset_signer_state=reset_signer_state,
             link_tls=link_tls,
             next_key=next_key,
+            snapshot_dir=home.snapshots,
         )
     except BaseException:
         store.close()
         raise
+
+
+async def join_by_state_sync(home_path: str, passphrase: str | None) -> Progress | None:
+    """``node start --state-sync``: fill an empty store from a peer's snapshot
+    (:mod:`node.statesync`); a store that already holds blocks starts from them. While it
+    runs, ``GET /v1/status`` answers with its progress (plain-HTTP APIs only)."""
+    home = Home(home_path)
+    config = home.load_config()
+    genesis = Genesis.load(home.genesis)
+    key = read_key_file(home.key, passphrase)
+    link_tls = _link_tls(home, key, genesis, config) if config.p2p.tls else None
+    store = open_leveldb(home.data)
+    progress: list[Progress] = []
+    site = None if config.api.tls else await _progress_site(config, progress)
+    try:
+        head = ChainStore(store, genesis).head().height
+        if head > 0:
+            log.info("--state-sync: the store already holds height %d; starting from it", head)
+            return None
+        if unfinished(store) is not None:
+            log.warning("--state-sync: an unfinished state sync is deleted and started again")
+        wipe(store)  # at most the genesis state, or a partial state sync
+        await state_sync(
+            config,
+            genesis,
+            key,
+            store,
+            link_tls=link_tls,
+            names=allowed_peers(genesis, config),
+            on_progress=progress.append,
+        )
+        return progress[0] if progress else None
+    finally:
+        store.close()
+        if site is not None:
+            await site.cleanup()
+
+
+async def _progress_site(config: NodeConfig, progress: list[Progress]) -> web.AppRunner:
+    """The API address, answering only ``/v1/status`` (the state sync's progress) and
+    ``/healthz`` until the node proper starts."""
+
+    async def status(_: web.Request) -> web.StreamResponse:
+        doc = (
+            {"node": config.name, "height": 0, "state_sync": progress[0].to_obj()}
+            if progress
+            else {}
+        )
+        return web.json_response(doc)
+
+    async def healthz(_: web.Request) -> web.StreamResponse:
+        return web.Response(status=503, text="state sync under way")
+
+    app = web.Application()
+    app.router.add_get("/v1/status", status)
+    app.router.add_get("/healthz", healthz)
+    return await start_site(app, config.api.listen)
 
 
 def _link_tls(home: Home, key: PrivateKey, genesis: Genesis, config: NodeConfig) -> LinkTLS:
@@ -598,15 +693,20 @@ def _reload(node: Node, home: Home, passphrase: str | None) -> None:
 
 
 async def serve(
-    home_path: str, *, passphrase: str | None = None, reset_signer_state: bool = False
+    home_path: str,
+    *,
+    passphrase: str | None = None,
+    reset_signer_state: bool = False,
+    state_sync: bool = False,
 ) -> None:
     """Run the node at ``home_path`` until SIGINT or SIGTERM; raise
     :class:`LocalStoreFault` if it stopped itself because its store is damaged. A node
     that stopped itself for a key rotation (:mod:`node.rotation`) is switched to its new
     key and opened again, in this process."""
     signalled = asyncio.Event()  # SIGINT/SIGTERM: no life after this one
+    synced = await join_by_state_sync(home_path, passphrase) if state_sync else None
     while True:
-        node = await _serve_once(home_path, passphrase, reset_signer_state, signalled)
+        node = await _serve_once(home_path, passphrase, reset_signer_state, signalled, synced)
         if not node.rotating or node.next_key is None or signalled.is_set():
             return
         aside = switch(Home(home_path), node.key, node.next_key)
@@ -615,10 +715,15 @@ async def serve(
 
 
 async def _serve_once(
-    home_path: str, passphrase: str | None, reset_signer_state: bool, signalled: asyncio.Event
+    home_path: str,
+    passphrase: str | None,
+    reset_signer_state: bool,
+    signalled: asyncio.Event,
+    synced: Progress | None = None,
 ) -> Node:
     """One life of a node, from opening its home to closing its store."""
     node = open_node(home_path, passphrase=passphrase, reset_signer_state=reset_signer_state)
+    node.state_synced = synced
     home = Home(home_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
