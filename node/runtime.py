@@ -623,7 +623,7 @@ async def join_by_state_sync(home_path: str, passphrase: str | None) -> Progress
     link_tls = _link_tls(home, key, genesis, config) if config.p2p.tls else None
     store = open_leveldb(home.data)
     progress: list[Progress] = []
-    site = None if config.api.tls else await _progress_site(config, progress)
+    site = None if config.api.tls else await _progress_site(config, genesis, progress)
     try:
         head = ChainStore(store, genesis).head().height
         if head > 0:
@@ -648,7 +648,9 @@ async def join_by_state_sync(home_path: str, passphrase: str | None) -> Progress
             await site.cleanup()
 
 
-async def _progress_site(config: NodeConfig, progress: list[Progress]) -> web.AppRunner:
+async def _progress_site(
+    config: NodeConfig, genesis: Genesis, progress: list[Progress]
+) -> web.AppRunner:
     """The API address, answering only ``/v1/status`` (the state sync's progress) and
     ``/healthz`` until the node proper starts."""
 

@@ -133,6 +133,7 @@ class StateSync:
         self.fetcher = fetcher
         self.progress = Progress()
         self.blamed: set[bytes] = set()
+        self.in_flight = 0  # chunk requests awaiting an answer
 
     @property
     def links(self) -> PeerManager:
@@ -245,36 +246,53 @@ class StateSync:
         return p.chunks_done == p.chunks
 
     async def worker(self, peer: Peer, d: Description, queue: asyncio.Queue[int]) -> None:
-        """Fetch chunks from ``peer`` until none are left or it fails once."""
-        while not queue.empty() and peer.key not in self.blamed:
-            i = queue.get_nowait()
-            data = await self.fetcher.ask(peer, d.height, i + 1, CHUNK_TIMEOUT_S)
-            if data is None or not data:
-                why = "did not send" if data is None else "no longer holds"
-                log.warning(
-                    "state sync: peer %s %s chunk %d of snapshot %d (gone, timed out or "
-                    "pruned); asking another peer",
-                    peer.name,
-                    why,
-                    i,
-                    d.height,
-                )
-                queue.put_nowait(i)
-                return
+        """Fetch chunks from ``peer`` until all are written, or it fails once. While other
+        peers hold the last chunks it waits: one may come back into the queue."""
+        while self.progress.chunks_done < self.progress.chunks and peer.key not in self.blamed:
             try:
-                rows = read_chunk(data, d.manifest.chunks[i])
-            except SnapshotError as exc:
-                self.blame(
-                    peer, f"served chunk {i} of snapshot {d.height} that does not check out: {exc}"
-                )
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                if not self.in_flight:
+                    return
+                await asyncio.sleep(0.05)
+                continue
+            self.in_flight += 1
+            try:
+                ok = await self.fetch_one(peer, d, i)
+            finally:
+                self.in_flight -= 1
+            if not ok:
                 queue.put_nowait(i)
                 return
-            batch = WriteBatch()
-            for key, value in rows:
-                batch.put(key, value)
-            self.store.write(batch, sync=False)
-            self.progress.chunks_done += 1
-            self.progress.bytes_done += len(data)
+
+    async def fetch_one(self, peer: Peer, d: Description, i: int) -> bool:
+        """Chunk ``i`` from ``peer``, checked and written; False (said why) if not."""
+        data = await self.fetcher.ask(peer, d.height, i + 1, CHUNK_TIMEOUT_S)
+        if not data:
+            why = "did not send" if data is None else "no longer holds"
+            log.warning(
+                "state sync: peer %s %s chunk %d of snapshot %d (gone, timed out or deleted "
+                "since listed); asking another peer",
+                peer.name,
+                why,
+                i,
+                d.height,
+            )
+            return False
+        try:
+            rows = read_chunk(data, d.manifest.chunks[i])
+        except SnapshotError as exc:
+            self.blame(
+                peer, f"served chunk {i} of snapshot {d.height} that does not check out: {exc}"
+            )
+            return False
+        batch = WriteBatch()
+        for key, value in rows:
+            batch.put(key, value)
+        self.store.write(batch, sync=False)
+        self.progress.chunks_done += 1
+        self.progress.bytes_done += len(data)
+        return True
 
     async def report(self) -> None:
         while True:
@@ -292,6 +310,20 @@ class StateSync:
                 p.bytes_done / 1e6 / elapsed,
                 "?" if eta is None else f"{eta:.0f} s",
             )
+
+
+async def _stop_dialing(dials: list[asyncio.Task[None]]) -> None:
+    """Cancel the dial tasks, again if need be: a cancellation that lands while a link's
+    teardown awaits its writer is swallowed there (``PeerManager._serve``), and the task
+    would dial on."""
+    pending = set(dials)
+    for _ in range(20):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    log.error("state sync: %d dial tasks would not stop", len(pending))
 
 
 async def state_sync(
@@ -330,9 +362,7 @@ async def state_sync(
         wipe(store)
         height = None
     finally:
-        for task in dials:
-            task.cancel()
-        await asyncio.gather(*dials, return_exceptions=True)
+        await _stop_dialing(dials)
         await links.close()
     if height is not None:
         log.info(

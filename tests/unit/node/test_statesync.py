@@ -212,3 +212,11 @@ def test_with_no_snapshot_to_be_had_nothing_is_left_behind(
     _, target, height, _, _, _ = _run({f"v{i}": _corrupt for i in range(4)})
     assert height is None and len(target) == 0  # block sync from genesis: the node goes on
     assert any("no snapshot could be had" in r.getMessage() for r in caplog.records)
+
+
+def test_the_one_chunk_comes_from_the_last_honest_peer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state_snapshot, "CHUNK_BYTES", 1024 * 1024)  # the state: one chunk
+    src, target, height, _, links, sync = _run({f"v{i}": _corrupt for i in range(3)})
+    assert sync.progress.chunks == 1 and height == HEIGHT
+    assert sorted(links.penalised) == ["v0", "v1", "v2"]
+    _continues(src, target)
