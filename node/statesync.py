@@ -50,7 +50,7 @@ from node.wire import SnapRequest, SnapResponse, WireMessage
 
 log = logging.getLogger("cityledger.statesync")
 CONNECT_WAIT_S = 30.0  # for the first peer link
-GATHER_S = 2.0  # after the first link, for the others
+GATHER_S = 2.0  # after the first link, for the others (less once all are linked)
 LIST_TIMEOUT_S = 5.0
 CHUNK_TIMEOUT_S = 15.0
 PROGRESS_EVERY_S = 3.0
@@ -127,7 +127,10 @@ class _Fetcher:
 class StateSync:
     """One state sync into ``store`` (empty, or holding an unfinished one's rows)."""
 
-    def __init__(self, store: KVStore, genesis: Genesis, fetcher: _Fetcher) -> None:
+    def __init__(
+        self, store: KVStore, genesis: Genesis, fetcher: _Fetcher, expected_peers: int = 0
+    ) -> None:
+        self.expected_peers = expected_peers  # links to wait for (up to GATHER_S) before asking
         self.store = store
         self.genesis = genesis
         self.fetcher = fetcher
@@ -157,7 +160,9 @@ class StateSync:
                 "state sync: no peer linked in %.0f s; catching up by blocks", CONNECT_WAIT_S
             )
             return None
-        await asyncio.sleep(GATHER_S)
+        gather_until = time.monotonic() + GATHER_S
+        while len(self.links.peers) < self.expected_peers and time.monotonic() < gather_until:
+            await asyncio.sleep(0.05)
         offers = await self.gather_offers()
         for height in sorted(offers, reverse=True):
             description = await self.describe(height, offers[height])
@@ -350,7 +355,7 @@ async def state_sync(
         genesis_hash=genesis.hash,
     )
     fetcher.links = links
-    sync = StateSync(store, genesis, fetcher)
+    sync = StateSync(store, genesis, fetcher, expected_peers=len(config.p2p.peers))
     if on_progress is not None:
         on_progress(sync.progress)
     dials = [asyncio.create_task(links.dial_forever(a)) for a in config.p2p.peers]
