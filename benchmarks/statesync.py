@@ -3,14 +3,16 @@
 1. a network of ``validators`` takes a state snapshot every ``interval`` heights
    (``[snapshots] interval``) and commits ``txs`` transactions of the workload (at
    ``rate``, open loop);
-2. once they are committed and every validator holds the snapshot of the last multiple
-   of ``interval``, a new node joins with ``devnet join --state-sync``: the time from its
-   start until its height reaches the tip is ``snapshot_join_s``;
+2. once they are committed, the idle network's heartbeat blocks (every 0.5 s here) take
+   the chain to the next multiple of ``interval``, whose snapshot is then of the state the
+   load left; once every validator holds it, a new node joins with ``devnet join
+   --state-sync``: the time from its start until its height reaches the tip (as it was at
+   the start) is ``snapshot_join_s``;
 3. it is stopped, and another new node joins by replaying every block from genesis
    (``devnet join``): ``replay_join_s``.
 
 Both joiners are observers with fresh keys and empty stores, started the same way; the
-network is idle while they join (heartbeat blocks only), so both chase the same tip.
+network is idle while they join (heartbeat blocks only).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from devnet.layout import NodeEntry
 from node.config import Home
 
 POLL_S = 0.1
+HEARTBEAT_MS = 500
 
 
 @dataclass
@@ -50,17 +53,29 @@ def run_statesync(opts: StateSyncOptions, console: Console) -> dict[str, Any]:
         f"[bold]workload[/] {opts.workload}: {len(work.items):,} transactions "
         f"({work.valid_count():,} valid); a snapshot every {opts.interval} heights"
     )
-    opts.settings = (*opts.settings, f"snapshots.interval={opts.interval}")
+    # heartbeat blocks every 0.5 s when idle, so the chain soon reaches the next multiple
+    # of the interval after the load: the snapshot is of the tip's state
+    opts.settings = (
+        f"consensus.empty_block_interval_ms={HEARTBEAT_MS}",
+        *opts.settings,
+        f"snapshots.interval={opts.interval}",
+    )
     with running(opts) as cluster:
-        tip, txs = run_async(_load(opts, cluster, work, console))
-        snapshot = _wait_snapshot(cluster, (tip // opts.interval) * opts.interval, opts.timeout_s)
-        console.print(f"tip {tip} ({txs:,} transactions); snapshot at height {snapshot}")
+        loaded, txs = run_async(_load(opts, cluster, work, console))
+        due = -(-loaded // opts.interval) * opts.interval
+        snapshot = _wait_snapshot(cluster, due, opts.timeout_s)
+        tip = max(Cluster.height(n) for n in cluster.nodes)
+        console.print(
+            f"load committed by height {loaded} ({txs:,} transactions); snapshot at height "
+            f"{snapshot}; tip {tip}"
+        )
         synced = _join(cluster, "statesync-joiner", tip, opts.timeout_s, state_sync=True)
         console.print(f"joined by state sync in {synced['join_s']} s")
         replayed = _join(cluster, "replay-joiner", tip, opts.timeout_s, state_sync=False)
         console.print(f"joined by replaying blocks in {replayed['join_s']} s")
     return {
         "tip": tip,
+        "load_height": loaded,
         "txs": txs,
         "snapshot_height": snapshot,
         "snapshot_join_s": synced["join_s"],
