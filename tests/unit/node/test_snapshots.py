@@ -86,3 +86,22 @@ def test_a_peer_asking_too_fast_is_refused() -> None:
     now[0] += 0.5  # serve_per_s=2: one more token
     assert book.admit(peer)
     assert book.admit(fake_peer(2))  # another peer has its own bucket
+
+
+def test_snapshot_frames_round_trip_and_are_bounded() -> None:
+    from ledger.errors import DecodeError
+    from node.wire import (
+        MAX_SNAP_PART,
+        SnapRequest,
+        SnapResponse,
+        decode_message,
+        encode_message,
+    )
+
+    for msg in (SnapRequest(0, 0), SnapRequest(7, 3), SnapResponse(7, 3, b"\x01" * 100)):
+        assert decode_message(encode_message(msg), 1 << 24) == msg
+    too_big = encode_message(SnapResponse(7, 1, b"\x00" * (MAX_SNAP_PART + 1)))
+    with pytest.raises(DecodeError):
+        decode_message(too_big, 1 << 24)
+    with pytest.raises(DecodeError):
+        decode_message(encode_message(SnapRequest(7, 2_000_000)), 1 << 24)
