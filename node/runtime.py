@@ -77,6 +77,11 @@ class Node:
     :class:`node.handle.NodeHandle` (the API), :class:`node.gossip.GossipHost`,
     :class:`node.driver.DriverHost` and :class:`node.sync.SyncHost`."""
 
+    state_synced: Progress | None = None  # how this life's state sync went (/v1/status)
+    consensus_started = False  # not before the node has caught up
+    fatal: str | None = None  # why the node stopped itself
+    _stop: asyncio.Event | None = None
+
     def __init__(
         self,
         config: NodeConfig,
@@ -91,10 +96,10 @@ class Node:
         next_key: PrivateKey | None = None,
         snapshot_dir: str | None = None,
     ) -> None:
-        """``snapshot_dir``: where state snapshots are kept (None: none taken or served);
-        ``signer_state``: the signer state file (None: in memory; start-up rules and
+        """``signer_state``: the signer state file (None: in memory; start-up rules and
         ``reset_signer_state``: :func:`node.consensus.signer.open_signer`); ``link_tls``:
-        :func:`_wanted_tls`; ``next_key``: the key a rotation hands the seat to."""
+        :func:`_wanted_tls`; ``next_key``: the key a rotation hands the seat to;
+        ``snapshot_dir``: where state snapshots are kept (None: none taken or served)."""
         self.config = config
         self.genesis = genesis
         self.key = key
@@ -127,9 +132,6 @@ class Node:
         if self.is_validator:
             _attach_signer(self)
         self.core = _core(genesis, self.signer, self.chain, self.evidence_pool, config)
-        self.consensus_started = False  # not before the node has caught up
-        self.fatal: str | None = None  # why the node stopped itself
-        self._stop: asyncio.Event | None = None
         # the driver sends through the gossip, the syncer through the peers; both report here
         self.driver = ConsensusDriver(
             self.core, self.executor, self.mempool, self.gossip, self, clock=clock
@@ -139,13 +141,7 @@ class Node:
         )
         self.syncer = Syncer(self.executor, self.peers, self, batch_blocks=config.sync.batch_blocks)
         self.started_at = clock()
-        # without a directory none is taken, and the list served is empty
-        snapshot_config = (
-            config.snapshots if snapshot_dir else replace(config.snapshots, interval=0)
-        )
-        self.snapshots = SnapshotBook(snapshot_dir or "", snapshot_config, genesis)
-        self._snapshot_tasks: set[asyncio.Task[None]] = set()
-        self.state_synced: Progress | None = None  # how this life's state sync went
+        self.snapshots = SnapshotBook.of(snapshot_dir, config.snapshots, genesis)
 
     # --- NodeHandle ---------------------------------------------------------------------
 
@@ -178,15 +174,8 @@ class Node:
         self.snapshots.committed(self.store, block.height)
 
     def snapshot_request(self, peer: Peer, msg: SnapRequest) -> bool:
-        """A peer asks for a snapshot part: answered in a task of its own if admitted
-        (one at a time per peer, ``[snapshots] serve_per_s``: node/snapshots.py)."""
-        book = self.snapshots
-        if not book.admit(peer):
-            return False
-        task = asyncio.get_running_loop().create_task(book.answer(peer, msg, self.peers.deliver))
-        self._snapshot_tasks.add(task)
-        task.add_done_callback(self._snapshot_tasks.discard)
-        return True
+        """A peer asks for a snapshot part (node/snapshots.py); False: refused."""
+        return self.snapshots.serve(peer, msg, self.peers.deliver)
 
     def sync_needed(self, height: int) -> None:
         # A validator signed a message at ``height``: the height below it is committed.

@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ledger.encoding import decode, encode
 from ledger.errors import LedgerError
@@ -75,9 +75,18 @@ class SnapshotBook:
         self.genesis = genesis
         self.clock = clock
         self.taking: asyncio.Task[None] | None = None
+        self._answers: set[asyncio.Task[None]] = set()
         self._serving: set[bytes] = set()
         self._tokens: dict[bytes, tuple[float, float]] = {}  # key -> (tokens, as of)
         self.held: list[Held] = self._scan()
+
+    @classmethod
+    def of(cls, directory: str | None, config: SnapshotConfig, genesis: Genesis) -> SnapshotBook:
+        """The book of a node home's ``directory``; without one (in-process nodes) none
+        is taken and the list served is empty."""
+        if directory is None:
+            return cls("", replace(config, interval=0), genesis)
+        return cls(directory, config, genesis)
 
     # --- taking -------------------------------------------------------------------------
 
@@ -166,6 +175,17 @@ class SnapshotBook:
             return False
         self._tokens[peer.key] = (tokens - 1, now)
         self._serving.add(peer.key)
+        return True
+
+    def serve(
+        self, peer: Peer, req: SnapRequest, deliver: Callable[[Peer, bytes, float], Awaitable[bool]]
+    ) -> bool:
+        """Answer ``req`` in a task of its own if :meth:`admit` lets it; False if not."""
+        if not self.admit(peer):
+            return False
+        task = asyncio.get_running_loop().create_task(self.answer(peer, req, deliver))
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
         return True
 
     async def answer(
