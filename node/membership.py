@@ -10,8 +10,11 @@ changes on chain and as its operator adds observers.
 - :func:`reload_links` (SIGHUP, with ``cityledger node rotate-tls-key`` and ``devnet
   join``): the TLS key files again, and the ``[p2p] observers`` of ``config.toml``.
 
-Keys are only ever added: a removed validator stays a peer that may serve blocks; the
-consensus core ignores its votes from the height its removal takes effect.
+Keys a change retires (a rotated validator's old key, a removed validator) are withdrawn
+once they vote at none of the head and the next two heights (:func:`retire`): new
+handshakes refuse them and their open links close, since a rotated-out key may be one
+that leaked. Configured observers are never withdrawn. The consensus core ignores a
+retired key's votes from the height the change takes effect either way.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from node.chain import ChainStore
 from node.config import Home
 from node.peers import PeerManager
 from node.tls import LinkTLS
+from node.validator_peers import retired
 
 log = logging.getLogger("cityledger.node")
 FOLLOW_INTERVAL_S = 1.0
@@ -53,8 +57,23 @@ def allow(node: Member, names: dict[bytes, str], *, expect: bool) -> list[bytes]
         node.link_tls.allow(new)
     if expect:
         node.peers.expect(list(new))
+    else:
+        node.peers.observers.update(new)
     log.info("peers allowed from now on: %s", ", ".join(sorted(new.values())))
     return list(new)
+
+
+def retire(node: Member) -> list[str]:
+    """Withdraw the validator keys that vote no more (:func:`node.validator_peers.retired`);
+    returns their names."""
+    gone = retired(node.chain, node.peers.observers) & set(node.peers.names)
+    if not gone:
+        return []
+    if node.link_tls is not None:
+        node.link_tls.withdraw(gone)
+    names = node.peers.withdraw(gone)
+    log.info("retired validator keys may link no more: %s", ", ".join(names))
+    return names
 
 
 async def follow_validator_set(node: Member, interval_s: float = FOLLOW_INTERVAL_S) -> None:
@@ -69,6 +88,7 @@ async def follow_validator_set(node: Member, interval_s: float = FOLLOW_INTERVAL
             continue
         seen = fingerprint
         allow(node, _names(upcoming), expect=True)
+        retire(node)
         if not node.is_validator and node.public_key in upcoming[1]:
             log.info("this node's key is in the validator set from the next heights on")
             await node.become_validator()

@@ -195,6 +195,7 @@ class PeerManager:
         must have the same. ``wall_clock`` dates :attr:`missing_since`."""
         self.key = key
         self.names = names  # allowed keys -> display name
+        self.observers: set[bytes] = set()  # allowed keys a set change never retires
         self.config = config
         self.on_message = on_message
         self.on_connect = on_connect
@@ -227,6 +228,17 @@ class PeerManager:
         for key in keys:
             if key not in self.peers and key != self.key.public_key:
                 self.missing_since.setdefault(key, now)
+
+    def withdraw(self, keys: set[bytes]) -> list[str]:
+        """Allow ``keys`` no more: new handshakes refuse them, their open links close.
+        Returns their names."""
+        gone = [self.names.pop(key) for key in sorted(keys) if key in self.names]
+        for key in keys:
+            self.missing_since.pop(key, None)
+            peer = self.peers.get(key)
+            if peer is not None:
+                self._close(peer)
+        return gone
 
     @property
     def tls(self) -> LinkTLS | None:

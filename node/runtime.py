@@ -65,7 +65,7 @@ from node.statesync import Progress, state_sync
 from node.statesync_check import base_height, refuse_unfinished, unfinished, wipe
 from node.sync import LocalStoreFault, Syncer
 from node.tls import LinkTLS, ensure_identity
-from node.validator_peers import MAX_CHANGES_READ, validator_names
+from node.validator_peers import MAX_CHANGES_READ, current_validator_names
 from node.wire import SnapRequest
 
 log = logging.getLogger("cityledger.node")
@@ -407,7 +407,7 @@ def _peer_manager(
 ) -> PeerManager:
     """The links to validators and configured observers; each message goes to ``gossip``."""
     genesis = chain.genesis
-    return PeerManager(
+    peers = PeerManager(
         key,
         genesis.chain_id,
         allowed_peers(genesis, config, chain),
@@ -419,6 +419,8 @@ def _peer_manager(
         tls=link_tls if config.p2p.tls else None,
         genesis_hash=genesis.hash,
     )
+    peers.observers.update(bytes.fromhex(k) for k in config.p2p.observers)
+    return peers
 
 
 def _wanted_tls(
@@ -451,13 +453,15 @@ def allowed_peers(
     genesis: Genesis, config: NodeConfig, chain: ChainStore | None = None
 ) -> dict[bytes, str]:
     """The keys a node links with, and their names: validators (of genesis, and of the
-    set changes on ``chain`` when given) and configured observers."""
+    set changes on ``chain`` when given, less the retired ones) and configured observers."""
+    observers = {
+        bytes.fromhex(hex_key): f"observer-{hex_key[:8]}" for hex_key in config.p2p.observers
+    }
     if chain is None:
         names = {v.public_key: v.name for v in genesis.validators.validators}
     else:
-        names = validator_names(chain)
-    for hex_key in config.p2p.observers:
-        names[bytes.fromhex(hex_key)] = f"observer-{hex_key[:8]}"
+        names = current_validator_names(chain, observers)
+    names.update(observers)
     return names
 
 

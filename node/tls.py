@@ -217,8 +217,7 @@ class LinkTLS:
 
     def allow(self, keys: Iterable[bytes]) -> None:
         """Trust ``keys`` too, from the next TLS handshake on (a validator a set change
-        added, an observer newly configured). Keys are never taken out: a removed
-        validator may still serve blocks, and the application decides who votes."""
+        added, an observer newly configured)."""
         new = frozenset(keys) - self.allowed
         if not new:
             return
@@ -226,6 +225,12 @@ class LinkTLS:
         anchors = anchors_pem(new)
         for ctx in (self.server, self.client):
             ctx.load_verify_locations(cadata=anchors)  # adds to the trusted anchors
+
+    def withdraw(self, keys: Iterable[bytes]) -> None:
+        """Trust ``keys`` no more (a retired validator key). An SSL context cannot drop
+        an anchor, so the TLS handshake may still complete; the link's identity check
+        (:func:`node.link_identity.peer_key` against :attr:`allowed`) then refuses it."""
+        self.allowed = self.allowed - frozenset(keys)
 
     def reload(self) -> bool:
         """Read the key files again and use them for new links (open links keep

@@ -23,6 +23,7 @@ OWN, OLD, NEW = (PrivateKey.from_label(f"membership/{n}") for n in ("own", "old"
 class FakePeers:
     names: dict[bytes, str]
     expected: list[bytes] = field(default_factory=list)
+    observers: set[bytes] = field(default_factory=set)
 
     def expect(self, keys: list[bytes]) -> None:
         self.expected += keys
@@ -64,6 +65,7 @@ def test_sighup_reads_the_observers_of_config_toml(
     reload_links(node, home)  # type: ignore[arg-type]
     assert node.peers.names[NEW.public_key].startswith("observer-")
     assert node.peers.expected == [], "an observer is allowed, not expected"
+    assert node.peers.observers == {NEW.public_key}, "and a set change never retires it"
     Path(home.config).write_text("[p2p\nbroken")
     before = dict(node.peers.names)
     with caplog.at_level(logging.ERROR, logger="cityledger.node"):

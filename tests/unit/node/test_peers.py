@@ -230,3 +230,17 @@ async def test_an_oversize_frame_closes_the_link_and_scores() -> None:
         client.peers[A.public_key].send(b"\x00" * (1 << 17))
         await until(lambda: server.bad_frames)
         assert server.score(B.public_key) < 0
+
+
+async def test_a_withdrawn_key_is_cut_off_and_refused_when_it_redials() -> None:
+    rec = Recorder()
+    server = PeerManager(A, CHAIN, dict(NAMES), P2PConfig(), rec.on_message, rec.on_connect)
+    client, _ = manager_of(B)
+    async with listening(server) as address, dialing(client, address):
+        async with asyncio.timeout(5):
+            await rec.connected.wait()
+        server.expect([B.public_key])
+        assert server.withdraw({B.public_key}) == ["b"]
+        assert B.public_key not in server.names and B.public_key not in server.missing_since
+        await until(lambda: B.public_key not in server.peers and server.refused >= 1)
+        assert server.withdraw({B.public_key}) == [], "withdrawing twice changes nothing"

@@ -7,6 +7,7 @@ in the registry for the duration of a test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -21,9 +22,16 @@ from ledger.validators import Validator, ValidatorSet, ValidatorUpdate, apply_up
 from lightclient import validator_history as vh
 from lightclient.errors import VerificationError
 from lightclient.headers import check_certificate
+from node import membership
 from node.api.validator_history import history, validators_answer
 from node.audit import ChainAuditor, StoreSource
+from node.config import NodeConfig, P2PConfig
 from node.executor import ExecutedBlock, InvalidBlock
+from node.link_identity import LinkIdentityError, peer_key
+from node.peers import PeerManager
+from node.runtime import allowed_peers
+from node.tls import LinkTLS, new_identity
+from node.validator_peers import retired
 from tests.unit.chain_kit import precommit_certificate
 from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit
 from tests.unit.node.valset_kit import SEEN, registered, updates_tx
@@ -196,3 +204,36 @@ def _batch(key: bytes, value: bytes) -> WriteBatch:
     batch = WriteBatch()
     batch.put(key, value)
     return batch
+
+
+def test_a_removed_validators_key_is_retired_from_the_links_once_it_votes_nowhere() -> None:
+    kit = Kit()
+    gone = VALIDATOR_KEYS[3].public_key
+    config = NodeConfig(name="n")
+    _commit(kit, [_updates_tx(0, ADD, DROP)], OLD)
+    _commit(kit, [], OLD)  # head 2: v3 still votes at 2
+    assert retired(kit.chain) == set() and gone in allowed_peers(kit.genesis, config, kit.chain)
+    key = VALIDATOR_KEYS[0]
+    tls = LinkTLS.ephemeral(key, allowed_peers(kit.genesis, config, kit.chain))
+    peers = PeerManager(
+        key, CHAIN, allowed_peers(kit.genesis, config, kit.chain), P2PConfig(), _ignore, _ignore
+    )
+    member = SimpleNamespace(chain=kit.chain, peers=peers, link_tls=tls)
+    assert membership.retire(member) == []  # type: ignore[arg-type]
+    _commit(kit, [], [*OLD, NEW])  # head 3: the sets at 3, 4 and 5 lack v3
+    assert retired(kit.chain) == {gone}
+    names = allowed_peers(kit.genesis, config, kit.chain)
+    assert gone not in names and NEW.public_key in names
+    assert membership.retire(member) == ["v3"]  # type: ignore[arg-type]
+    assert gone not in peers.names and gone not in tls.allowed
+    with pytest.raises(LinkIdentityError):
+        peer_key(new_identity(VALIDATOR_KEYS[3])[1], tls.allowed)
+    # an operator who lists it as an observer keeps it
+    kept = NodeConfig(name="n", p2p=P2PConfig(observers=[gone.hex()]))
+    assert gone in allowed_peers(kit.genesis, kept, kit.chain)
+    peers.names[gone], peers.observers = "observer", {gone}
+    assert membership.retire(member) == []  # type: ignore[arg-type]
+
+
+async def _ignore(*_: object) -> None:
+    return None
