@@ -11,7 +11,8 @@ the files a peer serves without racing a new snapshot. Three new nodes join with
   snapshot they still list: each is named, the last peer serves it, the node joins;
 * all honest: the node joins at the snapshot's height, answers proofs from there, and
   for an older height says it has no state before it (API 410 ``no_state_before``, and
-  the CLI's message).
+  the CLI's message); ``audit verify --home`` of its store says it cannot start from
+  genesis.
 """
 
 from __future__ import annotations
@@ -159,6 +160,10 @@ def test_a_state_synced_node_answers_from_its_base_and_refuses_older_heights(
                   "--genesis", genesis, "--json"])  # fmt: skip
     assert result.exit_code == 0, message(result)
     assert json.loads(result.stdout)["organisations"]
+    processes.stop_node(entry)  # an audit from genesis is refused, in one line
+    result = run(["audit", "verify", "--home", entry.home])
+    assert result.exit_code != 0
+    assert f"joined by state sync at height {base}" in message(result)
 
 
 def _get(url: str) -> tuple[int, dict[str, object]]:
