@@ -165,10 +165,10 @@ class StateSync:
             await asyncio.sleep(0.05)
         offers = await self.gather_offers()
         for height in sorted(offers, reverse=True):
-            description = await self.describe(height, offers[height])
+            description, sources = await self.describe(height, offers[height])
             if description is None:
                 continue
-            if await self.fetch_chunks(description, offers[height]):
+            if await self.fetch_chunks(description, sources):
                 self.store.write(base_rows(self.store, description, self.genesis), sync=True)
                 self.progress.phase = "done"
                 return height
@@ -197,29 +197,48 @@ class StateSync:
         )
         return offers
 
-    async def describe(self, height: int, peers: list[Peer]) -> Description | None:
-        """The first description of ``height`` that checks out from genesis."""
+    async def describe(
+        self, height: int, peers: list[Peer]
+    ) -> tuple[Description | None, list[Peer]]:
+        """The description of ``height`` checked from genesis, and the peers whose own
+        description of it checked out and matches (they serve the chunks). Every peer
+        offering it is asked (a description is small): one that lies is blamed before it
+        can serve a chunk."""
         self.progress.phase = "checking a snapshot's certificate"
-        for peer in peers:
-            if peer.key in self.blamed:
+        asked = [p for p in peers if p.key not in self.blamed]
+        answers = await asyncio.gather(
+            *(self.fetcher.ask(p, height, 0, CHUNK_TIMEOUT_S) for p in asked)
+        )
+        found: Description | None = None
+        sources: list[Peer] = []
+        for peer, data in zip(asked, answers, strict=True):
+            description = self.check(peer, height, data)
+            if description is None:
                 continue
-            data = await self.fetcher.ask(peer, height, 0, CHUNK_TIMEOUT_S)
-            if data is None:
-                log.warning("state sync: peer %s did not describe snapshot %d", peer.name, height)
-                continue
-            if not data:
-                log.warning(
-                    "state sync: peer %s no longer holds snapshot %d (deleted since it "
-                    "listed it, or pruned)",
-                    peer.name,
-                    height,
-                )
-                continue
-            try:
-                return check_description(data, self.genesis, height)
-            except SnapshotError as exc:
-                self.blame(peer, f"described snapshot {height} wrongly: {exc}")
-        return None
+            if found is None:
+                found = description
+            if description.manifest.encode() == found.manifest.encode():
+                sources.append(peer)
+        return found, sources
+
+    def check(self, peer: Peer, height: int, data: bytes | None) -> Description | None:
+        """``peer``'s description of ``height`` if it checks out (else said why)."""
+        if data is None:
+            log.warning("state sync: peer %s did not describe snapshot %d", peer.name, height)
+            return None
+        if not data:
+            log.warning(
+                "state sync: peer %s no longer holds snapshot %d (deleted since it listed "
+                "it, or pruned)",
+                peer.name,
+                height,
+            )
+            return None
+        try:
+            return check_description(data, self.genesis, height)
+        except SnapshotError as exc:
+            self.blame(peer, f"described snapshot {height} wrongly: {exc}")
+            return None
 
     async def fetch_chunks(self, d: Description, peers: list[Peer]) -> bool:
         """Every chunk of ``d``, checked and written; False if peers ran out first."""
