@@ -61,7 +61,7 @@ def run_statesync(opts: StateSyncOptions, console: Console) -> dict[str, Any]:
         f"snapshots.interval={opts.interval}",
     )
     with running(opts) as cluster:
-        loaded, txs = run_async(_load(opts, cluster, work, console))
+        loaded, txs, accepted = run_async(_load(opts, cluster, work, console))
         due = -(-loaded // opts.interval) * opts.interval
         snapshot = _wait_snapshot(cluster, due, opts.timeout_s)
         tip = max(Cluster.height(n) for n in cluster.nodes)
@@ -77,6 +77,7 @@ def run_statesync(opts: StateSyncOptions, console: Console) -> dict[str, Any]:
         "tip": tip,
         "load_height": loaded,
         "txs": txs,
+        "accepted": accepted,
         "snapshot_height": snapshot,
         "snapshot_join_s": synced["join_s"],
         "replay_join_s": replayed["join_s"],
@@ -89,8 +90,9 @@ def run_statesync(opts: StateSyncOptions, console: Console) -> dict[str, Any]:
 
 async def _load(
     opts: StateSyncOptions, cluster: Cluster, work: Workload, console: Console
-) -> tuple[int, int]:
-    """Commit the workload; (tip, transactions committed in the load)."""
+) -> tuple[int, int, int]:
+    """Commit the workload; (tip, transactions committed, transactions the nodes accepted
+    of those offered: above what the network commits, some are refused)."""
     urls = [n.url for n in cluster.nodes]
     async with setup_loaded(urls, work, console) as (http, watches):
         base = max(w.height for w in watches)
@@ -99,7 +101,8 @@ async def _load(
         await drain(watches, base, log.accepted(), opts.drain_s, idle_s=60.0)
         await asyncio.sleep(1.0)
         tip = max(w.height for w in watches)
-        return tip, sum(n for h, n in watches[0].tx_count.items() if h > 0)
+        committed = sum(n for h, n in watches[0].tx_count.items() if h > 0)
+        return tip, committed, log.accepted()
 
 
 def _wait_snapshot(cluster: Cluster, height: int, timeout_s: float) -> int:
