@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from contracts.validator_state import decode_set
 from ledger.block import Block, BlockHeader, Receipt, decode_header
-from ledger.encoding import decode, encode
+from ledger.encoding import Value, decode, encode
 from ledger.errors import CorruptionError, DecodeError, LedgerError, StorageError
 from ledger.evidence import Evidence, decode_evidence
 from ledger.genesis import Genesis
@@ -124,6 +124,24 @@ class ChainStore:
         if found is None and height and height == self.base_height():
             return self._record(keys.BASE_HEADER, _header_from_bytes, "the state sync's header")
         return found
+
+    def base_history(self) -> dict[int, Value]:
+        """A state-synced store's certified validator-set changes up to its base height,
+        by change height, as ``GET /v1/validators`` lists them (empty for other stores)."""
+        raw = self.store.get(keys.BASE_HISTORY)
+        if raw is None:
+            return {}
+        try:
+            items = decode(raw)
+        except DecodeError as exc:
+            raise CorruptionError(f"the state sync's validator history is corrupt: {exc}") from None
+        if not isinstance(items, list):
+            raise CorruptionError("the state sync's validator history is not a list")
+        return {
+            i["height"]: i
+            for i in items
+            if isinstance(i, dict) and isinstance(i.get("height"), int)
+        }
 
     def base_height(self) -> int:
         """The height this store starts at: 0 for a node that executed the chain from

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from contracts.engine import genesis_state
 from contracts.validator_state import current_set, next_set
 from ledger.block import BlockHeader
-from ledger.encoding import decode
+from ledger.encoding import decode, encode
 from ledger.errors import DecodeError, LedgerError, StorageError
 from ledger.genesis import Genesis
 from ledger.log import border_root, border_rows
@@ -137,6 +137,8 @@ def base_rows(store: KVStore, d: Description, genesis: Genesis) -> WriteBatch:
     _put_next_sets(batch, store, d, genesis)
     batch.put(keys.cert_key(d.height), d.cert.encode())
     batch.put(BASE_HEADER, d.header.encoded)
+    # the changes' headers and certificates: no block before H is stored to give them
+    batch.put(keys.BASE_HISTORY, encode(d.history.to_obj()))
     batch.put(STATE_BASE, d.height.to_bytes(8, "big"))
     batch.delete(STATE_SYNC_PARTIAL)
     genesis_root = StateTree(MemoryStore()).apply(genesis_state(genesis), WriteBatch())

@@ -24,7 +24,7 @@ from node.peers import Peer
 from node.sigcache import SignatureCache
 from node.snapshots import describe
 from node.statesync import StateSync, _Fetcher
-from node.statesync_check import base_height
+from node.statesync_check import base_height, check_description
 from tests.unit.node.chainkit import GENESIS, Kit, certify, fake_peer, register_member_tx
 
 HEIGHT = 12
@@ -220,3 +220,39 @@ def test_the_one_chunk_comes_from_the_last_honest_peer(monkeypatch: pytest.Monke
     assert sync.progress.chunks == 1 and height == HEIGHT
     assert sorted(links.penalised) == ["v0", "v1", "v2"]
     _continues(src, target)
+
+
+def test_a_snapshot_after_a_validator_set_change_carries_it() -> None:
+    """The set changes before the snapshot are checked from genesis, put in force on the
+    synced node, and served again by it (its API and its own snapshots), with no block
+    before its base to read them from."""
+    from ledger.crypto import PrivateKey
+    from ledger.validators import ValidatorUpdate, apply_updates
+    from lightclient import validator_history as vh
+    from node.api.validator_history import history
+    from tests.unit.node.chainkit import ADMIN, CHAIN
+    from tests.unit.node.valset_kit import registered, updates_tx
+
+    newcomer = PrivateKey.from_label("statesync-new-validator")
+    changes = (
+        ValidatorUpdate(newcomer.public_key, 1, "v-new"),
+        ValidatorUpdate(fake_peer(3).key, 0, "v3"),
+    )
+    with registered():
+        src = Kit()
+        src.commit([updates_tx(ADMIN, CHAIN, 0, *changes)])  # in force from height 3
+        for _ in range(5):
+            src.commit([])
+        parts = {6: _snapshot_parts(src.store, 6)}  # type: ignore[arg-type]
+        fetcher = _Fake(parts, {})
+        fetcher.links = _Links([fake_peer(i) for i in range(3)])  # type: ignore[assignment]
+        target = MemoryStore()
+        assert asyncio.run(StateSync(target, GENESIS, fetcher).run()) == 6
+        vh.forget(GENESIS)
+    synced = ChainStore(target, GENESIS)
+    new_set = apply_updates(GENESIS.validators, list(changes))
+    assert synced.validators_at(7) == new_set == src.chain.validators_at(7)
+    assert synced.validators_at(6) == new_set and synced.validators_at(2) == GENESIS.validators
+    assert history(synced) == history(src.chain) and len(history(synced)) == 1
+    check = describe(target, GENESIS, 6)[0]  # the synced node serves the snapshot it holds
+    assert check_description(check, GENESIS, 6).history.at(6) == new_set
