@@ -65,6 +65,7 @@ def run_statesync(opts: StateSyncOptions, console: Console) -> dict[str, Any]:
         due = -(-loaded // opts.interval) * opts.interval
         snapshot = _wait_snapshot(cluster, due, opts.timeout_s)
         tip = max(Cluster.height(n) for n in cluster.nodes)
+        chain_txs = int((processes.node_status(cluster.nodes[0]) or {}).get("log_size", 0))
         console.print(
             f"load committed by height {loaded} ({txs:,} transactions); snapshot at height "
             f"{snapshot}; tip {tip}"
@@ -77,6 +78,7 @@ def run_statesync(opts: StateSyncOptions, console: Console) -> dict[str, Any]:
         "tip": tip,
         "load_height": loaded,
         "txs": txs,
+        "chain_txs": chain_txs,
         "accepted": accepted,
         "snapshot_height": snapshot,
         "snapshot_join_s": synced["join_s"],

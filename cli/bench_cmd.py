@@ -330,7 +330,7 @@ def statesync(json_path: str | None, **kw: Any) -> None:
     synced = doc["state_sync"]["state_sync"] or {}
     show(
         console,
-        "joining a network of " + f"{doc['txs']:,} transactions, tip {doc['tip']}",
+        "joining a network of " + f"{doc['chain_txs']:,} transactions, tip {doc['tip']}",
         [
             ("by state sync", doc["snapshot_join_s"], f"s (snapshot {doc['snapshot_height']}, "
              f"{synced.get('chunks', '?')} chunks, {synced.get('bytes', 0):,} bytes)"),
