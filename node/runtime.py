@@ -275,6 +275,7 @@ class Node:
             pass
         finally:
             log.info("node %s stopping", self.config.name)
+            self.snapshots.closing = True  # a snapshot being written stops at its next chunk
             self.signature_worker.close()
             self.syncer.close()
             await self.peers.close()

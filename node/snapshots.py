@@ -76,6 +76,7 @@ class SnapshotBook:
         self.clock = clock
         self.taking: asyncio.Task[None] | None = None
         self._answers: set[asyncio.Task[None]] = set()
+        self.closing = False  # the node is stopping: a snapshot being written is abandoned
         self._serving: set[bytes] = set()
         self._tokens: dict[bytes, tuple[float, float]] = {}  # key -> (tokens, as of)
         self.held: list[Held] = self._scan()
@@ -106,8 +107,11 @@ class SnapshotBook:
         started = time.monotonic()
         try:
             held = await asyncio.to_thread(self.write, view, height)
-        except (LedgerError, OSError) as exc:
-            log.error("snapshot of height %d not taken: %s", height, exc)
+        except Exception as exc:  # the node goes on without this snapshot (logged)
+            if self.closing:
+                log.info("snapshot of height %d abandoned: the node is stopping", height)
+            else:
+                log.error("snapshot of height %d not taken: %s", height, exc)
             return
         finally:
             self.taking = None
@@ -132,6 +136,8 @@ class SnapshotBook:
         description, manifest = describe(view, self.genesis, height)
         size = _write_part(partial, 0, description)
         for i, chunk in enumerate(snapshot_chunks(view, manifest), start=1):
+            if self.closing:
+                raise LedgerError("the node is stopping")
             size += _write_part(partial, i, chunk)
         final = os.path.join(self.directory, str(height))
         shutil.rmtree(final, ignore_errors=True)
