@@ -53,7 +53,7 @@ CONNECT_WAIT_S = 30.0  # for the first peer link
 GATHER_S = 2.0  # after the first link, for the others (less once all are linked)
 LIST_TIMEOUT_S = 5.0
 CHUNK_TIMEOUT_S = 15.0
-PROGRESS_EVERY_S = 3.0
+PROGRESS_EVERY_S = 1.0
 
 
 @dataclass(slots=True)
