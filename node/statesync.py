@@ -175,6 +175,7 @@ class StateSync:
             log.warning(
                 "state sync: snapshot %d could not be completed; trying an older one", height
             )
+            wipe(self.store)  # its flat-table rows must not outlive it into an older state
         log.warning("state sync: no snapshot could be had from peers; catching up by blocks")
         if wipe(self.store):
             self.store.write(WriteBatch(), sync=True)

@@ -256,3 +256,25 @@ def test_a_snapshot_after_a_validator_set_change_carries_it() -> None:
     assert history(synced) == history(src.chain) and len(history(synced)) == 1
     check = describe(target, GENESIS, 6)[0]  # the synced node serves the snapshot it holds
     assert check_description(check, GENESIS, 6).history.at(6) == new_set
+
+
+def test_a_snapshot_left_half_written_leaves_nothing_in_the_older_one() -> None:
+    """Chunks of the newest snapshot arrive, then nobody can give the rest: the older
+    snapshot is taken instead, and its flat table holds nothing of the newer state."""
+    from ledger.storage import keys
+
+    older = source_chain(8)
+    parts = {HEIGHT: _snapshot_parts(source_chain(HEIGHT).store, HEIGHT)}
+    parts[8] = _snapshot_parts(older.store, 8)
+    served: list[int] = []
+
+    def first_chunks_only(h: int, i: int, d: bytes) -> bytes | None:
+        if h == HEIGHT and i > 0:
+            served.append(i)
+            return d if len(served) <= 3 else b""
+        return d
+
+    behaviour = {f"v{i}": first_chunks_only for i in range(4)}
+    _, target, height, _, links, _ = _run(behaviour, parts)
+    assert height == 8 and not links.penalised and len(served) > 3
+    assert list(target.iterate(keys.STATE_LEAF)) == list(older.store.iterate(keys.STATE_LEAF))
