@@ -23,7 +23,7 @@ Pure: no I/O but the :class:`KVReader` the snapshot is read from.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -82,14 +82,25 @@ class Manifest:
 # --- taking a snapshot ----------------------------------------------------------------------
 
 
+Pace = Callable[[], None]
+"""Called before each page is read: the caller may pause there (node/snapshots.py keeps a
+snapshot's walk to a share of one core, so that it does not slow consensus)."""
+
+
+def _no_pause() -> None:
+    return None
+
+
 class _Reader:
     """Pages and leaves of the stored tree, read once each, with their subtree sizes."""
 
-    def __init__(self, store: KVReader) -> None:
+    def __init__(self, store: KVReader, pace: Pace = _no_pause) -> None:
         self.store = store
+        self.pace = pace
         self.sizes: dict[bytes, int] = {}
 
     def page(self, page_hash: bytes) -> tuple[bytes, Page]:
+        self.pace()
         row = self.store.get(keys.STATE_NODE + page_hash)
         if row is None:
             raise CorruptionError(f"state page {page_hash.hex()} is missing from the store")
@@ -151,14 +162,14 @@ def _leaf_refs(page: Page) -> list[tuple[bytes, bytes]]:
     return sorted((h, n) for h, n in page.items() if n[0] == LEAF_REF_TAG)
 
 
-def plan_snapshot(store: KVReader, root: bytes) -> Manifest:
+def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manifest:
     """The manifest of the state under ``root`` (:func:`snapshot_chunks` gives the chunks).
 
     ``store`` must be a consistent view of the height whose state root is ``root``: the
     keys come from its flat table. Deterministic: the same state gives the same manifest,
     so peers holding a snapshot of one height serve the same chunks.
     """
-    reader = _Reader(store)
+    reader = _Reader(store, pace)
     if root == EMPTY_ROOT:
         return Manifest(root, (), (), ())
     top = store.get(keys.STATE_NODE + root)
@@ -190,10 +201,10 @@ def plan_snapshot(store: KVReader, root: bytes) -> Manifest:
     return Manifest(root, tuple(pages), tuple(leaves), tuple(tuple(g) for g in groups))
 
 
-def snapshot_chunks(store: KVReader, manifest: Manifest) -> Iterator[bytes]:
-    """Each chunk of ``manifest``'s snapshot, encoded, one at a time (``store`` as for
-    :func:`plan_snapshot`)."""
-    reader = _Reader(store)
+def snapshot_chunks(store: KVReader, manifest: Manifest, pace: Pace = _no_pause) -> Iterator[bytes]:
+    """Each chunk of ``manifest``'s snapshot, encoded, one at a time (``store`` and
+    ``pace`` as for :func:`plan_snapshot`)."""
+    reader = _Reader(store, pace)
     for group in manifest.chunks:
         pages: list[bytes] = []
         leaves: list[list[bytes]] = []

@@ -209,6 +209,9 @@ class SnapshotConfig:
     keep: int = field(default=2, metadata=_range(1, 16))
     # snapshot parts (list, manifest, chunks) one peer may ask for per second, on average
     serve_per_s: int = field(default=20, metadata=_range(1, 10_000))
+    # the share of one core a snapshot being taken may use (it pauses in between), so that
+    # it does not slow consensus; 100: as fast as it goes
+    cpu_percent: int = field(default=25, metadata=_range(5, 100))
 
 
 SECTIONS = ("p2p", "api", "mempool", "sync", "storage", "consensus", "snapshots")

@@ -77,6 +77,7 @@ class SnapshotBook:
         self.taking: asyncio.Task[None] | None = None
         self._answers: set[asyncio.Task[None]] = set()
         self.closing = False  # the node is stopping: a snapshot being written is abandoned
+        self.pacer: Pacer | None = None  # of the last snapshot taken
         self._serving: set[bytes] = set()
         self._tokens: dict[bytes, tuple[float, float]] = {}  # key -> (tokens, as of)
         self.held: list[Held] = self._scan()
@@ -119,11 +120,14 @@ class SnapshotBook:
             if close is not None:
                 close()
         log.info(
-            "snapshot of height %d taken: %d chunks, %.1f MB in %.1f s",
+            "snapshot of height %d taken: %d chunks, %.1f MB in %.1f s (%.1f s of it paused, "
+            "to keep to %d %% of a core)",
             height,
             held.chunks,
             held.size / 1e6,
             time.monotonic() - started,
+            0.0 if self.pacer is None else self.pacer.slept,
+            self.config.cpu_percent,
         )
 
     def write(self, view: KVReader, height: int) -> Held:
@@ -133,9 +137,10 @@ class SnapshotBook:
         os.makedirs(self.directory, mode=0o700, exist_ok=True)  # the whole state: owner only
         shutil.rmtree(partial, ignore_errors=True)
         os.makedirs(partial, mode=0o700)
-        description, manifest = describe(view, self.genesis, height)
+        pace = self.pacer = Pacer(self.config.cpu_percent / 100)
+        description, manifest = describe(view, self.genesis, height, pace)
         size = _write_part(partial, 0, description)
-        for i, chunk in enumerate(snapshot_chunks(view, manifest), start=1):
+        for i, chunk in enumerate(snapshot_chunks(view, manifest, pace), start=1):
             if self.closing:
                 raise LedgerError("the node is stopping")
             size += _write_part(partial, i, chunk)
@@ -224,7 +229,31 @@ class SnapshotBook:
         return data if len(data) <= MAX_SNAP_PART else b""
 
 
-def describe(view: KVReader, genesis: Genesis, height: int) -> tuple[bytes, Manifest]:
+class Pacer:
+    """Keeps a worker thread to ``share`` of one core: after each stretch of
+    :data:`STRETCH_S` of work it sleeps ``stretch × (1/share − 1)``. Sleeping also hands
+    the GIL to the event loop at once, instead of at the interpreter's switch interval."""
+
+    STRETCH_S = 0.01
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.mark = time.monotonic()
+        self.slept = 0.0
+
+    def __call__(self) -> None:
+        busy = time.monotonic() - self.mark
+        if busy >= self.STRETCH_S:
+            if self.share < 1:
+                pause = busy * (1 / self.share - 1)
+                time.sleep(pause)
+                self.slept += pause
+            self.mark = time.monotonic()
+
+
+def describe(
+    view: KVReader, genesis: Genesis, height: int, pace: Callable[[], None] | None = None
+) -> tuple[bytes, Manifest]:
     """The description of the snapshot of ``view`` (the store at ``height``) and its
     manifest: what a joining node checks from genesis before it asks for a chunk."""
     chain = ChainStore(view, genesis)  # type: ignore[arg-type]
@@ -232,7 +261,7 @@ def describe(view: KVReader, genesis: Genesis, height: int) -> tuple[bytes, Mani
     cert = chain.certificate(height)
     if header is None or cert is None or chain.head().height != height:
         raise LedgerError(f"the store holds no certified block {height} at its head")
-    manifest = plan_snapshot(view, header.state_root)
+    manifest = plan_snapshot(view, header.state_root, pace or (lambda: None))
     log_border = MerkleLog(view).border(header.log_size)
     changes = [c for c in history(chain, 0) if isinstance(c, dict) and c["height"] <= height]
     description = encode(

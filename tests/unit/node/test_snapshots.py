@@ -105,3 +105,30 @@ def test_snapshot_frames_round_trip_and_are_bounded() -> None:
         decode_message(too_big, 1 << 24)
     with pytest.raises(DecodeError):
         decode_message(encode_message(SnapRequest(7, 2_000_000)), 1 << 24)
+
+
+def test_a_snapshot_keeps_to_its_share_of_a_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    from node import snapshots
+
+    clock = [0.0]
+
+    class _Time:
+        @staticmethod
+        def monotonic() -> float:
+            return clock[0]
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            clock[0] += seconds
+
+    monkeypatch.setattr(snapshots, "time", _Time)
+    pacer = snapshots.Pacer(0.25)
+    for _ in range(1000):  # 1,000 pages read, 1 ms of work each
+        clock[0] += 0.001
+        pacer()
+    worked = 1.0
+    assert pacer.slept == pytest.approx(3 * worked, rel=0.05)  # 25 %: 3 s paused per s worked
+    free = snapshots.Pacer(1.0)
+    clock[0] += 1.0
+    free()
+    assert free.slept == 0
