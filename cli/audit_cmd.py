@@ -301,6 +301,13 @@ def _offline_store(home: str, genesis: Genesis, streaming: bool) -> Iterator[KVS
             if stored is not None and stored != genesis.hash:
                 fail(f"{home}'s store: {genesis_mismatch(stored, genesis.hash).problem}")
             check_format(store, home)  # a store of another format would differ in every state row
+            base = store.get(keys.STATE_BASE)
+            if base is not None:
+                fail(
+                    f"{home}'s store joined by state sync at height "
+                    f"{int.from_bytes(base, 'big')}: it holds no blocks before it, so it cannot "
+                    "be audited from genesis; audit a node that keeps the whole chain"
+                )
             yield store
         finally:
             store.close()

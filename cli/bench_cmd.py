@@ -1,4 +1,4 @@
-"""``cityledger bench [run]|catchup|query``: measure a real network on this machine.
+"""``cityledger bench [run]|catchup|statesync|query``: measure a real network on this machine.
 
 Every scenario starts its own network of node processes on loopback (in a temporary
 directory unless ``--home`` is given), stops every process by its pid when it ends,
@@ -305,6 +305,39 @@ def catchup(json_path: str | None, **kw: Any) -> None:
         ],
     )
     _show_profiles(doc, show)
+    _write(json_path, doc)
+
+
+@bench.command()
+@_common
+@click.option("--txs", default=20_000, show_default=True, help="Transactions committed first.")
+@click.option("--rate", default=1500.0, show_default=True, help="Offered tx/s meanwhile.")
+@click.option(
+    "--interval", default=50, show_default=True, help="[snapshots] interval of the validators."
+)
+@click.option("--timeout", "timeout_s", default=1800.0, show_default=True, help="Seconds per join.")
+def statesync(json_path: str | None, **kw: Any) -> None:
+    """A new node joins by state sync, then another by replaying every block: seconds from
+    start to the tip for each (snapshot_join_s, replay_join_s)."""
+    from benchmarks.cluster import BenchError
+    from benchmarks.results import show
+    from benchmarks.statesync import StateSyncOptions, run_statesync
+
+    try:
+        doc = run_statesync(StateSyncOptions(**kw), console)
+    except BenchError as exc:
+        fail(str(exc))
+    synced = doc["state_sync"]["state_sync"] or {}
+    show(
+        console,
+        "joining a network of " + f"{doc['chain_txs']:,} transactions, tip {doc['tip']}",
+        [
+            ("by state sync", doc["snapshot_join_s"], f"s (snapshot {doc['snapshot_height']}, "
+             f"{synced.get('chunks', '?')} chunks, {synced.get('bytes', 0):,} bytes)"),
+            ("by replaying blocks", doc["replay_join_s"], "s"),
+            ("ratio", doc["ratio"], "state sync / replay"),
+        ],
+    )  # fmt: skip
     _write(json_path, doc)
 
 

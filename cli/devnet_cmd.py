@@ -106,13 +106,21 @@ def down(home: str) -> None:
 @click.option("--node-home", default=None, help="Its home (default: <home>/<name>).")
 @click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Catch-up wait.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def join(name: str, home: str, node_home: str | None, timeout_s: float, as_json: bool) -> None:
+@click.option(
+    "--state-sync",
+    is_flag=True,
+    help="Start from a peer's state snapshot (checked from genesis), then catch up the "
+    "blocks after it, instead of replaying the chain from genesis.",
+)
+def join(
+    name: str, home: str, node_home: str | None, timeout_s: float, as_json: bool, state_sync: bool
+) -> None:
     """Start a new node with its own fresh key as a non-validator of a running devnet;
     it catches up and keeps running (a governance change can then make it a validator)."""
     from devnet.join import join as join_devnet
 
     network = Network.load(os.path.abspath(home))
-    entry = join_devnet(network, name, node_home)
+    entry = join_devnet(network, name, node_home, state_sync=state_sync)
     target = max((processes.node_status(n) or {}).get("height", 0) for n in network.nodes)
     with err_console.status(f"{name} is catching up to height {target}…"):
         caught_up = processes.wait_for_height(Network(network.home, network.chain_id, [entry]),

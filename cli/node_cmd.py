@@ -154,7 +154,16 @@ def init_store(home: str) -> None:
     help="A file (mode 0600) holding node_key.json's passphrase. Also: "
     "CITYLEDGER_KEY_PASSPHRASE_FILE, a systemd credential cityledger-key-passphrase.",
 )
-def start(home: str, reset_signer_state: bool, passphrase_file: str | None) -> None:
+@click.option(
+    "--state-sync",
+    is_flag=True,
+    help="An empty node fetches the state of a recent height from its peers' snapshots, "
+    "checked from genesis, then catches up the blocks after it (docs/operations.md, "
+    '"Joining by state sync"). A node that already holds blocks starts from them.',
+)
+def start(
+    home: str, reset_signer_state: bool, passphrase_file: str | None, state_sync: bool
+) -> None:
     """Run the node in the foreground until Ctrl-C / SIGTERM."""
     from node.process import serve
 
@@ -175,9 +184,23 @@ def start(home: str, reset_signer_state: bool, passphrase_file: str | None) -> N
     try:
         import uvloop
     except ImportError:  # not on this platform: the standard loop works, just slower
-        asyncio.run(serve(home, passphrase=passphrase, reset_signer_state=reset_signer_state))
+        asyncio.run(
+            serve(
+                home,
+                passphrase=passphrase,
+                reset_signer_state=reset_signer_state,
+                state_sync=state_sync,
+            )
+        )
     else:
-        uvloop.run(serve(home, passphrase=passphrase, reset_signer_state=reset_signer_state))
+        uvloop.run(
+            serve(
+                home,
+                passphrase=passphrase,
+                reset_signer_state=reset_signer_state,
+                state_sync=state_sync,
+            )
+        )
 
 
 def _warn_if_open_to_others(h: Home) -> None:

@@ -26,8 +26,17 @@ from node.config import APIConfig, Home, NodeConfig, P2PConfig
 from node.tls import ensure_identity
 
 
-def join(network: Network, name: str, home: str | None = None) -> NodeEntry:
-    """Lay out, announce and start a new observer node; returns its entry (saved)."""
+def join(
+    network: Network,
+    name: str,
+    home: str | None = None,
+    *,
+    state_sync: bool = False,
+    start: bool = True,
+) -> NodeEntry:
+    """Lay out, announce and start a new observer node; returns its entry (saved).
+    ``state_sync``: it starts from a peer's snapshot instead of replaying every block;
+    ``start=False``: laid out and announced only (a test harness starts it its own way)."""
     if any(n.name == name for n in network.nodes):
         raise DevnetError(f"the devnet already has a node named {name!r}")
     base_port = int(network.nodes[0].p2p.rsplit(":", 1)[1])
@@ -41,7 +50,8 @@ def join(network: Network, name: str, home: str | None = None) -> NodeEntry:
     for entry in network.nodes:
         _announce(entry, key.public_key)
     entry = NodeEntry(name, node_home.path, p2p, api)
-    processes.start_node(entry)
+    if start:
+        processes.start_node(entry, state_sync=state_sync)
     network.nodes.append(entry)
     network.save()
     return entry

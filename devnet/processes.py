@@ -18,12 +18,16 @@ from typing import Any
 from devnet.layout import Network, NodeEntry
 
 
-def start_node(entry: NodeEntry, *, extra_env: dict[str, str] | None = None) -> int:
-    """Start one node in the background; its output goes to ``<home>/node.log``."""
+def start_node(
+    entry: NodeEntry, *, extra_env: dict[str, str] | None = None, state_sync: bool = False
+) -> int:
+    """Start one node in the background; its output goes to ``<home>/node.log``.
+    ``state_sync``: ``node start --state-sync`` (an empty node joins from a snapshot)."""
     log = open(os.path.join(entry.home, "node.log"), "ab")  # noqa: SIM115 - handed to the child
     env = os.environ | (extra_env or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "node", "start", "--home", entry.home],
+        [sys.executable, "-m", "cli.main", "node", "start", "--home", entry.home]
+        + (["--state-sync"] if state_sync else []),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

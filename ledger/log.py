@@ -110,6 +110,12 @@ class MerkleLog:
         path = self._subproof(old_size, 0, new_size, True) if old_size else []
         return ConsistencyProof(old_size, new_size, tuple(path))
 
+    def border(self, size: int) -> list[tuple[int, bytes]]:
+        """(level, hash) of the perfect subtrees that make up the tree of ``size`` leaves,
+        left to right: all a node needs to append after ``size`` (a state snapshot's log:
+        node/snapshots.py); :func:`border_root` folds them into the root."""
+        return self._border(self._check_size(size, "tree size"))
+
     # --- appending ----------------------------------------------------------------------------
 
     def append(self, tx_hashes: Sequence[bytes]) -> bytes:
@@ -203,6 +209,30 @@ class MerkleLog:
         if m <= k:
             return [*self._subproof(m, lo, k, complete), self._range_hash(lo + k, n - k)]
         return [*self._subproof(m - k, lo + k, n - k, False), self._perfect(lo, k)]
+
+
+def border_root(border: Sequence[tuple[int, bytes]]) -> tuple[int, bytes]:
+    """(size, root) of the tree whose right border is ``border`` ((level, hash), left to
+    right, levels strictly decreasing); ValidationError if it is not a border."""
+    levels = [level for level, _ in border]
+    if any(not 0 <= lv < 64 for lv in levels) or levels != sorted(set(levels), reverse=True):
+        raise ValidationError("a log border has strictly decreasing levels below 64")
+    if any(len(h) != HASH_SIZE for _, h in border):
+        raise ValidationError(f"a log border's hashes are {HASH_SIZE} bytes")
+    size = sum(1 << level for level in levels)
+    return size, (_fold([h for _, h in border]) if border else EMPTY_ROOT)
+
+
+def border_rows(border: Sequence[tuple[int, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The log rows that hold ``border`` (and the size), for appends to continue it."""
+    size, _ = border_root(border)
+    rows, lo = [], 0
+    for level, h in border:
+        rows.append((log_node_key(level, lo >> level), h))
+        lo += 1 << level
+    if size:
+        rows.append((SIZE_KEY, size.to_bytes(8, "big")))
+    return rows
 
 
 def _fold(hashes: list[bytes]) -> bytes:

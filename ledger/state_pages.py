@@ -90,6 +90,16 @@ def encode_page(root: bytes, nodes: Mapping[bytes, bytes]) -> tuple[bytes, Page]
 def decode_page(node_hash: bytes, row: bytes) -> Page:
     """The page stored under ``node_hash``, each inline node rehashed: a row that is not
     a well-formed page whose root hashes to ``node_hash`` raises :class:`CorruptionError`."""
+    root, page = read_page(row, node_hash.hex())
+    if root != node_hash:
+        raise CorruptionError(f"state page {node_hash.hex()} does not match its hash")
+    return page
+
+
+def read_page(row: bytes, name: str = "received") -> tuple[bytes, Page]:
+    """(root hash, decoded page) of a page row whose hash is not known beforehand (a
+    snapshot chunk's: ``ledger.state_snapshot``), every inline node rehashed; a row that
+    is not a well-formed page raises :class:`CorruptionError` naming ``name``."""
     page: Page = {}
     end = len(row)
     pos = 1
@@ -116,13 +126,14 @@ def decode_page(node_hash: bytes, row: bytes) -> Page:
             digest = sha256(node).digest()
             page[digest] = node
             return digest
-        raise CorruptionError(f"state page {node_hash.hex()} is malformed")
+        raise CorruptionError(f"state page {name} is malformed")
 
     if end < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:
-        raise CorruptionError(f"state page {node_hash.hex()} is malformed")
-    if parse(0) != node_hash or pos != end:
-        raise CorruptionError(f"state page {node_hash.hex()} does not match its hash")
-    return page
+        raise CorruptionError(f"state page {name} is malformed")
+    root = parse(0)
+    if pos != end:
+        raise CorruptionError(f"state page {name} is malformed")
+    return root, page
 
 
 def check_leaf(node_hash: bytes, row: bytes, rehash: bool) -> bytes:

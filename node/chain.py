@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from contracts.validator_state import decode_set
 from ledger.block import Block, BlockHeader, Receipt, decode_header
-from ledger.encoding import decode, encode
+from ledger.encoding import Value, decode, encode
 from ledger.errors import CorruptionError, DecodeError, LedgerError, StorageError
 from ledger.evidence import Evidence, decode_evidence
 from ledger.genesis import Genesis
@@ -96,19 +96,7 @@ class ChainStore:
         return raw if raw is not None else EMPTY_ROOT
 
     def put_head(self, batch: WriteBatch, header: BlockHeader) -> None:
-        batch.put(
-            keys.HEAD,
-            encode(
-                {
-                    "height": header.height,
-                    "block_hash": header.hash,
-                    "time_ms": header.time_ms,
-                    "state_root": header.state_root,
-                    "log_size": header.log_size,
-                    "log_root": header.log_root,
-                }
-            ),
-        )
+        put_head(batch, header)
 
     def initialise(self, genesis_state: dict[bytes, bytes]) -> None:
         """Write the genesis state once (idempotent: a second call changes nothing)."""
@@ -131,8 +119,37 @@ class ChainStore:
         return self.store.get(keys.block_key(height))
 
     def header(self, height: int) -> BlockHeader | None:
-        """A stored block's header, its transactions left undecoded."""
-        return self._record(keys.block_key(height), decode_header, f"stored block {height}")
+        """A stored block's header, its transactions left undecoded (for the height a
+        state sync started at, whose block is not stored: the header it wrote)."""
+        found = self._record(keys.block_key(height), decode_header, f"stored block {height}")
+        if found is None and height and height == self.base_height():
+            return self._record(keys.BASE_HEADER, _header_from_bytes, "the state sync's header")
+        return found
+
+    def base_history(self) -> dict[int, Value]:
+        """A state-synced store's certified validator-set changes up to its base height,
+        by change height, as ``GET /v1/validators`` lists them (empty for other stores)."""
+        raw = self.store.get(keys.BASE_HISTORY)
+        if raw is None:
+            return {}
+        try:
+            items = decode(raw)
+        except DecodeError as exc:
+            raise CorruptionError(f"the state sync's validator history is corrupt: {exc}") from None
+        if not isinstance(items, list):
+            raise CorruptionError("the state sync's validator history is not a list")
+        return {
+            i["height"]: i
+            for i in items
+            if isinstance(i, dict) and isinstance(i.get("height"), int)
+        }
+
+    def base_height(self) -> int:
+        """The height this store starts at: 0 for a node that executed the chain from
+        genesis, H for one that joined by state sync at H (no state, blocks or receipts
+        before H; the header and certificate of H). Pruning may move it up."""
+        raw = self.store.get(keys.STATE_BASE)
+        return 0 if raw is None else int.from_bytes(raw, "big")
 
     # --- validator sets -----------------------------------------------------------------
 
@@ -291,6 +308,27 @@ def put_block_records(batch: WriteBatch, block: Block, receipts: list[Receipt]) 
     for index, evidence in enumerate(block.evidence):
         batch.put(keys.committed_evidence_key(height, index), encode(evidence.to_obj()))
         batch.put(offence_key_of(evidence), height.to_bytes(8, "big") + index.to_bytes(2, "big"))
+
+
+def _header_from_bytes(data: bytes) -> BlockHeader:
+    return BlockHeader.from_obj(decode(data))
+
+
+def put_head(batch: WriteBatch, header: BlockHeader) -> None:
+    """The head row: ``header``'s block is the latest committed."""
+    batch.put(
+        keys.HEAD,
+        encode(
+            {
+                "height": header.height,
+                "block_hash": header.hash,
+                "time_ms": header.time_ms,
+                "state_root": header.state_root,
+                "log_size": header.log_size,
+                "log_root": header.log_root,
+            }
+        ),
+    )
 
 
 def put_validator_change(

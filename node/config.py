@@ -10,6 +10,7 @@ Layout of ``--home DIR`` (mode 0700, like ``data/``: docs/operations.md, "What t
     signer_state.msgpack  a validator's double-sign guard (node.consensus.signer_state); kept
                      outside data/ so that emptying a damaged store does not erase it
     data/            the LevelDB store (locked while the node runs)
+    snapshots/       state snapshots this node serves to nodes joining by state sync
     node.pid         pid of the running node (informational; the lock is LevelDB's)
 """
 
@@ -195,7 +196,25 @@ class ConsensusConfig:
     head_statement_interval_ms: int = field(default=2000, metadata=_range(500, 60_000))
 
 
-SECTIONS = ("p2p", "api", "mempool", "sync", "storage", "consensus")
+# --- state snapshots (docs/operations.md, "Joining by state sync") ---------------------------
+
+
+@dataclass(slots=True)
+class SnapshotConfig:
+    """State snapshots this node takes and serves to nodes joining by state sync."""
+
+    # a snapshot of the state every this many heights (0: none taken, none served)
+    interval: int = field(default=1000, metadata=_range(0, 100_000_000))
+    # the newest this many are kept (older ones are deleted once a new one is complete)
+    keep: int = field(default=2, metadata=_range(1, 16))
+    # snapshot parts (list, manifest, chunks) one peer may ask for per second, on average
+    serve_per_s: int = field(default=20, metadata=_range(1, 10_000))
+    # the share of one core a snapshot being taken may use (it pauses in between), so that
+    # it does not slow consensus; 100: as fast as it goes
+    cpu_percent: int = field(default=25, metadata=_range(5, 100))
+
+
+SECTIONS = ("p2p", "api", "mempool", "sync", "storage", "consensus", "snapshots")
 
 
 @dataclass(slots=True)
@@ -207,6 +226,7 @@ class NodeConfig:
     sync: SyncConfig = field(default_factory=SyncConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
+    snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)
     log_level: str = field(default="info", metadata=_check(_log_level))
 
     # --- file form ----------------------------------------------------------------------
@@ -362,6 +382,7 @@ class Home:
     data = _InHome("data")
     signer_state = _InHome("signer_state.msgpack")
     pid = _InHome("node.pid")
+    snapshots = _InHome("snapshots")  # state snapshots served to joining nodes (node/snapshots.py)
 
     def open_to_others(self) -> list[tuple[str, int]]:
         """(path, mode) of the home, its data directory and its key file where group or

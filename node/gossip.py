@@ -43,6 +43,8 @@ from node.wire import (
     EvidenceMsg,
     HeadMsg,
     ProposalMsg,
+    SnapRequest,
+    SnapResponse,
     StatusMsg,
     SyncRequest,
     SyncResponse,
@@ -74,6 +76,10 @@ class GossipHost(Protocol):
     heads: HeadBook
 
     def store_failed(self, message: str) -> None: ...
+
+    def snapshot_request(self, peer: Peer, msg: SnapRequest) -> bool:
+        """Answer a request for a snapshot part; False: refused (too many too fast)."""
+        ...
 
 
 class Gossip:
@@ -184,6 +190,15 @@ class Gossip:
             self._sync_request(peer, msg)
         elif isinstance(msg, SyncResponse):
             await self._sync_response(peer, msg)
+        elif isinstance(msg, SnapRequest):
+            if not self.host.snapshot_request(peer, msg):
+                self.host.peers.penalise(
+                    peer, "asked for snapshot parts faster than it is served", MINOR, close=False
+                )
+        elif isinstance(msg, SnapResponse):  # only a joining node asks (node/statesync.py)
+            self.host.peers.penalise(
+                peer, "sent a snapshot part nobody asked for", MINOR, close=False
+            )
 
     async def _txs(self, peer: Peer, msg: TxBatch) -> None:
         # Validators are a full mesh: a validator's batch reached every other validator

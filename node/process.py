@@ -23,6 +23,9 @@ from node.config import ConfigError, Home, NodeConfig, plaintext_problem
 from node.membership import reload_links
 from node.rotation import finish_interrupted, read_next_key, switch
 from node.runtime import Node
+from node.statesync import Progress
+from node.statesync_check import refuse_unfinished
+from node.statesync_join import join_by_state_sync
 from node.sync import LocalStoreFault
 from node.tls import LinkTLS, ensure_identity
 from node.validator_peers import allowed_peers
@@ -43,13 +46,14 @@ def open_node(
     key = read_key_file(home.key, passphrase)
     finish_interrupted(home, key)  # a key switch a power cut stopped (node.rotation)
     next_key = read_next_key(home, passphrase)
-    link_tls = _link_tls(home, key, genesis, config) if config.p2p.tls or config.api.tls else None
+    link_tls = link_tls_of(home, key, genesis, config) if config.p2p.tls or config.api.tls else None
     store = open_leveldb(
         home.data,
         block_cache_mb=config.storage.block_cache_mb,
         write_buffer_mb=config.storage.write_buffer_mb,
     )
     try:
+        refuse_unfinished(store, home.path)
         return Node(
             config,
             genesis,
@@ -59,13 +63,14 @@ def open_node(
             reset_signer_state=reset_signer_state,
             link_tls=link_tls,
             next_key=next_key,
+            snapshot_dir=home.snapshots,
         )
     except BaseException:
         store.close()
         raise
 
 
-def _link_tls(home: Home, key: PrivateKey, genesis: Genesis, config: NodeConfig) -> LinkTLS:
+def link_tls_of(home: Home, key: PrivateKey, genesis: Genesis, config: NodeConfig) -> LinkTLS:
     """The home's TLS key and certificate (created, and said so, where missing)."""
     if ensure_identity(home.tls_key, home.tls_cert, key):
         log.warning("created a TLS key for peer links: %s and %s", home.tls_key, home.tls_cert)
@@ -89,15 +94,20 @@ def _reload(node: Node, home: Home, passphrase: str | None) -> None:
 
 
 async def serve(
-    home_path: str, *, passphrase: str | None = None, reset_signer_state: bool = False
+    home_path: str,
+    *,
+    passphrase: str | None = None,
+    reset_signer_state: bool = False,
+    state_sync: bool = False,
 ) -> None:
     """Run the node at ``home_path`` until SIGINT or SIGTERM; raise
     :class:`LocalStoreFault` if it stopped itself because its store is damaged. A node
     that stopped itself for a key rotation (:mod:`node.rotation`) is switched to its new
     key and opened again, in this process."""
     signalled = asyncio.Event()  # SIGINT/SIGTERM: no life after this one
+    synced = await join_by_state_sync(home_path, passphrase) if state_sync else None
     while True:
-        node = await _serve_once(home_path, passphrase, reset_signer_state, signalled)
+        node = await _serve_once(home_path, passphrase, reset_signer_state, signalled, synced)
         if not node.rotating or node.next_key is None or signalled.is_set():
             return
         aside = switch(Home(home_path), node.key, node.next_key)
@@ -106,10 +116,15 @@ async def serve(
 
 
 async def _serve_once(
-    home_path: str, passphrase: str | None, reset_signer_state: bool, signalled: asyncio.Event
+    home_path: str,
+    passphrase: str | None,
+    reset_signer_state: bool,
+    signalled: asyncio.Event,
+    synced: Progress | None = None,
 ) -> Node:
     """One life of a node, from opening its home to closing its store."""
     node = open_node(home_path, passphrase=passphrase, reset_signer_state=reset_signer_state)
+    node.state_synced = synced
     home = Home(home_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

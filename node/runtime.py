@@ -40,14 +40,18 @@ from node.head_book import HeadBook
 from node.heartbeat import log_heartbeats
 from node.membership import follow_validator_set
 from node.mempool import MempoolError
+from node.peers import Peer
 from node.service import Queries
 from node.signer_setup import SignerStart, attach_signer
 from node.sites import start_sites
+from node.snapshots import SnapshotBook
 from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
+from node.statesync import Progress
 from node.status import node_status
 from node.sync import Syncer
 from node.tls import LinkTLS
 from node.validator_peers import is_or_becomes_validator
+from node.wire import SnapRequest
 from node.write_behind import WriteBehind
 
 log = logging.getLogger("cityledger.node")
@@ -58,6 +62,11 @@ class Node:
     wires each to the small interface it talks to. Implements
     :class:`node.handle.NodeHandle` (the API), :class:`node.gossip.GossipHost`,
     :class:`node.driver.DriverHost` and :class:`node.sync.SyncHost`."""
+
+    state_synced: Progress | None = None  # how this life's state sync went (/v1/status)
+    consensus_started = False  # not before the node has caught up
+    fatal: str | None = None  # why the node stopped itself
+    _stop: asyncio.Event | None = None
 
     def __init__(
         self,
@@ -71,10 +80,12 @@ class Node:
         reset_signer_state: bool = False,
         link_tls: LinkTLS | None = None,
         next_key: PrivateKey | None = None,
+        snapshot_dir: str | None = None,
     ) -> None:
         """``signer_state``: the signer state file (None: in memory; start-up rules and
         ``reset_signer_state``: :func:`node.consensus.signer.open_signer`); ``link_tls``:
-        :func:`node.parts.wanted_tls`; ``next_key``: the key a rotation hands the seat to."""
+        :func:`node.parts.wanted_tls`; ``next_key``: the key a rotation hands the seat to;
+        ``snapshot_dir``: where state snapshots are kept (None: none taken or served)."""
         self.config = config
         self.genesis = genesis
         self.key = key
@@ -107,9 +118,6 @@ class Node:
         if self.is_validator:
             attach_signer(self)
         self.core = parts.consensus_core(self.chain, self.signer, self.evidence_pool, config)
-        self.consensus_started = False  # not before the node has caught up
-        self.fatal: str | None = None  # why the node stopped itself
-        self._stop: asyncio.Event | None = None
         # the driver sends through the gossip, the syncer through the peers; both report here
         self.driver = ConsensusDriver(
             self.core, self.executor, self.mempool, self.gossip, self, clock=clock
@@ -125,6 +133,7 @@ class Node:
             precheck=lambda txs: self.signature_worker.check(txs, signatures=False),
         )
         self.started_at = clock()
+        self.snapshots = SnapshotBook.of(snapshot_dir, config.snapshots, genesis)
 
     # --- NodeHandle ---------------------------------------------------------------------
 
@@ -154,6 +163,11 @@ class Node:
         self.commits.by_consensus(
             block, block_time_s, driver.last_committed, driver.rounds_at_commit
         )
+        self.snapshots.committed(self.chain.store, block.height)
+
+    def snapshot_request(self, peer: Peer, msg: SnapRequest) -> bool:
+        """A peer asks for a snapshot part (node/snapshots.py); False: refused."""
+        return self.snapshots.serve(peer, msg, self.peers.deliver)
 
     def sync_needed(self, height: int) -> None:
         # A validator signed a message at ``height``: the height below it is committed.
@@ -165,6 +179,7 @@ class Node:
 
     def synced(self, block: Block, cert: CommitCertificate, receipts: Sequence[Receipt]) -> None:
         self.commits.by_sync(block, cert, receipts, self.syncer.progress)
+        self.snapshots.committed(self.chain.store, block.height)
 
     def sync_advanced(self, height: int) -> None:
         if self.consensus_started:
@@ -252,6 +267,7 @@ class Node:
             pass
         finally:
             log.info("node %s stopping", self.config.name)
+            self.snapshots.closing = True  # a snapshot being written stops at its next chunk
             self.signature_worker.close()
             self.syncer.close()
             await self.peers.close()

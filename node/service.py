@@ -41,6 +41,21 @@ class NotFound(LedgerError):
     code = "not_found"
 
 
+class NoHistoryBefore(LedgerError):
+    """A height below the one this node's state starts at (it joined by state sync)."""
+
+    code = "no_state_before"
+    http_status = 410
+
+    def __init__(self, height: int, base: int) -> None:
+        super().__init__(
+            f"this node has no state, blocks or receipts before height {base} (it joined by "
+            f"state sync at {base}); height {height} is older: ask a node that keeps the "
+            "whole chain"
+        )
+        self.base = base
+
+
 @dataclass(frozen=True, slots=True)
 class Certified:
     """A header and the certificate that committed it."""
@@ -97,7 +112,16 @@ class Queries:
         return self.certified(head.height)
 
     def certified(self, height: int) -> Certified:
-        return self._certify(self.block(height).header)
+        header = self.chain.header(height)
+        if header is None:
+            return self._certify(self.block(height).header)  # raises the right error
+        return self._certify(header)
+
+    def check_held(self, height: int) -> None:
+        """Raise :class:`NoHistoryBefore` for a height before this node's state."""
+        base = self.chain.base_height()
+        if 0 < height < base:
+            raise NoHistoryBefore(height, base)
 
     def _certify(self, header: BlockHeader) -> Certified:
         cert = self.chain.certificate(header.height)
@@ -108,6 +132,7 @@ class Queries:
     def block(self, height: int) -> Block:
         block = self.chain.block(height)
         if block is None:
+            self.check_held(height)
             raise NotFound(f"no block at height {height} (head is {self.chain.head().height})")
         return block
 

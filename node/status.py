@@ -1,6 +1,6 @@
 """``GET /v1/status``: what a running node reports of itself — head, consensus
 position, peers and the validators it has no link to, mempool, sync progress,
-evidence. Reads only what :class:`Reporting` gives."""
+evidence, state sync. Reads only what :class:`Reporting` gives."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from node.consensus.core import ConsensusCore
 from node.consensus.evidence import EvidencePool
 from node.mempool import Mempool
 from node.peers import PeerManager
+from node.statesync import Progress
+from node.statesync_check import base_height
 from node.sync import Syncer
 
 
@@ -34,6 +36,7 @@ class Reporting(Protocol):
     evidence_pool: EvidencePool
     clock: Callable[[], float]
     started_at: float
+    state_synced: Progress | None
 
 
 def node_status(node: Reporting) -> dict[str, Value]:
@@ -69,7 +72,17 @@ def node_status(node: Reporting) -> dict[str, Value]:
         },
         "evidence": len(node.evidence_pool),
         "uptime_s": int(node.clock() - node.started_at),
+        "state_sync": state_sync_status(node),
     }
+
+
+def state_sync_status(node: Reporting) -> dict[str, Value]:
+    """``/v1/status`` ``state_sync``: the height this node's state starts at (0: from
+    genesis) and, in the life that state-synced, how it went."""
+    doc: dict[str, Value] = {"base_height": base_height(node.chain.store)}
+    if node.state_synced is not None:
+        doc.update(node.state_synced.to_obj())
+    return doc
 
 
 def missing_peers(peers: PeerManager, chain: ChainStore) -> dict[str, Value]:

@@ -21,6 +21,7 @@ from ledger.schema import (
     HASH,
     HEIGHT,
     AnyValue,
+    Bytes,
     Int,
     List,
     Nested,
@@ -35,6 +36,8 @@ from ledger.votes import CommitCertificate, Proposal, Vote
 PROTOCOL_VERSION = 2  # of the peer handshake (node/peers.py); 1 had no version field
 MAX_TX_BATCH = 10_000
 MAX_SYNC_BLOCKS = 500
+MAX_SNAP_INDEX = 1_000_001  # 0 the snapshot's description, then one per chunk
+MAX_SNAP_PART = 4 * 1024 * 1024  # = ledger.state_snapshot.MAX_PART_BYTES
 # A canonical frame is the map {"b": body, "t": kind}: keys sorted, so it ends with its
 # kind, and a sync response can be told from its last bytes, before it is decoded.
 SYNC_RESP_TAIL = b"\xa1t\xa9sync_resp"
@@ -44,6 +47,10 @@ _TX_MAPS = List(AnyValue(), max_len=MAX_TX_BATCH)
 _PROPOSAL_FRAME = Struct({"proposal": Nested(Proposal), "block": AnyValue()})
 _STATUS = Struct({"height": COUNT})
 _SYNC_REQUEST = Struct({"from": HEIGHT, "max": Int(lo=1, hi=MAX_SYNC_BLOCKS)})
+_SNAP_REQUEST = Struct({"height": COUNT, "index": Int(lo=0, hi=MAX_SNAP_INDEX)})
+_SNAP_RESPONSE = Struct(
+    {"height": COUNT, "index": Int(lo=0, hi=MAX_SNAP_INDEX), "data": Bytes(max_size=MAX_SNAP_PART)}
+)
 # The blocks are left as maps for ``Block.from_obj(decoded=True)``: the frame came out of
 # the strict decoder, so every map in it is canonical and a transaction's signed body is
 # packed as it is, not canonicalised again (catch-up decodes thousands per answer).
@@ -106,8 +113,35 @@ class SyncResponse:
     tip_cert: CommitCertificate | None  # certificate of the last block sent
 
 
+@dataclass(frozen=True, slots=True)
+class SnapRequest:
+    """A part of a state snapshot (node/snapshots.py): height 0 asks for the list of
+    snapshots held, index 0 for a snapshot's description, index i for its chunk i - 1."""
+
+    height: int
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapResponse:
+    """The part asked for, as stored (empty: not held, e.g. deleted since it was listed)."""
+
+    height: int
+    index: int
+    data: bytes
+
+
 WireMessage = (
-    TxBatch | ProposalMsg | VoteMsg | StatusMsg | SyncRequest | SyncResponse | EvidenceMsg | HeadMsg
+    TxBatch
+    | ProposalMsg
+    | VoteMsg
+    | StatusMsg
+    | SyncRequest
+    | SyncResponse
+    | EvidenceMsg
+    | HeadMsg
+    | SnapRequest
+    | SnapResponse
 )
 
 
@@ -138,6 +172,10 @@ def encode_message(msg: WireMessage) -> bytes:
         kind, body = "head", msg.statement.to_obj()
     elif isinstance(msg, SyncRequest):
         kind, body = "sync_req", {"from": msg.from_height, "max": msg.max_blocks}
+    elif isinstance(msg, SnapRequest):
+        kind, body = "snap_req", {"height": msg.height, "index": msg.index}
+    elif isinstance(msg, SnapResponse):
+        kind, body = "snap_resp", {"height": msg.height, "index": msg.index, "data": msg.data}
     else:
         kind, body = (
             "sync_resp",
@@ -188,6 +226,12 @@ def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) 
         b = read(_SYNC_RESPONSE, body, "sync response")
         blocks = tuple(Block.from_obj(block, decoded=True) for block in b["blocks"])
         return SyncResponse(blocks, b["tip_cert"])
+    if kind == "snap_req":
+        b = read(_SNAP_REQUEST, body, "snapshot request")
+        return SnapRequest(b["height"], b["index"])
+    if kind == "snap_resp":
+        b = read(_SNAP_RESPONSE, body, "snapshot response")
+        return SnapResponse(b["height"], b["index"], b["data"])
     raise DecodeError(f"unknown frame type {kind!r}")
 
 

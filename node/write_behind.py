@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ledger.errors import StorageError
-from ledger.storage import KVStore, OverlayStore, WriteBatch
+from ledger.storage import KVReader, KVStore, OverlayStore, WriteBatch
 
 MAX_QUEUED = 4  # batches written behind at most: a block's rows are held in memory till then
 
@@ -69,6 +69,16 @@ class WriteBehind:
             if present:
                 return value
         return self.base.get(key)
+
+    def read_view(self) -> KVReader | None:
+        """A consistent read view of the store with every queued batch written (a
+        snapshot of the height just committed), or None where the base store has none."""
+        view_of = getattr(self.base, "read_view", None)
+        if view_of is None:
+            return None
+        self.drain()
+        view: KVReader = view_of()
+        return view
 
     def iterate(
         self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False

@@ -54,6 +54,11 @@ HEAD = META + b"head"
 GENESIS_HASH = META + b"genesis"
 GENESIS_STATE_ROOT = META + b"genesis_state_root"  # written with the genesis state
 STORE_FORMAT = META + b"store_format"  # ASCII decimal (ledger/storage/format.py)
+# State sync (node/statesync.py): a store that joined from a snapshot of height H
+STATE_BASE = META + b"state_base"  # u64be H: state, blocks and receipts start at H
+BASE_HEADER = META + b"state_base_header"  # the header of H (its block is not stored)
+BASE_HISTORY = META + b"state_base_history"  # the certified set changes up to H, as checked
+STATE_SYNC_PARTIAL = META + b"state_sync_partial"  # u64be H: chunks being written
 
 
 def height_bytes(height: int) -> bytes:

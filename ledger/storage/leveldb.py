@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import plyvel
 
@@ -93,11 +94,17 @@ class LevelDBStore:
     def iterate(
         self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
+        return self._iterate(self._db, prefix, start, reverse)
+
+    def _iterate(
+        self, source: Any, prefix: bytes, start: bytes | None, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """:meth:`iterate` over ``source``: the database, or a snapshot of it."""
         upper = prefix_upper_bound(prefix)
         try:
             if reverse:
                 if start is not None:
-                    it = self._db.iterator(
+                    it = source.iterator(
                         start=prefix,
                         stop=start,
                         include_stop=True,
@@ -105,17 +112,26 @@ class LevelDBStore:
                         verify_checksums=True,
                     )
                 else:
-                    it = self._db.iterator(
+                    it = source.iterator(
                         start=prefix, stop=upper, reverse=True, verify_checksums=True
                     )
             else:
-                it = self._db.iterator(
+                it = source.iterator(
                     start=start if start is not None else prefix,
                     stop=upper,
                     verify_checksums=True,
                 )
             with it:
                 yield from it
+        except plyvel.Error as exc:
+            raise self._damaged(exc) from None
+
+    def read_view(self) -> LevelDBView:
+        """A read-only view of the store as of now (a LevelDB snapshot): later writes do
+        not show in it, so a thread may read one committed height while blocks go on
+        being committed (the state snapshots of node/snapshots.py)."""
+        try:
+            return LevelDBView(self, self._db.snapshot())
         except plyvel.Error as exc:
             raise self._damaged(exc) from None
 
@@ -199,3 +215,27 @@ def _reason(exc: plyvel.Error) -> str:
     raw = exc.args[0] if exc.args else exc
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     return " ".join(text.split())
+
+
+class LevelDBView:
+    """:meth:`LevelDBStore.read_view`: ``get`` and ``iterate`` of one instant."""
+
+    def __init__(self, store: LevelDBStore, snapshot: Any) -> None:
+        self._store = store
+        self._snapshot = snapshot
+
+    def get(self, key: bytes) -> bytes | None:
+        try:
+            value: bytes | None = self._snapshot.get(key, verify_checksums=True)
+        except plyvel.Error as exc:
+            raise self._store._damaged(exc) from None
+        return value
+
+    def iterate(
+        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return self._store._iterate(self._snapshot, prefix, start, reverse)
+
+    def close(self) -> None:
+        """Release the snapshot (LevelDB keeps the rows it sees until then)."""
+        self._snapshot.close()

@@ -17,8 +17,12 @@ def history(chain: ChainStore, after: int = 0) -> list[Value]:
     """The certified changes in force after height ``after``, oldest first."""
     head = chain.head().height
     out: list[Value] = []
+    before_base = chain.base_history()  # a state-synced node holds no blocks before its base
     for effective, validators in chain.validator_changes(after, limit=MAX_HISTORY):
         change_height = effective - 1
+        if change_height in before_base:
+            out.append(before_base[change_height])
+            continue
         header = chain.header(change_height) if change_height <= head else None
         cert = chain.certificate(change_height) if header is not None else None
         if header is None or cert is None:

@@ -241,15 +241,18 @@ class Cluster:
 
     # --- processes ----------------------------------------------------------------------
 
-    def start_node(self, name: str, faults: Faults | None = None) -> int:
-        """Start ``name`` through :mod:`tests.e2e.launcher` with ``faults`` (none: honest)."""
+    def start_node(
+        self, name: str, faults: Faults | None = None, *, extra_args: tuple[str, ...] = ()
+    ) -> int:
+        """Start ``name`` through :mod:`tests.e2e.launcher` with ``faults`` (none: honest);
+        ``extra_args`` go to ``node start`` (``--state-sync``)."""
         entry = self.entry(name)
         self.faults[name] = faults or Faults()
         self.exit_codes.pop(name, None)
         old = self.procs.pop(name, None)
         if old is not None:
             old.poll()  # settled now, so the dropped object never waits on a reused pid
-        argv = command(faults, ["node", "start", "--home", entry.home])
+        argv = command(faults, ["node", "start", "--home", entry.home, *extra_args])
         if self.netns is not None:
             argv = self.netns.command(self.index(entry.name), argv)
         log = open(os.path.join(entry.home, "node.log"), "ab")  # noqa: SIM115 - child's

@@ -149,3 +149,33 @@ def test_nothing_is_queued_once_closed() -> None:
     store.close()
     with pytest.raises(StorageError, match="closed"):
         store.queue(batch(a=b"1"), sync=True)
+
+
+class ViewedStore(GatedStore):
+    """A gated store with read views (a copy of its rows when asked), as LevelDB has."""
+
+    def read_view(self) -> MemoryStore:
+        view = MemoryStore()
+        copy = WriteBatch()
+        for key, value in self.iterate(b""):
+            copy.put(key, value)
+        view.write(copy)
+        return view
+
+
+def test_a_read_view_waits_for_the_queued_writes() -> None:
+    """A snapshot is taken from a read view of the height just committed: the view must
+    hold the batches still queued behind, not the store as the writer thread left it."""
+    base = ViewedStore()
+    store = WriteBehind(base)
+    with store.deferring():
+        store.queue(batch(a=b"1"), sync=True)
+        threading.Timer(0.05, base.gate.set).start()
+        view = store.read_view()
+        assert view is not None
+        assert view.get(b"\x01a") == b"1"
+    store.close()
+
+
+def test_no_read_view_without_one_in_the_store() -> None:
+    assert WriteBehind(MemoryStore()).read_view() is None
