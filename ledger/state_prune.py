@@ -48,6 +48,7 @@ class StatePruned(LedgerError):
     """A read of state at a height this node has pruned (ask an archive node)."""
 
     code = "state_pruned"
+    http_status = 410  # the API's answer: gone from this node, not malformed nor unknown
 
     def __init__(self, height: int, oldest: int) -> None:
         super().__init__(

@@ -182,6 +182,12 @@ class StorageConfig:
     # memtable; two while one is compacted
     write_buffer_mb: int = field(default=DEFAULT_WRITE_BUFFER_MB, metadata=_range(1, 4096))
 
+    # --- pruning (ledger/state_prune.py; docs/operations.md, "Pruning") ---------------------
+    # keep the state of the last N heights only (reads and proofs below answer
+    # "state_pruned"); 0: every height's state, an archive node — the default, since
+    # auditors need history. Block history is always kept.
+    state_keep_heights: int = field(default=0, metadata=_range(0, 1 << 40))
+
 
 @dataclass(slots=True)
 class ConsensusConfig:

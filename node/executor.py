@@ -42,6 +42,8 @@ from ledger.evidence import (
 from ledger.genesis import Genesis
 from ledger.log import MerkleLog
 from ledger.state import NodeCache, StateTree
+from ledger.state_prune import PruneStep, prune_step, record_retired, records_retired
+from ledger.state_retire import Retired
 from ledger.storage import OverlayStore, WriteBatch, keys
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
@@ -87,6 +89,16 @@ class Executor:
         self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
         # Upper tree levels, kept across blocks (content-addressed: safe to share).
         self.node_cache = NodeCache()
+        # Pruning ([storage] state_keep_heights, ledger/state_prune.py): 0 keeps every
+        # height's state; blocks note the rows they retire whenever the store prunes.
+        self.keep_heights = 0
+        self.track_retired = records_retired(chain.store, 0)
+        self.last_prune: PruneStep | None = None
+
+    def prune_state(self, keep_heights: int) -> None:
+        """Keep the state of the last ``keep_heights`` heights only (0: every height)."""
+        self.keep_heights = keep_heights
+        self.track_retired = records_retired(self.chain.store, keep_heights)
 
     # --- proposer -----------------------------------------------------------------------
 
@@ -190,6 +202,12 @@ class Executor:
         ``sync=False`` (catch-up, within a batch of certified blocks: node/sync.py)."""
         self.chain.commit(executed.batch, executed.block, cert, sync=sync)
         self._executed.clear()
+        if self.keep_heights:
+            head = self.chain.head()
+            self.last_prune = prune_step(
+                self.chain.store, head.height, head.state_root, self.keep_heights,
+                cache=self.node_cache,
+            )  # fmt: skip
 
     # --- internals ----------------------------------------------------------------------
 
@@ -278,7 +296,10 @@ class Executor:
         outcome = execute_block(reader, overlay, self.genesis, height, time_ms, txs)
         changes = signed | outcome.state_changes
         changed = close_block(state, self.genesis, changes)
-        state_root = state.apply(dict(sorted(changes.items())), overlay.batch)
+        retired: list[Retired] | None = [] if self.track_retired else None
+        state_root = state.apply(dict(sorted(changes.items())), overlay.batch, retired)
+        if retired:
+            record_retired(overlay.batch, height, retired)
         if changed is not None:
             put_validator_change(overlay.batch, height + 2, changed)
         for key, value in outcome.index_changes.items():

@@ -16,6 +16,7 @@ from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.merkle import ConsistencyProof, InclusionProof
 from ledger.state import StateProof, StateTree
+from ledger.state_prune import require_state
 from ledger.storage import KVStore
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
@@ -154,6 +155,7 @@ class Queries:
     def state(self, key: bytes, height: int | None = None) -> StateAnswer:
         """A state value with its proof, at ``height`` (default: the latest)."""
         certified = self.latest() if height is None else self.certified(height)
+        require_state(self.chain.store, certified.header.height)
         tree = StateTree(self.chain.store, certified.header.state_root)
         proof = tree.prove(key, certified.header.state_root)
         return StateAnswer(key, proof.value, proof, certified)
@@ -167,7 +169,9 @@ class Queries:
         return StateTree(self.chain.store, root)
 
     def state_after(self, header: BlockHeader) -> StateAt:
-        """The state as it stood right after ``header``'s block."""
+        """The state as it stood right after ``header``'s block (:class:`StatePruned`
+        if this node no longer keeps it)."""
+        require_state(self.chain.store, header.height)
         return self.state_under(header.state_root)
 
     def tx_inclusion(self, tx_hash: bytes, log_size: int) -> InclusionProof | None:

@@ -86,7 +86,9 @@ def test_retired_rows_are_exactly_what_the_new_tree_lacks(seed: int) -> None:
         before = after
 
 
-@pytest.mark.parametrize(("seed", "keep", "limit"), [(0, 1, 5000), (1, 5, 3), (2, 12, 7), (3, 3, 1)])
+@pytest.mark.parametrize(
+    ("seed", "keep", "limit"), [(0, 1, 5000), (1, 5, 3), (2, 12, 7), (3, 3, 1)]
+)
 def test_pruning_keeps_the_window_whole_and_deletes_the_rest(
     seed: int, keep: int, limit: int
 ) -> None:

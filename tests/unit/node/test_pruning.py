@@ -1,0 +1,82 @@
+"""A pruning node ([storage] state_keep_heights): the executor's window, its reads, and
+the offline audit of its store (node/audit_pruned.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import state_keys as sk
+from ledger.state_prune import StatePruned, oldest_state_height
+from ledger.state_proof import verify_state_proof
+from ledger.storage import MemoryStore, WriteBatch, keys
+from node.audit import ChainAuditor, StoreSource
+from node.service import Queries
+from tests.unit.node.chainkit import Kit, register_member_tx
+
+BLOCKS = 14
+
+
+def _chain(keep: int) -> Kit:
+    """``BLOCKS`` blocks of registrations, kept ``keep`` heights deep (0: archive)."""
+    kit = Kit(MemoryStore())
+    kit.executor.prune_state(keep)
+    nonce = 0
+    for height in range(1, BLOCKS + 1):
+        txs = [register_member_tx(nonce + i, f"clerk-{height}-{i}", ["inspector"]) for i in range(3)]
+        nonce += len(txs)
+        kit.commit(txs)
+    return kit
+
+
+def _state_rows(kit: Kit) -> int:
+    return sum(1 for _ in kit.store.iterate(keys.STATE_NODE))
+
+
+def _audit(kit: Kit, workers: int = 0):  # type: ignore[no-untyped-def]
+    return ChainAuditor(kit.genesis, workers=workers).run(
+        StoreSource(kit.store), compare_with=kit.store
+    )
+
+
+def test_a_pruning_node_keeps_its_window_and_refuses_older_state() -> None:
+    pruned, archive = _chain(3), _chain(0)
+    assert pruned.chain.head() == archive.chain.head()  # pruning changes no byte of the chain
+    assert oldest_state_height(pruned.store) == BLOCKS - 2
+    assert oldest_state_height(archive.store) == 0
+    assert _state_rows(pruned) < _state_rows(archive) * 0.6
+    queries = Queries(pruned.chain)
+    org = sk.org_key("busan-city")
+    answer = queries.state(org, BLOCKS - 2)
+    verify_state_proof(answer.certified.header.state_root, answer.proof)
+    with pytest.raises(StatePruned, match=f"keeps state from height {BLOCKS - 2} on"):
+        queries.state(org, BLOCKS - 3)
+    assert Queries(archive.chain).state(org, 1).value is not None
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["sequential", "workers"])
+def test_the_audit_of_a_pruned_store_says_what_it_could_not_check(workers: int) -> None:
+    report = _audit(_chain(3), workers)
+    assert report.ok, report.findings
+    assert report.oldest_state == BLOCKS - 2 and report.segments == 0
+    (note,) = [n for n in report.not_checked if "prunes state" in n]
+    assert f"keeps it from height {BLOCKS - 2} on" in note
+    assert f"state of heights {BLOCKS - 2} to {BLOCKS} needs was compared" in note
+
+
+def test_the_audit_names_a_kept_state_row_deleted_from_a_pruned_store() -> None:
+    """A row that left the tree after the window's start is still needed by a kept
+    height: its absence is tampering, not pruning (and so is the tip's root page)."""
+    for victim in ("kept", "tip"):
+        kit = _chain(3)
+        if victim == "tip":
+            node_hash = kit.chain.head().state_root
+        else:
+            start = keys.retired_key(BLOCKS, b"")
+            key, _ = next(kit.store.iterate(keys.RETIRED, start=start))
+            node_hash = key[len(start) :]
+        batch = WriteBatch()
+        batch.delete(keys.STATE_NODE + node_hash)
+        kit.store.write(batch)
+        report = _audit(kit)
+        assert [f.problem for f in report.findings] == ["missing from the store"], victim
+        assert report.findings[0].key == keys.STATE_NODE + node_hash
