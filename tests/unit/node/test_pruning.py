@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from contracts import state_keys as sk
-from ledger.state_prune import StatePruned, oldest_state_height
 from ledger.state_proof import verify_state_proof
+from ledger.state_prune import StatePruned, oldest_state_height
 from ledger.storage import MemoryStore, WriteBatch, keys
-from node.audit import ChainAuditor, StoreSource
+from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.service import Queries
 from tests.unit.node.chainkit import Kit, register_member_tx
 
@@ -22,7 +22,7 @@ def _chain(keep: int) -> Kit:
     kit.executor.prune_state(keep)
     nonce = 0
     for height in range(1, BLOCKS + 1):
-        txs = [register_member_tx(nonce + i, f"clerk-{height}-{i}", ["inspector"]) for i in range(3)]
+        txs = [register_member_tx(nonce + i, f"clerk-{height}-{i}", ["clerk"]) for i in range(3)]
         nonce += len(txs)
         kit.commit(txs)
     return kit
@@ -32,7 +32,7 @@ def _state_rows(kit: Kit) -> int:
     return sum(1 for _ in kit.store.iterate(keys.STATE_NODE))
 
 
-def _audit(kit: Kit, workers: int = 0):  # type: ignore[no-untyped-def]
+def _audit(kit: Kit, workers: int = 0) -> AuditReport:
     return ChainAuditor(kit.genesis, workers=workers).run(
         StoreSource(kit.store), compare_with=kit.store
     )
