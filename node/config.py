@@ -167,6 +167,10 @@ class MempoolConfig:
     # check batches' signatures in a worker process (0: inline)
     signature_processes: int = field(default=1, metadata=_range(0, 64))
 
+    # --- memory (docs/operations.md, "Memory") ---------------------------------------------
+    # encoded bytes of pending transactions at most (besides max_txs); more: mempool_full
+    max_bytes: int = field(default=64 * 1024 * 1024, metadata=_range(1 << 20, 1 << 36))
+
 
 @dataclass(slots=True)
 class SyncConfig:

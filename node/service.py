@@ -72,6 +72,9 @@ class BlockProofs:
 
 
 PROOF_CACHE_HEIGHTS = 16
+PROOF_CACHE_TXS = 8_000
+"""Transactions the proof cache holds at most (decoded with their receipts and both
+trees, about 2.5 KB each: 20 MB), so 16 full blocks cannot keep 80 MB alive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class Queries:
         # Committed blocks never change, so what proves their receipts is kept for the
         # last few heights asked about: a block is decoded once, not once per receipt.
         self._proofs: OrderedDict[int, BlockProofs] = OrderedDict()
+        self._proof_txs = 0  # transactions in the cached blocks
 
     def latest(self) -> Certified:
         head = self.chain.head()
@@ -148,8 +152,11 @@ class Queries:
             merkle.MerkleLevels([merkle.leaf_hash(r.hash) for r in receipts]),
         )
         self._proofs[height] = proofs
-        if len(self._proofs) > PROOF_CACHE_HEIGHTS:
-            self._proofs.popitem(last=False)
+        self._proof_txs += len(proofs.txs)
+        while len(self._proofs) > 1 and (
+            len(self._proofs) > PROOF_CACHE_HEIGHTS or self._proof_txs > PROOF_CACHE_TXS
+        ):
+            self._proof_txs -= len(self._proofs.popitem(last=False)[1].txs)
         return proofs
 
     def state(self, key: bytes, height: int | None = None) -> StateAnswer:
