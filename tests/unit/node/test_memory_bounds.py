@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from typing import Any, cast
 
 import pytest
 
+import node.gossip
 import node.mempool
 import node.service
 from ledger.crypto import PrivateKey
 from ledger.state import StateTree
 from ledger.tx import Transaction
 from ledger.votes import NIL, Vote, VoteType
+from node.api.answer_cache import AnswerCache
+from node.api.metrics import Metrics
+from node.consensus.evidence import EvidencePool
 from node.consensus.verifier import Verifier
 from node.events import BlockPublished, EventHub
+from node.gossip import Gossip
 from node.mempool import Mempool
 from node.service import Queries
 from node.sigcache import SignatureCache
@@ -105,3 +111,22 @@ def test_admissions_cached_state_reads_are_bounded_in_bytes(
         pool._cached_get(f"member/{i}".encode())
         assert pool._read_bytes <= 5000
     assert 0 < len(pool._reads) < 200
+
+
+def test_gossip_remembers_at_most_max_seen_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node.gossip, "MAX_SEEN", 100)
+    kit = Kit()
+    gossip = Gossip(cast(Any, None), kit.genesis, kit.chain, EvidencePool(kit.store), Metrics())
+    frames = [f"frame {i}".encode() for i in range(150)]
+    assert all(gossip.mark_seen(f) for f in frames)
+    assert len(gossip._seen) == 100
+    assert not gossip.frame_seen(frames[49]) and gossip.frame_seen(frames[50])
+
+
+def test_the_rendered_answer_cache_is_bounded_in_bytes() -> None:
+    cache = AnswerCache(max_bytes=4000)
+    for i in range(10):
+        cache.put(i, bytes(900))
+    assert cache.size == 3600 and len(cache) == 4 and cache.get(5) is None
+    cache.put("big", bytes(1001))  # over a quarter of the budget: not kept
+    assert cache.get("big") is None and cache.size <= 4000
