@@ -26,7 +26,7 @@ from node.gossip import Gossip
 from node.mempool import Mempool
 from node.service import Queries
 from node.sigcache import SignatureCache
-from tests.unit.node.chainkit import CHAIN, Kit, register_member_tx
+from tests.unit.node.chainkit import CHAIN, Kit, certify, register_member_tx
 
 SIGNER = PrivateKey.from_label("memory-bounds")
 
@@ -130,3 +130,15 @@ def test_the_rendered_answer_cache_is_bounded_in_bytes() -> None:
     assert cache.size == 3600 and len(cache) == 4 and cache.get(5) is None
     cache.put("big", bytes(1001))  # over a quarter of the budget: not kept
     assert cache.get("big") is None and cache.size <= 4000
+
+
+def test_executed_blocks_awaiting_commit_are_at_most_eight_and_go_at_commit() -> None:
+    kit = Kit()
+    head = kit.chain.head()
+    proposer = kit.genesis.validators.validators[0].public_key
+    built = [kit.executor.build_block([], head.time_ms + 1 + i, proposer, None) for i in range(11)]
+    assert len({b.block.hash for b in built}) == 11
+    assert len(kit.executor._executed) == 8
+    assert kit.executor.executed(built[2].block.hash) is None
+    kit.executor.commit(built[-1], certify(built[-1].block))
+    assert len(kit.executor._executed) == 0

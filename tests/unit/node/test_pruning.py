@@ -3,6 +3,8 @@ the offline audit of its store (node/audit_pruned.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from contracts import state_keys as sk
@@ -32,10 +34,9 @@ def _state_rows(kit: Kit) -> int:
     return sum(1 for _ in kit.store.iterate(keys.STATE_NODE))
 
 
-def _audit(kit: Kit, workers: int = 0) -> AuditReport:
-    return ChainAuditor(kit.genesis, workers=workers).run(
-        StoreSource(kit.store), compare_with=kit.store
-    )
+def _audit(kit: Kit, workers: int = 0, scratch_dir: str | None = None) -> AuditReport:
+    auditor = ChainAuditor(kit.genesis, workers=workers, scratch_dir=scratch_dir)
+    return auditor.run(StoreSource(kit.store), compare_with=kit.store)
 
 
 def test_a_pruning_node_keeps_its_window_and_refuses_older_state() -> None:
@@ -53,9 +54,13 @@ def test_a_pruning_node_keeps_its_window_and_refuses_older_state() -> None:
     assert Queries(archive.chain).state(org, 1).value is not None
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["sequential", "workers"])
-def test_the_audit_of_a_pruned_store_says_what_it_could_not_check(workers: int) -> None:
-    report = _audit(_chain(3), workers)
+@pytest.mark.parametrize(
+    ("workers", "streaming"), [(0, False), (2, False), (0, True)], ids=["one", "workers", "disk"]
+)
+def test_the_audit_of_a_pruned_store_says_what_it_could_not_check(
+    workers: int, streaming: bool, tmp_path: Path
+) -> None:
+    report = _audit(_chain(3), workers, str(tmp_path / "scratch") if streaming else None)
     assert report.ok, report.findings
     assert report.oldest_state == BLOCKS - 2 and report.segments == 0
     (note,) = [n for n in report.not_checked if "prunes state" in n]
@@ -63,7 +68,10 @@ def test_the_audit_of_a_pruned_store_says_what_it_could_not_check(workers: int) 
     assert f"state of heights {BLOCKS - 2} to {BLOCKS} needs was compared" in note
 
 
-def test_the_audit_names_a_kept_state_row_deleted_from_a_pruned_store() -> None:
+@pytest.mark.parametrize("streaming", [False, True], ids=["memory", "disk"])
+def test_the_audit_names_a_kept_state_row_deleted_from_a_pruned_store(
+    streaming: bool, tmp_path: Path
+) -> None:
     """A row that left the tree after the window's start is still needed by a kept
     height: its absence is tampering, not pruning (and so is the tip's root page)."""
     for victim in ("kept", "tip"):
@@ -77,6 +85,6 @@ def test_the_audit_names_a_kept_state_row_deleted_from_a_pruned_store() -> None:
         batch = WriteBatch()
         batch.delete(keys.STATE_NODE + node_hash)
         kit.store.write(batch)
-        report = _audit(kit)
+        report = _audit(kit, 0, str(tmp_path / victim) if streaming else None)
         assert [f.problem for f in report.findings] == ["missing from the store"], victim
         assert report.findings[0].key == keys.STATE_NODE + node_hash
