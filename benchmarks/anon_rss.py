@@ -18,6 +18,8 @@ from typing import Any
 
 from benchmarks.cluster import _descendants
 
+SERIES_POINTS = 24
+
 
 def rss_anon_kb(pid: int) -> int | None:
     """``RssAnon`` of one process in kB (None when it is gone or unreadable)."""
@@ -44,7 +46,12 @@ def anon_figures(samples: Sequence[float]) -> dict[str, Any]:
     """``peak_anon_rss_mb`` and ``anon_rss_growth`` of one node's samples (None with
     fewer than three: no thirds to compare)."""
     if not samples:
-        return {"peak_anon_rss_mb": None, "anon_rss_growth": None, "anon_rss_samples": 0}
+        return {
+            "peak_anon_rss_mb": None,
+            "anon_rss_growth": None,
+            "anon_rss_samples": 0,
+            "anon_rss_mb_series": [],
+        }
     third = len(samples) // 3
     growth = None
     if third:
@@ -55,7 +62,17 @@ def anon_figures(samples: Sequence[float]) -> dict[str, Any]:
         "peak_anon_rss_mb": round(max(samples), 1),
         "anon_rss_growth": growth,
         "anon_rss_samples": len(samples),
+        "anon_rss_mb_series": series(samples),
     }
+
+
+def series(samples: Sequence[float], points: int = SERIES_POINTS) -> list[float]:
+    """At most ``points`` of the samples, evenly spaced, first and last included: the
+    shape of the curve (levelling off or climbing) for the record."""
+    if len(samples) <= points:
+        return [round(s, 1) for s in samples]
+    step = (len(samples) - 1) / (points - 1)
+    return [round(samples[round(i * step)], 1) for i in range(points)]
 
 
 class AnonSampler:

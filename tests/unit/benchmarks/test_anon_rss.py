@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 
-from benchmarks.anon_rss import AnonSampler, add_anon_figures, anon_figures, node_anon_mb
+from benchmarks.anon_rss import (
+    AnonSampler,
+    add_anon_figures,
+    anon_figures,
+    node_anon_mb,
+    series,
+)
 
 
 def test_growth_compares_the_last_third_with_the_first() -> None:
@@ -14,6 +20,12 @@ def test_growth_compares_the_last_third_with_the_first() -> None:
     grows = anon_figures([100.0, 100.0, 110.0, 120.0, 130.0, 130.0])
     assert grows["anon_rss_growth"] == 0.3 and grows["anon_rss_samples"] == 6
     assert anon_figures([5.0, 6.0])["anon_rss_growth"] is None  # no thirds to compare
+
+
+def test_the_series_keeps_the_first_and_last_and_at_most_its_points() -> None:
+    assert series([1.0, 2.0, 3.0], points=5) == [1.0, 2.0, 3.0]
+    long = series([float(i) for i in range(100)], points=5)
+    assert long[0] == 0.0 and long[-1] == 99.0 and len(long) == 5 and long == sorted(long)
 
 
 def test_this_process_is_sampled_and_a_gone_one_is_not() -> None:
