@@ -30,7 +30,7 @@ on have no record and stay (their heights' state is refused all the same).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -76,6 +76,27 @@ def require_state(store: KVReader, height: int) -> None:
     oldest = oldest_state_height(store)
     if height < oldest:
         raise StatePruned(height, oldest)
+
+
+class HeightGuard:
+    """The store, read for the state of one ``height``: a tree row found missing because
+    pruning has passed that height since the read began (an answer that spans a commit)
+    raises :class:`StatePruned`, not a corruption error that would blame the store."""
+
+    def __init__(self, store: KVReader, height: int) -> None:
+        self.store = store
+        self.height = height
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.store.get(key)
+        if value is None and key.startswith(keys.STATE_NODE):
+            require_state(self.store, self.height)
+        return value
+
+    def iterate(
+        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return self.store.iterate(prefix, start=start, reverse=reverse)
 
 
 def records_retired(store: KVReader, keep_heights: int) -> bool:

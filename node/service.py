@@ -16,7 +16,7 @@ from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.merkle import ConsistencyProof, InclusionProof
 from ledger.state import StateProof, StateTree
-from ledger.state_prune import require_state
+from ledger.state_prune import HeightGuard, require_state
 from ledger.storage import KVStore
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
@@ -171,15 +171,17 @@ class Queries:
         """The state under ``root`` (e.g. a header's state root)."""
         return StateAt.under(self.chain.store, root)
 
-    def tree_under(self, root: bytes) -> StateTree:
-        """The state tree under ``root``, to read and prove keys at that root."""
-        return StateTree(self.chain.store, root)
+    def tree_under(self, root: bytes, height: int | None = None) -> StateTree:
+        """The state tree under ``root``, to read and prove keys at that root; with the
+        ``height`` it is of, a read that pruning overtakes raises :class:`StatePruned`."""
+        store = self.chain.store if height is None else HeightGuard(self.chain.store, height)
+        return StateTree(store, root)
 
     def state_after(self, header: BlockHeader) -> StateAt:
         """The state as it stood right after ``header``'s block (:class:`StatePruned`
         if this node no longer keeps it)."""
         require_state(self.chain.store, header.height)
-        return self.state_under(header.state_root)
+        return StateAt(self.tree_under(header.state_root, header.height), header.state_root)
 
     def tx_inclusion(self, tx_hash: bytes, log_size: int) -> InclusionProof | None:
         """Proof that committed transaction ``tx_hash`` is in the log of ``log_size`` leaves."""

@@ -43,7 +43,7 @@ class ProvenState:
         require_state(node.chain.store, certified.header.height)
         self.certified = certified
         self.root = certified.header.state_root
-        self.tree = node.queries.tree_under(self.root)
+        self.tree = node.queries.tree_under(self.root, certified.header.height)
         self.read: dict[bytes, bytes | None] = {}
 
     @classmethod

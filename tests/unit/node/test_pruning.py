@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from contracts import state_keys as sk
+from ledger.errors import CorruptionError
+from ledger.state import StateTree
 from ledger.state_proof import verify_state_proof
 from ledger.state_prune import StatePruned, oldest_state_height
 from ledger.storage import MemoryStore, WriteBatch, keys
@@ -88,3 +90,19 @@ def test_the_audit_names_a_kept_state_row_deleted_from_a_pruned_store(
         report = _audit(kit, 0, str(tmp_path / victim) if streaming else None)
         assert [f.problem for f in report.findings] == ["missing from the store"], victim
         assert report.findings[0].key == keys.STATE_NODE + node_hash
+
+
+def test_a_read_that_pruning_overtakes_says_pruned_not_corrupt() -> None:
+    """An answer that spans commits (an API handler awaits between reads) may find its
+    height pruned meanwhile: that is StatePruned, not a damaged store."""
+    kit = _chain(3)
+    oldest = oldest_state_height(kit.store)
+    header = kit.chain.header(oldest)
+    assert header is not None
+    tree = Queries(kit.chain).tree_under(header.state_root, oldest)  # nothing read yet
+    org = sk.org_key("busan-city")
+    kit.commit([register_member_tx(3 * BLOCKS, "late-clerk", ["clerk"])])
+    with pytest.raises(StatePruned, match=f"keeps state from height {oldest + 1} on"):
+        tree.prove(org, header.state_root)
+    with pytest.raises(CorruptionError):  # without the height, it cannot tell
+        StateTree(kit.store, header.state_root).prove(org)
