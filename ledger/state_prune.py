@@ -19,8 +19,9 @@ Otherwise no height from r on holds it: deleting it breaks no state in [O, head]
 Crash safety: a step is one atomic batch (the new oldest height, the rows deleted, the
 records consumed), so a store stopped at any instant is either before or after the step,
 and the oldest height it records is always one whose state is whole. Incremental: one step
-handles at most ``limit`` records, so a backlog (pruning switched on, a long catch-up) is
-worked off over several blocks, never in one long pause of consensus.
+handles at most ``limit`` records — the node asks for twice what the block retired, at least
+5,000 — so a backlog (pruning switched on, a long catch-up) is worked off over several
+blocks at a cost in proportion to theirs, never in one long pause of consensus.
 
 A node keeps recording retired rows once it has pruned even if pruning is switched off
 (``state_keep_heights = 0``): a gap in the records could let a later step delete a row that
@@ -41,7 +42,8 @@ from ledger.storage import KVStore, WriteBatch, keys
 from ledger.storage.protocol import KVReader
 
 PRUNE_STEP_RECORDS = 5000
-"""Records one step handles at most (about 20 ms of reads on this machine's LevelDB)."""
+"""Records one step handles at least when asked (the node asks for twice what the block
+just committed retired, when that is more, so that pruning keeps up: node/executor.py)."""
 
 
 class StatePruned(LedgerError):

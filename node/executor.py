@@ -42,7 +42,13 @@ from ledger.evidence import (
 from ledger.genesis import Genesis
 from ledger.log import MerkleLog
 from ledger.state import NodeCache, StateTree
-from ledger.state_prune import PruneStep, prune_step, record_retired, records_retired
+from ledger.state_prune import (
+    PRUNE_STEP_RECORDS,
+    PruneStep,
+    prune_step,
+    record_retired,
+    records_retired,
+)
 from ledger.state_retire import Retired
 from ledger.storage import OverlayStore, WriteBatch, keys
 from ledger.tx import Transaction
@@ -77,6 +83,7 @@ class ExecutedBlock:
     block: Block
     receipts: list[Receipt]
     batch: WriteBatch  # everything commit must write except the certificate and head
+    retired: int = 0  # state rows that left the tree with it (noted when the store prunes)
 
 
 class Executor:
@@ -188,7 +195,7 @@ class Executor:
         mine = executed.block.header
         if mine.hash != h.hash:
             raise InvalidBlock(f"block {h.height}: re-execution differs: {_header_diff(mine, h)}")
-        executed = ExecutedBlock(block, executed.receipts, executed.batch)
+        executed = ExecutedBlock(block, executed.receipts, executed.batch, executed.retired)
         self._remember(executed)
         return executed
 
@@ -203,10 +210,12 @@ class Executor:
         self.chain.commit(executed.batch, executed.block, cert, sync=sync)
         self._executed.clear()
         if self.keep_heights:
-            head = self.chain.head()
+            # Twice what this block retired, so that a step keeps up with the blocks (and
+            # works a backlog off) at a cost in proportion to the block's own work.
+            head, limit = self.chain.head(), max(PRUNE_STEP_RECORDS, 2 * executed.retired)
             self.last_prune = prune_step(
                 self.chain.store, head.height, head.state_root, self.keep_heights,
-                cache=self.node_cache,
+                limit=limit, cache=self.node_cache,
             )  # fmt: skip
 
     # --- internals ----------------------------------------------------------------------
@@ -329,7 +338,7 @@ class Executor:
         )
         block = Block(header, txs, last_cert, evidence)
         put_block_records(overlay.batch, block, outcome.receipts)
-        return ExecutedBlock(block, outcome.receipts, overlay.take())
+        return ExecutedBlock(block, outcome.receipts, overlay.take(), len(retired or ()))
 
     def state_tree(self, store: OverlayStore, root: bytes) -> StateTree:
         """The state a block executes on (the offline audit's segments read it differently)."""
