@@ -55,7 +55,7 @@ class PrunedState:
         """The report's sentence on what the comparison could not check."""
         return (
             f"the state of heights below {self.oldest}: this node prunes state and keeps it "
-            f"from height {self.oldest} on ([storage] state_keep_heights); {self.absent} "
+            f"from height {self.oldest} on ([storage] state_keep_heights); {self.absent:,} "
             "tree rows that only older heights needed were not in the store and could not "
             f"be compared. Every row the state of heights {self.oldest} to {tip} needs was "
             "compared, and every block was still re-executed from genesis"
