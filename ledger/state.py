@@ -253,7 +253,7 @@ class StateTree:
         update = _BatchUpdate(entries, self)
         new_root = update.run(self.root)
         if retired is not None:
-            retired += retired_rows(self.root, new_root, update.fetched, update.nodes, entries)
+            retired += retired_rows(self.root, new_root, update, entries)
         pages = update.pages()
         for kh, key, value, _leaf_hash in entries:
             if value is None:
@@ -300,7 +300,7 @@ class _BatchUpdate:
     joins :attr:`known`, so the old nodes a new page keeps are at hand to write it.
     """
 
-    __slots__ = ("fetched", "hashes", "known", "nodes", "paths", "roots", "tree")
+    __slots__ = ("fetched", "hashes", "known", "nodes", "paths", "places", "roots", "tree")
 
     def __init__(
         self, entries: list[tuple[bytes, bytes, bytes | None, bytes | None]], tree: StateTree
@@ -312,6 +312,8 @@ class _BatchUpdate:
         """The nodes of every old page read, by hash."""
         self.fetched: dict[bytes, Page] = {}
         """Every old page read, by its root hash (what :func:`retired_rows` walks)."""
+        self.places: dict[bytes, tuple[int, int]] = {}
+        """Depth and a path (as an int) of the fetched pages a changed key's walk entered."""
         self.nodes: dict[bytes, bytes] = {}
         """Every node created, by hash (all of them are in the new tree); leaves as
         references (``0x03 || key_hash || value_hash``), as pages hold them."""
@@ -324,17 +326,20 @@ class _BatchUpdate:
     def run(self, root: bytes) -> bytes:
         return self.update(root, 0, 0, len(self.paths))
 
-    def read(self, node_hash: bytes, depth: int) -> bytes:
+    def read(self, node_hash: bytes, depth: int, path: int | None = None) -> bytes:
         """An old node: from a page already read, or the one it starts."""
         node = self.known.get(node_hash)
-        return self.fetch(node_hash, depth) if node is None else node
+        return self.fetch(node_hash, depth, path) if node is None else node
 
-    def fetch(self, node_hash: bytes, depth: int) -> bytes:
+    def fetch(self, node_hash: bytes, depth: int, path: int | None = None) -> bytes:
         """The node at the top of a page (``depth`` divisible by 4): its page, from the
-        cache or the store, joins :attr:`known`, where the walk finds the levels below."""
+        cache or the store, joins :attr:`known`, where the walk finds the levels below.
+        ``path``: a changed key's path through it, when the walk follows one."""
         page = self.tree._page(node_hash, depth)
         self.known.update(page)
         self.fetched[node_hash] = page
+        if path is not None:
+            self.places[node_hash] = (depth, path)
         return page[node_hash]
 
     def pages(self) -> dict[bytes, tuple[bytes, Page, int]]:
@@ -349,7 +354,7 @@ class _BatchUpdate:
             return self.update_one(node_hash, depth, lo)
         if node_hash == EMPTY_ROOT:
             return self.build(depth, lo, hi, None, EMPTY_ROOT)
-        node = self.read(node_hash, depth)
+        node = self.read(node_hash, depth, self.paths[lo])
         if node[0] != NODE_TAG:
             return self.build(depth, lo, hi, node, node_hash)
         shift = 255 - depth
@@ -379,7 +384,7 @@ class _BatchUpdate:
         while old != EMPTY_ROOT:
             node = known.get(old)  # self.read(), inlined: the hottest lookup of an update
             if node is None:
-                node = fetch(old, level)
+                node = fetch(old, level, path)
             if node[0] != NODE_TAG:
                 new = self.build(level, i, i + 1, node, old)
                 break

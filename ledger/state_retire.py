@@ -20,7 +20,7 @@ ask "is it back in the newest tree?" with one walk instead of a search.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from ledger.state_pages import LEAF_REF_TAG, NODE_TAG, PAGE_MASK, Page
 from ledger.state_proof import EMPTY_ROOT
@@ -40,46 +40,71 @@ class Retired(NamedTuple):
     path: bytes
 
 
+class Update(Protocol):
+    """What :func:`retired_rows` reads of one update (``ledger.state._BatchUpdate``)."""
+
+    fetched: dict[bytes, Page]  # the old pages it read, by root hash
+    places: dict[bytes, tuple[int, int]]  # depth and path of those a changed key entered
+    known: Page  # every node of those pages
+    nodes: dict[bytes, bytes]  # every node it made (leaves as references)
+
+
 def retired_rows(
-    old_root: bytes,
-    new_root: bytes,
-    fetched: Mapping[bytes, Page],
-    created: Mapping[bytes, bytes],
-    entries: Iterable[Entry],
+    old_root: bytes, new_root: bytes, update: Update, entries: Iterable[Entry]
 ) -> list[Retired]:
-    """The rows of ``old_root``'s tree that ``new_root``'s lacks. ``fetched``: the old
-    pages the update read, by root hash; ``created``: the nodes it made (leaves as
-    references); ``entries``: its changes."""
-    old_nodes: Page = {}
-    for page in fetched.values():
-        old_nodes.update(page)
-    live = _reached(new_root, created, old_nodes)
-    out = [
-        Retired(h, depth, path.to_bytes(32, "big"))
-        for h, (depth, path) in _page_places(old_root, fetched, old_nodes).items()
-        if h not in live
-    ]
-    changed = {entry[0] for entry in entries}
-    for node_hash, node in old_nodes.items():
-        if node[0] == LEAF_REF_TAG and node[1:33] in changed and node_hash not in live:
+    """The rows of ``old_root``'s tree that ``new_root``'s lacks, from what ``update``
+    read and made to go from one to the other (``entries``: its changes)."""
+    if new_root == old_root:
+        return []
+    kept = _kept_pages(new_root, update)
+    gone = [h for h, page in update.fetched.items() if h not in kept and page[h][0] == NODE_TAG]
+    places = update.places
+    if any(h not in places for h in gone):  # not met on a changed key's walk: find it
+        places = {**_page_places(old_root, update.fetched, update.known), **places}
+    out = [Retired(h, places[h][0], places[h][1].to_bytes(32, "big")) for h in gone]
+    changed, created = {entry[0] for entry in entries}, update.nodes
+    for node_hash, node in update.known.items():
+        if node[0] == LEAF_REF_TAG and node[1:33] in changed and node_hash not in created:
             out.append(Retired(node_hash, LEAF_DEPTH, node[1:33]))
     return out
 
 
-def _reached(root: bytes, created: Mapping[bytes, bytes], old_nodes: Page) -> set[bytes]:
-    """Every node of ``root``'s tree that is among the known ones (made or read): the
-    walk stops where the tree goes on into pages this update never touched."""
-    live: set[bytes] = set()
+def _kept_pages(root: bytes, update: Update) -> set[bytes]:
+    """The old pages read that the new tree still holds: those a new node points to, and
+    any other that one walk from the new root along its recorded path still finds (an
+    old page under a subtree that did not change: a change that set a key to its value)."""
+    kept: set[bytes] = set()
     stack = [root]
-    while stack:
+    while stack:  # the new nodes, down to where they point into the old tree
         node_hash = stack.pop()
-        node = created.get(node_hash) or old_nodes.get(node_hash)
-        if node is None or node_hash in live:
-            continue
-        live.add(node_hash)
-        if node[0] == NODE_TAG:
+        node = update.nodes.get(node_hash)
+        if node is None:
+            if node_hash in update.fetched:
+                kept.add(node_hash)
+        elif node[0] == NODE_TAG:
             stack.extend(h for h in (node[1:33], node[33:]) if h != EMPTY_ROOT)
-    return live
+    for page_hash in update.fetched.keys() - kept:
+        place = update.places.get(page_hash)
+        if place is None:  # read off every changed path: a sibling, found above if kept
+            place = _page_places(root, update.fetched, {**update.known, **update.nodes}).get(
+                page_hash, (-1, 0)
+            )
+        if _reaches(root, update, place[0], place[1], page_hash):
+            kept.add(page_hash)
+    return kept
+
+
+def _reaches(root: bytes, update: Update, depth: int, path: int, page_hash: bytes) -> bool:
+    """Whether the new tree holds ``page_hash`` at ``depth`` on ``path`` (every node on
+    the way is new or in a page read: the walk that read the page came this way)."""
+    current, level = root, 0
+    while level < depth:
+        node = update.nodes.get(current) or update.known.get(current)
+        if node is None or node[0] != NODE_TAG:
+            return False
+        current = node[33:] if (path >> (255 - level)) & 1 else node[1:33]
+        level += 1
+    return level == depth and current == page_hash
 
 
 def _page_places(
