@@ -45,6 +45,9 @@ def test_a_pruning_node_keeps_its_window_and_refuses_older_state() -> None:
     pruned, archive = _chain(3), _chain(0)
     assert pruned.chain.head() == archive.chain.head()  # pruning changes no byte of the chain
     assert oldest_state_height(pruned.store) == BLOCKS - 2
+    step = pruned.executor.last_prune
+    assert step is not None and step.oldest == BLOCKS - 2 and step.done and step.deleted > 0
+    assert archive.executor.last_prune is None  # an archive node never runs a step
     assert oldest_state_height(archive.store) == 0
     assert _state_rows(pruned) < _state_rows(archive) * 0.6
     queries = Queries(pruned.chain)
