@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
+
+from rich.console import Console
 
 from benchmarks.anon_rss import (
     AnonSampler,
@@ -12,6 +15,7 @@ from benchmarks.anon_rss import (
     node_anon_mb,
     series,
 )
+from benchmarks.results import show_nodes
 
 
 def test_growth_compares_the_last_third_with_the_first() -> None:
@@ -44,7 +48,18 @@ def test_the_sampler_fills_each_node_and_the_worst_goes_on_top() -> None:
 
     sampler = asyncio.run(sample())
     assert len(sampler.samples["a"]) >= 3 and sampler.samples["gone"] == []
-    doc = {"nodes": [{"name": "a"}, {"name": "gone"}]}
+    doc: dict[str, Any] = {"nodes": [{"name": "a"}, {"name": "gone"}]}
     add_anon_figures(doc, sampler.figures())
     assert doc["peak_anon_rss_mb"] == doc["nodes"][0]["peak_anon_rss_mb"] > 1
     assert doc["nodes"][1]["peak_anon_rss_mb"] is None
+
+
+def test_the_per_node_table_shows_the_anonymous_memory_when_sampled() -> None:
+    node = {"name": "a", "cpu_s": 1.0, "peak_rss_mb": 300.0, "data_bytes_delta": 0,
+            "write_bytes_delta": 0}  # fmt: skip
+    console = Console(record=True, width=160)
+    show_nodes(console, [node])
+    assert "anon" not in console.export_text()  # benches that do not sample it
+    show_nodes(console, [{**node, "peak_anon_rss_mb": 212.5, "anon_rss_growth": 0.031}])
+    text = console.export_text()
+    assert "anon peak MB" in text and "212.5" in text and "+3.1 %" in text
