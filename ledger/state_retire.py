@@ -33,7 +33,8 @@ Entry = tuple[bytes, bytes, bytes | None, bytes | None]  # key hash, key, value,
 
 class Retired(NamedTuple):
     """A row that left the tree: its hash, its page's depth (or :data:`LEAF_DEPTH`) and a
-    256-bit path through it (a leaf's key hash; for a page, its prefix then zero bits)."""
+    256-bit path through it (a leaf's key hash; for a page, a path that passes through
+    it: only its first ``depth`` bits matter)."""
 
     node_hash: bytes
     depth: int
