@@ -280,14 +280,23 @@ def show(console: Console, title: str, rows: Sequence[tuple[str, Any, str]]) -> 
 
 def show_nodes(console: Console, nodes: Sequence[dict[str, Any]]) -> None:
     table = Table(title="per node")
-    for col in ("node", "CPU s", "peak RSS MB", "data dir Δ MB", "written MB"):
+    anon = any(n.get("peak_anon_rss_mb") is not None for n in nodes)  # bench run samples it
+    columns = ["node", "CPU s", "peak RSS MB", "data dir Δ MB", "written MB"]
+    for col in columns + (["anon peak MB", "anon growth"] if anon else []):
         table.add_column(col, justify="right" if col != "node" else "left")
     for n in nodes:
-        table.add_row(
+        row = [
             n["name"],
             _fmt(n["cpu_s"]),
             _fmt(n["peak_rss_mb"]),
             _fmt(n["data_bytes_delta"] / 1e6),
             _fmt(n["write_bytes_delta"] / 1e6),
-        )
+        ]
+        if anon:
+            growth = n.get("anon_rss_growth")
+            row += [
+                _fmt(n.get("peak_anon_rss_mb") or math.nan),
+                "-" if growth is None else f"{100 * growth:+.1f} %",
+            ]
+        table.add_row(*row)
     console.print(table)

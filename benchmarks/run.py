@@ -30,6 +30,7 @@ import aiohttp
 from rich.console import Console
 
 from benchmarks import ceiling as ceiling_mod
+from benchmarks.anon_rss import AnonSampler, add_anon_figures
 from benchmarks.cluster import BenchError, Cluster, NetworkOptions, machine_busy_s, running
 from benchmarks.driver import BlockWatch, DriveLog, Driver, Step, fetch_blocks, receipt_codes
 from benchmarks.profile import Profiler, summary
@@ -216,9 +217,12 @@ async def _measure(
     before, data_before = cluster.samples(), cluster.data_bytes()
     busy_before, client_before = machine_busy_s(), os.times()
     profiler = _start_profiler(opts, cluster)
+    anon = AnonSampler({n.name: n.pid for n in cluster.nodes if n.pid})
+    anon.start()
     try:
         log = await _drive(opts, work, http, urls, watches, base, console)
     finally:
+        await anon.stop()
         if profiler is not None:
             profiler.stop()
     after, data_after = cluster.samples(), cluster.data_bytes()
@@ -231,6 +235,7 @@ async def _measure(
     o = outcome(work.items, log, where, watches)
     use = node_use(names, before, after, data_before, data_after)
     doc = figures(o, log, blocks, use, ceil.to_obj())
+    add_anon_figures(doc, anon.figures())
     sample = _receipt_sample(work, log, where)
     if opts.check_receipts and sample:
         doc["receipts_checked"] = await receipt_codes(http, urls[0], sample[: opts.check_receipts])

@@ -442,7 +442,13 @@ def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None
             f"{report.tip}: hash links, certificates, signatures, tx/log/state/results/"
             "evidence roots, committed evidence and re-execution"
         )
-        return
+    else:
+        _print_findings(report, label)
+    for gap in not_checked(report, ctx):  # a pruned store's, on success too
+        console.print(f"[yellow]not checked:[/] {escape(gap)}")
+
+
+def _print_findings(report: AuditReport, label: str) -> None:
     table = Table(title=f"[bold red]audit FAILED[/], {label}", title_justify="left")
     for name in ("height", "record", "what differs"):
         table.add_column(name)
@@ -452,8 +458,6 @@ def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None
     console.print(table)
     if report.more_findings:
         console.print(f"… and {report.more_findings} more")
-    for gap in not_checked(report, ctx):
-        console.print(f"[yellow]not checked:[/] {escape(gap)}")
 
 
 def _blocks_line(report: AuditReport) -> str:

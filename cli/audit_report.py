@@ -132,6 +132,7 @@ def report_json(report: AuditReport, ctx: AuditContext) -> dict[str, Any]:
         "segments": report.segments,
         "streamed": report.streamed,
         "evidence": report.evidence,
+        "oldest_state_height": report.oldest_state,  # a pruned store's window; 0: archive
         "checked": checked_steps(ctx.offline),
         "not_checked": not_checked(report, ctx),
         "findings": [finding_json(f) for f in report.findings],

@@ -60,6 +60,7 @@ from ledger.state_proof import (
     bitmap_bytes,
     verify_state_proof,
 )
+from ledger.state_retire import Retired, retired_rows
 from ledger.storage import keys
 from ledger.storage.protocol import KVReader, WriteBatch
 
@@ -177,13 +178,6 @@ class StateTree:
             depth += 1
         return depth, bits, EMPTY_ROOT, None
 
-    def _fetch(self, node_hash: bytes, depth: int, known: Page) -> bytes:
-        """The node at the top of a page (``depth`` divisible by 4): its page, from the
-        cache or the store, joins ``known``, where the walk finds the three levels below."""
-        page = self._page(node_hash, depth)
-        known.update(page)
-        return page[node_hash]
-
     def _page(self, node_hash: bytes, depth: int) -> Page:
         """The page starting at ``node_hash`` (``depth`` divisible by 4): cached, or read."""
         if depth & PAGE_MASK:
@@ -217,20 +211,49 @@ class StateTree:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} does not match its hash")
         return row[33:]
 
+    def holds(self, node_hash: bytes, depth: int, path: bytes) -> bool:
+        """Whether the node ``node_hash`` is in this tree at ``depth`` on ``path`` (one
+        walk: a node's hash fixes its place, so that is the only place it can be)."""
+        bits = int.from_bytes(path, "big")
+        page: Page = {}
+        current, level = self.root, 0
+        while current != EMPTY_ROOT:
+            if level == depth:
+                return current == node_hash
+            node = page.get(current)
+            if node is None:
+                page = self._page(current, level)
+                node = page[current]
+            if node[0] != NODE_TAG:
+                return False
+            current = node[33:] if (bits >> (255 - level)) & 1 else node[1:33]
+            level += 1
+        return False
+
     # --- updates ---------------------------------------------------------------------------
 
-    def apply(self, changes: Mapping[bytes, bytes | None], batch: WriteBatch) -> bytes:
+    def apply(
+        self,
+        changes: Mapping[bytes, bytes | None],
+        batch: WriteBatch,
+        retired: list[Retired] | None = None,
+    ) -> bytes:
         """Apply sets (bytes) and deletes (None) at once; return and adopt the new root.
 
         Every new page, leaf and flat-table row goes into ``batch`` (the store is not
         written). The root depends only on the resulting key->value map. Nothing is
-        added to ``batch`` if a stored node turns out missing or corrupt.
+        added to ``batch`` if a stored node turns out missing or corrupt. ``retired``,
+        when given, receives every stored row (page or leaf) that the old root's tree
+        holds and the new one does not: what a pruning node may delete once no state
+        it keeps needs it (:mod:`ledger.state_prune`).
         """
         if not changes:
             return self.root
         entries = sorted(_prepare(key, value) for key, value in changes.items())
         update = _BatchUpdate(entries, self)
         new_root = update.run(self.root)
+        if retired is not None:
+            retired += retired_rows(self.root, new_root, update, entries)
         pages = update.pages()
         for kh, key, value, _leaf_hash in entries:
             if value is None:
@@ -277,7 +300,7 @@ class _BatchUpdate:
     joins :attr:`known`, so the old nodes a new page keeps are at hand to write it.
     """
 
-    __slots__ = ("hashes", "known", "nodes", "paths", "roots", "tree")
+    __slots__ = ("fetched", "hashes", "known", "nodes", "paths", "places", "roots", "tree")
 
     def __init__(
         self, entries: list[tuple[bytes, bytes, bytes | None, bytes | None]], tree: StateTree
@@ -287,6 +310,10 @@ class _BatchUpdate:
         self.tree = tree
         self.known: Page = {}
         """The nodes of every old page read, by hash."""
+        self.fetched: dict[bytes, Page] = {}
+        """Every old page read, by its root hash (what :func:`retired_rows` walks)."""
+        self.places: dict[bytes, tuple[int, int]] = {}
+        """Depth and a path (as an int) of the fetched pages a changed key's walk entered."""
         self.nodes: dict[bytes, bytes] = {}
         """Every node created, by hash (all of them are in the new tree); leaves as
         references (``0x03 || key_hash || value_hash``), as pages hold them."""
@@ -299,10 +326,21 @@ class _BatchUpdate:
     def run(self, root: bytes) -> bytes:
         return self.update(root, 0, 0, len(self.paths))
 
-    def read(self, node_hash: bytes, depth: int) -> bytes:
+    def read(self, node_hash: bytes, depth: int, path: int | None = None) -> bytes:
         """An old node: from a page already read, or the one it starts."""
         node = self.known.get(node_hash)
-        return self.tree._fetch(node_hash, depth, self.known) if node is None else node
+        return self.fetch(node_hash, depth, path) if node is None else node
+
+    def fetch(self, node_hash: bytes, depth: int, path: int | None = None) -> bytes:
+        """The node at the top of a page (``depth`` divisible by 4): its page, from the
+        cache or the store, joins :attr:`known`, where the walk finds the levels below.
+        ``path``: a changed key's path through it, when the walk follows one."""
+        page = self.tree._page(node_hash, depth)
+        self.known.update(page)
+        self.fetched[node_hash] = page
+        if path is not None:
+            self.places[node_hash] = (depth, path)
+        return page[node_hash]
 
     def pages(self) -> dict[bytes, tuple[bytes, Page, int]]:
         """Every new page: root hash -> (stored row, decoded page, depth)."""
@@ -316,7 +354,7 @@ class _BatchUpdate:
             return self.update_one(node_hash, depth, lo)
         if node_hash == EMPTY_ROOT:
             return self.build(depth, lo, hi, None, EMPTY_ROOT)
-        node = self.read(node_hash, depth)
+        node = self.read(node_hash, depth, self.paths[lo])
         if node[0] != NODE_TAG:
             return self.build(depth, lo, hi, node, node_hash)
         shift = 255 - depth
@@ -340,13 +378,13 @@ class _BatchUpdate:
         subtree; a loop is much cheaper there than splitting a range at every level.
         """
         path = self.paths[i]
-        known, fetch = self.known, self.tree._fetch
+        known, fetch = self.known, self.fetch
         above: list[bytes] = []  # the internal nodes passed on the way down
         old, level = node_hash, depth
         while old != EMPTY_ROOT:
             node = known.get(old)  # self.read(), inlined: the hottest lookup of an update
             if node is None:
-                node = fetch(old, level, known)
+                node = fetch(old, level, path)
             if node[0] != NODE_TAG:
                 new = self.build(level, i, i + 1, node, old)
                 break

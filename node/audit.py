@@ -47,19 +47,22 @@ from ledger.block import Block
 from ledger.errors import LedgerError
 from ledger.evidence import describe_evidence
 from ledger.genesis import Genesis
+from ledger.state_prune import oldest_state_height
 from ledger.storage import WriteBatch, keys
 from ledger.storage.protocol import KVReader, prefix_upper_bound
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
 from node.audit_links import LinkCheck, Verify
+from node.audit_pruned import PrunedState
 from node.audit_scratch import DiskScratch
 from node.chain import ChainStore
 from node.executor import Executor, InvalidEvidence
 from node.sigcache import SignatureCache
 from node.sigcheck import verify_signatures
 
-SKIPPED_TABLES = (keys.SIGNER, keys.EVIDENCE)  # node-local, not part of the chain
+# node-local, not part of the chain: signer state, evidence pool, pruning bookkeeping
+SKIPPED_TABLES = (keys.SIGNER, keys.EVIDENCE, keys.PRUNE)
 MAX_FINDINGS = 50
 Progress = Callable[[int, int, int], None]  # (height done, tip, transactions done)
 
@@ -126,6 +129,7 @@ class AuditReport:
     linked: int = 0  # blocks whose links and certificates were checked (past a bad block too)
     not_checked: list[str] = field(default_factory=list)  # plain sentences, for the report
     streamed: bool = False  # the re-executed rows went to a scratch store on disk
+    oldest_state: int = 0  # a pruned store's claim: it keeps state from this height on
 
     @property
     def ok(self) -> bool:
@@ -283,8 +287,11 @@ class ChainAuditor:
 
     def run(self, source: BlockSource, *, compare_with: KVReader | None = None) -> AuditReport:
         started = time.perf_counter()
+        oldest = 0 if compare_with is None else oldest_state_height(compare_with)
+        self.executor.track_retired = oldest > 0  # what node.audit_pruned needs
         if (
             compare_with is not None
+            and oldest == 0  # segments start from stored historic roots: none when pruned
             and self.workers >= 2
             and isinstance(source, StoreSource)
             and source.store is compare_with
@@ -314,6 +321,7 @@ class ChainAuditor:
             report.txs = self.tx_counts[report.heights - 1] if report.heights else 0
         report.evidence = self.evidence_count
         report.linked = max(report.linked, report.heights)
+        report.oldest_state = oldest
         if compare_with is not None and report.genesis_mismatch is None:
             self._compare(compare_with, report, first_bad)
         report.findings.sort(key=lambda f: (f.height is None, f.height or 0))
@@ -325,7 +333,13 @@ class ChainAuditor:
     def _compare(self, store: KVReader, report: AuditReport, first_bad: int | None) -> None:
         """Every stored row, or after a bad block the rows the blocks before it decide."""
         if first_bad is None:
-            compare_stores(self, store, report)
+            pruned = None
+            if report.oldest_state:
+                root = self.chain.head().state_root
+                pruned = PrunedState(self.scratch, report.oldest_state, root)
+            compare_stores(self, store, report, pruned=pruned)
+            if pruned is not None:
+                report.not_checked.append(pruned.summary(report.tip))
             return
         below = min(first_bad, report.heights + 1)  # committed: validated and certified
         compare_stores(self, store, report, below=below)
@@ -537,15 +551,22 @@ class ChainAuditor:
 
 
 def compare_stores(
-    auditor: ChainAuditor, audited: KVReader, report: AuditReport, below: int | None = None
+    auditor: ChainAuditor,
+    audited: KVReader,
+    report: AuditReport,
+    below: int | None = None,
+    pruned: PrunedState | None = None,
 ) -> None:
     """Every chain row of ``audited`` equals the re-executed one, and nothing is extra.
 
     ``below``: the replay stopped at that height, so only the rows that the blocks before
     it alone decide are compared (their blocks, certificates and receipts, keyed by height).
+    ``pruned``: the store prunes state; a row it lacks that pruning explains is no finding.
     """
     reference = auditor.scratch
-    expected: Iterator[tuple[bytes, bytes]] = reference.iterate(b"")
+    expected: Iterator[tuple[bytes, bytes]] = (
+        kv for kv in reference.iterate(b"") if not kv[0].startswith(keys.PRUNE)
+    )
     stored = (kv for kv in audited.iterate(b"") if not kv[0].startswith(SKIPPED_TABLES))
     if below is None and isinstance(reference, ScratchStore):
         rows = chain_rows(audited)
@@ -560,7 +581,8 @@ def compare_stores(
     while exp is not None or got is not None:
         if got is None or (exp is not None and exp[0] < got[0]):
             assert exp is not None
-            _note(auditor, report, exp[0], "missing from the store", expected=exp[1])
+            if pruned is None or not pruned.explains(exp[0]):
+                _note(auditor, report, exp[0], "missing from the store", expected=exp[1])
             exp = next(expected, None)
         elif exp is None or got[0] < exp[0]:
             _note(auditor, report, got[0], "in the store, but the chain never wrote it", got[1])

@@ -147,7 +147,8 @@ class ChainStore:
     def base_height(self) -> int:
         """The height this store starts at: 0 for a node that executed the chain from
         genesis, H for one that joined by state sync at H (no state, blocks or receipts
-        before H; the header and certificate of H). Pruning may move it up."""
+        before H; the header and certificate of H). Pruning leaves it: the state it
+        keeps starts at :func:`ledger.state_prune.oldest_state_height`, never before this."""
         raw = self.store.get(keys.STATE_BASE)
         return 0 if raw is None else int.from_bytes(raw, "big")
 

@@ -168,6 +168,10 @@ class MempoolConfig:
     # check batches' signatures in a worker process (0: inline)
     signature_processes: int = field(default=1, metadata=_range(0, 64))
 
+    # --- memory (docs/operations.md, "Memory") ---------------------------------------------
+    # encoded bytes of pending transactions at most (besides max_txs); more: mempool_full
+    max_bytes: int = field(default=64 * 1024 * 1024, metadata=_range(1 << 20, 1 << 36))
+
 
 @dataclass(slots=True)
 class SyncConfig:
@@ -182,6 +186,12 @@ class StorageConfig:
     block_cache_mb: int = field(default=DEFAULT_BLOCK_CACHE_MB, metadata=_range(8, 65536))
     # memtable; two while one is compacted
     write_buffer_mb: int = field(default=DEFAULT_WRITE_BUFFER_MB, metadata=_range(1, 4096))
+
+    # --- pruning (ledger/state_prune.py; docs/operations.md, "Pruning") ---------------------
+    # keep the state of the last N heights only (reads and proofs below answer
+    # "state_pruned"); 0: every height's state, an archive node — the default, since
+    # auditors need history. Block history is always kept.
+    state_keep_heights: int = field(default=0, metadata=_range(0, 1 << 40))
 
 
 @dataclass(slots=True)

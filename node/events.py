@@ -4,6 +4,12 @@ The node publishes one :class:`BlockPublished` per commit; subscribers (the
 ``/v1/events`` WebSocket, metrics) get them on their own bounded queue, and a
 subscriber that falls behind loses its oldest items rather than slowing the
 node (``dropped`` counts them).
+
+The bound is in events *and* in transactions: 256 events of full blocks (2,000
+transactions each, with receipts) would keep some 500 MB of decoded blocks alive for
+one client that stopped reading; :data:`MAX_QUEUED_TXS` caps what one subscription holds
+at about 20 MB (the blocks are shared between subscriptions, so all of them together
+hold no more than the slowest one).
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from dataclasses import dataclass, field
 
 from ledger.block import Block, Receipt
 
+MAX_QUEUED_EVENTS = 256
+MAX_QUEUED_TXS = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class BlockPublished:
@@ -20,10 +29,37 @@ class BlockPublished:
     receipts: tuple[Receipt, ...]
 
 
+class EventQueue(asyncio.Queue[BlockPublished]):
+    """An :class:`asyncio.Queue` that counts the transactions of the blocks it holds."""
+
+    def __init__(self, maxsize: int = MAX_QUEUED_EVENTS) -> None:
+        self.txs = 0
+        super().__init__(maxsize)
+
+    def _put(self, item: BlockPublished) -> None:
+        self.txs += len(item.block.txs)
+        super()._put(item)
+
+    def _get(self) -> BlockPublished:
+        item = super()._get()
+        self.txs -= len(item.block.txs)
+        return item
+
+
 @dataclass(eq=False)
 class Subscription:
-    queue: asyncio.Queue[BlockPublished] = field(default_factory=lambda: asyncio.Queue(256))
+    queue: EventQueue = field(default_factory=EventQueue)
     dropped: int = 0
+    max_txs: int = MAX_QUEUED_TXS
+
+    def offer(self, event: BlockPublished) -> None:
+        """Queue ``event``, dropping the oldest while the queue is full or holds more
+        than :attr:`max_txs` transactions with it (the newest event always goes in)."""
+        queue, size = self.queue, len(event.block.txs)
+        while not queue.empty() and (queue.full() or queue.txs + size > self.max_txs):
+            queue.get_nowait()
+            self.dropped += 1
+        queue.put_nowait(event)
 
 
 class EventHub:
@@ -40,10 +76,7 @@ class EventHub:
 
     def publish(self, event: BlockPublished) -> None:
         for sub in self._subs:
-            if sub.queue.full():
-                sub.queue.get_nowait()
-                sub.dropped += 1
-            sub.queue.put_nowait(event)
+            sub.offer(event)
 
     def __len__(self) -> int:
         return len(self._subs)

@@ -42,6 +42,14 @@ from ledger.evidence import (
 from ledger.genesis import Genesis
 from ledger.log import MerkleLog
 from ledger.state import NodeCache, StateTree
+from ledger.state_prune import (
+    PRUNE_STEP_RECORDS,
+    PruneStep,
+    prune_step,
+    record_retired,
+    records_retired,
+)
+from ledger.state_retire import Retired
 from ledger.storage import OverlayStore, WriteBatch, keys
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
@@ -75,6 +83,7 @@ class ExecutedBlock:
     block: Block
     receipts: list[Receipt]
     batch: WriteBatch  # everything commit must write except the certificate and head
+    retired: int = 0  # state rows that left the tree with it (noted when the store prunes)
 
 
 class Executor:
@@ -87,6 +96,16 @@ class Executor:
         self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
         # Upper tree levels, kept across blocks (content-addressed: safe to share).
         self.node_cache = NodeCache()
+        # Pruning ([storage] state_keep_heights, ledger/state_prune.py): 0 keeps every
+        # height's state; blocks note the rows they retire whenever the store prunes.
+        self.keep_heights = 0
+        self.track_retired = records_retired(chain.store, 0)
+        self.last_prune: PruneStep | None = None
+
+    def prune_state(self, keep_heights: int) -> None:
+        """Keep the state of the last ``keep_heights`` heights only (0: every height)."""
+        self.keep_heights = keep_heights
+        self.track_retired = records_retired(self.chain.store, keep_heights)
 
     # --- proposer -----------------------------------------------------------------------
 
@@ -184,7 +203,7 @@ class Executor:
         mine = executed.block.header
         if mine.hash != h.hash:
             raise InvalidBlock(f"block {h.height}: re-execution differs: {_header_diff(mine, h)}")
-        executed = ExecutedBlock(block, executed.receipts, executed.batch)
+        executed = ExecutedBlock(block, executed.receipts, executed.batch, executed.retired)
         self._remember(executed)
         return executed
 
@@ -204,6 +223,14 @@ class Executor:
         ``behind``: on the store's writer thread (:meth:`ChainStore.commit`)."""
         self.chain.commit(executed.batch, executed.block, cert, sync=sync, behind=behind)
         self._executed.clear()
+        if self.keep_heights:
+            # Twice what this block retired, so that a step keeps up with the blocks (and
+            # works a backlog off) at a cost in proportion to the block's own work.
+            head, limit = self.chain.head(), max(PRUNE_STEP_RECORDS, 2 * executed.retired)
+            self.last_prune = prune_step(
+                self.chain.store, head.height, head.state_root, self.keep_heights,
+                limit=limit, cache=self.node_cache,
+            )  # fmt: skip
 
     # --- internals ----------------------------------------------------------------------
 
@@ -292,7 +319,10 @@ class Executor:
         outcome = execute_block(reader, overlay, self.genesis, height, time_ms, txs)
         changes = signed | outcome.state_changes
         changed = close_block(state, self.genesis, changes)
-        state_root = state.apply(dict(sorted(changes.items())), overlay.batch)
+        retired: list[Retired] | None = [] if self.track_retired else None
+        state_root = state.apply(dict(sorted(changes.items())), overlay.batch, retired)
+        if retired:
+            record_retired(overlay.batch, height, retired)
         if changed is not None:
             put_validator_change(overlay.batch, height + 2, changed)
         for key, value in outcome.index_changes.items():
@@ -322,7 +352,7 @@ class Executor:
         )
         block = Block(header, txs, last_cert, evidence)
         put_block_records(overlay.batch, block, outcome.receipts)
-        return ExecutedBlock(block, outcome.receipts, overlay.take())
+        return ExecutedBlock(block, outcome.receipts, overlay.take(), len(retired or ()))
 
     def state_tree(self, store: OverlayStore, root: bytes) -> StateTree:
         """The state a block executes on (the offline audit's segments read it differently)."""

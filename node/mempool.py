@@ -56,6 +56,12 @@ RECHECK_MAX_PENDING = 5000  # a larger backlog is not re-checked (it would stall
 DEFAULT_MAX_GAPPED_PER_SENDER = 128
 DEFAULT_MAX_PENDING_PER_ORG = 10_000
 DEFAULT_TTL_S = 300.0
+NONCE_CACHE_SENDERS = 100_000  # senders' next nonces cached (an int each: ~15 MB at most)
+READ_CACHE_BYTES = 16 * 1024 * 1024  # admission's cached state reads (member records)
+ENTRY_OVERHEAD = 150  # bytes a cached read costs besides its key and value (dict slot, objects)
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+"""Encoded bytes pending at most (a transaction may be 65 KiB: the count alone would let
+50,000 of them hold 3 GiB); decoded, they take about three times as much memory."""
 
 
 class MempoolError(LedgerError):
@@ -134,6 +140,7 @@ class Mempool:
         is_committed: Callable[[bytes], bool],
         *,
         max_txs: int = 50_000,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         max_gapped_per_sender: int = DEFAULT_MAX_GAPPED_PER_SENDER,
         max_pending_per_org: int = DEFAULT_MAX_PENDING_PER_ORG,
         ttl_s: float = DEFAULT_TTL_S,
@@ -145,6 +152,8 @@ class Mempool:
         self._state = state  # returns a fresh reader of the latest committed state
         self._is_committed = is_committed
         self.max_txs = max_txs
+        self.max_bytes = max_bytes
+        self.bytes = 0  # encoded size of the pending transactions (body + signature)
         self.max_gapped_per_sender = max_gapped_per_sender
         self.max_pending_per_org = max_pending_per_org
         self.ttl_s = ttl_s
@@ -155,6 +164,7 @@ class Mempool:
         self._queues: OrderedDict[bytes, _Queue] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
         self._reads: dict[bytes, bytes | None] = {}  # admission's state reads (see _Reader)
+        self._read_bytes = 0  # their estimated memory, at most READ_CACHE_BYTES
         self._latest: StateReader | None = None  # reader of the latest state, until a commit
         self._org_pending: dict[str, int] = {}
         self._gapped_of: dict[bytes, int] = {}  # senders with gapped transactions -> how many
@@ -269,6 +279,12 @@ class Mempool:
             0 if queue is None else queue.gapped, run_end, tx.nonce == run_end,
             len(self._by_hash), self._gapped,
         )  # fmt: skip
+        if self.bytes + len(tx.body) + 64 > self.max_bytes:
+            raise MempoolError(
+                f"mempool full ({self.max_bytes} bytes pending), retry later",
+                code="mempool_full",
+                http_status=429,
+            )
         try:
             self.sigs.verify(tx)
         except SignatureError as exc:
@@ -414,6 +430,7 @@ class Mempool:
             self._drop(tx.hash)
             if tx.kind in MEMBERSHIP_KINDS:
                 self._reads.clear()
+                self._read_bytes = 0
         for sender in touched:
             self._next.pop(sender, None)
             if sender in self._queues:  # else its nonce is read again when needed
@@ -453,15 +470,17 @@ class Mempool:
         if key in self._reads:
             return self._reads[key]
         value = self._latest_state().get(key)
-        if len(self._reads) >= 100_000:
+        self._read_bytes += ENTRY_OVERHEAD + len(key) + (0 if value is None else len(value))
+        if self._read_bytes > READ_CACHE_BYTES:
             self._reads.clear()
+            self._read_bytes = ENTRY_OVERHEAD + len(key) + (0 if value is None else len(value))
         self._reads[key] = value
         return value
 
     def _expected_nonce(self, sender: bytes) -> int:
         if sender not in self._next:
             self._next[sender] = next_nonce(self._latest_state(), sender)
-            if len(self._next) > 100_000:
+            if len(self._next) > NONCE_CACHE_SENDERS:
                 self._next.clear()
         return self._next[sender]
 
@@ -482,11 +501,13 @@ class Mempool:
         self._by_hash[tx.hash] = tx
         self._by_sig[tx.signature] = tx
         self._arrived[tx.hash] = now
+        self.bytes += len(tx.body) + 64
 
     def _drop(self, tx_hash: bytes) -> None:
         tx = self._by_hash.pop(tx_hash, None)
         if tx is None:
             return
+        self.bytes -= len(tx.body) + 64
         self._arrived.pop(tx_hash, None)
         if self._by_sig.get(tx.signature) is tx:
             del self._by_sig[tx.signature]

@@ -69,6 +69,7 @@ def mempool(
         lambda: StateTree(chain.store, chain.head().state_root),
         lambda tx_hash: chain.tx_location(tx_hash) is not None,
         max_txs=config.mempool.max_txs,
+        max_bytes=config.mempool.max_bytes,
         max_gapped_per_sender=config.mempool.max_gapped_per_sender,
         max_pending_per_org=config.mempool.max_pending_per_org,
         ttl_s=config.mempool.pending_ttl_s,

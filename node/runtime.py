@@ -97,6 +97,7 @@ class Node:
         self.chain.initialise(genesis_state(genesis))
         self.sigs, self.signature_worker = parts.signature_checks(genesis, config)
         self.executor = Executor(self.chain, self.sigs)
+        self.executor.prune_state(config.storage.state_keep_heights)
         self.mempool = parts.mempool(config, genesis, self.sigs, self.chain)
         self.queries = Queries(self.chain)
         self.events = EventHub()

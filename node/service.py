@@ -16,6 +16,7 @@ from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.merkle import ConsistencyProof, InclusionProof
 from ledger.state import StateProof, StateTree
+from ledger.state_prune import HeightGuard, require_state
 from ledger.storage import KVStore
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
@@ -86,6 +87,9 @@ class BlockProofs:
 
 
 PROOF_CACHE_HEIGHTS = 16
+PROOF_CACHE_TXS = 8_000
+"""Transactions the proof cache holds at most (decoded with their receipts and both
+trees, about 2.5 KB each: 20 MB), so 16 full blocks cannot keep 80 MB alive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,7 @@ class Queries:
         # Committed blocks never change, so what proves their receipts is kept for the
         # last few heights asked about: a block is decoded once, not once per receipt.
         self._proofs: OrderedDict[int, BlockProofs] = OrderedDict()
+        self._proof_txs = 0  # transactions in the cached blocks
 
     def latest(self) -> Certified:
         head = self.chain.head()
@@ -172,13 +177,17 @@ class Queries:
             merkle.MerkleLevels([merkle.leaf_hash(r.hash) for r in receipts]),
         )
         self._proofs[height] = proofs
-        if len(self._proofs) > PROOF_CACHE_HEIGHTS:
-            self._proofs.popitem(last=False)
+        self._proof_txs += len(proofs.txs)
+        while len(self._proofs) > 1 and (
+            len(self._proofs) > PROOF_CACHE_HEIGHTS or self._proof_txs > PROOF_CACHE_TXS
+        ):
+            self._proof_txs -= len(self._proofs.popitem(last=False)[1].txs)
         return proofs
 
     def state(self, key: bytes, height: int | None = None) -> StateAnswer:
         """A state value with its proof, at ``height`` (default: the latest)."""
         certified = self.latest() if height is None else self.certified(height)
+        require_state(self.chain.store, certified.header.height)
         tree = StateTree(self.chain.store, certified.header.state_root)
         proof = tree.prove(key, certified.header.state_root)
         return StateAnswer(key, proof.value, proof, certified)
@@ -187,13 +196,17 @@ class Queries:
         """The state under ``root`` (e.g. a header's state root)."""
         return StateAt.under(self.chain.store, root)
 
-    def tree_under(self, root: bytes) -> StateTree:
-        """The state tree under ``root``, to read and prove keys at that root."""
-        return StateTree(self.chain.store, root)
+    def tree_under(self, root: bytes, height: int | None = None) -> StateTree:
+        """The state tree under ``root``, to read and prove keys at that root; with the
+        ``height`` it is of, a read that pruning overtakes raises :class:`StatePruned`."""
+        store = self.chain.store if height is None else HeightGuard(self.chain.store, height)
+        return StateTree(store, root)
 
     def state_after(self, header: BlockHeader) -> StateAt:
-        """The state as it stood right after ``header``'s block."""
-        return self.state_under(header.state_root)
+        """The state as it stood right after ``header``'s block (:class:`StatePruned`
+        if this node no longer keeps it)."""
+        require_state(self.chain.store, header.height)
+        return StateAt(self.tree_under(header.state_root, header.height), header.state_root)
 
     def tx_inclusion(self, tx_hash: bytes, log_size: int) -> InclusionProof | None:
         """Proof that committed transaction ``tx_hash`` is in the log of ``log_size`` leaves."""

@@ -194,8 +194,8 @@ class _AtRoot:
 def base_height(store: KVStore) -> int:
     """The height this store's state starts at: 0 for a node that executed the chain from
     genesis, H for one that joined by state sync at H (it holds no state, blocks or
-    receipts before H). The prune work may replace this with its own
-    ``oldest_state_height``; every reader goes through this one function."""
+    receipts before H). State reads check the later of this and the prune window's
+    start: :func:`ledger.state_prune.oldest_state_height`."""
     raw = store.get(STATE_BASE)
     return 0 if raw is None else int.from_bytes(raw, "big")
 

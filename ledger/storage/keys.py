@@ -42,6 +42,13 @@ OFFENCE = _table(b"o")  # + offender(32) + height + round(4) + type(1) -> height
 # made the change): the new set by the height it is in force from (node/chain.py).
 VALSET = _table(b"w")  # + effective height -> the set (canonical list of validators)
 
+# Pruning, node-local (ledger/state_prune.py): which state rows left the tree at which
+# height, the last height each did, and the oldest height whose state is still whole.
+PRUNE = _table(b"q")
+RETIRED = PRUNE + b"r"  # + height + node hash -> depth(1) + path(32)
+RETIRED_LAST = PRUNE + b"l"  # + node hash -> the last height it left the tree (8)
+OLDEST_STATE = PRUNE + b"o"  # -> the oldest height whose state the store holds (8)
+
 # Consensus, node-local: the signer's last signed (height, round, step), the evidence
 # pool (found or gossiped, not committed yet)
 SIGNER = _table(b"g")
@@ -88,6 +95,10 @@ def tx_index_key(tx_hash: bytes) -> bytes:
 
 def receipt_key(height: int, index: int) -> bytes:
     return RECEIPT + height_bytes(height) + index.to_bytes(4, "big")
+
+
+def retired_key(height: int, node_hash: bytes) -> bytes:
+    return RETIRED + height_bytes(height) + node_hash
 
 
 def committed_evidence_key(height: int, index: int) -> bytes:

@@ -16,6 +16,11 @@ item whole or *redacted* to what commits to it without revealing it:
   are not shown;
 * an event is shown only with its transaction.
 
+On a pruning node (docs/operations.md, "Pruning") the state after an old block may be
+gone: a ruling that needs it fails closed — the item is redacted, to every reader but
+an auditor — while the rulings that need no state (public kinds) stand, so the block's
+history is still served and its roots still check.
+
 Redaction, not refusal, because the chain's structure (hash links,
 certificates, roots, the log) is what lets anyone check that nothing was
 rewritten; only content is confidential. A payload's own hash is never shown:
@@ -32,6 +37,7 @@ from contracts.read_rules import Reader, may_read_tx
 from ledger.block import Block, BlockHeader, Receipt
 from ledger.encoding import Value
 from ledger.state import StateTree
+from ledger.state_prune import HeightGuard, StatePruned
 from ledger.storage import KVStore
 from ledger.tx import Transaction
 from node.service import StateAt
@@ -51,9 +57,11 @@ class Disclosure:
 
     @classmethod
     def over(cls, reader: Reader, store: KVStore) -> Disclosure:
-        return cls(
-            reader, lambda header: StateAt(StateTree(store, header.state_root), header.state_root)
-        )
+        def state_of(header: BlockHeader) -> StateReader:
+            tree = StateTree(HeightGuard(store, header.height), header.state_root)
+            return StateAt(tree, header.state_root)
+
+        return cls(reader, state_of)
 
     @property
     def sees_everything(self) -> bool:
@@ -62,8 +70,14 @@ class Disclosure:
     def may_see(self, tx: Transaction, header: BlockHeader) -> bool:
         ruling = self._rulings.get(tx.hash)
         if ruling is None:
-            state = self._state_of(header)
-            ruling = may_read_tx(state, tx.kind, tx.sender, tx.payload, self.reader)
+            try:
+                state: StateReader = self._state_of(header)
+            except StatePruned as exc:
+                state = _Gone(exc)
+            try:
+                ruling = may_read_tx(state, tx.kind, tx.sender, tx.payload, self.reader)
+            except StatePruned:
+                ruling = False  # the state that decides is no longer kept here: fail closed
             self._rulings[tx.hash] = ruling
         return ruling
 
@@ -96,6 +110,16 @@ class Disclosure:
             "height": receipt.height,
             "index": receipt.index,
         }
+
+
+class _Gone:
+    """The state of a pruned height: every read raises the :class:`StatePruned` it was."""
+
+    def __init__(self, error: StatePruned) -> None:
+        self.error = error
+
+    def get(self, key: bytes) -> bytes | None:
+        raise self.error
 
 
 def redacted_tx(tx: Transaction) -> dict[str, Value]:

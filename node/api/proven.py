@@ -20,6 +20,7 @@ from aiohttp import web
 from contracts import queries
 from contracts.search_buckets import Bucket
 from ledger.encoding import Value, decode
+from ledger.state_prune import require_state
 from node.api.context import api_state, certified_obj
 from node.api.params import query_uint
 from node.api.render import APIError
@@ -39,9 +40,10 @@ class ProvenState:
     """A :class:`~contracts.context.StateReader` at one certified root that proves its reads."""
 
     def __init__(self, node: NodeHandle, certified: Certified) -> None:
+        require_state(node.chain.store, certified.header.height)
         self.certified = certified
         self.root = certified.header.state_root
-        self.tree = node.queries.tree_under(self.root)
+        self.tree = node.queries.tree_under(self.root, certified.header.height)
         self.read: dict[bytes, bytes | None] = {}
 
     @classmethod

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ledger.encoding import Value
 from ledger.evidence import evidence_from_obj, evidence_summary
+from ledger.state_prune import oldest_state_height
 from node.api.access import reader_of
 from node.api.context import api_state, certified_obj
 from node.api.disclosure import Disclosure
@@ -100,6 +101,8 @@ async def status(request: web.Request) -> web.StreamResponse:
         "time_ms": head.time_ms,
         "mempool_size": len(node.mempool),
         "public_key": node.public_key,
+        # state (and its proofs) is served from this height on; 0 on an archive node
+        "oldest_state_height": oldest_state_height(node.chain.store),
     }
     value.update(node.status())
     return render(request, value)

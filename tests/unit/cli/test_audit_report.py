@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cli.audit_report import AuditContext, render_html
 from ledger.block import Block
+from ledger.state_prune import prune_step
 from ledger.storage import WriteBatch, open_leveldb
 from ledger.storage import keys as rows
 from node.audit import AuditReport, Finding
@@ -157,3 +158,23 @@ def test_online_report_says_online(
     shown = json.loads(run([*online, "--key", keys["auditor"], "--json"]).stdout)
     assert shown["source"] == {"kind": "online", "where": server.url}
     assert shown["tip_hash"] == _tip_hash(node)
+
+
+def test_a_pruned_store_passes_and_says_what_was_not_compared(
+    node: CliNode, tmp_path: Path
+) -> None:
+    """Pruning switched on over this copy (its window starts 2 below the tip): the audit
+    passes and says, on the terminal and in the report, from which height state was
+    compared."""
+    home = leveldb_home(node, tmp_path)
+    store = open_leveldb(str(home / "data"))
+    head = node.chain.head()
+    prune_step(store, head.height, head.state_root, 3)
+    store.close()
+    code, printed = _audit(home, home / "genesis.json", tmp_path / "audit.json")
+    assert code == 0, printed
+    said = " ".join(printed.split())
+    assert f"not checked: the state of heights below {head.height - 2}: this node prunes" in said
+    doc = json.loads((tmp_path / "audit.json").read_text())
+    assert doc["oldest_state_height"] == head.height - 2
+    assert "keeps it from height" in doc["not_checked"][0]

@@ -132,3 +132,28 @@ def test_reap_respects_byte_cap_and_round_robins_senders() -> None:
     assert senders == [a.public_key, b.public_key, a.public_key, b.public_key]
     one = pool.reap(100, len(reg(a, 0).body) + 64)
     assert len(one) == 1
+
+
+def test_the_pending_bytes_are_bounded_as_well_as_the_count() -> None:
+    """Transactions fill the pool by bytes long before ``max_txs``: refused with
+    ``mempool_full`` (429) and nothing changed; committed ones give their bytes back."""
+    kit = Kit()
+    txs = [register_member_tx(i, f"c{i}".ljust(100, "x"), ["auditor"]) for i in range(6)]
+    each = len(txs[0].body) + 64
+    pool = Mempool(
+        kit.genesis,
+        kit.sigs,
+        lambda: StateTree(kit.store, kit.chain.head().state_root),
+        lambda h: kit.chain.tx_location(h) is not None,
+        max_bytes=4 * each + each // 2,
+    )
+    for tx in txs[:4]:
+        pool.add(tx)
+    assert pool.bytes == sum(len(tx.body) + 64 for tx in txs[:4])
+    err = rejection(pool, txs[4])
+    assert (err.code, err.http_status) == ("mempool_full", 429) and len(pool) == 4
+    kit.commit(txs[:2])
+    pool.update(txs[:2])
+    assert pool.bytes == sum(len(tx.body) + 64 for tx in txs[2:4])
+    pool.add(txs[4])
+    assert len(pool) == 3

@@ -8,6 +8,7 @@ from contracts import state_keys as sk
 from ledger.encoding import decode
 from ledger.merkle import ConsistencyProof, InclusionProof, leaf_hash
 from ledger.state_proof import StateProof, verify_state_proof
+from ledger.state_prune import prune_step
 from tests.unit.node.api.conftest import (
     SHIPMENT,
     Client,
@@ -201,3 +202,23 @@ async def test_inclusion_in_the_log(client: Client, node: TestNode, scenario: Sc
 )
 async def test_inclusion_errors(client: Client, path: str, status: int) -> None:
     assert (await client.get(path)).status == status
+
+
+async def test_state_below_a_pruned_nodes_window_is_refused_with_the_height(
+    client: Client, node: TestNode, clock: Clock
+) -> None:
+    """A node that keeps the last 4 heights (pruning switched on at head 9) answers 410
+    ``state_pruned`` below height 6, for raw state and domain reads alike, and serves 6."""
+    head = node.chain.head()
+    prune_step(node.store, head.height, head.state_root, 4)
+    status, answer = await get_obj(client, "/v1/status")
+    assert status == 200 and answer["oldest_state_height"] == 6
+    for path in (state_path(sk.org_key("acme"), "height=5"), "/v1/orgs/acme?height=5"):
+        status, answer = await get_obj(client, path)
+        assert status == 410, (path, answer)
+        assert answer["error"]["code"] == "state_pruned"
+        assert answer["error"]["message"].startswith(
+            "this node keeps state from height 6 on; ask an archive node"
+        )
+    status, answer = await get_obj(client, state_path(sk.org_key("acme"), "height=6"))
+    assert status == 200 and check_certified(answer, node.genesis).height == 6

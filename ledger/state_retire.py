@@ -1,0 +1,130 @@
+"""Which stored rows of the state tree one update takes out of the tree.
+
+Pages and leaves are content-addressed and shared between versions (docs/formats-state.md
+§4), so a row cannot be deleted because one version stopped using it: an older version
+may still need it, and a later one may bring the very same row back (a counter that goes
+5, 6, 5 writes the leaf of 5 twice). A pruning node therefore notes, for each block, the
+rows that *left* the tree (in the old root's tree, not in the new one), and deletes one
+only once no state it keeps needs it (:mod:`ledger.state_prune` decides). This module
+finds those rows from what :meth:`ledger.state.StateTree.apply` already read and made:
+
+* a **page** left the tree when it was read (every page on a changed path is) and the new
+  tree no longer reaches it;
+* a **leaf** left the tree when its key was changed and its old value is not the new one
+  (leaves of unchanged keys never move out: a leaf's hash does not depend on its depth).
+
+Each retired row carries where it was (depth and a path through it), so the pruner can
+ask "is it back in the newest tree?" with one walk instead of a search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple, Protocol
+
+from ledger.state_pages import LEAF_REF_TAG, NODE_TAG, PAGE_MASK, Page
+from ledger.state_proof import EMPTY_ROOT
+
+LEAF_DEPTH = 0xFF
+"""The depth recorded for a leaf: its place is its key hash, whatever its depth."""
+
+Entry = tuple[bytes, bytes, bytes | None, bytes | None]  # key hash, key, value, leaf hash
+
+
+class Retired(NamedTuple):
+    """A row that left the tree: its hash, its page's depth (or :data:`LEAF_DEPTH`) and a
+    256-bit path through it (a leaf's key hash; for a page, a path that passes through
+    it: only its first ``depth`` bits matter)."""
+
+    node_hash: bytes
+    depth: int
+    path: bytes
+
+
+class Update(Protocol):
+    """What :func:`retired_rows` reads of one update (``ledger.state._BatchUpdate``)."""
+
+    fetched: dict[bytes, Page]  # the old pages it read, by root hash
+    places: dict[bytes, tuple[int, int]]  # depth and path of those a changed key entered
+    known: Page  # every node of those pages
+    nodes: dict[bytes, bytes]  # every node it made (leaves as references)
+
+
+def retired_rows(
+    old_root: bytes, new_root: bytes, update: Update, entries: Iterable[Entry]
+) -> list[Retired]:
+    """The rows of ``old_root``'s tree that ``new_root``'s lacks, from what ``update``
+    read and made to go from one to the other (``entries``: its changes)."""
+    if new_root == old_root:
+        return []
+    kept = _kept_pages(new_root, update)
+    gone = [h for h, page in update.fetched.items() if h not in kept and page[h][0] == NODE_TAG]
+    places = update.places
+    if any(h not in places for h in gone):  # not met on a changed key's walk: find it
+        places = {**_page_places(old_root, update.fetched, update.known), **places}
+    out = [Retired(h, places[h][0], places[h][1].to_bytes(32, "big")) for h in gone]
+    changed, created = {entry[0] for entry in entries}, update.nodes
+    for node_hash, node in update.known.items():
+        if node[0] == LEAF_REF_TAG and node[1:33] in changed and node_hash not in created:
+            out.append(Retired(node_hash, LEAF_DEPTH, node[1:33]))
+    return out
+
+
+def _kept_pages(root: bytes, update: Update) -> set[bytes]:
+    """The old pages read that the new tree still holds: those a new node points to, and
+    any other that one walk from the new root along its recorded path still finds (an
+    old page under a subtree that did not change: a change that set a key to its value)."""
+    kept: set[bytes] = set()
+    stack = [root]
+    while stack:  # the new nodes, down to where they point into the old tree
+        node_hash = stack.pop()
+        node = update.nodes.get(node_hash)
+        if node is None:
+            if node_hash in update.fetched:
+                kept.add(node_hash)
+        elif node[0] == NODE_TAG:
+            stack.extend(h for h in (node[1:33], node[33:]) if h != EMPTY_ROOT)
+    for page_hash in update.fetched.keys() - kept:
+        place = update.places.get(page_hash)
+        if place is None:  # read off every changed path: a sibling, found above if kept
+            place = _page_places(root, update.fetched, {**update.known, **update.nodes}).get(
+                page_hash, (-1, 0)
+            )
+        if _reaches(root, update, place[0], place[1], page_hash):
+            kept.add(page_hash)
+    return kept
+
+
+def _reaches(root: bytes, update: Update, depth: int, path: int, page_hash: bytes) -> bool:
+    """Whether the new tree holds ``page_hash`` at ``depth`` on ``path`` (every node on
+    the way is new or in a page read: the walk that read the page came this way)."""
+    current, level = root, 0
+    while level < depth:
+        node = update.nodes.get(current) or update.known.get(current)
+        if node is None or node[0] != NODE_TAG:
+            return False
+        current = node[33:] if (path >> (255 - level)) & 1 else node[1:33]
+        level += 1
+    return level == depth and current == page_hash
+
+
+def _page_places(
+    root: bytes, fetched: Mapping[bytes, Page], old_nodes: Page
+) -> dict[bytes, tuple[int, int]]:
+    """Depth and path prefix (as an int) of each fetched page, found top-down from the old
+    root (the pages an update reads hang together from the root down)."""
+    places: dict[bytes, tuple[int, int]] = {}
+    stack = [(root, 0, 0)]
+    while stack:
+        node_hash, depth, path = stack.pop()
+        node = old_nodes.get(node_hash)
+        if node is None or node[0] != NODE_TAG:
+            continue
+        if not depth & PAGE_MASK and node_hash in fetched:
+            places[node_hash] = (depth, path)
+        left, right = node[1:33], node[33:]
+        if left != EMPTY_ROOT:
+            stack.append((left, depth + 1, path))
+        if right != EMPTY_ROOT:
+            stack.append((right, depth + 1, path | 1 << (255 - depth)))
+    return places

@@ -1,0 +1,171 @@
+"""Pruning the state tree: which rows leave it (ledger/state_retire.py), and the steps
+that delete them (ledger/state_prune.py).
+
+The oracle is a full walk of the stored tree under a root (every page and leaf row it
+needs), written here without the code under test: the rows a block retires must be
+exactly those its old root's walk finds and its new root's does not, and after pruning
+every kept root must still walk whole while every row no kept root needs is gone. The
+changes draw from a few keys and values on purpose, so that rows come back (a value set
+back, a subtree restored) — the case a naive "delete the old version's rows" gets wrong.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ledger.errors import CorruptionError
+from ledger.state import EMPTY_ROOT, StateTree
+from ledger.state_pages import NODE_TAG, decode_page
+from ledger.state_prune import (
+    StatePruned,
+    is_back,
+    oldest_state_height,
+    prune_step,
+    record_retired,
+    records_retired,
+    require_state,
+)
+from ledger.state_retire import Retired
+from ledger.storage import MemoryStore, WriteBatch, keys
+
+KEYS = [f"k{i}".encode() for i in range(48)]
+VALUES = [b"a", b"b", b"c", None]
+
+
+def rows_of(store: MemoryStore, root: bytes) -> set[bytes]:
+    """Every STATE_NODE row the tree under ``root`` needs (raises if one is missing)."""
+    need: set[bytes] = set()
+    stack = [] if root == EMPTY_ROOT else [root]
+    while stack:
+        node_hash = stack.pop()
+        need.add(node_hash)
+        row = store.get(keys.STATE_NODE + node_hash)
+        if row is None:
+            raise AssertionError(f"row {node_hash.hex()[:12]} is missing")
+        if row[0] == 0:
+            continue
+        page = decode_page(node_hash, row)
+        for h, node in page.items():
+            if node[0] != NODE_TAG:
+                need.add(h)
+                assert store.get(keys.STATE_NODE + h) is not None, "leaf row missing"
+                continue
+            stack.extend(c for c in (node[1:33], node[33:]) if c != EMPTY_ROOT and c not in page)
+    return need
+
+
+def state_rows(store: MemoryStore) -> set[bytes]:
+    return {k[len(keys.STATE_NODE) :] for k, _ in store.iterate(keys.STATE_NODE)}
+
+
+def grow(store: MemoryStore, tree: StateTree, height: int, rng: random.Random) -> list[Retired]:
+    """Apply block ``height``'s random changes with their retirement records."""
+    changes = {rng.choice(KEYS): rng.choice(VALUES) for _ in range(rng.randint(1, 6))}
+    batch = WriteBatch()
+    retired: list[Retired] = []
+    tree.apply(changes, batch, retired)
+    record_retired(batch, height, retired)
+    store.write(batch)
+    return retired
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_retired_rows_are_exactly_what_the_new_tree_lacks(seed: int) -> None:
+    rng = random.Random(seed)
+    store = MemoryStore()
+    tree = StateTree(store)
+    before = rows_of(store, tree.root)
+    for height in range(1, 120):
+        retired = grow(store, tree, height, rng)
+        after = rows_of(store, tree.root)
+        names = [r.node_hash for r in retired]
+        assert len(names) == len(set(names)), f"seed {seed}: a row retired twice"
+        assert set(names) == before - after, f"seed {seed}, height {height}"
+        before = after
+
+
+@pytest.mark.parametrize(
+    ("seed", "keep", "limit"), [(0, 1, 5000), (1, 5, 3), (2, 12, 7), (3, 3, 1)]
+)
+def test_pruning_keeps_the_window_whole_and_deletes_the_rest(
+    seed: int, keep: int, limit: int
+) -> None:
+    rng = random.Random(seed)
+    store = MemoryStore()
+    tree = StateTree(store)
+    roots = {0: tree.root}
+    ever_retired: set[bytes] = set()
+    came_back = 0  # rows that left, came back and left again: the case to get right
+    for height in range(1, 150):
+        retired = grow(store, tree, height, rng)
+        came_back += sum(1 for r in retired if r.node_hash in ever_retired)
+        ever_retired.update(r.node_hash for r in retired)
+        roots[height] = tree.root
+        step = prune_step(store, height, tree.root, keep, limit=limit)
+        assert step.oldest == max(0, height - keep + 1) == oldest_state_height(store)
+        for h in range(step.oldest, height + 1):
+            rows_of(store, roots[h])  # every kept state still walks whole
+    while not prune_step(store, 149, tree.root, keep, limit=limit).done:
+        pass
+    needed = set().union(*(rows_of(store, roots[h]) for h in range(150 - keep, 150)))
+    assert state_rows(store) == needed, f"seed {seed}: rows no kept state needs are left"
+    assert came_back > 10, f"seed {seed}: the changes did not exercise rows coming back"
+    with pytest.raises(AssertionError, match="missing"):  # a pruned version really is gone
+        rows_of(store, roots[1])
+
+
+def test_a_row_that_comes_back_is_not_deleted() -> None:
+    """k0 = a, then b, then a again: the leaf of ``a`` left at 2 and is back at 3."""
+    store = MemoryStore()
+    tree = StateTree(store)
+    for height, value in enumerate([b"a", b"b", b"a"], start=1):
+        batch = WriteBatch()
+        retired: list[Retired] = []
+        tree.apply({b"k0": value, b"k1": b"x"}, batch, retired)
+        record_retired(batch, height, retired)
+        store.write(batch)
+    prune_step(store, 3, tree.root, 1)
+    assert StateTree(store).get_at(tree.root, b"k0") == b"a"
+    rows_of(store, tree.root)
+
+
+def test_is_back_refuses_a_corrupt_record() -> None:
+    store = MemoryStore()
+    with pytest.raises(CorruptionError):
+        is_back(store, StateTree(store), b"\x01" * 32, b"\x00" * 5)
+
+
+def test_reads_below_the_oldest_height_are_refused_with_the_height() -> None:
+    store = MemoryStore()
+    require_state(store, 0)  # an archive store refuses nothing
+    assert not records_retired(store, 0) and records_retired(store, 10)
+    batch = WriteBatch()
+    batch.put(keys.OLDEST_STATE, keys.height_bytes(40))
+    store.write(batch)
+    require_state(store, 40)
+    with pytest.raises(StatePruned) as err:
+        require_state(store, 39)
+    assert str(err.value) == (
+        "this node keeps state from height 40 on; ask an archive node for height 39"
+    )
+    assert records_retired(store, 0), "a store that has pruned keeps recording"
+
+
+def test_a_state_synced_store_holds_state_from_its_base_on() -> None:
+    """A node that joined by state sync at H has no state before H: the oldest height is
+    the later of its base and its prune window, and an archive node that state-synced
+    still does not note retired rows."""
+    store = MemoryStore()
+    batch = WriteBatch()
+    batch.put(keys.STATE_BASE, (1000).to_bytes(8, "big"))
+    store.write(batch)
+    assert oldest_state_height(store) == 1000
+    with pytest.raises(StatePruned):
+        require_state(store, 999)
+    assert not records_retired(store, 0)
+    batch = WriteBatch()
+    batch.put(keys.OLDEST_STATE, keys.height_bytes(1200))
+    store.write(batch)
+    assert oldest_state_height(store) == 1200
