@@ -37,33 +37,62 @@ MODULES: tuple[str, ...] = (
     "ledger/log.py",
     "ledger/tx.py",
     "ledger/block.py",
+    "ledger/storage/overlay.py",
+    "contracts/engine.py",
+    "contracts/state_keys.py",
+    "contracts/search_buckets.py",
+    "contracts/record_cache.py",
+    "contracts/shipments.py",
+    "contracts/shipment_search.py",
+    "contracts/energy.py",
+    "contracts/market.py",
+    "contracts/permits.py",
+    "contracts/identity.py",
+    "contracts/codes.py",
+    "contracts/index_keys.py",
 )
 
 
 def build(modules: tuple[str, ...], *, quiet: bool) -> None:
     """Compile ``modules`` in place (raises on any failure) and write the manifest."""
     from ledger import compiled
-    from mypyc.build import mypycify  # the dev dependency mypy brings mypyc
-    from setuptools import Distribution
 
     sink = io.StringIO()
     out = contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext()
-    with out:
-        extensions = mypycify(
-            list(modules), opt_level="3", group_name=compiled.GROUP, target_dir="build/mypyc"
-        )
-        # A bare Distribution: it does not parse pyproject.toml (older setuptools in a
-        # venv cannot read its licence field, and nothing there concerns this build).
-        dist = Distribution({"name": "cityledger-compiled", "ext_modules": extensions})
-        command = dist.get_command_obj("build_ext")
-        command.inplace = True  # type: ignore[attr-defined]
-        dist.run_command("build_ext")
+    try:
+        with out:
+            _compile(modules)
+    except (Exception, SystemExit) as exc:  # setuptools reports compiler errors as SystemExit
+        errors = [line for line in sink.getvalue().splitlines() if "error" in line]
+        raise BuildFailed(errors[0] if errors else str(exc) or type(exc).__name__) from exc
     compiled.write_manifest(".", modules)
+
+
+class BuildFailed(Exception):
+    """The build stopped; the message is the first error the compiler reported."""
+
+
+def _compile(modules: tuple[str, ...]) -> None:
+    from mypyc.build import mypycify  # the dev dependency mypy brings mypyc
+    from setuptools import Distribution
+
+    from ledger import compiled
+
+    extensions = mypycify(
+        list(modules), opt_level="3", group_name=compiled.GROUP, target_dir="build/mypyc"
+    )
+    # A bare Distribution: it does not parse pyproject.toml (older setuptools in a venv
+    # cannot read its licence field, and nothing there concerns this build).
+    dist = Distribution({"name": "cityledger-compiled", "ext_modules": extensions})
+    command = dist.get_command_obj("build_ext")
+    command.inplace = True
+    dist.run_command("build_ext")
 
 
 def up_to_date(modules: tuple[str, ...]) -> bool:
     """Whether the compiled modules are exactly ``modules``, built from their current sources."""
     from ledger import compiled
+
     sources, why = compiled.check(".")
     if why is not None or sorted(sources) != sorted(modules):
         return False
@@ -78,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clean", action="store_true", help="remove the compiled modules")
     args = parser.parse_args(argv)
     from ledger import compiled  # after __main__ set CITYLEDGER_PURE: no stale-module warning
+
     if args.clean:
         gone = compiled.remove_built(".")
         print(f"compile: removed {len(gone)} files; pure Python from now on")
@@ -89,10 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     try:
         build(MODULES, quiet=not args.verbose)
-    except (Exception, SystemExit) as exc:  # setuptools reports compiler errors as SystemExit
+    except (BuildFailed, ImportError) as exc:  # ImportError: no mypyc or setuptools here
         compiled.remove_built(".")
-        why = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        print(f"compile: mypyc build failed ({why}); using pure Python", file=sys.stderr)
+        print(f"compile: mypyc build failed ({exc}); using pure Python", file=sys.stderr)
         return 1 if args.strict else 0
     took = time.monotonic() - began
     print(f"compile: {len(MODULES)} modules compiled with mypyc in {took:.0f} s")
