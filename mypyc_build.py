@@ -2,7 +2,8 @@
 
 ``python mypyc_build.py`` (``make compile``) builds one extension module next to each
 module of :data:`MODULES` (``ledger/state.cpython-311-….so`` beside ``ledger/state.py``)
-and a shared library at the top of the tree, then writes :data:`ledger.compiled.MANIFEST`:
+and mypyc's shared library (``ledger/_native__mypyc.….so``: inside a package, so that the
+editable install finds it), then writes :data:`ledger.compiled.MANIFEST`:
 the SHA-256 of every compiled source. Python imports an extension module in preference
 to its ``.py``, so the manifest is what lets ``ledger.compiled`` notice a source edited
 after the build and import the pure modules instead (docs/performance.md, "Compiled
@@ -26,9 +27,9 @@ import os
 import sys
 import time
 
-# What pays (cProfile of `cityledger bench stages`, docs/performance.md): canonical
-# encoding, the state tree and its pages and proofs, the Merkle log, transaction, block
-# and vote decoding, contract execution and the executor that drives it.
+# What pays (cProfile of `cityledger bench stages`): canonical encoding, the state tree and
+# its pages, the Merkle log, transaction and block decoding, the execution overlay and the
+# contract execution. What is left out, and why: docs/performance.md, "Compiled modules".
 MODULES: tuple[str, ...] = (
     "ledger/encoding.py",
     "ledger/state.py",
