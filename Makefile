@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEEDS ?= 1000
 VALIDATORS ?= 4
 
-.PHONY: install test lint typecheck unit devnet devnet-down sim properties bench-core bench faults soak multihost clean
+.PHONY: install test test-pure test-compiled compile compile-strict clean-compiled lint typecheck unit devnet devnet-down sim properties bench-core bench faults soak multihost clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,8 +21,28 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## make test: lint, type-check and run the whole suite (< 10 minutes)
-test: lint typecheck unit
+## make test: compile the hot modules (pure Python if that fails), lint, type-check and run
+## the whole suite (< 10 minutes)
+test: compile lint typecheck unit
+
+## make test-pure: the same suite on the pure-Python modules (the compiled ones stay built)
+test-pure: lint typecheck
+	CITYLEDGER_PURE=1 $(BIN)/pytest -q
+
+## make test-compiled: the suite on the compiled modules; fails if they do not build or load
+test-compiled: compile-strict lint typecheck
+	CITYLEDGER_REQUIRE_COMPILED=1 $(BIN)/pytest -q
+
+## make compile: build the hot modules with mypyc in place (again only if a source changed)
+compile: $(STAMP)
+	$(BIN)/python mypyc_build.py
+
+compile-strict: $(STAMP)
+	$(BIN)/python mypyc_build.py --strict
+
+## make clean-compiled: remove the compiled modules; everything runs as pure Python
+clean-compiled:
+	$(PY) mypyc_build.py --clean
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -76,5 +96,5 @@ multihost: $(STAMP)
 	$(BIN)/python -m tests.multihost.rehearsal --validators 4,7 --delays 20,60 --loss 1 \
 		--json multihost.json
 
-clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+clean: clean-compiled
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build/mypyc

@@ -15,6 +15,7 @@ from rich.table import Table
 from benchmarks.cluster import ProcSample
 from benchmarks.driver import ACCEPTED, BlockWatch, DriveLog
 from benchmarks.workload import EXPECTED_CODES, Item
+from ledger import compiled
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -149,6 +150,7 @@ def figures(
             "ceiling": ceiling,
             "ceiling_tps": round(ceiling_tps),
             "efficiency": round(committed_tps / ceiling_tps, 3) if ceiling_tps else math.nan,
+            "code": compiled.describe(),  # the nodes run what this process runs (same tree)
         }
         | _driver_figures(log)
     )

@@ -39,6 +39,7 @@ from benchmarks.ceiling import cores
 from benchmarks.workload import Workload, build_workload
 from contracts.signed_payloads import payload_signature
 from devnet import layout
+from ledger import compiled
 from ledger.crypto import PrivateKey
 from ledger.encoding import decode, encode
 from ledger.keyfile import read_key_file
@@ -246,6 +247,7 @@ def _report(opts: StageOptions, clock: Clock, committed: int) -> dict[str, Any]:
     c = cores()
     return {
         "options": vars(opts),
+        "code": compiled.describe(),  # mypyc-compiled modules or pure Python
         "committed": committed,
         "us_per_tx": {k: round(v, 1) for k, v in sorted(per_tx.items(), key=lambda x: -x[1])},
         "validator_us_per_tx": round(validator_us, 1),

@@ -436,7 +436,9 @@ def stages(json_path: str | None, **kw: Any) -> None:
         ("cores allow", doc["cpu_bound_tps"], f"tx/s on {doc['cores']} cores at that cost"),
     ]
     show(
-        console, f"steps of a transaction ({kw['workload']}, {doc['committed']:,} committed)", rows
+        console,
+        f"steps of a transaction ({kw['workload']}, {doc['committed']:,} committed, {doc['code']})",
+        rows,
     )
     _write(json_path, doc)
 

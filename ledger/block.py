@@ -39,7 +39,6 @@ from ledger.schema import (
     HEIGHT,
     PUBLIC_KEY,
     AnyMap,
-    Described,
     Int,
     List,
     Nested,
@@ -50,6 +49,7 @@ from ledger.schema import (
     read,
     wire,
 )
+from ledger.schema.records import Described
 from ledger.tx import CHAIN_ID, Transaction, check_chain_id
 from ledger.votes import CommitCertificate
 

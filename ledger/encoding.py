@@ -275,8 +275,16 @@ def digest(value: Value) -> bytes:
     return hashlib.sha256(encode(value)).digest()
 
 
-class _PairList(list[tuple[Any, Any]]):
-    """A decoded map kept as its (key, value) pairs so order and duplicates can be checked."""
+class _PairList:
+    """A decoded map kept as its (key, value) pairs so order and duplicates can be checked.
+
+    A wrapper, not a ``list`` subclass: mypyc compiles this module (docs/performance.md,
+    "Compiled modules"), and a compiled class cannot inherit from a builtin type."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: list[tuple[Any, Any]]) -> None:
+        self.pairs = pairs
 
 
 def _reject_ext(code: int, data: bytes) -> Any:
@@ -296,7 +304,7 @@ def _check(value: Any, depth: int) -> Value:
     if isinstance(value, _PairList):
         out: dict[str, Value] = {}
         previous: bytes | None = None
-        for key, item in value:
+        for key, item in value.pairs:
             if not isinstance(key, str):
                 raise DecodeError(f"map key {key!r} is not a str")
             raw = key.encode()

@@ -33,7 +33,6 @@ object between calls, so a discarded overlay leaves no stale state behind.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
 from ledger.errors import CorruptionError, ValidationError
 from ledger.merkle import (
@@ -47,7 +46,7 @@ from ledger.merkle import (
     split_point,
 )
 from ledger.storage import keys
-from ledger.storage.protocol import KVReader
+from ledger.storage.protocol import KVReader, LogWriter
 
 SIZE_KEY = keys.LOG + b"size"
 
@@ -56,15 +55,6 @@ def log_node_key(level: int, index: int) -> bytes:
     """Key of the perfect subtree of 2^level leaves starting at leaf ``index * 2^level``."""
     last_leaf = ((index + 1) << level) - 1
     return keys.LOG + last_leaf.to_bytes(8, "big") + bytes((level,))
-
-
-@runtime_checkable
-class LogWriter(Protocol):
-    """What appending needs: reads that see our own writes, and puts (an OverlayStore)."""
-
-    def get(self, key: bytes) -> bytes | None: ...
-
-    def put(self, key: bytes, value: bytes) -> None: ...
 
 
 class MerkleLog:
@@ -126,7 +116,8 @@ class MerkleLog:
         writer = self.store
         if not isinstance(writer, LogWriter):
             raise TypeError("appending needs a store with put(), e.g. an OverlayStore")
-        for i, tx_hash in enumerate(tx_hashes):
+        leaves: Sequence[object] = tx_hashes  # unchecked items: compiled code must not cast
+        for i, tx_hash in enumerate(leaves):
             if not isinstance(tx_hash, bytes) or len(tx_hash) != HASH_SIZE:
                 raise ValidationError(f"log leaf {i} must be a {HASH_SIZE}-byte transaction hash")
         size = self.size()

@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ledger.errors import ProofError, ValidationError
-from ledger.schema import Bytes, Described, Int, List, described, wire
+from ledger.schema import Bytes, Int, List, described, wire
+from ledger.schema.records import Described
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -354,7 +355,7 @@ class InclusionProof(Described):
     def __post_init__(self) -> None:
         _check_size(self.leaf_index, "leaf_index", ValidationError)
         _check_size(self.tree_size, "tree_size", ValidationError)
-        object.__setattr__(self, "path", _check_hashes(self.path, ValidationError))
+        object.__setattr__(self, "path", _check_hashes(_given_path(self), ValidationError))
 
     def verify(self, leaf_hash: bytes, root: bytes) -> None:
         """Raise :class:`ProofError` unless this proves ``leaf_hash`` under ``root``."""
@@ -373,11 +374,18 @@ class ConsistencyProof(Described):
     def __post_init__(self) -> None:
         _check_size(self.old_size, "old_size", ValidationError)
         _check_size(self.new_size, "new_size", ValidationError)
-        object.__setattr__(self, "path", _check_hashes(self.path, ValidationError))
+        object.__setattr__(self, "path", _check_hashes(_given_path(self), ValidationError))
 
     def verify(self, old_root: bytes, new_root: bytes) -> None:
         """Raise :class:`ProofError` unless this proves ``new_root`` extends ``old_root``."""
         verify_consistency(self.old_size, self.new_size, old_root, new_root, self.path)
+
+
+def _given_path(proof: object) -> object:
+    """A proof's ``path`` as given (a list is accepted and stored as a tuple): read as an
+    object, since compiled code (mypyc) would refuse a list where a tuple is declared."""
+    path: object = object.__getattribute__(proof, "path")
+    return path
 
 
 def _check_size(value: object, what: str, error: type[Exception]) -> int:

@@ -41,6 +41,8 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from hashlib import sha256
 
+from mypy_extensions import mypyc_attr
+
 from ledger.errors import CorruptionError
 from ledger.state_pages import (
     NODE_TAG,
@@ -89,7 +91,8 @@ def decode_flat_row(row: bytes, key: bytes) -> bytes:
     return row[4 + n :]
 
 
-class StateTree:
+@mypyc_attr(allow_interpreted_subclasses=True)  # the offline audit's SegmentTree reads
+class StateTree:  # through its own layers (node/audit_segments.py)
     """Read and update the authenticated state stored in a KV store.
 
     Trees are cheap to make (one per block, per request); give them one long-lived

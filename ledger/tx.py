@@ -19,13 +19,13 @@ from ledger.schema import (
     PUBLIC_KEY,
     SIGNATURE,
     AnyMap,
-    Described,
     Int,
     Record,
     Str,
     described,
     wire,
 )
+from ledger.schema.records import Described
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_TX_BYTES = MAX_PAYLOAD_BYTES + 1024

@@ -1,1 +1,5 @@
 """CityLedger node package."""
+
+from ledger import compiled as _compiled
+
+_compiled.activate()  # before any compiled module of this package loads (ledger/compiled.py)

@@ -8,7 +8,7 @@ spirit of py-evm's database API.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class WriteBatch:
@@ -75,6 +75,18 @@ class KVStore(KVReader, Protocol):
     def close(self) -> None:
         """Release the store (and its directory lock)."""
         ...
+
+
+@runtime_checkable
+class LogWriter(Protocol):
+    """What appending to the Merkle log needs: reads that see our own writes, and puts
+    (an OverlayStore). Here, not in ``ledger.log``: that module is compiled with mypyc
+    (docs/performance.md, "Compiled modules"), which cannot make a protocol checkable
+    at run time."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes) -> None: ...
 
 
 def prefix_upper_bound(prefix: bytes) -> bytes | None:

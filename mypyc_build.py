@@ -1,0 +1,135 @@
+"""Compile the hot modules with mypyc, in place, falling back to pure Python.
+
+``python mypyc_build.py`` (``make compile``) builds one extension module next to each
+module of :data:`MODULES` (``ledger/state.cpython-311-….so`` beside ``ledger/state.py``)
+and mypyc's shared library (``ledger/_native__mypyc.….so``: inside a package, so that the
+editable install finds it), then writes :data:`ledger.compiled.MANIFEST`:
+the SHA-256 of every compiled source. Python imports an extension module in preference
+to its ``.py``, so the manifest is what lets ``ledger.compiled`` notice a source edited
+after the build and import the pure modules instead (docs/performance.md, "Compiled
+modules").
+
+Why a script and not ``pip install``: the modules are built from the sources already in
+place (the venv is installed editable), with the mypy the dev dependencies bring, and the
+setuptools in the venv need not read pyproject.toml (the build does not go through it).
+
+A build that fails (no C compiler, no Python headers, a mypyc error) removes what it
+left behind and says so in one line; the package then runs as pure Python. The exit
+status is 0 either way unless ``--strict`` is given (CI's check that the build works).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import time
+
+# What pays (cProfile of `cityledger bench stages`): canonical encoding, the state tree and
+# its pages, the Merkle log, transaction and block decoding, the execution overlay and the
+# contract execution. What is left out, and why: docs/performance.md, "Compiled modules".
+MODULES: tuple[str, ...] = (
+    "ledger/encoding.py",
+    "ledger/state.py",
+    "ledger/state_pages.py",
+    "ledger/merkle.py",
+    "ledger/log.py",
+    "ledger/tx.py",
+    "ledger/block.py",
+    "ledger/storage/overlay.py",
+    "contracts/engine.py",
+    "contracts/state_keys.py",
+    "contracts/search_buckets.py",
+    "contracts/record_cache.py",
+    "contracts/shipments.py",
+    "contracts/shipment_search.py",
+    "contracts/energy.py",
+    "contracts/market.py",
+    "contracts/permits.py",
+    "contracts/identity.py",
+    "contracts/codes.py",
+    "contracts/index_keys.py",
+)
+
+
+def build(modules: tuple[str, ...], *, quiet: bool) -> None:
+    """Compile ``modules`` in place (raises on any failure) and write the manifest."""
+    from ledger import compiled
+
+    sink = io.StringIO()
+    out = contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext()
+    try:
+        with out:
+            _compile(modules)
+    except (Exception, SystemExit) as exc:  # setuptools reports compiler errors as SystemExit
+        errors = [line for line in sink.getvalue().splitlines() if "error" in line]
+        raise BuildFailed(errors[0] if errors else str(exc) or type(exc).__name__) from exc
+    compiled.write_manifest(".", modules)
+
+
+class BuildFailed(Exception):
+    """The build stopped; the message is the first error the compiler reported."""
+
+
+def _compile(modules: tuple[str, ...]) -> None:
+    from mypyc.build import mypycify  # the dev dependency mypy brings mypyc
+    from setuptools import Distribution
+
+    from ledger import compiled
+
+    extensions = mypycify(
+        list(modules), opt_level="3", group_name=compiled.GROUP, target_dir="build/mypyc"
+    )
+    # A bare Distribution: it does not parse pyproject.toml (older setuptools in a venv
+    # cannot read its licence field, and nothing there concerns this build).
+    dist = Distribution({"name": "cityledger-compiled", "ext_modules": extensions})
+    command = dist.get_command_obj("build_ext")
+    command.inplace = True
+    dist.run_command("build_ext")
+
+
+def up_to_date(modules: tuple[str, ...]) -> bool:
+    """Whether the compiled modules are exactly ``modules``, built from their current sources."""
+    from ledger import compiled
+
+    sources, why = compiled.check(".")
+    if why is not None or sorted(sources) != sorted(modules):
+        return False
+    built = {os.path.relpath(p) for p in compiled.built_files(".")}
+    return all(any(b.startswith(m[: -len(".py")] + ".") for b in built) for m in modules)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strict", action="store_true", help="exit 1 if the build fails")
+    parser.add_argument("--verbose", action="store_true", help="show the compiler's output")
+    parser.add_argument("--clean", action="store_true", help="remove the compiled modules")
+    args = parser.parse_args(argv)
+    from ledger import compiled  # after __main__ set CITYLEDGER_PURE: no stale-module warning
+
+    if args.clean:
+        gone = compiled.remove_built(".")
+        print(f"compile: removed {len(gone)} files; pure Python from now on")
+        return 0
+    if up_to_date(MODULES):
+        print("compile: compiled modules up to date")
+        return 0
+    compiled.remove_built(".")  # nothing stale survives a failed build
+    began = time.monotonic()
+    try:
+        build(MODULES, quiet=not args.verbose)
+    except (BuildFailed, ImportError) as exc:  # ImportError: no mypyc or setuptools here
+        compiled.remove_built(".")
+        print(f"compile: mypyc build failed ({exc}); using pure Python", file=sys.stderr)
+        return 1 if args.strict else 0
+    took = time.monotonic() - began
+    print(f"compile: {len(MODULES)} modules compiled with mypyc in {took:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(os.path.dirname(os.path.abspath(__file__)))
+    os.environ["CITYLEDGER_PURE"] = "1"  # the build needs no compiled module (none may be fresh)
+    sys.exit(main())
