@@ -59,7 +59,7 @@ from node.audit_scratch import DiskScratch
 from node.chain import ChainStore
 from node.executor import Executor, InvalidEvidence
 from node.sigcache import SignatureCache
-from node.sigcheck import verify_signatures
+from node.sigcheck import default_sigterm, verify_signatures
 
 # node-local, not part of the chain: signer state, evidence pool, pruning bookkeeping
 SKIPPED_TABLES = (keys.SIGNER, keys.EVIDENCE, keys.PRUNE)
@@ -309,7 +309,8 @@ class ChainAuditor:
         report = AuditReport(self.genesis.chain_id, tip)
         pool = None
         if self.workers > 0 and tip > 0:
-            pool = _context().Pool(self.workers)
+            with default_sigterm():
+                pool = _context().Pool(self.workers)
         try:
             first_bad = self._replay(source, tip, pool, report)
         finally:

@@ -39,7 +39,7 @@ from node.audit import (
 from node.chain import ChainStore, offence_key_of
 from node.executor import Executor
 from node.sigcache import SignatureCache
-from node.sigcheck import verify_signatures
+from node.sigcheck import default_sigterm, verify_signatures
 
 # --- the offline audit in parallel segments ----------------------------------------------------
 #
@@ -336,7 +336,9 @@ class ParallelAudit:
         _SHARED = _Shared(self.genesis, rows, tip, queue, position, list(rows.values()), marks)
         jobs = [(number, first, end) for number, (first, end) in enumerate(segments)]
         try:
-            with ctx.Pool(min(self.workers, len(segments))) as pool:
+            with default_sigterm():
+                pool = ctx.Pool(min(self.workers, len(segments)))
+            with pool:
                 pending = pool.map_async(_audit_segment, jobs, chunksize=1)
                 results = self._wait(pending, queue, tip)
             report = self._join(results, tip)

@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import os
 import signal
+from collections.abc import Iterator
 
 import nacl.bindings
 import nacl.exceptions
@@ -64,3 +65,25 @@ def die_with_parent(parent: int) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the call above took effect
         os._exit(0)
+
+
+@contextlib.contextmanager
+def default_sigterm() -> Iterator[None]:
+    """While inside (where a pool forks its workers), SIGTERM has its default action.
+
+    A fork inherits the parent's Python signal handlers (the CLI's ``bench`` turns
+    SIGTERM into an interrupt; a test process may hold any). ``Pool.terminate`` ends
+    its workers with SIGTERM, and one that arrives between the fork and the moment the
+    child's interpreter resets its pending signals is lost: that worker goes on waiting
+    for a task, and the pool waits for it forever (an audit in the test suite, run
+    after a bench command, did). With the default action the kernel ends the worker.
+    Outside the main thread handlers cannot be changed, and nothing is."""
+    try:
+        previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
