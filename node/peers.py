@@ -38,7 +38,6 @@ only at debug level.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import ssl
@@ -62,6 +61,7 @@ from node.handshake import (
     transport_of,
 )
 from node.listen import PendingCount
+from node.reap import reap
 from node.tls import LinkTLS
 from node.wire import SYNC_RESP_TAIL, KnownTx, WireMessage, decode_message, encode_message
 
@@ -373,13 +373,12 @@ class PeerManager:
         finally:
             peer.closing = True
             writer.cancel()
-            # The writer ends with the link: cancelled, or failed writing to a closed socket.
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError, aiohttp.ClientError):
-                await writer
             if self.peers.get(peer.key) is peer:
                 del self.peers[peer.key]
                 self.missing_since[peer.key] = self.wall_clock()
                 log.info("peer %s disconnected", peer.name)
+            # The writer ends with the link: cancelled, or failed writing to a closed socket.
+            await reap(writer, ConnectionError, aiohttp.ClientError)
 
     async def _read(self, peer: Peer) -> None:
         async for msg in peer.ws:

@@ -338,17 +338,14 @@ class StateSync:
 
 
 async def _stop_dialing(dials: list[asyncio.Task[None]]) -> None:
-    """Cancel the dial tasks, again if need be: a cancellation that lands while a link's
-    teardown awaits its writer is swallowed there (``PeerManager._serve``), and the task
-    would dial on."""
-    pending = set(dials)
-    for _ in range(20):
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    log.error("state sync: %d dial tasks would not stop", len(pending))
+    """Cancel the dial tasks and wait (at most 10 s) until they have ended."""
+    for task in dials:
+        task.cancel()
+    if not dials:
+        return
+    _, pending = await asyncio.wait(dials, timeout=10)
+    if pending:
+        log.error("state sync: %d dial tasks would not stop", len(pending))
 
 
 async def state_sync(

@@ -42,6 +42,7 @@ from node.api.context import api_state
 from node.api.disclosure import Disclosure
 from node.api.render import APIError, Format, negotiate, render_body
 from node.events import BlockPublished, Subscription
+from node.reap import reap
 from node.service import Queries
 
 MAX_SUBSCRIBERS = 1024
@@ -106,14 +107,13 @@ async def events(request: web.Request) -> web.StreamResponse:
             await _send(ws, fmt, {"type": "subscribed", **current[0].to_obj()})
     finally:
         pusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pusher
         state.node.events.unsubscribe(sub)
         state.sockets.discard(ws)
         state.subscribers.subtract(clients)
         for client in clients:
             if state.subscribers[client] <= 0:
                 del state.subscribers[client]
+        await reap(pusher)  # last: a cancellation of this handler is raised from it
     return ws
 
 
