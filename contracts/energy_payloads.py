@@ -10,7 +10,7 @@ payload to state are in :mod:`contracts.energy`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts.errors import bad_payload
 from contracts.fields import AMOUNT, ORG_ID, optional, payload, text
@@ -26,7 +26,6 @@ WH = Int(hi=MAX_WH)
 
 
 @payload("energy.register_meter")
-@dataclass(frozen=True, slots=True)
 class RegisterMeter(Described):
     meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
     owner: str = field(metadata=wire(ORG_ID))
@@ -35,14 +34,12 @@ class RegisterMeter(Described):
 
 
 @payload("energy.revoke_meter")
-@dataclass(frozen=True, slots=True)
 class RevokeMeter(Described):
     meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
     reason: str = field(metadata=wire(text()))
 
 
 @payload("energy.submit_reading")
-@dataclass(frozen=True, slots=True)
 class Reading(Described):
     meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
     interval_start_ms: int = field(metadata=wire(AMOUNT))
@@ -52,7 +49,6 @@ class Reading(Described):
 
 
 @payload("energy.credit_balance")
-@dataclass(frozen=True, slots=True)
 class CreditBalance(Described):
     account: str = field(metadata=wire(ORG_ID))
     amount: int = field(metadata=wire(Int(lo=1, hi=MAX_CREDIT)))
@@ -60,7 +56,6 @@ class CreditBalance(Described):
 
 
 @payload("energy.place_order")
-@dataclass(frozen=True, slots=True)
 class PlaceOrder(Described):
     interval_start_ms: int = field(metadata=wire(AMOUNT))
     side: str = field(metadata=wire(Choice(SIDES)))
@@ -76,12 +71,10 @@ class PlaceOrder(Described):
 
 
 @payload("energy.cancel_order")
-@dataclass(frozen=True, slots=True)
 class CancelOrder(Described):
     order_id: str = field(metadata=wire(Str(max_len=64, pattern=ORDER_ID_PATTERN, control=False)))
 
 
 @payload("energy.settle")
-@dataclass(frozen=True, slots=True)
 class Settle(Described):
     interval_start_ms: int = field(metadata=wire(AMOUNT))

@@ -9,7 +9,7 @@ market never written reads as empty) and store them with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts import state_keys as sk
 from contracts.context import TxContext
@@ -31,7 +31,6 @@ ORDER_ID = Str(max_len=64, min_len=64)
 
 
 @stored("meter")
-@dataclass(frozen=True, slots=True)
 class Meter(Described):
     """A meter's own key, its owner, its life (active from, revoked) and reading count."""
 
@@ -50,7 +49,6 @@ class Meter(Described):
 
 
 @stored("meter_reading")
-@dataclass(frozen=True, slots=True)
 class MeterReading(Described):
     """One signed reading of one meter for one interval."""
 
@@ -68,7 +66,6 @@ class MeterReading(Described):
 
 
 @stored("energy_account")
-@dataclass(frozen=True, slots=True)
 class Account(Described):
     """An organisation's money (available and reserved, minor units) and energy totals."""
 
@@ -90,7 +87,6 @@ class Account(Described):
 
 
 @stored("energy_position")
-@dataclass(frozen=True, slots=True)
 class Position(Described):
     """An account in one interval: produced, consumed, offered, sold, bought, orders placed."""
 
@@ -121,7 +117,6 @@ class Position(Described):
 
 
 @stored("energy_order")
-@dataclass(frozen=True, slots=True)
 class Order(Described):
     """An offer or bid; ``reserved`` is what placing it locked (Wh or money)."""
 
@@ -144,7 +139,6 @@ class Order(Described):
 
 
 @stored("clearing")
-@dataclass(frozen=True, slots=True)
 class Clearing(Described):
     """The outcome of settling an interval."""
 
@@ -156,7 +150,6 @@ class Clearing(Described):
 
 
 @stored("market")
-@dataclass(frozen=True, slots=True)
 class MarketBook(Described):
     """An interval's order ids in placement order, and its clearing once settled."""
 
@@ -175,7 +168,6 @@ class MarketBook(Described):
 
 
 @stored("trade")
-@dataclass(frozen=True, slots=True)
 class Trade(Described):
     """Trade ``n`` of an interval: who sold to whom, how much, at what price and amount."""
 

@@ -14,8 +14,8 @@ The specs here are the vocabulary both sides use: ids, text, places, counts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import field
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, dataclass_transform
 
 from contracts import codes
 from contracts.errors import ContractError, bad_payload
@@ -35,14 +35,28 @@ class RecordError(LedgerError):
     code = "bad_record"
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def payload(what: str) -> Callable[[type[T]], type[T]]:
-    """Describe a transaction payload: refusals are ``bad_payload`` naming ``what``."""
-    return described(what, error=bad_payload, convert=(ContractError,))
+    """Describe a transaction payload: the class becomes a frozen dataclass with slots
+    whose parse refuses with ``bad_payload`` naming ``what``."""
+    return _described_dataclass(described(what, error=bad_payload, convert=(ContractError,)))
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def stored(what: str) -> Callable[[type[T]], type[T]]:
-    """Describe a stored record: a map that does not fit raises :class:`RecordError`."""
-    return described(what, error=RecordError)
+    """Describe a stored record: the class becomes a frozen dataclass with slots; a map
+    that does not fit it raises :class:`RecordError`."""
+    return _described_dataclass(described(what, error=RecordError))
+
+
+def _described_dataclass(describe: Callable[[type[T]], type[T]]) -> Callable[[type[T]], type[T]]:
+    """``describe`` applied to the class made a frozen dataclass with slots: every payload
+    and record is one (immutable, and as small as a tuple)."""
+
+    def decorate(cls: type[T]) -> type[T]:
+        return describe(dataclass(frozen=True, slots=True)(cls))
+
+    return decorate
 
 
 def optional(spec: Spec, default: Any) -> Any:

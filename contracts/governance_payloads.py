@@ -45,7 +45,6 @@ SETTABLE_PARAMS = frozenset({"restricted_hs_codes", *INT_RANGES})
 
 
 @payload("gov.propose validator-add")
-@dataclass(frozen=True, slots=True)
 class ValidatorAdd(Described):
     """A new validator; ``org`` owns it (default: the proposer's organisation)."""
 
@@ -57,20 +56,17 @@ class ValidatorAdd(Described):
 
 
 @payload("gov.propose validator-remove")
-@dataclass(frozen=True, slots=True)
 class ValidatorRemove(Described):
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
 
 
 @payload("gov.propose validator-power")
-@dataclass(frozen=True, slots=True)
 class ValidatorPower(Described):
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     power: int = field(metadata=wire(POWER))
 
 
 @payload("gov.propose validator-rotate")
-@dataclass(frozen=True, slots=True)
 class ValidatorRotate(Described):
     """``public_key`` hands its seat to ``new_public_key``, which signed ``proof``."""
 
@@ -84,7 +80,6 @@ class ValidatorRotate(Described):
 
 
 @payload("gov.propose role-grant")
-@dataclass(frozen=True, slots=True)
 class RoleGrant(Described):
     """Give each listed member of ``org`` its roles: registers the key, or extends the
     roles of a member it already is (its name then stays)."""
@@ -99,21 +94,18 @@ class RoleGrant(Described):
 
 
 @payload("gov.propose org-suspend")
-@dataclass(frozen=True, slots=True)
 class OrgSuspend(Described):
     org: str = field(metadata=wire(ORG_ID))
     reason: str = field(metadata=wire(text()))
 
 
 @payload("gov.propose org-unsuspend")
-@dataclass(frozen=True, slots=True)
 class OrgUnsuspend(Described):
     org: str = field(metadata=wire(ORG_ID))
     reason: str = field(metadata=wire(text()))
 
 
 @payload("gov.propose founding-admit")
-@dataclass(frozen=True, slots=True)
 class FoundingAdmit(Described):
     """Make a registered agency a founding agency (it then approves proposals)."""
 
@@ -121,7 +113,6 @@ class FoundingAdmit(Described):
 
 
 @payload("gov.propose params-set")
-@dataclass(frozen=True, slots=True)
 class ParamsSet(Described):
     """New values for some contract parameters (:data:`SETTABLE_PARAMS`)."""
 
@@ -163,7 +154,6 @@ CHANGES: dict[str, type[Described]] = {
 
 
 @payload("gov.propose")
-@dataclass(frozen=True, slots=True)
 class Propose(Described):
     kind: str = field(metadata=wire(Choice(CHANGES)))
     change: dict[str, Value] = field(metadata=wire(AnyMap()))
@@ -192,12 +182,10 @@ def possession_message(old_key: bytes, new_key: bytes) -> bytes:
 
 
 @payload("gov.approve")
-@dataclass(frozen=True, slots=True)
 class Approve(Described):
     id: str = field(metadata=wire(PROPOSAL_ID))
 
 
 @payload("gov.withdraw")
-@dataclass(frozen=True, slots=True)
 class Withdraw(Described):
     id: str = field(metadata=wire(PROPOSAL_ID))

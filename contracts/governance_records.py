@@ -17,7 +17,7 @@ refused. *Expired* is computed, never stored: a pending proposal whose
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts import state_keys as sk
 from contracts.context import StateReader, TxContext
@@ -59,7 +59,6 @@ SCHEDULED_KEY = sk.gov_key("scheduled")
 
 
 @stored("governance proposal")
-@dataclass(frozen=True, slots=True)
 class Proposal(Described):
     """A governance proposal: the change, who proposed and approved it, where it stands."""
 
@@ -89,7 +88,6 @@ class Proposal(Described):
 
 
 @stored("governance registry")
-@dataclass(frozen=True, slots=True)
 class Registry(Described):
     """How many proposals were ever made; the ids of those that may still be pending."""
 
@@ -102,7 +100,6 @@ class Registry(Described):
 
 
 @stored("suspension")
-@dataclass(frozen=True, slots=True)
 class Suspension(Described):
     """An organisation suspended by proposal ``proposal`` at ``height``."""
 
@@ -117,7 +114,6 @@ class Suspension(Described):
 
 
 @stored("founding agencies")
-@dataclass(frozen=True, slots=True)
 class Founding(Described):
     """Agencies admitted as founding by governance (genesis agencies are not listed)."""
 
@@ -129,7 +125,6 @@ class Founding(Described):
 
 
 @stored("validator owner")
-@dataclass(frozen=True, slots=True)
 class ValidatorOwner(Described):
     """The organisation a validator key belongs to (set by validator-add and -rotate)."""
 
@@ -143,7 +138,6 @@ class ValidatorOwner(Described):
 
 
 @stored("scheduled validator update")
-@dataclass(frozen=True, slots=True)
 class Scheduled(Described):
     """A validator update that takes effect at ``effective_height``."""
 
@@ -155,7 +149,6 @@ class Scheduled(Described):
 
 
 @stored("scheduled validator updates")
-@dataclass(frozen=True, slots=True)
 class ScheduledList(Described):
     updates: tuple[Scheduled, ...] = field(metadata=wire(List(Nested(Scheduled), max_len=1000)))
 

@@ -9,7 +9,7 @@ The handlers are in :mod:`contracts.identity`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts.errors import bad_payload
 from contracts.fields import ORG_ID, payload, text
@@ -29,7 +29,6 @@ ROLE_LIST = Mapped(
 
 
 @payload("identity.register_member")
-@dataclass(frozen=True, slots=True)
 class NewMember(Described):
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     name: str = field(metadata=wire(text(100)))
@@ -43,7 +42,6 @@ def check_distinct_keys(members: tuple[NewMember, ...], what: str) -> None:
 
 
 @payload("identity.register_org")
-@dataclass(frozen=True, slots=True)
 class RegisterOrg(Described):
     id: str = field(metadata=wire(ORG_ID))
     name: str = field(metadata=wire(text(200)))
@@ -60,7 +58,6 @@ class RegisterOrg(Described):
 
 
 @payload("identity.revoke_member")
-@dataclass(frozen=True, slots=True)
 class RevokeMember(Described):
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     reason: str = field(metadata=wire(text()))

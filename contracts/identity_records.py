@@ -7,7 +7,7 @@ with :meth:`~contracts.context.TxContext.save`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts import state_keys as sk
 from contracts.context import TxContext
@@ -17,7 +17,6 @@ from ledger.schema import PUBLIC_KEY, Bool, Described, List, Optional, Str, wire
 
 
 @stored("organisation")
-@dataclass(frozen=True, slots=True)
 class Organisation(Described):
     """An organisation: its kind, city, whether it founded the chain, its member keys (hex)."""
 
@@ -37,7 +36,6 @@ class Organisation(Described):
 
 
 @stored("member")
-@dataclass(frozen=True, slots=True)
 class Member(Described):
     """A member key: its organisation, roles (sorted), status and revocation."""
 

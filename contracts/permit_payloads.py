@@ -25,7 +25,6 @@ MAX_WINDOW_MS = 50 * 365 * 86_400_000
 
 
 @payload("permit.apply")
-@dataclass(frozen=True, slots=True)
 class Apply(Described):
     id: str = field(metadata=wire(RECORD_ID))
     type: str = field(metadata=wire(Choice(PERMIT_TYPES)))

@@ -8,7 +8,7 @@ permit with :meth:`~contracts.context.TxContext.save` and an entry with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts import codes
 from contracts import state_keys as sk
@@ -26,7 +26,6 @@ HS_PREFIXES = List(
 
 
 @stored("inspection")
-@dataclass(frozen=True, slots=True)
 class Inspection(Described):
     """One inspection of an issued (or suspended) permit."""
 
@@ -37,7 +36,6 @@ class Inspection(Described):
 
 
 @stored("permit")
-@dataclass(frozen=True, slots=True)
 class Permit(Described):
     """A permit as it stands: holder, place, window of validity, stored status.
 
@@ -71,7 +69,6 @@ class Permit(Described):
 
 
 @stored("permit_history")
-@dataclass(frozen=True, slots=True)
 class PermitEvent(Described):
     """History entry ``seq``: the action, the status it left, who and when."""
 

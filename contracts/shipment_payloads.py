@@ -11,7 +11,7 @@ parsed payload to state are in :mod:`contracts.shipments`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts.errors import bad_payload
 from contracts.fields import AMOUNT, ORG_ID, PLACE, RECORD_ID, optional, payload, text
@@ -41,7 +41,6 @@ CUSTOMS_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 
 
 @payload("shipment.declare")
-@dataclass(frozen=True, slots=True)
 class Declare(Consignment):
     """The declarant lodges a consignment (an event time may be given)."""
 
@@ -55,7 +54,6 @@ class Declare(Consignment):
 
 
 @payload("shipment.attach_document")
-@dataclass(frozen=True, slots=True)
 class AttachDocument(Described):
     shipment_id: str = field(metadata=wire(RECORD_ID))
     type: str = field(metadata=wire(Choice(DOCUMENT_TYPES)))
@@ -64,7 +62,6 @@ class AttachDocument(Described):
 
 
 @payload("shipment.offer_custody")
-@dataclass(frozen=True, slots=True)
 class OfferCustody(Described):
     shipment_id: str = field(metadata=wire(RECORD_ID))
     to: str = field(metadata=wire(ORG_ID))
@@ -72,7 +69,6 @@ class OfferCustody(Described):
 
 
 @payload("shipment.accept_custody")
-@dataclass(frozen=True, slots=True)
 class ShipmentRef(Described):
     """A payload naming only the shipment (and an event time): accept custody, confirm a
     party (the latter read as ``shipment.confirm_party`` by :data:`CONFIRM_PARTY`)."""
@@ -85,7 +81,6 @@ CONFIRM_PARTY = Record(ShipmentRef, "shipment.confirm_party", error=bad_payload)
 
 
 @payload("shipment.milestone")
-@dataclass(frozen=True, slots=True)
 class Milestone(Described):
     shipment_id: str = field(metadata=wire(RECORD_ID))
     event: str = field(metadata=wire(Choice(MILESTONES)))
@@ -94,7 +89,6 @@ class Milestone(Described):
 
 
 @payload("shipment.customs_decision")
-@dataclass(frozen=True, slots=True)
 class CustomsDecision(Described):
     shipment_id: str = field(metadata=wire(RECORD_ID))
     decision: str = field(metadata=wire(Choice(CUSTOMS_TRANSITIONS)))
@@ -108,7 +102,6 @@ class CustomsDecision(Described):
 
 
 @payload("shipment.deliver")
-@dataclass(frozen=True, slots=True)
 class Deliver(Described):
     shipment_id: str = field(metadata=wire(RECORD_ID))
     place: str = field(metadata=wire(PLACE))

@@ -49,7 +49,6 @@ ORGS = List(ORG_ID, max_len=MAX_SIZE)
 
 
 @stored("goods")
-@dataclass(frozen=True, slots=True)
 class GoodsLine(Described):
     """One line of goods: HS code, description, quantity in a unit, value in a currency."""
 
@@ -74,7 +73,6 @@ class GoodsLine(Described):
 
 
 @stored("document")
-@dataclass(frozen=True, slots=True)
 class Document(Described):
     """The SHA-256 of an off-chain trade document, who attached it and when."""
 
@@ -86,7 +84,6 @@ class Document(Described):
 
 
 @stored("custody_offer")
-@dataclass(frozen=True, slots=True)
 class CustodyOffer(Described):
     """An open offer of custody by the holder ``by`` to organisation ``to``."""
 
@@ -115,7 +112,6 @@ class Consignment(Described):
 
 
 @stored("shipment")
-@dataclass(frozen=True, slots=True)
 class Shipment(Consignment):
     """A consignment as it stands; ``history_len`` entries make up its provenance."""
 
@@ -154,7 +150,6 @@ class Shipment(Consignment):
 
 
 @stored("shipment_history")
-@dataclass(frozen=True, slots=True)
 class ShipmentEvent(Described):
     """Provenance entry ``seq``: what happened (``event``, ``details``), when (event and
     record time), where (a UN/LOCODE or nil), why (``biz_step``) and who (actor)."""
