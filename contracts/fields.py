@@ -22,7 +22,7 @@ from contracts.errors import ContractError, bad_payload
 from ledger.encoding import INT_MAX, MAX_SIZE
 from ledger.errors import LedgerError
 from ledger.genesis import ORG_ID_PATTERN
-from ledger.schema import MAX_I63, Int, Spec, Str, Where, described, wire
+from ledger.schema import MAX_I63, Int, Optional, Spec, Str, Where, described, wire
 
 T = TypeVar("T")
 
@@ -45,8 +45,10 @@ def payload(what: str) -> Callable[[type[T]], type[T]]:
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def stored(what: str) -> Callable[[type[T]], type[T]]:
     """Describe a stored record: the class becomes a frozen dataclass with slots; a map
-    that does not fit it raises :class:`RecordError`."""
-    return _described_dataclass(described(what, error=RecordError))
+    that does not fit it raises :class:`RecordError`. A field that names no spec is
+    read by its type (:data:`STORED_BY_TYPE`): what this code wrote is checked for its
+    type and sign only, a bound belongs to the payload that let the value in."""
+    return _described_dataclass(described(what, error=RecordError, by_type=STORED_BY_TYPE))
 
 
 def _described_dataclass(describe: Callable[[type[T]], type[T]]) -> Callable[[type[T]], type[T]]:
@@ -85,3 +87,5 @@ PLACE = Where(
 """A UN/LOCODE place."""
 ANY_TEXT = Str(max_len=MAX_SIZE)
 """Stored text: whatever a payload's text field let through (or the genesis file held)."""
+STORED_BY_TYPE: dict[str, Spec] = {"int": NUMBER, "str": ANY_TEXT, "int | None": Optional(NUMBER)}
+"""The spec of a stored record's field that names none, by its type annotation."""

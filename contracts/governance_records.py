@@ -21,10 +21,10 @@ from dataclasses import field
 
 from contracts import state_keys as sk
 from contracts.context import StateReader, TxContext
-from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, stored
+from contracts.fields import ORG_ID, stored
 from contracts.record_cache import typed_record
 from ledger.encoding import MAX_SIZE, Value
-from ledger.schema import PUBLIC_KEY, AnyMap, Described, List, Nested, Optional, Str, wire
+from ledger.schema import PUBLIC_KEY, AnyMap, Described, List, Nested, Str, wire
 
 PROPOSAL_ID_PATTERN = re.compile(r"^gov-[0-9a-f]{32}$")
 PROPOSAL_ID = Str(max_len=36, pattern=PROPOSAL_ID_PATTERN)
@@ -63,18 +63,18 @@ class Proposal(Described):
     """A governance proposal: the change, who proposed and approved it, where it stands."""
 
     id: str = field(metadata=wire(PROPOSAL_ID))
-    kind: str = field(metadata=wire(ANY_TEXT))
+    kind: str
     change: dict[str, Value] = field(metadata=wire(AnyMap()))
     proposer_org: str = field(metadata=wire(ORG_ID))
     proposer: bytes = field(metadata=wire(PUBLIC_KEY))
     approvals: tuple[str, ...] = field(metadata=wire(ORG_LIST))
-    status: str = field(metadata=wire(ANY_TEXT))
-    created_height: int = field(metadata=wire(NUMBER))
-    expires_height: int = field(metadata=wire(NUMBER))
-    closed_height: int | None = field(metadata=wire(Optional(NUMBER)))
-    effective_height: int | None = field(metadata=wire(Optional(NUMBER)))
-    refusal: str = field(metadata=wire(ANY_TEXT))
-    refusal_message: str = field(metadata=wire(ANY_TEXT))
+    status: str
+    created_height: int
+    expires_height: int
+    closed_height: int | None
+    effective_height: int | None
+    refusal: str
+    refusal_message: str
 
     @property
     def key(self) -> bytes:
@@ -91,7 +91,7 @@ class Proposal(Described):
 class Registry(Described):
     """How many proposals were ever made; the ids of those that may still be pending."""
 
-    count: int = field(metadata=wire(NUMBER))
+    count: int
     open: tuple[str, ...] = field(metadata=wire(List(PROPOSAL_ID, max_len=MAX_SIZE)))
 
     @property
@@ -104,8 +104,8 @@ class Suspension(Described):
     """An organisation suspended by proposal ``proposal`` at ``height``."""
 
     org: str = field(metadata=wire(ORG_ID))
-    reason: str = field(metadata=wire(ANY_TEXT))
-    height: int = field(metadata=wire(NUMBER))
+    reason: str
+    height: int
     proposal: str = field(metadata=wire(PROPOSAL_ID))
 
     @property
@@ -130,7 +130,7 @@ class ValidatorOwner(Described):
 
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     org: str = field(metadata=wire(ORG_ID))
-    name: str = field(metadata=wire(ANY_TEXT))
+    name: str
 
     @property
     def key(self) -> bytes:
@@ -142,10 +142,10 @@ class Scheduled(Described):
     """A validator update that takes effect at ``effective_height``."""
 
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
-    power: int = field(metadata=wire(NUMBER))
-    name: str = field(metadata=wire(ANY_TEXT))
-    org: str = field(metadata=wire(ANY_TEXT))
-    effective_height: int = field(metadata=wire(NUMBER))
+    power: int
+    name: str
+    org: str
+    effective_height: int
 
 
 @stored("scheduled validator updates")

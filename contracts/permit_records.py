@@ -13,7 +13,7 @@ from dataclasses import field
 from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, RECORD_ID, stored
+from contracts.fields import ORG_ID, RECORD_ID, stored
 from ledger.encoding import MAX_SIZE, Value
 from ledger.schema import HASH, PUBLIC_KEY, AnyMap, Described, List, Nested, Str, wire
 
@@ -29,10 +29,10 @@ HS_PREFIXES = List(
 class Inspection(Described):
     """One inspection of an issued (or suspended) permit."""
 
-    result: str = field(metadata=wire(ANY_TEXT))
-    notes: str = field(metadata=wire(ANY_TEXT))
+    result: str
+    notes: str
     by: str = field(metadata=wire(ORG_ID))
-    time_ms: int = field(metadata=wire(NUMBER))
+    time_ms: int
 
 
 @stored("permit")
@@ -45,23 +45,23 @@ class Permit(Described):
     """
 
     id: str = field(metadata=wire(RECORD_ID))
-    type: str = field(metadata=wire(ANY_TEXT))
+    type: str
     holder: str = field(metadata=wire(ORG_ID))
     applicant: bytes = field(metadata=wire(PUBLIC_KEY))
-    address: str = field(metadata=wire(ANY_TEXT))
-    description: str = field(metadata=wire(ANY_TEXT))
+    address: str
+    description: str
     hs_codes: tuple[str, ...] = field(metadata=wire(HS_PREFIXES))
-    status: str = field(metadata=wire(ANY_TEXT))
-    valid_from: int = field(metadata=wire(NUMBER))
-    valid_until: int = field(metadata=wire(NUMBER))
-    conditions: str = field(metadata=wire(ANY_TEXT))
-    renewals: int = field(metadata=wire(NUMBER))
+    status: str
+    valid_from: int
+    valid_until: int
+    conditions: str
+    renewals: int
     inspections: tuple[Inspection, ...] = field(
         metadata=wire(List(Nested(Inspection), max_len=MAX_INSPECTIONS))
     )
-    reason: str = field(metadata=wire(ANY_TEXT))
-    applied_time_ms: int = field(metadata=wire(NUMBER))
-    history_len: int = field(metadata=wire(NUMBER))
+    reason: str
+    applied_time_ms: int
+    history_len: int
 
     @property
     def key(self) -> bytes:
@@ -72,13 +72,13 @@ class Permit(Described):
 class PermitEvent(Described):
     """History entry ``seq``: the action, the status it left, who and when."""
 
-    seq: int = field(metadata=wire(NUMBER))
-    action: str = field(metadata=wire(ANY_TEXT))
-    status: str = field(metadata=wire(ANY_TEXT))
+    seq: int
+    action: str
+    status: str
     actor_org: str = field(metadata=wire(ORG_ID))
     actor: bytes = field(metadata=wire(PUBLIC_KEY))
-    time_ms: int = field(metadata=wire(NUMBER))
-    height: int = field(metadata=wire(NUMBER))
+    time_ms: int
+    height: int
     tx_hash: bytes = field(metadata=wire(HASH))
     details: dict[str, Value] = field(metadata=wire(AnyMap()))
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, PLACE, RECORD_ID, stored, text
+from contracts.fields import ANY_TEXT, ORG_ID, PLACE, RECORD_ID, stored, text
 from ledger.encoding import MAX_SIZE, Value
 from ledger.schema import (
     HASH,
@@ -76,11 +76,11 @@ class GoodsLine(Described):
 class Document(Described):
     """The SHA-256 of an off-chain trade document, who attached it and when."""
 
-    type: str = field(metadata=wire(ANY_TEXT))
+    type: str
     sha256: bytes = field(metadata=wire(HASH))
-    uri: str = field(metadata=wire(ANY_TEXT))
+    uri: str
     attached_by: str = field(metadata=wire(ORG_ID))
-    height: int = field(metadata=wire(NUMBER))
+    height: int
 
 
 @stored("custody_offer")
@@ -89,7 +89,7 @@ class CustodyOffer(Described):
 
     to: str = field(metadata=wire(ORG_ID))
     by: str = field(metadata=wire(ORG_ID))
-    height: int = field(metadata=wire(NUMBER))
+    height: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +122,14 @@ class Shipment(Consignment):
     holders: tuple[str, ...] = field(metadata=wire(ORGS))
     unconfirmed: tuple[str, ...] = field(metadata=wire(List(ANY_TEXT, max_len=2)))
     custody_offer: CustodyOffer | None = field(metadata=wire(Optional(Nested(CustodyOffer))))
-    stage: str = field(metadata=wire(ANY_TEXT))
-    customs_status: str = field(metadata=wire(ANY_TEXT))
+    stage: str
+    customs_status: str
     licence_id: str | None = field(metadata=wire(Optional(RECORD_ID)))
     last_place: str = field(metadata=wire(PLACE))
-    declared_time_ms: int = field(metadata=wire(NUMBER))
-    delivered_time_ms: int | None = field(metadata=wire(Optional(NUMBER)))
-    declared_height: int = field(metadata=wire(NUMBER))
-    updated_height: int = field(metadata=wire(NUMBER))
+    declared_time_ms: int
+    delivered_time_ms: int | None
+    declared_height: int
+    updated_height: int
     history_len: int = field(metadata=wire(Int(hi=MAX_HISTORY)))
 
     @property
@@ -154,14 +154,14 @@ class ShipmentEvent(Described):
     """Provenance entry ``seq``: what happened (``event``, ``details``), when (event and
     record time), where (a UN/LOCODE or nil), why (``biz_step``) and who (actor)."""
 
-    seq: int = field(metadata=wire(NUMBER))
-    event: str = field(metadata=wire(ANY_TEXT))
-    biz_step: str = field(metadata=wire(ANY_TEXT))
+    seq: int
+    event: str
+    biz_step: str
     actor_org: str = field(metadata=wire(ORG_ID))
     actor: bytes = field(metadata=wire(PUBLIC_KEY))
-    time_ms: int = field(metadata=wire(NUMBER))
-    recorded_ms: int = field(metadata=wire(NUMBER))
-    height: int = field(metadata=wire(NUMBER))
+    time_ms: int
+    recorded_ms: int
+    height: int
     tx_hash: bytes = field(metadata=wire(HASH))
     place: str | None = field(metadata=wire(Optional(PLACE)))
     details: dict[str, Value] = field(metadata=wire(AnyMap()))
