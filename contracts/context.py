@@ -10,6 +10,7 @@ decide on is in authenticated state.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -170,11 +171,16 @@ class Handler:
 
 
 def handler(
-    kind: str, roles: set[str], parse: Callable[[Value], Any], summary: str
+    payload: type[Described], roles: set[str], *, parse: Callable[[Value], Any] | None = None
 ) -> Callable[[Callable[[TxContext, Any], None]], Handler]:
-    """Decorator turning an ``apply(ctx, payload)`` function into a :class:`Handler`."""
+    """Decorator turning an ``apply(ctx, payload)`` function into the :class:`Handler` of
+    ``payload``'s kind, sent by ``roles``. The payload's description gives the kind (its
+    name), the parser (unless ``parse`` reads it further) and the summary (the first
+    paragraph of its docstring), so a kind is named and explained in one place."""
+    record = payload.__schema__
+    summary = " ".join(inspect.cleandoc(payload.__doc__ or "").split("\n\n")[0].split())
 
     def wrap(apply: Callable[[TxContext, Any], None]) -> Handler:
-        return Handler(kind, frozenset(roles), parse, apply, summary)
+        return Handler(record.what, frozenset(roles), parse or record.from_obj, apply, summary)
 
     return wrap

@@ -38,8 +38,17 @@ class RecordError(LedgerError):
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def payload(what: str) -> Callable[[type[T]], type[T]]:
     """Describe a transaction payload: the class becomes a frozen dataclass with slots
-    whose parse refuses with ``bad_payload`` naming ``what``."""
-    return _described_dataclass(described(what, error=bad_payload, convert=(ContractError,)))
+    whose parse refuses with ``bad_payload`` naming ``what``. Its docstring is required:
+    it says what the kind does (the first paragraph is the kind's summary in
+    :func:`contracts.context.handler`)."""
+    describe = _described_dataclass(described(what, error=bad_payload, convert=(ContractError,)))
+
+    def decorate(cls: type[T]) -> type[T]:
+        if not (cls.__doc__ or "").strip():  # before @dataclass writes its own
+            raise TypeError(f"payload {cls.__name__} ({what}) has no docstring")
+        return describe(cls)
+
+    return decorate
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))

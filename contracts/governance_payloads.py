@@ -57,11 +57,15 @@ class ValidatorAdd(Described):
 
 @payload("gov.propose validator-remove")
 class ValidatorRemove(Described):
+    """Take a validator out of the set."""
+
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
 
 
 @payload("gov.propose validator-power")
 class ValidatorPower(Described):
+    """Change a validator's voting power."""
+
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     power: int = field(metadata=wire(POWER))
 
@@ -95,12 +99,17 @@ class RoleGrant(Described):
 
 @payload("gov.propose org-suspend")
 class OrgSuspend(Described):
+    """Suspend an organisation: its members' transactions are refused, its validators
+    removed."""
+
     org: str = field(metadata=wire(ORG_ID))
     reason: str = field(metadata=wire(text()))
 
 
 @payload("gov.propose org-unsuspend")
 class OrgUnsuspend(Described):
+    """Lift an organisation's suspension (its removed validators stay removed)."""
+
     org: str = field(metadata=wire(ORG_ID))
     reason: str = field(metadata=wire(text()))
 
@@ -155,6 +164,8 @@ CHANGES: dict[str, type[Described]] = {
 
 @payload("gov.propose")
 class Propose(Described):
+    """An admin of a founding agency proposes a governance change (its agency approves it)."""
+
     kind: str = field(metadata=wire(Choice(CHANGES)))
     change: dict[str, Value] = field(metadata=wire(AnyMap()))
 
@@ -183,9 +194,13 @@ def possession_message(old_key: bytes, new_key: bytes) -> bytes:
 
 @payload("gov.approve")
 class Approve(Described):
+    """An admin of a founding agency approves a pending proposal for its agency."""
+
     id: str = field(metadata=wire(PROPOSAL_ID))
 
 
 @payload("gov.withdraw")
 class Withdraw(Described):
+    """An admin of the proposing organisation withdraws its pending proposal."""
+
     id: str = field(metadata=wire(PROPOSAL_ID))

@@ -30,6 +30,8 @@ ROLE_LIST = Mapped(
 
 @payload("identity.register_member")
 class NewMember(Described):
+    """An organisation's admin registers a new member key of that organisation."""
+
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     name: str = field(metadata=wire(text(100)))
     roles: tuple[str, ...] = field(metadata=wire(ROLE_LIST))
@@ -43,6 +45,8 @@ def check_distinct_keys(members: tuple[NewMember, ...], what: str) -> None:
 
 @payload("identity.register_org")
 class RegisterOrg(Described):
+    """An admin of a founding agency registers a new organisation and its first members."""
+
     id: str = field(metadata=wire(ORG_ID))
     name: str = field(metadata=wire(text(200)))
     kind: str = field(metadata=wire(Choice(ORG_KINDS)))
@@ -59,5 +63,7 @@ class RegisterOrg(Described):
 
 @payload("identity.revoke_member")
 class RevokeMember(Described):
+    """An organisation's admin revokes one of its member keys; it can send nothing afterwards."""
+
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     reason: str = field(metadata=wire(text()))

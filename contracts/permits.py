@@ -130,12 +130,7 @@ def append_history(
     return permit.replace(history_len=seq + 1)
 
 
-@handler(
-    "permit.apply",
-    APPLY_ROLES,
-    Apply.from_obj,
-    "A member applies for a permit; its organisation becomes the holder.",
-)
+@handler(Apply, APPLY_ROLES)
 def process_apply(ctx: TxContext, p: Apply) -> None:
     key = sk.permit_key(p.id)
     if ctx.get(key) is not None:
