@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypedDict, TypeVar, Unpack
 
 from ledger.encoding import Value
 from ledger.errors import DecodeError, ValidationError
@@ -325,22 +325,22 @@ class Described:
         return result
 
 
-def described(
-    what: str,
-    *,
-    error: ErrorFactory = DecodeError,
-    convert: tuple[type[Exception], ...] = (ValidationError,),
-    tag: tuple[str, str] | None = None,
-    sort_keys: bool = False,
-    by_type: Mapping[str, Spec] | None = None,
-) -> Callable[[type[T]], type[T]]:
+class RecordOptions(TypedDict, total=False):
+    """The keyword parameters :func:`described` hands to :class:`Record` (see there)."""
+
+    error: ErrorFactory
+    convert: tuple[type[Exception], ...]
+    tag: tuple[str, str] | None
+    sort_keys: bool
+    by_type: Mapping[str, Spec] | None
+
+
+def described(what: str, **options: Unpack[RecordOptions]) -> Callable[[type[T]], type[T]]:
     """Class decorator (above ``@dataclass``): compile the class's :class:`Record`
     into ``cls.__schema__`` (the parameters are :class:`Record`'s)."""
 
     def decorate(cls: type[T]) -> type[T]:
-        record = Record(
-            cls, what, error=error, convert=convert, tag=tag, sort_keys=sort_keys, by_type=by_type
-        )
+        record = Record(cls, what, **options)
         cls.__schema__ = record  # type: ignore[attr-defined]
         # The record's own closures, unless the class defines its own (one call less).
         if "from_obj" not in vars(cls):
