@@ -97,21 +97,24 @@ class RoleGrant(Described):
         check_distinct_keys(self.members, "gov.propose role-grant")
 
 
+@dataclass(frozen=True, slots=True)
+class SuspensionChange(Described):
+    """An organisation's suspension set or lifted, and why: :class:`OrgSuspend`,
+    :class:`OrgUnsuspend`."""
+
+    org: str = field(metadata=wire(ORG_ID))
+    reason: str = field(metadata=wire(text()))
+
+
 @payload("gov.propose org-suspend")
-class OrgSuspend(Described):
+class OrgSuspend(SuspensionChange):
     """Suspend an organisation: its members' transactions are refused, its validators
     removed."""
 
-    org: str = field(metadata=wire(ORG_ID))
-    reason: str = field(metadata=wire(text()))
-
 
 @payload("gov.propose org-unsuspend")
-class OrgUnsuspend(Described):
+class OrgUnsuspend(SuspensionChange):
     """Lift an organisation's suspension (its removed validators stay removed)."""
-
-    org: str = field(metadata=wire(ORG_ID))
-    reason: str = field(metadata=wire(text()))
 
 
 @payload("gov.propose founding-admit")
@@ -192,15 +195,18 @@ def possession_message(old_key: bytes, new_key: bytes) -> bytes:
     return b"rotate:" + old_key + new_key
 
 
-@payload("gov.approve")
-class Approve(Described):
-    """An admin of a founding agency approves a pending proposal for its agency."""
+@dataclass(frozen=True, slots=True)
+class ProposalRef(Described):
+    """A payload naming only a proposal: :class:`Approve`, :class:`Withdraw`."""
 
     id: str = field(metadata=wire(PROPOSAL_ID))
+
+
+@payload("gov.approve")
+class Approve(ProposalRef):
+    """An admin of a founding agency approves a pending proposal for its agency."""
 
 
 @payload("gov.withdraw")
-class Withdraw(Described):
+class Withdraw(ProposalRef):
     """An admin of the proposing organisation withdraws its pending proposal."""
-
-    id: str = field(metadata=wire(PROPOSAL_ID))
