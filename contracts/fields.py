@@ -19,10 +19,23 @@ from typing import Any, TypeVar, dataclass_transform
 
 from contracts import codes
 from contracts.errors import ContractError, bad_payload
-from ledger.encoding import INT_MAX, MAX_SIZE
+from ledger.encoding import INT_MAX, MAX_SIZE, Value
 from ledger.errors import LedgerError
 from ledger.genesis import ORG_ID_PATTERN
-from ledger.schema import MAX_I63, Int, Optional, Spec, Str, Where, described, wire
+from ledger.schema import (
+    HASH,
+    MAX_I63,
+    PUBLIC_KEY,
+    AnyMap,
+    Described,
+    Int,
+    Optional,
+    Spec,
+    Str,
+    Where,
+    described,
+    wire,
+)
 
 T = TypeVar("T")
 
@@ -96,5 +109,23 @@ PLACE = Where(
 """A UN/LOCODE place."""
 ANY_TEXT = Str(max_len=MAX_SIZE)
 """Stored text: whatever a payload's text field let through (or the genesis file held)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry(Described):
+    """What every entry of a record's history holds (:class:`~contracts.permit_records.
+    PermitEvent`, :class:`~contracts.shipment_records.ShipmentEvent`): its number in the
+    history, who acted (organisation and member key), at which height and in which
+    transaction, and the details of what happened. Stored by a subclass (field order
+    is the constructor's only: the stored map's keys are sorted)."""
+
+    seq: int
+    actor_org: str = field(metadata=wire(ORG_ID))
+    actor: bytes = field(metadata=wire(PUBLIC_KEY))
+    height: int
+    tx_hash: bytes = field(metadata=wire(HASH))
+    details: dict[str, Value] = field(metadata=wire(AnyMap()))
+
+
 STORED_BY_TYPE: dict[str, Spec] = {"int": NUMBER, "str": ANY_TEXT, "int | None": Optional(NUMBER)}
 """The spec of a stored record's field that names none, by its type annotation."""

@@ -13,9 +13,9 @@ from dataclasses import field
 from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.fields import ORG_ID, RECORD_ID, stored
-from ledger.encoding import MAX_SIZE, Value
-from ledger.schema import HASH, PUBLIC_KEY, AnyMap, Described, List, Nested, Str, wire
+from contracts.fields import ORG_ID, RECORD_ID, HistoryEntry, stored
+from ledger.encoding import MAX_SIZE
+from ledger.schema import PUBLIC_KEY, Described, List, Nested, Str, wire
 
 MAX_INSPECTIONS = 100
 MAX_HS_CODES = 50
@@ -69,18 +69,13 @@ class Permit(Described):
 
 
 @stored("permit_history")
-class PermitEvent(Described):
-    """History entry ``seq``: the action, the status it left, who and when."""
+class PermitEvent(HistoryEntry):
+    """History entry ``seq``: the action, the status it left, who and when (the block's
+    time)."""
 
-    seq: int
     action: str
     status: str
-    actor_org: str = field(metadata=wire(ORG_ID))
-    actor: bytes = field(metadata=wire(PUBLIC_KEY))
     time_ms: int
-    height: int
-    tx_hash: bytes = field(metadata=wire(HASH))
-    details: dict[str, Value] = field(metadata=wire(AnyMap()))
 
 
 def load_permit(ctx: TxContext, permit_id: str) -> Permit | None:

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.fields import ANY_TEXT, ORG_ID, PLACE, RECORD_ID, stored, text
-from ledger.encoding import MAX_SIZE, Value
+from contracts.fields import ANY_TEXT, ORG_ID, PLACE, RECORD_ID, HistoryEntry, stored, text
+from ledger.encoding import MAX_SIZE
 from ledger.schema import (
     HASH,
-    PUBLIC_KEY,
-    AnyMap,
     Described,
     Int,
     List,
@@ -150,21 +148,15 @@ class Shipment(Consignment):
 
 
 @stored("shipment_history")
-class ShipmentEvent(Described):
+class ShipmentEvent(HistoryEntry):
     """Provenance entry ``seq``: what happened (``event``, ``details``), when (event and
     record time), where (a UN/LOCODE or nil), why (``biz_step``) and who (actor)."""
 
-    seq: int
     event: str
     biz_step: str
-    actor_org: str = field(metadata=wire(ORG_ID))
-    actor: bytes = field(metadata=wire(PUBLIC_KEY))
     time_ms: int
     recorded_ms: int
-    height: int
-    tx_hash: bytes = field(metadata=wire(HASH))
     place: str | None = field(metadata=wire(Optional(PLACE)))
-    details: dict[str, Value] = field(metadata=wire(AnyMap()))
 
 
 def load_shipment(ctx: TxContext, shipment_id: str) -> Shipment:
