@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from contracts.errors import ContractError
+from contracts.fields import Acted
 from contracts.params import AppParams
 from contracts.record_cache import remember, typed_record
 from contracts.validator_state import current_set, last_signed, scheduled_set
@@ -101,6 +102,16 @@ class TxContext:
         if record is None:
             raise ContractError("not_found", f"{what} {ident!r} does not exist")
         return record
+
+    def acted(self) -> Acted:
+        """Who acts in this transaction, at which height, in which transaction: what every
+        history entry it writes records."""
+        return {
+            "actor_org": self.sender.org,
+            "actor": self.sender.public_key,
+            "height": self.height,
+            "tx_hash": self.tx_hash,
+        }
 
     def store(self, key: bytes, record: dict[str, Value]) -> None:
         self.writes[key] = encode(record)

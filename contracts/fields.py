@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, dataclass_transform
+from typing import Any, TypedDict, TypeVar, dataclass_transform
 
 from contracts import codes
 from contracts.errors import ContractError, bad_payload
@@ -125,6 +125,16 @@ class HistoryEntry(Described):
     height: int
     tx_hash: bytes = field(metadata=wire(HASH))
     details: dict[str, Value] = field(metadata=wire(AnyMap()))
+
+
+class Acted(TypedDict):
+    """The fields of a :class:`HistoryEntry` the transaction being applied gives
+    (:meth:`contracts.context.TxContext.acted`)."""
+
+    actor_org: str
+    actor: bytes
+    height: int
+    tx_hash: bytes
 
 
 STORED_BY_TYPE: dict[str, Spec] = {"int": NUMBER, "str": ANY_TEXT, "int | None": Optional(NUMBER)}

@@ -119,12 +119,9 @@ def append_history(
         seq=seq,
         action=action,
         status=permit.status,
-        actor_org=ctx.sender.org,
-        actor=ctx.sender.public_key,
         time_ms=ctx.time_ms,
-        height=ctx.height,
-        tx_hash=ctx.tx_hash,
         details=details,
+        **ctx.acted(),
     )
     store_permit_entry(ctx, permit.id, entry)
     return permit.replace(history_len=seq + 1)

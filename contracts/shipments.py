@@ -134,14 +134,11 @@ def append_history(
         seq=seq,
         event=event,
         biz_step=biz_step or BIZ_STEPS.get(event, ""),
-        actor_org=ctx.sender.org,
-        actor=ctx.sender.public_key,
         time_ms=time_ms,
         recorded_ms=ctx.time_ms,
-        height=ctx.height,
-        tx_hash=ctx.tx_hash,
         place=place,
         details=details,
+        **ctx.acted(),
     )
     store_entry(ctx, shipment.id, entry)
     return shipment.replace(history_len=seq + 1, updated_height=ctx.height)
