@@ -1,14 +1,17 @@
 """The field descriptions the contracts share, on :mod:`ledger.schema`.
 
-Every transaction payload and every stored record is a frozen dataclass whose
-fields carry a spec (``field(metadata=wire(...))``); :func:`payload` and
-:func:`stored` compile it, so ``from_obj`` and ``to_obj`` derive from that one
-description. A payload that does not fit is refused with ``bad_payload`` and a
-message naming the kind and the field (``shipment.declare.origin: ...``); rules
-between fields live in the payload's ``__post_init__``. A stored map that does
-not fit its record raises :class:`RecordError`.
+Every transaction payload and every stored record is a class whose fields carry
+a spec (``field(metadata=wire(...))``); :func:`payload` and :func:`stored` make
+it a frozen dataclass and compile its description, so ``from_obj`` and
+``to_obj`` derive from that one description. A payload that does not fit is
+refused with ``bad_payload`` and a message naming the kind and the field
+(``shipment.declare.origin: ...``); rules between fields live in the payload's
+``__post_init__``; its docstring says what the kind does. A stored record's
+plain ``int`` and ``str`` fields need no spec (:data:`STORED_BY_TYPE`); a stored
+map that does not fit its record raises :class:`RecordError`.
 
-The specs here are the vocabulary both sides use: ids, text, places, counts.
+The specs here are the vocabulary both sides use: ids, text, places, counts;
+:class:`HistoryEntry` is what every record history's entries share.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def stored(what: str) -> Callable[[type[T]], type[T]]:
 
 def _described_dataclass(describe: Callable[[type[T]], type[T]]) -> Callable[[type[T]], type[T]]:
     """``describe`` applied to the class made a frozen dataclass with slots: every payload
-    and record is one (immutable, and as small as a tuple)."""
+    and record is one (immutable, no per-instance dict)."""
 
     def decorate(cls: type[T]) -> type[T]:
         return describe(dataclass(frozen=True, slots=True)(cls))
@@ -113,11 +116,12 @@ ANY_TEXT = Str(max_len=MAX_SIZE)
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry(Described):
-    """What every entry of a record's history holds (:class:`~contracts.permit_records.
-    PermitEvent`, :class:`~contracts.shipment_records.ShipmentEvent`): its number in the
-    history, who acted (organisation and member key), at which height and in which
-    transaction, and the details of what happened. Stored by a subclass (field order
-    is the constructor's only: the stored map's keys are sorted)."""
+    """What every entry of a record's history holds (a permit's
+    :class:`~contracts.permit_records.PermitEvent`, a shipment's
+    :class:`~contracts.shipment_records.ShipmentEvent`): its number in the history, who
+    acted (organisation and member key), at which height and in which transaction, and
+    the details of what happened. Stored by a subclass (field order is the constructor's
+    only: the stored map's keys are sorted)."""
 
     seq: int
     actor_org: str = field(metadata=wire(ORG_ID))
