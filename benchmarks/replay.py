@@ -140,8 +140,16 @@ def replay(
     finally:
         source.close()
         shutil.rmtree(scratch, ignore_errors=True)
+    return _figures(top, txs, wall, cpu, loop_cpu)
+
+
+def _figures(
+    blocks: int, txs: int, wall: float, cpu: list[float], loop_cpu: float
+) -> dict[str, Any]:
+    """What a replay reports: ``cpu`` is the process's and the signature worker's CPU
+    seconds, ``loop_cpu`` the event loop thread's."""
     return {
-        "blocks": top,
+        "blocks": blocks,
         "txs": txs,
         "wall_s": round(wall, 3),
         "cpu_s": round(sum(cpu), 3),

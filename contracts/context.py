@@ -10,11 +10,13 @@ decide on is in authenticated state.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from contracts.errors import ContractError
+from contracts.fields import Acted
 from contracts.params import AppParams
 from contracts.record_cache import remember, typed_record
 from contracts.validator_state import current_set, last_signed, scheduled_set
@@ -101,6 +103,16 @@ class TxContext:
             raise ContractError("not_found", f"{what} {ident!r} does not exist")
         return record
 
+    def acted(self) -> Acted:
+        """Who acts in this transaction, at which height, in which transaction: what every
+        history entry it writes records."""
+        return {
+            "actor_org": self.sender.org,
+            "actor": self.sender.public_key,
+            "height": self.height,
+            "tx_hash": self.tx_hash,
+        }
+
     def store(self, key: bytes, record: dict[str, Value]) -> None:
         self.writes[key] = encode(record)
 
@@ -170,11 +182,16 @@ class Handler:
 
 
 def handler(
-    kind: str, roles: set[str], parse: Callable[[Value], Any], summary: str
+    payload: type[Described], roles: set[str], *, parse: Callable[[Value], Any] | None = None
 ) -> Callable[[Callable[[TxContext, Any], None]], Handler]:
-    """Decorator turning an ``apply(ctx, payload)`` function into a :class:`Handler`."""
+    """Decorator turning an ``apply(ctx, payload)`` function into the :class:`Handler` of
+    ``payload``'s kind, sent by ``roles``. The payload's description gives the kind (its
+    name), the parser (unless ``parse`` reads it further) and the summary (the first
+    paragraph of its docstring), so a kind is named and explained in one place."""
+    record = payload.__schema__
+    summary = " ".join(inspect.cleandoc(payload.__doc__ or "").split("\n\n")[0].split())
 
     def wrap(apply: Callable[[TxContext, Any], None]) -> Handler:
-        return Handler(kind, frozenset(roles), parse, apply, summary)
+        return Handler(record.what, frozenset(roles), parse or record.from_obj, apply, summary)
 
     return wrap

@@ -138,12 +138,7 @@ def require_prosumer(ctx: TxContext, org_id: str, rule: str) -> None:
 # --- handlers: meters and money --------------------------------------------------------------
 
 
-@handler(
-    "energy.register_meter",
-    {"energy_regulator"},
-    RegisterMeter.from_obj,
-    "The regulator registers a meter key to a prosumer organisation.",
-)
+@handler(RegisterMeter, {"energy_regulator"})
 def process_register_meter(ctx: TxContext, p: RegisterMeter) -> None:
     require_prosumer(ctx, p.owner, "meters belong to prosumer organisations")
     key = sk.meter_key(p.meter_key)
@@ -162,12 +157,7 @@ def process_register_meter(ctx: TxContext, p: RegisterMeter) -> None:
     ctx.emit("energy.meter_registered", {"meter": p.meter_key, "owner": p.owner})
 
 
-@handler(
-    "energy.revoke_meter",
-    {"energy_regulator"},
-    RevokeMeter.from_obj,
-    "The regulator revokes a meter; its readings are refused afterwards.",
-)
+@handler(RevokeMeter, {"energy_regulator"})
 def process_revoke_meter(ctx: TxContext, p: RevokeMeter) -> None:
     meter = load_meter(ctx, p.meter_key)
     if meter.status != "active":
@@ -176,12 +166,7 @@ def process_revoke_meter(ctx: TxContext, p: RevokeMeter) -> None:
     ctx.emit("energy.meter_revoked", {"meter": p.meter_key, "owner": meter.owner})
 
 
-@handler(
-    "energy.submit_reading",
-    {"prosumer"},
-    Reading.from_obj,
-    "The meter owner submits a reading signed by the meter; production mints credits.",
-)
+@handler(Reading, {"prosumer"})
 def process_submit_reading(ctx: TxContext, p: Reading) -> None:
     meter = load_meter(ctx, p.meter_key)
     if meter.status != "active":
@@ -250,12 +235,7 @@ def check_reading_time(ctx: TxContext, meter: Meter, interval_start_ms: int) -> 
         )
 
 
-@handler(
-    "energy.credit_balance",
-    {"energy_regulator"},
-    CreditBalance.from_obj,
-    "The regulator credits a prosumer's prepaid money balance (minor units).",
-)
+@handler(CreditBalance, {"energy_regulator"})
 def process_credit_balance(ctx: TxContext, p: CreditBalance) -> None:
     require_prosumer(ctx, p.account, "energy accounts belong to prosumers")
     ctx.save(_add(load_account(ctx, p.account), balance=p.amount))
@@ -315,12 +295,7 @@ def _release(
     return moved, position
 
 
-@handler(
-    "energy.place_order",
-    {"prosumer"},
-    PlaceOrder.from_obj,
-    "A prosumer offers or bids for an interval; the Wh or money is reserved.",
-)
+@handler(PlaceOrder, {"prosumer"})
 def process_place_order(ctx: TxContext, p: PlaceOrder) -> None:
     check_interval(ctx, p.interval_start_ms, ended=False)
     book = load_market(ctx, p.interval_start_ms)
@@ -372,12 +347,7 @@ def process_place_order(ctx: TxContext, p: PlaceOrder) -> None:
     )
 
 
-@handler(
-    "energy.cancel_order",
-    {"prosumer"},
-    CancelOrder.from_obj,
-    "A member of the ordering prosumer cancels an open order; its reservation is released.",
-)
+@handler(CancelOrder, {"prosumer"})
 def process_cancel_order(ctx: TxContext, p: CancelOrder) -> None:
     order = load_order(ctx, p.order_id)
     if order.account != ctx.sender.org:
@@ -392,12 +362,7 @@ def process_cancel_order(ctx: TxContext, p: CancelOrder) -> None:
     ctx.emit("energy.order_cancelled", {"order": p.order_id, "account": order.account})
 
 
-@handler(
-    "energy.settle",
-    {"energy_regulator", "prosumer"},
-    Settle.from_obj,
-    "Once an interval has ended, anyone in the market settles it (once): auction + transfers.",
-)
+@handler(Settle, {"energy_regulator", "prosumer"})
 def process_settle(ctx: TxContext, p: Settle) -> None:
     start = p.interval_start_ms
     check_interval(ctx, start, ended=True, delay_ms=ctx.params.settlement_delay_ms)

@@ -10,7 +10,7 @@ payload to state are in :mod:`contracts.energy`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts.errors import bad_payload
 from contracts.fields import AMOUNT, ORG_ID, optional, payload, text
@@ -26,8 +26,9 @@ WH = Int(hi=MAX_WH)
 
 
 @payload("energy.register_meter")
-@dataclass(frozen=True, slots=True)
 class RegisterMeter(Described):
+    """The regulator registers a meter key to a prosumer organisation."""
+
     meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
     owner: str = field(metadata=wire(ORG_ID))
     name: str = field(metadata=wire(text(100)))
@@ -35,15 +36,17 @@ class RegisterMeter(Described):
 
 
 @payload("energy.revoke_meter")
-@dataclass(frozen=True, slots=True)
 class RevokeMeter(Described):
+    """The regulator revokes a meter; its readings are refused afterwards."""
+
     meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
     reason: str = field(metadata=wire(text()))
 
 
 @payload("energy.submit_reading")
-@dataclass(frozen=True, slots=True)
 class Reading(Described):
+    """The meter owner submits a reading signed by the meter; production mints credits."""
+
     meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
     interval_start_ms: int = field(metadata=wire(AMOUNT))
     produced_wh: int = field(metadata=wire(WH))
@@ -52,16 +55,18 @@ class Reading(Described):
 
 
 @payload("energy.credit_balance")
-@dataclass(frozen=True, slots=True)
 class CreditBalance(Described):
+    """The regulator credits a prosumer's prepaid money balance (minor units)."""
+
     account: str = field(metadata=wire(ORG_ID))
     amount: int = field(metadata=wire(Int(lo=1, hi=MAX_CREDIT)))
     reference: str = field(metadata=wire(text()))
 
 
 @payload("energy.place_order")
-@dataclass(frozen=True, slots=True)
 class PlaceOrder(Described):
+    """A prosumer offers or bids for an interval; the Wh or money is reserved."""
+
     interval_start_ms: int = field(metadata=wire(AMOUNT))
     side: str = field(metadata=wire(Choice(SIDES)))
     quantity_wh: int = field(metadata=wire(Int(lo=1, hi=MAX_WH)))
@@ -76,12 +81,14 @@ class PlaceOrder(Described):
 
 
 @payload("energy.cancel_order")
-@dataclass(frozen=True, slots=True)
 class CancelOrder(Described):
+    """A member of the ordering prosumer cancels an open order; its reservation is released."""
+
     order_id: str = field(metadata=wire(Str(max_len=64, pattern=ORDER_ID_PATTERN, control=False)))
 
 
 @payload("energy.settle")
-@dataclass(frozen=True, slots=True)
 class Settle(Described):
+    """Once an interval has ended, anyone in the market settles it (once): auction + transfers."""
+
     interval_start_ms: int = field(metadata=wire(AMOUNT))

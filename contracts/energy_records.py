@@ -9,11 +9,11 @@ market never written reads as empty) and store them with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, stored
+from contracts.fields import ORG_ID, stored
 from ledger.schema import (
     HASH,
     PUBLIC_KEY,
@@ -31,18 +31,17 @@ ORDER_ID = Str(max_len=64, min_len=64)
 
 
 @stored("meter")
-@dataclass(frozen=True, slots=True)
 class Meter(Described):
     """A meter's own key, its owner, its life (active from, revoked) and reading count."""
 
     meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
     owner: str = field(metadata=wire(ORG_ID))
-    name: str = field(metadata=wire(ANY_TEXT))
-    status: str = field(metadata=wire(ANY_TEXT))
-    registered_height: int = field(metadata=wire(NUMBER))
-    active_from_ms: int = field(metadata=wire(NUMBER))
-    revoked_reason: str = field(metadata=wire(ANY_TEXT))
-    readings: int = field(metadata=wire(NUMBER))
+    name: str
+    status: str
+    registered_height: int
+    active_from_ms: int
+    revoked_reason: str
+    readings: int
 
     @property
     def key(self) -> bytes:
@@ -50,16 +49,15 @@ class Meter(Described):
 
 
 @stored("meter_reading")
-@dataclass(frozen=True, slots=True)
 class MeterReading(Described):
     """One signed reading of one meter for one interval."""
 
     meter_key: bytes = field(metadata=wire(PUBLIC_KEY))
-    interval_start_ms: int = field(metadata=wire(NUMBER))
-    produced_wh: int = field(metadata=wire(NUMBER))
-    consumed_wh: int = field(metadata=wire(NUMBER))
+    interval_start_ms: int
+    produced_wh: int
+    consumed_wh: int
     signature: bytes = field(metadata=wire(SIGNATURE))
-    height: int = field(metadata=wire(NUMBER))
+    height: int
     tx_hash: bytes = field(metadata=wire(HASH))
 
     @property
@@ -68,17 +66,16 @@ class MeterReading(Described):
 
 
 @stored("energy_account")
-@dataclass(frozen=True, slots=True)
 class Account(Described):
     """An organisation's money (available and reserved, minor units) and energy totals."""
 
     org: str = field(metadata=wire(ORG_ID))
-    balance: int = field(metadata=wire(NUMBER))
-    reserved_balance: int = field(metadata=wire(NUMBER))
-    produced_wh: int = field(metadata=wire(NUMBER))
-    consumed_wh: int = field(metadata=wire(NUMBER))
-    sold_wh: int = field(metadata=wire(NUMBER))
-    bought_wh: int = field(metadata=wire(NUMBER))
+    balance: int
+    reserved_balance: int
+    produced_wh: int
+    consumed_wh: int
+    sold_wh: int
+    bought_wh: int
 
     @classmethod
     def empty(cls, org_id: str) -> Account:
@@ -90,18 +87,17 @@ class Account(Described):
 
 
 @stored("energy_position")
-@dataclass(frozen=True, slots=True)
 class Position(Described):
     """An account in one interval: produced, consumed, offered, sold, bought, orders placed."""
 
     org: str = field(metadata=wire(ORG_ID))
-    interval_start_ms: int = field(metadata=wire(NUMBER))
-    produced_wh: int = field(metadata=wire(NUMBER))
-    consumed_wh: int = field(metadata=wire(NUMBER))
-    offered_wh: int = field(metadata=wire(NUMBER))
-    sold_wh: int = field(metadata=wire(NUMBER))
-    bought_wh: int = field(metadata=wire(NUMBER))
-    orders: int = field(metadata=wire(NUMBER))
+    interval_start_ms: int
+    produced_wh: int
+    consumed_wh: int
+    offered_wh: int
+    sold_wh: int
+    bought_wh: int
+    orders: int
 
     @classmethod
     def empty(cls, org_id: str, interval_start_ms: int) -> Position:
@@ -121,22 +117,21 @@ class Position(Described):
 
 
 @stored("energy_order")
-@dataclass(frozen=True, slots=True)
 class Order(Described):
     """An offer or bid; ``reserved`` is what placing it locked (Wh or money)."""
 
     id: str = field(metadata=wire(ORDER_ID))
-    interval_start_ms: int = field(metadata=wire(NUMBER))
-    side: str = field(metadata=wire(ANY_TEXT))
+    interval_start_ms: int
+    side: str
     account: str = field(metadata=wire(ORG_ID))
     placed_by: bytes = field(metadata=wire(PUBLIC_KEY))
-    quantity_wh: int = field(metadata=wire(NUMBER))
-    price_per_kwh: int = field(metadata=wire(NUMBER))
-    reserved: int = field(metadata=wire(NUMBER))
-    seq: int = field(metadata=wire(NUMBER))
-    status: str = field(metadata=wire(ANY_TEXT))
-    filled_wh: int = field(metadata=wire(NUMBER))
-    amount: int = field(metadata=wire(NUMBER))
+    quantity_wh: int
+    price_per_kwh: int
+    reserved: int
+    seq: int
+    status: str
+    filled_wh: int
+    amount: int
 
     @property
     def key(self) -> bytes:
@@ -144,24 +139,22 @@ class Order(Described):
 
 
 @stored("clearing")
-@dataclass(frozen=True, slots=True)
 class Clearing(Described):
     """The outcome of settling an interval."""
 
-    price_per_kwh: int = field(metadata=wire(NUMBER))
-    volume_wh: int = field(metadata=wire(NUMBER))
-    trade_count: int = field(metadata=wire(NUMBER))
-    settled_height: int = field(metadata=wire(NUMBER))
-    settled_time_ms: int = field(metadata=wire(NUMBER))
+    price_per_kwh: int
+    volume_wh: int
+    trade_count: int
+    settled_height: int
+    settled_time_ms: int
 
 
 @stored("market")
-@dataclass(frozen=True, slots=True)
 class MarketBook(Described):
     """An interval's order ids in placement order, and its clearing once settled."""
 
-    interval_start_ms: int = field(metadata=wire(NUMBER))
-    status: str = field(metadata=wire(ANY_TEXT))
+    interval_start_ms: int
+    status: str
     orders: tuple[str, ...] = field(metadata=wire(List(ORDER_ID, max_len=MAX_ORDERS_PER_INTERVAL)))
     clearing: Clearing | None = field(metadata=wire(Optional(Nested(Clearing))))
 
@@ -175,19 +168,18 @@ class MarketBook(Described):
 
 
 @stored("trade")
-@dataclass(frozen=True, slots=True)
 class Trade(Described):
     """Trade ``n`` of an interval: who sold to whom, how much, at what price and amount."""
 
-    interval_start_ms: int = field(metadata=wire(NUMBER))
-    n: int = field(metadata=wire(NUMBER))
+    interval_start_ms: int
+    n: int
     seller: str = field(metadata=wire(ORG_ID))
     buyer: str = field(metadata=wire(ORG_ID))
     offer_id: str = field(metadata=wire(ORDER_ID))
     bid_id: str = field(metadata=wire(ORDER_ID))
-    quantity_wh: int = field(metadata=wire(NUMBER))
-    price_per_kwh: int = field(metadata=wire(NUMBER))
-    amount: int = field(metadata=wire(NUMBER))
+    quantity_wh: int
+    price_per_kwh: int
+    amount: int
 
     @property
     def key(self) -> bytes:

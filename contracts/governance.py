@@ -25,7 +25,14 @@ from contracts.context import Handler, TxContext, handler
 from contracts.errors import ContractError, forbidden, wrong_state
 from contracts.governance_changes import prepare
 from contracts.governance_params import gov_params
-from contracts.governance_payloads import CHANGES, Approve, ParsedProposal, Withdraw, parse_propose
+from contracts.governance_payloads import (
+    CHANGES,
+    Approve,
+    ParsedProposal,
+    Propose,
+    Withdraw,
+    parse_propose,
+)
 from contracts.governance_records import (
     Proposal,
     Registry,
@@ -61,12 +68,7 @@ def open_proposals(ctx: TxContext) -> tuple[Registry, list[Proposal]]:
     return registry, [p for p in live if p.status_at(ctx.height) == "pending"]
 
 
-@handler(
-    "gov.propose",
-    {"admin"},
-    parse_propose,
-    "An admin of a founding agency proposes a governance change (its agency approves it).",
-)
+@handler(Propose, {"admin"}, parse=parse_propose)
 def process_propose(ctx: TxContext, p: ParsedProposal) -> None:
     require_founder(ctx, "propose governance changes")
     registry, live = open_proposals(ctx)
@@ -100,12 +102,7 @@ def check_open(ctx: TxContext, proposal: Proposal) -> None:
         raise wrong_state(f"proposal {proposal.id} is {status}")
 
 
-@handler(
-    "gov.approve",
-    {"admin"},
-    Approve.from_obj,
-    "An admin of a founding agency approves a pending proposal for its agency.",
-)
+@handler(Approve, {"admin"})
 def process_approve(ctx: TxContext, p: Approve) -> None:
     proposal = load_proposal(ctx, p.id)
     require_founder(ctx, "approve proposals")
@@ -117,12 +114,7 @@ def process_approve(ctx: TxContext, p: Approve) -> None:
     decide(ctx, proposal)
 
 
-@handler(
-    "gov.withdraw",
-    {"admin"},
-    Withdraw.from_obj,
-    "An admin of the proposing organisation withdraws its pending proposal.",
-)
+@handler(Withdraw, {"admin"})
 def process_withdraw(ctx: TxContext, p: Withdraw) -> None:
     proposal = load_proposal(ctx, p.id)
     if ctx.sender.org != proposal.proposer_org:

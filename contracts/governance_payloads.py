@@ -45,7 +45,6 @@ SETTABLE_PARAMS = frozenset({"restricted_hs_codes", *INT_RANGES})
 
 
 @payload("gov.propose validator-add")
-@dataclass(frozen=True, slots=True)
 class ValidatorAdd(Described):
     """A new validator; ``org`` owns it (default: the proposer's organisation)."""
 
@@ -57,20 +56,21 @@ class ValidatorAdd(Described):
 
 
 @payload("gov.propose validator-remove")
-@dataclass(frozen=True, slots=True)
 class ValidatorRemove(Described):
+    """Take a validator out of the set."""
+
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
 
 
 @payload("gov.propose validator-power")
-@dataclass(frozen=True, slots=True)
 class ValidatorPower(Described):
+    """Change a validator's voting power."""
+
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     power: int = field(metadata=wire(POWER))
 
 
 @payload("gov.propose validator-rotate")
-@dataclass(frozen=True, slots=True)
 class ValidatorRotate(Described):
     """``public_key`` hands its seat to ``new_public_key``, which signed ``proof``."""
 
@@ -84,7 +84,6 @@ class ValidatorRotate(Described):
 
 
 @payload("gov.propose role-grant")
-@dataclass(frozen=True, slots=True)
 class RoleGrant(Described):
     """Give each listed member of ``org`` its roles: registers the key, or extends the
     roles of a member it already is (its name then stays)."""
@@ -98,22 +97,27 @@ class RoleGrant(Described):
         check_distinct_keys(self.members, "gov.propose role-grant")
 
 
-@payload("gov.propose org-suspend")
 @dataclass(frozen=True, slots=True)
-class OrgSuspend(Described):
+class SuspensionChange(Described):
+    """An organisation's suspension set or lifted, and why: :class:`OrgSuspend`,
+    :class:`OrgUnsuspend`."""
+
     org: str = field(metadata=wire(ORG_ID))
     reason: str = field(metadata=wire(text()))
+
+
+@payload("gov.propose org-suspend")
+class OrgSuspend(SuspensionChange):
+    """Suspend an organisation: its members' transactions are refused, its validators
+    removed."""
 
 
 @payload("gov.propose org-unsuspend")
-@dataclass(frozen=True, slots=True)
-class OrgUnsuspend(Described):
-    org: str = field(metadata=wire(ORG_ID))
-    reason: str = field(metadata=wire(text()))
+class OrgUnsuspend(SuspensionChange):
+    """Lift an organisation's suspension (its removed validators stay removed)."""
 
 
 @payload("gov.propose founding-admit")
-@dataclass(frozen=True, slots=True)
 class FoundingAdmit(Described):
     """Make a registered agency a founding agency (it then approves proposals)."""
 
@@ -121,7 +125,6 @@ class FoundingAdmit(Described):
 
 
 @payload("gov.propose params-set")
-@dataclass(frozen=True, slots=True)
 class ParamsSet(Described):
     """New values for some contract parameters (:data:`SETTABLE_PARAMS`)."""
 
@@ -163,8 +166,9 @@ CHANGES: dict[str, type[Described]] = {
 
 
 @payload("gov.propose")
-@dataclass(frozen=True, slots=True)
 class Propose(Described):
+    """An admin of a founding agency proposes a governance change (its agency approves it)."""
+
     kind: str = field(metadata=wire(Choice(CHANGES)))
     change: dict[str, Value] = field(metadata=wire(AnyMap()))
 
@@ -191,13 +195,18 @@ def possession_message(old_key: bytes, new_key: bytes) -> bytes:
     return b"rotate:" + old_key + new_key
 
 
-@payload("gov.approve")
 @dataclass(frozen=True, slots=True)
-class Approve(Described):
+class ProposalRef(Described):
+    """A payload naming only a proposal: :class:`Approve`, :class:`Withdraw`."""
+
     id: str = field(metadata=wire(PROPOSAL_ID))
+
+
+@payload("gov.approve")
+class Approve(ProposalRef):
+    """An admin of a founding agency approves a pending proposal for its agency."""
 
 
 @payload("gov.withdraw")
-@dataclass(frozen=True, slots=True)
-class Withdraw(Described):
-    id: str = field(metadata=wire(PROPOSAL_ID))
+class Withdraw(ProposalRef):
+    """An admin of the proposing organisation withdraws its pending proposal."""

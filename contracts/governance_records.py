@@ -17,14 +17,14 @@ refused. *Expired* is computed, never stored: a pending proposal whose
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts import state_keys as sk
 from contracts.context import StateReader, TxContext
-from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, stored
+from contracts.fields import ORG_ID, stored
 from contracts.record_cache import typed_record
 from ledger.encoding import MAX_SIZE, Value
-from ledger.schema import PUBLIC_KEY, AnyMap, Described, List, Nested, Optional, Str, wire
+from ledger.schema import PUBLIC_KEY, AnyMap, Described, List, Nested, Str, wire
 
 PROPOSAL_ID_PATTERN = re.compile(r"^gov-[0-9a-f]{32}$")
 PROPOSAL_ID = Str(max_len=36, pattern=PROPOSAL_ID_PATTERN)
@@ -59,23 +59,22 @@ SCHEDULED_KEY = sk.gov_key("scheduled")
 
 
 @stored("governance proposal")
-@dataclass(frozen=True, slots=True)
 class Proposal(Described):
     """A governance proposal: the change, who proposed and approved it, where it stands."""
 
     id: str = field(metadata=wire(PROPOSAL_ID))
-    kind: str = field(metadata=wire(ANY_TEXT))
+    kind: str
     change: dict[str, Value] = field(metadata=wire(AnyMap()))
     proposer_org: str = field(metadata=wire(ORG_ID))
     proposer: bytes = field(metadata=wire(PUBLIC_KEY))
     approvals: tuple[str, ...] = field(metadata=wire(ORG_LIST))
-    status: str = field(metadata=wire(ANY_TEXT))
-    created_height: int = field(metadata=wire(NUMBER))
-    expires_height: int = field(metadata=wire(NUMBER))
-    closed_height: int | None = field(metadata=wire(Optional(NUMBER)))
-    effective_height: int | None = field(metadata=wire(Optional(NUMBER)))
-    refusal: str = field(metadata=wire(ANY_TEXT))
-    refusal_message: str = field(metadata=wire(ANY_TEXT))
+    status: str
+    created_height: int
+    expires_height: int
+    closed_height: int | None
+    effective_height: int | None
+    refusal: str
+    refusal_message: str
 
     @property
     def key(self) -> bytes:
@@ -89,11 +88,10 @@ class Proposal(Described):
 
 
 @stored("governance registry")
-@dataclass(frozen=True, slots=True)
 class Registry(Described):
     """How many proposals were ever made; the ids of those that may still be pending."""
 
-    count: int = field(metadata=wire(NUMBER))
+    count: int
     open: tuple[str, ...] = field(metadata=wire(List(PROPOSAL_ID, max_len=MAX_SIZE)))
 
     @property
@@ -102,13 +100,12 @@ class Registry(Described):
 
 
 @stored("suspension")
-@dataclass(frozen=True, slots=True)
 class Suspension(Described):
     """An organisation suspended by proposal ``proposal`` at ``height``."""
 
     org: str = field(metadata=wire(ORG_ID))
-    reason: str = field(metadata=wire(ANY_TEXT))
-    height: int = field(metadata=wire(NUMBER))
+    reason: str
+    height: int
     proposal: str = field(metadata=wire(PROPOSAL_ID))
 
     @property
@@ -117,7 +114,6 @@ class Suspension(Described):
 
 
 @stored("founding agencies")
-@dataclass(frozen=True, slots=True)
 class Founding(Described):
     """Agencies admitted as founding by governance (genesis agencies are not listed)."""
 
@@ -129,13 +125,12 @@ class Founding(Described):
 
 
 @stored("validator owner")
-@dataclass(frozen=True, slots=True)
 class ValidatorOwner(Described):
     """The organisation a validator key belongs to (set by validator-add and -rotate)."""
 
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     org: str = field(metadata=wire(ORG_ID))
-    name: str = field(metadata=wire(ANY_TEXT))
+    name: str
 
     @property
     def key(self) -> bytes:
@@ -143,19 +138,17 @@ class ValidatorOwner(Described):
 
 
 @stored("scheduled validator update")
-@dataclass(frozen=True, slots=True)
 class Scheduled(Described):
     """A validator update that takes effect at ``effective_height``."""
 
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
-    power: int = field(metadata=wire(NUMBER))
-    name: str = field(metadata=wire(ANY_TEXT))
-    org: str = field(metadata=wire(ANY_TEXT))
-    effective_height: int = field(metadata=wire(NUMBER))
+    power: int
+    name: str
+    org: str
+    effective_height: int
 
 
 @stored("scheduled validator updates")
-@dataclass(frozen=True, slots=True)
 class ScheduledList(Described):
     updates: tuple[Scheduled, ...] = field(metadata=wire(List(Nested(Scheduled), max_len=1000)))
 

@@ -107,12 +107,7 @@ def add_member(ctx: TxContext, org: Organisation, member: NewMember) -> Organisa
 # --- handlers --------------------------------------------------------------------------------
 
 
-@handler(
-    "identity.register_org",
-    {"admin"},
-    RegisterOrg.from_obj,
-    "An admin of a founding agency registers a new organisation and its first members.",
-)
+@handler(RegisterOrg, {"admin"})
 def process_register_org(ctx: TxContext, p: RegisterOrg) -> None:
     own = load_org(ctx, ctx.sender.org)
     if not (own.founding and own.kind == "agency"):
@@ -134,12 +129,7 @@ def process_register_org(ctx: TxContext, p: RegisterOrg) -> None:
     sb.join(ctx, sb.ORGANISATIONS, org.key)  # the directory a name search reads whole
 
 
-@handler(
-    "identity.register_member",
-    {"admin"},
-    NewMember.from_obj,
-    "An organisation's admin registers a new member key of that organisation.",
-)
+@handler(NewMember, {"admin"})
 def process_register_member(ctx: TxContext, p: NewMember) -> None:
     org = load_org(ctx, ctx.sender.org)
     check_roles_for_kind(org.kind, p)
@@ -148,12 +138,7 @@ def process_register_member(ctx: TxContext, p: NewMember) -> None:
     ctx.save(add_member(ctx, org, p))
 
 
-@handler(
-    "identity.revoke_member",
-    {"admin"},
-    RevokeMember.from_obj,
-    "An organisation's admin revokes one of its member keys; it can send nothing afterwards.",
-)
+@handler(RevokeMember, {"admin"})
 def process_revoke_member(ctx: TxContext, p: RevokeMember) -> None:
     member = load_member(ctx, p.public_key)
     if member.org != ctx.sender.org:

@@ -9,7 +9,7 @@ The handlers are in :mod:`contracts.identity`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts.errors import bad_payload
 from contracts.fields import ORG_ID, payload, text
@@ -29,8 +29,9 @@ ROLE_LIST = Mapped(
 
 
 @payload("identity.register_member")
-@dataclass(frozen=True, slots=True)
 class NewMember(Described):
+    """An organisation's admin registers a new member key of that organisation."""
+
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     name: str = field(metadata=wire(text(100)))
     roles: tuple[str, ...] = field(metadata=wire(ROLE_LIST))
@@ -43,8 +44,9 @@ def check_distinct_keys(members: tuple[NewMember, ...], what: str) -> None:
 
 
 @payload("identity.register_org")
-@dataclass(frozen=True, slots=True)
 class RegisterOrg(Described):
+    """An admin of a founding agency registers a new organisation and its first members."""
+
     id: str = field(metadata=wire(ORG_ID))
     name: str = field(metadata=wire(text(200)))
     kind: str = field(metadata=wire(Choice(ORG_KINDS)))
@@ -60,7 +62,8 @@ class RegisterOrg(Described):
 
 
 @payload("identity.revoke_member")
-@dataclass(frozen=True, slots=True)
 class RevokeMember(Described):
+    """An organisation's admin revokes one of its member keys; it can send nothing afterwards."""
+
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     reason: str = field(metadata=wire(text()))

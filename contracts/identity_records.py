@@ -7,29 +7,28 @@ with :meth:`~contracts.context.TxContext.save`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, stored
+from contracts.fields import ANY_TEXT, ORG_ID, stored
 from ledger.encoding import MAX_SIZE
-from ledger.schema import PUBLIC_KEY, Bool, Described, List, Optional, Str, wire
+from ledger.schema import PUBLIC_KEY, Bool, Described, List, Str, wire
 
 
 @stored("organisation")
-@dataclass(frozen=True, slots=True)
 class Organisation(Described):
     """An organisation: its kind, city, whether it founded the chain, its member keys (hex)."""
 
     id: str = field(metadata=wire(ORG_ID))
-    name: str = field(metadata=wire(ANY_TEXT))
-    kind: str = field(metadata=wire(ANY_TEXT))
-    city: str = field(metadata=wire(ANY_TEXT))
+    name: str
+    kind: str
+    city: str
     founding: bool = field(metadata=wire(Bool()))
     members: tuple[str, ...] = field(
         metadata=wire(List(Str(max_len=64, min_len=64), max_len=MAX_SIZE))
     )
-    registered_height: int = field(metadata=wire(NUMBER))
+    registered_height: int
 
     @property
     def key(self) -> bytes:
@@ -37,18 +36,17 @@ class Organisation(Described):
 
 
 @stored("member")
-@dataclass(frozen=True, slots=True)
 class Member(Described):
     """A member key: its organisation, roles (sorted), status and revocation."""
 
     public_key: bytes = field(metadata=wire(PUBLIC_KEY))
     org: str = field(metadata=wire(ORG_ID))
     roles: tuple[str, ...] = field(metadata=wire(List(ANY_TEXT, max_len=64)))
-    name: str = field(metadata=wire(ANY_TEXT))
-    status: str = field(metadata=wire(ANY_TEXT))
-    registered_height: int = field(metadata=wire(NUMBER))
-    revoked_height: int | None = field(metadata=wire(Optional(NUMBER)))
-    revoked_reason: str = field(metadata=wire(ANY_TEXT))
+    name: str
+    status: str
+    registered_height: int
+    revoked_height: int | None
+    revoked_reason: str
 
     @property
     def key(self) -> bytes:

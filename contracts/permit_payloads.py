@@ -25,8 +25,9 @@ MAX_WINDOW_MS = 50 * 365 * 86_400_000
 
 
 @payload("permit.apply")
-@dataclass(frozen=True, slots=True)
 class Apply(Described):
+    """A member applies for a permit; its organisation becomes the holder."""
+
     id: str = field(metadata=wire(RECORD_ID))
     type: str = field(metadata=wire(Choice(PERMIT_TYPES)))
     address: str = field(metadata=wire(text(200)))

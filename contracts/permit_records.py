@@ -8,14 +8,14 @@ permit with :meth:`~contracts.context.TxContext.save` and an entry with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, RECORD_ID, stored
-from ledger.encoding import MAX_SIZE, Value
-from ledger.schema import HASH, PUBLIC_KEY, AnyMap, Described, List, Nested, Str, wire
+from contracts.fields import ORG_ID, RECORD_ID, HistoryEntry, stored
+from ledger.encoding import MAX_SIZE
+from ledger.schema import PUBLIC_KEY, Described, List, Nested, Str, wire
 
 MAX_INSPECTIONS = 100
 MAX_HS_CODES = 50
@@ -26,18 +26,16 @@ HS_PREFIXES = List(
 
 
 @stored("inspection")
-@dataclass(frozen=True, slots=True)
 class Inspection(Described):
     """One inspection of an issued (or suspended) permit."""
 
-    result: str = field(metadata=wire(ANY_TEXT))
-    notes: str = field(metadata=wire(ANY_TEXT))
+    result: str
+    notes: str
     by: str = field(metadata=wire(ORG_ID))
-    time_ms: int = field(metadata=wire(NUMBER))
+    time_ms: int
 
 
 @stored("permit")
-@dataclass(frozen=True, slots=True)
 class Permit(Described):
     """A permit as it stands: holder, place, window of validity, stored status.
 
@@ -47,23 +45,23 @@ class Permit(Described):
     """
 
     id: str = field(metadata=wire(RECORD_ID))
-    type: str = field(metadata=wire(ANY_TEXT))
+    type: str
     holder: str = field(metadata=wire(ORG_ID))
     applicant: bytes = field(metadata=wire(PUBLIC_KEY))
-    address: str = field(metadata=wire(ANY_TEXT))
-    description: str = field(metadata=wire(ANY_TEXT))
+    address: str
+    description: str
     hs_codes: tuple[str, ...] = field(metadata=wire(HS_PREFIXES))
-    status: str = field(metadata=wire(ANY_TEXT))
-    valid_from: int = field(metadata=wire(NUMBER))
-    valid_until: int = field(metadata=wire(NUMBER))
-    conditions: str = field(metadata=wire(ANY_TEXT))
-    renewals: int = field(metadata=wire(NUMBER))
+    status: str
+    valid_from: int
+    valid_until: int
+    conditions: str
+    renewals: int
     inspections: tuple[Inspection, ...] = field(
         metadata=wire(List(Nested(Inspection), max_len=MAX_INSPECTIONS))
     )
-    reason: str = field(metadata=wire(ANY_TEXT))
-    applied_time_ms: int = field(metadata=wire(NUMBER))
-    history_len: int = field(metadata=wire(NUMBER))
+    reason: str
+    applied_time_ms: int
+    history_len: int
 
     @property
     def key(self) -> bytes:
@@ -71,19 +69,13 @@ class Permit(Described):
 
 
 @stored("permit_history")
-@dataclass(frozen=True, slots=True)
-class PermitEvent(Described):
-    """History entry ``seq``: the action, the status it left, who and when."""
+class PermitEvent(HistoryEntry):
+    """History entry ``seq``: the action, the status it left, who and when (the block's
+    time)."""
 
-    seq: int = field(metadata=wire(NUMBER))
-    action: str = field(metadata=wire(ANY_TEXT))
-    status: str = field(metadata=wire(ANY_TEXT))
-    actor_org: str = field(metadata=wire(ORG_ID))
-    actor: bytes = field(metadata=wire(PUBLIC_KEY))
-    time_ms: int = field(metadata=wire(NUMBER))
-    height: int = field(metadata=wire(NUMBER))
-    tx_hash: bytes = field(metadata=wire(HASH))
-    details: dict[str, Value] = field(metadata=wire(AnyMap()))
+    action: str
+    status: str
+    time_ms: int
 
 
 def load_permit(ctx: TxContext, permit_id: str) -> Permit | None:

@@ -119,23 +119,15 @@ def append_history(
         seq=seq,
         action=action,
         status=permit.status,
-        actor_org=ctx.sender.org,
-        actor=ctx.sender.public_key,
         time_ms=ctx.time_ms,
-        height=ctx.height,
-        tx_hash=ctx.tx_hash,
         details=details,
+        **ctx.acted(),
     )
     store_permit_entry(ctx, permit.id, entry)
     return permit.replace(history_len=seq + 1)
 
 
-@handler(
-    "permit.apply",
-    APPLY_ROLES,
-    Apply.from_obj,
-    "A member applies for a permit; its organisation becomes the holder.",
-)
+@handler(Apply, APPLY_ROLES)
 def process_apply(ctx: TxContext, p: Apply) -> None:
     key = sk.permit_key(p.id)
     if ctx.get(key) is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from contracts.errors import bad_payload
 from contracts.fields import AMOUNT, ORG_ID, PLACE, RECORD_ID, optional, payload, text
 from contracts.shipment_records import Consignment
-from ledger.schema import HASH, Choice, Described, Record, wire
+from ledger.schema import HASH, Choice, Described, wire
 
 DOCUMENT_TYPES = frozenset(
     {
@@ -41,9 +41,10 @@ CUSTOMS_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 
 
 @payload("shipment.declare")
-@dataclass(frozen=True, slots=True)
 class Declare(Consignment):
-    """The declarant lodges a consignment (an event time may be given)."""
+    """The declarant lodges a consignment: parties, route, goods lines, containers.
+
+    An event time may be given."""
 
     time_ms: int | None = optional(AMOUNT, None)
 
@@ -55,8 +56,9 @@ class Declare(Consignment):
 
 
 @payload("shipment.attach_document")
-@dataclass(frozen=True, slots=True)
 class AttachDocument(Described):
+    """A party, the holder or customs attaches the SHA-256 of a trade document."""
+
     shipment_id: str = field(metadata=wire(RECORD_ID))
     type: str = field(metadata=wire(Choice(DOCUMENT_TYPES)))
     sha256: bytes = field(metadata=wire(HASH))
@@ -64,29 +66,37 @@ class AttachDocument(Described):
 
 
 @payload("shipment.offer_custody")
-@dataclass(frozen=True, slots=True)
 class OfferCustody(Described):
+    """The current holder offers custody to another organisation (replacing any open offer)."""
+
     shipment_id: str = field(metadata=wire(RECORD_ID))
     to: str = field(metadata=wire(ORG_ID))
     time_ms: int | None = optional(AMOUNT, None)
 
 
-@payload("shipment.accept_custody")
 @dataclass(frozen=True, slots=True)
 class ShipmentRef(Described):
-    """A payload naming only the shipment (and an event time): accept custody, confirm a
-    party (the latter read as ``shipment.confirm_party`` by :data:`CONFIRM_PARTY`)."""
+    """A payload naming only the shipment (and an event time): :class:`AcceptCustody`,
+    :class:`ConfirmParty`."""
 
     shipment_id: str = field(metadata=wire(RECORD_ID))
     time_ms: int | None = optional(AMOUNT, None)
 
 
-CONFIRM_PARTY = Record(ShipmentRef, "shipment.confirm_party", error=bad_payload)
+@payload("shipment.accept_custody")
+class AcceptCustody(ShipmentRef):
+    """The organisation custody was offered to accepts it; only then does the holder change."""
+
+
+@payload("shipment.confirm_party")
+class ConfirmParty(ShipmentRef):
+    """A member of a named consignor or consignee confirms its organisation's role."""
 
 
 @payload("shipment.milestone")
-@dataclass(frozen=True, slots=True)
 class Milestone(Described):
+    """The holder or a port records a transport milestone at a UN/LOCODE place."""
+
     shipment_id: str = field(metadata=wire(RECORD_ID))
     event: str = field(metadata=wire(Choice(MILESTONES)))
     place: str = field(metadata=wire(PLACE))
@@ -94,8 +104,9 @@ class Milestone(Described):
 
 
 @payload("shipment.customs_decision")
-@dataclass(frozen=True, slots=True)
 class CustomsDecision(Described):
+    """Customs holds, inspects, clears, releases or seizes a shipment, with a reason."""
+
     shipment_id: str = field(metadata=wire(RECORD_ID))
     decision: str = field(metadata=wire(Choice(CUSTOMS_TRANSITIONS)))
     reason: str = field(metadata=wire(text()))
@@ -108,8 +119,9 @@ class CustomsDecision(Described):
 
 
 @payload("shipment.deliver")
-@dataclass(frozen=True, slots=True)
 class Deliver(Described):
+    """The holder or the consignee records delivery; customs must have released the goods."""
+
     shipment_id: str = field(metadata=wire(RECORD_ID))
     place: str = field(metadata=wire(PLACE))
     time_ms: int | None = optional(AMOUNT, None)

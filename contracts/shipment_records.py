@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from contracts import codes
 from contracts import state_keys as sk
 from contracts.context import TxContext
-from contracts.fields import ANY_TEXT, NUMBER, ORG_ID, PLACE, RECORD_ID, stored, text
-from ledger.encoding import MAX_SIZE, Value
+from contracts.fields import ANY_TEXT, ORG_ID, PLACE, RECORD_ID, HistoryEntry, stored, text
+from ledger.encoding import MAX_SIZE
 from ledger.schema import (
     HASH,
-    PUBLIC_KEY,
-    AnyMap,
     Described,
     Int,
     List,
@@ -49,7 +47,6 @@ ORGS = List(ORG_ID, max_len=MAX_SIZE)
 
 
 @stored("goods")
-@dataclass(frozen=True, slots=True)
 class GoodsLine(Described):
     """One line of goods: HS code, description, quantity in a unit, value in a currency."""
 
@@ -74,25 +71,23 @@ class GoodsLine(Described):
 
 
 @stored("document")
-@dataclass(frozen=True, slots=True)
 class Document(Described):
     """The SHA-256 of an off-chain trade document, who attached it and when."""
 
-    type: str = field(metadata=wire(ANY_TEXT))
+    type: str
     sha256: bytes = field(metadata=wire(HASH))
-    uri: str = field(metadata=wire(ANY_TEXT))
+    uri: str
     attached_by: str = field(metadata=wire(ORG_ID))
-    height: int = field(metadata=wire(NUMBER))
+    height: int
 
 
 @stored("custody_offer")
-@dataclass(frozen=True, slots=True)
 class CustodyOffer(Described):
     """An open offer of custody by the holder ``by`` to organisation ``to``."""
 
     to: str = field(metadata=wire(ORG_ID))
     by: str = field(metadata=wire(ORG_ID))
-    height: int = field(metadata=wire(NUMBER))
+    height: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +110,6 @@ class Consignment(Described):
 
 
 @stored("shipment")
-@dataclass(frozen=True, slots=True)
 class Shipment(Consignment):
     """A consignment as it stands; ``history_len`` entries make up its provenance."""
 
@@ -126,14 +120,14 @@ class Shipment(Consignment):
     holders: tuple[str, ...] = field(metadata=wire(ORGS))
     unconfirmed: tuple[str, ...] = field(metadata=wire(List(ANY_TEXT, max_len=2)))
     custody_offer: CustodyOffer | None = field(metadata=wire(Optional(Nested(CustodyOffer))))
-    stage: str = field(metadata=wire(ANY_TEXT))
-    customs_status: str = field(metadata=wire(ANY_TEXT))
+    stage: str
+    customs_status: str
     licence_id: str | None = field(metadata=wire(Optional(RECORD_ID)))
     last_place: str = field(metadata=wire(PLACE))
-    declared_time_ms: int = field(metadata=wire(NUMBER))
-    delivered_time_ms: int | None = field(metadata=wire(Optional(NUMBER)))
-    declared_height: int = field(metadata=wire(NUMBER))
-    updated_height: int = field(metadata=wire(NUMBER))
+    declared_time_ms: int
+    delivered_time_ms: int | None
+    declared_height: int
+    updated_height: int
     history_len: int = field(metadata=wire(Int(hi=MAX_HISTORY)))
 
     @property
@@ -154,22 +148,15 @@ class Shipment(Consignment):
 
 
 @stored("shipment_history")
-@dataclass(frozen=True, slots=True)
-class ShipmentEvent(Described):
+class ShipmentEvent(HistoryEntry):
     """Provenance entry ``seq``: what happened (``event``, ``details``), when (event and
     record time), where (a UN/LOCODE or nil), why (``biz_step``) and who (actor)."""
 
-    seq: int = field(metadata=wire(NUMBER))
-    event: str = field(metadata=wire(ANY_TEXT))
-    biz_step: str = field(metadata=wire(ANY_TEXT))
-    actor_org: str = field(metadata=wire(ORG_ID))
-    actor: bytes = field(metadata=wire(PUBLIC_KEY))
-    time_ms: int = field(metadata=wire(NUMBER))
-    recorded_ms: int = field(metadata=wire(NUMBER))
-    height: int = field(metadata=wire(NUMBER))
-    tx_hash: bytes = field(metadata=wire(HASH))
+    event: str
+    biz_step: str
+    time_ms: int
+    recorded_ms: int
     place: str | None = field(metadata=wire(Optional(PLACE)))
-    details: dict[str, Value] = field(metadata=wire(AnyMap()))
 
 
 def load_shipment(ctx: TxContext, shipment_id: str) -> Shipment:

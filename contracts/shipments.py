@@ -39,15 +39,15 @@ from contracts.params import MAX_SKEW_MS
 from contracts.permit_records import load_permit
 from contracts.permits import permit_valid_at
 from contracts.shipment_payloads import (
-    CONFIRM_PARTY,
     CUSTOMS_TRANSITIONS,
+    AcceptCustody,
     AttachDocument,
+    ConfirmParty,
     CustomsDecision,
     Declare,
     Deliver,
     Milestone,
     OfferCustody,
-    ShipmentRef,
 )
 from contracts.shipment_records import (
     MAX_DOCUMENTS,
@@ -134,14 +134,11 @@ def append_history(
         seq=seq,
         event=event,
         biz_step=biz_step or BIZ_STEPS.get(event, ""),
-        actor_org=ctx.sender.org,
-        actor=ctx.sender.public_key,
         time_ms=time_ms,
         recorded_ms=ctx.time_ms,
-        height=ctx.height,
-        tx_hash=ctx.tx_hash,
         place=place,
         details=details,
+        **ctx.acted(),
     )
     store_entry(ctx, shipment.id, entry)
     return shipment.replace(history_len=seq + 1, updated_height=ctx.height)
@@ -253,12 +250,7 @@ def declared_shipment(ctx: TxContext, p: Declare, when: int) -> Shipment:
     )
 
 
-@handler(
-    "shipment.declare",
-    {"trader"},
-    Declare.from_obj,
-    "The declarant lodges a consignment: parties, route, goods lines, containers.",
-)
+@handler(Declare, {"trader"})
 def process_declare(ctx: TxContext, p: Declare) -> None:
     if ctx.sender.org != p.declarant:
         raise forbidden("only a member of the declarant organisation may declare")
@@ -288,12 +280,7 @@ def process_declare(ctx: TxContext, p: Declare) -> None:
     )
 
 
-@handler(
-    "shipment.attach_document",
-    {"trader", "carrier", "customs"},
-    AttachDocument.from_obj,
-    "A party, the holder or customs attaches the SHA-256 of a trade document.",
-)
+@handler(AttachDocument, {"trader", "carrier", "customs"})
 def process_attach_document(ctx: TxContext, p: AttachDocument) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
     allowed = shipment.parties() | {shipment.holder}
@@ -324,12 +311,7 @@ def _check_custody_movable(shipment: Shipment) -> None:
         raise wrong_state("custody cannot change while customs holds the shipment")
 
 
-@handler(
-    "shipment.offer_custody",
-    {"trader", "carrier", "port"},
-    OfferCustody.from_obj,
-    "The current holder offers custody to another organisation (replacing any open offer).",
-)
+@handler(OfferCustody, {"trader", "carrier", "port"})
 def process_offer_custody(ctx: TxContext, p: OfferCustody) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
     if ctx.sender.org != shipment.holder:
@@ -368,13 +350,8 @@ def with_holder(ctx: TxContext, shipment: Shipment, org_id: str) -> Shipment:
     return held_by(shipment, org_id)
 
 
-@handler(
-    "shipment.accept_custody",
-    {"trader", "carrier", "port"},
-    ShipmentRef.from_obj,
-    "The organisation custody was offered to accepts it; only then does the holder change.",
-)
-def process_accept_custody(ctx: TxContext, p: ShipmentRef) -> None:
+@handler(AcceptCustody, {"trader", "carrier", "port"})
+def process_accept_custody(ctx: TxContext, p: AcceptCustody) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
     offer = shipment.custody_offer
     if offer is None:
@@ -399,12 +376,7 @@ def process_accept_custody(ctx: TxContext, p: ShipmentRef) -> None:
     )
 
 
-@handler(
-    "shipment.milestone",
-    {"carrier", "trader", "port"},
-    Milestone.from_obj,
-    "The holder or a port records a transport milestone at a UN/LOCODE place.",
-)
+@handler(Milestone, {"carrier", "trader", "port"})
 def process_milestone(ctx: TxContext, p: Milestone) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
     as_port = ctx.has_role("port")
@@ -429,13 +401,8 @@ def process_milestone(ctx: TxContext, p: Milestone) -> None:
     )
 
 
-@handler(
-    "shipment.confirm_party",
-    {"admin", "trader", "carrier"},
-    CONFIRM_PARTY.from_obj,
-    "A member of a named consignor or consignee confirms its organisation's role.",
-)
-def process_confirm_party(ctx: TxContext, p: ShipmentRef) -> None:
+@handler(ConfirmParty, {"admin", "trader", "carrier"})
+def process_confirm_party(ctx: TxContext, p: ConfirmParty) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
     roles = [r for r in PARTY_ROLES if getattr(shipment, r) == ctx.sender.org]
     if not roles:
@@ -503,12 +470,7 @@ def check_licence(ctx: TxContext, shipment: Shipment, licence_id: str | None, wh
         raise ContractError("licence_required", "the licence covers none of the goods")
 
 
-@handler(
-    "shipment.customs_decision",
-    {"customs"},
-    CustomsDecision.from_obj,
-    "Customs holds, inspects, clears, releases or seizes a shipment, with a reason.",
-)
+@handler(CustomsDecision, {"customs"})
 def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
     allowed_from, target = CUSTOMS_TRANSITIONS[p.decision]
@@ -541,12 +503,7 @@ def process_customs_decision(ctx: TxContext, p: CustomsDecision) -> None:
     )
 
 
-@handler(
-    "shipment.deliver",
-    {"carrier", "trader"},
-    Deliver.from_obj,
-    "The holder or the consignee records delivery; customs must have released the goods.",
-)
+@handler(Deliver, {"carrier", "trader"})
 def process_deliver(ctx: TxContext, p: Deliver) -> None:
     shipment = load_shipment(ctx, p.shipment_id)
     if ctx.sender.org not in (shipment.holder, shipment.consignee):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypedDict, TypeVar, Unpack
 
 from ledger.encoding import Value
 from ledger.errors import DecodeError, ValidationError
@@ -61,7 +61,9 @@ class Record(Generic[T]):
     are refusals too (the rest propagate as they are); ``tag`` is a constant
     ``(key, value)`` the map carries besides the fields (first in :meth:`to_obj`);
     ``sort_keys`` orders :meth:`to_obj`'s keys (canonical order) instead; ``override``
-    reads the named fields with other specs (the same record read another way).
+    reads the named fields with other specs (the same record read another way);
+    ``by_type`` makes every field a wire field: one that names no spec gets the spec of
+    its type annotation (``"int"``, ``"str | None"``) there.
 
     Compiled once into functions: ``parse`` and ``parse_values`` (raise :class:`Refused`,
     for nesting), ``from_obj`` and ``values`` (raise the record's error), ``to_obj``, and
@@ -80,12 +82,13 @@ class Record(Generic[T]):
         tag: tuple[str, str] | None = None,
         sort_keys: bool = False,
         override: Mapping[str, Spec] | None = None,
+        by_type: Mapping[str, Spec] | None = None,
     ) -> None:
         self.cls = cls
         self.what = what
         self.error = error
         self.tag = tag
-        self.fields = _wire_fields(cls, override or {})
+        self.fields = _wire_fields(cls, override or {}, by_type)
         """Field name -> :class:`WireField` (its ``key`` filled in), in declaration order."""
         self.names = tuple(self.fields)
         self.make = _maker(cls, self.names)
@@ -224,18 +227,33 @@ def _values_with_missing(
     return tuple(out)
 
 
-def _wire_fields(cls: type, override: Mapping[str, Spec]) -> dict[str, WireField]:
+def _wire_fields(
+    cls: type, override: Mapping[str, Spec], by_type: Mapping[str, Spec] | None
+) -> dict[str, WireField]:
     """The wire fields of dataclass ``cls`` by name, their keys filled in, with the
-    specs of ``override`` in place of their own."""
+    specs of ``override`` in place of their own (``by_type``: see :class:`Record`)."""
     fields = {}
     for f in dataclasses.fields(cls):
         wf = f.metadata.get(_SCHEMA_KEY)
+        if wf is None and by_type is not None:
+            wf = WireField(_spec_of_type(cls, f, by_type))
         if wf is not None:
             spec = override.get(f.name, wf.spec)
             fields[f.name] = WireField(spec, wf.missing, wf.key or f.name)
     if not fields or not override.keys() <= fields.keys():
         raise ValueError(f"{cls.__name__}: no wire fields, or overrides of unknown ones")
     return fields
+
+
+def _spec_of_type(cls: type, f: dataclasses.Field[Any], by_type: Mapping[str, Spec]) -> Spec:
+    """The spec ``by_type`` gives field ``f`` by its annotation (a str under ``from
+    __future__ import annotations``, else the type itself)."""
+    t = f.type
+    annotation = t if isinstance(t, str) else getattr(t, "__name__", str(t))
+    spec = by_type.get(annotation)
+    if spec is None:
+        raise ValueError(f"{cls.__name__}.{f.name}: no spec, and none for type {annotation!r}")
+    return spec
 
 
 def _maker(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
@@ -307,19 +325,22 @@ class Described:
         return result
 
 
-def described(
-    what: str,
-    *,
-    error: ErrorFactory = DecodeError,
-    convert: tuple[type[Exception], ...] = (ValidationError,),
-    tag: tuple[str, str] | None = None,
-    sort_keys: bool = False,
-) -> Callable[[type[T]], type[T]]:
+class RecordOptions(TypedDict, total=False):
+    """The keyword parameters :func:`described` hands to :class:`Record` (see there)."""
+
+    error: ErrorFactory
+    convert: tuple[type[Exception], ...]
+    tag: tuple[str, str] | None
+    sort_keys: bool
+    by_type: Mapping[str, Spec] | None
+
+
+def described(what: str, **options: Unpack[RecordOptions]) -> Callable[[type[T]], type[T]]:
     """Class decorator (above ``@dataclass``): compile the class's :class:`Record`
     into ``cls.__schema__`` (the parameters are :class:`Record`'s)."""
 
     def decorate(cls: type[T]) -> type[T]:
-        record = Record(cls, what, error=error, convert=convert, tag=tag, sort_keys=sort_keys)
+        record = Record(cls, what, **options)
         cls.__schema__ = record  # type: ignore[attr-defined]
         # The record's own closures, unless the class defines its own (one call less).
         if "from_obj" not in vars(cls):

@@ -19,7 +19,7 @@ from ledger.encoding import Value
 from ledger.genesis import Genesis
 from ledger.head import HeadStatement
 from ledger.state import StateTree
-from ledger.storage import KVStore
+from ledger.storage import KVStore, MemoryStore, WriteBatch
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Vote, VoteType
 from node.chain import ChainStore
@@ -139,3 +139,14 @@ class MemoryNode:
         self.mempool.update(executed.block.txs)
         self.events.publish(BlockPublished(executed.block, tuple(executed.receipts)))
         return executed
+
+
+def copy_store(source: KVStore) -> MemoryStore:
+    """A memory store holding every row of ``source`` as it is now (to damage a copy, or
+    to stand for a read view of it)."""
+    out = MemoryStore()
+    batch = WriteBatch()
+    for k, v in source.iterate(b""):
+        batch.put(k, v)
+    out.write(batch)
+    return out

@@ -14,6 +14,7 @@ from cli import audit_cmd
 from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb
 from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.audit_segments import ParallelAudit, SegmentResult, _rows_match
+from tests.unit.chain_kit import copy_store
 from tests.unit.cli.kit import (
     CliNode,
     ServerThread,
@@ -23,15 +24,6 @@ from tests.unit.cli.kit import (
     rewrite_block,
     run,
 )
-
-
-def copy_store(source: MemoryStore) -> MemoryStore:
-    out = MemoryStore()
-    batch = WriteBatch()
-    for k, v in source.iterate(b""):
-        batch.put(k, v)
-    out.write(batch)
-    return out
 
 
 def audit(node: CliNode, store: MemoryStore, workers: int = 0) -> AuditReport:

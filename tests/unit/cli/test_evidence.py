@@ -21,6 +21,7 @@ from ledger.votes import NIL, Vote, VoteType
 from lightclient.errors import VerificationError
 from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.audit_segments import ParallelAudit, SegmentResult
+from tests.unit.chain_kit import copy_store
 from tests.unit.cli.kit import (
     CHAIN_ID,
     NAMES,
@@ -36,7 +37,7 @@ from tests.unit.cli.kit import (
     run,
     serve,
 )
-from tests.unit.cli.test_audit import copy_store, flip, leveldb_home
+from tests.unit.cli.test_audit import flip, leveldb_home
 
 PREVOTE, PRECOMMIT = VoteType.PREVOTE, VoteType.PRECOMMIT
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import field
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contracts import context
 from contracts.errors import HTTP_STATUS, ContractError
+from contracts.fields import AMOUNT, payload
 from contracts.registry import HANDLERS, tx_kinds
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
+from ledger.schema import Described, wire
 
 from .harness import WORLD, Chain, goods_line, key, member_key
 
@@ -61,6 +66,46 @@ def test_registry_holds_exactly_the_documented_kinds() -> None:
     for kind, handler in HANDLERS.items():
         assert handler.kind == kind and handler.roles and handler.summary
         assert "meter" not in handler.roles and "auditor" not in handler.roles
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED_KINDS))
+def test_each_handler_reads_its_own_kind(kind: str) -> None:
+    """The kind a handler is registered under is the one its parser names in a refusal
+    (both come from the payload's description), and its summary is one written line."""
+    with pytest.raises(ContractError) as refused:
+        HANDLERS[kind].parse({})
+    assert refused.value.code == "bad_payload"
+    assert refused.value.message.startswith(f"{kind}: missing field")
+    assert HANDLERS[kind].summary and "\n" not in HANDLERS[kind].summary
+
+
+def test_handler_takes_kind_parser_and_summary_from_the_payload() -> None:
+    @payload("test.kind")
+    class Kind(Described):
+        """Someone does something
+        worth a summary.
+
+        Details that stay out of it."""
+
+        n: int = field(metadata=wire(AMOUNT))
+
+    @context.handler(Kind, {"admin"})
+    def process(ctx: context.TxContext, p: Kind) -> None:
+        raise AssertionError("not applied here")
+
+    assert (process.kind, process.roles) == ("test.kind", frozenset({"admin"}))
+    assert process.summary == "Someone does something worth a summary."
+    assert process.parse({"n": 3}) == Kind(3)
+    with pytest.raises(ContractError, match=r"^test\.kind\.n: must be an integer"):
+        process.parse({"n": "3"})
+
+
+def test_a_payload_without_a_docstring_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"payload Bare \(test\.bare\) has no docstring"):
+
+        @payload("test.bare")
+        class Bare(Described):
+            n: int = field(metadata=wire(AMOUNT))
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED_KINDS))

@@ -296,6 +296,36 @@ def test_specs_refuse_impossible_bounds() -> None:
         Int(lo=-(2**64))
 
 
+BY_TYPE = {"int": Int(hi=99), "str | None": Optional(Str(max_len=3))}
+
+
+def test_by_type_gives_a_field_that_names_no_spec_the_spec_of_its_type() -> None:
+    @described("typed", by_type=BY_TYPE)
+    @dataclass(frozen=True, slots=True)
+    class Typed(Described):
+        count: int
+        label: str | None
+        blob: bytes = field(metadata=wire(Bytes(max_size=2)))
+
+    value = Typed(7, None, b"ab")
+    assert Typed.from_obj(value.to_obj()) == value
+    assert value.to_obj() == {"count": 7, "label": None, "blob": b"ab"}
+    with pytest.raises(DecodeError, match=r"typed\.count: 100 is not between 0 and 99"):
+        Typed.from_obj({"count": 100, "label": None, "blob": b""})
+    with pytest.raises(DecodeError, match=r"typed\.label: length must be 0\.\.3"):
+        Typed.from_obj({"count": 1, "label": "long", "blob": b""})
+
+
+def test_by_type_refuses_a_field_whose_type_it_does_not_know() -> None:
+    with pytest.raises(ValueError, match=r"Untyped\.stamp: no spec, and none for type 'float'"):
+
+        @described("untyped", by_type=BY_TYPE)
+        @dataclass(frozen=True, slots=True)
+        class Untyped(Described):
+            count: int
+            stamp: float
+
+
 # --- properties -----------------------------------------------------------------------------
 
 _ids = st.from_regex(r"\A[a-z][a-z0-9-]{0,7}\Z")

@@ -14,7 +14,7 @@ from node.peers import Peer
 from node.sync import Syncer
 from node.wire import SyncRequest, SyncResponse, decode_message
 from tests.unit.clock_kit import ManualClock
-from tests.unit.node.chainkit import Kit, register_member_tx
+from tests.unit.node.chainkit import Kit, fake_peer, register_member_tx
 
 OBSERVER = b"\x07" * 32
 
@@ -71,6 +71,14 @@ def source_chain(blocks: int) -> Kit:
     for i in range(blocks):
         src.commit([register_member_tx(i + 1, f"sync-member-{i}", ["viewer"])])
     return src
+
+
+def one_peer_ahead(blocks: int) -> tuple[Kit, Peer, Harness]:
+    """A source chain of ``blocks`` blocks, one peer (validator 1) at its head and a
+    harness that syncs from that peer alone: where most catch-up tests start."""
+    src = source_chain(blocks)
+    p = fake_peer(1, blocks)
+    return src, p, Harness([p])
 
 
 def response(src: Kit, first: int, last: int) -> SyncResponse:

@@ -10,7 +10,7 @@ from ledger.block import Block
 from node.sync import REQUEST_TIMEOUT_S
 from node.wire import SyncResponse
 from tests.unit.node.chainkit import certify, fake_peer, register_member_tx
-from tests.unit.node.synckit import OBSERVER, Harness, peer, response, source_chain
+from tests.unit.node.synckit import OBSERVER, Harness, one_peer_ahead, peer, response
 
 
 def test_one_liar_does_not_set_the_target() -> None:
@@ -79,9 +79,7 @@ def test_an_empty_answer_demotes_and_lowers_the_claim() -> None:
 
 
 def test_a_good_batch_clears_the_record_and_applies() -> None:
-    src = source_chain(3)
-    p = fake_peer(1, 3)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(3)
     h.syncer._failures[p.key] = 3
     h.syncer.maybe_request()
     assert asyncio.run(h.syncer.apply(p, response(src, 1, 3)))
@@ -91,9 +89,7 @@ def test_a_good_batch_clears_the_record_and_applies() -> None:
 
 
 def test_apply_yields_to_the_event_loop_between_blocks() -> None:
-    src = source_chain(4)
-    p = fake_peer(1, 4)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(4)
     ticks: list[int] = []
 
     async def main() -> None:
@@ -112,9 +108,7 @@ def test_apply_yields_to_the_event_loop_between_blocks() -> None:
 
 
 def test_a_block_without_a_valid_certificate_is_the_peers_fault() -> None:
-    src = source_chain(2)
-    p = fake_peer(1, 2)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(2)
     resp = response(src, 1, 2)
     bad_tip = certify(resp.blocks[1], signers=range(1))  # 1 of 4: not >2/3
     assert not asyncio.run(h.syncer.apply(p, SyncResponse(resp.blocks, bad_tip)))
@@ -124,9 +118,7 @@ def test_a_block_without_a_valid_certificate_is_the_peers_fault() -> None:
 
 
 def test_a_body_that_does_not_match_its_certified_header_is_the_peers_fault() -> None:
-    src = source_chain(2)
-    p = fake_peer(1, 2)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(2)
     resp = response(src, 1, 2)
     first = resp.blocks[0]
     other_txs = (register_member_tx(1, "someone-else", ["viewer"]),)

@@ -11,17 +11,15 @@ from ledger.errors import CorruptionError
 from ledger.storage import WriteBatch, keys
 from node.peers import Peer
 from node.wire import SyncResponse
-from tests.unit.node.chainkit import fake_peer, register_member_tx
-from tests.unit.node.synckit import Harness, response, source_chain
+from tests.unit.node.chainkit import register_member_tx
+from tests.unit.node.synckit import Harness, one_peer_ahead, response
 
 
 def failing_validation(
     monkeypatch: pytest.MonkeyPatch, exc: Exception
 ) -> tuple[Harness, Peer, SyncResponse]:
     """A harness whose executor raises ``exc`` for every block, a peer, and 3 blocks from it."""
-    src = source_chain(3)
-    p = fake_peer(1, 3)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(3)
 
     def fail(*args: object, **kwargs: object) -> None:
         raise exc
@@ -69,9 +67,7 @@ def test_a_bug_of_ours_is_not_reported_as_a_damaged_store(
 def test_a_bug_reading_our_head_is_not_reported_as_a_damaged_store(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    src = source_chain(1)
-    p = fake_peer(1, 1)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(1)
 
     def bug() -> None:
         raise TypeError("head() takes 1 positional argument but 2 were given")
@@ -83,9 +79,7 @@ def test_a_bug_reading_our_head_is_not_reported_as_a_damaged_store(
 
 
 def test_a_head_record_that_does_not_read_back_is_a_local_fault() -> None:
-    src = source_chain(3)
-    p = fake_peer(1, 3)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(3)
     assert asyncio.run(h.syncer.apply(p, response(src, 1, 1)))
     batch = WriteBatch()
     batch.put(keys.HEAD, b"\xc1 not a head record")
@@ -99,9 +93,7 @@ def test_a_head_record_that_does_not_read_back_is_a_local_fault() -> None:
 def test_a_diverged_head_is_a_local_fault() -> None:
     """Our block 1 is not the chain's (a store rolled back or damaged): the certified
     block 2 does not extend it — our fault."""
-    src = source_chain(2)
-    p = fake_peer(1, 2)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(2)
     h.kit.commit([register_member_tx(1, "a-different-member", ["viewer"])])
     assert asyncio.run(h.syncer.apply(p, response(src, 2, 2)))
     assert [height for height, _ in h.faults] == [2]

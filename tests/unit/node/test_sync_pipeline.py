@@ -10,13 +10,11 @@ from node.peers import Peer
 from node.sync import REQUEST_TIMEOUT_S
 from node.wire import SyncResponse
 from tests.unit.node.chainkit import Kit, certify, fake_peer
-from tests.unit.node.synckit import Harness, response, source_chain
+from tests.unit.node.synckit import Harness, one_peer_ahead, response, source_chain
 
 
 def test_the_next_batch_is_asked_for_before_this_one_is_applied() -> None:
-    src = source_chain(6)
-    p = fake_peer(1, 6)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(6)
     asks: list[tuple[int, int]] = []  # (from height, our head when asked)
 
     def send(to: Peer, msg: Any) -> None:
@@ -33,9 +31,7 @@ def test_the_next_batch_is_asked_for_before_this_one_is_applied() -> None:
 
 
 def test_an_unasked_batch_does_not_ask_ahead() -> None:
-    src = source_chain(4)
-    p = fake_peer(1, 4)
-    h = Harness([p])
+    src, _, h = one_peer_ahead(4)
     h.syncer.maybe_request()
     h.sent.clear()
     other = fake_peer(2, 4)

@@ -17,14 +17,11 @@ from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
 from node.sync import PRECHECK_WAIT_S
 from node.wire import SyncResponse, decode_message, encode_message
-from tests.unit.node.chainkit import fake_peer
-from tests.unit.node.synckit import Harness, response, source_chain
+from tests.unit.node.synckit import Harness, one_peer_ahead, response, source_chain
 
 
 def test_each_block_waits_for_its_own_precheck_only() -> None:
-    src = source_chain(4)
-    p = fake_peer(1, 4)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(4)
     asked: list[int] = []
     executed: list[int] = []
     done: list[int] = []
@@ -49,9 +46,7 @@ def test_each_block_waits_for_its_own_precheck_only() -> None:
 
 
 def test_a_lagging_precheck_holds_a_block_a_moment_only() -> None:
-    src = source_chain(3)
-    p = fake_peer(1, 3)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(3)
     finished: list[int] = []
 
     async def stuck(txs: Sequence[Transaction]) -> None:
@@ -66,9 +61,7 @@ def test_a_lagging_precheck_holds_a_block_a_moment_only() -> None:
 
 
 def test_a_failed_precheck_leaves_the_check_to_execution() -> None:
-    src = source_chain(2)
-    p = fake_peer(1, 2)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(2)
 
     async def broken(txs: Sequence[Transaction]) -> None:
         raise OSError("worker gone")
@@ -103,9 +96,7 @@ def test_a_sync_answer_with_a_malformed_transaction_is_refused() -> None:
 def test_a_certificate_checked_for_one_block_is_not_checked_again_as_the_next_ones_last(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    src = source_chain(4)
-    p = fake_peer(1, 4)
-    h = Harness([p])
+    src, p, h = one_peer_ahead(4)
     checked: list[int] = []
     verify = CommitCertificate.verify
 

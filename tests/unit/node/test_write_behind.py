@@ -13,6 +13,7 @@ from ledger.errors import StorageError
 from ledger.storage import MemoryStore, WriteBatch
 from node.chain import ChainStore
 from node.write_behind import WriteBehind
+from tests.unit.chain_kit import copy_store
 from tests.unit.node.chainkit import Kit, certify, fake_peer, register_member_tx
 from tests.unit.node.synckit import Harness, response, source_chain
 
@@ -155,12 +156,7 @@ class ViewedStore(GatedStore):
     """A gated store with read views (a copy of its rows when asked), as LevelDB has."""
 
     def read_view(self) -> MemoryStore:
-        view = MemoryStore()
-        copy = WriteBatch()
-        for key, value in self.iterate(b""):
-            copy.put(key, value)
-        view.write(copy)
-        return view
+        return copy_store(self)
 
 
 def test_a_read_view_waits_for_the_queued_writes() -> None:
