@@ -1,7 +1,8 @@
 """The parts a :class:`node.runtime.Node` is built from, each made from the node's
-config and genesis: the signature checks, the mempool, the consensus core, the peer
-links and their TLS. Kept apart from the node so that the node reads as the wiring of
-these parts, and each part's settings can be found in one place."""
+config and genesis: the signature checks, the executor, the mempool, the consensus
+core, the peer links and their TLS, the syncer. Kept apart from the node so that the
+node reads as the wiring of these parts, and each part's settings can be found in one
+place."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from node.consensus.core import ConsensusCore
 from node.consensus.evidence import EvidencePool
 from node.consensus.signer import Signer
 from node.consensus.timeouts import TimeoutConfig
+from node.executor import Executor
 from node.gossip import Gossip
 from node.latency_budget import LatencyBudget
 from node.mempool import Mempool
 from node.peers import PeerManager
 from node.sigcache import SignatureCache, SignatureWorker
+from node.sync import Syncer, SyncHost
 from node.tls import LinkTLS
 from node.validator_peers import allowed_peers
 
@@ -32,6 +35,31 @@ def signature_checks(
     sigs = SignatureCache()
     return sigs, SignatureWorker(
         sigs, genesis.chain_id, processes=config.mempool.signature_processes
+    )
+
+
+def executor(chain: ChainStore, sigs: SignatureCache, config: NodeConfig) -> Executor:
+    """The block executor, pruning old state if ``[storage] state_keep_heights`` says so."""
+    made = Executor(chain, sigs)
+    made.prune_state(config.storage.state_keep_heights)
+    return made
+
+
+def syncer(
+    executor: Executor,
+    peers: PeerManager,
+    host: SyncHost,
+    config: NodeConfig,
+    worker: SignatureWorker,
+) -> Syncer:
+    """Catch-up: blocks fetched from the peers, their payload signatures checked ahead
+    on the signature worker while the blocks before them execute."""
+    return Syncer(
+        executor,
+        peers,
+        host,
+        batch_blocks=config.sync.batch_blocks,
+        precheck=lambda txs: worker.check(txs, signatures=False),
     )
 
 

@@ -34,7 +34,6 @@ from node.consensus.evidence import EvidencePool
 from node.consensus.signer import Signer
 from node.driver import ConsensusDriver
 from node.events import EventHub
-from node.executor import Executor
 from node.gossip import Gossip
 from node.head_book import HeadBook
 from node.heartbeat import log_heartbeats
@@ -45,10 +44,9 @@ from node.service import Queries
 from node.signer_setup import SignerStart, attach_signer
 from node.sites import start_sites
 from node.snapshots import SnapshotBook
-from node.startup import raise_reset_floor, restore_locked_block, wait_until_caught_up
+from node.startup import start_consensus
 from node.statesync import Progress
 from node.status import node_status
-from node.sync import Syncer
 from node.tls import LinkTLS
 from node.validator_peers import is_or_becomes_validator
 from node.wire import SnapRequest
@@ -96,8 +94,7 @@ class Node:
         self.chain = ChainStore(WriteBehind(store), genesis)  # catch-up writes behind
         self.chain.initialise(genesis_state(genesis))
         self.sigs, self.signature_worker = parts.signature_checks(genesis, config)
-        self.executor = Executor(self.chain, self.sigs)
-        self.executor.prune_state(config.storage.state_keep_heights)
+        self.executor = parts.executor(self.chain, self.sigs, config)
         self.mempool = parts.mempool(config, genesis, self.sigs, self.chain)
         self.queries = Queries(self.chain)
         self.events = EventHub()
@@ -126,13 +123,7 @@ class Node:
         self.admission = Admission(
             self.mempool, self.signature_worker, self.metrics, self.driver.txs_arrived
         )
-        self.syncer = Syncer(
-            self.executor,
-            self.peers,
-            self,
-            batch_blocks=config.sync.batch_blocks,
-            precheck=lambda txs: self.signature_worker.check(txs, signatures=False),
-        )
+        self.syncer = parts.syncer(self.executor, self.peers, self, config, self.signature_worker)
         self.started_at = clock()
         self.snapshots = SnapshotBook.of(snapshot_dir, config.snapshots, genesis)
 
@@ -210,32 +201,7 @@ class Node:
         signs from the height the set gives it power: node/consensus)."""
         self.is_validator = True
         attach_signer(self)
-        await self._start_consensus()
-
-    async def _start_consensus(self) -> None:
-        """Start signing only once caught up (:mod:`node.startup`)."""
-        assert self.signer is not None
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        heard = await wait_until_caught_up(
-            self.chain,
-            self.syncer,
-            self.gossip.status_from,
-            self.chain.validators_at(self.chain.head().height + 1),
-            self.key.public_key,
-        )
-        raise_reset_floor(self.signer, self.chain.head().height, self.syncer.target())
-        self.core = parts.consensus_core(self.chain, self.signer, self.evidence_pool, self.config)
-        self.driver.core = self.core
-        restore_locked_block(self.signer, self.driver, self.core.height)
-        log.info(
-            "consensus starts at height %d after %.1f s (heard validators with power %d)",
-            self.core.height,
-            loop.time() - started,
-            heard,
-        )
-        self.consensus_started = True
-        self.driver.start()
+        await start_consensus(self)
 
     def stop_to_rotate(self) -> None:
         """Stop, to reopen under ``next_key`` (:func:`node.background.watch_rotation`)."""
@@ -260,7 +226,7 @@ class Node:
                 tasks.create_task(log_heartbeats(self, self.clock))
                 tasks.create_task(follow_validator_set(self))
                 if self.is_validator:
-                    tasks.create_task(self._start_consensus())
+                    tasks.create_task(start_consensus(self))
                 tasks.create_task(watch_rotation(self))
                 await stop.wait()
                 raise _Stop

@@ -8,7 +8,8 @@ unless catch-up makes no progress for ``STARTUP_STALL_S``.
 
 :func:`start_decision` is that rule as a pure function (inputs to a decision);
 :func:`wait_until_caught_up` applies it every 0.1 s. Then :func:`raise_reset_floor` and
-:func:`restore_locked_block` prepare the signer and the driver.
+:func:`restore_locked_block` prepare the signer and the driver; :func:`start_consensus`
+does it all for a node.
 """
 
 from __future__ import annotations
@@ -16,13 +17,20 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from typing import Protocol
 
 from ledger.block import Block
+from ledger.crypto import PrivateKey
 from ledger.errors import LedgerError
 from ledger.validators import ValidatorSet
+from node import parts
 from node.chain import ChainStore
+from node.config import NodeConfig
+from node.consensus.core import ConsensusCore
+from node.consensus.evidence import EvidencePool
 from node.consensus.signer import Signer
 from node.driver import ConsensusDriver
+from node.gossip import Gossip
 from node.sync import Syncer
 
 log = logging.getLogger("cityledger.node")
@@ -123,3 +131,46 @@ def restore_locked_block(signer: Signer, driver: ConsensusDriver, height: int) -
         return
     if block.hash == lock.block_hash:
         driver.blocks[block.hash] = block
+
+
+class Starting(Protocol):
+    """What :func:`start_consensus` reads and sets of the node (:class:`node.runtime.Node`)."""
+
+    config: NodeConfig
+    key: PrivateKey
+    chain: ChainStore
+    syncer: Syncer
+    gossip: Gossip
+    signer: Signer | None
+    evidence_pool: EvidencePool
+    driver: ConsensusDriver
+    core: ConsensusCore
+    consensus_started: bool
+
+
+async def start_consensus(node: Starting) -> None:
+    """Start signing only once caught up: a new core at the height after the head, the
+    signer's reset floor raised and its locked block restored."""
+    assert node.signer is not None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    chain = node.chain
+    heard = await wait_until_caught_up(
+        chain,
+        node.syncer,
+        node.gossip.status_from,
+        chain.validators_at(chain.head().height + 1),
+        node.key.public_key,
+    )
+    raise_reset_floor(node.signer, chain.head().height, node.syncer.target())
+    node.core = parts.consensus_core(chain, node.signer, node.evidence_pool, node.config)
+    node.driver.core = node.core
+    restore_locked_block(node.signer, node.driver, node.core.height)
+    log.info(
+        "consensus starts at height %d after %.1f s (heard validators with power %d)",
+        node.core.height,
+        loop.time() - started,
+        heard,
+    )
+    node.consensus_started = True
+    node.driver.start()

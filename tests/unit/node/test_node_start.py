@@ -58,7 +58,7 @@ def test_consensus_waits_for_the_peers_heights_then_starts(
 
     async def main() -> None:
         node = signing_node(tmp_path, VALIDATOR_KEYS[0], MemoryStore())
-        task = asyncio.create_task(node._start_consensus())
+        task = asyncio.create_task(startup.start_consensus(node))
         await asyncio.sleep(0.2)
         assert not node.consensus_started  # nobody has told us their height yet
         await asyncio.wait_for(task, 2)  # nobody will: start anyway, at our own head
@@ -77,7 +77,7 @@ def test_a_restarted_validator_catches_up_before_it_signs(tmp_path: Path) -> Non
         peers = [fake_peer(1), fake_peer(2)]
         for p in peers:
             node.peers.peers[p.key] = p
-        task = asyncio.create_task(node._start_consensus())
+        task = asyncio.create_task(startup.start_consensus(node))
         for p in peers:
             await node.gossip.on_message(p, StatusMsg(3))
         await asyncio.sleep(0.3)
@@ -148,7 +148,7 @@ def test_a_validator_locked_on_a_block_it_never_wrote_can_propose_it_after_a_res
     async def before_the_crash() -> None:
         node = signing_node(tmp_path, VALIDATOR_KEYS[me], store)
         node.gossip.status_from |= ALL
-        await node._start_consensus()
+        await startup.start_consensus(node)
         proposal = signers[first].sign_proposal(1, 0, b, -1)
         node.driver.on_proposal(ProposalMsg(proposal, block))
         for i in [i for i in others if i != first][:2]:
@@ -166,7 +166,7 @@ def test_a_validator_locked_on_a_block_it_never_wrote_can_propose_it_after_a_res
         out: list[WireMessage] = []
         node.peers.broadcast = lambda msg, **kw: out.append(msg)  # type: ignore[method-assign]
         node.gossip.status_from |= ALL
-        await node._start_consensus()
+        await startup.start_consensus(node)
         assert node.driver.blocks.get(b) == block  # restored from the signer state
         # the others precommitted it too and died: round 0 ends without a decision
         for i in [i for i in others if i != first][:2]:
