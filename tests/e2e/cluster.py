@@ -95,6 +95,9 @@ class Cluster:
         self.faulty: set[str] = set()  # validators the scenario makes byzantine
         self.keys: dict[str, bytes] = {}
         self.former_keys: dict[bytes, str] = {}  # consensus keys a node rotated away from
+        # the height each former key stopped voting at: what it signs from there on is not
+        # its node's (a test plays a stolen old key)
+        self.retired_at: dict[bytes, int] = {}
         self.faults: dict[str, Faults] = {}  # what each node was last started with
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.exit_codes: dict[str, int] = {}  # of each node's last process, once it ended
@@ -228,9 +231,11 @@ class Cluster:
     def index(self, name: str) -> int:
         return self.names.index(name)
 
-    def rekeyed(self, name: str, key: bytes) -> None:
-        """``name`` now signs (and links, and answers) as ``key`` (a key rotation)."""
+    def rekeyed(self, name: str, key: bytes, effective: int) -> None:
+        """``name`` signs (and links, and answers) as ``key`` from height ``effective``
+        on (a key rotation)."""
         self.former_keys[self.keys[name]] = name
+        self.retired_at[self.keys[name]] = effective
         self.keys[name] = key
         self._node_keys.pop(name, None)  # signed reads address the node by its key
 

@@ -289,6 +289,8 @@ def check_no_double_sign(
                 problems.append(f"{name} holds evidence against honest {offender} ({kind})")
     if cluster.witness is not None:
         for e in cluster.witness.equivocations():
+            if e.height >= cluster.retired_at.get(e.validator, e.height + 1):
+                continue  # a retired key's, signed after its node left it: not the node's
             offender = by_key.get(e.validator, e.validator.hex()[:12])
             summary.equivocators.add(offender)
             if offender in honest:

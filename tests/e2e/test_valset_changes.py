@@ -95,7 +95,7 @@ def test_a_rotated_key_takes_over_the_seat_and_the_old_key_is_ignored(
     )
     assert answers, f"{rotated} did not reopen under its new key\n{cluster.logs(30)}"
     switched_s = time.monotonic() - started
-    cluster.rekeyed(rotated, new)
+    cluster.rekeyed(rotated, new, effective)
     first = _first_signed(cluster, via, new, effective, 40)
     assert first is not None, f"the new key signed no certificate\n{cluster.logs(30)}"
     old_key = read_key_file(os.path.join(retired_dir_of(cluster, rotated, old), "node_key.json"))
