@@ -7,9 +7,10 @@
   validator's batch is not relayed (validators are a full mesh); an observer's goes on
   to every other peer.
 * Consensus messages: handled only once consensus has started, relayed once to
-  every peer but the sender and the author when the core took them; one the core set
-  aside (its proposal is not here yet) or had no room for is not marked seen, so its
-  next copy is handled again. An invalid one costs the peer its score.
+  every peer but the sender and the author when the core took them (never one it
+  refused: stale, beyond its window, or without room); one the core set aside (its
+  proposal is not here yet) or had no room for is not marked seen, so its next copy is
+  handled again. An invalid one costs the peer its score.
 * Evidence: gossiped once, verified before it is pooled and relayed.
 * Head statements (ledger/head.py): kept in the node's :class:`HeadBook` when new and
   valid, and relayed only to peers that are not validators (validators are a full mesh
@@ -33,7 +34,6 @@ from node.admission import Admission
 from node.api.metrics import Metrics
 from node.chain import ChainStore
 from node.consensus.effects import Rejected
-from node.consensus.errors import BufferFull
 from node.consensus.evidence import MAX_EVIDENCE_AGE, EvidenceError, EvidencePool
 from node.driver import ConsensusDriver
 from node.head_book import HeadBook, Taken
@@ -234,8 +234,11 @@ class Gossip:
         if any(error.misbehaviour for error in errors):
             self.host.peers.penalise(peer, "sent an invalid consensus message")
             return
-        if any(isinstance(error, BufferFull) for error in errors):
-            return  # no room for it (not marked seen): not relayed either
+        if errors:
+            # Refused without blame (stale, beyond the window, no room in the buffer): not
+            # relayed. A stale message's signature is never checked, so relaying it would
+            # let any peer have every node pass on forged frames of its making.
+            return
         for other_key, other in self.host.peers.peers.items():
             if other_key != peer.key and other_key != origin:
                 other.send(frame)

@@ -193,3 +193,33 @@ async def test_a_vote_refused_for_lack_of_room_is_not_seen_nor_relayed_and_its_r
     assert rs is not None and rs.prevotes.total == 2
     assert blamed == []
     node.driver._cancel_timers()
+
+
+async def test_stale_and_far_ahead_votes_are_not_relayed_even_when_forged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A vote for a decided height is refused before its signature is checked (late votes
+    are normal, so the sender is not blamed); relaying it would let any peer have every
+    node pass on frames it forged, each new one costing the whole mesh a decode."""
+    src = chain_of(1)
+    node = make_node()
+    blamed = record_penalties(node, monkeypatch)
+    block = src.chain.block(1)
+    assert block is not None
+    node.consensus_started = True
+    node.driver.start()
+    node.driver.blocks[block.hash] = block
+    node.driver._run(node.driver._commit(fx.Commit(1, 0, block.hash, certify(block))))
+    assert node.core.height == 2
+    peers = {i: fake_peer(i) for i in (1, 2, 3)}
+    node.peers.peers.update({p.key: p for p in peers.values()})
+    real = Vote.create(VALIDATOR_KEYS[1], CHAIN, PREVOTE, 1, 0, block.hash)
+    forged = dataclasses.replace(real, round=7)  # the signature no longer matches
+    far = Vote.create(VALIDATOR_KEYS[2], CHAIN, PREVOTE, 2 + 1000, 0, b"\x02" * 32)
+    for vote in (real, forged, far):
+        await node.gossip.on_message(peers[3], VoteMsg(vote))
+    assert [len(sent(p)) for p in peers.values()] == [0, 0, 0]
+    assert node.core.counters["stale_height"] == 2
+    assert node.core.counters["height_out_of_window"] == 1
+    assert blamed == []  # late or early is not misbehaviour
+    node.driver._cancel_timers()
