@@ -52,7 +52,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 ## make devnet: a local 4-validator network with the demo scenario loaded
 devnet: $(STAMP)
@@ -83,7 +83,7 @@ bench: $(STAMP)
 
 ## make faults: the full fault-injection matrix (the quick set runs in make test)
 faults: $(STAMP)
-	CITYLEDGER_FULL_FAULTS=1 $(BIN)/pytest -q -rxXs tests/e2e
+	CITYLEDGER_FULL_FAULTS=1 $(BIN)/pytest -q -rxXs tests/e2e tests/multihost
 
 ## make soak MINUTES=30: random faults under load, then every invariant
 MINUTES ?= 30

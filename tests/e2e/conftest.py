@@ -1,8 +1,9 @@
-"""Fault suite plumbing: the ``full`` marker, the seed, and clusters that always stop.
+"""Fault suite plumbing: the seed, and clusters that always stop.
 
-``make test`` runs only the quick scenarios; the whole matrix runs with
-``CITYLEDGER_FULL_FAULTS=1`` (``make faults``). Every scenario takes its seed from
-``CITYLEDGER_E2E_SEED`` or draws one, and prints it, so a failure can be replayed.
+``make test`` runs only the quick scenarios; the whole matrix (the ``full`` marker,
+tests/conftest.py) runs with ``CITYLEDGER_FULL_FAULTS=1`` (``make faults``). Every
+scenario takes its seed from ``CITYLEDGER_E2E_SEED`` or draws one, and prints it, so a
+failure can be replayed.
 """
 
 from __future__ import annotations
@@ -15,27 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import Cluster
-
-FULL_ENV = "CITYLEDGER_FULL_FAULTS"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", f"full: fault scenario of the full matrix (runs only with {FULL_ENV}=1)"
-    )
-    config.addinivalue_line("markers", "netns: needs root and Linux network namespaces")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get(FULL_ENV) == "1":
-        return
-    keep: list[pytest.Item] = []
-    drop: list[pytest.Item] = []
-    for item in items:
-        (drop if item.get_closest_marker("full") is not None else keep).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The short multi-host rehearsal (``make multihost`` runs the long one).
+"""The short multi-host rehearsal (``make faults`` runs it; ``make multihost`` the long one).
 
 Four validators, each in its own network namespace, 20 ms one-way delay and 1 %
 loss on every link between them: they listen only at their configured addresses,
@@ -68,6 +68,7 @@ def test_shaped_links_delay_between_nodes_and_leave_nothing_behind() -> None:
     assert netns.leftovers(mesh.tag) == []
 
 
+@pytest.mark.full  # about 30 s: make faults runs it (make multihost the long rehearsal)
 def test_four_validators_in_namespaces_commit_and_survive_a_kill(tmp_path: Path) -> None:
     # 4 validators, 2 ms jitter, 1 % loss (the defaults); make multihost runs the partition
     plan = Plan(delay_ms=DELAY_MS, rate_per_s=10.0, steady_s=8.0, partition_s=0.0, kill_s=5.0)
