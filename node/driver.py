@@ -343,7 +343,9 @@ class ConsensusDriver:
                 # We saw the certificate but never the block: fetch it by sync.
                 self.host.sync_needed(c.height)
                 return []
-            executed = self.executor.validate_block(block, None)
+            # Decided by >2/3 precommits: judged as the certified block it is (a node
+            # that joined by state sync takes evidence it could not judge itself).
+            executed = self.executor.validate_block(block, None, certified=True)
         # Written on the store's thread while the next height starts (reads see it at
         # once; docs/consensus.md, "Writing a committed block behind").
         self.executor.commit(executed, c.certificate, behind=True)

@@ -142,18 +142,31 @@ class Executor:
             chosen.append(evidence)
         return tuple(chosen)
 
-    def check_evidence(self, evidence: Evidence, height: int, offences: set[Offence]) -> None:
+    def check_evidence(
+        self, evidence: Evidence, height: int, offences: set[Offence], *, certified: bool = False
+    ) -> None:
         """Raise :class:`EvidenceError` unless block ``height`` may commit ``evidence``:
         from a height in the window, an offence neither in ``offences`` (the block's pieces
         before it; this one is added) nor already committed, and verified against the
         validator set (both signatures, by a validator or that round's proposer). The
-        cheap checks come first."""
+        cheap checks come first.
+
+        A node that joined by state sync at H has no offence index before H, so it cannot
+        tell whether an offence of a height below H was committed then: unless the block
+        is ``certified`` (the validators have judged it), it does not take such a piece —
+        as a proposer it leaves it out, as a validator it prevotes nil — rather than vote
+        for a block that repeats it, which every node holding the whole history refuses."""
         check_evidence_window(evidence, height)
         if evidence.offence in offences:
             raise EvidenceError("the block repeats this offence")
         location = self.chain.offence_location(evidence)
         if location is not None:
             raise EvidenceError(f"this offence was already committed at height {location[0]}")
+        if not certified and evidence.height < (base := self.chain.base_height()):
+            raise EvidenceError(
+                f"this node joined by state sync at height {base} and cannot check that an "
+                f"offence of height {evidence.height} was not committed before it"
+            )
         evidence.verify(self.genesis.chain_id, self.chain.validators_at(evidence.height))
         offences.add(evidence.offence)
 
@@ -189,7 +202,7 @@ class Executor:
             block.check_tx_root()
         except LedgerError as exc:
             raise InvalidBlock(str(exc)) from None
-        self._check_evidence(block)
+        self._check_evidence(block, certified=certified)
         self._check_transactions(block, verify_signatures=not certified)
         executed = self._execute(
             head,
@@ -268,13 +281,13 @@ class Executor:
         except LedgerError as exc:
             raise InvalidBlock(f"block {block.height}: {exc}") from None
 
-    def _check_evidence(self, block: Block) -> None:
+    def _check_evidence(self, block: Block, *, certified: bool) -> None:
         """Every piece (named when it fails), then the root over them. Signatures are
         checked even for a certified block: pieces are few and this is the audit's check."""
         offences: set[Offence] = set()
         for index, evidence in enumerate(block.evidence):
             try:
-                self.check_evidence(evidence, block.height, offences)
+                self.check_evidence(evidence, block.height, offences, certified=certified)
             except EvidenceError as exc:
                 raise InvalidEvidence(block.height, index, evidence, str(exc)) from None
         try:

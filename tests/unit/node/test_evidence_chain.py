@@ -25,6 +25,7 @@ from ledger.evidence import (
     compute_evidence_root,
 )
 from ledger.storage import MemoryStore, keys
+from ledger.storage.protocol import WriteBatch
 from ledger.votes import NIL, Proposal, Vote, VoteType
 from node.consensus.evidence import EvidencePool
 from node.executor import ExecutedBlock, InvalidBlock, InvalidEvidence
@@ -393,3 +394,22 @@ def test_the_pool_keeps_a_few_pending_pieces_per_offender() -> None:
     pool.committed([double_vote(1, 2, other=C)])  # the same offence, committed
     assert pool.add(double_vote(1, 4))
     assert [e.height for e in pool.items()] == [3, 4, 4]
+
+
+def test_a_state_synced_node_does_not_vote_for_evidence_older_than_its_base() -> None:
+    """Joined by state sync at height 5, a node has no offence index before it: it cannot
+    tell whether an offence of height 2 was committed at height 3, so it neither proposes
+    nor prevotes for a block carrying it; a certified one it takes (the validators judged
+    it), and offences from its base on it judges as any node."""
+    kit = kit_at(6)
+    batch = WriteBatch()
+    batch.put(keys.STATE_BASE, (5).to_bytes(8, "big"))
+    kit.store.write(batch)
+    assert kit.chain.base_height() == 5
+    old, recent = double_vote(1, 2), double_vote(2, 5)
+    block = unchecked_block(kit, [recent, old])
+    with pytest.raises(InvalidEvidence, match="joined by state sync at height 5") as caught:
+        kit.executor.validate_block(block, None)
+    assert caught.value.index == 1
+    assert kit.executor.validate_block(block, None, certified=True).block == block
+    assert kit.executor.admissible_evidence([old, recent], 7) == (recent,)
