@@ -85,7 +85,11 @@ class _Walk:
         if cert is None:
             self.note(height, record, "missing")
             return
-        voters: ValidatorSet = self.chain.validators_at(height)
+        try:
+            voters: ValidatorSet = self.chain.validators_at(height)
+        except LedgerError as exc:
+            self.note(height, "validator set", str(exc))
+            return
         if voters.hash != header.validators_hash:
             self.note(height, "validator set", "the stored set is not the one the header names")
             return
