@@ -420,6 +420,8 @@ def _print_report(report: AuditReport, ctx: AuditContext, as_json: bool) -> None
         if report.rows_compared
         else ("not compared (a block did not check out)" if ctx.offline else "not compared")
     )
+    if report.oldest_block > 1:
+        rows = "not compared (a block-pruned store: nothing re-executed to compare with)"
     if report.rows_compared and report.heights < report.tip:
         rows += f" (blocks, certificates, receipts of heights 1 to {report.heights})"
     console.print(
