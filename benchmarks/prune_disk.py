@@ -30,6 +30,7 @@ import plyvel
 import node.executor
 from benchmarks import stages
 from benchmarks.workload import build_workload
+from ledger.storage.tables import table_ranges
 from node.collector import settled
 
 TABLE_NAMES = {
@@ -69,7 +70,9 @@ def measure_store(path: str) -> dict[str, Any]:
     finally:
         db.close()
     disk = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
-    return {"disk_bytes": disk, "rows": dict(rows), "row_bytes": dict(size)}
+    live = table_ranges(path)  # the table files the MANIFEST lists: not obsolete ones
+    tables = sum(os.path.getsize(os.path.join(path, f"{n:06d}.ldb")) for n in live)
+    return {"disk_bytes": disk, "table_bytes": tables, "rows": dict(rows), "row_bytes": dict(size)}
 
 
 def run(txs: int, block_txs: int, keep: int, seed: int = 7, block_keep: int = 0) -> dict[str, Any]:
@@ -113,6 +116,10 @@ def run(txs: int, block_txs: int, keep: int, seed: int = 7, block_keep: int = 0)
         "pruned_bytes_per_tx": round(pruned["disk_bytes"] / total, 1),
         "saved_bytes_per_tx": round(saved / total, 1),
         "saved_fraction": round(saved / archive["disk_bytes"], 3),
+        "archive_table_bytes_per_tx": round(archive["table_bytes"] / total, 1),
+        "pruned_table_bytes_per_tx": round(pruned["table_bytes"] / total, 1),
+        "archive_row_bytes_per_tx": round(sum(archive["row_bytes"].values()) / total, 1),
+        "pruned_row_bytes_per_tx": round(sum(pruned["row_bytes"].values()) / total, 1),
         "prune_steps": len(steps),
         "prune_ms_per_block": round(1000 * sum(steps) / max(1, len(steps)), 2),
         "prune_ms_max": round(1000 * max(steps, default=0.0), 2),
