@@ -23,7 +23,7 @@ from node.executor import Executor
 from node.service import Queries
 from node.snapshots import Held, SnapshotBook
 from node.wire import SyncRequest, decode_message
-from tests.unit.node.chainkit import Kit, register_member_tx
+from tests.unit.node.chainkit import Kit, fake_peer, register_member_tx
 from tests.unit.node.synckit import Harness
 
 BLOCKS = 12
@@ -227,3 +227,24 @@ def test_the_audit_names_a_changed_record_of_a_block_pruned_store(victim: str, f
     kit.store.write(batch)
     report = audit_block_pruned(kit.store, kit.genesis)
     assert str(report.findings[0]).startswith(first), report.findings
+
+
+def test_a_lagging_node_asks_another_peer_after_a_pruning_one_held_none() -> None:
+    """The pruning peer's empty answer (not blamed as invalid) makes the syncer ask the
+    archive peer next, which serves the blocks: the node catches up."""
+    pruning, archive = _chain(4), _chain(0)
+    server = Harness([], pruning)
+    frame = asyncio.run(server.syncer.response_frame(SyncRequest(1, 50)))
+    assert frame is not None
+    answer = decode_message(frame, len(frame))
+    pruner, keeper = fake_peer(1, BLOCKS), fake_peer(2, BLOCKS)
+    lagging = Harness([pruner, keeper], Kit(MemoryStore()), seed=3)
+    lagging.syncer.choose = lambda peers: pruner if pruner in peers else peers[0]  # type: ignore[method-assign]
+    lagging.syncer.maybe_request()
+    assert lagging.asked() == ["v1"]
+    assert asyncio.run(lagging.syncer.apply(pruner, answer))  # type: ignore[arg-type]
+    assert lagging.asked() == ["v1", "v2"] and lagging.syncer.failures(pruner) == 1
+    served = asyncio.run(Harness([], archive).syncer.response_frame(SyncRequest(1, 50)))
+    assert served is not None
+    assert asyncio.run(lagging.syncer.apply(keeper, decode_message(served, len(served))))  # type: ignore[arg-type]
+    assert lagging.kit.chain.head() == archive.chain.head()
