@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from ledger.block import BlockHeader, decode_header
 from ledger.encoding import decode
 from ledger.errors import CorruptionError, DecodeError, LedgerError
+from ledger.state_prune import height_record
 from ledger.storage import KVStore, WriteBatch, keys
 from ledger.storage.protocol import KVReader
 
@@ -61,12 +62,7 @@ class BlockPruned(LedgerError):
 
 def pruned_to(store: KVReader) -> int:
     """The oldest height whose block body and receipts pruning has kept (0: never pruned)."""
-    raw = store.get(keys.OLDEST_BLOCK)
-    if raw is None:
-        return 0
-    if len(raw) != 8:
-        raise CorruptionError("the oldest-block record is corrupt")
-    return int.from_bytes(raw, "big")
+    return height_record(store, keys.OLDEST_BLOCK, "oldest-block")
 
 
 def oldest_block_height(store: KVReader) -> int:
