@@ -55,10 +55,11 @@ class _Walk:
         self.next_set_hash = genesis.validators.hash  # what the next header must name
         self.prev_cert_hash: bytes | None = None
 
-    def header(self, height: int, header: BlockHeader | None) -> bool:
-        """Check ``header`` of ``height`` and its certificate; False if it is missing."""
+    def header(self, height: int, header: BlockHeader | None, why: str = "") -> bool:
+        """Check ``header`` of ``height`` and its certificate; False if it is missing or
+        does not decode (``why``)."""
         if header is None:
-            self.note(height, "header", "missing (neither the block nor its kept header)")
+            self.note(height, "header", why or "missing (neither the block nor its kept header)")
             self.prev_hash, self.prev_cert_hash = b"", None
             return False
         problems = []
@@ -81,7 +82,12 @@ class _Walk:
 
     def _certificate(self, height: int, header: BlockHeader) -> None:
         record = f"certificate {height}"
-        cert = self.chain.certificate(height)
+        try:
+            cert = self.chain.certificate(height)
+        except LedgerError as exc:  # it does not decode
+            self.note(height, record, str(exc))
+            self.prev_cert_hash = None
+            return
         self.prev_cert_hash = None if cert is None else cert.hash
         if cert is None:
             self.note(height, record, "missing")
@@ -117,7 +123,10 @@ def audit_block_pruned(
     kept: list[Block] = []
     for height in range(1, tip + 1):
         block = _kept_block(chain, height, note) if height >= oldest else None
-        walk.header(height, chain.header(height) if block is None else block.header)
+        if block is not None:
+            walk.header(height, block.header)
+        else:
+            walk.header(height, *_stored_header(chain, height))
         if block is not None:
             _check_body(chain, block, note)
             kept.append(block)
@@ -129,6 +138,14 @@ def audit_block_pruned(
     report.findings.sort(key=lambda f: (f.height is None, f.height or 0))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _stored_header(chain: ChainStore, height: int) -> tuple[BlockHeader | None, str]:
+    """The header kept for ``height`` (a pruned block's), or None and why."""
+    try:
+        return chain.header(height), ""
+    except LedgerError as exc:  # it does not decode
+        return None, str(exc)
 
 
 def _kept_block(chain: ChainStore, height: int, note: Note) -> Block | None:

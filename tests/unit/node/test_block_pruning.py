@@ -207,6 +207,7 @@ def test_the_audit_of_a_block_pruned_store_checks_what_it_holds_and_says_the_res
         ("certificate", "height 3: certificate 3: certificate is for height 2"),
         ("receipt", f"height {BLOCKS}: receipts: do not make the header's results root"),
         ("valset", "height 2: validator set: the validator set of height 2 is corrupt"),
+        ("garbled", "height 3: header: the kept header of pruned block 3 is corrupt"),
     ],
 )
 def test_the_audit_names_a_changed_record_of_a_block_pruned_store(victim: str, first: str) -> None:
@@ -222,8 +223,10 @@ def test_the_audit_names_a_changed_record_of_a_block_pruned_store(victim: str, f
     elif victim == "receipt":
         key, _ = next(kit.store.iterate(keys.RECEIPT + keys.height_bytes(BLOCKS)))
         batch.put(key, next(kit.store.iterate(keys.RECEIPT + keys.height_bytes(BLOCKS - 1)))[1])
-    else:
+    elif victim == "valset":
         batch.put(keys.valset_key(2), b"\x90")  # no set at all
+    else:
+        batch.put(keys.pruned_header_key(3), b"\xc1")  # not msgpack at all
     kit.store.write(batch)
     report = audit_block_pruned(kit.store, kit.genesis)
     assert str(report.findings[0]).startswith(first), report.findings
