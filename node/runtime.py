@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 
 from contracts.engine import genesis_state
 from ledger.block import Block, Receipt
-from ledger.block_prune import oldest_block_height
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.evidence import Evidence
@@ -126,8 +125,7 @@ class Node:
         )
         self.syncer = parts.syncer(self.executor, self.peers, self, config, self.signature_worker)
         self.started_at = clock()
-        self.snapshots = SnapshotBook.of(snapshot_dir, config.snapshots, genesis)
-        self.snapshots.blocks_from = lambda: oldest_block_height(self.chain.store)
+        self.snapshots = SnapshotBook.of(snapshot_dir, config.snapshots, genesis, self.chain.store)
 
     # --- NodeHandle ---------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from ledger.block_prune import oldest_block_height
 from ledger.encoding import decode, encode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
@@ -86,12 +87,23 @@ class SnapshotBook:
         self.blocks_from: Callable[[], int] = lambda: 1
 
     @classmethod
-    def of(cls, directory: str | None, config: SnapshotConfig, genesis: Genesis) -> SnapshotBook:
+    def of(
+        cls,
+        directory: str | None,
+        config: SnapshotConfig,
+        genesis: Genesis,
+        store: KVReader | None = None,
+    ) -> SnapshotBook:
         """The book of a node home's ``directory``; without one (in-process nodes) none
-        is taken and the list served is empty."""
+        is taken and the list served is empty. ``store``: the node's, whose oldest kept
+        block decides which snapshots can be served (:meth:`servable`)."""
         if directory is None:
-            return cls("", replace(config, interval=0), genesis)
-        return cls(directory, config, genesis)
+            book = cls("", replace(config, interval=0), genesis)
+        else:
+            book = cls(directory, config, genesis)
+        if store is not None:
+            book.blocks_from = lambda: oldest_block_height(store)
+        return book
 
     # --- taking -------------------------------------------------------------------------
 

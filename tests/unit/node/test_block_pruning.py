@@ -15,6 +15,7 @@ from ledger.block_prune import (
     prune_blocks_step,
     pruned_to,
 )
+from ledger.encoding import decode
 from ledger.errors import StorageError
 from ledger.storage import MemoryStore, WriteBatch, keys
 from node.audit_block_pruned import audit_block_pruned
@@ -182,13 +183,12 @@ def test_sync_serving_below_the_oldest_block_answers_none_without_blame() -> Non
 
 
 def test_a_snapshot_whose_next_blocks_are_pruned_is_not_served() -> None:
-    book = SnapshotBook("", NodeConfig().snapshots, Kit().genesis)
-    book.held = [Held(20, 1, 10), Held(10, 1, 10)]
-    book.blocks_from = lambda: 11
-    assert [h.height for h in book.servable()] == [20, 10]
-    book.blocks_from = lambda: 12
-    assert [h.height for h in book.servable()] == [20]
-    assert book.part(10, 0) == b""
+    kit = _chain(4)  # keeps blocks from BLOCKS - 3 on
+    book = SnapshotBook.of(None, NodeConfig().snapshots, kit.genesis, kit.store)
+    book.held = [Held(BLOCKS - 2, 1, 10), Held(BLOCKS - 4, 1, 10), Held(BLOCKS - 6, 1, 10)]
+    assert [h.height for h in book.servable()] == [BLOCKS - 2, BLOCKS - 4]
+    assert book.part(BLOCKS - 6, 0) == b""  # its next block is pruned: not served
+    assert [h["height"] for h in decode(book.part(0, 0))] == [BLOCKS - 2, BLOCKS - 4]  # type: ignore[index,union-attr]
 
 
 def test_the_audit_of_a_block_pruned_store_checks_what_it_holds_and_says_the_rest() -> None:
