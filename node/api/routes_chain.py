@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ledger.block_prune import oldest_block_height
+from ledger.block_prune import oldest_block_height, require_block
 from ledger.encoding import Value
 from ledger.evidence import evidence_from_obj, evidence_summary
 from ledger.state_prune import oldest_state_height
@@ -40,6 +40,7 @@ async def block(request: web.Request) -> web.StreamResponse:
     fmt = negotiate(request.headers.get("Accept"))
     cache_key = (height, fmt)
     public = reader.org is None and not reader.roles
+    require_block(node.chain.store, height)  # pruned since its answer was kept, too
     body = state.public_answers.get(cache_key) if public else None
     if body is None:
         blk = node.queries.block(height)

@@ -24,10 +24,11 @@ async def test_every_road_to_a_pruned_block_says_block_pruned(
     head = node.chain.head().height
     status, before = await get_obj(client, "/v1/status")
     assert status == 200 and before["oldest_block_height"] == 1  # an archive node
-    prune_blocks_step(node.store, head, head - 2)  # keeps blocks 3 .. head
     declared = node.chain.tx_location(scenario.declare.hash)
     assert declared is not None and declared[0] < 3
     path = f"/v1/blocks/{declared[0]}"
+    assert (await client.get(path)).status == 200  # the public's answer, now kept
+    prune_blocks_step(node.store, head, head - 2)  # keeps blocks 3 .. head
     await assert_error(await client.get(path), 410, "block_pruned")
     await assert_error(
         await client.get(path, headers=signed("auditor", path, clock)), 410, "block_pruned"
