@@ -171,6 +171,7 @@ class Queries:
     def block_proofs(self, height: int, what: str | None = None) -> BlockProofs:
         """The decoded header, receipts and both trees of a committed block (cached);
         ``what``: the record asked for, named if the block has been pruned."""
+        require_block(self.chain.store, height, what)  # pruned since it was cached, too
         cached = self._proofs.get(height)
         if cached is not None:
             self._proofs.move_to_end(height)

@@ -28,12 +28,14 @@ async def test_every_road_to_a_pruned_block_says_block_pruned(
     assert declared is not None and declared[0] < 3
     path = f"/v1/blocks/{declared[0]}"
     assert (await client.get(path)).status == 200  # the public's answer, now kept
+    tx_path = f"/v1/txs/{scenario.declare.hash.hex()}"
+    answer = await client.get(tx_path, headers=signed("acme-trader", tx_path, clock))
+    assert answer.status == 200  # and its block's proofs, now cached
     prune_blocks_step(node.store, head, head - 2)  # keeps blocks 3 .. head
     await assert_error(await client.get(path), 410, "block_pruned")
     await assert_error(
         await client.get(path, headers=signed("auditor", path, clock)), 410, "block_pruned"
     )
-    tx_path = f"/v1/txs/{scenario.declare.hash.hex()}"
     response = await client.get(tx_path, headers=signed("acme-trader", tx_path, clock))
     await assert_error(response, 410, "block_pruned")
     message = (await response.json())["error"]["message"]
