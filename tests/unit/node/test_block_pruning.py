@@ -15,17 +15,23 @@ from ledger.block_prune import (
     prune_blocks_step,
     pruned_to,
 )
+from ledger.crypto import PrivateKey
 from ledger.encoding import decode
 from ledger.errors import StorageError
 from ledger.storage import MemoryStore, WriteBatch, keys
+from ledger.validators import ValidatorUpdate
+from lightclient import validator_history as vh
+from node.api.validator_history import history
 from node.audit_block_pruned import audit_block_pruned
 from node.config import ConfigError, NodeConfig
 from node.executor import Executor
 from node.service import Queries
-from node.snapshots import Held, SnapshotBook
+from node.snapshots import Held, SnapshotBook, describe
+from node.statesync_check import check_description
 from node.wire import SyncRequest, decode_message
-from tests.unit.node.chainkit import Kit, fake_peer, register_member_tx
+from tests.unit.node.chainkit import ADMIN, CHAIN, GENESIS, Kit, fake_peer, register_member_tx
 from tests.unit.node.synckit import Harness
+from tests.unit.node.valset_kit import registered, updates_tx
 
 BLOCKS = 12
 TXS = 2
@@ -251,3 +257,34 @@ def test_a_lagging_node_asks_another_peer_after_a_pruning_one_held_none() -> Non
     assert served is not None
     assert asyncio.run(lagging.syncer.apply(keeper, decode_message(served, len(served))))  # type: ignore[arg-type]
     assert lagging.kit.chain.head() == archive.chain.head()
+
+
+def _changed_set_chain(keep: int) -> Kit:
+    """A validator-set change at height 1 (in force from 3), then eight empty blocks."""
+    changes = (
+        ValidatorUpdate(PrivateKey.from_label("bp-new-validator").public_key, 1, "v-new"),
+        ValidatorUpdate(fake_peer(3).key, 0, "v3"),
+    )
+    with registered():
+        kit = Kit(MemoryStore())
+        kit.executor.prune_blocks(keep)
+        kit.commit([updates_tx(ADMIN, CHAIN, 0, *changes)])
+        for _ in range(8):
+            kit.commit([])
+    return kit
+
+
+def test_set_history_snapshots_and_audit_go_through_pruned_headers() -> None:
+    """The change's block is pruned: its kept header still proves the change to a light
+    client, a snapshot taken at the head describes it, and the audit follows it."""
+    pruned, archive = _changed_set_chain(3), _changed_set_chain(0)
+    assert pruned.chain.block(1) is None and pruned_to(pruned.store) == 7
+    assert history(pruned.chain) == history(archive.chain) and len(history(pruned.chain)) == 1
+    head = pruned.chain.head().height
+    description = describe(pruned.store, GENESIS, head)[0]
+    assert check_description(description, GENESIS, head).history.at(head) == (
+        archive.chain.validators_at(head)
+    )
+    vh.forget(GENESIS)
+    report = audit_block_pruned(pruned.store, GENESIS)
+    assert report.ok and report.linked == head, report.findings
