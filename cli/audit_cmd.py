@@ -277,12 +277,29 @@ def _audit_offline(
         with _offline_store(home, genesis, streaming) as store:
             if pruned_to(store) > 1:  # block-pruned: what its headers and kept blocks prove
                 report = audit_block_pruned(store, genesis)
+                report.not_checked.append(_pruning_claim(home, report))
                 return report, store.get(keys.block_key(report.tip))
             source = StoreSource(store)
             report = _run(genesis, source, store, workers, quiet=quiet, streaming=streaming)
             return report, store.get(keys.block_key(source.tip()))
     except StoreDamagedError as exc:
         fail(escape(damaged_store_message(exc, data)))
+
+
+def _pruning_claim(home: str, report: AuditReport) -> str:
+    """The store's claim to have pruned its blocks, beside what its config.toml says (the
+    audit cannot tell blocks pruned from blocks deleted: docs/audit.md)."""
+    claim = f"the store says it keeps blocks from height {report.oldest_block} on"
+    try:
+        keep = Home(home).load_config().storage.block_keep_heights
+    except LedgerError as exc:
+        return f"{claim}; its config.toml could not be read to compare ({exc})"
+    if keep == 0:
+        return (
+            f"{claim}, but its config.toml keeps every block (block_keep_heights = 0): "
+            "pruning was switched off since, or the blocks were removed otherwise"
+        )
+    return f"{claim}; its config.toml keeps the last {keep} (tip {report.tip})"
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from ledger.block_prune import prune_blocks_step
+from node.config import NodeConfig
 from tests.unit.cli.kit import CliNode, ServerThread, message, run
 from tests.unit.cli.test_audit import leveldb_home
 
@@ -51,6 +52,10 @@ def test_audit_verify_home_of_a_block_pruned_store(node: CliNode, tmp_path: Path
         f"blocks 1 to {oldest - 1}: this node prunes blocks" in g for g in doc["not_checked"]
     )
     assert "every kept block" in doc["checked"][-1]
+    claim = f"the store says it keeps blocks from height {oldest} on"
+    assert any(claim in g and "config.toml could not be read" in g for g in doc["not_checked"])
+    (home / "config.toml").write_text(NodeConfig().to_toml())  # an archive node's
     shown = run(["audit", "verify", "--home", str(home), "--workers", "0"])
     assert "what this block-pruned store holds checks out" in shown.output
     assert "not checked:" in shown.output and "chain checks out" not in shown.output
+    assert "but its config.toml keeps every block" in " ".join(shown.output.split())
