@@ -110,7 +110,7 @@ def render_pdf(report: AuditReport, ctx: AuditContext) -> bytes:
         _p("Findings", st["h2"]),
         *_findings(report, st),
     ]
-    if not report.ok:  # first: what a reader must know before the figures
+    if not report.ok or report.not_checked:  # first: what a reader must know (a pruned store's too)
         gaps = not_checked(report, ctx) or ["Nothing."]
         story += [_p("What could not be checked", st["h2"]), *_numbered(gaps, st, "•")]
     story += [
@@ -119,7 +119,7 @@ def render_pdf(report: AuditReport, ctx: AuditContext) -> bytes:
         _p("Figures", st["h2"]),
         _facts([(n, v, False) for n, v in figure_facts(report, ctx)], st),
         _p("What was checked", st["h2"]),
-        *_numbered(checked_steps(ctx.offline), st),
+        *_numbered(checked_steps(ctx.offline, report.oldest_block), st),
     ]
     out = io.BytesIO()
     doc = SimpleDocTemplate(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 
 from cli.output import fail
 from ledger.errors import LedgerError
@@ -41,8 +42,8 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except LedgerError as exc:
-        fail(str(exc))
+    except LedgerError as exc:  # its text is not markup ("[storage] …", a node's message)
+        fail(escape(str(exc)))
     except KeyboardInterrupt:
         sys.exit(130)
 

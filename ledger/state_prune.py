@@ -73,11 +73,16 @@ def oldest_state_height(store: KVReader) -> int:
 
 def _pruned_to(store: KVReader) -> int:
     """Where pruning has moved the window's start (0: never pruned)."""
-    raw = store.get(keys.OLDEST_STATE)
+    return height_record(store, keys.OLDEST_STATE, "oldest-state")
+
+
+def height_record(store: KVReader, key: bytes, what: str) -> int:
+    """The 8-byte height stored at ``key`` (0 when absent): a pruning window's start."""
+    raw = store.get(key)
     if raw is None:
         return 0
     if len(raw) != 8:
-        raise CorruptionError("the oldest-state record is corrupt")
+        raise CorruptionError(f"the {what} record is corrupt")
     return int.from_bytes(raw, "big")
 
 

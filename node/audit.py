@@ -130,6 +130,7 @@ class AuditReport:
     not_checked: list[str] = field(default_factory=list)  # plain sentences, for the report
     streamed: bool = False  # the re-executed rows went to a scratch store on disk
     oldest_state: int = 0  # a pruned store's claim: it keeps state from this height on
+    oldest_block: int = 0  # a block-pruned store's: it keeps block bodies from here on
 
     @property
     def ok(self) -> bool:
@@ -228,7 +229,7 @@ class ScratchStore:
         pass
 
 
-def _add(report: AuditReport, finding: Finding) -> None:
+def add_finding(report: AuditReport, finding: Finding) -> None:
     """A finding, or only a count once the report lists :data:`MAX_FINDINGS`."""
     if len(report.findings) >= MAX_FINDINGS:
         report.more_findings += 1
@@ -406,7 +407,9 @@ class ChainAuditor:
         def note(
             height: int, record: str, problem: str, *, tx: tuple[int, Transaction] | None = None
         ) -> None:
-            _add(report, bad_signature(height, *tx) if tx else Finding(height, record, problem))
+            add_finding(
+                report, bad_signature(height, *tx) if tx else Finding(height, record, problem)
+            )
 
         links = LinkCheck(self.genesis, first_bad, self._known_sets(first_bad), note)
         later = [b for b in held if b.height >= first_bad]
@@ -624,7 +627,7 @@ def _note(
         report.more_findings += 1
         return
     height, record = describe_key(auditor, key)
-    _add(report, Finding(height, record, problem, key=key, stored=stored, expected=expected))
+    add_finding(report, Finding(height, record, problem, key=key, stored=stored, expected=expected))
 
 
 def _difference(stored: bytes, expected: bytes) -> str:

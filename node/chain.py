@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from contracts.validator_state import decode_set
 from ledger.block import Block, BlockHeader, Receipt, decode_header
+from ledger.block_prune import decode_header_row, pruned_header
 from ledger.encoding import Value, decode, encode
 from ledger.errors import CorruptionError, DecodeError, LedgerError, StorageError
 from ledger.evidence import Evidence, decode_evidence
@@ -120,11 +121,14 @@ class ChainStore:
 
     def header(self, height: int) -> BlockHeader | None:
         """A stored block's header, its transactions left undecoded (for the height a
-        state sync started at, whose block is not stored: the header it wrote)."""
+        state sync started at, whose block is not stored: the header it wrote; for a
+        height whose block was pruned: the header kept for it, ledger/block_prune.py)."""
         found = self._record(keys.block_key(height), decode_header, f"stored block {height}")
-        if found is None and height and height == self.base_height():
-            return self._record(keys.BASE_HEADER, _header_from_bytes, "the state sync's header")
-        return found
+        if found is not None or not height:
+            return found
+        if height == self.base_height():
+            return self._record(keys.BASE_HEADER, decode_header_row, "the state sync's header")
+        return pruned_header(self.store, height)
 
     def base_history(self) -> dict[int, Value]:
         """A state-synced store's certified validator-set changes up to its base height,
@@ -234,10 +238,11 @@ class ChainStore:
             return None
         if len(raw) == TX_INDEX_VALUE_SIZE:
             return int.from_bytes(raw[12:], "big")
-        block = self.block(int.from_bytes(raw[:8], "big"))  # a row written before the field
-        if len(raw) != 12 or block is None:
+        # A row written before the field: the header (kept for a pruned block too) says.
+        header = self.header(int.from_bytes(raw[:8], "big"))
+        if len(raw) != 12 or header is None:
             raise CorruptionError(f"tx index entry of {tx_hash.hex()} is corrupt")
-        return block.header.log_size - block.header.tx_count + int.from_bytes(raw[8:], "big")
+        return header.log_size - header.tx_count + int.from_bytes(raw[8:], "big")
 
     def receipts(self, height: int) -> list[Receipt]:
         prefix = keys.RECEIPT + keys.height_bytes(height)
@@ -309,10 +314,6 @@ def put_block_records(batch: WriteBatch, block: Block, receipts: list[Receipt]) 
     for index, evidence in enumerate(block.evidence):
         batch.put(keys.committed_evidence_key(height, index), encode(evidence.to_obj()))
         batch.put(offence_key_of(evidence), height.to_bytes(8, "big") + index.to_bytes(2, "big"))
-
-
-def _header_from_bytes(data: bytes) -> BlockHeader:
-    return BlockHeader.from_obj(decode(data))
 
 
 def put_head(batch: WriteBatch, header: BlockHeader) -> None:

@@ -190,8 +190,13 @@ class StorageConfig:
     # --- pruning (ledger/state_prune.py; docs/operations.md, "Pruning") ---------------------
     # keep the state of the last N heights only (reads and proofs below answer
     # "state_pruned"); 0: every height's state, an archive node — the default, since
-    # auditors need history. Block history is always kept.
+    # auditors need history.
     state_keep_heights: int = field(default=0, metadata=_range(0, 1 << 40))
+    # keep the block bodies and receipts of the last N heights only, headers and
+    # certificates of all (ledger/block_prune.py; older ones answer "block_pruned");
+    # 0: every block, an archive node — the default. At least [snapshots] interval ×
+    # keep, so a node joining from a snapshot served here finds the blocks after it.
+    block_keep_heights: int = field(default=0, metadata=_range(0, 1 << 40))
 
 
 @dataclass(slots=True)
@@ -273,7 +278,15 @@ class NodeConfig:
                 _fill(getattr(cfg, key), value, f"{source} [{key}]")
             else:
                 raise ConfigError(f"{source}: unknown setting {key!r}")
+        cfg.check(source)
         return cfg
+
+    def check(self, source: str = "config.toml") -> None:
+        """The rules between settings of different sections (each setting's own range is
+        checked as it is read): one clear line for the first one broken."""
+        problem = block_pruning_problem(self.storage.block_keep_heights, self.snapshots)
+        if problem is not None:
+            raise ConfigError(f"{source}: [storage] block_keep_heights {problem}")
 
     def apply_setting(self, setting: str) -> None:
         """Apply one ``section.key=value`` (the value in TOML; a bare word is a string)."""
@@ -288,6 +301,30 @@ class NodeConfig:
         except tomllib.TOMLDecodeError:
             value = text.strip()
         _fill(getattr(self, section), {key.strip(): value}, f"[{section}]")
+
+
+def block_pruning_problem(keep: int, snapshots: SnapshotConfig) -> str | None:
+    """Why ``keep`` (``[storage] block_keep_heights``) would leave peers unable to join
+    from this node, or None. A node joining by state sync from a snapshot this node serves
+    fetches every block after it from peers: the blocks after the oldest snapshot kept
+    (about ``interval × keep`` heights back) must still be here. Without snapshots nobody
+    could ever join from this node's history."""
+    if keep == 0:
+        return None
+    if snapshots.interval == 0:
+        return (
+            f"= {keep} needs snapshots ([snapshots] interval > 0): with none taken, a node "
+            "could never join from this node's pruned history; set block_keep_heights = 0 "
+            "(keep every block) or switch snapshots on"
+        )
+    least = snapshots.interval * snapshots.keep
+    if keep < least:
+        return (
+            f"= {keep} is below [snapshots] interval × keep = {snapshots.interval} × "
+            f"{snapshots.keep} = {least}: a node joining from the oldest snapshot served "
+            f"here could not fetch the blocks after it; use at least {least}"
+        )
+    return None
 
 
 def _fill(obj: Any, values: dict[str, Any], where: str) -> None:

@@ -29,6 +29,7 @@ from ledger.block import (
     compute_results_root,
     compute_tx_root,
 )
+from ledger.block_prune import BlockPruneStep, prune_blocks_step
 from ledger.errors import LedgerError, SignatureError
 from ledger.evidence import (
     MAX_BLOCK_EVIDENCE,
@@ -101,11 +102,20 @@ class Executor:
         self.keep_heights = 0
         self.track_retired = records_retired(chain.store, 0)
         self.last_prune: PruneStep | None = None
+        # Block pruning ([storage] block_keep_heights, ledger/block_prune.py): 0 keeps
+        # every block body and receipt.
+        self.block_keep_heights = 0
+        self.last_block_prune: BlockPruneStep | None = None
 
     def prune_state(self, keep_heights: int) -> None:
         """Keep the state of the last ``keep_heights`` heights only (0: every height)."""
         self.keep_heights = keep_heights
         self.track_retired = records_retired(self.chain.store, keep_heights)
+
+    def prune_blocks(self, keep_heights: int) -> None:
+        """Keep the block bodies and receipts of the last ``keep_heights`` heights only
+        (0: every block); headers and certificates are kept for all."""
+        self.block_keep_heights = keep_heights
 
     # --- proposer -----------------------------------------------------------------------
 
@@ -244,6 +254,11 @@ class Executor:
                 self.chain.store, head.height, head.state_root, self.keep_heights,
                 limit=limit, cache=self.node_cache,
             )  # fmt: skip
+        if self.block_keep_heights:
+            # One bounded step per block: a backlog is worked off over the next blocks.
+            self.last_block_prune = prune_blocks_step(
+                self.chain.store, self.chain.head().height, self.block_keep_heights
+            )
 
     # --- internals ----------------------------------------------------------------------
 

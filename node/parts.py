@@ -39,9 +39,11 @@ def signature_checks(
 
 
 def executor(chain: ChainStore, sigs: SignatureCache, config: NodeConfig) -> Executor:
-    """The block executor, pruning old state if ``[storage] state_keep_heights`` says so."""
+    """The block executor, pruning old state and old blocks if ``[storage]
+    state_keep_heights`` and ``block_keep_heights`` say so."""
     made = Executor(chain, sigs)
     made.prune_state(config.storage.state_keep_heights)
+    made.prune_blocks(config.storage.block_keep_heights)
     return made
 
 

@@ -125,7 +125,7 @@ class Node:
         )
         self.syncer = parts.syncer(self.executor, self.peers, self, config, self.signature_worker)
         self.started_at = clock()
-        self.snapshots = SnapshotBook.of(snapshot_dir, config.snapshots, genesis)
+        self.snapshots = SnapshotBook.of(snapshot_dir, config.snapshots, genesis, self.chain.store)
 
     # --- NodeHandle ---------------------------------------------------------------------
 

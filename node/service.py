@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ledger import merkle
 from ledger.block import Block, BlockHeader, Receipt
+from ledger.block_prune import require_block
 from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.merkle import ConsistencyProof, InclusionProof
@@ -117,10 +118,12 @@ class Queries:
         return self.certified(head.height)
 
     def certified(self, height: int) -> Certified:
+        return self._certify(self.header(height))
+
+    def header(self, height: int) -> BlockHeader:
+        """The header of committed block ``height`` (kept when its body is pruned)."""
         header = self.chain.header(height)
-        if header is None:
-            return self._certify(self.block(height).header)  # raises the right error
-        return self._certify(header)
+        return self.block(height).header if header is None else header  # raises the right error
 
     def check_held(self, height: int) -> None:
         """Raise :class:`NoHistoryBefore` for a height before this node's state."""
@@ -134,9 +137,12 @@ class Queries:
             raise NotFound(f"no certificate for height {header.height}")
         return Certified(header, cert)
 
-    def block(self, height: int) -> Block:
+    def block(self, height: int, what: str | None = None) -> Block:
+        """Committed block ``height``; :class:`BlockPruned` (``what`` names the record
+        asked for) if this node has pruned its body, :class:`NotFound` if there is none."""
         block = self.chain.block(height)
         if block is None:
+            require_block(self.chain.store, height, what)
             self.check_held(height)
             raise NotFound(f"no block at height {height} (head is {self.chain.head().height})")
         return block
@@ -146,7 +152,8 @@ class Queries:
         if location is None:
             raise NotFound(f"transaction {tx_hash.hex()} is not committed")
         height, index = location
-        proofs = self.block_proofs(height)
+        what = f"transaction {tx_hash.hex()}, committed at height {height} (index {index})"
+        proofs = self.block_proofs(height, what)
         if not index < len(proofs.receipts):
             raise NotFound(f"no receipt for {tx_hash.hex()}")
         header = proofs.header
@@ -161,13 +168,15 @@ class Queries:
             self._certify(header),
         )
 
-    def block_proofs(self, height: int) -> BlockProofs:
-        """The decoded header, receipts and both trees of a committed block (cached)."""
+    def block_proofs(self, height: int, what: str | None = None) -> BlockProofs:
+        """The decoded header, receipts and both trees of a committed block (cached);
+        ``what``: the record asked for, named if the block has been pruned."""
+        require_block(self.chain.store, height, what)  # pruned since it was cached, too
         cached = self._proofs.get(height)
         if cached is not None:
             self._proofs.move_to_end(height)
             return cached
-        block = self.block(height)
+        block = self.block(height, what)
         receipts = self.chain.receipts(height)
         proofs = BlockProofs(
             block.header,
@@ -231,10 +240,10 @@ class Queries:
         lo, hi = 1, self.chain.head().height
         while lo <= hi:
             mid = (lo + hi) // 2
-            size = self.block(mid).header.log_size
+            size = self.header(mid).log_size
             if size < log_size:
                 lo = mid + 1
-            elif size > log_size or (mid > 1 and self.block(mid - 1).header.log_size == size):
+            elif size > log_size or (mid > 1 and self.header(mid - 1).log_size == size):
                 hi = mid - 1
             else:
                 return mid

@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from ledger.block_prune import oldest_block_height
 from ledger.encoding import decode, encode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
@@ -81,14 +82,28 @@ class SnapshotBook:
         self._serving: set[bytes] = set()
         self._tokens: dict[bytes, tuple[float, float]] = {}  # key -> (tokens, as of)
         self.held: list[Held] = self._scan()
+        # The oldest height whose block this node still holds (ledger/block_prune.py):
+        # a snapshot is served only while every block after it is here to fetch.
+        self.blocks_from: Callable[[], int] = lambda: 1
 
     @classmethod
-    def of(cls, directory: str | None, config: SnapshotConfig, genesis: Genesis) -> SnapshotBook:
+    def of(
+        cls,
+        directory: str | None,
+        config: SnapshotConfig,
+        genesis: Genesis,
+        store: KVReader | None = None,
+    ) -> SnapshotBook:
         """The book of a node home's ``directory``; without one (in-process nodes) none
-        is taken and the list served is empty."""
+        is taken and the list served is empty. ``store``: the node's, whose oldest kept
+        block decides which snapshots can be served (:meth:`servable`)."""
         if directory is None:
-            return cls("", replace(config, interval=0), genesis)
-        return cls(directory, config, genesis)
+            book = cls("", replace(config, interval=0), genesis)
+        else:
+            book = cls(directory, config, genesis)
+        if store is not None:
+            book.blocks_from = lambda: oldest_block_height(store)
+        return book
 
     # --- taking -------------------------------------------------------------------------
 
@@ -212,16 +227,24 @@ class SnapshotBook:
         finally:
             self._serving.discard(peer.key)
 
+    def servable(self) -> list[Held]:
+        """The snapshots a node can join from here: those whose following blocks this
+        node still holds (block pruning may have passed an old one; config.py's rule
+        keeps that rare)."""
+        first = self.blocks_from()
+        return [h for h in self.held if h.height + 1 >= first]
+
     def part(self, height: int, index: int) -> bytes:
         """A stored part (b"" if not held); height 0: the list of snapshots held."""
+        servable = self.servable()
         if height == 0:
             return encode(
                 [
                     {"height": h.height, "chunks": h.chunks, "size": h.size}
-                    for h in self.held[:MAX_LISTED]
+                    for h in servable[:MAX_LISTED]
                 ]
             )
-        if all(h.height != height for h in self.held):
+        if all(h.height != height for h in servable):
             return b""
         try:
             with open(os.path.join(self.directory, str(height), part_name(index)), "rb") as f:

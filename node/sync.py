@@ -63,6 +63,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.block import Block, Receipt
+from ledger.block_prune import oldest_block_height
 from ledger.encoding import array_header, check_size
 from ledger.errors import LedgerError, StorageError
 from ledger.tx import Transaction
@@ -188,6 +189,7 @@ class Syncer:
         self.rejected_batches = 0
         self.refused_requests = 0  # a second request from a peer while one is served
         self.unsolicited = 0  # responses from peers we had not asked
+        self.below_oldest = 0  # requests for blocks this node no longer holds (pruned)
         self._serving: set[asyncio.Task[None]] = set()
         self.failed: str | None = None  # set when our own store failed : sync stops
 
@@ -390,6 +392,17 @@ class Syncer:
         joined from the stored bytes as they are. None if ``alive()`` turns false."""
         chain = self.executor.chain
         head = chain.head().height
+        oldest = oldest_block_height(chain.store)
+        if req.from_height < oldest <= head:
+            # Pruned here (or before a state sync's base): the empty answer says "not
+            # held"; the asker is not blamed, and asks another peer (:meth:`_judge`).
+            self.below_oldest += 1
+            log.info(
+                "sync: asked for blocks from %d; this node keeps blocks from %d on "
+                "(pruned or joined by state sync): answered with none",
+                req.from_height,
+                oldest,
+            )
         parts: list[bytes] = []
         size = 0
         last = 0
@@ -567,8 +580,13 @@ class Syncer:
         if applied:
             self._credit(peer)
         elif asked is not None and not any(b.height >= asked.from_height for b in resp.blocks):
+            # An honest peer may no longer hold the block (it prunes blocks, or joined by
+            # state sync): another peer is asked next; if none holds it, state sync it is.
             self._demote(
-                peer, f"claimed height {peer.height} but served nothing above {self.height}"
+                peer,
+                f"claimed height {peer.height} but served nothing from {asked.from_height} "
+                "(it may prune blocks or have joined by state sync; if no peer keeps block "
+                f"{asked.from_height}, join by state sync: docs/operations.md, 'Pruning')",
             )
             peer.height = self.height
 

@@ -23,6 +23,7 @@ TABLES: dict[bytes, tuple[str, str | None]] = {
     keys.CERT: ("commit certificates", "certificates of blocks"),
     keys.TX_INDEX: ("transaction index entries", None),
     keys.RECEIPT: ("receipts", "receipts of blocks"),
+    keys.PRUNED_HEADER: ("headers of pruned blocks", "headers of pruned blocks"),
     keys.LOG: ("Merkle log nodes", "Merkle log nodes of transactions"),
     keys.STATE_NODE: ("state tree nodes", None),
     keys.STATE_LEAF: ("current state values", None),

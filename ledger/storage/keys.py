@@ -42,6 +42,11 @@ OFFENCE = _table(b"o")  # + offender(32) + height + round(4) + type(1) -> height
 # made the change): the new set by the height it is in force from (node/chain.py).
 VALSET = _table(b"w")  # + effective height -> the set (canonical list of validators)
 
+# Block pruning (ledger/block_prune.py): the header of a height whose block body and
+# receipts a node with [storage] block_keep_heights has deleted. Its certificate stays in
+# CERT, so the hash chain and the certified validator-set history stay whole.
+PRUNED_HEADER = _table(b"k")  # + height -> the header's canonical bytes
+
 # Pruning, node-local (ledger/state_prune.py): which state rows left the tree at which
 # height, the last height each did, and the oldest height whose state is still whole.
 PRUNE = _table(b"q")
@@ -66,6 +71,9 @@ STATE_BASE = META + b"state_base"  # u64be H: state, blocks and receipts start a
 BASE_HEADER = META + b"state_base_header"  # the header of H (its block is not stored)
 BASE_HISTORY = META + b"state_base_history"  # the certified set changes up to H, as checked
 STATE_SYNC_PARTIAL = META + b"state_sync_partial"  # u64be H: chunks being written
+# Block pruning (ledger/block_prune.py): u64be O, the oldest height whose block body and
+# receipts are kept (absent: none pruned); below it only headers and certificates.
+OLDEST_BLOCK = META + b"oldest_block"
 
 
 def height_bytes(height: int) -> bytes:
@@ -75,6 +83,10 @@ def height_bytes(height: int) -> bytes:
 
 def block_key(height: int) -> bytes:
     return BLOCK + height_bytes(height)
+
+
+def pruned_header_key(height: int) -> bytes:
+    return PRUNED_HEADER + height_bytes(height)
 
 
 def cert_key(height: int) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ledger.block_prune import oldest_block_height, require_block
 from ledger.encoding import Value
 from ledger.evidence import evidence_from_obj, evidence_summary
 from ledger.state_prune import oldest_state_height
@@ -39,6 +40,7 @@ async def block(request: web.Request) -> web.StreamResponse:
     fmt = negotiate(request.headers.get("Accept"))
     cache_key = (height, fmt)
     public = reader.org is None and not reader.roles
+    require_block(node.chain.store, height)  # pruned since its answer was kept, too
     body = state.public_answers.get(cache_key) if public else None
     if body is None:
         blk = node.queries.block(height)
@@ -103,6 +105,9 @@ async def status(request: web.Request) -> web.StreamResponse:
         "public_key": node.public_key,
         # state (and its proofs) is served from this height on; 0 on an archive node
         "oldest_state_height": oldest_state_height(node.chain.store),
+        # block bodies and receipts from this height on (headers and certificates of
+        # every height); 1 on an archive node ([storage] block_keep_heights)
+        "oldest_block_height": oldest_block_height(node.chain.store),
     }
     value.update(node.status())
     return render(request, value)

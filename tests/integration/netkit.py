@@ -29,8 +29,10 @@ def running_network(
     *,
     empty_block_interval_ms: int = TEST_EMPTY_BLOCK_INTERVAL_MS,
     settings: dict[str, Any] | None = None,
+    node_settings: dict[int, dict[str, Any]] | None = None,
 ) -> Iterator[Network]:
-    """``settings``: ``{"section.key": value}`` written into every node's config.toml."""
+    """``settings``: ``{"section.key": value}`` written into every node's config.toml;
+    ``node_settings``: more of them for the node of that index only."""
     network = layout.generate(
         home,
         validators,
@@ -38,8 +40,8 @@ def running_network(
         genesis_time_ms=int(time.time() * 1000),
         empty_block_interval_ms=empty_block_interval_ms,
     )
-    for entry in network.nodes:
-        configure(entry, settings or {})
+    for index, entry in enumerate(network.nodes):
+        configure(entry, {**(settings or {}), **(node_settings or {}).get(index, {})})
     try:
         for entry in network.nodes:
             processes.start_node(entry)

@@ -50,17 +50,30 @@ async function blocks(trust, genesis) {
   const top = asked >= 1 && asked <= checkpoint.certified.height ? asked : checkpoint.certified.height;
   const rows = [];
   let above = null;
+  let pruned = null; // a node that prunes blocks answers 410 block_pruned below its oldest
+  let lowest = top + 1;
   for (let h = top; h >= Math.max(1, top - BLOCKS_PER_PAGE + 1); h--) {
-    const block = await verifyBlock(await fetchValue(`/v1/blocks/${h}`), trust.genesis, trust.sets);
+    let answer;
+    try {
+      answer = await fetchValue(`/v1/blocks/${h}`);
+    } catch (exc) {
+      if (exc.status !== 410) throw exc;
+      pruned = exc.message;
+      break;
+    }
+    const block = await verifyBlock(answer, trust.genesis, trust.sets);
     if (above && hex(above.certified.header.prev_hash) !== hex(block.hash)) throw new Refusal(`block ${h + 1} does not link to block ${h}`);
     if (h === 1 && hex(block.certified.header.prev_hash) !== genesis) throw new Refusal("block 1 does not link to the genesis");
     const kinds = block.txs.map((tx) => (tx.redacted ? `${tx.kind} (withheld)` : tx.kind));
     rows.push([String(h), fmtTime(block.certified.timeMs), el("code", {}, hex(block.hash).slice(0, 16) + "…"), `${block.certified.signers.length} of ${block.certified.count}`, kinds.join(", ") || "—"]);
     above = block;
+    lowest = h;
   }
+  if (pruned && !rows.length) throw new Refusal(pruned);
   content.append(table(["height", "time", "hash", "signed by", "transactions"], rows));
-  if (top > BLOCKS_PER_PAGE) content.append(el("a", { href: `/explorer/blocks?genesis=${genesis}&to=${top - BLOCKS_PER_PAGE}` }, "older blocks"));
-  return `Verified: blocks ${Math.max(1, top - BLOCKS_PER_PAGE + 1)}–${top}, each certified by more than 2/3 of its validators, linked by hash, their transactions making each tx root`;
+  if (pruned) content.append(el("p", { id: "pruned" }, `Older blocks are not on this node: ${pruned}`));
+  else if (top > BLOCKS_PER_PAGE) content.append(el("a", { href: `/explorer/blocks?genesis=${genesis}&to=${top - BLOCKS_PER_PAGE}` }, "older blocks"));
+  return `Verified: blocks ${lowest}–${top}, each certified by more than 2/3 of its validators, linked by hash, their transactions making each tx root`;
 }
 
 async function validators(trust, genesis) {

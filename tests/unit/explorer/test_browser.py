@@ -28,6 +28,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from ledger.block_prune import prune_blocks_step
 from ledger.encoding import decode, encode
 from node.api.app import make_app
 from node.config import APIConfig
@@ -186,6 +187,7 @@ async def test_permit_pages_in_chromium(network: dict[str, str], tmp_path: Path)
                 (shots / "permit-tampered.png").write_bytes(await browser.screenshot(session))
 
         await check_chain_pages(browser, network, shots)
+        await check_pruned_blocks_page(browser)
 
         session = await browser.open(network["node"] + "/explorer/")
         claimed = "document.getElementById('genesis').value"
@@ -234,6 +236,25 @@ async def check_chain_pages(browser: Browser, network: dict[str, str], shots: Pa
     assert verified == "true" and "extends your checkpoint of 2 transactions" in text, text
     _session, verified, text = await verdict(browser, checkpoint + "11" * 32)
     assert verified == "false" and "root mismatch" in text, text
+
+
+async def check_pruned_blocks_page(browser: Browser) -> None:
+    """A node that prunes blocks answers 410 below its oldest kept block: the blocks page
+    verifies down to it and says why it stops there (not "NOT verified")."""
+    node = TestNode()
+    now = time.time_ns() // 1_000_000
+    build_permit_chain(node, now - 600_000, 1_000, now - 500)
+    head = node.chain.head().height
+    prune_blocks_step(node.store, head, 3)
+    runner, base = await serve(make_app(node, APIConfig()))
+    try:
+        url = f"{base}/explorer/blocks?genesis={node.genesis.hash.hex()}"
+        session, verified, text = await verdict(browser, url)
+        assert verified == "true" and f"blocks {head - 2}–{head}" in text, text
+        said = await browser.evaluate(session, "document.getElementById('pruned').textContent")
+        assert "block_keep_heights" in said and f"from height {head - 2} on" in said, said
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
