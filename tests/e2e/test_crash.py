@@ -35,6 +35,7 @@ def _kill_and_restart(cluster: Cluster, victim: str, down_s: float) -> tuple[flo
     )
 
 
+@pytest.mark.full  # make test: tests/integration/test_network.py kills and catches up
 def test_sigkill_of_the_proposer_then_restart_and_catch_up(
     make_cluster: ClusterFactory, seed: int
 ) -> None:

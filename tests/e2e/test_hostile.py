@@ -358,6 +358,7 @@ def test_forged_and_far_future_consensus_messages_under_load(
     assert growth < RSS_GROWTH_LIMIT
 
 
+@pytest.mark.full  # make test: tests/unit/node/test_peers.py bans and backs off
 def test_a_misbehaving_peer_is_banned_with_a_growing_back_off(make_cluster: ClusterFactory) -> None:
     """Issue 15: three malformed frames in a row take the intruder's score to the ban
     threshold; the node then refuses its handshakes for ban_min_ms, and for twice as long

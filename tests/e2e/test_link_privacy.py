@@ -13,6 +13,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from devnet.demo import demo_phases
 from node.config import Home
 from tests.e2e.conftest import ClusterFactory
@@ -46,6 +48,7 @@ def _submit(url: str, txs: list[bytes]) -> None:
         assert answer.status < 300
 
 
+@pytest.mark.full  # make test: tests/unit/node/test_peer_tls.py
 def test_a_recording_relay_sees_no_plaintext_and_a_rotated_tls_key_keeps_the_chain_going(
     make_cluster: ClusterFactory,
 ) -> None:

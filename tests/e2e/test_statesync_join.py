@@ -20,6 +20,8 @@ import os
 import urllib.error
 import urllib.request
 
+import pytest
+
 from devnet import join as devnet_join
 from ledger.keyfile import read_key_file
 from node.config import Home
@@ -29,6 +31,7 @@ from tests.e2e.scenario import finish, start_load
 INTERVAL = 10
 
 
+@pytest.mark.full  # make test: tests/integration/test_statesync.py joins
 def test_a_new_node_joins_by_state_sync_under_load(make_cluster: ClusterFactory, seed: int) -> None:
     cluster = make_cluster(settings={"snapshots.interval": INTERVAL})
     validators = list(cluster.names)

@@ -208,12 +208,6 @@ def _only_names(text: str, victim: str, names: list[str]) -> bool:
     return victim in text and not any(n in text for n in names if n != victim)
 
 
-def test_corrupt_manifest_is_refused_with_a_clear_message(
-    make_cluster: ClusterFactory, seed: int
-) -> None:
-    _scenario(make_cluster, seed, "manifest-flip", "restore")
-
-
 @pytest.mark.full
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
 @pytest.mark.parametrize("remedy", ["restore", "wipe"])
