@@ -108,15 +108,30 @@ async def _load(
 
 
 def _wait_snapshot(cluster: Cluster, height: int, timeout_s: float) -> int:
-    """Wait until every validator holds the snapshot of ``height`` (complete on disk)."""
+    """Wait until every validator holds one snapshot of ``height`` or later (complete on
+    disk), and return the lowest such height. Not ``height`` itself: a node that is still
+    writing one snapshot when the next is due skips that one (a snapshot of a large state,
+    paced to a quarter of a core, can take longer than ``interval`` heartbeat blocks)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if all(
-            os.path.isdir(os.path.join(Home(n.home).snapshots, str(height))) for n in cluster.nodes
-        ):
-            return height
+        common = set.intersection(*(_snapshot_heights(n.home) for n in cluster.nodes))
+        due = sorted(h for h in common if h >= height)
+        if due:
+            return due[0]
         time.sleep(0.5)
-    raise BenchError(f"no snapshot of height {height} on every validator:\n" + cluster.log_tail())
+    raise BenchError(
+        f"no snapshot of height {height} or later on every validator:\n" + cluster.log_tail()
+    )
+
+
+def _snapshot_heights(home: str) -> set[int]:
+    """The heights of the snapshots complete on disk in a node ``home``."""
+    root = Home(home).snapshots
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return set()
+    return {int(name) for name in names if name.isdigit()}
 
 
 def _join(
