@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from typing import Protocol
 
@@ -39,6 +40,7 @@ from node.driver import ConsensusDriver
 from node.head_book import HeadBook, Taken
 from node.peers import MINOR, Peer, PeerManager
 from node.sync import Syncer
+from node.tx_resend import StalledResend
 from node.wire import (
     EvidenceMsg,
     HeadMsg,
@@ -103,6 +105,7 @@ class Gossip:
         self.relay: dict[bytes, list[Transaction]] = {}  # from an observer: to all but it
         self.status_from: set[bytes] = set()  # peers that told us their height
         self._seen: OrderedDict[int, None] = OrderedDict()  # relayed consensus messages
+        self.stalled = StalledResend()
 
     # --- dedup --------------------------------------------------------------------------
 
@@ -140,9 +143,11 @@ class Gossip:
 
     async def gossip_txs(self, interval_s: float) -> None:
         """Every ``interval_s``: the admitted transactions to every peer, an observer's
-        to every peer but it, in batches of at most ``TX_BATCH``."""
+        to every peer but it, in batches of at most ``TX_BATCH``; and, when the network
+        stalled with some of them here, what this node would propose, again."""
         while True:
             await asyncio.sleep(interval_s)
+            self.resend_if_stalled(time.monotonic())
             if self.outbox:
                 batch, self.outbox = self.outbox, []
                 self._send_txs(batch, None)
@@ -150,6 +155,23 @@ class Gossip:
                 relay, self.relay = self.relay, {}
                 for source, txs in relay.items():
                     self._send_txs(txs, source)
+
+    def resend_if_stalled(self, now: float) -> None:
+        """Ready transactions here and a head that has not moved for a while: the ones
+        this node would propose go to every peer again (node/tx_resend.py)."""
+        if not self.host.consensus_started:
+            return  # catching up: the head moves by sync, and the mempool waits
+        mempool = self.host.admission.mempool
+        height = self.chain.head().height
+        if not self.stalled.due(height, mempool.ready > 0, now):
+            return
+        txs = mempool.reap(TX_BATCH, self.genesis.consensus.max_block_bytes)
+        log.info(
+            "no block for %.0f s at height %d with %d transactions ready here: sent %d of "
+            "them to every peer again",
+            now - self.stalled.since, height + 1, mempool.ready, len(txs),
+        )  # fmt: skip
+        self._send_txs(txs, None)
 
     def _send_txs(self, txs: list[Transaction], exclude: bytes | None) -> None:
         for i in range(0, len(txs), TX_BATCH):
