@@ -35,6 +35,7 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
 # Retry-After (a 429 answer, or the same code on an item of a batch)
 RETRYABLE = frozenset({"overloaded", "mempool_full", "rate_limited", "org_quota"})
 MAX_RETRIES = 20
+HELD_BEHIND_REFUSED = "client:held_behind_refused"  # never sent: an earlier one never got in
 RETRY_GRACE_S = 30.0  # retries go on at most this long after the last scheduled send
 
 
@@ -142,6 +143,7 @@ class Driver:
         self.log = DriveLog.of(len(items))
         self._tasks: set[asyncio.Task[None]] = set()
         self._retry_until = math.inf  # no retry is sent after this (set when sending ends)
+        self._held: dict[bytes, list[int]] = {}  # sender -> items waiting behind its retry
 
     async def run(
         self, steps: Sequence[Step], committed: Callable[[], int], max_backlog_s: float = 5.0
@@ -166,8 +168,9 @@ class Driver:
         log.sent = pos
         log.ended = time.monotonic()
         self._retry_until = log.ended + RETRY_GRACE_S
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=60)
+        deadline = time.monotonic() + 60
+        while self._tasks and time.monotonic() < deadline:  # retries spawn released batches
+            await asyncio.wait(set(self._tasks), timeout=deadline - time.monotonic())
         return log
 
     async def _send_step(self, step: Step, pos: int) -> int:
@@ -196,29 +199,63 @@ class Driver:
         by_node: dict[int, list[int]] = {}
         for i in range(start, end):
             self.log.sched[i] = due
+            held = self._held.get(self.items[i].sender)
+            if held is not None:  # its sender waits to send an earlier one again
+                held.append(i)
+                continue
             by_node.setdefault(self.node_map(self.items[i].node), []).append(i)
         for node, indexes in by_node.items():
-            body = msgpack.packb({"txs": [self.items[i].raw for i in indexes]}, use_bin_type=True)
-            task = asyncio.ensure_future(self._post(node, indexes, body, due))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(node, indexes, due)
 
-    async def _post(self, node: int, indexes: list[int], body: bytes, due: float) -> None:
+    def _spawn(self, node: int, indexes: list[int], due: float) -> None:
+        task = asyncio.ensure_future(self._post(node, indexes, due))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, node: int, indexes: list[int], due: float) -> None:
         """Send one batch; what is refused "not now" is sent again after ``Retry-After``
         (at most :data:`MAX_RETRIES` times, never after the run's deadline), its latency
-        still counted from its first scheduled time."""
+        still counted from its first scheduled time.
+
+        As a real client does, a sender whose transaction is refused "not now" sends its
+        later ones only after it: they are held (:attr:`_held`) and go with the retry,
+        in nonce order, instead of arriving behind a gap the node may refuse
+        (``too_many_gapped``, or ``bad_nonce`` too far ahead) and the client never sends
+        again."""
         for attempt in range(MAX_RETRIES + 1):
+            body = msgpack.packb({"txs": [self.items[i].raw for i in indexes]}, use_bin_type=True)
             wait_s = await self._post_once(node, indexes, body, due)
             again = [i for i in indexes if self.log.codes[i] in RETRYABLE]
             self.log.refusals += len(again)
-            if not again or attempt == MAX_RETRIES:
+            waiting = {self.items[i].sender for i in again}
+            self._release({self.items[i].sender for i in indexes} - waiting, node, due)
+            if not again:
                 return
-            if time.monotonic() + wait_s > self._retry_until:
+            if attempt == MAX_RETRIES or time.monotonic() + wait_s > self._retry_until:
+                self._give_up(waiting)
                 return
+            for sender in waiting:
+                self._held.setdefault(sender, [])
             self.log.retried += len(again)
             await asyncio.sleep(wait_s)
-            indexes = again
-            body = msgpack.packb({"txs": [self.items[i].raw for i in again]}, use_bin_type=True)
+            indexes = again + [i for s in waiting for i in self._held.pop(s, [])]
+            indexes.sort()  # one sender's in nonce order
+            for sender in waiting:
+                self._held[sender] = []  # held again until this retry is answered
+
+    def _release(self, senders: set[bytes], node: int, due: float) -> None:
+        """Senders whose last refused transaction was now taken: their held ones go."""
+        out: list[int] = []
+        for sender in senders & self._held.keys():
+            out += self._held.pop(sender)
+        if out:
+            self._spawn(node, sorted(out), due)
+
+    def _give_up(self, senders: set[bytes]) -> None:
+        """Retries are over for these senders: what they held is never sent."""
+        for sender in senders:
+            for i in self._held.pop(sender, []):
+                self.log.codes[i] = HELD_BEHIND_REFUSED
 
     async def _post_once(self, node: int, indexes: list[int], body: bytes, due: float) -> float:
         """POST ``body``; records each item's answer code; returns the seconds the node

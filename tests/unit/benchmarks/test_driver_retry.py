@@ -9,7 +9,7 @@ import msgpack
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from benchmarks.driver import ACCEPTED, Driver, Step
+from benchmarks.driver import ACCEPTED, HELD_BEHIND_REFUSED, Driver, Step
 from benchmarks.workload import Item
 
 
@@ -74,3 +74,55 @@ async def test_a_final_refusal_is_not_retried() -> None:
     log = (await drive(node, items(3))).log
     assert log.codes == ["bad_nonce"] * 3 and log.refusals == 0 == log.retried
     assert sum(len(p) for p in node.posts) == 3
+
+
+class RefusesFirst(Node):
+    """Refuses one transaction "not now" ``times`` times (-1: forever), and the rest of
+    its batch with it, as a node's latency budget cuts a batch; records in what order
+    the others arrive."""
+
+    def __init__(self, refused: bytes, times: int) -> None:
+        super().__init__(busy=0)
+        self.refused, self.times = refused, times
+        self.taken: list[bytes] = []
+
+    async def txs(self, request: web.Request) -> web.Response:
+        raws = msgpack.unpackb(await request.read())["txs"]
+        self.posts.append(raws)
+        results: list[dict[str, object]] = []
+        cut = False
+        for raw in raws:
+            if cut or (raw == self.refused and self.times != 0):
+                if not cut and self.times > 0:
+                    self.times -= 1
+                cut = True
+                results.append({"status": "rejected", "error": {"code": "overloaded"}})
+            else:
+                self.taken.append(raw)
+                results.append({"status": "pending"})
+        headers = {"Retry-After": "0.05"}
+        return web.Response(body=msgpack.packb({"results": results}), headers=headers)
+
+
+async def test_a_senders_later_transactions_wait_for_its_refused_one() -> None:
+    """A real client keeps one sender's transactions in nonce order: what it schedules
+    while an earlier one waits to be sent again goes after it, not behind a gap."""
+    work = items(8)
+    node = RefusesFirst(work[0].raw, times=3)
+    log = (await drive(node, work)).log
+    assert log.codes == [ACCEPTED] * 8
+    assert node.taken == [item.raw for item in work]  # in order, the refused one first
+    assert all(post[0] == work[0].raw for post in node.posts[:4])  # it leads every retry
+    assert log.retried == log.refusals >= 3
+
+
+async def test_what_a_sender_held_is_never_sent_when_its_retries_run_out() -> None:
+    work = items(6)
+    node = RefusesFirst(work[0].raw, times=-1)  # never taken
+    log = (await drive(node, work)).log
+    assert node.taken == []
+    assert all(post[0] == work[0].raw for post in node.posts)  # nothing went ahead of it
+    assert set(log.codes) <= {"overloaded", HELD_BEHIND_REFUSED}
+    assert log.codes[0] == "overloaded" and log.refusals == log.retried + 6 - log.codes.count(
+        HELD_BEHIND_REFUSED
+    )
