@@ -157,6 +157,12 @@ class ConsensusDriver:
         cannot go into a block, so it starts nothing), or evidence not committed yet."""
         return len(self.mempool) > self.mempool.gapped or bool(self.host.pending_evidence(height))
 
+    def awaiting_proposal(self) -> bool:
+        """No proposal has come for the current round of this height (a height whose
+        proposer waits idle, or one that has not built yet)."""
+        state = self.core.round_state(self.core.round)
+        return state is None or state.proposal is None
+
     def on_synced(self, height: int) -> None:
         """A block was committed by catch-up: move the core past it."""
         self._cancel_timers()

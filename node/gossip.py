@@ -157,13 +157,16 @@ class Gossip:
                     self._send_txs(txs, source)
 
     def resend_if_stalled(self, now: float) -> None:
-        """Ready transactions here and a head that has not moved for a while: the ones
-        this node would propose go to every peer again (node/tx_resend.py)."""
+        """Ready transactions here, no proposal for the current round, and a head that
+        has not moved for a while: the ones this node would propose go to every peer
+        again (node/tx_resend.py). A proposal on its way means a busy network, not a
+        stalled one: nothing is sent."""
         if not self.host.consensus_started:
             return  # catching up: the head moves by sync, and the mempool waits
         mempool = self.host.admission.mempool
         height = self.chain.head().height
-        if not self.stalled.due(height, mempool.ready > 0, now):
+        stalled = mempool.ready > 0 and self.host.driver.awaiting_proposal()
+        if not self.stalled.due(height, stalled, now):
             return
         txs = mempool.reap(TX_BATCH, self.genesis.consensus.max_block_bytes)
         log.info(

@@ -11,12 +11,15 @@ the idle heartbeat falls due (``empty_block_interval_ms``, 30 s by default;
 node/consensus/rules.py): the transactions wait for it, once per height it takes for
 one of their holders to propose.
 
-So a node holding ready transactions while no block has been committed for
-``first_s`` sends what it would propose to every peer again (a peer that holds them
-drops them as duplicates before their signatures are checked: ``Mempool.precheck_many``),
-and while the height stays where it is, again after doubling intervals up to
-``max_interval_s`` — a network stalled for another reason (fewer than 2/3 of the power
-online) is not sent the same batch every few seconds.
+So a node holding ready transactions, with no proposal for its current round and no
+block committed for ``first_s``, sends what it would propose to every peer again (a
+peer that holds them drops them as duplicates before their signatures are checked:
+``Mempool.precheck_many``), and while the height stays where it is, again after
+doubling intervals up to ``max_interval_s`` — a network stalled for another reason
+(fewer than 2/3 of the power online) is not sent the same batch every few seconds. A
+proposal that has come means a busy network, not an idle proposer: a loaded network
+whose blocks take more than 2 s sent thousands of transactions again at every such
+height before this condition.
 
 Clock-free: callers pass ``now`` (seconds of a monotonic clock).
 """
@@ -44,8 +47,9 @@ class StalledResend:
 
     def due(self, height: int, has_work: bool, now: float) -> bool:
         """Whether to send now: ``height`` is the committed head, ``has_work`` whether the
-        node holds a ready transaction. The count starts when both hold (a new head, or
-        no work, starts it again): what just arrived was just gossiped."""
+        node holds a ready transaction and no proposal has come for its current round.
+        The count starts when both hold (a new head, or no work, starts it again): what
+        just arrived was just gossiped."""
         if height != self._height or not has_work:
             self._height = height
             self.since = now

@@ -99,3 +99,25 @@ async def test_a_node_with_nothing_ready_or_still_catching_up_sends_nothing() ->
     for dt in (61.0, 70.0, 200.0):
         node.gossip.resend_if_stalled(start + dt)
     assert [sent(p) for p in peers] == [[], [], []]
+
+
+async def test_nothing_is_sent_again_while_a_proposal_for_the_round_is_here() -> None:
+    """A block that takes long is a busy network, not an idle proposer."""
+    node = make_node()
+    node.consensus_started = True
+    peers = [fake_peer(i) for i in (1, 2, 3)]
+    node.peers.peers.update({p.key: p for p in peers})
+    assert await node.admission.admit([member(0, "resend-busy", ["trader"])], None) == [None]
+    node.driver.start()
+    state = node.core.round_state(node.core.round)
+    assert state is not None and state.proposal is None
+    state.proposal = object()  # type: ignore[assignment]  # as if one had come
+    start = time.monotonic()
+    for dt in (0.0, 2.0, 5.0, 30.0):
+        node.gossip.resend_if_stalled(start + dt)
+    assert [sent(p) for p in peers] == [[], [], []]
+    state.proposal = None
+    node.gossip.resend_if_stalled(start + 31.0)
+    node.gossip.resend_if_stalled(start + 33.0)
+    assert all(len(sent(p)) == 1 for p in peers)
+    node.driver._cancel_timers()
