@@ -170,9 +170,9 @@ class Gossip:
             return
         txs = mempool.reap(TX_BATCH, self.genesis.consensus.max_block_bytes)
         log.info(
-            "no block for %.0f s at height %d with %d transactions ready here: sent %d of "
-            "them to every peer again",
-            now - self.stalled.since, height + 1, mempool.ready, len(txs),
+            "height %d has had no proposal for %.0f s with %d transactions ready here: "
+            "sent %d of them to every peer again",
+            height + 1, now - self.stalled.since, mempool.ready, len(txs),
         )  # fmt: skip
         self._send_txs(txs, None)
 
