@@ -33,7 +33,7 @@ ACCEPTED = ""  # the code of an accepted transaction
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
 # refusals that mean "not now": a real client sends the transaction again after
 # Retry-After (a 429 answer, or the same code on an item of a batch)
-RETRYABLE = frozenset({"overloaded", "mempool_full", "rate_limited", "org_quota"})
+RETRYABLE = frozenset({"overloaded", "mempool_full", "rate_limited", "org_quota", "sender_backlog"})
 MAX_RETRIES = 20
 HELD_BEHIND_REFUSED = "client:held_behind_refused"  # never sent: an earlier one never got in
 RETRY_GRACE_S = 30.0  # retries go on at most this long after the last scheduled send

@@ -105,7 +105,7 @@ def _submit(node: NodeEntry, txs: list[Transaction]) -> None:
 
 
 SUBMIT_ATTEMPTS = 30
-NOT_NOW = frozenset({"overloaded", "mempool_full"})
+NOT_NOW = frozenset({"overloaded", "mempool_full", "sender_backlog"})
 
 
 def _not_now(result: dict[str, Any]) -> bool:

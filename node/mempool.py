@@ -6,7 +6,9 @@ all, no Ed25519 verification for a sender the node does not know:
 1. chain id and size; already pending;
 2. the sender is an active member in the latest state (its member record, cached);
 3. already committed; the nonce window (the committed next nonce .. +
-   :data:`MAX_NONCE_GAP`), the nonce not already pending;
+   :data:`MAX_NONCE_GAP`; past it, 429 ``sender_backlog`` for the nonce right after the
+   sender's pending ready run, which will move the window), the nonce not already
+   pending;
 4. pinning limits: at most ``max_gapped_per_sender`` transactions of one sender waiting
    behind a nonce gap (*gapped*: not part of the run of consecutive nonces that starts
    at its committed next nonce), at most ``max_pending_per_org`` pending for the
@@ -50,6 +52,7 @@ from node.latency_budget import LatencyBudget
 from node.sigcache import SignatureCache
 
 MAX_NONCE_GAP = 256
+SENDER_BACKLOG_RETRY_S = 2  # Retry-After of a nonce past the window behind a pending run
 # The only kinds that write member records — what admission reads besides the nonce.
 MEMBERSHIP_KINDS = frozenset(h.kind for h in identity.HANDLERS)
 RECHECK_MAX_PENDING = 5000  # a larger backlog is not re-checked (it would stall the node)
@@ -72,7 +75,16 @@ class MempoolError(LedgerError):
         self.http_status = http_status
 
 
-class OverloadedError(MempoolError):
+class RetryLaterError(MempoolError):
+    """A refusal for now (429): the same transaction may be taken ``retry_after_s``
+    seconds later (the API's ``Retry-After``)."""
+
+    def __init__(self, message: str, *, code: str, retry_after_s: int) -> None:
+        super().__init__(message, code=code, http_status=429)
+        self.retry_after_s = retry_after_s
+
+
+class OverloadedError(RetryLaterError):
     """More than the node can commit within its latency budget: come back after
     ``retry_after_s`` seconds."""
 
@@ -81,9 +93,24 @@ class OverloadedError(MempoolError):
             "the node holds as many transactions as it can commit within its latency budget; "
             f"retry in {retry_after_s} s",
             code="overloaded",
-            http_status=429,
+            retry_after_s=retry_after_s,
         )
-        self.retry_after_s = retry_after_s
+
+
+class SenderBacklogError(RetryLaterError):
+    """A nonce past the window that is the next after its sender's pending ready run:
+    the window moves as that run is committed, so this is "not now", not a wrong nonce
+    (409 ``bad_nonce`` would make a client give up the transaction and strand every
+    later one)."""
+
+    def __init__(self, nonce: int, expected: int, pending: int) -> None:
+        super().__init__(
+            f"nonce {nonce} is more than {MAX_NONCE_GAP} past the sender's committed next "
+            f"nonce {expected}, with {pending} of its transactions pending: retry once "
+            "some are committed",
+            code="sender_backlog",
+            retry_after_s=SENDER_BACKLOG_RETRY_S,
+        )
 
 
 @dataclass(slots=True)
@@ -241,7 +268,10 @@ class Mempool:
         size, gapped = len(self._by_hash), self._gapped
         for tx in txs:
             try:
-                org, expected, queue = self._stable_checks(tx)
+                imagined = runs.get(tx.sender)
+                org, expected, queue = self._stable_checks(
+                    tx, None if imagined is None else imagined.end
+                )
             except MempoolError as exc:
                 out.append(exc)
                 continue
@@ -298,9 +328,12 @@ class Mempool:
             self._evict_gapped()
         self._insert(tx, org, now)
 
-    def _stable_checks(self, tx: Transaction) -> tuple[str, int, _Queue | None]:
+    def _stable_checks(
+        self, tx: Transaction, run_end: int | None = None
+    ) -> tuple[str, int, _Queue | None]:
         """Checks 1-3: raise the refusal; else the sender's organisation, its committed next
-        nonce and its queue."""
+        nonce and its queue. ``run_end``: where the sender's ready run ends if not where
+        its queue says (a batch's earlier transactions imagined admitted)."""
         if tx.chain_id != self.genesis.chain_id:
             raise MempoolError(
                 f"transaction is for chain {tx.chain_id!r}", code="wrong_chain", http_status=400
@@ -327,6 +360,11 @@ class Mempool:
                 http_status=409,
             )
         if tx.nonce > expected + MAX_NONCE_GAP:
+            if run_end is None and queue is not None:
+                run_end = queue.run_end
+            if tx.nonce == run_end:  # the next after a pending ready run
+                pending = 0 if queue is None else len(queue.txs)
+                raise SenderBacklogError(tx.nonce, expected, max(pending, run_end - expected))
             raise MempoolError(
                 f"nonce {tx.nonce} is too far ahead of {expected}",
                 code="bad_nonce",

@@ -42,7 +42,7 @@ from node.api.disclosure import Disclosure
 from node.api.params import malformed, parse_hex
 from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge
 from node.api.render import JSON, MSGPACK, APIError, render
-from node.mempool import MempoolError, OverloadedError
+from node.mempool import MempoolError, RetryLaterError
 from node.service import NotFound, ReceiptAnswer
 
 MAX_BATCH = 10_000
@@ -113,7 +113,7 @@ def _batch_answer(
     errors: Iterator[MempoolError | None],
 ) -> web.StreamResponse:
     """One result per item, in order: refused on its sender (``early``), or the mempool's
-    answer to the decoded ``txs``; ``Retry-After`` the longest an ``overloaded`` item was told."""
+    answer to the decoded ``txs``; ``Retry-After`` the longest a "not now" item was told."""
     decoded = iter(txs)
     results: list[dict[str, Value]] = []
     retry_after = 0
@@ -124,7 +124,7 @@ def _batch_answer(
         else:
             tx = next(decoded)
             tx_hash, error = tx.hash, next(errors)
-        if isinstance(error, OverloadedError):
+        if isinstance(error, RetryLaterError):
             retry_after = max(retry_after, error.retry_after_s)
         results.append(_item_result(tx_hash, error))
     if all(r["status"] == "rejected" and r["error"]["code"] == "mempool_full" for r in results):
@@ -237,7 +237,7 @@ def _decode_tx(raw: bytes, index: int, single: bool) -> Transaction:
 def _refusal(error: MempoolError) -> APIError:
     headers = None
     if error.http_status == 429:
-        seconds = error.retry_after_s if isinstance(error, OverloadedError) else 1
+        seconds = error.retry_after_s if isinstance(error, RetryLaterError) else 1
         headers = {"Retry-After": str(seconds)}
     return APIError(error.http_status, error.code, error.message, headers=headers)
 

@@ -7,7 +7,7 @@ import pytest
 from ledger.crypto import PrivateKey
 from ledger.state import StateTree
 from ledger.tx import Transaction
-from node.mempool import MAX_NONCE_GAP, Mempool, MempoolError
+from node.mempool import MAX_NONCE_GAP, Mempool, MempoolError, SenderBacklogError
 from tests.unit.node.chainkit import ADMIN, CHAIN, Kit, register_member_tx
 
 
@@ -157,3 +157,22 @@ def test_the_pending_bytes_are_bounded_as_well_as_the_count() -> None:
     assert pool.bytes == sum(len(tx.body) + 64 for tx in txs[2:4])
     pool.add(txs[4])
     assert len(pool) == 3
+
+
+def test_the_next_nonce_past_the_window_is_not_now_but_a_hole_is_refused() -> None:
+    """A sender whose ready run already fills the nonce window gets 429 for the next
+    one (the window moves as the run commits): a client that gave it up as 409 would
+    strand every later transaction. A nonce past the window with a hole before it is
+    still a wrong nonce."""
+    kit = Kit()
+    pool = make_pool(kit)
+    for n in range(MAX_NONCE_GAP + 1):  # nonces 0..256: the whole window, all ready
+        pool.add(register_member_tx(n, f"w{n}", ["auditor"]))
+    before = len(pool)
+    nxt = rejection(pool, register_member_tx(MAX_NONCE_GAP + 1, "next", ["auditor"]))
+    assert isinstance(nxt, SenderBacklogError)
+    assert (nxt.code, nxt.http_status, nxt.retry_after_s) == ("sender_backlog", 429, 2)
+    assert pool.precheck(register_member_tx(MAX_NONCE_GAP + 1, "next", ["auditor"])) is not None
+    hole = rejection(pool, register_member_tx(MAX_NONCE_GAP + 2, "hole", ["auditor"]))
+    assert (hole.code, hole.http_status) == ("bad_nonce", 409)
+    assert len(pool) == before  # a refusal changes nothing

@@ -234,3 +234,21 @@ async def test_over_the_latency_budget_is_429_before_anything_is_decoded(
     node.commit([first])  # the backlog drains: the same transaction is taken
     status, answer, _ = await post(client, msgpack.packb({"tx": second.encode()}))
     assert (status, answer["status"]) == (202, "pending")
+
+
+async def test_the_next_nonce_past_the_window_is_429_with_retry_after(
+    app_client: tuple[Client, ManualClock], node: TestNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one batch too: the transactions before it in the batch count as its run."""
+    import node.mempool as mempool_module
+
+    monkeypatch.setattr(mempool_module, "MAX_NONCE_GAP", 1)
+    client, _ = app_client
+    txs = [milestone(node, place) for place in ("NLRTM", "NLAMS", "DEHAM")]
+    status, answer, headers = await post(client, body_of(txs))
+    assert status == 200
+    results = answer["results"]
+    assert [r["status"] for r in results[:2]] == ["pending", "pending"]
+    assert (results[2]["status"], results[2]["error"]["code"]) == ("rejected", "sender_backlog")
+    assert headers["Retry-After"] == "2"
+    assert txs[2].hash not in node.mempool
