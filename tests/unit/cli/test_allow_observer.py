@@ -13,11 +13,22 @@ from tests.unit.cli.kit import message, run
 from tests.unit.cli.test_tls_cmd import _home
 
 # stands in for a running node: its command line holds "node start"; SIGHUP leaves a mark
+# (written whole under another name, then renamed: a reader never sees it half written)
 FAKE_NODE = """
-import pathlib, signal, sys, time
-signal.signal(signal.SIGHUP, lambda *_: pathlib.Path(sys.argv[1]).write_text("hup"))
+import os, pathlib, signal, sys, time
+def hup(*_):
+    pathlib.Path(sys.argv[1] + ".tmp").write_text("hup")
+    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+signal.signal(signal.SIGHUP, hup)
+pathlib.Path(sys.argv[1] + ".ready").write_text("ready")
 time.sleep(30)
 """
+
+
+def wait_for_file(path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_the_key_is_listed_once_and_the_config_still_loads(tmp_path: Path) -> None:
@@ -47,13 +58,11 @@ def test_a_running_node_is_sent_sighup(tmp_path: Path) -> None:
     fake = subprocess.Popen([sys.executable, "-c", FAKE_NODE, str(mark), "node", "start"])
     try:
         Path(home.pid).write_text(f"{fake.pid}\n")
-        time.sleep(0.5)  # the handler is installed
+        wait_for_file(tmp_path / "hup.ready", 10)  # its handler is installed
         key = PrivateKey.generate().public_key.hex()
         result = run(["node", "allow-observer", "--home", home.path, key])
         assert result.exit_code == 0 and f"pid {fake.pid}" in result.output, message(result)
-        deadline = time.monotonic() + 5
-        while not mark.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_file(mark, 10)
         assert mark.read_text() == "hup"
     finally:
         fake.kill()
