@@ -45,14 +45,16 @@ from contracts.engine import (
     check_transaction,
     next_nonce,
 )
-from ledger.errors import LedgerError, SignatureError
+from ledger.errors import SignatureError
 from ledger.genesis import Genesis
 from ledger.tx import MAX_TX_BYTES, Transaction
 from node.latency_budget import LatencyBudget
+from node.mempool_errors import MempoolError as MempoolError
+from node.mempool_errors import OverloadedError as OverloadedError
+from node.mempool_errors import SenderBacklogError
 from node.sigcache import SignatureCache
 
 MAX_NONCE_GAP = 256
-SENDER_BACKLOG_RETRY_S = 2  # Retry-After of a nonce past the window behind a pending run
 # The only kinds that write member records — what admission reads besides the nonce.
 MEMBERSHIP_KINDS = frozenset(h.kind for h in identity.HANDLERS)
 RECHECK_MAX_PENDING = 5000  # a larger backlog is not re-checked (it would stall the node)
@@ -65,52 +67,6 @@ ENTRY_OVERHEAD = 150  # bytes a cached read costs besides its key and value (dic
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """Encoded bytes pending at most (a transaction may be 65 KiB: the count alone would let
 50,000 of them hold 3 GiB); decoded, they take about three times as much memory."""
-
-
-class MempoolError(LedgerError):
-    """A transaction the mempool will not take; ``http_status`` says how the API answers."""
-
-    def __init__(self, message: str, *, code: str, http_status: int) -> None:
-        super().__init__(message, code=code)
-        self.http_status = http_status
-
-
-class RetryLaterError(MempoolError):
-    """A refusal for now (429): the same transaction may be taken ``retry_after_s``
-    seconds later (the API's ``Retry-After``)."""
-
-    def __init__(self, message: str, *, code: str, retry_after_s: int) -> None:
-        super().__init__(message, code=code, http_status=429)
-        self.retry_after_s = retry_after_s
-
-
-class OverloadedError(RetryLaterError):
-    """More than the node can commit within its latency budget: come back after
-    ``retry_after_s`` seconds."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(
-            "the node holds as many transactions as it can commit within its latency budget; "
-            f"retry in {retry_after_s} s",
-            code="overloaded",
-            retry_after_s=retry_after_s,
-        )
-
-
-class SenderBacklogError(RetryLaterError):
-    """A nonce past the window that is the next after its sender's pending ready run:
-    the window moves as that run is committed, so this is "not now", not a wrong nonce
-    (409 ``bad_nonce`` would make a client give up the transaction and strand every
-    later one)."""
-
-    def __init__(self, nonce: int, expected: int, pending: int) -> None:
-        super().__init__(
-            f"nonce {nonce} is more than {MAX_NONCE_GAP} past the sender's committed next "
-            f"nonce {expected}, with {pending} of its transactions pending: retry once "
-            "some are committed",
-            code="sender_backlog",
-            retry_after_s=SENDER_BACKLOG_RETRY_S,
-        )
 
 
 @dataclass(slots=True)
@@ -363,8 +319,7 @@ class Mempool:
             if run_end is None and queue is not None:
                 run_end = queue.run_end
             if tx.nonce == run_end:  # the next after a pending ready run
-                pending = 0 if queue is None else len(queue.txs)
-                raise SenderBacklogError(tx.nonce, expected, max(pending, run_end - expected))
+                raise SenderBacklogError(tx.nonce, expected, run_end - expected, MAX_NONCE_GAP)
             raise MempoolError(
                 f"nonce {tx.nonce} is too far ahead of {expected}",
                 code="bad_nonce",

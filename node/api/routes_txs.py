@@ -42,7 +42,7 @@ from node.api.disclosure import Disclosure
 from node.api.params import malformed, parse_hex
 from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge
 from node.api.render import JSON, MSGPACK, APIError, render
-from node.mempool import MempoolError, RetryLaterError
+from node.mempool_errors import MempoolError, RetryLaterError
 from node.service import NotFound, ReceiptAnswer
 
 MAX_BATCH = 10_000

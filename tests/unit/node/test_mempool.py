@@ -7,7 +7,8 @@ import pytest
 from ledger.crypto import PrivateKey
 from ledger.state import StateTree
 from ledger.tx import Transaction
-from node.mempool import MAX_NONCE_GAP, Mempool, MempoolError, SenderBacklogError
+from node.mempool import MAX_NONCE_GAP, Mempool, MempoolError
+from node.mempool_errors import SenderBacklogError
 from tests.unit.node.chainkit import ADMIN, CHAIN, Kit, register_member_tx
 
 

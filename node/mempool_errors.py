@@ -1,0 +1,54 @@
+"""What the mempool answers when it will not take a transaction (node/mempool.py): the
+refusal's code and HTTP status, and for a refusal "not now" the seconds to wait."""
+
+from __future__ import annotations
+
+from ledger.errors import LedgerError
+
+SENDER_BACKLOG_RETRY_S = 2  # Retry-After of a nonce past the window behind a pending run
+
+
+class MempoolError(LedgerError):
+    """A transaction the mempool will not take; ``http_status`` says how the API answers."""
+
+    def __init__(self, message: str, *, code: str, http_status: int) -> None:
+        super().__init__(message, code=code)
+        self.http_status = http_status
+
+
+class RetryLaterError(MempoolError):
+    """A refusal for now (429): the same transaction may be taken ``retry_after_s``
+    seconds later (the API's ``Retry-After``)."""
+
+    def __init__(self, message: str, *, code: str, retry_after_s: int) -> None:
+        super().__init__(message, code=code, http_status=429)
+        self.retry_after_s = retry_after_s
+
+
+class OverloadedError(RetryLaterError):
+    """More than the node can commit within its latency budget: come back after
+    ``retry_after_s`` seconds."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            "the node holds as many transactions as it can commit within its latency budget; "
+            f"retry in {retry_after_s} s",
+            code="overloaded",
+            retry_after_s=retry_after_s,
+        )
+
+
+class SenderBacklogError(RetryLaterError):
+    """A nonce past the window that is the next after its sender's pending ready run:
+    the window moves as that run is committed, so this is "not now", not a wrong nonce
+    (409 ``bad_nonce`` would make a client give up the transaction and strand every
+    later one)."""
+
+    def __init__(self, nonce: int, expected: int, ready: int, window: int) -> None:
+        super().__init__(
+            f"nonce {nonce} is more than {window} past the sender's committed next "
+            f"nonce {expected}, with {ready} of its transactions pending before it: retry "
+            "once some are committed",
+            code="sender_backlog",
+            retry_after_s=SENDER_BACKLOG_RETRY_S,
+        )
