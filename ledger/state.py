@@ -62,7 +62,7 @@ from ledger.state_proof import (
     bitmap_bytes,
     verify_state_proof,
 )
-from ledger.state_retire import Retired, retired_rows
+from ledger.state_retire import Entry, Retired, retired_rows
 from ledger.storage import keys
 from ledger.storage.protocol import KVReader, WriteBatch
 
@@ -258,16 +258,18 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         if retired is not None:
             retired += retired_rows(self.root, new_root, update, entries)
         pages = update.pages()
-        for kh, key, value, _leaf_hash in entries:
+        for kh, key, value, _leaf_hash, _ref in entries:
             if value is None:
                 batch.delete(_LEAF + kh)
             else:
                 batch.put(_LEAF + kh, len(key).to_bytes(4, "big") + key + value)
         put = batch.put
-        for kh, _key, value, leaf_hash in entries:
+        for kh, _key, value, leaf_hash, _ref in entries:
             if value is not None and leaf_hash is not None:
                 put(_NODE + leaf_hash, b"\x00" + kh + value)
         cache, limit = self.cache, self.cache.depth_limit
+        for node_hash in update.places.keys() - pages.keys():
+            cache.discard(node_hash)  # a changed key's walk entered it: replaced
         for node_hash, (row, page, depth) in pages.items():
             put(_NODE + node_hash, row)
             if depth < limit:
@@ -282,16 +284,18 @@ def _check_root(root: bytes) -> bytes:
     return root
 
 
-def _prepare(key: bytes, value: bytes | None) -> tuple[bytes, bytes, bytes | None, bytes | None]:
-    """(key hash, key, value, leaf hash or None for a delete), type-checked."""
+def _prepare(key: bytes, value: bytes | None) -> Entry:
+    """(key hash, key, value, leaf hash, leaf reference; both None for a delete),
+    type-checked."""
     if type(key) is not bytes:
         raise TypeError(f"state keys are bytes, got {type(key).__name__}")
     kh = sha256(key).digest()
     if value is None:
-        return kh, key, None, None
+        return kh, key, None, None, None
     if type(value) is not bytes:
         raise TypeError(f"state values are bytes or None, got {type(value).__name__}")
-    return kh, key, value, sha256(b"\x00" + kh + sha256(value).digest()).digest()
+    ref = b"\x03" + kh + sha256(value).digest()
+    return kh, key, value, sha256(b"\x00" + ref[1:]).digest(), ref
 
 
 class _BatchUpdate:
@@ -305,11 +309,9 @@ class _BatchUpdate:
 
     __slots__ = ("fetched", "hashes", "known", "nodes", "paths", "places", "roots", "tree")
 
-    def __init__(
-        self, entries: list[tuple[bytes, bytes, bytes | None, bytes | None]], tree: StateTree
-    ) -> None:
-        self.paths = [int.from_bytes(kh, "big") for kh, _, _, _ in entries]
-        self.hashes = [leaf_hash for _, _, _, leaf_hash in entries]
+    def __init__(self, entries: list[Entry], tree: StateTree) -> None:
+        self.paths = [int.from_bytes(entry[0], "big") for entry in entries]
+        self.hashes = [entry[3] for entry in entries]
         self.tree = tree
         self.known: Page = {}
         """The nodes of every old page read, by hash."""
@@ -322,9 +324,9 @@ class _BatchUpdate:
         references (``0x03 || key_hash || value_hash``), as pages hold them."""
         self.roots: dict[bytes, int] = {}
         """The created internal nodes that start a page, and their depths."""
-        for kh, _key, value, leaf_hash in entries:
-            if value is not None and leaf_hash is not None:
-                self.nodes[leaf_hash] = b"\x03" + kh + sha256(value).digest()
+        for _kh, _key, _value, leaf_hash, ref in entries:
+            if leaf_hash is not None and ref is not None:
+                self.nodes[leaf_hash] = ref
 
     def run(self, root: bytes) -> bytes:
         return self.update(root, 0, 0, len(self.paths))
@@ -346,10 +348,14 @@ class _BatchUpdate:
         return page[node_hash]
 
     def pages(self) -> dict[bytes, tuple[bytes, Page, int]]:
-        """Every new page: root hash -> (stored row, decoded page, depth)."""
-        known = self.known
+        """Every new page: root hash -> (stored row, decoded page, depth); the decoded
+        page is empty for pages too deep for the cache (nothing else reads it)."""
+        known, limit = self.known, self.tree.cache.depth_limit
         known.update(self.nodes)  # a hash names one node: old and new never disagree
-        return {h: (*encode_page(h, known), depth) for h, depth in self.roots.items()}
+        return {
+            h: (*encode_page(h, known, decoded=depth < limit), depth)
+            for h, depth in self.roots.items()
+        }
 
     def update(self, node_hash: bytes, depth: int, lo: int, hi: int) -> bytes:
         """New hash of the subtree ``node_hash`` at ``depth`` after changes ``[lo, hi)``."""
@@ -381,13 +387,13 @@ class _BatchUpdate:
         subtree; a loop is much cheaper there than splitting a range at every level.
         """
         path = self.paths[i]
-        known, fetch = self.known, self.fetch
+        known = self.known  # (not self.fetch bound to a local: compiled, a direct call is cheaper)
         above: list[bytes] = []  # the internal nodes passed on the way down
         old, level = node_hash, depth
         while old != EMPTY_ROOT:
             node = known.get(old)  # self.read(), inlined: the hottest lookup of an update
             if node is None:
-                node = fetch(old, level, path)
+                node = self.fetch(old, level, path)
             if node[0] != NODE_TAG:
                 new = self.build(level, i, i + 1, node, old)
                 break

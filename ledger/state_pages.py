@@ -51,40 +51,59 @@ def leaf_ref(row: bytes) -> bytes:
     return b"\x03" + row[1:33] + sha256(row[33:]).digest()
 
 
-def encode_page(root: bytes, nodes: Mapping[bytes, bytes]) -> tuple[bytes, Page]:
+def encode_page(
+    root: bytes, nodes: Mapping[bytes, bytes], *, decoded: bool = True
+) -> tuple[bytes, Page]:
     """The stored row of the page whose root is the internal node ``root``, and its
-    decoded form. ``nodes`` holds the page's nodes by hash: internal ones
-    (``0x01 || left || right``) and leaves as references; a node below the fourth level
-    it does not hold is a child page.
+    decoded form (empty unless ``decoded``: the page cache keeps only high pages).
+    ``nodes`` holds the page's nodes by hash: internal ones (``0x01 || left || right``)
+    and leaves as references; a node below the fourth level it does not hold is a
+    child page.
 
-    A loop over an explicit stack, not a recursion: it runs for every page an update
-    writes (about two per key changed), so its per-node cost is most of an update's.
+    It runs for every page an update writes (about two per key changed), so its
+    per-node cost is most of an update's: see :class:`_PageWriter`.
     """
-    out = [b"\x02"]
-    page: Page = {}
-    stack = [(root, 0)]
-    pop, push, emit = stack.pop, stack.append, out.append
-    while stack:
-        node_hash, rel = pop()
+    node = nodes.get(root)
+    if node is None:
+        raise CorruptionError(f"state node {root.hex()} of a new page is unknown")
+    if node[0] != NODE_TAG:
+        raise ValueError("a page's root is an internal node")
+    writer = _PageWriter(nodes, decoded)
+    writer.node(root, 0)
+    return b"".join(writer.out), writer.page
+
+
+class _PageWriter:
+    """One page being encoded: its positions in pre-order, by a descent (compiled, a
+    direct call per node; no stack of tuples)."""
+
+    __slots__ = ("decoded", "nodes", "out", "page")
+
+    def __init__(self, nodes: Mapping[bytes, bytes], decoded: bool) -> None:
+        self.nodes = nodes
+        self.decoded = decoded
+        self.out: list[bytes] = [b"\x02"]
+        self.page: Page = {}
+
+    def node(self, node_hash: bytes, rel: int) -> None:
         if node_hash == EMPTY_ROOT:
-            emit(b"\x00")
-            continue
-        node = nodes.get(node_hash)
+            self.out.append(b"\x00")
+            return
+        node = self.nodes.get(node_hash)
         if node is not None and node[0] == LEAF_REF_TAG:
-            emit(node)  # its encoding is its reference form
-            page[node_hash] = node
+            self.out.append(node)  # its encoding is its reference form
         elif rel == PAGE_LEVELS:
-            emit(b"\x02" + node_hash)
+            self.out.append(b"\x02")
+            self.out.append(node_hash)
+            return
         elif node is None or node[0] != NODE_TAG:
             raise CorruptionError(f"state node {node_hash.hex()} of a new page is unknown")
         else:
-            emit(b"\x01")
-            page[node_hash] = node
-            push((node[33:], rel + 1))
-            push((node[1:33], rel + 1))
-    if root not in page or page[root][0] != NODE_TAG:
-        raise ValueError("a page's root is an internal node")
-    return b"".join(out), page
+            self.out.append(b"\x01")
+            self.node(node[1:33], rel + 1)
+            self.node(node[33:], rel + 1)
+        if self.decoded:
+            self.page[node_hash] = node
 
 
 def decode_page(node_hash: bytes, row: bytes) -> Page:
@@ -100,40 +119,58 @@ def read_page(row: bytes, name: str = "received") -> tuple[bytes, Page]:
     """(root hash, decoded page) of a page row whose hash is not known beforehand (a
     snapshot chunk's: ``ledger.state_snapshot``), every inline node rehashed; a row that
     is not a well-formed page raises :class:`CorruptionError` naming ``name``."""
-    page: Page = {}
-    end = len(row)
-    pos = 1
+    if len(row) < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:
+        raise CorruptionError(f"state page {name} is malformed")
+    reader = _PageReader(row, name)
+    root = reader.node(0)
+    if reader.pos != len(row):
+        raise CorruptionError(f"state page {name} is malformed")
+    return root, reader.page
 
-    def parse(rel: int) -> bytes:
-        nonlocal pos
-        tag = row[pos] if pos < end else -1
+
+class _PageReader:
+    """One page row being decoded: a descent over its positions in pre-order.
+
+    A class rather than a closure: compiled, its methods are direct calls and its
+    position an attribute, and this runs for every page read from the store.
+    """
+
+    __slots__ = ("end", "name", "page", "pos", "row")
+
+    def __init__(self, row: bytes, name: str) -> None:
+        self.row = row
+        self.name = name
+        self.pos = 1
+        self.end = len(row)
+        self.page: Page = {}
+
+    def node(self, rel: int) -> bytes:
+        """The hash of the node at the current position, ``rel`` levels below the page's
+        root; its inline nodes and leaves join :attr:`page`."""
+        row, pos = self.row, self.pos
+        tag = row[pos] if pos < self.end else -1
         pos += 1
-        if tag == _EMPTY:
-            return EMPTY_ROOT
-        if tag == _LEAF and pos + 2 * HASH_SIZE <= end:
-            ref = b"\x03" + row[pos : pos + 2 * HASH_SIZE]
-            pos += 2 * HASH_SIZE
-            digest = sha256(b"\x00" + ref[1:]).digest()
-            page[digest] = ref
+        if tag == _INLINE and rel < PAGE_LEVELS:
+            self.pos = pos
+            node = b"\x01" + self.node(rel + 1) + self.node(rel + 1)
+            digest = sha256(node).digest()
+            self.page[digest] = node
             return digest
-        if tag == _CHILD and rel == PAGE_LEVELS and pos + HASH_SIZE <= end:
-            pos += HASH_SIZE
-            child = row[pos - HASH_SIZE : pos]
+        if tag == _LEAF and pos + 2 * HASH_SIZE <= self.end:
+            self.pos = pos + 2 * HASH_SIZE
+            ref = row[pos - 1 : self.pos]  # its encoding is its reference form (0x03 ...)
+            digest = sha256(b"\x00" + ref[1:]).digest()
+            self.page[digest] = ref
+            return digest
+        if tag == _EMPTY:
+            self.pos = pos
+            return EMPTY_ROOT
+        if tag == _CHILD and rel == PAGE_LEVELS and pos + HASH_SIZE <= self.end:
+            self.pos = pos + HASH_SIZE
+            child = row[pos : self.pos]
             if child != EMPTY_ROOT:
                 return child
-        if tag == _INLINE and rel < PAGE_LEVELS:
-            node = b"\x01" + parse(rel + 1) + parse(rel + 1)
-            digest = sha256(node).digest()
-            page[digest] = node
-            return digest
-        raise CorruptionError(f"state page {name} is malformed")
-
-    if end < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:
-        raise CorruptionError(f"state page {name} is malformed")
-    root = parse(0)
-    if pos != end:
-        raise CorruptionError(f"state page {name} is malformed")
-    return root, page
+        raise CorruptionError(f"state page {self.name} is malformed")
 
 
 def check_leaf(node_hash: bytes, row: bytes, rehash: bool) -> bytes:
@@ -203,6 +240,14 @@ class NodeCache:
             self.young_bytes += page_bytes(page)
             if 2 * self.young_bytes >= self.max_bytes:
                 self.old, self.young, self.young_bytes = self.young, {}, 0
+
+    def discard(self, page_hash: bytes) -> None:
+        """Forget a page (one an update replaced: the tree no longer reaches it, and
+        kept, superseded versions would push out the live ones)."""
+        page = self.young.pop(page_hash, None)
+        if page is not None:
+            self.young_bytes -= page_bytes(page)
+        self.old.pop(page_hash, None)
 
     def __len__(self) -> int:
         return len(self.young.keys() | self.old.keys())

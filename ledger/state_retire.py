@@ -28,7 +28,9 @@ from ledger.state_proof import EMPTY_ROOT
 LEAF_DEPTH = 0xFF
 """The depth recorded for a leaf: its place is its key hash, whatever its depth."""
 
-Entry = tuple[bytes, bytes, bytes | None, bytes | None]  # key hash, key, value, leaf hash
+Entry = tuple[bytes, bytes, bytes | None, bytes | None, bytes | None]
+"""One change of an update: key hash, key, value, leaf hash, leaf reference (the last
+three None for a delete)."""
 
 
 class Retired(NamedTuple):
