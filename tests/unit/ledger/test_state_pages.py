@@ -11,30 +11,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import CorruptionError
-from ledger.state import EMPTY_ROOT, StateTree
+from ledger.state import EMPTY_ROOT
 from ledger.state_pages import LEAF_REF_TAG, NODE_TAG, PAGE_TAG, decode_page, encode_page, read_page
-from ledger.storage import MemoryStore, OverlayStore, keys
+from ledger.storage import MemoryStore, keys
+from tests.unit.ledger.test_state import commit
 
 
-def _pages(items: dict[bytes, bytes]) -> dict[bytes, bytes]:
+def _pages(items: dict[bytes, bytes | None]) -> dict[bytes, bytes]:
     """Every page row of a tree over ``items``, by the hash it is filed under."""
     store = MemoryStore()
-    overlay = OverlayStore(store)
-    StateTree(overlay, EMPTY_ROOT).apply(dict(items), overlay.batch)
-    store.write(overlay.take())
+    commit(store, EMPTY_ROOT, items)
     prefix = keys.STATE_NODE
-    return {
-        key[len(prefix) :]: row
-        for key, row in store.iterate(prefix)
-        if row is not None and row[0] == PAGE_TAG
-    }
+    return {key[len(prefix) :]: row for key, row in store.iterate(prefix) if row[0] == PAGE_TAG}
 
 
-def _items(n: int, salt: bytes = b"") -> dict[bytes, bytes]:
-    return {b"key-%d" % i + salt: b"value-%d" % i for i in range(n)}
-
-
-_TREE = _pages(_items(600))  # pages of every shape: full, sparse, with child pages
+# pages of every shape: full, sparse, with child pages
+_TREE = _pages({b"key-%d" % i: b"value-%d" % i for i in range(600)})
 
 
 def test_every_page_decodes_to_its_hash_and_encodes_back_to_its_row() -> None:
