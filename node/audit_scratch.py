@@ -26,6 +26,10 @@ WRITE_BUFFER_MB = 32  # ... and its memtable (up to two while one is written out
 # whole-store scan would map, and count in the resident size, the whole store. Fewer open
 # tables (about 2 MB each) bound that; both stores of a streaming audit use it.
 MAX_OPEN_FILES = 64
+# The scratch is written once and thrown away, its rows mostly hashes: uncompressed,
+# whatever the nodes' default (snappy cost a streaming audit a quarter of its CPU, in
+# LevelDB's compaction thread: docs/audit.md, "Streaming").
+COMPRESS = False
 
 
 class DiskScratch:
@@ -38,6 +42,7 @@ class DiskScratch:
             block_cache_mb=CACHE_MB,
             write_buffer_mb=WRITE_BUFFER_MB,
             max_open_files=MAX_OPEN_FILES,
+            compress=COMPRESS,
         )
         self.height = 0  # the block being committed (set by the auditor before each write)
 

@@ -51,6 +51,7 @@ def open_node(
         home.data,
         block_cache_mb=config.storage.block_cache_mb,
         write_buffer_mb=config.storage.write_buffer_mb,
+        compress=config.storage.compress,
     )
     try:
         refuse_unfinished(store, home.path)

@@ -23,7 +23,12 @@ from typing import Any
 import plyvel
 
 from ledger.errors import StorageError, StoreDamagedError, StoreLockedError, StoreMissingError
-from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB, MIB
+from ledger.storage import (
+    DEFAULT_BLOCK_CACHE_MB,
+    DEFAULT_COMPRESS,
+    DEFAULT_WRITE_BUFFER_MB,
+    MIB,
+)
 from ledger.storage.damage import DamagedTable, locate, where
 from ledger.storage.protocol import WriteBatch, prefix_upper_bound
 
@@ -49,6 +54,7 @@ class LevelDBStore:
         block_cache_bytes: int = DEFAULT_BLOCK_CACHE_MB * MIB,
         write_buffer_bytes: int = DEFAULT_WRITE_BUFFER_MB * MIB,
         max_open_files: int | None = None,
+        compress: bool = DEFAULT_COMPRESS,
     ) -> None:
         self.path = path
         self._unsynced = False  # an unsynced write since the last synced one
@@ -72,6 +78,10 @@ class LevelDBStore:
                 write_buffer_size=write_buffer_bytes,
                 bloom_filter_bits=BLOOM_FILTER_BITS,
                 lru_cache_size=block_cache_bytes,
+                # Table blocks are compressed (snappy) as LevelDB writes them, in every
+                # compaction again; without, blocks are stored as they are. Either reads
+                # both: the choice applies to what is written from now on.
+                compression="snappy" if compress else None,
                 **more,
             )
         except plyvel.CorruptionError as exc:

@@ -20,6 +20,7 @@ def test_every_section_survives_the_file_form() -> None:
     config = NodeConfig(name="busan-0")
     config.storage.block_cache_mb = 128
     config.storage.write_buffer_mb = 8
+    config.storage.compress = True
     config.mempool.max_txs = 1234
     config.p2p.peers = ["127.0.0.1:1", "127.0.0.1:2"]
     back = NodeConfig.from_toml(config.to_toml())
@@ -43,6 +44,7 @@ def test_a_file_without_a_storage_section_gets_the_defaults() -> None:
         ("[storage]\nblock_cache_mb = 64.5\n", "block_cache_mb must be int"),
         ("[storage]\nblock_cache = 64\n", "unknown setting 'block_cache'"),
         ("[storage]\nblock_cache_mb = true\n", "block_cache_mb must be int"),
+        ('[storage]\ncompress = "snappy"\n', "compress must be bool"),
         ("[disk]\nsize = 1\n", "unknown setting 'disk'"),
         ("[storage\n", "not valid TOML"),
     ],
@@ -159,12 +161,14 @@ def test_a_node_opens_its_store_with_its_storage_settings(
     config = home.load_config()
     config.storage.block_cache_mb = 24
     config.storage.write_buffer_mb = 3
+    config.storage.compress = True
     Path(home.config).write_text(config.to_toml(), encoding="utf-8")
     seen = record_plyvel_options(monkeypatch)
     node = open_node(home.path)
     node.store.close()
     assert seen[0]["lru_cache_size"] == 24 * MIB
     assert seen[0]["write_buffer_size"] == 3 * MIB
+    assert seen[0]["compression"] == "snappy"
 
 
 @pytest.mark.parametrize(

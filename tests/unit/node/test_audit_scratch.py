@@ -1,0 +1,40 @@
+"""The streaming audit's scratch store: rows tagged with the height that wrote them, in a
+LevelDB store opened for a throw-away scan (uncompressed, few mapped tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger.storage import WriteBatch
+from node.audit_scratch import MAX_OPEN_FILES, DiskScratch
+from tests.unit.ledger.storage.plyvel_spy import record_plyvel_options
+
+
+def test_rows_read_back_with_the_height_that_wrote_them(tmp_path: Path) -> None:
+    scratch = DiskScratch(str(tmp_path / "scratch"))
+    for height, value in ((1, b"first"), (2, b"second")):
+        scratch.height = height
+        batch = WriteBatch()
+        batch.put(b"s/a", value)
+        batch.put(b"s/" + bytes([height]), b"x")
+        scratch.write(batch)
+    scratch.height = 3
+    gone = WriteBatch()
+    gone.delete(b"s/\x01")
+    scratch.write(gone)
+    assert scratch.get(b"s/a") == b"second"
+    assert scratch.written_height(b"s/a") == 2
+    assert scratch.get(b"s/\x01") is None and scratch.written_height(b"s/\x01") is None
+    assert list(scratch.iterate(b"s/")) == [(b"s/\x02", b"x"), (b"s/a", b"second")]
+    scratch.close()
+
+
+def test_the_scratch_is_opened_uncompressed_with_few_open_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = record_plyvel_options(monkeypatch)
+    DiskScratch(str(tmp_path / "scratch")).close()
+    assert seen[0]["compression"] is None
+    assert seen[0]["max_open_files"] == MAX_OPEN_FILES
