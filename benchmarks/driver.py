@@ -106,6 +106,7 @@ class DriveLog:
 
     sched: list[float]
     codes: list[str | None]
+    accepted_at: list[float]  # when the node answered "pending" (0: never)
     steps: list[StepResult] = field(default_factory=list)
     began: float = 0.0
     ended: float = 0.0
@@ -117,7 +118,7 @@ class DriveLog:
 
     @classmethod
     def of(cls, n: int) -> DriveLog:
-        return cls([0.0] * n, [None] * n)
+        return cls([0.0] * n, [None] * n, [0.0] * n)
 
     def accepted(self) -> int:
         return sum(1 for c in self.codes if c == ACCEPTED)
@@ -272,11 +273,14 @@ class Driver:
             for i in indexes:
                 codes[i] = f"client:{type(exc).__name__}"
             return 1.0
-        self.log.answer_ms.append((time.monotonic() - due) * 1000)
+        answered = time.monotonic()
+        self.log.answer_ms.append((answered - due) * 1000)
         results = answer.get("results") if isinstance(answer, dict) else None
         if status == 200 and isinstance(results, list) and len(results) == len(indexes):
             for i, r in zip(indexes, results, strict=True):
                 codes[i] = ACCEPTED if r.get("status") == "pending" else r["error"]["code"]
+                if codes[i] == ACCEPTED:
+                    self.log.accepted_at[i] = answered
             return retry_after
         error = answer.get("error", {}) if isinstance(answer, dict) else {}
         code = error.get("code", "?") if isinstance(error, dict) else "?"

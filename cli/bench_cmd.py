@@ -206,6 +206,11 @@ def _latency_rows(doc: dict[str, Any]) -> list[Row]:
         ("latency p99", doc["p99_ms"], "ms"),
         ("latency max", doc["max_ms"], "ms"),
         (
+            "accepted to announced p50 / p99",
+            f"{doc['accepted_p50_ms']:,} / {doc['accepted_p99_ms']:,}",
+            "ms, from the node's answer that took it",
+        ),
+        (
             "blocks",
             doc["blocks"],
             f"{doc['blocks_per_s']} blocks/s, {doc['txs_per_block']} tx/block",

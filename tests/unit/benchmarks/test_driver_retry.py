@@ -126,3 +126,22 @@ async def test_what_a_sender_held_is_never_sent_when_its_retries_run_out() -> No
     assert log.codes[0] == "overloaded" and log.refusals == log.retried + 6 - log.codes.count(
         HELD_BEHIND_REFUSED
     )
+
+
+async def test_acceptance_is_timed_from_the_answer_that_took_it() -> None:
+    """The bench reports latency from the first scheduled send (what a client waits) and
+    from the accepting answer (what the node's admission promises): a transaction refused
+    three times was accepted at least three Retry-After waits after it was scheduled."""
+    work = items(4)
+    node = RefusesFirst(work[0].raw, times=3)
+    log = (await drive(node, work)).log
+    assert log.codes == [ACCEPTED] * 4
+    assert all(log.accepted_at[i] >= log.sched[i] > 0 for i in range(4))
+    assert log.accepted_at[0] - log.sched[0] >= 3 * 0.05
+
+
+async def test_a_refused_transaction_has_no_acceptance_time() -> None:
+    work = items(3)
+    node = RefusesFirst(work[0].raw, times=-1)
+    log = (await drive(node, work)).log
+    assert log.codes[0] == "overloaded" and log.accepted_at[0] == 0.0
