@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ledger.tx import Transaction
 from node.api.metrics import Metrics
-from node.mempool import Mempool, MempoolError, OverloadedError
+from node.mempool import Mempool, MempoolError
 from node.sigcache import SignatureWorker
 
 
@@ -40,9 +40,10 @@ class Admission:
         for each transaction, why it was refused, or None.
 
         ``client``: they come from the API, so the latency budget applies: the batch's
-        first transactions up to the budget's room are considered, the rest refused
-        ``overloaded`` (in order, so no sender's later nonce is taken without its earlier
-        one). A peer's batch was admitted by the peer's budget and is not cut again."""
+        first transactions up to the room this node's clients have in it are considered,
+        the rest refused ``overloaded`` (in order, so no sender's later nonce is taken
+        without its earlier one). A peer's batch was admitted by the peer's budget and is
+        not cut again; it counts towards the peers' share of the budget."""
         cut: list[MempoolError | None] = []
         if client:
             txs, cut = self._within_budget(txs)
@@ -53,14 +54,16 @@ class Admission:
         for tx, error in zip(txs, early, strict=True):
             if error is None:
                 try:
-                    self.mempool.add(tx, now=now)
+                    self.mempool.add(tx, now=now, local=client)
                 except MempoolError as exc:
                     error = exc
                 else:
                     if outbox is not None:
                         outbox.append(tx)
             results.append(error)
-        if any(r is None for r in results):
+        admitted = results.count(None)
+        if admitted:
+            self.mempool.budget.arrived(admitted if client else 0, 0 if client else admitted, now)
             self.on_arrival()
         self.metrics.set_mempool(len(self.mempool))
         return results + cut
@@ -70,10 +73,9 @@ class Admission:
     ) -> tuple[list[Transaction], list[MempoolError | None]]:
         """The transactions the budget has room for, and a refusal for each of the rest."""
         now = time.monotonic()
-        budget, ready = self.mempool.budget, self.mempool.ready
-        room = budget.room(ready, now)
+        room = self.mempool.client_room(now)
         if room >= len(txs):
             return txs, []
-        refusal = OverloadedError(budget.retry_after_s(ready + len(txs) - room, now))
+        refusal = self.mempool.overload_error(len(txs) - room, now)
         self.metrics.overloaded.inc(len(txs) - room)
         return txs[:room], [refusal] * (len(txs) - room)

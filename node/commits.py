@@ -47,6 +47,7 @@ class CommitFanout:
         now = time.monotonic()
         self.mempool.budget.committed(len(block.txs), now)
         self.metrics.admission_capacity.set(self.mempool.budget.capacity(now))
+        self.metrics.admission_share.set(self.mempool.budget.share(now))
         self.metrics.set_mempool(len(self.mempool))
         self.peers.broadcast(StatusMsg(block.height))
         self.mempool.after_block(block.txs)

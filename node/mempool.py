@@ -144,6 +144,7 @@ class Mempool:
         self._by_hash: dict[bytes, Transaction] = {}
         self._by_sig: dict[bytes, Transaction] = {}  # the same, by signature (wire decode)
         self._arrived: dict[bytes, float] = {}  # hash -> arrival, in arrival order
+        self._local: set[bytes] = set()  # hashes of the pending ones this node's clients sent
         self._queues: OrderedDict[bytes, _Queue] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
         self._reads: dict[bytes, bytes | None] = {}  # admission's state reads (see _Reader)
@@ -168,12 +169,31 @@ class Mempool:
         """Pending transactions a proposal could take now (not behind a nonce gap)."""
         return len(self._by_hash) - self._gapped
 
-    def overloaded(self, now: float) -> MempoolError | None:
-        """The refusal of any more client transactions while the ready ones already fill
-        the latency budget (:mod:`node.latency_budget`), or None."""
-        if self.budget.room(self.ready, now) > 0:
+    @property
+    def local_pending(self) -> int:
+        """Pending transactions that this node's own clients sent (not gossiped)."""
+        return len(self._local)
+
+    def client_room(self, now: float) -> int:
+        """How many more transactions this node's clients may add within the latency
+        budget (:mod:`node.latency_budget`)."""
+        return self.budget.client_room(self.ready, len(self._local), now)
+
+    def overloaded(self, now: float, asked: int = 1) -> MempoolError | None:
+        """The refusal of client transactions while the budget has no room for one more,
+        or None. ``asked``: how many were offered (the ``Retry-After`` covers them)."""
+        if self.client_room(now) > 0:
             return None
-        return OverloadedError(self.budget.retry_after_s(self.ready, now))
+        return self.overload_error(asked, now)
+
+    def overload_error(self, refused: int, now: float) -> OverloadedError:
+        """The refusal of ``refused`` client transactions beyond the budget's room, with
+        the seconds until there is room for them."""
+        return OverloadedError(
+            self.budget.retry_after_s(
+                self.ready + refused, now, local_pending=len(self._local) + refused
+            )
+        )
 
     @property
     def full(self) -> bool:
@@ -255,8 +275,9 @@ class Mempool:
             gapped += run.admit(tx.nonce, queue)
         return out
 
-    def add(self, tx: Transaction, *, now: float = 0.0) -> None:
-        """Admit ``tx`` (arrived at ``now``) or raise :class:`MempoolError` with the answer."""
+    def add(self, tx: Transaction, *, now: float = 0.0, local: bool = False) -> None:
+        """Admit ``tx`` (arrived at ``now``; ``local``: from this node's own clients) or
+        raise :class:`MempoolError` with the answer."""
         self.expire(now)
         org, expected, queue = self._stable_checks(tx)
         run_end = expected if queue is None else queue.run_end
@@ -283,6 +304,8 @@ class Mempool:
         if len(self._by_hash) >= self.max_txs:  # _limit_checks: ready, and a gapped one exists
             self._evict_gapped()
         self._insert(tx, org, now)
+        if local:
+            self._local.add(tx.hash)
 
     def _stable_checks(
         self, tx: Transaction, run_end: int | None = None
@@ -502,6 +525,7 @@ class Mempool:
             return
         self.bytes -= len(tx.body) + 64
         self._arrived.pop(tx_hash, None)
+        self._local.discard(tx_hash)
         if self._by_sig.get(tx.signature) is tx:
             del self._by_sig[tx.signature]
         queue = self._queues.get(tx.sender)

@@ -19,7 +19,7 @@ from node.consensus.signer import Signer
 from node.consensus.timeouts import TimeoutConfig
 from node.executor import Executor
 from node.gossip import Gossip
-from node.latency_budget import LatencyBudget
+from node.latency_budget import MIN_CAPACITY_TXS, LatencyBudget
 from node.mempool import Mempool
 from node.peers import PeerManager
 from node.sigcache import SignatureCache, SignatureWorker
@@ -104,7 +104,9 @@ def mempool(
         max_pending_per_org=config.mempool.max_pending_per_org,
         ttl_s=config.mempool.pending_ttl_s,
         budget=LatencyBudget(
-            config.mempool.latency_budget_ms / 1000, genesis.consensus.max_block_txs
+            config.mempool.latency_budget_ms / 1000,
+            min(genesis.consensus.max_block_txs, MIN_CAPACITY_TXS),
+            entry_points=len(genesis.validators.validators),
         ),
     )
 

@@ -100,7 +100,13 @@ class Metrics:
         self.admission_capacity = Gauge(
             "cityledger_admission_capacity",
             "Ready transactions the latency budget admits ([mempool] latency_budget_ms of "
-            "the measured commit rate, at least one block's worth)",
+            "the measured commit rate, at least 500 or one block's worth if smaller)",
+            registry=r,
+        )
+        self.admission_share = Gauge(
+            "cityledger_admission_share",
+            "This node's clients' share of the budget: of the transactions admitted in the "
+            "last 10 s, the part they sent (at least 1 / validators)",
             registry=r,
         )
 

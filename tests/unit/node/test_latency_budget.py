@@ -90,3 +90,112 @@ async def test_a_peers_batch_is_not_cut_again() -> None:
     txs = [milestone(node, place) for place in ("NLRTM", "NLAMS", "BEANR")]
     assert await admission(node).admit(txs, None) == [None, None, None]
     assert node.mempool.overloaded(time.monotonic()) is not None
+
+
+def test_the_share_is_what_this_nodes_clients_sent_at_least_one_entry_point() -> None:
+    b = LatencyBudget(2.0, floor_txs=100, window_s=10.0, entry_points=4)
+    assert b.share(0.0) == 1.0  # nothing arrived: the whole budget
+    b.arrived(300, 0, 0.0)
+    assert b.share(0.0) == 1.0  # clients only here
+    b.arrived(0, 900, 1.0)
+    assert b.share(1.0) == 0.25  # a quarter of what arrived came from its clients
+    b.arrived(0, 8_000, 2.0)
+    assert b.share(2.0) == 0.25  # never below one entry point's share
+    assert b.share(11.5) == 0.25 and b.share(12.5) == 1.0  # all arrivals forgotten: 1 again
+
+
+def test_a_nodes_clients_are_held_to_its_share_of_the_shared_budget() -> None:
+    b = LatencyBudget(2.0, floor_txs=1000, entry_points=4)
+    b.arrived(100, 300, 0.0)
+    assert b.share(0.0) == 0.25 and b.capacity(0.0) == 1000
+    assert b.room(0, 0.0) == 1000
+    assert b.client_room(0, 0, 0.0) == 250
+    assert b.client_room(0, 200, 0.0) == 50  # its clients already hold 200 of their 250
+    assert b.client_room(900, 0, 0.0) == 100  # the shared pool has room for 100 only
+    assert b.client_room(0, 300, 0.0) == 0
+    off = LatencyBudget(0.0, floor_txs=0, entry_points=4)
+    off.arrived(1, 99, 0.0)
+    assert off.client_room(10**6, 10**6, 0.0) == UNBOUNDED
+
+
+def test_retry_after_covers_the_backlog_over_the_share() -> None:
+    b = LatencyBudget(2.0, floor_txs=10, entry_points=4)
+    for second in range(5):
+        b.committed(500, float(second))
+    b.arrived(100, 300, 4.0)  # share 0.25 of a rate of 625 tx/s: 156 tx/s drain its part
+    capacity = b.capacity(4.0)
+    assert b.retry_after_s(0, 4.0, local_pending=capacity // 4 + 470) in (3, 4)
+    assert b.retry_after_s(0, 4.0, local_pending=0) == 1
+
+
+@given(
+    st.integers(1, 7),
+    st.lists(st.tuples(st.floats(0, 3), st.integers(0, 500), st.integers(0, 500)), max_size=40),
+    st.integers(0, 5000),
+    st.integers(0, 5000),
+)
+def test_client_room_never_exceeds_the_shared_room_nor_goes_negative(
+    entry_points: int, arrivals: list[tuple[float, int, int]], ready: int, local: int
+) -> None:
+    b = LatencyBudget(2.0, floor_txs=400, window_s=8.0, entry_points=entry_points)
+    now = 0.0
+    for gap, mine, theirs in arrivals:
+        now += gap
+        b.arrived(mine, theirs, now)
+        b.committed(mine + theirs, now)
+        assert 1 / entry_points <= b.share(now) <= 1.0
+        assert 0 <= b.client_room(ready, local, now) <= b.room(ready, now)
+        assert 1 <= b.retry_after_s(ready, now, local) <= MAX_RETRY_AFTER_S
+    assert len(b._arrivals) <= 8.0 / 0.1 + 2  # bounded: one entry per bucket in the window
+
+
+def _shared_pool_peak(share: bool, rounds: int = 60) -> int:
+    """Four nodes, each taking one client batch of 1,000 per loop turn against its own view
+    of a shared pool that misses what the others admitted in the same turn (the gossip
+    arrives after), while a block of 600 commits every other turn (600 tx/s, so a
+    budget of 1,200): the pool's peak once the rate is measured."""
+    nodes = [LatencyBudget(2.0, floor_txs=1000, entry_points=4) for _ in range(4)]
+    local = [0, 0, 0, 0]  # each node's clients' pending transactions
+    pool = peak = 0
+    for turn in range(rounds):
+        now = turn * 0.5
+        admitted = []
+        for i, b in enumerate(nodes):
+            room = b.client_room(pool, local[i], now) if share else b.room(pool, now)
+            admitted.append(min(1000, room))
+        for i, b in enumerate(nodes):  # the gossip arrives: every node sees every batch
+            b.arrived(admitted[i], sum(admitted) - admitted[i], now)
+            local[i] += admitted[i]
+        pool += sum(admitted)
+        if turn >= rounds // 2:
+            peak = max(peak, pool)
+        if turn % 2 == 1 and pool:
+            block = min(600, pool)
+            for i in range(4):  # each node's part of the block, in proportion
+                local[i] -= local[i] * block // pool
+            pool -= block
+            for b in nodes:
+                b.committed(block, now)
+    return peak
+
+
+def test_four_nodes_with_stale_views_keep_one_budget_not_four() -> None:
+    capacity = 1200
+    assert _shared_pool_peak(share=False) > 2 * capacity  # the bug: four budgets, one pool
+    assert _shared_pool_peak(share=True) <= capacity * 1.1
+
+
+async def test_the_mempool_counts_what_its_own_clients_sent_until_committed() -> None:
+    node = TestNode()
+    build_standard_chain(node)
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=100, entry_points=4)
+    mine = [milestone(node, place) for place in ("NLRTM", "NLAMS")]
+    gossiped = [milestone(node, place) for place in ("BEANR", "DEHAM")]
+    gate = admission(node)
+    assert await gate.admit(mine, [], client=True) == [None, None]
+    assert await gate.admit(gossiped, None) == [None, None]
+    assert node.mempool.local_pending == 2 and node.mempool.ready == 4
+    assert node.mempool.budget.share(time.monotonic()) == 0.5
+    assert node.mempool.client_room(time.monotonic()) == 50 - 2
+    node.commit(mine)
+    assert node.mempool.local_pending == 0
