@@ -32,15 +32,25 @@ from rich.console import Console
 from benchmarks import ceiling as ceiling_mod
 from benchmarks.anon_rss import AnonSampler, add_anon_figures
 from benchmarks.cluster import BenchError, Cluster, NetworkOptions, machine_busy_s, running
-from benchmarks.driver import BlockWatch, DriveLog, Driver, Step, fetch_blocks, receipt_codes
+from benchmarks.driver import (
+    RETRYABLE,
+    BlockWatch,
+    DriveLog,
+    Driver,
+    Step,
+    fetch_blocks,
+    receipt_codes,
+)
 from benchmarks.profile import Profiler, summary
 from benchmarks.results import NodeUse, figures, node_use, outcome
 from benchmarks.workload import Workload, bench_workload
+from devnet.processes import retry_after_s
 from ledger.tx import Transaction
 
 SETUP_BATCH = 2000
 T = TypeVar("T")
 PHASE_TIMEOUT_S = 180.0
+SETUP_ATTEMPTS = 60  # answers of "not now" to one setup batch before the bench gives up
 
 
 @dataclass
@@ -130,16 +140,44 @@ async def load_setup(
 
 
 async def _submit_all(http: aiohttp.ClientSession, url: str, txs: list[Transaction]) -> None:
+    """Submit ``txs``; what the node refuses "not now" (429, or a retryable code on an
+    item: its latency budget) is sent again after ``Retry-After``, in order, as a client
+    would; anything else refused stops the bench."""
+    for _attempt in range(SETUP_ATTEMPTS):
+        status, results, retry_after = await _post_setup(http, url, txs)
+        if status == 429:
+            await asyncio.sleep(retry_after)
+            continue
+        later = [tx for tx, r in zip(txs, results, strict=False) if _not_now(r)]
+        refused = [r for r in results if r.get("status") != "pending" and not _not_now(r)]
+        if status != 200 or refused or len(results) != len(txs):
+            why = refused[0] if refused else f"HTTP {status}, {len(results)} answers"
+            raise BenchError(f"{url} refused setup transactions: {why}")
+        if not later:
+            return
+        txs = later
+        await asyncio.sleep(retry_after)
+    raise BenchError(f"{url} stayed overloaded for {SETUP_ATTEMPTS} attempts of setup")
+
+
+async def _post_setup(
+    http: aiohttp.ClientSession, url: str, txs: list[Transaction]
+) -> tuple[int, list[dict[str, Any]], float]:
+    """The answer's status, its per-item results and the seconds it asked to wait."""
     import msgpack
 
     body = msgpack.packb({"txs": [tx.encode() for tx in txs]}, use_bin_type=True)
     headers = {"Content-Type": "application/msgpack", "Accept": "application/msgpack"}
     async with http.post(url + "/v1/txs", data=body, headers=headers) as resp:
         answer = msgpack.unpackb(await resp.read(), raw=False)
+        retry_after = retry_after_s(resp.headers.get("Retry-After"), default=1.0, lo=0.05, hi=30.0)
     results = answer.get("results", []) if isinstance(answer, dict) else []
-    refused = [r for r in results if r.get("status") != "pending"]
-    if resp.status != 200 or refused:
-        raise BenchError(f"{url} refused setup transactions: {(refused or [answer])[0]}")
+    return resp.status, results, retry_after
+
+
+def _not_now(result: dict[str, Any]) -> bool:
+    error = result.get("error")
+    return isinstance(error, dict) and error.get("code") in RETRYABLE
 
 
 async def drain(
