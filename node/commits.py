@@ -45,7 +45,8 @@ class CommitFanout:
         self.events.publish(BlockPublished(block, tuple(receipts)))
         self.metrics.observe_commit(block.height, len(block.txs), block_time_s, rounds)
         now = time.monotonic()
-        self.mempool.budget.committed(len(block.txs), now)
+        waits = [now - arrived for arrived in self.mempool.committed_arrivals]
+        self.mempool.budget.committed(len(block.txs), now, waits)
         self.metrics.admission_capacity.set(self.mempool.budget.capacity(now))
         self.metrics.admission_share.set(self.mempool.budget.share(now))
         self.metrics.set_mempool(len(self.mempool))

@@ -1,32 +1,41 @@
-"""Admission by latency: take only what the node can commit within a time budget.
+"""Admission by latency: take only what the network commits within a time budget.
 
 A mempool that admits everything it has room for turns overload into waiting: offered
 2,500 tx/s and committing 982, a node held tens of seconds of transactions and every one
-of them waited behind the queue (p99 42 s). Here the node measures the rate at which it
-commits transactions and holds at most ``budget_s`` of that rate in *ready* transactions
-(those a proposal could take now; a transaction waiting behind its sender's nonce gap is
-not counted). What does not fit is refused at once with 429 ``overloaded`` and a
-``Retry-After`` of the seconds the backlog needs to drain, before anything is decoded, so
-a client learns in a millisecond what it would otherwise learn after tens of seconds.
+of them waited behind the queue (p99 42 s). Here a node holds at most ``capacity``
+*ready* transactions (those a proposal could take now; one waiting behind its sender's
+nonce gap is not counted) and refuses what does not fit at once with 429 ``overloaded``
+and a ``Retry-After`` of the seconds the backlog needs to drain at the measured commit
+rate, before anything is decoded: a client learns in a millisecond what it would
+otherwise learn after tens of seconds.
 
-The rate is what the node *committed* over the last ``window_s``, which under overload is
-what it can commit. Under light load it is what was offered, which would shrink the
-budget just when a burst arrives; so the node always admits at least ``floor_txs``, and
-the budget grows with every commit as the burst is taken. The floor is small
-(:data:`MIN_CAPACITY_TXS`): a floor of one full block (2,000) let a network committing
-550 tx/s hold 3.6 s of transactions whatever the budget said.
+**The capacity is learned from the waits it causes** (additive-increase/multiplicative-
+decrease, as TCP learns a window): at each commit the node looks at how long the block's
+transactions waited in its pool (their 90th percentile). Over ``budget_s``, the capacity
+shrinks by a fifth (at most once per ``budget_s``, the time a change needs to show);
+under three quarters of it, while the capacity turned clients away since the last
+commit, it grows by a tenth. It stays within ``floor_txs`` and :data:`MAX_CAPACITY_TXS`
+and starts at ``start_txs``.
+
+Why not "``budget_s`` × the measured commit rate": the rate is what the blocks carry, and
+the blocks carry what the pool holds. A budget of 2 s × the rate, with a floor of 500,
+shrank the pool, so the blocks, so the rate, so the pool: four validators on two cores
+went from 580 to 177 tx/s, each block paying a fixed ~0.6 s of consensus for 138
+transactions (measured, 2026-12-03). A floor of one full block (2,000) had kept
+throughput but let the same network hold 3.6 s of transactions and more. The waits
+measure the promise itself, whatever limits the rate.
 
 **One budget for the network, not one per node.** Every node's pool holds what all
-nodes admitted (gossip), and every node commits the same blocks, so the budget bounds
+nodes admitted (gossip), and every node commits the same blocks, so the capacity bounds
 the *shared* pool. A node checking only ``ready`` against it admits its own clients'
 batches before its peers' batches reach it — while its loop runs a block, for
 seconds — and four nodes filled one pool to 2-3 times the budget (measured: 3,932-5,756
 ready against 2,000). So a node also keeps its own clients' pending transactions within
-its *share* of the budget: the share of the transactions that arrived in the window
+its *share* of the capacity: the share of the transactions that arrived in the window
 which arrived from its own clients, at least ``1 / entry_points`` (the validators: a
 node whose clients start arriving is not shut out), and all of it before anything
 arrived. Clients all at one node: its share is 1, nothing is throttled. Clients spread
-over four: each holds about a quarter, and their sum stays near one budget.
+over four: each holds about a quarter, and their sum stays near one capacity.
 
 Clock-free: callers pass ``now`` (seconds of a monotonic clock).
 """
@@ -35,23 +44,31 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
 DEFAULT_WINDOW_S = 10.0
 MAX_RETRY_AFTER_S = 30
 ARRIVAL_BUCKET_S = 0.1  # arrivals closer than this are counted as one entry
-MIN_CAPACITY_TXS = 500  # the floor: 2 s at 250 tx/s, below what four nodes on two cores commit
+FLOOR_TXS = 50  # the capacity never goes lower: however slow the commits, no standstill
+START_TXS = 500  # the capacity before any wait was measured
+MAX_CAPACITY_TXS = 1 << 20  # the mempool's own limits are far lower
+INCREASE = 1.1  # per commit, while clients were turned away and the waits were short
+DECREASE = 0.8  # when the waits were over the budget, at most once per budget_s
+HEADROOM = 0.75  # "short": under this part of the budget
+WAIT_QUANTILE = 0.9  # of a block's transactions' waits, what is compared
 UNBOUNDED = 1 << 62  # room when the budget is off
 
 
 class LatencyBudget:
-    """How many ready transactions may wait, from the recent commit rate."""
+    """How many ready transactions may wait: learned from how long they waited."""
 
     def __init__(
         self,
         budget_s: float,
-        floor_txs: int,
+        floor_txs: int = FLOOR_TXS,
         window_s: float = DEFAULT_WINDOW_S,
         *,
+        start_txs: int = START_TXS,
         entry_points: int = 1,
     ) -> None:
         """``budget_s`` 0 turns the budget off (only the mempool's size limits apply);
@@ -60,6 +77,9 @@ class LatencyBudget:
         self.budget_s = budget_s
         self.floor_txs = floor_txs
         self.window_s = window_s
+        self._capacity = float(max(floor_txs, start_txs))
+        self._turned_away = False  # clients were refused since the last commit
+        self._decreased_at = -math.inf
         self.min_share = 1.0 / max(1, entry_points)
         self._commits: deque[tuple[float, int]] = deque()  # (time, txs), oldest first
         self._in_window = 0
@@ -71,11 +91,27 @@ class LatencyBudget:
     def enabled(self) -> bool:
         return self.budget_s > 0
 
-    def committed(self, txs: int, now: float) -> None:
-        """A block of ``txs`` transactions was committed at ``now``."""
+    def committed(self, txs: int, now: float, waits_s: Sequence[float] = ()) -> None:
+        """A block of ``txs`` transactions was committed at ``now``; ``waits_s``: how
+        long those of them that were in this node's pool waited there."""
         self._commits.append((now, txs))
         self._in_window += txs
         self._forget(now)
+        if waits_s and self.enabled:
+            self._learn(quantile(waits_s, WAIT_QUANTILE), now)
+        self._turned_away = False
+
+    def turned_away(self) -> None:
+        """Clients' transactions were refused for want of capacity."""
+        self._turned_away = True
+
+    def _learn(self, waited_s: float, now: float) -> None:
+        if waited_s > self.budget_s:
+            if now - self._decreased_at >= self.budget_s:
+                self._capacity = max(float(self.floor_txs), self._capacity * DECREASE)
+                self._decreased_at = now
+        elif self._turned_away and waited_s < self.budget_s * HEADROOM:
+            self._capacity = min(float(MAX_CAPACITY_TXS), self._capacity * INCREASE)
 
     def rate(self, now: float) -> float:
         """Transactions committed per second over the window (0 before any commit)."""
@@ -86,9 +122,9 @@ class LatencyBudget:
         return self._in_window / span
 
     def capacity(self, now: float) -> int:
-        """Ready transactions the node may hold: ``budget_s`` of its commit rate, at
-        least ``floor_txs``."""
-        return max(self.floor_txs, int(self.rate(now) * self.budget_s))
+        """Ready transactions the network's pool may hold, as learned so far (``now``
+        is not used: the same signature as the rest)."""
+        return int(self._capacity)
 
     def room(self, ready: int, now: float) -> int:
         """How many more transactions may be admitted with ``ready`` already waiting
@@ -155,3 +191,9 @@ class LatencyBudget:
             _, local, from_peers = arrivals.popleft()
             self._local_arrived -= local
             self._peer_arrived -= from_peers
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank; not empty)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

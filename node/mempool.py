@@ -145,6 +145,7 @@ class Mempool:
         self._by_sig: dict[bytes, Transaction] = {}  # the same, by signature (wire decode)
         self._arrived: dict[bytes, float] = {}  # hash -> arrival, in arrival order
         self._local: set[bytes] = set()  # hashes of the pending ones this node's clients sent
+        self.committed_arrivals: list[float] = []  # when the last update's committed ones arrived
         self._queues: OrderedDict[bytes, _Queue] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
         self._reads: dict[bytes, bytes | None] = {}  # admission's state reads (see _Reader)
@@ -189,6 +190,7 @@ class Mempool:
     def overload_error(self, refused: int, now: float) -> OverloadedError:
         """The refusal of ``refused`` client transactions beyond the budget's room, with
         the seconds until there is room for them."""
+        self.budget.turned_away()
         return OverloadedError(
             self.budget.retry_after_s(
                 self.ready + refused, now, local_pending=len(self._local) + refused
@@ -438,8 +440,15 @@ class Mempool:
         return out
 
     def update(self, committed: Iterable[Transaction]) -> None:
-        """Forget committed transactions and every pending one whose nonce is now used."""
+        """Forget committed transactions (and their signature verdicts) and every pending
+        one whose nonce is now used; ``committed_arrivals`` then holds the arrival times
+        of the committed ones that were pending here (the latency budget learns from
+        them)."""
         self._latest = None
+        committed = list(committed)
+        self.sigs.forget(committed)
+        arrived = self._arrived
+        self.committed_arrivals = [arrived[tx.hash] for tx in committed if tx.hash in arrived]
         touched: set[bytes] = set()
         for tx in committed:
             touched.add(tx.sender)

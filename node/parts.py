@@ -19,7 +19,7 @@ from node.consensus.signer import Signer
 from node.consensus.timeouts import TimeoutConfig
 from node.executor import Executor
 from node.gossip import Gossip
-from node.latency_budget import MIN_CAPACITY_TXS, LatencyBudget
+from node.latency_budget import FLOOR_TXS, START_TXS, LatencyBudget
 from node.mempool import Mempool
 from node.peers import PeerManager
 from node.sigcache import SignatureCache, SignatureWorker
@@ -105,7 +105,8 @@ def mempool(
         ttl_s=config.mempool.pending_ttl_s,
         budget=LatencyBudget(
             config.mempool.latency_budget_ms / 1000,
-            min(genesis.consensus.max_block_txs, MIN_CAPACITY_TXS),
+            min(genesis.consensus.max_block_txs, FLOOR_TXS),
+            start_txs=min(genesis.consensus.max_block_txs, START_TXS),
             entry_points=len(genesis.validators.validators),
         ),
     )

@@ -14,6 +14,8 @@ resistant like the pair, at a third of its memory (a tuple of the two bytes obje
 OrderedDict's links; measured with tracemalloc). The good table holds ``capacity``
 (200,000: four times the default mempool, so every pending transaction and the blocks
 being validated find theirs; about 34 MB), the bad one ``bad_capacity`` (65,536: 11 MB).
+A committed transaction's verdict is dropped at its commit (:meth:`SignatureCache.forget`),
+so under a steady load the good table holds what is pending, not the chain's past.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 import multiprocessing
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from hashlib import sha256
@@ -78,6 +80,15 @@ class SignatureCache:
         self._ok[tx_verdict_key(tx)] = None
         if len(self._ok) > self.capacity:
             self._ok.popitem(last=False)
+
+    def forget(self, committed: Iterable[Transaction]) -> None:
+        """Drop the good verdicts of committed transactions: nothing asks for them again
+        (a committed transaction is refused as a duplicate before its signature is
+        looked at, in admission and in a block), and kept they would fill the table
+        with the chain's history — 34 MB that grew over the first 200,000 transactions."""
+        ok = self._ok
+        for tx in committed:
+            ok.pop(tx_verdict_key(tx), None)
 
     def add_bad(self, tx: Transaction) -> None:
         """Record that ``tx``'s signature does not verify (the caller checked it)."""

@@ -11,31 +11,48 @@ from hypothesis import strategies as st
 
 from node.admission import Admission
 from node.api.metrics import Metrics
-from node.latency_budget import MAX_RETRY_AFTER_S, UNBOUNDED, LatencyBudget
+from node.latency_budget import MAX_CAPACITY_TXS, MAX_RETRY_AFTER_S, UNBOUNDED, LatencyBudget
 from node.sigcache import SignatureWorker
 from tests.unit.node.api.conftest import TestNode, build_standard_chain, milestone
 
 
-def test_capacity_is_budget_times_the_commit_rate_with_a_floor() -> None:
-    b = LatencyBudget(2.0, floor_txs=100, window_s=10.0)
-    assert b.rate(0.0) == 0.0 and b.capacity(0.0) == 100  # nothing measured: the floor
-    for second in range(10):
-        b.committed(1000, float(second))
-    assert 1000 <= b.rate(9.0) <= 1112  # 10,000 in 9 s
-    assert b.capacity(9.0) == int(b.rate(9.0) * 2.0)
-    assert b.room(b.capacity(9.0), 9.0) == 0 and b.room(0, 9.0) == b.capacity(9.0)
-    # a quiet minute later the old blocks are forgotten: back to the floor
-    assert b.rate(70.0) == 0.0 and b.capacity(70.0) == 100
+def test_capacity_grows_while_clients_are_turned_away_and_the_waits_are_short() -> None:
+    b = LatencyBudget(2.0, floor_txs=50, start_txs=500)
+    assert b.capacity(0.0) == 500  # nothing measured: where it starts
+    b.committed(400, 1.0, [0.5] * 400)
+    assert b.capacity(1.0) == 500  # short waits, but nobody was turned away: no reason to grow
+    b.turned_away()
+    b.committed(500, 2.0, [0.5] * 500)
+    assert b.capacity(2.0) == 550  # a tenth more
+    b.turned_away()
+    b.committed(500, 3.0, [1.6] * 500)
+    assert b.capacity(3.0) == 550  # waits within the budget but not short: held
+    assert b.room(550, 3.0) == 0 and b.room(0, 3.0) == 550
+
+
+def test_capacity_shrinks_when_the_waits_pass_the_budget_once_per_budget() -> None:
+    b = LatencyBudget(2.0, floor_txs=50, start_txs=1000)
+    waits = [0.1] * 80 + [2.5] * 20  # the 90th percentile is over 2 s
+    b.committed(100, 10.0, waits)
+    assert b.capacity(10.0) == 800  # a fifth less
+    b.committed(100, 11.0, waits)
+    assert b.capacity(11.0) == 800  # the change has not had time to show
+    b.committed(100, 12.0, waits)
+    assert b.capacity(12.0) == 640
+    b.committed(100, 12.5, [0.1] * 95 + [9.0] * 5)  # a few stragglers (a nonce gap) only
+    assert b.capacity(12.5) == 640
+    for second in range(14, 200, 2):
+        b.committed(100, float(second), [5.0])
+    assert b.capacity(200.0) == 50  # never below the floor
 
 
 def test_retry_after_is_the_time_the_backlog_needs() -> None:
-    b = LatencyBudget(2.0, floor_txs=10)
+    b = LatencyBudget(2.0, floor_txs=10, start_txs=1000)
     for second in range(5):
         b.committed(500, float(second))
     rate = b.rate(4.0)  # 2,500 in 4 s
-    cap = b.capacity(4.0)
-    assert b.retry_after_s(cap + int(rate * 3), 4.0) in (3, 4)
-    assert b.retry_after_s(cap, 4.0) == 1  # just full: try again in a second
+    assert b.retry_after_s(1000 + int(rate * 3), 4.0) in (3, 4)
+    assert b.retry_after_s(1000, 4.0) == 1  # just full: try again in a second
     assert b.retry_after_s(10**9, 4.0) == MAX_RETRY_AFTER_S
     assert LatencyBudget(2.0, 10).retry_after_s(50, 0.0) == 1  # no rate known yet
 
@@ -46,16 +63,23 @@ def test_off_means_no_limit() -> None:
     assert not b.enabled and b.room(10**9, 1.0) == UNBOUNDED
 
 
-@given(st.lists(st.tuples(st.floats(0, 5), st.integers(0, 5000)), max_size=60))
-def test_room_never_negative_and_capacity_at_least_the_floor(
-    blocks: list[tuple[float, int]],
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 5), st.integers(0, 5000), st.booleans(), st.lists(st.floats(0, 60))),
+        max_size=60,
+    )
+)
+def test_room_never_negative_and_capacity_within_its_bounds(
+    blocks: list[tuple[float, int, bool, list[float]]],
 ) -> None:
     b = LatencyBudget(1.5, floor_txs=250, window_s=8.0)
     now = 0.0
-    for gap, txs in blocks:
+    for gap, txs, refused, waits in blocks:
         now += gap
-        b.committed(txs, now)
-        assert b.capacity(now) >= 250
+        if refused:
+            b.turned_away()
+        b.committed(txs, now, waits)
+        assert 250 <= b.capacity(now) <= MAX_CAPACITY_TXS
         assert b.room(10**6, now) == 0 and b.room(0, now) == b.capacity(now)
         assert 1 <= b.retry_after_s(10**6, now) <= MAX_RETRY_AFTER_S
 
@@ -68,7 +92,7 @@ def admission(node: TestNode) -> Admission:
 async def test_a_client_batch_is_cut_in_order_at_the_budget() -> None:
     node = TestNode()
     build_standard_chain(node)
-    node.mempool.budget = LatencyBudget(2.0, floor_txs=3)
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=3)
     txs = [milestone(node, place) for place in ("NLRTM", "NLAMS", "BEANR", "DEHAM", "FRLEH")]
     results = await admission(node).admit(txs, [], client=True)
     assert [r is None for r in results] == [True, True, True, False, False]
@@ -86,7 +110,7 @@ async def test_a_client_batch_is_cut_in_order_at_the_budget() -> None:
 async def test_a_peers_batch_is_not_cut_again() -> None:
     node = TestNode()
     build_standard_chain(node)
-    node.mempool.budget = LatencyBudget(2.0, floor_txs=1)
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=1)
     txs = [milestone(node, place) for place in ("NLRTM", "NLAMS", "BEANR")]
     assert await admission(node).admit(txs, None) == [None, None, None]
     assert node.mempool.overloaded(time.monotonic()) is not None
@@ -105,7 +129,7 @@ def test_the_share_is_what_this_nodes_clients_sent_at_least_one_entry_point() ->
 
 
 def test_a_nodes_clients_are_held_to_its_share_of_the_shared_budget() -> None:
-    b = LatencyBudget(2.0, floor_txs=1000, entry_points=4)
+    b = LatencyBudget(2.0, start_txs=1000, entry_points=4)
     b.arrived(100, 300, 0.0)
     assert b.share(0.0) == 0.25 and b.capacity(0.0) == 1000
     assert b.room(0, 0.0) == 1000
@@ -119,7 +143,7 @@ def test_a_nodes_clients_are_held_to_its_share_of_the_shared_budget() -> None:
 
 
 def test_retry_after_covers_the_backlog_over_the_share() -> None:
-    b = LatencyBudget(2.0, floor_txs=10, entry_points=4)
+    b = LatencyBudget(2.0, floor_txs=10, start_txs=1000, entry_points=4)
     for second in range(5):
         b.committed(500, float(second))
     b.arrived(100, 300, 4.0)  # share 0.25 of a rate of 625 tx/s: 156 tx/s drain its part
@@ -152,9 +176,9 @@ def test_client_room_never_exceeds_the_shared_room_nor_goes_negative(
 def _shared_pool_peak(share: bool, rounds: int = 60) -> int:
     """Four nodes, each taking one client batch of 1,000 per loop turn against its own view
     of a shared pool that misses what the others admitted in the same turn (the gossip
-    arrives after), while a block of 600 commits every other turn (600 tx/s, so a
-    budget of 1,200): the pool's peak once the rate is measured."""
-    nodes = [LatencyBudget(2.0, floor_txs=1000, entry_points=4) for _ in range(4)]
+    arrives after), while a block of 600 commits every other turn; the capacity is
+    1,200: the pool's peak after the first half."""
+    nodes = [LatencyBudget(2.0, start_txs=1200, entry_points=4) for _ in range(4)]
     local = [0, 0, 0, 0]  # each node's clients' pending transactions
     pool = peak = 0
     for turn in range(rounds):
@@ -188,7 +212,7 @@ def test_four_nodes_with_stale_views_keep_one_budget_not_four() -> None:
 async def test_the_mempool_counts_what_its_own_clients_sent_until_committed() -> None:
     node = TestNode()
     build_standard_chain(node)
-    node.mempool.budget = LatencyBudget(2.0, floor_txs=100, entry_points=4)
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=100, entry_points=4)
     mine = [milestone(node, place) for place in ("NLRTM", "NLAMS")]
     gossiped = [milestone(node, place) for place in ("BEANR", "DEHAM")]
     gate = admission(node)

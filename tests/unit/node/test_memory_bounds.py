@@ -26,6 +26,7 @@ from node.gossip import Gossip
 from node.mempool import Mempool
 from node.service import Queries
 from node.sigcache import SignatureCache
+from tests.unit.node.api.conftest import TestNode, build_standard_chain, milestone
 from tests.unit.node.chainkit import CHAIN, Kit, certify, register_member_tx
 
 SIGNER = PrivateKey.from_label("memory-bounds")
@@ -142,3 +143,14 @@ def test_executed_blocks_awaiting_commit_are_at_most_eight_and_go_at_commit() ->
     assert kit.executor.executed(built[2].block.hash) is None
     kit.executor.commit(built[-1], certify(built[-1].block))
     assert len(kit.executor._executed) == 0
+
+
+def test_committed_transactions_leave_the_signature_cache() -> None:
+    node = TestNode()
+    build_standard_chain(node)
+    txs = [milestone(node, place) for place in ("NLRTM", "NLAMS", "BEANR")]
+    for tx in txs:
+        node.mempool.add(tx)
+    assert all(tx in node.sigs for tx in txs)  # admission checked and kept each verdict
+    node.commit(txs[:2])
+    assert [tx in node.sigs for tx in txs] == [False, False, True]  # the pending one stays

@@ -211,7 +211,7 @@ async def test_over_the_latency_budget_is_429_before_anything_is_decoded(
     from node.latency_budget import LatencyBudget
 
     client, _ = app_client
-    node.mempool.budget = LatencyBudget(2.0, floor_txs=1)  # room for one ready transaction
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=1)  # room for one ready tx
     first = milestone(node, "NLRTM")
     status, answer, _ = await post(client, msgpack.packb({"tx": first.encode()}))
     assert (status, answer["status"]) == (202, "pending")
