@@ -36,6 +36,7 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
 RETRYABLE = frozenset({"overloaded", "mempool_full", "rate_limited", "org_quota", "sender_backlog"})
 MAX_RETRIES = 20
 HELD_BEHIND_REFUSED = "client:held_behind_refused"  # never sent: an earlier one never got in
+BATCH_CAP = 2000  # transactions a request carries at most: a node's default unsigned_batch_max
 RETRY_GRACE_S = 30.0  # retries go on at most this long after the last scheduled send
 
 
@@ -224,8 +225,7 @@ class Driver:
         (``too_many_gapped``, or ``bad_nonce`` too far ahead) and the client never sends
         again."""
         for attempt in range(MAX_RETRIES + 1):
-            body = msgpack.packb({"txs": [self.items[i].raw for i in indexes]}, use_bin_type=True)
-            wait_s = await self._post_once(node, indexes, body, due)
+            wait_s, indexes = await self._post_in_batches(node, indexes, due)
             again = [i for i in indexes if self.log.codes[i] in RETRYABLE]
             self.log.refusals += len(again)
             waiting = {self.items[i].sender for i in again}
@@ -243,6 +243,31 @@ class Driver:
             indexes.sort()  # one sender's in nonce order
             for sender in waiting:
                 self._held[sender] = []  # held again until this retry is answered
+
+    async def _post_in_batches(
+        self, node: int, indexes: list[int], due: float
+    ) -> tuple[float, list[int]]:
+        """POST ``indexes`` in order, at most :data:`BATCH_CAP` a request (a retry carries
+        what its senders held, and may be larger than a node takes unsigned); a sender
+        refused "not now" in one request has its later ones held, not sent. Returns the
+        longest wait asked for and the indexes sent."""
+        wait_s, sent = 0.0, []
+        refused: set[bytes] = set()
+        for start in range(0, len(indexes), BATCH_CAP):
+            batch = []
+            for i in indexes[start : start + BATCH_CAP]:
+                sender = self.items[i].sender
+                if sender in refused:
+                    self._held.setdefault(sender, []).append(i)
+                else:
+                    batch.append(i)
+            if not batch:
+                continue
+            body = msgpack.packb({"txs": [self.items[i].raw for i in batch]}, use_bin_type=True)
+            wait_s = max(wait_s, await self._post_once(node, batch, body, due))
+            refused |= {self.items[i].sender for i in batch if self.log.codes[i] in RETRYABLE}
+            sent += batch
+        return wait_s, sent
 
     def _release(self, senders: set[bytes], node: int, due: float) -> None:
         """Senders whose last refused transaction was now taken: their held ones go."""

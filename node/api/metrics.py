@@ -99,8 +99,8 @@ class Metrics:
         )
         self.admission_capacity = Gauge(
             "cityledger_admission_capacity",
-            "Ready transactions the latency budget admits ([mempool] latency_budget_ms of "
-            "the measured commit rate, at least 500 or one block's worth if smaller)",
+            "Ready transactions the network's pool may hold, learned from how long they "
+            "waited against [mempool] latency_budget_ms",
             registry=r,
         )
         self.admission_share = Gauge(

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import aiohttp
 import msgpack
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+import benchmarks.driver as driver_module
 from benchmarks.driver import ACCEPTED, HELD_BEHIND_REFUSED, Driver, Step
 from benchmarks.workload import Item
 
@@ -145,3 +147,34 @@ async def test_a_refused_transaction_has_no_acceptance_time() -> None:
     node = RefusesFirst(work[0].raw, times=-1)
     log = (await drive(node, work)).log
     assert log.codes[0] == "overloaded" and log.accepted_at[0] == 0.0
+
+
+async def test_no_request_carries_more_than_a_node_takes_unsigned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A retry carries what its senders held meanwhile; it goes in requests of at most
+    ``BATCH_CAP``, and a sender refused in one of them sends nothing more in the next."""
+    monkeypatch.setattr(driver_module, "BATCH_CAP", 3)
+    work = [
+        Item(bytes([i]) * 8, bytes([i]) * 32, 0, "shipment.milestone", b"s" * 32) for i in range(7)
+    ]  # fmt: skip  (one sender: its order is the items' order)
+    node = RefusesFirst(work[0].raw, times=2)
+    async with TestServer(_app(node)) as server, aiohttp.ClientSession() as session:
+        driver = Driver(session, [str(server.make_url("")).rstrip("/")], work, tick_s=0.05)
+        wait_s, sent = await driver._post_in_batches(0, list(range(7)), 0.0)
+    assert all(len(post) <= 3 for post in node.posts)
+    assert [len(post) for post in node.posts] == [3]  # item 0 refused: its sender stops
+    assert sent == [0, 1, 2] and driver._held[b"s" * 32] == [3, 4, 5, 6]
+    assert wait_s == 0.05
+    takes_all = RefusesFirst(b"", times=0)
+    async with TestServer(_app(takes_all)) as server, aiohttp.ClientSession() as session:
+        driver = Driver(session, [str(server.make_url("")).rstrip("/")], work, tick_s=0.05)
+        _, sent = await driver._post_in_batches(0, list(range(7)), 0.0)
+    assert [len(post) for post in takes_all.posts] == [3, 3, 1] and sent == list(range(7))
+    assert takes_all.taken == [item.raw for item in work]  # in order
+
+
+def _app(node: Node) -> web.Application:
+    app = web.Application()
+    app.router.add_post("/v1/txs", node.txs)
+    return app

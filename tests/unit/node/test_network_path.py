@@ -25,6 +25,7 @@ from node import peers as peers_mod
 from node.config import P2PConfig
 from node.consensus import effects as fx
 from node.driver import ConsensusDriver
+from node.latency_budget import LatencyBudget
 from node.peers import Peer, PeerManager
 from node.wire import (
     ProposalMsg,
@@ -264,6 +265,8 @@ class FakeMempool:
     def update(self, committed: object) -> None:
         pass
 
+    budget = LatencyBudget(0.0)  # off: the fill wait hopes for a whole block
+
 
 class FakeNode:
     """The driver's network and host: what it broadcasts lands in ``sent``."""
@@ -357,6 +360,20 @@ async def test_a_nearly_empty_mempool_is_given_a_moment_to_fill() -> None:
     await driver._build_value(1, 0)  # enough for a quarter block: no waiting
     assert time.monotonic() - started < 2.0
     assert len(many.asked) == 1
+
+
+async def test_the_fill_wait_hopes_for_no_more_than_admission_lets_wait() -> None:
+    kit = Kit()
+    pool = FakeMempool([member_tx(i) for i in range(11)])
+    pool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=40)  # lets 40 ready ones wait
+    driver = make_driver(kit, pool, [])
+    assert driver.block_limit() // 4 > 11  # a quarter block would be more than the pool
+    driver.fill_wait_s = 5.0
+    driver._height_started = time.time()
+    started = time.monotonic()
+    await driver._build_value(1, 0)  # but 11 is a quarter of the 40 admission allows
+    assert time.monotonic() - started < 2.0
+    assert len(pool.asked) == 1
 
 
 def test_genesis_defaults_keep_a_full_block_within_the_propose_timeout() -> None:
