@@ -118,7 +118,10 @@ async def test_a_senders_later_transactions_wait_for_its_refused_one() -> None:
     assert log.retried == log.refusals >= 3
 
 
-async def test_what_a_sender_held_is_never_sent_when_its_retries_run_out() -> None:
+async def test_what_a_sender_held_is_never_sent_when_its_retries_run_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(driver_module, "MAX_RETRIES", 20)  # run out sooner
     work = items(6)
     node = RefusesFirst(work[0].raw, times=-1)  # never taken
     log = (await drive(node, work)).log
@@ -142,7 +145,10 @@ async def test_acceptance_is_timed_from_the_answer_that_took_it() -> None:
     assert log.accepted_at[0] - log.sched[0] >= 3 * 0.05
 
 
-async def test_a_refused_transaction_has_no_acceptance_time() -> None:
+async def test_a_refused_transaction_has_no_acceptance_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(driver_module, "MAX_RETRIES", 20)  # run out sooner
     work = items(3)
     node = RefusesFirst(work[0].raw, times=-1)
     log = (await drive(node, work)).log
