@@ -145,6 +145,7 @@ class Mempool:
         self._by_sig: dict[bytes, Transaction] = {}  # the same, by signature (wire decode)
         self._arrived: dict[bytes, float] = {}  # hash -> arrival, in arrival order
         self._local: set[bytes] = set()  # hashes of the pending ones this node's clients sent
+        self._came_gapped: set[bytes] = set()  # pending ones that arrived behind a nonce gap
         self.committed_arrivals: list[float] = []  # when the last update's committed ones arrived
         self._queues: OrderedDict[bytes, _Queue] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
@@ -442,13 +443,17 @@ class Mempool:
     def update(self, committed: Iterable[Transaction]) -> None:
         """Forget committed transactions (and their signature verdicts) and every pending
         one whose nonce is now used; ``committed_arrivals`` then holds the arrival times
-        of the committed ones that were pending here (the latency budget learns from
-        them)."""
+        of the committed ones that were pending here and arrived ready (the latency
+        budget learns from them; one that arrived behind its sender's nonce gap waited
+        for its sender, not for the queue — counted, they shrank the capacity for
+        what clients sent out of order)."""
         self._latest = None
         committed = list(committed)
         self.sigs.forget(committed)
-        arrived = self._arrived
-        self.committed_arrivals = [arrived[tx.hash] for tx in committed if tx.hash in arrived]
+        arrived, gapped = self._arrived, self._came_gapped
+        self.committed_arrivals = [
+            arrived[tx.hash] for tx in committed if tx.hash in arrived and tx.hash not in gapped
+        ]
         touched: set[bytes] = set()
         for tx in committed:
             touched.add(tx.sender)
@@ -521,6 +526,8 @@ class Mempool:
             while end in queue.txs:
                 end += 1
             queue.run_end = end
+        else:
+            self._came_gapped.add(tx.hash)
         self._count_gapped(tx.sender, before, queue.gapped)
         self._org_pending[org] = self._org_pending.get(org, 0) + 1
         self._by_hash[tx.hash] = tx
@@ -535,6 +542,7 @@ class Mempool:
         self.bytes -= len(tx.body) + 64
         self._arrived.pop(tx_hash, None)
         self._local.discard(tx_hash)
+        self._came_gapped.discard(tx_hash)
         if self._by_sig.get(tx.signature) is tx:
             del self._by_sig[tx.signature]
         queue = self._queues.get(tx.sender)

@@ -223,3 +223,15 @@ async def test_the_mempool_counts_what_its_own_clients_sent_until_committed() ->
     assert node.mempool.client_room(time.monotonic()) == 50 - 2
     node.commit(mine)
     assert node.mempool.local_pending == 0
+
+
+def test_the_budget_learns_only_from_transactions_that_arrived_ready() -> None:
+    node = TestNode()
+    build_standard_chain(node)
+    first, second, third = (milestone(node, place) for place in ("NLRTM", "NLAMS", "BEANR"))
+    node.mempool.add(third, now=1.0)  # behind a gap: it waits for its sender, not the queue
+    node.mempool.add(first, now=2.0)
+    node.mempool.add(second, now=3.0)
+    assert node.mempool.gapped == 0
+    node.commit([first, second, third])
+    assert sorted(node.mempool.committed_arrivals) == [2.0, 3.0]
