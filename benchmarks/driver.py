@@ -215,6 +215,11 @@ class Driver:
             self._spawn(node, indexes, due)
 
     def _spawn(self, node: int, indexes: list[int], due: float) -> None:
+        """Post ``indexes``; until the node answers, their senders' later transactions
+        are held (one request in flight per sender, as a client that waits for its
+        answer: two in flight arrive in either order, a later nonce behind a gap)."""
+        for i in indexes:
+            self._held.setdefault(self.items[i].sender, [])
         task = asyncio.ensure_future(self._post(node, indexes, due))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

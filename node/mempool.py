@@ -146,6 +146,7 @@ class Mempool:
         self._arrived: dict[bytes, float] = {}  # hash -> arrival, in arrival order
         self._local: set[bytes] = set()  # hashes of the pending ones this node's clients sent
         self._came_gapped: set[bytes] = set()  # pending ones that arrived behind a nonce gap
+        self._local_came_gapped = 0  # of them, how many this node's clients sent
         self.committed_arrivals: list[float] = []  # when the last update's committed ones arrived
         self._queues: OrderedDict[bytes, _Queue] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
@@ -173,13 +174,16 @@ class Mempool:
 
     @property
     def local_pending(self) -> int:
-        """Pending transactions that this node's own clients sent (not gossiped)."""
-        return len(self._local)
+        """Pending transactions that this node's own clients sent (not gossiped) and
+        that arrived ready. One that arrived behind its sender's nonce gap is not
+        counted: it cannot be proposed, and counted it held the node's share while the
+        earlier nonce that would free it was refused for want of that share."""
+        return len(self._local) - self._local_came_gapped
 
     def client_room(self, now: float) -> int:
         """How many more transactions this node's clients may add within the latency
         budget (:mod:`node.latency_budget`)."""
-        return self.budget.client_room(self.ready, len(self._local), now)
+        return self.budget.client_room(self.ready, self.local_pending, now)
 
     def overloaded(self, now: float, asked: int = 1) -> MempoolError | None:
         """The refusal of client transactions while the budget has no room for one more,
@@ -194,7 +198,7 @@ class Mempool:
         self.budget.turned_away()
         return OverloadedError(
             self.budget.retry_after_s(
-                self.ready + refused, now, local_pending=len(self._local) + refused
+                self.ready + refused, now, local_pending=self.local_pending + refused
             )
         )
 
@@ -309,6 +313,7 @@ class Mempool:
         self._insert(tx, org, now)
         if local:
             self._local.add(tx.hash)
+            self._local_came_gapped += tx.hash in self._came_gapped
 
     def _stable_checks(
         self, tx: Transaction, run_end: int | None = None
@@ -541,8 +546,10 @@ class Mempool:
             return
         self.bytes -= len(tx.body) + 64
         self._arrived.pop(tx_hash, None)
+        if tx_hash in self._came_gapped:
+            self._came_gapped.discard(tx_hash)
+            self._local_came_gapped -= tx_hash in self._local
         self._local.discard(tx_hash)
-        self._came_gapped.discard(tx_hash)
         if self._by_sig.get(tx.signature) is tx:
             del self._by_sig[tx.signature]
         queue = self._queues.get(tx.sender)

@@ -235,3 +235,17 @@ def test_the_budget_learns_only_from_transactions_that_arrived_ready() -> None:
     assert node.mempool.gapped == 0
     node.commit([first, second, third])
     assert sorted(node.mempool.committed_arrivals) == [2.0, 3.0]
+
+
+async def test_a_clients_transaction_behind_a_gap_does_not_hold_its_nodes_share() -> None:
+    node = TestNode()
+    build_standard_chain(node)
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=2, entry_points=4)
+    first, second, third = (milestone(node, place) for place in ("NLRTM", "NLAMS", "BEANR"))
+    gate = admission(node)
+    assert await gate.admit([second, third], [], client=True) == [None, None]  # both gapped
+    assert node.mempool.local_pending == 0 and node.mempool.ready == 0
+    assert await gate.admit([first], [], client=True) == [None]  # the share is not held
+    assert node.mempool.ready == 3
+    node.commit([first, second, third])
+    assert node.mempool.local_pending == 0 and node.mempool._local_came_gapped == 0
