@@ -43,7 +43,7 @@ class Admission:
         first transactions up to the room this node's clients have in it are considered,
         the rest refused ``overloaded`` (in order, so no sender's later nonce is taken
         without its earlier one). A peer's batch was admitted by the peer's budget and is
-        not cut again; it counts towards the peers' share of the budget."""
+        not cut again."""
         cut: list[MempoolError | None] = []
         if client:
             txs, cut = self._within_budget(txs)
@@ -61,9 +61,7 @@ class Admission:
                     if outbox is not None:
                         outbox.append(tx)
             results.append(error)
-        admitted = results.count(None)
-        if admitted:
-            self.mempool.budget.arrived(admitted if client else 0, 0 if client else admitted, now)
+        if any(r is None for r in results):
             self.on_arrival()
         self.metrics.set_mempool(len(self.mempool))
         return results + cut

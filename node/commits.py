@@ -47,6 +47,8 @@ class CommitFanout:
         now = time.monotonic()
         waits = [now - arrived for arrived in self.mempool.committed_arrivals]
         self.mempool.budget.committed(len(block.txs), now, waits)
+        local = self.mempool.committed_local
+        self.mempool.budget.counted(local, len(block.txs) - local, now)
         self.metrics.admission_capacity.set(self.mempool.budget.capacity(now))
         self.metrics.admission_share.set(self.mempool.budget.share(now))
         self.metrics.set_mempool(len(self.mempool))

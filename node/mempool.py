@@ -148,6 +148,7 @@ class Mempool:
         self._came_gapped: set[bytes] = set()  # pending ones that arrived behind a nonce gap
         self._local_came_gapped = 0  # of them, how many this node's clients sent
         self.committed_arrivals: list[float] = []  # when the last update's committed ones arrived
+        self.committed_local = 0  # of the last update's committed ones, how many were local
         self._queues: OrderedDict[bytes, _Queue] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
         self._reads: dict[bytes, bytes | None] = {}  # admission's state reads (see _Reader)
@@ -459,6 +460,7 @@ class Mempool:
         self.committed_arrivals = [
             arrived[tx.hash] for tx in committed if tx.hash in arrived and tx.hash not in gapped
         ]
+        self.committed_local = sum(1 for tx in committed if tx.hash in self._local)
         touched: set[bytes] = set()
         for tx in committed:
             touched.add(tx.sender)

@@ -105,7 +105,7 @@ class Metrics:
         )
         self.admission_share = Gauge(
             "cityledger_admission_share",
-            "This node's clients' share of the budget: of the transactions admitted in the "
+            "This node's clients' share of the budget: of the transactions committed in the "
             "last 10 s, the part they sent (at least 1 / validators)",
             registry=r,
         )

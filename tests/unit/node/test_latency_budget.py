@@ -116,21 +116,21 @@ async def test_a_peers_batch_is_not_cut_again() -> None:
     assert node.mempool.overloaded(time.monotonic()) is not None
 
 
-def test_the_share_is_what_this_nodes_clients_sent_at_least_one_entry_point() -> None:
+def test_the_share_is_the_part_of_the_committed_its_clients_sent_at_least_one_entry_point() -> None:
     b = LatencyBudget(2.0, floor_txs=100, window_s=10.0, entry_points=4)
     assert b.share(0.0) == 1.0  # nothing arrived: the whole budget
-    b.arrived(300, 0, 0.0)
+    b.counted(300, 0, 0.0)
     assert b.share(0.0) == 1.0  # clients only here
-    b.arrived(0, 900, 1.0)
+    b.counted(0, 900, 1.0)
     assert b.share(1.0) == 0.25  # a quarter of what arrived came from its clients
-    b.arrived(0, 8_000, 2.0)
+    b.counted(0, 8_000, 2.0)
     assert b.share(2.0) == 0.25  # never below one entry point's share
     assert b.share(11.5) == 0.25 and b.share(12.5) == 1.0  # all arrivals forgotten: 1 again
 
 
 def test_a_nodes_clients_are_held_to_its_share_of_the_shared_budget() -> None:
     b = LatencyBudget(2.0, start_txs=1000, entry_points=4)
-    b.arrived(100, 300, 0.0)
+    b.counted(100, 300, 0.0)
     assert b.share(0.0) == 0.25 and b.capacity(0.0) == 1000
     assert b.room(0, 0.0) == 1000
     assert b.client_room(0, 0, 0.0) == 250
@@ -138,7 +138,7 @@ def test_a_nodes_clients_are_held_to_its_share_of_the_shared_budget() -> None:
     assert b.client_room(900, 0, 0.0) == 100  # the shared pool has room for 100 only
     assert b.client_room(0, 300, 0.0) == 0
     off = LatencyBudget(0.0, floor_txs=0, entry_points=4)
-    off.arrived(1, 99, 0.0)
+    off.counted(1, 99, 0.0)
     assert off.client_room(10**6, 10**6, 0.0) == UNBOUNDED
 
 
@@ -146,7 +146,7 @@ def test_retry_after_covers_the_backlog_over_the_share() -> None:
     b = LatencyBudget(2.0, floor_txs=10, start_txs=1000, entry_points=4)
     for second in range(5):
         b.committed(500, float(second))
-    b.arrived(100, 300, 4.0)  # share 0.25 of a rate of 625 tx/s: 156 tx/s drain its part
+    b.counted(100, 300, 4.0)  # share 0.25 of a rate of 625 tx/s: 156 tx/s drain its part
     capacity = b.capacity(4.0)
     assert b.retry_after_s(0, 4.0, local_pending=capacity // 4 + 470) in (3, 4)
     assert b.retry_after_s(0, 4.0, local_pending=0) == 1
@@ -165,7 +165,7 @@ def test_client_room_never_exceeds_the_shared_room_nor_goes_negative(
     now = 0.0
     for gap, mine, theirs in arrivals:
         now += gap
-        b.arrived(mine, theirs, now)
+        b.counted(mine, theirs, now)
         b.committed(mine + theirs, now)
         assert 1 / entry_points <= b.share(now) <= 1.0
         assert 0 <= b.client_room(ready, local, now) <= b.room(ready, now)
@@ -188,7 +188,7 @@ def _shared_pool_peak(share: bool, rounds: int = 60) -> int:
             room = b.client_room(pool, local[i], now) if share else b.room(pool, now)
             admitted.append(min(1000, room))
         for i, b in enumerate(nodes):  # the gossip arrives: every node sees every batch
-            b.arrived(admitted[i], sum(admitted) - admitted[i], now)
+            b.counted(admitted[i], sum(admitted) - admitted[i], now)
             local[i] += admitted[i]
         pool += sum(admitted)
         if turn >= rounds // 2:
@@ -219,10 +219,12 @@ async def test_the_mempool_counts_what_its_own_clients_sent_until_committed() ->
     assert await gate.admit(mine, [], client=True) == [None, None]
     assert await gate.admit(gossiped, None) == [None, None]
     assert node.mempool.local_pending == 2 and node.mempool.ready == 4
-    assert node.mempool.budget.share(time.monotonic()) == 0.5
-    assert node.mempool.client_room(time.monotonic()) == 50 - 2
+    assert node.mempool.budget.share(time.monotonic()) == 1.0  # nothing committed yet
+    assert node.mempool.client_room(time.monotonic()) == 100 - 4  # the shared pool's room
     node.commit(mine)
-    assert node.mempool.local_pending == 0
+    assert node.mempool.local_pending == 0 and node.mempool.committed_local == 2
+    node.commit(gossiped)
+    assert node.mempool.committed_local == 0  # what the share is counted from (commits.py)
 
 
 def test_the_budget_learns_only_from_transactions_that_arrived_ready() -> None:
