@@ -186,12 +186,12 @@ class Mempool:
         budget (:mod:`node.latency_budget`)."""
         return self.budget.client_room(self.ready, self.local_pending, now)
 
-    def overloaded(self, now: float, asked: int = 1) -> MempoolError | None:
+    def overloaded(self, now: float) -> MempoolError | None:
         """The refusal of client transactions while the budget has no room for one more,
-        or None. ``asked``: how many were offered (the ``Retry-After`` covers them)."""
+        or None."""
         if self.client_room(now) > 0:
             return None
-        return self.overload_error(asked, now)
+        return self.overload_error(1, now)
 
     def overload_error(self, refused: int, now: float) -> OverloadedError:
         """The refusal of ``refused`` client transactions beyond the budget's room, with

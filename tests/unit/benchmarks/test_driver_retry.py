@@ -64,14 +64,17 @@ async def test_refused_transactions_are_sent_again_until_taken() -> None:
     assert all(sent_again.count(item.raw) >= 2 for item in work)
 
 
-async def test_a_final_refusal_is_not_retried() -> None:
-    class Refuses(Node):
-        async def txs(self, request: web.Request) -> web.Response:
-            raws = msgpack.unpackb(await request.read())["txs"]
-            self.posts.append(raws)
-            results = [{"status": "rejected", "error": {"code": "bad_nonce"}} for _ in raws]
-            return web.Response(body=msgpack.packb({"results": results}))
+class Refuses(Node):
+    """Refuses every transaction for good (``bad_nonce``): nothing to send again."""
 
+    async def txs(self, request: web.Request) -> web.Response:
+        raws = msgpack.unpackb(await request.read())["txs"]
+        self.posts.append(raws)
+        results = [{"status": "rejected", "error": {"code": "bad_nonce"}} for _ in raws]
+        return web.Response(body=msgpack.packb({"results": results}))
+
+
+async def test_a_final_refusal_is_not_retried() -> None:
     node = Refuses(busy=0)
     log = (await drive(node, items(3))).log
     assert log.codes == ["bad_nonce"] * 3 and log.refusals == 0 == log.retried

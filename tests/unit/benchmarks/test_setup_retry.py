@@ -5,7 +5,6 @@ order; anything else refused stops the bench with the node's reason."""
 from __future__ import annotations
 
 import aiohttp
-import msgpack
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -14,7 +13,7 @@ from benchmarks.cluster import BenchError
 from benchmarks.run import _submit_all
 from ledger.crypto import PrivateKey
 from ledger.tx import Transaction
-from tests.unit.benchmarks.test_driver_retry import Node
+from tests.unit.benchmarks.test_driver_retry import Node, Refuses
 
 
 def txs(n: int) -> list[Transaction]:
@@ -41,13 +40,6 @@ async def test_setup_sends_again_what_was_refused_not_now_in_order() -> None:
 
 
 async def test_setup_stops_on_a_refusal_that_is_final() -> None:
-    class Refuses(Node):
-        async def txs(self, request: web.Request) -> web.Response:
-            raws = msgpack.unpackb(await request.read())["txs"]
-            self.posts.append(raws)
-            results = [{"status": "rejected", "error": {"code": "bad_nonce"}} for _ in raws]
-            return web.Response(body=msgpack.packb({"results": results}))
-
     node = Refuses(busy=0)
     with pytest.raises(BenchError, match="bad_nonce"):
         await submit(node, txs(3))
