@@ -15,6 +15,8 @@ from node.api.metrics import Metrics
 from node.mempool import Mempool, MempoolError
 from node.sigcache import SignatureWorker
 
+Forward = Callable[[list[Transaction]], None]  # takes what was admitted, to gossip it
+
 
 class Admission:
     """Admits transactions to ``mempool``; tells consensus when some arrived
@@ -32,25 +34,48 @@ class Admission:
         self.signature_worker = signature_worker
         self.metrics = metrics
         self.on_arrival = on_arrival
+        # Clients' transactions let through the budget and not yet added (their
+        # signatures are being checked): counted against the room, or every batch that
+        # arrives meanwhile finds the same room (measured: pools at 2-3 times the
+        # capacity, accepted p50 3-3.7 s against a 2 s budget, 2026-12-04)
+        self._in_flight = 0
 
     async def admit(
-        self, txs: list[Transaction], outbox: list[Transaction] | None, *, client: bool = False
+        self, txs: list[Transaction], forward: Forward | None, *, client: bool = False
     ) -> list[MempoolError | None]:
-        """Admit ``txs``; each admitted one also goes to ``outbox`` (for gossip). Returns,
-        for each transaction, why it was refused, or None.
+        """Admit ``txs``; the admitted ones are handed to ``forward`` (for gossip), once
+        they are in the mempool. Returns, for each transaction, why it was refused, or None.
+
+        A callback, not a list: the gossip loop swaps its outbox for a new one every
+        ``gossip_interval_ms``, and a list taken before the signature check was often
+        the one already sent — half of what clients sent was never gossiped and waited
+        for its own node's turn to propose (measured 2026-12-04: 2,860-4,319 of each
+        node's ~7,125 reached its peers; each block held mostly its proposer's clients'
+        transactions).
 
         ``client``: they come from the API, so the latency budget applies: the batch's
         first transactions up to the room this node's clients have in it are considered,
         the rest refused ``overloaded`` (in order, so no sender's later nonce is taken
         without its earlier one). A peer's batch was admitted by the peer's budget and is
-        not cut again."""
-        cut: list[MempoolError | None] = []
-        if client:
-            txs, cut = self._within_budget(txs)
+        not cut again. Between the cut and the mempool, the batch holds its place in the
+        room (``_in_flight``)."""
+        if not client:
+            return await self._admit(txs, forward, client=False)
+        txs, cut = self._within_budget(txs)
+        self._in_flight += len(txs)
+        try:
+            return await self._admit(txs, forward, client=True) + cut
+        finally:
+            self._in_flight -= len(txs)
+
+    async def _admit(
+        self, txs: list[Transaction], forward: Forward | None, *, client: bool
+    ) -> list[MempoolError | None]:
         early = self.mempool.precheck_many(txs)
         await self.signature_worker.check([t for t, e in zip(txs, early, strict=True) if e is None])
         now = time.monotonic()  # the mempool's TTL clock
         results: list[MempoolError | None] = []
+        admitted: list[Transaction] = []
         for tx, error in zip(txs, early, strict=True):
             if error is None:
                 try:
@@ -58,22 +83,23 @@ class Admission:
                 except MempoolError as exc:
                     error = exc
                 else:
-                    if outbox is not None:
-                        outbox.append(tx)
+                    admitted.append(tx)
             results.append(error)
-        if any(r is None for r in results):
+        if admitted:
+            if forward is not None:
+                forward(admitted)
             self.on_arrival()
         self.metrics.set_mempool(len(self.mempool))
-        return results + cut
+        return results
 
     def _within_budget(
         self, txs: list[Transaction]
     ) -> tuple[list[Transaction], list[MempoolError | None]]:
         """The transactions the budget has room for, and a refusal for each of the rest."""
         now = time.monotonic()
-        room = self.mempool.client_room(now)
+        room = max(0, self.mempool.client_room(now) - self._in_flight)
         if room >= len(txs):
             return txs, []
-        refusal = self.mempool.overload_error(len(txs) - room, now)
+        refusal = self.mempool.overload_error(len(txs) - room + self._in_flight, now)
         self.metrics.overloaded.inc(len(txs) - room)
         return txs[:room], [refusal] * (len(txs) - room)

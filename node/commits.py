@@ -45,8 +45,10 @@ class CommitFanout:
         self.events.publish(BlockPublished(block, tuple(receipts)))
         self.metrics.observe_commit(block.height, len(block.txs), block_time_s, rounds)
         now = time.monotonic()
-        waits = [now - arrived for arrived in self.mempool.committed_arrivals]
-        self.mempool.budget.committed(len(block.txs), now, waits)
+        pool = self.mempool
+        waits = [now - arrived for arrived in pool.committed_arrivals]
+        local_waits = [now - arrived for arrived in pool.committed_local_arrivals]
+        pool.budget.committed(len(block.txs), now, waits, local_waits)
         local = self.mempool.committed_local
         self.mempool.budget.counted(local, len(block.txs) - local, now)
         self.metrics.admission_capacity.set(self.mempool.budget.capacity(now))

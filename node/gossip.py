@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -141,6 +142,15 @@ class Gossip:
         self.host.heads.add(msg.statement)
         self.host.peers.broadcast(msg)
 
+    def send_soon(self, txs: list[Transaction]) -> None:
+        """``txs`` (admitted from the API) go to every peer with the next batch."""
+        self.outbox += txs
+
+    def relay_soon(self, source: bytes, txs: list[Transaction]) -> None:
+        """``txs`` (an observer's, admitted) go to every peer but ``source`` with the
+        next batch."""
+        self.relay.setdefault(source, []).extend(txs)
+
     async def gossip_txs(self, interval_s: float) -> None:
         """Every ``interval_s``: the admitted transactions to every peer, an observer's
         to every peer but it, in batches of at most ``TX_BATCH``; and, when the network
@@ -229,11 +239,10 @@ class Gossip:
         # Validators are a full mesh: a validator's batch reached every other validator
         # from it, so relaying it would only make each of them decode it again. What an
         # observer sends (it may be linked to us alone) goes on to everyone else.
-        if peer.key in self.chain.validators_at(self.chain.head().height + 1):
-            outbox = None
-        else:
-            outbox = self.relay.setdefault(peer.key, [])
-        results = await self.host.admission.admit(list(msg.txs), outbox)
+        relay = None
+        if peer.key not in self.chain.validators_at(self.chain.head().height + 1):
+            relay = functools.partial(self.relay_soon, peer.key)
+        results = await self.host.admission.admit(list(msg.txs), relay)
         if any(r is not None and r.code == "bad_signature" for r in results):
             self.host.peers.penalise(peer, "relayed a transaction with a bad signature")
 

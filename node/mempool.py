@@ -148,6 +148,7 @@ class Mempool:
         self._came_gapped: set[bytes] = set()  # pending ones that arrived behind a nonce gap
         self._local_came_gapped = 0  # of them, how many this node's clients sent
         self.committed_arrivals: list[float] = []  # when the last update's committed ones arrived
+        self.committed_local_arrivals: list[float] = []  # of them, those this node's clients sent
         self.committed_local = 0  # of the last update's committed ones, how many were local
         self._queues: OrderedDict[bytes, _Queue] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
@@ -449,18 +450,19 @@ class Mempool:
     def update(self, committed: Iterable[Transaction]) -> None:
         """Forget committed transactions (and their signature verdicts) and every pending
         one whose nonce is now used; ``committed_arrivals`` then holds the arrival times
-        of the committed ones that were pending here and arrived ready (the latency
+        of the committed ones that were pending here and arrived ready, and
+        ``committed_local_arrivals`` those of them this node's clients sent (the latency
         budget learns from them; one that arrived behind its sender's nonce gap waited
         for its sender, not for the queue — counted, they shrank the capacity for
         what clients sent out of order)."""
         self._latest = None
         committed = list(committed)
         self.sigs.forget(committed)
-        arrived, gapped = self._arrived, self._came_gapped
-        self.committed_arrivals = [
-            arrived[tx.hash] for tx in committed if tx.hash in arrived and tx.hash not in gapped
-        ]
-        self.committed_local = sum(1 for tx in committed if tx.hash in self._local)
+        arrived, gapped, local = self._arrived, self._came_gapped, self._local
+        ready = [tx.hash for tx in committed if tx.hash in arrived and tx.hash not in gapped]
+        self.committed_arrivals = [arrived[h] for h in ready]
+        self.committed_local_arrivals = [arrived[h] for h in ready if h in local]
+        self.committed_local = sum(1 for tx in committed if tx.hash in local)
         touched: set[bytes] = set()
         for tx in committed:
             touched.add(tx.sender)

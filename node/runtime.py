@@ -130,7 +130,7 @@ class Node:
     # --- NodeHandle ---------------------------------------------------------------------
 
     async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
-        return await self.admission.admit(txs, self.gossip.outbox, client=True)
+        return await self.admission.admit(txs, self.gossip.send_soon, client=True)
 
     def status(self) -> dict[str, Value]:
         return node_status(self)

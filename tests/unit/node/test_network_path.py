@@ -222,6 +222,28 @@ async def test_transactions_from_an_observer_are_relayed_to_the_other_peers() ->
     assert node.gossip.outbox == [] and node.gossip.relay == {observer: [tx]}
 
 
+async def test_what_is_admitted_while_gossip_sends_a_batch_goes_with_the_next_one() -> None:
+    """The gossip loop swaps its outbox for a new one every interval; a transaction
+    admitted after the swap (its signature was being checked) must land in the new
+    one, not in the batch already sent (half of what clients sent was lost that way)."""
+    node = make_node()
+    sent: list[object] = []
+
+    async def check_while_gossip_sends(txs: object, *, signatures: bool = True) -> None:
+        gossip = node.gossip
+        sent.append((gossip.outbox, dict(gossip.relay)))
+        gossip.outbox, gossip.relay = [], {}  # what gossip_txs does every interval
+
+    node.admission.signature_worker.check = check_while_gossip_sends  # type: ignore[method-assign]
+    submitted, relayed = member_tx(0), member_tx(1)
+    assert await node.submit([submitted]) == [None]
+    assert node.gossip.outbox == [submitted]
+    observer = PrivateKey.from_label("net-path-observer").public_key
+    await node.gossip.on_message(Peer(observer, "obs", None, True), TxBatch((relayed,)))  # type: ignore[arg-type]
+    assert node.gossip.relay == {observer: [relayed]}
+    assert sent == [([], {}), ([submitted], {})]  # no batch sent held what came after it
+
+
 def test_a_node_dedups_frames_by_content_before_decoding() -> None:
     node = make_node()
     frame = encode_message(framed(VoteMsg(a_vote())))
