@@ -278,6 +278,7 @@ class ConsensusDriver:
 
     async def _build_value(self, height: int, round_: int) -> None:
         """getValue(): wait briefly for transactions, then build a block on our head."""
+        round_started = self.clock()  # the validators' timeout_propose runs from about now
         if len(self.mempool) == 0 and self.empty_block_wait_s > 0:
             self.tx_arrived.clear()
             try:
@@ -299,6 +300,7 @@ class ConsensusDriver:
             await asyncio.sleep(min(wait_s, params.timeout_propose_ms / 4000))
         if self.executor.chain.head().height + 1 != height:
             return  # the height moved on while we waited
+        limit = self.block_limit(round_, self.clock() - round_started)
         txs = self.mempool.reap(limit, params.max_block_bytes)
         last_cert = self.executor.chain.certificate(height - 1) if height > 1 else None
         evidence = self.host.pending_evidence(height)
@@ -306,9 +308,32 @@ class ConsensusDriver:
         executed = self.executor.build_block(
             txs, int(self.clock() * 1000), self.core_key(), last_cert, evidence
         )
-        self._observe_cost(len(txs), self.timer() - started)
+        built_s = self.timer() - started
+        self._observe_cost(len(txs), built_s)
+        self._warn_if_late(height, round_, len(txs), self.clock() - round_started, built_s)
         self.blocks[executed.block.hash] = executed.block
         self._run(self.core.handle(ev.ValueReady(height, round_, executed.block.hash)))
+
+    def _warn_if_late(
+        self, height: int, round_: int, txs: int, ready_s: float, built_s: float
+    ) -> None:
+        """Say so when our proposal is ready after the validators' timeout_propose: the
+        round will most likely fail, and this line says whether the build was the cause."""
+        params = self.executor.genesis.consensus
+        window_s = (params.timeout_propose_ms + round_ * params.timeout_delta_ms) / 1000
+        if ready_s > window_s:
+            log.warning(
+                "height %d round %d: our proposal of %d transactions was ready %.2f s into "
+                "the round (built in %.2f s, estimated %.2f ms a transaction); the "
+                "validators wait %.2f s for it",
+                height,
+                round_,
+                txs,
+                ready_s,
+                built_s,
+                self.tx_cost_s * 1000,
+                window_s,
+            )
 
     def _fill_target(self, limit: int) -> int:
         """The block the fill wait hopes for: ``limit``, or what admission lets the pool
@@ -318,12 +343,16 @@ class ConsensusDriver:
         budget = self.mempool.budget
         return min(limit, budget.capacity(0.0)) if budget.enabled else limit
 
-    def block_limit(self) -> int:
+    def block_limit(self, round_: int = 0, elapsed_s: float = 0.0) -> int:
         """How many transactions to propose: ``max_block_txs``, and no more than recent
-        execution times say fit in ``BLOCK_BUDGET_SHARE`` of ``timeout_propose``."""
+        execution times say fit in ``BLOCK_BUDGET_SHARE`` of the round's
+        ``timeout_propose`` less ``elapsed_s``, the time the round has already used
+        (waiting for transactions): a proposal built after the validators' timeout
+        costs the height a second round (docs/performance.md, "The proposal's time")."""
         params = self.executor.genesis.consensus
-        budget_s = params.timeout_propose_ms / 1000 * BLOCK_BUDGET_SHARE
-        fits = int(budget_s / max(self.tx_cost_s, 1e-6))
+        window_ms = params.timeout_propose_ms + round_ * params.timeout_delta_ms
+        budget_s = window_ms / 1000 * BLOCK_BUDGET_SHARE - elapsed_s
+        fits = int(max(budget_s, 0.0) / max(self.tx_cost_s, 1e-6))
         return max(1, min(params.max_block_txs, max(MIN_BLOCK_TXS, fits)))
 
     def _observe_cost(self, txs: int, elapsed_s: float) -> None:

@@ -350,14 +350,69 @@ def test_the_block_limit_follows_measured_execution_time() -> None:
     assert driver.tx_cost_s == before
 
 
+def test_the_time_a_round_has_used_comes_off_the_block() -> None:
+    """A proposal built after the validators' timeout_propose costs the height a second
+    round: the block is sized to what fits in the share of the round's timeout that is
+    left, and a later round (with its longer timeout) allows more again."""
+    kit = Kit()
+    driver = make_driver(kit, FakeMempool([]), [])
+    params = kit.genesis.consensus
+    driver.tx_cost_s = 0.002
+    share = driver_mod.BLOCK_BUDGET_SHARE
+    full_s = params.timeout_propose_ms / 1000 * share
+    assert driver.block_limit() == int(full_s / 0.002)
+    assert driver.block_limit(0, full_s / 2) == pytest.approx(full_s / 2 / 0.002, abs=1)
+    assert driver.block_limit(0, full_s * 2) == driver_mod.MIN_BLOCK_TXS  # late: the floor
+    later_s = (params.timeout_propose_ms + params.timeout_delta_ms) / 1000 * share
+    assert driver.block_limit(1) == min(params.max_block_txs, int(later_s / 0.002))
+    assert driver.block_limit(1) > driver.block_limit(0)
+
+
+async def test_a_proposer_that_waited_for_transactions_builds_a_smaller_block() -> None:
+    kit = Kit()
+    pool = FakeMempool([member_tx(i) for i in range(3)])  # under a quarter: it waits
+    driver = make_driver(kit, pool, [])
+    driver.tx_cost_s = 0.002  # 400 fit in the round's share of a 1 s timeout
+    driver.fill_wait_s = 0.3
+    driver._height_started = time.time()
+    await driver._build_value(1, 0)
+    assert pool.asked and pool.asked[0] <= driver.block_limit(0, 0.25) < driver.block_limit()
+
+
+async def test_a_proposal_ready_after_the_validators_timeout_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kit = Kit()
+    pool = FakeMempool([member_tx(i) for i in range(60)])
+    driver = make_driver(kit, pool, [])
+    driver.fill_wait_s = 0.0
+    now = [1_000.0]
+    driver.clock = lambda: now[0]
+    build = driver.executor.build_block
+
+    def slow_build(*args: Any) -> Any:
+        now[0] += 1.7  # longer than the 1 s a round-0 proposal may take
+        return build(*args)
+
+    driver.executor.build_block = slow_build  # type: ignore[method-assign,assignment]
+    with caplog.at_level("WARNING", logger="cityledger.consensus"):
+        await driver._build_value(1, 0)
+    assert "height 1 round 0: our proposal of 60 transactions was ready 1.70 s" in caplog.text
+    caplog.clear()
+    driver.executor.build_block = build  # type: ignore[method-assign]
+    await driver._build_value(1, 0)  # built at once: on time, nothing said
+    assert caplog.text == ""
+
+
 async def test_a_slow_block_makes_the_next_proposal_smaller() -> None:
     kit = Kit()
     pool = FakeMempool([member_tx(i) for i in range(60)])
     ticks = iter([0.0, 3.0, 10.0, 10.0])  # the first build takes 3 s (50 ms per tx)
     driver = make_driver(kit, pool, [], timer=lambda: next(ticks))
+    driver.fill_wait_s = 0.0  # no wait for a fuller block: the whole round's share
     first = driver.block_limit()
     await driver._build_value(1, 0)
-    assert pool.asked == [first]
+    assert len(pool.asked) == 1 and first - 1 <= pool.asked[0] <= first
     assert driver.tx_cost_s > driver_mod.INITIAL_TX_COST_S * 10
     assert driver.block_limit() < first
 
@@ -371,7 +426,8 @@ async def test_a_nearly_empty_mempool_is_given_a_moment_to_fill() -> None:
     started = time.monotonic()
     await driver._build_value(1, 0)
     assert time.monotonic() - started >= 0.25
-    assert few.asked == [driver.block_limit()]
+    # the time waited comes off the block (test_the_time_a_round_has_used_...)
+    assert few.asked and few.asked[0] <= driver.block_limit(0, 0.25)
 
     kit = Kit()
     many = FakeMempool([member_tx(i) for i in range(driver.block_limit() // 4 + 1)])
