@@ -72,23 +72,36 @@ def test_the_waits_of_the_nodes_own_clients_are_judged_when_the_block_holds_enou
 
 
 def test_retry_after_is_the_time_the_backlog_needs() -> None:
-    b = LatencyBudget(2.0, floor_txs=10, start_txs=1000)
+    b = LatencyBudget(5.0, floor_txs=10, start_txs=1000)
     for second in range(5):
         b.committed(500, float(second))
     rate = b.rate(4.0)  # 2,500 in 4 s
     assert b.retry_after_s(1000 + int(rate * 3), 4.0) in (3, 4)
     assert b.retry_after_s(1000, 4.0) == 1  # just full: try again in a second
-    assert b.retry_after_s(10**9, 4.0) == MAX_RETRY_AFTER_S
     assert LatencyBudget(2.0, 10).retry_after_s(50, 0.0) == 1  # nothing over capacity yet
+
+
+def test_retry_after_is_never_longer_than_the_budget() -> None:
+    """Past the budget the drain is a guess, and clients told to wait longer left the
+    network idle; a client told to come back sooner costs one cheap 429."""
+    b = LatencyBudget(2.0, floor_txs=10, start_txs=1000)
+    for second in range(5):
+        b.committed(500, float(second))
+    assert b.retry_after_s(10**9, 4.0) == 2
+    # this node's clients far over its share (a quarter): capped all the same
+    assert b.retry_after_s(0, 4.0, local_pending=10_000) == 2
+    slow = LatencyBudget(45.0, floor_txs=10, start_txs=10)
+    slow.committed(10, 0.0)
+    assert slow.retry_after_s(10**9, 1.0) == MAX_RETRY_AFTER_S  # a long budget: at most 30
 
 
 def test_retry_after_does_not_grow_while_the_network_waits_for_its_clients() -> None:
     """After a lull (clients told to come back later) the window's rate is low; the
     drain is still counted at the rate the capacity stands for, a capacity a budget."""
-    b = LatencyBudget(2.0, floor_txs=10, start_txs=1000)
+    b = LatencyBudget(10.0, floor_txs=10, start_txs=1000)
     b.committed(100, 0.0)
     assert b.rate(9.0) < 12  # 100 in 9 s
-    assert b.retry_after_s(1000 + 1499, 9.0) == 3  # 1,500 over at 500 tx/s, not 135 s
+    assert b.retry_after_s(1000 + 599, 9.0) == 6  # 600 over at 100 tx/s, not 54 s
 
 
 def test_off_means_no_limit() -> None:
@@ -215,7 +228,7 @@ def test_a_nodes_clients_are_held_to_its_share_of_the_shared_budget() -> None:
 
 
 def test_retry_after_covers_the_backlog_over_the_share() -> None:
-    b = LatencyBudget(2.0, floor_txs=10, start_txs=1000, entry_points=4)
+    b = LatencyBudget(5.0, floor_txs=10, start_txs=1000, entry_points=4)
     for second in range(5):
         b.committed(500, float(second))
     b.counted(100, 300, 4.0)  # share 0.25 of a rate of 625 tx/s: 156 tx/s drain its part
