@@ -22,6 +22,7 @@ from ledger.votes import Proposal, Vote
 from node.consensus import effects as fx
 from node.consensus import events as ev
 from node.consensus.core import ConsensusCore
+from node.consensus.timeouts import TimeoutConfig
 from node.consensus.types import Step
 from node.executor import ExecutedBlock, Executor, InvalidBlock
 from node.mempool import Mempool
@@ -319,8 +320,7 @@ class ConsensusDriver:
     ) -> None:
         """Say so when our proposal is ready after the validators' timeout_propose: the
         round will most likely fail, and this line says whether the build was the cause."""
-        params = self.executor.genesis.consensus
-        window_s = (params.timeout_propose_ms + round_ * params.timeout_delta_ms) / 1000
+        window_s = self._propose_window_s(round_)
         if ready_s > window_s:
             log.warning(
                 "height %d round %d: our proposal of %d transactions was ready %.2f s into "
@@ -350,10 +350,13 @@ class ConsensusDriver:
         (waiting for transactions): a proposal built after the validators' timeout
         costs the height a second round (docs/performance.md, "The proposal's time")."""
         params = self.executor.genesis.consensus
-        window_ms = params.timeout_propose_ms + round_ * params.timeout_delta_ms
-        budget_s = window_ms / 1000 * BLOCK_BUDGET_SHARE - elapsed_s
+        budget_s = self._propose_window_s(round_) * BLOCK_BUDGET_SHARE - elapsed_s
         fits = int(max(budget_s, 0.0) / max(self.tx_cost_s, 1e-6))
         return max(1, min(params.max_block_txs, max(MIN_BLOCK_TXS, fits)))
+
+    def _propose_window_s(self, round_: int) -> float:
+        """How long the validators wait for round ``round_``'s proposal (timeoutPropose)."""
+        return TimeoutConfig.from_params(self.executor.genesis.consensus).propose(round_) / 1000
 
     def _observe_cost(self, txs: int, elapsed_s: float) -> None:
         """Record how long building a block of ``txs`` transactions took (wall clock:
