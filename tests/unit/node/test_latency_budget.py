@@ -15,9 +15,11 @@ from ledger.tx import Transaction
 from node.admission import Admission
 from node.api.metrics import Metrics
 from node.latency_budget import (
+    HEADROOM,
     LOCAL_SAMPLE_MIN,
     MAX_CAPACITY_TXS,
     MAX_RETRY_AFTER_S,
+    TARGET,
     UNBOUNDED,
     LatencyBudget,
 )
@@ -59,6 +61,23 @@ def test_capacity_shrinks_when_the_waits_pass_the_budget_once_per_budget() -> No
     for second in range(16, 200, 2):
         b.committed(100, float(second), [5.0])
     assert b.capacity(200.0) == 50  # never below the floor
+
+
+def test_the_capacity_aims_below_the_budget_so_the_clients_p99_stays_under_it() -> None:
+    """Blocks' p99 waits just under the budget left the clients' p99 over the run above it
+    (the waits are judged per block, the client sees all of them): the capacity shrinks
+    from TARGET of the budget and grows only under HEADROOM of it."""
+    assert 0 < HEADROOM < TARGET < 1
+    b = LatencyBudget(2.0, floor_txs=50, start_txs=1000)
+    b.committed(500, 10.0, [2.0 * TARGET + 0.05] * 500)  # within the budget, over the target
+    assert b.capacity(10.0) == 800
+    b = LatencyBudget(2.0, floor_txs=50, start_txs=1000)
+    b.turned_away()
+    b.committed(500, 10.0, [2.0 * HEADROOM + 0.05] * 500)  # under the target, not short
+    assert b.capacity(10.0) == 1000
+    b.turned_away()
+    b.committed(500, 11.0, [2.0 * HEADROOM - 0.05] * 500)
+    assert b.capacity(11.0) == 1100
 
 
 def test_the_waits_of_the_nodes_own_clients_are_judged_when_the_block_holds_enough() -> None:
