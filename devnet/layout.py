@@ -22,7 +22,7 @@ from devnet.demo_keys import operators_in_turn
 from ledger.crypto import PrivateKey
 from ledger.errors import LedgerError
 from ledger.founding_checks import DEFAULT_MIN_VALIDATORS, MIN_VALIDATORS_KEY
-from ledger.genesis import ConsensusParams, Genesis, Organisation
+from ledger.genesis import Genesis, Organisation, founding_consensus
 from ledger.keyfile import make_private_dir, write_key_file
 from ledger.storage import open_leveldb
 from ledger.validators import Validator, ValidatorSet
@@ -132,7 +132,7 @@ def generate(
             tuple(Validator(name, key.public_key, 1) for name, key in zip(names, keys, strict=True))
         ),
         organisations=organisations,
-        consensus=ConsensusParams(min_block_interval_ms=block_interval_ms),
+        consensus=founding_consensus(min_block_interval_ms=block_interval_ms),
         app=_app_params(validators),
         devnet=True,
         validator_orgs=operators_in_turn([k.public_key for k in keys], organisations),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from ledger.encoding import Value
 from ledger.founding import GenesisFile, Peer
-from ledger.genesis import ConsensusParams, Genesis, ValidatorOrg
+from ledger.genesis import Genesis, ValidatorOrg, founding_consensus
 from ledger.join_request import JoinRequest, JoinRequestError
 from ledger.validators import Validator, ValidatorSet
 
@@ -50,7 +50,7 @@ def assemble(
         genesis_time_ms,
         ValidatorSet(validators),
         tuple(r.organisation for r in ordered),
-        ConsensusParams(),
+        founding_consensus(),
         dict(app or {}),
         validator_orgs=tuple(
             ValidatorOrg(r.validator.public_key, r.organisation.id)

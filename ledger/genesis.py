@@ -120,6 +120,20 @@ class ConsensusParams(Described):
                 raise ValidationError(f"consensus.{name} must be a non-negative integer")
 
 
+# What a new network is founded with (`founding_consensus`: the founding ceremony and the
+# devnet write it into the genesis file), as against what a genesis file that leaves the
+# field out means (the ConsensusParams default above, part of the format: never changed,
+# or an existing network's genesis hash would change with the software). Four validators
+# sharing two cores had proposals come 1.3-1.5 s into round 0; each height that failed
+# for it cost 2.4-3.2 s more (docs/performance.md, "Rounds lost to a late proposal").
+FOUNDING_TIMEOUT_PROPOSE_MS = 2000
+
+
+def founding_consensus(**overrides: int) -> ConsensusParams:
+    """The consensus parameters of a network founded today (``overrides`` win)."""
+    return ConsensusParams(**{"timeout_propose_ms": FOUNDING_TIMEOUT_PROPOSE_MS, **overrides})
+
+
 @described("validator_org")
 @dataclass(frozen=True, slots=True)
 class ValidatorOrg(Described):

@@ -26,6 +26,7 @@ from node.consensus.timeouts import TimeoutConfig
 from node.consensus.types import Step
 from node.executor import ExecutedBlock, Executor, InvalidBlock
 from node.mempool import Mempool
+from node.round_watch import RoundWatch
 from node.wire import ProposalMsg, VoteMsg, framed
 
 log = logging.getLogger("cityledger.consensus")
@@ -38,6 +39,13 @@ log = logging.getLogger("cityledger.consensus")
 # network built blocks of ~500 and committed 389-470 tx/s, at 0.8 blocks of 620-810 and
 # 543-627 tx/s, with no more rounds per height (docs/performance.md, "Block size").
 BLOCK_BUDGET_SHARE = 0.8
+# And at most this share of the latency budget ([mempool] latency_budget_ms): a
+# transaction waits for about two blocks (the one being built when it came, then its
+# own), so a longer build is a longer wait for every transaction, whatever the
+# validators' timeout would allow. 0.4 of 2 s is the 0.8 s that 0.8 of the old 1 s
+# timeout_propose gave (networks founded today wait 2 s: docs/performance.md, "Rounds
+# lost to a late proposal").
+BUILD_SHARE_OF_LATENCY = 0.4
 MIN_BLOCK_TXS = 50  # always offered, however slow execution looks
 INITIAL_TX_COST_S = 0.001  # assumed execution time per transaction until measured
 COST_SAMPLE_MIN_TXS = 20  # smaller blocks are mostly per-block overhead: not sampled
@@ -120,6 +128,7 @@ class ConsensusDriver:
         self._height_started = self.clock()
         self._timers: set[asyncio.TimerHandle] = set()
         self._pending: set[asyncio.Task[None]] = set()
+        self.rounds = RoundWatch()  # logs why a height needed another round
 
     # --- feeding the core ---------------------------------------------------------------
 
@@ -142,6 +151,12 @@ class ConsensusDriver:
             kept = self.core.holds(p) if p.height == self.core.height else self.core.buffered(p)
             if not known and not kept and self.blocks.get(block_hash) is msg.block:
                 del self.blocks[block_hash]
+            if kept and p.height == self.core.height:
+                window_s = self._propose_window_s(p.round)
+                age_s = self.clock() - msg.block.header.time_ms / 1000
+                self.rounds.proposal_arrived(
+                    p.height, p.round, p.proposer, window_s, self.timer(), block_age_s=age_s
+                )
         while len(self.blocks) > 64:
             self.blocks.popitem(last=False)
         return effects
@@ -168,11 +183,18 @@ class ConsensusDriver:
         state = self.core.round_state(self.core.round)
         return state is None or state.proposal is None
 
+    def awaiting_proposal_of(self, height: int, round_: int) -> bool:
+        """The core is at ``height``/``round_``, still waiting for its proposal."""
+        core = self.core
+        at = (core.height, core.round, core.step) == (height, round_, Step.PROPOSE)
+        return at and self.awaiting_proposal()
+
     def on_synced(self, height: int) -> None:
         """A block was committed by catch-up: move the core past it."""
         self._cancel_timers()
         self.own_messages.clear()
         self._resends = 0
+        self.rounds.committed(height, 0, self.timer())
         self._run(self.core.handle(self._committed(height)))
 
     def resend_own(self) -> None:
@@ -218,8 +240,11 @@ class ConsensusDriver:
         elif isinstance(effect, fx.ScheduleTimeout):
             if effect.step == Step.WAIT and self._has_work(effect.height):
                 return self.core.handle(ev.TxsAvailable(effect.height))  # no need to wait
+            if effect.step == Step.PROPOSE:
+                self.rounds.entered(effect.height, effect.round, self.timer())
             self._schedule(effect)
         elif isinstance(effect, fx.RequestValue):
+            self.rounds.entered(effect.height, effect.round, self.timer())
             self._spawn(self._build_value(effect.height, effect.round))
         elif isinstance(effect, fx.RequestValidation):
             return self._validate(effect)
@@ -251,7 +276,8 @@ class ConsensusDriver:
     def _schedule(self, t: fx.ScheduleTimeout) -> None:
         loop = asyncio.get_running_loop()
         event = ev.TimeoutFired(t.height, t.round, t.step)
-        handle = loop.call_later(self._delay_ms(t) / 1000, self._fire, event)
+        delay_s = self._delay_ms(t) / 1000
+        handle = loop.call_later(delay_s, self._fire, event, loop.time() + delay_s)
         self._timers.add(handle)
 
     def _delay_ms(self, t: fx.ScheduleTimeout) -> int:
@@ -263,7 +289,12 @@ class ConsensusDriver:
         due_ms = self.executor.chain.head().time_ms + t.duration_ms
         return max(0, min(t.duration_ms, due_ms - int(self.clock() * 1000)))
 
-    def _fire(self, event: ev.TimeoutFired) -> None:
+    def _fire(self, event: ev.TimeoutFired, due: float | None = None) -> None:
+        """A timer ran out (``due``: when it should have, on the loop's clock)."""
+        if event.step == Step.PROPOSE and self.awaiting_proposal_of(event.height, event.round):
+            late_s = 0.0 if due is None else asyncio.get_running_loop().time() - due
+            proposer = self.executor.validators(event.height).proposer(event.height, event.round)
+            self.rounds.timed_out(event.height, event.round, proposer, late_s, self.timer())
         try:
             self._run(self.core.handle(event))
         except StorageError as exc:
@@ -346,11 +377,16 @@ class ConsensusDriver:
     def block_limit(self, round_: int = 0, elapsed_s: float = 0.0) -> int:
         """How many transactions to propose: ``max_block_txs``, and no more than recent
         execution times say fit in ``BLOCK_BUDGET_SHARE`` of the round's
-        ``timeout_propose`` less ``elapsed_s``, the time the round has already used
+        ``timeout_propose`` and in ``BUILD_SHARE_OF_LATENCY`` of the latency budget, less
+        ``elapsed_s``, the time the round has already used
         (waiting for transactions): a proposal built after the validators' timeout
         costs the height a second round (docs/performance.md, "The proposal's time")."""
         params = self.executor.genesis.consensus
-        budget_s = self._propose_window_s(round_) * BLOCK_BUDGET_SHARE - elapsed_s
+        budget_s = self._propose_window_s(round_) * BLOCK_BUDGET_SHARE
+        latency = self.mempool.budget
+        if latency.enabled:
+            budget_s = min(budget_s, latency.budget_s * BUILD_SHARE_OF_LATENCY)
+        budget_s -= elapsed_s
         fits = int(max(budget_s, 0.0) / max(self.tx_cost_s, 1e-6))
         return max(1, min(params.max_block_txs, max(MIN_BLOCK_TXS, fits)))
 
@@ -411,6 +447,7 @@ class ConsensusDriver:
         block_time = now - self._height_started
         self._height_started = now
         self.rounds_at_commit = c.round + 1
+        self.rounds.committed(c.height, c.round, self.timer())
         self.last_committed = executed
         self.host.committed(executed.block, block_time)
         # Keep the blocks of proposals for later heights: the core buffered those proposals

@@ -17,7 +17,7 @@ from ledger.block import Block
 from ledger.crypto import PrivateKey
 from ledger.encoding import encode
 from ledger.evidence import Evidence
-from ledger.genesis import ConsensusParams
+from ledger.genesis import FOUNDING_TIMEOUT_PROPOSE_MS, ConsensusParams, founding_consensus
 from ledger.tx import Transaction
 from ledger.votes import Proposal, Vote, VoteType
 from node import driver as driver_mod
@@ -368,6 +368,27 @@ def test_the_time_a_round_has_used_comes_off_the_block() -> None:
     assert driver.block_limit(1) > driver.block_limit(0)
 
 
+def test_the_build_stays_within_its_share_of_the_latency_budget() -> None:
+    """A longer timeout_propose lets a late proposal through; it does not make blocks
+    longer to build: each transaction waits for about two of them."""
+    kit = Kit()
+    pool = FakeMempool([])
+    pool.budget = LatencyBudget(2.0)
+    driver = make_driver(kit, pool, [])
+    driver.tx_cost_s = 0.001
+    window_s = FOUNDING_TIMEOUT_PROPOSE_MS / 1000  # a network founded today
+    driver._propose_window_s = lambda round_: window_s + round_ * 0.25  # type: ignore[method-assign]
+    share = driver_mod.BUILD_SHARE_OF_LATENCY
+    assert window_s * driver_mod.BLOCK_BUDGET_SHARE > 2.0 * share
+    assert driver.block_limit() == pytest.approx(2.0 * share / 0.001, abs=1)
+    assert driver.block_limit(3) == driver.block_limit()  # later rounds too
+    assert driver.block_limit(0, 0.3) == pytest.approx((2.0 * share - 0.3) / 0.001, abs=1)
+    pool.budget = LatencyBudget(0.0)  # off: the timeout's share alone
+    full_s = window_s * driver_mod.BLOCK_BUDGET_SHARE
+    max_txs = kit.genesis.consensus.max_block_txs
+    assert driver.block_limit() == min(max_txs, int(full_s / 0.001))
+
+
 async def test_a_proposer_that_waited_for_transactions_builds_a_smaller_block() -> None:
     kit = Kit()
     pool = FakeMempool([member_tx(i) for i in range(3)])  # under a quarter: it waits
@@ -390,14 +411,17 @@ async def test_a_proposal_ready_after_the_validators_timeout_is_logged(
     driver.clock = lambda: now[0]
     build = driver.executor.build_block
 
+    window_s = kit.genesis.consensus.timeout_propose_ms / 1000
+
     def slow_build(*args: Any) -> Any:
-        now[0] += 1.7  # longer than the 1 s a round-0 proposal may take
+        now[0] += window_s + 0.7  # longer than a round-0 proposal may take
         return build(*args)
 
     driver.executor.build_block = slow_build  # type: ignore[method-assign,assignment]
     with caplog.at_level("WARNING", logger="cityledger.consensus"):
         await driver._build_value(1, 0)
-    assert "height 1 round 0: our proposal of 60 transactions was ready 1.70 s" in caplog.text
+    ready = f"height 1 round 0: our proposal of 60 transactions was ready {window_s + 0.7:.2f} s"
+    assert ready in caplog.text
     caplog.clear()
     driver.executor.build_block = build  # type: ignore[method-assign]
     await driver._build_value(1, 0)  # built at once: on time, nothing said
@@ -458,6 +482,16 @@ def test_genesis_defaults_keep_a_full_block_within_the_propose_timeout() -> None
     params = ConsensusParams()
     assert params.max_block_txs <= 2000
     assert params.timeout_propose_ms >= 1000
+
+
+def test_a_network_founded_today_waits_longer_for_a_proposal_than_the_format_default() -> None:
+    """New networks write 2 s into their genesis; a genesis file that leaves the field out
+    still means the format's 1 s, so an existing network's genesis hash never changes."""
+    assert ConsensusParams().timeout_propose_ms == 1000
+    founded = founding_consensus(min_block_interval_ms=7)
+    assert founded.timeout_propose_ms == FOUNDING_TIMEOUT_PROPOSE_MS == 2000
+    assert founded.min_block_interval_ms == 7
+    assert founding_consensus(timeout_propose_ms=3000).timeout_propose_ms == 3000
 
 
 def test_the_own_proposal_is_re_sent_less_often_than_votes() -> None:
