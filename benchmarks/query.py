@@ -120,7 +120,7 @@ async def _reader(
     """Alternate shipment and receipt queries until ``opts.queries`` or the load ends."""
     officer = work.population.actors["customs"][0]
     ships = [s.id for s in work.population.all_ships]
-    setup = readable_receipts(work, officer)
+    readable = readable_receipts(work, officer)
     rng = random.Random(opts.seed)
     shipments, receipts = Samples(), Samples()
     node_keys = {url: await _node_key(http, url) for url in urls}
@@ -141,7 +141,7 @@ async def _reader(
             check = partial(_shipment_records, genesis=genesis, shipment_id=ship_id)
             await _timed_query(http, url + path, signed(url, path), shipments, check)
         else:
-            tx_hash = rng.choice(setup)
+            tx_hash = rng.choice(readable)
             path = f"/v1/txs/{tx_hash.hex()}"
             check = partial(_receipt_records, genesis=genesis, tx_hash=tx_hash)
             await _timed_query(http, url + path, signed(url, path), receipts, check)
