@@ -29,6 +29,7 @@ from ledger.genesis import Genesis
 from ledger.storage import KVStore, open_leveldb
 from ledger.votes import CommitCertificate
 from node.chain import ChainStore
+from node.collector import settled
 from node.config import Home
 from node.executor import Executor
 from node.peers import Peer
@@ -121,7 +122,8 @@ def replay(
             prof = cProfile.Profile() if profile else None
             if prof is not None:
                 prof.enable()
-            asyncio.run(_apply(syncer, frames))
+            with settled():  # the collector as a node sets it after start-up
+                asyncio.run(_apply(syncer, frames))
             sigs.close(wait=True)  # its CPU is counted once it is waited for
             if isinstance(chain.store, WriteBehind):
                 chain.store.finish()
