@@ -25,7 +25,12 @@ from typing import Any
 
 from ledger.errors import LedgerError
 from ledger.keyfile import exposed
-from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_COMPRESS, DEFAULT_WRITE_BUFFER_MB
+from ledger.storage import (
+    DEFAULT_BLOCK_CACHE_MB,
+    DEFAULT_COMPRESS,
+    DEFAULT_TABLE_FILE_MB,
+    DEFAULT_WRITE_BUFFER_MB,
+)
 
 
 class ConfigError(LedgerError):
@@ -189,6 +194,9 @@ class StorageConfig:
     # snappy-compress table blocks as they are written (in every compaction again): 13-17 %
     # less disk for ~10 % more CPU per transaction; a store reads blocks written either way
     compress: bool = field(default=DEFAULT_COMPRESS, metadata=_check(_flag))
+    # the size LevelDB cuts its table files at: larger files, fewer compactions of the
+    # hash-keyed state rows (ledger.storage.DEFAULT_TABLE_FILE_MB); applies to new files
+    table_file_mb: int = field(default=DEFAULT_TABLE_FILE_MB, metadata=_range(2, 1024))
 
     # --- pruning (ledger/state_prune.py; docs/operations.md, "Pruning") ---------------------
     # keep the state of the last N heights only (reads and proofs below answer

@@ -52,6 +52,7 @@ def open_node(
         block_cache_mb=config.storage.block_cache_mb,
         write_buffer_mb=config.storage.write_buffer_mb,
         compress=config.storage.compress,
+        table_file_mb=config.storage.table_file_mb,
     )
     try:
         refuse_unfinished(store, home.path)

@@ -26,6 +26,7 @@ from ledger.errors import StorageError, StoreDamagedError, StoreLockedError, Sto
 from ledger.storage import (
     DEFAULT_BLOCK_CACHE_MB,
     DEFAULT_COMPRESS,
+    DEFAULT_TABLE_FILE_MB,
     DEFAULT_WRITE_BUFFER_MB,
     MIB,
 )
@@ -55,6 +56,7 @@ class LevelDBStore:
         write_buffer_bytes: int = DEFAULT_WRITE_BUFFER_MB * MIB,
         max_open_files: int | None = None,
         compress: bool = DEFAULT_COMPRESS,
+        table_file_bytes: int = DEFAULT_TABLE_FILE_MB * MIB,
     ) -> None:
         self.path = path
         self._unsynced = False  # an unsynced write since the last synced one
@@ -78,6 +80,7 @@ class LevelDBStore:
                 write_buffer_size=write_buffer_bytes,
                 bloom_filter_bits=BLOOM_FILTER_BITS,
                 lru_cache_size=block_cache_bytes,
+                max_file_size=table_file_bytes,  # ledger.storage.DEFAULT_TABLE_FILE_MB
                 # Table blocks are compressed (snappy) as LevelDB writes them, in every
                 # compaction again; without, blocks are stored as they are. Either reads
                 # both: the choice applies to what is written from now on.

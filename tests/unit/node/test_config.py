@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from devnet import layout
-from ledger.storage import DEFAULT_BLOCK_CACHE_MB, DEFAULT_WRITE_BUFFER_MB, MIB
+from ledger.storage import (
+    DEFAULT_BLOCK_CACHE_MB,
+    DEFAULT_TABLE_FILE_MB,
+    DEFAULT_WRITE_BUFFER_MB,
+    MIB,
+)
 from node.config import MAX_PEERS, SECTIONS, ConfigError, Home, NodeConfig, plaintext_problem
 from node.process import open_node
 from tests.unit.ledger.storage.plyvel_spy import record_plyvel_options
@@ -21,6 +26,7 @@ def test_every_section_survives_the_file_form() -> None:
     config.storage.block_cache_mb = 128
     config.storage.write_buffer_mb = 8
     config.storage.compress = True
+    config.storage.table_file_mb = 16
     config.mempool.max_txs = 1234
     config.p2p.peers = ["127.0.0.1:1", "127.0.0.1:2"]
     back = NodeConfig.from_toml(config.to_toml())
@@ -32,6 +38,7 @@ def test_a_file_without_a_storage_section_gets_the_defaults() -> None:
     config = NodeConfig.from_toml('name = "n"\n[mempool]\nmax_txs = 10\n')
     assert config.storage.block_cache_mb == DEFAULT_BLOCK_CACHE_MB
     assert config.storage.write_buffer_mb == DEFAULT_WRITE_BUFFER_MB
+    assert config.storage.table_file_mb == DEFAULT_TABLE_FILE_MB
     assert config.mempool.max_txs == 10
 
 
@@ -41,6 +48,7 @@ def test_a_file_without_a_storage_section_gets_the_defaults() -> None:
         ("[storage]\nblock_cache_mb = 4\n", "block_cache_mb must be between 8 and 65536, not 4"),
         ("[mempool]\nsignature_processes = -1\n", "signature_processes must be between 0 and 64"),
         ("[storage]\nwrite_buffer_mb = 0\n", "write_buffer_mb must be between 1 and 4096, not 0"),
+        ("[storage]\ntable_file_mb = 1\n", "table_file_mb must be between 2 and 1024, not 1"),
         ("[storage]\nblock_cache_mb = 64.5\n", "block_cache_mb must be int"),
         ("[storage]\nblock_cache = 64\n", "unknown setting 'block_cache'"),
         ("[storage]\nblock_cache_mb = true\n", "block_cache_mb must be int"),
@@ -162,6 +170,7 @@ def test_a_node_opens_its_store_with_its_storage_settings(
     config.storage.block_cache_mb = 24
     config.storage.write_buffer_mb = 3
     config.storage.compress = True
+    config.storage.table_file_mb = 8
     Path(home.config).write_text(config.to_toml(), encoding="utf-8")
     seen = record_plyvel_options(monkeypatch)
     node = open_node(home.path)
@@ -169,6 +178,7 @@ def test_a_node_opens_its_store_with_its_storage_settings(
     assert seen[0]["lru_cache_size"] == 24 * MIB
     assert seen[0]["write_buffer_size"] == 3 * MIB
     assert seen[0]["compression"] == "snappy"
+    assert seen[0]["max_file_size"] == 8 * MIB
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,14 @@ and the integrity checks, whoever opens it."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
 from ledger.storage import (
     DEFAULT_BLOCK_CACHE_MB,
+    DEFAULT_TABLE_FILE_MB,
     DEFAULT_WRITE_BUFFER_MB,
     MIB,
     WriteBatch,
@@ -30,6 +32,7 @@ def test_every_open_passes_the_tuned_options(
         assert options["lru_cache_size"] == DEFAULT_BLOCK_CACHE_MB * MIB
         assert options["paranoid_checks"] is True
         assert options["compression"] is None  # ledger.storage.DEFAULT_COMPRESS
+        assert options["max_file_size"] == DEFAULT_TABLE_FILE_MB * MIB
 
 
 def test_the_cache_and_buffer_sizes_are_the_callers(
@@ -39,6 +42,29 @@ def test_the_cache_and_buffer_sizes_are_the_callers(
     open_leveldb(str(tmp_path / "db"), create=True, block_cache_mb=16, write_buffer_mb=2).close()
     assert seen[0]["lru_cache_size"] == 16 * MIB
     assert seen[0]["write_buffer_size"] == 2 * MIB
+
+
+def _table_sizes(path: Path, table_file_mb: int) -> list[int]:
+    """Sizes of the table files of 12 MiB of incompressible rows in hash-like random
+    order, written through a 1 MiB memtable and compacted as far as LevelDB goes."""
+    store = open_leveldb(str(path), create=True, write_buffer_mb=1, table_file_mb=table_file_mb)
+    rng = random.Random(7)
+    for _ in range(48):
+        batch = WriteBatch()
+        for _ in range(64):
+            batch.put(rng.randbytes(32), rng.randbytes(4096))
+        store.write(batch, sync=False)
+    store._db.compact_range()  # what a long-running store reaches by itself
+    store.close()
+    return sorted(f.stat().st_size for f in path.iterdir() if f.suffix == ".ldb")
+
+
+def test_table_files_are_cut_at_the_callers_size(tmp_path: Path) -> None:
+    small = _table_sizes(tmp_path / "small", 2)
+    large = _table_sizes(tmp_path / "large", 16)
+    assert sum(small) > 12 * MIB and sum(large) > 12 * MIB  # the same rows, all in tables
+    assert max(small) < 3 * MIB < max(large)  # LevelDB may pass the size by one block
+    assert len(large) < len(small) / 2
 
 
 def _store_bytes(path: Path) -> int:
