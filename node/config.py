@@ -194,8 +194,9 @@ class StorageConfig:
     # snappy-compress table blocks as they are written (in every compaction again): 13-17 %
     # less disk for ~10 % more CPU per transaction; a store reads blocks written either way
     compress: bool = field(default=DEFAULT_COMPRESS, metadata=_check(_flag))
-    # the size LevelDB cuts its table files at: larger files, fewer compactions of the
-    # hash-keyed state rows (ledger.storage.DEFAULT_TABLE_FILE_MB); applies to new files
+    # the size LevelDB cuts its table files at: larger ones, less node CPU and fewer bytes
+    # written, more mapped memory where the store is scanned whole (the offline audit):
+    # ledger.storage.DEFAULT_TABLE_FILE_MB; applies to the files written from then on
     table_file_mb: int = field(default=DEFAULT_TABLE_FILE_MB, metadata=_range(2, 1024))
 
     # --- pruning (ledger/state_prune.py; docs/operations.md, "Pruning") ---------------------

@@ -40,17 +40,18 @@ DEFAULT_WRITE_BUFFER_MB = 64
 # 566/566 instead of 506/513 tx/s committed, 17 % more bytes stored (docs/performance.md,
 # "Compression"). A store reads blocks written either way.
 DEFAULT_COMPRESS = False
-# The size LevelDB cuts its table files at (its `max_file_size`; LevelDB's own default is
-# 2 MiB). A node's state rows are keyed by hashes, spread over the whole key space, so
-# every compaction meets most table files below it; and a file is compacted again after
-# a few hundred reads had to look past it (LevelDB's seek compaction: one per 16 KiB of
-# file). With 64 MiB files, `bench run --txs 30000 --rate 1100` alternated (5 pairs)
-# wrote 12.9 instead of 17.5 KB per transaction per node and spent 1.99 instead of
-# 2.14 ms of node CPU per transaction (median); in the one-process catch-up
-# (benchmarks.replay) LevelDB's compaction thread took 19 instead of 37 us a
-# transaction. Fewer files also keep a store of many GB within LevelDB's 1,000 open
-# (memory-mapped) tables. docs/performance.md, "Table files of 64 MiB".
-DEFAULT_TABLE_FILE_MB = 64
+# The size LevelDB cuts its table files at (its `max_file_size`), in MiB: LevelDB's own
+# 2 by default, which [storage] table_file_mb overrides. Larger files cost a node less
+# (the state rows are keyed by hashes spread over the whole key space, so every compaction
+# meets most tables below it, and LevelDB compacts a file again after a few hundred reads
+# looked past it): at 64, `bench run --txs 30000 --rate 1100` alternated wrote 12.9 instead
+# of 17.5 KB per transaction per node and spent 1.99 instead of 2.14 ms of node CPU per
+# transaction (median of 5 pairs). They cost memory where a store is scanned whole: LevelDB
+# keeps each open table mapped, at least 64 of them, so the streaming audit's resident size
+# is bounded by 64 files, not by bytes; auditing a node store of 64 MiB files peaked at
+# 575 MB against 439 MB for 49,210 transactions, and would grow with the store up to 4 GiB
+# of mapped tables. docs/performance.md, "Table files: larger ones measured".
+DEFAULT_TABLE_FILE_MB = 2
 
 
 def open_leveldb(

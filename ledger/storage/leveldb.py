@@ -80,7 +80,7 @@ class LevelDBStore:
                 write_buffer_size=write_buffer_bytes,
                 bloom_filter_bits=BLOOM_FILTER_BITS,
                 lru_cache_size=block_cache_bytes,
-                max_file_size=table_file_bytes,  # ledger.storage.DEFAULT_TABLE_FILE_MB
+                max_file_size=table_file_bytes,  # see ledger.storage.DEFAULT_TABLE_FILE_MB
                 # Table blocks are compressed (snappy) as LevelDB writes them, in every
                 # compaction again; without, blocks are stored as they are. Either reads
                 # both: the choice applies to what is written from now on.

@@ -63,8 +63,9 @@ def test_table_files_are_cut_at_the_callers_size(tmp_path: Path) -> None:
     small = _table_sizes(tmp_path / "small", 2)
     large = _table_sizes(tmp_path / "large", 16)
     assert sum(small) > 12 * MIB and sum(large) > 12 * MIB  # the same rows, all in tables
-    assert max(small) < 3 * MIB < max(large)  # LevelDB may pass the size by one block
-    assert len(large) < len(small) / 2
+    # LevelDB may pass the size by one block; how many files stay small (the memtable's
+    # first flushes) depends on when its background compactions ran
+    assert max(small) < 3 * MIB < max(large)
 
 
 def _store_bytes(path: Path) -> int:
