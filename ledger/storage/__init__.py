@@ -48,9 +48,10 @@ DEFAULT_COMPRESS = False
 # of 17.5 KB per transaction per node and spent 1.99 instead of 2.14 ms of node CPU per
 # transaction (median of 5 pairs). They cost memory where a store is scanned whole: LevelDB
 # keeps each open table mapped, at least 64 of them, so the streaming audit's resident size
-# is bounded by 64 files, not by bytes; auditing a node store of 64 MiB files peaked at
-# 575 MB against 439 MB for 49,210 transactions, and would grow with the store up to 4 GiB
-# of mapped tables. docs/performance.md, "Table files: larger ones measured".
+# is bounded by 64 files, not by bytes: the same audit of 49,210 transactions peaked at
+# 490.8 MB on a node store of 64 MiB files against 437.7 MB on one of 2 MiB files (574.6
+# with its scratch store at 64 too), and would grow with the store up to 4 GiB of mapped
+# tables. docs/performance.md, "Table files: larger ones measured".
 DEFAULT_TABLE_FILE_MB = 2
 
 

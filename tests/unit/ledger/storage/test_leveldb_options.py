@@ -46,7 +46,7 @@ def test_the_cache_and_buffer_sizes_are_the_callers(
 
 def _table_sizes(path: Path, table_file_mb: int) -> list[int]:
     """Sizes of the table files of 12 MiB of incompressible rows in hash-like random
-    order, written through a 1 MiB memtable and compacted as far as LevelDB goes."""
+    order, written through a 1 MiB memtable, then compacted (``compact_range``)."""
     store = open_leveldb(str(path), create=True, write_buffer_mb=1, table_file_mb=table_file_mb)
     rng = random.Random(7)
     for _ in range(48):
