@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from benchmarks.cluster import CLK_TCK, task_files
 from contracts.engine import genesis_state
 from ledger.block import Block, Receipt
 from ledger.genesis import Genesis
@@ -183,18 +184,10 @@ def _task_cpu() -> dict[int, float]:
     """CPU seconds of each thread of this process, by thread id (empty where
     ``/proc/self/task`` is not there to read)."""
     out: dict[int, float] = {}
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return out
-    tick = os.sysconf("SC_CLK_TCK")
-    for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the thread ended meanwhile
-        out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    for stat in task_files(os.getpid(), "stat"):
+        tid, rest = stat.split(" ", 1)
+        fields = rest.rsplit(")", 1)[1].split()
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
     return out
 
 
