@@ -110,6 +110,11 @@ class Gossip:
 
     # --- dedup --------------------------------------------------------------------------
 
+    @property
+    def seen_count(self) -> int:
+        """Frames remembered for dedup (at most MAX_SEEN)."""
+        return len(self._seen)
+
     def frame_seen(self, frame: bytes) -> bool:
         """Whether a received frame was already handled (checked before decoding it)."""
         return hash(frame) in self._seen

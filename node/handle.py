@@ -12,6 +12,7 @@ from ledger.encoding import Value
 from ledger.genesis import Genesis
 from ledger.head import HeadStatement
 from ledger.tx import Transaction
+from node.bounded import BoundedPart
 from node.chain import ChainStore
 from node.events import EventHub
 from node.mempool import Mempool, MempoolError
@@ -41,6 +42,11 @@ class NodeHandle(Protocol):
     def head_statements(self, height: int) -> list[HeadStatement]:
         """The latest head statement of each validator this node holds for block
         ``height`` (memory only, the last few heights: ledger/head.py)."""
+        ...
+
+    def bounded_parts(self) -> list[BoundedPart]:
+        """Each bounded structure the node holds in memory, its size and bound
+        (node/memory.py; sampled by /metrics)."""
         ...
 
     def evidence(self) -> list[dict[str, Value]]:

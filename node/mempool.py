@@ -165,6 +165,16 @@ class Mempool:
         return len(self._by_hash)
 
     @property
+    def cached_senders(self) -> int:
+        """Senders whose next nonce is cached (at most NONCE_CACHE_SENDERS)."""
+        return len(self._next)
+
+    @property
+    def cached_read_bytes(self) -> int:
+        """Estimated memory of admission's cached state reads (at most READ_CACHE_BYTES)."""
+        return self._read_bytes
+
+    @property
     def gapped(self) -> int:
         """Pending transactions waiting behind a nonce gap of their sender."""
         return self._gapped

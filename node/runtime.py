@@ -27,6 +27,7 @@ from node import parts
 from node.admission import Admission
 from node.api.metrics import Metrics
 from node.background import keep_in_touch, sign_heads, watch_rotation
+from node.bounded import BoundedPart
 from node.chain import ChainStore
 from node.commits import CommitFanout
 from node.config import NodeConfig
@@ -38,6 +39,7 @@ from node.gossip import Gossip
 from node.head_book import HeadBook
 from node.heartbeat import log_heartbeats
 from node.membership import follow_validator_set
+from node.memory import node_parts
 from node.mempool import MempoolError
 from node.peers import Peer
 from node.service import Queries
@@ -141,6 +143,9 @@ class Node:
 
     def head_statements(self, height: int) -> list[HeadStatement]:
         return self.heads.statements(height)
+
+    def bounded_parts(self) -> list[BoundedPart]:
+        return node_parts(self)
 
     def evidence(self) -> list[dict[str, Value]]:
         """The pool's pending evidence (not committed yet); committed is in the chain."""

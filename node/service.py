@@ -111,6 +111,11 @@ class Queries:
         self._proofs: OrderedDict[int, BlockProofs] = OrderedDict()
         self._proof_txs = 0  # transactions in the cached blocks
 
+    @property
+    def cached_proof_txs(self) -> int:
+        """Transactions in the blocks whose receipt proofs are cached."""
+        return self._proof_txs
+
     def latest(self) -> Certified:
         head = self.chain.head()
         if head.height == 0:

@@ -58,6 +58,14 @@ class SignatureCache:
         self.hits = 0
         self.verifications = 0
 
+    @property
+    def good_count(self) -> int:
+        return len(self._ok)
+
+    @property
+    def bad_count(self) -> int:
+        return len(self._bad)
+
     def verify(self, tx: Transaction) -> None:
         """Raise :class:`SignatureError` unless ``tx`` is signed by its sender."""
         key = tx_verdict_key(tx)

@@ -59,6 +59,8 @@ class LevelDBStore:
         table_file_bytes: int = DEFAULT_TABLE_FILE_MB * MIB,
     ) -> None:
         self.path = path
+        # LevelDB's memory: the block cache and up to two memtables (one being flushed).
+        self.buffer_limit_bytes = block_cache_bytes + 2 * write_buffer_bytes
         self._unsynced = False  # an unsynced write since the last synced one
         if create:
             # Every confidential record is in here: owner only (docs/operations.md).
@@ -108,6 +110,14 @@ class LevelDBStore:
         self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
         return self._iterate(self._db, prefix, start, reverse)
+
+    def memory_bytes(self) -> tuple[int, int]:
+        """(LevelDB's estimate of its memtables and block cache, their bound)."""
+        try:
+            used = self._db.get_property(b"leveldb.approximate-memory-usage")
+        except plyvel.Error as exc:
+            raise self._damaged(exc) from None
+        return int(used or 0), self.buffer_limit_bytes
 
     def _iterate(
         self, source: Any, prefix: bytes, start: bytes | None, reverse: bool

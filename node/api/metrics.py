@@ -18,6 +18,8 @@ each validator, missed votes) is :mod:`node.api.metrics_sample`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -27,6 +29,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+
+from node.bounded import BoundedPart
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BLOCK_TIME_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
@@ -88,6 +92,7 @@ class Metrics:
         )
         self._add_health(r)
         self._add_admission(r)
+        self._add_memory(r)
         self.sync_progress.set(1.0)
 
     def _add_admission(self, r: CollectorRegistry) -> None:
@@ -109,6 +114,26 @@ class Metrics:
             "last 10 s, the part they sent (at least 1 / validators)",
             registry=r,
         )
+
+    def _add_memory(self, r: CollectorRegistry) -> None:
+        """The bounded structures in memory (node/memory.py), sampled at scrape."""
+        self.bounded_size = Gauge(
+            "cityledger_bounded_size",
+            "What one bounded structure in memory holds now (sampled at scrape)",
+            ["part", "unit"],
+            registry=r,
+        )
+        self.bounded_limit = Gauge(
+            "cityledger_bounded_limit",
+            "The most that structure may hold (docs/operations.md, Memory)",
+            ["part", "unit"],
+            registry=r,
+        )
+
+    def set_bounded(self, parts: Iterable[BoundedPart]) -> None:
+        for p in parts:
+            self.bounded_size.labels(p.part, p.unit).set(p.size)
+            self.bounded_limit.labels(p.part, p.unit).set(p.limit)
 
     def _add_health(self, r: CollectorRegistry) -> None:
         """What /metrics samples at scrape (node/api/metrics_sample.py) and the process."""

@@ -10,7 +10,9 @@ from ledger.errors import LedgerError
 from node.api.context import api_state
 from node.api.metrics import CONTENT_TYPE
 from node.api.metrics_sample import sample
+from node.api.ratelimit import SUBMIT_LIMITS
 from node.api.render import render, render_error
+from node.bounded import BYTES, ENTRIES, BoundedPart
 
 routes = web.RouteTableDef()
 
@@ -37,9 +39,23 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     pool = state.node.mempool
     state.metrics.set_mempool(len(pool), expired=pool.expired, evicted=pool.evicted)
     state.metrics.ws_subscribers.set(len(state.sockets))
+    state.metrics.set_bounded(_api_parts(request))
     with contextlib.suppress(LedgerError):  # else keep the last height the runtime reported
         state.metrics.height.set(state.node.chain.head().height)
         sample(state.metrics, state.node, state.now_ms())
+        state.metrics.set_bounded(state.node.bounded_parts())
     response = web.Response(body=state.metrics.render())
     response.headers["Content-Type"] = CONTENT_TYPE
     return response
+
+
+def _api_parts(request: web.Request) -> list[BoundedPart]:
+    """The API's own bounded structures: rendered answers and rate-limit buckets."""
+    state = api_state(request)
+    answers = state.public_answers
+    per_tx = request.app[SUBMIT_LIMITS].per_tx
+    return [
+        BoundedPart("rendered_answers", BYTES, answers.size, answers.max_bytes),
+        BoundedPart("rate_limit_clients", ENTRIES, len(state.limiter), state.limiter.max_clients),
+        BoundedPart("tx_rate_limit_clients", ENTRIES, len(per_tx), per_tx.max_clients),
+    ]

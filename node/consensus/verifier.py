@@ -64,6 +64,10 @@ class Verifier:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def max_entries(self) -> int:
+        return self._max
+
     def is_valid(self, message: ConsensusMessage) -> bool:
         key = message_hash(message)
         verdict = self._cache.get(key)

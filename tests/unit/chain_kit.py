@@ -22,6 +22,7 @@ from ledger.state import StateTree
 from ledger.storage import KVStore, MemoryStore, WriteBatch
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Vote, VoteType
+from node.bounded import ENTRIES, BoundedPart
 from node.chain import ChainStore
 from node.events import BlockPublished, EventHub
 from node.executor import ExecutedBlock, Executor
@@ -96,6 +97,9 @@ class MemoryNode:
 
     def head_statements(self, height: int) -> list[HeadStatement]:
         return [s for s in self.heads if s.height == height]
+
+    def bounded_parts(self) -> list[BoundedPart]:
+        return [BoundedPart("mempool_txs", ENTRIES, len(self.mempool), self.mempool.max_txs)]
 
     def sign_head(self, keys: Iterable[PrivateKey], time_ms: int) -> None:
         """Head statements by ``keys`` for the current head at ``time_ms``."""

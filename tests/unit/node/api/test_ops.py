@@ -176,3 +176,19 @@ async def test_metrics_sample_block_age_links_and_missed_votes(
         once_more[("cityledger_validator_missed_votes_total", (("validator", "validator-3"),))]
         == 10
     )
+
+
+async def test_bounded_structures_show_in_metrics(client: Client) -> None:
+    def part(values: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+        unit = "bytes" if name == "rendered_answers" else "entries"
+        labels = (("part", name), ("unit", unit))
+        assert values[("cityledger_bounded_limit", labels)] > 0
+        return values[("cityledger_bounded_size", labels)]
+
+    before = samples(await (await client.get("/metrics")).text())
+    assert part(before, "rendered_answers") == 0
+    assert part(before, "mempool_txs") == 0  # the node's own parts, through NodeHandle
+    assert (await client.get("/v1/blocks/2")).status == 200  # rendered and kept
+    after = samples(await (await client.get("/metrics")).text())
+    assert part(after, "rendered_answers") > 0
+    assert part(after, "rate_limit_clients") == 1  # this test's one client address
