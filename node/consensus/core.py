@@ -112,6 +112,7 @@ class ConsensusCore(RoundMachine):
             raise ValueError("heights start at 1")
         self.chain_id = chain_id
         self.verifier = verifier if verifier is not None else Verifier(chain_id)
+        self._owns_verifier = verifier is None  # a shared one serves cores at other heights
         self.limits = limits or Limits()
         self.evidence = evidence if evidence is not None else EvidencePool()
         super().__init__(
@@ -507,6 +508,8 @@ class ConsensusCore(RoundMachine):
         """Lines 52-54: h_p ← h_p + 1, reset locks and the message log, StartRound(0);
         then replay what was buffered for the new height."""
         self._reset_height(height)
+        if self._owns_verifier:
+            self.verifier.forget_below(height)
         self._behind_hint = max(self._behind_hint, height)
         for h in [h for h in self._buffer if h < height]:
             for message in self._buffer.pop(h):

@@ -53,14 +53,22 @@ def signature_ok(message: ConsensusMessage, chain_id: str) -> bool:
 
 
 class Verifier:
-    """Checks signatures for one chain and caches the verdicts (bounded, oldest out)."""
+    """Checks signatures for one chain and caches the verdicts by the messages' heights.
+
+    At most ``max_entries`` verdicts, those of the lowest height out first; and a core
+    that owns its verifier drops the heights below its own as it enters each height
+    (:meth:`forget_below`): it refuses older messages before asking, so their verdicts
+    would only take room. Held by height, the cache stays at a few heights' messages
+    instead of filling to its bound over hours (15 MB at 100,000 verdicts).
+    """
 
     def __init__(self, chain_id: str, *, max_entries: int = 100_000) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1")
         self.chain_id = chain_id
         self._max = max_entries
-        self._cache: dict[bytes, bool] = {}
+        self._by_height: dict[int, dict[bytes, bool]] = {}
+        self._count = 0
         self.hits = 0
         self.misses = 0
 
@@ -70,16 +78,32 @@ class Verifier:
 
     def is_valid(self, message: ConsensusMessage) -> bool:
         key = message_hash(message)
-        verdict = self._cache.get(key)
+        verdicts = self._by_height.get(message.height)
+        verdict = None if verdicts is None else verdicts.get(key)
         if verdict is not None:
             self.hits += 1
             return verdict
         self.misses += 1
         verdict = signature_ok(message, self.chain_id)
-        if len(self._cache) >= self._max:
-            del self._cache[next(iter(self._cache))]
-        self._cache[key] = verdict
+        if self._count >= self._max:
+            self._drop_one()
+        self._by_height.setdefault(message.height, {})[key] = verdict
+        self._count += 1
         return verdict
+
+    def _drop_one(self) -> None:
+        """The oldest verdict of the lowest height held goes."""
+        lowest = min(self._by_height)
+        verdicts = self._by_height[lowest]
+        del verdicts[next(iter(verdicts))]
+        self._count -= 1
+        if not verdicts:
+            del self._by_height[lowest]
+
+    def forget_below(self, height: int) -> None:
+        """Drop the verdicts of messages below ``height`` (a core entering it)."""
+        for h in [h for h in self._by_height if h < height]:
+            self._count -= len(self._by_height.pop(h))
 
     def verify(self, message: ConsensusMessage) -> None:
         """Raise :class:`InvalidMessageSignature` unless the signature is valid."""
@@ -91,4 +115,4 @@ class Verifier:
             )
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return self._count

@@ -198,3 +198,17 @@ def test_conflicting_vote_for_an_unproposed_value_is_not_counted() -> None:
     rs = h.core.round_state(0)
     assert rs is not None and rs.prevotes.power.get(B, 0) == 0
     assert h.core.counters["conflicting_dropped"] == 1
+
+
+def test_a_core_forgets_the_verdicts_of_heights_it_left_unless_its_verifier_is_shared() -> None:
+    own = Harness()
+    own.core.on_vote(own.vote(1, PREVOTE, 0, A))
+    own.core.on_vote(own.vote(2, PREVOTE, 0, A, height=2))  # buffered for the next height
+    assert len(own.core.verifier) == 2
+    own.core.on_block_committed(1)
+    assert len(own.core.verifier) == 1  # height 1's verdict gone; height 2's kept
+    shared = Verifier(CHAIN_ID)
+    h = Harness(verifier=shared)
+    h.core.on_vote(h.vote(1, PREVOTE, 0, A))
+    h.core.on_block_committed(1)
+    assert len(shared) == 1  # other cores sharing it may still be at height 1
