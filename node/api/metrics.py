@@ -18,7 +18,7 @@ each validator, missed votes) is :mod:`node.api.metrics_sample`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -129,11 +129,22 @@ class Metrics:
             ["part", "unit"],
             registry=r,
         )
+        self.malloc = Gauge(
+            "cityledger_malloc_bytes",
+            "The C allocator's bytes (glibc mallinfo2, sampled at scrape): in_use, free "
+            "(freed but kept), mapped (large blocks mapped on their own)",
+            ["kind"],
+            registry=r,
+        )
 
     def set_bounded(self, parts: Iterable[BoundedPart]) -> None:
         for p in parts:
             self.bounded_size.labels(p.part, p.unit).set(p.size)
             self.bounded_limit.labels(p.part, p.unit).set(p.limit)
+
+    def set_malloc(self, sizes: Mapping[str, int]) -> None:
+        for kind, size in sizes.items():
+            self.malloc.labels(kind).set(size)
 
     def _add_health(self, r: CollectorRegistry) -> None:
         """What /metrics samples at scrape (node/api/metrics_sample.py) and the process."""

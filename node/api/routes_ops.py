@@ -13,6 +13,7 @@ from node.api.metrics_sample import sample
 from node.api.ratelimit import SUBMIT_LIMITS
 from node.api.render import render, render_error
 from node.bounded import BYTES, ENTRIES, BoundedPart
+from node.malloc_stats import malloc_bytes
 
 routes = web.RouteTableDef()
 
@@ -40,6 +41,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     state.metrics.set_mempool(len(pool), expired=pool.expired, evicted=pool.evicted)
     state.metrics.ws_subscribers.set(len(state.sockets))
     state.metrics.set_bounded(_api_parts(request))
+    state.metrics.set_malloc(malloc_bytes())
     with contextlib.suppress(LedgerError):  # else keep the last height the runtime reported
         state.metrics.height.set(state.node.chain.head().height)
         sample(state.metrics, state.node, state.now_ms())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import platform
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -192,3 +193,18 @@ async def test_bounded_structures_show_in_metrics(client: Client) -> None:
     after = samples(await (await client.get("/metrics")).text())
     assert part(after, "rendered_answers") > 0
     assert part(after, "rate_limit_clients") == 1  # this test's one client address
+
+
+async def test_the_c_allocators_bytes_show_in_metrics_where_glibc_tells_them(
+    client: Client,
+) -> None:
+    values = samples(await (await client.get("/metrics")).text())
+    shown = {
+        labels[0][1]: v for (name, labels), v in values.items() if name == "cityledger_malloc_bytes"
+    }
+    libc, version = platform.libc_ver()
+    if libc == "glibc" and tuple(map(int, version.split(".")[:2])) >= (2, 33):  # mallinfo2
+        assert shown.keys() == {"in_use", "free", "mapped"}
+        assert shown["in_use"] > 1_000_000  # an interpreter with a node in it
+    else:
+        assert shown == {}
