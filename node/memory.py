@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from contracts import record_cache
 from ledger.storage.leveldb import LevelDBStore
 from node.bounded import BYTES, ENTRIES, BoundedPart
 from node.gossip import MAX_SEEN
@@ -40,6 +41,9 @@ def node_parts(node: Node) -> list[BoundedPart]:
     ]
     cache = node.executor.node_cache
     parts.append(BoundedPart("state_pages", BYTES, cache.size_bytes(), cache.max_bytes))
+    parts.append(
+        BoundedPart("typed_records", BYTES, record_cache.kept_bytes(), record_cache.MAX_BYTES)
+    )
     if isinstance(node.store, LevelDBStore):
         used, limit = node.store.memory_bytes()
         parts.append(BoundedPart("leveldb_buffers", BYTES, used, limit))

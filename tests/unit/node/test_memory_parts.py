@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contracts import record_cache
 from ledger.crypto import PrivateKey
 from ledger.storage import MIB
 from ledger.storage.leveldb import LevelDBStore
@@ -26,6 +27,7 @@ NODE_PARTS = {
     "gossip_seen",
     "receipt_proofs_txs",
     "state_pages",
+    "typed_records",
 }
 
 
@@ -61,6 +63,10 @@ def test_the_sizes_follow_the_structures() -> None:
     assert parts["signature_verdicts_bad"].size == 1
     assert parts["gossip_seen"].size == 1
     assert parts["state_pages"].size == node.executor.node_cache.size_bytes()
+    raw = b"a record's bytes, not seen before by this process"
+    record_cache.remember(object(), raw)
+    assert record_cache.is_kept(raw)
+    assert _by_name(node)["typed_records"].size == record_cache.kept_bytes() > 0
 
 
 def test_leveldb_reports_its_buffers_and_their_bound(tmp_path: Path) -> None:
