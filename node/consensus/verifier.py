@@ -55,11 +55,12 @@ def signature_ok(message: ConsensusMessage, chain_id: str) -> bool:
 class Verifier:
     """Checks signatures for one chain and caches the verdicts by the messages' heights.
 
-    At most ``max_entries`` verdicts, those of the lowest height out first; and a core
-    that owns its verifier drops the heights below its own as it enters each height
-    (:meth:`forget_below`): it refuses older messages before asking, so their verdicts
-    would only take room. Held by height, the cache stays at a few heights' messages
-    instead of filling to its bound over hours (15 MB at 100,000 verdicts).
+    At most ``max_entries`` verdicts, the oldest out first (by when they were added, not
+    by height: junk signed for a far-future height must not push out the current
+    height's); and a core that owns its verifier drops the heights below its own as it
+    enters each height (:meth:`forget_below`): it refuses older messages before asking,
+    so their verdicts would only take room. Held by height, the cache stays at a few
+    heights' messages instead of filling to its bound over hours (15 MB at 100,000).
     """
 
     def __init__(self, chain_id: str, *, max_entries: int = 100_000) -> None:
@@ -68,7 +69,7 @@ class Verifier:
         self.chain_id = chain_id
         self._max = max_entries
         self._by_height: dict[int, dict[bytes, bool]] = {}
-        self._count = 0
+        self._added: dict[bytes, int] = {}  # message hash -> height, oldest first
         self.hits = 0
         self.misses = 0
 
@@ -85,25 +86,25 @@ class Verifier:
             return verdict
         self.misses += 1
         verdict = signature_ok(message, self.chain_id)
-        if self._count >= self._max:
-            self._drop_one()
+        if len(self._added) >= self._max:
+            self._drop_oldest()
         self._by_height.setdefault(message.height, {})[key] = verdict
-        self._count += 1
+        self._added[key] = message.height
         return verdict
 
-    def _drop_one(self) -> None:
-        """The oldest verdict of the lowest height held goes."""
-        lowest = min(self._by_height)
-        verdicts = self._by_height[lowest]
-        del verdicts[next(iter(verdicts))]
-        self._count -= 1
+    def _drop_oldest(self) -> None:
+        key = next(iter(self._added))
+        height = self._added.pop(key)
+        verdicts = self._by_height[height]
+        del verdicts[key]
         if not verdicts:
-            del self._by_height[lowest]
+            del self._by_height[height]
 
     def forget_below(self, height: int) -> None:
         """Drop the verdicts of messages below ``height`` (a core entering it)."""
-        for h in [h for h in self._by_height if h < height]:
-            self._count -= len(self._by_height.pop(h))
+        for h in [h for h in list(self._by_height) if h < height]:
+            for key in self._by_height.pop(h):
+                del self._added[key]
 
     def verify(self, message: ConsensusMessage) -> None:
         """Raise :class:`InvalidMessageSignature` unless the signature is valid."""
@@ -115,4 +116,4 @@ class Verifier:
             )
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._added)

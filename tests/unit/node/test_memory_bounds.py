@@ -64,21 +64,21 @@ def test_the_consensus_verifier_keeps_max_entries_verdicts() -> None:
     assert verifier.is_valid(votes[-1]) and verifier.hits == 1
 
 
-def test_the_consensus_verifier_drops_the_lowest_height_first_and_forgets_below() -> None:
+def test_the_consensus_verifier_drops_the_oldest_first_and_forgets_below() -> None:
     verifier = Verifier(CHAIN, max_entries=6)
     votes = {
         h: [Vote.create(SIGNER, CHAIN, VoteType.PREVOTE, h, r, NIL) for r in range(3)]
-        for h in (5, 3, 4)
+        for h in (9, 3, 4)
     }
-    for h in (5, 3, 4):  # height 3's arrive after 5's: out first all the same
+    for h in (9, 3, 4):  # a far-future height's first: out first, though highest
         assert all(verifier.is_valid(v) for v in votes[h])
     assert len(verifier) == 6
     hits = verifier.hits
-    assert all(verifier.is_valid(v) for v in votes[5] + votes[4])
-    assert verifier.hits == hits + 6  # 4 and 5 kept, 3 dropped
-    verifier.forget_below(5)
+    assert all(verifier.is_valid(v) for v in votes[3] + votes[4])
+    assert verifier.hits == hits + 6  # 3 and 4 kept, 9 dropped
+    verifier.forget_below(4)
     assert len(verifier) == 3
-    assert verifier.is_valid(votes[4][0]) and verifier.hits == hits + 6  # asked again: checked
+    assert verifier.is_valid(votes[3][0]) and verifier.hits == hits + 6  # asked again: checked
     assert len(verifier) == 4
 
 
