@@ -7,10 +7,10 @@ import contextlib
 from aiohttp import web
 
 from ledger.errors import LedgerError
-from node.api.context import api_state
+from node.api.context import APIState, api_state
 from node.api.metrics import CONTENT_TYPE
 from node.api.metrics_sample import sample
-from node.api.ratelimit import SUBMIT_LIMITS
+from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter
 from node.api.render import render, render_error
 from node.bounded import BYTES, ENTRIES, BoundedPart
 from node.malloc_stats import malloc_bytes
@@ -40,7 +40,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     pool = state.node.mempool
     state.metrics.set_mempool(len(pool), expired=pool.expired, evicted=pool.evicted)
     state.metrics.ws_subscribers.set(len(state.sockets))
-    state.metrics.set_bounded(_api_parts(request))
+    state.metrics.set_bounded(_api_parts(state, request.app[SUBMIT_LIMITS].per_tx))
     state.metrics.set_malloc(malloc_bytes())
     with contextlib.suppress(LedgerError):  # else keep the last height the runtime reported
         state.metrics.height.set(state.node.chain.head().height)
@@ -51,11 +51,9 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _api_parts(request: web.Request) -> list[BoundedPart]:
+def _api_parts(state: APIState, per_tx: RateLimiter) -> list[BoundedPart]:
     """The API's own bounded structures: rendered answers and rate-limit buckets."""
-    state = api_state(request)
     answers = state.public_answers
-    per_tx = request.app[SUBMIT_LIMITS].per_tx
     return [
         BoundedPart("rendered_answers", BYTES, answers.size, answers.max_bytes),
         BoundedPart("rate_limit_clients", ENTRIES, len(state.limiter), state.limiter.max_clients),
