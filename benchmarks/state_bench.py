@@ -19,6 +19,7 @@ Run: ``python -m benchmarks.state_bench [n]``.
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
 import time
@@ -64,6 +65,9 @@ class BulkMemoryStore(MemoryStore):
             self._keys = sorted(self._data)
             self._unsorted = False
         return super().iterate(prefix, start=start, reverse=reverse)
+
+
+_HEIGHTS = itertools.count(1)  # each block's height: rows are filed by it
 
 
 def state_key(i: int) -> bytes:
@@ -176,7 +180,7 @@ def _block(
     overlay = OverlayStore(store)
     tree = StateTree(overlay, root, cache=cache)
     t0 = _clock()
-    new_root = tree.apply(changes, overlay.batch)
+    new_root = tree.apply(changes, overlay.batch, height=next(_HEIGHTS))
     t1 = _clock()
     store.write(overlay.take(), sync=False)
     return new_root, t1 - t0, _clock() - t1

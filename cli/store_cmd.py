@@ -47,6 +47,15 @@ class _Reporter:
                 highlight=False,
                 soft_wrap=True,
             )
+        elif state.step == "refile" and state.states:
+            share = state.states_done / state.states
+            eta = f", about {elapsed / share - elapsed:.0f} s left" if share else ""
+            err_console.print(
+                f"states filed by height {state.states_done:,}/{state.states:,} "
+                f"({share:.0%}){eta}",
+                highlight=False,
+                soft_wrap=True,
+            )
         elif state.step == "cleanup" and not state.already:
             err_console.print(
                 f"format {STORE_FORMAT} in force; removing the old rows ({state.removed:,} so far)",
@@ -75,8 +84,14 @@ def migrate_store_cmd(home: str) -> None:
         return
     console.print(
         f"migrated {data} to store format {STORE_FORMAT} in {time.monotonic() - started:.1f} s: "
-        f"{result.roots:,} state roots, {result.pages:,} pages and {result.leaves:,} leaves "
-        f"written, {result.removed:,} old rows removed; start the node as before",
+        + (
+            f"{result.roots:,} format-1 state roots paged ({result.pages:,} pages, "
+            f"{result.leaves:,} leaves), "
+            if result.roots
+            else ""
+        )
+        + f"{result.states:,} states filed by height, {result.removed:,} old rows removed; "
+        "start the node as before",
         highlight=False,
         soft_wrap=True,
     )

@@ -9,13 +9,20 @@ hashing (see :mod:`ledger.state_proof` and ``docs/formats-state.md``)::
     internal = SHA-256(0x01 || left || right)
     empty    = 32 zero bytes (EMPTY_ROOT)
 
-Storage (store format 2; both tables in :mod:`ledger.storage.keys`, fixed binary
+Storage (store format 3; the tables in :mod:`ledger.storage.keys`, fixed binary
 layouts, no msgpack):
 
-* ``STATE_NODE + hash -> page or leaf``, content-addressed, never deleted, so every
-  historic root keeps answering. A page holds four binary levels below a node at a
-  depth divisible by 4 (:mod:`ledger.state_pages`), so a walk reads a quarter of the
-  rows a node-per-row layout needs; a leaf is ``0x00 || key_hash || value``.
+* ``STATE_NODE + u64be(h) + hash -> page or leaf``, filed under the height of the block
+  that wrote it (genesis: 0), never deleted unless pruned, so every historic root keeps
+  answering. A page holds four binary levels below a node at a depth divisible by 4
+  (:mod:`ledger.state_pages`), so a walk reads a quarter of the rows a node-per-row
+  layout needs, and names the height each row it refers to is filed at; a leaf is
+  ``0x00 || key_hash || value``. A row is new (filed at the block's height) exactly
+  when its hash is not in the previous state's tree; every other row of the new tree is
+  the old tree's, where it was filed. So the rows depend only on the blocks, and a row
+  that leaves the tree never comes back (the same content later is a new row).
+* ``STATE_ROOT + hash -> u64be(h)``: where the row of each state root is filed (a tree
+  is opened at a root hash from a header).
 * ``STATE_LEAF + key_hash -> u32be(len(key)) || key || value``: the current value of
   every key (the flat table), kept in step with the latest root by :meth:`StateTree.apply`,
   so that :meth:`StateTree.get` is one read instead of a walk.
@@ -45,6 +52,7 @@ from mypy_extensions import mypyc_attr
 
 from ledger.errors import CorruptionError
 from ledger.state_pages import (
+    FILED,
     NODE_TAG,
     PAGE_MASK,
     NodeCache,
@@ -76,6 +84,7 @@ __all__ = [
 
 _NODE = keys.STATE_NODE
 _LEAF = keys.STATE_LEAF
+_ROOT = keys.STATE_ROOT
 
 
 def flat_key(key_hash: bytes) -> bytes:
@@ -111,6 +120,21 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         self.root = _check_root(root)
         self.cache = cache if cache is not None else NodeCache()
         self.verify_nodes = verify_nodes
+        self._root_at: bytes | None = None  # where the root's row is filed, once read
+
+    def root_filed_at(self, root: bytes | None = None) -> bytes:
+        """The 8-byte height the row of ``root`` (default :attr:`root`) is filed at."""
+        if root is None or root == self.root:
+            if self._root_at is None:
+                self._root_at = self._read_root_at(self.root)
+            return self._root_at
+        return self._read_root_at(root)
+
+    def _read_root_at(self, root: bytes) -> bytes:
+        at = self.store.get(_ROOT + root)
+        if at is None or len(at) != 8:
+            raise CorruptionError(f"state root {root.hex()} is missing from the store")
+        return at
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -131,9 +155,9 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         """
         _check_root(root)
         kh = sha256(key).digest()
-        _, _, leaf_hash, leaf = self._walk(root, kh, None)
+        _, _, leaf_hash, leaf, at = self._walk(root, kh, None)
         if leaf is not None and leaf[1:33] == kh:
-            return self._value(leaf_hash, leaf)
+            return self._value(leaf_hash, leaf, at)
         return None
 
     def prove(self, key: bytes, root: bytes | None = None) -> StateProof:
@@ -141,36 +165,38 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         root = self.root if root is None else _check_root(root)
         kh = sha256(key).digest()
         siblings: list[bytes] = []
-        depth, bits, leaf_hash, leaf = self._walk(root, kh, siblings)
+        depth, bits, leaf_hash, leaf, at = self._walk(root, kh, siblings)
         bitmap = bitmap_bytes(bits, depth)
         if leaf is None:
             return StateProof(key, None, depth, bitmap, tuple(siblings))
         if leaf[1:33] == kh:
-            value = self._value(leaf_hash, leaf)
+            value = self._value(leaf_hash, leaf, at)
             return StateProof(key, value, depth, bitmap, tuple(siblings))
         other_value_hash = leaf[33:]  # a leaf met on a walk is a reference
         return StateProof(key, None, depth, bitmap, tuple(siblings), leaf[1:33], other_value_hash)
 
     def _walk(
         self, root: bytes, kh: bytes, siblings: list[bytes] | None
-    ) -> tuple[int, int, bytes, bytes | None]:
-        """Follow ``kh``'s path to its end: (depth, sibling bits, leaf hash, the leaf's row
-        or reference, or None where the path ends empty).
+    ) -> tuple[int, int, bytes, bytes | None, bytes]:
+        """Follow ``kh``'s path to its end: (depth, sibling bits, leaf hash, the leaf's
+        reference or None where the path ends empty, the height its row is filed at).
 
         Non-empty siblings are appended to ``siblings`` when given; bit ``255 - level``
         of the returned int is set for each of them.
         """
         path = int.from_bytes(kh, "big")
-        page: Page = {}  # the page the walk is in: one path needs no other
+        if root == EMPTY_ROOT:
+            return 0, 0, EMPTY_ROOT, None, b""
+        page: Page = {FILED + root: self.root_filed_at(root)}  # the page the walk is in
         node_hash = root
         depth = bits = 0
         while node_hash != EMPTY_ROOT:
             node = page.get(node_hash)
             if node is None:
-                page = self._page(node_hash, depth)
+                page = self._page(node_hash, depth, page.get(FILED + node_hash))
                 node = page[node_hash]
             if node[0] != NODE_TAG:
-                return depth, bits, node_hash, node
+                return depth, bits, node_hash, node, page[FILED + node_hash]
             if (path >> (255 - depth)) & 1:
                 node_hash, sibling = node[33:], node[1:33]
             else:
@@ -179,59 +205,44 @@ class StateTree:  # through its own layers (node/audit_segments.py)
                 siblings.append(sibling)
                 bits |= 1 << (255 - depth)
             depth += 1
-        return depth, bits, EMPTY_ROOT, None
+        return depth, bits, EMPTY_ROOT, None, b""
 
-    def _page(self, node_hash: bytes, depth: int) -> Page:
-        """The page starting at ``node_hash`` (``depth`` divisible by 4): cached, or read."""
-        if depth & PAGE_MASK:
+    def _page(self, node_hash: bytes, depth: int, at: bytes | None) -> Page:
+        """The page starting at ``node_hash`` (``depth`` divisible by 4), filed at ``at``:
+        cached, or read."""
+        if depth & PAGE_MASK or at is None:
             raise CorruptionError(
                 f"state node {node_hash.hex()} at depth {depth} is in none of the pages read"
             )
-        page = self.cache.get(node_hash)
-        return self._load(node_hash, depth) if page is None else page
+        filing = at + node_hash
+        page = self.cache.get(filing)
+        return self._load(filing, depth) if page is None else page
 
-    def _load(self, node_hash: bytes, depth: int) -> Page:
+    def _load(self, filing: bytes, depth: int) -> Page:
         """Read a page (or a leaf) missing from the cache, check it, cache it if high up."""
-        row = self.store.get(_NODE + node_hash)
+        row = self.store.get(_NODE + filing)
+        node_hash = filing[8:]
         if row is None:
             raise CorruptionError(f"state node {node_hash.hex()} is missing from the store")
         if row[:1] == b"\x00":  # a tree of one key: the root is its leaf
-            return {node_hash: leaf_ref(check_leaf(node_hash, row, self.verify_nodes))}
+            ref = leaf_ref(check_leaf(node_hash, row, self.verify_nodes))
+            return {node_hash: ref, FILED + node_hash: filing[:8]}
         page = decode_page(node_hash, row)
         if depth < self.cache.depth_limit:
-            self.cache.add(node_hash, page)
+            self.cache.add(filing, page)
         return page
 
-    def _value(self, leaf_hash: bytes, leaf: bytes) -> bytes:
-        """The value of a leaf met on a walk (as its reference): read from its row and
-        checked against the reference's key and value hash (the page that held the
-        reference was checked against its own hash when it was read)."""
-        row = self.store.get(_NODE + leaf_hash)
+    def _value(self, leaf_hash: bytes, leaf: bytes, at: bytes) -> bytes:
+        """The value of a leaf met on a walk (as its reference, its row filed at ``at``):
+        read from its row and checked against the reference's key and value hash (the
+        page that held the reference was checked against its own hash when it was read)."""
+        row = self.store.get(_NODE + at + leaf_hash)
         if row is None:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} is missing from the store")
         row = check_leaf(leaf_hash, row, False)
         if row[1:33] != leaf[1:33] or sha256(row[33:]).digest() != leaf[33:]:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} does not match its hash")
         return row[33:]
-
-    def holds(self, node_hash: bytes, depth: int, path: bytes) -> bool:
-        """Whether the node ``node_hash`` is in this tree at ``depth`` on ``path`` (one
-        walk: a node's hash fixes its place, so that is the only place it can be)."""
-        bits = int.from_bytes(path, "big")
-        page: Page = {}
-        current, level = self.root, 0
-        while current != EMPTY_ROOT:
-            if level == depth:
-                return current == node_hash
-            node = page.get(current)
-            if node is None:
-                page = self._page(current, level)
-                node = page[current]
-            if node[0] != NODE_TAG:
-                return False
-            current = node[33:] if (bits >> (255 - level)) & 1 else node[1:33]
-            level += 1
-        return False
 
     # --- updates ---------------------------------------------------------------------------
 
@@ -240,40 +251,60 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         changes: Mapping[bytes, bytes | None],
         batch: WriteBatch,
         retired: list[Retired] | None = None,
+        *,
+        height: int,
     ) -> bytes:
-        """Apply sets (bytes) and deletes (None) at once; return and adopt the new root.
+        """Apply sets (bytes) and deletes (None) at once, as the block at ``height``;
+        return and adopt the new root.
 
         Every new page, leaf and flat-table row goes into ``batch`` (the store is not
-        written). The root depends only on the resulting key->value map. Nothing is
-        added to ``batch`` if a stored node turns out missing or corrupt. ``retired``,
-        when given, receives every stored row (page or leaf) that the old root's tree
-        holds and the new one does not: what a pruning node may delete once no state
-        it keeps needs it (:mod:`ledger.state_prune`).
+        written), the new rows filed at ``height``. The root depends only on the
+        resulting key->value map. Nothing is added to ``batch`` if a stored node turns
+        out missing or corrupt. ``retired``, when given, receives every stored row (page
+        or leaf) that the old root's tree holds and the new one does not: what a pruning
+        node may delete once no state it keeps needs it (:mod:`ledger.state_prune`).
         """
         if not changes:
             return self.root
         entries = sorted(_prepare(key, value) for key, value in changes.items())
-        update = _BatchUpdate(entries, self)
-        new_root = update.run(self.root)
-        if retired is not None:
-            retired += retired_rows(self.root, new_root, update, entries)
-        pages = update.pages()
+        new_root = self.apply_entries(entries, batch, retired, height=height)
         for kh, key, value, _leaf_hash, _ref in entries:
             if value is None:
                 batch.delete(_LEAF + kh)
             else:
                 batch.put(_LEAF + kh, len(key).to_bytes(4, "big") + key + value)
+        return new_root
+
+    def apply_entries(
+        self,
+        entries: list[Entry],
+        batch: WriteBatch,
+        retired: list[Retired] | None = None,
+        *,
+        height: int,
+    ) -> bytes:
+        """:meth:`apply` of changes already prepared and sorted by key hash, without the
+        flat table (store migration refiles old states by key hash: ledger/state_refile.py)."""
+        at = height.to_bytes(8, "big")
+        update = _BatchUpdate(entries, self)
+        new_root = update.run(self.root)
+        if retired is not None:
+            retired += retired_rows(self.root, new_root, update, entries)
+        pages, leaves = update.pages(at)
         put = batch.put
-        for kh, _key, value, leaf_hash, _ref in entries:
-            if value is not None and leaf_hash is not None:
-                put(_NODE + leaf_hash, b"\x00" + kh + value)
-        cache, limit = self.cache, self.cache.depth_limit
+        for kh, value, leaf_hash in leaves:
+            put(_NODE + at + leaf_hash, b"\x00" + kh + value)
+        cache, limit, known = self.cache, self.cache.depth_limit, update.known
         for node_hash in update.places.keys() - pages.keys():
-            cache.discard(node_hash)  # a changed key's walk entered it: replaced
+            cache.discard(known[FILED + node_hash] + node_hash)  # replaced
         for node_hash, (row, page, depth) in pages.items():
-            put(_NODE + node_hash, row)
+            put(_NODE + at + node_hash, row)
             if depth < limit:
-                cache.add(node_hash, page)
+                cache.add(at + node_hash, page)
+        if new_root != self.root:
+            self._root_at = None if new_root == EMPTY_ROOT else known[FILED + new_root]
+            if self._root_at is not None:
+                put(_ROOT + new_root, self._root_at)
         self.root = new_root
         return new_root
 
@@ -282,6 +313,14 @@ def _check_root(root: bytes) -> bytes:
     if type(root) is not bytes or len(root) != HASH_SIZE:
         raise ValueError(f"a state root is {HASH_SIZE} bytes")
     return root
+
+
+def hashed_entry(kh: bytes, value: bytes | None) -> Entry:
+    """The change of the key whose hash is ``kh`` (the key itself unknown: b"")."""
+    if value is None:
+        return kh, b"", None, None, None
+    ref = b"\x03" + kh + sha256(value).digest()
+    return kh, b"", value, sha256(b"\x00" + ref[1:]).digest(), ref
 
 
 def _prepare(key: bytes, value: bytes | None) -> Entry:
@@ -307,7 +346,17 @@ class _BatchUpdate:
     joins :attr:`known`, so the old nodes a new page keeps are at hand to write it.
     """
 
-    __slots__ = ("fetched", "hashes", "known", "nodes", "paths", "places", "roots", "tree")
+    __slots__ = (
+        "fetched",
+        "hashes",
+        "known",
+        "nodes",
+        "paths",
+        "places",
+        "roots",
+        "tree",
+        "values",
+    )
 
     def __init__(self, entries: list[Entry], tree: StateTree) -> None:
         self.paths = [int.from_bytes(entry[0], "big") for entry in entries]
@@ -327,8 +376,11 @@ class _BatchUpdate:
         for _kh, _key, _value, leaf_hash, ref in entries:
             if leaf_hash is not None and ref is not None:
                 self.nodes[leaf_hash] = ref
+        self.values = {entry[3]: entry for entry in entries if entry[3] is not None}
 
     def run(self, root: bytes) -> bytes:
+        if root != EMPTY_ROOT:
+            self.known[FILED + root] = self.tree.root_filed_at()
         return self.update(root, 0, 0, len(self.paths))
 
     def read(self, node_hash: bytes, depth: int, path: int | None = None) -> bytes:
@@ -340,22 +392,36 @@ class _BatchUpdate:
         """The node at the top of a page (``depth`` divisible by 4): its page, from the
         cache or the store, joins :attr:`known`, where the walk finds the levels below.
         ``path``: a changed key's path through it, when the walk follows one."""
-        page = self.tree._page(node_hash, depth)
+        page = self.tree._page(node_hash, depth, self.known.get(FILED + node_hash))
         self.known.update(page)
         self.fetched[node_hash] = page
         if path is not None:
             self.places[node_hash] = (depth, path)
         return page[node_hash]
 
-    def pages(self) -> dict[bytes, tuple[bytes, Page, int]]:
-        """Every new page: root hash -> (stored row, decoded page, depth); the decoded
-        page is empty for pages too deep for the cache (nothing else reads it)."""
+    def pages(
+        self, at: bytes
+    ) -> tuple[dict[bytes, tuple[bytes, Page, int]], list[tuple[bytes, bytes, bytes]]]:
+        """Every new page: root hash -> (stored row, decoded page, depth), the decoded
+        page empty for pages too deep for the cache (nothing else reads it); and every
+        new leaf, (key hash, value, leaf hash). New rows are filed at ``at``; a leaf the
+        old tree holds already (a key set to its value) keeps its row."""
         known, limit = self.known, self.tree.cache.depth_limit
         known.update(self.nodes)  # a hash names one node: old and new never disagree
-        return {
+        leaves: list[tuple[bytes, bytes, bytes]] = []
+        for leaf_hash, entry in self.values.items():
+            if FILED + leaf_hash not in known:
+                known[FILED + leaf_hash] = at
+                value = entry[2]
+                if value is not None:
+                    leaves.append((entry[0], value, leaf_hash))
+        for h in self.roots:
+            known[FILED + h] = at
+        pages = {
             h: (*encode_page(h, known, decoded=depth < limit), depth)
             for h, depth in self.roots.items()
         }
+        return pages, leaves
 
     def update(self, node_hash: bytes, depth: int, lo: int, hi: int) -> bytes:
         """New hash of the subtree ``node_hash`` at ``depth`` after changes ``[lo, hi)``."""

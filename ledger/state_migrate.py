@@ -1,8 +1,9 @@
-"""Migrate a store from format 1 (one binary state node per row) to format 2 (pages).
+"""Migrate a store to format 3, from format 1 (one binary state node per row) by way of
+format 2 (pages filed by hash), or from format 2.
 
 Only the state tree's rows change; roots, proofs, blocks and every other row stay as
-they are. In three steps, each safe to interrupt and re-run (``cityledger node
-migrate-store`` does so from the start):
+they are. Format 1 to 2 in three steps, each safe to interrupt and re-run (``cityledger
+node migrate-store`` does so from the start):
 
 1. **Write the pages** of every state root the store holds (the genesis state's and
    each stored block's), and copy the leaves, into the new ``STATE_NODE`` table. The old
@@ -16,6 +17,10 @@ migrate-store`` does so from the start):
 
 Every old node read is checked against its hash, so a damaged old store fails here,
 before the flip, rather than later in a page that does not match its name.
+
+Format 2 to 3 the same way: the rows filed by height are written next to the old ones
+(ledger/state_refile.py, resuming where a stopped run left off), then the format row,
+then the old rows and format 2's pruning records are removed.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from ledger.block import decode_header
 from ledger.errors import CorruptionError, StorageError
 from ledger.state_pages import LEAF_REF_TAG, LEAF_TAG, NODE_TAG, encode_page, leaf_ref
 from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
+from ledger.state_refile import PROGRESS, refile
 from ledger.storage import KVStore, WriteBatch, keys
 from ledger.storage.format import (
+    LEGACY_TABLES,
     STORE_FORMAT,
     migration_unfinished,
     stamp_format,
@@ -38,18 +45,21 @@ from ledger.storage.format import (
 
 BATCH_BYTES = 4 * 1024 * 1024  # written (and synced) whenever the pending rows reach this
 _OLD = keys.LEGACY_STATE_NODE
-_NEW = keys.STATE_NODE
+_NEW = keys.LEGACY_PAGE_NODE  # format 2's pages: ledger/state_refile.py takes them to 3
 
 
 @dataclass
 class MigrationProgress:
     """Where a migration is; handed to the progress callback as it goes."""
 
-    step: str = "pages"  # "pages", then "cleanup", then "done"
+    step: str = "pages"  # "pages" (format 1 to 2), "refile" (2 to 3), "cleanup", "done"
     roots_done: int = 0
     roots: int = 0
-    pages: int = 0  # pages written by this run
-    leaves: int = 0  # leaves copied by this run
+    pages: int = 0  # pages written by this run (format 1 to 2)
+    leaves: int = 0  # leaves copied by this run (format 1 to 2)
+    states_done: int = 0  # states refiled by height (format 2 to 3), by any run
+    states: int = 0
+    refiled: int = 0  # states refiled by this run
     removed: int = 0  # old rows removed by this run
     already: bool = False  # the store was in the current format already
 
@@ -68,7 +78,9 @@ def migrate_store(store: KVStore, progress: Progress | None = None) -> Migration
         raise StorageError(
             f"this store is in format {found}, made by a newer CityLedger than this one"
         )
-    if found < STORE_FORMAT:
+    if found == STORE_FORMAT and not migration_unfinished(store):
+        state.already = True
+    if found == 1:
         roots = state_roots(store)
         state.roots = len(roots)
         pager = _Pager(store, state)
@@ -77,17 +89,33 @@ def migrate_store(store: KVStore, progress: Progress | None = None) -> Migration
             state.roots_done += 1
             report(state)
         pager.flush()
-        flip = WriteBatch()
-        stamp_format(flip)
-        store.write(flip, sync=True)
-    elif not migration_unfinished(store):
-        state.already = True
+        _flip(store, 2)
+        found = 2
+    if found == 2:
+        _remove_old_rows(store, (_OLD,), state, report)  # what 1 to 2 left, if anything
+        state.step = "refile"
+        report(state)
+
+        def refiled(done: int, total: int) -> None:
+            state.states_done, state.states = done, total
+            report(state)
+
+        state.refiled = refile(store, refiled)
+        _flip(store, STORE_FORMAT)
     state.step = "cleanup"
     report(state)
-    _remove_old_rows(store, state, report)
+    _remove_old_rows(store, LEGACY_TABLES, state, report)
     state.step = "done"
     report(state)
     return state
+
+
+def _flip(store: KVStore, version: int) -> None:
+    """One synced batch: the store is in ``version`` from here."""
+    flip = WriteBatch()
+    stamp_format(flip, version)
+    flip.delete(PROGRESS)
+    store.write(flip, sync=True)
 
 
 def state_roots(store: KVStore) -> list[bytes]:
@@ -121,7 +149,7 @@ class _Pager:
             self.state.leaves += 1
             return
         nodes = _OldNodes(self._old)
-        page_row, page = encode_page(node_hash, nodes)
+        page_row, page = encode_page(node_hash, nodes, filed=False)
         for h, node in page.items():
             if node[0] == LEAF_REF_TAG:
                 self.copy(h)
@@ -187,12 +215,20 @@ def _below(node: bytes, page: dict[bytes, bytes]) -> Iterator[bytes]:
             yield child
 
 
-def _remove_old_rows(store: KVStore, state: MigrationProgress, report: Progress) -> None:
-    """Delete every old-layout row, a batch at a time, resuming after the last key."""
+def _remove_old_rows(
+    store: KVStore, tables: tuple[bytes, ...], state: MigrationProgress, report: Progress
+) -> None:
+    """Delete every row of ``tables``, a batch at a time."""
+    for table in tables:
+        _remove_table(store, table, state, report)
+
+
+def _remove_table(store: KVStore, table: bytes, state: MigrationProgress, report: Progress) -> None:
+    """Delete every row of ``table``, a batch at a time, resuming after the last key."""
     start: bytes | None = None
     while True:
         batch, size, last = WriteBatch(), 0, None
-        for key, value in store.iterate(_OLD, start=start):
+        for key, value in store.iterate(table, start=start):
             batch.delete(key)
             size += len(key) + len(value)
             last = key

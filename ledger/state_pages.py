@@ -1,4 +1,4 @@
-"""Pages: how the binary state tree is laid out in the store (store format 2).
+"""Pages: how the binary state tree is laid out in the store (store format 3).
 
 The tree's hashing and proofs are binary (``ledger.state_proof``); only its storage is
 wider. A *page* holds the subtree below one internal node at a depth that is a multiple
@@ -18,13 +18,21 @@ byte says which:
 
 The hashes of the inline nodes are not stored: decoding recomputes them (up to 31
 SHA-256 of 65 bytes), so a page is always checked against the hash it is filed under,
-whatever ``verify_nodes`` says. A page's content is a function of its root hash (a binary
-node's hash fixes its depth: see docs/formats-state.md §4), so pages are
-content-addressed and shared between versions like the binary nodes were.
+whatever ``verify_nodes`` says.
+
+Rows are *filed by height* (store format 3, docs/store-format-3.md): a page or leaf
+written by the block at height ``h`` is stored under ``u64be(h) || hash``, so each
+block's rows sort after the older ones and LevelDB sinks them without rewriting the
+tables below. A page therefore says where each row it refers to is filed: the *wire
+form* above (what snapshots carry, and format 2 stored) is followed, in the stored form,
+by one ``u64be`` height per reference (child page or leaf) in pre-order. The heights are
+not hashed: the tree's hashes, roots and proofs are those of the wire form.
 
 Decoded, a page is a dict from node hash to node: ``0x01 || left || right`` for its
 internal nodes and ``0x03 || key_hash || value_hash`` (a *leaf reference*) for its
-leaves. Child pages are not in it: they are read (and checked) when a walk gets there.
+leaves, and, for each child page and leaf, ``FILED || hash`` (33 bytes) to the 8-byte
+height its row is filed at. Child pages are not in it: they are read (and checked) when
+a walk gets there.
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ LEAF_TAG = 0  # a leaf's row
 NODE_TAG = 1  # an internal node
 PAGE_TAG = 2  # a page's row
 LEAF_REF_TAG = 3  # a leaf in a decoded page: 0x03 || key_hash || value_hash
+FILED = b"\xfe"
+"""``FILED || hash`` in a decoded page: the 8-byte height the row of a child page or
+leaf it refers to is filed at (33-byte keys: never a node hash)."""
+HEIGHT_SIZE = 8
 _EMPTY, _INLINE, _CHILD, _LEAF = 0, 1, 2, 3
 
 Page = dict[bytes, bytes]
@@ -52,13 +64,14 @@ def leaf_ref(row: bytes) -> bytes:
 
 
 def encode_page(
-    root: bytes, nodes: Mapping[bytes, bytes], *, decoded: bool = True
+    root: bytes, nodes: Mapping[bytes, bytes], *, decoded: bool = True, filed: bool = True
 ) -> tuple[bytes, Page]:
     """The stored row of the page whose root is the internal node ``root``, and its
     decoded form (empty unless ``decoded``: the page cache keeps only high pages).
     ``nodes`` holds the page's nodes by hash: internal ones (``0x01 || left || right``)
     and leaves as references; a node below the fourth level it does not hold is a
-    child page.
+    child page. It holds ``FILED || hash`` for every child page and leaf too: where
+    their rows are filed (not asked for when not ``filed``: the wire form).
 
     It runs for every page an update writes (about two per key changed), so its
     per-node cost is most of an update's: see :class:`_PageWriter`.
@@ -68,22 +81,35 @@ def encode_page(
         raise CorruptionError(f"state node {root.hex()} of a new page is unknown")
     if node[0] != NODE_TAG:
         raise ValueError("a page's root is an internal node")
-    writer = _PageWriter(nodes, decoded)
+    writer = _PageWriter(nodes, decoded, filed)
     writer.node(root, 0)
-    return b"".join(writer.out), writer.page
+    return b"".join(writer.out) + b"".join(writer.filed), writer.page
 
 
 class _PageWriter:
     """One page being encoded: its positions in pre-order, by a descent (compiled, a
     direct call per node; no stack of tuples)."""
 
-    __slots__ = ("decoded", "nodes", "out", "page")
+    __slots__ = ("decoded", "filed", "nodes", "out", "page", "stored")
 
-    def __init__(self, nodes: Mapping[bytes, bytes], decoded: bool) -> None:
+    def __init__(self, nodes: Mapping[bytes, bytes], decoded: bool, stored: bool) -> None:
         self.nodes = nodes
         self.decoded = decoded
+        self.stored = stored
         self.out: list[bytes] = [b"\x02"]
+        self.filed: list[bytes] = []  # the references' heights, in pre-order
         self.page: Page = {}
+
+    def refer(self, node_hash: bytes) -> None:
+        """Note where the row of a child page or leaf this page refers to is filed."""
+        if not self.stored:
+            return
+        at = self.nodes.get(FILED + node_hash)
+        if at is None:
+            raise CorruptionError(f"state node {node_hash.hex()} of a new page is not filed")
+        self.filed.append(at)
+        if self.decoded:
+            self.page[FILED + node_hash] = at
 
     def node(self, node_hash: bytes, rel: int) -> None:
         if node_hash == EMPTY_ROOT:
@@ -92,9 +118,11 @@ class _PageWriter:
         node = self.nodes.get(node_hash)
         if node is not None and node[0] == LEAF_REF_TAG:
             self.out.append(node)  # its encoding is its reference form
+            self.refer(node_hash)
         elif rel == PAGE_LEVELS:
             self.out.append(b"\x02")
             self.out.append(node_hash)
+            self.refer(node_hash)
             return
         elif node is None or node[0] != NODE_TAG:
             raise CorruptionError(f"state node {node_hash.hex()} of a new page is unknown")
@@ -107,25 +135,58 @@ class _PageWriter:
 
 
 def decode_page(node_hash: bytes, row: bytes) -> Page:
-    """The page stored under ``node_hash``, each inline node rehashed: a row that is not
-    a well-formed page whose root hashes to ``node_hash`` raises :class:`CorruptionError`."""
-    root, page = read_page(row, node_hash.hex())
-    if root != node_hash:
+    """The page stored under ``node_hash`` (stored form), each inline node rehashed: a
+    row that is not a well-formed page whose root hashes to ``node_hash`` raises
+    :class:`CorruptionError`."""
+    reader = _read(row, node_hash.hex())
+    if reader.root != node_hash:
         raise CorruptionError(f"state page {node_hash.hex()} does not match its hash")
+    filed = row[reader.pos :]
+    if len(filed) != HEIGHT_SIZE * len(reader.refs):
+        raise CorruptionError(f"state page {node_hash.hex()} is malformed")
+    page = reader.page
+    for i, ref in enumerate(reader.refs):
+        page[FILED + ref] = filed[i * HEIGHT_SIZE : (i + 1) * HEIGHT_SIZE]
     return page
 
 
 def read_page(row: bytes, name: str = "received") -> tuple[bytes, Page]:
-    """(root hash, decoded page) of a page row whose hash is not known beforehand (a
-    snapshot chunk's: ``ledger.state_snapshot``), every inline node rehashed; a row that
-    is not a well-formed page raises :class:`CorruptionError` naming ``name``."""
+    """(root hash, decoded page) of a page row in the wire form whose hash is not known
+    beforehand (a snapshot chunk's: ``ledger.state_snapshot``; format 2's stored rows),
+    every inline node rehashed; a row that is not a well-formed page raises
+    :class:`CorruptionError` naming ``name``. The page has no ``FILED`` entries."""
+    reader = _read(row, name)
+    if reader.pos != len(row):
+        raise CorruptionError(f"state page {name} is malformed")
+    return reader.root, reader.page
+
+
+def wire_page(page_hash: bytes, row: bytes) -> tuple[bytes, Page]:
+    """(wire form, decoded page) of the stored page ``row`` filed under ``page_hash``:
+    the row without the heights of its references (what a snapshot carries)."""
+    page = decode_page(page_hash, row)
+    refs = sum(1 for k in page if len(k) != HASH_SIZE)
+    return row[: len(row) - HEIGHT_SIZE * refs], page
+
+
+def file_page(row: bytes, height: int, name: str = "received") -> tuple[bytes, bytes, Page]:
+    """(hash, stored row, decoded page) of the wire-form page ``row`` with every row it
+    refers to filed at ``height`` (a snapshot's pages, all filed at its height)."""
+    reader = _read(row, name)
+    if reader.pos != len(row):
+        raise CorruptionError(f"state page {name} is malformed")
+    at = height.to_bytes(HEIGHT_SIZE, "big")
+    for ref in reader.refs:
+        reader.page[FILED + ref] = at
+    return reader.root, row + at * len(reader.refs), reader.page
+
+
+def _read(row: bytes, name: str) -> _PageReader:
     if len(row) < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:
         raise CorruptionError(f"state page {name} is malformed")
     reader = _PageReader(row, name)
-    root = reader.node(0)
-    if reader.pos != len(row):
-        raise CorruptionError(f"state page {name} is malformed")
-    return root, reader.page
+    reader.root = reader.node(0)
+    return reader
 
 
 class _PageReader:
@@ -135,7 +196,7 @@ class _PageReader:
     position an attribute, and this runs for every page read from the store.
     """
 
-    __slots__ = ("end", "name", "page", "pos", "row")
+    __slots__ = ("end", "name", "page", "pos", "refs", "root", "row")
 
     def __init__(self, row: bytes, name: str) -> None:
         self.row = row
@@ -143,6 +204,8 @@ class _PageReader:
         self.pos = 1
         self.end = len(row)
         self.page: Page = {}
+        self.refs: list[bytes] = []  # child pages and leaves, in pre-order
+        self.root = EMPTY_ROOT
 
     def node(self, rel: int) -> bytes:
         """The hash of the node at the current position, ``rel`` levels below the page's
@@ -161,6 +224,7 @@ class _PageReader:
             ref = row[pos - 1 : self.pos]  # its encoding is its reference form (0x03 ...)
             digest = sha256(b"\x00" + ref[1:]).digest()
             self.page[digest] = ref
+            self.refs.append(digest)
             return digest
         if tag == _EMPTY:
             self.pos = pos
@@ -169,6 +233,7 @@ class _PageReader:
             self.pos = pos + HASH_SIZE
             child = row[pos : self.pos]
             if child != EMPTY_ROOT:
+                self.refs.append(child)
                 return child
         raise CorruptionError(f"state page {self.name} is malformed")
 

@@ -1,20 +1,13 @@
 """Pruning: keep the state of the last N heights only, in a crash-safe, incremental way.
 
-Why not delete a version's rows when it falls out of the window: pages and leaves are
-shared between versions and come back (ledger/state_retire.py), so "this row belonged to
-height h" says nothing about whether a newer height needs it. Instead, every block a
-pruning node executes notes the rows that *left* the tree with it, under the height they
-left at (``RETIRED ‖ height ‖ hash``, written in the block's own commit batch), and the
-last height each row left at (``RETIRED_LAST ‖ hash``). A row that left at height r was
-last needed by the state of r - 1. Keeping heights [O, head], a step takes the records
-with r <= O, oldest first, and deletes the row unless
-
-* it left the tree again later (its ``RETIRED_LAST`` is newer: that later record decides,
-  when its turn comes), or
-* it is back in the head's tree (it came back and has not left since; one walk, or one
-  read of the flat table for a leaf).
-
-Otherwise no height from r on holds it: deleting it breaks no state in [O, head].
+Rows are filed by the height that wrote them (store format 3, :mod:`ledger.state`): a
+row is in the tree from that height until the block that takes it out, and never again
+(the same content later is a new row). So every block a pruning node executes notes the
+rows that *left* the tree with it (``RETIRED ‖ r ‖ filed height ‖ hash``, written in the
+block's own commit batch). A row that left at height r was last needed by the state of
+r - 1: keeping heights [O, head], a step takes the records with r <= O, oldest first, and
+deletes their rows (and the ``STATE_ROOT`` row of a root that left, unless that root hash
+came back and names a newer row). Nothing is walked: the record is the whole decision.
 
 Crash safety: a step is one atomic batch (the new oldest height, the rows deleted, the
 records consumed), so a store stopped at any instant is either before or after the step,
@@ -24,20 +17,18 @@ handles at most ``limit`` records — the node asks for twice what the block ret
 blocks at a cost in proportion to theirs, never in one long pause of consensus.
 
 A node keeps recording retired rows once it has pruned even if pruning is switched off
-(``state_keep_heights = 0``): a gap in the records could let a later step delete a row that
-came back and left again unseen. Rows that left the tree before pruning was first switched
-on have no record and stay (their heights' state is refused all the same).
+(``state_keep_heights = 0``), so that switching it on again finds every record. Rows that
+left the tree before pruning was first switched on have no record and stay (their
+heights' state is refused all the same).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from hashlib import sha256
 
 from ledger.errors import CorruptionError, LedgerError
-from ledger.state import NodeCache, StateTree
-from ledger.state_retire import LEAF_DEPTH, Retired
+from ledger.state_retire import Retired
 from ledger.storage import KVStore, WriteBatch, keys
 from ledger.storage.protocol import KVReader
 
@@ -104,7 +95,7 @@ class HeightGuard:
 
     def get(self, key: bytes) -> bytes | None:
         value = self.store.get(key)
-        if value is None and key.startswith(keys.STATE_NODE):
+        if value is None and key.startswith((keys.STATE_NODE, keys.STATE_ROOT)):
             require_state(self.store, self.height)
         return value
 
@@ -120,12 +111,16 @@ def records_retired(store: KVReader, keep_heights: int) -> bool:
     return keep_heights > 0 or _pruned_to(store) > 0
 
 
-def record_retired(batch: WriteBatch, height: int, retired: Iterable[Retired]) -> None:
-    """Note, in block ``height``'s batch, the rows that left the tree with it."""
-    last = keys.height_bytes(height)
-    for node_hash, depth, path in retired:
-        batch.put(keys.retired_key(height, node_hash), bytes((depth,)) + path)
-        batch.put(keys.RETIRED_LAST + node_hash, last)
+def record_retired(
+    batch: WriteBatch, height: int, retired: Iterable[Retired], *, by_row: bool = False
+) -> None:
+    """Note, in block ``height``'s batch, the rows that left the tree with it (and, when
+    ``by_row``, the height each left at under the row's own filing: the audit's lookup)."""
+    left = keys.height_bytes(height)
+    for node_hash, filed_at, root in retired:
+        batch.put(keys.retired_key(height, filed_at, node_hash), b"\x01" if root else b"")
+        if by_row:
+            batch.put(keys.RETIRED_BY_ROW + filed_at + node_hash, left)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,51 +134,29 @@ class PruneStep:
 
 
 def prune_step(
-    store: KVStore,
-    head_height: int,
-    head_root: bytes,
-    keep_heights: int,
-    *,
-    limit: int = PRUNE_STEP_RECORDS,
-    cache: NodeCache | None = None,
+    store: KVStore, head_height: int, keep_heights: int, *, limit: int = PRUNE_STEP_RECORDS
 ) -> PruneStep:
-    """Move the window to the last ``keep_heights`` heights up to ``head_height`` (whose
-    state root is ``head_root``) and delete what at most ``limit`` records allow."""
+    """Move the window to the last ``keep_heights`` heights up to ``head_height`` and
+    delete what at most ``limit`` records allow."""
     oldest = oldest_state_height(store)
     if keep_heights > 0:
         oldest = max(oldest, head_height - keep_heights + 1)
     batch = WriteBatch()
     batch.put(keys.OLDEST_STATE, keys.height_bytes(oldest))
-    head = StateTree(store, head_root, cache=cache)
     records = deleted = 0
     start = len(keys.RETIRED)
-    for key, place in store.iterate(keys.RETIRED):
+    for key, flag in store.iterate(keys.RETIRED):
         if records == limit or int.from_bytes(key[start : start + 8], "big") > oldest:
             break
+        if len(key) != start + 48 or flag not in (b"", b"\x01"):
+            raise CorruptionError(f"the retirement record {key[start:].hex()} is corrupt")
         records += 1
         batch.delete(key)
-        node_hash = key[start + 8 :]
-        last_key = keys.RETIRED_LAST + node_hash
-        if store.get(last_key) != key[start : start + 8]:
-            continue  # it left again later: that record decides
-        batch.delete(last_key)
-        if not is_back(store, head, node_hash, place):
-            batch.delete(keys.STATE_NODE + node_hash)
-            deleted += 1
+        filing = key[start + 8 :]
+        batch.delete(keys.STATE_NODE + filing)
+        deleted += 1
+        root_key = keys.STATE_ROOT + filing[8:]
+        if flag and store.get(root_key) == filing[:8]:
+            batch.delete(root_key)  # (a root hash that came back names its newer row)
     store.write(batch, sync=False)
     return PruneStep(oldest, records, deleted, records < limit)
-
-
-def is_back(store: KVReader, head: StateTree, node_hash: bytes, place: bytes) -> bool:
-    """Whether the retired row ``node_hash`` (recorded at ``place``: depth, path) is in
-    the head's tree again."""
-    if len(place) != 33:
-        raise CorruptionError(f"the retirement record of {node_hash.hex()} is corrupt")
-    depth, path = place[0], place[1:]
-    if depth != LEAF_DEPTH:
-        return head.holds(node_hash, depth, path)
-    row = store.get(keys.STATE_LEAF + path)
-    if row is None:
-        return False
-    value = row[4 + int.from_bytes(row[:4], "big") :]
-    return sha256(b"\x00" + path + sha256(value).digest()).digest() == node_hash

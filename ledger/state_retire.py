@@ -1,20 +1,20 @@
 """Which stored rows of the state tree one update takes out of the tree.
 
-Pages and leaves are content-addressed and shared between versions (docs/formats-state.md
-§4), so a row cannot be deleted because one version stopped using it: an older version
-may still need it, and a later one may bring the very same row back (a counter that goes
-5, 6, 5 writes the leaf of 5 twice). A pruning node therefore notes, for each block, the
-rows that *left* the tree (in the old root's tree, not in the new one), and deletes one
-only once no state it keeps needs it (:mod:`ledger.state_prune` decides). This module
-finds those rows from what :meth:`ledger.state.StateTree.apply` already read and made:
+Rows are filed by the height that wrote them (store format 3, :mod:`ledger.state`), and
+a row is in every tree from that height until the update that takes it out, and in no
+tree after (the same content later is a new row, filed at its own height). A pruning node
+therefore notes, for each block, the rows that *left* the tree (in the old root's tree,
+not in the new one), and deletes one once the oldest state it keeps is at or after that
+block (:mod:`ledger.state_prune`). This module finds those rows from what
+:meth:`ledger.state.StateTree.apply` already read and made:
 
 * a **page** left the tree when it was read (every page on a changed path is) and the new
   tree no longer reaches it;
 * a **leaf** left the tree when its key was changed and its old value is not the new one
   (leaves of unchanged keys never move out: a leaf's hash does not depend on its depth).
 
-Each retired row carries where it was (depth and a path through it), so the pruner can
-ask "is it back in the newest tree?" with one walk instead of a search.
+Each retired row carries the height it is filed at, and whether it was the old tree's
+root (its ``STATE_ROOT`` row goes with it).
 """
 
 from __future__ import annotations
@@ -22,11 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple, Protocol
 
-from ledger.state_pages import LEAF_REF_TAG, NODE_TAG, PAGE_MASK, Page
+from ledger.state_pages import FILED, LEAF_REF_TAG, NODE_TAG, PAGE_MASK, Page
 from ledger.state_proof import EMPTY_ROOT
-
-LEAF_DEPTH = 0xFF
-"""The depth recorded for a leaf: its place is its key hash, whatever its depth."""
 
 Entry = tuple[bytes, bytes, bytes | None, bytes | None, bytes | None]
 """One change of an update: key hash, key, value, leaf hash, leaf reference (the last
@@ -34,13 +31,12 @@ three None for a delete)."""
 
 
 class Retired(NamedTuple):
-    """A row that left the tree: its hash, its page's depth (or :data:`LEAF_DEPTH`) and a
-    256-bit path through it (a leaf's key hash; for a page, a path that passes through
-    it: only its first ``depth`` bits matter)."""
+    """A row that left the tree: its hash, the 8-byte height it is filed at, and whether
+    it was the old tree's root."""
 
     node_hash: bytes
-    depth: int
-    path: bytes
+    filed_at: bytes
+    root: bool
 
 
 class Update(Protocol):
@@ -48,7 +44,7 @@ class Update(Protocol):
 
     fetched: dict[bytes, Page]  # the old pages it read, by root hash
     places: dict[bytes, tuple[int, int]]  # depth and path of those a changed key entered
-    known: Page  # every node of those pages
+    known: Page  # every node of those pages, and where their rows are filed
     nodes: dict[bytes, bytes]  # every node it made (leaves as references)
 
 
@@ -61,14 +57,17 @@ def retired_rows(
         return []
     kept = _kept_pages(new_root, update)
     gone = [h for h, page in update.fetched.items() if h not in kept and page[h][0] == NODE_TAG]
-    places = update.places
-    if any(h not in places for h in gone):  # not met on a changed key's walk: find it
-        places = {**_page_places(old_root, update.fetched, update.known), **places}
-    out = [Retired(h, places[h][0], places[h][1].to_bytes(32, "big")) for h in gone]
+    known = update.known
+    out = [Retired(h, known[FILED + h], h == old_root) for h in gone]
     changed, created = {entry[0] for entry in entries}, update.nodes
-    for node_hash, node in update.known.items():
-        if node[0] == LEAF_REF_TAG and node[1:33] in changed and node_hash not in created:
-            out.append(Retired(node_hash, LEAF_DEPTH, node[1:33]))
+    for node_hash, node in known.items():
+        if (
+            len(node_hash) == len(old_root)
+            and node[0] == LEAF_REF_TAG
+            and node[1:33] in changed
+            and node_hash not in created
+        ):
+            out.append(Retired(node_hash, known[FILED + node_hash], node_hash == old_root))
     return out
 
 

@@ -1,7 +1,10 @@
 """State snapshots: the state under one root cut into chunks that each check on their own.
 
 Format 1 (docs/formats-state.md §7). The state tree is stored as pages of four binary
-levels (:mod:`ledger.state_pages`); a page names its child pages by hash. A snapshot is:
+levels (:mod:`ledger.state_pages`); a page names its child pages by hash. Snapshots carry
+pages in their wire form (without the heights a store files their rows at: those are
+not hashed, so a joining node never trusts them, and files every row of a snapshot at
+the snapshot's height). A snapshot is:
 
 * a **manifest**: the *skeleton* — the pages at the top of the tree whose subtree is too
   big for one chunk, in pre-order from the root, with the (key, value) of every leaf they
@@ -31,13 +34,15 @@ from ledger.encoding import decode, encode
 from ledger.errors import CorruptionError, DecodeError, LedgerError
 from ledger.state import decode_flat_row, flat_key
 from ledger.state_pages import (
+    FILED,
     LEAF_REF_TAG,
     NODE_TAG,
     Page,
     check_leaf,
-    decode_page,
+    file_page,
     leaf_ref,
     read_page,
+    wire_page,
 )
 from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
 from ledger.storage import keys
@@ -94,22 +99,35 @@ def _no_pause() -> None:
 class _Reader:
     """Pages and leaves of the stored tree, read once each, with their subtree sizes."""
 
-    def __init__(self, store: KVReader, pace: Pace = _no_pause) -> None:
+    def __init__(self, store: KVReader, root: bytes, pace: Pace = _no_pause) -> None:
         self.store = store
         self.pace = pace
         self.sizes: dict[bytes, int] = {}
+        self.filed: dict[bytes, bytes] = {}  # hash -> the height its row is filed at
+        if root != EMPTY_ROOT:
+            at = store.get(keys.STATE_ROOT + root)
+            if at is None:
+                raise CorruptionError(f"state root {root.hex()} is missing from the store")
+            self.filed[root] = at
+
+    def row(self, node_hash: bytes) -> bytes | None:
+        at = self.filed.get(node_hash)
+        return None if at is None else self.store.get(keys.STATE_NODE + at + node_hash)
 
     def page(self, page_hash: bytes) -> tuple[bytes, Page]:
+        """(wire form, decoded page) of a page; where its children are filed is noted."""
         self.pace()
-        row = self.store.get(keys.STATE_NODE + page_hash)
+        row = self.row(page_hash)
         if row is None:
             raise CorruptionError(f"state page {page_hash.hex()} is missing from the store")
-        return row, decode_page(page_hash, row)
+        wire, page = wire_page(page_hash, row)
+        self.filed.update((k[1:], v) for k, v in page.items() if k[:1] == FILED)
+        return wire, page
 
     def leaf(self, leaf_hash: bytes, ref: bytes) -> tuple[bytes, bytes]:
         """(key, value) of a leaf: its value from its row, its key from the flat table
         (which holds the snapshot's height's values: the store is a view of that height)."""
-        row = self.store.get(keys.STATE_NODE + leaf_hash)
+        row = self.row(leaf_hash)
         if row is None:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} is missing from the store")
         row = check_leaf(leaf_hash, row, True)
@@ -149,8 +167,8 @@ class _Reader:
 def _children(page: Page) -> list[bytes]:
     """The child pages a page names, by hash (an order both sides compute alike)."""
     out: list[bytes] = []
-    for node in page.values():
-        if node[0] == NODE_TAG:
+    for h, node in page.items():
+        if node[0] == NODE_TAG and len(h) == HASH_SIZE:
             for child in (node[1:33], node[33:]):
                 if child != EMPTY_ROOT and child not in page:
                     out.append(child)
@@ -159,7 +177,7 @@ def _children(page: Page) -> list[bytes]:
 
 def _leaf_refs(page: Page) -> list[tuple[bytes, bytes]]:
     """(leaf hash, reference) of the leaves a page holds inline, by leaf hash."""
-    return sorted((h, n) for h, n in page.items() if n[0] == LEAF_REF_TAG)
+    return sorted((h, n) for h, n in page.items() if n[0] == LEAF_REF_TAG and len(h) == HASH_SIZE)
 
 
 def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manifest:
@@ -169,10 +187,10 @@ def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manif
     keys come from its flat table. Deterministic: the same state gives the same manifest,
     so peers holding a snapshot of one height serve the same chunks.
     """
-    reader = _Reader(store, pace)
     if root == EMPTY_ROOT:
         return Manifest(root, (), (), ())
-    top = store.get(keys.STATE_NODE + root)
+    reader = _Reader(store, root, pace)
+    top = reader.row(root)
     if top is not None and top[:1] == b"\x00":  # a state of one key: its leaf is the root
         pair = reader.leaf(root, leaf_ref(check_leaf(root, top, True)))
         return Manifest(root, (), (pair,), ())
@@ -204,7 +222,9 @@ def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manif
 def snapshot_chunks(store: KVReader, manifest: Manifest, pace: Pace = _no_pause) -> Iterator[bytes]:
     """Each chunk of ``manifest``'s snapshot, encoded, one at a time (``store`` and
     ``pace`` as for :func:`plan_snapshot`)."""
-    reader = _Reader(store, pace)
+    reader = _Reader(store, manifest.root, pace)
+    for row in manifest.pages:  # in pre-order: they say where the chunks' subtrees are filed
+        reader.page(read_page(row)[0])
     for group in manifest.chunks:
         pages: list[bytes] = []
         leaves: list[list[bytes]] = []
@@ -288,10 +308,11 @@ def _match_leaves(
         raise SnapshotError(f"{where} lacks {len(expected) - len(seen)} leaves its pages name")
 
 
-def read_chunk(data: bytes, roots: tuple[bytes, ...]) -> list[tuple[bytes, bytes]]:
-    """The rows of a chunk whose subtrees are ``roots`` (from a checked manifest): every
-    page rehashed, and all of it reachable from ``roots``, with nothing missing and
-    nothing else; :class:`SnapshotError` otherwise. Rows: (storage key, value)."""
+def read_chunk(data: bytes, roots: tuple[bytes, ...], height: int) -> list[tuple[bytes, bytes]]:
+    """The rows of a chunk whose subtrees are ``roots`` (from a checked manifest of the
+    snapshot of ``height``): every page rehashed, and all of it reachable from ``roots``,
+    with nothing missing and nothing else; :class:`SnapshotError` otherwise. Rows:
+    (storage key, value), every page and leaf filed at ``height``."""
     obj = _decode(data, "chunk")
     try:
         if obj.get("format") != SNAPSHOT_FORMAT:
@@ -320,29 +341,42 @@ def read_chunk(data: bytes, roots: tuple[bytes, ...]) -> list[tuple[bytes, bytes
     if reached != len(pages) or len(rows) != len(pages):
         raise SnapshotError("the chunk holds pages outside its subtrees")
     _match_leaves(leaves, expected, "the chunk")
-    out = [(keys.STATE_NODE + h, row) for h, (row, _) in pages.items()]
-    out.extend(leaf_rows(leaves))
+    at = keys.height_bytes(height)
+    out = [(keys.STATE_NODE + at + h, _filed(row, page, at)) for h, (row, page) in pages.items()]
+    out.extend(leaf_rows(leaves, height))
     return out
 
 
+def _filed(row: bytes, page: Page, at: bytes) -> bytes:
+    """The stored form of a checked wire-form page, each reference filed at ``at``."""
+    return row + at * (len(_children(page)) + len(_leaf_refs(page)))
+
+
 def leaf_rows(
-    leaves: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]],
+    leaves: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]], height: int
 ) -> Iterator[tuple[bytes, bytes]]:
-    """The two rows of each (key, value): its leaf (by hash) and its flat-table row."""
+    """The two rows of each (key, value): its leaf (filed at ``height``) and its
+    flat-table row."""
+    at = keys.height_bytes(height)
     for key, value in leaves:
         kh = sha256(key).digest()
         leaf_hash = sha256(b"\x00" + kh + sha256(value).digest()).digest()
-        yield keys.STATE_NODE + leaf_hash, b"\x00" + kh + value
+        yield keys.STATE_NODE + at + leaf_hash, b"\x00" + kh + value
         yield flat_key(kh), len(key).to_bytes(4, "big") + key + value
 
 
-def manifest_rows(m: Manifest) -> WriteBatch:
-    """The skeleton's rows (its pages and inline leaves), in a batch."""
+def manifest_rows(m: Manifest, height: int) -> WriteBatch:
+    """The skeleton's rows (its pages and inline leaves) and the root's filing, all at
+    ``height`` (the snapshot's), in a batch."""
     batch = WriteBatch()
+    at = keys.height_bytes(height)
     for row in m.pages:
-        batch.put(keys.STATE_NODE + read_page(row)[0], row)
-    for key, value in leaf_rows(m.leaves):
+        page_hash, stored, _ = file_page(row, height)
+        batch.put(keys.STATE_NODE + at + page_hash, stored)
+    for key, value in leaf_rows(m.leaves, height):
         batch.put(key, value)
+    if m.root != EMPTY_ROOT:
+        batch.put(keys.STATE_ROOT + m.root, at)
     return batch
 
 

@@ -290,6 +290,7 @@ class ChainAuditor:
         started = time.perf_counter()
         oldest = 0 if compare_with is None else oldest_state_height(compare_with)
         self.executor.track_retired = oldest > 0  # what node.audit_pruned needs
+        self.executor.index_retired = oldest > 0
         if (
             compare_with is not None
             and oldest == 0  # segments start from stored historic roots: none when pruned
@@ -337,8 +338,7 @@ class ChainAuditor:
         if first_bad is None:
             pruned = None
             if report.oldest_state:
-                root = self.chain.head().state_root
-                pruned = PrunedState(self.scratch, report.oldest_state, root)
+                pruned = PrunedState(self.scratch, report.oldest_state)
             compare_stores(self, store, report, pruned=pruned)
             if pruned is not None:
                 report.not_checked.append(pruned.summary(report.tip))
@@ -663,8 +663,10 @@ def describe_key(auditor: ChainAuditor, key: bytes) -> tuple[int | None, str]:
         return height, f"log node (level {level}, index {index})"
     if table == keys.LOG:
         return at, "log size record"
-    if table == keys.STATE_NODE:
-        return at, f"state node {rest.hex()[:16]}…"
+    if table == keys.STATE_NODE and len(rest) == 40:
+        return int.from_bytes(rest[:8], "big"), f"state node {rest[8:].hex()[:16]}…"
+    if table == keys.STATE_ROOT:
+        return at, f"state root filing of {rest.hex()[:16]}…"
     if table == keys.STATE_LEAF:
         row = ref if ref is not None else b""
         name = row[4 : 4 + int.from_bytes(row[:4], "big")].decode("utf-8", "replace")

@@ -72,6 +72,7 @@ class _Shared:
 
 
 _SHARED: _Shared | None = None
+_AUDITED_TABLES = (keys.STATE_NODE, keys.STATE_ROOT)  # read from the audited rows
 _NODE_CACHE = NodeCache()  # per worker process, across its segments
 
 
@@ -115,7 +116,7 @@ class SegmentStore:
         if key in data:
             return data[key]
         table = key[:2]
-        if table == keys.STATE_NODE or (table == keys.LOG and key != SIZE_KEY):
+        if table in _AUDITED_TABLES or (table == keys.LOG and key != SIZE_KEY):
             return self.rows.get(key)
         return self.seed.get(key)
 

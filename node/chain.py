@@ -104,7 +104,7 @@ class ChainStore:
         if self.initialised:
             return
         batch = WriteBatch()
-        root = StateTree(self.store).apply(dict(genesis_state), batch)
+        root = StateTree(self.store).apply(dict(genesis_state), batch, height=0)
         batch.put(keys.META + b"genesis_state_root", root)
         batch.put(keys.GENESIS_HASH, self.genesis.hash)
         stamp_format(batch)

@@ -101,6 +101,7 @@ class Executor:
         # height's state; blocks note the rows they retire whenever the store prunes.
         self.keep_heights = 0
         self.track_retired = records_retired(chain.store, 0)
+        self.index_retired = False  # the offline audit's replay: records by row too
         self.last_prune: PruneStep | None = None
         # Block pruning ([storage] block_keep_heights, ledger/block_prune.py): 0 keeps
         # every block body and receipt.
@@ -251,9 +252,8 @@ class Executor:
             # works a backlog off) at a cost in proportion to the block's own work.
             head, limit = self.chain.head(), max(PRUNE_STEP_RECORDS, 2 * executed.retired)
             self.last_prune = prune_step(
-                self.chain.store, head.height, head.state_root, self.keep_heights,
-                limit=limit, cache=self.node_cache,
-            )  # fmt: skip
+                self.chain.store, head.height, self.keep_heights, limit=limit
+            )
         if self.block_keep_heights:
             # One bounded step per block: a backlog is worked off over the next blocks.
             self.last_block_prune = prune_blocks_step(
@@ -348,9 +348,11 @@ class Executor:
         changes = signed | outcome.state_changes
         changed = close_block(state, self.genesis, changes)
         retired: list[Retired] | None = [] if self.track_retired else None
-        state_root = state.apply(dict(sorted(changes.items())), overlay.batch, retired)
+        state_root = state.apply(
+            dict(sorted(changes.items())), overlay.batch, retired, height=height
+        )
         if retired:
-            record_retired(overlay.batch, height, retired)
+            record_retired(overlay.batch, height, retired, by_row=self.index_retired)
         if changed is not None:
             put_validator_change(overlay.batch, height + 2, changed)
         for key, value in outcome.index_changes.items():

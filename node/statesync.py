@@ -305,7 +305,7 @@ class StateSync:
             )
             return False
         try:
-            rows = read_chunk(data, d.manifest.chunks[i])
+            rows = read_chunk(data, d.manifest.chunks[i], d.height)
         except SnapshotError as exc:
             self.blame(
                 peer, f"served chunk {i} of snapshot {d.height} that does not check out: {exc}"

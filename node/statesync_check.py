@@ -129,7 +129,7 @@ def base_rows(store: KVStore, d: Description, genesis: Genesis) -> WriteBatch:
     force at H, H+1 and H+2, the certificate and header of H, the head, and the chain's
     identity rows. ``store`` already holds every chunk (the sets of H+1 and H+2 are read
     from the state, checked against the certified root)."""
-    batch = manifest_rows(d.manifest)
+    batch = manifest_rows(d.manifest, d.height)
     for key, value in border_rows(d.log_border):
         batch.put(key, value)
     for change in d.history.changes:
@@ -141,7 +141,7 @@ def base_rows(store: KVStore, d: Description, genesis: Genesis) -> WriteBatch:
     batch.put(keys.BASE_HISTORY, encode(d.history.to_obj()))
     batch.put(STATE_BASE, d.height.to_bytes(8, "big"))
     batch.delete(STATE_SYNC_PARTIAL)
-    genesis_root = StateTree(MemoryStore()).apply(genesis_state(genesis), WriteBatch())
+    genesis_root = StateTree(MemoryStore()).apply(genesis_state(genesis), WriteBatch(), height=0)
     batch.put(keys.GENESIS_STATE_ROOT, genesis_root)
     batch.put(keys.GENESIS_HASH, genesis.hash)
     stamp_format(batch)

@@ -1,10 +1,12 @@
 """The store's format version: one metadata row, checked before a store is used.
 
 Format 1 (no version row: every store made before the row existed) kept the state tree
-one binary node per row; format 2 keeps it in pages of four levels (ledger/state_pages.py).
-The state roots, proofs and every other row are the same in both. A store of an older
-format is refused with the one command that migrates it; a store of a newer format (made
-by a later CityLedger) is refused too, rather than half understood.
+one binary node per row; format 2 keeps it in pages of four levels (ledger/state_pages.py);
+format 3 files those pages and leaves under the height of the block that wrote them
+(docs/store-format-3.md). The state roots, proofs and every other row are the same in
+all. A store of an older format is refused with the one command that migrates it; a
+store of a newer format (made by a later CityLedger) is refused too, rather than half
+understood.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from ledger.errors import StorageError
 from ledger.storage import keys
 from ledger.storage.protocol import KVReader, WriteBatch
 
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 """The format this code reads and writes."""
 
 
@@ -21,9 +23,10 @@ class StoreFormatError(StorageError):
     """The store was written in another format than this code's."""
 
 
-def stamp_format(batch: WriteBatch) -> None:
-    """Record :data:`STORE_FORMAT` (in the batch that writes a new store's first rows)."""
-    batch.put(keys.STORE_FORMAT, str(STORE_FORMAT).encode())
+def stamp_format(batch: WriteBatch, version: int = STORE_FORMAT) -> None:
+    """Record :data:`STORE_FORMAT` (in the batch that writes a new store's first rows), or
+    the ``version`` a migration step has reached."""
+    batch.put(keys.STORE_FORMAT, str(version).encode())
 
 
 def stored_format(store: KVReader) -> int | None:
@@ -38,10 +41,19 @@ def stored_format(store: KVReader) -> int | None:
     return int(raw)
 
 
+LEGACY_TABLES = (
+    keys.LEGACY_STATE_NODE,
+    keys.LEGACY_PAGE_NODE,
+    keys.LEGACY_RETIRED,
+    keys.LEGACY_RETIRED_LAST,
+)
+"""Where older formats kept rows this one does not read (removed by a migration)."""
+
+
 def migration_unfinished(store: KVReader) -> bool:
-    """Whether rows of the old state layout are left (a migration stopped while removing
+    """Whether rows of an older state layout are left (a migration stopped while removing
     them): the store reads correctly, but an audit would find the extra rows."""
-    return next(store.iterate(keys.LEGACY_STATE_NODE), None) is not None
+    return any(next(store.iterate(table), None) is not None for table in LEGACY_TABLES)
 
 
 def check_format(store: KVReader, home: str = "DIR") -> None:

@@ -26,11 +26,15 @@ RECEIPT = _table(b"r")  # RECEIPT + height + index -> encoded Receipt
 # Merkle log over every transaction hash since genesis
 LOG = _table(b"l")  # LOG + last_leaf(8) + level(1) -> node hash; LOG + b"size" (ledger.log)
 
-# Authenticated state (sparse Merkle tree pages and leaves; docs/formats-state.md §4)
-STATE_NODE = _table(b"p")  # STATE_NODE + hash -> a page of 4 binary levels, or a leaf
+# Authenticated state (sparse Merkle tree pages and leaves; docs/formats-state.md §4).
+# Store format 3 files each row under the height of the block that wrote it.
+STATE_NODE = _table(b"n")  # + u64be(height) + hash -> a page of 4 binary levels, or a leaf
+STATE_ROOT = _table(b"u")  # + root hash -> u64be(height): where that root's row is filed
 STATE_LEAF = _table(b"v")  # STATE_LEAF + sha256(state key) -> (state key, value)
-# Store format 1 kept one binary node per row here; only `node migrate-store` reads it.
+# Older store formats; only `node migrate-store` reads them. Format 1 kept one binary node
+# per row, format 2 the pages by hash alone.
 LEGACY_STATE_NODE = _table(b"s")  # + node hash -> 0x01 || left || right, or a leaf
+LEGACY_PAGE_NODE = _table(b"p")  # + hash -> a page (wire form) or a leaf
 
 # Committed equivocation evidence (chain rows, written in the batch of the block that
 # commits it): every piece by (block height, index in the block), and the offence index
@@ -48,11 +52,15 @@ VALSET = _table(b"w")  # + effective height -> the set (canonical list of valida
 PRUNED_HEADER = _table(b"k")  # + height -> the header's canonical bytes
 
 # Pruning, node-local (ledger/state_prune.py): which state rows left the tree at which
-# height, the last height each did, and the oldest height whose state is still whole.
+# height, and the oldest height whose state is still whole.
 PRUNE = _table(b"q")
-RETIRED = PRUNE + b"r"  # + height + node hash -> depth(1) + path(32)
-RETIRED_LAST = PRUNE + b"l"  # + node hash -> the last height it left the tree (8)
+RETIRED = PRUNE + b"d"  # + height + filed height + node hash -> 0x01 if it was a root, or b""
 OLDEST_STATE = PRUNE + b"o"  # -> the oldest height whose state the store holds (8)
+# The offline audit's replay only (node/audit_pruned.py): the same records by row.
+RETIRED_BY_ROW = PRUNE + b"a"  # + filed height + node hash -> the height it left (8)
+# Store format 2's records (+ height + hash, + hash): removed by `node migrate-store`.
+LEGACY_RETIRED = PRUNE + b"r"
+LEGACY_RETIRED_LAST = PRUNE + b"l"
 
 # Consensus, node-local: the signer's last signed (height, round, step), the evidence
 # pool (found or gossiped, not committed yet)
@@ -109,8 +117,9 @@ def receipt_key(height: int, index: int) -> bytes:
     return RECEIPT + height_bytes(height) + index.to_bytes(4, "big")
 
 
-def retired_key(height: int, node_hash: bytes) -> bytes:
-    return RETIRED + height_bytes(height) + node_hash
+def retired_key(height: int, filed_at: bytes, node_hash: bytes) -> bytes:
+    """The record of a state row (filed at ``filed_at``) that left the tree at ``height``."""
+    return RETIRED + height_bytes(height) + filed_at + node_hash
 
 
 def committed_evidence_key(height: int, index: int) -> bytes:

@@ -169,7 +169,7 @@ def test_a_pruned_store_passes_and_says_what_was_not_compared(
     home = leveldb_home(node, tmp_path)
     store = open_leveldb(str(home / "data"))
     head = node.chain.head()
-    prune_step(store, head.height, head.state_root, 3)
+    prune_step(store, head.height, 3)
     store.close()
     code, printed = _audit(home, home / "genesis.json", tmp_path / "audit.json")
     assert code == 0, printed

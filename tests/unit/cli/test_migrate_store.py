@@ -1,8 +1,10 @@
-"""Store format 2 and ``node migrate-store``, on a store made by the previous format's code.
+"""Store format 3 and ``node migrate-store``, on stores made by the previous formats' code.
 
 ``tests/vectors/store-format1/`` was written by CityLedger at commit 8f566fb (the last
-that wrote format 1: one binary state node per row, no format row), with
-``tests/unit/ledger/format1_store.py``. Every test works on a copy.
+that wrote format 1: one binary state node per row, no format row), and
+``tests/vectors/store-format2/`` at commit a39a629 (the last that wrote format 2: pages
+filed by hash), both with ``tests/unit/ledger/format1_store.py``. Every test works on a
+copy, of each unless it says otherwise.
 """
 
 from __future__ import annotations
@@ -15,28 +17,46 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import _register, cli
-from ledger import state_migrate
+from ledger import state_migrate, state_refile
 from ledger.errors import StorageError
 from ledger.genesis import Genesis
 from ledger.state import StateTree, verify_state_proof
 from ledger.state_migrate import MigrationProgress, migrate_store, state_roots
 from ledger.storage import KVStore, WriteBatch, keys, open_leveldb
-from ledger.storage.format import STORE_FORMAT, StoreFormatError, check_format, stored_format
+from ledger.storage.format import (
+    LEGACY_TABLES,
+    STORE_FORMAT,
+    StoreFormatError,
+    check_format,
+    stored_format,
+)
 from node.audit import ChainAuditor, StoreSource
 from node.chain import ChainStore
 from tests.unit.cli.kit import message, run
 
-FIXTURE = Path(__file__).parents[2] / "vectors" / "store-format1"
+VECTORS = Path(__file__).parents[2] / "vectors"
+
+
+@pytest.fixture(params=[1, 2])
+def old_format(request: pytest.FixtureRequest) -> int:
+    """The format of the store the test starts from."""
+    return int(request.param)
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    shutil.copytree(FIXTURE / "data", tmp_path / "data")
+def home(tmp_path: Path, old_format: int) -> Path:
+    shutil.copytree(VECTORS / f"store-format{old_format}" / "data", tmp_path / "data")
+    shutil.copy(VECTORS / f"store-format{old_format}" / "genesis.json", tmp_path / "genesis.json")
     return tmp_path
 
 
-def genesis() -> Genesis:
-    return Genesis.from_json((FIXTURE / "genesis.json").read_text())
+def genesis(home: Path) -> Genesis:
+    return Genesis.from_json((home / "genesis.json").read_text())
+
+
+def old_rows(rows: dict[bytes, bytes]) -> int:
+    """Rows of the tables older formats kept and this one does not."""
+    return sum(k.startswith(LEGACY_TABLES) for k in rows)
 
 
 def all_rows(store: KVStore) -> dict[bytes, bytes]:
@@ -67,36 +87,50 @@ class CrashingStore:
         self.store.close()
 
 
-def test_a_format1_store_is_refused_with_the_command_that_migrates_it(home: Path) -> None:
+def test_an_old_store_is_refused_with_the_command_that_migrates_it(
+    home: Path, old_format: int
+) -> None:
     store = open_leveldb(str(home / "data"))
     try:
-        assert stored_format(store) == 1
+        assert stored_format(store) == old_format
         with pytest.raises(StoreFormatError) as caught:
-            ChainStore(store, genesis())
+            ChainStore(store, genesis(home))
         message = str(caught.value)
         assert f"cityledger node migrate-store --home {home}" in message
-        assert "\n" not in message and "format 1" in message
+        assert "\n" not in message and f"format {old_format}" in message
         assert next(store.iterate(keys.STATE_NODE), None) is None, "refusing wrote nothing"
     finally:
         store.close()
 
 
-def test_migrated_store_audits_clean_and_proves_every_height(home: Path) -> None:
+def test_migrated_store_audits_clean_and_proves_every_height(
+    home: Path, old_format: int
+) -> None:
     store = open_leveldb(str(home / "data"))
     try:
         old = all_rows(store)
         roots = state_roots(store)
         result = migrate_store(store)
-        assert (result.roots, result.step) == (len(roots), "done") and result.pages > 0
+        assert result.step == "done" and result.states == result.refiled == len(roots)
+        if old_format == 1:
+            assert result.roots == len(roots) and result.pages > 0
+            # format 1's rows, and the format-2 pages made on the way
+            assert result.removed == old_rows(old) + result.pages + result.leaves
+        else:
+            assert result.roots == result.pages == 0 and result.removed == old_rows(old)
         rows = all_rows(store)
-        assert stored_format(store) == STORE_FORMAT
-        assert not any(k.startswith(keys.LEGACY_STATE_NODE) for k in rows)
-        assert result.removed == sum(k.startswith(keys.LEGACY_STATE_NODE) for k in old)
-        unchanged = {k: v for k, v in old.items() if not k.startswith(keys.LEGACY_STATE_NODE)}
+        assert stored_format(store) == STORE_FORMAT and old_rows(rows) == 0
+        unchanged = {
+            k: v
+            for k, v in old.items()
+            if not k.startswith(LEGACY_TABLES) and k != keys.STORE_FORMAT
+        }
         assert {k: rows[k] for k in unchanged} == unchanged, "only the state tree rows change"
-        chain = ChainStore(store, genesis())  # accepted now
+        chain = ChainStore(store, genesis(home))  # accepted now
         # Byte for byte what this version writes: the audit re-executes the chain.
-        report = ChainAuditor(genesis(), workers=1).run(StoreSource(store), compare_with=store)
+        report = ChainAuditor(genesis(home), workers=1).run(
+            StoreSource(store), compare_with=store
+        )
         assert report.ok, report.findings
         assert report.heights == chain.head().height and report.rows_compared == len(rows)
         flat = [
@@ -117,9 +151,10 @@ def test_migrated_store_audits_clean_and_proves_every_height(home: Path) -> None
 
 @pytest.mark.parametrize("at", [0.0, 0.5, 1.0])
 def test_a_migration_cut_short_carries_on_when_run_again(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: float
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: float, old_format: int
 ) -> None:
     monkeypatch.setattr(state_migrate, "BATCH_BYTES", 4096)  # many batches of pages
+    monkeypatch.setattr(state_refile, "BATCH_BYTES", 4096)  # and of states refiled
     shutil.copytree(home / "data", tmp_path / "whole")
     whole = open_leveldb(str(tmp_path / "whole"))
     try:
@@ -140,13 +175,13 @@ def test_a_migration_cut_short_carries_on_when_run_again(
     try:
         with pytest.raises(OSError, match="power cut"):
             migrate_store(CrashingStore(store, int(at * page_writes)))
-        assert stored_format(store) == 1, "the format row is written after every page"
+        assert stored_format(store) in (1, 2), "format 3 is written after every state"
         with pytest.raises(StoreFormatError):
             check_format(store)
         second = migrate_store(store)
         assert all_rows(store) == expected
-        if at:
-            assert second.pages < sum(k[:2] == keys.STATE_NODE for k in expected) * (1.01 - at)
+        if at and old_format == 2:  # the states refiled before the cut are not redone
+            assert second.refiled < second.states and (at < 1 or second.refiled == 0)
     finally:
         store.close()
 
@@ -167,7 +202,7 @@ def test_a_cleanup_cut_short_is_refused_until_run_again(home: Path) -> None:
         with pytest.raises(StoreFormatError, match="did not finish: run `cityledger node"):
             check_format(store, "H")
         again = migrate_store(store)
-        assert not again.already and again.removed > 0 and again.pages == 0
+        assert not again.already and again.removed > 0 and again.pages == again.refiled == 0
         check_format(store)
         assert migrate_store(store).already
     finally:
@@ -184,13 +219,12 @@ def test_the_command_migrates_and_a_second_run_has_nothing_to_do(home: Path) -> 
     assert second.exit_code == 0 and "nothing to do" in second.output
     store = open_leveldb(str(home / "data"))
     try:
-        ChainStore(store, genesis())
+        ChainStore(store, genesis(home))
     finally:
         store.close()
 
 
-def test_an_offline_audit_of_a_format1_home_says_to_migrate_it_then_passes(home: Path) -> None:
-    shutil.copy(FIXTURE / "genesis.json", home / "genesis.json")
+def test_an_offline_audit_of_an_old_home_says_to_migrate_it_then_passes(home: Path) -> None:
     args = ["audit", "verify", "--home", str(home), "--genesis", str(home / "genesis.json")]
     refused = run([*args, "--workers", "0"])
     assert refused.exit_code != 0

@@ -44,7 +44,7 @@ def examples(default: int) -> Callable[[F], F]:
 
 
 def state_root(data: dict[bytes, bytes]) -> bytes:
-    return StateTree(MemoryStore()).apply(dict(data), WriteBatch())
+    return StateTree(MemoryStore()).apply(dict(data), WriteBatch(), height=1)
 
 
 def run_block(chain: Chain, txs: list[Transaction], time_ms: int) -> list[Receipt]:

@@ -23,6 +23,7 @@ from ledger import encoding
 from ledger.errors import CorruptionError, DecodeError, ProofError, ValidationError
 from ledger.state import EMPTY_ROOT, NodeCache, StateProof, StateTree, verify_state_proof
 from ledger.storage import KVStore, MemoryStore, OverlayStore, WriteBatch, keys, open_leveldb
+from ledger.storage.protocol import KVReader
 from tests.unit.ledger.changes_kit import apply_changes
 
 Items = dict[bytes, bytes]
@@ -51,10 +52,17 @@ def reference_root(items: Items) -> bytes:
     return subtree(leaves, 0)
 
 
+def next_height(store: KVReader) -> int:
+    """The height after the last one that filed a state row in ``store`` (1 when none)."""
+    last = next(store.iterate(keys.STATE_NODE, reverse=True), None)
+    return 1 if last is None else int.from_bytes(last[0][2:10], "big") + 1
+
+
 def commit(store: KVStore, root: bytes, changes: dict[bytes, bytes | None]) -> bytes:
-    """Apply one block's changes through an overlay and write them, as the node does."""
+    """Apply one block's changes through an overlay and write them, as the node does (as
+    the next height: :func:`next_height`)."""
     overlay = OverlayStore(store)
-    new_root = StateTree(overlay, root).apply(changes, overlay.batch)
+    new_root = StateTree(overlay, root).apply(changes, overlay.batch, height=next_height(store))
     store.write(overlay.take())
     return new_root
 
@@ -104,7 +112,7 @@ VECTORS = [
 def test_pinned_vectors(items: Items, root_hex: str) -> None:
     assert reference_root(items).hex() == root_hex
     tree = StateTree(MemoryStore())
-    assert tree.apply(dict(items), WriteBatch()).hex() == root_hex
+    assert tree.apply(dict(items), WriteBatch(), height=1).hex() == root_hex
     assert tree.root.hex() == root_hex
 
 
@@ -146,7 +154,7 @@ def test_root_independent_of_order_and_batching(
     final = dict(initial)
     apply_changes(final, changes.items())
     # One batch of the final map...
-    one = StateTree(MemoryStore()).apply(dict(final), WriteBatch())
+    one = StateTree(MemoryStore()).apply(dict(final), WriteBatch(), height=1)
     assert one == reference_root(final)
     # ...equals the initial map then the changes, split into shuffled blocks.
     ops = list(changes.items())
@@ -178,7 +186,7 @@ def test_noop_changes_keep_the_root(filled: tuple[MemoryStore, bytes, Items]) ->
     store, root, items = filled
     same = {k: items[k] for k in list(items)[:10]}
     assert commit(store, root, {**same, b"never-set": None}) == root
-    assert StateTree(store, root).apply({}, WriteBatch()) == root
+    assert StateTree(store, root).apply({}, WriteBatch(), height=9) == root
 
 
 # --- proofs -----------------------------------------------------------------------------------
@@ -400,7 +408,9 @@ def test_apply_writes_only_into_the_batch_and_discarding_changes_nothing(
     before = dict(store.iterate(b""))
     overlay = OverlayStore(store)
     tree = StateTree(overlay, root)
-    proposed = tree.apply({key(1): b"new", key(2): None, b"fresh": b"1"}, overlay.batch)
+    proposed = tree.apply(
+        {key(1): b"new", key(2): None, b"fresh": b"1"}, overlay.batch, height=next_height(store)
+    )
     assert proposed != root and tree.root == proposed
     assert tree.get(key(1)) == b"new" and tree.get(key(2)) is None  # reads its own writes
     assert dict(store.iterate(b"")) == before, "the store is untouched"
@@ -414,10 +424,13 @@ def test_two_blocks_before_commit_then_a_fresh_tree(
     store, root, _ = filled
     overlay = OverlayStore(store)
     tree = StateTree(overlay, root, cache=NodeCache(16))
-    tree.apply({key(i): b"a" for i in range(0, 300, 3)}, overlay.batch)
-    second = tree.apply({key(i): None for i in range(0, 300, 2)}, overlay.batch)
+    height = next_height(store)
+    tree.apply({key(i): b"a" for i in range(0, 300, 3)}, overlay.batch, height=height)
+    second = tree.apply({key(i): None for i in range(0, 300, 2)}, overlay.batch, height=height + 1)
     batch = overlay.take()
-    assert all(k.startswith((keys.STATE_NODE, keys.STATE_LEAF)) for k, _ in batch.items())
+    assert all(
+        k.startswith((keys.STATE_NODE, keys.STATE_LEAF, keys.STATE_ROOT)) for k, _ in batch.items()
+    )
     store.write(batch)
     fresh = StateTree(store, second, cache=NodeCache(16))
     for i in range(300):
@@ -432,10 +445,12 @@ def test_two_blocks_before_commit_then_a_fresh_tree(
 
 def test_missing_or_corrupt_nodes_raise(filled: tuple[MemoryStore, bytes, Items]) -> None:
     store, root, _ = filled
-    node_key = keys.STATE_NODE + root
+    filed_at = store.get(keys.STATE_ROOT + root)
+    assert filed_at is not None
+    node_key = keys.STATE_NODE + filed_at + root
     raw = store.get(node_key)
     assert raw is not None
-    forged = raw[:-1] + bytes([raw[-1] ^ 1])
+    forged = raw[:40] + bytes([raw[40] ^ 1]) + raw[41:]  # inside a hash (the tail: heights)
     for bad in (forged, b"", b"\x01" + raw[1:40], b"\x07" + raw[1:]):
         batch = WriteBatch()
         batch.put(node_key, bad)
@@ -465,7 +480,7 @@ def test_apply_rejects_non_bytes() -> None:
     bad: Any
     for bad in ({"k": b"v"}, {b"k": "v"}, {b"k": bytearray(b"v")}):
         with pytest.raises(TypeError):
-            tree.apply(bad, WriteBatch())
+            tree.apply(bad, WriteBatch(), height=1)
     assert tree.root == EMPTY_ROOT
     with pytest.raises(ValueError):
         StateTree(MemoryStore(), b"short")
@@ -502,6 +517,7 @@ def test_a_walk_reads_one_row_per_four_levels() -> None:
     for block in range(5):
         root = commit(store, root, {key(i): b"v" for i in range(block * 1000, block * 1000 + 1000)})
     tree = StateTree(store, root, cache=NodeCache(max_bytes=0))
+    tree.root_filed_at()  # one read a tree: where its root's row is filed
     binary = paged = 0
     for i in range(0, 6000, 13):
         store.reads = 0
@@ -557,14 +573,22 @@ def test_every_page_read_is_checked_against_its_hash(
 def test_pinned_page_layout() -> None:
     """docs/formats-state.md §4: the stored rows of the last state of §5."""
     batch = WriteBatch()
-    root = StateTree(MemoryStore()).apply({b"alice": b"100", b"bob": b"200", b"carol": b""}, batch)
-    rows = {k[len(keys.STATE_NODE) :]: v for k, v in batch.items() if k.startswith(keys.STATE_NODE)}
+    state = {b"alice": b"100", b"bob": b"200", b"carol": b""}
+    root = StateTree(MemoryStore()).apply(state, batch, height=1)
+    at = (1).to_bytes(8, "big")
+    rows = {
+        k[len(keys.STATE_NODE) + 8 :]: v
+        for k, v in batch.items()
+        if k.startswith(keys.STATE_NODE + at)
+    }
+    assert dict(batch.items())[keys.STATE_ROOT + root] == at
     named = ((b"alice", b"100"), (b"bob", b"200"), (b"carol", b""))
     ref = {name: (_h(name) + _h(value)).hex() for name, value in named}
     leaf = {name: _h(b"\x00" + _h(name) + _h(value)) for name, value in named}
     # page, root inline, its left child inline, alice, carol; bob on the right
     assert rows[root].hex() == (
         "02" "01" "01" "03" + ref[b"alice"] + "03" + ref[b"carol"] + "03" + ref[b"bob"]
+        + at.hex() * 3  # where alice's, carol's and bob's leaf rows are filed
     )  # fmt: skip
     assert rows[root].hex() == (
         "020101032bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90ad5736"
@@ -573,6 +597,7 @@ def test_pinned_page_layout() -> None:
         "27ae41e4649b934ca495991b7852b8550381b637d8fcd2c6da6359e6963113a1170de795e4b725"
         "b84d1e0b4cfd9ec58ce927badc983df1780b60c2b3fa9d3a19a00e46aac798451f0febdca52920"
         "faaddf"
+        "000000000000000100000000000000010000000000000001"
     )
     assert rows[leaf[b"bob"]] == b"\x00" + _h(b"bob") + b"200"
     assert set(rows) == {root, *leaf.values()}

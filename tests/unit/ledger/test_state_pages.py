@@ -1,6 +1,9 @@
-"""The page codec of store format 2 (ledger/state_pages.py): every page a tree writes
-decodes to the hash it is filed under and encodes back to the same row, and a damaged
-row is refused as corrupt, never decoded into something else or crashed on."""
+"""The page codec of store format 3 (ledger/state_pages.py): every page a tree writes
+decodes to the hash it is filed under and encodes back to the same row, its wire form
+(what snapshots carry) reads back to the same nodes, and a damaged row is refused as
+corrupt, never decoded into something else or crashed on — except for the heights that
+say where the rows it refers to are filed, which are not hashed: a damaged one only
+sends a walk to a row that is not there."""
 
 from __future__ import annotations
 
@@ -11,39 +14,67 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import CorruptionError
-from ledger.state import EMPTY_ROOT
-from ledger.state_pages import LEAF_REF_TAG, NODE_TAG, PAGE_TAG, decode_page, encode_page, read_page
-from ledger.storage import MemoryStore, keys
+from ledger.state import EMPTY_ROOT, StateTree
+from ledger.state_pages import (
+    HEIGHT_SIZE,
+    LEAF_REF_TAG,
+    NODE_TAG,
+    PAGE_TAG,
+    decode_page,
+    encode_page,
+    file_page,
+    read_page,
+    wire_page,
+)
+from ledger.storage import MemoryStore, WriteBatch, keys
 from tests.unit.ledger.test_state import commit
 
+_ITEMS = {b"key-%d" % i: b"value-%d" % i for i in range(600)}
 
-def _pages(items: dict[bytes, bytes | None]) -> dict[bytes, bytes]:
-    """Every page row of a tree over ``items``, by the hash it is filed under."""
+
+def _store() -> tuple[MemoryStore, bytes]:
+    """A tree over 600 keys written in two blocks (rows filed at heights 1 and 2)."""
     store = MemoryStore()
-    commit(store, EMPTY_ROOT, items)
+    root = commit(store, EMPTY_ROOT, dict(list(_ITEMS.items())[:400]))
+    return store, commit(store, root, dict(list(_ITEMS.items())[400:]))
+
+
+def _pages(store: MemoryStore) -> dict[bytes, bytes]:
+    """Every page row of the store, by the hash it is filed under."""
     prefix = keys.STATE_NODE
-    return {key[len(prefix) :]: row for key, row in store.iterate(prefix) if row[0] == PAGE_TAG}
+    return {key[len(prefix) + 8 :]: row for key, row in store.iterate(prefix) if row[0] == PAGE_TAG}
 
 
 # pages of every shape: full, sparse, with child pages
-_TREE = _pages({b"key-%d" % i: b"value-%d" % i for i in range(600)})
+_TREE = _pages(_store()[0])
 
 
 def test_every_page_decodes_to_its_hash_and_encodes_back_to_its_row() -> None:
     assert len(_TREE) > 40
     for page_hash, row in _TREE.items():
-        root, page = read_page(row)
-        assert root == page_hash
-        assert decode_page(page_hash, row) == page
+        page = decode_page(page_hash, row)
         assert page[page_hash][0] == NODE_TAG
         assert encode_page(page_hash, page) == (row, page)
         assert encode_page(page_hash, page, decoded=False) == (row, {})
+        wire, same = wire_page(page_hash, row)
+        assert same == page
+        refs = [k for k in page if len(k) == 33]
+        assert refs and len(wire) == len(row) - HEIGHT_SIZE * len(refs)
+        root, bare = read_page(wire)
+        assert root == page_hash and bare == {k: v for k, v in page.items() if len(k) == 32}
+        assert encode_page(page_hash, page, filed=False)[0] == wire
+        h, stored, filed = file_page(wire, 7)
+        assert h == page_hash and decode_page(page_hash, stored) == filed
+        assert {v for k, v in filed.items() if len(k) == 33} == {(7).to_bytes(8, "big")}
 
 
 def test_a_decoded_page_holds_its_nodes_under_their_hashes() -> None:
-    for row in _TREE.values():
-        _, page = read_page(row)
+    for page_hash, row in _TREE.items():
+        page = decode_page(page_hash, row)
         for node_hash, node in page.items():
+            if len(node_hash) == 33:
+                assert int.from_bytes(node, "big") in (1, 2)  # the two blocks that wrote rows
+                continue
             if node[0] == LEAF_REF_TAG:
                 assert hashlib.sha256(b"\x00" + node[1:]).digest() == node_hash
             else:
@@ -59,7 +90,8 @@ def test_a_decoded_page_holds_its_nodes_under_their_hashes() -> None:
 )
 def test_a_damaged_row_is_refused_as_corrupt(which: int, at: int, byte: int, how: str) -> None:
     page_hash, row = list(_TREE.items())[which]
-    at %= len(row)
+    wire_size = len(wire_page(page_hash, row)[0])
+    at %= wire_size if how == "flip" else len(row)  # (heights: the next test)
     if how == "flip":
         damaged = row[:at] + bytes([row[at] ^ (byte or 1)]) + row[at + 1 :]
     elif how == "cut":
@@ -78,15 +110,41 @@ def test_a_row_that_is_not_a_page_is_named_in_the_error() -> None:
             read_page(bad)
 
 
+def test_a_damaged_height_sends_a_walk_to_a_missing_row_never_to_another_value() -> None:
+    store, root = _store()
+    missing = 0
+    for key, row in list(store.iterate(keys.STATE_NODE)):
+        if row[0] != PAGE_TAG:
+            continue
+        damaged = row[:-1] + bytes([row[-1] ^ 0x04])  # the last reference's height
+        batch = WriteBatch()
+        batch.put(key, damaged)
+        store.write(batch)
+        tree = StateTree(store, root)
+        for k, value in _ITEMS.items():
+            try:
+                assert tree.get_at(root, k) == value
+            except CorruptionError as exc:
+                assert "missing from the store" in str(exc)
+                missing += 1
+        batch = WriteBatch()
+        batch.put(key, row)
+        store.write(batch)
+    assert missing  # the damaged references of the live pages are on keys' paths
+
+
 def test_encoding_a_page_whose_nodes_are_missing_is_refused() -> None:
     page_hash, row = next(iter(_TREE.items()))
-    _, page = read_page(row)
+    page = decode_page(page_hash, row)
     with pytest.raises(CorruptionError, match="unknown"):
         encode_page(page_hash, {})
     inner = {h: n for h, n in page.items() if h != page_hash and n[0] == NODE_TAG}
     assert inner, "the first page has internal nodes below its root"
     with pytest.raises(CorruptionError, match="unknown"):
         encode_page(page_hash, {h: n for h, n in page.items() if h not in inner})
+    unfiled = {h: n for h, n in page.items() if len(h) == 32}
+    with pytest.raises(CorruptionError, match="not filed"):
+        encode_page(page_hash, unfiled)
     leaf_hash = next(h for h, n in page.items() if n[0] == LEAF_REF_TAG)
     with pytest.raises(ValueError, match="internal node"):
         encode_page(leaf_hash, page)

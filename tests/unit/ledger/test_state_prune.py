@@ -2,11 +2,12 @@
 that delete them (ledger/state_prune.py).
 
 The oracle is a full walk of the stored tree under a root (every page and leaf row it
-needs), written here without the code under test: the rows a block retires must be
-exactly those its old root's walk finds and its new root's does not, and after pruning
-every kept root must still walk whole while every row no kept root needs is gone. The
-changes draw from a few keys and values on purpose, so that rows come back (a value set
-back, a subtree restored) — the case a naive "delete the old version's rows" gets wrong.
+needs, by where it is filed), written here without the code under test: the rows a block
+retires must be exactly those its old root's walk finds and its new root's does not, and
+after pruning every kept root must still walk whole while every row no kept root needs
+is gone. The changes draw from a few keys and values on purpose, so that content comes
+back (a value set back, a subtree restored): filed by height, it comes back as a new row,
+and the old one must still go.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import pytest
 
 from ledger.errors import CorruptionError
 from ledger.state import EMPTY_ROOT, StateTree
-from ledger.state_pages import NODE_TAG, decode_page
+from ledger.state_pages import FILED, NODE_TAG, decode_page
 from ledger.state_prune import (
     StatePruned,
-    is_back,
     oldest_state_height,
     prune_step,
     record_retired,
@@ -34,26 +34,36 @@ KEYS = [f"k{i}".encode() for i in range(48)]
 VALUES = [b"a", b"b", b"c", None]
 
 
-def rows_of(store: MemoryStore, root: bytes) -> set[bytes]:
-    """Every STATE_NODE row the tree under ``root`` needs (raises if one is missing)."""
+def rows_of(store: MemoryStore, root_filing: bytes | None) -> set[bytes]:
+    """Every STATE_NODE row (filed height + hash) the tree whose root row is
+    ``root_filing`` (None: empty) needs; raises if one is missing."""
     need: set[bytes] = set()
-    stack = [] if root == EMPTY_ROOT else [root]
+    stack = [] if root_filing is None else [root_filing]
     while stack:
-        node_hash = stack.pop()
-        need.add(node_hash)
-        row = store.get(keys.STATE_NODE + node_hash)
+        filing = stack.pop()
+        need.add(filing)
+        row = store.get(keys.STATE_NODE + filing)
         if row is None:
-            raise AssertionError(f"row {node_hash.hex()[:12]} is missing")
+            raise AssertionError(f"row {filing.hex()[:28]} is missing")
         if row[0] == 0:
             continue
-        page = decode_page(node_hash, row)
+        page = decode_page(filing[8:], row)
         for h, node in page.items():
-            if node[0] != NODE_TAG:
-                need.add(h)
-                assert store.get(keys.STATE_NODE + h) is not None, "leaf row missing"
+            if len(h) != 32:
                 continue
-            stack.extend(c for c in (node[1:33], node[33:]) if c != EMPTY_ROOT and c not in page)
+            if node[0] != NODE_TAG:
+                need.add(page[FILED + h] + h)
+                assert store.get(keys.STATE_NODE + page[FILED + h] + h) is not None, "leaf missing"
+                continue
+            for c in (node[1:33], node[33:]):
+                if c != EMPTY_ROOT and c not in page:
+                    stack.append(page[FILED + c] + c)
     return need
+
+
+def filing(tree: StateTree) -> bytes | None:
+    """Where the tree's root row is filed, and its hash (None: the empty tree)."""
+    return None if tree.root == EMPTY_ROOT else tree.root_filed_at() + tree.root
 
 
 def state_rows(store: MemoryStore) -> set[bytes]:
@@ -65,7 +75,7 @@ def grow(store: MemoryStore, tree: StateTree, height: int, rng: random.Random) -
     changes = {rng.choice(KEYS): rng.choice(VALUES) for _ in range(rng.randint(1, 6))}
     batch = WriteBatch()
     retired: list[Retired] = []
-    tree.apply(changes, batch, retired)
+    tree.apply(changes, batch, retired, height=height)
     record_retired(batch, height, retired)
     store.write(batch)
     return retired
@@ -76,13 +86,17 @@ def test_retired_rows_are_exactly_what_the_new_tree_lacks(seed: int) -> None:
     rng = random.Random(seed)
     store = MemoryStore()
     tree = StateTree(store)
-    before = rows_of(store, tree.root)
+    before = rows_of(store, filing(tree))
     for height in range(1, 120):
+        old_root = tree.root
         retired = grow(store, tree, height, rng)
-        after = rows_of(store, tree.root)
-        names = [r.node_hash for r in retired]
+        after = rows_of(store, filing(tree))
+        names = [r.filed_at + r.node_hash for r in retired]
         assert len(names) == len(set(names)), f"seed {seed}: a row retired twice"
         assert set(names) == before - after, f"seed {seed}, height {height}"
+        old_row = [f for f in before - after if f[8:] == old_root]
+        assert [r.filed_at + r.node_hash for r in retired if r.root] == old_row
+        assert all(n[:8] == keys.height_bytes(height) for n in after - before), "new: filed here"
         before = after
 
 
@@ -95,46 +109,63 @@ def test_pruning_keeps_the_window_whole_and_deletes_the_rest(
     rng = random.Random(seed)
     store = MemoryStore()
     tree = StateTree(store)
-    roots = {0: tree.root}
+    roots: dict[int, bytes | None] = {0: filing(tree)}
     ever_retired: set[bytes] = set()
-    came_back = 0  # rows that left, came back and left again: the case to get right
+    came_back = 0  # content that left, came back and left again
     for height in range(1, 150):
         retired = grow(store, tree, height, rng)
         came_back += sum(1 for r in retired if r.node_hash in ever_retired)
         ever_retired.update(r.node_hash for r in retired)
-        roots[height] = tree.root
-        step = prune_step(store, height, tree.root, keep, limit=limit)
+        roots[height] = filing(tree)
+        step = prune_step(store, height, keep, limit=limit)
         assert step.oldest == max(0, height - keep + 1) == oldest_state_height(store)
         for h in range(step.oldest, height + 1):
             rows_of(store, roots[h])  # every kept state still walks whole
-    while not prune_step(store, 149, tree.root, keep, limit=limit).done:
+    while not prune_step(store, 149, keep, limit=limit).done:
         pass
-    needed = set().union(*(rows_of(store, roots[h]) for h in range(150 - keep, 150)))
+    kept = [roots[h] for h in range(150 - keep, 150)]
+    needed = set().union(*(rows_of(store, r) for r in kept))
     assert state_rows(store) == needed, f"seed {seed}: rows no kept state needs are left"
-    assert came_back > 10, f"seed {seed}: the changes did not exercise rows coming back"
+    # Each kept root's hash still says where its row is. The root rows of pruned pages
+    # are gone; a one-key state's root is its leaf, which may leave the tree long after
+    # it stopped being the root: its root row stays (a chain's state never has one key).
+    root_rows = {v + k[len(keys.STATE_ROOT) :] for k, v in store.iterate(keys.STATE_ROOT)}
+    assert {r for r in kept if r is not None} <= root_rows
+    for stale in root_rows - {r for r in kept if r is not None}:
+        assert store.get(keys.STATE_NODE + stale) is None
+        assert int.from_bytes(stale[:8], "big") < 150 - keep
+    assert came_back > 10, f"seed {seed}: the changes did not exercise content coming back"
     with pytest.raises(AssertionError, match="missing"):  # a pruned version really is gone
         rows_of(store, roots[1])
 
 
 def test_a_row_that_comes_back_is_not_deleted() -> None:
-    """k0 = a, then b, then a again: the leaf of ``a`` left at 2 and is back at 3."""
+    """k0 = a, then b, then a again: the leaf of ``a`` left at 2 and is back at 3, as a
+    new row filed at 3 (the one of height 1 goes)."""
     store = MemoryStore()
     tree = StateTree(store)
     for height, value in enumerate([b"a", b"b", b"a"], start=1):
         batch = WriteBatch()
         retired: list[Retired] = []
-        tree.apply({b"k0": value, b"k1": b"x"}, batch, retired)
+        tree.apply({b"k0": value, b"k1": b"x"}, batch, retired, height=height)
         record_retired(batch, height, retired)
         store.write(batch)
-    prune_step(store, 3, tree.root, 1)
-    assert StateTree(store).get_at(tree.root, b"k0") == b"a"
-    rows_of(store, tree.root)
+    prune_step(store, 3, 1)
+    assert StateTree(store, tree.root).get_at(tree.root, b"k0") == b"a"
+    rows_of(store, filing(tree))
 
 
-def test_is_back_refuses_a_corrupt_record() -> None:
+def test_a_corrupt_retirement_record_is_refused_and_nothing_is_deleted() -> None:
     store = MemoryStore()
-    with pytest.raises(CorruptionError):
-        is_back(store, StateTree(store), b"\x01" * 32, b"\x00" * 5)
+    tree = StateTree(store)
+    batch = WriteBatch()
+    tree.apply({b"k0": b"a"}, batch, height=1)
+    batch.put(keys.RETIRED + keys.height_bytes(1) + b"\x00" * 5, b"")
+    store.write(batch)
+    before = dict(store.iterate(b""))
+    with pytest.raises(CorruptionError, match="retirement record"):
+        prune_step(store, 5, 1)
+    assert dict(store.iterate(b"")) == before
 
 
 def test_reads_below_the_oldest_height_are_refused_with_the_height() -> None:

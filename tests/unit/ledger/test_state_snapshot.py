@@ -12,16 +12,20 @@ from ledger.state_proof import EMPTY_ROOT
 from ledger.storage import WriteBatch, keys
 from ledger.storage.memory import MemoryStore
 
+SNAPSHOT_HEIGHT = 40  # every row of a rebuilt store is filed at it
+
 
 def _state(n: int, *, deletes: int = 0) -> tuple[MemoryStore, bytes]:
     store = MemoryStore()
     tree = StateTree(store)
     batch = WriteBatch()
-    tree.apply({f"key/{i}".encode(): f"value {i}".encode() * (i % 5) for i in range(n)}, batch)
+    tree.apply(
+        {f"key/{i}".encode(): f"value {i}".encode() * (i % 5) for i in range(n)}, batch, height=1
+    )
     store.write(batch)
     if deletes:
         batch = WriteBatch()
-        tree.apply({f"key/{i}".encode(): None for i in range(deletes)}, batch)
+        tree.apply({f"key/{i}".encode(): None for i in range(deletes)}, batch, height=2)
         store.write(batch)
     return store, tree.root
 
@@ -30,10 +34,10 @@ def _rebuild(store: MemoryStore, root: bytes) -> tuple[MemoryStore, snap.Manifes
     manifest = snap.read_manifest(snap.plan_snapshot(store, root).encode(), root)
     chunks = list(snap.snapshot_chunks(store, manifest))
     out = MemoryStore()
-    out.write(snap.manifest_rows(manifest))
+    out.write(snap.manifest_rows(manifest, SNAPSHOT_HEIGHT))
     for data, roots in zip(chunks, manifest.chunks, strict=True):
         batch = WriteBatch()
-        for key, value in snap.read_chunk(data, roots):
+        for key, value in snap.read_chunk(data, roots, SNAPSHOT_HEIGHT):
             batch.put(key, value)
         out.write(batch)
     return out, manifest, chunks
@@ -57,10 +61,19 @@ def test_a_snapshot_rebuilds_the_state_row_for_row() -> None:
         key = f"key/{i}".encode()
         assert rebuilt.get_at(root, key) == StateTree(store, root).get_at(root, key)
         assert rebuilt.prove(key) == StateTree(store, root).prove(key)
+    # every row filed at the snapshot's height, the same rows as the original's otherwise
+    at = SNAPSHOT_HEIGHT.to_bytes(8, "big")
+    assert all(k[2:10] == at for k, _ in out.iterate(keys.STATE_NODE))
+    assert list(out.iterate(keys.STATE_ROOT)) == [(keys.STATE_ROOT + root, at)]
+    assert {k[10:] for k, _ in out.iterate(keys.STATE_NODE)} <= {
+        k[10:] for k, _ in store.iterate(keys.STATE_NODE)
+    }
     # the rebuilt store applies updates as the original does
     b1, b2 = WriteBatch(), WriteBatch()
     change = {b"key/7": b"new", b"key/2999": None, b"fresh": b"x"}
-    assert StateTree(out, root).apply(change, b1) == StateTree(store, root).apply(change, b2)
+    assert StateTree(out, root).apply(change, b1, height=41) == StateTree(store, root).apply(
+        change, b2, height=41
+    )
 
 
 def test_small_states_fit_one_chunk_or_none() -> None:
@@ -80,6 +93,7 @@ def test_snapshots_of_one_state_are_the_same_bytes() -> None:
     StateTree(again).apply(
         {f"key/{i}".encode(): f"value {i}".encode() * (i % 5) for i in reversed(range(800))},
         batch,
+        height=9,
     )
     again.write(batch)
     one = snap.plan_snapshot(store, root)
@@ -111,9 +125,9 @@ def test_a_tampered_chunk_is_refused_on_arrival() -> None:
     }
     for name, data in cases.items():
         with pytest.raises(snap.SnapshotError):
-            snap.read_chunk(data, roots)
+            snap.read_chunk(data, roots, SNAPSHOT_HEIGHT)
             pytest.fail(name)
-    assert snap.read_chunk(good, roots)  # the untouched chunk passes
+    assert snap.read_chunk(good, roots, SNAPSHOT_HEIGHT)  # the untouched chunk passes
 
 
 @pytest.mark.usefixtures("small_chunks")

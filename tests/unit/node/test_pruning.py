@@ -82,17 +82,20 @@ def test_the_audit_names_a_kept_state_row_deleted_from_a_pruned_store(
     for victim in ("kept", "tip"):
         kit = _chain(3)
         if victim == "tip":
-            node_hash = kit.chain.head().state_root
-        else:
-            start = keys.retired_key(BLOCKS, b"")
+            root = kit.chain.head().state_root
+            at = kit.store.get(keys.STATE_ROOT + root)
+            assert at is not None
+            filing = at + root
+        else:  # a row that left the tree with the last block
+            start = keys.RETIRED + keys.height_bytes(BLOCKS)
             key, _ = next(kit.store.iterate(keys.RETIRED, start=start))
-            node_hash = key[len(start) :]
+            filing = key[len(start) :]
         batch = WriteBatch()
-        batch.delete(keys.STATE_NODE + node_hash)
+        batch.delete(keys.STATE_NODE + filing)
         kit.store.write(batch)
         report = _audit(kit, 0, str(tmp_path / victim) if streaming else None)
         assert [f.problem for f in report.findings] == ["missing from the store"], victim
-        assert report.findings[0].key == keys.STATE_NODE + node_hash
+        assert report.findings[0].key == keys.STATE_NODE + filing
 
 
 def test_a_read_that_pruning_overtakes_says_pruned_not_corrupt() -> None:

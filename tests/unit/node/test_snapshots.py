@@ -50,7 +50,7 @@ def test_a_snapshot_is_of_its_height_while_blocks_go_on(
     description = check_description(book.part(6, 0), GENESIS, 6)
     assert description.header.state_root == kit.chain.header(6).state_root  # type: ignore[union-attr]
     for i, roots in enumerate(description.manifest.chunks):
-        assert state_snapshot.read_chunk(book.part(6, i + 1), roots)
+        assert state_snapshot.read_chunk(book.part(6, i + 1), roots, 6)
     assert book.part(6, held.chunks + 1) == b"" and book.part(7, 0) == b""
     kit.store.close()
 

@@ -210,7 +210,7 @@ async def test_state_below_a_pruned_nodes_window_is_refused_with_the_height(
     """A node that keeps the last 4 heights (pruning switched on at head 9) answers 410
     ``state_pruned`` below height 6, for raw state and domain reads alike, and serves 6."""
     head = node.chain.head()
-    prune_step(node.store, head.height, head.state_root, 4)
+    prune_step(node.store, head.height, 4)
     status, answer = await get_obj(client, "/v1/status")
     assert status == 200 and answer["oldest_state_height"] == 6
     for path in (state_path(sk.org_key("acme"), "height=5"), "/v1/orgs/acme?height=5"):

@@ -30,7 +30,7 @@ async def test_old_blocks_are_served_with_what_needs_their_state_redacted(
     declare, permit = kinds.index("shipment.declare"), kinds.index("permit.apply")
     assert declare not in await _redacted(client, clock, declared, "acme-trader")  # consignor
     head = node.chain.head()
-    prune_step(node.store, head.height, head.state_root, 1)
+    prune_step(node.store, head.height, 1)
     assert declared < head.height
     hidden = await _redacted(client, clock, declared, "acme-trader")
     assert declare in hidden and permit not in hidden  # permits are public: no state needed
