@@ -51,8 +51,7 @@ class _Reporter:
             share = state.states_done / state.states
             eta = f", about {elapsed / share - elapsed:.0f} s left" if share else ""
             err_console.print(
-                f"states filed by height {state.states_done:,}/{state.states:,} "
-                f"({share:.0%}){eta}",
+                f"states filed by height {state.states_done:,}/{state.states:,} ({share:.0%}){eta}",
                 highlight=False,
                 soft_wrap=True,
             )

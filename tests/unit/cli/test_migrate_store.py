@@ -103,9 +103,7 @@ def test_an_old_store_is_refused_with_the_command_that_migrates_it(
         store.close()
 
 
-def test_migrated_store_audits_clean_and_proves_every_height(
-    home: Path, old_format: int
-) -> None:
+def test_migrated_store_audits_clean_and_proves_every_height(home: Path, old_format: int) -> None:
     store = open_leveldb(str(home / "data"))
     try:
         old = all_rows(store)
@@ -128,9 +126,7 @@ def test_migrated_store_audits_clean_and_proves_every_height(
         assert {k: rows[k] for k in unchanged} == unchanged, "only the state tree rows change"
         chain = ChainStore(store, genesis(home))  # accepted now
         # Byte for byte what this version writes: the audit re-executes the chain.
-        report = ChainAuditor(genesis(home), workers=1).run(
-            StoreSource(store), compare_with=store
-        )
+        report = ChainAuditor(genesis(home), workers=1).run(StoreSource(store), compare_with=store)
         assert report.ok, report.findings
         assert report.heights == chain.head().height and report.rows_compared == len(rows)
         flat = [
