@@ -52,7 +52,7 @@ from mypy_extensions import mypyc_attr
 
 from ledger.errors import CorruptionError
 from ledger.state_pages import (
-    FILED,
+    NO_HEIGHT,
     NODE_TAG,
     PAGE_MASK,
     NodeCache,
@@ -155,9 +155,9 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         """
         _check_root(root)
         kh = sha256(key).digest()
-        _, _, leaf_hash, leaf, at = self._walk(root, kh, None)
+        _, _, leaf_hash, leaf = self._walk(root, kh, None)
         if leaf is not None and leaf[1:33] == kh:
-            return self._value(leaf_hash, leaf, at)
+            return self._value(leaf_hash, leaf)
         return None
 
     def prove(self, key: bytes, root: bytes | None = None) -> StateProof:
@@ -165,52 +165,56 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         root = self.root if root is None else _check_root(root)
         kh = sha256(key).digest()
         siblings: list[bytes] = []
-        depth, bits, leaf_hash, leaf, at = self._walk(root, kh, siblings)
+        depth, bits, leaf_hash, leaf = self._walk(root, kh, siblings)
         bitmap = bitmap_bytes(bits, depth)
         if leaf is None:
             return StateProof(key, None, depth, bitmap, tuple(siblings))
         if leaf[1:33] == kh:
-            value = self._value(leaf_hash, leaf, at)
+            value = self._value(leaf_hash, leaf)
             return StateProof(key, value, depth, bitmap, tuple(siblings))
-        other_value_hash = leaf[33:]  # a leaf met on a walk is a reference
+        other_value_hash = leaf[33:65]  # a leaf met on a walk is a reference
         return StateProof(key, None, depth, bitmap, tuple(siblings), leaf[1:33], other_value_hash)
 
     def _walk(
         self, root: bytes, kh: bytes, siblings: list[bytes] | None
-    ) -> tuple[int, int, bytes, bytes | None, bytes]:
+    ) -> tuple[int, int, bytes, bytes | None]:
         """Follow ``kh``'s path to its end: (depth, sibling bits, leaf hash, the leaf's
-        reference or None where the path ends empty, the height its row is filed at).
+        reference (where its row is filed included), or None where the path ends empty).
 
         Non-empty siblings are appended to ``siblings`` when given; bit ``255 - level``
         of the returned int is set for each of them.
         """
         path = int.from_bytes(kh, "big")
         if root == EMPTY_ROOT:
-            return 0, 0, EMPTY_ROOT, None, b""
-        page: Page = {FILED + root: self.root_filed_at(root)}  # the page the walk is in
+            return 0, 0, EMPTY_ROOT, None
+        page: Page = {}  # the page the walk is in: one path needs no other
+        at = self.root_filed_at(root)  # where the next page's row is filed
         node_hash = root
         depth = bits = 0
         while node_hash != EMPTY_ROOT:
             node = page.get(node_hash)
             if node is None:
-                page = self._page(node_hash, depth, page.get(FILED + node_hash))
+                page = self._page(node_hash, depth, at)
                 node = page[node_hash]
             if node[0] != NODE_TAG:
-                return depth, bits, node_hash, node, page[FILED + node_hash]
-            if (path >> (255 - depth)) & 1:
-                node_hash, sibling = node[33:], node[1:33]
+                return depth, bits, node_hash, node
+            right = (path >> (255 - depth)) & 1
+            if right:
+                node_hash, sibling = node[33:65], node[1:33]
             else:
-                node_hash, sibling = node[1:33], node[33:]
+                node_hash, sibling = node[1:33], node[33:65]
+            if depth & PAGE_MASK == PAGE_MASK:  # the next node starts a page: where it is
+                at = node[73:81] if right else node[65:73]
             if siblings is not None and sibling != EMPTY_ROOT:
                 siblings.append(sibling)
                 bits |= 1 << (255 - depth)
             depth += 1
-        return depth, bits, EMPTY_ROOT, None, b""
+        return depth, bits, EMPTY_ROOT, None
 
-    def _page(self, node_hash: bytes, depth: int, at: bytes | None) -> Page:
+    def _page(self, node_hash: bytes, depth: int, at: bytes) -> Page:
         """The page starting at ``node_hash`` (``depth`` divisible by 4), filed at ``at``:
         cached, or read."""
-        if depth & PAGE_MASK or at is None:
+        if depth & PAGE_MASK or len(at) != 8 or at == NO_HEIGHT:
             raise CorruptionError(
                 f"state node {node_hash.hex()} at depth {depth} is in none of the pages read"
             )
@@ -226,21 +230,22 @@ class StateTree:  # through its own layers (node/audit_segments.py)
             raise CorruptionError(f"state node {node_hash.hex()} is missing from the store")
         if row[:1] == b"\x00":  # a tree of one key: the root is its leaf
             ref = leaf_ref(check_leaf(node_hash, row, self.verify_nodes))
-            return {node_hash: ref, FILED + node_hash: filing[:8]}
+            return {node_hash: ref + filing[:8]}
         page = decode_page(node_hash, row)
         if depth < self.cache.depth_limit:
             self.cache.add(filing, page)
         return page
 
-    def _value(self, leaf_hash: bytes, leaf: bytes, at: bytes) -> bytes:
-        """The value of a leaf met on a walk (as its reference, its row filed at ``at``):
-        read from its row and checked against the reference's key and value hash (the
-        page that held the reference was checked against its own hash when it was read)."""
-        row = self.store.get(_NODE + at + leaf_hash)
+    def _value(self, leaf_hash: bytes, leaf: bytes) -> bytes:
+        """The value of a leaf met on a walk (as its reference): read from its row, where
+        the reference says it is filed, and checked against the reference's key and value
+        hash (the page that held the reference was checked against its own hash when it
+        was read)."""
+        row = self.store.get(_NODE + leaf[65:73] + leaf_hash)
         if row is None:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} is missing from the store")
         row = check_leaf(leaf_hash, row, False)
-        if row[1:33] != leaf[1:33] or sha256(row[33:]).digest() != leaf[33:]:
+        if row[1:33] != leaf[1:33] or sha256(row[33:]).digest() != leaf[33:65]:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} does not match its hash")
         return row[33:]
 
@@ -286,24 +291,25 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         """:meth:`apply` of changes already prepared and sorted by key hash, without the
         flat table (store migration refiles old states by key hash: ledger/state_refile.py)."""
         at = height.to_bytes(8, "big")
-        update = _BatchUpdate(entries, self)
+        update = _BatchUpdate(entries, self, at)
         new_root = update.run(self.root)
         if retired is not None:
             retired += retired_rows(self.root, new_root, update, entries)
-        pages, leaves = update.pages(at)
+        pages, leaves = update.pages()
         put = batch.put
         for kh, value, leaf_hash in leaves:
             put(_NODE + at + leaf_hash, b"\x00" + kh + value)
-        cache, limit, known = self.cache, self.cache.depth_limit, update.known
+        cache, limit, filed = self.cache, self.cache.depth_limit, update.filed
         for node_hash in update.places.keys() - pages.keys():
-            cache.discard(known[FILED + node_hash] + node_hash)  # replaced
+            cache.discard(filed[node_hash] + node_hash)  # a changed key's walk entered it
         for node_hash, (row, page, depth) in pages.items():
             put(_NODE + at + node_hash, row)
             if depth < limit:
                 cache.add(at + node_hash, page)
         if new_root != self.root:
-            self._root_at = None if new_root == EMPTY_ROOT else known[FILED + new_root]
-            if self._root_at is not None:
+            self._root_at = None
+            if new_root != EMPTY_ROOT:
+                self._root_at = update.filed_at(new_root)
                 put(_ROOT + new_root, self._root_at)
         self.root = new_root
         return new_root
@@ -344,10 +350,17 @@ class _BatchUpdate:
     keys is read and rehashed once. Below an old leaf or empty subtree the new
     subtree is built directly from the surviving entries. Every page the walk reads
     joins :attr:`known`, so the old nodes a new page keeps are at hand to write it.
+
+    Where rows are filed (store format 3) travels with the nodes: a page's row is found
+    through the fourth-level node above it (``node[65:73]`` for its left child,
+    ``node[73:81]`` for its right), a leaf's through its reference (``ref[65:73]``).
+    Every new row is filed at :attr:`at`; every row the old tree holds keeps its place.
     """
 
     __slots__ = (
+        "at",
         "fetched",
+        "filed",
         "hashes",
         "known",
         "nodes",
@@ -358,19 +371,22 @@ class _BatchUpdate:
         "values",
     )
 
-    def __init__(self, entries: list[Entry], tree: StateTree) -> None:
+    def __init__(self, entries: list[Entry], tree: StateTree, at: bytes) -> None:
         self.paths = [int.from_bytes(entry[0], "big") for entry in entries]
         self.hashes = [entry[3] for entry in entries]
         self.tree = tree
+        self.at = at
         self.known: Page = {}
         """The nodes of every old page read, by hash."""
         self.fetched: dict[bytes, Page] = {}
         """Every old page read, by its root hash (what :func:`retired_rows` walks)."""
+        self.filed: dict[bytes, bytes] = {}
+        """Where the row of each old page read is filed."""
         self.places: dict[bytes, tuple[int, int]] = {}
         """Depth and a path (as an int) of the fetched pages a changed key's walk entered."""
         self.nodes: dict[bytes, bytes] = {}
         """Every node created, by hash (all of them are in the new tree); leaves as
-        references (``0x03 || key_hash || value_hash``), as pages hold them."""
+        references without a height (``0x03 || key_hash || value_hash``)."""
         self.roots: dict[bytes, int] = {}
         """The created internal nodes that start a page, and their depths."""
         for _kh, _key, _value, leaf_hash, ref in entries:
@@ -379,74 +395,86 @@ class _BatchUpdate:
         self.values = {entry[3]: entry for entry in entries if entry[3] is not None}
 
     def run(self, root: bytes) -> bytes:
-        if root != EMPTY_ROOT:
-            self.known[FILED + root] = self.tree.root_filed_at()
-        return self.update(root, 0, 0, len(self.paths))
+        at = self.tree.root_filed_at() if root != EMPTY_ROOT else NO_HEIGHT
+        return self.update(root, 0, 0, len(self.paths), at)
 
-    def read(self, node_hash: bytes, depth: int, path: int | None = None) -> bytes:
-        """An old node: from a page already read, or the one it starts."""
+    def read(self, node_hash: bytes, depth: int, at: bytes, path: int | None = None) -> bytes:
+        """An old node: from a page already read, or the one it starts (filed at ``at``)."""
         node = self.known.get(node_hash)
-        return self.fetch(node_hash, depth, path) if node is None else node
+        return self.fetch(node_hash, depth, at, path) if node is None else node
 
-    def fetch(self, node_hash: bytes, depth: int, path: int | None = None) -> bytes:
-        """The node at the top of a page (``depth`` divisible by 4): its page, from the
-        cache or the store, joins :attr:`known`, where the walk finds the levels below.
-        ``path``: a changed key's path through it, when the walk follows one."""
-        page = self.tree._page(node_hash, depth, self.known.get(FILED + node_hash))
+    def fetch(self, node_hash: bytes, depth: int, at: bytes, path: int | None = None) -> bytes:
+        """The node at the top of a page (``depth`` divisible by 4, its row filed at
+        ``at``): its page, from the cache or the store, joins :attr:`known`, where the
+        walk finds the levels below. ``path``: a changed key's path through it, when the
+        walk follows one."""
+        page = self.tree._page(node_hash, depth, at)
         self.known.update(page)
         self.fetched[node_hash] = page
+        self.filed[node_hash] = at
         if path is not None:
             self.places[node_hash] = (depth, path)
         return page[node_hash]
 
+    def filed_at(self, node_hash: bytes) -> bytes:
+        """Where the row of a node of the new tree is filed (after :meth:`pages`): a
+        page or leaf made by this update at :attr:`at`, an old one where it was."""
+        if node_hash in self.roots:
+            return self.at
+        node = self.known.get(node_hash)
+        if node is not None and node[0] != NODE_TAG:
+            return node[65:73]
+        return self.filed[node_hash]
+
     def pages(
-        self, at: bytes
+        self,
     ) -> tuple[dict[bytes, tuple[bytes, Page, int]], list[tuple[bytes, bytes, bytes]]]:
         """Every new page: root hash -> (stored row, decoded page, depth), the decoded
         page empty for pages too deep for the cache (nothing else reads it); and every
-        new leaf, (key hash, value, leaf hash). New rows are filed at ``at``; a leaf the
-        old tree holds already (a key set to its value) keeps its row."""
-        known, limit = self.known, self.tree.cache.depth_limit
-        known.update(self.nodes)  # a hash names one node: old and new never disagree
+        new leaf, (key hash, value, leaf hash). New rows are filed at :attr:`at`; a leaf
+        the old tree holds already (a key set to its value) keeps its row."""
+        known, limit, at = self.known, self.tree.cache.depth_limit, self.at
         leaves: list[tuple[bytes, bytes, bytes]] = []
-        for leaf_hash, entry in self.values.items():
-            if FILED + leaf_hash not in known:
-                known[FILED + leaf_hash] = at
-                value = entry[2]
-                if value is not None:
-                    leaves.append((entry[0], value, leaf_hash))
-        for h in self.roots:
-            known[FILED + h] = at
+        for leaf_hash, (kh, _key, value, _leaf_hash, ref) in self.values.items():
+            old = known.get(leaf_hash)  # a key set to its value keeps its row
+            if old is None and value is not None and ref is not None:
+                leaves.append((kh, value, leaf_hash))
+                self.nodes[leaf_hash] = ref + at
+            elif old is not None:
+                self.nodes[leaf_hash] = old
+        known.update(self.nodes)  # a hash names one node: new ones are not old ones
         pages = {
             h: (*encode_page(h, known, decoded=depth < limit), depth)
             for h, depth in self.roots.items()
         }
         return pages, leaves
 
-    def update(self, node_hash: bytes, depth: int, lo: int, hi: int) -> bytes:
-        """New hash of the subtree ``node_hash`` at ``depth`` after changes ``[lo, hi)``."""
+    def update(self, node_hash: bytes, depth: int, lo: int, hi: int, at: bytes) -> bytes:
+        """New hash of the subtree ``node_hash`` at ``depth`` (filed at ``at`` if it
+        starts a page) after changes ``[lo, hi)``."""
         if hi - lo == 1:
-            return self.update_one(node_hash, depth, lo)
+            return self.update_one(node_hash, depth, lo, at)
         if node_hash == EMPTY_ROOT:
             return self.build(depth, lo, hi, None, EMPTY_ROOT)
-        node = self.read(node_hash, depth, self.paths[lo])
+        node = self.read(node_hash, depth, at, self.paths[lo])
         if node[0] != NODE_TAG:
             return self.build(depth, lo, hi, node, node_hash)
         shift = 255 - depth
         mid = bisect_left(self.paths, ((self.paths[lo] >> shift) | 1) << shift, lo, hi)
-        left, right = node[1:33], node[33:]
-        new_left = self.update(left, depth + 1, lo, mid) if mid > lo else left
-        new_right = self.update(right, depth + 1, mid, hi) if hi > mid else right
+        left, right = node[1:33], node[33:65]
+        left_at, right_at = node[65:73], node[73:81]
+        new_left = self.update(left, depth + 1, lo, mid, left_at) if mid > lo else left
+        new_right = self.update(right, depth + 1, mid, hi, right_at) if hi > mid else right
         if new_left == left and new_right == right:
             return node_hash
         if new_left == EMPTY_ROOT:
-            if new_right == EMPTY_ROOT or self.is_leaf(new_right, depth + 1):
+            if new_right == EMPTY_ROOT or self.is_leaf(new_right, depth + 1, right_at):
                 return new_right  # compaction: a lone leaf moves up
-        elif new_right == EMPTY_ROOT and self.is_leaf(new_left, depth + 1):
+        elif new_right == EMPTY_ROOT and self.is_leaf(new_left, depth + 1, left_at):
             return new_left
-        return self.internal(new_left, new_right, depth)
+        return self.internal(new_left, new_right, depth, node)
 
-    def update_one(self, node_hash: bytes, depth: int, i: int) -> bytes:
+    def update_one(self, node_hash: bytes, depth: int, i: int, at: bytes) -> bytes:
         """:meth:`update` for the single change ``i``: walk down, then rehash upwards.
 
         Most of a batch's work happens below the levels its keys share, one key per
@@ -459,34 +487,42 @@ class _BatchUpdate:
         while old != EMPTY_ROOT:
             node = known.get(old)  # self.read(), inlined: the hottest lookup of an update
             if node is None:
-                node = self.fetch(old, level, path)
+                node = self.fetch(old, level, at, path)
             if node[0] != NODE_TAG:
                 new = self.build(level, i, i + 1, node, old)
                 break
             above.append(node)
-            old = node[33:] if (path >> (255 - level)) & 1 else node[1:33]
+            right = (path >> (255 - level)) & 1
+            old = node[33:65] if right else node[1:33]
+            if level & PAGE_MASK == PAGE_MASK:  # the next node starts a page: where it is
+                at = node[73:81] if right else node[65:73]
             level += 1
         else:
             new = self.hashes[i] or EMPTY_ROOT
         if new == old:
             return node_hash
-        lone = new == EMPTY_ROOT or self.is_leaf(new, level)  # may still move up
+        lone = new == EMPTY_ROOT or self.is_leaf(new, level, NO_HEIGHT)  # may still move up
         nodes, roots = self.nodes, self.roots
         for up in range(level - 1, depth - 1, -1):
             parent = above.pop()
             right = (path >> (255 - up)) & 1
             if lone:
-                sibling = parent[1:33] if right else parent[33:]
+                sibling = parent[1:33] if right else parent[33:65]
                 if sibling == EMPTY_ROOT:
                     continue
-                if new == EMPTY_ROOT and self.is_leaf(sibling, up + 1):
+                sibling_at = parent[65:73] if right else parent[73:81]
+                if new == EMPTY_ROOT and self.is_leaf(sibling, up + 1, sibling_at):
                     new = sibling
                     continue
                 lone = False
             # self.internal(), inlined; parent[:33] is 0x01 || left.
-            node = parent[:33] + new if right else b"\x01" + new + parent[33:]
-            new = sha256(node).digest()
-            nodes[new] = node
+            node = parent[:33] + new if right else b"\x01" + new + parent[33:65]
+            digest = sha256(node).digest()
+            if up & PAGE_MASK == PAGE_MASK:  # its children start pages: where they are filed
+                new_at = self.at if new in roots else NO_HEIGHT
+                node += parent[65:73] + new_at if right else new_at + parent[73:81]
+            nodes[digest] = node
+            new = digest
             if not up & PAGE_MASK:
                 roots[new] = up
         return new
@@ -541,17 +577,30 @@ class _BatchUpdate:
                 node_hash = self.internal(node_hash, EMPTY_ROOT, above)
         return node_hash
 
-    def internal(self, left: bytes, right: bytes, depth: int) -> bytes:
-        """Hash and record the internal node ``left || right`` found at ``depth``."""
+    def internal(self, left: bytes, right: bytes, depth: int, old: bytes = b"") -> bytes:
+        """Hash and record the internal node ``left || right`` found at ``depth``, where
+        the old tree had ``old`` (an internal node) or nothing."""
         node = b"\x01" + left + right
         node_hash = sha256(node).digest()
+        if depth & PAGE_MASK == PAGE_MASK:  # its children start pages: where they are filed
+            node += self.child_at(left, old[1:33], old[65:73])
+            node += self.child_at(right, old[33:65], old[73:81])
         self.nodes[node_hash] = node
         if not depth & PAGE_MASK:
             self.roots[node_hash] = depth
         return node_hash
 
-    def is_leaf(self, node_hash: bytes, depth: int) -> bool:
+    def child_at(self, child: bytes, old_child: bytes, old_at: bytes) -> bytes:
+        """Where the row of a fourth-level node's ``child`` is filed: here if this update
+        made it, where it was if it is the old node's child on that side."""
+        if child in self.roots:
+            return self.at
+        return old_at if child == old_child else NO_HEIGHT
+
+    def is_leaf(self, node_hash: bytes, depth: int, at: bytes) -> bool:
+        """Whether a node of the new tree is a leaf (``at``: where its row is filed, if
+        it is an old page not read yet)."""
         node = self.nodes.get(node_hash)
         if node is None:
-            node = self.read(node_hash, depth)
+            node = self.read(node_hash, depth, at)
         return node[0] != NODE_TAG

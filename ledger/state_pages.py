@@ -23,16 +23,20 @@ whatever ``verify_nodes`` says.
 Rows are *filed by height* (store format 3, docs/store-format-3.md): a page or leaf
 written by the block at height ``h`` is stored under ``u64be(h) || hash``, so each
 block's rows sort after the older ones and LevelDB sinks them without rewriting the
-tables below. A page therefore says where each row it refers to is filed: the *wire
-form* above (what snapshots carry, and format 2 stored) is followed, in the stored form,
-by one ``u64be`` height per reference (child page or leaf) in pre-order. The heights are
-not hashed: the tree's hashes, roots and proofs are those of the wire form.
+tables below. A page therefore says where each row it refers to is filed: in the stored
+form a child page is ``0x02 || u64be(h) || hash`` and a leaf
+``0x03 || key_hash || value_hash || u64be(h)``. The heights are not hashed: the tree's
+hashes, roots and proofs are those of the *wire form* above (what snapshots carry, and
+what format 2 stored), and a damaged height can only send a walk to a row that is not
+there, never to other content (every row read is checked against its hash).
 
 Decoded, a page is a dict from node hash to node: ``0x01 || left || right`` for its
-internal nodes and ``0x03 || key_hash || value_hash`` (a *leaf reference*) for its
-leaves, and, for each child page and leaf, ``FILED || hash`` (33 bytes) to the 8-byte
-height its row is filed at. Child pages are not in it: they are read (and checked) when
-a walk gets there.
+internal nodes and ``0x03 || key_hash || value_hash || u64be(h)`` (a *leaf reference*)
+for its leaves. An internal node on the page's fourth level, whose children are child
+pages, carries their heights too: ``0x01 || left || right || u64be(h_left) ||
+u64be(h_right)`` (``ff`` × 8 for a child that is a leaf or empty: no height is). Child pages are
+not in it: they are read (and checked) when a walk gets there. Decoded from the wire
+form, nodes and references have no heights.
 """
 
 from __future__ import annotations
@@ -49,10 +53,9 @@ LEAF_TAG = 0  # a leaf's row
 NODE_TAG = 1  # an internal node
 PAGE_TAG = 2  # a page's row
 LEAF_REF_TAG = 3  # a leaf in a decoded page: 0x03 || key_hash || value_hash
-FILED = b"\xfe"
-"""``FILED || hash`` in a decoded page: the 8-byte height the row of a child page or
-leaf it refers to is filed at (33-byte keys: never a node hash)."""
 HEIGHT_SIZE = 8
+NO_HEIGHT = b"\xff" * HEIGHT_SIZE  # a fourth-level node's child that is not a page
+NODE_SIZE = 1 + 2 * HASH_SIZE  # an internal node, as hashed
 _EMPTY, _INLINE, _CHILD, _LEAF = 0, 1, 2, 3
 
 Page = dict[bytes, bytes]
@@ -68,10 +71,10 @@ def encode_page(
 ) -> tuple[bytes, Page]:
     """The stored row of the page whose root is the internal node ``root``, and its
     decoded form (empty unless ``decoded``: the page cache keeps only high pages).
-    ``nodes`` holds the page's nodes by hash: internal ones (``0x01 || left || right``)
-    and leaves as references; a node below the fourth level it does not hold is a
-    child page. It holds ``FILED || hash`` for every child page and leaf too: where
-    their rows are filed (not asked for when not ``filed``: the wire form).
+    ``nodes`` holds the page's nodes by hash, in their decoded stored form (internal
+    ones and leaves as references, both with the heights of what they refer to); a
+    node below the fourth level it does not hold is a child page. Not ``filed``: the
+    wire form, without heights.
 
     It runs for every page an update writes (about two per key changed), so its
     per-node cost is most of an update's: see :class:`_PageWriter`.
@@ -82,54 +85,51 @@ def encode_page(
     if node[0] != NODE_TAG:
         raise ValueError("a page's root is an internal node")
     writer = _PageWriter(nodes, decoded, filed)
-    writer.node(root, 0)
-    return b"".join(writer.out) + b"".join(writer.filed), writer.page
+    writer.node(root, 0, b"")
+    return b"".join(writer.out), writer.page
 
 
 class _PageWriter:
     """One page being encoded: its positions in pre-order, by a descent (compiled, a
     direct call per node; no stack of tuples)."""
 
-    __slots__ = ("decoded", "filed", "nodes", "out", "page", "stored")
+    __slots__ = ("decoded", "nodes", "out", "page", "stored")
 
     def __init__(self, nodes: Mapping[bytes, bytes], decoded: bool, stored: bool) -> None:
         self.nodes = nodes
         self.decoded = decoded
         self.stored = stored
         self.out: list[bytes] = [b"\x02"]
-        self.filed: list[bytes] = []  # the references' heights, in pre-order
         self.page: Page = {}
 
-    def refer(self, node_hash: bytes) -> None:
-        """Note where the row of a child page or leaf this page refers to is filed."""
-        if not self.stored:
-            return
-        at = self.nodes.get(FILED + node_hash)
-        if at is None:
-            raise CorruptionError(f"state node {node_hash.hex()} of a new page is not filed")
-        self.filed.append(at)
-        if self.decoded:
-            self.page[FILED + node_hash] = at
-
-    def node(self, node_hash: bytes, rel: int) -> None:
+    def node(self, node_hash: bytes, rel: int, at: bytes) -> None:
+        """The position of ``node_hash``, ``rel`` levels below the page's root; ``at``:
+        where it is filed if it is a child page (its parent says)."""
         if node_hash == EMPTY_ROOT:
             self.out.append(b"\x00")
             return
         node = self.nodes.get(node_hash)
         if node is not None and node[0] == LEAF_REF_TAG:
-            self.out.append(node)  # its encoding is its reference form
-            self.refer(node_hash)
+            if not self.stored:
+                self.out.append(node[:NODE_SIZE])
+            elif len(node) == NODE_SIZE + HEIGHT_SIZE:
+                self.out.append(node)  # its encoding is its reference form
+            else:
+                raise CorruptionError(f"state leaf {node_hash.hex()} of a new page is not filed")
         elif rel == PAGE_LEVELS:
-            self.out.append(b"\x02")
-            self.out.append(node_hash)
-            self.refer(node_hash)
+            if not self.stored:
+                self.out.append(b"\x02" + node_hash)
+            elif len(at) == HEIGHT_SIZE and at != NO_HEIGHT:
+                self.out.append(b"\x02" + at + node_hash)
+            else:
+                raise CorruptionError(f"state page {node_hash.hex()} of a new page is not filed")
             return
         elif node is None or node[0] != NODE_TAG:
             raise CorruptionError(f"state node {node_hash.hex()} of a new page is unknown")
         else:
             self.out.append(b"\x01")
-            self.node(node[1:33], rel + 1)
-            self.node(node[33:], rel + 1)
+            self.node(node[1:33], rel + 1, node[65:73])
+            self.node(node[33:65], rel + 1, node[73:81])
         if self.decoded:
             self.page[node_hash] = node
 
@@ -138,54 +138,43 @@ def decode_page(node_hash: bytes, row: bytes) -> Page:
     """The page stored under ``node_hash`` (stored form), each inline node rehashed: a
     row that is not a well-formed page whose root hashes to ``node_hash`` raises
     :class:`CorruptionError`."""
-    reader = _read(row, node_hash.hex())
+    reader = _read(row, node_hash.hex(), True, b"")
     if reader.root != node_hash:
         raise CorruptionError(f"state page {node_hash.hex()} does not match its hash")
-    filed = row[reader.pos :]
-    if len(filed) != HEIGHT_SIZE * len(reader.refs):
-        raise CorruptionError(f"state page {node_hash.hex()} is malformed")
-    page = reader.page
-    for i, ref in enumerate(reader.refs):
-        page[FILED + ref] = filed[i * HEIGHT_SIZE : (i + 1) * HEIGHT_SIZE]
-    return page
+    return reader.page
 
 
 def read_page(row: bytes, name: str = "received") -> tuple[bytes, Page]:
     """(root hash, decoded page) of a page row in the wire form whose hash is not known
     beforehand (a snapshot chunk's: ``ledger.state_snapshot``; format 2's stored rows),
     every inline node rehashed; a row that is not a well-formed page raises
-    :class:`CorruptionError` naming ``name``. The page has no ``FILED`` entries."""
-    reader = _read(row, name)
-    if reader.pos != len(row):
-        raise CorruptionError(f"state page {name} is malformed")
+    :class:`CorruptionError` naming ``name``. Its nodes carry no heights."""
+    reader = _read(row, name, False, b"")
     return reader.root, reader.page
 
 
 def wire_page(page_hash: bytes, row: bytes) -> tuple[bytes, Page]:
     """(wire form, decoded page) of the stored page ``row`` filed under ``page_hash``:
-    the row without the heights of its references (what a snapshot carries)."""
+    the row without the heights of what it refers to (what a snapshot carries)."""
     page = decode_page(page_hash, row)
-    refs = sum(1 for k in page if len(k) != HASH_SIZE)
-    return row[: len(row) - HEIGHT_SIZE * refs], page
+    return encode_page(page_hash, page, decoded=False, filed=False)[0], page
 
 
 def file_page(row: bytes, height: int, name: str = "received") -> tuple[bytes, bytes, Page]:
     """(hash, stored row, decoded page) of the wire-form page ``row`` with every row it
     refers to filed at ``height`` (a snapshot's pages, all filed at its height)."""
-    reader = _read(row, name)
-    if reader.pos != len(row):
-        raise CorruptionError(f"state page {name} is malformed")
-    at = height.to_bytes(HEIGHT_SIZE, "big")
-    for ref in reader.refs:
-        reader.page[FILED + ref] = at
-    return reader.root, row + at * len(reader.refs), reader.page
+    reader = _read(row, name, False, height.to_bytes(HEIGHT_SIZE, "big"))
+    stored, page = encode_page(reader.root, reader.page)
+    return reader.root, stored, page
 
 
-def _read(row: bytes, name: str) -> _PageReader:
+def _read(row: bytes, name: str, stored: bool, at: bytes) -> _PageReader:
     if len(row) < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:
         raise CorruptionError(f"state page {name} is malformed")
-    reader = _PageReader(row, name)
+    reader = _PageReader(row, name, stored, at)
     reader.root = reader.node(0)
+    if reader.pos != len(row):
+        raise CorruptionError(f"state page {name} is malformed")
     return reader
 
 
@@ -194,18 +183,23 @@ class _PageReader:
 
     A class rather than a closure: compiled, its methods are direct calls and its
     position an attribute, and this runs for every page read from the store.
+
+    ``stored``: the row is in the stored form (heights inline); else the wire form,
+    whose references get the height ``at`` (none when empty: nodes as the wire has them).
     """
 
-    __slots__ = ("end", "name", "page", "pos", "refs", "root", "row")
+    __slots__ = ("at", "child_at", "end", "name", "page", "pos", "root", "row", "stored")
 
-    def __init__(self, row: bytes, name: str) -> None:
+    def __init__(self, row: bytes, name: str, stored: bool, at: bytes) -> None:
         self.row = row
         self.name = name
+        self.stored = stored
+        self.at = at
         self.pos = 1
         self.end = len(row)
         self.page: Page = {}
-        self.refs: list[bytes] = []  # child pages and leaves, in pre-order
         self.root = EMPTY_ROOT
+        self.child_at = NO_HEIGHT  # where the child page just read is filed
 
     def node(self, rel: int) -> bytes:
         """The hash of the node at the current position, ``rel`` levels below the page's
@@ -215,26 +209,41 @@ class _PageReader:
         pos += 1
         if tag == _INLINE and rel < PAGE_LEVELS:
             self.pos = pos
-            node = b"\x01" + self.node(rel + 1) + self.node(rel + 1)
+            left = self.node(rel + 1)
+            left_at = self.child_at
+            right = self.node(rel + 1)
+            node = b"\x01" + left + right
             digest = sha256(node).digest()
+            if rel == PAGE_MASK and (self.stored or self.at):
+                node = node + left_at + self.child_at
             self.page[digest] = node
+            self.child_at = NO_HEIGHT
             return digest
-        if tag == _LEAF and pos + 2 * HASH_SIZE <= self.end:
-            self.pos = pos + 2 * HASH_SIZE
-            ref = row[pos - 1 : self.pos]  # its encoding is its reference form (0x03 ...)
-            digest = sha256(b"\x00" + ref[1:]).digest()
-            self.page[digest] = ref
-            self.refs.append(digest)
-            return digest
-        if tag == _EMPTY:
+        self.child_at = NO_HEIGHT
+        if tag == _LEAF:
+            end = pos + 2 * HASH_SIZE
+            if self.stored:
+                end += HEIGHT_SIZE
+            if end <= self.end:
+                self.pos = end
+                ref = row[pos - 1 : end]  # its encoding is its reference form (0x03 ...)
+                digest = sha256(b"\x00" + ref[1:NODE_SIZE]).digest()
+                self.page[digest] = ref + self.at if self.at else ref
+                return digest
+        elif tag == _EMPTY:
             self.pos = pos
             return EMPTY_ROOT
-        if tag == _CHILD and rel == PAGE_LEVELS and pos + HASH_SIZE <= self.end:
-            self.pos = pos + HASH_SIZE
-            child = row[pos : self.pos]
-            if child != EMPTY_ROOT:
-                self.refs.append(child)
-                return child
+        elif tag == _CHILD and rel == PAGE_LEVELS:
+            at = self.at
+            if self.stored:
+                at = row[pos : pos + HEIGHT_SIZE]
+                pos += HEIGHT_SIZE
+            if pos + HASH_SIZE <= self.end:
+                self.pos = pos + HASH_SIZE
+                child = row[pos : self.pos]
+                if child != EMPTY_ROOT and (not self.stored or at != NO_HEIGHT):
+                    self.child_at = at
+                    return child
         raise CorruptionError(f"state page {self.name} is malformed")
 
 

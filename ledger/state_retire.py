@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple, Protocol
 
-from ledger.state_pages import FILED, LEAF_REF_TAG, NODE_TAG, PAGE_MASK, Page
+from ledger.state_pages import LEAF_REF_TAG, NODE_TAG, PAGE_MASK, Page
 from ledger.state_proof import EMPTY_ROOT
 
 Entry = tuple[bytes, bytes, bytes | None, bytes | None, bytes | None]
@@ -44,7 +44,8 @@ class Update(Protocol):
 
     fetched: dict[bytes, Page]  # the old pages it read, by root hash
     places: dict[bytes, tuple[int, int]]  # depth and path of those a changed key entered
-    known: Page  # every node of those pages, and where their rows are filed
+    filed: dict[bytes, bytes]  # where the rows of those pages are filed
+    known: Page  # every node of those pages (a leaf's reference says where it is filed)
     nodes: dict[bytes, bytes]  # every node it made (leaves as references)
 
 
@@ -57,17 +58,11 @@ def retired_rows(
         return []
     kept = _kept_pages(new_root, update)
     gone = [h for h, page in update.fetched.items() if h not in kept and page[h][0] == NODE_TAG]
-    known = update.known
-    out = [Retired(h, known[FILED + h], h == old_root) for h in gone]
+    out = [Retired(h, update.filed[h], h == old_root) for h in gone]
     changed, created = {entry[0] for entry in entries}, update.nodes
-    for node_hash, node in known.items():
-        if (
-            len(node_hash) == len(old_root)
-            and node[0] == LEAF_REF_TAG
-            and node[1:33] in changed
-            and node_hash not in created
-        ):
-            out.append(Retired(node_hash, known[FILED + node_hash], node_hash == old_root))
+    for node_hash, node in update.known.items():
+        if node[0] == LEAF_REF_TAG and node[1:33] in changed and node_hash not in created:
+            out.append(Retired(node_hash, node[65:73], node_hash == old_root))
     return out
 
 
@@ -84,7 +79,7 @@ def _kept_pages(root: bytes, update: Update) -> set[bytes]:
             if node_hash in update.fetched:
                 kept.add(node_hash)
         elif node[0] == NODE_TAG:
-            stack.extend(h for h in (node[1:33], node[33:]) if h != EMPTY_ROOT)
+            stack.extend(h for h in (node[1:33], node[33:65]) if h != EMPTY_ROOT)
     for page_hash in update.fetched.keys() - kept:
         place = update.places.get(page_hash)
         if place is None:  # read off every changed path: a sibling, found above if kept
@@ -104,7 +99,7 @@ def _reaches(root: bytes, update: Update, depth: int, path: int, page_hash: byte
         node = update.nodes.get(current) or update.known.get(current)
         if node is None or node[0] != NODE_TAG:
             return False
-        current = node[33:] if (path >> (255 - level)) & 1 else node[1:33]
+        current = node[33:65] if (path >> (255 - level)) & 1 else node[1:33]
         level += 1
     return level == depth and current == page_hash
 
@@ -123,7 +118,7 @@ def _page_places(
             continue
         if not depth & PAGE_MASK and node_hash in fetched:
             places[node_hash] = (depth, path)
-        left, right = node[1:33], node[33:]
+        left, right = node[1:33], node[33:65]
         if left != EMPTY_ROOT:
             stack.append((left, depth + 1, path))
         if right != EMPTY_ROOT:

@@ -34,8 +34,8 @@ from ledger.encoding import decode, encode
 from ledger.errors import CorruptionError, DecodeError, LedgerError
 from ledger.state import decode_flat_row, flat_key
 from ledger.state_pages import (
-    FILED,
     LEAF_REF_TAG,
+    NO_HEIGHT,
     NODE_TAG,
     Page,
     check_leaf,
@@ -121,18 +121,23 @@ class _Reader:
         if row is None:
             raise CorruptionError(f"state page {page_hash.hex()} is missing from the store")
         wire, page = wire_page(page_hash, row)
-        self.filed.update((k[1:], v) for k, v in page.items() if k[:1] == FILED)
+        for node in page.values():  # where the child pages and leaves are filed
+            if node[0] == NODE_TAG and len(node) > 65:
+                if node[65:73] != NO_HEIGHT:
+                    self.filed[node[1:33]] = node[65:73]
+                if node[73:81] != NO_HEIGHT:
+                    self.filed[node[33:65]] = node[73:81]
         return wire, page
 
     def leaf(self, leaf_hash: bytes, ref: bytes) -> tuple[bytes, bytes]:
         """(key, value) of a leaf: its value from its row, its key from the flat table
         (which holds the snapshot's height's values: the store is a view of that height)."""
-        row = self.row(leaf_hash)
+        row = self.store.get(keys.STATE_NODE + ref[65:73] + leaf_hash) if len(ref) > 65 else None
         if row is None:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} is missing from the store")
         row = check_leaf(leaf_hash, row, True)
         flat = self.store.get(flat_key(row[1:33]))
-        if flat is None or leaf_ref(row) != ref:
+        if flat is None or leaf_ref(row) != ref[:65]:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} has no key in the flat table")
         key = flat[4 : 4 + int.from_bytes(flat[:4], "big")]
         if sha256(key).digest() != row[1:33] or decode_flat_row(flat, key) != row[33:]:
@@ -167,9 +172,9 @@ class _Reader:
 def _children(page: Page) -> list[bytes]:
     """The child pages a page names, by hash (an order both sides compute alike)."""
     out: list[bytes] = []
-    for h, node in page.items():
-        if node[0] == NODE_TAG and len(h) == HASH_SIZE:
-            for child in (node[1:33], node[33:]):
+    for node in page.values():
+        if node[0] == NODE_TAG:
+            for child in (node[1:33], node[33:65]):
                 if child != EMPTY_ROOT and child not in page:
                     out.append(child)
     return sorted(out)
@@ -177,7 +182,7 @@ def _children(page: Page) -> list[bytes]:
 
 def _leaf_refs(page: Page) -> list[tuple[bytes, bytes]]:
     """(leaf hash, reference) of the leaves a page holds inline, by leaf hash."""
-    return sorted((h, n) for h, n in page.items() if n[0] == LEAF_REF_TAG and len(h) == HASH_SIZE)
+    return sorted((h, n) for h, n in page.items() if n[0] == LEAF_REF_TAG)
 
 
 def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manifest:
@@ -192,7 +197,7 @@ def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manif
     reader = _Reader(store, root, pace)
     top = reader.row(root)
     if top is not None and top[:1] == b"\x00":  # a state of one key: its leaf is the root
-        pair = reader.leaf(root, leaf_ref(check_leaf(root, top, True)))
+        pair = reader.leaf(root, leaf_ref(check_leaf(root, top, True)) + reader.filed[root])
         return Manifest(root, (), (pair,), ())
     if reader.size(root) <= CHUNK_BYTES:
         return Manifest(root, (), (), ((root,),))
@@ -324,10 +329,10 @@ def read_chunk(data: bytes, roots: tuple[bytes, ...], height: int) -> list[tuple
     pages: dict[bytes, tuple[bytes, Page]] = {}
     for row in rows:
         try:
-            page_hash, page = read_page(row)
+            page_hash, stored, page = file_page(row, height)
         except CorruptionError as exc:
             raise SnapshotError(f"a page of the chunk: {exc}") from None
-        pages[page_hash] = (row, page)
+        pages[page_hash] = (stored, page)
     expected: dict[bytes, bytes] = {}
     stack, reached = list(roots), 0
     while stack:
@@ -342,14 +347,9 @@ def read_chunk(data: bytes, roots: tuple[bytes, ...], height: int) -> list[tuple
         raise SnapshotError("the chunk holds pages outside its subtrees")
     _match_leaves(leaves, expected, "the chunk")
     at = keys.height_bytes(height)
-    out = [(keys.STATE_NODE + at + h, _filed(row, page, at)) for h, (row, page) in pages.items()]
+    out = [(keys.STATE_NODE + at + h, stored) for h, (stored, _) in pages.items()]
     out.extend(leaf_rows(leaves, height))
     return out
-
-
-def _filed(row: bytes, page: Page, at: bytes) -> bytes:
-    """The stored form of a checked wire-form page, each reference filed at ``at``."""
-    return row + at * (len(_children(page)) + len(_leaf_refs(page)))
 
 
 def leaf_rows(

@@ -585,19 +585,20 @@ def test_pinned_page_layout() -> None:
     named = ((b"alice", b"100"), (b"bob", b"200"), (b"carol", b""))
     ref = {name: (_h(name) + _h(value)).hex() for name, value in named}
     leaf = {name: _h(b"\x00" + _h(name) + _h(value)) for name, value in named}
-    # page, root inline, its left child inline, alice, carol; bob on the right
+    # page, root inline, its left child inline, alice, carol; bob on the right; each leaf
+    # followed by the height its row is filed at
+    h = at.hex()
     assert rows[root].hex() == (
-        "02" "01" "01" "03" + ref[b"alice"] + "03" + ref[b"carol"] + "03" + ref[b"bob"]
-        + at.hex() * 3  # where alice's, carol's and bob's leaf rows are filed
+        "02" "01" "01" "03" + ref[b"alice"] + h + "03" + ref[b"carol"] + h
+        + "03" + ref[b"bob"] + h
     )  # fmt: skip
     assert rows[root].hex() == (
-        "020101032bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90ad5736"
-        "6865126e55649ecb23ae1d48887544976efea46a48eb5d85a6eeb4d306034c26d9074c27d89ede"
-        "59270c0ac14b71e071b15239519f75474b2f3ba63481f5e3b0c44298fc1c149afbf4c8996fb924"
-        "27ae41e4649b934ca495991b7852b8550381b637d8fcd2c6da6359e6963113a1170de795e4b725"
-        "b84d1e0b4cfd9ec58ce927badc983df1780b60c2b3fa9d3a19a00e46aac798451f0febdca52920"
-        "faaddf"
-        "000000000000000100000000000000010000000000000001"
+        "020101032bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90ad573668"
+        "65126e55649ecb23ae1d48887544976efea46a48eb5d85a6eeb4d3060000000000000001034c26d9"
+        "074c27d89ede59270c0ac14b71e071b15239519f75474b2f3ba63481f5e3b0c44298fc1c149afbf4"
+        "c8996fb92427ae41e4649b934ca495991b7852b85500000000000000010381b637d8fcd2c6da6359"
+        "e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce927badc983df1780b60c2b3fa9d3a19a00e46"
+        "aac798451f0febdca52920faaddf0000000000000001"
     )
     assert rows[leaf[b"bob"]] == b"\x00" + _h(b"bob") + b"200"
     assert set(rows) == {root, *leaf.values()}

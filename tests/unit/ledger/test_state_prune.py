@@ -18,7 +18,7 @@ import pytest
 
 from ledger.errors import CorruptionError
 from ledger.state import EMPTY_ROOT, StateTree
-from ledger.state_pages import FILED, NODE_TAG, decode_page
+from ledger.state_pages import NO_HEIGHT, NODE_TAG, decode_page
 from ledger.state_prune import (
     StatePruned,
     oldest_state_height,
@@ -49,15 +49,14 @@ def rows_of(store: MemoryStore, root_filing: bytes | None) -> set[bytes]:
             continue
         page = decode_page(filing[8:], row)
         for h, node in page.items():
-            if len(h) != 32:
+            if node[0] != NODE_TAG:  # a leaf: its reference says where its row is
+                need.add(node[65:73] + h)
+                assert store.get(keys.STATE_NODE + node[65:73] + h) is not None, "leaf missing"
                 continue
-            if node[0] != NODE_TAG:
-                need.add(page[FILED + h] + h)
-                assert store.get(keys.STATE_NODE + page[FILED + h] + h) is not None, "leaf missing"
-                continue
-            for c in (node[1:33], node[33:]):
-                if c != EMPTY_ROOT and c not in page:
-                    stack.append(page[FILED + c] + c)
+            for c, at in ((node[1:33], node[65:73]), (node[33:65], node[73:81])):
+                if c != EMPTY_ROOT and c not in page:  # a child page: its parent says where
+                    assert len(at) == 8 and at != NO_HEIGHT
+                    stack.append(at + c)
     return need
 
 
