@@ -64,6 +64,10 @@ def test_keys_read_as_records() -> None:
     assert describe_keys(keys.block_key(7), keys.cert_key(3)) == (
         "blocks from 7, certificates of blocks up to 3"
     )
-    assert describe_keys(keys.STATE_NODE + b"\x10", keys.STATE_NODE + b"\x90") == (
-        "some state tree nodes"
+    assert describe_keys(keys.STATE_ROOT + b"\x10", keys.STATE_ROOT + b"\x90") == (
+        "some state root filings"
+    )
+    node = keys.STATE_NODE + keys.height_bytes(40)
+    assert describe_keys(node + b"\x10", keys.STATE_NODE + keys.height_bytes(95)) == (
+        "state tree rows written by blocks 40 to 95"
     )
