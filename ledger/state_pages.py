@@ -271,7 +271,8 @@ def page_bytes(page: Page) -> int:
 
 
 class NodeCache:
-    """A cache of decoded pages by root hash, shared between trees, bounded in bytes.
+    """A cache of decoded pages by where they are filed (``u64be(height) || root hash``,
+    their row's key in the table), shared between trees, bounded in bytes.
 
     Two generations of plain dicts: pages go into ``young``; when it holds half the
     budget it becomes ``old`` and the previous ``old`` is dropped; a hit in ``old`` moves
@@ -281,8 +282,9 @@ class NodeCache:
 
     Only pages above :attr:`depth_limit` are admitted: every walk passes through them,
     and they are what random updates and proofs reuse; deep pages, seldom read twice,
-    would only evict them. Content addressing makes sharing safe: a hash names one
-    page in every store.
+    would only evict them. Sharing between the trees of one store is safe: a row's key
+    names one row (a state-synced store files the same page at another height than an
+    executing one, so a cache is never shared between stores of different histories).
     """
 
     __slots__ = ("depth_limit", "max_bytes", "old", "young", "young_bytes")

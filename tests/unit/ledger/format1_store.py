@@ -1,4 +1,6 @@
-"""Makes ``tests/vectors/store-format1/``: a small chain stored in store format 1.
+"""Makes ``tests/vectors/store-format1/``: a small chain stored in store format 1 — and,
+run the same way with the code of commit a39a629 (the last that wrote format 2), with
+``/tmp/f2out`` copied to ``tests/vectors/store-format2/``, the same chain in format 2.
 
 Run with the code of commit 8f566fb (the last one that wrote format 1), not this one::
 
