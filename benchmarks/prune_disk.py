@@ -34,7 +34,8 @@ from ledger.storage.tables import table_ranges
 from node.collector import settled
 
 TABLE_NAMES = {
-    b"p": "state_tree",
+    b"n": "state_tree",  # store format 3 (format 2: b"p")
+    b"u": "state_roots",
     b"v": "state_flat",
     b"q": "prune_records",
     b"b": "blocks",
