@@ -74,7 +74,12 @@ def refile(store: KVStore, report: Report) -> int:
             "are needed to refile the rest; resync the node instead (a new home, "
             "`cityledger node start --state-sync`)"
         )
-    states = stored_states(store)
+    return refile_states(store, stored_states(store), report)
+
+
+def refile_states(store: KVStore, states: list[tuple[int, bytes]], report: Report) -> int:
+    """:func:`refile` of the given (height, state root) pairs, oldest first, whose
+    format-2 rows ``store`` holds."""
     done = height_record(store, PROGRESS, "migration progress")
     resumed = store.get(PROGRESS) is not None
     old_root = EMPTY_ROOT
