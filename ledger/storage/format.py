@@ -1,7 +1,7 @@
 """The store's format version: one metadata row, checked before a store is used.
 
 Format 1 (no version row: every store made before the row existed) kept the state tree
-one binary node per row; format 2 keeps it in pages of four levels (ledger/state_pages.py);
+one binary node per row; format 2 kept it in pages of four levels filed by hash;
 format 3 files those pages and leaves under the height of the block that wrote them
 (docs/store-format-3.md). The state roots, proofs and every other row are the same in
 all. A store of an older format is refused with the one command that migrates it; a
