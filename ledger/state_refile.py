@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from hashlib import sha256
 
 from ledger.block import decode_header
+from ledger.block_prune import decode_header_row
 from ledger.errors import CorruptionError, StorageError
 from ledger.state import StateTree, hashed_entry
 from ledger.state_pages import LEAF_REF_TAG, NODE_TAG, PAGE_MASK, Page, read_page
@@ -47,7 +48,7 @@ def stored_states(store: KVStore) -> list[tuple[int, bytes]]:
         raw = store.get(keys.BASE_HEADER)
         if raw is None:
             raise CorruptionError("the state-synced store has no base header")
-        states = [(base, decode_header(raw).state_root)]
+        states = [(base, decode_header_row(raw).state_root)]
     else:
         genesis = store.get(keys.GENESIS_STATE_ROOT)
         states = [(0, genesis)] if genesis is not None else []
@@ -61,8 +62,9 @@ def stored_states(store: KVStore) -> list[tuple[int, bytes]]:
 def _headers(store: KVStore) -> Iterator[tuple[int, bytes]]:
     for key, raw in store.iterate(keys.BLOCK):
         yield int.from_bytes(key[len(keys.BLOCK) :], "big"), decode_header(raw).state_root
-    for key, raw in store.iterate(keys.PRUNED_HEADER):
-        yield int.from_bytes(key[len(keys.PRUNED_HEADER) :], "big"), decode_header(raw).state_root
+    for key, raw in store.iterate(keys.PRUNED_HEADER):  # headers kept on their own
+        height = int.from_bytes(key[len(keys.PRUNED_HEADER) :], "big")
+        yield height, decode_header_row(raw).state_root
 
 
 def refile(store: KVStore, report: Report) -> int:

@@ -13,10 +13,12 @@ import random
 
 import pytest
 
+from ledger.block import ZERO_HASH, BlockHeader
+from ledger.encoding import encode
 from ledger.errors import CorruptionError
 from ledger.state import EMPTY_ROOT, StateTree
 from ledger.state_pages import LEAF_REF_TAG, NODE_TAG, wire_page
-from ledger.state_refile import PROGRESS, refile_states
+from ledger.state_refile import PROGRESS, refile_states, stored_states
 from ledger.state_snapshot import manifest_rows, plan_snapshot, read_chunk, snapshot_chunks
 from ledger.storage import MemoryStore, WriteBatch, keys
 
@@ -157,3 +159,33 @@ def test_a_damaged_format2_row_stops_the_refile() -> None:
     with pytest.raises(CorruptionError):
         refile_states(old, states, lambda done, total: None)
     assert not tree_rows(old) and old.get(PROGRESS) is None  # (one batch: 4 MiB)
+
+
+def _header(height: int, state_root: bytes) -> BlockHeader:
+    return BlockHeader(
+        "test-chain", height, 5, bytes(32), bytes(range(32)), 0, bytes(32),
+        0, bytes(32), state_root, bytes(32), bytes(32), bytes(32), ZERO_HASH, bytes(32),
+    )  # fmt: skip
+
+
+def test_the_states_to_refile_come_from_every_kind_of_stored_header() -> None:
+    """Blocks, the headers a block-pruning node kept on their own, and a state-synced
+    store's base header: in height order, a state repeated by the next height once."""
+    roots = [bytes([i]) * 32 for i in range(1, 6)]
+    store = MemoryStore()
+    batch = WriteBatch()
+    batch.put(keys.GENESIS_STATE_ROOT, roots[0])
+    for height, root in ((1, roots[1]), (2, roots[1]), (3, roots[2])):  # pruned blocks
+        batch.put(keys.pruned_header_key(height), _header(height, root).encoded)
+    for height, root in ((4, roots[3]), (5, roots[4])):
+        # (a block's map: only its header is read; a real one carries its last_cert)
+        batch.put(keys.block_key(height), encode({"header": _header(height, root).to_obj()}))
+    store.write(batch)
+    assert stored_states(store) == [
+        (0, roots[0]), (1, roots[1]), (3, roots[2]), (4, roots[3]), (5, roots[4]),
+    ]  # fmt: skip
+    batch = WriteBatch()  # the same store, had it joined by state sync at height 3
+    batch.put(keys.STATE_BASE, keys.height_bytes(3))
+    batch.put(keys.BASE_HEADER, _header(3, roots[2]).encoded)
+    store.write(batch)
+    assert stored_states(store) == [(3, roots[2]), (4, roots[3]), (5, roots[4])]
