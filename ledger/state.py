@@ -92,6 +92,15 @@ def flat_key(key_hash: bytes) -> bytes:
     return _LEAF + key_hash
 
 
+def root_filing(store: KVReader, root: bytes) -> bytes:
+    """The 8-byte height the row of the state root ``root`` is filed at (its
+    ``STATE_ROOT`` row); CorruptionError if the store has none."""
+    at = store.get(_ROOT + root)
+    if at is None or len(at) != 8:
+        raise CorruptionError(f"state root {root.hex()} is missing from the store")
+    return at
+
+
 def decode_flat_row(row: bytes, key: bytes) -> bytes:
     """The value in a flat-table row, checking that the row is ``key``'s."""
     n = int.from_bytes(row[:4], "big")
@@ -126,15 +135,9 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         """The 8-byte height the row of ``root`` (default :attr:`root`) is filed at."""
         if root is None or root == self.root:
             if self._root_at is None:
-                self._root_at = self._read_root_at(self.root)
+                self._root_at = root_filing(self.store, self.root)
             return self._root_at
-        return self._read_root_at(root)
-
-    def _read_root_at(self, root: bytes) -> bytes:
-        at = self.store.get(_ROOT + root)
-        if at is None or len(at) != 8:
-            raise CorruptionError(f"state root {root.hex()} is missing from the store")
-        return at
+        return root_filing(self.store, root)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -321,26 +324,22 @@ def _check_root(root: bytes) -> bytes:
     return root
 
 
-def hashed_entry(kh: bytes, value: bytes | None) -> Entry:
-    """The change of the key whose hash is ``kh`` (the key itself unknown: b"")."""
+def hashed_entry(kh: bytes, value: bytes | None, key: bytes = b"") -> Entry:
+    """(key hash, key, value, leaf hash, leaf reference; both None for a delete): the
+    change of the key whose hash is ``kh`` (the key itself may be unknown: b"")."""
     if value is None:
-        return kh, b"", None, None, None
+        return kh, key, None, None, None
     ref = b"\x03" + kh + sha256(value).digest()
-    return kh, b"", value, sha256(b"\x00" + ref[1:]).digest(), ref
+    return kh, key, value, sha256(b"\x00" + ref[1:]).digest(), ref
 
 
 def _prepare(key: bytes, value: bytes | None) -> Entry:
-    """(key hash, key, value, leaf hash, leaf reference; both None for a delete),
-    type-checked."""
+    """:func:`hashed_entry` of ``key``, type-checked."""
     if type(key) is not bytes:
         raise TypeError(f"state keys are bytes, got {type(key).__name__}")
-    kh = sha256(key).digest()
-    if value is None:
-        return kh, key, None, None, None
-    if type(value) is not bytes:
+    if value is not None and type(value) is not bytes:
         raise TypeError(f"state values are bytes or None, got {type(value).__name__}")
-    ref = b"\x03" + kh + sha256(value).digest()
-    return kh, key, value, sha256(b"\x00" + ref[1:]).digest(), ref
+    return hashed_entry(sha256(key).digest(), value, key)
 
 
 class _BatchUpdate:
@@ -359,6 +358,7 @@ class _BatchUpdate:
 
     __slots__ = (
         "at",
+        "entries",
         "fetched",
         "filed",
         "hashes",
@@ -368,7 +368,6 @@ class _BatchUpdate:
         "places",
         "roots",
         "tree",
-        "values",
     )
 
     def __init__(self, entries: list[Entry], tree: StateTree, at: bytes) -> None:
@@ -392,7 +391,7 @@ class _BatchUpdate:
         for _kh, _key, _value, leaf_hash, ref in entries:
             if leaf_hash is not None and ref is not None:
                 self.nodes[leaf_hash] = ref
-        self.values = {entry[3]: entry for entry in entries if entry[3] is not None}
+        self.entries = entries
 
     def run(self, root: bytes) -> bytes:
         at = self.tree.root_filed_at() if root != EMPTY_ROOT else NO_HEIGHT
@@ -435,7 +434,9 @@ class _BatchUpdate:
         the old tree holds already (a key set to its value) keeps its row."""
         known, limit, at = self.known, self.tree.cache.depth_limit, self.at
         leaves: list[tuple[bytes, bytes, bytes]] = []
-        for leaf_hash, (kh, _key, value, _leaf_hash, ref) in self.values.items():
+        for kh, _key, value, leaf_hash, ref in self.entries:
+            if leaf_hash is None:
+                continue
             old = known.get(leaf_hash)  # a key set to its value keeps its row
             if old is None and value is not None and ref is not None:
                 leaves.append((kh, value, leaf_hash))

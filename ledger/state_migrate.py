@@ -29,11 +29,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
 
-from ledger.block import decode_header
 from ledger.errors import CorruptionError, StorageError
 from ledger.state_pages import LEAF_REF_TAG, LEAF_TAG, NODE_TAG, encode_page, leaf_ref
 from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
-from ledger.state_refile import PROGRESS, refile
+from ledger.state_refile import PROGRESS, refile, stored_states
 from ledger.storage import KVStore, WriteBatch, keys
 from ledger.storage.format import (
     LEGACY_TABLES,
@@ -120,14 +119,8 @@ def _flip(store: KVStore, version: int) -> None:
 
 def state_roots(store: KVStore) -> list[bytes]:
     """Every state root the store can be asked about: the genesis state's, then each
-    stored block's (consecutive repeats dropped: idle blocks change nothing)."""
-    genesis = store.get(keys.GENESIS_STATE_ROOT)
-    roots = [genesis] if genesis is not None else []
-    for _key, raw in store.iterate(keys.BLOCK):
-        root = decode_header(raw).state_root
-        if not roots or roots[-1] != root:
-            roots.append(root)
-    return roots
+    stored header's (consecutive repeats dropped: idle blocks change nothing)."""
+    return [root for _height, root in stored_states(store)]
 
 
 class _Pager:

@@ -19,13 +19,20 @@ heights it dropped decide where the kept ones are filed): resync such a node.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from hashlib import sha256
 
 from ledger.block import decode_header
 from ledger.block_prune import decode_header_row
 from ledger.errors import CorruptionError, StorageError
 from ledger.state import StateTree, hashed_entry
-from ledger.state_pages import LEAF_REF_TAG, NODE_TAG, PAGE_MASK, Page, read_page
+from ledger.state_pages import (
+    LEAF_REF_TAG,
+    NODE_TAG,
+    PAGE_MASK,
+    Page,
+    check_leaf,
+    leaf_ref,
+    read_page,
+)
 from ledger.state_proof import EMPTY_ROOT
 from ledger.state_prune import height_record
 from ledger.state_retire import Entry
@@ -52,10 +59,10 @@ def stored_states(store: KVStore) -> list[tuple[int, bytes]]:
     else:
         genesis = store.get(keys.GENESIS_STATE_ROOT)
         states = [(0, genesis)] if genesis is not None else []
-    headers = sorted(_headers(store))
-    for height, root in headers:
-        if height > (states[-1][0] if states else -1) and (not states or states[-1][1] != root):
-            states.append((height, root))
+    for height, root in sorted(_headers(store)):
+        if states and (height <= states[-1][0] or root == states[-1][1]):
+            continue  # at or below the base, or an idle block
+        states.append((height, root))
     return states
 
 
@@ -171,10 +178,7 @@ class _Differ:
         if row is None:
             raise CorruptionError(f"format-2 state node {h.hex()} is missing from the store")
         if row[:1] == b"\x00":  # a state of one key: its leaf is the root
-            ref = b"\x03" + row[1:33] + sha256(row[33:]).digest()
-            if sha256(b"\x00" + ref[1:]).digest() != h:
-                raise CorruptionError(f"format-2 state leaf {h.hex()} does not match its hash")
-            return ref
+            return leaf_ref(check_leaf(h, row, True))
         root, page = read_page(row, h.hex())
         if root != h:
             raise CorruptionError(f"format-2 state page {h.hex()} does not match its hash")
@@ -183,8 +187,6 @@ class _Differ:
 
     def _value(self, leaf_hash: bytes, kh: bytes) -> bytes:
         row = self.store.get(_OLD + leaf_hash)
-        if row is None or row[:1] != b"\x00" or row[1:33] != kh:
-            raise CorruptionError(f"format-2 state leaf {leaf_hash.hex()} is missing or malformed")
-        if sha256(row[:33] + sha256(row[33:]).digest()).digest() != leaf_hash:
-            raise CorruptionError(f"format-2 state leaf {leaf_hash.hex()} does not match its hash")
-        return row[33:]
+        if row is None:
+            raise CorruptionError(f"format-2 state leaf {leaf_hash.hex()} is missing")
+        return check_leaf(leaf_hash, row, True)[33:]  # (its hash covers its key hash, kh)

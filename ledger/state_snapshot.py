@@ -32,7 +32,7 @@ from hashlib import sha256
 
 from ledger.encoding import decode, encode
 from ledger.errors import CorruptionError, DecodeError, LedgerError
-from ledger.state import decode_flat_row, flat_key
+from ledger.state import decode_flat_row, flat_key, root_filing
 from ledger.state_pages import (
     LEAF_REF_TAG,
     NO_HEIGHT,
@@ -105,10 +105,7 @@ class _Reader:
         self.sizes: dict[bytes, int] = {}
         self.filed: dict[bytes, bytes] = {}  # hash -> the height its row is filed at
         if root != EMPTY_ROOT:
-            at = store.get(keys.STATE_ROOT + root)
-            if at is None:
-                raise CorruptionError(f"state root {root.hex()} is missing from the store")
-            self.filed[root] = at
+            self.filed[root] = root_filing(store, root)
 
     def row(self, node_hash: bytes) -> bytes | None:
         at = self.filed.get(node_hash)
