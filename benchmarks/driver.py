@@ -23,7 +23,7 @@ import aiohttp
 import msgpack
 
 from benchmarks.workload import Item
-from devnet.processes import retry_after_s
+from devnet.processes import Headers, retry_after_s
 from ledger.encoding import Value, decode
 from ledger.tx import Transaction
 
@@ -295,7 +295,7 @@ class Driver:
 
     async def _post_once(self, node: int, indexes: list[int], body: bytes, due: float) -> float:
         """POST ``body``; records each item's answer code; returns the seconds the node
-        asked to wait (``Retry-After``, 1 if it gave none)."""
+        asked to wait (``Retry-After-Ms`` or ``Retry-After``, 1 if it gave neither)."""
         codes = self.log.codes
         try:
             async with self.session.post(
@@ -303,7 +303,7 @@ class Driver:
             ) as resp:
                 answer = msgpack.unpackb(await resp.read(), raw=False)
                 status = resp.status
-                retry_after = _seconds(resp.headers.get("Retry-After"))
+                retry_after = _seconds(resp.headers)
         except (aiohttp.ClientError, OSError, ValueError, TimeoutError) as exc:
             for i in indexes:
                 codes[i] = f"client:{type(exc).__name__}"
@@ -324,8 +324,8 @@ class Driver:
         return retry_after
 
 
-def _seconds(header: str | None) -> float:
-    return retry_after_s(header, default=1.0, lo=0.05, hi=30.0)
+def _seconds(headers: Headers) -> float:
+    return retry_after_s(headers, default=1.0, lo=0.05, hi=30.0)
 
 
 async def fetch_blocks(

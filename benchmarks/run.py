@@ -170,7 +170,7 @@ async def _post_setup(
     headers = {"Content-Type": "application/msgpack", "Accept": "application/msgpack"}
     async with http.post(url + "/v1/txs", data=body, headers=headers) as resp:
         answer = msgpack.unpackb(await resp.read(), raw=False)
-        retry_after = retry_after_s(resp.headers.get("Retry-After"), default=1.0, lo=0.05, hi=30.0)
+        retry_after = retry_after_s(resp.headers, default=1.0, lo=0.05, hi=30.0)
     results = answer.get("results", []) if isinstance(answer, dict) else []
     return resp.status, results, retry_after
 

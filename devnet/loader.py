@@ -121,15 +121,15 @@ def _post_batch(node: NodeEntry, txs: list[Transaction]) -> tuple[dict[str, Any]
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read()), _retry_after(resp.headers.get("Retry-After"))
+            return json.loads(resp.read()), _retry_after(resp.headers)
     except urllib.error.HTTPError as exc:
         if exc.code == 429:
-            return None, _retry_after(exc.headers.get("Retry-After"))
+            return None, _retry_after(exc.headers)
         raise DevnetError(f"{node.name} refused the demo batch: {exc.read()[:300]!r}") from None
 
 
-def _retry_after(header: str | None) -> float:
-    return processes.retry_after_s(header, default=0.5, lo=0.1, hi=10.0)
+def _retry_after(headers: processes.Headers | None) -> float:
+    return processes.retry_after_s(headers, default=0.5, lo=0.1, hi=10.0)
 
 
 def _wait_committed(node: NodeEntry, phase: list[Transaction], number: int) -> list[str]:

@@ -63,6 +63,7 @@ from collections.abc import Sequence
 
 DEFAULT_WINDOW_S = 10.0
 MAX_RETRY_AFTER_S = 30
+MIN_RETRY_AFTER_S = 0.1  # a client told to come back sooner would only be refused again
 ARRIVAL_BUCKET_S = 0.1  # counts closer than this are kept as one entry
 FLOOR_TXS = 50  # the capacity never goes lower: however slow the commits, no standstill
 START_TXS = 500  # the capacity before any wait was measured
@@ -199,10 +200,13 @@ class LatencyBudget:
         own = math.ceil(self.capacity(now) * self.share(now)) - local_pending
         return max(0, min(room, own))
 
-    def retry_after_s(self, ready: int, now: float, local_pending: int = 0) -> int:
+    def retry_after_s(self, ready: int, now: float, local_pending: int = 0) -> float:
         """Seconds until the backlog over the budget has drained — and the backlog of
         this node's clients over its share, which drains at its share of the rate — at
-        least 1 and at most the budget (rounded up; 30 at most). Not longer: the share
+        least :data:`MIN_RETRY_AFTER_S` and at most the budget (30 s at most). Not whole
+        seconds: a backlog a block drains in 0.3 s, told as 1 s, kept its clients away
+        while the network ran out of work (the API rounds ``Retry-After`` up and says the
+        wait itself in ``Retry-After-Ms``). Not longer: the share
         is counted over the last 10 s, and when the other nodes' clients stop sending it
         lags, so the drain of this node's own backlog was reckoned at a quarter of the
         rate it had — clients told to come back in 8–14 s while the network idled at
@@ -216,13 +220,13 @@ class LatencyBudget:
         capacity, share = self.capacity(now), self.share(now)
         rate = max(self.rate(now), capacity / self.budget_s if self.enabled else 0.0)
         if rate <= 0:
-            return 1
+            return 1.0
         drain_s = max(
             (ready - capacity + 1) / rate,
             (local_pending - capacity * share + 1) / (rate * share),
         )
-        longest_s = min(MAX_RETRY_AFTER_S, math.ceil(self.budget_s)) if self.enabled else 1
-        return max(1, min(longest_s, math.ceil(drain_s)))
+        longest_s = min(MAX_RETRY_AFTER_S, self.budget_s) if self.enabled else 1.0
+        return max(MIN_RETRY_AFTER_S, min(longest_s, drain_s))
 
     def _forget(self, now: float) -> None:
         cutoff = now - self.window_s

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ledger.errors import LedgerError
 
-SENDER_BACKLOG_RETRY_S = 2  # Retry-After of a nonce past the window behind a pending run
+SENDER_BACKLOG_RETRY_S = 2.0  # Retry-After of a nonce past the window behind a pending run
 
 
 class MempoolError(LedgerError):
@@ -18,9 +18,9 @@ class MempoolError(LedgerError):
 
 class RetryLaterError(MempoolError):
     """A refusal for now (429): the same transaction may be taken ``retry_after_s``
-    seconds later (the API's ``Retry-After``)."""
+    seconds later (the API's ``Retry-After``, and ``Retry-After-Ms`` to the millisecond)."""
 
-    def __init__(self, message: str, *, code: str, retry_after_s: int) -> None:
+    def __init__(self, message: str, *, code: str, retry_after_s: float) -> None:
         super().__init__(message, code=code, http_status=429)
         self.retry_after_s = retry_after_s
 
@@ -29,10 +29,10 @@ class OverloadedError(RetryLaterError):
     """More than the node can commit within its latency budget: come back after
     ``retry_after_s`` seconds."""
 
-    def __init__(self, retry_after_s: int) -> None:
+    def __init__(self, retry_after_s: float) -> None:
         super().__init__(
             "the node holds as many transactions as it can commit within its latency budget; "
-            f"retry in {retry_after_s} s",
+            f"retry in {retry_after_s:.2f} s",
             code="overloaded",
             retry_after_s=retry_after_s,
         )

@@ -40,7 +40,7 @@ from node.api.access import authenticated_reader, disclosure_for
 from node.api.context import APIState, api_state, certified_obj
 from node.api.disclosure import Disclosure
 from node.api.params import malformed, parse_hex
-from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge
+from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge, retry_headers
 from node.api.render import JSON, MSGPACK, APIError, render
 from node.mempool_errors import MempoolError, RetryLaterError
 from node.service import NotFound, ReceiptAnswer
@@ -52,7 +52,7 @@ routes = web.RouteTableDef()
 
 
 def _mempool_full() -> APIError:
-    return APIError(429, "mempool_full", "mempool full, retry later", headers={"Retry-After": "1"})
+    return APIError(429, "mempool_full", "mempool full, retry later", headers=retry_headers(1.0))
 
 
 @routes.post("/v1/txs")
@@ -116,7 +116,7 @@ def _batch_answer(
     answer to the decoded ``txs``; ``Retry-After`` the longest a "not now" item was told."""
     decoded = iter(txs)
     results: list[dict[str, Value]] = []
-    retry_after = 0
+    retry_after = 0.0
     for i in range(count):
         error: MempoolError | None
         if i in early:
@@ -129,7 +129,7 @@ def _batch_answer(
         results.append(_item_result(tx_hash, error))
     if all(r["status"] == "rejected" and r["error"]["code"] == "mempool_full" for r in results):
         raise _mempool_full()
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    headers = retry_headers(retry_after) if retry_after else None
     return render(request, {"results": results}, headers=headers)
 
 
@@ -237,8 +237,8 @@ def _decode_tx(raw: bytes, index: int, single: bool) -> Transaction:
 def _refusal(error: MempoolError) -> APIError:
     headers = None
     if error.http_status == 429:
-        seconds = error.retry_after_s if isinstance(error, RetryLaterError) else 1
-        headers = {"Retry-After": str(seconds)}
+        seconds = error.retry_after_s if isinstance(error, RetryLaterError) else 1.0
+        headers = retry_headers(seconds)
     return APIError(error.http_status, error.code, error.message, headers=headers)
 
 

@@ -14,6 +14,8 @@ import benchmarks.driver as driver_module
 from benchmarks.driver import ACCEPTED, HELD_BEHIND_REFUSED, Driver, Step
 from benchmarks.workload import Item
 
+RETRY_50_MS = {"Retry-After": "1", "Retry-After-Ms": "50"}  # what a node says for 50 ms
+
 
 def items(n: int) -> list[Item]:
     return [Item(bytes([i]) * 8, bytes([i]) * 32, 0, "shipment.milestone", b"s" * 32)
@@ -33,7 +35,7 @@ class Node:
         self.posts.append(raws)
         if len(self.posts) <= self.busy:
             body = msgpack.packb({"error": {"code": "overloaded", "message": "busy"}})
-            return web.Response(status=429, body=body, headers={"Retry-After": "0.05"})
+            return web.Response(status=429, body=body, headers=RETRY_50_MS)
         results = []
         for raw in raws:
             if raw not in self.item_refused:
@@ -41,7 +43,7 @@ class Node:
                 results.append({"status": "rejected", "error": {"code": "overloaded"}})
             else:
                 results.append({"status": "pending"})
-        headers = {"Retry-After": "0.05"}
+        headers = RETRY_50_MS
         return web.Response(body=msgpack.packb({"results": results}), headers=headers)
 
 
@@ -105,7 +107,7 @@ class RefusesFirst(Node):
             else:
                 self.taken.append(raw)
                 results.append({"status": "pending"})
-        headers = {"Retry-After": "0.05"}
+        headers = RETRY_50_MS
         return web.Response(body=msgpack.packb({"results": results}), headers=headers)
 
 

@@ -52,7 +52,8 @@ def serve() -> Iterator[Any]:
             def _answer(self, status: int, doc: Any) -> None:
                 data = json.dumps(doc).encode()
                 self.send_response(status)
-                self.send_header("Retry-After", "0.1")
+                self.send_header("Retry-After", "1")  # as a node says 0.1 s
+                self.send_header("Retry-After-Ms", "100")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

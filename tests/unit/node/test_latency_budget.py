@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from node.latency_budget import (
     LOCAL_SAMPLE_MIN,
     MAX_CAPACITY_TXS,
     MAX_RETRY_AFTER_S,
+    MIN_RETRY_AFTER_S,
     TARGET,
     UNBOUNDED,
     LatencyBudget,
@@ -95,9 +97,11 @@ def test_retry_after_is_the_time_the_backlog_needs() -> None:
     for second in range(5):
         b.committed(500, float(second))
     rate = b.rate(4.0)  # 2,500 in 4 s
-    assert b.retry_after_s(1000 + int(rate * 3), 4.0) in (3, 4)
-    assert b.retry_after_s(1000, 4.0) == 1  # just full: try again in a second
-    assert LatencyBudget(2.0, 10).retry_after_s(50, 0.0) == 1  # nothing over capacity yet
+    assert b.retry_after_s(1000 + int(rate * 3), 4.0) == pytest.approx(3.0, abs=0.01)
+    assert b.retry_after_s(1000 + int(rate * 0.3), 4.0) == pytest.approx(0.3, abs=0.01)
+    # just full: come back in a tenth of a second, not at once
+    assert b.retry_after_s(1000, 4.0) == MIN_RETRY_AFTER_S
+    assert LatencyBudget(2.0, 10).retry_after_s(50, 0.0) == MIN_RETRY_AFTER_S  # none over
 
 
 def test_retry_after_is_never_longer_than_the_budget() -> None:
@@ -106,9 +110,9 @@ def test_retry_after_is_never_longer_than_the_budget() -> None:
     b = LatencyBudget(2.0, floor_txs=10, start_txs=1000)
     for second in range(5):
         b.committed(500, float(second))
-    assert b.retry_after_s(10**9, 4.0) == 2
+    assert b.retry_after_s(10**9, 4.0) == 2.0
     # this node's clients far over its share (a quarter): capped all the same
-    assert b.retry_after_s(0, 4.0, local_pending=10_000) == 2
+    assert b.retry_after_s(0, 4.0, local_pending=10_000) == 2.0
     slow = LatencyBudget(45.0, floor_txs=10, start_txs=10)
     slow.committed(10, 0.0)
     assert slow.retry_after_s(10**9, 1.0) == MAX_RETRY_AFTER_S  # a long budget: at most 30
@@ -120,7 +124,7 @@ def test_retry_after_does_not_grow_while_the_network_waits_for_its_clients() -> 
     b = LatencyBudget(10.0, floor_txs=10, start_txs=1000)
     b.committed(100, 0.0)
     assert b.rate(9.0) < 12  # 100 in 9 s
-    assert b.retry_after_s(1000 + 599, 9.0) == 6  # 600 over at 100 tx/s, not 54 s
+    assert b.retry_after_s(1000 + 599, 9.0) == pytest.approx(6.0)  # 600 over at 100 tx/s, not 54 s
 
 
 def test_off_means_no_limit() -> None:
@@ -153,7 +157,7 @@ def test_room_never_negative_and_capacity_within_its_bounds(
         b.committed(txs, now, waits, local_waits)
         assert 250 <= b.capacity(now) <= MAX_CAPACITY_TXS
         assert b.room(10**6, now) == 0 and b.room(0, now) == b.capacity(now)
-        assert 1 <= b.retry_after_s(10**6, now) <= MAX_RETRY_AFTER_S
+        assert MIN_RETRY_AFTER_S <= b.retry_after_s(10**6, now) <= MAX_RETRY_AFTER_S
 
 
 def admission(node: TestNode) -> Admission:
@@ -252,8 +256,9 @@ def test_retry_after_covers_the_backlog_over_the_share() -> None:
         b.committed(500, float(second))
     b.counted(100, 300, 4.0)  # share 0.25 of a rate of 625 tx/s: 156 tx/s drain its part
     capacity = b.capacity(4.0)
-    assert b.retry_after_s(0, 4.0, local_pending=capacity // 4 + 470) in (3, 4)
-    assert b.retry_after_s(0, 4.0, local_pending=0) == 1
+    over_share = capacity // 4 + 470
+    assert b.retry_after_s(0, 4.0, local_pending=over_share) == pytest.approx(3.0, abs=0.02)
+    assert b.retry_after_s(0, 4.0, local_pending=0) == MIN_RETRY_AFTER_S
 
 
 @given(
@@ -273,7 +278,7 @@ def test_client_room_never_exceeds_the_shared_room_nor_goes_negative(
         b.committed(mine + theirs, now)
         assert 1 / entry_points <= b.share(now) <= 1.0
         assert 0 <= b.client_room(ready, local, now) <= b.room(ready, now)
-        assert 1 <= b.retry_after_s(ready, now, local) <= MAX_RETRY_AFTER_S
+        assert MIN_RETRY_AFTER_S <= b.retry_after_s(ready, now, local) <= MAX_RETRY_AFTER_S
     assert len(b._arrivals) <= 8.0 / 0.1 + 2  # bounded: one entry per bucket in the window
 
 

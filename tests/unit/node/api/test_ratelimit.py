@@ -6,7 +6,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from node.api.app import make_app, metrics_of
-from node.api.ratelimit import RateLimiter, retry_after_header
+from node.api.ratelimit import RateLimiter, retry_after_header, retry_headers
 from node.config import APIConfig
 from tests.unit.clock_kit import ManualClock
 from tests.unit.node.api.conftest import Clock, Scenario, TestNode
@@ -46,6 +46,14 @@ def test_retry_after_is_whole_seconds() -> None:
     assert retry_after_header(2.3) == "3"
 
 
+def test_retry_headers_say_the_wait_to_the_millisecond_too() -> None:
+    """``Retry-After`` has no fractions: a 0.25 s wait said only as "1" keeps a client
+    away four times as long as needed."""
+    assert retry_headers(0.25) == {"Retry-After": "1", "Retry-After-Ms": "250"}
+    assert retry_headers(2.3) == {"Retry-After": "3", "Retry-After-Ms": "2300"}
+    assert retry_headers(0.0001) == {"Retry-After": "1", "Retry-After-Ms": "1"}
+
+
 async def test_app_answers_429_json_and_spares_ops(
     node: TestNode, scenario: Scenario, clock: Clock
 ) -> None:
@@ -58,6 +66,7 @@ async def test_app_answers_429_json_and_spares_ops(
         response = await client.get("/v1/status")
         assert response.status == 429
         assert response.headers["Retry-After"] == "1"
+        assert 0 < int(response.headers["Retry-After-Ms"]) <= 1000  # the bucket's refill
         assert (await response.json())["error"]["code"] == "rate_limited"
         # health checks and scrapes are not counted against the client
         assert (await client.get("/healthz")).status == 200

@@ -214,7 +214,7 @@ async def test_mempool_full_is_429(client: Client, node: TestNode) -> None:
     assert (status, body["error"]["code"]) == (429, "mempool_full")
     response = await client.post("/v1/txs", json={"txs": [tx.encode().hex()]})
     assert response.status == 429
-    assert response.headers["Retry-After"] == "1"
+    assert (response.headers["Retry-After"], response.headers["Retry-After-Ms"]) == ("1", "1000")
     assert (await response.json())["error"]["code"] == "mempool_full"
 
 
