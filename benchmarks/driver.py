@@ -23,9 +23,9 @@ import aiohttp
 import msgpack
 
 from benchmarks.workload import Item
-from devnet.processes import Headers, retry_after_s
 from ledger.encoding import Value, decode
 from ledger.tx import Transaction
+from node.api.waits import NOT_NOW, Headers, retry_after_s
 
 MSGPACK = "application/msgpack"
 HEADERS = {"Content-Type": MSGPACK, "Accept": MSGPACK}
@@ -34,7 +34,7 @@ REQUEST_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 # refusals that mean "not now": a real client sends the transaction again after
 # Retry-After (a 429 answer, or the same code on an item of a batch)
-RETRYABLE = frozenset({"overloaded", "mempool_full", "rate_limited", "org_quota", "sender_backlog"})
+RETRYABLE = NOT_NOW
 # A patient client: a node that admits only what it commits within its latency budget
 # leaves the backlog of an overload with the clients, and offered 2,500 tx/s against
 # ~500 committed, 30 s of retrying left a third of the valid transactions uncommitted

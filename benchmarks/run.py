@@ -44,8 +44,8 @@ from benchmarks.driver import (
 from benchmarks.profile import Profiler, summary
 from benchmarks.results import NodeUse, figures, node_use, outcome
 from benchmarks.workload import Workload, bench_workload
-from devnet.processes import retry_after_s
 from ledger.tx import Transaction
+from node.api.waits import retry_after_s
 
 SETUP_BATCH = 2000
 T = TypeVar("T")

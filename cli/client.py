@@ -30,11 +30,15 @@ from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, LedgerError
 from ledger.tx import Transaction
 from node.api.auth import sign_request
+from node.api.waits import NOT_NOW, retry_after_s
 
 MSGPACK = "application/msgpack"
 DEFAULT_NODE = "http://127.0.0.1:8080"
 MAX_ANSWER = 64 * 1024 * 1024
 PIN_PREFIX = "sha256:"
+# How long a submission keeps coming back to a node that says "not now" (429 overloaded,
+# mempool_full, ...), each time after the wait the node asks for.
+SUBMIT_PATIENCE_S = 20.0
 # The pin given on the command line (--pin or --cacert, see node_option): one per process.
 PINNED: dict[str, bytes] = {}
 
@@ -85,6 +89,8 @@ class NodeClient:
         self.clock = clock
         self.pin = pin if pin is not None else PINNED.get("sha256")
         self._conn: http.client.HTTPConnection | None = None
+        self.sleep: Callable[[float], None] = time.sleep  # the waits a busy node asks for
+        self.monotonic: Callable[[], float] = time.monotonic
 
     # --- high level --------------------------------------------------------------------------
 
@@ -151,21 +157,55 @@ class NodeClient:
         headers = {"Accept": MSGPACK}
         if sign:
             headers |= self._signature("GET", target, b"")
-        status, content_type, body = self._request("GET", target, b"", headers)
+        status, content_type, body, _ = self._request("GET", target, b"", headers)
         return status, self._decode(status, content_type, body, path)
 
-    def submit(self, txs: list[Transaction]) -> list[dict[str, Value]]:
-        """POST a batch; one result per transaction (``status`` pending or rejected)."""
-        body = encode({"txs": [tx.encode() for tx in txs]})
+    def submit(
+        self, txs: list[Transaction], *, patience_s: float = SUBMIT_PATIENCE_S
+    ) -> list[dict[str, Value]]:
+        """POST a batch; one result per transaction (``status`` pending or rejected).
+
+        What the node refuses "not now" (the whole request answered 429 ``overloaded``,
+        ``mempool_full``, ..., or items of the batch refused so) is sent again, in order,
+        after the wait the node asks for (``Retry-After-Ms``, else ``Retry-After``), for
+        as long as ``patience_s`` allows; then the node's refusal stands."""
+        encoded = [tx.encode() for tx in txs]
+        results: list[dict[str, Value]] = [{} for _ in txs]
+        pending = list(range(len(txs)))
+        deadline = self.monotonic() + patience_s
+        while True:
+            status, value, wait_s = self._post_txs([encoded[i] for i in pending])
+            patient = self.monotonic() + wait_s <= deadline
+            if status == 429 and _error_code(value) in NOT_NOW and patient:
+                self.sleep(wait_s)
+                continue
+            if status >= 300:
+                raise _refusal(status, value, "/v1/txs")
+            answered = value.get("results")
+            if not isinstance(answered, list) or len(answered) != len(pending):
+                raise NodeError(
+                    f"{self.url} answered a submission without one result per transaction"
+                )
+            again = []
+            for i, result in zip(pending, answered, strict=True):
+                if not isinstance(result, dict):
+                    raise NodeError(f"{self.url} answered a submission with a malformed result")
+                results[i] = result
+                if _error_code(result) in NOT_NOW:
+                    again.append(i)
+            if not again or not patient:
+                return results
+            pending = again
+            self.sleep(wait_s)
+
+    def _post_txs(self, encoded: list[bytes]) -> tuple[int, dict[str, Value], float]:
+        """One POST of ``/v1/txs``: the status, the decoded answer and the wait it asks."""
+        body = encode({"txs": encoded})
         headers = {"Accept": MSGPACK, "Content-Type": MSGPACK}
-        status, content_type, raw = self._request("POST", self._target("/v1/txs"), body, headers)
-        value = self._decode(status, content_type, raw, "/v1/txs")
-        if status >= 300:
-            raise _refusal(status, value, "/v1/txs")
-        results = value.get("results")
-        if not isinstance(results, list) or len(results) != len(txs):
-            raise NodeError(f"{self.url} answered a submission without one result per transaction")
-        return results
+        target = self._target("/v1/txs")
+        status, content_type, raw, answer_headers = self._request("POST", target, body, headers)
+        wait_s = retry_after_s(answer_headers, default=1.0, lo=0.05, hi=30.0)
+        return status, self._decode(status, content_type, raw, "/v1/txs"), wait_s
 
     def close(self) -> None:
         if self._conn is not None:
@@ -225,7 +265,7 @@ class NodeClient:
 
     def _request(
         self, method: str, target: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, str, bytes]:
+    ) -> tuple[int, str, bytes, http.client.HTTPMessage]:
         for attempt in (0, 1):
             conn = self._connection()
             try:
@@ -235,7 +275,7 @@ class NodeClient:
                 content_type = response.getheader("Content-Type", "").split(";")[0].strip()
                 if response.will_close:
                     self.close()
-                return response.status, content_type, data
+                return response.status, content_type, data, response.headers
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.close()
                 if attempt:
@@ -274,6 +314,13 @@ class NodeClient:
         if not isinstance(value, dict):
             raise NodeError(f"{self.url}{path}: the answer is not a map")
         return value
+
+
+def _error_code(value: dict[str, Value]) -> str | None:
+    """The ``error.code`` of an answer or of one result of a batch, if it has one."""
+    error = value.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _refusal(status: int, value: dict[str, Value], path: str) -> NodeError:

@@ -15,6 +15,7 @@ from devnet import processes
 from devnet.demo import demo_phases
 from devnet.layout import DevnetError, Network, NodeEntry
 from ledger.tx import Transaction
+from node.api.waits import Headers, retry_after_s
 
 BATCH = 200
 PHASE_TIMEOUT_S = 120.0
@@ -128,8 +129,8 @@ def _post_batch(node: NodeEntry, txs: list[Transaction]) -> tuple[dict[str, Any]
         raise DevnetError(f"{node.name} refused the demo batch: {exc.read()[:300]!r}") from None
 
 
-def _retry_after(headers: processes.Headers | None) -> float:
-    return processes.retry_after_s(headers, default=0.5, lo=0.1, hi=10.0)
+def _retry_after(headers: Headers | None) -> float:
+    return retry_after_s(headers, default=0.5, lo=0.1, hi=10.0)
 
 
 def _wait_committed(node: NodeEntry, phase: list[Transaction], number: int) -> list[str]:

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from devnet.layout import Network, NodeEntry
 
@@ -89,31 +89,6 @@ def stop_all(network: Network) -> None:
     for entry in network.nodes:
         stop_node(entry)
     network.save()
-
-
-class Headers(Protocol):
-    """An answer's headers, found by name without regard to case (aiohttp's and
-    urllib's both are)."""
-
-    def get(self, name: str, /) -> str | None: ...
-
-
-def retry_after_s(headers: Headers | None, *, default: float, lo: float, hi: float) -> float:
-    """The wait a 429 asks for, in seconds, kept within ``[lo, hi]``: ``Retry-After-Ms``
-    where the node gives it (the wait to the millisecond), else ``Retry-After`` (whole
-    seconds), else ``default`` (also for a value that is not a number: an HTTP date is
-    not waited for)."""
-    for name, scale in (("Retry-After-Ms", 0.001), ("Retry-After", 1.0)):
-        value = headers.get(name) if headers is not None else None
-        if not value:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue
-        if seconds == seconds:  # not NaN
-            return max(lo, min(hi, seconds))
-    return default
 
 
 def get_json(url: str, timeout_s: float = 2.0) -> Any:

@@ -15,7 +15,6 @@ bucket (it could never be paid otherwise).
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from node.api.render import APIError
+from node.api.waits import retry_headers
 
 
 @dataclass(slots=True)
@@ -105,20 +105,3 @@ def charge(
             f"too many {what} from this address; retry in {wait:.2f} s",
             headers=retry_headers(wait),
         )
-
-
-def retry_after_header(wait_s: float) -> str:
-    """Whole seconds for ``Retry-After`` (at least 1: the header has no fractions)."""
-    return str(max(1, math.ceil(wait_s)))
-
-
-def retry_headers(wait_s: float) -> dict[str, str]:
-    """The headers of a 429 that asks for ``wait_s`` seconds: ``Retry-After`` in whole
-    seconds, as HTTP defines it, and ``Retry-After-Ms`` with the wait itself in
-    milliseconds (the header some API clients already honour). A backlog that drains in
-    0.3 s told as "1 s" kept refused clients away while the network ran out of work
-    (docs/performance.md, "Retry-After in milliseconds")."""
-    return {
-        "Retry-After": retry_after_header(wait_s),
-        "Retry-After-Ms": str(max(1, math.ceil(wait_s * 1000))),
-    }

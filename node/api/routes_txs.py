@@ -40,8 +40,9 @@ from node.api.access import authenticated_reader, disclosure_for
 from node.api.context import APIState, api_state, certified_obj
 from node.api.disclosure import Disclosure
 from node.api.params import malformed, parse_hex
-from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge, retry_headers
+from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge
 from node.api.render import JSON, MSGPACK, APIError, render
+from node.api.waits import retry_headers
 from node.mempool_errors import MempoolError, RetryLaterError
 from node.service import NotFound, ReceiptAnswer
 

@@ -5,9 +5,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -16,12 +15,21 @@ from devnet import loader
 from devnet.layout import DevnetError, NodeEntry
 from ledger.crypto import PrivateKey
 from ledger.tx import Transaction
+from tests.unit.http_kit import Answer, scripted_server
 
 KEY = PrivateKey.from_label("loader-retry")
 
 
 def txs(n: int) -> list[Transaction]:
     return [Transaction.create(KEY, "c", "identity.register_org", i, {"i": i}) for i in range(n)]
+
+
+WAIT_100_MS = {"Retry-After": "1", "Retry-After-Ms": "100"}  # as a node says 0.1 s
+
+
+def result(code: str) -> dict[str, Any]:
+    """An item's answer: pending for "", else refused with ``code``."""
+    return {"status": "pending"} if code == "" else {"status": "rejected", "error": {"code": code}}
 
 
 class FakeNode:
@@ -34,42 +42,22 @@ class FakeNode:
 
 @pytest.fixture
 def serve() -> Iterator[Any]:
-    servers: list[ThreadingHTTPServer] = []
+    with ExitStack() as servers:
 
-    def start(node: FakeNode) -> NodeEntry:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                node.bodies.append(body["txs"])
+        def start(node: FakeNode) -> NodeEntry:
+            def answer(raw: bytes) -> Answer:
+                node.bodies.append(json.loads(raw)["txs"])
                 step = node.script.pop(0)
                 if step == "429":
-                    self._answer(429, {"error": {"code": "overloaded"}})
-                    return
-                results = [{"status": "pending"} if c == "" else
-                           {"status": "rejected", "error": {"code": c}} for c in step]  # fmt: skip
-                self._answer(200, {"results": results})
+                    status, doc = 429, {"error": {"code": "overloaded"}}
+                else:
+                    status, doc = 200, {"results": [result(code) for code in step]}
+                return status, json.dumps(doc).encode(), WAIT_100_MS
 
-            def _answer(self, status: int, doc: Any) -> None:
-                data = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Retry-After", "1")  # as a node says 0.1 s
-                self.send_header("Retry-After-Ms", "100")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+            address = servers.enter_context(scripted_server(answer))
+            return NodeEntry("n", "/nonexistent", "127.0.0.1:1", address)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return NodeEntry("n", "/nonexistent", "127.0.0.1:1", f"127.0.0.1:{server.server_port}")
-
-    yield start
-    for s in servers:
-        s.shutdown()
-        s.server_close()
+        yield start
 
 
 def test_not_now_is_sent_again_in_order(serve: Any) -> None:

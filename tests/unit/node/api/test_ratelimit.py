@@ -6,7 +6,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from node.api.app import make_app, metrics_of
-from node.api.ratelimit import RateLimiter, retry_after_header, retry_headers
+from node.api.ratelimit import RateLimiter
+from node.api.waits import retry_after_header, retry_headers
 from node.config import APIConfig
 from tests.unit.clock_kit import ManualClock
 from tests.unit.node.api.conftest import Clock, Scenario, TestNode

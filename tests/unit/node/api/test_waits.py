@@ -1,10 +1,11 @@
-"""The clients' reading of a 429's wait: ``Retry-After-Ms`` first, then ``Retry-After``."""
+"""The wait a 429 asks for, as the clients read it: ``Retry-After-Ms`` first, then
+``Retry-After``."""
 
 from __future__ import annotations
 
 from multidict import CIMultiDict
 
-from devnet.processes import retry_after_s
+from node.api.waits import retry_after_s
 
 
 def wait(**headers: str) -> float:
