@@ -91,6 +91,8 @@ class NodeClient:
         self._conn: http.client.HTTPConnection | None = None
         self.sleep: Callable[[float], None] = time.sleep  # the waits a busy node asks for
         self.monotonic: Callable[[], float] = time.monotonic
+        # told (refusal code, seconds) before each wait for a node that said "not now"
+        self.on_wait: Callable[[str, float], None] | None = None
 
     # --- high level --------------------------------------------------------------------------
 
@@ -177,7 +179,7 @@ class NodeClient:
             status, value, wait_s = self._post_txs([encoded[i] for i in pending])
             patient = self.monotonic() + wait_s <= deadline
             if status == 429 and _error_code(value) in NOT_NOW and patient:
-                self.sleep(wait_s)
+                self._wait(str(_error_code(value)), wait_s)
                 continue
             if status >= 300:
                 raise _refusal(status, value, "/v1/txs")
@@ -196,7 +198,12 @@ class NodeClient:
             if not again or not patient:
                 return results
             pending = again
-            self.sleep(wait_s)
+            self._wait(str(_error_code(results[again[0]])), wait_s)
+
+    def _wait(self, code: str, wait_s: float) -> None:
+        if self.on_wait is not None:
+            self.on_wait(code, wait_s)
+        self.sleep(wait_s)
 
     def _post_txs(self, encoded: list[bytes]) -> tuple[int, dict[str, Value], float]:
         """One POST of ``/v1/txs``: the status, the decoded answer and the wait it asks."""

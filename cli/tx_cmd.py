@@ -25,7 +25,7 @@ from cli.client import NodeClient, genesis_option, node_option, system_ms
 from cli.inputs import CONTAINERS
 from cli.keys_cmd import key_option, load_key, public_key_of
 from cli.options import json_option
-from cli.output import console, fail, print_json
+from cli.output import console, err_console, fail, print_json
 from cli.precheck import precheck_problem
 from cli.query_cmd import report_receipt, wait_for_receipt
 from cli.render import parse_time
@@ -95,6 +95,13 @@ def refusal_text(code: object, message: object) -> str:
     return text if remedy is None else f"{text}; {remedy}"
 
 
+def _say_busy(code: str, wait_s: float) -> None:
+    """A node said "not now": say so on stderr while the client waits to send again."""
+    err_console.print(
+        f"the node is busy ({code}): sending again in {wait_s:.2f} s", highlight=False
+    )
+
+
 def send(sender: Sender, kind: str, payload: dict[str, Value], extra: Extra | None = None) -> None:
     """Check, sign, submit; with --wait follow the transaction to its receipt.
 
@@ -112,6 +119,7 @@ def send(sender: Sender, kind: str, payload: dict[str, Value], extra: Extra | No
             fail(f"not sent: {problem}; use --force to send anyway")
     explicit = sender.nonce is not None
     nonce = sender.nonce if sender.nonce is not None else next_nonce(sender)
+    sender.client.on_wait = _say_busy
     for _ in range(256):
         tx = Transaction.create(sender.key, sender.chain_id, kind, nonce, payload)
         result = sender.client.submit([tx])[0]

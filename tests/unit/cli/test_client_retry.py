@@ -78,9 +78,12 @@ def test_a_busy_node_is_asked_again_after_the_wait_it_gave(serve: Any) -> None:
     batch = txs(2)
     node = FakeNode([BUSY, BUSY, (200, {"results": [pending(t) for t in batch]}, {})])
     c, slept = client(serve(node))
+    told: list[tuple[str, float]] = []
+    c.on_wait = lambda code, seconds: told.append((code, seconds))
     results = c.submit(batch)
     assert [r["status"] for r in results] == ["pending", "pending"]
     assert slept == [0.25, 0.25]  # the milliseconds, not the whole second
+    assert told == [("overloaded", 0.25)] * 2  # the user is told why the command waits
     assert node.posted == [[t.encode() for t in batch]] * 3
 
 
