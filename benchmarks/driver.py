@@ -32,9 +32,6 @@ HEADERS = {"Content-Type": MSGPACK, "Accept": MSGPACK}
 ACCEPTED = ""  # the code of an accepted transaction
 REQUEST_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-# refusals that mean "not now": a real client sends the transaction again after
-# Retry-After (a 429 answer, or the same code on an item of a batch)
-RETRYABLE = NOT_NOW
 # A patient client: a node that admits only what it commits within its latency budget
 # leaves the backlog of an overload with the clients, and offered 2,500 tx/s against
 # ~500 committed, 30 s of retrying left a third of the valid transactions uncommitted
@@ -236,7 +233,7 @@ class Driver:
         again."""
         for attempt in range(MAX_RETRIES + 1):
             wait_s, indexes = await self._post_in_batches(node, indexes, due)
-            again = [i for i in indexes if self.log.codes[i] in RETRYABLE]
+            again = [i for i in indexes if self.log.codes[i] in NOT_NOW]
             self.log.refusals += len(again)
             waiting = {self.items[i].sender for i in again}
             self._release({self.items[i].sender for i in indexes} - waiting, node, due)
@@ -275,7 +272,7 @@ class Driver:
                 continue
             body = msgpack.packb({"txs": [self.items[i].raw for i in batch]}, use_bin_type=True)
             wait_s = max(wait_s, await self._post_once(node, batch, body, due))
-            refused |= {self.items[i].sender for i in batch if self.log.codes[i] in RETRYABLE}
+            refused |= {self.items[i].sender for i in batch if self.log.codes[i] in NOT_NOW}
             sent += batch
         return wait_s, sent
 
@@ -320,7 +317,7 @@ class Driver:
         error = answer.get("error", {}) if isinstance(answer, dict) else {}
         code = error.get("code", "?") if isinstance(error, dict) else "?"
         for i in indexes:
-            codes[i] = code if status == 429 and code in RETRYABLE else f"http{status}:{code}"
+            codes[i] = code if status == 429 and code in NOT_NOW else f"http{status}:{code}"
         return retry_after
 
 

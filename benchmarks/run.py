@@ -33,7 +33,6 @@ from benchmarks import ceiling as ceiling_mod
 from benchmarks.anon_rss import AnonSampler, add_anon_figures
 from benchmarks.cluster import BenchError, Cluster, NetworkOptions, machine_busy_s, running
 from benchmarks.driver import (
-    RETRYABLE,
     BlockWatch,
     DriveLog,
     Driver,
@@ -45,7 +44,7 @@ from benchmarks.profile import Profiler, summary
 from benchmarks.results import NodeUse, figures, node_use, outcome
 from benchmarks.workload import Workload, bench_workload
 from ledger.tx import Transaction
-from node.api.waits import retry_after_s
+from node.api.waits import NOT_NOW, error_code, retry_after_s
 
 SETUP_BATCH = 2000
 T = TypeVar("T")
@@ -176,8 +175,7 @@ async def _post_setup(
 
 
 def _not_now(result: dict[str, Any]) -> bool:
-    error = result.get("error")
-    return isinstance(error, dict) and error.get("code") in RETRYABLE
+    return error_code(result) in NOT_NOW
 
 
 async def drain(

@@ -30,7 +30,7 @@ from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError, LedgerError
 from ledger.tx import Transaction
 from node.api.auth import sign_request
-from node.api.waits import NOT_NOW, retry_after_s
+from node.api.waits import NOT_NOW, error_code, retry_after_s
 
 MSGPACK = "application/msgpack"
 DEFAULT_NODE = "http://127.0.0.1:8080"
@@ -178,8 +178,9 @@ class NodeClient:
         while True:
             status, value, wait_s = self._post_txs([encoded[i] for i in pending])
             patient = self.monotonic() + wait_s <= deadline
-            if status == 429 and _error_code(value) in NOT_NOW and patient:
-                self._wait(str(_error_code(value)), wait_s)
+            code = error_code(value)
+            if status == 429 and code in NOT_NOW and patient:
+                self._wait(str(code), wait_s)
                 continue
             if status >= 300:
                 raise _refusal(status, value, "/v1/txs")
@@ -188,17 +189,19 @@ class NodeClient:
                 raise NodeError(
                     f"{self.url} answered a submission without one result per transaction"
                 )
-            again = []
+            again, why = [], ""
             for i, result in zip(pending, answered, strict=True):
                 if not isinstance(result, dict):
                     raise NodeError(f"{self.url} answered a submission with a malformed result")
                 results[i] = result
-                if _error_code(result) in NOT_NOW:
+                code = error_code(result)
+                if code in NOT_NOW:
                     again.append(i)
+                    why = why or str(code)
             if not again or not patient:
                 return results
             pending = again
-            self._wait(str(_error_code(results[again[0]])), wait_s)
+            self._wait(why, wait_s)
 
     def _wait(self, code: str, wait_s: float) -> None:
         if self.on_wait is not None:
@@ -321,13 +324,6 @@ class NodeClient:
         if not isinstance(value, dict):
             raise NodeError(f"{self.url}{path}: the answer is not a map")
         return value
-
-
-def _error_code(value: dict[str, Value]) -> str | None:
-    """The ``error.code`` of an answer or of one result of a batch, if it has one."""
-    error = value.get("error")
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else None
 
 
 def _refusal(status: int, value: dict[str, Value], path: str) -> NodeError:

@@ -15,7 +15,7 @@ from devnet import processes
 from devnet.demo import demo_phases
 from devnet.layout import DevnetError, Network, NodeEntry
 from ledger.tx import Transaction
-from node.api.waits import Headers, retry_after_s
+from node.api.waits import Headers, error_code, retry_after_s
 
 BATCH = 200
 PHASE_TIMEOUT_S = 120.0
@@ -110,8 +110,7 @@ NOT_NOW = frozenset({"overloaded", "mempool_full", "sender_backlog"})
 
 
 def _not_now(result: dict[str, Any]) -> bool:
-    error = result.get("error")
-    return isinstance(error, dict) and error.get("code") in NOT_NOW
+    return error_code(result) in NOT_NOW
 
 
 def _post_batch(node: NodeEntry, txs: list[Transaction]) -> tuple[dict[str, Any] | None, float]:

@@ -10,10 +10,19 @@ milliseconds"). Clients read ``Retry-After-Ms`` first (:func:`retry_after_s`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Protocol
 
 # Refusals "not now": the same transaction may be taken once the wait has passed.
 NOT_NOW = frozenset({"overloaded", "mempool_full", "rate_limited", "org_quota", "sender_backlog"})
+
+
+def error_code(answer: Mapping[str, object]) -> str | None:
+    """The ``error.code`` of an answer, or of one item's result in a batch, if it has one
+    (a refusal "not now" is one whose code is in :data:`NOT_NOW`)."""
+    error = answer.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 class Headers(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from multidict import CIMultiDict
 
-from node.api.waits import retry_after_s
+from node.api.waits import error_code, retry_after_s
 
 
 def wait(**headers: str) -> float:
@@ -34,3 +34,10 @@ def test_the_wait_is_kept_within_its_bounds() -> None:
     assert wait(Retry_After_Ms="1") == 0.05  # not at once
     assert wait(Retry_After="86400") == 10.0  # not for a day
     assert wait(Retry_After_Ms="-5000") == 0.05
+
+
+def test_error_code_reads_an_answer_or_an_item_and_nothing_else() -> None:
+    assert error_code({"error": {"code": "overloaded", "message": "m"}}) == "overloaded"
+    assert error_code({"status": "pending"}) is None
+    assert error_code({"error": "overloaded"}) is None  # not the shape a node sends
+    assert error_code({"error": {"code": 429}}) is None
