@@ -100,6 +100,6 @@ class Admission:
         room = max(0, self.mempool.client_room(now) - self._in_flight)
         if room >= len(txs):
             return txs, []
-        refusal = self.mempool.overload_error(len(txs) - room + self._in_flight, now)
+        refusal = self.mempool.overload_error(len(txs) - room, now, self._in_flight)
         self.metrics.overloaded.inc(len(txs) - room)
         return txs[:room], [refusal] * (len(txs) - room)

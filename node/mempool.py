@@ -197,20 +197,25 @@ class Mempool:
         budget (:mod:`node.latency_budget`)."""
         return self.budget.client_room(self.ready, self.local_pending, now)
 
-    def overloaded(self, now: float) -> MempoolError | None:
-        """The refusal of client transactions while the budget has no room for one more,
-        or None."""
+    def overloaded(self, now: float, count: int = 1) -> MempoolError | None:
+        """The refusal of ``count`` client transactions while the budget has no room for
+        one more, or None."""
         if self.client_room(now) > 0:
             return None
-        return self.overload_error(1, now)
+        return self.overload_error(count, now)
 
-    def overload_error(self, refused: int, now: float) -> OverloadedError:
+    def overload_error(self, refused: int, now: float, in_flight: int = 0) -> OverloadedError:
         """The refusal of ``refused`` client transactions beyond the budget's room, with
-        the seconds until there is room for them."""
+        ``in_flight`` more on their way in: the client's turn, once there is room for
+        them."""
         self.budget.turned_away()
+        backlog = refused + in_flight
         return OverloadedError(
             self.budget.retry_after_s(
-                self.ready + refused, now, local_pending=self.local_pending + refused
+                self.ready + backlog,
+                now,
+                local_pending=self.local_pending + backlog,
+                refused=refused,
             )
         )
 

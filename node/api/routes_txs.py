@@ -140,7 +140,7 @@ def _refuse_when_busy(state: APIState, count: int) -> None:
     mempool = state.node.mempool
     if mempool.full:
         raise _mempool_full()
-    overloaded = mempool.overloaded(time.monotonic())
+    overloaded = mempool.overloaded(time.monotonic(), count)
     if overloaded is not None:
         state.metrics.overloaded.inc(count)
         raise _refusal(overloaded)

@@ -97,11 +97,13 @@ def test_retry_after_is_the_time_the_backlog_needs() -> None:
     for second in range(5):
         b.committed(500, float(second))
     rate = b.rate(4.0)  # 2,500 in 4 s
-    assert b.retry_after_s(1000 + int(rate * 3), 4.0) == pytest.approx(3.0, abs=0.01)
-    assert b.retry_after_s(1000 + int(rate * 0.3), 4.0) == pytest.approx(0.3, abs=0.01)
+    assert b.drain_s(1000 + int(rate * 3), 4.0) == pytest.approx(3.0, abs=0.01)
+    assert b.drain_s(1000 + int(rate * 0.3), 4.0) == pytest.approx(0.3, abs=0.01)
     # just full: come back in a tenth of a second, not at once
-    assert b.retry_after_s(1000, 4.0) == MIN_RETRY_AFTER_S
+    assert b.drain_s(1000, 4.0) == MIN_RETRY_AFTER_S
     assert LatencyBudget(2.0, 10).retry_after_s(50, 0.0) == MIN_RETRY_AFTER_S  # none over
+    # the first client refused is told the drain itself
+    assert b.retry_after_s(1000 + int(rate * 0.3), 4.0) == pytest.approx(0.3, abs=0.01)
 
 
 def test_retry_after_is_never_longer_than_the_budget() -> None:
@@ -112,7 +114,9 @@ def test_retry_after_is_never_longer_than_the_budget() -> None:
         b.committed(500, float(second))
     assert b.retry_after_s(10**9, 4.0) == 2.0
     # this node's clients far over its share (a quarter): capped all the same
-    assert b.retry_after_s(0, 4.0, local_pending=10_000) == 2.0
+    assert b.drain_s(0, 4.0, local_pending=10_000) == 2.0
+    assert b.retry_after_s(0, 4.0, local_pending=10_000, refused=10**6) == 2.0
+    assert b.retry_after_s(0, 4.0) == 2.0  # behind that one: still no longer than the budget
     slow = LatencyBudget(45.0, floor_txs=10, start_txs=10)
     slow.committed(10, 0.0)
     assert slow.retry_after_s(10**9, 1.0) == MAX_RETRY_AFTER_S  # a long budget: at most 30
@@ -124,7 +128,57 @@ def test_retry_after_does_not_grow_while_the_network_waits_for_its_clients() -> 
     b = LatencyBudget(10.0, floor_txs=10, start_txs=1000)
     b.committed(100, 0.0)
     assert b.rate(9.0) < 12  # 100 in 9 s
-    assert b.retry_after_s(1000 + 599, 9.0) == pytest.approx(6.0)  # 600 over at 100 tx/s, not 54 s
+    assert b.drain_s(1000 + 599, 9.0) == pytest.approx(6.0)  # 600 over at 100 tx/s, not 54 s
+
+
+def test_clients_refused_together_are_told_turns_one_after_another() -> None:
+    """Told the same drain, clients refused while a block runs came back together and
+    were refused again together; each is told its turn instead, the turns following at
+    the rate the pool takes transactions."""
+    b = LatencyBudget(2.0, floor_txs=10, start_txs=1000)
+    for second in range(5):
+        b.committed(500, float(second))  # 625 tx/s over the window
+    first = b.retry_after_s(1000 + 125, 4.0, refused=125)  # 126 over: 0.2 s of drain
+    assert first == pytest.approx(126 / 625, abs=0.001)
+    second = b.retry_after_s(1000 + 125, 4.0, refused=125)  # the same moment, behind it
+    assert second == pytest.approx(first + 125 / 625, abs=0.001)
+    later = b.retry_after_s(1000 + 125, 4.3, refused=10)  # 0.3 s on: its turn has not moved
+    assert later == pytest.approx(4.0 + second + 125 / 625 - 4.3, abs=0.001)
+    # once the turns are past, a refusal is told the drain again (at the rate of then)
+    assert b.retry_after_s(1000 + 125, 9.0) == pytest.approx(b.drain_s(1000 + 125, 9.0))
+
+
+def test_a_nodes_clients_take_turns_at_its_share_of_the_rate() -> None:
+    b = LatencyBudget(5.0, floor_txs=10, start_txs=1000, entry_points=4)
+    for second in range(5):
+        b.committed(500, float(second))
+    b.counted(100, 300, 4.0)  # a share of 0.25 of 625 tx/s: 156.25 tx/s for its clients
+    first = b.retry_after_s(0, 4.0, local_pending=300, refused=50)
+    assert b.retry_after_s(0, 4.0, local_pending=300, refused=50) == pytest.approx(
+        first + 50 / 156.25, abs=0.001
+    )
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 0.5), st.integers(0, 3000), st.integers(1, 500)),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_turns_keep_the_order_of_the_refusals(refusals: list[tuple[float, int, int]]) -> None:
+    """A client refused later is never told to come back before one refused earlier (so
+    one sender's transactions come back in nonce order), and no wait is shorter than the
+    least or longer than the budget."""
+    b = LatencyBudget(2.0, floor_txs=100, start_txs=500)
+    b.committed(300, 0.0)
+    now, last_turn = 0.0, -1.0
+    for gap, ready, refused in refusals:
+        now += gap
+        wait = b.retry_after_s(ready, now, refused=refused)
+        assert MIN_RETRY_AFTER_S <= wait <= 2.0
+        assert now + wait >= last_turn - 1e-9
+        last_turn = now + wait
 
 
 def test_off_means_no_limit() -> None:
@@ -257,8 +311,8 @@ def test_retry_after_covers_the_backlog_over_the_share() -> None:
     b.counted(100, 300, 4.0)  # share 0.25 of a rate of 625 tx/s: 156 tx/s drain its part
     capacity = b.capacity(4.0)
     over_share = capacity // 4 + 470
-    assert b.retry_after_s(0, 4.0, local_pending=over_share) == pytest.approx(3.0, abs=0.02)
-    assert b.retry_after_s(0, 4.0, local_pending=0) == MIN_RETRY_AFTER_S
+    assert b.drain_s(0, 4.0, local_pending=over_share) == pytest.approx(3.0, abs=0.02)
+    assert b.drain_s(0, 4.0, local_pending=0) == MIN_RETRY_AFTER_S
 
 
 @given(
