@@ -1,17 +1,17 @@
 """The re-executed chain on disk, for an audit whose memory does not grow with the chain.
 
-The replay writes every row it re-executes into a scratch store; the comparison then
-walks it beside the audited store, both in key order. :class:`node.audit.ScratchStore`
-keeps those rows in a dict — fast, and fine for a small chain, but a 100,000-transaction
-chain took 1.3 GB that way (docs/audit.md, "Memory"). :class:`DiskScratch` keeps them in
-a LevelDB store of its own, in the audit's private temporary directory: LevelDB holds
-a bounded write buffer and block cache in memory and the rest on disk, already sorted,
-so the comparison streams both stores in key order and nothing in the audit grows with
-the chain but a few integers per block.
+The replay writes every row it re-executes into a scratch store; the comparison
+(:mod:`node.audit_compare`) then walks it beside the audited store, both in key order.
+:class:`node.audit.ScratchStore` keeps those rows in a dict — fast, and fine for a small
+chain, but a 100,000-transaction chain took 1.3 GB that way (docs/audit.md, "Memory").
+:class:`DiskScratch` keeps them in a LevelDB store of its own, in the audit's private
+temporary directory: LevelDB holds a bounded write buffer and block cache in memory and
+the rest on disk, already sorted, so the comparison streams both stores in key order and
+nothing in the audit grows with the chain but a few integers per block.
 
 Each value is stored behind the 8-byte height of the block that wrote it, so a finding
-can still name that height (:func:`node.audit.describe_key`). Writes are not synced:
-the scratch is thrown away with its directory, whatever happens.
+can still name that height (:func:`node.audit_compare.describe_key`). Writes are not
+synced: the scratch is thrown away with its directory, whatever happens.
 """
 
 from __future__ import annotations

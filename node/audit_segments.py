@@ -34,8 +34,8 @@ from node.audit import (
     Finding,
     Progress,
     StoreSource,
-    chain_rows,
 )
+from node.audit_compare import chain_rows
 from node.chain import ChainStore, offence_key_of
 from node.executor import Executor
 from node.sigcache import SignatureCache
