@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from contracts import identity
 from contracts.engine import (
@@ -52,6 +51,7 @@ from node.latency_budget import LatencyBudget
 from node.mempool_errors import MempoolError as MempoolError
 from node.mempool_errors import OverloadedError as OverloadedError
 from node.mempool_errors import SenderBacklogError
+from node.sender_queue import ImaginedRun, SenderQueue
 from node.sigcache import SignatureCache
 
 MAX_NONCE_GAP = 256
@@ -67,49 +67,6 @@ ENTRY_OVERHEAD = 150  # bytes a cached read costs besides its key and value (dic
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """Encoded bytes pending at most (a transaction may be 65 KiB: the count alone would let
 50,000 of them hold 3 GiB); decoded, they take about three times as much memory."""
-
-
-@dataclass(slots=True)
-class _Queue:
-    """One sender's pending transactions: ``[base, run_end)`` is its ready run."""
-
-    org: str
-    base: int  # the sender's committed next nonce
-    run_end: int  # the first nonce from ``base`` on that is not pending
-    txs: dict[int, Transaction]
-
-    @property
-    def gapped(self) -> int:
-        return len(self.txs) - (self.run_end - self.base)
-
-
-@dataclass(slots=True)
-class _Run:
-    """A sender's queue as :meth:`Mempool.precheck_many` imagines it after a batch."""
-
-    end: int  # the imagined run_end
-    gapped: int
-    added: set[int]
-
-    @classmethod
-    def of(cls, queue: _Queue | None, expected: int) -> _Run:
-        if queue is None:
-            return cls(expected, 0, set())
-        return cls(queue.run_end, queue.gapped, set())
-
-    def admit(self, nonce: int, queue: _Queue | None) -> int:
-        """Imagine ``nonce`` admitted; returns the change in the number gapped."""
-        self.added.add(nonce)
-        if nonce != self.end:
-            self.gapped += 1
-            return 1
-        end = nonce + 1
-        while end in self.added or (queue is not None and end in queue.txs):
-            end += 1
-        closed = end - nonce - 1  # gapped ones that the run now reaches
-        self.end = end
-        self.gapped -= closed
-        return -closed
 
 
 class Mempool:
@@ -150,7 +107,7 @@ class Mempool:
         self.committed_arrivals: list[float] = []  # when the last update's committed ones arrived
         self.committed_local_arrivals: list[float] = []  # of them, those this node's clients sent
         self.committed_local = 0  # of the last update's committed ones, how many were local
-        self._queues: OrderedDict[bytes, _Queue] = OrderedDict()
+        self._queues: OrderedDict[bytes, SenderQueue] = OrderedDict()
         self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
         self._reads: dict[bytes, bytes | None] = {}  # admission's state reads (see _Reader)
         self._read_bytes = 0  # their estimated memory, at most READ_CACHE_BYTES
@@ -263,7 +220,7 @@ class Mempool:
         and can be sent again.) Everything let through is checked again by :meth:`add`.
         """
         out: list[MempoolError | None] = []
-        runs: dict[bytes, _Run] = {}  # what the batch would do to each sender's queue
+        runs: dict[bytes, ImaginedRun] = {}  # what the batch would do to each sender's queue
         org_added: dict[str, int] = {}
         size, gapped = len(self._by_hash), self._gapped
         for tx in txs:
@@ -277,7 +234,7 @@ class Mempool:
                 continue
             run = runs.get(tx.sender)
             if run is None:
-                run = runs[tx.sender] = _Run.of(queue, expected)
+                run = runs[tx.sender] = ImaginedRun.of(queue, expected)
             if tx.nonce in run.added:  # the same nonce twice in one batch: add decides
                 out.append(None)
                 continue
@@ -334,7 +291,7 @@ class Mempool:
 
     def _stable_checks(
         self, tx: Transaction, run_end: int | None = None
-    ) -> tuple[str, int, _Queue | None]:
+    ) -> tuple[str, int, SenderQueue | None]:
         """Checks 1-3: raise the refusal; else the sender's organisation, its committed next
         nonce and its queue. ``run_end``: where the sender's ready run ends if not where
         its queue says (a batch's earlier transactions imagined admitted)."""
@@ -542,7 +499,7 @@ class Mempool:
         queue = self._queues.get(tx.sender)
         if queue is None:
             base = self._expected_nonce(tx.sender)
-            queue = self._queues[tx.sender] = _Queue(org, base, base, {})
+            queue = self._queues[tx.sender] = SenderQueue(org, base, base, {})
         before = queue.gapped
         queue.txs[tx.nonce] = tx
         if tx.nonce == queue.run_end:
