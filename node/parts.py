@@ -23,7 +23,8 @@ from node.latency_budget import FLOOR_TXS, START_TXS, LatencyBudget
 from node.mempool import Mempool
 from node.peers import PeerManager
 from node.sigcache import SignatureCache, SignatureWorker
-from node.sync import Syncer, SyncHost
+from node.sync import Syncer
+from node.sync_interfaces import SyncHost
 from node.tls import LinkTLS
 from node.validator_peers import allowed_peers
 

@@ -61,7 +61,7 @@ class Node:
     """A validator (or observer) node: the composition root that builds its parts and
     wires each to the small interface it talks to. Implements
     :class:`node.handle.NodeHandle` (the API), :class:`node.gossip.GossipHost`,
-    :class:`node.driver.DriverHost` and :class:`node.sync.SyncHost`."""
+    :class:`node.driver.DriverHost` and :class:`node.sync_interfaces.SyncHost`."""
 
     state_synced: Progress | None = None  # how this life's state sync went (/v1/status)
     consensus_started = False  # not before the node has caught up

@@ -29,20 +29,20 @@ one makes every earlier one durable (``LevelDBStore.write``), so a power cut can
 a lower height, whose certified blocks are fetched again; the signer's state is a file of its
 own (it never signs twice), and a block announced to subscribers is the chain's all the same.
 
-Serving: a sync request is a few bytes, its answer up to
-``MAX_RESPONSE_BYTES`` (plus one block). It is answered in a task of its own, one stored
-block at a time with the event loop free in between, from the blocks' stored bytes (no
-decoding, no re-encoding); the frame then waits for room in the peer's byte-bounded send
-queue (``SyncLinks.deliver``) instead of being dropped. A peer has at most one request being
-answered: another one meanwhile is refused (:meth:`Syncer.serve` returns False and the
-node scores the peer down), so one link holds at most one response in memory. On the
-asking side a response is taken only from a peer we asked (``Peer.sync_owed``, which a
-late answer after a timeout still matches); an unsolicited one is refused
-(:meth:`Syncer.solicited`) and scores its sender down.
+Serving (the frame is assembled in :mod:`node.sync_serve`): a sync request is a few
+bytes, its answer up to ``MAX_RESPONSE_BYTES`` (plus one block). It is answered in a task
+of its own, one stored block at a time with the event loop free in between, from the
+blocks' stored bytes (no decoding, no re-encoding); the frame then waits for room in the
+peer's byte-bounded send queue (``SyncLinks.deliver``) instead of being dropped. A peer
+has at most one request being answered: another one meanwhile is refused
+(:meth:`Syncer.serve` returns False and the node scores the peer down), so one link holds
+at most one response in memory. On the asking side a response is taken only from a peer
+we asked (``Peer.sync_owed``, which a late answer after a timeout still matches); an
+unsolicited one is refused (:meth:`Syncer.solicited`) and scores its sender down.
 
-The syncer talks to two small interfaces: :class:`SyncLinks`, the links it asks and
-answers through (``PeerManager``), and :class:`SyncHost`, what it tells the node (a block
-committed, the new head, a local fault).
+The syncer talks to two small interfaces (:mod:`node.sync_interfaces`): :class:`SyncLinks`,
+the links it asks and answers through (``PeerManager``), and :class:`SyncHost`, what it
+tells the node (a block committed, the new head, a local fault).
 
 Pipelining: when the answer to our request arrives, the next batch (from the height after
 its last block) is asked for before this one is applied, so that a peer reads and sends it
@@ -58,70 +58,26 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from ledger.block import Block, Receipt
+from ledger.block import Block
 from ledger.block_prune import oldest_block_height
-from ledger.encoding import array_header, check_size
 from ledger.errors import LedgerError, StorageError
-from ledger.tx import Transaction
 from ledger.votes import CommitCertificate
+from node import sync_serve
 from node.executor import Executor
 from node.peers import Peer
-from node.wire import SYNC_RESP_TAIL, SyncRequest, SyncResponse
+from node.sync_interfaces import Precheck, SyncHost, SyncLinks
+from node.wire import SyncRequest, SyncResponse
 from node.write_behind import WriteBehind
 
 log = logging.getLogger("cityledger.sync")
 REQUEST_TIMEOUT_S = 10.0
-MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 RETRY_BASE_S = 2.0  # a demoted peer waits 2, 4, 8 ... s before it is asked again
 RETRY_MAX_S = 120.0
 MAX_OWED = 4  # answers awaited from one peer at most (late ones after a timeout included)
 PRECHECK_WAIT_S = 0.05  # a block waits this long at most for its payload signatures
-# The canonical sync_resp frame {"b": {"blocks": [...], "tip_cert": c}, "t": "sync_resp"},
-# assembled around the stored bytes of the blocks and the certificate.
-_RESP_HEAD = b"\x82\xa1b\x82\xa6blocks"
-_RESP_CERT = b"\xa8tip_cert"
-
-
-class SyncLinks(Protocol):
-    """The links catch-up asks and answers through (``PeerManager``)."""
-
-    @property
-    def peers(self) -> Mapping[bytes, Peer]:
-        """The connected peers by key."""
-        ...
-
-    def send(self, peer: Peer, msg: SyncRequest) -> None:
-        """Queue a request for ``peer`` (dropped if its queue is full)."""
-        ...
-
-    async def deliver(self, peer: Peer, frame: bytes, timeout_s: float) -> bool:
-        """Queue a response frame for ``peer``, waiting up to ``timeout_s`` for room."""
-        ...
-
-
-# Checks a block's payload signatures ahead of its execution (SignatureWorker.check).
-Precheck = Callable[[Sequence[Transaction]], Awaitable[None]]
-
-
-class SyncHost(Protocol):
-    """What catch-up tells the node."""
-
-    def synced(self, block: Block, cert: CommitCertificate, receipts: Sequence[Receipt]) -> None:
-        """Catch-up committed ``block`` (its receipts as executed: no read-back)."""
-        ...
-
-    def sync_advanced(self, height: int) -> None:
-        """Our head is ``height`` after a block catch-up committed."""
-        ...
-
-    def local_fault(self, height: int, message: str) -> None:
-        """Our own store failed at ``height`` applying a certified block (a damaged or
-        diverged store, not the peer's fault; already logged): the node stops."""
-        ...
 
 
 @dataclass(slots=True)
@@ -384,12 +340,10 @@ class Syncer:
     async def response_frame(
         self, req: SyncRequest, alive: Callable[[], bool] = lambda: True
     ) -> bytes | None:
-        """The ``sync_resp`` frame answering ``req``: committed blocks from
-        ``req.from_height``, at most ``req.max_blocks`` of them and no more bytes than
-        ``MAX_RESPONSE_BYTES`` (but always one), with the last one's certificate.
-
-        Read one stored block at a time, yielding to the event loop in between, and
-        joined from the stored bytes as they are. None if ``alive()`` turns false."""
+        """The ``sync_resp`` frame answering ``req`` (:func:`node.sync_serve.response_frame`:
+        committed blocks from ``req.from_height``, at most ``req.max_blocks`` of them, read
+        one at a time); None if ``alive()`` turns false. A request for blocks pruned here
+        is counted and logged, and answered with none."""
         chain = self.executor.chain
         head = chain.head().height
         oldest = oldest_block_height(chain.store)
@@ -403,34 +357,7 @@ class Syncer:
                 req.from_height,
                 oldest,
             )
-        parts: list[bytes] = []
-        size = 0
-        last = 0
-        for height in range(req.from_height, min(head, req.from_height + req.max_blocks - 1) + 1):
-            raw = chain.block_bytes(height)
-            if raw is None:
-                break
-            if parts and size + len(raw) > MAX_RESPONSE_BYTES:
-                break
-            parts.append(raw)
-            size += len(raw)
-            last = height
-            await asyncio.sleep(0)  # let consensus, peers and the API breathe
-            if not alive():
-                return None
-        cert = chain.certificate(last) if parts else None
-        return check_size(
-            b"".join(
-                (
-                    _RESP_HEAD,
-                    array_header(len(parts)),
-                    *parts,
-                    _RESP_CERT,
-                    b"\xc0" if cert is None else cert.encode(),
-                    SYNC_RESP_TAIL,
-                )
-            )
-        )
+        return await sync_serve.response_frame(chain, req, head, alive)
 
     def close(self) -> None:
         """Stop answering requests and writing behind (the node is stopping)."""

@@ -1,5 +1,6 @@
-"""Catch-up (node/sync.py), the serving side: answers measured, encoded and built one
-block at a time, one request per peer at a time, responses only from peers asked."""
+"""Catch-up (node/sync.py, node/sync_serve.py), the serving side: answers measured, encoded
+and built one block at a time, one request per peer at a time, responses only from peers
+asked."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import pytest
 
-from node import sync
+from node import sync_serve
 from node.peers import Peer
 from node.sync import REQUEST_TIMEOUT_S
 from node.wire import SyncRequest, SyncResponse, decode_message, encode_message
@@ -20,7 +21,7 @@ def test_serve_measures_blocks_by_their_own_bytes(monkeypatch: pytest.MonkeyPatc
     h = Harness([], src)
     asker = fake_peer(1, 0)
     sizes = [len(b.encode()) for b in response(src, 1, 4).blocks]
-    monkeypatch.setattr(sync, "MAX_RESPONSE_BYTES", sum(sizes[:2]))
+    monkeypatch.setattr(sync_serve, "MAX_RESPONSE_BYTES", sum(sizes[:2]))
 
     async def main() -> None:
         assert h.syncer.serve(asker, SyncRequest(1, 10))
