@@ -28,7 +28,7 @@ from ledger.state_pages import (
     wire_page,
 )
 from ledger.storage import MemoryStore, WriteBatch, keys
-from tests.unit.ledger.test_state import commit
+from tests.unit.ledger.state_kit import commit
 
 _ITEMS = {b"key-%d" % i: b"value-%d" % i for i in range(600)}
 
