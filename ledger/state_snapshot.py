@@ -97,34 +97,32 @@ def _no_pause() -> None:
 
 
 class _Reader:
-    """Pages and leaves of the stored tree, read once each, with their subtree sizes."""
+    """Pages and leaves of the stored tree, with their subtree sizes.
 
-    def __init__(self, store: KVReader, root: bytes, pace: Pace = _no_pause) -> None:
+    Memory does not grow with the state: where a page is filed comes down the walk from
+    its parent's node entry (:func:`_filings`), not from a table of every node, and a
+    subtree's size is kept only where the cut needs it again — for pages over a chunk and
+    their children (:meth:`size`). Both tables once held every page and leaf: ~60,000
+    entries in a node of a 120,000-transaction bench, a few MB each time a snapshot was
+    taken, growing with the chain (docs/performance.md, "A snapshot's memory")."""
+
+    def __init__(self, store: KVReader, pace: Pace = _no_pause) -> None:
         self.store = store
         self.pace = pace
-        self.sizes: dict[bytes, int] = {}
-        self.filed: dict[bytes, bytes] = {}  # hash -> the height its row is filed at
-        if root != EMPTY_ROOT:
-            self.filed[root] = root_filing(store, root)
+        self.sizes: dict[bytes, int] = {}  # pages over a chunk and their children only
 
-    def row(self, node_hash: bytes) -> bytes | None:
-        at = self.filed.get(node_hash)
-        return None if at is None else self.store.get(keys.STATE_NODE + at + node_hash)
+    def row(self, node_hash: bytes, at: bytes) -> bytes | None:
+        return self.store.get(keys.STATE_NODE + at + node_hash)
 
-    def page(self, page_hash: bytes) -> tuple[bytes, Page]:
-        """(wire form, decoded page) of a page; where its children are filed is noted."""
+    def page(self, page_hash: bytes, at: bytes) -> tuple[bytes, Page, dict[bytes, bytes]]:
+        """(wire form, decoded page, where each child page is filed) of the page filed
+        at ``at``."""
         self.pace()
-        row = self.row(page_hash)
+        row = self.row(page_hash, at)
         if row is None:
             raise CorruptionError(f"state page {page_hash.hex()} is missing from the store")
         wire, page = wire_page(page_hash, row)
-        for node in page.values():  # where the child pages and leaves are filed
-            if node[0] == NODE_TAG and len(node) > 65:
-                if node[65:73] != NO_HEIGHT:
-                    self.filed[node[1:33]] = node[65:73]
-                if node[73:81] != NO_HEIGHT:
-                    self.filed[node[33:65]] = node[73:81]
-        return wire, page
+        return wire, page, _filings(page)
 
     def leaf(self, leaf_hash: bytes, ref: bytes) -> tuple[bytes, bytes]:
         """(key, value) of a leaf: its value from its row, its key from the flat table
@@ -141,29 +139,44 @@ class _Reader:
             raise CorruptionError(f"the flat table is not at the snapshot's state ({key!r})")
         return key, row[33:]
 
-    def size(self, page_hash: bytes) -> int:
-        """Bytes of the whole subtree under a page (its pages and its leaves' pairs)."""
+    def size(self, page_hash: bytes, at: bytes) -> int:
+        """Bytes of the whole subtree under a page (its pages and its leaves' pairs).
+        Kept for a page over a chunk and for its children: the cut asks for those again."""
         known = self.sizes.get(page_hash)
         if known is not None:
             return known
-        row, page = self.page(page_hash)
+        row, page, filings = self.page(page_hash, at)
         total = len(row)
         for leaf_hash, ref in _leaf_refs(page):
             key, value = self.leaf(leaf_hash, ref)
             total += len(key) + len(value) + _LEAF_OVERHEAD
-        for child in _children(page):
-            total += self.size(child)
-        self.sizes[page_hash] = total
+        children = [(child, self.size(child, filings[child])) for child in _children(page)]
+        total += sum(size for _, size in children)
+        if total > CHUNK_BYTES:
+            self.sizes[page_hash] = total
+            self.sizes.update(children)
         return total
 
-    def subtree(self, page_hash: bytes) -> Iterator[tuple[bytes | None, bytes]]:
+    def subtree(self, page_hash: bytes, at: bytes) -> Iterator[tuple[bytes | None, bytes]]:
         """The subtree's pages (None, row) and leaves (key, value), in pre-order."""
-        row, page = self.page(page_hash)
+        row, page, filings = self.page(page_hash, at)
         yield None, row
         for leaf_hash, ref in _leaf_refs(page):
             yield self.leaf(leaf_hash, ref)
         for child in _children(page):
-            yield from self.subtree(child)
+            yield from self.subtree(child, filings[child])
+
+
+def _filings(page: Page) -> dict[bytes, bytes]:
+    """Where the child pages and leaves a page's node entries name are filed, by hash."""
+    out: dict[bytes, bytes] = {}
+    for node in page.values():
+        if node[0] == NODE_TAG and len(node) > 65:
+            if node[65:73] != NO_HEIGHT:
+                out[node[1:33]] = node[65:73]
+            if node[73:81] != NO_HEIGHT:
+                out[node[33:65]] = node[73:81]
+    return out
 
 
 def _children(page: Page) -> list[bytes]:
@@ -191,21 +204,22 @@ def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manif
     """
     if root == EMPTY_ROOT:
         return Manifest(root, (), (), ())
-    reader = _Reader(store, root, pace)
-    top = reader.row(root)
+    reader = _Reader(store, pace)
+    root_at = root_filing(store, root)
+    top = reader.row(root, root_at)
     if top is not None and top[:1] == b"\x00":  # a state of one key: its leaf is the root
-        pair = reader.leaf(root, leaf_ref(check_leaf(root, top, True)) + reader.filed[root])
+        pair = reader.leaf(root, leaf_ref(check_leaf(root, top, True)) + root_at)
         return Manifest(root, (), (pair,), ())
-    if reader.size(root) <= CHUNK_BYTES:
+    if reader.size(root, root_at) <= CHUNK_BYTES:
         return Manifest(root, (), (), ((root,),))
     pages: list[bytes] = []
     leaves: list[tuple[bytes, bytes]] = []
     groups: list[list[bytes]] = []
     fill = CHUNK_BYTES + 1  # bytes in the last group (none open yet)
-    stack = [root]
+    stack = [(root, root_at)]
     while stack:  # pre-order over the skeleton; the root is too big for a chunk
-        page_hash = stack.pop()
-        size = reader.size(page_hash)
+        page_hash, at = stack.pop()
+        size = reader.size(page_hash, at)
         if size <= CHUNK_BYTES:
             if fill + size > CHUNK_BYTES:
                 groups.append([])
@@ -213,10 +227,10 @@ def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manif
             groups[-1].append(page_hash)
             fill += size
             continue
-        row, page = reader.page(page_hash)
+        row, page, filings = reader.page(page_hash, at)
         pages.append(row)
         leaves.extend(reader.leaf(h, ref) for h, ref in _leaf_refs(page))
-        stack.extend(reversed(_children(page)))
+        stack.extend((child, filings[child]) for child in reversed(_children(page)))
         fill = CHUNK_BYTES + 1  # a skeleton page closes the group: chunks stay contiguous
     return Manifest(root, tuple(pages), tuple(leaves), tuple(tuple(g) for g in groups))
 
@@ -224,14 +238,18 @@ def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manif
 def snapshot_chunks(store: KVReader, manifest: Manifest, pace: Pace = _no_pause) -> Iterator[bytes]:
     """Each chunk of ``manifest``'s snapshot, encoded, one at a time (``store`` and
     ``pace`` as for :func:`plan_snapshot`)."""
-    reader = _Reader(store, manifest.root, pace)
+    if not manifest.chunks:  # an empty state, or one key: the manifest holds it all
+        return
+    reader = _Reader(store, pace)
+    filed = {manifest.root: root_filing(store, manifest.root)}
     for row in manifest.pages:  # in pre-order: they say where the chunks' subtrees are filed
-        reader.page(read_page(row)[0])
+        page_hash = read_page(row)[0]
+        filed.update(reader.page(page_hash, filed.pop(page_hash))[2])
     for group in manifest.chunks:
         pages: list[bytes] = []
         leaves: list[list[bytes]] = []
         for page_hash in group:
-            for key, data in reader.subtree(page_hash):
+            for key, data in reader.subtree(page_hash, filed[page_hash]):
                 if key is None:
                     pages.append(data)
                 else:

@@ -148,3 +148,30 @@ def test_a_manifest_that_does_not_match_the_root_is_refused() -> None:
     if manifest.leaves:
         with pytest.raises(snap.SnapshotError, match="lacks"):
             snap.read_manifest(no_leaf.encode(), root)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_taking_a_snapshot_keeps_no_table_of_the_whole_tree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The walk learns where each page is filed from its parent, and keeps subtree sizes
+    only for the skeleton and the subtrees it cuts into chunks: what a node holds while
+    it takes a snapshot does not grow with the state."""
+    readers: list[snap._Reader] = []
+
+    class Recorded(snap._Reader):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            readers.append(self)
+
+    monkeypatch.setattr(snap, "_Reader", Recorded)
+    store, root = _state(3000, deletes=500)
+    manifest = snap.plan_snapshot(store, root)
+    chunks = list(snap.snapshot_chunks(store, manifest))
+    skeleton = {snap.read_page(row)[0] for row in manifest.pages}
+    cut = {h for group in manifest.chunks for h in group}
+    pages = sum(1 for _key, value in store.iterate(keys.STATE_NODE) if value[:1] != b"\x00")
+    planned, served = readers
+    assert set(planned.sizes) <= skeleton | cut and len(planned.sizes) < pages / 4
+    assert served.sizes == {}  # serving chunks needs no sizes at all
+    assert len(chunks) == len(manifest.chunks) > 10
