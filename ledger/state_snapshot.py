@@ -150,7 +150,7 @@ class _Reader:
         for leaf_hash, ref in _leaf_refs(page):
             key, value = self.leaf(leaf_hash, ref)
             total += len(key) + len(value) + _LEAF_OVERHEAD
-        children = [(child, self.size(child, filings[child])) for child in _children(page)]
+        children = [(child, self.size(child, _at(filings, child))) for child in _children(page)]
         total += sum(size for _, size in children)
         if total > CHUNK_BYTES:
             self.sizes[page_hash] = total
@@ -164,7 +164,7 @@ class _Reader:
         for leaf_hash, ref in _leaf_refs(page):
             yield self.leaf(leaf_hash, ref)
         for child in _children(page):
-            yield from self.subtree(child, filings[child])
+            yield from self.subtree(child, _at(filings, child))
 
 
 def _filings(page: Page) -> dict[bytes, bytes]:
@@ -177,6 +177,12 @@ def _filings(page: Page) -> dict[bytes, bytes]:
             if node[73:81] != NO_HEIGHT:
                 out[node[33:65]] = node[73:81]
     return out
+
+
+def _at(filings: dict[bytes, bytes], node_hash: bytes) -> bytes:
+    """Where ``node_hash`` is filed; a page no parent filed (a damaged store) is looked
+    for nowhere, and reported missing by :meth:`_Reader.page`."""
+    return filings.get(node_hash, NO_HEIGHT)
 
 
 def _children(page: Page) -> list[bytes]:
@@ -230,7 +236,7 @@ def plan_snapshot(store: KVReader, root: bytes, pace: Pace = _no_pause) -> Manif
         row, page, filings = reader.page(page_hash, at)
         pages.append(row)
         leaves.extend(reader.leaf(h, ref) for h, ref in _leaf_refs(page))
-        stack.extend((child, filings[child]) for child in reversed(_children(page)))
+        stack.extend((child, _at(filings, child)) for child in reversed(_children(page)))
         fill = CHUNK_BYTES + 1  # a skeleton page closes the group: chunks stay contiguous
     return Manifest(root, tuple(pages), tuple(leaves), tuple(tuple(g) for g in groups))
 
@@ -244,12 +250,12 @@ def snapshot_chunks(store: KVReader, manifest: Manifest, pace: Pace = _no_pause)
     filed = {manifest.root: root_filing(store, manifest.root)}
     for row in manifest.pages:  # in pre-order: they say where the chunks' subtrees are filed
         page_hash = read_page(row)[0]
-        filed.update(reader.page(page_hash, filed.pop(page_hash))[2])
+        filed.update(reader.page(page_hash, _at(filed, page_hash))[2])
     for group in manifest.chunks:
         pages: list[bytes] = []
         leaves: list[list[bytes]] = []
         for page_hash in group:
-            for key, data in reader.subtree(page_hash, filed[page_hash]):
+            for key, data in reader.subtree(page_hash, _at(filed, page_hash)):
                 if key is None:
                     pages.append(data)
                 else:
