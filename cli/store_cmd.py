@@ -17,7 +17,7 @@ import click
 
 from cli.output import console, err_console, fail
 from ledger.state_migrate import MigrationProgress, migrate_store
-from ledger.storage import open_leveldb
+from ledger.storage import MIB, open_leveldb
 from ledger.storage.format import STORE_FORMAT
 from node.config import Home
 
@@ -55,12 +55,27 @@ class _Reporter:
                 highlight=False,
                 soft_wrap=True,
             )
+        elif state.step == "compact" and state.reclaimable:
+            err_console.print(
+                f"giving back the space of the removed rows (about "
+                f"{_size(state.reclaimable)}): compacting their tables, which takes a few "
+                "seconds per GiB",
+                highlight=False,
+                soft_wrap=True,
+            )
         elif state.step == "cleanup" and not state.already:
             err_console.print(
                 f"format {STORE_FORMAT} in force; removing the old rows ({state.removed:,} so far)",
                 highlight=False,
                 soft_wrap=True,
             )
+
+
+def _size(n: int) -> str:
+    """Bytes as an operator reads them: 1.2 GiB, 807 MiB, 310 KiB."""
+    if n >= 1024 * MIB:
+        return f"{n / (1024 * MIB):.1f} GiB"
+    return f"{n / MIB:,.0f} MiB" if n >= MIB else f"{max(1, round(n / 1024)):,} KiB"
 
 
 @click.command("migrate-store")
@@ -79,7 +94,17 @@ def migrate_store_cmd(home: str) -> None:
     finally:
         store.close()
     if result.already:
-        console.print(f"{data} is already in store format {STORE_FORMAT}: nothing to do")
+        freed = (
+            f"; gave back {_size(result.reclaimed)} the removed rows of an earlier "
+            "migration still took"
+            if result.reclaimed
+            else ": nothing to do"
+        )
+        console.print(
+            f"{data} is already in store format {STORE_FORMAT}{freed}",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     console.print(
         f"migrated {data} to store format {STORE_FORMAT} in {time.monotonic() - started:.1f} s: "
@@ -89,8 +114,9 @@ def migrate_store_cmd(home: str) -> None:
             if result.roots
             else ""
         )
-        + f"{result.states:,} states filed by height, {result.removed:,} old rows removed; "
-        "start the node as before",
+        + f"{result.states:,} states filed by height, {result.removed:,} old rows removed"
+        + (f" ({_size(result.reclaimed)} given back)" if result.reclaimed else "")
+        + "; start the node as before",
         highlight=False,
         soft_wrap=True,
     )

@@ -21,6 +21,12 @@ before the flip, rather than later in a page that does not match its name.
 Format 2 to 3 the same way: the rows filed by height are written next to the old ones
 (ledger/state_refile.py, resuming where a stopped run left off), then the format row,
 then the old rows and format 2's pruning records are removed.
+
+Last, on LevelDB, the old tables are **compacted**: removing a row only marks it deleted,
+and its bytes stay on disk — and in the way of every read of its range — until a
+compaction reaches them, which for tables nothing writes again may be never. A store
+migrated before this step was added gives the space back when the command is run again
+(it has nothing else to do there).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from ledger.storage.format import (
     stamp_format,
     stored_format,
 )
+from ledger.storage.protocol import Compactable
 
 BATCH_BYTES = 4 * 1024 * 1024  # written (and synced) whenever the pending rows reach this
 _OLD = keys.LEGACY_STATE_NODE
@@ -51,7 +58,7 @@ _NEW = keys.LEGACY_PAGE_NODE  # format 2's pages: ledger/state_refile.py takes t
 class MigrationProgress:
     """Where a migration is; handed to the progress callback as it goes."""
 
-    step: str = "pages"  # "pages" (format 1 to 2), "refile" (2 to 3), "cleanup", "done"
+    step: str = "pages"  # "pages" (format 1 to 2), "refile" (2 to 3), "cleanup", "compact", "done"
     roots_done: int = 0
     roots: int = 0
     pages: int = 0  # pages written by this run (format 1 to 2)
@@ -61,6 +68,8 @@ class MigrationProgress:
     refiled: int = 0  # states refiled by this run
     removed: int = 0  # old rows removed by this run
     already: bool = False  # the store was in the current format already
+    reclaimable: int = 0  # table bytes the removed rows still took (LevelDB's estimate)
+    reclaimed: int = 0  # of them, given back by compacting their tables
 
 
 Progress = Callable[[MigrationProgress], None]
@@ -104,6 +113,11 @@ def migrate_store(store: KVStore, progress: Progress | None = None) -> Migration
     state.step = "cleanup"
     report(state)
     _remove_old_rows(store, LEGACY_TABLES, state, report)
+    if isinstance(store, Compactable):
+        state.step = "compact"
+        state.reclaimable = sum(store.approximate_bytes(t) for t in LEGACY_TABLES)
+        report(state)
+        state.reclaimed = _reclaim(store, LEGACY_TABLES)
     state.step = "done"
     report(state)
     return state
@@ -206,6 +220,23 @@ def _below(node: bytes, page: dict[bytes, bytes]) -> Iterator[bytes]:
     for child in (node[1:33], node[33:]):
         if child != EMPTY_ROOT and child not in page:
             yield child
+
+
+def _reclaim(store: Compactable, tables: tuple[bytes, ...]) -> int:
+    """Compact every table whose removed rows still take table space: LevelDB keeps
+    them, and the marker of each deletion, until a compaction reaches their level,
+    which for tables nothing writes again may be never. Measured on a format-2 store of
+    187,554 transactions migrated without this step: 808 MB of the 1.8 GB store were
+    removed pages, and every opening of the store stepped over their markers for 0.84 s
+    (the check for rows left by an unfinished migration); compacting them took 5 s
+    (docs/operations.md, "Upgrading the store"). Returns the bytes given back."""
+    freed = 0
+    for table in tables:
+        before = store.approximate_bytes(table)
+        if before:
+            store.compact(table)
+            freed += max(0, before - store.approximate_bytes(table))
+    return freed
 
 
 def _remove_old_rows(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import plyvel
@@ -119,6 +120,21 @@ class LevelDBStore:
             raise self._damaged(exc) from None
         return int(used or 0), self.buffer_limit_bytes
 
+    def approximate_bytes(self, prefix: bytes) -> int:
+        """LevelDB's estimate of the table bytes of the rows under ``prefix`` (deleted
+        rows not yet compacted away included; rows still in the memtable not)."""
+        try:
+            size: int = self._db.approximate_size(prefix, _range_end(prefix))
+        except plyvel.Error as exc:
+            raise self._damaged(exc) from None
+        return size
+
+    def compact(self, prefix: bytes) -> None:
+        """Compact the range of ``prefix`` down to the last level: deleted rows and their
+        markers are dropped and the space goes back to the file system."""
+        with self._failing("compact"):
+            self._db.compact_range(start=prefix, stop=_range_end(prefix))
+
     def _iterate(
         self, source: Any, prefix: bytes, start: bytes | None, reverse: bool
     ) -> Iterator[tuple[bytes, bytes]]:
@@ -179,19 +195,24 @@ class LevelDBStore:
         if sync and self._unsynced:
             self._sync_logs()
         self._unsynced = not sync
+        with self._failing("write to"), self._db.write_batch(transaction=True, sync=sync) as wb:
+            for key, value in batch.items():
+                if value is None:
+                    wb.delete(key)
+                else:
+                    wb.put(key, value)
+
+    @contextmanager
+    def _failing(self, doing: str) -> Iterator[None]:
+        """LevelDB's errors as ours: corruption names the damaged files, anything else
+        says what could not be done (``doing``: "write to", "compact")."""
         try:
-            with self._db.write_batch(transaction=True, sync=sync) as wb:
-                for key, value in batch.items():
-                    if value is None:
-                        wb.delete(key)
-                    else:
-                        wb.put(key, value)
+            yield
         except plyvel.CorruptionError as exc:
             raise self._damaged(exc) from None
         except plyvel.Error as exc:
-            raise StorageError(
-                f"cannot write to the database at {self.path}: {_reason(exc)}"
-            ) from None
+            reason = _reason(exc)
+            raise StorageError(f"cannot {doing} the database at {self.path}: {reason}") from None
 
     def _sync_logs(self) -> None:
         try:
@@ -231,6 +252,12 @@ class LevelDBStore:
             "docs/operations.md, 'A damaged or missing store')",
             damaged=tuple((d.name, d.holds) for d in found),
         )
+
+
+def _range_end(prefix: bytes) -> bytes:
+    """The exclusive end of ``prefix``'s range (for a prefix of 0xff bytes only, a key
+    past every key the store holds: none is 64 bytes long)."""
+    return prefix_upper_bound(prefix) or prefix + b"\xff" * 64
 
 
 def _reason(exc: plyvel.Error) -> str:

@@ -89,6 +89,22 @@ class LogWriter(Protocol):
     def put(self, key: bytes, value: bytes) -> None: ...
 
 
+@runtime_checkable
+class Compactable(Protocol):
+    """A store whose disk space for a key range can be measured and given back: LevelDB
+    keeps a deleted row's bytes (and a marker that every read of the range steps over)
+    until a compaction of that range reaches the level holding it, which for a table no
+    longer written may be never (ledger/state_migrate.py)."""
+
+    def approximate_bytes(self, prefix: bytes) -> int:
+        """About how many bytes of table files the rows under ``prefix`` take."""
+        ...
+
+    def compact(self, prefix: bytes) -> None:
+        """Rewrite the range of ``prefix`` now, dropping deleted rows (blocks until done)."""
+        ...
+
+
 def prefix_upper_bound(prefix: bytes) -> bytes | None:
     """Smallest key greater than every key with ``prefix`` (None: no bound)."""
     p = bytearray(prefix)

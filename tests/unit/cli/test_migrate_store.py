@@ -30,6 +30,7 @@ from ledger.storage.format import (
     check_format,
     stored_format,
 )
+from ledger.storage.leveldb import LevelDBStore
 from node.audit import ChainAuditor, StoreSource
 from node.chain import ChainStore
 from tests.unit.cli.kit import message, run
@@ -218,6 +219,52 @@ def test_the_command_migrates_and_a_second_run_has_nothing_to_do(home: Path) -> 
         ChainStore(store, genesis(home))
     finally:
         store.close()
+
+
+def legacy_bytes(store: LevelDBStore) -> int:
+    """Table bytes LevelDB still gives the tables older formats kept."""
+    return sum(store.approximate_bytes(table) for table in LEGACY_TABLES)
+
+
+def test_a_migration_gives_back_the_space_of_the_rows_it_removes(home: Path) -> None:
+    store = open_leveldb(str(home / "data"))
+    try:
+        assert isinstance(store, LevelDBStore)
+        before = legacy_bytes(store)
+        assert before > 0, "the old rows take table space before the migration"
+        steps: list[str] = []
+        result = migrate_store(store, lambda state: steps.append(state.step))
+        assert "compact" in steps and result.reclaimable >= before
+        assert legacy_bytes(store) == 0, "removed rows are not left on disk"
+        assert result.reclaimed >= before
+    finally:
+        store.close()
+
+
+def test_a_store_migrated_without_compacting_gets_its_space_back_when_run_again(
+    home: Path,
+) -> None:
+    store = open_leveldb(str(home / "data"))
+    try:
+        assert isinstance(store, LevelDBStore)
+        first = migrate_store(CrashingStore(store))  # no compaction: what earlier versions did
+        assert first.reclaimed == 0 and legacy_bytes(store) > 0
+        check_format(store)  # a store in format 3 all the same: it was accepted, and is
+    finally:
+        store.close()
+    _register()
+    again = CliRunner().invoke(cli, ["node", "migrate-store", "--home", str(home)])
+    assert again.exit_code == 0, again.output
+    assert "is already in store format" in again.output and "gave back" in again.output
+    assert "giving back the space of the removed rows" in again.output
+    store = open_leveldb(str(home / "data"))
+    try:
+        assert isinstance(store, LevelDBStore) and legacy_bytes(store) == 0
+        ChainStore(store, genesis(home))
+    finally:
+        store.close()
+    third = CliRunner().invoke(cli, ["node", "migrate-store", "--home", str(home)])
+    assert third.exit_code == 0 and "nothing to do" in third.output
 
 
 def test_an_offline_audit_of_an_old_home_says_to_migrate_it_then_passes(home: Path) -> None:
