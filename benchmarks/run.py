@@ -277,6 +277,7 @@ async def _measure(
         doc["receipts_checked"] = await receipt_codes(http, urls[0], sample[: opts.check_receipts])
     doc["blocks_missing"] = tip - base - len(blocks)
     doc["max_block_gap_s"] = round(_max_gap(watches[0], base, tip), 2)
+    doc["longest_block_gaps"] = _longest_gaps(watches[0], base, tip)
     doc |= _cpu_figures(use, o.committed, ceil.cores, busy, client_cpu)
     doc["wall_s"] = round(log.ended - log.began, 1)
     doc["lost_examples"] = [work.items[i].hash.hex() for i in o.lost[:5]]
@@ -362,6 +363,26 @@ def _max_gap(watch: BlockWatch, base: int, tip: int) -> float:
     """Longest wait between consecutive block announcements of the timed phase."""
     times = sorted(t for h, t in watch.announced.items() if base <= h <= tip)
     return max((b - a for a, b in itertools.pairwise(times)), default=math.nan)
+
+
+def _longest_gaps(watch: BlockWatch, base: int, tip: int, count: int = 8) -> list[dict[str, Any]]:
+    """The ``count`` longest waits between block announcements of the timed phase: the
+    height that ended each wait, the wait, when (seconds into the phase) and its block's
+    size, to tell a stall that recurs from one at the start."""
+    heights = sorted(h for h in watch.announced if base <= h <= tip)
+    if len(heights) < 2:
+        return []
+    start = watch.announced[heights[0]]
+    gaps = [(watch.announced[b] - watch.announced[a], b) for a, b in itertools.pairwise(heights)]
+    return [
+        {
+            "height": h,
+            "gap_s": round(gap, 3),
+            "at_s": round(watch.announced[h] - start, 1),
+            "txs": watch.tx_count.get(h, 0),
+        }
+        for gap, h in sorted(gaps, reverse=True)[:count]
+    ]
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
