@@ -61,6 +61,7 @@ RECHECK_MAX_PENDING = 5000  # a larger backlog is not re-checked (it would stall
 DEFAULT_MAX_GAPPED_PER_SENDER = 128
 DEFAULT_MAX_PENDING_PER_ORG = 10_000
 DEFAULT_TTL_S = 300.0
+TYPICAL_TX_BYTES = 400  # about a transaction of the bench mix, body and signature
 NONCE_CACHE_SENDERS = 100_000  # senders' next nonces cached (an int each: ~15 MB at most)
 READ_CACHE_BYTES = 16 * 1024 * 1024  # admission's cached state reads (member records)
 ENTRY_OVERHEAD = 150  # bytes a cached read costs besides its key and value (dict slot, objects)
@@ -120,6 +121,12 @@ class Mempool:
 
     def __len__(self) -> int:
         return len(self._by_hash)
+
+    @property
+    def mean_tx_bytes(self) -> float:
+        """The pending transactions' mean encoded size (:data:`TYPICAL_TX_BYTES` when
+        none is pending)."""
+        return self.bytes / len(self._by_hash) if self._by_hash else TYPICAL_TX_BYTES
 
     @property
     def cached_senders(self) -> int:

@@ -99,7 +99,8 @@ class Metrics:
         """The latency budget (node/latency_budget.py): its size and what it refused."""
         self.overloaded = Counter(
             "cityledger_admission_overloaded",
-            "Client transactions refused 429 overloaded: over the latency budget",
+            "Client transactions refused 429 overloaded: over the latency budget (a body "
+            "refused before it was read counted at the pending transactions' mean size)",
             registry=r,
         )
         self.admission_capacity = Gauge(

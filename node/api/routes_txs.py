@@ -6,11 +6,15 @@ The cheap refusals come first, so that what will be refused costs the node littl
 (docs/api.md, "Submitting"):
 
 1. the body's bytes are charged to the client's per-byte bucket (on the
-   ``Content-Length`` header, before the body is read);
-2. the envelope is parsed (400 if it is not one); a full mempool is answered 429
+   ``Content-Length`` header, before the body is read); a full mempool is answered 429
    ``mempool_full``, and a mempool whose ready transactions already fill the latency
-   budget (``node.latency_budget``) 429 ``overloaded`` with the seconds its backlog
-   needs in ``Retry-After``, before any transaction is decoded; a request signed like a signed
+   budget (``node.latency_budget``) 429 ``overloaded`` with the client's turn in
+   ``Retry-After`` — there, before the body is read: above saturation most requests end
+   here, and reading and parsing a refused batch of 2,000 cost the node more than the
+   refusal (docs/performance.md, "Refused before the body is read");
+2. the envelope is parsed (400 if it is not one), and the same two refusals are made for
+   a body sent without ``Content-Length``, before any transaction is decoded; a request
+   signed like a signed
    read is checked (401 when the signature is wrong); a batch of more than
    ``[api] unsigned_batch_max`` transactions needs a request signed by an active
    member (413 ``batch_too_large``);
@@ -64,6 +68,8 @@ async def submit(request: web.Request) -> web.StreamResponse:
     announced = request.content_length
     if announced is not None:
         _charge(state, limits.per_byte, client, announced, "bytes")
+        # Not now: said before the body is even read (its size says about how many).
+        _refuse_when_busy(state, _estimated_count(announced, request.content_type, state))
     body = await request.read()
     if announced is None:
         _charge(state, limits.per_byte, client, len(body), "bytes")
@@ -132,6 +138,14 @@ def _batch_answer(
         raise _mempool_full()
     headers = retry_headers(retry_after) if retry_after else None
     return render(request, {"results": results}, headers=headers)
+
+
+def _estimated_count(size: int, content_type: str, state: APIState) -> int:
+    """About how many transactions a body of ``size`` bytes holds, at the pending ones'
+    mean size (hex in JSON: twice the bytes). Only a refusal's turn is reckoned with it
+    (``node.latency_budget``); whether to refuse does not depend on it."""
+    per_tx = state.node.mempool.mean_tx_bytes * (1 if content_type in _MSGPACK_TYPES else 2)
+    return max(1, min(MAX_BATCH, round(size / per_tx)))
 
 
 def _refuse_when_busy(state: APIState, count: int) -> None:

@@ -238,6 +238,46 @@ async def test_over_the_latency_budget_is_429_before_anything_is_decoded(
     assert (status, answer["status"]) == (202, "pending")
 
 
+async def test_over_the_latency_budget_the_body_is_not_even_read(
+    app_client: tuple[Client, ManualClock], node: TestNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused on its Content-Length: not parsed (a body that is not one at all is told
+    429, not 400), and the connection goes on serving; without the header, after parsing."""
+    from node.api import routes_txs
+    from node.latency_budget import LatencyBudget
+
+    client, _ = app_client
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=1)  # room for one ready tx
+    first = milestone(node, "NLRTM")
+    assert (await post(client, msgpack.packb({"tx": first.encode()})))[0] == 202
+    parsed: list[int] = []
+    real_parse = routes_txs.parse_submission
+
+    def counting_parse(body: bytes, content_type: str, typed: bool) -> tuple[list[bytes], bool]:
+        parsed.append(len(body))
+        return real_parse(body, content_type, typed)
+
+    monkeypatch.setattr(routes_txs, "parse_submission", counting_parse)
+    status, answer, _ = await post(client, b"\xc1 not a submission" * 500)
+    assert (status, answer["error"]["code"]) == (429, "overloaded") and parsed == []
+    counter = metrics_of(client.app).overloaded
+    before = counter._value.get()
+    batch = body_of(junk(10))
+    assert (await post(client, batch))[1]["error"]["code"] == "overloaded" and parsed == []
+    # its turn was reckoned for about ten transactions: the pool's mean size says so
+    assert 8 <= counter._value.get() - before <= 12
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield batch  # a body of unknown length: sent chunked, without Content-Length
+
+    response = await client.post("/v1/txs", data=chunks(), headers=HEADERS)
+    assert response.status == 429 and parsed == [len(batch)]
+    node.commit([first])  # the same connection pool, served as before
+    second = milestone(node, "NLAMS")
+    status, answer, _ = await post(client, msgpack.packb({"tx": second.encode()}))
+    assert (status, answer["status"]) == (202, "pending")
+
+
 async def test_the_next_nonce_past_the_window_is_429_with_retry_after(
     app_client: tuple[Client, ManualClock], node: TestNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:

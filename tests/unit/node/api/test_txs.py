@@ -238,7 +238,10 @@ async def test_a_full_mempool_refuses_before_decoding_or_checking_signatures(
     assert (await response.json())["error"]["code"] == "mempool_full"
     assert submitted == [], "nothing reached the node"
     status, body = await post_json(client, {"not": "a submission"})
-    assert status == 400, "a malformed envelope is still a 400"
+    assert (status, body["error"]["code"]) == (429, "mempool_full"), "the body is not read"
+    node.mempool.max_txs = 100
+    status, body = await post_json(client, {"not": "a submission"})
+    assert status == 400, "with room, a malformed envelope is a 400"
 
 
 # --- receipts -----------------------------------------------------------------------------------
