@@ -123,10 +123,8 @@ class LevelDBStore:
     def approximate_bytes(self, prefix: bytes) -> int:
         """LevelDB's estimate of the table bytes of the rows under ``prefix`` (deleted
         rows not yet compacted away included; rows still in the memtable not)."""
-        try:
+        with self._failing("measure"):
             size: int = self._db.approximate_size(prefix, _range_end(prefix))
-        except plyvel.Error as exc:
-            raise self._damaged(exc) from None
         return size
 
     def compact(self, prefix: bytes) -> None:
@@ -205,7 +203,7 @@ class LevelDBStore:
     @contextmanager
     def _failing(self, doing: str) -> Iterator[None]:
         """LevelDB's errors as ours: corruption names the damaged files, anything else
-        says what could not be done (``doing``: "write to", "compact")."""
+        says what could not be done (``doing``: "write to", "compact", "measure")."""
         try:
             yield
         except plyvel.CorruptionError as exc:

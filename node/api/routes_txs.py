@@ -14,10 +14,9 @@ The cheap refusals come first, so that what will be refused costs the node littl
    refusal (docs/performance.md, "Refused before the body is read");
 2. the envelope is parsed (400 if it is not one), and the same two refusals are made for
    a body sent without ``Content-Length``, before any transaction is decoded; a request
-   signed like a signed
-   read is checked (401 when the signature is wrong); a batch of more than
-   ``[api] unsigned_batch_max`` transactions needs a request signed by an active
-   member (413 ``batch_too_large``);
+   signed like a signed read is checked (401 when the signature is wrong); a batch of
+   more than ``[api] unsigned_batch_max`` transactions needs a request signed by an
+   active member (413 ``batch_too_large``);
 3. the transactions are charged to the per-transaction bucket (429 ``rate_limited``);
 4. each transaction's sender is read from the fixed place it has at the end of the
    canonical bytes and looked up: an item from a key that is not an active member is
