@@ -150,7 +150,7 @@ async def chromium(executable: str) -> AsyncIterator[Browser]:
 async def _remove_profile(profile: Path) -> None:
     """Remove the browser's profile until it stays gone: its helper processes may write
     into it for a moment after the browser itself has exited (the network service saves
-    its state), which left a directory in /tmp behind every run."""
+    its state), which left a directory in /tmp behind about one run in three."""
     for _ in range(20):
         shutil.rmtree(profile, ignore_errors=True)
         await asyncio.sleep(0.1)
