@@ -20,6 +20,7 @@ from node.gossip import Gossip
 from node.mempool import Mempool
 from node.peers import PeerManager
 from node.rotation import rotation_due
+from node.storage_priority import StorageThreadPriority
 from node.sync import Syncer
 from node.wire import HeadMsg, StatusMsg
 
@@ -49,9 +50,12 @@ class Duties(Protocol):
 
 async def keep_in_touch(node: Duties) -> None:
     """Each second: tell the peers our height, drop pending transactions past
-    ``[mempool] pending_ttl_s``, resend our own consensus messages, ask for missing blocks."""
+    ``[mempool] pending_ttl_s``, resend our own consensus messages, ask for missing blocks,
+    lower LevelDB's threads once they are there (node/storage_priority.py)."""
+    storage_threads = StorageThreadPriority(node.config.storage.compaction_nice)
     while True:
         await asyncio.sleep(STATUS_INTERVAL_S)
+        storage_threads.check()
         node.peers.broadcast(StatusMsg(node.chain.head().height))
         if node.mempool.expire(time.monotonic()):
             node.metrics.set_mempool(len(node.mempool))

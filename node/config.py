@@ -37,6 +37,7 @@ class ConfigError(LedgerError):
     code = "config"
 
 
+DEFAULT_COMPACTION_NICE = 10  # [storage] compaction_nice (node/storage_priority.py)
 MAX_PEERS = 1024  # addresses in [p2p] peers, keys in [p2p] observers
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 Check = Callable[[Any], str | None]  # a setting's value -> what is wrong with it, or None
@@ -198,6 +199,10 @@ class StorageConfig:
     # written, more mapped memory where the store is scanned whole (the offline audit):
     # ledger.storage.DEFAULT_TABLE_FILE_MB; applies to the files written from then on
     table_file_mb: int = field(default=DEFAULT_TABLE_FILE_MB, metadata=_range(2, 1024))
+    # the nice value of LevelDB's own threads (its compactions), below the node's so that
+    # consensus and execution go first where cores are shared (node/storage_priority.py);
+    # 0: as the node's
+    compaction_nice: int = field(default=DEFAULT_COMPACTION_NICE, metadata=_range(0, 19))
 
     # --- pruning (ledger/state_prune.py; docs/operations.md, "Pruning") ---------------------
     # keep the state of the last N heights only (reads and proofs below answer

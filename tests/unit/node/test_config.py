@@ -16,7 +16,15 @@ from ledger.storage import (
     DEFAULT_WRITE_BUFFER_MB,
     MIB,
 )
-from node.config import MAX_PEERS, SECTIONS, ConfigError, Home, NodeConfig, plaintext_problem
+from node.config import (
+    DEFAULT_COMPACTION_NICE,
+    MAX_PEERS,
+    SECTIONS,
+    ConfigError,
+    Home,
+    NodeConfig,
+    plaintext_problem,
+)
 from node.process import open_node
 from tests.unit.ledger.storage.plyvel_spy import record_plyvel_options
 
@@ -27,6 +35,7 @@ def test_every_section_survives_the_file_form() -> None:
     config.storage.write_buffer_mb = 8
     config.storage.compress = True
     config.storage.table_file_mb = 16
+    config.storage.compaction_nice = 5
     config.mempool.max_txs = 1234
     config.p2p.peers = ["127.0.0.1:1", "127.0.0.1:2"]
     back = NodeConfig.from_toml(config.to_toml())
@@ -39,6 +48,7 @@ def test_a_file_without_a_storage_section_gets_the_defaults() -> None:
     assert config.storage.block_cache_mb == DEFAULT_BLOCK_CACHE_MB
     assert config.storage.write_buffer_mb == DEFAULT_WRITE_BUFFER_MB
     assert config.storage.table_file_mb == DEFAULT_TABLE_FILE_MB
+    assert config.storage.compaction_nice == DEFAULT_COMPACTION_NICE
     assert config.mempool.max_txs == 10
 
 
@@ -49,6 +59,7 @@ def test_a_file_without_a_storage_section_gets_the_defaults() -> None:
         ("[mempool]\nsignature_processes = -1\n", "signature_processes must be between 0 and 64"),
         ("[storage]\nwrite_buffer_mb = 0\n", "write_buffer_mb must be between 1 and 4096, not 0"),
         ("[storage]\ntable_file_mb = 1\n", "table_file_mb must be between 2 and 1024, not 1"),
+        ("[storage]\ncompaction_nice = 20\n", "compaction_nice must be between 0 and 19, not 20"),
         ("[storage]\nblock_cache_mb = 64.5\n", "block_cache_mb must be int"),
         ("[storage]\nblock_cache = 64\n", "unknown setting 'block_cache'"),
         ("[storage]\nblock_cache_mb = true\n", "block_cache_mb must be int"),
