@@ -9,13 +9,17 @@ millisecond of every client's latency. Where a node shares its cores (validators
 machine, or a busy host) a compaction that starts as a burst arrives takes a core from
 them; the nodes of one network even compact together, since they write the same blocks.
 So the node lowers the priority of the threads that are not Python's — LevelDB's are the
-only ones a node has — to ``[storage] compaction_nice``, as RocksDB does for its
-low-priority pool (``Env::LowerThreadPoolCPUPriority``). A compaction then runs in the
-time the node leaves, and as fast as before on a host with a core to spare.
+only ones a node has — by ``[storage] compaction_nice`` below its own, as RocksDB does for
+its low-priority pool (``Env::LowerThreadPoolCPUPriority``). A compaction then runs in
+the time the node leaves, and as fast as before on a host with a core to spare.
 
 Linux keeps a nice value per thread, so ``setpriority(PRIO_PROCESS, tid, n)`` lowers that
 thread only. Elsewhere (no ``/proc/self/task``) nothing is done. Raising a priority needs
-privileges a node does not have; lowering one needs none.
+privileges a node does not have; lowering one needs none: the value is the node's own
+plus ``compaction_nice`` (at most 19), so a node an operator started niced is lowered
+from there. A thread is lowered on its second sighting, a check after it was first seen:
+a Python thread that has just started is in the task list a moment before
+``threading`` knows it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ TASKS = "/proc/self/task"
 
 
 class StorageThreadPriority:
-    """Lowers each thread that is not Python's to ``nice`` once, when it is first seen.
+    """Lowers each thread that is not Python's by ``nice`` below the calling thread, once,
+    on the second check that finds it.
 
     :meth:`check` is cheap (one directory listing of a few entries) and is called once a
     second: LevelDB starts its thread when it first compacts, which may be long after the
@@ -39,11 +44,12 @@ class StorageThreadPriority:
 
     def __init__(self, nice: int) -> None:
         self.nice = nice
+        self.seen: set[int] = set()  # not Python's at the last check
         self.lowered: set[int] = set()
         self.failed = False
 
     def check(self) -> list[int]:
-        """Lower the threads not seen before; the thread ids lowered this time."""
+        """Lower the threads seen at the last check too; the thread ids lowered this time."""
         if self.nice <= 0 or self.failed:
             return []
         try:
@@ -52,20 +58,24 @@ class StorageThreadPriority:
             self.failed = True  # no /proc: not Linux, or a sandbox without it
             return []
         python = {t.native_id for t in threading.enumerate() if t.native_id is not None}
-        new = sorted(tids - python - self.lowered - {os.getpid()})
+        foreign = tids - python - {os.getpid()}
+        due = sorted((foreign & self.seen) - self.lowered)
+        self.seen = foreign
+        self.lowered &= tids  # forget threads that have ended
+        if not due:
+            return []
+        target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + self.nice)
         done: list[int] = []
-        for tid in new:
+        for tid in due:
             try:
-                os.setpriority(os.PRIO_PROCESS, tid, self.nice)
+                os.setpriority(os.PRIO_PROCESS, tid, target)
             except ProcessLookupError:
                 continue  # gone since the listing
             except OSError as exc:
-                log.warning("could not lower storage thread %d to nice %d: %s", tid, self.nice, exc)
+                log.warning("could not lower storage thread %d to nice %d: %s", tid, target, exc)
                 self.failed = True
                 return done
             self.lowered.add(tid)
             done.append(tid)
-        self.lowered &= tids  # forget threads that have ended
-        if done:
-            log.debug("storage threads %s lowered to nice %d", done, self.nice)
+        log.debug("storage threads %s lowered to nice %d", done, target)
         return done
