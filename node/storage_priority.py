@@ -77,5 +77,8 @@ class StorageThreadPriority:
                 return done
             self.lowered.add(tid)
             done.append(tid)
-        log.debug("storage threads %s lowered to nice %d", done, target)
+        if done:
+            log.info(
+                "LevelDB's threads %s run at nice %d (compactions after the node)", done, target
+            )
         return done

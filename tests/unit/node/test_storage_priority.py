@@ -40,7 +40,7 @@ def _tasks() -> set[int]:
 
 @linux_only
 def test_the_thread_leveldb_starts_is_lowered_and_the_node_threads_are_not(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     store = _compacting_store(tmp_path / "db")
@@ -50,7 +50,9 @@ def test_the_thread_leveldb_starts_is_lowered_and_the_node_threads_are_not(
         assert leveldb, "LevelDB has no thread of its own"
         priority = StorageThreadPriority(5)
         assert priority.check() == []  # first seen: lowered at the next check
-        lowered = priority.check()
+        with caplog.at_level(logging.INFO, logger="cityledger.node"):
+            lowered = priority.check()
+        assert f"run at nice {min(19, own + 5)}" in caplog.text  # the operator is told
         assert set(lowered) == leveldb
         for tid in lowered:
             assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, own + 5)
