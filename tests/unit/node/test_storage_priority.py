@@ -1,4 +1,4 @@
-"""LevelDB's compaction thread is lowered to ``[storage] compaction_nice``; nothing else is."""
+"""LevelDB's compaction thread is lowered by ``[storage] compaction_nice``; nothing else is."""
 
 from __future__ import annotations
 
@@ -48,14 +48,17 @@ def test_the_thread_leveldb_starts_is_lowered_and_the_node_threads_are_not(
         python = {t.native_id for t in threading.enumerate()}
         leveldb = _tasks() - python - {os.getpid()}  # (started by this test, or an earlier one)
         assert leveldb, "LevelDB has no thread of its own"
-        priority = StorageThreadPriority(5)
+        # 19, the lowest: an earlier test's node may have lowered this process's LevelDB
+        # thread already, and from there a higher priority would be a raise (refused to
+        # an unprivileged process); how the value is reckoned: the test below
+        priority = StorageThreadPriority(19)
         assert priority.check() == []  # first seen: lowered at the next check
         with caplog.at_level(logging.INFO, logger="cityledger.node"):
             lowered = priority.check()
-        assert f"run at nice {min(19, own + 5)}" in caplog.text  # the operator is told
+        assert "run at nice 19" in caplog.text  # the operator is told
         assert set(lowered) == leveldb
         for tid in lowered:
-            assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, own + 5)
+            assert os.getpriority(os.PRIO_PROCESS, tid) == 19
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
         assert priority.check() == []  # once each
     finally:
