@@ -199,9 +199,10 @@ class StorageConfig:
     # written, more mapped memory where the store is scanned whole (the offline audit):
     # ledger.storage.DEFAULT_TABLE_FILE_MB; applies to the files written from then on
     table_file_mb: int = field(default=DEFAULT_TABLE_FILE_MB, metadata=_range(2, 1024))
-    # how far below the node's priority LevelDB's own threads (its compactions) run, in
-    # nice (the node's own plus this, at most 19), so that consensus and execution go
-    # first where cores are shared (node/storage_priority.py); 0: as the node's
+    # how far below the node's priority the threads not run by Python (LevelDB's
+    # compactions, uvloop's name lookups) run, in nice (the node's own plus this, at most
+    # 19), so that consensus and execution go first where cores are shared
+    # (node/storage_priority.py); 0: as the node's
     compaction_nice: int = field(default=DEFAULT_COMPACTION_NICE, metadata=_range(0, 19))
 
     # --- pruning (ledger/state_prune.py; docs/operations.md, "Pruning") ---------------------

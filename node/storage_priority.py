@@ -8,10 +8,13 @@ Consensus, execution and the API cannot be put off: every millisecond they wait 
 millisecond of every client's latency. Where a node shares its cores (validators on one
 machine, or a busy host) a compaction that starts as a burst arrives takes a core from
 them; the nodes of one network even compact together, since they write the same blocks.
-So the node lowers the priority of the threads that are not Python's — LevelDB's are the
-only ones a node has — by ``[storage] compaction_nice`` below its own, as RocksDB does for
-its low-priority pool (``Env::LowerThreadPoolCPUPriority``). A compaction then runs in
-the time the node leaves, and as fast as before on a host with a core to spare.
+So the node lowers the priority of the threads that are not Python's by ``[storage]
+compaction_nice`` below its own, as RocksDB does for its low-priority pool
+(``Env::LowerThreadPoolCPUPriority``). A compaction then runs in the time the node
+leaves, and as fast as before on a host with a core to spare. Besides LevelDB's one
+thread, the only others a node has are libuv's four workers under uvloop (started when
+the node binds its sockets; they resolve host names, a few a minute at most), which
+lose nothing by waiting either.
 
 Linux keeps a nice value per thread, so ``setpriority(PRIO_PROCESS, tid, n)`` lowers that
 thread only. Elsewhere (no ``/proc/self/task``) nothing is done. Raising a priority needs
@@ -79,6 +82,9 @@ class StorageThreadPriority:
             done.append(tid)
         if done:
             log.info(
-                "LevelDB's threads %s run at nice %d (compactions after the node)", done, target
+                "threads outside Python %s (LevelDB's compactions, uvloop's name lookups) "
+                "run at nice %d",
+                done,
+                target,
             )
         return done

@@ -1,4 +1,5 @@
-"""LevelDB's compaction thread is lowered by ``[storage] compaction_nice``; nothing else is."""
+"""The threads not run by Python (LevelDB's compaction thread among them) are lowered by
+``[storage] compaction_nice``; Python's are not."""
 
 from __future__ import annotations
 
