@@ -14,6 +14,7 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -121,11 +122,19 @@ async def _devtools_url(profile: Path, process: asyncio.subprocess.Process) -> s
 
 @contextlib.asynccontextmanager
 async def chromium(executable: str) -> AsyncIterator[Browser]:
-    """A headless Chromium for the length of the block, stopped by its own pid after."""
-    profile = Path(tempfile.mkdtemp(prefix="cityledger-chromium-"))
+    """A headless Chromium for the length of the block, stopped by its own pid after.
+
+    Its profile and its temporary files (``TMPDIR``: Chromium makes a directory of its
+    own there, ``org.chromium.Chromium.*``, and leaves it) both live in one scratch
+    directory, removed after."""
+    scratch = Path(tempfile.mkdtemp(prefix="cityledger-chromium-"))
+    profile, tmp = scratch / "profile", scratch / "tmp"
+    profile.mkdir()
+    tmp.mkdir()
     process = await asyncio.create_subprocess_exec(
         executable, *FLAGS, f"--user-data-dir={profile}", "about:blank",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(tmp)},
     )  # fmt: skip
     try:
         url = await _devtools_url(profile, process)
@@ -144,15 +153,16 @@ async def chromium(executable: str) -> AsyncIterator[Browser]:
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        await _remove_profile(profile)
+        await _remove_scratch(scratch)
 
 
-async def _remove_profile(profile: Path) -> None:
-    """Remove the browser's profile until it stays gone: its helper processes may write
-    into it for a moment after the browser itself has exited (the network service saves
-    its state), which left a directory in /tmp behind about one run in three."""
+async def _remove_scratch(scratch: Path) -> None:
+    """Remove the browser's scratch directory until it stays gone: its helper processes
+    may write into the profile for a moment after the browser itself has exited (the
+    network service saves its state), which left a directory in /tmp behind about one
+    run in three."""
     for _ in range(20):
-        shutil.rmtree(profile, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
         await asyncio.sleep(0.1)
-        if not profile.exists():
+        if not scratch.exists():
             return
