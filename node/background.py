@@ -51,7 +51,8 @@ class Duties(Protocol):
 async def keep_in_touch(node: Duties) -> None:
     """Each second: tell the peers our height, drop pending transactions past
     ``[mempool] pending_ttl_s``, resend our own consensus messages, ask for missing blocks,
-    lower LevelDB's threads once they are there (node/storage_priority.py)."""
+    lower the threads Python does not run — LevelDB's compactions among them — once they
+    are there (node/storage_priority.py)."""
     storage_threads = StorageThreadPriority(node.config.storage.compaction_nice)
     while True:
         await asyncio.sleep(STATUS_INTERVAL_S)

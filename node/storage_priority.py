@@ -1,4 +1,4 @@
-"""LevelDB's own threads run at a lower CPU priority than the node's.
+"""The threads Python does not run — LevelDB's compactions — at a lower CPU priority.
 
 LevelDB compacts its tables in a thread of its own, started the first time it has
 something to compact (the process's one background thread of its default environment).
