@@ -17,6 +17,7 @@ from node.chain import ChainStore
 from node.config import NodeConfig
 from node.driver import ConsensusDriver
 from node.gossip import Gossip
+from node.heap_trim import HeapTrim
 from node.mempool import Mempool
 from node.peers import PeerManager
 from node.rotation import rotation_due
@@ -52,11 +53,15 @@ async def keep_in_touch(node: Duties) -> None:
     """Each second: tell the peers our height, drop pending transactions past
     ``[mempool] pending_ttl_s``, resend our own consensus messages, ask for missing blocks,
     lower the threads Python does not run — LevelDB's compactions among them — once they
-    are there (node/storage_priority.py)."""
+    are there (node/storage_priority.py), and every ``[storage] heap_trim_s`` hand the
+    C heap's freed pages back to the system (node/heap_trim.py)."""
     storage_threads = StorageThreadPriority(node.config.storage.compaction_nice)
+    heap = HeapTrim(node.config.storage.heap_trim_s)
     while True:
         await asyncio.sleep(STATUS_INTERVAL_S)
         storage_threads.check()
+        if heap.check():
+            node.metrics.heap_trimmed(heap.last_s)
         node.peers.broadcast(StatusMsg(node.chain.head().height))
         if node.mempool.expire(time.monotonic()):
             node.metrics.set_mempool(len(node.mempool))

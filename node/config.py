@@ -38,6 +38,7 @@ class ConfigError(LedgerError):
 
 
 DEFAULT_COMPACTION_NICE = 10  # [storage] compaction_nice (node/storage_priority.py)
+DEFAULT_HEAP_TRIM_S = 10  # [storage] heap_trim_s (node/heap_trim.py)
 MAX_PEERS = 1024  # addresses in [p2p] peers, keys in [p2p] observers
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 Check = Callable[[Any], str | None]  # a setting's value -> what is wrong with it, or None
@@ -204,6 +205,10 @@ class StorageConfig:
     # 19), so that consensus and execution go first where cores are shared
     # (node/storage_priority.py); 0: as the node's
     compaction_nice: int = field(default=DEFAULT_COMPACTION_NICE, metadata=_range(0, 19))
+    # every N seconds, hand the C heap's freed pages back to the system (glibc's
+    # malloc_trim: LevelDB's written-out memtables, large objects freed; node/heap_trim.py);
+    # 0: never
+    heap_trim_s: int = field(default=DEFAULT_HEAP_TRIM_S, metadata=_range(0, 86_400))
 
     # --- pruning (ledger/state_prune.py; docs/operations.md, "Pruning") ---------------------
     # keep the state of the last N heights only (reads and proofs below answer

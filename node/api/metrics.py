@@ -137,6 +137,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.heap_trim_seconds = Counter(
+            "cityledger_heap_trim_seconds",
+            "Time spent handing the C heap's freed pages back to the system (glibc "
+            "malloc_trim, every [storage] heap_trim_s)",
+            registry=r,
+        )
 
     def set_bounded(self, parts: Iterable[BoundedPart]) -> None:
         for p in parts:
@@ -146,6 +152,9 @@ class Metrics:
     def set_malloc(self, sizes: Mapping[str, int]) -> None:
         for kind, size in sizes.items():
             self.malloc.labels(kind).set(size)
+
+    def heap_trimmed(self, seconds: float) -> None:
+        self.heap_trim_seconds.inc(seconds)
 
     def _add_health(self, r: CollectorRegistry) -> None:
         """What /metrics samples at scrape (node/api/metrics_sample.py) and the process."""

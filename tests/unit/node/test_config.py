@@ -18,6 +18,7 @@ from ledger.storage import (
 )
 from node.config import (
     DEFAULT_COMPACTION_NICE,
+    DEFAULT_HEAP_TRIM_S,
     MAX_PEERS,
     SECTIONS,
     ConfigError,
@@ -36,6 +37,7 @@ def test_every_section_survives_the_file_form() -> None:
     config.storage.compress = True
     config.storage.table_file_mb = 16
     config.storage.compaction_nice = 5
+    config.storage.heap_trim_s = 60
     config.mempool.max_txs = 1234
     config.p2p.peers = ["127.0.0.1:1", "127.0.0.1:2"]
     back = NodeConfig.from_toml(config.to_toml())
@@ -49,6 +51,7 @@ def test_a_file_without_a_storage_section_gets_the_defaults() -> None:
     assert config.storage.write_buffer_mb == DEFAULT_WRITE_BUFFER_MB
     assert config.storage.table_file_mb == DEFAULT_TABLE_FILE_MB
     assert config.storage.compaction_nice == DEFAULT_COMPACTION_NICE
+    assert config.storage.heap_trim_s == DEFAULT_HEAP_TRIM_S
     assert config.mempool.max_txs == 10
 
 
@@ -60,6 +63,7 @@ def test_a_file_without_a_storage_section_gets_the_defaults() -> None:
         ("[storage]\nwrite_buffer_mb = 0\n", "write_buffer_mb must be between 1 and 4096, not 0"),
         ("[storage]\ntable_file_mb = 1\n", "table_file_mb must be between 2 and 1024, not 1"),
         ("[storage]\ncompaction_nice = 20\n", "compaction_nice must be between 0 and 19, not 20"),
+        ("[storage]\nheap_trim_s = -1\n", "heap_trim_s must be between 0 and 86400, not -1"),
         ("[storage]\nblock_cache_mb = 64.5\n", "block_cache_mb must be int"),
         ("[storage]\nblock_cache = 64\n", "unknown setting 'block_cache'"),
         ("[storage]\nblock_cache_mb = true\n", "block_cache_mb must be int"),

@@ -1,0 +1,88 @@
+"""Freed C heap handed back to the system every few seconds (glibc's ``malloc_trim``).
+
+Most of a node's C heap is LevelDB's: its memtable (``[storage] write_buffer_mb``, 64 MiB
+by default) is built from small blocks, and when a full one has been written to a table
+file all of them are freed at once. glibc keeps what is freed in the middle of its heap
+for later allocations and returns to the system only a free run at the top, so after
+the first memtables the node's resident size stays at the high-water mark of two of them
+(one full, one filling while the other is written out) whether LevelDB holds them or
+not; the same goes for large objects Python allocates from the C heap (page rows,
+blocks, frames). ``malloc_trim(0)`` gives back every whole free page of every arena
+(``madvise(MADV_DONTNEED)``): the memory stays the process's address space, and a later
+allocation there costs one page fault. Measured in docs/performance.md ("Freed heap
+given back"); what the trims cost is counted in ``/metrics``
+(``cityledger_heap_trim_seconds_total``) and each is logged at DEBUG.
+
+Only glibc has ``malloc_trim``; elsewhere (musl, macOS) nothing is done.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("cityledger.node")
+
+
+def _load() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        fn = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_size_t]
+    trim: Callable[[int], int] = fn
+    return trim
+
+
+_MALLOC_TRIM = _load()
+
+
+class HeapTrim:
+    """Calls ``malloc_trim(0)`` at most once every ``interval_s`` seconds (0: never).
+
+    :meth:`check` is called once a second from the node's background loop; it costs a
+    clock read unless a trim is due.
+    """
+
+    def __init__(
+        self,
+        interval_s: float,
+        trim: Callable[[int], int] | None = _MALLOC_TRIM,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval_s = interval_s
+        self._trim = trim
+        self._clock = clock
+        self._last = clock()  # the first trim one interval after start
+        self.trims = 0
+        self.seconds = 0.0  # spent trimming, in all
+        self.last_s = 0.0  # the last trim's
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval_s > 0 and self._trim is not None
+
+    def check(self) -> bool:
+        """Trim if one is due; whether it did."""
+        if not self.enabled or self._trim is None:
+            return False
+        now = self._clock()
+        if now - self._last < self.interval_s:
+            return False
+        released = self._trim(0)
+        took = self._clock() - now
+        self._last = now + took
+        self.trims += 1
+        self.seconds += took
+        self.last_s = took
+        log.debug(
+            "heap trimmed in %.1f ms (%s)", took * 1000, "pages given back" if released else "none"
+        )
+        return True

@@ -1,0 +1,110 @@
+"""The freed C heap handed back to the system every ``[storage] heap_trim_s`` seconds
+(node/heap_trim.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from node import background, heap_trim
+from node.config import NodeConfig
+from node.heap_trim import HeapTrim
+
+
+def _anon_kb() -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
+@pytest.mark.skipif(heap_trim._MALLOC_TRIM is None, reason="malloc_trim is glibc's")
+def test_a_trim_gives_back_what_was_freed_in_the_middle_of_the_heap() -> None:
+    """Freed memory below a live allocation stays resident until a trim: glibc returns
+    only a free run at the top of its heap by itself."""
+    chunks = [bytes(2500) for _ in range(24_000)]  # ~60 MB from the C heap (over 512 B)
+    above = bytes(2500)  # live, above them: the freed run is not at the top
+    resident = _anon_kb()
+    del chunks
+    freed_but_kept = _anon_kb()
+    assert HeapTrim(1, clock=iter([0.0, 5.0, 5.1]).__next__).check()
+    trimmed = _anon_kb()
+    assert resident - freed_but_kept < 10_000  # free() alone kept (nearly) all of it
+    assert freed_but_kept - trimmed > 40_000  # the trim gave back most of the 60 MB
+    assert len(above) == 2500
+
+
+def test_a_trim_at_most_once_an_interval() -> None:
+    now = [100.0]
+    calls: list[int] = []
+
+    def trim(pad: int) -> int:
+        calls.append(pad)
+        now[0] += 0.002  # a trim takes a little time
+        return 1
+
+    trimmer = HeapTrim(10, trim=trim, clock=lambda: now[0])
+    for _ in range(9):  # each second, as the node's loop calls it
+        now[0] += 1
+        assert not trimmer.check()
+    now[0] += 1
+    assert trimmer.check()
+    assert calls == [0]  # malloc_trim(0): keep no padding at the top
+    assert not trimmer.check()
+    now[0] += 10
+    assert trimmer.check()
+    assert trimmer.trims == 2 and trimmer.seconds == pytest.approx(0.004)
+
+
+@pytest.mark.parametrize("interval_s", [0, 10])
+def test_no_trim_when_off_or_without_glibc(interval_s: int) -> None:
+    calls: list[int] = []
+
+    def record(pad: int) -> int:
+        calls.append(pad)
+        return 1
+
+    trim = None if interval_s else record
+    trimmer = HeapTrim(interval_s, trim=trim, clock=iter([0.0, 1e9, 2e9]).__next__)
+    assert not trimmer.enabled
+    assert not trimmer.check()
+    assert calls == []
+
+
+async def test_the_node_checks_each_second_with_its_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wiring: ``keep_in_touch`` (the node's once-a-second loop) trims with
+    ``[storage] heap_trim_s`` and counts each trim's time in ``/metrics``."""
+    intervals: list[float] = []
+    counted: list[float] = []
+
+    class Recording(HeapTrim):
+        def check(self) -> bool:
+            intervals.append(self.interval_s)
+            if len(intervals) == 3:
+                raise asyncio.CancelledError
+            self.last_s = 0.003
+            return len(intervals) == 2  # the second check trims
+
+    monkeypatch.setattr(background, "HeapTrim", Recording)
+    monkeypatch.setattr(background, "STATUS_INTERVAL_S", 0.0)
+    config = NodeConfig(name="busan-0")
+    config.storage.heap_trim_s = 30
+    config.storage.compaction_nice = 0
+    node = SimpleNamespace(
+        config=config,
+        peers=SimpleNamespace(broadcast=lambda msg: None, peers={}),
+        chain=SimpleNamespace(head=lambda: SimpleNamespace(height=1)),
+        mempool=SimpleNamespace(expire=lambda now: False),
+        consensus_started=False,
+        syncer=SimpleNamespace(maybe_request=lambda: None),
+        metrics=SimpleNamespace(set_peers=lambda n: None, heap_trimmed=counted.append),
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await background.keep_in_touch(node)
+    assert intervals == [30, 30, 30]
+    assert counted == [0.003]
