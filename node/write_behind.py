@@ -23,13 +23,24 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ledger.errors import StorageError
 from ledger.storage import KVReader, KVStore, OverlayStore, WriteBatch
 
 MAX_QUEUED = 4  # batches written behind at most: a block's rows are held in memory till then
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A batch waiting for the writer thread."""
+
+    batch: WriteBatch
+    ops: Mapping[bytes, bytes | None]  # its operations by key: what reads look up
+    tables: set[bytes]  # the tables it writes (its keys' first two bytes): what iterate skips
+    written: Future[None]
 
 
 class WriteBehind:
@@ -38,8 +49,7 @@ class WriteBehind:
 
     def __init__(self, base: KVStore) -> None:
         self.base = base
-        # (batch, the tables it writes: the first two bytes of its keys, its write)
-        self._queued: deque[tuple[WriteBatch, set[bytes], Future[None]]] = deque()
+        self._queued: deque[_Queued] = deque()
         self._thread: ThreadPoolExecutor | None = None
         self._defer = False
         self._failed: BaseException | None = None  # a queued write failed: none after it
@@ -64,10 +74,10 @@ class WriteBehind:
     # --- reads -----------------------------------------------------------------------
 
     def get(self, key: bytes) -> bytes | None:
-        for batch, _, _ in reversed(self._queued):
-            present, value = batch.get(key)
-            if present:
-                return value
+        for queued in reversed(self._queued):  # dict look-ups: execution reads through here
+            ops = queued.ops
+            if key in ops:
+                return ops[key]
         return self.base.get(key)
 
     def read_view(self) -> KVReader | None:
@@ -83,7 +93,7 @@ class WriteBehind:
     def iterate(
         self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        touched = [b for b, tables, _ in self._queued if len(prefix) < 2 or prefix[:2] in tables]
+        touched = [q.batch for q in self._queued if len(prefix) < 2 or prefix[:2] in q.tables]
         if not touched:  # e.g. the validator sets, read for every block, changed by few
             return self.base.iterate(prefix, start=start, reverse=reverse)
         view = OverlayStore(self.base)
@@ -115,8 +125,10 @@ class WriteBehind:
             self._wait_oldest()
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="write-behind")
-        tables = {key[:2] for key, _ in batch.items()}
-        self._queued.append((batch, tables, self._thread.submit(self._write_next, batch, sync)))
+        ops, tables = batch.operations(), batch.tables()
+        self._queued.append(
+            _Queued(batch, ops, tables, self._thread.submit(self._write_next, batch, sync))
+        )
 
     def drain(self) -> None:
         """Wait until every queued batch is written; raise the first write's error."""
@@ -152,12 +164,12 @@ class WriteBehind:
             raise
 
     def _wait_oldest(self) -> None:
-        _, _, done = self._queued[0]
+        done = self._queued[0].written
         try:
             done.result()
         finally:
             self._queued.popleft()
 
     def _forget_written(self) -> None:
-        while self._queued and self._queued[0][2].done():
+        while self._queued and self._queued[0].written.done():
             self._wait_oldest()

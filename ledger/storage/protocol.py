@@ -7,8 +7,11 @@ spirit of py-evm's database API.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from operator import itemgetter
 from typing import Protocol, runtime_checkable
+
+_TABLE = itemgetter(slice(0, 2))  # a key's table: its first two bytes
 
 
 class WriteBatch:
@@ -41,6 +44,15 @@ class WriteBatch:
         if key in self._ops:
             return True, self._ops[key]
         return False, None
+
+    def operations(self) -> Mapping[bytes, bytes | None]:
+        """Every operation by key (``None``: delete), read-only: for a reader that looks
+        up many keys in a batch it holds (node/write_behind.py) without a call per key."""
+        return self._ops
+
+    def tables(self) -> set[bytes]:
+        """The tables the batch writes: the first two bytes of its keys."""
+        return set(map(_TABLE, self._ops))
 
     def __len__(self) -> int:
         return len(self._ops)

@@ -67,6 +67,31 @@ def test_reads_see_queued_batches_newest_first_before_they_are_written() -> None
     store.finish()
 
 
+def test_a_scan_of_a_table_sees_the_queued_batches_that_write_it() -> None:
+    """A queued batch's tables (its keys' first two bytes) decide whether a scan must
+    look at it: the validator sets are scanned for every block and rarely written."""
+    base = GatedStore()
+    row = WriteBatch()
+    row.put(b"ef0", b"base")
+    base.write(row)
+    queued = WriteBatch()
+    queued.put(b"ab1", b"1")
+    queued.put(b"cd1", b"2")
+    queued.delete(b"ef0")
+    assert queued.tables() == {b"ab", b"cd", b"ef"}
+    assert dict(queued.operations()) == {b"ab1": b"1", b"cd1": b"2", b"ef0": None}
+    store = WriteBehind(base)
+    with store.deferring():
+        store.write(queued, sync=False)
+        assert list(store.iterate(b"ab")) == [(b"ab1", b"1")]
+        assert list(store.iterate(b"ef")) == []  # deleted by the queued batch
+        assert list(store.iterate(b"gh")) == []
+        assert store.get(b"cd1") == b"2" and store.get(b"ef0") is None
+        base.gate.set()
+    assert base.get(b"ab1") == b"1" and base.get(b"ef0") is None
+    store.finish()
+
+
 def test_a_synced_write_waits_for_every_queued_one_and_outside_nothing_is_deferred() -> None:
     base = GatedStore()
     store = WriteBehind(base)
