@@ -208,3 +208,10 @@ async def test_the_c_allocators_bytes_show_in_metrics_where_glibc_tells_them(
         assert shown["in_use"] > 1_000_000  # an interpreter with a node in it
     else:
         assert shown == {}
+
+
+async def test_the_time_spent_trimming_the_heap_shows_in_metrics(client: Client) -> None:
+    """Counted from the node's start (node/heap_trim.py: the first trim comes one
+    ``[storage] heap_trim_s`` after it, so a fresh node shows 0)."""
+    values = samples(await (await client.get("/metrics")).text())
+    assert values[("cityledger_heap_trim_seconds_total", ())] == 0.0
