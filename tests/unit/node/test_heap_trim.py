@@ -7,17 +7,18 @@ import asyncio
 import json
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 
 from node import background, heap_trim
 from node.config import NodeConfig
 from node.heap_trim import HeapTrim
+from tests.unit.node.duties_kit import idle_node
 
 _FRAGMENTED_HEAP = """
 import json
 from node.heap_trim import HeapTrim
+from tests.unit.node.duties_kit import idle_node
 
 def anon_kb():
     with open("/proc/self/status", encoding="ascii") as f:
@@ -106,15 +107,7 @@ async def test_the_node_checks_each_second_with_its_setting(
     config = NodeConfig(name="busan-0")
     config.storage.heap_trim_s = 30
     config.storage.compaction_nice = 0
-    node = SimpleNamespace(
-        config=config,
-        peers=SimpleNamespace(broadcast=lambda msg: None, peers={}),
-        chain=SimpleNamespace(head=lambda: SimpleNamespace(height=1)),
-        mempool=SimpleNamespace(expire=lambda now: False),
-        consensus_started=False,
-        syncer=SimpleNamespace(maybe_request=lambda: None),
-        metrics=SimpleNamespace(set_peers=lambda n: None, heap_trimmed=counted.append),
-    )
+    node = idle_node(config, heap_trimmed=counted.append)
     with pytest.raises(asyncio.CancelledError):
         await background.keep_in_touch(node)
     assert intervals == [30, 30, 30]

@@ -8,7 +8,6 @@ import logging
 import os
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -17,6 +16,7 @@ from ledger.storage.protocol import WriteBatch
 from node import background, storage_priority
 from node.config import NodeConfig
 from node.storage_priority import StorageThreadPriority
+from tests.unit.node.duties_kit import idle_node
 
 linux_only = pytest.mark.skipif(
     not os.path.isdir(storage_priority.TASKS), reason="needs /proc/self/task (Linux)"
@@ -162,15 +162,7 @@ async def test_the_node_checks_each_second_with_its_setting(
     monkeypatch.setattr(background, "STATUS_INTERVAL_S", 0.0)
     config = NodeConfig(name="busan-0")
     config.storage.compaction_nice = 7
-    node = SimpleNamespace(
-        config=config,
-        peers=SimpleNamespace(broadcast=lambda msg: None, peers={}),
-        chain=SimpleNamespace(head=lambda: SimpleNamespace(height=1)),
-        mempool=SimpleNamespace(expire=lambda now: False),
-        consensus_started=False,
-        syncer=SimpleNamespace(maybe_request=lambda: None),
-        metrics=SimpleNamespace(set_peers=lambda n: None),
-    )
+    node = idle_node(config)
     with pytest.raises(asyncio.CancelledError):
         await background.keep_in_touch(node)
     assert checks == [7, 7]
