@@ -18,7 +18,6 @@ from tests.unit.node.duties_kit import idle_node
 _FRAGMENTED_HEAP = """
 import json
 from node.heap_trim import HeapTrim
-from tests.unit.node.duties_kit import idle_node
 
 def anon_kb():
     with open("/proc/self/status", encoding="ascii") as f:
