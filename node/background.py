@@ -60,8 +60,9 @@ async def keep_in_touch(node: Duties) -> None:
     while True:
         await asyncio.sleep(STATUS_INTERVAL_S)
         storage_threads.check()
-        if heap.check():
-            node.metrics.heap_trimmed(heap.last_s)
+        trimmed_s = heap.check()
+        if trimmed_s is not None:
+            node.metrics.heap_trimmed(trimmed_s)
         node.peers.broadcast(StatusMsg(node.chain.head().height))
         if node.mempool.expire(time.monotonic()):
             node.metrics.set_mempool(len(node.mempool))

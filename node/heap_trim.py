@@ -19,21 +19,18 @@ Only glibc has ``malloc_trim``; elsewhere (musl, macOS) nothing is done.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import time
 from collections.abc import Callable
+
+from node.malloc_stats import libc_function
 
 log = logging.getLogger("cityledger.node")
 
 
 def _load() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        fn = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc
+    fn = libc_function("malloc_trim")  # glibc's own
+    if fn is None:
         return None
     fn.restype = ctypes.c_int
     fn.argtypes = [ctypes.c_size_t]
@@ -61,28 +58,23 @@ class HeapTrim:
         self._trim = trim
         self._clock = clock
         self._last = clock()  # the first trim one interval after start
-        self.trims = 0
-        self.seconds = 0.0  # spent trimming, in all
-        self.last_s = 0.0  # the last trim's
 
     @property
     def enabled(self) -> bool:
         return self.interval_s > 0 and self._trim is not None
 
-    def check(self) -> bool:
-        """Trim if one is due; whether it did."""
-        if not self.enabled or self._trim is None:
-            return False
+    def check(self) -> float | None:
+        """Trim if one is due: the seconds it took, or None when none was."""
+        trim = self._trim
+        if trim is None or self.interval_s <= 0:
+            return None
         now = self._clock()
         if now - self._last < self.interval_s:
-            return False
-        released = self._trim(0)
+            return None
+        released = trim(0)
         took = self._clock() - now
         self._last = now + took
-        self.trims += 1
-        self.seconds += took
-        self.last_s = took
         log.debug(
             "heap trimmed in %.1f ms (%s)", took * 1000, "pages given back" if released else "none"
         )
-        return True
+        return took

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from collections.abc import Callable
+from typing import Any
 
 
 class _MallInfo2(ctypes.Structure):
@@ -34,17 +35,26 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-def _load() -> Callable[[], _MallInfo2] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
+def libc_function(name: str) -> Any | None:
+    """The C library's function ``name`` through ctypes, or None where the C library or
+    the function is missing (not glibc, or a glibc too old for it)."""
+    path = ctypes.util.find_library("c")
+    if path is None:
         return None
     try:
-        fn = ctypes.CDLL(name).mallinfo2
-    except (OSError, AttributeError):  # not glibc, or glibc before 2.33
+        return getattr(ctypes.CDLL(path), name)
+    except (OSError, AttributeError):
+        return None
+
+
+def _load() -> Callable[[], _MallInfo2] | None:
+    fn = libc_function("mallinfo2")  # glibc 2.33 and later
+    if fn is None:
         return None
     fn.restype = _MallInfo2
     fn.argtypes = []
-    return fn
+    info: Callable[[], _MallInfo2] = fn
+    return info
 
 
 _MALLINFO2 = _load()

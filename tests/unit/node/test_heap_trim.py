@@ -28,7 +28,7 @@ kept = chunks[99::100]  # one in a hundred stays: the freed runs are in the midd
 resident = anon_kb()
 del chunks
 freed = anon_kb()
-assert HeapTrim(1, clock=iter([0.0, 5.0, 5.1]).__next__).check()
+assert HeapTrim(1, clock=iter([0.0, 5.0, 5.1]).__next__).check() is not None
 trimmed = anon_kb()
 print(json.dumps([resident, freed, trimmed, len(kept)]))
 """
@@ -60,14 +60,14 @@ def test_a_trim_at_most_once_an_interval() -> None:
     trimmer = HeapTrim(10, trim=trim, clock=lambda: now[0])
     for _ in range(9):  # each second, as the node's loop calls it
         now[0] += 1
-        assert not trimmer.check()
+        assert trimmer.check() is None
     now[0] += 1
-    assert trimmer.check()
+    first = trimmer.check()
     assert calls == [0]  # malloc_trim(0): keep no padding at the top
-    assert not trimmer.check()
+    assert trimmer.check() is None
     now[0] += 10
-    assert trimmer.check()
-    assert trimmer.trims == 2 and trimmer.seconds == pytest.approx(0.004)
+    second = trimmer.check()
+    assert calls == [0, 0] and first == pytest.approx(0.002) and second == pytest.approx(0.002)
 
 
 @pytest.mark.parametrize("interval_s", [0, 10])
@@ -81,7 +81,7 @@ def test_no_trim_when_off_or_without_glibc(interval_s: int) -> None:
     trim = None if interval_s else record
     trimmer = HeapTrim(interval_s, trim=trim, clock=iter([0.0, 1e9, 2e9]).__next__)
     assert not trimmer.enabled
-    assert not trimmer.check()
+    assert trimmer.check() is None
     assert calls == []
 
 
@@ -94,12 +94,11 @@ async def test_the_node_checks_each_second_with_its_setting(
     counted: list[float] = []
 
     class Recording(HeapTrim):
-        def check(self) -> bool:
+        def check(self) -> float | None:
             intervals.append(self.interval_s)
             if len(intervals) == 3:
                 raise asyncio.CancelledError
-            self.last_s = 0.003
-            return len(intervals) == 2  # the second check trims
+            return 0.003 if len(intervals) == 2 else None  # the second check trims
 
     monkeypatch.setattr(background, "HeapTrim", Recording)
     monkeypatch.setattr(background, "STATUS_INTERVAL_S", 0.0)
