@@ -20,6 +20,7 @@ import itertools
 import math
 import os
 import random
+import signal
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -50,6 +51,7 @@ SETUP_BATCH = 2000
 T = TypeVar("T")
 PHASE_TIMEOUT_S = 180.0
 SETUP_ATTEMPTS = 60  # answers of "not now" to one setup batch before the bench gives up
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -386,9 +388,45 @@ def _longest_gaps(watch: BlockWatch, base: int, tip: int, count: int = 8) -> lis
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on uvloop when the platform has it (as the node does), else asyncio."""
+    """Run ``coro`` on uvloop when the platform has it (as the node does), else asyncio.
+
+    Ctrl-C and SIGTERM cancel ``coro``: its ``finally`` blocks run, then KeyboardInterrupt
+    is raised here and the caller's stop the nodes. (A signal handler that raises would
+    raise inside whatever callback the loop runs at that moment; uvloop takes an exception
+    from a transport's callback for that connection's fatal error and goes on, so the
+    bench ran on with its nodes after a SIGTERM.)
+    """
+    signals: list[int] = []
+    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.run(_cancelled_by_signals(coro, signals))
+        return uvloop.run(_cancelled_by_signals(coro, signals))
+    except asyncio.CancelledError:
+        if signals:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for sig, handler in saved.items():  # the loop leaves them at their defaults
+            signal.signal(sig, handler)
+
+
+async def _cancelled_by_signals(coro: Coroutine[Any, Any, T], signals: list[int]) -> T:
+    """Await ``coro``, cancelled by the first of :data:`STOP_SIGNALS` (noted in ``signals``)."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+
+    def stop(sig: int) -> None:
+        signals.append(sig)
+        task.cancel()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        return await coro
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
