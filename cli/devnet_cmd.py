@@ -47,6 +47,9 @@ def up(
     """Generate (or resume) a network, start every node, wait until it commits."""
     home = os.path.abspath(home)
     network = _network(home, validators, base_port)
+    # SIGTERM stops the nodes as Ctrl-C does, from the first one started: without, a
+    # SIGTERM while the network started or loaded its demo left the nodes running.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         _start_and_wait(network, timeout_s)
         if demo:
@@ -54,17 +57,15 @@ def up(
 
             load_demo(network)
     except BaseException:
-        processes.stop_all(network)
+        _stop(network)
         raise
-    _show(network)
-    console.print(f"logs: {home}/<node>/node.log   (`cityledger devnet logs -f`)", soft_wrap=True)
-    _print_next_steps(network, demo)
     if detach:
+        _announce(network, demo)
         console.print("[green]running in the background[/]; stop with `cityledger devnet down`")
         return
-    console.print("press Ctrl-C to stop every node")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
+        _announce(network, demo)
+        console.print("press Ctrl-C to stop every node")
         while True:
             time.sleep(1)
             dead = [n.name for n in network.nodes if not processes.is_running(n.pid)]
@@ -75,8 +76,26 @@ def up(
         pass
     finally:
         console.print("stopping…")
-        processes.stop_all(network)
+        _stop(network)
         console.print("all nodes stopped")
+
+
+def _announce(network: Network, demo: bool) -> None:
+    _show(network)
+    console.print(
+        f"logs: {network.home}/<node>/node.log   (`cityledger devnet logs -f`)", soft_wrap=True
+    )
+    _print_next_steps(network, demo)
+
+
+def _stop(network: Network) -> None:
+    """Stop every node; a second SIGTERM (a supervisor's) does not cut this short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    processes.stop_all(network)
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # (nothing in `up` runs an event loop that would catch it)
 
 
 @devnet.command()

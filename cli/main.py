@@ -12,7 +12,7 @@ import sys
 import click
 from rich.markup import escape
 
-from cli.output import fail
+from cli.output import err_console, fail
 from ledger.errors import LedgerError
 
 
@@ -37,7 +37,10 @@ def main() -> None:
     _register()
     try:
         cli(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click's for Ctrl-C or SIGTERM
+            err_console.print("interrupted", highlight=False)
+            sys.exit(130)  # as a shell reports a command ended by SIGINT
         fail("aborted")
     except click.ClickException as exc:
         exc.show()
