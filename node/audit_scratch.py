@@ -16,7 +16,7 @@ synced: the scratch is thrown away with its directory, whatever happens.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from ledger.storage import WriteBatch, open_leveldb
 
@@ -69,7 +69,8 @@ class DiskScratch:
 
 class _Tagged(WriteBatch):
     """``batch`` with every value behind ``height``, made as LevelDB takes the rows
-    (no second batch is built: a block writes tens of thousands of rows)."""
+    (no second batch is built: a block writes tens of thousands of rows). A read-only
+    view: it answers what ``batch`` holds, tagged, and refuses to be written to."""
 
     def __init__(self, batch: WriteBatch, height: int) -> None:
         super().__init__()
@@ -80,3 +81,25 @@ class _Tagged(WriteBatch):
         prefix = self.prefix
         for key, value in self.batch.items():
             yield key, None if value is None else prefix + value
+
+    def get(self, key: bytes) -> tuple[bool, bytes | None]:
+        present, value = self.batch.get(key)
+        return present, None if value is None else self.prefix + value
+
+    def operations(self) -> Mapping[bytes, bytes | None]:
+        return dict(self.items())
+
+    def tables(self) -> set[bytes]:
+        return self.batch.tables()
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        raise TypeError("a tagged batch is a view of another: write to that one")
+
+    def delete(self, key: bytes) -> None:
+        raise TypeError("a tagged batch is a view of another: write to that one")
+
+    def update(self, other: WriteBatch) -> None:
+        raise TypeError("a tagged batch is a view of another: write to that one")

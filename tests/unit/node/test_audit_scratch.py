@@ -38,3 +38,22 @@ def test_the_scratch_is_opened_uncompressed_with_few_open_tables(
     DiskScratch(str(tmp_path / "scratch")).close()
     assert seen[0]["compression"] is None
     assert seen[0]["max_open_files"] == MAX_OPEN_FILES
+
+
+def test_a_tagged_batch_answers_as_what_is_written_and_refuses_writes() -> None:
+    from node.audit_scratch import _Tagged
+
+    batch = WriteBatch()
+    batch.put(b"s/a", b"v")
+    batch.delete(b"l/b")
+    tagged = _Tagged(batch, 7)
+    at = (7).to_bytes(8, "big")
+    assert list(tagged.items()) == [(b"s/a", at + b"v"), (b"l/b", None)]
+    assert dict(tagged.operations()) == dict(tagged.items())
+    assert tagged.get(b"s/a") == (True, at + b"v")
+    assert tagged.get(b"l/b") == (True, None)
+    assert tagged.get(b"x/c") == (False, None)
+    assert tagged.tables() == {b"s/", b"l/"} and len(tagged) == 2
+    with pytest.raises(TypeError, match="view"):
+        tagged.put(b"s/z", b"lost")
+    assert len(batch) == 2
