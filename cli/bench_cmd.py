@@ -8,12 +8,12 @@ describes the method and records the latest figures.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from typing import Any
 
 import click
 
+from cli.interrupt import sigterm_interrupts
 from cli.output import console, err_console, fail
 from ledger.errors import LedgerError
 
@@ -33,11 +33,7 @@ class _DefaultGroup(click.Group):
 def bench() -> None:
     """Benchmark a local network: throughput, latency, catch-up, queries (default: run)."""
     # Stopped with SIGTERM like with Ctrl-C: the scenario's finally blocks stop its nodes.
-    signal.signal(signal.SIGTERM, _interrupt)
-
-
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+    sigterm_interrupts()
 
 
 def _check_settings(

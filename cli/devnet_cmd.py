@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from cli.interrupt import sigterm_interrupts
 from cli.output import console, err_console, fail, print_json
 from devnet import layout, processes
 from devnet.layout import Network
@@ -49,7 +50,7 @@ def up(
     network = _network(home, validators, base_port)
     # SIGTERM stops the nodes as Ctrl-C does, from the first one started: without, a
     # SIGTERM while the network started or loaded its demo left the nodes running.
-    signal.signal(signal.SIGTERM, _interrupted)
+    sigterm_interrupts()
     try:
         _start_and_wait(network, timeout_s)
         if demo:
@@ -92,10 +93,6 @@ def _stop(network: Network) -> None:
     """Stop every node; a second SIGTERM (a supervisor's) does not cut this short."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     processes.stop_all(network)
-
-
-def _interrupted(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt  # (nothing in `up` runs an event loop that would catch it)
 
 
 @devnet.command()

@@ -14,9 +14,9 @@ import sys
 _STOPPED_IN_A_CALLBACK = """
 import asyncio, os, signal
 from benchmarks.run import run_async
-from cli.bench_cmd import _interrupt
+from cli.interrupt import raise_interrupt
 
-signal.signal(signal.SIGTERM, _interrupt)  # as `cityledger bench` sets it
+signal.signal(signal.SIGTERM, raise_interrupt)  # as `cityledger bench` sets it
 
 class SignalledWhileReading(asyncio.Protocol):
     def data_received(self, data):
@@ -42,7 +42,7 @@ try:
     run_async(bench())
 except KeyboardInterrupt:
     print("interrupted", flush=True)
-print("handler kept", signal.getsignal(signal.SIGTERM) is _interrupt, flush=True)
+print("handler kept", signal.getsignal(signal.SIGTERM) is raise_interrupt, flush=True)
 """
 
 
@@ -60,15 +60,15 @@ def test_sigterm_in_a_transport_callback_cancels_the_bench_and_runs_its_cleanup(
 _FINISHES = """
 import asyncio, signal
 from benchmarks.run import run_async
-from cli.bench_cmd import _interrupt
+from cli.interrupt import raise_interrupt
 
-signal.signal(signal.SIGTERM, _interrupt)
+signal.signal(signal.SIGTERM, raise_interrupt)
 
 async def bench():
     await asyncio.sleep(0)
     return 42
 
-print(run_async(bench()), signal.getsignal(signal.SIGTERM) is _interrupt)
+print(run_async(bench()), signal.getsignal(signal.SIGTERM) is raise_interrupt)
 print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
 """
 
