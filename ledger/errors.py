@@ -8,6 +8,8 @@ message, and is answered (HTTP status, peer score, CLI exit) — never a crash.
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class LedgerError(Exception):
     """Base of every error CityLedger raises on purpose."""
@@ -22,6 +24,16 @@ class LedgerError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def as_answer(self) -> Self:
+        """This error, kept as an answer (a refusal in a list of results, a rejection
+        effect), without its traceback and the exception it was raised from: their
+        frames would hold the list that holds it, a cycle that only the cyclic
+        collector frees — with every frame's locals, a whole batch, until it runs."""
+        self.__traceback__ = None
+        self.__context__ = None
+        self.__cause__ = None
+        return self
 
 
 class DecodeError(LedgerError):

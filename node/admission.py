@@ -81,7 +81,7 @@ class Admission:
                 try:
                     self.mempool.add(tx, now=now, local=client)
                 except MempoolError as exc:
-                    error = exc
+                    error = exc.as_answer()
                 else:
                     admitted.append(tx)
             results.append(error)

@@ -237,7 +237,7 @@ class Mempool:
                     tx, None if imagined is None else imagined.end
                 )
             except MempoolError as exc:
-                out.append(exc)
+                out.append(exc.as_answer())
                 continue
             run = runs.get(tx.sender)
             if run is None:
@@ -252,7 +252,7 @@ class Mempool:
                     run.gapped, run.end, ready, size, gapped,
                 )  # fmt: skip
             except MempoolError as exc:
-                out.append(exc)
+                out.append(exc.as_answer())
                 continue
             out.append(None)
             org_added[org] = org_added.get(org, 0) + 1

@@ -497,7 +497,7 @@ class ConsensusCore(RoundMachine):
 
     def _reject(self, message: ConsensusMessage, err: MessageRejected) -> None:
         self.counters[err.code] += 1
-        self._out.append(Rejected(message, err))
+        self._out.append(Rejected(message, err.as_answer()))
 
     def _equivocation(self, evidence: Evidence) -> None:
         self.counters["equivocation"] += 1

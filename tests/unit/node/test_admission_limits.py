@@ -23,6 +23,7 @@ from node.peers import Peer
 from node.runtime import Node
 from node.sigcache import SignatureCache
 from node.wire import TxBatch
+from tests.unit.garbage_kit import cyclic_garbage
 from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit, make_genesis, make_node
 
 PINNERS = [PrivateKey.from_label(f"pinning-org-member-{i}") for i in range(20)]
@@ -296,3 +297,23 @@ def test_a_batch_that_closes_a_gap_is_not_refused_before_its_signatures() -> Non
     ] * 4  # without nonce 0 they are gapped, and the sender has 4 already
     assert [try_add(pool, tx) for tx in [*batch, other]] == ["ok"] * 5 + ["org_quota"] * 2
     assert kit.sigs.verifications == 9 and pool.gapped == 0
+
+
+async def test_refused_transactions_are_freed_by_reference_counting() -> None:
+    """A refusal is an answer kept in a list; with its traceback (and the error it was
+    raised from), the frame that caught it would hold that list and the whole batch in a
+    cycle left to the cyclic collector. Both places refuse: the cheap checks before the
+    signatures, and the mempool's own add after them."""
+    node = make_node()
+    good = [member_tx(ADMIN, n, role="auditor") for n in range(3)]
+    rival = member_tx(ADMIN, 2, role="trader")  # nonce 2 again: the batch's add decides
+    junk = Transaction.create(STRANGER, CHAIN, "identity.register_member", 0, {"n": 0})
+    try:
+        with cyclic_garbage() as garbage:
+            results = await node.submit([*good, rival, junk])
+            codes = [r.code if r else "ok" for r in results]
+            del results
+    finally:
+        node.signature_worker.close()
+    assert codes == ["ok", "ok", "ok", "bad_nonce", "unknown_sender"]
+    assert [o for o in garbage if isinstance(o, MempoolError)] == []

@@ -17,6 +17,7 @@ from node.consensus import (
     Verifier,
 )
 from tests.sim.fixtures import CHAIN_ID, KEYS, OUTSIDER
+from tests.unit.garbage_kit import cyclic_garbage
 from tests.unit.node.consensus.core_kit import PRECOMMIT, PREVOTE, A, B, Harness, of
 
 # --- admission: rejected, counted, never raised -------------------------------------------
@@ -212,3 +213,19 @@ def test_a_core_forgets_the_verdicts_of_heights_it_left_unless_its_verifier_is_s
     h.core.on_vote(h.vote(1, PREVOTE, 0, A))
     h.core.on_block_committed(1)
     assert len(shared) == 1  # other cores sharing it may still be at height 1
+
+
+def test_a_rejected_message_is_freed_by_reference_counting() -> None:
+    """Rejections are common (a stale vote each time a peer is a height behind): their
+    error's traceback would hold the frames of the call that raised it, and so the
+    effects list that holds the rejection — a cycle only the cyclic collector frees, with
+    every frame's locals kept until it runs."""
+    h = Harness()
+    h.core.on_block_committed(1)
+    with cyclic_garbage() as garbage:
+        effects = h.core.on_message(h.vote(1, PREVOTE, 0, A, height=1))
+        [rejected] = of(effects, Rejected)
+        assert rejected.error.code == "stale_height" and rejected.error.__traceback__ is None
+        del effects, rejected
+        h.core.on_message(h.vote(1, PREVOTE, 0, A, height=1))  # the core's next call
+    assert [o for o in garbage if isinstance(o, Rejected)] == []
