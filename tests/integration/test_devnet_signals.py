@@ -4,31 +4,23 @@ only once the network was up)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from devnet import processes
-from devnet.layout import Network
+from devnet.layout import DevnetError, Network
+from tests.integration.netkit import wait_until
 
 
-def _started_pids(home: Path, count: int, timeout_s: float) -> list[int]:
-    """The node pids ``devnet up`` recorded, once all ``count`` are there."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            nodes = json.loads((home / "network.json").read_text())["nodes"]
-        except (OSError, ValueError, KeyError):
-            nodes = []
-        pids = [n["pid"] for n in nodes if n.get("pid")]
-        if len(pids) == count:
-            return pids
-        time.sleep(0.05)
-    raise AssertionError(f"devnet up did not record {count} node pids in {timeout_s} s")
+def _recorded_pids(home: Path) -> list[int]:
+    """The node pids ``devnet up`` has recorded so far (none while it writes the file)."""
+    try:
+        return [entry.pid for entry in Network.load(str(home)).nodes if entry.pid]
+    except (DevnetError, OSError, ValueError, KeyError):  # not there yet, or half-written
+        return []
 
 
 def test_sigterm_while_the_network_starts_stops_every_node(tmp_path: Path) -> None:
@@ -38,7 +30,8 @@ def test_sigterm_while_the_network_starts_stops_every_node(tmp_path: Path) -> No
                "--timeout", "120"]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as up:
         try:
-            pids = _started_pids(home, 4, timeout_s=60)
+            wait_until(lambda: len(_recorded_pids(home)) == 4, 60, "four node pids")
+            pids = _recorded_pids(home)
             os.kill(up.pid, signal.SIGTERM)  # the nodes are still importing: no commit yet
             out, _ = up.communicate(timeout=90)
             left_running = [pid for pid in pids if processes.is_running(pid)]
