@@ -209,10 +209,10 @@ class Cluster:
         self.network.save()
 
     def close(self) -> None:
-        """Stop every node by its own pid; remove the home unless asked to keep it."""
+        """Stop every node by its own pid (all at once; a second Ctrl-C or SIGTERM waits
+        until they are stopped); remove the home unless asked to keep it."""
         try:
-            for entry in self.nodes:
-                processes.stop_node(entry)
+            processes.stop_nodes(self.nodes)
             self.network.save()
         finally:
             if self._own_home and not self.keep:

@@ -90,7 +90,8 @@ def _announce(network: Network, demo: bool) -> None:
 
 
 def _stop(network: Network) -> None:
-    """Stop every node; a second SIGTERM (a supervisor's) does not cut this short."""
+    """Stop every node. The process is ending: a second SIGTERM (a supervisor's) is
+    ignored from here; a Ctrl-C waits until every node is stopped (stop_nodes)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     processes.stop_all(network)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -9,13 +10,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from devnet.layout import Network, NodeEntry
+
+STOP_TIMEOUT_S = 15.0  # a node that has not stopped by then is killed
 
 
 def start_node(
@@ -65,30 +69,68 @@ def _not_zombie(pid: int) -> bool:
         return True
 
 
-def stop_node(entry: NodeEntry, *, timeout_s: float = 15.0) -> None:
+def stop_node(entry: NodeEntry, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM, wait for a clean shutdown, SIGKILL if it does not come."""
-    pid = entry.pid
-    if not is_running(pid):
-        entry.pid = None
-        return
-    assert pid is not None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not is_running(pid):
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        while is_running(pid):
-            time.sleep(0.05)
-    entry.pid = None
+    stop_nodes([entry], timeout_s=timeout_s)
+
+
+def stop_nodes(entries: Sequence[NodeEntry], *, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM to every running one at once, wait for them all, SIGKILL those still
+    running at the deadline. A SIGTERM or Ctrl-C that comes meanwhile (a supervisor's
+    second signal, an impatient user) is held until they are stopped: it would
+    otherwise cut the loop short and leave the rest running."""
+    with signals_held():
+        stopping = []
+        for entry in entries:
+            if is_running(entry.pid):
+                assert entry.pid is not None
+                os.kill(entry.pid, signal.SIGTERM)
+                stopping.append(entry)
+        deadline = time.monotonic() + timeout_s
+        while stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+            stopping = [e for e in stopping if is_running(e.pid)]
+        for entry in stopping:
+            assert entry.pid is not None
+            os.kill(entry.pid, signal.SIGKILL)
+        for entry in stopping:
+            while is_running(entry.pid):
+                time.sleep(0.05)
+        for entry in entries:
+            entry.pid = None
 
 
 def stop_all(network: Network) -> None:
-    for entry in network.nodes:
-        stop_node(entry)
+    stop_nodes(network.nodes)
     network.save()
+
+
+HELD_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT that come during the block are noted, and raised again once it
+    is over, under the handlers of before (signals are the main thread's: elsewhere
+    nothing is changed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+
+    def note(signum: int, _frame: object) -> None:
+        came.append(signum)
+
+    before = {s: signal.getsignal(s) for s in HELD_SIGNALS}
+    for s in HELD_SIGNALS:
+        signal.signal(s, note)
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        if came:
+            signal.raise_signal(came[0])
 
 
 def get_json(url: str, timeout_s: float = 2.0) -> Any:
