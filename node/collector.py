@@ -10,8 +10,16 @@ every record the record cache keeps. Measured with ``cityledger bench stages``
 After start-up, :func:`settle_after_start` moves what exists (modules, genesis,
 configuration, caches filled while opening the store) into the permanent generation,
 which the collector never walks, and raises the youngest generation's threshold so it
-runs once per 10,000 net allocations. Reference counting frees what it always did;
-only reference cycles wait a little longer for their collection.
+runs once per 50,000 net allocations. Reference counting frees what it always did;
+only reference cycles wait a little longer for their collection (the node makes few:
+errors kept as answers are stripped of their frames, ledger/errors.py).
+
+50,000 rather than 10,000 since 2026-12-05: a block's execution keeps tens of
+thousands of objects alive until its commit (the pages an update read, its records and
+receipts), and each young pass walked them again. ``benchmarks.replay`` of a
+49,210-transaction chain, 6 pairs alternated: 3.8 % more transactions a second
+(median), faster in 6 of 6 pairs; 200,000 changed nothing further
+(docs/performance.md, "The collector's young passes").
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-YOUNG_THRESHOLD = 10_000
+YOUNG_THRESHOLD = 50_000
 OLDER_THRESHOLDS = (10, 10)
 
 
