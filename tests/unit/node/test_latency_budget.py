@@ -21,6 +21,7 @@ from node.latency_budget import (
     MAX_CAPACITY_TXS,
     MAX_RETRY_AFTER_S,
     MIN_RETRY_AFTER_S,
+    SLOW_START_UNTIL,
     TARGET,
     UNBOUNDED,
     LatencyBudget,
@@ -32,21 +33,53 @@ from tests.unit.node.api.conftest import TestNode, build_standard_chain, milesto
 def test_capacity_grows_while_clients_are_turned_away_and_the_waits_are_short() -> None:
     b = LatencyBudget(2.0, floor_txs=50, start_txs=500)
     assert b.capacity(0.0) == 500  # nothing measured: where it starts
-    b.committed(400, 1.0, [0.5] * 400)
+    b.committed(400, 1.0, [0.1] * 400)
     assert b.capacity(1.0) == 500  # short waits, but nobody was turned away: no reason to grow
     b.turned_away()
-    b.committed(500, 2.0, [0.5] * 500)
-    assert b.capacity(2.0) == 550  # a tenth more
+    b.committed(500, 2.0, [0.1] * 500)
+    assert b.capacity(2.0) == 1000 and b.slow_start  # slow start: it doubles
     b.turned_away()
-    b.committed(500, 2.5, [0.5] * 500)
-    assert b.capacity(2.5) == 550  # the rise has not had half a budget to show
+    b.committed(500, 2.5, [0.1] * 500)
+    assert b.capacity(2.5) == 1000  # the rise has not had half a budget to show
     b.turned_away()
     b.committed(500, 3.0, [1.6] * 500)
-    assert b.capacity(3.0) == 550  # waits within the budget but not short: held
+    assert b.capacity(3.0) == 1000  # waits within the budget but not short: held
+    assert not b.slow_start
     b.turned_away()
     b.committed(500, 3.5, [0.5] * 500)
-    assert b.capacity(3.5) == 605
-    assert b.room(605, 3.5) == 0 and b.room(0, 3.5) == 605
+    assert b.capacity(3.5) == 1100  # a tenth more from now on
+    assert b.room(1100, 3.5) == 0 and b.room(0, 3.5) == 1100
+
+
+def test_slow_start_doubles_until_a_doubling_could_pass_the_headroom() -> None:
+    """Growing by a tenth a second, one validator offered 4,000 tx/s took half a minute
+    to hold what it could commit, refusing clients all the while (measured). A doubling
+    of the pool at most doubles its waits, so it doubles only while they are under half
+    the headroom, and never again after."""
+    assert SLOW_START_UNTIL * 2 <= HEADROOM
+    b = LatencyBudget(2.0, floor_txs=50, start_txs=500)
+    for second in range(1, 4):
+        b.turned_away()
+        b.committed(500, float(second), [2.0 * SLOW_START_UNTIL - 0.05] * 500)
+    assert b.capacity(3.0) == 4000 and b.slow_start  # 500 doubled three times
+    b.turned_away()
+    b.committed(500, 4.0, [2.0 * SLOW_START_UNTIL] * 500)  # short, but a doubling could
+    assert b.capacity(4.0) == 4400 and not b.slow_start  # pass the headroom: a tenth
+    b.committed(500, 6.0, [2.0 * TARGET + 0.05] * 500)
+    assert b.capacity(6.0) == 3520
+    for second in (7, 8):
+        b.turned_away()
+        b.committed(500, float(second), [0.1] * 500)  # short waits again: tenths only
+    assert b.capacity(8.0) == int(3520 * 1.1 * 1.1)
+
+
+def test_slow_start_ends_on_a_long_wait_as_well() -> None:
+    b = LatencyBudget(2.0, floor_txs=50, start_txs=1000)
+    b.committed(500, 10.0, [2.0 * TARGET + 0.05] * 500)
+    assert b.capacity(10.0) == 800 and not b.slow_start
+    b.turned_away()
+    b.committed(500, 11.0, [0.1] * 500)
+    assert b.capacity(11.0) == 880
 
 
 def test_capacity_shrinks_when_the_waits_pass_the_budget_once_per_budget() -> None:
