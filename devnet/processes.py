@@ -84,7 +84,7 @@ def stop_nodes(entries: Sequence[NodeEntry], *, timeout_s: float = STOP_TIMEOUT_
         for entry in entries:
             if is_running(entry.pid):
                 assert entry.pid is not None
-                os.kill(entry.pid, signal.SIGTERM)
+                _signal(entry.pid, signal.SIGTERM)
                 stopping.append(entry)
         deadline = time.monotonic() + timeout_s
         while stopping and time.monotonic() < deadline:
@@ -92,7 +92,7 @@ def stop_nodes(entries: Sequence[NodeEntry], *, timeout_s: float = STOP_TIMEOUT_
             stopping = [e for e in stopping if is_running(e.pid)]
         for entry in stopping:
             assert entry.pid is not None
-            os.kill(entry.pid, signal.SIGKILL)
+            _signal(entry.pid, signal.SIGKILL)
         for entry in stopping:
             while is_running(entry.pid):
                 time.sleep(0.05)
@@ -103,6 +103,12 @@ def stop_nodes(entries: Sequence[NodeEntry], *, timeout_s: float = STOP_TIMEOUT_
 def stop_all(network: Network) -> None:
     stop_nodes(network.nodes)
     network.save()
+
+
+def _signal(pid: int, signum: int) -> None:
+    """``os.kill``, for a process that may have exited since it was last looked at."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
 
 
 HELD_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -113,7 +113,7 @@ class LatencyBudget:
         self.window_s = window_s
         self._capacity = float(max(floor_txs, start_txs))
         self._turned_away = False  # clients were refused since the last commit
-        self._slow_start = True  # no block's waits have reached HEADROOM yet
+        self._slow_start = True  # no block's waits have reached SLOW_START_UNTIL yet
         self._changed_at = -math.inf  # when the capacity last moved
         self.min_share = 1.0 / max(1, entry_points)
         self._commits: deque[tuple[float, int]] = deque()  # (time, txs), oldest first
