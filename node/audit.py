@@ -58,6 +58,7 @@ from node.audit_links import LinkCheck, Verify
 from node.audit_pruned import PrunedState
 from node.audit_scratch import DiskScratch
 from node.chain import ChainStore
+from node.collector import settled
 from node.executor import Executor, InvalidEvidence
 from node.sigcache import SignatureCache
 from node.sigcheck import default_sigterm, verify_signatures
@@ -288,6 +289,15 @@ class ChainAuditor:
     # --- the replay -----------------------------------------------------------------------
 
     def run(self, source: BlockSource, *, compare_with: KVReader | None = None) -> AuditReport:
+        """Audit the chain ``source`` serves (against the stored rows of ``compare_with``).
+
+        Python's collector is set as a started node sets it (node/collector.py) while the
+        audit runs: it re-executes what the nodes executed, and with the interpreter's
+        defaults the collector walked every block's live objects hundreds of times."""
+        with settled():
+            return self._audit(source, compare_with)
+
+    def _audit(self, source: BlockSource, compare_with: KVReader | None) -> AuditReport:
         started = time.perf_counter()
         oldest = 0 if compare_with is None else oldest_state_height(compare_with)
         self.executor.track_retired = oldest > 0  # what node.audit_pruned needs

@@ -3,6 +3,7 @@ byte in any kind of stored record is found and named."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from cli import audit_cmd
 from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb
 from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.audit_segments import ParallelAudit, SegmentResult, _rows_match
+from node.collector import YOUNG_THRESHOLD
 from tests.unit.chain_kit import copy_store
 from tests.unit.cli.kit import (
     CliNode,
@@ -68,6 +70,19 @@ def test_parallel_progress_counts_every_block(node: CliNode) -> None:
     report = auditor.run(StoreSource(node.store), compare_with=node.store)  # type: ignore[arg-type]
     assert report.ok and report.segments >= 2
     assert seen[-1] == (report.tip, report.tip, report.txs)
+
+
+def test_the_collector_is_set_as_a_node_sets_it_while_the_audit_runs(node: CliNode) -> None:
+    """The audit re-executes what the nodes executed: with the interpreter's defaults the
+    collector walked each block's live objects hundreds of times (node/collector.py)."""
+    before = gc.get_threshold()
+    during: list[int] = []
+    auditor = ChainAuditor(
+        node.genesis, workers=0, progress=lambda *_: during.append(gc.get_threshold()[0])
+    )
+    report = auditor.run(StoreSource(node.store), compare_with=node.store)  # type: ignore[arg-type]
+    assert report.ok and during and set(during) == {YOUNG_THRESHOLD}
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0  # given back
 
 
 def _segment(first: int, end: int, base: bytes, last: bytes, txs: bytes) -> SegmentResult:
