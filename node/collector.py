@@ -41,8 +41,9 @@ def settle_after_start() -> None:
 
 @contextlib.contextmanager
 def settled() -> Iterator[None]:
-    """:func:`settle_after_start` for a while (a benchmark run in a process that goes
-    on): the thresholds and the frozen objects are given back afterwards."""
+    """:func:`settle_after_start` for a while (a benchmark run, an offline audit: work
+    like a node's in a process that goes on): the thresholds and the frozen objects are
+    given back afterwards."""
     before = gc.get_threshold()
     settle_after_start()
     try:
