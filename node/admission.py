@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ledger.tx import Transaction
 from node.api.metrics import Metrics
 from node.mempool import Mempool, MempoolError
+from node.mempool_errors import HeldBehindError
 from node.sigcache import SignatureWorker
 
 Forward = Callable[[list[Transaction]], None]  # takes what was admitted, to gossip it
@@ -71,17 +72,22 @@ class Admission:
     async def _admit(
         self, txs: list[Transaction], forward: Forward | None, *, client: bool
     ) -> list[MempoolError | None]:
-        early = self.mempool.precheck_many(txs)
+        held = _HeldSenders()
+        early = [
+            held.judge(tx, e) for tx, e in zip(txs, self.mempool.precheck_many(txs), strict=True)
+        ]
         await self.signature_worker.check([t for t, e in zip(txs, early, strict=True) if e is None])
         now = time.monotonic()  # the mempool's TTL clock
+        held = _HeldSenders()  # again: add may refuse "not now" what the precheck let through
         results: list[MempoolError | None] = []
         admitted: list[Transaction] = []
-        for tx, error in zip(txs, early, strict=True):
+        for tx, first in zip(txs, early, strict=True):
+            error = held.judge(tx, first)
             if error is None:
                 try:
                     self.mempool.add(tx, now=now, local=client)
                 except MempoolError as exc:
-                    error = exc.as_answer()
+                    error = held.judge(tx, exc.as_answer())
                 else:
                     admitted.append(tx)
             results.append(error)
@@ -103,3 +109,22 @@ class Admission:
         refusal = self.mempool.overload_error(len(txs) - room, now, self._in_flight)
         self.metrics.overloaded.inc(len(txs) - room)
         return txs[:room], [refusal] * (len(txs) - room)
+
+
+class _HeldSenders:
+    """The senders of one batch refused "not now" so far: each later transaction of
+    theirs in the batch is refused with them (:class:`HeldBehindError`)."""
+
+    __slots__ = ("_refused",)
+
+    def __init__(self) -> None:
+        self._refused: dict[bytes, tuple[int, MempoolError]] = {}
+
+    def judge(self, tx: Transaction, error: MempoolError | None) -> MempoolError | None:
+        """``tx``'s answer, given ``error`` (its own, or None), in batch order."""
+        refused = self._refused.get(tx.sender)
+        if refused is not None:
+            return HeldBehindError(*refused)
+        if error is not None and error.http_status == 429:
+            self._refused[tx.sender] = (tx.nonce, error)
+        return error

@@ -52,3 +52,22 @@ class SenderBacklogError(RetryLaterError):
             code="sender_backlog",
             retry_after_s=SENDER_BACKLOG_RETRY_S,
         )
+
+
+class HeldBehindError(RetryLaterError):
+    """A transaction after one of its own sender's in the same batch that was refused
+    "not now": it is refused with it, by the same code and wait, so that the client
+    sends them again together, in nonce order.
+
+    Taken on its own, it would wait behind that nonce's gap, and past the sender's
+    gapped limit or nonce window be refused ``too_many_gapped`` or ``bad_nonce`` —
+    answers a client does not send again, which stranded every later transaction of
+    the sender (docs/performance.md, "Stranded transactions")."""
+
+    def __init__(self, nonce: int, first: MempoolError) -> None:
+        super().__init__(
+            f"held behind nonce {nonce} of the same sender, refused for now ({first.code}): "
+            "send this one again after it",
+            code=first.code,
+            retry_after_s=first.retry_after_s if isinstance(first, RetryLaterError) else 1.0,
+        )

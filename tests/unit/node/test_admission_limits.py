@@ -8,20 +8,26 @@ Counts of signature checks, never timings: the cost targets are in
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis, Member, Organisation
 from ledger.state import StateTree
 from ledger.tx import Transaction
-from node.mempool import Mempool, MempoolError
+from node.admission import Admission
+from node.api.metrics import Metrics
+from node.mempool import DEFAULT_MAX_BYTES, MAX_NONCE_GAP, Mempool, MempoolError
+from node.mempool_errors import SENDER_BACKLOG_RETRY_S, RetryLaterError
 from node.peers import Peer
 from node.runtime import Node
-from node.sigcache import SignatureCache
+from node.sigcache import SignatureCache, SignatureWorker
 from node.wire import TxBatch
 from tests.unit.garbage_kit import cyclic_garbage
 from tests.unit.node.chainkit import ADMIN, CHAIN, VALIDATOR_KEYS, Kit, make_genesis, make_node
@@ -317,3 +323,99 @@ async def test_refused_transactions_are_freed_by_reference_counting() -> None:
         node.signature_worker.close()
     assert codes == ["ok", "ok", "ok", "bad_nonce", "unknown_sender"]
     assert [o for o in garbage if isinstance(o, MempoolError)] == []
+
+
+def gate_of(kit: Kit, pool: Mempool) -> Admission:
+    worker = SignatureWorker(kit.sigs, CHAIN, processes=0)
+    return Admission(pool, worker, Metrics(), lambda: None)
+
+
+def answer_codes(results: Sequence[MempoolError | None]) -> list[str]:
+    return [r.code if r is not None else "ok" for r in results]
+
+
+async def test_a_sender_refused_not_now_has_its_later_ones_in_the_batch_refused_not_now() -> None:
+    """A sender with 257 transactions pending reaches the end of its nonce window: the
+    next one is "not now" (``sender_backlog``). The ones after it in the same batch were
+    refused ``bad_nonce`` (too far ahead), an answer a client does not send again, and
+    every later transaction of the sender was stranded behind that nonce (seen in the
+    bench: a retry carries what its sender held, hundreds of transactions)."""
+    kit = Kit()
+    pool = pool_of(kit)
+    gate = gate_of(kit, pool)
+    window = MAX_NONCE_GAP + 1  # nonces 0..256 from a committed next nonce of 0
+    pending = [member_tx(ADMIN, n, role="auditor") for n in range(window)]
+    assert await gate.admit(pending, None) == [None] * window
+    later = [member_tx(ADMIN, n, role="auditor") for n in range(window, window + 3)]
+    results = await gate.admit(later, None, client=True)
+    assert answer_codes(results) == ["sender_backlog"] * 3
+    assert all(r is not None and r.http_status == 429 for r in results)
+    held = results[1]
+    assert isinstance(held, RetryLaterError) and held.retry_after_s == SENDER_BACKLOG_RETRY_S
+    assert f"nonce {window} of the same sender" in held.message
+    assert len(pool) == window  # nothing changed
+    kit.commit(pending[:10])
+    pool.update(pending[:10])
+    assert await gate.admit(later, None, client=True) == [None] * 3  # sent again: all in
+
+
+async def test_a_refusal_at_add_holds_the_senders_later_ones_of_the_batch() -> None:
+    """Refused "not now" by the mempool's add (its bytes are full), the next nonce fitted
+    and was admitted behind the gap; with a retry carrying hundreds, the gapped limit then
+    refused the rest ``too_many_gapped``. Now none of the sender's later ones is taken,
+    and another sender's transactions in the batch are judged on their own."""
+    kit = Kit(genesis=two_org_genesis())
+    pool = pool_of(kit, max_gapped_per_sender=4)
+    gate = gate_of(kit, pool)
+    key, other = PINNERS[0], PINNERS[1]
+    assert await gate.admit([member_tx(key, 0)], None) == [None]
+    big = Transaction.create(
+        key, CHAIN, "identity.register_member", 1,
+        {"public_key": PrivateKey.from_label("big").public_key, "name": "b" * 100,
+         "roles": ["trader"]},
+    )  # fmt: skip
+    pool.max_bytes = pool.bytes + len(big.body) + 63  # room for a smaller one, not for it
+    batch = [big, *(member_tx(key, n) for n in range(2, 9)), member_tx(other, 0)]
+    results = await gate.admit(batch, None, client=True)
+    assert answer_codes(results) == ["mempool_full"] * 8 + ["ok"]
+    assert all(r is not None and r.http_status == 429 for r in results[:8])
+    assert pool.gapped == 0 and len(pool) == 2
+    pool.max_bytes = DEFAULT_MAX_BYTES
+    assert await gate.admit(batch[:8], None, client=True) == [None] * 8  # sent again, in order
+    assert pool.gapped == 0 and pool.ready == 10
+
+
+def pinner_tx(key: int, nonce: int, big: bool) -> Transaction:
+    name = ("x" * 90 if big else "s") + str(nonce)
+    payload = {"public_key": PINNERS[5].public_key, "name": name, "roles": ["trader"]}
+    return Transaction.create(PINNERS[key], CHAIN, "identity.register_member", nonce, payload)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batch=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 12), st.booleans()), min_size=1, max_size=24
+    ),
+    per_org=st.integers(1, 12),
+    gapped=st.integers(0, 4),
+    room=st.integers(0, 4000),
+)
+def test_nothing_of_a_sender_is_taken_or_refused_for_good_after_its_refusal_not_now(
+    batch: list[tuple[int, int, bool]], per_org: int, gapped: int, room: int
+) -> None:
+    """Any batch, any limits: once a sender's transaction is refused "not now" (429),
+    every later one of that sender in the batch is refused "not now" too, and none of
+    them is admitted — a client that sends again what was refused "not now" loses
+    nothing to a gap. ``True`` in a step asks for a large payload (refused by bytes)."""
+    kit = Kit(genesis=two_org_genesis())
+    pool = pool_of(kit, max_gapped_per_sender=gapped, max_pending_per_org=per_org)
+    pool.max_bytes = room
+    txs = [pinner_tx(k, n, big) for k, n, big in batch]
+    results = asyncio.run(gate_of(kit, pool).admit(txs, None, client=True))
+    refused_now: set[bytes] = set()
+    for i, (tx, result) in enumerate(zip(txs, results, strict=True)):
+        if tx.sender in refused_now:
+            assert result is not None and result.http_status == 429
+            assert tx.hash not in pool or tx in txs[:i]  # pending only by an earlier copy
+        elif result is not None and result.http_status == 429:
+            refused_now.add(tx.sender)
