@@ -4,6 +4,8 @@ counted from its first scheduled time; a final refusal stays recorded."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import msgpack
 import pytest
@@ -175,7 +177,7 @@ async def test_no_request_carries_more_than_a_node_takes_unsigned(
         wait_s, sent = await driver._post_in_batches(0, list(range(7)), 0.0)
     assert all(len(post) <= 3 for post in node.posts)
     assert [len(post) for post in node.posts] == [3]  # item 0 refused: its sender stops
-    assert sent == [0, 1, 2] and driver._held[b"s" * 32] == [3, 4, 5, 6]
+    assert sent == [0, 1, 2] and driver._held[0, b"s" * 32] == [3, 4, 5, 6]
     assert wait_s == 0.05
     takes_all = RefusesFirst(b"", times=0)
     async with TestServer(_app(takes_all)) as server, aiohttp.ClientSession() as session:
@@ -183,6 +185,45 @@ async def test_no_request_carries_more_than_a_node_takes_unsigned(
         _, sent = await driver._post_in_batches(0, list(range(7)), 0.0)
     assert [len(post) for post in takes_all.posts] == [3, 3, 1] and sent == list(range(7))
     assert takes_all.taken == [item.raw for item in work]  # in order
+
+
+class SlowDuplicate(Node):
+    """Answers every transaction ``duplicate``, after ``delay_s``."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(busy=0)
+        self.delay_s = delay_s
+
+    async def txs(self, request: web.Request) -> web.Response:
+        raws = msgpack.unpackb(await request.read())["txs"]
+        self.posts.append(raws)
+        await asyncio.sleep(self.delay_s)
+        results = [{"status": "rejected", "error": {"code": "duplicate"}} for _ in raws]
+        return web.Response(body=msgpack.packb({"results": results}))
+
+
+async def test_a_senders_transactions_for_one_node_never_go_to_another() -> None:
+    """The workload replays a sender's setup transaction to another node than its own.
+    While that node took its time to answer, the sender's own transactions were held
+    behind it, and its answer sent them to the replay's node: admitted there behind a
+    gap and gossiped on, they made the sender's own node refuse its later ones
+    ``too_many_gapped`` (stranded, in about one bench run in six)."""
+    sender = b"s" * 32
+    replay = Item(b"r" * 8, b"r" * 32, 1, "replay", sender)
+    own = [Item(bytes([i]) * 8, bytes([i]) * 32, 0, "shipment.milestone", sender) for i in range(4)]
+    home, other = RefusesFirst(b"", times=0), SlowDuplicate(delay_s=0.3)
+    async with (
+        TestServer(_app(home)) as home_server,
+        TestServer(_app(other)) as other_server,
+        aiohttp.ClientSession() as session,
+    ):
+        urls = [str(s.make_url("")).rstrip("/") for s in (home_server, other_server)]
+        driver = Driver(session, urls, [replay, *own], tick_s=0.05)
+        await driver.run([Step(rate=20.0)], committed=lambda: 0)  # one a tick
+    assert other.posts == [[replay.raw]]
+    assert home.taken == [item.raw for item in own]  # in order, none behind the replay
+    assert driver.log.codes == ["duplicate"] + [ACCEPTED] * 4
+    assert all(driver.log.accepted_at[i] - driver.log.sched[i] < 0.25 for i in range(1, 5))
 
 
 def _app(node: Node) -> web.Application:
