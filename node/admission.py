@@ -2,7 +2,9 @@
 
 The cheap checks first (sender, nonce window, limits: ``Mempool.precheck_many``); only
 what passes them has its signature checked, in the signature worker (another core);
-``Mempool.add`` then finds each verdict cached.
+``Mempool.add`` then finds each verdict cached. A sender refused "not now" (429) has its
+later transactions of the same batch refused with it (:class:`HeldBehindError`), so that
+none of them waits behind its gap.
 """
 
 from __future__ import annotations
