@@ -15,7 +15,7 @@ from devnet import processes
 from devnet.demo import demo_phases
 from devnet.layout import DevnetError, Network, NodeEntry
 from ledger.tx import Transaction
-from node.api.waits import Headers, error_code, retry_after_s
+from node.api.waits import NOT_NOW, Headers, error_code, retry_after_s
 
 BATCH = 200
 PHASE_TIMEOUT_S = 120.0
@@ -86,8 +86,9 @@ def write_demo_keys(network: Network) -> None:
 
 
 def _submit(node: NodeEntry, txs: list[Transaction]) -> None:
-    """Send a phase's batch; what the node refuses "not now" (429, or ``overloaded`` on
-    an item: its latency budget) is sent again after ``Retry-After``, in order."""
+    """Send a phase's batch; what the node refuses "not now" (429, or a code of
+    :data:`~node.api.waits.NOT_NOW` on an item) is sent again after ``Retry-After``, in
+    order."""
     for _attempt in range(SUBMIT_ATTEMPTS):
         answer, retry_after = _post_batch(node, txs)
         if answer is None:
@@ -106,7 +107,6 @@ def _submit(node: NodeEntry, txs: list[Transaction]) -> None:
 
 
 SUBMIT_ATTEMPTS = 30
-NOT_NOW = frozenset({"overloaded", "mempool_full", "sender_backlog"})
 
 
 def _not_now(result: dict[str, Any]) -> bool:

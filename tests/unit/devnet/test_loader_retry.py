@@ -72,3 +72,14 @@ def test_another_refusal_stops_the_load(serve: Any) -> None:
     node = FakeNode([["", "bad_nonce"]])
     with pytest.raises(DevnetError, match="bad_nonce"):
         loader._submit(serve(node), txs(2))
+
+
+def test_every_not_now_code_of_the_api_is_sent_again(serve: Any) -> None:
+    """The loader reads the codes the API calls "not now" from one place: a sender's
+    later transaction held behind an ``org_quota`` refusal of its earlier one comes
+    back with that code (docs/api.md) and must be sent again, not stop the load."""
+    batch = txs(3)
+    node = FakeNode([["", "org_quota", "org_quota"], ["rate_limited", "sender_backlog"], [""] * 2])
+    loader._submit(serve(node), batch)
+    hexes = [tx.encode().hex() for tx in batch]
+    assert node.bodies == [hexes, hexes[1:], hexes[1:]] and node.script == []
