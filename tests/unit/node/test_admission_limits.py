@@ -338,8 +338,8 @@ async def test_a_sender_refused_not_now_has_its_later_ones_in_the_batch_refused_
     """A sender with 257 transactions pending reaches the end of its nonce window: the
     next one is "not now" (``sender_backlog``). The ones after it in the same batch were
     refused ``bad_nonce`` (too far ahead), an answer a client does not send again, and
-    every later transaction of the sender was stranded behind that nonce (seen in the
-    bench: a retry carries what its sender held, hundreds of transactions)."""
+    every later transaction of the sender was stranded behind that nonce (a client's
+    retry carries what its sender held meanwhile: hundreds, in a saturated bench run)."""
     kit = Kit()
     pool = pool_of(kit)
     gate = gate_of(kit, pool)
