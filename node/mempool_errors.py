@@ -6,6 +6,7 @@ from __future__ import annotations
 from ledger.errors import LedgerError
 
 SENDER_BACKLOG_RETRY_S = 2.0  # Retry-After of a nonce past the window behind a pending run
+DEFAULT_RETRY_S = 1.0  # Retry-After of a 429 that names no wait of its own (mempool_full, …)
 
 
 class MempoolError(LedgerError):
@@ -23,6 +24,12 @@ class RetryLaterError(MempoolError):
     def __init__(self, message: str, *, code: str, retry_after_s: float) -> None:
         super().__init__(message, code=code, http_status=429)
         self.retry_after_s = retry_after_s
+
+
+def retry_after_of(error: MempoolError) -> float:
+    """The seconds a 429 ``error`` asks a client to wait: its own, or
+    :data:`DEFAULT_RETRY_S`."""
+    return error.retry_after_s if isinstance(error, RetryLaterError) else DEFAULT_RETRY_S
 
 
 class OverloadedError(RetryLaterError):
@@ -69,5 +76,5 @@ class HeldBehindError(RetryLaterError):
             f"held behind nonce {nonce} of the same sender, refused for now ({first.code}): "
             "send this one again after it",
             code=first.code,
-            retry_after_s=first.retry_after_s if isinstance(first, RetryLaterError) else 1.0,
+            retry_after_s=retry_after_of(first),
         )

@@ -46,7 +46,7 @@ from node.api.params import malformed, parse_hex
 from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge
 from node.api.render import JSON, MSGPACK, APIError, render
 from node.api.waits import retry_headers
-from node.mempool_errors import MempoolError, RetryLaterError
+from node.mempool_errors import DEFAULT_RETRY_S, MempoolError, RetryLaterError, retry_after_of
 from node.service import NotFound, ReceiptAnswer
 
 MAX_BATCH = 10_000
@@ -56,7 +56,8 @@ routes = web.RouteTableDef()
 
 
 def _mempool_full() -> APIError:
-    return APIError(429, "mempool_full", "mempool full, retry later", headers=retry_headers(1.0))
+    headers = retry_headers(DEFAULT_RETRY_S)
+    return APIError(429, "mempool_full", "mempool full, retry later", headers=headers)
 
 
 @routes.post("/v1/txs")
@@ -251,8 +252,7 @@ def _decode_tx(raw: bytes, index: int, single: bool) -> Transaction:
 def _refusal(error: MempoolError) -> APIError:
     headers = None
     if error.http_status == 429:
-        seconds = error.retry_after_s if isinstance(error, RetryLaterError) else 1.0
-        headers = retry_headers(seconds)
+        headers = retry_headers(retry_after_of(error))
     return APIError(error.http_status, error.code, error.message, headers=headers)
 
 
