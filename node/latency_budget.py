@@ -241,11 +241,23 @@ class LatencyBudget:
         (measured, "Turns"). Turns keep the order in which clients were refused (a turn is
         never earlier than one told before it), so one sender's transactions come back in
         nonce order. Not past the budget: turns of up to 30 s left the network idle while
-        its clients waited them out (288.8 tx/s at 3,500 offered, measured)."""
+        its clients waited them out (288.8 tx/s at 3,500 offered, measured).
+
+        Turns that would run past the budget begin a new round at the drain instead of
+        all being told the budget itself: told 2 s each, the clients one loop turn
+        refused came back at one moment, the pool took a block of them and refused the
+        rest together again, and between such crowds the network idled (blocks of
+        11-72 transactions between ones of over 1,000, four validators offered 3,500
+        tx/s). In rounds they come back spread over the budget (measured 2026-12-06,
+        docs/performance.md "Turns in rounds"). Only clients refused more than a budget
+        of turns apart can be told times out of their order, and one sender's later
+        transactions wait for the answer to its earlier one (a client holds them; a
+        batch's are held behind its first refusal: node/admission.py)."""
         longest_s = self._longest_wait_s()
-        turn = min(
-            max(now + self.drain_s(ready, now, local_pending), self._next_turn), now + longest_s
-        )
+        drain_at = now + self.drain_s(ready, now, local_pending)
+        turn = max(drain_at, self._next_turn)
+        if turn > now + longest_s:
+            turn = drain_at  # the turns ran past the budget: a new round of them begins
         rate = self._drain_rate(now) * self.share(now)
         self._next_turn = turn + (refused / rate if rate > 0 else 0.0)
         return max(MIN_RETRY_AFTER_S, min(longest_s, turn - now))  # turn - now: float error
