@@ -113,6 +113,7 @@ class LatencyBudget:
         self.window_s = window_s
         self._capacity = float(max(floor_txs, start_txs))
         self._turned_away = False  # clients were refused since the last commit
+        self.turned_away_last_height = False  # clients were refused in the last height
         self._slow_start = True  # no block's waits have reached SLOW_START_UNTIL yet
         self._changed_at = -math.inf  # when the capacity last moved
         self.min_share = 1.0 / max(1, entry_points)
@@ -143,6 +144,7 @@ class LatencyBudget:
         judged = local_waits_s if len(local_waits_s) >= LOCAL_SAMPLE_MIN else waits_s
         if judged and self.enabled:
             self._learn(quantile(judged, WAIT_QUANTILE), now)
+        self.turned_away_last_height = self._turned_away
         self._turned_away = False
 
     def turned_away(self) -> None:

@@ -5,6 +5,7 @@ proposal not re-sent every second."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -476,6 +477,35 @@ async def test_the_fill_wait_hopes_for_no_more_than_admission_lets_wait() -> Non
     await driver._build_value(1, 0)  # but 11 is a quarter of the 40 admission allows
     assert time.monotonic() - started < 2.0
     assert len(pool.asked) == 1
+
+
+async def test_no_fill_wait_after_a_height_that_turned_clients_away(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clients refused during the last height come back at their turns whatever the
+    proposer does: waiting for them only left the cores idle."""
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(driver_mod.asyncio, "sleep", sleep)
+    kit = Kit()
+    pool = FakeMempool([member_tx(i) for i in range(3)])  # under a quarter block
+    pool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=1000)
+    driver = make_driver(kit, pool, [])
+    driver.fill_wait_s = 0.2
+    pool.budget.turned_away()
+    pool.budget.committed(500, 1.0)  # the height that refused them ends
+    driver._height_started = driver.clock()
+    await driver._build_value(1, 0)
+    assert slept == [] and len(pool.asked) == 1
+    pool.budget.committed(3, 2.0)  # a height that refused nobody: the wait is back
+    driver._height_started = driver.clock()
+    await driver._build_value(1, 0)
+    assert len(slept) == 1 and 0.1 < slept[0] <= 0.2
 
 
 def test_genesis_defaults_keep_a_full_block_within_the_propose_timeout() -> None:
