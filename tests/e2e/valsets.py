@@ -82,8 +82,8 @@ def wait_all_signed(cluster: Cluster, via: str, keys: list[bytes], timeout_s: fl
     """Wait until the state records each of ``keys`` as having signed: the liveness rail
     counts only validators that signed recently, and right after start one may not have
     yet. Read from the certificates the blocks carry, as the rail does: a validator whose
-    precommits reached ``via`` but never a proposer in time is not recorded (a change
-    voted then was refused ``rail_liveness``: make faults, seed 250275044)."""
+    precommits reached ``via`` but never a proposer in time is not recorded (the likely
+    cause of a change refused ``rail_liveness`` in make faults, seed 250275044)."""
     seen: set[bytes] = set()
     checked = [1]
 
