@@ -240,9 +240,9 @@ class LatencyBudget:
         committed 8 % less than with whole-second waits (measured 2026-12-05,
         docs/performance.md "Retry-After in milliseconds"). With turns, a node just over
         saturation answered a half to a fifth as many 429s for the same committed rate
-        (measured, "Turns"). Turns keep the order in which clients were refused (a turn is
-        never earlier than one told before it), so one sender's transactions come back in
-        nonce order. Not past the budget: turns of up to 30 s left the network idle while
+        (measured, "Turns"). Within a round (below) turns keep the order in which clients
+        were refused (a turn is never earlier than one told before it), so one sender's
+        transactions come back in nonce order. Not past the budget: turns of up to 30 s left the network idle while
         its clients waited them out (288.8 tx/s at 3,500 offered, measured).
 
         Turns that would run past the budget begin a new round at the drain instead of
