@@ -242,8 +242,9 @@ class LatencyBudget:
         saturation answered a half to a fifth as many 429s for the same committed rate
         (measured, "Turns"). Within a round (below) turns keep the order in which clients
         were refused (a turn is never earlier than one told before it), so one sender's
-        transactions come back in nonce order. Not past the budget: turns of up to 30 s left the network idle while
-        its clients waited them out (288.8 tx/s at 3,500 offered, measured).
+        transactions come back in nonce order. Not past the budget: turns of up to 30 s
+        left the network idle while its clients waited them out (288.8 tx/s at 3,500
+        offered, measured).
 
         Turns that would run past the budget begin a new round at the drain instead of
         all being told the budget itself: told 2 s each, the clients one loop turn
