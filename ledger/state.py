@@ -47,11 +47,13 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping
 from hashlib import sha256
+from typing import Final
 
 from mypy_extensions import mypyc_attr
 
 from ledger.errors import CorruptionError
 from ledger.state_pages import (
+    EMPTY_ROOT,
     NO_HEIGHT,
     NODE_TAG,
     PAGE_MASK,
@@ -63,7 +65,6 @@ from ledger.state_pages import (
     leaf_ref,
 )
 from ledger.state_proof import (
-    EMPTY_ROOT,
     HASH_SIZE,
     KEY_BITS,
     StateProof,
@@ -82,9 +83,9 @@ __all__ = [
     "verify_state_proof",
 ]
 
-_NODE = keys.STATE_NODE
-_LEAF = keys.STATE_LEAF
-_ROOT = keys.STATE_ROOT
+_NODE: Final = keys.STATE_NODE
+_LEAF: Final = keys.STATE_LEAF
+_ROOT: Final = keys.STATE_ROOT
 
 
 def flat_key(key_hash: bytes) -> bytes:

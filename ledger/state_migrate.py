@@ -36,7 +36,14 @@ from dataclasses import dataclass
 from hashlib import sha256
 
 from ledger.errors import CorruptionError, StorageError
-from ledger.state_pages import LEAF_REF_TAG, LEAF_TAG, NODE_TAG, encode_page, leaf_ref
+from ledger.state_pages import (
+    LEAF_REF_TAG,
+    LEAF_TAG,
+    NODE_TAG,
+    PAGE_LEVELS,
+    encode_page,
+    leaf_ref,
+)
 from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
 from ledger.state_refile import PROGRESS, refile, stored_states
 from ledger.storage import KVStore, WriteBatch, keys
@@ -156,8 +163,7 @@ class _Pager:
             self._put(node_hash, row)
             self.state.leaves += 1
             return
-        nodes = _OldNodes(self._old)
-        page_row, page = encode_page(node_hash, nodes, filed=False)
+        page_row, page = encode_page(node_hash, _old_page(self._old, node_hash), filed=False)
         for h, node in page.items():
             if node[0] == LEAF_REF_TAG:
                 self.copy(h)
@@ -197,22 +203,27 @@ class _Pager:
         return row
 
 
-class _OldNodes(dict[bytes, bytes]):
-    """The old-layout nodes of one page, read as :func:`encode_page` asks for them
-    (leaves in the reference form pages hold)."""
-
-    def __init__(self, read: Callable[[bytes], bytes]) -> None:
-        super().__init__()
-        self.read = read
-
-    def get(self, node_hash: bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
-        node = super().get(node_hash)
-        if node is None:
-            node = self.read(node_hash)
+def _old_page(read: Callable[[bytes], bytes], root: bytes) -> dict[bytes, bytes]:
+    """The old-layout nodes :func:`encode_page` needs for the page whose root is ``root``:
+    its internal nodes down to four levels and every node one level below them (a leaf
+    there is part of the page, an internal node a child page), leaves in the reference
+    form pages hold. A plain dict, read before encoding: the compiled encoder looks
+    nodes up with the dict's own lookup, not a subclass's ``get``."""
+    nodes: dict[bytes, bytes] = {}
+    level = [root]
+    for rel in range(PAGE_LEVELS + 1):
+        below: list[bytes] = []
+        for node_hash in level:
+            if node_hash == EMPTY_ROOT:
+                continue
+            node = read(node_hash)
             if node[0] == LEAF_TAG:
                 node = leaf_ref(node)
-            self[node_hash] = node
-        return node
+            elif rel < PAGE_LEVELS:
+                below += (node[1:33], node[33:65])
+            nodes[node_hash] = node
+        level = below
+    return nodes
 
 
 def _below(node: bytes, page: dict[bytes, bytes]) -> Iterator[bytes]:

@@ -41,22 +41,30 @@ form, nodes and references have no heights.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from hashlib import sha256
+from typing import Final
 
 from ledger.errors import CorruptionError
-from ledger.state_proof import EMPTY_ROOT, HASH_SIZE
+from ledger.state_proof import EMPTY_ROOT as _PROOF_EMPTY_ROOT
+from ledger.state_proof import HASH_SIZE
 
-PAGE_LEVELS = 4
-PAGE_MASK = PAGE_LEVELS - 1  # depth & PAGE_MASK == 0: a page starts at this depth
-LEAF_TAG = 0  # a leaf's row
-NODE_TAG = 1  # an internal node
-PAGE_TAG = 2  # a page's row
-LEAF_REF_TAG = 3  # a leaf in a decoded page: 0x03 || key_hash || value_hash
-HEIGHT_SIZE = 8
-NO_HEIGHT = b"\xff" * HEIGHT_SIZE  # a fourth-level node's child that is not a page
-NODE_SIZE = 1 + 2 * HASH_SIZE  # an internal node, as hashed
-_EMPTY, _INLINE, _CHILD, _LEAF = 0, 1, 2, 3
+PAGE_LEVELS: Final = 4
+PAGE_MASK: Final = PAGE_LEVELS - 1  # depth & PAGE_MASK == 0: a page starts at this depth
+LEAF_TAG: Final = 0  # a leaf's row
+NODE_TAG: Final = 1  # an internal node
+PAGE_TAG: Final = 2  # a page's row
+LEAF_REF_TAG: Final = 3  # a leaf in a decoded page: 0x03 || key_hash || value_hash
+HEIGHT_SIZE: Final = 8
+NO_HEIGHT: Final = b"\xff" * HEIGHT_SIZE  # a fourth-level node's child that is not a page
+NODE_SIZE: Final = 1 + 2 * HASH_SIZE  # an internal node, as hashed
+EMPTY_ROOT: Final = _PROOF_EMPTY_ROOT
+"""The hash of every empty subtree (:mod:`ledger.state_proof`'s), bound here as a
+constant: compiled, a ``Final`` name of this module is a C variable, while a name
+imported from a module that is not compiled is a look-up in this one's dict at each use."""
+_EMPTY: Final = 0
+_INLINE: Final = 1
+_CHILD: Final = 2
+_LEAF: Final = 3
 
 Page = dict[bytes, bytes]
 
@@ -67,7 +75,7 @@ def leaf_ref(row: bytes) -> bytes:
 
 
 def encode_page(
-    root: bytes, nodes: Mapping[bytes, bytes], *, decoded: bool = True, filed: bool = True
+    root: bytes, nodes: Page, *, decoded: bool = True, filed: bool = True
 ) -> tuple[bytes, Page]:
     """The stored row of the page whose root is the internal node ``root``, and its
     decoded form (empty unless ``decoded``: the page cache keeps only high pages).
@@ -95,7 +103,7 @@ class _PageWriter:
 
     __slots__ = ("decoded", "nodes", "out", "page", "stored")
 
-    def __init__(self, nodes: Mapping[bytes, bytes], decoded: bool, stored: bool) -> None:
+    def __init__(self, nodes: Page, decoded: bool, stored: bool) -> None:
         self.nodes = nodes
         self.decoded = decoded
         self.stored = stored
@@ -258,11 +266,12 @@ def check_leaf(node_hash: bytes, row: bytes, rehash: bool) -> bytes:
 
 # --- the page cache -----------------------------------------------------------------------
 
-PAGE_OVERHEAD = 232
+PAGE_OVERHEAD: Final = 232
 """Bytes a decoded page costs in memory besides its entries (the dict, its key)."""
-ENTRY_BYTES = 200
+ENTRY_BYTES: Final = 200
 """Bytes one entry of a decoded page costs (its hash and node as bytes objects, the slot)."""
-FULL_PAGE_BYTES = PAGE_OVERHEAD + ENTRY_BYTES * 15  # 15 internal nodes (child pages: no entry)
+# 15 internal nodes (child pages: no entry)
+FULL_PAGE_BYTES: Final = PAGE_OVERHEAD + ENTRY_BYTES * 15
 
 
 def page_bytes(page: Page) -> int:

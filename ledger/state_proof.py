@@ -26,13 +26,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from hashlib import sha256
+from typing import Final
 
 from ledger.errors import ProofError, ValidationError
 from ledger.schema import Bytes, Described, Int, List, Optional, described, wire
 
-HASH_SIZE = 32
-KEY_BITS = 256
-EMPTY_ROOT = bytes(HASH_SIZE)
+HASH_SIZE: Final = 32
+KEY_BITS: Final = 256
+EMPTY_ROOT: Final = bytes(HASH_SIZE)
 """Root of the empty state, and the hash of every empty subtree."""
 
 LEAF_PREFIX = b"\x00"
