@@ -1,0 +1,98 @@
+"""Where a state-tree update's time goes: the walk and rehash, and writing the new pages.
+
+``python -m benchmarks.state_phases [n] [batch]`` builds an ``n``-key state (default
+200,000) on an in-memory store, then applies 25 blocks of ``batch`` random existing keys
+(default 3,350: the state rows a block of 1,000 transactions of the bench mix writes),
+each as :meth:`StateTree.apply` does it, with its two parts timed apart on the same
+block: the batch update's walk down the old tree and rehash up (``walk``) and the
+encoding of every new page (``pages``), then the whole ``apply`` again on a fresh
+overlay (``apply``, which also writes the rows into a batch). Figures are the median
+over the last 20 blocks of CPU microseconds a key, and the new pages a key; one JSON
+line. It reaches into the tree's internals (``_BatchUpdate``) on purpose, to time them,
+and stops (AssertionError) if the root they give is not the one ``apply`` gives.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import time
+
+from benchmarks.state_bench import VALUE_SIZE, BulkMemoryStore, state_key
+from ledger import state
+from ledger.state import EMPTY_ROOT, NodeCache, StateTree
+from ledger.storage import OverlayStore
+
+BLOCKS = 25
+WARM_UP = 5
+BUILD_BATCH = 50_000
+
+
+def run(n: int = 200_000, batch: int = 3_350, *, seed: int = 7) -> dict[str, float]:
+    """Build the state, time the update blocks; figures by name."""
+    rng = random.Random(seed)
+    store, cache = BulkMemoryStore(), NodeCache()
+    root, height = EMPTY_ROOT, 1
+    for start in range(0, n, BUILD_BATCH):
+        changes = {
+            state_key(i): rng.randbytes(VALUE_SIZE)
+            for i in range(start, min(n, start + BUILD_BATCH))
+        }
+        root = _apply(store, cache, root, changes, height)
+        height += 1
+    walk: list[float] = []
+    pages: list[float] = []
+    whole: list[float] = []
+    pages_per_key = 0.0
+    for block in range(BLOCKS):
+        changes = {state_key(i): rng.randbytes(VALUE_SIZE) for i in rng.sample(range(n), batch)}
+        tree = StateTree(OverlayStore(store), root, cache=cache)
+        clock = time.process_time
+        entries = sorted(state._prepare(key, value) for key, value in changes.items())
+        t0 = clock()
+        update = state._BatchUpdate(entries, tree, height.to_bytes(8, "big"))
+        walked_root = update.run(tree.root)
+        t1 = clock()
+        written, _ = update.pages()
+        t2 = clock()
+        new_root = _apply(store, cache, root, changes, height)
+        t3 = clock()
+        if walked_root != new_root:
+            raise AssertionError("the timed parts gave another root than apply")
+        root, height = new_root, height + 1
+        if block >= WARM_UP:
+            walk.append((t1 - t0) / batch * 1e6)
+            pages.append((t2 - t1) / batch * 1e6)
+            whole.append((t3 - t2) / batch * 1e6)
+            pages_per_key = len(written) / batch
+    return {
+        "n": float(n),
+        "batch": float(batch),
+        "compiled": float(state.__file__.endswith(".so")),
+        "walk_us_per_key": round(statistics.median(walk), 2),
+        "pages_us_per_key": round(statistics.median(pages), 2),
+        "apply_us_per_key": round(statistics.median(whole), 2),
+        "pages_per_key": round(pages_per_key, 3),
+    }
+
+
+def _apply(
+    store: BulkMemoryStore, cache: NodeCache, root: bytes, changes: dict[bytes, bytes], height: int
+) -> bytes:
+    """One block's changes applied through an overlay and committed; the new root."""
+    overlay = OverlayStore(store)
+    new_root = StateTree(overlay, root, cache=cache).apply(changes, overlay.batch, height=height)
+    store.write(overlay.take(), sync=False)
+    return new_root
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 3_350
+    print(json.dumps(run(n, batch)))
+
+
+if __name__ == "__main__":
+    main()
