@@ -89,8 +89,14 @@ def _apply(
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
-    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 3_350
+    usage = "usage: python -m benchmarks.state_phases [n (keys)] [batch (keys a block, <= n)]"
+    try:
+        n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+        batch = int(sys.argv[2]) if len(sys.argv) > 2 else 3_350
+    except ValueError:
+        raise SystemExit(usage) from None
+    if len(sys.argv) > 3 or not 0 < batch <= n:
+        raise SystemExit(usage)
     print(json.dumps(run(n, batch)))
 
 
