@@ -6,7 +6,8 @@
 each as :meth:`StateTree.apply` does it, with its two parts timed apart on the same
 block: the batch update's walk down the old tree and rehash up (``walk``) and the
 encoding of every new page (``pages``), then the whole ``apply`` again on a fresh
-overlay (``apply``, which also writes the rows into a batch). Figures are the median
+overlay and committed, as ``benchmarks.state_bench`` times a block (``apply``, which
+also writes the rows into a batch; the commit is not counted). Figures are the median
 over the last 20 blocks of CPU microseconds a key, and the new pages a key; one JSON
 line. It reaches into the tree's internals (``_BatchUpdate``) on purpose, to time them,
 and stops (AssertionError) if the root they give is not the one ``apply`` gives.
@@ -20,52 +21,46 @@ import statistics
 import sys
 import time
 
-from benchmarks.state_bench import VALUE_SIZE, BulkMemoryStore, state_key
+from benchmarks import state_bench
 from ledger import state
-from ledger.state import EMPTY_ROOT, NodeCache, StateTree
+from ledger.state import NodeCache, StateTree
 from ledger.storage import OverlayStore
 
 BLOCKS = 25
 WARM_UP = 5
-BUILD_BATCH = 50_000
+SCRATCH_HEIGHT = bytes(8)  # where the timed update files its rows: thrown away, any height
 
 
 def run(n: int = 200_000, batch: int = 3_350, *, seed: int = 7) -> dict[str, float]:
-    """Build the state, time the update blocks; figures by name."""
+    """Build the state, time the update blocks; figures by name. The state is built and
+    each block applied and committed as :mod:`benchmarks.state_bench` does it."""
     rng = random.Random(seed)
-    store, cache = BulkMemoryStore(), NodeCache()
-    root, height = EMPTY_ROOT, 1
-    for start in range(0, n, BUILD_BATCH):
-        changes = {
-            state_key(i): rng.randbytes(VALUE_SIZE)
-            for i in range(start, min(n, start + BUILD_BATCH))
-        }
-        root = _apply(store, cache, root, changes, height)
-        height += 1
+    store, cache = state_bench.BulkMemoryStore(), NodeCache()
+    root = state_bench._build(store, cache, rng, n, {})
     walk: list[float] = []
     pages: list[float] = []
     whole: list[float] = []
     pages_per_key = 0.0
     for block in range(BLOCKS):
-        changes = {state_key(i): rng.randbytes(VALUE_SIZE) for i in rng.sample(range(n), batch)}
+        picked = rng.sample(range(n), batch)
+        changes = {state_bench.state_key(i): rng.randbytes(state_bench.VALUE_SIZE) for i in picked}
         tree = StateTree(OverlayStore(store), root, cache=cache)
         clock = time.process_time
         entries = sorted(state._prepare(key, value) for key, value in changes.items())
         t0 = clock()
-        update = state._BatchUpdate(entries, tree, height.to_bytes(8, "big"))
+        update = state._BatchUpdate(entries, tree, SCRATCH_HEIGHT)
         walked_root = update.run(tree.root)
         t1 = clock()
         written, _ = update.pages()
         t2 = clock()
-        new_root = _apply(store, cache, root, changes, height)
-        t3 = clock()
+        new_root, apply_s, _ = state_bench._block(store, cache, root, changes)
         if walked_root != new_root:
             raise AssertionError("the timed parts gave another root than apply")
-        root, height = new_root, height + 1
+        root = new_root
         if block >= WARM_UP:
             walk.append((t1 - t0) / batch * 1e6)
             pages.append((t2 - t1) / batch * 1e6)
-            whole.append((t3 - t2) / batch * 1e6)
+            whole.append(apply_s / batch * 1e6)
             pages_per_key = len(written) / batch
     return {
         "n": float(n),
@@ -76,16 +71,6 @@ def run(n: int = 200_000, batch: int = 3_350, *, seed: int = 7) -> dict[str, flo
         "apply_us_per_key": round(statistics.median(whole), 2),
         "pages_per_key": round(pages_per_key, 3),
     }
-
-
-def _apply(
-    store: BulkMemoryStore, cache: NodeCache, root: bytes, changes: dict[bytes, bytes], height: int
-) -> bytes:
-    """One block's changes applied through an overlay and committed; the new root."""
-    overlay = OverlayStore(store)
-    new_root = StateTree(overlay, root, cache=cache).apply(changes, overlay.batch, height=height)
-    store.write(overlay.take(), sync=False)
-    return new_root
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import state_phases
+from benchmarks import state_bench, state_phases
 
 
 def test_the_timed_parts_give_apply_s_root_and_every_figure_is_there() -> None:
@@ -22,14 +22,15 @@ def test_the_timed_parts_give_apply_s_root_and_every_figure_is_there() -> None:
 def test_a_walk_that_gives_another_root_than_apply_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = state_phases._apply
+    real = state_bench._block
     roots: list[bytes] = []
 
-    def skewed(*args: Any) -> bytes:  # the build's root as it is, then another one
-        roots.append(real(*args))
-        return roots[-1] if len(roots) == 1 else bytes(32)
+    def skewed(*args: Any) -> tuple[bytes, float, float]:  # the build's root, then another
+        root, apply_s, commit_s = real(*args)
+        roots.append(root)
+        return (root if len(roots) == 1 else bytes(32)), apply_s, commit_s
 
-    monkeypatch.setattr(state_phases, "_apply", skewed)
+    monkeypatch.setattr(state_bench, "_block", skewed)
     with pytest.raises(AssertionError, match="another root"):
         state_phases.run(2_000, 50)
     assert len(roots) == 2  # the build (one batch), then the first timed block
