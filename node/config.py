@@ -232,6 +232,10 @@ class ConsensusConfig:
     empty_block_interval_ms: int = field(default=30_000, metadata=_range(0, 3_600_000))
     # a validator signs "my head at time T" this often, and gossips it (ledger/head.py)
     head_statement_interval_ms: int = field(default=2000, metadata=_range(500, 60_000))
+    # a proposer announces its block's body before executing it, and a validator executes
+    # an announced body at once instead of after the proposal (node/speculation.py); off
+    # by default: docs/performance.md, "Executing the proposal ahead"
+    speculate: bool = field(default=False, metadata=_check(_flag))
 
 
 # --- state snapshots (docs/operations.md, "Joining by state sync") ---------------------------

@@ -27,7 +27,8 @@ from node.consensus.types import Step
 from node.executor import ExecutedBlock, Executor, InvalidBlock
 from node.mempool import Mempool
 from node.round_watch import RoundWatch
-from node.wire import ProposalMsg, VoteMsg, framed
+from node.speculation import Pending, Speculation
+from node.wire import AnnounceMsg, ProposalMsg, VoteMsg, framed
 
 log = logging.getLogger("cityledger.consensus")
 
@@ -72,6 +73,11 @@ class ConsensusNetwork(Protocol):
         """Our own proposal or vote, to every peer."""
         ...
 
+    async def announce(self, msg: AnnounceMsg) -> None:
+        """Our block's body, before we execute it, to every validator (node/speculation.py);
+        returns once it is on its way."""
+        ...
+
     def evidence_found(self, evidence: Evidence) -> None:
         """A new equivocation the core found (and pooled), to every peer."""
         ...
@@ -112,7 +118,10 @@ class ConsensusDriver:
         empty_block_wait_s: float = 0.5,
         timer: Callable[[], float] = time.perf_counter,
         fill_wait_s: float = FILL_WAIT_S,
+        speculate: bool = False,
     ) -> None:
+        """``speculate``: announce our blocks' bodies, and execute the proposer's ahead
+        (node/speculation.py)."""
         self.core = core
         self.network = network
         self.host = host
@@ -133,6 +142,9 @@ class ConsensusDriver:
         self._timers: set[asyncio.TimerHandle] = set()
         self._pending: set[asyncio.Task[None]] = set()
         self.rounds = RoundWatch()  # logs why a height needed another round
+        # announced bodies executed ahead of their proposals (node/speculation.py)
+        self.speculation = Speculation(executor, Pending(mempool.pick, self.proposal_awaited))
+        self.speculate = speculate
 
     # --- feeding the core ---------------------------------------------------------------
 
@@ -168,10 +180,35 @@ class ConsensusDriver:
     def on_vote(self, vote: Vote) -> list[fx.Effect]:
         return self._run(self.core.handle(ev.MessageReceived(vote)))
 
+    def on_announce(self, sender: bytes, msg: AnnounceMsg) -> None:
+        """A block body announced on ``sender``'s link (node/speculation.py): executed
+        now if it is this round's proposer's, kept if it is for the height after ours."""
+        core = self.core
+        if not self.speculate or core.public_key is None or sender == core.public_key:
+            return  # an observer votes on nothing; our own body we execute anyway
+        if msg.height == core.height + 1:
+            self.speculation.hold(sender, msg)
+        elif (msg.height, msg.round) == (core.height, core.round):
+            self._speculate(sender, msg)
+
+    def proposal_awaited(self, height: int, round_: int) -> bool:
+        """The core is at ``height`` and not past ``round_``, and that round's proposal
+        has not come."""
+        core = self.core
+        if core.height != height or core.round > round_:
+            return False
+        state = core.round_state(round_)
+        return state is None or state.proposal is None
+
+    def _speculate(self, sender: bytes, msg: AnnounceMsg) -> None:
+        if self.speculation.take(sender, msg):
+            self._spawn(self.speculation.run(sender, msg))
+
     def txs_arrived(self) -> None:
         """Transactions (or evidence) arrived: wake a proposer filling its block, and
         start a height that waits for something to commit."""
         self.tx_arrived.set()
+        self.speculation.arrived.set()
         core = self.core
         if core.waiting and self._has_work(core.height):
             self._run(core.handle(ev.TxsAvailable(core.height)))
@@ -200,6 +237,7 @@ class ConsensusDriver:
         self._resends = 0
         self.rounds.committed(height, 0, self.timer())
         self._run(self.core.handle(self._committed(height)))
+        self._release_announce()
 
     def resend_own(self) -> None:
         """Re-send this height's signed messages (identical bytes: safe and idempotent).
@@ -342,9 +380,11 @@ class ConsensusDriver:
         last_cert = self.executor.chain.certificate(height - 1) if height > 1 else None
         evidence = self.host.pending_evidence(height)
         started = self.timer()
-        executed = self.executor.build_block(
-            txs, int(self.clock() * 1000), self.core_key(), last_cert, evidence
-        )
+        time_ms = max(int(self.clock() * 1000), self.executor.chain.head().time_ms + 1)
+        if self.speculate and txs and not evidence:  # with evidence (rare): not announced
+            hashes = tuple(tx.hash for tx in txs)
+            await self.network.announce(AnnounceMsg(height, round_, time_ms, last_cert, hashes))
+        executed = self.executor.build_block(txs, time_ms, self.core_key(), last_cert, evidence)
         built_s = self.timer() - started
         self._observe_cost(len(txs), built_s)
         self._warn_if_late(height, round_, len(txs), self.clock() - round_started, built_s)
@@ -459,7 +499,17 @@ class ConsensusDriver:
         # and will ask to validate them once it enters their height.
         for stale in [k for k, b in self.blocks.items() if b.height <= c.height]:
             del self.blocks[stale]
-        return self.core.handle(self._committed(c.height))
+        effects = self.core.handle(self._committed(c.height))
+        self._release_announce()
+        return effects
+
+    def _release_announce(self) -> None:
+        """The core entered a new height: a body announced for it early is executed."""
+        if self.speculation.held is None:
+            return
+        held = self.speculation.release(self.core.height)
+        if held is not None and held[1].round == self.core.round:
+            self._speculate(*held)
 
     def _committed(self, height: int) -> ev.BlockCommitted:
         """``height`` is committed: the core moves on with the sets of the next two heights

@@ -59,6 +59,7 @@ from node.chain import ChainStore, Head, put_block_records, put_validator_change
 from node.sigcache import SignatureCache
 
 MAX_CLOCK_DRIFT_MS = 10_000
+MAX_SPECULATED = 2  # announced bodies executed ahead and kept (one a round is taken)
 
 
 class InvalidBlock(LedgerError):
@@ -95,6 +96,9 @@ class Executor:
         self.genesis: Genesis = chain.genesis
         self.sigs = sigs
         self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
+        # Announced bodies executed ahead of their proposal (speculate), by the hash of
+        # the block they make: used only after that proposal passed every other check.
+        self._speculated: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
         # Upper tree levels, kept across blocks (content-addressed: safe to share).
         self.node_cache = NodeCache()
         # Pruning ([storage] state_keep_heights, ledger/state_prune.py): 0 keeps every
@@ -136,6 +140,31 @@ class Executor:
         executed = self._execute(head, tuple(txs), time_ms, proposer, last_cert, chosen)
         self._remember(executed)
         return executed
+
+    def speculate(
+        self,
+        txs: Sequence[Transaction],
+        time_ms: int,
+        proposer: bytes,
+        last_cert: CommitCertificate | None,
+    ) -> bytes | None:
+        """Execute an announced block body (node/speculation.py) on our head, ahead of
+        its proposal; return the hash of the block it makes (None: no block on our head
+        could have this time). Nothing is checked here and nothing is trusted from it:
+        :meth:`validate_block` checks the proposal as ever and takes only the execution,
+        and only when the proposal's header is the one made here (the same hash: the
+        same parent, transactions, time, certificate and therefore results).
+        Transactions are named by hash, which does not cover their signatures, so the
+        block's rows are written from the proposal's own block then, not from these."""
+        head = self.chain.head()
+        if time_ms <= head.time_ms:
+            return None
+        executed = self._execute(head, tuple(txs), time_ms, proposer, last_cert, records=False)
+        block_hash = executed.block.hash
+        self._speculated[block_hash] = executed
+        while len(self._speculated) > MAX_SPECULATED:
+            self._speculated.popitem(last=False)
+        return block_hash
 
     def admissible_evidence(
         self, candidates: Sequence[Evidence], height: int
@@ -215,15 +244,19 @@ class Executor:
             raise InvalidBlock(str(exc)) from None
         self._check_evidence(block, certified=certified)
         self._check_transactions(block, verify_signatures=not certified)
-        executed = self._execute(
-            head,
-            block.txs,
-            h.time_ms,
-            h.proposer,
-            block.last_cert,
-            block.evidence,
-            tx_root=h.tx_root,
-        )
+        executed = self._speculated.pop(h.hash, None)  # the same header: the same execution
+        if executed is not None:
+            put_block_records(executed.batch, block, executed.receipts)
+        else:
+            executed = self._execute(
+                head,
+                block.txs,
+                h.time_ms,
+                h.proposer,
+                block.last_cert,
+                block.evidence,
+                tx_root=h.tx_root,
+            )
         mine = executed.block.header
         if mine.hash != h.hash:
             raise InvalidBlock(f"block {h.height}: re-execution differs: {_header_diff(mine, h)}")
@@ -247,6 +280,7 @@ class Executor:
         ``behind``: on the store's writer thread (:meth:`ChainStore.commit`)."""
         self.chain.commit(executed.batch, executed.block, cert, sync=sync, behind=behind)
         self._executed.clear()
+        self._speculated.clear()
         if self.keep_heights:
             # Twice what this block retired, so that a step keeps up with the blocks (and
             # works a backlog off) at a cost in proportion to the block's own work.
@@ -336,8 +370,10 @@ class Executor:
         evidence: tuple[Evidence, ...] = (),
         *,
         tx_root: bytes | None = None,
+        records: bool = True,
     ) -> ExecutedBlock:
-        """Execute ``txs`` on ``head``; ``tx_root``: their root, when already checked."""
+        """Execute ``txs`` on ``head``; ``tx_root``: their root, when already checked;
+        ``records``: with the block's own rows (block, receipts, indexes) in the batch."""
         height = head.height + 1
         overlay = OverlayStore(self.chain.store)
         state = self.state_tree(overlay, head.state_root)
@@ -381,7 +417,8 @@ class Executor:
             evidence_root=compute_evidence_root(evidence),
         )
         block = Block(header, txs, last_cert, evidence)
-        put_block_records(overlay.batch, block, outcome.receipts)
+        if records:
+            put_block_records(overlay.batch, block, outcome.receipts)
         return ExecutedBlock(block, outcome.receipts, overlay.take(), len(retired or ()))
 
     def state_tree(self, store: OverlayStore, root: bytes) -> StateTree:

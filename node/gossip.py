@@ -15,6 +15,9 @@
 * Head statements (ledger/head.py): kept in the node's :class:`HeadBook` when new and
   valid, and relayed only to peers that are not validators (validators are a full mesh
   and each has its own from the signer); a forged one costs the peer its score.
+* Announced block bodies (node/speculation.py): sent by a proposer to each validator
+  right after its latest admitted transactions, never relayed; the driver takes one
+  only from the link of the round's proposer.
 * Status and sync messages go to the syncer.
 """
 
@@ -43,6 +46,7 @@ from node.peers import MINOR, Peer, PeerManager
 from node.sync import Syncer
 from node.tx_resend import StalledResend
 from node.wire import (
+    AnnounceMsg,
     EvidenceMsg,
     HeadMsg,
     ProposalMsg,
@@ -60,6 +64,7 @@ from node.wire import (
 log = logging.getLogger("cityledger.node")
 MAX_SEEN = 20_000  # frames remembered for dedup
 TX_BATCH = 2000  # transactions per gossiped batch at most
+ANNOUNCE_YIELDS = 8  # turns of the event loop a proposer gives its links to send a body
 # Gossiped evidence is kept from heights up to this far above the node's next height (a
 # peer a little ahead); further ahead, the node is catching up and will sync the block
 # that commits it.
@@ -135,6 +140,26 @@ class Gossip:
         """Our own proposal or vote (or a re-send of it) to every peer."""
         self.mark_seen(encode_message(msg))
         self.host.peers.broadcast(msg)
+
+    async def announce(self, msg: AnnounceMsg) -> None:
+        """Our block's body (node/speculation.py) to every validator of its height, right
+        after the transactions admitted since the last batch (a link delivers in order,
+        so each validator has been sent every transaction the body names); returns once
+        the links' writers have taken it (at most ``ANNOUNCE_YIELDS`` turns of the event
+        loop): the proposer executes the block next, without yielding, and a frame still
+        queued would leave with the proposal."""
+        if self.outbox:
+            batch, self.outbox = self.outbox, []
+            self._send_txs(batch, None)
+        validators = self.chain.validators_at(msg.height)
+        links = [p for key, p in self.host.peers.peers.items() if key in validators]
+        frame = encode_message(msg)
+        for peer in links:
+            peer.send(frame)
+        for _ in range(ANNOUNCE_YIELDS):
+            if all(peer.queue.empty() for peer in links):
+                return
+            await asyncio.sleep(0)
 
     def evidence_found(self, evidence: Evidence) -> None:
         """The core found an equivocation (and pooled it): every peer hears of it once."""
@@ -220,6 +245,9 @@ class Gossip:
             self._consensus(peer, msg)
         elif isinstance(msg, EvidenceMsg):
             self._evidence(peer, msg)
+        elif isinstance(msg, AnnounceMsg):
+            if self.host.consensus_started:  # never relayed: only its sender's own counts
+                self.host.driver.on_announce(peer.key, msg)
         elif isinstance(msg, HeadMsg):
             self._head(peer, msg)
         elif isinstance(msg, StatusMsg):

@@ -6,10 +6,10 @@ With :class:`node.tls.LinkTLS` (every node started from a home), a link is first
 the WebSocket upgrade, the dialer the acceptor's before its first frame. Then, on the
 WebSocket (both directions, before any other frame):
 
-1. the acceptor sends ``{"challenge": c_a, "genesis": G, "key": K_a, "version": 2}``;
+1. the acceptor sends ``{"challenge": c_a, "genesis": G, "key": K_a, "version": 3}``;
 2. the dialer checks version, genesis hash and ``K_a`` (allowed, not banned, the key
    the TLS certificate binds), then answers ``{"challenge": c_d, "genesis": G, "key":
-   K_d, "sig": S_d, "version": 2}`` where ``S_d`` signs (Purpose.HANDSHAKE, chain id)
+   K_d, "sig": S_d, "version": 3}`` where ``S_d`` signs (Purpose.HANDSHAKE, chain id)
    ``handshake_message(c_a, K_d, K_a, fp_server, fp_client)``;
 3. the acceptor checks the same of ``K_d`` and ``S_d``, then answers ``{"sig": S_a}``
    over ``handshake_message(c_d, K_a, K_d, fp_server, fp_client)``;

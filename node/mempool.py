@@ -195,6 +195,16 @@ class Mempool:
         """The pending transaction carrying ``signature``, if any (see ``node.wire``)."""
         return self._by_sig.get(signature)
 
+    def pick(self, tx_hashes: Iterable[bytes]) -> list[Transaction] | None:
+        """The pending transactions with these hashes, in order; None if any is not here."""
+        by_hash, out = self._by_hash, []
+        for tx_hash in tx_hashes:
+            tx = by_hash.get(tx_hash)
+            if tx is None:
+                return None
+            out.append(tx)
+        return out
+
     def pending_of_org(self, org: str) -> int:
         return self._org_pending.get(org, 0)
 

@@ -120,7 +120,13 @@ class Node:
         self.core = parts.consensus_core(self.chain, self.signer, self.evidence_pool, config)
         # the driver sends through the gossip, the syncer through the peers; both report here
         self.driver = ConsensusDriver(
-            self.core, self.executor, self.mempool, self.gossip, self, clock=clock
+            self.core,
+            self.executor,
+            self.mempool,
+            self.gossip,
+            self,
+            clock=clock,
+            speculate=config.consensus.speculate,
         )
         self.admission = Admission(
             self.mempool, self.signature_worker, self.metrics, self.driver.txs_arrived

@@ -14,6 +14,7 @@ from node.chain import ChainStore
 from node.config import NodeConfig
 from node.consensus.core import ConsensusCore
 from node.consensus.evidence import EvidencePool
+from node.driver import ConsensusDriver
 from node.mempool import Mempool
 from node.peers import PeerManager
 from node.statesync import Progress
@@ -30,6 +31,7 @@ class Reporting(Protocol):
     is_validator: bool
     chain: ChainStore
     core: ConsensusCore
+    driver: ConsensusDriver
     peers: PeerManager
     mempool: Mempool
     syncer: Syncer
@@ -56,6 +58,8 @@ def node_status(node: Reporting) -> dict[str, Value]:
             "height": node.core.height,
             "round": node.core.round,
             "step": node.core.step.name.lower(),
+            # announced bodies by outcome (node/speculation.py): executed ahead, or why not
+            "speculation": {k: n for k, n in sorted(node.driver.speculation.outcomes.items())},
         },
         "peers": [
             {"name": peer.name, "key": key, "height": peer.height}

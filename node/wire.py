@@ -10,12 +10,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ledger.block import Block, block_from_obj
 from ledger.encoding import Value, decode, encode
 from ledger.errors import DecodeError
 from ledger.evidence import Evidence, evidence_from_obj
 from ledger.head import HeadStatement
+from ledger.ids import HASH_SIZE
 from ledger.schema import (
     COUNT,
     HASH,
@@ -31,13 +33,16 @@ from ledger.schema import (
     read,
 )
 from ledger.tx import Transaction
-from ledger.votes import CommitCertificate, Proposal, Vote
+from ledger.votes import MAX_ROUND, CommitCertificate, Proposal, Vote
 
-PROTOCOL_VERSION = 2  # of the peer handshake (node/peers.py); 1 had no version field
+# Of the peer handshake (node/peers.py): 1 had no version field, 2 no announce frame (a
+# node closes a link on a frame it does not know, so 3 refuses 2 at the handshake).
+PROTOCOL_VERSION = 3
 MAX_TX_BATCH = 10_000
 MAX_SYNC_BLOCKS = 500
 MAX_SNAP_INDEX = 1_000_001  # 0 the snapshot's description, then one per chunk
 MAX_SNAP_PART = 4 * 1024 * 1024  # = ledger.state_snapshot.MAX_PART_BYTES
+MAX_ANNOUNCE_TXS = 100_000  # a block body announced for speculation (node/speculation.py)
 # A canonical frame is the map {"b": body, "t": kind}: keys sorted, so it ends with its
 # kind, and a sync response can be told from its last bytes, before it is decoded.
 SYNC_RESP_TAIL = b"\xa1t\xa9sync_resp"
@@ -46,6 +51,15 @@ _FRAME = Struct({"t": Str(max_len=64), "b": AnyValue()})
 _TX_MAPS = List(AnyValue(), max_len=MAX_TX_BATCH)
 _PROPOSAL_FRAME = Struct({"proposal": Nested(Proposal), "block": AnyValue()})
 _STATUS = Struct({"height": COUNT})
+_ANNOUNCE = Struct(
+    {
+        "height": HEIGHT,
+        "round": Int(hi=MAX_ROUND - 1),
+        "time_ms": Int(hi=2**63 - 1),
+        "last_cert": Optional(Nested(CommitCertificate)),
+        "txs": Bytes(max_size=HASH_SIZE * MAX_ANNOUNCE_TXS),
+    }
+)
 _SYNC_REQUEST = Struct({"from": HEIGHT, "max": Int(lo=1, hi=MAX_SYNC_BLOCKS)})
 _SNAP_REQUEST = Struct({"height": COUNT, "index": Int(lo=0, hi=MAX_SNAP_INDEX)})
 _SNAP_RESPONSE = Struct(
@@ -80,6 +94,23 @@ class ProposalMsg:
 class VoteMsg:
     vote: Vote
     raw: bytes = field(default=b"", compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceMsg:
+    """A proposer's block body, sent before it executes the block, so that the
+    validators can execute it at the same time (node/speculation.py): the height,
+    round and time of the block, the certificate it carries, and its transactions'
+    hashes in order. Sent to each validator directly, never relayed; taken only from the
+    link of the round's proposer. It decides nothing: the proposal that follows is
+    checked in full, and only its execution is taken from here, when its header is the
+    one this body gives."""
+
+    height: int
+    round: int
+    time_ms: int
+    last_cert: CommitCertificate | None
+    tx_hashes: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +173,7 @@ WireMessage = (
     | HeadMsg
     | SnapRequest
     | SnapResponse
+    | AnnounceMsg
 )
 
 
@@ -176,6 +208,8 @@ def encode_message(msg: WireMessage) -> bytes:
         kind, body = "snap_req", {"height": msg.height, "index": msg.index}
     elif isinstance(msg, SnapResponse):
         kind, body = "snap_resp", {"height": msg.height, "index": msg.index, "data": msg.data}
+    elif isinstance(msg, AnnounceMsg):
+        kind, body = "announce", _announce_body(msg)
     else:
         kind, body = (
             "sync_resp",
@@ -232,7 +266,27 @@ def decode_message(data: bytes, max_size: int, known_tx: KnownTx | None = None) 
     if kind == "snap_resp":
         b = read(_SNAP_RESPONSE, body, "snapshot response")
         return SnapResponse(b["height"], b["index"], b["data"])
+    if kind == "announce":
+        return _announce(read(_ANNOUNCE, body, "announce"))
     raise DecodeError(f"unknown frame type {kind!r}")
+
+
+def _announce_body(msg: AnnounceMsg) -> Value:
+    return {
+        "height": msg.height,
+        "round": msg.round,
+        "time_ms": msg.time_ms,
+        "last_cert": None if msg.last_cert is None else msg.last_cert.to_obj(),
+        "txs": b"".join(msg.tx_hashes),
+    }
+
+
+def _announce(b: dict[str, Any]) -> AnnounceMsg:
+    hashes = b["txs"]
+    if len(hashes) % HASH_SIZE:
+        raise DecodeError(f"announce: txs is not a whole number of {HASH_SIZE}-byte hashes")
+    tx_hashes = tuple(hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE))
+    return AnnounceMsg(b["height"], b["round"], b["time_ms"], b["last_cert"], tx_hashes)
 
 
 def _tx_from_obj(obj: Value, known_tx: KnownTx | None) -> Transaction:

@@ -84,6 +84,31 @@ def test_network_commits_crashes_and_catches_up(tmp_path: Path) -> None:
         assert block_hashes(victim, top) == block_hashes(nodes[0], top), logs(network)
 
 
+def test_a_network_executing_proposals_ahead_commits_one_chain(tmp_path: Path) -> None:
+    """``[consensus] speculate`` (node/speculation.py): proposers announce their blocks'
+    bodies and validators execute them ahead; every block is still the same block on
+    every node, and the validators did take executions made ahead."""
+    settings = {"consensus.speculate": True}
+    with running_network(str(tmp_path / "net"), settings=settings) as network:
+        nodes = network.nodes
+        admin, chain_id = admin_key(network)
+        txs = member_txs(admin, chain_id, 0, 120)
+        for start in range(0, 120, 40):  # waves: blocks by several proposers
+            wave = txs[start : start + 40]
+            for i, entry in enumerate(nodes):
+                answer = submit(entry, wave[i * 10 : (i + 1) * 10])
+                assert all(r["status"] == "pending" for r in answer["results"]), answer
+            wait_until(lambda wave=wave: _committed(nodes[0], wave), 30, "a wave to commit")
+        top = min(height(n) for n in nodes)
+        reference = block_hashes(nodes[0], top)
+        for entry in nodes[1:]:
+            assert block_hashes(entry, top) == reference, f"{entry.name} forked"
+        executed = sum(
+            get(n, "/v1/status")["consensus"]["speculation"].get("executed", 0) for n in nodes
+        )
+        assert executed > 0, logs(network)
+
+
 def _committed(entry: object, txs: list[Transaction]) -> bool:
     from tests.integration.netkit import get as get_json
 

@@ -26,7 +26,8 @@ def hello(key: PrivateKey = B, **over: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("m", "session", "why"),
     [
-        (hello(version=1), Session(), "protocol version differs: ours 2, theirs 1"),
+        (hello(version=1), Session(), "protocol version differs: ours 3, theirs 1"),
+        (hello(version=2), Session(), "protocol version differs: ours 3, theirs 2"),
         (hello(genesis=b"\x01" * 32), Session(), "genesis hash differs: ours 00000000"),
         (hello(OUTSIDER), Session(), "is not in the validator set"),
         (hello(A), Session(), "refusing a link to ourselves"),

@@ -29,6 +29,7 @@ from node.driver import ConsensusDriver
 from node.latency_budget import LatencyBudget
 from node.peers import Peer, PeerManager
 from node.wire import (
+    AnnounceMsg,
     ProposalMsg,
     StatusMsg,
     SyncResponse,
@@ -288,6 +289,11 @@ class FakeMempool:
     def update(self, committed: object) -> None:
         pass
 
+    def pick(self, tx_hashes: tuple[bytes, ...]) -> list[Transaction] | None:
+        by_hash = {tx.hash: tx for tx in self.txs}
+        picked = [by_hash.get(h) for h in tx_hashes]
+        return None if None in picked else picked  # type: ignore[return-value]
+
     budget = LatencyBudget(0.0)  # off: the fill wait hopes for a whole block
 
 
@@ -296,9 +302,13 @@ class FakeNode:
 
     def __init__(self, sent: list[ProposalMsg | VoteMsg]) -> None:
         self.sent = sent
+        self.announced: list[AnnounceMsg] = []
 
     def broadcast_consensus(self, msg: ProposalMsg | VoteMsg) -> None:
         self.sent.append(msg)
+
+    async def announce(self, msg: AnnounceMsg) -> None:
+        self.announced.append(msg)
 
     def evidence_found(self, evidence: Evidence) -> None:
         pass
@@ -317,7 +327,11 @@ class FakeNode:
 
 
 def make_driver(
-    kit: Kit, pool: FakeMempool, sent: list[ProposalMsg | VoteMsg], timer: Any = None
+    kit: Kit,
+    pool: FakeMempool,
+    sent: list[ProposalMsg | VoteMsg],
+    timer: Any = None,
+    speculate: bool = False,
 ) -> ConsensusDriver:
     extra = {} if timer is None else {"timer": timer}
     node = FakeNode(sent)
@@ -327,6 +341,7 @@ def make_driver(
         pool,  # type: ignore[arg-type]
         node,
         node,
+        speculate=speculate,
         **extra,
     )
 
@@ -399,6 +414,34 @@ async def test_a_proposer_that_waited_for_transactions_builds_a_smaller_block() 
     driver._height_started = time.time()
     await driver._build_value(1, 0)
     assert pool.asked and pool.asked[0] <= driver.block_limit(0, 0.25) < driver.block_limit()
+
+
+@pytest.mark.parametrize("speculate", [True, False])
+async def test_a_proposer_announces_its_body_before_it_builds_only_if_told_to(
+    speculate: bool,
+) -> None:
+    kit = Kit()
+    pool = FakeMempool([member_tx(i) for i in range(5)])
+    driver = make_driver(kit, pool, [], speculate=speculate)
+    network: FakeNode = driver.network  # type: ignore[assignment]
+    built: list[int] = []
+    build = kit.executor.build_block
+
+    def build_after_announce(*args: Any, **kw: Any) -> Any:
+        built.append(len(network.announced))  # what had been announced when it began
+        return build(*args, **kw)
+
+    kit.executor.build_block = build_after_announce  # type: ignore[method-assign]
+    await driver._build_value(1, 0)
+    block = next(iter(driver.blocks.values()))
+    if not speculate:
+        assert network.announced == [] and built == [0]
+        return
+    assert built == [1]
+    (body,) = network.announced
+    assert (body.height, body.round, body.last_cert) == (1, 0, None)
+    assert body.tx_hashes == tuple(tx.hash for tx in block.txs)
+    assert body.time_ms == block.header.time_ms
 
 
 async def test_a_proposal_ready_after_the_validators_timeout_is_logged(

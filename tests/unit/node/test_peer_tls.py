@@ -363,7 +363,7 @@ async def test_a_protocol_version_1_peer_is_named_as_such(
     v1_hello = {"challenge": bytes(32), "key": B.public_key, "sig": bytes(64)}
     server = await _refused_after_hello(encode(v1_hello))
     assert server.refused == 1
-    assert "protocol version differs: ours 2, theirs 1" in caplog.text
+    assert "protocol version differs: ours 3, theirs 1" in caplog.text
 
 
 async def test_missing_validators_are_listed_with_the_time_they_went_missing() -> None:
