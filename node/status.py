@@ -54,13 +54,7 @@ def node_status(node: Reporting) -> dict[str, Value]:
         "block_hash": head.block_hash,
         "block_time_ms": head.time_ms,
         "log_size": head.log_size,
-        "consensus": {
-            "height": node.core.height,
-            "round": node.core.round,
-            "step": node.core.step.name.lower(),
-            # announced bodies by outcome (node/speculation.py): executed ahead, or why not
-            "speculation": {k: n for k, n in sorted(node.driver.speculation.outcomes.items())},
-        },
+        "consensus": consensus_status(node),
         "peers": [
             {"name": peer.name, "key": key, "height": peer.height}
             for key, peer in node.peers.peers.items()
@@ -78,6 +72,20 @@ def node_status(node: Reporting) -> dict[str, Value]:
         "uptime_s": int(node.clock() - node.started_at),
         "state_sync": state_sync_status(node),
     }
+
+
+def consensus_status(node: Reporting) -> dict[str, Value]:
+    """``/v1/status`` ``consensus``: where the core is and, with ``[consensus] speculate``
+    on, the block bodies announced to this node by outcome (node/speculation.py)."""
+    doc: dict[str, Value] = {
+        "height": node.core.height,
+        "round": node.core.round,
+        "step": node.core.step.name.lower(),
+    }
+    if node.driver.speculate:
+        outcomes = node.driver.speculation.outcomes
+        doc["speculation"] = {k: n for k, n in sorted(outcomes.items())}
+    return doc
 
 
 def state_sync_status(node: Reporting) -> dict[str, Value]:

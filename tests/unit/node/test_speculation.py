@@ -291,3 +291,4 @@ async def test_without_speculate_a_body_is_ignored() -> None:
     node.driver.on_announce(proposer, body)
     await asyncio.sleep(0.05)
     assert not node.executor._speculated and not node.driver.speculation.outcomes
+    assert "speculation" not in node.status()["consensus"]  # type: ignore[operator]
