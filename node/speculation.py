@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 WAIT_S = 0.1  # how long a body waits for transactions not in this node's mempool yet
 
-# Outcomes, counted in Speculation.outcomes (and the metric of the same names)
+# Outcomes, counted in Speculation.outcomes (/v1/status: consensus.speculation)
 EXECUTED = "executed"  # executed ahead of its proposal
 MISSING = "missing"  # some transactions never arrived in time: the proposal executes it
 OVERTAKEN = "overtaken"  # its proposal came (or the round passed) before it could run
