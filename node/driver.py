@@ -380,7 +380,7 @@ class ConsensusDriver:
         last_cert = self.executor.chain.certificate(height - 1) if height > 1 else None
         evidence = self.host.pending_evidence(height)
         started = self.timer()
-        time_ms = max(int(self.clock() * 1000), self.executor.chain.head().time_ms + 1)
+        time_ms = self.executor.block_time_ms(int(self.clock() * 1000))
         if self.speculate and txs and not evidence:  # with evidence (rare): not announced
             hashes = tuple(tx.hash for tx in txs)
             await self.network.announce(AnnounceMsg(height, round_, time_ms, last_cert, hashes))

@@ -135,11 +135,15 @@ class Executor:
         """``evidence``: pending pieces on offer, oldest first; the block commits those
         that pass :meth:`check_evidence`, up to ``MAX_BLOCK_EVIDENCE``."""
         head = self.chain.head()
-        time_ms = max(now_ms, head.time_ms + 1)
+        time_ms = self.block_time_ms(now_ms)
         chosen = self.admissible_evidence(evidence, head.height + 1)
         executed = self._execute(head, tuple(txs), time_ms, proposer, last_cert, chosen)
         self._remember(executed)
         return executed
+
+    def block_time_ms(self, now_ms: int) -> int:
+        """The time of a block built on our head at ``now_ms``: after the head's."""
+        return max(now_ms, self.chain.head().time_ms + 1)
 
     def speculate(
         self,

@@ -148,9 +148,7 @@ class Gossip:
         the links' writers have taken it (at most ``ANNOUNCE_YIELDS`` turns of the event
         loop): the proposer executes the block next, without yielding, and a frame still
         queued would leave with the proposal."""
-        if self.outbox:
-            batch, self.outbox = self.outbox, []
-            self._send_txs(batch, None)
+        self._send_outbox()
         validators = self.chain.validators_at(msg.height)
         links = [p for key, p in self.host.peers.peers.items() if key in validators]
         frame = encode_message(msg)
@@ -188,9 +186,7 @@ class Gossip:
         while True:
             await asyncio.sleep(interval_s)
             self.resend_if_stalled(time.monotonic())
-            if self.outbox:
-                batch, self.outbox = self.outbox, []
-                self._send_txs(batch, None)
+            self._send_outbox()
             if self.relay:
                 relay, self.relay = self.relay, {}
                 for source, txs in relay.items():
@@ -215,6 +211,12 @@ class Gossip:
             height + 1, now - self.stalled.since, mempool.ready, len(txs),
         )  # fmt: skip
         self._send_txs(txs, None)
+
+    def _send_outbox(self) -> None:
+        """What was admitted from the API since the last batch, to every peer now."""
+        if self.outbox:
+            batch, self.outbox = self.outbox, []
+            self._send_txs(batch, None)
 
     def _send_txs(self, txs: list[Transaction], exclude: bytes | None) -> None:
         for i in range(0, len(txs), TX_BATCH):
