@@ -26,6 +26,12 @@ import io
 import os
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from setuptools import Extension
 
 # What pays (cProfile of `cityledger bench stages`): canonical encoding, the state tree and
 # its pages, the Merkle log, transaction and block decoding, the execution overlay and the
@@ -53,35 +59,72 @@ MODULES: tuple[str, ...] = (
     "contracts/index_keys.py",
 )
 
+# Pure modules with a hand-written C twin, built after the mypyc modules and under the
+# same manifest (an edited ``.c`` makes the build stale like an edited ``.py``). A twin
+# that does not build (e.g. no OpenSSL headers) is left out: its pure module runs, the
+# mypyc modules are kept, and `make clean-compiled compile` tries it again.
+C_TWINS: dict[str, str] = {"ledger/digest.py": "ledger/digest.c"}
+C_LIBRARIES: dict[str, list[str]] = {"ledger/digest.c": ["crypto"]}  # OpenSSL's libcrypto
+LOADED: tuple[str, ...] = MODULES + tuple(C_TWINS)
+"""Every module that loads from an extension module when the whole build is current."""
 
-def build(modules: tuple[str, ...], *, quiet: bool) -> None:
-    """Compile ``modules`` in place (raises on any failure) and write the manifest."""
+
+def build(modules: tuple[str, ...], *, quiet: bool) -> list[str]:
+    """Compile ``modules`` with mypyc and then each C twin, in place, and write the
+    manifest. Raises :class:`BuildFailed` if the mypyc build fails; returns the C twins
+    that did not build, each with the first error its compiler reported."""
     from ledger import compiled
 
-    sink = io.StringIO()
-    out = contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext()
-    try:
-        with out:
-            _compile(modules)
-    except (Exception, SystemExit) as exc:  # setuptools reports compiler errors as SystemExit
-        errors = [line for line in sink.getvalue().splitlines() if "error" in line]
-        raise BuildFailed(errors[0] if errors else str(exc) or type(exc).__name__) from exc
-    compiled.write_manifest(".", modules)
+    _build_quietly(partial(_mypyc_extensions, modules), quiet)
+    built: list[str] = []
+    missed: list[str] = []
+    for module, source in C_TWINS.items():
+        try:
+            _build_quietly(partial(_twin_extensions, module, source), quiet)
+        except BuildFailed as exc:
+            missed.append(f"{source} ({exc})")
+        else:
+            built += [module, source]
+    compiled.write_manifest(".", modules + tuple(built))
+    return missed
 
 
 class BuildFailed(Exception):
     """The build stopped; the message is the first error the compiler reported."""
 
 
-def _compile(modules: tuple[str, ...]) -> None:
+def _build_quietly(extensions: Callable[[], list[Extension]], quiet: bool) -> None:
+    sink = io.StringIO()
+    out = contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext()
+    try:
+        with out:
+            _build_ext(extensions())
+    except (Exception, SystemExit) as exc:  # setuptools reports compiler errors as SystemExit
+        errors = [line for line in sink.getvalue().splitlines() if "error" in line]
+        raise BuildFailed(errors[0] if errors else str(exc) or type(exc).__name__) from exc
+
+
+def _mypyc_extensions(modules: tuple[str, ...]) -> list[Extension]:
     from mypyc.build import mypycify  # the dev dependency mypy brings mypyc
-    from setuptools import Distribution
 
     from ledger import compiled
 
-    extensions = mypycify(
+    return mypycify(
         list(modules), opt_level="3", group_name=compiled.GROUP, target_dir="build/mypyc"
     )
+
+
+def _twin_extensions(module: str, source: str) -> list[Extension]:
+    from setuptools import Extension
+
+    from ledger import compiled
+
+    return [Extension(compiled.module_name(module), [source], libraries=C_LIBRARIES[source])]
+
+
+def _build_ext(extensions: list[Extension]) -> None:
+    from setuptools import Distribution
+
     # A bare Distribution: it does not parse pyproject.toml (older setuptools in a venv
     # cannot read its licence field, and nothing there concerns this build).
     dist = Distribution({"name": "cityledger-compiled", "ext_modules": extensions})
@@ -91,14 +134,17 @@ def _compile(modules: tuple[str, ...]) -> None:
 
 
 def up_to_date(modules: tuple[str, ...]) -> bool:
-    """Whether the compiled modules are exactly ``modules``, built from their current sources."""
+    """Whether the compiled modules are exactly ``modules`` (and the C twins that built),
+    built from their current sources."""
     from ledger import compiled
 
     sources, why = compiled.check(".")
-    if why is not None or sorted(sources) != sorted(modules):
+    twin_sources = set(C_TWINS) | set(C_TWINS.values())
+    if why is not None or sorted(s for s in sources if s not in twin_sources) != sorted(modules):
         return False
     built = {os.path.relpath(p) for p in compiled.built_files(".")}
-    return all(any(b.startswith(m[: -len(".py")] + ".") for b in built) for m in modules)
+    loaded = [s for s in sources if s.endswith(".py")]
+    return all(any(b.startswith(m[: -len(".py")] + ".") for b in built) for m in loaded)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,14 +165,19 @@ def main(argv: list[str] | None = None) -> int:
     compiled.remove_built(".")  # nothing stale survives a failed build
     began = time.monotonic()
     try:
-        build(MODULES, quiet=not args.verbose)
+        missed = build(MODULES, quiet=not args.verbose)
     except (BuildFailed, ImportError) as exc:  # ImportError: no mypyc or setuptools here
         compiled.remove_built(".")
         print(f"compile: mypyc build failed ({exc}); using pure Python", file=sys.stderr)
         return 1 if args.strict else 0
+    for twin in missed:
+        print(f"compile: C twin {twin} not built; its pure module runs", file=sys.stderr)
     took = time.monotonic() - began
-    print(f"compile: {len(MODULES)} modules compiled with mypyc in {took:.0f} s")
-    return 0
+    twins = len(C_TWINS) - len(missed)
+    print(
+        f"compile: {len(MODULES)} modules compiled with mypyc and {twins} C twin(s) in {took:.0f} s"
+    )
+    return 1 if args.strict and missed else 0
 
 
 if __name__ == "__main__":

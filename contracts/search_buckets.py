@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 
 from contracts.context import TxContext
+from ledger.digest import sha256_digest
 from ledger.encoding import decode, encode
 
 PREFIX = b"search/"
@@ -118,7 +119,7 @@ def salt_key(record_key: bytes) -> bytes:
 
 def make_salt(filing: bytes, record_key: bytes) -> bytes:
     """The salt of a record first filed by ``filing`` (canonical bytes of its payload)."""
-    return sha256(_SALT_TAG + filing + record_key).digest()[:SALT_SIZE]
+    return sha256_digest(_SALT_TAG + filing + record_key)[:SALT_SIZE]
 
 
 def salt_of(ctx: TxContext, record_key: bytes) -> bytes:

@@ -13,7 +13,6 @@ change at h+1 with nothing but h's certificate (lightclient/validator_history.py
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ import msgpack
 
 from ledger import merkle
 from ledger.crypto import PUBLIC_KEY_SIZE
+from ledger.digest import sha256_digest
 from ledger.encoding import (
     Value,
     array_header,
@@ -111,7 +111,7 @@ class BlockHeader(Described):
             raise ValidationError("header tx_count / log_size out of range")
         encoded = encode(self.to_obj())
         object.__setattr__(self, "encoded", encoded)
-        object.__setattr__(self, "hash", hashlib.sha256(encoded).digest())
+        object.__setattr__(self, "hash", sha256_digest(encoded))
 
 
 def compute_tx_root(txs: Sequence[Transaction]) -> bytes:
@@ -328,7 +328,7 @@ class Receipt(Described):
 
     @property
     def hash(self) -> bytes:
-        return hashlib.sha256(self.encoded).digest()
+        return sha256_digest(self.encoded)
 
 
 def compute_results_root(receipts: Sequence[Receipt]) -> bytes:

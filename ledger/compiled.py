@@ -130,8 +130,9 @@ def activate(root: str = ROOT) -> None:
             file=sys.stderr,
         )
     _state.update(mode="pure" if why else "compiled", why=why or "")
-    if why and sources:
-        sys.meta_path.insert(0, _PureFinder(root, {module_name(p) for p in sources}))
+    if why and sources:  # a C twin's source (``.c``) names no module of its own
+        names = {module_name(p) for p in sources if p.endswith(".py")}
+        sys.meta_path.insert(0, _PureFinder(root, names))
 
 
 def describe() -> str:

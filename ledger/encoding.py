@@ -30,13 +30,13 @@ refuses it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgpack
 import ormsgpack
 
+from ledger.digest import sha256_digest
 from ledger.errors import DecodeError
 
 MAX_DEPTH = 32
@@ -272,7 +272,7 @@ def _diagnose(data: bytes, max_size: int) -> None:
 
 def digest(value: Value) -> bytes:
     """SHA-256 of the canonical encoding."""
-    return hashlib.sha256(encode(value)).digest()
+    return sha256_digest(encode(value))
 
 
 class _PairList:

@@ -23,16 +23,16 @@ check so that the error says what is wrong. They raise :class:`ProofError`.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ledger.digest import sha256_digest
 from ledger.errors import ProofError, ValidationError
 from ledger.schema import Bytes, Int, List, described, wire
 from ledger.schema.records import Described
 
 HASH_SIZE = 32
-EMPTY_ROOT = hashlib.sha256(b"").digest()
+EMPTY_ROOT = sha256_digest(b"")
 MAX_TREE_SIZE = 2**64 - 1
 """Sizes and indexes are 64-bit, as in RFC 9162's ``uint64 tree_size``."""
 MAX_PATH = 64 * 2
@@ -47,12 +47,12 @@ _NODE_PREFIX = b"\x01"
 
 def leaf_hash(data: bytes) -> bytes:
     """``SHA-256(0x00 || data)``: the hash of one leaf (RFC 9162 §2.1.1)."""
-    return hashlib.sha256(_LEAF_PREFIX + data).digest()
+    return sha256_digest(_LEAF_PREFIX + data)
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """``SHA-256(0x01 || left || right)``: the hash of an interior node."""
-    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+    return sha256_digest(_NODE_PREFIX + left + right)
 
 
 def split_point(n: int) -> int:

@@ -46,11 +46,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping
-from hashlib import sha256
 from typing import Final
 
 from mypy_extensions import mypyc_attr
 
+from ledger.digest import sha256_digest
 from ledger.errors import CorruptionError
 from ledger.state_pages import (
     EMPTY_ROOT,
@@ -148,7 +148,7 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         The flat table follows the latest :meth:`apply` written to ``store``, not
         :attr:`root`; for any other root use :meth:`get_at`.
         """
-        row = self.store.get(_LEAF + sha256(key).digest())
+        row = self.store.get(_LEAF + sha256_digest(key))
         return None if row is None else decode_flat_row(row, key)
 
     def get_at(self, root: bytes, key: bytes) -> bytes | None:
@@ -158,7 +158,7 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         a root a client names is a certified one before asking.
         """
         _check_root(root)
-        kh = sha256(key).digest()
+        kh = sha256_digest(key)
         _, _, leaf_hash, leaf = self._walk(root, kh, None)
         if leaf is not None and leaf[1:33] == kh:
             return self._value(leaf_hash, leaf)
@@ -167,7 +167,7 @@ class StateTree:  # through its own layers (node/audit_segments.py)
     def prove(self, key: bytes, root: bytes | None = None) -> StateProof:
         """Proof of ``key``'s value, or of its absence, under ``root`` (default: :attr:`root`)."""
         root = self.root if root is None else _check_root(root)
-        kh = sha256(key).digest()
+        kh = sha256_digest(key)
         siblings: list[bytes] = []
         depth, bits, leaf_hash, leaf = self._walk(root, kh, siblings)
         bitmap = bitmap_bytes(bits, depth)
@@ -249,7 +249,7 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         if row is None:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} is missing from the store")
         row = check_leaf(leaf_hash, row, False)
-        if row[1:33] != leaf[1:33] or sha256(row[33:]).digest() != leaf[33:65]:
+        if row[1:33] != leaf[1:33] or sha256_digest(row[33:]) != leaf[33:65]:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} does not match its hash")
         return row[33:]
 
@@ -330,8 +330,8 @@ def hashed_entry(kh: bytes, value: bytes | None, key: bytes = b"") -> Entry:
     change of the key whose hash is ``kh`` (the key itself may be unknown: b"")."""
     if value is None:
         return kh, key, None, None, None
-    ref = b"\x03" + kh + sha256(value).digest()
-    return kh, key, value, sha256(b"\x00" + ref[1:]).digest(), ref
+    ref = b"\x03" + kh + sha256_digest(value)
+    return kh, key, value, sha256_digest(b"\x00" + ref[1:]), ref
 
 
 def _prepare(key: bytes, value: bytes | None) -> Entry:
@@ -340,7 +340,7 @@ def _prepare(key: bytes, value: bytes | None) -> Entry:
         raise TypeError(f"state keys are bytes, got {type(key).__name__}")
     if value is not None and type(value) is not bytes:
         raise TypeError(f"state values are bytes or None, got {type(value).__name__}")
-    return hashed_entry(sha256(key).digest(), value, key)
+    return hashed_entry(sha256_digest(key), value, key)
 
 
 class _BatchUpdate:
@@ -519,7 +519,7 @@ class _BatchUpdate:
                 lone = False
             # self.internal(), inlined; parent[:33] is 0x01 || left.
             node = parent[:33] + new if right else b"\x01" + new + parent[33:65]
-            digest = sha256(node).digest()
+            digest = sha256_digest(node)
             if up & PAGE_MASK == PAGE_MASK:  # its children start pages: where they are filed
                 new_at = self.at if new in roots else NO_HEIGHT
                 node += parent[65:73] + new_at if right else new_at + parent[73:81]
@@ -583,7 +583,7 @@ class _BatchUpdate:
         """Hash and record the internal node ``left || right`` found at ``depth``, where
         the old tree had ``old`` (an internal node) or nothing."""
         node = b"\x01" + left + right
-        node_hash = sha256(node).digest()
+        node_hash = sha256_digest(node)
         if depth & PAGE_MASK == PAGE_MASK:  # its children start pages: where they are filed
             node += self.child_at(left, old[1:33], old[65:73])
             node += self.child_at(right, old[33:65], old[73:81])

@@ -41,9 +41,9 @@ form, nodes and references have no heights.
 
 from __future__ import annotations
 
-from hashlib import sha256
 from typing import Final
 
+from ledger.digest import sha256_digest
 from ledger.errors import CorruptionError
 from ledger.state_proof import EMPTY_ROOT as _PROOF_EMPTY_ROOT
 from ledger.state_proof import HASH_SIZE
@@ -71,7 +71,7 @@ Page = dict[bytes, bytes]
 
 def leaf_ref(row: bytes) -> bytes:
     """The reference form of a leaf's row: ``0x03 || key_hash || SHA-256(value)``."""
-    return b"\x03" + row[1:33] + sha256(row[33:]).digest()
+    return b"\x03" + row[1:33] + sha256_digest(row[33:])
 
 
 def encode_page(
@@ -221,7 +221,7 @@ class _PageReader:
             left_at = self.child_at
             right = self.node(rel + 1)
             node = b"\x01" + left + right
-            digest = sha256(node).digest()
+            digest = sha256_digest(node)
             if rel == PAGE_MASK and (self.stored or self.at):
                 node = node + left_at + self.child_at
             self.page[digest] = node
@@ -235,7 +235,7 @@ class _PageReader:
             if end <= self.end:
                 self.pos = end
                 ref = row[pos - 1 : end]  # its encoding is its reference form (0x03 ...)
-                digest = sha256(b"\x00" + ref[1:NODE_SIZE]).digest()
+                digest = sha256_digest(b"\x00" + ref[1:NODE_SIZE])
                 self.page[digest] = ref + self.at if self.at else ref
                 return digest
         elif tag == _EMPTY:
@@ -259,7 +259,7 @@ def check_leaf(node_hash: bytes, row: bytes, rehash: bool) -> bytes:
     """``row`` if it is a leaf (filed under its hash, when ``rehash``); else CorruptionError."""
     if row[:1] != b"\x00" or len(row) < 1 + HASH_SIZE:
         raise CorruptionError(f"state leaf {node_hash.hex()} is malformed")
-    if rehash and sha256(row[:33] + sha256(row[33:]).digest()).digest() != node_hash:
+    if rehash and sha256_digest(row[:33] + sha256_digest(row[33:])) != node_hash:
         raise CorruptionError(f"state leaf {node_hash.hex()} does not match its hash")
     return row
 

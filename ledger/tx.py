@@ -8,11 +8,11 @@ need not be) is still the same transaction for dedup and replay protection.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 
 from ledger.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, PrivateKey, Purpose, verify
+from ledger.digest import sha256_digest
 from ledger.encoding import Value, decode, encode, packb_canonical
 from ledger.errors import DecodeError, ValidationError
 from ledger.schema import (
@@ -83,7 +83,7 @@ class Transaction(Described):
         if len(body) > MAX_PAYLOAD_BYTES + 512:
             raise ValidationError(f"transaction body is over {MAX_PAYLOAD_BYTES} bytes")
         object.__setattr__(self, "body", body)
-        object.__setattr__(self, "hash", hashlib.sha256(body).digest())
+        object.__setattr__(self, "hash", sha256_digest(body))
 
     def body_obj(self) -> dict[str, Value]:
         """The signed part."""
@@ -145,7 +145,7 @@ class Transaction(Described):
         if len(body) > MAX_PAYLOAD_BYTES + 512:
             raise DecodeError(f"transaction body is over {MAX_PAYLOAD_BYTES} bytes")
         setattr_(tx, "body", body)
-        setattr_(tx, "hash", hashlib.sha256(body).digest())
+        setattr_(tx, "hash", sha256_digest(body))
         return tx
 
     def encode(self) -> bytes:
@@ -186,4 +186,4 @@ def peek_hash(raw: bytes) -> bytes:
     """``Transaction.decode(raw).hash`` without decoding (for ``raw`` that
     :func:`peek_sender` accepts): SHA-256 of the signed body, which is the encoding minus
     the signature entry, as a map of five entries."""
-    return hashlib.sha256(b"\x85" + raw[1:-_SIG_TAIL]).digest()
+    return sha256_digest(b"\x85" + raw[1:-_SIG_TAIL])

@@ -1,8 +1,9 @@
 """The compiled (mypyc) modules: loaded when fresh, never when stale or refused.
 
 ``make test-compiled`` and CI set ``CITYLEDGER_REQUIRE_COMPILED=1``: then the suite
-fails unless every module of ``mypyc_build.MODULES`` really was loaded from its
-extension module (a build that fell back to pure Python must not pass as compiled).
+fails unless every module of ``mypyc_build.LOADED`` (the mypyc modules and the C
+twins) really was loaded from its extension module (a build that fell back to pure
+Python must not pass as compiled).
 ``make test-pure`` sets ``CITYLEDGER_PURE=1``: then none may be.
 """
 
@@ -21,7 +22,7 @@ import mypyc_build
 from ledger import compiled
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = [compiled.module_name(p) for p in mypyc_build.MODULES]
+NAMES = [compiled.module_name(p) for p in mypyc_build.LOADED]
 
 
 def test_the_modules_load_as_the_environment_asks() -> None:
@@ -84,6 +85,15 @@ def test_an_edited_source_makes_the_build_stale(tmp_path: Path) -> None:
     assert sources == ["ledger/hot.py"] and why == "ledger/hot.py changed since it was compiled"
 
 
+def test_an_edited_c_twin_makes_the_build_stale(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "ledger" / "hot.c").write_text("/* X = 1 */\n")
+    compiled.write_manifest(str(root), ["ledger/hot.py", "ledger/hot.c"])
+    assert compiled.check(str(root))[1] is None
+    (root / "ledger" / "hot.c").write_text("/* X = 2 */\n")
+    assert compiled.check(str(root))[1] == "ledger/hot.c changed since it was compiled"
+
+
 def test_an_extension_module_without_a_manifest_is_not_trusted(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     sources, why = compiled.check(str(root))
@@ -119,3 +129,33 @@ def test_the_build_is_up_to_date_only_for_the_same_fresh_modules(
     monkeypatch.chdir(ROOT)
     assert mypyc_build.up_to_date(mypyc_build.MODULES)
     assert not mypyc_build.up_to_date((*mypyc_build.MODULES, "ledger/votes.py"))
+
+
+_TWIN_SOURCE = """
+#include <Python.h>
+static struct PyModuleDef m = {PyModuleDef_HEAD_INIT, "ledger.hot", NULL, -1, NULL};
+PyMODINIT_FUNC PyInit_hot(void) { return PyModule_Create(&m); }
+"""
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_c_twin_that_does_not_build_is_left_out_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: bool
+) -> None:
+    (tmp_path / "ledger").mkdir()
+    (tmp_path / "ledger" / "hot.py").write_text("X = 1\n")
+    (tmp_path / "ledger" / "hot.c").write_text("not C;\n" if broken else _TWIN_SOURCE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mypyc_build, "C_TWINS", {"ledger/hot.py": "ledger/hot.c"})
+    monkeypatch.setattr(mypyc_build, "C_LIBRARIES", {"ledger/hot.c": []})
+    monkeypatch.setattr(mypyc_build, "_mypyc_extensions", lambda modules: [])  # no mypyc step
+    missed = mypyc_build.build((), quiet=True)
+    sources, why = compiled.check(str(tmp_path))
+    if broken:
+        assert len(missed) == 1 and missed[0].startswith("ledger/hot.c (")
+        assert sources == [] and not list((tmp_path / "ledger").glob("hot.*.so"))
+    else:
+        assert missed == [] and why is None
+        assert sorted(sources) == ["ledger/hot.c", "ledger/hot.py"]
+        assert (tmp_path / "ledger" / f"hot{SUFFIX}").exists()
+    assert mypyc_build.up_to_date(())  # a twin that failed is not rebuilt at every make
