@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from hashlib import sha256
 
+from ledger.digest import sha256_digest
 from ledger.errors import CorruptionError, StorageError
 from ledger.state_pages import (
     LEAF_REF_TAG,
@@ -193,9 +193,9 @@ class _Pager:
         if row is None:
             raise CorruptionError(f"old state node {node_hash.hex()} is missing from the store")
         if row[:1] == bytes([NODE_TAG]) and len(row) == 1 + 2 * HASH_SIZE:
-            digest = sha256(row).digest()
+            digest = sha256_digest(row)
         elif row[:1] == bytes([LEAF_TAG]) and len(row) >= 1 + HASH_SIZE:
-            digest = sha256(row[:33] + sha256(row[33:]).digest()).digest()
+            digest = sha256_digest(row[:33] + sha256_digest(row[33:]))
         else:
             raise CorruptionError(f"old state node {node_hash.hex()} is malformed")
         if digest != node_hash:

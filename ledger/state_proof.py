@@ -25,9 +25,9 @@ bit in ``bitmap``. Verifying hashes that end upwards and compares with the root.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from hashlib import sha256
 from typing import Final
 
+from ledger.digest import sha256_digest
 from ledger.errors import ProofError, ValidationError
 from ledger.schema import Bytes, Described, Int, List, Optional, described, wire
 
@@ -47,17 +47,17 @@ _HASH = Bytes(size=HASH_SIZE)
 
 def key_hash(key: bytes) -> bytes:
     """``SHA-256(key)``: where ``key`` lives in the tree (its 256-bit path)."""
-    return sha256(key).digest()
+    return sha256_digest(key)
 
 
 def leaf_hash(key_hash: bytes, value: bytes) -> bytes:
     """``SHA-256(0x00 || key_hash || SHA-256(value))``: the hash of one entry."""
-    return sha256(LEAF_PREFIX + key_hash + sha256(value).digest()).digest()
+    return sha256_digest(LEAF_PREFIX + key_hash + sha256_digest(value))
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """``SHA-256(0x01 || left || right)``: the hash of an internal node."""
-    return sha256(NODE_PREFIX + left + right).digest()
+    return sha256_digest(NODE_PREFIX + left + right)
 
 
 # --- the proof --------------------------------------------------------------------------------
@@ -152,11 +152,11 @@ def verify_state_proof(root: bytes, proof: StateProof) -> None:
     """
     if type(root) is not bytes or len(root) != HASH_SIZE:
         raise ProofError(f"state root must be {HASH_SIZE} bytes")
-    kh = sha256(proof.key).digest()
+    kh = sha256_digest(proof.key)
     path = int.from_bytes(kh, "big")
     depth = proof.depth
     if proof.value is not None:
-        cur = sha256(LEAF_PREFIX + kh + sha256(proof.value).digest()).digest()
+        cur = sha256_digest(LEAF_PREFIX + kh + sha256_digest(proof.value))
     elif proof.other_key_hash is not None and proof.other_value_hash is not None:
         okh = proof.other_key_hash
         if okh == kh:
@@ -166,7 +166,7 @@ def verify_state_proof(root: bytes, proof: StateProof) -> None:
                 f"the leaf offered as proof of absence is not on the key's path "
                 f"(it must share the first {depth} bits of the key hash)"
             )
-        cur = sha256(LEAF_PREFIX + okh + proof.other_value_hash).digest()
+        cur = sha256_digest(LEAF_PREFIX + okh + proof.other_value_hash)
     else:
         cur = EMPTY_ROOT
     root_hash = _fold(cur, path, depth, proof.bitmap, proof.siblings)
@@ -192,9 +192,9 @@ def _fold(cur: bytes, path: int, depth: int, bitmap: bytes, siblings: tuple[byte
         else:
             sibling = EMPTY_ROOT
         if (path >> (255 - level)) & 1:
-            cur = sha256(NODE_PREFIX + sibling + cur).digest()
+            cur = sha256_digest(NODE_PREFIX + sibling + cur)
         else:
-            cur = sha256(NODE_PREFIX + cur + sibling).digest()
+            cur = sha256_digest(NODE_PREFIX + cur + sibling)
     if j != 0:
         raise ProofError("state proof has more siblings than its bitmap marks")
     return cur
@@ -216,8 +216,8 @@ def verify_withheld_value(root: bytes, proof: StateProof, value_hash: bytes) -> 
         raise ProofError(f"a withheld value's hash must be {HASH_SIZE} bytes")
     if proof.value is not None or proof.other_key_hash is not None:
         raise ProofError("a proof of a withheld value carries neither the value nor another leaf")
-    kh = sha256(proof.key).digest()
-    leaf = sha256(LEAF_PREFIX + kh + value_hash).digest()
+    kh = sha256_digest(proof.key)
+    leaf = sha256_digest(LEAF_PREFIX + kh + value_hash)
     if _fold(leaf, int.from_bytes(kh, "big"), proof.depth, proof.bitmap, proof.siblings) != root:
         raise ProofError(
             f"state proof of a withheld value for key {proof.key.hex()} does not lead to root "

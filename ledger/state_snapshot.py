@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from hashlib import sha256
 
+from ledger.digest import sha256_digest
 from ledger.encoding import decode, encode
 from ledger.errors import CorruptionError, DecodeError, LedgerError
 from ledger.state import decode_flat_row, flat_key, root_filing
@@ -135,7 +135,7 @@ class _Reader:
         if flat is None or leaf_ref(row) != ref[:65]:
             raise CorruptionError(f"state leaf {leaf_hash.hex()} has no key in the flat table")
         key = flat[4 : 4 + int.from_bytes(flat[:4], "big")]
-        if sha256(key).digest() != row[1:33] or decode_flat_row(flat, key) != row[33:]:
+        if sha256_digest(key) != row[1:33] or decode_flat_row(flat, key) != row[33:]:
             raise CorruptionError(f"the flat table is not at the snapshot's state ({key!r})")
         return key, row[33:]
 
@@ -325,8 +325,8 @@ def _match_leaves(
     root leaf), and every expected leaf is there once."""
     seen: set[bytes] = set()
     for key, value in leaves:
-        kh = sha256(key).digest()
-        leaf_hash = sha256(b"\x00" + kh + sha256(value).digest()).digest()
+        kh = sha256_digest(key)
+        leaf_hash = sha256_digest(b"\x00" + kh + sha256_digest(value))
         if leaf_hash not in expected or leaf_hash in seen:
             raise SnapshotError(f"{where} holds a leaf its pages do not name ({key[:40]!r})")
         seen.add(leaf_hash)
@@ -380,8 +380,8 @@ def leaf_rows(
     flat-table row."""
     at = keys.height_bytes(height)
     for key, value in leaves:
-        kh = sha256(key).digest()
-        leaf_hash = sha256(b"\x00" + kh + sha256(value).digest()).digest()
+        kh = sha256_digest(key)
+        leaf_hash = sha256_digest(b"\x00" + kh + sha256_digest(value))
         yield keys.STATE_NODE + at + leaf_hash, b"\x00" + kh + value
         yield flat_key(kh), len(key).to_bytes(4, "big") + key + value
 

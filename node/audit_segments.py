@@ -8,7 +8,6 @@ names findings, whenever anything does not check out.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import multiprocessing
 import multiprocessing.pool
@@ -21,6 +20,7 @@ import msgpack
 
 from contracts.engine import genesis_state
 from ledger.block import Block, BlockHeader
+from ledger.digest import sha256_digest
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.log import SIZE_KEY
@@ -158,7 +158,7 @@ class SegmentTree(StateTree):
         self.start = start
 
     def get(self, key: bytes) -> bytes | None:
-        flat = flat_key(hashlib.sha256(key).digest())
+        flat = flat_key(sha256_digest(key))
         row = self.overlay.get(flat)
         if row is not None:
             return decode_flat_row(row, key)

@@ -28,9 +28,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from hashlib import sha256
 
 from contracts.signed_payloads import payload_signature
+from ledger.digest import sha256_digest
 from ledger.errors import SignatureError
 from ledger.tx import Transaction
 from ledger.verdicts import GOOD, verdict_key
@@ -44,7 +44,7 @@ DEFAULT_CAPACITY = 200_000
 
 def tx_verdict_key(tx: Transaction) -> bytes:
     """What a verdict is filed under: SHA-256 of the signed body's hash and the signature."""
-    return sha256(tx.hash + tx.signature).digest()
+    return sha256_digest(tx.hash + tx.signature)
 
 
 class SignatureCache:

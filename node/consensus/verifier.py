@@ -12,10 +12,10 @@ shared by many cores (the simulator does), as long as they share a chain id.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 
 from ledger.crypto import Purpose, is_valid_signature
+from ledger.digest import sha256_digest
 from ledger.votes import Proposal, Vote
 from node.consensus.errors import InvalidMessageSignature
 from node.consensus.types import ConsensusMessage
@@ -36,7 +36,7 @@ def message_hash(message: ConsensusMessage) -> bytes:
             b"P", message.height, message.round, message.valid_round, len(message.block_hash)
         )
         body = message.block_hash + message.proposer + message.signature
-    return hashlib.sha256(head + body).digest()
+    return sha256_digest(head + body)
 
 
 def signature_ok(message: ConsensusMessage, chain_id: str) -> bool:
