@@ -3,10 +3,12 @@
 ``python mypyc_build.py`` (``make compile``) builds one extension module next to each
 module of :data:`MODULES` (``ledger/state.cpython-311-….so`` beside ``ledger/state.py``)
 and mypyc's shared library (``ledger/_native__mypyc.….so``: inside a package, so that the
-editable install finds it), then writes :data:`ledger.compiled.MANIFEST`:
-the SHA-256 of every compiled source. Python imports an extension module in preference
-to its ``.py``, so the manifest is what lets ``ledger.compiled`` notice a source edited
-after the build and import the pure modules instead (docs/performance.md, "Compiled
+editable install finds it), then each hand-written C twin of :data:`C_TWINS`
+(``ledger/digest.c`` beside ``ledger/digest.py``), then writes
+:data:`ledger.compiled.MANIFEST`: the SHA-256 of every compiled source. Python imports
+an extension module in preference to its ``.py``, so the manifest is what lets
+``ledger.compiled`` notice a source edited after the build and import the pure modules
+instead (docs/performance.md, "Compiled
 modules").
 
 Why a script and not ``pip install``: the modules are built from the sources already in
