@@ -8,8 +8,7 @@ editable install finds it), then each hand-written C twin of :data:`C_TWINS`
 :data:`ledger.compiled.MANIFEST`: the SHA-256 of every compiled source. Python imports
 an extension module in preference to its ``.py``, so the manifest is what lets
 ``ledger.compiled`` notice a source edited after the build and import the pure modules
-instead (docs/performance.md, "Compiled
-modules").
+instead (docs/performance.md, "Compiled modules").
 
 Why a script and not ``pip install``: the modules are built from the sources already in
 place (the venv is installed editable), with the mypy the dev dependencies bring, and the
