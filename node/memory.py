@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from contracts import record_cache
 from ledger.storage.leveldb import LevelDBStore
+from node.admission_reads import NONCE_CACHE_SENDERS, READ_CACHE_BYTES
 from node.bounded import BYTES, ENTRIES, BoundedPart
 from node.gossip import MAX_SEEN
-from node.mempool import NONCE_CACHE_SENDERS, READ_CACHE_BYTES
 from node.service import PROOF_CACHE_TXS
 
 if TYPE_CHECKING:

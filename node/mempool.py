@@ -37,16 +37,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from contracts import identity
-from contracts.engine import (
-    ContractError,
-    StateReader,
-    authenticate,
-    check_transaction,
-    next_nonce,
-)
+from contracts.engine import ContractError, StateReader, authenticate, check_transaction
 from ledger.errors import SignatureError
 from ledger.genesis import Genesis
 from ledger.tx import MAX_TX_BYTES, Transaction
+from node.admission_reads import AdmissionReads
 from node.latency_budget import LatencyBudget
 from node.mempool_errors import MempoolError as MempoolError
 from node.mempool_errors import OverloadedError as OverloadedError
@@ -62,9 +57,6 @@ DEFAULT_MAX_GAPPED_PER_SENDER = 128
 DEFAULT_MAX_PENDING_PER_ORG = 10_000
 DEFAULT_TTL_S = 300.0
 TYPICAL_TX_BYTES = 400  # about a transaction of the bench mix, body and signature
-NONCE_CACHE_SENDERS = 100_000  # senders' next nonces cached (an int each: ~15 MB at most)
-READ_CACHE_BYTES = 16 * 1024 * 1024  # admission's cached state reads (member records)
-ENTRY_OVERHEAD = 150  # bytes a cached read costs besides its key and value (dict slot, objects)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """Encoded bytes pending at most (a transaction may be 65 KiB: the count alone would let
 50,000 of them hold 3 GiB); decoded, they take about three times as much memory."""
@@ -109,10 +101,7 @@ class Mempool:
         self.committed_local_arrivals: list[float] = []  # of them, those this node's clients sent
         self.committed_local = 0  # of the last update's committed ones, how many were local
         self._queues: OrderedDict[bytes, SenderQueue] = OrderedDict()
-        self._next: dict[bytes, int] = {}  # committed next nonce per sender (cached)
-        self._reads: dict[bytes, bytes | None] = {}  # admission's state reads (see _Reader)
-        self._read_bytes = 0  # their estimated memory, at most READ_CACHE_BYTES
-        self._latest: StateReader | None = None  # reader of the latest state, until a commit
+        self._reads = AdmissionReads(state)  # the latest state, cached for admission
         self._org_pending: dict[str, int] = {}
         self._gapped_of: dict[bytes, int] = {}  # senders with gapped transactions -> how many
         self._gapped = 0
@@ -130,13 +119,13 @@ class Mempool:
 
     @property
     def cached_senders(self) -> int:
-        """Senders whose next nonce is cached (at most NONCE_CACHE_SENDERS)."""
-        return len(self._next)
+        """Senders whose next nonce is cached (at most ``NONCE_CACHE_SENDERS``)."""
+        return self._reads.cached_senders
 
     @property
     def cached_read_bytes(self) -> int:
-        """Estimated memory of admission's cached state reads (at most READ_CACHE_BYTES)."""
-        return self._read_bytes
+        """Estimated memory of admission's cached state reads (at most ``READ_CACHE_BYTES``)."""
+        return self._reads.cached_bytes
 
     @property
     def gapped(self) -> int:
@@ -294,7 +283,7 @@ class Mempool:
             self.sigs.verify(tx)
         except SignatureError as exc:
             raise MempoolError(str(exc), code="bad_signature", http_status=401) from None
-        problem = check_transaction(_Reader(self), self.genesis, tx, expected_nonce=tx.nonce)
+        problem = check_transaction(self._reads, self.genesis, tx, expected_nonce=tx.nonce)
         if problem is not None:
             raise MempoolError(
                 problem.message, code=problem.code, http_status=getattr(problem, "http_status", 400)
@@ -323,7 +312,7 @@ class Mempool:
         org = self._sender_org(tx.sender)
         if self._is_committed(tx.hash):
             raise MempoolError("transaction already committed", code="duplicate", http_status=409)
-        expected = self._expected_nonce(tx.sender)
+        expected = self._reads.next_nonce(tx.sender)
         queue = self._queues.get(tx.sender)
         if tx.nonce < expected:
             raise MempoolError(
@@ -352,7 +341,7 @@ class Mempool:
     def _sender_org(self, sender: bytes) -> str:
         """The organisation of an active member ``sender``; else raise the refusal."""
         try:
-            return authenticate(_Reader(self), sender).org
+            return authenticate(self._reads, sender).org
         except ContractError as exc:
             raise MempoolError(exc.message, code=exc.code, http_status=exc.http_status) from None
 
@@ -410,7 +399,7 @@ class Mempool:
         """Transactions for a proposal: per-sender consecutive nonces, senders round-robin."""
         runs: list[list[Transaction]] = []
         for sender, queue in list(self._queues.items()):
-            if queue.base != self._expected_nonce(sender):
+            if queue.base != self._reads.next_nonce(sender):
                 self._rebase(sender)
                 queue = self._queues.get(sender)  # type: ignore[assignment]
                 if queue is None:
@@ -444,7 +433,6 @@ class Mempool:
         budget learns from them; one that arrived behind its sender's nonce gap waited
         for its sender, not for the queue — counted, they shrank the capacity for
         what clients sent out of order)."""
-        self._latest = None
         committed = list(committed)
         self.sigs.forget(committed)
         arrived, gapped, local = self._arrived, self._came_gapped, self._local
@@ -452,15 +440,11 @@ class Mempool:
         self.committed_arrivals = [arrived[h] for h in ready]
         self.committed_local_arrivals = [arrived[h] for h in ready if h in local]
         self.committed_local = sum(1 for tx in committed if tx.hash in local)
-        touched: set[bytes] = set()
+        touched = {tx.sender for tx in committed}
         for tx in committed:
-            touched.add(tx.sender)
             self._drop(tx.hash)
-            if tx.kind in MEMBERSHIP_KINDS:
-                self._reads.clear()
-                self._read_bytes = 0
+        self._reads.after_commit(touched, any(tx.kind in MEMBERSHIP_KINDS for tx in committed))
         for sender in touched:
-            self._next.pop(sender, None)
             if sender in self._queues:  # else its nonce is read again when needed
                 self._rebase(sender)
 
@@ -489,33 +473,10 @@ class Mempool:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _latest_state(self) -> StateReader:
-        if self._latest is None:
-            self._latest = self._state()
-        return self._latest
-
-    def _cached_get(self, key: bytes) -> bytes | None:
-        if key in self._reads:
-            return self._reads[key]
-        value = self._latest_state().get(key)
-        self._read_bytes += ENTRY_OVERHEAD + len(key) + (0 if value is None else len(value))
-        if self._read_bytes > READ_CACHE_BYTES:
-            self._reads.clear()
-            self._read_bytes = ENTRY_OVERHEAD + len(key) + (0 if value is None else len(value))
-        self._reads[key] = value
-        return value
-
-    def _expected_nonce(self, sender: bytes) -> int:
-        if sender not in self._next:
-            self._next[sender] = next_nonce(self._latest_state(), sender)
-            if len(self._next) > NONCE_CACHE_SENDERS:
-                self._next.clear()
-        return self._next[sender]
-
     def _insert(self, tx: Transaction, org: str, now: float) -> None:
         queue = self._queues.get(tx.sender)
         if queue is None:
-            base = self._expected_nonce(tx.sender)
+            base = self._reads.next_nonce(tx.sender)
             queue = self._queues[tx.sender] = SenderQueue(org, base, base, {})
         before = queue.gapped
         queue.txs[tx.nonce] = tx
@@ -566,7 +527,7 @@ class Mempool:
         queue = self._queues.get(sender)
         if queue is None:
             return
-        expected = self._expected_nonce(sender)
+        expected = self._reads.next_nonce(sender)
         for nonce, tx in list(queue.txs.items()):
             if nonce < expected:
                 self._drop(tx.hash)
@@ -595,16 +556,3 @@ class Mempool:
         queue = self._queues[sender]
         self._drop(queue.txs[max(queue.txs)].hash)
         self.evicted += 1
-
-
-class _Reader:
-    """The latest committed state as admission reads it (member records), cached until
-    a block with a membership kind is committed (:meth:`Mempool.update`)."""
-
-    __slots__ = ("_pool",)
-
-    def __init__(self, pool: Mempool) -> None:
-        self._pool = pool
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._pool._cached_get(key)

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 
+import node.admission_reads
 import node.gossip
 import node.mempool
 import node.service
@@ -17,13 +18,13 @@ from ledger.crypto import PrivateKey
 from ledger.state import StateTree
 from ledger.tx import Transaction
 from ledger.votes import NIL, Vote, VoteType
+from node.admission_reads import AdmissionReads
 from node.api.answer_cache import AnswerCache
 from node.api.metrics import Metrics
 from node.consensus.evidence import EvidencePool
 from node.consensus.verifier import Verifier
 from node.events import BlockPublished, EventHub
 from node.gossip import Gossip
-from node.mempool import Mempool
 from node.service import Queries
 from node.sigcache import SignatureCache
 from tests.unit.node.api.conftest import TestNode, build_standard_chain, milestone
@@ -118,18 +119,22 @@ def test_the_proof_cache_is_bounded_in_heights_and_transactions(
 def test_admissions_cached_state_reads_are_bounded_in_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(node.mempool, "READ_CACHE_BYTES", 5000)
+    monkeypatch.setattr(node.admission_reads, "READ_CACHE_BYTES", 5000)
     kit = Kit()
-    pool = Mempool(
-        kit.genesis,
-        kit.sigs,
-        lambda: StateTree(kit.store, kit.chain.head().state_root),
-        lambda h: False,
-    )
+    reads = AdmissionReads(lambda: StateTree(kit.store, kit.chain.head().state_root))
     for i in range(200):
-        pool._cached_get(f"member/{i}".encode())
-        assert pool._read_bytes <= 5000
-    assert 0 < len(pool._reads) < 200
+        reads.get(f"member/{i}".encode())
+        assert 0 < reads.cached_bytes <= 5000
+    assert 0 < len(reads._values) < 200
+
+
+def test_admissions_cached_nonces_are_bounded_in_senders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node.admission_reads, "NONCE_CACHE_SENDERS", 50)
+    kit = Kit()
+    reads = AdmissionReads(lambda: StateTree(kit.store, kit.chain.head().state_root))
+    for i in range(200):  # the 51st sender empties the cache, and is then cached itself
+        assert reads.next_nonce(b"sender-%03d" % i) == 0
+        assert 0 < reads.cached_senders <= 50
 
 
 def test_gossip_remembers_at_most_max_seen_frames(monkeypatch: pytest.MonkeyPatch) -> None:
