@@ -41,6 +41,7 @@ MODULES: tuple[str, ...] = (
     "ledger/encoding.py",
     "ledger/state.py",
     "ledger/state_pages.py",
+    "ledger/state_update.py",
     "ledger/merkle.py",
     "ledger/log.py",
     "ledger/tx.py",

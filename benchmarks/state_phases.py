@@ -9,7 +9,7 @@ encoding of every new page (``pages``), then the whole ``apply`` again on a fres
 overlay and committed, as ``benchmarks.state_bench`` times a block (``apply``, which
 also writes the rows into a batch; the commit is not counted). Figures are the median
 over the last 20 blocks of CPU microseconds a key, and the new pages a key; one JSON
-line. It reaches into the tree's internals (``_BatchUpdate``) on purpose, to time them,
+line. It reaches into the tree's internals (``BatchUpdate``) on purpose, to time them,
 and stops (AssertionError) if the root they give is not the one ``apply`` gives.
 """
 
@@ -22,7 +22,7 @@ import sys
 import time
 
 from benchmarks import state_bench
-from ledger import state
+from ledger import state, state_update
 from ledger.state import NodeCache, StateTree
 from ledger.storage import OverlayStore
 
@@ -48,7 +48,7 @@ def run(n: int = 200_000, batch: int = 3_350, *, seed: int = 7) -> dict[str, flo
         clock = time.process_time
         entries = sorted(state._prepare(key, value) for key, value in changes.items())
         t0 = clock()
-        update = state._BatchUpdate(entries, tree, SCRATCH_HEIGHT)
+        update = state_update.BatchUpdate(entries, tree, SCRATCH_HEIGHT)
         walked_root = update.run(tree.root)
         t1 = clock()
         written, _ = update.pages()

@@ -44,7 +44,6 @@ rehashed" holds without exception.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Mapping
 from typing import Final
 
@@ -61,17 +60,16 @@ from ledger.state_pages import (
     Page,
     check_leaf,
     decode_page,
-    encode_page,
     leaf_ref,
 )
 from ledger.state_proof import (
     HASH_SIZE,
-    KEY_BITS,
     StateProof,
     bitmap_bytes,
     verify_state_proof,
 )
 from ledger.state_retire import Entry, Retired, retired_rows
+from ledger.state_update import BatchUpdate
 from ledger.storage import keys
 from ledger.storage.protocol import KVReader, WriteBatch
 
@@ -295,7 +293,7 @@ class StateTree:  # through its own layers (node/audit_segments.py)
         """:meth:`apply` of changes already prepared and sorted by key hash, without the
         flat table (store migration refiles old states by key hash: ledger/state_refile.py)."""
         at = height.to_bytes(8, "big")
-        update = _BatchUpdate(entries, self, at)
+        update = BatchUpdate(entries, self, at)
         new_root = update.run(self.root)
         if retired is not None:
             retired += retired_rows(self.root, new_root, update, entries)
@@ -341,268 +339,3 @@ def _prepare(key: bytes, value: bytes | None) -> Entry:
     if value is not None and type(value) is not bytes:
         raise TypeError(f"state values are bytes or None, got {type(value).__name__}")
     return hashed_entry(sha256_digest(key), value, key)
-
-
-class _BatchUpdate:
-    """One :meth:`StateTree.apply`: sorted changes in, a new root and its new nodes out.
-
-    The changes are split by bit down the old tree, so each node above several changed
-    keys is read and rehashed once. Below an old leaf or empty subtree the new
-    subtree is built directly from the surviving entries. Every page the walk reads
-    joins :attr:`known`, so the old nodes a new page keeps are at hand to write it.
-
-    Where rows are filed (store format 3) travels with the nodes: a page's row is found
-    through the fourth-level node above it (``node[65:73]`` for its left child,
-    ``node[73:81]`` for its right), a leaf's through its reference (``ref[65:73]``).
-    Every new row is filed at :attr:`at`; every row the old tree holds keeps its place.
-    """
-
-    __slots__ = (
-        "at",
-        "entries",
-        "fetched",
-        "filed",
-        "hashes",
-        "known",
-        "nodes",
-        "paths",
-        "places",
-        "roots",
-        "tree",
-    )
-
-    def __init__(self, entries: list[Entry], tree: StateTree, at: bytes) -> None:
-        self.paths = [int.from_bytes(entry[0], "big") for entry in entries]
-        self.hashes = [entry[3] for entry in entries]
-        self.tree = tree
-        self.at = at
-        self.known: Page = {}
-        """The nodes of every old page read, by hash."""
-        self.fetched: dict[bytes, Page] = {}
-        """Every old page read, by its root hash (what :func:`retired_rows` walks)."""
-        self.filed: dict[bytes, bytes] = {}
-        """Where the row of each old page read is filed."""
-        self.places: dict[bytes, tuple[int, int]] = {}
-        """Depth and a path (as an int) of the fetched pages a changed key's walk entered."""
-        self.nodes: dict[bytes, bytes] = {}
-        """Every node created, by hash (all of them are in the new tree); leaves as
-        references without a height (``0x03 || key_hash || value_hash``)."""
-        self.roots: dict[bytes, int] = {}
-        """The created internal nodes that start a page, and their depths."""
-        for _kh, _key, _value, leaf_hash, ref in entries:
-            if leaf_hash is not None and ref is not None:
-                self.nodes[leaf_hash] = ref
-        self.entries = entries
-
-    def run(self, root: bytes) -> bytes:
-        at = self.tree.root_filed_at() if root != EMPTY_ROOT else NO_HEIGHT
-        return self.update(root, 0, 0, len(self.paths), at)
-
-    def read(self, node_hash: bytes, depth: int, at: bytes, path: int | None = None) -> bytes:
-        """An old node: from a page already read, or the one it starts (filed at ``at``)."""
-        node = self.known.get(node_hash)
-        return self.fetch(node_hash, depth, at, path) if node is None else node
-
-    def fetch(self, node_hash: bytes, depth: int, at: bytes, path: int | None = None) -> bytes:
-        """The node at the top of a page (``depth`` divisible by 4, its row filed at
-        ``at``): its page, from the cache or the store, joins :attr:`known`, where the
-        walk finds the levels below. ``path``: a changed key's path through it, when the
-        walk follows one."""
-        page = self.tree._page(node_hash, depth, at)
-        self.known.update(page)
-        self.fetched[node_hash] = page
-        self.filed[node_hash] = at
-        if path is not None:
-            self.places[node_hash] = (depth, path)
-        return page[node_hash]
-
-    def filed_at(self, node_hash: bytes) -> bytes:
-        """Where the row of a node of the new tree is filed (after :meth:`pages`): a
-        page or leaf made by this update at :attr:`at`, an old one where it was."""
-        if node_hash in self.roots:
-            return self.at
-        node = self.known.get(node_hash)
-        if node is not None and node[0] != NODE_TAG:
-            return node[65:73]
-        return self.filed[node_hash]
-
-    def pages(
-        self,
-    ) -> tuple[dict[bytes, tuple[bytes, Page, int]], list[tuple[bytes, bytes, bytes]]]:
-        """Every new page: root hash -> (stored row, decoded page, depth), the decoded
-        page empty for pages too deep for the cache (nothing else reads it); and every
-        new leaf, (key hash, value, leaf hash). New rows are filed at :attr:`at`; a leaf
-        the old tree holds already (a key set to its value) keeps its row."""
-        known, limit, at = self.known, self.tree.cache.depth_limit, self.at
-        leaves: list[tuple[bytes, bytes, bytes]] = []
-        for kh, _key, value, leaf_hash, ref in self.entries:
-            if leaf_hash is None:
-                continue
-            old = known.get(leaf_hash)  # a key set to its value keeps its row
-            if old is None and value is not None and ref is not None:
-                leaves.append((kh, value, leaf_hash))
-                self.nodes[leaf_hash] = ref + at
-            elif old is not None:
-                self.nodes[leaf_hash] = old
-        known.update(self.nodes)  # a hash names one node: new ones are not old ones
-        pages = {
-            h: (*encode_page(h, known, decoded=depth < limit), depth)
-            for h, depth in self.roots.items()
-        }
-        return pages, leaves
-
-    def update(self, node_hash: bytes, depth: int, lo: int, hi: int, at: bytes) -> bytes:
-        """New hash of the subtree ``node_hash`` at ``depth`` (filed at ``at`` if it
-        starts a page) after changes ``[lo, hi)``."""
-        if hi - lo == 1:
-            return self.update_one(node_hash, depth, lo, at)
-        if node_hash == EMPTY_ROOT:
-            return self.build(depth, lo, hi, None, EMPTY_ROOT)
-        node = self.read(node_hash, depth, at, self.paths[lo])
-        if node[0] != NODE_TAG:
-            return self.build(depth, lo, hi, node, node_hash)
-        shift = 255 - depth
-        mid = bisect_left(self.paths, ((self.paths[lo] >> shift) | 1) << shift, lo, hi)
-        left, right = node[1:33], node[33:65]
-        left_at, right_at = node[65:73], node[73:81]
-        new_left = self.update(left, depth + 1, lo, mid, left_at) if mid > lo else left
-        new_right = self.update(right, depth + 1, mid, hi, right_at) if hi > mid else right
-        if new_left == left and new_right == right:
-            return node_hash
-        if new_left == EMPTY_ROOT:
-            if new_right == EMPTY_ROOT or self.is_leaf(new_right, depth + 1, right_at):
-                return new_right  # compaction: a lone leaf moves up
-        elif new_right == EMPTY_ROOT and self.is_leaf(new_left, depth + 1, left_at):
-            return new_left
-        return self.internal(new_left, new_right, depth, node)
-
-    def update_one(self, node_hash: bytes, depth: int, i: int, at: bytes) -> bytes:
-        """:meth:`update` for the single change ``i``: walk down, then rehash upwards.
-
-        Most of a batch's work happens below the levels its keys share, one key per
-        subtree; a loop is much cheaper there than splitting a range at every level.
-        """
-        path = self.paths[i]
-        known = self.known  # (not self.fetch bound to a local: compiled, a direct call is cheaper)
-        above: list[bytes] = []  # the internal nodes passed on the way down
-        old, level = node_hash, depth
-        while old != EMPTY_ROOT:
-            node = known.get(old)  # self.read(), inlined: the hottest lookup of an update
-            if node is None:
-                node = self.fetch(old, level, at, path)
-            if node[0] != NODE_TAG:
-                new = self.build(level, i, i + 1, node, old)
-                break
-            above.append(node)
-            right = (path >> (255 - level)) & 1
-            old = node[33:65] if right else node[1:33]
-            if level & PAGE_MASK == PAGE_MASK:  # the next node starts a page: where it is
-                at = node[73:81] if right else node[65:73]
-            level += 1
-        else:
-            new = self.hashes[i] or EMPTY_ROOT
-        if new == old:
-            return node_hash
-        lone = new == EMPTY_ROOT or self.is_leaf(new, level, NO_HEIGHT)  # may still move up
-        nodes, roots = self.nodes, self.roots
-        for up in range(level - 1, depth - 1, -1):
-            parent = above.pop()
-            right = (path >> (255 - up)) & 1
-            if lone:
-                sibling = parent[1:33] if right else parent[33:65]
-                if sibling == EMPTY_ROOT:
-                    continue
-                sibling_at = parent[65:73] if right else parent[73:81]
-                if new == EMPTY_ROOT and self.is_leaf(sibling, up + 1, sibling_at):
-                    new = sibling
-                    continue
-                lone = False
-            # self.internal(), inlined; parent[:33] is 0x01 || left.
-            node = parent[:33] + new if right else b"\x01" + new + parent[33:65]
-            digest = sha256_digest(node)
-            if up & PAGE_MASK == PAGE_MASK:  # its children start pages: where they are filed
-                new_at = self.at if new in roots else NO_HEIGHT
-                node += parent[65:73] + new_at if right else new_at + parent[73:81]
-            nodes[digest] = node
-            new = digest
-            if not up & PAGE_MASK:
-                roots[new] = up
-        return new
-
-    def build(self, depth: int, lo: int, hi: int, leaf: bytes | None, leaf_hash: bytes) -> bytes:
-        """Subtree at ``depth`` holding the old ``leaf`` (if any) merged with ``[lo, hi)``."""
-        paths, hashes = self.paths, self.hashes
-        if hi - lo == 1:  # the common case: one change meets an empty slot or one leaf
-            new = hashes[lo]
-            if leaf is None:
-                return EMPTY_ROOT if new is None else new
-            old_path = int.from_bytes(leaf[1:33], "big")
-            if old_path == paths[lo]:
-                return EMPTY_ROOT if new is None else new
-            if new is None:
-                return leaf_hash
-            return self.pair(depth, paths[lo], new, old_path, leaf_hash)
-        keep = [(paths[i], h) for i in range(lo, hi) if (h := hashes[i]) is not None]
-        if leaf is not None:
-            old_path = int.from_bytes(leaf[1:33], "big")
-            at = bisect_left(paths, old_path, lo, hi)
-            if at == hi or paths[at] != old_path:
-                keep.append((old_path, leaf_hash))
-                keep.sort()
-        return self.subtree([p for p, _ in keep], [h for _, h in keep], 0, len(keep), depth)
-
-    def subtree(self, paths: list[int], hashes: list[bytes], lo: int, hi: int, depth: int) -> bytes:
-        """Fresh subtree at ``depth`` over sorted leaves ``[lo, hi)``."""
-        if hi - lo < 2:
-            return EMPTY_ROOT if hi == lo else hashes[lo]
-        first = paths[lo]
-        split = KEY_BITS - (first ^ paths[hi - 1]).bit_length()  # first level they differ
-        shift = 255 - split
-        mid = bisect_left(paths, ((first >> shift) | 1) << shift, lo, hi)
-        left = self.subtree(paths, hashes, lo, mid, split + 1)
-        right = self.subtree(paths, hashes, mid, hi, split + 1)
-        return self.lift(self.internal(left, right, split), first, split, depth)
-
-    def pair(self, depth: int, a: int, a_hash: bytes, b: int, b_hash: bytes) -> bytes:
-        """Subtree at ``depth`` holding exactly the two leaves ``a`` and ``b``."""
-        if a > b:
-            a, a_hash, b, b_hash = b, b_hash, a, a_hash
-        split = KEY_BITS - (a ^ b).bit_length()
-        return self.lift(self.internal(a_hash, b_hash, split), a, split, depth)
-
-    def lift(self, node_hash: bytes, path: int, level: int, depth: int) -> bytes:
-        """Hang the subtree at ``level`` on ``path`` under one-child nodes up to ``depth``."""
-        for above in range(level - 1, depth - 1, -1):
-            if (path >> (255 - above)) & 1:
-                node_hash = self.internal(EMPTY_ROOT, node_hash, above)
-            else:
-                node_hash = self.internal(node_hash, EMPTY_ROOT, above)
-        return node_hash
-
-    def internal(self, left: bytes, right: bytes, depth: int, old: bytes = b"") -> bytes:
-        """Hash and record the internal node ``left || right`` found at ``depth``, where
-        the old tree had ``old`` (an internal node) or nothing."""
-        node = b"\x01" + left + right
-        node_hash = sha256_digest(node)
-        if depth & PAGE_MASK == PAGE_MASK:  # its children start pages: where they are filed
-            node += self.child_at(left, old[1:33], old[65:73])
-            node += self.child_at(right, old[33:65], old[73:81])
-        self.nodes[node_hash] = node
-        if not depth & PAGE_MASK:
-            self.roots[node_hash] = depth
-        return node_hash
-
-    def child_at(self, child: bytes, old_child: bytes, old_at: bytes) -> bytes:
-        """Where the row of a fourth-level node's ``child`` is filed: here if this update
-        made it, where it was if it is the old node's child on that side."""
-        if child in self.roots:
-            return self.at
-        return old_at if child == old_child else NO_HEIGHT
-
-    def is_leaf(self, node_hash: bytes, depth: int, at: bytes) -> bool:
-        """Whether a node of the new tree is a leaf (``at``: where its row is filed, if
-        it is an old page not read yet)."""
-        node = self.nodes.get(node_hash)
-        if node is None:
-            node = self.read(node_hash, depth, at)
-        return node[0] != NODE_TAG

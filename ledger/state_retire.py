@@ -40,7 +40,7 @@ class Retired(NamedTuple):
 
 
 class Update(Protocol):
-    """What :func:`retired_rows` reads of one update (``ledger.state._BatchUpdate``)."""
+    """What :func:`retired_rows` reads of one update (``ledger.state_update.BatchUpdate``)."""
 
     fetched: dict[bytes, Page]  # the old pages it read, by root hash
     places: dict[bytes, tuple[int, int]]  # depth and path of those a changed key entered
