@@ -119,12 +119,14 @@ class Mempool:
 
     @property
     def cached_senders(self) -> int:
-        """Senders whose next nonce is cached (at most ``NONCE_CACHE_SENDERS``)."""
+        """Senders whose next nonce is cached (at most
+        ``node.admission_reads.NONCE_CACHE_SENDERS``)."""
         return self._reads.cached_senders
 
     @property
     def cached_read_bytes(self) -> int:
-        """Estimated memory of admission's cached state reads (at most ``READ_CACHE_BYTES``)."""
+        """Estimated memory of admission's cached state reads (at most
+        ``node.admission_reads.READ_CACHE_BYTES``)."""
         return self._reads.cached_bytes
 
     @property
