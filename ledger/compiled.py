@@ -141,6 +141,12 @@ def describe() -> str:
     return "compiled" if _state["mode"] == "compiled" else f"pure ({_state['why']})"
 
 
+def mode() -> str:
+    """``compiled`` or ``pure``, without the why (a node's ``/v1/status``: public)."""
+    activate()
+    return _state["mode"]
+
+
 def is_compiled(module: ModuleType) -> bool:
     """Whether ``module`` was loaded from an extension module."""
     return isinstance(getattr(module, "__loader__", None), importlib.machinery.ExtensionFileLoader)

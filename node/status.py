@@ -1,12 +1,13 @@
 """``GET /v1/status``: what a running node reports of itself — head, consensus
 position, peers and the validators it has no link to, mempool, sync progress,
-evidence, state sync. Reads only what :class:`Reporting` gives."""
+evidence, state sync, and whether it runs the compiled modules. Reads only what :class:`Reporting` gives."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Protocol
 
+from ledger import compiled
 from ledger.crypto import PrivateKey
 from ledger.encoding import Value
 from ledger.genesis import Genesis
@@ -71,6 +72,7 @@ def node_status(node: Reporting) -> dict[str, Value]:
         "evidence": len(node.evidence_pool),
         "uptime_s": int(node.clock() - node.started_at),
         "state_sync": state_sync_status(node),
+        "code": compiled.mode(),
     }
 
 

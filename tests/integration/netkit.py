@@ -30,9 +30,11 @@ def running_network(
     empty_block_interval_ms: int = TEST_EMPTY_BLOCK_INTERVAL_MS,
     settings: dict[str, Any] | None = None,
     node_settings: dict[int, dict[str, Any]] | None = None,
+    node_env: dict[int, dict[str, str]] | None = None,
 ) -> Iterator[Network]:
     """``settings``: ``{"section.key": value}`` written into every node's config.toml;
-    ``node_settings``: more of them for the node of that index only."""
+    ``node_settings``: more of them for the node of that index only; ``node_env``:
+    environment variables for the node of that index."""
     network = layout.generate(
         home,
         validators,
@@ -43,8 +45,8 @@ def running_network(
     for index, entry in enumerate(network.nodes):
         configure(entry, {**(settings or {}), **(node_settings or {}).get(index, {})})
     try:
-        for entry in network.nodes:
-            processes.start_node(entry)
+        for index, entry in enumerate(network.nodes):
+            processes.start_node(entry, extra_env=(node_env or {}).get(index))
         network.save()
         if not processes.wait_for_height(network, 1, 60):
             raise AssertionError("network did not commit block 1 within 60 s:\n" + logs(network))

@@ -1,5 +1,5 @@
 """A real 4-validator network on loopback: commits, identical blocks, crash, catch-up,
-and refusal of an unknown peer key."""
+refusal of an unknown peer key, and compiled and pure nodes in one network."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from devnet import processes
+from devnet.loader import load_demo
 from devnet.layout import Network
+from ledger import compiled
 from ledger.crypto import PrivateKey
 from ledger.keyfile import read_key_file
 from ledger.tx import Transaction
@@ -150,3 +154,27 @@ def test_a_peer_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
         assert asyncio.run(attempt()) is False
         status = get(target, "/v1/status")
         assert all(p["name"] != "me" for p in status["peers"])
+
+
+def test_compiled_and_pure_nodes_make_one_chain(tmp_path: Path) -> None:
+    """Two validators run the compiled modules and two pure Python (an agency without a
+    C compiler, or one whose build went stale: docs/performance.md, "Compiled modules")
+    while the demo scenario — shipments, permits, energy, governance — is loaded: every
+    block is the same block on all four. Without a current build here there is nothing
+    compiled to mix (all four would run pure): skipped, unless the build is required."""
+    _, why = compiled.check(compiled.ROOT)
+    if why is not None:
+        assert os.environ.get("CITYLEDGER_REQUIRE_COMPILED") != "1", why
+        pytest.skip(f"no compiled modules to mix: {why}")
+    as_built = {compiled.PURE_ENV: "0"}  # compiled, even under `make test-pure`
+    pure = {compiled.PURE_ENV: "1"}
+    node_env = {0: as_built, 1: as_built, 2: pure, 3: pure}
+    with running_network(str(tmp_path / "net"), node_env=node_env) as network:
+        nodes = network.nodes
+        codes = [get(n, "/v1/status")["code"] for n in nodes]
+        assert codes == ["compiled", "compiled", "pure", "pure"], codes
+        assert load_demo(network) > 0
+        top = min(height(n) for n in nodes)
+        reference = block_hashes(nodes[0], top)
+        for entry in nodes[1:]:
+            assert block_hashes(entry, top) == reference, f"{entry.name} forked"
