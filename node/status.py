@@ -1,6 +1,7 @@
 """``GET /v1/status``: what a running node reports of itself — head, consensus
 position, peers and the validators it has no link to, mempool, sync progress,
-evidence, state sync, and whether it runs the compiled modules. Reads only what :class:`Reporting` gives."""
+evidence, state sync, and whether it runs the compiled modules. Reads only what
+:class:`Reporting` gives."""
 
 from __future__ import annotations
 

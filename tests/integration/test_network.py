@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from devnet import processes
-from devnet.loader import load_demo
 from devnet.layout import Network
+from devnet.loader import load_demo
 from ledger import compiled
 from ledger.crypto import PrivateKey
 from ledger.keyfile import read_key_file
