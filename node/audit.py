@@ -60,8 +60,8 @@ from node.audit_scratch import DiskScratch
 from node.chain import ChainStore
 from node.collector import settled
 from node.executor import Executor, InvalidEvidence
-from node.sigcache import SignatureCache
-from node.sigcheck import default_sigterm, verify_signatures
+from node.sigcache import SignatureCache, payload_signatures, record_good
+from node.sigcheck import default_sigterm, verify_batch, verify_signatures
 
 # node-local, not part of the chain: signer state, evidence pool, pruning bookkeeping
 SKIPPED_TABLES = (keys.SIGNER, keys.EVIDENCE, keys.PRUNE)
@@ -244,6 +244,21 @@ def _verifier(pool: Pool | None) -> Verify:
     if pool is None:
         return verify_signatures
     return lambda job: list(pool.apply(verify_signatures, (job,)))
+
+
+def check_payloads_ahead(chain_id: str, txs: list[Transaction], pool: Pool) -> None:
+    """Have the pool verify the signatures inside ``txs``' payloads (a meter's over its
+    reading); each good one is recorded in :mod:`ledger.verdicts` as its answer comes
+    back (the pool's result thread), where execution finds it."""
+    checks = payload_signatures(txs)
+    if not checks:
+        return
+    signed = [(key, signature, message) for key, signature, message, _ in checks]
+    pool.apply_async(
+        verify_batch,
+        ((chain_id, [], signed),),
+        callback=lambda result: record_good(checks, result[1]),
+    )
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -463,7 +478,17 @@ class ChainAuditor:
         self, blocks: list[Block], pending: Block | None, pool: Pool | None
     ) -> tuple[Block | None, list[Finding]]:
         """Verify a run of blocks' signatures in the pool while executing them here: the
-        findings at the first height that does not check out (none: all did)."""
+        findings at the first height that does not check out (none: all did).
+
+        The signatures inside payloads (a meter's over its reading) go to the pool first:
+        execution checks each of them, and finds a good verdict (:mod:`ledger.verdicts`)
+        for those the pool has verified by the time it gets there — all but the first
+        block's, about — instead of paying for Ed25519 on this process's core (3.8 % of an
+        offline audit's samples, measured). A bad one has no verdict: execution checks it
+        and refuses the reading, as it would have."""
+        if pool is not None:
+            txs = [tx for block in blocks for tx in block.txs]
+            check_payloads_ahead(self.genesis.chain_id, txs, pool)
         items = [
             (b.height, i, tx.sender, tx.body, tx.signature)
             for b in blocks

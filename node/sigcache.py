@@ -155,7 +155,7 @@ class SignatureWorker:
         if self.processes <= 0:
             return
         todo = [tx for tx in txs if not self.cache.checked(tx)] if signatures else []
-        inner = _payload_signatures(txs)
+        inner = payload_signatures(txs)
         if len(todo) + len(inner) < self.min_batch:
             return
         items = [(0, i, tx.sender, tx.body, tx.signature) for i, tx in enumerate(todo)]
@@ -176,10 +176,7 @@ class SignatureWorker:
                 self.cache.add_bad(tx)
             else:
                 self.cache.add(tx)
-        refused = set(bad_signed)
-        for i, (*_, verdict) in enumerate(inner):
-            if i not in refused:
-                GOOD.add(verdict)
+        record_good(inner, bad_signed)
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -198,7 +195,7 @@ class SignatureWorker:
             self._pool = None
 
 
-def _payload_signatures(txs: Sequence[Transaction]) -> list[tuple[bytes, bytes, bytes, bytes]]:
+def payload_signatures(txs: Iterable[Transaction]) -> list[tuple[bytes, bytes, bytes, bytes]]:
     """(public key, signature, signed bytes, verdict key) of each payload signature in
     ``txs`` without a good verdict yet."""
     out = []
@@ -209,3 +206,15 @@ def _payload_signatures(txs: Sequence[Transaction]) -> list[tuple[bytes, bytes, 
             if verdict not in GOOD:
                 out.append((*found, verdict))
     return out
+
+
+def record_good(
+    checked: Sequence[tuple[bytes, bytes, bytes, bytes]], bad_positions: Iterable[int]
+) -> None:
+    """Record in :mod:`ledger.verdicts` the payload signatures of ``checked`` (as
+    :func:`payload_signatures` gives them) that a worker verified: all but those at
+    ``bad_positions``."""
+    refused = set(bad_positions)
+    for i, (*_, verdict) in enumerate(checked):
+        if i not in refused:
+            GOOD.add(verdict)

@@ -5,6 +5,7 @@ a good verdict spares execution its Ed25519 check, and answers for nothing else.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 
 import pytest
 
@@ -13,6 +14,7 @@ from contracts.signed_payloads import payload_signature
 from ledger import verdicts
 from ledger.crypto import PrivateKey, Purpose, is_valid_signature, signing_bytes
 from ledger.tx import Transaction
+from node.audit import check_payloads_ahead
 from node.sigcache import SignatureCache, SignatureWorker
 from tests.unit.node.chainkit import CHAIN
 
@@ -136,3 +138,24 @@ async def test_admission_checks_both_in_one_job(fresh_verdicts: verdicts.GoodSig
     finally:
         worker.close()
     assert all(tx in cache for tx in txs) and len(fresh_verdicts) == 4
+
+
+def test_the_offline_audit_has_its_pool_check_payload_signatures_ahead(
+    fresh_verdicts: verdicts.GoodSignatures,
+) -> None:
+    """node/audit.py: a chunk's meter signatures go to the audit's pool before the chunk
+    executes; the good ones come back as verdicts, the forged one does not."""
+    good = [reading_tx(n) for n in range(5)]
+    bad = reading_tx(5, forged=True)
+    pool = multiprocessing.get_context("fork").Pool(1)
+    try:
+        check_payloads_ahead(CHAIN, [*good, bad], pool)
+    finally:
+        pool.close()
+        pool.join()  # and the result thread, which records the verdicts
+    for tx in good:
+        found = payload_signature(tx)
+        assert found is not None and verdicts.verdict_key(*found) in fresh_verdicts
+    found = payload_signature(bad)
+    assert found is not None and verdicts.verdict_key(*found) not in fresh_verdicts
+    assert len(fresh_verdicts) == 5
