@@ -1,4 +1,7 @@
-"""The officer and auditor commands, added to the ``cityledger`` group by ``cli.main``.
+"""Every ``cityledger`` command, by name, and where it is defined: ``cli.main`` imports a
+command's module only when that command runs (or ``--help`` lists them all), so an
+officer's ``cityledger shipment provenance`` does not pay for the audit's PDF renderer,
+the node, the benchmarks and the rest (about half a second a run, measured: docs/cli.md).
 
 =======================  ==================================================
 ``keys``                 new, show, import (cli/keys_cmd.py)
@@ -23,6 +26,10 @@
                          governance proposals (cli/gov_cmd.py)
 ``bench``                run, catchup, query, stages: a local network
                          measured (cli/bench_cmd.py, engine in benchmarks/)
+``validators``           the validator set, checked (cli/validators_cmd.py)
+``node``                 init, start, status, backup, restore, migrate-store …
+                         (cli/node_cmd.py, cli/backup_cmd.py, cli/store_cmd.py)
+``devnet``               up, down, status, logs, join (cli/devnet_cmd.py)
 =======================  ==================================================
 
 Every answer is checked by :mod:`lightclient` against the genesis validator set;
@@ -31,45 +38,67 @@ Every answer is checked by :mod:`lightclient` against the genesis validator set;
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from cli import (
-    audit_cmd,
-    bench_cmd,
-    energy_cmd,
-    evidence_cmd,
-    explorer_cmd,
-    genesis_cmd,
-    gov_cmd,
-    keys_cmd,
-    org_cmd,
-    permit_cmd,
-    proof_cmd,
-    query_cmd,
-    shipment_cmd,
-    tx_cmd,
-    validators_cmd,
-)
+# name -> "module:attribute" of the command
+COMMANDS: dict[str, str] = {
+    "keys": "cli.keys_cmd:keys",
+    "genesis": "cli.genesis_cmd:genesis",
+    "tx": "cli.tx_cmd:tx",
+    "status": "cli.query_cmd:status",
+    "block": "cli.query_cmd:block",
+    "shipment": "cli.shipment_cmd:shipment",
+    "org": "cli.org_cmd:org",
+    "permit": "cli.permit_cmd:permit",
+    "explorer": "cli.explorer_cmd:explorer",
+    "energy": "cli.energy_cmd:energy",
+    "audit": "cli.audit_cmd:audit",
+    "proof": "cli.proof_cmd:proof",
+    "evidence": "cli.evidence_cmd:evidence",
+    "gov": "cli.gov_cmd:gov",
+    "validators": "cli.validators_cmd:validators",
+    "bench": "cli.bench_cmd:bench",
+    "node": "cli.node_cmd:node",
+    "devnet": "cli.devnet_cmd:devnet",
+}
+# Subcommands defined in another module than their group: added when the group loads.
+ATTACHED: dict[str, tuple[str, ...]] = {
+    "tx": ("cli.query_cmd:tx_show",),
+    "node": (
+        "cli.backup_cmd:backup",
+        "cli.backup_cmd:restore",
+        "cli.store_cmd:migrate_store_cmd",
+    ),
+}
 
 
-def register(cli: click.Group) -> None:
-    tx_cmd.tx.add_command(query_cmd.tx_show)
-    for command in (
-        keys_cmd.keys,
-        genesis_cmd.genesis,
-        tx_cmd.tx,
-        query_cmd.status,
-        query_cmd.block,
-        shipment_cmd.shipment,
-        org_cmd.org,
-        permit_cmd.permit,
-        explorer_cmd.explorer,
-        energy_cmd.energy,
-        audit_cmd.audit,
-        proof_cmd.proof,
-        evidence_cmd.evidence,
-        gov_cmd.gov,
-        validators_cmd.validators,
-        bench_cmd.bench,
-    ):
-        cli.add_command(command)
+def load(name: str) -> click.Command:
+    """The command ``name`` of :data:`COMMANDS`, its module imported now."""
+    command = _resolve(COMMANDS[name])
+    if isinstance(command, click.Group):
+        for where in ATTACHED.get(name, ()):
+            command.add_command(_resolve(where))
+    return command
+
+
+def _resolve(where: str) -> click.Command:
+    module, _, attribute = where.partition(":")
+    command = getattr(importlib.import_module(module), attribute)
+    assert isinstance(command, click.Command), where
+    return command
+
+
+class LazyGroup(click.Group):
+    """A group whose commands of :data:`COMMANDS` are imported when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            command = load(cmd_name)
+            self.add_command(command, cmd_name)
+        return command

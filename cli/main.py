@@ -12,29 +12,18 @@ import sys
 import click
 from rich.markup import escape
 
+from cli.commands import LazyGroup
 from cli.output import err_console, fail
 from ledger.errors import LedgerError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cityledger")
 def cli() -> None:
     """CityLedger: a permissioned BFT ledger for municipal records and trade."""
 
 
-def _register() -> None:
-    from cli import backup_cmd, commands, devnet_cmd, node_cmd, store_cmd
-
-    node_cmd.node.add_command(backup_cmd.backup)
-    node_cmd.node.add_command(backup_cmd.restore)
-    node_cmd.node.add_command(store_cmd.migrate_store_cmd)
-    cli.add_command(node_cmd.node)
-    cli.add_command(devnet_cmd.devnet)
-    commands.register(cli)
-
-
 def main() -> None:
-    _register()
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort as exc:

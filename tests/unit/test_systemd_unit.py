@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cli.main import _register, cli
+from cli.main import cli
 from cli.passphrase import CREDENTIAL
 
 UNIT = Path(__file__).resolve().parents[2] / "docs" / "systemd" / "cityledger.service"
@@ -25,8 +25,7 @@ def unit() -> configparser.RawConfigParser:
 def test_exec_start_is_a_command_the_cli_has() -> None:
     argv = shlex.split(unit()["Service"]["ExecStart"])
     assert argv[0].endswith("/cityledger") and argv[1:3] == ["node", "start"]
-    _register()
-    node = cli.commands["node"]
+    node = cli.get_command(click.Context(cli), "node")
     assert isinstance(node, click.Group)
     options = {opt for p in node.commands["start"].params for opt in p.opts}
     assert {a for a in argv[3:] if a.startswith("--")} <= options

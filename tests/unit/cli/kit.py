@@ -355,10 +355,9 @@ def write_keys(directory: str, labels: list[str]) -> dict[str, str]:
 
 def run(args: list[str], **kw: Any) -> Result:
     """Invoke ``cityledger ARGS`` in-process, as the console script would."""
-    from cli.main import _register, cli
+    from cli.main import cli
     from cli.output import console, err_console
 
-    _register()
     console.width = err_console.width = 200  # no wrapping inside the assertions' phrases
     return CliRunner().invoke(cli, args, catch_exceptions=True, **kw)
 

@@ -16,7 +16,6 @@ def _ends(monkeypatch: pytest.MonkeyPatch, raised: BaseException) -> int:
         raise raised
 
     monkeypatch.setattr(cli_main, "cli", command)
-    monkeypatch.setattr(cli_main, "_register", lambda: None)
     monkeypatch.setattr("sys.argv", ["cityledger"])
     with pytest.raises(SystemExit) as ended:
         cli_main.main()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import _register, cli
+from cli.main import cli
 from ledger import state_migrate, state_refile
 from ledger.errors import StorageError
 from ledger.genesis import Genesis
@@ -207,7 +207,6 @@ def test_a_cleanup_cut_short_is_refused_until_run_again(home: Path) -> None:
 
 
 def test_the_command_migrates_and_a_second_run_has_nothing_to_do(home: Path) -> None:
-    _register()
     runner = CliRunner()
     first = runner.invoke(cli, ["node", "migrate-store", "--home", str(home)])
     assert first.exit_code == 0, first.output
@@ -252,7 +251,6 @@ def test_a_store_migrated_without_compacting_gets_its_space_back_when_run_again(
         check_format(store)  # a store in format 3 all the same: it was accepted, and is
     finally:
         store.close()
-    _register()
     again = CliRunner().invoke(cli, ["node", "migrate-store", "--home", str(home)])
     assert again.exit_code == 0, again.output
     assert "is already in store format" in again.output and "gave back" in again.output
