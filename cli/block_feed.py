@@ -18,11 +18,13 @@ import json
 import queue
 import threading
 import urllib.parse
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from cli.client import NodeClient
 from node.api.auth import sign_request
+
+if TYPE_CHECKING:
+    import aiohttp  # imported when a feed starts: every shipment command imports this module
 
 RESYNC = 0  # not a height: "read the latest state" (after a reconnect)
 QUEUE_SIZE = 64
@@ -65,6 +67,8 @@ class BlockFeed:
             self._loop.close()
 
     async def _follow(self) -> None:
+        import aiohttp
+
         failures = 0
         async with aiohttp.ClientSession() as session:
             while not self._stop.is_set():
@@ -79,6 +83,8 @@ class BlockFeed:
 
     async def _session(self, session: aiohttp.ClientSession) -> bool:
         """One connection until it drops; True if it was established."""
+        import aiohttp
+
         try:
             async with session.ws_connect(self._url(), headers=self._headers(), ssl=self._ssl(),
                                           heartbeat=30.0) as ws:  # fmt: skip
@@ -116,4 +122,6 @@ class BlockFeed:
         return sign_request(c.key, c.chain_id, c.node_key, "GET", PATH, b"", c.clock())
 
     def _ssl(self) -> aiohttp.Fingerprint | bool:
+        import aiohttp
+
         return aiohttp.Fingerprint(self.client.pin) if self.client.pin else True

@@ -18,7 +18,7 @@ from contracts.read_rules import Reader, may_read_key, reader_for
 from node.api.auth import authenticate, is_signed, signature_required
 from node.api.context import api_state
 from node.api.disclosure import Disclosure
-from node.api.render import APIError
+from node.api.errors import APIError
 from node.service import Certified, StateAt
 
 

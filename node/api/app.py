@@ -34,10 +34,11 @@ from node.api import (
 )
 from node.api.body_limit import body_limit_middleware, too_large
 from node.api.context import API_STATE, APIState
+from node.api.errors import APIError
 from node.api.metrics import Metrics
 from node.api.parser_log import quiet_parser_errors
 from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, SubmitLimits, charge
-from node.api.render import APIError, render_error
+from node.api.render import render_error
 from node.config import APIConfig
 from node.handle import NodeHandle
 from node.service import NotFound

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from ledger.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, PrivateKey, Purpose, verify
 from ledger.encoding import encode
 from ledger.errors import SignatureError
-from node.api.render import APIError
+from node.api.errors import APIError
 
 KEY_HEADER = "X-CityLedger-Key"
 TIME_HEADER = "X-CityLedger-Time"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from node.api.render import APIError
+from node.api.errors import APIError
 
 MAX_INT = 2**63 - 1
 MAX_LIMIT = 1000  # items one page of a list or search may ask for

@@ -22,8 +22,8 @@ from contracts.search_buckets import Bucket
 from ledger.encoding import Value, decode
 from ledger.state_prune import require_state
 from node.api.context import api_state, certified_obj
+from node.api.errors import APIError
 from node.api.params import query_uint
-from node.api.render import APIError
 from node.handle import NodeHandle
 from node.service import Certified
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from node.api.render import APIError
+from node.api.errors import APIError
 from node.api.waits import retry_headers
 
 

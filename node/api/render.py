@@ -19,7 +19,6 @@ from enum import Enum
 from aiohttp import web
 
 from ledger.encoding import Value, encode, to_json_value
-from ledger.errors import LedgerError
 
 JSON = "application/json"
 MSGPACK = "application/msgpack"
@@ -29,17 +28,6 @@ _MSGPACK_ALIASES = frozenset({MSGPACK, "application/x-msgpack", "application/vnd
 class Format(Enum):
     JSON = JSON
     MSGPACK = MSGPACK
-
-
-class APIError(LedgerError):
-    """An answer other than success, with its HTTP status and stable ``code``."""
-
-    def __init__(
-        self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message, code=code)
-        self.status = status
-        self.headers = dict(headers or {})
 
 
 def negotiate(accept: str | None) -> Format:

@@ -11,8 +11,9 @@ from ledger.state_prune import oldest_state_height
 from node.api.access import reader_of
 from node.api.context import api_state, certified_obj
 from node.api.disclosure import Disclosure
+from node.api.errors import APIError
 from node.api.params import path_height, query_uint
-from node.api.render import APIError, negotiate, render, render_body, render_bytes
+from node.api.render import negotiate, render, render_body, render_bytes
 from node.api.validator_history import validators_answer
 from node.handle import NodeHandle
 

@@ -19,9 +19,10 @@ from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
 from node.api.access import authenticated_reader, deny, reader_of
 from node.api.auth import is_signed
+from node.api.errors import APIError
 from node.api.params import MAX_INT, parse_uint, path_id, query_limit, query_uint
 from node.api.proven import ProvenState
-from node.api.render import APIError, render
+from node.api.render import render
 
 routes = web.RouteTableDef()
 

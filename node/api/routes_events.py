@@ -40,7 +40,8 @@ from node.api.access import authenticated_reader
 from node.api.auth import signature_required
 from node.api.context import api_state
 from node.api.disclosure import Disclosure
-from node.api.render import APIError, Format, negotiate, render_body
+from node.api.errors import APIError
+from node.api.render import Format, negotiate, render_body
 from node.events import BlockPublished, Subscription
 from node.reap import reap
 from node.service import Queries

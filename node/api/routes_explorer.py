@@ -19,9 +19,10 @@ from aiohttp import web
 
 from contracts import codes
 from node.api.context import api_state
+from node.api.errors import APIError
 from node.api.explorer_link import qr_svg
 from node.api.params import path_id
-from node.api.render import APIError, render
+from node.api.render import render
 
 routes = web.RouteTableDef()
 ORIGIN = re.compile(

@@ -14,9 +14,10 @@ from contracts.governance_queries import get_proposal, newest_first, proposal_at
 from contracts.governance_records import PROPOSAL_ID_PATTERN, REGISTRY_KEY, list_key, proposal_key
 from ledger.encoding import Value
 from node.api.access import deny, reader_of
+from node.api.errors import APIError
 from node.api.params import path_id, query_limit, query_uint
 from node.api.proven import ProvenState
-from node.api.render import APIError, render
+from node.api.render import render
 
 routes = web.RouteTableDef()
 

@@ -10,9 +10,10 @@ from contracts import search_buckets as sb
 from contracts import state_keys as sk
 from ledger.genesis import ORG_ID_PATTERN
 from node.api.context import api_state
+from node.api.errors import APIError
 from node.api.params import MAX_INT, path_id, query_limit, query_uint
 from node.api.proven import ProvenState
-from node.api.render import APIError, negotiate, render, render_body, render_bytes
+from node.api.render import negotiate, render, render_body, render_bytes
 
 routes = web.RouteTableDef()
 

@@ -11,9 +11,10 @@ from contracts.permits import BLDS_STATUS, effective_status
 from ledger.encoding import Value
 from ledger.genesis import ORG_ID_PATTERN
 from node.api.context import api_state
+from node.api.errors import APIError
 from node.api.params import MAX_INT, malformed, path_id, query_limit, query_text, query_uint
 from node.api.proven import ProvenState, certified_at
-from node.api.render import APIError, render
+from node.api.render import render
 
 routes = web.RouteTableDef()
 

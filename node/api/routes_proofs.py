@@ -13,9 +13,10 @@ from aiohttp import web
 from ledger.encoding import Value
 from node.api.access import authorize_state_keys
 from node.api.context import api_state, certified_obj
+from node.api.errors import APIError
 from node.api.params import MAX_INT, malformed, parse_hex, parse_uint, query_uint
 from node.api.proven import certified_at
-from node.api.render import APIError, render
+from node.api.render import render
 from node.handle import NodeHandle
 from node.service import Certified
 

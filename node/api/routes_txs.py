@@ -42,9 +42,10 @@ from ledger.tx import MAX_TX_BYTES, Transaction, peek_hash, peek_sender
 from node.api.access import authenticated_reader, disclosure_for
 from node.api.context import APIState, api_state, certified_obj
 from node.api.disclosure import Disclosure
+from node.api.errors import APIError
 from node.api.params import malformed, parse_hex
 from node.api.ratelimit import SUBMIT_LIMITS, RateLimiter, charge
-from node.api.render import JSON, MSGPACK, APIError, render
+from node.api.render import JSON, MSGPACK, render
 from node.api.waits import retry_headers
 from node.mempool_errors import DEFAULT_RETRY_S, MempoolError, RetryLaterError, retry_after_of
 from node.service import NotFound, ReceiptAnswer

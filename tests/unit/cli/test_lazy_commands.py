@@ -61,3 +61,13 @@ def test_a_command_imports_its_own_module_and_not_the_others() -> None:
     assert "cli.keys_cmd" in loaded
     for other in ("cli.audit_cmd", "cli.node_cmd", "cli.bench_cmd", "reportlab", "aiohttp"):
         assert other not in loaded, other
+
+
+def test_an_officers_query_loads_neither_the_web_server_nor_the_audit() -> None:
+    """The request signing the CLI shares with the node (node/api/auth.py) reaches its
+    error class without the node's web framework, and the block feed of ``shipment
+    watch`` imports its WebSocket client only when it runs."""
+    loaded = _modules_after("shipment", "provenance", "--help")
+    assert "cli.shipment_cmd" in loaded and "node.api.auth" in loaded
+    for other in ("aiohttp", "reportlab", "cli.audit_cmd", "node.api.render"):
+        assert other not in loaded, other

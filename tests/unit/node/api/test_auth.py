@@ -13,7 +13,7 @@ from node.api.auth import (
     authenticate,
     sign_request,
 )
-from node.api.render import APIError
+from node.api.errors import APIError
 
 CHAIN = "cityledger-test"
 NOW = 1_700_000_000_000
