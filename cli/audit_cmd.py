@@ -34,7 +34,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.audit_pdf import render_pdf
 from cli.audit_report import (
     AuditContext,
     not_checked,
@@ -253,6 +252,8 @@ def _write_report(path: str, report: AuditReport, ctx: AuditContext, quiet: bool
     if path.lower().endswith(".json"):
         content = json.dumps(report_json(report, ctx), indent=2) + "\n"
     elif path.lower().endswith(".pdf"):
+        from cli.audit_pdf import render_pdf  # reportlab: a third of a second, for PDFs only
+
         content = render_pdf(report, ctx)
     else:
         content = render_html(report, ctx)

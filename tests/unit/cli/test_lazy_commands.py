@@ -71,3 +71,9 @@ def test_an_officers_query_loads_neither_the_web_server_nor_the_audit() -> None:
     assert "cli.shipment_cmd" in loaded and "node.api.auth" in loaded
     for other in ("aiohttp", "reportlab", "cli.audit_cmd", "node.api.render"):
         assert other not in loaded, other
+
+
+def test_the_audit_loads_the_pdf_renderer_only_for_a_pdf_report() -> None:
+    loaded = _modules_after("audit", "verify", "--help")
+    assert "cli.audit_cmd" in loaded
+    assert "reportlab" not in loaded and "cli.audit_pdf" not in loaded
