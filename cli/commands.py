@@ -1,7 +1,8 @@
 """Every ``cityledger`` command, by name, and where it is defined: ``cli.main`` imports a
-command's module only when that command runs (or ``--help`` lists them all), so an
-officer's ``cityledger shipment provenance`` does not pay for the audit's PDF renderer,
-the node, the benchmarks and the rest (about half a second a run, measured: docs/cli.md).
+command's module only when that command runs (``--help`` lists them from
+:data:`SUMMARIES` without importing any), so an officer's ``cityledger shipment
+provenance`` does not pay for the audit's PDF renderer, the node, the benchmarks and the
+rest (about half a second a run, measured: docs/cli.md).
 
 =======================  ==================================================
 ``keys``                 new, show, import (cli/keys_cmd.py)
@@ -39,6 +40,7 @@ Every answer is checked by :mod:`lightclient` against the genesis validator set;
 from __future__ import annotations
 
 import importlib
+import textwrap
 
 import click
 
@@ -62,6 +64,30 @@ COMMANDS: dict[str, str] = {
     "bench": "cli.bench_cmd:bench",
     "node": "cli.node_cmd:node",
     "devnet": "cli.devnet_cmd:devnet",
+}
+# What `cityledger --help` lists for each command: its own short help, kept here so that
+# listing them imports none (tests/unit/cli/test_lazy_commands.py checks each against the
+# command's, and the whole listing against click's own at several widths).
+SUMMARIES: dict[str, str] = {
+    "keys": "Create, show and import Ed25519 key files.",
+    "genesis": "Found a network: join requests, a draft genesis, the founders' signatures.",
+    "tx": "Sign and submit transactions (one subcommand per action); show receipts.",
+    "status": "What the node says about itself: chain, height, peers, mempool (not verified).",
+    "block": "One block (HEIGHT or 'latest'): header, transactions, certificate.",
+    "shipment": "Shipments: provenance and searches, checked against the genesis validators.",
+    "org": "Organisations: find them by name, checked against the genesis validators.",
+    "permit": "Permits: validity at a time, with proof.",
+    "explorer": "The explorer pages every node serves at /explorer/.",
+    "energy": "Energy accounts and markets, checked against the genesis validators.",
+    "audit": "Re-check the chain from genesis; publish and check checkpoints.",
+    "proof": "Export a record with all its proofs; verify such a bundle offline.",
+    "evidence": "Equivocation evidence committed on the chain.",
+    "gov": "Governance: changes the founding agencies approve on chain (more than 2/3 of them).",
+    "validators": "The validator set in force at a height, verified from the genesis file "
+    "through the certified chain of set changes, and that chain.",
+    "bench": "Benchmark a local network: throughput, latency, catch-up, queries (default: run).",
+    "node": "Initialise and run a validator node.",
+    "devnet": "Run a local multi-validator network on loopback.",
 }
 # Subcommands defined in another module than their group: added when the group loads.
 ATTACHED: dict[str, tuple[str, ...]] = {
@@ -102,3 +128,34 @@ class LazyGroup(click.Group):
             command = load(cmd_name)
             self.add_command(command, cmd_name)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's own listing (``MultiCommand.format_commands``), with the summaries of
+        commands not loaded yet taken from :data:`SUMMARIES` instead of importing them."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, self._summary(name, limit)) for name in names if not self._hidden(name)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def _hidden(self, name: str) -> bool:
+        command = self.commands.get(name)
+        return command is not None and command.hidden
+
+    def _summary(self, name: str, limit: int) -> str:
+        command = self.commands.get(name)
+        if command is not None:
+            return command.get_short_help_str(limit)
+        return shorten(SUMMARIES[name], limit)
+
+
+def shorten(summary: str, limit: int) -> str:
+    """A one-sentence summary cut to ``limit`` characters as click cuts a command's short
+    help for a listing (whole words, then "...")."""
+    if len(summary) <= limit:
+        return summary
+    if limit < 3:
+        return "..."
+    return textwrap.shorten(summary, limit, placeholder="...", break_on_hyphens=False)

@@ -35,6 +35,29 @@ def test_the_help_lists_every_command() -> None:
         assert f"\n  {name} " in listed, name
 
 
+def test_each_summary_is_the_commands_own_short_help() -> None:
+    assert set(commands.SUMMARIES) == set(commands.COMMANDS)
+    for name in commands.COMMANDS:
+        assert commands.load(name).get_short_help_str(10_000) == commands.SUMMARIES[name], name
+
+
+def test_the_listing_is_clicks_own_at_every_width() -> None:
+    """The help a fresh process prints from the summaries is, byte for byte, the one click
+    prints with every command loaded (truncated to the terminal's width alike)."""
+    everything = click.Group(name="cityledger", help=cli.help, params=cli.params,
+                             context_settings=cli.context_settings)  # fmt: skip
+    for name in commands.COMMANDS:
+        everything.add_command(commands.load(name), name)
+    lazy = commands.LazyGroup(name="cityledger", help=cli.help, params=cli.params,
+                              context_settings=cli.context_settings)  # fmt: skip
+    for width in (50, 60, 72, 80, 120):
+        expected = CliRunner().invoke(everything, ["--help"], terminal_width=width)
+        got = CliRunner().invoke(lazy, ["--help"], terminal_width=width)
+        assert got.exit_code == expected.exit_code == 0
+        assert "Commands:" in got.output
+        assert got.output == expected.output, width
+
+
 def test_an_unknown_command_is_named() -> None:
     result = CliRunner().invoke(cli, ["shipments"])
     assert result.exit_code == 2
@@ -61,6 +84,12 @@ def test_a_command_imports_its_own_module_and_not_the_others() -> None:
     assert "cli.keys_cmd" in loaded
     for other in ("cli.audit_cmd", "cli.node_cmd", "cli.bench_cmd", "reportlab", "aiohttp"):
         assert other not in loaded, other
+
+
+def test_the_top_level_help_imports_no_command() -> None:
+    loaded = _modules_after("--help")
+    assert not {m for m in loaded if m.endswith("_cmd")}, sorted(m for m in loaded if "cmd" in m)
+    assert "aiohttp" not in loaded and "reportlab" not in loaded
 
 
 def test_an_officers_query_loads_neither_the_web_server_nor_the_audit() -> None:
