@@ -132,11 +132,11 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's own listing (``MultiCommand.format_commands``), with the summaries of
         commands not loaded yet taken from :data:`SUMMARIES` instead of importing them."""
-        names = self.list_commands(ctx)
+        names = [name for name in self.list_commands(ctx) if not self._hidden(name)]
         if not names:
             return
         limit = formatter.width - 6 - max(len(name) for name in names)
-        rows = [(name, self._summary(name, limit)) for name in names if not self._hidden(name)]
+        rows = [(name, self._summary(name, limit)) for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
