@@ -77,7 +77,8 @@ def _frames(source: KVStore, genesis: Genesis, to_height: int, batch: int) -> li
     frames = []
     height = 1
     while height <= to_height:
-        frame = asyncio.run(server.response_frame(SyncRequest(height, batch)))
+        wanted = min(batch, to_height - height + 1)  # no block past ``to_height``
+        frame = asyncio.run(server.response_frame(SyncRequest(height, wanted)))
         assert frame is not None
         frames.append(frame)
         msg = decode_message(frame, FRAME_MAX)

@@ -33,6 +33,8 @@ def test_replay_catches_up_the_whole_chain_and_the_worker_takes_the_readings(
     plain = replay(home, None, 200, None, worker=False, behind=False)
     assert (plain["blocks"], plain["txs"]) == (full["blocks"], full["txs"])
     assert plain["worker_us_per_tx"] == 0
+    first = replay(home, 2, 200, None)  # --to below one request's batch: no block past it
+    assert first["blocks"] == 2 and 0 < first["txs"] < full["txs"]
     for figures in (full, plain):  # the process's CPU, split by thread
         parts = figures["loop_us_per_tx"] + figures["leveldb_us_per_tx"]
         assert figures["leveldb_us_per_tx"] >= 0
