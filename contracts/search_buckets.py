@@ -35,7 +35,6 @@ the unauthenticated index), so execution stays deterministic.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from hashlib import sha256
 
 from contracts.context import TxContext
 from ledger.digest import sha256_digest
@@ -94,7 +93,7 @@ class Bucket:
 
     @property
     def head_key(self) -> bytes:
-        digest = sha256(self.name.encode()).hexdigest()
+        digest = sha256_digest(self.name.encode()).hex()  # the C twin: no look-up by name
         return PREFIX + self.family.name.encode() + b"/" + digest.encode()
 
     def slot_key(self, slot: int) -> bytes:

@@ -15,8 +15,9 @@ refused anyway). Bounded (LRU), one table per process (every node in it may use 
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
+
+from ledger.digest import sha256_digest
 
 # ~11 MB at most (a 32-byte key and an OrderedDict entry, ~170 bytes): more than the
 # readings of a full mempool (50,000 transactions, a fifth of them readings) and of a
@@ -26,10 +27,13 @@ DEFAULT_CAPACITY = 65_536
 
 def verdict_key(public_key: bytes, signature: bytes, signed: bytes) -> bytes:
     """The table key of a signature over ``signed`` (the domain-separated bytes)."""
-    h = hashlib.sha256(len(public_key).to_bytes(1, "big") + public_key)
-    h.update(len(signature).to_bytes(1, "big") + signature)
-    h.update(signed)
-    return h.digest()
+    return sha256_digest(
+        len(public_key).to_bytes(1, "big")
+        + public_key
+        + len(signature).to_bytes(1, "big")
+        + signature
+        + signed
+    )
 
 
 class GoodSignatures:
