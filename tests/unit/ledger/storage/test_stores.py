@@ -55,6 +55,19 @@ def test_later_operation_in_a_batch_wins(store: KVStore) -> None:
     assert store.get(b"j") == b"2"
 
 
+def test_a_batch_keeps_a_copy_of_mutable_buffers_and_bytes_as_given() -> None:
+    key, value = bytearray(b"k1"), bytearray(b"v1")
+    batch = WriteBatch()
+    batch.put(key, value)  # type: ignore[arg-type]  # what a careless caller may pass
+    batch.delete(bytearray(b"k2"))  # type: ignore[arg-type]
+    key[0:2], value[0:2] = b"xx", b"yy"  # changed after the put: the batch is not
+    assert dict(batch.items()) == {b"k1": b"v1", b"k2": None}
+    assert all(type(k) is bytes and type(v) in (bytes, type(None)) for k, v in batch.items())
+    frozen = b"k3"
+    batch.put(frozen, b"v3")
+    assert next(k for k in batch.operations() if k == frozen) is frozen  # not copied
+
+
 def test_iterate_by_prefix_forward_reverse_and_start(store: KVStore) -> None:
     _fill(store, {b"p\x01": b"1", b"p\x02": b"2", b"p\xff": b"3", b"q": b"x", b"o": b"y"})
     assert [k for k, _ in store.iterate(b"p")] == [b"p\x01", b"p\x02", b"p\xff"]
