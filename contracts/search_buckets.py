@@ -34,7 +34,7 @@ the unauthenticated index), so execution stays deterministic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contracts.context import TxContext
 from ledger.digest import sha256_digest
@@ -90,11 +90,14 @@ class Bucket:
 
     family: Family
     name: str
+    head_key: bytes = field(init=False, repr=False, compare=False)
+    """The key of the bucket's head row; its slot and reverse rows extend it. Made once
+    for the bucket: a join or a leave uses it three to five times."""
 
-    @property
-    def head_key(self) -> bytes:
+    def __post_init__(self) -> None:
         digest = sha256_digest(self.name.encode()).hex()  # the C twin: no look-up by name
-        return PREFIX + self.family.name.encode() + b"/" + digest.encode()
+        head = PREFIX + self.family.name.encode() + b"/" + digest.encode()
+        object.__setattr__(self, "head_key", head)
 
     def slot_key(self, slot: int) -> bytes:
         return self.head_key + b"/s/" + str(slot).encode()
