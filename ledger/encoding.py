@@ -79,9 +79,9 @@ def _fast_pack(value: Value) -> bytes | None:
         packed: bytes = _ormsgpack_packb(value, option=_FAST_OPTIONS)
     except (TypeError, ValueError, OverflowError):  # MsgpackEncodeError is a TypeError
         return None
-    # find(), not `in`: bytes.__contains__ first tries its argument as an integer, and
-    # the TypeError it makes and drops costs more than the scan (docs/performance.md).
-    if (packed.find(b"\xcb") >= 0 or packed.find(b"\xca") >= 0) and not _plain_value(value):
+    # The byte values as ints: bytes.__contains__ tries its argument as an integer first,
+    # and for b"\xcb" it makes and drops a TypeError before it scans (docs/performance.md).
+    if (0xCB in packed or 0xCA in packed) and not _plain_value(value):
         return None  # a float (or nesting too deep): the checked path names it
     return packed
 
