@@ -29,7 +29,9 @@ signature, so execution must never depend on it (docs/formats-state.md §6).
 
 :func:`join` and :func:`leave` are the only writers, called next to where the
 contracts write the matching local index entries; they read only state (never
-the unauthenticated index), so execution stays deterministic.
+the unauthenticated index), so execution stays deterministic. What they read back
+(heads, slots, salts) is what ``encode`` wrote there in execution, so it is decoded
+with ``decode_trusted`` (ledger/encoding.py), as the contracts' records are.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from dataclasses import dataclass, field
 
 from contracts.context import TxContext
 from ledger.digest import sha256_digest
-from ledger.encoding import decode, encode
+from ledger.encoding import decode_trusted, encode
 
 PREFIX = b"search/"
 SALT_PREFIX = PREFIX + b"salt/"
@@ -128,7 +130,7 @@ def salt_of(ctx: TxContext, record_key: bytes) -> bytes:
     """The record's salt: read from state, or made from this transaction and kept."""
     raw = ctx.get(salt_key(record_key))
     if raw is not None:
-        kept = decode(raw)
+        kept = decode_trusted(raw)
         assert isinstance(kept, dict) and isinstance(kept.get("salt"), bytes)
         salt: bytes = kept["salt"]
         return salt
@@ -145,7 +147,7 @@ def head_count(raw: bytes | None) -> int:
     """The member count a head row holds (an absent head: an empty bucket)."""
     if raw is None:
         return 0
-    obj = decode(raw)
+    obj = decode_trusted(raw)
     assert isinstance(obj, dict) and isinstance(obj.get("count"), int), "malformed bucket head"
     count: int = obj["count"]
     return count
@@ -188,14 +190,14 @@ def leave(ctx: TxContext, bucket: Bucket, record_key: bytes) -> None:
     assert bucket.family.removable, f"{bucket.family.name} members never leave"
     raw = ctx.get(bucket.reverse_key(record_key))
     assert raw is not None, f"{record_key!r} is not in {bucket.describe()}"
-    reverse = decode(raw)
+    reverse = decode_trusted(raw)
     assert isinstance(reverse, dict) and isinstance(reverse.get("slot"), int)
     slot: int = reverse["slot"]
     last = head_count(ctx.get(bucket.head_key)) - 1
     if slot != last:
         moved_raw = ctx.get(bucket.slot_key(last))
         assert moved_raw is not None, f"{bucket.describe()} lost slot {last}"
-        moved = decode(moved_raw)
+        moved = decode_trusted(moved_raw)
         assert isinstance(moved, dict) and isinstance(moved.get("key"), bytes)
         ctx.writes[bucket.slot_key(slot)] = moved_raw
         ctx.store(bucket.reverse_key(moved["key"]), {"slot": slot})
