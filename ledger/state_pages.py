@@ -75,14 +75,21 @@ def leaf_ref(row: bytes) -> bytes:
 
 
 def encode_page(
-    root: bytes, nodes: Page, *, decoded: bool = True, filed: bool = True
+    root: bytes,
+    nodes: Page,
+    *,
+    decoded: bool = True,
+    filed: bool = True,
+    old: Page | None = None,
 ) -> tuple[bytes, Page]:
     """The stored row of the page whose root is the internal node ``root``, and its
     decoded form (empty unless ``decoded``: the page cache keeps only high pages).
     ``nodes`` holds the page's nodes by hash, in their decoded stored form (internal
-    ones and leaves as references, both with the heights of what they refer to); a
-    node below the fourth level it does not hold is a child page. Not ``filed``: the
-    wire form, without heights.
+    ones and leaves as references, both with the heights of what they refer to), or
+    ``old`` does: the decoded page this one replaces, looked in first (an update's new
+    nodes are few of a page's, and its dictionary of them is large). A node below the
+    fourth level is a child page where its parent says it is filed, or a leaf. Not
+    ``filed``: the wire form, without heights.
 
     It runs for every page an update writes (about two per key changed), so its
     per-node cost is most of an update's: see :class:`_PageWriter`.
@@ -92,7 +99,7 @@ def encode_page(
         raise CorruptionError(f"state node {root.hex()} of a new page is unknown")
     if node[0] != NODE_TAG:
         raise ValueError("a page's root is an internal node")
-    writer = _PageWriter(nodes, decoded, filed)
+    writer = _PageWriter(nodes, {} if old is None else old, decoded, filed)
     writer.node(root, 0, b"")
     return b"".join(writer.out), writer.page
 
@@ -101,10 +108,11 @@ class _PageWriter:
     """One page being encoded: its positions in pre-order, by a descent (compiled, a
     direct call per node; no stack of tuples)."""
 
-    __slots__ = ("decoded", "nodes", "out", "page", "stored")
+    __slots__ = ("decoded", "nodes", "old", "out", "page", "stored")
 
-    def __init__(self, nodes: Page, decoded: bool, stored: bool) -> None:
+    def __init__(self, nodes: Page, old: Page, decoded: bool, stored: bool) -> None:
         self.nodes = nodes
+        self.old = old
         self.decoded = decoded
         self.stored = stored
         self.out: list[bytes] = [b"\x02"]
@@ -112,11 +120,16 @@ class _PageWriter:
 
     def node(self, node_hash: bytes, rel: int, at: bytes) -> None:
         """The position of ``node_hash``, ``rel`` levels below the page's root; ``at``:
-        where it is filed if it is a child page (its parent says)."""
+        where it is filed if it is a child page (its parent says: ``ff`` × 8 for a leaf)."""
         if node_hash == EMPTY_ROOT:
             self.out.append(b"\x00")
             return
-        node = self.nodes.get(node_hash)
+        if rel == PAGE_LEVELS and self.stored and len(at) == HEIGHT_SIZE and at != NO_HEIGHT:
+            self.out.append(b"\x02" + at + node_hash)  # a child page, filed where it says
+            return
+        node = self.old.get(node_hash)
+        if node is None:
+            node = self.nodes.get(node_hash)
         if node is not None and node[0] == LEAF_REF_TAG:
             if not self.stored:
                 self.out.append(node[:NODE_SIZE])
@@ -127,11 +140,8 @@ class _PageWriter:
         elif rel == PAGE_LEVELS:
             if not self.stored:
                 self.out.append(b"\x02" + node_hash)
-            elif len(at) == HEIGHT_SIZE and at != NO_HEIGHT:
-                self.out.append(b"\x02" + at + node_hash)
-            else:
-                raise CorruptionError(f"state page {node_hash.hex()} of a new page is not filed")
-            return
+                return
+            raise CorruptionError(f"state page {node_hash.hex()} of a new page is not filed")
         elif node is None or node[0] != NODE_TAG:
             raise CorruptionError(f"state node {node_hash.hex()} of a new page is unknown")
         else:

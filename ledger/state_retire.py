@@ -45,8 +45,12 @@ class Update(Protocol):
     fetched: dict[bytes, Page]  # the old pages it read, by root hash
     places: dict[bytes, tuple[int, int]]  # depth and path of those a changed key entered
     filed: dict[bytes, bytes]  # where the rows of those pages are filed
-    known: Page  # every node of those pages (a leaf's reference says where it is filed)
-    nodes: dict[bytes, bytes]  # every node it made (leaves as references)
+    nodes: dict[bytes, bytes]  # every node it made (leaves as references), and old leaves
+    # it keeps elsewhere or unchanged
+
+    def old_nodes(self) -> Page:
+        """Every node of the pages read (a leaf's reference says where it is filed)."""
+        ...
 
 
 def retired_rows(
@@ -56,17 +60,18 @@ def retired_rows(
     read and made to go from one to the other (``entries``: its changes)."""
     if new_root == old_root:
         return []
-    kept = _kept_pages(new_root, update)
+    known = update.old_nodes()
+    kept = _kept_pages(new_root, update, known)
     gone = [h for h, page in update.fetched.items() if h not in kept and page[h][0] == NODE_TAG]
     out = [Retired(h, update.filed[h], h == old_root) for h in gone]
     changed, created = {entry[0] for entry in entries}, update.nodes
-    for node_hash, node in update.known.items():
+    for node_hash, node in known.items():
         if node[0] == LEAF_REF_TAG and node[1:33] in changed and node_hash not in created:
             out.append(Retired(node_hash, node[65:73], node_hash == old_root))
     return out
 
 
-def _kept_pages(root: bytes, update: Update) -> set[bytes]:
+def _kept_pages(root: bytes, update: Update, known: Page) -> set[bytes]:
     """The old pages read that the new tree still holds: those a new node points to, and
     any other that one walk from the new root along its recorded path still finds (an
     old page under a subtree that did not change: a change that set a key to its value)."""
@@ -83,20 +88,22 @@ def _kept_pages(root: bytes, update: Update) -> set[bytes]:
     for page_hash in update.fetched.keys() - kept:
         place = update.places.get(page_hash)
         if place is None:  # read off every changed path: a sibling, found above if kept
-            place = _page_places(root, update.fetched, {**update.known, **update.nodes}).get(
+            place = _page_places(root, update.fetched, {**known, **update.nodes}).get(
                 page_hash, (-1, 0)
             )
-        if _reaches(root, update, place[0], place[1], page_hash):
+        if _reaches(root, update, known, place[0], place[1], page_hash):
             kept.add(page_hash)
     return kept
 
 
-def _reaches(root: bytes, update: Update, depth: int, path: int, page_hash: bytes) -> bool:
+def _reaches(
+    root: bytes, update: Update, known: Page, depth: int, path: int, page_hash: bytes
+) -> bool:
     """Whether the new tree holds ``page_hash`` at ``depth`` on ``path`` (every node on
     the way is new or in a page read: the walk that read the page came this way)."""
     current, level = root, 0
     while level < depth:
-        node = update.nodes.get(current) or update.known.get(current)
+        node = update.nodes.get(current) or known.get(current)
         if node is None or node[0] != NODE_TAG:
             return False
         current = node[33:65] if (path >> (255 - level)) & 1 else node[1:33]

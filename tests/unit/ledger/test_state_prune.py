@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.errors import CorruptionError
 from ledger.state import EMPTY_ROOT, StateTree
@@ -29,6 +31,7 @@ from ledger.state_prune import (
 )
 from ledger.state_retire import Retired
 from ledger.storage import MemoryStore, WriteBatch, keys
+from tests.unit.ledger.state_kit import reference_root
 
 KEYS = [f"k{i}".encode() for i in range(48)]
 VALUES = [b"a", b"b", b"c", None]
@@ -96,6 +99,53 @@ def test_retired_rows_are_exactly_what_the_new_tree_lacks(seed: int) -> None:
         old_row = [f for f in before - after if f[8:] == old_root]
         assert [r.filed_at + r.node_hash for r in retired if r.root] == old_row
         assert all(n[:8] == keys.height_bytes(height) for n in after - before), "new: filed here"
+        before = after
+
+
+WIDE_KEYS = [f"w{i}".encode() for i in range(600)]  # deep enough for pages at depth 8
+blocks_strategy = st.lists(
+    st.dictionaries(
+        st.integers(min_value=0, max_value=len(WIDE_KEYS) - 1),
+        st.sampled_from(VALUES),
+        min_size=1,
+        max_size=400,
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(blocks=blocks_strategy)
+def test_an_update_writes_exactly_the_rows_its_new_tree_adds(
+    blocks: list[dict[int, bytes | None]],
+) -> None:
+    """Each block writes the rows its new tree has and its old one lacks, and no other:
+    a leaf that moves to another page (a lone leaf rising after a delete, or one a new
+    subtree takes in) and a key set to its value keep their rows; every row written is
+    needed. The blocks are large against the keys, so subtrees empty and fill across
+    page boundaries."""
+    store, model = MemoryStore(), dict[bytes, bytes]()
+    tree = StateTree(store)
+    before: set[bytes] = set()
+    for height, block in enumerate(blocks, start=1):
+        changes = {WIDE_KEYS[i]: value for i, value in block.items()}
+        batch = WriteBatch()
+        retired: list[Retired] = []
+        tree.apply(changes, batch, retired, height=height)
+        written = {
+            k[len(keys.STATE_NODE) :] for k, _ in batch.items() if k.startswith(keys.STATE_NODE)
+        }
+        store.write(batch)
+        for k, v in changes.items():
+            if v is None:
+                model.pop(k, None)
+            else:
+                model[k] = v
+        assert tree.root == reference_root(model)
+        after = rows_of(store, filing(tree))
+        assert written == after - before, f"height {height}"
+        assert {r.filed_at + r.node_hash for r in retired} == before - after, f"height {height}"
         before = after
 
 
