@@ -143,9 +143,8 @@ class BatchUpdate:
             if len(nodes[leaf_hash]) == NODE_SIZE:  # not an old leaf kept (that says where)
                 leaves.append((kh, value, leaf_hash))
                 nodes[leaf_hash] = ref + at
-        empty: Page = {}
         pages = {
-            h: (*encode_page(h, nodes, decoded=depth < limit, old=olds.get(h, empty)), depth)
+            h: (*encode_page(h, nodes, decoded=depth < limit, old=olds.get(h)), depth)
             for h, depth in self.roots.items()
         }
         return pages, leaves
