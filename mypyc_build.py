@@ -65,8 +65,14 @@ MODULES: tuple[str, ...] = (
 # same manifest (an edited ``.c`` makes the build stale like an edited ``.py``). A twin
 # that does not build (e.g. no OpenSSL headers) is left out: its pure module runs, the
 # mypyc modules are kept, and `make clean-compiled compile` tries it again.
-C_TWINS: dict[str, str] = {"ledger/digest.py": "ledger/digest.c"}
-C_LIBRARIES: dict[str, list[str]] = {"ledger/digest.c": ["crypto"]}  # OpenSSL's libcrypto
+C_TWINS: dict[str, str] = {
+    "ledger/digest.py": "ledger/digest.c",
+    "ledger/page_codec.py": "ledger/page_codec.c",
+}
+C_LIBRARIES: dict[str, list[str]] = {  # OpenSSL's libcrypto: SHA-256
+    "ledger/digest.c": ["crypto"],
+    "ledger/page_codec.c": ["crypto"],
+}
 LOADED: tuple[str, ...] = MODULES + tuple(C_TWINS)
 """Every module that loads from an extension module when the whole build is current."""
 

@@ -45,6 +45,7 @@ from typing import Final
 
 from ledger.digest import sha256_digest
 from ledger.errors import CorruptionError
+from ledger.page_codec import read_page_row, write_page
 from ledger.state_proof import EMPTY_ROOT as _PROOF_EMPTY_ROOT
 from ledger.state_proof import HASH_SIZE
 
@@ -61,10 +62,6 @@ EMPTY_ROOT: Final = _PROOF_EMPTY_ROOT
 """The hash of every empty subtree (:mod:`ledger.state_proof`'s), bound here as a
 constant: compiled, a ``Final`` name of this module is a C variable, while a name
 imported from a module that is not compiled is a look-up in this one's dict at each use."""
-_EMPTY: Final = 0
-_INLINE: Final = 1
-_CHILD: Final = 2
-_LEAF: Final = 3
 
 Page = dict[bytes, bytes]
 
@@ -92,74 +89,24 @@ def encode_page(
     ``filed``: the wire form, without heights.
 
     It runs for every page an update writes (about two per key changed), so its
-    per-node cost is most of an update's: see :class:`_PageWriter`.
+    per-node cost is most of an update's: :mod:`ledger.page_codec` (and its C twin).
     """
     node = nodes.get(root)
     if node is None:
         raise CorruptionError(f"state node {root.hex()} of a new page is unknown")
     if node[0] != NODE_TAG:
         raise ValueError("a page's root is an internal node")
-    writer = _PageWriter(nodes, {} if old is None else old, decoded, filed)
-    writer.node(root, 0, b"")
-    return b"".join(writer.out), writer.page
-
-
-class _PageWriter:
-    """One page being encoded: its positions in pre-order, by a descent (compiled, a
-    direct call per node; no stack of tuples)."""
-
-    __slots__ = ("decoded", "nodes", "old", "out", "page", "stored")
-
-    def __init__(self, nodes: Page, old: Page, decoded: bool, stored: bool) -> None:
-        self.nodes = nodes
-        self.old = old
-        self.decoded = decoded
-        self.stored = stored
-        self.out: list[bytes] = [b"\x02"]
-        self.page: Page = {}
-
-    def node(self, node_hash: bytes, rel: int, at: bytes) -> None:
-        """The position of ``node_hash``, ``rel`` levels below the page's root; ``at``:
-        where it is filed if it is a child page (its parent says: ``ff`` × 8 for a leaf)."""
-        if node_hash == EMPTY_ROOT:
-            self.out.append(b"\x00")
-            return
-        if rel == PAGE_LEVELS and self.stored and len(at) == HEIGHT_SIZE and at != NO_HEIGHT:
-            self.out.append(b"\x02" + at + node_hash)  # a child page, filed where it says
-            return
-        node = self.old.get(node_hash)
-        if node is None:
-            node = self.nodes.get(node_hash)
-        if node is not None and node[0] == LEAF_REF_TAG:
-            if not self.stored:
-                self.out.append(node[:NODE_SIZE])
-            elif len(node) == NODE_SIZE + HEIGHT_SIZE:
-                self.out.append(node)  # its encoding is its reference form
-            else:
-                raise CorruptionError(f"state leaf {node_hash.hex()} of a new page is not filed")
-        elif rel == PAGE_LEVELS:
-            if not self.stored:
-                self.out.append(b"\x02" + node_hash)
-                return
-            raise CorruptionError(f"state page {node_hash.hex()} of a new page is not filed")
-        elif node is None or node[0] != NODE_TAG:
-            raise CorruptionError(f"state node {node_hash.hex()} of a new page is unknown")
-        else:
-            self.out.append(b"\x01")
-            self.node(node[1:33], rel + 1, node[65:73])
-            self.node(node[33:65], rel + 1, node[73:81])
-        if self.decoded:
-            self.page[node_hash] = node
+    return write_page(root, nodes, {} if old is None else old, decoded, filed)
 
 
 def decode_page(node_hash: bytes, row: bytes) -> Page:
     """The page stored under ``node_hash`` (stored form), each inline node rehashed: a
     row that is not a well-formed page whose root hashes to ``node_hash`` raises
     :class:`CorruptionError`."""
-    reader = _read(row, node_hash.hex(), True, b"")
-    if reader.root != node_hash:
+    root, page = read_page_row(row, node_hash.hex(), True, b"")
+    if root != node_hash:
         raise CorruptionError(f"state page {node_hash.hex()} does not match its hash")
-    return reader.page
+    return page
 
 
 def read_page(row: bytes, name: str = "received") -> tuple[bytes, Page]:
@@ -167,8 +114,7 @@ def read_page(row: bytes, name: str = "received") -> tuple[bytes, Page]:
     beforehand (a snapshot chunk's: ``ledger.state_snapshot``; format 2's stored rows),
     every inline node rehashed; a row that is not a well-formed page raises
     :class:`CorruptionError` naming ``name``. Its nodes carry no heights."""
-    reader = _read(row, name, False, b"")
-    return reader.root, reader.page
+    return read_page_row(row, name, False, b"")
 
 
 def wire_page(page_hash: bytes, row: bytes) -> tuple[bytes, Page]:
@@ -181,88 +127,9 @@ def wire_page(page_hash: bytes, row: bytes) -> tuple[bytes, Page]:
 def file_page(row: bytes, height: int, name: str = "received") -> tuple[bytes, bytes, Page]:
     """(hash, stored row, decoded page) of the wire-form page ``row`` with every row it
     refers to filed at ``height`` (a snapshot's pages, all filed at its height)."""
-    reader = _read(row, name, False, height.to_bytes(HEIGHT_SIZE, "big"))
-    stored, page = encode_page(reader.root, reader.page)
-    return reader.root, stored, page
-
-
-def _read(row: bytes, name: str, stored: bool, at: bytes) -> _PageReader:
-    if len(row) < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:
-        raise CorruptionError(f"state page {name} is malformed")
-    reader = _PageReader(row, name, stored, at)
-    reader.root = reader.node(0)
-    if reader.pos != len(row):
-        raise CorruptionError(f"state page {name} is malformed")
-    return reader
-
-
-class _PageReader:
-    """One page row being decoded: a descent over its positions in pre-order.
-
-    A class rather than a closure: compiled, its methods are direct calls and its
-    position an attribute, and this runs for every page read from the store.
-
-    ``stored``: the row is in the stored form (heights inline); else the wire form,
-    whose references get the height ``at`` (none when empty: nodes as the wire has them).
-    """
-
-    __slots__ = ("at", "child_at", "end", "name", "page", "pos", "root", "row", "stored")
-
-    def __init__(self, row: bytes, name: str, stored: bool, at: bytes) -> None:
-        self.row = row
-        self.name = name
-        self.stored = stored
-        self.at = at
-        self.pos = 1
-        self.end = len(row)
-        self.page: Page = {}
-        self.root = EMPTY_ROOT
-        self.child_at = NO_HEIGHT  # where the child page just read is filed
-
-    def node(self, rel: int) -> bytes:
-        """The hash of the node at the current position, ``rel`` levels below the page's
-        root; its inline nodes and leaves join :attr:`page`."""
-        row, pos = self.row, self.pos
-        tag = row[pos] if pos < self.end else -1
-        pos += 1
-        if tag == _INLINE and rel < PAGE_LEVELS:
-            self.pos = pos
-            left = self.node(rel + 1)
-            left_at = self.child_at
-            right = self.node(rel + 1)
-            node = b"\x01" + left + right
-            digest = sha256_digest(node)
-            if rel == PAGE_MASK and (self.stored or self.at):
-                node = node + left_at + self.child_at
-            self.page[digest] = node
-            self.child_at = NO_HEIGHT
-            return digest
-        self.child_at = NO_HEIGHT
-        if tag == _LEAF:
-            end = pos + 2 * HASH_SIZE
-            if self.stored:
-                end += HEIGHT_SIZE
-            if end <= self.end:
-                self.pos = end
-                ref = row[pos - 1 : end]  # its encoding is its reference form (0x03 ...)
-                digest = sha256_digest(b"\x00" + ref[1:NODE_SIZE])
-                self.page[digest] = ref + self.at if self.at else ref
-                return digest
-        elif tag == _EMPTY:
-            self.pos = pos
-            return EMPTY_ROOT
-        elif tag == _CHILD and rel == PAGE_LEVELS:
-            at = self.at
-            if self.stored:
-                at = row[pos : pos + HEIGHT_SIZE]
-                pos += HEIGHT_SIZE
-            if pos + HASH_SIZE <= self.end:
-                self.pos = pos + HASH_SIZE
-                child = row[pos : self.pos]
-                if child != EMPTY_ROOT and (not self.stored or at != NO_HEIGHT):
-                    self.child_at = at
-                    return child
-        raise CorruptionError(f"state page {self.name} is malformed")
+    root, page = read_page_row(row, name, False, height.to_bytes(HEIGHT_SIZE, "big"))
+    stored, new_page = encode_page(root, page)
+    return root, stored, new_page
 
 
 def check_leaf(node_hash: bytes, row: bytes, rehash: bool) -> bytes:

@@ -90,6 +90,20 @@ def test_a_decoded_page_holds_its_nodes_under_their_hashes() -> None:
                 assert hashlib.sha256(node).digest() == node_hash
 
 
+def damage(row: bytes, at: int, byte: int, how: str) -> bytes:
+    """``row`` with one byte flipped, or cut at, one appended, dropped or inserted."""
+    at %= len(row)
+    if how == "flip":
+        return row[:at] + bytes([row[at] ^ (byte or 1)]) + row[at + 1 :]
+    if how == "cut":
+        return row[:at]
+    if how == "extend":
+        return row + bytes([byte])
+    if how == "drop":
+        return row[:at] + row[at + 1 :]
+    return row[:at] + bytes([byte]) + row[at:]  # insert
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     which=st.integers(min_value=0, max_value=len(_TREE) - 1),
@@ -99,15 +113,7 @@ def test_a_decoded_page_holds_its_nodes_under_their_hashes() -> None:
 )
 def test_a_damaged_row_is_refused_as_corrupt(which: int, at: int, byte: int, how: str) -> None:
     page_hash, row = list(_TREE.items())[which]
-    at %= len(row)
-    if how == "flip":
-        damaged = row[:at] + bytes([row[at] ^ (byte or 1)]) + row[at + 1 :]
-    elif how == "cut":
-        damaged = row[:at]
-    elif how == "extend":
-        damaged = row + bytes([byte])
-    else:
-        damaged = row[:at] + row[at + 1 :]
+    damaged = damage(row, at, byte, how)
     try:
         page = decode_page(page_hash, damaged)
     except CorruptionError:
