@@ -224,7 +224,7 @@ typedef struct {
     Py_ssize_t pos, end;
     int stored;
     const unsigned char *at; /* the height given to a wire row's references, or NULL */
-    PyObject *name;          /* str: what a malformed row is called */
+    PyObject *name;          /* str, or a hash (bytes): what a malformed row is called */
     PyObject *page;
     const unsigned char *child_at; /* where the child page just read is filed */
 } Reader;
@@ -232,7 +232,16 @@ typedef struct {
 static int
 malformed(Reader *r)
 {
-    PyErr_Format(corruption_error, "state page %U is malformed", r->name);
+    PyObject *name = r->name;
+    if (PyBytes_Check(name)) { /* a hash: named by its hex, made only now */
+        name = PyObject_CallMethod(name, "hex", NULL);
+        if (name == NULL)
+            return -1;
+    } else {
+        Py_INCREF(name);
+    }
+    PyErr_Format(corruption_error, "state page %U is malformed", name);
+    Py_DECREF(name);
     return -1;
 }
 
@@ -308,7 +317,7 @@ read_node(Reader *r, int rel, unsigned char *out)
         memset(out, 0, HASH_SIZE);
         return 0;
     } else if (tag == PAGE_TAG && rel == LEVELS) {
-        const unsigned char *at = r->at != NULL ? r->at : NULL;
+        const unsigned char *at = r->at; /* NULL: a wire row read without heights */
         if (r->stored) {
             at = row + pos;
             pos += HEIGHT_SIZE;
@@ -340,8 +349,9 @@ read_page_row(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     row_obj = args[0];
-    if (!PyBytes_Check(row_obj) || !PyUnicode_Check(args[1]) || !PyBytes_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "read_page_row: bytes, str, bool, bytes");
+    if (!PyBytes_Check(row_obj) || !(PyUnicode_Check(args[1]) || PyBytes_Check(args[1])) ||
+        !PyBytes_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "read_page_row: bytes, str or bytes, bool, bytes");
         return NULL;
     }
     stored = PyObject_IsTrue(args[2]);

@@ -8,7 +8,8 @@ these two functions and is the module the rest of the ledger calls:
   nodes by hash (looked up in ``old``, the page it replaces, then in ``nodes``), and,
   when ``decoded``, the decoded page;
 * :func:`read_page_row` — (root hash, decoded page) of a row, every inline node
-  rehashed; a malformed row raises :class:`CorruptionError` naming ``name``.
+  rehashed; a malformed row raises :class:`CorruptionError` naming ``name`` (a hash
+  is named by its hex, made only then).
 
 This file is the pure form; ``make compile`` also builds its C twin,
 ``ledger/page_codec.c`` (hand-written, like ``ledger/digest.c``), which the import
@@ -54,16 +55,23 @@ def write_page(
     return b"".join(writer.out), writer.page
 
 
-def read_page_row(row: bytes, name: str, stored: bool, at: bytes) -> tuple[bytes, Page]:
+def read_page_row(row: bytes, name: str | bytes, stored: bool, at: bytes) -> tuple[bytes, Page]:
     """(root hash, decoded page) of ``row``: in the stored form if ``stored``, else the
     wire form, whose references then get the height ``at`` (none when empty)."""
     if len(row) < 2 or row[0] != _CHILD or row[1] != _INLINE:  # 0x02 (a page), then its root
-        raise CorruptionError(f"state page {name} is malformed")
+        raise malformed(name)
     reader = _PageReader(row, name, stored, at)
     root = reader.node(0)
     if reader.pos != len(row):
-        raise CorruptionError(f"state page {name} is malformed")
+        raise malformed(name)
     return root, reader.page
+
+
+def malformed(name: str | bytes) -> CorruptionError:
+    """The error of a row that is not a page: ``name``, or the hex of the hash it is."""
+    return CorruptionError(
+        f"state page {name if isinstance(name, str) else name.hex()} is malformed"
+    )
 
 
 class _PageWriter:
@@ -118,7 +126,7 @@ class _PageReader:
 
     __slots__ = ("at", "child_at", "end", "name", "page", "pos", "row", "stored")
 
-    def __init__(self, row: bytes, name: str, stored: bool, at: bytes) -> None:
+    def __init__(self, row: bytes, name: str | bytes, stored: bool, at: bytes) -> None:
         self.row = row
         self.name = name
         self.stored = stored
@@ -171,4 +179,4 @@ class _PageReader:
                 if child != EMPTY_ROOT and (not self.stored or at != NO_HEIGHT):
                     self.child_at = at
                     return child
-        raise CorruptionError(f"state page {self.name} is malformed")
+        raise malformed(self.name)

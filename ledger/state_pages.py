@@ -103,7 +103,7 @@ def decode_page(node_hash: bytes, row: bytes) -> Page:
     """The page stored under ``node_hash`` (stored form), each inline node rehashed: a
     row that is not a well-formed page whose root hashes to ``node_hash`` raises
     :class:`CorruptionError`."""
-    root, page = read_page_row(row, node_hash.hex(), True, b"")
+    root, page = read_page_row(row, node_hash, True, b"")
     if root != node_hash:
         raise CorruptionError(f"state page {node_hash.hex()} does not match its hash")
     return page

@@ -110,6 +110,7 @@ def test_a_damaged_row_reads_the_same_in_both_forms(
     damaged = damage(row, at, byte, how)
     for height in (b"", AT):
         _same("read_page_row", damaged, "damaged", stored, height)
+        _same("read_page_row", damaged, page_hash, stored, height)
 
 
 @settings(max_examples=300, deadline=None)
