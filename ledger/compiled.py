@@ -147,6 +147,13 @@ def mode() -> str:
     return _state["mode"]
 
 
+def built_sources(root: str = ROOT) -> list[str]:
+    """The sources this process runs compiled: every source the build compiled (a C twin
+    that did not build is not among them), none when it runs pure."""
+    activate(root)
+    return check(root)[0] if _state["mode"] == "compiled" else []
+
+
 def is_compiled(module: ModuleType) -> bool:
     """Whether ``module`` was loaded from an extension module."""
     return isinstance(getattr(module, "__loader__", None), importlib.machinery.ExtensionFileLoader)
