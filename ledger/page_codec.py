@@ -36,6 +36,7 @@ NODE_SIZE = 1 + 2 * HASH_SIZE  # an internal node or a leaf reference, as hashed
 NO_HEIGHT = b"\xff" * HEIGHT_SIZE  # a fourth-level node's child that is not a page
 EMPTY_ROOT = bytes(HASH_SIZE)
 NODE_TAG = 1
+PAGE_TAG = 2  # a page's row starts with it
 LEAF_REF_TAG = 3
 _EMPTY = 0
 _INLINE = 1
@@ -58,7 +59,7 @@ def write_page(
 def read_page_row(row: bytes, name: str | bytes, stored: bool, at: bytes) -> tuple[bytes, Page]:
     """(root hash, decoded page) of ``row``: in the stored form if ``stored``, else the
     wire form, whose references then get the height ``at`` (none when empty)."""
-    if len(row) < 2 or row[0] != _CHILD or row[1] != _INLINE:  # 0x02 (a page), then its root
+    if len(row) < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:  # its root is an inline node
         raise malformed(name)
     reader = _PageReader(row, name, stored, at)
     root = reader.node(0)

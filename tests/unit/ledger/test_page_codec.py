@@ -62,7 +62,11 @@ def test_the_layout_constants_are_the_state_pages_ones() -> None:
     assert PURE.NODE_SIZE == state_pages.NODE_SIZE
     assert PURE.NO_HEIGHT == state_pages.NO_HEIGHT
     assert PURE.EMPTY_ROOT == state_pages.EMPTY_ROOT
-    assert (PURE.NODE_TAG, PURE.LEAF_REF_TAG) == (state_pages.NODE_TAG, state_pages.LEAF_REF_TAG)
+    assert (PURE.NODE_TAG, PURE.PAGE_TAG, PURE.LEAF_REF_TAG) == (
+        state_pages.NODE_TAG,
+        state_pages.PAGE_TAG,
+        state_pages.LEAF_REF_TAG,
+    )
 
 
 def test_the_c_twin_is_loaded_when_it_was_built() -> None:
