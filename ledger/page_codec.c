@@ -172,8 +172,8 @@ done:
 static PyObject *
 write_page(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *root, *row = NULL, *page = NULL, *out = NULL;
-    Writer *w;
+    PyObject *root, *row = NULL, *page, *out = NULL;
+    Writer w; /* on the stack: a row is at most ROW_MAX bytes */
     int decoded, stored;
 
     if (nargs != 5) {
@@ -190,30 +190,23 @@ write_page(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     stored = PyObject_IsTrue(args[4]);
     if (decoded < 0 || stored < 0)
         return NULL;
-    w = PyMem_Malloc(sizeof(Writer));
-    if (w == NULL)
-        return PyErr_NoMemory();
-    w->nodes = args[1];
-    w->old = args[2];
-    w->stored = stored;
-    w->len = 0;
-    w->row[w->len++] = PAGE_TAG;
-    w->page = PyDict_New(); /* left empty unless decoded, as the pure form returns it */
-    if (w->page == NULL)
-        goto fail;
-    page = w->page;
-    if (!decoded)
-        w->page = NULL;
-    if (write_node(w, root, (const unsigned char *)PyBytes_AS_STRING(root), 0,
-                   (const unsigned char *)"", 0) < 0)
-        goto fail;
-    row = PyBytes_FromStringAndSize((const char *)w->row, w->len);
-    if (row != NULL)
-        out = PyTuple_Pack(2, row, page);
-fail:
+    page = PyDict_New(); /* left empty unless decoded, as the pure form returns it */
+    if (page == NULL)
+        return NULL;
+    w.nodes = args[1];
+    w.old = args[2];
+    w.page = decoded ? page : NULL;
+    w.stored = stored;
+    w.len = 0;
+    w.row[w.len++] = PAGE_TAG;
+    if (write_node(&w, root, (const unsigned char *)PyBytes_AS_STRING(root), 0,
+                   (const unsigned char *)"", 0) == 0) {
+        row = PyBytes_FromStringAndSize((const char *)w.row, w.len);
+        if (row != NULL)
+            out = PyTuple_Pack(2, row, page);
+    }
     Py_XDECREF(row);
-    Py_XDECREF(page);
-    PyMem_Free(w);
+    Py_DECREF(page);
     return out;
 }
 

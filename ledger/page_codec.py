@@ -35,13 +35,12 @@ HEIGHT_SIZE = 8
 NODE_SIZE = 1 + 2 * HASH_SIZE  # an internal node or a leaf reference, as hashed
 NO_HEIGHT = b"\xff" * HEIGHT_SIZE  # a fourth-level node's child that is not a page
 EMPTY_ROOT = bytes(HASH_SIZE)
+# A position of a page's row starts with the tag of what it holds: nothing, an inline
+# node, a child page (a row also starts with PAGE_TAG), a leaf (in its reference form).
+EMPTY_TAG = 0
 NODE_TAG = 1
-PAGE_TAG = 2  # a page's row starts with it
+PAGE_TAG = 2
 LEAF_REF_TAG = 3
-_EMPTY = 0
-_INLINE = 1
-_CHILD = 2
-_LEAF = 3
 
 Page = dict[bytes, bytes]
 
@@ -59,7 +58,7 @@ def write_page(
 def read_page_row(row: bytes, name: str | bytes, stored: bool, at: bytes) -> tuple[bytes, Page]:
     """(root hash, decoded page) of ``row``: in the stored form if ``stored``, else the
     wire form, whose references then get the height ``at`` (none when empty)."""
-    if len(row) < 2 or row[0] != PAGE_TAG or row[1] != _INLINE:  # its root is an inline node
+    if len(row) < 2 or row[0] != PAGE_TAG or row[1] != NODE_TAG:  # its root is an inline node
         raise malformed(name)
     reader = _PageReader(row, name, stored, at)
     root = reader.node(0)
@@ -143,7 +142,7 @@ class _PageReader:
         row, pos = self.row, self.pos
         tag = row[pos] if pos < self.end else -1
         pos += 1
-        if tag == _INLINE and rel < LEVELS:
+        if tag == NODE_TAG and rel < LEVELS:
             self.pos = pos
             left = self.node(rel + 1)
             left_at = self.child_at
@@ -156,7 +155,7 @@ class _PageReader:
             self.child_at = NO_HEIGHT
             return digest
         self.child_at = NO_HEIGHT
-        if tag == _LEAF:
+        if tag == LEAF_REF_TAG:
             end = pos + 2 * HASH_SIZE
             if self.stored:
                 end += HEIGHT_SIZE
@@ -166,10 +165,10 @@ class _PageReader:
                 digest = sha256_digest(b"\x00" + ref[1:NODE_SIZE])
                 self.page[digest] = ref + self.at if self.at else ref
                 return digest
-        elif tag == _EMPTY:
+        elif tag == EMPTY_TAG:
             self.pos = pos
             return EMPTY_ROOT
-        elif tag == _CHILD and rel == LEVELS:
+        elif tag == PAGE_TAG and rel == LEVELS:
             at = self.at
             if self.stored:
                 at = row[pos : pos + HEIGHT_SIZE]
