@@ -55,6 +55,7 @@ from ledger.errors import LedgerError, StoreDamagedError
 from ledger.genesis import Genesis
 from ledger.storage import KVStore, keys, open_leveldb
 from ledger.storage.format import check_format
+from ledger.storage.reopening import ReopeningStore
 from ledger.storage.snapshot import private_copy
 from ledger.votes import CommitCertificate
 from lightclient.answers import Verified
@@ -312,10 +313,13 @@ def _offline_store(home: str, genesis: Genesis, streaming: bool) -> Iterator[KVS
     if warning is not None:
         err_console.print(f"[yellow]warning:[/] {warning}")
     with private_copy(data) as copy:
-        # Streaming, the store is read in order once or twice: a small cache and few open
-        # (mapped) table files will do.
-        store = (
-            open_leveldb(copy, block_cache_mb=32, max_open_files=MAX_OPEN_FILES)
+        # Streaming, the store is read in order once or twice: a small cache, few open
+        # table files, and reopened every so many bytes read so that what its tables
+        # mapped for them does not add up whatever their size (ledger/storage/reopening.py).
+        store: KVStore = (
+            ReopeningStore(
+                lambda: open_leveldb(copy, block_cache_mb=32, max_open_files=MAX_OPEN_FILES)
+            )
             if streaming
             else open_leveldb(copy)
         )

@@ -30,6 +30,10 @@ MAX_OPEN_FILES = 64
 # whatever the nodes' default (snappy cost a streaming audit a quarter of its CPU, in
 # LevelDB's compaction thread: docs/audit.md, "Streaming").
 COMPRESS = False
+# Cut at 2 MiB whatever the nodes' default: the comparison scans the scratch whole, and
+# LevelDB keeps at least 64 tables mapped (64 x 2 MiB), where the audited store is
+# reopened as it is read instead (ledger/storage/reopening.py).
+TABLE_FILE_MB = 2
 
 
 class DiskScratch:
@@ -43,6 +47,7 @@ class DiskScratch:
             write_buffer_mb=WRITE_BUFFER_MB,
             max_open_files=MAX_OPEN_FILES,
             compress=COMPRESS,
+            table_file_mb=TABLE_FILE_MB,
         )
         self.height = 0  # the block being committed (set by the auditor before each write)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cli import audit_cmd
-from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb
+from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb, reopening
 from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.audit_segments import ParallelAudit, SegmentResult, _rows_match
 from node.collector import YOUNG_THRESHOLD
@@ -267,6 +267,40 @@ def test_cli_audit_home(node: CliNode, tmp_path: Path) -> None:
     store.write(batch)
     store.close()
     bad = run(["audit", "verify", "--home", str(copy), "--genesis", str(home / "genesis.json")])
+    assert bad.exit_code == 1
+    assert "audit FAILED" in bad.output and "receipt of transaction 1" in bad.output
+
+
+def test_cli_streaming_audit_reopens_the_store_and_still_sees_every_row(
+    node: CliNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reopened every few kB (so that its mapped tables are let go), the streamed audit
+    compares every row the in-memory one does, and still finds a changed one."""
+    home = leveldb_home(node, tmp_path)
+    whole = run(["audit", "verify", "--home", str(home), "--json", "--workers", "0"])
+    assert whole.exit_code == 0, message(whole)
+    reopened: list[int] = []
+    real_reopen = reopening.ReopeningStore._reopen
+
+    def counting(self: reopening.ReopeningStore) -> None:
+        real_reopen(self)
+        reopened.append(self.reopened)
+
+    monkeypatch.setattr(reopening, "DEFAULT_BUDGET_BYTES", 8_192)
+    monkeypatch.setattr(reopening.ReopeningStore, "_reopen", counting)
+    streamed = run(["audit", "verify", "--home", str(home), "--json", "--streaming"])
+    assert streamed.exit_code == 0, message(streamed)
+    doc = json.loads(streamed.stdout)
+    assert doc["ok"] and doc["rows_compared"] == json.loads(whole.stdout)["rows_compared"]
+    assert len(reopened) >= 10
+    store = open_leveldb(str(home / "data"))
+    value = bytearray(store.get(keys.receipt_key(2, 1)) or b"")
+    value[-1] ^= 0x01
+    batch = WriteBatch()
+    batch.put(keys.receipt_key(2, 1), bytes(value))
+    store.write(batch)
+    store.close()
+    bad = run(["audit", "verify", "--home", str(home), "--streaming"])
     assert bad.exit_code == 1
     assert "audit FAILED" in bad.output and "receipt of transaction 1" in bad.output
 
