@@ -41,17 +41,15 @@ DEFAULT_WRITE_BUFFER_MB = 64
 # "Compression"). A store reads blocks written either way.
 DEFAULT_COMPRESS = False
 # The size LevelDB cuts its table files at (its `max_file_size`), in MiB: LevelDB's own
-# 2 by default, which [storage] table_file_mb overrides. Larger files cost a node less
+# 2 by default, which [storage] table_file_mb overrides. Larger files can cost a node less
 # (the state rows are keyed by hashes spread over the whole key space, so every compaction
 # meets most tables below it, and LevelDB compacts a file again after a few hundred reads
 # looked past it): at 64, `bench run --txs 30000 --rate 1100` alternated wrote 12.9 instead
 # of 17.5 KB per transaction per node and spent 1.99 instead of 2.14 ms of node CPU per
-# transaction (median of 5 pairs). They cost memory where a store is scanned whole: LevelDB
-# keeps each open table mapped, at least 64 of them, so the streaming audit's resident size
-# is bounded by 64 files, not by bytes: the same audit of 49,210 transactions peaked at
-# 490.8 MB on a node store of 64 MiB files against 437.7 MB on one of 2 MiB files (574.6
-# with its scratch store at 64 too), and would grow with the store up to 4 GiB of mapped
-# tables. docs/performance.md, "Table files: larger ones measured".
+# transaction (median of 5 pairs). But at 16, `bench run --txs 60000 --rate 3500`
+# committed 7 % less in each of 3 pairs, with a higher p99. The streaming audit's memory
+# no longer depends on it: it reopens the store it scans (ledger/storage/reopening.py).
+# docs/performance.md, "Table files of 16 MiB: tried, not kept".
 DEFAULT_TABLE_FILE_MB = 2
 
 
