@@ -65,6 +65,8 @@ class ReopeningStore:
                         continue
                     last = key
                     yield key, value
+                    if self._store is None:  # else the closed scan would end as if done
+                        raise ValueError("the store was closed during a scan")
                     self._count(len(key) + len(value))
                     if self.reopened != opened:
                         break  # this scan's iterator was closed with the store

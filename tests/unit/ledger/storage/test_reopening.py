@@ -113,7 +113,11 @@ def _pairs(path: str, prefix: bytes) -> list[tuple[bytes, bytes]]:
 
 def test_a_closed_store_refuses_reads(store_dir: str) -> None:
     store = ReopeningStore(lambda: open_leveldb(store_dir))
+    scan = store.iterate(b"")
+    next(scan)
     store.close()
+    with pytest.raises(ValueError, match="closed during a scan"):
+        next(scan)  # not an early, silent end
     store.close()  # twice is fine
     with pytest.raises(ValueError, match="closed"):
         store.get(b"a")
