@@ -47,7 +47,8 @@ DEFAULT_COMPRESS = False
 # looked past it): at 64, `bench run --txs 30000 --rate 1100` alternated wrote 12.9 instead
 # of 17.5 KB per transaction per node and spent 1.99 instead of 2.14 ms of node CPU per
 # transaction (median of 5 pairs). But at 16, `bench run --txs 60000 --rate 3500`
-# committed 7 % less in each of 3 pairs, with a higher p99. The streaming audit's memory
+# committed 7 % less in each of 3 pairs, with a higher p99, and left a node's anonymous
+# memory over 300,000 transactions as it was. The streaming audit's memory
 # no longer depends on it: it reopens the store it scans (ledger/storage/reopening.py).
 # docs/performance.md, "Table files of 16 MiB: tried, not kept".
 DEFAULT_TABLE_FILE_MB = 2
