@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import click
@@ -314,15 +315,9 @@ def _offline_store(home: str, genesis: Genesis, streaming: bool) -> Iterator[KVS
         err_console.print(f"[yellow]warning:[/] {warning}")
     with private_copy(data) as copy:
         # Streaming, the store is read in order once or twice: a small cache, few open
-        # table files, and reopened every so many bytes read so that what its tables
-        # mapped for them does not add up whatever their size (ledger/storage/reopening.py).
-        store: KVStore = (
-            ReopeningStore(
-                lambda: open_leveldb(copy, block_cache_mb=32, max_open_files=MAX_OPEN_FILES)
-            )
-            if streaming
-            else open_leveldb(copy)
-        )
+        # tables, reopened as it is read to unmap them (ledger/storage/reopening.py).
+        bounded = partial(open_leveldb, copy, block_cache_mb=32, max_open_files=MAX_OPEN_FILES)
+        store: KVStore = ReopeningStore(bounded) if streaming else open_leveldb(copy)
         try:
             stored = store.get(keys.GENESIS_HASH)
             if stored is not None and stored != genesis.hash:

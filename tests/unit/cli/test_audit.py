@@ -246,6 +246,17 @@ def leveldb_home(node: CliNode, path: Path) -> Path:
     return home
 
 
+def flip_receipt(home: Path) -> None:
+    """One bit of the stored receipt of block 2's transaction 1 flipped."""
+    store = open_leveldb(str(home / "data"))
+    value = bytearray(store.get(keys.receipt_key(2, 1)) or b"")
+    value[-1] ^= 0x01
+    batch = WriteBatch()
+    batch.put(keys.receipt_key(2, 1), bytes(value))
+    store.write(batch)
+    store.close()
+
+
 def test_cli_audit_home(node: CliNode, tmp_path: Path) -> None:
     home = leveldb_home(node, tmp_path)
     result = run(["audit", "verify", "--home", str(home), "--json", "--workers", "0"])
@@ -259,13 +270,7 @@ def test_cli_audit_home(node: CliNode, tmp_path: Path) -> None:
     assert parallel["rows_compared"] == doc["rows_compared"] and parallel["txs"] == doc["txs"]
     copy = tmp_path / "copy"
     shutil.copytree(home, copy)
-    store = open_leveldb(str(copy / "data"))
-    value = bytearray(store.get(keys.receipt_key(2, 1)) or b"")
-    value[-1] ^= 0x01
-    batch = WriteBatch()
-    batch.put(keys.receipt_key(2, 1), bytes(value))
-    store.write(batch)
-    store.close()
+    flip_receipt(copy)
     bad = run(["audit", "verify", "--home", str(copy), "--genesis", str(home / "genesis.json")])
     assert bad.exit_code == 1
     assert "audit FAILED" in bad.output and "receipt of transaction 1" in bad.output
@@ -293,13 +298,7 @@ def test_cli_streaming_audit_reopens_the_store_and_still_sees_every_row(
     doc = json.loads(streamed.stdout)
     assert doc["ok"] and doc["rows_compared"] == json.loads(whole.stdout)["rows_compared"]
     assert len(reopened) >= 10
-    store = open_leveldb(str(home / "data"))
-    value = bytearray(store.get(keys.receipt_key(2, 1)) or b"")
-    value[-1] ^= 0x01
-    batch = WriteBatch()
-    batch.put(keys.receipt_key(2, 1), bytes(value))
-    store.write(batch)
-    store.close()
+    flip_receipt(home)
     bad = run(["audit", "verify", "--home", str(home), "--streaming"])
     assert bad.exit_code == 1
     assert "audit FAILED" in bad.output and "receipt of transaction 1" in bad.output

@@ -3,7 +3,6 @@ and the integrity checks, whoever opens it."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from ledger.storage import (
     open_leveldb,
 )
 from tests.unit.ledger.storage.plyvel_spy import record_plyvel_options
+from tests.unit.ledger.storage.tables_kit import write_tables
 
 
 def test_every_open_passes_the_tuned_options(
@@ -47,15 +47,7 @@ def test_the_cache_and_buffer_sizes_are_the_callers(
 def _table_sizes(path: Path, table_file_mb: int) -> list[int]:
     """Sizes of the table files of 12 MiB of incompressible rows in hash-like random
     order, written through a 1 MiB memtable, then compacted (``compact_range``)."""
-    store = open_leveldb(str(path), create=True, write_buffer_mb=1, table_file_mb=table_file_mb)
-    rng = random.Random(7)
-    for _ in range(48):
-        batch = WriteBatch()
-        for _ in range(64):
-            batch.put(rng.randbytes(32), rng.randbytes(4096))
-        store.write(batch, sync=False)
-    store._db.compact_range()  # what a long-running store reaches by itself
-    store.close()
+    write_tables(str(path), table_file_mb, batches=48, rows=64, key_size=32, value_size=4096)
     return sorted(f.stat().st_size for f in path.iterdir() if f.suffix == ".ldb")
 
 

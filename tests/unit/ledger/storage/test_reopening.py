@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.storage import KVStore, WriteBatch, open_leveldb
-from ledger.storage.leveldb import LevelDBStore
 from ledger.storage.reopening import ReopeningStore
+from tests.unit.ledger.storage.tables_kit import write_tables
 
 KEYS = 600
 
@@ -137,16 +137,7 @@ def test_a_whole_scan_keeps_few_tables_mapped(tmp_path: Path) -> None:
     """A store of some 24 tables of 1 MiB: a plain scan ends with all of them mapped
     (LevelDB keeps at least 64 open); reopened every 2 MiB, no more than a few at once."""
     path = str(tmp_path / "db")
-    store = open_leveldb(path, create=True, write_buffer_mb=1, table_file_mb=1)
-    assert isinstance(store, LevelDBStore)
-    rng = random.Random(3)
-    for _ in range(24):
-        batch = WriteBatch()
-        for _ in range(1_000):
-            batch.put(rng.randbytes(16), rng.randbytes(1_000))
-        store.write(batch, sync=False)
-    store.compact(b"")
-    store.close()
+    write_tables(path, 1, batches=24, rows=1_000, key_size=16, value_size=1_000)
     tables = sum(name.endswith(".ldb") for name in os.listdir(path))
     assert tables >= 16
 
