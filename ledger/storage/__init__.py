@@ -48,8 +48,8 @@ DEFAULT_COMPRESS = False
 # of 17.5 KB per transaction per node and spent 1.99 instead of 2.14 ms of node CPU per
 # transaction (median of 5 pairs). But at 16, `bench run --txs 60000 --rate 3500`
 # committed 7 % less in each of 3 pairs, with a higher p99, and left a node's anonymous
-# memory over 300,000 transactions as it was. The streaming audit's memory
-# no longer depends on it: it reopens the store it scans (ledger/storage/reopening.py).
+# memory over 300,000 transactions as it was. The streaming audit's memory no longer
+# depends on it: it reopens the store it scans (ledger/storage/reopening.py).
 # docs/performance.md, "Table files of 16 MiB: tried, not kept".
 DEFAULT_TABLE_FILE_MB = 2
 
