@@ -56,6 +56,7 @@ class BatchUpdate:
         "fetched",
         "filed",
         "hashes",
+        "keys",
         "nodes",
         "olds",
         "paths",
@@ -65,7 +66,9 @@ class BatchUpdate:
     )
 
     def __init__(self, entries: list[Entry], tree: StateTree, at: bytes) -> None:
-        self.paths = [int.from_bytes(entry[0], "big") for entry in entries]
+        self.keys = [entry[0] for entry in entries]
+        """Each change's key hash, whose bits are its path (bit ``d`` = the side at depth ``d``)."""
+        self.paths = [int.from_bytes(key, "big") for key in self.keys]
         self.hashes = [entry[3] for entry in entries]
         self.tree = tree
         self.at = at
@@ -183,21 +186,21 @@ class BatchUpdate:
         Most of a batch's work happens below the levels its keys share, one key per
         subtree; a loop is much cheaper there than splitting a range at every level.
         """
-        path = self.paths[i]
+        key = self.keys[i]  # its bits read from the bytes: no 256-bit int made a level
         above: list[bytes] = []  # the internal nodes passed on the way down
         held: list[Page] = []  # the old page holding each of them
         old, level = node_hash, depth
         while old != EMPTY_ROOT:
             node = page.get(old)  # self.page_of(), inlined: the hottest lookup of an update
             if node is None:
-                page = self.fetch(old, level, at, path)
+                page = self.fetch(old, level, at, self.paths[i])
                 node = page[old]
             if node[0] != NODE_TAG:
                 new = self.build(level, i, i + 1, node, old)
                 break
             above.append(node)
             held.append(page)
-            right = (path >> (255 - level)) & 1
+            right = (key[level >> 3] >> (7 - (level & 7))) & 1
             old = node[33:65] if right else node[1:33]
             if level & PAGE_MASK == PAGE_MASK:  # the next node starts a page: where it is
                 at = node[73:81] if right else node[65:73]
@@ -211,7 +214,7 @@ class BatchUpdate:
         for up in range(level - 1, depth - 1, -1):
             parent = above.pop()
             parent_page = held.pop()
-            right = (path >> (255 - up)) & 1
+            right = (key[up >> 3] >> (7 - (up & 7))) & 1
             if lone:
                 sibling = parent[1:33] if right else parent[33:65]
                 if sibling == EMPTY_ROOT:
