@@ -96,9 +96,7 @@ class ReopeningStore:
             self._reopen()
 
     def _reopen(self) -> None:
-        self._close_scans()
-        self.store.close()
-        self._store = None
+        self.close()
         self._store = self._open()
         self._read = 0
         self.reopened += 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,10 +30,6 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     store.write(batch)
     store.close()
     return path
-
-
-def _scan(store: KVStore, prefix: bytes, start: bytes | None, reverse: bool) -> Iterator[bytes]:
-    return (k for k, _ in store.iterate(prefix, start=start, reverse=reverse))
 
 
 scans = st.tuples(
