@@ -11,7 +11,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ledger.crypto import PrivateKey
+from ledger.errors import StorageError
 from ledger.head import HeadStatement
+from ledger.storage.leveldb import LevelDBStore
 from node.api.metrics import Metrics
 from node.chain import ChainStore
 from node.config import NodeConfig
@@ -49,18 +51,30 @@ class Duties(Protocol):
     def stop_to_rotate(self) -> None: ...
 
 
+def store_buffers(store: object) -> int | None:
+    """LevelDB's estimate of its memtables and block cache (None: another store, or one
+    that cannot say: its failure is reported where the node reads or writes it)."""
+    if not isinstance(store, LevelDBStore):
+        return None
+    try:
+        return store.memory_bytes()[0]
+    except StorageError:
+        return None
+
+
 async def keep_in_touch(node: Duties) -> None:
     """Each second: tell the peers our height, drop pending transactions past
     ``[mempool] pending_ttl_s``, resend our own consensus messages, ask for missing blocks,
     lower the threads Python does not run — LevelDB's compactions among them — once they
-    are there (node/storage_priority.py), and every ``[storage] heap_trim_s`` hand the
-    C heap's freed pages back to the system (node/heap_trim.py)."""
+    are there (node/storage_priority.py), and every ``[storage] heap_trim_s`` — or as
+    soon as LevelDB has freed a memtable — hand the C heap's freed pages back to the
+    system (node/heap_trim.py)."""
     storage_threads = StorageThreadPriority(node.config.storage.compaction_nice)
     heap = HeapTrim(node.config.storage.heap_trim_s)
     while True:
         await asyncio.sleep(STATUS_INTERVAL_S)
         storage_threads.check()
-        trimmed_s = heap.check()
+        trimmed_s = heap.check(store_buffers(node.chain.store))
         if trimmed_s is not None:
             node.metrics.heap_trimmed(trimmed_s)
         node.peers.broadcast(StatusMsg(node.chain.head().height))

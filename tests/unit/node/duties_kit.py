@@ -15,13 +15,16 @@ def _ignore(seconds: float) -> None:
 
 
 def idle_node(
-    config: NodeConfig, heap_trimmed: Callable[[float], object] = _ignore
+    config: NodeConfig,
+    heap_trimmed: Callable[[float], object] = _ignore,
+    store: object = None,
 ) -> SimpleNamespace:
-    """``config``'s node; ``heap_trimmed`` receives what the metrics would count."""
+    """``config``'s node; ``heap_trimmed`` receives what the metrics would count;
+    ``store``: the chain's store (none by default)."""
     return SimpleNamespace(
         config=config,
         peers=SimpleNamespace(broadcast=lambda msg: None, peers={}),
-        chain=SimpleNamespace(head=lambda: SimpleNamespace(height=1)),
+        chain=SimpleNamespace(head=lambda: SimpleNamespace(height=1), store=store),
         mempool=SimpleNamespace(expire=lambda now: False),
         consensus_started=False,
         syncer=SimpleNamespace(maybe_request=lambda: None),

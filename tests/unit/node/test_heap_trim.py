@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
+from ledger.storage import WriteBatch
+from ledger.storage.leveldb import LevelDBStore
+from ledger.storage.memory import MemoryStore
 from node import background, heap_trim
 from node.config import NodeConfig
-from node.heap_trim import HeapTrim
+from node.heap_trim import FREED_BYTES_DUE, HeapTrim
 from tests.unit.node.duties_kit import idle_node
 
 _FRAGMENTED_HEAP = """
@@ -70,6 +76,80 @@ def test_a_trim_at_most_once_an_interval() -> None:
     assert calls == [0, 0] and first == pytest.approx(0.002) and second == pytest.approx(0.002)
 
 
+def test_a_trim_as_soon_as_the_stores_buffers_have_shrunk() -> None:
+    """A written-out memtable's pages go back at the next check, not an interval later;
+    a smaller drop, a rise or a store without an estimate waits for the interval."""
+    now = [0.0]
+    calls: list[int] = []
+    trimmer = HeapTrim(10, trim=lambda pad: calls.append(pad) or 1, clock=lambda: now[0])
+    mib = 1024 * 1024
+    for buffers in (60 * mib, 61 * mib, 61 * mib - FREED_BYTES_DUE + 1, None, 70 * mib):
+        now[0] += 1
+        assert trimmer.check(buffers) is None
+    now[0] += 1
+    assert trimmer.check(70 * mib - FREED_BYTES_DUE) is not None  # a memtable freed
+    assert calls == [0]
+    now[0] += 1
+    assert trimmer.check(5 * mib) is not None  # and the next one, a second later
+    now[0] += 1
+    assert trimmer.check(5 * mib) is None
+    assert calls == [0, 0]
+    assert HeapTrim(0, trim=lambda pad: calls.append(pad) or 1).check(0) is None  # off
+    assert calls == [0, 0]
+
+
+def test_leveldbs_estimate_drops_when_a_memtable_is_written_out(tmp_path: Path) -> None:
+    """What the trim waits for: a full memtable written to a table file is freed, and
+    LevelDB's own estimate (what the node's loop reads) falls by at least the trigger."""
+    mib = 1024 * 1024
+    store = LevelDBStore(
+        str(tmp_path / "db"), create=True, block_cache_bytes=8 * mib, write_buffer_bytes=16 * mib
+    )
+    try:
+        highest = lowest_since = store.memory_bytes()[0]
+        deadline = time.monotonic() + 30
+        for i in range(400):  # ~40 MB of incompressible rows: two memtables and more
+            batch = WriteBatch()
+            for j in range(100):
+                batch.put(b"k%06d%03d" % (i, j), os.urandom(1000))
+            store.write(batch, sync=False)
+            used = store.memory_bytes()[0]
+            if used > highest:
+                highest = lowest_since = used
+            lowest_since = min(lowest_since, used)
+            if highest - lowest_since >= FREED_BYTES_DUE or time.monotonic() > deadline:
+                break
+        assert highest > 16 * mib  # a memtable filled
+        assert highest - lowest_since >= FREED_BYTES_DUE
+    finally:
+        store.close()
+
+
+async def test_the_node_reads_the_stores_buffers_each_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The wiring: LevelDB's estimate goes to each check; another store gives None."""
+    seen: list[int | None] = []
+
+    class Recording(HeapTrim):
+        def check(self, buffers: int | None = None) -> float | None:
+            seen.append(buffers)
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(background, "HeapTrim", Recording)
+    monkeypatch.setattr(background, "STATUS_INTERVAL_S", 0.0)
+    config = NodeConfig(name="busan-0")
+    config.storage.compaction_nice = 0
+    leveldb = LevelDBStore(str(tmp_path / "db"), create=True)
+    try:
+        for store in (leveldb, MemoryStore()):
+            with pytest.raises(asyncio.CancelledError):
+                await background.keep_in_touch(idle_node(config, store=store))
+        assert seen[0] == leveldb.memory_bytes()[0] and seen[1] is None
+    finally:
+        leveldb.close()
+
+
 @pytest.mark.parametrize("interval_s", [0, 10])
 def test_no_trim_when_off_or_without_glibc(interval_s: int) -> None:
     calls: list[int] = []
@@ -94,7 +174,7 @@ async def test_the_node_checks_each_second_with_its_setting(
     counted: list[float] = []
 
     class Recording(HeapTrim):
-        def check(self) -> float | None:
+        def check(self, buffers: int | None = None) -> float | None:
             intervals.append(self.interval_s)
             if len(intervals) == 3:
                 raise asyncio.CancelledError
