@@ -147,6 +147,28 @@ def test_gossip_remembers_at_most_max_seen_frames(monkeypatch: pytest.MonkeyPatc
     assert not gossip.frame_seen(frames[49]) and gossip.frame_seen(frames[50])
 
 
+def test_gossip_forgets_a_frame_seen_more_than_a_minute_ago() -> None:
+    """At a low rate the count bound would keep a quarter of an hour of frames: a frame
+    is remembered for SEEN_FOR_S seconds only, so the memory follows the traffic."""
+    kit = Kit()
+    gossip = Gossip(cast(Any, None), kit.genesis, kit.chain, EvidencePool(kit.store), Metrics())
+    now = [1000.0]
+    gossip.clock = lambda: now[0]
+    for i in range(600):  # ten frames a second for a minute
+        assert gossip.mark_seen(b"frame %d" % i)
+        now[0] += 0.1
+    assert len(gossip._seen) == 600 and gossip.frame_seen(b"frame 0")
+    assert not gossip.mark_seen(b"frame 0")  # a copy within the minute: dropped
+    now[0] += 5.0
+    assert gossip.mark_seen(b"frame 600")
+    assert not gossip.frame_seen(b"frame 0") and gossip.frame_seen(b"frame 60")
+    assert len(gossip._seen) == 600 - 50 + 1  # the frames of the first 5.1 s are gone
+    now[0] += 61.0
+    assert gossip.mark_seen(b"frame 601")
+    assert list(gossip._seen.values()) == [now[0]]  # only the newest: the rest expired
+    assert gossip.mark_seen(b"frame 0")  # forgotten: taken (and handled) again
+
+
 def test_the_rendered_answer_cache_is_bounded_in_bytes() -> None:
     cache = AnswerCache(max_bytes=4000)
     for i in range(10):
