@@ -14,6 +14,7 @@ from ledger.block import Block
 from ledger.votes import Proposal, Vote, VoteType
 from node.consensus import effects as fx
 from node.consensus.types import Limits
+from node.gossip import SEEN_FOR_S
 from node.peers import MINOR, SEVERE, Peer
 from node.runtime import Node
 from node.wire import (
@@ -222,4 +223,40 @@ async def test_stale_and_far_ahead_votes_are_not_relayed_even_when_forged(
     assert node.core.counters["stale_height"] == 2
     assert node.core.counters["height_out_of_window"] == 1
     assert blamed == []  # late or early is not misbehaviour
+    node.driver._cancel_timers()
+
+
+async def test_a_vote_forgotten_by_dedup_is_handled_once_more_and_taken_only_once() -> None:
+    """Gossip remembers a frame for SEEN_FOR_S seconds: a copy that comes later is
+    decoded and handled again — the core counts it a duplicate and keeps one vote — and
+    relayed once more, after which it is remembered again (no relay loop)."""
+    node = make_node()
+    node.consensus_started = True
+    node.driver.start()
+    now = [1000.0]
+    node.gossip.clock = lambda: now[0]
+    peers = {i: fake_peer(i) for i in (1, 2, 3)}
+    node.peers.peers.update({p.key: p for p in peers.values()})
+
+    def relayed() -> list[int]:  # frames queued for each peer since the last call
+        return [len(sent(p)) for p in peers.values()]
+
+    height = node.core.height
+    vote = VoteMsg(Vote.create(VALIDATOR_KEYS[1], CHAIN, PREVOTE, height, 0, b"\x01" * 32))
+    await node.gossip.on_message(peers[1], vote)
+    assert node.core.holds(vote.vote) and relayed() == [0, 1, 1]
+    await node.gossip.on_message(peers[2], vote)  # a relayed copy within the minute
+    assert relayed() == [0, 0, 0]
+    duplicates = node.core.counters["duplicate"]
+    now[0] += SEEN_FOR_S + 1
+    other = VoteMsg(Vote.create(VALIDATOR_KEYS[2], CHAIN, PREVOTE, height, 0, b"\x01" * 32))
+    await node.gossip.on_message(peers[2], other)  # a newer frame: the old one expires
+    assert not node.gossip.frame_seen(encode_message(vote)) and relayed() == [1, 0, 1]
+    await node.gossip.on_message(peers[3], vote)  # a re-send after it was forgotten
+    assert node.core.counters["duplicate"] == duplicates + 1
+    rs = node.core.round_state(0)
+    assert rs is not None and rs.prevotes.total == 2  # one vote of each validator
+    assert relayed() == [0, 1, 0]  # relayed again, to all but its sender and its author
+    await node.gossip.on_message(peers[2], vote)  # remembered again: dropped
+    assert node.core.counters["duplicate"] == duplicates + 1 and relayed() == [0, 0, 0]
     node.driver._cancel_timers()
