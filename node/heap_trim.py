@@ -53,8 +53,9 @@ class HeapTrim:
     """Calls ``malloc_trim(0)`` once every ``interval_s`` seconds (0: never), and sooner
     when the store's buffers have just shrunk by ``FREED_BYTES_DUE``.
 
-    :meth:`check` is called once a second from the node's background loop; it costs a
-    clock read unless a trim is due.
+    :meth:`check` is called once a second from the node's background loop with LevelDB's
+    estimate (a property read under LevelDB's lock); it costs a clock read and a
+    comparison unless a trim is due.
     """
 
     def __init__(
