@@ -155,14 +155,14 @@ def test_gossip_forgets_a_frame_seen_more_than_a_minute_ago() -> None:
     now = [1000.0]
     gossip.clock = lambda: now[0]
     for i in range(600):  # ten frames a second for a minute
+        now[0] = 1000.0 + i / 10  # each time computed, not summed: no rounding drift
         assert gossip.mark_seen(b"frame %d" % i)
-        now[0] += 0.1
     assert len(gossip._seen) == 600 and gossip.frame_seen(b"frame 0")
     assert not gossip.mark_seen(b"frame 0")  # a copy within the minute: dropped
-    now[0] += 5.0
+    now[0] = 1065.0  # frame 50 came at 1005.0, exactly a minute before: still kept
     assert gossip.mark_seen(b"frame 600")
     assert not gossip.frame_seen(b"frame 0") and gossip.frame_seen(b"frame 60")
-    assert len(gossip._seen) == 600 - 50 + 1  # the frames of the first 5.1 s are gone
+    assert len(gossip._seen) == 600 - 50 + 1  # the frames of the first 5 s are gone
     now[0] += 61.0
     assert gossip.mark_seen(b"frame 601")
     assert list(gossip._seen.values()) == [now[0]]  # only the newest: the rest expired
