@@ -13,6 +13,7 @@ from typing import Protocol
 from ledger.crypto import PrivateKey
 from ledger.errors import StorageError
 from ledger.head import HeadStatement
+from ledger.storage import KVStore
 from ledger.storage.leveldb import LevelDBStore
 from node.api.metrics import Metrics
 from node.chain import ChainStore
@@ -36,6 +37,9 @@ class Duties(Protocol):
     """What the loops read of the node (:class:`node.runtime.Node`)."""
 
     config: NodeConfig
+    store: KVStore
+    """The node's own store (LevelDB on a running node); ``chain`` reads and writes it
+    through its write-behind queue."""
     chain: ChainStore
     gossip: Gossip
     key: PrivateKey
@@ -74,7 +78,7 @@ async def keep_in_touch(node: Duties) -> None:
     while True:
         await asyncio.sleep(STATUS_INTERVAL_S)
         storage_threads.check()
-        trimmed_s = heap.check(store_buffers(node.chain.store))
+        trimmed_s = heap.check(store_buffers(node.store))
         if trimmed_s is not None:
             node.metrics.heap_trimmed(trimmed_s)
         node.peers.broadcast(StatusMsg(node.chain.head().height))

@@ -20,11 +20,12 @@ def idle_node(
     store: object = None,
 ) -> SimpleNamespace:
     """``config``'s node; ``heap_trimmed`` receives what the metrics would count;
-    ``store``: the chain's store (none by default)."""
+    ``store``: the node's own store (none by default)."""
     return SimpleNamespace(
         config=config,
+        store=store,
         peers=SimpleNamespace(broadcast=lambda msg: None, peers={}),
-        chain=SimpleNamespace(head=lambda: SimpleNamespace(height=1), store=store),
+        chain=SimpleNamespace(head=lambda: SimpleNamespace(height=1)),
         mempool=SimpleNamespace(expire=lambda now: False),
         consensus_started=False,
         syncer=SimpleNamespace(maybe_request=lambda: None),

@@ -19,6 +19,8 @@ from ledger.storage.memory import MemoryStore
 from node import background, heap_trim
 from node.config import NodeConfig
 from node.heap_trim import FREED_BYTES_DUE, HeapTrim
+from node.write_behind import WriteBehind
+from tests.unit.node.chainkit import make_node
 from tests.unit.node.duties_kit import idle_node
 
 _FRAGMENTED_HEAP = """
@@ -128,7 +130,10 @@ def test_leveldbs_estimate_drops_when_a_memtable_is_written_out(tmp_path: Path) 
 async def test_the_node_reads_the_stores_buffers_each_check(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The wiring: LevelDB's estimate goes to each check; another store gives None."""
+    """The wiring, on a real node: its own LevelDB store's estimate goes to each check,
+    not the write-behind queue its chain writes through (which has none: until
+    2026-12-07 the loop asked that one, and the trim on a freed memtable never fired);
+    a node on a memory store gives None."""
     seen: list[int | None] = []
 
     class Recording(HeapTrim):
@@ -138,16 +143,19 @@ async def test_the_node_reads_the_stores_buffers_each_check(
 
     monkeypatch.setattr(background, "HeapTrim", Recording)
     monkeypatch.setattr(background, "STATUS_INTERVAL_S", 0.0)
-    config = NodeConfig(name="busan-0")
-    config.storage.compaction_nice = 0
     leveldb = LevelDBStore(str(tmp_path / "db"), create=True)
-    try:
-        for store in (leveldb, MemoryStore()):
+    estimates = []
+    for store in (leveldb, MemoryStore()):
+        node = make_node(store=store)
+        node.config.storage.compaction_nice = 0  # leave this process's threads alone
+        assert isinstance(node.chain.store, WriteBehind)  # as on a running node
+        try:
             with pytest.raises(asyncio.CancelledError):
-                await background.keep_in_touch(idle_node(config, store=store))
-        assert seen[0] == leveldb.memory_bytes()[0] and seen[1] is None
-    finally:
-        leveldb.close()
+                await background.keep_in_touch(node)
+            estimates.append(background.store_buffers(store))
+        finally:
+            node.chain.store.close()  # and the store under it
+    assert seen == estimates and seen[0] == estimates[0] is not None and seen[1] is None
 
 
 @pytest.mark.parametrize("interval_s", [0, 10])
