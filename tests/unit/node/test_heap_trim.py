@@ -155,7 +155,7 @@ async def test_the_node_reads_the_stores_buffers_each_check(
             estimates.append(background.store_buffers(store))
         finally:
             node.chain.store.close()  # and the store under it
-    assert seen == estimates and seen[0] == estimates[0] is not None and seen[1] is None
+    assert seen == estimates and estimates[0] is not None and estimates[1] is None
 
 
 @pytest.mark.parametrize("interval_s", [0, 10])
