@@ -17,13 +17,12 @@ def _ignore(seconds: float) -> None:
 def idle_node(
     config: NodeConfig,
     heap_trimmed: Callable[[float], object] = _ignore,
-    store: object = None,
 ) -> SimpleNamespace:
-    """``config``'s node; ``heap_trimmed`` receives what the metrics would count;
-    ``store``: the node's own store (none by default)."""
+    """``config``'s node, with no store of its own; ``heap_trimmed`` receives what the
+    metrics would count."""
     return SimpleNamespace(
         config=config,
-        store=store,
+        store=None,
         peers=SimpleNamespace(broadcast=lambda msg: None, peers={}),
         chain=SimpleNamespace(head=lambda: SimpleNamespace(height=1)),
         mempool=SimpleNamespace(expire=lambda now: False),
