@@ -233,9 +233,10 @@ class ConsensusConfig:
     # a validator signs "my head at time T" this often, and gossips it (ledger/head.py)
     head_statement_interval_ms: int = field(default=2000, metadata=_range(500, 60_000))
     # a proposer announces its block's body before executing it, and a validator executes
-    # an announced body at once instead of after the proposal (node/speculation.py); off
-    # by default: docs/performance.md, "Executing the proposal ahead"
-    speculate: bool = field(default=False, metadata=_check(_flag))
+    # an announced body at once instead of after the proposal (node/speculation.py); on
+    # since admission judges a budget of blocks: docs/performance.md, "Judged over a
+    # budget of blocks"
+    speculate: bool = field(default=True, metadata=_check(_flag))
 
 
 # --- state snapshots (docs/operations.md, "Joining by state sync") ---------------------------
