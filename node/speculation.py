@@ -19,9 +19,10 @@ thus costs each validator at most one wasted execution a round — what a propos
 own may cost already — and decides nothing: a body that does not match its proposal
 is dropped unused.
 
-On only with ``[consensus] speculate = true`` (off by default: on the bench machine it
-raised the rate above saturation but also the accepted p99 there; docs/performance.md,
-"Executing the proposal ahead").
+On with ``[consensus] speculate = true``, the default since admission judges the waits
+of a budget of blocks together (at first it raised the rate above saturation but also
+the accepted p99 there; docs/performance.md, "Executing the proposal ahead" and "Judged
+over a budget of blocks").
 """
 
 from __future__ import annotations
