@@ -44,7 +44,7 @@ the last change, a rise for half of it; growing at every commit, a node raised i
 capacity from 885 to 1,726 before the first longer wait came back (measured). It stays
 within ``floor_txs`` and :data:`MAX_CAPACITY_TXS` and starts at ``start_txs``.
 
-**Slow start** (as TCP's, RFC 5681 §3.1): while a block's waits have stayed under
+**Slow start** (as TCP's, RFC 5681 §3.1): while the judged waits have stayed under
 :data:`SLOW_START_UNTIL` of the budget (half the headroom: a doubling of the pool at
 most doubles its waits, so one cannot jump past :data:`HEADROOM`), each rise doubles the
 capacity instead of adding a tenth; once a wait reaches it, never again. Growing by a
@@ -95,14 +95,14 @@ FLOOR_TXS = 50  # the capacity never goes lower: however slow the commits, no st
 START_TXS = 500  # the capacity before any wait was measured
 MAX_CAPACITY_TXS = 1 << 20  # the mempool's own limits are far lower
 INCREASE = 1.1  # while clients were turned away and the waits were short
-SLOW_START_INCREASE = 2.0  # the same, until a block's waits first reach SLOW_START_UNTIL
+SLOW_START_INCREASE = 2.0  # the same, until the judged waits first reach SLOW_START_UNTIL
 DECREASE = 0.8  # when the waits were over the budget, at most once per budget_s
 GROW_EVERY = 0.5  # of budget_s: how often the capacity may grow
 TARGET = 0.55  # "long": over this part of the budget — the margin the p99 may overshoot by
 HEADROOM = 0.4  # "short": under this part of the budget
 SLOW_START_UNTIL = HEADROOM / 2  # a doubling at most doubles the waits: not past HEADROOM
 WAIT_QUANTILE = 0.99  # of the judged waits, what is compared
-JUDGE_WINDOW = 1.0  # of budget_s: the waits of the blocks committed this long ago are judged
+JUDGE_WINDOW = 1.0  # of budget_s: the blocks committed within this of a commit are judged with it
 MAX_JUDGED_WAITS = 1 << 14  # the waits kept for judging, at most (oldest blocks dropped)
 LOCAL_SAMPLE_MIN = 20  # a block's own-client waits that are enough to judge by
 UNBOUNDED = 1 << 62  # room when the budget is off
@@ -129,7 +129,7 @@ class LatencyBudget:
         self._capacity = float(max(floor_txs, start_txs))
         self._turned_away = False  # clients were refused since the last commit
         self.turned_away_last_height = False  # clients were refused in the last height
-        self._slow_start = True  # no block's waits have reached SLOW_START_UNTIL yet
+        self._slow_start = True  # the judged waits have not reached SLOW_START_UNTIL yet
         self._changed_at = -math.inf  # when the capacity last moved
         self.min_share = 1.0 / max(1, entry_points)
         self._commits: deque[tuple[float, int]] = deque()  # (time, txs), oldest first
@@ -195,7 +195,7 @@ class LatencyBudget:
 
     @property
     def slow_start(self) -> bool:
-        """Whether the capacity still doubles at each rise (no block's waits reached
+        """Whether the capacity still doubles at each rise (the judged waits have not reached
         :data:`SLOW_START_UNTIL` of the budget yet)."""
         return self._slow_start
 
