@@ -41,6 +41,7 @@ from benchmarks.driver import (
     fetch_blocks,
     receipt_codes,
 )
+from benchmarks.phases import phase_figures, phase_totals
 from benchmarks.profile import Profiler, summary
 from benchmarks.results import NodeUse, figures, node_use, outcome
 from benchmarks.workload import Workload, bench_workload
@@ -254,6 +255,7 @@ async def _measure(
     names = [n.name for n in cluster.nodes]
     before, data_before = cluster.samples(), cluster.data_bytes()
     busy_before, client_before = machine_busy_s(), os.times()
+    phases_before = await phase_totals(http, urls)
     profiler = _start_profiler(opts, cluster)
     anon = AnonSampler({n.name: n.pid for n in cluster.nodes if n.pid})
     anon.start()
@@ -265,6 +267,7 @@ async def _measure(
             profiler.stop()
     after, data_after = cluster.samples(), cluster.data_bytes()
     busy = machine_busy_s() - busy_before
+    phases = phase_figures(phases_before, await phase_totals(http, urls))
     client_cpu = _cpu_since(client_before)
     tip = max(w.height for w in watches)
     console.print(f"  fetching blocks {base + 1}..{tip} to match transactions…")
@@ -282,6 +285,7 @@ async def _measure(
     doc["longest_block_gaps"] = _longest_gaps(watches[0], base, tip)
     doc |= _cpu_figures(use, o.committed, ceil.cores, busy, client_cpu)
     doc["wall_s"] = round(log.ended - log.began, 1)
+    doc["height_phase_ms"] = phases  # mean per phase over the nodes' measured heights
     doc["lost_examples"] = [work.items[i].hash.hex() for i in o.lost[:5]]
     if profiler is not None:
         doc["profile"] = {name: summary(profiler.file(name)) for name in profiler.pids}

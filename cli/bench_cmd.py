@@ -213,7 +213,18 @@ def _latency_rows(doc: dict[str, Any]) -> list[Row]:
         ),
         ("rounds per height", doc["rounds_per_height"], str(doc["rounds_histogram"])),
         ("longest block gap", doc["max_block_gap_s"], "s between announcements"),
+        ("a height's phases", _phases(doc.get("height_phase_ms", {})), "ms, mean over the nodes"),
     ]
+
+
+def _phases(phases: dict[str, float]) -> str:
+    """``propose 405 (wait 205, build 196), validate 0.1, ...`` (node/height_phases.py)."""
+    if not phases:
+        return "-"
+    inner = ", ".join(f"{p} {phases[p]:,}" for p in ("wait", "build") if p in phases)
+    out = [f"propose {phases['propose']:,}" + (f" ({inner})" if inner else "")]
+    out += [f"{p} {phases[p]:,}" for p in ("validate", "prevotes", "precommits") if p in phases]
+    return ", ".join(out)
 
 
 def _cost_rows(doc: dict[str, Any]) -> list[Row]:

@@ -8,7 +8,7 @@ commit by consensus the peers also hear our new height.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ledger.block import Block, Receipt
@@ -34,16 +34,24 @@ class CommitFanout:
     peers: PeerManager
 
     def by_consensus(
-        self, block: Block, block_time_s: float, done: ExecutedBlock | None, rounds: int
+        self,
+        block: Block,
+        block_time_s: float,
+        done: ExecutedBlock | None,
+        rounds: int,
+        phases: Mapping[str, float] | None = None,
     ) -> None:
         """``done``: the block as executed, if it is this one (receipts in memory: no
-        read-back); ``rounds``: how many rounds the height took."""
+        read-back); ``rounds``: how many rounds the height took; ``phases``: where its
+        time went, when this validator measured it (node/height_phases.py)."""
         if done is not None and done.block is block:
             receipts = done.receipts
         else:
             receipts = self.chain.receipts(block.height)
         self.events.publish(BlockPublished(block, tuple(receipts)))
         self.metrics.observe_commit(block.height, len(block.txs), block_time_s, rounds)
+        if phases:
+            self.metrics.observe_phases(phases)
         now = time.monotonic()
         pool = self.mempool
         waits = [now - arrived for arrived in pool.committed_arrivals]

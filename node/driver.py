@@ -18,13 +18,14 @@ from typing import Protocol
 from ledger.block import Block
 from ledger.errors import LedgerError, StorageError
 from ledger.evidence import Evidence, describe_evidence
-from ledger.votes import Proposal, Vote
+from ledger.votes import Proposal, Vote, VoteType
 from node.consensus import effects as fx
 from node.consensus import events as ev
 from node.consensus.core import ConsensusCore
 from node.consensus.timeouts import TimeoutConfig
 from node.consensus.types import Step
 from node.executor import ExecutedBlock, Executor, InvalidBlock
+from node.height_phases import HeightPhases
 from node.mempool import Mempool
 from node.round_watch import RoundWatch
 from node.speculation import Pending, Speculation
@@ -142,6 +143,8 @@ class ConsensusDriver:
         self._timers: set[asyncio.TimerHandle] = set()
         self._pending: set[asyncio.Task[None]] = set()
         self.rounds = RoundWatch()  # logs why a height needed another round
+        self.phases = HeightPhases(self.timer())  # where a height's time goes (metrics)
+        self.last_phases: dict[str, float] | None = None  # of the last height, for host.committed
         # announced bodies executed ahead of their proposals (node/speculation.py)
         self.speculation = Speculation(executor, Pending(mempool.pick, self.proposal_awaited))
         self.speculate = speculate
@@ -168,6 +171,8 @@ class ConsensusDriver:
             if not known and not kept and self.blocks.get(block_hash) is msg.block:
                 del self.blocks[block_hash]
             if kept and p.height == self.core.height:
+                if p.round == 0:
+                    self.phases.mark(p.height, "proposal", self.timer())
                 window_s = self._propose_window_s(p.round)
                 age_s = self.clock() - msg.block.header.time_ms / 1000
                 self.rounds.proposal_arrived(
@@ -236,6 +241,7 @@ class ConsensusDriver:
         self.own_messages.clear()
         self._resends = 0
         self.rounds.committed(height, 0, self.timer())
+        self.phases.committed(height, 1, self.timer())  # by catch-up: not measured
         self._run(self.core.handle(self._committed(height)))
         self._release_announce()
 
@@ -312,6 +318,8 @@ class ConsensusDriver:
             msg: ProposalMsg | VoteMsg = framed(ProposalMsg(message, block))
         else:
             msg = framed(VoteMsg(message))
+        if message.round == 0:
+            self.phases.mark(message.height, _phase_mark(message), self.timer())
         self.own_messages.append(msg)
         self.network.broadcast_consensus(msg)
 
@@ -387,6 +395,8 @@ class ConsensusDriver:
         executed = self.executor.build_block(txs, time_ms, self.core_key(), last_cert, evidence)
         built_s = self.timer() - started
         self._observe_cost(len(txs), built_s)
+        if round_ == 0:
+            self.phases.built(height, started, built_s)
         self._warn_if_late(height, round_, len(txs), self.clock() - round_started, built_s)
         self.blocks[executed.block.hash] = executed.block
         self._run(self.core.handle(ev.ValueReady(height, round_, executed.block.hash)))
@@ -493,6 +503,7 @@ class ConsensusDriver:
         self._height_started = now
         self.rounds_at_commit = c.round + 1
         self.rounds.committed(c.height, c.round, self.timer())
+        self.last_phases = self.phases.committed(c.height, c.round, self.timer())
         self.last_committed = executed
         self.host.committed(executed.block, block_time)
         # Keep the blocks of proposals for later heights: the core buffered those proposals
@@ -531,3 +542,10 @@ class ConsensusDriver:
             self._store_failed(exc)
         else:
             log.error("consensus task failed", exc_info=exc)
+
+
+def _phase_mark(message: Proposal | Vote) -> str:
+    """What casting ``message`` marks in its height (node/height_phases.py)."""
+    if isinstance(message, Proposal):
+        return "proposal"
+    return "prevote" if message.type == VoteType.PREVOTE else "precommit"

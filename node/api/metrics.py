@@ -8,6 +8,7 @@ latencies and samples the mempool size at scrape time.
 Hooks the runtime calls:
 
 * :meth:`Metrics.observe_commit` after each committed block;
+* :meth:`Metrics.observe_phases` after a height this validator measured (round 0);
 * :meth:`Metrics.set_peers` when a peer link opens or closes;
 * :meth:`Metrics.set_sync` while catching up (0.0 .. 1.0, 1.0 when in sync);
 * :meth:`Metrics.set_mempool` (optional: ``/metrics`` also samples it itself).
@@ -35,6 +36,7 @@ from node.bounded import BoundedPart
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BLOCK_TIME_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 _ROUND_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16)
+_PHASE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -58,6 +60,16 @@ class Metrics:
             "cityledger_block_time_seconds",
             "Time between consecutive committed blocks",
             buckets=_BLOCK_TIME_BUCKETS,
+            registry=r,
+        )
+        self.height_phase = Histogram(
+            "cityledger_height_phase_seconds",
+            "Where a height decided in round 0 spent its time, as this validator saw it: "
+            "propose (previous commit to the proposal in hand; of it, at the proposer: wait, "
+            "to its build's start, and build), validate (to its prevote), prevotes (to its "
+            "precommit), precommits (to the decision) (node/height_phases.py)",
+            ["phase"],
+            buckets=_PHASE_BUCKETS,
             registry=r,
         )
         self.txs_committed = Counter(
@@ -189,6 +201,11 @@ class Metrics:
             self.block_time.observe(block_time_s)
         self.rounds.observe(max(1, rounds))
         self.last_rounds.set(max(1, rounds))
+
+    def observe_phases(self, phases: Mapping[str, float]) -> None:
+        """The phases of a height just committed (node/height_phases.py)."""
+        for phase, seconds in phases.items():
+            self.height_phase.labels(phase).observe(seconds)
 
     def set_peers(self, n: int) -> None:
         self.peers.set(n)

@@ -48,6 +48,10 @@ def test_a_small_run_commits_every_valid_transaction_and_refuses_the_invalid(
     for key in ("committed_tps", "p50_ms", "p99_ms", "ceiling_tps", "efficiency", "peak_rss_mb"):
         assert doc[key] > 0, key
     assert doc["efficiency"] == pytest.approx(doc["committed_tps"] / doc["ceiling_tps"], abs=0.001)
+    # one validator proposes every height: all its phases, its build among them
+    phases = doc["height_phase_ms"]
+    assert set(phases) == {"propose", "wait", "build", "validate", "prevotes", "precommits"}
+    assert all(ms >= 0 for ms in phases.values()) and phases["build"] <= phases["propose"]
     assert doc["options"]["settings"] == ["storage.block_cache_mb=16"]
     config = Home(str(home / "net" / "busan-0")).load_config()
     assert config.storage.block_cache_mb == 16  # the override reached the node's config

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,20 @@ def test_a_network_executing_proposals_ahead_commits_one_chain(tmp_path: Path) -
             get(n, "/v1/status")["consensus"]["speculation"].get("executed", 0) for n in nodes
         )
         assert executed > 0, logs(network)
+        # every validator measured where its heights' time went; the proposers their builds
+        measured = [height_phase_counts(n) for n in nodes]
+        assert all(m.get("propose", 0) > 0 and m.get("precommits", 0) > 0 for m in measured)
+        assert sum(m.get("build", 0) for m in measured) > 0, measured
+
+
+def height_phase_counts(entry: object) -> dict[str, float]:
+    """How many heights the node measured, by phase (cityledger_height_phase_seconds)."""
+    from benchmarks.phases import parse_phases
+
+    url = entry.url  # type: ignore[attr-defined]
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {phase: count for phase, (_, count) in parse_phases(text).items()}
 
 
 def _committed(entry: object, txs: list[Transaction]) -> bool:
