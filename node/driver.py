@@ -241,7 +241,7 @@ class ConsensusDriver:
         self.own_messages.clear()
         self._resends = 0
         self.rounds.committed(height, 0, self.timer())
-        self.phases.committed(height, 1, self.timer())  # by catch-up: not measured
+        self.phases.passed(height, self.timer())
         self._run(self.core.handle(self._committed(height)))
         self._release_announce()
 

@@ -52,6 +52,12 @@ class HeightPhases:
             self._at(height)
         self._build = (began, seconds)
 
+    def passed(self, height: int, now: float) -> None:
+        """The node moved past ``height`` without deciding it itself (catch-up): not
+        measured; the next height starts ``now``."""
+        self._started = now
+        self._at(height + 1)
+
     def committed(self, height: int, round_: int, now: float) -> dict[str, float] | None:
         """``height`` was decided in ``round_`` at ``now``: its phases in seconds (None when
         it was not decided in round 0 or a mark is missing); the next height starts now."""
@@ -69,8 +75,7 @@ class HeightPhases:
                 if self._build is not None and self._build[0] >= self._started:
                     phases["wait"] = self._build[0] - self._started
                     phases["build"] = self._build[1]
-        self._started = now
-        self._at(height + 1)
+        self.passed(height, now)
         return phases
 
     def _at(self, height: int) -> None:

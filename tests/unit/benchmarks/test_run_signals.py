@@ -63,6 +63,8 @@ from benchmarks.run import run_async
 from cli.interrupt import raise_interrupt
 
 signal.signal(signal.SIGTERM, raise_interrupt)
+# as Python starts when SIGINT is not ignored (a shell's background job inherits it ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 async def bench():
     await asyncio.sleep(0)

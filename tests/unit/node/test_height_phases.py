@@ -61,6 +61,17 @@ def test_a_height_decided_after_round_0_or_missing_a_mark_is_not_measured() -> N
     assert phases.committed(3, 0, 11.0) is not None  # each height starts afresh
 
 
+def test_a_height_passed_by_catch_up_is_not_measured_and_the_next_starts_then() -> None:
+    phases = HeightPhases(started=0.0)
+    phases.mark(1, "proposal", 1.0)
+    phases.passed(1, 5.0)  # the block came by catch-up
+    for what, at in (("proposal", 5.5), ("prevote", 5.6), ("precommit", 5.7)):
+        phases.mark(2, what, at)
+    assert phases.committed(2, 0, 6.0) == pytest.approx(
+        {"propose": 0.5, "validate": 0.1, "prevotes": 0.1, "precommits": 0.3}
+    )
+
+
 def test_marks_out_of_order_are_not_measured() -> None:
     """A nil prevote cast on timeout, then the proposal: no phase may be negative."""
     phases = HeightPhases(started=0.0)
