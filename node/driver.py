@@ -161,6 +161,7 @@ class ConsensusDriver:
         if msg.block.hash != msg.proposal.block_hash:
             return []
         block_hash = msg.block.hash
+        arrived = self.timer()  # the core validates and prevotes while it handles it
         known = block_hash in self.blocks
         self.blocks[block_hash] = msg.block  # the core may ask to validate it right away
         try:
@@ -172,7 +173,7 @@ class ConsensusDriver:
                 del self.blocks[block_hash]
             if kept and p.height == self.core.height:
                 if p.round == 0:
-                    self.phases.mark(p.height, "proposal", self.timer())
+                    self.phases.mark(p.height, "proposal", arrived)
                 window_s = self._propose_window_s(p.round)
                 age_s = self.clock() - msg.block.header.time_ms / 1000
                 self.rounds.proposal_arrived(

@@ -116,6 +116,8 @@ def test_a_network_executing_proposals_ahead_commits_one_chain(tmp_path: Path) -
         measured = [height_phase_counts(n) for n in nodes]
         assert all(m.get("propose", 0) > 0 and m.get("precommits", 0) > 0 for m in measured)
         assert sum(m.get("build", 0) for m in measured) > 0, measured
+        # ... and the heights others proposed, not only its own
+        assert all(m["propose"] > m.get("build", 0) for m in measured), measured
 
 
 def height_phase_counts(entry: object) -> dict[str, float]:
