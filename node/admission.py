@@ -100,12 +100,17 @@ class Admission:
         self.metrics.set_mempool(len(self.mempool))
         return results
 
+    def client_room(self) -> int:
+        """How many more client transactions the budget takes now, those being admitted
+        already counted."""
+        return max(0, self.mempool.client_room(time.monotonic()) - self._in_flight)
+
     def _within_budget(
         self, txs: list[Transaction]
     ) -> tuple[list[Transaction], list[MempoolError | None]]:
         """The transactions the budget has room for, and a refusal for each of the rest."""
         now = time.monotonic()
-        room = max(0, self.mempool.client_room(now) - self._in_flight)
+        room = self.client_room()
         if room >= len(txs):
             return txs, []
         refusal = self.mempool.overload_error(len(txs) - room, now, self._in_flight)

@@ -172,6 +172,9 @@ class MempoolConfig:
     # clients may add only what the node commits within this long at its measured commit
     # rate (node/latency_budget.py); more is answered 429 overloaded. 0: no such limit
     latency_budget_ms: int = field(default=2000, metadata=_range(0, 600_000))
+    # a submission that finds no room waits up to this long for a commit to make some
+    # (node/waiting_room.py) before it is answered 429 overloaded; 0: answered at once
+    waiting_room_ms: int = field(default=1000, metadata=_range(0, 60_000))
     # check batches' signatures in a worker process (0: inline)
     signature_processes: int = field(default=1, metadata=_range(0, 64))
 

@@ -243,6 +243,10 @@ class LatencyBudget:
             return 1.0
         return max(self.min_share, self._local_arrived / total)
 
+    def own_capacity(self, now: float) -> int:
+        """This node's share of the capacity: the most its clients may have waiting."""
+        return max(1, math.ceil(self.capacity(now) * self.share(now)))
+
     def client_room(self, ready: int, local_pending: int, now: float) -> int:
         """How many more transactions this node's clients may add: room in the shared
         budget, and in this node's share of it with ``local_pending`` of its clients'
@@ -250,7 +254,7 @@ class LatencyBudget:
         room = self.room(ready, now)
         if not self.enabled:
             return room
-        own = math.ceil(self.capacity(now) * self.share(now)) - local_pending
+        own = self.own_capacity(now) - local_pending
         return max(0, min(room, own))
 
     def retry_after_s(

@@ -38,6 +38,9 @@ def node_parts(node: Node) -> list[BoundedPart]:
         BoundedPart("consensus_verdicts", ENTRIES, len(verifier), verifier.max_entries),
         BoundedPart("gossip_seen", ENTRIES, node.gossip.seen_count, MAX_SEEN),
         BoundedPart("receipt_proofs_txs", ENTRIES, node.queries.cached_proof_txs, PROOF_CACHE_TXS),
+        BoundedPart(
+            "waiting_requests", ENTRIES, len(node.waiting_room), node.waiting_room.max_requests
+        ),
     ]
     cache = node.executor.node_cache
     parts.append(BoundedPart("state_pages", BYTES, cache.size_bytes(), cache.max_bytes))

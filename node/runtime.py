@@ -51,6 +51,7 @@ from node.statesync import Progress
 from node.status import node_status
 from node.tls import LinkTLS
 from node.validator_peers import is_or_becomes_validator
+from node.waiting_room import WaitingRoom
 from node.wire import SnapRequest
 from node.write_behind import WriteBehind
 
@@ -131,6 +132,11 @@ class Node:
         self.admission = Admission(
             self.mempool, self.signature_worker, self.metrics, self.driver.txs_arrived
         )
+        self.waiting_room = WaitingRoom(
+            self.admission.client_room,
+            max_wait_s=config.mempool.waiting_room_ms / 1000,
+            observe=lambda outcome: self.metrics.admission_waited.labels(outcome).inc(),
+        )
         self.syncer = parts.syncer(self.executor, self.peers, self, config, self.signature_worker)
         self.started_at = clock()
         self.snapshots = SnapshotBook.of(snapshot_dir, config.snapshots, genesis, self.chain.store)
@@ -166,6 +172,7 @@ class Node:
         self.commits.by_consensus(
             block, block_time_s, driver.last_committed, driver.rounds_at_commit, driver.last_phases
         )
+        self.waiting_room.opened()
         self.snapshots.committed(self.chain.store, block.height)
 
     def snapshot_request(self, peer: Peer, msg: SnapRequest) -> bool:
@@ -182,6 +189,7 @@ class Node:
 
     def synced(self, block: Block, cert: CommitCertificate, receipts: Sequence[Receipt]) -> None:
         self.commits.by_sync(block, cert, receipts, self.syncer.progress)
+        self.waiting_room.opened()
         self.snapshots.committed(self.chain.store, block.height)
 
     def sync_advanced(self, height: int) -> None:

@@ -16,6 +16,7 @@ from node.handle import NodeHandle
 from node.listen import PendingCount, start_site
 from node.peers import PeerManager
 from node.tls import LinkTLS
+from node.waiting_room import WaitingRoom
 
 log = logging.getLogger("cityledger.node")
 
@@ -28,6 +29,7 @@ class Listening(NodeHandle, Protocol):
     peers: PeerManager
     link_tls: LinkTLS | None
     metrics: Metrics
+    waiting_room: WaitingRoom
 
     def store_failed(self, message: str) -> None: ...
 
@@ -39,7 +41,13 @@ async def start_sites(node: Listening) -> tuple[web.AppRunner, web.AppRunner]:
     deadline_s = config.p2p.handshake_timeout_ms / 1000
     api_tls = node.link_tls.api if config.api.tls and node.link_tls is not None else None
     api = await start_site(
-        make_app(node, config.api, metrics=node.metrics, on_store_failure=node.store_failed),
+        make_app(
+            node,
+            config.api,
+            metrics=node.metrics,
+            on_store_failure=node.store_failed,
+            waiting_room=node.waiting_room,
+        ),
         config.api.listen,
         ssl_context=api_tls,
         handshake_timeout_s=deadline_s,

@@ -42,6 +42,7 @@ from node.api.render import render_error
 from node.config import APIConfig
 from node.handle import NodeHandle
 from node.service import NotFound
+from node.waiting_room import WaitingRoom
 
 log = logging.getLogger("cityledger.api")
 
@@ -65,6 +66,7 @@ def make_app(
     monotonic: Callable[[], float] = time.monotonic,
     metrics: Metrics | None = None,
     on_store_failure: Callable[[str], None] | None = None,
+    waiting_room: WaitingRoom | None = None,
 ) -> web.Application:
     """The API application; ``clock`` gives wall-clock milliseconds (default: system time);
     ``on_store_failure`` is told when a read of the node's own store fails."""
@@ -75,6 +77,7 @@ def make_app(
         metrics=metrics if metrics is not None else Metrics(),
         limiter=RateLimiter(config.rate_limit_per_s, config.rate_limit_burst, now=monotonic),
         on_store_failure=on_store_failure,
+        waiting_room=waiting_room,
     )
     app = web.Application(
         client_max_size=config.max_body_bytes,

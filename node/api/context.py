@@ -20,6 +20,7 @@ from node.api.ratelimit import RateLimiter
 from node.config import APIConfig
 from node.handle import NodeHandle
 from node.service import Certified
+from node.waiting_room import WaitingRoom
 
 
 @dataclass(eq=False)
@@ -31,6 +32,8 @@ class APIState:
     limiter: RateLimiter
     # Called when this node's own store fails a read: the node stops itself.
     on_store_failure: Callable[[str], None] | None = None
+    # Submissions that find no room in the latency budget wait here for a commit (or None)
+    waiting_room: WaitingRoom | None = None
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
     # Open event subscriptions per client (address, member key): no client takes every slot.
     subscribers: Counter[str] = field(default_factory=Counter)

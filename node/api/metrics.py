@@ -115,6 +115,14 @@ class Metrics:
             "refused before it was read counted at the pending transactions' mean size)",
             registry=r,
         )
+        self.admission_waited = Counter(
+            "cityledger_admission_waited",
+            "Submissions that found no room in the latency budget and asked to wait for a "
+            "commit (node/waiting_room.py), by outcome: let_in, timed_out (then 429), "
+            "no_place (the waiting room or the client's places in it full: 429 at once)",
+            ["outcome"],
+            registry=r,
+        )
         self.admission_capacity = Gauge(
             "cityledger_admission_capacity",
             "Ready transactions the network's pool may hold, learned from how long they "

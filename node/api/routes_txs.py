@@ -69,8 +69,11 @@ async def submit(request: web.Request) -> web.StreamResponse:
     announced = request.content_length
     if announced is not None:
         _charge(state, limits.per_byte, client, announced, "bytes")
-        # Not now: said before the body is even read (its size says about how many).
-        _refuse_when_busy(state, _estimated_count(announced, request.content_type, state))
+        # Not now: said before the body is even read (its size says about how many),
+        # after a short wait for a commit to make room (node/waiting_room.py).
+        count = _estimated_count(announced, request.content_type, state)
+        await _wait_when_busy(state, client, count)
+        _refuse_when_busy(state, count)
     body = await request.read()
     if announced is None:
         _charge(state, limits.per_byte, client, len(body), "bytes")
@@ -147,6 +150,16 @@ def _estimated_count(size: int, content_type: str, state: APIState) -> int:
     (``node.latency_budget``); whether to refuse does not depend on it."""
     per_tx = state.node.mempool.mean_tx_bytes * (1 if content_type in _MSGPACK_TYPES else 2)
     return max(1, min(MAX_BATCH, round(size / per_tx)))
+
+
+async def _wait_when_busy(state: APIState, client: str, count: int) -> None:
+    """When the latency budget has no room (and the mempool is not full), wait in the
+    waiting room, if there is one, until a commit lets this request in or the wait is
+    over; the budget is checked again after it either way."""
+    mempool, room = state.node.mempool, state.waiting_room
+    if room is None or mempool.full or mempool.client_room(time.monotonic()) > 0:
+        return
+    await room.wait(client, count)
 
 
 def _refuse_when_busy(state: APIState, count: int) -> None:

@@ -26,6 +26,7 @@ NODE_PARTS = {
     "consensus_verdicts",
     "gossip_seen",
     "receipt_proofs_txs",
+    "waiting_requests",
     "state_pages",
     "typed_records",
 }
@@ -48,6 +49,7 @@ def test_a_node_reports_each_bounded_structure_with_its_bound() -> None:
     assert parts["mempool_txs"].limit == node.mempool.max_txs
     assert parts["signature_verdicts_good"].limit == node.sigs.capacity
     assert parts["consensus_verdicts"].limit == node.core.verifier.max_entries
+    assert parts["waiting_requests"].limit == node.waiting_room.max_requests
 
 
 def test_the_sizes_follow_the_structures() -> None:

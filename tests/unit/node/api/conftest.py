@@ -374,3 +374,19 @@ def signed(label: str, path: str, clock: Clock, method: str = "GET") -> dict[str
     return sign_request(
         key(label), CHAIN_ID, key("api-node").public_key, method, path, b"", clock.now_ms
     )
+
+
+@pytest.fixture
+def parsed_bodies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the submission bodies the API parses from now on (none: not read)."""
+    from node.api import routes_txs
+
+    parsed: list[int] = []
+    real_parse = routes_txs.parse_submission
+
+    def counting_parse(body: bytes, content_type: str, typed: bool) -> tuple[list[bytes], bool]:
+        parsed.append(len(body))
+        return real_parse(body, content_type, typed)
+
+    monkeypatch.setattr(routes_txs, "parse_submission", counting_parse)
+    return parsed

@@ -239,25 +239,18 @@ async def test_over_the_latency_budget_is_429_before_anything_is_decoded(
 
 
 async def test_over_the_latency_budget_the_body_is_not_even_read(
-    app_client: tuple[Client, ManualClock], node: TestNode, monkeypatch: pytest.MonkeyPatch
+    app_client: tuple[Client, ManualClock], node: TestNode, parsed_bodies: list[int]
 ) -> None:
     """Refused on its Content-Length: not parsed (a body that is not one at all is told
     429, not 400), and the connection goes on serving; without the header, after parsing."""
-    from node.api import routes_txs
     from node.latency_budget import LatencyBudget
 
     client, _ = app_client
     node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=1)  # room for one ready tx
     first = milestone(node, "NLRTM")
     assert (await post(client, msgpack.packb({"tx": first.encode()})))[0] == 202
-    parsed: list[int] = []
-    real_parse = routes_txs.parse_submission
-
-    def counting_parse(body: bytes, content_type: str, typed: bool) -> tuple[list[bytes], bool]:
-        parsed.append(len(body))
-        return real_parse(body, content_type, typed)
-
-    monkeypatch.setattr(routes_txs, "parse_submission", counting_parse)
+    parsed = parsed_bodies
+    parsed.clear()  # the first one's
     status, answer, _ = await post(client, b"\xc1 not a submission" * 500)
     assert (status, answer["error"]["code"]) == (429, "overloaded") and parsed == []
     counter = metrics_of(client.app).overloaded
