@@ -32,7 +32,7 @@ def _future() -> asyncio.Future[None]:
     return asyncio.get_running_loop().create_future()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # each request is itself: found in the queue by identity
 class _Waiter:
     client: str
     count: int  # transactions the request holds, about (its Content-Length)
