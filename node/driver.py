@@ -65,6 +65,15 @@ PROPOSAL_RESEND_TICKS = 5  # the own proposal goes out again every 5th re-send o
 # for a quarter of each height (six pairs at 3,500 offered: 1,216.8 against 1,149.2 tx/s
 # on the means, higher in five; docs/performance.md, "No fill wait at saturation").
 FILL_WAIT_S = 0.25
+# The fill wait ends sooner when transactions stop coming: once none has arrived for this
+# long, the block is built with what the pool holds. Clients turned away at saturation
+# come back at their turns, let in together at a commit, and then nothing arrives for the
+# rest of the height; the proposer waited out the whole 0.25 s with a pool that did not
+# grow (logged: 222 transactions at 99 ms after the commit, 222 at 250 ms). Longer than
+# the gaps of a steady stream (200 tx/s over four nodes arrives every few milliseconds;
+# the bench's clients send every 50 ms), so a loaded network still fills its blocks
+# (docs/performance.md, "The fill wait ends when arrivals stop").
+FILL_GAP_S = 0.1
 
 
 class ConsensusNetwork(Protocol):
@@ -119,6 +128,7 @@ class ConsensusDriver:
         empty_block_wait_s: float = 0.5,
         timer: Callable[[], float] = time.perf_counter,
         fill_wait_s: float = FILL_WAIT_S,
+        fill_gap_s: float = FILL_GAP_S,
         speculate: bool = False,
     ) -> None:
         """``speculate``: announce our blocks' bodies, and execute the proposer's ahead
@@ -136,10 +146,12 @@ class ConsensusDriver:
         self.rounds_at_commit: int = 0
         self.timer = timer
         self.fill_wait_s = fill_wait_s
+        self.fill_gap_s = fill_gap_s
         self.tx_cost_s = INITIAL_TX_COST_S  # moving average of build time per tx
         self.last_committed: ExecutedBlock | None = None  # receipts for host.committed
         self._resends = 0
         self._height_started = self.clock()
+        self._last_arrival = self._height_started  # when transactions last reached the pool
         self._timers: set[asyncio.TimerHandle] = set()
         self._pending: set[asyncio.Task[None]] = set()
         self.rounds = RoundWatch()  # logs why a height needed another round
@@ -213,6 +225,7 @@ class ConsensusDriver:
     def txs_arrived(self) -> None:
         """Transactions (or evidence) arrived: wake a proposer filling its block, and
         start a height that waits for something to commit."""
+        self._last_arrival = self.clock()
         self.tx_arrived.set()
         self.speculation.arrived.set()
         core = self.core
@@ -371,17 +384,18 @@ class ConsensusDriver:
                 pass
         params = self.executor.genesis.consensus
         limit = self.block_limit()
-        wait_s = max(
-            self._height_started + self.fill_wait_s - self.clock()
+        now = self.clock()
+        longest = now + params.timeout_propose_ms / 4000
+        fill_until = (
+            self._height_started + self.fill_wait_s
             if len(self.mempool) < self._fill_target(limit) // 4
             and not self.mempool.budget.turned_away_last_height
-            else 0.0,
-            # min_block_interval_ms: after the previous block's time (0 by default)
-            (self.executor.chain.head().time_ms + params.min_block_interval_ms) / 1000
-            - self.clock(),
+            else now
         )
-        if wait_s > 0:
-            await asyncio.sleep(min(wait_s, params.timeout_propose_ms / 4000))
+        # min_block_interval_ms: after the previous block's time (0 by default)
+        interval_until = (self.executor.chain.head().time_ms + params.min_block_interval_ms) / 1000
+        if max(fill_until, interval_until) > now:
+            await self._fill(min(fill_until, longest), min(interval_until, longest))
         if self.executor.chain.head().height + 1 != height:
             return  # the height moved on while we waited
         limit = self.block_limit(round_, self.clock() - round_started)
@@ -401,6 +415,19 @@ class ConsensusDriver:
         self._warn_if_late(height, round_, len(txs), self.clock() - round_started, built_s)
         self.blocks[executed.block.hash] = executed.block
         self._run(self.core.handle(ev.ValueReady(height, round_, executed.block.hash)))
+
+    async def _fill(self, deadline: float, not_before: float) -> None:
+        """Wait for more transactions until ``deadline``, or until none has arrived for
+        ``fill_gap_s`` (FILL_GAP_S), whichever comes first; never less than until
+        ``not_before`` (the block interval the genesis requires)."""
+        now, end = self.clock(), max(deadline, not_before)
+        while now < end:
+            quiet_at = max(self._last_arrival + self.fill_gap_s, not_before)
+            if quiet_at <= now:
+                return
+            step = min(end, quiet_at) - now
+            await asyncio.sleep(step)
+            now = max(self.clock(), now + step)  # on, even by a clock that stood still
 
     def _warn_if_late(
         self, height: int, round_: int, txs: int, ready_s: float, built_s: float

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -261,6 +261,7 @@ def test_a_node_dedups_frames_by_content_before_decoding() -> None:
 
 class FakeCore:
     public_key = VALIDATOR_KEYS[0].public_key
+    waiting = False  # not a height waiting for something to commit
 
     def __init__(self) -> None:
         self.votes: list[Vote] = []
@@ -405,6 +406,21 @@ def test_the_build_stays_within_its_share_of_the_latency_budget() -> None:
     assert driver.block_limit() == min(max_txs, int(full_s / 0.001))
 
 
+async def _arriving(driver: ConsensusDriver, every_s: float) -> None:
+    """Transactions reaching the pool every ``every_s``, until cancelled."""
+    while True:
+        driver.txs_arrived()
+        await asyncio.sleep(every_s)
+
+
+async def _build_while_arriving(driver: ConsensusDriver, every_s: float) -> None:
+    arrivals = asyncio.create_task(_arriving(driver, every_s))
+    try:
+        await driver._build_value(1, 0)
+    finally:
+        arrivals.cancel()
+
+
 async def test_a_proposer_that_waited_for_transactions_builds_a_smaller_block() -> None:
     kit = Kit()
     pool = FakeMempool([member_tx(i) for i in range(3)])  # under a quarter: it waits
@@ -412,7 +428,7 @@ async def test_a_proposer_that_waited_for_transactions_builds_a_smaller_block() 
     driver.tx_cost_s = 0.002  # 400 fit in the round's share of a 1 s timeout
     driver.fill_wait_s = 0.3
     driver._height_started = time.time()
-    await driver._build_value(1, 0)
+    await _build_while_arriving(driver, 0.02)  # they keep coming: it waits it out
     assert pool.asked and pool.asked[0] <= driver.block_limit(0, 0.25) < driver.block_limit()
 
 
@@ -492,7 +508,7 @@ async def test_a_nearly_empty_mempool_is_given_a_moment_to_fill() -> None:
     driver.fill_wait_s = 0.3
     driver._height_started = time.time()
     started = time.monotonic()
-    await driver._build_value(1, 0)
+    await _build_while_arriving(driver, 0.02)
     assert time.monotonic() - started >= 0.25
     # the time waited comes off the block (test_the_time_a_round_has_used_...)
     assert few.asked and few.asked[0] <= driver.block_limit(0, 0.25)
@@ -522,33 +538,98 @@ async def test_the_fill_wait_hopes_for_no_more_than_admission_lets_wait() -> Non
     assert len(pool.asked) == 1
 
 
+class _Arrivals:
+    """A clock that ``sleep`` moves on, and transactions arriving at given offsets from
+    its start while the driver sleeps (each noted as the pool's last arrival)."""
+
+    def __init__(self, driver: ConsensusDriver, start: float, at: list[float]) -> None:
+        self.start = self.now = start
+        self.at = [start + t for t in at]
+        self.slept: list[float] = []
+        self.driver = driver
+        driver.clock = lambda: self.now
+
+    def elapsed(self) -> float:
+        return self.now - self.start
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        until = self.now + seconds
+        for t in self.at:
+            if self.now < t <= until:
+                self.now = t
+                self.driver.txs_arrived()
+        self.now = until
+
+
+def _filling_driver(
+    monkeypatch: pytest.MonkeyPatch, at: list[float], interval_ms: int = 0
+) -> tuple[ConsensusDriver, _Arrivals, FakeMempool]:
+    """A proposer with a pool under a quarter block (it waits to fill it) whose last
+    block was committed, and made, just now."""
+    kit = Kit()
+    consensus = replace(kit.genesis.consensus, min_block_interval_ms=interval_ms)
+    monkeypatch.setattr(kit.executor, "genesis", replace(kit.genesis, consensus=consensus))
+    head = kit.executor.chain.head()
+    start = head.time_ms / 1000
+    monkeypatch.setattr(kit.executor.chain, "head", lambda: head)
+    pool = FakeMempool([member_tx(i) for i in range(3)])
+    driver = make_driver(kit, pool, [])
+    arrivals = _Arrivals(driver, start, at)
+    monkeypatch.setattr(driver_mod.asyncio, "sleep", arrivals.sleep)
+    driver.fill_wait_s, driver.fill_gap_s = 0.25, 0.1
+    driver._height_started = driver._last_arrival = start
+    return driver, arrivals, pool
+
+
 async def test_no_fill_wait_after_a_height_that_turned_clients_away(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Clients refused during the last height come back at their turns whatever the
     proposer does: waiting for them only left the cores idle."""
-    slept: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        await real_sleep(0)
-
-    monkeypatch.setattr(driver_mod.asyncio, "sleep", sleep)
-    kit = Kit()
-    pool = FakeMempool([member_tx(i) for i in range(3)])  # under a quarter block
+    driver, arrivals, pool = _filling_driver(monkeypatch, [])
     pool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=1000)
-    driver = make_driver(kit, pool, [])
     driver.fill_wait_s = 0.2
+    driver.fill_gap_s = 1.0  # arrivals stopping do not end this wait (tested below)
     pool.budget.turned_away()
     pool.budget.committed(500, 1.0)  # the height that refused them ends
-    driver._height_started = driver.clock()
     await driver._build_value(1, 0)
-    assert slept == [] and len(pool.asked) == 1
+    assert arrivals.slept == [] and len(pool.asked) == 1
     pool.budget.committed(3, 2.0)  # a height that refused nobody: the wait is back
-    driver._height_started = driver.clock()
     await driver._build_value(1, 0)
-    assert len(slept) == 1 and 0.1 < slept[0] <= 0.2
+    assert arrivals.slept == pytest.approx([0.2]) and len(pool.asked) == 2
+
+
+async def test_the_fill_wait_ends_once_transactions_stop_arriving(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clients let in together at a commit and then none for the rest of the height:
+    the block is built a gap after the last arrival, not at the end of the wait."""
+    driver, arrivals, pool = _filling_driver(monkeypatch, [0.05, 0.12])
+    await driver._build_value(1, 0)
+    assert arrivals.slept == pytest.approx([0.1, 0.05, 0.07])  # quiet from 0.12
+    assert len(pool.asked) == 1 and arrivals.elapsed() == pytest.approx(0.22)
+
+
+async def test_a_steady_stream_fills_the_whole_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    driver, arrivals, pool = _filling_driver(monkeypatch, [i * 0.04 for i in range(1, 9)])
+    await driver._build_value(1, 0)
+    assert arrivals.elapsed() == pytest.approx(0.25) and len(pool.asked) == 1
+
+
+async def test_nothing_arriving_waits_one_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    driver, arrivals, pool = _filling_driver(monkeypatch, [])
+    await driver._build_value(1, 0)
+    assert arrivals.slept == pytest.approx([0.1]) and len(pool.asked) == 1
+
+
+async def test_the_block_interval_is_kept_when_arrivals_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``min_block_interval_ms`` is the genesis's rule, not a wait the gap may cut."""
+    driver, arrivals, pool = _filling_driver(monkeypatch, [], interval_ms=200)
+    await driver._build_value(1, 0)
+    assert arrivals.elapsed() == pytest.approx(0.2) and len(pool.asked) == 1
 
 
 def test_genesis_defaults_keep_a_full_block_within_the_propose_timeout() -> None:
