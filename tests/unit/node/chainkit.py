@@ -14,7 +14,7 @@ from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis
 from ledger.storage import KVStore, MemoryStore
 from ledger.tx import Transaction
-from ledger.votes import CommitCertificate
+from ledger.votes import CommitCertificate, Vote, VoteType
 from node.chain import ChainStore
 from node.config import NodeConfig
 from node.executor import ExecutedBlock, Executor
@@ -86,6 +86,18 @@ class Kit:
         executed = self.build(txs)
         self.executor.commit(executed, certify(executed.block))
         return executed
+
+
+def member_tx(nonce: int, payload: dict[str, Any] | None = None) -> Transaction:
+    """The admin's ``nonce``-th transaction: a member's registration (or ``payload``)."""
+    key = PrivateKey.from_label(f"net-path-{nonce}")
+    body = payload or {"public_key": key.public_key, "name": f"m{nonce}", "roles": ["trader"]}
+    return Transaction.create(ADMIN, CHAIN, "identity.register_member", nonce, body)
+
+
+def a_vote(height: int = 1, round_: int = 0) -> Vote:
+    """A prevote of the second validator for a block of height ``height``."""
+    return Vote.create(VALIDATOR_KEYS[1], CHAIN, VoteType.PREVOTE, height, round_, b"\x01" * 32)
 
 
 def register_member_tx(nonce: int, label: str, roles: list[str]) -> Transaction:
