@@ -61,8 +61,6 @@ class WaitingRoom:
         self.per_client = per_client
         self._queue: deque[_Waiter] = deque()
         self._by_client: Counter[str] = Counter()
-        self.let_in = 0  # requests let in after a wait (for /metrics)
-        self.timed_out = 0  # requests that waited the whole time
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -87,7 +85,6 @@ class WaitingRoom:
                 await waiter.let_in
             return True
         except TimeoutError:
-            self.timed_out += 1
             self._observe("timed_out")
             return False
         finally:
@@ -102,7 +99,6 @@ class WaitingRoom:
             self._forget(waiter.client)
             if not waiter.let_in.done():
                 waiter.let_in.set_result(None)
-                self.let_in += 1
                 self._observe("let_in")
                 room -= waiter.count
 
