@@ -154,6 +154,7 @@ def _audit(home: str, opts: AuditBenchOptions, say: Callable[[str], None]) -> di
         "rows_compared": report["rows_compared"],
         "segments": report["segments"],
         "streamed": report["streamed"],
+        "tree_beside": report.get("tree_beside", False),  # absent before it existed
         "audit_s": report["seconds"],
         "audit_wall_s": round(wall, 2),
         "audit_tps": report["tx_per_s"],

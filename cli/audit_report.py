@@ -142,6 +142,7 @@ def report_json(report: AuditReport, ctx: AuditContext) -> dict[str, Any]:
         "rows_compared": report.rows_compared,
         "segments": report.segments,
         "streamed": report.streamed,
+        "tree_beside": report.tree_beside,
         "evidence": report.evidence,
         "oldest_state_height": report.oldest_state,  # a pruned store's window; 0: archive
         "oldest_block_height": report.oldest_block,  # a block-pruned store's; 0: archive
@@ -189,8 +190,14 @@ def figure_facts(report: AuditReport, ctx: AuditContext) -> list[tuple[str, str]
         ("Seconds", f"{report.seconds:.1f}"),
         ("Stored rows", rows),
         ("Evidence pieces", f"{report.evidence:,} checked"),
-        ("Segments", str(report.segments) if report.segments else "one replay"),
+        ("Segments", _segments(report)),
     ]
+
+
+def _segments(report: AuditReport) -> str:
+    if report.segments:
+        return str(report.segments)
+    return "one replay, the state tree beside it" if report.tree_beside else "one replay"
 
 
 def finding_details(f: Finding) -> list[tuple[str, str]]:

@@ -421,7 +421,7 @@ def audit(json_path: str | None, **kw: Any) -> None:
             ("peak resident size", doc["audit_peak_rss_mb"], "MB, with mapped table files"),
             ("store", doc["store_mb"], "MB of LevelDB files"),
             ("audit", doc["audit_s"], f"s; the whole command {doc['audit_wall_s']} s"),
-            ("streamed", "yes" if doc["streamed"] else "no", f"segments: {doc['segments']}"),
+            ("streamed", "yes" if doc["streamed"] else "no", _how_replayed(doc)),
             ("load", doc["load_avg_1m"], f"1-minute load average on {doc['cores']} cores"),
         ],
     )
@@ -453,6 +453,12 @@ def stages(json_path: str | None, **kw: Any) -> None:
         rows,
     )
     _write(json_path, doc)
+
+
+def _how_replayed(doc: dict[str, Any]) -> str:
+    if doc["segments"]:
+        return f"segments: {doc['segments']}"
+    return "one replay, the state tree beside it" if doc.get("tree_beside") else "one replay"
 
 
 def _write(json_path: str | None, doc: dict[str, Any]) -> None:

@@ -31,7 +31,6 @@ key the way an auditor would).
 
 from __future__ import annotations
 
-import bisect
 import multiprocessing
 import multiprocessing.pool
 import multiprocessing.queues
@@ -49,14 +48,20 @@ from ledger.errors import LedgerError
 from ledger.evidence import describe_evidence
 from ledger.genesis import Genesis
 from ledger.state_prune import oldest_state_height
-from ledger.storage import WriteBatch, keys
-from ledger.storage.protocol import KVReader, prefix_upper_bound
+from ledger.storage import keys
+from ledger.storage.protocol import KVReader
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
 from node.audit_links import LinkCheck, Verify
 from node.audit_pruned import PrunedState
-from node.audit_scratch import DiskScratch
+from node.audit_scratch import DiskScratch, ScratchStore
+from node.audit_tree import (
+    SplitScratch,
+    TreeBeside,
+    TreeBesideExecutor,
+    TreeDiverged,
+)
 from node.chain import ChainStore
 from node.collector import settled
 from node.executor import Executor, InvalidEvidence
@@ -131,6 +136,7 @@ class AuditReport:
     linked: int = 0  # blocks whose links and certificates were checked (past a bad block too)
     not_checked: list[str] = field(default_factory=list)  # plain sentences, for the report
     streamed: bool = False  # the re-executed rows went to a scratch store on disk
+    tree_beside: bool = False  # ... with the state tree in a process of its own
     oldest_state: int = 0  # a pruned store's claim: it keeps state from this height on
     oldest_block: int = 0  # a block-pruned store's: it keeps block bodies from here on
 
@@ -185,50 +191,6 @@ class AuditFailure(LedgerError):
     def __init__(self, finding: Finding) -> None:
         super().__init__(str(finding))
         self.finding = finding
-
-
-class ScratchStore:
-    """The re-executed chain: a dict, sorted only when iterated, remembering row heights."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self.written_at: dict[bytes, int] = {}
-        self.height = 0
-        self._sorted: list[bytes] | None = None
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def iterate(
-        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
-    ) -> Iterator[tuple[bytes, bytes]]:
-        if self._sorted is None:
-            self._sorted = sorted(self.data)
-        ordered = self._sorted
-        upper = prefix_upper_bound(prefix)
-        lo = bisect.bisect_left(ordered, prefix if start is None or reverse else start)
-        hi = len(ordered) if upper is None else bisect.bisect_left(ordered, upper)
-        if reverse and start is not None:
-            hi = min(hi, bisect.bisect_right(ordered, start))
-        picked = ordered[lo:hi]
-        for key in reversed(picked) if reverse else picked:
-            yield key, self.data[key]
-
-    def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
-        self._sorted = None
-        data, written, height = self.data, self.written_at, self.height
-        for key, value in batch.items():
-            if value is None:
-                data.pop(key, None)
-            else:
-                data[key] = value
-            written[key] = height
-
-    def written_height(self, key: bytes) -> int | None:
-        return self.written_at.get(key)
-
-    def close(self) -> None:
-        pass
 
 
 def add_finding(report: AuditReport, finding: Finding) -> None:
@@ -287,12 +249,23 @@ class ChainAuditor:
         self.workers = (os.cpu_count() or 2) if workers is None else workers
         self.chunk_txs = chunk_txs
         self.progress = progress
-        # The re-executed rows: in memory, or (streaming) in a LevelDB store in scratch_dir.
-        self.scratch: ScratchStore | DiskScratch = (
-            ScratchStore() if scratch_dir is None else DiskScratch(scratch_dir)
+        self.scratch_dir = scratch_dir
+        self.tree_beside: TreeBeside | None = None  # the state tree's process, while it runs
+        self._passes = 0
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """The replay's state at the genesis: re-executed rows (in memory, or streaming in
+        a LevelDB store in scratch_dir, one per pass), chain, executor, per-height figures."""
+        self._passes += 1
+        self.rows: ScratchStore | DiskScratch = (  # what the replay writes
+            ScratchStore()
+            if self.scratch_dir is None
+            else DiskScratch(os.path.join(self.scratch_dir, f"rows-{self._passes}"))
         )
-        self.chain = ChainStore(self.scratch, genesis)
-        self.chain.initialise(genesis_state(genesis))
+        self.scratch: ScratchStore | DiskScratch | SplitScratch = self.rows  # ... and reads
+        self.chain = ChainStore(self.rows, self.genesis)
+        self.chain.initialise(genesis_state(self.genesis))
         self.executor = Executor(self.chain, SignatureCache(capacity=1))
         # By height - 1, 8 bytes each (all that grows with the chain when streaming):
         self.log_sizes = array("q")  # header.log_size
@@ -334,13 +307,12 @@ class ChainAuditor:
                 return parallel
             # Something did not check out: replay sequentially, which names the finding.
         tip = self.tip = source.tip()
-        report = AuditReport(self.genesis.chain_id, tip)
         pool = None
         if self.workers > 0 and tip > 0:
             with default_sigterm():
                 pool = _context().Pool(self.workers)
         try:
-            first_bad = self._replay(source, tip, pool, report)
+            report, first_bad = self._replays(source, tip, pool, oldest)
         finally:
             if pool is not None:
                 pool.terminate()
@@ -355,9 +327,39 @@ class ChainAuditor:
             self._compare(compare_with, report, first_bad)
         report.findings.sort(key=lambda f: (f.height is None, f.height or 0))
         report.seconds = time.perf_counter() - started
-        report.streamed = isinstance(self.scratch, DiskScratch)
+        report.streamed = not isinstance(self.scratch, ScratchStore)
         self.scratch.close()
         return report
+
+    def _replays(
+        self, source: BlockSource, tip: int, pool: Pool | None, oldest: int
+    ) -> tuple[AuditReport, int | None]:
+        """The replay, with the state tree in a process beside it where it can be
+        (:mod:`node.audit_tree`); if anything does not check out there, once more with the
+        tree in this process, which names the first problem."""
+        report = AuditReport(self.genesis.chain_id, tip)
+        rows = self.rows
+        if not isinstance(rows, DiskScratch) or oldest or self.workers < 2 or not tip:
+            return report, self._replay(source, tip, pool, report)
+        path = os.path.join(self.scratch_dir or "", f"tree-{self._passes}")
+        beside = self.tree_beside = TreeBeside.start(_context(), path, rows, self.chain)
+        self.executor = TreeBesideExecutor(self.chain, beside)
+        try:
+            if self._replay(source, tip, pool, report) is None:  # else _go_on raised
+                beside.finish()
+                self.scratch = SplitScratch(rows, beside.store())
+                report.tree_beside = True
+                return report, None
+        except TreeDiverged:
+            pass
+        finally:
+            beside.stop()
+            self.tree_beside = None
+        self.scratch.close()
+        self._fresh()
+        self.tip = tip
+        report = AuditReport(self.genesis.chain_id, tip)
+        return report, self._replay(source, tip, pool, report)
 
     def _compare(self, store: KVReader, report: AuditReport, first_bad: int | None) -> None:
         """Every stored row, or after a bad block the rows the blocks before it decide."""
@@ -426,6 +428,8 @@ class ChainAuditor:
     ) -> int:
         """Record the first bad block's findings, then check every later block's links,
         certificates, signatures and roots (not its state): see :mod:`node.audit_links`."""
+        if self.tree_beside is not None:
+            raise TreeDiverged("a finding: start over with the tree in the replay")
         findings = [*found, *([broken] if broken is not None else [])]
         report.findings.extend(findings)
         first_bad = min(f.height or 1 for f in findings)
@@ -546,6 +550,8 @@ class ChainAuditor:
         if problem is None:
             try:
                 block.check_tx_root()
+                if self.tree_beside is not None:
+                    self.tree_beside.claimed = h.state_root  # checked when the tree answers
                 self.executor.validate_block(block, None, certified=True)
             except InvalidEvidence as exc:
                 offender = self.executor.validators(exc.evidence.height)
@@ -579,7 +585,7 @@ class ChainAuditor:
         """Commit a validated block to the scratch store with its (verified) certificate."""
         executed = self.executor.executed(block.hash)
         assert executed is not None, "validated blocks are remembered until committed"
-        self.scratch.height = block.height
+        self.rows.height = block.height
         self.executor.commit(executed, cert)
         self.log_sizes.append(block.header.log_size)
         self.tx_count += len(block.txs)

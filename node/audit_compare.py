@@ -1,7 +1,7 @@
 """The audit's last step: every stored chain row, byte for byte, against the re-executed one.
 
 :class:`~node.audit.ChainAuditor` replays the chain into its scratch store
-(:class:`~node.audit.ScratchStore` in memory, or :class:`~node.audit_scratch.DiskScratch`
+(:class:`~node.audit_scratch.ScratchStore` in memory, or :class:`~node.audit_scratch.DiskScratch`
 on disk); given the audited store (``compare_with``), it then calls :func:`compare_stores`,
 which walks both stores in key order and compares every row the chain writes (blocks,
 block-hash index, certificates, receipts, tx index, log nodes, state nodes and values,
@@ -24,10 +24,10 @@ from node.audit import (
     SKIPPED_TABLES,
     AuditReport,
     Finding,
-    ScratchStore,
     add_finding,
 )
 from node.audit_pruned import PrunedState
+from node.audit_scratch import ScratchStore
 
 if TYPE_CHECKING:
     from node.audit import ChainAuditor

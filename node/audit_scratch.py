@@ -2,7 +2,7 @@
 
 The replay writes every row it re-executes into a scratch store; the comparison
 (:mod:`node.audit_compare`) then walks it beside the audited store, both in key order.
-:class:`node.audit.ScratchStore` keeps those rows in a dict — fast, and fine for a small
+:class:`ScratchStore` keeps those rows in a dict — fast, and fine for a small
 chain, but a 100,000-transaction chain took 1.3 GB that way (docs/audit.md, "Memory").
 :class:`DiskScratch` keeps them in a LevelDB store of its own, in the audit's private
 temporary directory: LevelDB holds a bounded write buffer and block cache in memory and
@@ -16,9 +16,11 @@ synced: the scratch is thrown away with its directory, whatever happens.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Mapping
 
 from ledger.storage import WriteBatch, open_leveldb
+from ledger.storage.protocol import prefix_upper_bound
 
 CACHE_MB = 32  # LevelDB block cache of the scratch store
 WRITE_BUFFER_MB = 32  # ... and its memtable (up to two while one is written out)
@@ -34,6 +36,50 @@ COMPRESS = False
 # LevelDB keeps at least 64 tables mapped (64 x 2 MiB), where the audited store is
 # reopened as it is read instead (ledger/storage/reopening.py).
 TABLE_FILE_MB = 2
+
+
+class ScratchStore:
+    """The re-executed chain: a dict, sorted only when iterated, remembering row heights."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.written_at: dict[bytes, int] = {}
+        self.height = 0
+        self._sorted: list[bytes] | None = None
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def iterate(
+        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if self._sorted is None:
+            self._sorted = sorted(self.data)
+        ordered = self._sorted
+        upper = prefix_upper_bound(prefix)
+        lo = bisect.bisect_left(ordered, prefix if start is None or reverse else start)
+        hi = len(ordered) if upper is None else bisect.bisect_left(ordered, upper)
+        if reverse and start is not None:
+            hi = min(hi, bisect.bisect_right(ordered, start))
+        picked = ordered[lo:hi]
+        for key in reversed(picked) if reverse else picked:
+            yield key, self.data[key]
+
+    def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
+        self._sorted = None
+        data, written, height = self.data, self.written_at, self.height
+        for key, value in batch.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+            written[key] = height
+
+    def written_height(self, key: bytes) -> int | None:
+        return self.written_at.get(key)
+
+    def close(self) -> None:
+        pass
 
 
 class DiskScratch:

@@ -1,0 +1,271 @@
+"""The state tree beside the replay: a streaming audit's second core.
+
+A streaming audit (:mod:`node.audit_scratch`) re-executes the chain in one process, and
+about a third of that process's work is the state tree's update (hashing, encoding and
+writing the pages every block rewrites). The tree's update depends on nothing but the
+tree's previous pages and the block's state changes, and nothing the contracts do reads
+the tree (they read the flat table of current values, ``STATE_LEAF``). So here the tree
+runs in a process of its own, with a LevelDB scratch of its own for its two tables
+(``STATE_NODE``, ``STATE_ROOT``):
+
+* the replay writes each block's flat rows itself, sends the block's changes to the tree
+  process and goes on with the next block, using the state root its stored header claims
+  (:class:`DeferredTree`);
+* the tree process applies them in height order and answers each block's root;
+  :class:`TreeBeside` checks every answer against the root that block's header claims,
+  at most :data:`MAX_AHEAD` blocks behind the replay;
+* at the end, the comparison reads the tree's tables from the tree process's scratch and
+  everything else from the replay's (:class:`SplitScratch`).
+
+The replay's checks are the same: each block is re-executed on the state of the blocks
+before it (the flat table, written by the replay), its re-executed header must equal the
+stored one in every field, and its state root must be the one the tree computes from the
+changes of every block so far — checked a few blocks later instead of at once. The rows
+compared are the same rows. Whatever does not check out (a root that differs, the tree
+process failing, any finding of the replay) makes the audit start over with the tree in
+its own process (:meth:`node.audit.ChainAuditor.run`), which names the first problem as
+before: a tampered chain costs one more pass, a clean one is checked on two cores.
+docs/audit.md, "The state tree beside the replay".
+"""
+
+from __future__ import annotations
+
+import multiprocessing.context
+import queue
+import signal
+from collections.abc import Iterator, Mapping
+from itertools import takewhile
+from typing import Any
+
+from ledger.digest import sha256_digest
+from ledger.state import NodeCache, StateTree, hashed_entry
+from ledger.state_retire import Retired
+from ledger.storage import OverlayStore, WriteBatch, keys
+from ledger.storage.protocol import KVReader, prefix_upper_bound
+from node.audit_scratch import DiskScratch
+from node.chain import ChainStore
+from node.executor import Executor
+from node.sigcache import SignatureCache
+
+TREE_TABLES = (keys.STATE_NODE, keys.STATE_ROOT)  # sorted: filed by the tree process
+MAX_AHEAD = 4  # blocks the replay may run ahead of the tree's answers
+ANSWER_WAIT_S = 1.0  # how often a wait for the tree process checks that it still runs
+
+Job = tuple[int, list[tuple[bytes, bytes, bytes | None]]]  # height, (key hash, key, value)
+Answer = tuple[int, bytes, str | None]  # height (0: done), root, what failed
+
+
+class TreeDiverged(Exception):
+    """The tree's root for a block is not the one its header claims, or the tree process
+    failed: the audit starts over with the tree in its own process, which names it."""
+
+
+class TreeBeside:
+    """The replay's end of the tree process: sends each block's changes, checks roots."""
+
+    def __init__(
+        self,
+        ctx: multiprocessing.context.BaseContext,
+        path: str,
+        genesis_rows: list[tuple[bytes, bytes]],
+        genesis_root: bytes,
+    ) -> None:
+        self.path = path
+        self.jobs: Any = ctx.Queue()
+        self.answers: Any = ctx.Queue()
+        self.process: Any = ctx.Process(  # type: ignore[attr-defined]
+            target=serve_tree,
+            args=(self.jobs, self.answers, path, genesis_rows, genesis_root),
+            name="cityledger-audit-tree",
+            daemon=True,
+        )
+        self.process.start()
+        self.claimed = genesis_root  # the state root the block being executed claims
+        self.expected: dict[int, bytes] = {}  # height -> its claimed root, until answered
+        self.blocks = 0  # blocks whose root the tree process computed and matched
+
+    @classmethod
+    def start(
+        cls,
+        ctx: multiprocessing.context.BaseContext,
+        path: str,
+        rows: DiskScratch,
+        chain: ChainStore,
+    ) -> TreeBeside:
+        """The tree process for a replay into ``rows``, which holds the genesis state."""
+        genesis_rows = [(k, v) for table in TREE_TABLES for k, v in rows.iterate(table)]
+        return cls(ctx, path, genesis_rows, chain.genesis_state_root())
+
+    def send(self, height: int, items: list[tuple[bytes, bytes, bytes | None]]) -> bytes:
+        """Hand a block's changes to the tree process; the root its header claims."""
+        self.expected[height] = self.claimed
+        self.jobs.put((height, items))
+        while len(self.expected) > MAX_AHEAD:
+            self._take(self._wait())
+        while True:
+            try:
+                answer = self.answers.get_nowait()
+            except queue.Empty:
+                return self.claimed
+            self._take(answer)
+
+    def finish(self) -> None:
+        """Wait for every root; :class:`TreeDiverged` unless each matched its header.
+        The tree process then closes its scratch, which :meth:`store` opens."""
+        self.jobs.put(None)
+        while True:
+            answer = self._wait()
+            if answer[0] == 0 and answer[2] is None:
+                break
+            self._take(answer)
+        if self.expected:
+            raise TreeDiverged(f"no root for heights {sorted(self.expected)}")
+        self.process.join()
+
+    def store(self) -> DiskScratch:
+        return DiskScratch(self.path)
+
+    def stop(self) -> None:
+        """End the tree process, whatever state it is in (idempotent)."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        for channel in (self.jobs, self.answers):
+            channel.cancel_join_thread()  # nothing left to deliver matters now
+            channel.close()
+
+    def _wait(self) -> Answer:
+        while True:
+            try:
+                answer: Answer = self.answers.get(timeout=ANSWER_WAIT_S)
+                return answer
+            except queue.Empty:
+                if not self.process.is_alive():
+                    raise TreeDiverged("the tree process ended") from None
+
+    def _take(self, answer: Answer) -> None:
+        height, root, failure = answer
+        if failure is not None:
+            raise TreeDiverged(failure)
+        if self.expected.pop(height, None) != root:
+            raise TreeDiverged(f"block {height}: state root differs")
+        self.blocks += 1
+
+
+def serve_tree(
+    jobs: Any, answers: Any, path: str, genesis_rows: list[tuple[bytes, bytes]], root: bytes
+) -> None:
+    """The tree process: apply each block's changes in order, answer each root."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the replay's to handle
+    try:
+        store = DiskScratch(path)
+        batch = WriteBatch()
+        for key, value in genesis_rows:
+            batch.put(key, value)
+        store.write(batch)  # filed at height 0, as the replay's genesis rows are
+        tree = StateTree(store, root, cache=NodeCache())
+        while (job := jobs.get()) is not None:
+            height, items = job
+            entries = sorted(hashed_entry(kh, value, key) for kh, key, value in items)
+            batch = WriteBatch()
+            new_root = tree.apply_entries(entries, batch, height=height)
+            store.height = height
+            store.write(batch)
+            answers.put((height, new_root, None))
+        store.close()
+        answers.put((0, b"", None))
+    except Exception as exc:  # any failure: the replay starts over without this process
+        answers.put((-1, b"", f"the tree process failed: {type(exc).__name__}: {exc}"))
+
+
+class DeferredTree(StateTree):
+    """A block's state for the replay: reads the flat table; :meth:`apply` writes the flat
+    rows and hands the tree's part to the tree process (:class:`TreeBeside`)."""
+
+    def __init__(self, store: KVReader, root: bytes, beside: TreeBeside) -> None:
+        super().__init__(store, root)
+        self.beside = beside
+
+    def apply(
+        self,
+        changes: Mapping[bytes, bytes | None],
+        batch: WriteBatch,
+        retired: list[Retired] | None = None,
+        *,
+        height: int,
+    ) -> bytes:
+        if retired is not None:
+            raise ValueError("a pruned store's audit keeps the tree in the replay")
+        if not changes:
+            return self.root
+        items: list[tuple[bytes, bytes, bytes | None]] = []
+        for key, value in changes.items():
+            if type(key) is not bytes:
+                raise TypeError(f"state keys are bytes, got {type(key).__name__}")
+            kh = sha256_digest(key)
+            items.append((kh, key, value))
+            if value is None:
+                batch.delete(keys.STATE_LEAF + kh)
+            elif type(value) is bytes:
+                batch.put(keys.STATE_LEAF + kh, len(key).to_bytes(4, "big") + key + value)
+            else:
+                raise TypeError(f"state values are bytes or None, got {type(value).__name__}")
+        self.root = self.beside.send(height, items)
+        return self.root
+
+
+class SplitScratch:
+    """The re-executed rows of a replay whose tree ran beside it: the tree's tables from
+    the tree process's scratch, every other row from the replay's (its copies of the
+    genesis tree rows are not read)."""
+
+    def __init__(self, rows: DiskScratch, tree: DiskScratch) -> None:
+        self.rows = rows
+        self.tree = tree
+
+    def _holder(self, key: bytes) -> DiskScratch:
+        return self.tree if key[:2] in TREE_TABLES else self.rows
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._holder(key).get(key)
+
+    def written_height(self, key: bytes) -> int | None:
+        return self._holder(key).written_height(key)
+
+    def iterate(
+        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if len(prefix) >= 2:
+            return self._holder(prefix).iterate(prefix, start=start, reverse=reverse)
+        if prefix or start is not None or reverse:
+            raise NotImplementedError("the split scratch is read whole, or by table")
+        return self._whole()
+
+    def _whole(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every row in key order: the replay's rows between the tree's tables."""
+        after: bytes | None = None
+        for table in TREE_TABLES:
+            yield from _below(table, self.rows.iterate(b"", start=after))
+            yield from self.tree.iterate(table)
+            after = prefix_upper_bound(table)
+        yield from self.rows.iterate(b"", start=after)
+
+    def close(self) -> None:
+        self.rows.close()
+        self.tree.close()
+
+
+def _below(end: bytes, rows: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+    """``rows`` (in key order) up to ``end``."""
+    return takewhile(lambda kv: kv[0] < end, rows)
+
+
+class TreeBesideExecutor(Executor):
+    """The replay's executor: each block's state is a :class:`DeferredTree`."""
+
+    def __init__(self, chain: ChainStore, beside: TreeBeside) -> None:
+        super().__init__(chain, SignatureCache(capacity=1))
+        self.beside = beside
+
+    def state_tree(self, store: OverlayStore, root: bytes) -> StateTree:
+        return DeferredTree(store, root, self.beside)

@@ -1,0 +1,160 @@
+"""The streaming audit with the state tree in a process beside the replay (node/audit_tree.py):
+the same findings as the replay that keeps the tree in its own process, on a clean chain,
+on tampered rows, on tampered blocks and on a chain whose validators certified a wrong
+state root; anything that does not check out there starts the replay over."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ledger.state import StateTree
+from ledger.state_retire import Retired
+from ledger.storage import MemoryStore, OverlayStore, WriteBatch, keys
+from node import audit_tree
+from node.audit import AuditReport, ChainAuditor, StoreSource
+from node.audit_tree import SplitScratch
+from tests.unit.chain_kit import copy_store
+from tests.unit.cli.kit import CliNode, rewrite_block
+from tests.unit.cli.test_audit import STREAMED_CHANGES, flip
+
+BOGUS_ROOT = b"\x07" * 32
+
+
+def beside(node: CliNode, store: MemoryStore, scratch: Path) -> AuditReport:
+    """The streaming audit on two processes: the tree beside the replay."""
+    auditor = ChainAuditor(node.genesis, workers=2, scratch_dir=str(scratch))
+    return auditor.run(StoreSource(store), compare_with=store)
+
+
+def in_memory(node: CliNode, store: MemoryStore) -> AuditReport:
+    return ChainAuditor(node.genesis, workers=0).run(StoreSource(store), compare_with=store)
+
+
+def test_a_clean_chain_is_checked_with_the_tree_beside(node: CliNode, tmp_path: Path) -> None:
+    report = beside(node, node.store, tmp_path / "s")  # type: ignore[arg-type]
+    assert report.ok, report.findings
+    assert report.tree_beside and report.streamed and report.segments == 0
+    assert report.rows_compared == len(node.store)  # type: ignore[arg-type]
+    assert report.heights == node.chain.head().height
+
+
+def test_the_split_scratch_reads_the_tree_tables_from_the_tree_process(tmp_path: Path) -> None:
+    rows, tree = (audit_tree.DiskScratch(str(tmp_path / name)) for name in ("rows", "tree"))
+    for store, items, height in (
+        (rows, {b"\x01a": b"1", keys.STATE_NODE + b"g": b"genesis copy", b"\x01z": b"2"}, 0),
+        (tree, {keys.STATE_NODE + b"g": b"g", keys.STATE_ROOT + b"r": b"r"}, 3),
+    ):
+        batch = WriteBatch()
+        for key, value in items.items():
+            batch.put(key, value)
+        store.height = height
+        store.write(batch)
+    split = SplitScratch(rows, tree)
+    assert list(split.iterate(b"")) == [
+        (b"\x01a", b"1"),
+        (keys.STATE_NODE + b"g", b"g"),
+        (keys.STATE_ROOT + b"r", b"r"),
+        (b"\x01z", b"2"),
+    ]
+    assert split.get(keys.STATE_NODE + b"g") == b"g"
+    assert split.written_height(keys.STATE_ROOT + b"r") == 3
+    assert split.written_height(b"\x01z") == 0
+    assert list(split.iterate(keys.STATE_NODE)) == [(keys.STATE_NODE + b"g", b"g")]
+    with pytest.raises(NotImplementedError):
+        list(split.iterate(b"", reverse=True))
+    split.close()
+
+
+@pytest.mark.parametrize("change", STREAMED_CHANGES)
+def test_tampered_rows_are_found_as_the_replay_finds_them(
+    node: CliNode, change: Callable[[MemoryStore], None], tmp_path: Path
+) -> None:
+    store = copy_store(node.store)  # type: ignore[arg-type]
+    change(store)
+    expected = in_memory(node, store)
+    report = beside(node, store, tmp_path / "s")
+    assert not report.ok
+    assert report.findings == expected.findings
+    assert report.not_checked == expected.not_checked
+    assert report.rows_compared == expected.rows_compared
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        rewrite_block(2, lambda b: b["txs"][0]["payload"].update(to="globex")),
+        rewrite_block(4, lambda b: b["txs"][0].update(signature=bytes(64))),
+        lambda s: flip(s, keys.block_key(3), 40),
+    ],
+    ids=["payload", "signature", "block bytes"],
+)
+def test_a_bad_block_starts_the_replay_over_and_is_named_as_before(
+    node: CliNode, change: Callable[[MemoryStore], None], tmp_path: Path
+) -> None:
+    store = copy_store(node.store)  # type: ignore[arg-type]
+    change(store)
+    expected = in_memory(node, store)
+    report = beside(node, store, tmp_path / "s")
+    assert not report.ok and not report.tree_beside
+    assert report.findings == expected.findings
+    assert report.not_checked == expected.not_checked
+    assert (report.heights, report.linked) == (expected.heights, expected.linked)
+
+
+class _LyingTree(StateTree):
+    """Commits the real tree but claims another root: validators that all agreed on a
+    wrong state root and certified it."""
+
+    def apply(
+        self,
+        changes: dict[bytes, bytes | None],
+        batch: WriteBatch,
+        retired: list[Retired] | None = None,
+        *,
+        height: int,
+    ) -> bytes:
+        super().apply(changes, batch, retired, height=height)
+        self.root = BOGUS_ROOT
+        return BOGUS_ROOT
+
+
+def test_a_certified_wrong_state_root_is_found_by_the_tree_process(
+    node: CliNode, tmp_path: Path
+) -> None:
+    def lying(store: OverlayStore, root: bytes) -> StateTree:
+        return _LyingTree(store, root)
+
+    node.executor.state_tree = lying  # type: ignore[method-assign]
+    node.commit([])  # the tip: certified by three of four, its state root a lie
+    tip = node.chain.head().height
+    store = copy_store(node.store)  # type: ignore[arg-type]
+    expected = in_memory(node, store)
+    assert [(f.height, f.problem) for f in expected.findings][:1] == [
+        (tip, "re-execution differs: state_root differs")
+    ]
+    report = beside(node, store, tmp_path / "s")
+    assert not report.tree_beside, "the tree's answer sent the audit back to one process"
+    assert report.findings == expected.findings
+
+
+def _raise(*_: object) -> None:
+    raise OSError("disk full")
+
+
+def _die(*_: object) -> None:
+    os._exit(3)  # gone without a word
+
+
+@pytest.mark.parametrize("fault", [_raise, _die], ids=["fails", "dies"])
+def test_a_tree_process_that_fails_starts_the_replay_over(
+    node: CliNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Callable[..., None]
+) -> None:
+    monkeypatch.setattr(audit_tree, "hashed_entry", fault)  # only the tree process calls it
+    monkeypatch.setattr(audit_tree, "ANSWER_WAIT_S", 0.05)
+    report = beside(node, node.store, tmp_path / "s")  # type: ignore[arg-type]
+    assert report.ok and not report.tree_beside, report.findings
+    assert report.rows_compared == len(node.store)  # type: ignore[arg-type]
