@@ -82,7 +82,6 @@ class TreeBeside:
         self.process.start()
         self.claimed = genesis_root  # the state root the block being executed claims
         self.expected: dict[int, bytes] = {}  # height -> its claimed root, until answered
-        self.blocks = 0  # blocks whose root the tree process computed and matched
 
     @classmethod
     def start(
@@ -149,7 +148,6 @@ class TreeBeside:
             raise TreeDiverged(failure)
         if self.expected.pop(height, None) != root:
             raise TreeDiverged(f"block {height}: state root differs")
-        self.blocks += 1
 
 
 def serve_tree(
