@@ -342,7 +342,7 @@ class ChainAuditor:
         if not isinstance(rows, DiskScratch) or oldest or self.workers < 2 or not tip:
             return report, self._replay(source, tip, pool, report)
         path = os.path.join(self.scratch_dir or "", f"tree-{self._passes}")
-        beside = self.tree_beside = TreeBeside.start(_context(), path, rows, self.chain)
+        beside = self.tree_beside = TreeBeside.start(path, rows, self.chain)
         self.executor = TreeBesideExecutor(self.chain, beside)
         try:
             if self._replay(source, tip, pool, report) is None:  # else _go_on raised

@@ -84,15 +84,15 @@ class TreeBeside:
         self.expected: dict[int, bytes] = {}  # height -> its claimed root, until answered
 
     @classmethod
-    def start(
-        cls,
-        ctx: multiprocessing.context.BaseContext,
-        path: str,
-        rows: DiskScratch,
-        chain: ChainStore,
-    ) -> TreeBeside:
-        """The tree process for a replay into ``rows``, which holds the genesis state."""
+    def start(cls, path: str, rows: DiskScratch, chain: ChainStore) -> TreeBeside:
+        """The tree process for a replay into ``rows``, which holds the genesis state.
+
+        Spawned, never forked: LevelDB's background thread (the one that compacts) is
+        started once per process, and a forked child inherits the flag saying it runs but
+        not the thread, so its own store's writes would stall for ever once compaction is
+        due (they did, 2026-12-07, auditing a 191,710-transaction chain)."""
         genesis_rows = [(k, v) for table in TREE_TABLES for k, v in rows.iterate(table)]
+        ctx = multiprocessing.get_context("spawn")
         return cls(ctx, path, genesis_rows, chain.genesis_state_root())
 
     def send(self, height: int, items: list[tuple[bytes, bytes, bytes | None]]) -> bytes:

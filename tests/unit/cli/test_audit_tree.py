@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,20 +142,41 @@ def test_a_certified_wrong_state_root_is_found_by_the_tree_process(
     assert report.findings == expected.findings
 
 
-def _raise(*_: object) -> None:
-    raise OSError("disk full")
+def fail_at_once(_jobs: object, answers: Any, *_: object) -> None:
+    """A tree process that fails (run in the spawned process: importable by name)."""
+    answers.put((-1, b"", "the tree process failed: OSError: disk full"))
 
 
-def _die(*_: object) -> None:
+def wrong_roots(jobs: Any, answers: Any, *_: object) -> None:
+    """A tree process that answers every block with a root no header claims."""
+    while (job := jobs.get()) is not None:
+        answers.put((job[0], BOGUS_ROOT, None))
+    answers.put((0, b"", None))
+
+
+def die(*_: object) -> None:
     os._exit(3)  # gone without a word
 
 
-@pytest.mark.parametrize("fault", [_raise, _die], ids=["fails", "dies"])
-def test_a_tree_process_that_fails_starts_the_replay_over(
-    node: CliNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Callable[..., None]
+@pytest.mark.parametrize("target", [fail_at_once, wrong_roots, die], ids=["fails", "lies", "dies"])
+def test_a_tree_process_that_does_not_answer_right_starts_the_replay_over(
+    node: CliNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: Callable[..., None]
 ) -> None:
-    monkeypatch.setattr(audit_tree, "hashed_entry", fault)  # only the tree process calls it
+    monkeypatch.setattr(audit_tree, "serve_tree", target)
     monkeypatch.setattr(audit_tree, "ANSWER_WAIT_S", 0.05)
     report = beside(node, node.store, tmp_path / "s")  # type: ignore[arg-type]
     assert report.ok and not report.tree_beside, report.findings
     assert report.rows_compared == len(node.store)  # type: ignore[arg-type]
+
+
+def test_the_tree_process_is_spawned_not_forked(node: CliNode, tmp_path: Path) -> None:
+    """A forked child inherits LevelDB's "background thread started" flag but not the
+    thread: its store stalls for ever at its first due compaction (it did, on a
+    191,710-transaction chain). A spawned one starts its own."""
+    rows = audit_tree.DiskScratch(str(tmp_path / "rows"))
+    beside = audit_tree.TreeBeside.start(str(tmp_path / "tree"), rows, node.chain)
+    try:
+        assert beside.process._start_method == "spawn"
+    finally:
+        beside.stop()
+        rows.close()
