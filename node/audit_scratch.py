@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator, Mapping
+from functools import partial
 
 from ledger.storage import WriteBatch, open_leveldb
-from ledger.storage.protocol import prefix_upper_bound
+from ledger.storage.protocol import KVStore, prefix_upper_bound
+from ledger.storage.reopening import ReopeningStore
 
 CACHE_MB = 32  # LevelDB block cache of the scratch store
 WRITE_BUFFER_MB = 32  # ... and its memtable (up to two while one is written out)
@@ -85,8 +87,12 @@ class ScratchStore:
 class DiskScratch:
     """A :class:`~ledger.storage.protocol.KVStore` in ``path`` remembering row heights."""
 
-    def __init__(self, path: str) -> None:
-        self.store = open_leveldb(
+    def __init__(self, path: str, *, reopen_every: int | None = None) -> None:
+        """``reopen_every``: only read from now on, whole, in key order — closed and opened
+        again after that many bytes read, so that it keeps a bounded part mapped
+        (:class:`~ledger.storage.reopening.ReopeningStore`)."""
+        opener = partial(
+            open_leveldb,
             path,
             create=True,
             block_cache_mb=CACHE_MB,
@@ -94,6 +100,9 @@ class DiskScratch:
             max_open_files=MAX_OPEN_FILES,
             compress=COMPRESS,
             table_file_mb=TABLE_FILE_MB,
+        )
+        self.store: KVStore = (
+            opener() if reopen_every is None else ReopeningStore(opener, reopen_every)
         )
         self.height = 0  # the block being committed (set by the auditor before each write)
 

@@ -49,6 +49,7 @@ from node.sigcache import SignatureCache
 
 TREE_TABLES = (keys.STATE_NODE, keys.STATE_ROOT)  # sorted: filed by the tree process
 MAX_AHEAD = 4  # blocks the replay may run ahead of the tree's answers
+READ_BUDGET_BYTES = 32 * 1024 * 1024  # the comparison reopens the tree's scratch this often
 ANSWER_WAIT_S = 1.0  # how often a wait for the tree process checks that it still runs
 
 Job = tuple[int, list[tuple[bytes, bytes, bytes | None]]]  # height, (key hash, key, value)
@@ -122,7 +123,9 @@ class TreeBeside:
         self.process.join()
 
     def store(self) -> DiskScratch:
-        return DiskScratch(self.path)
+        """The tree's rows, for the comparison: read whole, in key order, reopened as read
+        (a third store mapped whole would raise the audit's peak resident size)."""
+        return DiskScratch(self.path, reopen_every=READ_BUDGET_BYTES)
 
     def stop(self) -> None:
         """End the tree process, whatever state it is in (idempotent)."""

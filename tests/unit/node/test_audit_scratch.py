@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledger.storage import WriteBatch
+from ledger.storage.reopening import ReopeningStore
 from node.audit_scratch import MAX_OPEN_FILES, DiskScratch
 from tests.unit.ledger.storage.plyvel_spy import record_plyvel_options
 
@@ -57,3 +58,23 @@ def test_a_tagged_batch_answers_as_what_is_written_and_refuses_writes() -> None:
     with pytest.raises(TypeError, match="view"):
         tagged.put(b"s/z", b"lost")
     assert len(batch) == 2
+
+
+def test_a_scratch_read_whole_is_reopened_as_it_is_read(tmp_path: Path) -> None:
+    """The comparison reads the tree process's scratch whole: reopened every so many bytes
+    (few of its tables mapped at a time), with every row and its height read back."""
+    path = str(tmp_path / "tree")
+    written = DiskScratch(path)
+    written.height = 7
+    batch = WriteBatch()
+    for i in range(300):
+        batch.put(b"n/%04d" % i, bytes(100))
+    written.write(batch)
+    written.close()
+    read = DiskScratch(path, reopen_every=4096)
+    rows = list(read.iterate(b""))
+    assert [k for k, _ in rows] == [b"n/%04d" % i for i in range(300)]
+    assert {v for _, v in rows} == {bytes(100)}
+    assert read.written_height(b"n/0042") == 7
+    assert isinstance(read.store, ReopeningStore) and read.store.reopened >= 7
+    read.close()
