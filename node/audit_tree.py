@@ -44,6 +44,7 @@ from ledger.storage import OverlayStore, WriteBatch, keys
 from ledger.storage.protocol import KVReader, prefix_upper_bound
 from node.audit_scratch import DiskScratch
 from node.chain import ChainStore
+from node.collector import settle_after_start
 from node.executor import Executor
 from node.sigcache import SignatureCache
 
@@ -165,6 +166,7 @@ def serve_tree(
             batch.put(key, value)
         store.write(batch)  # filed at height 0, as the replay's genesis rows are
         tree = StateTree(store, root, cache=NodeCache())
+        settle_after_start()  # the collector set as a node's (it walked the page cache)
         while (job := jobs.get()) is not None:
             height, items = job
             entries = sorted(hashed_entry(kh, value, key) for kh, key, value in items)
