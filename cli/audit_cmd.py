@@ -43,6 +43,7 @@ from cli.audit_report import (
     write_atomically,
 )
 from cli.client import MISSING_GENESIS, NodeClient, NodeError, genesis_option, node_option
+from cli.interrupt import sigterm_interrupts
 from cli.keys_cmd import key_option, load_key
 from cli.options import json_option
 from cli.output import console, err_console, fail, print_json
@@ -216,6 +217,9 @@ def verify_chain(
                 "a genesis file obtained independently with --genesis"
             )
     genesis = Genesis.load(genesis_path)
+    # Stopped with SIGTERM as with Ctrl-C: the scratch stores and the store's private copy
+    # are removed, and the signature pool and the tree process are stopped.
+    sigterm_interrupts()
     started_at = datetime.now(UTC)
     if home is None:
         remote = RemoteSource(NodeClient(node or "", key=_key(key_path)))
