@@ -1,12 +1,12 @@
 """The state tree beside the replay: a streaming audit's second core.
 
 A streaming audit (:mod:`node.audit_scratch`) re-executes the chain in one process, and
-about a third of that process's work is the state tree's update (hashing, encoding and
+about two fifths of that process's work was the state tree's update (hashing, encoding and
 writing the pages every block rewrites). The tree's update depends on nothing but the
 tree's previous pages and the block's state changes, and nothing the contracts do reads
 the tree (they read the flat table of current values, ``STATE_LEAF``). So here the tree
-runs in a process of its own, with a LevelDB scratch of its own for its two tables
-(``STATE_NODE``, ``STATE_ROOT``):
+runs in a process of its own (spawned: see :meth:`TreeBeside.start`), with a LevelDB
+scratch of its own for its two tables (``STATE_NODE``, ``STATE_ROOT``):
 
 * the replay writes each block's flat rows itself, sends the block's changes to the tree
   process and goes on with the next block, using the state root its stored header claims
@@ -23,8 +23,8 @@ stored one in every field, and its state root must be the one the tree computes 
 changes of every block so far — checked a few blocks later instead of at once. The rows
 compared are the same rows. Whatever does not check out (a root that differs, the tree
 process failing, any finding of the replay) makes the audit start over with the tree in
-its own process (:meth:`node.audit.ChainAuditor.run`), which names the first problem as
-before: a tampered chain costs one more pass, a clean one is checked on two cores.
+the replay's own process (``ChainAuditor._replays``), which names the first problem as
+before: a chain with a bad block costs one more pass, a clean one is checked on two cores.
 docs/audit.md, "The state tree beside the replay".
 """
 
@@ -53,13 +53,13 @@ MAX_AHEAD = 4  # blocks the replay may run ahead of the tree's answers
 READ_BUDGET_BYTES = 32 * 1024 * 1024  # the comparison reopens the tree's scratch this often
 ANSWER_WAIT_S = 1.0  # how often a wait for the tree process checks that it still runs
 
-Job = tuple[int, list[tuple[bytes, bytes, bytes | None]]]  # height, (key hash, key, value)
+Change = tuple[bytes, bytes, bytes | None]  # a state key's hash, the key, its value (None: gone)
 Answer = tuple[int, bytes, str | None]  # height (0: done), root, what failed
 
 
 class TreeDiverged(Exception):
     """The tree's root for a block is not the one its header claims, or the tree process
-    failed: the audit starts over with the tree in its own process, which names it."""
+    failed: the audit starts over with the tree in the replay's process, which names it."""
 
 
 class TreeBeside:
@@ -97,7 +97,7 @@ class TreeBeside:
         ctx = multiprocessing.get_context("spawn")
         return cls(ctx, path, genesis_rows, chain.genesis_state_root())
 
-    def send(self, height: int, items: list[tuple[bytes, bytes, bytes | None]]) -> bytes:
+    def send(self, height: int, items: list[Change]) -> bytes:
         """Hand a block's changes to the tree process; the root its header claims."""
         self.expected[height] = self.claimed
         self.jobs.put((height, items))
@@ -201,7 +201,7 @@ class DeferredTree(StateTree):
             raise ValueError("a pruned store's audit keeps the tree in the replay")
         if not changes:
             return self.root
-        items: list[tuple[bytes, bytes, bytes | None]] = []
+        items: list[Change] = []
         for key, value in changes.items():
             if type(key) is not bytes:
                 raise TypeError(f"state keys are bytes, got {type(key).__name__}")
