@@ -190,14 +190,15 @@ def figure_facts(report: AuditReport, ctx: AuditContext) -> list[tuple[str, str]
         ("Seconds", f"{report.seconds:.1f}"),
         ("Stored rows", rows),
         ("Evidence pieces", f"{report.evidence:,} checked"),
-        ("Segments", _segments(report)),
+        ("Re-executed in", replay_kind(report.segments, report.tree_beside)),
     ]
 
 
-def _segments(report: AuditReport) -> str:
-    if report.segments:
-        return str(report.segments)
-    return "one replay, the state tree beside it" if report.tree_beside else "one replay"
+def replay_kind(segments: int, tree_beside: bool) -> str:
+    """How the chain was re-executed: in parallel segments (how many), or in one replay."""
+    if segments:
+        return f"{segments} parallel segments"
+    return "one replay, the state tree beside it" if tree_beside else "one replay"
 
 
 def finding_details(f: Finding) -> list[tuple[str, str]]:

@@ -406,11 +406,13 @@ def audit(json_path: str | None, **kw: Any) -> None:
     """Build a chain, stop its node, time `audit verify --home` on it: rate and peak memory."""
     from benchmarks.audit_bench import AuditBenchOptions, run_audit_bench
     from benchmarks.results import show
+    from cli.audit_report import replay_kind
 
     try:
         doc = run_audit_bench(AuditBenchOptions(**kw), lambda s: err_console.print(s))
     except (RuntimeError, LedgerError) as exc:
         fail(str(exc))
+    replayed = replay_kind(doc["segments"], doc["tree_beside"])
     show(
         console,
         f"offline audit of {doc['txs']:,} transactions in {doc['heights']:,} blocks",
@@ -421,7 +423,7 @@ def audit(json_path: str | None, **kw: Any) -> None:
             ("peak resident size", doc["audit_peak_rss_mb"], "MB, with mapped table files"),
             ("store", doc["store_mb"], "MB of LevelDB files"),
             ("audit", doc["audit_s"], f"s; the whole command {doc['audit_wall_s']} s"),
-            ("streamed", "yes" if doc["streamed"] else "no", _how_replayed(doc)),
+            ("streamed", "yes" if doc["streamed"] else "no", replayed),
             ("load", doc["load_avg_1m"], f"1-minute load average on {doc['cores']} cores"),
         ],
     )
@@ -453,12 +455,6 @@ def stages(json_path: str | None, **kw: Any) -> None:
         rows,
     )
     _write(json_path, doc)
-
-
-def _how_replayed(doc: dict[str, Any]) -> str:
-    if doc["segments"]:
-        return f"segments: {doc['segments']}"
-    return "one replay, the state tree beside it" if doc.get("tree_beside") else "one replay"
 
 
 def _write(json_path: str | None, doc: dict[str, Any]) -> None:
