@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -281,13 +281,21 @@ def _audit_offline(
     if streaming is None:
         streaming = should_stream(data)
     try:
-        with _offline_store(home, genesis, streaming) as store:
+        with _offline_store(home, genesis, streaming) as (store, second_copy):
             if pruned_to(store) > 1:  # block-pruned: what its headers and kept blocks prove
                 report = audit_block_pruned(store, genesis)
                 report.not_checked.append(_pruning_claim(home, report))
                 return report, store.get(keys.block_key(report.tip))
             source = StoreSource(store)
-            report = _run(genesis, source, store, workers, quiet=quiet, streaming=streaming)
+            report = _run(
+                genesis,
+                source,
+                store,
+                workers,
+                quiet=quiet,
+                streaming=streaming,
+                second=second_copy,
+            )
             return report, store.get(keys.block_key(source.tip()))
     except StoreDamagedError as exc:
         fail(escape(damaged_store_message(exc, data)))
@@ -310,14 +318,19 @@ def _pruning_claim(home: str, report: AuditReport) -> str:
 
 
 @contextmanager
-def _offline_store(home: str, genesis: Genesis, streaming: bool) -> Iterator[KVStore]:
+def _offline_store(
+    home: str, genesis: Genesis, streaming: bool
+) -> Iterator[tuple[KVStore, str | None]]:
     """A stopped node's store, opened from a private copy so the audit changes none of
-    its files (ledger/storage/snapshot.py: opening LevelDB itself rewrites its log)."""
+    its files (ledger/storage/snapshot.py: opening LevelDB itself rewrites its log); and,
+    streaming, a second copy of it, unopened, made before the first is opened (so both
+    hold the same rows), where the state tree's process compares its tables."""
     data = Home(home).data
     warning = None if streaming else memory_warning(data)
     if warning is not None:
         err_console.print(f"[yellow]warning:[/] {warning}")
-    with private_copy(data) as copy:
+    with private_copy(data) as copy, ExitStack() as second:
+        second_copy = second.enter_context(private_copy(copy)) if streaming else None
         # Streaming, the store is read in order once or twice: a small cache, few open
         # tables, reopened as it is read to unmap them (ledger/storage/reopening.py).
         bounded = partial(open_leveldb, copy, block_cache_mb=32, max_open_files=MAX_OPEN_FILES)
@@ -334,7 +347,7 @@ def _offline_store(home: str, genesis: Genesis, streaming: bool) -> Iterator[KVS
                     f"{int.from_bytes(base, 'big')}: it holds no blocks before it, so it cannot "
                     "be audited from genesis; audit a node that keeps the whole chain"
                 )
-            yield store
+            yield store, second_copy
         finally:
             store.close()
 
@@ -406,7 +419,13 @@ def available_memory() -> int | None:
 
 
 def _run(
-    genesis: Genesis, source: Any, store: Any, workers: int | None, quiet: bool, streaming: bool
+    genesis: Genesis,
+    source: Any,
+    store: Any,
+    workers: int | None,
+    quiet: bool,
+    streaming: bool,
+    second: str | None = None,
 ) -> AuditReport:
     progress = _progress_bar()
     task = progress.add_task("audit", total=source.tip(), txs=0, rate=0.0)
@@ -422,7 +441,11 @@ def _run(
 
     with tempfile.TemporaryDirectory(prefix="cityledger-audit-scratch-") as scratch:
         auditor = ChainAuditor(
-            genesis, workers=workers, progress=tick, scratch_dir=scratch if streaming else None
+            genesis,
+            workers=workers,
+            progress=tick,
+            scratch_dir=scratch if streaming else None,
+            second_copy=second,
         )
         try:
             return auditor.run(source, compare_with=store)

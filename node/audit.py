@@ -38,7 +38,6 @@ import os
 import time
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from typing import Protocol
 
@@ -53,10 +52,20 @@ from ledger.storage.protocol import KVReader
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 from ledger.votes import CommitCertificate
+from node.audit_findings import (
+    MAX_FINDINGS,
+    AuditFailure,
+    AuditReport,
+    Finding,
+    add_finding,
+    bad_signature,
+    genesis_mismatch,
+)
 from node.audit_links import LinkCheck, Verify
 from node.audit_pruned import PrunedState
 from node.audit_scratch import DiskScratch, ScratchStore
 from node.audit_tree import (
+    TREE_TABLES,
     SplitScratch,
     TreeBeside,
     TreeBesideExecutor,
@@ -68,90 +77,25 @@ from node.executor import Executor, InvalidEvidence
 from node.sigcache import SignatureCache, payload_signatures, record_good
 from node.sigcheck import default_sigterm, verify_batch, verify_signatures
 
+__all__ = [  # what the audit's other modules and the CLI use (the findings' types are
+    "MAX_FINDINGS",  # node/audit_findings.py's, named here with the engine)
+    "SKIPPED_TABLES",
+    "AuditFailure",
+    "AuditReport",
+    "BlockSource",
+    "ChainAuditor",
+    "Finding",
+    "Progress",
+    "StoreSource",
+    "add_finding",
+    "bad_signature",
+    "check_payloads_ahead",
+    "genesis_mismatch",
+]
+
 # node-local, not part of the chain: signer state, evidence pool, pruning bookkeeping
 SKIPPED_TABLES = (keys.SIGNER, keys.EVIDENCE, keys.PRUNE)
-MAX_FINDINGS = 50
 Progress = Callable[[int, int, int], None]  # (height done, tip, transactions done)
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One thing that does not check out."""
-
-    height: int | None
-    record: str
-    problem: str
-    # What the engine knows cheaply, where it knows it (the report shows them):
-    tx_index: int | None = None  # a bad signature: the transaction's place in the block
-    tx_hash: bytes | None = None
-    tx_kind: str | None = None
-    key: bytes | None = None  # a stored row that differs: its storage key
-    stored: bytes | None = None  # ... the stored value, and the re-executed one
-    expected: bytes | None = None
-
-    def __str__(self) -> str:
-        where = "" if self.height is None else f"height {self.height}: "
-        if self.height == 0:
-            where = "genesis state: "
-        return f"{where}{self.record}: {self.problem}"
-
-
-GENESIS_RECORD = "genesis"
-
-
-def bad_signature(height: int, index: int, tx: Transaction) -> Finding:
-    """A transaction whose signature does not verify, with what the report shows of it."""
-    return Finding(
-        height,
-        f"transaction {index} ({tx.hash.hex()})",
-        "bad signature",
-        tx_index=index,
-        tx_hash=tx.hash,
-        tx_kind=tx.kind,
-    )
-
-
-def genesis_mismatch(theirs: bytes, ours: bytes) -> Finding:
-    """Block 1 follows another genesis than the auditor's file: another chain, not tampering."""
-    return Finding(
-        1,
-        GENESIS_RECORD,
-        f"genesis mismatch: this chain's genesis is {theirs.hex()}, yours is {ours.hex()} "
-        "(block 1 follows another genesis): audit it with that chain's genesis file",
-    )
-
-
-@dataclass(slots=True)
-class AuditReport:
-    chain_id: str
-    tip: int
-    heights: int = 0
-    txs: int = 0
-    seconds: float = 0.0
-    rows_compared: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    more_findings: int = 0
-    segments: int = 0  # blocks re-executed in this many parallel segments (0: in one replay)
-    evidence: int = 0  # pieces of committed equivocation evidence checked
-    linked: int = 0  # blocks whose links and certificates were checked (past a bad block too)
-    not_checked: list[str] = field(default_factory=list)  # plain sentences, for the report
-    streamed: bool = False  # the re-executed rows went to a scratch store on disk
-    tree_beside: bool = False  # ... with the state tree in a process of its own
-    oldest_state: int = 0  # a pruned store's claim: it keeps state from this height on
-    oldest_block: int = 0  # a block-pruned store's: it keeps block bodies from here on
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    @property
-    def genesis_mismatch(self) -> Finding | None:
-        """The finding that the chain follows another genesis, if that is what was found."""
-        return next((f for f in self.findings if f.record == GENESIS_RECORD), None)
-
-    @property
-    def tx_rate(self) -> float:
-        return self.txs / self.seconds if self.seconds > 0 else 0.0
 
 
 class BlockSource(Protocol):
@@ -183,22 +127,6 @@ class StoreSource:
 
     def tip_certificate(self) -> bytes | None:
         return self.store.get(keys.cert_key(self.tip()))
-
-
-class AuditFailure(LedgerError):
-    code = "audit_failed"
-
-    def __init__(self, finding: Finding) -> None:
-        super().__init__(str(finding))
-        self.finding = finding
-
-
-def add_finding(report: AuditReport, finding: Finding) -> None:
-    """A finding, or only a count once the report lists :data:`MAX_FINDINGS`."""
-    if len(report.findings) >= MAX_FINDINGS:
-        report.more_findings += 1
-    else:
-        report.findings.append(finding)
 
 
 def _verifier(pool: Pool | None) -> Verify:
@@ -244,13 +172,16 @@ class ChainAuditor:
         chunk_txs: int = 4000,
         progress: Progress | None = None,
         scratch_dir: str | None = None,
+        second_copy: str | None = None,
     ) -> None:
         self.genesis = genesis
         self.workers = (os.cpu_count() or 2) if workers is None else workers
         self.chunk_txs = chunk_txs
         self.progress = progress
         self.scratch_dir = scratch_dir
-        self.tree_beside: TreeBeside | None = None  # the state tree's process, while it runs
+        self.second_copy = second_copy  # the audited store's, for the tree's process
+        self.tree_beside: TreeBeside | None = None  # the state tree's process, replaying
+        self.tree_comparing: TreeBeside | None = None  # ... then comparing its tables
         self._passes = 0
         self._fresh()
 
@@ -316,6 +247,21 @@ class ChainAuditor:
         finally:
             if pool is not None:
                 pool.terminate()
+        try:
+            return self._finish(report, first_bad, oldest, compare_with, started)
+        finally:
+            if self.tree_comparing is not None:
+                self.tree_comparing.stop()
+                self.tree_comparing = None
+
+    def _finish(
+        self,
+        report: AuditReport,
+        first_bad: int | None,
+        oldest: int,
+        compare_with: KVReader | None,
+        started: float,
+    ) -> AuditReport:
         report.heights, report.txs = self.chain.head().height, self.tx_count
         if first_bad is not None:  # re-executed past it (signatures are checked beside)
             report.heights = min(report.heights, first_bad - 1)
@@ -331,6 +277,24 @@ class ChainAuditor:
         self.scratch.close()
         return report
 
+    def _compare_beside(self, store: KVReader, report: AuditReport, beside: TreeBeside) -> None:
+        """Every stored row: the tree's tables by its process (against the store's second
+        copy) while this one compares the rest; if the tree's do not all match, every
+        table here, which names the rows that differ as the replay always has."""
+        from node.audit_compare import compare_stores  # it imports this module
+
+        before = (report.rows_compared, len(report.findings), report.more_findings)
+        compare_stores(self, store, report, skip=TREE_TABLES)
+        rows, equal = beside.comparison()
+        assert isinstance(self.rows, DiskScratch), "the tree runs beside a streamed replay"
+        self.scratch = SplitScratch(self.rows, beside.store())
+        if equal:
+            report.rows_compared += rows
+            return
+        report.rows_compared, report.more_findings = before[0], before[2]
+        del report.findings[before[1] :]
+        compare_stores(self, store, report)
+
     def _replays(
         self, source: BlockSource, tip: int, pool: Pool | None, oldest: int
     ) -> tuple[AuditReport, int | None]:
@@ -342,18 +306,19 @@ class ChainAuditor:
         if not isinstance(rows, DiskScratch) or oldest or self.workers < 2 or not tip:
             return report, self._replay(source, tip, pool, report)
         path = os.path.join(self.scratch_dir or "", f"tree-{self._passes}")
-        beside = self.tree_beside = TreeBeside.start(path, rows, self.chain)
+        beside = self.tree_beside = TreeBeside.start(path, rows, self.chain, self.second_copy)
         self.executor = TreeBesideExecutor(self.chain, beside)
         try:
             if self._replay(source, tip, pool, report) is None:  # else _go_on raised
                 beside.finish()
-                self.scratch = SplitScratch(rows, beside.store())
+                self.tree_comparing = beside  # it compares its tables next; _audit stops it
                 report.tree_beside = True
                 return report, None
         except TreeDiverged:
             pass
         finally:
-            beside.stop()
+            if self.tree_comparing is not beside:
+                beside.stop()
             self.tree_beside = None
         self.scratch.close()
         self._fresh()
@@ -365,6 +330,9 @@ class ChainAuditor:
         """Every stored row, or after a bad block the rows the blocks before it decide."""
         from node.audit_compare import compare_stores  # it imports this module
 
+        if first_bad is None and self.tree_comparing is not None:
+            self._compare_beside(store, report, self.tree_comparing)
+            return
         if first_bad is None:
             pruned = None
             if report.oldest_state:

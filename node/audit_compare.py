@@ -28,6 +28,7 @@ from node.audit import (
 )
 from node.audit_pruned import PrunedState
 from node.audit_scratch import ScratchStore
+from node.audit_tree import rows_outside
 
 if TYPE_CHECKING:
     from node.audit import ChainAuditor
@@ -39,18 +40,20 @@ def compare_stores(
     report: AuditReport,
     below: int | None = None,
     pruned: PrunedState | None = None,
+    skip: tuple[bytes, ...] = (),
 ) -> None:
     """Every chain row of ``audited`` equals the re-executed one, and nothing is extra.
 
     ``below``: the replay stopped at that height, so only the rows that the blocks before
     it alone decide are compared (their blocks, certificates and receipts, keyed by height).
     ``pruned``: the store prunes state; a row it lacks that pruning explains is no finding.
+    ``skip``: tables (sorted prefixes) compared elsewhere: their rows are not read.
     """
     reference = auditor.scratch
     expected: Iterator[tuple[bytes, bytes]] = (
-        kv for kv in reference.iterate(b"") if not kv[0].startswith(keys.PRUNE)
+        kv for kv in rows_outside(reference, skip) if not kv[0].startswith(keys.PRUNE)
     )
-    stored = (kv for kv in audited.iterate(b"") if not kv[0].startswith(SKIPPED_TABLES))
+    stored = (kv for kv in rows_outside(audited, skip) if not kv[0].startswith(SKIPPED_TABLES))
     if below is None and isinstance(reference, ScratchStore):
         rows = chain_rows(audited)
         if rows == reference.data:  # one C-level comparison; the walk below names differences

@@ -34,15 +34,17 @@ import multiprocessing.context
 import queue
 import signal
 from collections.abc import Iterator, Mapping
-from itertools import takewhile
+from functools import partial
+from itertools import takewhile, zip_longest
 from typing import Any
 
 from ledger.digest import sha256_digest
 from ledger.state import NodeCache, StateTree, hashed_entry
 from ledger.state_retire import Retired
-from ledger.storage import OverlayStore, WriteBatch, keys
+from ledger.storage import OverlayStore, WriteBatch, keys, open_leveldb
 from ledger.storage.protocol import KVReader, prefix_upper_bound
-from node.audit_scratch import DiskScratch
+from ledger.storage.reopening import ReopeningStore
+from node.audit_scratch import MAX_OPEN_FILES, DiskScratch
 from node.chain import ChainStore
 from node.collector import settle_after_start
 from node.executor import Executor
@@ -71,13 +73,16 @@ class TreeBeside:
         path: str,
         genesis_rows: list[tuple[bytes, bytes]],
         genesis_root: bytes,
+        second_copy: str | None = None,
     ) -> None:
         self.path = path
         self.jobs: Any = ctx.Queue()
         self.answers: Any = ctx.Queue()
+        self.compared: Any = ctx.Queue()  # (rows, whether all equal) of its own tables
         self.process: Any = ctx.Process(  # type: ignore[attr-defined]
             target=serve_tree,
-            args=(self.jobs, self.answers, path, genesis_rows, genesis_root),
+            args=(self.jobs, self.answers, self.compared, path, genesis_rows, genesis_root),
+            kwargs={"second_copy": second_copy},
             name="cityledger-audit-tree",
             daemon=True,
         )
@@ -86,7 +91,9 @@ class TreeBeside:
         self.expected: dict[int, bytes] = {}  # height -> its claimed root, until answered
 
     @classmethod
-    def start(cls, path: str, rows: DiskScratch, chain: ChainStore) -> TreeBeside:
+    def start(
+        cls, path: str, rows: DiskScratch, chain: ChainStore, second_copy: str | None = None
+    ) -> TreeBeside:
         """The tree process for a replay into ``rows``, which holds the genesis state.
 
         Spawned, never forked: LevelDB's background thread (the one that compacts) is
@@ -95,7 +102,7 @@ class TreeBeside:
         due (they did, 2026-12-07, auditing a 191,710-transaction chain)."""
         genesis_rows = [(k, v) for table in TREE_TABLES for k, v in rows.iterate(table)]
         ctx = multiprocessing.get_context("spawn")
-        return cls(ctx, path, genesis_rows, chain.genesis_state_root())
+        return cls(ctx, path, genesis_rows, chain.genesis_state_root(), second_copy)
 
     def send(self, height: int, items: list[Change]) -> bytes:
         """Hand a block's changes to the tree process; the root its header claims."""
@@ -121,7 +128,21 @@ class TreeBeside:
             self._take(answer)
         if self.expected:
             raise TreeDiverged(f"no root for heights {sorted(self.expected)}")
+
+    def comparison(self) -> tuple[int, bool]:
+        """(rows, whether every one was equal) of the tree process's comparison of its own
+        tables with the audited store's second copy; (0, False) if it could not make it.
+        The process has then ended, and its scratch can be opened (:meth:`store`)."""
+        while True:
+            try:
+                compared: tuple[int, bool] = self.compared.get(timeout=ANSWER_WAIT_S)
+                break
+            except queue.Empty:
+                if not self.process.is_alive():
+                    compared = (0, False)
+                    break
         self.process.join()
+        return compared
 
     def store(self) -> DiskScratch:
         """The tree's rows, for the comparison: read whole, in key order, reopened as read
@@ -133,7 +154,7 @@ class TreeBeside:
         if self.process.is_alive():
             self.process.terminate()
         self.process.join()
-        for channel in (self.jobs, self.answers):
+        for channel in (self.jobs, self.answers, self.compared):
             channel.cancel_join_thread()  # nothing left to deliver matters now
             channel.close()
 
@@ -155,9 +176,17 @@ class TreeBeside:
 
 
 def serve_tree(
-    jobs: Any, answers: Any, path: str, genesis_rows: list[tuple[bytes, bytes]], root: bytes
+    jobs: Any,
+    answers: Any,
+    compared: Any,
+    path: str,
+    genesis_rows: list[tuple[bytes, bytes]],
+    root: bytes,
+    *,
+    second_copy: str | None = None,
 ) -> None:
-    """The tree process: apply each block's changes in order, answer each root."""
+    """The tree process: apply each block's changes in order, answer each root; then,
+    given the audited store's second copy, compare its tables with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the replay's to handle
     try:
         store = DiskScratch(path)
@@ -179,6 +208,30 @@ def serve_tree(
         answers.put((0, b"", None))
     except Exception as exc:  # any failure: the replay starts over without this process
         answers.put((-1, b"", f"the tree process failed: {type(exc).__name__}: {exc}"))
+        return
+    try:
+        compared.put(compare_tree_tables(path, second_copy) if second_copy else (0, False))
+    except Exception:  # the replay's process compares them then
+        compared.put((0, False))
+
+
+def compare_tree_tables(path: str, audited_path: str) -> tuple[int, bool]:
+    """(rows, whether all equal): the tree's tables of the scratch at ``path`` against the
+    audited store at ``audited_path``, both read whole in key order, reopened as read."""
+    own = DiskScratch(path, reopen_every=READ_BUDGET_BYTES)
+    opener = partial(open_leveldb, audited_path, block_cache_mb=8, max_open_files=MAX_OPEN_FILES)
+    audited = ReopeningStore(opener, READ_BUDGET_BYTES)
+    rows = 0
+    try:
+        for table in TREE_TABLES:
+            for mine, theirs in zip_longest(own.iterate(table), audited.iterate(table)):
+                if mine != theirs:
+                    return rows, False
+                rows += 1
+        return rows, True
+    finally:
+        own.close()
+        audited.close()
 
 
 class DeferredTree(StateTree):
@@ -256,6 +309,16 @@ class SplitScratch:
     def close(self) -> None:
         self.rows.close()
         self.tree.close()
+
+
+def rows_outside(store: KVReader, tables: tuple[bytes, ...]) -> Iterator[tuple[bytes, bytes]]:
+    """Every row of ``store`` in key order but those of ``tables`` (sorted table prefixes),
+    whose ranges are skipped, not read."""
+    after: bytes | None = None
+    for table in tables:
+        yield from _below(table, store.iterate(b"", start=after))
+        after = prefix_upper_bound(table)
+    yield from store.iterate(b"", start=after)
 
 
 def _below(end: bytes, rows: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:

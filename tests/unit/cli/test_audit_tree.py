@@ -5,7 +5,9 @@ state root; anything that does not check out there starts the replay over."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,13 +16,13 @@ import pytest
 
 from ledger.state import StateTree
 from ledger.state_retire import Retired
-from ledger.storage import MemoryStore, OverlayStore, WriteBatch, keys
-from node import audit_tree
+from ledger.storage import MemoryStore, OverlayStore, WriteBatch, keys, open_leveldb
+from node import audit_compare, audit_tree
 from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.audit_tree import SplitScratch
 from tests.unit.chain_kit import copy_store
-from tests.unit.cli.kit import CliNode, rewrite_block
-from tests.unit.cli.test_audit import STREAMED_CHANGES, flip
+from tests.unit.cli.kit import CliNode, rewrite_block, run
+from tests.unit.cli.test_audit import STREAMED_CHANGES, first_key, flip, leveldb_home
 
 BOGUS_ROOT = b"\x07" * 32
 
@@ -185,3 +187,43 @@ def test_the_tree_process_is_spawned_not_forked(node: CliNode, tmp_path: Path) -
     finally:
         beside.stop()
         rows.close()
+
+
+def test_cli_the_tree_process_compares_its_tables_and_a_changed_row_is_named(
+    node: CliNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit verify --home --streaming` on two cores: the tree's process compares the state
+    nodes against a second private copy of the store while the replay compares the rest;
+    a state node or a receipt changed in the store is named as the replay names it (a
+    state node by the replay comparing every table again)."""
+    skipped: list[tuple[bytes, ...]] = []  # what each comparison in this process left out
+    compare = audit_compare.compare_stores
+
+    def spy(*args: Any, **kw: Any) -> None:
+        skipped.append(kw.get("skip", ()))
+        compare(*args, **kw)
+
+    monkeypatch.setattr(audit_compare, "compare_stores", spy)
+    home = leveldb_home(node, tmp_path)
+    args = ["audit", "verify", "--home", str(home), "--json"]
+    whole = json.loads(run([*args, "--workers", "0"]).stdout)
+    skipped.clear()
+    beside_doc = json.loads(run([*args, "--streaming", "--workers", "2"]).stdout)
+    assert beside_doc["ok"] and beside_doc["tree_beside"]
+    assert beside_doc["rows_compared"] == whole["rows_compared"]
+    assert skipped == [audit_tree.TREE_TABLES], "the state nodes compared by the tree only"
+    for table, passes in ((keys.STATE_NODE, 2), (keys.RECEIPT, 1)):
+        copy = tmp_path / f"copy-{table.hex()}"
+        shutil.copytree(home, copy)
+        store = open_leveldb(str(copy / "data"))
+        flip(store, first_key(store, table))  # type: ignore[arg-type]
+        store.close()
+        genesis = ["--genesis", str(home / "genesis.json")]
+        args = ["audit", "verify", "--home", str(copy), "--json", *genesis]
+        expected = json.loads(run([*args, "--workers", "0"]).stdout)
+        skipped.clear()
+        found = json.loads(run([*args, "--streaming", "--workers", "2"]).stdout)
+        assert not found["ok"] and found["tree_beside"]
+        assert len(skipped) == passes, skipped
+        assert found["findings"] == expected["findings"]
+        assert found["rows_compared"] == expected["rows_compared"]
