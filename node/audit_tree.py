@@ -43,7 +43,7 @@ from ledger.state import NodeCache, StateTree, hashed_entry
 from ledger.state_retire import Retired
 from ledger.storage import OverlayStore, WriteBatch, keys, open_leveldb
 from ledger.storage.protocol import KVReader, prefix_upper_bound
-from ledger.storage.reopening import ReopeningStore
+from ledger.storage.reopening import DEFAULT_BUDGET_BYTES, ReopeningStore
 from node.audit_scratch import MAX_OPEN_FILES, DiskScratch
 from node.chain import ChainStore
 from node.collector import settle_after_start
@@ -52,7 +52,6 @@ from node.sigcache import SignatureCache
 
 TREE_TABLES = (keys.STATE_NODE, keys.STATE_ROOT)  # sorted: filed by the tree process
 MAX_AHEAD = 4  # blocks the replay may run ahead of the tree's answers
-READ_BUDGET_BYTES = 32 * 1024 * 1024  # the comparison reopens the tree's scratch this often
 ANSWER_WAIT_S = 1.0  # how often a wait for the tree process checks that it still runs
 
 Change = tuple[bytes, bytes, bytes | None]  # a state key's hash, the key, its value (None: gone)
@@ -147,7 +146,7 @@ class TreeBeside:
     def store(self) -> DiskScratch:
         """The tree's rows, for the comparison: read whole, in key order, reopened as read
         (a third store mapped whole would raise the audit's peak resident size)."""
-        return DiskScratch(self.path, reopen_every=READ_BUDGET_BYTES)
+        return DiskScratch(self.path, reopen_every=DEFAULT_BUDGET_BYTES)
 
     def stop(self) -> None:
         """End the tree process, whatever state it is in (idempotent)."""
@@ -218,9 +217,9 @@ def serve_tree(
 def compare_tree_tables(path: str, audited_path: str) -> tuple[int, bool]:
     """(rows, whether all equal): the tree's tables of the scratch at ``path`` against the
     audited store at ``audited_path``, both read whole in key order, reopened as read."""
-    own = DiskScratch(path, reopen_every=READ_BUDGET_BYTES)
+    own = DiskScratch(path, reopen_every=DEFAULT_BUDGET_BYTES)
     opener = partial(open_leveldb, audited_path, block_cache_mb=8, max_open_files=MAX_OPEN_FILES)
-    audited = ReopeningStore(opener, READ_BUDGET_BYTES)
+    audited = ReopeningStore(opener)
     rows = 0
     try:
         for table in TREE_TABLES:
