@@ -18,9 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import click
@@ -42,6 +40,7 @@ from cli.audit_report import (
     report_json,
     write_atomically,
 )
+from cli.audit_store import STREAM_ABOVE_MB, damaged_store_message, offline_store, should_stream
 from cli.client import MISSING_GENESIS, NodeClient, NodeError, genesis_option, node_option
 from cli.interrupt import sigterm_interrupts
 from cli.keys_cmd import key_option, load_key
@@ -55,10 +54,7 @@ from ledger.crypto import PrivateKey, Purpose
 from ledger.encoding import Value, encode
 from ledger.errors import LedgerError, StoreDamagedError
 from ledger.genesis import Genesis
-from ledger.storage import KVStore, keys, open_leveldb
-from ledger.storage.format import check_format
-from ledger.storage.reopening import ReopeningStore
-from ledger.storage.snapshot import private_copy
+from ledger.storage import keys
 from ledger.votes import CommitCertificate
 from lightclient.answers import Verified
 from lightclient.checkpoints import (
@@ -69,17 +65,11 @@ from lightclient.checkpoints import (
     read_extension,
 )
 from lightclient.headers import verify_certified
-from node.audit import AuditReport, ChainAuditor, StoreSource, genesis_mismatch
+from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.audit_block_pruned import audit_block_pruned
-from node.audit_scratch import MAX_OPEN_FILES
 from node.config import Home
 
 PREFETCH = 32
-# The in-memory offline audit holds the store's chain rows. Measured on a 100,000-transaction
-# chain (162 MB of LevelDB files): peak resident size 949 MB in segments, 1,327 MB in one
-# replay (docs/audit.md, "Memory").
-MEMORY_PER_STORE_BYTE = 8
-STREAM_ABOVE_MB = 512  # holding more than this streams instead (see should_stream)
 
 
 class RemoteSource:
@@ -281,7 +271,7 @@ def _audit_offline(
     if streaming is None:
         streaming = should_stream(data)
     try:
-        with _offline_store(home, genesis, streaming) as (store, second_copy):
+        with offline_store(home, genesis, streaming) as (store, second_copy):
             if pruned_to(store) > 1:  # block-pruned: what its headers and kept blocks prove
                 report = audit_block_pruned(store, genesis)
                 report.not_checked.append(_pruning_claim(home, report))
@@ -317,59 +307,6 @@ def _pruning_claim(home: str, report: AuditReport) -> str:
     return f"{claim}; its config.toml keeps the last {keep} (tip {report.tip})"
 
 
-@contextmanager
-def _offline_store(
-    home: str, genesis: Genesis, streaming: bool
-) -> Iterator[tuple[KVStore, str | None]]:
-    """A stopped node's store, opened from a private copy so the audit changes none of
-    its files (ledger/storage/snapshot.py: opening LevelDB itself rewrites its log); and,
-    streaming, a second copy of it, unopened, made before the first is opened (so both
-    hold the same rows), where the state tree's process compares its tables."""
-    data = Home(home).data
-    warning = None if streaming else memory_warning(data)
-    if warning is not None:
-        err_console.print(f"[yellow]warning:[/] {warning}")
-    with private_copy(data) as copy, ExitStack() as second:
-        second_copy = second.enter_context(private_copy(copy)) if streaming else None
-        # Streaming, the store is read in order once or twice: a small cache, few open
-        # tables, reopened as it is read to unmap them (ledger/storage/reopening.py).
-        bounded = partial(open_leveldb, copy, block_cache_mb=32, max_open_files=MAX_OPEN_FILES)
-        store: KVStore = ReopeningStore(bounded) if streaming else open_leveldb(copy)
-        try:
-            stored = store.get(keys.GENESIS_HASH)
-            if stored is not None and stored != genesis.hash:
-                fail(f"{home}'s store: {genesis_mismatch(stored, genesis.hash).problem}")
-            check_format(store, home)  # a store of another format would differ in every state row
-            base = store.get(keys.STATE_BASE)
-            if base is not None:
-                fail(
-                    f"{home}'s store joined by state sync at height "
-                    f"{int.from_bytes(base, 'big')}: it holds no blocks before it, so it cannot "
-                    "be audited from genesis; audit a node that keeps the whole chain"
-                )
-            yield store, second_copy
-        finally:
-            store.close()
-
-
-def damaged_store_message(exc: StoreDamagedError, data: str) -> str:
-    """What a damaged audited store means for the evidence, and what to do instead."""
-    if exc.damaged:
-        held = (f"{os.path.join(data, name)} holds {holds}" for name, holds in exc.damaged)
-        files = "; ".join(held)
-    else:
-        files = f"no table file fails its checksums: the damage is in a log or MANIFEST of {data}"
-    return (
-        f"the audited store is damaged (its bytes fail LevelDB's checksums): {files}. "
-        "For the evidence: those records cannot be read from this copy, so the audit cannot "
-        "vouch for them, and it stopped there (nothing after them was checked); a disk fault "
-        "and tampering look the same. Audit another copy of the same chain: the agency's "
-        "backup of this store, or another agency's node (audit verify --node URL, or --home "
-        "on a copy of its home). For the operator: restore the data directory from a backup "
-        "or rebuild it from the peers (docs/operations.md, 'A damaged or missing store')."
-    )
-
-
 def _from_environment(param: str) -> bool:
     """Whether this command's ``param`` was taken from an environment variable."""
     source = click.get_current_context().get_parameter_source(param)
@@ -378,44 +315,6 @@ def _from_environment(param: str) -> bool:
 
 def _key(key_path: str | None) -> PrivateKey | None:
     return None if key_path is None else load_key(key_path)
-
-
-def _store_bytes(data_dir: str) -> int:
-    return sum(entry.stat().st_size for entry in os.scandir(data_dir) if entry.is_file())
-
-
-def should_stream(data_dir: str) -> bool:
-    """Stream unless holding the store's rows in memory (faster: parallel segments) takes
-    at most STREAM_ABOVE_MB and fits in the memory available."""
-    need = MEMORY_PER_STORE_BYTE * _store_bytes(data_dir)
-    available = available_memory()
-    return need > STREAM_ABOVE_MB * 2**20 or (available is not None and need > available)
-
-
-def memory_warning(data_dir: str) -> str | None:
-    """What to tell an auditor whose machine may not hold the audit of this store."""
-    size = _store_bytes(data_dir)
-    need = MEMORY_PER_STORE_BYTE * size
-    available = available_memory()
-    if available is None or need <= available:
-        return None
-    return (
-        f"this audit keeps the store's rows in memory: about {need / 2**30:.1f} GiB for "
-        f"{size / 2**30:.2f} GiB of store files, and {available / 2**30:.1f} GiB is available; "
-        "the system may stop it before it ends (leave out --in-memory to stream instead)"
-    )
-
-
-def available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo, in bytes (None where there is none)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def _run(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import audit_cmd
+from cli import audit_store
 from ledger.storage import MemoryStore, WriteBatch, keys, open_leveldb, reopening
 from node.audit import AuditReport, ChainAuditor, StoreSource
 from node.audit_segments import ParallelAudit, SegmentResult, _rows_match
@@ -309,10 +309,10 @@ def test_cli_audit_home_warns_when_memory_may_not_hold_the_store(
     node: CliNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = leveldb_home(node, tmp_path)
-    assert audit_cmd.available_memory() is not None, "this is Linux: /proc/meminfo exists"
+    assert audit_store.available_memory() is not None, "this is Linux: /proc/meminfo exists"
     quiet = run(["audit", "verify", "--home", str(home), "--workers", "2"])
     assert quiet.exit_code == 0 and "warning" not in quiet.output, message(quiet)
-    monkeypatch.setattr(audit_cmd, "available_memory", lambda: 1024)
+    monkeypatch.setattr(audit_store, "available_memory", lambda: 1024)
     streamed = run(["audit", "verify", "--home", str(home), "--workers", "2", "--json"])
     assert streamed.exit_code == 0 and json.loads(streamed.stdout)["segments"] == 0, "streamed"
     assert "warning" not in streamed.output
