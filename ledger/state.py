@@ -100,6 +100,11 @@ def root_filing(store: KVReader, root: bytes) -> bytes:
     return at
 
 
+def flat_row(key: bytes, value: bytes) -> bytes:
+    """A flat-table row: ``u32be(len(key)) || key || value`` (:func:`decode_flat_row`)."""
+    return len(key).to_bytes(4, "big") + key + value
+
+
 def decode_flat_row(row: bytes, key: bytes) -> bytes:
     """The value in a flat-table row, checking that the row is ``key``'s."""
     n = int.from_bytes(row[:4], "big")
@@ -279,7 +284,7 @@ class StateTree:  # through its own layers (node/audit_segments.py)
             if value is None:
                 batch.delete(_LEAF + kh)
             else:
-                batch.put(_LEAF + kh, len(key).to_bytes(4, "big") + key + value)
+                batch.put(_LEAF + kh, flat_row(key, value))
         return new_root
 
     def apply_entries(

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from ledger.digest import sha256_digest
 from ledger.encoding import decode, encode
 from ledger.errors import CorruptionError, DecodeError, LedgerError
-from ledger.state import decode_flat_row, flat_key, root_filing
+from ledger.state import decode_flat_row, flat_key, flat_row, root_filing
 from ledger.state_pages import (
     LEAF_REF_TAG,
     NO_HEIGHT,
@@ -383,7 +383,7 @@ def leaf_rows(
         kh = sha256_digest(key)
         leaf_hash = sha256_digest(b"\x00" + kh + sha256_digest(value))
         yield keys.STATE_NODE + at + leaf_hash, b"\x00" + kh + value
-        yield flat_key(kh), len(key).to_bytes(4, "big") + key + value
+        yield flat_key(kh), flat_row(key, value)
 
 
 def manifest_rows(m: Manifest, height: int) -> WriteBatch:

@@ -39,7 +39,7 @@ from itertools import takewhile, zip_longest
 from typing import Any
 
 from ledger.digest import sha256_digest
-from ledger.state import NodeCache, StateTree, hashed_entry
+from ledger.state import NodeCache, StateTree, flat_key, flat_row, hashed_entry
 from ledger.state_retire import Retired
 from ledger.storage import OverlayStore, WriteBatch, keys, open_leveldb
 from ledger.storage.protocol import KVReader, prefix_upper_bound
@@ -260,9 +260,9 @@ class DeferredTree(StateTree):
             kh = sha256_digest(key)
             items.append((kh, key, value))
             if value is None:
-                batch.delete(keys.STATE_LEAF + kh)
+                batch.delete(flat_key(kh))
             elif type(value) is bytes:
-                batch.put(keys.STATE_LEAF + kh, len(key).to_bytes(4, "big") + key + value)
+                batch.put(flat_key(kh), flat_row(key, value))
             else:
                 raise TypeError(f"state values are bytes or None, got {type(value).__name__}")
         self.root = self.beside.send(height, items)
