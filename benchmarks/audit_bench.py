@@ -33,7 +33,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from benchmarks.workload import build_workload
 from devnet import layout
 from ledger.crypto import PrivateKey
 from ledger.keyfile import read_key_file
+from ledger.storage.temp_dirs import make_owned_dir, remove_owned_dir
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Vote, VoteType
 from node.config import Home
@@ -65,7 +65,7 @@ class AuditBenchOptions:
 
 
 def run_audit_bench(opts: AuditBenchOptions, say: Callable[[str], None]) -> dict[str, Any]:
-    scratch = tempfile.mkdtemp(prefix="cityledger-bench-audit-")
+    scratch, owner = make_owned_dir("cityledger-bench-audit-")
     try:
         net = opts.keep or os.path.join(scratch, "net")
         marker = os.path.join(net, "AUDITED_HOME")  # the built node's home, for --keep
@@ -79,7 +79,7 @@ def run_audit_bench(opts: AuditBenchOptions, say: Callable[[str], None]) -> dict
         with open(marker) as f:
             doc = _audit(f.read(), opts, say)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_owned_dir(scratch, owner)
     doc["build_s"] = round(built_s, 1)
     doc["options"] = vars(opts)
     doc["cores"] = cores()

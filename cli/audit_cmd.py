@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +43,7 @@ from cli.audit_store import STREAM_ABOVE_MB, damaged_store_message, offline_stor
 from cli.client import MISSING_GENESIS, NodeClient, NodeError, genesis_option, node_option
 from cli.interrupt import sigterm_interrupts
 from cli.keys_cmd import key_option, load_key
+from cli.leftovers import remove_leftovers_and_say
 from cli.options import json_option
 from cli.output import console, err_console, fail, print_json
 from cli.render import fmt_time, kv
@@ -55,6 +55,7 @@ from ledger.encoding import Value, encode
 from ledger.errors import LedgerError, StoreDamagedError
 from ledger.genesis import Genesis
 from ledger.storage import keys
+from ledger.storage.temp_dirs import owned_temp_dir
 from ledger.votes import CommitCertificate
 from lightclient.answers import Verified
 from lightclient.checkpoints import (
@@ -210,6 +211,7 @@ def verify_chain(
     # Stopped with SIGTERM as with Ctrl-C: the scratch stores and the store's private copy
     # are removed, and the signature pool and the tree process are stopped.
     sigterm_interrupts()
+    remove_leftovers_and_say()
     started_at = datetime.now(UTC)
     if home is None:
         remote = RemoteSource(NodeClient(node or "", key=_key(key_path)))
@@ -338,7 +340,7 @@ def _run(
         rate = txs / max(time.perf_counter() - started, 1e-9)
         progress.update(task, completed=height, txs=txs, rate=rate)
 
-    with tempfile.TemporaryDirectory(prefix="cityledger-audit-scratch-") as scratch:
+    with owned_temp_dir("cityledger-audit-scratch-") as scratch:
         auditor = ChainAuditor(
             genesis,
             workers=workers,

@@ -18,6 +18,7 @@ from dataclasses import asdict
 
 import click
 
+from cli.leftovers import remove_leftovers_and_say
 from cli.node_cmd import _running_node
 from cli.output import console, err_console, fail, print_json
 from ledger.genesis import Genesis
@@ -82,6 +83,7 @@ def _ask_running(h: Home, pid: int, out: str, timeout: float) -> BackupResult:
 
 
 def _offline(h: Home, out: str) -> BackupResult:
+    remove_leftovers_and_say()
     with private_copy(h.data) as copy:
         store = LevelDBStore(copy)
         try:

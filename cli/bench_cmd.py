@@ -407,7 +407,9 @@ def audit(json_path: str | None, **kw: Any) -> None:
     from benchmarks.audit_bench import AuditBenchOptions, run_audit_bench
     from benchmarks.results import show
     from cli.audit_report import replay_kind
+    from cli.leftovers import remove_leftovers_and_say
 
+    remove_leftovers_and_say()
     try:
         doc = run_audit_bench(AuditBenchOptions(**kw), lambda s: err_console.print(s))
     except (RuntimeError, LedgerError) as exc:

@@ -75,7 +75,7 @@ from node.chain import ChainStore
 from node.collector import settled
 from node.executor import Executor, InvalidEvidence
 from node.sigcache import SignatureCache, payload_signatures, record_good
-from node.sigcheck import default_sigterm, verify_batch, verify_signatures
+from node.sigcheck import default_sigterm, die_with_parent, verify_batch, verify_signatures
 
 __all__ = [  # what the audit's other modules and the CLI use (the findings' types are
     "MAX_FINDINGS",  # node/audit_findings.py's, named here with the engine)
@@ -241,7 +241,11 @@ class ChainAuditor:
         pool = None
         if self.workers > 0 and tip > 0:
             with default_sigterm():
-                pool = _context().Pool(self.workers)
+                # Its workers end with the audit, however it ends (SIGKILL too): a forked
+                # worker left waiting would also keep the scratch directory's owner lock.
+                pool = _context().Pool(
+                    self.workers, initializer=die_with_parent, initargs=(os.getpid(),)
+                )
         try:
             report, first_bad = self._replays(source, tip, pool, oldest)
         finally:

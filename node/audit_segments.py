@@ -12,6 +12,7 @@ import mmap
 import multiprocessing
 import multiprocessing.pool
 import multiprocessing.queues
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ from node.audit_compare import chain_rows
 from node.chain import ChainStore, offence_key_of
 from node.executor import Executor
 from node.sigcache import SignatureCache
-from node.sigcheck import default_sigterm, verify_signatures
+from node.sigcheck import default_sigterm, die_with_parent, verify_signatures
 
 # --- the offline audit in parallel segments ----------------------------------------------------
 #
@@ -338,7 +339,11 @@ class ParallelAudit:
         jobs = [(number, first, end) for number, (first, end) in enumerate(segments)]
         try:
             with default_sigterm():
-                pool = ctx.Pool(min(self.workers, len(segments)))
+                pool = ctx.Pool(
+                    min(self.workers, len(segments)),
+                    initializer=die_with_parent,
+                    initargs=(os.getpid(),),
+                )
             with pool:
                 pending = pool.map_async(_audit_segment, jobs, chunksize=1)
                 results = self._wait(pending, queue, tip)

@@ -31,6 +31,7 @@ docs/audit.md, "The state tree beside the replay".
 from __future__ import annotations
 
 import multiprocessing.context
+import os
 import queue
 import signal
 from collections.abc import Iterator, Mapping
@@ -49,6 +50,7 @@ from node.chain import ChainStore
 from node.collector import settle_after_start
 from node.executor import Executor
 from node.sigcache import SignatureCache
+from node.sigcheck import die_with_parent
 
 TREE_TABLES = (keys.STATE_NODE, keys.STATE_ROOT)  # sorted: filed by the tree process
 MAX_AHEAD = 4  # blocks the replay may run ahead of the tree's answers
@@ -81,7 +83,7 @@ class TreeBeside:
         self.process: Any = ctx.Process(  # type: ignore[attr-defined]
             target=serve_tree,
             args=(self.jobs, self.answers, self.compared, path, genesis_rows, genesis_root),
-            kwargs={"second_copy": second_copy},
+            kwargs={"second_copy": second_copy, "parent": os.getpid()},
             name="cityledger-audit-tree",
             daemon=True,
         )
@@ -183,10 +185,15 @@ def serve_tree(
     root: bytes,
     *,
     second_copy: str | None = None,
+    parent: int | None = None,
 ) -> None:
     """The tree process: apply each block's changes in order, answer each root; then,
-    given the audited store's second copy, compare its tables with it."""
+    given the audited store's second copy, compare its tables with it. It ends with
+    ``parent`` (the replay's process) however that ends: it would otherwise wait for
+    the next block for ever after a SIGKILL."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the replay's to handle
+    if parent is not None:
+        die_with_parent(parent)
     try:
         store = DiskScratch(path)
         batch = WriteBatch()

@@ -12,7 +12,8 @@ must leave the evidence as found, so :func:`private_copy` opens a copy instead:
   else (``CURRENT``, ``MANIFEST-*``, the ``*.log`` write-ahead logs, and tables the
   MANIFEST does not list, which LevelDB may write again under the same name) is copied;
 - the copy lives in a private temporary directory (0700) that is removed afterwards,
-  whatever happens.
+  whatever happens — and, if the process is killed before it can, by the next command
+  that sweeps leftovers (:mod:`ledger.storage.temp_dirs`).
 
 Whatever LevelDB then does to the copy (log recovery, compaction, deleting obsolete
 tables) unlinks or rewrites only the copy's names: the original files keep their bytes.
@@ -24,15 +25,16 @@ import errno
 import fcntl
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ledger.errors import StorageError, StoreLockedError, StoreMissingError
 from ledger.storage.tables import table_ranges
+from ledger.storage.temp_dirs import OWNER, make_owned_dir, remove_owned_dir
 
 IMMUTABLE_SUFFIXES = (".ldb", ".sst")
-NOT_COPIED = frozenset({"LOCK", "LOG", "LOG.old"})  # the lock and LevelDB's text logs
+# the lock, LevelDB's text logs, and a private copy's own mark (when copying a copy)
+NOT_COPIED = frozenset({"LOCK", "LOG", "LOG.old", OWNER})
 
 
 @contextmanager
@@ -45,16 +47,16 @@ def private_copy(data_dir: str, *, temp_root: str | None = None) -> Iterator[str
     if not os.path.isfile(os.path.join(data_dir, "CURRENT")):
         raise StoreMissingError(f"no ledger store at {data_dir}")
     with _held_lock(data_dir):
-        copy = tempfile.mkdtemp(prefix="cityledger-audit-", dir=temp_root)
+        copy, owner = make_owned_dir("cityledger-audit-", temp_root=temp_root)
         try:
             _copy_store(data_dir, copy)
         except BaseException:
-            shutil.rmtree(copy, ignore_errors=True)
+            remove_owned_dir(copy, owner)
             raise
     try:
         yield copy
     finally:
-        shutil.rmtree(copy, ignore_errors=True)
+        remove_owned_dir(copy, owner)
 
 
 @contextmanager
