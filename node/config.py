@@ -31,6 +31,7 @@ from ledger.storage import (
     DEFAULT_TABLE_FILE_MB,
     DEFAULT_WRITE_BUFFER_MB,
 )
+from node.api.client_address import MAX_TRUSTED, parse_networks
 
 
 class ConfigError(LedgerError):
@@ -84,6 +85,18 @@ def _public_keys(value: list[Any]) -> str | None:
     for item in value:
         if not (isinstance(item, str) and len(item) == 64 and _is_hex(item)):
             return f"must list public keys as 64 hex digits, not {item!r}"
+    return None
+
+
+def _networks(value: list[Any]) -> str | None:
+    if len(value) > MAX_TRUSTED:
+        return f"must list at most {MAX_TRUSTED} addresses or networks, not {len(value)}"
+    if not all(isinstance(item, str) for item in value):
+        return "must list IP addresses or networks as strings"
+    try:
+        parse_networks(value)
+    except ValueError as exc:
+        return f"must list IP addresses or networks ({exc})"
     return None
 
 
@@ -158,6 +171,9 @@ class APIConfig:
     unsigned_batch_max: int = field(default=2000, metadata=_range(1, 10_000))
     # HTTPS with the node's TLS certificate (tls_cert.pem); plaintext only on loopback
     tls: bool = field(default=False, metadata=_check(_flag))
+    # reverse proxies (addresses or networks) whose X-Forwarded-For names the client
+    # that per-client bounds count (node/api/client_address.py); none by default
+    trusted_proxies: list[str] = field(default_factory=list, metadata=_check(_networks))
 
 
 @dataclass(slots=True)

@@ -154,7 +154,7 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     charged per transaction and per byte: ``routes_txs``)."""
     if request.path.startswith("/v1/"):
         state = request.app[API_STATE]
-        client = request.remote or "unknown"
+        client = state.client(request)
         charge(state.limiter, client, 1, "requests", state.metrics.rate_limited.inc)
     return await handler(request)
 

@@ -10,11 +10,13 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from aiohttp import web
 
 from ledger.encoding import Value
 from node.api.answer_cache import AnswerCache
+from node.api.client_address import Network, client_address, parse_networks
 from node.api.metrics import Metrics
 from node.api.ratelimit import RateLimiter
 from node.config import APIConfig
@@ -51,6 +53,15 @@ class APIState:
 
     def now_ms(self) -> int:
         return int(self.clock())
+
+    @cached_property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return parse_networks(self.config.trusted_proxies)
+
+    def client(self, request: web.Request) -> str:
+        """Who ``request`` comes from, for per-client bounds (behind trusted proxies, the
+        client they name: :mod:`node.api.client_address`)."""
+        return client_address(request, self.trusted_proxies)
 
 
 API_STATE = web.AppKey("cityledger_api", APIState)

@@ -72,7 +72,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     if len(state.sockets) >= MAX_SUBSCRIBERS:
         raise APIError(429, "too_many_subscribers", "too many open event subscriptions")
     reader, member_key = await authenticated_reader(request)
-    clients = [f"address:{request.remote or 'unknown'}"]
+    clients = [f"address:{state.client(request)}"]
     if member_key is not None:
         clients.append(f"key:{member_key.hex()}")
     if any(state.subscribers[c] >= MAX_PER_CLIENT for c in clients):

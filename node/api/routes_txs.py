@@ -65,7 +65,7 @@ def _mempool_full() -> APIError:
 async def submit(request: web.Request) -> web.StreamResponse:
     state = api_state(request)
     limits = request.app[SUBMIT_LIMITS]
-    client = request.remote or "unknown"
+    client = state.client(request)
     announced = request.content_length
     if announced is not None:
         _charge(state, limits.per_byte, client, announced, "bytes")

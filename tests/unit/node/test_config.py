@@ -155,6 +155,11 @@ MANY = ", ".join(f'"127.0.0.1:{i}"' for i in range(1, MAX_PEERS + 2))
         ("[api]\nrate_limit_per_s = 0.5\n", "rate_limit_per_s must be between 1 and 10000000"),
         ("[api]\nrate_limit_burst = 0\n", "rate_limit_burst must be between 1 and 10000000"),
         ("[api]\nrequest_max_age_ms = 1\n", "request_max_age_ms must be between 1000 and"),
+        (
+            '[api]\ntrusted_proxies = ["nginx"]\n',
+            "trusted_proxies must list IP addresses or networks \\('nginx' is not",
+        ),
+        ("[api]\ntrusted_proxies = [1]\n", "trusted_proxies must list IP addresses or networks"),
         ("[mempool]\nmax_txs = 0\n", "max_txs must be between 1 and 10000000, not 0"),
         ("[mempool]\ngossip_interval_ms = 0\n", "gossip_interval_ms must be between 1 and"),
         ("[sync]\nbatch_blocks = 0\n", "batch_blocks must be between 1 and 10000, not 0"),
@@ -170,9 +175,11 @@ def test_settings_in_range_are_taken() -> None:
     config = NodeConfig.from_toml(
         'name = "seoul-1"\nlog_level = "WARNING"\n[p2p]\nlisten = "[::1]:26656"\n'
         f'peers = ["10.0.0.2:26656"]\nobservers = ["{KEY}"]\nsend_queue = 16\n'
-        "[sync]\nbatch_blocks = 10000\n",
+        "[sync]\nbatch_blocks = 10000\n"
+        '[api]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "fd00::/8"]\n',
     )
     assert config.p2p.observers == [KEY] and config.sync.batch_blocks == 10_000
+    assert config.api.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "fd00::/8"]
     assert config.log_level == "WARNING" and config.p2p.listen == "[::1]:26656"
 
 
