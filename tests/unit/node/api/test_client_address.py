@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given
+from hypothesis import strategies as st
 
 from node.api.app import make_app
 from node.api.client_address import MAX_HOPS, forwarded_client, parse_networks
@@ -78,3 +80,31 @@ async def test_without_trusted_proxies_a_forged_header_gets_no_bucket_of_its_own
 ) -> None:
     config = APIConfig(rate_limit_per_s=1.0, rate_limit_burst=2)
     assert await _statuses(config, node, clock) == [200, 200, 429, 429]
+
+
+_TRUSTED = ["127.0.0.1", "10.0.0.1", "10.4.4.4", "fd00::5"]  # all within PROXIES
+_KNOWN = [*_TRUSTED, "203.0.113.7", "198.51.100.1", "2001:db8::1"]
+_HOPS = st.lists(st.sampled_from([*_KNOWN, "unknown", "", "1.2.3", "[::1"]))
+
+
+@given(peer=st.sampled_from(_KNOWN), hops=_HOPS, spoofed=_HOPS)
+def test_the_client_is_never_what_an_untrusted_party_wrote(
+    peer: str, hops: list[str], spoofed: list[str]
+) -> None:
+    """Whatever a client prepends (``spoofed``) and whatever the proxies append (``hops``):
+    the answer is the peer when the peer is not a trusted proxy; otherwise the first
+    untrusted address from the right (or the last trusted one before an address that
+    does not parse, or the 16th), never one written further left by an untrusted party."""
+    header = [", ".join(spoofed + hops)] if spoofed or hops else []
+    client = forwarded_client(peer, header, PROXIES)
+    if peer not in _TRUSTED:
+        assert client == peer
+        return
+    believed = [peer]  # the path read from the right, as far as it can be believed
+    for hop in reversed(spoofed + hops):
+        if hop not in _KNOWN:
+            break
+        believed.append(hop)
+        if hop not in _TRUSTED:
+            break
+    assert client == believed[min(len(believed) - 1, MAX_HOPS)]
