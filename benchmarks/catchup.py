@@ -71,7 +71,9 @@ async def _catchup(
             f"committing {len(work.items):,} transactions without it…"
         )
         base = max(w.height for w in watches)
-        driver = Driver(http, urls[:lagger], work.items)
+        # The stopped validator's clients go to the others, as they would fail over
+        # (bound to it, their transactions had no node to go to).
+        driver = Driver(http, urls[:lagger], work.items, node_map=lambda node: node % lagger)
         log = await driver.run([Step(opts.rate)], lambda: max(w.txs_since(base) for w in watches))
         await drain(watches, base, log.accepted(), opts.drain_s, idle_s=60.0)
         await asyncio.sleep(1.0)

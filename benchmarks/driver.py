@@ -144,6 +144,9 @@ class Driver:
         self.items = items
         self.tick_s = tick_s
         self.node_map = node_map
+        nowhere = {node_map(item.node) for item in items} - set(range(len(self.urls)))
+        if nowhere:  # their posts would fail in tasks nobody awaits, and never be sent
+            raise ValueError(f"items bound to nodes {sorted(nowhere)}: only {len(urls)} given")
         self.log = DriveLog.of(len(items))
         self._tasks: set[asyncio.Task[None]] = set()
         self._retry_until = math.inf  # no retry is sent after this (set when sending ends)
