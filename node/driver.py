@@ -28,6 +28,7 @@ from node.executor import ExecutedBlock, Executor, InvalidBlock
 from node.height_phases import HeightPhases
 from node.mempool import Mempool
 from node.round_watch import RoundWatch
+from node.silence import SilenceWatch
 from node.speculation import Pending, Speculation
 from node.wire import AnnounceMsg, ProposalMsg, VoteMsg, framed
 
@@ -155,6 +156,7 @@ class ConsensusDriver:
         self._timers: set[asyncio.TimerHandle] = set()
         self._pending: set[asyncio.Task[None]] = set()
         self.rounds = RoundWatch()  # logs why a height needed another round
+        self.silence = SilenceWatch()  # validators not heard lately: their round 0 cut short
         self.phases = HeightPhases(self.timer())  # where a height's time goes (metrics)
         self.last_phases: dict[str, float] | None = None  # of the last height, for host.committed
         # announced bodies executed ahead of their proposals (node/speculation.py)
@@ -172,6 +174,7 @@ class ConsensusDriver:
         proposals cannot push the blocks of real ones out of ``blocks``."""
         if msg.block.hash != msg.proposal.block_hash:
             return []
+        self._heard(msg.proposal.proposer, msg.proposal.height)
         block_hash = msg.block.hash
         arrived = self.timer()  # the core validates and prevotes while it handles it
         known = block_hash in self.blocks
@@ -196,7 +199,12 @@ class ConsensusDriver:
         return effects
 
     def on_vote(self, vote: Vote) -> list[fx.Effect]:
+        self._heard(vote.validator, vote.height)
         return self._run(self.core.handle(ev.MessageReceived(vote)))
+
+    def _heard(self, validator: bytes, height: int) -> None:
+        core = self.core
+        self.silence.heard(validator, height, core.height, core.validators)
 
     def on_announce(self, sender: bytes, msg: AnnounceMsg) -> None:
         """A block body announced on ``sender``'s link (node/speculation.py): executed
@@ -347,7 +355,14 @@ class ConsensusDriver:
     def _delay_ms(self, t: fx.ScheduleTimeout) -> int:
         """The timer's length: as asked, except that the idle heartbeat counts from the
         head block's time (a node restarted long after it does not wait a whole
-        interval more, and every validator's heartbeat falls due at about one time)."""
+        interval more, and every validator's heartbeat falls due at about one time),
+        and that round 0 of a validator not heard from lately waits for its proposal
+        only briefly (node/silence.py)."""
+        if t.step == Step.PROPOSE:
+            proposer = self.core.validators.proposer(t.height, t.round)
+            if proposer == self.core.public_key:
+                return t.duration_ms
+            return self.silence.propose_ms(proposer, t.height, t.round, t.duration_ms)
         if t.step != Step.WAIT:
             return t.duration_ms
         due_ms = self.executor.chain.head().time_ms + t.duration_ms
@@ -539,6 +554,7 @@ class ConsensusDriver:
         for stale in [k for k, b in self.blocks.items() if b.height <= c.height]:
             del self.blocks[stale]
         effects = self.core.handle(self._committed(c.height))
+        self.silence.forget_all_but(self.core.validators)
         self._release_announce()
         return effects
 

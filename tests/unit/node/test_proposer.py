@@ -33,6 +33,7 @@ from tests.unit.node.chainkit import (
     Kit,
     a_vote,
     certify,
+    make_genesis,
     member_tx,
 )
 
@@ -42,10 +43,12 @@ from tests.unit.node.chainkit import (
 class FakeCore:
     public_key = VALIDATOR_KEYS[0].public_key
     waiting = False  # not a height waiting for something to commit
+    height = 1
 
     def __init__(self) -> None:
         self.votes: list[Vote] = []
         self.handled: list[object] = []
+        self.validators = make_genesis().validators
 
     def known_messages(self) -> list[Vote]:
         return self.votes
