@@ -127,6 +127,12 @@ class RoundMachine:
             # Lines 47-48: 2f+1 ⟨PRECOMMIT, h_p, round_p, ∗⟩ for the first time.
             rs.fired_47 = True
             self._schedule(Step.PRECOMMIT)
+        if rs.precommits.power.get(NIL, 0) >= quorum:
+            # Not in the paper (docs/consensus.md, "Deviations"): 2f+1 precommitted nil, so
+            # no value can be decided in round_p; round_p + 1 starts now, not after
+            # timeoutPrecommit (the timer's firing is then stale).
+            self._start_round(self.round + 1)
+            return True
         return False
 
     def _rule_22(self, p: Proposal) -> bool:

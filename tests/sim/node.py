@@ -331,6 +331,11 @@ class SimNode:
         have = set(requester.core.known_messages())
         missing = [m for m in self.core.known_messages() if m not in have]
         for message in missing[:GOSSIP_BATCH]:
+            if isinstance(message, Proposal):
+                # A proposal in a core's log was accepted from its round's proposer, or
+                # signed by this node before a crash lost its broadcast (a restarted core
+                # puts it back): proposed either way, as the validity check counts.
+                self.world.blocks.proposed.add((message.height, message.block_hash))
             self.world.send(self.id, requester_id, message)
 
     def want_sync(self, height: int) -> None:

@@ -34,6 +34,8 @@ REGRESSION_SEEDS = {
     5164: "crash lost our precommit of an earlier round: the others never left it",
     448: "idle growth check counted heights a node cut off until GST synced afterwards",
     694: "idle growth check counted synced heights (twin partition, n=4)",
+    4262: "checker: a proposal signed before a crash and sent from the restarted core's log "
+    "(gossip, not broadcast) was not counted as proposed",
 }
 
 

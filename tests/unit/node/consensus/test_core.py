@@ -247,12 +247,40 @@ def test_timeouts_grow_with_the_round() -> None:
         out = h.votes([1, 2], PREVOTE, r, NIL)
         # line 34 fires first (2f+1 any prevote), then 44 (2f+1 nil): precommit nil
         assert [(m.type, m.block_hash) for m in sent(out)] == [(PRECOMMIT, NIL)]
-        out = h.votes([1, 2], PRECOMMIT, r, NIL)
+        # 2f+1 precommits, not all nil (all nil would start the next round at once)
+        out = h.votes([1], PRECOMMIT, r, NIL) + h.votes([2], PRECOMMIT, r, A)
         [precommit_timeout] = of(out, ScheduleTimeout)  # line 47-48
         out = h.core.on_timeout(1, r, Step.PRECOMMIT)  # lines 65-67
         [propose_timeout] = of(out, ScheduleTimeout)
         durations.append((precommit_timeout.duration_ms, propose_timeout.duration_ms))
     assert durations == [(500, 1100), (550, 1200), (600, 1300), (650, 1400)]
+
+
+def test_2f1_nil_precommits_start_the_next_round_at_once() -> None:
+    """A deviation from line 47 (docs/consensus.md): with 2f+1 precommits for nil no
+    value can be decided in the round, so the next starts without timeoutPrecommit; the
+    timer's firing is then stale. With fewer nil among them the paper's wait stays."""
+    h = Harness()
+    h.core.on_timeout(1, 0, Step.PROPOSE)
+    h.votes([1, 2], PREVOTE, 0, NIL)  # our precommit nil
+    h.votes([1], PRECOMMIT, 0, NIL)  # two nil with ours: still round 0
+    assert h.core.round == 0
+    out = h.votes([2], PRECOMMIT, 0, NIL)  # three: 2f+1
+    assert h.core.round == 1 and h.core.step == Step.PROPOSE
+    assert ScheduleTimeout(1, 1, Step.PROPOSE, 1100) in of(out, ScheduleTimeout)
+    assert h.core.on_timeout(1, 0, Step.PRECOMMIT) == []  # stale now
+    assert h.core.round == 1
+
+
+def test_nil_precommits_from_f_byzantine_plus_one_do_not_cut_the_wait() -> None:
+    """2f+1 precommits of which only f+1 nil: a value could still gather 2f+1 in the
+    round elsewhere (an equivocator), so the paper's timeoutPrecommit is waited out."""
+    h = Harness(n=7)  # f = 2, 2f+1 = 5
+    h.core.on_timeout(1, 0, Step.PROPOSE)
+    h.votes([1, 2, 3, 4], PREVOTE, 0, NIL)  # 2f+1 nil prevotes with ours: precommit nil
+    out = h.votes([1, 2], PRECOMMIT, 0, NIL) + h.votes([3, 4], PRECOMMIT, 0, A)
+    assert h.core.round == 0
+    assert [t.step for t in of(out, ScheduleTimeout)] == [Step.PRECOMMIT]
 
 
 def test_prevote_timeout_scheduled_once_on_mixed_prevotes_then_precommit_nil() -> None:
