@@ -373,7 +373,10 @@ class ConsensusDriver:
         if event.step == Step.PROPOSE and self.awaiting_proposal_of(event.height, event.round):
             late_s = 0.0 if due is None else asyncio.get_running_loop().time() - due
             proposer = self.executor.validators(event.height).proposer(event.height, event.round)
-            self.rounds.timed_out(event.height, event.round, proposer, late_s, self.timer())
+            silent = event.round == 0 and self.silence.silent(proposer, event.height)
+            self.rounds.timed_out(
+                event.height, event.round, proposer, late_s, self.timer(), expected=silent
+            )
         try:
             self._run(self.core.handle(event))
         except StorageError as exc:

@@ -29,6 +29,7 @@ class RoundWatch:
         self._entered: dict[int, float] = {}  # round -> when this node entered it
         self._proposed: dict[int, float] = {}  # round -> when its proposal arrived
         self._nil: set[int] = set()  # rounds this node gave up waiting for a proposal
+        self._expected: set[int] = set()  # ... of them, from a proposer known to be silent
 
     def entered(self, height: int, round_: int, now: float) -> None:
         """This node started waiting for ``round_``'s proposal."""
@@ -70,14 +71,27 @@ class RoundWatch:
             )
 
     def timed_out(
-        self, height: int, round_: int, proposer: bytes, timer_late_s: float, now: float
+        self,
+        height: int,
+        round_: int,
+        proposer: bytes,
+        timer_late_s: float,
+        now: float,
+        *,
+        expected: bool = False,
     ) -> None:
-        """The proposal timeout of ``round_`` passed with no proposal: prevote nil."""
+        """The proposal timeout of ``round_`` passed with no proposal: prevote nil.
+        ``expected``: the proposer is known to be silent (node/silence.py, which said so
+        once): this line and the height's decision in round 1 go to DEBUG, not to every
+        n-th height's INFO for as long as a validator is down."""
         entered = self._entered.get(round_) if height == self._height else None
         if entered is None:
             return
         self._nil.add(round_)
-        log.info(
+        if expected:
+            self._expected.add(round_)
+        log.log(
+            logging.DEBUG if expected else logging.INFO,
             "height %d round %d: no proposal from %s… %.2f s into the round "
             "(the timer fired %.2f s late); prevoting nil",
             height,
@@ -91,7 +105,9 @@ class RoundWatch:
         """``height`` was decided in ``round_``; a decision after round 0 is logged with
         how long the height's first round had been running."""
         if round_ > 0 and height == self._height and 0 in self._entered:
-            log.info(
+            expected = set(range(round_)) <= self._expected  # every failed round foretold
+            log.log(
+                logging.DEBUG if expected else logging.INFO,
                 "height %d decided in round %d, %.2f s after this node entered round 0",
                 height,
                 round_,
@@ -105,3 +121,4 @@ class RoundWatch:
             self._entered.clear()
             self._proposed.clear()
             self._nil.clear()
+            self._expected.clear()

@@ -84,3 +84,29 @@ async def test_the_driver_logs_a_proposal_timeout_with_its_proposer(
     assert line.endswith("prevoting nil")
     assert driver.core.step == Step.PREVOTE
     driver._cancel_timers()
+
+
+def test_a_silent_proposers_rounds_are_logged_at_debug_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stopped validator's heights fail round 0 every n-th height for as long as it is
+    down; node/silence.py says so once, and these lines go to DEBUG."""
+    watch = RoundWatch()
+    with caplog.at_level(logging.INFO, "cityledger.consensus"):
+        watch.entered(9, 0, 10.0)
+        watch.timed_out(9, 0, PROPOSER, 0.0, 10.25, expected=True)
+        watch.entered(9, 1, 10.3)
+        watch.committed(9, 1, 10.6)
+        watch.entered(10, 0, 11.0)  # the next one, not foretold, is told as before
+        watch.timed_out(10, 0, PROPOSER, 0.0, 13.0)
+        watch.committed(10, 1, 14.0)
+    assert consensus_lines(caplog) == [
+        "height 10 round 0: no proposal from abababababababab… 2.00 s into the round "
+        "(the timer fired 0.00 s late); prevoting nil",
+        "height 10 decided in round 1, 3.00 s after this node entered round 0",
+    ]
+    with caplog.at_level(logging.DEBUG, "cityledger.consensus"):
+        watch.entered(11, 0, 20.0)
+        watch.timed_out(11, 0, PROPOSER, 0.0, 20.25, expected=True)
+        watch.committed(11, 1, 20.6)
+    assert "height 11 decided in round 1, 0.60 s" in caplog.text
