@@ -44,7 +44,7 @@ from benchmarks.workload import build_workload
 from devnet import layout
 from ledger.crypto import PrivateKey
 from ledger.keyfile import read_key_file
-from ledger.storage.temp_dirs import make_owned_dir, remove_owned_dir
+from ledger.storage.temp_dirs import owned_temp_dir
 from ledger.tx import Transaction
 from ledger.votes import CommitCertificate, Vote, VoteType
 from node.config import Home
@@ -65,8 +65,7 @@ class AuditBenchOptions:
 
 
 def run_audit_bench(opts: AuditBenchOptions, say: Callable[[str], None]) -> dict[str, Any]:
-    scratch, owner = make_owned_dir("cityledger-bench-audit-")
-    try:
+    with owned_temp_dir("cityledger-bench-audit-") as scratch:
         net = opts.keep or os.path.join(scratch, "net")
         marker = os.path.join(net, "AUDITED_HOME")  # the built node's home, for --keep
         built_s = 0.0
@@ -78,8 +77,6 @@ def run_audit_bench(opts: AuditBenchOptions, say: Callable[[str], None]) -> dict
                 f.write(home)
         with open(marker) as f:
             doc = _audit(f.read(), opts, say)
-    finally:
-        remove_owned_dir(scratch, owner)
     doc["build_s"] = round(built_s, 1)
     doc["options"] = vars(opts)
     doc["cores"] = cores()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # node/config.py reads the networks: no server import for the
     from aiohttp import web
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_HOPS = 16  # addresses of X-Forwarded-For looked at, from the right
 MAX_TRUSTED = 64  # entries of [api] trusted_proxies
@@ -54,36 +55,38 @@ def client_address(request: web.Request, trusted: tuple[Network, ...]) -> str:
 
 def forwarded_client(peer: str, forwarded: Iterable[str], trusted: tuple[Network, ...]) -> str:
     """The client behind ``peer`` given its ``X-Forwarded-For`` lines (see the module)."""
-    if not trusted or not _is_trusted(peer, trusted):
+    if not trusted or not _is_trusted(_parsed(peer), trusted):
         return peer
     hops = [hop.strip() for line in forwarded for hop in line.split(",")][-MAX_HOPS:]
     client = peer
     for hop in reversed(hops):
-        address = _address(hop)
-        if address is None:
+        ip = _parsed(_bare(hop))
+        if ip is None:
             return client
-        client = address
-        if not _is_trusted(client, trusted):
+        client = str(ip)  # canonical
+        if not _is_trusted(ip, trusted):
             return client
     return client
 
 
-def _address(text: str) -> str | None:
-    """An address as the header gives it (bracketed IPv6 and ports allowed), canonical."""
-    if text.startswith("["):
-        text = text[1 : text.find("]")] if "]" in text else ""
-    elif text.count(":") == 1:  # IPv4 with a port
-        text = text.split(":", 1)[0]
+def _bare(hop: str) -> str:
+    """An address as the header gives it, without brackets (IPv6) or a port."""
+    if hop.startswith("["):
+        return hop[1 : hop.find("]")] if "]" in hop else ""
+    if hop.count(":") == 1:  # IPv4 with a port
+        return hop.split(":", 1)[0]
+    return hop
+
+
+def _parsed(text: str) -> Address | None:
     try:
-        return str(ipaddress.ip_address(text))
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
 
 
-def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+def _is_trusted(ip: Address | None, trusted: tuple[Network, ...]) -> bool:
+    if ip is None:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
