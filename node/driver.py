@@ -206,6 +206,15 @@ class ConsensusDriver:
         core = self.core
         self.silence.heard(validator, height, core.height, core.validators)
 
+    def _turn_over(self, height: int) -> None:
+        """``height`` is decided here: tell the silence watch whether its round-0
+        proposer's proposal came (its own turns are not counted)."""
+        core = self.core
+        proposer = core.validators.proposer(height, 0)
+        if proposer != core.public_key:
+            state = core.round_state(0)
+            self.silence.turn_over(proposer, state is not None and state.proposal is not None)
+
     def on_announce(self, sender: bytes, msg: AnnounceMsg) -> None:
         """A block body announced on ``sender``'s link (node/speculation.py): executed
         now if it is this round's proposer's, kept if it is for the height after ours."""
@@ -373,9 +382,9 @@ class ConsensusDriver:
         if event.step == Step.PROPOSE and self.awaiting_proposal_of(event.height, event.round):
             late_s = 0.0 if due is None else asyncio.get_running_loop().time() - due
             proposer = self.executor.validators(event.height).proposer(event.height, event.round)
-            silent = event.round == 0 and self.silence.silent(proposer, event.height)
+            cut = event.round == 0 and self.silence.cut_short(proposer, event.height)
             self.rounds.timed_out(
-                event.height, event.round, proposer, late_s, self.timer(), expected=silent
+                event.height, event.round, proposer, late_s, self.timer(), expected=cut
             )
         try:
             self._run(self.core.handle(event))
@@ -430,7 +439,15 @@ class ConsensusDriver:
         self._observe_cost(len(txs), built_s)
         if round_ == 0:
             self.phases.built(height, started, built_s)
-        self._warn_if_late(height, round_, len(txs), self.clock() - round_started, built_s)
+        self.rounds.own_proposal_ready(
+            height,
+            round_,
+            len(txs),
+            ready_s=self.clock() - round_started,
+            built_s=built_s,
+            tx_cost_s=self.tx_cost_s,
+            window_s=self._propose_window_s(round_),
+        )
         self.blocks[executed.block.hash] = executed.block
         self._run(self.core.handle(ev.ValueReady(height, round_, executed.block.hash)))
 
@@ -446,26 +463,6 @@ class ConsensusDriver:
             step = min(end, quiet_at) - now
             await asyncio.sleep(step)
             now = max(self.clock(), now + step)  # on, even by a clock that stood still
-
-    def _warn_if_late(
-        self, height: int, round_: int, txs: int, ready_s: float, built_s: float
-    ) -> None:
-        """Say so when our proposal is ready after the validators' timeout_propose: the
-        round will most likely fail, and this line says whether the build was the cause."""
-        window_s = self._propose_window_s(round_)
-        if ready_s > window_s:
-            log.warning(
-                "height %d round %d: our proposal of %d transactions was ready %.2f s into "
-                "the round (built in %.2f s, estimated %.2f ms a transaction); the "
-                "validators wait %.2f s for it",
-                height,
-                round_,
-                txs,
-                ready_s,
-                built_s,
-                self.tx_cost_s * 1000,
-                window_s,
-            )
 
     def _fill_target(self, limit: int) -> int:
         """The block the fill wait hopes for: ``limit``, or what admission lets the pool
@@ -527,6 +524,7 @@ class ConsensusDriver:
     def _commit(self, c: fx.Commit) -> list[fx.Effect]:
         if self.executor.chain.head().height >= c.height:
             return self.core.handle(self._committed(c.height))  # catch-up got there first
+        self._turn_over(c.height)
         executed = self.executor.executed(c.block_hash)
         if executed is None:
             block = self.blocks.get(c.block_hash)

@@ -101,6 +101,34 @@ class RoundWatch:
             timer_late_s,
         )
 
+    def own_proposal_ready(
+        self,
+        height: int,
+        round_: int,
+        txs: int,
+        *,
+        ready_s: float,
+        built_s: float,
+        tx_cost_s: float,
+        window_s: float,
+    ) -> None:
+        """This node's proposal is ready ``ready_s`` into the round; said when that is
+        after the validators' timeout_propose (``window_s``): the round will most likely
+        fail, and the line says whether the build (``built_s``) was the cause."""
+        if ready_s > window_s:
+            log.warning(
+                "height %d round %d: our proposal of %d transactions was ready %.2f s into "
+                "the round (built in %.2f s, estimated %.2f ms a transaction); the "
+                "validators wait %.2f s for it",
+                height,
+                round_,
+                txs,
+                ready_s,
+                built_s,
+                tx_cost_s * 1000,
+                window_s,
+            )
+
     def committed(self, height: int, round_: int, now: float) -> None:
         """``height`` was decided in ``round_``; a decision after round 0 is logged with
         how long the height's first round had been running."""

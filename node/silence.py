@@ -17,12 +17,20 @@ waits the full, growing timeout, as the protocol's liveness after GST needs.
 Safety does not depend on timeouts (Tendermint's locks and quorums do), and this changes
 no message and nothing on the chain: each node decides for itself, from what it hears.
 A validator that is silent towards this node only (a broken link) loses at most its
-round 0 here, where the other validators' prevotes can still carry its block; a
-byzantine validator that votes and never proposes still costs its heights the full
-timeout, as before.
+round 0 here, where the other validators' prevotes can still carry its block.
 
-Bounded: one height per validator of the current set (votes naming anything else are
-not kept).
+A byzantine validator can also vote at every height and never propose (withholding its
+proposals is within what f faults may do): each of its heights then waited the whole
+timeout too. So a validator whose round-0 proposal has not reached this node by the
+time its height was decided, :data:`MISSED_TURNS` turns in a row, is *withholding*, and
+its round-0 proposals are awaited :data:`SILENT_PROPOSE_MS` as well, until one of them
+arrives (even late: an honest proposer given the short wait may be slower than it). A
+validator that sends a late proposal only to be waited for again costs at most
+:data:`MISSED_TURNS` full timeouts and one short wait in every
+:data:`MISSED_TURNS` + 1 of its turns, instead of every one.
+
+Bounded: one height and one count per validator of the current set (votes naming
+anything else are not kept).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ log = logging.getLogger("cityledger.consensus")
 
 QUIET_HEIGHTS = 3  # heights without a vote or proposal from a validator: silent
 SILENT_PROPOSE_MS = 250  # the round-0 propose timeout of a silent validator's heights
+MISSED_TURNS = 2  # round-0 turns in a row without its proposal: withholding
 
 
 class SilenceWatch:
@@ -43,6 +52,8 @@ class SilenceWatch:
         self._heard: dict[bytes, int] = {}
         self._first: int | None = None  # the first height this node watched
         self._shortened: set[bytes] = set()  # silent validators whose wait was cut (logged)
+        self._missed: dict[bytes, int] = {}  # round-0 turns in a row without its proposal
+        self._withholding: set[bytes] = set()  # withholding ones whose wait was cut (logged)
 
     def heard(self, validator: bytes, height: int, current: int, members: Container[bytes]) -> None:
         """A vote or proposal of ``validator`` for ``height`` reached this node, at
@@ -54,6 +65,8 @@ class SilenceWatch:
             self._heard[validator] = height
         if validator in self._shortened:
             self._shortened.discard(validator)
+            self._missed.pop(validator, None)  # the turns it missed were its silence
+            self._withholding.discard(validator)
             log.info(
                 "validator %s… is heard again: its proposals are awaited the full timeout",
                 validator.hex()[:16],
@@ -66,27 +79,61 @@ class SilenceWatch:
             self._first = height
         return height - self._heard.get(validator, self._first) > QUIET_HEIGHTS
 
+    def withholding(self, validator: bytes) -> bool:
+        """``validator``'s last :data:`MISSED_TURNS` round-0 turns brought no proposal here."""
+        return self._missed.get(validator, 0) >= MISSED_TURNS
+
+    def cut_short(self, validator: bytes, height: int) -> bool:
+        """Whether ``validator``'s round-0 proposal of ``height`` is awaited only briefly."""
+        return self.silent(validator, height) or self.withholding(validator)
+
+    def turn_over(self, proposer: bytes, proposed: bool) -> None:
+        """A height whose round-0 proposer was ``proposer`` (not this node) was decided
+        here; ``proposed``: that proposal reached this node, in time or late."""
+        if not proposed:
+            self._missed[proposer] = self._missed.get(proposer, 0) + 1
+            return
+        self._missed.pop(proposer, None)
+        if proposer in self._withholding:
+            self._withholding.discard(proposer)
+            log.info(
+                "validator %s… proposed again: its proposals are awaited the full timeout",
+                proposer.hex()[:16],
+            )
+
     def propose_ms(self, proposer: bytes, height: int, round_: int, full_ms: int) -> int:
         """How long to wait for ``proposer``'s proposal of (``height``, ``round_``)."""
-        if round_ != 0 or not self.silent(proposer, height):
+        if round_ != 0:
             return full_ms
-        if proposer not in self._shortened:
-            self._shortened.add(proposer)
-            log.info(
-                "validator %s… has sent no vote for %d heights: its round-0 proposals are "
-                "awaited %d ms, not %d",
-                proposer.hex()[:16],
-                QUIET_HEIGHTS,
-                SILENT_PROPOSE_MS,
-                full_ms,
-            )
+        if self.silent(proposer, height):
+            if proposer not in self._shortened:
+                self._shortened.add(proposer)
+                self._said(proposer, f"has sent no vote for {QUIET_HEIGHTS} heights", full_ms)
+        elif self.withholding(proposer):
+            if proposer not in self._withholding:
+                self._withholding.add(proposer)
+                self._said(proposer, f"has not proposed at its last {MISSED_TURNS} turns", full_ms)
+        else:
+            return full_ms
         return min(full_ms, SILENT_PROPOSE_MS)
 
+    @staticmethod
+    def _said(proposer: bytes, why: str, full_ms: int) -> None:
+        log.info(
+            "validator %s… %s: its round-0 proposals are awaited %d ms, not %d",
+            proposer.hex()[:16],
+            why,
+            SILENT_PROPOSE_MS,
+            full_ms,
+        )
+
     def tracked(self) -> int:
-        """How many validators this watch holds a height for."""
-        return len(self._heard)
+        """How many validators this watch holds a height or a count for."""
+        return len(self._heard.keys() | self._missed.keys())
 
     def forget_all_but(self, members: Container[bytes]) -> None:
         """Keep only ``members`` (called as each height starts: the set may change)."""
         self._heard = {k: h for k, h in self._heard.items() if k in members}
         self._shortened = {k for k in self._shortened if k in members}
+        self._missed = {k: n for k, n in self._missed.items() if k in members}
+        self._withholding = {k for k in self._withholding if k in members}

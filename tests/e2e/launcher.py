@@ -33,6 +33,12 @@ conflicting one with the raw key, bypassing the double-sign guard, and sends eac
 version to a different half of its peers. It writes ``byzantine: equivocating`` on
 stderr the first time.
 
+``--byzantine withhold`` makes a validator vote at every height and never send a
+proposal: its driver signs each proposal and drops it
+(:meth:`node.driver.ConsensusDriver._broadcast`), and announces no body ahead
+(:meth:`node.gossip.Gossip.announce`). It writes ``byzantine: withholding proposals``
+on stderr the first time.
+
 A patch whose target is missing (a method renamed) fails the start with a
 traceback, so a fault cannot silently stop firing.
 """
@@ -53,7 +59,7 @@ if TYPE_CHECKING:
     from node.wire import ProposalMsg, VoteMsg
 
 CRASH_EXIT_CODE = 70
-BYZANTINE_MODES = ("equivocate",)
+BYZANTINE_MODES = ("equivocate", "withhold")
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ class Faults:
     """What the launcher patches into one node process (nothing: an honest node)."""
 
     crash_at: str | None = None  # "point" or "point:n"
-    byzantine: str | None = None  # "equivocate"
+    byzantine: str | None = None  # "equivocate" or "withhold"
 
     def __post_init__(self) -> None:
         if self.crash_at is not None:
@@ -208,11 +214,44 @@ def install_equivocation() -> None:
     Gossip.broadcast_consensus = equivocate  # type: ignore[method-assign]
 
 
+# --- byzantine: withheld proposals ------------------------------------------------------
+
+
+def install_withholding() -> None:
+    """Replace ``ConsensusDriver._broadcast`` and ``Gossip.announce``: own proposals and
+    the bodies announced ahead of them are never sent; votes are."""
+    from ledger.votes import Proposal
+    from node.driver import ConsensusDriver
+    from node.gossip import Gossip
+
+    real = ConsensusDriver._broadcast  # AttributeError: the send path moved; fix this
+    Gossip.announce  # noqa: B018 -- the same for the announcing path
+    announced = False
+
+    @functools.wraps(real)
+    def withhold(self: ConsensusDriver, message: Any) -> None:
+        nonlocal announced
+        if not isinstance(message, Proposal):
+            real(self, message)
+        elif not announced:
+            announced = True
+            sys.stderr.write("byzantine: withholding proposals\n")
+            sys.stderr.flush()
+
+    async def announce_nothing(self: Gossip, msg: Any) -> None:
+        return None
+
+    ConsensusDriver._broadcast = withhold  # type: ignore[method-assign]
+    Gossip.announce = announce_nothing  # type: ignore[method-assign]
+
+
 def install(faults: Faults) -> None:
     if faults.crash_at is not None:
         install_crash_point(faults.crash_at)
     if faults.byzantine == "equivocate":
         install_equivocation()
+    elif faults.byzantine == "withhold":
+        install_withholding()
 
 
 def main(argv: list[str] | None = None) -> None:

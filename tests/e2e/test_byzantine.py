@@ -110,3 +110,38 @@ def test_equivocating_validator_restarted_mid_run(make_cluster: ClusterFactory, 
     recovery = assert_recovers(cluster, cluster.honest())
     summary = finish(cluster, load, "byzantine-restarted", recovery_s=round(recovery, 2))
     assert summary.evidence_offenders == {byzantine}
+
+
+@pytest.mark.full
+def test_a_validator_withholding_its_proposals_is_waited_for_briefly(
+    make_cluster: ClusterFactory, seed: int
+) -> None:
+    """A validator that votes at every height and never sends a proposal (within what f
+    faults may do): the honest three keep committing everything, and once its turns have
+    brought nothing twice in a row they await its round-0 proposals only briefly, so
+    its heights, decided in round 1, no longer wait out the whole propose timeout."""
+    index = random.Random(seed).randrange(4)
+    withholder = f"{CITIES[index]}-{index}"
+    cluster = make_cluster(faults={withholder: Faults(byzantine="withhold")})
+    cluster.faulty.add(withholder)
+    honest = cluster.honest()
+    observer = honest[0]
+    load = start_load(cluster, seed, max_seconds=30)
+    assert_recovers(cluster, honest)
+    time.sleep(30)
+    assert "byzantine: withholding proposals" in cluster.log_text(withholder)
+    for name in honest:
+        assert "has not proposed at its last 2 turns" in cluster.log_text(name), name
+    head = cluster.height(observer)
+    turns = [h for h in range(2, head + 1) if cluster.proposer(h) == withholder]
+    measured = turns[2:]  # from its third turn on: after the two it missed
+    gaps, rounds = [], []
+    for h in measured:
+        block, before = (cluster.get(observer, f"/v1/blocks/{x}") for x in (h, h - 1))
+        rounds.append(block["certificate"]["round"])
+        gaps.append(block["block"]["header"]["time_ms"] - before["block"]["header"]["time_ms"])
+    full_ms = cluster.get(observer, "/v1/genesis")["consensus"]["timeout_propose_ms"]
+    summary = finish(cluster, load, "byzantine-withhold", withheld_gaps_ms=gaps, head=head)
+    assert measured and all(r >= 1 for r in rounds), (head, turns, rounds)
+    assert sorted(gaps)[len(gaps) // 2] < full_ms, (gaps, full_ms)
+    assert summary.evidence_offenders == set(), "withholding is no equivocation"

@@ -89,7 +89,7 @@ def test_every_crash_point_names_a_real_method() -> None:
     with pytest.raises(ValueError):
         Faults(crash_at="commit.nowhere")
     with pytest.raises(ValueError):
-        Faults(byzantine="withhold")
+        Faults(byzantine="mute")
     argv = command(Faults(crash_at="sign.before_send:3"), ["node", "start", "--home", "h"])
     assert argv[1:] == [
         "-m",

@@ -53,6 +53,9 @@ class FakeCore:
     def known_messages(self) -> list[Vote]:
         return self.votes
 
+    def round_state(self, round_: int) -> None:
+        return None  # no proposal or vote kept
+
     def handle(self, event: object) -> list[object]:
         self.handled.append(event)
         return []

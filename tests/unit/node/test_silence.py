@@ -1,5 +1,6 @@
-"""A validator not heard from for a few heights has its round-0 proposals awaited only
-briefly (node/silence.py): its heights no longer cost the whole propose timeout."""
+"""A validator not heard from for a few heights, or whose last turns brought no proposal,
+has its round-0 proposals awaited only briefly (node/silence.py): its heights no longer
+cost the whole propose timeout."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from ledger.votes import Vote, VoteType
 from node.consensus import effects as fx
 from node.consensus.types import Step
-from node.silence import QUIET_HEIGHTS, SILENT_PROPOSE_MS, SilenceWatch
+from node.silence import MISSED_TURNS, QUIET_HEIGHTS, SILENT_PROPOSE_MS, SilenceWatch
 from tests.unit.node.chainkit import CHAIN, VALIDATOR_KEYS, Kit
 from tests.unit.node.test_proposer import FakeMempool, make_driver
 
@@ -94,6 +95,77 @@ def test_the_wait_is_full_or_short_and_short_only_for_the_quiet(
             quiet = height - last.get(v, 0) > QUIET_HEIGHTS
             assert wait == (SILENT_PROPOSE_MS if quiet else FULL_MS)
     assert watch.tracked() <= len(KEYS)
+
+
+def test_a_validator_that_votes_but_withholds_its_proposals_is_waited_for_briefly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "cityledger.consensus")
+    watch = SilenceWatch()
+    height = 1
+    for turn in range(MISSED_TURNS):
+        watch.heard(KEYS[2], height, height, KEYS)  # it votes at every height
+        assert watch.propose_ms(KEYS[2], height, 0, FULL_MS) == FULL_MS, turn
+        watch.turn_over(KEYS[2], proposed=False)
+        height += 4
+    watch.heard(KEYS[2], height, height, KEYS)
+    assert not watch.silent(KEYS[2], height), "it is not silent: it votes"
+    assert watch.withholding(KEYS[2])
+    assert watch.propose_ms(KEYS[2], height, 0, FULL_MS) == SILENT_PROPOSE_MS
+    assert watch.propose_ms(KEYS[2], height, 1, FULL_MS + 250) == FULL_MS + 250, "round 0 only"
+    watch.turn_over(KEYS[2], proposed=False)
+    watch.heard(KEYS[2], height + 4, height + 4, KEYS)  # its votes do not end it
+    assert watch.propose_ms(KEYS[2], height + 4, 0, FULL_MS) == SILENT_PROPOSE_MS
+    assert caplog.text.count(f"has not proposed at its last {MISSED_TURNS} turns") == 1
+    watch.turn_over(KEYS[2], proposed=True)  # a proposal, even a late one, does
+    watch.heard(KEYS[2], height + 8, height + 8, KEYS)
+    assert watch.propose_ms(KEYS[2], height + 8, 0, FULL_MS) == FULL_MS
+    assert "proposed again" in caplog.text
+
+
+def test_one_missed_turn_is_not_withholding() -> None:
+    """An honest proposer's round 0 fails now and then (a late block, a lost frame):
+    a proposal between misses starts the count again."""
+    watch = SilenceWatch()
+    for _ in range(10):
+        for _ in range(MISSED_TURNS - 1):
+            watch.turn_over(KEYS[1], proposed=False)
+        assert not watch.withholding(KEYS[1])
+        watch.turn_over(KEYS[1], proposed=True)
+    assert watch.propose_ms(KEYS[1], 1, 0, FULL_MS) == FULL_MS
+
+
+def test_a_silent_validator_heard_again_gets_the_full_wait_back() -> None:
+    """The turns a stopped validator missed were its silence: once it votes again it is
+    waited for in full, not treated as withholding."""
+    watch = SilenceWatch()
+    watch.heard(KEYS[3], 1, 1, KEYS)
+    for _ in range(MISSED_TURNS + 1):
+        watch.turn_over(KEYS[3], proposed=False)
+    height = 2 + QUIET_HEIGHTS
+    assert watch.propose_ms(KEYS[3], height, 0, FULL_MS) == SILENT_PROPOSE_MS
+    watch.heard(KEYS[3], height, height, KEYS)
+    assert not watch.withholding(KEYS[3])
+    assert watch.propose_ms(KEYS[3], height + 1, 0, FULL_MS) == FULL_MS
+
+
+@given(st.lists(st.tuples(st.sampled_from(range(4)), st.booleans()), max_size=200))
+def test_withholding_is_exactly_the_last_turns_without_a_proposal(
+    turns: list[tuple[int, bool]],
+) -> None:
+    """Whatever turns pass: a validator is waited for briefly exactly when its last
+    MISSED_TURNS turns (or more) brought no proposal; the watch holds no more than the set."""
+    watch = SilenceWatch()
+    misses: dict[int, int] = {}
+    for who, proposed in turns:
+        watch.heard(KEYS[who], 1, 1, KEYS)
+        watch.turn_over(KEYS[who], proposed)
+        misses[who] = 0 if proposed else misses.get(who, 0) + 1
+        for v in range(4):
+            wait = watch.propose_ms(KEYS[v], 1, 0, FULL_MS)
+            assert wait == (SILENT_PROPOSE_MS if misses.get(v, 0) >= MISSED_TURNS else FULL_MS)
+    watch.forget_all_but(KEYS[:2])
+    assert watch.tracked() <= 2
 
 
 def _prevote(signer: int, height: int) -> Vote:
