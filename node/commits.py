@@ -40,10 +40,13 @@ class CommitFanout:
         done: ExecutedBlock | None,
         rounds: int,
         phases: Mapping[str, float] | None = None,
+        stalls: Sequence[tuple[float, float]] = (),
     ) -> None:
         """``done``: the block as executed, if it is this one (receipts in memory: no
         read-back); ``rounds``: how many rounds the height took; ``phases``: where its
-        time went, when this validator measured it (node/height_phases.py)."""
+        time went, when this validator measured it (node/height_phases.py); ``stalls``:
+        its rounds whose proposal never came, as (from, to) seconds before now
+        (node/round_watch.py)."""
         if done is not None and done.block is block:
             receipts = done.receipts
         else:
@@ -56,7 +59,7 @@ class CommitFanout:
         pool = self.mempool
         waits = [now - arrived for arrived in pool.committed_arrivals]
         local_waits = [now - arrived for arrived in pool.committed_local_arrivals]
-        pool.budget.committed(len(block.txs), now, waits, local_waits)
+        pool.budget.committed(len(block.txs), now, waits, local_waits, stalls)
         local = self.mempool.committed_local
         self.mempool.budget.counted(local, len(block.txs) - local, now)
         self.metrics.admission_capacity.set(self.mempool.budget.capacity(now))

@@ -159,6 +159,7 @@ class ConsensusDriver:
         self.silence = SilenceWatch()  # validators not heard lately: their round 0 cut short
         self.phases = HeightPhases(self.timer())  # where a height's time goes (metrics)
         self.last_phases: dict[str, float] | None = None  # of the last height, for host.committed
+        self.last_stalls: list[tuple[float, float]] = []  # its rounds without a proposal
         # announced bodies executed ahead of their proposals (node/speculation.py)
         self.speculation = Speculation(executor, Pending(mempool.pick, self.proposal_awaited))
         self.speculate = speculate
@@ -546,7 +547,7 @@ class ConsensusDriver:
         block_time = now - self._height_started
         self._height_started = now
         self.rounds_at_commit = c.round + 1
-        self.rounds.committed(c.height, c.round, self.timer())
+        self.last_stalls = self.rounds.committed(c.height, c.round, self.timer())
         self.last_phases = self.phases.committed(c.height, c.round, self.timer())
         self.last_committed = executed
         self.host.committed(executed.block, block_time)

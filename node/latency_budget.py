@@ -39,6 +39,19 @@ p99 1.43-1.83 s in 8 runs of 8, at the rate the per-block judge had without exec
 ahead (measured 2026-12-07, docs/performance.md "Judged over a budget of blocks").
 At most :data:`MAX_JUDGED_WAITS` waits are kept (the newest block's always).
 
+**Not judged by a proposer's fault.** A round whose proposal never came (a stopped
+validator's turn, or one that votes and withholds its proposals: node/silence.py) holds
+every pending transaction for its timeouts, however few the pool holds; no capacity
+can shorten it. Judged with it, one validator of four withholding its proposals made
+every fourth height 2.4 s long, each of them shrank the capacity by a fifth, and the
+network settled at the floor: 58.5 and 58.9 tx/s of 900 offered, 19,400 valid
+transactions refused for good (measured 2026-12-07, docs/performance.md "A validator
+that withholds its proposals"). So the time a wait spent in such rounds
+(:meth:`committed`'s ``stalls``, from node/round_watch.py) is taken out of it before it
+is judged; a round whose proposal came late still counts (a busy proposer is load).
+The intervals of the last :data:`STALL_MEMORY_S` are kept (at most
+:data:`MAX_STALLS`).
+
 A change waits for the one before it to show in the waits: a fall for ``budget_s`` after
 the last change, a rise for half of it; growing at every commit, a node raised its
 capacity from 885 to 1,726 before the first longer wait came back (measured). It stays
@@ -106,6 +119,8 @@ JUDGE_WINDOW = 1.0  # of budget_s: the blocks committed within this of a commit 
 MAX_JUDGED_WAITS = 1 << 14  # the waits kept for judging, at most (oldest blocks dropped)
 LOCAL_SAMPLE_MIN = 20  # a block's own-client waits that are enough to judge by
 UNBOUNDED = 1 << 62  # room when the budget is off
+STALL_MEMORY_S = 60.0  # proposerless rounds are taken out of waits this much younger
+MAX_STALLS = 64  # of them kept, at most (the oldest dropped)
 
 
 class LatencyBudget:
@@ -140,6 +155,7 @@ class LatencyBudget:
         self._next_turn = -math.inf  # when the next refused client's turn comes
         self._judged: deque[tuple[float, Sequence[float]]] = deque()  # (time, block's waits)
         self._judged_count = 0
+        self._stalls: deque[tuple[float, float]] = deque(maxlen=MAX_STALLS)  # (from, to)
 
     @property
     def enabled(self) -> bool:
@@ -151,18 +167,47 @@ class LatencyBudget:
         now: float,
         waits_s: Sequence[float] = (),
         local_waits_s: Sequence[float] = (),
+        stalls: Sequence[tuple[float, float]] = (),
     ) -> None:
         """A block of ``txs`` transactions was committed at ``now``; ``waits_s``: how
         long those of them that were in this node's pool waited there; ``local_waits_s``:
-        of them, the ones this node's clients sent."""
+        of them, the ones this node's clients sent; ``stalls``: the height's rounds whose
+        proposal never came, as (from, to) seconds before ``now``."""
         self._commits.append((now, txs))
         self._in_window += txs
         self._forget(now)
+        if stalls:
+            self._add_stalls([(now - since_s, now - until_s) for since_s, until_s in stalls])
+        while self._stalls and self._stalls[0][1] < now - STALL_MEMORY_S:
+            self._stalls.popleft()
         judged = local_waits_s if len(local_waits_s) >= LOCAL_SAMPLE_MIN else waits_s
         if judged and self.enabled:
+            judged = self._without_stalls(judged, now)
             self._learn(quantile(self._judge(judged, now), WAIT_QUANTILE), now)
         self.turned_away_last_height = self._turned_away
         self._turned_away = False
+
+    def _add_stalls(self, intervals: Sequence[tuple[float, float]]) -> None:
+        """Keep the stalls in time order and disjoint (overlaps merged), so no second of
+        a wait is taken out twice."""
+        merged: list[tuple[float, float]] = []
+        for since, to in sorted([*self._stalls, *intervals]):
+            if merged and since <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], to))
+            else:
+                merged.append((since, to))
+        self._stalls = deque(merged[-MAX_STALLS:], maxlen=MAX_STALLS)
+
+    def _without_stalls(self, waits_s: Sequence[float], now: float) -> Sequence[float]:
+        """Each wait that ended at ``now`` less the time it spent in proposerless rounds."""
+        oldest = now - max(waits_s, default=0.0)
+        stalls = [(since, to) for since, to in self._stalls if to > oldest]
+        if not stalls:
+            return waits_s
+        return [
+            wait - sum(max(0.0, to - max(since, now - wait)) for since, to in stalls)
+            for wait in waits_s
+        ]
 
     def _judge(self, waits_s: Sequence[float], now: float) -> list[float]:
         """The waits to judge at ``now``: this block's and those of the blocks committed

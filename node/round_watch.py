@@ -129,9 +129,13 @@ class RoundWatch:
                 window_s,
             )
 
-    def committed(self, height: int, round_: int, now: float) -> None:
+    def committed(self, height: int, round_: int, now: float) -> list[tuple[float, float]]:
         """``height`` was decided in ``round_``; a decision after round 0 is logged with
-        how long the height's first round had been running."""
+        how long the height's first round had been running. Returns the rounds before it
+        whose proposal never reached this node, each as (from, to) seconds before ``now``:
+        the time the height stood still for its proposers, not for any pool
+        (node/latency_budget.py does not judge admission by it)."""
+        stalls = self._proposerless(height, round_, now)
         if round_ > 0 and height == self._height and 0 in self._entered:
             expected = set(range(round_)) <= self._expected  # every failed round foretold
             log.log(
@@ -142,6 +146,16 @@ class RoundWatch:
                 now - self._entered[0],
             )
         self._at(height + 1)
+        return stalls
+
+    def _proposerless(self, height: int, decided: int, now: float) -> list[tuple[float, float]]:
+        if height != self._height:
+            return []
+        entered, stalls = self._entered, []
+        for r in range(decided):
+            if r in entered and r not in self._proposed:
+                stalls.append((now - entered[r], now - entered.get(r + 1, now)))
+        return stalls
 
     def _at(self, height: int) -> None:
         if height != self._height:

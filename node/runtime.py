@@ -170,7 +170,12 @@ class Node:
     def committed(self, block: Block, block_time_s: float) -> None:
         driver = self.driver
         self.commits.by_consensus(
-            block, block_time_s, driver.last_committed, driver.rounds_at_commit, driver.last_phases
+            block,
+            block_time_s,
+            driver.last_committed,
+            driver.rounds_at_commit,
+            driver.last_phases,
+            driver.last_stalls,
         )
         self.waiting_room.opened()
         self.snapshots.committed(self.chain.store, block.height)

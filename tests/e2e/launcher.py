@@ -1,6 +1,6 @@
 """Start a node with the fault suite's faults patched in: test code, never shipped.
 
-    python -m tests.e2e.launcher [--crash-at POINT[:N]] [--byzantine equivocate] \\
+    python -m tests.e2e.launcher [--crash-at POINT[:N]] [--byzantine equivocate|withhold] \\
         -- node start --home HOME
 
 The product has no fault hook: this module wraps the node's own methods at the

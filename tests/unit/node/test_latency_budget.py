@@ -140,6 +140,46 @@ def test_the_waits_of_the_blocks_within_a_budget_are_judged_together() -> None:
     assert b.capacity(13.5) == 880
 
 
+def test_time_in_rounds_without_a_proposal_is_not_held_against_the_pool() -> None:
+    """A proposer's fault (a round whose proposal never came) holds every pending
+    transaction for its timeouts however small the pool: judged with it, one withholding
+    validator of four shrank the capacity to the floor (58.5 tx/s of 900 offered,
+    measured). The same waits with the stall taken out are short."""
+    stalled = LatencyBudget(2.0, floor_txs=50, start_txs=1000)
+    plain = LatencyBudget(2.0, floor_txs=50, start_txs=1000)
+    waits = [2.6] * 100  # 2.3 s of each in the height's round 0, which had no proposal
+    stalled.committed(100, 10.0, waits, (), [(2.5, 0.2)])
+    plain.committed(100, 10.0, waits)
+    assert plain.capacity(10.0) == 800
+    assert stalled.capacity(10.0) == 1000
+    # the next block's waits began during the stall: only their time after it counts
+    stalled.committed(100, 10.8, [3.0] * 100)  # 2.0 s in the stall, 1.0 s after it
+    assert stalled.capacity(10.8) == 1000
+    stalled.committed(100, 15.0, [3.0] * 100)  # after the stall: judged in full
+    assert stalled.capacity(15.0) == 800
+
+
+@given(
+    st.lists(st.floats(0.0, 5.0), min_size=1, max_size=50),
+    st.lists(st.tuples(st.floats(0.0, 5.0), st.floats(0.0, 5.0)), max_size=5),
+)
+def test_a_wait_loses_no_more_than_its_overlap_with_the_stalls(
+    waits: list[float], stalls: list[tuple[float, float]]
+) -> None:
+    """Taken out of a wait: at most the wait itself, never a negative wait, and nothing
+    when no stall overlaps it."""
+    b = LatencyBudget(2.0)
+    intervals = [(max(a, c), min(a, c)) for a, c in stalls]  # (from, to) seconds before now
+    b.committed(0, 100.0, (), (), intervals)
+    judged = b._without_stalls(waits, 100.0)
+    stalled = sum(since - to for since, to in intervals)
+    for wait, left in zip(waits, judged, strict=True):
+        assert -1e-9 <= left <= wait + 1e-9
+        if not any(to < wait for _, to in intervals):
+            assert left == pytest.approx(wait)
+        assert wait - left <= min(wait, stalled) + 1e-9
+
+
 @given(st.lists(st.integers(0, 5000), max_size=40))
 def test_the_judged_waits_are_bounded(blocks: list[int]) -> None:
     b = LatencyBudget(2.0, floor_txs=50)

@@ -22,6 +22,27 @@ def consensus_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "cityledger.consensus"]
 
 
+def test_rounds_whose_proposal_never_came_are_returned_as_stalls() -> None:
+    """What node/latency_budget.py leaves out of the waits it judges: each round that
+    ended without its proposal, from its entry to the next round's, in seconds before
+    the commit."""
+    watch = RoundWatch()
+    watch.entered(9, 0, 50.0)
+    watch.timed_out(9, 0, PROPOSER, 0.0, 50.25)
+    watch.entered(9, 1, 50.4)
+    watch.timed_out(9, 1, PROPOSER, 0.0, 51.7)
+    watch.entered(9, 2, 52.0)
+    watch.proposal_arrived(9, 2, PROPOSER, 1.5, 52.1, block_age_s=0.1)
+    stalls = watch.committed(9, 2, 52.6)
+    assert stalls == [
+        (pytest.approx(2.6), pytest.approx(2.2)),
+        (pytest.approx(2.2), pytest.approx(0.6)),
+    ]
+    watch.entered(10, 0, 53.0)
+    watch.proposal_arrived(10, 0, PROPOSER, 1.0, 53.2, block_age_s=0.1)
+    assert watch.committed(10, 0, 53.5) == []
+
+
 def test_a_late_proposal_is_told_from_entry_to_decision(caplog: pytest.LogCaptureFixture) -> None:
     watch = RoundWatch()
     with caplog.at_level(logging.INFO, "cityledger.consensus"):
@@ -30,7 +51,8 @@ def test_a_late_proposal_is_told_from_entry_to_decision(caplog: pytest.LogCaptur
         watch.proposal_arrived(7, 0, PROPOSER, 1.0, 101.4, block_age_s=0.9)
         watch.entered(7, 1, 102.3)
         watch.proposal_arrived(7, 1, PROPOSER, 1.25, 102.5, block_age_s=0.2)  # in time
-        watch.committed(7, 1, 103.9)
+        stalls = watch.committed(7, 1, 103.9)
+    assert stalls == [], "round 0's proposal came, late: load, not a proposer's fault"
     assert consensus_lines(caplog) == [
         "height 7 round 0: no proposal from abababababababab… 1.00 s into the round "
         "(the timer fired 0.02 s late); prevoting nil",
