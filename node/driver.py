@@ -207,14 +207,16 @@ class ConsensusDriver:
         core = self.core
         self.silence.heard(validator, height, core.height, core.validators)
 
-    def _turn_over(self, height: int) -> None:
-        """``height`` is decided here: tell the silence watch whether its round-0
-        proposer's proposal came (its own turns are not counted)."""
+    def _note_proposals(self, height: int, decided: int) -> set[int]:
+        """The rounds up to ``decided`` of ``height`` (being committed here) whose proposal
+        the core holds, in time or late, this node's own included; the silence watch
+        learns whether the round-0 proposer proposed (our own turns are not counted)."""
         core = self.core
+        held = {r for r in range(decided + 1) if (s := core.round_state(r)) and s.proposal}
         proposer = core.validators.proposer(height, 0)
         if proposer != core.public_key:
-            state = core.round_state(0)
-            self.silence.turn_over(proposer, state is not None and state.proposal is not None)
+            self.silence.turn_over(proposer, 0 in held)
+        return held
 
     def on_announce(self, sender: bytes, msg: AnnounceMsg) -> None:
         """A block body announced on ``sender``'s link (node/speculation.py): executed
@@ -382,7 +384,7 @@ class ConsensusDriver:
         """A timer ran out (``due``: when it should have, on the loop's clock)."""
         if event.step == Step.PROPOSE and self.awaiting_proposal_of(event.height, event.round):
             late_s = 0.0 if due is None else asyncio.get_running_loop().time() - due
-            proposer = self.executor.validators(event.height).proposer(event.height, event.round)
+            proposer = self.core.validators.proposer(event.height, event.round)
             cut = event.round == 0 and self.silence.cut_short(proposer, event.height)
             self.rounds.timed_out(
                 event.height, event.round, proposer, late_s, self.timer(), expected=cut
@@ -525,7 +527,7 @@ class ConsensusDriver:
     def _commit(self, c: fx.Commit) -> list[fx.Effect]:
         if self.executor.chain.head().height >= c.height:
             return self.core.handle(self._committed(c.height))  # catch-up got there first
-        self._turn_over(c.height)
+        held = self._note_proposals(c.height, c.round)
         executed = self.executor.executed(c.block_hash)
         if executed is None:
             block = self.blocks.get(c.block_hash)
@@ -547,7 +549,7 @@ class ConsensusDriver:
         block_time = now - self._height_started
         self._height_started = now
         self.rounds_at_commit = c.round + 1
-        self.last_stalls = self.rounds.committed(c.height, c.round, self.timer())
+        self.last_stalls = self.rounds.committed(c.height, c.round, self.timer(), held)
         self.last_phases = self.phases.committed(c.height, c.round, self.timer())
         self.last_committed = executed
         self.host.committed(executed.block, block_time)

@@ -15,6 +15,7 @@ one height, a few rounds, cleared at every commit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Container
 
 log = logging.getLogger("cityledger.consensus")
 
@@ -129,13 +130,16 @@ class RoundWatch:
                 window_s,
             )
 
-    def committed(self, height: int, round_: int, now: float) -> list[tuple[float, float]]:
+    def committed(
+        self, height: int, round_: int, now: float, proposed: Container[int] = ()
+    ) -> list[tuple[float, float]]:
         """``height`` was decided in ``round_``; a decision after round 0 is logged with
         how long the height's first round had been running. Returns the rounds before it
-        whose proposal never reached this node, each as (from, to) seconds before ``now``:
-        the time the height stood still for its proposers, not for any pool
-        (node/latency_budget.py does not judge admission by it)."""
-        stalls = self._proposerless(height, round_, now)
+        whose proposal never reached this node (not in ``proposed``: the rounds whose
+        proposal the core holds, this node's own included), each as (from, to) seconds
+        before ``now``: the time the height stood still for its proposers, not for any
+        pool (node/latency_budget.py does not judge admission by it)."""
+        stalls = self._proposerless(height, round_, now, proposed)
         if round_ > 0 and height == self._height and 0 in self._entered:
             expected = set(range(round_)) <= self._expected  # every failed round foretold
             log.log(
@@ -148,12 +152,14 @@ class RoundWatch:
         self._at(height + 1)
         return stalls
 
-    def _proposerless(self, height: int, decided: int, now: float) -> list[tuple[float, float]]:
+    def _proposerless(
+        self, height: int, decided: int, now: float, proposed: Container[int]
+    ) -> list[tuple[float, float]]:
         if height != self._height:
             return []
         entered, stalls = self._entered, []
         for r in range(decided):
-            if r in entered and r not in self._proposed:
+            if r in entered and r not in proposed:
                 stalls.append((now - entered[r], now - entered.get(r + 1, now)))
         return stalls
 

@@ -32,15 +32,17 @@ def test_rounds_whose_proposal_never_came_are_returned_as_stalls() -> None:
     watch.entered(9, 1, 50.4)
     watch.timed_out(9, 1, PROPOSER, 0.0, 51.7)
     watch.entered(9, 2, 52.0)
-    watch.proposal_arrived(9, 2, PROPOSER, 1.5, 52.1, block_age_s=0.1)
-    stalls = watch.committed(9, 2, 52.6)
+    stalls = watch.committed(9, 2, 52.6, {2})  # the rounds whose proposal the core holds
     assert stalls == [
         (pytest.approx(2.6), pytest.approx(2.2)),
         (pytest.approx(2.2), pytest.approx(0.6)),
     ]
     watch.entered(10, 0, 53.0)
-    watch.proposal_arrived(10, 0, PROPOSER, 1.0, 53.2, block_age_s=0.1)
-    assert watch.committed(10, 0, 53.5) == []
+    assert watch.committed(10, 0, 53.5, {0}) == []
+    watch.entered(11, 0, 54.0)
+    watch.entered(11, 1, 54.3)  # round 0 had no proposal; round 1's came and failed
+    watch.entered(11, 2, 56.0)
+    assert watch.committed(11, 2, 56.5, {1, 2}) == [(pytest.approx(2.5), pytest.approx(2.2))]
 
 
 def test_a_late_proposal_is_told_from_entry_to_decision(caplog: pytest.LogCaptureFixture) -> None:
@@ -51,7 +53,7 @@ def test_a_late_proposal_is_told_from_entry_to_decision(caplog: pytest.LogCaptur
         watch.proposal_arrived(7, 0, PROPOSER, 1.0, 101.4, block_age_s=0.9)
         watch.entered(7, 1, 102.3)
         watch.proposal_arrived(7, 1, PROPOSER, 1.25, 102.5, block_age_s=0.2)  # in time
-        stalls = watch.committed(7, 1, 103.9)
+        stalls = watch.committed(7, 1, 103.9, {0, 1})
     assert stalls == [], "round 0's proposal came, late: load, not a proposer's fault"
     assert consensus_lines(caplog) == [
         "height 7 round 0: no proposal from abababababababab… 1.00 s into the round "

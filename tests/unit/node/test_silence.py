@@ -197,3 +197,33 @@ def test_the_driver_waits_briefly_for_a_stopped_validators_proposal() -> None:
     assert delay(own) == FULL_MS, "its own proposal: never cut short"
     driver.on_vote(_prevote(KEYS.index(stopped), height))
     assert delay(height) == FULL_MS
+
+
+class _Round:
+    def __init__(self, proposal: object) -> None:
+        self.proposal = proposal
+
+
+def test_the_driver_counts_a_missed_turn_from_the_cores_round_zero() -> None:
+    """At each commit the driver asks the core which rounds hold a proposal (in time or
+    late, its own included): round 0's tells the watch whether its proposer proposed;
+    the rest goes to the round watch, whose rounds without one admission leaves out."""
+    kit = Kit()
+    driver = make_driver(kit, FakeMempool([]), [])
+    core = driver.core
+    validators = core.validators
+    others = [h for h in range(1, 40) if validators.proposer(h, 0) != core.public_key]
+    own = next(h for h in range(1, 40) if validators.proposer(h, 0) == core.public_key)
+    withholder = validators.proposer(others[0], 0)
+    turns = [h for h in others if validators.proposer(h, 0) == withholder]
+    rounds: dict[int, _Round] = {1: _Round(object())}  # round 1's proposal came
+    core.round_state = rounds.get  # type: ignore[attr-defined]
+    for h in turns[:MISSED_TURNS]:
+        assert driver._note_proposals(h, 1) == {1}
+    assert driver.silence.withholding(withholder)
+    for _ in range(MISSED_TURNS):
+        driver._note_proposals(own, 1)  # our own turns never count
+    assert not driver.silence.withholding(core.public_key)
+    rounds[0] = _Round(object())  # a round-0 proposal, even one that came late
+    assert driver._note_proposals(turns[MISSED_TURNS], 1) == {0, 1}
+    assert not driver.silence.withholding(withholder)
