@@ -9,9 +9,14 @@ pulls from a random peer what the peer has and it lacks) and block sync (a node
 that hears of a higher height fetches committed blocks with their certificates
 from a peer, checks them, and jumps).
 
+Like a real node's driver, it awaits the round-0 proposal of a validator it has not
+heard for a few heights, or whose last turns brought no proposal, only briefly
+(:class:`node.silence.SilenceWatch`), so the seeds check liveness with those shorter
+waits too.
+
 Its durable state is its committed chain and its signer's store; a crash loses
-everything else. Byzantine behaviours are variations of :meth:`SimNode.broadcast`,
-:meth:`SimNode.build_value` and gossip serving.
+everything else (the silence watch included). Byzantine behaviours are variations of
+:meth:`SimNode.broadcast`, :meth:`SimNode.build_value` and gossip serving.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from node.consensus.effects import (
 )
 from node.consensus.evidence import EvidencePool
 from node.consensus.types import ConsensusMessage, Step
+from node.silence import SilenceWatch
 from tests.sim.app import Chain
 from tests.sim.checker import RecordingSigner
 from tests.sim.fixtures import CHAIN_ID, KEYS
@@ -47,6 +53,9 @@ if TYPE_CHECKING:
 EQUIVOCATE = "equivocating-proposer"
 DOUBLE_VOTE = "double-voter"
 WITHHOLD = "withholder"
+# Votes at every height and never sends a proposal. Not drawn by the seeded scenarios
+# (adding it to their draw would change every seed's scenario): tests/sim/test_silence_sim.py.
+WITHHOLD_PROPOSALS = "proposal-withholder"
 INVALID = "invalid-proposer"
 AMNESIA = "amnesia"
 TWIN = "twin"
@@ -66,6 +75,7 @@ class SimNode:
         self.store = MemoryStore()  # the signer's durable state
         self.chain: Chain = []
         self.core: ConsensusCore | None = None
+        self.silence = SilenceWatch()
         self.up = False
         self.incarnation = 0
         self.peers: list[int] = []
@@ -90,6 +100,7 @@ class SimNode:
         self.incarnation += 1
         self.sync_pending = False
         self.pending = set()
+        self.silence = SilenceWatch()
         signer = RecordingSigner(self.key, CHAIN_ID, self.store, world.recorder)
         height = len(self.chain) + 1
         self.core = ConsensusCore(
@@ -134,7 +145,10 @@ class SimNode:
         if self.core is None:
             return
         self.world.trace.add(self.world.sched.now, self.name, "recv", message)
-        self.run(self.core.on_message(message))
+        core = self.core
+        sender = message.proposer if isinstance(message, Proposal) else message.validator
+        self.silence.heard(sender, message.height, core.height, core.validators)
+        self.run(core.on_message(message))
 
     def receive_txs(self, txs: frozenset[int]) -> None:
         """Transactions from a client or a peer: new ones are kept, passed on to every
@@ -186,7 +200,7 @@ class SimNode:
                     queue.extend(self.core.on_txs_available(effect.height))
                     continue
                 world.sched.after(
-                    effect.duration_ms,
+                    self.timeout_ms(effect),
                     self.on_timer,
                     self.incarnation,
                     effect.height,
@@ -227,13 +241,31 @@ class SimNode:
             elif isinstance(effect, SignRefused):
                 world.trace.add(world.sched.now, self.name, f"signer refused: {effect.error}")
 
+    def timeout_ms(self, effect: ScheduleTimeout) -> int:
+        """As node/driver.py's ``_delay_ms``: another validator's round-0 proposal is
+        awaited briefly when the silence watch says so."""
+        assert self.core is not None
+        if effect.step != Step.PROPOSE:
+            return effect.duration_ms
+        proposer = self.core.validators.proposer(effect.height, effect.round)
+        if proposer == self.key.public_key:
+            return effect.duration_ms
+        return self.silence.propose_ms(proposer, effect.height, effect.round, effect.duration_ms)
+
     def commit(self, effect: Commit) -> list[Effect]:
         assert self.core is not None
         assert effect.height == len(self.chain) + 1, "the core decided a height out of order"
+        core = self.core  # as node/driver.py's _note_proposals: did round 0's proposer propose?
+        proposer = core.validators.proposer(effect.height, 0)
+        if proposer != self.key.public_key:
+            state = core.round_state(0)
+            self.silence.turn_over(proposer, state is not None and state.proposal is not None)
         self.chain.append((effect.block_hash, effect.certificate))
         self.note_txs(effect.block_hash)
         self.world.on_commit(self, effect.height, effect.block_hash, synced=False)
-        return self.committed(effect.height)
+        effects = self.committed(effect.height)
+        self.silence.forget_all_but(core.validators)
+        return effects
 
     def note_txs(self, block_hash: bytes) -> None:
         """A committed block's transactions leave the mempool."""
@@ -266,6 +298,8 @@ class SimNode:
                 self.send_all(message)
             else:
                 self.send_split(message, alternative)
+        elif behaviour == WITHHOLD_PROPOSALS and isinstance(message, Proposal):
+            return
         elif behaviour == WITHHOLD and isinstance(message, Vote):
             for peer in self.peers:
                 if world.rng.random() < 0.3:
@@ -331,6 +365,12 @@ class SimNode:
         have = set(requester.core.known_messages())
         missing = [m for m in self.core.known_messages() if m not in have]
         for message in missing[:GOSSIP_BATCH]:
+            if (
+                isinstance(message, Proposal)
+                and self.behaviour == WITHHOLD_PROPOSALS
+                and message.proposer == self.key.public_key
+            ):
+                continue  # its own are never sent, pulled or not
             if isinstance(message, Proposal):
                 # A proposal in a core's log was accepted from its round's proposer, or
                 # signed by this node before a crash lost its broadcast (a restarted core
