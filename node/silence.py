@@ -46,7 +46,8 @@ MISSED_TURNS = 2  # round-0 turns in a row without its proposal: withholding
 
 
 class SilenceWatch:
-    """The last height at which each validator was heard (a vote or a proposal)."""
+    """The last height at which each validator was heard (a vote or a proposal), and how
+    many of its round-0 turns in a row brought no proposal here."""
 
     def __init__(self) -> None:
         self._heard: dict[bytes, int] = {}

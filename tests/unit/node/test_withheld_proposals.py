@@ -45,7 +45,7 @@ def _turns(after: int, count: int) -> list[int]:
     ]
 
 
-def _run(missed_turns: int) -> tuple[list[float], list[int], list[Node]]:
+def _run() -> tuple[list[float], list[int], list[Node]]:
     """Gaps (s) between the blocks before and at the withholder's measured heights, the
     rounds those were decided in, and the nodes."""
     nodes = mesh(GENESIS, VALIDATOR_KEYS, prefix="w")
@@ -57,12 +57,12 @@ def _run(missed_turns: int) -> tuple[list[float], list[int], list[Node]]:
 
     async def main() -> None:
         async with running(nodes):
-            missed = _turns(0, missed_turns)
+            missed = _turns(0, silence.MISSED_TURNS)
 
             async def turns_missed() -> bool:
                 return all(n.chain.head().height >= missed[-1] for n in honest)
 
-            await wait_for(f"{missed_turns} of the withholder's turns", 90, turns_missed)
+            await wait_for("the withholder's first turns", 90, turns_missed)
             heights = _turns(observer.chain.head().height, TURNS_MEASURED)
 
             async def measured() -> bool:
@@ -81,10 +81,11 @@ def _run(missed_turns: int) -> tuple[list[float], list[int], list[Node]]:
 
 
 def test_a_validator_withholding_its_proposals_costs_its_heights_a_short_wait() -> None:
-    gaps, rounds, nodes = _run(silence.MISSED_TURNS)
+    gaps, rounds, nodes = _run()
     honest = [n for i, n in enumerate(nodes) if i != WITHHOLDER]
     assert all(r >= 1 for r in rounds), f"a withheld round 0 cannot decide: {rounds}"
-    assert all(n.driver.silence.withholding(KEY) for n in honest)
+    # withholding (or silent, had its votes fallen behind: awaited briefly either way)
+    assert all(n.driver.silence.cut_short(KEY, n.core.height) for n in honest)
     # An idle mesh adds its heartbeat before round 0 and the round-1 proposer's wait for
     # a transaction to every such height: without the short wait the gaps are those and
     # the full round-0 timeout (2.0 s measured with the count set out of reach), with it
