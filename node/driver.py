@@ -207,17 +207,6 @@ class ConsensusDriver:
         core = self.core
         self.silence.heard(validator, height, core.height, core.validators)
 
-    def _note_proposals(self, height: int, decided: int) -> set[int]:
-        """The rounds up to ``decided`` of ``height`` (being committed here) whose proposal
-        the core holds, in time or late, this node's own included; the silence watch
-        learns whether the round-0 proposer proposed (our own turns are not counted)."""
-        core = self.core
-        held = {r for r in range(decided + 1) if (s := core.round_state(r)) and s.proposal}
-        proposer = core.validators.proposer(height, 0)
-        if proposer != core.public_key:
-            self.silence.turn_over(proposer, 0 in held)
-        return held
-
     def on_announce(self, sender: bytes, msg: AnnounceMsg) -> None:
         """A block body announced on ``sender``'s link (node/speculation.py): executed
         now if it is this round's proposer's, kept if it is for the height after ours."""
@@ -371,10 +360,7 @@ class ConsensusDriver:
         and that round 0 of a validator not heard from lately waits for its proposal
         only briefly (node/silence.py)."""
         if t.step == Step.PROPOSE:
-            proposer = self.core.validators.proposer(t.height, t.round)
-            if proposer == self.core.public_key:
-                return t.duration_ms
-            return self.silence.propose_ms(proposer, t.height, t.round, t.duration_ms)
+            return self.silence.wait_ms(self.core, t.height, t.round, t.duration_ms)
         if t.step != Step.WAIT:
             return t.duration_ms
         due_ms = self.executor.chain.head().time_ms + t.duration_ms
@@ -527,7 +513,7 @@ class ConsensusDriver:
     def _commit(self, c: fx.Commit) -> list[fx.Effect]:
         if self.executor.chain.head().height >= c.height:
             return self.core.handle(self._committed(c.height))  # catch-up got there first
-        held = self._note_proposals(c.height, c.round)
+        held = self.silence.decided(self.core, c.height, c.round)
         executed = self.executor.executed(c.block_hash)
         if executed is None:
             block = self.blocks.get(c.block_hash)

@@ -37,12 +37,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Container
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ledger.validators import ValidatorSet
+    from node.consensus.tally import RoundState
 
 log = logging.getLogger("cityledger.consensus")
 
 QUIET_HEIGHTS = 3  # heights without a vote or proposal from a validator: silent
 SILENT_PROPOSE_MS = 250  # the round-0 propose timeout of a silent validator's heights
 MISSED_TURNS = 2  # round-0 turns in a row without its proposal: withholding
+
+
+class CoreView(Protocol):
+    """What the watch reads of a consensus core (node/consensus/core.py)."""
+
+    @property
+    def validators(self) -> ValidatorSet: ...
+
+    @property
+    def public_key(self) -> bytes | None: ...
+
+    def round_state(self, round_: int) -> RoundState | None: ...
 
 
 class SilenceWatch:
@@ -101,6 +118,25 @@ class SilenceWatch:
                 "validator %s… proposed again: its proposals are awaited the full timeout",
                 proposer.hex()[:16],
             )
+
+    def wait_ms(self, core: CoreView, height: int, round_: int, full_ms: int) -> int:
+        """How long ``core``'s node waits for the proposal of (``height``, ``round_``):
+        :meth:`propose_ms` for another validator's, ``full_ms`` for its own."""
+        proposer = core.validators.proposer(height, round_)
+        if proposer == core.public_key:
+            return full_ms
+        return self.propose_ms(proposer, height, round_, full_ms)
+
+    def decided(self, core: CoreView, height: int, decided: int) -> set[int]:
+        """``height`` is being committed by ``core``'s node, decided in round ``decided``:
+        the rounds up to it whose proposal the core holds (in time or late, the node's
+        own included). Round 0's says whether its proposer proposed (:meth:`turn_over`;
+        the node's own turns are not counted)."""
+        held = {r for r in range(decided + 1) if (s := core.round_state(r)) and s.proposal}
+        proposer = core.validators.proposer(height, 0)
+        if proposer != core.public_key:
+            self.turn_over(proposer, 0 in held)
+        return held
 
     def propose_ms(self, proposer: bytes, height: int, round_: int, full_ms: int) -> int:
         """How long to wait for ``proposer``'s proposal of (``height``, ``round_``)."""

@@ -247,19 +247,13 @@ class SimNode:
         assert self.core is not None
         if effect.step != Step.PROPOSE:
             return effect.duration_ms
-        proposer = self.core.validators.proposer(effect.height, effect.round)
-        if proposer == self.key.public_key:
-            return effect.duration_ms
-        return self.silence.propose_ms(proposer, effect.height, effect.round, effect.duration_ms)
+        return self.silence.wait_ms(self.core, effect.height, effect.round, effect.duration_ms)
 
     def commit(self, effect: Commit) -> list[Effect]:
         assert self.core is not None
         assert effect.height == len(self.chain) + 1, "the core decided a height out of order"
-        core = self.core  # as node/driver.py's _note_proposals: did round 0's proposer propose?
-        proposer = core.validators.proposer(effect.height, 0)
-        if proposer != self.key.public_key:
-            state = core.round_state(0)
-            self.silence.turn_over(proposer, state is not None and state.proposal is not None)
+        core = self.core
+        self.silence.decided(core, effect.height, effect.round)  # as node/driver.py's _commit
         self.chain.append((effect.block_hash, effect.certificate))
         self.note_txs(effect.block_hash)
         self.world.on_commit(self, effect.height, effect.block_hash, synced=False)

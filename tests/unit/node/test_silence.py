@@ -219,11 +219,11 @@ def test_the_driver_counts_a_missed_turn_from_the_cores_round_zero() -> None:
     rounds: dict[int, _Round] = {1: _Round(object())}  # round 1's proposal came
     core.round_state = rounds.get  # type: ignore[attr-defined]
     for h in turns[:MISSED_TURNS]:
-        assert driver._note_proposals(h, 1) == {1}
+        assert driver.silence.decided(driver.core, h, 1) == {1}
     assert driver.silence.withholding(withholder)
     for _ in range(MISSED_TURNS):
-        driver._note_proposals(own, 1)  # our own turns never count
+        driver.silence.decided(driver.core, own, 1)  # our own turns never count
     assert not driver.silence.withholding(core.public_key)
     rounds[0] = _Round(object())  # a round-0 proposal, even one that came late
-    assert driver._note_proposals(turns[MISSED_TURNS], 1) == {0, 1}
+    assert driver.silence.decided(driver.core, turns[MISSED_TURNS], 1) == {0, 1}
     assert not driver.silence.withholding(withholder)
