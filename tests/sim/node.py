@@ -11,8 +11,9 @@ from a peer, checks them, and jumps).
 
 Like a real node's driver, it awaits the round-0 proposal of a validator it has not
 heard for a few heights, or whose last turns brought no proposal, only briefly
-(:class:`node.silence.SilenceWatch`), so the seeds check liveness with those shorter
-waits too.
+(:class:`node.silence.SilenceWatch`). The seeded scenarios' propose timeout (200 ms)
+is under that brief wait (250 ms), so only tests/sim/test_silence_sim.py, at the
+founding 2 s, exercises it.
 
 Its durable state is its committed chain and its signer's store; a crash loses
 everything else (the silence watch included). Byzantine behaviours are variations of
