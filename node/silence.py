@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("cityledger.consensus")
 
 QUIET_HEIGHTS = 3  # heights without a vote or proposal from a validator: silent
-SILENT_PROPOSE_MS = 250  # the round-0 propose timeout of a silent validator's heights
+SILENT_PROPOSE_MS = 250  # the round-0 propose timeout of a silent validator's heights, at
+# most: a quarter of the full one when that is shorter (1 s or less: the simulator's)
 MISSED_TURNS = 2  # round-0 turns in a row without its proposal: withholding
 
 
@@ -152,7 +153,7 @@ class SilenceWatch:
                 self._said(proposer, f"has not proposed at its last {MISSED_TURNS} turns", full_ms)
         else:
             return full_ms
-        return min(full_ms, SILENT_PROPOSE_MS)
+        return min(full_ms // 4, SILENT_PROPOSE_MS)  # never longer than asked
 
     @staticmethod
     def _said(proposer: bytes, why: str, full_ms: int) -> None:

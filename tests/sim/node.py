@@ -11,9 +11,8 @@ from a peer, checks them, and jumps).
 
 Like a real node's driver, it awaits the round-0 proposal of a validator it has not
 heard for a few heights, or whose last turns brought no proposal, only briefly
-(:class:`node.silence.SilenceWatch`). The seeded scenarios' propose timeout (200 ms)
-is under that brief wait (250 ms), so only tests/sim/test_silence_sim.py, at the
-founding 2 s, exercises it.
+(:class:`node.silence.SilenceWatch`: a quarter of the timeout, at most 250 ms), so the
+seeds check safety and liveness with those shorter waits too.
 
 Its durable state is its committed chain and its signer's store; a crash loses
 everything else (the silence watch included). Byzantine behaviours are variations of
@@ -77,6 +76,7 @@ class SimNode:
         self.chain: Chain = []
         self.core: ConsensusCore | None = None
         self.silence = SilenceWatch()
+        self.cut_short = 0  # round-0 waits the watch cut short, across restarts
         self.up = False
         self.incarnation = 0
         self.peers: list[int] = []
@@ -248,7 +248,9 @@ class SimNode:
         assert self.core is not None
         if effect.step != Step.PROPOSE:
             return effect.duration_ms
-        return self.silence.wait_ms(self.core, effect.height, effect.round, effect.duration_ms)
+        wait = self.silence.wait_ms(self.core, effect.height, effect.round, effect.duration_ms)
+        self.cut_short += wait < effect.duration_ms
+        return wait
 
     def commit(self, effect: Commit) -> list[Effect]:
         assert self.core is not None

@@ -20,8 +20,8 @@ HEIGHTS = 24  # after GST: six of the withholder's turns with four validators
 SEEDS = range(12)
 
 
-# The founding propose timeout (the seeded scenarios' 200 ms is shorter than the watch's
-# SILENT_PROPOSE_MS, so there it never shortens anything).
+# The founding propose timeout, whose full wait the watch replaces with SILENT_PROPOSE_MS
+# (the seeded scenarios' 200 ms is cut to 50: tests/sim/test_sim.py counts those waits).
 TIMEOUTS = replace(SIM_TIMEOUTS, propose_ms=2000)
 
 

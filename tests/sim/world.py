@@ -320,6 +320,7 @@ class World:
         stats["evidence"] = len(self.recorder.evidence)
         stats["max_round"] = self.max_round
         stats["dropped"] = self.net.dropped
+        stats["cut_short"] = sum(node.cut_short for node in self.nodes.values())
         return Result(
             seed=config.seed,
             n=config.n,
