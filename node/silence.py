@@ -143,25 +143,28 @@ class SilenceWatch:
         """How long to wait for ``proposer``'s proposal of (``height``, ``round_``)."""
         if round_ != 0:
             return full_ms
+        short_ms = min(full_ms // 4, SILENT_PROPOSE_MS)
         if self.silent(proposer, height):
             if proposer not in self._shortened:
                 self._shortened.add(proposer)
-                self._said(proposer, f"has sent no vote for {QUIET_HEIGHTS} heights", full_ms)
+                why = f"has sent no vote for {QUIET_HEIGHTS} heights"
+                self._said(proposer, why, short_ms, full_ms)
         elif self.withholding(proposer):
             if proposer not in self._withholding:
                 self._withholding.add(proposer)
-                self._said(proposer, f"has not proposed at its last {MISSED_TURNS} turns", full_ms)
+                why = f"has not proposed at its last {MISSED_TURNS} turns"
+                self._said(proposer, why, short_ms, full_ms)
         else:
             return full_ms
-        return min(full_ms // 4, SILENT_PROPOSE_MS)  # never longer than asked
+        return short_ms
 
     @staticmethod
-    def _said(proposer: bytes, why: str, full_ms: int) -> None:
+    def _said(proposer: bytes, why: str, short_ms: int, full_ms: int) -> None:
         log.info(
             "validator %s… %s: its round-0 proposals are awaited %d ms, not %d",
             proposer.hex()[:16],
             why,
-            SILENT_PROPOSE_MS,
+            short_ms,
             full_ms,
         )
 

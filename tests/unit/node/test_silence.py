@@ -227,3 +227,12 @@ def test_the_driver_counts_a_missed_turn_from_the_cores_round_zero() -> None:
     rounds[0] = _Round(object())  # a round-0 proposal, even one that came late
     assert driver.silence.decided(driver.core, turns[MISSED_TURNS], 1) == {0, 1}
     assert not driver.silence.withholding(withholder)
+
+
+def test_the_line_says_the_wait_it_sets(caplog: pytest.LogCaptureFixture) -> None:
+    """A quarter of a short timeout is what is awaited, and what the line says."""
+    caplog.set_level(logging.INFO, "cityledger.consensus")
+    watch = SilenceWatch()
+    watch.silent(KEYS[1], 1)
+    assert watch.propose_ms(KEYS[1], 2 + QUIET_HEIGHTS, 0, 200) == 50
+    assert "awaited 50 ms, not 200" in caplog.text
