@@ -105,17 +105,25 @@ class Admission:
         already counted."""
         return max(0, self.mempool.client_room(time.monotonic()) - self._in_flight)
 
+    def budget_cut(self, count: int) -> tuple[int, MempoolError | None]:
+        """How many of ``count`` client transactions, the first ones, the budget takes
+        now, and the refusal of the rest (``None`` when all of them fit). The API asks
+        before it decodes a batch, so that what is cut is never decoded."""
+        room = self.client_room()
+        if room >= count:
+            return count, None
+        refusal = self.mempool.overload_error(count - room, time.monotonic(), self._in_flight)
+        self.metrics.overloaded.inc(count - room)
+        return room, refusal
+
     def _within_budget(
         self, txs: list[Transaction]
     ) -> tuple[list[Transaction], list[MempoolError | None]]:
         """The transactions the budget has room for, and a refusal for each of the rest."""
-        now = time.monotonic()
-        room = self.client_room()
-        if room >= len(txs):
+        taken, refusal = self.budget_cut(len(txs))
+        if refusal is None:
             return txs, []
-        refusal = self.mempool.overload_error(len(txs) - room, now, self._in_flight)
-        self.metrics.overloaded.inc(len(txs) - room)
-        return txs[:room], [refusal] * (len(txs) - room)
+        return txs[:taken], [refusal] * (len(txs) - taken)
 
 
 class _HeldSenders:

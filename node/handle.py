@@ -35,6 +35,12 @@ class NodeHandle(Protocol):
         """Admit each transaction to the mempool (and gossip the admitted ones)."""
         ...
 
+    def budget_cut(self, count: int) -> tuple[int, MempoolError | None]:
+        """How many of ``count`` client transactions, the first ones, the latency budget
+        takes now, and the refusal of the rest (``None`` when all fit): asked before a
+        batch is decoded (node/admission.py)."""
+        ...
+
     def status(self) -> dict[str, Value]:
         """Height, latest block hash and time, peers, mempool size, sync progress, rounds."""
         ...

@@ -271,6 +271,56 @@ async def test_over_the_latency_budget_the_body_is_not_even_read(
     assert (status, answer["status"]) == (202, "pending")
 
 
+async def test_what_the_budget_cuts_from_a_batch_is_refused_without_being_decoded(
+    app_client: tuple[Client, ManualClock], node: TestNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Room for three of five: the first three are decoded and admitted, the last two
+    answered ``overloaded`` with their hashes and turn, never decoded; an item that is
+    not a transaction at all still fails the batch, wherever it is."""
+    from node.admission import Admission
+    from node.api import routes_txs
+    from node.api.metrics import Metrics
+    from node.latency_budget import LatencyBudget
+    from node.sigcache import SignatureWorker
+
+    client, _ = app_client
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=3)
+    worker = SignatureWorker(node.sigs, node.genesis.chain_id, processes=0)
+    gate = Admission(node.mempool, worker, Metrics(), lambda: None)
+
+    async def submit(txs: list[Transaction]) -> list[object]:
+        return await gate.admit(txs, None, client=True)  # type: ignore[return-value]
+
+    monkeypatch.setattr(node, "submit", submit)
+    monkeypatch.setattr(node, "budget_cut", gate.budget_cut)
+    decoded: list[int] = []
+    real = routes_txs._decode_tx
+
+    def counting(raw: bytes, index: int, single: bool) -> Transaction:
+        decoded.append(index)
+        return real(raw, index, single)
+
+    monkeypatch.setattr(routes_txs, "_decode_tx", counting)
+    txs = [milestone(node, place) for place in ("NLRTM", "NLAMS", "BEANR", "DEHAM", "FRLEH")]
+    status, answer, headers = await post(client, body_of(txs))
+    assert status == 200
+    results = answer["results"]
+    assert [r["hash"] for r in results] == [tx.hash for tx in txs]
+    assert [r["status"] for r in results] == ["pending"] * 3 + ["rejected"] * 2
+    assert {r["error"]["code"] for r in results[3:]} == {"overloaded"}
+    assert float(headers["Retry-After-Ms"]) > 0
+    assert decoded == [0, 1, 2] and node.mempool.ready == 3
+    decoded.clear()  # full now: a single transaction is told so, undecoded
+    status, answer, _ = await post(client, msgpack.packb({"tx": txs[3].encode()}))
+    assert (status, answer["error"]["code"]) == (429, "overloaded") and decoded == []
+    broken = msgpack.packb({"txs": [txs[3].encode(), b"\x00"]})  # a client bug: item 1
+    node.commit(txs[:3])
+    node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=1)  # room for one
+    status, answer, _ = await post(client, broken)
+    assert (status, answer["error"]["code"]) == (400, "malformed")
+    assert "transaction 1" in answer["error"]["message"] and decoded == [0, 1]
+
+
 async def test_the_next_nonce_past_the_window_is_429_with_retry_after(
     app_client: tuple[Client, ManualClock], node: TestNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
