@@ -44,6 +44,7 @@ from benchmarks.driver import (
 from benchmarks.phases import phase_figures, phase_totals
 from benchmarks.profile import Profiler, summary
 from benchmarks.results import NodeUse, figures, node_use, outcome
+from benchmarks.validations import validation_figures, validation_totals
 from benchmarks.workload import Workload, bench_workload
 from ledger.tx import Transaction
 from node.api.waits import NOT_NOW, error_code, retry_after_s
@@ -256,6 +257,7 @@ async def _measure(
     before, data_before = cluster.samples(), cluster.data_bytes()
     busy_before, client_before = machine_busy_s(), os.times()
     phases_before = await phase_totals(http, urls)
+    validations_before = await validation_totals(http, urls)
     profiler = _start_profiler(opts, cluster)
     anon = AnonSampler({n.name: n.pid for n in cluster.nodes if n.pid})
     anon.start()
@@ -268,6 +270,7 @@ async def _measure(
     after, data_after = cluster.samples(), cluster.data_bytes()
     busy = machine_busy_s() - busy_before
     phases = phase_figures(phases_before, await phase_totals(http, urls))
+    validations = validation_figures(validations_before, await validation_totals(http, urls))
     client_cpu = _cpu_since(client_before)
     tip = max(w.height for w in watches)
     console.print(f"  fetching blocks {base + 1}..{tip} to match transactions…")
@@ -286,6 +289,7 @@ async def _measure(
     doc |= _cpu_figures(use, o.committed, ceil.cores, busy, client_cpu)
     doc["wall_s"] = round(log.ended - log.began, 1)
     doc["height_phase_ms"] = phases  # mean per phase over the nodes' measured heights
+    doc["validations"] = validations  # proposals validated ahead / executed, all nodes
     doc["lost_examples"] = [work.items[i].hash.hex() for i in o.lost[:5]]
     if profiler is not None:
         doc["profile"] = {name: summary(profiler.file(name)) for name in profiler.pids}

@@ -15,7 +15,7 @@ a validator refuses (prevotes nil on) a block with any piece that does not pass 
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,6 +60,8 @@ from node.sigcache import SignatureCache
 
 MAX_CLOCK_DRIFT_MS = 10_000
 MAX_SPECULATED = 2  # announced bodies executed ahead and kept (one a round is taken)
+AHEAD = "ahead"  # a proposal validated with the execution made ahead from its body
+EXECUTED = "executed"  # a proposal executed when it came
 
 
 class InvalidBlock(LedgerError):
@@ -99,6 +101,10 @@ class Executor:
         # Announced bodies executed ahead of their proposal (speculate), by the hash of
         # the block they make: used only after that proposal passed every other check.
         self._speculated: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
+        # Proposals validated (not certified blocks): how many took the execution made
+        # ahead from their body (AHEAD) and how many were executed when they came
+        # (EXECUTED): /v1/status consensus.validations.
+        self.validations: Counter[str] = Counter()
         # Upper tree levels, kept across blocks (content-addressed: safe to share).
         self.node_cache = NodeCache()
         # Pruning ([storage] state_keep_heights, ledger/state_prune.py): 0 keeps every
@@ -249,6 +255,8 @@ class Executor:
         self._check_evidence(block, certified=certified)
         self._check_transactions(block, verify_signatures=not certified)
         executed = self._speculated.pop(h.hash, None)  # the same header: the same execution
+        if not certified:
+            self.validations[EXECUTED if executed is None else AHEAD] += 1
         if executed is not None:
             put_block_records(executed.batch, block, executed.receipts)
         else:

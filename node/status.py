@@ -17,6 +17,7 @@ from node.config import NodeConfig
 from node.consensus.core import ConsensusCore
 from node.consensus.evidence import EvidencePool
 from node.driver import ConsensusDriver
+from node.executor import AHEAD, EXECUTED, Executor
 from node.mempool import Mempool
 from node.peers import PeerManager
 from node.statesync import Progress
@@ -34,6 +35,7 @@ class Reporting(Protocol):
     chain: ChainStore
     core: ConsensusCore
     driver: ConsensusDriver
+    executor: Executor
     peers: PeerManager
     mempool: Mempool
     syncer: Syncer
@@ -79,7 +81,8 @@ def node_status(node: Reporting) -> dict[str, Value]:
 
 def consensus_status(node: Reporting) -> dict[str, Value]:
     """``/v1/status`` ``consensus``: where the core is and, with ``[consensus] speculate``
-    on, the block bodies announced to this node by outcome (node/speculation.py)."""
+    on, the block bodies announced to this node by outcome (node/speculation.py) and the
+    proposals it validated by whether they took the execution made ahead."""
     doc: dict[str, Value] = {
         "height": node.core.height,
         "round": node.core.round,
@@ -88,6 +91,8 @@ def consensus_status(node: Reporting) -> dict[str, Value]:
     if node.driver.speculate:
         outcomes = node.driver.speculation.outcomes
         doc["speculation"] = {k: n for k, n in sorted(outcomes.items())}
+        validations = node.executor.validations
+        doc["validations"] = {k: validations[k] for k in (AHEAD, EXECUTED)}
     return doc
 
 

@@ -67,7 +67,7 @@ def test_a_speculated_body_is_taken_by_its_proposal_and_not_executed_again() -> 
     assert validator.executor.speculate(*_body(validator, executed)) == executed.block.hash
     runs = _Counted(validator)
     checked = validator.executor.validate_block(executed.block, executed.block.header.time_ms)
-    assert runs.calls == 0
+    assert runs.calls == 0 and validator.executor.validations == {"ahead": 1}
     validator.executor.commit(checked, certify(executed.block))
     proposer.executor.commit(executed, certify(executed.block))
     # the same rows as the proposer's own commit, byte for byte
@@ -101,6 +101,16 @@ def test_a_proposal_unlike_its_body_is_executed_itself() -> None:
     runs = _Counted(validator)
     checked = validator.executor.validate_block(executed.block, time_ms)
     assert runs.calls == 1 and checked.block.hash == executed.block.hash
+    assert validator.executor.validations == {"executed": 1}
+    again = validator.executor.validate_block(executed.block, time_ms)  # the same proposal
+    assert again is checked and validator.executor.validations == {"executed": 1}
+
+
+def test_blocks_caught_up_are_not_counted_as_validations() -> None:
+    proposer, follower = Kit(), Kit()
+    executed = proposer.build(_txs())
+    assert follower.executor.validate_block(executed.block, None, certified=True)
+    assert not follower.executor.validations
 
 
 def test_a_matching_body_spares_the_proposal_none_of_its_checks() -> None:
@@ -284,6 +294,7 @@ async def test_a_validator_executes_the_body_its_proposer_announced() -> None:
     assert list(node.executor._speculated) == [executed.block.hash]
     assert node.driver.speculation.outcomes == {EXECUTED: 1}
     assert node.status()["consensus"]["speculation"] == {EXECUTED: 1}
+    assert node.status()["consensus"]["validations"] == {"ahead": 0, "executed": 0}
 
 
 async def test_without_speculate_a_body_is_ignored() -> None:
