@@ -105,25 +105,23 @@ class Admission:
         already counted."""
         return max(0, self.mempool.client_room(time.monotonic()) - self._in_flight)
 
-    def budget_cut(self, count: int) -> tuple[int, MempoolError | None]:
-        """How many of ``count`` client transactions, the first ones, the budget takes
-        now, and the refusal of the rest (``None`` when all of them fit). The API asks
-        before it decodes a batch, so that what is cut is never decoded."""
-        room = self.client_room()
-        if room >= count:
-            return count, None
-        refusal = self.mempool.overload_error(count - room, time.monotonic(), self._in_flight)
-        self.metrics.overloaded.inc(count - room)
-        return room, refusal
+    def refuse_over_budget(self, count: int) -> MempoolError:
+        """The refusal of ``count`` client transactions beyond :meth:`client_room`, with
+        their turn (and counted, and noted as clients turned away). The API refuses what
+        a batch holds beyond the room before it decodes any of it."""
+        refusal = self.mempool.overload_error(count, time.monotonic(), self._in_flight)
+        self.metrics.overloaded.inc(count)
+        return refusal
 
     def _within_budget(
         self, txs: list[Transaction]
     ) -> tuple[list[Transaction], list[MempoolError | None]]:
         """The transactions the budget has room for, and a refusal for each of the rest."""
-        taken, refusal = self.budget_cut(len(txs))
-        if refusal is None:
+        room = self.client_room()
+        if room >= len(txs):
             return txs, []
-        return txs[:taken], [refusal] * (len(txs) - taken)
+        refusal = self.refuse_over_budget(len(txs) - room)
+        return txs[:room], [refusal] * (len(txs) - room)
 
 
 class _HeldSenders:

@@ -35,10 +35,14 @@ class NodeHandle(Protocol):
         """Admit each transaction to the mempool (and gossip the admitted ones)."""
         ...
 
-    def budget_cut(self, count: int) -> tuple[int, MempoolError | None]:
-        """How many of ``count`` client transactions, the first ones, the latency budget
-        takes now, and the refusal of the rest (``None`` when all fit): asked before a
-        batch is decoded (node/admission.py)."""
+    def client_room(self) -> int:
+        """How many more client transactions the latency budget takes now (the API asks
+        before it decodes a batch: node/admission.py)."""
+        ...
+
+    def refuse_over_budget(self, count: int) -> MempoolError:
+        """The refusal, with its turn, of ``count`` client transactions beyond
+        :meth:`client_room`."""
         ...
 
     def status(self) -> dict[str, Value]:

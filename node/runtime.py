@@ -146,8 +146,11 @@ class Node:
     async def submit(self, txs: list[Transaction]) -> list[MempoolError | None]:
         return await self.admission.admit(txs, self.gossip.send_soon, client=True)
 
-    def budget_cut(self, count: int) -> tuple[int, MempoolError | None]:
-        return self.admission.budget_cut(count)
+    def client_room(self) -> int:
+        return self.admission.client_room()
+
+    def refuse_over_budget(self, count: int) -> MempoolError:
+        return self.admission.refuse_over_budget(count)
 
     def status(self) -> dict[str, Value]:
         return node_status(self)

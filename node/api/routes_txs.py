@@ -264,22 +264,28 @@ def _decode_within_budget(
     early: dict[int, tuple[bytes, MempoolError]],
     single: bool,
 ) -> list[Transaction]:
-    """The ``candidates`` the latency budget takes now, decoded; the rest refused
+    """The ``candidates`` the latency budget has room for now, decoded; the rest refused
     ``overloaded`` into ``early`` without being decoded. Above saturation the budget
     cut most of each retried batch after it was decoded: four nodes offered 3,500 tx/s
     decoded 5.8 transactions for each one they committed (docs/performance.md,
     "Decoded only within the budget"). An item whose sender could not be read is
-    decoded wherever it is, so a malformed one still fails the request with 400."""
-    taken, refusal = node.budget_cut(len(candidates))
+    decoded wherever it is, so a malformed one still fails the request with 400; and
+    the refusal is made only once every decoded item passed, so that a request that
+    fails changes nothing (the budget's count of clients turned away included)."""
+    room = node.client_room()
     txs: list[Transaction] = []
+    beyond: list[int] = []
     for n, (i, peeked) in enumerate(candidates):
-        raw = raw_txs[i]
-        if refusal is not None and n >= taken and peeked:
-            if single:
-                raise _refusal(refusal)
-            early[i] = (peek_hash(raw), refusal)
-            continue
-        txs.append(_decode_tx(raw, i, single))
+        if n >= room and peeked:
+            beyond.append(i)
+        else:
+            txs.append(_decode_tx(raw_txs[i], i, single))
+    if beyond:
+        refusal = node.refuse_over_budget(len(beyond))
+        if single:
+            raise _refusal(refusal)
+        for i in beyond:
+            early[i] = (peek_hash(raw_txs[i]), refusal)
     return txs
 
 

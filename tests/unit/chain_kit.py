@@ -10,6 +10,7 @@ block it commits carries a certificate from three of the four validators.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 from contracts.engine import genesis_state
@@ -119,8 +120,11 @@ class MemoryNode:
                 out.append(None)
         return out
 
-    def budget_cut(self, count: int) -> tuple[int, MempoolError | None]:
-        return count, None  # no latency budget here: everything is taken
+    def client_room(self) -> int:
+        return 1 << 62  # no latency budget here: everything is taken
+
+    def refuse_over_budget(self, count: int) -> MempoolError:
+        return self.mempool.overload_error(count, time.monotonic())
 
     def latest_state(self) -> StateTree:
         return StateTree(self.store, self.chain.head().state_root)

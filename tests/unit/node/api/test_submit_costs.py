@@ -292,7 +292,8 @@ async def test_what_the_budget_cuts_from_a_batch_is_refused_without_being_decode
         return await gate.admit(txs, None, client=True)  # type: ignore[return-value]
 
     monkeypatch.setattr(node, "submit", submit)
-    monkeypatch.setattr(node, "budget_cut", gate.budget_cut)
+    monkeypatch.setattr(node, "client_room", gate.client_room)
+    monkeypatch.setattr(node, "refuse_over_budget", gate.refuse_over_budget)
     decoded: list[int] = []
     real = routes_txs._decode_tx
 
@@ -313,12 +314,16 @@ async def test_what_the_budget_cuts_from_a_batch_is_refused_without_being_decode
     decoded.clear()  # full now: a single transaction is told so, undecoded
     status, answer, _ = await post(client, msgpack.packb({"tx": txs[3].encode()}))
     assert (status, answer["error"]["code"]) == (429, "overloaded") and decoded == []
-    broken = msgpack.packb({"txs": [txs[3].encode(), b"\x00"]})  # a client bug: item 1
     node.commit(txs[:3])
     node.mempool.budget = LatencyBudget(2.0, floor_txs=1, start_txs=1)  # room for one
+    overloaded = gate.metrics.overloaded._value.get()
+    # a client bug at item 1: 400, and the cut of item 2 neither made nor counted
+    broken = msgpack.packb({"txs": [txs[3].encode(), b"\x00", txs[4].encode()]})
     status, answer, _ = await post(client, broken)
     assert (status, answer["error"]["code"]) == (400, "malformed")
     assert "transaction 1" in answer["error"]["message"] and decoded == [0, 1]
+    assert gate.metrics.overloaded._value.get() == overloaded
+    assert txs[3].hash not in node.mempool
 
 
 async def test_the_next_nonce_past_the_window_is_429_with_retry_after(
