@@ -108,7 +108,7 @@ class Admission:
     def refuse_over_budget(self, count: int) -> MempoolError:
         """The refusal of ``count`` client transactions beyond :meth:`client_room`, with
         their turn (and counted, and noted as clients turned away). The API refuses what
-        a batch holds beyond the room before it decodes any of it."""
+        a batch holds beyond the room without decoding it, once what fits is decoded."""
         refusal = self.mempool.overload_error(count, time.monotonic(), self._in_flight)
         self.metrics.overloaded.inc(count)
         return refusal

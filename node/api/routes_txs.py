@@ -21,8 +21,9 @@ The cheap refusals come first, so that what will be refused costs the node littl
 4. each transaction's sender is read from the fixed place it has at the end of the
    canonical bytes and looked up: an item from a key that is not an active member is
    refused 403 (``unknown_sender`` / ``revoked``) without being decoded;
-5. the latency budget's room is asked for the rest: what is beyond it, at the end of
-   the batch, is refused 429 ``overloaded`` (with its turn) without being decoded;
+5. the latency budget's room is asked for the rest: what is beyond it (the batch's
+   last items) is refused 429 ``overloaded`` (with its turn) without being decoded,
+   once the items that fit have been decoded;
 6. the rest is decoded strictly; a batch with a malformed item is refused as a whole
    (400 naming the item), since that is a client bug; then the node admits them
    (``node.mempool``: nonce window and pinning limits before the signature, each
