@@ -241,6 +241,19 @@ class SimNode:
                 self.want_sync(effect.height)
             elif isinstance(effect, SignRefused):
                 world.trace.add(world.sched.now, self.name, f"signer refused: {effect.error}")
+        self.note_round0()
+
+    def note_round0(self) -> None:
+        """When this node was first at its core's height, and when it first ran that
+        height's round 0 (out of the idle wait): what tests/sim/idle.py's prompt check
+        reads when a transaction's height needed more than one round."""
+        core = self.core
+        if core is None:
+            return
+        world, at = self.world, (self.id, core.height)
+        world.entered_at.setdefault(at, world.sched.now)
+        if core.step != Step.WAIT:
+            world.round0_at.setdefault(at, world.sched.now)
 
     def timeout_ms(self, effect: ScheduleTimeout) -> int:
         """As node/driver.py's ``_delay_ms``: another validator's round-0 proposal is
@@ -259,7 +272,9 @@ class SimNode:
         self.silence.decided(core, effect.height, effect.round)  # as node/driver.py's _commit
         self.chain.append((effect.block_hash, effect.certificate))
         self.note_txs(effect.block_hash)
-        self.world.on_commit(self, effect.height, effect.block_hash, synced=False)
+        self.world.on_commit(
+            self, effect.height, effect.block_hash, synced=False, round_=effect.round
+        )
         effects = self.committed(effect.height)
         self.silence.forget_all_but(core.validators)
         return effects
@@ -285,6 +300,10 @@ class SimNode:
         world = self.world
         if isinstance(message, Proposal):
             world.blocks.proposed.add((message.height, message.block_hash))
+            if self.id in world.honest_ids:
+                block = world.blocks.blocks.get(message.block_hash)
+                for tx in () if block is None else block.txs:
+                    world.tx_proposed_at.setdefault(tx, world.sched.now)
         world.trace.add(world.sched.now, self.name, "send", message)
         behaviour = self.behaviour
         if behaviour == EQUIVOCATE and isinstance(message, Proposal):

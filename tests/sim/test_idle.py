@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
+from tests.sim.idle import check_idle, late_for_rounds
 from tests.sim.node import SimNode
 from tests.sim.world import SIM_TIMEOUTS, World, generate
 
@@ -72,3 +73,38 @@ def _deaf(node: SimNode) -> Callable[[frozenset[int]], None]:
             node.pending |= txs - node.done_txs
 
     return receive
+
+
+def test_rounds_lost_to_consensus_are_not_taken_for_a_wait() -> None:
+    """Seed 9110329: a withholder and an equivocating proposer among seven, the honest
+    power exactly the quorum; the height that carries tx 3 is decided in round 9, 4.3 s
+    after the transaction arrived, but the wait did its part (an honest proposer had it
+    in 251 ms, every honest node ran round 0 at once). Each part of the exception, made
+    false in the same world, brings the prompt violation back."""
+    world = World(generate(9110329, 7))
+    result = world.run()
+    assert result.ok, result.report()
+    plan = world.config.idle
+    assert plan is not None
+    burst = next(b for b in plan.bursts if 3 in b.txs)
+    committed = world.tx_committed_everywhere(3)
+    assert committed is not None and committed - burst.at > plan.commit_bound_ms
+    height = world.tx_height[3]
+    assert world.decided_round[height] > 0
+    assert late_for_rounds(world, 3, burst.at, plan.commit_bound_ms)
+
+    def prompt_violations() -> list[str]:
+        return [v for v in check_idle(world) if v.startswith("prompt: tx 3 ")]
+
+    assert prompt_violations() == []
+    proposed = world.tx_proposed_at[3]
+    world.tx_proposed_at[3] = burst.at + plan.commit_bound_ms + 1  # proposed only late
+    assert prompt_violations()
+    world.tx_proposed_at[3] = proposed
+    honest = world.honest_ids[0]
+    began = world.round0_at[honest, height]
+    world.round0_at[honest, height] = burst.at + plan.commit_bound_ms + 1  # one node waited
+    assert prompt_violations()
+    world.round0_at[honest, height] = began
+    world.decided_round[height] = 0  # decided in round 0, and still late: a wait
+    assert prompt_violations()

@@ -36,6 +36,9 @@ REGRESSION_SEEDS = {
     694: "idle growth check counted synced heights (twin partition, n=4)",
     4262: "checker: a proposal signed before a crash and sent from the restarted core's log "
     "(gossip, not broadcast) was not counted as proposed",
+    9110329: "idle prompt check took nine rounds lost to a withholder's slow proof of lock "
+    "for a wait (n=7)",
+    9114107: "idle prompt check took rounds lost to an equivocating proposer for a wait (n=7)",
 }
 
 

@@ -244,16 +244,30 @@ class World:
         self.done = False
         self.max_round = 0
         self.tx_commit_at: dict[int, dict[int, int]] = {}  # node id -> tx -> commit time
+        # read by the prompt check (tests/sim/idle.py) when a height needed several rounds
+        self.tx_proposed_at: dict[int, int] = {}  # tx -> first honest proposal carrying it
+        self.tx_height: dict[int, int] = {}  # tx -> the height an honest node decided it in
+        self.decided_round: dict[int, int] = {}  # height -> round its first honest decision took
+        self.entered_at: dict[tuple[int, int], int] = {}  # (node id, height) -> first there
+        self.round0_at: dict[tuple[int, int], int] = {}  # (node id, height) -> round 0 begun
 
     def send(self, src: int, dst: int, message: object) -> None:
         self.net.send(src, dst, self.nodes[dst].deliver, message)
 
-    def on_commit(self, node: SimNode, height: int, block_hash: bytes, *, synced: bool) -> None:
+    def on_commit(
+        self, node: SimNode, height: int, block_hash: bytes, *, synced: bool, round_: int = 0
+    ) -> None:
+        """``round_``: the round of the decision (a commit by consensus, not ``synced``)."""
         if node.core is not None and node.core.round > self.max_round:
             self.max_round = node.core.round
         committed = self.tx_commit_at.setdefault(node.id, {})
+        decided = not synced and node.id in self.honest_ids
+        if decided:
+            self.decided_round.setdefault(height, round_)
         for tx in self.blocks.blocks[block_hash].txs:
             committed.setdefault(tx, self.sched.now)
+            if decided:
+                self.tx_height.setdefault(tx, height)
         self.recorder.commit_times.setdefault(node.id, []).append(self.sched.now)
         self.recorder.synced += synced
         self.trace.add(self.sched.now, node.name, "synced" if synced else "commit", block_hash)
