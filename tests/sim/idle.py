@@ -14,7 +14,7 @@ Checked on top of tests/sim/checker.py, for every idle seed:
   validator holding it is not left waiting behind a proposer that has none. When the
   height that carries it needs more than round 0, the wait is judged, not consensus's
   rounds (:func:`late_for_rounds`): an honest proposer proposed it within the bound,
-  and every honest node that decided that height ran its round 0 within the bound of
+  and every honest node that ran that height's round 0 began it within the bound of
   being at that height with the transaction about. Rounds are lost without any wait:
   a byzantine proposer, or a lock whose proof some honest nodes lack — a withholder's
   vote that reached one node travels here only by the pull gossip (a node asks one
