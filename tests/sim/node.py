@@ -247,10 +247,10 @@ class SimNode:
         """When this node was first at its core's height, and when it first ran that
         height's round 0 (out of the idle wait): what tests/sim/idle.py's prompt check
         reads when a transaction's height needed more than one round."""
-        core = self.core
-        if core is None:
+        core, world = self.core, self.world
+        if core is None or world.config.idle is None:  # only idle seeds are checked so
             return
-        world, at = self.world, (self.id, core.height)
+        at = (self.id, core.height)
         world.entered_at.setdefault(at, world.sched.now)
         if core.step != Step.WAIT:
             world.round0_at.setdefault(at, world.sched.now)
