@@ -221,7 +221,7 @@ def _latency_rows(doc: dict[str, Any]) -> list[Row]:
 def _validated(counts: dict[str, int]) -> tuple[str, str]:
     """``112 of 120`` proposals validated with the execution made ahead (all nodes)."""
     if not counts:
-        return "-", "proposals: no validator executes ahead"
+        return "-", "proposals: none validated (one validator, or speculate off)"
     total = counts.get("ahead", 0) + counts.get("executed", 0)
     return f"{counts.get('ahead', 0):,} of {total:,}", "proposals, the others executed on arrival"
 

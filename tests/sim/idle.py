@@ -94,18 +94,23 @@ def check_idle(world: World) -> list[str]:
         return []
     violations = []
     gst = world.config.net.gst
+    bound = plan.commit_bound_ms
     last = 0
     for burst in plan.bursts:
         if burst.at < gst:
             continue
         for tx in sorted(burst.txs):
             committed = world.tx_committed_everywhere(tx)
-            late = committed is None or committed - burst.at > plan.commit_bound_ms
-            if late and not late_for_rounds(world, tx, burst.at, plan.commit_bound_ms):
-                when = "never" if committed is None else f"after {committed - burst.at}ms"
+            if committed is None:
+                when = "never"
+            elif committed - burst.at > bound and not late_for_rounds(world, tx, burst.at, bound):
+                when = f"after {committed - burst.at}ms"
+            else:
+                when = ""
+            if when:
                 violations.append(
                     f"prompt: tx {tx} reached v{burst.node} at {burst.at}ms, committed by "
-                    f"every honest node {when} (bound {plan.commit_bound_ms}ms)"
+                    f"every honest node {when} (bound {bound}ms)"
                 )
             last = max(last, committed or 0)
     after = [b for b in plan.bursts if b.at >= gst or _first_committed_after(world, b, gst)]
@@ -127,7 +132,7 @@ def late_for_rounds(world: World, tx: int, arrived: int, bound_ms: int) -> bool:
     honest node that ran that height's round 0 began it within the bound of being at
     that height with ``tx`` arrived."""
     height = world.tx_height.get(tx)
-    if world.tx_committed_everywhere(tx) is None or height is None:
+    if height is None:
         return False
     if world.decided_round.get(height, 0) == 0:
         return False
